@@ -1,0 +1,157 @@
+// Reads, resolves and validates a config file. Every problem is collected with its path so an
+// operator fixes the file in one go; nothing secret is ever echoed back.
+import { readFile } from "node:fs/promises";
+import { parseDocument } from "yaml";
+import type { z } from "zod";
+import { configSchema, type ConfigFile, type EndpointConfig } from "./schema";
+import type { ModelFactory } from "../providers/model";
+
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly problems: ConfigProblem[],
+  ) {
+    super(`invalid config ${source}:\n${problems.map((p) => `  - ${p.path || "(root)"}: ${p.message}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** A validated config: the file, and each endpoint's provider config parsed by its provider. */
+export interface LoadedConfig {
+  file: ConfigFile;
+  /** Provider config per endpoint name, after `$ENV` resolution and provider validation. */
+  providerConfigs: ReadonlyMap<string, Record<string, unknown>>;
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export async function loadConfigFile(
+  path: string,
+  factories: ReadonlyMap<string, ModelFactory>,
+  env: Env = process.env,
+): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    throw new ConfigError(path, [{ path: "", message: `cannot read the file (${code})` }]);
+  }
+  return parseConfig(text, path, factories, env);
+}
+
+export function parseConfig(
+  text: string,
+  source: string,
+  factories: ReadonlyMap<string, ModelFactory>,
+  env: Env = process.env,
+): LoadedConfig {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => ({ path: e.linePos ? `line ${e.linePos[0].line}` : "", message: e.message.split("\n")[0] ?? e.message })),
+    );
+  }
+  const problems: ConfigProblem[] = [];
+  const raw = resolveEnv(doc.toJS() as unknown, [], env, problems);
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    problems.push(...zodProblems(parsed.error.issues, []));
+    throw new ConfigError(source, problems);
+  }
+  const file = parsed.data;
+  const providerConfigs = new Map<string, Record<string, unknown>>();
+  const names = new Set<string>();
+  file.endpoints.forEach((ep, i) => {
+    const at = ["endpoints", i];
+    if (names.has(ep.name)) problems.push({ path: formatPath([...at, "name"]), message: `duplicate endpoint name "${ep.name}"` });
+    names.add(ep.name);
+    const config = checkProvider(ep, at, factories, problems);
+    if (config) providerConfigs.set(ep.name, config);
+  });
+  file.auth.keys.forEach((key, i) => {
+    key.endpoints?.forEach((name, j) => {
+      if (!names.has(name)) {
+        problems.push({ path: formatPath(["auth", "keys", i, "endpoints", j]), message: `unknown endpoint "${name}"` });
+      }
+    });
+  });
+  if (file.auth.enabled && file.auth.keys.length === 0) {
+    problems.push({ path: "auth.keys", message: "auth is enabled but no keys are configured" });
+  }
+  if (problems.length > 0) throw new ConfigError(source, problems);
+  return { file, providerConfigs };
+}
+
+function checkProvider(
+  ep: EndpointConfig,
+  at: (string | number)[],
+  factories: ReadonlyMap<string, ModelFactory>,
+  problems: ConfigProblem[],
+): Record<string, unknown> | undefined {
+  const factory = factories.get(ep.model.provider);
+  if (!factory) {
+    problems.push({
+      path: formatPath([...at, "model", "provider"]),
+      message: `unsupported provider "${ep.model.provider}" (supported: ${[...factories.keys()].join(", ")})`,
+    });
+    return undefined;
+  }
+  if (!factory.supports.includes(ep.endpoint_type)) {
+    problems.push({
+      path: formatPath([...at, "endpoint_type"]),
+      message: `provider "${factory.name}" does not serve ${ep.endpoint_type} (it serves: ${factory.supports.join(", ")})`,
+    });
+    return undefined;
+  }
+  const result = factory.configSchema.safeParse(ep.model.config);
+  if (!result.success) {
+    problems.push(...zodProblems(result.error.issues, [...at, "model", "config"]));
+    return undefined;
+  }
+  return result.data;
+}
+
+const envRef = /^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))$/;
+
+/**
+ * Replaces every string value of the form `$NAME` or `${NAME}` by the environment variable.
+ * A missing variable is a problem at that path.
+ */
+function resolveEnv(value: unknown, path: (string | number)[], env: Env, problems: ConfigProblem[]): unknown {
+  if (typeof value === "string") {
+    const m = envRef.exec(value);
+    if (!m) return value;
+    const name = (m[1] ?? m[2])!;
+    const resolved = env[name];
+    if (resolved === undefined || resolved === "") {
+      problems.push({ path: formatPath(path), message: `environment variable ${name} is not set` });
+      return undefined;
+    }
+    return resolved;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => resolveEnv(v, [...path, i], env, problems));
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, resolveEnv(v, [...path, k], env, problems)]),
+    );
+  }
+  return value;
+}
+
+function zodProblems(issues: z.core.$ZodIssue[], prefix: (string | number)[]): ConfigProblem[] {
+  return issues.map((issue) => ({
+    path: formatPath([...prefix, ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))]),
+    message: issue.code === "unrecognized_keys" ? `unknown key(s): ${issue.keys.join(", ")}` : issue.message,
+  }));
+}
+
+function formatPath(path: (string | number)[]): string {
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("");
+}

@@ -1,0 +1,51 @@
+// Per-call data shared by the interceptors and the services, carried in contextValues.
+import { createContextKey, type ContextValues, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
+import type { Usage } from "../../gen/modelgate/v1/common_pb";
+import type { Principal, RuntimeState } from "../runtime";
+
+export interface CallInfo {
+  /** The state this call runs on, fixed at its start (config reloads swap state, not calls). */
+  state: RuntimeState;
+  startedAt: number;
+  requestId: string;
+  /** W3C traceparent for upstream requests (our span as the parent). */
+  traceparent?: string;
+  /** The `endpoint` field of the request, once read. */
+  endpoint?: string;
+  principal?: Principal;
+  provider?: string;
+  model?: string;
+  usage?: Omit<Usage, "$typeName" | "$unknown">;
+  streamed: boolean;
+}
+
+export const callInfoKey = createContextKey<CallInfo | undefined>(undefined, { description: "modelgate call info" });
+
+export function getCallInfo(values: ContextValues): CallInfo | undefined {
+  return values.get(callInfoKey);
+}
+
+/**
+ * The request's `endpoint` field. For server streams the request message is an async iterable
+ * in interceptors: the first message is read once and put back in front of the rest.
+ */
+export async function requestEndpoint(req: UnaryRequest | StreamRequest, info: CallInfo): Promise<string | undefined> {
+  if (info.endpoint !== undefined) return info.endpoint;
+  let message: unknown;
+  if (req.stream) {
+    const it = req.message[Symbol.asyncIterator]();
+    const first = await it.next();
+    if (first.done) return undefined;
+    message = first.value;
+    // Interceptors may hand a changed request on; the stream's first message was consumed above.
+    (req as { message: AsyncIterable<unknown> }).message = (async function* () {
+      yield first.value;
+      for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
+    })();
+  } else {
+    message = req.message;
+  }
+  const endpoint = (message as { endpoint?: unknown }).endpoint;
+  if (typeof endpoint === "string") info.endpoint = endpoint;
+  return info.endpoint;
+}

@@ -1,0 +1,56 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { getCallInfo, type CallInfo } from "./call-info";
+
+/** One structured line per call, written when the call (or its stream) ends. */
+export function loggingInterceptor(log: Logger): Interceptor {
+  const write = (procedure: string, info: CallInfo | undefined, err?: unknown) => {
+    const code = err === undefined ? "ok" : Code[ConnectError.from(err).code];
+    const line = {
+      requestId: info?.requestId,
+      procedure,
+      endpoint: info?.endpoint,
+      key: info?.principal?.keyName,
+      provider: info?.provider,
+      model: info?.model,
+      code,
+      streamed: info?.streamed,
+      ms: info ? Math.round((performance.now() - info.startedAt) * 100) / 100 : undefined,
+      promptTokens: info?.usage?.promptTokens,
+      completionTokens: info?.usage?.completionTokens,
+    };
+    if (err === undefined) log.info(line, "call");
+    else log.warn({ ...line, error: ConnectError.from(err).rawMessage }, "call");
+  };
+  return (next) => async (req) => {
+    const procedure = `${req.service.typeName}/${req.method.name}`;
+    const info = getCallInfo(req.contextValues);
+    let res;
+    try {
+      res = await next(req);
+    } catch (err) {
+      write(procedure, info, err);
+      throw err;
+    }
+    if (!res.stream) {
+      write(procedure, info);
+      return res;
+    }
+    const messages = res.message;
+    return {
+      ...res,
+      message: (async function* () {
+        let failure: unknown;
+        try {
+          yield* messages;
+        } catch (err) {
+          failure = err;
+          throw err;
+        } finally {
+          // A client that goes away mid-stream ends the generator without an error here.
+          write(procedure, info, failure ?? (req.signal.aborted ? req.signal.reason : undefined));
+        }
+      })(),
+    };
+  };
+}

@@ -1,0 +1,29 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import type { Interceptor } from "@connectrpc/connect";
+import { getCallInfo } from "./call-info";
+
+const traceparentPattern = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Request id (the caller's `x-request-id` when sane, else a new one, echoed back) and W3C trace
+ * context: a valid incoming `traceparent` keeps its trace id; the upstream sees our span as parent.
+ */
+export function tracingInterceptor(): Interceptor {
+  return (next) => async (req) => {
+    const info = getCallInfo(req.contextValues);
+    const incomingId = req.header.get("x-request-id");
+    const requestId = incomingId && requestIdPattern.test(incomingId) ? incomingId : randomUUID();
+    const parent = traceparentPattern.exec(req.header.get("traceparent") ?? "");
+    const traceId = parent && parent[1] !== "0".repeat(32) ? parent[1]! : randomBytes(16).toString("hex");
+    const flags = parent?.[3] ?? "01";
+    const traceparent = `00-${traceId}-${randomBytes(8).toString("hex")}-${flags}`;
+    if (info) {
+      info.requestId = requestId;
+      info.traceparent = traceparent;
+    }
+    const res = await next(req);
+    res.header.set("x-request-id", requestId);
+    return res;
+  };
+}

@@ -1,0 +1,9 @@
+// Every provider the config may name, by `model.provider`.
+import { echoFactory } from "./echo/index";
+import { httpModelFactory, type ModelFactory } from "./model";
+import { httpProviders } from "./registry";
+
+export const modelFactories: ReadonlyMap<string, ModelFactory> = new Map<string, ModelFactory>([
+  [echoFactory.name, echoFactory],
+  ...[...httpProviders.values()].map((p) => [p.name, httpModelFactory(p)] as const),
+]);

@@ -1,0 +1,143 @@
+// The provider contract. A provider is a pure translator: no I/O, no timers, no globals.
+// HTTP, SSE parsing, retries and cancellation live in src/upstream; the glue that turns a
+// translator into a callable model lives in src/providers/http-model.ts.
+import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
+import type { ChatMessage, Usage } from "../../gen/modelgate/v1/common_pb";
+import type {
+  ChatResponse,
+  StreamChatResponse,
+} from "../../gen/modelgate/v1/chat_pb";
+import type {
+  CompleteResponse,
+  StreamCompleteResponse,
+} from "../../gen/modelgate/v1/completions_pb";
+import type { EmbedResponse } from "../../gen/modelgate/v1/embeddings_pb";
+import type { PredictRequest } from "../../gen/modelgate/v1/predict_pb";
+
+/** Sampling parameters shared by chat and completions (the proto fields, minus the endpoint). */
+export interface SamplingParams {
+  temperature?: number;
+  topP?: number;
+  maxTokens?: number;
+  stop: string[];
+  n?: number;
+  seed?: bigint;
+  user: string;
+  extras?: JsonObject;
+}
+
+export interface ChatParams extends SamplingParams {
+  messages: Pick<ChatMessage, "role" | "content">[];
+}
+
+export interface CompleteParams extends SamplingParams {
+  prompt: string;
+}
+
+export interface EmbedParams {
+  inputs: string[];
+  user: string;
+  extras?: JsonObject;
+}
+
+export type PredictParams = Pick<PredictRequest, "input" | "params">;
+
+/**
+ * Where and how to reach the upstream model: the endpoint's `model` block from the config,
+ * with `$ENV` secrets already resolved. `config` is provider-specific and was validated by the
+ * provider's own zod schema at load time (see Provider.configSchema).
+ */
+export interface ModelTarget<Config = Record<string, unknown>> {
+  /** The provider's model name (`model.name` in the config). */
+  name: string;
+  config: Config;
+}
+
+/** An HTTP request for the upstream client. The body is JSON-serialised by the client. */
+export interface UpstreamRequest {
+  method: "POST" | "GET";
+  /** Absolute URL. */
+  url: string;
+  headers: Record<string, string>;
+  body?: JsonValue;
+}
+
+/** One Server-Sent Event as delivered by the SSE parser. */
+export interface SseEvent {
+  /** The `event:` field, when the upstream sets one (Anthropic does, OpenAI does not). */
+  event?: string;
+  data: string;
+}
+
+/**
+ * Turns one upstream SSE stream into our chunks. One decoder per call; it may keep state
+ * (Anthropic reports input tokens at message_start and output tokens at message_delta).
+ */
+export interface StreamDecoder<Chunk> {
+  /** Feeds one event; returns the chunks to send on (often zero or one). Throws on an upstream error event. */
+  push(event: SseEvent): Chunk[];
+  /** True once the upstream's terminal event arrived (OpenAI `[DONE]`, Anthropic `message_stop`). */
+  readonly done: boolean;
+  /** The usage seen so far (complete once done). */
+  usage(): Usage | undefined;
+}
+
+/** Chunk and response shapes are the generated messages without their $typeName. */
+export type Init<T> = Omit<T, "$typeName" | "$unknown">;
+
+export interface ChatTranslator {
+  request(params: ChatParams, target: ModelTarget, stream: boolean): UpstreamRequest;
+  response(body: unknown): ChatResult;
+  streamDecoder(): StreamDecoder<ChatChunk>;
+}
+
+export interface CompleteTranslator {
+  request(params: CompleteParams, target: ModelTarget, stream: boolean): UpstreamRequest;
+  response(body: unknown): CompleteResult;
+  streamDecoder(): StreamDecoder<CompleteChunk>;
+}
+
+export interface EmbedTranslator {
+  request(params: EmbedParams, target: ModelTarget): UpstreamRequest;
+  response(body: unknown): EmbedResult;
+}
+
+export interface PredictTranslator {
+  request(params: PredictParams, target: ModelTarget): UpstreamRequest;
+  response(body: unknown): PredictResult;
+}
+
+export type ChatResult = DeepInit<ChatResponse>;
+export type ChatChunk = DeepInit<StreamChatResponse>;
+export type CompleteResult = DeepInit<CompleteResponse>;
+export type CompleteChunk = DeepInit<StreamCompleteResponse>;
+export type EmbedResult = DeepInit<EmbedResponse>;
+export interface PredictResult {
+  predictions: JsonValue;
+}
+
+/** A generated message type as a plain object: no $typeName anywhere, usable with create(). */
+export type DeepInit<T> = T extends Uint8Array | bigint
+  ? T
+  : T extends readonly (infer E)[]
+    ? DeepInit<E>[]
+    : T extends object
+      ? { [K in keyof T as K extends "$typeName" | "$unknown" ? never : K]: DeepInit<T[K]> }
+      : T;
+
+/** What a provider folder exports. Only the endpoint types it supports have a translator. */
+export interface Provider {
+  /** The name used in config (`model.provider`). */
+  name: string;
+  /**
+   * Validates the provider's `model.config` block (after `$ENV` resolution). The base-URL
+   * override (`<provider>_api_base` or `model_server_url`) is always accepted.
+   */
+  configSchema: import("zod").ZodType<Record<string, unknown>>;
+  chat?: ChatTranslator;
+  complete?: CompleteTranslator;
+  embed?: EmbedTranslator;
+  predict?: PredictTranslator;
+  /** Extracts a human-readable message from an upstream error body (never includes secrets). */
+  errorMessage?(body: unknown): string | undefined;
+}

@@ -1,0 +1,30 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { ChatRequest, ChatService, StreamChatRequest } from "../../gen/modelgate/v1/chat_pb";
+import type { ChatParams } from "../providers/types";
+import { beginEndpointCall, missingMethod, type ServiceDeps } from "./endpoint-call";
+import { chatRequestSchema, validate } from "./validate";
+
+export function chatParams(req: ChatRequest | StreamChatRequest): ChatParams {
+  validate(chatRequestSchema, req);
+  return req;
+}
+
+export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> {
+  return {
+    async chat(req, ctx) {
+      const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
+      const params = chatParams(req);
+      const res = await (endpoint.client.chat ?? missingMethod(endpoint))(params, options);
+      info.usage = res.usage;
+      return res;
+    },
+    async *streamChat(req, ctx) {
+      const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
+      const params = chatParams(req);
+      for await (const chunk of (endpoint.client.streamChat ?? missingMethod(endpoint))(params, options)) {
+        if (chunk.usage) info.usage = chunk.usage;
+        yield chunk;
+      }
+    },
+  };
+}

@@ -1,0 +1,30 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { CompleteRequest, CompletionsService, StreamCompleteRequest } from "../../gen/modelgate/v1/completions_pb";
+import type { CompleteParams } from "../providers/types";
+import { beginEndpointCall, missingMethod, type ServiceDeps } from "./endpoint-call";
+import { completeRequestSchema, validate } from "./validate";
+
+export function completeParams(req: CompleteRequest | StreamCompleteRequest): CompleteParams {
+  validate(completeRequestSchema, req);
+  return req;
+}
+
+export function completionsService(deps: ServiceDeps): ServiceImpl<typeof CompletionsService> {
+  return {
+    async complete(req, ctx) {
+      const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
+      const params = completeParams(req);
+      const res = await (endpoint.client.complete ?? missingMethod(endpoint))(params, options);
+      info.usage = res.usage;
+      return res;
+    },
+    async *streamComplete(req, ctx) {
+      const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
+      const params = completeParams(req);
+      for await (const chunk of (endpoint.client.streamComplete ?? missingMethod(endpoint))(params, options)) {
+        if (chunk.usage) info.usage = chunk.usage;
+        yield chunk;
+      }
+    },
+  };
+}

@@ -1,0 +1,16 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
+import { beginEndpointCall, missingMethod, type ServiceDeps } from "./endpoint-call";
+import { embedRequestSchema, validate } from "./validate";
+
+export function embeddingsService(deps: ServiceDeps): ServiceImpl<typeof EmbeddingsService> {
+  return {
+    async embed(req, ctx) {
+      const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/embeddings");
+      validate(embedRequestSchema, req);
+      const res = await (endpoint.client.embed ?? missingMethod(endpoint))(req, options);
+      info.usage = res.usage;
+      return res;
+    },
+  };
+}

@@ -1,0 +1,32 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { EndpointService } from "../../gen/modelgate/v1/endpoint_pb";
+import { notFound } from "../errors";
+import { callInfoKey } from "../interceptors/call-info";
+import type { RuntimeEndpoint } from "../runtime";
+import type { ServiceDeps } from "./endpoint-call";
+
+/** The public description of an endpoint: never its provider config (which holds secrets). */
+export function describeEndpoint(ep: RuntimeEndpoint) {
+  return {
+    name: ep.name,
+    endpointType: ep.type,
+    provider: ep.provider,
+    model: ep.model,
+    limit: ep.limit && { renewalPeriod: ep.limit.renewalPeriod, calls: ep.limit.calls },
+  };
+}
+
+export function endpointService(deps: ServiceDeps): ServiceImpl<typeof EndpointService> {
+  return {
+    listEndpoints(_req, ctx) {
+      const state = ctx.values.get(callInfoKey)?.state ?? deps.getState();
+      return { endpoints: [...state.endpoints.values()].map(describeEndpoint) };
+    },
+    getEndpoint(req, ctx) {
+      const state = ctx.values.get(callInfoKey)?.state ?? deps.getState();
+      const ep = state.endpoints.get(req.name);
+      if (!ep) throw notFound(`unknown endpoint "${req.name}"`);
+      return { endpoint: describeEndpoint(ep) };
+    },
+  };
+}

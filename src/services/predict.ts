@@ -1,0 +1,19 @@
+import { fromJson } from "@bufbuild/protobuf";
+import { ValueSchema } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import type { PredictService } from "../../gen/modelgate/v1/predict_pb";
+import { invalidArgument } from "../errors";
+import { beginEndpointCall, missingMethod, type ServiceDeps } from "./endpoint-call";
+
+export function predictService(deps: ServiceDeps): ServiceImpl<typeof PredictService> {
+  return {
+    async predict(req, ctx) {
+      const { endpoint, options } = beginEndpointCall(deps, ctx, req.endpoint, "predict");
+      if (req.input.case === undefined) {
+        throw invalidArgument("input: one of dataframe_split, dataframe_records, instances or inputs is required");
+      }
+      const res = await (endpoint.client.predict ?? missingMethod(endpoint))(req, options);
+      return { predictions: fromJson(ValueSchema, res.predictions), model: endpoint.model };
+    },
+  };
+}

@@ -1,0 +1,51 @@
+// Request validation at the service edge (zod): one precise INVALID_ARGUMENT per bad request,
+// naming the field. The schemas check the generated messages in place; nothing is copied.
+import { z } from "zod";
+import { invalidArgument } from "../errors";
+
+export const chatRoles = ["system", "user", "assistant", "tool"] as const;
+
+const sampling = {
+  temperature: z.number().min(0, "must be >= 0").max(2, "must be <= 2").optional(),
+  topP: z.number().gt(0, "must be > 0").max(1, "must be <= 1").optional(),
+  maxTokens: z.number().int().min(1, "must be >= 1").optional(),
+  n: z.number().int().min(1, "must be >= 1").max(128, "must be <= 128").optional(),
+  stop: z.array(z.string().min(1, "must not be empty")).max(16, "at most 16 stop sequences"),
+};
+
+export const chatRequestSchema = z.object({
+  messages: z
+    .array(
+      z.object({
+        role: z.enum(chatRoles, { error: (i) => `invalid role ${JSON.stringify(i.input)} (expected ${chatRoles.join(", ")})` }),
+        content: z.string(),
+      }),
+    )
+    .min(1, "at least one message is required"),
+  ...sampling,
+});
+
+export const completeRequestSchema = z.object({
+  prompt: z.string().min(1, "a prompt is required"),
+  ...sampling,
+});
+
+export const embedRequestSchema = z.object({
+  inputs: z.array(z.string()).min(1, "at least one input is required").max(2048, "at most 2048 inputs"),
+});
+
+/** Throws INVALID_ARGUMENT naming the first bad field, e.g. `messages[1].role: invalid role "bot" ...`. */
+export function validate(schema: z.ZodType, value: unknown): void {
+  const result = schema.safeParse(value);
+  if (result.success) return;
+  const issue = result.error.issues[0]!;
+  const path = issue.path
+    .map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join("");
+  throw invalidArgument(path ? `${snakeCase(path)}: ${issue.message}` : issue.message);
+}
+
+/** Field names as the proto spells them (top_p, max_tokens), which is what clients see. */
+function snakeCase(path: string): string {
+  return path.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}

@@ -1,0 +1,196 @@
+// The one HTTP client for every provider: an undici Agent (a keep-alive pool per upstream
+// origin), JSON and SSE responses, and the caller's cancellation propagated to the upstream.
+import { Agent, errors as undiciErrors, request } from "undici";
+import { createParser } from "eventsource-parser";
+import { ConnectError } from "@connectrpc/connect";
+import { badUpstreamResponse, fromUpstreamStatus, unavailable } from "../errors";
+import type { Provider, SseEvent, StreamDecoder, UpstreamRequest } from "../providers/types";
+import type { Usage } from "../../gen/modelgate/v1/common_pb";
+
+/** Per-call context for an upstream request. */
+export interface UpstreamCall {
+  /** Aborts the upstream request: the caller cancelled or its deadline passed. */
+  signal: AbortSignal;
+  /** W3C traceparent to send upstream (our span as the parent). */
+  traceparent?: string;
+  requestId?: string;
+}
+
+export interface UpstreamClientOptions {
+  /** Time allowed for the upstream's response headers, and for each gap in its body. */
+  timeoutMs: number;
+  connectTimeoutMs?: number;
+}
+
+/** Largest upstream error body we read to extract a message. */
+const maxErrorBody = 64 * 1024;
+
+type UsageInit = Omit<Usage, "$typeName" | "$unknown"> | undefined;
+
+export class UpstreamClient {
+  private readonly agent: Agent;
+  private readonly timeoutMs: number;
+
+  constructor(options: UpstreamClientOptions) {
+    this.timeoutMs = options.timeoutMs;
+    this.agent = new Agent({
+      keepAliveTimeout: 30_000,
+      connect: { timeout: options.connectTimeoutMs ?? 10_000 },
+    });
+  }
+
+  /** Sends the request and returns the parsed JSON body of a 2xx answer. */
+  async json(req: UpstreamRequest, provider: Provider, call: UpstreamCall): Promise<unknown> {
+    const res = await this.send(req, provider, call, "application/json");
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (err) {
+      throw this.failure(provider, call, err);
+    }
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw badUpstreamResponse(provider.name, "body is not valid JSON");
+    }
+  }
+
+  /**
+   * Sends a streaming request and yields the decoder's chunks as SSE events arrive, then one
+   * closing chunk built by `closing` with the usage. A stream that ends without the
+   * provider's terminal event, or whose connection breaks, fails with UNAVAILABLE.
+   */
+  async *stream<Chunk extends { id: string; model: string }>(
+    req: UpstreamRequest,
+    decoder: StreamDecoder<Chunk>,
+    provider: Provider,
+    call: UpstreamCall,
+    closing: (id: string, model: string, usage: UsageInit) => Chunk,
+  ): AsyncGenerator<Chunk> {
+    const res = await this.send(req, provider, call, "text/event-stream");
+    const contentType = res.headers["content-type"];
+    if (typeof contentType !== "string" || !contentType.includes("text/event-stream")) {
+      res.body.destroy();
+      throw badUpstreamResponse(provider.name, `expected an event stream, got ${String(contentType)}`);
+    }
+    const pending: SseEvent[] = [];
+    const parser = createParser({
+      onEvent: (e) => pending.push(e.event === undefined ? { data: e.data } : { event: e.event, data: e.data }),
+    });
+    const utf8 = new TextDecoder();
+    let id = "";
+    let model = "";
+    try {
+      for await (const bytes of res.body) {
+        parser.feed(utf8.decode(bytes as Uint8Array, { stream: true }));
+        for (let i = 0; i < pending.length; i++) {
+          for (const chunk of decoder.push(pending[i]!)) {
+            id = chunk.id || id;
+            model = chunk.model || model;
+            yield chunk;
+          }
+        }
+        pending.length = 0;
+        if (decoder.done) break;
+      }
+    } catch (err) {
+      throw this.failure(provider, call, err);
+    } finally {
+      // Ends the upstream request when the caller stops early (cancel, error, or we are done).
+      if (!res.body.destroyed) res.body.destroy();
+    }
+    if (!decoder.done) {
+      throw unavailable(`${provider.name}: upstream stream ended before it was complete`);
+    }
+    yield closing(id, model, decoder.usage());
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+
+  private async send(req: UpstreamRequest, provider: Provider, call: UpstreamCall, accept: string) {
+    const headers: Record<string, string> = { accept, ...req.headers };
+    if (call.traceparent) headers["traceparent"] = call.traceparent;
+    if (call.requestId) headers["x-request-id"] = call.requestId;
+    let body: string | undefined;
+    if (req.body !== undefined) {
+      body = JSON.stringify(req.body);
+      headers["content-type"] ??= "application/json";
+    }
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(req.url, {
+        dispatcher: this.agent,
+        method: req.method,
+        headers,
+        body,
+        signal: call.signal,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+    } catch (err) {
+      throw this.failure(provider, call, err);
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    throw await this.statusError(provider, call, res);
+  }
+
+  private async statusError(
+    provider: Provider,
+    call: UpstreamCall,
+    res: Awaited<ReturnType<typeof request>>,
+  ): Promise<ConnectError> {
+    let message: string | undefined;
+    try {
+      const text = await readCapped(res.body, maxErrorBody);
+      try {
+        message = provider.errorMessage?.(JSON.parse(text));
+      } catch {
+        message = undefined;
+      }
+      if (message === undefined && text.length > 0 && !text.trimStart().startsWith("<")) {
+        message = text.slice(0, 300);
+      }
+    } catch (err) {
+      if (call.signal.aborted) return this.failure(provider, call, err);
+    }
+    return fromUpstreamStatus(provider.name, res.statusCode, message?.slice(0, 1000), retryAfterMs(res.headers["retry-after"]));
+  }
+
+  /** Maps a transport failure: the caller's abort keeps its own code, everything else is UNAVAILABLE. */
+  private failure(provider: Provider, call: UpstreamCall, err: unknown): ConnectError {
+    if (call.signal.aborted) return ConnectError.from(call.signal.reason);
+    if (err instanceof ConnectError) return err;
+    if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+      return unavailable(`${provider.name}: upstream timed out`, err);
+    }
+    const code = (err as { code?: unknown }).code;
+    const what = typeof code === "string" ? code : err instanceof Error ? err.message : "unknown error";
+    return unavailable(`${provider.name}: upstream connection failed (${what})`, err);
+  }
+}
+
+async function readCapped(body: AsyncIterable<unknown> & { destroy(): void }, cap: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const buf = chunk as Buffer;
+    parts.push(buf);
+    size += buf.length;
+    if (size >= cap) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(parts).toString("utf8").slice(0, cap);
+}
+
+function retryAfterMs(value: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (v === undefined) return undefined;
+  const seconds = Number(v);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(v);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}

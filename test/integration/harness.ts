@@ -1,0 +1,65 @@
+// Starts a real gateway on a random loopback port from a YAML config, with logs captured.
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { parseConfig, type Env } from "../../src/config/load";
+import { modelFactories } from "../../src/providers/catalog";
+import { Gateway } from "../../src/server/gateway";
+
+export interface TestGateway {
+  gateway: Gateway;
+  port: number;
+  /** http://127.0.0.1:PORT */
+  url: string;
+  /** Every log line written so far, parsed. */
+  logs: Record<string, unknown>[];
+  /** The raw log text (to assert that secrets never appear). */
+  rawLogs(): string;
+  close(): Promise<void>;
+}
+
+export async function startGateway(yaml: string, env: Env = {}): Promise<TestGateway> {
+  const config = parseConfig(yaml, "test.yaml", modelFactories, env);
+  const raw: string[] = [];
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      const text = chunk.toString("utf8");
+      raw.push(text);
+      for (const line of text.split("\n")) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const logger = pino({ level: "info", base: undefined }, sink);
+  const gateway = new Gateway({ config, factories: modelFactories, logger });
+  const address = await gateway.listen("127.0.0.1", 0);
+  return {
+    gateway,
+    port: address.port,
+    url: `http://127.0.0.1:${address.port}`,
+    logs,
+    rawLogs: () => raw.join(""),
+    close: () => gateway.shutdown(1_000),
+  };
+}
+
+/** The default echo endpoints, for tests that need no upstream. */
+export const echoEndpoints = `
+  - name: chat
+    endpoint_type: llm/v1/chat
+    model: { provider: echo, name: echo-1 }
+  - name: completions
+    endpoint_type: llm/v1/completions
+    model: { provider: echo, name: echo-1 }
+  - name: embeddings
+    endpoint_type: llm/v1/embeddings
+    model: { provider: echo, name: echo-embed-1 }
+`;
+
+/** Waits until `check` passes or the time is up. */
+export async function eventually(check: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
