@@ -2,7 +2,6 @@
 // reflection, CORS, the one-port listener, and graceful shutdown.
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { ChatService, file_modelgate_v1_chat } from "../../gen/modelgate/v1/chat_pb";
 import { CompletionsService, file_modelgate_v1_completions } from "../../gen/modelgate/v1/completions_pb";
@@ -30,6 +29,7 @@ import { applyCors } from "./cors";
 import { HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb";
 import { HealthStatus, registerHealth } from "./health";
 import { createOnePortServer, type NodeRequest, type NodeResponse, type OnePortServer, type RequestListener } from "./one-port";
+import { createNodeHandler } from "./node-adapter";
 import { registerReflection } from "./reflection";
 
 export interface GatewayOptions {
@@ -130,7 +130,7 @@ export class Gateway {
       registerHealth(router, this.health);
       registerReflection(router, { files: apiFiles });
     };
-    const handler = connectNodeAdapter({
+    const handler = createNodeHandler({
       routes,
       readMaxBytes: this.settings.max_body_bytes,
       shutdownSignal: this.shutdownController.signal,

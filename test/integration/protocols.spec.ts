@@ -126,6 +126,20 @@ describe("@grpc/grpc-js with stubs from the .proto files", () => {
     expect(err.details).toBe('unknown endpoint "nope"');
     client.close();
   });
+
+  it("reads error messages with reserved characters unmangled (grpc-message per the gRPC spec)", async () => {
+    const client = grpcJsClient(pkg, "ChatService", gw.port);
+    const err = await new Promise<grpc.ServiceError>((resolve) =>
+      (client as unknown as Record<string, Function>)["Chat"]!.call(
+        client,
+        { endpoint: "embeddings", messages: [{ role: "user", content: "x" }] },
+        (e: grpc.ServiceError) => resolve(e),
+      ),
+    );
+    expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(err.details).toBe('endpoint "embeddings" is of type llm/v1/embeddings; this method needs a llm/v1/chat endpoint');
+    client.close();
+  });
 });
 
 describe("curl on the same port", () => {
