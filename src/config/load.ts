@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import { configSchema, type ConfigFile, type EndpointConfig } from "./schema";
+import { configSchema, endpointSchema, type ConfigFile, type EndpointConfig } from "./schema";
 import type { ModelFactory } from "../providers/model";
 
 export interface ConfigProblem {
@@ -61,20 +61,25 @@ export function parseConfig(
   const problems: ConfigProblem[] = [];
   const raw = resolveEnv(doc.toJS() as unknown, [], env, problems);
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) {
-    problems.push(...zodProblems(parsed.error.issues, []));
-    throw new ConfigError(source, problems);
-  }
-  const file = parsed.data;
+  if (!parsed.success) problems.push(...zodProblems(parsed.error.issues, []));
+  // Provider checks run even when other parts of the file are wrong, so one run reports all.
+  const endpoints: [EndpointConfig, number][] = parsed.success
+    ? parsed.data.endpoints.map((ep, i) => [ep, i])
+    : rawEndpoints(raw).flatMap((ep, i) => {
+        const r = endpointSchema.safeParse(ep);
+        return r.success ? [[r.data, i] as [EndpointConfig, number]] : [];
+      });
   const providerConfigs = new Map<string, Record<string, unknown>>();
   const names = new Set<string>();
-  file.endpoints.forEach((ep, i) => {
+  for (const [ep, i] of endpoints) {
     const at = ["endpoints", i];
     if (names.has(ep.name)) problems.push({ path: formatPath([...at, "name"]), message: `duplicate endpoint name "${ep.name}"` });
     names.add(ep.name);
     const config = checkProvider(ep, at, factories, problems);
     if (config) providerConfigs.set(ep.name, config);
-  });
+  }
+  if (!parsed.success) throw new ConfigError(source, problems);
+  const file = parsed.data;
   file.auth.keys.forEach((key, i) => {
     key.endpoints?.forEach((name, j) => {
       if (!names.has(name)) {
@@ -116,6 +121,11 @@ function checkProvider(
     return undefined;
   }
   return result.data;
+}
+
+function rawEndpoints(raw: unknown): unknown[] {
+  const eps = (raw as { endpoints?: unknown } | null)?.endpoints;
+  return Array.isArray(eps) ? eps : [];
 }
 
 const envRef = /^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))$/;

@@ -1,6 +1,7 @@
 import { ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { internal } from "../errors";
+import { internal, invalidArgument } from "../errors";
+import { isParseError } from "../server/node-adapter";
 
 /**
  * Every failure leaves as a ConnectError with a stable code. Anything else is a gateway bug:
@@ -8,7 +9,10 @@ import { internal } from "../errors";
  */
 export function errorsInterceptor(log: Logger): Interceptor {
   const toConnectError = (err: unknown): ConnectError => {
-    if (err instanceof ConnectError) return err;
+    if (err instanceof ConnectError) {
+      // An undecodable request message is the caller's fault (connect-es says INTERNAL).
+      return isParseError(err) ? invalidArgument(err.rawMessage) : err;
+    }
     log.error({ err }, "unexpected error");
     return internal();
   };

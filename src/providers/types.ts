@@ -79,7 +79,7 @@ export interface StreamDecoder<Chunk> {
   /** True once the upstream's terminal event arrived (OpenAI `[DONE]`, Anthropic `message_stop`). */
   readonly done: boolean;
   /** The usage seen so far (complete once done). */
-  usage(): Usage | undefined;
+  usage(): DeepInit<Usage> | undefined;
 }
 
 /** Chunk and response shapes are the generated messages without their $typeName. */

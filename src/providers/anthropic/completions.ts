@@ -1,0 +1,36 @@
+// Text completion over the Messages API: the prompt is sent as one user message (Anthropic's
+// legacy /v1/complete API is retired).
+import type { CompleteChunk, CompleteResult, CompleteTranslator } from "../types";
+import { messagesPost } from "./config";
+import { messagesBody } from "./messages-request";
+import { readMessage } from "./messages-response";
+import { type StreamMessage, type StreamPart, messagesStreamDecoder } from "./messages-stream";
+
+function completeChunk(part: StreamPart, { id, model }: StreamMessage): CompleteChunk | undefined {
+  // A completion has no role, so message_start has nothing to say.
+  if (part.kind === "start") return undefined;
+  const choice =
+    part.kind === "text"
+      ? { index: 0, text: part.text, finishReason: "" }
+      : { index: 0, text: "", finishReason: part.finishReason };
+  return { id, model, choices: [choice] };
+}
+
+export const anthropicComplete: CompleteTranslator = {
+  request(params, target, stream) {
+    const messages = [{ role: "user", content: params.prompt }];
+    return messagesPost(target, messagesBody(target, messages, params, stream));
+  },
+
+  response(body): CompleteResult {
+    const reply = readMessage(body);
+    return {
+      id: reply.id,
+      model: reply.model,
+      choices: [{ index: 0, text: reply.text, finishReason: reply.finishReason }],
+      usage: reply.usage,
+    };
+  },
+
+  streamDecoder: () => messagesStreamDecoder(completeChunk),
+};

@@ -1,0 +1,57 @@
+// Predict: POST {model_server_url}/invocations in one of MLflow's four JSON scoring formats.
+import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
+import { toJson } from "@bufbuild/protobuf";
+import { ListValueSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
+import { badUpstreamResponse, invalidArgument } from "../../errors";
+import { joinUrl, configOf } from "../request-builder";
+import type { PredictParams, PredictResult, PredictTranslator } from "../types";
+import { isRecord } from "../upstream-reader";
+import { PROVIDER, type MlflowConfig } from "./config";
+
+/** The PredictRequest oneof as MLflow's body: exactly one of its four input keys. */
+function scoringInput(input: PredictParams["input"]): JsonObject {
+  switch (input.case) {
+    case "dataframeSplit": {
+      const { columns, data, index } = input.value;
+      const split: JsonObject = { columns, data: data.map((row) => toJson(ListValueSchema, row)) };
+      // pandas makes a RangeIndex when there is none, so an empty index is left out
+      if (index.length > 0) split.index = index.map((label) => toJson(ValueSchema, label));
+      return { dataframe_split: split };
+    }
+    case "dataframeRecords":
+      return { dataframe_records: toJson(ListValueSchema, input.value) };
+    case "instances":
+      return { instances: toJson(ListValueSchema, input.value) };
+    case "inputs":
+      return { inputs: toJson(ValueSchema, input.value) };
+    case undefined:
+      throw invalidArgument("predict needs one of dataframe_split, dataframe_records, instances or inputs");
+  }
+}
+
+export const mlflowPredict: PredictTranslator = {
+  request(params, target) {
+    const config = configOf<MlflowConfig>(target);
+    const body = scoringInput(params.input);
+    if (params.params !== undefined) body.params = params.params;
+    return {
+      method: "POST",
+      url: joinUrl(config.model_server_url, "/invocations"),
+      headers: { "content-type": "application/json" },
+      body,
+    };
+  },
+
+  response(body): PredictResult {
+    // MLflow 1.x answered with the bare predictions list; 2.x wraps it in {"predictions": ...}.
+    if (Array.isArray(body)) return { predictions: asJson(body) };
+    if (isRecord(body) && "predictions" in body) return { predictions: asJson(body.predictions) };
+    throw badUpstreamResponse(PROVIDER, 'expected an object with "predictions" or a list');
+  },
+};
+
+/** The body came out of JSON.parse, so it is JSON; only `undefined` (no body) is not. */
+function asJson(value: unknown): JsonValue {
+  if (value === undefined) throw badUpstreamResponse(PROVIDER, "predictions: missing");
+  return value as JsonValue;
+}

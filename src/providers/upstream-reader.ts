@@ -1,0 +1,81 @@
+// Reads fields out of an upstream JSON body. Every upstream shape check goes through here so a
+// malformed answer always becomes badUpstreamResponse with the path of what was wrong.
+import { badUpstreamResponse } from "../errors";
+
+export type JsonRecord = { [key: string]: unknown };
+
+export interface UpstreamReader {
+  object(value: unknown, path: string): JsonRecord;
+  array(value: unknown, path: string): unknown[];
+  string(value: unknown, path: string): string;
+  /** A string, or "" when the field is null or absent (OpenAI's null content and finish_reason). */
+  stringOrEmpty(value: unknown, path: string): string;
+  /** A non-negative integer: an index or a token count. */
+  count(value: unknown, path: string): number;
+  /** A count, or 0 when absent or null (optional token counters). */
+  countOrZero(value: unknown, path: string): number;
+  number(value: unknown, path: string): number;
+  /** Parses one SSE `data:` payload. */
+  json(text: string, path: string): unknown;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return value === undefined ? "nothing" : `a ${typeof value}`;
+}
+
+export function isRecord(value: unknown): value is JsonRecord {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export function upstreamReader(provider: string): UpstreamReader {
+  const fail = (path: string, expected: string, value: unknown) =>
+    badUpstreamResponse(provider, `${path}: expected ${expected}, got ${describe(value)}`);
+
+  const reader: UpstreamReader = {
+    object(value, path) {
+      if (!isRecord(value)) throw fail(path, "an object", value);
+      return value;
+    },
+    array(value, path) {
+      if (!Array.isArray(value)) throw fail(path, "an array", value);
+      return value;
+    },
+    string(value, path) {
+      if (typeof value !== "string") throw fail(path, "a string", value);
+      return value;
+    },
+    stringOrEmpty(value, path) {
+      return value === null || value === undefined ? "" : reader.string(value, path);
+    },
+    count(value, path) {
+      if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+        throw fail(path, "a non-negative integer", value);
+      }
+      return value;
+    },
+    countOrZero(value, path) {
+      return value === null || value === undefined ? 0 : reader.count(value, path);
+    },
+    number(value, path) {
+      if (typeof value !== "number" || !Number.isFinite(value)) throw fail(path, "a number", value);
+      return value;
+    },
+    json(text, path) {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        throw badUpstreamResponse(provider, `${path}: not valid JSON`);
+      }
+    },
+  };
+  return reader;
+}
+
+/** `body.error.message`, the error shape OpenAI and Anthropic share. */
+export function nestedErrorMessage(body: unknown): string | undefined {
+  if (!isRecord(body) || !isRecord(body.error)) return undefined;
+  const message = body.error.message;
+  return typeof message === "string" && message !== "" ? message : undefined;
+}

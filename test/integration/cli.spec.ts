@@ -1,0 +1,128 @@
+// The modelgate command as an operator runs it: --help, config errors, start-up, SIGTERM.
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { ChatService } from "../../gen/modelgate/v1/chat_pb";
+import { clientFor } from "./clients";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const bin = join(root, "bin/modelgate.mjs");
+const dir = mkdtempSync(join(tmpdir(), "modelgate-cli-"));
+const children: ChildProcessWithoutNullStreams[] = [];
+
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill("SIGKILL");
+});
+
+function start(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, ...env } });
+  children.push(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, exited, out: () => stdout, err: () => stderr };
+}
+
+function writeConfig(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+async function listening(proc: ReturnType<typeof start>): Promise<number> {
+  for (let i = 0; i < 300; i++) {
+    const m = /"port":(\d+)/.exec(proc.out());
+    if (m && proc.out().includes("modelgate listening")) return Number(m[1]);
+    if (proc.child.exitCode !== null) throw new Error(`exited: ${proc.err()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`did not start: ${proc.out()} ${proc.err()}`);
+}
+
+describe("modelgate CLI", () => {
+  it("--help prints usage and exits 0", async () => {
+    const p = start(["--help"]);
+    expect(await p.exited).toBe(0);
+    expect(p.out()).toMatch(/^Usage: modelgate --config FILE/);
+  });
+
+  it("an unknown flag exits 2 with usage", async () => {
+    const p = start(["--bogus"]);
+    expect(await p.exited).toBe(2);
+    expect(p.err()).toContain("Unknown option '--bogus'");
+  });
+
+  it("a bad config exits 1 listing every problem with its path, and no secret", async () => {
+    const path = writeConfig(
+      "bad.yaml",
+      `
+endpoints:
+  - name: a
+    endpoint_type: llm/v1/chat
+    model: { provider: openai, name: m, config: { openai_api_key: "sk-very-secret-value-000", openai_api_bse: "x" } }
+  - name: a
+    endpoint_type: llm/v1/chatt
+    model: { provider: nope, name: m }
+  - name: c
+    endpoint_type: llm/v1/chat
+    model: { provider: anthropic, name: m, config: { anthropic_api_key: $MISSING_KEY_FOR_TEST } }
+    limit: { renewal_period: week, calls: 1 }
+`,
+    );
+    const p = start(["--config", path]);
+    expect(await p.exited).toBe(1);
+    const err = p.err();
+    expect(err).toContain(`invalid config ${path}`);
+    expect(err).toContain("endpoints[0].model.config: unknown key(s): openai_api_bse");
+    expect(err).toContain("endpoints[1].endpoint_type");
+    expect(err).toContain("endpoints[2].model.config.anthropic_api_key: environment variable MISSING_KEY_FOR_TEST is not set");
+    expect(err).toContain("endpoints[2].limit.renewal_period");
+    expect(err).not.toContain("sk-very-secret-value-000");
+  });
+
+  it("a missing file and invalid YAML are reported", async () => {
+    const missing = start(["--config", join(dir, "nope.yaml")]);
+    expect(await missing.exited).toBe(1);
+    expect(missing.err()).toContain("cannot read the file (ENOENT)");
+    const yaml = start(["--config", writeConfig("broken.yaml", "endpoints: [\n  - name: x\n")]);
+    expect(await yaml.exited).toBe(1);
+    expect(yaml.err()).toMatch(/invalid config .*broken\.yaml/);
+  });
+
+  it("starts on the default config, logs its endpoints, and stops on SIGTERM after a running stream ends", async () => {
+    const p = start(["--config", "config/default.yaml", "--port", "0"]);
+    const port = await listening(p);
+    expect(p.out()).toContain('"endpoint":"chat"');
+    const chat = clientFor(ChatService, "grpc", `http://127.0.0.1:${port}`);
+    // 20 words at the default 20 ms per word: the stream is still running when SIGTERM arrives.
+    const words = Array.from({ length: 20 }, (_, i) => `w${i}`).join(" ");
+    let text = "";
+    let sawUsage = false;
+    const streaming = (async () => {
+      for await (const c of chat.streamChat({ endpoint: "chat", messages: [{ role: "user", content: words }] })) {
+        text += c.choices.map((d) => d.delta?.content ?? "").join("");
+        if (c.usage) sawUsage = true;
+        if (text.length > 0 && p.child.signalCode === null && !p.out().includes("shutting down")) p.child.kill("SIGTERM");
+      }
+    })();
+    await streaming;
+    expect(text).toBe(`echo: ${words}`);
+    expect(sawUsage).toBe(true);
+    expect(await p.exited).toBe(0);
+    expect(p.out()).toContain("shutting down");
+    expect(p.out()).toContain('"msg":"stopped"');
+  });
+
+  it("takes the port from $PORT and the config from $MODELGATE_CONFIG", async () => {
+    const p = start([], { MODELGATE_CONFIG: "config/default.yaml", PORT: "0" });
+    const port = await listening(p);
+    expect(port).toBeGreaterThan(0);
+    p.child.kill("SIGINT");
+    expect(await p.exited).toBe(0);
+  });
+});

@@ -1,0 +1,228 @@
+// Table-driven tests for the provider translators over recorded-shape fixtures.
+// Each folder test/fixtures/<provider>/<case>/ is one case; the files present decide what is
+// checked (see test/fixtures/README.md). Adding a provider or a case is adding a folder.
+import { readdirSync, readFileSync } from "node:fs";
+import { fromJson } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { createParser } from "eventsource-parser";
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { ChatRequestSchema } from "../../gen/modelgate/v1/chat_pb";
+import type { Usage } from "../../gen/modelgate/v1/common_pb";
+import { CompleteRequestSchema } from "../../gen/modelgate/v1/completions_pb";
+import { EmbedRequestSchema } from "../../gen/modelgate/v1/embeddings_pb";
+import { PredictRequestSchema } from "../../gen/modelgate/v1/predict_pb";
+import { httpProviders } from "../../src/providers/registry";
+import type { ModelTarget, Provider, SseEvent, StreamDecoder, UpstreamRequest } from "../../src/providers/types";
+
+const fixturesRoot = new URL("../fixtures/", import.meta.url);
+
+const inputFile = z.strictObject({
+  operation: z.enum(["chat", "complete", "embed", "predict"]),
+  stream: z.boolean().default(false),
+  target: z.strictObject({ name: z.string(), config: z.record(z.string(), z.unknown()) }).optional(),
+  /** The modelgate request as proto JSON (ChatRequest, CompleteRequest, EmbedRequest, PredictRequest). */
+  params: z.record(z.string(), z.json()).default({}),
+});
+type Input = z.infer<typeof inputFile>;
+
+const errorFile = z.strictObject({ code: z.string(), message: z.string() });
+const usageJson = z.strictObject({ promptTokens: z.number(), completionTokens: z.number(), totalTokens: z.number() });
+const streamFile = z.strictObject({
+  chunks: z.array(z.unknown()),
+  usage: usageJson.nullable(),
+  done: z.boolean(),
+  error: errorFile.optional(),
+});
+
+/** Every file a case may hold; anything else is a typo that would silently skip a check. */
+const knownFiles = new Set([
+  "input.json", "request.json", "request-error.json", "response.json", "expected.json",
+  "expected-error.json", "stream.sse", "expected-stream.json", "error-body.json",
+  "expected-error-message.json", "config.json", "expected-config.json", "config-error.json",
+]);
+
+class Case {
+  constructor(readonly dir: URL, readonly files: ReadonlySet<string>) {}
+  has(name: string): boolean {
+    return this.files.has(name);
+  }
+  text(name: string): string {
+    return readFileSync(new URL(name, this.dir), "utf8");
+  }
+  json(name: string): unknown {
+    return JSON.parse(this.text(name)) as unknown;
+  }
+  input(): Input {
+    return inputFile.parse(this.json("input.json"));
+  }
+}
+
+function subdirectories(dir: URL): string[] {
+  return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+}
+
+function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`fixture needs ${what}`);
+  return value;
+}
+
+function buildRequest(provider: Provider, input: Input): UpstreamRequest {
+  const raw = need(input.target, "input.target");
+  // As the config loader does: the provider's schema parses the config once, defaults applied.
+  const target: ModelTarget = { name: raw.name, config: provider.configSchema.parse(raw.config) };
+  switch (input.operation) {
+    case "chat":
+      return need(provider.chat, "chat").request(fromJson(ChatRequestSchema, input.params), target, input.stream);
+    case "complete":
+      return need(provider.complete, "complete").request(fromJson(CompleteRequestSchema, input.params), target, input.stream);
+    case "embed":
+      return need(provider.embed, "embed").request(fromJson(EmbedRequestSchema, input.params), target);
+    case "predict":
+      return need(provider.predict, "predict").request(fromJson(PredictRequestSchema, input.params), target);
+  }
+}
+
+function translateResponse(provider: Provider, input: Input, body: unknown): unknown {
+  switch (input.operation) {
+    case "chat":
+      return need(provider.chat, "chat").response(body);
+    case "complete":
+      return need(provider.complete, "complete").response(body);
+    case "embed":
+      return need(provider.embed, "embed").response(body);
+    case "predict":
+      return need(provider.predict, "predict").response(body);
+  }
+}
+
+function streamDecoder(provider: Provider, input: Input): StreamDecoder<unknown> {
+  if (input.operation === "chat") return need(provider.chat, "chat").streamDecoder();
+  if (input.operation === "complete") return need(provider.complete, "complete").streamDecoder();
+  throw new Error(`${input.operation} does not stream`);
+}
+
+/** SSE text to events the way the upstream client delivers them. */
+function parseSse(text: string): SseEvent[] {
+  const events: SseEvent[] = [];
+  const parser = createParser({
+    onEvent: ({ event, data }) => events.push(event === undefined ? { data } : { event, data }),
+  });
+  parser.feed(text);
+  return events;
+}
+
+function describeError(error: unknown): z.infer<typeof errorFile> {
+  expect(error).toBeInstanceOf(ConnectError);
+  const connectError = ConnectError.from(error);
+  return { code: Code[connectError.code], message: connectError.rawMessage };
+}
+
+function thrownBy(run: () => unknown): z.infer<typeof errorFile> {
+  try {
+    run();
+  } catch (error) {
+    return describeError(error);
+  }
+  throw new Error("expected the translator to throw");
+}
+
+function plainUsage(usage: Omit<Usage, "$typeName"> | undefined): z.infer<typeof usageJson> | null {
+  if (usage === undefined) return null;
+  const { promptTokens, completionTokens, totalTokens } = usage;
+  return { promptTokens, completionTokens, totalTokens };
+}
+
+function runStream(provider: Provider, input: Input, text: string): z.infer<typeof streamFile> {
+  const decoder = streamDecoder(provider, input);
+  const chunks: unknown[] = [];
+  for (const event of parseSse(text)) {
+    try {
+      chunks.push(...decoder.push(event));
+    } catch (error) {
+      return { chunks, usage: plainUsage(decoder.usage()), done: decoder.done, error: describeError(error) };
+    }
+  }
+  return { chunks, usage: plainUsage(decoder.usage()), done: decoder.done };
+}
+
+function defineCaseTests(provider: Provider, c: Case): void {
+  const unknown = [...c.files].filter((f) => !knownFiles.has(f));
+  const triggers = ["config.json", "request.json", "request-error.json", "response.json", "stream.sse", "error-body.json"];
+  it("has only known fixture files, and something to check", () => {
+    expect(unknown).toEqual([]);
+    expect(triggers.filter((f) => c.has(f))).not.toEqual([]);
+  });
+
+  if (c.has("config.json")) {
+    it("validates config", () => {
+      const parsed = provider.configSchema.safeParse(c.json("config.json"));
+      if (c.has("expected-config.json")) {
+        expect(parsed.error && z.prettifyError(parsed.error)).toBeUndefined();
+        expect(parsed.data).toEqual(c.json("expected-config.json"));
+      } else {
+        const expected = z.strictObject({ message: z.string() }).parse(c.json("config-error.json"));
+        expect(parsed.success).toBe(false);
+        expect(parsed.error && z.prettifyError(parsed.error)).toEqual(expected.message);
+      }
+    });
+  }
+
+  if (c.has("request.json") || c.has("request-error.json")) {
+    it("builds the upstream request", () => {
+      const input = c.input();
+      if (c.has("request.json")) {
+        expect(buildRequest(provider, input)).toEqual(c.json("request.json"));
+      } else {
+        expect(thrownBy(() => buildRequest(provider, input))).toEqual(errorFile.parse(c.json("request-error.json")));
+      }
+    });
+  }
+
+  if (c.has("response.json")) {
+    it("reads the upstream response", () => {
+      const input = c.input();
+      const body = c.json("response.json");
+      if (c.has("expected.json")) {
+        expect(translateResponse(provider, input, body)).toEqual(c.json("expected.json"));
+      } else {
+        const expected = errorFile.parse(c.json("expected-error.json"));
+        expect(thrownBy(() => translateResponse(provider, input, body))).toEqual(expected);
+      }
+    });
+  }
+
+  if (c.has("stream.sse")) {
+    it("decodes the upstream stream", () => {
+      const expected = streamFile.parse(c.json("expected-stream.json"));
+      expect(runStream(provider, c.input(), c.text("stream.sse"))).toEqual(expected);
+    });
+  }
+
+  if (c.has("error-body.json")) {
+    it("extracts the upstream error message", () => {
+      const expected = z.strictObject({ message: z.string().nullable() }).parse(c.json("expected-error-message.json"));
+      expect(need(provider.errorMessage, "errorMessage")(c.json("error-body.json")) ?? null).toEqual(expected.message);
+    });
+  }
+}
+
+describe("provider fixtures", () => {
+  const providerDirs = subdirectories(fixturesRoot);
+
+  it("cover every registered provider, and only those", () => {
+    expect(providerDirs).toEqual([...httpProviders.keys()].sort());
+  });
+
+  for (const providerName of providerDirs) {
+    const provider = httpProviders.get(providerName);
+    describe(providerName, () => {
+      if (provider === undefined) return;
+      const providerDir = new URL(`${providerName}/`, fixturesRoot);
+      for (const caseName of subdirectories(providerDir)) {
+        const dir = new URL(`${caseName}/`, providerDir);
+        describe(caseName, () => defineCaseTests(provider, new Case(dir, new Set(readdirSync(dir)))));
+      }
+    });
+  }
+});
