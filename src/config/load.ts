@@ -16,7 +16,7 @@ export class ConfigError extends Error {
     readonly source: string,
     readonly problems: ConfigProblem[],
   ) {
-    super(`invalid config ${source}:\n${problems.map((p) => `  - ${p.path || "(root)"}: ${p.message}`).join("\n")}`);
+    super(`invalid config ${source}:\n${problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n")}`);
     this.name = "ConfigError";
   }
 }
@@ -40,7 +40,7 @@ export async function loadConfigFile(
     text = await readFile(path, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "error";
-    throw new ConfigError(path, [{ path: "", message: `cannot read the file (${code})` }]);
+    throw new ConfigError(path, [{ path: "(file)", message: `cannot read the file (${code})` }]);
   }
   return parseConfig(text, path, factories, env);
 }
@@ -55,7 +55,7 @@ export function parseConfig(
   if (doc.errors.length > 0) {
     throw new ConfigError(
       source,
-      doc.errors.map((e) => ({ path: e.linePos ? `line ${e.linePos[0].line}` : "", message: e.message.split("\n")[0] ?? e.message })),
+      doc.errors.map((e) => ({ path: e.linePos ? `line ${e.linePos[0].line}` : "(root)", message: e.message.split("\n")[0] ?? e.message })),
     );
   }
   const problems: ConfigProblem[] = [];
@@ -163,5 +163,6 @@ function zodProblems(issues: z.core.$ZodIssue[], prefix: (string | number)[]): C
 }
 
 function formatPath(path: (string | number)[]): string {
+  if (path.length === 0) return "(root)";
   return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("");
 }
