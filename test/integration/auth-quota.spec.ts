@@ -8,7 +8,7 @@ import { ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
 import { sha256Hex } from "../../src/runtime";
 import { clientFor, protocols } from "./clients";
-import { startGateway, type TestGateway } from "./harness";
+import { failure, startGateway, type TestGateway } from "./harness";
 
 const aliceKey = "sk-alice-0123456789abcdef";
 const bobKey = "sk-bob-embeddings-only-0123";
@@ -41,15 +41,6 @@ afterAll(() => gw.close());
 
 const user = [{ role: "user", content: "hi" }];
 const headers = (key: string) => ({ authorization: `Bearer ${key}` });
-
-async function failure(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe.each(protocols)("auth over %s", (protocol) => {
   it("a valid key passes", async () => {

@@ -1,5 +1,6 @@
 // Starts a real gateway on a random loopback port from a YAML config, with logs captured.
 import { Writable } from "node:stream";
+import { ConnectError } from "@connectrpc/connect";
 import { pino } from "pino";
 import { parseConfig, type Env } from "../../src/config/load";
 import { modelFactories } from "../../src/providers/catalog";
@@ -62,4 +63,21 @@ export async function eventually(check: () => boolean, timeoutMs = 2_000): Promi
     if (Date.now() > until) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** The ConnectError a call fails with; fails the test if the call succeeds. */
+export async function failure(p: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await p;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+  throw new Error("expected the call to fail");
+}
+
+/** Drains a stream into an array. */
+export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
 }

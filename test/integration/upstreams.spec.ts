@@ -8,7 +8,7 @@ import { EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
 import { PredictService } from "../../gen/modelgate/v1/predict_pb";
 import { fakeEmbedding, startFakeUpstream, type FakeUpstream, type JsonObject } from "../fakes/fake-upstream";
 import { clientFor, protocols, type ProtocolName } from "./clients";
-import { startGateway, type TestGateway } from "./harness";
+import { collect, failure, startGateway, type TestGateway } from "./harness";
 
 const openaiKey = "sk-openai-secret-for-tests-0001";
 const anthropicKey = "sk-ant-secret-for-tests-0002";
@@ -41,21 +41,6 @@ afterAll(async () => {
 beforeEach(() => fake.reset());
 
 const user = (content: string) => ({ role: "user", content });
-
-async function failure(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
 
 describe.each(["gpt", "claude"])("chat via %s", (endpoint) => {
   it.each(protocols)("unary over %s", async (protocol) => {

@@ -4,7 +4,7 @@
 // zero-cost upstream for measuring the gateway's own overhead.
 import { z } from "zod";
 import type { ModelClient, ModelFactory } from "../model";
-import type { ChatChunk, CompleteChunk, ModelTarget } from "../types";
+import type { ChatChunk, ChatParams, CompleteChunk, ModelTarget } from "../types";
 import { deadlineExceeded, invalidArgument } from "../../errors";
 import { ConnectError } from "@connectrpc/connect";
 
@@ -45,6 +45,13 @@ function truncate(text: string, maxTokens: number | undefined): { text: string; 
   return { text: parts.slice(0, maxTokens).join(""), finishReason: "length" };
 }
 
+/** The answer to a chat: "echo: " and the last user message, cut at max_tokens words. */
+function chatReply(params: ChatParams) {
+  const prompt = params.messages.map((m) => m.content).join(" ");
+  const last = params.messages.findLast((m) => m.role === "user");
+  return { prompt, ...truncate(`echo: ${last?.content ?? ""}`, params.maxTokens) };
+}
+
 /** Deterministic unit vector for a text: the same input always gets the same embedding. */
 export function echoEmbedding(text: string, dimensions: number): number[] {
   const v = new Array<number>(dimensions).fill(0);
@@ -68,9 +75,7 @@ function echoModel(target: ModelTarget<EchoConfig>): ModelClient {
 
   return {
     async chat(params) {
-      const prompt = params.messages.map((m) => m.content).join(" ");
-      const last = [...params.messages].reverse().find((m) => m.role === "user");
-      const { text, finishReason } = truncate(`echo: ${last?.content ?? ""}`, params.maxTokens);
+      const { prompt, text, finishReason } = chatReply(params);
       const choices = Array.from({ length: params.n ?? 1 }, (_, index) => ({
         index,
         message: { role: "assistant", content: text },
@@ -79,14 +84,12 @@ function echoModel(target: ModelTarget<EchoConfig>): ModelClient {
       return { id: nextId("chat"), model, choices, usage: usage(prompt, text) };
     },
     async *streamChat(params, call) {
-      const prompt = params.messages.map((m) => m.content).join(" ");
-      const last = [...params.messages].reverse().find((m) => m.role === "user");
-      const { text, finishReason } = truncate(`echo: ${last?.content ?? ""}`, params.maxTokens);
+      const { prompt, text, finishReason } = chatReply(params);
       const id = nextId("chat");
       let first = true;
-      const words = streamText(text, finishReason, call.signal);
+      const parts = streamText(text, finishReason, call.signal);
       for (;;) {
-        const next = await words.next();
+        const next = await parts.next();
         if (next.done) {
           yield { id, model, choices: [{ index: 0, delta: { role: "", content: "" }, finishReason: next.value }] } satisfies ChatChunk;
           break;
