@@ -2,16 +2,10 @@
 // HTTP, SSE parsing, retries and cancellation live in src/upstream; the glue that turns a
 // translator into a callable model lives in src/providers/http-model.ts.
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
-import type { ChatMessage, Usage } from "../../gen/modelgate/v1/common_pb";
-import type {
-  ChatResponse,
-  StreamChatResponse,
-} from "../../gen/modelgate/v1/chat_pb";
-import type {
-  CompleteResponse,
-  StreamCompleteResponse,
-} from "../../gen/modelgate/v1/completions_pb";
-import type { EmbedResponse } from "../../gen/modelgate/v1/embeddings_pb";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ChatMessage } from "../../gen/modelgate/v1/common_pb";
+import type { ChatChoiceDeltaSchema, ChatChoiceSchema, ChatRequest } from "../../gen/modelgate/v1/chat_pb";
+import type { CompletionChoiceSchema } from "../../gen/modelgate/v1/completions_pb";
 import type { PredictRequest } from "../../gen/modelgate/v1/predict_pb";
 
 /** Sampling parameters shared by chat and completions (the proto fields, minus the endpoint). */
@@ -27,7 +21,11 @@ export interface SamplingParams {
 }
 
 export interface ChatParams extends SamplingParams {
-  messages: Pick<ChatMessage, "role" | "content">[];
+  messages: ChatMessage[];
+  tools: ChatRequest["tools"];
+  toolChoice?: ChatRequest["toolChoice"];
+  responseFormat?: ChatRequest["responseFormat"];
+  parallelToolCalls?: boolean;
 }
 
 export interface CompleteParams extends SamplingParams {
@@ -79,7 +77,7 @@ export interface StreamDecoder<Chunk> {
   /** True once the upstream's terminal event arrived (OpenAI `[DONE]`, Anthropic `message_stop`). */
   readonly done: boolean;
   /** The usage seen so far (complete once done). */
-  usage(): DeepInit<Usage> | undefined;
+  usage(): UsageCounts | undefined;
 }
 
 /** Chunk and response shapes are the generated messages without their $typeName. */
@@ -107,13 +105,43 @@ export interface PredictTranslator {
   response(body: unknown): PredictResult;
 }
 
-export type ChatResult = DeepInit<ChatResponse>;
-export type ChatChunk = DeepInit<StreamChatResponse>;
-export type CompleteResult = DeepInit<CompleteResponse>;
-export type CompleteChunk = DeepInit<StreamCompleteResponse>;
-export type EmbedResult = DeepInit<EmbedResponse>;
+/** Token counts as providers report them. */
+export interface UsageCounts {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+// Results and chunks: the top level is fixed, nested messages use protobuf-es init shapes (any
+// field may be left out and takes its default), which is what connect-node serialises.
+export interface ChatResult {
+  id: string;
+  model: string;
+  choices: MessageInitShape<typeof ChatChoiceSchema>[];
+  usage?: UsageCounts;
+}
+export interface ChatChunk {
+  id: string;
+  model: string;
+  choices: MessageInitShape<typeof ChatChoiceDeltaSchema>[];
+  usage?: UsageCounts;
+}
+export interface CompleteResult {
+  id: string;
+  model: string;
+  choices: MessageInitShape<typeof CompletionChoiceSchema>[];
+  usage?: UsageCounts;
+}
+export type CompleteChunk = CompleteResult;
+export interface EmbedResult {
+  model: string;
+  data: { index: number; values: number[] }[];
+  usage?: UsageCounts;
+}
 export interface PredictResult {
   predictions: JsonValue;
+  /** The registered model version that answered, when known. */
+  modelVersion?: string;
 }
 
 /** A generated message type as a plain object: no $typeName anywhere, usable with create(). */

@@ -5,7 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
-import type { ChatMessage, Usage } from "./common_pb";
+import type { ChatMessage, ResponseFormat, Tool, ToolChoice, Usage } from "./common_pb";
 import { file_modelgate_v1_common } from "./common_pb";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file modelgate/v1/chat.proto.
  */
 export const file_modelgate_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("Chdtb2RlbGdhdGUvdjEvY2hhdC5wcm90bxIMbW9kZWxnYXRlLnYxIrMCCgtDaGF0UmVxdWVzdBIQCghlbmRwb2ludBgBIAEoCRIrCghtZXNzYWdlcxgCIAMoCzIZLm1vZGVsZ2F0ZS52MS5DaGF0TWVzc2FnZRIYCgt0ZW1wZXJhdHVyZRgDIAEoAUgAiAEBEhIKBXRvcF9wGAQgASgBSAGIAQESFwoKbWF4X3Rva2VucxgFIAEoDUgCiAEBEgwKBHN0b3AYBiADKAkSDgoBbhgHIAEoDUgDiAEBEhEKBHNlZWQYCCABKANIBIgBARIMCgR1c2VyGAkgASgJEicKBmV4dHJhcxgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCDgoMX3RlbXBlcmF0dXJlQggKBl90b3BfcEINCgtfbWF4X3Rva2Vuc0IECgJfbkIHCgVfc2VlZCK5AgoRU3RyZWFtQ2hhdFJlcXVlc3QSEAoIZW5kcG9pbnQYASABKAkSKwoIbWVzc2FnZXMYAiADKAsyGS5tb2RlbGdhdGUudjEuQ2hhdE1lc3NhZ2USGAoLdGVtcGVyYXR1cmUYAyABKAFIAIgBARISCgV0b3BfcBgEIAEoAUgBiAEBEhcKCm1heF90b2tlbnMYBSABKA1IAogBARIMCgRzdG9wGAYgAygJEg4KAW4YByABKA1IA4gBARIRCgRzZWVkGAggASgDSASIAQESDAoEdXNlchgJIAEoCRInCgZleHRyYXMYCiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Qg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCDQoLX21heF90b2tlbnNCBAoCX25CBwoFX3NlZWQieAoMQ2hhdFJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEikKB2Nob2ljZXMYAyADKAsyGC5tb2RlbGdhdGUudjEuQ2hhdENob2ljZRIiCgV1c2FnZRgEIAEoCzITLm1vZGVsZ2F0ZS52MS5Vc2FnZSJeCgpDaGF0Q2hvaWNlEg0KBWluZGV4GAEgASgNEioKB21lc3NhZ2UYAiABKAsyGS5tb2RlbGdhdGUudjEuQ2hhdE1lc3NhZ2USFQoNZmluaXNoX3JlYXNvbhgDIAEoCSKDAQoSU3RyZWFtQ2hhdFJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEi4KB2Nob2ljZXMYAyADKAsyHS5tb2RlbGdhdGUudjEuQ2hhdENob2ljZURlbHRhEiIKBXVzYWdlGAQgASgLMhMubW9kZWxnYXRlLnYxLlVzYWdlImEKD0NoYXRDaG9pY2VEZWx0YRINCgVpbmRleBgBIAEoDRIoCgVkZWx0YRgCIAEoCzIZLm1vZGVsZ2F0ZS52MS5DaGF0TWVzc2FnZRIVCg1maW5pc2hfcmVhc29uGAMgASgJMp8BCgtDaGF0U2VydmljZRI9CgRDaGF0EhkubW9kZWxnYXRlLnYxLkNoYXRSZXF1ZXN0GhoubW9kZWxnYXRlLnYxLkNoYXRSZXNwb25zZRJRCgpTdHJlYW1DaGF0Eh8ubW9kZWxnYXRlLnYxLlN0cmVhbUNoYXRSZXF1ZXN0GiAubW9kZWxnYXRlLnYxLlN0cmVhbUNoYXRSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_struct, file_modelgate_v1_common]);
+  fileDesc("Chdtb2RlbGdhdGUvdjEvY2hhdC5wcm90bxIMbW9kZWxnYXRlLnYxIvYDCgtDaGF0UmVxdWVzdBIQCghlbmRwb2ludBgBIAEoCRIrCghtZXNzYWdlcxgCIAMoCzIZLm1vZGVsZ2F0ZS52MS5DaGF0TWVzc2FnZRIYCgt0ZW1wZXJhdHVyZRgDIAEoAUgAiAEBEhIKBXRvcF9wGAQgASgBSAGIAQESFwoKbWF4X3Rva2VucxgFIAEoDUgCiAEBEgwKBHN0b3AYBiADKAkSDgoBbhgHIAEoDUgDiAEBEhEKBHNlZWQYCCABKANIBIgBARIMCgR1c2VyGAkgASgJEicKBmV4dHJhcxgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoFdG9vbHMYCyADKAsyEi5tb2RlbGdhdGUudjEuVG9vbBItCgt0b29sX2Nob2ljZRgMIAEoCzIYLm1vZGVsZ2F0ZS52MS5Ub29sQ2hvaWNlEjUKD3Jlc3BvbnNlX2Zvcm1hdBgNIAEoCzIcLm1vZGVsZ2F0ZS52MS5SZXNwb25zZUZvcm1hdBIgChNwYXJhbGxlbF90b29sX2NhbGxzGA4gASgISAWIAQFCDgoMX3RlbXBlcmF0dXJlQggKBl90b3BfcEINCgtfbWF4X3Rva2Vuc0IECgJfbkIHCgVfc2VlZEIWChRfcGFyYWxsZWxfdG9vbF9jYWxscyL8AwoRU3RyZWFtQ2hhdFJlcXVlc3QSEAoIZW5kcG9pbnQYASABKAkSKwoIbWVzc2FnZXMYAiADKAsyGS5tb2RlbGdhdGUudjEuQ2hhdE1lc3NhZ2USGAoLdGVtcGVyYXR1cmUYAyABKAFIAIgBARISCgV0b3BfcBgEIAEoAUgBiAEBEhcKCm1heF90b2tlbnMYBSABKA1IAogBARIMCgRzdG9wGAYgAygJEg4KAW4YByABKA1IA4gBARIRCgRzZWVkGAggASgDSASIAQESDAoEdXNlchgJIAEoCRInCgZleHRyYXMYCiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiEKBXRvb2xzGAsgAygLMhIubW9kZWxnYXRlLnYxLlRvb2wSLQoLdG9vbF9jaG9pY2UYDCABKAsyGC5tb2RlbGdhdGUudjEuVG9vbENob2ljZRI1Cg9yZXNwb25zZV9mb3JtYXQYDSABKAsyHC5tb2RlbGdhdGUudjEuUmVzcG9uc2VGb3JtYXQSIAoTcGFyYWxsZWxfdG9vbF9jYWxscxgOIAEoCEgFiAEBQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCDQoLX21heF90b2tlbnNCBAoCX25CBwoFX3NlZWRCFgoUX3BhcmFsbGVsX3Rvb2xfY2FsbHMieAoMQ2hhdFJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEikKB2Nob2ljZXMYAyADKAsyGC5tb2RlbGdhdGUudjEuQ2hhdENob2ljZRIiCgV1c2FnZRgEIAEoCzITLm1vZGVsZ2F0ZS52MS5Vc2FnZSJeCgpDaGF0Q2hvaWNlEg0KBWluZGV4GAEgASgNEioKB21lc3NhZ2UYAiABKAsyGS5tb2RlbGdhdGUudjEuQ2hhdE1lc3NhZ2USFQoNZmluaXNoX3JlYXNvbhgDIAEoCSKDAQoSU3RyZWFtQ2hhdFJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEi4KB2Nob2ljZXMYAyADKAsyHS5tb2RlbGdhdGUudjEuQ2hhdENob2ljZURlbHRhEiIKBXVzYWdlGAQgASgLMhMubW9kZWxnYXRlLnYxLlVzYWdlImEKD0NoYXRDaG9pY2VEZWx0YRINCgVpbmRleBgBIAEoDRIoCgVkZWx0YRgCIAEoCzIZLm1vZGVsZ2F0ZS52MS5DaGF0TWVzc2FnZRIVCg1maW5pc2hfcmVhc29uGAMgASgJMp8BCgtDaGF0U2VydmljZRI9CgRDaGF0EhkubW9kZWxnYXRlLnYxLkNoYXRSZXF1ZXN0GhoubW9kZWxnYXRlLnYxLkNoYXRSZXNwb25zZRJRCgpTdHJlYW1DaGF0Eh8ubW9kZWxnYXRlLnYxLlN0cmVhbUNoYXRSZXF1ZXN0GiAubW9kZWxnYXRlLnYxLlN0cmVhbUNoYXRSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_struct, file_modelgate_v1_common]);
 
 /**
  * ChatRequest asks an endpoint of type llm/v1/chat for the next assistant turn.
@@ -90,6 +90,34 @@ export type ChatRequest = Message<"modelgate.v1.ChatRequest"> & {
    * @generated from field: google.protobuf.Struct extras = 10;
    */
   extras?: JsonObject | undefined;
+
+  /**
+   * Functions the model may call.
+   *
+   * @generated from field: repeated modelgate.v1.Tool tools = 11;
+   */
+  tools: Tool[];
+
+  /**
+   * Whether and which tool the model must call (default: the provider's, usually "auto").
+   *
+   * @generated from field: modelgate.v1.ToolChoice tool_choice = 12;
+   */
+  toolChoice?: ToolChoice | undefined;
+
+  /**
+   * Structured output: JSON object or JSON Schema.
+   *
+   * @generated from field: modelgate.v1.ResponseFormat response_format = 13;
+   */
+  responseFormat?: ResponseFormat | undefined;
+
+  /**
+   * Allow several tool calls in one answer, where the provider lets us choose.
+   *
+   * @generated from field: optional bool parallel_tool_calls = 14;
+   */
+  parallelToolCalls?: boolean | undefined;
 };
 
 /**
@@ -174,6 +202,34 @@ export type StreamChatRequest = Message<"modelgate.v1.StreamChatRequest"> & {
    * @generated from field: google.protobuf.Struct extras = 10;
    */
   extras?: JsonObject | undefined;
+
+  /**
+   * Functions the model may call.
+   *
+   * @generated from field: repeated modelgate.v1.Tool tools = 11;
+   */
+  tools: Tool[];
+
+  /**
+   * Whether and which tool the model must call (default: the provider's, usually "auto").
+   *
+   * @generated from field: modelgate.v1.ToolChoice tool_choice = 12;
+   */
+  toolChoice?: ToolChoice | undefined;
+
+  /**
+   * Structured output: JSON object or JSON Schema.
+   *
+   * @generated from field: modelgate.v1.ResponseFormat response_format = 13;
+   */
+  responseFormat?: ResponseFormat | undefined;
+
+  /**
+   * Allow several tool calls in one answer, where the provider lets us choose.
+   *
+   * @generated from field: optional bool parallel_tool_calls = 14;
+   */
+  parallelToolCalls?: boolean | undefined;
 };
 
 /**

@@ -4,13 +4,14 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Message } from "@bufbuild/protobuf";
+import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
+import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file modelgate/v1/common.proto.
  */
 export const file_modelgate_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("Chltb2RlbGdhdGUvdjEvY29tbW9uLnByb3RvEgxtb2RlbGdhdGUudjEiLAoLQ2hhdE1lc3NhZ2USDAoEcm9sZRgBIAEoCRIPCgdjb250ZW50GAIgASgJIk8KBVVzYWdlEhUKDXByb21wdF90b2tlbnMYASABKA0SGQoRY29tcGxldGlvbl90b2tlbnMYAiABKA0SFAoMdG90YWxfdG9rZW5zGAMgASgNYgZwcm90bzM");
+  fileDesc("Chltb2RlbGdhdGUvdjEvY29tbW9uLnByb3RvEgxtb2RlbGdhdGUudjEipgEKC0NoYXRNZXNzYWdlEgwKBHJvbGUYASABKAkSDwoHY29udGVudBgCIAEoCRIoCgVwYXJ0cxgDIAMoCzIZLm1vZGVsZ2F0ZS52MS5Db250ZW50UGFydBIqCgp0b29sX2NhbGxzGAQgAygLMhYubW9kZWxnYXRlLnYxLlRvb2xDYWxsEhQKDHRvb2xfY2FsbF9pZBgFIAEoCRIMCgRuYW1lGAYgASgJInwKC0NvbnRlbnRQYXJ0Eg4KBHRleHQYASABKAlIABIrCglpbWFnZV91cmwYAiABKAsyFi5tb2RlbGdhdGUudjEuSW1hZ2VVcmxIABIoCgVpbWFnZRgDIAEoCzIXLm1vZGVsZ2F0ZS52MS5JbWFnZURhdGFIAEIGCgRwYXJ0IicKCEltYWdlVXJsEgsKA3VybBgBIAEoCRIOCgZkZXRhaWwYAiABKAkiLAoJSW1hZ2VEYXRhEgwKBGRhdGEYASABKAwSEQoJbWltZV90eXBlGAIgASgJImEKCFRvb2xDYWxsEgoKAmlkGAEgASgJEgwKBHR5cGUYAiABKAkSLAoIZnVuY3Rpb24YAyABKAsyGi5tb2RlbGdhdGUudjEuRnVuY3Rpb25DYWxsEg0KBWluZGV4GAQgASgNIi8KDEZ1bmN0aW9uQ2FsbBIMCgRuYW1lGAEgASgJEhEKCWFyZ3VtZW50cxgCIAEoCSJICgRUb29sEgwKBHR5cGUYASABKAkSMgoIZnVuY3Rpb24YAiABKAsyIC5tb2RlbGdhdGUudjEuRnVuY3Rpb25EZWZpbml0aW9uIoQBChJGdW5jdGlvbkRlZmluaXRpb24SDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIrCgpwYXJhbWV0ZXJzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBITCgZzdHJpY3QYBCABKAhIAIgBAUIJCgdfc3RyaWN0Ij8KClRvb2xDaG9pY2USDgoEbW9kZRgBIAEoCUgAEhcKDWZ1bmN0aW9uX25hbWUYAiABKAlIAEIICgZjaG9pY2UiUwoOUmVzcG9uc2VGb3JtYXQSDAoEdHlwZRgBIAEoCRIzCgtqc29uX3NjaGVtYRgCIAEoCzIeLm1vZGVsZ2F0ZS52MS5Kc29uU2NoZW1hRm9ybWF0In4KEEpzb25TY2hlbWFGb3JtYXQSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRInCgZzY2hlbWEYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhMKBnN0cmljdBgEIAEoCEgAiAEBQgkKB19zdHJpY3QiTwoFVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoDRIUCgx0b3RhbF90b2tlbnMYAyABKA1iBnByb3RvMw", [file_google_protobuf_struct]);
 
 /**
  * ChatMessage is one turn of a conversation.
@@ -26,11 +27,40 @@ export type ChatMessage = Message<"modelgate.v1.ChatMessage"> & {
   role: string;
 
   /**
-   * The text of the message.
+   * The text of the message. With `parts`, this text comes before the parts.
    *
    * @generated from field: string content = 2;
    */
   content: string;
+
+  /**
+   * Multimodal content (text and images), for providers that accept it.
+   *
+   * @generated from field: repeated modelgate.v1.ContentPart parts = 3;
+   */
+  parts: ContentPart[];
+
+  /**
+   * Tool calls made by the assistant (role "assistant"). In a stream delta, each call carries
+   * its `index` and a fragment of its arguments.
+   *
+   * @generated from field: repeated modelgate.v1.ToolCall tool_calls = 4;
+   */
+  toolCalls: ToolCall[];
+
+  /**
+   * For role "tool": the id of the tool call this message answers.
+   *
+   * @generated from field: string tool_call_id = 5;
+   */
+  toolCallId: string;
+
+  /**
+   * Optional participant name (or, for role "tool", the function name).
+   *
+   * @generated from field: string name = 6;
+   */
+  name: string;
 };
 
 /**
@@ -39,6 +69,354 @@ export type ChatMessage = Message<"modelgate.v1.ChatMessage"> & {
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
   messageDesc(file_modelgate_v1_common, 0);
+
+/**
+ * ContentPart is one piece of a multimodal message.
+ *
+ * @generated from message modelgate.v1.ContentPart
+ */
+export type ContentPart = Message<"modelgate.v1.ContentPart"> & {
+  /**
+   * The piece.
+   *
+   * @generated from oneof modelgate.v1.ContentPart.part
+   */
+  part: {
+    /**
+     * Text.
+     *
+     * @generated from field: string text = 1;
+     */
+    value: string;
+    case: "text";
+  } | {
+    /**
+     * An image by URL (https: or a data: URL).
+     *
+     * @generated from field: modelgate.v1.ImageUrl image_url = 2;
+     */
+    value: ImageUrl;
+    case: "imageUrl";
+  } | {
+    /**
+     * An image as bytes.
+     *
+     * @generated from field: modelgate.v1.ImageData image = 3;
+     */
+    value: ImageData;
+    case: "image";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message modelgate.v1.ContentPart.
+ * Use `create(ContentPartSchema)` to create a new message.
+ */
+export const ContentPartSchema: GenMessage<ContentPart> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 1);
+
+/**
+ * ImageUrl references an image.
+ *
+ * @generated from message modelgate.v1.ImageUrl
+ */
+export type ImageUrl = Message<"modelgate.v1.ImageUrl"> & {
+  /**
+   * https: or data: URL of the image.
+   *
+   * @generated from field: string url = 1;
+   */
+  url: string;
+
+  /**
+   * Detail level hint ("low", "high", "auto") for providers that support it.
+   *
+   * @generated from field: string detail = 2;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message modelgate.v1.ImageUrl.
+ * Use `create(ImageUrlSchema)` to create a new message.
+ */
+export const ImageUrlSchema: GenMessage<ImageUrl> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 2);
+
+/**
+ * ImageData is an inline image.
+ *
+ * @generated from message modelgate.v1.ImageData
+ */
+export type ImageData = Message<"modelgate.v1.ImageData"> & {
+  /**
+   * The encoded image.
+   *
+   * @generated from field: bytes data = 1;
+   */
+  data: Uint8Array;
+
+  /**
+   * Its media type: "image/png", "image/jpeg", "image/gif" or "image/webp".
+   *
+   * @generated from field: string mime_type = 2;
+   */
+  mimeType: string;
+};
+
+/**
+ * Describes the message modelgate.v1.ImageData.
+ * Use `create(ImageDataSchema)` to create a new message.
+ */
+export const ImageDataSchema: GenMessage<ImageData> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 3);
+
+/**
+ * ToolCall is the model's request to call a function.
+ *
+ * @generated from message modelgate.v1.ToolCall
+ */
+export type ToolCall = Message<"modelgate.v1.ToolCall"> & {
+  /**
+   * The call's id, echoed back in the tool message that answers it.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Always "function" for now.
+   *
+   * @generated from field: string type = 2;
+   */
+  type: string;
+
+  /**
+   * The function and its arguments.
+   *
+   * @generated from field: modelgate.v1.FunctionCall function = 3;
+   */
+  function?: FunctionCall | undefined;
+
+  /**
+   * Position of this call among the message's calls (used to join stream deltas).
+   *
+   * @generated from field: uint32 index = 4;
+   */
+  index: number;
+};
+
+/**
+ * Describes the message modelgate.v1.ToolCall.
+ * Use `create(ToolCallSchema)` to create a new message.
+ */
+export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 4);
+
+/**
+ * FunctionCall names a function and its arguments.
+ *
+ * @generated from message modelgate.v1.FunctionCall
+ */
+export type FunctionCall = Message<"modelgate.v1.FunctionCall"> & {
+  /**
+   * The function's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The arguments as JSON text (in a stream delta: the next fragment of that text).
+   *
+   * @generated from field: string arguments = 2;
+   */
+  arguments: string;
+};
+
+/**
+ * Describes the message modelgate.v1.FunctionCall.
+ * Use `create(FunctionCallSchema)` to create a new message.
+ */
+export const FunctionCallSchema: GenMessage<FunctionCall> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 5);
+
+/**
+ * Tool is a function the model may call.
+ *
+ * @generated from message modelgate.v1.Tool
+ */
+export type Tool = Message<"modelgate.v1.Tool"> & {
+  /**
+   * Always "function" for now.
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * The function.
+   *
+   * @generated from field: modelgate.v1.FunctionDefinition function = 2;
+   */
+  function?: FunctionDefinition | undefined;
+};
+
+/**
+ * Describes the message modelgate.v1.Tool.
+ * Use `create(ToolSchema)` to create a new message.
+ */
+export const ToolSchema: GenMessage<Tool> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 6);
+
+/**
+ * FunctionDefinition describes a callable function.
+ *
+ * @generated from message modelgate.v1.FunctionDefinition
+ */
+export type FunctionDefinition = Message<"modelgate.v1.FunctionDefinition"> & {
+  /**
+   * The function's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What it does, for the model.
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * Its parameters as a JSON Schema object.
+   *
+   * @generated from field: google.protobuf.Struct parameters = 3;
+   */
+  parameters?: JsonObject | undefined;
+
+  /**
+   * Ask the provider to follow the schema exactly, where supported.
+   *
+   * @generated from field: optional bool strict = 4;
+   */
+  strict?: boolean | undefined;
+};
+
+/**
+ * Describes the message modelgate.v1.FunctionDefinition.
+ * Use `create(FunctionDefinitionSchema)` to create a new message.
+ */
+export const FunctionDefinitionSchema: GenMessage<FunctionDefinition> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 7);
+
+/**
+ * ToolChoice says whether and which tool the model must call.
+ *
+ * @generated from message modelgate.v1.ToolChoice
+ */
+export type ToolChoice = Message<"modelgate.v1.ToolChoice"> & {
+  /**
+   * The choice.
+   *
+   * @generated from oneof modelgate.v1.ToolChoice.choice
+   */
+  choice: {
+    /**
+     * "auto", "none" or "required".
+     *
+     * @generated from field: string mode = 1;
+     */
+    value: string;
+    case: "mode";
+  } | {
+    /**
+     * Call this function.
+     *
+     * @generated from field: string function_name = 2;
+     */
+    value: string;
+    case: "functionName";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message modelgate.v1.ToolChoice.
+ * Use `create(ToolChoiceSchema)` to create a new message.
+ */
+export const ToolChoiceSchema: GenMessage<ToolChoice> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 8);
+
+/**
+ * ResponseFormat asks for structured output.
+ *
+ * @generated from message modelgate.v1.ResponseFormat
+ */
+export type ResponseFormat = Message<"modelgate.v1.ResponseFormat"> & {
+  /**
+   * "text", "json_object" or "json_schema".
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * The schema, when type is "json_schema".
+   *
+   * @generated from field: modelgate.v1.JsonSchemaFormat json_schema = 2;
+   */
+  jsonSchema?: JsonSchemaFormat | undefined;
+};
+
+/**
+ * Describes the message modelgate.v1.ResponseFormat.
+ * Use `create(ResponseFormatSchema)` to create a new message.
+ */
+export const ResponseFormatSchema: GenMessage<ResponseFormat> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 9);
+
+/**
+ * JsonSchemaFormat is a named JSON Schema for structured output.
+ *
+ * @generated from message modelgate.v1.JsonSchemaFormat
+ */
+export type JsonSchemaFormat = Message<"modelgate.v1.JsonSchemaFormat"> & {
+  /**
+   * A name for the schema.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * What the output is, for the model.
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * The JSON Schema.
+   *
+   * @generated from field: google.protobuf.Struct schema = 3;
+   */
+  schema?: JsonObject | undefined;
+
+  /**
+   * Ask the provider to follow the schema exactly, where supported.
+   *
+   * @generated from field: optional bool strict = 4;
+   */
+  strict?: boolean | undefined;
+};
+
+/**
+ * Describes the message modelgate.v1.JsonSchemaFormat.
+ * Use `create(JsonSchemaFormatSchema)` to create a new message.
+ */
+export const JsonSchemaFormatSchema: GenMessage<JsonSchemaFormat> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 10);
 
 /**
  * Usage counts the tokens a call consumed, as reported by the provider.
@@ -73,5 +451,5 @@ export type Usage = Message<"modelgate.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_modelgate_v1_common, 1);
+  messageDesc(file_modelgate_v1_common, 11);
 

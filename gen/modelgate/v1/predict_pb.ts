@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file modelgate/v1/predict.proto.
  */
 export const file_modelgate_v1_predict: GenFile = /*@__PURE__*/
-  fileDesc("Chptb2RlbGdhdGUvdjEvcHJlZGljdC5wcm90bxIMbW9kZWxnYXRlLnYxIqECCg5QcmVkaWN0UmVxdWVzdBIQCghlbmRwb2ludBgBIAEoCRI3Cg9kYXRhZnJhbWVfc3BsaXQYAiABKAsyHC5tb2RlbGdhdGUudjEuRGF0YWZyYW1lU3BsaXRIABI3ChFkYXRhZnJhbWVfcmVjb3JkcxgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5MaXN0VmFsdWVIABIvCglpbnN0YW5jZXMYBCABKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlSAASKAoGaW5wdXRzGAUgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlSAASJwoGcGFyYW1zGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdEIHCgVpbnB1dCJyCg5EYXRhZnJhbWVTcGxpdBIPCgdjb2x1bW5zGAEgAygJEigKBGRhdGEYAiADKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlEiUKBWluZGV4GAMgAygLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlIk0KD1ByZWRpY3RSZXNwb25zZRIrCgtwcmVkaWN0aW9ucxgBIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRINCgVtb2RlbBgCIAEoCTJYCg5QcmVkaWN0U2VydmljZRJGCgdQcmVkaWN0EhwubW9kZWxnYXRlLnYxLlByZWRpY3RSZXF1ZXN0Gh0ubW9kZWxnYXRlLnYxLlByZWRpY3RSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct]);
+  fileDesc("Chptb2RlbGdhdGUvdjEvcHJlZGljdC5wcm90bxIMbW9kZWxnYXRlLnYxIqECCg5QcmVkaWN0UmVxdWVzdBIQCghlbmRwb2ludBgBIAEoCRI3Cg9kYXRhZnJhbWVfc3BsaXQYAiABKAsyHC5tb2RlbGdhdGUudjEuRGF0YWZyYW1lU3BsaXRIABI3ChFkYXRhZnJhbWVfcmVjb3JkcxgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5MaXN0VmFsdWVIABIvCglpbnN0YW5jZXMYBCABKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlSAASKAoGaW5wdXRzGAUgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlSAASJwoGcGFyYW1zGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdEIHCgVpbnB1dCJyCg5EYXRhZnJhbWVTcGxpdBIPCgdjb2x1bW5zGAEgAygJEigKBGRhdGEYAiADKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlEiUKBWluZGV4GAMgAygLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlImQKD1ByZWRpY3RSZXNwb25zZRIrCgtwcmVkaWN0aW9ucxgBIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRINCgVtb2RlbBgCIAEoCRIVCg1tb2RlbF92ZXJzaW9uGAMgASgJMlgKDlByZWRpY3RTZXJ2aWNlEkYKB1ByZWRpY3QSHC5tb2RlbGdhdGUudjEuUHJlZGljdFJlcXVlc3QaHS5tb2RlbGdhdGUudjEuUHJlZGljdFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct]);
 
 /**
  * PredictRequest carries the input in one of MLflow's four scoring formats.
@@ -130,11 +130,19 @@ export type PredictResponse = Message<"modelgate.v1.PredictResponse"> & {
   predictions?: Value | undefined;
 
   /**
-   * The model that answered (the endpoint's model name).
+   * The model that answered (the endpoint's model name, or the registered model's name).
    *
    * @generated from field: string model = 2;
    */
   model: string;
+
+  /**
+   * The registered model version that answered, when the endpoint names a registry model
+   * (models:/NAME@ALIAS or models:/NAME/VERSION); empty otherwise.
+   *
+   * @generated from field: string model_version = 3;
+   */
+  modelVersion: string;
 };
 
 /**

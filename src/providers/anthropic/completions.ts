@@ -1,5 +1,7 @@
 // Text completion over the Messages API: the prompt is sent as one user message (Anthropic's
 // legacy /v1/complete API is retired).
+import { create } from "@bufbuild/protobuf";
+import { ChatMessageSchema } from "../../../gen/modelgate/v1/common_pb";
 import type { CompleteChunk, CompleteResult, CompleteTranslator } from "../types";
 import { messagesPost } from "./config";
 import { messagesBody } from "./messages-request";
@@ -18,7 +20,7 @@ function completeChunk(part: StreamPart, { id, model }: StreamMessage): Complete
 
 export const anthropicComplete: CompleteTranslator = {
   request(params, target, stream) {
-    const messages = [{ role: "user", content: params.prompt }];
+    const messages = [create(ChatMessageSchema, { role: "user", content: params.prompt })];
     return messagesPost(target, messagesBody(target, messages, params, stream));
   },
 
