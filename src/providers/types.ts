@@ -72,6 +72,8 @@ export interface SseEvent {
  * (Anthropic reports input tokens at message_start and output tokens at message_delta).
  */
 export interface StreamDecoder<Chunk> {
+  /** How the upstream frames its stream (default "sse"); see src/upstream/framing.ts. */
+  readonly framing?: import("../upstream/framing").FramingName;
   /** Feeds one event; returns the chunks to send on (often zero or one). Throws on an upstream error event. */
   push(event: SseEvent): Chunk[];
   /** True once the upstream's terminal event arrived (OpenAI `[DONE]`, Anthropic `message_stop`). */
@@ -166,6 +168,11 @@ export interface Provider {
   complete?: CompleteTranslator;
   embed?: EmbedTranslator;
   predict?: PredictTranslator;
+  /**
+   * Adds headers that depend on the exact body or on the time (AWS SigV4), or on a token that
+   * must be fetched (Azure Entra ID). Called by the upstream client just before sending.
+   */
+  authorize?(req: UpstreamRequest, body: string | undefined, signal: AbortSignal): Promise<Record<string, string>>;
   /** Extracts a human-readable message from an upstream error body (never includes secrets). */
   errorMessage?(body: unknown): string | undefined;
 }

@@ -1,10 +1,10 @@
 // The one HTTP client for every provider: an undici Agent (a keep-alive pool per upstream
 // origin), JSON and SSE responses, and the caller's cancellation propagated to the upstream.
 import { Agent, errors as undiciErrors, request } from "undici";
-import { createParser } from "eventsource-parser";
 import { ConnectError } from "@connectrpc/connect";
 import { badUpstreamResponse, fromUpstreamStatus, unavailable } from "../errors";
-import type { Provider, SseEvent, StreamDecoder, UpstreamRequest } from "../providers/types";
+import type { Provider, StreamDecoder, UpstreamRequest } from "../providers/types";
+import { framings } from "./framing";
 import type { Usage } from "../../gen/modelgate/v1/common_pb";
 
 /** Per-call context for an upstream request. */
@@ -67,30 +67,22 @@ export class UpstreamClient {
     call: UpstreamCall,
     closing: (id: string, model: string, usage: UsageInit) => Chunk,
   ): AsyncGenerator<Chunk> {
-    const res = await this.send(req, provider, call, "text/event-stream");
+    const framing = framings[decoder.framing ?? "sse"];
+    const res = await this.send(req, provider, call, framing.contentTypes[0]);
     const contentType = res.headers["content-type"];
-    if (typeof contentType !== "string" || !contentType.includes("text/event-stream")) {
+    if (typeof contentType !== "string" || !framing.contentTypes.some((t) => contentType.includes(t))) {
       res.body.destroy();
-      throw badUpstreamResponse(provider.name, `expected an event stream, got ${String(contentType)}`);
+      throw badUpstreamResponse(provider.name, `expected ${framing.contentTypes[0]}, got ${String(contentType)}`);
     }
-    const pending: SseEvent[] = [];
-    const parser = createParser({
-      onEvent: (e) => pending.push(e.event === undefined ? { data: e.data } : { event: e.event, data: e.data }),
-    });
-    const utf8 = new TextDecoder();
     let id = "";
     let model = "";
     try {
-      for await (const bytes of res.body) {
-        parser.feed(utf8.decode(bytes as Uint8Array, { stream: true }));
-        for (let i = 0; i < pending.length; i++) {
-          for (const chunk of decoder.push(pending[i]!)) {
-            id = chunk.id || id;
-            model = chunk.model || model;
-            yield chunk;
-          }
+      for await (const event of framing.events(res.body)) {
+        for (const chunk of decoder.push(event)) {
+          id = chunk.id || id;
+          model = chunk.model || model;
+          yield chunk;
         }
-        pending.length = 0;
         if (decoder.done) break;
       }
     } catch (err) {
@@ -117,6 +109,13 @@ export class UpstreamClient {
     if (req.body !== undefined) {
       body = JSON.stringify(req.body);
       headers["content-type"] ??= "application/json";
+    }
+    if (provider.authorize) {
+      try {
+        Object.assign(headers, await provider.authorize(req, body, call.signal));
+      } catch (err) {
+        throw this.failure(provider, call, err);
+      }
     }
     let res: Awaited<ReturnType<typeof request>>;
     try {
