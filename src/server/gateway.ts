@@ -25,6 +25,9 @@ import type { ServiceDeps } from "../services/endpoint-call";
 import { endpointService } from "../services/endpoints";
 import { predictService } from "../services/predict";
 import { UpstreamClient } from "../upstream/client";
+import { openaiSurface } from "../surfaces/openai/index";
+import { createRestRouter } from "../surfaces/router";
+import { inProcessClients } from "../surfaces/services";
 import { applyCors } from "./cors";
 import { HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb";
 import { HealthStatus, registerHealth } from "./health";
@@ -130,6 +133,8 @@ export class Gateway {
       registerHealth(router, this.health);
       registerReflection(router, { files: apiFiles });
     };
+    const clients = inProcessClients(routes, this.settings.max_body_bytes);
+    const rest = createRestRouter([openaiSurface(clients, this.settings.max_body_bytes)]);
     const handler = createNodeHandler({
       routes,
       readMaxBytes: this.settings.max_body_bytes,
@@ -143,6 +148,7 @@ export class Gateway {
         if (--this.active === 0) this.idle?.();
       });
       if (applyCors(origins, req.method, req.headers, res)) return;
+      if (rest(req, res)) return;
       handler(req, res);
     };
   }

@@ -37,12 +37,21 @@ export const embedRequestSchema = z.object({
 /** Throws INVALID_ARGUMENT naming the first bad field, e.g. `messages[1].role: invalid role "bot" ...`. */
 export function validate(schema: z.ZodType, value: unknown): void {
   const result = schema.safeParse(value);
-  if (result.success) return;
-  const issue = result.error.issues[0]!;
+  if (!result.success) throw issueError(result.error.issues[0]!, snakeCase);
+}
+
+/** Parses a REST body (whose field names are already snake_case) or throws INVALID_ARGUMENT. */
+export function parseBody<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw issueError(result.error.issues[0]!, (p) => p);
+  return result.data;
+}
+
+function issueError(issue: z.core.$ZodIssue, name: (path: string) => string) {
   const path = issue.path
     .map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
     .join("");
-  throw invalidArgument(path ? `${snakeCase(path)}: ${issue.message}` : issue.message);
+  return invalidArgument(path ? `${name(path)}: ${issue.message}` : issue.message);
 }
 
 /** Field names as the proto spells them (top_p, max_tokens), which is what clients see. */

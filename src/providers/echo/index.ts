@@ -47,9 +47,21 @@ function truncate(text: string, maxTokens: number | undefined): { text: string; 
 
 /** The answer to a chat: "echo: " and the last user message, cut at max_tokens words. */
 function chatReply(params: ChatParams) {
+  rejectUnsupported(params);
   const prompt = params.messages.map((m) => m.content).join(" ");
   const last = params.messages.findLast((m) => m.role === "user");
   return { prompt, ...truncate(`echo: ${last?.content ?? ""}`, params.maxTokens) };
+}
+
+/** echo answers text only: anything it would have to ignore is refused, never dropped. */
+function rejectUnsupported(params: ChatParams): void {
+  if (params.tools.length > 0) throw invalidArgument("echo: tools are not supported");
+  if (params.toolChoice) throw invalidArgument("echo: tool_choice is not supported");
+  if (params.responseFormat && params.responseFormat.type !== "text") throw invalidArgument("echo: response_format is not supported");
+  if (params.messages.some((m) => m.parts.length > 0)) throw invalidArgument("echo: content parts (images) are not supported");
+  if (params.extras && Object.keys(params.extras).length > 0) {
+    throw invalidArgument(`echo: unsupported extras: ${Object.keys(params.extras).join(", ")}`);
+  }
 }
 
 /** Deterministic unit vector for a text: the same input always gets the same embedding. */

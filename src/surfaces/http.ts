@@ -1,0 +1,87 @@
+// Plumbing shared by the REST surfaces: bounded JSON bodies, JSON and SSE responses, and the
+// headers a REST call forwards into the one request path (auth, request id, trace context).
+import type { NodeRequest, NodeResponse } from "../server/one-port";
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/** Headers that travel from a REST request into the service call. */
+const forwardedHeaders = ["authorization", "x-request-id", "traceparent", "tracestate"] as const;
+
+export function forwardHeaders(req: NodeRequest): Headers {
+  const out = new Headers();
+  for (const name of forwardedHeaders) {
+    const v = req.headers[name];
+    if (typeof v === "string") out.set(name, v);
+  }
+  // The OpenAI SDKs and MLflow's client may also send the key as `api-key`/`x-api-key`.
+  if (!out.has("authorization")) {
+    const key = req.headers["api-key"] ?? req.headers["x-api-key"];
+    if (typeof key === "string") out.set("authorization", `Bearer ${key}`);
+  }
+  return out;
+}
+
+/** Reads the whole body as JSON, refusing more than `limit` bytes. */
+export async function readJson(req: NodeRequest, limit: number): Promise<unknown> {
+  const declared = Number(req.headers["content-length"] ?? "NaN");
+  if (declared > limit) throw tooLarge(limit);
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge(limit);
+    parts.push(chunk);
+  }
+  const text = Buffer.concat(parts).toString("utf8");
+  if (text.trim() === "") throw new ConnectError("the request body is empty: expected JSON", Code.InvalidArgument);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new ConnectError(`the request body is not valid JSON: ${(err as Error).message}`, Code.InvalidArgument);
+  }
+}
+
+function tooLarge(limit: number): ConnectError {
+  return new ConnectError(`request body larger than ${limit} bytes`, Code.ResourceExhausted);
+}
+
+export function sendJson(res: NodeResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(text)),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Starts a Server-Sent Events response. */
+export function startSse(res: NodeResponse, headers: Record<string, string> = {}): void {
+  res.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+    ...headers,
+  });
+}
+
+export function writeSse(res: NodeResponse, data: string): void {
+  res.write(`data: ${data}\n\n`);
+}
+
+/** An AbortSignal that fires when the client goes away before the response is complete. */
+export function clientGone(res: NodeResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) controller.abort(new ConnectError("the client closed the connection", Code.Canceled));
+  });
+  return controller.signal;
+}
+
+/** Response headers worth passing back from the service call (request id, rate limits). */
+export function passBackHeaders(from: Headers | undefined, into: Record<string, string>): Record<string, string> {
+  if (!from) return into;
+  from.forEach((value, key) => {
+    if (key === "x-request-id" || key === "retry-after" || key.startsWith("x-ratelimit-") || key.startsWith("ratelimit")) into[key] = value;
+  });
+  return into;
+}

@@ -1,0 +1,30 @@
+// The REST surfaces call the same services, through the same interceptors, as gRPC and Connect
+// clients do: an in-process Connect transport over the gateway's own routes. One request path.
+import { createClient, createRouterTransport, type Client, type ConnectRouter } from "@connectrpc/connect";
+import { ChatService } from "../../gen/modelgate/v1/chat_pb";
+import { CompletionsService } from "../../gen/modelgate/v1/completions_pb";
+import { EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
+import { EndpointService } from "../../gen/modelgate/v1/endpoint_pb";
+import { PredictService } from "../../gen/modelgate/v1/predict_pb";
+
+export interface ServiceClients {
+  chat: Client<typeof ChatService>;
+  completions: Client<typeof CompletionsService>;
+  embeddings: Client<typeof EmbeddingsService>;
+  predict: Client<typeof PredictService>;
+  endpoints: Client<typeof EndpointService>;
+}
+
+export function inProcessClients(routes: (router: ConnectRouter) => void, readMaxBytes: number): ServiceClients {
+  const transport = createRouterTransport(routes, {
+    transport: { useBinaryFormat: true, readMaxBytes, writeMaxBytes: readMaxBytes },
+    router: { readMaxBytes },
+  });
+  return {
+    chat: createClient(ChatService, transport),
+    completions: createClient(CompletionsService, transport),
+    embeddings: createClient(EmbeddingsService, transport),
+    predict: createClient(PredictService, transport),
+    endpoints: createClient(EndpointService, transport),
+  };
+}
