@@ -36,9 +36,15 @@ describe("buf curl via reflection", () => {
   });
 
   it("calls Chat over gRPC with no schema at hand", async () => {
-    const res = await bufCurl([...grpc, "-d", '{"endpoint":"chat","messages":[{"role":"user","content":"hi buf"}],"extras":{"k":1}}', `${gw.url}/modelgate.v1.ChatService/Chat`]);
+    const res = await bufCurl([...grpc, "-d", '{"endpoint":"chat","messages":[{"role":"user","content":"hi buf"}]}', `${gw.url}/modelgate.v1.ChatService/Chat`]);
     expect(res.stderr).toBe("");
     expect(JSON.parse(res.stdout)).toMatchObject({ model: "echo-1", choices: [{ message: { role: "assistant", content: "echo: hi buf" } }] });
+  });
+
+  it("encodes google.protobuf.Struct extras from the reflected schema (echo refuses them by name)", async () => {
+    const res = await bufCurl([...grpc, "-d", '{"endpoint":"chat","messages":[{"role":"user","content":"x"}],"extras":{"top_k":1}}', `${gw.url}/modelgate.v1.ChatService/Chat`]);
+    expect(res.code).toBe(3 << 3);
+    expect(res.stderr).toContain("echo: unsupported extras: top_k");
   });
 
   it("streams StreamChat over gRPC: one JSON per message, usage last", async () => {
