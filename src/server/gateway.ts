@@ -25,6 +25,7 @@ import type { ServiceDeps } from "../services/endpoint-call";
 import { endpointService } from "../services/endpoints";
 import { predictService } from "../services/predict";
 import { UpstreamClient } from "../upstream/client";
+import { mlflowSurface } from "../surfaces/mlflow/index";
 import { openaiSurface } from "../surfaces/openai/index";
 import { createRestRouter } from "../surfaces/router";
 import { inProcessClients } from "../surfaces/services";
@@ -134,7 +135,10 @@ export class Gateway {
       registerReflection(router, { files: apiFiles });
     };
     const clients = inProcessClients(routes, this.settings.max_body_bytes);
-    const rest = createRestRouter([openaiSurface(clients, this.settings.max_body_bytes)]);
+    const rest = createRestRouter([
+      openaiSurface(clients, this.settings.max_body_bytes),
+      mlflowSurface(clients, this.settings.max_body_bytes, (name) => this.state.endpoints.get(name)?.type),
+    ]);
     const handler = createNodeHandler({
       routes,
       readMaxBytes: this.settings.max_body_bytes,

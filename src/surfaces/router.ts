@@ -47,7 +47,9 @@ export function createRestRouter(surfaces: RestSurface[]): (req: NodeRequest, re
   return (req, res) => {
     const url = req.url ?? "/";
     const q = url.indexOf("?");
-    const path = q < 0 ? url : url.slice(0, q);
+    const raw = q < 0 ? url : url.slice(0, q);
+    // "/api/2.0/endpoints/" and "/api/2.0/endpoints" are the same resource (MLflow's client adds the slash).
+    const path = raw.length > 1 && raw.endsWith("/") ? raw.slice(0, -1) : raw;
     const method = req.method ?? "GET";
     let match = exact.get(`${method} ${path}`);
     let params: Record<string, string> = {};
