@@ -1,17 +1,14 @@
 // The real MLflow deployments client (Python, from PyPI) against the MLflow-compatible surface.
-import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
 import { echoEndpoints, startGateway, type TestGateway } from "../integration/harness";
-import { interopPython } from "./python-env";
+import { runPythonChecks, type CheckResult } from "./python-env";
 
-const run = promisify(execFile);
 const script = fileURLToPath(new URL("./python/mlflow_client_check.py", import.meta.url));
 let gw: TestGateway;
 let fake: FakeUpstream;
-let results: Map<string, { ok: boolean; detail: unknown }>;
+let results: Map<string, CheckResult>;
 
 beforeAll(async () => {
   fake = await startFakeUpstream();
@@ -20,20 +17,7 @@ beforeAll(async () => {
   - { name: churn, endpoint_type: predict, model: { provider: mlflow-model-serving, name: churn, config: { model_server_url: "${fake.url}" } } }
 `,
   );
-  const python = await interopPython();
-  let stdout: string;
-  try {
-    ({ stdout } = await run(python, [script, gw.url], { timeout: 120_000 }));
-  } catch (err) {
-    stdout = (err as { stdout?: string }).stdout ?? "";
-  }
-  results = new Map(
-    stdout
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as { check: string; ok: boolean; detail: unknown })
-      .map((r) => [r.check, r]),
-  );
+  results = await runPythonChecks(script, [gw.url]);
 }, 300_000);
 afterAll(async () => {
   await gw.close();

@@ -21,3 +21,27 @@ export function interopPython(): Promise<string> {
   })();
   return ready;
 }
+
+export interface CheckResult {
+  check: string;
+  ok: boolean;
+  detail: unknown;
+}
+
+/** Runs an interop script (which prints one JSON line per check) and collects its results. */
+export async function runPythonChecks(script: string, args: string[]): Promise<Map<string, CheckResult>> {
+  const python = await interopPython();
+  let stdout: string;
+  try {
+    ({ stdout } = await run(python, [script, ...args], { timeout: 120_000 }));
+  } catch (err) {
+    stdout = (err as { stdout?: string }).stdout ?? "";
+  }
+  return new Map(
+    stdout
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as CheckResult)
+      .map((r) => [r.check, r]),
+  );
+}

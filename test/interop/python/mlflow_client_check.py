@@ -3,27 +3,11 @@
 Usage: python mlflow_client_check.py http://127.0.0.1:PORT
 Prints one JSON line per check: {"check": name, "ok": bool, "detail": ...}; exits 1 on failure.
 """
-import json
 import sys
-import traceback
 
 from mlflow.deployments import get_deploy_client
 
-failed = False
-
-
-def check(name):
-    def wrap(fn):
-        global failed
-        try:
-            detail = fn()
-            print(json.dumps({"check": name, "ok": True, "detail": detail}), flush=True)
-        except Exception as e:  # noqa: BLE001 - every failure is reported, not raised
-            failed = True
-            print(json.dumps({"check": name, "ok": False, "detail": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()}), flush=True)
-        return fn
-
-    return wrap
+from checks import check, finish
 
 
 client = get_deploy_client(sys.argv[1])
@@ -91,4 +75,4 @@ def _():
     raise AssertionError("expected an error")
 
 
-sys.exit(1 if failed else 0)
+finish()
