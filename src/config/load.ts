@@ -59,7 +59,7 @@ export function parseConfig(
     );
   }
   const problems: ConfigProblem[] = [];
-  const raw = resolveEnv(doc.toJS() as unknown, [], env, problems);
+  const raw = resolveEnv(fromLegacyRoutes(doc.toJS() as unknown), [], env, problems);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) problems.push(...zodProblems(parsed.error.issues, []));
   // Provider checks run even when other parts of the file are wrong, so one run reports all.
@@ -102,9 +102,12 @@ function checkProvider(
 ): Record<string, unknown> | undefined {
   const factory = factories.get(ep.model.provider);
   if (!factory) {
+    const hint = unsupportedProviders[ep.model.provider];
     problems.push({
       path: formatPath([...at, "model", "provider"]),
-      message: `unsupported provider "${ep.model.provider}" (supported: ${[...factories.keys()].join(", ")})`,
+      message: hint
+        ? `unsupported provider "${ep.model.provider}": ${hint}`
+        : `unsupported provider "${ep.model.provider}" (supported: ${[...factories.keys()].join(", ")})`,
     });
     return undefined;
   }
@@ -122,6 +125,33 @@ function checkProvider(
   }
   return result.data;
 }
+
+/**
+ * MLflow AI Gateway files before MLflow 2.9 say `routes:` with `route_type:`; the Deployments
+ * Server says `endpoints:` with `endpoint_type:`. The older spelling is read as the newer one.
+ */
+function fromLegacyRoutes(raw: unknown): unknown {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return raw;
+  const { routes, ...rest } = raw as Record<string, unknown>;
+  if (!Array.isArray(routes) || "endpoints" in rest) return raw;
+  const looksLegacy = routes.every((r) => r !== null && typeof r === "object" && "route_type" in r);
+  if (!looksLegacy) return raw;
+  return {
+    ...rest,
+    endpoints: routes.map((r) => {
+      const { route_type, ...route } = r as Record<string, unknown>;
+      return { ...route, endpoint_type: route_type };
+    }),
+  };
+}
+
+/** MLflow provider names we do not serve, with what to use instead. */
+const unsupportedProviders: Readonly<Record<string, string>> = {
+  palm: "Google retired the PaLM API; use provider gemini",
+  ai21labs: "not supported; AI21's Jamba models are reachable through bedrock or an OpenAI-compatible base URL",
+  mosaicml: "MosaicML's inference API was retired; use databricks serving through provider openai with openai_api_base",
+  "databricks-model-serving": "use provider openai with openai_api_base set to the serving endpoint's OpenAI-compatible URL",
+};
 
 function rawEndpoints(raw: unknown): unknown[] {
   const eps = (raw as { endpoints?: unknown } | null)?.endpoints;

@@ -78,9 +78,8 @@ endpoints:
   });
 
   it("names unsupported providers and lists the supported ones", () => {
-    expect(problems(`endpoints: [{ name: c, endpoint_type: llm/v1/chat, model: { provider: palm, name: e } }]`)).toEqual([
-      'endpoints[0].model.provider: unsupported provider "palm" (supported: echo, openai, anthropic, mlflow-model-serving)',
-    ]);
+    const [problem] = problems(`endpoints: [{ name: c, endpoint_type: llm/v1/chat, model: { provider: nosuch, name: e } }]`);
+    expect(problem).toMatch(/^endpoints\[0\]\.model\.provider: unsupported provider "nosuch" \(supported: echo, openai, anthropic, .*mlflow-model-serving/);
   });
 
   it("reports YAML syntax errors with a line", () => {
@@ -100,5 +99,21 @@ endpoints:
     await expect(
       loadConfigFile("config/example.yaml", modelFactories, { OPENAI_API_KEY: "a", ANTHROPIC_API_KEY: "b", MODELGATE_KEY_ALICE: "0123456789abcdef" }),
     ).resolves.toBeTruthy();
+  });
+
+  it("reads MLflow's legacy `routes:` / `route_type:` spelling", () => {
+    const { file } = parseConfig(
+      `routes:\n  - name: old\n    route_type: llm/v1/chat\n    model: { provider: echo, name: e }\n`,
+      "t.yaml",
+      modelFactories,
+      {},
+    );
+    expect(file.endpoints[0]).toMatchObject({ name: "old", endpoint_type: "llm/v1/chat" });
+  });
+
+  it("names retired MLflow providers with what to use instead", () => {
+    expect(problems(`endpoints: [{ name: c, endpoint_type: llm/v1/chat, model: { provider: palm, name: e } }]`)).toEqual([
+      'endpoints[0].model.provider: unsupported provider "palm": Google retired the PaLM API; use provider gemini',
+    ]);
   });
 });
