@@ -79,7 +79,8 @@ endpoints:
 
   it("names unsupported providers and lists the supported ones", () => {
     const [problem] = problems(`endpoints: [{ name: c, endpoint_type: llm/v1/chat, model: { provider: nosuch, name: e } }]`);
-    expect(problem).toMatch(/^endpoints\[0\]\.model\.provider: unsupported provider "nosuch" \(supported: echo, openai, anthropic, .*mlflow-model-serving/);
+    expect(problem).toMatch(/^endpoints\[0\]\.model\.provider: unsupported provider "nosuch" \(supported: echo, /);
+    for (const name of ["openai", "anthropic", "mlflow-model-serving"]) expect(problem).toContain(name);
   });
 
   it("reports YAML syntax errors with a line", () => {
