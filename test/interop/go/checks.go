@@ -52,7 +52,7 @@ func expectStatus(err error, code codes.Code, message string) error {
 	if !ok {
 		return failf("expected a gRPC status, got %v", err)
 	}
-	if e := expectEqual(s.Code(), code, "status code"); e != nil {
+	if e := expectEqual(s.Code().String(), code.String(), "status code"); e != nil {
 		return e
 	}
 	return expectEqual(s.Message(), message, "status message")
@@ -340,7 +340,7 @@ func (c *checks) deadlineExceeded() error {
 	if err == io.EOF {
 		return failf("the stream ended normally after %d messages despite a %v deadline", received, deadline)
 	}
-	if e := expectEqual(status.Code(err), codes.DeadlineExceeded, "status code"); e != nil {
+	if e := expectEqual(status.Code(err).String(), codes.DeadlineExceeded.String(), "status code"); e != nil {
 		return e
 	}
 	if received < 1 || received >= slowWords {
@@ -372,7 +372,7 @@ func (c *checks) cancelled() error {
 	}
 	cancelCall()
 	_, err = stream.Recv()
-	if e := expectEqual(status.Code(err), codes.Canceled, "status code after cancel"); e != nil {
+	if e := expectEqual(status.Code(err).String(), codes.Canceled.String(), "status code after cancel"); e != nil {
 		return e
 	}
 	return tookTooLong(time.Since(started))

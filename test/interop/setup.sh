@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Builds what the interop tests in test/interop run (polyglot.spec.ts; the Python ones through
+# python-env.ts):
+#   - test/interop/.venv: a Python venv with the pinned python/requirements.txt (grpcio,
+#     grpcio-tools, mlflow-skinny, openai)
+#   - test/interop/python/gen: Python stubs from proto/ (grpc_tools.protoc)
+#   - test/interop/.bin/protoc-gen-go{,-grpc}: the plugin versions pinned as tools in go/go.mod
+#   - test/interop/go/gen: Go stubs from proto/ (buf generate --template buf.gen.go.yaml)
+#   - test/interop/.bin/interop-client-go: the Go client
+# The stubs are committed (readable without a setup; .ci/run checks that this script reproduces
+# them); .venv and .bin are gitignored. Idempotent and quick when done: each step records a hash
+# of its inputs in a stamp file and is skipped while they are unchanged.
+# Needs python3 (3.9+, with venv) and go (1.26+, or one that can fetch the go.mod toolchain);
+# .ci/run installs what is missing. Usage: bash test/interop/setup.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+interop=test/interop
+bin=$interop/.bin
+venv=$interop/.venv
+mkdir -p "$bin"
+
+# One setup at a time: two test runs starting together must not build into the same folders.
+exec 9>"$bin/setup.lock"
+flock 9
+
+fail() {
+  echo "test/interop/setup.sh: $*" >&2
+  exit 1
+}
+
+python=$(command -v python3 || true)
+[ -n "$python" ] || fail "python3 not found on PATH. Install Python 3.9+ with venv (Debian: apt-get install python3 python3-venv)."
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 9))' \
+  || fail "$("$python" -V 2>&1) is too old: grpcio needs Python 3.9+."
+"$python" -c 'import venv, ensurepip' 2>/dev/null \
+  || fail "$python has no venv/ensurepip module (Debian: apt-get install python3-venv)."
+
+go=$(command -v go || true)
+[ -n "$go" ] || { [ -x /usr/local/go/bin/go ] && go=/usr/local/go/bin/go; }
+[ -n "$go" ] || fail "go not found on PATH or in /usr/local/go/bin. Install Go 1.26+ (see .ci/run)."
+
+[ -x node_modules/.bin/buf ] || fail "node_modules/.bin/buf is missing: run npm ci first."
+
+# The hash of the named files' contents and names, plus any extra words (tool versions).
+inputs_hash() {
+  local words=$1
+  shift
+  { echo "$words"; sha256sum "$@"; } | sha256sum | cut -d' ' -f1
+}
+
+# up_to_date STAMP HASH: true when STAMP holds HASH (the step already ran on these inputs).
+up_to_date() {
+  [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]
+}
+
+protos=(proto/modelgate/v1/*.proto)
+python_version=$("$python" -c 'import sys; print(sys.version)')
+go_version=$("$go" env GOVERSION)
+
+# 1. The venv, recreated from scratch when the pins or the Python change (no stale packages).
+venv_hash=$(inputs_hash "$python $python_version" $interop/python/requirements.txt)
+if ! up_to_date $venv/.setup-stamp "$venv_hash"; then
+  echo "== python venv ($("$python" -V 2>&1)) with $interop/python/requirements.txt"
+  "$python" -m venv --clear $venv
+  $venv/bin/python -m pip install --quiet --disable-pip-version-check -r $interop/python/requirements.txt
+  echo "$venv_hash" >$venv/.setup-stamp
+fi
+
+# 2. Python stubs, generated into a fresh folder and swapped in, so a failure leaves no half set.
+pygen=$interop/python/gen
+pygen_hash=$(inputs_hash "$venv_hash" "${protos[@]}")
+if ! up_to_date $bin/python-gen.stamp "$pygen_hash" || [ ! -d $pygen ]; then
+  echo "== python stubs -> $pygen"
+  rm -rf $pygen.tmp && mkdir -p $pygen.tmp
+  $venv/bin/python -m grpc_tools.protoc -Iproto \
+    --python_out=$pygen.tmp --pyi_out=$pygen.tmp --grpc_python_out=$pygen.tmp "${protos[@]}"
+  rm -rf $pygen && mv $pygen.tmp $pygen
+  echo "$pygen_hash" >$bin/python-gen.stamp
+fi
+
+# 3. protoc-gen-go and protoc-gen-go-grpc at the versions go.mod pins (its `tool` block).
+tools_hash=$(inputs_hash "$go_version" $interop/go/go.mod $interop/go/go.sum)
+if ! up_to_date $bin/tools.stamp "$tools_hash" || [ ! -x $bin/protoc-gen-go ] || [ ! -x $bin/protoc-gen-go-grpc ]; then
+  echo "== go tools (protoc-gen-go, protoc-gen-go-grpc) -> $bin"
+  (cd $interop/go && GOBIN="$root/$bin" "$go" install tool)
+  echo "$tools_hash" >$bin/tools.stamp
+fi
+
+# 4. Go stubs (buf's managed mode supplies the go_package our protos leave out).
+gogen=$interop/go/gen
+gogen_hash=$(inputs_hash "$tools_hash" buf.gen.go.yaml "${protos[@]}")
+if ! up_to_date $bin/go-gen.stamp "$gogen_hash" || [ ! -d $gogen ]; then
+  echo "== go stubs -> $gogen"
+  node_modules/.bin/buf generate --template buf.gen.go.yaml
+  echo "$gogen_hash" >$bin/go-gen.stamp
+fi
+
+# 5. The Go client. go build is incremental (its own cache), so it always runs.
+(cd $interop/go && "$go" build -buildvcs=false -o "$root/$bin/interop-client-go" .)
