@@ -71,6 +71,10 @@ export function fromUpstreamStatus(
   if (status === 404) {
     return unavailable(`${provider}: upstream returned HTTP 404 (wrong base URL or model name?)${detail}`);
   }
+  if (status === 424) {
+    // TGI: "generation failed" (the model server's fault, not the request's).
+    return unavailable(`${provider}: upstream generation failed (HTTP 424)${detail}`);
+  }
   if (status === 408 || status === 504) {
     return unavailable(`${provider}: upstream timed out (HTTP ${status})`);
   }

@@ -60,17 +60,34 @@ export function httpModelFactory(provider: Provider): ModelFactory {
 function httpModel(provider: Provider, target: ModelTarget, upstream: UpstreamClient): ModelClient {
   const { chat, complete, embed, predict } = provider;
   return {
-    chat: chat && (async (params, call) => chat.response(await upstream.json(chat.request(params, target, false), provider, call))),
+    chat: chat && (async (params, call) =>
+      named(chat.response(await upstream.json(chat.request(params, target, false), provider, call)), target, call)),
     streamChat: chat && ((params, call) =>
-      upstream.stream(chat.request(params, target, true), chat.streamDecoder(), provider, call, usageChunk)),
+      namedStream(upstream.stream(chat.request(params, target, true), chat.streamDecoder(), provider, call, usageChunk), target, call)),
     complete: complete && (async (params, call) =>
-      complete.response(await upstream.json(complete.request(params, target, false), provider, call))),
+      named(complete.response(await upstream.json(complete.request(params, target, false), provider, call)), target, call)),
     streamComplete: complete && ((params, call) =>
-      upstream.stream(complete.request(params, target, true), complete.streamDecoder(), provider, call, usageChunk)),
-    embed: embed && (async (params, call) => embed.response(await upstream.json(embed.request(params, target), provider, call))),
+      namedStream(upstream.stream(complete.request(params, target, true), complete.streamDecoder(), provider, call, usageChunk), target, call)),
+    embed: embed && (async (params, call) => {
+      const res = embed.response(await upstream.json(embed.request(params, target), provider, call));
+      return res.model ? res : { ...res, model: target.name };
+    }),
     predict: predict && (async (params, call) =>
       predict.response(await upstream.json(predict.request(params, target), provider, call))),
   };
+}
+
+/**
+ * Some upstreams name neither the answer nor the model (Bedrock Converse): the configured model
+ * name and the call's request id stand in, so clients always get both.
+ */
+function named<T extends { id: string; model: string }>(res: T, target: ModelTarget, call: CallOptions): T {
+  if (res.id && res.model) return res;
+  return { ...res, id: res.id || `mg-${call.requestId ?? ""}`, model: res.model || target.name };
+}
+
+async function* namedStream<T extends { id: string; model: string }>(chunks: AsyncIterable<T>, target: ModelTarget, call: CallOptions) {
+  for await (const chunk of chunks) yield named(chunk, target, call);
 }
 
 /** The closing chunk of every stream: no choices, the usage. */

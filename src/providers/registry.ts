@@ -1,10 +1,15 @@
 // The HTTP providers, by the name the config uses (`model.provider`). Adding one is adding a
 // folder with an index.ts and a line here.
 import { anthropicProvider } from "./anthropic/index";
+import { bedrockProviders } from "./bedrock/index";
+import { cohereProvider } from "./cohere/index";
+import { geminiProvider } from "./gemini/index";
+import { huggingfaceTgiProviders } from "./huggingface-tgi/index";
 import { mlflowModelServingProvider } from "./mlflow-model-serving/index";
-import { openaiProvider } from "./openai/index";
+import { ollamaProvider } from "./ollama/index";
+import { openaiFamilyProviders } from "./openai/index";
 import type { Provider } from "./types";
 
 export const httpProviders: ReadonlyMap<string, Provider> = new Map(
-  [openaiProvider, anthropicProvider, mlflowModelServingProvider].map((p) => [p.name, p]),
+  [...openaiFamilyProviders, anthropicProvider, mlflowModelServingProvider, ...huggingfaceTgiProviders, ollamaProvider, ...bedrockProviders, geminiProvider, cohereProvider].map((p) => [p.name, p]),
 );

@@ -142,6 +142,8 @@ export interface EmbedResult {
 }
 export interface PredictResult {
   predictions: JsonValue;
+  /** The model that answered, when it is not the endpoint's model name (a registry model's NAME). */
+  model?: string;
   /** The registered model version that answered, when known. */
   modelVersion?: string;
 }

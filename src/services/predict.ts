@@ -13,7 +13,11 @@ export function predictService(deps: ServiceDeps): ServiceImpl<typeof PredictSer
         throw invalidArgument("input: one of dataframe_split, dataframe_records, instances or inputs is required");
       }
       const res = await (endpoint.client.predict ?? missingMethod(endpoint))(req, options);
-      return { predictions: fromJson(ValueSchema, res.predictions), model: endpoint.model };
+      return {
+        predictions: fromJson(ValueSchema, res.predictions),
+        model: res.model ?? endpoint.model,
+        modelVersion: res.modelVersion ?? "",
+      };
     },
   };
 }

@@ -2,6 +2,7 @@
 // and Cohere send Server-Sent Events, Ollama sends one JSON object per line, Bedrock sends AWS
 // event-stream binary frames. Each framing yields SseEvent-shaped events for the decoders.
 import { createParser } from "eventsource-parser";
+import { awsEventStreamEvents } from "./aws-eventstream";
 import type { SseEvent } from "../providers/types";
 
 export type Framing = (body: AsyncIterable<Uint8Array>) => AsyncGenerator<SseEvent>;
@@ -40,6 +41,7 @@ export async function* ndjsonEvents(body: AsyncIterable<Uint8Array>): AsyncGener
 export const framings = {
   sse: { contentTypes: ["text/event-stream"], events: sseEvents },
   ndjson: { contentTypes: ["application/x-ndjson", "application/json"], events: ndjsonEvents },
+  "aws-eventstream": { contentTypes: ["application/vnd.amazon.eventstream"], events: awsEventStreamEvents },
 } as const satisfies Record<string, { contentTypes: readonly string[]; events: Framing }>;
 
 export type FramingName = keyof typeof framings;

@@ -4,8 +4,15 @@
 //   OpenAI     POST /v1/chat/completions   chat.completion / chat.completion.chunk (+ [DONE])
 //              POST /v1/completions        text_completion (unary and streamed)
 //              POST /v1/embeddings         list of embedding objects (float or base64)
+//   Azure      POST /openai/deployments/{deployment}/chat/completions (also /completions,
+//              /embeddings): the OpenAI answers, the deployment as the model; needs the
+//              `api-version` query parameter and an `api-key` (or `Authorization: Bearer`) header
 //   Anthropic  POST /v1/messages           message / SSE events with `event:` lines
 //   MLflow     POST /invocations           {"predictions": [...]}; GET /ping, /health, /version
+//              POST /<any>/<N>/invocations a registered version N of the same model (e.g.
+//                                          /churn/3/invocations): predictions multiplied by N
+//              POST /llm/invocations       an LLM: {"inputs": [text, ...], "params"} -> texts
+//              POST /embeddings/invocations  an embedding model: {"inputs": [text, ...]} -> vectors
 //
 // Everything is deterministic:
 //   - chat reply text = "echo: " + the last user message's text (Anthropic too);
@@ -20,7 +27,19 @@
 //     as the real API does. `stop` / `stop_sequences` cut the reply before the first match:
 //     finish_reason "stop" / stop_reason "stop_sequence" with `stop_sequence` set.
 //   - embeddings: fakeEmbedding() (8 float32-exact values per input).
+//   - OpenAI tool calls: when the request has `tools`, the LAST message is a user message and
+//     its text starts with `#tool`, the answer is one call of the first tool with arguments
+//     fakeToolArguments(text after "#tool") = {"q":"<rest, trimmed>"}, finish_reason
+//     "tool_calls"; streamed as real tool-call deltas (index, id, type, function.name first,
+//     then splitToolArguments() fragments). Completion tokens = the number of fragments.
+//     When the LAST message is a tool result, the reply is "echo: " + that message's text.
+//   - Anthropic tool use: the same `#tool` call as a tool_use block (input_json_delta
+//     fragments when streamed), tool_result turns echoed; see anthropicToolTurn().
 //   - MLflow: one prediction per row = sum of the numbers in that row (see fakePredictions()).
+//     The LLM answers each input with fakeReplyText(input), `params.n` times (default 1),
+//     capped by `params.max_tokens` words and cut at `params.stop`, as MLflow-served text
+//     generation pipelines answer MLflow AI Gateway (one string per prediction). The embedding
+//     model answers fakeEmbedding() per input.
 //
 // Directives: the LAST user message's text (chat / messages), the first prompt (completions),
 // the first input (embeddings) or, for /invocations, `params.directive` or else the first
@@ -56,6 +75,8 @@ export interface RecordedRequest {
   method: string;
   /** The request path without the query string, e.g. "/v1/chat/completions". */
   path: string;
+  /** The query string without the "?" ("" when there is none), e.g. "api-version=2024-10-21". */
+  query: string;
   /** Lower-cased header names, as node:http delivers them. */
   headers: IncomingHttpHeaders;
   /** The parsed JSON body; undefined when the body was empty or not JSON. */
@@ -105,6 +126,21 @@ export const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
 /** The unary reply text for a chat (last user message text) or a completion (prompt). */
 export function fakeReplyText(input: string): string {
   return "echo: " + input;
+}
+
+/** Size of the argument fragments of a streamed fake tool call. */
+export const TOOL_ARGUMENT_FRAGMENT_SIZE = 6;
+
+/** The arguments of the fake tool call answering a `#tool ...` message (see the header). */
+export function fakeToolArguments(userText: string): string {
+  return JSON.stringify({ q: userText.replace(/^#tool/, "").trim() });
+}
+
+/** The streamed fragments of tool-call arguments: TOOL_ARGUMENT_FRAGMENT_SIZE characters each. */
+export function splitToolArguments(args: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i += TOOL_ARGUMENT_FRAGMENT_SIZE) out.push(args.slice(i, i + TOOL_ARGUMENT_FRAGMENT_SIZE));
+  return out;
 }
 
 /** The #slow reply: "slow0 slow1 ... slow199" (SLOW_CHUNK_COUNT words). */
@@ -290,6 +326,26 @@ export function fakePredictions(body: JsonValue | undefined): number[] {
   return out;
 }
 
+/** The `inputs` list of strings MLflow AI Gateway sends to an MLflow-served LLM or embedding model. */
+function llmInputs(body: JsonValue | undefined): string[] {
+  const inputs = isObject(body) ? body.inputs : undefined;
+  if (!Array.isArray(inputs) || inputs.length === 0 || !inputs.every((x) => typeof x === "string")) {
+    throw new FakePredictError("Failed to parse data as TF serving input. 'inputs' must be a non-empty list of strings.");
+  }
+  return inputs as string[];
+}
+
+/** The fake MLflow-served LLM: per input, `params.n` copies of its reply (see the header). */
+function fakeTextPredictions(body: JsonValue | undefined, slow: boolean): string[] {
+  const params = isObject(body) && isObject(body.params) ? body.params : {};
+  const n = positiveInt(params.n) ?? 1;
+  const stops = stopList(params.stop);
+  return llmInputs(body).flatMap((input) => {
+    const text = makeReply(input, slow, positiveInt(params.max_tokens), stops).text;
+    return Array.from({ length: n }, () => text);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Directives
 
@@ -429,6 +485,47 @@ function makeReply(input: string, slow: boolean, maxTokens: number | undefined, 
 }
 
 const openaiFinish = (f: Finish): string => (f === "length" ? "length" : "stop");
+/**
+ * Anthropic tool behaviour. The last message a user turn with tool_result blocks: "result",
+ * the reply is "echo: " + their contents (and any text after them) joined by " ", and every
+ * tool_use_id must answer a tool_use of the assistant turn before (else 400, as the real API).
+ * The last user text starting with `#tool` with `tools` (tool_choice not "none"): "call" of the
+ * forced tool or the first one, arguments fakeToolArguments(text), streamed as
+ * input_json_delta fragments (splitToolArguments()); output tokens = the fragments.
+ */
+type AnthropicToolTurn =
+  | { kind: "none" }
+  | { kind: "call"; name: string }
+  /** `words`: the words of the tool results, which contentText() does not count. */
+  | { kind: "result"; text: string; words: number }
+  | { kind: "error"; message: string };
+
+function anthropicToolTurn(messages: JsonValue[], body: JsonObject): AnthropicToolTurn {
+  const at = messages.length - 1;
+  const last = messages[at];
+  const blocks = isObject(last) && Array.isArray(last.content) ? last.content.filter(isObject) : [];
+  const results = blocks.filter((b) => b.type === "tool_result");
+  if (results.length > 0) {
+    const previous = messages[at - 1];
+    const uses = isObject(previous) && previous.role === "assistant" && Array.isArray(previous.content) ? previous.content : [];
+    const ids = new Set(uses.filter(isObject).filter((b) => b.type === "tool_use").map((b) => b.id));
+    for (const r of results) {
+      if (!ids.has(r.tool_use_id)) {
+        return { kind: "error", message: `messages.${at}.content: unexpected \`tool_use_id\` found in \`tool_result\` blocks: ${String(r.tool_use_id)}. Each \`tool_result\` block must have a corresponding \`tool_use\` block in the previous message.` };
+      }
+    }
+    const texts = blocks.map((b) => (b.type === "tool_result" ? contentText(b.content) : b.type === "text" && typeof b.text === "string" ? b.text : ""));
+    const words = results.reduce((n, r) => n + countWords(contentText(r.content)), 0);
+    return { kind: "result", text: texts.filter((t) => t !== "").join(" "), words };
+  }
+  const lastUserText = isObject(last) && last.role === "user" ? contentText(last.content) : "";
+  const choice = isObject(body.tool_choice) ? body.tool_choice : {};
+  if (!lastUserText.startsWith("#tool") || !Array.isArray(body.tools) || choice.type === "none") return { kind: "none" };
+  const first = body.tools[0];
+  const name = choice.type === "tool" ? choice.name : isObject(first) ? first.name : undefined;
+  return typeof name === "string" ? { kind: "call", name } : { kind: "none" };
+}
+
 const anthropicStop = (f: Finish): string =>
   f === "length" ? "max_tokens" : f === "stop_sequence" ? "stop_sequence" : "end_turn";
 
@@ -561,6 +658,7 @@ interface Waiter {
 type Handler = (ctx: Ctx, body: JsonValue) => void;
 
 const JSON_HEADERS = "application/json";
+const AZURE_DEPLOYMENT_PATH = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|completions|embeddings)$/;
 const noop = (): void => {};
 
 class FakeUpstreamServer implements FakeUpstream {
@@ -691,11 +789,14 @@ class FakeUpstreamServer implements FakeUpstream {
       }
     }
     if (this.record) {
-      this.requests.push({ method, path, headers: req.headers, body, rawBody: raw });
+      this.requests.push({ method, path, query: q === -1 ? "" : url.slice(q + 1), headers: req.headers, body, rawBody: raw });
       FakeUpstreamServer.notify(this.requestWaiters, this.requests.length);
     }
 
-    const route = this.routes.get(path);
+    const azure = AZURE_DEPLOYMENT_PATH.exec(path);
+    if (azure !== null) return this.azureDeployment(ctx, method, q === -1 ? "" : url.slice(q + 1), azure, body);
+    // MLflow scoring servers may sit under a path prefix (one per model or version).
+    const route = this.routes.get(path) ?? (path.endsWith("/invocations") ? this.routes.get("/invocations") : undefined);
     if (route === undefined) {
       if (method === "GET" && (path === "/ping" || path === "/health")) return this.send(res, 200, "\n", "text/plain");
       if (method === "GET" && path === "/version") return this.send(res, 200, "2.22.0", "text/plain");
@@ -841,6 +942,38 @@ class FakeUpstreamServer implements FakeUpstream {
     res.end();
   }
 
+  // --- Azure OpenAI ----------------------------------------------------------------------------
+
+  /** A deployment route: Azure's checks, then the OpenAI handler with the deployment as model. */
+  private azureDeployment(ctx: Ctx, method: string, query: string, match: RegExpExecArray, body: JsonValue | undefined): void {
+    const { req, res } = ctx;
+    const deployment = decodeURIComponent(match[1] ?? "");
+    const operation = match[2] ?? "";
+    if (method !== "POST") return this.send(res, 405, errorJson("openai", 405, `Method ${method} not allowed`));
+    if (!new URLSearchParams(query).get("api-version")) {
+      return this.send(res, 404, JSON.stringify({ error: { code: "404", message: "Resource not found" } }));
+    }
+    const bearer = (req.headers.authorization ?? "").startsWith("Bearer ");
+    if (!req.headers["api-key"] && !bearer) {
+      return this.send(
+        res,
+        401,
+        JSON.stringify({
+          error: {
+            code: "401",
+            message:
+              "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.",
+          },
+        }),
+      );
+    }
+    if (!isObject(body)) return this.openaiBadRequest(ctx, "We could not parse the JSON body of your request.", null);
+    const withModel: JsonObject = { ...body, model: deployment };
+    if (operation === "chat/completions") return this.openaiChat(ctx, withModel);
+    if (operation === "completions") return this.openaiCompletions(ctx, withModel);
+    return this.openaiEmbeddings(ctx, withModel);
+  }
+
   // --- OpenAI ----------------------------------------------------------------------------------
 
   private openaiBadRequest(ctx: Ctx, message: string, param: string | null, code: string | null = null): void {
@@ -868,6 +1001,19 @@ class FakeUpstreamServer implements FakeUpstream {
       promptTokens += countWords(text);
       if (m.role === "user") lastUser = text;
     }
+    const last = messages[messages.length - 1];
+    const lastRole = isObject(last) ? last.role : undefined;
+    // A tool result answered: echo it. A `#tool` user turn with tools: call the first tool.
+    const echoed = lastRole === "tool" && isObject(last) ? contentText(last.content) : lastUser;
+    let toolName: string | undefined;
+    if (Array.isArray(body.tools) && body.tools.length > 0 && lastRole === "user" && lastUser.startsWith("#tool")) {
+      const tool = body.tools[0];
+      const fn = isObject(tool) ? tool.function : undefined;
+      if (!isObject(fn) || typeof fn.name !== "string" || fn.name === "") {
+        return this.openaiBadRequest(ctx, "Missing required parameter: 'tools[0].function.name'.", "tools[0].function.name");
+      }
+      toolName = fn.name;
+    }
     const n = positiveInt(body.n) ?? 1;
     const stream = body.stream === true;
     const includeUsage = stream && isObject(body.stream_options) && body.stream_options.include_usage === true;
@@ -877,10 +1023,15 @@ class FakeUpstreamServer implements FakeUpstream {
 
     const seq = ++this.seq;
     this.act(ctx, d, "openai", stream, () => {
-      const reply = makeReply(lastUser, d.slow, maxTokens, stops);
+      const reply = makeReply(echoed, d.slow, maxTokens, stops);
       const id = "chatcmpl-fake" + String(seq).padStart(8, "0");
       const created = Math.floor(Date.now() / 1000);
-      const completionTokens = reply.pieces.length * n;
+      const toolCall =
+        toolName === undefined
+          ? undefined
+          : { id: "call_fake" + String(seq).padStart(8, "0"), name: toolName, arguments: fakeToolArguments(lastUser) };
+      const fragments = toolCall === undefined ? [] : splitToolArguments(toolCall.arguments);
+      const completionTokens = (toolCall === undefined ? reply.pieces.length : fragments.length) * n;
       const usage = {
         prompt_tokens: promptTokens,
         completion_tokens: completionTokens,
@@ -893,17 +1044,22 @@ class FakeUpstreamServer implements FakeUpstream {
           rejected_prediction_tokens: 0,
         },
       };
-      const finish = openaiFinish(reply.finish);
+      const finish = toolCall === undefined ? openaiFinish(reply.finish) : "tool_calls";
       const headers = this.idHeader("openai");
       if (!stream) {
         const choices: JsonValue[] = [];
         for (let i = 0; i < n; i++) {
-          choices.push({
-            index: i,
-            message: { role: "assistant", content: reply.text, refusal: null, annotations: [] },
-            logprobs: null,
-            finish_reason: finish,
-          });
+          const message: JsonObject =
+            toolCall === undefined
+              ? { role: "assistant", content: reply.text, refusal: null, annotations: [] }
+              : {
+                  role: "assistant",
+                  content: null,
+                  tool_calls: [{ id: toolCall.id, type: "function", function: { name: toolCall.name, arguments: toolCall.arguments } }],
+                  refusal: null,
+                  annotations: [],
+                };
+          choices.push({ index: i, message, logprobs: null, finish_reason: finish });
         }
         return this.send(
           ctx.res,
@@ -939,13 +1095,29 @@ class FakeUpstreamServer implements FakeUpstream {
       const bodyEvents: string[] = [];
       const tail: string[] = [];
       for (let i = 0; i < n; i++) {
-        head.push(
-          chunk([{ index: i, delta: { role: "assistant", content: "", refusal: null }, logprobs: null, finish_reason: null }]),
-        );
+        const delta: JsonObject =
+          toolCall === undefined
+            ? { role: "assistant", content: "", refusal: null }
+            : {
+                role: "assistant",
+                content: null,
+                tool_calls: [{ index: 0, id: toolCall.id, type: "function", function: { name: toolCall.name, arguments: "" } }],
+                refusal: null,
+              };
+        head.push(chunk([{ index: i, delta, logprobs: null, finish_reason: null }]));
       }
-      for (const piece of reply.pieces) {
-        for (let i = 0; i < n; i++) {
-          bodyEvents.push(chunk([{ index: i, delta: { content: piece }, logprobs: null, finish_reason: null }]));
+      if (toolCall === undefined) {
+        for (const piece of reply.pieces) {
+          for (let i = 0; i < n; i++) {
+            bodyEvents.push(chunk([{ index: i, delta: { content: piece }, logprobs: null, finish_reason: null }]));
+          }
+        }
+      } else {
+        for (const fragment of fragments) {
+          for (let i = 0; i < n; i++) {
+            const delta = { tool_calls: [{ index: 0, function: { arguments: fragment } }] };
+            bodyEvents.push(chunk([{ index: i, delta, logprobs: null, finish_reason: null }]));
+          }
         }
       }
       for (let i = 0; i < n; i++) {
@@ -1138,12 +1310,16 @@ class FakeUpstreamServer implements FakeUpstream {
       if (m.role === "user") lastUser = text;
     }
     const stream = body.stream === true;
+    const tools = anthropicToolTurn(messages, body);
+    if (tools.kind === "error") return this.anthropicBadRequest(ctx, tools.message);
+    inputTokens += tools.kind === "result" ? tools.words : 0;
     const d = parseDirectives(lastUser);
     const stops = stopList(body.stop_sequences);
 
     const seq = ++this.seq;
     this.act(ctx, d, "anthropic", stream, () => {
-      const reply = makeReply(lastUser, d.slow, maxTokens, stops);
+      if (tools.kind === "call") return this.anthropicToolUse(ctx, d, seq, model, inputTokens, stream, tools.name, lastUser);
+      const reply = makeReply(tools.kind === "result" ? tools.text : lastUser, d.slow, maxTokens, stops);
       const id = "msg_fake" + String(seq).padStart(16, "0");
       const outputTokens = reply.pieces.length;
       const stopReason = anthropicStop(reply.finish);
@@ -1230,6 +1406,42 @@ class FakeUpstreamServer implements FakeUpstream {
     });
   }
 
+  /** The tool_use answer to a `#tool` message (see anthropicToolTurn()). */
+  private anthropicToolUse(ctx: Ctx, d: Readonly<Directives>, seq: number, model: string, inputTokens: number, stream: boolean, name: string, userText: string): void {
+    const id = "msg_fake" + String(seq).padStart(16, "0");
+    const toolUse = { type: "tool_use", id: "toolu_fake" + String(seq).padStart(16, "0"), name, input: {} };
+    const args = fakeToolArguments(userText);
+    const fragments = splitToolArguments(args);
+    const usage = { input_tokens: inputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: fragments.length, service_tier: "standard" };
+    const headers = this.idHeader("anthropic");
+    if (!stream) {
+      const message = { id, type: "message", role: "assistant", model, content: [{ ...toolUse, input: JSON.parse(args) as JsonValue }], stop_reason: "tool_use", stop_sequence: null, usage };
+      return this.send(ctx.res, 200, JSON.stringify(message), JSON_HEADERS, headers);
+    }
+    const start = { id, type: "message", role: "assistant", model, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } };
+    this.sendStream(
+      ctx,
+      d,
+      {
+        head: [
+          anthropicEvent("message_start", { type: "message_start", message: start }),
+          anthropicEvent("content_block_start", { type: "content_block_start", index: 0, content_block: toolUse }),
+        ],
+        body: fragments.map((partial_json) =>
+          anthropicEvent("content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "input_json_delta", partial_json } }),
+        ),
+        tail: [
+          anthropicEvent("content_block_stop", { type: "content_block_stop", index: 0 }),
+          anthropicEvent("message_delta", { type: "message_delta", delta: { stop_reason: "tool_use", stop_sequence: null }, usage: { output_tokens: fragments.length } }),
+          anthropicEvent("message_stop", { type: "message_stop" }),
+        ],
+        error: anthropicEvent("error", anthropicErrorObject(529, "Overloaded")),
+        garbage: "event: content_block_delta\ndata: {\"type\": \"content_block_delta\", \"index\": 0, \"delta\n\n",
+      },
+      headers,
+    );
+  }
+
   // --- MLflow ----------------------------------------------------------------------------------
 
   private mlflowInvocations(ctx: Ctx, body: JsonValue): void {
@@ -1250,10 +1462,17 @@ class FakeUpstreamServer implements FakeUpstream {
       }
     }
     const d = directiveText === undefined ? NO_DIRECTIVES : parseDirectives(directiveText);
+    const path = (ctx.req.url ?? "").split("?")[0] ?? "";
     this.act(ctx, d, "mlflow", false, () => {
-      let predictions: number[];
+      let predictions: JsonValue[];
       try {
-        predictions = fakePredictions(body);
+        if (path === "/llm/invocations") predictions = fakeTextPredictions(body, d.slow);
+        else if (path === "/embeddings/invocations") predictions = llmInputs(body).map(fakeEmbedding);
+        else {
+          // /churn/3/invocations serves version 3 of the fake model: predictions times 3
+          const version = Number(/\/([0-9]+)\/invocations$/.exec(path)?.[1] ?? 1);
+          predictions = fakePredictions(body).map((x) => x * version);
+        }
       } catch (e) {
         if (e instanceof FakePredictError) return this.send(ctx.res, 400, errorJson("mlflow", 400, e.message));
         throw e;

@@ -11,6 +11,7 @@ describe("upstream status mapping", () => {
     [408, Code.Unavailable],
     [413, Code.InvalidArgument],
     [422, Code.InvalidArgument],
+    [424, Code.Unavailable],
     [429, Code.ResourceExhausted],
     [500, Code.Unavailable],
     [502, Code.Unavailable],

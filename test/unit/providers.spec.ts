@@ -13,6 +13,7 @@ import { CompleteRequestSchema } from "../../gen/modelgate/v1/completions_pb";
 import { EmbedRequestSchema } from "../../gen/modelgate/v1/embeddings_pb";
 import { PredictRequestSchema } from "../../gen/modelgate/v1/predict_pb";
 import { httpProviders } from "../../src/providers/registry";
+import { ndjsonEvents } from "../../src/upstream/framing";
 import type { ModelTarget, Provider, SseEvent, StreamDecoder, UpstreamRequest } from "../../src/providers/types";
 
 const fixturesRoot = new URL("../fixtures/", import.meta.url);
@@ -38,7 +39,7 @@ const streamFile = z.strictObject({
 /** Every file a case may hold; anything else is a typo that would silently skip a check. */
 const knownFiles = new Set([
   "input.json", "request.json", "request-error.json", "response.json", "expected.json",
-  "expected-error.json", "stream.sse", "expected-stream.json", "error-body.json",
+  "expected-error.json", "stream.sse", "stream.ndjson", "stream.aws-eventstream.sse", "expected-stream.json", "error-body.json",
   "expected-error-message.json", "config.json", "expected-config.json", "config-error.json",
 ]);
 
@@ -102,6 +103,16 @@ function streamDecoder(provider: Provider, input: Input): StreamDecoder<unknown>
   throw new Error(`${input.operation} does not stream`);
 }
 
+/** NDJSON text (Ollama's streams) to events the way the upstream client delivers them. */
+async function parseNdjson(text: string): Promise<SseEvent[]> {
+  const events: SseEvent[] = [];
+  const body = (async function* () {
+    yield new TextEncoder().encode(text);
+  })();
+  for await (const event of ndjsonEvents(body)) events.push(event);
+  return events;
+}
+
 /** SSE text to events the way the upstream client delivers them. */
 function parseSse(text: string): SseEvent[] {
   const events: SseEvent[] = [];
@@ -133,10 +144,12 @@ function plainUsage(usage: Omit<Usage, "$typeName"> | undefined): z.infer<typeof
   return { promptTokens, completionTokens, totalTokens };
 }
 
-function runStream(provider: Provider, input: Input, text: string): z.infer<typeof streamFile> {
+function runStream(provider: Provider, input: Input, events: SseEvent[], framing: string): z.infer<typeof streamFile> {
   const decoder = streamDecoder(provider, input);
+  // The file's framing must be the one the decoder asks the upstream client for.
+  expect(decoder.framing ?? "sse").toBe(framing);
   const chunks: unknown[] = [];
-  for (const event of parseSse(text)) {
+  for (const event of events) {
     try {
       chunks.push(...decoder.push(event));
     } catch (error) {
@@ -148,7 +161,7 @@ function runStream(provider: Provider, input: Input, text: string): z.infer<type
 
 function defineCaseTests(provider: Provider, c: Case): void {
   const unknown = [...c.files].filter((f) => !knownFiles.has(f));
-  const triggers = ["config.json", "request.json", "request-error.json", "response.json", "stream.sse", "error-body.json"];
+  const triggers = ["config.json", "request.json", "request-error.json", "response.json", "stream.sse", "stream.ndjson", "stream.aws-eventstream.sse", "error-body.json"];
   it("has only known fixture files, and something to check", () => {
     expect(unknown).toEqual([]);
     expect(triggers.filter((f) => c.has(f))).not.toEqual([]);
@@ -195,7 +208,23 @@ function defineCaseTests(provider: Provider, c: Case): void {
   if (c.has("stream.sse")) {
     it("decodes the upstream stream", () => {
       const expected = streamFile.parse(c.json("expected-stream.json"));
-      expect(runStream(provider, c.input(), c.text("stream.sse"))).toEqual(expected);
+      expect(runStream(provider, c.input(), parseSse(c.text("stream.sse")), "sse")).toEqual(expected);
+    });
+  }
+
+  if (c.has("stream.aws-eventstream.sse")) {
+    // Bedrock's binary frames, already decoded (test/unit/aws-eventstream.spec.ts covers the
+    // binary side), written in SSE notation: `event:` the frame's event type, `data:` its payload.
+    it("decodes the upstream AWS event stream", () => {
+      const expected = streamFile.parse(c.json("expected-stream.json"));
+      expect(runStream(provider, c.input(), parseSse(c.text("stream.aws-eventstream.sse")), "aws-eventstream")).toEqual(expected);
+    });
+  }
+
+  if (c.has("stream.ndjson")) {
+    it("decodes the upstream NDJSON stream", async () => {
+      const expected = streamFile.parse(c.json("expected-stream.json"));
+      expect(runStream(provider, c.input(), await parseNdjson(c.text("stream.ndjson")), "ndjson")).toEqual(expected);
     });
   }
 

@@ -1,30 +1,48 @@
-// Chat over the Messages API.
+// Chat over the Messages API: text, images, tools and structured output.
 import type { ChatChunk, ChatResult, ChatTranslator } from "../types";
 import { messagesPost } from "./config";
 import { messagesBody } from "./messages-request";
 import { readMessage } from "./messages-response";
 import { type StreamMessage, type StreamPart, messagesStreamDecoder } from "./messages-stream";
+import { toolFields } from "./tools";
+
+function chatDelta(part: StreamPart) {
+  switch (part.kind) {
+    case "start":
+      return { role: "assistant", content: "" };
+    case "text":
+      return { role: "", content: part.text };
+    case "tool_start":
+      // The call's id and name come first; its arguments follow as tool_args fragments.
+      return {
+        role: "",
+        content: "",
+        toolCalls: [{ index: part.index, id: part.id, type: "function", function: { name: part.name, arguments: "" } }],
+      };
+    case "tool_args":
+      return { role: "", content: "", toolCalls: [{ index: part.index, function: { arguments: part.fragment } }] };
+    case "finish":
+      return { role: "", content: "" };
+  }
+}
 
 function chatChunk(part: StreamPart, { id, model }: StreamMessage): ChatChunk {
-  const delta =
-    part.kind === "start"
-      ? { role: "assistant", content: "" }
-      : { role: "", content: part.kind === "text" ? part.text : "" };
   const reason = part.kind === "finish" ? part.finishReason : "";
-  return { id, model, choices: [{ index: 0, delta, finishReason: reason }] };
+  return { id, model, choices: [{ index: 0, delta: chatDelta(part), finishReason: reason }] };
 }
 
 export const anthropicChat: ChatTranslator = {
   request(params, target, stream) {
-    return messagesPost(target, messagesBody(target, params.messages, params, stream));
+    return messagesPost(target, messagesBody(target, params.messages, params, stream, toolFields(params)));
   },
 
   response(body): ChatResult {
     const reply = readMessage(body);
+    const message = { role: "assistant", content: reply.text, ...(reply.toolCalls.length > 0 && { toolCalls: reply.toolCalls }) };
     return {
       id: reply.id,
       model: reply.model,
-      choices: [{ index: 0, message: { role: "assistant", content: reply.text }, finishReason: reply.finishReason }],
+      choices: [{ index: 0, message, finishReason: reply.finishReason }],
       usage: reply.usage,
     };
   },

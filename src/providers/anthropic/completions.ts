@@ -9,8 +9,9 @@ import { readMessage } from "./messages-response";
 import { type StreamMessage, type StreamPart, messagesStreamDecoder } from "./messages-stream";
 
 function completeChunk(part: StreamPart, { id, model }: StreamMessage): CompleteChunk | undefined {
-  // A completion has no role, so message_start has nothing to say.
-  if (part.kind === "start") return undefined;
+  // A completion has no role, so message_start has nothing to say; it sends no tools, so no
+  // tool parts arrive.
+  if (part.kind === "start" || part.kind === "tool_start" || part.kind === "tool_args") return undefined;
   const choice =
     part.kind === "text"
       ? { index: 0, text: part.text, finishReason: "" }

@@ -1,9 +1,12 @@
 // Builds a Messages API body from our chat or completion params.
 import type { JsonObject } from "@bufbuild/protobuf";
+import type { ChatMessage } from "../../../gen/modelgate/v1/common_pb";
 import { invalidArgument } from "../../errors";
+import { isRecord } from "../upstream-reader";
 import { mergeExtras, setIfDefined } from "../request-builder";
-import type { ChatParams, ModelTarget, SamplingParams } from "../types";
+import type { ModelTarget, SamplingParams } from "../types";
 import { PROVIDER } from "./config";
+import { toConversation } from "./conversation";
 
 /** Anthropic requires max_tokens; this is what we ask for when the caller did not say. */
 export const DEFAULT_MAX_TOKENS = 1024;
@@ -18,27 +21,10 @@ const ownedKeys: ReadonlyMap<string, string> = new Map([
   ["temperature", "use the temperature field instead"],
   ["top_p", "use the top_p field instead"],
   ["metadata", "use the user field instead"],
+  ["tools", "use the tools field instead"],
+  ["tool_choice", "use the tool_choice and parallel_tool_calls fields instead"],
+  ["output_format", "use the response_format field instead"],
 ]);
-
-interface Conversation {
-  system: string[];
-  turns: JsonObject[];
-}
-
-/** Anthropic has no system role: system messages become the top-level `system` field. */
-function splitSystem(messages: ChatParams["messages"]): Conversation {
-  const conversation: Conversation = { system: [], turns: [] };
-  messages.forEach(({ role, content }, i) => {
-    if (role === "system") conversation.system.push(content);
-    else if (role === "user" || role === "assistant") conversation.turns.push({ role, content });
-    else if (role === "tool") throw invalidArgument(`${PROVIDER}: messages[${i}]: role "tool" is not supported yet`);
-    else throw invalidArgument(`${PROVIDER}: messages[${i}]: unknown role "${role}" (use system, user or assistant)`);
-  });
-  if (conversation.turns.length === 0) {
-    throw invalidArgument(`${PROVIDER}: needs at least one user or assistant message`);
-  }
-  return conversation;
-}
 
 /** Rejects what Anthropic cannot do, rather than silently answering something else. */
 function checkSupported(params: SamplingParams): void {
@@ -48,18 +34,42 @@ function checkSupported(params: SamplingParams): void {
   }
 }
 
+/**
+ * `output_config` also holds settings such as `effort`, which may come as extras; the format
+ * inside it is ours (response_format), so only that key is refused there.
+ */
+function mergeOutputConfig(body: JsonObject, ours: JsonObject | undefined): void {
+  const theirs = body.output_config;
+  if (theirs === undefined) {
+    if (ours !== undefined) body.output_config = ours;
+    return;
+  }
+  if (!isRecord(theirs)) throw invalidArgument(`${PROVIDER}: extras.output_config must be an object`);
+  if ("format" in theirs) {
+    throw invalidArgument(`${PROVIDER}: extras.output_config.format is not allowed: use the response_format field instead`);
+  }
+  if (ours !== undefined) body.output_config = { ...(theirs as JsonObject), ...ours };
+}
+
+/**
+ * The whole body. `chatFields` are the chat-only fields (tools, tool_choice, output_config)
+ * built by toolFields(); completions have none.
+ */
 export function messagesBody(
   target: ModelTarget,
-  messages: ChatParams["messages"],
+  messages: ChatMessage[],
   params: SamplingParams,
   stream: boolean,
+  chatFields: JsonObject = {},
 ): JsonObject {
   checkSupported(params);
-  const { system, turns } = splitSystem(messages);
+  const { system, turns } = toConversation(messages);
+  const { output_config: outputConfig, ...toolFields } = chatFields;
   const body: JsonObject = {
     model: target.name,
     max_tokens: params.maxTokens ?? DEFAULT_MAX_TOKENS,
     messages: turns,
+    ...toolFields,
   };
   if (system.length > 0) body.system = system.join("\n\n");
   if (params.stop.length > 0) body.stop_sequences = params.stop;
@@ -67,6 +77,7 @@ export function messagesBody(
   setIfDefined(body, "top_p", params.topP);
   if (params.user !== "") body.metadata = { user_id: params.user };
   mergeExtras(PROVIDER, body, params.extras, ownedKeys);
+  mergeOutputConfig(body, outputConfig as JsonObject | undefined);
   if (stream) body.stream = true;
   return body;
 }

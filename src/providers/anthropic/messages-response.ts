@@ -49,28 +49,50 @@ export function toUsage(tokens: AnthropicTokens): UsageInit {
   return tokenUsage(tokens.input + tokens.cacheCreation + tokens.cacheRead, tokens.output);
 }
 
+/** A tool_use block as our ToolCall: the input object becomes the JSON arguments text. */
+export interface ReplyToolCall {
+  index: number;
+  id: string;
+  type: "function";
+  function: { name: string; arguments: string };
+}
+
 export interface MessageReply {
   id: string;
   model: string;
   text: string;
+  toolCalls: ReplyToolCall[];
   finishReason: string;
   usage: UsageInit;
 }
 
 export function readMessage(body: unknown): MessageReply {
   const root: JsonRecord = read.object(body, "body");
-  // Only text blocks are ours to return; tool_use and thinking blocks are skipped for now.
-  const text = read
-    .array(root.content, "content")
-    .map((value, i) => {
-      const block = read.object(value, `content[${i}]`);
-      return block.type === "text" ? read.string(block.text, `content[${i}].text`) : "";
-    })
-    .join("");
+  // Text and tool_use blocks are ours to return; thinking and server-tool blocks have no
+  // place in our message and are left out.
+  let text = "";
+  const toolCalls: ReplyToolCall[] = [];
+  read.array(root.content, "content").forEach((value, i) => {
+    const path = `content[${i}]`;
+    const block = read.object(value, path);
+    if (block.type === "text") text += read.string(block.text, `${path}.text`);
+    else if (block.type === "tool_use") {
+      toolCalls.push({
+        index: toolCalls.length,
+        id: read.string(block.id, `${path}.id`),
+        type: "function",
+        function: {
+          name: read.string(block.name, `${path}.name`),
+          arguments: JSON.stringify(read.object(block.input, `${path}.input`)),
+        },
+      });
+    }
+  });
   return {
     id: read.string(root.id, "id"),
     model: read.string(root.model, "model"),
     text,
+    toolCalls,
     finishReason: finishReason(read.stringOrEmpty(root.stop_reason, "stop_reason")),
     usage: toUsage(readTokens(root.usage, "usage")),
   };

@@ -1,5 +1,7 @@
 // Decodes the Messages API event stream into neutral parts; chat and completions turn the
-// parts into their own chunk shapes.
+// parts into their own chunk shapes. Event flow and tool streaming as documented at
+// https://docs.anthropic.com/en/docs/build-with-claude/streaming: a tool_use block opens with
+// content_block_start {id, name, input: {}}, its input follows as input_json_delta fragments.
 import type { ConnectError } from "@connectrpc/connect";
 import { badUpstreamResponse, resourceExhausted, unavailable } from "../../errors";
 import type { SseEvent, StreamDecoder } from "../types";
@@ -10,7 +12,16 @@ import { type AnthropicTokens, finishReason, read, readTokens, toUsage } from ".
 export type StreamPart =
   | { kind: "start" }
   | { kind: "text"; text: string }
+  /** `index` counts tool calls in the message (0, 1, ...), not content blocks. */
+  | { kind: "tool_start"; index: number; id: string; name: string }
+  | { kind: "tool_args"; index: number; fragment: string }
   | { kind: "finish"; finishReason: string };
+
+/** A tool_use block being streamed: its tool-call index and whether any input arrived. */
+interface OpenTool {
+  index: number;
+  streamed: boolean;
+}
 
 /** The message the parts belong to, known from message_start on. */
 export interface StreamMessage {
@@ -33,6 +44,8 @@ export function messagesStreamDecoder<Chunk>(toChunk: PartToChunk<Chunk>): Strea
   let message: StreamMessage | undefined;
   let tokens: AnthropicTokens | undefined;
   let done = false;
+  // Content block index -> tool call; tool calls are numbered in order of appearance.
+  const tools = new Map<number, OpenTool>();
 
   const emit = (part: StreamPart): Chunk[] => {
     if (message === undefined) throw badUpstreamResponse(PROVIDER, `${part.kind} before message_start`);
@@ -55,11 +68,42 @@ export function messagesStreamDecoder<Chunk>(toChunk: PartToChunk<Chunk>): Strea
         tokens = readTokens(start.usage, "message_start.message.usage");
         return emit({ kind: "start" });
       }
+      case "content_block_start": {
+        const block = read.object(data.content_block, "content_block_start.content_block");
+        // text blocks start empty; thinking and server-tool blocks are not ours to return
+        if (block.type !== "tool_use") return [];
+        const blockIndex = read.count(data.index, "content_block_start.index");
+        const tool: OpenTool = { index: tools.size, streamed: false };
+        tools.set(blockIndex, tool);
+        return emit({
+          kind: "tool_start",
+          index: tool.index,
+          id: read.string(block.id, "content_block_start.content_block.id"),
+          name: read.string(block.name, "content_block_start.content_block.name"),
+        });
+      }
       case "content_block_delta": {
         const delta = read.object(data.delta, "content_block_delta.delta");
-        // input_json_delta, thinking_delta, signature_delta: not text, skipped for now
-        if (delta.type !== "text_delta") return [];
-        return emit({ kind: "text", text: read.string(delta.text, "content_block_delta.delta.text") });
+        if (delta.type === "text_delta") {
+          return emit({ kind: "text", text: read.string(delta.text, "content_block_delta.delta.text") });
+        }
+        // thinking_delta, signature_delta, citations_delta: not part of our message
+        if (delta.type !== "input_json_delta") return [];
+        const blockIndex = read.count(data.index, "content_block_delta.index");
+        const tool = tools.get(blockIndex);
+        if (tool === undefined) throw badUpstreamResponse(PROVIDER, `input_json_delta for block ${blockIndex}, which is not a tool_use block`);
+        const fragment = read.string(delta.partial_json, "content_block_delta.delta.partial_json");
+        if (fragment === "") return [];
+        tool.streamed = true;
+        return emit({ kind: "tool_args", index: tool.index, fragment });
+      }
+      case "content_block_stop": {
+        // A tool without parameters may stream no input at all; "{}" keeps the joined
+        // arguments valid JSON, as the unary answer's JSON.stringify(input) would be.
+        const tool = tools.get(read.count(data.index, "content_block_stop.index"));
+        if (tool === undefined || tool.streamed) return [];
+        tool.streamed = true;
+        return emit({ kind: "tool_args", index: tool.index, fragment: "{}" });
       }
       case "message_delta": {
         // output_tokens here is the running total, not an increment
@@ -76,7 +120,7 @@ export function messagesStreamDecoder<Chunk>(toChunk: PartToChunk<Chunk>): Strea
       case "error":
         throw streamError(event.data);
       default:
-        // ping, content_block_start/stop, and event types Anthropic may add later
+        // ping, and event types Anthropic may add later
         return [];
     }
   }

@@ -1,12 +1,21 @@
-// Models served by MLflow (`mlflow models serve`, MLServer, Databricks-style scoring servers).
+// Models served by MLflow (`mlflow models serve`, MLServer, Databricks-style scoring servers):
+// classic ML models for predict, and LLMs for chat, completions and embeddings in the shapes
+// MLflow AI Gateway uses for this provider. Registry names (models:/NAME@ALIAS) are resolved
+// by the model factory in ../mlflow-registry, not here: translators stay pure.
 import type { Provider } from "../types";
 import { isRecord } from "../upstream-reader";
+import { mlflowChat } from "./chat";
+import { mlflowComplete } from "./completions";
 import { PROVIDER, mlflowConfigSchema } from "./config";
+import { mlflowEmbed } from "./embeddings";
 import { mlflowPredict } from "./predict";
 
 export const mlflowModelServingProvider: Provider = {
   name: PROVIDER,
   configSchema: mlflowConfigSchema,
+  chat: mlflowChat,
+  complete: mlflowComplete,
+  embed: mlflowEmbed,
   predict: mlflowPredict,
   /** MLflow errors are `{"error_code": "BAD_REQUEST", "message": "...", "stack_trace"?: "..."}`. */
   errorMessage(body) {

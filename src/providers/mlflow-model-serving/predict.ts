@@ -3,10 +3,10 @@ import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { toJson } from "@bufbuild/protobuf";
 import { ListValueSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { badUpstreamResponse, invalidArgument } from "../../errors";
-import { joinUrl, configOf } from "../request-builder";
 import type { PredictParams, PredictResult, PredictTranslator } from "../types";
 import { isRecord } from "../upstream-reader";
-import { PROVIDER, type MlflowConfig } from "./config";
+import { PROVIDER } from "./config";
+import { invocationsRequest } from "./invocations";
 
 /** The PredictRequest oneof as MLflow's body: exactly one of its four input keys. */
 function scoringInput(input: PredictParams["input"]): JsonObject {
@@ -31,15 +31,9 @@ function scoringInput(input: PredictParams["input"]): JsonObject {
 
 export const mlflowPredict: PredictTranslator = {
   request(params, target) {
-    const config = configOf<MlflowConfig>(target);
     const body = scoringInput(params.input);
     if (params.params !== undefined) body.params = params.params;
-    return {
-      method: "POST",
-      url: joinUrl(config.model_server_url, "/invocations"),
-      headers: { "content-type": "application/json" },
-      body,
-    };
+    return invocationsRequest(target, body);
   },
 
   response(body): PredictResult {

@@ -1,10 +1,11 @@
 // Legacy text completions: POST {base}/completions (still what vLLM and instruct models serve).
-import type { CompleteChunk, CompleteResult, CompleteTranslator } from "../types";
-import { openaiPost } from "./config";
-import { samplingBody } from "./sampling";
-import { openaiStreamDecoder, read, readBody, readOptionalUsage } from "./wire";
+import type { CompleteResult, CompleteTranslator } from "../types";
+import type { OpenAIDialect } from "./dialect";
+import { openaiPost, ownedKeys, samplingBody } from "./sampling";
+import { type OpenAIWire, openaiWire } from "./wire";
 
-function readChoices(values: unknown[], prefix: string): CompleteResult["choices"] {
+function readChoices(wire: OpenAIWire, values: unknown[], prefix: string): CompleteResult["choices"] {
+  const { read } = wire;
   return values.map((value, i) => {
     const path = `${prefix}[${i}]`;
     const choice = read.object(value, path);
@@ -16,29 +17,32 @@ function readChoices(values: unknown[], prefix: string): CompleteResult["choices
   });
 }
 
-export const openaiComplete: CompleteTranslator = {
-  request(params, target, stream) {
-    const body = samplingBody({ model: target.name, prompt: params.prompt }, "prompt", params, stream);
-    return openaiPost(target, "/completions", body);
-  },
+export function openaiCompleteTranslator(dialect: OpenAIDialect): CompleteTranslator {
+  const wire = openaiWire(dialect.provider);
+  const { read } = wire;
+  const owned = ownedKeys(dialect, "prompt");
+  return {
+    request(params, target, stream) {
+      const body = samplingBody(dialect, { model: target.name, prompt: params.prompt }, params, stream, owned);
+      return openaiPost(dialect, target, "/completions", body);
+    },
 
-  response(body): CompleteResult {
-    const root = readBody(body);
-    return {
-      id: read.string(root.id, "id"),
-      model: read.string(root.model, "model"),
-      choices: readChoices(read.array(root.choices, "choices"), "choices"),
-      usage: readOptionalUsage(root.usage, "usage"),
-    };
-  },
+    response(body): CompleteResult {
+      const root = wire.readBody(body);
+      return {
+        id: read.string(root.id, "id"),
+        model: read.string(root.model, "model"),
+        choices: readChoices(wire, read.array(root.choices, "choices"), "choices"),
+        usage: wire.readOptionalUsage(root.usage, "usage"),
+      };
+    },
 
-  streamDecoder() {
-    return openaiStreamDecoder(
-      (event, choices): CompleteChunk => ({
+    streamDecoder() {
+      return wire.streamDecoder((event, choices) => ({
         id: read.string(event.id, "stream event.id"),
         model: read.string(event.model, "stream event.model"),
-        choices: readChoices(choices, "stream event.choices"),
-      }),
-    );
-  },
-};
+        choices: readChoices(wire, choices, "stream event.choices"),
+      }));
+    },
+  };
+}

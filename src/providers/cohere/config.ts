@@ -1,0 +1,33 @@
+// Cohere endpoint config and the request envelope of its v2 API: POST {base}/v2/chat and
+// /v2/embed with a Bearer key (https://docs.cohere.com/v2/reference/chat,
+// https://docs.cohere.com/v2/reference/embed).
+import type { JsonObject } from "@bufbuild/protobuf";
+import { z } from "zod";
+import { configOf, httpUrl, joinUrl } from "../request-builder";
+import type { ModelTarget, UpstreamRequest } from "../types";
+import { isRecord } from "../upstream-reader";
+
+export const PROVIDER = "cohere";
+
+export const cohereConfigSchema = z.strictObject({
+  cohere_api_key: z.string().min(1),
+  cohere_api_base: httpUrl().default("https://api.cohere.com"),
+});
+
+export type CohereConfig = z.output<typeof cohereConfigSchema>;
+
+export function coherePost(target: ModelTarget, path: string, body: JsonObject): UpstreamRequest {
+  const config = configOf<CohereConfig>(target);
+  return {
+    method: "POST",
+    url: joinUrl(config.cohere_api_base, path),
+    headers: { authorization: `Bearer ${config.cohere_api_key}`, "content-type": "application/json" },
+    body,
+  };
+}
+
+/** Cohere's errors are `{"id"?, "message": "..."}`. */
+export function cohereErrorMessage(body: unknown): string | undefined {
+  if (!isRecord(body)) return undefined;
+  return typeof body.message === "string" && body.message !== "" ? body.message : undefined;
+}

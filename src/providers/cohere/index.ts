@@ -1,0 +1,13 @@
+// Cohere's v2 API: chat (streamable, tools, images, structured output) and embeddings.
+import type { Provider } from "../types";
+import { cohereChat } from "./chat";
+import { PROVIDER, cohereConfigSchema, cohereErrorMessage } from "./config";
+import { cohereEmbed } from "./embeddings";
+
+export const cohereProvider: Provider = {
+  name: PROVIDER,
+  configSchema: cohereConfigSchema,
+  chat: cohereChat,
+  embed: cohereEmbed,
+  errorMessage: cohereErrorMessage,
+};

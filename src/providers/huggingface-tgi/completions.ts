@@ -1,0 +1,14 @@
+// Text completion over TGI's native routes: POST /generate, and /generate_stream (SSE).
+import type { CompleteTranslator } from "../types";
+import { tgiPost } from "./config";
+import { generateBody } from "./generate-request";
+import { generateStreamDecoder, readGenerate } from "./generate-response";
+
+export function tgiComplete(provider: string): CompleteTranslator {
+  return {
+    request: (params, target, stream) =>
+      tgiPost(target, stream ? "/generate_stream" : "/generate", generateBody(provider, params, stream)),
+    response: (body) => readGenerate(provider, body),
+    streamDecoder: () => generateStreamDecoder(provider),
+  };
+}

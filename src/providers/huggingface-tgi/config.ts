@@ -1,0 +1,36 @@
+// Hugging Face Text Generation Inference (a TGI server, or an Inference Endpoint running it):
+// MLflow's `huggingface-text-generation-inference` config, and where each call goes.
+//   hf_server_url        the server's base URL (required: there is no public default)
+//   huggingface_api_key  sent as `Authorization: Bearer`; Inference Endpoints need it, a
+//                        server of your own usually does not
+import type { JsonObject } from "@bufbuild/protobuf";
+import { z } from "zod";
+import { configOf, httpUrl, joinUrl } from "../request-builder";
+import type { ModelTarget, UpstreamRequest } from "../types";
+
+/** MLflow's name for the provider; `huggingface-tgi` is accepted as a shorter alias. */
+export const MLFLOW_NAME = "huggingface-text-generation-inference";
+export const SHORT_NAME = "huggingface-tgi";
+
+export const tgiConfigSchema = z.strictObject({
+  hf_server_url: httpUrl(),
+  huggingface_api_key: z.string().min(1).optional(),
+});
+
+export type TgiConfig = z.output<typeof tgiConfigSchema>;
+
+export function tgiHeaders(target: ModelTarget): Record<string, string> {
+  const config = configOf<TgiConfig>(target);
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (config.huggingface_api_key !== undefined) headers.authorization = `Bearer ${config.huggingface_api_key}`;
+  return headers;
+}
+
+/** `path` is a TGI route: /generate, /generate_stream or /v1/chat/completions. */
+export function tgiUrl(target: ModelTarget, path: string): string {
+  return joinUrl(configOf<TgiConfig>(target).hf_server_url, path);
+}
+
+export function tgiPost(target: ModelTarget, path: string, body: JsonObject): UpstreamRequest {
+  return { method: "POST", url: tgiUrl(target, path), headers: tgiHeaders(target), body };
+}

@@ -1,0 +1,20 @@
+// Embeddings from a model behind an MLflow scoring server, as MLflow AI Gateway does it:
+// `{"inputs": [text, ...]}` (plus "params" when there are extras), one vector per input back.
+import type { JsonObject } from "@bufbuild/protobuf";
+import type { EmbedResult, EmbedTranslator } from "../types";
+import { embedParams, invocationsRequest } from "./invocations";
+import { readVectors } from "./predictions";
+
+export const mlflowEmbed: EmbedTranslator = {
+  request(params, target) {
+    const body: JsonObject = { inputs: params.inputs };
+    const extra = embedParams(params.user, params.extras);
+    if (extra !== undefined) body.params = extra;
+    return invocationsRequest(target, body);
+  },
+
+  /** No model in the answer: the model client fills it from the endpoint. */
+  response(body): EmbedResult {
+    return { model: "", data: readVectors(body).map((values, index) => ({ index, values })) };
+  },
+};

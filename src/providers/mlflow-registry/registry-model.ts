@@ -1,0 +1,149 @@
+// The model factory for `mlflow-model-serving`: the pure translators behind the shared upstream
+// client (httpModelFactory), plus what needs state, which translators may not hold:
+//   - registry names: `models:/NAME/VERSION` is fixed at load; `models:/NAME@ALIAS` is resolved
+//     through the tracking server and cached per endpoint (AliasCache). The resolved name and
+//     version fill `{name}` / `{version}` in model_server_url, so each call goes to the server
+//     of the version the alias points to now;
+//   - what the scoring server does not say: the model name (taken from the endpoint: NAME for a
+//     registry model) and, for predict, the version that answered.
+import { badUpstreamResponse } from "../../errors";
+import { httpModelFactory, type CallOptions, type ModelClient, type ModelFactory } from "../model";
+import { configOf } from "../request-builder";
+import type { ModelTarget } from "../types";
+import { PROVIDER, fillUrl, placeholdersIn, type MlflowConfig } from "../mlflow-model-serving/config";
+import { mlflowModelServingProvider } from "../mlflow-model-serving/index";
+import type { UpstreamClient } from "../../upstream/client";
+import { AliasCache } from "./alias-cache";
+import { parseModelUri } from "./model-uri";
+import { versionByAlias } from "./tracking-client";
+
+/** Where one call goes: the client for the resolved server, and what to report as the model. */
+interface Resolved {
+  client: ModelClient;
+  name: string;
+  version?: string;
+}
+
+type Resolve = (call: CallOptions) => Promise<Resolved>;
+
+export interface MlflowFactoryOptions {
+  /** Milliseconds clock for the alias cache (tests pass a fake one). */
+  now?: () => number;
+}
+
+export function mlflowModelFactory(options: MlflowFactoryOptions = {}): ModelFactory {
+  const inner = httpModelFactory(mlflowModelServingProvider);
+  const now = options.now ?? (() => performance.now());
+  return {
+    name: inner.name,
+    configSchema: inner.configSchema,
+    supports: inner.supports,
+    create: (target, deps) => registryModel(resolverFor(target, inner, deps.upstream, now)),
+  };
+}
+
+/**
+ * Checks the name against the config (both were valid alone) and returns how each call finds
+ * its server. A mismatch is a configuration error, thrown when the endpoint is built.
+ */
+function resolverFor(
+  target: ModelTarget,
+  inner: ModelFactory,
+  upstream: UpstreamClient,
+  now: () => number,
+): Resolve {
+  const config = configOf<MlflowConfig>(target);
+  const placeholders = placeholdersIn(config.model_server_url);
+  const registry = parseModelUri(target.name);
+  const fail = (problem: string) => new Error(`${PROVIDER}: model "${target.name}": ${problem}`);
+  const clientFor = (name: string, version: string) =>
+    inner.create({ name, config: { ...config, model_server_url: fillUrl(config.model_server_url, { name, version }) } }, { upstream });
+
+  if (registry === undefined) {
+    if (placeholders.length > 0) {
+      throw fail(
+        `model_server_url uses ${placeholders.map((p) => `{${p}}`).join(", ")}, which only a registry model ` +
+          "(models:/NAME@ALIAS or models:/NAME/VERSION) can fill",
+      );
+    }
+    const fixed: Resolved = { client: inner.create(target, { upstream }), name: target.name };
+    return async () => fixed;
+  }
+
+  if (registry.kind === "version") {
+    const fixed: Resolved = { client: clientFor(registry.name, registry.version), name: registry.name, version: registry.version };
+    return async () => fixed;
+  }
+
+  const trackingUri = config.mlflow_tracking_uri;
+  if (trackingUri === undefined) throw fail("mlflow_tracking_uri is required to resolve an alias");
+  if (!placeholders.includes("version")) {
+    throw fail(
+      "model_server_url must contain {version} (e.g. http://host:5001/{name}/{version}), so that each version " +
+        "the alias points to is reached at its own server",
+    );
+  }
+  const server = { uri: trackingUri, token: config.mlflow_tracking_token };
+  const cache = new AliasCache({
+    uri: registry.uri,
+    ttlMs: config.registry_cache_ttl_ms,
+    now,
+    lookup: (call) => versionByAlias(upstream, server, registry.name, registry.alias, call),
+  });
+  const clients = new Map<string, ModelClient>();
+  return async (call) => {
+    const version = await cache.version(call);
+    let client = clients.get(version);
+    if (client === undefined) {
+      client = clientFor(registry.name, version);
+      clients.set(version, client);
+    }
+    return { client, name: registry.name, version };
+  };
+}
+
+/** A method the translator-backed client lacks: every MLflow endpoint type has one, so a bug. */
+function need<T>(method: T | undefined, what: string): T {
+  if (method === undefined) throw new Error(`${PROVIDER}: no ${what} method`);
+  return method;
+}
+
+/** Results and chunks carry no model name from the scoring server; the endpoint's is used. */
+function named<T extends { model: string }>(result: T, name: string): T {
+  return result.model === "" ? { ...result, model: name } : result;
+}
+
+function registryModel(resolve: Resolve): ModelClient {
+  return {
+    async chat(params, call) {
+      const { client, name } = await resolve(call);
+      return named(await need(client.chat, "chat")(params, call), name);
+    },
+    async *streamChat(params, call) {
+      const { client, name } = await resolve(call);
+      for await (const chunk of need(client.streamChat, "streamChat")(params, call)) yield named(chunk, name);
+    },
+    async complete(params, call) {
+      const { client, name } = await resolve(call);
+      return named(await need(client.complete, "complete")(params, call), name);
+    },
+    async *streamComplete(params, call) {
+      const { client, name } = await resolve(call);
+      for await (const chunk of need(client.streamComplete, "streamComplete")(params, call)) yield named(chunk, name);
+    },
+    async embed(params, call) {
+      const { client, name } = await resolve(call);
+      const res = named(await need(client.embed, "embed")(params, call), name);
+      // Vectors are matched to inputs by position, so a short or long answer would mislabel them.
+      if (res.data.length !== params.inputs.length) {
+        throw badUpstreamResponse(PROVIDER, `predictions: expected ${params.inputs.length} vector(s), one per input, got ${res.data.length}`);
+      }
+      return res;
+    },
+    async predict(params, call) {
+      const { client, name, version } = await resolve(call);
+      const res = await need(client.predict, "predict")(params, call);
+      return version === undefined ? { ...res, model: name } : { ...res, model: name, modelVersion: version };
+    },
+  };
+}

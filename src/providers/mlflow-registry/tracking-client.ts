@@ -1,0 +1,55 @@
+// Asks an MLflow tracking server which version an alias points to, through the shared upstream
+// client (its pool, timeouts and the caller's cancellation). REST API, model registry:
+// GET /api/2.0/mlflow/registered-models/alias?name=NAME&alias=ALIAS
+//   -> {"model_version": {"name": "churn", "version": "3", "aliases": ["champion"], ...}}
+// (mlflow/protos/model_registry.proto, GetModelVersionByAlias). An unknown alias is HTTP 400
+// INVALID_PARAMETER_VALUE "Registered model alias champion not found.", an unknown model 404
+// RESOURCE_DOES_NOT_EXIST.
+import { z } from "zod";
+import { badUpstreamResponse } from "../../errors";
+import { joinUrl } from "../request-builder";
+import type { Provider } from "../types";
+import { isRecord, upstreamReader } from "../upstream-reader";
+import type { UpstreamCall, UpstreamClient } from "../../upstream/client";
+
+export const TRACKING = "mlflow-tracking";
+
+const read = upstreamReader(TRACKING);
+
+/** Just enough of a Provider for the upstream client: its name and how to read an error body. */
+const trackingServer: Provider = {
+  name: TRACKING,
+  configSchema: z.strictObject({}),
+  errorMessage(body) {
+    if (!isRecord(body) || typeof body.message !== "string" || body.message === "") return undefined;
+    return typeof body.error_code === "string" ? `${body.error_code}: ${body.message}` : body.message;
+  },
+};
+
+export interface TrackingServer {
+  /** Base URL, e.g. http://mlflow:5000 */
+  uri: string;
+  /** Sent as a Bearer token; never part of an error message. */
+  token?: string;
+}
+
+/** The version `alias` of registered model `name` points to now. */
+export async function versionByAlias(
+  upstream: UpstreamClient,
+  server: TrackingServer,
+  name: string,
+  alias: string,
+  call: UpstreamCall,
+): Promise<string> {
+  const query = new URLSearchParams({ name, alias });
+  const headers: Record<string, string> = {};
+  if (server.token !== undefined) headers.authorization = `Bearer ${server.token}`;
+  const url = joinUrl(server.uri, `/api/2.0/mlflow/registered-models/alias?${query}`);
+  const body = read.object(await upstream.json({ method: "GET", url, headers }, trackingServer, call), "body");
+  const modelVersion = read.object(body.model_version, "model_version");
+  const version = read.string(modelVersion.version, "model_version.version");
+  if (!/^[0-9]+$/.test(version)) {
+    throw badUpstreamResponse(TRACKING, `model_version.version: expected a version number, got ${JSON.stringify(version.slice(0, 40))}`);
+  }
+  return version;
+}

@@ -1,0 +1,25 @@
+// Ollama endpoint config and the request envelope of its native API.
+// Ollama serves on http://127.0.0.1:11434 with no authentication; a key is only needed behind an
+// authenticating proxy or for ollama.com's hosted API (which takes `Authorization: Bearer`).
+import type { JsonObject } from "@bufbuild/protobuf";
+import { z } from "zod";
+import { configOf, httpUrl, joinUrl } from "../request-builder";
+import type { ModelTarget, UpstreamRequest } from "../types";
+
+export const PROVIDER = "ollama";
+
+export const ollamaConfigSchema = z.strictObject({
+  ollama_api_base: httpUrl().default("http://127.0.0.1:11434"),
+  ollama_api_key: z.string().min(1).optional(),
+});
+
+export type OllamaConfig = z.output<typeof ollamaConfigSchema>;
+
+export type OllamaPath = "/api/chat" | "/api/generate" | "/api/embed";
+
+export function ollamaPost(target: ModelTarget, path: OllamaPath, body: JsonObject): UpstreamRequest {
+  const config = configOf<OllamaConfig>(target);
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (config.ollama_api_key !== undefined) headers.authorization = `Bearer ${config.ollama_api_key}`;
+  return { method: "POST", url: joinUrl(config.ollama_api_base, path), headers, body };
+}
