@@ -22,6 +22,7 @@ endpoints:
   - { name: echo-text, endpoint_type: llm/v1/completions, model: { provider: echo, name: echo-1 } }
   - { name: echo-embed, endpoint_type: llm/v1/embeddings, model: { provider: echo, name: e } }
   - { name: gpt, endpoint_type: llm/v1/chat, model: { provider: openai, name: gpt-4o-mini, config: { openai_api_key: sk-upstream, openai_api_base: "${fake.url}/v1" } } }
+  - { name: claude, endpoint_type: llm/v1/chat, model: { provider: anthropic, name: claude-sonnet-4-5, config: { anthropic_api_key: sk-ant-upstream, anthropic_api_base: "${fake.url}/v1" } } }
   - name: tight
     endpoint_type: llm/v1/chat
     model: { provider: echo, name: echo-1 }
@@ -94,6 +95,57 @@ describe("chat.completions", () => {
   });
 });
 
+describe.each(["gpt", "claude"])("tools through the SDK, upstream %s", (model) => {
+  const tools = [
+    {
+      type: "function" as const,
+      function: { name: "search", description: "Search the docs", parameters: { type: "object", properties: { q: { type: "string" } }, required: ["q"] } },
+    },
+  ];
+
+  it("round trip: tool call, tool result, answer", async () => {
+    const first = await client.chat.completions.create({ model, messages: [{ role: "user", content: "#tool gateway docs" }], tools });
+    const call = first.choices[0]?.message.tool_calls?.[0];
+    expect(first.choices[0]?.finish_reason).toBe("tool_calls");
+    expect(call?.type).toBe("function");
+    if (call?.type !== "function") throw new Error("expected a function call");
+    expect(call.function.name).toBe("search");
+    expect(JSON.parse(call.function.arguments)).toEqual({ q: "gateway docs" });
+    const second = await client.chat.completions.create({
+      model,
+      tools,
+      messages: [
+        { role: "user", content: "#tool gateway docs" },
+        { role: "assistant", content: null, tool_calls: [call] },
+        { role: "tool", tool_call_id: call.id, content: "found 3 pages" },
+      ],
+    });
+    expect(second.choices[0]?.message.content).toBe("echo: found 3 pages");
+  });
+
+  it("streamed tool-call deltas join by index into valid JSON arguments", async () => {
+    const stream = await client.chat.completions.create({ model, messages: [{ role: "user", content: "#tool streamed args" }], tools, stream: true });
+    const calls = new Map<number, { id: string; name: string; args: string }>();
+    let fragments = 0;
+    for await (const chunk of stream) {
+      for (const d of chunk.choices[0]?.delta.tool_calls ?? []) {
+        const c = calls.get(d.index) ?? { id: "", name: "", args: "" };
+        c.id ||= d.id ?? "";
+        c.name ||= d.function?.name ?? "";
+        c.args += d.function?.arguments ?? "";
+        if (d.function?.arguments) fragments++;
+        calls.set(d.index, c);
+      }
+    }
+    expect(fragments).toBeGreaterThan(1);
+    expect(calls.size).toBe(1);
+    const only = calls.get(0)!;
+    expect(only.name).toBe("search");
+    expect(only.id).not.toBe("");
+    expect(JSON.parse(only.args)).toEqual({ q: "streamed args" });
+  });
+});
+
 describe("completions, embeddings, models", () => {
   it("completions.create", async () => {
     const res = await client.completions.create({ model: "echo-text", prompt: "once upon" });
@@ -112,7 +164,7 @@ describe("completions, embeddings, models", () => {
   it("models.list and retrieve name the endpoints", async () => {
     const ids = [];
     for await (const m of client.models.list()) ids.push(m.id);
-    expect(ids).toEqual(["echo-chat", "echo-text", "echo-embed", "gpt", "tight"]);
+    expect(ids).toEqual(["echo-chat", "echo-text", "echo-embed", "gpt", "claude", "tight"]);
     expect((await client.models.retrieve("gpt")).owned_by).toBe("openai");
   });
 });
