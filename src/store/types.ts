@@ -1,0 +1,117 @@
+// State behind small interfaces, several backends, one contract test suite for all
+// (DESIGN.md "State"): keys and the usage ledger in SQLite (embedded default) or PostgreSQL.
+// Counters (rate limits, token quotas, budgets) are in counters.ts: memory or Redis.
+
+export type BudgetPeriod = "day" | "month";
+
+export interface KeyLimits {
+  /** Requests per minute. */
+  rpm?: number;
+  /** Tokens (prompt + completion) per minute. */
+  tpm?: number;
+  /** Spend budget in USD per budgetPeriod. */
+  budgetUsd?: number;
+  budgetPeriod: BudgetPeriod;
+}
+
+/** An API key as stored: the secret itself is never stored, only its SHA-256. */
+export interface KeyRecord {
+  /** "key_" + random; stable across rotations. */
+  id: string;
+  name: string;
+  team: string;
+  roles: string[];
+  /** Endpoints this key may call; empty = whatever its team's grants allow. */
+  endpoints: string[];
+  /** Lowercase hex SHA-256 of the secret. Unique. */
+  hash: string;
+  /** The first characters of the secret, for people to recognise it. */
+  prefix: string;
+  limits: KeyLimits;
+  createdAt: Date;
+  expiresAt?: Date;
+  revokedAt?: Date;
+  /** Set on every change (create, rotate, revoke): replicas poll for changes by it. */
+  updatedAt: Date;
+}
+
+export interface KeyStore {
+  /** Adds a key; fails if the id or hash exists. */
+  insert(key: KeyRecord): Promise<void>;
+  get(id: string): Promise<KeyRecord | undefined>;
+  findByHash(hash: string): Promise<KeyRecord | undefined>;
+  /** Newest first. */
+  list(filter: { team?: string; includeRevoked: boolean }): Promise<KeyRecord[]>;
+  /** Replaces the secret's hash and prefix; undefined when the key is unknown or revoked. */
+  rotate(id: string, hash: string, prefix: string, at: Date): Promise<KeyRecord | undefined>;
+  /** Marks the key revoked (idempotent: a second revoke keeps the first time); undefined when unknown. */
+  revoke(id: string, at: Date): Promise<KeyRecord | undefined>;
+  /** Keys whose updatedAt is after `since` (inclusive of equal timestamps), oldest change first. */
+  changedSince(since: Date): Promise<KeyRecord[]>;
+}
+
+/** One row per call, whatever its outcome. */
+export interface LedgerRow {
+  time: Date;
+  requestId: string;
+  /** Key id, "config:<name>" for keys from the config file, "jwt:<subject>", or "" when auth is off. */
+  keyId: string;
+  team: string;
+  endpoint: string;
+  provider: string;
+  model: string;
+  /** Registry model version for Predict, else "". */
+  modelVersion: string;
+  promptTokens: number;
+  completionTokens: number;
+  /** null when the price is unknown: never recorded as 0. */
+  costUsd: number | null;
+  /** "ok" or the Connect code name, e.g. "ResourceExhausted". */
+  status: string;
+  latencyMs: number;
+  streamed: boolean;
+}
+
+export type UsageGroup = "key" | "team" | "endpoint" | "model";
+
+export interface UsageQuery {
+  start?: Date;
+  /** Exclusive. */
+  end?: Date;
+  team?: string;
+  keyId?: string;
+  groupBy: UsageGroup[];
+}
+
+export interface UsageTotalRow {
+  /** Values of the groupBy columns, by group name. */
+  group: Partial<Record<UsageGroup, string>>;
+  calls: number;
+  promptTokens: number;
+  completionTokens: number;
+  /** Sum over rows with a known cost. */
+  costUsd: number;
+  unknownCostCalls: number;
+  /** Rows whose status is not "ok". */
+  errorCalls: number;
+}
+
+export interface LedgerStore {
+  /** Appends rows in one transaction: all or none. */
+  append(rows: readonly LedgerRow[]): Promise<void>;
+  totals(query: UsageQuery): Promise<UsageTotalRow[]>;
+  /** Rows in time order, streamed (a month of rows must not be held in memory). */
+  rows(query: Omit<UsageQuery, "groupBy">): AsyncIterable<LedgerRow>;
+  /** Known spend in USD of a key or a team at or after `since`. */
+  spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number>;
+}
+
+export interface Store {
+  /** "sqlite" or "postgres". */
+  kind: string;
+  keys: KeyStore;
+  ledger: LedgerStore;
+  /** Creates or upgrades the schema; idempotent, safe to run from several replicas at once. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
