@@ -67,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
     base: undefined,
     redact: { paths: ["*.authorization", "*.headers.authorization", "*.key", "*.api_key"], censor: "[redacted]" },
   });
-  const gateway = new Gateway({ config, factories: modelFactories, logger });
+  const gateway = await Gateway.open({ config, factories: modelFactories, logger });
   const address = await gateway.listen(args.host, port);
   for (const ep of gateway.runtimeState.endpoints.values()) {
     logger.info({ endpoint: ep.name, type: ep.type, provider: ep.provider, model: ep.model }, "endpoint loaded");

@@ -5,6 +5,7 @@ import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { configSchema, endpointSchema, type ConfigFile, type EndpointConfig } from "./schema";
 import type { ModelFactory } from "../providers/model";
+import { accessConfigProblems } from "../auth/config";
 
 export interface ConfigProblem {
   path: string;
@@ -59,7 +60,7 @@ export function parseConfig(
     );
   }
   const problems: ConfigProblem[] = [];
-  const raw = resolveEnv(fromLegacyRoutes(doc.toJS() as unknown), [], env, problems);
+  const raw = resolveEnv(fromLegacyRoutes(doc.toJS() as unknown, problems), [], env, problems);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) problems.push(...zodProblems(parsed.error.issues, []));
   // Provider checks run even when other parts of the file are wrong, so one run reports all.
@@ -87,9 +88,9 @@ export function parseConfig(
       }
     });
   });
-  if (file.auth.enabled && file.auth.keys.length === 0) {
-    problems.push({ path: "auth.keys", message: "auth is enabled but no keys are configured" });
-  }
+  problems.push(
+    ...accessConfigProblems({ jwt: file.auth.jwt, access: file.access }, new Map(file.endpoints.map((e) => [e.name, e.endpoint_type]))),
+  );
   if (problems.length > 0) throw new ConfigError(source, problems);
   return { file, providerConfigs };
 }
@@ -130,10 +131,15 @@ function checkProvider(
  * MLflow AI Gateway files before MLflow 2.9 say `routes:` with `route_type:`; the Deployments
  * Server says `endpoints:` with `endpoint_type:`. The older spelling is read as the newer one.
  */
-function fromLegacyRoutes(raw: unknown): unknown {
+function fromLegacyRoutes(raw: unknown, problems: ConfigProblem[]): unknown {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return raw;
   const { routes, ...rest } = raw as Record<string, unknown>;
-  if (!Array.isArray(routes) || "endpoints" in rest) return raw;
+  if (!Array.isArray(routes)) return raw;
+  if ("endpoints" in rest) {
+    // MLflow 3 traffic routes (destinations, TRAFFIC_SPLIT) sit beside endpoints.
+    problems.push({ path: "routes", message: "MLflow traffic routes (routes with destinations) are not supported yet; point clients at one endpoint" });
+    return rest;
+  }
   const looksLegacy = routes.every((r) => r !== null && typeof r === "object" && "route_type" in r);
   if (!looksLegacy) return raw;
   return {
@@ -151,6 +157,8 @@ const unsupportedProviders: Readonly<Record<string, string>> = {
   ai21labs: "not supported; AI21's Jamba models are reachable through bedrock or an OpenAI-compatible base URL",
   mosaicml: "MosaicML's inference API was retired; use databricks serving through provider openai with openai_api_base",
   "databricks-model-serving": "use provider openai with openai_api_base set to the serving endpoint's OpenAI-compatible URL",
+  azuread: "use provider azure-openai (or openai) with openai_api_type: azuread",
+  azure: "use provider azure-openai (or openai) with openai_api_type: azure",
 };
 
 function rawEndpoints(raw: unknown): unknown[] {

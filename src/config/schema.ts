@@ -1,6 +1,8 @@
 // The config file's shape (zod). Compatible with the MLflow AI Gateway file (`endpoints:` with
 // name / endpoint_type / model / limit); our extensions (server, auth, logging) sit beside it.
 import { z } from "zod";
+import { accessSchema, jwtConfigSchema } from "../auth/config";
+import { pricesSchema } from "../usage/prices";
 
 export const endpointTypes = [
   "llm/v1/chat",
@@ -10,7 +12,8 @@ export const endpointTypes = [
 ] as const;
 export type EndpointType = (typeof endpointTypes)[number];
 
-export const renewalPeriods = { second: 1_000, minute: 60_000, hour: 3_600_000, day: 86_400_000 } as const;
+/** MLflow's periods (its limiter counts a month as 30 days and a year as 365). */
+export const renewalPeriods = { second: 1_000, minute: 60_000, hour: 3_600_000, day: 86_400_000, month: 2_592_000_000, year: 31_536_000_000 } as const;
 export type RenewalPeriod = keyof typeof renewalPeriods;
 
 const name = z
@@ -20,6 +23,8 @@ const name = z
 export const limitSchema = z.strictObject({
   renewal_period: z.enum(Object.keys(renewalPeriods) as [RenewalPeriod, ...RenewalPeriod[]]),
   calls: z.number().int().positive(),
+  /** Our extension: tokens (prompt + completion) per renewal_period for the whole endpoint. */
+  tokens: z.number().int().positive().optional(),
   /** MLflow's optional limit key; accepted for compatibility (limits are per endpoint). */
   key: z.string().optional(),
 });
@@ -36,6 +41,14 @@ export const endpointSchema = z.strictObject({
   limit: limitSchema.optional(),
 });
 
+/** Limits a key or a team sets for itself (all optional; the strictest of all that apply wins). */
+export const ownLimitsSchema = z.strictObject({
+  rpm: z.number().int().positive().optional(),
+  tpm: z.number().int().positive().optional(),
+  budget_usd: z.number().positive().optional(),
+  budget_period: z.enum(["day", "month"]).default("month"),
+});
+
 export const apiKeySchema = z
   .strictObject({
     /** A label for logs and errors; never the secret. */
@@ -44,8 +57,14 @@ export const apiKeySchema = z
     key: z.string().min(16, "an API key needs at least 16 characters").optional(),
     /** Or the hex SHA-256 of the key, so the file holds no secret at all. */
     sha256: z.string().regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits").optional(),
-    /** Endpoints this key may call; absent = all. */
+    /** Endpoints this key may call; absent = all (or what `access` grants its team). */
     endpoints: z.array(name).optional(),
+    /** The key's team, for team quotas, budgets and access grants. */
+    team: z.string().default(""),
+    /** Roles: "user" calls endpoints, "admin" also manages keys and reads usage. */
+    roles: z.array(z.string().min(1)).default(["user"]),
+    /** The key's own limits. */
+    limits: ownLimitsSchema.optional(),
   })
   .refine((k) => (k.key === undefined) !== (k.sha256 === undefined), {
     message: "give exactly one of `key` or `sha256`",
@@ -70,14 +89,41 @@ export const configSchema = z.strictObject({
     .strictObject({
       enabled: z.boolean(),
       keys: z.array(apiKeySchema).default([]),
+      /** Bearer JWTs from an identity provider (issuer, audience, JWKS or key); needs `access`. */
+      jwt: jwtConfigSchema.optional(),
     })
     .prefault({ enabled: false }),
+  /** Which teams and roles may call which endpoints. Absent: config keys call what their list allows. */
+  access: accessSchema.optional(),
   logging: z
     .strictObject({
       level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     })
     .prefault({}),
   endpoints: z.array(endpointSchema).min(1, "configure at least one endpoint"),
+  /** Where keys and the usage ledger live, and the counters shared by replicas. */
+  store: z
+    .strictObject({
+      /** sqlite:<path>, sqlite::memory: or postgres://... (MODELGATE_DATABASE_URL overrides). */
+      database_url: z.string().min(1).default("sqlite:.modelgate/modelgate.db"),
+      /** redis://... to share rate limits, token quotas and budgets across replicas (MODELGATE_REDIS_URL overrides). */
+      redis_url: z.string().min(1).optional(),
+      /** When Redis is unreachable: "open" = count locally and log loudly, "closed" = refuse calls. */
+      on_redis_error: z.enum(["open", "closed"]).default("open"),
+      /** How often each replica polls the key store for created, rotated and revoked keys. */
+      key_refresh_ms: z.number().int().min(50).max(60_000).default(500),
+    })
+    .prefault({}),
+  /** Per-team limits and budgets, by team name. */
+  teams: z.record(z.string(), ownLimitsSchema).default({}),
+  /** Prices per provider/model (USD per million tokens), over the shipped defaults. */
+  prices: pricesSchema,
+  quota: z
+    .strictObject({
+      /** Completion tokens reserved for a call that sets no max_tokens. */
+      default_max_tokens: z.number().int().positive().default(1024),
+    })
+    .prefault({}),
 });
 
 export type ConfigFile = z.infer<typeof configSchema>;

@@ -1,31 +1,81 @@
 import type { Interceptor } from "@connectrpc/connect";
 import { permissionDenied, unauthenticated } from "../errors";
-import { sha256Hex } from "../runtime";
+import type { KeyCache } from "../auth/key-cache";
+import { anonymous, sha256Hex, type Principal } from "../runtime";
+import type { KeyRecord } from "../store/types";
+import { checkAccess, sourceOfKeyId } from "../auth/access";
+import { looksLikeJwt } from "../auth/jwt";
 import { getCallInfo, requestEndpoint } from "./call-info";
 
 const bearer = /^Bearer\s+(\S+)\s*$/i;
 
+/** Services only admins may call. */
+const adminServices = new Set(["modelgate.v1.AdminService", "modelgate.v1.UsageService"]);
+
+export interface AuthDeps {
+  /** Keys created through AdminService / the CLI (absent when no store is configured). */
+  keyCache?: KeyCache;
+  now?: () => number;
+}
+
 /**
- * API keys from `Authorization: Bearer <key>` (gRPC metadata `authorization` alike). Keys are
- * compared by SHA-256: the config holds hashes only, and a lookup by hash leaks nothing usable.
+ * Who is calling: `Authorization: Bearer <secret>` (gRPC metadata `authorization` alike) matched
+ * by SHA-256 against config keys and the key store. Then what they may call: admin services need
+ * the "admin" role; a key limited to some endpoints may call only those.
  */
-export function authInterceptor(): Interceptor {
+export function authInterceptor(deps: AuthDeps = {}): Interceptor {
+  const now = deps.now ?? Date.now;
   return (next) => async (req) => {
     const info = getCallInfo(req.contextValues);
-    if (!info || !info.state.auth.enabled) return next(req);
+    if (!info) return next(req);
+    if (!info.state.auth.enabled) {
+      info.principal = anonymous;
+      return next(req);
+    }
     const header = req.header.get("authorization");
     if (!header) throw unauthenticated('missing API key: send "Authorization: Bearer <key>"');
     const token = bearer.exec(header)?.[1];
     if (!token) throw unauthenticated('malformed Authorization header: expected "Bearer <key>"');
-    const principal = info.state.auth.keysBySha256.get(sha256Hex(token));
-    if (!principal) throw unauthenticated("invalid API key");
+    const { jwt, keysBySha256, grants } = info.state.auth;
+    let principal: Principal;
+    if (jwt && looksLikeJwt(token)) {
+      const claims = await jwt.verify(token, req.signal);
+      principal = { keyId: `jwt:${claims.subject}`, keyName: claims.subject, team: claims.team ?? "", roles: new Set(claims.roles) };
+    } else {
+      const hash = sha256Hex(token);
+      principal = keysBySha256.get(hash) ?? storedPrincipal(deps.keyCache?.lookup(hash), now());
+    }
     info.principal = principal;
-    if (principal.endpoints) {
-      const endpoint = await requestEndpoint(req, info);
-      if (endpoint !== undefined && !principal.endpoints.has(endpoint)) {
-        throw permissionDenied(`this API key may not call endpoint "${endpoint}"`);
-      }
+    if (adminServices.has(req.service.typeName)) {
+      if (!principal.roles.has("admin")) throw permissionDenied(`${req.service.name} needs role "admin"`);
+      return next(req);
+    }
+    const endpoint = await requestEndpoint(req, info);
+    if (endpoint !== undefined && info.state.endpoints.has(endpoint)) {
+      const decision = checkAccess({ ...principal, source: sourceOfKeyId(principal.keyId) }, endpoint, grants);
+      if (!decision.allowed) throw permissionDenied(decision.missing);
     }
     return next(req);
   };
+}
+
+/** One Principal per stored key version (a rotation or revocation replaces the record). */
+const principals = new WeakMap<KeyRecord, Principal>();
+
+function storedPrincipal(key: KeyRecord | undefined, now: number): Principal {
+  if (!key) throw unauthenticated("invalid API key");
+  if (key.revokedAt) throw unauthenticated("API key revoked");
+  if (key.expiresAt && key.expiresAt.getTime() <= now) throw unauthenticated("API key expired");
+  let principal = principals.get(key);
+  if (principal) return principal;
+  principal = {
+    keyId: key.id,
+    keyName: key.name,
+    team: key.team,
+    roles: new Set(key.roles),
+    endpoints: key.endpoints.length > 0 ? new Set(key.endpoints) : undefined,
+    limits: key.limits,
+  };
+  principals.set(key, principal);
+  return principal;
 }

@@ -16,6 +16,12 @@ export interface CallInfo {
   provider?: string;
   model?: string;
   usage?: Omit<Usage, "$typeName" | "$unknown">;
+  /** The registry version that answered (Predict), when known. */
+  modelVersion?: string;
+  /** Text streamed to the client so far: settles the tokens of a stream that ends without usage. */
+  streamedText?: string;
+  /** The request message, once read (token estimates). */
+  message?: unknown;
   streamed: boolean;
 }
 
@@ -30,7 +36,7 @@ export function getCallInfo(values: ContextValues): CallInfo | undefined {
  * in interceptors: the first message is read once and put back in front of the rest.
  */
 export async function requestEndpoint(req: UnaryRequest | StreamRequest, info: CallInfo): Promise<string | undefined> {
-  if (info.endpoint !== undefined) return info.endpoint;
+  if (info.message !== undefined) return info.endpoint;
   let message: unknown;
   if (req.stream) {
     const it = req.message[Symbol.asyncIterator]();
@@ -45,6 +51,7 @@ export async function requestEndpoint(req: UnaryRequest | StreamRequest, info: C
   } else {
     message = req.message;
   }
+  info.message = message;
   const endpoint = (message as { endpoint?: unknown }).endpoint;
   if (typeof endpoint === "string") info.endpoint = endpoint;
   return info.endpoint;

@@ -1,24 +1,160 @@
-import type { Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
 import { resourceExhausted } from "../errors";
-import type { RateLimiter } from "../quota/limiter";
-import { getCallInfo, requestEndpoint } from "./call-info";
+import { planChecks, type PlannedCheck } from "../quota/checks";
+import type { Counters } from "../store/counters";
+import type { LedgerRow } from "../store/types";
+import { getCallInfo, requestEndpoint, type CallInfo } from "./call-info";
 
-/** Enforces each endpoint's `limit` (MLflow's renewal_period + calls) before the call runs. */
-export function quotaInterceptor(limiter: RateLimiter): Interceptor {
+/** What quota needs from usage accounting (src/usage), so this file stays about counting. */
+export interface Accounting {
+  /** Refuses new calls (UNAVAILABLE) while usage rows cannot be written: none may be lost. */
+  admit?(): void;
+  /** Tokens to reserve before the call: the prompt's estimate and the completion's ceiling. */
+  reservation(info: CallInfo): { promptTokens: number; maxCompletionTokens: number };
+  countTokens(text: string): number;
+  /** USD for this usage, or null when the model's price is unknown. */
+  cost(provider: string, model: string, usage: { promptTokens: number; completionTokens: number }): number | null;
+  /** Queues one ledger row (never blocks the call). */
+  record(row: LedgerRow): void;
+}
+
+export interface QuotaDeps {
+  counters: Counters;
+  accounting: Accounting;
+  now?: () => number;
+}
+
+/**
+ * Reserves before the call, settles after: requests, tokens (prompt estimate + max_tokens) and
+ * spend for the endpoint, the key and the team, in one atomic check, so the strictest limit wins.
+ * After the call (answered, failed, cancelled or broken mid-stream) the reservation is corrected
+ * to the real usage and one ledger row is written.
+ */
+export function quotaInterceptor(deps: QuotaDeps): Interceptor {
+  const now = deps.now ?? Date.now;
+  const { counters, accounting } = deps;
   return (next) => async (req) => {
     const info = getCallInfo(req.contextValues);
-    if (!info) return next(req);
+    if (!info || !modelServices.has(req.service.typeName)) return next(req);
+    accounting.admit?.();
     const name = await requestEndpoint(req, info);
-    const limit = name === undefined ? undefined : info.state.endpoints.get(name)?.limit;
-    if (!limit) return next(req);
-    const decision = await limiter.hit(`endpoint:${name}`, limit.calls, limit.windowMs);
-    if (!decision.allowed) {
-      const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
-      throw resourceExhausted(
-        `rate limit reached for endpoint "${name}" (${limit.calls} calls per ${limit.renewalPeriod}); retry in ${seconds}s`,
-        decision.retryAfterMs,
-      );
+    const endpoint = name === undefined ? undefined : info.state.endpoints.get(name);
+    const principal = info.principal;
+    const estimate = accounting.reservation(info);
+    const reservedTokens = estimate.promptTokens + estimate.maxCompletionTokens;
+    const reservedUsd = endpoint
+      ? (accounting.cost(endpoint.provider, endpoint.model, { promptTokens: estimate.promptTokens, completionTokens: estimate.maxCompletionTokens }) ?? 0)
+      : 0;
+    const reservedMicro = Math.round(reservedUsd * 1e6);
+    const teamLimits = principal?.team ? info.state.teams.get(principal.team) : undefined;
+    const checks = planChecks(now(), endpoint, principal, teamLimits, { tokens: reservedTokens, microUsd: reservedMicro });
+
+    const settle = (err: unknown) => {
+      const status = err === undefined ? "ok" : Code[ConnectError.from(err).code];
+      const usage = info.usage;
+      let promptTokens = usage?.promptTokens ?? 0;
+      let completionTokens = usage?.completionTokens ?? 0;
+      if (!usage && info.streamedText) {
+        // A stream that ended without usage (cancelled, broken): what was asked and what was sent.
+        promptTokens = estimate.promptTokens;
+        completionTokens = accounting.countTokens(info.streamedText);
+      }
+      const cost = info.provider && info.model ? accounting.cost(info.provider, info.model, { promptTokens, completionTokens }) : null;
+      for (const c of checks) {
+        const actual = c.kind === "tokens" ? promptTokens + completionTokens : c.kind === "spend" ? Math.round((cost ?? 0) * 1e6) : c.cost;
+        if (actual !== c.cost) void counters.add(c.key, actual - c.cost, c.resetAtMs).catch(() => undefined);
+      }
+      accounting.record({
+        time: new Date(),
+        requestId: info.requestId,
+        keyId: principal?.keyId ?? "",
+        team: principal?.team ?? "",
+        endpoint: name ?? "",
+        provider: info.provider ?? endpoint?.provider ?? "",
+        model: info.model ?? endpoint?.model ?? "",
+        modelVersion: info.modelVersion ?? "",
+        promptTokens,
+        completionTokens,
+        costUsd: cost,
+        status,
+        latencyMs: Math.round((performance.now() - info.startedAt) * 100) / 100,
+        streamed: req.stream,
+      });
+    };
+
+    let values: number[] = [];
+    if (checks.length > 0) {
+      const decision = await counters.hitAll(checks);
+      if (!decision.allowed) {
+        const failed = checks[decision.failed ?? 0]!;
+        const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+        const err = resourceExhausted(`${failed.describe} reached; retry in ${seconds}s`, decision.retryAfterMs);
+        rateLimitHeaders(err.metadata, checks, decision.values, now(), false);
+        checks.length = 0; // nothing was counted: nothing to settle
+        settle(err);
+        throw err;
+      }
+      values = decision.values;
     }
-    return next(req);
+
+    let res: UnaryResponse | StreamResponse;
+    try {
+      res = await next(req);
+    } catch (err) {
+      settle(err);
+      throw err;
+    }
+    if (checks.length > 0) rateLimitHeaders(res.header, checks, values, now(), true);
+    if (!res.stream) {
+      settle(undefined);
+      return res;
+    }
+    const messages = res.message;
+    return {
+      ...res,
+      message: (async function* () {
+        let failure: unknown;
+        try {
+          yield* messages;
+        } catch (err) {
+          failure = err;
+          throw err;
+        } finally {
+          settle(failure ?? (req.signal.aborted ? req.signal.reason : undefined));
+        }
+      })(),
+    };
   };
+}
+
+const modelServices = new Set([
+  "modelgate.v1.ChatService",
+  "modelgate.v1.CompletionsService",
+  "modelgate.v1.EmbeddingsService",
+  "modelgate.v1.PredictService",
+]);
+
+/**
+ * x-ratelimit-* (OpenAI's names) and RateLimit / RateLimit-Policy (IETF draft) for the strictest
+ * request and token limits, so REST clients know when to come back.
+ */
+function rateLimitHeaders(h: Headers, checks: PlannedCheck[], values: number[], now: number, counted: boolean): void {
+  for (const kind of ["requests", "tokens"] as const) {
+    let best: { c: PlannedCheck; remaining: number } | undefined;
+    checks.forEach((c, i) => {
+      if (c.kind !== kind) return;
+      const used = values[i] ?? (counted ? c.cost : 0);
+      const remaining = Math.max(0, c.limit - used);
+      if (!best || remaining < best.remaining) best = { c, remaining };
+    });
+    if (!best) continue;
+    const reset = Math.max(0, Math.ceil((best.c.resetAtMs - now) / 1000));
+    h.set(`x-ratelimit-limit-${kind}`, String(best.c.limit));
+    h.set(`x-ratelimit-remaining-${kind}`, String(best.remaining));
+    h.set(`x-ratelimit-reset-${kind}`, `${reset}s`);
+    if (kind === "requests") {
+      h.set("ratelimit-policy", `${best.c.limit};w=${Math.max(1, Math.round((best.c.resetAtMs - now) / 1000))}`);
+      h.set("ratelimit", `limit=${best.c.limit}, remaining=${best.remaining}, reset=${reset}`);
+    }
+  }
 }

@@ -18,6 +18,7 @@ import type {
 } from "./types";
 import type { UpstreamCall, UpstreamClient } from "../upstream/client";
 import type { Provider } from "./types";
+import { completeViaChat } from "./complete-via-chat";
 
 export type CallOptions = UpstreamCall;
 
@@ -43,7 +44,9 @@ export interface ModelFactory {
 }
 
 /** Wraps a pure translator provider into a factory backed by the shared upstream client. */
-export function httpModelFactory(provider: Provider): ModelFactory {
+export function httpModelFactory(given: Provider): ModelFactory {
+  // A chat-only provider also serves completions, as a one-message chat.
+  const provider = given.chat && !given.complete ? { ...given, complete: completeViaChat(given.chat) } : given;
   const supports: EndpointType[] = [];
   if (provider.chat) supports.push("llm/v1/chat");
   if (provider.complete) supports.push("llm/v1/completions");

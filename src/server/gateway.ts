@@ -13,10 +13,23 @@ import { authInterceptor } from "../interceptors/auth";
 import { callContextInterceptor } from "../interceptors/call-context";
 import { errorsInterceptor } from "../interceptors/errors";
 import { loggingInterceptor } from "../interceptors/logging";
-import { quotaInterceptor } from "../interceptors/quota";
+import { quotaInterceptor, type Accounting } from "../interceptors/quota";
+import { AdminService, file_modelgate_v1_admin } from "../../gen/modelgate/v1/admin_pb";
+import { UsageService, file_modelgate_v1_usage } from "../../gen/modelgate/v1/usage_pb";
+import { KeyAdmin } from "../auth/key-admin";
+import { KeyCache } from "../auth/key-cache";
+import { adminService } from "../services/admin";
+import { usageService } from "../services/usage";
+import type { Counters } from "../store/counters";
+import { MemoryCounters } from "../store/memory/counters";
+import { openStore } from "../store/open";
+import { createRedisClient, RedisCounters } from "../store/redis/counters";
+import { resilientCounters } from "../store/resilient-counters";
+import type { Store } from "../store/types";
+import { LedgerWriter } from "../usage/ledger-writer";
+import { countTokens, reservationForRequest } from "../usage/tokens";
 import { tracingInterceptor } from "../interceptors/tracing";
 import type { ModelFactory } from "../providers/model";
-import { MemoryRateLimiter, type RateLimiter } from "../quota/limiter";
 import { buildRuntimeState, type RuntimeState } from "../runtime";
 import { chatService } from "../services/chat";
 import { completionsService } from "../services/completions";
@@ -40,10 +53,21 @@ export interface GatewayOptions {
   config: LoadedConfig;
   factories: ReadonlyMap<string, ModelFactory>;
   logger: Logger;
-  limiter?: RateLimiter;
+  /** MODELGATE_DATABASE_URL and MODELGATE_REDIS_URL override the config's store URLs. */
+  env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Process-wide parts built once at start: the store, shared counters, the key cache, the ledger. */
+interface Backends {
+  store: Store;
+  counters: Counters;
+  keyCache: KeyCache;
+  ledger: LedgerWriter;
 }
 
 export const apiFiles = [
+  file_modelgate_v1_admin,
+  file_modelgate_v1_usage,
   file_modelgate_v1_chat,
   file_modelgate_v1_completions,
   file_modelgate_v1_embeddings,
@@ -61,11 +85,51 @@ export class Gateway {
   private active = 0;
   private idle: (() => void) | undefined;
 
-  constructor(private readonly options: GatewayOptions) {
+  private constructor(
+    private readonly options: GatewayOptions,
+    private readonly backends: Backends,
+  ) {
     this.settings = options.config.file.server;
     this.upstream = new UpstreamClient({ timeoutMs: this.settings.upstream_timeout_ms });
     this.state = buildRuntimeState(options.config, options.factories, this.upstream);
     this.server = createOnePortServer(this.listener());
+  }
+
+  /** Opens the store (migrating it), connects the counters and loads the keys; then builds the gateway. */
+  static async open(options: GatewayOptions): Promise<Gateway> {
+    const env = options.env ?? process.env;
+    const { store: settings } = options.config.file;
+    const log = options.logger;
+    const store = await openStore(env["MODELGATE_DATABASE_URL"] ?? settings.database_url);
+    try {
+      await store.migrate();
+      const local = new MemoryCounters();
+      const redisUrl = env["MODELGATE_REDIS_URL"] ?? settings.redis_url;
+      const counters = redisUrl
+        ? resilientCounters(new RedisCounters(createRedisClient(redisUrl), { ownsClient: true }), local, {
+            mode: settings.on_redis_error,
+            log,
+          })
+        : local;
+      const keyCache = new KeyCache(store.keys, settings.key_refresh_ms, log);
+      await keyCache.start();
+      const ledger = new LedgerWriter(store.ledger, { log });
+      log.info({ store: store.kind, counters: redisUrl ? "redis" : "memory" }, "state backends ready");
+      return new Gateway(options, { store, counters, keyCache, ledger });
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
+
+  /** The key store (for the CLI and tests). */
+  get store(): Store {
+    return this.backends.store;
+  }
+
+  /** Writes every queued ledger row now (tests, shutdown). */
+  flushLedger(): Promise<void> {
+    return this.backends.ledger.flush();
   }
 
   get runtimeState(): RuntimeState {
@@ -81,7 +145,7 @@ export class Gateway {
         resolve();
       });
     });
-    for (const service of [ChatService, CompletionsService, EmbeddingsService, PredictService, EndpointService]) {
+    for (const service of [ChatService, CompletionsService, EmbeddingsService, PredictService, EndpointService, AdminService, UsageService]) {
       this.health.set(service.typeName, HealthCheckResponse_ServingStatus.SERVING);
     }
     this.health.set("", HealthCheckResponse_ServingStatus.SERVING);
@@ -109,6 +173,21 @@ export class Gateway {
     this.server.destroyAll();
     await stopped;
     await this.upstream.close();
+    this.backends.keyCache.stop();
+    await this.backends.ledger.close();
+    await this.backends.counters.close();
+    await this.backends.store.close();
+  }
+
+  private accounting(): Accounting {
+    const ledger = this.backends.ledger;
+    return {
+      admit: () => ledger.checkAdmission(),
+      reservation: (info) => reservationForRequest(info.message, info.state.defaultMaxTokens),
+      countTokens,
+      cost: (provider, model, usage) => this.state.prices.costUsd(provider, model, usage),
+      record: (row) => ledger.record(row),
+    };
   }
 
   private listener(): RequestListener {
@@ -120,8 +199,8 @@ export class Gateway {
       errorsInterceptor(logger),
       loggingInterceptor(logger),
       tracingInterceptor(),
-      authInterceptor(),
-      quotaInterceptor(this.options.limiter ?? new MemoryRateLimiter()),
+      authInterceptor({ keyCache: this.backends.keyCache }),
+      quotaInterceptor({ counters: this.backends.counters, accounting: this.accounting() }),
     ];
     const routes = (router: ConnectRouter) => {
       const options = { interceptors: chain };
@@ -130,6 +209,8 @@ export class Gateway {
       router.service(EmbeddingsService, embeddingsService(deps), options);
       router.service(PredictService, predictService(deps), options);
       router.service(EndpointService, endpointService(deps), options);
+      router.service(AdminService, adminService(new KeyAdmin(this.backends.store.keys)), options);
+      router.service(UsageService, usageService({ ledger: this.backends.store.ledger }), options);
       // Outside auth, so load balancers, buf curl and grpcurl work without credentials.
       registerHealth(router, this.health);
       registerReflection(router, { files: apiFiles });

@@ -23,6 +23,7 @@ export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> 
       const params = chatParams(req);
       for await (const chunk of (endpoint.client.streamChat ?? missingMethod(endpoint))(params, options)) {
         if (chunk.usage) info.usage = chunk.usage;
+        for (const c of chunk.choices) if (c.delta?.content) info.streamedText = (info.streamedText ?? "") + c.delta.content;
         yield chunk;
       }
     },

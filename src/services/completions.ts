@@ -23,6 +23,7 @@ export function completionsService(deps: ServiceDeps): ServiceImpl<typeof Comple
       const params = completeParams(req);
       for await (const chunk of (endpoint.client.streamComplete ?? missingMethod(endpoint))(params, options)) {
         if (chunk.usage) info.usage = chunk.usage;
+        for (const c of chunk.choices) if (c.text) info.streamedText = (info.streamedText ?? "") + c.text;
         yield chunk;
       }
     },

@@ -8,11 +8,13 @@ import { beginEndpointCall, missingMethod, type ServiceDeps } from "./endpoint-c
 export function predictService(deps: ServiceDeps): ServiceImpl<typeof PredictService> {
   return {
     async predict(req, ctx) {
-      const { endpoint, options } = beginEndpointCall(deps, ctx, req.endpoint, "predict");
+      const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "predict");
       if (req.input.case === undefined) {
         throw invalidArgument("input: one of dataframe_split, dataframe_records, instances or inputs is required");
       }
       const res = await (endpoint.client.predict ?? missingMethod(endpoint))(req, options);
+      info.modelVersion = res.modelVersion;
+      if (res.model) info.model = res.model;
       return {
         predictions: fromJson(ValueSchema, res.predictions),
         model: res.model ?? endpoint.model,

@@ -66,7 +66,7 @@ describe.each(protocols)("auth over %s", (protocol) => {
     const chat = clientFor(ChatService, protocol, gw.url);
     const err = await failure(chat.chat({ endpoint: "chat", messages: user }, { headers: headers(bobKey) }));
     expect(err.code).toBe(Code.PermissionDenied);
-    expect(err.rawMessage).toBe('this API key may not call endpoint "chat"');
+    expect(err.rawMessage).toBe('needs endpoint "chat" in this key\'s endpoint list');
     const streamErr = await failure(
       (async () => {
         for await (const _ of chat.streamChat({ endpoint: "chat", messages: user }, { headers: headers(bobKey) })) void _;
@@ -86,7 +86,7 @@ describe("rate limit per endpoint", () => {
     }
     const err = await failure(chat.chat({ endpoint: "limited", messages: user }, { headers: headers(aliceKey) }));
     expect(err.code).toBe(Code.ResourceExhausted);
-    expect(err.rawMessage).toMatch(/^rate limit reached for endpoint "limited" \(3 calls per minute\); retry in \d+s$/);
+    expect(err.rawMessage).toMatch(/^rate limit of 3 calls per minute for endpoint "limited" reached; retry in \d+s$/);
     const retryAfter = Number(err.metadata.get("retry-after"));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(60);

@@ -18,7 +18,7 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(yaml: string, env: Env = {}): Promise<TestGateway> {
+export async function startGateway(yaml: string, env: Env = {}, options: { env?: Env } = {}): Promise<TestGateway> {
   const config = parseConfig(yaml, "test.yaml", modelFactories, env);
   const raw: string[] = [];
   const logs: Record<string, unknown>[] = [];
@@ -31,7 +31,13 @@ export async function startGateway(yaml: string, env: Env = {}): Promise<TestGat
     },
   });
   const logger = pino({ level: "info", base: undefined }, sink);
-  const gateway = new Gateway({ config, factories: modelFactories, logger });
+  // Each test gateway gets its own in-memory store unless the config or the caller names one.
+  const gateway = await Gateway.open({
+    config,
+    factories: modelFactories,
+    logger,
+    env: { MODELGATE_DATABASE_URL: /^\s*store:/m.test(yaml) ? undefined : "sqlite::memory:", ...options.env },
+  });
   const address = await gateway.listen("127.0.0.1", 0);
   return {
     gateway,

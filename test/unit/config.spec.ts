@@ -68,10 +68,7 @@ endpoints:
     ]);
   });
 
-  it("requires exactly one of key or sha256, and keys when auth is on", () => {
-    expect(problems(`auth: { enabled: true }\nendpoints: [{ name: c, endpoint_type: llm/v1/chat, model: { provider: echo, name: e } }]`)).toEqual([
-      "auth.keys: auth is enabled but no keys are configured",
-    ]);
+  it("requires exactly one of key or sha256", () => {
     expect(problems(`auth: { enabled: true, keys: [{ name: k }] }\nendpoints: [{ name: c, endpoint_type: llm/v1/chat, model: { provider: echo, name: e } }]`)).toEqual([
       "auth.keys[0]: give exactly one of `key` or `sha256`",
     ]);

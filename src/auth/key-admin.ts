@@ -1,0 +1,94 @@
+// Creating, rotating and revoking API keys: shared by AdminService and the `modelgate keys` CLI.
+// A secret is shown once and stored only as its SHA-256.
+import { randomBytes } from "node:crypto";
+import { invalidArgument, notFound } from "../errors";
+import { sha256Hex } from "../runtime";
+import type { KeyLimits, KeyRecord, KeyStore } from "../store/types";
+
+export const knownRoles = ["user", "admin"] as const;
+
+export interface NewKey {
+  name: string;
+  team: string;
+  roles: string[];
+  endpoints: string[];
+  limits: KeyLimits;
+  /** Lifetime; undefined = no expiry. */
+  ttlMs?: number;
+}
+
+/** "mg_" + 32 random bytes, base64url: 256 bits, safe in headers and shells. */
+export function newSecret(): string {
+  return `mg_${randomBytes(32).toString("base64url")}`;
+}
+
+export function secretPrefix(secret: string): string {
+  return secret.slice(0, 10);
+}
+
+export class KeyAdmin {
+  constructor(
+    private readonly keys: KeyStore,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async create(spec: NewKey): Promise<{ key: KeyRecord; secret: string }> {
+    if (!spec.name.trim()) throw invalidArgument("name: a key needs a name");
+    const roles = spec.roles.length > 0 ? spec.roles : ["user"];
+    const unknown = roles.filter((r) => !(knownRoles as readonly string[]).includes(r));
+    if (unknown.length > 0) throw invalidArgument(`roles: unknown role(s) ${unknown.join(", ")} (known: ${knownRoles.join(", ")})`);
+    if (spec.ttlMs !== undefined && spec.ttlMs <= 0) throw invalidArgument("ttl: must be positive");
+    checkLimits(spec.limits);
+    const secret = newSecret();
+    const at = this.now();
+    const key: KeyRecord = {
+      id: `key_${randomBytes(8).toString("hex")}`,
+      name: spec.name,
+      team: spec.team,
+      roles,
+      endpoints: spec.endpoints,
+      hash: sha256Hex(secret),
+      prefix: secretPrefix(secret),
+      limits: spec.limits,
+      createdAt: at,
+      expiresAt: spec.ttlMs === undefined ? undefined : new Date(at.getTime() + spec.ttlMs),
+      updatedAt: at,
+    };
+    await this.keys.insert(key);
+    return { key, secret };
+  }
+
+  list(filter: { team?: string; includeRevoked: boolean }): Promise<KeyRecord[]> {
+    return this.keys.list(filter);
+  }
+
+  async rotate(id: string): Promise<{ key: KeyRecord; secret: string }> {
+    const secret = newSecret();
+    const key = await this.keys.rotate(id, sha256Hex(secret), secretPrefix(secret), this.now());
+    if (!key) throw notFound(`no active key with id "${id}"`);
+    return { key, secret };
+  }
+
+  async revoke(id: string): Promise<KeyRecord> {
+    const key = await this.keys.revoke(id, this.now());
+    if (!key) throw notFound(`no key with id "${id}"`);
+    return key;
+  }
+}
+
+function checkLimits(limits: KeyLimits): void {
+  for (const [name, value] of [["rpm", limits.rpm], ["tpm", limits.tpm], ["budget_usd", limits.budgetUsd]] as const) {
+    if (value !== undefined && !(Number.isFinite(value) && value > 0)) throw invalidArgument(`limits.${name}: must be a positive number`);
+  }
+  if (limits.budgetPeriod !== "day" && limits.budgetPeriod !== "month") {
+    throw invalidArgument('limits.budget_period: "day" or "month"');
+  }
+}
+
+/** Parses "30d", "12h", "90m", "3600s" into milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+)\s*([smhd])$/.exec(text.trim());
+  if (!m) throw invalidArgument(`invalid duration "${text}" (use e.g. 30d, 12h, 90m)`);
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "s" | "m" | "h" | "d"];
+  return Number(m[1]) * unit;
+}

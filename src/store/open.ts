@@ -1,0 +1,36 @@
+// Picks the store backend from its URL (config `store.database_url`, env MODELGATE_DATABASE_URL):
+//   sqlite:<path>         a file, its directory created when missing (sqlite:///abs/path works too)
+//   sqlite::memory:       an in-memory database (tests, throwaway runs)
+//   postgres://…, postgresql://…   PostgreSQL (node-postgres connection string)
+// The returned store has not migrated yet: the caller runs migrate() at start.
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { invalidArgument } from "../errors";
+import type { Store } from "./types";
+
+export async function openStore(url: string): Promise<Store> {
+  if (url.startsWith("sqlite:")) {
+    const path = sqlitePath(url);
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    const { openSqliteStore } = await import("./sqlite/sqlite-store");
+    return openSqliteStore(path);
+  }
+  if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
+    // Loaded only when used: the embedded default never pulls in the PostgreSQL client.
+    const { openPostgresStore } = await import("./postgres/postgres-store");
+    return openPostgresStore(url);
+  }
+  // Only the scheme is echoed: the rest of a database URL may hold a password.
+  const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0] ?? "(none)";
+  throw invalidArgument(
+    `store.database_url: unsupported scheme ${scheme} (use sqlite:<path>, sqlite::memory: or postgres://user:pass@host/db)`,
+  );
+}
+
+function sqlitePath(url: string): string {
+  let path = url.slice("sqlite:".length);
+  // sqlite:///abs/path and sqlite://rel/path, as other tools write them.
+  if (path.startsWith("//")) path = path.slice(2);
+  if (path === "") throw invalidArgument("store.database_url: sqlite: needs a file path, e.g. sqlite:data/modelgate.db");
+  return path;
+}

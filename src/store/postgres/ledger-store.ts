@@ -1,0 +1,195 @@
+// The usage ledger in PostgreSQL. Totals are grouped and summed by the database, never in JS
+// over rows. PostgreSQL returns bigint and numeric as strings (they may exceed a JS number's
+// exact range); counts, token sums and costs fit a double, so they are converted on read.
+import type { Pool, PoolClient } from "pg";
+import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerWhere, usageGroups } from "../sql-shared";
+import type { LedgerRow, LedgerStore, UsageQuery, UsageTotalRow } from "../types";
+import { rethrowDatabaseError } from "./errors";
+
+/** Rows per INSERT: 14 parameters each, well under PostgreSQL's 65535 parameters per statement. */
+const INSERT_CHUNK_ROWS = 1_000;
+const COLUMNS = 14;
+
+interface LedgerDbRow {
+  id: string;
+  time: Date;
+  request_id: string;
+  key_id: string;
+  team: string;
+  endpoint: string;
+  provider: string;
+  model: string;
+  model_version: string;
+  prompt_tokens: string;
+  completion_tokens: string;
+  cost_usd: string | null;
+  status: string;
+  latency_ms: number;
+  streamed: boolean;
+}
+
+interface TotalDbRow {
+  [groupColumn: `group_${string}`]: string;
+  calls: string;
+  sum_prompt: string;
+  sum_completion: string;
+  sum_cost: string;
+  unknown_cost: string;
+  errors: string;
+}
+
+export class PostgresLedgerStore implements LedgerStore {
+  constructor(private readonly pool: Pool) {}
+
+  /** One multi-row INSERT per chunk; a batch of several chunks runs in one transaction. */
+  async append(rows: readonly LedgerRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    if (rows.length <= INSERT_CHUNK_ROWS) {
+      const [sql, params] = insertStatement(rows, 0);
+      await this.pool.query(sql, params).catch(rethrowDatabaseError);
+      return;
+    }
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      rethrowDatabaseError(err);
+    }
+    try {
+      await client.query("BEGIN");
+      for (let start = 0; start < rows.length; start += INSERT_CHUNK_ROWS) {
+        // Checked chunk by chunk, inside the transaction: a bad row rolls back the chunks before it.
+        const [sql, params] = insertStatement(rows.slice(start, start + INSERT_CHUNK_ROWS), start);
+        await client.query(sql, params);
+      }
+      await client.query("COMMIT");
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      rethrowDatabaseError(err);
+    } finally {
+      client.release();
+    }
+  }
+
+  async totals(query: UsageQuery): Promise<UsageTotalRow[]> {
+    const groups = usageGroups(query.groupBy);
+    const params: unknown[] = [];
+    const where = ledgerWhere(query, bindTo(params));
+    const groupSelect = groups.map((g) => `${g.column} AS group_${g.group}, `).join("");
+    const groupBy = groups.length > 0 ? `GROUP BY ${groups.map((g) => g.column).join(", ")}` : "";
+    const orderBy = groups.length > 0 ? `ORDER BY ${groups.map((g) => `${g.column} COLLATE "C"`).join(", ")}` : "";
+    const sql = `
+      SELECT ${groupSelect}
+             COUNT(*) AS calls,
+             SUM(prompt_tokens) AS sum_prompt,
+             SUM(completion_tokens) AS sum_completion,
+             COALESCE(SUM(cost_usd), 0) AS sum_cost,
+             COUNT(*) - COUNT(cost_usd) AS unknown_cost,
+             COUNT(*) FILTER (WHERE status <> 'ok') AS errors
+      FROM usage_ledger WHERE ${where} ${groupBy} HAVING COUNT(*) > 0 ${orderBy}`;
+    const result = await this.pool.query<TotalDbRow>(sql, params).catch(rethrowDatabaseError);
+    return result.rows.map((row) => ({
+      group: Object.fromEntries(groups.map((g) => [g.group, row[`group_${g.group}`]])),
+      calls: Number(row.calls),
+      promptTokens: Number(row.sum_prompt),
+      completionTokens: Number(row.sum_completion),
+      costUsd: Number(row.sum_cost),
+      unknownCostCalls: Number(row.unknown_cost),
+      errorCalls: Number(row.errors),
+    }));
+  }
+
+  /**
+   * Pages of LEDGER_PAGE_ROWS by keyset (time, id): no connection or transaction stays open
+   * while a slow consumer (a CSV download) holds the iterator, or after it stops early.
+   */
+  async *rows(query: Omit<UsageQuery, "groupBy">): AsyncIterable<LedgerRow> {
+    const params: unknown[] = [];
+    const where = ledgerWhere(query, bindTo(params));
+    const order = `ORDER BY time, id LIMIT ${LEDGER_PAGE_ROWS}`;
+    const after = `(time, id) > ($${params.length + 1}, $${params.length + 2})`;
+    let page = await this.page(`SELECT * FROM usage_ledger WHERE ${where} ${order}`, params);
+    while (page.length > 0) {
+      for (const row of page) yield toLedgerRow(row);
+      const last = page[page.length - 1];
+      if (last === undefined || page.length < LEDGER_PAGE_ROWS) return;
+      page = await this.page(`SELECT * FROM usage_ledger WHERE ${where} AND ${after} ${order}`, [
+        ...params,
+        last.time,
+        last.id,
+      ]);
+    }
+  }
+
+  async spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number> {
+    checkDate(since, "spend: since");
+    const [column, value] = "keyId" in scope ? ["key_id", scope.keyId] : ["team", scope.team];
+    const result = await this.pool
+      .query<{ spend: string }>(
+        `SELECT COALESCE(SUM(cost_usd), 0) AS spend FROM usage_ledger WHERE ${column} = $1 AND time >= $2`,
+        [value, since],
+      )
+      .catch(rethrowDatabaseError);
+    return Number(result.rows[0]?.spend ?? 0);
+  }
+
+  private async page(sql: string, params: unknown[]): Promise<LedgerDbRow[]> {
+    return (await this.pool.query<LedgerDbRow>(sql, params).catch(rethrowDatabaseError)).rows;
+  }
+}
+
+/** `INSERT … VALUES ($1 … $14), (…)` for rows numbered from `offset` in the batch (for errors). */
+function insertStatement(rows: readonly LedgerRow[], offset: number): [string, unknown[]] {
+  const params: unknown[] = [];
+  const tuples = rows.map((row, i) => {
+    checkLedgerRow(row, offset + i);
+    const base = params.length;
+    params.push(
+      row.time,
+      row.requestId,
+      row.keyId,
+      row.team,
+      row.endpoint,
+      row.provider,
+      row.model,
+      row.modelVersion,
+      row.promptTokens,
+      row.completionTokens,
+      row.costUsd,
+      row.status,
+      row.latencyMs,
+      row.streamed,
+    );
+    return `(${Array.from({ length: COLUMNS }, (_, c) => `$${base + c + 1}`).join(", ")})`;
+  });
+  const sql = `INSERT INTO usage_ledger (time, request_id, key_id, team, endpoint, provider, model, model_version,
+                 prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed)
+               VALUES ${tuples.join(", ")}`;
+  return [sql, params];
+}
+
+function bindTo(params: unknown[]): (value: string | Date) => string {
+  return (value) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+}
+
+function toLedgerRow(row: LedgerDbRow): LedgerRow {
+  return {
+    time: row.time,
+    requestId: row.request_id,
+    keyId: row.key_id,
+    team: row.team,
+    endpoint: row.endpoint,
+    provider: row.provider,
+    model: row.model,
+    modelVersion: row.model_version,
+    promptTokens: Number(row.prompt_tokens),
+    completionTokens: Number(row.completion_tokens),
+    costUsd: row.cost_usd === null ? null : Number(row.cost_usd),
+    status: row.status,
+    latencyMs: row.latency_ms,
+    streamed: row.streamed,
+  };
+}

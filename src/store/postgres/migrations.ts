@@ -1,0 +1,59 @@
+// The PostgreSQL schema, as numbered steps applied once each (recorded in schema_migrations).
+// Add a step to change the schema; never edit one that has shipped.
+//
+// Encodings: times are timestamptz (microsecond precision, so a JS Date's milliseconds round-trip
+// exactly); roles and endpoints are text[]; limits are jsonb. cost_usd is NUMERIC without a
+// fixed scale: it keeps the exact decimal a JS number prints as, and SUM() over it is exact; the
+// total becomes a JS double (about 15-17 significant digits) only when read.
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const postgresMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: "api keys and usage ledger",
+    sql: `
+      CREATE TABLE api_keys (
+        id text PRIMARY KEY,
+        hash text NOT NULL UNIQUE,
+        prefix text NOT NULL,
+        name text NOT NULL,
+        team text NOT NULL,
+        roles text[] NOT NULL,
+        endpoints text[] NOT NULL,
+        limits jsonb NOT NULL,
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz,
+        revoked_at timestamptz,
+        updated_at timestamptz NOT NULL
+      );
+      CREATE INDEX api_keys_updated_at ON api_keys (updated_at);
+      CREATE INDEX api_keys_team ON api_keys (team);
+
+      CREATE TABLE usage_ledger (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        time timestamptz NOT NULL,
+        request_id text NOT NULL,
+        key_id text NOT NULL,
+        team text NOT NULL,
+        endpoint text NOT NULL,
+        provider text NOT NULL,
+        model text NOT NULL,
+        model_version text NOT NULL,
+        prompt_tokens bigint NOT NULL CHECK (prompt_tokens >= 0),
+        completion_tokens bigint NOT NULL CHECK (completion_tokens >= 0),
+        cost_usd numeric CHECK (cost_usd >= 0),
+        status text NOT NULL,
+        latency_ms double precision NOT NULL CHECK (latency_ms >= 0),
+        streamed boolean NOT NULL
+      );
+      -- (time, id): the order rows() pages through, by keyset.
+      CREATE INDEX usage_ledger_time ON usage_ledger (time, id);
+      CREATE INDEX usage_ledger_key_time ON usage_ledger (key_id, time);
+      CREATE INDEX usage_ledger_team_time ON usage_ledger (team, time);
+    `,
+  },
+];

@@ -1,0 +1,135 @@
+// The usage ledger in SQLite. Totals are grouped and summed by SQLite, never in JS over rows.
+import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerWhere, usageGroups } from "../sql-shared";
+import type { LedgerRow, LedgerStore, UsageQuery, UsageTotalRow } from "../types";
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import { num, optionalNumber, text, type SqliteRow } from "./columns";
+import type { Statements } from "./statements";
+import { inWriteTransaction } from "./transaction";
+
+const insertSql = `
+  INSERT INTO usage_ledger (time, request_id, key_id, team, endpoint, provider, model, model_version,
+                            prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+export class SqliteLedgerStore implements LedgerStore {
+  constructor(
+    private readonly db: DatabaseSync,
+    private readonly statements: Statements,
+  ) {}
+
+  async append(rows: readonly LedgerRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const insert = this.statements.get(insertSql);
+    inWriteTransaction(this.db, () => {
+      rows.forEach((row, index) => {
+        // Checked inside the transaction: a bad row rolls back the rows written before it.
+        checkLedgerRow(row, index);
+        insert.run(
+          row.time.getTime(),
+          row.requestId,
+          row.keyId,
+          row.team,
+          row.endpoint,
+          row.provider,
+          row.model,
+          row.modelVersion,
+          row.promptTokens,
+          row.completionTokens,
+          row.costUsd,
+          row.status,
+          row.latencyMs,
+          row.streamed ? 1 : 0,
+        );
+      });
+    });
+  }
+
+  async totals(query: UsageQuery): Promise<UsageTotalRow[]> {
+    const groups = usageGroups(query.groupBy);
+    const params: SQLInputValue[] = [];
+    const where = ledgerWhere(query, bindTo(params));
+    const groupSelect = groups.map((g) => `${g.column} AS group_${g.group}, `).join("");
+    const groupBy = groups.length > 0 ? `GROUP BY ${groups.map((g) => g.column).join(", ")}` : "";
+    const orderBy = groups.length > 0 ? `ORDER BY ${groups.map((g) => g.column).join(", ")}` : "";
+    const sql = `
+      SELECT ${groupSelect}
+             COUNT(*) AS calls,
+             SUM(prompt_tokens) AS sum_prompt,
+             SUM(completion_tokens) AS sum_completion,
+             COALESCE(SUM(cost_usd), 0) AS sum_cost,
+             COUNT(*) - COUNT(cost_usd) AS unknown_cost,
+             SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END) AS errors
+      FROM usage_ledger WHERE ${where} ${groupBy} HAVING COUNT(*) > 0 ${orderBy}`;
+    return this.statements
+      .get(sql)
+      .all(...params)
+      .map((row) => ({
+        group: Object.fromEntries(groups.map((g) => [g.group, text(row, `group_${g.group}`)])),
+        calls: num(row, "calls"),
+        promptTokens: num(row, "sum_prompt"),
+        completionTokens: num(row, "sum_completion"),
+        costUsd: num(row, "sum_cost"),
+        unknownCostCalls: num(row, "unknown_cost"),
+        errorCalls: num(row, "errors"),
+      }));
+  }
+
+  /**
+   * Pages of LEDGER_PAGE_ROWS by keyset (time, id) rather than one open statement: between pages
+   * the connection is free for the ledger writer, and no read stays open while a slow consumer
+   * (a CSV download) holds the iterator, which would keep the WAL from being checkpointed.
+   */
+  async *rows(query: Omit<UsageQuery, "groupBy">): AsyncIterable<LedgerRow> {
+    const params: SQLInputValue[] = [];
+    const where = ledgerWhere(query, bindTo(params));
+    const first = this.statements.get(
+      `SELECT * FROM usage_ledger WHERE ${where} ORDER BY time, id LIMIT ${LEDGER_PAGE_ROWS}`,
+    );
+    const next = this.statements.get(
+      `SELECT * FROM usage_ledger WHERE ${where} AND (time, id) > (?, ?) ORDER BY time, id LIMIT ${LEDGER_PAGE_ROWS}`,
+    );
+    let page = first.all(...params);
+    while (page.length > 0) {
+      for (const row of page) yield toLedgerRow(row);
+      const last = page[page.length - 1];
+      if (last === undefined || page.length < LEDGER_PAGE_ROWS) return;
+      page = next.all(...params, num(last, "time"), num(last, "id"));
+    }
+  }
+
+  async spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number> {
+    checkDate(since, "spend: since");
+    const [column, value] = "keyId" in scope ? ["key_id", scope.keyId] : ["team", scope.team];
+    const row = this.statements
+      .get(`SELECT COALESCE(SUM(cost_usd), 0) AS spend FROM usage_ledger WHERE ${column} = ? AND time >= ?`)
+      .get(value, since.getTime());
+    return row === undefined ? 0 : num(row, "spend");
+  }
+}
+
+/** Times are epoch milliseconds in SQLite. */
+function bindTo(params: SQLInputValue[]): (value: string | Date) => string {
+  return (value) => {
+    params.push(value instanceof Date ? value.getTime() : value);
+    return "?";
+  };
+}
+
+function toLedgerRow(row: SqliteRow): LedgerRow {
+  return {
+    time: new Date(num(row, "time")),
+    requestId: text(row, "request_id"),
+    keyId: text(row, "key_id"),
+    team: text(row, "team"),
+    endpoint: text(row, "endpoint"),
+    provider: text(row, "provider"),
+    model: text(row, "model"),
+    modelVersion: text(row, "model_version"),
+    promptTokens: num(row, "prompt_tokens"),
+    completionTokens: num(row, "completion_tokens"),
+    costUsd: optionalNumber(row, "cost_usd"),
+    status: text(row, "status"),
+    latencyMs: num(row, "latency_ms"),
+    streamed: num(row, "streamed") === 1,
+  };
+}

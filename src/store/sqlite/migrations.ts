@@ -1,0 +1,60 @@
+// The SQLite schema, as numbered steps applied once each (recorded in schema_migrations).
+// Add a step to change the schema; never edit one that has shipped.
+//
+// Encodings: times are INTEGER epoch milliseconds (exact round trip of a JS Date); roles,
+// endpoints and limits are JSON text; streamed is 0/1. cost_usd is REAL, an IEEE double like
+// the JS number it comes from: a row's cost round-trips exactly, and SUM() (Kahan-Babuska-
+// Neumaier in SQLite >= 3.43) keeps totals within ~1e-15 relative of the exact decimal sum.
+// PostgreSQL stores NUMERIC and sums exactly.
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const sqliteMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: "api keys and usage ledger",
+    sql: `
+      CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        name TEXT NOT NULL,
+        team TEXT NOT NULL,
+        roles TEXT NOT NULL,
+        endpoints TEXT NOT NULL,
+        limits TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER,
+        updated_at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX api_keys_updated_at ON api_keys (updated_at);
+      CREATE INDEX api_keys_team ON api_keys (team);
+
+      CREATE TABLE usage_ledger (
+        id INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        team TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL CHECK (prompt_tokens >= 0),
+        completion_tokens INTEGER NOT NULL CHECK (completion_tokens >= 0),
+        cost_usd REAL CHECK (cost_usd >= 0),
+        status TEXT NOT NULL,
+        latency_ms REAL NOT NULL CHECK (latency_ms >= 0),
+        streamed INTEGER NOT NULL CHECK (streamed IN (0, 1))
+      ) STRICT;
+      -- The rowid ends every index entry, so each of these also orders by (…, time, id).
+      CREATE INDEX usage_ledger_time ON usage_ledger (time);
+      CREATE INDEX usage_ledger_key_time ON usage_ledger (key_id, time);
+      CREATE INDEX usage_ledger_team_time ON usage_ledger (team, time);
+    `,
+  },
+];

@@ -1,0 +1,55 @@
+// The embedded default: keys and ledger in one SQLite file through Node's built-in node:sqlite.
+// WAL lets readers (other processes, the CLI) work beside the gateway's writes; synchronous=FULL
+// makes a committed ledger batch survive a power cut, not only a crash of the process.
+import { DatabaseSync } from "node:sqlite";
+import type { Store } from "../types";
+import { SqliteKeyStore } from "./key-store";
+import { SqliteLedgerStore } from "./ledger-store";
+import { sqliteMigrations, type Migration } from "./migrations";
+import { Statements } from "./statements";
+import { inWriteTransaction } from "./transaction";
+
+/** How long a statement waits for another process's write lock before failing (ms). */
+const BUSY_TIMEOUT_MS = 5_000;
+
+/** `path` is a file path or ":memory:". The schema is created by migrate(). */
+export function openSqliteStore(path: string): Store {
+  const db = new DatabaseSync(path);
+  // busy_timeout first: switching to WAL itself needs a lock another process may hold.
+  db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  db.exec("PRAGMA journal_mode = WAL");
+  db.exec("PRAGMA synchronous = FULL");
+  const statements = new Statements(db);
+  return {
+    kind: "sqlite",
+    keys: new SqliteKeyStore(statements),
+    ledger: new SqliteLedgerStore(db, statements),
+    migrate: async () => migrate(db, sqliteMigrations),
+    close: async () => {
+      if (db.isOpen) db.close();
+    },
+  };
+}
+
+/**
+ * Applies the steps not yet recorded, all in one IMMEDIATE transaction: a second process
+ * migrating at the same time waits for the lock, then finds every step recorded.
+ */
+function migrate(db: DatabaseSync, migrations: readonly Migration[]): void {
+  inWriteTransaction(db, () => {
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`);
+    const applied = new Set(
+      db
+        .prepare("SELECT version FROM schema_migrations")
+        .all()
+        .map((row) => row.version),
+    );
+    const record = db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)");
+    for (const step of migrations) {
+      if (applied.has(step.version)) continue;
+      db.exec(step.sql);
+      record.run(step.version, step.name, Date.now());
+    }
+  });
+}

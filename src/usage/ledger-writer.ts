@@ -1,0 +1,318 @@
+// Writes ledger rows in the background, in batches, without ever losing one quietly.
+//
+// - record(row) is synchronous and O(1): it appends to an in-memory queue and returns. The call
+//   being accounted for never waits for the database.
+// - A single pump appends the queue's head in batches of up to maxBatch, in order. After an idle
+//   spell the first row waits flushIntervalMs to gather company; under load, rows that arrive
+//   while a batch is being written go out in the next batch straight away (group commit).
+// - A failed append leaves its rows at the head of the queue (order kept) and is retried with
+//   exponential backoff, forever: rows leave memory only once the store has committed them.
+// - Backpressure: when maxQueue rows are waiting (the store is down or too slow), record() still
+//   keeps every row (the call it describes already happened) but the writer reports `overloaded`
+//   and checkAdmission() refuses NEW calls with UNAVAILABLE + retry-after until the queue drains
+//   below 80% of maxQueue. Memory is thus bounded by maxQueue plus the calls already in flight.
+// - Durability: the store is the write-ahead log. A hard crash (SIGKILL, power loss) loses the
+//   rows still in memory: at most those of the last flushIntervalMs (plus any backlog while the
+//   store was failing). flushIntervalMs: 0 writes through (each row is appended on the next turn
+//   of the event loop), trading batching for the smallest window.
+// - close() (SIGTERM) flushes everything. If the store does not come back within its timeout,
+//   the rows still queued are written to the log at error level, so they can be replayed by hand.
+// - A malformed row (NaN latency, negative tokens ...) is refused by record() with the store's own
+//   row check and logged at error level with the row: queued, it would fail its batch forever and
+//   stall every row behind it.
+import { ConnectError } from "@connectrpc/connect";
+import { unavailable } from "../errors";
+import { checkLedgerRow } from "../store/sql-shared";
+import type { LedgerRow, LedgerStore } from "../store/types";
+
+/** The logging the writer needs (a pino logger fits). */
+export interface LedgerLog {
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface LedgerWriterOptions {
+  /** Rows per append (one transaction). Default 500. */
+  maxBatch?: number;
+  /** How long the first row after an idle spell waits for others. 0 = write-through. Default 100. */
+  flushIntervalMs?: number;
+  /** Queued rows at which new calls are refused (checkAdmission). Default 100,000. */
+  maxQueue?: number;
+  /** First retry delay after a failed append; doubles up to retryMaxMs. Default 100. */
+  retryInitialMs?: number;
+  /** Default 5,000. */
+  retryMaxMs?: number;
+  log?: LedgerLog;
+}
+
+export interface LedgerWriterStats {
+  /** Rows waiting to be written (including a batch being written). */
+  queued: number;
+  /** Rows the store has committed since start. */
+  written: number;
+  /** Appends that failed (each is retried). */
+  failedAppends: number;
+  /** Malformed rows refused by record() (logged, never queued). */
+  rejected: number;
+  /** True while the queue is over maxQueue (new calls are refused). */
+  overloaded: boolean;
+  lastError?: string;
+}
+
+const silentLog: LedgerLog = { warn() {}, error() {} };
+
+export class LedgerWriter {
+  private readonly maxBatch: number;
+  private readonly flushIntervalMs: number;
+  private readonly maxQueue: number;
+  private readonly resumeBelow: number;
+  private readonly retryInitialMs: number;
+  private readonly retryMaxMs: number;
+  private readonly log: LedgerLog;
+
+  // The queue is `rows[head..]`; the consumed prefix is dropped now and then (amortised O(1)).
+  private rows: LedgerRow[] = [];
+  private head = 0;
+  private recordedCount = 0;
+  private writtenCount = 0;
+  private failedAppends = 0;
+  private rejected = 0;
+  private lastError: string | undefined;
+  private isOverloaded = false;
+  private closed = false;
+  /** close() timed out: the pump stops and nothing more is written. */
+  private abandoned = false;
+
+  private timer: NodeJS.Timeout | undefined;
+  private pumping = false;
+  private flushWaiters: { target: number; resolve: () => void }[] = [];
+  private wakeRetry: (() => void) | undefined;
+
+  constructor(
+    private readonly ledger: LedgerStore,
+    options: LedgerWriterOptions = {},
+  ) {
+    this.maxBatch = positiveInt(options.maxBatch ?? 500, "maxBatch");
+    this.flushIntervalMs = nonNegative(options.flushIntervalMs ?? 100, "flushIntervalMs");
+    this.maxQueue = positiveInt(options.maxQueue ?? 100_000, "maxQueue");
+    this.resumeBelow = Math.floor(this.maxQueue * 0.8);
+    this.retryInitialMs = nonNegative(options.retryInitialMs ?? 100, "retryInitialMs");
+    this.retryMaxMs = Math.max(this.retryInitialMs, nonNegative(options.retryMaxMs ?? 5_000, "retryMaxMs"));
+    this.log = options.log ?? silentLog;
+  }
+
+  /** Queues one row. Never throws, never waits. */
+  record(row: LedgerRow): void {
+    if (this.closed) {
+      // A call that finished after shutdown: not silently dropped, logged for replay.
+      this.log.error({ rows: [row] }, "ledger writer closed: row not written");
+      return;
+    }
+    try {
+      checkLedgerRow(row, 0);
+    } catch (err) {
+      this.rejected++;
+      this.log.error({ rows: [row], err: err instanceof Error ? err.message : String(err) }, "malformed ledger row not written");
+      return;
+    }
+    this.rows.push(row);
+    this.recordedCount++;
+    if (!this.isOverloaded && this.queued >= this.maxQueue) {
+      this.isOverloaded = true;
+      this.log.error(
+        { queued: this.queued, maxQueue: this.maxQueue, lastError: this.lastError },
+        "usage ledger is behind: refusing new calls until it catches up",
+      );
+    }
+    this.schedule();
+  }
+
+  /** True while too many rows wait: new calls should be refused (see checkAdmission). */
+  get overloaded(): boolean {
+    return this.isOverloaded;
+  }
+
+  /** Throws UNAVAILABLE (with retry-after) while the ledger is behind; call before admitting a call. */
+  checkAdmission(): void {
+    if (!this.isOverloaded) return;
+    const err: ConnectError = unavailable("usage ledger is behind (its database is slow or unreachable); retry shortly");
+    err.metadata.set("retry-after", String(Math.max(1, Math.ceil(this.retryMaxMs / 1000))));
+    throw err;
+  }
+
+  stats(): LedgerWriterStats {
+    const s: LedgerWriterStats = {
+      queued: this.queued,
+      written: this.writtenCount,
+      failedAppends: this.failedAppends,
+      rejected: this.rejected,
+      overloaded: this.isOverloaded,
+    };
+    if (this.lastError !== undefined) s.lastError = this.lastError;
+    return s;
+  }
+
+  /** Resolves once every row recorded before this call is committed (waits through retries). */
+  flush(): Promise<void> {
+    const target = this.recordedCount;
+    if (this.writtenCount >= target || this.abandoned) return Promise.resolve();
+    const done = new Promise<void>((resolve) => this.flushWaiters.push({ target, resolve }));
+    this.startNow();
+    return done;
+  }
+
+  /**
+   * Flushes everything and stops accepting rows. With `timeoutMs`, gives up waiting for a store
+   * that does not come back: the unwritten rows go to the error log instead, and false is returned.
+   */
+  async close(timeoutMs?: number): Promise<boolean> {
+    const flushed = this.flush();
+    this.closed = true;
+    if (timeoutMs === undefined) {
+      await flushed;
+      return true;
+    }
+    let timeout: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timeout = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    const outcome = await Promise.race([flushed.then(() => "flushed" as const), timedOut]);
+    clearTimeout(timeout);
+    if (outcome === "flushed") return true;
+    this.abandon();
+    return false;
+  }
+
+  private get queued(): number {
+    return this.rows.length - this.head;
+  }
+
+  private schedule(): void {
+    if (this.pumping) return;
+    if (this.flushIntervalMs === 0 || this.queued >= this.maxBatch) {
+      this.startNow();
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.startPump();
+      }, this.flushIntervalMs);
+    }
+  }
+
+  /** Starts the pump on the next turn (never inside record(): a synchronous store would block the call). */
+  private startNow(): void {
+    if (this.pumping) {
+      this.wakeRetry?.(); // a flush was asked for: retry now rather than after the backoff
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.startPump();
+    }, 0);
+  }
+
+  private startPump(): void {
+    if (this.pumping || this.queued === 0) return;
+    this.pumping = true;
+    void this.pump().finally(() => {
+      this.pumping = false;
+      if (this.queued > 0 && !this.abandoned) this.schedule();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    let delay = this.retryInitialMs;
+    while (this.queued > 0 && !this.abandoned) {
+      const batch = this.rows.slice(this.head, this.head + this.maxBatch);
+      try {
+        await this.ledger.append(batch);
+        if (this.abandoned) return; // its rows were already logged as unwritten
+      } catch (err) {
+        if (this.abandoned) return;
+        this.failedAppends++;
+        this.lastError = err instanceof Error ? err.message : String(err);
+        this.log.warn(
+          { err: this.lastError, rows: batch.length, queued: this.queued, retryInMs: delay },
+          "usage ledger append failed; rows kept, retrying",
+        );
+        await this.sleep(delay);
+        delay = Math.min(this.retryMaxMs, Math.max(1, delay * 2));
+        continue;
+      }
+      delay = this.retryInitialMs;
+      this.head += batch.length;
+      this.writtenCount += batch.length;
+      this.compact();
+      this.resolveFlushWaiters();
+      if (this.isOverloaded && this.queued < this.resumeBelow) {
+        this.isOverloaded = false;
+        this.log.warn({ queued: this.queued }, "usage ledger caught up: admitting calls again");
+      }
+      // Rows that arrived during this append have waited long enough: keep going. An idle
+      // queue ends the pump; the next record() arms the timer again.
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wakeRetry = undefined;
+        resolve();
+      }, ms);
+      this.wakeRetry = () => {
+        clearTimeout(t);
+        this.wakeRetry = undefined;
+        resolve();
+      };
+    });
+  }
+
+  private compact(): void {
+    if (this.head === this.rows.length) {
+      this.rows = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.rows.length) {
+      this.rows = this.rows.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private resolveFlushWaiters(): void {
+    if (this.flushWaiters.length === 0) return;
+    const still: typeof this.flushWaiters = [];
+    for (const w of this.flushWaiters) {
+      if (this.writtenCount >= w.target) w.resolve();
+      else still.push(w);
+    }
+    this.flushWaiters = still;
+  }
+
+  /** close() timed out: stop retrying, and put the unwritten rows in the log rather than lose them. */
+  private abandon(): void {
+    this.abandoned = true;
+    this.wakeRetry?.();
+    if (this.timer) clearTimeout(this.timer);
+    const left = this.rows.slice(this.head);
+    for (let i = 0; i < left.length; i += this.maxBatch) {
+      this.log.error(
+        { rows: left.slice(i, i + this.maxBatch), lastError: this.lastError },
+        "usage ledger unreachable at shutdown: rows not written",
+      );
+    }
+    this.rows = [];
+    this.head = 0;
+    for (const w of this.flushWaiters) w.resolve();
+    this.flushWaiters = [];
+  }
+}
+
+function positiveInt(n: number, name: string): number {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`LedgerWriter: ${name} must be a positive integer (got ${n})`);
+  return n;
+}
+
+function nonNegative(n: number, name: string): number {
+  if (!Number.isFinite(n) || n < 0) throw new RangeError(`LedgerWriter: ${name} must be >= 0 (got ${n})`);
+  return n;
+}

@@ -1,0 +1,230 @@
+// Token estimates before a call (to reserve quota) and counts of streamed text (to settle a stream
+// that ended without the provider's usage: cancelled by the client, or broken).
+//
+// Tokenizer: gpt-tokenizer (pure TypeScript, MIT, no dependencies, ranks shipped in the package,
+// nothing fetched at run time). Measured against js-tiktoken 1.0.21 on this machine, o200k_base,
+// 2,000-token texts: 259 µs vs 6,789 µs per varied text, and 56 ms vs 579 ms to build the encoder.
+// One encoding for every provider: o200k_base (GPT-4o and later). Other vendors' tokenizers are
+// not public or not shipped; their counts differ by some tens of percent, which is fine for a
+// reservation that the provider's real usage settles afterwards.
+import type { JsonObject } from "@bufbuild/protobuf";
+import { GptEncoding } from "gpt-tokenizer/GptEncoding";
+import o200kBase from "gpt-tokenizer/bpeRanks/o200k_base";
+import type { ChatParams, CompleteParams, EmbedParams } from "../providers/types";
+
+// Built on first use and kept: building it costs ~50 ms, counting a short text ~3 µs.
+let encoder: GptEncoding | undefined;
+// User text may contain "<|endoftext|>" and friends: count them as text, never throw.
+const asPlainText = { disallowedSpecial: new Set<string>() };
+
+function getEncoder(): GptEncoding {
+  encoder ??= GptEncoding.getEncodingApi("o200k_base", () => o200kBase);
+  return encoder;
+}
+
+/** Builds the encoder now (at start-up) so the first call does not pay for it. */
+export function warmTokenizer(): void {
+  getEncoder();
+}
+
+/**
+ * Beyond this many characters a text is counted on its first part and extrapolated: exact
+ * counting is linear (~30 µs per 1,000 characters) and runs on the event loop, so a 4 MB prompt
+ * would stall every other call for ~130 ms. The extrapolation keeps the prefix's tokens/character.
+ */
+export const exactCountChars = 100_000;
+
+/**
+ * BPE is quadratic in the length of one pre-token: 20,000 repeated letters take ~340 ms, 100,000
+ * several seconds, which a caller could send on purpose. Runs of non-space characters longer
+ * than this are counted in slices of this size (natural words are far shorter; a long URL or
+ * base64 blob gains at most one token per slice).
+ */
+export const longRunChars = 128;
+const longRunPattern = `\\S{${longRunChars + 1},}`;
+const hasLongRun = new RegExp(longRunPattern);
+// matchAll copies the regex with its lastIndex, so this one is only ever used through matchAll.
+const longRuns = new RegExp(longRunPattern, "g");
+
+/** Tokens of `text` (o200k_base). */
+export function countTokens(text: string): number {
+  if (text.length === 0) return 0;
+  if (text.length <= exactCountChars) return countExact(text);
+  const cut = boundary(text, exactCountChars);
+  const prefixTokens = countExact(text.slice(0, cut));
+  return prefixTokens + Math.ceil(((text.length - cut) * prefixTokens) / cut);
+}
+
+function countExact(text: string): number {
+  const enc = getEncoder();
+  if (!hasLongRun.test(text)) return enc.countTokens(text, asPlainText);
+  let tokens = 0;
+  let from = 0;
+  for (const m of text.matchAll(longRuns)) {
+    if (m.index > from) tokens += enc.countTokens(text.slice(from, m.index), asPlainText);
+    const end = m.index + m[0].length;
+    for (let at = m.index; at < end; ) {
+      const next = Math.min(end, boundary(text, at + longRunChars));
+      tokens += enc.countTokens(text.slice(at, next), asPlainText);
+      at = next;
+    }
+    from = end;
+  }
+  if (from < text.length) tokens += enc.countTokens(text.slice(from), asPlainText);
+  return tokens;
+}
+
+/** `at`, or one less when that would split a surrogate pair. */
+function boundary(text: string, at: number): number {
+  const code = text.charCodeAt(at);
+  return code >= 0xdc00 && code <= 0xdfff ? at - 1 : at;
+}
+
+// Per-item overheads of OpenAI's chat format (as counted by OpenAI's cookbook and gpt-tokenizer):
+// each message is wrapped in <|start|>role ... <|end|>, the reply is primed with 3 more, each
+// function definition costs ~9 tokens of framing, a tool call ~3.
+const messageOverhead = 3;
+const replyPriming = 3;
+const nameOverhead = 1;
+const toolDefinitionOverhead = 9;
+const toolCallOverhead = 3;
+const forcedToolOverhead = 4;
+/**
+ * Images: OpenAI bills a "low" detail image 85 tokens and a high-detail one 85 + 170 per 512 px
+ * tile; 1,105 is six tiles (e.g. 1024x1536), a generous middle for unknown sizes. Anthropic's
+ * (w*h)/750 gives ~1,600 for its largest images: settlement corrects the difference.
+ */
+export const imageTokensLow = 85;
+export const imageTokens = 1_105;
+
+type ChatMessageLike = ChatParams["messages"][number];
+
+/** What a chat estimate reads: ChatParams, or the ChatRequest / StreamChatRequest message itself. */
+export type ChatEstimateInput = Pick<ChatParams, "messages"> &
+  Partial<Pick<ChatParams, "tools" | "toolChoice" | "responseFormat" | "maxTokens" | "n">>;
+export type CompleteEstimateInput = Pick<CompleteParams, "prompt"> & Partial<Pick<CompleteParams, "maxTokens" | "n">>;
+export type EmbedEstimateInput = Pick<EmbedParams, "inputs">;
+
+export interface Reservation {
+  /** Estimated prompt (input) tokens. */
+  promptTokens: number;
+  /** The most completion tokens the call may produce: max_tokens (or the default) times n. */
+  maxCompletionTokens: number;
+}
+
+/** Prompt tokens of a chat: messages (text, images, tool calls), tool definitions, response schema. */
+export function chatPromptTokens(params: ChatEstimateInput): number {
+  let tokens = replyPriming;
+  for (const m of params.messages) tokens += messageTokens(m);
+  for (const tool of params.tools ?? []) {
+    const fn = tool.function;
+    if (!fn) continue;
+    tokens += toolDefinitionOverhead + countTokens(fn.name) + countTokens(fn.description) + jsonTokens(fn.parameters);
+  }
+  const choice = params.toolChoice?.choice;
+  if (choice?.case === "functionName") tokens += forcedToolOverhead + countTokens(choice.value);
+  const schema = params.responseFormat?.jsonSchema;
+  if (schema) tokens += countTokens(schema.name) + countTokens(schema.description) + jsonTokens(schema.schema);
+  return tokens;
+}
+
+function messageTokens(m: ChatMessageLike): number {
+  let tokens = messageOverhead + countTokens(m.role) + countTokens(m.content);
+  if (m.name) tokens += nameOverhead + countTokens(m.name);
+  if (m.toolCallId) tokens += countTokens(m.toolCallId);
+  for (const part of m.parts) {
+    const p = part.part;
+    if (p.case === "text") tokens += countTokens(p.value);
+    else if (p.case === "imageUrl") tokens += p.value.detail === "low" ? imageTokensLow : imageTokens;
+    else if (p.case === "image") tokens += imageTokens;
+  }
+  for (const call of m.toolCalls) {
+    tokens += toolCallOverhead + countTokens(call.id) + countTokens(call.function?.name ?? "") + countTokens(call.function?.arguments ?? "");
+  }
+  return tokens;
+}
+
+function jsonTokens(value: JsonObject | undefined): number {
+  return value === undefined ? 0 : countTokens(JSON.stringify(value));
+}
+
+/**
+ * The reservation for a call: the prompt's estimate and the completion's ceiling. `defaultMaxTokens`
+ * stands in when the request sets no max_tokens (providers then stop at their own limit).
+ */
+export function estimateReservation(
+  params: ChatEstimateInput | CompleteEstimateInput | EmbedEstimateInput,
+  defaultMaxTokens: number,
+): Reservation {
+  if ("inputs" in params) {
+    let promptTokens = 0;
+    for (const input of params.inputs) promptTokens += countTokens(input);
+    return { promptTokens, maxCompletionTokens: 0 };
+  }
+  const promptTokens = "messages" in params ? chatPromptTokens(params) : countTokens(params.prompt);
+  const choices = Math.max(1, params.n ?? 1);
+  return { promptTokens, maxCompletionTokens: (params.maxTokens ?? defaultMaxTokens) * choices };
+}
+
+const chatRequests = new Set(["modelgate.v1.ChatRequest", "modelgate.v1.StreamChatRequest"]);
+const completeRequests = new Set(["modelgate.v1.CompleteRequest", "modelgate.v1.StreamCompleteRequest"]);
+
+/**
+ * estimateReservation for a request message as an interceptor sees it (`unknown`): chat,
+ * completion and embedding requests by their protobuf type name; anything else (Predict) has
+ * no tokens to reserve.
+ */
+export function reservationForRequest(message: unknown, defaultMaxTokens: number): Reservation {
+  const typeName = (message as { $typeName?: unknown } | null | undefined)?.$typeName;
+  if (typeof typeName !== "string") return { promptTokens: 0, maxCompletionTokens: 0 };
+  if (chatRequests.has(typeName)) return estimateReservation(message as ChatEstimateInput, defaultMaxTokens);
+  if (completeRequests.has(typeName)) return estimateReservation(message as CompleteEstimateInput, defaultMaxTokens);
+  if (typeName === "modelgate.v1.EmbedRequest") return estimateReservation(message as EmbedEstimateInput, defaultMaxTokens);
+  return { promptTokens: 0, maxCompletionTokens: 0 };
+}
+
+/**
+ * Collects the text a stream sent (content deltas, tool-call names and argument fragments) and
+ * counts it once, when asked: counting each delta alone would over-count tokens that BPE merges
+ * across delta boundaries, and re-counting the whole text per delta would be quadratic.
+ */
+export class StreamedTokenCounter {
+  private readonly pieces: string[] = [];
+  private counted = 0;
+  private countedPieces = 0;
+
+  add(text: string): void {
+    if (text) this.pieces.push(text);
+  }
+
+  /** Adds the text of a chat or completion stream chunk (any choice). */
+  addChunk(chunk: StreamChunkLike): void {
+    for (const choice of chunk.choices) {
+      if ("text" in choice && typeof choice.text === "string") this.add(choice.text);
+      const delta = "delta" in choice ? choice.delta : undefined;
+      if (!delta) continue;
+      if (typeof delta.content === "string") this.add(delta.content);
+      for (const call of delta.toolCalls ?? []) {
+        this.add(call.function?.name ?? "");
+        this.add(call.function?.arguments ?? "");
+      }
+    }
+  }
+
+  /** Tokens of everything added so far (memoised until more is added). */
+  tokens(): number {
+    if (this.countedPieces !== this.pieces.length) {
+      this.counted = countTokens(this.pieces.join(""));
+      this.countedPieces = this.pieces.length;
+    }
+    return this.counted;
+  }
+}
+
+/** The parts of ChatChunk / CompleteChunk (or their proto messages) that carry generated text. */
+export interface StreamChunkLike {
+  choices: readonly (
+    | { text?: string }
+    | { delta?: { content?: string; toolCalls?: readonly { function?: { name?: string; arguments?: string } }[] } }
+  )[];
+}

@@ -1,0 +1,219 @@
+// The Store contract against SQLite files (a new file per test), plus what is SQLite's own: the
+// URL forms, WAL mode, and several processes sharing one file (migrating at once, waiting on
+// each other's write lock).
+import { Code, ConnectError } from "@connectrpc/connect";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { afterAll, describe, expect, it } from "vitest";
+import { openStore } from "../../src/store/open";
+import type { LedgerRow } from "../../src/store/types";
+import { describeStoreContract } from "./store.contract";
+
+const root = mkdtempSync(join(tmpdir(), "modelgate-sqlite-"));
+let fileSeq = 0;
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** A URL for a new file, in a directory that does not exist yet (openStore creates it). */
+function newFileUrl(): string {
+  fileSeq += 1;
+  return `sqlite:${join(root, `case-${fileSeq}`, "nested", "store.db")}`;
+}
+
+describeStoreContract("sqlite", async () => {
+  const url = newFileUrl();
+  return { store: await openStore(url), openAnother: () => openStore(url) };
+});
+
+const row = (requestId: string): LedgerRow => ({
+  time: new Date(1_750_000_000_000),
+  requestId,
+  keyId: "key_1",
+  team: "t",
+  endpoint: "chat",
+  provider: "openai",
+  model: "gpt-4o-mini",
+  modelVersion: "",
+  promptTokens: 1,
+  completionTokens: 1,
+  costUsd: 0.5,
+  status: "ok",
+  latencyMs: 1,
+  streamed: false,
+});
+
+/** Runs `code` (an ES module body with `openStore` in scope) in a separate Node process. */
+function runInProcess(code: string): Promise<string> {
+  const openUrl = new URL("../../src/store/open.ts", import.meta.url).href;
+  const script = `import { openStore } from ${JSON.stringify(openUrl)};\n${code}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: new URL("../..", import.meta.url).pathname,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString()));
+    child.on("error", reject);
+    child.on("exit", (status) => (status === 0 ? resolve(out) : reject(new Error(`child exited ${status}: ${err}`))));
+  });
+}
+
+describe("sqlite store", () => {
+  it("opens sqlite::memory: as a private in-memory database", async () => {
+    const store = await openStore("sqlite::memory:");
+    try {
+      expect(store.kind).toBe("sqlite");
+      await store.migrate();
+      await store.ledger.append([row("r1")]);
+      expect((await store.ledger.totals({ groupBy: [] }))[0]?.calls).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("accepts sqlite:///absolute/path and keeps data across reopening, in WAL mode", async () => {
+    const path = join(root, "triple-slash", "store.db");
+    const first = await openStore(`sqlite://${path}`);
+    await first.migrate();
+    await first.ledger.append([row("kept")]);
+    await first.close();
+    await first.close(); // closing twice is harmless
+
+    const db = new DatabaseSync(path);
+    try {
+      expect(db.prepare("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
+    } finally {
+      db.close();
+    }
+    const second = await openStore(`sqlite:${path}`);
+    try {
+      await second.migrate();
+      const rows: string[] = [];
+      for await (const r of second.ledger.rows({})) rows.push(r.requestId);
+      expect(rows).toEqual(["kept"]);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it("refuses URLs it cannot open, naming only the scheme", async () => {
+    const err = await openStore("mysql://admin:hunter2@db.internal/modelgate").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).code).toBe(Code.InvalidArgument);
+    expect(String(err)).toContain("mysql:");
+    expect(String(err)).not.toContain("hunter2");
+    const empty = await openStore("sqlite:").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((empty as ConnectError).code).toBe(Code.InvalidArgument);
+  });
+
+  it("lets several processes migrate and write one new file at the same time", async () => {
+    const url = newFileUrl();
+    const worker = (n: number) => `
+      const store = await openStore(${JSON.stringify(url)});
+      await store.migrate();
+      await store.keys.insert({
+        id: "key_${n}", name: "worker ${n}", team: "t", roles: [], endpoints: [], hash: "${String(n).repeat(64)}",
+        prefix: "mg_${n}", limits: { budgetPeriod: "day" }, createdAt: new Date(), updatedAt: new Date(),
+      });
+      const rows = Array.from({ length: 200 }, (_, i) => ({
+        time: new Date(1750000000000 + i), requestId: "w${n}-" + i, keyId: "key_${n}", team: "t", endpoint: "chat",
+        provider: "p", model: "m", modelVersion: "", promptTokens: 1, completionTokens: 2, costUsd: null,
+        status: "ok", latencyMs: 1, streamed: false,
+      }));
+      for (let i = 0; i < rows.length; i += 20) await store.ledger.append(rows.slice(i, i + 20));
+      await store.close();
+      console.log("done");
+    `;
+    const outputs = await Promise.all([1, 2, 3, 4].map((n) => runInProcess(worker(n))));
+    expect(outputs.map((o) => o.trim())).toEqual(["done", "done", "done", "done"]);
+
+    const store = await openStore(url);
+    try {
+      await store.migrate();
+      expect((await store.keys.list({ includeRevoked: true })).map((k) => k.id).sort()).toEqual([
+        "key_1",
+        "key_2",
+        "key_3",
+        "key_4",
+      ]);
+      expect(await store.ledger.totals({ groupBy: ["key"] })).toEqual(
+        [1, 2, 3, 4].map((n) => ({
+          group: { key: `key_${n}` },
+          calls: 200,
+          promptTokens: 200,
+          completionTokens: 400,
+          costUsd: 0,
+          unknownCostCalls: 200,
+          errorCalls: 0,
+        })),
+      );
+    } finally {
+      await store.close();
+    }
+    const db = new DatabaseSync(url.slice("sqlite:".length));
+    try {
+      expect(db.prepare("SELECT version FROM schema_migrations").all()).toEqual([{ version: 1 }]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("waits for another process's write lock instead of failing", async () => {
+    const url = newFileUrl();
+    const store = await openStore(url);
+    try {
+      await store.migrate();
+      const path = url.slice("sqlite:".length);
+      // The other process takes the write lock, holds it for a second, then commits a row.
+      const holder = runInProcess(`
+        const { DatabaseSync } = await import("node:sqlite");
+        const db = new DatabaseSync(${JSON.stringify(path)});
+        db.exec("BEGIN IMMEDIATE");
+        db.exec("INSERT INTO usage_ledger (time, request_id, key_id, team, endpoint, provider, model, model_version, prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed) VALUES (1, 'held', '', 't', 'e', 'p', 'm', '', 0, 0, NULL, 'ok', 0, 0)");
+        console.log("locked");
+        await new Promise((r) => setTimeout(r, 1000));
+        db.exec("COMMIT");
+        db.close();
+      `);
+      await waitForLock(path);
+      // Called while the lock is held: it can only succeed by waiting for the other commit.
+      await store.ledger.append([row("after-wait")]);
+      const ids: string[] = [];
+      for await (const r of store.ledger.rows({})) ids.push(r.requestId);
+      expect(ids).toEqual(["held", "after-wait"]);
+      await holder;
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+/** Polls until another connection holds the write lock on `path`. */
+async function waitForLock(path: string): Promise<void> {
+  const probe = new DatabaseSync(path);
+  try {
+    probe.exec("PRAGMA busy_timeout = 0");
+    for (let i = 0; i < 600; i++) {
+      try {
+        probe.exec("BEGIN IMMEDIATE");
+        probe.exec("ROLLBACK");
+      } catch {
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error("the other process never took the lock");
+  } finally {
+    probe.close();
+  }
+}

@@ -1,0 +1,634 @@
+// THE contract of a Store (src/store/types.ts): every backend runs this same suite against a real
+// database (store-sqlite.spec.ts, store-postgres.spec.ts). Each test gets a fresh, empty,
+// not-yet-migrated database. Expected usage totals come from a small reference implementation
+// over the rows the test wrote, and a few hand-computed cases pin that reference down.
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { KeyRecord, LedgerRow, Store, UsageGroup, UsageQuery, UsageTotalRow } from "../../src/store/types";
+
+export interface StoreUnderTest {
+  /** A store on a new, empty database; migrate() not yet called. */
+  store: Store;
+  /** Another store with its own connections on the same database, as a second replica opens it. */
+  openAnother(): Promise<Store>;
+}
+
+const t0 = Date.parse("2025-03-04T05:06:07.089Z");
+const at = (offsetMs: number) => new Date(t0 + offsetMs);
+const MINUTE = 60_000;
+
+function keyRecord(id: string, overrides: Partial<KeyRecord> = {}): KeyRecord {
+  return {
+    id,
+    name: `name of ${id}`,
+    team: "team-a",
+    roles: ["user"],
+    endpoints: ["chat"],
+    hash: `hash-${id}`.padEnd(64, "0"),
+    prefix: `mg_${id}`.slice(0, 10),
+    limits: { budgetPeriod: "day" },
+    createdAt: at(0),
+    updatedAt: at(0),
+    ...overrides,
+  };
+}
+
+let requestSeq = 0;
+function ledgerRow(overrides: Partial<LedgerRow> = {}): LedgerRow {
+  requestSeq += 1;
+  return {
+    time: at(0),
+    requestId: `req-${requestSeq}`,
+    keyId: "key_1",
+    team: "team-a",
+    endpoint: "chat",
+    provider: "openai",
+    model: "gpt-4o-mini",
+    modelVersion: "",
+    promptTokens: 10,
+    completionTokens: 5,
+    costUsd: 0.25,
+    status: "ok",
+    latencyMs: 120,
+    streamed: false,
+    ...overrides,
+  };
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+function connectCode(err: unknown): Code | undefined {
+  return err instanceof ConnectError ? err.code : undefined;
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<Code | "resolved" | undefined> {
+  try {
+    await promise;
+    return "resolved";
+  } catch (err) {
+    return connectCode(err);
+  }
+}
+
+const allGroups: UsageGroup[] = ["key", "team", "endpoint", "model"];
+const groupField = { key: "keyId", team: "team", endpoint: "endpoint", model: "model" } as const;
+
+function subsets<T>(items: readonly T[]): T[][] {
+  return items.reduce<T[][]>((acc, item) => acc.concat(acc.map((s) => [...s, item])), [[]]);
+}
+
+/** What totals() must return, computed over the rows in JS (test-side only). */
+function expectedTotals(rows: readonly LedgerRow[], query: UsageQuery): UsageTotalRow[] {
+  const groups = allGroups.filter((g) => query.groupBy.includes(g));
+  const byGroup = new Map<string, UsageTotalRow>();
+  for (const row of rows) {
+    if (query.start && row.time < query.start) continue;
+    if (query.end && row.time >= query.end) continue;
+    if (query.team !== undefined && row.team !== query.team) continue;
+    if (query.keyId !== undefined && row.keyId !== query.keyId) continue;
+    const group = Object.fromEntries(groups.map((g) => [g, row[groupField[g]]]));
+    const id = JSON.stringify(groups.map((g) => row[groupField[g]]));
+    const total = byGroup.get(id) ?? {
+      group,
+      calls: 0,
+      promptTokens: 0,
+      completionTokens: 0,
+      costUsd: 0,
+      unknownCostCalls: 0,
+      errorCalls: 0,
+    };
+    total.calls += 1;
+    total.promptTokens += row.promptTokens;
+    total.completionTokens += row.completionTokens;
+    if (row.costUsd === null) total.unknownCostCalls += 1;
+    else total.costUsd += row.costUsd;
+    if (row.status !== "ok") total.errorCalls += 1;
+    byGroup.set(id, total);
+  }
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return [...byGroup.values()].sort((a, b) => {
+    for (const g of groups) {
+      const c = cmp(a.group[g] ?? "", b.group[g] ?? "");
+      if (c !== 0) return c;
+    }
+    return 0;
+  });
+}
+
+/** A varied ledger: 3 keys, 2 teams, 3 endpoints, 3 models, unknown costs, errors, unicode. */
+function variedRows(): LedgerRow[] {
+  const keys = [
+    { keyId: "key_1", team: "team-a" },
+    { keyId: "key_2", team: "team-a" },
+    { keyId: "key_3", team: "équipe-β" },
+  ];
+  const endpoints = ["chat", "embed", "predict"];
+  const models = ["gpt-4o-mini", "claude-3-haiku", "モデル"];
+  const rows: LedgerRow[] = [];
+  for (let i = 0; i < 60; i++) {
+    const owner = keys[i % 3];
+    if (owner === undefined) throw new Error("unreachable");
+    rows.push(
+      ledgerRow({
+        ...owner,
+        time: at(i * MINUTE),
+        endpoint: endpoints[(i >> 1) % 3] ?? "chat",
+        model: models[(i >> 2) % 3] ?? "m",
+        promptTokens: i * 3,
+        completionTokens: i % 7,
+        // Exact binary fractions, so every backend's sum is exact and comparable with toEqual.
+        costUsd: i % 5 === 0 ? null : (i % 4) * 0.125,
+        status: i % 6 === 0 ? "ResourceExhausted" : i % 11 === 0 ? "Unavailable" : "ok",
+        streamed: i % 2 === 0,
+      }),
+    );
+  }
+  return rows;
+}
+
+export function describeStoreContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {
+  describe(`Store contract: ${name}`, () => {
+    let subject: StoreUnderTest;
+    let store: Store;
+    const others: Store[] = [];
+
+    beforeEach(async () => {
+      subject = await makeStore();
+      store = subject.store;
+    });
+    afterEach(async () => {
+      for (const other of others.splice(0)) await other.close();
+      await store.close();
+    });
+
+    async function another(): Promise<Store> {
+      const other = await subject.openAnother();
+      others.push(other);
+      return other;
+    }
+
+    describe("migrate", () => {
+      it("creates an empty schema", async () => {
+        await store.migrate();
+        expect(await store.keys.list({ includeRevoked: true })).toEqual([]);
+        expect(await store.ledger.totals({ groupBy: [] })).toEqual([]);
+      });
+
+      it("is idempotent: a second run changes nothing and keeps the data", async () => {
+        await store.migrate();
+        await store.keys.insert(keyRecord("key_1"));
+        await store.ledger.append([ledgerRow()]);
+        await store.migrate();
+        expect(await store.keys.get("key_1")).toEqual(keyRecord("key_1"));
+        expect((await store.ledger.totals({ groupBy: [] }))[0]?.calls).toBe(1);
+      });
+
+      it("is safe when several replicas migrate the same database at once", async () => {
+        const replicas = [store, await another(), await another()];
+        await Promise.all(replicas.map((s) => s.migrate()));
+        await Promise.all(replicas.map((s) => s.migrate()));
+        await replicas[1]?.keys.insert(keyRecord("key_1"));
+        for (const replica of replicas) expect((await replica.keys.get("key_1"))?.id).toBe("key_1");
+      });
+    });
+
+    describe("keys", () => {
+      beforeEach(() => store.migrate());
+
+      it("round-trips every field, with millisecond times and unicode", async () => {
+        const key = keyRecord("key_round", {
+          name: "Ключ für l'équipe 数据 🚀",
+          team: "équipe-β",
+          roles: ["user", "admin", ""],
+          // Characters an array literal must escape: comma, quotes, braces, backslash, NULL-looking.
+          endpoints: ["chat", "ml/预测", "a,b", 'say "hi"', "{x}", "back\\slash", "NULL"],
+          limits: { rpm: 60, tpm: 100_000, budgetUsd: 49.99, budgetPeriod: "month" },
+          createdAt: new Date("2025-01-02T03:04:05.678Z"),
+          updatedAt: new Date("2025-01-02T03:04:05.679Z"),
+          expiresAt: new Date("2025-02-01T00:00:00.001Z"),
+        });
+        await store.keys.insert(key);
+        const got = await store.keys.get("key_round");
+        expect(got).toEqual(key);
+        expect(got?.createdAt.getTime()).toBe(key.createdAt.getTime());
+        expect(got?.expiresAt?.getTime()).toBe(key.expiresAt?.getTime());
+        expect(got).not.toHaveProperty("revokedAt");
+      });
+
+      it("round-trips a key with no limits but the period, no roles, no endpoints, already revoked", async () => {
+        const key = keyRecord("key_bare", { roles: [], endpoints: [], revokedAt: at(5) });
+        await store.keys.insert(key);
+        expect(await store.keys.get("key_bare")).toEqual(key);
+        expect(await store.keys.findByHash(key.hash)).toEqual(key);
+      });
+
+      it("returns undefined for an unknown id or hash", async () => {
+        await store.keys.insert(keyRecord("key_1"));
+        expect(await store.keys.get("key_nope")).toBeUndefined();
+        expect(await store.keys.findByHash("0".repeat(64))).toBeUndefined();
+      });
+
+      it("finds a key by its hash", async () => {
+        await store.keys.insert(keyRecord("key_1"));
+        await store.keys.insert(keyRecord("key_2"));
+        expect((await store.keys.findByHash(keyRecord("key_2").hash))?.id).toBe("key_2");
+      });
+
+      it("rejects a duplicate id or a duplicate hash with ALREADY_EXISTS, leaving the first key as it was", async () => {
+        const first = keyRecord("key_1");
+        await store.keys.insert(first);
+        expect(await codeOf(store.keys.insert(keyRecord("key_1", { hash: "f".repeat(64) })))).toBe(Code.AlreadyExists);
+        expect(await codeOf(store.keys.insert(keyRecord("key_2", { hash: first.hash })))).toBe(Code.AlreadyExists);
+        expect(await store.keys.list({ includeRevoked: true })).toEqual([first]);
+        expect(await store.keys.findByHash("f".repeat(64))).toBeUndefined();
+      });
+
+      it("never stores an invalid time (an invalid expiry must not become 'no expiry')", async () => {
+        const bad = keyRecord("key_bad", { expiresAt: new Date(Number.NaN) });
+        expect(await codeOf(store.keys.insert(bad))).toBe(Code.InvalidArgument);
+        expect(await store.keys.get("key_bad")).toBeUndefined();
+      });
+
+      it("lists newest first, filtered by team, with or without revoked keys", async () => {
+        await store.keys.insert(keyRecord("key_old", { createdAt: at(1), updatedAt: at(1) }));
+        await store.keys.insert(keyRecord("key_new", { createdAt: at(3), updatedAt: at(3) }));
+        await store.keys.insert(keyRecord("key_mid", { createdAt: at(2), updatedAt: at(2), team: "team-b" }));
+        await store.keys.insert(keyRecord("key_gone", { createdAt: at(4), updatedAt: at(4) }));
+        await store.keys.revoke("key_gone", at(10));
+
+        const ids = (keys: KeyRecord[]) => keys.map((k) => k.id);
+        expect(ids(await store.keys.list({ includeRevoked: false }))).toEqual(["key_new", "key_mid", "key_old"]);
+        expect(ids(await store.keys.list({ includeRevoked: true }))).toEqual(["key_gone", "key_new", "key_mid", "key_old"]);
+        expect(ids(await store.keys.list({ team: "team-a", includeRevoked: false }))).toEqual(["key_new", "key_old"]);
+        expect(ids(await store.keys.list({ team: "team-a", includeRevoked: true }))).toEqual([
+          "key_gone",
+          "key_new",
+          "key_old",
+        ]);
+        expect(ids(await store.keys.list({ team: "team-b", includeRevoked: false }))).toEqual(["key_mid"]);
+        expect(await store.keys.list({ team: "nobody", includeRevoked: true })).toEqual([]);
+      });
+
+      it("orders keys created in the same millisecond by id, newest (largest) first", async () => {
+        for (const id of ["key_b", "key_c", "key_a"]) await store.keys.insert(keyRecord(id));
+        expect((await store.keys.list({ includeRevoked: true })).map((k) => k.id)).toEqual(["key_c", "key_b", "key_a"]);
+      });
+
+      it("rotates: new hash and prefix, new updatedAt, same id; the old hash no longer finds it", async () => {
+        const key = keyRecord("key_1", { expiresAt: at(1_000_000) });
+        await store.keys.insert(key);
+        const rotated = await store.keys.rotate("key_1", "a".repeat(64), "mg_rotated", at(500));
+        const expected = { ...key, hash: "a".repeat(64), prefix: "mg_rotated", updatedAt: at(500) };
+        expect(rotated).toEqual(expected);
+        expect(await store.keys.get("key_1")).toEqual(expected);
+        expect(await store.keys.findByHash(key.hash)).toBeUndefined();
+        expect((await store.keys.findByHash("a".repeat(64)))?.id).toBe("key_1");
+      });
+
+      it("does not rotate an unknown or a revoked key", async () => {
+        await store.keys.insert(keyRecord("key_1"));
+        await store.keys.revoke("key_1", at(10));
+        expect(await store.keys.rotate("key_nope", "a".repeat(64), "mg_x", at(20))).toBeUndefined();
+        expect(await store.keys.rotate("key_1", "b".repeat(64), "mg_y", at(20))).toBeUndefined();
+        const after = await store.keys.get("key_1");
+        expect(after?.hash).toBe(keyRecord("key_1").hash);
+        expect(after?.updatedAt).toEqual(at(10));
+        expect(await store.keys.findByHash("b".repeat(64))).toBeUndefined();
+      });
+
+      it("refuses to rotate onto another key's hash", async () => {
+        await store.keys.insert(keyRecord("key_1"));
+        await store.keys.insert(keyRecord("key_2"));
+        expect(await codeOf(store.keys.rotate("key_1", keyRecord("key_2").hash, "mg_x", at(5)))).toBe(Code.AlreadyExists);
+        expect((await store.keys.get("key_1"))?.hash).toBe(keyRecord("key_1").hash);
+      });
+
+      it("revokes, idempotently: a second revoke keeps the first time and updatedAt", async () => {
+        await store.keys.insert(keyRecord("key_1"));
+        const first = await store.keys.revoke("key_1", at(100));
+        expect(first).toEqual({ ...keyRecord("key_1"), revokedAt: at(100), updatedAt: at(100) });
+        const second = await store.keys.revoke("key_1", at(200));
+        expect(second).toEqual(first);
+        expect(await store.keys.get("key_1")).toEqual(first);
+        // Still found by hash, so authentication can say "revoked" rather than "unknown".
+        expect((await store.keys.findByHash(keyRecord("key_1").hash))?.revokedAt).toEqual(at(100));
+      });
+
+      it("returns undefined when revoking an unknown key", async () => {
+        expect(await store.keys.revoke("key_nope", at(1))).toBeUndefined();
+        expect(await store.keys.list({ includeRevoked: true })).toEqual([]);
+      });
+
+      it("changedSince: changes at or after the time, oldest change first, including rotations and revocations", async () => {
+        await store.keys.insert(keyRecord("key_1", { createdAt: at(10), updatedAt: at(10) }));
+        await store.keys.insert(keyRecord("key_2", { createdAt: at(20), updatedAt: at(20) }));
+        await store.keys.insert(keyRecord("key_3", { createdAt: at(20), updatedAt: at(20) }));
+        await store.keys.insert(keyRecord("key_4", { createdAt: at(30), updatedAt: at(30) }));
+        const ids = (keys: KeyRecord[]) => keys.map((k) => k.id);
+
+        expect(ids(await store.keys.changedSince(at(0)))).toEqual(["key_1", "key_2", "key_3", "key_4"]);
+        // Inclusive: keys changed in the very millisecond of the watermark come again.
+        expect(ids(await store.keys.changedSince(at(20)))).toEqual(["key_2", "key_3", "key_4"]);
+        expect(ids(await store.keys.changedSince(at(21)))).toEqual(["key_4"]);
+        expect(await store.keys.changedSince(at(31))).toEqual([]);
+
+        await store.keys.revoke("key_1", at(40));
+        await store.keys.rotate("key_2", "c".repeat(64), "mg_c", at(50));
+        const changed = await store.keys.changedSince(at(31));
+        expect(ids(changed)).toEqual(["key_1", "key_2"]);
+        expect(changed[0]?.revokedAt).toEqual(at(40));
+        expect(changed[1]?.hash).toBe("c".repeat(64));
+      });
+
+      it("shows one replica's revocation to another replica's changedSince", async () => {
+        const replica = await another();
+        await store.keys.insert(keyRecord("key_1"));
+        const watermark = at(1);
+        await store.keys.revoke("key_1", at(5));
+        const seen = await replica.keys.changedSince(watermark);
+        expect(seen.map((k) => [k.id, k.revokedAt])).toEqual([["key_1", at(5)]]);
+      });
+    });
+
+    describe("ledger", () => {
+      beforeEach(() => store.migrate());
+
+      it("appending nothing is a no-op", async () => {
+        await store.ledger.append([]);
+        expect(await collect(store.ledger.rows({}))).toEqual([]);
+      });
+
+      it("round-trips every field: null cost, fractional latency, unicode, millisecond time", async () => {
+        const rows = [
+          ledgerRow({
+            time: new Date("2025-06-07T08:09:10.011Z"),
+            requestId: "req-ü-1",
+            keyId: "jwt:usuário@example.com",
+            team: "équipe-β",
+            endpoint: "chat/聊天",
+            provider: "anthropic",
+            model: "claude-3-haiku",
+            modelVersion: "",
+            promptTokens: 1234,
+            completionTokens: 0,
+            costUsd: null,
+            status: "DeadlineExceeded",
+            latencyMs: 12.75,
+            streamed: true,
+          }),
+          ledgerRow({
+            time: new Date("2025-06-07T08:09:10.012Z"),
+            keyId: "",
+            modelVersion: "7",
+            endpoint: "predict",
+            costUsd: 0.000123,
+            promptTokens: 0,
+            completionTokens: 9_007_199,
+          }),
+        ];
+        await store.ledger.append(rows);
+        const back = await collect(store.ledger.rows({}));
+        expect(back).toEqual(rows);
+        expect(back[0]?.time.getTime()).toBe(rows[0]?.time.getTime());
+        expect(back[0]?.costUsd).toBeNull();
+      });
+
+      it("appends a batch all or nothing: one bad row among thousands leaves nothing", async () => {
+        await store.ledger.append([ledgerRow({ requestId: "before" })]);
+        const batch = Array.from({ length: 2500 }, (_, i) => ledgerRow({ time: at(i) }));
+        batch[2400] = ledgerRow({ promptTokens: -1 });
+        expect(await codeOf(store.ledger.append(batch))).toBe(Code.InvalidArgument);
+        const small = [ledgerRow(), ledgerRow({ costUsd: Number.NaN }), ledgerRow()];
+        expect(await codeOf(store.ledger.append(small))).toBe(Code.InvalidArgument);
+        const left = await collect(store.ledger.rows({}));
+        expect(left.map((r) => r.requestId)).toEqual(["before"]);
+        // And the store still takes good batches afterwards.
+        await store.ledger.append([ledgerRow({ requestId: "after", time: at(1) })]);
+        expect((await collect(store.ledger.rows({}))).map((r) => r.requestId)).toEqual(["before", "after"]);
+      });
+
+      it("refuses rows it cannot record faithfully, naming the row and field", async () => {
+        const bad: Partial<LedgerRow>[] = [
+          { time: new Date(Number.NaN) },
+          { promptTokens: 1.5 },
+          { completionTokens: -2 },
+          { costUsd: -0.01 },
+          { costUsd: Number.POSITIVE_INFINITY },
+          { latencyMs: Number.NaN },
+          { status: "" },
+        ];
+        for (const overrides of bad) {
+          const err = await store.ledger.append([ledgerRow(), ledgerRow(overrides)]).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(connectCode(err), JSON.stringify(overrides)).toBe(Code.InvalidArgument);
+          expect(String(err)).toContain("ledger row 1");
+        }
+        expect(await collect(store.ledger.rows({}))).toEqual([]);
+      });
+
+      it("rows: time order, equal times in insertion order, filtered by range, team and key", async () => {
+        await store.ledger.append([
+          ledgerRow({ requestId: "c", time: at(30) }),
+          ledgerRow({ requestId: "a", time: at(10) }),
+          ledgerRow({ requestId: "b1", time: at(20), team: "team-b", keyId: "key_2" }),
+        ]);
+        await store.ledger.append([
+          ledgerRow({ requestId: "b2", time: at(20) }),
+          ledgerRow({ requestId: "d", time: at(40), keyId: "key_2" }),
+        ]);
+        const ids = async (query: Omit<UsageQuery, "groupBy">) =>
+          (await collect(store.ledger.rows(query))).map((r) => r.requestId);
+        expect(await ids({})).toEqual(["a", "b1", "b2", "c", "d"]);
+        expect(await ids({ start: at(20) })).toEqual(["b1", "b2", "c", "d"]);
+        expect(await ids({ end: at(30) })).toEqual(["a", "b1", "b2"]);
+        expect(await ids({ start: at(20), end: at(40) })).toEqual(["b1", "b2", "c"]);
+        expect(await ids({ start: at(20), end: at(20) })).toEqual([]);
+        expect(await ids({ team: "team-b" })).toEqual(["b1"]);
+        expect(await ids({ keyId: "key_2" })).toEqual(["b1", "d"]);
+        expect(await ids({ keyId: "key_2", team: "team-a" })).toEqual(["d"]);
+        expect(await ids({ keyId: "nobody" })).toEqual([]);
+      });
+
+      it("rows: streams a few thousand rows in order, across pages and equal timestamps", async () => {
+        const total = 3_217;
+        // Batches written out of time order; many rows share a millisecond (pages break inside them).
+        const batches = [2, 0, 1].map((b) =>
+          Array.from({ length: Math.ceil(total / 3) }, (_, i) => i * 3 + b)
+            .filter((n) => n < total)
+            .map((n) => ledgerRow({ requestId: `r${n}`, time: at(Math.floor(n / 7)) })),
+        );
+        for (const batch of batches) await store.ledger.append(batch);
+
+        let count = 0;
+        let previous = Number.NEGATIVE_INFINITY;
+        const seen = new Set<string>();
+        for await (const row of store.ledger.rows({})) {
+          expect(row.time.getTime()).toBeGreaterThanOrEqual(previous);
+          previous = row.time.getTime();
+          seen.add(row.requestId);
+          count += 1;
+        }
+        expect(count).toBe(total);
+        expect(seen.size).toBe(total);
+        // Within a millisecond, insertion order: batch "2" was written first.
+        const firstMs = (await collect(store.ledger.rows({ end: at(1) }))).map((r) => r.requestId);
+        expect(firstMs).toEqual(["r2", "r5", "r0", "r3", "r6", "r1", "r4"]);
+        const filtered = await collect(store.ledger.rows({ start: at(100), end: at(300) }));
+        expect(filtered.length).toBe(200 * 7);
+      });
+
+      it("rows: a consumer that stops early leaves the store usable, however often", async () => {
+        await store.ledger.append(Array.from({ length: 1200 }, (_, i) => ledgerRow({ time: at(i) })));
+        for (let i = 0; i < 25; i++) {
+          for await (const row of store.ledger.rows({})) {
+            expect(row.time).toEqual(at(0));
+            break;
+          }
+        }
+        await store.ledger.append([ledgerRow({ time: at(5000) })]);
+        expect((await store.ledger.totals({ groupBy: [] }))[0]?.calls).toBe(1201);
+      });
+
+      it("rows: appends while a stream is being read neither break it nor duplicate rows", async () => {
+        await store.ledger.append(Array.from({ length: 1500 }, (_, i) => ledgerRow({ time: at(i) })));
+        const seen = new Set<string>();
+        let n = 0;
+        for await (const row of store.ledger.rows({ end: at(10_000) })) {
+          expect(seen.has(row.requestId)).toBe(false);
+          seen.add(row.requestId);
+          if (++n % 400 === 0) await store.ledger.append([ledgerRow({ time: at(20_000 + n) })]);
+        }
+        expect(n).toBe(1500);
+      });
+
+      it("totals: a hand-computed case with unknown costs and errors", async () => {
+        await store.ledger.append([
+          ledgerRow({ keyId: "key_1", promptTokens: 10, completionTokens: 1, costUsd: 0.5 }),
+          ledgerRow({ keyId: "key_1", promptTokens: 20, completionTokens: 2, costUsd: null }),
+          ledgerRow({ keyId: "key_1", promptTokens: 30, completionTokens: 3, costUsd: 0.25, status: "Unavailable" }),
+          ledgerRow({ keyId: "key_2", promptTokens: 5, completionTokens: 0, costUsd: null, status: "Canceled" }),
+        ]);
+        expect(await store.ledger.totals({ groupBy: ["key"] })).toEqual([
+          {
+            group: { key: "key_1" },
+            calls: 3,
+            promptTokens: 60,
+            completionTokens: 6,
+            costUsd: 0.75,
+            unknownCostCalls: 1,
+            errorCalls: 1,
+          },
+          {
+            group: { key: "key_2" },
+            calls: 1,
+            promptTokens: 5,
+            completionTokens: 0,
+            costUsd: 0,
+            unknownCostCalls: 1,
+            errorCalls: 1,
+          },
+        ]);
+        expect(await store.ledger.totals({ groupBy: [] })).toEqual([
+          { group: {}, calls: 4, promptTokens: 65, completionTokens: 6, costUsd: 0.75, unknownCostCalls: 2, errorCalls: 2 },
+        ]);
+      });
+
+      it("totals: every combination of groups, in group order", async () => {
+        const rows = variedRows();
+        await store.ledger.append(rows);
+        for (const groupBy of subsets(allGroups)) {
+          const query = { groupBy };
+          expect(await store.ledger.totals(query), `groupBy ${groupBy.join(",")}`).toEqual(expectedTotals(rows, query));
+        }
+        // The order the caller names the groups in does not matter, nor does naming one twice.
+        expect(await store.ledger.totals({ groupBy: ["model", "key", "model"] })).toEqual(
+          expectedTotals(rows, { groupBy: ["key", "model"] }),
+        );
+      });
+
+      it("totals: filtered by team and key, combined with groups", async () => {
+        const rows = variedRows();
+        await store.ledger.append(rows);
+        const queries: UsageQuery[] = [
+          { team: "équipe-β", groupBy: ["model"] },
+          { keyId: "key_2", groupBy: ["endpoint"] },
+          { team: "team-a", keyId: "key_1", groupBy: ["endpoint", "model"] },
+          { team: "team-a", keyId: "key_3", groupBy: [] },
+          { team: "nobody", groupBy: ["key"] },
+        ];
+        for (const query of queries) {
+          expect(await store.ledger.totals(query), JSON.stringify(query)).toEqual(expectedTotals(rows, query));
+        }
+      });
+
+      it("totals: the range includes its start and excludes its end", async () => {
+        const rows = variedRows();
+        await store.ledger.append(rows);
+        const queries: UsageQuery[] = [
+          { start: at(10 * MINUTE), groupBy: ["team"] },
+          { end: at(10 * MINUTE), groupBy: ["team"] },
+          { start: at(10 * MINUTE), end: at(20 * MINUTE), groupBy: ["key", "team"] },
+          { start: at(10 * MINUTE + 1), end: at(20 * MINUTE + 1), groupBy: [] },
+          { start: at(10 * MINUTE), end: at(10 * MINUTE), groupBy: [] },
+        ];
+        for (const query of queries) {
+          expect(await store.ledger.totals(query), JSON.stringify(query)).toEqual(expectedTotals(rows, query));
+        }
+        const [exact] = await store.ledger.totals({ start: at(10 * MINUTE), end: at(11 * MINUTE), groupBy: [] });
+        expect(exact?.calls).toBe(1);
+      });
+
+      it("totals: nothing in range gives no rows; an unknown group is INVALID_ARGUMENT", async () => {
+        expect(await store.ledger.totals({ groupBy: [] })).toEqual([]);
+        await store.ledger.append([ledgerRow()]);
+        expect(await store.ledger.totals({ start: at(1), groupBy: ["key"] })).toEqual([]);
+        const bogus = ["key", "region"] as unknown as UsageGroup[];
+        expect(await codeOf(store.ledger.totals({ groupBy: bogus }))).toBe(Code.InvalidArgument);
+        expect(await codeOf(store.ledger.totals({ start: new Date(Number.NaN), groupBy: [] }))).toBe(Code.InvalidArgument);
+      });
+
+      it("totals: costs that are not binary fractions still sum to the cent and beyond", async () => {
+        await store.ledger.append(Array.from({ length: 1000 }, () => ledgerRow({ costUsd: 0.001 })));
+        await store.ledger.append(Array.from({ length: 10 }, () => ledgerRow({ costUsd: 0.1 })));
+        const [total] = await store.ledger.totals({ groupBy: [] });
+        expect(total?.costUsd).toBeCloseTo(2, 12);
+      });
+
+      it("spend: known cost of a key or a team at or after a time", async () => {
+        await store.ledger.append([
+          ledgerRow({ keyId: "key_1", team: "team-a", time: at(0), costUsd: 1 }),
+          ledgerRow({ keyId: "key_1", team: "team-a", time: at(10), costUsd: 0.5 }),
+          ledgerRow({ keyId: "key_1", team: "team-a", time: at(20), costUsd: null }),
+          ledgerRow({ keyId: "key_2", team: "team-a", time: at(20), costUsd: 0.25 }),
+          ledgerRow({ keyId: "key_3", team: "team-b", time: at(20), costUsd: 8 }),
+        ]);
+        expect(await store.ledger.spend({ keyId: "key_1" }, at(0))).toBe(1.5);
+        expect(await store.ledger.spend({ keyId: "key_1" }, at(10))).toBe(0.5);
+        expect(await store.ledger.spend({ keyId: "key_1" }, at(11))).toBe(0);
+        expect(await store.ledger.spend({ team: "team-a" }, at(0))).toBe(1.75);
+        expect(await store.ledger.spend({ team: "team-a" }, at(20))).toBe(0.25);
+        expect(await store.ledger.spend({ team: "team-b" }, at(0))).toBe(8);
+        expect(await store.ledger.spend({ keyId: "nobody" }, at(0))).toBe(0);
+        expect(await store.ledger.spend({ team: "nobody" }, at(0))).toBe(0);
+      });
+
+      it("two replicas appending at once lose no row", async () => {
+        const replica = await another();
+        const writes: Promise<void>[] = [];
+        for (let i = 0; i < 20; i++) {
+          const target = i % 2 === 0 ? store : replica;
+          writes.push(target.ledger.append(Array.from({ length: 50 }, (_, j) => ledgerRow({ time: at(i * 50 + j) }))));
+        }
+        await Promise.all(writes);
+        expect((await replica.ledger.totals({ groupBy: [] }))[0]?.calls).toBe(1000);
+        expect((await collect(store.ledger.rows({}))).length).toBe(1000);
+      });
+    });
+  });
+}
