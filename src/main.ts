@@ -4,6 +4,9 @@ import { pino } from "pino";
 import { ConfigError, loadConfigFile } from "./config/load";
 import { modelFactories } from "./providers/catalog";
 import { Gateway } from "./server/gateway";
+import { keysUsage, runKeysCommand } from "./cli/keys";
+import { storeFromConfig } from "./cli/store-from-config";
+import { runUsageCommand, usageHelp } from "./cli/usage";
 
 const usage = `Usage: modelgate --config FILE [--host HOST] [--port PORT]
 
@@ -22,7 +25,34 @@ Environment:
   LOG_LEVEL           overrides logging.level from the config
 `;
 
+/** `keys` and `usage` work on the configured store directly; no running gateway is needed. */
+async function subcommand(name: "keys" | "usage", argv: string[]): Promise<number> {
+  const rest = [...argv];
+  let configPath = process.env["MODELGATE_CONFIG"] ?? "config/default.yaml";
+  for (const flag of ["--config", "-c"]) {
+    const i = rest.indexOf(flag);
+    if (i >= 0) {
+      configPath = rest[i + 1] ?? configPath;
+      rest.splice(i, 2);
+    }
+  }
+  const eq = rest.findIndex((a) => a.startsWith("--config="));
+  if (eq >= 0) configPath = rest.splice(eq, 1)[0]!.slice("--config=".length);
+  if (rest.includes("--help") || rest.includes("-h") || (name === "keys" && rest.length === 0)) {
+    process.stdout.write(name === "keys" ? keysUsage : usageHelp);
+    return 0;
+  }
+  const store = await storeFromConfig(configPath, process.env);
+  try {
+    const io = { store, out: process.stdout, err: process.stderr };
+    return name === "keys" ? await runKeysCommand(rest, io) : await runUsageCommand(rest, { ...io, now: () => new Date() });
+  } finally {
+    await store.close();
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "keys" || argv[0] === "usage") return subcommand(argv[0], argv.slice(1));
   let args;
   try {
     args = parseArgs({

@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import type { Store, UsageGroup, UsageTotalRow } from "../store/types";
 import { ledgerCsvHeader, ledgerCsvLine, totalsCsv } from "../usage/csv";
+import { sortTotals } from "../usage/totals";
 
 export const usageHelp = `Usage: modelgate usage [--since WHEN] [--until WHEN] [--by GROUPS] [--team T] [--key ID]
                        [--csv | --rows]
@@ -116,13 +117,16 @@ async function report(store: Store, out: NodeJS.WritableStream, o: ReportOptions
     }
     return;
   }
-  const totals = await store.ledger.totals({
-    start,
-    end,
-    ...(team !== undefined && { team }),
-    ...(o.key !== undefined && { keyId: o.key }),
-    groupBy: o.groupBy,
-  });
+  const totals = sortTotals(
+    o.groupBy,
+    await store.ledger.totals({
+      start,
+      end,
+      ...(team !== undefined && { team }),
+      ...(o.key !== undefined && { keyId: o.key }),
+      groupBy: o.groupBy,
+    }),
+  );
   if (o.csv) {
     await write(out, totalsCsv(o.groupBy, totals));
     return;
