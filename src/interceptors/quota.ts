@@ -16,6 +16,8 @@ export interface Accounting {
   cost(provider: string, model: string, usage: { promptTokens: number; completionTokens: number }): number | null;
   /** Queues one ledger row (never blocks the call). */
   record(row: LedgerRow): void;
+  /** What the ledger says a key or team spent since a time (USD). */
+  spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number>;
 }
 
 export interface QuotaDeps {
@@ -33,6 +35,30 @@ export interface QuotaDeps {
 export function quotaInterceptor(deps: QuotaDeps): Interceptor {
   const now = deps.now ?? Date.now;
   const { counters, accounting } = deps;
+  // A budget counter that does not exist (a new period, a restarted process without Redis, a
+  // flushed Redis) starts from what the ledger already recorded, once per counter per process.
+  const seeding = new Map<string, Promise<void>>();
+  const seedSpendCounters = (checks: PlannedCheck[]): Promise<unknown> => {
+    const pending: Promise<void>[] = [];
+    for (const c of checks) {
+      if (!c.spendOf) continue;
+      let seed = seeding.get(c.key);
+      if (!seed) {
+        const { scope, since } = c.spendOf;
+        seed = (async () => {
+          if ((await counters.get(c.key)) !== undefined) return;
+          const spent = Math.round((await accounting.spend(scope, since)) * 1e6);
+          if (spent > 0) await counters.add(c.key, spent, c.resetAtMs);
+        })().catch(() => {
+          seeding.delete(c.key); // try again on the next call; the limit still applies from zero
+        });
+        seeding.set(c.key, seed);
+        if (seeding.size > 10_000) seeding.delete(seeding.keys().next().value!);
+      }
+      pending.push(seed);
+    }
+    return pending.length === 0 ? Promise.resolve() : Promise.all(pending);
+  };
   return (next) => async (req) => {
     const info = getCallInfo(req.contextValues);
     if (!info || !modelServices.has(req.service.typeName)) return next(req);
@@ -82,6 +108,7 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
       });
     };
 
+    await seedSpendCounters(checks);
     let values: number[] = [];
     if (checks.length > 0) {
       const decision = await counters.hitAll(checks);

@@ -14,6 +14,8 @@ export interface PlannedCheck extends CounterCheck {
   describe: string;
   /** The configured limit in its own unit (calls, tokens, USD). */
   limitValue: number;
+  /** For spend checks: whose spend, since when; a counter that does not exist yet starts from the ledger. */
+  spendOf?: { scope: { keyId: string } | { team: string }; since: Date };
 }
 
 export interface Reservation {
@@ -67,6 +69,7 @@ function addOwn(checks: PlannedCheck[], now: number, scope: string, id: string, 
     const b = budgetWindow(now, l.budgetPeriod);
     checks.push({
       kind: "spend",
+      spendOf: { scope: scope === "key" ? { keyId: id } : { team: id }, since: new Date(b.startMs) },
       key: `usd:${scope}:${id}:${b.id}`,
       limit: Math.round(l.budgetUsd * 1e6),
       limitValue: l.budgetUsd,

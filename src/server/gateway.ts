@@ -187,6 +187,7 @@ export class Gateway {
       countTokens,
       cost: (provider, model, usage) => this.state.prices.costUsd(provider, model, usage),
       record: (row) => ledger.record(row),
+      spend: (scope, since) => this.backends.store.ledger.spend(scope, since),
     };
   }
 
