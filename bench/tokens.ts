@@ -15,17 +15,17 @@ const syllables = ["ka", "lo", "mer", "tin", "qua", "zo", "pre", "ex", "ion", "a
 const vocabulary = Array.from({ length: 3_000 }, () =>
   Array.from({ length: 1 + Math.floor(rand() * 4) }, () => syllables[Math.floor(rand() * syllables.length)]).join(""),
 );
+/** About `tokens` tokens of text (counted per added word, which is within a few tokens of the whole). */
 function text(tokens: number): string {
   const words: string[] = [];
-  let s = "";
-  while (countTokens(s) < tokens) {
-    for (let i = 0; i < 5; i++) {
-      const w = vocabulary[Math.floor(rand() * vocabulary.length)]!;
-      words.push(rand() < 0.05 ? `${w} ${Math.floor(rand() * 10_000)},` : rand() < 0.08 ? `${w}.` : w);
-    }
-    s = words.join(" ");
+  let counted = 0;
+  while (counted < tokens) {
+    const w = vocabulary[Math.floor(rand() * vocabulary.length)]!;
+    const word = rand() < 0.05 ? `${w} ${Math.floor(rand() * 10_000)},` : rand() < 0.08 ? `${w}.` : w;
+    words.push(word);
+    counted += countTokens(` ${word}`);
   }
-  return s;
+  return words.join(" ");
 }
 
 function chat(withTools: boolean): ChatRequest {

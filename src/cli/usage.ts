@@ -89,7 +89,8 @@ export async function runUsageCommand(argv: string[], deps: UsageCommandDeps): P
   }
 
   try {
-    await report(deps.store, deps.out, { start, end, groupBy, team: values.team, key: values.key, csv: values.csv, rows: values.rows });
+    const { team, key, csv, rows } = values;
+    await report(deps.store, deps.out, { start, end, groupBy, team, key, csv, rows });
   } catch (e) {
     // The store (unreachable database) or the output (closed pipe): say which, without a stack.
     err.write(`modelgate usage: ${(e as Error).message}\n`);
@@ -132,7 +133,8 @@ async function report(store: Store, out: NodeJS.WritableStream, o: ReportOptions
     return;
   }
   const scope = [team !== undefined && `team ${team}`, o.key !== undefined && `key ${o.key}`].filter(Boolean);
-  await write(out, `Usage from ${start.toISOString()} to ${end.toISOString()}${scope.length ? ` (${scope.join(", ")})` : ""}\n\n`);
+  const scopeText = scope.length ? ` (${scope.join(", ")})` : "";
+  await write(out, `Usage from ${start.toISOString()} to ${end.toISOString()}${scopeText}\n\n`);
   await write(out, totals.length === 0 ? "No calls in this range.\n" : usageTable(o.groupBy, totals));
 }
 

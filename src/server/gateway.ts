@@ -27,7 +27,7 @@ import { createRedisClient, RedisCounters } from "../store/redis/counters";
 import { resilientCounters } from "../store/resilient-counters";
 import type { Store } from "../store/types";
 import { LedgerWriter } from "../usage/ledger-writer";
-import { countTokens, reservationForRequest } from "../usage/tokens";
+import { countTokens, reservationForRequest, warmTokenizer } from "../usage/tokens";
 import { tracingInterceptor } from "../interceptors/tracing";
 import type { ModelFactory } from "../providers/model";
 import { buildRuntimeState, type RuntimeState } from "../runtime";
@@ -114,6 +114,7 @@ export class Gateway {
       const keyCache = new KeyCache(store.keys, settings.key_refresh_ms, log);
       await keyCache.start();
       const ledger = new LedgerWriter(store.ledger, { log });
+      warmTokenizer(); // ~50 ms once, not on the first call
       log.info({ store: store.kind, counters: redisUrl ? "redis" : "memory" }, "state backends ready");
       return new Gateway(options, { store, counters, keyCache, ledger });
     } catch (err) {
@@ -174,7 +175,8 @@ export class Gateway {
     await stopped;
     await this.upstream.close();
     this.backends.keyCache.stop();
-    await this.backends.ledger.close();
+    // Bounded: a dead store must not hang the shutdown (unwritten rows go to the error log).
+    await this.backends.ledger.close(5_000);
     await this.backends.counters.close();
     await this.backends.store.close();
   }

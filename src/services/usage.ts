@@ -6,6 +6,7 @@ import type { UsageService, UsageTotal } from "../../gen/modelgate/v1/usage_pb";
 import { invalidArgument } from "../errors";
 import type { LedgerStore, UsageGroup, UsageTotalRow } from "../store/types";
 import { ledgerCsvHeader, ledgerCsvLine } from "../usage/csv";
+import { sortTotals } from "../usage/totals";
 
 export const usageGroups: readonly UsageGroup[] = ["key", "team", "endpoint", "model"];
 
@@ -31,7 +32,7 @@ export function usageService(deps: UsageServiceDeps): ServiceImpl<typeof UsageSe
         ...(req.keyId && { keyId: req.keyId }),
         groupBy,
       });
-      return { totals: totals.map((t) => toUsageTotal(t, groupBy)) };
+      return { totals: sortTotals(groupBy, totals).map((t) => toUsageTotal(t, groupBy)) };
     },
 
     async *exportUsage(req, ctx) {

@@ -38,6 +38,11 @@ function entry(provider: string, model: string, r: Rates): PriceEntry {
   return e;
 }
 
+/** Several exact model ids at one price. */
+function models(provider: string, ids: readonly string[], r: Rates): PriceEntry[] {
+  return ids.map((m) => entry(provider, m, r));
+}
+
 /** A model id, exact and with dated snapshots, for each provider name. */
 function family(providers: readonly string[], models: readonly string[], r: Rates, snapshots = "-20*"): PriceEntry[] {
   return providers.flatMap((p) => models.flatMap((m) => [entry(p, m, r), entry(p, `${m}${snapshots}`, r)]));
@@ -92,16 +97,25 @@ const openaiPrices: PriceEntry[] = [
 const sonnet4LongContext = { above: 200_000, input: 6, cached: 0.6, output: 22.5 };
 
 const claudeModels: { ids: string[]; rates: Rates }[] = [
-  { ids: ["claude-opus-5", "claude-opus-4-8", "claude-opus-4-7", "claude-opus-4-6", "claude-opus-4-5"], rates: { input: 5, cached: 0.5, output: 25 } },
+  {
+    ids: ["claude-opus-5", "claude-opus-4-8", "claude-opus-4-7", "claude-opus-4-6", "claude-opus-4-5"],
+    rates: { input: 5, cached: 0.5, output: 25 },
+  },
   { ids: ["claude-opus-5-5"], rates: { input: 4, cached: 0.2, output: 20 } },
   { ids: ["claude-opus-4-1", "claude-opus-4", "claude-opus-4-0"], rates: { input: 15, cached: 1.5, output: 75 } },
   { ids: ["claude-sonnet-4-6"], rates: { input: 3, cached: 0.3, output: 15 } },
-  { ids: ["claude-sonnet-4-5", "claude-sonnet-4", "claude-sonnet-4-0"], rates: { input: 3, cached: 0.3, output: 15, long: sonnet4LongContext } },
+  {
+    ids: ["claude-sonnet-4-5", "claude-sonnet-4", "claude-sonnet-4-0"],
+    rates: { input: 3, cached: 0.3, output: 15, long: sonnet4LongContext },
+  },
   { ids: ["claude-sonnet-5"], rates: { input: 2, cached: 0.2, output: 10 } },
   // Sonnet 5.5 cache reads fell to $0.10 on 2026-10-07.
   { ids: ["claude-sonnet-5-5"], rates: { input: 2, cached: 0.1, output: 10 } },
   { ids: ["claude-haiku-4-5"], rates: { input: 1, cached: 0.1, output: 5 } },
-  { ids: ["claude-haiku-5-5"], rates: { input: 0.1, cached: 0.01, output: 0.5, long: { above: 100_000, input: 0.5, cached: 0.05, output: 2.5 } } },
+  {
+    ids: ["claude-haiku-5-5"],
+    rates: { input: 0.1, cached: 0.01, output: 0.5, long: { above: 100_000, input: 0.5, cached: 0.05, output: 2.5 } },
+  },
   { ids: ["claude-3-5-haiku"], rates: { input: 0.8, cached: 0.08, output: 4 } },
   { ids: ["claude-3-haiku"], rates: { input: 0.25, cached: 0.03, output: 1.25 } },
   { ids: ["claude-fable-5"], rates: { input: 10, cached: 1, output: 50 } },
@@ -121,32 +135,44 @@ const anthropicPrices: PriceEntry[] = claudeModels.flatMap((m) => [
 ]);
 
 const geminiPrices: PriceEntry[] = [
-  ...family(["gemini"], ["gemini-2.5-pro"], { input: 1.25, cached: 0.125, output: 10, long: { above: 200_000, input: 2.5, cached: 0.25, output: 15 } }, "-preview*"),
+  ...family(
+    ["gemini"],
+    ["gemini-2.5-pro"],
+    { input: 1.25, cached: 0.125, output: 10, long: { above: 200_000, input: 2.5, cached: 0.25, output: 15 } },
+    "-preview*",
+  ),
   ...family(["gemini"], ["gemini-2.5-flash"], { input: 0.3, cached: 0.03, output: 2.5 }, "-preview*"),
   ...family(["gemini"], ["gemini-2.5-flash-lite"], { input: 0.1, cached: 0.01, output: 0.4 }, "-preview*"),
   ...family(["gemini"], ["gemini-2.0-flash"], { input: 0.1, cached: 0.025, output: 0.4 }, "-0*"),
-  ...family(["gemini"], ["gemini-3.1-pro"], { input: 2, cached: 0.2, output: 12, long: { above: 200_000, input: 4, cached: 0.4, output: 18 } }, "-preview*"),
+  ...family(
+    ["gemini"],
+    ["gemini-3.1-pro"],
+    { input: 2, cached: 0.2, output: 12, long: { above: 200_000, input: 4, cached: 0.4, output: 18 } },
+    "-preview*",
+  ),
   entry("gemini", "gemini-embedding-001", { input: 0.15, output: 0 }),
 ];
 
 // Mistral's `-latest` aliases move to new models: these are the prices of what they name today.
 const mistralPrices: PriceEntry[] = [
-  ...["mistral-large-latest", "mistral-large-2512"].map((m) => entry("mistral", m, { input: 0.5, output: 1.5 })),
-  ...["mistral-large-2411", "mistral-large-2407"].map((m) => entry("mistral", m, { input: 2, output: 6 })),
-  ...["mistral-medium-latest", "mistral-medium-2505", "mistral-medium-2508"].map((m) => entry("mistral", m, { input: 0.4, output: 2 })),
-  ...["mistral-small-latest", "mistral-small-2503", "mistral-small-2506"].map((m) => entry("mistral", m, { input: 0.1, output: 0.3 })),
-  ...["codestral-latest", "codestral-2508"].map((m) => entry("mistral", m, { input: 0.3, output: 0.9 })),
+  ...models("mistral", ["mistral-large-latest", "mistral-large-2512"], { input: 0.5, output: 1.5 }),
+  ...models("mistral", ["mistral-large-2411", "mistral-large-2407"], { input: 2, output: 6 }),
+  ...models("mistral", ["mistral-medium-latest", "mistral-medium-2505", "mistral-medium-2508"], { input: 0.4, output: 2 }),
+  ...models("mistral", ["mistral-small-latest", "mistral-small-2503", "mistral-small-2506"], { input: 0.1, output: 0.3 }),
+  ...models("mistral", ["codestral-latest", "codestral-2508"], { input: 0.3, output: 0.9 }),
   entry("mistral", "mistral-embed", { input: 0.1, output: 0 }),
 ];
 
 const coherePrices: PriceEntry[] = [
-  ...["command-a-03-2025", "command-a"].map((m) => entry("cohere", m, { input: 2.5, output: 10 })),
-  ...["command-r-plus-08-2024", "command-r-plus"].map((m) => entry("cohere", m, { input: 2.5, output: 10 })),
-  ...["command-r-08-2024", "command-r"].map((m) => entry("cohere", m, { input: 0.15, output: 0.6 })),
-  ...["command-r7b-12-2024", "command-r7b"].map((m) => entry("cohere", m, { input: 0.0375, output: 0.15 })),
+  ...models("cohere", ["command-a-03-2025", "command-a"], { input: 2.5, output: 10 }),
+  ...models("cohere", ["command-r-plus-08-2024", "command-r-plus"], { input: 2.5, output: 10 }),
+  ...models("cohere", ["command-r-08-2024", "command-r"], { input: 0.15, output: 0.6 }),
+  ...models("cohere", ["command-r7b-12-2024", "command-r7b"], { input: 0.0375, output: 0.15 }),
   entry("cohere", "embed-v4.0", { input: 0.12, output: 0 }),
-  ...["embed-english-v3.0", "embed-multilingual-v3.0", "embed-english-light-v3.0", "embed-multilingual-light-v3.0"].map((m) =>
-    entry("cohere", m, { input: 0.1, output: 0 }),
+  ...models(
+    "cohere",
+    ["embed-english-v3.0", "embed-multilingual-v3.0", "embed-english-light-v3.0", "embed-multilingual-light-v3.0"],
+    { input: 0.1, output: 0 },
   ),
 ];
 

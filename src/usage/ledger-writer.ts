@@ -84,6 +84,8 @@ export class LedgerWriter {
   private abandoned = false;
 
   private timer: NodeJS.Timeout | undefined;
+  /** The armed timer is a 0 ms one (write-through, a full batch, a flush): no need to re-arm it. */
+  private timerIsImmediate = false;
   private pumping = false;
   private flushWaiters: { target: number; resolve: () => void }[] = [];
   private wakeRetry: (() => void) | undefined;
@@ -192,11 +194,17 @@ export class LedgerWriter {
     if (this.flushIntervalMs === 0 || this.queued >= this.maxBatch) {
       this.startNow();
     } else if (!this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.startPump();
-      }, this.flushIntervalMs);
+      this.arm(this.flushIntervalMs);
     }
+  }
+
+  private arm(ms: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timerIsImmediate = ms === 0;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.startPump();
+    }, ms);
   }
 
   /** Starts the pump on the next turn (never inside record(): a synchronous store would block the call). */
@@ -205,11 +213,7 @@ export class LedgerWriter {
       this.wakeRetry?.(); // a flush was asked for: retry now rather than after the backoff
       return;
     }
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.startPump();
-    }, 0);
+    if (!(this.timer && this.timerIsImmediate)) this.arm(0);
   }
 
   private startPump(): void {
@@ -293,6 +297,7 @@ export class LedgerWriter {
     this.abandoned = true;
     this.wakeRetry?.();
     if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
     const left = this.rows.slice(this.head);
     for (let i = 0; i < left.length; i += this.maxBatch) {
       this.log.error(

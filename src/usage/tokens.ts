@@ -139,7 +139,8 @@ function messageTokens(m: ChatMessageLike): number {
     else if (p.case === "image") tokens += imageTokens;
   }
   for (const call of m.toolCalls) {
-    tokens += toolCallOverhead + countTokens(call.id) + countTokens(call.function?.name ?? "") + countTokens(call.function?.arguments ?? "");
+    const fn = call.function;
+    tokens += toolCallOverhead + countTokens(call.id) + countTokens(fn?.name ?? "") + countTokens(fn?.arguments ?? "");
   }
   return tokens;
 }

@@ -146,7 +146,8 @@ describe("costUsd", () => {
   it("keeps sub-cent costs exact to the picodollar (no float noise)", () => {
     const micro = defaults.priceFor("bedrock", "amazon.nova-micro-v1:0");
     expect(costUsd({ promptTokens: 1, completionTokens: 1 }, micro)).toBe(0.000000175);
-    expect(costUsd({ promptTokens: 3, completionTokens: 0 }, compilePrices([{ provider: "p", model: "m", input_per_mtok: 0.1, output_per_mtok: 0 }]).priceFor("p", "m"))).toBe(0.0000003);
+    const tenCents = compilePrices([{ provider: "p", model: "m", input_per_mtok: 0.1, output_per_mtok: 0 }]).priceFor("p", "m");
+    expect(costUsd({ promptTokens: 3, completionTokens: 0 }, tenCents)).toBe(0.0000003); // not 3.0000000000000004e-7
   });
 });
 
@@ -169,7 +170,15 @@ describe("pricesSchema", () => {
       'duplicate price for provider "OpenAI" model "GPT-4o" (first at prices[0])',
     ],
     [
-      [{ provider: "gemini", model: "g", input_per_mtok: 1, output_per_mtok: 1, long_context: { above_prompt_tokens: 0, input_per_mtok: 1, output_per_mtok: 1 } }],
+      [
+        {
+          provider: "gemini",
+          model: "g",
+          input_per_mtok: 1,
+          output_per_mtok: 1,
+          long_context: { above_prompt_tokens: 0, input_per_mtok: 1, output_per_mtok: 1 },
+        },
+      ],
       "0.long_context.above_prompt_tokens",
       "",
     ],

@@ -1,0 +1,256 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { GetUsageRequestSchema, UsageService } from "../../gen/modelgate/v1/usage_pb";
+import { usageService } from "../../src/services/usage";
+import { openStore } from "../../src/store/open";
+import type { LedgerRow, Store } from "../../src/store/types";
+import { csvField, formatUsd, ledgerCsvColumns } from "../../src/usage/csv";
+
+const NOW = new Date("2026-11-25T12:00:00.000Z");
+
+function row(over: Partial<LedgerRow>): LedgerRow {
+  return {
+    time: new Date("2026-11-20T10:00:00.000Z"),
+    requestId: "req",
+    keyId: "key_a",
+    team: "ml",
+    endpoint: "chat",
+    provider: "openai",
+    model: "gpt-4o",
+    modelVersion: "",
+    promptTokens: 100,
+    completionTokens: 50,
+    costUsd: 0.00075,
+    status: "ok",
+    latencyMs: 120.25,
+    streamed: false,
+    ...over,
+  };
+}
+
+const awkwardTeam = 'search, "beta"\nteam';
+const fixture: LedgerRow[] = [
+  row({ requestId: "r1", time: new Date("2026-11-20T10:00:00.000Z") }),
+  row({
+    requestId: "r2",
+    time: new Date("2026-11-21T10:00:00.000Z"),
+    keyId: "key_b",
+    model: "claude-x",
+    provider: "anthropic",
+    costUsd: null,
+    streamed: true,
+  }),
+  row({
+    requestId: "r3",
+    time: new Date("2026-11-22T10:00:00.000Z"),
+    keyId: "key_c",
+    team: awkwardTeam,
+    status: "Unavailable",
+    costUsd: 0.5,
+    promptTokens: 7,
+    completionTokens: 0,
+  }),
+  row({ requestId: "r4-future", time: new Date("2026-11-26T10:00:00.000Z") }),
+  row({ requestId: "r0-old", time: new Date("2026-10-01T10:00:00.000Z"), model: "gpt-4o-mini" }),
+];
+
+let store: Store;
+let client: Client<typeof UsageService>;
+
+beforeEach(async () => {
+  store = await openStore("sqlite::memory:");
+  await store.migrate();
+  await store.ledger.append(fixture);
+  client = createClient(
+    UsageService,
+    createRouterTransport((router) => router.service(UsageService, usageService({ ledger: store.ledger, now: () => NOW }))),
+  );
+});
+afterEach(async () => {
+  await store.close();
+});
+
+const ts = (iso: string) => timestampFromDate(new Date(iso));
+
+async function code(p: Promise<unknown> | AsyncIterable<unknown>): Promise<[Code, string]> {
+  try {
+    if (p instanceof Promise) await p;
+    else for await (const _ of p) void _;
+  } catch (err) {
+    const e = ConnectError.from(err);
+    return [e.code, e.rawMessage];
+  }
+  throw new Error("expected an error");
+}
+
+describe("GetUsage", () => {
+  it("without group_by: one grand total up to now (unset end_time)", async () => {
+    const res = await client.getUsage({});
+    expect(res.totals).toHaveLength(1);
+    const [t] = res.totals;
+    expect(t!.group).toEqual({});
+    expect(t!.calls).toBe(4n); // r4 is after now
+    expect(t!.promptTokens).toBe(307n);
+    expect(t!.completionTokens).toBe(150n);
+    expect(t!.costUsd).toBeCloseTo(0.5015, 12);
+    expect(t!.unknownCostCalls).toBe(1n);
+    expect(t!.errorCalls).toBe(1n);
+  });
+
+  it("groups by team and model over a range, with team and key filters", async () => {
+    const range = { startTime: ts("2026-11-01T00:00:00Z"), endTime: ts("2026-12-01T00:00:00Z") };
+    const byTeamModel = await client.getUsage({ ...range, groupBy: ["team", "model"] });
+    expect(byTeamModel.totals.map((t) => [t.group, t.calls])).toEqual([
+      [{ team: "ml", model: "claude-x" }, 1n],
+      [{ team: "ml", model: "gpt-4o" }, 2n],
+      [{ team: awkwardTeam, model: "gpt-4o" }, 1n],
+    ]);
+    // Rows come sorted by the groups in the order asked for.
+    const byModelTeam = await client.getUsage({ ...range, groupBy: ["model", "team"] });
+    expect(byModelTeam.totals.map((t) => `${t.group["model"]}/${t.group["team"]}`)).toEqual([
+      "claude-x/ml",
+      "gpt-4o/ml",
+      `gpt-4o/${awkwardTeam}`,
+    ]);
+    const byModelKey = await client.getUsage({ ...range, groupBy: ["model", "key"] });
+    expect(byModelKey.totals.map((t) => `${t.group["model"]}/${t.group["key"]}`)).toEqual([
+      "claude-x/key_b",
+      "gpt-4o/key_a",
+      "gpt-4o/key_c",
+    ]);
+    const ml = await client.getUsage({ ...range, groupBy: ["key"], team: "ml" });
+    expect(ml.totals.map((t) => [t.group["key"], t.calls, t.unknownCostCalls])).toEqual([
+      ["key_a", 2n, 0n],
+      ["key_b", 1n, 1n],
+    ]);
+    const oneKey = await client.getUsage({ ...range, keyId: "key_c", groupBy: ["endpoint"] });
+    expect(oneKey.totals.map((t) => [t.group, t.errorCalls, t.costUsd])).toEqual([[{ endpoint: "chat" }, 1n, 0.5]]);
+  });
+
+  it("returns no totals for an empty range", async () => {
+    const res = await client.getUsage({ startTime: ts("2020-01-01T00:00:00Z"), endTime: ts("2020-02-01T00:00:00Z"), groupBy: ["team"] });
+    expect(res.totals).toEqual([]);
+  });
+
+  it.each([
+    ["an unknown group", { groupBy: ["team", "region"] }, 'group_by: unknown group "region" (expected key, team, endpoint, model)'],
+    ["a repeated group", { groupBy: ["team", "team"] }, 'group_by: "team" is repeated'],
+    [
+      "start after end",
+      { startTime: ts("2026-11-02T00:00:00Z"), endTime: ts("2026-11-01T00:00:00Z") },
+      "start_time (2026-11-02T00:00:00.000Z) must be before end_time (2026-11-01T00:00:00.000Z)",
+    ],
+    [
+      "an empty range",
+      { startTime: ts("2026-11-01T00:00:00Z"), endTime: ts("2026-11-01T00:00:00Z") },
+      "start_time (2026-11-01T00:00:00.000Z) must be before end_time (2026-11-01T00:00:00.000Z)",
+    ],
+    [
+      "a start after now",
+      { startTime: ts("2026-12-01T00:00:00Z") },
+      "start_time (2026-12-01T00:00:00.000Z) must be before end_time (2026-11-25T12:00:00.000Z, now)",
+    ],
+  ])("refuses %s with INVALID_ARGUMENT", async (_, req, message) => {
+    expect(await code(client.getUsage(create(GetUsageRequestSchema, req)))).toEqual([Code.InvalidArgument, message]);
+  });
+});
+
+/** RFC 4180 reader, to check the export round-trips. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") {
+      row.push(field);
+      field = "";
+    } else if (c === "\r" && text[i + 1] === "\n") {
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = "";
+      i++;
+    } else field += c;
+  }
+  expect(field).toBe(""); // every line ends with CRLF
+  return rows;
+}
+
+async function exportText(req: Parameters<typeof client.exportUsage>[0]): Promise<string[]> {
+  const chunks: string[] = [];
+  for await (const m of client.exportUsage(req)) chunks.push(m.csv);
+  return chunks;
+}
+
+describe("ExportUsage", () => {
+  it("streams the header, then RFC 4180 rows in time order: ISO times, quoted fields, unknown cost empty", async () => {
+    const chunks = await exportText({ startTime: ts("2026-11-01T00:00:00Z") });
+    const text = chunks.join("");
+    expect(text.startsWith(`${ledgerCsvColumns.join(",")}\r\n`)).toBe(true);
+    const [header, ...rows] = parseCsv(text);
+    expect(header).toEqual([...ledgerCsvColumns]);
+    expect(rows).toEqual([
+      ["2026-11-20T10:00:00.000Z", "r1", "key_a", "ml", "chat", "openai", "gpt-4o", "", "100", "50", "0.00075", "ok", "120.25", "false"],
+      ["2026-11-21T10:00:00.000Z", "r2", "key_b", "ml", "chat", "anthropic", "claude-x", "", "100", "50", "", "ok", "120.25", "true"],
+      ["2026-11-22T10:00:00.000Z", "r3", "key_c", awkwardTeam, "chat", "openai", "gpt-4o", "", "7", "0", "0.5", "Unavailable", "120.25", "false"],
+    ]);
+    expect(text).toContain('"search, ""beta""\nteam"');
+  });
+
+  it("filters by team and refuses a bad range", async () => {
+    const rows = parseCsv((await exportText({ team: awkwardTeam })).join(""));
+    expect(rows.slice(1).map((r) => r[1])).toEqual(["r3"]);
+    expect(await code(client.exportUsage({ startTime: ts("2026-11-25T12:00:00Z") }))).toEqual([
+      Code.InvalidArgument,
+      "start_time (2026-11-25T12:00:00.000Z) must be before end_time (2026-11-25T12:00:00.000Z, now)",
+    ]);
+  });
+
+  it("sends a month of rows in ~64 KiB pieces, header first, nothing lost", async () => {
+    const many = Array.from({ length: 3_000 }, (_, i) =>
+      row({ requestId: `bulk-${String(i).padStart(5, "0")}`, time: new Date(Date.UTC(2026, 10, 2, 0, 0, i)), team: "bulk" }),
+    );
+    await store.ledger.append(many);
+    const chunks = await exportText({ team: "bulk" });
+    expect(chunks.length).toBeGreaterThan(2);
+    for (const c of chunks.slice(0, -1)) {
+      expect(c.length).toBeGreaterThanOrEqual(64 * 1024);
+      expect(c.length).toBeLessThan(64 * 1024 + 200);
+      expect(c.endsWith("\r\n")).toBe(true); // pieces end on a row
+    }
+    expect(chunks[0]!.startsWith("time,request_id,")).toBe(true);
+    const rows = parseCsv(chunks.join(""));
+    expect(rows).toHaveLength(3_001);
+    expect(rows.slice(1).map((r) => r[1])).toEqual(many.map((r) => r.requestId));
+  });
+
+  it("an empty range is just the header", async () => {
+    expect(await exportText({ startTime: ts("2020-01-01T00:00:00Z"), endTime: ts("2020-01-02T00:00:00Z") })).toEqual([
+      `${ledgerCsvColumns.join(",")}\r\n`,
+    ]);
+  });
+});
+
+describe("csv helpers", () => {
+  it("quote only what needs it and write costs as plain decimals", () => {
+    expect(csvField("plain")).toBe("plain");
+    expect(csvField('a"b')).toBe('"a""b"');
+    expect(csvField("a\rb")).toBe('"a\rb"');
+    expect(formatUsd(null)).toBe("");
+    expect(formatUsd(0)).toBe("0");
+    expect(formatUsd(0.000000175)).toBe("0.000000175"); // String() would say 1.75e-7
+    expect(formatUsd(12.5)).toBe("12.5");
+    expect(formatUsd(3)).toBe("3");
+  });
+});
