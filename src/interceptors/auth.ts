@@ -54,6 +54,7 @@ export function authInterceptor(deps: AuthDeps = {}): Interceptor {
     if (endpoint !== undefined && info.state.endpoints.has(endpoint)) {
       const decision = checkAccess({ ...principal, source: sourceOfKeyId(principal.keyId) }, endpoint, grants);
       if (!decision.allowed) throw permissionDenied(decision.missing);
+      info.allowedModelVersions = decision.modelVersions;
     }
     return next(req);
   };

@@ -13,6 +13,8 @@ export interface CallInfo {
   /** The `endpoint` field of the request, once read. */
   endpoint?: string;
   principal?: Principal;
+  /** Registry model versions the principal's grants allow for this endpoint (undefined = any). */
+  allowedModelVersions?: ReadonlySet<string>;
   provider?: string;
   model?: string;
   usage?: Omit<Usage, "$typeName" | "$unknown">;

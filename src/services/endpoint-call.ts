@@ -38,7 +38,12 @@ export function beginEndpointCall(
   info.endpoint = name;
   info.provider = endpoint.provider;
   info.model = endpoint.model;
-  const options: CallOptions = { signal: ctx.signal, traceparent: info.traceparent, requestId: info.requestId };
+  const options: CallOptions = {
+    signal: ctx.signal,
+    traceparent: info.traceparent,
+    requestId: info.requestId,
+    allowedModelVersions: info.allowedModelVersions,
+  };
   return { endpoint, info, options };
 }
 

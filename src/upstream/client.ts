@@ -14,6 +14,11 @@ export interface UpstreamCall {
   /** W3C traceparent to send upstream (our span as the parent). */
   traceparent?: string;
   requestId?: string;
+  /**
+   * Registry model versions the caller may reach (access grants with `model_versions`);
+   * undefined = any. Checked once the version an alias points to is known.
+   */
+  allowedModelVersions?: ReadonlySet<string>;
 }
 
 export interface UpstreamClientOptions {

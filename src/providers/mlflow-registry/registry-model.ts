@@ -6,7 +6,7 @@
 //     of the version the alias points to now;
 //   - what the scoring server does not say: the model name (taken from the endpoint: NAME for a
 //     registry model) and, for predict, the version that answered.
-import { badUpstreamResponse } from "../../errors";
+import { badUpstreamResponse, permissionDenied } from "../../errors";
 import { httpModelFactory, type CallOptions, type ModelClient, type ModelFactory } from "../model";
 import { configOf } from "../request-builder";
 import type { ModelTarget } from "../types";
@@ -142,6 +142,9 @@ function registryModel(resolve: Resolve): ModelClient {
     },
     async predict(params, call) {
       const { client, name, version } = await resolve(call);
+      if (version !== undefined && call.allowedModelVersions && !call.allowedModelVersions.has(version)) {
+        throw permissionDenied(`needs a grant for version ${version} of model "${name}"`);
+      }
       const res = await need(client.predict, "predict")(params, call);
       return version === undefined ? { ...res, model: name } : { ...res, model: name, modelVersion: version };
     },
