@@ -95,7 +95,13 @@ endpoints:
     const { loadConfigFile } = await import("../../src/config/load");
     await expect(loadConfigFile("config/default.yaml", modelFactories, {})).resolves.toBeTruthy();
     await expect(
-      loadConfigFile("config/example.yaml", modelFactories, { OPENAI_API_KEY: "a", ANTHROPIC_API_KEY: "b", MODELGATE_KEY_ALICE: "0123456789abcdef" }),
+      loadConfigFile("config/example.yaml", modelFactories, {
+        OPENAI_API_KEY: "a",
+        ANTHROPIC_API_KEY: "b",
+        MODELGATE_KEY_ALICE: "0123456789abcdef",
+        MODELGATE_DATABASE_URL: "sqlite::memory:",
+        MODELGATE_REDIS_URL: "redis://127.0.0.1:6379",
+      }),
     ).resolves.toBeTruthy();
   });
 
