@@ -1,6 +1,7 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { getCallInfo, type CallInfo } from "./call-info";
+import { onCallEnd } from "./call-end";
 
 /** One structured line per call, written when the call (or its stream) ends. */
 export function loggingInterceptor(log: Logger): Interceptor {
@@ -32,25 +33,6 @@ export function loggingInterceptor(log: Logger): Interceptor {
       write(procedure, info, err);
       throw err;
     }
-    if (!res.stream) {
-      write(procedure, info);
-      return res;
-    }
-    const messages = res.message;
-    return {
-      ...res,
-      message: (async function* () {
-        let failure: unknown;
-        try {
-          yield* messages;
-        } catch (err) {
-          failure = err;
-          throw err;
-        } finally {
-          // A client that goes away mid-stream ends the generator without an error here.
-          write(procedure, info, failure ?? (req.signal.aborted ? req.signal.reason : undefined));
-        }
-      })(),
-    };
+    return onCallEnd(res, req.signal, (err) => write(procedure, info, err));
   };
 }

@@ -4,6 +4,7 @@ import { planChecks, type PlannedCheck } from "../quota/checks";
 import type { Counters } from "../store/counters";
 import type { LedgerRow } from "../store/types";
 import { getCallInfo, requestEndpoint, type CallInfo } from "./call-info";
+import { onCallEnd } from "./call-end";
 
 /** What quota needs from usage accounting (src/usage), so this file stays about counting. */
 export interface Accounting {
@@ -132,25 +133,7 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
       throw err;
     }
     if (checks.length > 0) rateLimitHeaders(res.header, checks, values, now(), true);
-    if (!res.stream) {
-      settle(undefined);
-      return res;
-    }
-    const messages = res.message;
-    return {
-      ...res,
-      message: (async function* () {
-        let failure: unknown;
-        try {
-          yield* messages;
-        } catch (err) {
-          failure = err;
-          throw err;
-        } finally {
-          settle(failure ?? (req.signal.aborted ? req.signal.reason : undefined));
-        }
-      })(),
-    };
+    return onCallEnd(res, req.signal, settle);
   };
 }
 

@@ -85,3 +85,39 @@ export function passBackHeaders(from: Headers | undefined, into: Record<string, 
   });
   return into;
 }
+
+/**
+ * Streams chunks as SSE. The first message is awaited before the 200 goes out, so errors that
+ * come before any output (auth, validation, quota) keep their HTTP status; a failure midway is
+ * sent as a last `data:` event with the surface's error body (OpenAI's SDKs raise it).
+ */
+export async function streamSse<T>(
+  res: NodeResponse,
+  stream: AsyncIterable<T>,
+  headersOut: Record<string, string>,
+  toJson: (chunk: T) => unknown,
+  options: { errorBody: (err: unknown) => unknown; terminator?: string },
+): Promise<void> {
+  const it = stream[Symbol.asyncIterator]();
+  let next = await it.next();
+  startSse(res, headersOut);
+  try {
+    for (; !next.done; next = await it.next()) {
+      const json = toJson(next.value);
+      if (json !== undefined) writeSse(res, JSON.stringify(json));
+    }
+    if (options.terminator !== undefined) writeSse(res, options.terminator);
+  } catch (err) {
+    if (!res.destroyed) writeSse(res, JSON.stringify(options.errorBody(err)));
+  }
+  res.end();
+}
+
+/** Call options for the in-process service call: forwarded headers, cancellation, headers back. */
+export function callOptionsFor(req: NodeRequest, res: NodeResponse, headersOut: Record<string, string>) {
+  return {
+    headers: forwardHeaders(req),
+    signal: clientGone(res),
+    onHeader: (h: Headers) => passBackHeaders(h, headersOut),
+  };
+}

@@ -9,7 +9,7 @@ import { PredictRequestSchema } from "../../../gen/modelgate/v1/predict_pb";
 import { httpStatusFor, invalidArgument } from "../../errors";
 import { parseBody } from "../../services/validate";
 import type { NodeRequest, NodeResponse } from "../../server/one-port";
-import { clientGone, forwardHeaders, passBackHeaders, readJson, sendJson, startSse, writeSse } from "../http";
+import { callOptionsFor, readJson, sendJson, streamSse } from "../http";
 import { chatChunkJson, chatCompletionBody, chatCompletionJson, toChatRequest } from "../openai/chat";
 import { completionBody, completionChunkJson, completionJson, toCompleteRequest } from "../openai/completions";
 import { embeddingBody, embeddingsJson, toEmbedRequest } from "../openai/embeddings";
@@ -40,26 +40,9 @@ function endpointJson(ep: Endpoint) {
  * payload to expect; an unknown name goes through GetEndpoint for the proper (authenticated) error.
  */
 export function mlflowSurface(clients: ServiceClients, maxBodyBytes: number, endpointType: (name: string) => string | undefined): RestSurface {
-  const options = (req: NodeRequest, res: NodeResponse, headersOut: Record<string, string>) => ({
-    headers: forwardHeaders(req),
-    signal: clientGone(res),
-    onHeader: (h: Headers) => passBackHeaders(h, headersOut),
-  });
-
-  async function streamSse<T>(res: NodeResponse, stream: AsyncIterable<T>, headersOut: Record<string, string>, toJson: (c: T) => unknown) {
-    const it = stream[Symbol.asyncIterator]();
-    let next = await it.next();
-    startSse(res, headersOut);
-    try {
-      for (; !next.done; next = await it.next()) {
-        const json = toJson(next.value);
-        if (json !== undefined) writeSse(res, JSON.stringify(json));
-      }
-    } catch (err) {
-      if (!res.destroyed) writeSse(res, JSON.stringify(mlflowError(err).body));
-    }
-    res.end();
-  }
+  // MLflow's gateway ends its streams without a terminator.
+  const sse = <T>(res: NodeResponse, stream: AsyncIterable<T>, headersOut: Record<string, string>, toJson: (c: T) => unknown) =>
+    streamSse(res, stream, headersOut, toJson, { errorBody: (err) => mlflowError(err).body });
 
   return {
     renderError: mlflowError,
@@ -76,7 +59,7 @@ export function mlflowSurface(clients: ServiceClients, maxBodyBytes: number, end
         path: "/api/2.0/endpoints",
         async handler(req, res) {
           const headersOut: Record<string, string> = {};
-          const out = await clients.endpoints.listEndpoints({}, options(req, res, headersOut));
+          const out = await clients.endpoints.listEndpoints({}, callOptionsFor(req, res, headersOut));
           sendJson(res, 200, { endpoints: out.endpoints.map(endpointJson) }, headersOut);
         },
       },
@@ -85,7 +68,7 @@ export function mlflowSurface(clients: ServiceClients, maxBodyBytes: number, end
         path: "/api/2.0/endpoints/{name}",
         async handler(req, res, params) {
           const headersOut: Record<string, string> = {};
-          const out = await clients.endpoints.getEndpoint({ name: params["name"] ?? "" }, options(req, res, headersOut));
+          const out = await clients.endpoints.getEndpoint({ name: params["name"] ?? "" }, callOptionsFor(req, res, headersOut));
           sendJson(res, 200, endpointJson(out.endpoint!), headersOut);
         },
       },
@@ -95,7 +78,7 @@ export function mlflowSurface(clients: ServiceClients, maxBodyBytes: number, end
         async handler(req, res, params) {
           const name = params["name"] ?? "";
           const headersOut: Record<string, string> = {};
-          const call = options(req, res, headersOut);
+          const call = callOptionsFor(req, res, headersOut);
           const raw = await readJson(req, maxBodyBytes);
           if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw invalidArgument("the request body must be a JSON object");
           const type = endpointType(name) ?? (await clients.endpoints.getEndpoint({ name }, call)).endpoint?.endpointType;
@@ -106,13 +89,13 @@ export function mlflowSurface(clients: ServiceClients, maxBodyBytes: number, end
               const parsed = parseBody(chatCompletionBody, body);
               const request = toChatRequest(parsed);
               if (!parsed.stream) return sendJson(res, 200, chatCompletionJson(await clients.chat.chat(request, call), created), headersOut);
-              return streamSse(res, clients.chat.streamChat(request, call), headersOut, (c) => chatChunkJson(c, created, true));
+              return sse(res, clients.chat.streamChat(request, call), headersOut, (c) => chatChunkJson(c, created, true));
             }
             case "llm/v1/completions": {
               const parsed = parseBody(completionBody, body);
               const request = toCompleteRequest(parsed);
               if (!parsed.stream) return sendJson(res, 200, completionJson(await clients.completions.complete(request, call), created), headersOut);
-              return streamSse(res, clients.completions.streamComplete(request, call), headersOut, (c) => completionChunkJson(c, created, true));
+              return sse(res, clients.completions.streamComplete(request, call), headersOut, (c) => completionChunkJson(c, created, true));
             }
             case "llm/v1/embeddings": {
               // MLflow's older clients send `text` instead of `input`.

@@ -1,6 +1,6 @@
 // The OpenAI-compatible surface: /v1/chat/completions, /v1/completions, /v1/embeddings,
 // /v1/models. Existing OpenAI SDKs work unchanged with base URL http://HOST:PORT/v1.
-import { clientGone, forwardHeaders, passBackHeaders, readJson, sendJson, startSse, writeSse } from "../http";
+import { callOptionsFor, readJson, sendJson, streamSse } from "../http";
 import type { RestSurface } from "../router";
 import type { ServiceClients } from "../services";
 import { parseBody } from "../../services/validate";
@@ -12,34 +12,8 @@ import type { NodeRequest, NodeResponse } from "../../server/one-port";
 import { describeEndpointJson } from "./models";
 
 export function openaiSurface(clients: ServiceClients, maxBodyBytes: number): RestSurface {
-  const callOptions = (req: NodeRequest, res: NodeResponse, headersOut: Record<string, string>) => ({
-    headers: forwardHeaders(req),
-    signal: clientGone(res),
-    onHeader: (h: Headers) => passBackHeaders(h, headersOut),
-  });
-
-  /** Streams chunks as SSE. The first message is awaited before the 200, so early errors keep their status. */
-  async function streamSse<T>(
-    res: NodeResponse,
-    stream: AsyncIterable<T>,
-    headersOut: Record<string, string>,
-    toJson: (chunk: T) => unknown,
-  ): Promise<void> {
-    const it = stream[Symbol.asyncIterator]();
-    let next = await it.next();
-    startSse(res, headersOut);
-    try {
-      for (; !next.done; next = await it.next()) {
-        const json = toJson(next.value);
-        if (json !== undefined) writeSse(res, JSON.stringify(json));
-      }
-      writeSse(res, "[DONE]");
-    } catch (err) {
-      // Mid-stream failure: OpenAI's SDKs raise an APIError for an `error` event.
-      if (!res.destroyed) writeSse(res, JSON.stringify(openaiError(err).body));
-    }
-    res.end();
-  }
+  const sse = <T>(res: NodeResponse, stream: AsyncIterable<T>, headersOut: Record<string, string>, toJson: (chunk: T) => unknown) =>
+    streamSse(res, stream, headersOut, toJson, { errorBody: (err) => openaiError(err).body, terminator: "[DONE]" });
 
   return {
     renderError: openaiError,
@@ -52,14 +26,14 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number): Re
           const request = toChatRequest(body);
           const created = Math.floor(Date.now() / 1000);
           const headersOut: Record<string, string> = {};
-          const options = callOptions(req, res, headersOut);
+          const options = callOptionsFor(req, res, headersOut);
           if (!body.stream) {
             const out = await clients.chat.chat(request, options);
             sendJson(res, 200, chatCompletionJson(out, created), headersOut);
             return;
           }
           const includeUsage = body.stream_options?.include_usage === true;
-          await streamSse(res, clients.chat.streamChat(request, options), headersOut, (c) => chatChunkJson(c, created, includeUsage));
+          await sse(res, clients.chat.streamChat(request, options), headersOut, (c) => chatChunkJson(c, created, includeUsage));
         },
       },
       {
@@ -70,13 +44,13 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number): Re
           const request = toCompleteRequest(body);
           const created = Math.floor(Date.now() / 1000);
           const headersOut: Record<string, string> = {};
-          const options = callOptions(req, res, headersOut);
+          const options = callOptionsFor(req, res, headersOut);
           if (!body.stream) {
             sendJson(res, 200, completionJson(await clients.completions.complete(request, options), created), headersOut);
             return;
           }
           const includeUsage = body.stream_options?.include_usage === true;
-          await streamSse(res, clients.completions.streamComplete(request, options), headersOut, (c) =>
+          await sse(res, clients.completions.streamComplete(request, options), headersOut, (c) =>
             completionChunkJson(c, created, includeUsage),
           );
         },
@@ -87,7 +61,7 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number): Re
         async handler(req, res) {
           const body = parseBody(embeddingBody, await readJson(req, maxBodyBytes));
           const headersOut: Record<string, string> = {};
-          const out = await clients.embeddings.embed(toEmbedRequest(body), callOptions(req, res, headersOut));
+          const out = await clients.embeddings.embed(toEmbedRequest(body), callOptionsFor(req, res, headersOut));
           sendJson(res, 200, embeddingsJson(out, body.encoding_format ?? "float"), headersOut);
         },
       },
@@ -96,7 +70,7 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number): Re
         path: "/v1/models",
         async handler(req, res) {
           const headersOut: Record<string, string> = {};
-          const out = await clients.endpoints.listEndpoints({}, callOptions(req, res, headersOut));
+          const out = await clients.endpoints.listEndpoints({}, callOptionsFor(req, res, headersOut));
           sendJson(res, 200, { object: "list", data: out.endpoints.map(describeEndpointJson) }, headersOut);
         },
       },
@@ -105,7 +79,7 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number): Re
         path: "/v1/models/{model}",
         async handler(req, res, params) {
           const headersOut: Record<string, string> = {};
-          const out = await clients.endpoints.getEndpoint({ name: params["model"] ?? "" }, callOptions(req, res, headersOut));
+          const out = await clients.endpoints.getEndpoint({ name: params["model"] ?? "" }, callOptionsFor(req, res, headersOut));
           sendJson(res, 200, describeEndpointJson(out.endpoint!), headersOut);
         },
       },

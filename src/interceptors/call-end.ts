@@ -1,0 +1,27 @@
+import type { StreamResponse, UnaryResponse } from "@connectrpc/connect";
+
+/**
+ * Runs `done` once when the call is over: at once for a unary response, when a stream ends,
+ * fails or is abandoned by a client that went away (then with the abort reason as the error).
+ */
+export function onCallEnd<T extends UnaryResponse | StreamResponse>(res: T, signal: AbortSignal, done: (err: unknown) => void): T {
+  if (!res.stream) {
+    done(undefined);
+    return res;
+  }
+  const messages = res.message;
+  return {
+    ...res,
+    message: (async function* () {
+      let failure: unknown;
+      try {
+        yield* messages;
+      } catch (err) {
+        failure = err;
+        throw err;
+      } finally {
+        done(failure ?? (signal.aborted ? signal.reason : undefined));
+      }
+    })(),
+  };
+}
