@@ -2,7 +2,7 @@ import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryRe
 import { resourceExhausted } from "../errors";
 import { planChecks, type PlannedCheck } from "../quota/checks";
 import type { Counters } from "../store/counters";
-import type { LedgerRow } from "../store/types";
+import type { KeyLimits, LedgerRow } from "../store/types";
 import { getCallInfo, requestEndpoint, type CallInfo } from "./call-info";
 import { onCallEnd } from "./call-end";
 
@@ -67,14 +67,18 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
     const name = await requestEndpoint(req, info);
     const endpoint = name === undefined ? undefined : info.state.endpoints.get(name);
     const principal = info.principal;
-    const estimate = accounting.reservation(info);
-    const reservedTokens = estimate.promptTokens + estimate.maxCompletionTokens;
-    const reservedUsd = endpoint
-      ? (accounting.cost(endpoint.provider, endpoint.model, { promptTokens: estimate.promptTokens, completionTokens: estimate.maxCompletionTokens }) ?? 0)
-      : 0;
-    const reservedMicro = Math.round(reservedUsd * 1e6);
     const teamLimits = principal?.team ? info.state.teams.get(principal.team) : undefined;
-    const checks = planChecks(now(), endpoint, principal, teamLimits, { tokens: reservedTokens, microUsd: reservedMicro });
+    // Counting the prompt costs tens of µs: only when a token or spend limit needs it (or, at
+    // settlement, a stream that ended without usage).
+    let estimated: ReturnType<Accounting["reservation"]> | undefined;
+    const estimate = () => (estimated ??= accounting.reservation(info));
+    let reservation = { tokens: 0, microUsd: 0 };
+    if (needsEstimate(endpoint?.limit?.tokens, principal?.limits, teamLimits)) {
+      const e = estimate();
+      const usd = endpoint ? (accounting.cost(endpoint.provider, endpoint.model, { promptTokens: e.promptTokens, completionTokens: e.maxCompletionTokens }) ?? 0) : 0;
+      reservation = { tokens: e.promptTokens + e.maxCompletionTokens, microUsd: Math.round(usd * 1e6) };
+    }
+    const checks = planChecks(now(), endpoint, principal, teamLimits, reservation);
 
     const settle = (err: unknown) => {
       const status = err === undefined ? "ok" : Code[ConnectError.from(err).code];
@@ -83,7 +87,7 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
       let completionTokens = usage?.completionTokens ?? 0;
       if (!usage && info.streamedText) {
         // A stream that ended without usage (cancelled, broken): what was asked and what was sent.
-        promptTokens = estimate.promptTokens;
+        promptTokens = estimate().promptTokens;
         completionTokens = accounting.countTokens(info.streamedText);
       }
       const cost = info.provider && info.model ? accounting.cost(info.provider, info.model, { promptTokens, completionTokens }) : null;
@@ -135,6 +139,10 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
     if (checks.length > 0) rateLimitHeaders(res.header, checks, values, now(), true);
     return onCallEnd(res, req.signal, settle);
   };
+}
+
+function needsEstimate(endpointTokens: number | undefined, ...limits: (KeyLimits | undefined)[]): boolean {
+  return endpointTokens !== undefined || limits.some((l) => l !== undefined && (l.tpm !== undefined || l.budgetUsd !== undefined));
 }
 
 const modelServices = new Set([
