@@ -95,7 +95,8 @@ async function main(argv: string[]): Promise<number> {
   const logger = pino({
     level: process.env["LOG_LEVEL"] ?? config.file.logging.level,
     base: undefined,
-    redact: { paths: ["*.authorization", "*.headers.authorization", "*.key", "*.api_key"], censor: "[redacted]" },
+    // Call lines never carry headers or keys; exact paths (no wildcards) keep the guard cheap.
+    redact: { paths: ["authorization", "headers.authorization", "err.config.headers.authorization", "key", "api_key"], censor: "[redacted]" },
   });
   const gateway = await Gateway.open({ config, factories: modelFactories, logger });
   const address = await gateway.listen(args.host, port);

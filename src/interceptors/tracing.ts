@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import type { Interceptor } from "@connectrpc/connect";
 import { getCallInfo } from "./call-info";
 
@@ -9,15 +9,24 @@ const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
  * Request id (the caller's `x-request-id` when sane, else a new one, echoed back) and W3C trace
  * context: a valid incoming `traceparent` keeps its trace id; the upstream sees our span as parent.
  */
+/**
+ * Hex ids from randomUUID, which Node serves from a pre-filled entropy buffer (a randomBytes call
+ * per id cost ~6 µs under load). A v4 UUID has 122 random bits: plenty for trace and span ids.
+ */
+function randomHex(length: 16 | 32): string {
+  const hex = randomUUID().replace(/-/g, "");
+  return length === 32 ? hex : hex.slice(16);
+}
+
 export function tracingInterceptor(): Interceptor {
   return (next) => async (req) => {
     const info = getCallInfo(req.contextValues);
     const incomingId = req.header.get("x-request-id");
     const requestId = incomingId && requestIdPattern.test(incomingId) ? incomingId : randomUUID();
     const parent = traceparentPattern.exec(req.header.get("traceparent") ?? "");
-    const traceId = parent && parent[1] !== "0".repeat(32) ? parent[1]! : randomBytes(16).toString("hex");
+    const traceId = parent && parent[1] !== "0".repeat(32) ? parent[1]! : randomHex(32);
     const flags = parent?.[3] ?? "01";
-    const traceparent = `00-${traceId}-${randomBytes(8).toString("hex")}-${flags}`;
+    const traceparent = `00-${traceId}-${randomHex(16)}-${flags}`;
     if (info) {
       info.requestId = requestId;
       info.traceparent = traceparent;
