@@ -24,7 +24,8 @@ import type { Counters } from "../store/counters";
 import { MemoryCounters } from "../store/memory/counters";
 import { openStore } from "../store/open";
 import { createRedisClient, RedisCounters } from "../store/redis/counters";
-import { resilientCounters } from "../store/resilient-counters";
+import { resilientCounters, type ResilientCounters } from "../store/resilient-counters";
+import { GatewayMetrics } from "../observability/metrics";
 import type { Store } from "../store/types";
 import { LedgerWriter } from "../usage/ledger-writer";
 import { countTokens, reservationForRequest, warmTokenizer } from "../usage/tokens";
@@ -60,7 +61,7 @@ export interface GatewayOptions {
 /** Process-wide parts built once at start: the store, shared counters, the key cache, the ledger. */
 interface Backends {
   store: Store;
-  counters: Counters;
+  counters: Counters | ResilientCounters;
   keyCache: KeyCache;
   ledger: LedgerWriter;
 }
@@ -83,6 +84,7 @@ export class Gateway {
   private readonly shutdownController = new AbortController();
   private readonly settings: LoadedConfig["file"]["server"];
   private active = 0;
+  private readonly metrics: GatewayMetrics;
   private idle: (() => void) | undefined;
 
   private constructor(
@@ -92,6 +94,11 @@ export class Gateway {
     this.settings = options.config.file.server;
     this.upstream = new UpstreamClient({ timeoutMs: this.settings.upstream_timeout_ms });
     this.state = buildRuntimeState(options.config, options.factories, this.upstream);
+    const counters = backends.counters;
+    this.metrics = new GatewayMetrics({
+      quotaBackend: "stats" in counters ? () => counters.stats() : undefined,
+      ledger: () => backends.ledger.stats(),
+    });
     this.server = createOnePortServer(this.listener());
   }
 
@@ -181,6 +188,12 @@ export class Gateway {
     await this.backends.store.close();
   }
 
+  private async serveMetrics(res: NodeResponse): Promise<void> {
+    const body = await this.metrics.registry.metrics();
+    res.writeHead(200, { "content-type": this.metrics.registry.contentType });
+    res.end(body);
+  }
+
   private accounting(): Accounting {
     const ledger = this.backends.ledger;
     return {
@@ -188,7 +201,13 @@ export class Gateway {
       reservation: (info) => reservationForRequest(info.message, info.state.defaultMaxTokens),
       countTokens,
       cost: (provider, model, usage) => this.state.prices.costUsd(provider, model, usage),
-      record: (row) => ledger.record(row),
+      record: (row) => {
+        ledger.record(row);
+        // Label values only from the config: a caller's made-up endpoint names must not grow the series.
+        const endpoint = this.state.endpoints.has(row.endpoint) ? row.endpoint : "(unknown)";
+        this.metrics.recordCall(endpoint, row.status, row.latencyMs / 1000);
+        this.metrics.recordUsage(endpoint, row.promptTokens, row.completionTokens, row.costUsd);
+      },
       spend: (scope, since) => this.backends.store.ledger.spend(scope, since),
     };
   }
@@ -236,6 +255,10 @@ export class Gateway {
         if (--this.active === 0) this.idle?.();
       });
       if (applyCors(origins, req.method, req.headers, res)) return;
+      if (req.method === "GET" && req.url === "/metrics") {
+        void this.serveMetrics(res);
+        return;
+      }
       if (rest(req, res)) return;
       handler(req, res);
     };

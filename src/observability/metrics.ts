@@ -1,0 +1,80 @@
+// Prometheus metrics (prom-client), served at GET /metrics on the gateway's port. Per-call work
+// is a few counter increments on pre-resolved label children; state gauges (quota backend, ledger
+// queue) are read only when Prometheus scrapes.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { ResilientCountersStats } from "../store/resilient-counters";
+import type { LedgerWriterStats } from "../usage/ledger-writer";
+
+export interface MetricsSources {
+  quotaBackend?: () => ResilientCountersStats;
+  ledger: () => LedgerWriterStats;
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly calls: Counter<"endpoint" | "code">;
+  private readonly duration: Histogram<"endpoint">;
+  private readonly tokens: Counter<"endpoint" | "kind">;
+  private readonly cost: Counter<"endpoint">;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: "modelgate_process_" });
+    this.calls = new Counter({ name: "modelgate_calls_total", help: "Model calls by endpoint and result code", labelNames: ["endpoint", "code"], registers });
+    this.duration = new Histogram({
+      name: "modelgate_call_duration_seconds",
+      help: "Call latency (streams: until the last message)",
+      labelNames: ["endpoint"],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.tokens = new Counter({ name: "modelgate_tokens_total", help: "Tokens by endpoint, prompt or completion", labelNames: ["endpoint", "kind"], registers });
+    this.cost = new Counter({ name: "modelgate_cost_usd_total", help: "Known cost in USD by endpoint", labelNames: ["endpoint"], registers });
+    const quota = sources.quotaBackend;
+    if (quota) {
+      new Gauge({
+        name: "modelgate_quota_backend_up",
+        help: "1 while the shared quota backend (Redis) answers; 0 while calls fall back (open) or are refused (closed)",
+        registers,
+        collect() {
+          this.set(quota().primary === "up" ? 1 : 0);
+        },
+      });
+      new Gauge({
+        name: "modelgate_quota_fallback_answers",
+        help: "Quota decisions answered by the local fallback since start (per-replica limits!)",
+        registers,
+        collect() {
+          this.set(quota().fallbackAnswers);
+        },
+      });
+    }
+    new Gauge({
+      name: "modelgate_ledger_queued_rows",
+      help: "Usage rows waiting to be written",
+      registers,
+      collect() {
+        this.set(sources.ledger().queued);
+      },
+    });
+    new Gauge({
+      name: "modelgate_ledger_failed_appends",
+      help: "Ledger appends that failed (and were retried) since start",
+      registers,
+      collect() {
+        this.set(sources.ledger().failedAppends);
+      },
+    });
+  }
+
+  recordCall(endpoint: string, code: string, seconds: number): void {
+    this.calls.labels(endpoint, code).inc();
+    this.duration.labels(endpoint).observe(seconds);
+  }
+
+  recordUsage(endpoint: string, promptTokens: number, completionTokens: number, costUsd: number | null): void {
+    if (promptTokens > 0) this.tokens.labels(endpoint, "prompt").inc(promptTokens);
+    if (completionTokens > 0) this.tokens.labels(endpoint, "completion").inc(completionTokens);
+    if (costUsd !== null && costUsd > 0) this.cost.labels(endpoint).inc(costUsd);
+  }
+}
