@@ -1,30 +1,11 @@
 // Chat over the Messages API: text, images, tools and structured output.
 import type { ChatChunk, ChatResult, ChatTranslator } from "../types";
+import { chatDelta } from "../stream-parts";
 import { messagesPost } from "./config";
 import { messagesBody } from "./messages-request";
 import { readMessage } from "./messages-response";
 import { type StreamMessage, type StreamPart, messagesStreamDecoder } from "./messages-stream";
 import { toolFields } from "./tools";
-
-function chatDelta(part: StreamPart) {
-  switch (part.kind) {
-    case "start":
-      return { role: "assistant", content: "" };
-    case "text":
-      return { role: "", content: part.text };
-    case "tool_start":
-      // The call's id and name come first; its arguments follow as tool_args fragments.
-      return {
-        role: "",
-        content: "",
-        toolCalls: [{ index: part.index, id: part.id, type: "function", function: { name: part.name, arguments: "" } }],
-      };
-    case "tool_args":
-      return { role: "", content: "", toolCalls: [{ index: part.index, function: { arguments: part.fragment } }] };
-    case "finish":
-      return { role: "", content: "" };
-  }
-}
 
 function chatChunk(part: StreamPart, { id, model }: StreamMessage): ChatChunk {
   const reason = part.kind === "finish" ? part.finishReason : "";

@@ -9,13 +9,8 @@ import { nestedErrorMessage } from "../upstream-reader";
 import { PROVIDER } from "./config";
 import { type AnthropicTokens, finishReason, read, readTokens, toUsage } from "./messages-response";
 
-export type StreamPart =
-  | { kind: "start" }
-  | { kind: "text"; text: string }
-  /** `index` counts tool calls in the message (0, 1, ...), not content blocks. */
-  | { kind: "tool_start"; index: number; id: string; name: string }
-  | { kind: "tool_args"; index: number; fragment: string }
-  | { kind: "finish"; finishReason: string };
+export type { StreamPart } from "../stream-parts";
+import type { StreamPart } from "../stream-parts";
 
 /** A tool_use block being streamed: its tool-call index and whether any input arrived. */
 interface OpenTool {

@@ -1,29 +1,10 @@
 // Chat over Converse / ConverseStream: text, images, tools and structured output.
 import type { ChatChunk, ChatResult, ChatTranslator } from "../types";
+import { chatDelta } from "../stream-parts";
 import { bedrockPost, modelPath } from "./config";
 import { converseBody } from "./converse-request";
 import { readConverse } from "./converse-response";
 import { type StreamPart, converseStreamDecoder } from "./converse-stream";
-
-function chatDelta(part: StreamPart) {
-  switch (part.kind) {
-    case "start":
-      return { role: "assistant", content: "" };
-    case "text":
-      return { role: "", content: part.text };
-    case "tool_start":
-      // The call's id and name come first; its arguments follow as tool_args fragments.
-      return {
-        role: "",
-        content: "",
-        toolCalls: [{ index: part.index, id: part.id, type: "function", function: { name: part.name, arguments: "" } }],
-      };
-    case "tool_args":
-      return { role: "", content: "", toolCalls: [{ index: part.index, function: { arguments: part.fragment } }] };
-    case "finish":
-      return { role: "", content: "" };
-  }
-}
 
 // Converse names neither the answer nor the model (see converse-response.ts), so id and model stay "".
 function chatChunk(part: StreamPart): ChatChunk {

@@ -18,12 +18,8 @@ import type { UsageInit } from "../usage";
 import { PROVIDER } from "./config";
 import { finishReason, read, readUsage } from "./converse-response";
 
-export type StreamPart =
-  | { kind: "start" }
-  | { kind: "text"; text: string }
-  | { kind: "tool_start"; index: number; id: string; name: string }
-  | { kind: "tool_args"; index: number; fragment: string }
-  | { kind: "finish"; finishReason: string };
+export type { StreamPart } from "../stream-parts";
+import type { StreamPart } from "../stream-parts";
 
 export type PartToChunk<Chunk> = (part: StreamPart) => Chunk | undefined;
 
