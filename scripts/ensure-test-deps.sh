@@ -8,6 +8,8 @@ set -euo pipefail
 need_apt=()
 command -v curl >/dev/null || need_apt+=(curl)
 command -v git >/dev/null || need_apt+=(git)
+# test/browser: a real Chromium (Debian's) for the connect-web CORS test; playwright-core drives it.
+command -v chromium >/dev/null || need_apt+=(chromium)
 # test/contract and the replica tests run real servers: Redis counters, PostgreSQL stores.
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need_apt+=(postgresql); fi
