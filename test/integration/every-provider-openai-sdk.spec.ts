@@ -189,7 +189,7 @@ describe.each(chatCases.filter((c) => c.stream === "refused"))("streamed chat vi
       .create({ ...ask(provider), stream: true, stream_options: { include_usage: true } })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.BadRequestError);
-    expect((err as Error).message).toMatch(/^400 mlflow-model-serving does not stream .*; call Chat instead of StreamChat$/);
+    expect((err as Error).message).toMatch(/^400 mlflow-model-serving does not stream .*; call Chat instead of StreamChat \(on the REST surfaces: send "stream": false\)$/);
     expect(openaiFake.requests).toEqual([]);
   });
 });

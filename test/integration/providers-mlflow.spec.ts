@@ -100,10 +100,10 @@ describe.each(protocols)("an MLflow-served LLM over %s", (protocol) => {
   it("streaming is refused, as MLflow AI Gateway refuses it for this provider, before any upstream call", async () => {
     const chat = await failure(collect(clientFor(ChatService, protocol, gw.url).streamChat({ endpoint: "llm-chat", messages: [user("hi")] })));
     expect(chat.code).toBe(Code.InvalidArgument);
-    expect(chat.rawMessage).toMatch(/^mlflow-model-serving does not stream .*; call Chat instead of StreamChat$/);
+    expect(chat.rawMessage).toMatch(/^mlflow-model-serving does not stream .*; call Chat instead of StreamChat \(on the REST surfaces: send "stream": false\)$/);
     const text = await failure(collect(clientFor(CompletionsService, protocol, gw.url).streamComplete({ endpoint: "llm-text", prompt: "hi" })));
     expect(text.code).toBe(Code.InvalidArgument);
-    expect(text.rawMessage).toMatch(/call Complete instead of StreamComplete$/);
+    expect(text.rawMessage).toMatch(/call Complete instead of StreamComplete \(on the REST surfaces: send "stream": false\)$/);
     expect(scoring.requests).toEqual([]);
   });
 

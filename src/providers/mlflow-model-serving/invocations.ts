@@ -59,6 +59,7 @@ export function embedParams(user: string, extras: JsonObject | undefined): JsonO
 /** MLflow AI Gateway answers a stream request for this provider with HTTP 501; so do we, as a bad request. */
 export function notStreamable(unary: string, streaming: string): never {
   throw invalidArgument(
-    `${PROVIDER} does not stream (a model behind an MLflow scoring server answers in one piece); call ${unary} instead of ${streaming}`,
+    `${PROVIDER} does not stream (a model behind an MLflow scoring server answers in one piece); ` +
+      `call ${unary} instead of ${streaming} (on the REST surfaces: send "stream": false)`,
   );
 }
