@@ -1,7 +1,7 @@
 // API keys (config, hashed), endpoint permissions and per-endpoint rate limits, through real
 // clients; secrets never reach the logs.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { createClient } from "@connectrpc/connect";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";

@@ -1,7 +1,7 @@
 // The gateway against fake OpenAI, Anthropic and MLflow servers speaking their real wire
 // formats: translation, streaming, usage, error mapping, trace propagation and cancellation.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { CompletionsService } from "../../gen/modelgate/v1/completions_pb";
 import { EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";

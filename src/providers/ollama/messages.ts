@@ -9,7 +9,7 @@ import { piecesOf, rejectMisplacedToolFields, rejectName, toolCallsOf } from "..
 import { PROVIDER } from "./config";
 
 export function ollamaMessages(messages: readonly ChatMessage[]): JsonObject[] {
-  return messages.map((message, i) => ollamaMessage(messages, i));
+  return messages.map((_message, i) => ollamaMessage(messages, i));
 }
 
 function ollamaMessage(messages: readonly ChatMessage[], i: number): JsonObject {

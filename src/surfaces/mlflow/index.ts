@@ -8,7 +8,7 @@ import type { Endpoint } from "../../../gen/modelgate/v1/endpoint_pb";
 import { PredictRequestSchema } from "../../../gen/modelgate/v1/predict_pb";
 import { httpStatusFor, invalidArgument } from "../../errors";
 import { parseBody } from "../../services/validate";
-import type { NodeRequest, NodeResponse } from "../../server/one-port";
+import type { NodeResponse } from "../../server/one-port";
 import { callOptionsFor, readJson, sendJson, streamSse } from "../http";
 import { chatChunkJson, chatCompletionBody, chatCompletionJson, toChatRequest } from "../openai/chat";
 import { completionBody, completionChunkJson, completionJson, toCompleteRequest } from "../openai/completions";

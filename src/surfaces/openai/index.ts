@@ -8,7 +8,7 @@ import { chatChunkJson, chatCompletionBody, chatCompletionJson, toChatRequest } 
 import { completionBody, completionChunkJson, completionJson, toCompleteRequest } from "./completions";
 import { embeddingBody, embeddingsJson, toEmbedRequest } from "./embeddings";
 import { openaiError } from "./errors";
-import type { NodeRequest, NodeResponse } from "../../server/one-port";
+import type { NodeResponse } from "../../server/one-port";
 import { describeEndpointJson } from "./models";
 
 export function openaiSurface(clients: ServiceClients, maxBodyBytes: number): RestSurface {
