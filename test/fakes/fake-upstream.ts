@@ -678,6 +678,10 @@ class FakeUpstreamServer implements FakeUpstream {
     this.record = record;
     this.routes = new Map<string, { provider: Provider; handle: Handler }>([
       ["/v1/chat/completions", { provider: "openai", handle: (c, b) => this.openaiChat(c, b) }],
+      // Mistral's chat API: OpenAI-shaped, but a stream always ends with usage on its last chunk
+      // (no stream_options, no separate usage chunk).
+      ["/mistral/v1/chat/completions", { provider: "openai", handle: (c, b) => this.openaiChat(c, b, "mistral") }],
+      ["/mistral/v1/embeddings", { provider: "openai", handle: (c, b) => this.openaiEmbeddings(c, b) }],
       ["/v1/completions", { provider: "openai", handle: (c, b) => this.openaiCompletions(c, b) }],
       ["/v1/embeddings", { provider: "openai", handle: (c, b) => this.openaiEmbeddings(c, b) }],
       ["/v1/messages", { provider: "anthropic", handle: (c, b) => this.anthropicMessages(c, b) }],
@@ -980,7 +984,7 @@ class FakeUpstreamServer implements FakeUpstream {
     this.send(ctx.res, 400, openaiErrorJson(400, message, param, code));
   }
 
-  private openaiChat(ctx: Ctx, body: JsonValue): void {
+  private openaiChat(ctx: Ctx, body: JsonValue, dialect: "openai" | "mistral" = "openai"): void {
     if (!isObject(body)) return this.openaiBadRequest(ctx, "The request body must be a JSON object.", null);
     const model = body.model;
     if (typeof model !== "string" || model === "") {
@@ -1120,10 +1124,18 @@ class FakeUpstreamServer implements FakeUpstream {
           }
         }
       }
-      for (let i = 0; i < n; i++) {
-        tail.push(chunk([{ index: i, delta: {}, logprobs: null, finish_reason: finish }]));
+      if (dialect === "mistral") {
+        for (let i = 0; i < n; i++) {
+          const last: JsonObject = JSON.parse(chunk([{ index: i, delta: { content: "" }, finish_reason: finish }]).slice(6)) as JsonObject;
+          if (i === n - 1) last.usage = { prompt_tokens: usage.prompt_tokens, completion_tokens: usage.completion_tokens, total_tokens: usage.total_tokens };
+          tail.push(openaiEvent(last));
+        }
+      } else {
+        for (let i = 0; i < n; i++) {
+          tail.push(chunk([{ index: i, delta: {}, logprobs: null, finish_reason: finish }]));
+        }
+        if (includeUsage) tail.push(chunk([], usage));
       }
-      if (includeUsage) tail.push(chunk([], usage));
       tail.push(OPENAI_DONE);
       this.sendStream(
         ctx,

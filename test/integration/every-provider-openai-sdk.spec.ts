@@ -44,7 +44,7 @@ function endpointsYaml(): string {
   const embed = (name: string, provider: string, model: string, config: string) => endpoint(`${name}-embed`, "llm/v1/embeddings", provider, model, config);
   const openai = `{ openai_api_key: $OPENAI_KEY, openai_api_base: "${openaiFake.url}/v1" }`;
   const azure = `{ openai_api_key: $AZURE_KEY, openai_api_base: "${openaiFake.url}", openai_deployment_name: prod, openai_api_version: "2024-10-21" }`;
-  const mistral = `{ mistral_api_key: $MISTRAL_KEY, mistral_api_base: "${openaiFake.url}/v1" }`;
+  const mistral = `{ mistral_api_key: $MISTRAL_KEY, mistral_api_base: "${openaiFake.url}/mistral/v1" }`;
   const geminiConfig = `{ gemini_api_key: $GEMINI_KEY, gemini_api_base: "${gemini.url}/v1beta" }`;
   const cohereConfig = `{ cohere_api_key: $COHERE_KEY, cohere_api_base: "${cohere.url}" }`;
   const bedrockConfig = `{ aws_region: us-east-1, aws_access_key_id: $AWS_KEY_ID, aws_secret_access_key: $AWS_SECRET, bedrock_api_base: "${bedrock.url}" }`;
@@ -96,11 +96,10 @@ interface ChatCase {
   /** Usage for "hello world" ("echo: hello world" back), or "none" where the provider reports none. */
   usage: { prompt_tokens: number; completion_tokens: number } | "none";
   /**
-   * How a stream ends: "usage-last" = a usage-only chunk after the content; "no-usage" = the
-   * upstream (here: a fake) sent no usage, and none is invented; "refused" = no streaming at all
-   * (MLflow AI Gateway does not stream mlflow-model-serving, and neither do we).
+   * How a stream ends: "usage-last" = a usage-only chunk after the content; "refused" = no
+   * streaming at all (MLflow AI Gateway does not stream mlflow-model-serving, and neither do we).
    */
-  stream: "usage-last" | "no-usage" | "refused";
+  stream: "usage-last" | "refused";
   /** The answer to a tool result `result` from tool get_weather; undefined = no tools. */
   toolAnswer?: (result: string) => string;
 }
@@ -114,7 +113,7 @@ const chatCases: ChatCase[] = [
   { provider: "azure-openai", usage: usage(2, 3), stream: "usage-last", toolAnswer: echoed },
   // Mistral ends every stream with usage unasked and refuses stream_options, so the preset never
   // asks; the fake speaks OpenAI, which sends stream usage only when asked: none reaches us.
-  { provider: "mistral", usage: usage(2, 3), stream: "no-usage", toolAnswer: echoed },
+  { provider: "mistral", usage: usage(2, 3), stream: "usage-last", toolAnswer: echoed },
   { provider: "anthropic", usage: usage(2, 3), stream: "usage-last", toolAnswer: echoed },
   { provider: "gemini", usage: usage(2, 3), stream: "usage-last", toolAnswer: echoed },
   { provider: "cohere", usage: usage(2, 3), stream: "usage-last", toolAnswer: echoed },
@@ -155,7 +154,7 @@ describe.each(chatCases)("chat via $provider", ({ provider, usage: expectedUsage
   });
 });
 
-describe.each(chatCases.filter((c) => c.stream !== "refused"))("streamed chat via $provider", ({ provider, usage: expectedUsage, stream }) => {
+describe.each(chatCases.filter((c) => c.stream !== "refused"))("streamed chat via $provider", ({ provider, usage: expectedUsage }) => {
   it("with include_usage: the unary text, then the usage chunk last", async () => {
     const chunks = await chunksOf(
       await client.chat.completions.create({ ...ask(provider), stream: true, stream_options: { include_usage: true } }),
@@ -164,14 +163,9 @@ describe.each(chatCases.filter((c) => c.stream !== "refused"))("streamed chat vi
     const text = chunks.flatMap((c) => c.choices.map((d) => d.delta.content ?? "")).join("");
     expect(text).toBe(fakeReplyText(question));
     expect(chunks.flatMap((c) => c.choices.map((d) => d.finish_reason)).filter(Boolean)).toEqual(["stop"]);
-    if (stream === "no-usage") {
-      // The preset did not ask (Mistral refuses stream_options) and the OpenAI fake only sends
-      // usage when asked: no usage chunk rather than an invented one, every chunk `usage: null`.
-      expect(openaiFake.requests.at(-1)?.body).not.toHaveProperty("stream_options");
-      expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe("stop");
-      expect(chunks.every((c) => c.usage === null)).toBe(true);
-      return;
-    }
+    // Mistral refuses stream_options and always ends with usage on its last chunk; the gateway
+    // still gives the OpenAI client its usage-only closing chunk.
+    if (provider === "mistral") expect(openaiFake.requests.at(-1)?.body).not.toHaveProperty("stream_options");
     const last = chunks.at(-1)!;
     expect(last.choices).toEqual([]);
     expect(last.usage?.total_tokens).toBe((last.usage?.prompt_tokens ?? NaN) + (last.usage?.completion_tokens ?? NaN));
