@@ -194,12 +194,18 @@ export function chatCompletionJson(res: ChatResponse, created: number) {
   };
 }
 
+/**
+ * Our closing message (no choices, the usage) as OpenAI's usage-only chunk when the client asked
+ * for it (`stream_options.include_usage`), else nothing.
+ */
+export function usageChunkJson(base: object, usage: Usage | undefined, includeUsage: boolean) {
+  return includeUsage && usage ? { ...base, choices: [], usage: usageJson(usage) } : undefined;
+}
+
 /** One chat.completion.chunk, or undefined for our closing usage-only message. */
 export function chatChunkJson(chunk: StreamChatResponse, created: number, includeUsage: boolean) {
   const base = { id: chunk.id, object: "chat.completion.chunk", created, model: chunk.model };
-  if (chunk.choices.length === 0) {
-    return includeUsage && chunk.usage ? { ...base, choices: [], usage: usageJson(chunk.usage) } : undefined;
-  }
+  if (chunk.choices.length === 0) return usageChunkJson(base, chunk.usage, includeUsage);
   return {
     ...base,
     choices: chunk.choices.map((c) => {

@@ -3,7 +3,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { z } from "zod";
 import type { CompleteRequest, CompleteRequestSchema, CompleteResponse, StreamCompleteResponse } from "../../../gen/modelgate/v1/completions_pb";
 import { invalidArgument } from "../../errors";
-import { assertNoTokenArrays, extrasOf, usageJson } from "./chat";
+import { assertNoTokenArrays, extrasOf, usageChunkJson, usageJson } from "./chat";
 
 export const completionBody = z
   .object({
@@ -56,9 +56,7 @@ export function completionJson(res: CompleteResponse, created: number) {
 
 export function completionChunkJson(chunk: StreamCompleteResponse, created: number, includeUsage: boolean) {
   const base = { id: chunk.id, object: "text_completion", created, model: chunk.model };
-  if (chunk.choices.length === 0) {
-    return includeUsage && chunk.usage ? { ...base, choices: [], usage: usageJson(chunk.usage) } : undefined;
-  }
+  if (chunk.choices.length === 0) return usageChunkJson(base, chunk.usage, includeUsage);
   return {
     ...base,
     choices: chunk.choices.map((c) => ({ index: c.index, text: c.text, logprobs: null, finish_reason: c.finishReason || null })),
