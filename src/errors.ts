@@ -4,6 +4,11 @@ import { Code, ConnectError } from "@connectrpc/connect";
 
 export { Code, ConnectError };
 
+/** A caller's text, shortened before it is quoted in an error message or a log line. */
+export function clip(text: string, max = 128): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
+}
+
 export function invalidArgument(message: string): ConnectError {
   return new ConnectError(message, Code.InvalidArgument);
 }

@@ -79,8 +79,12 @@ export const configSchema = z.strictObject({
       max_body_bytes: z.number().int().positive().default(4 * 1024 * 1024),
       /** How long running calls may take to finish on SIGTERM before they are cut. */
       shutdown_grace_ms: z.number().int().min(0).default(10_000),
-      /** Origins allowed to call from a browser ("*" = any). */
-      cors_origins: z.array(z.string().min(1)).default(["*"]),
+      /**
+       * Origins allowed to call from a browser: exact origins, `scheme://host:*` for any port of a
+       * host, or "*" for any origin. The default admits loopback pages only, so a web page on the
+       * internet cannot drive a local gateway (with auth off) from a visitor's browser.
+       */
+      cors_origins: z.array(z.string().min(1)).default(["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]),
       /** Timeout for one upstream call (headers and body idle time). */
       upstream_timeout_ms: z.number().int().positive().default(120_000),
     })

@@ -34,11 +34,11 @@ export function getCallInfo(values: ContextValues): CallInfo | undefined {
 }
 
 /**
- * The request's `endpoint` field. For server streams the request message is an async iterable
- * in interceptors: the first message is read once and put back in front of the rest.
+ * The request message. For server streams the request message is an async iterable in
+ * interceptors: the first message is read once and put back in front of the rest.
  */
-export async function requestEndpoint(req: UnaryRequest | StreamRequest, info: CallInfo): Promise<string | undefined> {
-  if (info.message !== undefined) return info.endpoint;
+export async function requestMessage(req: UnaryRequest | StreamRequest, info: CallInfo): Promise<unknown> {
+  if (info.message !== undefined) return info.message;
   let message: unknown;
   if (req.stream) {
     const it = req.message[Symbol.asyncIterator]();
@@ -56,5 +56,11 @@ export async function requestEndpoint(req: UnaryRequest | StreamRequest, info: C
   info.message = message;
   const endpoint = (message as { endpoint?: unknown }).endpoint;
   if (typeof endpoint === "string") info.endpoint = endpoint;
+  return message;
+}
+
+/** The request's `endpoint` field (see requestMessage). */
+export async function requestEndpoint(req: UnaryRequest | StreamRequest, info: CallInfo): Promise<string | undefined> {
+  await requestMessage(req, info);
   return info.endpoint;
 }

@@ -5,6 +5,11 @@ import { getCallInfo } from "./call-info";
 const traceparentPattern = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** The caller's request id if it is safe to log and echo (bounded, no spaces or controls), else null. */
+export function saneRequestId(value: string | null): string | null {
+  return value !== null && requestIdPattern.test(value) ? value : null;
+}
+
 /**
  * Request id (the caller's `x-request-id` when sane, else a new one, echoed back) and W3C trace
  * context: a valid incoming `traceparent` keeps its trace id; the upstream sees our span as parent.
@@ -22,7 +27,7 @@ export function tracingInterceptor(): Interceptor {
   return (next) => async (req) => {
     const info = getCallInfo(req.contextValues);
     const incomingId = req.header.get("x-request-id");
-    const requestId = incomingId && requestIdPattern.test(incomingId) ? incomingId : randomUUID();
+    const requestId = saneRequestId(incomingId) ?? randomUUID();
     const parent = traceparentPattern.exec(req.header.get("traceparent") ?? "");
     const traceId = parent && parent[1] !== "0".repeat(32) ? parent[1]! : randomHex(32);
     const flags = parent?.[3] ?? "01";

@@ -1,5 +1,6 @@
 // CORS for browsers (Connect-web, gRPC-web). Credentials travel in the Authorization header,
-// never cookies, so any origin may call by default; `server.cors_origins` narrows it.
+// never cookies. `server.cors_origins` lists who may call: by default pages served from
+// loopback only, so a site on the internet cannot drive a local gateway from a visitor's browser.
 import { cors } from "@connectrpc/connect";
 import type { IncomingHttpHeaders } from "node:http";
 
@@ -13,20 +14,33 @@ export interface CorsResponse {
   end(): unknown;
 }
 
+/** The configured origins, compiled once: "*", exact origins and `scheme://host:*` (any port). */
+export interface CorsPolicy {
+  allowAll: boolean;
+  allows(origin: string): boolean;
+}
+
+export function corsPolicy(origins: readonly string[]): CorsPolicy {
+  const exact = new Set(origins.filter((o) => !o.endsWith(":*")));
+  const anyPort = origins.filter((o) => o.endsWith(":*")).map((o) => o.slice(0, -1)); // "http://localhost:"
+  return {
+    allowAll: exact.has("*"),
+    // An origin on the scheme's default port carries no port at all ("http://localhost").
+    allows: (origin) =>
+      exact.has(origin) ||
+      anyPort.some((prefix) => origin === prefix.slice(0, -1) || (origin.startsWith(prefix) && /^\d{1,5}$/.test(origin.slice(prefix.length)))),
+  };
+}
+
 /**
  * Adds CORS headers for an allowed Origin and answers preflights. Returns true when the request
  * was a preflight and has been answered.
  */
-export function applyCors(
-  allowedOrigins: readonly string[],
-  method: string | undefined,
-  headers: IncomingHttpHeaders,
-  res: CorsResponse,
-): boolean {
+export function applyCors(policy: CorsPolicy, method: string | undefined, headers: IncomingHttpHeaders, res: CorsResponse): boolean {
   const origin = headers.origin;
   if (!origin) return false;
-  const allowAll = allowedOrigins.includes("*");
-  if (!allowAll && !allowedOrigins.includes(origin)) return false;
+  const allowAll = policy.allowAll;
+  if (!allowAll && !policy.allows(origin)) return false;
   res.setHeader("access-control-allow-origin", allowAll ? "*" : origin);
   if (!allowAll) res.setHeader("vary", "Origin");
   if (method === "OPTIONS" && headers["access-control-request-method"]) {

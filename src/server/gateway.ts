@@ -1,5 +1,6 @@
 // Assembles the gateway: runtime state, services with their interceptor chain, health and
 // reflection, CORS, the one-port listener, and graceful shutdown.
+import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
@@ -10,6 +11,7 @@ import { EndpointService, file_modelgate_v1_endpoint } from "../../gen/modelgate
 import { PredictService, file_modelgate_v1_predict } from "../../gen/modelgate/v1/predict_pb";
 import type { LoadedConfig } from "../config/load";
 import { authInterceptor } from "../interceptors/auth";
+import { boundsInterceptor } from "../interceptors/bounds";
 import { callContextInterceptor } from "../interceptors/call-context";
 import { errorsInterceptor } from "../interceptors/errors";
 import { loggingInterceptor } from "../interceptors/logging";
@@ -29,7 +31,7 @@ import { GatewayMetrics } from "../observability/metrics";
 import type { Store } from "../store/types";
 import { LedgerWriter } from "../usage/ledger-writer";
 import { countTokens, reservationForRequest, warmTokenizer } from "../usage/tokens";
-import { tracingInterceptor } from "../interceptors/tracing";
+import { saneRequestId, tracingInterceptor } from "../interceptors/tracing";
 import type { ModelFactory } from "../providers/model";
 import { buildRuntimeState, type RuntimeState } from "../runtime";
 import { chatService } from "../services/chat";
@@ -43,7 +45,7 @@ import { mlflowSurface } from "../surfaces/mlflow/index";
 import { openaiSurface } from "../surfaces/openai/index";
 import { createRestRouter } from "../surfaces/router";
 import { inProcessClients } from "../surfaces/services";
-import { applyCors } from "./cors";
+import { applyCors, corsPolicy } from "./cors";
 import { HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb";
 import { HealthStatus, registerHealth } from "./health";
 import { createOnePortServer, type NodeRequest, type NodeResponse, type OnePortServer, type RequestListener } from "./one-port";
@@ -221,6 +223,7 @@ export class Gateway {
       errorsInterceptor(logger),
       loggingInterceptor(logger),
       tracingInterceptor(),
+      boundsInterceptor(),
       authInterceptor({ keyCache: this.backends.keyCache }),
       quotaInterceptor({ counters: this.backends.counters, accounting: this.accounting() }),
     ];
@@ -248,21 +251,51 @@ export class Gateway {
       shutdownSignal: this.shutdownController.signal,
       fallback: unknownRoute,
     });
-    const origins = this.settings.cors_origins;
+    const cors = corsPolicy(this.settings.cors_origins);
     return (req, res) => {
       this.active++;
       res.once("close", () => {
         if (--this.active === 0) this.idle?.();
       });
-      if (applyCors(origins, req.method, req.headers, res)) return;
-      if (req.method === "GET" && req.url === "/metrics") {
-        void this.serveMetrics(res);
-        return;
+      // The error boundary: no request, however malformed, may end the process.
+      try {
+        assignRequestId(req, res);
+        if (applyCors(cors, req.method, req.headers, res)) return;
+        if (req.method === "GET" && req.url === "/metrics") {
+          this.serveMetrics(res).catch((err: unknown) => failRequest(logger, res, err));
+          return;
+        }
+        if (rest(req, res)) return;
+        handler(req, res);
+      } catch (err) {
+        failRequest(logger, res, err);
       }
-      if (rest(req, res)) return;
-      handler(req, res);
     };
   }
+}
+
+/**
+ * Every response carries `x-request-id`, errors included, whatever layer answers: the caller's id
+ * when it is sane, else a new one. It is set on the incoming headers too, so the interceptors (and
+ * REST calls through the in-process transport) use the same id.
+ */
+function assignRequestId(req: NodeRequest, res: NodeResponse): void {
+  const incoming = req.headers["x-request-id"];
+  const id = saneRequestId(typeof incoming === "string" ? incoming : null) ?? randomUUID();
+  req.headers["x-request-id"] = id;
+  res.setHeader("x-request-id", id);
+}
+
+/** A failure outside every surface's own error handling: a gateway bug, logged; the caller gets a 500. */
+function failRequest(log: Logger, res: NodeResponse, err: unknown): void {
+  log.error({ err }, "request handler failed");
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ code: "internal", message: "internal error" });
+  res.writeHead(500, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
 }
 
 /** Unknown paths: gRPC clients get UNIMPLEMENTED in trailers-only form, everyone else a JSON 404. */

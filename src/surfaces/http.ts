@@ -1,7 +1,7 @@
 // Plumbing shared by the REST surfaces: bounded JSON bodies, JSON and SSE responses, and the
 // headers a REST call forwards into the one request path (auth, request id, trace context).
 import type { NodeRequest, NodeResponse } from "../server/one-port";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { clip, Code, ConnectError } from "../errors";
 
 /** Headers that travel from a REST request into the service call. */
 const forwardedHeaders = ["authorization", "x-request-id", "traceparent", "tracestate"] as const;
@@ -20,8 +20,18 @@ export function forwardHeaders(req: NodeRequest): Headers {
   return out;
 }
 
-/** Reads the whole body as JSON, refusing more than `limit` bytes. */
+/**
+ * `application/json` or `application/*+json`. Requiring it keeps "simple" cross-origin requests
+ * (text/plain, form posts: no CORS preflight) from driving the gateway from any web page.
+ */
+const jsonMediaType = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
+
+/** Reads the whole body as JSON, refusing more than `limit` bytes, a non-JSON content type and deep nesting. */
 export async function readJson(req: NodeRequest, limit: number): Promise<unknown> {
+  const contentType = req.headers["content-type"] ?? "";
+  if (!jsonMediaType.test(contentType)) {
+    throw new ConnectError(`content-type must be application/json (got ${JSON.stringify(clip(contentType, 64))})`, Code.InvalidArgument);
+  }
   const declared = Number(req.headers["content-length"] ?? "NaN");
   if (declared > limit) throw tooLarge(limit);
   const parts: Buffer[] = [];
@@ -33,12 +43,32 @@ export async function readJson(req: NodeRequest, limit: number): Promise<unknown
   }
   const text = Buffer.concat(parts).toString("utf8");
   if (text.trim() === "") throw new ConnectError("the request body is empty: expected JSON", Code.InvalidArgument);
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (err) {
-    throw new ConnectError(`the request body is not valid JSON: ${(err as Error).message}`, Code.InvalidArgument);
+    throw new ConnectError(`the request body is not valid JSON: ${clip((err as Error).message, 200)}`, Code.InvalidArgument);
+  }
+  checkJsonDepth(value, MAX_JSON_DEPTH);
+  return value;
+}
+
+/** Deeper than any real request; deeper values would overflow the stack when copied into protobuf. */
+export const MAX_JSON_DEPTH = 64;
+
+/** Throws INVALID_ARGUMENT when `value` nests objects/arrays deeper than `max` (iterative: no recursion). */
+export function checkJsonDepth(value: unknown, max: number): void {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    if (depth > max) throw new ConnectError(`the request body nests deeper than ${max} levels`, Code.InvalidArgument);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) {
+      if (child !== null && typeof child === "object") stack.push([child, depth + 1]);
+    }
   }
 }
+
 
 function tooLarge(limit: number): ConnectError {
   return new ConnectError(`request body larger than ${limit} bytes`, Code.ResourceExhausted);

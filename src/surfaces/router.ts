@@ -1,6 +1,7 @@
 // A tiny router for the REST surfaces: exact paths and `{param}` segments, per method. Each
 // surface renders its own error body; the status always comes from the one error table.
 import type { NodeRequest, NodeResponse } from "../server/one-port";
+import { invalidArgument } from "../errors";
 import { sendJson } from "./http";
 
 export type RestHandler = (req: NodeRequest, res: NodeResponse, params: Record<string, string>) => Promise<void>;
@@ -52,13 +53,13 @@ export function createRestRouter(surfaces: RestSurface[]): (req: NodeRequest, re
     const path = raw.length > 1 && raw.endsWith("/") ? raw.slice(0, -1) : raw;
     const method = req.method ?? "GET";
     let match = exact.get(`${method} ${path}`);
-    let params: Record<string, string> = {};
+    let rawParams: string[] = [];
     if (!match) {
       for (const p of patterns) {
         const m = p.method === method ? p.pattern.exec(path) : null;
         if (m) {
           match = p;
-          params = Object.fromEntries(p.names.map((n, i) => [n, decodeURIComponent(m[i + 1]!)]));
+          rawParams = m.slice(1);
           break;
         }
       }
@@ -71,15 +72,35 @@ export function createRestRouter(surfaces: RestSurface[]): (req: NodeRequest, re
       }
       return false;
     }
-    const { handler, surface } = match;
-    handler(req, res, params).catch((err: unknown) => {
+    const { handler, surface, names } = match;
+    const fail = (err: unknown) => {
       if (res.headersSent) {
         res.destroy();
         return;
       }
       const { status, body, headers } = surface.renderError(err);
       sendJson(res, status, body, headers);
-    });
+    };
+    // Anything a handler throws, synchronously or not, becomes the surface's error response.
+    try {
+      handler(req, res, decodeParams(names, rawParams)).catch(fail);
+    } catch (err) {
+      fail(err);
+    }
     return true;
   };
+}
+
+/** Path parameters, percent-decoded; a malformed escape (`%`, `%E0%A4`, `%FF`) is the caller's error. */
+function decodeParams(names: readonly string[], raw: readonly string[]): Record<string, string> {
+  const params: Record<string, string> = {};
+  names.forEach((name, i) => {
+    const value = raw[i] ?? "";
+    try {
+      params[name] = decodeURIComponent(value);
+    } catch {
+      throw invalidArgument(`path parameter ${name}: malformed percent-encoding`);
+    }
+  });
+  return params;
 }

@@ -142,7 +142,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (pageServer ? pageServer.close(() => resolve()) : resolve()));
 });
 
-describe.each(protocols)("connect-web over %s, cross-origin, default CORS (any origin)", (protocol) => {
+describe.each(protocols)("connect-web over %s, cross-origin, default CORS (loopback origins)", (protocol) => {
   it("answers unary Chat, and the page can send and read x-request-id", async () => {
     const chat = protocolResults(await ready, protocol).chat;
     expect(chat).toEqual({

@@ -157,16 +157,24 @@ describe("curl on the same port", () => {
     expect(JSON.parse(json!)).toMatchObject({ model: "echo-1", choices: [{ message: { role: "assistant", content: "echo: curl me" } }] });
   });
 
-  it("a browser preflight gets CORS headers", async () => {
-    const { stdout } = await run("curl", [
+  const preflight = (origin: string) =>
+    run("curl", [
       "-sS", "-i", "--http1.1", "-X", "OPTIONS",
-      "-H", "origin: https://app.example.com",
+      "-H", `origin: ${origin}`,
       "-H", "access-control-request-method: POST",
       "-H", "access-control-request-headers: content-type,connect-protocol-version",
       `${gw.url}/modelgate.v1.ChatService/Chat`,
     ]);
+
+  it("a browser preflight from a loopback page gets CORS headers (the default cors_origins)", async () => {
+    const { stdout } = await preflight("http://localhost:5173");
     expect(stdout).toMatch(/^HTTP\/1.1 204/);
-    expect(stdout.toLowerCase()).toContain("access-control-allow-origin: *");
+    expect(stdout.toLowerCase()).toContain("access-control-allow-origin: http://localhost:5173");
     expect(stdout.toLowerCase()).toMatch(/access-control-allow-headers: .*connect-protocol-version/);
+  });
+
+  it("a preflight from a site on the internet gets no CORS headers by default", async () => {
+    const { stdout } = await preflight("https://app.example.com");
+    expect(stdout.toLowerCase()).not.toContain("access-control-allow-origin");
   });
 });
