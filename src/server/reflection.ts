@@ -1,7 +1,11 @@
 // gRPC server reflection (grpc.reflection.v1 and v1alpha), so buf curl, grpcurl and Postman can
 // call the gateway with no .proto files at hand. Answers come from a protobuf-es registry of the
 // descriptors compiled into our generated code. Behaviour follows grpc-go's reflection server.
-import { create, createFileRegistry, toBinary } from "@bufbuild/protobuf";
+// The files served carry their source_code_info (the .proto comments), so `grpcurl describe` and
+// `buf curl` show the API documentation: protoc-gen-es embeds descriptors without it, so
+// `buf generate` also writes gen/<dir>/source_info.ts (scripts/protoc-gen-source-info.ts), and a
+// file with a matching descriptor there is served from it.
+import { clearField, clone, create, createFileRegistry, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescFile, FileRegistry } from "@bufbuild/protobuf";
 import {
   FileDescriptorProtoSchema,
@@ -20,6 +24,10 @@ import {
   ServerReflection as ServerReflectionV1Alpha,
   file_grpc_reflection_v1alpha_reflection,
 } from "../../gen/grpc/reflection/v1alpha/reflection_pb";
+import { fileDescriptorSetBase64 as reflectionV1SourceInfo } from "../../gen/grpc/reflection/v1/source_info";
+import { fileDescriptorSetBase64 as reflectionV1AlphaSourceInfo } from "../../gen/grpc/reflection/v1alpha/source_info";
+import { fileDescriptorSetBase64 as healthSourceInfo } from "../../gen/health/v1/source_info";
+import { fileDescriptorSetBase64 as modelgateSourceInfo } from "../../gen/modelgate/v1/source_info";
 import { invalidArgument } from "../errors";
 
 export interface ReflectionOptions {
@@ -28,6 +36,23 @@ export interface ReflectionOptions {
    * themselves; health and both reflection files are always added.
    */
   files: DescFile[];
+  /**
+   * The same files with source_code_info, by file name (default: the generated source_info.ts
+   * sets). A file is served from here only when it matches the compiled descriptor apart from
+   * source info, so a stale set can never describe a different schema than the one served.
+   */
+  sourceInfo?: ReadonlyMap<string, FileDescriptorProto>;
+}
+
+/** The generated FileDescriptorSets with source info: our API, health and both reflections. */
+export function generatedSourceInfo(): ReadonlyMap<string, FileDescriptorProto> {
+  const files = new Map<string, FileDescriptorProto>();
+  for (const base64 of [modelgateSourceInfo, healthSourceInfo, reflectionV1SourceInfo, reflectionV1AlphaSourceInfo]) {
+    for (const file of fromBinary(FileDescriptorSetSchema, Buffer.from(base64, "base64")).file) {
+      files.set(file.name, file);
+    }
+  }
+  return files;
 }
 
 /**
@@ -35,12 +60,10 @@ export interface ReflectionOptions {
  * Both versions share one implementation: their messages have the same shape.
  */
 export function registerReflection(router: ConnectRouter, opts: ReflectionOptions): void {
-  const reflector = new Reflector([
-    ...opts.files,
-    file_health_v1_health,
-    file_grpc_reflection_v1_reflection,
-    file_grpc_reflection_v1alpha_reflection,
-  ]);
+  const reflector = new Reflector(
+    [...opts.files, file_health_v1_health, file_grpc_reflection_v1_reflection, file_grpc_reflection_v1alpha_reflection],
+    opts.sourceInfo ?? generatedSourceInfo(),
+  );
   const serverReflectionInfo = (requests: AsyncIterable<ReflectionRequest>) => reflector.answer(requests);
   router.service(ServerReflectionV1, { serverReflectionInfo });
   router.service(ServerReflectionV1Alpha, { serverReflectionInfo });
@@ -80,14 +103,15 @@ class Reflector {
   private readonly encoded = new Map<string, Uint8Array>();
   private readonly serviceNames: string[];
 
-  constructor(files: DescFile[]) {
+  constructor(files: DescFile[], sourceInfo: ReadonlyMap<string, FileDescriptorProto>) {
     // A FileDescriptorSet in dependency order gives a registry holding every file we may be
     // asked for, imports included (google/protobuf/struct.proto and the like).
     const protos = withDependencies(files).map((file) => file.proto);
     this.registry = createFileRegistry(create(FileDescriptorSetSchema, { file: protos }));
     const services: string[] = [];
     for (const file of this.registry.files) {
-      this.encoded.set(file.proto.name, toBinary(FileDescriptorProtoSchema, file.proto));
+      const documented = withSourceInfo(file.proto, sourceInfo.get(file.proto.name));
+      this.encoded.set(file.proto.name, toBinary(FileDescriptorProtoSchema, documented));
       for (const name of declaredNames(file.proto)) {
         this.fileBySymbol.set(name, file);
       }
@@ -175,6 +199,19 @@ class Reflector {
     }
     return { case: "fileDescriptorResponse", value: { fileDescriptorProto } };
   }
+}
+
+/**
+ * The documented descriptor when it describes exactly the compiled one (it differs only by its
+ * source_code_info), else the compiled one: comments are a bonus, the schema must be right.
+ */
+function withSourceInfo(compiled: FileDescriptorProto, documented: FileDescriptorProto | undefined): FileDescriptorProto {
+  if (!documented?.sourceCodeInfo) {
+    return compiled;
+  }
+  const stripped = clone(FileDescriptorProtoSchema, documented);
+  clearField(stripped, FileDescriptorProtoSchema.field.sourceCodeInfo);
+  return equals(FileDescriptorProtoSchema, stripped, compiled) ? documented : compiled;
 }
 
 /** The files and all their imports, each once, every file after the files it imports. */

@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, file_modelgate_v1_chat } from "../../gen/modelgate/v1/chat_pb";
@@ -21,6 +23,7 @@ import { registerReflection } from "../../src/server/reflection";
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const buf = `${root}node_modules/.bin/buf`;
 const healthProto = `${root}node_modules/grpc-health-check/proto/health/v1/health.proto`;
+const reflectionProto = `${root}node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto`;
 const run = promisify(execFile);
 
 /** Counts Watch streams that have ended on the server side. */
@@ -250,5 +253,42 @@ describe("@grpc/grpc-js health client", () => {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
     expect(health.ended).toBe(endedBefore + 1);
+  });
+});
+
+interface ReflectionReply {
+  file_descriptor_response?: { file_descriptor_proto: Buffer[] };
+  error_response?: { error_code: number; error_message: string };
+}
+
+describe("@grpc/grpc-js reflection client (what grpcurl describe reads)", () => {
+  // Loaded from @grpc/reflection's own proto: a client independent of our generated code.
+  const definition = protoLoader.loadSync(reflectionProto, { keepCase: true, defaults: true, oneofs: true });
+  const Reflection = definition["grpc.reflection.v1.ServerReflection"] as grpc.ServiceDefinition;
+  const Info = Reflection["ServerReflectionInfo"] as grpc.MethodDefinition<object, ReflectionReply>;
+
+  function fileContainingSymbol(symbol: string): Promise<ReflectionReply> {
+    const client = new grpc.Client(base.replace("http://", ""), grpc.credentials.createInsecure());
+    return new Promise<ReflectionReply>((resolve, reject) => {
+      const call = client.makeBidiStreamRequest(Info.path, Info.requestSerialize, Info.responseDeserialize);
+      call.on("data", (reply: ReflectionReply) => {
+        resolve(reply);
+        call.end();
+      });
+      call.on("error", reject);
+      call.write({ file_containing_symbol: symbol });
+    }).finally(() => client.close());
+  }
+
+  it("serves chat.proto with its field comments in source_code_info", async () => {
+    const reply = await fileContainingSymbol("modelgate.v1.ChatRequest");
+    const files = (reply.file_descriptor_response?.file_descriptor_proto ?? []).map((b) => fromBinary(FileDescriptorProtoSchema, b));
+    const chat = files.find((f) => f.name === "modelgate/v1/chat.proto");
+    expect(chat, JSON.stringify(reply.error_response)).toBeDefined();
+    const message = chat!.messageType.findIndex((m) => m.name === "ChatRequest");
+    const field = chat!.messageType[message]!.field.findIndex((f) => f.name === "endpoint");
+    // path: FileDescriptorProto.message_type (4), index, DescriptorProto.field (2), index
+    const location = chat!.sourceCodeInfo?.location.find((l) => l.path.join(".") === `4.${message}.2.${field}`);
+    expect(location?.leadingComments).toBe(" The name of a configured endpoint (see EndpointService).\n");
   });
 });

@@ -1,7 +1,8 @@
-import { fromBinary } from "@bufbuild/protobuf";
+import { clone, fromBinary } from "@bufbuild/protobuf";
 import type { DescFile } from "@bufbuild/protobuf";
 import {
   FileDescriptorProtoSchema,
+  type FileDescriptorProto,
   file_google_protobuf_cpp_features,
   file_google_protobuf_java_features,
 } from "@bufbuild/protobuf/wkt";
@@ -14,7 +15,7 @@ import { file_modelgate_v1_completions } from "../../gen/modelgate/v1/completion
 import { file_modelgate_v1_embeddings } from "../../gen/modelgate/v1/embeddings_pb";
 import { file_modelgate_v1_endpoint } from "../../gen/modelgate/v1/endpoint_pb";
 import { file_modelgate_v1_predict } from "../../gen/modelgate/v1/predict_pb";
-import { registerReflection } from "../../src/server/reflection";
+import { generatedSourceInfo, registerReflection } from "../../src/server/reflection";
 
 const modelgateFiles = [
   file_modelgate_v1_chat,
@@ -23,6 +24,15 @@ const modelgateFiles = [
   file_modelgate_v1_predict,
   file_modelgate_v1_endpoint,
 ];
+
+/** The leading comment of a field, read from a file descriptor's source_code_info. */
+function fieldComment(file: FileDescriptorProto | undefined, message: string, field: string): string | undefined {
+  const m = file?.messageType.findIndex((t) => t.name === message) ?? -1;
+  const f = m < 0 ? -1 : (file?.messageType[m]?.field.findIndex((x) => x.name === field) ?? -1);
+  // FileDescriptorProto.message_type = 4, DescriptorProto.field = 2.
+  const location = file?.sourceCodeInfo?.location.find((l) => l.path.join(".") === `4.${m}.2.${f}`);
+  return location?.leadingComments;
+}
 
 /** A reflection request as the tests write it; fits both versions' request init shape. */
 type Question =
@@ -144,6 +154,19 @@ describe.each(versions)("$name ServerReflectionInfo", ({ ask }) => {
     ]);
   });
 
+  it("sends the files with their .proto comments (source_code_info), for our API, health and reflection", async () => {
+    const [chat, health] = await ask([symbol("modelgate.v1.ChatRequest"), symbol("grpc.health.v1.Health")]);
+    if (chat?.messageResponse.case !== "fileDescriptorResponse" || health?.messageResponse.case !== "fileDescriptorResponse") {
+      throw new Error("expected file descriptor responses");
+    }
+    const [chatFile, , common] = chat.messageResponse.value.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, b));
+    expect(fieldComment(chatFile, "ChatRequest", "endpoint")).toBe(" The name of a configured endpoint (see EndpointService).\n");
+    expect(common?.name).toBe("modelgate/v1/common.proto");
+    expect(common?.sourceCodeInfo?.location.some((l) => l.leadingComments.trim().length > 0)).toBe(true);
+    const healthFile = fromBinary(FileDescriptorProtoSchema, health.messageResponse.value.fileDescriptorProto[0]!);
+    expect(healthFile.sourceCodeInfo?.location.length).toBeGreaterThan(0);
+  });
+
   it("does not resend imports already sent on the same stream, but always the requested file", async () => {
     const answers = await ask([
       { messageRequest: { case: "fileByFilename", value: "modelgate/v1/chat.proto" } },
@@ -243,5 +266,42 @@ describe.each(versions)("$name ServerReflectionInfo", ({ ask }) => {
     const failure = await ask([{ messageRequest: { case: undefined } }]).catch((e: unknown) => ConnectError.from(e));
     expect(failure).toBeInstanceOf(ConnectError);
     expect((failure as ConnectError).code).toBe(Code.InvalidArgument);
+  });
+});
+
+describe("source info", () => {
+  const ask = (sourceInfo: ReadonlyMap<string, FileDescriptorProto>) => {
+    const transport = createRouterTransport((router) => registerReflection(router, { files: modelgateFiles, sourceInfo }));
+    return collect(
+      createClient(ServerReflectionV1, transport).serverReflectionInfo(
+        each([{ messageRequest: { case: "fileByFilename" as const, value: "modelgate/v1/chat.proto" } }]),
+      ),
+    );
+  };
+  const chatFile = async (sourceInfo: ReadonlyMap<string, FileDescriptorProto>) => {
+    const [answer] = await ask(sourceInfo);
+    if (answer?.messageResponse.case !== "fileDescriptorResponse") throw new Error("expected a file descriptor response");
+    return fromBinary(FileDescriptorProtoSchema, answer.messageResponse.value.fileDescriptorProto[0]!);
+  };
+
+  it("the generated sets hold every modelgate.v1 file with comments", () => {
+    const files = generatedSourceInfo();
+    for (const file of modelgateFiles) {
+      expect(files.get(file.proto.name)?.sourceCodeInfo?.location.length, file.proto.name).toBeGreaterThan(0);
+    }
+  });
+
+  it("a file without a documented descriptor is served as compiled", async () => {
+    const served = await chatFile(new Map());
+    expect(served.sourceCodeInfo).toBeUndefined();
+    expect(served.messageType.map((m) => m.name)).toEqual(file_modelgate_v1_chat.proto.messageType.map((m) => m.name));
+  });
+
+  it("a documented descriptor that differs from the compiled schema (stale) is not served", async () => {
+    const stale = clone(FileDescriptorProtoSchema, generatedSourceInfo().get("modelgate/v1/chat.proto")!);
+    stale.messageType[0]!.field.pop();
+    const served = await chatFile(new Map([[stale.name, stale]]));
+    expect(served.sourceCodeInfo).toBeUndefined();
+    expect(served.messageType[0]?.field).toHaveLength(file_modelgate_v1_chat.proto.messageType[0]!.field.length);
   });
 });
