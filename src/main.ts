@@ -1,8 +1,8 @@
 // CLI entry: modelgate --config FILE [--host H] [--port N]
 import { parseArgs } from "node:util";
-import { pino } from "pino";
 import { ConfigError, loadConfigFile } from "./config/load";
 import { modelFactories } from "./providers/catalog";
+import { createLogger } from "./observability/logger";
 import { Gateway } from "./server/gateway";
 import { keysUsage, runKeysCommand } from "./cli/keys";
 import { storeFromConfig } from "./cli/store-from-config";
@@ -92,12 +92,7 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
 
-  const logger = pino({
-    level: process.env["LOG_LEVEL"] ?? config.file.logging.level,
-    base: undefined,
-    // Call lines never carry headers or keys; exact paths (no wildcards) keep the guard cheap.
-    redact: { paths: ["authorization", "headers.authorization", "err.config.headers.authorization", "key", "api_key"], censor: "[redacted]" },
-  });
+  const logger = createLogger(process.env["LOG_LEVEL"] ?? config.file.logging.level);
   const gateway = await Gateway.open({ config, factories: modelFactories, logger });
   const address = await gateway.listen(args.host, port);
   for (const ep of gateway.runtimeState.endpoints.values()) {

@@ -1,8 +1,8 @@
 // Starts a real gateway on a random loopback port from a YAML config, with logs captured.
 import { Writable } from "node:stream";
 import { ConnectError } from "@connectrpc/connect";
-import { pino } from "pino";
 import { parseConfig, type Env } from "../../src/config/load";
+import { createLogger } from "../../src/observability/logger";
 import { modelFactories } from "../../src/providers/catalog";
 import { Gateway } from "../../src/server/gateway";
 
@@ -30,7 +30,8 @@ export async function startGateway(yaml: string, env: Env = {}, options: { env?:
       done();
     },
   });
-  const logger = pino({ level: "info", base: undefined }, sink);
+  // The production logger (its redaction included), writing to the captured sink.
+  const logger = createLogger("info", sink);
   // Each test gateway gets its own in-memory store unless the config or the caller names one.
   const gateway = await Gateway.open({
     config,
