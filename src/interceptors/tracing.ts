@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Interceptor } from "@connectrpc/connect";
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import { getCallInfo } from "./call-info";
 
 const traceparentPattern = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -23,6 +23,12 @@ function randomHex(length: 16 | 32): string {
   return length === 32 ? hex : hex.slice(16);
 }
 
+function withRequestId(err: unknown, requestId: string): ConnectError {
+  const e = ConnectError.from(err);
+  e.metadata.set("x-request-id", requestId);
+  return e;
+}
+
 export function tracingInterceptor(): Interceptor {
   return (next) => async (req) => {
     const info = getCallInfo(req.contextValues);
@@ -36,8 +42,25 @@ export function tracingInterceptor(): Interceptor {
       info.requestId = requestId;
       info.traceparent = traceparent;
     }
-    const res = await next(req);
+    let res;
+    try {
+      res = await next(req);
+    } catch (err) {
+      // gRPC clients read an error's metadata from the trailers: the id goes there too.
+      throw withRequestId(err, requestId);
+    }
     res.header.set("x-request-id", requestId);
-    return res;
+    if (!res.stream) return res;
+    const messages = res.message;
+    return {
+      ...res,
+      message: (async function* () {
+        try {
+          yield* messages;
+        } catch (err) {
+          throw withRequestId(err, requestId);
+        }
+      })(),
+    };
   };
 }

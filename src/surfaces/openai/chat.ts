@@ -26,17 +26,22 @@ const message = z.object({
 });
 const jsonObject = z.record(z.string(), z.unknown());
 
+/** Counts that travel as proto uint32 (max_tokens, n): out of range is the caller's error, not ours. */
+export const countField = z.number().int().min(1, "must be >= 1").max(4_294_967_295, "must be <= 4294967295").nullish();
+/** The seed travels as int64 from a JSON number: only integers a double holds exactly. */
+export const seedField = z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER).nullish();
+
 export const chatCompletionBody = z
   .object({
     model: z.string().min(1, "model is required (the endpoint name)"),
     messages: z.array(message),
     temperature: z.number().nullish(),
     top_p: z.number().nullish(),
-    max_tokens: z.number().int().nullish(),
-    max_completion_tokens: z.number().int().nullish(),
+    max_tokens: countField,
+    max_completion_tokens: countField,
     stop: z.union([z.string(), z.array(z.string())]).nullish(),
-    n: z.number().int().nullish(),
-    seed: z.number().int().nullish(),
+    n: countField,
+    seed: seedField,
     user: z.string().optional(),
     stream: z.boolean().nullish(),
     stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),

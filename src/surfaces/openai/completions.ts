@@ -3,7 +3,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { z } from "zod";
 import type { CompleteRequest, CompleteRequestSchema, CompleteResponse, StreamCompleteResponse } from "../../../gen/modelgate/v1/completions_pb";
 import { invalidArgument } from "../../errors";
-import { assertNoTokenArrays, extrasOf, usageChunkJson, usageJson } from "./chat";
+import { assertNoTokenArrays, countField, extrasOf, seedField, usageChunkJson, usageJson } from "./chat";
 
 export const completionBody = z
   .object({
@@ -11,10 +11,10 @@ export const completionBody = z
     prompt: z.union([z.string(), z.array(z.unknown())]),
     temperature: z.number().nullish(),
     top_p: z.number().nullish(),
-    max_tokens: z.number().int().nullish(),
+    max_tokens: countField,
     stop: z.union([z.string(), z.array(z.string())]).nullish(),
-    n: z.number().int().nullish(),
-    seed: z.number().int().nullish(),
+    n: countField,
+    seed: seedField,
     user: z.string().optional(),
     stream: z.boolean().nullish(),
     stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),

@@ -1,0 +1,190 @@
+// Regression tests for what probing the running gateway found (issue 8): requests that killed the
+// process, client mistakes answered as INTERNAL, identifiers without bounds, "simple" cross-origin
+// requests, and error responses without a request id.
+import * as grpc from "@grpc/grpc-js";
+import { Code } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ChatService } from "../../gen/modelgate/v1/chat_pb";
+import { clientFor, loadGrpcJsPackage, protocols } from "./clients";
+import { echoEndpoints, failure, startGateway, type TestGateway } from "./harness";
+
+let gw: TestGateway;
+beforeAll(async () => {
+  gw = await startGateway(`endpoints:${echoEndpoints}`);
+});
+afterAll(() => gw.close());
+
+const json = { "content-type": "application/json" };
+const hello = [{ role: "user", content: "hello" }];
+
+async function alive(): Promise<void> {
+  const res = await fetch(`${gw.url}/health`);
+  expect(res.status).toBe(200);
+}
+
+describe("malformed percent-encoding in a REST path parameter", () => {
+  it.each([
+    ["GET", "/v1/models/%"],
+    ["GET", "/v1/models/%E0%A4"],
+    ["GET", "/api/2.0/endpoints/%FF"],
+    ["POST", "/endpoints/%E0%A4/invocations"],
+    ["POST", "/endpoints/%/invocations"],
+  ])("%s %s is a 400 and the gateway keeps serving", async (method, path) => {
+    const res = await fetch(gw.url + path, { method, headers: json, body: method === "POST" ? JSON.stringify({ messages: hello }) : undefined });
+    expect(res.status).toBe(400);
+    const text = await res.text();
+    expect(text).toContain("malformed percent-encoding");
+    await alive();
+  });
+});
+
+describe("client mistakes are 400, not 500", () => {
+  it.each([
+    ["max_tokens -1", { max_tokens: -1 }, "max_tokens: must be >= 1"],
+    ["max_completion_tokens above uint32", { max_completion_tokens: 2 ** 32 }, "max_completion_tokens: must be <= 4294967295"],
+    ["n 0", { n: 0 }, "n: must be >= 1"],
+    ["seed beyond a double's integers", { seed: 2 ** 64 }, "seed:"],
+  ])("OpenAI chat: %s", async (_name, extra, message) => {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: json, body: JSON.stringify({ model: "chat", messages: hello, ...extra }) });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { message: string; type: string } };
+    expect(body.error.type).toBe("invalid_request_error");
+    expect(body.error.message).toContain(message);
+  });
+
+  it("OpenAI completions: max_tokens -1", async () => {
+    const res = await fetch(`${gw.url}/v1/completions`, { method: "POST", headers: json, body: JSON.stringify({ model: "completions", prompt: "x", max_tokens: -1 }) });
+    expect(res.status).toBe(400);
+  });
+
+  const deep = (depth: number) => `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;
+  it.each([
+    ["an unknown field", (d: string) => `{"model":"chat","messages":[{"role":"user","content":"hi"}],"unknown_knob":${d}}`],
+    ["response_format", (d: string) => `{"model":"chat","messages":[{"role":"user","content":"hi"}],"response_format":${d}}`],
+    ["a tool's parameters", (d: string) => `{"model":"chat","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":${d}}}]}`],
+  ])("deeply nested JSON in %s is a 400 naming the nesting", async (_name, body) => {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: json, body: body(deep(50_000)) });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/nests deeper than 64 levels/);
+    await alive();
+  });
+
+  it("nesting within the limit passes on to the provider", async () => {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: json,
+      body: `{"model":"chat","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":${deep(30)}}}]}`,
+    });
+    // The echo provider is the one refusing: the body got past the depth check.
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toBe("echo: tools are not supported");
+  });
+});
+
+describe("REST bodies must be JSON (no 'simple' cross-origin requests)", () => {
+  it.each(["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""])("content-type %j is refused", async (contentType) => {
+    const headers: Record<string, string> = contentType ? { "content-type": contentType } : {};
+    for (const [path, body] of [
+      ["/v1/chat/completions", { model: "chat", messages: hello }],
+      ["/endpoints/chat/invocations", { messages: hello }],
+    ] as const) {
+      const res = await fetch(gw.url + path, { method: "POST", headers, body: JSON.stringify(body) });
+      expect(res.status).toBe(400);
+      expect(await res.text()).toContain("content-type must be application/json");
+    }
+  });
+
+  it.each(["application/json", "application/json; charset=utf-8", "Application/JSON", "application/vnd.api+json"])("content-type %j is served", async (contentType) => {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": contentType }, body: JSON.stringify({ model: "chat", messages: hello }) });
+    expect(res.status).toBe(200);
+  });
+});
+
+describe("identifiers are bounded at the edge", () => {
+  const huge = "n".repeat(3 * 1024 * 1024);
+
+  it.each(protocols)("a 3 MB endpoint name over %s is INVALID_ARGUMENT with a short message", async (protocol) => {
+    const before = gw.rawLogs().length;
+    const err = await failure(clientFor(ChatService, protocol, gw.url).chat({ endpoint: huge, messages: hello }));
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.rawMessage).toBe("endpoint: longer than 256 characters");
+    // The call's log line does not carry the name.
+    expect(gw.rawLogs().length - before).toBeLessThan(4_096);
+  });
+
+  it("a 3 MB model name on the OpenAI surface is a 400 with a short message", async () => {
+    const res = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: json, body: JSON.stringify({ model: huge, messages: hello }) });
+    expect(res.status).toBe(400);
+    expect((await res.text()).length).toBeLessThan(1_000);
+  });
+
+  it.each(["x\u0000", "chat\u0000", "a\nb", "\u001b[31m"])("endpoint %j (a control character) is INVALID_ARGUMENT", async (endpoint) => {
+    const err = await failure(clientFor(ChatService, "connect-json-h1", gw.url).chat({ endpoint, messages: hello }));
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.rawMessage).toBe("endpoint: contains a control character");
+  });
+
+  it("a NUL in a message role or a tool call id is INVALID_ARGUMENT naming the field", async () => {
+    const err = await failure(
+      clientFor(ChatService, "grpc", gw.url).chat({ endpoint: "chat", messages: [{ role: "user", content: "x" }, { role: "tool", content: "y", toolCallId: "a\u0000" }] }),
+    );
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.rawMessage).toBe("messages[1].tool_call_id: contains a control character");
+  });
+
+  it("content may hold any text (it goes to the model, not into records)", async () => {
+    const res = await clientFor(ChatService, "grpc", gw.url).chat({ endpoint: "chat", messages: [{ role: "user", content: "tab\there\u0000nul" }] });
+    expect(res.choices[0]?.message?.content).toContain("tab\there");
+  });
+});
+
+describe("x-request-id on every response, errors included", () => {
+  const id = "probe-request-id-42";
+
+  it.each([
+    ["OpenAI 400", "POST", "/v1/chat/completions", JSON.stringify({ model: "chat", messages: [] }), 400],
+    ["OpenAI 404", "POST", "/v1/chat/completions", JSON.stringify({ model: "nope", messages: hello }), 404],
+    ["MLflow 404", "POST", "/endpoints/nope/invocations", JSON.stringify({ messages: hello }), 404],
+    ["MLflow 400", "GET", "/api/2.0/endpoints/%FF", undefined, 400],
+    ["Connect 404", "POST", "/modelgate.v1.ChatService/Chat", JSON.stringify({ endpoint: "nope", messages: hello }), 404],
+    ["Connect bad JSON", "POST", "/modelgate.v1.ChatService/Chat", "{", 400],
+    ["unknown route", "GET", "/no/such/route", undefined, 404],
+  ])("%s", async (_name, method, path, body, status) => {
+    const mine = await fetch(gw.url + path, { method, headers: { ...json, "x-request-id": id }, body });
+    expect(mine.status).toBe(status);
+    expect(mine.headers.get("x-request-id")).toBe(id);
+    const generated = await fetch(gw.url + path, { method, headers: json, body });
+    expect(generated.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("an unsafe incoming id is replaced, not echoed", async () => {
+    const res = await fetch(`${gw.url}/v1/models`, { headers: { "x-request-id": "a b<script>" } });
+    expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("gRPC errors (grpc-js) carry it in their metadata", async () => {
+    const pkg = loadGrpcJsPackage() as unknown as { modelgate: { v1: { ChatService: grpc.ServiceClientConstructor } } };
+    const client = new pkg.modelgate.v1.ChatService(`127.0.0.1:${gw.port}`, grpc.credentials.createInsecure());
+    try {
+      const metadata = new grpc.Metadata();
+      metadata.set("x-request-id", id);
+      const err = await new Promise<grpc.ServiceError>((resolve, reject) => {
+        client["chat"]!({ endpoint: "nope", messages: hello }, metadata, (e: grpc.ServiceError | null) => (e ? resolve(e) : reject(new Error("expected an error"))));
+      });
+      expect(err.code).toBe(grpc.status.NOT_FOUND);
+      expect(err.metadata.get("x-request-id")).toEqual([id]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it("connect-node errors over every protocol carry it", async () => {
+    for (const protocol of protocols) {
+      const err = await failure(clientFor(ChatService, protocol, gw.url).chat({ endpoint: "nope", messages: hello }, { headers: { "x-request-id": id } }));
+      expect(err.code).toBe(Code.NotFound);
+      // gRPC and gRPC-Web carry it in the headers and in the trailers; connect-node shows both.
+      expect(err.metadata.get("x-request-id")?.split(/,\s*/)).toEqual(expect.arrayContaining([id]));
+      expect(new Set(err.metadata.get("x-request-id")?.split(/,\s*/))).toEqual(new Set([id]));
+    }
+  });
+});
