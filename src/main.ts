@@ -1,6 +1,7 @@
-// CLI entry: modelgate --config FILE [--host H] [--port N]
+// CLI entry: modelgate [--config FILE] [--host H] [--port N], modelgate keys|usage ...
+import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfigFile } from "./config/load";
+import { ConfigError, ConfigFileNotFoundError, loadConfigFile } from "./config/load";
 import { modelFactories } from "./providers/catalog";
 import { createLogger } from "./observability/logger";
 import { Gateway } from "./server/gateway";
@@ -8,12 +9,15 @@ import { keysUsage, runKeysCommand } from "./cli/keys";
 import { storeFromConfig } from "./cli/store-from-config";
 import { runUsageCommand, usageHelp } from "./cli/usage";
 
-const usage = `Usage: modelgate --config FILE [--host HOST] [--port PORT]
+const usage = `Usage: modelgate [--config FILE] [--host HOST] [--port PORT]
+       modelgate keys ...    manage API keys in the store (modelgate keys --help)
+       modelgate usage ...   usage report from the ledger (modelgate usage --help)
 
-Starts the modelgate gateway: gRPC, Connect, gRPC-Web on one port.
+Starts the modelgate gateway: gRPC, Connect, gRPC-Web and the REST surfaces on one port.
 
 Options:
-  -c, --config FILE   the YAML config (default: $MODELGATE_CONFIG, else config/default.yaml)
+  -c, --config FILE   the YAML config (default: $MODELGATE_CONFIG, else config/default.yaml,
+                      relative to the working directory)
       --host HOST     address to bind (default: server.host from the config, 127.0.0.1)
   -p, --port PORT     port to bind (default: $PORT, else server.port from the config, 8080);
                       0 picks a free port
@@ -24,6 +28,12 @@ Environment:
   PORT                port when --port is not given
   LOG_LEVEL           overrides logging.level from the config
 `;
+
+/** Exit code 2 and what to do, for a config file that is not there. */
+function configNotFound(path: string): number {
+  process.stderr.write(`modelgate: config file "${path}" not found (give --config FILE or set MODELGATE_CONFIG)\n`);
+  return 2;
+}
 
 /** `keys` and `usage` work on the configured store directly; no running gateway is needed. */
 async function subcommand(name: "keys" | "usage", argv: string[]): Promise<number> {
@@ -42,6 +52,8 @@ async function subcommand(name: "keys" | "usage", argv: string[]): Promise<numbe
     process.stdout.write(name === "keys" ? keysUsage : usageHelp);
     return 0;
   }
+  // The store's URL comes from the file unless MODELGATE_DATABASE_URL names it.
+  if (!process.env["MODELGATE_DATABASE_URL"] && !existsSync(configPath)) return configNotFound(configPath);
   const store = await storeFromConfig(configPath, process.env);
   try {
     const io = { store, out: process.stdout, err: process.stderr };
@@ -85,6 +97,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     config = await loadConfigFile(configPath, modelFactories);
   } catch (err) {
+    if (err instanceof ConfigFileNotFoundError) return configNotFound(configPath);
     if (err instanceof ConfigError) {
       process.stderr.write(`modelgate: ${err.message}\n`);
       return 1;

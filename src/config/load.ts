@@ -22,6 +22,15 @@ export class ConfigError extends Error {
   }
 }
 
+/** The config file does not exist: the caller says how to name another (a CLI flag, a variable). */
+export class ConfigFileNotFoundError extends ConfigError {
+  constructor(readonly path: string) {
+    super(path, [{ path: "(file)", message: "file not found" }]);
+    this.message = `config file "${path}" not found`;
+    this.name = "ConfigFileNotFoundError";
+  }
+}
+
 /** A validated config: the file, and each endpoint's provider config parsed by its provider. */
 export interface LoadedConfig {
   file: ConfigFile;
@@ -41,6 +50,7 @@ export async function loadConfigFile(
     text = await readFile(path, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "error";
+    if (code === "ENOENT") throw new ConfigFileNotFoundError(path);
     throw new ConfigError(path, [{ path: "(file)", message: `cannot read the file (${code})` }]);
   }
   return parseConfig(text, path, factories, env);
@@ -60,7 +70,10 @@ export function parseConfig(
     );
   }
   const problems: ConfigProblem[] = [];
-  const raw = resolveEnv(fromLegacyRoutes(doc.toJS() as unknown, problems), [], env, problems);
+  // Paths of `$ENV` references whose variable is not set: problems at or below them are
+  // consequences (a required value missing, a key that is too short), not further mistakes.
+  const unset: ConfigProblem[] = [];
+  const raw = resolveEnv(fromLegacyRoutes(doc.toJS() as unknown, problems), [], env, problems, unset);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) problems.push(...zodProblems(parsed.error.issues, []));
   // Provider checks run even when other parts of the file are wrong, so one run reports all.
@@ -79,7 +92,7 @@ export function parseConfig(
     const config = checkProvider(ep, at, factories, problems);
     if (config) providerConfigs.set(ep.name, config);
   }
-  if (!parsed.success) throw new ConfigError(source, problems);
+  if (!parsed.success) throw new ConfigError(source, withoutFollowOns(problems, unset));
   const file = parsed.data;
   file.auth.keys.forEach((key, i) => {
     key.endpoints?.forEach((name, j) => {
@@ -91,8 +104,15 @@ export function parseConfig(
   problems.push(
     ...accessConfigProblems({ jwt: file.auth.jwt, access: file.access }, new Map(file.endpoints.map((e) => [e.name, e.endpoint_type]))),
   );
-  if (problems.length > 0) throw new ConfigError(source, problems);
+  if (problems.length > 0) throw new ConfigError(source, withoutFollowOns(problems, unset));
   return { file, providerConfigs };
+}
+
+/** Drops the problems at or below the path of an unset `$ENV` reference, except that one. */
+function withoutFollowOns(problems: ConfigProblem[], unset: readonly ConfigProblem[]): ConfigProblem[] {
+  const follows = (path: string) =>
+    unset.some(({ path: at }) => path === at || path.startsWith(`${at}.`) || path.startsWith(`${at}[`));
+  return problems.filter((p) => unset.includes(p) || !follows(p.path));
 }
 
 function checkProvider(
@@ -170,24 +190,33 @@ const envRef = /^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))$/;
 
 /**
  * Replaces every string value of the form `$NAME` or `${NAME}` by the environment variable.
- * A missing variable is a problem at that path.
+ * A missing variable is a problem at that path (recorded in `unset`); the reference itself stays
+ * in its place, so validation does not also report the value as absent.
  */
-function resolveEnv(value: unknown, path: (string | number)[], env: Env, problems: ConfigProblem[]): unknown {
+function resolveEnv(
+  value: unknown,
+  path: (string | number)[],
+  env: Env,
+  problems: ConfigProblem[],
+  unset: ConfigProblem[],
+): unknown {
   if (typeof value === "string") {
     const m = envRef.exec(value);
     if (!m) return value;
     const name = (m[1] ?? m[2])!;
     const resolved = env[name];
     if (resolved === undefined || resolved === "") {
-      problems.push({ path: formatPath(path), message: `environment variable ${name} is not set` });
-      return undefined;
+      const problem = { path: formatPath(path), message: `environment variable ${name} is not set` };
+      problems.push(problem);
+      unset.push(problem);
+      return value;
     }
     return resolved;
   }
-  if (Array.isArray(value)) return value.map((v, i) => resolveEnv(v, [...path, i], env, problems));
+  if (Array.isArray(value)) return value.map((v, i) => resolveEnv(v, [...path, i], env, problems, unset));
   if (value !== null && typeof value === "object") {
     return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => [k, resolveEnv(v, [...path, k], env, problems)]),
+      Object.entries(value).map(([k, v]) => [k, resolveEnv(v, [...path, k], env, problems, unset)]),
     );
   }
   return value;

@@ -1,5 +1,5 @@
 // The modelgate command as an operator runs it: --help, config errors, start-up, SIGTERM.
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -48,7 +48,8 @@ describe("modelgate CLI", () => {
   it("--help prints usage and exits 0", async () => {
     const p = start(["--help"]);
     expect(await p.exited).toBe(0);
-    expect(p.out()).toMatch(/^Usage: modelgate --config FILE/);
+    expect(p.out()).toMatch(/^Usage: modelgate \[--config FILE\] \[--host HOST\] \[--port PORT\]\n/);
+    expect(p.out()).toContain("modelgate keys");
   });
 
   it("an unknown flag exits 2 with usage", async () => {
@@ -72,6 +73,9 @@ endpoints:
     endpoint_type: llm/v1/chat
     model: { provider: anthropic, name: m, config: { anthropic_api_key: $MISSING_KEY_FOR_TEST } }
     limit: { renewal_period: week, calls: 1 }
+auth:
+  keys:
+    - { name: k, key: $MISSING_CALLER_KEY_FOR_TEST }
 `,
     );
     const p = start(["--config", path]);
@@ -82,13 +86,27 @@ endpoints:
     expect(err).toContain("endpoints[1].endpoint_type");
     expect(err).toContain("endpoints[2].model.config.anthropic_api_key: environment variable MISSING_KEY_FOR_TEST is not set");
     expect(err).toContain("endpoints[2].limit.renewal_period");
+    expect(err).toContain("auth.keys[0].key: environment variable MISSING_CALLER_KEY_FOR_TEST is not set");
     expect(err).not.toContain("sk-very-secret-value-000");
+    // Only causes: a missing variable is not also a missing value, a missing key or a short key.
+    expect(err).not.toContain("expected string");
+    expect(err).not.toContain("exactly one of");
+    expect(err.trim().split("\n")).toHaveLength(7);
   });
 
-  it("a missing file and invalid YAML are reported", async () => {
-    const missing = start(["--config", join(dir, "nope.yaml")]);
-    expect(await missing.exited).toBe(1);
-    expect(missing.err()).toContain("cannot read the file (ENOENT)");
+  it("a missing file says how to name one (exit 2), for the gateway and for keys/usage; invalid YAML is reported", async () => {
+    const nope = join(dir, "nope.yaml");
+    const message = `modelgate: config file "${nope}" not found (give --config FILE or set MODELGATE_CONFIG)\n`;
+    const runs = [
+      start(["--config", nope]),
+      start([], { MODELGATE_CONFIG: nope }),
+      start(["keys", "list", "--config", nope], { MODELGATE_DATABASE_URL: "" }),
+      start(["usage", "--config", nope], { MODELGATE_DATABASE_URL: "" }),
+    ];
+    for (const run of runs) {
+      expect(await run.exited).toBe(2);
+      expect(run.err()).toBe(message);
+    }
     const yaml = start(["--config", writeConfig("broken.yaml", "endpoints: [\n  - name: x\n")]);
     expect(await yaml.exited).toBe(1);
     expect(yaml.err()).toMatch(/invalid config .*broken\.yaml/);
@@ -124,5 +142,31 @@ endpoints:
     expect(port).toBeGreaterThan(0);
     p.child.kill("SIGINT");
     expect(await p.exited).toBe(0);
+  });
+
+  it("run with an older Node (node bin/modelgate.mjs), it re-runs itself on the Node 24 devDependency", async () => {
+    // The machine's own node, found on PATH without node_modules/.bin (which npx and npm add).
+    const path = (process.env["PATH"] ?? "").split(":").filter((p) => !p.includes("node_modules")).join(":");
+    const which = spawnSync("sh", ["-c", "command -v node"], { env: { PATH: path }, encoding: "utf8" });
+    const systemNode = which.stdout.trim();
+    const version = systemNode ? spawnSync(systemNode, ["-p", "process.versions.node"], { encoding: "utf8" }).stdout.trim() : "";
+    // Without an older node on this machine there is nothing to re-run; the help must still work.
+    const node = systemNode || process.execPath;
+    const help = spawnSync(node, [bin, "--help"], { cwd: root, encoding: "utf8", env: { ...process.env, PATH: path } });
+    expect(help.status, help.stderr).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: modelgate/);
+    if (version && Number(version.split(".")[0]) < 24) {
+      const p = spawn(node, [bin, "--config", "config/default.yaml", "--port", "0"], { cwd: root, env: { ...process.env, PATH: path } });
+      children.push(p);
+      let out = "";
+      p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((resolve) => p.once("exit", (code) => resolve(code)));
+      for (let i = 0; i < 300 && !out.includes("modelgate listening"); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(out).toContain("modelgate listening");
+      // SIGTERM reaches the re-run gateway, which stops cleanly; the wrapper exits with its code.
+      p.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      expect(out).toContain('"msg":"stopped"');
+    }
   });
 });
