@@ -50,8 +50,10 @@ export function authInterceptor(deps: AuthDeps = {}): Interceptor {
       if (!principal.roles.has("admin")) throw permissionDenied(`${req.service.name} needs role "admin"`);
       return next(req);
     }
+    // Unknown endpoints are checked too: a key limited to some endpoints learns nothing about the
+    // others (not even whether they exist), and its refused calls stay small in the ledger.
     const endpoint = await requestEndpoint(req, info);
-    if (endpoint !== undefined && info.state.endpoints.has(endpoint)) {
+    if (endpoint) {
       const decision = checkAccess({ ...principal, source: sourceOfKeyId(principal.keyId) }, endpoint, grants);
       if (!decision.allowed) throw permissionDenied(decision.missing);
       info.allowedModelVersions = decision.modelVersions;

@@ -188,3 +188,27 @@ describe("x-request-id on every response, errors included", () => {
     }
   });
 });
+
+describe("a key limited to some endpoints", () => {
+  const key = "mg-limited-key-0000000000000001";
+  let limited: TestGateway;
+  beforeAll(async () => {
+    limited = await startGateway(`
+auth:
+  enabled: true
+  keys:
+    - { name: only-chat, key: ${key}, endpoints: [chat] }
+endpoints:${echoEndpoints}`);
+  });
+  afterAll(() => limited.close());
+
+  it("is refused unknown endpoints as it is known ones (PERMISSION_DENIED, no existence leak)", async () => {
+    const chat = clientFor(ChatService, "grpc", limited.url);
+    const headers = { authorization: `Bearer ${key}` };
+    expect((await chat.chat({ endpoint: "chat", messages: hello }, { headers })).choices).toHaveLength(1);
+    for (const endpoint of ["nope", "completions", "x".repeat(200)]) {
+      const err = await failure(chat.chat({ endpoint, messages: hello }, { headers }));
+      expect(err.code).toBe(Code.PermissionDenied);
+    }
+  });
+});
