@@ -1,5 +1,7 @@
 // `modelgate usage`: totals from the usage ledger as a table or CSV, or the ledger rows as CSV.
 import { parseArgs } from "node:util";
+import { ConnectError } from "@connectrpc/connect";
+import { checkFilterText, storableText } from "../store/sql-shared";
 import type { Store, UsageGroup, UsageTotalRow } from "../store/types";
 import { ledgerCsvHeader, ledgerCsvLine, totalsCsv } from "../usage/csv";
 import { sortTotals } from "../usage/totals";
@@ -77,8 +79,10 @@ export async function runUsageCommand(argv: string[], deps: UsageCommandDeps): P
     start = parseWhen(values.since ?? "7d", now, "--since");
     end = values.until === undefined ? now : parseWhen(values.until, now, "--until");
     groupBy = parseGroups(values.by);
+    if (values.team !== undefined) checkFilterText(values.team, "--team");
+    if (values.key !== undefined) checkFilterText(values.key, "--key");
   } catch (e) {
-    return fail((e as Error).message);
+    return fail(e instanceof ConnectError ? e.rawMessage : (e as Error).message);
   }
   if (start.getTime() >= end.getTime()) {
     return fail(`--since (${start.toISOString()}) must be before --until (${end.toISOString()})`);
@@ -179,7 +183,8 @@ export function usageTable(groupBy: readonly UsageGroup[], totals: readonly Usag
     count(t.unknownCostCalls),
     count(t.errorCalls),
   ];
-  const body = totals.map((t) => line(t, groupBy.map((g) => t.group[g] || "(none)")));
+  // Group values are callers' text: older rows may hold control characters (terminal escapes).
+  const body = totals.map((t) => line(t, groupBy.map((g) => storableText(t.group[g] || "(none)", 256))));
   if (groupBy.length > 0 && totals.length > 1) {
     const sum = totals.reduce(
       (a, t) => ({

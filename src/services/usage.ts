@@ -4,6 +4,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { UsageService, UsageTotal } from "../../gen/modelgate/v1/usage_pb";
 import { invalidArgument } from "../errors";
+import { checkFilterText } from "../store/sql-shared";
 import type { LedgerStore, UsageGroup, UsageTotalRow } from "../store/types";
 import { ledgerCsvHeader, ledgerCsvLine } from "../usage/csv";
 import { sortTotals } from "../usage/totals";
@@ -28,8 +29,8 @@ export function usageService(deps: UsageServiceDeps): ServiceImpl<typeof UsageSe
       const totals = await deps.ledger.totals({
         ...(start && { start }),
         end,
-        ...(req.team && { team: req.team }),
-        ...(req.keyId && { keyId: req.keyId }),
+        ...(req.team && { team: checkFilterText(req.team, "team") }),
+        ...(req.keyId && { keyId: checkFilterText(req.keyId, "key_id") }),
         groupBy,
       });
       return { totals: sortTotals(groupBy, totals).map((t) => toUsageTotal(t, groupBy)) };
@@ -37,7 +38,7 @@ export function usageService(deps: UsageServiceDeps): ServiceImpl<typeof UsageSe
 
     async *exportUsage(req, ctx) {
       const { start, end } = parseRange(req.startTime, req.endTime, now());
-      const rows = deps.ledger.rows({ ...(start && { start }), end, ...(req.team && { team: req.team }) });
+      const rows = deps.ledger.rows({ ...(start && { start }), end, ...(req.team && { team: checkFilterText(req.team, "team") }) });
       let csv = ledgerCsvHeader;
       // Stopping the loop (client gone) returns the store's iterator, which releases its cursor.
       for await (const row of rows) {

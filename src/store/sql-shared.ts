@@ -34,8 +34,8 @@ export function ledgerWhere(query: Omit<UsageQuery, "groupBy">, bind: (value: st
   const parts: string[] = [];
   if (query.start !== undefined) parts.push(`time >= ${bind(checkDate(query.start, "usage: start"))}`);
   if (query.end !== undefined) parts.push(`time < ${bind(checkDate(query.end, "usage: end"))}`);
-  if (query.team !== undefined) parts.push(`team = ${bind(query.team)}`);
-  if (query.keyId !== undefined) parts.push(`key_id = ${bind(query.keyId)}`);
+  if (query.team !== undefined) parts.push(`team = ${bind(checkFilterText(query.team, "usage: team"))}`);
+  if (query.keyId !== undefined) parts.push(`key_id = ${bind(checkFilterText(query.keyId, "usage: keyId"))}`);
   return parts.length > 0 ? parts.join(" AND ") : "1 = 1";
 }
 
@@ -44,15 +44,92 @@ export function checkDate(value: Date, what: string): Date {
   return value;
 }
 
+// Text in the ledger. Each string column of a row comes, in part, from the caller (an endpoint
+// or model name in a request body, a request id header, a JWT subject): whatever it holds must
+// never make the row unwritable (PostgreSQL refuses NUL in text; a lone surrogate cannot be
+// encoded as UTF-8) nor huge, nor turn into terminal escapes or line breaks in a report.
+
+/** The longest text each ledger column keeps, in UTF-16 code units; longer text ends in "…". */
+export const LEDGER_TEXT_LIMITS = {
+  requestId: 128,
+  keyId: 256,
+  team: 256,
+  endpoint: 256,
+  provider: 256,
+  model: 256,
+  modelVersion: 256,
+  status: 64,
+} as const satisfies Record<LedgerTextField, number>;
+
+type LedgerTextField = "requestId" | "keyId" | "team" | "endpoint" | "provider" | "model" | "modelVersion" | "status";
+const ledgerTextFields = Object.keys(LEDGER_TEXT_LIMITS) as LedgerTextField[];
+
+/** What the ledger does not keep: C0 controls (NUL, tab, CR, LF, ESC …), DEL, C1 controls, lone surrogates. */
+const UNSTORABLE = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, "g");
+const NUL_OR_LONE_SURROGATE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * `value` as the ledger keeps it: each unstorable character (see UNSTORABLE) replaced by U+FFFD,
+ * and at most `max` code units, a cut marked by a trailing "…" (a surrogate pair is never split).
+ * Clean text (the usual case) costs one regex test and comes back as is, without allocating.
+ */
+export function storableText(value: string, max: number): string {
+  if (value.length <= max && !UNSTORABLE.test(value)) return value;
+  let text = value;
+  const cut = text.length > max;
+  if (cut) {
+    let end = Math.max(0, max - 1);
+    const last = text.charCodeAt(end - 1);
+    if (end > 0 && last >= 0xd800 && last <= 0xdbff) end--; // the pair's low half would be cut off
+    text = text.slice(0, end);
+  }
+  text = text.replace(UNSTORABLE_ALL, "\ufffd");
+  return cut ? `${text}…` : text;
+}
+
+/**
+ * The row as the ledger can always store it (see storableText). Returns `row` itself when
+ * nothing needed changing; a non-string field is left for checkLedgerRow to refuse.
+ */
+export function storableLedgerRow(row: LedgerRow): LedgerRow {
+  let out: LedgerRow | undefined;
+  for (const field of ledgerTextFields) {
+    const value = row[field];
+    if (typeof value !== "string") continue;
+    const stored = storableText(value, LEDGER_TEXT_LIMITS[field]);
+    if (stored !== value) (out ??= { ...row })[field] = stored;
+  }
+  return out ?? row;
+}
+
+/**
+ * A usage filter (team, key id) checked like the text it is compared with: the ledger holds no
+ * control characters, lone surrogates or text over 256 code units, so such a filter is the
+ * caller's mistake (and PostgreSQL would fail on a NUL), not an empty answer.
+ */
+export function checkFilterText(value: string, what: string): string {
+  if (typeof value !== "string") throw invalidArgument(`${what}: must be a string`);
+  if (value.length > 256) throw invalidArgument(`${what}: longer than 256 characters`);
+  if (UNSTORABLE.test(value)) throw invalidArgument(`${what}: must not contain control characters or unpaired surrogates`);
+  return value;
+}
+
 /**
  * Refuses a row the ledger cannot record faithfully: NaN would become NULL in SQLite (an
- * "unknown" cost out of a bug) and a negative count would corrupt every total after it.
+ * "unknown" cost out of a bug) and a negative count would corrupt every total after it; a NUL
+ * cannot be stored in PostgreSQL text, and a lone surrogate cannot be encoded as UTF-8 (it would
+ * come back as U+FFFD). The ledger writer makes its rows storable first (storableLedgerRow).
  */
 export function checkLedgerRow(row: LedgerRow, index: number): void {
   const where = `ledger row ${index}`;
   checkDate(row.time, `${where}: time`);
-  for (const field of ["requestId", "keyId", "team", "endpoint", "provider", "model", "modelVersion", "status"] as const) {
-    if (typeof row[field] !== "string") throw invalidArgument(`${where}: ${field} must be a string`);
+  for (const field of ledgerTextFields) {
+    const value = row[field];
+    if (typeof value !== "string") throw invalidArgument(`${where}: ${field} must be a string`);
+    if (NUL_OR_LONE_SURROGATE.test(value)) {
+      throw invalidArgument(`${where}: ${field} holds a NUL character or an unpaired surrogate, which cannot be stored`);
+    }
   }
   if (row.status === "") throw invalidArgument(`${where}: status must not be empty ("ok" or a code name)`);
   for (const field of ["promptTokens", "completionTokens"] as const) {
@@ -96,3 +173,25 @@ export function parseKeyLimits(value: unknown): KeyLimits {
   }
   return limits;
 }
+
+/**
+ * True when a store refused rows for what they contain, so that writing the same rows again can
+ * never succeed: a row check (INVALID_ARGUMENT), a PostgreSQL data exception (SQLSTATE class
+ * 22) or integrity violation (class 23), an SQLite constraint, type mismatch or too-big value.
+ * Anything else (the database unreachable, locked, out of space, shutting down …) may pass.
+ */
+export function isLedgerContentError(err: unknown): boolean {
+  if (err instanceof ConnectError) return err.code === Code.InvalidArgument || isLedgerContentError(err.cause);
+  if (typeof err !== "object" || err === null) return false;
+  const { code, errcode } = err as { code?: unknown; errcode?: unknown };
+  if (typeof code === "string" && /^2[23][0-9A-Z]{3}$/.test(code)) return true;
+  if (typeof errcode === "number") {
+    const primary = errcode & 0xff;
+    return primary === SQLITE_TOOBIG || primary === SQLITE_CONSTRAINT || primary === SQLITE_MISMATCH;
+  }
+  return false;
+}
+
+const SQLITE_TOOBIG = 18;
+const SQLITE_CONSTRAINT = 19;
+const SQLITE_MISMATCH = 20;

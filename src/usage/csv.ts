@@ -1,6 +1,12 @@
 // CSV for chargeback exports (RFC 4180): CRLF line ends, a field is quoted when it holds a comma,
 // a quote, CR or LF, and quotes inside are doubled. Times are ISO 8601 UTC; an unknown cost is an
 // empty field (never 0), so spreadsheets sum only what is known.
+//
+// Formula injection (OWASP "CSV Injection"): text cells hold what callers chose (an endpoint or
+// model name in a request, a team, a key id), and a spreadsheet runs a cell starting with =, +,
+// -, @, tab or CR as a formula. Such a text cell gets a leading single quote, which spreadsheets
+// read as "this is text" (and then quoting as usual). Numeric cells (tokens, cost, latency) are
+// ours, never start with one of those, and stay plain numbers.
 import type { LedgerRow, UsageGroup, UsageTotalRow } from "../store/types";
 
 export const ledgerCsvColumns = [
@@ -24,26 +30,39 @@ export function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
+/** A text cell: neutralised against formula injection (see above), then quoted as needed. */
+export function csvText(value: string): string {
+  return csvField(FORMULA_START.test(value) ? `'${value}` : value);
+}
+
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/** A line of cells already made safe: text through csvText, numbers as they print. */
+function line(cells: readonly string[]): string {
+  return `${cells.join(",")}\r\n`;
+}
+
+/** A line of text cells (each through csvText). */
 export function csvLine(fields: readonly string[]): string {
-  return `${fields.map(csvField).join(",")}\r\n`;
+  return line(fields.map(csvText));
 }
 
 export const ledgerCsvHeader = csvLine(ledgerCsvColumns);
 
 export function ledgerCsvLine(row: LedgerRow): string {
-  return csvLine([
+  return line([
     row.time.toISOString(),
-    row.requestId,
-    row.keyId,
-    row.team,
-    row.endpoint,
-    row.provider,
-    row.model,
-    row.modelVersion,
+    csvText(row.requestId),
+    csvText(row.keyId),
+    csvText(row.team),
+    csvText(row.endpoint),
+    csvText(row.provider),
+    csvText(row.model),
+    csvText(row.modelVersion),
     String(row.promptTokens),
     String(row.completionTokens),
     formatUsd(row.costUsd),
-    row.status,
+    csvText(row.status),
     String(row.latencyMs),
     row.streamed ? "true" : "false",
   ]);
@@ -61,8 +80,8 @@ export function formatUsd(usd: number | null): string {
 export function totalsCsv(groupBy: readonly UsageGroup[], totals: readonly UsageTotalRow[]): string {
   let out = csvLine([...groupBy, "calls", "prompt_tokens", "completion_tokens", "cost_usd", "unknown_cost_calls", "error_calls"]);
   for (const t of totals) {
-    out += csvLine([
-      ...groupBy.map((g) => t.group[g] ?? ""),
+    out += line([
+      ...groupBy.map((g) => csvText(t.group[g] ?? "")),
       String(t.calls),
       String(t.promptTokens),
       String(t.completionTokens),

@@ -7,6 +7,12 @@
 //   while a batch is being written go out in the next batch straight away (group commit).
 // - A failed append leaves its rows at the head of the queue (order kept) and is retried with
 //   exponential backoff, forever: rows leave memory only once the store has committed them.
+//   Except when the store refuses the batch for its CONTENT (isLedgerContentError: a row check,
+//   a PostgreSQL data exception or integrity violation, an SQLite constraint …): retrying that
+//   would fail forever and stall every row behind it. The batch is split in halves, and halves of
+//   the failing halves (bisection), until the refused rows stand alone: every other row is
+//   written, in order, and each refused row goes to the error log with its content (for replay by
+//   hand) and is counted in stats().poisoned. A few bad rows among n cost O(log n) appends each.
 // - Backpressure: when maxQueue rows are waiting (the store is down or too slow), record() still
 //   keeps every row (the call it describes already happened) but the writer reports `overloaded`
 //   and checkAdmission() refuses NEW calls with UNAVAILABLE + retry-after until the queue drains
@@ -17,12 +23,16 @@
 //   of the event loop), trading batching for the smallest window.
 // - close() (SIGTERM) flushes everything. If the store does not come back within its timeout,
 //   the rows still queued are written to the log at error level, so they can be replayed by hand.
+// - Every row is made storable before it is queued (storableLedgerRow): control characters (a NUL
+//   in a model name sent by a caller: PostgreSQL refuses it) and unpaired surrogates become U+FFFD,
+//   and each text column is cut to its limit (marked "…"), so a caller's string can never make a
+//   row unwritable or huge. Counted in stats().sanitized; clean rows cost one regex test a column.
 // - A malformed row (NaN latency, negative tokens ...) is refused by record() with the store's own
 //   row check and logged at error level with the row: queued, it would fail its batch forever and
 //   stall every row behind it.
 import { ConnectError } from "@connectrpc/connect";
 import { unavailable } from "../errors";
-import { checkLedgerRow } from "../store/sql-shared";
+import { checkLedgerRow, isLedgerContentError, storableLedgerRow } from "../store/sql-shared";
 import type { LedgerRow, LedgerStore } from "../store/types";
 
 /** The logging the writer needs (a pino logger fits). */
@@ -50,10 +60,14 @@ export interface LedgerWriterStats {
   queued: number;
   /** Rows the store has committed since start. */
   written: number;
-  /** Appends that failed (each is retried). */
+  /** Appends that failed (each is retried, or split when the store refused their content). */
   failedAppends: number;
   /** Malformed rows refused by record() (logged, never queued). */
   rejected: number;
+  /** Rows whose text record() had to change to make them storable (control characters, length). */
+  sanitized: number;
+  /** Queued rows the store refused for their content: logged at error level with the row, not written. */
+  poisoned: number;
   /** True while the queue is over maxQueue (new calls are refused). */
   overloaded: boolean;
   lastError?: string;
@@ -77,6 +91,15 @@ export class LedgerWriter {
   private writtenCount = 0;
   private failedAppends = 0;
   private rejected = 0;
+  private sanitized = 0;
+  private poisoned = 0;
+  /** Rows that left the queue: written, or poisoned (what flush() waits for). */
+  private settledCount = 0;
+  /**
+   * While a batch refused for its content is being bisected: the sizes of the runs of rows, from
+   * the head of the queue, to append next one by one (empty otherwise: batches of maxBatch).
+   */
+  private segments: number[] = [];
   private lastError: string | undefined;
   private isOverloaded = false;
   private closed = false;
@@ -110,14 +133,17 @@ export class LedgerWriter {
       this.log.error({ rows: [row] }, "ledger writer closed: row not written");
       return;
     }
+    let stored: LedgerRow;
     try {
-      checkLedgerRow(row, 0);
+      stored = storableLedgerRow(row);
+      checkLedgerRow(stored, 0);
     } catch (err) {
       this.rejected++;
       this.log.error({ rows: [row], err: err instanceof Error ? err.message : String(err) }, "malformed ledger row not written");
       return;
     }
-    this.rows.push(row);
+    if (stored !== row) this.sanitized++;
+    this.rows.push(stored);
     this.recordedCount++;
     if (!this.isOverloaded && this.queued >= this.maxQueue) {
       this.isOverloaded = true;
@@ -148,16 +174,21 @@ export class LedgerWriter {
       written: this.writtenCount,
       failedAppends: this.failedAppends,
       rejected: this.rejected,
+      sanitized: this.sanitized,
+      poisoned: this.poisoned,
       overloaded: this.isOverloaded,
     };
     if (this.lastError !== undefined) s.lastError = this.lastError;
     return s;
   }
 
-  /** Resolves once every row recorded before this call is committed (waits through retries). */
+  /**
+   * Resolves once every row recorded before this call is committed (waits through retries), or
+   * was refused by the store for its content (then it is in the error log and stats().poisoned).
+   */
   flush(): Promise<void> {
     const target = this.recordedCount;
-    if (this.writtenCount >= target || this.abandoned) return Promise.resolve();
+    if (this.settledCount >= target || this.abandoned) return Promise.resolve();
     const done = new Promise<void>((resolve) => this.flushWaiters.push({ target, resolve }));
     this.startNow();
     return done;
@@ -221,14 +252,18 @@ export class LedgerWriter {
     this.pumping = true;
     void this.pump().finally(() => {
       this.pumping = false;
-      if (this.queued > 0 && !this.abandoned) this.schedule();
+      if (this.queued === 0 || this.abandoned) return;
+      // Rows (and perhaps a flush()) that came while the pump was finishing its last append.
+      if (this.flushWaiters.length > 0) this.startNow();
+      else this.schedule();
     });
   }
 
   private async pump(): Promise<void> {
     let delay = this.retryInitialMs;
     while (this.queued > 0 && !this.abandoned) {
-      const batch = this.rows.slice(this.head, this.head + this.maxBatch);
+      const size = this.segments[0] ?? this.maxBatch;
+      const batch = this.rows.slice(this.head, this.head + size);
       try {
         await this.ledger.append(batch);
         if (this.abandoned) return; // its rows were already logged as unwritten
@@ -236,6 +271,10 @@ export class LedgerWriter {
         if (this.abandoned) return;
         this.failedAppends++;
         this.lastError = err instanceof Error ? err.message : String(err);
+        if (isLedgerContentError(err)) {
+          this.isolate(batch, this.lastError);
+          continue; // at once: the next append is a different set of rows, not a retry
+        }
         this.log.warn(
           { err: this.lastError, rows: batch.length, queued: this.queued, retryInMs: delay },
           "usage ledger append failed; rows kept, retrying",
@@ -245,16 +284,43 @@ export class LedgerWriter {
         continue;
       }
       delay = this.retryInitialMs;
-      this.head += batch.length;
-      this.writtenCount += batch.length;
-      this.compact();
-      this.resolveFlushWaiters();
-      if (this.isOverloaded && this.queued < this.resumeBelow) {
-        this.isOverloaded = false;
-        this.log.warn({ queued: this.queued }, "usage ledger caught up: admitting calls again");
-      }
+      this.segments.shift();
+      this.settle(batch.length, batch.length);
       // Rows that arrived during this append have waited long enough: keep going. An idle
       // queue ends the pump; the next record() arms the timer again.
+    }
+  }
+
+  /**
+   * The store refused `batch` (the head of the queue) for its content: split it in two and try
+   * each half on its own; a single row refused is logged with its content and dropped from the
+   * queue, so it no longer blocks the rows behind it.
+   */
+  private isolate(batch: readonly LedgerRow[], err: string): void {
+    if (batch.length > 1) {
+      if (this.segments.length === 0) {
+        this.log.warn({ err, rows: batch.length, queued: this.queued }, "usage ledger refused a batch for its content; isolating the bad rows");
+      }
+      const first = Math.ceil(batch.length / 2);
+      this.segments.splice(0, this.segments.length > 0 ? 1 : 0, first, batch.length - first);
+      return;
+    }
+    this.segments.shift();
+    this.poisoned++;
+    this.log.error({ rows: batch, err }, "usage ledger refused a row for its content: row not written");
+    this.settle(batch.length, 0);
+  }
+
+  /** `count` rows leave the head of the queue, `written` of them committed. */
+  private settle(count: number, written: number): void {
+    this.head += count;
+    this.writtenCount += written;
+    this.settledCount += count;
+    this.compact();
+    this.resolveFlushWaiters();
+    if (this.isOverloaded && this.queued < this.resumeBelow) {
+      this.isOverloaded = false;
+      this.log.warn({ queued: this.queued }, "usage ledger caught up: admitting calls again");
     }
   }
 
@@ -286,7 +352,7 @@ export class LedgerWriter {
     if (this.flushWaiters.length === 0) return;
     const still: typeof this.flushWaiters = [];
     for (const w of this.flushWaiters) {
-      if (this.writtenCount >= w.target) w.resolve();
+      if (this.settledCount >= w.target) w.resolve();
       else still.push(w);
     }
     this.flushWaiters = still;
@@ -307,6 +373,7 @@ export class LedgerWriter {
     }
     this.rows = [];
     this.head = 0;
+    this.segments = [];
     for (const w of this.flushWaiters) w.resolve();
     this.flushWaiters = [];
   }

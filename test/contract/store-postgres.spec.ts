@@ -1,8 +1,13 @@
 // The Store contract against a real PostgreSQL (test/support/postgres.ts: a throwaway cluster, or
 // MODELGATE_TEST_DATABASE_URL), plus what only PostgreSQL has: an unreachable server.
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
+import { UsageService } from "../../gen/modelgate/v1/usage_pb";
+import { usageService } from "../../src/services/usage";
 import { openStore } from "../../src/store/open";
+import type { LedgerRow, Store } from "../../src/store/types";
+import { LedgerWriter } from "../../src/usage/ledger-writer";
 import { startTestPostgres, type TestPostgres } from "../support/postgres";
 import { describeStoreContract } from "./store.contract";
 
@@ -57,12 +62,114 @@ describe("postgres store", () => {
     }
   });
 
+  it("refuses rows for their content with INVALID_ARGUMENT; through the ledger writer they are isolated and the rest land", async () => {
+    const url = await postgres.createSchema();
+    const store = await openStore(url);
+    const client = new pg.Client({ connectionString: url });
+    try {
+      await store.migrate();
+      await client.connect();
+      // A content error the row checks cannot foresee: a trigger raising check_violation (23514).
+      await client.query(`
+        CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.request_id LIKE 'poison%' THEN
+            RAISE EXCEPTION 'poisoned row %', NEW.request_id USING ERRCODE = 'check_violation';
+          END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_poison BEFORE INSERT ON usage_ledger FOR EACH ROW EXECUTE FUNCTION refuse_poison();`);
+      const refused = await store.ledger.append([row("fine"), row("poison-0")]).then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+      expect(refused?.code).toBe(Code.InvalidArgument);
+      expect(refused?.rawMessage).toMatch(/^postgres store refused the rows \(SQLSTATE 23514\): poisoned row poison-0/);
+      // And a data exception (class 22) of PostgreSQL's own: a time before 4713 BC.
+      const early = await store.ledger.append([{ ...row("early"), time: new Date(Date.UTC(-10_000, 0, 1)) }]).then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+      expect(early?.code).toBe(Code.InvalidArgument);
+      expect(early?.rawMessage).toMatch(/SQLSTATE 22008/);
+      expect(await rowIds(store)).toEqual([]);
+
+      const errors: object[] = [];
+      const writer = new LedgerWriter(store.ledger, {
+        maxBatch: 16,
+        flushIntervalMs: 10_000,
+        log: { warn: () => undefined, error: (obj) => void errors.push(obj) },
+      });
+      const ids = Array.from({ length: 40 }, (_, i) => (i === 3 || i === 17 ? `poison-${i}` : `ok-${i}`));
+      for (const id of ids) writer.record(row(id));
+      writer.record({ ...row("early"), time: new Date(Date.UTC(-10_000, 0, 1)) });
+      writer.record(row("last"));
+      expect(await writer.close(10_000)).toBe(true);
+      expect(await rowIds(store)).toEqual([...ids.filter((id) => id.startsWith("ok-")), "last"]);
+      expect(writer.stats()).toMatchObject({ queued: 0, written: 39, poisoned: 3 });
+      expect(errors.map((e) => (e as { rows: { requestId: string }[] }).rows.map((r) => r.requestId))).toEqual([
+        ["poison-3"],
+        ["poison-17"],
+        ["early"],
+      ]);
+    } finally {
+      await client.end();
+      await store.close();
+    }
+  });
+
+  it("keeps the rows of a ledger writer while the server is unreachable: not the rows' fault", async () => {
+    const store = await openStore("postgres://modelgate@127.0.0.1:1/modelgate");
+    const warnings: object[] = [];
+    const writer = new LedgerWriter(store.ledger, {
+      flushIntervalMs: 0,
+      retryInitialMs: 1,
+      retryMaxMs: 5,
+      log: { warn: (obj) => void warnings.push(obj), error: () => undefined },
+    });
+    try {
+      writer.record(row("kept"));
+      for (let i = 0; i < 200 && writer.stats().failedAppends < 3; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(writer.stats()).toMatchObject({ queued: 1, written: 0, poisoned: 0 });
+      expect(writer.stats().failedAppends).toBeGreaterThanOrEqual(3);
+    } finally {
+      expect(await writer.close(50)).toBe(false); // gives up at shutdown: the row goes to the error log
+      await store.close();
+    }
+  });
+
+  it("answers a NUL in GetUsage's key_id or team as INVALID_ARGUMENT, not INTERNAL", async () => {
+    const store = await openStore(await postgres.createSchema());
+    try {
+      await store.migrate();
+      const client = createClient(
+        UsageService,
+        createRouterTransport((router) => router.service(UsageService, usageService({ ledger: store.ledger }))),
+      );
+      for (const req of [{ keyId: "key_1\u0000" }, { team: "\u0000" }]) {
+        const err = await client.getUsage(req).then(
+          () => undefined,
+          (e: unknown) => ConnectError.from(e),
+        );
+        expect(err?.code, JSON.stringify(req)).toBe(Code.InvalidArgument);
+      }
+      // The store itself refuses it the same way (the CLI's path).
+      const direct = await store.ledger.totals({ keyId: "key_1\u0000", groupBy: [] }).then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+      expect(direct?.code).toBe(Code.InvalidArgument);
+      expect(await client.getUsage({ keyId: "key_1" })).toMatchObject({ totals: [] });
+    } finally {
+      await store.close();
+    }
+  });
+
   it("records its schema steps once, however many replicas migrated", async () => {
     const url = await postgres.createDatabase();
     const stores = await Promise.all([openStore(url), openStore(url), openStore(url), openStore(url)]);
     try {
       await Promise.all(stores.map((s) => s.migrate()));
-      const pg = (await import("pg")).default;
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       try {
@@ -77,3 +184,28 @@ describe("postgres store", () => {
   });
 
 });
+
+function row(requestId: string): LedgerRow {
+  return {
+    time: new Date(1_750_000_000_000),
+    requestId,
+    keyId: "key_1",
+    team: "t",
+    endpoint: "chat",
+    provider: "openai",
+    model: "gpt-4o-mini",
+    modelVersion: "",
+    promptTokens: 1,
+    completionTokens: 1,
+    costUsd: 0.5,
+    status: "ok",
+    latencyMs: 1,
+    streamed: false,
+  };
+}
+
+async function rowIds(store: Store): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const r of store.ledger.rows({})) ids.push(r.requestId);
+  return ids;
+}

@@ -10,6 +10,7 @@ import { DatabaseSync } from "node:sqlite";
 import { afterAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/open";
 import type { LedgerRow } from "../../src/store/types";
+import { LedgerWriter } from "../../src/usage/ledger-writer";
 import { describeStoreContract } from "./store.contract";
 
 const root = mkdtempSync(join(tmpdir(), "modelgate-sqlite-"));
@@ -165,6 +166,46 @@ describe("sqlite store", () => {
       expect(db.prepare("SELECT version FROM schema_migrations").all()).toEqual([{ version: 1 }]);
     } finally {
       db.close();
+    }
+  });
+
+  it("refuses rows for their content with INVALID_ARGUMENT; through the ledger writer they are isolated and the rest land", async () => {
+    const url = newFileUrl();
+    const store = await openStore(url);
+    try {
+      await store.migrate();
+      // A content error the row checks cannot foresee: a trigger's RAISE (SQLITE_CONSTRAINT_TRIGGER).
+      const db = new DatabaseSync(url.slice("sqlite:".length));
+      db.exec(`CREATE TRIGGER refuse_poison BEFORE INSERT ON usage_ledger WHEN NEW.request_id LIKE 'poison%'
+               BEGIN SELECT RAISE(ABORT, 'poisoned row'); END`);
+      db.close();
+      const refused = await store.ledger.append([row("fine"), row("poison-0")]).then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+      expect(refused?.code).toBe(Code.InvalidArgument);
+      expect(refused?.rawMessage).toBe("sqlite store refused the rows: poisoned row");
+
+      const errors: object[] = [];
+      const writer = new LedgerWriter(store.ledger, {
+        maxBatch: 16,
+        flushIntervalMs: 10_000,
+        log: { warn: () => undefined, error: (obj) => void errors.push(obj) },
+      });
+      const ids = Array.from({ length: 40 }, (_, i) => (i === 0 || i === 21 || i === 22 ? `poison-${i}` : `ok-${i}`));
+      for (const id of ids) writer.record(row(id));
+      expect(await writer.close(10_000)).toBe(true);
+      const stored: string[] = [];
+      for await (const r of store.ledger.rows({})) stored.push(r.requestId);
+      expect(stored).toEqual(ids.filter((id) => id.startsWith("ok-")));
+      expect(writer.stats()).toMatchObject({ queued: 0, written: 37, poisoned: 3 });
+      expect(errors.map((e) => (e as { rows: { requestId: string }[] }).rows[0]?.requestId)).toEqual([
+        "poison-0",
+        "poison-21",
+        "poison-22",
+      ]);
+    } finally {
+      await store.close();
     }
   });
 

@@ -5,6 +5,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { KeyRecord, LedgerRow, Store, UsageGroup, UsageQuery, UsageTotalRow } from "../../src/store/types";
+import { LedgerWriter } from "../../src/usage/ledger-writer";
 
 export interface StoreUnderTest {
   /** A store on a new, empty database; migrate() not yet called. */
@@ -420,6 +421,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           { costUsd: Number.POSITIVE_INFINITY },
           { latencyMs: Number.NaN },
           { status: "" },
+          { endpoint: "x\u0000" }, // PostgreSQL cannot store a NUL in text
+          { team: "lone \ud800 surrogate" }, // not encodable as UTF-8: would not come back as written
         ];
         for (const overrides of bad) {
           const err = await store.ledger.append([ledgerRow(), ledgerRow(overrides)]).then(
@@ -616,6 +619,36 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await store.ledger.spend({ team: "team-b" }, at(0))).toBe(8);
         expect(await store.ledger.spend({ keyId: "nobody" }, at(0))).toBe(0);
         expect(await store.ledger.spend({ team: "nobody" }, at(0))).toBe(0);
+      });
+
+      it("through the ledger writer, a caller's NUL never blocks the ledger: the rows around it land, the NUL replaced", async () => {
+        const log = { warn: () => undefined, errors: [] as object[], error(obj: object) { this.errors.push(obj); } };
+        const writer = new LedgerWriter(store.ledger, { flushIntervalMs: 10_000, retryInitialMs: 1, log });
+        writer.record(ledgerRow({ requestId: "before", time: at(0) }));
+        writer.record(ledgerRow({ requestId: "nul", time: at(1), endpoint: "x\u0000", model: "x\u0000", keyId: "jwt:a\u0000b" }));
+        writer.record(ledgerRow({ requestId: "after", time: at(2), endpoint: "e".repeat(5_000) }));
+        await writer.close(5_000);
+        const back = await collect(store.ledger.rows({}));
+        expect(back.map((r) => [r.requestId, r.endpoint.length])).toEqual([
+          ["before", 4],
+          ["nul", 2],
+          ["after", 256],
+        ]);
+        expect(back[1]).toMatchObject({ endpoint: "x\ufffd", model: "x\ufffd", keyId: "jwt:a\ufffdb" });
+        expect(back[2]?.endpoint.endsWith("e…")).toBe(true);
+        expect(writer.stats()).toMatchObject({ written: 3, sanitized: 2, poisoned: 0, failedAppends: 0 });
+        expect(log.errors).toEqual([]);
+        // The key's spend is found under the text it was stored as, NUL or not.
+        expect(await store.ledger.spend({ keyId: "jwt:a\u0000b" }, at(0))).toBe(0.25);
+      });
+
+      it("a usage filter with a NUL, a control character or over 256 characters is INVALID_ARGUMENT", async () => {
+        await store.ledger.append([ledgerRow()]);
+        for (const filter of [{ keyId: "key\u0000" }, { team: "a\u001b[2J" }, { keyId: "k".repeat(257) }, { team: "\udc00" }]) {
+          expect(await codeOf(store.ledger.totals({ ...filter, groupBy: [] })), JSON.stringify(filter)).toBe(Code.InvalidArgument);
+          expect(await codeOf(collect(store.ledger.rows(filter))), JSON.stringify(filter)).toBe(Code.InvalidArgument);
+        }
+        expect((await store.ledger.totals({ keyId: "k".repeat(256), groupBy: [] })).length).toBe(0);
       });
 
       it("two replicas appending at once lose no row", async () => {

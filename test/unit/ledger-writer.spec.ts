@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import { DatabaseError } from "pg";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/open";
@@ -260,3 +261,145 @@ describe("LedgerWriter on the SQLite store", () => {
     expect(totals[1]!.costUsd).toBeCloseTo(0.493, 9);
   });
 });
+
+describe("LedgerWriter: rows a caller's text could make unwritable", () => {
+  it("queues every row storable: control characters and lone surrogates become U+FFFD, long text is cut with …", async () => {
+    const ledger = new FakeLedger();
+    const w = writer(ledger);
+    const clean = row(1, { endpoint: "chat/聊天", model: "claude 🤖" });
+    w.record(clean);
+    w.record(
+      row(2, {
+        endpoint: "x\u0000",
+        model: "a\tb\r\nc\u001b[31md\u007fe\u009bf",
+        team: "lone \ud800 high and \udc00 low",
+        keyId: "k".repeat(10_000),
+        requestId: "r".repeat(127) + "😀", // the pair would straddle the limit: never split
+        status: "s".repeat(65),
+        modelVersion: "v".repeat(256),
+      }),
+    );
+    await w.flush();
+    expect(ledger.stored[0]).toBe(clean); // clean rows are queued as they are, not copied
+    const stored = ledger.stored[1]!;
+    expect(stored.endpoint).toBe("x\ufffd");
+    expect(stored.model).toBe("a\ufffdb\ufffd\ufffdc\ufffd[31md\ufffde\ufffdf");
+    expect(stored.team).toBe("lone \ufffd high and \ufffd low");
+    expect(stored.keyId).toBe(`${"k".repeat(255)}…`);
+    expect(stored.requestId).toBe(`${"r".repeat(127)}…`);
+    expect(stored.status).toBe(`${"s".repeat(63)}…`);
+    expect(stored.modelVersion).toBe("v".repeat(256)); // at the limit: kept whole
+    expect(stored.promptTokens).toBe(10);
+    expect(w.stats()).toMatchObject({ written: 2, sanitized: 1, rejected: 0, poisoned: 0 });
+  });
+
+  it("isolates a row the store refuses for its content (bisection): the others land in order, the writer goes on", async () => {
+    const ledger = new PickyLedger(new Set(["req-37"]), () => pgError("22021", 'invalid byte sequence for encoding "UTF8": 0x00'));
+    const { log, lines } = capturedLog();
+    const w = writer(ledger, { maxBatch: 64, flushIntervalMs: 10_000, log });
+    for (let i = 0; i < 64; i++) w.record(row(i));
+    await w.flush();
+    const expected = Array.from({ length: 64 }, (_, i) => `req-${i}`).filter((id) => id !== "req-37");
+    expect(ledger.stored.map((r) => r.requestId)).toEqual(expected);
+    // 1 failed batch of 64, then halves down to the row: 2 appends per level, 6 levels.
+    expect(ledger.attempts).toBeLessThanOrEqual(1 + 2 * 6);
+    expect(w.stats()).toMatchObject({ queued: 0, written: 63, poisoned: 1, overloaded: false });
+    const poisoned = lines.filter((l) => l.msg === "usage ledger refused a row for its content: row not written");
+    expect(poisoned).toHaveLength(1);
+    expect(poisoned[0]!.level).toBe(50);
+    expect(poisoned[0]!["rows"]).toEqual([expect.objectContaining({ requestId: "req-37", endpoint: "chat", promptTokens: 10 })]);
+    expect(poisoned[0]!["err"]).toContain("invalid byte sequence");
+    expect(lines.filter((l) => l.msg === "usage ledger refused a batch for its content; isolating the bad rows")).toHaveLength(1);
+    expect(lines.some((l) => l.msg === "usage ledger append failed; rows kept, retrying")).toBe(false);
+
+    // Not stalled: later rows go out in full batches again.
+    ledger.batches = [];
+    for (let i = 100; i < 110; i++) w.record(row(i));
+    await w.flush();
+    expect(ledger.batches).toEqual([10]);
+    expect(w.stats()).toMatchObject({ written: 73, poisoned: 1 });
+  });
+
+  it("isolates several bad rows (first, last, neighbours) and knows SQLite's and its own content errors", async () => {
+    const bad = new Set(["req-0", "req-9", "req-10", "req-19"]);
+    for (const error of [
+      () => pgError("23514", 'new row violates check constraint "usage_ledger_check"'),
+      () => Object.assign(new Error("CHECK constraint failed: cost_usd >= 0"), { code: "ERR_SQLITE_ERROR", errcode: 275 }),
+      () => Object.assign(new Error("string or blob too big"), { code: "ERR_SQLITE_ERROR", errcode: 18 }),
+      () => new ConnectError("ledger row 3: promptTokens must be a non-negative integer", Code.InvalidArgument),
+    ]) {
+      const ledger = new PickyLedger(bad, error);
+      const { log, lines } = capturedLog();
+      const w = writer(ledger, { maxBatch: 20, flushIntervalMs: 10_000, log });
+      for (let i = 0; i < 20; i++) w.record(row(i));
+      await w.flush();
+      expect(ledger.stored.map((r) => r.requestId)).toEqual(
+        Array.from({ length: 20 }, (_, i) => `req-${i}`).filter((id) => !bad.has(id)),
+      );
+      expect(w.stats()).toMatchObject({ queued: 0, written: 16, poisoned: 4 });
+      const logged = lines
+        .filter((l) => l.msg === "usage ledger refused a row for its content: row not written")
+        .map((l) => (l["rows"] as { requestId: string }[])[0]!.requestId);
+      expect(logged).toEqual(["req-0", "req-9", "req-10", "req-19"]);
+    }
+  });
+
+  it("keeps retrying (never drops) on errors that are not the rows' fault, also in the middle of a bisection", async () => {
+    const ledger = new PickyLedger(new Set(["req-5"]), () => pgError("22P05", "unsupported Unicode escape sequence"));
+    const { log, lines } = capturedLog();
+    const w = writer(ledger, { maxBatch: 8, flushIntervalMs: 10_000, log });
+    for (let i = 0; i < 8; i++) w.record(row(i));
+    // The database goes away for the first 3 appends, and again for 2 once the bisection started.
+    ledger.transient = [pgError("08006", "connection failure"), pgError("57P01", "terminating connection due to administrator command"), Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" })];
+    ledger.transientAfterFirstContentError = [pgError("53300", "too many connections"), new Error("Connection terminated unexpectedly")];
+    await w.flush();
+    expect(ledger.stored.map((r) => r.requestId)).toEqual(["req-0", "req-1", "req-2", "req-3", "req-4", "req-6", "req-7"]);
+    expect(w.stats()).toMatchObject({ written: 7, poisoned: 1 });
+    expect(lines.filter((l) => l.msg === "usage ledger append failed; rows kept, retrying")).toHaveLength(5);
+  });
+
+  it("a row refused after close(timeout) gave up is not counted twice", async () => {
+    const ledger = new PickyLedger(new Set(["req-1"]), () => pgError("22021", "invalid byte sequence"));
+    const w = writer(ledger, { maxBatch: 4 });
+    for (let i = 0; i < 4; i++) w.record(row(i));
+    expect(await w.close(1_000)).toBe(true);
+    expect(ledger.stored.map((r) => r.requestId)).toEqual(["req-0", "req-2", "req-3"]);
+    expect(w.stats()).toMatchObject({ queued: 0, written: 3, poisoned: 1 });
+  });
+});
+
+/** node-postgres's error for a server error response, with its SQLSTATE. */
+function pgError(code: string, message: string): Error {
+  const err = new DatabaseError(message, 0, "error");
+  err.code = code;
+  return err;
+}
+
+/**
+ * A ledger that refuses, for their content, every batch holding one of `bad` (as PostgreSQL
+ * refuses a whole INSERT for one row), and can first fail with transient errors.
+ */
+class PickyLedger extends FakeLedger {
+  transient: Error[] = [];
+  transientAfterFirstContentError: Error[] = [];
+  private refusedOnce = false;
+
+  constructor(
+    private readonly bad: ReadonlySet<string>,
+    private readonly error: () => Error,
+  ) {
+    super();
+  }
+
+  override async append(rows: readonly LedgerRow[]): Promise<void> {
+    this.attempts++;
+    const transient = this.transient.shift() ?? (this.refusedOnce ? this.transientAfterFirstContentError.shift() : undefined);
+    if (transient) throw transient;
+    if (rows.some((r) => this.bad.has(r.requestId))) {
+      this.refusedOnce = true;
+      throw this.error();
+    }
+    this.stored.push(...rows);
+    this.batches.push(rows.length);
+  }
+}

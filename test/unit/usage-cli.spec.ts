@@ -115,6 +115,23 @@ describe("modelgate usage", () => {
     );
   });
 
+  it("--rows and --csv neutralise cells a spreadsheet would run as formulas; numbers stay numbers", async () => {
+    await store.ledger.append([
+      row({ requestId: "=1+1", time: new Date("2026-11-22T10:00:00.000Z"), team: "@team", model: "-x", keyId: "+k", costUsd: 0.25 }),
+    ]);
+    const r = await run("--rows", "--since", "2026-11-22", "--until", "2026-11-23");
+    expect(r.out.split("\r\n")[1]).toBe("2026-11-22T10:00:00.000Z,'=1+1,'+k,'@team,chat,openai,'-x,,1000,500,0.25,ok,100,false");
+    const totals = await run("--by", "team,model", "--csv", "--since", "2026-11-22", "--until", "2026-11-23");
+    expect(totals.out.split("\r\n")[1]).toBe("'@team,'-x,1,1000,500,0.25,0,0");
+  });
+
+  it("shows control characters of old rows in the table as U+FFFD, not as terminal escapes", async () => {
+    await store.ledger.append([row({ requestId: "esc", time: new Date("2026-11-22T10:00:00.000Z"), team: "\u001b]0;pwned\u0007x" })]);
+    const r = await run("--by", "team", "--since", "2026-11-22", "--until", "2026-11-23");
+    expect(r.out).toContain("\ufffd]0;pwned\ufffdx");
+    expect(r.out).not.toContain("\u001b");
+  });
+
   it("says so when the range has no calls", async () => {
     const r = await run("--since", "2020-01-01", "--until", "2020-02-01");
     expect(r.out).toContain("No calls in this range.");
@@ -128,6 +145,8 @@ describe("modelgate usage", () => {
     [["--csv", "--rows"], "--csv and --rows cannot be used together"],
     [["--rows", "--by", "team"], "--rows prints every row: --by and --key apply to totals only"],
     [["--verbose"], "Unknown option '--verbose'"],
+    [["--key", "key_a\u0000"], "--key: must not contain control characters or unpaired surrogates"],
+    [["--team", "t".repeat(257)], "--team: longer than 256 characters"],
   ])("refuses %j with exit code 2", async (argv, message) => {
     const r = await run(...argv);
     expect(r.code).toBe(2);

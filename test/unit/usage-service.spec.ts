@@ -6,7 +6,7 @@ import { GetUsageRequestSchema, UsageService } from "../../gen/modelgate/v1/usag
 import { usageService } from "../../src/services/usage";
 import { openStore } from "../../src/store/open";
 import type { LedgerRow, Store } from "../../src/store/types";
-import { csvField, formatUsd, ledgerCsvColumns } from "../../src/usage/csv";
+import { csvField, csvText, formatUsd, ledgerCsvColumns, ledgerCsvLine, totalsCsv } from "../../src/usage/csv";
 
 const NOW = new Date("2026-11-25T12:00:00.000Z");
 
@@ -152,6 +152,9 @@ describe("GetUsage", () => {
       { startTime: ts("2026-12-01T00:00:00Z") },
       "start_time (2026-12-01T00:00:00.000Z) must be before end_time (2026-11-25T12:00:00.000Z, now)",
     ],
+    ["a NUL in key_id", { keyId: "key_a\u0000" }, "key_id: must not contain control characters or unpaired surrogates"],
+    ["a control character in team", { team: "ml\u001b[2J" }, "team: must not contain control characters or unpaired surrogates"],
+    ["a key_id over 256 characters", { keyId: "k".repeat(257) }, "key_id: longer than 256 characters"],
   ])("refuses %s with INVALID_ARGUMENT", async (_, req, message) => {
     expect(await code(client.getUsage(create(GetUsageRequestSchema, req)))).toEqual([Code.InvalidArgument, message]);
   });
@@ -208,9 +211,18 @@ describe("ExportUsage", () => {
     expect(text).toContain('"search, ""beta""\nteam"');
   });
 
-  it("filters by team and refuses a bad range", async () => {
-    const rows = parseCsv((await exportText({ team: awkwardTeam })).join(""));
-    expect(rows.slice(1).map((r) => r[1])).toEqual(["r3"]);
+  it("filters by team and refuses a bad range or team", async () => {
+    const rows = parseCsv((await exportText({ team: "ml" })).join(""));
+    expect(rows.slice(1).map((r) => r[1])).toEqual(["r0-old", "r1", "r2"]);
+    // The ledger writer stores no control characters, so a team filter holding one is a mistake.
+    expect(await code(client.exportUsage({ team: awkwardTeam }))).toEqual([
+      Code.InvalidArgument,
+      "team: must not contain control characters or unpaired surrogates",
+    ]);
+    expect(await code(client.exportUsage({ team: "ml\u0000" }))).toEqual([
+      Code.InvalidArgument,
+      "team: must not contain control characters or unpaired surrogates",
+    ]);
     expect(await code(client.exportUsage({ startTime: ts("2026-11-25T12:00:00Z") }))).toEqual([
       Code.InvalidArgument,
       "start_time (2026-11-25T12:00:00.000Z) must be before end_time (2026-11-25T12:00:00.000Z, now)",
@@ -235,6 +247,42 @@ describe("ExportUsage", () => {
     expect(rows.slice(1).map((r) => r[1])).toEqual(many.map((r) => r.requestId));
   });
 
+  it("neutralises formulas in text cells (OWASP CSV injection); numbers stay numbers", async () => {
+    await store.ledger.append([
+      row({
+        requestId: "@evil",
+        time: new Date("2026-11-23T10:00:00.000Z"),
+        keyId: "+1",
+        team: "-2+3",
+        endpoint: '=HYPERLINK("http://evil.example","click")',
+        model: "=cmd|' /C calc'!A0",
+        provider: "\topenai",
+        modelVersion: "\r7",
+        costUsd: 0.25,
+        promptTokens: 12,
+      }),
+    ]);
+    const rows = parseCsv((await exportText({ startTime: ts("2026-11-23T00:00:00Z"), endTime: ts("2026-11-24T00:00:00Z") })).join(""));
+    expect(rows.slice(1)).toEqual([
+      [
+        "2026-11-23T10:00:00.000Z",
+        "'@evil",
+        "'+1",
+        "'-2+3",
+        `'=HYPERLINK("http://evil.example","click")`,
+        "'\topenai",
+        "'=cmd|' /C calc'!A0",
+        "'\r7",
+        "12",
+        "50",
+        "0.25",
+        "ok",
+        "120.25",
+        "false",
+      ],
+    ]);
+  });
+
   it("an empty range is just the header", async () => {
     expect(await exportText({ startTime: ts("2020-01-01T00:00:00Z"), endTime: ts("2020-01-02T00:00:00Z") })).toEqual([
       `${ledgerCsvColumns.join(",")}\r\n`,
@@ -252,5 +300,33 @@ describe("csv helpers", () => {
     expect(formatUsd(0.000000175)).toBe("0.000000175"); // String() would say 1.75e-7
     expect(formatUsd(12.5)).toBe("12.5");
     expect(formatUsd(3)).toBe("3");
+  });
+
+  it("neutralise text starting with = + - @ tab or CR with a leading quote, and still quote as RFC 4180 says", () => {
+    expect(csvText("=1+1")).toBe("'=1+1");
+    expect(csvText("+1")).toBe("'+1");
+    expect(csvText("-1")).toBe("'-1");
+    expect(csvText("@SUM(A1:A9)")).toBe("'@SUM(A1:A9)");
+    expect(csvText("\tx")).toBe("'\tx");
+    expect(csvText("\rx")).toBe('"\'\rx"');
+    expect(csvText('=HYPERLINK("u","t")')).toBe(`"'=HYPERLINK(""u"",""t"")"`);
+    expect(csvText("=a,b")).toBe(`"'=a,b"`);
+    // Only a leading character counts; ordinary text is untouched.
+    expect(csvText("a=b")).toBe("a=b");
+    expect(csvText("gpt-4o")).toBe("gpt-4o");
+    expect(csvText("")).toBe("");
+    expect(csvText("'quoted")).toBe("'quoted");
+  });
+
+  it("keep numeric cells numeric in rows and totals, neutralising only the text", () => {
+    const line = ledgerCsvLine(row({ requestId: "-r", team: "=t", costUsd: 0.5, promptTokens: 3, completionTokens: 4, latencyMs: 1.5 }));
+    expect(line).toBe("2026-11-20T10:00:00.000Z,'-r,key_a,'=t,chat,openai,gpt-4o,,3,4,0.5,ok,1.5,false\r\n");
+    const totals = totalsCsv(
+      ["team", "model"],
+      [{ group: { team: "@ops", model: "+m" }, calls: 2, promptTokens: 3, completionTokens: 4, costUsd: 0.125, unknownCostCalls: 0, errorCalls: 1 }],
+    );
+    expect(totals).toBe(
+      "team,model,calls,prompt_tokens,completion_tokens,cost_usd,unknown_cost_calls,error_calls\r\n'@ops,'+m,2,3,4,0.125,0,1\r\n",
+    );
   });
 });

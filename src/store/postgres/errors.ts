@@ -1,7 +1,7 @@
 // node-postgres errors in our error mapping: a taken unique value, and the database being out
 // of reach (which callers treat as UNAVAILABLE, e.g. the key cache keeps serving what it has).
 import { DatabaseError } from "pg";
-import { unavailable } from "../../errors";
+import { Code, ConnectError, unavailable } from "../../errors";
 
 export function isUniqueViolation(err: unknown): boolean {
   return err instanceof DatabaseError && err.code === "23505";
@@ -26,4 +26,23 @@ export function rethrowDatabaseError(err: unknown): never {
     throw unavailable(`postgres store unreachable: ${message}`, err);
   }
   throw err;
+}
+
+/**
+ * Rethrows a failed ledger append: UNAVAILABLE when the database could not be reached, and
+ * INVALID_ARGUMENT (the cause kept) when PostgreSQL refused the rows for what they hold: a data
+ * exception (SQLSTATE class 22, e.g. 22021 for a NUL in text, 22008 for a time out of range) or
+ * an integrity violation (class 23). Those fail the same way however often they are retried.
+ */
+export function rethrowAppendError(err: unknown): never {
+  if (err instanceof DatabaseError && /^2[23]/.test(err.code ?? "")) {
+    throw new ConnectError(
+      `postgres store refused the rows (SQLSTATE ${err.code}): ${err.message}`,
+      Code.InvalidArgument,
+      undefined,
+      undefined,
+      err,
+    );
+  }
+  rethrowDatabaseError(err);
 }

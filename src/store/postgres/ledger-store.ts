@@ -2,9 +2,9 @@
 // over rows. PostgreSQL returns bigint and numeric as strings (they may exceed a JS number's
 // exact range); counts, token sums and costs fit a double, so they are converted on read.
 import type { Pool, PoolClient } from "pg";
-import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerWhere, usageGroups } from "../sql-shared";
+import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, LEDGER_TEXT_LIMITS, ledgerWhere, storableText, usageGroups } from "../sql-shared";
 import type { LedgerRow, LedgerStore, UsageQuery, UsageTotalRow } from "../types";
-import { rethrowDatabaseError } from "./errors";
+import { rethrowAppendError, rethrowDatabaseError } from "./errors";
 
 /** Rows per INSERT: 14 parameters each, well under PostgreSQL's 65535 parameters per statement. */
 const INSERT_CHUNK_ROWS = 1_000;
@@ -41,12 +41,15 @@ interface TotalDbRow {
 export class PostgresLedgerStore implements LedgerStore {
   constructor(private readonly pool: Pool) {}
 
-  /** One multi-row INSERT per chunk; a batch of several chunks runs in one transaction. */
+  /**
+   * One multi-row INSERT per chunk; a batch of several chunks runs in one transaction. Rows the
+   * server refuses for their content fail with INVALID_ARGUMENT (see rethrowAppendError).
+   */
   async append(rows: readonly LedgerRow[]): Promise<void> {
     if (rows.length === 0) return;
     if (rows.length <= INSERT_CHUNK_ROWS) {
       const [sql, params] = insertStatement(rows, 0);
-      await this.pool.query(sql, params).catch(rethrowDatabaseError);
+      await this.pool.query(sql, params).catch(rethrowAppendError);
       return;
     }
     let client: PoolClient;
@@ -65,7 +68,7 @@ export class PostgresLedgerStore implements LedgerStore {
       await client.query("COMMIT");
     } catch (err) {
       await client.query("ROLLBACK").catch(() => undefined);
-      rethrowDatabaseError(err);
+      rethrowAppendError(err);
     } finally {
       client.release();
     }
@@ -123,7 +126,9 @@ export class PostgresLedgerStore implements LedgerStore {
 
   async spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number> {
     checkDate(since, "spend: since");
-    const [column, value] = "keyId" in scope ? ["key_id", scope.keyId] : ["team", scope.team];
+    // Compared as the ledger writer stored it (a NUL in a JWT subject must not fail the query).
+    const [column, value] =
+      "keyId" in scope ? ["key_id", storableText(scope.keyId, LEDGER_TEXT_LIMITS.keyId)] : ["team", storableText(scope.team, LEDGER_TEXT_LIMITS.team)];
     const result = await this.pool
       .query<{ spend: string }>(
         `SELECT COALESCE(SUM(cost_usd), 0) AS spend FROM usage_ledger WHERE ${column} = $1 AND time >= $2`,

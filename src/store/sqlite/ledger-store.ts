@@ -1,8 +1,10 @@
 // The usage ledger in SQLite. Totals are grouped and summed by SQLite, never in JS over rows.
-import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerWhere, usageGroups } from "../sql-shared";
+import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, LEDGER_TEXT_LIMITS, ledgerWhere, storableText, usageGroups } from "../sql-shared";
 import type { LedgerRow, LedgerStore, UsageQuery, UsageTotalRow } from "../types";
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import { Code, ConnectError } from "../../errors";
 import { num, optionalNumber, text, type SqliteRow } from "./columns";
+import { isContentError } from "./errors";
 import type { Statements } from "./statements";
 import { inWriteTransaction } from "./transaction";
 
@@ -17,8 +19,19 @@ export class SqliteLedgerStore implements LedgerStore {
     private readonly statements: Statements,
   ) {}
 
+  /** All rows or none; rows SQLite refuses for their content fail with INVALID_ARGUMENT (the cause kept). */
   async append(rows: readonly LedgerRow[]): Promise<void> {
     if (rows.length === 0) return;
+    try {
+      this.insertAll(rows);
+    } catch (err) {
+      if (!isContentError(err)) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      throw new ConnectError(`sqlite store refused the rows: ${message}`, Code.InvalidArgument, undefined, undefined, err);
+    }
+  }
+
+  private insertAll(rows: readonly LedgerRow[]): void {
     const insert = this.statements.get(insertSql);
     inWriteTransaction(this.db, () => {
       rows.forEach((row, index) => {
@@ -99,7 +112,9 @@ export class SqliteLedgerStore implements LedgerStore {
 
   async spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number> {
     checkDate(since, "spend: since");
-    const [column, value] = "keyId" in scope ? ["key_id", scope.keyId] : ["team", scope.team];
+    // Compared as the ledger writer stored it.
+    const [column, value] =
+      "keyId" in scope ? ["key_id", storableText(scope.keyId, LEDGER_TEXT_LIMITS.keyId)] : ["team", storableText(scope.team, LEDGER_TEXT_LIMITS.team)];
     const row = this.statements
       .get(`SELECT COALESCE(SUM(cost_usd), 0) AS spend FROM usage_ledger WHERE ${column} = ? AND time >= ?`)
       .get(value, since.getTime());
