@@ -42,31 +42,30 @@ interface FieldCheck {
   localName: string;
   protoName: string;
   repeated: boolean;
+  /** The oneof's local name when the field is a oneof member (its value sits under the oneof). */
+  oneof?: string;
   /** Set for message fields that contain identifiers somewhere below. */
-  nested?: Plan;
+  nested?: DescMessage;
 }
-type Plan = FieldCheck[];
 
-const plans = new Map<DescMessage, Plan>();
+const plans = new Map<DescMessage, FieldCheck[]>();
 
 /** Which fields of a message type to check, computed once per type (no reflection per call). */
-function planFor(desc: DescMessage, visiting = new Set<DescMessage>()): Plan {
+function planFor(desc: DescMessage, visiting = new Set<DescMessage>()): FieldCheck[] {
   const cached = plans.get(desc);
   if (cached) return cached;
-  if (visiting.has(desc)) return []; // recursive types (Struct) hold no identifiers
+  if (visiting.has(desc)) return []; // recursive types (Struct, Value) hold no identifiers
   visiting.add(desc);
-  const plan: Plan = [];
+  const plan: FieldCheck[] = [];
   for (const field of desc.fields) {
     const repeated = field.fieldKind === "list";
+    const base = { localName: field.localName, protoName: field.name, repeated, oneof: field.oneof?.localName };
     if ((field.fieldKind === "scalar" || (repeated && field.listKind === "scalar")) && field.scalar === ScalarType.STRING) {
-      if (identifierFields.has(field.name)) plan.push({ localName: field.localName, protoName: field.name, repeated });
+      if (identifierFields.has(field.name)) plan.push(base);
     } else if (field.fieldKind === "message" || (repeated && field.listKind === "message")) {
-      const nested = planFor(field.message!, visiting);
-      if (nested.length > 0) plan.push({ localName: field.localName, protoName: field.name, repeated, nested });
+      if (planFor(field.message!, visiting).length > 0) plan.push({ ...base, nested: field.message! });
     }
   }
-  // Oneof members are fields of the message too (desc.fields lists them); their values sit under
-  // the oneof's local name, which the walk below handles.
   visiting.delete(desc);
   plans.set(desc, plan);
   return plan;
@@ -77,34 +76,28 @@ function checkIdentifier(value: string, path: string): void {
   if (controlChar.test(value)) throw invalidArgument(`${path}: contains a control character`);
 }
 
-/** Reads a field of a protobuf-es message, including oneof members (stored as {case, value}). */
-function fieldValue(message: Record<string, unknown>, desc: DescMessage, localName: string): unknown {
-  if (localName in message) return message[localName];
-  const field = desc.fields.find((f) => f.localName === localName);
-  const oneof = field?.oneof;
-  if (!oneof) return undefined;
-  const selected = message[oneof.localName] as { case?: string; value?: unknown } | undefined;
-  return selected?.case === localName ? selected.value : undefined;
-}
-
 export function checkIdentifiers(desc: DescMessage, message: unknown, prefix = ""): void {
   const plan = planFor(desc);
   if (plan.length === 0 || message === null || typeof message !== "object") return;
   const record = message as Record<string, unknown>;
   for (const check of plan) {
-    const path = prefix + check.protoName;
-    const value = fieldValue(record, desc, check.localName);
+    let value: unknown;
+    if (check.oneof === undefined) value = record[check.localName];
+    else {
+      const selected = record[check.oneof] as { case?: string; value?: unknown } | undefined;
+      value = selected?.case === check.localName ? selected.value : undefined;
+    }
     if (value === undefined) continue;
-    const nestedDesc = check.nested ? desc.fields.find((f) => f.localName === check.localName)!.message! : undefined;
+    const path = prefix + check.protoName;
     if (check.repeated) {
       const list = value as unknown[];
       if (!check.nested && list.length > MAX_IDENTIFIER_ENTRIES) throw invalidArgument(`${path}: more than ${MAX_IDENTIFIER_ENTRIES} entries`);
-      list.forEach((item, i) => {
-        if (nestedDesc) checkIdentifiers(nestedDesc, item, `${path}[${i}].`);
-        else checkIdentifier(item as string, `${path}[${i}]`);
-      });
-    } else if (nestedDesc) {
-      checkIdentifiers(nestedDesc, value, `${path}.`);
+      for (let i = 0; i < list.length; i++) {
+        if (check.nested) checkIdentifiers(check.nested, list[i], `${path}[${i}].`);
+        else checkIdentifier(list[i] as string, `${path}[${i}]`);
+      }
+    } else if (check.nested) {
+      checkIdentifiers(check.nested, value, `${path}.`);
     } else {
       checkIdentifier(value as string, path);
     }
