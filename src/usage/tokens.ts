@@ -163,8 +163,20 @@ export function estimateReservation(
     return { promptTokens, maxCompletionTokens: 0 };
   }
   const promptTokens = "messages" in params ? chatPromptTokens(params) : countTokens(params.prompt);
+  return { promptTokens, maxCompletionTokens: completionCeiling(params, defaultMaxTokens) };
+}
+
+/**
+ * The most output a call may produce: max_tokens (or the default) for each of the n choices,
+ * since every choice is generated and billed. Only the typed fields count: providers refuse
+ * extras that would lengthen or multiply the output (src/providers/extras.ts). The quota
+ * interceptor reserves before the service validates, so an out-of-range request (two uint32s
+ * multiplied pass 2^53) is capped to an exact integer rather than reserved as a float; the
+ * service then refuses it.
+ */
+export function completionCeiling(params: Partial<Pick<CompleteParams, "maxTokens" | "n">>, defaultMaxTokens: number): number {
   const choices = Math.max(1, params.n ?? 1);
-  return { promptTokens, maxCompletionTokens: (params.maxTokens ?? defaultMaxTokens) * choices };
+  return Math.min((params.maxTokens ?? defaultMaxTokens) * choices, Number.MAX_SAFE_INTEGER);
 }
 
 const chatRequests = new Set(["modelgate.v1.ChatRequest", "modelgate.v1.StreamChatRequest"]);

@@ -1,7 +1,10 @@
 // Anthropic endpoint config and the request envelope of the Messages API.
+// `anthropic_api_base` may be written as MLflow does (`https://api.anthropic.com/v1`, the
+// default) or as the Anthropic SDKs take it (ANTHROPIC_BASE_URL, `https://api.anthropic.com`,
+// to which they add `/v1`): both reach {origin}/v1/messages.
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { httpUrl, joinUrl, configOf } from "../request-builder";
+import { httpUrl, joinUrl, configOf, withLastSegment } from "../request-builder";
 import type { ModelTarget, UpstreamRequest } from "../types";
 
 export const PROVIDER = "anthropic";
@@ -14,11 +17,16 @@ export const anthropicConfigSchema = z.strictObject({
 
 export type AnthropicConfig = z.output<typeof anthropicConfigSchema>;
 
+/** The base with its `/v1`, added when the SDK form (without it) was written. */
+export function anthropicBase(base: string): string {
+  return withLastSegment(base, "v1", /^v1$/);
+}
+
 export function messagesPost(target: ModelTarget, body: JsonObject): UpstreamRequest {
   const config = configOf<AnthropicConfig>(target);
   return {
     method: "POST",
-    url: joinUrl(config.anthropic_api_base, "/messages"),
+    url: joinUrl(anthropicBase(config.anthropic_api_base), "/messages"),
     headers: {
       "x-api-key": config.anthropic_api_key,
       "anthropic-version": config.anthropic_version,

@@ -3,6 +3,7 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import type { ChatMessage } from "../../../gen/modelgate/v1/common_pb";
 import { invalidArgument } from "../../errors";
 import { isRecord } from "../upstream-reader";
+import { checkSamplingExtras } from "../extras";
 import { mergeExtras, setIfDefined } from "../request-builder";
 import type { ModelTarget, SamplingParams } from "../types";
 import { PROVIDER } from "./config";
@@ -76,6 +77,7 @@ export function messagesBody(
   setIfDefined(body, "temperature", params.temperature);
   setIfDefined(body, "top_p", params.topP);
   if (params.user !== "") body.metadata = { user_id: params.user };
+  checkSamplingExtras(PROVIDER, params.extras, { owned: ownedKeys });
   mergeExtras(PROVIDER, body, params.extras, ownedKeys);
   mergeOutputConfig(body, outputConfig as JsonObject | undefined);
   if (stream) body.stream = true;

@@ -9,6 +9,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { invalidArgument } from "../../errors";
 import { functionsOf, responseFormatOf, toolChoiceOf } from "../chat-content";
+import { checkSamplingExtras } from "../extras";
 import { setIfDefined } from "../request-builder";
 import type { ChatParams } from "../types";
 import { PROVIDER } from "./config";
@@ -54,6 +55,9 @@ function additionalFields(extras: JsonObject): JsonObject {
     }
     fields[key] = value;
   }
+  // The central list (max_new_tokens, num_predict, n, best_of ... and inside Titan's
+  // textGenerationConfig) after the Converse-specific refusals above.
+  checkSamplingExtras(PROVIDER, extras);
   return fields;
 }
 

@@ -4,6 +4,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { invalidArgument } from "../../errors";
 import { functionsOf, responseFormatOf, toolChoiceOf } from "../chat-content";
+import { checkSamplingExtras } from "../extras";
 import { mergeExtras, seedToNumber, setIfDefined } from "../request-builder";
 import type { ChatParams } from "../types";
 import { PROVIDER } from "./config";
@@ -70,6 +71,7 @@ export function chatBody(params: ChatParams, model: string, stream: boolean): Js
   const format = responseFormatOf(PROVIDER, params);
   if (format?.type === "json_object") body.response_format = { type: "json_object" };
   if (format?.type === "json_schema") body.response_format = { type: "json_object", json_schema: format.schema };
+  checkSamplingExtras(PROVIDER, params.extras, { owned: ownedKeys });
   mergeExtras(PROVIDER, body, params.extras, ownedKeys);
   if (stream) body.stream = true;
   return body;

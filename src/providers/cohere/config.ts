@@ -1,9 +1,12 @@
 // Cohere endpoint config and the request envelope of its v2 API: POST {base}/v2/chat and
 // /v2/embed with a Bearer key (https://docs.cohere.com/v2/reference/chat,
 // https://docs.cohere.com/v2/reference/embed).
+// `cohere_api_base` is the origin, as the Cohere SDKs take it (CO_API_URL); a base written
+// with a version (`.../v2`, or MLflow's `https://api.cohere.ai/v1`) has it dropped, since the
+// paths carry /v2 themselves.
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { configOf, httpUrl, joinUrl } from "../request-builder";
+import { configOf, httpUrl, joinUrl, withoutLastSegment } from "../request-builder";
 import type { ModelTarget, UpstreamRequest } from "../types";
 import { isRecord } from "../upstream-reader";
 
@@ -20,7 +23,7 @@ export function coherePost(target: ModelTarget, path: string, body: JsonObject):
   const config = configOf<CohereConfig>(target);
   return {
     method: "POST",
-    url: joinUrl(config.cohere_api_base, path),
+    url: joinUrl(withoutLastSegment(config.cohere_api_base, /^v[12]$/), path),
     headers: { authorization: `Bearer ${config.cohere_api_key}`, "content-type": "application/json" },
     body,
   };

@@ -1,9 +1,12 @@
 // Gemini API (Google AI Studio) endpoint config and the request envelope of its REST calls:
 // POST {base}/models/{model}:{method} with the key in `x-goog-api-key`
 // (https://ai.google.dev/api/generate-content, https://ai.google.dev/api/embeddings).
+// `gemini_api_base` holds the API version (`.../v1beta`, the default); the Google GenAI SDKs
+// take the bare origin and add the version themselves, and MLflow's base ends in `/models`:
+// the base is read in all three forms.
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { configOf, httpUrl, joinUrl } from "../request-builder";
+import { configOf, httpUrl, joinUrl, withLastSegment, withoutLastSegment } from "../request-builder";
 import type { ModelTarget, UpstreamRequest } from "../types";
 
 export const PROVIDER = "gemini";
@@ -23,12 +26,20 @@ export function modelResource(name: string): string {
   return name.includes("/") ? name : `models/${name}`;
 }
 
+/**
+ * The base ending in its API version (v1beta, v1, v1alpha ...): a trailing `/models` is dropped
+ * (we add the model's resource name), and a base without a version gets `/v1beta`, as the SDKs do.
+ */
+export function geminiBase(base: string): string {
+  return withLastSegment(withoutLastSegment(base, /^models$/), "v1beta", /^v\d+(?:alpha|beta)?\d*$/);
+}
+
 /** `method` is the part after the colon: generateContent, streamGenerateContent?alt=sse, ... */
 export function geminiPost(target: ModelTarget, method: string, body: JsonObject): UpstreamRequest {
   const config = configOf<GeminiConfig>(target);
   return {
     method: "POST",
-    url: joinUrl(config.gemini_api_base, `/${modelResource(target.name)}:${method}`),
+    url: joinUrl(geminiBase(config.gemini_api_base), `/${modelResource(target.name)}:${method}`),
     headers: { "x-goog-api-key": config.gemini_api_key, "content-type": "application/json" },
     body,
   };

@@ -3,6 +3,7 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { invalidArgument } from "../../errors";
 import { functionsOf, responseFormatOf, toolChoiceOf } from "../chat-content";
+import { checkSamplingExtras, normalizeKey } from "../extras";
 import { mergeExtras, setIfDefined } from "../request-builder";
 import type { ChatParams } from "../types";
 import { isRecord } from "../upstream-reader";
@@ -95,10 +96,24 @@ function toolFields(params: ChatParams): JsonObject {
   return fields;
 }
 
+/**
+ * Gemini takes snake_case field names too: `generation_config` would land beside our
+ * generationConfig and escape the checks on it, so only the camelCase name is taken.
+ */
+function checkExtras(extras: JsonObject | undefined): void {
+  for (const key of Object.keys(extras ?? {})) {
+    if (key !== "generationConfig" && normalizeKey(key) === "generationconfig") {
+      throw invalidArgument(`${PROVIDER}: extras.${key} is not allowed: write it as extras.generationConfig`);
+    }
+  }
+  checkSamplingExtras(PROVIDER, extras, { owned: ownedKeys, nested: { generationConfig: ownedGenerationKeys } });
+}
+
 export function generateBody(params: ChatParams, stream: boolean): JsonObject {
   if (params.user !== "") {
     throw invalidArgument(`${PROVIDER} has no end-user field; leave user unset`);
   }
+  checkExtras(params.extras);
   const body: JsonObject = { ...toContents(params.messages), ...toolFields(params) };
   const config = generationConfig(params, stream);
   if (Object.keys(config).length > 0) body.generationConfig = config;

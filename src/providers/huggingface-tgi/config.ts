@@ -1,11 +1,13 @@
 // Hugging Face Text Generation Inference (a TGI server, or an Inference Endpoint running it):
 // MLflow's `huggingface-text-generation-inference` config, and where each call goes.
-//   hf_server_url        the server's base URL (required: there is no public default)
+//   hf_server_url        the server's base URL (required: there is no public default); the
+//                        `/v1` of the base TGI documents for OpenAI clients is dropped, since
+//                        the native routes sit at the root and the chat path carries /v1
 //   huggingface_api_key  sent as `Authorization: Bearer`; Inference Endpoints need it, a
 //                        server of your own usually does not
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { configOf, httpUrl, joinUrl } from "../request-builder";
+import { configOf, httpUrl, joinUrl, withoutLastSegment } from "../request-builder";
 import type { ModelTarget, UpstreamRequest } from "../types";
 
 /** MLflow's name for the provider; `huggingface-tgi` is accepted as a shorter alias. */
@@ -28,7 +30,7 @@ export function tgiHeaders(target: ModelTarget): Record<string, string> {
 
 /** `path` is a TGI route: /generate, /generate_stream or /v1/chat/completions. */
 export function tgiUrl(target: ModelTarget, path: string): string {
-  return joinUrl(configOf<TgiConfig>(target).hf_server_url, path);
+  return joinUrl(withoutLastSegment(configOf<TgiConfig>(target).hf_server_url, /^v1$/), path);
 }
 
 export function tgiPost(target: ModelTarget, path: string, body: JsonObject): UpstreamRequest {

@@ -2,6 +2,7 @@
 // (router/src/lib.rs GenerateRequest, GenerateParameters; docs "Consuming TGI").
 import type { JsonObject } from "@bufbuild/protobuf";
 import { invalidArgument } from "../../errors";
+import { checkSamplingExtras } from "../extras";
 import { mergeExtras, seedToNumber, setIfDefined } from "../request-builder";
 import type { CompleteParams } from "../types";
 
@@ -52,6 +53,8 @@ export function generateBody(provider: string, params: CompleteParams, stream: b
   if (params.seed !== undefined) parameters.seed = seedToNumber(params.seed);
   parameters.details = true;
   if (!stream) parameters.decoder_input_details = true;
+  // Extras are `parameters` here: the central list applies to them directly.
+  checkSamplingExtras(provider, params.extras, { owned: ownedParameters });
   mergeExtras(provider, parameters, params.extras, ownedParameters);
   return { inputs: params.prompt, parameters };
 }

@@ -4,6 +4,7 @@
 // every other request field, unchanged in name, under "params".
 import type { JsonObject } from "@bufbuild/protobuf";
 import { invalidArgument } from "../../errors";
+import { checkSamplingExtras } from "../extras";
 import { configOf, joinUrl, mergeExtras, seedToNumber, setIfDefined } from "../request-builder";
 import type { ModelTarget, SamplingParams, UpstreamRequest } from "../types";
 import { PROVIDER, type MlflowConfig } from "./config";
@@ -44,6 +45,7 @@ export function samplingParams(params: SamplingParams): JsonObject {
   out.n = params.n ?? 1;
   if (params.seed !== undefined) out.seed = seedToNumber(params.seed);
   if (params.user !== "") out.user = params.user;
+  checkSamplingExtras(PROVIDER, params.extras, { owned: samplingKeys });
   mergeExtras(PROVIDER, out, params.extras, samplingKeys);
   return out;
 }

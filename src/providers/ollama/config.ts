@@ -1,9 +1,12 @@
 // Ollama endpoint config and the request envelope of its native API.
 // Ollama serves on http://127.0.0.1:11434 with no authentication; a key is only needed behind an
 // authenticating proxy or for ollama.com's hosted API (which takes `Authorization: Bearer`).
+// `ollama_api_base` is the server's origin, as OLLAMA_HOST and the Ollama SDKs take it; a base
+// written with `/api` (the native prefix, which the paths carry) or `/v1` (the base Ollama
+// documents for OpenAI clients) has it dropped.
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { configOf, httpUrl, joinUrl } from "../request-builder";
+import { configOf, httpUrl, joinUrl, withoutLastSegment } from "../request-builder";
 import type { ModelTarget, UpstreamRequest } from "../types";
 
 export const PROVIDER = "ollama";
@@ -21,5 +24,5 @@ export function ollamaPost(target: ModelTarget, path: OllamaPath, body: JsonObje
   const config = configOf<OllamaConfig>(target);
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (config.ollama_api_key !== undefined) headers.authorization = `Bearer ${config.ollama_api_key}`;
-  return { method: "POST", url: joinUrl(config.ollama_api_base, path), headers, body };
+  return { method: "POST", url: joinUrl(withoutLastSegment(config.ollama_api_base, /^(?:api|v1)$/), path), headers, body };
 }

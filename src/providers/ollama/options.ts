@@ -4,6 +4,7 @@
 // Parameter names: ollama/ollama docs/modelfile.md ("Valid Parameters and Values").
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { invalidArgument } from "../../errors";
+import { checkSamplingExtras } from "../extras";
 import { mergeExtras, seedToNumber, setIfDefined } from "../request-builder";
 import type { SamplingParams } from "../types";
 import { isRecord } from "../upstream-reader";
@@ -49,6 +50,7 @@ export function applySampling(body: JsonObject, params: SamplingParams, owned: R
   setIfDefined(options, "num_predict", params.maxTokens);
   if (params.stop.length > 0) options.stop = params.stop;
   if (params.seed !== undefined) options.seed = seedToNumber(params.seed);
+  checkSamplingExtras(PROVIDER, params.extras, { owned, nested: { options: ownedOptions } });
   const { options: extraOptions, ...topLevel } = params.extras ?? {};
   mergeExtras(PROVIDER, body, topLevel, owned);
   if (extraOptions !== undefined) mergeOptions(options, extraOptions);

@@ -2,6 +2,7 @@
 // and the envelope every OpenAI-format call shares.
 import type { JsonObject } from "@bufbuild/protobuf";
 import { invalidArgument } from "../../errors";
+import { checkSamplingExtras } from "../extras";
 import { mergeExtras, seedToNumber, setIfDefined } from "../request-builder";
 import type { ModelTarget, SamplingParams, UpstreamRequest } from "../types";
 import type { OpenAIDialect, OpenAIPath } from "./dialect";
@@ -72,6 +73,7 @@ export function samplingBody(
     if (!capabilities.user) throw invalidArgument(`${provider}: user is not supported`);
     body.user = params.user;
   }
+  checkSamplingExtras(provider, params.extras, { owned });
   mergeExtras(provider, body, params.extras, owned);
   if (stream) {
     body.stream = true;
