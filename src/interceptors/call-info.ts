@@ -22,6 +22,13 @@ export interface CallInfo {
   modelVersion?: string;
   /** Text streamed to the client so far: settles the tokens of a stream that ends without usage. */
   streamedText?: string;
+  /**
+   * The upstream has the request and may bill it (it answered 2xx, or it was sent and no answer
+   * came in time): a call that fails from here on without usage still records the prompt
+   * estimate (and whatever was streamed). Unset for calls refused before any upstream request
+   * (auth, quota, validation, unknown endpoint) or refused by the upstream (an error status).
+   */
+  upstreamReached?: boolean;
   /** The request message, once read (token estimates). */
   message?: unknown;
   streamed: boolean;

@@ -85,10 +85,12 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
       const usage = info.usage;
       let promptTokens = usage?.promptTokens ?? 0;
       let completionTokens = usage?.completionTokens ?? 0;
-      if (!usage && info.streamedText) {
-        // A stream that ended without usage (cancelled, broken): what was asked and what was sent.
+      if (!usage && (info.streamedText || (err !== undefined && info.upstreamReached))) {
+        // No usage from the provider, but it had the request: a stream that ended without usage
+        // (cancelled, broken, timed out), or a call that failed once the upstream had accepted it.
+        // The provider bills the prompt and what it generated: what was asked and what was sent.
         promptTokens = estimate().promptTokens;
-        completionTokens = accounting.countTokens(info.streamedText);
+        completionTokens = info.streamedText ? accounting.countTokens(info.streamedText) : 0;
       }
       const cost = info.provider && info.model ? accounting.cost(info.provider, info.model, { promptTokens, completionTokens }) : null;
       for (const c of checks) {

@@ -38,13 +38,27 @@ export function beginEndpointCall(
   info.endpoint = name;
   info.provider = endpoint.provider;
   info.model = endpoint.model;
-  const options: CallOptions = {
+  const call = info;
+  const options: CallOptions & UpstreamReachedHook = {
     signal: ctx.signal,
     traceparent: info.traceparent,
     requestId: info.requestId,
     allowedModelVersions: info.allowedModelVersions,
+    // The quota interceptor bills the prompt of a call that fails after this (see CallInfo).
+    onUpstreamReached: () => {
+      call.upstreamReached = true;
+    },
   };
   return { endpoint, info, options };
+}
+
+/**
+ * Called by the upstream client once the upstream has the request and may bill it (a 2xx answer,
+ * or no answer within the timeout after the request was sent); sets CallInfo.upstreamReached.
+ * (Declared here until src/upstream/client.ts's UpstreamCall carries it.)
+ */
+export interface UpstreamReachedHook {
+  onUpstreamReached?: () => void;
 }
 
 /** A ModelClient method the endpoint's provider lacks: the loader prevents it, so it is a bug. */

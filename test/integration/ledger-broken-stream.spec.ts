@@ -1,0 +1,273 @@
+// What the ledger bills for a call that failed: once the upstream has the request (it answered
+// 2xx, or the request was sent and no answer came in time), the provider bills the prompt
+// whatever happens next, so a stream broken by the upstream (reset, timeout), a stream cancelled
+// by the client and a unary call whose answer was lost record the prompt estimate plus the text
+// streamed so far. A call refused before any upstream request (auth, quota, validation, unknown
+// endpoint) or refused by the upstream (an error status, connection refused) records no tokens.
+//
+// The upstream client tells when the upstream had the request through UpstreamCall's
+// onUpstreamReached (set by src/services/endpoint-call.ts). The cases that need it run once
+// src/upstream/client.ts calls it (probed below); a stream broken after it sent text is billed
+// from the text alone, so that case runs always.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { create } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { Provider } from "../../src/providers/types";
+import { UpstreamClient } from "../../src/upstream/client";
+import { ChatService, StreamChatRequestSchema } from "../../gen/modelgate/v1/chat_pb";
+import type { LedgerRow } from "../../src/store/types";
+import { countTokens, reservationForRequest } from "../../src/usage/tokens";
+import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
+import { clientFor } from "./clients";
+import { failure, startGateway, type TestGateway } from "./harness";
+
+let fake: FakeUpstream;
+let gw: TestGateway;
+let seq = 0;
+
+// An upstream that accepts the request (200, SSE headers) and then resets the connection
+// before sending a single byte of body; or, for a prompt with "#hold", sends one chunk without
+// text (the assistant role) and then holds the stream open until the client goes away.
+const abrupt: Server = createServer((req, res) => {
+  let body = "";
+  req.on("data", (chunk: Buffer) => (body += chunk.toString()));
+  req.on("end", () => {
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    if (body.includes("#hold")) {
+      const chunk = { id: "c1", object: "chat.completion.chunk", created: 1, model: "gpt-4o-mini", choices: [{ index: 0, delta: { role: "assistant" }, finish_reason: null }] };
+      res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+      return;
+    }
+    res.flushHeaders();
+    setTimeout(() => res.socket?.destroy(), 20);
+  });
+});
+await new Promise<void>((resolve) => abrupt.listen(0, "127.0.0.1", resolve));
+const abruptUrl = `http://127.0.0.1:${(abrupt.address() as AddressInfo).port}/v1`;
+
+/** Whether the upstream client reports that the upstream had the request (onUpstreamReached). */
+async function upstreamClientReportsReach(): Promise<boolean> {
+  const client = new UpstreamClient({ timeoutMs: 2_000 });
+  let reached = false;
+  const call = { signal: AbortSignal.timeout(5_000), onUpstreamReached: () => void (reached = true) };
+  const provider = { name: "probe" } as Provider;
+  await client.json({ method: "POST", url: `${abruptUrl}/probe`, headers: {}, body: {} }, provider, call).catch(() => undefined);
+  await client.close();
+  return reached;
+}
+const reachReported = await upstreamClientReportsReach();
+
+const adminKey = "sk-admin-ledger-broken-0001";
+const userKey = "sk-user-ledger-broken-0002";
+const tinyKey = "sk-tiny-ledger-broken-0003";
+
+beforeAll(async () => {
+  fake = await startFakeUpstream();
+  const openai = (base: string) => `{ openai_api_key: sk-upstream, openai_api_base: "${base}" }`;
+  gw = await startGateway(
+    `
+server: { upstream_timeout_ms: 1000 }
+auth:
+  enabled: true
+  keys:
+    - { name: admin, key: $ADMIN_KEY, roles: [admin] }
+    - { name: user, key: $USER_KEY, team: t }
+    - { name: tiny, key: $TINY_KEY, team: t, limits: { tpm: 3 } }
+access: { grants: [{ endpoints: ["*"], teams: [t] }] }
+prices:
+  - { provider: openai, model: gpt-4o-mini, input_per_mtok: 1000000, output_per_mtok: 2000000 }
+  - { provider: anthropic, model: claude-sonnet-4-5, input_per_mtok: 1000000, output_per_mtok: 2000000 }
+endpoints:
+  - { name: gpt, endpoint_type: llm/v1/chat, model: { provider: openai, name: gpt-4o-mini, config: ${openai(`${fake.url}/v1`)} } }
+  - { name: claude, endpoint_type: llm/v1/chat, model: { provider: anthropic, name: claude-sonnet-4-5, config: { anthropic_api_key: sk-ant, anthropic_api_base: "${fake.url}/v1" } } }
+  - { name: abrupt, endpoint_type: llm/v1/chat, model: { provider: openai, name: gpt-4o-mini, config: ${openai(abruptUrl)} } }
+  - { name: nowhere, endpoint_type: llm/v1/chat, model: { provider: openai, name: gpt-4o-mini, config: ${openai("http://127.0.0.1:1/v1")} } }
+`,
+    { ADMIN_KEY: adminKey, USER_KEY: userKey, TINY_KEY: tinyKey },
+  );
+});
+afterAll(async () => {
+  await gw?.close();
+  await fake?.close();
+  await new Promise((resolve) => abrupt.close(resolve));
+});
+beforeEach(() => fake.reset());
+
+/** Headers for one call: the key, and a request id to find its ledger row by. */
+function call(key = userKey): { requestId: string; headers: Record<string, string> } {
+  const requestId = `ledger-broken-${++seq}`;
+  return { requestId, headers: { authorization: `Bearer ${key}`, "x-request-id": requestId } };
+}
+
+async function ledgerRow(requestId: string): Promise<LedgerRow> {
+  await gw.gateway.flushLedger();
+  for await (const row of gw.gateway.store.ledger.rows({})) if (row.requestId === requestId) return row;
+  throw new Error(`no ledger row for ${requestId}`);
+}
+
+/** The row of a call whose end the gateway may see only after the client did (a cancel). */
+async function waitForRow(requestId: string): Promise<LedgerRow> {
+  for (let i = 0; ; i++) {
+    try {
+      return await ledgerRow(requestId);
+    } catch (err) {
+      if (i >= 200) throw err;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
+
+/** The prompt estimate the quota interceptor makes for a one-message chat. */
+function promptEstimate(endpoint: string, content: string): number {
+  const req = create(StreamChatRequestSchema, { endpoint, messages: [{ role: "user", content }] });
+  return reservationForRequest(req, 1024).promptTokens;
+}
+
+describe.each(["gpt", "claude"])("a stream broken by the upstream (%s)", (endpoint) => {
+  it("over gRPC bills the prompt estimate and the text streamed before the break", async () => {
+    const content = "#break one two three four five six";
+    const { requestId, headers } = call();
+    let text = "";
+    const err = await failure(
+      (async () => {
+        for await (const c of clientFor(ChatService, "grpc", gw.url).streamChat({ endpoint, messages: [{ role: "user", content }] }, { headers })) {
+          text += c.choices.map((d) => d.delta?.content ?? "").join("");
+        }
+      })(),
+    );
+    expect(err.code).toBe(Code.Unavailable);
+    expect(text.length).toBeGreaterThan(0);
+    const row = await ledgerRow(requestId);
+    const prompt = promptEstimate(endpoint, content);
+    const completion = countTokens(text);
+    expect(prompt).toBeGreaterThan(0);
+    expect(completion).toBeGreaterThan(0);
+    expect(row).toMatchObject({ status: "Unavailable", streamed: true, promptTokens: prompt, completionTokens: completion });
+    expect(row.costUsd).toBeCloseTo(prompt * 1 + completion * 2, 9);
+  });
+});
+
+describe("a stream broken by the upstream on the OpenAI REST surface", () => {
+  it("bills the prompt estimate and the text streamed before the break", async () => {
+    const content = "#break a b c d e f g";
+    const { requestId, headers } = call();
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { ...headers, "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt", messages: [{ role: "user", content }], stream: true }),
+    });
+    expect(res.status).toBe(200); // the error comes inside the stream
+    const body = await res.text();
+    let text = "";
+    for (const line of body.split("\n")) {
+      if (!line.startsWith("data: {")) continue;
+      const event = JSON.parse(line.slice("data: ".length)) as { choices?: { delta?: { content?: string } }[] };
+      for (const choice of event.choices ?? []) text += choice.delta?.content ?? "";
+    }
+    expect(text.length).toBeGreaterThan(0);
+    const row = await ledgerRow(requestId);
+    expect(row).toMatchObject({
+      status: "Unavailable",
+      streamed: true,
+      promptTokens: promptEstimate("gpt", content),
+      completionTokens: countTokens(text),
+    });
+  });
+});
+
+describe.runIf(reachReported)("an upstream that had the request and failed before answering anything", () => {
+  it("a stream reset before its first event bills the prompt estimate", async () => {
+    const content = "some words for the prompt";
+    const { requestId, headers } = call();
+    const err = await failure(
+      (async () => {
+        for await (const _ of clientFor(ChatService, "grpc", gw.url).streamChat({ endpoint: "abrupt", messages: [{ role: "user", content }] }, { headers })) void _;
+      })(),
+    );
+    expect(err.code).toBe(Code.Unavailable);
+    const row = await ledgerRow(requestId);
+    expect(row).toMatchObject({ status: "Unavailable", promptTokens: promptEstimate("abrupt", content), completionTokens: 0 });
+    expect(row.promptTokens).toBeGreaterThan(0);
+  });
+
+  it("a unary call whose answer is cut off bills the prompt estimate", async () => {
+    const content = "tell me something";
+    const { requestId, headers } = call();
+    const err = await failure(clientFor(ChatService, "grpc", gw.url).chat({ endpoint: "abrupt", messages: [{ role: "user", content }] }, { headers }));
+    expect(err.code).toBe(Code.Unavailable);
+    const row = await ledgerRow(requestId);
+    expect(row).toMatchObject({ status: "Unavailable", streamed: false, completionTokens: 0 });
+    expect(row.promptTokens).toBe(promptEstimate("abrupt", content));
+    expect(row.promptTokens).toBeGreaterThan(0);
+    expect(row.costUsd).toBeCloseTo(row.promptTokens, 9);
+  });
+
+  it("a call the upstream never answered in time (it had the request) bills the prompt estimate", async () => {
+    const content = "#hang a prompt that was sent";
+    const { requestId, headers } = call();
+    const err = await failure(clientFor(ChatService, "grpc", gw.url).chat({ endpoint: "gpt", messages: [{ role: "user", content }] }, { headers }));
+    expect(err.code).toBe(Code.Unavailable);
+    expect(err.rawMessage).toMatch(/upstream timed out/);
+    const row = await ledgerRow(requestId);
+    expect(row).toMatchObject({ status: "Unavailable", promptTokens: promptEstimate("gpt", content), completionTokens: 0 });
+  });
+
+  it("a stream the client cancels before any text bills the prompt estimate", async () => {
+    const content = "#hold then wait";
+    const { requestId, headers } = call();
+    const controller = new AbortController();
+    let messages = 0;
+    const err = await failure(
+      (async () => {
+        for await (const c of clientFor(ChatService, "grpc", gw.url).streamChat(
+          { endpoint: "abrupt", messages: [{ role: "user", content }] },
+          { headers, signal: controller.signal },
+        )) {
+          messages++;
+          expect(c.choices.every((d) => !d.delta?.content)).toBe(true);
+          controller.abort(); // the upstream has answered: cancel before any text
+        }
+      })(),
+    );
+    expect(err.code).toBe(Code.Canceled);
+    expect(messages).toBe(1);
+    const row = await waitForRow(requestId);
+    expect(row).toMatchObject({ status: "Canceled", streamed: true, promptTokens: promptEstimate("abrupt", content), completionTokens: 0 });
+  });
+});
+
+describe("calls that never reached the upstream, or that it refused, bill nothing", () => {
+  const chat = () => clientFor(ChatService, "grpc", gw.url);
+
+  it.each([
+    ["an unknown endpoint", userKey, { endpoint: "no-such-endpoint" }, Code.NotFound],
+    ["an invalid request", userKey, { endpoint: "gpt", temperature: 7 }, Code.InvalidArgument],
+    ["a bad key", "sk-not-a-key-000000000000", { endpoint: "gpt" }, Code.Unauthenticated],
+    ["a token limit", tinyKey, { endpoint: "gpt" }, Code.ResourceExhausted],
+    ["a connection refused", userKey, { endpoint: "nowhere" }, Code.Unavailable],
+    ["an upstream error status", userKey, { endpoint: "gpt", content: "#status:500 hi there" }, Code.Unavailable],
+    ["an upstream refusing the request", userKey, { endpoint: "gpt", content: "#status:400 hi there" }, Code.InvalidArgument],
+  ])("%s", async (_what, key, req: { endpoint: string; content?: string; temperature?: number }, code) => {
+    const { requestId, headers } = call(key);
+    const messages = [{ role: "user", content: req.content ?? "a prompt of several words that would count" }];
+    for (const stream of [false, true]) {
+      const err = stream
+        ? await failure((async () => {
+            for await (const _ of chat().streamChat({ endpoint: req.endpoint, messages, temperature: req.temperature }, { headers })) void _;
+          })())
+        : await failure(chat().chat({ endpoint: req.endpoint, messages, temperature: req.temperature }, { headers }));
+      expect(Code[err.code]).toBe(Code[code]);
+    }
+    await gw.gateway.flushLedger();
+    const rows: LedgerRow[] = [];
+    for await (const row of gw.gateway.store.ledger.rows({})) if (row.requestId === requestId) rows.push(row);
+    if (code === Code.Unauthenticated) {
+      expect(rows).toEqual([]); // no principal: not a call of anyone's (no row at all)
+      return;
+    }
+    expect(rows).toHaveLength(2);
+    for (const row of rows) expect(row).toMatchObject({ status: Code[code], promptTokens: 0, completionTokens: 0 });
+  });
+});
