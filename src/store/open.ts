@@ -4,14 +4,14 @@
 //   postgres://…, postgresql://…   PostgreSQL (node-postgres connection string)
 // The returned store has not migrated yet: the caller runs migrate() at start.
 import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import { invalidArgument } from "../errors";
 import type { Store } from "./types";
 
 export async function openStore(url: string): Promise<Store> {
   if (url.startsWith("sqlite:")) {
     const path = sqlitePath(url);
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    if (path !== ":memory:") createDirectory(dirname(path));
     const { openSqliteStore } = await import("./sqlite/sqlite-store");
     return openSqliteStore(path);
   }
@@ -25,6 +25,20 @@ export async function openStore(url: string): Promise<Store> {
   throw invalidArgument(
     `store.database_url: unsupported scheme ${scheme} (use sqlite:<path>, sqlite::memory: or postgres://user:pass@host/db)`,
   );
+}
+
+/** The database's directory, created when missing; a failure says which directory and why. */
+function createDirectory(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    throw new Error(
+      `sqlite store: cannot create the database's directory ${resolve(dir)} (${code}): ` +
+        "create it, writable by the user running modelgate, or choose another path in store.database_url",
+      { cause: err },
+    );
+  }
 }
 
 function sqlitePath(url: string): string {

@@ -2,12 +2,12 @@
 // URL forms, WAL mode, and several processes sharing one file (migrating at once, waiting on
 // each other's write lock).
 import { Code, ConnectError } from "@connectrpc/connect";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/open";
 import type { LedgerRow } from "../../src/store/types";
 import { LedgerWriter } from "../../src/usage/ledger-writer";
@@ -45,12 +45,17 @@ const row = (requestId: string): LedgerRow => ({
   streamed: false,
 });
 
-/** Runs `code` (an ES module body with `openStore` in scope) in a separate Node process. */
-function runInProcess(code: string): Promise<string> {
+/**
+ * Runs `code` (an ES module body with `openStore` in scope) in a separate Node process, as
+ * another user when `asUser` is given (through setpriv: this process must be root).
+ */
+function runInProcess(code: string, asUser?: { uid: number; gid: number }): Promise<string> {
   const openUrl = new URL("../../src/store/open.ts", import.meta.url).href;
   const script = `import { openStore } from ${JSON.stringify(openUrl)};\n${code}`;
+  const node = [process.execPath, "--import", "tsx", "--input-type=module", "-e", script];
+  const argv = asUser ? ["setpriv", `--reuid=${asUser.uid}`, `--regid=${asUser.gid}`, "--clear-groups", ...node] : node;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    const child = spawn(argv[0]!, argv.slice(1), {
       cwd: new URL("../..", import.meta.url).pathname,
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -62,6 +67,126 @@ function runInProcess(code: string): Promise<string> {
     child.on("exit", (status) => (status === 0 ? resolve(out) : reject(new Error(`child exited ${status}: ${err}`))));
   });
 }
+
+// Files this process cannot write. SQLite (3.53, in node:sqlite) opens a -shm or -wal it cannot
+// write read-only and then fails every write with SQLITE_READONLY; the store refuses to open
+// instead, naming the file. Root may write any file on a writable mount, so these run as an
+// unprivileged user (setpriv to nobody) when the tests run as root.
+const isRoot = process.getuid?.() === 0;
+const nobody = { uid: 65534, gid: 65534 };
+const canDropPrivileges = isRoot && spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "true"]).status === 0;
+const unprivileged = !isRoot || canDropPrivileges;
+
+describe.runIf(unprivileged)("sqlite store: files it cannot write (as an unprivileged user)", () => {
+  // Not under `root` (mkdtemp makes it 0700, closed to other users).
+  let base: string;
+  beforeAll(() => {
+    base = mkdtempSync(join(tmpdir(), "modelgate-sqlite-perm-"));
+    chmodSync(base, 0o755);
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  /** A directory with a migrated database in it, owned by the user the check runs as. */
+  async function database(name: string): Promise<string> {
+    const dir = join(base, name);
+    mkdirSync(dir);
+    const path = join(dir, "store.db");
+    const store = await openStore(`sqlite:${path}`);
+    await store.migrate();
+    await store.ledger.append([row("kept")]);
+    await store.close();
+    if (isRoot) for (const p of [dir, path]) chownSync(p, nobody.uid, nobody.gid);
+    return path;
+  }
+
+  /** Opens, migrates and appends a row as the unprivileged user; the error's message, or "ok". */
+  function openAsUser(path: string): Promise<string> {
+    return runInProcess(
+      `try {
+        const store = await openStore(${JSON.stringify(`sqlite:${path}`)});
+        await store.migrate();
+        await store.ledger.append([{ time: new Date(), requestId: "w", keyId: "", team: "t", endpoint: "e", provider: "p",
+          model: "m", modelVersion: "", promptTokens: 1, completionTokens: 1, costUsd: null, status: "ok", latencyMs: 1, streamed: false }]);
+        await store.close();
+        console.log("ok");
+      } catch (err) {
+        console.log(err.message);
+      }`,
+      isRoot ? nobody : undefined,
+    ).then((out) => out.trim());
+  }
+
+  /** A file next to the database, as another process (or user) left it. */
+  function leave(path: string, mode: number, owner: "user" | "root"): void {
+    writeFileSync(path, "");
+    if (isRoot && owner === "user") chownSync(path, nobody.uid, nobody.gid);
+    chmodSync(path, mode);
+  }
+
+  it("opens and writes when everything is its own (the check lets a healthy database through)", async () => {
+    const path = await database("healthy");
+    expect(await openAsUser(path)).toBe("ok");
+  });
+
+  it("refuses a read-only -shm, naming it and the fix", async () => {
+    const path = await database("readonly-shm");
+    leave(`${path}-shm`, 0o444, "user");
+    const message = await openAsUser(path);
+    expect(message).toMatch(new RegExp(`^sqlite store: cannot write a file of the database ${path}-shm \\(EACCES\\): `));
+    expect(message).toContain(`chmod u+w ${path}-shm`);
+  });
+
+  it.runIf(isRoot)("refuses a -wal another user (root) left behind", async () => {
+    const path = await database("root-wal");
+    leave(`${path}-wal`, 0o644, "root");
+    const message = await openAsUser(path);
+    expect(message).toContain(`cannot write a file of the database ${path}-wal (EACCES)`);
+    expect(message).toContain(`chown nobody ${path}-wal`);
+  });
+
+  it("refuses a read-only database file, and a directory it cannot write", async () => {
+    const path = await database("readonly-file");
+    chmodSync(path, 0o444);
+    expect(await openAsUser(path)).toContain(`cannot write the database file ${path} (EACCES)`);
+    chmodSync(path, 0o644);
+    chmodSync(join(base, "readonly-file"), 0o555);
+    expect(await openAsUser(path)).toContain(`cannot write the database's directory ${join(base, "readonly-file")} (EACCES)`);
+  });
+});
+
+describe("sqlite store: start-up checks", () => {
+  it("names the directory it cannot create", async () => {
+    const file = join(root, "a-file");
+    writeFileSync(file, "");
+    const err = await openStore(`sqlite:${join(file, "sub", "store.db")}`).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err?.message).toBe(
+      `sqlite store: cannot create the database's directory ${join(file, "sub")} (ENOTDIR): ` +
+        "create it, writable by the user running modelgate, or choose another path in store.database_url",
+    );
+  });
+
+  it("refuses a path that is a directory", async () => {
+    const dir = join(root, "a-directory");
+    mkdirSync(dir);
+    await expect(openStore(`sqlite:${dir}`)).rejects.toThrow(`sqlite store: ${dir} is a directory, not a database file`);
+  });
+
+  it.runIf(isRoot)("refuses an immutable -shm even to root (where the file system supports it)", async (ctx) => {
+    const dir = join(root, "immutable");
+    mkdirSync(dir);
+    const path = join(dir, "store.db");
+    writeFileSync(`${path}-shm`, "");
+    if (spawnSync("chattr", ["+i", `${path}-shm`]).status !== 0) ctx.skip();
+    try {
+      await expect(openStore(`sqlite:${path}`)).rejects.toThrow(`sqlite store: cannot write a file of the database ${path}-shm (EPERM)`);
+    } finally {
+      spawnSync("chattr", ["-i", `${path}-shm`]);
+    }
+  });
+});
 
 describe("sqlite store", () => {
   it("opens sqlite::memory: as a private in-memory database", async () => {

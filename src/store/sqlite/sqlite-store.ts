@@ -6,14 +6,21 @@ import type { Store } from "../types";
 import { SqliteKeyStore } from "./key-store";
 import { SqliteLedgerStore } from "./ledger-store";
 import { sqliteMigrations, type Migration } from "./migrations";
+import { isReadonly } from "./errors";
 import { Statements } from "./statements";
 import { inWriteTransaction } from "./transaction";
+import { checkSqliteWritable } from "./writable";
 
 /** How long a statement waits for another process's write lock before failing (ms). */
 const BUSY_TIMEOUT_MS = 5_000;
 
-/** `path` is a file path or ":memory:". The schema is created by migrate(). */
+/**
+ * `path` is a file path or ":memory:". The schema is created by migrate(). A file path whose
+ * database, -wal, -shm or directory this process cannot write is refused at once, with the
+ * file and the fix named (see writable.ts).
+ */
 export function openSqliteStore(path: string): Store {
+  if (path !== ":memory:") checkSqliteWritable(path);
   const db = new DatabaseSync(path);
   // busy_timeout first: switching to WAL itself needs a lock another process may hold.
   db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -24,7 +31,19 @@ export function openSqliteStore(path: string): Store {
     kind: "sqlite",
     keys: new SqliteKeyStore(statements),
     ledger: new SqliteLedgerStore(db, statements),
-    migrate: async () => migrate(db, sqliteMigrations),
+    migrate: async () => {
+      try {
+        migrate(db, sqliteMigrations);
+      } catch (err) {
+        // Writable at open (checked), read-only now: another user's -shm, a remount.
+        if (!isReadonly(err)) throw err;
+        throw new Error(
+          `sqlite store: ${path} is read-only for this process (${(err as Error).message}): the database file, ` +
+            "its -wal and -shm files and its directory must all be writable by the user running modelgate",
+          { cause: err },
+        );
+      }
+    },
     close: async () => {
       if (db.isOpen) db.close();
     },
