@@ -3,6 +3,7 @@ import { DatabaseError } from "pg";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/open";
+import { storableText } from "../../src/store/sql-shared";
 import type { LedgerRow, LedgerStore, Store, UsageTotalRow } from "../../src/store/types";
 import { LedgerWriter, type LedgerWriterOptions } from "../../src/usage/ledger-writer";
 
@@ -231,6 +232,16 @@ describe("LedgerWriter", () => {
     expect(ledger.attempts).toBe(attempts); // no more retries after giving up
   });
 
+  it("a flush() right after another one does not wait for the flush interval", async () => {
+    const ledger = new FakeLedger();
+    const w = writer(ledger, { flushIntervalMs: 60_000 }); // a wait for it would time the test out
+    w.record(row(1));
+    await w.flush();
+    w.record(row(2)); // queued while the pump is finishing its last append
+    await w.flush();
+    expect(ledger.stored.map((r) => r.requestId)).toEqual(["req-1", "req-2"]);
+  });
+
   it("checks its options", () => {
     const ledger = new FakeLedger();
     expect(() => new LedgerWriter(ledger, { maxBatch: 0 })).toThrow(/maxBatch must be a positive integer/);
@@ -365,6 +376,25 @@ describe("LedgerWriter: rows a caller's text could make unwritable", () => {
     expect(await w.close(1_000)).toBe(true);
     expect(ledger.stored.map((r) => r.requestId)).toEqual(["req-0", "req-2", "req-3"]);
     expect(w.stats()).toMatchObject({ queued: 0, written: 3, poisoned: 1 });
+  });
+});
+
+describe("storableText", () => {
+  it("keeps clean text as is (the same string) and marks a cut with …", () => {
+    const clean = "gpt-4o-mini/ünïcödé 🤖";
+    expect(storableText(clean, 256)).toBe(clean);
+    expect(storableText("abcdef", 6)).toBe("abcdef");
+    expect(storableText("abcdefg", 6)).toBe("abcde…");
+    expect(storableText("abcdefg", 1)).toBe("…");
+    expect(storableText("", 4)).toBe("");
+  });
+
+  it("replaces C0 and C1 controls, DEL and unpaired surrogates with U+FFFD, keeping pairs", () => {
+    expect(storableText("a\u0000b\u0009c\u000ad\u001fe\u007ff\u0085g\u009fh", 256)).toBe("a\ufffdb\ufffdc\ufffdd\ufffde\ufffdf\ufffdg\ufffdh");
+    expect(storableText("\ud83d\ude00 \ud83d \ude00\ud83d", 256)).toBe("\ud83d\ude00 \ufffd \ufffd\ufffd");
+    // A cut that would split a pair drops the pair's first half.
+    expect(storableText("ab\ud83d\ude00cd", 4)).toBe("ab…");
+    expect(storableText("ab\ud83d\ude00cd", 5)).toBe("ab\ud83d\ude00…");
   });
 });
 
