@@ -76,7 +76,11 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
     if (needsEstimate(endpoint?.limit?.tokens, principal?.limits, teamLimits)) {
       const e = estimate();
       const usd = endpoint ? (accounting.cost(endpoint.provider, endpoint.model, { promptTokens: e.promptTokens, completionTokens: e.maxCompletionTokens }) ?? 0) : 0;
-      reservation = { tokens: e.promptTokens + e.maxCompletionTokens, microUsd: Math.round(usd * 1e6) };
+      // Capped to what a counter holds exactly: an absurd max_tokens × n is refused by the limit, not by an overflow.
+      reservation = {
+        tokens: Math.min(Number.MAX_SAFE_INTEGER, e.promptTokens + e.maxCompletionTokens),
+        microUsd: Math.min(Number.MAX_SAFE_INTEGER, Math.round(usd * 1e6)),
+      };
     }
     const checks = planChecks(now(), endpoint, principal, teamLimits, reservation);
 

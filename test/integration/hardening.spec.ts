@@ -191,6 +191,7 @@ describe("x-request-id on every response, errors included", () => {
 
 describe("a key limited to some endpoints", () => {
   const key = "mg-limited-key-0000000000000001";
+  const meteredKey = "mg-metered-key-000000000000001";
   let limited: TestGateway;
   beforeAll(async () => {
     limited = await startGateway(`
@@ -198,6 +199,7 @@ auth:
   enabled: true
   keys:
     - { name: only-chat, key: ${key}, endpoints: [chat] }
+    - { name: metered, key: ${meteredKey}, limits: { tpm: 100000, budget_usd: 5 } }
 endpoints:${echoEndpoints}`);
   });
   afterAll(() => limited.close());
@@ -210,5 +212,15 @@ endpoints:${echoEndpoints}`);
       const err = await failure(chat.chat({ endpoint, messages: hello }, { headers }));
       expect(err.code).toBe(Code.PermissionDenied);
     }
+  });
+
+  it("a reservation beyond any counter (max_tokens × n near 2^64) is RESOURCE_EXHAUSTED, not INTERNAL", async () => {
+    const err = await failure(
+      clientFor(ChatService, "connect-json-h1", limited.url).chat(
+        { endpoint: "chat", messages: hello, maxTokens: 4_294_967_295, n: 4_294_967_295 },
+        { headers: { authorization: `Bearer ${meteredKey}` } },
+      ),
+    );
+    expect(err.code).toBe(Code.ResourceExhausted);
   });
 });
