@@ -87,6 +87,44 @@ export const configSchema = z.strictObject({
       cors_origins: z.array(z.string().min(1)).default(["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]),
       /** Timeout for one upstream call (headers and body idle time). */
       upstream_timeout_ms: z.number().int().positive().default(120_000),
+      /**
+       * How long a client may take to send a request's headers (on a new connection, also its
+       * first bytes). Slow-header ("slowloris") connections are closed after this.
+       */
+      headers_timeout_ms: z.number().int().positive().default(10_000),
+      /**
+       * How long a client may take to send a whole request, headers and body: on HTTP/1.1 the
+       * connection is answered 408 and closed, on HTTP/2 the stream gets DEADLINE_EXCEEDED (gRPC)
+       * or 408 and is reset. Only the receiving side is timed; a response may stream for as long
+       * as the call runs. 60 s sends the largest body (max_body_bytes) at about 0.5 Mbit/s.
+       */
+      request_timeout_ms: z.number().int().positive().default(60_000),
+      /**
+       * An HTTP/1.1 keep-alive connection with no request, or an HTTP/2 session with no open
+       * stream, is closed after this (a session with a running call never is). 65 s is longer
+       * than the 60 s idle timeout of common load balancers, so the balancer closes first and
+       * never sends a request on a connection the gateway is closing.
+       */
+      idle_timeout_ms: z.number().int().positive().default(65_000),
+      /**
+       * Most client connections open at once; more are closed on accept (and counted in a
+       * warning at most every 5 s). With the usual limit of 1,024 file descriptors: about 64 go
+       * to the store, logs and Redis, and each call in flight to an HTTP/1.1 upstream holds one
+       * more socket, so half of the rest is left for client connections. Raise it with `ulimit -n`.
+       */
+      max_connections: z.number().int().positive().default(480),
+      /**
+       * Most connections open at once from one client address (an IPv6 /64 counts as one
+       * address), so a single host cannot take every connection. Behind a load balancer or
+       * proxy every client has the proxy's address: set this to max_connections there.
+       */
+      max_connections_per_ip: z.number().int().positive().default(120),
+      /** HTTP/2 streams (concurrent calls) one connection may have open; more are refused. */
+      http2_max_concurrent_streams: z.number().int().min(1).max(2 ** 31 - 1).default(256),
+    })
+    .refine((s) => s.headers_timeout_ms <= s.request_timeout_ms, {
+      message: "headers_timeout_ms must not be larger than request_timeout_ms",
+      path: ["headers_timeout_ms"],
     })
     .prefault({}),
   auth: z

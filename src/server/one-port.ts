@@ -2,6 +2,22 @@
 // browsers). Node's cleartext http2 server refuses HTTP/1.1, so each connection's first bytes
 // are inspected: the HTTP/2 preface goes to the http2 server, anything else to the http server.
 // The original socket is handed over (not wrapped), which keeps HTTP/2 on Node's native path.
+//
+// Connections are bounded in number and in time, so slow or silent clients cannot hold file
+// descriptors forever:
+//  - a global cap and a cap per client address; connections over either are closed at once;
+//  - the first bytes (the sniff) and a request's headers must arrive within `headersTimeoutMs`;
+//  - a whole request (headers and body) must arrive within `requestTimeoutMs`, on HTTP/1.1
+//    (Node's `requestTimeout`) and per HTTP/2 stream (reset with a gRPC / HTTP error);
+//  - an HTTP/1.1 keep-alive connection between requests, and an HTTP/2 session with no open
+//    stream, are closed after `idleTimeoutMs`. Only the receiving side is timed: a response
+//    that streams tokens for minutes is never cut by these timeouts.
+//
+// Node checks `headersTimeout`/`requestTimeout` of an http.Server only for connections in the
+// server's connections list, which it creates (with the periodic check) on the server's own
+// 'listening' event. Our http server never listens (sockets arrive through
+// `emit("connection")`), so that setup is triggered here by emitting 'listening' once, before
+// any connection arrives; without it those timeouts never apply.
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
@@ -22,27 +38,129 @@ export interface OnePortServer {
   stopAccepting(): Promise<void>;
   /** Destroys every remaining connection. */
   destroyAll(): void;
+  /** Open connections and the connections refused so far (over a cap). */
+  stats(): { connections: number; refusedGlobal: number; refusedPerAddress: number };
+}
+
+/** Where refused connections and abusive HTTP/2 sessions are reported (a pino logger fits). */
+export interface OnePortLog {
+  warn(fields: object, message: string): void;
 }
 
 export interface OnePortOptions {
-  /** How long a new connection may stay silent before it is dropped. */
+  /** How long a new connection may take to send its first bytes (default: `headersTimeoutMs`). */
   sniffTimeoutMs?: number;
+  /** How long a request's headers may take to arrive (HTTP/1.1). Default 10 s. */
+  headersTimeoutMs?: number;
+  /** How long a whole request, headers and body, may take to arrive (HTTP/1.1 and each HTTP/2 stream). Default 60 s. */
+  requestTimeoutMs?: number;
+  /** Idle HTTP/1.1 keep-alive connections and HTTP/2 sessions with no open stream close after this. Default 65 s. */
+  idleTimeoutMs?: number;
+  /** Most connections open at once; more are closed at once. Default 480. */
+  maxConnections?: number;
+  /** Most connections open at once from one client address (an IPv6 /64 counts as one). Default 120. */
+  maxConnectionsPerAddress?: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per session. Default 256. */
+  http2MaxConcurrentStreams?: number;
+  /** Refused connections are counted in one warning at most this often. Default 5 s. */
+  refusalLogIntervalMs?: number;
+  log?: OnePortLog;
 }
 
+/** The defaults, for a process with 1,024 file descriptors (see the config schema for why). */
+export const onePortDefaults = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 60_000,
+  idleTimeoutMs: 65_000,
+  maxConnections: 480,
+  maxConnectionsPerAddress: 120,
+  http2MaxConcurrentStreams: 256,
+} as const;
+
 export function createOnePortServer(listener: RequestListener, options: OnePortOptions = {}): OnePortServer {
-  const sniffTimeoutMs = options.sniffTimeoutMs ?? 10_000;
-  const http1 = http.createServer({ keepAliveTimeout: 5_000 }, listener as http.RequestListener);
-  const h2 = http2.createServer({}, listener as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+  const requestTimeoutMs = options.requestTimeoutMs ?? onePortDefaults.requestTimeoutMs;
+  // Node refuses headersTimeout > requestTimeout: the headers are part of the request.
+  const headersTimeoutMs = Math.min(options.headersTimeoutMs ?? onePortDefaults.headersTimeoutMs, requestTimeoutMs);
+  const sniffTimeoutMs = options.sniffTimeoutMs ?? headersTimeoutMs;
+  const idleTimeoutMs = options.idleTimeoutMs ?? onePortDefaults.idleTimeoutMs;
+  const maxConnections = options.maxConnections ?? onePortDefaults.maxConnections;
+  const maxPerAddress = options.maxConnectionsPerAddress ?? onePortDefaults.maxConnectionsPerAddress;
+  const maxStreams = options.http2MaxConcurrentStreams ?? onePortDefaults.http2MaxConcurrentStreams;
+
+  const http1 = http.createServer(
+    {
+      headersTimeout: headersTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      keepAliveTimeout: idleTimeoutMs,
+      // How often Node looks for connections over headersTimeout/requestTimeout (default 30 s,
+      // which would let a 10 s timeout run to 40 s).
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeoutMs / 4))),
+    },
+    listener as http.RequestListener,
+  );
+  // Creates the connections list and starts its periodic check (see the comment at the top).
+  http1.emit("listening");
+
+  const h2 = http2.createServer(
+    {
+      settings: { maxConcurrentStreams: maxStreams },
+      // Rapid reset (CVE-2023-44487): nghttp2 answers a burst of RST_STREAMs over this rate with
+      // GOAWAY. Its default (1,000 then 33/s) lets one session cost the event loop about a second;
+      // a client that cancels every stream it may have open at once still fits in this burst.
+      streamResetBurst: Math.min(1_000, Math.max(100, maxStreams)),
+      streamResetRate: 20,
+      // A conformant client sends no invalid frames and opens no stream over the limit.
+      maxSessionInvalidFrames: 100,
+      maxSessionRejectedStreams: 100,
+    },
+    h2Listener,
+  );
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.Http2Session>();
   h2.on("session", (session) => {
     sessions.add(session);
+    watchIdleSession(session, idleTimeoutMs);
     session.once("close", () => sessions.delete(session));
   });
 
+  // The HTTP/2 request listener: skips streams the client already reset (a rapid-reset flood
+  // costs no handler work), and times the receiving side of every other stream.
+  function h2Listener(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void {
+    const stream = req.stream;
+    if (stream.destroyed || stream.closed) return;
+    if (!stream.endAfterHeaders) guardRequestBody(req, res, requestTimeoutMs);
+    listener(req, res);
+  }
+
+  const perAddress = new Map<string, number>();
+  const refusals = refusalLog(options.log, options.refusalLogIntervalMs ?? 5_000);
   const tcp = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
+    const address = clientKey(socket.remoteAddress);
+    if (address === undefined) {
+      socket.destroy(); // already gone
+      return;
+    }
+    const count = perAddress.get(address) ?? 0;
+    if (count >= maxPerAddress) {
+      refusals.refused("address", address);
+      socket.destroy();
+      return;
+    }
+    perAddress.set(address, count + 1);
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    socket.once("close", () => {
+      sockets.delete(socket);
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left > 0) perAddress.set(address, left);
+      else perAddress.delete(address);
+    });
+    sniff(socket);
+  });
+  // Over the global cap, Node closes the connection before it becomes a JS socket ('drop').
+  tcp.maxConnections = maxConnections;
+  tcp.on("drop", (data?: { remoteAddress?: string }) => refusals.refused("global", clientKey(data?.remoteAddress) ?? "?"));
+
+  function sniff(socket: net.Socket): void {
     let head: Buffer = Buffer.alloc(0);
     const timer = setTimeout(() => socket.destroy(), sniffTimeoutMs);
     const onError = () => {
@@ -71,7 +189,7 @@ export function createOnePortServer(listener: RequestListener, options: OnePortO
     socket.on("readable", onReadable);
     socket.on("error", onError);
     socket.once("end", onError);
-  });
+  }
 
   return {
     tcp,
@@ -88,6 +206,139 @@ export function createOnePortServer(listener: RequestListener, options: OnePortO
     destroyAll() {
       for (const socket of sockets) socket.destroy();
       for (const session of sessions) session.destroy();
+      // Stops the connections check started above (the http server never listened).
+      http1.close();
+      refusals.stop();
+    },
+    stats() {
+      return { connections: sockets.size, refusedGlobal: refusals.total.global, refusedPerAddress: refusals.total.address };
+    },
+  };
+}
+
+/**
+ * Closes an HTTP/2 session (GOAWAY, then the socket) once it has had no open stream for
+ * `idleMs`. A session with a running call is never idle, however long the call is silent: a
+ * model may think for minutes before its first token. PINGs and SETTINGS do not count as use.
+ */
+function watchIdleSession(session: http2.Http2Session, idleMs: number): void {
+  let open = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    timer = setTimeout(() => {
+      if (open > 0 || session.closed || session.destroyed) return;
+      session.close();
+      // close() ends the session once its streams are done; there are none, but a peer that
+      // never reads must not keep the socket.
+      setTimeout(() => session.destroy(), 1_000).unref();
+    }, idleMs);
+    timer.unref();
+  };
+  arm();
+  session.on("stream", (stream: http2.ServerHttp2Stream) => {
+    // A stream the client reset in the same read as it opened it may be gone (and its 'close'
+    // emitted) already: counting it would keep the session from ever being idle.
+    if (stream.destroyed) return;
+    if (open++ === 0) clearTimeout(timer);
+    stream.once("close", () => {
+      if (--open === 0 && !session.closed && !session.destroyed) arm();
+    });
+  });
+  session.once("close", () => clearTimeout(timer));
+}
+
+/**
+ * The request side of one HTTP/2 stream must be received in full within `timeoutMs` (a gRPC
+ * message whose length prefix promises more bytes than ever come would otherwise hang the call
+ * and hold its memory forever). On expiry the caller gets DEADLINE_EXCEEDED (gRPC) or a 408
+ * (anything else) if no response has started, and the stream is reset. Once the client has sent
+ * its whole request, nothing here times the stream: the response may stream for as long as it takes.
+ */
+function guardRequestBody(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, timeoutMs: number): void {
+  const stream = req.stream;
+  const timer = setTimeout(() => {
+    if (stream.destroyed || stream.closed || req.readableEnded || stream.state.remoteClose) return;
+    const message = `the request was not received in full within ${timeoutMs} ms`;
+    const contentType = String(req.headers["content-type"] ?? "");
+    if (!res.headersSent) {
+      if (contentType.startsWith("application/grpc")) {
+        res.writeHead(200, { "content-type": contentType, "grpc-status": "4", "grpc-message": encodeURIComponent(message) });
+        res.end();
+      } else {
+        const body = JSON.stringify({ code: "deadline_exceeded", message });
+        res.writeHead(408, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+        res.end(body);
+      }
+      // After the complete answer, RST_STREAM(NO_ERROR) tells the client to stop sending (RFC 9113 §8.1).
+      stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    } else {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    }
+  }, timeoutMs);
+  timer.unref();
+  req.once("end", () => clearTimeout(timer));
+  stream.once("close", () => clearTimeout(timer));
+}
+
+/**
+ * The key a connection counts against in the per-address cap: the IPv4 address (also when it
+ * arrives IPv4-mapped), or the /64 prefix of an IPv6 address, since one host usually has a
+ * whole /64 to pick addresses from.
+ */
+export function clientKey(address: string | undefined): string | undefined {
+  if (!address) return undefined;
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (mapped) return mapped[1];
+  if (!address.includes(":")) return address;
+  const zoneless = address.split("%")[0]!.toLowerCase();
+  const [left = "", right] = zoneless.split("::");
+  const leftGroups = left ? left.split(":") : [];
+  const rightGroups = right === undefined ? [] : right ? right.split(":") : [];
+  const missing = 8 - leftGroups.length - rightGroups.length;
+  const groups = [...leftGroups, ...Array<string>(Math.max(0, missing)).fill("0"), ...rightGroups];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ""))
+    .join(":")}::/64`;
+}
+
+/** Counts refused connections and reports them in one warning at most every `intervalMs`. */
+function refusalLog(log: OnePortLog | undefined, intervalMs: number) {
+  const total = { global: 0, address: 0 };
+  let pending = { global: 0, address: 0 };
+  let addresses = new Map<string, number>();
+  let lastAt = -Infinity;
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    timer = undefined;
+    if (pending.global + pending.address === 0) return;
+    lastAt = performance.now();
+    const top = [...addresses].sort((a, b) => b[1] - a[1]).slice(0, 5);
+    log?.warn(
+      {
+        refused_over_max_connections: pending.global,
+        refused_over_max_connections_per_ip: pending.address,
+        refused_by_address: Object.fromEntries(top),
+      },
+      "connections refused: over the connection cap",
+    );
+    pending = { global: 0, address: 0 };
+    addresses = new Map();
+  };
+  return {
+    total,
+    refused(kind: "global" | "address", address: string) {
+      total[kind]++;
+      pending[kind]++;
+      if (addresses.size < 100 || addresses.has(address)) addresses.set(address, (addresses.get(address) ?? 0) + 1);
+      if (timer) return;
+      const wait = lastAt + intervalMs - performance.now();
+      if (wait <= 0) flush();
+      else (timer = setTimeout(flush, wait)).unref();
+    },
+    stop() {
+      clearTimeout(timer);
+      flush();
     },
   };
 }
