@@ -19,6 +19,13 @@ export interface UpstreamCall {
    * undefined = any. Checked once the version an alias points to is known.
    */
   allowedModelVersions?: ReadonlySet<string>;
+  /**
+   * Called when the upstream has the request and may bill it: it answered 2xx, or the request
+   * was sent and no answer came within the timeout. Not for a connection that failed, or an
+   * error status (providers do not bill those). The caller then bills the prompt of a call that
+   * fails later (a stream broken or cancelled, a body cut off).
+   */
+  onUpstreamReached?: () => void;
 }
 
 export interface UpstreamClientOptions {
@@ -134,9 +141,13 @@ export class UpstreamClient {
         bodyTimeout: this.timeoutMs,
       });
     } catch (err) {
+      if (err instanceof undiciErrors.HeadersTimeoutError) call.onUpstreamReached?.();
       throw this.failure(provider, call, err);
     }
-    if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      call.onUpstreamReached?.();
+      return res;
+    }
     throw await this.statusError(provider, call, res);
   }
 
