@@ -57,14 +57,21 @@ export class GatewayMetrics {
         this.set(sources.ledger().queued);
       },
     });
-    new Gauge({
-      name: "modelgate_ledger_failed_appends",
-      help: "Ledger appends that failed (and were retried) since start",
-      registers,
-      collect() {
-        this.set(sources.ledger().failedAppends);
-      },
-    });
+    const ledgerGauges: [string, string, (s: LedgerWriterStats) => number][] = [
+      ["modelgate_ledger_failed_appends", "Ledger appends that failed (and were retried) since start", (s) => s.failedAppends],
+      ["modelgate_ledger_poisoned_rows", "Usage rows the store refused for their content (logged at error level, not written) since start", (s) => s.poisoned],
+      ["modelgate_ledger_sanitized_rows", "Usage rows whose text was cleaned (control characters, over-long values) before writing, since start", (s) => s.sanitized],
+    ];
+    for (const [name, help, read] of ledgerGauges) {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read(sources.ledger()));
+        },
+      });
+    }
   }
 
   recordCall(endpoint: string, code: string, seconds: number): void {
