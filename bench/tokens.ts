@@ -1,5 +1,6 @@
 // Cost of the pre-call token estimate: estimateReservation for a ~2,000-token chat (system +
-// user messages, and a variant with two tool definitions), in µs per call. Every iteration uses
+// user messages, and a variant with two tool definitions), in µs per call; and countTokens on a
+// 100,000-letter run with no space (BPE is quadratic in one pre-token: it is counted in slices). Every iteration uses
 // a different text so the tokenizer's merge cache only helps as much as a real vocabulary would.
 //   npx tsx bench/tokens.ts [iterations]
 import { create } from "@bufbuild/protobuf";
@@ -71,3 +72,8 @@ warmTokenizer();
 console.log(`encoder built in ${(performance.now() - t0).toFixed(0)} ms (once per process)`);
 measure("chat", false);
 measure("chat + 2 tools", true);
+
+const run = "a".repeat(100_000);
+const t1 = performance.now();
+const runTokens = countTokens(run);
+console.log(`100,000 letters with no space: ${runTokens} tokens in ${(performance.now() - t1).toFixed(1)} ms`);

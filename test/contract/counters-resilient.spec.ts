@@ -115,13 +115,11 @@ describe("resilient counters when Redis goes away", () => {
     expect((await counters.hitAll([check("rpm:k", 3)])).values).toEqual([1]);
 
     await server.kill();
-    const started = Date.now();
     const decisions = [];
     for (let i = 0; i < 5; i++) decisions.push(await counters.hitAll([check("rpm:k", 3)]));
     // The local limiter still enforces the limit (counting from zero on this replica).
     expect(decisions.map((d) => d.allowed)).toEqual([true, true, true, false, false]);
     expect(decisions[4]).toMatchObject({ failed: 0, values: [3] });
-    expect(Date.now() - started).toBeLessThan(1_000);
     expect(await counters.get("rpm:k")).toBe(3);
     expect(counters.state).toBe("down");
     expect(states).toEqual(["down"]);
@@ -147,17 +145,16 @@ describe("resilient counters when Redis goes away", () => {
     await openOne.counters.hitAll([check("tpm:k", 100, 10)]);
     server.freeze();
 
-    let started = Date.now();
+    const started = Date.now();
     expect(await openOne.counters.hitAll([check("tpm:k", 100, 10)])).toMatchObject({ allowed: true, values: [10] });
+    // It waited for the command timeout (a lower bound: a loaded machine only makes it longer;
+    // a call that never gave up would hang here, so no upper bound on the clock is needed).
     expect(Date.now() - started).toBeGreaterThanOrEqual(200);
-    expect(Date.now() - started).toBeLessThan(1_000);
-    started = Date.now();
     expect((await failure(closedOne.counters.hitAll([check("tpm:k", 100, 10)]))).code).toBe(Code.Unavailable);
-    expect(Date.now() - started).toBeLessThan(1_000);
-    // Once down, calls no longer wait for Redis.
-    started = Date.now();
-    await openOne.counters.hitAll([check("tpm:k", 100, 10)]);
-    expect(Date.now() - started).toBeLessThan(200);
+    // Once down, calls no longer wait for Redis: answered from memory before any I/O or timer.
+    const answered = openOne.counters.hitAll([check("tpm:k", 100, 10)]).then(() => "answered");
+    const waited = new Promise((resolve) => setImmediate(() => resolve("waited for I/O or a timer")));
+    expect(await Promise.race([answered, waited])).toBe("answered");
 
     server.thaw();
     await until(async () => openOne.counters.state === "up" && closedOne.counters.state === "up");
@@ -184,9 +181,8 @@ describe("resilient counters when Redis goes away", () => {
 
   it("starts with Redis absent: connect returns, calls fail over, and it picks Redis up once it appears", async () => {
     await server.kill();
-    const started = Date.now();
+    // connect returns after readyTimeoutMs (300 ms) instead of waiting for Redis.
     const { counters, states, prefix } = await make("open", 300);
-    expect(Date.now() - started).toBeLessThan(2_000);
     expect((await counters.hitAll([check("rpm:k", 5)])).allowed).toBe(true);
     expect(states).toEqual(["down"]);
     await server.restart();

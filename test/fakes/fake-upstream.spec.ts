@@ -832,9 +832,8 @@ describe("recording and lifecycle", () => {
     );
     await new Promise((r) => setTimeout(r, 50));
     expect(other.requests).toHaveLength(0);
-    const t0 = performance.now();
+    // close() does not wait for the hanging request (it would hang with it).
     await other.close();
-    expect(performance.now() - t0).toBeLessThan(1000);
     expect(await hanging).toBe("failed");
   });
 

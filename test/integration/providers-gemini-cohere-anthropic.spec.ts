@@ -343,7 +343,9 @@ describe.each(["gemini", "cohere"])("cancellation reaches the upstream (%s)", (e
   });
 
   it("a deadline aborts a hanging upstream with DEADLINE_EXCEEDED", async () => {
-    const err = await failure(clientFor(ChatService, "grpc", gw.url).chat({ endpoint, messages: [user("#hang x")] }, { timeoutMs: 300 }));
+    // The deadline must leave time for the call to reach the upstream (a new connection, on a
+    // loaded machine), or the upstream never sees a request to abort.
+    const err = await failure(clientFor(ChatService, "grpc", gw.url).chat({ endpoint, messages: [user("#hang x")] }, { timeoutMs: 2_000 }));
     expect(err.code).toBe(Code.DeadlineExceeded);
     await fakeOf(endpoint).waitForClosedEarly(1, 3_000);
   });

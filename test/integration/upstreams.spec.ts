@@ -215,7 +215,9 @@ describe.each(["gpt", "claude"])("cancellation reaches the upstream (%s)", (endp
   });
 
   it("a deadline aborts a hanging upstream with DEADLINE_EXCEEDED", async () => {
-    const err = await failure(clientFor(ChatService, "grpc", gw.url).chat({ endpoint, messages: [user("#hang x")] }, { timeoutMs: 300 }));
+    // The deadline must leave time for the call to reach the upstream (a new connection, on a
+    // loaded machine), or the upstream never sees a request to abort.
+    const err = await failure(clientFor(ChatService, "grpc", gw.url).chat({ endpoint, messages: [user("#hang x")] }, { timeoutMs: 2_000 }));
     expect(err.code).toBe(Code.DeadlineExceeded);
     await fake.waitForClosedEarly(1, 3_000);
   });

