@@ -8,6 +8,8 @@ import type { LedgerWriterStats } from "../usage/ledger-writer";
 export interface MetricsSources {
   quotaBackend?: () => ResilientCountersStats;
   ledger: () => LedgerWriterStats;
+  /** Open client connections and those refused over the caps (src/server/one-port.ts). */
+  connections?: () => { connections: number; refusedGlobal: number; refusedPerAddress: number };
 }
 
 export class GatewayMetrics {
@@ -62,6 +64,28 @@ export class GatewayMetrics {
       ["modelgate_ledger_poisoned_rows", "Usage rows the store refused for their content (logged at error level, not written) since start", (s) => s.poisoned],
       ["modelgate_ledger_sanitized_rows", "Usage rows whose text was cleaned (control characters, over-long values) before writing, since start", (s) => s.sanitized],
     ];
+    const connections = sources.connections;
+    if (connections) {
+      new Gauge({
+        name: "modelgate_connections_open",
+        help: "Client connections open now",
+        registers,
+        collect() {
+          this.set(connections().connections);
+        },
+      });
+      new Gauge({
+        name: "modelgate_connections_refused",
+        help: "Client connections refused since start: over server.max_connections (cap=global) or server.max_connections_per_ip (cap=per_ip)",
+        labelNames: ["cap"],
+        registers,
+        collect() {
+          const s = connections();
+          this.labels("global").set(s.refusedGlobal);
+          this.labels("per_ip").set(s.refusedPerAddress);
+        },
+      });
+    }
     for (const [name, help, read] of ledgerGauges) {
       new Gauge({
         name,

@@ -100,8 +100,17 @@ export class Gateway {
     this.metrics = new GatewayMetrics({
       quotaBackend: "stats" in counters ? () => counters.stats() : undefined,
       ledger: () => backends.ledger.stats(),
+      connections: () => this.server.stats(),
     });
-    this.server = createOnePortServer(this.listener(), { headersTimeoutMs: this.settings.headers_timeout_ms, requestTimeoutMs: this.settings.request_timeout_ms, idleTimeoutMs: this.settings.idle_timeout_ms, maxConnections: this.settings.max_connections, maxConnectionsPerAddress: this.settings.max_connections_per_ip, http2MaxConcurrentStreams: this.settings.http2_max_concurrent_streams, log: options.logger });
+    this.server = createOnePortServer(this.listener(), {
+      headersTimeoutMs: this.settings.headers_timeout_ms,
+      requestTimeoutMs: this.settings.request_timeout_ms,
+      idleTimeoutMs: this.settings.idle_timeout_ms,
+      maxConnections: this.settings.max_connections,
+      maxConnectionsPerAddress: this.settings.max_connections_per_ip,
+      http2MaxConcurrentStreams: this.settings.http2_max_concurrent_streams,
+      log: options.logger,
+    });
   }
 
   /** Opens the store (migrating it), connects the counters and loads the keys; then builds the gateway. */

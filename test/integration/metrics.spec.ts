@@ -30,6 +30,8 @@ describe("GET /metrics", () => {
     expect(text).toContain('modelgate_cost_usd_total{endpoint="chat"} 5');
     expect(text).toMatch(/modelgate_ledger_queued_rows \d+/);
     expect(text).toMatch(/modelgate_ledger_poisoned_rows 0/);
+    expect(text).toMatch(/modelgate_connections_open [1-9]/);
+    expect(text).toContain(`modelgate_connections_refused{cap="per_ip"} 0`);
     expect(text).toMatch(/modelgate_ledger_sanitized_rows \d+/);
     expect(text).not.toContain("made-up");
   });
