@@ -18,13 +18,69 @@ if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/d
   need_apt+=(python3 python3-venv)
 fi
 if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then export PATH="$PATH:/usr/local/go/bin"; fi
+# The URI this machine's apt already uses for the main Debian archive (the suite named after the
+# release, e.g. "bookworm"), from one-line files (sources.list, *.list) and deb822 files
+# (*.sources, "URIs:"), each followed by the keyring file it is signed by, if it names one.
+# One line per match; the first is used. No mirror is named here: whatever the machine uses.
+debian_archive_sources() {
+  local suite=$1 f
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] || continue
+    awk -v suite="$suite" '
+      $1 == "deb" {
+        i = 2; keyring = ""
+        if ($i ~ /^\[/) {
+          for (; i < NF; i++) {
+            if (match($i, /signed-by=\/[^] ]*/)) keyring = substr($i, RSTART + 10, RLENGTH - 10)
+            if ($i ~ /\]$/) break
+          }
+          i++
+        }
+        if ($(i + 1) == suite) print $i (keyring != "" ? " " keyring : "")
+      }' "$f"
+  done
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk -v suite="$suite" '
+      function flush() {
+        if (deb && enabled && matches && uri != "") print uri (keyring != "" ? " " keyring : "")
+        deb = 0; enabled = 1; matches = 0; uri = ""; keyring = ""
+      }
+      BEGIN { enabled = 1 }
+      /^[[:space:]]*#/ { next }
+      /^[[:space:]]*$/ { flush(); next }
+      tolower($1) == "types:" { for (i = 2; i <= NF; i++) if ($i == "deb") deb = 1 }
+      tolower($1) == "uris:" { uri = $2 }
+      tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == suite) matches = 1 }
+      tolower($1) == "enabled:" { enabled = tolower($2) != "no" }
+      tolower($1) == "signed-by:" && $2 ~ /^\// { keyring = $2 }
+      END { flush() }' "$f"
+  done
+}
+
 go_backports=""
 if ! command -v go >/dev/null; then
   # Debian bookworm's own go (1.19) is too old; its backports' go (>= 1.21) fetches the
   # toolchain test/interop/go/go.mod needs from the Go module proxy.
-  go_backports="$(. /etc/os-release && echo "$VERSION_CODENAME")-backports"
+  codename="$(. /etc/os-release && echo "$VERSION_CODENAME")"
+  go_backports="$codename-backports"
   if [ "$(id -u)" = 0 ]; then
-    echo "deb http://deb.debian.org/debian $go_backports main" >/etc/apt/sources.list.d/modelgate-go-backports.list
+    found="$(debian_archive_sources "$codename")"
+    read -r archive keyring <<<"${found%%$'\n'*}" || true
+    if [ -z "${archive:-}" ]; then
+      echo "ensure-test-deps: no apt source for the Debian archive (suite $codename) in /etc/apt/sources.list{,.d/}," >&2
+      echo "so $go_backports cannot be added next to it. Install Go 1.21+ (golang-go from $go_backports) and run npm test again." >&2
+      exit 1
+    fi
+    rm -f /etc/apt/sources.list.d/modelgate-go-backports.list # written by earlier versions of this script
+    {
+      echo "# Added by modelgate's scripts/ensure-test-deps.sh for golang-go; the archive the machine already uses."
+      echo "Types: deb"
+      echo "URIs: $archive"
+      echo "Suites: $go_backports"
+      echo "Components: main"
+      if [ -n "${keyring:-}" ]; then echo "Signed-By: $keyring"; fi
+    } >/etc/apt/sources.list.d/modelgate-go-backports.sources
   fi
 fi
 if [ ${#need_apt[@]} -gt 0 ] || [ -n "$go_backports" ]; then
