@@ -8,12 +8,12 @@
 // The commands are read from the files; the only substitutions are the port and, after
 // `keys create`, the id it printed for the README's placeholder id.
 import { spawn, type ChildProcess } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { parseConfig } from "../../src/config/load";
 import { modelFactories } from "../../src/providers/catalog";
 import { interopPython } from "../interop/python-env";
@@ -240,8 +240,13 @@ describe("README.md", () => {
     // A scratch folder that is the project for npx (package.json, .npmrc, the code by symlink),
     // so the store (.modelgate/) and `> ledger.csv` land there, not in the checkout.
     const dir = mkdtempSync(join(tmpdir(), "modelgate-examples-"));
+    const links = ["node_modules", "bin", "config"];
+    onTestFinished(() => {
+      for (const d of links) unlinkSync(join(dir, d)); // the links, never what they point at
+      rmSync(dir, { recursive: true, force: true });
+    });
     for (const f of ["package.json", ".npmrc"]) copyFileSync(join(root, f), join(dir, f));
-    for (const d of ["node_modules", "bin", "config"]) symlinkSync(join(root, d), join(dir, d));
+    for (const d of links) symlinkSync(join(root, d), join(dir, d));
     const env = cleanEnv(referencedVariables(readFileSync(join(root, "config/example.yaml"), "utf8")));
     let keyId: string | undefined;
     for (const written of cliCommands) {
