@@ -21,6 +21,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import { grpcPercentEncode } from "./node-adapter";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 
 const preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -262,7 +263,7 @@ function guardRequestBody(req: http2.Http2ServerRequest, res: http2.Http2ServerR
     const contentType = String(req.headers["content-type"] ?? "");
     if (!res.headersSent) {
       if (contentType.startsWith("application/grpc")) {
-        res.writeHead(200, { "content-type": contentType, "grpc-status": "4", "grpc-message": encodeURIComponent(message) });
+        res.writeHead(200, { "content-type": contentType, "grpc-status": "4", "grpc-message": grpcPercentEncode(message) });
         res.end();
       } else {
         const body = JSON.stringify({ code: "deadline_exceeded", message });
