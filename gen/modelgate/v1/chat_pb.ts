@@ -2,10 +2,10 @@
 // @generated from file modelgate/v1/chat.proto (package modelgate.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
-import type { ChatMessage, ResponseFormat, Tool, ToolChoice, Usage } from "./common_pb";
+import type { ChatLogprobs, ChatMessage, ResponseFormat, Tool, ToolChoice, Usage } from "./common_pb";
 import { file_modelgate_v1_common } from "./common_pb";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file modelgate/v1/chat.proto.
  */
 export const file_modelgate_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("Chdtb2RlbGdhdGUvdjEvY2hhdC5wcm90bxIMbW9kZWxnYXRlLnYxIvYDCgtDaGF0UmVxdWVzdBIQCghlbmRwb2ludBgBIAEoCRIrCghtZXNzYWdlcxgCIAMoCzIZLm1vZGVsZ2F0ZS52MS5DaGF0TWVzc2FnZRIYCgt0ZW1wZXJhdHVyZRgDIAEoAUgAiAEBEhIKBXRvcF9wGAQgASgBSAGIAQESFwoKbWF4X3Rva2VucxgFIAEoDUgCiAEBEgwKBHN0b3AYBiADKAkSDgoBbhgHIAEoDUgDiAEBEhEKBHNlZWQYCCABKANIBIgBARIMCgR1c2VyGAkgASgJEicKBmV4dHJhcxgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoFdG9vbHMYCyADKAsyEi5tb2RlbGdhdGUudjEuVG9vbBItCgt0b29sX2Nob2ljZRgMIAEoCzIYLm1vZGVsZ2F0ZS52MS5Ub29sQ2hvaWNlEjUKD3Jlc3BvbnNlX2Zvcm1hdBgNIAEoCzIcLm1vZGVsZ2F0ZS52MS5SZXNwb25zZUZvcm1hdBIgChNwYXJhbGxlbF90b29sX2NhbGxzGA4gASgISAWIAQFCDgoMX3RlbXBlcmF0dXJlQggKBl90b3BfcEINCgtfbWF4X3Rva2Vuc0IECgJfbkIHCgVfc2VlZEIWChRfcGFyYWxsZWxfdG9vbF9jYWxscyL8AwoRU3RyZWFtQ2hhdFJlcXVlc3QSEAoIZW5kcG9pbnQYASABKAkSKwoIbWVzc2FnZXMYAiADKAsyGS5tb2RlbGdhdGUudjEuQ2hhdE1lc3NhZ2USGAoLdGVtcGVyYXR1cmUYAyABKAFIAIgBARISCgV0b3BfcBgEIAEoAUgBiAEBEhcKCm1heF90b2tlbnMYBSABKA1IAogBARIMCgRzdG9wGAYgAygJEg4KAW4YByABKA1IA4gBARIRCgRzZWVkGAggASgDSASIAQESDAoEdXNlchgJIAEoCRInCgZleHRyYXMYCiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiEKBXRvb2xzGAsgAygLMhIubW9kZWxnYXRlLnYxLlRvb2wSLQoLdG9vbF9jaG9pY2UYDCABKAsyGC5tb2RlbGdhdGUudjEuVG9vbENob2ljZRI1Cg9yZXNwb25zZV9mb3JtYXQYDSABKAsyHC5tb2RlbGdhdGUudjEuUmVzcG9uc2VGb3JtYXQSIAoTcGFyYWxsZWxfdG9vbF9jYWxscxgOIAEoCEgFiAEBQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCDQoLX21heF90b2tlbnNCBAoCX25CBwoFX3NlZWRCFgoUX3BhcmFsbGVsX3Rvb2xfY2FsbHMieAoMQ2hhdFJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEikKB2Nob2ljZXMYAyADKAsyGC5tb2RlbGdhdGUudjEuQ2hhdENob2ljZRIiCgV1c2FnZRgEIAEoCzITLm1vZGVsZ2F0ZS52MS5Vc2FnZSJeCgpDaGF0Q2hvaWNlEg0KBWluZGV4GAEgASgNEioKB21lc3NhZ2UYAiABKAsyGS5tb2RlbGdhdGUudjEuQ2hhdE1lc3NhZ2USFQoNZmluaXNoX3JlYXNvbhgDIAEoCSKDAQoSU3RyZWFtQ2hhdFJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEi4KB2Nob2ljZXMYAyADKAsyHS5tb2RlbGdhdGUudjEuQ2hhdENob2ljZURlbHRhEiIKBXVzYWdlGAQgASgLMhMubW9kZWxnYXRlLnYxLlVzYWdlImEKD0NoYXRDaG9pY2VEZWx0YRINCgVpbmRleBgBIAEoDRIoCgVkZWx0YRgCIAEoCzIZLm1vZGVsZ2F0ZS52MS5DaGF0TWVzc2FnZRIVCg1maW5pc2hfcmVhc29uGAMgASgJMp8BCgtDaGF0U2VydmljZRI9CgRDaGF0EhkubW9kZWxnYXRlLnYxLkNoYXRSZXF1ZXN0GhoubW9kZWxnYXRlLnYxLkNoYXRSZXNwb25zZRJRCgpTdHJlYW1DaGF0Eh8ubW9kZWxnYXRlLnYxLlN0cmVhbUNoYXRSZXF1ZXN0GiAubW9kZWxnYXRlLnYxLlN0cmVhbUNoYXRSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_struct, file_modelgate_v1_common]);
+  fileDesc("Chdtb2RlbGdhdGUvdjEvY2hhdC5wcm90bxIMbW9kZWxnYXRlLnYxIq4ECgtDaGF0UmVxdWVzdBIQCghlbmRwb2ludBgBIAEoCRIrCghtZXNzYWdlcxgCIAMoCzIZLm1vZGVsZ2F0ZS52MS5DaGF0TWVzc2FnZRIYCgt0ZW1wZXJhdHVyZRgDIAEoAUgAiAEBEhIKBXRvcF9wGAQgASgBSAGIAQESFwoKbWF4X3Rva2VucxgFIAEoDUgCiAEBEgwKBHN0b3AYBiADKAkSDgoBbhgHIAEoDUgDiAEBEhEKBHNlZWQYCCABKANIBIgBARIMCgR1c2VyGAkgASgJEicKBmV4dHJhcxgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoFdG9vbHMYCyADKAsyEi5tb2RlbGdhdGUudjEuVG9vbBItCgt0b29sX2Nob2ljZRgMIAEoCzIYLm1vZGVsZ2F0ZS52MS5Ub29sQ2hvaWNlEjUKD3Jlc3BvbnNlX2Zvcm1hdBgNIAEoCzIcLm1vZGVsZ2F0ZS52MS5SZXNwb25zZUZvcm1hdBIgChNwYXJhbGxlbF90b29sX2NhbGxzGA4gASgISAWIAQESNgoQbWF4X3Rva2Vuc19maWVsZBgPIAEoDjIcLm1vZGVsZ2F0ZS52MS5NYXhUb2tlbnNGaWVsZEIOCgxfdGVtcGVyYXR1cmVCCAoGX3RvcF9wQg0KC19tYXhfdG9rZW5zQgQKAl9uQgcKBV9zZWVkQhYKFF9wYXJhbGxlbF90b29sX2NhbGxzIrQEChFTdHJlYW1DaGF0UmVxdWVzdBIQCghlbmRwb2ludBgBIAEoCRIrCghtZXNzYWdlcxgCIAMoCzIZLm1vZGVsZ2F0ZS52MS5DaGF0TWVzc2FnZRIYCgt0ZW1wZXJhdHVyZRgDIAEoAUgAiAEBEhIKBXRvcF9wGAQgASgBSAGIAQESFwoKbWF4X3Rva2VucxgFIAEoDUgCiAEBEgwKBHN0b3AYBiADKAkSDgoBbhgHIAEoDUgDiAEBEhEKBHNlZWQYCCABKANIBIgBARIMCgR1c2VyGAkgASgJEicKBmV4dHJhcxgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSIQoFdG9vbHMYCyADKAsyEi5tb2RlbGdhdGUudjEuVG9vbBItCgt0b29sX2Nob2ljZRgMIAEoCzIYLm1vZGVsZ2F0ZS52MS5Ub29sQ2hvaWNlEjUKD3Jlc3BvbnNlX2Zvcm1hdBgNIAEoCzIcLm1vZGVsZ2F0ZS52MS5SZXNwb25zZUZvcm1hdBIgChNwYXJhbGxlbF90b29sX2NhbGxzGA4gASgISAWIAQESNgoQbWF4X3Rva2Vuc19maWVsZBgPIAEoDjIcLm1vZGVsZ2F0ZS52MS5NYXhUb2tlbnNGaWVsZEIOCgxfdGVtcGVyYXR1cmVCCAoGX3RvcF9wQg0KC19tYXhfdG9rZW5zQgQKAl9uQgcKBV9zZWVkQhYKFF9wYXJhbGxlbF90b29sX2NhbGxzIrsBCgxDaGF0UmVzcG9uc2USCgoCaWQYASABKAkSDQoFbW9kZWwYAiABKAkSKQoHY2hvaWNlcxgDIAMoCzIYLm1vZGVsZ2F0ZS52MS5DaGF0Q2hvaWNlEiIKBXVzYWdlGAQgASgLMhMubW9kZWxnYXRlLnYxLlVzYWdlEg8KB2NyZWF0ZWQYBSABKAMSGgoSc3lzdGVtX2ZpbmdlcnByaW50GAYgASgJEhQKDHNlcnZpY2VfdGllchgHIAEoCSKMAQoKQ2hhdENob2ljZRINCgVpbmRleBgBIAEoDRIqCgdtZXNzYWdlGAIgASgLMhkubW9kZWxnYXRlLnYxLkNoYXRNZXNzYWdlEhUKDWZpbmlzaF9yZWFzb24YAyABKAkSLAoIbG9ncHJvYnMYBCABKAsyGi5tb2RlbGdhdGUudjEuQ2hhdExvZ3Byb2JzIsYBChJTdHJlYW1DaGF0UmVzcG9uc2USCgoCaWQYASABKAkSDQoFbW9kZWwYAiABKAkSLgoHY2hvaWNlcxgDIAMoCzIdLm1vZGVsZ2F0ZS52MS5DaGF0Q2hvaWNlRGVsdGESIgoFdXNhZ2UYBCABKAsyEy5tb2RlbGdhdGUudjEuVXNhZ2USDwoHY3JlYXRlZBgFIAEoAxIaChJzeXN0ZW1fZmluZ2VycHJpbnQYBiABKAkSFAoMc2VydmljZV90aWVyGAcgASgJIo8BCg9DaGF0Q2hvaWNlRGVsdGESDQoFaW5kZXgYASABKA0SKAoFZGVsdGEYAiABKAsyGS5tb2RlbGdhdGUudjEuQ2hhdE1lc3NhZ2USFQoNZmluaXNoX3JlYXNvbhgDIAEoCRIsCghsb2dwcm9icxgEIAEoCzIaLm1vZGVsZ2F0ZS52MS5DaGF0TG9ncHJvYnMqfwoOTWF4VG9rZW5zRmllbGQSIAocTUFYX1RPS0VOU19GSUVMRF9VTlNQRUNJRklFRBAAEh8KG01BWF9UT0tFTlNfRklFTERfTUFYX1RPS0VOUxABEioKJk1BWF9UT0tFTlNfRklFTERfTUFYX0NPTVBMRVRJT05fVE9LRU5TEAIynwEKC0NoYXRTZXJ2aWNlEj0KBENoYXQSGS5tb2RlbGdhdGUudjEuQ2hhdFJlcXVlc3QaGi5tb2RlbGdhdGUudjEuQ2hhdFJlc3BvbnNlElEKClN0cmVhbUNoYXQSHy5tb2RlbGdhdGUudjEuU3RyZWFtQ2hhdFJlcXVlc3QaIC5tb2RlbGdhdGUudjEuU3RyZWFtQ2hhdFJlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_struct, file_modelgate_v1_common]);
 
 /**
  * ChatRequest asks an endpoint of type llm/v1/chat for the next assistant turn.
@@ -118,6 +118,15 @@ export type ChatRequest = Message<"modelgate.v1.ChatRequest"> & {
    * @generated from field: optional bool parallel_tool_calls = 14;
    */
   parallelToolCalls?: boolean | undefined;
+
+  /**
+   * Which OpenAI field carries max_tokens upstream. OpenAI's reasoning models (and Azure's)
+   * refuse the deprecated `max_tokens` and need `max_completion_tokens`; providers with one
+   * field of their own ignore this.
+   *
+   * @generated from field: modelgate.v1.MaxTokensField max_tokens_field = 15;
+   */
+  maxTokensField: MaxTokensField;
 };
 
 /**
@@ -230,6 +239,15 @@ export type StreamChatRequest = Message<"modelgate.v1.StreamChatRequest"> & {
    * @generated from field: optional bool parallel_tool_calls = 14;
    */
   parallelToolCalls?: boolean | undefined;
+
+  /**
+   * Which OpenAI field carries max_tokens upstream. OpenAI's reasoning models (and Azure's)
+   * refuse the deprecated `max_tokens` and need `max_completion_tokens`; providers with one
+   * field of their own ignore this.
+   *
+   * @generated from field: modelgate.v1.MaxTokensField max_tokens_field = 15;
+   */
+  maxTokensField: MaxTokensField;
 };
 
 /**
@@ -272,6 +290,27 @@ export type ChatResponse = Message<"modelgate.v1.ChatResponse"> & {
    * @generated from field: modelgate.v1.Usage usage = 4;
    */
   usage?: Usage | undefined;
+
+  /**
+   * When the upstream created the answer (Unix seconds); 0 when it does not say.
+   *
+   * @generated from field: int64 created = 5;
+   */
+  created: bigint;
+
+  /**
+   * The upstream's backend configuration fingerprint (OpenAI `system_fingerprint`), if any.
+   *
+   * @generated from field: string system_fingerprint = 6;
+   */
+  systemFingerprint: string;
+
+  /**
+   * The service tier that served the request (OpenAI `service_tier`), if the upstream says.
+   *
+   * @generated from field: string service_tier = 7;
+   */
+  serviceTier: string;
 };
 
 /**
@@ -307,6 +346,13 @@ export type ChatChoice = Message<"modelgate.v1.ChatChoice"> & {
    * @generated from field: string finish_reason = 3;
    */
   finishReason: string;
+
+  /**
+   * Log probabilities of the answer's tokens, when the request asked for them.
+   *
+   * @generated from field: modelgate.v1.ChatLogprobs logprobs = 4;
+   */
+  logprobs?: ChatLogprobs | undefined;
 };
 
 /**
@@ -349,6 +395,28 @@ export type StreamChatResponse = Message<"modelgate.v1.StreamChatResponse"> & {
    * @generated from field: modelgate.v1.Usage usage = 4;
    */
   usage?: Usage | undefined;
+
+  /**
+   * When the upstream created the answer (Unix seconds), the same on every chunk; 0 when it
+   * does not say.
+   *
+   * @generated from field: int64 created = 5;
+   */
+  created: bigint;
+
+  /**
+   * The upstream's backend configuration fingerprint (OpenAI `system_fingerprint`), if any.
+   *
+   * @generated from field: string system_fingerprint = 6;
+   */
+  systemFingerprint: string;
+
+  /**
+   * The service tier that served the request (OpenAI `service_tier`), if the upstream says.
+   *
+   * @generated from field: string service_tier = 7;
+   */
+  serviceTier: string;
 };
 
 /**
@@ -384,6 +452,13 @@ export type ChatChoiceDelta = Message<"modelgate.v1.ChatChoiceDelta"> & {
    * @generated from field: string finish_reason = 3;
    */
   finishReason: string;
+
+  /**
+   * Log probabilities of this chunk's tokens, when the request asked for them.
+   *
+   * @generated from field: modelgate.v1.ChatLogprobs logprobs = 4;
+   */
+  logprobs?: ChatLogprobs | undefined;
 };
 
 /**
@@ -392,6 +467,41 @@ export type ChatChoiceDelta = Message<"modelgate.v1.ChatChoiceDelta"> & {
  */
 export const ChatChoiceDeltaSchema: GenMessage<ChatChoiceDelta> = /*@__PURE__*/
   messageDesc(file_modelgate_v1_chat, 5);
+
+/**
+ * MaxTokensField names the OpenAI request field that carries max_tokens.
+ *
+ * @generated from enum modelgate.v1.MaxTokensField
+ */
+export enum MaxTokensField {
+  /**
+   * The default: `max_tokens`.
+   *
+   * @generated from enum value: MAX_TOKENS_FIELD_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * `max_tokens` (deprecated by OpenAI, still what most OpenAI-compatible servers take).
+   *
+   * @generated from enum value: MAX_TOKENS_FIELD_MAX_TOKENS = 1;
+   */
+  MAX_TOKENS = 1,
+
+  /**
+   * `max_completion_tokens` (what OpenAI's reasoning models require), where the server takes it;
+   * servers that only know `max_tokens` get that.
+   *
+   * @generated from enum value: MAX_TOKENS_FIELD_MAX_COMPLETION_TOKENS = 2;
+   */
+  MAX_COMPLETION_TOKENS = 2,
+}
+
+/**
+ * Describes the enum modelgate.v1.MaxTokensField.
+ */
+export const MaxTokensFieldSchema: GenEnum<MaxTokensField> = /*@__PURE__*/
+  enumDesc(file_modelgate_v1_chat, 0);
 
 /**
  * ChatService answers conversations with a chat model behind a configured endpoint.

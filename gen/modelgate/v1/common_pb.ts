@@ -11,7 +11,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file modelgate/v1/common.proto.
  */
 export const file_modelgate_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("Chltb2RlbGdhdGUvdjEvY29tbW9uLnByb3RvEgxtb2RlbGdhdGUudjEipgEKC0NoYXRNZXNzYWdlEgwKBHJvbGUYASABKAkSDwoHY29udGVudBgCIAEoCRIoCgVwYXJ0cxgDIAMoCzIZLm1vZGVsZ2F0ZS52MS5Db250ZW50UGFydBIqCgp0b29sX2NhbGxzGAQgAygLMhYubW9kZWxnYXRlLnYxLlRvb2xDYWxsEhQKDHRvb2xfY2FsbF9pZBgFIAEoCRIMCgRuYW1lGAYgASgJInwKC0NvbnRlbnRQYXJ0Eg4KBHRleHQYASABKAlIABIrCglpbWFnZV91cmwYAiABKAsyFi5tb2RlbGdhdGUudjEuSW1hZ2VVcmxIABIoCgVpbWFnZRgDIAEoCzIXLm1vZGVsZ2F0ZS52MS5JbWFnZURhdGFIAEIGCgRwYXJ0IicKCEltYWdlVXJsEgsKA3VybBgBIAEoCRIOCgZkZXRhaWwYAiABKAkiLAoJSW1hZ2VEYXRhEgwKBGRhdGEYASABKAwSEQoJbWltZV90eXBlGAIgASgJImEKCFRvb2xDYWxsEgoKAmlkGAEgASgJEgwKBHR5cGUYAiABKAkSLAoIZnVuY3Rpb24YAyABKAsyGi5tb2RlbGdhdGUudjEuRnVuY3Rpb25DYWxsEg0KBWluZGV4GAQgASgNIi8KDEZ1bmN0aW9uQ2FsbBIMCgRuYW1lGAEgASgJEhEKCWFyZ3VtZW50cxgCIAEoCSJICgRUb29sEgwKBHR5cGUYASABKAkSMgoIZnVuY3Rpb24YAiABKAsyIC5tb2RlbGdhdGUudjEuRnVuY3Rpb25EZWZpbml0aW9uIoQBChJGdW5jdGlvbkRlZmluaXRpb24SDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIrCgpwYXJhbWV0ZXJzGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBITCgZzdHJpY3QYBCABKAhIAIgBAUIJCgdfc3RyaWN0Ij8KClRvb2xDaG9pY2USDgoEbW9kZRgBIAEoCUgAEhcKDWZ1bmN0aW9uX25hbWUYAiABKAlIAEIICgZjaG9pY2UiUwoOUmVzcG9uc2VGb3JtYXQSDAoEdHlwZRgBIAEoCRIzCgtqc29uX3NjaGVtYRgCIAEoCzIeLm1vZGVsZ2F0ZS52MS5Kc29uU2NoZW1hRm9ybWF0In4KEEpzb25TY2hlbWFGb3JtYXQSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRInCgZzY2hlbWEYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhMKBnN0cmljdBgEIAEoCEgAiAEBQgkKB19zdHJpY3QiTwoFVXNhZ2USFQoNcHJvbXB0X3Rva2VucxgBIAEoDRIZChFjb21wbGV0aW9uX3Rva2VucxgCIAEoDRIUCgx0b3RhbF90b2tlbnMYAyABKA1iBnByb3RvMw", [file_google_protobuf_struct]);
+  fileDesc("Chltb2RlbGdhdGUvdjEvY29tbW9uLnByb3RvEgxtb2RlbGdhdGUudjEiwQIKC0NoYXRNZXNzYWdlEgwKBHJvbGUYASABKAkSDwoHY29udGVudBgCIAEoCRIoCgVwYXJ0cxgDIAMoCzIZLm1vZGVsZ2F0ZS52MS5Db250ZW50UGFydBIqCgp0b29sX2NhbGxzGAQgAygLMhYubW9kZWxnYXRlLnYxLlRvb2xDYWxsEhQKDHRvb2xfY2FsbF9pZBgFIAEoCRIMCgRuYW1lGAYgASgJEg8KB3JlZnVzYWwYByABKAkSMQoNZnVuY3Rpb25fY2FsbBgIIAEoCzIaLm1vZGVsZ2F0ZS52MS5GdW5jdGlvbkNhbGwSJgoFYXVkaW8YCSABKAsyFy5tb2RlbGdhdGUudjEuQ2hhdEF1ZGlvEi0KC2Fubm90YXRpb25zGAogAygLMhgubW9kZWxnYXRlLnYxLkFubm90YXRpb24iTQoJQ2hhdEF1ZGlvEgoKAmlkGAEgASgJEhIKCmV4cGlyZXNfYXQYAiABKAMSDAoEZGF0YRgDIAEoDBISCgp0cmFuc2NyaXB0GAQgASgJIksKCkFubm90YXRpb24SDAoEdHlwZRgBIAEoCRIvCgx1cmxfY2l0YXRpb24YAiABKAsyGS5tb2RlbGdhdGUudjEuVXJsQ2l0YXRpb24iUQoLVXJsQ2l0YXRpb24SEwoLc3RhcnRfaW5kZXgYASABKA0SEQoJZW5kX2luZGV4GAIgASgNEgsKA3VybBgDIAEoCRINCgV0aXRsZRgEIAEoCSJ8CgxUb2tlbkxvZ3Byb2ISDQoFdG9rZW4YASABKAkSDwoHbG9ncHJvYhgCIAEoARISCgVieXRlcxgDIAEoDEgAiAEBEi4KDHRvcF9sb2dwcm9icxgEIAMoCzIYLm1vZGVsZ2F0ZS52MS5Ub3BMb2dwcm9iQggKBl9ieXRlcyJKCgpUb3BMb2dwcm9iEg0KBXRva2VuGAEgASgJEg8KB2xvZ3Byb2IYAiABKAESEgoFYnl0ZXMYAyABKAxIAIgBAUIICgZfYnl0ZXMiaAoMQ2hhdExvZ3Byb2JzEisKB2NvbnRlbnQYASADKAsyGi5tb2RlbGdhdGUudjEuVG9rZW5Mb2dwcm9iEisKB3JlZnVzYWwYAiADKAsyGi5tb2RlbGdhdGUudjEuVG9rZW5Mb2dwcm9iIhcKCFRva2VuSWRzEgsKA2lkcxgBIAMoDSJ8CgtDb250ZW50UGFydBIOCgR0ZXh0GAEgASgJSAASKwoJaW1hZ2VfdXJsGAIgASgLMhYubW9kZWxnYXRlLnYxLkltYWdlVXJsSAASKAoFaW1hZ2UYAyABKAsyFy5tb2RlbGdhdGUudjEuSW1hZ2VEYXRhSABCBgoEcGFydCInCghJbWFnZVVybBILCgN1cmwYASABKAkSDgoGZGV0YWlsGAIgASgJIiwKCUltYWdlRGF0YRIMCgRkYXRhGAEgASgMEhEKCW1pbWVfdHlwZRgCIAEoCSJhCghUb29sQ2FsbBIKCgJpZBgBIAEoCRIMCgR0eXBlGAIgASgJEiwKCGZ1bmN0aW9uGAMgASgLMhoubW9kZWxnYXRlLnYxLkZ1bmN0aW9uQ2FsbBINCgVpbmRleBgEIAEoDSIvCgxGdW5jdGlvbkNhbGwSDAoEbmFtZRgBIAEoCRIRCglhcmd1bWVudHMYAiABKAkiSAoEVG9vbBIMCgR0eXBlGAEgASgJEjIKCGZ1bmN0aW9uGAIgASgLMiAubW9kZWxnYXRlLnYxLkZ1bmN0aW9uRGVmaW5pdGlvbiKEAQoSRnVuY3Rpb25EZWZpbml0aW9uEgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSKwoKcGFyYW1ldGVycxgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEwoGc3RyaWN0GAQgASgISACIAQFCCQoHX3N0cmljdCI/CgpUb29sQ2hvaWNlEg4KBG1vZGUYASABKAlIABIXCg1mdW5jdGlvbl9uYW1lGAIgASgJSABCCAoGY2hvaWNlIlMKDlJlc3BvbnNlRm9ybWF0EgwKBHR5cGUYASABKAkSMwoLanNvbl9zY2hlbWEYAiABKAsyHi5tb2RlbGdhdGUudjEuSnNvblNjaGVtYUZvcm1hdCJ+ChBKc29uU2NoZW1hRm9ybWF0EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSJwoGc2NoZW1hGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBITCgZzdHJpY3QYBCABKAhIAIgBAUIJCgdfc3RyaWN0IpEECgVVc2FnZRIVCg1wcm9tcHRfdG9rZW5zGAEgASgNEhkKEWNvbXBsZXRpb25fdG9rZW5zGAIgASgNEhQKDHRvdGFsX3Rva2VucxgDIAEoDRIhChRjYWNoZWRfcHJvbXB0X3Rva2VucxgEIAEoDUgAiAEBEh0KEHJlYXNvbmluZ190b2tlbnMYBSABKA1IAYgBARIgChNwcm9tcHRfYXVkaW9fdG9rZW5zGAYgASgNSAKIAQESJAoXY29tcGxldGlvbl9hdWRpb190b2tlbnMYByABKA1IA4gBARInChphY2NlcHRlZF9wcmVkaWN0aW9uX3Rva2VucxgIIAEoDUgEiAEBEicKGnJlamVjdGVkX3ByZWRpY3Rpb25fdG9rZW5zGAkgASgNSAWIAQESJgoZY2FjaGVfd3JpdGVfcHJvbXB0X3Rva2VucxgKIAEoDUgGiAEBQhcKFV9jYWNoZWRfcHJvbXB0X3Rva2Vuc0ITChFfcmVhc29uaW5nX3Rva2Vuc0IWChRfcHJvbXB0X2F1ZGlvX3Rva2Vuc0IaChhfY29tcGxldGlvbl9hdWRpb190b2tlbnNCHQobX2FjY2VwdGVkX3ByZWRpY3Rpb25fdG9rZW5zQh0KG19yZWplY3RlZF9wcmVkaWN0aW9uX3Rva2Vuc0IcChpfY2FjaGVfd3JpdGVfcHJvbXB0X3Rva2Vuc2IGcHJvdG8z", [file_google_protobuf_struct]);
 
 /**
  * ChatMessage is one turn of a conversation.
@@ -20,7 +20,11 @@ export const file_modelgate_v1_common: GenFile = /*@__PURE__*/
  */
 export type ChatMessage = Message<"modelgate.v1.ChatMessage"> & {
   /**
-   * The author of the message: "system", "user", "assistant" or "tool".
+   * The author of the message: "system", "developer", "user", "assistant", "tool" or (deprecated
+   * function calling) "function". "developer" is OpenAI's name for system instructions to its
+   * newer models: it reaches OpenAI-format upstreams as is and is sent as "system" to providers
+   * without it. "function" (a function's result, `name` naming the function) is accepted by
+   * OpenAI-format upstreams only; others refuse it.
    *
    * @generated from field: string role = 1;
    */
@@ -56,11 +60,44 @@ export type ChatMessage = Message<"modelgate.v1.ChatMessage"> & {
   toolCallId: string;
 
   /**
-   * Optional participant name (or, for role "tool", the function name).
+   * Optional participant name (or, for role "tool" or "function", the function name).
    *
    * @generated from field: string name = 6;
    */
   name: string;
+
+  /**
+   * The assistant's refusal (OpenAI): the model declined, and this is what it said instead of an
+   * answer (`content` is then empty). In a stream delta: the next fragment of it. In history,
+   * providers without refusals receive it as the assistant's text when `content` is empty.
+   *
+   * @generated from field: string refusal = 7;
+   */
+  refusal: string;
+
+  /**
+   * Deprecated function calling (OpenAI `function_call`, superseded by tool_calls): the function
+   * the assistant called. In a stream delta: the name on the first fragment, then argument
+   * fragments. Only OpenAI-format upstreams take it in history; others refuse it.
+   *
+   * @generated from field: modelgate.v1.FunctionCall function_call = 8;
+   */
+  functionCall?: FunctionCall | undefined;
+
+  /**
+   * Audio the assistant answered with (OpenAI audio output). In history only `id` is needed.
+   * Only OpenAI-format upstreams take it in history; others refuse it.
+   *
+   * @generated from field: modelgate.v1.ChatAudio audio = 9;
+   */
+  audio?: ChatAudio | undefined;
+
+  /**
+   * Annotations of the assistant's text, such as URL citations of a web search.
+   *
+   * @generated from field: repeated modelgate.v1.Annotation annotations = 10;
+   */
+  annotations: Annotation[];
 };
 
 /**
@@ -69,6 +106,246 @@ export type ChatMessage = Message<"modelgate.v1.ChatMessage"> & {
  */
 export const ChatMessageSchema: GenMessage<ChatMessage> = /*@__PURE__*/
   messageDesc(file_modelgate_v1_common, 0);
+
+/**
+ * ChatAudio is an audio answer of the assistant, or a reference to one in history.
+ *
+ * @generated from message modelgate.v1.ChatAudio
+ */
+export type ChatAudio = Message<"modelgate.v1.ChatAudio"> & {
+  /**
+   * The upstream's id of the audio answer.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * When the upstream forgets it (Unix seconds); 0 when unknown.
+   *
+   * @generated from field: int64 expires_at = 2;
+   */
+  expiresAt: bigint;
+
+  /**
+   * The encoded audio, in the format the request asked for.
+   *
+   * @generated from field: bytes data = 3;
+   */
+  data: Uint8Array;
+
+  /**
+   * What the audio says.
+   *
+   * @generated from field: string transcript = 4;
+   */
+  transcript: string;
+};
+
+/**
+ * Describes the message modelgate.v1.ChatAudio.
+ * Use `create(ChatAudioSchema)` to create a new message.
+ */
+export const ChatAudioSchema: GenMessage<ChatAudio> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 1);
+
+/**
+ * Annotation marks a span of the assistant's text.
+ *
+ * @generated from message modelgate.v1.Annotation
+ */
+export type Annotation = Message<"modelgate.v1.Annotation"> & {
+  /**
+   * "url_citation".
+   *
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * The citation, for type "url_citation".
+   *
+   * @generated from field: modelgate.v1.UrlCitation url_citation = 2;
+   */
+  urlCitation?: UrlCitation | undefined;
+};
+
+/**
+ * Describes the message modelgate.v1.Annotation.
+ * Use `create(AnnotationSchema)` to create a new message.
+ */
+export const AnnotationSchema: GenMessage<Annotation> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 2);
+
+/**
+ * UrlCitation cites a web page for a span of the assistant's text.
+ *
+ * @generated from message modelgate.v1.UrlCitation
+ */
+export type UrlCitation = Message<"modelgate.v1.UrlCitation"> & {
+  /**
+   * Index of the first character of the span.
+   *
+   * @generated from field: uint32 start_index = 1;
+   */
+  startIndex: number;
+
+  /**
+   * Index of the last character of the span.
+   *
+   * @generated from field: uint32 end_index = 2;
+   */
+  endIndex: number;
+
+  /**
+   * The page's URL.
+   *
+   * @generated from field: string url = 3;
+   */
+  url: string;
+
+  /**
+   * The page's title.
+   *
+   * @generated from field: string title = 4;
+   */
+  title: string;
+};
+
+/**
+ * Describes the message modelgate.v1.UrlCitation.
+ * Use `create(UrlCitationSchema)` to create a new message.
+ */
+export const UrlCitationSchema: GenMessage<UrlCitation> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 3);
+
+/**
+ * TokenLogprob is one generated token with its log probability.
+ *
+ * @generated from message modelgate.v1.TokenLogprob
+ */
+export type TokenLogprob = Message<"modelgate.v1.TokenLogprob"> & {
+  /**
+   * The token.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * Its log probability (-9999 when it is very unlikely).
+   *
+   * @generated from field: double logprob = 2;
+   */
+  logprob: number;
+
+  /**
+   * Its UTF-8 bytes, when the provider reports them.
+   *
+   * @generated from field: optional bytes bytes = 3;
+   */
+  bytes?: Uint8Array | undefined;
+
+  /**
+   * The most likely tokens at this position, most likely first (as many as top_logprobs asked).
+   *
+   * @generated from field: repeated modelgate.v1.TopLogprob top_logprobs = 4;
+   */
+  topLogprobs: TopLogprob[];
+};
+
+/**
+ * Describes the message modelgate.v1.TokenLogprob.
+ * Use `create(TokenLogprobSchema)` to create a new message.
+ */
+export const TokenLogprobSchema: GenMessage<TokenLogprob> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 4);
+
+/**
+ * TopLogprob is one of the most likely tokens at a position.
+ *
+ * @generated from message modelgate.v1.TopLogprob
+ */
+export type TopLogprob = Message<"modelgate.v1.TopLogprob"> & {
+  /**
+   * The token.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * Its log probability.
+   *
+   * @generated from field: double logprob = 2;
+   */
+  logprob: number;
+
+  /**
+   * Its UTF-8 bytes, when the provider reports them.
+   *
+   * @generated from field: optional bytes bytes = 3;
+   */
+  bytes?: Uint8Array | undefined;
+};
+
+/**
+ * Describes the message modelgate.v1.TopLogprob.
+ * Use `create(TopLogprobSchema)` to create a new message.
+ */
+export const TopLogprobSchema: GenMessage<TopLogprob> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 5);
+
+/**
+ * ChatLogprobs holds the log probabilities of a chat answer's tokens (or, in a stream, of the
+ * chunk's tokens), when the request asked for them (OpenAI `logprobs`, `top_logprobs`).
+ *
+ * @generated from message modelgate.v1.ChatLogprobs
+ */
+export type ChatLogprobs = Message<"modelgate.v1.ChatLogprobs"> & {
+  /**
+   * The tokens of the content.
+   *
+   * @generated from field: repeated modelgate.v1.TokenLogprob content = 1;
+   */
+  content: TokenLogprob[];
+
+  /**
+   * The tokens of the refusal.
+   *
+   * @generated from field: repeated modelgate.v1.TokenLogprob refusal = 2;
+   */
+  refusal: TokenLogprob[];
+};
+
+/**
+ * Describes the message modelgate.v1.ChatLogprobs.
+ * Use `create(ChatLogprobsSchema)` to create a new message.
+ */
+export const ChatLogprobsSchema: GenMessage<ChatLogprobs> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 6);
+
+/**
+ * TokenIds is a text given as token ids of the model's tokenizer (OpenAI accepts these for
+ * embeddings and completions).
+ *
+ * @generated from message modelgate.v1.TokenIds
+ */
+export type TokenIds = Message<"modelgate.v1.TokenIds"> & {
+  /**
+   * The token ids, in order.
+   *
+   * @generated from field: repeated uint32 ids = 1;
+   */
+  ids: number[];
+};
+
+/**
+ * Describes the message modelgate.v1.TokenIds.
+ * Use `create(TokenIdsSchema)` to create a new message.
+ */
+export const TokenIdsSchema: GenMessage<TokenIds> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_common, 7);
 
 /**
  * ContentPart is one piece of a multimodal message.
@@ -113,7 +390,7 @@ export type ContentPart = Message<"modelgate.v1.ContentPart"> & {
  * Use `create(ContentPartSchema)` to create a new message.
  */
 export const ContentPartSchema: GenMessage<ContentPart> = /*@__PURE__*/
-  messageDesc(file_modelgate_v1_common, 1);
+  messageDesc(file_modelgate_v1_common, 8);
 
 /**
  * ImageUrl references an image.
@@ -141,7 +418,7 @@ export type ImageUrl = Message<"modelgate.v1.ImageUrl"> & {
  * Use `create(ImageUrlSchema)` to create a new message.
  */
 export const ImageUrlSchema: GenMessage<ImageUrl> = /*@__PURE__*/
-  messageDesc(file_modelgate_v1_common, 2);
+  messageDesc(file_modelgate_v1_common, 9);
 
 /**
  * ImageData is an inline image.
@@ -169,7 +446,7 @@ export type ImageData = Message<"modelgate.v1.ImageData"> & {
  * Use `create(ImageDataSchema)` to create a new message.
  */
 export const ImageDataSchema: GenMessage<ImageData> = /*@__PURE__*/
-  messageDesc(file_modelgate_v1_common, 3);
+  messageDesc(file_modelgate_v1_common, 10);
 
 /**
  * ToolCall is the model's request to call a function.
@@ -211,7 +488,7 @@ export type ToolCall = Message<"modelgate.v1.ToolCall"> & {
  * Use `create(ToolCallSchema)` to create a new message.
  */
 export const ToolCallSchema: GenMessage<ToolCall> = /*@__PURE__*/
-  messageDesc(file_modelgate_v1_common, 4);
+  messageDesc(file_modelgate_v1_common, 11);
 
 /**
  * FunctionCall names a function and its arguments.
@@ -239,7 +516,7 @@ export type FunctionCall = Message<"modelgate.v1.FunctionCall"> & {
  * Use `create(FunctionCallSchema)` to create a new message.
  */
 export const FunctionCallSchema: GenMessage<FunctionCall> = /*@__PURE__*/
-  messageDesc(file_modelgate_v1_common, 5);
+  messageDesc(file_modelgate_v1_common, 12);
 
 /**
  * Tool is a function the model may call.
@@ -267,7 +544,7 @@ export type Tool = Message<"modelgate.v1.Tool"> & {
  * Use `create(ToolSchema)` to create a new message.
  */
 export const ToolSchema: GenMessage<Tool> = /*@__PURE__*/
-  messageDesc(file_modelgate_v1_common, 6);
+  messageDesc(file_modelgate_v1_common, 13);
 
 /**
  * FunctionDefinition describes a callable function.
@@ -309,7 +586,7 @@ export type FunctionDefinition = Message<"modelgate.v1.FunctionDefinition"> & {
  * Use `create(FunctionDefinitionSchema)` to create a new message.
  */
 export const FunctionDefinitionSchema: GenMessage<FunctionDefinition> = /*@__PURE__*/
-  messageDesc(file_modelgate_v1_common, 7);
+  messageDesc(file_modelgate_v1_common, 14);
 
 /**
  * ToolChoice says whether and which tool the model must call.
@@ -346,7 +623,7 @@ export type ToolChoice = Message<"modelgate.v1.ToolChoice"> & {
  * Use `create(ToolChoiceSchema)` to create a new message.
  */
 export const ToolChoiceSchema: GenMessage<ToolChoice> = /*@__PURE__*/
-  messageDesc(file_modelgate_v1_common, 8);
+  messageDesc(file_modelgate_v1_common, 15);
 
 /**
  * ResponseFormat asks for structured output.
@@ -374,7 +651,7 @@ export type ResponseFormat = Message<"modelgate.v1.ResponseFormat"> & {
  * Use `create(ResponseFormatSchema)` to create a new message.
  */
 export const ResponseFormatSchema: GenMessage<ResponseFormat> = /*@__PURE__*/
-  messageDesc(file_modelgate_v1_common, 9);
+  messageDesc(file_modelgate_v1_common, 16);
 
 /**
  * JsonSchemaFormat is a named JSON Schema for structured output.
@@ -416,7 +693,7 @@ export type JsonSchemaFormat = Message<"modelgate.v1.JsonSchemaFormat"> & {
  * Use `create(JsonSchemaFormatSchema)` to create a new message.
  */
 export const JsonSchemaFormatSchema: GenMessage<JsonSchemaFormat> = /*@__PURE__*/
-  messageDesc(file_modelgate_v1_common, 10);
+  messageDesc(file_modelgate_v1_common, 17);
 
 /**
  * Usage counts the tokens a call consumed, as reported by the provider.
@@ -444,6 +721,56 @@ export type Usage = Message<"modelgate.v1.Usage"> & {
    * @generated from field: uint32 total_tokens = 3;
    */
   totalTokens: number;
+
+  /**
+   * The part of prompt_tokens read from the provider's prompt cache (billed at the cached-input
+   * price); unset when the provider does not say.
+   *
+   * @generated from field: optional uint32 cached_prompt_tokens = 4;
+   */
+  cachedPromptTokens?: number | undefined;
+
+  /**
+   * The part of completion_tokens spent on reasoning (hidden thinking), when the provider says.
+   *
+   * @generated from field: optional uint32 reasoning_tokens = 5;
+   */
+  reasoningTokens?: number | undefined;
+
+  /**
+   * The part of prompt_tokens that was audio, when the provider says.
+   *
+   * @generated from field: optional uint32 prompt_audio_tokens = 6;
+   */
+  promptAudioTokens?: number | undefined;
+
+  /**
+   * The part of completion_tokens that was audio, when the provider says.
+   *
+   * @generated from field: optional uint32 completion_audio_tokens = 7;
+   */
+  completionAudioTokens?: number | undefined;
+
+  /**
+   * Predicted-output tokens that appeared in the completion (OpenAI `prediction`).
+   *
+   * @generated from field: optional uint32 accepted_prediction_tokens = 8;
+   */
+  acceptedPredictionTokens?: number | undefined;
+
+  /**
+   * Predicted-output tokens that did not appear in the completion, billed as completion tokens.
+   *
+   * @generated from field: optional uint32 rejected_prediction_tokens = 9;
+   */
+  rejectedPredictionTokens?: number | undefined;
+
+  /**
+   * The part of prompt_tokens written to the provider's prompt cache, when the provider says.
+   *
+   * @generated from field: optional uint32 cache_write_prompt_tokens = 10;
+   */
+  cacheWritePromptTokens?: number | undefined;
 };
 
 /**
@@ -451,5 +778,5 @@ export type Usage = Message<"modelgate.v1.Usage"> & {
  * Use `create(UsageSchema)` to create a new message.
  */
 export const UsageSchema: GenMessage<Usage> = /*@__PURE__*/
-  messageDesc(file_modelgate_v1_common, 11);
+  messageDesc(file_modelgate_v1_common, 18);
 

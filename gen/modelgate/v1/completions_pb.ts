@@ -5,7 +5,7 @@
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
-import type { Usage } from "./common_pb";
+import type { TokenIds, TopLogprob, Usage } from "./common_pb";
 import { file_modelgate_v1_common } from "./common_pb";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file modelgate/v1/completions.proto.
  */
 export const file_modelgate_v1_completions: GenFile = /*@__PURE__*/
-  fileDesc("Ch5tb2RlbGdhdGUvdjEvY29tcGxldGlvbnMucHJvdG8SDG1vZGVsZ2F0ZS52MSKaAgoPQ29tcGxldGVSZXF1ZXN0EhAKCGVuZHBvaW50GAEgASgJEg4KBnByb21wdBgCIAEoCRIYCgt0ZW1wZXJhdHVyZRgDIAEoAUgAiAEBEhIKBXRvcF9wGAQgASgBSAGIAQESFwoKbWF4X3Rva2VucxgFIAEoDUgCiAEBEgwKBHN0b3AYBiADKAkSDgoBbhgHIAEoDUgDiAEBEhEKBHNlZWQYCCABKANIBIgBARIMCgR1c2VyGAkgASgJEicKBmV4dHJhcxgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCDgoMX3RlbXBlcmF0dXJlQggKBl90b3BfcEINCgtfbWF4X3Rva2Vuc0IECgJfbkIHCgVfc2VlZCKgAgoVU3RyZWFtQ29tcGxldGVSZXF1ZXN0EhAKCGVuZHBvaW50GAEgASgJEg4KBnByb21wdBgCIAEoCRIYCgt0ZW1wZXJhdHVyZRgDIAEoAUgAiAEBEhIKBXRvcF9wGAQgASgBSAGIAQESFwoKbWF4X3Rva2VucxgFIAEoDUgCiAEBEgwKBHN0b3AYBiADKAkSDgoBbhgHIAEoDUgDiAEBEhEKBHNlZWQYCCABKANIBIgBARIMCgR1c2VyGAkgASgJEicKBmV4dHJhcxgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3RCDgoMX3RlbXBlcmF0dXJlQggKBl90b3BfcEINCgtfbWF4X3Rva2Vuc0IECgJfbkIHCgVfc2VlZCKCAQoQQ29tcGxldGVSZXNwb25zZRIKCgJpZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIvCgdjaG9pY2VzGAMgAygLMh4ubW9kZWxnYXRlLnYxLkNvbXBsZXRpb25DaG9pY2USIgoFdXNhZ2UYBCABKAsyEy5tb2RlbGdhdGUudjEuVXNhZ2UiRgoQQ29tcGxldGlvbkNob2ljZRINCgVpbmRleBgBIAEoDRIMCgR0ZXh0GAIgASgJEhUKDWZpbmlzaF9yZWFzb24YAyABKAkiiAEKFlN0cmVhbUNvbXBsZXRlUmVzcG9uc2USCgoCaWQYASABKAkSDQoFbW9kZWwYAiABKAkSLwoHY2hvaWNlcxgDIAMoCzIeLm1vZGVsZ2F0ZS52MS5Db21wbGV0aW9uQ2hvaWNlEiIKBXVzYWdlGAQgASgLMhMubW9kZWxnYXRlLnYxLlVzYWdlMr4BChJDb21wbGV0aW9uc1NlcnZpY2USSQoIQ29tcGxldGUSHS5tb2RlbGdhdGUudjEuQ29tcGxldGVSZXF1ZXN0Gh4ubW9kZWxnYXRlLnYxLkNvbXBsZXRlUmVzcG9uc2USXQoOU3RyZWFtQ29tcGxldGUSIy5tb2RlbGdhdGUudjEuU3RyZWFtQ29tcGxldGVSZXF1ZXN0GiQubW9kZWxnYXRlLnYxLlN0cmVhbUNvbXBsZXRlUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_struct, file_modelgate_v1_common]);
+  fileDesc("Ch5tb2RlbGdhdGUvdjEvY29tcGxldGlvbnMucHJvdG8SDG1vZGVsZ2F0ZS52MSLaAgoPQ29tcGxldGVSZXF1ZXN0EhAKCGVuZHBvaW50GAEgASgJEg4KBnByb21wdBgCIAEoCRIYCgt0ZW1wZXJhdHVyZRgDIAEoAUgAiAEBEhIKBXRvcF9wGAQgASgBSAGIAQESFwoKbWF4X3Rva2VucxgFIAEoDUgCiAEBEgwKBHN0b3AYBiADKAkSDgoBbhgHIAEoDUgDiAEBEhEKBHNlZWQYCCABKANIBIgBARIMCgR1c2VyGAkgASgJEicKBmV4dHJhcxgKIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSDwoHcHJvbXB0cxgLIAMoCRItCg10b2tlbl9wcm9tcHRzGAwgAygLMhYubW9kZWxnYXRlLnYxLlRva2VuSWRzQg4KDF90ZW1wZXJhdHVyZUIICgZfdG9wX3BCDQoLX21heF90b2tlbnNCBAoCX25CBwoFX3NlZWQi4AIKFVN0cmVhbUNvbXBsZXRlUmVxdWVzdBIQCghlbmRwb2ludBgBIAEoCRIOCgZwcm9tcHQYAiABKAkSGAoLdGVtcGVyYXR1cmUYAyABKAFIAIgBARISCgV0b3BfcBgEIAEoAUgBiAEBEhcKCm1heF90b2tlbnMYBSABKA1IAogBARIMCgRzdG9wGAYgAygJEg4KAW4YByABKA1IA4gBARIRCgRzZWVkGAggASgDSASIAQESDAoEdXNlchgJIAEoCRInCgZleHRyYXMYCiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg8KB3Byb21wdHMYCyADKAkSLQoNdG9rZW5fcHJvbXB0cxgMIAMoCzIWLm1vZGVsZ2F0ZS52MS5Ub2tlbklkc0IOCgxfdGVtcGVyYXR1cmVCCAoGX3RvcF9wQg0KC19tYXhfdG9rZW5zQgQKAl9uQgcKBV9zZWVkIq8BChBDb21wbGV0ZVJlc3BvbnNlEgoKAmlkGAEgASgJEg0KBW1vZGVsGAIgASgJEi8KB2Nob2ljZXMYAyADKAsyHi5tb2RlbGdhdGUudjEuQ29tcGxldGlvbkNob2ljZRIiCgV1c2FnZRgEIAEoCzITLm1vZGVsZ2F0ZS52MS5Vc2FnZRIPCgdjcmVhdGVkGAUgASgDEhoKEnN5c3RlbV9maW5nZXJwcmludBgGIAEoCSJ6ChBDb21wbGV0aW9uQ2hvaWNlEg0KBWluZGV4GAEgASgNEgwKBHRleHQYAiABKAkSFQoNZmluaXNoX3JlYXNvbhgDIAEoCRIyCghsb2dwcm9icxgEIAEoCzIgLm1vZGVsZ2F0ZS52MS5Db21wbGV0aW9uTG9ncHJvYnMiSgoSQ29tcGxldGlvbkxvZ3Byb2JzEjQKBnRva2VucxgBIAMoCzIkLm1vZGVsZ2F0ZS52MS5Db21wbGV0aW9uVG9rZW5Mb2dwcm9iIo4BChZDb21wbGV0aW9uVG9rZW5Mb2dwcm9iEg0KBXRva2VuGAEgASgJEhQKB2xvZ3Byb2IYAiABKAFIAIgBARIuCgx0b3BfbG9ncHJvYnMYAyADKAsyGC5tb2RlbGdhdGUudjEuVG9wTG9ncHJvYhITCgt0ZXh0X29mZnNldBgEIAEoDUIKCghfbG9ncHJvYiK1AQoWU3RyZWFtQ29tcGxldGVSZXNwb25zZRIKCgJpZBgBIAEoCRINCgVtb2RlbBgCIAEoCRIvCgdjaG9pY2VzGAMgAygLMh4ubW9kZWxnYXRlLnYxLkNvbXBsZXRpb25DaG9pY2USIgoFdXNhZ2UYBCABKAsyEy5tb2RlbGdhdGUudjEuVXNhZ2USDwoHY3JlYXRlZBgFIAEoAxIaChJzeXN0ZW1fZmluZ2VycHJpbnQYBiABKAkyvgEKEkNvbXBsZXRpb25zU2VydmljZRJJCghDb21wbGV0ZRIdLm1vZGVsZ2F0ZS52MS5Db21wbGV0ZVJlcXVlc3QaHi5tb2RlbGdhdGUudjEuQ29tcGxldGVSZXNwb25zZRJdCg5TdHJlYW1Db21wbGV0ZRIjLm1vZGVsZ2F0ZS52MS5TdHJlYW1Db21wbGV0ZVJlcXVlc3QaJC5tb2RlbGdhdGUudjEuU3RyZWFtQ29tcGxldGVSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_struct, file_modelgate_v1_common]);
 
 /**
  * CompleteRequest asks for the continuation of a prompt.
@@ -29,7 +29,7 @@ export type CompleteRequest = Message<"modelgate.v1.CompleteRequest"> & {
   endpoint: string;
 
   /**
-   * The text to continue.
+   * The text to continue. Leave empty when sending `prompts` or `token_prompts`.
    *
    * @generated from field: string prompt = 2;
    */
@@ -90,6 +90,21 @@ export type CompleteRequest = Message<"modelgate.v1.CompleteRequest"> & {
    * @generated from field: google.protobuf.Struct extras = 10;
    */
   extras?: JsonObject | undefined;
+
+  /**
+   * Several prompts in one request, instead of `prompt` (OpenAI format only): each gets n
+   * choices, choice index = prompt position * n + choice number.
+   *
+   * @generated from field: repeated string prompts = 11;
+   */
+  prompts: string[];
+
+  /**
+   * Prompts given as token ids, instead of `prompt` (OpenAI format only), numbered as `prompts`.
+   *
+   * @generated from field: repeated modelgate.v1.TokenIds token_prompts = 12;
+   */
+  tokenPrompts: TokenIds[];
 };
 
 /**
@@ -113,7 +128,7 @@ export type StreamCompleteRequest = Message<"modelgate.v1.StreamCompleteRequest"
   endpoint: string;
 
   /**
-   * The text to continue.
+   * The text to continue. Leave empty when sending `prompts` or `token_prompts`.
    *
    * @generated from field: string prompt = 2;
    */
@@ -174,6 +189,21 @@ export type StreamCompleteRequest = Message<"modelgate.v1.StreamCompleteRequest"
    * @generated from field: google.protobuf.Struct extras = 10;
    */
   extras?: JsonObject | undefined;
+
+  /**
+   * Several prompts in one request, instead of `prompt` (OpenAI format only): each gets n
+   * choices, choice index = prompt position * n + choice number.
+   *
+   * @generated from field: repeated string prompts = 11;
+   */
+  prompts: string[];
+
+  /**
+   * Prompts given as token ids, instead of `prompt` (OpenAI format only), numbered as `prompts`.
+   *
+   * @generated from field: repeated modelgate.v1.TokenIds token_prompts = 12;
+   */
+  tokenPrompts: TokenIds[];
 };
 
 /**
@@ -216,6 +246,20 @@ export type CompleteResponse = Message<"modelgate.v1.CompleteResponse"> & {
    * @generated from field: modelgate.v1.Usage usage = 4;
    */
   usage?: Usage | undefined;
+
+  /**
+   * When the upstream created the answer (Unix seconds); 0 when it does not say.
+   *
+   * @generated from field: int64 created = 5;
+   */
+  created: bigint;
+
+  /**
+   * The upstream's backend configuration fingerprint (OpenAI `system_fingerprint`), if any.
+   *
+   * @generated from field: string system_fingerprint = 6;
+   */
+  systemFingerprint: string;
 };
 
 /**
@@ -251,6 +295,13 @@ export type CompletionChoice = Message<"modelgate.v1.CompletionChoice"> & {
    * @generated from field: string finish_reason = 3;
    */
   finishReason: string;
+
+  /**
+   * Log probabilities of the text's tokens, when the request asked for them (OpenAI `logprobs`).
+   *
+   * @generated from field: modelgate.v1.CompletionLogprobs logprobs = 4;
+   */
+  logprobs?: CompletionLogprobs | undefined;
 };
 
 /**
@@ -259,6 +310,69 @@ export type CompletionChoice = Message<"modelgate.v1.CompletionChoice"> & {
  */
 export const CompletionChoiceSchema: GenMessage<CompletionChoice> = /*@__PURE__*/
   messageDesc(file_modelgate_v1_completions, 3);
+
+/**
+ * CompletionLogprobs are the log probabilities of a completion's tokens, one entry per token.
+ *
+ * @generated from message modelgate.v1.CompletionLogprobs
+ */
+export type CompletionLogprobs = Message<"modelgate.v1.CompletionLogprobs"> & {
+  /**
+   * The tokens, in order.
+   *
+   * @generated from field: repeated modelgate.v1.CompletionTokenLogprob tokens = 1;
+   */
+  tokens: CompletionTokenLogprob[];
+};
+
+/**
+ * Describes the message modelgate.v1.CompletionLogprobs.
+ * Use `create(CompletionLogprobsSchema)` to create a new message.
+ */
+export const CompletionLogprobsSchema: GenMessage<CompletionLogprobs> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_completions, 4);
+
+/**
+ * CompletionTokenLogprob is one token of a completion with its log probability.
+ *
+ * @generated from message modelgate.v1.CompletionTokenLogprob
+ */
+export type CompletionTokenLogprob = Message<"modelgate.v1.CompletionTokenLogprob"> & {
+  /**
+   * The token.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * Its log probability; unset for the first token of an echoed prompt.
+   *
+   * @generated from field: optional double logprob = 2;
+   */
+  logprob?: number | undefined;
+
+  /**
+   * The most likely tokens at this position, most likely first.
+   *
+   * @generated from field: repeated modelgate.v1.TopLogprob top_logprobs = 3;
+   */
+  topLogprobs: TopLogprob[];
+
+  /**
+   * Where the token starts in the text (characters).
+   *
+   * @generated from field: uint32 text_offset = 4;
+   */
+  textOffset: number;
+};
+
+/**
+ * Describes the message modelgate.v1.CompletionTokenLogprob.
+ * Use `create(CompletionTokenLogprobSchema)` to create a new message.
+ */
+export const CompletionTokenLogprobSchema: GenMessage<CompletionTokenLogprob> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_completions, 5);
 
 /**
  * StreamCompleteResponse is one chunk of a streamed completion.
@@ -293,6 +407,21 @@ export type StreamCompleteResponse = Message<"modelgate.v1.StreamCompleteRespons
    * @generated from field: modelgate.v1.Usage usage = 4;
    */
   usage?: Usage | undefined;
+
+  /**
+   * When the upstream created the answer (Unix seconds), the same on every chunk; 0 when it
+   * does not say.
+   *
+   * @generated from field: int64 created = 5;
+   */
+  created: bigint;
+
+  /**
+   * The upstream's backend configuration fingerprint (OpenAI `system_fingerprint`), if any.
+   *
+   * @generated from field: string system_fingerprint = 6;
+   */
+  systemFingerprint: string;
 };
 
 /**
@@ -300,7 +429,7 @@ export type StreamCompleteResponse = Message<"modelgate.v1.StreamCompleteRespons
  * Use `create(StreamCompleteResponseSchema)` to create a new message.
  */
 export const StreamCompleteResponseSchema: GenMessage<StreamCompleteResponse> = /*@__PURE__*/
-  messageDesc(file_modelgate_v1_completions, 4);
+  messageDesc(file_modelgate_v1_completions, 6);
 
 /**
  * CompletionsService continues a prompt with a model behind an llm/v1/completions endpoint.

@@ -2,10 +2,10 @@
 // @generated from file modelgate/v1/embeddings.proto (package modelgate.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
-import type { Usage } from "./common_pb";
+import type { TokenIds, Usage } from "./common_pb";
 import { file_modelgate_v1_common } from "./common_pb";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file modelgate/v1/embeddings.proto.
  */
 export const file_modelgate_v1_embeddings: GenFile = /*@__PURE__*/
-  fileDesc("Ch1tb2RlbGdhdGUvdjEvZW1iZWRkaW5ncy5wcm90bxIMbW9kZWxnYXRlLnYxImcKDEVtYmVkUmVxdWVzdBIQCghlbmRwb2ludBgBIAEoCRIOCgZpbnB1dHMYAiADKAkSDAoEdXNlchgDIAEoCRInCgZleHRyYXMYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0ImkKDUVtYmVkUmVzcG9uc2USDQoFbW9kZWwYASABKAkSJQoEZGF0YRgCIAMoCzIXLm1vZGVsZ2F0ZS52MS5FbWJlZGRpbmcSIgoFdXNhZ2UYAyABKAsyEy5tb2RlbGdhdGUudjEuVXNhZ2UiKgoJRW1iZWRkaW5nEg0KBWluZGV4GAEgASgNEg4KBnZhbHVlcxgCIAMoAjJVChFFbWJlZGRpbmdzU2VydmljZRJACgVFbWJlZBIaLm1vZGVsZ2F0ZS52MS5FbWJlZFJlcXVlc3QaGy5tb2RlbGdhdGUudjEuRW1iZWRSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_struct, file_modelgate_v1_common]);
+  fileDesc("Ch1tb2RlbGdhdGUvdjEvZW1iZWRkaW5ncy5wcm90bxIMbW9kZWxnYXRlLnYxIsoBCgxFbWJlZFJlcXVlc3QSEAoIZW5kcG9pbnQYASABKAkSDgoGaW5wdXRzGAIgAygJEgwKBHVzZXIYAyABKAkSJwoGZXh0cmFzGAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIsCgx0b2tlbl9pbnB1dHMYBSADKAsyFi5tb2RlbGdhdGUudjEuVG9rZW5JZHMSMwoJcHJlY2lzaW9uGAYgASgOMiAubW9kZWxnYXRlLnYxLkVtYmVkZGluZ1ByZWNpc2lvbiJpCg1FbWJlZFJlc3BvbnNlEg0KBW1vZGVsGAEgASgJEiUKBGRhdGEYAiADKAsyFy5tb2RlbGdhdGUudjEuRW1iZWRkaW5nEiIKBXVzYWdlGAMgASgLMhMubW9kZWxnYXRlLnYxLlVzYWdlIkEKCUVtYmVkZGluZxINCgVpbmRleBgBIAEoDRIOCgZ2YWx1ZXMYAiADKAISFQoNZG91YmxlX3ZhbHVlcxgDIAMoASp7ChJFbWJlZGRpbmdQcmVjaXNpb24SIwofRU1CRURESU5HX1BSRUNJU0lPTl9VTlNQRUNJRklFRBAAEh8KG0VNQkVERElOR19QUkVDSVNJT05fRkxPQVQzMhABEh8KG0VNQkVERElOR19QUkVDSVNJT05fRkxPQVQ2NBACMlUKEUVtYmVkZGluZ3NTZXJ2aWNlEkAKBUVtYmVkEhoubW9kZWxnYXRlLnYxLkVtYmVkUmVxdWVzdBobLm1vZGVsZ2F0ZS52MS5FbWJlZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_modelgate_v1_common]);
 
 /**
  * EmbedRequest lists the texts to embed.
@@ -29,7 +29,7 @@ export type EmbedRequest = Message<"modelgate.v1.EmbedRequest"> & {
   endpoint: string;
 
   /**
-   * The texts to embed; at least one.
+   * The texts to embed; at least one (or `token_inputs`).
    *
    * @generated from field: repeated string inputs = 2;
    */
@@ -48,6 +48,21 @@ export type EmbedRequest = Message<"modelgate.v1.EmbedRequest"> & {
    * @generated from field: google.protobuf.Struct extras = 4;
    */
   extras?: JsonObject | undefined;
+
+  /**
+   * The inputs as token ids, instead of `inputs` (OpenAI format only; other providers refuse it).
+   *
+   * @generated from field: repeated modelgate.v1.TokenIds token_inputs = 5;
+   */
+  tokenInputs: TokenIds[];
+
+  /**
+   * How the vectors come back: float32 in `values` (the default, 4 bytes a value) or the
+   * upstream's numbers exactly in `double_values` (8 bytes a value).
+   *
+   * @generated from field: modelgate.v1.EmbeddingPrecision precision = 6;
+   */
+  precision: EmbeddingPrecision;
 };
 
 /**
@@ -106,11 +121,18 @@ export type Embedding = Message<"modelgate.v1.Embedding"> & {
   index: number;
 
   /**
-   * The vector.
+   * The vector as float32 (precision FLOAT32, the default).
    *
    * @generated from field: repeated float values = 2;
    */
   values: number[];
+
+  /**
+   * The vector exactly as the upstream sent it (precision FLOAT64).
+   *
+   * @generated from field: repeated double double_values = 3;
+   */
+  doubleValues: number[];
 };
 
 /**
@@ -119,6 +141,41 @@ export type Embedding = Message<"modelgate.v1.Embedding"> & {
  */
 export const EmbeddingSchema: GenMessage<Embedding> = /*@__PURE__*/
   messageDesc(file_modelgate_v1_embeddings, 2);
+
+/**
+ * EmbeddingPrecision chooses the field that carries the vectors.
+ *
+ * @generated from enum modelgate.v1.EmbeddingPrecision
+ */
+export enum EmbeddingPrecision {
+  /**
+   * The default: FLOAT32.
+   *
+   * @generated from enum value: EMBEDDING_PRECISION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * `Embedding.values` (float32): compact; a value such as 0.1 reads back as the nearest float32.
+   *
+   * @generated from enum value: EMBEDDING_PRECISION_FLOAT32 = 1;
+   */
+  FLOAT32 = 1,
+
+  /**
+   * `Embedding.double_values` (float64): the numbers exactly as the upstream sent them;
+   * `values` is left empty.
+   *
+   * @generated from enum value: EMBEDDING_PRECISION_FLOAT64 = 2;
+   */
+  FLOAT64 = 2,
+}
+
+/**
+ * Describes the enum modelgate.v1.EmbeddingPrecision.
+ */
+export const EmbeddingPrecisionSchema: GenEnum<EmbeddingPrecision> = /*@__PURE__*/
+  enumDesc(file_modelgate_v1_embeddings, 0);
 
 /**
  * EmbeddingsService turns texts into vectors with a model behind an llm/v1/embeddings endpoint.

@@ -22,6 +22,60 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// MaxTokensField names the OpenAI request field that carries max_tokens.
+type MaxTokensField int32
+
+const (
+	// The default: `max_tokens`.
+	MaxTokensField_MAX_TOKENS_FIELD_UNSPECIFIED MaxTokensField = 0
+	// `max_tokens` (deprecated by OpenAI, still what most OpenAI-compatible servers take).
+	MaxTokensField_MAX_TOKENS_FIELD_MAX_TOKENS MaxTokensField = 1
+	// `max_completion_tokens` (what OpenAI's reasoning models require), where the server takes it;
+	// servers that only know `max_tokens` get that.
+	MaxTokensField_MAX_TOKENS_FIELD_MAX_COMPLETION_TOKENS MaxTokensField = 2
+)
+
+// Enum value maps for MaxTokensField.
+var (
+	MaxTokensField_name = map[int32]string{
+		0: "MAX_TOKENS_FIELD_UNSPECIFIED",
+		1: "MAX_TOKENS_FIELD_MAX_TOKENS",
+		2: "MAX_TOKENS_FIELD_MAX_COMPLETION_TOKENS",
+	}
+	MaxTokensField_value = map[string]int32{
+		"MAX_TOKENS_FIELD_UNSPECIFIED":           0,
+		"MAX_TOKENS_FIELD_MAX_TOKENS":            1,
+		"MAX_TOKENS_FIELD_MAX_COMPLETION_TOKENS": 2,
+	}
+)
+
+func (x MaxTokensField) Enum() *MaxTokensField {
+	p := new(MaxTokensField)
+	*p = x
+	return p
+}
+
+func (x MaxTokensField) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MaxTokensField) Descriptor() protoreflect.EnumDescriptor {
+	return file_modelgate_v1_chat_proto_enumTypes[0].Descriptor()
+}
+
+func (MaxTokensField) Type() protoreflect.EnumType {
+	return &file_modelgate_v1_chat_proto_enumTypes[0]
+}
+
+func (x MaxTokensField) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MaxTokensField.Descriptor instead.
+func (MaxTokensField) EnumDescriptor() ([]byte, []int) {
+	return file_modelgate_v1_chat_proto_rawDescGZIP(), []int{0}
+}
+
 // ChatRequest asks an endpoint of type llm/v1/chat for the next assistant turn.
 type ChatRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -53,8 +107,12 @@ type ChatRequest struct {
 	ResponseFormat *ResponseFormat `protobuf:"bytes,13,opt,name=response_format,json=responseFormat,proto3" json:"response_format,omitempty"`
 	// Allow several tool calls in one answer, where the provider lets us choose.
 	ParallelToolCalls *bool `protobuf:"varint,14,opt,name=parallel_tool_calls,json=parallelToolCalls,proto3,oneof" json:"parallel_tool_calls,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Which OpenAI field carries max_tokens upstream. OpenAI's reasoning models (and Azure's)
+	// refuse the deprecated `max_tokens` and need `max_completion_tokens`; providers with one
+	// field of their own ignore this.
+	MaxTokensField MaxTokensField `protobuf:"varint,15,opt,name=max_tokens_field,json=maxTokensField,proto3,enum=modelgate.v1.MaxTokensField" json:"max_tokens_field,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ChatRequest) Reset() {
@@ -185,6 +243,13 @@ func (x *ChatRequest) GetParallelToolCalls() bool {
 	return false
 }
 
+func (x *ChatRequest) GetMaxTokensField() MaxTokensField {
+	if x != nil {
+		return x.MaxTokensField
+	}
+	return MaxTokensField_MAX_TOKENS_FIELD_UNSPECIFIED
+}
+
 // StreamChatRequest has the same fields as ChatRequest.
 type StreamChatRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -216,8 +281,12 @@ type StreamChatRequest struct {
 	ResponseFormat *ResponseFormat `protobuf:"bytes,13,opt,name=response_format,json=responseFormat,proto3" json:"response_format,omitempty"`
 	// Allow several tool calls in one answer, where the provider lets us choose.
 	ParallelToolCalls *bool `protobuf:"varint,14,opt,name=parallel_tool_calls,json=parallelToolCalls,proto3,oneof" json:"parallel_tool_calls,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Which OpenAI field carries max_tokens upstream. OpenAI's reasoning models (and Azure's)
+	// refuse the deprecated `max_tokens` and need `max_completion_tokens`; providers with one
+	// field of their own ignore this.
+	MaxTokensField MaxTokensField `protobuf:"varint,15,opt,name=max_tokens_field,json=maxTokensField,proto3,enum=modelgate.v1.MaxTokensField" json:"max_tokens_field,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StreamChatRequest) Reset() {
@@ -348,6 +417,13 @@ func (x *StreamChatRequest) GetParallelToolCalls() bool {
 	return false
 }
 
+func (x *StreamChatRequest) GetMaxTokensField() MaxTokensField {
+	if x != nil {
+		return x.MaxTokensField
+	}
+	return MaxTokensField_MAX_TOKENS_FIELD_UNSPECIFIED
+}
+
 // ChatResponse is a complete answer.
 type ChatResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -358,7 +434,13 @@ type ChatResponse struct {
 	// One choice per requested alternative (n).
 	Choices []*ChatChoice `protobuf:"bytes,3,rep,name=choices,proto3" json:"choices,omitempty"`
 	// Tokens consumed.
-	Usage         *Usage `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
+	Usage *Usage `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
+	// When the upstream created the answer (Unix seconds); 0 when it does not say.
+	Created int64 `protobuf:"varint,5,opt,name=created,proto3" json:"created,omitempty"`
+	// The upstream's backend configuration fingerprint (OpenAI `system_fingerprint`), if any.
+	SystemFingerprint string `protobuf:"bytes,6,opt,name=system_fingerprint,json=systemFingerprint,proto3" json:"system_fingerprint,omitempty"`
+	// The service tier that served the request (OpenAI `service_tier`), if the upstream says.
+	ServiceTier   string `protobuf:"bytes,7,opt,name=service_tier,json=serviceTier,proto3" json:"service_tier,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -421,6 +503,27 @@ func (x *ChatResponse) GetUsage() *Usage {
 	return nil
 }
 
+func (x *ChatResponse) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *ChatResponse) GetSystemFingerprint() string {
+	if x != nil {
+		return x.SystemFingerprint
+	}
+	return ""
+}
+
+func (x *ChatResponse) GetServiceTier() string {
+	if x != nil {
+		return x.ServiceTier
+	}
+	return ""
+}
+
 // ChatChoice is one alternative answer.
 type ChatChoice struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -429,7 +532,9 @@ type ChatChoice struct {
 	// The assistant's message.
 	Message *ChatMessage `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// Why generation stopped: "stop", "length", "content_filter", ...
-	FinishReason  string `protobuf:"bytes,3,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
+	FinishReason string `protobuf:"bytes,3,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
+	// Log probabilities of the answer's tokens, when the request asked for them.
+	Logprobs      *ChatLogprobs `protobuf:"bytes,4,opt,name=logprobs,proto3" json:"logprobs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -485,6 +590,13 @@ func (x *ChatChoice) GetFinishReason() string {
 	return ""
 }
 
+func (x *ChatChoice) GetLogprobs() *ChatLogprobs {
+	if x != nil {
+		return x.Logprobs
+	}
+	return nil
+}
+
 // StreamChatResponse is one chunk of a streamed answer.
 type StreamChatResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -495,7 +607,14 @@ type StreamChatResponse struct {
 	// The new text for each choice in this chunk.
 	Choices []*ChatChoiceDelta `protobuf:"bytes,3,rep,name=choices,proto3" json:"choices,omitempty"`
 	// Tokens consumed; set on the last message of the stream only.
-	Usage         *Usage `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
+	Usage *Usage `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
+	// When the upstream created the answer (Unix seconds), the same on every chunk; 0 when it
+	// does not say.
+	Created int64 `protobuf:"varint,5,opt,name=created,proto3" json:"created,omitempty"`
+	// The upstream's backend configuration fingerprint (OpenAI `system_fingerprint`), if any.
+	SystemFingerprint string `protobuf:"bytes,6,opt,name=system_fingerprint,json=systemFingerprint,proto3" json:"system_fingerprint,omitempty"`
+	// The service tier that served the request (OpenAI `service_tier`), if the upstream says.
+	ServiceTier   string `protobuf:"bytes,7,opt,name=service_tier,json=serviceTier,proto3" json:"service_tier,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -558,6 +677,27 @@ func (x *StreamChatResponse) GetUsage() *Usage {
 	return nil
 }
 
+func (x *StreamChatResponse) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *StreamChatResponse) GetSystemFingerprint() string {
+	if x != nil {
+		return x.SystemFingerprint
+	}
+	return ""
+}
+
+func (x *StreamChatResponse) GetServiceTier() string {
+	if x != nil {
+		return x.ServiceTier
+	}
+	return ""
+}
+
 // ChatChoiceDelta is the increment of one choice.
 type ChatChoiceDelta struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -566,7 +706,9 @@ type ChatChoiceDelta struct {
 	// The new part of the message (role on the first delta, then content).
 	Delta *ChatMessage `protobuf:"bytes,2,opt,name=delta,proto3" json:"delta,omitempty"`
 	// Set on the chunk that ends this choice.
-	FinishReason  string `protobuf:"bytes,3,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
+	FinishReason string `protobuf:"bytes,3,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
+	// Log probabilities of this chunk's tokens, when the request asked for them.
+	Logprobs      *ChatLogprobs `protobuf:"bytes,4,opt,name=logprobs,proto3" json:"logprobs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -622,11 +764,18 @@ func (x *ChatChoiceDelta) GetFinishReason() string {
 	return ""
 }
 
+func (x *ChatChoiceDelta) GetLogprobs() *ChatLogprobs {
+	if x != nil {
+		return x.Logprobs
+	}
+	return nil
+}
+
 var File_modelgate_v1_chat_proto protoreflect.FileDescriptor
 
 const file_modelgate_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x17modelgate/v1/chat.proto\x12\fmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\xfb\x04\n" +
+	"\x17modelgate/v1/chat.proto\x12\fmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\xc3\x05\n" +
 	"\vChatRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x125\n" +
 	"\bmessages\x18\x02 \x03(\v2\x19.modelgate.v1.ChatMessageR\bmessages\x12%\n" +
@@ -644,13 +793,14 @@ const file_modelgate_v1_chat_proto_rawDesc = "" +
 	"\vtool_choice\x18\f \x01(\v2\x18.modelgate.v1.ToolChoiceR\n" +
 	"toolChoice\x12E\n" +
 	"\x0fresponse_format\x18\r \x01(\v2\x1c.modelgate.v1.ResponseFormatR\x0eresponseFormat\x123\n" +
-	"\x13parallel_tool_calls\x18\x0e \x01(\bH\x05R\x11parallelToolCalls\x88\x01\x01B\x0e\n" +
+	"\x13parallel_tool_calls\x18\x0e \x01(\bH\x05R\x11parallelToolCalls\x88\x01\x01\x12F\n" +
+	"\x10max_tokens_field\x18\x0f \x01(\x0e2\x1c.modelgate.v1.MaxTokensFieldR\x0emaxTokensFieldB\x0e\n" +
 	"\f_temperatureB\b\n" +
 	"\x06_top_pB\r\n" +
 	"\v_max_tokensB\x04\n" +
 	"\x02_nB\a\n" +
 	"\x05_seedB\x16\n" +
-	"\x14_parallel_tool_calls\"\x81\x05\n" +
+	"\x14_parallel_tool_calls\"\xc9\x05\n" +
 	"\x11StreamChatRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x125\n" +
 	"\bmessages\x18\x02 \x03(\v2\x19.modelgate.v1.ChatMessageR\bmessages\x12%\n" +
@@ -668,32 +818,45 @@ const file_modelgate_v1_chat_proto_rawDesc = "" +
 	"\vtool_choice\x18\f \x01(\v2\x18.modelgate.v1.ToolChoiceR\n" +
 	"toolChoice\x12E\n" +
 	"\x0fresponse_format\x18\r \x01(\v2\x1c.modelgate.v1.ResponseFormatR\x0eresponseFormat\x123\n" +
-	"\x13parallel_tool_calls\x18\x0e \x01(\bH\x05R\x11parallelToolCalls\x88\x01\x01B\x0e\n" +
+	"\x13parallel_tool_calls\x18\x0e \x01(\bH\x05R\x11parallelToolCalls\x88\x01\x01\x12F\n" +
+	"\x10max_tokens_field\x18\x0f \x01(\x0e2\x1c.modelgate.v1.MaxTokensFieldR\x0emaxTokensFieldB\x0e\n" +
 	"\f_temperatureB\b\n" +
 	"\x06_top_pB\r\n" +
 	"\v_max_tokensB\x04\n" +
 	"\x02_nB\a\n" +
 	"\x05_seedB\x16\n" +
-	"\x14_parallel_tool_calls\"\x93\x01\n" +
+	"\x14_parallel_tool_calls\"\xff\x01\n" +
 	"\fChatResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x122\n" +
 	"\achoices\x18\x03 \x03(\v2\x18.modelgate.v1.ChatChoiceR\achoices\x12)\n" +
-	"\x05usage\x18\x04 \x01(\v2\x13.modelgate.v1.UsageR\x05usage\"|\n" +
+	"\x05usage\x18\x04 \x01(\v2\x13.modelgate.v1.UsageR\x05usage\x12\x18\n" +
+	"\acreated\x18\x05 \x01(\x03R\acreated\x12-\n" +
+	"\x12system_fingerprint\x18\x06 \x01(\tR\x11systemFingerprint\x12!\n" +
+	"\fservice_tier\x18\a \x01(\tR\vserviceTier\"\xb4\x01\n" +
 	"\n" +
 	"ChatChoice\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x123\n" +
 	"\amessage\x18\x02 \x01(\v2\x19.modelgate.v1.ChatMessageR\amessage\x12#\n" +
-	"\rfinish_reason\x18\x03 \x01(\tR\ffinishReason\"\x9e\x01\n" +
+	"\rfinish_reason\x18\x03 \x01(\tR\ffinishReason\x126\n" +
+	"\blogprobs\x18\x04 \x01(\v2\x1a.modelgate.v1.ChatLogprobsR\blogprobs\"\x8a\x02\n" +
 	"\x12StreamChatResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x127\n" +
 	"\achoices\x18\x03 \x03(\v2\x1d.modelgate.v1.ChatChoiceDeltaR\achoices\x12)\n" +
-	"\x05usage\x18\x04 \x01(\v2\x13.modelgate.v1.UsageR\x05usage\"}\n" +
+	"\x05usage\x18\x04 \x01(\v2\x13.modelgate.v1.UsageR\x05usage\x12\x18\n" +
+	"\acreated\x18\x05 \x01(\x03R\acreated\x12-\n" +
+	"\x12system_fingerprint\x18\x06 \x01(\tR\x11systemFingerprint\x12!\n" +
+	"\fservice_tier\x18\a \x01(\tR\vserviceTier\"\xb5\x01\n" +
 	"\x0fChatChoiceDelta\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12/\n" +
 	"\x05delta\x18\x02 \x01(\v2\x19.modelgate.v1.ChatMessageR\x05delta\x12#\n" +
-	"\rfinish_reason\x18\x03 \x01(\tR\ffinishReason2\x9f\x01\n" +
+	"\rfinish_reason\x18\x03 \x01(\tR\ffinishReason\x126\n" +
+	"\blogprobs\x18\x04 \x01(\v2\x1a.modelgate.v1.ChatLogprobsR\blogprobs*\x7f\n" +
+	"\x0eMaxTokensField\x12 \n" +
+	"\x1cMAX_TOKENS_FIELD_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bMAX_TOKENS_FIELD_MAX_TOKENS\x10\x01\x12*\n" +
+	"&MAX_TOKENS_FIELD_MAX_COMPLETION_TOKENS\x10\x022\x9f\x01\n" +
 	"\vChatService\x12=\n" +
 	"\x04Chat\x12\x19.modelgate.v1.ChatRequest\x1a\x1a.modelgate.v1.ChatResponse\x12Q\n" +
 	"\n" +
@@ -712,47 +875,54 @@ func file_modelgate_v1_chat_proto_rawDescGZIP() []byte {
 	return file_modelgate_v1_chat_proto_rawDescData
 }
 
+var file_modelgate_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_modelgate_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_modelgate_v1_chat_proto_goTypes = []any{
-	(*ChatRequest)(nil),        // 0: modelgate.v1.ChatRequest
-	(*StreamChatRequest)(nil),  // 1: modelgate.v1.StreamChatRequest
-	(*ChatResponse)(nil),       // 2: modelgate.v1.ChatResponse
-	(*ChatChoice)(nil),         // 3: modelgate.v1.ChatChoice
-	(*StreamChatResponse)(nil), // 4: modelgate.v1.StreamChatResponse
-	(*ChatChoiceDelta)(nil),    // 5: modelgate.v1.ChatChoiceDelta
-	(*ChatMessage)(nil),        // 6: modelgate.v1.ChatMessage
-	(*structpb.Struct)(nil),    // 7: google.protobuf.Struct
-	(*Tool)(nil),               // 8: modelgate.v1.Tool
-	(*ToolChoice)(nil),         // 9: modelgate.v1.ToolChoice
-	(*ResponseFormat)(nil),     // 10: modelgate.v1.ResponseFormat
-	(*Usage)(nil),              // 11: modelgate.v1.Usage
+	(MaxTokensField)(0),        // 0: modelgate.v1.MaxTokensField
+	(*ChatRequest)(nil),        // 1: modelgate.v1.ChatRequest
+	(*StreamChatRequest)(nil),  // 2: modelgate.v1.StreamChatRequest
+	(*ChatResponse)(nil),       // 3: modelgate.v1.ChatResponse
+	(*ChatChoice)(nil),         // 4: modelgate.v1.ChatChoice
+	(*StreamChatResponse)(nil), // 5: modelgate.v1.StreamChatResponse
+	(*ChatChoiceDelta)(nil),    // 6: modelgate.v1.ChatChoiceDelta
+	(*ChatMessage)(nil),        // 7: modelgate.v1.ChatMessage
+	(*structpb.Struct)(nil),    // 8: google.protobuf.Struct
+	(*Tool)(nil),               // 9: modelgate.v1.Tool
+	(*ToolChoice)(nil),         // 10: modelgate.v1.ToolChoice
+	(*ResponseFormat)(nil),     // 11: modelgate.v1.ResponseFormat
+	(*Usage)(nil),              // 12: modelgate.v1.Usage
+	(*ChatLogprobs)(nil),       // 13: modelgate.v1.ChatLogprobs
 }
 var file_modelgate_v1_chat_proto_depIdxs = []int32{
-	6,  // 0: modelgate.v1.ChatRequest.messages:type_name -> modelgate.v1.ChatMessage
-	7,  // 1: modelgate.v1.ChatRequest.extras:type_name -> google.protobuf.Struct
-	8,  // 2: modelgate.v1.ChatRequest.tools:type_name -> modelgate.v1.Tool
-	9,  // 3: modelgate.v1.ChatRequest.tool_choice:type_name -> modelgate.v1.ToolChoice
-	10, // 4: modelgate.v1.ChatRequest.response_format:type_name -> modelgate.v1.ResponseFormat
-	6,  // 5: modelgate.v1.StreamChatRequest.messages:type_name -> modelgate.v1.ChatMessage
-	7,  // 6: modelgate.v1.StreamChatRequest.extras:type_name -> google.protobuf.Struct
-	8,  // 7: modelgate.v1.StreamChatRequest.tools:type_name -> modelgate.v1.Tool
-	9,  // 8: modelgate.v1.StreamChatRequest.tool_choice:type_name -> modelgate.v1.ToolChoice
-	10, // 9: modelgate.v1.StreamChatRequest.response_format:type_name -> modelgate.v1.ResponseFormat
-	3,  // 10: modelgate.v1.ChatResponse.choices:type_name -> modelgate.v1.ChatChoice
-	11, // 11: modelgate.v1.ChatResponse.usage:type_name -> modelgate.v1.Usage
-	6,  // 12: modelgate.v1.ChatChoice.message:type_name -> modelgate.v1.ChatMessage
-	5,  // 13: modelgate.v1.StreamChatResponse.choices:type_name -> modelgate.v1.ChatChoiceDelta
-	11, // 14: modelgate.v1.StreamChatResponse.usage:type_name -> modelgate.v1.Usage
-	6,  // 15: modelgate.v1.ChatChoiceDelta.delta:type_name -> modelgate.v1.ChatMessage
-	0,  // 16: modelgate.v1.ChatService.Chat:input_type -> modelgate.v1.ChatRequest
-	1,  // 17: modelgate.v1.ChatService.StreamChat:input_type -> modelgate.v1.StreamChatRequest
-	2,  // 18: modelgate.v1.ChatService.Chat:output_type -> modelgate.v1.ChatResponse
-	4,  // 19: modelgate.v1.ChatService.StreamChat:output_type -> modelgate.v1.StreamChatResponse
-	18, // [18:20] is the sub-list for method output_type
-	16, // [16:18] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	7,  // 0: modelgate.v1.ChatRequest.messages:type_name -> modelgate.v1.ChatMessage
+	8,  // 1: modelgate.v1.ChatRequest.extras:type_name -> google.protobuf.Struct
+	9,  // 2: modelgate.v1.ChatRequest.tools:type_name -> modelgate.v1.Tool
+	10, // 3: modelgate.v1.ChatRequest.tool_choice:type_name -> modelgate.v1.ToolChoice
+	11, // 4: modelgate.v1.ChatRequest.response_format:type_name -> modelgate.v1.ResponseFormat
+	0,  // 5: modelgate.v1.ChatRequest.max_tokens_field:type_name -> modelgate.v1.MaxTokensField
+	7,  // 6: modelgate.v1.StreamChatRequest.messages:type_name -> modelgate.v1.ChatMessage
+	8,  // 7: modelgate.v1.StreamChatRequest.extras:type_name -> google.protobuf.Struct
+	9,  // 8: modelgate.v1.StreamChatRequest.tools:type_name -> modelgate.v1.Tool
+	10, // 9: modelgate.v1.StreamChatRequest.tool_choice:type_name -> modelgate.v1.ToolChoice
+	11, // 10: modelgate.v1.StreamChatRequest.response_format:type_name -> modelgate.v1.ResponseFormat
+	0,  // 11: modelgate.v1.StreamChatRequest.max_tokens_field:type_name -> modelgate.v1.MaxTokensField
+	4,  // 12: modelgate.v1.ChatResponse.choices:type_name -> modelgate.v1.ChatChoice
+	12, // 13: modelgate.v1.ChatResponse.usage:type_name -> modelgate.v1.Usage
+	7,  // 14: modelgate.v1.ChatChoice.message:type_name -> modelgate.v1.ChatMessage
+	13, // 15: modelgate.v1.ChatChoice.logprobs:type_name -> modelgate.v1.ChatLogprobs
+	6,  // 16: modelgate.v1.StreamChatResponse.choices:type_name -> modelgate.v1.ChatChoiceDelta
+	12, // 17: modelgate.v1.StreamChatResponse.usage:type_name -> modelgate.v1.Usage
+	7,  // 18: modelgate.v1.ChatChoiceDelta.delta:type_name -> modelgate.v1.ChatMessage
+	13, // 19: modelgate.v1.ChatChoiceDelta.logprobs:type_name -> modelgate.v1.ChatLogprobs
+	1,  // 20: modelgate.v1.ChatService.Chat:input_type -> modelgate.v1.ChatRequest
+	2,  // 21: modelgate.v1.ChatService.StreamChat:input_type -> modelgate.v1.StreamChatRequest
+	3,  // 22: modelgate.v1.ChatService.Chat:output_type -> modelgate.v1.ChatResponse
+	5,  // 23: modelgate.v1.ChatService.StreamChat:output_type -> modelgate.v1.StreamChatResponse
+	22, // [22:24] is the sub-list for method output_type
+	20, // [20:22] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_modelgate_v1_chat_proto_init() }
@@ -768,13 +938,14 @@ func file_modelgate_v1_chat_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_modelgate_v1_chat_proto_rawDesc), len(file_modelgate_v1_chat_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_modelgate_v1_chat_proto_goTypes,
 		DependencyIndexes: file_modelgate_v1_chat_proto_depIdxs,
+		EnumInfos:         file_modelgate_v1_chat_proto_enumTypes,
 		MessageInfos:      file_modelgate_v1_chat_proto_msgTypes,
 	}.Build()
 	File_modelgate_v1_chat_proto = out.File

@@ -25,7 +25,11 @@ const (
 // ChatMessage is one turn of a conversation.
 type ChatMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The author of the message: "system", "user", "assistant" or "tool".
+	// The author of the message: "system", "developer", "user", "assistant", "tool" or (deprecated
+	// function calling) "function". "developer" is OpenAI's name for system instructions to its
+	// newer models: it reaches OpenAI-format upstreams as is and is sent as "system" to providers
+	// without it. "function" (a function's result, `name` naming the function) is accepted by
+	// OpenAI-format upstreams only; others refuse it.
 	Role string `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
 	// The text of the message. With `parts`, this text comes before the parts.
 	Content string `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
@@ -36,8 +40,21 @@ type ChatMessage struct {
 	ToolCalls []*ToolCall `protobuf:"bytes,4,rep,name=tool_calls,json=toolCalls,proto3" json:"tool_calls,omitempty"`
 	// For role "tool": the id of the tool call this message answers.
 	ToolCallId string `protobuf:"bytes,5,opt,name=tool_call_id,json=toolCallId,proto3" json:"tool_call_id,omitempty"`
-	// Optional participant name (or, for role "tool", the function name).
-	Name          string `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	// Optional participant name (or, for role "tool" or "function", the function name).
+	Name string `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	// The assistant's refusal (OpenAI): the model declined, and this is what it said instead of an
+	// answer (`content` is then empty). In a stream delta: the next fragment of it. In history,
+	// providers without refusals receive it as the assistant's text when `content` is empty.
+	Refusal string `protobuf:"bytes,7,opt,name=refusal,proto3" json:"refusal,omitempty"`
+	// Deprecated function calling (OpenAI `function_call`, superseded by tool_calls): the function
+	// the assistant called. In a stream delta: the name on the first fragment, then argument
+	// fragments. Only OpenAI-format upstreams take it in history; others refuse it.
+	FunctionCall *FunctionCall `protobuf:"bytes,8,opt,name=function_call,json=functionCall,proto3" json:"function_call,omitempty"`
+	// Audio the assistant answered with (OpenAI audio output). In history only `id` is needed.
+	// Only OpenAI-format upstreams take it in history; others refuse it.
+	Audio *ChatAudio `protobuf:"bytes,9,opt,name=audio,proto3" json:"audio,omitempty"`
+	// Annotations of the assistant's text, such as URL citations of a web search.
+	Annotations   []*Annotation `protobuf:"bytes,10,rep,name=annotations,proto3" json:"annotations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -114,6 +131,475 @@ func (x *ChatMessage) GetName() string {
 	return ""
 }
 
+func (x *ChatMessage) GetRefusal() string {
+	if x != nil {
+		return x.Refusal
+	}
+	return ""
+}
+
+func (x *ChatMessage) GetFunctionCall() *FunctionCall {
+	if x != nil {
+		return x.FunctionCall
+	}
+	return nil
+}
+
+func (x *ChatMessage) GetAudio() *ChatAudio {
+	if x != nil {
+		return x.Audio
+	}
+	return nil
+}
+
+func (x *ChatMessage) GetAnnotations() []*Annotation {
+	if x != nil {
+		return x.Annotations
+	}
+	return nil
+}
+
+// ChatAudio is an audio answer of the assistant, or a reference to one in history.
+type ChatAudio struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The upstream's id of the audio answer.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// When the upstream forgets it (Unix seconds); 0 when unknown.
+	ExpiresAt int64 `protobuf:"varint,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// The encoded audio, in the format the request asked for.
+	Data []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// What the audio says.
+	Transcript    string `protobuf:"bytes,4,opt,name=transcript,proto3" json:"transcript,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChatAudio) Reset() {
+	*x = ChatAudio{}
+	mi := &file_modelgate_v1_common_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChatAudio) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChatAudio) ProtoMessage() {}
+
+func (x *ChatAudio) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_common_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChatAudio.ProtoReflect.Descriptor instead.
+func (*ChatAudio) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ChatAudio) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ChatAudio) GetExpiresAt() int64 {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return 0
+}
+
+func (x *ChatAudio) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ChatAudio) GetTranscript() string {
+	if x != nil {
+		return x.Transcript
+	}
+	return ""
+}
+
+// Annotation marks a span of the assistant's text.
+type Annotation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "url_citation".
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// The citation, for type "url_citation".
+	UrlCitation   *UrlCitation `protobuf:"bytes,2,opt,name=url_citation,json=urlCitation,proto3" json:"url_citation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Annotation) Reset() {
+	*x = Annotation{}
+	mi := &file_modelgate_v1_common_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Annotation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Annotation) ProtoMessage() {}
+
+func (x *Annotation) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_common_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Annotation.ProtoReflect.Descriptor instead.
+func (*Annotation) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Annotation) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Annotation) GetUrlCitation() *UrlCitation {
+	if x != nil {
+		return x.UrlCitation
+	}
+	return nil
+}
+
+// UrlCitation cites a web page for a span of the assistant's text.
+type UrlCitation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Index of the first character of the span.
+	StartIndex uint32 `protobuf:"varint,1,opt,name=start_index,json=startIndex,proto3" json:"start_index,omitempty"`
+	// Index of the last character of the span.
+	EndIndex uint32 `protobuf:"varint,2,opt,name=end_index,json=endIndex,proto3" json:"end_index,omitempty"`
+	// The page's URL.
+	Url string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	// The page's title.
+	Title         string `protobuf:"bytes,4,opt,name=title,proto3" json:"title,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UrlCitation) Reset() {
+	*x = UrlCitation{}
+	mi := &file_modelgate_v1_common_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UrlCitation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UrlCitation) ProtoMessage() {}
+
+func (x *UrlCitation) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_common_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UrlCitation.ProtoReflect.Descriptor instead.
+func (*UrlCitation) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *UrlCitation) GetStartIndex() uint32 {
+	if x != nil {
+		return x.StartIndex
+	}
+	return 0
+}
+
+func (x *UrlCitation) GetEndIndex() uint32 {
+	if x != nil {
+		return x.EndIndex
+	}
+	return 0
+}
+
+func (x *UrlCitation) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *UrlCitation) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+// TokenLogprob is one generated token with its log probability.
+type TokenLogprob struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token.
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// Its log probability (-9999 when it is very unlikely).
+	Logprob float64 `protobuf:"fixed64,2,opt,name=logprob,proto3" json:"logprob,omitempty"`
+	// Its UTF-8 bytes, when the provider reports them.
+	Bytes []byte `protobuf:"bytes,3,opt,name=bytes,proto3,oneof" json:"bytes,omitempty"`
+	// The most likely tokens at this position, most likely first (as many as top_logprobs asked).
+	TopLogprobs   []*TopLogprob `protobuf:"bytes,4,rep,name=top_logprobs,json=topLogprobs,proto3" json:"top_logprobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenLogprob) Reset() {
+	*x = TokenLogprob{}
+	mi := &file_modelgate_v1_common_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenLogprob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenLogprob) ProtoMessage() {}
+
+func (x *TokenLogprob) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_common_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenLogprob.ProtoReflect.Descriptor instead.
+func (*TokenLogprob) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TokenLogprob) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *TokenLogprob) GetLogprob() float64 {
+	if x != nil {
+		return x.Logprob
+	}
+	return 0
+}
+
+func (x *TokenLogprob) GetBytes() []byte {
+	if x != nil {
+		return x.Bytes
+	}
+	return nil
+}
+
+func (x *TokenLogprob) GetTopLogprobs() []*TopLogprob {
+	if x != nil {
+		return x.TopLogprobs
+	}
+	return nil
+}
+
+// TopLogprob is one of the most likely tokens at a position.
+type TopLogprob struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token.
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// Its log probability.
+	Logprob float64 `protobuf:"fixed64,2,opt,name=logprob,proto3" json:"logprob,omitempty"`
+	// Its UTF-8 bytes, when the provider reports them.
+	Bytes         []byte `protobuf:"bytes,3,opt,name=bytes,proto3,oneof" json:"bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TopLogprob) Reset() {
+	*x = TopLogprob{}
+	mi := &file_modelgate_v1_common_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TopLogprob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TopLogprob) ProtoMessage() {}
+
+func (x *TopLogprob) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_common_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TopLogprob.ProtoReflect.Descriptor instead.
+func (*TopLogprob) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *TopLogprob) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *TopLogprob) GetLogprob() float64 {
+	if x != nil {
+		return x.Logprob
+	}
+	return 0
+}
+
+func (x *TopLogprob) GetBytes() []byte {
+	if x != nil {
+		return x.Bytes
+	}
+	return nil
+}
+
+// ChatLogprobs holds the log probabilities of a chat answer's tokens (or, in a stream, of the
+// chunk's tokens), when the request asked for them (OpenAI `logprobs`, `top_logprobs`).
+type ChatLogprobs struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tokens of the content.
+	Content []*TokenLogprob `protobuf:"bytes,1,rep,name=content,proto3" json:"content,omitempty"`
+	// The tokens of the refusal.
+	Refusal       []*TokenLogprob `protobuf:"bytes,2,rep,name=refusal,proto3" json:"refusal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChatLogprobs) Reset() {
+	*x = ChatLogprobs{}
+	mi := &file_modelgate_v1_common_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChatLogprobs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChatLogprobs) ProtoMessage() {}
+
+func (x *ChatLogprobs) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_common_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChatLogprobs.ProtoReflect.Descriptor instead.
+func (*ChatLogprobs) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ChatLogprobs) GetContent() []*TokenLogprob {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *ChatLogprobs) GetRefusal() []*TokenLogprob {
+	if x != nil {
+		return x.Refusal
+	}
+	return nil
+}
+
+// TokenIds is a text given as token ids of the model's tokenizer (OpenAI accepts these for
+// embeddings and completions).
+type TokenIds struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token ids, in order.
+	Ids           []uint32 `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenIds) Reset() {
+	*x = TokenIds{}
+	mi := &file_modelgate_v1_common_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenIds) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenIds) ProtoMessage() {}
+
+func (x *TokenIds) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_common_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenIds.ProtoReflect.Descriptor instead.
+func (*TokenIds) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *TokenIds) GetIds() []uint32 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
 // ContentPart is one piece of a multimodal message.
 type ContentPart struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -131,7 +617,7 @@ type ContentPart struct {
 
 func (x *ContentPart) Reset() {
 	*x = ContentPart{}
-	mi := &file_modelgate_v1_common_proto_msgTypes[1]
+	mi := &file_modelgate_v1_common_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -143,7 +629,7 @@ func (x *ContentPart) String() string {
 func (*ContentPart) ProtoMessage() {}
 
 func (x *ContentPart) ProtoReflect() protoreflect.Message {
-	mi := &file_modelgate_v1_common_proto_msgTypes[1]
+	mi := &file_modelgate_v1_common_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -156,7 +642,7 @@ func (x *ContentPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContentPart.ProtoReflect.Descriptor instead.
 func (*ContentPart) Descriptor() ([]byte, []int) {
-	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{1}
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ContentPart) GetPart() isContentPart_Part {
@@ -231,7 +717,7 @@ type ImageUrl struct {
 
 func (x *ImageUrl) Reset() {
 	*x = ImageUrl{}
-	mi := &file_modelgate_v1_common_proto_msgTypes[2]
+	mi := &file_modelgate_v1_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -243,7 +729,7 @@ func (x *ImageUrl) String() string {
 func (*ImageUrl) ProtoMessage() {}
 
 func (x *ImageUrl) ProtoReflect() protoreflect.Message {
-	mi := &file_modelgate_v1_common_proto_msgTypes[2]
+	mi := &file_modelgate_v1_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -256,7 +742,7 @@ func (x *ImageUrl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageUrl.ProtoReflect.Descriptor instead.
 func (*ImageUrl) Descriptor() ([]byte, []int) {
-	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{2}
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ImageUrl) GetUrl() string {
@@ -286,7 +772,7 @@ type ImageData struct {
 
 func (x *ImageData) Reset() {
 	*x = ImageData{}
-	mi := &file_modelgate_v1_common_proto_msgTypes[3]
+	mi := &file_modelgate_v1_common_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -298,7 +784,7 @@ func (x *ImageData) String() string {
 func (*ImageData) ProtoMessage() {}
 
 func (x *ImageData) ProtoReflect() protoreflect.Message {
-	mi := &file_modelgate_v1_common_proto_msgTypes[3]
+	mi := &file_modelgate_v1_common_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -311,7 +797,7 @@ func (x *ImageData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageData.ProtoReflect.Descriptor instead.
 func (*ImageData) Descriptor() ([]byte, []int) {
-	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{3}
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ImageData) GetData() []byte {
@@ -345,7 +831,7 @@ type ToolCall struct {
 
 func (x *ToolCall) Reset() {
 	*x = ToolCall{}
-	mi := &file_modelgate_v1_common_proto_msgTypes[4]
+	mi := &file_modelgate_v1_common_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -357,7 +843,7 @@ func (x *ToolCall) String() string {
 func (*ToolCall) ProtoMessage() {}
 
 func (x *ToolCall) ProtoReflect() protoreflect.Message {
-	mi := &file_modelgate_v1_common_proto_msgTypes[4]
+	mi := &file_modelgate_v1_common_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +856,7 @@ func (x *ToolCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolCall.ProtoReflect.Descriptor instead.
 func (*ToolCall) Descriptor() ([]byte, []int) {
-	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{4}
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ToolCall) GetId() string {
@@ -414,7 +900,7 @@ type FunctionCall struct {
 
 func (x *FunctionCall) Reset() {
 	*x = FunctionCall{}
-	mi := &file_modelgate_v1_common_proto_msgTypes[5]
+	mi := &file_modelgate_v1_common_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -426,7 +912,7 @@ func (x *FunctionCall) String() string {
 func (*FunctionCall) ProtoMessage() {}
 
 func (x *FunctionCall) ProtoReflect() protoreflect.Message {
-	mi := &file_modelgate_v1_common_proto_msgTypes[5]
+	mi := &file_modelgate_v1_common_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -439,7 +925,7 @@ func (x *FunctionCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionCall.ProtoReflect.Descriptor instead.
 func (*FunctionCall) Descriptor() ([]byte, []int) {
-	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{5}
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FunctionCall) GetName() string {
@@ -469,7 +955,7 @@ type Tool struct {
 
 func (x *Tool) Reset() {
 	*x = Tool{}
-	mi := &file_modelgate_v1_common_proto_msgTypes[6]
+	mi := &file_modelgate_v1_common_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -481,7 +967,7 @@ func (x *Tool) String() string {
 func (*Tool) ProtoMessage() {}
 
 func (x *Tool) ProtoReflect() protoreflect.Message {
-	mi := &file_modelgate_v1_common_proto_msgTypes[6]
+	mi := &file_modelgate_v1_common_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -494,7 +980,7 @@ func (x *Tool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tool.ProtoReflect.Descriptor instead.
 func (*Tool) Descriptor() ([]byte, []int) {
-	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{6}
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Tool) GetType() string {
@@ -528,7 +1014,7 @@ type FunctionDefinition struct {
 
 func (x *FunctionDefinition) Reset() {
 	*x = FunctionDefinition{}
-	mi := &file_modelgate_v1_common_proto_msgTypes[7]
+	mi := &file_modelgate_v1_common_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -540,7 +1026,7 @@ func (x *FunctionDefinition) String() string {
 func (*FunctionDefinition) ProtoMessage() {}
 
 func (x *FunctionDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_modelgate_v1_common_proto_msgTypes[7]
+	mi := &file_modelgate_v1_common_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -553,7 +1039,7 @@ func (x *FunctionDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FunctionDefinition.ProtoReflect.Descriptor instead.
 func (*FunctionDefinition) Descriptor() ([]byte, []int) {
-	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{7}
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FunctionDefinition) GetName() string {
@@ -600,7 +1086,7 @@ type ToolChoice struct {
 
 func (x *ToolChoice) Reset() {
 	*x = ToolChoice{}
-	mi := &file_modelgate_v1_common_proto_msgTypes[8]
+	mi := &file_modelgate_v1_common_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -612,7 +1098,7 @@ func (x *ToolChoice) String() string {
 func (*ToolChoice) ProtoMessage() {}
 
 func (x *ToolChoice) ProtoReflect() protoreflect.Message {
-	mi := &file_modelgate_v1_common_proto_msgTypes[8]
+	mi := &file_modelgate_v1_common_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -625,7 +1111,7 @@ func (x *ToolChoice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ToolChoice.ProtoReflect.Descriptor instead.
 func (*ToolChoice) Descriptor() ([]byte, []int) {
-	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{8}
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ToolChoice) GetChoice() isToolChoice_Choice {
@@ -684,7 +1170,7 @@ type ResponseFormat struct {
 
 func (x *ResponseFormat) Reset() {
 	*x = ResponseFormat{}
-	mi := &file_modelgate_v1_common_proto_msgTypes[9]
+	mi := &file_modelgate_v1_common_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -696,7 +1182,7 @@ func (x *ResponseFormat) String() string {
 func (*ResponseFormat) ProtoMessage() {}
 
 func (x *ResponseFormat) ProtoReflect() protoreflect.Message {
-	mi := &file_modelgate_v1_common_proto_msgTypes[9]
+	mi := &file_modelgate_v1_common_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -709,7 +1195,7 @@ func (x *ResponseFormat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResponseFormat.ProtoReflect.Descriptor instead.
 func (*ResponseFormat) Descriptor() ([]byte, []int) {
-	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{9}
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ResponseFormat) GetType() string {
@@ -743,7 +1229,7 @@ type JsonSchemaFormat struct {
 
 func (x *JsonSchemaFormat) Reset() {
 	*x = JsonSchemaFormat{}
-	mi := &file_modelgate_v1_common_proto_msgTypes[10]
+	mi := &file_modelgate_v1_common_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +1241,7 @@ func (x *JsonSchemaFormat) String() string {
 func (*JsonSchemaFormat) ProtoMessage() {}
 
 func (x *JsonSchemaFormat) ProtoReflect() protoreflect.Message {
-	mi := &file_modelgate_v1_common_proto_msgTypes[10]
+	mi := &file_modelgate_v1_common_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +1254,7 @@ func (x *JsonSchemaFormat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonSchemaFormat.ProtoReflect.Descriptor instead.
 func (*JsonSchemaFormat) Descriptor() ([]byte, []int) {
-	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{10}
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *JsonSchemaFormat) GetName() string {
@@ -807,14 +1293,29 @@ type Usage struct {
 	// Tokens generated (output).
 	CompletionTokens uint32 `protobuf:"varint,2,opt,name=completion_tokens,json=completionTokens,proto3" json:"completion_tokens,omitempty"`
 	// prompt_tokens + completion_tokens.
-	TotalTokens   uint32 `protobuf:"varint,3,opt,name=total_tokens,json=totalTokens,proto3" json:"total_tokens,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TotalTokens uint32 `protobuf:"varint,3,opt,name=total_tokens,json=totalTokens,proto3" json:"total_tokens,omitempty"`
+	// The part of prompt_tokens read from the provider's prompt cache (billed at the cached-input
+	// price); unset when the provider does not say.
+	CachedPromptTokens *uint32 `protobuf:"varint,4,opt,name=cached_prompt_tokens,json=cachedPromptTokens,proto3,oneof" json:"cached_prompt_tokens,omitempty"`
+	// The part of completion_tokens spent on reasoning (hidden thinking), when the provider says.
+	ReasoningTokens *uint32 `protobuf:"varint,5,opt,name=reasoning_tokens,json=reasoningTokens,proto3,oneof" json:"reasoning_tokens,omitempty"`
+	// The part of prompt_tokens that was audio, when the provider says.
+	PromptAudioTokens *uint32 `protobuf:"varint,6,opt,name=prompt_audio_tokens,json=promptAudioTokens,proto3,oneof" json:"prompt_audio_tokens,omitempty"`
+	// The part of completion_tokens that was audio, when the provider says.
+	CompletionAudioTokens *uint32 `protobuf:"varint,7,opt,name=completion_audio_tokens,json=completionAudioTokens,proto3,oneof" json:"completion_audio_tokens,omitempty"`
+	// Predicted-output tokens that appeared in the completion (OpenAI `prediction`).
+	AcceptedPredictionTokens *uint32 `protobuf:"varint,8,opt,name=accepted_prediction_tokens,json=acceptedPredictionTokens,proto3,oneof" json:"accepted_prediction_tokens,omitempty"`
+	// Predicted-output tokens that did not appear in the completion, billed as completion tokens.
+	RejectedPredictionTokens *uint32 `protobuf:"varint,9,opt,name=rejected_prediction_tokens,json=rejectedPredictionTokens,proto3,oneof" json:"rejected_prediction_tokens,omitempty"`
+	// The part of prompt_tokens written to the provider's prompt cache, when the provider says.
+	CacheWritePromptTokens *uint32 `protobuf:"varint,10,opt,name=cache_write_prompt_tokens,json=cacheWritePromptTokens,proto3,oneof" json:"cache_write_prompt_tokens,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *Usage) Reset() {
 	*x = Usage{}
-	mi := &file_modelgate_v1_common_proto_msgTypes[11]
+	mi := &file_modelgate_v1_common_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -826,7 +1327,7 @@ func (x *Usage) String() string {
 func (*Usage) ProtoMessage() {}
 
 func (x *Usage) ProtoReflect() protoreflect.Message {
-	mi := &file_modelgate_v1_common_proto_msgTypes[11]
+	mi := &file_modelgate_v1_common_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -839,7 +1340,7 @@ func (x *Usage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Usage.ProtoReflect.Descriptor instead.
 func (*Usage) Descriptor() ([]byte, []int) {
-	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{11}
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Usage) GetPromptTokens() uint32 {
@@ -863,11 +1364,60 @@ func (x *Usage) GetTotalTokens() uint32 {
 	return 0
 }
 
+func (x *Usage) GetCachedPromptTokens() uint32 {
+	if x != nil && x.CachedPromptTokens != nil {
+		return *x.CachedPromptTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetReasoningTokens() uint32 {
+	if x != nil && x.ReasoningTokens != nil {
+		return *x.ReasoningTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetPromptAudioTokens() uint32 {
+	if x != nil && x.PromptAudioTokens != nil {
+		return *x.PromptAudioTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetCompletionAudioTokens() uint32 {
+	if x != nil && x.CompletionAudioTokens != nil {
+		return *x.CompletionAudioTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetAcceptedPredictionTokens() uint32 {
+	if x != nil && x.AcceptedPredictionTokens != nil {
+		return *x.AcceptedPredictionTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetRejectedPredictionTokens() uint32 {
+	if x != nil && x.RejectedPredictionTokens != nil {
+		return *x.RejectedPredictionTokens
+	}
+	return 0
+}
+
+func (x *Usage) GetCacheWritePromptTokens() uint32 {
+	if x != nil && x.CacheWritePromptTokens != nil {
+		return *x.CacheWritePromptTokens
+	}
+	return 0
+}
+
 var File_modelgate_v1_common_proto protoreflect.FileDescriptor
 
 const file_modelgate_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x19modelgate/v1/common.proto\x12\fmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xd9\x01\n" +
+	"\x19modelgate/v1/common.proto\x12\fmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x9f\x03\n" +
 	"\vChatMessage\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n" +
 	"\acontent\x18\x02 \x01(\tR\acontent\x12/\n" +
@@ -876,7 +1426,47 @@ const file_modelgate_v1_common_proto_rawDesc = "" +
 	"tool_calls\x18\x04 \x03(\v2\x16.modelgate.v1.ToolCallR\ttoolCalls\x12 \n" +
 	"\ftool_call_id\x18\x05 \x01(\tR\n" +
 	"toolCallId\x12\x12\n" +
-	"\x04name\x18\x06 \x01(\tR\x04name\"\x93\x01\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\x12\x18\n" +
+	"\arefusal\x18\a \x01(\tR\arefusal\x12?\n" +
+	"\rfunction_call\x18\b \x01(\v2\x1a.modelgate.v1.FunctionCallR\ffunctionCall\x12-\n" +
+	"\x05audio\x18\t \x01(\v2\x17.modelgate.v1.ChatAudioR\x05audio\x12:\n" +
+	"\vannotations\x18\n" +
+	" \x03(\v2\x18.modelgate.v1.AnnotationR\vannotations\"n\n" +
+	"\tChatAudio\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\x03R\texpiresAt\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x1e\n" +
+	"\n" +
+	"transcript\x18\x04 \x01(\tR\n" +
+	"transcript\"^\n" +
+	"\n" +
+	"Annotation\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12<\n" +
+	"\furl_citation\x18\x02 \x01(\v2\x19.modelgate.v1.UrlCitationR\vurlCitation\"s\n" +
+	"\vUrlCitation\x12\x1f\n" +
+	"\vstart_index\x18\x01 \x01(\rR\n" +
+	"startIndex\x12\x1b\n" +
+	"\tend_index\x18\x02 \x01(\rR\bendIndex\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12\x14\n" +
+	"\x05title\x18\x04 \x01(\tR\x05title\"\xa0\x01\n" +
+	"\fTokenLogprob\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x18\n" +
+	"\alogprob\x18\x02 \x01(\x01R\alogprob\x12\x19\n" +
+	"\x05bytes\x18\x03 \x01(\fH\x00R\x05bytes\x88\x01\x01\x12;\n" +
+	"\ftop_logprobs\x18\x04 \x03(\v2\x18.modelgate.v1.TopLogprobR\vtopLogprobsB\b\n" +
+	"\x06_bytes\"a\n" +
+	"\n" +
+	"TopLogprob\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x18\n" +
+	"\alogprob\x18\x02 \x01(\x01R\alogprob\x12\x19\n" +
+	"\x05bytes\x18\x03 \x01(\fH\x00R\x05bytes\x88\x01\x01B\b\n" +
+	"\x06_bytes\"z\n" +
+	"\fChatLogprobs\x124\n" +
+	"\acontent\x18\x01 \x03(\v2\x1a.modelgate.v1.TokenLogprobR\acontent\x124\n" +
+	"\arefusal\x18\x02 \x03(\v2\x1a.modelgate.v1.TokenLogprobR\arefusal\"\x1c\n" +
+	"\bTokenIds\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\rR\x03ids\"\x93\x01\n" +
 	"\vContentPart\x12\x14\n" +
 	"\x04text\x18\x01 \x01(\tH\x00R\x04text\x125\n" +
 	"\timage_url\x18\x02 \x01(\v2\x16.modelgate.v1.ImageUrlH\x00R\bimageUrl\x12/\n" +
@@ -921,11 +1511,26 @@ const file_modelgate_v1_common_proto_rawDesc = "" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12/\n" +
 	"\x06schema\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x06schema\x12\x1b\n" +
 	"\x06strict\x18\x04 \x01(\bH\x00R\x06strict\x88\x01\x01B\t\n" +
-	"\a_strict\"|\n" +
+	"\a_strict\"\xd9\x05\n" +
 	"\x05Usage\x12#\n" +
 	"\rprompt_tokens\x18\x01 \x01(\rR\fpromptTokens\x12+\n" +
 	"\x11completion_tokens\x18\x02 \x01(\rR\x10completionTokens\x12!\n" +
-	"\ftotal_tokens\x18\x03 \x01(\rR\vtotalTokensB\xa0\x01\n" +
+	"\ftotal_tokens\x18\x03 \x01(\rR\vtotalTokens\x125\n" +
+	"\x14cached_prompt_tokens\x18\x04 \x01(\rH\x00R\x12cachedPromptTokens\x88\x01\x01\x12.\n" +
+	"\x10reasoning_tokens\x18\x05 \x01(\rH\x01R\x0freasoningTokens\x88\x01\x01\x123\n" +
+	"\x13prompt_audio_tokens\x18\x06 \x01(\rH\x02R\x11promptAudioTokens\x88\x01\x01\x12;\n" +
+	"\x17completion_audio_tokens\x18\a \x01(\rH\x03R\x15completionAudioTokens\x88\x01\x01\x12A\n" +
+	"\x1aaccepted_prediction_tokens\x18\b \x01(\rH\x04R\x18acceptedPredictionTokens\x88\x01\x01\x12A\n" +
+	"\x1arejected_prediction_tokens\x18\t \x01(\rH\x05R\x18rejectedPredictionTokens\x88\x01\x01\x12>\n" +
+	"\x19cache_write_prompt_tokens\x18\n" +
+	" \x01(\rH\x06R\x16cacheWritePromptTokens\x88\x01\x01B\x17\n" +
+	"\x15_cached_prompt_tokensB\x13\n" +
+	"\x11_reasoning_tokensB\x16\n" +
+	"\x14_prompt_audio_tokensB\x1a\n" +
+	"\x18_completion_audio_tokensB\x1d\n" +
+	"\x1b_accepted_prediction_tokensB\x1d\n" +
+	"\x1b_rejected_prediction_tokensB\x1c\n" +
+	"\x1a_cache_write_prompt_tokensB\xa0\x01\n" +
 	"\x10com.modelgate.v1B\vCommonProtoP\x01Z.modelgate/interop/gen/modelgate/v1;modelgatev1\xa2\x02\x03MXX\xaa\x02\fModelgate.V1\xca\x02\fModelgate\\V1\xe2\x02\x18Modelgate\\V1\\GPBMetadata\xea\x02\rModelgate::V1b\x06proto3"
 
 var (
@@ -940,37 +1545,51 @@ func file_modelgate_v1_common_proto_rawDescGZIP() []byte {
 	return file_modelgate_v1_common_proto_rawDescData
 }
 
-var file_modelgate_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_modelgate_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_modelgate_v1_common_proto_goTypes = []any{
 	(*ChatMessage)(nil),        // 0: modelgate.v1.ChatMessage
-	(*ContentPart)(nil),        // 1: modelgate.v1.ContentPart
-	(*ImageUrl)(nil),           // 2: modelgate.v1.ImageUrl
-	(*ImageData)(nil),          // 3: modelgate.v1.ImageData
-	(*ToolCall)(nil),           // 4: modelgate.v1.ToolCall
-	(*FunctionCall)(nil),       // 5: modelgate.v1.FunctionCall
-	(*Tool)(nil),               // 6: modelgate.v1.Tool
-	(*FunctionDefinition)(nil), // 7: modelgate.v1.FunctionDefinition
-	(*ToolChoice)(nil),         // 8: modelgate.v1.ToolChoice
-	(*ResponseFormat)(nil),     // 9: modelgate.v1.ResponseFormat
-	(*JsonSchemaFormat)(nil),   // 10: modelgate.v1.JsonSchemaFormat
-	(*Usage)(nil),              // 11: modelgate.v1.Usage
-	(*structpb.Struct)(nil),    // 12: google.protobuf.Struct
+	(*ChatAudio)(nil),          // 1: modelgate.v1.ChatAudio
+	(*Annotation)(nil),         // 2: modelgate.v1.Annotation
+	(*UrlCitation)(nil),        // 3: modelgate.v1.UrlCitation
+	(*TokenLogprob)(nil),       // 4: modelgate.v1.TokenLogprob
+	(*TopLogprob)(nil),         // 5: modelgate.v1.TopLogprob
+	(*ChatLogprobs)(nil),       // 6: modelgate.v1.ChatLogprobs
+	(*TokenIds)(nil),           // 7: modelgate.v1.TokenIds
+	(*ContentPart)(nil),        // 8: modelgate.v1.ContentPart
+	(*ImageUrl)(nil),           // 9: modelgate.v1.ImageUrl
+	(*ImageData)(nil),          // 10: modelgate.v1.ImageData
+	(*ToolCall)(nil),           // 11: modelgate.v1.ToolCall
+	(*FunctionCall)(nil),       // 12: modelgate.v1.FunctionCall
+	(*Tool)(nil),               // 13: modelgate.v1.Tool
+	(*FunctionDefinition)(nil), // 14: modelgate.v1.FunctionDefinition
+	(*ToolChoice)(nil),         // 15: modelgate.v1.ToolChoice
+	(*ResponseFormat)(nil),     // 16: modelgate.v1.ResponseFormat
+	(*JsonSchemaFormat)(nil),   // 17: modelgate.v1.JsonSchemaFormat
+	(*Usage)(nil),              // 18: modelgate.v1.Usage
+	(*structpb.Struct)(nil),    // 19: google.protobuf.Struct
 }
 var file_modelgate_v1_common_proto_depIdxs = []int32{
-	1,  // 0: modelgate.v1.ChatMessage.parts:type_name -> modelgate.v1.ContentPart
-	4,  // 1: modelgate.v1.ChatMessage.tool_calls:type_name -> modelgate.v1.ToolCall
-	2,  // 2: modelgate.v1.ContentPart.image_url:type_name -> modelgate.v1.ImageUrl
-	3,  // 3: modelgate.v1.ContentPart.image:type_name -> modelgate.v1.ImageData
-	5,  // 4: modelgate.v1.ToolCall.function:type_name -> modelgate.v1.FunctionCall
-	7,  // 5: modelgate.v1.Tool.function:type_name -> modelgate.v1.FunctionDefinition
-	12, // 6: modelgate.v1.FunctionDefinition.parameters:type_name -> google.protobuf.Struct
-	10, // 7: modelgate.v1.ResponseFormat.json_schema:type_name -> modelgate.v1.JsonSchemaFormat
-	12, // 8: modelgate.v1.JsonSchemaFormat.schema:type_name -> google.protobuf.Struct
-	9,  // [9:9] is the sub-list for method output_type
-	9,  // [9:9] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	8,  // 0: modelgate.v1.ChatMessage.parts:type_name -> modelgate.v1.ContentPart
+	11, // 1: modelgate.v1.ChatMessage.tool_calls:type_name -> modelgate.v1.ToolCall
+	12, // 2: modelgate.v1.ChatMessage.function_call:type_name -> modelgate.v1.FunctionCall
+	1,  // 3: modelgate.v1.ChatMessage.audio:type_name -> modelgate.v1.ChatAudio
+	2,  // 4: modelgate.v1.ChatMessage.annotations:type_name -> modelgate.v1.Annotation
+	3,  // 5: modelgate.v1.Annotation.url_citation:type_name -> modelgate.v1.UrlCitation
+	5,  // 6: modelgate.v1.TokenLogprob.top_logprobs:type_name -> modelgate.v1.TopLogprob
+	4,  // 7: modelgate.v1.ChatLogprobs.content:type_name -> modelgate.v1.TokenLogprob
+	4,  // 8: modelgate.v1.ChatLogprobs.refusal:type_name -> modelgate.v1.TokenLogprob
+	9,  // 9: modelgate.v1.ContentPart.image_url:type_name -> modelgate.v1.ImageUrl
+	10, // 10: modelgate.v1.ContentPart.image:type_name -> modelgate.v1.ImageData
+	12, // 11: modelgate.v1.ToolCall.function:type_name -> modelgate.v1.FunctionCall
+	14, // 12: modelgate.v1.Tool.function:type_name -> modelgate.v1.FunctionDefinition
+	19, // 13: modelgate.v1.FunctionDefinition.parameters:type_name -> google.protobuf.Struct
+	17, // 14: modelgate.v1.ResponseFormat.json_schema:type_name -> modelgate.v1.JsonSchemaFormat
+	19, // 15: modelgate.v1.JsonSchemaFormat.schema:type_name -> google.protobuf.Struct
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_modelgate_v1_common_proto_init() }
@@ -978,24 +1597,27 @@ func file_modelgate_v1_common_proto_init() {
 	if File_modelgate_v1_common_proto != nil {
 		return
 	}
-	file_modelgate_v1_common_proto_msgTypes[1].OneofWrappers = []any{
+	file_modelgate_v1_common_proto_msgTypes[4].OneofWrappers = []any{}
+	file_modelgate_v1_common_proto_msgTypes[5].OneofWrappers = []any{}
+	file_modelgate_v1_common_proto_msgTypes[8].OneofWrappers = []any{
 		(*ContentPart_Text)(nil),
 		(*ContentPart_ImageUrl)(nil),
 		(*ContentPart_Image)(nil),
 	}
-	file_modelgate_v1_common_proto_msgTypes[7].OneofWrappers = []any{}
-	file_modelgate_v1_common_proto_msgTypes[8].OneofWrappers = []any{
+	file_modelgate_v1_common_proto_msgTypes[14].OneofWrappers = []any{}
+	file_modelgate_v1_common_proto_msgTypes[15].OneofWrappers = []any{
 		(*ToolChoice_Mode)(nil),
 		(*ToolChoice_FunctionName)(nil),
 	}
-	file_modelgate_v1_common_proto_msgTypes[10].OneofWrappers = []any{}
+	file_modelgate_v1_common_proto_msgTypes[17].OneofWrappers = []any{}
+	file_modelgate_v1_common_proto_msgTypes[18].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_modelgate_v1_common_proto_rawDesc), len(file_modelgate_v1_common_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -27,7 +27,7 @@ type CompleteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The name of a configured endpoint.
 	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	// The text to continue.
+	// The text to continue. Leave empty when sending `prompts` or `token_prompts`.
 	Prompt string `protobuf:"bytes,2,opt,name=prompt,proto3" json:"prompt,omitempty"`
 	// Sampling temperature, usually in [0, 2].
 	Temperature *float64 `protobuf:"fixed64,3,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
@@ -44,7 +44,12 @@ type CompleteRequest struct {
 	// An end-user identifier passed to the provider.
 	User string `protobuf:"bytes,9,opt,name=user,proto3" json:"user,omitempty"`
 	// Provider-specific options passed through as-is.
-	Extras        *structpb.Struct `protobuf:"bytes,10,opt,name=extras,proto3" json:"extras,omitempty"`
+	Extras *structpb.Struct `protobuf:"bytes,10,opt,name=extras,proto3" json:"extras,omitempty"`
+	// Several prompts in one request, instead of `prompt` (OpenAI format only): each gets n
+	// choices, choice index = prompt position * n + choice number.
+	Prompts []string `protobuf:"bytes,11,rep,name=prompts,proto3" json:"prompts,omitempty"`
+	// Prompts given as token ids, instead of `prompt` (OpenAI format only), numbered as `prompts`.
+	TokenPrompts  []*TokenIds `protobuf:"bytes,12,rep,name=token_prompts,json=tokenPrompts,proto3" json:"token_prompts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -149,12 +154,26 @@ func (x *CompleteRequest) GetExtras() *structpb.Struct {
 	return nil
 }
 
+func (x *CompleteRequest) GetPrompts() []string {
+	if x != nil {
+		return x.Prompts
+	}
+	return nil
+}
+
+func (x *CompleteRequest) GetTokenPrompts() []*TokenIds {
+	if x != nil {
+		return x.TokenPrompts
+	}
+	return nil
+}
+
 // StreamCompleteRequest has the same fields as CompleteRequest.
 type StreamCompleteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The name of a configured endpoint.
 	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	// The text to continue.
+	// The text to continue. Leave empty when sending `prompts` or `token_prompts`.
 	Prompt string `protobuf:"bytes,2,opt,name=prompt,proto3" json:"prompt,omitempty"`
 	// Sampling temperature, usually in [0, 2].
 	Temperature *float64 `protobuf:"fixed64,3,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
@@ -171,7 +190,12 @@ type StreamCompleteRequest struct {
 	// An end-user identifier passed to the provider.
 	User string `protobuf:"bytes,9,opt,name=user,proto3" json:"user,omitempty"`
 	// Provider-specific options passed through as-is.
-	Extras        *structpb.Struct `protobuf:"bytes,10,opt,name=extras,proto3" json:"extras,omitempty"`
+	Extras *structpb.Struct `protobuf:"bytes,10,opt,name=extras,proto3" json:"extras,omitempty"`
+	// Several prompts in one request, instead of `prompt` (OpenAI format only): each gets n
+	// choices, choice index = prompt position * n + choice number.
+	Prompts []string `protobuf:"bytes,11,rep,name=prompts,proto3" json:"prompts,omitempty"`
+	// Prompts given as token ids, instead of `prompt` (OpenAI format only), numbered as `prompts`.
+	TokenPrompts  []*TokenIds `protobuf:"bytes,12,rep,name=token_prompts,json=tokenPrompts,proto3" json:"token_prompts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -276,6 +300,20 @@ func (x *StreamCompleteRequest) GetExtras() *structpb.Struct {
 	return nil
 }
 
+func (x *StreamCompleteRequest) GetPrompts() []string {
+	if x != nil {
+		return x.Prompts
+	}
+	return nil
+}
+
+func (x *StreamCompleteRequest) GetTokenPrompts() []*TokenIds {
+	if x != nil {
+		return x.TokenPrompts
+	}
+	return nil
+}
+
 // CompleteResponse is a complete answer.
 type CompleteResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -286,9 +324,13 @@ type CompleteResponse struct {
 	// One choice per requested alternative (n).
 	Choices []*CompletionChoice `protobuf:"bytes,3,rep,name=choices,proto3" json:"choices,omitempty"`
 	// Tokens consumed.
-	Usage         *Usage `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Usage *Usage `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
+	// When the upstream created the answer (Unix seconds); 0 when it does not say.
+	Created int64 `protobuf:"varint,5,opt,name=created,proto3" json:"created,omitempty"`
+	// The upstream's backend configuration fingerprint (OpenAI `system_fingerprint`), if any.
+	SystemFingerprint string `protobuf:"bytes,6,opt,name=system_fingerprint,json=systemFingerprint,proto3" json:"system_fingerprint,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CompleteResponse) Reset() {
@@ -349,6 +391,20 @@ func (x *CompleteResponse) GetUsage() *Usage {
 	return nil
 }
 
+func (x *CompleteResponse) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *CompleteResponse) GetSystemFingerprint() string {
+	if x != nil {
+		return x.SystemFingerprint
+	}
+	return ""
+}
+
 // CompletionChoice is one alternative completion.
 type CompletionChoice struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -357,7 +413,9 @@ type CompletionChoice struct {
 	// The generated text (the whole text in CompleteResponse, the increment in a stream).
 	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
 	// Why generation stopped: "stop", "length", ...; empty until the choice ends.
-	FinishReason  string `protobuf:"bytes,3,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
+	FinishReason string `protobuf:"bytes,3,opt,name=finish_reason,json=finishReason,proto3" json:"finish_reason,omitempty"`
+	// Log probabilities of the text's tokens, when the request asked for them (OpenAI `logprobs`).
+	Logprobs      *CompletionLogprobs `protobuf:"bytes,4,opt,name=logprobs,proto3" json:"logprobs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -413,6 +471,132 @@ func (x *CompletionChoice) GetFinishReason() string {
 	return ""
 }
 
+func (x *CompletionChoice) GetLogprobs() *CompletionLogprobs {
+	if x != nil {
+		return x.Logprobs
+	}
+	return nil
+}
+
+// CompletionLogprobs are the log probabilities of a completion's tokens, one entry per token.
+type CompletionLogprobs struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tokens, in order.
+	Tokens        []*CompletionTokenLogprob `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompletionLogprobs) Reset() {
+	*x = CompletionLogprobs{}
+	mi := &file_modelgate_v1_completions_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompletionLogprobs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompletionLogprobs) ProtoMessage() {}
+
+func (x *CompletionLogprobs) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_completions_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompletionLogprobs.ProtoReflect.Descriptor instead.
+func (*CompletionLogprobs) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_completions_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CompletionLogprobs) GetTokens() []*CompletionTokenLogprob {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+// CompletionTokenLogprob is one token of a completion with its log probability.
+type CompletionTokenLogprob struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token.
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// Its log probability; unset for the first token of an echoed prompt.
+	Logprob *float64 `protobuf:"fixed64,2,opt,name=logprob,proto3,oneof" json:"logprob,omitempty"`
+	// The most likely tokens at this position, most likely first.
+	TopLogprobs []*TopLogprob `protobuf:"bytes,3,rep,name=top_logprobs,json=topLogprobs,proto3" json:"top_logprobs,omitempty"`
+	// Where the token starts in the text (characters).
+	TextOffset    uint32 `protobuf:"varint,4,opt,name=text_offset,json=textOffset,proto3" json:"text_offset,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompletionTokenLogprob) Reset() {
+	*x = CompletionTokenLogprob{}
+	mi := &file_modelgate_v1_completions_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompletionTokenLogprob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompletionTokenLogprob) ProtoMessage() {}
+
+func (x *CompletionTokenLogprob) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_completions_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompletionTokenLogprob.ProtoReflect.Descriptor instead.
+func (*CompletionTokenLogprob) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_completions_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CompletionTokenLogprob) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *CompletionTokenLogprob) GetLogprob() float64 {
+	if x != nil && x.Logprob != nil {
+		return *x.Logprob
+	}
+	return 0
+}
+
+func (x *CompletionTokenLogprob) GetTopLogprobs() []*TopLogprob {
+	if x != nil {
+		return x.TopLogprobs
+	}
+	return nil
+}
+
+func (x *CompletionTokenLogprob) GetTextOffset() uint32 {
+	if x != nil {
+		return x.TextOffset
+	}
+	return 0
+}
+
 // StreamCompleteResponse is one chunk of a streamed completion.
 type StreamCompleteResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -423,14 +607,19 @@ type StreamCompleteResponse struct {
 	// The new text for each choice in this chunk.
 	Choices []*CompletionChoice `protobuf:"bytes,3,rep,name=choices,proto3" json:"choices,omitempty"`
 	// Tokens consumed; set on the last message of the stream only.
-	Usage         *Usage `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Usage *Usage `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
+	// When the upstream created the answer (Unix seconds), the same on every chunk; 0 when it
+	// does not say.
+	Created int64 `protobuf:"varint,5,opt,name=created,proto3" json:"created,omitempty"`
+	// The upstream's backend configuration fingerprint (OpenAI `system_fingerprint`), if any.
+	SystemFingerprint string `protobuf:"bytes,6,opt,name=system_fingerprint,json=systemFingerprint,proto3" json:"system_fingerprint,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *StreamCompleteResponse) Reset() {
 	*x = StreamCompleteResponse{}
-	mi := &file_modelgate_v1_completions_proto_msgTypes[4]
+	mi := &file_modelgate_v1_completions_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -442,7 +631,7 @@ func (x *StreamCompleteResponse) String() string {
 func (*StreamCompleteResponse) ProtoMessage() {}
 
 func (x *StreamCompleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_modelgate_v1_completions_proto_msgTypes[4]
+	mi := &file_modelgate_v1_completions_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -455,7 +644,7 @@ func (x *StreamCompleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamCompleteResponse.ProtoReflect.Descriptor instead.
 func (*StreamCompleteResponse) Descriptor() ([]byte, []int) {
-	return file_modelgate_v1_completions_proto_rawDescGZIP(), []int{4}
+	return file_modelgate_v1_completions_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StreamCompleteResponse) GetId() string {
@@ -486,11 +675,25 @@ func (x *StreamCompleteResponse) GetUsage() *Usage {
 	return nil
 }
 
+func (x *StreamCompleteResponse) GetCreated() int64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *StreamCompleteResponse) GetSystemFingerprint() string {
+	if x != nil {
+		return x.SystemFingerprint
+	}
+	return ""
+}
+
 var File_modelgate_v1_completions_proto protoreflect.FileDescriptor
 
 const file_modelgate_v1_completions_proto_rawDesc = "" +
 	"\n" +
-	"\x1emodelgate/v1/completions.proto\x12\fmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\xe7\x02\n" +
+	"\x1emodelgate/v1/completions.proto\x12\fmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\xbe\x03\n" +
 	"\x0fCompleteRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
 	"\x06prompt\x18\x02 \x01(\tR\x06prompt\x12%\n" +
@@ -503,12 +706,14 @@ const file_modelgate_v1_completions_proto_rawDesc = "" +
 	"\x04seed\x18\b \x01(\x03H\x04R\x04seed\x88\x01\x01\x12\x12\n" +
 	"\x04user\x18\t \x01(\tR\x04user\x12/\n" +
 	"\x06extras\x18\n" +
-	" \x01(\v2\x17.google.protobuf.StructR\x06extrasB\x0e\n" +
+	" \x01(\v2\x17.google.protobuf.StructR\x06extras\x12\x18\n" +
+	"\aprompts\x18\v \x03(\tR\aprompts\x12;\n" +
+	"\rtoken_prompts\x18\f \x03(\v2\x16.modelgate.v1.TokenIdsR\ftokenPromptsB\x0e\n" +
 	"\f_temperatureB\b\n" +
 	"\x06_top_pB\r\n" +
 	"\v_max_tokensB\x04\n" +
 	"\x02_nB\a\n" +
-	"\x05_seed\"\xed\x02\n" +
+	"\x05_seed\"\xc4\x03\n" +
 	"\x15StreamCompleteRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
 	"\x06prompt\x18\x02 \x01(\tR\x06prompt\x12%\n" +
@@ -521,26 +726,43 @@ const file_modelgate_v1_completions_proto_rawDesc = "" +
 	"\x04seed\x18\b \x01(\x03H\x04R\x04seed\x88\x01\x01\x12\x12\n" +
 	"\x04user\x18\t \x01(\tR\x04user\x12/\n" +
 	"\x06extras\x18\n" +
-	" \x01(\v2\x17.google.protobuf.StructR\x06extrasB\x0e\n" +
+	" \x01(\v2\x17.google.protobuf.StructR\x06extras\x12\x18\n" +
+	"\aprompts\x18\v \x03(\tR\aprompts\x12;\n" +
+	"\rtoken_prompts\x18\f \x03(\v2\x16.modelgate.v1.TokenIdsR\ftokenPromptsB\x0e\n" +
 	"\f_temperatureB\b\n" +
 	"\x06_top_pB\r\n" +
 	"\v_max_tokensB\x04\n" +
 	"\x02_nB\a\n" +
-	"\x05_seed\"\x9d\x01\n" +
+	"\x05_seed\"\xe6\x01\n" +
 	"\x10CompleteResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x128\n" +
 	"\achoices\x18\x03 \x03(\v2\x1e.modelgate.v1.CompletionChoiceR\achoices\x12)\n" +
-	"\x05usage\x18\x04 \x01(\v2\x13.modelgate.v1.UsageR\x05usage\"a\n" +
+	"\x05usage\x18\x04 \x01(\v2\x13.modelgate.v1.UsageR\x05usage\x12\x18\n" +
+	"\acreated\x18\x05 \x01(\x03R\acreated\x12-\n" +
+	"\x12system_fingerprint\x18\x06 \x01(\tR\x11systemFingerprint\"\x9f\x01\n" +
 	"\x10CompletionChoice\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12#\n" +
-	"\rfinish_reason\x18\x03 \x01(\tR\ffinishReason\"\xa3\x01\n" +
+	"\rfinish_reason\x18\x03 \x01(\tR\ffinishReason\x12<\n" +
+	"\blogprobs\x18\x04 \x01(\v2 .modelgate.v1.CompletionLogprobsR\blogprobs\"R\n" +
+	"\x12CompletionLogprobs\x12<\n" +
+	"\x06tokens\x18\x01 \x03(\v2$.modelgate.v1.CompletionTokenLogprobR\x06tokens\"\xb7\x01\n" +
+	"\x16CompletionTokenLogprob\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1d\n" +
+	"\alogprob\x18\x02 \x01(\x01H\x00R\alogprob\x88\x01\x01\x12;\n" +
+	"\ftop_logprobs\x18\x03 \x03(\v2\x18.modelgate.v1.TopLogprobR\vtopLogprobs\x12\x1f\n" +
+	"\vtext_offset\x18\x04 \x01(\rR\n" +
+	"textOffsetB\n" +
+	"\n" +
+	"\b_logprob\"\xec\x01\n" +
 	"\x16StreamCompleteResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x128\n" +
 	"\achoices\x18\x03 \x03(\v2\x1e.modelgate.v1.CompletionChoiceR\achoices\x12)\n" +
-	"\x05usage\x18\x04 \x01(\v2\x13.modelgate.v1.UsageR\x05usage2\xbe\x01\n" +
+	"\x05usage\x18\x04 \x01(\v2\x13.modelgate.v1.UsageR\x05usage\x12\x18\n" +
+	"\acreated\x18\x05 \x01(\x03R\acreated\x12-\n" +
+	"\x12system_fingerprint\x18\x06 \x01(\tR\x11systemFingerprint2\xbe\x01\n" +
 	"\x12CompletionsService\x12I\n" +
 	"\bComplete\x12\x1d.modelgate.v1.CompleteRequest\x1a\x1e.modelgate.v1.CompleteResponse\x12]\n" +
 	"\x0eStreamComplete\x12#.modelgate.v1.StreamCompleteRequest\x1a$.modelgate.v1.StreamCompleteResponse0\x01B\xa5\x01\n" +
@@ -558,32 +780,41 @@ func file_modelgate_v1_completions_proto_rawDescGZIP() []byte {
 	return file_modelgate_v1_completions_proto_rawDescData
 }
 
-var file_modelgate_v1_completions_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_modelgate_v1_completions_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_modelgate_v1_completions_proto_goTypes = []any{
 	(*CompleteRequest)(nil),        // 0: modelgate.v1.CompleteRequest
 	(*StreamCompleteRequest)(nil),  // 1: modelgate.v1.StreamCompleteRequest
 	(*CompleteResponse)(nil),       // 2: modelgate.v1.CompleteResponse
 	(*CompletionChoice)(nil),       // 3: modelgate.v1.CompletionChoice
-	(*StreamCompleteResponse)(nil), // 4: modelgate.v1.StreamCompleteResponse
-	(*structpb.Struct)(nil),        // 5: google.protobuf.Struct
-	(*Usage)(nil),                  // 6: modelgate.v1.Usage
+	(*CompletionLogprobs)(nil),     // 4: modelgate.v1.CompletionLogprobs
+	(*CompletionTokenLogprob)(nil), // 5: modelgate.v1.CompletionTokenLogprob
+	(*StreamCompleteResponse)(nil), // 6: modelgate.v1.StreamCompleteResponse
+	(*structpb.Struct)(nil),        // 7: google.protobuf.Struct
+	(*TokenIds)(nil),               // 8: modelgate.v1.TokenIds
+	(*Usage)(nil),                  // 9: modelgate.v1.Usage
+	(*TopLogprob)(nil),             // 10: modelgate.v1.TopLogprob
 }
 var file_modelgate_v1_completions_proto_depIdxs = []int32{
-	5, // 0: modelgate.v1.CompleteRequest.extras:type_name -> google.protobuf.Struct
-	5, // 1: modelgate.v1.StreamCompleteRequest.extras:type_name -> google.protobuf.Struct
-	3, // 2: modelgate.v1.CompleteResponse.choices:type_name -> modelgate.v1.CompletionChoice
-	6, // 3: modelgate.v1.CompleteResponse.usage:type_name -> modelgate.v1.Usage
-	3, // 4: modelgate.v1.StreamCompleteResponse.choices:type_name -> modelgate.v1.CompletionChoice
-	6, // 5: modelgate.v1.StreamCompleteResponse.usage:type_name -> modelgate.v1.Usage
-	0, // 6: modelgate.v1.CompletionsService.Complete:input_type -> modelgate.v1.CompleteRequest
-	1, // 7: modelgate.v1.CompletionsService.StreamComplete:input_type -> modelgate.v1.StreamCompleteRequest
-	2, // 8: modelgate.v1.CompletionsService.Complete:output_type -> modelgate.v1.CompleteResponse
-	4, // 9: modelgate.v1.CompletionsService.StreamComplete:output_type -> modelgate.v1.StreamCompleteResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	7,  // 0: modelgate.v1.CompleteRequest.extras:type_name -> google.protobuf.Struct
+	8,  // 1: modelgate.v1.CompleteRequest.token_prompts:type_name -> modelgate.v1.TokenIds
+	7,  // 2: modelgate.v1.StreamCompleteRequest.extras:type_name -> google.protobuf.Struct
+	8,  // 3: modelgate.v1.StreamCompleteRequest.token_prompts:type_name -> modelgate.v1.TokenIds
+	3,  // 4: modelgate.v1.CompleteResponse.choices:type_name -> modelgate.v1.CompletionChoice
+	9,  // 5: modelgate.v1.CompleteResponse.usage:type_name -> modelgate.v1.Usage
+	4,  // 6: modelgate.v1.CompletionChoice.logprobs:type_name -> modelgate.v1.CompletionLogprobs
+	5,  // 7: modelgate.v1.CompletionLogprobs.tokens:type_name -> modelgate.v1.CompletionTokenLogprob
+	10, // 8: modelgate.v1.CompletionTokenLogprob.top_logprobs:type_name -> modelgate.v1.TopLogprob
+	3,  // 9: modelgate.v1.StreamCompleteResponse.choices:type_name -> modelgate.v1.CompletionChoice
+	9,  // 10: modelgate.v1.StreamCompleteResponse.usage:type_name -> modelgate.v1.Usage
+	0,  // 11: modelgate.v1.CompletionsService.Complete:input_type -> modelgate.v1.CompleteRequest
+	1,  // 12: modelgate.v1.CompletionsService.StreamComplete:input_type -> modelgate.v1.StreamCompleteRequest
+	2,  // 13: modelgate.v1.CompletionsService.Complete:output_type -> modelgate.v1.CompleteResponse
+	6,  // 14: modelgate.v1.CompletionsService.StreamComplete:output_type -> modelgate.v1.StreamCompleteResponse
+	13, // [13:15] is the sub-list for method output_type
+	11, // [11:13] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_modelgate_v1_completions_proto_init() }
@@ -594,13 +825,14 @@ func file_modelgate_v1_completions_proto_init() {
 	file_modelgate_v1_common_proto_init()
 	file_modelgate_v1_completions_proto_msgTypes[0].OneofWrappers = []any{}
 	file_modelgate_v1_completions_proto_msgTypes[1].OneofWrappers = []any{}
+	file_modelgate_v1_completions_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_modelgate_v1_completions_proto_rawDesc), len(file_modelgate_v1_completions_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,17 +22,76 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// EmbeddingPrecision chooses the field that carries the vectors.
+type EmbeddingPrecision int32
+
+const (
+	// The default: FLOAT32.
+	EmbeddingPrecision_EMBEDDING_PRECISION_UNSPECIFIED EmbeddingPrecision = 0
+	// `Embedding.values` (float32): compact; a value such as 0.1 reads back as the nearest float32.
+	EmbeddingPrecision_EMBEDDING_PRECISION_FLOAT32 EmbeddingPrecision = 1
+	// `Embedding.double_values` (float64): the numbers exactly as the upstream sent them;
+	// `values` is left empty.
+	EmbeddingPrecision_EMBEDDING_PRECISION_FLOAT64 EmbeddingPrecision = 2
+)
+
+// Enum value maps for EmbeddingPrecision.
+var (
+	EmbeddingPrecision_name = map[int32]string{
+		0: "EMBEDDING_PRECISION_UNSPECIFIED",
+		1: "EMBEDDING_PRECISION_FLOAT32",
+		2: "EMBEDDING_PRECISION_FLOAT64",
+	}
+	EmbeddingPrecision_value = map[string]int32{
+		"EMBEDDING_PRECISION_UNSPECIFIED": 0,
+		"EMBEDDING_PRECISION_FLOAT32":     1,
+		"EMBEDDING_PRECISION_FLOAT64":     2,
+	}
+)
+
+func (x EmbeddingPrecision) Enum() *EmbeddingPrecision {
+	p := new(EmbeddingPrecision)
+	*p = x
+	return p
+}
+
+func (x EmbeddingPrecision) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EmbeddingPrecision) Descriptor() protoreflect.EnumDescriptor {
+	return file_modelgate_v1_embeddings_proto_enumTypes[0].Descriptor()
+}
+
+func (EmbeddingPrecision) Type() protoreflect.EnumType {
+	return &file_modelgate_v1_embeddings_proto_enumTypes[0]
+}
+
+func (x EmbeddingPrecision) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EmbeddingPrecision.Descriptor instead.
+func (EmbeddingPrecision) EnumDescriptor() ([]byte, []int) {
+	return file_modelgate_v1_embeddings_proto_rawDescGZIP(), []int{0}
+}
+
 // EmbedRequest lists the texts to embed.
 type EmbedRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The name of a configured endpoint.
 	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	// The texts to embed; at least one.
+	// The texts to embed; at least one (or `token_inputs`).
 	Inputs []string `protobuf:"bytes,2,rep,name=inputs,proto3" json:"inputs,omitempty"`
 	// An end-user identifier passed to the provider.
 	User string `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
 	// Provider-specific options passed through as-is (e.g. "dimensions").
-	Extras        *structpb.Struct `protobuf:"bytes,4,opt,name=extras,proto3" json:"extras,omitempty"`
+	Extras *structpb.Struct `protobuf:"bytes,4,opt,name=extras,proto3" json:"extras,omitempty"`
+	// The inputs as token ids, instead of `inputs` (OpenAI format only; other providers refuse it).
+	TokenInputs []*TokenIds `protobuf:"bytes,5,rep,name=token_inputs,json=tokenInputs,proto3" json:"token_inputs,omitempty"`
+	// How the vectors come back: float32 in `values` (the default, 4 bytes a value) or the
+	// upstream's numbers exactly in `double_values` (8 bytes a value).
+	Precision     EmbeddingPrecision `protobuf:"varint,6,opt,name=precision,proto3,enum=modelgate.v1.EmbeddingPrecision" json:"precision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -93,6 +152,20 @@ func (x *EmbedRequest) GetExtras() *structpb.Struct {
 		return x.Extras
 	}
 	return nil
+}
+
+func (x *EmbedRequest) GetTokenInputs() []*TokenIds {
+	if x != nil {
+		return x.TokenInputs
+	}
+	return nil
+}
+
+func (x *EmbedRequest) GetPrecision() EmbeddingPrecision {
+	if x != nil {
+		return x.Precision
+	}
+	return EmbeddingPrecision_EMBEDDING_PRECISION_UNSPECIFIED
 }
 
 // EmbedResponse holds one vector per input.
@@ -164,8 +237,10 @@ type Embedding struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Position of the input this vector belongs to.
 	Index uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
-	// The vector.
-	Values        []float32 `protobuf:"fixed32,2,rep,packed,name=values,proto3" json:"values,omitempty"`
+	// The vector as float32 (precision FLOAT32, the default).
+	Values []float32 `protobuf:"fixed32,2,rep,packed,name=values,proto3" json:"values,omitempty"`
+	// The vector exactly as the upstream sent it (precision FLOAT64).
+	DoubleValues  []float64 `protobuf:"fixed64,3,rep,packed,name=double_values,json=doubleValues,proto3" json:"double_values,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -214,23 +289,37 @@ func (x *Embedding) GetValues() []float32 {
 	return nil
 }
 
+func (x *Embedding) GetDoubleValues() []float64 {
+	if x != nil {
+		return x.DoubleValues
+	}
+	return nil
+}
+
 var File_modelgate_v1_embeddings_proto protoreflect.FileDescriptor
 
 const file_modelgate_v1_embeddings_proto_rawDesc = "" +
 	"\n" +
-	"\x1dmodelgate/v1/embeddings.proto\x12\fmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\x87\x01\n" +
+	"\x1dmodelgate/v1/embeddings.proto\x12\fmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\x82\x02\n" +
 	"\fEmbedRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
 	"\x06inputs\x18\x02 \x03(\tR\x06inputs\x12\x12\n" +
 	"\x04user\x18\x03 \x01(\tR\x04user\x12/\n" +
-	"\x06extras\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x06extras\"}\n" +
+	"\x06extras\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x06extras\x129\n" +
+	"\ftoken_inputs\x18\x05 \x03(\v2\x16.modelgate.v1.TokenIdsR\vtokenInputs\x12>\n" +
+	"\tprecision\x18\x06 \x01(\x0e2 .modelgate.v1.EmbeddingPrecisionR\tprecision\"}\n" +
 	"\rEmbedResponse\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12+\n" +
 	"\x04data\x18\x02 \x03(\v2\x17.modelgate.v1.EmbeddingR\x04data\x12)\n" +
-	"\x05usage\x18\x03 \x01(\v2\x13.modelgate.v1.UsageR\x05usage\"9\n" +
+	"\x05usage\x18\x03 \x01(\v2\x13.modelgate.v1.UsageR\x05usage\"^\n" +
 	"\tEmbedding\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x16\n" +
-	"\x06values\x18\x02 \x03(\x02R\x06values2U\n" +
+	"\x06values\x18\x02 \x03(\x02R\x06values\x12#\n" +
+	"\rdouble_values\x18\x03 \x03(\x01R\fdoubleValues*{\n" +
+	"\x12EmbeddingPrecision\x12#\n" +
+	"\x1fEMBEDDING_PRECISION_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bEMBEDDING_PRECISION_FLOAT32\x10\x01\x12\x1f\n" +
+	"\x1bEMBEDDING_PRECISION_FLOAT64\x10\x022U\n" +
 	"\x11EmbeddingsService\x12@\n" +
 	"\x05Embed\x12\x1a.modelgate.v1.EmbedRequest\x1a\x1b.modelgate.v1.EmbedResponseB\xa4\x01\n" +
 	"\x10com.modelgate.v1B\x0fEmbeddingsProtoP\x01Z.modelgate/interop/gen/modelgate/v1;modelgatev1\xa2\x02\x03MXX\xaa\x02\fModelgate.V1\xca\x02\fModelgate\\V1\xe2\x02\x18Modelgate\\V1\\GPBMetadata\xea\x02\rModelgate::V1b\x06proto3"
@@ -247,25 +336,30 @@ func file_modelgate_v1_embeddings_proto_rawDescGZIP() []byte {
 	return file_modelgate_v1_embeddings_proto_rawDescData
 }
 
+var file_modelgate_v1_embeddings_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_modelgate_v1_embeddings_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_modelgate_v1_embeddings_proto_goTypes = []any{
-	(*EmbedRequest)(nil),    // 0: modelgate.v1.EmbedRequest
-	(*EmbedResponse)(nil),   // 1: modelgate.v1.EmbedResponse
-	(*Embedding)(nil),       // 2: modelgate.v1.Embedding
-	(*structpb.Struct)(nil), // 3: google.protobuf.Struct
-	(*Usage)(nil),           // 4: modelgate.v1.Usage
+	(EmbeddingPrecision)(0), // 0: modelgate.v1.EmbeddingPrecision
+	(*EmbedRequest)(nil),    // 1: modelgate.v1.EmbedRequest
+	(*EmbedResponse)(nil),   // 2: modelgate.v1.EmbedResponse
+	(*Embedding)(nil),       // 3: modelgate.v1.Embedding
+	(*structpb.Struct)(nil), // 4: google.protobuf.Struct
+	(*TokenIds)(nil),        // 5: modelgate.v1.TokenIds
+	(*Usage)(nil),           // 6: modelgate.v1.Usage
 }
 var file_modelgate_v1_embeddings_proto_depIdxs = []int32{
-	3, // 0: modelgate.v1.EmbedRequest.extras:type_name -> google.protobuf.Struct
-	2, // 1: modelgate.v1.EmbedResponse.data:type_name -> modelgate.v1.Embedding
-	4, // 2: modelgate.v1.EmbedResponse.usage:type_name -> modelgate.v1.Usage
-	0, // 3: modelgate.v1.EmbeddingsService.Embed:input_type -> modelgate.v1.EmbedRequest
-	1, // 4: modelgate.v1.EmbeddingsService.Embed:output_type -> modelgate.v1.EmbedResponse
-	4, // [4:5] is the sub-list for method output_type
-	3, // [3:4] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	4, // 0: modelgate.v1.EmbedRequest.extras:type_name -> google.protobuf.Struct
+	5, // 1: modelgate.v1.EmbedRequest.token_inputs:type_name -> modelgate.v1.TokenIds
+	0, // 2: modelgate.v1.EmbedRequest.precision:type_name -> modelgate.v1.EmbeddingPrecision
+	3, // 3: modelgate.v1.EmbedResponse.data:type_name -> modelgate.v1.Embedding
+	6, // 4: modelgate.v1.EmbedResponse.usage:type_name -> modelgate.v1.Usage
+	1, // 5: modelgate.v1.EmbeddingsService.Embed:input_type -> modelgate.v1.EmbedRequest
+	2, // 6: modelgate.v1.EmbeddingsService.Embed:output_type -> modelgate.v1.EmbedResponse
+	6, // [6:7] is the sub-list for method output_type
+	5, // [5:6] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_modelgate_v1_embeddings_proto_init() }
@@ -279,13 +373,14 @@ func file_modelgate_v1_embeddings_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_modelgate_v1_embeddings_proto_rawDesc), len(file_modelgate_v1_embeddings_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_modelgate_v1_embeddings_proto_goTypes,
 		DependencyIndexes: file_modelgate_v1_embeddings_proto_depIdxs,
+		EnumInfos:         file_modelgate_v1_embeddings_proto_enumTypes,
 		MessageInfos:      file_modelgate_v1_embeddings_proto_msgTypes,
 	}.Build()
 	File_modelgate_v1_embeddings_proto = out.File

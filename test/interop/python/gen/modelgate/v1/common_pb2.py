@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19modelgate/v1/common.proto\x12\x0cmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xa6\x01\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12(\n\x05parts\x18\x03 \x03(\x0b\x32\x19.modelgate.v1.ContentPart\x12*\n\ntool_calls\x18\x04 \x03(\x0b\x32\x16.modelgate.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x05 \x01(\t\x12\x0c\n\x04name\x18\x06 \x01(\t\"|\n\x0b\x43ontentPart\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12+\n\timage_url\x18\x02 \x01(\x0b\x32\x16.modelgate.v1.ImageUrlH\x00\x12(\n\x05image\x18\x03 \x01(\x0b\x32\x17.modelgate.v1.ImageDataH\x00\x42\x06\n\x04part\"\'\n\x08ImageUrl\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\",\n\tImageData\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\"a\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12,\n\x08\x66unction\x18\x03 \x01(\x0b\x32\x1a.modelgate.v1.FunctionCall\x12\r\n\x05index\x18\x04 \x01(\r\"/\n\x0c\x46unctionCall\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\targuments\x18\x02 \x01(\t\"H\n\x04Tool\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x32\n\x08\x66unction\x18\x02 \x01(\x0b\x32 .modelgate.v1.FunctionDefinition\"\x84\x01\n\x12\x46unctionDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x06strict\x18\x04 \x01(\x08H\x00\x88\x01\x01\x42\t\n\x07_strict\"?\n\nToolChoice\x12\x0e\n\x04mode\x18\x01 \x01(\tH\x00\x12\x17\n\rfunction_name\x18\x02 \x01(\tH\x00\x42\x08\n\x06\x63hoice\"S\n\x0eResponseFormat\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x33\n\x0bjson_schema\x18\x02 \x01(\x0b\x32\x1e.modelgate.v1.JsonSchemaFormat\"~\n\x10JsonSchemaFormat\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\'\n\x06schema\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x06strict\x18\x04 \x01(\x08H\x00\x88\x01\x01\x42\t\n\x07_strict\"O\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\r\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\rb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19modelgate/v1/common.proto\x12\x0cmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xc1\x02\n\x0b\x43hatMessage\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12(\n\x05parts\x18\x03 \x03(\x0b\x32\x19.modelgate.v1.ContentPart\x12*\n\ntool_calls\x18\x04 \x03(\x0b\x32\x16.modelgate.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x05 \x01(\t\x12\x0c\n\x04name\x18\x06 \x01(\t\x12\x0f\n\x07refusal\x18\x07 \x01(\t\x12\x31\n\rfunction_call\x18\x08 \x01(\x0b\x32\x1a.modelgate.v1.FunctionCall\x12&\n\x05\x61udio\x18\t \x01(\x0b\x32\x17.modelgate.v1.ChatAudio\x12-\n\x0b\x61nnotations\x18\n \x03(\x0b\x32\x18.modelgate.v1.Annotation\"M\n\tChatAudio\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nexpires_at\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x12\n\ntranscript\x18\x04 \x01(\t\"K\n\nAnnotation\x12\x0c\n\x04type\x18\x01 \x01(\t\x12/\n\x0curl_citation\x18\x02 \x01(\x0b\x32\x19.modelgate.v1.UrlCitation\"Q\n\x0bUrlCitation\x12\x13\n\x0bstart_index\x18\x01 \x01(\r\x12\x11\n\tend_index\x18\x02 \x01(\r\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\"|\n\x0cTokenLogprob\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07logprob\x18\x02 \x01(\x01\x12\x12\n\x05\x62ytes\x18\x03 \x01(\x0cH\x00\x88\x01\x01\x12.\n\x0ctop_logprobs\x18\x04 \x03(\x0b\x32\x18.modelgate.v1.TopLogprobB\x08\n\x06_bytes\"J\n\nTopLogprob\x12\r\n\x05token\x18\x01 \x01(\t\x12\x0f\n\x07logprob\x18\x02 \x01(\x01\x12\x12\n\x05\x62ytes\x18\x03 \x01(\x0cH\x00\x88\x01\x01\x42\x08\n\x06_bytes\"h\n\x0c\x43hatLogprobs\x12+\n\x07\x63ontent\x18\x01 \x03(\x0b\x32\x1a.modelgate.v1.TokenLogprob\x12+\n\x07refusal\x18\x02 \x03(\x0b\x32\x1a.modelgate.v1.TokenLogprob\"\x17\n\x08TokenIds\x12\x0b\n\x03ids\x18\x01 \x03(\r\"|\n\x0b\x43ontentPart\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12+\n\timage_url\x18\x02 \x01(\x0b\x32\x16.modelgate.v1.ImageUrlH\x00\x12(\n\x05image\x18\x03 \x01(\x0b\x32\x17.modelgate.v1.ImageDataH\x00\x42\x06\n\x04part\"\'\n\x08ImageUrl\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\",\n\tImageData\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tmime_type\x18\x02 \x01(\t\"a\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12,\n\x08\x66unction\x18\x03 \x01(\x0b\x32\x1a.modelgate.v1.FunctionCall\x12\r\n\x05index\x18\x04 \x01(\r\"/\n\x0c\x46unctionCall\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\targuments\x18\x02 \x01(\t\"H\n\x04Tool\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x32\n\x08\x66unction\x18\x02 \x01(\x0b\x32 .modelgate.v1.FunctionDefinition\"\x84\x01\n\x12\x46unctionDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x06strict\x18\x04 \x01(\x08H\x00\x88\x01\x01\x42\t\n\x07_strict\"?\n\nToolChoice\x12\x0e\n\x04mode\x18\x01 \x01(\tH\x00\x12\x17\n\rfunction_name\x18\x02 \x01(\tH\x00\x42\x08\n\x06\x63hoice\"S\n\x0eResponseFormat\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x33\n\x0bjson_schema\x18\x02 \x01(\x0b\x32\x1e.modelgate.v1.JsonSchemaFormat\"~\n\x10JsonSchemaFormat\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\'\n\x06schema\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x06strict\x18\x04 \x01(\x08H\x00\x88\x01\x01\x42\t\n\x07_strict\"\x91\x04\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\r\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\r\x12!\n\x14\x63\x61\x63hed_prompt_tokens\x18\x04 \x01(\rH\x00\x88\x01\x01\x12\x1d\n\x10reasoning_tokens\x18\x05 \x01(\rH\x01\x88\x01\x01\x12 \n\x13prompt_audio_tokens\x18\x06 \x01(\rH\x02\x88\x01\x01\x12$\n\x17\x63ompletion_audio_tokens\x18\x07 \x01(\rH\x03\x88\x01\x01\x12\'\n\x1a\x61\x63\x63\x65pted_prediction_tokens\x18\x08 \x01(\rH\x04\x88\x01\x01\x12\'\n\x1arejected_prediction_tokens\x18\t \x01(\rH\x05\x88\x01\x01\x12&\n\x19\x63\x61\x63he_write_prompt_tokens\x18\n \x01(\rH\x06\x88\x01\x01\x42\x17\n\x15_cached_prompt_tokensB\x13\n\x11_reasoning_tokensB\x16\n\x14_prompt_audio_tokensB\x1a\n\x18_completion_audio_tokensB\x1d\n\x1b_accepted_prediction_tokensB\x1d\n\x1b_rejected_prediction_tokensB\x1c\n\x1a_cache_write_prompt_tokensb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,27 +33,41 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelgate.v1.common_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CHATMESSAGE']._serialized_start=74
-  _globals['_CHATMESSAGE']._serialized_end=240
-  _globals['_CONTENTPART']._serialized_start=242
-  _globals['_CONTENTPART']._serialized_end=366
-  _globals['_IMAGEURL']._serialized_start=368
-  _globals['_IMAGEURL']._serialized_end=407
-  _globals['_IMAGEDATA']._serialized_start=409
-  _globals['_IMAGEDATA']._serialized_end=453
-  _globals['_TOOLCALL']._serialized_start=455
-  _globals['_TOOLCALL']._serialized_end=552
-  _globals['_FUNCTIONCALL']._serialized_start=554
-  _globals['_FUNCTIONCALL']._serialized_end=601
-  _globals['_TOOL']._serialized_start=603
-  _globals['_TOOL']._serialized_end=675
-  _globals['_FUNCTIONDEFINITION']._serialized_start=678
-  _globals['_FUNCTIONDEFINITION']._serialized_end=810
-  _globals['_TOOLCHOICE']._serialized_start=812
-  _globals['_TOOLCHOICE']._serialized_end=875
-  _globals['_RESPONSEFORMAT']._serialized_start=877
-  _globals['_RESPONSEFORMAT']._serialized_end=960
-  _globals['_JSONSCHEMAFORMAT']._serialized_start=962
-  _globals['_JSONSCHEMAFORMAT']._serialized_end=1088
-  _globals['_USAGE']._serialized_start=1090
-  _globals['_USAGE']._serialized_end=1169
+  _globals['_CHATMESSAGE']._serialized_end=395
+  _globals['_CHATAUDIO']._serialized_start=397
+  _globals['_CHATAUDIO']._serialized_end=474
+  _globals['_ANNOTATION']._serialized_start=476
+  _globals['_ANNOTATION']._serialized_end=551
+  _globals['_URLCITATION']._serialized_start=553
+  _globals['_URLCITATION']._serialized_end=634
+  _globals['_TOKENLOGPROB']._serialized_start=636
+  _globals['_TOKENLOGPROB']._serialized_end=760
+  _globals['_TOPLOGPROB']._serialized_start=762
+  _globals['_TOPLOGPROB']._serialized_end=836
+  _globals['_CHATLOGPROBS']._serialized_start=838
+  _globals['_CHATLOGPROBS']._serialized_end=942
+  _globals['_TOKENIDS']._serialized_start=944
+  _globals['_TOKENIDS']._serialized_end=967
+  _globals['_CONTENTPART']._serialized_start=969
+  _globals['_CONTENTPART']._serialized_end=1093
+  _globals['_IMAGEURL']._serialized_start=1095
+  _globals['_IMAGEURL']._serialized_end=1134
+  _globals['_IMAGEDATA']._serialized_start=1136
+  _globals['_IMAGEDATA']._serialized_end=1180
+  _globals['_TOOLCALL']._serialized_start=1182
+  _globals['_TOOLCALL']._serialized_end=1279
+  _globals['_FUNCTIONCALL']._serialized_start=1281
+  _globals['_FUNCTIONCALL']._serialized_end=1328
+  _globals['_TOOL']._serialized_start=1330
+  _globals['_TOOL']._serialized_end=1402
+  _globals['_FUNCTIONDEFINITION']._serialized_start=1405
+  _globals['_FUNCTIONDEFINITION']._serialized_end=1537
+  _globals['_TOOLCHOICE']._serialized_start=1539
+  _globals['_TOOLCHOICE']._serialized_end=1602
+  _globals['_RESPONSEFORMAT']._serialized_start=1604
+  _globals['_RESPONSEFORMAT']._serialized_end=1687
+  _globals['_JSONSCHEMAFORMAT']._serialized_start=1689
+  _globals['_JSONSCHEMAFORMAT']._serialized_end=1815
+  _globals['_USAGE']._serialized_start=1818
+  _globals['_USAGE']._serialized_end=2347
 # @@protoc_insertion_point(module_scope)
