@@ -5,7 +5,7 @@ import { ConnectError } from "@connectrpc/connect";
 import { KeyAdmin, parseDuration } from "../auth/key-admin";
 import type { KeyRecord, Store } from "../store/types";
 
-export const keysUsage = `Usage: modelgate keys <command> --config FILE [options]
+export const keysUsage = `Usage: modelgate keys <command> [--config FILE] [options]
 
 Commands:
   create --name N [--team T] [--role user|admin]... [--endpoints a,b]

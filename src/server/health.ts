@@ -1,7 +1,7 @@
 // gRPC health checking (grpc.health.v1.Health), served outside auth so load balancers, Kubernetes
 // probes and `grpc_health_probe` can ask without credentials. Semantics follow
 // https://github.com/grpc/grpc/blob/master/doc/health-checking.md and grpc-go's health server.
-import type { ConnectRouter } from "@connectrpc/connect";
+import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import {
   Health,
   HealthCheckResponse_ServingStatus as ServingStatus,
@@ -114,9 +114,12 @@ export class HealthStatus {
   }
 }
 
+/** Per-service router options (interceptors). */
+type ServiceOptions = Parameters<ConnectRouter["service"]>[2];
+
 /** Serves grpc.health.v1.Health (Check, Watch, List) from `status`. */
-export function registerHealth(router: ConnectRouter, status: HealthStatus): void {
-  router.service(Health, {
+export function registerHealth(router: ConnectRouter, status: HealthStatus, options?: ServiceOptions): void {
+  const impl: ServiceImpl<typeof Health> = {
     check(request) {
       const current = status.get(request.service);
       if (current === undefined) {
@@ -137,5 +140,6 @@ export function registerHealth(router: ConnectRouter, status: HealthStatus): voi
       }
       return { statuses };
     },
-  });
+  };
+  router.service(Health, impl, options);
 }

@@ -31,6 +31,8 @@ import { fileDescriptorSetBase64 as modelgateSourceInfo } from "../../gen/modelg
 import { invalidArgument } from "../errors";
 
 export interface ReflectionOptions {
+  /** Router options for both reflection services (e.g. the errors interceptor). */
+  serviceOptions?: Parameters<ConnectRouter["service"]>[2];
   /**
    * The files whose services the server serves. Their imports are found through the files
    * themselves; health and both reflection files are always added.
