@@ -136,6 +136,23 @@ auth:
     expect(p.out()).toContain('"msg":"stopped"');
   });
 
+  it("writes every call's log line before it exits on SIGTERM (stdout is buffered, not lost)", async () => {
+    const p = start(["--config", "config/default.yaml", "--port", "0"]);
+    const port = await listening(p);
+    const chat = clientFor(ChatService, "grpc", `http://127.0.0.1:${port}`);
+    const calls = 300;
+    await Promise.all(
+      Array.from({ length: calls }, (_, i) =>
+        chat.chat({ endpoint: "chat", messages: [{ role: "user", content: `n${i}` }] }, { headers: { "x-request-id": `flush-${i}` } }),
+      ),
+    );
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+    const ids = new Set(p.out().split("\n").filter((l) => l.includes('"msg":"call"')).map((l) => (JSON.parse(l) as { requestId: string }).requestId));
+    expect([...ids].filter((id) => id.startsWith("flush-"))).toHaveLength(calls);
+    expect(p.out().trimEnd().endsWith('"msg":"stopped"}')).toBe(true);
+  });
+
   it("takes the port from $PORT and the config from $MODELGATE_CONFIG", async () => {
     const p = start([], { MODELGATE_CONFIG: "config/default.yaml", PORT: "0" });
     const port = await listening(p);
