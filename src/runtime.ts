@@ -10,6 +10,12 @@ import type { KeyLimits } from "./store/types";
 import { compileGrants, type CompiledGrants } from "./auth/access";
 import { createJwtVerifier, type JwtVerifier } from "./auth/jwt";
 import { compilePrices, type PriceTable } from "./usage/prices";
+import { routingSchema } from "./routing/config";
+import { EndpointRouter, type RoutedTarget, type RouterHooks } from "./routing/router";
+import { TargetHealthRegistry, type TargetHealth } from "./routing/target-health";
+
+/** The routing of an endpoint without a `routing:` block: fallback in listed order, no retries. */
+const defaultRouting = routingSchema.parse({});
 
 export interface RuntimeEndpoint {
   name: string;
@@ -17,7 +23,23 @@ export interface RuntimeEndpoint {
   provider: string;
   model: string;
   limit?: { renewalPeriod: RenewalPeriod; calls: number; tokens?: number; windowMs: number };
+  /** The first target's client (the only one of a one-target endpoint). */
   client: ModelClient;
+  /** The first target's name, for the x-modelgate-target header of a one-target endpoint. */
+  targetName: string;
+  /** Every target, in config order (one for `model:`). */
+  targets: readonly RoutedTarget[];
+  /**
+   * Routes calls over the targets: set for several targets or a `routing:` block. A one-target
+   * endpoint without one calls `client` directly, as before routing existed.
+   */
+  router?: EndpointRouter;
+}
+
+/** What routing keeps across reloads (breakers) and reports to (metrics). */
+export interface RoutingDeps {
+  health: TargetHealthRegistry;
+  hooks?: RouterHooks;
 }
 
 /** Who is calling, once authenticated. */
@@ -66,27 +88,48 @@ export function buildRuntimeState(
   config: LoadedConfig,
   factories: ReadonlyMap<string, ModelFactory>,
   upstream: UpstreamClient,
+  routing: RoutingDeps = { health: new TargetHealthRegistry() },
 ): RuntimeState {
   const endpoints = new Map<string, RuntimeEndpoint>();
+  const health = new Map<string, TargetHealth>();
   for (const ep of config.file.endpoints) {
-    const factory = factories.get(ep.model.provider);
-    const providerConfig = config.providerConfigs.get(ep.name);
-    // The loader already validated both; a miss here is a programming error.
-    if (!factory || !providerConfig) throw new Error(`endpoint ${ep.name} was not validated`);
+    const configs = config.targetConfigs.get(ep.name);
+    const policy = ep.routing ?? defaultRouting;
+    const targets = ep.targets.map((t, i): RoutedTarget => {
+      const factory = factories.get(t.model.provider);
+      const providerConfig = configs?.[i];
+      // The loader already validated both; a miss here is a programming error.
+      if (!factory || !providerConfig) throw new Error(`endpoint ${ep.name} was not validated`);
+      return {
+        name: t.name,
+        provider: t.model.provider,
+        model: t.model.name,
+        client: factory.create({ name: t.model.name, config: providerConfig }, { upstream }),
+        health: routing.health.get(ep.name, t.name, [t.model.provider, t.model.name, providerConfig], policy.breaker, health),
+      };
+    });
+    const first = targets[0]!;
+    // A weighted split without weights is even; with some weights, a target without one is only a fallback.
+    const weighted = ep.targets.some((t) => t.weight !== undefined);
+    const weights = ep.targets.map((t) => t.weight ?? (weighted ? 0 : 1));
     endpoints.set(ep.name, {
       name: ep.name,
       type: ep.endpoint_type,
-      provider: ep.model.provider,
-      model: ep.model.name,
+      provider: first.provider,
+      model: first.model,
       limit: ep.limit && {
         renewalPeriod: ep.limit.renewal_period,
         calls: ep.limit.calls,
         tokens: ep.limit.tokens,
         windowMs: renewalPeriods[ep.limit.renewal_period],
       },
-      client: factory.create({ name: ep.model.name, config: providerConfig }, { upstream }),
+      client: first.client,
+      targetName: first.name,
+      targets,
+      router: targets.length > 1 || ep.routing ? new EndpointRouter(ep.name, targets, weights, policy, routing.hooks) : undefined,
     });
   }
+  routing.health.retain(health);
   const keysBySha256 = new Map<string, Principal>();
   for (const key of config.file.auth.keys) {
     const hash = key.sha256 ?? sha256Hex(key.key!);

@@ -6,6 +6,7 @@ import type { z } from "zod";
 import { configSchema, endpointSchema, type ConfigFile, type EndpointConfig } from "./schema";
 import type { ModelFactory } from "../providers/model";
 import { accessConfigProblems } from "../auth/config";
+import { endpointsFromRoutes, type RouteProblem } from "../routing/mlflow-routes";
 
 export interface ConfigProblem {
   path: string;
@@ -36,6 +37,8 @@ export interface LoadedConfig {
   file: ConfigFile;
   /** Provider config per endpoint name, after `$ENV` resolution and provider validation. */
   providerConfigs: ReadonlyMap<string, Record<string, unknown>>;
+  /** Provider config of each of an endpoint's targets, in order (the first is providerConfigs'). */
+  targetConfigs: ReadonlyMap<string, readonly Record<string, unknown>[]>;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -73,7 +76,8 @@ export function parseConfig(
   // Paths of `$ENV` references whose variable is not set: problems at or below them are
   // consequences (a required value missing, a key that is too short), not further mistakes.
   const unset: ConfigProblem[] = [];
-  const raw = resolveEnv(fromLegacyRoutes(doc.toJS() as unknown, problems), [], env, problems, unset);
+  const fromRoutes = { count: 0 };
+  const raw = resolveEnv(fromLegacyRoutes(doc.toJS() as unknown, problems, fromRoutes), [], env, problems, unset);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) problems.push(...zodProblems(parsed.error.issues, []));
   // Provider checks run even when other parts of the file are wrong, so one run reports all.
@@ -84,13 +88,22 @@ export function parseConfig(
         return r.success ? [[r.data, i] as [EndpointConfig, number]] : [];
       });
   const providerConfigs = new Map<string, Record<string, unknown>>();
+  const targetConfigs = new Map<string, Record<string, unknown>[]>();
   const names = new Set<string>();
+  const fileEndpoints = rawEndpoints(raw).length - fromRoutes.count;
   for (const [ep, i] of endpoints) {
     const at = ["endpoints", i];
     if (names.has(ep.name)) problems.push({ path: formatPath([...at, "name"]), message: `duplicate endpoint name "${ep.name}"` });
     names.add(ep.name);
-    const config = checkProvider(ep, at, factories, problems);
-    if (config) providerConfigs.set(ep.name, config);
+    // An MLflow route's targets are its destination endpoints' models: already checked there.
+    const found = i < fileEndpoints ? problems : [];
+    const configs = ep.targets.map((t, j) =>
+      checkProvider(ep, t.model, ep.targets.length === 1 && t.model === ep.model ? [...at, "model"] : [...at, "targets", j, "model"], factories, found),
+    );
+    if (configs.every((c) => c !== undefined)) {
+      providerConfigs.set(ep.name, configs[0]!);
+      targetConfigs.set(ep.name, configs);
+    }
   }
   if (!parsed.success) throw new ConfigError(source, withoutFollowOns(problems, unset));
   const file = parsed.data;
@@ -105,7 +118,7 @@ export function parseConfig(
     ...accessConfigProblems({ jwt: file.auth.jwt, access: file.access }, new Map(file.endpoints.map((e) => [e.name, e.endpoint_type]))),
   );
   if (problems.length > 0) throw new ConfigError(source, withoutFollowOns(problems, unset));
-  return { file, providerConfigs };
+  return { file, providerConfigs, targetConfigs };
 }
 
 /** Drops the problems at or below the path of an unset `$ENV` reference, except that one. */
@@ -117,31 +130,32 @@ function withoutFollowOns(problems: ConfigProblem[], unset: readonly ConfigProbl
 
 function checkProvider(
   ep: EndpointConfig,
+  model: EndpointConfig["model"],
   at: (string | number)[],
   factories: ReadonlyMap<string, ModelFactory>,
   problems: ConfigProblem[],
 ): Record<string, unknown> | undefined {
-  const factory = factories.get(ep.model.provider);
+  const factory = factories.get(model.provider);
   if (!factory) {
-    const hint = unsupportedProviders[ep.model.provider];
+    const hint = unsupportedProviders[model.provider];
     problems.push({
-      path: formatPath([...at, "model", "provider"]),
+      path: formatPath([...at, "provider"]),
       message: hint
-        ? `unsupported provider "${ep.model.provider}": ${hint}`
-        : `unsupported provider "${ep.model.provider}" (supported: ${[...factories.keys()].join(", ")})`,
+        ? `unsupported provider "${model.provider}": ${hint}`
+        : `unsupported provider "${model.provider}" (supported: ${[...factories.keys()].join(", ")})`,
     });
     return undefined;
   }
   if (!factory.supports.includes(ep.endpoint_type)) {
     problems.push({
-      path: formatPath([...at, "endpoint_type"]),
+      path: formatPath([...at.slice(0, 2), "endpoint_type"]),
       message: `provider "${factory.name}" does not serve ${ep.endpoint_type} (it serves: ${factory.supports.join(", ")})`,
     });
     return undefined;
   }
-  const result = factory.configSchema.safeParse(ep.model.config);
+  const result = factory.configSchema.safeParse(model.config);
   if (!result.success) {
-    problems.push(...zodProblems(result.error.issues, [...at, "model", "config"]));
+    problems.push(...zodProblems(result.error.issues, [...at, "config"]));
     return undefined;
   }
   return result.data;
@@ -151,14 +165,19 @@ function checkProvider(
  * MLflow AI Gateway files before MLflow 2.9 say `routes:` with `route_type:`; the Deployments
  * Server says `endpoints:` with `endpoint_type:`. The older spelling is read as the newer one.
  */
-function fromLegacyRoutes(raw: unknown, problems: ConfigProblem[]): unknown {
+function fromLegacyRoutes(raw: unknown, problems: ConfigProblem[], fromRoutes: { count: number }): unknown {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return raw;
   const { routes, ...rest } = raw as Record<string, unknown>;
   if (!Array.isArray(routes)) return raw;
   if ("endpoints" in rest) {
-    // MLflow 3 traffic routes (destinations, TRAFFIC_SPLIT) sit beside endpoints.
-    problems.push({ path: "routes", message: "MLflow traffic routes (routes with destinations) are not supported yet; point clients at one endpoint" });
-    return rest;
+    // MLflow 3 traffic routes (destinations, TRAFFIC_SPLIT) sit beside endpoints: each becomes an
+    // endpoint whose targets are its destinations' models (src/routing/mlflow-routes.ts).
+    const endpoints = Array.isArray(rest["endpoints"]) ? (rest["endpoints"] as unknown[]) : [];
+    const found: RouteProblem[] = [];
+    const routeEndpoints = endpointsFromRoutes(routes, endpoints, found);
+    problems.push(...found.map((p) => ({ path: formatPath(p.path), message: p.message })));
+    fromRoutes.count = routeEndpoints.length;
+    return { ...rest, endpoints: [...endpoints, ...routeEndpoints] };
   }
   const looksLegacy = routes.every((r) => r !== null && typeof r === "object" && "route_type" in r);
   if (!looksLegacy) return raw;

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { accessSchema, jwtConfigSchema } from "../auth/config";
 import { pricesSchema } from "../usage/prices";
+import { checkTargets, modelSchema, routingSchema, targetSchema, withTargets } from "../routing/config";
 
 export const endpointTypes = [
   "llm/v1/chat",
@@ -29,17 +30,19 @@ export const limitSchema = z.strictObject({
   key: z.string().optional(),
 });
 
-export const endpointSchema = z.strictObject({
-  name,
-  endpoint_type: z.enum(endpointTypes),
-  model: z.strictObject({
-    provider: z.string().min(1),
-    name: z.string().min(1),
-    /** Validated by the provider's own schema once `$ENV` references are resolved. */
-    config: z.record(z.string(), z.unknown()).default({}),
-  }),
-  limit: limitSchema.optional(),
-});
+export const endpointSchema = z
+  .strictObject({
+    name,
+    endpoint_type: z.enum(endpointTypes),
+    /** MLflow's one model; or `targets` (src/routing/config.ts), never both. */
+    model: modelSchema.optional(),
+    targets: z.array(targetSchema).min(1).optional(),
+    routing: routingSchema.optional(),
+    limit: limitSchema.optional(),
+  })
+  .superRefine(checkTargets)
+  // Parsed, every endpoint has its targets (one for `model:`) and `model` = the first target's.
+  .transform(withTargets);
 
 /** Limits a key or a team sets for itself (all optional; the strictest of all that apply wins). */
 export const ownLimitsSchema = z.strictObject({

@@ -17,6 +17,10 @@ export interface CallInfo {
   allowedModelVersions?: ReadonlySet<string>;
   provider?: string;
   model?: string;
+  /** The endpoint target that answered (its provider and model above), once one did. */
+  target?: string;
+  /** Upstream requests the answer took (retries and fallbacks included). */
+  attempts?: number;
   usage?: Omit<Usage, "$typeName" | "$unknown">;
   /** The registry version that answered (Predict), when known. */
   modelVersion?: string;

@@ -10,6 +10,8 @@ export interface MetricsSources {
   ledger: () => LedgerWriterStats;
   /** Open client connections and those refused over the caps (src/server/one-port.ts). */
   connections?: () => { connections: number; refusedGlobal: number; refusedPerAddress: number };
+  /** Each target's circuit breaker level (0 closed, 1 half-open, 2 open), read at scrape time. */
+  breakers?: () => Iterable<{ endpoint: string; target: string; level: number }>;
 }
 
 export class GatewayMetrics {
@@ -18,6 +20,7 @@ export class GatewayMetrics {
   private readonly duration: Histogram<"endpoint">;
   private readonly tokens: Counter<"endpoint" | "kind">;
   private readonly cost: Counter<"endpoint">;
+  private readonly attempts: Counter<"endpoint" | "target" | "outcome">;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -32,6 +35,25 @@ export class GatewayMetrics {
     });
     this.tokens = new Counter({ name: "modelgate_tokens_total", help: "Tokens by endpoint, prompt or completion", labelNames: ["endpoint", "kind"], registers });
     this.cost = new Counter({ name: "modelgate_cost_usd_total", help: "Known cost in USD by endpoint", labelNames: ["endpoint"], registers });
+    this.attempts = new Counter({
+      name: "modelgate_upstream_attempts_total",
+      help: "Upstream attempts of routed endpoints by target and outcome (ok, a failure class, breaker_open)",
+      labelNames: ["endpoint", "target", "outcome"],
+      registers,
+    });
+    const breakers = sources.breakers;
+    if (breakers) {
+      new Gauge({
+        name: "modelgate_target_breaker_state",
+        help: "Circuit breaker of each endpoint target: 0 closed (serving), 1 half-open (probing), 2 open (skipped)",
+        labelNames: ["endpoint", "target"],
+        registers,
+        collect() {
+          this.reset();
+          for (const b of breakers()) this.labels(b.endpoint, b.target).set(b.level);
+        },
+      });
+    }
     const quota = sources.quotaBackend;
     if (quota) {
       new Gauge({
@@ -96,6 +118,11 @@ export class GatewayMetrics {
         },
       });
     }
+  }
+
+  /** One upstream attempt of a routed call and how it ended (ok, a failure class, breaker_open). */
+  recordAttempt(endpoint: string, target: string, outcome: string): void {
+    this.attempts.labels(endpoint, target, outcome).inc();
   }
 
   recordCall(endpoint: string, code: string, seconds: number): void {

@@ -34,6 +34,7 @@ import { countTokens, reservationForRequest, warmTokenizer } from "../usage/toke
 import { saneRequestId, tracingInterceptor } from "../interceptors/tracing";
 import type { ModelFactory } from "../providers/model";
 import { buildRuntimeState, type RuntimeState } from "../runtime";
+import { breakerLevel, TargetHealthRegistry } from "../routing/target-health";
 import { chatService } from "../services/chat";
 import { completionsService } from "../services/completions";
 import { embeddingsService } from "../services/embeddings";
@@ -87,6 +88,8 @@ export class Gateway {
   private readonly settings: LoadedConfig["file"]["server"];
   private active = 0;
   private readonly metrics: GatewayMetrics;
+  /** Breakers by target, kept across reloads for targets that did not change. */
+  private readonly targetHealth = new TargetHealthRegistry();
   private idle: (() => void) | undefined;
 
   private constructor(
@@ -95,12 +98,16 @@ export class Gateway {
   ) {
     this.settings = options.config.file.server;
     this.upstream = new UpstreamClient({ timeoutMs: this.settings.upstream_timeout_ms });
-    this.state = buildRuntimeState(options.config, options.factories, this.upstream);
+    this.state = buildRuntimeState(options.config, options.factories, this.upstream, this.routingDeps());
     const counters = backends.counters;
+    const health = this.targetHealth;
     this.metrics = new GatewayMetrics({
       quotaBackend: "stats" in counters ? () => counters.stats() : undefined,
       ledger: () => backends.ledger.stats(),
       connections: () => this.server.stats(),
+      breakers: function* () {
+        for (const h of health.all()) yield { endpoint: h.endpoint, target: h.target, level: breakerLevel(h.breaker.state) };
+      },
     });
     this.server = createOnePortServer(this.listener(), {
       headersTimeoutMs: this.settings.headers_timeout_ms,
@@ -154,6 +161,34 @@ export class Gateway {
   get runtimeState(): RuntimeState {
     return this.state;
   }
+
+  /** The config last reloaded (the one given at start until then). */
+  private reloaded: LoadedConfig | undefined;
+
+  /**
+   * Serves a newly loaded config: builds its state and swaps it in whole. Calls and streams
+   * already running finish on the state they began with; targets that did not change keep their
+   * breakers. `server` and `store` settings take a restart (a changed one is named in the log).
+   */
+  reload(config: LoadedConfig): void {
+    const next = buildRuntimeState(config, this.options.factories, this.upstream, this.routingDeps());
+    const running = this.reloaded ?? this.options.config;
+    const restartNeeded = (["server", "store"] as const).filter((k) => JSON.stringify(config.file[k]) !== JSON.stringify(running.file[k]));
+    this.state = next;
+    this.reloaded = config;
+    this.options.logger.info({ endpoints: [...next.endpoints.keys()] }, "config reloaded");
+    if (restartNeeded.length > 0) {
+      this.options.logger.warn({ sections: restartNeeded }, "config reloaded: changes to these sections take effect after a restart");
+    }
+  }
+
+  private routingDeps() {
+    return {
+      health: this.targetHealth,
+      hooks: { onAttempt: (endpoint: string, target: string, outcome: string) => this.metrics.recordAttempt(endpoint, target, outcome) },
+    };
+  }
+
 
   /** Starts listening; resolves with the bound address (port 0 picks a free port). */
   async listen(host = this.settings.host, port = this.settings.port): Promise<AddressInfo> {

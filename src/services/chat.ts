@@ -1,7 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ChatRequest, ChatService, StreamChatRequest } from "../../gen/modelgate/v1/chat_pb";
 import type { ChatParams } from "../providers/types";
-import { beginEndpointCall, missingMethod, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, routedStream, routedUnary, missingMethod, type ServiceDeps } from "./endpoint-call";
 import { chatRequestSchema, validate } from "./validate";
 
 export function chatParams(req: ChatRequest | StreamChatRequest): ChatParams {
@@ -14,14 +14,19 @@ export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> 
     async chat(req, ctx) {
       const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
       const params = chatParams(req);
-      const res = await (endpoint.client.chat ?? missingMethod(endpoint))(params, options);
+      const res = endpoint.router
+        ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.chat ?? missingMethod(endpoint))(params, call))
+        : await (endpoint.client.chat ?? missingMethod(endpoint))(params, options);
       info.usage = res.usage;
       return res;
     },
     async *streamChat(req, ctx) {
       const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
       const params = chatParams(req);
-      for await (const chunk of (endpoint.client.streamChat ?? missingMethod(endpoint))(params, options)) {
+      const chunks = endpoint.router
+        ? routedStream(endpoint.router, ctx, info, options, (c, call) => (c.streamChat ?? missingMethod(endpoint))(params, call))
+        : (endpoint.client.streamChat ?? missingMethod(endpoint))(params, options);
+      for await (const chunk of chunks) {
         if (chunk.usage) info.usage = chunk.usage;
         for (const c of chunk.choices) if (c.delta?.content) info.streamedText = (info.streamedText ?? "") + c.delta.content;
         yield chunk;

@@ -1,7 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { CompleteRequest, CompletionsService, StreamCompleteRequest } from "../../gen/modelgate/v1/completions_pb";
 import type { CompleteParams } from "../providers/types";
-import { beginEndpointCall, missingMethod, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, routedStream, routedUnary, missingMethod, type ServiceDeps } from "./endpoint-call";
 import { completeRequestSchema, validate } from "./validate";
 
 export function completeParams(req: CompleteRequest | StreamCompleteRequest): CompleteParams {
@@ -14,14 +14,19 @@ export function completionsService(deps: ServiceDeps): ServiceImpl<typeof Comple
     async complete(req, ctx) {
       const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
       const params = completeParams(req);
-      const res = await (endpoint.client.complete ?? missingMethod(endpoint))(params, options);
+      const res = endpoint.router
+        ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.complete ?? missingMethod(endpoint))(params, call))
+        : await (endpoint.client.complete ?? missingMethod(endpoint))(params, options);
       info.usage = res.usage;
       return res;
     },
     async *streamComplete(req, ctx) {
       const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
       const params = completeParams(req);
-      for await (const chunk of (endpoint.client.streamComplete ?? missingMethod(endpoint))(params, options)) {
+      const chunks = endpoint.router
+        ? routedStream(endpoint.router, ctx, info, options, (c, call) => (c.streamComplete ?? missingMethod(endpoint))(params, call))
+        : (endpoint.client.streamComplete ?? missingMethod(endpoint))(params, options);
+      for await (const chunk of chunks) {
         if (chunk.usage) info.usage = chunk.usage;
         for (const c of chunk.choices) if (c.text) info.streamedText = (info.streamedText ?? "") + c.text;
         yield chunk;

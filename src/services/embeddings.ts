@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
-import { beginEndpointCall, missingMethod, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, routedUnary, missingMethod, type ServiceDeps } from "./endpoint-call";
 import { embedRequestSchema, validate } from "./validate";
 
 export function embeddingsService(deps: ServiceDeps): ServiceImpl<typeof EmbeddingsService> {
@@ -8,7 +8,9 @@ export function embeddingsService(deps: ServiceDeps): ServiceImpl<typeof Embeddi
     async embed(req, ctx) {
       const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/embeddings");
       validate(embedRequestSchema, req);
-      const res = await (endpoint.client.embed ?? missingMethod(endpoint))(req, options);
+      const res = endpoint.router
+        ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.embed ?? missingMethod(endpoint))(req, call))
+        : await (endpoint.client.embed ?? missingMethod(endpoint))(req, options);
       info.usage = res.usage;
       return res;
     },

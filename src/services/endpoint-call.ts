@@ -6,6 +6,12 @@ import { invalidArgument, notFound } from "../errors";
 import { callInfoKey, type CallInfo } from "../interceptors/call-info";
 import type { CallOptions } from "../providers/model";
 import type { RuntimeEndpoint, RuntimeState } from "../runtime";
+import type { EndpointRouter, RouteRequest, Served } from "../routing/router";
+
+/** Response header (and, for streams, trailer) naming the target that answered. */
+export const targetHeader = "x-modelgate-target";
+/** Response header (and trailer) with the number of upstream requests the answer took. */
+export const attemptsHeader = "x-modelgate-attempts";
 
 export interface ServiceDeps {
   /** The current state, for calls that reach a service without the interceptor chain. */
@@ -38,6 +44,17 @@ export function beginEndpointCall(
   info.endpoint = name;
   info.provider = endpoint.provider;
   info.model = endpoint.model;
+  if (!endpoint.router) {
+    // One target, one attempt: known now (constant strings, nothing allocated per call).
+    info.target = endpoint.targetName;
+    info.attempts = 1;
+    ctx.responseHeader.set(targetHeader, endpoint.targetName);
+    ctx.responseHeader.set(attemptsHeader, "1");
+    if (ctx.method.methodKind === "server_streaming") {
+      ctx.responseTrailer.set(targetHeader, endpoint.targetName);
+      ctx.responseTrailer.set(attemptsHeader, "1");
+    }
+  }
   const call = info;
   const options: CallOptions & UpstreamReachedHook = {
     signal: ctx.signal,
@@ -64,4 +81,58 @@ export interface UpstreamReachedHook {
 /** A ModelClient method the endpoint's provider lacks: the loader prevents it, so it is a bug. */
 export function missingMethod(endpoint: RuntimeEndpoint): never {
   throw new Error(`provider ${endpoint.provider} has no client method for ${endpoint.type}`);
+}
+
+/** What the router needs to know about this call: the caller's sticky key and deadline. */
+export function routeRequest(router: EndpointRouter, ctx: HandlerContext, info: CallInfo): RouteRequest {
+  const sticky = router.sticky;
+  const stickyKey =
+    sticky === undefined
+      ? undefined
+      : "name" in sticky
+        ? (ctx.requestHeader.get(sticky.name) ?? undefined)
+        : sticky.by === "key"
+          ? info.principal?.keyId
+          : info.principal?.team;
+  const timeoutMs = ctx.timeoutMs();
+  return { stickyKey: stickyKey || undefined, deadline: timeoutMs === undefined ? undefined : performance.now() + timeoutMs };
+}
+
+/** Records and announces the target that answered a routed call (headers; trailers for streams). */
+export function servedBy(ctx: HandlerContext, info: CallInfo, served: Served): void {
+  const { target, attempts } = served;
+  info.target = target.name;
+  info.provider = target.provider;
+  info.model = target.model;
+  info.attempts = attempts;
+  ctx.responseHeader.set(targetHeader, target.name);
+  ctx.responseHeader.set(attemptsHeader, String(attempts));
+  if (ctx.method.methodKind === "server_streaming") {
+    ctx.responseTrailer.set(targetHeader, target.name);
+    ctx.responseTrailer.set(attemptsHeader, String(attempts));
+  }
+}
+
+/** A unary call through the endpoint's router. */
+export async function routedUnary<R>(
+  router: EndpointRouter,
+  ctx: HandlerContext,
+  info: CallInfo,
+  options: CallOptions,
+  invoke: (client: RuntimeEndpoint["client"], call: CallOptions) => Promise<R>,
+): Promise<R> {
+  const served = await router.unary(invoke, options, routeRequest(router, ctx, info));
+  servedBy(ctx, info, served);
+  return served.value;
+}
+
+/** A stream through the endpoint's router, committed to a target at its first chunk. */
+export function routedStream<C>(
+  router: EndpointRouter,
+  ctx: HandlerContext,
+  info: CallInfo,
+  options: CallOptions,
+  invoke: (client: RuntimeEndpoint["client"], call: CallOptions) => AsyncIterable<C>,
+): AsyncIterable<C> {
+  return router.stream(invoke, options, routeRequest(router, ctx, info), (served) => servedBy(ctx, info, served));
 }

@@ -3,7 +3,7 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { PredictService } from "../../gen/modelgate/v1/predict_pb";
 import { invalidArgument } from "../errors";
-import { beginEndpointCall, missingMethod, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, routedUnary, missingMethod, type ServiceDeps } from "./endpoint-call";
 
 export function predictService(deps: ServiceDeps): ServiceImpl<typeof PredictService> {
   return {
@@ -12,12 +12,14 @@ export function predictService(deps: ServiceDeps): ServiceImpl<typeof PredictSer
       if (req.input.case === undefined) {
         throw invalidArgument("input: one of dataframe_split, dataframe_records, instances or inputs is required");
       }
-      const res = await (endpoint.client.predict ?? missingMethod(endpoint))(req, options);
+      const res = endpoint.router
+        ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.predict ?? missingMethod(endpoint))(req, call))
+        : await (endpoint.client.predict ?? missingMethod(endpoint))(req, options);
       info.modelVersion = res.modelVersion;
       if (res.model) info.model = res.model;
       return {
         predictions: fromJson(ValueSchema, res.predictions),
-        model: res.model ?? endpoint.model,
+        model: res.model ?? info.model ?? endpoint.model,
         modelVersion: res.modelVersion ?? "",
       };
     },

@@ -111,7 +111,7 @@ export function clientGone(res: NodeResponse): AbortSignal {
 export function passBackHeaders(from: Headers | undefined, into: Record<string, string>): Record<string, string> {
   if (!from) return into;
   from.forEach((value, key) => {
-    if (key === "x-request-id" || key === "retry-after" || key.startsWith("x-ratelimit-") || key.startsWith("ratelimit")) into[key] = value;
+    if (key === "x-request-id" || key === "retry-after" || key.startsWith("x-ratelimit-") || key.startsWith("ratelimit") || key.startsWith("x-modelgate-")) into[key] = value;
   });
   return into;
 }

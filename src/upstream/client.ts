@@ -34,6 +34,28 @@ export interface UpstreamClientOptions {
   connectTimeoutMs?: number;
 }
 
+/**
+ * What went wrong with an upstream, for the routing layer's retry and fallback decisions: the
+ * HTTP status (with Retry-After), a connection failure, or a timeout. Kept beside the error
+ * rather than in its message.
+ */
+export type UpstreamFailure =
+  | { kind: "status"; status: number; retryAfterMs?: number }
+  | { kind: "connection" }
+  | { kind: "timeout" };
+
+const failures = new WeakMap<ConnectError, UpstreamFailure>();
+
+/** The upstream failure behind an error this client threw (undefined: not an upstream failure it saw). */
+export function upstreamFailure(err: unknown): UpstreamFailure | undefined {
+  return err instanceof ConnectError ? failures.get(err) : undefined;
+}
+
+function tagged(err: ConnectError, failure: UpstreamFailure): ConnectError {
+  failures.set(err, failure);
+  return err;
+}
+
 /** Largest upstream error body we read to extract a message. */
 const maxErrorBody = 64 * 1024;
 
@@ -170,7 +192,12 @@ export class UpstreamClient {
     } catch (err) {
       if (call.signal.aborted) return this.failure(provider, call, err);
     }
-    return fromUpstreamStatus(provider.name, res.statusCode, message?.slice(0, 1000), retryAfterMs(res.headers["retry-after"]));
+    const retryAfter = retryAfterMs(res.headers["retry-after"]);
+    return tagged(fromUpstreamStatus(provider.name, res.statusCode, message?.slice(0, 1000), retryAfter), {
+      kind: "status",
+      status: res.statusCode,
+      retryAfterMs: retryAfter,
+    });
   }
 
   /** Maps a transport failure: the caller's abort keeps its own code, everything else is UNAVAILABLE. */
@@ -178,11 +205,11 @@ export class UpstreamClient {
     if (call.signal.aborted) return ConnectError.from(call.signal.reason);
     if (err instanceof ConnectError) return err;
     if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
-      return unavailable(`${provider.name}: upstream timed out`, err);
+      return tagged(unavailable(`${provider.name}: upstream timed out`, err), { kind: "timeout" });
     }
     const code = (err as { code?: unknown }).code;
     const what = typeof code === "string" ? code : err instanceof Error ? err.message : "unknown error";
-    return unavailable(`${provider.name}: upstream connection failed (${what})`, err);
+    return tagged(unavailable(`${provider.name}: upstream connection failed (${what})`, err), { kind: "connection" });
   }
 }
 

@@ -56,6 +56,9 @@
 //   #delay:N     wait N ms before doing the rest
 //   #stream-error  stream: preamble + 2 content events, then the provider's in-stream error
 //                (OpenAI `data: {"error":{...}}`, Anthropic `event: error`), then end
+//   #retry-after:N  with #status:NNN, send `retry-after: N` (seconds; 429 sends 7 without it)
+// Queued faults (queueFaults()) apply directives to the next requests whatever their text says,
+// so several fakes behind one endpoint can fail differently for the same call.
 // The directive text stays part of the echoed reply.
 import {
   createServer,
@@ -107,7 +110,7 @@ export interface FakeUpstream {
   waitForClosedEarly(n: number, timeoutMs?: number): Promise<void>;
   /** Resolves once requests.length >= n (needs recording); rejects after timeoutMs (default 2000). */
   waitForRequests(n: number, timeoutMs?: number): Promise<void>;
-  /** Clears `requests` (in place) and zeroes `closedEarly`. */
+  /** Clears `requests` (in place) and zeroes `closedEarly` (and drops queued faults). */
   reset(): void;
   /** Stops listening and destroys every connection (pending #hang / #slow ones included). */
   close(): Promise<void>;
@@ -359,9 +362,12 @@ export interface Directives {
   streamError: boolean;
   /** Milliseconds to wait first (0 = none). */
   delayMs: number;
+  /** `retry-after` seconds to send with an error status (-1 = the default: 7 for a 429). */
+  retryAfter: number;
 }
 
 const NO_DIRECTIVES: Readonly<Directives> = Object.freeze({
+  retryAfter: -1,
   status: 0,
   garbage: false,
   break: false,
@@ -381,6 +387,7 @@ export function parseDirectives(text: string): Readonly<Directives> {
     let m: RegExpExecArray | null;
     if ((m = /^#status:(\d{3})$/.exec(tok))) d.status = Number(m[1]);
     else if ((m = /^#delay:(\d+)$/.exec(tok))) d.delayMs = Number(m[1]);
+    else if ((m = /^#retry-after:(\d+)$/.exec(tok))) d.retryAfter = Number(m[1]);
     else if (tok === "#garbage") d.garbage = true;
     else if (tok === "#break") d.break = true;
     else if (tok === "#slow") d.slow = true;
@@ -391,6 +398,22 @@ export function parseDirectives(text: string): Readonly<Directives> {
   }
   if (d.status < 400) d.status = 0;
   return matched ? d : NO_DIRECTIVES;
+}
+
+/** A queued fault over the request's own directives: the fault's set values win. */
+function withQueued(own: Readonly<Directives>, fault: Readonly<Directives>): Readonly<Directives> {
+  if (fault === NO_DIRECTIVES) return own;
+  if (own === NO_DIRECTIVES) return fault;
+  return {
+    status: fault.status || own.status,
+    garbage: fault.garbage || own.garbage,
+    break: fault.break || own.break,
+    slow: fault.slow || own.slow,
+    hang: fault.hang || own.hang,
+    streamError: fault.streamError || own.streamError,
+    delayMs: fault.delayMs || own.delayMs,
+    retryAfter: fault.retryAfter >= 0 ? fault.retryAfter : own.retryAfter,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -661,7 +684,7 @@ const JSON_HEADERS = "application/json";
 const AZURE_DEPLOYMENT_PATH = /^\/openai\/deployments\/([^/]+)\/(chat\/completions|completions|embeddings)$/;
 const noop = (): void => {};
 
-class FakeUpstreamServer implements FakeUpstream {
+class FakeUpstreamServer implements FaultyUpstream {
   url = "";
   port = 0;
   closedEarly = 0;
@@ -670,6 +693,7 @@ class FakeUpstreamServer implements FakeUpstream {
   private readonly record: boolean;
   private seq = 0;
   private closing = false;
+  private readonly faults: string[] = [];
   private closedWaiters: Waiter[] = [];
   private requestWaiters: Waiter[] = [];
   private readonly routes: Map<string, { provider: Provider; handle: Handler }>;
@@ -714,9 +738,14 @@ class FakeUpstreamServer implements FakeUpstream {
     return this.wait(this.requestWaiters, n, () => this.requests.length, timeoutMs, "requests");
   }
 
+  queueFaults(...directives: string[]): void {
+    this.faults.push(...directives);
+  }
+
   reset(): void {
     this.requests.length = 0;
     this.closedEarly = 0;
+    this.faults.length = 0;
   }
 
   close(): Promise<void> {
@@ -857,6 +886,13 @@ class FakeUpstreamServer implements FakeUpstream {
    * Applies the directives, then calls `respond` (normal answer). `respond` is given the
    * directives so streams can honour #break / #slow / #stream-error.
    */
+  /** The directives of a request's text, with the next queued fault (if any) over them. */
+  private directives(text: string): Readonly<Directives> {
+    const own = parseDirectives(text);
+    const queued = this.faults.shift();
+    return queued === undefined ? own : withQueued(own, parseDirectives(queued));
+  }
+
   private act(ctx: Ctx, d: Readonly<Directives>, provider: Provider, stream: boolean, respond: () => void): void {
     if (d === NO_DIRECTIVES) return respond();
     if (d.delayMs > 0) {
@@ -873,8 +909,8 @@ class FakeUpstreamServer implements FakeUpstream {
     const { res } = ctx;
     if (res.destroyed || d.hang) return;
     if (d.status !== 0) {
-      const extra: Record<string, string> | undefined =
-        d.status === 429 ? { "retry-after": String(RETRY_AFTER_SECONDS) } : undefined;
+      const retryAfter = d.retryAfter >= 0 ? d.retryAfter : d.status === 429 ? RETRY_AFTER_SECONDS : -1;
+      const extra: Record<string, string> | undefined = retryAfter >= 0 ? { "retry-after": String(retryAfter) } : undefined;
       return this.send(res, d.status, errorJson(provider, d.status), JSON_HEADERS, {
         ...this.idHeader(provider),
         ...extra,
@@ -1021,7 +1057,7 @@ class FakeUpstreamServer implements FakeUpstream {
     const n = positiveInt(body.n) ?? 1;
     const stream = body.stream === true;
     const includeUsage = stream && isObject(body.stream_options) && body.stream_options.include_usage === true;
-    const d = parseDirectives(lastUser);
+    const d = this.directives(lastUser);
     const maxTokens = positiveInt(body.max_completion_tokens) ?? positiveInt(body.max_tokens);
     const stops = stopList(body.stop);
 
@@ -1175,7 +1211,7 @@ class FakeUpstreamServer implements FakeUpstream {
     const n = positiveInt(body.n) ?? 1;
     const stream = body.stream === true;
     const includeUsage = stream && isObject(body.stream_options) && body.stream_options.include_usage === true;
-    const d = parseDirectives(prompts[0] ?? "");
+    const d = this.directives(prompts[0] ?? "");
     const maxTokens = positiveInt(body.max_tokens) ?? COMPLETIONS_DEFAULT_MAX_TOKENS;
     const stops = stopList(body.stop);
 
@@ -1271,7 +1307,7 @@ class FakeUpstreamServer implements FakeUpstream {
     if (format !== "float" && format !== "base64") {
       return this.openaiBadRequest(ctx, "Invalid value for 'encoding_format': must be 'float' or 'base64'.", "encoding_format");
     }
-    const d = parseDirectives(inputs[0] ?? "");
+    const d = this.directives(inputs[0] ?? "");
     this.act(ctx, d, "openai", false, () => {
       let tokens = 0;
       const data: JsonValue[] = inputs.map((text, index) => {
@@ -1325,7 +1361,7 @@ class FakeUpstreamServer implements FakeUpstream {
     const tools = anthropicToolTurn(messages, body);
     if (tools.kind === "error") return this.anthropicBadRequest(ctx, tools.message);
     inputTokens += tools.kind === "result" ? tools.words : 0;
-    const d = parseDirectives(lastUser);
+    const d = this.directives(lastUser);
     const stops = stopList(body.stop_sequences);
 
     const seq = ++this.seq;
@@ -1473,7 +1509,7 @@ class FakeUpstreamServer implements FakeUpstream {
         }
       }
     }
-    const d = directiveText === undefined ? NO_DIRECTIVES : parseDirectives(directiveText);
+    const d = this.directives(directiveText ?? "");
     const path = (ctx.req.url ?? "").split("?")[0] ?? "";
     this.act(ctx, d, "mlflow", false, () => {
       let predictions: JsonValue[];
@@ -1495,7 +1531,16 @@ class FakeUpstreamServer implements FakeUpstream {
 }
 
 /** Starts the fake on 127.0.0.1 (a free port unless `port` is given). */
-export async function startFakeUpstream(opts: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
+/** The provider fake of this file: it can also be told to fail its next requests. */
+export interface FaultyUpstream extends FakeUpstream {
+  /**
+   * The next requests (one each, in order) act as if their text began with these directives,
+   * e.g. queueFaults("#status:500", "#status:429 #retry-after:0"); later requests are normal.
+   */
+  queueFaults(...directives: string[]): void;
+}
+
+export async function startFakeUpstream(opts: FakeUpstreamOptions = {}): Promise<FaultyUpstream> {
   const fake = new FakeUpstreamServer(opts.record ?? true);
   await fake.listen(opts.port ?? 0);
   return fake;

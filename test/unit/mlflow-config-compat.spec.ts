@@ -107,10 +107,6 @@ const fails: Record<string, { why: string; problems: string[] }> = {
     why: "the docs' `provider: azuread` is not a provider in MLflow either (it is an openai_api_type)",
     problems: ['endpoints[0].model.provider: unsupported provider "azuread": use provider azure-openai (or openai) with openai_api_type: azuread'],
   },
-  "traffic-routes.yaml": {
-    why: "MLflow 3's `routes:` beside `endpoints:` (TRAFFIC_SPLIT over endpoints) has no counterpart yet",
-    problems: ["routes: MLflow traffic routes (routes with destinations) are not supported yet; point clients at one endpoint"],
-  },
   "model-parameters.yaml": {
     why: "MLflow ignores unknown config keys (ConfigModel extra=ignore), so these defaults never applied there; our strict provider schemas name them instead",
     problems: ["endpoints[0].model.config: unknown key(s): temperature, max_tokens, top_p"],
@@ -140,7 +136,22 @@ function declaredEndpoints(text: string) {
 describe("MLflow config fixtures", () => {
   it("every file in the folder is checked here, and every case has its file", () => {
     const files = readdirSync(fixturesDir).filter((f) => f.endsWith(".yaml")).sort();
-    expect(files).toEqual([...Object.keys(loads), ...Object.keys(fails)].sort());
+    expect(files).toEqual([...Object.keys(loads), ...Object.keys(fails), "traffic-routes.yaml"].sort());
+  });
+});
+
+describe("traffic-routes.yaml", () => {
+  it("MLflow 3's `routes:` load unchanged: each route is an endpoint splitting over its destinations' models", () => {
+    const { file: config, targetConfigs } = parseConfig(fixture("traffic-routes.yaml"), "traffic-routes.yaml", modelFactories, env);
+    expect(config.endpoints.map((ep) => ep.name)).toEqual(["chat1", "chat2", "chat-route"]);
+    const route = config.endpoints[2]!;
+    expect(route.endpoint_type).toBe("llm/v1/chat");
+    expect(route.routing?.strategy).toBe("weighted");
+    expect(route.targets.map((t) => [t.name, t.model.provider, t.model.name, t.weight])).toEqual([
+      ["chat1", "openai", "gpt-5", 80],
+      ["chat2", "openai", "gpt-4.1", 20],
+    ]);
+    expect(targetConfigs.get("chat-route")).toEqual([openai, openai]);
   });
 });
 

@@ -23,7 +23,7 @@ import { MemoryCounters } from "../../src/store/memory/counters";
 import type { LedgerRow } from "../../src/store/types";
 import { countTokens, reservationForRequest } from "../../src/usage/tokens";
 
-const endpoint: RuntimeEndpoint = { name: "chat", type: "llm/v1/chat", provider: "openai", model: "gpt-4o-mini", client: {} };
+const endpoint: RuntimeEndpoint = { name: "chat", type: "llm/v1/chat", provider: "openai", model: "gpt-4o-mini", client: {}, targetName: "gpt-4o-mini", targets: [] };
 const state = {
   endpoints: new Map([["chat", endpoint]]),
   teams: new Map(),
@@ -60,7 +60,7 @@ function callInfo(): CallInfo {
 
 /** What a service does: begins the endpoint call (as chat.ts does), then `work` with its hook. */
 function service(values: ReturnType<typeof createContextValues>, work: (reached: () => void, info: CallInfo) => void) {
-  const ctx = { values, signal: new AbortController().signal } as unknown as HandlerContext;
+  const ctx = { values, signal: new AbortController().signal, responseHeader: new Headers(), responseTrailer: new Headers(), method: ChatService.method.chat } as unknown as HandlerContext;
   const { info, options } = beginEndpointCall({ getState: () => state }, ctx, "chat", "llm/v1/chat");
   work(() => (options as UpstreamReachedHook).onUpstreamReached?.(), info);
 }

@@ -1,0 +1,109 @@
+// The config of an endpoint's targets and of how calls are routed among them (our extension of
+// the MLflow file; MLflow 3's top-level `routes:` are read into the same shape, see
+// mlflow-routes.ts).
+import { z } from "zod";
+
+const targetName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/, "use letters, digits, '.', '_', ':', '/', '@' or '-' (at most 128)");
+
+/** One provider + model + provider config: what MLflow calls `model:`. */
+export const modelSchema = z.strictObject({
+  provider: z.string().min(1),
+  name: z.string().min(1),
+  /** Validated by the provider's own schema once `$ENV` references are resolved. */
+  config: z.record(z.string(), z.unknown()).default({}),
+});
+
+export const targetSchema = z.strictObject({
+  /** Names the target in headers, logs, metrics and the ledger; defaults to the model's name. */
+  name: targetName.optional(),
+  model: modelSchema,
+  /** Share of traffic (strategy `weighted`): relative to the other targets' weights; 0 = only a fallback. */
+  weight: z.number().min(0).optional(),
+});
+
+/** Which failures move a call on to the next target (and may be retried on the same target). */
+export const failureClasses = ["rate_limit", "server_error", "connection", "timeout", "bad_response", "upstream_refused", "context_length"] as const;
+export type FailureClass = (typeof failureClasses)[number];
+
+export const routingSchema = z.strictObject({
+  /**
+   * `weighted`: each call picks a target by weight (sticky: by the caller), the others are its
+   * fallbacks in listed order. `fallback`: always the listed order.
+   */
+  strategy: z.enum(["weighted", "fallback"]).default("fallback"),
+  /** Keeps a caller on the same target: by API key, by team, or by a request header (`header:x-user-id`). */
+  sticky: z
+    .union([z.enum(["key", "team"]), z.string().regex(/^header:[a-z0-9-]+$/, "use key, team or header:<lower-case header name>")])
+    .optional(),
+  /** Failure classes that move on to the next target (default: all of them). */
+  fallback_on: z.array(z.enum(failureClasses)).default([...failureClasses]),
+  /** Time allowed for one upstream attempt: a unary answer, or a stream's first message. */
+  attempt_timeout_ms: z.number().int().positive().optional(),
+  /** Time allowed for all attempts and waits together (streams: until the first message). */
+  timeout_ms: z.number().int().positive().optional(),
+  retries: z
+    .strictObject({
+      /** Retries on the same target after a retryable failure (429, 5xx, connection, timeout, bad body). */
+      max: z.number().int().min(0).max(10).default(0),
+      /** Backoff before retry n: a random delay up to base_delay_ms * 2^n (full jitter), at most max_delay_ms. */
+      base_delay_ms: z.number().int().min(0).default(100),
+      max_delay_ms: z.number().int().min(0).default(2_000),
+      /**
+       * Retries may add at most this share of the endpoint's calls (plus min_per_second), so a
+       * failing upstream is not hammered: 20 = one retry per five calls.
+       */
+      budget_percent: z.number().min(0).max(100).default(20),
+      min_per_second: z.number().min(0).default(1),
+    })
+    .prefault({}),
+  /** Per-target circuit breaker: open after consecutive failures, one probe after half_open_after_ms. */
+  breaker: z
+    .strictObject({
+      consecutive_failures: z.number().int().positive().default(5),
+      half_open_after_ms: z.number().int().positive().default(30_000),
+    })
+    .prefault({}),
+});
+
+export type ModelConfig = z.infer<typeof modelSchema>;
+export type TargetConfig = z.infer<typeof targetSchema>;
+export type RoutingConfig = z.infer<typeof routingSchema>;
+
+export type NamedTarget = TargetConfig & { name: string };
+
+interface EndpointTargetsInput {
+  model?: ModelConfig;
+  targets?: TargetConfig[];
+  routing?: RoutingConfig;
+}
+
+/** Exactly one of `model` / `targets`; target names distinct; a weighted split has some weight. */
+export function checkTargets(ep: EndpointTargetsInput, ctx: z.RefinementCtx): void {
+  if ((ep.model === undefined) === (ep.targets === undefined)) {
+    ctx.addIssue({ code: "custom", path: ["model"], message: "give exactly one of `model` (one target) or `targets`" });
+    return;
+  }
+  const targets = ep.targets ?? [];
+  const seen = new Set<string>();
+  targets.forEach((t, i) => {
+    const name = t.name ?? t.model.name;
+    if (seen.has(name)) {
+      ctx.addIssue({ code: "custom", path: ["targets", i, "name"], message: `duplicate target name "${name}" (give each target its own \`name\`)` });
+    }
+    seen.add(name);
+  });
+  if (ep.routing?.strategy === "weighted" && targets.length > 0 && targets.every((t) => t.weight === 0)) {
+    ctx.addIssue({ code: "custom", path: ["targets"], message: "a weighted split needs a target with a weight above 0" });
+  }
+}
+
+export function withTargets<T extends EndpointTargetsInput>(ep: T): Omit<T, "model" | "targets"> & { model: ModelConfig; targets: NamedTarget[] } {
+  const targets: NamedTarget[] = ep.targets
+    ? ep.targets.map((t) => ({ ...t, name: t.name ?? t.model.name }))
+    : ep.model
+      ? [{ name: ep.model.name, model: ep.model }]
+      : [];
+  return { ...ep, model: ep.model ?? targets[0]!.model, targets };
+}
