@@ -110,6 +110,7 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
         provider: info.provider ?? endpoint?.provider ?? "",
         model: info.model ?? endpoint?.model ?? "",
         modelVersion: info.modelVersion ?? "",
+        target: info.target ?? "",
         promptTokens,
         completionTokens,
         costUsd: cost,

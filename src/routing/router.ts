@@ -120,12 +120,21 @@ export class EndpointRouter {
           break;
         }
         const left = deadline - performance.now();
-        if (left <= 0) throw this.outOfTime(attempts, lastError);
-        const limit = Math.min(policy.attempt_timeout_ms ?? Infinity, left);
+        if (left < 1) throw this.outOfTime(attempts, lastError);
+        const attemptLimit = policy.attempt_timeout_ms ?? Infinity;
+        const limit = Math.min(attemptLimit, left);
+        // Cut by the overall deadline rather than its own timeout: nothing comes after it.
+        const lastChance = left < attemptLimit;
         const attempt = new AbortController();
         const follow = () => attempt.abort(call.signal.reason);
         call.signal.addEventListener("abort", follow, { once: true });
-        const timer = Number.isFinite(limit) ? setTimeout(() => attempt.abort(attemptTimeout(target.name, limit)), limit) : undefined;
+        let cutOff = false;
+        const timer = Number.isFinite(limit)
+          ? setTimeout(() => {
+              cutOff = lastChance;
+              attempt.abort(attemptTimeout(target.name, limit));
+            }, limit)
+          : undefined;
         attempts++;
         try {
           const value = await breaker.execute(() => start(target, { ...call, signal: attempt.signal }));
@@ -146,7 +155,8 @@ export class EndpointRouter {
           // Not the target's fault (the caller's request): no other target will do better.
           if (failure.kind === undefined || !this.fallbackOn.has(failure.kind)) throw err;
           lastError = err;
-          if (performance.now() >= deadline) throw this.outOfTime(attempts, lastError);
+          // (Timers may fire a little before the clock reaches the deadline.)
+          if (cutOff || performance.now() >= deadline) throw this.outOfTime(attempts, lastError);
           if (retry >= policy.retries.max || !isRetryable(failure.kind)) break;
           const r = policy.retries;
           // A Retry-After longer than we would wait sends the call to the next target instead.

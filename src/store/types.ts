@@ -62,6 +62,8 @@ export interface LedgerRow {
   model: string;
   /** Registry model version for Predict, else "". */
   modelVersion: string;
+  /** The endpoint target that answered (its name in the config); "" or absent when none did. */
+  target?: string;
   promptTokens: number;
   completionTokens: number;
   /** null when the price is unknown: never recorded as 0. */

@@ -10,6 +10,7 @@ import type { LedgerRow, Store } from "../../src/store/types";
 import { LedgerWriter } from "../../src/usage/ledger-writer";
 import { startTestPostgres, type TestPostgres } from "../support/postgres";
 import { describeStoreContract } from "./store.contract";
+import { postgresMigrations } from "../../src/store/postgres/migrations";
 
 let postgres: TestPostgres;
 
@@ -174,7 +175,7 @@ describe("postgres store", () => {
       await client.connect();
       try {
         const { rows } = await client.query<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version");
-        expect(rows.map((r) => r.version)).toEqual([1]);
+        expect(rows.map((r) => r.version)).toEqual(postgresMigrations.map((m) => m.version));
       } finally {
         await client.end();
       }

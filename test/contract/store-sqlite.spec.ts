@@ -12,6 +12,7 @@ import { openStore } from "../../src/store/open";
 import type { LedgerRow } from "../../src/store/types";
 import { LedgerWriter } from "../../src/usage/ledger-writer";
 import { describeStoreContract } from "./store.contract";
+import { sqliteMigrations } from "../../src/store/sqlite/migrations";
 
 const root = mkdtempSync(join(tmpdir(), "modelgate-sqlite-"));
 let fileSeq = 0;
@@ -288,7 +289,7 @@ describe("sqlite store", () => {
     }
     const db = new DatabaseSync(url.slice("sqlite:".length));
     try {
-      expect(db.prepare("SELECT version FROM schema_migrations").all()).toEqual([{ version: 1 }]);
+      expect(db.prepare("SELECT version FROM schema_migrations").all()).toEqual(sqliteMigrations.map((m) => ({ version: m.version })));
     } finally {
       db.close();
     }

@@ -46,6 +46,7 @@ function ledgerRow(overrides: Partial<LedgerRow> = {}): LedgerRow {
     provider: "openai",
     model: "gpt-4o-mini",
     modelVersion: "",
+    target: "primary",
     promptTokens: 10,
     completionTokens: 5,
     costUsd: 0.25,
@@ -433,6 +434,16 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           expect(String(err)).toContain("ledger row 1");
         }
         expect(await collect(store.ledger.rows({}))).toEqual([]);
+      });
+
+      it("rows keep the target that answered; a row without one reads back with ''", async () => {
+        const { target: _none, ...untargeted } = ledgerRow({ requestId: "t0" });
+        await store.ledger.append([ledgerRow({ requestId: "t1", target: "backup" }), untargeted]);
+        const rows = await collect(store.ledger.rows({}));
+        expect(rows.map((r) => [r.requestId, r.target])).toEqual([
+          ["t1", "backup"],
+          ["t0", ""],
+        ]);
       });
 
       it("rows: time order, equal times in insertion order, filtered by range, team and key", async () => {

@@ -276,3 +276,16 @@ describe("REST surfaces say which target answered", () => {
     await eventually(() => fb.requests.length === 1);
   });
 });
+
+describe("the ledger records the target", () => {
+  it("the row of a call that fell over names the target that answered, with its provider and model", async () => {
+    fa.queueFaults("#status:500");
+    await chat("fo", "hi", { headers: { "x-request-id": "routing-ledger-1" } });
+    await chat("plain", "hi", { headers: { "x-request-id": "routing-ledger-2" } });
+    await gw.gateway.flushLedger();
+    const rows = new Map<string, { target?: string; model: string; endpoint: string }>();
+    for await (const row of gw.gateway.store.ledger.rows({})) rows.set(row.requestId, row);
+    expect(rows.get("routing-ledger-1")).toMatchObject({ endpoint: "fo", target: "b", model: "m-b", status: "ok" });
+    expect(rows.get("routing-ledger-2")).toMatchObject({ endpoint: "plain", target: "m-a", model: "m-a" });
+  });
+});

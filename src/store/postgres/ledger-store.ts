@@ -8,7 +8,7 @@ import { rethrowAppendError, rethrowDatabaseError } from "./errors";
 
 /** Rows per INSERT: 14 parameters each, well under PostgreSQL's 65535 parameters per statement. */
 const INSERT_CHUNK_ROWS = 1_000;
-const COLUMNS = 14;
+const COLUMNS = 15;
 
 interface LedgerDbRow {
   id: string;
@@ -26,6 +26,7 @@ interface LedgerDbRow {
   status: string;
   latency_ms: number;
   streamed: boolean;
+  target: string;
 }
 
 interface TotalDbRow {
@@ -143,7 +144,7 @@ export class PostgresLedgerStore implements LedgerStore {
   }
 }
 
-/** `INSERT … VALUES ($1 … $14), (…)` for rows numbered from `offset` in the batch (for errors). */
+/** `INSERT … VALUES ($1 … $15), (…)` for rows numbered from `offset` in the batch (for errors). */
 function insertStatement(rows: readonly LedgerRow[], offset: number): [string, unknown[]] {
   const params: unknown[] = [];
   const tuples = rows.map((row, i) => {
@@ -164,11 +165,12 @@ function insertStatement(rows: readonly LedgerRow[], offset: number): [string, u
       row.status,
       row.latencyMs,
       row.streamed,
+      row.target ?? "",
     );
     return `(${Array.from({ length: COLUMNS }, (_, c) => `$${base + c + 1}`).join(", ")})`;
   });
   const sql = `INSERT INTO usage_ledger (time, request_id, key_id, team, endpoint, provider, model, model_version,
-                 prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed)
+                 prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed, target)
                VALUES ${tuples.join(", ")}`;
   return [sql, params];
 }
@@ -196,5 +198,6 @@ function toLedgerRow(row: LedgerDbRow): LedgerRow {
     status: row.status,
     latencyMs: row.latency_ms,
     streamed: row.streamed,
+    target: row.target,
   };
 }

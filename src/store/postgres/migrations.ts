@@ -56,4 +56,10 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX usage_ledger_team_time ON usage_ledger (team, time);
     `,
   },
+  {
+    version: 2,
+    name: "usage ledger: the endpoint target that answered",
+    // '' for rows written before routing, and for calls that reached no target.
+    sql: `ALTER TABLE usage_ledger ADD COLUMN target text NOT NULL DEFAULT '';`,
+  },
 ];

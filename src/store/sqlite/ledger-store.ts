@@ -10,8 +10,8 @@ import { inWriteTransaction } from "./transaction";
 
 const insertSql = `
   INSERT INTO usage_ledger (time, request_id, key_id, team, endpoint, provider, model, model_version,
-                            prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+                            prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed, target)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export class SqliteLedgerStore implements LedgerStore {
   constructor(
@@ -52,6 +52,7 @@ export class SqliteLedgerStore implements LedgerStore {
           row.status,
           row.latencyMs,
           row.streamed ? 1 : 0,
+          row.target ?? "",
         );
       });
     });
@@ -146,5 +147,6 @@ function toLedgerRow(row: SqliteRow): LedgerRow {
     status: text(row, "status"),
     latencyMs: num(row, "latency_ms"),
     streamed: num(row, "streamed") === 1,
+    target: text(row, "target"),
   };
 }
