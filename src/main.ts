@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, ConfigFileNotFoundError, loadConfigFile } from "./config/load";
+import { ConfigReloader } from "./config/reload";
 import { modelFactories } from "./providers/catalog";
 import { createLogger } from "./observability/logger";
 import { Gateway } from "./server/gateway";
@@ -14,6 +15,8 @@ const usage = `Usage: modelgate [--config FILE] [--host HOST] [--port PORT]
        modelgate usage ...   usage report from the ledger (modelgate usage --help)
 
 Starts the modelgate gateway: gRPC, Connect, gRPC-Web and the REST surfaces on one port.
+The config is reloaded on SIGHUP and when its file changes (an invalid file is refused and
+logged; the running config stays in force).
 
 Options:
   -c, --config FILE   the YAML config (default: $MODELGATE_CONFIG, else config/default.yaml,
@@ -138,6 +141,9 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // Hot reload: on SIGHUP and when the file changes; an invalid file is refused, the running config stays.
+  const reloader = (await new ConfigReloader({ path: configPath, factories: modelFactories, apply: (c) => gateway.reload(c), log: logger }).primed()).watch();
+  process.on("SIGHUP", () => void reloader.reload("SIGHUP"));
   return -1;
 }
 

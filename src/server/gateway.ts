@@ -176,7 +176,6 @@ export class Gateway {
     const restartNeeded = (["server", "store"] as const).filter((k) => JSON.stringify(config.file[k]) !== JSON.stringify(running.file[k]));
     this.state = next;
     this.reloaded = config;
-    this.options.logger.info({ endpoints: [...next.endpoints.keys()] }, "config reloaded");
     if (restartNeeded.length > 0) {
       this.options.logger.warn({ sections: restartNeeded }, "config reloaded: changes to these sections take effect after a restart");
     }
