@@ -14,7 +14,7 @@ export interface Accounting {
   reservation(info: CallInfo): { promptTokens: number; maxCompletionTokens: number };
   countTokens(text: string): number;
   /** USD for this usage, or null when the model's price is unknown. */
-  cost(provider: string, model: string, usage: { promptTokens: number; completionTokens: number }): number | null;
+  cost(provider: string, model: string, usage: { promptTokens: number; completionTokens: number; cachedPromptTokens?: number }): number | null;
   /** Queues one ledger row (never blocks the call). */
   record(row: LedgerRow): void;
   /** What the ledger says a key or team spent since a time (USD). */
@@ -96,7 +96,12 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
         promptTokens = estimate().promptTokens;
         completionTokens = info.streamedText ? accounting.countTokens(info.streamedText) : 0;
       }
-      const cost = info.provider && info.model ? accounting.cost(info.provider, info.model, { promptTokens, completionTokens }) : null;
+      // Prompt tokens read from the provider's cache are billed at the cached-input price.
+      const cachedPromptTokens = usage?.cachedPromptTokens;
+      const cost =
+        info.provider && info.model
+          ? accounting.cost(info.provider, info.model, { promptTokens, completionTokens, ...(cachedPromptTokens === undefined ? {} : { cachedPromptTokens }) })
+          : null;
       for (const c of checks) {
         const actual = c.kind === "tokens" ? promptTokens + completionTokens : c.kind === "spend" ? Math.round((cost ?? 0) * 1e6) : c.cost;
         if (actual !== c.cost) void counters.add(c.key, actual - c.cost, c.resetAtMs).catch(() => undefined);

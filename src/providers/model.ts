@@ -46,7 +46,7 @@ export interface ModelFactory {
 /** Wraps a pure translator provider into a factory backed by the shared upstream client. */
 export function httpModelFactory(given: Provider): ModelFactory {
   // A chat-only provider also serves completions, as a one-message chat.
-  const provider = given.chat && !given.complete ? { ...given, complete: completeViaChat(given.chat) } : given;
+  const provider = given.chat && !given.complete ? { ...given, complete: completeViaChat(given.chat, given.name) } : given;
   const supports: EndpointType[] = [];
   if (provider.chat) supports.push("llm/v1/chat");
   if (provider.complete) supports.push("llm/v1/completions");

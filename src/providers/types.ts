@@ -3,8 +3,8 @@
 // translator into a callable model lives in src/providers/http-model.ts.
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { ChatMessage } from "../../gen/modelgate/v1/common_pb";
-import type { ChatChoiceDeltaSchema, ChatChoiceSchema, ChatRequest } from "../../gen/modelgate/v1/chat_pb";
+import type { ChatMessage, TokenIds, Usage } from "../../gen/modelgate/v1/common_pb";
+import type { ChatChoiceDeltaSchema, ChatChoiceSchema, ChatRequest, MaxTokensField } from "../../gen/modelgate/v1/chat_pb";
 import type { CompletionChoiceSchema } from "../../gen/modelgate/v1/completions_pb";
 import type { PredictRequest } from "../../gen/modelgate/v1/predict_pb";
 
@@ -26,14 +26,22 @@ export interface ChatParams extends SamplingParams {
   toolChoice?: ChatRequest["toolChoice"];
   responseFormat?: ChatRequest["responseFormat"];
   parallelToolCalls?: boolean;
+  /** Which OpenAI field carries maxTokens (OpenAI-format providers only; others have one field). */
+  maxTokensField?: MaxTokensField;
 }
 
 export interface CompleteParams extends SamplingParams {
   prompt: string;
+  /** Several prompts instead of `prompt` (OpenAI format only; see translators' singlePrompt). */
+  prompts?: string[];
+  /** Prompts as token ids instead of `prompt` (OpenAI format only). */
+  tokenPrompts?: TokenIds[];
 }
 
 export interface EmbedParams {
   inputs: string[];
+  /** The inputs as token ids instead of `inputs` (OpenAI format only; see textInputs). */
+  tokenInputs?: TokenIds[];
   user: string;
   extras?: JsonObject;
 }
@@ -107,28 +115,47 @@ export interface PredictTranslator {
   response(body: unknown): PredictResult;
 }
 
-/** Token counts as providers report them. */
-export interface UsageCounts {
-  promptTokens: number;
-  completionTokens: number;
-  totalTokens: number;
+/**
+ * Token counts as providers report them; the breakdowns (cached prompt tokens, reasoning tokens
+ * ...) only when the provider reports them.
+ */
+export type UsageCounts = Pick<Usage, "promptTokens" | "completionTokens" | "totalTokens"> &
+  Partial<
+    Pick<
+      Usage,
+      | "cachedPromptTokens"
+      | "reasoningTokens"
+      | "promptAudioTokens"
+      | "completionAudioTokens"
+      | "acceptedPredictionTokens"
+      | "rejectedPredictionTokens"
+      | "cacheWritePromptTokens"
+    >
+  >;
+
+/** What the upstream says about an answer beside its choices (OpenAI's metadata). */
+export interface AnswerMetadata {
+  /** When the upstream created the answer (Unix seconds). */
+  created?: bigint;
+  systemFingerprint?: string;
+  serviceTier?: string;
 }
 
 // Results and chunks: the top level is fixed, nested messages use protobuf-es init shapes (any
 // field may be left out and takes its default), which is what connect-node serialises.
-export interface ChatResult {
+export interface ChatResult extends AnswerMetadata {
   id: string;
   model: string;
   choices: MessageInitShape<typeof ChatChoiceSchema>[];
   usage?: UsageCounts;
 }
-export interface ChatChunk {
+export interface ChatChunk extends AnswerMetadata {
   id: string;
   model: string;
   choices: MessageInitShape<typeof ChatChoiceDeltaSchema>[];
   usage?: UsageCounts;
 }
-export interface CompleteResult {
+export interface CompleteResult extends Omit<AnswerMetadata, "serviceTier"> {
   id: string;
   model: string;
   choices: MessageInitShape<typeof CompletionChoiceSchema>[];

@@ -28,7 +28,10 @@ export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> 
         : (endpoint.client.streamChat ?? missingMethod(endpoint))(params, options);
       for await (const chunk of chunks) {
         if (chunk.usage) info.usage = chunk.usage;
-        for (const c of chunk.choices) if (c.delta?.content) info.streamedText = (info.streamedText ?? "") + c.delta.content;
+        for (const c of chunk.choices) {
+          const text = (c.delta?.content ?? "") + (c.delta?.refusal ?? "");
+          if (text) info.streamedText = (info.streamedText ?? "") + text;
+        }
         yield chunk;
       }
     },

@@ -1,5 +1,5 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
+import { EmbeddingPrecision, type EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
 import { beginEndpointCall, routedUnary, missingMethod, type ServiceDeps } from "./endpoint-call";
 import { embedRequestSchema, validate } from "./validate";
 
@@ -12,6 +12,10 @@ export function embeddingsService(deps: ServiceDeps): ServiceImpl<typeof Embeddi
         ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.embed ?? missingMethod(endpoint))(req, call))
         : await (endpoint.client.embed ?? missingMethod(endpoint))(req, options);
       info.usage = res.usage;
+      // FLOAT64: the upstream's numbers in double_values (float32 would turn 0.1 into 0.10000000149011612).
+      if (req.precision === EmbeddingPrecision.FLOAT64) {
+        return { ...res, data: res.data.map((d) => ({ index: d.index, values: [], doubleValues: d.values })) };
+      }
       return res;
     },
   };

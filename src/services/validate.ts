@@ -3,11 +3,14 @@
 import { z } from "zod";
 import { invalidArgument } from "../errors";
 
-export const chatRoles = ["system", "user", "assistant", "tool"] as const;
+// "developer" (OpenAI's newer name for system) and "function" (deprecated function calling)
+// reach OpenAI-format upstreams as they are; other providers map or refuse them (portable-input.ts).
+export const chatRoles = ["system", "developer", "user", "assistant", "tool", "function"] as const;
 
 const sampling = {
   temperature: z.number().min(0, "must be >= 0").max(2, "must be <= 2").optional(),
-  topP: z.number().gt(0, "must be > 0").max(1, "must be <= 1").optional(),
+  // 0 is valid in OpenAI's spec (only the most likely token); providers that refuse it say so.
+  topP: z.number().min(0, "must be >= 0").max(1, "must be <= 1").optional(),
   maxTokens: z.number().int().min(1, "must be >= 1").optional(),
   n: z.number().int().min(1, "must be >= 1").max(128, "must be <= 128").optional(),
   stop: z.array(z.string().min(1, "must not be empty")).max(16, "at most 16 stop sequences"),
@@ -25,14 +28,26 @@ export const chatRequestSchema = z.object({
   ...sampling,
 });
 
-export const completeRequestSchema = z.object({
-  prompt: z.string().min(1, "a prompt is required"),
-  ...sampling,
-});
+const tokenIds = z.object({ ids: z.array(z.number()).min(1, "must hold at least one token id") });
 
-export const embedRequestSchema = z.object({
-  inputs: z.array(z.string()).min(1, "at least one input is required").max(2048, "at most 2048 inputs"),
-});
+export const completeRequestSchema = z
+  .object({
+    prompt: z.string(),
+    prompts: z.array(z.string()).max(2048, "at most 2048 prompts"),
+    tokenPrompts: z.array(tokenIds).max(2048, "at most 2048 prompts"),
+    ...sampling,
+  })
+  .refine((r) => r.prompt !== "" || r.prompts.length > 0 || r.tokenPrompts.length > 0, {
+    path: ["prompt"],
+    message: "a prompt is required",
+  });
+
+export const embedRequestSchema = z
+  .object({
+    inputs: z.array(z.string()).max(2048, "at most 2048 inputs"),
+    tokenInputs: z.array(tokenIds).max(2048, "at most 2048 inputs"),
+  })
+  .refine((r) => r.inputs.length > 0 || r.tokenInputs.length > 0, { path: ["inputs"], message: "at least one input is required" });
 
 /** Throws INVALID_ARGUMENT naming the first bad field, e.g. `messages[1].role: invalid role "bot" ...`. */
 export function validate(schema: z.ZodType, value: unknown): void {

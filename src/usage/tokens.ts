@@ -102,8 +102,9 @@ type ChatMessageLike = ChatParams["messages"][number];
 /** What a chat estimate reads: ChatParams, or the ChatRequest / StreamChatRequest message itself. */
 export type ChatEstimateInput = Pick<ChatParams, "messages"> &
   Partial<Pick<ChatParams, "tools" | "toolChoice" | "responseFormat" | "maxTokens" | "n">>;
-export type CompleteEstimateInput = Pick<CompleteParams, "prompt"> & Partial<Pick<CompleteParams, "maxTokens" | "n">>;
-export type EmbedEstimateInput = Pick<EmbedParams, "inputs">;
+export type CompleteEstimateInput = Pick<CompleteParams, "prompt"> &
+  Partial<Pick<CompleteParams, "maxTokens" | "n" | "prompts" | "tokenPrompts">>;
+export type EmbedEstimateInput = Pick<EmbedParams, "inputs"> & Partial<Pick<EmbedParams, "tokenInputs">>;
 
 export interface Reservation {
   /** Estimated prompt (input) tokens. */
@@ -160,10 +161,18 @@ export function estimateReservation(
   if ("inputs" in params) {
     let promptTokens = 0;
     for (const input of params.inputs) promptTokens += countTokens(input);
+    // Token ids count exactly.
+    for (const t of params.tokenInputs ?? []) promptTokens += t.ids.length;
     return { promptTokens, maxCompletionTokens: 0 };
   }
-  const promptTokens = "messages" in params ? chatPromptTokens(params) : countTokens(params.prompt);
-  return { promptTokens, maxCompletionTokens: completionCeiling(params, defaultMaxTokens) };
+  if ("messages" in params) return { promptTokens: chatPromptTokens(params), maxCompletionTokens: completionCeiling(params, defaultMaxTokens) };
+  // Several prompts (texts or token ids) each get n choices, all generated and billed.
+  let promptTokens = countTokens(params.prompt);
+  for (const p of params.prompts ?? []) promptTokens += countTokens(p);
+  for (const t of params.tokenPrompts ?? []) promptTokens += t.ids.length;
+  const prompts = Math.max(1, (params.prompts?.length ?? 0) + (params.tokenPrompts?.length ?? 0));
+  const ceiling = Math.min(completionCeiling(params, defaultMaxTokens) * prompts, Number.MAX_SAFE_INTEGER);
+  return { promptTokens, maxCompletionTokens: ceiling };
 }
 
 /**
@@ -217,6 +226,7 @@ export class StreamedTokenCounter {
       const delta = "delta" in choice ? choice.delta : undefined;
       if (!delta) continue;
       if (typeof delta.content === "string") this.add(delta.content);
+      if (typeof delta.refusal === "string") this.add(delta.refusal);
       for (const call of delta.toolCalls ?? []) {
         this.add(call.function?.name ?? "");
         this.add(call.function?.arguments ?? "");
@@ -238,6 +248,6 @@ export class StreamedTokenCounter {
 export interface StreamChunkLike {
   choices: readonly (
     | { text?: string }
-    | { delta?: { content?: string; toolCalls?: readonly { function?: { name?: string; arguments?: string } }[] } }
+    | { delta?: { content?: string; refusal?: string; toolCalls?: readonly { function?: { name?: string; arguments?: string } }[] } }
   )[];
 }

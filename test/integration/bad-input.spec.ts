@@ -37,9 +37,10 @@ describe.each(protocols)("request validation over %s", (protocol) => {
       'endpoint "embeddings" is of type llm/v1/embeddings; this method needs a llm/v1/chat endpoint'],
     ["empty messages", { endpoint: "chat", messages: [] }, Code.InvalidArgument, "messages: at least one message is required"],
     ["invalid role", { endpoint: "chat", messages: [user("x"), { role: "bot", content: "y" }] }, Code.InvalidArgument,
-      'messages[1].role: invalid role "bot" (expected system, user, assistant, tool)'],
+      'messages[1].role: invalid role "bot" (expected system, developer, user, assistant, tool, function)'],
     ["temperature out of range", { endpoint: "chat", messages: [user("x")], temperature: 3 }, Code.InvalidArgument, "temperature: must be <= 2"],
-    ["top_p zero", { endpoint: "chat", messages: [user("x")], topP: 0 }, Code.InvalidArgument, "top_p: must be > 0"],
+    // 0 is valid (OpenAI's spec allows it); below 0 is not.
+    ["top_p negative", { endpoint: "chat", messages: [user("x")], topP: -0.1 }, Code.InvalidArgument, "top_p: must be >= 0"],
   ])("%s", async (_name, request, code, message) => {
     expect(await codeOf(chat().chat(request))).toEqual({ code, message });
     // The streaming RPC validates the same way, before any chunk is sent.

@@ -42,7 +42,8 @@ describe("chat.completions", () => {
   it("answers like OpenAI", async () => {
     const res = await client.chat.completions.create({ model: "echo-chat", messages: [{ role: "user", content: "hello sdk" }] });
     expect(res.object).toBe("chat.completion");
-    expect(res.choices[0]?.message).toEqual({ role: "assistant", content: "echo: hello sdk" });
+    // ChatCompletionResponseMessage: refusal is required (null unless the model refused).
+    expect(res.choices[0]?.message).toEqual({ role: "assistant", content: "echo: hello sdk", refusal: null });
     expect(res.choices[0]?.finish_reason).toBe("stop");
     expect(res.usage).toEqual({ prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 });
   });
@@ -70,7 +71,7 @@ describe("chat.completions", () => {
     expect(usage).toEqual({ prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 });
   });
 
-  it("passes through a real OpenAI upstream, extras included", async () => {
+  it("passes through a real OpenAI upstream, extras included, developer role and max_completion_tokens as sent", async () => {
     const res = await client.chat.completions.create({
       model: "gpt",
       messages: [{ role: "developer", content: "be brief" }, { role: "user", content: "hi" }],
@@ -80,10 +81,11 @@ describe("chat.completions", () => {
     expect(res.choices[0]?.message.content).toBe("echo: hi");
     expect(fake.requests[0]?.body).toMatchObject({
       model: "gpt-4o-mini",
-      messages: [{ role: "system", content: "be brief" }, { role: "user", content: "hi" }],
-      max_tokens: 20,
+      messages: [{ role: "developer", content: "be brief" }, { role: "user", content: "hi" }],
+      max_completion_tokens: 20,
       presence_penalty: 0.5,
     });
+    expect(fake.requests[0]?.body).not.toHaveProperty("max_tokens");
   });
 
   it("a stream that breaks upstream surfaces as an APIError in the SDK", async () => {
@@ -219,12 +221,14 @@ describe("wire details", () => {
   it("bad JSON, wrong types and oversize bodies get OpenAI error JSON", async () => {
     const bad = await post("/v1/chat/completions", "{nope");
     expect(bad.status).toBe(400);
-    expect(await bad.json()).toMatchObject({ error: { type: "invalid_request_error", code: "invalid_argument" } });
+    expect(await bad.json()).toMatchObject({ error: { type: "invalid_request_error", param: null, code: null } });
     const wrong = await post("/v1/chat/completions", JSON.stringify({ model: "echo-chat", messages: "hi" }));
     expect(wrong.status).toBe(400);
     expect(((await wrong.json()) as { error: { message: string } }).error.message).toMatch(/^messages: /);
+    // 413, not a 429 the SDKs would retry with the same 5 MB body.
     const big = await post("/v1/embeddings", JSON.stringify({ model: "echo-embed", input: "x".repeat(5 * 1024 * 1024) }));
-    expect(big.status).toBe(429);
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ error: { type: "invalid_request_error", code: "request_too_large" } });
   });
 
   it("a wrong method on a known path is 405", async () => {

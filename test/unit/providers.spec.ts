@@ -28,7 +28,30 @@ const inputFile = z.strictObject({
 type Input = z.infer<typeof inputFile>;
 
 const errorFile = z.strictObject({ code: z.string(), message: z.string() });
-const usageJson = z.strictObject({ promptTokens: z.number(), completionTokens: z.number(), totalTokens: z.number() });
+const usageJson = z.strictObject({
+  promptTokens: z.number(),
+  completionTokens: z.number(),
+  totalTokens: z.number(),
+  // The breakdowns, when the provider reports them.
+  cachedPromptTokens: z.number().optional(),
+  reasoningTokens: z.number().optional(),
+  promptAudioTokens: z.number().optional(),
+  completionAudioTokens: z.number().optional(),
+  acceptedPredictionTokens: z.number().optional(),
+  rejectedPredictionTokens: z.number().optional(),
+  cacheWritePromptTokens: z.number().optional(),
+});
+
+/**
+ * Results and chunks as the fixture files hold them: int64 values (`created`, audio
+ * `expiresAt`) as JSON numbers, bytes (audio data, logprob bytes) as lists of byte values,
+ * absent fields left out.
+ */
+function plain(value: unknown): unknown {
+  return JSON.parse(
+    JSON.stringify(value, (_, v: unknown) => (typeof v === "bigint" ? Number(v) : v instanceof Uint8Array ? Array.from(v) : v)),
+  ) as unknown;
+}
 const streamFile = z.strictObject({
   chunks: z.array(z.unknown()),
   usage: usageJson.nullable(),
@@ -140,8 +163,7 @@ function thrownBy(run: () => unknown): z.infer<typeof errorFile> {
 
 function plainUsage(usage: Omit<Usage, "$typeName"> | undefined): z.infer<typeof usageJson> | null {
   if (usage === undefined) return null;
-  const { promptTokens, completionTokens, totalTokens } = usage;
-  return { promptTokens, completionTokens, totalTokens };
+  return usageJson.parse(plain(usage));
 }
 
 function runStream(provider: Provider, input: Input, events: SseEvent[], framing: string): z.infer<typeof streamFile> {
@@ -151,7 +173,7 @@ function runStream(provider: Provider, input: Input, events: SseEvent[], framing
   const chunks: unknown[] = [];
   for (const event of events) {
     try {
-      chunks.push(...decoder.push(event));
+      chunks.push(...decoder.push(event).map(plain));
     } catch (error) {
       return { chunks, usage: plainUsage(decoder.usage()), done: decoder.done, error: describeError(error) };
     }
@@ -197,7 +219,7 @@ function defineCaseTests(provider: Provider, c: Case): void {
       const input = c.input();
       const body = c.json("response.json");
       if (c.has("expected.json")) {
-        expect(translateResponse(provider, input, body)).toEqual(c.json("expected.json"));
+        expect(plain(translateResponse(provider, input, body))).toEqual(c.json("expected.json"));
       } else {
         const expected = errorFile.parse(c.json("expected-error.json"));
         expect(thrownBy(() => translateResponse(provider, input, body))).toEqual(expected);

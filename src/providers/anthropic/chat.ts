@@ -1,11 +1,12 @@
 // Chat over the Messages API: text, images, tools and structured output.
 import type { ChatChunk, ChatResult, ChatTranslator } from "../types";
 import { chatDelta } from "../stream-parts";
-import { messagesPost } from "./config";
+import { PROVIDER, messagesPost } from "./config";
 import { messagesBody } from "./messages-request";
 import { readMessage } from "./messages-response";
 import { type StreamMessage, type StreamPart, messagesStreamDecoder } from "./messages-stream";
 import { toolFields } from "./tools";
+import { portableMessages } from "../portable-input";
 
 function chatChunk(part: StreamPart, { id, model }: StreamMessage): ChatChunk {
   const reason = part.kind === "finish" ? part.finishReason : "";
@@ -14,7 +15,7 @@ function chatChunk(part: StreamPart, { id, model }: StreamMessage): ChatChunk {
 
 export const anthropicChat: ChatTranslator = {
   request(params, target, stream) {
-    return messagesPost(target, messagesBody(target, params.messages, params, stream, toolFields(params)));
+    return messagesPost(target, messagesBody(target, portableMessages(PROVIDER, params.messages), params, stream, toolFields(params)));
   },
 
   response(body): ChatResult {

@@ -3,10 +3,11 @@
 import { create } from "@bufbuild/protobuf";
 import { ChatMessageSchema } from "../../../gen/modelgate/v1/common_pb";
 import type { CompleteChunk, CompleteResult, CompleteTranslator } from "../types";
-import { messagesPost } from "./config";
+import { PROVIDER, messagesPost } from "./config";
 import { messagesBody } from "./messages-request";
 import { readMessage } from "./messages-response";
 import { type StreamMessage, type StreamPart, messagesStreamDecoder } from "./messages-stream";
+import { singlePrompt } from "../portable-input";
 
 function completeChunk(part: StreamPart, { id, model }: StreamMessage): CompleteChunk | undefined {
   // A completion has no role, so message_start has nothing to say; it sends no tools, so no
@@ -21,7 +22,7 @@ function completeChunk(part: StreamPart, { id, model }: StreamMessage): Complete
 
 export const anthropicComplete: CompleteTranslator = {
   request(params, target, stream) {
-    const messages = [create(ChatMessageSchema, { role: "user", content: params.prompt })];
+    const messages = [create(ChatMessageSchema, { role: "user", content: singlePrompt(PROVIDER, params) })];
     return messagesPost(target, messagesBody(target, messages, params, stream));
   },
 

@@ -46,7 +46,11 @@ export function readTokens(value: unknown, path: string, previous?: AnthropicTok
 }
 
 export function toUsage(tokens: AnthropicTokens): UsageInit {
-  return tokenUsage(tokens.input + tokens.cacheCreation + tokens.cacheRead, tokens.output);
+  const usage = tokenUsage(tokens.input + tokens.cacheCreation + tokens.cacheRead, tokens.output);
+  // Cache reads are billed at the cached-input price; both breakdowns only when there were any.
+  if (tokens.cacheRead > 0) usage.cachedPromptTokens = tokens.cacheRead;
+  if (tokens.cacheCreation > 0) usage.cacheWritePromptTokens = tokens.cacheCreation;
+  return usage;
 }
 
 /** A tool_use block as our ToolCall: the input object becomes the JSON arguments text. */

@@ -3,10 +3,11 @@
 import { create } from "@bufbuild/protobuf";
 import { ChatMessageSchema } from "../../../gen/modelgate/v1/common_pb";
 import type { CompleteChunk, CompleteResult, CompleteTranslator } from "../types";
-import { bedrockPost, modelPath } from "./config";
+import { PROVIDER, bedrockPost, modelPath } from "./config";
 import { converseBody } from "./converse-request";
 import { readConverse } from "./converse-response";
 import { type StreamPart, converseStreamDecoder } from "./converse-stream";
+import { singlePrompt } from "../portable-input";
 
 function completeChunk(part: StreamPart): CompleteChunk | undefined {
   // A completion has no role, and without tools there are no tool calls.
@@ -17,7 +18,7 @@ function completeChunk(part: StreamPart): CompleteChunk | undefined {
 
 export const bedrockComplete: CompleteTranslator = {
   request(params, target, stream) {
-    const messages = [create(ChatMessageSchema, { role: "user", content: params.prompt })];
+    const messages = [create(ChatMessageSchema, { role: "user", content: singlePrompt(PROVIDER, params) })];
     const body = converseBody({ ...params, messages, tools: [] });
     return bedrockPost(target, modelPath(target.name, stream ? "converse-stream" : "converse"), body);
   },

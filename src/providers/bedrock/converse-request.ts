@@ -14,6 +14,7 @@ import { setIfDefined } from "../request-builder";
 import type { ChatParams } from "../types";
 import { PROVIDER } from "./config";
 import { type Conversation, toConversation } from "./converse-messages";
+import { portableMessages } from "../portable-input";
 
 /**
  * Extras travel as additionalModelRequestFields, the model's own parameters (top_k,
@@ -128,7 +129,7 @@ function outputConfig(params: ChatParams): JsonObject | undefined {
 
 export function converseBody(params: ChatParams): JsonObject {
   checkSupported(params);
-  const conversation = toConversation(params.messages);
+  const conversation = toConversation(portableMessages(PROVIDER, params.messages));
   const body: JsonObject = { messages: conversation.messages };
   if (conversation.system.length > 0) body.system = conversation.system;
   const inference: JsonObject = {};

@@ -32,11 +32,14 @@ export function finishReason(stopReason: string): string {
  */
 export function readUsage(value: unknown, path: string): UsageInit {
   const usage = read.object(value, path);
-  const prompt =
-    read.count(usage.inputTokens, `${path}.inputTokens`) +
-    read.countOrZero(usage.cacheReadInputTokens, `${path}.cacheReadInputTokens`) +
-    read.countOrZero(usage.cacheWriteInputTokens, `${path}.cacheWriteInputTokens`);
-  return tokenUsage(prompt, read.count(usage.outputTokens, `${path}.outputTokens`));
+  const cacheRead = read.countOrZero(usage.cacheReadInputTokens, `${path}.cacheReadInputTokens`);
+  const cacheWrite = read.countOrZero(usage.cacheWriteInputTokens, `${path}.cacheWriteInputTokens`);
+  const prompt = read.count(usage.inputTokens, `${path}.inputTokens`) + cacheRead + cacheWrite;
+  const out = tokenUsage(prompt, read.count(usage.outputTokens, `${path}.outputTokens`));
+  // Cache reads are billed at the cached-input price; both breakdowns only when there were any.
+  if (cacheRead > 0) out.cachedPromptTokens = cacheRead;
+  if (cacheWrite > 0) out.cacheWritePromptTokens = cacheWrite;
+  return out;
 }
 
 export interface ReplyToolCall {

@@ -16,6 +16,7 @@ import type { EmbedResult, EmbedTranslator, ModelTarget } from "../types";
 import { tokenUsage } from "../usage";
 import { PROVIDER, bedrockPost, modelPath } from "./config";
 import { read } from "./converse-response";
+import { textInputs } from "../portable-input";
 
 type Family = "titan" | "cohere";
 
@@ -73,7 +74,7 @@ export const bedrockEmbed: EmbedTranslator = {
       throw invalidArgument(`${PROVIDER}: user is not supported for embeddings (InvokeModel has no end-user field); leave it unset`);
     }
     const body =
-      familyOf(target.name) === "titan" ? titanBody(params.inputs, params.extras) : cohereBody(params.inputs, params.extras);
+      familyOf(target.name) === "titan" ? titanBody(textInputs(PROVIDER, params), params.extras) : cohereBody(textInputs(PROVIDER, params), params.extras);
     return bedrockPost(target, modelPath(target.name, "invoke"), body);
   },
 

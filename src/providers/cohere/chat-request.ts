@@ -9,6 +9,7 @@ import { mergeExtras, seedToNumber, setIfDefined } from "../request-builder";
 import type { ChatParams } from "../types";
 import { PROVIDER } from "./config";
 import { toCohereMessages } from "./messages";
+import { portableMessages } from "../portable-input";
 
 const ownedKeys: ReadonlyMap<string, string> = new Map([
   ["model", "the endpoint's model is used"],
@@ -62,7 +63,7 @@ function toolFields(params: ChatParams): JsonObject {
 
 export function chatBody(params: ChatParams, model: string, stream: boolean): JsonObject {
   checkSupported(params);
-  const body: JsonObject = { model, messages: toCohereMessages(params.messages), ...toolFields(params) };
+  const body: JsonObject = { model, messages: toCohereMessages(portableMessages(PROVIDER, params.messages)), ...toolFields(params) };
   setIfDefined(body, "temperature", params.temperature);
   setIfDefined(body, "p", params.topP);
   setIfDefined(body, "max_tokens", params.maxTokens);

@@ -40,10 +40,14 @@ export function readUsage(value: unknown, path: string): UsageInit | undefined {
   const key = usage.billed_units !== undefined && usage.billed_units !== null ? "billed_units" : "tokens";
   if (usage[key] === undefined || usage[key] === null) return undefined;
   const counts = read.object(usage[key], `${path}.${key}`);
-  return tokenUsage(
+  const out = tokenUsage(
     read.countOrZero(counts.input_tokens, `${path}.${key}.input_tokens`),
     read.countOrZero(counts.output_tokens, `${path}.${key}.output_tokens`),
   );
+  // Prompt tokens served from Cohere's cache, when there were any.
+  const cached = read.countOrZero(usage.cached_tokens, `${path}.cached_tokens`);
+  if (cached > 0) out.cachedPromptTokens = Math.min(cached, out.promptTokens);
+  return out;
 }
 
 export interface CohereToolCall {

@@ -7,6 +7,7 @@ import type { EmbedResult, EmbedTranslator } from "../types";
 import { type UsageInit, tokenUsage } from "../usage";
 import { PROVIDER, coherePost } from "./config";
 import { read } from "./chat-response";
+import { textInputs } from "../portable-input";
 
 /** v2 requires input_type; documents are the common case, and extras.input_type overrides it. */
 export const DEFAULT_INPUT_TYPE = "search_document";
@@ -25,7 +26,7 @@ export const cohereEmbed: EmbedTranslator = {
     if (params.user !== "") throw invalidArgument(`${PROVIDER} has no end-user field; leave user unset`);
     const body: JsonObject = {
       model: target.name,
-      texts: params.inputs,
+      texts: textInputs(PROVIDER, params),
       input_type: DEFAULT_INPUT_TYPE,
       embedding_types: ["float"],
     };

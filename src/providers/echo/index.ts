@@ -7,6 +7,7 @@ import type { ModelClient, ModelFactory } from "../model";
 import type { ChatChunk, ChatParams, CompleteChunk, ModelTarget } from "../types";
 import { deadlineExceeded, invalidArgument } from "../../errors";
 import { ConnectError } from "@connectrpc/connect";
+import { portableMessages, singlePrompt, textInputs } from "../portable-input";
 
 const configSchema = z.strictObject({
   /** Delay between streamed words, to make streaming visible in a terminal. */
@@ -55,6 +56,7 @@ function chatReply(params: ChatParams) {
 
 /** echo answers text only: anything it would have to ignore is refused, never dropped. */
 function rejectUnsupported(params: ChatParams): void {
+  portableMessages("echo", params.messages);
   if (params.tools.length > 0) throw invalidArgument("echo: tools are not supported");
   if (params.toolChoice) throw invalidArgument("echo: tool_choice is not supported");
   if (params.responseFormat && params.responseFormat.type !== "text") throw invalidArgument("echo: response_format is not supported");
@@ -112,11 +114,13 @@ function echoModel(target: ModelTarget<EchoConfig>): ModelClient {
       yield { id, model, choices: [], usage: usage(prompt, text) } satisfies ChatChunk;
     },
     async complete(params) {
+      singlePrompt("echo", params);
       const { text, finishReason } = truncate(`echo: ${params.prompt}`, params.maxTokens);
       const choices = Array.from({ length: params.n ?? 1 }, (_, index) => ({ index, text, finishReason }));
       return { id: nextId("cmpl"), model, choices, usage: usage(params.prompt, text) };
     },
     async *streamComplete(params, call) {
+      singlePrompt("echo", params);
       const { text, finishReason } = truncate(`echo: ${params.prompt}`, params.maxTokens);
       const id = nextId("cmpl");
       const parts = streamText(text, finishReason, call.signal);
@@ -134,6 +138,7 @@ function echoModel(target: ModelTarget<EchoConfig>): ModelClient {
       if (params.extras && Object.keys(params.extras).length > 0) {
         throw invalidArgument(`echo: unsupported extras: ${Object.keys(params.extras).join(", ")}`);
       }
+      textInputs("echo", params);
       const data = params.inputs.map((text, index) => ({ index, values: echoEmbedding(text, dimensions) }));
       const promptTokens = params.inputs.reduce((n, t) => n + countWords(t), 0);
       return { model, data, usage: { promptTokens, completionTokens: 0, totalTokens: promptTokens } };

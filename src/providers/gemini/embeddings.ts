@@ -7,6 +7,7 @@ import { mergeExtras } from "../request-builder";
 import type { EmbedResult, EmbedTranslator } from "../types";
 import { PROVIDER, geminiPost, modelResource } from "./config";
 import { read, readUsage } from "./generate-response";
+import { textInputs } from "../portable-input";
 
 const ownedKeys: ReadonlyMap<string, string> = new Map([
   ["model", "the endpoint's model is used"],
@@ -19,7 +20,7 @@ export const geminiEmbed: EmbedTranslator = {
     const model = modelResource(target.name);
     // Extras (taskType, title, outputDimensionality) are EmbedContentRequest fields: they
     // apply to every input.
-    const requests = params.inputs.map((text) => {
+    const requests = textInputs(PROVIDER, params).map((text) => {
       const request: JsonObject = { model, content: { parts: [{ text }] } };
       mergeExtras(PROVIDER, request, params.extras, ownedKeys);
       return request;

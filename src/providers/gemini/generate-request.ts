@@ -9,6 +9,7 @@ import type { ChatParams } from "../types";
 import { isRecord } from "../upstream-reader";
 import { PROVIDER } from "./config";
 import { toContents } from "./contents";
+import { portableMessages } from "../portable-input";
 
 const ownedKeys: ReadonlyMap<string, string> = new Map([
   ["contents", "the gateway sets it from the messages"],
@@ -114,7 +115,7 @@ export function generateBody(params: ChatParams, stream: boolean): JsonObject {
     throw invalidArgument(`${PROVIDER} has no end-user field; leave user unset`);
   }
   checkExtras(params.extras);
-  const body: JsonObject = { ...toContents(params.messages), ...toolFields(params) };
+  const body: JsonObject = { ...toContents(portableMessages(PROVIDER, params.messages)), ...toolFields(params) };
   const config = generationConfig(params, stream);
   if (Object.keys(config).length > 0) body.generationConfig = config;
   // extras.generationConfig was merged into generationConfig above; the rest is top level

@@ -29,19 +29,23 @@ export function finishReason(reason: string, calledTools: boolean): string {
 
 /**
  * usageMetadata: thoughts are billed as output and tool-use prompts as input, so they count on
- * those sides; totalTokenCount is the upstream's own sum.
+ * those sides; totalTokenCount is the upstream's own sum. Thoughts are the reasoning tokens and
+ * cachedContentTokenCount the cached part of the prompt (each reported when there were any).
  */
 export function readUsage(value: unknown, path: string): UsageInit {
   const usage = read.object(value, path);
   const prompt =
     read.countOrZero(usage.promptTokenCount, `${path}.promptTokenCount`) +
     read.countOrZero(usage.toolUsePromptTokenCount, `${path}.toolUsePromptTokenCount`);
-  const completion =
-    read.countOrZero(usage.candidatesTokenCount, `${path}.candidatesTokenCount`) +
-    read.countOrZero(usage.thoughtsTokenCount, `${path}.thoughtsTokenCount`);
+  const thoughts = read.countOrZero(usage.thoughtsTokenCount, `${path}.thoughtsTokenCount`);
+  const completion = read.countOrZero(usage.candidatesTokenCount, `${path}.candidatesTokenCount`) + thoughts;
   const total =
     usage.totalTokenCount === undefined ? prompt + completion : read.count(usage.totalTokenCount, `${path}.totalTokenCount`);
-  return tokenUsage(prompt, completion, total);
+  const out = tokenUsage(prompt, completion, total);
+  const cached = read.countOrZero(usage.cachedContentTokenCount, `${path}.cachedContentTokenCount`);
+  if (cached > 0) out.cachedPromptTokens = cached;
+  if (thoughts > 0) out.reasoningTokens = thoughts;
+  return out;
 }
 
 export interface GeminiToolCall {

@@ -5,6 +5,7 @@ import { invalidArgument } from "../../errors";
 import { checkSamplingExtras } from "../extras";
 import { mergeExtras, seedToNumber, setIfDefined } from "../request-builder";
 import type { CompleteParams } from "../types";
+import { singlePrompt } from "../portable-input";
 
 /** Parameters the gateway writes; extras (top_k, repetition_penalty, truncate ...) may not. */
 const ownedParameters: ReadonlyMap<string, string> = new Map([
@@ -56,5 +57,5 @@ export function generateBody(provider: string, params: CompleteParams, stream: b
   // Extras are `parameters` here: the central list applies to them directly.
   checkSamplingExtras(provider, params.extras, { owned: ownedParameters });
   mergeExtras(provider, parameters, params.extras, ownedParameters);
-  return { inputs: params.prompt, parameters };
+  return { inputs: singlePrompt(provider, params), parameters };
 }

@@ -10,11 +10,13 @@
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import type { ChatChunk, ChatParams, ChatResult, SseEvent, UpstreamRequest } from "../types";
 import { isRecord } from "../upstream-reader";
-import { type OpenAICapabilities, openaiCapabilities } from "../openai/dialect";
+import { type OpenAICapabilities, compatibleCapabilities, openaiCapabilities } from "../openai/dialect";
 import { tgiStreamError } from "./wire";
 
 export const messagesApiCapabilities: OpenAICapabilities = {
   ...openaiCapabilities,
+  // max_tokens only, roles through the chat template (developer as system), no refusals.
+  ...compatibleCapabilities,
   maxChoices: 1,
   user: false,
   // TGI takes `name` but hands it to the model's chat template, which mostly drops it.

@@ -8,6 +8,7 @@ import type { ChatParams, ChatResult, ChatTranslator } from "../types";
 import { PROVIDER } from "./config";
 import { invocationsRequest, notStreamable, samplingParams } from "./invocations";
 import { readTexts } from "./predictions";
+import { portableMessages } from "../portable-input";
 
 /** Refuses what the scoring server cannot be told, rather than dropping it. */
 function checkSupported(params: ChatParams): void {
@@ -47,7 +48,7 @@ export const mlflowChat: ChatTranslator = {
   request(params, target, stream) {
     if (stream) notStreamable("Chat", "StreamChat");
     checkSupported(params);
-    return invocationsRequest(target, { inputs: [messageText(params.messages[0]!)], params: samplingParams(params) });
+    return invocationsRequest(target, { inputs: [messageText(portableMessages(PROVIDER, params.messages)[0]!)], params: samplingParams(params) });
   },
 
   /** No id and no model in the answer: the model client fills the model from the endpoint. */

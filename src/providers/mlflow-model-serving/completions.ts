@@ -3,11 +3,13 @@
 import type { CompleteResult, CompleteTranslator } from "../types";
 import { invocationsRequest, notStreamable, samplingParams } from "./invocations";
 import { readTexts } from "./predictions";
+import { singlePrompt } from "../portable-input";
+import { PROVIDER } from "./config";
 
 export const mlflowComplete: CompleteTranslator = {
   request(params, target, stream) {
     if (stream) notStreamable("Complete", "StreamComplete");
-    return invocationsRequest(target, { inputs: [params.prompt], params: samplingParams(params) });
+    return invocationsRequest(target, { inputs: [singlePrompt(PROVIDER, params)], params: samplingParams(params) });
   },
 
   /** No id and no model in the answer: the model client fills the model from the endpoint. */

@@ -4,10 +4,12 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import type { EmbedResult, EmbedTranslator } from "../types";
 import { embedParams, invocationsRequest } from "./invocations";
 import { readVectors } from "./predictions";
+import { textInputs } from "../portable-input";
+import { PROVIDER } from "./config";
 
 export const mlflowEmbed: EmbedTranslator = {
   request(params, target) {
-    const body: JsonObject = { inputs: params.inputs };
+    const body: JsonObject = { inputs: textInputs(PROVIDER, params) };
     const extra = embedParams(params.user, params.extras);
     if (extra !== undefined) body.params = extra;
     return invocationsRequest(target, body);

@@ -3,11 +3,12 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { ChatChunk, ChatResult, ChatTranslator } from "../types";
 import type { JsonRecord } from "../upstream-reader";
-import { ollamaPost } from "./config";
+import { PROVIDER, ollamaPost } from "./config";
 import { ollamaMessages } from "./messages";
 import { applySampling, checkSupported, ownedKeys } from "./options";
 import { readToolCalls, toolFields, toolOwnedKeys } from "./tools";
 import { read, readAnswer, readFinishReason, readUsage, ollamaStreamDecoder } from "./wire";
+import { portableMessages } from "../portable-input";
 
 const owned = ownedKeys("messages", toolOwnedKeys);
 
@@ -21,7 +22,7 @@ export const ollamaChat: ChatTranslator = {
   request(params, target, stream) {
     checkSupported(params);
     // `stream` is always sent: Ollama streams unless told not to.
-    const body: JsonObject = { model: target.name, messages: ollamaMessages(params.messages), stream };
+    const body: JsonObject = { model: target.name, messages: ollamaMessages(portableMessages(PROVIDER, params.messages)), stream };
     Object.assign(body, toolFields(params));
     applySampling(body, params, owned);
     return ollamaPost(target, "/api/chat", body);

@@ -2,9 +2,10 @@
 // extras set `raw: true`. Streams are NDJSON lines of `response` text, the last with done: true.
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { CompleteChunk, CompleteResult, CompleteTranslator } from "../types";
-import { ollamaPost } from "./config";
+import { PROVIDER, ollamaPost } from "./config";
 import { applySampling, checkSupported, ownedKeys } from "./options";
 import { read, readAnswer, readFinishReason, readUsage, ollamaStreamDecoder } from "./wire";
+import { singlePrompt } from "../portable-input";
 
 // `format`, `images`, `system`, `suffix`, `raw`, `keep_alive` ... have no typed field here and
 // pass as extras.
@@ -13,7 +14,7 @@ const owned = ownedKeys("prompt");
 export const ollamaComplete: CompleteTranslator = {
   request(params, target, stream) {
     checkSupported(params);
-    const body: JsonObject = { model: target.name, prompt: params.prompt, stream };
+    const body: JsonObject = { model: target.name, prompt: singlePrompt(PROVIDER, params), stream };
     applySampling(body, params, owned);
     return ollamaPost(target, "/api/generate", body);
   },

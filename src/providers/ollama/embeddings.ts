@@ -7,6 +7,7 @@ import { tokenUsage } from "../usage";
 import { PROVIDER, ollamaPost } from "./config";
 import { checkSupported, ownedKeys } from "./options";
 import { read, readAnswer } from "./wire";
+import { textInputs } from "../portable-input";
 
 // `truncate`, `dimensions`, `keep_alive` and `options` pass as extras.
 const owned = ownedKeys("input");
@@ -14,7 +15,7 @@ const owned = ownedKeys("input");
 export const ollamaEmbed: EmbedTranslator = {
   request(params, target) {
     checkSupported(params);
-    const body: JsonObject = { model: target.name, input: params.inputs };
+    const body: JsonObject = { model: target.name, input: textInputs(PROVIDER, params) };
     mergeExtras(PROVIDER, body, params.extras, owned);
     return ollamaPost(target, "/api/embed", body);
   },

@@ -5,7 +5,7 @@ import { configOf, httpUrl, joinUrl } from "../request-builder";
 import type { Provider } from "../types";
 import { openaiChatTranslator } from "./chat";
 import { openaiCompleteTranslator } from "./completions";
-import { type OpenAICapabilities, type OpenAIDialect, openaiCapabilities } from "./dialect";
+import { type OpenAICapabilities, type OpenAIDialect, compatibleCapabilities, openaiCapabilities } from "./dialect";
 import { openaiEmbedTranslator } from "./embeddings";
 import { openaiErrorMessage } from "./wire";
 
@@ -34,7 +34,7 @@ export function openaiCompatibleProvider(preset: OpenAICompatiblePreset): Provid
 
   const dialect: OpenAIDialect = {
     provider: name,
-    capabilities: { ...openaiCapabilities, ...preset.capabilities },
+    capabilities: { ...openaiCapabilities, ...compatibleCapabilities, ...preset.capabilities },
     connect(target, path) {
       const config = configOf<Record<string, string | undefined>>(target);
       const headers: Record<string, string> = {

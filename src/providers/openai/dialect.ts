@@ -38,6 +38,26 @@ export interface OpenAICapabilities {
   messageName: boolean;
   /** Extras the server refuses, with what to say instead (Groq: logprobs, logit_bias ...). */
   refusedExtras?: ReadonlyMap<string, string>;
+  /**
+   * `max_completion_tokens`: when the caller asks for it (max_tokens_field), it is sent;
+   * servers without it get `max_tokens`, their only name for the limit.
+   */
+  maxCompletionTokens: boolean;
+  /** The `developer` role; servers without it get the message as `system`. */
+  developerRole: boolean;
+  /**
+   * OpenAI's assistant-history fields beyond text and tool calls: `refusal`, `audio`, and the
+   * deprecated `function_call` with role `function` messages. Without them a refusal is sent as
+   * the assistant's text and the others are refused (see portableMessages).
+   */
+  openaiHistory: boolean;
+  /** Token-id inputs for embeddings and completions, and several prompts per completion. */
+  tokenInputs: boolean;
+  /**
+   * How tool-call ids must look, when the server constrains them: "alnum9" (Mistral: exactly
+   * nine letters or digits). Other ids are mapped to such ids (see tool-call-ids.ts).
+   */
+  toolCallIds?: "alnum9";
 }
 
 export interface OpenAIDialect {
@@ -56,4 +76,19 @@ export const openaiCapabilities: OpenAICapabilities = {
   streamUsage: "stream_options",
   user: true,
   messageName: true,
+  maxCompletionTokens: true,
+  developerRole: true,
+  openaiHistory: true,
+  tokenInputs: true,
+};
+
+/**
+ * The defaults for hosted servers that copy OpenAI's format but not its newer fields: the
+ * limit as `max_tokens`, `developer` as `system`, refusals as text, no token-id inputs.
+ */
+export const compatibleCapabilities: Partial<OpenAICapabilities> = {
+  maxCompletionTokens: false,
+  developerRole: false,
+  openaiHistory: false,
+  tokenInputs: false,
 };

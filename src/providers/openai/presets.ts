@@ -5,19 +5,21 @@ import { openaiCompatibleProvider } from "./compatible";
 /**
  * Mistral La Plateforme. `seed` is `random_seed`; tool_choice "required" is "any"; streams
  * always end with usage and stream_options is refused, as is `user` (unknown fields are
- * validation errors there). Tool-call deltas come whole, without index.
+ * validation errors there). Tool-call deltas come whole, without index. Tool-call ids must be
+ * nine letters or digits: ids from other providers are mapped (tool-call-ids.ts).
  * https://docs.mistral.ai/api/ (chat/completions, embeddings)
  */
 export const mistralProvider = openaiCompatibleProvider({
   name: "mistral",
   apiBase: "https://api.mistral.ai/v1",
   serves: ["chat", "embed"],
-  capabilities: { seedField: "random_seed", requiredToolChoice: "any", streamUsage: "always", user: false },
+  capabilities: { seedField: "random_seed", requiredToolChoice: "any", streamUsage: "always", user: false, toolCallIds: "alnum9" },
 });
 
 /**
  * Groq. Refuses (HTTP 400) logprobs, logit_bias, top_logprobs, messages[].name and any n but
- * 1; also reports stream usage as `x_groq.usage`. https://console.groq.com/docs/openai
+ * 1; also reports stream usage as `x_groq.usage`. Takes max_completion_tokens.
+ * https://console.groq.com/docs/openai
  */
 export const groqProvider = openaiCompatibleProvider({
   name: "groq",
@@ -26,6 +28,7 @@ export const groqProvider = openaiCompatibleProvider({
   capabilities: {
     maxChoices: 1,
     messageName: false,
+    maxCompletionTokens: true,
     refusedExtras: new Map(
       ["logprobs", "logit_bias", "top_logprobs"].map((key) => [key, "groq does not support it"]),
     ),
@@ -65,11 +68,12 @@ export const deepseekProvider = openaiCompatibleProvider({
   capabilities: { images: false, jsonSchema: false, maxChoices: 1, seedField: undefined },
 });
 
-/** xAI (Grok): chat. https://docs.x.ai/docs/api-reference */
+/** xAI (Grok): chat; takes max_completion_tokens. https://docs.x.ai/docs/api-reference */
 export const xaiProvider = openaiCompatibleProvider({
   name: "xai",
   apiBase: "https://api.x.ai/v1",
   serves: ["chat"],
+  capabilities: { maxCompletionTokens: true },
 });
 
 /**

@@ -1,6 +1,7 @@
 // The request fields chat and completions share: model, sampling params, extras, streaming,
 // and the envelope every OpenAI-format call shares.
 import type { JsonObject } from "@bufbuild/protobuf";
+import { MaxTokensField } from "../../../gen/modelgate/v1/chat_pb";
 import { invalidArgument } from "../../errors";
 import { checkSamplingExtras } from "../extras";
 import { mergeExtras, seedToNumber, setIfDefined } from "../request-builder";
@@ -22,6 +23,7 @@ export function ownedKeys(
     ["temperature", "temperature"],
     ["top_p", "top_p"],
     ["max_tokens", "max_tokens"],
+    ["max_completion_tokens", "max_tokens"],
     ["stop", "stop"],
     ["n", "n"],
     ["seed", "seed"],
@@ -42,12 +44,14 @@ export function ownedKeys(
 /**
  * Builds the body: `input` holds the model, the messages or prompt and any chat fields, then
  * the typed params, then the extras. Streams ask for the usage chunk where the server needs
- * asking, because usage is billed from it. A param the server cannot take is refused.
+ * asking, because usage is billed from it. A param the server cannot take is refused. The
+ * token limit goes under the name the caller chose (max_tokens_field) where the server takes
+ * `max_completion_tokens`, else as `max_tokens`.
  */
 export function samplingBody(
   dialect: OpenAIDialect,
   input: JsonObject,
-  params: SamplingParams,
+  params: SamplingParams & { maxTokensField?: MaxTokensField },
   stream: boolean,
   owned: ReadonlyMap<string, string>,
 ): JsonObject {
@@ -55,7 +59,9 @@ export function samplingBody(
   const body: JsonObject = { ...input };
   setIfDefined(body, "temperature", params.temperature);
   setIfDefined(body, "top_p", params.topP);
-  setIfDefined(body, "max_tokens", params.maxTokens);
+  const limitName =
+    params.maxTokensField === MaxTokensField.MAX_COMPLETION_TOKENS && capabilities.maxCompletionTokens ? "max_completion_tokens" : "max_tokens";
+  setIfDefined(body, limitName, params.maxTokens);
   if (params.stop.length > 0) body.stop = params.stop;
   if (params.n !== undefined) {
     const max = capabilities.maxChoices;

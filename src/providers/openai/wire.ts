@@ -2,7 +2,7 @@
 // embeddings share. Bound to a provider name so a Mistral or Groq answer that does not parse
 // is reported as theirs.
 import { unavailable } from "../../errors";
-import type { StreamDecoder } from "../types";
+import type { AnswerMetadata, StreamDecoder } from "../types";
 import { type JsonRecord, type UpstreamReader, isRecord, nestedErrorMessage, upstreamReader } from "../upstream-reader";
 import { type UsageInit, tokenUsage } from "../usage";
 
@@ -13,6 +13,8 @@ export interface OpenAIWire {
   readUsage(value: unknown, path: string): UsageInit;
   /** Usage is optional: some OpenAI-compatible servers leave it out of non-streamed answers. */
   readOptionalUsage(value: unknown, path: string): UsageInit | undefined;
+  /** `created`, `system_fingerprint` and `service_tier` of an answer or chunk, those present. */
+  readMetadata(root: JsonRecord, path: string): AnswerMetadata;
   /** The body as an object, after checking it is not an `{"error": ...}` answer. */
   readBody(body: unknown): JsonRecord;
   /**
@@ -33,7 +35,36 @@ export function openaiWire(provider: string): OpenAIWire {
       usage.total_tokens === undefined || usage.total_tokens === null
         ? prompt + completion
         : read.count(usage.total_tokens, `${path}.total_tokens`);
-    return tokenUsage(prompt, completion, total);
+    const out = tokenUsage(prompt, completion, total);
+    // The breakdowns, each only when the server reports it.
+    const detail = (value: unknown, key: string, at: string): number | undefined => {
+      if (!isRecord(value)) return undefined;
+      const n = value[key];
+      return n === undefined || n === null ? undefined : read.count(n, `${at}.${key}`);
+    };
+    const promptDetails = usage.prompt_tokens_details;
+    const completionDetails = usage.completion_tokens_details;
+    const p = `${path}.prompt_tokens_details`;
+    const c = `${path}.completion_tokens_details`;
+    const details: Partial<UsageInit> = {
+      cachedPromptTokens: detail(promptDetails, "cached_tokens", p),
+      promptAudioTokens: detail(promptDetails, "audio_tokens", p),
+      cacheWritePromptTokens: detail(promptDetails, "cache_write_tokens", p),
+      reasoningTokens: detail(completionDetails, "reasoning_tokens", c),
+      completionAudioTokens: detail(completionDetails, "audio_tokens", c),
+      acceptedPredictionTokens: detail(completionDetails, "accepted_prediction_tokens", c),
+      rejectedPredictionTokens: detail(completionDetails, "rejected_prediction_tokens", c),
+    };
+    for (const [key, value] of Object.entries(details)) if (value !== undefined) Object.assign(out, { [key]: value });
+    return out;
+  };
+
+  const readMetadata = (root: JsonRecord, path: string): AnswerMetadata => {
+    const out: AnswerMetadata = {};
+    if (root.created !== undefined && root.created !== null) out.created = BigInt(read.count(root.created, `${path}created`));
+    if (typeof root.system_fingerprint === "string") out.systemFingerprint = root.system_fingerprint;
+    if (typeof root.service_tier === "string") out.serviceTier = root.service_tier;
+    return out;
   };
 
   const readOptionalUsage = (value: unknown, path: string) =>
@@ -51,6 +82,7 @@ export function openaiWire(provider: string): OpenAIWire {
     read,
     readUsage,
     readOptionalUsage,
+    readMetadata,
     readBody(body) {
       const root = read.object(body, "body");
       throwIfError(root);

@@ -1,29 +1,81 @@
 // POST /v1/chat/completions in OpenAI's shapes, onto ChatService. `model` is the endpoint name;
-// OpenAI parameters we have no typed field for travel in `extras` to the provider.
+// OpenAI parameters we have no typed field for travel in `extras` to the provider. Every field
+// of CreateChatCompletionRequest either has a typed field, travels in extras unchanged, or is
+// refused with a message naming it; none is dropped (README, "Request fidelity").
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { z } from "zod";
-import type { ChatRequest, ChatRequestSchema, ChatResponse, StreamChatResponse } from "../../../gen/modelgate/v1/chat_pb";
-import type { ChatMessage, ToolCall, Usage } from "../../../gen/modelgate/v1/common_pb";
+import { MaxTokensField, type ChatRequest, type ChatRequestSchema, type ChatResponse, type StreamChatResponse } from "../../../gen/modelgate/v1/chat_pb";
+import type {
+  Annotation,
+  ChatLogprobs,
+  ChatMessage,
+  ChatMessageSchema,
+  FunctionCall,
+  TokenLogprob,
+  ToolCall,
+  TopLogprob,
+  Usage,
+} from "../../../gen/modelgate/v1/common_pb";
 import { invalidArgument } from "../../errors";
 
 const text = z.string();
-const contentPart = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("text"), text }),
-  z.object({ type: z.literal("image_url"), image_url: z.object({ url: z.string().min(1), detail: z.string().optional() }) }),
-]);
+const textPart = z.object({ type: z.literal("text"), text });
+const contentPart = z.discriminatedUnion(
+  "type",
+  [
+    textPart,
+    z.object({
+      type: z.literal("image_url"),
+      image_url: z.object({ url: z.string().min(1), detail: z.string().optional() }),
+    }),
+    // Assistant history: a refusal part (ChatCompletionRequestAssistantMessageContentPart).
+    z.object({ type: z.literal("refusal"), refusal: text }),
+  ],
+  { error: (issue) => (issue.code === "invalid_union" ? "content part type must be text, image_url or refusal (input_audio and file parts are not supported)" : undefined) },
+);
+const contentParts = z.array(contentPart);
+/**
+ * A string, null, or content parts. Parsed by hand rather than as a union, so a bad part is
+ * reported at its own path with its own reason instead of as "Invalid input" for the content.
+ */
+const content = z.unknown().transform((value, ctx) => {
+  if (value === undefined || value === null || typeof value === "string") return value;
+  if (!Array.isArray(value)) {
+    ctx.addIssue({ code: "custom", message: "must be a string, a list of content parts or null" });
+    return z.NEVER;
+  }
+  const parsed = contentParts.safeParse(value);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) ctx.addIssue({ code: "custom", message: issue.message, path: issue.path });
+  return z.NEVER;
+});
+const functionCall = z.object({ name: z.string(), arguments: z.string() });
 const toolCall = z.object({
   id: z.string(),
-  type: z.literal("function").default("function"),
-  function: z.object({ name: z.string(), arguments: z.string() }),
+  type: z.literal("function", { error: "custom tool calls are not supported (only function tool calls)" }).default("function"),
+  function: functionCall,
 });
-const message = z.object({
-  role: z.enum(["system", "developer", "user", "assistant", "tool"]),
-  content: z.union([text, z.array(contentPart), z.null()]).optional(),
+const annotation = z.object({
+  type: z.string(),
+  url_citation: z.object({ start_index: z.number().int().min(0), end_index: z.number().int().min(0), url: z.string(), title: z.string() }).optional(),
+});
+const messageShape = {
+  role: z.enum(["system", "developer", "user", "assistant", "tool", "function"]),
+  content,
   name: z.string().optional(),
-  tool_calls: z.array(toolCall).optional(),
+  tool_calls: z.array(toolCall).nullish(),
   tool_call_id: z.string().optional(),
-});
+  refusal: z.string().nullish(),
+  function_call: functionCall.nullish(),
+  audio: z.object({ id: z.string().min(1) }).nullish(),
+  annotations: z.array(annotation).nullish(),
+};
+/** OpenAI's messages: an unknown field is refused, never dropped. */
+const strictMessage = z.strictObject(messageShape);
+/** The same, ignoring unknown fields (the MLflow surface's payloads, validated by its own schema first). */
+const lenientMessage = z.object(messageShape);
+type Message = z.infer<typeof strictMessage>;
 const jsonObject = z.record(z.string(), z.unknown());
 
 /** Counts that travel as proto uint32 (max_tokens, n): out of range is the caller's error, not ours. */
@@ -31,54 +83,65 @@ export const countField = z.number().int().min(1, "must be >= 1").max(4_294_967_
 /** The seed travels as int64 from a JSON number: only integers a double holds exactly. */
 export const seedField = z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER).nullish();
 
-export const chatCompletionBody = z
-  .object({
-    model: z.string().min(1, "model is required (the endpoint name)"),
-    messages: z.array(message),
-    temperature: z.number().nullish(),
-    top_p: z.number().nullish(),
-    max_tokens: countField,
-    max_completion_tokens: countField,
-    stop: z.union([z.string(), z.array(z.string())]).nullish(),
-    n: countField,
-    seed: seedField,
-    user: z.string().optional(),
-    stream: z.boolean().nullish(),
-    stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
-    tools: z
-      .array(
-        z.object({
-          type: z.literal("function"),
-          function: z.object({
-            name: z.string(),
-            description: z.string().optional(),
-            parameters: jsonObject.optional(),
-            strict: z.boolean().nullish(),
-          }),
-        }),
-      )
-      .optional(),
-    tool_choice: z
-      .union([z.enum(["auto", "none", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) })])
-      .optional(),
-    parallel_tool_calls: z.boolean().optional(),
-    response_format: z
-      .union([
-        z.object({ type: z.literal("text") }),
-        z.object({ type: z.literal("json_object") }),
-        z.object({
-          type: z.literal("json_schema"),
-          json_schema: z.object({ name: z.string(), description: z.string().optional(), schema: jsonObject.optional(), strict: z.boolean().nullish() }),
-        }),
-      ])
-      .optional(),
-  })
-  .catchall(z.unknown());
+const toolChoice = z.union(
+  [z.enum(["auto", "none", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) })],
+  { error: 'must be "auto", "none", "required" or {"type": "function", "function": {"name"}} (allowed_tools and custom tools are not supported)' },
+);
 
-export type ChatCompletionBody = z.infer<typeof chatCompletionBody>;
+function chatBodySchema(message: typeof strictMessage | typeof lenientMessage) {
+  return z
+    .object({
+      model: z.string().min(1, "model is required (the endpoint name)"),
+      messages: z.array(message),
+      temperature: z.number().nullish(),
+      top_p: z.number().nullish(),
+      max_tokens: countField,
+      max_completion_tokens: countField,
+      stop: z.union([z.string(), z.array(z.string())]).nullish(),
+      n: countField,
+      seed: seedField,
+      user: z.string().optional(),
+      stream: z.boolean().nullish(),
+      // include_obfuscation is accepted: the gateway's chunks carry no obfuscation padding.
+      stream_options: z.strictObject({ include_usage: z.boolean().optional(), include_obfuscation: z.boolean().optional() }).nullish(),
+      tools: z
+        .array(
+          z.object({
+            type: z.literal("function", { error: "custom tools are not supported (only function tools)" }),
+            function: z.object({
+              name: z.string(),
+              description: z.string().optional(),
+              parameters: jsonObject.optional(),
+              strict: z.boolean().nullish(),
+            }),
+          }),
+        )
+        .nullish(),
+      tool_choice: toolChoice.nullish(),
+      parallel_tool_calls: z.boolean().nullish(),
+      response_format: z
+        .discriminatedUnion("type", [
+          z.object({ type: z.literal("text") }),
+          z.object({ type: z.literal("json_object") }),
+          z.object({
+            type: z.literal("json_schema"),
+            json_schema: z.object({ name: z.string(), description: z.string().optional(), schema: jsonObject.optional(), strict: z.boolean().nullish() }),
+          }),
+        ])
+        .nullish(),
+    })
+    .catchall(z.unknown());
+}
+
+/** The OpenAI surface's body: unknown message fields are refused. */
+export const openaiChatCompletionBody = chatBodySchema(strictMessage);
+/** The same body with unknown message fields ignored (for surfaces that validated them already). */
+export const chatCompletionBody = chatBodySchema(lenientMessage);
+
+export type ChatCompletionBody = z.infer<typeof openaiChatCompletionBody>;
 
 /** Top-level keys we map to typed fields; everything else is passed on as extras. */
-const typedKeys = new Set(Object.keys(chatCompletionBody.shape));
+const typedKeys = new Set(Object.keys(openaiChatCompletionBody.shape));
 
 export function extrasOf(body: Record<string, unknown>, known: ReadonlySet<string>): JsonObject | undefined {
   let extras: JsonObject | undefined;
@@ -92,14 +155,25 @@ export function extrasOf(body: Record<string, unknown>, known: ReadonlySet<strin
 /** A plain init object: usable for ChatRequest and StreamChatRequest alike. */
 export type ChatRequestInit = Exclude<MessageInitShape<typeof ChatRequestSchema>, ChatRequest>;
 
+/** The token limit and which name it came under; both names with different values is ambiguous. */
+function tokenLimit(body: ChatCompletionBody): Pick<ChatRequestInit, "maxTokens" | "maxTokensField"> {
+  const legacy = body.max_tokens ?? undefined;
+  const current = body.max_completion_tokens ?? undefined;
+  if (current === undefined) return { maxTokens: legacy };
+  if (legacy !== undefined && legacy !== current) {
+    throw invalidArgument("max_completion_tokens: max_tokens and max_completion_tokens differ; send one (max_tokens is deprecated)");
+  }
+  return { maxTokens: current, maxTokensField: MaxTokensField.MAX_COMPLETION_TOKENS };
+}
+
 export function toChatRequest(body: ChatCompletionBody): ChatRequestInit {
   const stop = body.stop == null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
   return {
     endpoint: body.model,
-    messages: body.messages.map(toMessage),
+    messages: body.messages.map((m, i) => toMessage(m, `messages[${i}]`)),
     temperature: body.temperature ?? undefined,
     topP: body.top_p ?? undefined,
-    maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+    ...tokenLimit(body),
     stop,
     n: body.n ?? undefined,
     seed: body.seed == null ? undefined : BigInt(body.seed),
@@ -115,13 +189,13 @@ export function toChatRequest(body: ChatCompletionBody): ChatRequestInit {
       },
     })),
     toolChoice:
-      body.tool_choice === undefined
+      body.tool_choice == null
         ? undefined
         : typeof body.tool_choice === "string"
           ? { choice: { case: "mode", value: body.tool_choice } }
           : { choice: { case: "functionName", value: body.tool_choice.function.name } },
     responseFormat:
-      body.response_format === undefined
+      body.response_format == null
         ? undefined
         : body.response_format.type === "json_schema"
           ? {
@@ -134,32 +208,78 @@ export function toChatRequest(body: ChatCompletionBody): ChatRequestInit {
               },
             }
           : { type: body.response_format.type },
-    parallelToolCalls: body.parallel_tool_calls,
+    parallelToolCalls: body.parallel_tool_calls ?? undefined,
   };
 }
 
-function toMessage(m: z.infer<typeof message>): MessageInitShape<typeof import("../../../gen/modelgate/v1/common_pb").ChatMessageSchema> {
-  const role = m.role === "developer" ? "system" : m.role;
-  const base = {
+type MessageInit = Exclude<MessageInitShape<typeof ChatMessageSchema>, ChatMessage>;
+
+function toMessage(m: Message, path: string): MessageInit {
+  const onlyFor = (field: string, roles: string) => invalidArgument(`${path}.${field}: only allowed on ${roles} messages`);
+  const { role } = m;
+  if (m.tool_calls?.length && role !== "assistant") throw onlyFor("tool_calls", "assistant");
+  if (m.function_call && role !== "assistant") throw onlyFor("function_call", "assistant");
+  if (m.refusal && role !== "assistant") throw onlyFor("refusal", "assistant");
+  if (m.audio && role !== "assistant") throw onlyFor("audio", "assistant");
+  if (m.tool_call_id !== undefined && role !== "tool") throw onlyFor("tool_call_id", "tool");
+  if (role === "function" && !m.name) throw invalidArgument(`${path}.name: required for role function (the function's name)`);
+  const base: MessageInit = {
     role,
     name: m.name ?? "",
     toolCallId: m.tool_call_id ?? "",
     toolCalls: (m.tool_calls ?? []).map((c, index) => ({ id: c.id, type: c.type, index, function: c.function })),
+    refusal: m.refusal ?? "",
+    functionCall: m.function_call ?? undefined,
+    audio: m.audio ? { id: m.audio.id } : undefined,
+    annotations: (m.annotations ?? []).map((a) => ({
+      type: a.type,
+      urlCitation: a.url_citation && {
+        startIndex: a.url_citation.start_index,
+        endIndex: a.url_citation.end_index,
+        url: a.url_citation.url,
+        title: a.url_citation.title,
+      },
+    })),
   };
   if (typeof m.content === "string" || m.content == null) return { ...base, content: m.content ?? "" };
-  return {
-    ...base,
-    content: "",
-    parts: m.content.map((p) =>
-      p.type === "text"
-        ? { part: { case: "text" as const, value: p.text } }
-        : { part: { case: "imageUrl" as const, value: { url: p.image_url.url, detail: p.image_url.detail ?? "" } } },
-    ),
-  };
+  const parts: NonNullable<MessageInit["parts"]> = [];
+  let refusal = base.refusal ?? "";
+  m.content.forEach((p, j) => {
+    if (p.type === "text") parts.push({ part: { case: "text", value: p.text } });
+    else if (p.type === "image_url") {
+      if (role !== "user") throw invalidArgument(`${path}.content[${j}]: image parts are only allowed in user messages`);
+      parts.push({ part: { case: "imageUrl", value: { url: p.image_url.url, detail: p.image_url.detail ?? "" } } });
+    } else {
+      if (role !== "assistant") throw invalidArgument(`${path}.content[${j}]: refusal parts are only allowed in assistant messages`);
+      refusal += p.refusal;
+    }
+  });
+  return { ...base, content: "", parts, refusal };
 }
 
+// ------------------------------------------------------------------------------------------
+// Answers, in OpenAI's shapes.
+
+/** CompletionUsage: the totals, and the breakdowns the upstream reported. */
 export function usageJson(u: Usage | undefined) {
-  return u && { prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.totalTokens };
+  if (!u) return undefined;
+  const out: Record<string, unknown> = { prompt_tokens: u.promptTokens, completion_tokens: u.completionTokens, total_tokens: u.totalTokens };
+  const prompt = definedOnly({ cached_tokens: u.cachedPromptTokens, audio_tokens: u.promptAudioTokens, cache_write_tokens: u.cacheWritePromptTokens });
+  const completion = definedOnly({
+    reasoning_tokens: u.reasoningTokens,
+    audio_tokens: u.completionAudioTokens,
+    accepted_prediction_tokens: u.acceptedPredictionTokens,
+    rejected_prediction_tokens: u.rejectedPredictionTokens,
+  });
+  if (prompt) out["prompt_tokens_details"] = prompt;
+  if (completion) out["completion_tokens_details"] = completion;
+  return out;
+}
+
+function definedOnly(values: Record<string, number | undefined>): Record<string, number> | undefined {
+  let out: Record<string, number> | undefined;
+  for (const [k, v] of Object.entries(values)) if (v !== undefined) (out ??= {})[k] = v;
+  return out;
 }
 
 function toolCallsJson(calls: ToolCall[], delta: boolean) {
@@ -174,28 +294,114 @@ function toolCallsJson(calls: ToolCall[], delta: boolean) {
   );
 }
 
+function functionCallJson(fn: FunctionCall, delta: boolean) {
+  return delta ? { ...(fn.name ? { name: fn.name } : {}), arguments: fn.arguments } : { name: fn.name, arguments: fn.arguments };
+}
+
+function annotationsJson(annotations: Annotation[]) {
+  return annotations.map((a) => ({
+    type: a.type,
+    ...(a.urlCitation
+      ? {
+          url_citation: {
+            start_index: a.urlCitation.startIndex,
+            end_index: a.urlCitation.endIndex,
+            url: a.urlCitation.url,
+            title: a.urlCitation.title,
+          },
+        }
+      : {}),
+  }));
+}
+
+/** ChatCompletionResponseMessage: `content` and `refusal` always present (null when empty). */
 function messageJson(m: ChatMessage | undefined) {
-  const calls = m?.toolCalls ?? [];
-  return {
+  const out: Record<string, unknown> = {
     role: m?.role || "assistant",
-    content: calls.length > 0 && !m?.content ? null : (m?.content ?? ""),
-    ...(calls.length > 0 ? { tool_calls: toolCallsJson(calls, false) } : {}),
+    content: m?.content || null,
+    refusal: m?.refusal || null,
   };
+  // An empty answer that is not a refusal, a tool call or audio is "" (as OpenAI sends it).
+  if (!m?.content && !m?.refusal && !m?.toolCalls.length && !m?.functionCall && !m?.audio) out["content"] = "";
+  if (m && m.toolCalls.length > 0) out["tool_calls"] = toolCallsJson(m.toolCalls, false);
+  if (m?.functionCall) out["function_call"] = functionCallJson(m.functionCall, false);
+  if (m?.audio) {
+    out["audio"] = {
+      id: m.audio.id,
+      expires_at: Number(m.audio.expiresAt),
+      data: Buffer.from(m.audio.data).toString("base64"),
+      transcript: m.audio.transcript,
+    };
+  }
+  if (m && m.annotations.length > 0) out["annotations"] = annotationsJson(m.annotations);
+  return out;
+}
+
+function topLogprobJson(t: Pick<TopLogprob, "token" | "logprob" | "bytes">) {
+  return { token: t.token, logprob: t.logprob, bytes: t.bytes === undefined ? null : Array.from(t.bytes) };
+}
+
+function tokenLogprobsJson(tokens: TokenLogprob[]) {
+  return tokens.length === 0 ? null : tokens.map((t) => ({ ...topLogprobJson(t), top_logprobs: t.topLogprobs.map(topLogprobJson) }));
+}
+
+/** A choice's logprobs: null when not asked for, else {content, refusal} (each null when empty). */
+export function logprobsJson(lp: ChatLogprobs | undefined) {
+  return lp === undefined ? null : { content: tokenLogprobsJson(lp.content), refusal: tokenLogprobsJson(lp.refusal) };
+}
+
+/** Metadata the upstream reported, or nothing (system_fingerprint and service_tier are optional). */
+function metadataJson(meta: { systemFingerprint: string; serviceTier?: string }) {
+  return {
+    ...(meta.serviceTier ? { service_tier: meta.serviceTier } : {}),
+    ...(meta.systemFingerprint ? { system_fingerprint: meta.systemFingerprint } : {}),
+  };
+}
+
+/** `created`: the upstream's, else the gateway's clock when the call started. */
+export function createdOf(upstream: bigint, fallback: number): number {
+  return upstream > 0n ? Number(upstream) : fallback;
 }
 
 export function chatCompletionJson(res: ChatResponse, created: number) {
   return {
     id: res.id,
     object: "chat.completion",
-    created,
+    created: createdOf(res.created, created),
     model: res.model,
     choices: res.choices.map((c) => ({
       index: c.index,
       message: messageJson(c.message),
-      logprobs: null,
+      logprobs: logprobsJson(c.logprobs),
       finish_reason: c.finishReason || null,
     })),
     usage: usageJson(res.usage),
+    ...metadataJson(res),
+  };
+}
+
+/**
+ * What stays the same on every chunk of one stream: OpenAI repeats `created` (and the metadata)
+ * on each, including the usage-only one our closing message becomes.
+ */
+export interface StreamState {
+  /** The gateway's clock at the start, for upstreams that send no `created`. */
+  startedAt: number;
+  created?: number;
+  systemFingerprint?: string;
+  serviceTier?: string;
+}
+
+export function streamBase(chunk: { id: string; model: string; created: bigint; systemFingerprint: string; serviceTier?: string }, object: string, state: StreamState) {
+  state.created ??= chunk.created > 0n ? Number(chunk.created) : undefined;
+  if (chunk.systemFingerprint) state.systemFingerprint = chunk.systemFingerprint;
+  if (chunk.serviceTier) state.serviceTier = chunk.serviceTier;
+  return {
+    id: chunk.id,
+    object,
+    created: state.created ?? state.startedAt,
+    model: chunk.model,
+    ...metadataJson({ systemFingerprint: state.systemFingerprint ?? "", serviceTier: state.serviceTier }),
   };
 }
 
@@ -207,9 +413,14 @@ export function usageChunkJson(base: object, usage: Usage | undefined, includeUs
   return includeUsage && usage ? { ...base, choices: [], usage: usageJson(usage) } : undefined;
 }
 
+/** A stream's state; a number is the gateway's clock at the start (a state of its own per chunk). */
+export function streamState(state: StreamState | number): StreamState {
+  return typeof state === "number" ? { startedAt: state } : state;
+}
+
 /** One chat.completion.chunk, or undefined for our closing usage-only message. */
-export function chatChunkJson(chunk: StreamChatResponse, created: number, includeUsage: boolean) {
-  const base = { id: chunk.id, object: "chat.completion.chunk", created, model: chunk.model };
+export function chatChunkJson(chunk: StreamChatResponse, state: StreamState | number, includeUsage: boolean) {
+  const base = streamBase(chunk, "chat.completion.chunk", streamState(state));
   if (chunk.choices.length === 0) return usageChunkJson(base, chunk.usage, includeUsage);
   return {
     ...base,
@@ -218,16 +429,13 @@ export function chatChunkJson(chunk: StreamChatResponse, created: number, includ
       const delta: Record<string, unknown> = {};
       if (d?.role) delta["role"] = d.role;
       if (d?.content) delta["content"] = d.content;
-      else if (d?.role) delta["content"] = "";
+      else if (d?.role && !d.refusal) delta["content"] = "";
+      if (d?.refusal) delta["refusal"] = d.refusal;
       if (d && d.toolCalls.length > 0) delta["tool_calls"] = toolCallsJson(d.toolCalls, true);
-      return { index: c.index, delta, logprobs: null, finish_reason: c.finishReason || null };
+      if (d?.functionCall) delta["function_call"] = functionCallJson(d.functionCall, true);
+      return { index: c.index, delta, logprobs: logprobsJson(c.logprobs), finish_reason: c.finishReason || null };
     }),
+    // The spec: with include_usage, every chunk but the last has `usage: null`.
     ...(includeUsage ? { usage: null } : {}),
   };
-}
-
-export function assertNoTokenArrays(value: unknown, field: string): void {
-  if (Array.isArray(value) && value.some((v) => typeof v !== "string")) {
-    throw invalidArgument(`${field}: token arrays are not supported; send text`);
-  }
 }

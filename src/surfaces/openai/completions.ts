@@ -1,14 +1,30 @@
-// POST /v1/completions (legacy text completions) onto CompletionsService.
+// POST /v1/completions (legacy text completions) onto CompletionsService. The prompt may be a
+// text, a list of texts, token ids, or a list of token-id lists, as OpenAI's spec allows.
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { z } from "zod";
-import type { CompleteRequest, CompleteRequestSchema, CompleteResponse, StreamCompleteResponse } from "../../../gen/modelgate/v1/completions_pb";
-import { invalidArgument } from "../../errors";
-import { assertNoTokenArrays, countField, extrasOf, seedField, usageChunkJson, usageJson } from "./chat";
+import type {
+  CompleteRequest,
+  CompleteRequestSchema,
+  CompleteResponse,
+  CompletionLogprobs,
+  StreamCompleteResponse,
+} from "../../../gen/modelgate/v1/completions_pb";
+import { type StreamState, countField, createdOf, extrasOf, seedField, streamBase, streamState, usageChunkJson, usageJson } from "./chat";
+
+const tokenId = z.number().int().min(0).max(4_294_967_295);
 
 export const completionBody = z
   .object({
     model: z.string().min(1, "model is required (the endpoint name)"),
-    prompt: z.union([z.string(), z.array(z.unknown())]),
+    prompt: z.union(
+      [
+        z.string(),
+        z.array(z.string()).min(1),
+        z.array(tokenId).min(1),
+        z.array(z.array(tokenId).min(1)).min(1),
+      ],
+      { error: "must be a string, a list of strings, a list of token ids or a list of token-id lists" },
+    ),
     temperature: z.number().nullish(),
     top_p: z.number().nullish(),
     max_tokens: countField,
@@ -17,21 +33,27 @@ export const completionBody = z
     seed: seedField,
     user: z.string().optional(),
     stream: z.boolean().nullish(),
-    stream_options: z.object({ include_usage: z.boolean().optional() }).nullish(),
+    stream_options: z.strictObject({ include_usage: z.boolean().optional(), include_obfuscation: z.boolean().optional() }).nullish(),
   })
   .catchall(z.unknown());
 
 const typedKeys = new Set(Object.keys(completionBody.shape));
 
-export function toCompleteRequest(body: z.infer<typeof completionBody>): Exclude<MessageInitShape<typeof CompleteRequestSchema>, CompleteRequest> {
-  assertNoTokenArrays(body.prompt, "prompt");
-  let prompt: string;
-  if (typeof body.prompt === "string") prompt = body.prompt;
-  else if (body.prompt.length === 1) prompt = body.prompt[0] as string;
-  else throw invalidArgument("prompt: send one prompt per request");
+type PromptFields = Pick<CompleteRequestInit, "prompt" | "prompts" | "tokenPrompts">;
+type CompleteRequestInit = Exclude<MessageInitShape<typeof CompleteRequestSchema>, CompleteRequest>;
+
+/** One text stays `prompt` (a list of one text too); several texts are `prompts`; ids are `token_prompts`. */
+function promptFields(prompt: z.infer<typeof completionBody>["prompt"]): PromptFields {
+  if (typeof prompt === "string") return { prompt };
+  if (prompt.every((p) => typeof p === "string")) return prompt.length === 1 ? { prompt: prompt[0] } : { prompts: prompt };
+  if (prompt.every((p) => typeof p === "number")) return { tokenPrompts: [{ ids: prompt }] };
+  return { tokenPrompts: (prompt as number[][]).map((ids) => ({ ids })) };
+}
+
+export function toCompleteRequest(body: z.infer<typeof completionBody>): CompleteRequestInit {
   return {
     endpoint: body.model,
-    prompt,
+    ...promptFields(body.prompt),
     temperature: body.temperature ?? undefined,
     topP: body.top_p ?? undefined,
     maxTokens: body.max_tokens ?? undefined,
@@ -43,23 +65,41 @@ export function toCompleteRequest(body: z.infer<typeof completionBody>): Exclude
   };
 }
 
+/** The legacy logprobs object: parallel lists (null entries for an echoed prompt's first token). */
+function logprobsJson(lp: CompletionLogprobs | undefined) {
+  if (lp === undefined) return null;
+  return {
+    tokens: lp.tokens.map((t) => t.token),
+    token_logprobs: lp.tokens.map((t) => t.logprob ?? null),
+    top_logprobs: lp.tokens.map((t) =>
+      t.logprob === undefined && t.topLogprobs.length === 0 ? null : Object.fromEntries(t.topLogprobs.map((top) => [top.token, top.logprob])),
+    ),
+    text_offset: lp.tokens.map((t) => t.textOffset),
+  };
+}
+
+function choicesJson(choices: CompleteResponse["choices"]) {
+  return choices.map((c) => ({ index: c.index, text: c.text, logprobs: logprobsJson(c.logprobs), finish_reason: c.finishReason || null }));
+}
+
 export function completionJson(res: CompleteResponse, created: number) {
   return {
     id: res.id,
     object: "text_completion",
-    created,
+    created: createdOf(res.created, created),
     model: res.model,
-    choices: res.choices.map((c) => ({ index: c.index, text: c.text, logprobs: null, finish_reason: c.finishReason || null })),
+    choices: choicesJson(res.choices),
     usage: usageJson(res.usage),
+    ...(res.systemFingerprint ? { system_fingerprint: res.systemFingerprint } : {}),
   };
 }
 
-export function completionChunkJson(chunk: StreamCompleteResponse, created: number, includeUsage: boolean) {
-  const base = { id: chunk.id, object: "text_completion", created, model: chunk.model };
+/**
+ * One streamed text_completion, or undefined for our closing usage-only message. Unlike chat
+ * chunks, the spec gives completion chunks no `usage: null`: only the last one has usage.
+ */
+export function completionChunkJson(chunk: StreamCompleteResponse, state: StreamState | number, includeUsage: boolean) {
+  const base = streamBase(chunk, "text_completion", streamState(state));
   if (chunk.choices.length === 0) return usageChunkJson(base, chunk.usage, includeUsage);
-  return {
-    ...base,
-    choices: chunk.choices.map((c) => ({ index: c.index, text: c.text, logprobs: null, finish_reason: c.finishReason || null })),
-    ...(includeUsage ? { usage: null } : {}),
-  };
+  return { ...base, choices: choicesJson(chunk.choices) };
 }
