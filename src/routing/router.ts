@@ -169,14 +169,21 @@ export class EndpointRouter {
         }
       }
     }
-    if (lastError !== undefined) throw lastError;
+    if (lastError !== undefined) throw withAttempts(lastError, attempts);
     throw unavailable(`endpoint "${this.endpoint}": no target available (every circuit breaker is open)`);
   }
 
   private outOfTime(attempts: number, lastError: unknown): ConnectError {
     const why = lastError === undefined ? "" : `; last failure: ${ConnectError.from(lastError).rawMessage}`;
-    return deadlineExceeded(`endpoint "${this.endpoint}": no answer in time after ${attempts} attempt(s)${why}`);
+    return withAttempts(deadlineExceeded(`endpoint "${this.endpoint}": no answer in time after ${attempts} attempt(s)${why}`), attempts);
   }
+}
+
+/** A failed call says how many upstream requests it made too (error metadata: a header or trailer). */
+function withAttempts(err: unknown, attempts: number): ConnectError {
+  const e = ConnectError.from(err);
+  e.metadata.set("x-modelgate-attempts", String(attempts));
+  return e;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

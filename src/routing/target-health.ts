@@ -54,3 +54,8 @@ export class TargetHealthRegistry {
 export function breakerLevel(state: CircuitState): number {
   return state === CircuitState.Closed ? 0 : state === CircuitState.HalfOpen ? 1 : 2;
 }
+
+/** closed, half-open or open, as GetEndpoint reports it. */
+export function breakerStateName(state: CircuitState): "closed" | "half-open" | "open" {
+  return state === CircuitState.Closed ? "closed" : state === CircuitState.HalfOpen ? "half-open" : "open";
+}

@@ -3,6 +3,7 @@ import type { EndpointService } from "../../gen/modelgate/v1/endpoint_pb";
 import { notFound } from "../errors";
 import { callInfoKey } from "../interceptors/call-info";
 import type { RuntimeEndpoint } from "../runtime";
+import { breakerStateName } from "../routing/target-health";
 import type { ServiceDeps } from "./endpoint-call";
 
 /** The public description of an endpoint: never its provider config (which holds secrets). */
@@ -16,6 +17,13 @@ export function describeEndpoint(ep: RuntimeEndpoint) {
   };
 }
 
+/** Each target's name, provider, model and breaker state (never its config). */
+export function describeTargets(ep: RuntimeEndpoint): string {
+  return ep.targets
+    .map((t) => `${t.name};provider=${t.provider};model=${encodeURIComponent(t.model)};breaker=${breakerStateName(t.health.breaker.state)}`)
+    .join(", ");
+}
+
 export function endpointService(deps: ServiceDeps): ServiceImpl<typeof EndpointService> {
   return {
     listEndpoints(_req, ctx) {
@@ -26,6 +34,9 @@ export function endpointService(deps: ServiceDeps): ServiceImpl<typeof EndpointS
       const state = ctx.values.get(callInfoKey)?.state ?? deps.getState();
       const ep = state.endpoints.get(req.name);
       if (!ep) throw notFound(`unknown endpoint "${req.name}"`);
+      // Until Endpoint has a field for them (see the routing proto change): the targets and
+      // their breakers, e.g. `a;provider=openai;model=gpt-4o;breaker=closed, b;...`.
+      ctx.responseHeader.set("x-modelgate-targets", describeTargets(ep));
       return { endpoint: describeEndpoint(ep) };
     },
   };

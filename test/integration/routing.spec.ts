@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
+import { EndpointService } from "../../gen/modelgate/v1/endpoint_pb";
 import { startFakeUpstream, type FaultyUpstream } from "../fakes/fake-upstream";
 import { clientFor, type ProtocolName } from "./clients";
 import { eventually, failure, startGateway, type TestGateway } from "./harness";
@@ -113,6 +114,7 @@ describe("fallback to the next target", () => {
     const err = await failure(chat("fo"));
     expect(err.code).toBe(Code.Unavailable);
     expect(err.rawMessage).toMatch(/HTTP 503/);
+    expect(err.metadata.get("x-modelgate-attempts")).toBe("2");
     expect([fa.requests.length, fb.requests.length]).toEqual([1, 1]);
   });
 
@@ -242,6 +244,9 @@ describe("circuit breaker", () => {
     expect(metrics).toContain('modelgate_target_breaker_state{endpoint="breaker",target="a"} 2');
     expect(metrics).toContain('modelgate_target_breaker_state{endpoint="breaker",target="b"} 0');
     expect(metrics).toMatch(/modelgate_upstream_attempts_total\{endpoint="breaker",target="a",outcome="breaker_open"\} 1/);
+    let targets = "";
+    await clientFor(EndpointService, "connect-json-h1", gw.url).getEndpoint({ name: "breaker" }, { onHeader: (h) => (targets = h.get("x-modelgate-targets") ?? "") });
+    expect(targets).toBe("a;provider=openai;model=m-a;breaker=open, b;provider=openai;model=m-b;breaker=closed");
   });
 });
 
