@@ -118,6 +118,8 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
         target: info.target ?? "",
         promptTokens,
         completionTokens,
+        cachedPromptTokens: cachedPromptTokens ?? 0,
+        reasoningTokens: usage?.reasoningTokens ?? 0,
         costUsd: cost,
         status,
         latencyMs: Math.round((performance.now() - info.startedAt) * 100) / 100,

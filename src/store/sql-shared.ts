@@ -132,8 +132,8 @@ export function checkLedgerRow(row: LedgerRow, index: number): void {
     }
   }
   if (row.status === "") throw invalidArgument(`${where}: status must not be empty ("ok" or a code name)`);
-  for (const field of ["promptTokens", "completionTokens"] as const) {
-    const n = row[field];
+  for (const field of ["promptTokens", "completionTokens", "cachedPromptTokens", "reasoningTokens"] as const) {
+    const n = row[field] ?? 0;
     if (!Number.isSafeInteger(n) || n < 0) throw invalidArgument(`${where}: ${field} must be a non-negative integer`);
   }
   if (row.costUsd !== null && !(Number.isFinite(row.costUsd) && row.costUsd >= 0)) {

@@ -66,6 +66,10 @@ export interface LedgerRow {
   target?: string;
   promptTokens: number;
   completionTokens: number;
+  /** The part of promptTokens read from the provider's prompt cache (billed at the cached price); 0 or absent when none or not reported. */
+  cachedPromptTokens?: number;
+  /** The part of completionTokens spent on reasoning; 0 or absent when none or not reported. */
+  reasoningTokens?: number;
   /** null when the price is unknown: never recorded as 0. */
   costUsd: number | null;
   /** "ok" or the Connect code name, e.g. "ResourceExhausted". */

@@ -49,6 +49,8 @@ function ledgerRow(overrides: Partial<LedgerRow> = {}): LedgerRow {
     target: "primary",
     promptTokens: 10,
     completionTokens: 5,
+    cachedPromptTokens: 0,
+    reasoningTokens: 0,
     costUsd: 0.25,
     status: "ok",
     latencyMs: 120,
@@ -434,6 +436,17 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           expect(String(err)).toContain("ledger row 1");
         }
         expect(await collect(store.ledger.rows({}))).toEqual([]);
+      });
+
+      it("rows keep cached prompt and reasoning tokens; a row without them reads back with 0", async () => {
+        const { cachedPromptTokens: _c, reasoningTokens: _r, ...without } = ledgerRow({ requestId: "u0" });
+        await store.ledger.append([ledgerRow({ requestId: "u1", promptTokens: 2048, cachedPromptTokens: 1920, completionTokens: 300, reasoningTokens: 256 }), without]);
+        const rows = await collect(store.ledger.rows({}));
+        expect(rows.map((r) => [r.requestId, r.cachedPromptTokens, r.reasoningTokens])).toEqual([
+          ["u1", 1920, 256],
+          ["u0", 0, 0],
+        ]);
+        await expect(store.ledger.append([ledgerRow({ cachedPromptTokens: -1 })])).rejects.toThrow(/cachedPromptTokens must be a non-negative integer/);
       });
 
       it("rows keep the target that answered; a row without one reads back with ''", async () => {

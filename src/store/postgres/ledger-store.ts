@@ -6,9 +6,9 @@ import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, LEDGER_TEXT_LIMITS, ledger
 import type { LedgerRow, LedgerStore, UsageQuery, UsageTotalRow } from "../types";
 import { rethrowAppendError, rethrowDatabaseError } from "./errors";
 
-/** Rows per INSERT: 14 parameters each, well under PostgreSQL's 65535 parameters per statement. */
+/** Rows per INSERT: 17 parameters each, well under PostgreSQL's 65535 parameters per statement. */
 const INSERT_CHUNK_ROWS = 1_000;
-const COLUMNS = 15;
+const COLUMNS = 17;
 
 interface LedgerDbRow {
   id: string;
@@ -27,6 +27,8 @@ interface LedgerDbRow {
   latency_ms: number;
   streamed: boolean;
   target: string;
+  cached_prompt_tokens: string;
+  reasoning_tokens: string;
 }
 
 interface TotalDbRow {
@@ -144,7 +146,7 @@ export class PostgresLedgerStore implements LedgerStore {
   }
 }
 
-/** `INSERT … VALUES ($1 … $15), (…)` for rows numbered from `offset` in the batch (for errors). */
+/** `INSERT … VALUES ($1 … $17), (…)` for rows numbered from `offset` in the batch (for errors). */
 function insertStatement(rows: readonly LedgerRow[], offset: number): [string, unknown[]] {
   const params: unknown[] = [];
   const tuples = rows.map((row, i) => {
@@ -166,11 +168,14 @@ function insertStatement(rows: readonly LedgerRow[], offset: number): [string, u
       row.latencyMs,
       row.streamed,
       row.target ?? "",
+      row.cachedPromptTokens ?? 0,
+      row.reasoningTokens ?? 0,
     );
     return `(${Array.from({ length: COLUMNS }, (_, c) => `$${base + c + 1}`).join(", ")})`;
   });
   const sql = `INSERT INTO usage_ledger (time, request_id, key_id, team, endpoint, provider, model, model_version,
-                 prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed, target)
+                 prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed, target,
+                 cached_prompt_tokens, reasoning_tokens)
                VALUES ${tuples.join(", ")}`;
   return [sql, params];
 }
@@ -199,5 +204,7 @@ function toLedgerRow(row: LedgerDbRow): LedgerRow {
     latencyMs: row.latency_ms,
     streamed: row.streamed,
     target: row.target,
+    cachedPromptTokens: Number(row.cached_prompt_tokens),
+    reasoningTokens: Number(row.reasoning_tokens),
   };
 }

@@ -62,4 +62,13 @@ export const postgresMigrations: readonly Migration[] = [
     // '' for rows written before routing, and for calls that reached no target.
     sql: `ALTER TABLE usage_ledger ADD COLUMN target text NOT NULL DEFAULT '';`,
   },
+  {
+    version: 3,
+    name: "usage ledger: cached prompt tokens and reasoning tokens",
+    // 0 for rows written before, and for providers that do not report them.
+    sql: `
+      ALTER TABLE usage_ledger ADD COLUMN cached_prompt_tokens bigint NOT NULL DEFAULT 0 CHECK (cached_prompt_tokens >= 0);
+      ALTER TABLE usage_ledger ADD COLUMN reasoning_tokens bigint NOT NULL DEFAULT 0 CHECK (reasoning_tokens >= 0);
+    `,
+  },
 ];

@@ -10,8 +10,9 @@ import { inWriteTransaction } from "./transaction";
 
 const insertSql = `
   INSERT INTO usage_ledger (time, request_id, key_id, team, endpoint, provider, model, model_version,
-                            prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed, target)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+                            prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed, target,
+                            cached_prompt_tokens, reasoning_tokens)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export class SqliteLedgerStore implements LedgerStore {
   constructor(
@@ -53,6 +54,8 @@ export class SqliteLedgerStore implements LedgerStore {
           row.latencyMs,
           row.streamed ? 1 : 0,
           row.target ?? "",
+          row.cachedPromptTokens ?? 0,
+          row.reasoningTokens ?? 0,
         );
       });
     });
@@ -148,5 +151,7 @@ function toLedgerRow(row: SqliteRow): LedgerRow {
     latencyMs: num(row, "latency_ms"),
     streamed: num(row, "streamed") === 1,
     target: text(row, "target"),
+    cachedPromptTokens: num(row, "cached_prompt_tokens"),
+    reasoningTokens: num(row, "reasoning_tokens"),
   };
 }
