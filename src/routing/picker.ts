@@ -11,7 +11,7 @@ export class TargetPicker<T> {
   constructor(
     targets: readonly T[],
     weights: readonly number[],
-    readonly strategy: "weighted" | "fallback",
+    readonly strategy: "weighted" | "fallback" | "least_latency",
   ) {
     this.orders = targets.map((first, i) => [first, ...targets.filter((_, j) => j !== i)]);
     const total = weights.reduce((a, b) => a + b, 0);
@@ -24,7 +24,7 @@ export class TargetPicker<T> {
 
   /** The order for a number in [0, 1): uniform for a split, a hash for sticky routing. */
   order(u: number): readonly T[] {
-    if (this.strategy === "fallback") return this.orders[0]!;
+    if (this.strategy !== "weighted") return this.orders[0]!;
     const b = this.bounds;
     for (let i = 0; i < b.length; i++) if (u < b[i]!) return this.orders[i]!;
     return this.orders[0]!;

@@ -71,6 +71,7 @@ export class EndpointRouter {
 
   /** The order this request tries the targets in. */
   order(req: RouteRequest): readonly RoutedTarget[] {
+    if (this.policy.strategy === "least_latency") return byLatency(this.targets);
     return this.picker.order(req.stickyKey ? stickyPoint(req.stickyKey) : Math.random());
   }
 
@@ -137,7 +138,9 @@ export class EndpointRouter {
           : undefined;
         attempts++;
         try {
+          const attemptStarted = performance.now();
           const value = await breaker.execute(() => start(target, { ...call, signal: attempt.signal }));
+          target.health.latency.observe(performance.now() - attemptStarted);
           clearTimeout(timer);
           hooks.onAttempt?.(this.endpoint, target.name, "ok");
           return { value, target, attempts, release: () => call.signal.removeEventListener("abort", follow) };
@@ -184,6 +187,16 @@ function withAttempts(err: unknown, attempts: number): ConnectError {
   const e = ConnectError.from(err);
   e.metadata.set("x-modelgate-attempts", String(attempts));
   return e;
+}
+
+/** Fastest recent latency first (unmeasured targets count as 0); one call in 20 explores a random first. */
+function byLatency(targets: readonly RoutedTarget[]): RoutedTarget[] {
+  const sorted = [...targets].sort((a, b) => a.health.latency.ms - b.health.latency.ms);
+  if (sorted.length > 1 && Math.random() < 0.05) {
+    const i = Math.floor(Math.random() * sorted.length);
+    sorted.unshift(...sorted.splice(i, 1));
+  }
+  return sorted;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

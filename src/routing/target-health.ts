@@ -16,6 +16,26 @@ export interface TargetHealth {
   readonly endpoint: string;
   readonly target: string;
   readonly breaker: CircuitBreakerPolicy;
+  /** Recent latency (unary answer, or a stream's first message), for least-latency routing. */
+  readonly latency: LatencyEwma;
+}
+
+/** An exponentially weighted moving average of a target's latency (the last ~10 answers count most). */
+export class LatencyEwma {
+  private value = 0;
+  samples = 0;
+
+  constructor(private readonly alpha = 0.2) {}
+
+  observe(ms: number): void {
+    this.value = this.samples === 0 ? ms : this.value + this.alpha * (ms - this.value);
+    this.samples++;
+  }
+
+  /** The average in ms; 0 before any answer (so a new target is tried first and measured). */
+  get ms(): number {
+    return this.value;
+  }
 }
 
 /** Breakers by target identity; the gateway keeps one registry for its lifetime. */
@@ -34,6 +54,7 @@ export class TargetHealthRegistry {
           handleWhen((err) => isBreakerFailure(classifyFailure(err).kind)),
           { halfOpenAfter: settings.half_open_after_ms, breaker: new ConsecutiveBreaker(settings.consecutive_failures) },
         ),
+        latency: new LatencyEwma(),
       };
     }
     keep.set(key, health);

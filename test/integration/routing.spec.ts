@@ -45,6 +45,7 @@ endpoints:
     endpoint_type: llm/v1/chat
     targets: [{ name: a, weight: 50, model: ${model(fa, "m-a")} }, { name: b, weight: 50, model: ${model(fb, "m-b")} }]
     routing: { strategy: weighted, sticky: "header:x-user", ${noBreaker} }
+  - { name: fastest, endpoint_type: llm/v1/chat, ${ab}, routing: { strategy: least_latency, ${noBreaker} } }
 `);
 });
 afterAll(async () => {
@@ -292,5 +293,17 @@ describe("the ledger records the target", () => {
     for await (const row of gw.gateway.store.ledger.rows({})) rows.set(row.requestId, row);
     expect(rows.get("routing-ledger-1")).toMatchObject({ endpoint: "fo", target: "b", model: "m-b", status: "ok" });
     expect(rows.get("routing-ledger-2")).toMatchObject({ endpoint: "plain", target: "m-a", model: "m-a" });
+  });
+});
+
+describe("least latency", () => {
+  it("sends calls to the target that answered faster (EWMA), exploring the other now and then", async () => {
+    fa.queueFaults("#delay:300");
+    expect((await chat("fastest")).target).toBe("a"); // neither measured yet: listed order
+    expect((await chat("fastest")).target).toBe("b"); // b not measured yet: tried next
+    fa.reset();
+    fb.reset();
+    for (let i = 0; i < 20; i++) await chat("fastest");
+    expect(fb.requests.length).toBeGreaterThanOrEqual(15);
   });
 });
