@@ -6,6 +6,7 @@ import type { z } from "zod";
 import { configSchema, endpointSchema, type ConfigFile, type EndpointConfig } from "./schema";
 import type { ModelFactory } from "../providers/model";
 import { accessConfigProblems } from "../auth/config";
+import { readKeyFiles, type KeyFileProblem } from "./mlflow-compat";
 import { endpointsFromRoutes, type RouteProblem } from "../routing/mlflow-routes";
 
 export interface ConfigProblem {
@@ -77,7 +78,10 @@ export function parseConfig(
   // consequences (a required value missing, a key that is too short), not further mistakes.
   const unset: ConfigProblem[] = [];
   const fromRoutes = { count: 0 };
-  const raw = resolveEnv(fromLegacyRoutes(doc.toJS() as unknown, problems, fromRoutes), [], env, problems, unset);
+  // As MLflow's loader: keys given as file paths are read before `$ENV` references are resolved.
+  const keyFiles: KeyFileProblem[] = [];
+  const raw = resolveEnv(readKeyFiles(fromLegacyRoutes(doc.toJS() as unknown, problems, fromRoutes), keyFiles), [], env, problems, unset);
+  problems.push(...keyFiles.map((p) => ({ path: formatPath(p.path), message: p.message })));
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) problems.push(...zodProblems(parsed.error.issues, []));
   // Provider checks run even when other parts of the file are wrong, so one run reports all.

@@ -21,13 +21,31 @@ const name = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "use letters, digits, '.', '_' or '-' (at most 128)");
 
+/**
+ * MLflow writes the period as its rate limiter (the `limits` package) reads it: any case, around
+ * spaces, singular or plural, "1 minute". Those all name one period; "2 minutes" (a window of
+ * several periods) is refused by name, as the limiter here counts whole periods.
+ */
+function renewalPeriod(value: unknown, ctx: z.core.$RefinementCtx): unknown {
+  if (typeof value !== "string") return value;
+  const m = /^\s*(?:(\d+)\s+)?([a-z]+?)s?\s*$/i.exec(value);
+  const unit = m?.[2]?.toLowerCase();
+  if (!m || unit === undefined || !(unit in renewalPeriods)) return value;
+  if (m[1] !== undefined && Number(m[1]) !== 1) {
+    ctx.addIssue({ code: "custom", input: value, message: `a window of several periods ("${value.trim()}") is not supported: use one ${unit}` });
+    return z.NEVER;
+  }
+  return unit;
+}
+
 export const limitSchema = z.strictObject({
-  renewal_period: z.enum(Object.keys(renewalPeriods) as [RenewalPeriod, ...RenewalPeriod[]]),
-  calls: z.number().int().positive(),
+  renewal_period: z.preprocess(renewalPeriod, z.enum(Object.keys(renewalPeriods) as [RenewalPeriod, ...RenewalPeriod[]])),
+  /** 0 refuses every call (MLflow loads it too). A numeric string is read as a number, as MLflow does. */
+  calls: z.preprocess((v) => (typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : v), z.number().int().min(0)),
   /** Our extension: tokens (prompt + completion) per renewal_period for the whole endpoint. */
   tokens: z.number().int().positive().optional(),
   /** MLflow's optional limit key; accepted for compatibility (limits are per endpoint). */
-  key: z.string().optional(),
+  key: z.string().nullish(),
 });
 
 export const endpointSchema = z
@@ -38,7 +56,8 @@ export const endpointSchema = z
     model: modelSchema.optional(),
     targets: z.array(targetSchema).min(1).optional(),
     routing: routingSchema.optional(),
-    limit: limitSchema.optional(),
+    /** `limit: null` (as MLflow writes an absent limit) is no limit. */
+    limit: limitSchema.nullish().transform((l) => l ?? undefined),
   })
   .superRefine(checkTargets)
   // Parsed, every endpoint has its targets (one for `model:`) and `model` = the first target's.

@@ -29,19 +29,10 @@ const jsonMediaType = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
 /** Reads the whole body as JSON, refusing more than `limit` bytes, a non-JSON content type and deep nesting. */
 export async function readJson(req: NodeRequest, limit: number): Promise<unknown> {
   const contentType = req.headers["content-type"] ?? "";
-  if (!jsonMediaType.test(contentType)) {
+  if (!isJsonContentType(contentType)) {
     throw new ConnectError(`content-type must be application/json (got ${JSON.stringify(clip(contentType, 64))})`, Code.InvalidArgument);
   }
-  const declared = Number(req.headers["content-length"] ?? "NaN");
-  if (declared > limit) throw tooLarge(limit);
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge(limit);
-    parts.push(chunk);
-  }
-  const text = Buffer.concat(parts).toString("utf8");
+  const text = await readText(req, limit);
   if (text.trim() === "") throw new ConnectError("the request body is empty: expected JSON", Code.InvalidArgument);
   let value: unknown;
   try {
@@ -51,6 +42,25 @@ export async function readJson(req: NodeRequest, limit: number): Promise<unknown
   }
   checkJsonDepth(value, MAX_JSON_DEPTH);
   return value;
+}
+
+/** Whether a content-type header names JSON (`application/json` or `application/*+json`). */
+export function isJsonContentType(contentType: string): boolean {
+  return jsonMediaType.test(contentType);
+}
+
+/** Reads the whole body as UTF-8 text, refusing more than `limit` bytes (see isBodyTooLarge). */
+export async function readText(req: NodeRequest, limit: number): Promise<string> {
+  const declared = Number(req.headers["content-length"] ?? "NaN");
+  if (declared > limit) throw tooLarge(limit);
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw tooLarge(limit);
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts).toString("utf8");
 }
 
 /** Deeper than any real request; deeper values would overflow the stack when copied into protobuf. */
@@ -70,8 +80,20 @@ export function checkJsonDepth(value: unknown, max: number): void {
 }
 
 
+/**
+ * Whether `err` is readText/readJson refusing a body over the size limit: a ConnectError
+ * (RESOURCE_EXHAUSTED, what the OpenAI surface answered so far) named "BodyTooLargeError", so a
+ * surface that answers HTTP 413 tells it apart. It stays a plain ConnectError (its prototype),
+ * so `instanceof ConnectError` and ConnectError.from keep it as it is.
+ */
+export function isBodyTooLarge(err: unknown): boolean {
+  return err instanceof Error && err.name === "BodyTooLargeError";
+}
+
 function tooLarge(limit: number): ConnectError {
-  return new ConnectError(`request body larger than ${limit} bytes`, Code.ResourceExhausted);
+  const err = new ConnectError(`request body larger than ${limit} bytes`, Code.ResourceExhausted);
+  err.name = "BodyTooLargeError";
+  return err;
 }
 
 export function sendJson(res: NodeResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

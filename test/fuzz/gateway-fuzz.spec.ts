@@ -340,9 +340,11 @@ async function checkRest(c: RestCase): Promise<Failure | undefined> {
   const input = (c.body ?? "").slice(0, 300);
   let status: number;
   let text: string;
+  let contentType: string;
   try {
     const res = await fetch(c.url, { method: c.method, headers: c.headers, body: c.body, signal: AbortSignal.timeout(30_000) });
     status = res.status;
+    contentType = res.headers.get("content-type") ?? "";
     text = await res.text();
   } catch (err) {
     return { what, code: "fetch failed", message: String(err), input };
@@ -353,7 +355,8 @@ async function checkRest(c: RestCase): Promise<Failure | undefined> {
   }
   // Node answers 431 itself (headers over 16 KiB) with an empty body; every other error says why.
   if (!sse && status >= 400 && status !== 431 && text === "") return { what, code: String(status), message: "empty error body", input };
-  if (!sse && text !== "") {
+  // Errors and JSON answers must be JSON; a page or an icon (/docs, /favicon.ico) need not.
+  if (!sse && text !== "" && (status >= 400 || contentType.startsWith("application/json"))) {
     try {
       JSON.parse(text);
     } catch {

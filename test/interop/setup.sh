@@ -14,6 +14,13 @@
 # even a fresh clone builds from them.
 # Needs python3 (3.9+, with venv) and go (1.26+, or one that can fetch the go.mod toolchain);
 # .ci/run installs what is missing. Usage: bash test/interop/setup.sh
+#
+# `bash test/interop/setup.sh mlflow-gateway` builds only the real MLflow AI Gateway that
+# test/mlflow-diff compares modelgate with: test/interop/.bin/venv-mlflow-gateway, a venv of its
+# own with python/requirements-mlflow-gateway.txt (mlflow[gateway]==3.8.1, every dependency
+# pinned), so the pins above stay as they are. Needs python3 3.10+ only; its own stamp and lock.
+# The first build downloads about 300 MB (pandas, scipy, pyarrow ... come with mlflow[gateway]):
+# about 2 minutes here, then seconds from pip's cache.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -22,14 +29,46 @@ bin=$interop/.bin
 venv=$interop/.venv
 mkdir -p "$bin"
 
-# One setup at a time: two test runs starting together must not build into the same folders.
-exec 9>"$bin/setup.lock"
-flock 9
-
 fail() {
   echo "test/interop/setup.sh: $*" >&2
   exit 1
 }
+
+# The hash of the named files' contents and names, plus any extra words (tool versions).
+inputs_hash() {
+  local words=$1
+  shift
+  { echo "$words"; sha256sum "$@"; } | sha256sum | cut -d' ' -f1
+}
+
+# up_to_date STAMP HASH: true when STAMP holds HASH (the step already ran on these inputs).
+up_to_date() {
+  [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]
+}
+
+if [ "${1:-}" = "mlflow-gateway" ]; then
+  exec 8>"$bin/setup-mlflow-gateway.lock"
+  flock 8
+  python=$(command -v python3 || true)
+  [ -n "$python" ] || fail "python3 not found on PATH. Install Python 3.10+ with venv (Debian: apt-get install python3 python3-venv)."
+  "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+    || fail "$("$python" -V 2>&1) is too old: MLflow 3.8 needs Python 3.10+."
+  "$python" -c 'import venv, ensurepip' 2>/dev/null \
+    || fail "$python has no venv/ensurepip module (Debian: apt-get install python3-venv)."
+  gw_venv=$bin/venv-mlflow-gateway
+  gw_hash=$(inputs_hash "$python $("$python" -c 'import sys; print(sys.version)')" $interop/python/requirements-mlflow-gateway.txt)
+  if ! up_to_date $gw_venv/.setup-stamp "$gw_hash"; then
+    echo "== MLflow gateway venv ($("$python" -V 2>&1)) with $interop/python/requirements-mlflow-gateway.txt"
+    "$python" -m venv --clear $gw_venv
+    $gw_venv/bin/python -m pip install --quiet --disable-pip-version-check -r $interop/python/requirements-mlflow-gateway.txt
+    echo "$gw_hash" >$gw_venv/.setup-stamp
+  fi
+  exit 0
+fi
+
+# One setup at a time: two test runs starting together must not build into the same folders.
+exec 9>"$bin/setup.lock"
+flock 9
 
 python=$(command -v python3 || true)
 [ -n "$python" ] || fail "python3 not found on PATH. Install Python 3.9+ with venv (Debian: apt-get install python3 python3-venv)."
@@ -43,18 +82,6 @@ go=$(command -v go || true)
 [ -n "$go" ] || fail "go not found on PATH or in /usr/local/go/bin. Install Go 1.26+ (see .ci/run)."
 
 [ -x node_modules/.bin/buf ] || fail "node_modules/.bin/buf is missing: run npm ci first."
-
-# The hash of the named files' contents and names, plus any extra words (tool versions).
-inputs_hash() {
-  local words=$1
-  shift
-  { echo "$words"; sha256sum "$@"; } | sha256sum | cut -d' ' -f1
-}
-
-# up_to_date STAMP HASH: true when STAMP holds HASH (the step already ran on these inputs).
-up_to_date() {
-  [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]
-}
 
 protos=(proto/modelgate/v1/*.proto)
 python_version=$("$python" -c 'import sys; print(sys.version)')

@@ -4,7 +4,9 @@
 // providers, model names and limits; each provider config with the secrets resolved) or fails
 // with exactly the problems an operator is told about. The failing ones are MLflow shapes we do
 // not serve; each case says why.
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../../src/config/load";
@@ -74,6 +76,15 @@ const loads: Record<string, Record<string, Record<string, unknown>>> = {
   "anthropic.yaml": { completions: anthropic, "claude-chat": anthropic },
   // aws_config is MLflow's nesting; the parsed config holds the same keys flat.
   "bedrock.yaml": { "bedrock-chat": bedrock },
+  // MLflow's AWSRole: STS AssumeRole from the default credential chain, refreshed before expiry.
+  "bedrock-role.yaml": {
+    completions: {
+      aws_region: "us-east-1",
+      bedrock_api_base: "https://bedrock-runtime.us-east-1.amazonaws.com",
+      aws_role_arn: "arn:aws:iam::123456789012:role/bedrock-access",
+      session_length_seconds: 900,
+    },
+  },
   "amazon-bedrock.yaml": { completions: bedrock },
   "togetherai.yaml": { completions: together, chat: together, embeddings: together },
   "huggingface-text-generation-inference.yaml": { completions: { hf_server_url: "http://127.0.0.1:8080" } },
@@ -95,13 +106,6 @@ const fails: Record<string, { why: string; problems: string[] }> = {
   "palm.yaml": {
     why: "Google retired the PaLM API: every endpoint is named, with the replacement",
     problems: [0, 1, 2].map((i) => `endpoints[${i}].model.provider: unsupported provider "palm": Google retired the PaLM API; use provider gemini`),
-  },
-  "bedrock-role.yaml": {
-    why: "MLflow's AWSRole (STS AssumeRole) is not implemented: refused, saying what works instead",
-    problems: [
-      "endpoints[0].model.config.aws_config.aws_role_arn: assuming a role (STS AssumeRole) is not supported; " +
-        "give aws_access_key_id and aws_secret_access_key (with aws_session_token for temporary keys), or bedrock_api_key",
-    ],
   },
   "azure-provider-azuread.yaml": {
     why: "the docs' `provider: azuread` is not a provider in MLflow either (it is an openai_api_type)",
@@ -183,6 +187,57 @@ describe("MLflow behaviours around the files", () => {
     expect(problemsOf(fixture("openai-quickstart.yaml"), "q.yaml", {})).toEqual(
       [0, 1, 2].map((i) => `endpoints[${i}].model.config.openai_api_key: environment variable OPENAI_API_KEY is not set`),
     );
+  });
+
+  it("limit: null is no limit, as in MLflow's own listing", () => {
+    const text = fixture("openai-quickstart.yaml").replace(/limit:\n\s+renewal_period: minute\n\s+calls: \d+/, "limit: null");
+    expect(text).toContain("limit: null");
+    const { file } = parseConfig(text, "null.yaml", modelFactories, env);
+    expect(file.endpoints[0]?.limit).toBeUndefined();
+  });
+
+  it("limit.renewal_period as MLflow's limiter reads it: any case, plural, '1 minute'; several periods are refused by name", () => {
+    const withPeriod = (period: string) => fixture("openai-quickstart.yaml").replace("renewal_period: minute", `renewal_period: ${period}`);
+    for (const period of ["Minute", "minutes", "1 minute", '" hour "']) {
+      expect(problemsOf(withPeriod(period), period)).toEqual([]);
+    }
+    const { file } = parseConfig(withPeriod("minutes"), "p.yaml", modelFactories, env);
+    expect(file.endpoints[0]?.limit?.renewal_period).toBe("minute");
+    expect(problemsOf(withPeriod("2 minutes"), "2")).toEqual([
+      'endpoints[0].limit.renewal_period: a window of several periods ("2 minutes") is not supported: use one minute',
+    ]);
+  });
+
+  it("limit.calls: 0 (every call refused) and a numeric string load, as in MLflow; a negative count does not", () => {
+    const withCalls = (calls: string) => fixture("openai-quickstart.yaml").replace(/calls: \d+/, `calls: ${calls}`);
+    expect(problemsOf(withCalls("0"), "0")).toEqual([]);
+    expect(parseConfig(withCalls('"5"'), "5", modelFactories, env).file.endpoints[0]?.limit?.calls).toBe(5);
+    expect(problemsOf(withCalls("-1"), "-1")).toEqual(["endpoints[0].limit.calls: Too small: expected number to be >=0"]);
+  });
+
+  it("a provider key given as a file path is read from the file (a trailing newline dropped); `$VAR` values never are", () => {
+    const dir = mkdtempSync(join(tmpdir(), "keyfile-"));
+    try {
+      const keyFile = join(dir, "key");
+      writeFileSync(keyFile, "sk-from-file\n");
+      const text = (key: string) =>
+        `endpoints:\n  - { name: c, endpoint_type: llm/v1/chat, model: { provider: openai, name: m, config: { openai_api_key: ${JSON.stringify(key)} } } }\n`;
+      const keyOf = (key: string, vars: Record<string, string> = {}) => parseConfig(text(key), "k.yaml", modelFactories, vars).providerConfigs.get("c")?.["openai_api_key"];
+      expect(keyOf(keyFile)).toBe("sk-from-file");
+      // MLflow: an environment variable's value is the key, even when it names a file.
+      expect(keyOf("$KEY_PATH", { KEY_PATH: keyFile })).toBe(keyFile);
+      // Not a file (a directory, a missing path): the value is the key itself.
+      expect(keyOf(dir)).toBe(dir);
+      expect(keyOf(join(dir, "missing"))).toBe(join(dir, "missing"));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("an MLflow provider without its config is refused, as MLflow refuses it", () => {
+    expect(problemsOf("endpoints:\n  - { name: c, endpoint_type: llm/v1/chat, model: { provider: openai, name: m } }\n", "nc.yaml")).toEqual([
+      'endpoints[0].model.config: provider "openai" needs its config (MLflow refuses an endpoint without one too)',
+    ]);
   });
 
   it("limit.renewal_period: all six of MLflow's periods load (a month is 30 days, a year 365, as MLflow's limiter counts)", () => {

@@ -1,9 +1,16 @@
 // Amazon Bedrock endpoint config and the request envelope of the bedrock-runtime API.
-// Keys follow MLflow's AI Gateway: `aws_config: {aws_region, aws_access_key_id,
-// aws_secret_access_key, aws_session_token}` (mlflow/gateway/config.py, AWSIdAndKey), also
-// accepted flat beside `bedrock_api_base`; or a Bedrock API key (`bedrock_api_key`, sent as
-// `Authorization: Bearer`, https://docs.aws.amazon.com/bedrock/latest/userguide/api-keys-use.html)
-// instead of SigV4 keys.
+// Credentials, as MLflow's AI Gateway takes them (mlflow/gateway/config.py, AmazonBedrockConfig):
+//   - `aws_config: {aws_region, aws_access_key_id, aws_secret_access_key, aws_session_token}`
+//     (AWSIdAndKey), also accepted flat beside `bedrock_api_base`: static keys;
+//   - `aws_config: {aws_region, aws_role_arn, session_length_seconds}` (AWSRole): the role is
+//     assumed with STS AssumeRole (session "ai-gateway-bedrock", as MLflow names it), from the
+//     default credential chain, or from the keys given beside it;
+//   - `aws_config: {aws_region}` alone (AWSBaseConfig): the AWS SDK's default credential chain
+//     (environment, shared config and SSO profiles, web identity, container and instance roles);
+//   - or a Bedrock API key (`bedrock_api_key`, sent as `Authorization: Bearer`,
+//     https://docs.aws.amazon.com/bedrock/latest/userguide/api-keys-use.html) instead of SigV4.
+// Temporary credentials come from the AWS SDK's own providers and are refreshed before they
+// expire (src/providers/bedrock/signing.ts).
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
 import { configOf, httpUrl, joinUrl } from "../request-builder";
@@ -26,9 +33,10 @@ type CredentialKey = keyof typeof credentialKeys;
 
 const awsConfig = z.strictObject({
   ...credentialKeys,
-  // MLflow's AWSRole: accepted here only to refuse it with a useful message below.
-  aws_role_arn: z.string().optional(),
-  session_length_seconds: z.number().optional(),
+  /** MLflow's AWSRole: the role to assume (STS AssumeRole) for every call. */
+  aws_role_arn: z.string().min(1).optional(),
+  /** How long each assumed-role session lasts (MLflow's default: 15 minutes). */
+  session_length_seconds: z.number().int().positive().optional(),
 });
 
 const rawConfig = z.strictObject({
@@ -38,16 +46,24 @@ const rawConfig = z.strictObject({
   bedrock_api_base: httpUrl().optional(),
 });
 
-/** The validated config: one region, one base URL, and either SigV4 keys or an API key. */
+/**
+ * The validated config: one region, one base URL, and where the credentials come from: static
+ * SigV4 keys, an assumed role, the default credential chain, or a Bedrock API key.
+ */
 export interface BedrockConfig {
   aws_region: string;
   bedrock_api_base: string;
   aws_access_key_id?: string;
   aws_secret_access_key?: string;
   aws_session_token?: string;
+  aws_role_arn?: string;
+  session_length_seconds?: number;
   bedrock_api_key?: string;
   [key: string]: unknown;
 }
+
+/** MLflow's AWSRole.session_length_seconds default. */
+export const DEFAULT_SESSION_SECONDS = 15 * 60;
 
 export const bedrockConfigSchema = rawConfig
   .superRefine((raw, ctx) => {
@@ -57,13 +73,6 @@ export const bedrockConfigSchema = rawConfig
       if (raw[key] !== undefined && nested[key] !== undefined) {
         issue(`given both here and in aws_config; keep one`, [key]);
       }
-    }
-    if (raw.aws_config?.aws_role_arn !== undefined) {
-      issue(
-        "assuming a role (STS AssumeRole) is not supported; give aws_access_key_id and aws_secret_access_key (with aws_session_token for temporary keys), or bedrock_api_key",
-        ["aws_config", "aws_role_arn"],
-      );
-      return;
     }
     const pick = (key: CredentialKey) => raw[key] ?? nested[key];
     if (pick("aws_region") === undefined) issue("aws_region is required (here or in aws_config)");
@@ -75,12 +84,14 @@ export const bedrockConfigSchema = rawConfig
     if (pick("aws_session_token") !== undefined && keyId === undefined) {
       issue("aws_session_token needs aws_access_key_id and aws_secret_access_key");
     }
-    if (raw.bedrock_api_key !== undefined && keyId !== undefined) {
-      issue("give either bedrock_api_key or AWS access keys, not both");
+    const role = raw.aws_config?.aws_role_arn;
+    if (raw.aws_config?.session_length_seconds !== undefined && role === undefined) {
+      issue("session_length_seconds goes with aws_role_arn", ["aws_config", "session_length_seconds"]);
     }
-    if (raw.bedrock_api_key === undefined && keyId === undefined) {
-      issue("credentials are required: aws_access_key_id and aws_secret_access_key (SigV4), or bedrock_api_key");
+    if (raw.bedrock_api_key !== undefined && (keyId !== undefined || role !== undefined)) {
+      issue("give either bedrock_api_key or AWS credentials (keys or a role), not both");
     }
+    // No keys, no role, no API key: the AWS SDK's default credential chain (as MLflow's boto3 does).
   })
   .transform((raw): BedrockConfig => {
     const nested = raw.aws_config ?? {};
@@ -92,6 +103,10 @@ export const bedrockConfigSchema = rawConfig
     for (const key of ["aws_access_key_id", "aws_secret_access_key", "aws_session_token"] as const) {
       const value = raw[key] ?? nested[key];
       if (value !== undefined) config[key] = value;
+    }
+    if (raw.aws_config?.aws_role_arn !== undefined) {
+      config.aws_role_arn = raw.aws_config.aws_role_arn;
+      config.session_length_seconds = raw.aws_config.session_length_seconds ?? DEFAULT_SESSION_SECONDS;
     }
     if (raw.bedrock_api_key !== undefined) config.bedrock_api_key = raw.bedrock_api_key;
     return config;
