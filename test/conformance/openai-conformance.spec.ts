@@ -273,6 +273,11 @@ describe("chat.completion (unary)", () => {
         }),
       { model: "oa-chat", messages: user("x"), n: 2 },
     ],
+    [
+      "a finish_reason OpenAI does not have (vLLM's abort) as stop",
+      () => up.next("/v1/chat/completions", chatAnswer({ content: "partial" }, {}, "abort")),
+      { model: "oa-chat", messages: user("x") },
+    ],
     ["anthropic", () => undefined, { model: "claude", messages: user("hello") }],
     ["anthropic tool call", () => undefined, { model: "claude", messages: user("#tool docs"), tools: weatherTool }],
   ];

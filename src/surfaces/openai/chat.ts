@@ -358,6 +358,18 @@ function metadataJson(meta: { systemFingerprint: string; serviceTier?: string })
   };
 }
 
+const chatFinishReasons = new Set(["stop", "length", "tool_calls", "content_filter", "function_call"]);
+
+/**
+ * finish_reason in OpenAI's vocabulary (its spec and SDKs know no other values): a provider's
+ * own reason that has no OpenAI equivalent (Gemini "other", Anthropic "pause_turn" ...) is
+ * "stop"; the typed API keeps the provider's word. Empty (not finished) is null.
+ */
+export function finishReasonJson(reason: string, known: ReadonlySet<string> = chatFinishReasons): string | null {
+  if (reason === "") return null;
+  return known.has(reason) ? reason : "stop";
+}
+
 /** `created`: the upstream's, else the gateway's clock when the call started. */
 export function createdOf(upstream: bigint, fallback: number): number {
   return upstream > 0n ? Number(upstream) : fallback;
@@ -373,7 +385,7 @@ export function chatCompletionJson(res: ChatResponse, created: number) {
       index: c.index,
       message: messageJson(c.message),
       logprobs: logprobsJson(c.logprobs),
-      finish_reason: c.finishReason || null,
+      finish_reason: finishReasonJson(c.finishReason),
     })),
     usage: usageJson(res.usage),
     ...metadataJson(res),
@@ -433,7 +445,7 @@ export function chatChunkJson(chunk: StreamChatResponse, state: StreamState | nu
       if (d?.refusal) delta["refusal"] = d.refusal;
       if (d && d.toolCalls.length > 0) delta["tool_calls"] = toolCallsJson(d.toolCalls, true);
       if (d?.functionCall) delta["function_call"] = functionCallJson(d.functionCall, true);
-      return { index: c.index, delta, logprobs: logprobsJson(c.logprobs), finish_reason: c.finishReason || null };
+      return { index: c.index, delta, logprobs: logprobsJson(c.logprobs), finish_reason: finishReasonJson(c.finishReason) };
     }),
     // The spec: with include_usage, every chunk but the last has `usage: null`.
     ...(includeUsage ? { usage: null } : {}),

@@ -9,7 +9,20 @@ import type {
   CompletionLogprobs,
   StreamCompleteResponse,
 } from "../../../gen/modelgate/v1/completions_pb";
-import { type StreamState, countField, createdOf, extrasOf, seedField, streamBase, streamState, usageChunkJson, usageJson } from "./chat";
+import {
+  type StreamState,
+  countField,
+  createdOf,
+  extrasOf,
+  finishReasonJson,
+  seedField,
+  streamBase,
+  streamState,
+  usageChunkJson,
+  usageJson,
+} from "./chat";
+
+const completionFinishReasons = new Set(["stop", "length", "content_filter"]);
 
 const tokenId = z.number().int().min(0).max(4_294_967_295);
 
@@ -79,7 +92,12 @@ function logprobsJson(lp: CompletionLogprobs | undefined) {
 }
 
 function choicesJson(choices: CompleteResponse["choices"]) {
-  return choices.map((c) => ({ index: c.index, text: c.text, logprobs: logprobsJson(c.logprobs), finish_reason: c.finishReason || null }));
+  return choices.map((c) => ({
+    index: c.index,
+    text: c.text,
+    logprobs: logprobsJson(c.logprobs),
+    finish_reason: finishReasonJson(c.finishReason, completionFinishReasons),
+  }));
 }
 
 export function completionJson(res: CompleteResponse, created: number) {
