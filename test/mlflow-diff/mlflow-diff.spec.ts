@@ -104,6 +104,12 @@ export const ALLOWED: readonly Allowed[] = [
     reason: "`stream: false` (sent as \"false\"): MLflow passes the default on to the upstream, modelgate leaves it out",
   },
   {
+    cases: ["chat continuing after a tool call"],
+    path: /^upstream\.body\.messages\[\d+\]\.content$/,
+    check: (a, b) => absent(a) && b === null,
+    reason: "an assistant turn's `content: null` reaches the upstream as null; MLflow drops null fields (both mean no text to OpenAI)",
+  },
+  {
     cases: ["embeddings of one string"],
     path: /^upstream\.body\.input$/,
     check: (a, b) => typeof a === "string" && Array.isArray(b) && b.length === 1 && b[0] === a,
@@ -205,6 +211,29 @@ const cases: Case[] = [
   { name: "chat with model: null", method: "POST", path: "/gateway/chat/invocations", body: { ...user("x"), model: null }, upstream: true },
   { name: "chat with a tool call", method: "POST", path: "/gateway/chat/invocations", body: { ...user("#tool weather"), tools: [tool] }, upstream: true },
   { name: "chat with content parts", method: "POST", path: "/gateway/chat/invocations", body: { messages: [{ role: "user", content: [{ type: "text", text: "parts here" }] }] }, upstream: true },
+  { name: "chat with n: 2", method: "POST", path: "/gateway/chat/invocations", body: { ...user("two ways"), n: 2 }, upstream: true },
+  {
+    name: "chat continuing after a tool call",
+    method: "POST",
+    path: "/gateway/chat/invocations",
+    body: {
+      messages: [
+        { role: "user", content: "#tool weather" },
+        { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "lookup", arguments: '{"q":"weather"}' } }] },
+        { role: "tool", tool_call_id: "call_1", content: "sunny" },
+      ],
+      tools: [tool],
+    },
+    upstream: true,
+  },
+  {
+    name: "chat with an image part",
+    method: "POST",
+    path: "/gateway/chat/invocations",
+    body: { messages: [{ role: "user", content: [{ type: "text", text: "what is it" }, { type: "image_url", image_url: { url: "data:image/png;base64,iVBORw0KGgo=", detail: "low" } }] }] },
+    upstream: true,
+  },
+  { name: "completions with n: 2 and stop", method: "POST", path: "/gateway/completions/invocations", body: { prompt: "one two three", n: 2, stop: ["three"] }, upstream: true },
   { name: "chat with a key from $ENV", method: "POST", path: "/gateway/chat-env/invocations", body: user("x"), upstream: true },
   { name: "streamed chat", method: "POST", path: "/gateway/chat/invocations", body: { ...user("a b c"), stream: true }, upstream: true },
   { name: "streamed chat with include_usage", method: "POST", path: "/gateway/chat/invocations", body: { ...user("a b"), stream: true, stream_options: { include_usage: true } }, upstream: true },

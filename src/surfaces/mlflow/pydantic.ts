@@ -310,11 +310,16 @@ export function jsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
     io: "input",
     unrepresentable: "any",
     override(ctx) {
-      const inner = laxSchemas.get(ctx.zodSchema as unknown as z.ZodType);
+      const zodSchema = ctx.zodSchema as unknown as z.ZodType;
+      const json = ctx.jsonSchema as Record<string, unknown>;
+      const def = defOf(zodSchema) as Def & { defaultValue?: unknown };
+      // A default around a lax scalar: zod resolves the scalar's schema after the default's.
+      if (def.type === "default" && def.innerType && laxSchemas.has(def.innerType) && !("default" in json)) json["default"] = def.defaultValue;
+      const inner = laxSchemas.get(zodSchema);
       if (!inner) return;
       const plain = z.toJSONSchema(inner, { io: "input" }) as Record<string, unknown>;
       delete plain["$schema"];
-      for (const [k, v] of Object.entries(plain)) if (!(k in ctx.jsonSchema)) (ctx.jsonSchema as Record<string, unknown>)[k] = v;
+      for (const [k, v] of Object.entries(plain)) if (!(k in json)) json[k] = v;
     },
   }) as Record<string, unknown>;
 }
