@@ -76,6 +76,17 @@ export interface RuntimeState {
   prices: PriceTable;
 }
 
+/** Every canary target's standing, for metrics (0 running, 1 promoted, -1 rolled back). */
+export function* canaryStandings(state: RuntimeState): Iterable<{ endpoint: string; target: string; level: number }> {
+  for (const ep of state.endpoints.values()) {
+    for (const t of ep.targets) {
+      if (!t.canary) continue;
+      const s = t.health.canary;
+      yield { endpoint: ep.name, target: t.name, level: s === "promoted" ? 1 : s === "rolled_back" ? -1 : 0 };
+    }
+  }
+}
+
 export function limitsFromConfig(l: { rpm?: number; tpm?: number; budget_usd?: number; budget_period: "day" | "month" }): KeyLimits {
   return { rpm: l.rpm, tpm: l.tpm, budgetUsd: l.budget_usd, budgetPeriod: l.budget_period };
 }
@@ -105,7 +116,8 @@ export function buildRuntimeState(
         provider: t.model.provider,
         model: t.model.name,
         client: factory.create({ name: t.model.name, config: providerConfig }, { upstream }),
-        health: routing.health.get(ep.name, t.name, [t.model.provider, t.model.name, providerConfig], policy.breaker, health),
+        health: routing.health.get(ep.name, t.name, [t.model.provider, t.model.name, providerConfig, t.canary ?? null], policy.breaker, health),
+        canary: t.canary,
       };
     });
     const first = targets[0]!;

@@ -12,6 +12,8 @@ export interface MetricsSources {
   connections?: () => { connections: number; refusedGlobal: number; refusedPerAddress: number };
   /** Each target's circuit breaker level (0 closed, 1 half-open, 2 open), read at scrape time. */
   breakers?: () => Iterable<{ endpoint: string; target: string; level: number }>;
+  /** Each canary target's standing: 0 running, 1 promoted, -1 rolled back. */
+  canaries?: () => Iterable<{ endpoint: string; target: string; level: number }>;
 }
 
 export class GatewayMetrics {
@@ -41,6 +43,19 @@ export class GatewayMetrics {
       labelNames: ["endpoint", "target", "outcome"],
       registers,
     });
+    const canaries = sources.canaries;
+    if (canaries) {
+      new Gauge({
+        name: "modelgate_canary_standing",
+        help: "Canary targets as the gateway judged them: 0 running, 1 promoted, -1 rolled back",
+        labelNames: ["endpoint", "target"],
+        registers,
+        collect() {
+          this.reset();
+          for (const c of canaries()) this.labels(c.endpoint, c.target).set(c.level);
+        },
+      });
+    }
     const breakers = sources.breakers;
     if (breakers) {
       new Gauge({

@@ -15,13 +15,29 @@ export const modelSchema = z.strictObject({
   config: z.record(z.string(), z.unknown()).default({}),
 });
 
+/**
+ * A canary target: it gets its weight's share while the gateway judges it by its own
+ * measurements. Once it has min_calls, it is rolled back (no more traffic) when its error rate
+ * is above max_error_rate or above the stable targets' rate by more than max_error_rate_over_stable;
+ * after promote_after_calls without that, it is promoted (all the traffic; the others become its
+ * fallbacks). Errors are the target's failures (5xx, 429, timeouts, connection, bad bodies).
+ */
+export const canarySchema = z.strictObject({
+  min_calls: z.number().int().positive().default(50),
+  max_error_rate: z.number().min(0).max(1).default(0.05),
+  max_error_rate_over_stable: z.number().min(0).max(1).default(0.02),
+  promote_after_calls: z.number().int().positive().default(1_000),
+});
+
 export const targetSchema = z.strictObject({
   /** Names the target in headers, logs, metrics and the ledger; defaults to the model's name. */
   name: targetName.optional(),
   model: modelSchema,
   /** Share of traffic (strategy `weighted`): relative to the other targets' weights; 0 = only a fallback. */
   weight: z.number().min(0).optional(),
+  canary: canarySchema.optional(),
 });
+export type CanaryConfig = z.infer<typeof canarySchema>;
 
 /** Which failures move a call on to the next target (and may be retried on the same target). */
 export const failureClasses = ["rate_limit", "server_error", "connection", "timeout", "bad_response", "upstream_refused", "context_length"] as const;
@@ -96,6 +112,14 @@ export function checkTargets(ep: EndpointTargetsInput, ctx: z.RefinementCtx): vo
     }
     seen.add(name);
   });
+  targets.forEach((t, i) => {
+    if (t.canary && ep.routing?.strategy !== "weighted") {
+      ctx.addIssue({ code: "custom", path: ["targets", i, "canary"], message: "a canary needs routing.strategy: weighted (its weight is its share)" });
+    }
+  });
+  if (targets.filter((t) => t.canary).length === targets.length && targets.length > 0 && targets.some((t) => t.canary)) {
+    ctx.addIssue({ code: "custom", path: ["targets"], message: "a canary needs a stable target beside it" });
+  }
   if (ep.routing?.strategy === "weighted" && targets.length > 0 && targets.every((t) => t.weight === 0)) {
     ctx.addIssue({ code: "custom", path: ["targets"], message: "a weighted split needs a target with a weight above 0" });
   }

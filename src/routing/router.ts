@@ -8,7 +8,7 @@ import { BrokenCircuitError } from "cockatiel";
 import { ConnectError } from "@connectrpc/connect";
 import { deadlineExceeded, unavailable } from "../errors";
 import type { CallOptions, ModelClient } from "../providers/model";
-import type { FailureClass, RoutingConfig } from "./config";
+import type { CanaryConfig, FailureClass, RoutingConfig } from "./config";
 import { attemptTimeout, classifyFailure, isRetryable } from "./failure";
 import { TargetPicker, stickyPoint } from "./picker";
 import { RetryBudget } from "./retry-budget";
@@ -20,6 +20,15 @@ export interface RoutedTarget {
   model: string;
   client: ModelClient;
   health: TargetHealth;
+  /** Set for a canary target: how the gateway judges it. */
+  canary?: CanaryConfig;
+}
+
+/** What a canary judgement was based on (logged and reported with it). */
+export interface CanaryEvidence {
+  calls: number;
+  errorRate: number;
+  stableErrorRate: number;
 }
 
 /** Which target answered, after how many upstream requests. */
@@ -40,6 +49,8 @@ export type AttemptOutcome = "ok" | FailureClass | "breaker_open" | "other";
 
 export interface RouterHooks {
   onAttempt?(endpoint: string, target: string, outcome: AttemptOutcome): void;
+  /** A canary was promoted or rolled back by the gateway. */
+  onCanaryDecision?(endpoint: string, target: string, decision: "promoted" | "rolled_back", evidence: CanaryEvidence): void;
 }
 
 interface Committed<T> extends Served {
@@ -49,7 +60,8 @@ interface Committed<T> extends Served {
 }
 
 export class EndpointRouter {
-  private readonly picker: TargetPicker<RoutedTarget>;
+  private picker: TargetPicker<RoutedTarget>;
+  private readonly hasCanary: boolean;
   private readonly budget: RetryBudget;
   private readonly fallbackOn: ReadonlySet<FailureClass>;
   /** How the endpoint's calls are kept on one target, when they are. */
@@ -58,11 +70,12 @@ export class EndpointRouter {
   constructor(
     readonly endpoint: string,
     readonly targets: readonly RoutedTarget[],
-    weights: readonly number[],
+    private readonly weights: readonly number[],
     private readonly policy: RoutingConfig,
     private readonly hooks: RouterHooks = {},
   ) {
-    this.picker = new TargetPicker(targets, weights, policy.strategy);
+    this.hasCanary = targets.some((t) => t.canary);
+    this.picker = this.buildPicker();
     this.budget = new RetryBudget(policy.retries.budget_percent, policy.retries.min_per_second);
     this.fallbackOn = new Set(policy.fallback_on);
     const s = policy.sticky;
@@ -141,6 +154,7 @@ export class EndpointRouter {
           const attemptStarted = performance.now();
           const value = await breaker.execute(() => start(target, { ...call, signal: attempt.signal }));
           target.health.latency.observe(performance.now() - attemptStarted);
+          this.recordOutcome(target, true);
           clearTimeout(timer);
           hooks.onAttempt?.(this.endpoint, target.name, "ok");
           return { value, target, attempts, release: () => call.signal.removeEventListener("abort", follow) };
@@ -155,6 +169,7 @@ export class EndpointRouter {
           if (call.signal.aborted) throw ConnectError.from(call.signal.reason);
           const failure = classifyFailure(err);
           hooks.onAttempt?.(this.endpoint, target.name, failure.kind ?? "other");
+          if (failure.kind !== undefined && failure.kind !== "context_length") this.recordOutcome(target, false);
           // Not the target's fault (the caller's request): no other target will do better.
           if (failure.kind === undefined || !this.fallbackOn.has(failure.kind)) throw err;
           lastError = err;
@@ -174,6 +189,44 @@ export class EndpointRouter {
     }
     if (lastError !== undefined) throw withAttempts(lastError, attempts);
     throw unavailable(`endpoint "${this.endpoint}": no target available (every circuit breaker is open)`);
+  }
+
+  /**
+   * The picker for the targets' standing: a promoted canary takes all the traffic (the others are
+   * its fallbacks); a rolled-back one takes none and is no fallback either.
+   */
+  private buildPicker(): TargetPicker<RoutedTarget> {
+    const active = this.targets.filter((t) => t.health.canary !== "rolled_back");
+    const promoted = active.find((t) => t.canary && t.health.canary === "promoted");
+    const weights = active.map((t) => (promoted ? (t === promoted ? 1 : 0) : this.weights[this.targets.indexOf(t)]!));
+    return new TargetPicker(active, weights, this.policy.strategy);
+  }
+
+  private recordOutcome(target: RoutedTarget, ok: boolean): void {
+    const o = target.health.outcomes;
+    o.calls++;
+    if (!ok) o.errors++;
+    if (!this.hasCanary) return;
+    const canary = target.canary;
+    if (!canary || target.health.canary !== "running" || o.calls < canary.min_calls) return;
+    let stableCalls = 0;
+    let stableErrors = 0;
+    for (const t of this.targets) {
+      if (t.canary) continue;
+      stableCalls += t.health.outcomes.calls;
+      stableErrors += t.health.outcomes.errors;
+    }
+    const evidence = { calls: o.calls, errorRate: o.errors / o.calls, stableErrorRate: stableCalls === 0 ? 0 : stableErrors / stableCalls };
+    let decision: "promoted" | "rolled_back" | undefined;
+    if (evidence.errorRate > canary.max_error_rate || evidence.errorRate > evidence.stableErrorRate + canary.max_error_rate_over_stable) {
+      decision = "rolled_back";
+    } else if (o.calls >= canary.promote_after_calls) {
+      decision = "promoted";
+    }
+    if (!decision) return;
+    target.health.canary = decision;
+    this.picker = this.buildPicker();
+    this.hooks.onCanaryDecision?.(this.endpoint, target.name, decision, evidence);
   }
 
   private outOfTime(attempts: number, lastError: unknown): ConnectError {

@@ -18,7 +18,13 @@ export interface TargetHealth {
   readonly breaker: CircuitBreakerPolicy;
   /** Recent latency (unary answer, or a stream's first message), for least-latency routing. */
   readonly latency: LatencyEwma;
+  /** Attempts answered and failed by the target's fault, since the target was configured as it is. */
+  readonly outcomes: { calls: number; errors: number };
+  /** A canary target's standing (the gateway's own judgement); "running" for every other target. */
+  canary: CanaryStanding;
 }
+
+export type CanaryStanding = "running" | "promoted" | "rolled_back";
 
 /** An exponentially weighted moving average of a target's latency (the last ~10 answers count most). */
 export class LatencyEwma {
@@ -55,6 +61,8 @@ export class TargetHealthRegistry {
           { halfOpenAfter: settings.half_open_after_ms, breaker: new ConsecutiveBreaker(settings.consecutive_failures) },
         ),
         latency: new LatencyEwma(),
+        outcomes: { calls: 0, errors: 0 },
+        canary: "running",
       };
     }
     keep.set(key, health);

@@ -33,7 +33,7 @@ import { LedgerWriter } from "../usage/ledger-writer";
 import { countTokens, reservationForRequest, warmTokenizer } from "../usage/tokens";
 import { saneRequestId, tracingInterceptor } from "../interceptors/tracing";
 import type { ModelFactory } from "../providers/model";
-import { buildRuntimeState, type RuntimeState } from "../runtime";
+import { buildRuntimeState, canaryStandings, type RoutingDeps, type RuntimeState } from "../runtime";
 import { breakerLevel, TargetHealthRegistry } from "../routing/target-health";
 import { chatService } from "../services/chat";
 import { completionsService } from "../services/completions";
@@ -108,6 +108,7 @@ export class Gateway {
       breakers: function* () {
         for (const h of health.all()) yield { endpoint: h.endpoint, target: h.target, level: breakerLevel(h.breaker.state) };
       },
+      canaries: () => canaryStandings(this.state),
     });
     this.server = createOnePortServer(this.listener(), {
       headersTimeoutMs: this.settings.headers_timeout_ms,
@@ -181,10 +182,15 @@ export class Gateway {
     }
   }
 
-  private routingDeps() {
+  private routingDeps(): RoutingDeps {
+    const log = this.options.logger;
     return {
       health: this.targetHealth,
-      hooks: { onAttempt: (endpoint: string, target: string, outcome: string) => this.metrics.recordAttempt(endpoint, target, outcome) },
+      hooks: {
+        onAttempt: (endpoint, target, outcome) => this.metrics.recordAttempt(endpoint, target, outcome),
+        onCanaryDecision: (endpoint, target, decision, evidence) =>
+          log.warn({ endpoint, target, decision, ...evidence }, `canary ${target} of ${endpoint} ${decision === "promoted" ? "promoted" : "rolled back"}`),
+      },
     };
   }
 

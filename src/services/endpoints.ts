@@ -20,7 +20,11 @@ export function describeEndpoint(ep: RuntimeEndpoint) {
 /** Each target's name, provider, model and breaker state (never its config). */
 export function describeTargets(ep: RuntimeEndpoint): string {
   return ep.targets
-    .map((t) => `${t.name};provider=${t.provider};model=${encodeURIComponent(t.model)};breaker=${breakerStateName(t.health.breaker.state)}`)
+    .map(
+      (t) =>
+        `${t.name};provider=${t.provider};model=${encodeURIComponent(t.model)};breaker=${breakerStateName(t.health.breaker.state)}` +
+        (t.canary ? `;canary=${t.health.canary}` : ""),
+    )
     .join(", ");
 }
 

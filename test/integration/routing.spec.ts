@@ -46,6 +46,18 @@ endpoints:
     targets: [{ name: a, weight: 50, model: ${model(fa, "m-a")} }, { name: b, weight: 50, model: ${model(fb, "m-b")} }]
     routing: { strategy: weighted, sticky: "header:x-user", ${noBreaker} }
   - { name: fastest, endpoint_type: llm/v1/chat, ${ab}, routing: { strategy: least_latency, ${noBreaker} } }
+  - name: canary-bad
+    endpoint_type: llm/v1/chat
+    targets:
+      - { name: stable, weight: 50, model: ${model(fb, "m-b")} }
+      - { name: next, weight: 50, model: ${model(fa, "m-a")}, canary: { min_calls: 4, max_error_rate: 0.2, promote_after_calls: 1000 } }
+    routing: { strategy: weighted, ${noBreaker} }
+  - name: canary-good
+    endpoint_type: llm/v1/chat
+    targets:
+      - { name: stable, weight: 50, model: ${model(fb, "m-b")} }
+      - { name: next, weight: 50, model: ${model(fa, "m-a")}, canary: { min_calls: 3, promote_after_calls: 5 } }
+    routing: { strategy: weighted, ${noBreaker} }
 `);
 });
 afterAll(async () => {
@@ -305,5 +317,36 @@ describe("least latency", () => {
     fb.reset();
     for (let i = 0; i < 20; i++) await chat("fastest");
     expect(fb.requests.length).toBeGreaterThanOrEqual(15);
+  });
+});
+
+describe("canary", () => {
+  /** Calls until the canary (on fake a) has seen n requests; every call is answered. */
+  async function untilCanarySaw(endpoint: string, n: number) {
+    for (let i = 0; i < 400 && fa.requests.length < n; i++) await chat(endpoint);
+    expect(fa.requests.length).toBe(n);
+  }
+
+  it("a canary whose upstream fails is rolled back by the gateway: the stable arm then serves everything", async () => {
+    fa.queueFaults(...Array.from({ length: 4 }, () => "#status:500"));
+    await untilCanarySaw("canary-bad", 4); // its failures fell over to the stable arm: no call failed
+    expect(gw.logs.some((l) => l["msg"] === "canary next of canary-bad rolled back" && l["errorRate"] === 1)).toBe(true);
+    fa.reset();
+    for (let i = 0; i < 20; i++) expect((await chat("canary-bad")).target).toBe("stable");
+    expect(fa.requests.length).toBe(0);
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toContain('modelgate_canary_standing{endpoint="canary-bad",target="next"} -1');
+    let targets = "";
+    await clientFor(EndpointService, "grpc", gw.url).getEndpoint({ name: "canary-bad" }, { onHeader: (h) => (targets = h.get("x-modelgate-targets") ?? "") });
+    expect(targets).toContain("next;provider=openai;model=m-a;breaker=closed;canary=rolled_back");
+  });
+
+  it("a healthy canary is promoted: it then takes all the traffic", async () => {
+    await untilCanarySaw("canary-good", 5);
+    expect(gw.logs.some((l) => l["msg"] === "canary next of canary-good promoted")).toBe(true);
+    fb.reset();
+    for (let i = 0; i < 20; i++) expect((await chat("canary-good")).target).toBe("next");
+    expect(fb.requests.length).toBe(0);
+    expect(await (await fetch(`${gw.url}/metrics`)).text()).toContain('modelgate_canary_standing{endpoint="canary-good",target="next"} 1');
   });
 });

@@ -123,6 +123,24 @@ endpoints:
     ]);
   });
 
+  it("a canary needs a weighted split and a stable target", () => {
+    expect(
+      problems(`
+endpoints:
+  - name: c
+    endpoint_type: llm/v1/chat
+    targets: [{ name: a, model: { provider: echo, name: e } }, { name: b, model: { provider: echo, name: e }, canary: {} }]
+  - name: d
+    endpoint_type: llm/v1/chat
+    targets: [{ name: a, model: { provider: echo, name: e }, canary: { min_calls: 10 } }]
+    routing: { strategy: weighted }
+`),
+    ).toEqual([
+      "endpoints[0].targets[1].canary: a canary needs routing.strategy: weighted (its weight is its share)",
+      "endpoints[1].targets: a canary needs a stable target beside it",
+    ]);
+  });
+
   it("MLflow routes: destinations must name endpoints of the route's type, percentages summing to 100", () => {
     expect(
       problems(`
