@@ -3,7 +3,7 @@
 // by hand but the list of paths and which schema each one takes and answers. The gRPC / Connect
 // API is described by its .proto files (and server reflection), not here.
 import { z } from "zod";
-import { chatCompletionBody } from "./openai/chat";
+import * as openaiChat from "./openai/chat";
 import { completionBody } from "./openai/completions";
 import { embeddingBody } from "./openai/embeddings";
 import { jsonSchemaOf } from "./mlflow/pydantic";
@@ -15,6 +15,12 @@ const openaiErrorResponse = z.object({
 });
 const openaiModel = z.object({ id: z.string(), object: z.literal("model"), created: z.number().int(), owned_by: z.string() }).loose();
 const openaiModelList = z.object({ object: z.literal("list"), data: z.array(openaiModel) });
+
+/** The body /v1/chat/completions validates with (the strict one, where the module has two). */
+function openaiChatBody(): z.ZodType {
+  const strict = (openaiChat as Record<string, unknown>)["openaiChatCompletionBody"];
+  return (strict as z.ZodType | undefined) ?? openaiChat.chatCompletionBody;
+}
 
 /** Every schema the document names, by component name. */
 const components: Record<string, z.ZodType> = {
@@ -37,7 +43,7 @@ const components: Record<string, z.ZodType> = {
   HTTPValidationError: mlflow.httpValidationError,
   HTTPError: mlflow.httpError,
   RateLimitExceeded: mlflow.rateLimitError,
-  ChatCompletionRequest: chatCompletionBody,
+  ChatCompletionRequest: openaiChatBody(),
   CompletionRequest: completionBody,
   EmbeddingRequest: embeddingBody,
   ModelList: openaiModelList,
