@@ -7,6 +7,7 @@
 // carry the x-ratelimit-* headers the quota layer put in the error's metadata.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { httpStatusFor } from "../../errors";
+import { isBodyTooLarge } from "../http";
 
 export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
@@ -20,24 +21,6 @@ export interface OpenAIErrorResponse {
 
 export function openaiErrorBody(message: string, type: string, param: string | null = null, code: string | null = null): OpenAIErrorBody {
   return { error: { message, type, param, code } };
-}
-
-/**
- * A request body over the size limit (RESOURCE_EXHAUSTED, as gRPC reports an oversized message):
- * 413 here, which the openai SDKs do not retry (a 429 would have them send a 5 MB body three
- * more times). Told apart by name: http.ts's BodyTooLargeError, or what bodyTooLarge marks.
- */
-function isBodyTooLarge(err: unknown): boolean {
-  return err instanceof Error && err.name === "BodyTooLargeError";
-}
-
-/** Marks a body read's RESOURCE_EXHAUSTED (readJson's only one: the size limit) as a 413. */
-export function bodyTooLarge(err: unknown): unknown {
-  const e = ConnectError.from(err);
-  if (e.code !== Code.ResourceExhausted || isBodyTooLarge(err)) return err;
-  const marked = new ConnectError(e.rawMessage, Code.ResourceExhausted);
-  marked.name = "BodyTooLargeError";
-  return marked;
 }
 
 // Upstream messages that mean the prompt does not fit the model (OpenAI, Anthropic, Gemini,
@@ -64,6 +47,8 @@ export function openaiError(err: unknown): OpenAIErrorResponse {
   const e = ConnectError.from(err);
   const message = e.rawMessage;
   const headers = passedHeaders(e.metadata);
+  // A body over max_body_bytes: 413, which the openai SDKs do not retry (a 429 would have them
+  // send a 5 MB body three more times).
   if (isBodyTooLarge(err)) {
     return { status: 413, body: openaiErrorBody(message, "invalid_request_error", null, "request_too_large"), headers };
   }

@@ -10,7 +10,7 @@ import { parseBody } from "../../services/validate";
 import { type StreamState, chatChunkJson, chatCompletionJson, openaiChatCompletionBody, toChatRequest } from "./chat";
 import { completionBody, completionChunkJson, completionJson, toCompleteRequest } from "./completions";
 import { embeddingBody, embeddingsJson, toEmbedRequest } from "./embeddings";
-import { bodyTooLarge, openaiError, openaiMethodNotAllowed, openaiNotFound } from "./errors";
+import { openaiError, openaiMethodNotAllowed, openaiNotFound } from "./errors";
 import type { NodeRequest, NodeResponse } from "../../server/one-port";
 import { describeEndpointJson } from "./models";
 
@@ -18,13 +18,14 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number): Re
   const sse = <T>(res: NodeResponse, stream: AsyncIterable<T>, headersOut: Record<string, string>, toJson: (chunk: T) => unknown) =>
     streamSse(res, stream, headersOut, toJson, { errorBody: (err) => openaiError(err).body, terminator: "[DONE]" });
   const now = () => Math.floor(Date.now() / 1000);
-  const readBody = (req: NodeRequest) =>
-    readJson(req, maxBodyBytes).catch((err: unknown) => {
-      throw bodyTooLarge(err);
-    });
+  const readBody = (req: NodeRequest) => readJson(req, maxBodyBytes);
 
-  const surface: RestSurface = {
+  return {
     renderError: openaiError,
+    // The router's hooks: an unknown /v1/ path and a wrong method answer in OpenAI's ErrorResponse shape.
+    prefixes: ["/v1/"],
+    renderNotFound: openaiNotFound,
+    renderMethodNotAllowed: openaiMethodNotAllowed,
     routes: [
       {
         method: "POST",
@@ -96,6 +97,4 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number): Re
       },
     ],
   };
-  // The router's hooks: an unknown /v1/ path and a wrong method answer in OpenAI's ErrorResponse shape.
-  return Object.assign(surface, { prefixes: ["/v1/"], renderNotFound: openaiNotFound, renderMethodNotAllowed: openaiMethodNotAllowed });
 }
