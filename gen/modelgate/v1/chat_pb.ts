@@ -43,7 +43,7 @@ export type ChatRequest = Message<"modelgate.v1.ChatRequest"> & {
   temperature?: number | undefined;
 
   /**
-   * Nucleus sampling probability mass, in (0, 1].
+   * Nucleus sampling probability mass, in [0, 1] (0: only the most likely token).
    *
    * @generated from field: optional double top_p = 4;
    */
@@ -164,7 +164,7 @@ export type StreamChatRequest = Message<"modelgate.v1.StreamChatRequest"> & {
   temperature?: number | undefined;
 
   /**
-   * Nucleus sampling probability mass, in (0, 1].
+   * Nucleus sampling probability mass, in [0, 1] (0: only the most likely token).
    *
    * @generated from field: optional double top_p = 4;
    */

@@ -43,7 +43,7 @@ export type CompleteRequest = Message<"modelgate.v1.CompleteRequest"> & {
   temperature?: number | undefined;
 
   /**
-   * Nucleus sampling probability mass, in (0, 1].
+   * Nucleus sampling probability mass, in [0, 1] (0: only the most likely token).
    *
    * @generated from field: optional double top_p = 4;
    */
@@ -142,7 +142,7 @@ export type StreamCompleteRequest = Message<"modelgate.v1.StreamCompleteRequest"
   temperature?: number | undefined;
 
   /**
-   * Nucleus sampling probability mass, in (0, 1].
+   * Nucleus sampling probability mass, in [0, 1] (0: only the most likely token).
    *
    * @generated from field: optional double top_p = 4;
    */

@@ -31,7 +31,7 @@ type CompleteRequest struct {
 	Prompt string `protobuf:"bytes,2,opt,name=prompt,proto3" json:"prompt,omitempty"`
 	// Sampling temperature, usually in [0, 2].
 	Temperature *float64 `protobuf:"fixed64,3,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
-	// Nucleus sampling probability mass, in (0, 1].
+	// Nucleus sampling probability mass, in [0, 1] (0: only the most likely token).
 	TopP *float64 `protobuf:"fixed64,4,opt,name=top_p,json=topP,proto3,oneof" json:"top_p,omitempty"`
 	// Upper bound on generated tokens.
 	MaxTokens *uint32 `protobuf:"varint,5,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
@@ -177,7 +177,7 @@ type StreamCompleteRequest struct {
 	Prompt string `protobuf:"bytes,2,opt,name=prompt,proto3" json:"prompt,omitempty"`
 	// Sampling temperature, usually in [0, 2].
 	Temperature *float64 `protobuf:"fixed64,3,opt,name=temperature,proto3,oneof" json:"temperature,omitempty"`
-	// Nucleus sampling probability mass, in (0, 1].
+	// Nucleus sampling probability mass, in [0, 1] (0: only the most likely token).
 	TopP *float64 `protobuf:"fixed64,4,opt,name=top_p,json=topP,proto3,oneof" json:"top_p,omitempty"`
 	// Upper bound on generated tokens.
 	MaxTokens *uint32 `protobuf:"varint,5,opt,name=max_tokens,json=maxTokens,proto3,oneof" json:"max_tokens,omitempty"`
