@@ -98,7 +98,7 @@ export const ALLOWED: readonly Allowed[] = [
     reason: "modelgate always asks the upstream for the usage of a stream (it counts and bills tokens); the client still gets the usage chunk only when it asked",
   },
   {
-    cases: ["chat with lax values"],
+    cases: ["chat with lax values", "chat with more lax values"],
     path: /^upstream\.body\.stream$/,
     check: (a, b) => a === false && absent(b),
     reason: "`stream: false` (sent as \"false\"): MLflow passes the default on to the upstream, modelgate leaves it out",
@@ -208,6 +208,9 @@ const cases: Case[] = [
     upstream: true,
   },
   { name: "chat with lax values", method: "POST", path: "/gateway/chat/invocations", body: { ...user("x y"), temperature: "0.5", n: 1.0, max_tokens: "7", stream: "false" }, upstream: true },
+  { name: "chat with more lax values", method: "POST", path: "/gateway/chat/invocations", body: { ...user("x y"), temperature: "+.5", n: " 1 ", max_tokens: "1_0", stream: "Off" }, upstream: true },
+  { name: "lax values refused", method: "POST", path: "/gateway/chat/invocations", body: { ...user("x"), temperature: "inf", n: "1.5", max_tokens: "-0", stream: " true " } },
+  { name: "lax values refused (2)", method: "POST", path: "/gateway/completions/invocations", body: { prompt: "x", temperature: "-inf", n: true, max_tokens: 1e20, stream: 0.5 } },
   { name: "chat with model: null", method: "POST", path: "/gateway/chat/invocations", body: { ...user("x"), model: null }, upstream: true },
   { name: "chat with a tool call", method: "POST", path: "/gateway/chat/invocations", body: { ...user("#tool weather"), tools: [tool] }, upstream: true },
   { name: "chat with content parts", method: "POST", path: "/gateway/chat/invocations", body: { messages: [{ role: "user", content: [{ type: "text", text: "parts here" }] }] }, upstream: true },

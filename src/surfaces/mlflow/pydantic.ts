@@ -25,7 +25,7 @@ export class RequestValidationError extends Error {
 }
 
 type Loc = (string | number)[];
-type Coerced = { ok: true; value: unknown } | { ok: false; type: string; msg: string };
+type Coerced = { ok: true; value: unknown } | { ok: false; type: string; msg: string; ctx?: Record<string, unknown> };
 
 /** The plain schema behind each lax scalar, for the JSON Schema of the OpenAPI document. */
 export const laxSchemas = new WeakMap<z.ZodType, z.ZodType>();
@@ -35,36 +35,64 @@ function lax<T extends z.ZodType>(inner: T, coerce: (v: unknown) => Coerced) {
   const schema = z.preprocess((value, ctx) => {
     const r = coerce(value);
     if (r.ok) return r.value;
-    ctx.issues.push({ code: "custom", message: r.msg, input: value, params: { pydantic: r.type } });
+    ctx.issues.push({ code: "custom", message: r.msg, input: value, params: { pydantic: r.type, ...(r.ctx ? { ctx: r.ctx } : {}) } });
     return value;
   }, inner);
   laxSchemas.set(schema, inner);
   return schema;
 }
 
-const floatText = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
-const special: Record<string, number> = { inf: Infinity, "+inf": Infinity, "-inf": -Infinity, infinity: Infinity, "+infinity": Infinity, "-infinity": -Infinity, nan: NaN };
+// Python's float() and int() literals (underscores between digits), as pydantic parses strings.
+const digits = "\\d(?:_?\\d)*";
+const floatText = new RegExp(`^[+-]?(?:${digits}(?:\\.(?:${digits})?)?|\\.${digits})(?:[eE][+-]?${digits})?$`);
+const intText = new RegExp(`^[+-]?${digits}(?:\\.0+)?$`);
+const special: Record<string, number> = { inf: Infinity, infinity: Infinity, nan: NaN };
 
-/** pydantic `float` (lax): numbers, booleans and numeric strings. */
+/** The bounds a number schema checks. */
+function boundsOf(inner: z.ZodNumber): { minimum?: number; maximum?: number } {
+  return { minimum: inner.minValue ?? undefined, maximum: inner.maxValue ?? undefined };
+}
+
+/** pydantic `float` (lax): numbers, booleans and numeric strings (Python's float literals, inf, nan). */
 export function float(inner: z.ZodNumber = z.number()) {
+  const { minimum, maximum } = boundsOf(inner);
   return lax(inner, (v) => {
-    if (typeof v === "number") return { ok: true, value: v };
-    if (typeof v === "boolean") return { ok: true, value: Number(v) };
-    if (typeof v === "string") {
+    let n: number;
+    if (typeof v === "number") n = v;
+    else if (typeof v === "boolean") n = Number(v);
+    else if (typeof v === "string") {
       const t = v.trim();
-      if (floatText.test(t)) return { ok: true, value: Number(t) };
-      const s = special[t.toLowerCase()];
-      if (s !== undefined) return { ok: true, value: s };
-      return { ok: false, type: "float_parsing", msg: "Input should be a valid number, unable to parse string as a number" };
+      const lower = t.toLowerCase().replace(/^[+-]/, "");
+      if (floatText.test(t)) n = Number(t.replaceAll("_", ""));
+      else if (lower in special) n = t.startsWith("-") ? -special[lower]! : special[lower]!;
+      else return { ok: false, type: "float_parsing", msg: "Input should be a valid number, unable to parse string as a number" };
+    } else return { ok: false, type: "float_type", msg: "Input should be a valid number" };
+    // inf and nan pass pydantic's type check and fail its bounds (le first): JSON holds neither.
+    if (!Number.isFinite(n)) {
+      if (maximum !== undefined && !(n <= maximum)) return { ok: false, type: "less_than_equal", msg: `Input should be less than or equal to ${maximum}`, ctx: { le: maximum } };
+      if (minimum !== undefined && !(n >= minimum)) return { ok: false, type: "greater_than_equal", msg: `Input should be greater than or equal to ${minimum}`, ctx: { ge: minimum } };
     }
-    return { ok: false, type: "float_type", msg: "Input should be a valid number" };
+    return { ok: true, value: n };
   });
 }
 
-/** pydantic `int` (lax): integers, whole floats, booleans and integer strings. */
-export function int(inner: z.ZodNumber = z.number().int()) {
+const laxInts = new WeakSet<z.ZodType>();
+
+/**
+ * pydantic `int` (lax): integers, whole floats, booleans and integer strings ("2", " 3 ", "2.00",
+ * "1_0"). Pass a number schema without .int() (that bounds it to 2^53; Python's ints have no bound):
+ * the coercion makes it whole, and the JSON Schema says "integer".
+ */
+export function int(inner: z.ZodNumber = z.number()) {
+  const schema = laxInt(inner);
+  laxInts.add(schema);
+  return schema;
+}
+
+function laxInt(inner: z.ZodNumber) {
   return lax(inner, (v) => {
     if (typeof v === "number") {
+      // Python reads a JSON integer of any size (JSON.parse cannot tell 1e20 from 100000000000000000000).
       if (Number.isInteger(v)) return { ok: true, value: v };
       if (Number.isFinite(v)) return { ok: false, type: "int_from_float", msg: "Input should be a valid integer, got a number with a fractional part" };
       return { ok: false, type: "finite_number", msg: "Input should be a finite number" };
@@ -72,7 +100,7 @@ export function int(inner: z.ZodNumber = z.number().int()) {
     if (typeof v === "boolean") return { ok: true, value: Number(v) };
     if (typeof v === "string") {
       const t = v.trim();
-      if (/^[+-]?\d+$/.test(t)) return { ok: true, value: Number(t) };
+      if (intText.test(t)) return { ok: true, value: Math.trunc(Number(t.replaceAll("_", ""))) || 0 };
       return { ok: false, type: "int_parsing", msg: "Input should be a valid integer, unable to parse string as an integer" };
     }
     return { ok: false, type: "int_type", msg: "Input should be a valid integer" };
@@ -82,17 +110,20 @@ export function int(inner: z.ZodNumber = z.number().int()) {
 const truthy = new Set(["1", "on", "t", "true", "y", "yes"]);
 const falsy = new Set(["0", "off", "f", "false", "n", "no"]);
 
-/** pydantic `bool` (lax): booleans, 0/1 and the words pydantic reads ("true", "no", "on" ...). */
+/** pydantic `bool` (lax): booleans, 0/1 (0.0/1.0) and the words pydantic reads ("true", "No", "on" ...). */
 export function bool() {
   return lax(z.boolean(), (v) => {
     if (typeof v === "boolean") return { ok: true, value: v };
-    const bad = { ok: false as const, type: "bool_parsing", msg: "Input should be a valid boolean, unable to interpret input" };
-    if (typeof v === "number") return v === 0 || v === 1 ? { ok: true, value: v === 1 } : bad;
+    const parsing = { ok: false as const, type: "bool_parsing", msg: "Input should be a valid boolean, unable to interpret input" };
+    if (typeof v === "number") {
+      if (v === 0 || v === 1) return { ok: true, value: v === 1 };
+      return Number.isInteger(v) ? parsing : { ok: false, type: "bool_type", msg: "Input should be a valid boolean" };
+    }
     if (typeof v === "string") {
-      const t = v.trim().toLowerCase();
+      const t = v.toLowerCase();
       if (truthy.has(t)) return { ok: true, value: true };
       if (falsy.has(t)) return { ok: true, value: false };
-      return bad;
+      return parsing;
     }
     return { ok: false, type: "bool_type", msg: "Input should be a valid boolean" };
   });
@@ -242,7 +273,11 @@ function toDetail(issues: readonly z.core.$ZodIssue[], schema: z.ZodType, input:
         break;
       }
       case "too_small":
-        if (issue.origin === "array") {
+        // pydantic reports the value as sent ("-0"), not as coerced (0).
+        if (issue.origin === "number" && at.value !== undefined) {
+          if (issue.inclusive) push("greater_than_equal", `Input should be greater than or equal to ${issue.minimum}`, { ge: Number(issue.minimum) }, at.value);
+          else push("greater_than", `Input should be greater than ${issue.minimum}`, { gt: Number(issue.minimum) }, at.value);
+        } else if (issue.origin === "array") {
           const n = Array.isArray(value) ? value.length : 0;
           const min = Number(issue.minimum);
           push("too_short", `List should have at least ${items(min)} after validation, not ${n}`, { field_type: "List", min_length: min, actual_length: n });
@@ -253,7 +288,10 @@ function toDetail(issues: readonly z.core.$ZodIssue[], schema: z.ZodType, input:
         else push("greater_than", `Input should be greater than ${issue.minimum}`, { gt: Number(issue.minimum) });
         break;
       case "too_big":
-        if (issue.origin === "array") {
+        if (issue.origin === "number" && at.value !== undefined) {
+          if (issue.inclusive) push("less_than_equal", `Input should be less than or equal to ${issue.maximum}`, { le: Number(issue.maximum) }, at.value);
+          else push("less_than", `Input should be less than ${issue.maximum}`, { lt: Number(issue.maximum) }, at.value);
+        } else if (issue.origin === "array") {
           const n = Array.isArray(value) ? value.length : 0;
           const max = Number(issue.maximum);
           push("too_long", `List should have at most ${items(max)} after validation, not ${n}`, { field_type: "List", max_length: max, actual_length: n });
@@ -317,6 +355,7 @@ export function jsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
       if (def.type === "default" && def.innerType && laxSchemas.has(def.innerType) && !("default" in json)) json["default"] = def.defaultValue;
       const inner = laxSchemas.get(zodSchema);
       if (!inner) return;
+      if (laxInts.has(zodSchema)) json["type"] = "integer";
       const plain = z.toJSONSchema(inner, { io: "input" }) as Record<string, unknown>;
       delete plain["$schema"];
       for (const [k, v] of Object.entries(plain)) if (!(k in json)) json[k] = v;

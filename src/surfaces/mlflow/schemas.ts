@@ -60,9 +60,9 @@ const chatTool = z.looseObject({
 /** mlflow.types.chat.BaseRequestPayload, shared by chat and completions. */
 const baseRequest = {
   temperature: float(z.number().min(0).max(2)).default(0),
-  n: int(z.number().int().min(1)).default(1),
+  n: int(z.number().min(1)).default(1),
   stop: z.array(str()).min(1).nullish(),
-  max_tokens: int(z.number().int().min(1)).nullish(),
+  max_tokens: int(z.number().min(1)).nullish(),
   stream: bool().nullish(),
   stream_options: z.record(z.string(), z.unknown()).nullish(),
   /** Refused when set: the endpoint already names the model (MLflow answers 422). */
