@@ -72,10 +72,19 @@ beforeEach(() => {
 
 const user = (content: string) => ({ role: "user", content });
 
+// One client (one HTTP/2 connection) per protocol: a client per call would open hundreds of
+// connections and meet the gateway's per-address connection cap.
+const chatClients = new Map<ProtocolName, ReturnType<typeof clientFor<typeof ChatService>>>();
+const chatClient = (protocol: ProtocolName) => {
+  let c = chatClients.get(protocol);
+  if (!c) chatClients.set(protocol, (c = clientFor(ChatService, protocol, gw.url)));
+  return c;
+};
+
 /** A unary chat with the response headers it got. */
 async function chat(endpoint: string, text = "hi", options: { protocol?: ProtocolName; timeoutMs?: number; headers?: Record<string, string> } = {}) {
   let headers = new Headers();
-  const res = await clientFor(ChatService, options.protocol ?? "grpc", gw.url).chat(
+  const res = await chatClient(options.protocol ?? "grpc").chat(
     { endpoint, messages: [user(text)] },
     { timeoutMs: options.timeoutMs, headers: options.headers, onHeader: (h) => (headers = h) },
   );
