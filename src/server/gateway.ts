@@ -194,7 +194,6 @@ export class Gateway {
     };
   }
 
-
   /** Starts listening; resolves with the bound address (port 0 picks a free port). */
   async listen(host = this.settings.host, port = this.settings.port): Promise<AddressInfo> {
     await new Promise<void>((resolve, reject) => {
@@ -293,8 +292,9 @@ export class Gateway {
     };
     const clients = inProcessClients(routes, this.settings.max_body_bytes);
     const rest = createRestRouter([
-      openaiSurface(clients, this.settings.max_body_bytes),
-      mlflowSurface(clients, this.settings.max_body_bytes, (name) => this.state.endpoints.get(name)?.type),
+      // A streamed answer waits for a client that stopped reading as long as an idle connection.
+      openaiSurface(clients, this.settings.max_body_bytes, { stallMs: this.settings.idle_timeout_ms }),
+      mlflowSurface(clients, this.settings.max_body_bytes, (name) => this.state.endpoints.get(name)?.type, { stallMs: this.settings.idle_timeout_ms }),
     ]);
     const handler = createNodeHandler({
       routes,

@@ -148,7 +148,7 @@ export async function streamSse<T>(
   stream: AsyncIterable<T>,
   headersOut: Record<string, string>,
   toJson: (chunk: T) => unknown,
-  options: { errorBody: (err: unknown) => unknown; terminator?: string },
+  options: { errorBody: (err: unknown) => unknown; terminator?: string; stallMs?: number },
 ): Promise<void> {
   const it = stream[Symbol.asyncIterator]();
   let next = await it.next();
@@ -157,12 +157,50 @@ export async function streamSse<T>(
     for (; !next.done; next = await it.next()) {
       const json = toJson(next.value);
       if (json !== undefined) writeSse(res, JSON.stringify(json));
+      // Backpressure: a client that reads slower than the model writes holds the stream (and so
+      // the upstream) back instead of piling the answer up in memory; one that stops reading is
+      // dropped, which cancels the call and the upstream request.
+      if (res.writableNeedDrain && !(await drained(res, options.stallMs ?? SSE_STALL_MS))) {
+        res.destroy(); // aborts the call (clientGone): the upstream request is cancelled
+        // The in-process stream is read to its end (now quick: the call is cancelled) rather than
+        // abandoned with return(), which would leave the service's pending write waiting forever.
+        await discard(it);
+        return;
+      }
     }
     if (options.terminator !== undefined) writeSse(res, options.terminator);
   } catch (err) {
     if (!res.destroyed) writeSse(res, JSON.stringify(options.errorBody(err)));
   }
   res.end();
+}
+
+async function discard(it: AsyncIterator<unknown>): Promise<void> {
+  try {
+    for (let next = await it.next(); !next.done; next = await it.next());
+  } catch {
+    // Expected: the cancelled call ends with CANCELED.
+  }
+}
+
+/** How long a streamed answer waits for a client that stopped reading before dropping it. */
+export const SSE_STALL_MS = 60_000;
+
+/** Resolves true once `res` drains, false if it closes or `ms` pass first. */
+function drained(res: NodeResponse, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      res.off("drain", onDrain);
+      res.off("close", onClose);
+      resolve(ok);
+    };
+    const onDrain = () => done(true);
+    const onClose = () => done(false);
+    const timer = setTimeout(() => done(false), ms);
+    res.once("drain", onDrain);
+    res.once("close", onClose);
+  });
 }
 
 /** Call options for the in-process service call: forwarded headers, cancellation, headers back. */

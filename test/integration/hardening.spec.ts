@@ -1,12 +1,13 @@
 // Regression tests for what probing the running gateway found (issue 8): requests that killed the
 // process, client mistakes answered as INTERNAL, identifiers without bounds, "simple" cross-origin
 // requests, and error responses without a request id.
+import * as net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { clientFor, loadGrpcJsPackage, protocols } from "./clients";
-import { echoEndpoints, failure, startGateway, type TestGateway } from "./harness";
+import { echoEndpoints, eventually, failure, startGateway, type TestGateway } from "./harness";
 
 let gw: TestGateway;
 beforeAll(async () => {
@@ -222,4 +223,41 @@ endpoints:${echoEndpoints}`);
     );
     expect(err.code).toBe(Code.ResourceExhausted);
   });
+});
+
+describe("a client that stops reading a streamed answer", () => {
+  let slow: TestGateway;
+  beforeAll(async () => {
+    slow = await startGateway(`
+server: { idle_timeout_ms: 500, max_body_bytes: 16777216 }
+endpoints:
+  - { name: chat, endpoint_type: llm/v1/chat, model: { provider: echo, name: echo-1, config: { stream_delay_ms: 1 } } }
+`);
+  });
+  afterAll(() => slow.close());
+
+  it("is dropped after the stall time instead of the answer piling up in memory", async () => {
+    // ~9 MB of SSE events, a 1 KB word every millisecond or so, for a client that never reads:
+    // the socket buffers fill after a few MB, the gateway
+    // waits for 'drain' up to idle_timeout_ms, then drops the connection, which cancels the call.
+    // (The client cannot see that close: the kernel delivers the FIN after the data it never reads;
+    // the call's log line says how it ended.)
+    const words = Array.from({ length: 8_000 }, (_, i) => `${i}`.padEnd(1_000, "w")).join(" ");
+    const body = JSON.stringify({ model: "chat", stream: true, messages: [{ role: "user", content: words }] });
+    const socket = net.connect(slow.port, "127.0.0.1");
+    socket.pause(); // never read
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-request-id: never-reads\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    try {
+      const line = () => slow.logs.find((l) => l["msg"] === "call" && l["requestId"] === "never-reads");
+      await eventually(() => line() !== undefined, 45_000);
+      expect(line()?.["code"]).toBe("Canceled");
+      const health = await fetch(`${slow.url}/health`);
+      expect(health.status).toBe(200);
+    } finally {
+      socket.destroy();
+    }
+  }, 60_000);
 });

@@ -100,10 +100,15 @@ function page<T>(items: T[], start: number): { items: T[]; next_page_token: stri
  * `endpointType` reads the current config, so an invocation needs no extra call to learn which
  * payload to expect; an unknown name goes through GetEndpoint for the proper (authenticated) error.
  */
-export function mlflowSurface(clients: ServiceClients, maxBodyBytes: number, endpointType: (name: string) => string | undefined): RestSurface {
+export function mlflowSurface(
+  clients: ServiceClients,
+  maxBodyBytes: number,
+  endpointType: (name: string) => string | undefined,
+  streaming: { stallMs?: number } = {},
+): RestSurface {
   // MLflow's gateway ends its streams without a terminator.
   const sse = <T>(res: NodeResponse, stream: AsyncIterable<T>, headersOut: Record<string, string>, toJson: (c: T) => unknown) =>
-    streamSse(res, stream, headersOut, toJson, { errorBody: (err) => mlflowError(err).body });
+    streamSse(res, stream, headersOut, toJson, { errorBody: (err) => mlflowError(err).body, stallMs: streaming.stallMs });
 
   /** An endpoint by name; a NOT_FOUND becomes `missing` (MLflow's wording for that path). */
   async function getEndpoint(req: NodeRequest, res: NodeResponse, name: string, headersOut: Record<string, string>, missing: () => MlflowHttpError) {

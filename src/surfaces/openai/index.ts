@@ -14,9 +14,9 @@ import { openaiError, openaiMethodNotAllowed, openaiNotFound } from "./errors";
 import type { NodeRequest, NodeResponse } from "../../server/one-port";
 import { describeEndpointJson } from "./models";
 
-export function openaiSurface(clients: ServiceClients, maxBodyBytes: number): RestSurface {
+export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, streaming: { stallMs?: number } = {}): RestSurface {
   const sse = <T>(res: NodeResponse, stream: AsyncIterable<T>, headersOut: Record<string, string>, toJson: (chunk: T) => unknown) =>
-    streamSse(res, stream, headersOut, toJson, { errorBody: (err) => openaiError(err).body, terminator: "[DONE]" });
+    streamSse(res, stream, headersOut, toJson, { errorBody: (err) => openaiError(err).body, terminator: "[DONE]", stallMs: streaming.stallMs });
   const now = () => Math.floor(Date.now() / 1000);
   const readBody = (req: NodeRequest) => readJson(req, maxBodyBytes);
 
