@@ -140,9 +140,9 @@ describe("fallback to the next target", () => {
     expect([fa.requests.length, fb.requests.length]).toEqual([1, 1]);
   });
 
-  it("a one-target endpoint says so too", async () => {
+  it("a one-target endpoint without routing takes the old path: no routing headers (the ledger still names the target)", async () => {
     const { target, attempts } = await chat("plain", "hi", { protocol: "connect-json-h1" });
-    expect([target, attempts]).toEqual(["m-a", "1"]);
+    expect([target, attempts]).toEqual([null, null]);
   });
 });
 
