@@ -1,7 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ChatRequest, ChatService, StreamChatRequest } from "../../gen/modelgate/v1/chat_pb";
 import type { ChatParams } from "../providers/types";
-import { beginEndpointCall, routedStream, routedUnary, missingMethod, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, routedStream, routedUnary, missingMethod, routingOf, type ServiceDeps } from "./endpoint-call";
 import { chatRequestSchema, validate } from "./validate";
 
 export function chatParams(req: ChatRequest | StreamChatRequest): ChatParams {
@@ -18,7 +18,7 @@ export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> 
         ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.chat ?? missingMethod(endpoint))(params, call))
         : await (endpoint.client.chat ?? missingMethod(endpoint))(params, options);
       info.usage = res.usage;
-      return res;
+      return Object.assign(res, { routing: routingOf(info) });
     },
     async *streamChat(req, ctx) {
       const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
@@ -27,7 +27,11 @@ export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> 
         ? routedStream(endpoint.router, ctx, info, options, (c, call) => (c.streamChat ?? missingMethod(endpoint))(params, call))
         : (endpoint.client.streamChat ?? missingMethod(endpoint))(params, options);
       for await (const chunk of chunks) {
-        if (chunk.usage) info.usage = chunk.usage;
+        // The last message carries the usage, and so the routing (the target is known by then).
+        if (chunk.usage) {
+          info.usage = chunk.usage;
+          Object.assign(chunk, { routing: routingOf(info) });
+        }
         for (const c of chunk.choices) {
           const text = (c.delta?.content ?? "") + (c.delta?.refusal ?? "");
           if (text) info.streamedText = (info.streamedText ?? "") + text;

@@ -1,7 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { CompleteRequest, CompletionsService, StreamCompleteRequest } from "../../gen/modelgate/v1/completions_pb";
 import type { CompleteParams } from "../providers/types";
-import { beginEndpointCall, routedStream, routedUnary, missingMethod, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, routedStream, routedUnary, missingMethod, routingOf, type ServiceDeps } from "./endpoint-call";
 import { completeRequestSchema, validate } from "./validate";
 
 export function completeParams(req: CompleteRequest | StreamCompleteRequest): CompleteParams {
@@ -18,7 +18,7 @@ export function completionsService(deps: ServiceDeps): ServiceImpl<typeof Comple
         ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.complete ?? missingMethod(endpoint))(params, call))
         : await (endpoint.client.complete ?? missingMethod(endpoint))(params, options);
       info.usage = res.usage;
-      return res;
+      return Object.assign(res, { routing: routingOf(info) });
     },
     async *streamComplete(req, ctx) {
       const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
@@ -27,7 +27,10 @@ export function completionsService(deps: ServiceDeps): ServiceImpl<typeof Comple
         ? routedStream(endpoint.router, ctx, info, options, (c, call) => (c.streamComplete ?? missingMethod(endpoint))(params, call))
         : (endpoint.client.streamComplete ?? missingMethod(endpoint))(params, options);
       for await (const chunk of chunks) {
-        if (chunk.usage) info.usage = chunk.usage;
+        if (chunk.usage) {
+          info.usage = chunk.usage;
+          Object.assign(chunk, { routing: routingOf(info) });
+        }
         for (const c of chunk.choices) if (c.text) info.streamedText = (info.streamedText ?? "") + c.text;
         yield chunk;
       }

@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { EmbeddingPrecision, type EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
-import { beginEndpointCall, routedUnary, missingMethod, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, routedUnary, missingMethod, routingOf, type ServiceDeps } from "./endpoint-call";
 import { embedRequestSchema, validate } from "./validate";
 
 export function embeddingsService(deps: ServiceDeps): ServiceImpl<typeof EmbeddingsService> {
@@ -13,10 +13,11 @@ export function embeddingsService(deps: ServiceDeps): ServiceImpl<typeof Embeddi
         : await (endpoint.client.embed ?? missingMethod(endpoint))(req, options);
       info.usage = res.usage;
       // FLOAT64: the upstream's numbers in double_values (float32 would turn 0.1 into 0.10000000149011612).
+      const routing = routingOf(info);
       if (req.precision === EmbeddingPrecision.FLOAT64) {
-        return { ...res, data: res.data.map((d) => ({ index: d.index, values: [], doubleValues: d.values })) };
+        return { ...res, data: res.data.map((d) => ({ index: d.index, values: [], doubleValues: d.values })), routing };
       }
-      return res;
+      return Object.assign(res, { routing });
     },
   };
 }

@@ -74,6 +74,11 @@ export interface UpstreamReachedHook {
   onUpstreamReached?: () => void;
 }
 
+/** Which target answered and after how many attempts, for the response's `routing` field. */
+export function routingOf(info: CallInfo): { target: string; attempts: number } {
+  return { target: info.target ?? "", attempts: info.attempts ?? 0 };
+}
+
 /** A ModelClient method the endpoint's provider lacks: the loader prevents it, so it is a bug. */
 export function missingMethod(endpoint: RuntimeEndpoint): never {
   throw new Error(`provider ${endpoint.provider} has no client method for ${endpoint.type}`);

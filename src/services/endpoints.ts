@@ -1,5 +1,5 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import type { EndpointService } from "../../gen/modelgate/v1/endpoint_pb";
+import { EndpointTarget_BreakerState, EndpointTarget_CanaryStanding, type EndpointService } from "../../gen/modelgate/v1/endpoint_pb";
 import { notFound } from "../errors";
 import { callInfoKey } from "../interceptors/call-info";
 import type { RuntimeEndpoint } from "../runtime";
@@ -14,8 +14,28 @@ export function describeEndpoint(ep: RuntimeEndpoint) {
     provider: ep.provider,
     model: ep.model,
     limit: ep.limit && { renewalPeriod: ep.limit.renewalPeriod, calls: ep.limit.calls },
+    targets: ep.targets.map((t) => ({
+      name: t.name,
+      provider: t.provider,
+      model: t.model,
+      breaker: breakerStates[breakerStateName(t.health.breaker.state)],
+      canary: t.canary ? canaryStandings[t.health.canary] : EndpointTarget_CanaryStanding.NOT_CANARY,
+      latencyMs: t.health.latency.ms,
+    })),
   };
 }
+
+const breakerStates = {
+  closed: EndpointTarget_BreakerState.CLOSED,
+  "half-open": EndpointTarget_BreakerState.HALF_OPEN,
+  open: EndpointTarget_BreakerState.OPEN,
+} as const;
+
+const canaryStandings = {
+  running: EndpointTarget_CanaryStanding.RUNNING,
+  promoted: EndpointTarget_CanaryStanding.PROMOTED,
+  rolled_back: EndpointTarget_CanaryStanding.ROLLED_BACK,
+} as const;
 
 /** Each target's name, provider, model and breaker state (never its config). */
 export function describeTargets(ep: RuntimeEndpoint): string {
@@ -38,8 +58,7 @@ export function endpointService(deps: ServiceDeps): ServiceImpl<typeof EndpointS
       const state = ctx.values.get(callInfoKey)?.state ?? deps.getState();
       const ep = state.endpoints.get(req.name);
       if (!ep) throw notFound(`unknown endpoint "${req.name}"`);
-      // Until Endpoint has a field for them (see the routing proto change): the targets and
-      // their breakers, e.g. `a;provider=openai;model=gpt-4o;breaker=closed, b;...`.
+      // Also as a header, for REST callers and curl: `a;provider=openai;model=gpt-4o;breaker=closed, b;...`.
       ctx.responseHeader.set("x-modelgate-targets", describeTargets(ep));
       return { endpoint: describeEndpoint(ep) };
     },

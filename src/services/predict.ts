@@ -3,7 +3,7 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { PredictService } from "../../gen/modelgate/v1/predict_pb";
 import { invalidArgument } from "../errors";
-import { beginEndpointCall, routedUnary, missingMethod, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, routedUnary, missingMethod, routingOf, type ServiceDeps } from "./endpoint-call";
 
 export function predictService(deps: ServiceDeps): ServiceImpl<typeof PredictService> {
   return {
@@ -21,6 +21,7 @@ export function predictService(deps: ServiceDeps): ServiceImpl<typeof PredictSer
         predictions: fromJson(ValueSchema, res.predictions),
         model: res.model ?? info.model ?? endpoint.model,
         modelVersion: res.modelVersion ?? "",
+        routing: routingOf(info),
       };
     },
   };

@@ -147,7 +147,7 @@ describe("predict through mlflow-model-serving", () => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ endpoint: "churn", dataframeSplit: { columns: ["x", "y"], data: [[1, 2], [3, 4]] }, params: { multiplier: 10 } }),
     });
-    expect(await res.json()).toEqual({ predictions: [30, 70], model: "churn" });
+    expect(await res.json()).toEqual({ predictions: [30, 70], model: "churn", routing: { target: "churn", attempts: 1 } });
     expect(fake.requests[0]?.body).toEqual({ dataframe_split: { columns: ["x", "y"], data: [[1, 2], [3, 4]] }, params: { multiplier: 10 } });
   });
 });

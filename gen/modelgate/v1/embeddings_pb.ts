@@ -5,7 +5,7 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
-import type { TokenIds, Usage } from "./common_pb";
+import type { Routing, TokenIds, Usage } from "./common_pb";
 import { file_modelgate_v1_common } from "./common_pb";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
@@ -13,7 +13,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file modelgate/v1/embeddings.proto.
  */
 export const file_modelgate_v1_embeddings: GenFile = /*@__PURE__*/
-  fileDesc("Ch1tb2RlbGdhdGUvdjEvZW1iZWRkaW5ncy5wcm90bxIMbW9kZWxnYXRlLnYxIsoBCgxFbWJlZFJlcXVlc3QSEAoIZW5kcG9pbnQYASABKAkSDgoGaW5wdXRzGAIgAygJEgwKBHVzZXIYAyABKAkSJwoGZXh0cmFzGAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIsCgx0b2tlbl9pbnB1dHMYBSADKAsyFi5tb2RlbGdhdGUudjEuVG9rZW5JZHMSMwoJcHJlY2lzaW9uGAYgASgOMiAubW9kZWxnYXRlLnYxLkVtYmVkZGluZ1ByZWNpc2lvbiJpCg1FbWJlZFJlc3BvbnNlEg0KBW1vZGVsGAEgASgJEiUKBGRhdGEYAiADKAsyFy5tb2RlbGdhdGUudjEuRW1iZWRkaW5nEiIKBXVzYWdlGAMgASgLMhMubW9kZWxnYXRlLnYxLlVzYWdlIkEKCUVtYmVkZGluZxINCgVpbmRleBgBIAEoDRIOCgZ2YWx1ZXMYAiADKAISFQoNZG91YmxlX3ZhbHVlcxgDIAMoASp7ChJFbWJlZGRpbmdQcmVjaXNpb24SIwofRU1CRURESU5HX1BSRUNJU0lPTl9VTlNQRUNJRklFRBAAEh8KG0VNQkVERElOR19QUkVDSVNJT05fRkxPQVQzMhABEh8KG0VNQkVERElOR19QUkVDSVNJT05fRkxPQVQ2NBACMlUKEUVtYmVkZGluZ3NTZXJ2aWNlEkAKBUVtYmVkEhoubW9kZWxnYXRlLnYxLkVtYmVkUmVxdWVzdBobLm1vZGVsZ2F0ZS52MS5FbWJlZFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct, file_modelgate_v1_common]);
+  fileDesc("Ch1tb2RlbGdhdGUvdjEvZW1iZWRkaW5ncy5wcm90bxIMbW9kZWxnYXRlLnYxIsoBCgxFbWJlZFJlcXVlc3QSEAoIZW5kcG9pbnQYASABKAkSDgoGaW5wdXRzGAIgAygJEgwKBHVzZXIYAyABKAkSJwoGZXh0cmFzGAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIsCgx0b2tlbl9pbnB1dHMYBSADKAsyFi5tb2RlbGdhdGUudjEuVG9rZW5JZHMSMwoJcHJlY2lzaW9uGAYgASgOMiAubW9kZWxnYXRlLnYxLkVtYmVkZGluZ1ByZWNpc2lvbiKRAQoNRW1iZWRSZXNwb25zZRINCgVtb2RlbBgBIAEoCRIlCgRkYXRhGAIgAygLMhcubW9kZWxnYXRlLnYxLkVtYmVkZGluZxIiCgV1c2FnZRgDIAEoCzITLm1vZGVsZ2F0ZS52MS5Vc2FnZRImCgdyb3V0aW5nGBQgASgLMhUubW9kZWxnYXRlLnYxLlJvdXRpbmciQQoJRW1iZWRkaW5nEg0KBWluZGV4GAEgASgNEg4KBnZhbHVlcxgCIAMoAhIVCg1kb3VibGVfdmFsdWVzGAMgAygBKnsKEkVtYmVkZGluZ1ByZWNpc2lvbhIjCh9FTUJFRERJTkdfUFJFQ0lTSU9OX1VOU1BFQ0lGSUVEEAASHwobRU1CRURESU5HX1BSRUNJU0lPTl9GTE9BVDMyEAESHwobRU1CRURESU5HX1BSRUNJU0lPTl9GTE9BVDY0EAIyVQoRRW1iZWRkaW5nc1NlcnZpY2USQAoFRW1iZWQSGi5tb2RlbGdhdGUudjEuRW1iZWRSZXF1ZXN0GhsubW9kZWxnYXRlLnYxLkVtYmVkUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_modelgate_v1_common]);
 
 /**
  * EmbedRequest lists the texts to embed.
@@ -98,6 +98,13 @@ export type EmbedResponse = Message<"modelgate.v1.EmbedResponse"> & {
    * @generated from field: modelgate.v1.Usage usage = 3;
    */
   usage?: Usage | undefined;
+
+  /**
+   * Which of the endpoint's targets answered, and after how many upstream requests.
+   *
+   * @generated from field: modelgate.v1.Routing routing = 20;
+   */
+  routing?: Routing | undefined;
 };
 
 /**

@@ -2,15 +2,15 @@
 // @generated from file modelgate/v1/endpoint.proto (package modelgate.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file modelgate/v1/endpoint.proto.
  */
 export const file_modelgate_v1_endpoint: GenFile = /*@__PURE__*/
-  fileDesc("Chttb2RlbGdhdGUvdjEvZW5kcG9pbnQucHJvdG8SDG1vZGVsZ2F0ZS52MSIWChRMaXN0RW5kcG9pbnRzUmVxdWVzdCJCChVMaXN0RW5kcG9pbnRzUmVzcG9uc2USKQoJZW5kcG9pbnRzGAEgAygLMhYubW9kZWxnYXRlLnYxLkVuZHBvaW50IiIKEkdldEVuZHBvaW50UmVxdWVzdBIMCgRuYW1lGAEgASgJIj8KE0dldEVuZHBvaW50UmVzcG9uc2USKAoIZW5kcG9pbnQYASABKAsyFi5tb2RlbGdhdGUudjEuRW5kcG9pbnQieAoIRW5kcG9pbnQSDAoEbmFtZRgBIAEoCRIVCg1lbmRwb2ludF90eXBlGAIgASgJEhAKCHByb3ZpZGVyGAMgASgJEg0KBW1vZGVsGAQgASgJEiYKBWxpbWl0GAUgASgLMhcubW9kZWxnYXRlLnYxLlJhdGVMaW1pdCIyCglSYXRlTGltaXQSFgoOcmVuZXdhbF9wZXJpb2QYASABKAkSDQoFY2FsbHMYAiABKA0yvwEKD0VuZHBvaW50U2VydmljZRJYCg1MaXN0RW5kcG9pbnRzEiIubW9kZWxnYXRlLnYxLkxpc3RFbmRwb2ludHNSZXF1ZXN0GiMubW9kZWxnYXRlLnYxLkxpc3RFbmRwb2ludHNSZXNwb25zZRJSCgtHZXRFbmRwb2ludBIgLm1vZGVsZ2F0ZS52MS5HZXRFbmRwb2ludFJlcXVlc3QaIS5tb2RlbGdhdGUudjEuR2V0RW5kcG9pbnRSZXNwb25zZWIGcHJvdG8z");
+  fileDesc("Chttb2RlbGdhdGUvdjEvZW5kcG9pbnQucHJvdG8SDG1vZGVsZ2F0ZS52MSIWChRMaXN0RW5kcG9pbnRzUmVxdWVzdCJCChVMaXN0RW5kcG9pbnRzUmVzcG9uc2USKQoJZW5kcG9pbnRzGAEgAygLMhYubW9kZWxnYXRlLnYxLkVuZHBvaW50IiIKEkdldEVuZHBvaW50UmVxdWVzdBIMCgRuYW1lGAEgASgJIj8KE0dldEVuZHBvaW50UmVzcG9uc2USKAoIZW5kcG9pbnQYASABKAsyFi5tb2RlbGdhdGUudjEuRW5kcG9pbnQipwEKCEVuZHBvaW50EgwKBG5hbWUYASABKAkSFQoNZW5kcG9pbnRfdHlwZRgCIAEoCRIQCghwcm92aWRlchgDIAEoCRINCgVtb2RlbBgEIAEoCRImCgVsaW1pdBgFIAEoCzIXLm1vZGVsZ2F0ZS52MS5SYXRlTGltaXQSLQoHdGFyZ2V0cxgGIAMoCzIcLm1vZGVsZ2F0ZS52MS5FbmRwb2ludFRhcmdldCL6AwoORW5kcG9pbnRUYXJnZXQSDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVtb2RlbBgDIAEoCRI6CgdicmVha2VyGAQgASgOMikubW9kZWxnYXRlLnYxLkVuZHBvaW50VGFyZ2V0LkJyZWFrZXJTdGF0ZRI7CgZjYW5hcnkYBSABKA4yKy5tb2RlbGdhdGUudjEuRW5kcG9pbnRUYXJnZXQuQ2FuYXJ5U3RhbmRpbmcSEgoKbGF0ZW5jeV9tcxgGIAEoASJ8CgxCcmVha2VyU3RhdGUSHQoZQlJFQUtFUl9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEJSRUFLRVJfU1RBVEVfQ0xPU0VEEAESGwoXQlJFQUtFUl9TVEFURV9IQUxGX09QRU4QAhIWChJCUkVBS0VSX1NUQVRFX09QRU4QAyKtAQoOQ2FuYXJ5U3RhbmRpbmcSHwobQ0FOQVJZX1NUQU5ESU5HX1VOU1BFQ0lGSUVEEAASHgoaQ0FOQVJZX1NUQU5ESU5HX05PVF9DQU5BUlkQARIbChdDQU5BUllfU1RBTkRJTkdfUlVOTklORxACEhwKGENBTkFSWV9TVEFORElOR19QUk9NT1RFRBADEh8KG0NBTkFSWV9TVEFORElOR19ST0xMRURfQkFDSxAEIjIKCVJhdGVMaW1pdBIWCg5yZW5ld2FsX3BlcmlvZBgBIAEoCRINCgVjYWxscxgCIAEoDTK/AQoPRW5kcG9pbnRTZXJ2aWNlElgKDUxpc3RFbmRwb2ludHMSIi5tb2RlbGdhdGUudjEuTGlzdEVuZHBvaW50c1JlcXVlc3QaIy5tb2RlbGdhdGUudjEuTGlzdEVuZHBvaW50c1Jlc3BvbnNlElIKC0dldEVuZHBvaW50EiAubW9kZWxnYXRlLnYxLkdldEVuZHBvaW50UmVxdWVzdBohLm1vZGVsZ2F0ZS52MS5HZXRFbmRwb2ludFJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * ListEndpointsRequest has no fields yet.
@@ -130,6 +130,14 @@ export type Endpoint = Message<"modelgate.v1.Endpoint"> & {
    * @generated from field: modelgate.v1.RateLimit limit = 5;
    */
   limit?: RateLimit | undefined;
+
+  /**
+   * The targets calls are routed to, in config order (one for an endpoint with one `model:`),
+   * with the gateway's view of their health. Never their config (it holds secrets).
+   *
+   * @generated from field: repeated modelgate.v1.EndpointTarget targets = 6;
+   */
+  targets: EndpointTarget[];
 };
 
 /**
@@ -138,6 +146,152 @@ export type Endpoint = Message<"modelgate.v1.Endpoint"> & {
  */
 export const EndpointSchema: GenMessage<Endpoint> = /*@__PURE__*/
   messageDesc(file_modelgate_v1_endpoint, 4);
+
+/**
+ * EndpointTarget is one provider + model an endpoint routes calls to.
+ *
+ * @generated from message modelgate.v1.EndpointTarget
+ */
+export type EndpointTarget = Message<"modelgate.v1.EndpointTarget"> & {
+  /**
+   * The target's name, unique within the endpoint.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The provider, e.g. "openai".
+   *
+   * @generated from field: string provider = 2;
+   */
+  provider: string;
+
+  /**
+   * The provider's model name.
+   *
+   * @generated from field: string model = 3;
+   */
+  model: string;
+
+  /**
+   * The circuit breaker's state.
+   *
+   * @generated from field: modelgate.v1.EndpointTarget.BreakerState breaker = 4;
+   */
+  breaker: EndpointTarget_BreakerState;
+
+  /**
+   * For a canary target, its standing; CANARY_STANDING_NOT_CANARY otherwise.
+   *
+   * @generated from field: modelgate.v1.EndpointTarget.CanaryStanding canary = 5;
+   */
+  canary: EndpointTarget_CanaryStanding;
+
+  /**
+   * Recent latency (moving average of the last answers, or a stream's first message), in ms;
+   * 0 before the target has answered.
+   *
+   * @generated from field: double latency_ms = 6;
+   */
+  latencyMs: number;
+};
+
+/**
+ * Describes the message modelgate.v1.EndpointTarget.
+ * Use `create(EndpointTargetSchema)` to create a new message.
+ */
+export const EndpointTargetSchema: GenMessage<EndpointTarget> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_endpoint, 5);
+
+/**
+ * BreakerState is the target's circuit breaker.
+ *
+ * @generated from enum modelgate.v1.EndpointTarget.BreakerState
+ */
+export enum EndpointTarget_BreakerState {
+  /**
+   * Not reported.
+   *
+   * @generated from enum value: BREAKER_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Calls flow.
+   *
+   * @generated from enum value: BREAKER_STATE_CLOSED = 1;
+   */
+  CLOSED = 1,
+
+  /**
+   * After failures: one probe call decides whether it closes again.
+   *
+   * @generated from enum value: BREAKER_STATE_HALF_OPEN = 2;
+   */
+  HALF_OPEN = 2,
+
+  /**
+   * After consecutive failures: the target is skipped until the half-open time.
+   *
+   * @generated from enum value: BREAKER_STATE_OPEN = 3;
+   */
+  OPEN = 3,
+}
+
+/**
+ * Describes the enum modelgate.v1.EndpointTarget.BreakerState.
+ */
+export const EndpointTarget_BreakerStateSchema: GenEnum<EndpointTarget_BreakerState> = /*@__PURE__*/
+  enumDesc(file_modelgate_v1_endpoint, 5, 0);
+
+/**
+ * CanaryStanding is the gateway's judgement of a canary target.
+ *
+ * @generated from enum modelgate.v1.EndpointTarget.CanaryStanding
+ */
+export enum EndpointTarget_CanaryStanding {
+  /**
+   * Not reported.
+   *
+   * @generated from enum value: CANARY_STANDING_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The target is not a canary.
+   *
+   * @generated from enum value: CANARY_STANDING_NOT_CANARY = 1;
+   */
+  NOT_CANARY = 1,
+
+  /**
+   * Being judged: it gets its weight's share of the calls.
+   *
+   * @generated from enum value: CANARY_STANDING_RUNNING = 2;
+   */
+  RUNNING = 2,
+
+  /**
+   * Promoted: it takes all the calls (the other targets are its fallbacks).
+   *
+   * @generated from enum value: CANARY_STANDING_PROMOTED = 3;
+   */
+  PROMOTED = 3,
+
+  /**
+   * Rolled back: it gets no calls.
+   *
+   * @generated from enum value: CANARY_STANDING_ROLLED_BACK = 4;
+   */
+  ROLLED_BACK = 4,
+}
+
+/**
+ * Describes the enum modelgate.v1.EndpointTarget.CanaryStanding.
+ */
+export const EndpointTarget_CanaryStandingSchema: GenEnum<EndpointTarget_CanaryStanding> = /*@__PURE__*/
+  enumDesc(file_modelgate_v1_endpoint, 5, 1);
 
 /**
  * RateLimit is an endpoint's call limit.
@@ -165,7 +319,7 @@ export type RateLimit = Message<"modelgate.v1.RateLimit"> & {
  * Use `create(RateLimitSchema)` to create a new message.
  */
 export const RateLimitSchema: GenMessage<RateLimit> = /*@__PURE__*/
-  messageDesc(file_modelgate_v1_endpoint, 5);
+  messageDesc(file_modelgate_v1_endpoint, 6);
 
 /**
  * EndpointService describes the endpoints this gateway serves. It never returns secrets.

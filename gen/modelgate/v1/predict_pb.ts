@@ -6,13 +6,15 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { ListValue, Value } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_struct } from "@bufbuild/protobuf/wkt";
+import type { Routing } from "./common_pb";
+import { file_modelgate_v1_common } from "./common_pb";
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file modelgate/v1/predict.proto.
  */
 export const file_modelgate_v1_predict: GenFile = /*@__PURE__*/
-  fileDesc("Chptb2RlbGdhdGUvdjEvcHJlZGljdC5wcm90bxIMbW9kZWxnYXRlLnYxIqECCg5QcmVkaWN0UmVxdWVzdBIQCghlbmRwb2ludBgBIAEoCRI3Cg9kYXRhZnJhbWVfc3BsaXQYAiABKAsyHC5tb2RlbGdhdGUudjEuRGF0YWZyYW1lU3BsaXRIABI3ChFkYXRhZnJhbWVfcmVjb3JkcxgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5MaXN0VmFsdWVIABIvCglpbnN0YW5jZXMYBCABKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlSAASKAoGaW5wdXRzGAUgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlSAASJwoGcGFyYW1zGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdEIHCgVpbnB1dCJyCg5EYXRhZnJhbWVTcGxpdBIPCgdjb2x1bW5zGAEgAygJEigKBGRhdGEYAiADKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlEiUKBWluZGV4GAMgAygLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlImQKD1ByZWRpY3RSZXNwb25zZRIrCgtwcmVkaWN0aW9ucxgBIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRINCgVtb2RlbBgCIAEoCRIVCg1tb2RlbF92ZXJzaW9uGAMgASgJMlgKDlByZWRpY3RTZXJ2aWNlEkYKB1ByZWRpY3QSHC5tb2RlbGdhdGUudjEuUHJlZGljdFJlcXVlc3QaHS5tb2RlbGdhdGUudjEuUHJlZGljdFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_struct]);
+  fileDesc("Chptb2RlbGdhdGUvdjEvcHJlZGljdC5wcm90bxIMbW9kZWxnYXRlLnYxIqECCg5QcmVkaWN0UmVxdWVzdBIQCghlbmRwb2ludBgBIAEoCRI3Cg9kYXRhZnJhbWVfc3BsaXQYAiABKAsyHC5tb2RlbGdhdGUudjEuRGF0YWZyYW1lU3BsaXRIABI3ChFkYXRhZnJhbWVfcmVjb3JkcxgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5MaXN0VmFsdWVIABIvCglpbnN0YW5jZXMYBCABKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlSAASKAoGaW5wdXRzGAUgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlSAASJwoGcGFyYW1zGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdEIHCgVpbnB1dCJyCg5EYXRhZnJhbWVTcGxpdBIPCgdjb2x1bW5zGAEgAygJEigKBGRhdGEYAiADKAsyGi5nb29nbGUucHJvdG9idWYuTGlzdFZhbHVlEiUKBWluZGV4GAMgAygLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlIowBCg9QcmVkaWN0UmVzcG9uc2USKwoLcHJlZGljdGlvbnMYASABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDQoFbW9kZWwYAiABKAkSFQoNbW9kZWxfdmVyc2lvbhgDIAEoCRImCgdyb3V0aW5nGBQgASgLMhUubW9kZWxnYXRlLnYxLlJvdXRpbmcyWAoOUHJlZGljdFNlcnZpY2USRgoHUHJlZGljdBIcLm1vZGVsZ2F0ZS52MS5QcmVkaWN0UmVxdWVzdBodLm1vZGVsZ2F0ZS52MS5QcmVkaWN0UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_struct, file_modelgate_v1_common]);
 
 /**
  * PredictRequest carries the input in one of MLflow's four scoring formats.
@@ -143,6 +145,13 @@ export type PredictResponse = Message<"modelgate.v1.PredictResponse"> & {
    * @generated from field: string model_version = 3;
    */
   modelVersion: string;
+
+  /**
+   * Which of the endpoint's targets answered, and after how many upstream requests.
+   *
+   * @generated from field: modelgate.v1.Routing routing = 20;
+   */
+  routing?: Routing | undefined;
 };
 
 /**

@@ -440,7 +440,9 @@ type ChatResponse struct {
 	// The upstream's backend configuration fingerprint (OpenAI `system_fingerprint`), if any.
 	SystemFingerprint string `protobuf:"bytes,6,opt,name=system_fingerprint,json=systemFingerprint,proto3" json:"system_fingerprint,omitempty"`
 	// The service tier that served the request (OpenAI `service_tier`), if the upstream says.
-	ServiceTier   string `protobuf:"bytes,7,opt,name=service_tier,json=serviceTier,proto3" json:"service_tier,omitempty"`
+	ServiceTier string `protobuf:"bytes,7,opt,name=service_tier,json=serviceTier,proto3" json:"service_tier,omitempty"`
+	// Which of the endpoint's targets answered, and after how many upstream requests.
+	Routing       *Routing `protobuf:"bytes,20,opt,name=routing,proto3" json:"routing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -522,6 +524,13 @@ func (x *ChatResponse) GetServiceTier() string {
 		return x.ServiceTier
 	}
 	return ""
+}
+
+func (x *ChatResponse) GetRouting() *Routing {
+	if x != nil {
+		return x.Routing
+	}
+	return nil
 }
 
 // ChatChoice is one alternative answer.
@@ -614,7 +623,10 @@ type StreamChatResponse struct {
 	// The upstream's backend configuration fingerprint (OpenAI `system_fingerprint`), if any.
 	SystemFingerprint string `protobuf:"bytes,6,opt,name=system_fingerprint,json=systemFingerprint,proto3" json:"system_fingerprint,omitempty"`
 	// The service tier that served the request (OpenAI `service_tier`), if the upstream says.
-	ServiceTier   string `protobuf:"bytes,7,opt,name=service_tier,json=serviceTier,proto3" json:"service_tier,omitempty"`
+	ServiceTier string `protobuf:"bytes,7,opt,name=service_tier,json=serviceTier,proto3" json:"service_tier,omitempty"`
+	// Which of the endpoint's targets answered, and after how many upstream requests; set on
+	// the last message of the stream only.
+	Routing       *Routing `protobuf:"bytes,20,opt,name=routing,proto3" json:"routing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -696,6 +708,13 @@ func (x *StreamChatResponse) GetServiceTier() string {
 		return x.ServiceTier
 	}
 	return ""
+}
+
+func (x *StreamChatResponse) GetRouting() *Routing {
+	if x != nil {
+		return x.Routing
+	}
+	return nil
 }
 
 // ChatChoiceDelta is the increment of one choice.
@@ -825,7 +844,7 @@ const file_modelgate_v1_chat_proto_rawDesc = "" +
 	"\v_max_tokensB\x04\n" +
 	"\x02_nB\a\n" +
 	"\x05_seedB\x16\n" +
-	"\x14_parallel_tool_calls\"\xff\x01\n" +
+	"\x14_parallel_tool_calls\"\xb0\x02\n" +
 	"\fChatResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x122\n" +
@@ -833,13 +852,14 @@ const file_modelgate_v1_chat_proto_rawDesc = "" +
 	"\x05usage\x18\x04 \x01(\v2\x13.modelgate.v1.UsageR\x05usage\x12\x18\n" +
 	"\acreated\x18\x05 \x01(\x03R\acreated\x12-\n" +
 	"\x12system_fingerprint\x18\x06 \x01(\tR\x11systemFingerprint\x12!\n" +
-	"\fservice_tier\x18\a \x01(\tR\vserviceTier\"\xb4\x01\n" +
+	"\fservice_tier\x18\a \x01(\tR\vserviceTier\x12/\n" +
+	"\arouting\x18\x14 \x01(\v2\x15.modelgate.v1.RoutingR\arouting\"\xb4\x01\n" +
 	"\n" +
 	"ChatChoice\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x123\n" +
 	"\amessage\x18\x02 \x01(\v2\x19.modelgate.v1.ChatMessageR\amessage\x12#\n" +
 	"\rfinish_reason\x18\x03 \x01(\tR\ffinishReason\x126\n" +
-	"\blogprobs\x18\x04 \x01(\v2\x1a.modelgate.v1.ChatLogprobsR\blogprobs\"\x8a\x02\n" +
+	"\blogprobs\x18\x04 \x01(\v2\x1a.modelgate.v1.ChatLogprobsR\blogprobs\"\xbb\x02\n" +
 	"\x12StreamChatResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x127\n" +
@@ -847,7 +867,8 @@ const file_modelgate_v1_chat_proto_rawDesc = "" +
 	"\x05usage\x18\x04 \x01(\v2\x13.modelgate.v1.UsageR\x05usage\x12\x18\n" +
 	"\acreated\x18\x05 \x01(\x03R\acreated\x12-\n" +
 	"\x12system_fingerprint\x18\x06 \x01(\tR\x11systemFingerprint\x12!\n" +
-	"\fservice_tier\x18\a \x01(\tR\vserviceTier\"\xb5\x01\n" +
+	"\fservice_tier\x18\a \x01(\tR\vserviceTier\x12/\n" +
+	"\arouting\x18\x14 \x01(\v2\x15.modelgate.v1.RoutingR\arouting\"\xb5\x01\n" +
 	"\x0fChatChoiceDelta\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12/\n" +
 	"\x05delta\x18\x02 \x01(\v2\x19.modelgate.v1.ChatMessageR\x05delta\x12#\n" +
@@ -891,7 +912,8 @@ var file_modelgate_v1_chat_proto_goTypes = []any{
 	(*ToolChoice)(nil),         // 10: modelgate.v1.ToolChoice
 	(*ResponseFormat)(nil),     // 11: modelgate.v1.ResponseFormat
 	(*Usage)(nil),              // 12: modelgate.v1.Usage
-	(*ChatLogprobs)(nil),       // 13: modelgate.v1.ChatLogprobs
+	(*Routing)(nil),            // 13: modelgate.v1.Routing
+	(*ChatLogprobs)(nil),       // 14: modelgate.v1.ChatLogprobs
 }
 var file_modelgate_v1_chat_proto_depIdxs = []int32{
 	7,  // 0: modelgate.v1.ChatRequest.messages:type_name -> modelgate.v1.ChatMessage
@@ -908,21 +930,23 @@ var file_modelgate_v1_chat_proto_depIdxs = []int32{
 	0,  // 11: modelgate.v1.StreamChatRequest.max_tokens_field:type_name -> modelgate.v1.MaxTokensField
 	4,  // 12: modelgate.v1.ChatResponse.choices:type_name -> modelgate.v1.ChatChoice
 	12, // 13: modelgate.v1.ChatResponse.usage:type_name -> modelgate.v1.Usage
-	7,  // 14: modelgate.v1.ChatChoice.message:type_name -> modelgate.v1.ChatMessage
-	13, // 15: modelgate.v1.ChatChoice.logprobs:type_name -> modelgate.v1.ChatLogprobs
-	6,  // 16: modelgate.v1.StreamChatResponse.choices:type_name -> modelgate.v1.ChatChoiceDelta
-	12, // 17: modelgate.v1.StreamChatResponse.usage:type_name -> modelgate.v1.Usage
-	7,  // 18: modelgate.v1.ChatChoiceDelta.delta:type_name -> modelgate.v1.ChatMessage
-	13, // 19: modelgate.v1.ChatChoiceDelta.logprobs:type_name -> modelgate.v1.ChatLogprobs
-	1,  // 20: modelgate.v1.ChatService.Chat:input_type -> modelgate.v1.ChatRequest
-	2,  // 21: modelgate.v1.ChatService.StreamChat:input_type -> modelgate.v1.StreamChatRequest
-	3,  // 22: modelgate.v1.ChatService.Chat:output_type -> modelgate.v1.ChatResponse
-	5,  // 23: modelgate.v1.ChatService.StreamChat:output_type -> modelgate.v1.StreamChatResponse
-	22, // [22:24] is the sub-list for method output_type
-	20, // [20:22] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	13, // 14: modelgate.v1.ChatResponse.routing:type_name -> modelgate.v1.Routing
+	7,  // 15: modelgate.v1.ChatChoice.message:type_name -> modelgate.v1.ChatMessage
+	14, // 16: modelgate.v1.ChatChoice.logprobs:type_name -> modelgate.v1.ChatLogprobs
+	6,  // 17: modelgate.v1.StreamChatResponse.choices:type_name -> modelgate.v1.ChatChoiceDelta
+	12, // 18: modelgate.v1.StreamChatResponse.usage:type_name -> modelgate.v1.Usage
+	13, // 19: modelgate.v1.StreamChatResponse.routing:type_name -> modelgate.v1.Routing
+	7,  // 20: modelgate.v1.ChatChoiceDelta.delta:type_name -> modelgate.v1.ChatMessage
+	14, // 21: modelgate.v1.ChatChoiceDelta.logprobs:type_name -> modelgate.v1.ChatLogprobs
+	1,  // 22: modelgate.v1.ChatService.Chat:input_type -> modelgate.v1.ChatRequest
+	2,  // 23: modelgate.v1.ChatService.StreamChat:input_type -> modelgate.v1.StreamChatRequest
+	3,  // 24: modelgate.v1.ChatService.Chat:output_type -> modelgate.v1.ChatResponse
+	5,  // 25: modelgate.v1.ChatService.StreamChat:output_type -> modelgate.v1.StreamChatResponse
+	24, // [24:26] is the sub-list for method output_type
+	22, // [22:24] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_modelgate_v1_chat_proto_init() }

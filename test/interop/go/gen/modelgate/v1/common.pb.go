@@ -1413,6 +1413,63 @@ func (x *Usage) GetCacheWritePromptTokens() uint32 {
 	return 0
 }
 
+// Routing says which of an endpoint's targets answered a call. An endpoint may have several
+// targets (weighted split, fallback chain, least latency, canary); retries and fallbacks make
+// one call several upstream requests.
+type Routing struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The target's name (for an endpoint configured with one `model:`, the model's name).
+	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// Upstream requests the answer took, the answering one included (1: no retry, no fallback).
+	Attempts      uint32 `protobuf:"varint,2,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Routing) Reset() {
+	*x = Routing{}
+	mi := &file_modelgate_v1_common_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Routing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Routing) ProtoMessage() {}
+
+func (x *Routing) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_common_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Routing.ProtoReflect.Descriptor instead.
+func (*Routing) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_common_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Routing) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *Routing) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
 var File_modelgate_v1_common_proto protoreflect.FileDescriptor
 
 const file_modelgate_v1_common_proto_rawDesc = "" +
@@ -1530,7 +1587,10 @@ const file_modelgate_v1_common_proto_rawDesc = "" +
 	"\x18_completion_audio_tokensB\x1d\n" +
 	"\x1b_accepted_prediction_tokensB\x1d\n" +
 	"\x1b_rejected_prediction_tokensB\x1c\n" +
-	"\x1a_cache_write_prompt_tokensB\xa0\x01\n" +
+	"\x1a_cache_write_prompt_tokens\"=\n" +
+	"\aRouting\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1a\n" +
+	"\battempts\x18\x02 \x01(\rR\battemptsB\xa0\x01\n" +
 	"\x10com.modelgate.v1B\vCommonProtoP\x01Z.modelgate/interop/gen/modelgate/v1;modelgatev1\xa2\x02\x03MXX\xaa\x02\fModelgate.V1\xca\x02\fModelgate\\V1\xe2\x02\x18Modelgate\\V1\\GPBMetadata\xea\x02\rModelgate::V1b\x06proto3"
 
 var (
@@ -1545,7 +1605,7 @@ func file_modelgate_v1_common_proto_rawDescGZIP() []byte {
 	return file_modelgate_v1_common_proto_rawDescData
 }
 
-var file_modelgate_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_modelgate_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_modelgate_v1_common_proto_goTypes = []any{
 	(*ChatMessage)(nil),        // 0: modelgate.v1.ChatMessage
 	(*ChatAudio)(nil),          // 1: modelgate.v1.ChatAudio
@@ -1566,7 +1626,8 @@ var file_modelgate_v1_common_proto_goTypes = []any{
 	(*ResponseFormat)(nil),     // 16: modelgate.v1.ResponseFormat
 	(*JsonSchemaFormat)(nil),   // 17: modelgate.v1.JsonSchemaFormat
 	(*Usage)(nil),              // 18: modelgate.v1.Usage
-	(*structpb.Struct)(nil),    // 19: google.protobuf.Struct
+	(*Routing)(nil),            // 19: modelgate.v1.Routing
+	(*structpb.Struct)(nil),    // 20: google.protobuf.Struct
 }
 var file_modelgate_v1_common_proto_depIdxs = []int32{
 	8,  // 0: modelgate.v1.ChatMessage.parts:type_name -> modelgate.v1.ContentPart
@@ -1582,9 +1643,9 @@ var file_modelgate_v1_common_proto_depIdxs = []int32{
 	10, // 10: modelgate.v1.ContentPart.image:type_name -> modelgate.v1.ImageData
 	12, // 11: modelgate.v1.ToolCall.function:type_name -> modelgate.v1.FunctionCall
 	14, // 12: modelgate.v1.Tool.function:type_name -> modelgate.v1.FunctionDefinition
-	19, // 13: modelgate.v1.FunctionDefinition.parameters:type_name -> google.protobuf.Struct
+	20, // 13: modelgate.v1.FunctionDefinition.parameters:type_name -> google.protobuf.Struct
 	17, // 14: modelgate.v1.ResponseFormat.json_schema:type_name -> modelgate.v1.JsonSchemaFormat
-	19, // 15: modelgate.v1.JsonSchemaFormat.schema:type_name -> google.protobuf.Struct
+	20, // 15: modelgate.v1.JsonSchemaFormat.schema:type_name -> google.protobuf.Struct
 	16, // [16:16] is the sub-list for method output_type
 	16, // [16:16] is the sub-list for method input_type
 	16, // [16:16] is the sub-list for extension type_name
@@ -1617,7 +1678,7 @@ func file_modelgate_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_modelgate_v1_common_proto_rawDesc), len(file_modelgate_v1_common_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -329,8 +329,10 @@ type CompleteResponse struct {
 	Created int64 `protobuf:"varint,5,opt,name=created,proto3" json:"created,omitempty"`
 	// The upstream's backend configuration fingerprint (OpenAI `system_fingerprint`), if any.
 	SystemFingerprint string `protobuf:"bytes,6,opt,name=system_fingerprint,json=systemFingerprint,proto3" json:"system_fingerprint,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Which of the endpoint's targets answered, and after how many upstream requests.
+	Routing       *Routing `protobuf:"bytes,20,opt,name=routing,proto3" json:"routing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CompleteResponse) Reset() {
@@ -403,6 +405,13 @@ func (x *CompleteResponse) GetSystemFingerprint() string {
 		return x.SystemFingerprint
 	}
 	return ""
+}
+
+func (x *CompleteResponse) GetRouting() *Routing {
+	if x != nil {
+		return x.Routing
+	}
+	return nil
 }
 
 // CompletionChoice is one alternative completion.
@@ -613,8 +622,11 @@ type StreamCompleteResponse struct {
 	Created int64 `protobuf:"varint,5,opt,name=created,proto3" json:"created,omitempty"`
 	// The upstream's backend configuration fingerprint (OpenAI `system_fingerprint`), if any.
 	SystemFingerprint string `protobuf:"bytes,6,opt,name=system_fingerprint,json=systemFingerprint,proto3" json:"system_fingerprint,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Which of the endpoint's targets answered, and after how many upstream requests; set on
+	// the last message of the stream only.
+	Routing       *Routing `protobuf:"bytes,20,opt,name=routing,proto3" json:"routing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamCompleteResponse) Reset() {
@@ -689,6 +701,13 @@ func (x *StreamCompleteResponse) GetSystemFingerprint() string {
 	return ""
 }
 
+func (x *StreamCompleteResponse) GetRouting() *Routing {
+	if x != nil {
+		return x.Routing
+	}
+	return nil
+}
+
 var File_modelgate_v1_completions_proto protoreflect.FileDescriptor
 
 const file_modelgate_v1_completions_proto_rawDesc = "" +
@@ -733,14 +752,15 @@ const file_modelgate_v1_completions_proto_rawDesc = "" +
 	"\x06_top_pB\r\n" +
 	"\v_max_tokensB\x04\n" +
 	"\x02_nB\a\n" +
-	"\x05_seed\"\xe6\x01\n" +
+	"\x05_seed\"\x97\x02\n" +
 	"\x10CompleteResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x128\n" +
 	"\achoices\x18\x03 \x03(\v2\x1e.modelgate.v1.CompletionChoiceR\achoices\x12)\n" +
 	"\x05usage\x18\x04 \x01(\v2\x13.modelgate.v1.UsageR\x05usage\x12\x18\n" +
 	"\acreated\x18\x05 \x01(\x03R\acreated\x12-\n" +
-	"\x12system_fingerprint\x18\x06 \x01(\tR\x11systemFingerprint\"\x9f\x01\n" +
+	"\x12system_fingerprint\x18\x06 \x01(\tR\x11systemFingerprint\x12/\n" +
+	"\arouting\x18\x14 \x01(\v2\x15.modelgate.v1.RoutingR\arouting\"\x9f\x01\n" +
 	"\x10CompletionChoice\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12#\n" +
@@ -755,14 +775,15 @@ const file_modelgate_v1_completions_proto_rawDesc = "" +
 	"\vtext_offset\x18\x04 \x01(\rR\n" +
 	"textOffsetB\n" +
 	"\n" +
-	"\b_logprob\"\xec\x01\n" +
+	"\b_logprob\"\x9d\x02\n" +
 	"\x16StreamCompleteResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x128\n" +
 	"\achoices\x18\x03 \x03(\v2\x1e.modelgate.v1.CompletionChoiceR\achoices\x12)\n" +
 	"\x05usage\x18\x04 \x01(\v2\x13.modelgate.v1.UsageR\x05usage\x12\x18\n" +
 	"\acreated\x18\x05 \x01(\x03R\acreated\x12-\n" +
-	"\x12system_fingerprint\x18\x06 \x01(\tR\x11systemFingerprint2\xbe\x01\n" +
+	"\x12system_fingerprint\x18\x06 \x01(\tR\x11systemFingerprint\x12/\n" +
+	"\arouting\x18\x14 \x01(\v2\x15.modelgate.v1.RoutingR\arouting2\xbe\x01\n" +
 	"\x12CompletionsService\x12I\n" +
 	"\bComplete\x12\x1d.modelgate.v1.CompleteRequest\x1a\x1e.modelgate.v1.CompleteResponse\x12]\n" +
 	"\x0eStreamComplete\x12#.modelgate.v1.StreamCompleteRequest\x1a$.modelgate.v1.StreamCompleteResponse0\x01B\xa5\x01\n" +
@@ -792,7 +813,8 @@ var file_modelgate_v1_completions_proto_goTypes = []any{
 	(*structpb.Struct)(nil),        // 7: google.protobuf.Struct
 	(*TokenIds)(nil),               // 8: modelgate.v1.TokenIds
 	(*Usage)(nil),                  // 9: modelgate.v1.Usage
-	(*TopLogprob)(nil),             // 10: modelgate.v1.TopLogprob
+	(*Routing)(nil),                // 10: modelgate.v1.Routing
+	(*TopLogprob)(nil),             // 11: modelgate.v1.TopLogprob
 }
 var file_modelgate_v1_completions_proto_depIdxs = []int32{
 	7,  // 0: modelgate.v1.CompleteRequest.extras:type_name -> google.protobuf.Struct
@@ -801,20 +823,22 @@ var file_modelgate_v1_completions_proto_depIdxs = []int32{
 	8,  // 3: modelgate.v1.StreamCompleteRequest.token_prompts:type_name -> modelgate.v1.TokenIds
 	3,  // 4: modelgate.v1.CompleteResponse.choices:type_name -> modelgate.v1.CompletionChoice
 	9,  // 5: modelgate.v1.CompleteResponse.usage:type_name -> modelgate.v1.Usage
-	4,  // 6: modelgate.v1.CompletionChoice.logprobs:type_name -> modelgate.v1.CompletionLogprobs
-	5,  // 7: modelgate.v1.CompletionLogprobs.tokens:type_name -> modelgate.v1.CompletionTokenLogprob
-	10, // 8: modelgate.v1.CompletionTokenLogprob.top_logprobs:type_name -> modelgate.v1.TopLogprob
-	3,  // 9: modelgate.v1.StreamCompleteResponse.choices:type_name -> modelgate.v1.CompletionChoice
-	9,  // 10: modelgate.v1.StreamCompleteResponse.usage:type_name -> modelgate.v1.Usage
-	0,  // 11: modelgate.v1.CompletionsService.Complete:input_type -> modelgate.v1.CompleteRequest
-	1,  // 12: modelgate.v1.CompletionsService.StreamComplete:input_type -> modelgate.v1.StreamCompleteRequest
-	2,  // 13: modelgate.v1.CompletionsService.Complete:output_type -> modelgate.v1.CompleteResponse
-	6,  // 14: modelgate.v1.CompletionsService.StreamComplete:output_type -> modelgate.v1.StreamCompleteResponse
-	13, // [13:15] is the sub-list for method output_type
-	11, // [11:13] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	10, // 6: modelgate.v1.CompleteResponse.routing:type_name -> modelgate.v1.Routing
+	4,  // 7: modelgate.v1.CompletionChoice.logprobs:type_name -> modelgate.v1.CompletionLogprobs
+	5,  // 8: modelgate.v1.CompletionLogprobs.tokens:type_name -> modelgate.v1.CompletionTokenLogprob
+	11, // 9: modelgate.v1.CompletionTokenLogprob.top_logprobs:type_name -> modelgate.v1.TopLogprob
+	3,  // 10: modelgate.v1.StreamCompleteResponse.choices:type_name -> modelgate.v1.CompletionChoice
+	9,  // 11: modelgate.v1.StreamCompleteResponse.usage:type_name -> modelgate.v1.Usage
+	10, // 12: modelgate.v1.StreamCompleteResponse.routing:type_name -> modelgate.v1.Routing
+	0,  // 13: modelgate.v1.CompletionsService.Complete:input_type -> modelgate.v1.CompleteRequest
+	1,  // 14: modelgate.v1.CompletionsService.StreamComplete:input_type -> modelgate.v1.StreamCompleteRequest
+	2,  // 15: modelgate.v1.CompletionsService.Complete:output_type -> modelgate.v1.CompleteResponse
+	6,  // 16: modelgate.v1.CompletionsService.StreamComplete:output_type -> modelgate.v1.StreamCompleteResponse
+	15, // [15:17] is the sub-list for method output_type
+	13, // [13:15] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_modelgate_v1_completions_proto_init() }

@@ -176,7 +176,9 @@ type EmbedResponse struct {
 	// The vectors, in input order.
 	Data []*Embedding `protobuf:"bytes,2,rep,name=data,proto3" json:"data,omitempty"`
 	// Tokens consumed.
-	Usage         *Usage `protobuf:"bytes,3,opt,name=usage,proto3" json:"usage,omitempty"`
+	Usage *Usage `protobuf:"bytes,3,opt,name=usage,proto3" json:"usage,omitempty"`
+	// Which of the endpoint's targets answered, and after how many upstream requests.
+	Routing       *Routing `protobuf:"bytes,20,opt,name=routing,proto3" json:"routing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -228,6 +230,13 @@ func (x *EmbedResponse) GetData() []*Embedding {
 func (x *EmbedResponse) GetUsage() *Usage {
 	if x != nil {
 		return x.Usage
+	}
+	return nil
+}
+
+func (x *EmbedResponse) GetRouting() *Routing {
+	if x != nil {
+		return x.Routing
 	}
 	return nil
 }
@@ -307,11 +316,12 @@ const file_modelgate_v1_embeddings_proto_rawDesc = "" +
 	"\x04user\x18\x03 \x01(\tR\x04user\x12/\n" +
 	"\x06extras\x18\x04 \x01(\v2\x17.google.protobuf.StructR\x06extras\x129\n" +
 	"\ftoken_inputs\x18\x05 \x03(\v2\x16.modelgate.v1.TokenIdsR\vtokenInputs\x12>\n" +
-	"\tprecision\x18\x06 \x01(\x0e2 .modelgate.v1.EmbeddingPrecisionR\tprecision\"}\n" +
+	"\tprecision\x18\x06 \x01(\x0e2 .modelgate.v1.EmbeddingPrecisionR\tprecision\"\xae\x01\n" +
 	"\rEmbedResponse\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12+\n" +
 	"\x04data\x18\x02 \x03(\v2\x17.modelgate.v1.EmbeddingR\x04data\x12)\n" +
-	"\x05usage\x18\x03 \x01(\v2\x13.modelgate.v1.UsageR\x05usage\"^\n" +
+	"\x05usage\x18\x03 \x01(\v2\x13.modelgate.v1.UsageR\x05usage\x12/\n" +
+	"\arouting\x18\x14 \x01(\v2\x15.modelgate.v1.RoutingR\arouting\"^\n" +
 	"\tEmbedding\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x16\n" +
 	"\x06values\x18\x02 \x03(\x02R\x06values\x12#\n" +
@@ -346,6 +356,7 @@ var file_modelgate_v1_embeddings_proto_goTypes = []any{
 	(*structpb.Struct)(nil), // 4: google.protobuf.Struct
 	(*TokenIds)(nil),        // 5: modelgate.v1.TokenIds
 	(*Usage)(nil),           // 6: modelgate.v1.Usage
+	(*Routing)(nil),         // 7: modelgate.v1.Routing
 }
 var file_modelgate_v1_embeddings_proto_depIdxs = []int32{
 	4, // 0: modelgate.v1.EmbedRequest.extras:type_name -> google.protobuf.Struct
@@ -353,13 +364,14 @@ var file_modelgate_v1_embeddings_proto_depIdxs = []int32{
 	0, // 2: modelgate.v1.EmbedRequest.precision:type_name -> modelgate.v1.EmbeddingPrecision
 	3, // 3: modelgate.v1.EmbedResponse.data:type_name -> modelgate.v1.Embedding
 	6, // 4: modelgate.v1.EmbedResponse.usage:type_name -> modelgate.v1.Usage
-	1, // 5: modelgate.v1.EmbeddingsService.Embed:input_type -> modelgate.v1.EmbedRequest
-	2, // 6: modelgate.v1.EmbeddingsService.Embed:output_type -> modelgate.v1.EmbedResponse
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	7, // 5: modelgate.v1.EmbedResponse.routing:type_name -> modelgate.v1.Routing
+	1, // 6: modelgate.v1.EmbeddingsService.Embed:input_type -> modelgate.v1.EmbedRequest
+	2, // 7: modelgate.v1.EmbeddingsService.Embed:output_type -> modelgate.v1.EmbedResponse
+	7, // [7:8] is the sub-list for method output_type
+	6, // [6:7] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_modelgate_v1_embeddings_proto_init() }

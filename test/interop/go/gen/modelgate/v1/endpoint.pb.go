@@ -21,6 +21,124 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// BreakerState is the target's circuit breaker.
+type EndpointTarget_BreakerState int32
+
+const (
+	// Not reported.
+	EndpointTarget_BREAKER_STATE_UNSPECIFIED EndpointTarget_BreakerState = 0
+	// Calls flow.
+	EndpointTarget_BREAKER_STATE_CLOSED EndpointTarget_BreakerState = 1
+	// After failures: one probe call decides whether it closes again.
+	EndpointTarget_BREAKER_STATE_HALF_OPEN EndpointTarget_BreakerState = 2
+	// After consecutive failures: the target is skipped until the half-open time.
+	EndpointTarget_BREAKER_STATE_OPEN EndpointTarget_BreakerState = 3
+)
+
+// Enum value maps for EndpointTarget_BreakerState.
+var (
+	EndpointTarget_BreakerState_name = map[int32]string{
+		0: "BREAKER_STATE_UNSPECIFIED",
+		1: "BREAKER_STATE_CLOSED",
+		2: "BREAKER_STATE_HALF_OPEN",
+		3: "BREAKER_STATE_OPEN",
+	}
+	EndpointTarget_BreakerState_value = map[string]int32{
+		"BREAKER_STATE_UNSPECIFIED": 0,
+		"BREAKER_STATE_CLOSED":      1,
+		"BREAKER_STATE_HALF_OPEN":   2,
+		"BREAKER_STATE_OPEN":        3,
+	}
+)
+
+func (x EndpointTarget_BreakerState) Enum() *EndpointTarget_BreakerState {
+	p := new(EndpointTarget_BreakerState)
+	*p = x
+	return p
+}
+
+func (x EndpointTarget_BreakerState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EndpointTarget_BreakerState) Descriptor() protoreflect.EnumDescriptor {
+	return file_modelgate_v1_endpoint_proto_enumTypes[0].Descriptor()
+}
+
+func (EndpointTarget_BreakerState) Type() protoreflect.EnumType {
+	return &file_modelgate_v1_endpoint_proto_enumTypes[0]
+}
+
+func (x EndpointTarget_BreakerState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EndpointTarget_BreakerState.Descriptor instead.
+func (EndpointTarget_BreakerState) EnumDescriptor() ([]byte, []int) {
+	return file_modelgate_v1_endpoint_proto_rawDescGZIP(), []int{5, 0}
+}
+
+// CanaryStanding is the gateway's judgement of a canary target.
+type EndpointTarget_CanaryStanding int32
+
+const (
+	// Not reported.
+	EndpointTarget_CANARY_STANDING_UNSPECIFIED EndpointTarget_CanaryStanding = 0
+	// The target is not a canary.
+	EndpointTarget_CANARY_STANDING_NOT_CANARY EndpointTarget_CanaryStanding = 1
+	// Being judged: it gets its weight's share of the calls.
+	EndpointTarget_CANARY_STANDING_RUNNING EndpointTarget_CanaryStanding = 2
+	// Promoted: it takes all the calls (the other targets are its fallbacks).
+	EndpointTarget_CANARY_STANDING_PROMOTED EndpointTarget_CanaryStanding = 3
+	// Rolled back: it gets no calls.
+	EndpointTarget_CANARY_STANDING_ROLLED_BACK EndpointTarget_CanaryStanding = 4
+)
+
+// Enum value maps for EndpointTarget_CanaryStanding.
+var (
+	EndpointTarget_CanaryStanding_name = map[int32]string{
+		0: "CANARY_STANDING_UNSPECIFIED",
+		1: "CANARY_STANDING_NOT_CANARY",
+		2: "CANARY_STANDING_RUNNING",
+		3: "CANARY_STANDING_PROMOTED",
+		4: "CANARY_STANDING_ROLLED_BACK",
+	}
+	EndpointTarget_CanaryStanding_value = map[string]int32{
+		"CANARY_STANDING_UNSPECIFIED": 0,
+		"CANARY_STANDING_NOT_CANARY":  1,
+		"CANARY_STANDING_RUNNING":     2,
+		"CANARY_STANDING_PROMOTED":    3,
+		"CANARY_STANDING_ROLLED_BACK": 4,
+	}
+)
+
+func (x EndpointTarget_CanaryStanding) Enum() *EndpointTarget_CanaryStanding {
+	p := new(EndpointTarget_CanaryStanding)
+	*p = x
+	return p
+}
+
+func (x EndpointTarget_CanaryStanding) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EndpointTarget_CanaryStanding) Descriptor() protoreflect.EnumDescriptor {
+	return file_modelgate_v1_endpoint_proto_enumTypes[1].Descriptor()
+}
+
+func (EndpointTarget_CanaryStanding) Type() protoreflect.EnumType {
+	return &file_modelgate_v1_endpoint_proto_enumTypes[1]
+}
+
+func (x EndpointTarget_CanaryStanding) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EndpointTarget_CanaryStanding.Descriptor instead.
+func (EndpointTarget_CanaryStanding) EnumDescriptor() ([]byte, []int) {
+	return file_modelgate_v1_endpoint_proto_rawDescGZIP(), []int{5, 1}
+}
+
 // ListEndpointsRequest has no fields yet.
 type ListEndpointsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -208,7 +326,10 @@ type Endpoint struct {
 	// The provider's model name.
 	Model string `protobuf:"bytes,4,opt,name=model,proto3" json:"model,omitempty"`
 	// The rate limit, when one is configured.
-	Limit         *RateLimit `protobuf:"bytes,5,opt,name=limit,proto3" json:"limit,omitempty"`
+	Limit *RateLimit `protobuf:"bytes,5,opt,name=limit,proto3" json:"limit,omitempty"`
+	// The targets calls are routed to, in config order (one for an endpoint with one `model:`),
+	// with the gateway's view of their health. Never their config (it holds secrets).
+	Targets       []*EndpointTarget `protobuf:"bytes,6,rep,name=targets,proto3" json:"targets,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -278,6 +399,105 @@ func (x *Endpoint) GetLimit() *RateLimit {
 	return nil
 }
 
+func (x *Endpoint) GetTargets() []*EndpointTarget {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+// EndpointTarget is one provider + model an endpoint routes calls to.
+type EndpointTarget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The target's name, unique within the endpoint.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The provider, e.g. "openai".
+	Provider string `protobuf:"bytes,2,opt,name=provider,proto3" json:"provider,omitempty"`
+	// The provider's model name.
+	Model string `protobuf:"bytes,3,opt,name=model,proto3" json:"model,omitempty"`
+	// The circuit breaker's state.
+	Breaker EndpointTarget_BreakerState `protobuf:"varint,4,opt,name=breaker,proto3,enum=modelgate.v1.EndpointTarget_BreakerState" json:"breaker,omitempty"`
+	// For a canary target, its standing; CANARY_STANDING_NOT_CANARY otherwise.
+	Canary EndpointTarget_CanaryStanding `protobuf:"varint,5,opt,name=canary,proto3,enum=modelgate.v1.EndpointTarget_CanaryStanding" json:"canary,omitempty"`
+	// Recent latency (moving average of the last answers, or a stream's first message), in ms;
+	// 0 before the target has answered.
+	LatencyMs     float64 `protobuf:"fixed64,6,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndpointTarget) Reset() {
+	*x = EndpointTarget{}
+	mi := &file_modelgate_v1_endpoint_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndpointTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndpointTarget) ProtoMessage() {}
+
+func (x *EndpointTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_endpoint_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndpointTarget.ProtoReflect.Descriptor instead.
+func (*EndpointTarget) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_endpoint_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *EndpointTarget) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EndpointTarget) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *EndpointTarget) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *EndpointTarget) GetBreaker() EndpointTarget_BreakerState {
+	if x != nil {
+		return x.Breaker
+	}
+	return EndpointTarget_BREAKER_STATE_UNSPECIFIED
+}
+
+func (x *EndpointTarget) GetCanary() EndpointTarget_CanaryStanding {
+	if x != nil {
+		return x.Canary
+	}
+	return EndpointTarget_CANARY_STANDING_UNSPECIFIED
+}
+
+func (x *EndpointTarget) GetLatencyMs() float64 {
+	if x != nil {
+		return x.LatencyMs
+	}
+	return 0
+}
+
 // RateLimit is an endpoint's call limit.
 type RateLimit struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -291,7 +511,7 @@ type RateLimit struct {
 
 func (x *RateLimit) Reset() {
 	*x = RateLimit{}
-	mi := &file_modelgate_v1_endpoint_proto_msgTypes[5]
+	mi := &file_modelgate_v1_endpoint_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -303,7 +523,7 @@ func (x *RateLimit) String() string {
 func (*RateLimit) ProtoMessage() {}
 
 func (x *RateLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_modelgate_v1_endpoint_proto_msgTypes[5]
+	mi := &file_modelgate_v1_endpoint_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -316,7 +536,7 @@ func (x *RateLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimit.ProtoReflect.Descriptor instead.
 func (*RateLimit) Descriptor() ([]byte, []int) {
-	return file_modelgate_v1_endpoint_proto_rawDescGZIP(), []int{5}
+	return file_modelgate_v1_endpoint_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RateLimit) GetRenewalPeriod() string {
@@ -344,13 +564,33 @@ const file_modelgate_v1_endpoint_proto_rawDesc = "" +
 	"\x12GetEndpointRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"I\n" +
 	"\x13GetEndpointResponse\x122\n" +
-	"\bendpoint\x18\x01 \x01(\v2\x16.modelgate.v1.EndpointR\bendpoint\"\xa4\x01\n" +
+	"\bendpoint\x18\x01 \x01(\v2\x16.modelgate.v1.EndpointR\bendpoint\"\xdc\x01\n" +
 	"\bEndpoint\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rendpoint_type\x18\x02 \x01(\tR\fendpointType\x12\x1a\n" +
 	"\bprovider\x18\x03 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x04 \x01(\tR\x05model\x12-\n" +
-	"\x05limit\x18\x05 \x01(\v2\x17.modelgate.v1.RateLimitR\x05limit\"H\n" +
+	"\x05limit\x18\x05 \x01(\v2\x17.modelgate.v1.RateLimitR\x05limit\x126\n" +
+	"\atargets\x18\x06 \x03(\v2\x1c.modelgate.v1.EndpointTargetR\atargets\"\xad\x04\n" +
+	"\x0eEndpointTarget\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x14\n" +
+	"\x05model\x18\x03 \x01(\tR\x05model\x12C\n" +
+	"\abreaker\x18\x04 \x01(\x0e2).modelgate.v1.EndpointTarget.BreakerStateR\abreaker\x12C\n" +
+	"\x06canary\x18\x05 \x01(\x0e2+.modelgate.v1.EndpointTarget.CanaryStandingR\x06canary\x12\x1d\n" +
+	"\n" +
+	"latency_ms\x18\x06 \x01(\x01R\tlatencyMs\"|\n" +
+	"\fBreakerState\x12\x1d\n" +
+	"\x19BREAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14BREAKER_STATE_CLOSED\x10\x01\x12\x1b\n" +
+	"\x17BREAKER_STATE_HALF_OPEN\x10\x02\x12\x16\n" +
+	"\x12BREAKER_STATE_OPEN\x10\x03\"\xad\x01\n" +
+	"\x0eCanaryStanding\x12\x1f\n" +
+	"\x1bCANARY_STANDING_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aCANARY_STANDING_NOT_CANARY\x10\x01\x12\x1b\n" +
+	"\x17CANARY_STANDING_RUNNING\x10\x02\x12\x1c\n" +
+	"\x18CANARY_STANDING_PROMOTED\x10\x03\x12\x1f\n" +
+	"\x1bCANARY_STANDING_ROLLED_BACK\x10\x04\"H\n" +
 	"\tRateLimit\x12%\n" +
 	"\x0erenewal_period\x18\x01 \x01(\tR\rrenewalPeriod\x12\x14\n" +
 	"\x05calls\x18\x02 \x01(\rR\x05calls2\xbf\x01\n" +
@@ -371,28 +611,35 @@ func file_modelgate_v1_endpoint_proto_rawDescGZIP() []byte {
 	return file_modelgate_v1_endpoint_proto_rawDescData
 }
 
-var file_modelgate_v1_endpoint_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_modelgate_v1_endpoint_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_modelgate_v1_endpoint_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_modelgate_v1_endpoint_proto_goTypes = []any{
-	(*ListEndpointsRequest)(nil),  // 0: modelgate.v1.ListEndpointsRequest
-	(*ListEndpointsResponse)(nil), // 1: modelgate.v1.ListEndpointsResponse
-	(*GetEndpointRequest)(nil),    // 2: modelgate.v1.GetEndpointRequest
-	(*GetEndpointResponse)(nil),   // 3: modelgate.v1.GetEndpointResponse
-	(*Endpoint)(nil),              // 4: modelgate.v1.Endpoint
-	(*RateLimit)(nil),             // 5: modelgate.v1.RateLimit
+	(EndpointTarget_BreakerState)(0),   // 0: modelgate.v1.EndpointTarget.BreakerState
+	(EndpointTarget_CanaryStanding)(0), // 1: modelgate.v1.EndpointTarget.CanaryStanding
+	(*ListEndpointsRequest)(nil),       // 2: modelgate.v1.ListEndpointsRequest
+	(*ListEndpointsResponse)(nil),      // 3: modelgate.v1.ListEndpointsResponse
+	(*GetEndpointRequest)(nil),         // 4: modelgate.v1.GetEndpointRequest
+	(*GetEndpointResponse)(nil),        // 5: modelgate.v1.GetEndpointResponse
+	(*Endpoint)(nil),                   // 6: modelgate.v1.Endpoint
+	(*EndpointTarget)(nil),             // 7: modelgate.v1.EndpointTarget
+	(*RateLimit)(nil),                  // 8: modelgate.v1.RateLimit
 }
 var file_modelgate_v1_endpoint_proto_depIdxs = []int32{
-	4, // 0: modelgate.v1.ListEndpointsResponse.endpoints:type_name -> modelgate.v1.Endpoint
-	4, // 1: modelgate.v1.GetEndpointResponse.endpoint:type_name -> modelgate.v1.Endpoint
-	5, // 2: modelgate.v1.Endpoint.limit:type_name -> modelgate.v1.RateLimit
-	0, // 3: modelgate.v1.EndpointService.ListEndpoints:input_type -> modelgate.v1.ListEndpointsRequest
-	2, // 4: modelgate.v1.EndpointService.GetEndpoint:input_type -> modelgate.v1.GetEndpointRequest
-	1, // 5: modelgate.v1.EndpointService.ListEndpoints:output_type -> modelgate.v1.ListEndpointsResponse
-	3, // 6: modelgate.v1.EndpointService.GetEndpoint:output_type -> modelgate.v1.GetEndpointResponse
-	5, // [5:7] is the sub-list for method output_type
-	3, // [3:5] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	6, // 0: modelgate.v1.ListEndpointsResponse.endpoints:type_name -> modelgate.v1.Endpoint
+	6, // 1: modelgate.v1.GetEndpointResponse.endpoint:type_name -> modelgate.v1.Endpoint
+	8, // 2: modelgate.v1.Endpoint.limit:type_name -> modelgate.v1.RateLimit
+	7, // 3: modelgate.v1.Endpoint.targets:type_name -> modelgate.v1.EndpointTarget
+	0, // 4: modelgate.v1.EndpointTarget.breaker:type_name -> modelgate.v1.EndpointTarget.BreakerState
+	1, // 5: modelgate.v1.EndpointTarget.canary:type_name -> modelgate.v1.EndpointTarget.CanaryStanding
+	2, // 6: modelgate.v1.EndpointService.ListEndpoints:input_type -> modelgate.v1.ListEndpointsRequest
+	4, // 7: modelgate.v1.EndpointService.GetEndpoint:input_type -> modelgate.v1.GetEndpointRequest
+	3, // 8: modelgate.v1.EndpointService.ListEndpoints:output_type -> modelgate.v1.ListEndpointsResponse
+	5, // 9: modelgate.v1.EndpointService.GetEndpoint:output_type -> modelgate.v1.GetEndpointResponse
+	8, // [8:10] is the sub-list for method output_type
+	6, // [6:8] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_modelgate_v1_endpoint_proto_init() }
@@ -405,13 +652,14 @@ func file_modelgate_v1_endpoint_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_modelgate_v1_endpoint_proto_rawDesc), len(file_modelgate_v1_endpoint_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   6,
+			NumEnums:      2,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_modelgate_v1_endpoint_proto_goTypes,
 		DependencyIndexes: file_modelgate_v1_endpoint_proto_depIdxs,
+		EnumInfos:         file_modelgate_v1_endpoint_proto_enumTypes,
 		MessageInfos:      file_modelgate_v1_endpoint_proto_msgTypes,
 	}.Build()
 	File_modelgate_v1_endpoint_proto = out.File

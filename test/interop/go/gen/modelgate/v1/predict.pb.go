@@ -234,7 +234,9 @@ type PredictResponse struct {
 	Model string `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
 	// The registered model version that answered, when the endpoint names a registry model
 	// (models:/NAME@ALIAS or models:/NAME/VERSION); empty otherwise.
-	ModelVersion  string `protobuf:"bytes,3,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
+	ModelVersion string `protobuf:"bytes,3,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
+	// Which of the endpoint's targets answered, and after how many upstream requests.
+	Routing       *Routing `protobuf:"bytes,20,opt,name=routing,proto3" json:"routing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -290,11 +292,18 @@ func (x *PredictResponse) GetModelVersion() string {
 	return ""
 }
 
+func (x *PredictResponse) GetRouting() *Routing {
+	if x != nil {
+		return x.Routing
+	}
+	return nil
+}
+
 var File_modelgate_v1_predict_proto protoreflect.FileDescriptor
 
 const file_modelgate_v1_predict_proto_rawDesc = "" +
 	"\n" +
-	"\x1amodelgate/v1/predict.proto\x12\fmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xe8\x02\n" +
+	"\x1amodelgate/v1/predict.proto\x12\fmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\xe8\x02\n" +
 	"\x0ePredictRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12G\n" +
 	"\x0fdataframe_split\x18\x02 \x01(\v2\x1c.modelgate.v1.DataframeSplitH\x00R\x0edataframeSplit\x12I\n" +
@@ -306,11 +315,12 @@ const file_modelgate_v1_predict_proto_rawDesc = "" +
 	"\x0eDataframeSplit\x12\x18\n" +
 	"\acolumns\x18\x01 \x03(\tR\acolumns\x12.\n" +
 	"\x04data\x18\x02 \x03(\v2\x1a.google.protobuf.ListValueR\x04data\x12,\n" +
-	"\x05index\x18\x03 \x03(\v2\x16.google.protobuf.ValueR\x05index\"\x86\x01\n" +
+	"\x05index\x18\x03 \x03(\v2\x16.google.protobuf.ValueR\x05index\"\xb7\x01\n" +
 	"\x0fPredictResponse\x128\n" +
 	"\vpredictions\x18\x01 \x01(\v2\x16.google.protobuf.ValueR\vpredictions\x12\x14\n" +
 	"\x05model\x18\x02 \x01(\tR\x05model\x12#\n" +
-	"\rmodel_version\x18\x03 \x01(\tR\fmodelVersion2X\n" +
+	"\rmodel_version\x18\x03 \x01(\tR\fmodelVersion\x12/\n" +
+	"\arouting\x18\x14 \x01(\v2\x15.modelgate.v1.RoutingR\arouting2X\n" +
 	"\x0ePredictService\x12F\n" +
 	"\aPredict\x12\x1c.modelgate.v1.PredictRequest\x1a\x1d.modelgate.v1.PredictResponseB\xa1\x01\n" +
 	"\x10com.modelgate.v1B\fPredictProtoP\x01Z.modelgate/interop/gen/modelgate/v1;modelgatev1\xa2\x02\x03MXX\xaa\x02\fModelgate.V1\xca\x02\fModelgate\\V1\xe2\x02\x18Modelgate\\V1\\GPBMetadata\xea\x02\rModelgate::V1b\x06proto3"
@@ -335,23 +345,25 @@ var file_modelgate_v1_predict_proto_goTypes = []any{
 	(*structpb.ListValue)(nil), // 3: google.protobuf.ListValue
 	(*structpb.Value)(nil),     // 4: google.protobuf.Value
 	(*structpb.Struct)(nil),    // 5: google.protobuf.Struct
+	(*Routing)(nil),            // 6: modelgate.v1.Routing
 }
 var file_modelgate_v1_predict_proto_depIdxs = []int32{
-	1, // 0: modelgate.v1.PredictRequest.dataframe_split:type_name -> modelgate.v1.DataframeSplit
-	3, // 1: modelgate.v1.PredictRequest.dataframe_records:type_name -> google.protobuf.ListValue
-	3, // 2: modelgate.v1.PredictRequest.instances:type_name -> google.protobuf.ListValue
-	4, // 3: modelgate.v1.PredictRequest.inputs:type_name -> google.protobuf.Value
-	5, // 4: modelgate.v1.PredictRequest.params:type_name -> google.protobuf.Struct
-	3, // 5: modelgate.v1.DataframeSplit.data:type_name -> google.protobuf.ListValue
-	4, // 6: modelgate.v1.DataframeSplit.index:type_name -> google.protobuf.Value
-	4, // 7: modelgate.v1.PredictResponse.predictions:type_name -> google.protobuf.Value
-	0, // 8: modelgate.v1.PredictService.Predict:input_type -> modelgate.v1.PredictRequest
-	2, // 9: modelgate.v1.PredictService.Predict:output_type -> modelgate.v1.PredictResponse
-	9, // [9:10] is the sub-list for method output_type
-	8, // [8:9] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	1,  // 0: modelgate.v1.PredictRequest.dataframe_split:type_name -> modelgate.v1.DataframeSplit
+	3,  // 1: modelgate.v1.PredictRequest.dataframe_records:type_name -> google.protobuf.ListValue
+	3,  // 2: modelgate.v1.PredictRequest.instances:type_name -> google.protobuf.ListValue
+	4,  // 3: modelgate.v1.PredictRequest.inputs:type_name -> google.protobuf.Value
+	5,  // 4: modelgate.v1.PredictRequest.params:type_name -> google.protobuf.Struct
+	3,  // 5: modelgate.v1.DataframeSplit.data:type_name -> google.protobuf.ListValue
+	4,  // 6: modelgate.v1.DataframeSplit.index:type_name -> google.protobuf.Value
+	4,  // 7: modelgate.v1.PredictResponse.predictions:type_name -> google.protobuf.Value
+	6,  // 8: modelgate.v1.PredictResponse.routing:type_name -> modelgate.v1.Routing
+	0,  // 9: modelgate.v1.PredictService.Predict:input_type -> modelgate.v1.PredictRequest
+	2,  // 10: modelgate.v1.PredictService.Predict:output_type -> modelgate.v1.PredictResponse
+	10, // [10:11] is the sub-list for method output_type
+	9,  // [9:10] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_modelgate_v1_predict_proto_init() }
@@ -359,6 +371,7 @@ func file_modelgate_v1_predict_proto_init() {
 	if File_modelgate_v1_predict_proto != nil {
 		return
 	}
+	file_modelgate_v1_common_proto_init()
 	file_modelgate_v1_predict_proto_msgTypes[0].OneofWrappers = []any{
 		(*PredictRequest_DataframeSplit)(nil),
 		(*PredictRequest_DataframeRecords)(nil),

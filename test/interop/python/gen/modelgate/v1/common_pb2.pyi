@@ -216,3 +216,11 @@ class Usage(_message.Message):
     rejected_prediction_tokens: int
     cache_write_prompt_tokens: int
     def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cached_prompt_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., prompt_audio_tokens: _Optional[int] = ..., completion_audio_tokens: _Optional[int] = ..., accepted_prediction_tokens: _Optional[int] = ..., rejected_prediction_tokens: _Optional[int] = ..., cache_write_prompt_tokens: _Optional[int] = ...) -> None: ...
+
+class Routing(_message.Message):
+    __slots__ = ("target", "attempts")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    target: str
+    attempts: int
+    def __init__(self, target: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...

@@ -26,21 +26,21 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from modelgate.v1 import common_pb2 as modelgate_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmodelgate/v1/embeddings.proto\x12\x0cmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\xca\x01\n\x0c\x45mbedRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06inputs\x18\x02 \x03(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\'\n\x06\x65xtras\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12,\n\x0ctoken_inputs\x18\x05 \x03(\x0b\x32\x16.modelgate.v1.TokenIds\x12\x33\n\tprecision\x18\x06 \x01(\x0e\x32 .modelgate.v1.EmbeddingPrecision\"i\n\rEmbedResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12%\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\x17.modelgate.v1.Embedding\x12\"\n\x05usage\x18\x03 \x01(\x0b\x32\x13.modelgate.v1.Usage\"A\n\tEmbedding\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06values\x18\x02 \x03(\x02\x12\x15\n\rdouble_values\x18\x03 \x03(\x01*{\n\x12\x45mbeddingPrecision\x12#\n\x1f\x45MBEDDING_PRECISION_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x45MBEDDING_PRECISION_FLOAT32\x10\x01\x12\x1f\n\x1b\x45MBEDDING_PRECISION_FLOAT64\x10\x02\x32U\n\x11\x45mbeddingsService\x12@\n\x05\x45mbed\x12\x1a.modelgate.v1.EmbedRequest\x1a\x1b.modelgate.v1.EmbedResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmodelgate/v1/embeddings.proto\x12\x0cmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\xca\x01\n\x0c\x45mbedRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06inputs\x18\x02 \x03(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\'\n\x06\x65xtras\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12,\n\x0ctoken_inputs\x18\x05 \x03(\x0b\x32\x16.modelgate.v1.TokenIds\x12\x33\n\tprecision\x18\x06 \x01(\x0e\x32 .modelgate.v1.EmbeddingPrecision\"\x91\x01\n\rEmbedResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12%\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\x17.modelgate.v1.Embedding\x12\"\n\x05usage\x18\x03 \x01(\x0b\x32\x13.modelgate.v1.Usage\x12&\n\x07routing\x18\x14 \x01(\x0b\x32\x15.modelgate.v1.Routing\"A\n\tEmbedding\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06values\x18\x02 \x03(\x02\x12\x15\n\rdouble_values\x18\x03 \x03(\x01*{\n\x12\x45mbeddingPrecision\x12#\n\x1f\x45MBEDDING_PRECISION_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x45MBEDDING_PRECISION_FLOAT32\x10\x01\x12\x1f\n\x1b\x45MBEDDING_PRECISION_FLOAT64\x10\x02\x32U\n\x11\x45mbeddingsService\x12@\n\x05\x45mbed\x12\x1a.modelgate.v1.EmbedRequest\x1a\x1b.modelgate.v1.EmbedResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelgate.v1.embeddings_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EMBEDDINGPRECISION']._serialized_start=483
-  _globals['_EMBEDDINGPRECISION']._serialized_end=606
+  _globals['_EMBEDDINGPRECISION']._serialized_start=524
+  _globals['_EMBEDDINGPRECISION']._serialized_end=647
   _globals['_EMBEDREQUEST']._serialized_start=105
   _globals['_EMBEDREQUEST']._serialized_end=307
-  _globals['_EMBEDRESPONSE']._serialized_start=309
-  _globals['_EMBEDRESPONSE']._serialized_end=414
-  _globals['_EMBEDDING']._serialized_start=416
-  _globals['_EMBEDDING']._serialized_end=481
-  _globals['_EMBEDDINGSSERVICE']._serialized_start=608
-  _globals['_EMBEDDINGSSERVICE']._serialized_end=693
+  _globals['_EMBEDRESPONSE']._serialized_start=310
+  _globals['_EMBEDRESPONSE']._serialized_end=455
+  _globals['_EMBEDDING']._serialized_start=457
+  _globals['_EMBEDDING']._serialized_end=522
+  _globals['_EMBEDDINGSSERVICE']._serialized_start=649
+  _globals['_EMBEDDINGSSERVICE']._serialized_end=734
 # @@protoc_insertion_point(module_scope)

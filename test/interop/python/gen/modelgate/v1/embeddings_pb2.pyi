@@ -35,14 +35,16 @@ class EmbedRequest(_message.Message):
     def __init__(self, endpoint: _Optional[str] = ..., inputs: _Optional[_Iterable[str]] = ..., user: _Optional[str] = ..., extras: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., token_inputs: _Optional[_Iterable[_Union[_common_pb2.TokenIds, _Mapping]]] = ..., precision: _Optional[_Union[EmbeddingPrecision, str]] = ...) -> None: ...
 
 class EmbedResponse(_message.Message):
-    __slots__ = ("model", "data", "usage")
+    __slots__ = ("model", "data", "usage", "routing")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
+    ROUTING_FIELD_NUMBER: _ClassVar[int]
     model: str
     data: _containers.RepeatedCompositeFieldContainer[Embedding]
     usage: _common_pb2.Usage
-    def __init__(self, model: _Optional[str] = ..., data: _Optional[_Iterable[_Union[Embedding, _Mapping]]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ...) -> None: ...
+    routing: _common_pb2.Routing
+    def __init__(self, model: _Optional[str] = ..., data: _Optional[_Iterable[_Union[Embedding, _Mapping]]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., routing: _Optional[_Union[_common_pb2.Routing, _Mapping]] = ...) -> None: ...
 
 class Embedding(_message.Message):
     __slots__ = ("index", "values", "double_values")

@@ -23,21 +23,22 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from modelgate.v1 import common_pb2 as modelgate_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amodelgate/v1/predict.proto\x12\x0cmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\"\xa1\x02\n\x0ePredictRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x37\n\x0f\x64\x61taframe_split\x18\x02 \x01(\x0b\x32\x1c.modelgate.v1.DataframeSplitH\x00\x12\x37\n\x11\x64\x61taframe_records\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.ListValueH\x00\x12/\n\tinstances\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.ListValueH\x00\x12(\n\x06inputs\x18\x05 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12\'\n\x06params\x18\x06 \x01(\x0b\x32\x17.google.protobuf.StructB\x07\n\x05input\"r\n\x0e\x44\x61taframeSplit\x12\x0f\n\x07\x63olumns\x18\x01 \x03(\t\x12(\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\x1a.google.protobuf.ListValue\x12%\n\x05index\x18\x03 \x03(\x0b\x32\x16.google.protobuf.Value\"d\n\x0fPredictResponse\x12+\n\x0bpredictions\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t2X\n\x0ePredictService\x12\x46\n\x07Predict\x12\x1c.modelgate.v1.PredictRequest\x1a\x1d.modelgate.v1.PredictResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amodelgate/v1/predict.proto\x12\x0cmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\xa1\x02\n\x0ePredictRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x37\n\x0f\x64\x61taframe_split\x18\x02 \x01(\x0b\x32\x1c.modelgate.v1.DataframeSplitH\x00\x12\x37\n\x11\x64\x61taframe_records\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.ListValueH\x00\x12/\n\tinstances\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.ListValueH\x00\x12(\n\x06inputs\x18\x05 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12\'\n\x06params\x18\x06 \x01(\x0b\x32\x17.google.protobuf.StructB\x07\n\x05input\"r\n\x0e\x44\x61taframeSplit\x12\x0f\n\x07\x63olumns\x18\x01 \x03(\t\x12(\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\x1a.google.protobuf.ListValue\x12%\n\x05index\x18\x03 \x03(\x0b\x32\x16.google.protobuf.Value\"\x8c\x01\n\x0fPredictResponse\x12+\n\x0bpredictions\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12&\n\x07routing\x18\x14 \x01(\x0b\x32\x15.modelgate.v1.Routing2X\n\x0ePredictService\x12\x46\n\x07Predict\x12\x1c.modelgate.v1.PredictRequest\x1a\x1d.modelgate.v1.PredictResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelgate.v1.predict_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PREDICTREQUEST']._serialized_start=75
-  _globals['_PREDICTREQUEST']._serialized_end=364
-  _globals['_DATAFRAMESPLIT']._serialized_start=366
-  _globals['_DATAFRAMESPLIT']._serialized_end=480
-  _globals['_PREDICTRESPONSE']._serialized_start=482
-  _globals['_PREDICTRESPONSE']._serialized_end=582
-  _globals['_PREDICTSERVICE']._serialized_start=584
-  _globals['_PREDICTSERVICE']._serialized_end=672
+  _globals['_PREDICTREQUEST']._serialized_start=102
+  _globals['_PREDICTREQUEST']._serialized_end=391
+  _globals['_DATAFRAMESPLIT']._serialized_start=393
+  _globals['_DATAFRAMESPLIT']._serialized_end=507
+  _globals['_PREDICTRESPONSE']._serialized_start=510
+  _globals['_PREDICTRESPONSE']._serialized_end=650
+  _globals['_PREDICTSERVICE']._serialized_start=652
+  _globals['_PREDICTSERVICE']._serialized_end=740
 # @@protoc_insertion_point(module_scope)

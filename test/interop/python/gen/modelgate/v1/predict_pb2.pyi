@@ -1,4 +1,5 @@
 from google.protobuf import struct_pb2 as _struct_pb2
+from modelgate.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -34,11 +35,13 @@ class DataframeSplit(_message.Message):
     def __init__(self, columns: _Optional[_Iterable[str]] = ..., data: _Optional[_Iterable[_Union[_struct_pb2.ListValue, _Mapping]]] = ..., index: _Optional[_Iterable[_Union[_struct_pb2.Value, _Mapping]]] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
-    __slots__ = ("predictions", "model", "model_version")
+    __slots__ = ("predictions", "model", "model_version", "routing")
     PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROUTING_FIELD_NUMBER: _ClassVar[int]
     predictions: _struct_pb2.Value
     model: str
     model_version: str
-    def __init__(self, predictions: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., model: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
+    routing: _common_pb2.Routing
+    def __init__(self, predictions: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., model: _Optional[str] = ..., model_version: _Optional[str] = ..., routing: _Optional[_Union[_common_pb2.Routing, _Mapping]] = ...) -> None: ...
