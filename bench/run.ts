@@ -16,6 +16,8 @@ import { parseArgs } from "node:util";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ChatRequestSchema, ChatResponseSchema } from "../gen/modelgate/v1/chat_pb";
 import { formatProfileSummary, summarizeProfile } from "./cpuprofile";
+import { runPeers } from "./peers";
+import { median as medianOf, startupOnce, type StartupSample } from "./startup";
 import { ttftDirect, ttftGrpc, type ChatInput, type TtftSample } from "./ttft";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -33,6 +35,9 @@ const { values: opt } = parseArgs({
     "ttft-n": { type: "string", default: "200" },
     "skip-silent": { type: "boolean", default: false },
     "cpu-prof": { type: "boolean", default: false },
+    smoke: { type: "boolean", default: false },
+    peers: { type: "boolean", default: false },
+    rounds: { type: "string", default: "3" },
     json: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -51,6 +56,12 @@ if (opt.help) {
   --skip-silent   skip the extra modelgate run with LOG_LEVEL=silent
   --cpu-prof      also profile modelgate (node --cpu-prof) under c=32 load and summarise it
   --json FILE     also write the raw results as JSON
+  --smoke         a quick check that the bench works and prints (CI): 1 s cells, no silent run,
+                  no quiet wait, 20 TTFT calls; the figures mean nothing
+  --peers         modelgate against other gateways (Portkey, LiteLLM, MLflow) and the floors
+                  (bare connect-node, bare node:http proxy), one table per surface; installs the
+                  peers into ~/.cache/modelgate-bench (or $MODELGATE_BENCH_CACHE) first
+  --rounds N      with --peers: rounds of the interleaved measurement (default 3, medians)
 `);
   process.exit(0);
 }
@@ -62,10 +73,15 @@ const positiveInt = (name: string, v: string): number => {
   }
   return n;
 };
+if (opt.smoke) {
+  // Only checks that every part of the bench runs and prints: the shortest cells, no waiting.
+  Object.assign(opt, { duration: "1", warmup: "1", repeat: "1", "quiet-wait": "0", "ttft-n": "20", "skip-silent": true });
+}
 const DURATION = positiveInt("duration", opt.duration);
 const WARMUP = positiveInt("warmup", opt.warmup);
 const TTFT_N = positiveInt("ttft-n", opt["ttft-n"]);
 const REPEAT = positiveInt("repeat", opt.repeat);
+const ROUNDS = positiveInt("rounds", opt.rounds);
 const QUIET_WAIT_S = opt["quiet-wait"] === "0" ? 0 : positiveInt("quiet-wait", opt["quiet-wait"]);
 const ATTEMPTS = QUIET_WAIT_S > 0 ? 3 : 1;
 
@@ -112,8 +128,18 @@ function spawnTs(
   args: string[],
   opts: { stdout: "pipe" | number; env?: NodeJS.ProcessEnv; nodeArgs?: string[] },
 ): Child {
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), "--import", "tsx", script, ...args], {
-    cwd: root,
+  return spawnCmd(name, process.execPath, [...(opts.nodeArgs ?? []), "--import", "tsx", script, ...args], opts);
+}
+
+/** Runs any command as a tracked child (stopped at the end, on error and on Ctrl-C). */
+function spawnCmd(
+  name: string,
+  cmd: string,
+  args: string[],
+  opts: { stdout: "pipe" | "ignore" | number; env?: NodeJS.ProcessEnv; cwd?: string },
+): Child {
+  const proc = spawn(cmd, args, {
+    cwd: opts.cwd ?? root,
     env: opts.env ?? process.env,
     stdio: ["ignore", opts.stdout, "pipe"],
   });
@@ -770,6 +796,38 @@ async function main(): Promise<void> {
   writeFileSync(path.join(tmp, "grpc-body.bin"), grpcBody);
   const configFile = path.join(tmp, "modelgate.yaml");
 
+  if (opt.peers) {
+    const report = await runPeers({
+      tmp,
+      root,
+      duration: DURATION,
+      warmup: WARMUP,
+      rounds: ROUNDS,
+      model: MODEL,
+      apiKey: API_KEY,
+      endpoint: ENDPOINT,
+      messages: MESSAGES,
+      expectedReply: EXPECTED_REPLY,
+      grpcBodyFile: path.join(tmp, "grpc-body.bin"),
+      clkTck: CLK_TCK,
+      log,
+      spawnCmd: (name, cmd, args, o) => spawnCmd(name, cmd, args, o),
+      waitForLine: (child, re, ms) => waitForLine(child as Child, re, ms),
+      stopChild: (child) => stopChild(child as Child),
+      startFake,
+      startBare,
+      startGateway: (name, file, level) => startGateway(name, file, level),
+      gatewayConfig,
+      checkGrpc,
+      wrkScript,
+      wrk,
+      h2load,
+    });
+    await stopAll();
+    process.stdout.write(report);
+    return;
+  }
+
   const fake = await startFake();
   log(`fake upstream ${fake.url}`);
   writeFileSync(configFile, gatewayConfig(fake.url));
@@ -877,6 +935,14 @@ async function main(): Promise<void> {
 
   await stopAll();
 
+  // Cold start to SERVING of `npm start`'s command on the default config (bench/startup.ts).
+  const startupRuns = opt.smoke ? 1 : 3;
+  log(`start-up: ${startupRuns} cold start(s) of bin/modelgate.mjs --config config/default.yaml`);
+  const startup: StartupSample[] = [];
+  for (let i = 0; i < startupRuns; i++) {
+    startup.push(await startupOnce([process.execPath, "--max-semi-space-size=16", path.join(root, "bin", "modelgate.mjs")], "config/default.yaml"));
+  }
+
   // --- report ---
   const cpu = os.cpus();
   const out: string[] = [];
@@ -919,6 +985,14 @@ async function main(): Promise<void> {
     "| --- | ---: | ---: | ---: |",
   );
   for (const m of memory) out.push(`| ${m.label} | ${f1(m.idle.rssMb)} | ${f1(m.after?.rssMb)} | ${f1(m.after?.hwmMb)} |`);
+  out.push(
+    "",
+    `### Start-up (\`npm start\`'s command, config/default.yaml, ${startupRuns} cold start${startupRuns > 1 ? "s, median" : ""})`,
+    "",
+    "| cold start to SERVING ms | RSS 1 s after MB | idle RSS 4 s after MB |",
+    "| ---: | ---: | ---: |",
+    `| ${medianOf(startup.map((x) => x.servingMs)).toFixed(0)} | ${f1(medianOf(startup.map((x) => x.rss1sMb)))} | ${f1(medianOf(startup.map((x) => x.idleRssMb)))} |`,
+  );
   if (profileText !== undefined) out.push("", "### CPU profile of modelgate under load (c=32)", "", profileText);
   process.stdout.write(out.join("\n") + "\n");
 

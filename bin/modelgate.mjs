@@ -10,7 +10,7 @@
 // with that Node 24 rather than fail on the APIs older ones lack.
 import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { createRequire } from "node:module";
+import { createRequire, enableCompileCache } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -35,6 +35,9 @@ if (Number(process.versions.node.split(".")[0]) < needed) {
     process.exit(1);
   });
 } else {
+  // V8's code cache on disk (Node's module compile cache, in the OS temp folder): compiling the
+  // dependencies' and the bundle's JavaScript is most of what a start costs once tsx is gone.
+  enableCompileCache?.();
   const bundle = process.env.MODELGATE_NO_BUNDLE ? undefined : await freshBundle().catch(() => undefined);
   if (bundle !== undefined) {
     await import(pathToFileURL(bundle).href);
