@@ -10,7 +10,7 @@
 // with that Node 24 rather than fail on the APIs older ones lack.
 import { spawn } from "node:child_process";
 import { mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { createRequire, enableCompileCache } from "node:module";
+import * as nodeModule from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -18,7 +18,7 @@ const needed = 24;
 if (Number(process.versions.node.split(".")[0]) < needed) {
   let node;
   try {
-    node = join(dirname(createRequire(import.meta.url).resolve("node/package.json")), "bin", "node");
+    node = join(dirname(nodeModule.createRequire(import.meta.url).resolve("node/package.json")), "bin", "node");
   } catch {
     process.stderr.write(`modelgate: needs Node ${needed}+ (this is ${process.version}); run \`npm install\`, then \`npx modelgate\`\n`);
     process.exit(1);
@@ -37,7 +37,8 @@ if (Number(process.versions.node.split(".")[0]) < needed) {
 } else {
   // V8's code cache on disk (Node's module compile cache, in the OS temp folder): compiling the
   // dependencies' and the bundle's JavaScript is most of what a start costs once tsx is gone.
-  enableCompileCache?.();
+  // (A namespace import: a named one would not even parse on the old Node that the branch above re-runs.)
+  nodeModule.enableCompileCache?.();
   const bundle = process.env.MODELGATE_NO_BUNDLE ? undefined : await freshBundle().catch(() => undefined);
   if (bundle !== undefined) {
     await import(pathToFileURL(bundle).href);
