@@ -325,8 +325,13 @@ export async function runPeers(ctx: PeersContext): Promise<string> {
   cell("gRPC", "modelgate", gwPid, (c, sec, m) => ctx.h2load(gw.url, c, sec, gwGrpcData, m));
   cell("gRPC", "bare connect-node passthrough", barePid, (c, sec, m) => ctx.h2load(bare.h2Url, c, sec, bareGrpcData, m));
 
+  // One row per process: the bare connect-node passthrough and the bare node:http proxy share one.
+  const processName = (pid: number) => {
+    const names = [...new Set(cells.filter((c) => c.pid === pid).map((c) => c.system))];
+    return names.length > 1 ? `${names.join(" + ")} (one process)` : names[0]!;
+  };
   const idleRss = new Map<string, number>();
-  for (const c of cells) if (!idleRss.has(c.system)) idleRss.set(c.system, treeRssMb(c.pid));
+  for (const c of cells) if (!idleRss.has(processName(c.pid))) idleRss.set(processName(c.pid), treeRssMb(c.pid));
 
   for (let round = 1; round <= ctx.rounds; round++) {
     for (const c of cells) {
@@ -342,7 +347,7 @@ export async function runPeers(ctx: PeersContext): Promise<string> {
     }
   }
   const afterRss = new Map<string, number>();
-  for (const c of cells) if (!afterRss.has(c.system)) afterRss.set(c.system, treeRssMb(c.pid));
+  for (const c of cells) if (!afterRss.has(processName(c.pid))) afterRss.set(processName(c.pid), treeRssMb(c.pid));
 
   // --- report ---
   const fig = (c: Cell, conc: 1 | 32, k: "rps" | "p50" | "p99" | "cpuMs") => median(c.runs[conc].map((r) => r[k]));
@@ -398,7 +403,6 @@ export async function runPeers(ctx: PeersContext): Promise<string> {
   }
   out.push("", "### Memory (RSS of each server's process tree, MB)", "", "| system | idle (after the start checks) | after all rounds |", "| --- | ---: | ---: |");
   for (const [name, idle] of idleRss) out.push(`| ${name} | ${idle.toFixed(0)} | ${(afterRss.get(name) ?? Number.NaN).toFixed(0)} |`);
-  out.push("", "(the bare connect-node passthrough and the bare node:http proxy are one process)");
   for (const sys of systems) await ctx.stopChild(sys.child);
   return out.join("\n") + "\n";
 }
