@@ -122,7 +122,9 @@ function startGatewayCommand(command: string, cwd: string, env: NodeJS.ProcessEn
   let out = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  // 'close', not 'exit': bash or npm may exit before the gateway they started has written its
+  // last lines; the pipes close only when every process of the group holding them is gone.
+  const exited = new Promise<void>((resolve) => child.once("close", () => resolve()));
   const handle: Started = {
     child,
     out: () => out,

@@ -137,7 +137,7 @@ describe("Predict on a registry model", () => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ endpoint: "churn-v2", dataframeSplit: { columns: ["x", "y"], data: [[1, 2]] } }),
     });
-    expect(await res.json()).toEqual({ predictions: [6], model: "churn", modelVersion: "2" });
+    expect(await res.json()).toEqual({ predictions: [6], model: "churn", modelVersion: "2", routing: { target: "models:/churn/2", attempts: 1 } });
     expect(tracking.requests).toEqual([]);
   });
 
