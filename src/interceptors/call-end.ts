@@ -1,4 +1,4 @@
-import type { StreamResponse, UnaryResponse } from "@connectrpc/connect";
+import type { Interceptor, StreamResponse, UnaryResponse } from "@connectrpc/connect";
 
 /**
  * Runs `done` once when the call is over: at once for a unary response, when a stream ends,
@@ -24,4 +24,33 @@ export function onCallEnd<T extends UnaryResponse | StreamResponse>(res: T, sign
       }
     })(),
   };
+}
+
+/**
+ * Runs `next` and rewrites whatever it throws, before the response or in the middle of a
+ * stream, with `map` (which returns the error to throw instead).
+ */
+export async function mapCallErrors(
+  next: Parameters<Interceptor>[0],
+  req: Parameters<Parameters<Interceptor>[0]>[0],
+  map: (err: unknown) => unknown,
+): Promise<UnaryResponse | StreamResponse> {
+  let res;
+  try {
+    res = await next(req);
+  } catch (err) {
+    throw map(err);
+  }
+  if (!res.stream) return res;
+  const messages = res.message;
+  return {
+    ...res,
+    message: (async function* () {
+      try {
+        yield* messages;
+      } catch (err) {
+        throw map(err);
+      }
+    })(),
+  } satisfies StreamResponse;
 }

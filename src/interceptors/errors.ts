@@ -1,7 +1,8 @@
-import { ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
+import { ConnectError, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { internal, invalidArgument } from "../errors";
 import { isParseError } from "../server/node-adapter";
+import { mapCallErrors } from "./call-end";
 
 /**
  * Every failure leaves as a ConnectError with a stable code. Anything else is a gateway bug:
@@ -16,24 +17,5 @@ export function errorsInterceptor(log: Logger): Interceptor {
     log.error({ err }, "unexpected error");
     return internal();
   };
-  return (next) => async (req) => {
-    let res;
-    try {
-      res = await next(req);
-    } catch (err) {
-      throw toConnectError(err);
-    }
-    if (!res.stream) return res;
-    const messages = res.message;
-    return {
-      ...res,
-      message: (async function* () {
-        try {
-          yield* messages;
-        } catch (err) {
-          throw toConnectError(err);
-        }
-      })(),
-    } satisfies StreamResponse;
-  };
+  return (next) => (req) => mapCallErrors(next, req, toConnectError);
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { ConnectError, type Interceptor } from "@connectrpc/connect";
+import { mapCallErrors } from "./call-end";
 import { getCallInfo } from "./call-info";
 
 const traceparentPattern = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -42,25 +43,9 @@ export function tracingInterceptor(): Interceptor {
       info.requestId = requestId;
       info.traceparent = traceparent;
     }
-    let res;
-    try {
-      res = await next(req);
-    } catch (err) {
-      // gRPC clients read an error's metadata from the trailers: the id goes there too.
-      throw withRequestId(err, requestId);
-    }
+    // gRPC clients read an error's metadata from the trailers: the id goes there too.
+    const res = await mapCallErrors(next, req, (err) => withRequestId(err, requestId));
     res.header.set("x-request-id", requestId);
-    if (!res.stream) return res;
-    const messages = res.message;
-    return {
-      ...res,
-      message: (async function* () {
-        try {
-          yield* messages;
-        } catch (err) {
-          throw withRequestId(err, requestId);
-        }
-      })(),
-    };
+    return res;
   };
 }
