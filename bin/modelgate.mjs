@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the TypeScript entry point, so `npx modelgate` and `npm start` work without a build step:
-// from a bundle of src/main.ts (esbuild, tsx's own dependency; npm packages stay external) in
+// from a bundle of src/main.ts (esbuild, a dependency; npm packages stay external) in
 // node_modules/.cache/modelgate/, rebuilt when any file under src/ or gen/ is newer than it
 // (~0.3 s), else through tsx. The bundle starts ~2x faster than tsx's per-module loader hooks
 // (bench/startup.ts); if it cannot be built or written, tsx runs the sources as before.
