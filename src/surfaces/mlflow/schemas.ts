@@ -103,15 +103,15 @@ export const setLimitsRequest = z.looseObject({ route: str(), limits: z.array(z.
 // ------------------------------------------------------------------------------------------------
 // Responses
 
+/** The fields every MLflow chat/completions answer and chunk starts with. */
+const answerHeader = { id: z.string().nullable(), object: z.string(), created: z.number().int(), model: z.string() };
+
 const usage = z.object({ prompt_tokens: z.number().int().nullable(), completion_tokens: z.number().int().nullable(), total_tokens: z.number().int().nullable() });
 const responseToolCall = z.object({ id: z.string(), type: z.string(), function: z.object({ name: z.string().nullable(), arguments: z.string().nullable() }) });
 
 export const chatResponse = z
   .object({
-    id: z.string().nullable(),
-    object: z.string(),
-    created: z.number().int(),
-    model: z.string(),
+    ...answerHeader,
     choices: z.array(
       z.object({
         index: z.number().int(),
@@ -137,10 +137,7 @@ const toolCallDelta = z.object({
 
 export const chatChunk = z
   .object({
-    id: z.string().nullable(),
-    object: z.string(),
-    created: z.number().int(),
-    model: z.string(),
+    ...answerHeader,
     choices: z.array(
       z.object({
         index: z.number().int(),
@@ -155,10 +152,7 @@ export const chatChunk = z
 
 export const completionsResponse = z
   .object({
-    id: z.string().nullable(),
-    object: z.string(),
-    created: z.number().int(),
-    model: z.string(),
+    ...answerHeader,
     choices: z.array(z.object({ index: z.number().int(), text: z.string(), finish_reason: z.string().nullable() })),
     usage,
   })
@@ -166,10 +160,7 @@ export const completionsResponse = z
 
 export const completionsChunk = z
   .object({
-    id: z.string().nullable(),
-    object: z.string(),
-    created: z.number().int(),
-    model: z.string(),
+    ...answerHeader,
     choices: z.array(z.object({ index: z.number().int(), finish_reason: z.string().nullable(), text: z.string().nullable() })),
     usage: usage.optional(),
   })
