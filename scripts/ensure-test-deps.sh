@@ -12,6 +12,8 @@ command -v git >/dev/null || need_apt+=(git)
 command -v chromium >/dev/null || need_apt+=(chromium)
 # test/contract and the replica tests run real servers: Redis counters, PostgreSQL stores.
 command -v redis-server >/dev/null || need_apt+=(redis-server)
+# test/integration/prometheus.spec.ts: a real Prometheus scrapes the gateway; promtool checks deploy/prometheus.
+command -v prometheus >/dev/null && command -v promtool >/dev/null || need_apt+=(prometheus)
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need_apt+=(postgresql); fi
 # test/interop: python3 with venv (the Python clients' venv) and go (the Go client).
 if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
