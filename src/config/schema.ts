@@ -129,6 +129,15 @@ export const configSchema = z.strictObject({
        */
       idle_timeout_ms: z.number().int().positive().default(65_000),
       /**
+       * Every HTTP/2 connection is sent a PING this often (0: never), and closed when it does not
+       * answer within http2_keepalive_timeout_ms. A client that vanished behind a load balancer
+       * (no FIN, no RST) is found this way, also while one of its calls waits for a slow model.
+       * With the defaults a dead peer is found within 50 s, before a balancer's usual 60 s.
+       */
+      http2_keepalive_ms: z.number().int().min(0).default(30_000),
+      /** How long a keep-alive PING may go unanswered before the connection is closed. */
+      http2_keepalive_timeout_ms: z.number().int().positive().default(20_000),
+      /**
        * Most client connections open at once; more are closed on accept (and counted in a
        * warning at most every 5 s). With the usual limit of 1,024 file descriptors: about 64 go
        * to the store, logs and Redis, and each call in flight to an HTTP/1.1 upstream holds one

@@ -114,6 +114,8 @@ export class Gateway {
       headersTimeoutMs: this.settings.headers_timeout_ms,
       requestTimeoutMs: this.settings.request_timeout_ms,
       idleTimeoutMs: this.settings.idle_timeout_ms,
+      http2KeepaliveMs: this.settings.http2_keepalive_ms,
+      http2KeepaliveTimeoutMs: this.settings.http2_keepalive_timeout_ms,
       maxConnections: this.settings.max_connections,
       maxConnectionsPerAddress: this.settings.max_connections_per_ip,
       http2MaxConcurrentStreams: this.settings.http2_max_concurrent_streams,

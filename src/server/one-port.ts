@@ -11,7 +11,10 @@
 //    (Node's `requestTimeout`) and per HTTP/2 stream (reset with a gRPC / HTTP error);
 //  - an HTTP/1.1 keep-alive connection between requests, and an HTTP/2 session with no open
 //    stream, are closed after `idleTimeoutMs`. Only the receiving side is timed: a response
-//    that streams tokens for minutes is never cut by these timeouts.
+//    that streams tokens for minutes is never cut by these timeouts;
+//  - every HTTP/2 session is sent a PING every `http2KeepaliveMs`, and one that does not answer
+//    within `http2KeepaliveTimeoutMs` is destroyed: a peer that vanished behind a load balancer
+//    (no FIN, no RST) is found, also while a long call of its is waiting for its first token.
 //
 // Node checks `headersTimeout`/`requestTimeout` of an http.Server only for connections in the
 // server's connections list, which it creates (with the periodic check) on the server's own
@@ -39,8 +42,8 @@ export interface OnePortServer {
   stopAccepting(): Promise<void>;
   /** Destroys every remaining connection. */
   destroyAll(): void;
-  /** Open connections and the connections refused so far (over a cap). */
-  stats(): { connections: number; refusedGlobal: number; refusedPerAddress: number };
+  /** Open connections, the connections refused so far (over a cap), and HTTP/2 sessions destroyed for an unanswered PING. */
+  stats(): { connections: number; refusedGlobal: number; refusedPerAddress: number; keepaliveTimeouts: number };
 }
 
 /** Where refused connections and abusive HTTP/2 sessions are reported (a pino logger fits). */
@@ -57,6 +60,10 @@ export interface OnePortOptions {
   requestTimeoutMs?: number;
   /** Idle HTTP/1.1 keep-alive connections and HTTP/2 sessions with no open stream close after this. Default 65 s. */
   idleTimeoutMs?: number;
+  /** An HTTP/2 session is sent a PING this often; 0 sends none. Default 30 s. */
+  http2KeepaliveMs?: number;
+  /** A session whose PING is not answered within this is destroyed. Default 20 s. */
+  http2KeepaliveTimeoutMs?: number;
   /** Most connections open at once; more are closed at once. Default 480. */
   maxConnections?: number;
   /** Most connections open at once from one client address (an IPv6 /64 counts as one). Default 120. */
@@ -73,6 +80,8 @@ export const onePortDefaults = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 60_000,
   idleTimeoutMs: 65_000,
+  http2KeepaliveMs: 30_000,
+  http2KeepaliveTimeoutMs: 20_000,
   maxConnections: 480,
   maxConnectionsPerAddress: 120,
   http2MaxConcurrentStreams: 256,
@@ -87,6 +96,12 @@ export function createOnePortServer(listener: RequestListener, options: OnePortO
   const maxConnections = options.maxConnections ?? onePortDefaults.maxConnections;
   const maxPerAddress = options.maxConnectionsPerAddress ?? onePortDefaults.maxConnectionsPerAddress;
   const maxStreams = options.http2MaxConcurrentStreams ?? onePortDefaults.http2MaxConcurrentStreams;
+  const keepalive = {
+    intervalMs: options.http2KeepaliveMs ?? onePortDefaults.http2KeepaliveMs,
+    timeoutMs: options.http2KeepaliveTimeoutMs ?? onePortDefaults.http2KeepaliveTimeoutMs,
+    timeouts: 0,
+    log: options.log,
+  };
 
   const http1 = http.createServer(
     {
@@ -121,6 +136,7 @@ export function createOnePortServer(listener: RequestListener, options: OnePortO
   h2.on("session", (session) => {
     sessions.add(session);
     watchIdleSession(session, idleTimeoutMs);
+    if (keepalive.intervalMs > 0) pingSession(session, keepalive);
     session.once("close", () => sessions.delete(session));
   });
 
@@ -212,7 +228,12 @@ export function createOnePortServer(listener: RequestListener, options: OnePortO
       refusals.stop();
     },
     stats() {
-      return { connections: sockets.size, refusedGlobal: refusals.total.global, refusedPerAddress: refusals.total.address };
+      return {
+        connections: sockets.size,
+        refusedGlobal: refusals.total.global,
+        refusedPerAddress: refusals.total.address,
+        keepaliveTimeouts: keepalive.timeouts,
+      };
     },
   };
 }
@@ -246,6 +267,48 @@ function watchIdleSession(session: http2.Http2Session, idleMs: number): void {
     });
   });
   session.once("close", () => clearTimeout(timer));
+}
+
+/**
+ * Sends the session a PING every `intervalMs` (one at a time) and destroys it when a PING is
+ * not answered within `timeoutMs`. Pings go to busy sessions too: a call waiting minutes for its
+ * first token sends nothing, and its peer may be gone. Any peer acknowledges PINGs (RFC 9113
+ * §6.7), gRPC clients included; only a peer that is gone or stuck fails to.
+ */
+function pingSession(
+  session: http2.Http2Session,
+  keepalive: { intervalMs: number; timeoutMs: number; timeouts: number; log: OnePortLog | undefined },
+): void {
+  let deadline: NodeJS.Timeout | undefined;
+  const interval = setInterval(() => {
+    if (deadline !== undefined || session.closed || session.destroyed) return;
+    deadline = setTimeout(() => {
+      if (session.destroyed) return;
+      keepalive.timeouts++;
+      keepalive.log?.warn(
+        { remote_address: session.socket?.remoteAddress, keepalive_timeout_ms: keepalive.timeoutMs },
+        "HTTP/2 session closed: its keep-alive PING was not answered",
+      );
+      session.destroy();
+    }, keepalive.timeoutMs);
+    deadline.unref();
+    // Fails (err set) only when the session is closing or has too many PINGs in flight; either
+    // way the deadline above still decides.
+    const sent = session.ping((err) => {
+      if (err) return;
+      clearTimeout(deadline);
+      deadline = undefined;
+    });
+    if (!sent) {
+      clearTimeout(deadline);
+      deadline = undefined;
+    }
+  }, keepalive.intervalMs);
+  interval.unref();
+  session.once("close", () => {
+    clearInterval(interval);
+    clearTimeout(deadline);
+  });
 }
 
 /**
