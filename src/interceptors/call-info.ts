@@ -2,6 +2,7 @@
 import { createContextKey, type ContextValues, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
 import type { Usage } from "../../gen/modelgate/v1/common_pb";
 import type { Principal, RuntimeState } from "../runtime";
+import type { StreamedTokenCounter } from "../usage/tokens";
 
 export interface CallInfo {
   /** The state this call runs on, fixed at its start (config reloads swap state, not calls). */
@@ -24,8 +25,11 @@ export interface CallInfo {
   usage?: Omit<Usage, "$typeName" | "$unknown">;
   /** The registry version that answered (Predict), when known. */
   modelVersion?: string;
-  /** Text streamed to the client so far: settles the tokens of a stream that ends without usage. */
-  streamedText?: string;
+  /**
+   * What the stream sent the client so far (text and tool calls): settles the tokens of a stream
+   * that ends without the provider's usage (cancelled or broken).
+   */
+  streamedOutput?: StreamedTokenCounter;
   /**
    * The upstream has the request and may bill it (it answered 2xx, or it was sent and no answer
    * came in time): a call that fails from here on without usage still records the prompt

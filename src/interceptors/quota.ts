@@ -12,7 +12,6 @@ export interface Accounting {
   admit?(): void;
   /** Tokens to reserve before the call: the prompt's estimate and the completion's ceiling. */
   reservation(info: CallInfo): { promptTokens: number; maxCompletionTokens: number };
-  countTokens(text: string): number;
   /** USD for this usage, or null when the model's price is unknown. */
   cost(provider: string, model: string, usage: { promptTokens: number; completionTokens: number; cachedPromptTokens?: number }): number | null;
   /** Queues one ledger row (never blocks the call). */
@@ -89,12 +88,13 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
       const usage = info.usage;
       let promptTokens = usage?.promptTokens ?? 0;
       let completionTokens = usage?.completionTokens ?? 0;
-      if (!usage && (info.streamedText || (err !== undefined && info.upstreamReached))) {
+      const streamed = info.streamedOutput;
+      if (!usage && (streamed?.hasOutput || (err !== undefined && info.upstreamReached))) {
         // No usage from the provider, but it had the request: a stream that ended without usage
         // (cancelled, broken, timed out), or a call that failed once the upstream had accepted it.
         // The provider bills the prompt and what it generated: what was asked and what was sent.
         promptTokens = estimate().promptTokens;
-        completionTokens = info.streamedText ? accounting.countTokens(info.streamedText) : 0;
+        completionTokens = streamed?.tokens() ?? 0;
       }
       // Prompt tokens read from the provider's cache are billed at the cached-input price.
       const cachedPromptTokens = usage?.cachedPromptTokens;

@@ -14,6 +14,7 @@ import { authInterceptor } from "../interceptors/auth";
 import { boundsInterceptor } from "../interceptors/bounds";
 import { callContextInterceptor } from "../interceptors/call-context";
 import { errorsInterceptor } from "../interceptors/errors";
+import { callMetricsInterceptor } from "../interceptors/call-metrics";
 import { loggingInterceptor } from "../interceptors/logging";
 import { quotaInterceptor, type Accounting } from "../interceptors/quota";
 import { AdminService, file_modelgate_v1_admin } from "../../gen/modelgate/v1/admin_pb";
@@ -30,7 +31,7 @@ import { resilientCounters, type ResilientCounters } from "../store/resilient-co
 import { GatewayMetrics } from "../observability/metrics";
 import type { Store } from "../store/types";
 import { LedgerWriter } from "../usage/ledger-writer";
-import { countTokens, reservationForRequest, warmTokenizer } from "../usage/tokens";
+import { reservationForRequest, warmTokenizer } from "../usage/tokens";
 import { saneRequestId, tracingInterceptor } from "../interceptors/tracing";
 import type { ModelFactory } from "../providers/model";
 import { buildRuntimeState, canaryStandings, type RoutingDeps, type RuntimeState } from "../runtime";
@@ -109,6 +110,7 @@ export class Gateway {
         for (const h of health.all()) yield { endpoint: h.endpoint, target: h.target, level: breakerLevel(h.breaker.state) };
       },
       canaries: () => canaryStandings(this.state),
+      config: () => this.state,
     });
     this.server = createOnePortServer(this.listener(), {
       headersTimeoutMs: this.settings.headers_timeout_ms,
@@ -189,7 +191,7 @@ export class Gateway {
     return {
       health: this.targetHealth,
       hooks: {
-        onAttempt: (endpoint, target, outcome) => this.metrics.recordAttempt(endpoint, target, outcome),
+        onAttempt: (endpoint, target, outcome, kind) => this.metrics.recordAttempt(endpoint, target, outcome, kind),
         onCanaryDecision: (endpoint, target, decision, evidence) =>
           log.warn({ endpoint, target, decision, ...evidence }, `canary ${target} of ${endpoint} ${decision === "promoted" ? "promoted" : "rolled back"}`),
       },
@@ -240,9 +242,9 @@ export class Gateway {
     await this.backends.store.close();
   }
 
-  private async serveMetrics(res: NodeResponse): Promise<void> {
-    const body = await this.metrics.registry.metrics();
-    res.writeHead(200, { "content-type": this.metrics.registry.contentType });
+  private async serveMetrics(req: NodeRequest, res: NodeResponse): Promise<void> {
+    const { body, contentType } = await this.metrics.render(req.headers.accept);
+    res.writeHead(200, { "content-type": contentType });
     res.end(body);
   }
 
@@ -251,14 +253,11 @@ export class Gateway {
     return {
       admit: () => ledger.checkAdmission(),
       reservation: (info) => reservationForRequest(info.message, info.state.defaultMaxTokens),
-      countTokens,
       cost: (provider, model, usage) => this.state.prices.costUsd(provider, model, usage),
       record: (row) => {
         ledger.record(row);
-        // Label values only from the config: a caller's made-up endpoint names must not grow the series.
-        const endpoint = this.state.endpoints.has(row.endpoint) ? row.endpoint : "(unknown)";
-        this.metrics.recordCall(endpoint, row.status, row.latencyMs / 1000);
-        this.metrics.recordUsage(endpoint, row.promptTokens, row.completionTokens, row.costUsd);
+        // Label values only from the config (or capped): a caller's made-up names must not grow the series.
+        this.metrics.recordUsage(row);
       },
       spend: (scope, since) => this.backends.store.ledger.spend(scope, since),
     };
@@ -275,6 +274,7 @@ export class Gateway {
       tracingInterceptor(),
       boundsInterceptor(),
       authInterceptor({ keyCache: this.backends.keyCache }),
+      callMetricsInterceptor(this.metrics),
       quotaInterceptor({ counters: this.backends.counters, accounting: this.accounting() }),
     ];
     const routes = (router: ConnectRouter) => {
@@ -292,7 +292,8 @@ export class Gateway {
       registerHealth(router, this.health, outsideAuth);
       registerReflection(router, { files: apiFiles, serviceOptions: outsideAuth });
     };
-    const clients = inProcessClients(routes, this.settings.max_body_bytes);
+    // The REST surfaces' calls: the same routes, invoked in process with the messages themselves.
+    const clients = inProcessClients(routes, { shutdownSignal: this.shutdownController.signal });
     const rest = createRestRouter([
       // A streamed answer waits for a client that stopped reading as long as an idle connection.
       openaiSurface(clients, this.settings.max_body_bytes, { stallMs: this.settings.idle_timeout_ms }),
@@ -315,7 +316,7 @@ export class Gateway {
         assignRequestId(req, res);
         if (applyCors(cors, req.method, req.headers, res)) return;
         if (req.method === "GET" && req.url === "/metrics") {
-          this.serveMetrics(res).catch((err: unknown) => failRequest(logger, res, err));
+          this.serveMetrics(req, res).catch((err: unknown) => failRequest(logger, res, err));
           return;
         }
         if (rest(req, res)) return;

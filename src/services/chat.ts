@@ -1,6 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ChatRequest, ChatService, StreamChatRequest } from "../../gen/modelgate/v1/chat_pb";
 import type { ChatParams } from "../providers/types";
+import { StreamedTokenCounter } from "../usage/tokens";
 import { beginEndpointCall, routedStream, routedUnary, missingMethod, routingOf, type ServiceDeps } from "./endpoint-call";
 import { chatRequestSchema, validate } from "./validate";
 
@@ -26,16 +27,14 @@ export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> 
       const chunks = endpoint.router
         ? routedStream(endpoint.router, ctx, info, options, (c, call) => (c.streamChat ?? missingMethod(endpoint))(params, call))
         : (endpoint.client.streamChat ?? missingMethod(endpoint))(params, options);
+      const streamed = (info.streamedOutput ??= new StreamedTokenCounter());
       for await (const chunk of chunks) {
         // The last message carries the usage, and so the routing (the target is known by then).
         if (chunk.usage) {
           info.usage = chunk.usage;
           Object.assign(chunk, { routing: routingOf(info) });
         }
-        for (const c of chunk.choices) {
-          const text = (c.delta?.content ?? "") + (c.delta?.refusal ?? "");
-          if (text) info.streamedText = (info.streamedText ?? "") + text;
-        }
+        streamed.addChunk(chunk);
         yield chunk;
       }
     },

@@ -1,6 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { CompleteRequest, CompletionsService, StreamCompleteRequest } from "../../gen/modelgate/v1/completions_pb";
 import type { CompleteParams } from "../providers/types";
+import { StreamedTokenCounter } from "../usage/tokens";
 import { beginEndpointCall, routedStream, routedUnary, missingMethod, routingOf, type ServiceDeps } from "./endpoint-call";
 import { completeRequestSchema, validate } from "./validate";
 
@@ -26,12 +27,13 @@ export function completionsService(deps: ServiceDeps): ServiceImpl<typeof Comple
       const chunks = endpoint.router
         ? routedStream(endpoint.router, ctx, info, options, (c, call) => (c.streamComplete ?? missingMethod(endpoint))(params, call))
         : (endpoint.client.streamComplete ?? missingMethod(endpoint))(params, options);
+      const streamed = (info.streamedOutput ??= new StreamedTokenCounter());
       for await (const chunk of chunks) {
         if (chunk.usage) {
           info.usage = chunk.usage;
           Object.assign(chunk, { routing: routingOf(info) });
         }
-        for (const c of chunk.choices) if (c.text) info.streamedText = (info.streamedText ?? "") + c.text;
+        streamed.addChunk(chunk);
         yield chunk;
       }
     },

@@ -162,10 +162,7 @@ function messageTokens(m: ChatMessageLike): number {
     else if (p.case === "imageUrl") tokens += p.value.detail === "low" ? imageTokensLow : imageTokens;
     else if (p.case === "image") tokens += imageTokens;
   }
-  for (const call of m.toolCalls) {
-    const fn = call.function;
-    tokens += toolCallOverhead + countTokens(call.id) + countTokens(fn?.name ?? "") + countTokens(fn?.arguments ?? "");
-  }
+  for (const call of m.toolCalls) tokens += toolCallTokens(call.id, call.function?.name ?? "", call.function?.arguments ?? "");
   return tokens;
 }
 
@@ -229,48 +226,88 @@ export function reservationForRequest(message: unknown, defaultMaxTokens: number
 }
 
 /**
- * Collects the text a stream sent (content deltas, tool-call names and argument fragments) and
- * counts it once, when asked: counting each delta alone would over-count tokens that BPE merges
- * across delta boundaries, and re-counting the whole text per delta would be quadratic.
+ * What a stream generated, counted as the prompt estimate counts the same output when it comes
+ * back as an assistant message (messageTokens): the text of each choice (content, refusal, or a
+ * completion's text) and each tool call (framing + id + name + arguments), so a stream that was
+ * cancelled or broke before the provider's usage arrived is settled on everything it sent. Each
+ * piece is collected and counted once, when asked: counting each delta alone would over-count
+ * tokens that BPE merges across delta boundaries, and re-counting per delta would be quadratic.
  */
 export class StreamedTokenCounter {
-  private readonly pieces: string[] = [];
+  /** Text per choice index. */
+  private readonly texts = new Map<number, string[]>();
+  /** Tool calls per "choice/call index": their id, name and argument fragments. */
+  private readonly calls = new Map<string, { id: string[]; name: string[]; args: string[] }>();
   private counted = 0;
-  private countedPieces = 0;
+  private dirty = false;
 
-  add(text: string): void {
-    if (text) this.pieces.push(text);
+  /** Adds text generated for one choice (index 0 unless told). */
+  add(text: string, choice = 0): void {
+    if (!text) return;
+    let pieces = this.texts.get(choice);
+    if (!pieces) this.texts.set(choice, (pieces = []));
+    pieces.push(text);
+    this.dirty = true;
   }
 
-  /** Adds the text of a chat or completion stream chunk (any choice). */
+  /** Adds a tool-call delta: the first carries the id and name, later ones argument fragments. */
+  addToolCall(choice: number, call: StreamedToolCallLike, position: number): void {
+    const key = `${choice}/${call.index ?? position}`;
+    let c = this.calls.get(key);
+    if (!c) this.calls.set(key, (c = { id: [], name: [], args: [] }));
+    if (call.id) c.id.push(call.id);
+    if (call.function?.name) c.name.push(call.function.name);
+    if (call.function?.arguments) c.args.push(call.function.arguments);
+    this.dirty = true;
+  }
+
+  /** Adds what a chat or completion stream chunk generated (every choice). */
   addChunk(chunk: StreamChunkLike): void {
     for (const choice of chunk.choices) {
-      if ("text" in choice && typeof choice.text === "string") this.add(choice.text);
+      const index = choice.index ?? 0;
+      if ("text" in choice && typeof choice.text === "string") this.add(choice.text, index);
       const delta = "delta" in choice ? choice.delta : undefined;
       if (!delta) continue;
-      if (typeof delta.content === "string") this.add(delta.content);
-      if (typeof delta.refusal === "string") this.add(delta.refusal);
-      for (const call of delta.toolCalls ?? []) {
-        this.add(call.function?.name ?? "");
-        this.add(call.function?.arguments ?? "");
-      }
+      if (typeof delta.content === "string") this.add(delta.content, index);
+      if (typeof delta.refusal === "string") this.add(delta.refusal, index);
+      (delta.toolCalls ?? []).forEach((call, position) => this.addToolCall(index, call, position));
     }
+  }
+
+  /** True once anything was generated. */
+  get hasOutput(): boolean {
+    return this.texts.size > 0 || this.calls.size > 0;
   }
 
   /** Tokens of everything added so far (memoised until more is added). */
   tokens(): number {
-    if (this.countedPieces !== this.pieces.length) {
-      this.counted = countTokens(this.pieces.join(""));
-      this.countedPieces = this.pieces.length;
+    if (this.dirty) {
+      let tokens = 0;
+      for (const pieces of this.texts.values()) tokens += countTokens(pieces.join(""));
+      for (const c of this.calls.values()) tokens += toolCallTokens(c.id.join(""), c.name.join(""), c.args.join(""));
+      this.counted = tokens;
+      this.dirty = false;
     }
     return this.counted;
   }
 }
 
+/** Tokens of one tool call, in a prompt or streamed: its framing, id, function name and arguments. */
+export function toolCallTokens(id: string, name: string, args: string): number {
+  return toolCallOverhead + countTokens(id) + countTokens(name) + countTokens(args);
+}
+
+/** A tool-call delta of a stream chunk (its index, when given, keys the fragments of one call). */
+export interface StreamedToolCallLike {
+  index?: number;
+  id?: string;
+  function?: { name?: string; arguments?: string };
+}
+
 /** The parts of ChatChunk / CompleteChunk (or their proto messages) that carry generated text. */
 export interface StreamChunkLike {
   choices: readonly (
-    | { text?: string }
-    | { delta?: { content?: string; refusal?: string; toolCalls?: readonly { function?: { name?: string; arguments?: string } }[] } }
+    | { index?: number; text?: string }
+    | { index?: number; delta?: { content?: string; refusal?: string; toolCalls?: readonly StreamedToolCallLike[] } }
   )[];
 }

@@ -13,15 +13,16 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
+import OpenAI from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { ChatService, StreamChatRequestSchema } from "../../gen/modelgate/v1/chat_pb";
+import { ChatRequestSchema, ChatService, StreamChatRequestSchema } from "../../gen/modelgate/v1/chat_pb";
 import type { LedgerRow } from "../../src/store/types";
-import { countTokens, reservationForRequest } from "../../src/usage/tokens";
-import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
+import { countTokens, reservationForRequest, toolCallTokens } from "../../src/usage/tokens";
+import { startFakeUpstream, TOOL_ARGUMENT_FRAGMENT_SIZE, type FaultyUpstream } from "../fakes/fake-upstream";
 import { clientFor } from "./clients";
 import { failure, startGateway, type TestGateway } from "./harness";
 
-let fake: FakeUpstream;
+let fake: FaultyUpstream;
 let gw: TestGateway;
 let seq = 0;
 
@@ -49,6 +50,8 @@ const abruptUrl = `http://127.0.0.1:${(abrupt.address() as AddressInfo).port}/v1
 const adminKey = "sk-admin-ledger-broken-0001";
 const userKey = "sk-user-ledger-broken-0002";
 const tinyKey = "sk-tiny-ledger-broken-0003";
+const meteredKey = "sk-metered-ledger-broken-0004";
+const meteredTpm = 100_000;
 
 beforeAll(async () => {
   fake = await startFakeUpstream();
@@ -62,6 +65,7 @@ auth:
     - { name: admin, key: $ADMIN_KEY, roles: [admin] }
     - { name: user, key: $USER_KEY, team: t }
     - { name: tiny, key: $TINY_KEY, team: t, limits: { tpm: 3 } }
+    - { name: metered, key: $METERED_KEY, team: t, limits: { tpm: ${meteredTpm} } }
 access: { grants: [{ endpoints: ["*"], teams: [t] }] }
 prices:
   - { provider: openai, model: gpt-4o-mini, input_per_mtok: 1000000, output_per_mtok: 2000000 }
@@ -72,7 +76,7 @@ endpoints:
   - { name: abrupt, endpoint_type: llm/v1/chat, model: { provider: openai, name: gpt-4o-mini, config: ${openai(abruptUrl)} } }
   - { name: nowhere, endpoint_type: llm/v1/chat, model: { provider: openai, name: gpt-4o-mini, config: ${openai("http://127.0.0.1:1/v1")} } }
 `,
-    { ADMIN_KEY: adminKey, USER_KEY: userKey, TINY_KEY: tinyKey },
+    { ADMIN_KEY: adminKey, USER_KEY: userKey, TINY_KEY: tinyKey, METERED_KEY: meteredKey },
   );
 });
 afterAll(async () => {
@@ -256,5 +260,130 @@ describe("calls that never reached the upstream, or that it refused, bill nothin
     }
     expect(rows).toHaveLength(2);
     for (const row of rows) expect(row).toMatchObject({ status: Code[code], promptTokens: 0, completionTokens: 0 });
+  });
+});
+
+// A stream that sent only tool calls (no text) before it broke or was cancelled is billed for
+// the tool calls it sent, counted as the prompt estimate counts a tool call (framing, id, name,
+// arguments): not 0. The fake streams the call's id and name first, then the arguments in
+// TOOL_ARGUMENT_FRAGMENT_SIZE-character fragments (#break: two of them, then the socket closes;
+// #slow: one every SLOW_INTERVAL_MS until the client goes away).
+describe("a stream that sent only tool calls", () => {
+  const tool = {
+    type: "function" as const,
+    function: { name: "lookup", description: "Looks a thing up.", parameters: { type: "object", properties: { q: { type: "string" } }, required: ["q"] } },
+  };
+  const content = "#tool the weather in paris today and tomorrow";
+
+  /** Tool-call deltas as a client received them, keyed by the call's index. */
+  class ReceivedCalls {
+    readonly calls = new Map<number, { id: string; name: string; args: string }>();
+    add(index: number, delta: { id?: string | null; name?: string | null; args?: string | null }): void {
+      const c = this.calls.get(index) ?? { id: "", name: "", args: "" };
+      c.id += delta.id ?? "";
+      c.name += delta.name ?? "";
+      c.args += delta.args ?? "";
+      this.calls.set(index, c);
+    }
+    tokens(): number {
+      let n = 0;
+      for (const c of this.calls.values()) n += toolCallTokens(c.id, c.name, c.args);
+      return n;
+    }
+  }
+
+  it("broken by the upstream, over gRPC: the ledger and the key's token counter settle the streamed tool call", async () => {
+    fake.queueFaults("#break");
+    const { requestId, headers } = call(meteredKey);
+    const received = new ReceivedCalls();
+    let text = "";
+    const err = await failure(
+      (async () => {
+        for await (const c of clientFor(ChatService, "grpc", gw.url).streamChat({ endpoint: "gpt", messages: [{ role: "user", content }], tools: [tool] }, { headers })) {
+          for (const choice of c.choices) {
+            text += choice.delta?.content ?? "";
+            for (const t of choice.delta?.toolCalls ?? []) received.add(t.index, { id: t.id, name: t.function?.name, args: t.function?.arguments });
+          }
+        }
+      })(),
+    );
+    expect(err.code).toBe(Code.Unavailable);
+    expect(text).toBe("");
+    const streamed = received.calls.get(0);
+    expect(streamed).toMatchObject({ name: "lookup", args: '{"q":"the weather in paris today and tomorrow"}'.slice(0, 2 * TOOL_ARGUMENT_FRAGMENT_SIZE) });
+    expect(streamed?.id).not.toBe("");
+    const completion = received.tokens();
+    expect(completion).toBeGreaterThan(countTokens(streamed!.args));
+    const row = await ledgerRow(requestId);
+    const prompt = reservationForRequest(create(StreamChatRequestSchema, { endpoint: "gpt", messages: [{ role: "user", content }], tools: [tool] }), 1024).promptTokens;
+    expect(row).toMatchObject({ status: "Unavailable", streamed: true, promptTokens: prompt, completionTokens: completion });
+    expect(row.costUsd).toBeCloseTo(prompt * 1 + completion * 2, 9);
+
+    // The key's token counter holds what was settled: the next call's remaining tokens say so.
+    const next = { role: "user", content: "and now a short one" };
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${meteredKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt", messages: [next], max_tokens: 1 }),
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    const reserved = reservationForRequest(create(ChatRequestSchema, { endpoint: "gpt", messages: [next], maxTokens: 1 }), 1024);
+    expect(Number(res.headers.get("x-ratelimit-remaining-tokens"))).toBe(meteredTpm - (prompt + completion) - (reserved.promptTokens + reserved.maxCompletionTokens));
+  });
+
+  it("broken by the upstream, through the OpenAI SDK: the ledger row bills the streamed tool call", async () => {
+    fake.queueFaults("#break");
+    const { requestId, headers } = call();
+    const client = new OpenAI({ apiKey: userKey, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const received = new ReceivedCalls();
+    const err = await (async () => {
+      const stream = await client.chat.completions.create({ model: "gpt", messages: [{ role: "user", content }], tools: [tool], stream: true }, { headers });
+      for await (const chunk of stream) {
+        for (const choice of chunk.choices) {
+          expect(choice.delta.content ?? "").toBe("");
+          for (const t of choice.delta.tool_calls ?? []) received.add(t.index, { id: t.id, name: t.function?.name, args: t.function?.arguments });
+        }
+      }
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(Error);
+    expect(received.calls.get(0)?.args.length).toBe(2 * TOOL_ARGUMENT_FRAGMENT_SIZE);
+    const completion = received.tokens();
+    expect(completion).toBeGreaterThan(0);
+    const row = await ledgerRow(requestId);
+    expect(row).toMatchObject({ status: "Unavailable", streamed: true, completionTokens: completion });
+    expect(row.promptTokens).toBeGreaterThan(0);
+  });
+
+  it("cancelled by the client over gRPC after some argument fragments: the ledger row bills them", async () => {
+    fake.queueFaults("#slow");
+    const { requestId, headers } = call();
+    const controller = new AbortController();
+    const received = new ReceivedCalls();
+    const err = await failure(
+      (async () => {
+        for await (const c of clientFor(ChatService, "grpc", gw.url).streamChat(
+          { endpoint: "gpt", messages: [{ role: "user", content }], tools: [tool] },
+          { headers, signal: controller.signal },
+        )) {
+          for (const choice of c.choices) {
+            for (const t of choice.delta?.toolCalls ?? []) received.add(t.index, { id: t.id, name: t.function?.name, args: t.function?.arguments });
+          }
+          if ((received.calls.get(0)?.args.length ?? 0) >= 2 * TOOL_ARGUMENT_FRAGMENT_SIZE) controller.abort();
+        }
+      })(),
+    );
+    expect(err.code).toBe(Code.Canceled);
+    const streamed = received.calls.get(0)!;
+    expect(streamed.args).toBe('{"q":"the weather in paris today and tomorrow"}'.slice(0, 2 * TOOL_ARGUMENT_FRAGMENT_SIZE));
+    const row = await waitForRow(requestId);
+    // The gateway may have sent (and billed) a fragment the client no longer read: at least what it read.
+    expect(row).toMatchObject({ status: "Canceled", streamed: true });
+    expect(row.completionTokens).toBeGreaterThanOrEqual(received.tokens());
+    expect(row.completionTokens).toBeLessThanOrEqual(toolCallTokens(streamed.id, streamed.name, '{"q":"the weather in paris today and tomorrow"}'));
+    expect(row.promptTokens).toBeGreaterThan(0);
   });
 });

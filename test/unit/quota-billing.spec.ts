@@ -21,7 +21,7 @@ import { beginEndpointCall, type UpstreamReachedHook } from "../../src/services/
 import type { CounterCheck } from "../../src/store/counters";
 import { MemoryCounters } from "../../src/store/memory/counters";
 import type { LedgerRow } from "../../src/store/types";
-import { countTokens, reservationForRequest } from "../../src/usage/tokens";
+import { countTokens, reservationForRequest, StreamedTokenCounter } from "../../src/usage/tokens";
 
 const endpoint: RuntimeEndpoint = { name: "chat", type: "llm/v1/chat", provider: "openai", model: "gpt-4o-mini", client: {}, targetName: "gpt-4o-mini", targets: [] };
 const state = {
@@ -45,7 +45,6 @@ function harness() {
   const counters = new SeenCounters();
   const accounting: Accounting = {
     reservation: (info) => reservationForRequest(info.message, 100),
-    countTokens,
     cost: (_p, _m, u) => u.promptTokens * 1 + u.completionTokens * 2,
     record: (row) => void rows.push(row),
     spend: async () => 0,
@@ -137,7 +136,7 @@ describe("quota: a stream that failed", () => {
         trailer: new Headers(),
         message: (async function* () {
           for (const text of texts) {
-            info!.streamedText = (info!.streamedText ?? "") + text;
+            (info!.streamedOutput ??= new StreamedTokenCounter()).add(text);
             yield { choices: [{ delta: { content: text } }] };
           }
           throw unavailable("openai: upstream stream ended before it was complete");

@@ -18,6 +18,7 @@ import {
   longRunChars,
   reservationForRequest,
   StreamedTokenCounter,
+  toolCallTokens,
   type StreamChunkLike,
 } from "../../src/usage/tokens";
 
@@ -186,6 +187,19 @@ describe("estimateReservation", () => {
 });
 
 describe("StreamedTokenCounter", () => {
+  it("counts a stream of tool-call deltas only (id and name first, then argument fragments)", () => {
+    const counter = new StreamedTokenCounter();
+    expect(counter.hasOutput).toBe(false);
+    const head: ChatChunk = { id: "c", model: "m", choices: [{ index: 0, delta: { role: "assistant", toolCalls: [{ index: 0, id: "call_1", function: { name: "lookup", arguments: "" } }] } }] };
+    counter.addChunk(head);
+    for (const fragment of ['{"q":', '"par', 'is"}']) {
+      counter.addChunk({ choices: [{ index: 0, delta: { toolCalls: [{ index: 0, function: { arguments: fragment } }] } }] });
+    }
+    expect(counter.hasOutput).toBe(true);
+    expect(counter.tokens()).toBe(3 + exact("call_1") + exact("lookup") + exact('{"q":"paris"}'));
+    expect(counter.tokens()).toBeGreaterThan(exact('{"q":"paris"}'));
+  });
+
   it("counts the joined text once, not each delta (BPE merges across deltas)", () => {
     const counter = new StreamedTokenCounter();
     for (const piece of ["Hel", "lo", " wor", "ld"]) counter.add(piece);
@@ -208,7 +222,9 @@ describe("StreamedTokenCounter", () => {
     const counter = new StreamedTokenCounter();
     counter.addChunk(chatChunk);
     counter.addChunk(completeChunk);
-    expect(counter.tokens()).toBe(exact('Let me check.get_weather{"city": Paris'));
+    // Each choice's text joined; a tool call counted as in a prompt (framing, id, name, arguments).
+    expect(counter.tokens()).toBe(exact("Let me check. Paris") + toolCallTokens("", "get_weather", '{"city":'));
+    expect(toolCallTokens("", "get_weather", '{"city":')).toBe(3 + exact("get_weather") + exact('{"city":'));
     // The generated proto chunks fit too.
     const asLike: StreamChunkLike = chatChunk;
     expect(asLike.choices).toHaveLength(2);
