@@ -14,7 +14,6 @@ import { authInterceptor } from "../interceptors/auth";
 import { boundsInterceptor } from "../interceptors/bounds";
 import { callContextInterceptor } from "../interceptors/call-context";
 import { errorsInterceptor } from "../interceptors/errors";
-import { callMetricsInterceptor } from "../interceptors/call-metrics";
 import { loggingInterceptor } from "../interceptors/logging";
 import { quotaInterceptor, type Accounting } from "../interceptors/quota";
 import { AdminService, file_modelgate_v1_admin } from "../../gen/modelgate/v1/admin_pb";
@@ -110,7 +109,6 @@ export class Gateway {
         for (const h of health.all()) yield { endpoint: h.endpoint, target: h.target, level: breakerLevel(h.breaker.state) };
       },
       canaries: () => canaryStandings(this.state),
-      config: () => this.state,
     });
     this.server = createOnePortServer(this.listener(), {
       headersTimeoutMs: this.settings.headers_timeout_ms,
@@ -191,7 +189,7 @@ export class Gateway {
     return {
       health: this.targetHealth,
       hooks: {
-        onAttempt: (endpoint, target, outcome, kind) => this.metrics.recordAttempt(endpoint, target, outcome, kind),
+        onAttempt: (endpoint, target, outcome) => this.metrics.recordAttempt(endpoint, target, outcome),
         onCanaryDecision: (endpoint, target, decision, evidence) =>
           log.warn({ endpoint, target, decision, ...evidence }, `canary ${target} of ${endpoint} ${decision === "promoted" ? "promoted" : "rolled back"}`),
       },
@@ -242,9 +240,9 @@ export class Gateway {
     await this.backends.store.close();
   }
 
-  private async serveMetrics(req: NodeRequest, res: NodeResponse): Promise<void> {
-    const { body, contentType } = await this.metrics.render(req.headers.accept);
-    res.writeHead(200, { "content-type": contentType });
+  private async serveMetrics(res: NodeResponse): Promise<void> {
+    const body = await this.metrics.registry.metrics();
+    res.writeHead(200, { "content-type": this.metrics.registry.contentType });
     res.end(body);
   }
 
@@ -256,8 +254,10 @@ export class Gateway {
       cost: (provider, model, usage) => this.state.prices.costUsd(provider, model, usage),
       record: (row) => {
         ledger.record(row);
-        // Label values only from the config (or capped): a caller's made-up names must not grow the series.
-        this.metrics.recordUsage(row);
+        // Label values only from the config: a caller's made-up endpoint names must not grow the series.
+        const endpoint = this.state.endpoints.has(row.endpoint) ? row.endpoint : "(unknown)";
+        this.metrics.recordCall(endpoint, row.status, row.latencyMs / 1000);
+        this.metrics.recordUsage(endpoint, row.promptTokens, row.completionTokens, row.costUsd);
       },
       spend: (scope, since) => this.backends.store.ledger.spend(scope, since),
     };
@@ -274,7 +274,6 @@ export class Gateway {
       tracingInterceptor(),
       boundsInterceptor(),
       authInterceptor({ keyCache: this.backends.keyCache }),
-      callMetricsInterceptor(this.metrics),
       quotaInterceptor({ counters: this.backends.counters, accounting: this.accounting() }),
     ];
     const routes = (router: ConnectRouter) => {
@@ -292,8 +291,7 @@ export class Gateway {
       registerHealth(router, this.health, outsideAuth);
       registerReflection(router, { files: apiFiles, serviceOptions: outsideAuth });
     };
-    // The REST surfaces' calls: the same routes, invoked in process with the messages themselves.
-    const clients = inProcessClients(routes, { shutdownSignal: this.shutdownController.signal });
+    const clients = inProcessClients(routes, this.settings.max_body_bytes);
     const rest = createRestRouter([
       // A streamed answer waits for a client that stopped reading as long as an idle connection.
       openaiSurface(clients, this.settings.max_body_bytes, { stallMs: this.settings.idle_timeout_ms }),
@@ -316,7 +314,7 @@ export class Gateway {
         assignRequestId(req, res);
         if (applyCors(cors, req.method, req.headers, res)) return;
         if (req.method === "GET" && req.url === "/metrics") {
-          this.serveMetrics(req, res).catch((err: unknown) => failRequest(logger, res, err));
+          this.serveMetrics(res).catch((err: unknown) => failRequest(logger, res, err));
           return;
         }
         if (rest(req, res)) return;
