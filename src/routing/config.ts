@@ -74,6 +74,13 @@ export const routingSchema = z.strictObject({
        */
       budget_percent: z.number().min(0).max(100).default(20),
       min_per_second: z.number().min(0).default(1),
+      /**
+       * Also repeat (retry, or fall back to the next target) a call whose request was sent and got
+       * no answer (a connection broken after it opened, a timeout): the upstream may have processed
+       * it and would then run and bill it twice. Off, only a caller's Idempotency-Key allows that
+       * (src/routing/idempotency.ts); error statuses and refused connections are repeated either way.
+       */
+      retry_unsafe: z.boolean().default(false),
     })
     .prefault({}),
   /** Per-target circuit breaker: open after consecutive failures, one probe after half_open_after_ms. */

@@ -10,6 +10,7 @@ import { deadlineExceeded, unavailable } from "../errors";
 import type { CallOptions, ModelClient } from "../providers/model";
 import type { CanaryConfig, FailureClass, RoutingConfig } from "./config";
 import { attemptTimeout, classifyFailure, isRetryable } from "./failure";
+import { mayRepeat, notRepeated } from "./idempotency";
 import { TargetPicker, stickyPoint } from "./picker";
 import { RetryBudget } from "./retry-budget";
 import { CircuitState, type TargetHealth } from "./target-health";
@@ -172,6 +173,7 @@ export class EndpointRouter {
           if (failure.kind !== undefined && failure.kind !== "context_length") this.recordOutcome(target, false);
           // Not the target's fault (the caller's request): no other target will do better.
           if (failure.kind === undefined || !this.fallbackOn.has(failure.kind)) throw err;
+          if (!mayRepeat(err, failure.kind, { retryUnsafe: policy.retries.retry_unsafe }, call.idempotencyKey)) throw notRepeated(err);
           lastError = err;
           // (Timers may fire a little before the clock reaches the deadline.)
           if (cutOff || performance.now() >= deadline) throw this.outOfTime(attempts, lastError);

@@ -6,6 +6,7 @@ import { invalidArgument, notFound } from "../errors";
 import { callInfoKey, type CallInfo } from "../interceptors/call-info";
 import type { CallOptions } from "../providers/model";
 import type { RuntimeEndpoint, RuntimeState } from "../runtime";
+import { idempotencyKeyOf } from "../routing/idempotency";
 import type { EndpointRouter, RouteRequest, Served } from "../routing/router";
 
 /** Response header (and, for streams, trailer) naming the target that answered. */
@@ -56,6 +57,7 @@ export function beginEndpointCall(
     signal: ctx.signal,
     traceparent: info.traceparent,
     requestId: info.requestId,
+    idempotencyKey: idempotencyKeyOf(ctx.requestHeader),
     allowedModelVersions: info.allowedModelVersions,
     // The quota interceptor bills the prompt of a call that fails after this (see CallInfo).
     onUpstreamReached: () => {

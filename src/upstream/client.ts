@@ -14,6 +14,8 @@ export interface UpstreamCall {
   /** W3C traceparent to send upstream (our span as the parent). */
   traceparent?: string;
   requestId?: string;
+  /** The caller's Idempotency-Key, sent upstream unchanged on every attempt (src/routing/idempotency.ts). */
+  idempotencyKey?: string;
   /**
    * Registry model versions the caller may reach (access grants with `model_versions`);
    * undefined = any. Checked once the version an alias points to is known.
@@ -139,6 +141,7 @@ export class UpstreamClient {
     const headers: Record<string, string> = { accept, ...req.headers };
     if (call.traceparent) headers["traceparent"] = call.traceparent;
     if (call.requestId) headers["x-request-id"] = call.requestId;
+    if (call.idempotencyKey) headers["idempotency-key"] = call.idempotencyKey;
     let body: string | undefined;
     if (req.body !== undefined) {
       body = JSON.stringify(req.body);

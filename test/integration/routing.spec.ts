@@ -101,7 +101,9 @@ describe("fallback to the next target", () => {
     ["#status:401", "credentials refused"],
   ])("%s (%s): b answers after one request to a", async (fault) => {
     fa.queueFaults(fault);
-    const { res, target, attempts } = await chat("fo", "hello");
+    // A reset after the request was sent is tried again only with an Idempotency-Key (idempotency.spec.ts).
+    const headers: Record<string, string> = fault === "#break" ? { "idempotency-key": "routing-spec-1" } : {};
+    const { res, target, attempts } = await chat("fo", "hello", { headers });
     expect(res.choices[0]?.message?.content).toBe("echo: hello");
     expect(res.model).toBe("m-b");
     expect([target, attempts]).toEqual(["b", "2"]);
@@ -156,7 +158,7 @@ describe("retries on the same target", () => {
 
   it("a retry that succeeds reports its attempts", async () => {
     fa.queueFaults("#status:500", "#break");
-    const { target, attempts } = await chat("retry");
+    const { target, attempts } = await chat("retry", "hi", { headers: { "idempotency-key": "routing-spec-2" } });
     expect([target, attempts]).toEqual(["m-a", "3"]);
     expect(fa.requests.length).toBe(3);
   });
@@ -195,7 +197,7 @@ describe("retries on the same target", () => {
 describe("timeouts", () => {
   it("an attempt past attempt_timeout_ms is abandoned (the upstream request closed) and b answers", async () => {
     fa.queueFaults("#delay:20000");
-    const { target, attempts } = await chat("timed");
+    const { target, attempts } = await chat("timed", "hi", { headers: { "idempotency-key": "routing-spec-3" } });
     expect([target, attempts]).toEqual(["b", "2"]);
     await fa.waitForClosedEarly(1, 3_000);
   });
