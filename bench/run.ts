@@ -18,7 +18,8 @@ import { ChatRequestSchema, ChatResponseSchema } from "../gen/modelgate/v1/chat_
 import { formatProfileSummary, summarizeProfile } from "./cpuprofile";
 import { runPeers } from "./peers";
 import { median as medianOf, startupOnce, type StartupSample } from "./startup";
-import { ttftDirect, ttftGrpc, type ChatInput, type TtftSample } from "./ttft";
+import { runStreamsMemory, type StreamsMemoryResult } from "./streams-memory";
+import { ttftConnect, ttftDirect, ttftGrpc, type ChatInput, type TtftSample } from "./ttft";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const INSTALL_HINT = "sudo apt-get update && sudo apt-get install -y wrk nghttp2-client";
@@ -38,6 +39,11 @@ const { values: opt } = parseArgs({
     smoke: { type: "boolean", default: false },
     peers: { type: "boolean", default: false },
     rounds: { type: "string", default: "3" },
+    parts: { type: "string", default: "load,ttft,streams,startup" },
+    streams: { type: "string", default: "5000" },
+    long: { type: "boolean", default: false },
+    "long-requests": { type: "string", default: "1000000" },
+    "long-step": { type: "string", default: "100000" },
     json: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -62,6 +68,13 @@ if (opt.help) {
                   (bare connect-node, bare node:http proxy), one table per surface; installs the
                   peers into ~/.cache/modelgate-bench (or $MODELGATE_BENCH_CACHE) first
   --rounds N      with --peers: rounds of the interleaved measurement (default 3, medians)
+  --parts LIST    which parts of the default report to run, comma-separated, of
+                  load,ttft,streams,startup (default: all four)
+  --streams N     streams memory: concurrent open streams per system (default 5000)
+  --long          also the RSS drift run: --long-requests unary Connect JSON calls at c=32
+                  against a fresh modelgate, RSS and heap sampled every --long-step requests
+  --long-requests N   (default 1000000)
+  --long-step N       (default 100000)
 `);
   process.exit(0);
 }
@@ -75,7 +88,15 @@ const positiveInt = (name: string, v: string): number => {
 };
 if (opt.smoke) {
   // Only checks that every part of the bench runs and prints: the shortest cells, no waiting.
-  Object.assign(opt, { duration: "1", warmup: "1", repeat: "1", "quiet-wait": "0", "ttft-n": "20", "skip-silent": true });
+  Object.assign(opt, { duration: "1", warmup: "1", repeat: "1", "quiet-wait": "0", "ttft-n": "20", "skip-silent": true, streams: "200" });
+}
+const PART_NAMES = ["load", "ttft", "streams", "startup"] as const;
+const PARTS = new Set(opt.parts.split(",").map((x) => x.trim()).filter((x) => x !== ""));
+for (const part of PARTS) {
+  if (!(PART_NAMES as readonly string[]).includes(part)) {
+    process.stderr.write(`bench: --parts: unknown part "${part}" (use ${PART_NAMES.join(", ")})\n`);
+    process.exit(2);
+  }
 }
 const DURATION = positiveInt("duration", opt.duration);
 const WARMUP = positiveInt("warmup", opt.warmup);
@@ -84,12 +105,17 @@ const REPEAT = positiveInt("repeat", opt.repeat);
 const ROUNDS = positiveInt("rounds", opt.rounds);
 const QUIET_WAIT_S = opt["quiet-wait"] === "0" ? 0 : positiveInt("quiet-wait", opt["quiet-wait"]);
 const ATTEMPTS = QUIET_WAIT_S > 0 ? 3 : 1;
+const STREAMS_N = positiveInt("streams", opt.streams);
+const LONG_REQUESTS = positiveInt("long-requests", opt["long-requests"]);
+const LONG_STEP = Math.min(LONG_REQUESTS, positiveInt("long-step", opt["long-step"]));
 
 // ---------------------------------------------------------------------------------------------
 // The request every row sends
 
 const MODEL = "gpt-4o-mini";
 const ENDPOINT = "chat";
+/** The two-target endpoint (weighted 50/50 split over two targets on the same fake). */
+const SPLIT_ENDPOINT = "chat-split";
 const API_KEY = "sk-bench-not-a-real-key";
 const MESSAGES = [
   { role: "system", content: "You are a helpful assistant." },
@@ -100,6 +126,10 @@ const CHAT_INPUT: ChatInput = { model: MODEL, endpoint: ENDPOINT, messages: MESS
 
 const directBody = JSON.stringify({ model: MODEL, messages: MESSAGES });
 const connectBody = JSON.stringify({ endpoint: ENDPOINT, messages: MESSAGES });
+const connectSplitBody = JSON.stringify({ endpoint: SPLIT_ENDPOINT, messages: MESSAGES });
+/** modelgate's OpenAI REST surface: `model` is the endpoint's name. */
+const openaiBody = JSON.stringify({ model: ENDPOINT, messages: MESSAGES });
+const openaiSplitBody = JSON.stringify({ model: SPLIT_ENDPOINT, messages: MESSAGES });
 const grpcBody = grpcFrame(toBinary(ChatRequestSchema, create(ChatRequestSchema, { endpoint: ENDPOINT, messages: MESSAGES })));
 
 function grpcFrame(message: Uint8Array): Buffer {
@@ -253,12 +283,12 @@ function freePort(): Promise<number> {
   });
 }
 
-function gatewayConfig(fakeUrl: string): string {
+function gatewayConfig(fakeUrl: string, extraServer = "", extraEndpoints = ""): string {
   return `# written by bench/run.ts
 server:
   host: 127.0.0.1
   port: 0
-auth:
+${extraServer}auth:
   enabled: false
 logging:
   level: info
@@ -271,7 +301,18 @@ endpoints:
       config:
         openai_api_key: ${API_KEY}
         openai_api_base: ${fakeUrl}/v1
-`;
+  # Two targets, a weighted 50/50 split, both on the same fake: the routing layer's own cost.
+  - name: ${SPLIT_ENDPOINT}
+    endpoint_type: llm/v1/chat
+    targets:
+      - name: a
+        weight: 50
+        model: { provider: openai, name: ${MODEL}, config: { openai_api_key: ${API_KEY}, openai_api_base: "${fakeUrl}/v1" } }
+      - name: b
+        weight: 50
+        model: { provider: openai, name: ${MODEL}, config: { openai_api_key: ${API_KEY}, openai_api_base: "${fakeUrl}/v1" } }
+    routing: { strategy: weighted }
+${extraEndpoints}`;
 }
 
 /**
@@ -319,22 +360,28 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------------------------------------
 // Correctness checks: the exact bodies the load tools send must get the expected answer
 
-async function checkDirect(fakeUrl: string): Promise<void> {
-  const res = await fetch(`${fakeUrl}/v1/chat/completions`, {
+/** POST /v1/chat/completions (the fake itself, or modelgate's OpenAI REST surface) with `body`. */
+async function checkDirect(baseUrl: string, body = directBody, what = "direct"): Promise<void> {
+  const res = await fetch(`${baseUrl}/v1/chat/completions`, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${API_KEY}` },
-    body: directBody,
+    body,
   });
-  const j = (await res.json()) as { choices?: { message?: { content?: string } }[] };
-  const content = j.choices?.[0]?.message?.content;
-  if (res.status !== 200 || content !== EXPECTED_REPLY) throw new Error(`direct: unexpected answer ${JSON.stringify(j)}`);
+  const text = await res.text();
+  let content: string | undefined;
+  try {
+    content = (JSON.parse(text) as { choices?: { message?: { content?: string } }[] }).choices?.[0]?.message?.content;
+  } catch {
+    content = undefined;
+  }
+  if (res.status !== 200 || content !== EXPECTED_REPLY) throw new Error(`${what}: HTTP ${res.status} ${text.slice(0, 300)}`);
 }
 
-async function checkConnectJson(url: string, what: string): Promise<void> {
+async function checkConnectJson(url: string, what: string, body = connectBody): Promise<void> {
   const res = await fetch(`${url}/modelgate.v1.ChatService/Chat`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: connectBody,
+    body,
   });
   const text = await res.text();
   let content: string | undefined;
@@ -749,6 +796,9 @@ function overheadLines(): string[] {
   const direct = row("direct");
   const pairs: [string, string, string][] = [
     ["gw-json", "direct", "modelgate (log info) Connect JSON − direct upstream"],
+    ["gw-openai", "direct", "modelgate (log info) OpenAI REST − direct upstream"],
+    ["gw-json-split", "gw-json", "two-target split − one-target endpoint, Connect JSON (routing's cost)"],
+    ["gw-openai-split", "gw-openai", "two-target split − one-target endpoint, OpenAI REST (routing's cost)"],
     ["gw-json-silent", "direct", "modelgate (log silent) Connect JSON − direct upstream"],
     ["plain-json", "direct", "plain node:http + undici − direct upstream (the extra hop)"],
     ["bare-json", "plain-json", "bare connect-node − plain node:http, Connect JSON (connect-node itself)"],
@@ -778,6 +828,108 @@ function overheadLines(): string[] {
       `**Gateway overhead at concurrency 1** (modelgate Connect JSON p50 − direct p50, both wrk over HTTP/1.1): ` +
         `**${overhead.toFixed(3)} ms** — target < 0.5 ms: **${overhead < 0.5 ? "met" : "NOT met"}**.`,
     );
+  }
+  return lines;
+}
+
+// ---------------------------------------------------------------------------------------------
+// --long: RSS drift over many calls
+
+interface DriftSample {
+  /** Calls answered so far. */
+  requests: number;
+  rssMb: number;
+  heapUsedMb: number;
+  /** RPS of the wrk run that ended at this sample. */
+  rps: number;
+  errors: number;
+}
+
+/** The gateway's V8 heap used (prom-client default metrics, GET /metrics). */
+async function gatewayHeapUsedMb(url: string): Promise<number> {
+  const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const text = await res.text();
+  const m = /^modelgate_process_nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)/m.exec(text);
+  if (res.status !== 200 || !m) throw new Error(`GET ${url}/metrics: HTTP ${res.status}, no nodejs_heap_size_used_bytes`);
+  return Number(m[1]) / 2 ** 20;
+}
+
+/**
+ * LONG_REQUESTS unary Connect JSON calls at c=32 (wrk) against a fresh modelgate, in wrk runs
+ * sized from the last run's RPS to end near each multiple of LONG_STEP; after each multiple is
+ * passed, reads VmRSS and the heap used.
+ */
+async function driftRun(configFile: string, connectScript: string): Promise<DriftSample[]> {
+  const gw = await startGateway("modelgate (drift)", configFile, "info");
+  log(`drift: ${LONG_REQUESTS.toLocaleString("en-US")} calls at c=32 against ${gw.url}, RSS every ${LONG_STEP.toLocaleString("en-US")}`);
+  const samples: DriftSample[] = [];
+  let done = 0;
+  let errors = 0;
+  let rps = 1_000; // first guess; then the last run's
+  let next = LONG_STEP;
+  while (done < LONG_REQUESTS) {
+    const seconds = Math.max(1, Math.min(60, Math.round((next - done) / rps)));
+    const r = await wrk(`${gw.url}/modelgate.v1.ChatService/Chat`, connectScript, 32, seconds);
+    if (r.requests === 0) throw new Error("drift: a wrk run answered no calls");
+    if (r.errors > r.requests / 100) throw new Error(`drift: ${r.errors} of ${r.requests} calls failed`);
+    done += r.requests;
+    errors += r.errors;
+    rps = r.rps;
+    if (done >= next || done >= LONG_REQUESTS) {
+      const sample: DriftSample = { requests: done, rssMb: memoryOf(gw.child.proc.pid).rssMb, heapUsedMb: await gatewayHeapUsedMb(gw.url), rps, errors };
+      samples.push(sample);
+      log(`drift: ${done.toLocaleString("en-US")} calls, RSS ${sample.rssMb.toFixed(1)} MB, heap used ${sample.heapUsedMb.toFixed(1)} MB, ${rps.toFixed(0)} req/s`);
+      while (next <= done) next += LONG_STEP;
+    }
+  }
+  await stopChild(gw.child);
+  return samples;
+}
+
+function driftLines(samples: readonly DriftSample[]): string[] {
+  const out = [
+    `### RSS drift (${LONG_REQUESTS.toLocaleString("en-US")} unary Connect JSON calls at c=32, wrk, a fresh modelgate with logging info)`,
+    "",
+    "| calls answered | RSS MB | heap used MB | RPS of the last wrk run | errors so far |",
+    "| ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const x of samples) out.push(`| ${fInt(x.requests)} | ${f1(x.rssMb)} | ${f1(x.heapUsedMb)} | ${fInt(x.rps)} | ${x.errors} |`);
+  const first = samples[0];
+  const last = samples[samples.length - 1];
+  if (first !== undefined && last !== undefined && last !== first) {
+    const drift = ((last.rssMb - first.rssMb) / first.rssMb) * 100;
+    out.push(
+      "",
+      `RSS after ${fInt(last.requests)} calls vs after the first ${fInt(first.requests)}: ${f1(first.rssMb)} → ${f1(last.rssMb)} MB, ` +
+        `**${drift >= 0 ? "+" : "−"}${Math.abs(drift).toFixed(1)} %** (goal: within 10 %: **${Math.abs(drift) <= 10 ? "met" : "NOT met"}**); ` +
+        `heap used ${f1(first.heapUsedMb)} → ${f1(last.heapUsedMb)} MB.`,
+    );
+  }
+  return out;
+}
+
+/**
+ * Issue 11's TTFT goal, per surface: modelgate's TTFT − the direct call's (≤ 1 ms p50). The
+ * bare connect-node row of the same protocol splits off what the client and connect-node cost.
+ */
+function ttftGoalLines(ttft: readonly TtftRow[]): string[] {
+  const p = (label: string) => {
+    const t = ttft.find((x) => x.label.startsWith(label));
+    return t === undefined ? undefined : stats(t.samples.map((x) => x.ttft));
+  };
+  const direct = p("direct upstream");
+  if (direct === undefined) return [];
+  const lines = ["| surface | modelgate − direct, p50 ms | modelgate − direct, p99 ms | modelgate − bare connect-node, p50 ms | goal: p50 ≤ 1 ms |", "| --- | ---: | ---: | ---: | --- |"];
+  for (const [surface, gw, bare] of [
+    ["OpenAI REST SSE", "modelgate OpenAI REST", undefined],
+    ["gRPC", "modelgate StreamChat (gRPC", "bare connect-node StreamChat (gRPC"],
+    ["Connect JSON", "modelgate StreamChat (Connect", "bare connect-node StreamChat (Connect"],
+  ] as const) {
+    const g = p(gw);
+    if (g === undefined) continue;
+    const b = bare === undefined ? undefined : p(bare);
+    const d = g.p50 - direct.p50;
+    lines.push(`| ${surface} | ${signed(d)} | ${signed(g.p99 - direct.p99)} | ${b === undefined ? "–" : signed(g.p50 - b.p50)} | ${d <= 1 ? "met" : "NOT met"} |`);
   }
   return lines;
 }
@@ -837,6 +989,9 @@ async function main(): Promise<void> {
   log(`modelgate ${gw.url} (LOG_LEVEL=info, log lines to /dev/null)`);
 
   await checkDirect(fake.url);
+  await checkConnectJson(gw.url, "modelgate two-target (Connect JSON)", connectSplitBody);
+  await checkDirect(gw.url, openaiBody, "modelgate (OpenAI REST)");
+  await checkDirect(gw.url, openaiSplitBody, "modelgate two-target (OpenAI REST)");
   await checkConnectJson(bare.h1Url, "bare (Connect JSON)");
   await checkConnectJson(bare.plainUrl, "plain node:http passthrough");
   const bareGrpcData = await checkGrpc(bare.h2Url, "bare (gRPC)");
@@ -852,7 +1007,11 @@ async function main(): Promise<void> {
     Authorization: `Bearer ${API_KEY}`,
   });
   const connectScript = wrkScript("connect", connectBody, { "Content-Type": "application/json" });
+  const connectSplitScript = wrkScript("connect-split", connectSplitBody, { "Content-Type": "application/json" });
+  const openaiScript = wrkScript("openai", openaiBody, { "Content-Type": "application/json" });
+  const openaiSplitScript = wrkScript("openai-split", openaiSplitBody, { "Content-Type": "application/json" });
 
+  if (PARTS.has("load")) {
   await measureRow(
     { key: "direct", label: "direct upstream (fake OpenAI)", protocol: "OpenAI JSON, HTTP/1.1 · wrk", tool: "wrk" },
     (c, s) => wrk(`${fake.url}/v1/chat/completions`, directScript, c, s),
@@ -869,6 +1028,19 @@ async function main(): Promise<void> {
     { key: "gw-json", label: "modelgate (log info)", protocol: "Connect JSON, HTTP/1.1 · wrk", tool: "wrk" },
     (c, s) => wrk(`${gw.url}/modelgate.v1.ChatService/Chat`, connectScript, c, s),
   );
+  // The routing layer's cost: the same call to a two-target endpoint (weighted 50/50), right after.
+  await measureRow(
+    { key: "gw-json-split", label: "modelgate, two-target split endpoint", protocol: "Connect JSON, HTTP/1.1 · wrk", tool: "wrk" },
+    (c, s) => wrk(`${gw.url}/modelgate.v1.ChatService/Chat`, connectSplitScript, c, s),
+  );
+  await measureRow(
+    { key: "gw-openai", label: "modelgate (log info)", protocol: "OpenAI REST, HTTP/1.1 · wrk", tool: "wrk" },
+    (c, s) => wrk(`${gw.url}/v1/chat/completions`, openaiScript, c, s),
+  );
+  await measureRow(
+    { key: "gw-openai-split", label: "modelgate, two-target split endpoint", protocol: "OpenAI REST, HTTP/1.1 · wrk", tool: "wrk" },
+    (c, s) => wrk(`${gw.url}/v1/chat/completions`, openaiSplitScript, c, s),
+  );
   await measureRow(
     { key: "bare-grpc", label: "bare connect-node passthrough", protocol: "gRPC, h2c · h2load", tool: "h2load" },
     (c, s, m) => h2load(bare.h2Url, c, s, bareGrpcData, m),
@@ -879,16 +1051,23 @@ async function main(): Promise<void> {
   );
   gwMem.after = memoryOf(gw.child.proc.pid);
   bareMem.after = memoryOf(bare.child.proc.pid);
+  }
 
+  const ttft: TtftRow[] = [];
+  if (PARTS.has("ttft")) {
   log(`TTFT: ${TTFT_N} sequential streamed chats per row (+20 warm-up)`);
-  const ttft: TtftRow[] = [
+  ttft.push(
     await ttftRow("direct upstream (SSE, undici)", () => ttftDirect(fake.url, CHAT_INPUT, TTFT_N, 20)),
+    await ttftRow("modelgate OpenAI REST SSE (undici, log info)", () => ttftDirect(gw.url, CHAT_INPUT, TTFT_N, 20, ENDPOINT)),
     await ttftRow("bare connect-node StreamChat (gRPC)", () => ttftGrpc(bare.h2Url, CHAT_INPUT, TTFT_N, 20)),
     await ttftRow("modelgate StreamChat (gRPC, log info)", () => ttftGrpc(gw.url, CHAT_INPUT, TTFT_N, 20)),
-  ];
+    await ttftRow("bare connect-node StreamChat (Connect JSON, HTTP/1.1)", () => ttftConnect(bare.h1Url, CHAT_INPUT, TTFT_N, 20)),
+    await ttftRow("modelgate StreamChat (Connect JSON, HTTP/1.1, log info)", () => ttftConnect(gw.url, CHAT_INPUT, TTFT_N, 20)),
+  );
+  }
   await stopChild(gw.child);
 
-  if (!opt["skip-silent"]) {
+  if (!opt["skip-silent"] && PARTS.has("load")) {
     const silent = await startGateway("modelgate (silent)", configFile, "silent");
     log(`modelgate ${silent.url} (LOG_LEVEL=silent)`);
     const silentGrpcData = await checkGrpc(silent.url, "modelgate silent (gRPC)");
@@ -935,12 +1114,45 @@ async function main(): Promise<void> {
 
   await stopAll();
 
+  // Streams memory: N open streams through each system (bench/streams-memory.ts).
+  let streams: StreamsMemoryResult | undefined;
+  if (PARTS.has("streams")) {
+    const streamFake = await startFake();
+    streams = await runStreamsMemory({
+      tmp,
+      n: STREAMS_N,
+      warmup: Math.min(STREAMS_N, opt.smoke ? 20 : 200),
+      settleMs: opt.smoke ? 200 : 2_000,
+      fakeUrl: streamFake.url,
+      log,
+      spawnTs: (name, script, args) => spawnTs(name, script, args, { stdout: "pipe" }),
+      waitForLine: (child, re, ms) => waitForLine(child as Child, re, ms),
+      stopChild: (child) => stopChild(child as Child),
+      startGateway: (name, file, level) => startGateway(name, file, level),
+      gatewayConfig,
+      apiKey: API_KEY,
+      messages: MESSAGES,
+    });
+    await stopAll();
+  }
+
+  // RSS drift over --long-requests calls against a fresh modelgate.
+  let drift: DriftSample[] | undefined;
+  if (opt.long) {
+    const driftFake = await startFake();
+    writeFileSync(configFile, gatewayConfig(driftFake.url));
+    drift = await driftRun(configFile, connectScript);
+    await stopAll();
+  }
+
   // Cold start to SERVING of `npm start`'s command on the default config (bench/startup.ts).
   const startupRuns = opt.smoke ? 1 : 3;
-  log(`start-up: ${startupRuns} cold start(s) of bin/modelgate.mjs --config config/default.yaml`);
   const startup: StartupSample[] = [];
-  for (let i = 0; i < startupRuns; i++) {
-    startup.push(await startupOnce([process.execPath, "--max-semi-space-size=16", path.join(root, "bin", "modelgate.mjs")], "config/default.yaml"));
+  if (PARTS.has("startup")) {
+    log(`start-up: ${startupRuns} cold start(s) of bin/modelgate.mjs --config config/default.yaml`);
+    for (let i = 0; i < startupRuns; i++) {
+      startup.push(await startupOnce([process.execPath, "--max-semi-space-size=16", path.join(root, "bin", "modelgate.mjs")], "config/default.yaml"));
+    }
   }
 
   // --- report ---
@@ -952,47 +1164,62 @@ async function main(): Promise<void> {
     `Machine: ${cpu[0]?.model.trim() ?? "?"}, ${cpu.length} CPUs, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ` +
       `Node ${process.version}; ${toolVersion("wrk", ["-v"], /wrk \S+/)}; ${toolVersion("h2load", ["--version"], /nghttp2\/\S+/).replace("nghttp2", "h2load nghttp2")}.`,
     `Load generator, fake upstream and server under test all share these ${cpu.length} CPUs (at c=32 they compete for them).`,
-    `Each cell: ${DURATION} s measured after ${WARMUP} s of warm-up${REPEAT > 1 ? `, median of ${REPEAT} runs` : ""}. c=1: wrk -t1 -c1 / h2load -c1 -m1. ` +
-      `c=32: wrk -t2 -c32 (32 connections) / h2load -c1 -m32 (one connection, 32 concurrent streams).`,
-    `Request: unary chat, ${MESSAGES.length} messages, reply "${EXPECTED_REPLY}". Latency: wrk --latency; h2load per-request log.`,
-    "",
-    "### Unary chat",
-    "",
-    loadTable(),
-    "",
-    "### Overhead",
-    "",
-    ...overheadLines(),
-    "",
-    `### Streaming time to first token (${TTFT_N} sequential StreamChat calls per row)`,
-    "",
-    "| path | TTFT p50 ms | TTFT p99 ms | Δ p50 vs direct | Δ p99 vs direct | whole stream p50 ms | other load |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
   );
-  const direct = stats(ttft[0]!.samples.map((s) => s.ttft));
-  for (const t of ttft) {
-    const s = stats(t.samples.map((x) => x.ttft));
-    const total = stats(t.samples.map((x) => x.total));
+  if (rows.length > 0) {
     out.push(
-      `| ${t.label} | ${f3(s.p50)} | ${f3(s.p99)} | ${t === ttft[0] ? "–" : signed(s.p50 - direct.p50)} | ${t === ttft[0] ? "–" : signed(s.p99 - direct.p99)} | ${f3(total.p50)} | ${t.otherCpu.toFixed(0)}% |`,
+      `Each cell: ${DURATION} s measured after ${WARMUP} s of warm-up${REPEAT > 1 ? `, median of ${REPEAT} runs` : ""}. c=1: wrk -t1 -c1 / h2load -c1 -m1. ` +
+        `c=32: wrk -t2 -c32 (32 connections) / h2load -c1 -m32 (one connection, 32 concurrent streams).`,
+      `Request: unary chat, ${MESSAGES.length} messages, reply "${EXPECTED_REPLY}". Latency: wrk --latency; h2load per-request log.`,
+      "",
+      "### Unary chat",
+      "",
+      loadTable(),
+      "",
+      "### Overhead",
+      "",
+      ...overheadLines(),
     );
   }
-  out.push(
-    "",
-    "### Memory (RSS of the server process, /proc/PID/status)",
-    "",
-    "| process | RSS idle MB | RSS after load MB | peak (VmHWM) MB |",
-    "| --- | ---: | ---: | ---: |",
-  );
-  for (const m of memory) out.push(`| ${m.label} | ${f1(m.idle.rssMb)} | ${f1(m.after?.rssMb)} | ${f1(m.after?.hwmMb)} |`);
-  out.push(
-    "",
-    `### Start-up (\`npm start\`'s command, config/default.yaml, ${startupRuns} cold start${startupRuns > 1 ? "s, median" : ""})`,
-    "",
-    "| cold start to SERVING ms | RSS 1 s after MB | idle RSS 4 s after MB |",
-    "| ---: | ---: | ---: |",
-    `| ${medianOf(startup.map((x) => x.servingMs)).toFixed(0)} | ${f1(medianOf(startup.map((x) => x.rss1sMb)))} | ${f1(medianOf(startup.map((x) => x.idleRssMb)))} |`,
-  );
+  if (ttft.length > 0) {
+    out.push(
+      "",
+      `### Streaming time to first token (${TTFT_N} sequential streamed chats per row)`,
+      "",
+      "| path | TTFT p50 ms | TTFT p99 ms | Δ p50 vs direct | Δ p99 vs direct | whole stream p50 ms | other load |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    );
+    const direct = stats(ttft[0]!.samples.map((s) => s.ttft));
+    for (const t of ttft) {
+      const s = stats(t.samples.map((x) => x.ttft));
+      const total = stats(t.samples.map((x) => x.total));
+      out.push(
+        `| ${t.label} | ${f3(s.p50)} | ${f3(s.p99)} | ${t === ttft[0] ? "–" : signed(s.p50 - direct.p50)} | ${t === ttft[0] ? "–" : signed(s.p99 - direct.p99)} | ${f3(total.p50)} | ${t.otherCpu.toFixed(0)}% |`,
+      );
+    }
+    out.push("", ...ttftGoalLines(ttft));
+  }
+  if (streams !== undefined) out.push("", ...streams.lines);
+  if (drift !== undefined) out.push("", ...driftLines(drift));
+  if (memory.length > 0 && PARTS.has("load")) {
+    out.push(
+      "",
+      "### Memory (RSS of the server process, /proc/PID/status)",
+      "",
+      "| process | RSS idle MB | RSS after load MB | peak (VmHWM) MB |",
+      "| --- | ---: | ---: | ---: |",
+    );
+    for (const m of memory) out.push(`| ${m.label} | ${f1(m.idle.rssMb)} | ${f1(m.after?.rssMb)} | ${f1(m.after?.hwmMb)} |`);
+  }
+  if (startup.length > 0) {
+    out.push(
+      "",
+      `### Start-up (\`npm start\`'s command, config/default.yaml, ${startupRuns} cold start${startupRuns > 1 ? "s, median" : ""})`,
+      "",
+      "| cold start to SERVING ms | RSS 1 s after MB | idle RSS 4 s after MB |",
+      "| ---: | ---: | ---: |",
+      `| ${medianOf(startup.map((x) => x.servingMs)).toFixed(0)} | ${f1(medianOf(startup.map((x) => x.rss1sMb)))} | ${f1(medianOf(startup.map((x) => x.idleRssMb)))} |`,
+    );
+  }
   if (profileText !== undefined) out.push("", "### CPU profile of modelgate under load (c=32)", "", profileText);
   process.stdout.write(out.join("\n") + "\n");
 
@@ -1010,6 +1237,8 @@ async function main(): Promise<void> {
           rows,
           ttft: ttft.map((t) => ({ label: t.label, otherCpu: t.otherCpu, ...stats(t.samples.map((s) => s.ttft)) })),
           memory,
+          streams: streams?.rows,
+          drift,
         },
         null,
         2,

@@ -3,10 +3,12 @@
 // each stream read to its end before the next starts. Used by bench/run.ts.
 //   direct:  undici POST {fake}/v1/chat/completions with stream: true; first `data:` event
 //            whose choices[].delta.content is non-empty
+//            (the same client against modelgate's OpenAI REST surface: `model` = the endpoint)
 //   gRPC:    a connect-node gRPC client (one HTTP/2 session, reused) calling
 //            ChatService.StreamChat; first message with a non-empty choices[].delta.content
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+//   Connect: the same with a connect-node Connect transport (JSON) over HTTP/1.1 (keep-alive)
+import { createClient, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { Agent, request } from "undici";
 import { ChatService } from "../gen/modelgate/v1/chat_pb";
 
@@ -35,12 +37,15 @@ interface OpenAIChunkView {
   choices?: { delta?: { content?: string | null } }[] | null;
 }
 
-/** Direct: the fake's SSE endpoint through one undici Agent (keep-alive). */
-export async function ttftDirect(baseUrl: string, input: ChatInput, n: number, warmup: number): Promise<TtftSample[]> {
+/**
+ * OpenAI SSE through one undici Agent (keep-alive): the fake's endpoint directly, or modelgate's
+ * OpenAI REST surface when `model` is given (the endpoint's name).
+ */
+export async function ttftDirect(baseUrl: string, input: ChatInput, n: number, warmup: number, model = input.model): Promise<TtftSample[]> {
   const agent = new Agent({ keepAliveTimeout: 30_000 });
   const url = baseUrl.replace(/\/+$/, "") + "/v1/chat/completions";
   const body = JSON.stringify({
-    model: input.model,
+    model,
     messages: input.messages,
     stream: true,
     stream_options: { include_usage: true },
@@ -53,7 +58,7 @@ export async function ttftDirect(baseUrl: string, input: ChatInput, n: number, w
       headers: { "content-type": "application/json", accept: "text/event-stream" },
       body,
     });
-    if (res.statusCode !== 200) throw new Error(`direct stream: HTTP ${res.statusCode}`);
+    if (res.statusCode !== 200) throw new Error(`SSE stream from ${url}: HTTP ${res.statusCode}: ${(await res.body.text()).slice(0, 200)}`);
     let ttft = -1;
     let buffered = "";
     let done = false;
@@ -77,7 +82,7 @@ export async function ttftDirect(baseUrl: string, input: ChatInput, n: number, w
         }
       }
     }
-    if (ttft < 0 || !done) throw new Error("direct stream: no content or no [DONE]");
+    if (ttft < 0 || !done) throw new Error(`SSE stream from ${url}: no content or no [DONE]`);
     return { ttft, total: performance.now() - t0 };
   };
   try {
@@ -88,8 +93,17 @@ export async function ttftDirect(baseUrl: string, input: ChatInput, n: number, w
 }
 
 /** Through a ChatService server over gRPC (h2c), with a connect-node client. */
-export async function ttftGrpc(baseUrl: string, input: ChatInput, n: number, warmup: number): Promise<TtftSample[]> {
-  const client = createClient(ChatService, createGrpcTransport({ baseUrl }));
+export function ttftGrpc(baseUrl: string, input: ChatInput, n: number, warmup: number): Promise<TtftSample[]> {
+  return ttftStreamChat(createGrpcTransport({ baseUrl }), baseUrl, input, n, warmup);
+}
+
+/** Through a ChatService server over the Connect protocol (JSON, HTTP/1.1), with a connect-node client. */
+export function ttftConnect(baseUrl: string, input: ChatInput, n: number, warmup: number): Promise<TtftSample[]> {
+  return ttftStreamChat(createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }), baseUrl, input, n, warmup);
+}
+
+async function ttftStreamChat(transport: Transport, baseUrl: string, input: ChatInput, n: number, warmup: number): Promise<TtftSample[]> {
+  const client = createClient(ChatService, transport);
   const req = { endpoint: input.endpoint, messages: input.messages };
   const once = async (): Promise<TtftSample> => {
     const t0 = performance.now();
@@ -99,7 +113,7 @@ export async function ttftGrpc(baseUrl: string, input: ChatInput, n: number, war
       if (ttft < 0 && chunk.choices.some((c) => (c.delta?.content ?? "") !== "")) ttft = performance.now() - t0;
       if (chunk.usage) sawUsage = true;
     }
-    if (ttft < 0 || !sawUsage) throw new Error(`gRPC stream from ${baseUrl}: no content or no usage`);
+    if (ttft < 0 || !sawUsage) throw new Error(`StreamChat from ${baseUrl}: no content or no usage`);
     return { ttft, total: performance.now() - t0 };
   };
   return sample(n, warmup, once);
