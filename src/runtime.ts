@@ -34,6 +34,8 @@ export interface RuntimeEndpoint {
    * endpoint without one calls `client` directly, as before routing existed.
    */
   router?: EndpointRouter;
+  /** Prompts and completions go on this endpoint's trace spans (`telemetry.capture_content`). */
+  captureContent?: boolean;
 }
 
 /** What routing keeps across reloads (breakers) and reports to (metrics). */
@@ -138,6 +140,7 @@ export function buildRuntimeState(
       client: first.client,
       targetName: first.name,
       targets,
+      captureContent: ep.telemetry?.capture_content === true,
       router: targets.length > 1 || ep.routing ? new EndpointRouter(ep.name, targets, weights, policy, routing.hooks) : undefined,
     });
   }

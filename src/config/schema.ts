@@ -48,6 +48,34 @@ export const limitSchema = z.strictObject({
   key: z.string().nullish(),
 });
 
+/** Per endpoint: prompts and completions on the trace spans (GenAI `gen_ai.*.messages`), off by default. */
+export const endpointTelemetrySchema = z.strictObject({
+  capture_content: z.boolean().default(false),
+});
+
+/**
+ * OpenTelemetry traces over OTLP/HTTP (protobuf). Off by default; on with `enabled: true` or when
+ * OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, and off whatever this
+ * says with OTEL_SDK_DISABLED=true. The OTEL_* variables fill what this block leaves unset.
+ * Takes effect at start (a reload does not change it).
+ */
+export const telemetrySchema = z.strictObject({
+  enabled: z.boolean().optional(),
+  /** Full traces URL (…/v1/traces); else OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, http://localhost:4318/v1/traces. */
+  otlp_traces_endpoint: z.url({ protocol: /^https?$/ }).optional(),
+  /** Headers for the exporter's requests (over OTEL_EXPORTER_OTLP_HEADERS). */
+  headers: z.record(z.string(), z.string()).default({}),
+  /** `service.name` (else OTEL_SERVICE_NAME, else "modelgate"). */
+  service_name: z.string().min(1).optional(),
+  /** Share of new traces kept, parent-based (else OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG). */
+  sampler_ratio: z.number().min(0).max(1).optional(),
+  /** Finished spans waiting for export at most; more are dropped (and counted in a warning). */
+  max_queue_size: z.number().int().min(1).max(1_000_000).default(2048),
+  /** How often the batch of finished spans is exported. */
+  export_delay_ms: z.number().int().min(10).max(60_000).default(1000),
+});
+export type TelemetryConfig = z.infer<typeof telemetrySchema>;
+
 export const endpointSchema = z
   .strictObject({
     name,
@@ -58,6 +86,8 @@ export const endpointSchema = z
     routing: routingSchema.optional(),
     /** `limit: null` (as MLflow writes an absent limit) is no limit. */
     limit: limitSchema.nullish().transform((l) => l ?? undefined),
+    /** Tracing for this endpoint's calls (see the top-level `telemetry:` block). */
+    telemetry: endpointTelemetrySchema.optional(),
   })
   .superRefine(checkTargets)
   // Parsed, every endpoint has its targets (one for `model:`) and `model` = the first target's.
@@ -174,6 +204,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   endpoints: z.array(endpointSchema).min(1, "configure at least one endpoint"),
+  telemetry: telemetrySchema.prefault({}),
   /** Where keys and the usage ledger live, and the counters shared by replicas. */
   store: z
     .strictObject({

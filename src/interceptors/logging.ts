@@ -9,6 +9,9 @@ export function loggingInterceptor(log: Logger): Interceptor {
     const code = err === undefined ? "ok" : Code[ConnectError.from(err).code];
     const line = {
       requestId: info?.requestId,
+      // W3C ids of the call's span (the upstream requests' parent): 00-<trace_id>-<span_id>-<flags>.
+      trace_id: info?.traceparent?.slice(3, 35),
+      span_id: info?.traceparent?.slice(36, 52),
       procedure,
       endpoint: info?.endpoint,
       key: info?.principal?.keyName,

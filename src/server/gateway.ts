@@ -28,6 +28,7 @@ import { openStore } from "../store/open";
 import { createRedisClient, RedisCounters } from "../store/redis/counters";
 import { resilientCounters, type ResilientCounters } from "../store/resilient-counters";
 import { GatewayMetrics } from "../observability/metrics";
+import { Telemetry, telemetrySettings } from "../observability/otel";
 import type { Store } from "../store/types";
 import { LedgerWriter } from "../usage/ledger-writer";
 import { reservationForRequest, warmTokenizer } from "../usage/tokens";
@@ -88,6 +89,8 @@ export class Gateway {
   private readonly settings: LoadedConfig["file"]["server"];
   private active = 0;
   private readonly metrics: GatewayMetrics;
+  /** OpenTelemetry traces; undefined when off (the default). */
+  private readonly telemetry: Telemetry | undefined;
   /** Breakers by target, kept across reloads for targets that did not change. */
   private readonly targetHealth = new TargetHealthRegistry();
   private idle: (() => void) | undefined;
@@ -97,6 +100,9 @@ export class Gateway {
     private readonly backends: Backends,
   ) {
     this.settings = options.config.file.server;
+    const tracing = telemetrySettings(options.config.file.telemetry, options.env ?? process.env);
+    this.telemetry = tracing ? new Telemetry(tracing, options.logger) : undefined;
+    if (tracing) options.logger.info({ url: tracing.tracesUrl, service: tracing.serviceName }, "OpenTelemetry traces on");
     this.upstream = new UpstreamClient({ timeoutMs: this.settings.upstream_timeout_ms });
     this.state = buildRuntimeState(options.config, options.factories, this.upstream, this.routingDeps());
     const counters = backends.counters;
@@ -161,6 +167,11 @@ export class Gateway {
     return this.backends.ledger.flush();
   }
 
+  /** Exports every finished trace span now (tests); a no-op with telemetry off. */
+  async flushTraces(): Promise<void> {
+    await this.telemetry?.flush();
+  }
+
   get runtimeState(): RuntimeState {
     return this.state;
   }
@@ -176,7 +187,7 @@ export class Gateway {
   reload(config: LoadedConfig): void {
     const next = buildRuntimeState(config, this.options.factories, this.upstream, this.routingDeps());
     const running = this.reloaded ?? this.options.config;
-    const restartNeeded = (["server", "store"] as const).filter((k) => JSON.stringify(config.file[k]) !== JSON.stringify(running.file[k]));
+    const restartNeeded = (["server", "store", "telemetry"] as const).filter((k) => JSON.stringify(config.file[k]) !== JSON.stringify(running.file[k]));
     this.state = next;
     this.reloaded = config;
     if (restartNeeded.length > 0) {
@@ -233,6 +244,8 @@ export class Gateway {
     this.server.destroyAll();
     await stopped;
     await this.upstream.close();
+    // The spans of the calls just finished are exported before the process goes (bounded).
+    await this.telemetry?.shutdown(5_000);
     this.backends.keyCache.stop();
     // Bounded: a dead store must not hang the shutdown (unwritten rows go to the error log).
     await this.backends.ledger.close(5_000);
@@ -271,7 +284,7 @@ export class Gateway {
       callContextInterceptor(getState),
       errorsInterceptor(logger),
       loggingInterceptor(logger),
-      tracingInterceptor(),
+      tracingInterceptor(this.telemetry),
       boundsInterceptor(),
       authInterceptor({ keyCache: this.backends.keyCache }),
       quotaInterceptor({ counters: this.backends.counters, accounting: this.accounting() }),
@@ -291,8 +304,7 @@ export class Gateway {
       registerHealth(router, this.health, outsideAuth);
       registerReflection(router, { files: apiFiles, serviceOptions: outsideAuth });
     };
-    // The REST surfaces' calls: the same routes, invoked in process with the messages themselves.
-    const clients = inProcessClients(routes, { shutdownSignal: this.shutdownController.signal });
+    const clients = inProcessClients(routes, this.settings.max_body_bytes);
     const rest = createRestRouter([
       // A streamed answer waits for a client that stopped reading as long as an idle connection.
       openaiSurface(clients, this.settings.max_body_bytes, { stallMs: this.settings.idle_timeout_ms }),

@@ -4,6 +4,7 @@ import type { HandlerContext } from "@connectrpc/connect";
 import type { EndpointType } from "../config/schema";
 import { invalidArgument, notFound } from "../errors";
 import { callInfoKey, type CallInfo } from "../interceptors/call-info";
+import { upstreamTraceKey } from "../observability/otel";
 import type { CallOptions } from "../providers/model";
 import type { RuntimeEndpoint, RuntimeState } from "../runtime";
 import { idempotencyKeyOf } from "../routing/idempotency";
@@ -56,6 +57,7 @@ export function beginEndpointCall(
   const options: CallOptions & UpstreamReachedHook = {
     signal: ctx.signal,
     traceparent: info.traceparent,
+    trace: ctx.values.get(upstreamTraceKey),
     requestId: info.requestId,
     idempotencyKey: idempotencyKeyOf(ctx.requestHeader),
     allowedModelVersions: info.allowedModelVersions,

@@ -4,6 +4,7 @@ import { Agent, errors as undiciErrors, request } from "undici";
 import { ConnectError } from "@connectrpc/connect";
 import { badUpstreamResponse, fromUpstreamStatus, unavailable } from "../errors";
 import type { Provider, StreamDecoder, UpstreamRequest } from "../providers/types";
+import type { UpstreamAttempt, UpstreamTrace } from "../observability/otel";
 import { framings } from "./framing";
 import type { Usage } from "../../gen/modelgate/v1/common_pb";
 
@@ -13,6 +14,8 @@ export interface UpstreamCall {
   signal: AbortSignal;
   /** W3C traceparent to send upstream (our span as the parent). */
   traceparent?: string;
+  /** The call's trace: each request is an attempt (span) whose headers replace `traceparent`. */
+  trace?: UpstreamTrace;
   requestId?: string;
   /** The caller's Idempotency-Key, sent upstream unchanged on every attempt (src/routing/idempotency.ts). */
   idempotencyKey?: string;
@@ -77,7 +80,20 @@ export class UpstreamClient {
 
   /** Sends the request and returns the parsed JSON body of a 2xx answer. */
   async json(req: UpstreamRequest, provider: Provider, call: UpstreamCall): Promise<unknown> {
-    const res = await this.send(req, provider, call, "application/json");
+    const attempt = call.trace?.startAttempt(provider.name, req);
+    if (!attempt) return this.jsonAttempt(req, provider, call);
+    try {
+      const body = await this.jsonAttempt(req, provider, call, attempt);
+      attempt.end();
+      return body;
+    } catch (err) {
+      attempt.end(err);
+      throw err;
+    }
+  }
+
+  private async jsonAttempt(req: UpstreamRequest, provider: Provider, call: UpstreamCall, attempt?: UpstreamAttempt): Promise<unknown> {
+    const res = await this.send(req, provider, call, "application/json", attempt);
     let text: string;
     try {
       text = await res.body.text();
@@ -96,15 +112,28 @@ export class UpstreamClient {
    * closing chunk built by `closing` with the usage. A stream that ends without the
    * provider's terminal event, or whose connection breaks, fails with UNAVAILABLE.
    */
-  async *stream<Chunk extends { id: string; model: string }>(
+  stream<Chunk extends { id: string; model: string }>(
     req: UpstreamRequest,
     decoder: StreamDecoder<Chunk>,
     provider: Provider,
     call: UpstreamCall,
     closing: (id: string, model: string, usage: UsageInit) => Chunk,
   ): AsyncGenerator<Chunk> {
+    const attempt = call.trace?.startAttempt(provider.name, req);
+    const chunks = this.streamAttempt(req, decoder, provider, call, closing, attempt);
+    return attempt ? tracedStream(chunks, attempt, call.signal) : chunks;
+  }
+
+  private async *streamAttempt<Chunk extends { id: string; model: string }>(
+    req: UpstreamRequest,
+    decoder: StreamDecoder<Chunk>,
+    provider: Provider,
+    call: UpstreamCall,
+    closing: (id: string, model: string, usage: UsageInit) => Chunk,
+    attempt: UpstreamAttempt | undefined,
+  ): AsyncGenerator<Chunk> {
     const framing = framings[decoder.framing ?? "sse"];
-    const res = await this.send(req, provider, call, framing.contentTypes[0]);
+    const res = await this.send(req, provider, call, framing.contentTypes[0], attempt);
     const contentType = res.headers["content-type"];
     if (typeof contentType !== "string" || !framing.contentTypes.some((t) => contentType.includes(t))) {
       res.body.destroy();
@@ -137,9 +166,10 @@ export class UpstreamClient {
     return this.agent.close();
   }
 
-  private async send(req: UpstreamRequest, provider: Provider, call: UpstreamCall, accept: string) {
+  private async send(req: UpstreamRequest, provider: Provider, call: UpstreamCall, accept: string, attempt?: UpstreamAttempt) {
     const headers: Record<string, string> = { accept, ...req.headers };
-    if (call.traceparent) headers["traceparent"] = call.traceparent;
+    if (attempt) Object.assign(headers, attempt.headers);
+    else if (call.traceparent) headers["traceparent"] = call.traceparent;
     if (call.requestId) headers["x-request-id"] = call.requestId;
     if (call.idempotencyKey) headers["idempotency-key"] = call.idempotencyKey;
     let body: string | undefined;
@@ -169,6 +199,7 @@ export class UpstreamClient {
       if (err instanceof undiciErrors.HeadersTimeoutError) call.onUpstreamReached?.();
       throw this.failure(provider, call, err);
     }
+    attempt?.responded(res.statusCode);
     if (res.statusCode >= 200 && res.statusCode < 300) {
       call.onUpstreamReached?.();
       return res;
@@ -213,6 +244,22 @@ export class UpstreamClient {
     const code = (err as { code?: unknown }).code;
     const what = typeof code === "string" ? code : err instanceof Error ? err.message : "unknown error";
     return tagged(unavailable(`${provider.name}: upstream connection failed (${what})`, err), { kind: "connection" });
+  }
+}
+
+/** An attempt's chunks, its span ended when the stream does (or is abandoned). */
+async function* tracedStream<Chunk extends { model: string }>(chunks: AsyncGenerator<Chunk>, attempt: UpstreamAttempt, signal: AbortSignal): AsyncGenerator<Chunk> {
+  let failure: unknown;
+  try {
+    for await (const chunk of chunks) {
+      attempt.chunk?.(chunk as { model: string; usage?: { promptTokens: number; completionTokens: number } });
+      yield chunk;
+    }
+  } catch (err) {
+    failure = err;
+    throw err;
+  } finally {
+    attempt.end(failure ?? (signal.aborted ? signal.reason : undefined));
   }
 }
 

@@ -46,7 +46,7 @@ export class AliasCache {
 
   private start(call: UpstreamCall): Flight {
     const controller = new AbortController();
-    const lookupCall: UpstreamCall = { signal: controller.signal, traceparent: call.traceparent, requestId: call.requestId };
+    const lookupCall: UpstreamCall = { signal: controller.signal, traceparent: call.traceparent, trace: call.trace, requestId: call.requestId };
     const flight: Flight = {
       controller,
       waiters: 0,
