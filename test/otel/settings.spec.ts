@@ -1,0 +1,85 @@
+// Which settings tracing runs with: the `telemetry:` block over the standard OTEL_* variables,
+// off by default, OTEL_SDK_DISABLED winning over everything.
+import { describe, expect, it } from "vitest";
+import { ParentBasedSampler, TraceIdRatioBasedSampler, AlwaysOffSampler } from "@opentelemetry/sdk-trace-base";
+import { telemetrySchema } from "../../src/config/schema";
+import { samplerFromEnv, telemetrySettings } from "../../src/observability/otel";
+
+const block = (v: unknown = {}) => telemetrySchema.parse(v);
+
+describe("telemetrySettings", () => {
+  it("is off with no block and no variable", () => {
+    expect(telemetrySettings(block(), {})).toBeNull();
+  });
+
+  it("is on with an OTLP endpoint variable, the traces path added to the base endpoint", () => {
+    const s = telemetrySettings(block(), { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" });
+    expect(s?.tracesUrl).toBe("http://collector:4318/v1/traces");
+    expect(s?.serviceName).toBe("modelgate");
+  });
+
+  it("takes the traces endpoint variable as the full URL", () => {
+    const s = telemetrySettings(block(), {
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://base:4318",
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://traces:9999/custom",
+    });
+    expect(s?.tracesUrl).toBe("http://traces:9999/custom");
+  });
+
+  it("is on with enabled: true, exporting to the default local collector", () => {
+    expect(telemetrySettings(block({ enabled: true }), {})?.tracesUrl).toBe("http://localhost:4318/v1/traces");
+  });
+
+  it("stays off with enabled: false even when an endpoint variable is set", () => {
+    expect(telemetrySettings(block({ enabled: false }), { OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" })).toBeNull();
+  });
+
+  it("is off with OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none whatever the block says", () => {
+    expect(telemetrySettings(block({ enabled: true }), { OTEL_SDK_DISABLED: "TRUE" })).toBeNull();
+    expect(telemetrySettings(block({ enabled: true }), { OTEL_TRACES_EXPORTER: "none" })).toBeNull();
+  });
+
+  it("prefers the block's values, the variables filling the rest", () => {
+    const s = telemetrySettings(
+      block({ enabled: true, otlp_traces_endpoint: "https://otel.example.test/v1/traces", service_name: "gw-eu", headers: { "x-scope": "a" } }),
+      {
+        OTEL_SERVICE_NAME: "from-env",
+        OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20t0k,x-scope=env",
+        OTEL_RESOURCE_ATTRIBUTES: "deployment.environment.name=prod,service.namespace=ai",
+      },
+    );
+    expect(s).toMatchObject({
+      tracesUrl: "https://otel.example.test/v1/traces",
+      serviceName: "gw-eu",
+      headers: { authorization: "Bearer t0k", "x-scope": "a" },
+      resourceAttributes: { "deployment.environment.name": "prod", "service.namespace": "ai" },
+      maxQueueSize: 2048,
+      exportDelayMs: 1000,
+    });
+    expect(telemetrySettings(block({ enabled: true }), { OTEL_SERVICE_NAME: "from-env" })?.serviceName).toBe("from-env");
+  });
+
+  it("uses sampler_ratio as a parent-based ratio sampler", () => {
+    const s = telemetrySettings(block({ enabled: true, sampler_ratio: 0.25 }), {});
+    expect(s?.sampler).toBeInstanceOf(ParentBasedSampler);
+    expect(s?.sampler.toString()).toContain("TraceIdRatioBased{0.25}");
+  });
+
+  it("refuses a block with an unknown key, a bad URL or a ratio out of range", () => {
+    expect(telemetrySchema.safeParse({ enable: true }).success).toBe(false);
+    expect(telemetrySchema.safeParse({ otlp_traces_endpoint: "ftp://x/v1/traces" }).success).toBe(false);
+    expect(telemetrySchema.safeParse({ sampler_ratio: 1.5 }).success).toBe(false);
+  });
+});
+
+describe("samplerFromEnv", () => {
+  it("reads OTEL_TRACES_SAMPLER and its argument, parent-based always-on by default", () => {
+    expect(samplerFromEnv({}).toString()).toContain("ParentBased{root=AlwaysOnSampler");
+    expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: "always_off" })).toBeInstanceOf(AlwaysOffSampler);
+    const ratio = samplerFromEnv({ OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.1" });
+    expect(ratio).toBeInstanceOf(TraceIdRatioBasedSampler);
+    expect(ratio.toString()).toContain("0.1");
+    // An argument out of range falls back to 1 rather than failing the start.
+    expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "7" }).toString()).toContain("TraceIdRatioBased{1}");
+  });
+});
