@@ -1,9 +1,11 @@
-// Polyglot gRPC interop: a Python client (grpcio) and a Go client (grpc-go), each with stubs
-// generated from proto/, run the same checks against real gateways over gRPC h2c and print one
-// JSON line per check (test/interop/python/client.py, test/interop/go/*.go). Each check is a test
-// here, failing with the client's own message. test/interop/setup.sh builds the venv, the stubs
-// and the Go binary (idempotent, under a second when done); without python3 or go it fails, and
-// so does every test here, with its message: CI installs them, a skip would hide a gap.
+// Polyglot gRPC interop: a Python client (grpcio), a Go client (grpc-go), a Java client
+// (grpc-java) and a Rust client (tonic), each with stubs generated from proto/, run the same
+// checks against real gateways over gRPC h2c and print one JSON line per check
+// (test/interop/python/client.py, test/interop/go/*.go, test/interop/java/src, test/interop/rust/src).
+// Each check is a test here, failing with the client's own message. test/interop/setup.sh builds
+// the venv, the stubs and the Go binary, `setup.sh java` and `setup.sh rust` the other two
+// (idempotent, under a second when done); without python3, go, mvn or cargo it fails, and so
+// does every test of that language, with its message: CI installs them, a skip would hide a gap.
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,13 +28,26 @@ const checks = [
   "cancelled",
 ] as const;
 
-const langs = ["python", "go"] as const;
+const langs = ["python", "go", "java", "rust"] as const;
 type Lang = (typeof langs)[number];
+
+/** The checks each client runs: the Java and Rust ones also ask grpc.health.v1. */
+const checksOf: Record<Lang, readonly string[]> = {
+  python: checks,
+  go: checks,
+  java: [...checks, "health"],
+  rust: [...checks, "health"],
+};
 
 const clientCommand: Record<Lang, [string, ...string[]]> = {
   python: [`${interop}/.venv/bin/python`, "-B", `${interop}/python/client.py`],
   go: [`${interop}/.bin/interop-client-go`],
+  java: [`${interop}/.bin/interop-client-java`],
+  rust: [`${interop}/.bin/interop-client-rust`],
 };
+
+/** The setup.sh arguments that build each client (Python and Go share the default run). */
+const setupArgs: Record<Lang, string[]> = { python: [], go: [], java: ["java"], rust: ["rust"] };
 
 /**
  * The endpoints the clients expect (their list_endpoints check names them). "slow" streams a
@@ -77,14 +92,14 @@ function runCommand(command: string, args: string[], timeoutMs: number): Promise
 
 const tail = (text: string, lines = 30) => text.trimEnd().split("\n").slice(-lines).join("\n");
 
-let setupFailure: string | undefined;
+const setupFailures = new Map<Lang, string>();
 let gw: TestGateway | undefined;
 let authGw: TestGateway | undefined;
 const runs = new Map<Lang, ClientRun>();
 
 async function runClient(lang: Lang, addr: string, authAddr: string): Promise<ClientRun> {
   const [command, ...args] = clientCommand[lang];
-  const flags = lang === "python" ? ["--addr", addr, "--auth-addr", authAddr, "--api-key", apiKey] : ["-addr", addr, "-auth-addr", authAddr, "-api-key", apiKey];
+  const flags = lang !== "go" ? ["--addr", addr, "--auth-addr", authAddr, "--api-key", apiKey] : ["-addr", addr, "-auth-addr", authAddr, "-api-key", apiKey];
   const finished = await runCommand(command, [...args, ...flags], 60_000);
   const results = finished.stdout
     .split("\n")
@@ -95,11 +110,21 @@ async function runClient(lang: Lang, addr: string, authAddr: string): Promise<Cl
 
 beforeAll(async () => {
   // Cold, setup downloads and builds for a minute or two (more with other test files running).
-  const setup = await runCommand("bash", [`${interop}/setup.sh`], 840_000);
-  if (setup.code !== 0) {
-    setupFailure = `test/interop/setup.sh failed (${setup.code}):\n${tail(setup.stderr || setup.stdout)}`;
-    return;
+  // Java and Rust: about 1.5 minutes each cold, in parallel with the Python and Go setup.
+  const setups = new Map<string, Promise<Finished>>();
+  for (const lang of langs) {
+    const key = setupArgs[lang].join(" ");
+    if (!setups.has(key)) setups.set(key, runCommand("bash", [`${interop}/setup.sh`, ...setupArgs[lang]], 840_000));
   }
+  for (const lang of langs) {
+    const setup = await setups.get(setupArgs[lang].join(" "))!;
+    if (setup.code !== 0) {
+      const command = ["test/interop/setup.sh", ...setupArgs[lang]].join(" ");
+      setupFailures.set(lang, `${command} failed (${setup.code}):\n${tail(setup.stderr || setup.stdout)}`);
+    }
+  }
+  const ready = langs.filter((lang) => !setupFailures.has(lang));
+  if (ready.length === 0) return;
   gw = await startGateway(`endpoints:${interopEndpoints}`);
   authGw = await startGateway(
     `
@@ -112,8 +137,8 @@ endpoints:${echoEndpoints}`,
   );
   const addr = `127.0.0.1:${gw.port}`;
   const authAddr = `127.0.0.1:${authGw.port}`;
-  const finished = await Promise.all(langs.map((lang) => runClient(lang, addr, authAddr)));
-  langs.forEach((lang, i) => runs.set(lang, finished[i]!));
+  const finished = await Promise.all(ready.map((lang) => runClient(lang, addr, authAddr)));
+  ready.forEach((lang, i) => runs.set(lang, finished[i]!));
 }, 900_000);
 
 afterAll(async () => {
@@ -122,6 +147,7 @@ afterAll(async () => {
 });
 
 function clientRun(lang: Lang): ClientRun {
+  const setupFailure = setupFailures.get(lang);
   if (setupFailure !== undefined) throw new Error(setupFailure);
   const run = runs.get(lang);
   if (!run) throw new Error(`the ${lang} client did not run`);
@@ -138,7 +164,7 @@ async function gatewayLine(lang: Lang, check: string): Promise<Record<string, un
 }
 
 describe.each(langs)("%s gRPC client against the gateway", (lang) => {
-  it.each(checks)("%s", (check) => {
+  it.each(checksOf[lang])("%s", (check) => {
     const run = clientRun(lang);
     const result = run.results.find((r) => r.check === check);
     if (!result) {
@@ -150,7 +176,7 @@ describe.each(langs)("%s gRPC client against the gateway", (lang) => {
 
   it("reports each check exactly once and exits 0", () => {
     const run = clientRun(lang);
-    expect(run.results.map((r) => r.check), `checks reported; stderr:\n${tail(run.stderr)}`).toEqual([...checks]);
+    expect(run.results.map((r) => r.check), `checks reported; stderr:\n${tail(run.stderr)}`).toEqual([...checksOf[lang]]);
     expect(run.code, `exit code; stderr:\n${tail(run.stderr)}`).toBe(0);
   });
 
