@@ -1,8 +1,13 @@
 // Prometheus metrics (prom-client), served at GET /metrics on the gateway's port. Per-call work
-// is a few counter increments on pre-resolved label children; state gauges (quota backend, ledger
-// queue) are read only when Prometheus scrapes.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+// is a few increments on label children resolved once per endpoint (and target) and cached; state
+// gauges (quota backend, ledger queue, breakers, budgets) are read only when Prometheus scrapes.
+// Label values come from the config (endpoints, targets, teams) or are capped (key teams), so a
+// caller cannot grow the series. Latency histograms carry the call's trace id as an OpenMetrics
+// exemplar when the scraper asks for OpenMetrics (at most one new exemplar per series a second).
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type RegistryContentType } from "prom-client";
+import type { AttemptKind, AttemptOutcome } from "../routing/router";
 import type { ResilientCountersStats } from "../store/resilient-counters";
+import type { LedgerRow } from "../store/types";
 import type { LedgerWriterStats } from "../usage/ledger-writer";
 
 export interface MetricsSources {
@@ -14,18 +19,100 @@ export interface MetricsSources {
   breakers?: () => Iterable<{ endpoint: string; target: string; level: number }>;
   /** Each canary target's standing: 0 running, 1 promoted, -1 rolled back. */
   canaries?: () => Iterable<{ endpoint: string; target: string; level: number }>;
+  /** The config's endpoint names (label values outside it become "(unknown)") and team budgets. */
+  config?: () => { endpoints: ReadonlyMap<string, unknown>; teams: ReadonlyMap<string, { budgetUsd?: number; budgetPeriod?: string }> };
+}
+
+/** The label value of an endpoint name the config does not have (callers' made-up names). */
+export const unknownEndpoint = "(unknown)";
+/** Team label values: a call without a team, and the teams past the cap. */
+export const noTeam = "(none)";
+export const otherTeam = "other";
+/** Distinct team names outside the config's `teams:` (keys' teams) that get their own series. */
+const maxExtraTeams = 50;
+const exemplarEveryMs = 1_000;
+const openMetricsType = Registry.OPENMETRICS_CONTENT_TYPE;
+
+/** The label children of one endpoint, resolved once. */
+interface EndpointSeries {
+  duration: ExemplarSeries;
+  codes: Map<string, Counter.Internal>;
+  prompt: Counter.Internal;
+  completion: Counter.Internal;
+  cost: Counter.Internal;
+  activeStreams: Gauge.Internal<"endpoint">;
+  targets: Map<string, TargetSeries>;
+}
+
+/** The label children of one endpoint target. */
+interface TargetSeries {
+  ttft: ExemplarSeries;
+  tpot: Histogram.Internal<"endpoint" | "target">;
+  retries: Counter.Internal;
+  fallbacks: Counter.Internal;
+  attempts: Map<string, Counter.Internal>;
+}
+
+/** A histogram child that also keeps, now and then, the trace id of an observation as exemplar. */
+class ExemplarSeries {
+  private readonly child: Histogram.Internal<string>;
+  private lastExemplarAt = -Infinity;
+  constructor(
+    private readonly histogram: Histogram<string>,
+    private readonly labels: Record<string, string>,
+  ) {
+    this.child = histogram.labels(labels);
+  }
+
+  observe(seconds: number, traceId: string | undefined): void {
+    const now = performance.now();
+    if (traceId === undefined || now - this.lastExemplarAt < exemplarEveryMs) {
+      this.child.observe(seconds);
+      return;
+    }
+    this.lastExemplarAt = now;
+    this.histogram.observe({ labels: this.labels, value: seconds, exemplarLabels: { trace_id: traceId } });
+  }
+}
+
+/** What a finished streamed answer measured (see src/interceptors/call-metrics.ts). */
+export interface StreamTiming {
+  /** Seconds from the call's start to its first streamed message. */
+  firstMessageSeconds: number;
+  /** Seconds from the first message to the end of the stream. */
+  restSeconds: number;
+  outputTokens: number;
 }
 
 export class GatewayMetrics {
+  /** Prometheus text between scrapes (the type other code registers its metrics under). */
   readonly registry = new Registry();
+  /**
+   * The same registry, switched to OpenMetrics while the exemplar histograms are made (prom-client
+   * allows exemplars only then) and while an OpenMetrics scrape renders.
+   */
+  private readonly switchable = this.registry as Registry<RegistryContentType>;
   private readonly calls: Counter<"endpoint" | "code">;
   private readonly duration: Histogram<"endpoint">;
+  private readonly ttft: Histogram<"endpoint" | "target">;
+  private readonly tpot: Histogram<"endpoint" | "target">;
+  private readonly activeStreams: Gauge<"endpoint">;
   private readonly tokens: Counter<"endpoint" | "kind">;
   private readonly cost: Counter<"endpoint">;
+  private readonly teamTokens: Counter<"team" | "kind">;
+  private readonly teamCost: Counter<"team">;
   private readonly attempts: Counter<"endpoint" | "target" | "outcome">;
+  private readonly retries: Counter<"endpoint" | "target">;
+  private readonly fallbacks: Counter<"endpoint" | "target">;
+  private readonly endpoints = new Map<string, EndpointSeries>();
+  private readonly teams = new Map<string, { prompt: Counter.Internal; completion: Counter.Internal; cost: Counter.Internal }>();
+  private extraTeams = 0;
+  /** Renders one scrape at a time: an OpenMetrics render renames counters while it runs. */
+  private rendering: Promise<unknown> = Promise.resolve();
 
-  constructor(sources: MetricsSources) {
+  constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
+    this.switchable.setContentType(openMetricsType);
     collectDefaultMetrics({ register: this.registry, prefix: "modelgate_process_" });
     this.calls = new Counter({ name: "modelgate_calls_total", help: "Model calls by endpoint and result code", labelNames: ["endpoint", "code"], registers });
     this.duration = new Histogram({
@@ -33,16 +120,67 @@ export class GatewayMetrics {
       help: "Call latency (streams: until the last message)",
       labelNames: ["endpoint"],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      enableExemplars: true,
       registers,
     });
+    this.ttft = new Histogram({
+      name: "modelgate_time_to_first_token_seconds",
+      help: "Streamed answers: from the call's start to its first streamed message, by endpoint and the target that answered",
+      labelNames: ["endpoint", "target"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 30],
+      enableExemplars: true,
+      registers,
+    });
+    this.tpot = new Histogram({
+      name: "modelgate_time_per_output_token_seconds",
+      help: "Streamed answers of 2+ output tokens: (end - first message) / (output tokens - 1), by endpoint and target",
+      labelNames: ["endpoint", "target"],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1],
+      registers,
+    });
+    this.activeStreams = new Gauge({ name: "modelgate_active_streams", help: "Streamed answers being sent now, by endpoint", labelNames: ["endpoint"], registers });
     this.tokens = new Counter({ name: "modelgate_tokens_total", help: "Tokens by endpoint, prompt or completion", labelNames: ["endpoint", "kind"], registers });
     this.cost = new Counter({ name: "modelgate_cost_usd_total", help: "Known cost in USD by endpoint", labelNames: ["endpoint"], registers });
+    this.teamTokens = new Counter({
+      name: "modelgate_team_tokens_total",
+      help: `Tokens by caller team (config teams and up to ${maxExtraTeams} others by name, then "${otherTeam}"; "${noTeam}" without a team), prompt or completion`,
+      labelNames: ["team", "kind"],
+      registers,
+    });
+    this.teamCost = new Counter({ name: "modelgate_team_cost_usd_total", help: "Known cost in USD by caller team (labels as modelgate_team_tokens_total)", labelNames: ["team"], registers });
     this.attempts = new Counter({
       name: "modelgate_upstream_attempts_total",
       help: "Upstream attempts of routed endpoints by target and outcome (ok, a failure class, breaker_open)",
       labelNames: ["endpoint", "target", "outcome"],
       registers,
     });
+    this.retries = new Counter({
+      name: "modelgate_upstream_retries_total",
+      help: "Upstream requests of routed endpoints that repeated a failed one on the same target",
+      labelNames: ["endpoint", "target"],
+      registers,
+    });
+    this.fallbacks = new Counter({
+      name: "modelgate_upstream_fallbacks_total",
+      help: "Upstream requests of routed endpoints sent to a target other than the call's first choice (the target label: the one fallen back to)",
+      labelNames: ["endpoint", "target"],
+      registers,
+    });
+    const config = sources.config;
+    if (config) {
+      new Gauge({
+        name: "modelgate_team_budget_usd",
+        help: "Each config team's spending budget in USD per period (day or month)",
+        labelNames: ["team", "period"],
+        registers,
+        collect() {
+          this.reset();
+          for (const [team, limits] of config().teams) {
+            if (limits.budgetUsd !== undefined) this.labels(team, limits.budgetPeriod ?? "month").set(limits.budgetUsd);
+          }
+        },
+      });
+    }
     const canaries = sources.canaries;
     if (canaries) {
       new Gauge({
@@ -133,21 +271,140 @@ export class GatewayMetrics {
         },
       });
     }
+    this.switchable.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
   }
 
-  /** One upstream attempt of a routed call and how it ended (ok, a failure class, breaker_open). */
-  recordAttempt(endpoint: string, target: string, outcome: string): void {
-    this.attempts.labels(endpoint, target, outcome).inc();
+  /**
+   * The exposition for a scrape: OpenMetrics (with exemplars) when the Accept header asks for it,
+   * as Prometheus does, else Prometheus text.
+   */
+  async render(accept: string | undefined): Promise<{ body: string; contentType: string }> {
+    const openMetrics = accept !== undefined && accept.includes("application/openmetrics-text");
+    const run = this.rendering.then(() => (openMetrics ? this.renderOpenMetrics() : this.registry.metrics()));
+    this.rendering = run.catch(() => undefined);
+    return { body: await run, contentType: openMetrics ? openMetricsType : this.registry.contentType };
   }
 
-  recordCall(endpoint: string, code: string, seconds: number): void {
-    this.calls.labels(endpoint, code).inc();
-    this.duration.labels(endpoint).observe(seconds);
+  /** prom-client strips counters' `_total` from their names for OpenMetrics: put them back after. */
+  private async renderOpenMetrics(): Promise<string> {
+    const names = this.registry.getMetricsAsArray().map((m) => [m, m.name] as const);
+    this.switchable.setContentType(openMetricsType);
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.switchable.setContentType(Registry.PROMETHEUS_CONTENT_TYPE);
+      for (const [metric, name] of names) (metric as { name: string }).name = name;
+    }
   }
 
-  recordUsage(endpoint: string, promptTokens: number, completionTokens: number, costUsd: number | null): void {
-    if (promptTokens > 0) this.tokens.labels(endpoint, "prompt").inc(promptTokens);
-    if (completionTokens > 0) this.tokens.labels(endpoint, "completion").inc(completionTokens);
-    if (costUsd !== null && costUsd > 0) this.cost.labels(endpoint).inc(costUsd);
+  /** The label value for an endpoint name: itself when the config has it. */
+  endpointLabel(name: string | undefined): string {
+    if (name === undefined) return unknownEndpoint;
+    const known = this.sources.config?.().endpoints;
+    return known === undefined || known.has(name) ? name : unknownEndpoint;
+  }
+
+  private endpointSeries(endpoint: string): EndpointSeries {
+    let s = this.endpoints.get(endpoint);
+    if (!s) {
+      s = {
+        duration: new ExemplarSeries(this.duration, { endpoint }),
+        codes: new Map(),
+        prompt: this.tokens.labels(endpoint, "prompt"),
+        completion: this.tokens.labels(endpoint, "completion"),
+        cost: this.cost.labels(endpoint),
+        activeStreams: this.activeStreams.labels(endpoint),
+        targets: new Map(),
+      };
+      this.endpoints.set(endpoint, s);
+    }
+    return s;
+  }
+
+  private targetSeries(endpoint: string, target: string): TargetSeries {
+    const e = this.endpointSeries(endpoint);
+    let s = e.targets.get(target);
+    if (!s) {
+      s = {
+        ttft: new ExemplarSeries(this.ttft, { endpoint, target }),
+        tpot: this.tpot.labels(endpoint, target),
+        retries: this.retries.labels(endpoint, target),
+        fallbacks: this.fallbacks.labels(endpoint, target),
+        attempts: new Map(),
+      };
+      e.targets.set(target, s);
+    }
+    return s;
+  }
+
+  /** One upstream attempt of a routed call, how it ended, and whether it was a retry or a fallback. */
+  recordAttempt(endpoint: string, target: string, outcome: AttemptOutcome, kind: AttemptKind = "first"): void {
+    const s = this.targetSeries(endpoint, target);
+    let child = s.attempts.get(outcome);
+    if (!child) s.attempts.set(outcome, (child = this.attempts.labels(endpoint, target, outcome)));
+    child.inc();
+    if (outcome === "breaker_open") return; // no request was sent
+    if (kind === "retry") s.retries.inc();
+    else if (kind === "fallback") s.fallbacks.inc();
+  }
+
+  /** A finished call: its endpoint label (see endpointLabel), result code, latency and trace id. */
+  recordCall(endpoint: string, code: string, seconds: number, traceId?: string): void {
+    const s = this.endpointSeries(endpoint);
+    let child = s.codes.get(code);
+    if (!child) s.codes.set(code, (child = this.calls.labels(endpoint, code)));
+    child.inc();
+    s.duration.observe(seconds, traceId);
+  }
+
+  /** A stream started (+1) or ended (-1). */
+  streamActive(endpoint: string, delta: 1 | -1): void {
+    this.endpointSeries(endpoint).activeStreams.inc(delta);
+  }
+
+  /** The first message of a streamed answer went out. */
+  recordFirstToken(endpoint: string, target: string, seconds: number, traceId?: string): void {
+    this.targetSeries(endpoint, target).ttft.observe(seconds, traceId);
+  }
+
+  /** A streamed answer ended whole: the time per output token after the first. */
+  recordStreamEnd(endpoint: string, target: string, timing: StreamTiming): void {
+    if (timing.outputTokens < 2) return;
+    this.targetSeries(endpoint, target).tpot.observe(timing.restSeconds / (timing.outputTokens - 1));
+  }
+
+  /** One usage ledger row: tokens and cost by endpoint and by team. */
+  recordUsage(row: Pick<LedgerRow, "endpoint" | "team" | "promptTokens" | "completionTokens" | "costUsd">): void {
+    const e = this.endpointSeries(this.endpointLabel(row.endpoint));
+    const t = this.teamSeries(row.team);
+    if (row.promptTokens > 0) {
+      e.prompt.inc(row.promptTokens);
+      t.prompt.inc(row.promptTokens);
+    }
+    if (row.completionTokens > 0) {
+      e.completion.inc(row.completionTokens);
+      t.completion.inc(row.completionTokens);
+    }
+    if (row.costUsd !== null && row.costUsd > 0) {
+      e.cost.inc(row.costUsd);
+      t.cost.inc(row.costUsd);
+    }
+  }
+
+  private teamSeries(team: string) {
+    let s = this.teams.get(team);
+    if (s) return s;
+    let label = team === "" ? noTeam : team;
+    if (team !== "" && !this.sources.config?.().teams.has(team)) {
+      if (this.extraTeams >= maxExtraTeams) label = otherTeam;
+      else this.extraTeams++;
+    }
+    s = this.teams.get(label === otherTeam ? "\0other" : label);
+    if (!s) {
+      s = { prompt: this.teamTokens.labels(label, "prompt"), completion: this.teamTokens.labels(label, "completion"), cost: this.teamCost.labels(label) };
+    }
+    // Past the cap, unseen names share the "other" children (cached under a name no team can have).
+    this.teams.set(label === otherTeam ? "\0other" : team, s);
+    return s;
   }
 }

@@ -48,8 +48,11 @@ export interface RouteRequest {
 /** How an attempt ended, for metrics: "ok", a failure class, "breaker_open" or "other". */
 export type AttemptOutcome = "ok" | FailureClass | "breaker_open" | "other";
 
+/** An attempt's place in its call: the first, a retry on the same target, or one on another target. */
+export type AttemptKind = "first" | "retry" | "fallback";
+
 export interface RouterHooks {
-  onAttempt?(endpoint: string, target: string, outcome: AttemptOutcome): void;
+  onAttempt?(endpoint: string, target: string, outcome: AttemptOutcome, kind: AttemptKind): void;
   /** A canary was promoted or rolled back by the gateway. */
   onCanaryDecision?(endpoint: string, target: string, decision: "promoted" | "rolled_back", evidence: CanaryEvidence): void;
 }
@@ -125,13 +128,16 @@ export class EndpointRouter {
     this.budget.deposit();
     let attempts = 0;
     let lastError: unknown;
+    let targetIndex = -1;
     for (const target of this.order(req)) {
       const breaker = target.health.breaker;
+      targetIndex++;
       for (let retry = 0; ; retry++) {
+        const kind: AttemptKind = retry > 0 ? "retry" : targetIndex > 0 ? "fallback" : "first";
         if (call.signal.aborted) throw ConnectError.from(call.signal.reason);
         // Half-open: one call probes the target; the others go elsewhere instead of waiting for it.
         if (breaker.state === CircuitState.HalfOpen || breaker.state === CircuitState.Isolated) {
-          hooks.onAttempt?.(this.endpoint, target.name, "breaker_open");
+          hooks.onAttempt?.(this.endpoint, target.name, "breaker_open", kind);
           break;
         }
         const left = deadline - performance.now();
@@ -157,19 +163,19 @@ export class EndpointRouter {
           target.health.latency.observe(performance.now() - attemptStarted);
           this.recordOutcome(target, true);
           clearTimeout(timer);
-          hooks.onAttempt?.(this.endpoint, target.name, "ok");
+          hooks.onAttempt?.(this.endpoint, target.name, "ok", kind);
           return { value, target, attempts, release: () => call.signal.removeEventListener("abort", follow) };
         } catch (err) {
           clearTimeout(timer);
           call.signal.removeEventListener("abort", follow);
           if (err instanceof BrokenCircuitError) {
             attempts--; // no request was made
-            hooks.onAttempt?.(this.endpoint, target.name, "breaker_open");
+            hooks.onAttempt?.(this.endpoint, target.name, "breaker_open", kind);
             break;
           }
           if (call.signal.aborted) throw ConnectError.from(call.signal.reason);
           const failure = classifyFailure(err);
-          hooks.onAttempt?.(this.endpoint, target.name, failure.kind ?? "other");
+          hooks.onAttempt?.(this.endpoint, target.name, failure.kind ?? "other", kind);
           if (failure.kind !== undefined && failure.kind !== "context_length") this.recordOutcome(target, false);
           // Not the target's fault (the caller's request): no other target will do better.
           if (failure.kind === undefined || !this.fallbackOn.has(failure.kind)) throw err;

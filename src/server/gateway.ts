@@ -14,6 +14,7 @@ import { authInterceptor } from "../interceptors/auth";
 import { boundsInterceptor } from "../interceptors/bounds";
 import { callContextInterceptor } from "../interceptors/call-context";
 import { errorsInterceptor } from "../interceptors/errors";
+import { callMetricsInterceptor } from "../interceptors/call-metrics";
 import { loggingInterceptor } from "../interceptors/logging";
 import { quotaInterceptor, type Accounting } from "../interceptors/quota";
 import { AdminService, file_modelgate_v1_admin } from "../../gen/modelgate/v1/admin_pb";
@@ -115,6 +116,7 @@ export class Gateway {
         for (const h of health.all()) yield { endpoint: h.endpoint, target: h.target, level: breakerLevel(h.breaker.state) };
       },
       canaries: () => canaryStandings(this.state),
+      config: () => this.state,
     });
     this.server = createOnePortServer(this.listener(), {
       headersTimeoutMs: this.settings.headers_timeout_ms,
@@ -200,7 +202,7 @@ export class Gateway {
     return {
       health: this.targetHealth,
       hooks: {
-        onAttempt: (endpoint, target, outcome) => this.metrics.recordAttempt(endpoint, target, outcome),
+        onAttempt: (endpoint, target, outcome, kind) => this.metrics.recordAttempt(endpoint, target, outcome, kind),
         onCanaryDecision: (endpoint, target, decision, evidence) =>
           log.warn({ endpoint, target, decision, ...evidence }, `canary ${target} of ${endpoint} ${decision === "promoted" ? "promoted" : "rolled back"}`),
       },
@@ -253,9 +255,9 @@ export class Gateway {
     await this.backends.store.close();
   }
 
-  private async serveMetrics(res: NodeResponse): Promise<void> {
-    const body = await this.metrics.registry.metrics();
-    res.writeHead(200, { "content-type": this.metrics.registry.contentType });
+  private async serveMetrics(req: NodeRequest, res: NodeResponse): Promise<void> {
+    const { body, contentType } = await this.metrics.render(req.headers.accept);
+    res.writeHead(200, { "content-type": contentType });
     res.end(body);
   }
 
@@ -267,10 +269,8 @@ export class Gateway {
       cost: (provider, model, usage) => this.state.prices.costUsd(provider, model, usage),
       record: (row) => {
         ledger.record(row);
-        // Label values only from the config: a caller's made-up endpoint names must not grow the series.
-        const endpoint = this.state.endpoints.has(row.endpoint) ? row.endpoint : "(unknown)";
-        this.metrics.recordCall(endpoint, row.status, row.latencyMs / 1000);
-        this.metrics.recordUsage(endpoint, row.promptTokens, row.completionTokens, row.costUsd);
+        // Label values only from the config (or capped): a caller's made-up names must not grow the series.
+        this.metrics.recordUsage(row);
       },
       spend: (scope, since) => this.backends.store.ledger.spend(scope, since),
     };
@@ -287,6 +287,7 @@ export class Gateway {
       tracingInterceptor(this.telemetry),
       boundsInterceptor(),
       authInterceptor({ keyCache: this.backends.keyCache }),
+      callMetricsInterceptor(this.metrics),
       quotaInterceptor({ counters: this.backends.counters, accounting: this.accounting() }),
     ];
     const routes = (router: ConnectRouter) => {
@@ -327,7 +328,7 @@ export class Gateway {
         assignRequestId(req, res);
         if (applyCors(cors, req.method, req.headers, res)) return;
         if (req.method === "GET" && req.url === "/metrics") {
-          this.serveMetrics(res).catch((err: unknown) => failRequest(logger, res, err));
+          this.serveMetrics(req, res).catch((err: unknown) => failRequest(logger, res, err));
           return;
         }
         if (rest(req, res)) return;
