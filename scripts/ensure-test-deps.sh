@@ -20,6 +20,14 @@ if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/d
   need_apt+=(python3 python3-venv)
 fi
 if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then export PATH="$PATH:/usr/local/go/bin"; fi
+# test/interop java and rust (test/interop/setup.sh java|rust): Maven and a JDK for grpc-java;
+# protoc for tonic-prost-build. cargo itself comes from rustup (~/.cargo/bin): Debian's is too old.
+command -v mvn >/dev/null || need_apt+=(maven)
+command -v javac >/dev/null || need_apt+=(default-jdk-headless)
+command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
+if ! command -v cargo >/dev/null && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
+  echo "ensure-test-deps: no cargo on PATH or in ~/.cargo/bin: the Rust interop client needs Rust 1.75+ (rustup)" >&2
+fi
 # The URI this machine's apt already uses for the main Debian archive (the suite named after the
 # release, e.g. "bookworm"), from one-line files (sources.list, *.list) and deb822 files
 # (*.sources, "URIs:"), each followed by the keyring file it is signed by, if it names one.
