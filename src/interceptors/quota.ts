@@ -3,6 +3,7 @@ import { resourceExhausted } from "../errors";
 import { planChecks, type PlannedCheck } from "../quota/checks";
 import type { Counters } from "../store/counters";
 import type { KeyLimits, LedgerRow } from "../store/types";
+import type { QuotaFailureSink } from "../quota/failures";
 import { getCallInfo, requestEndpoint, type CallInfo } from "./call-info";
 import { onCallEnd } from "./call-end";
 
@@ -23,6 +24,8 @@ export interface Accounting {
 export interface QuotaDeps {
   counters: Counters;
   accounting: Accounting;
+  /** Told of every counter settlement or seed that failed (src/quota/failures.ts: logged and counted). */
+  onFailure: QuotaFailureSink;
   now?: () => number;
 }
 
@@ -34,11 +37,11 @@ export interface QuotaDeps {
  */
 export function quotaInterceptor(deps: QuotaDeps): Interceptor {
   const now = deps.now ?? Date.now;
-  const { counters, accounting } = deps;
+  const { counters, accounting, onFailure } = deps;
   // A budget counter that does not exist (a new period, a restarted process without Redis, a
   // flushed Redis) starts from what the ledger already recorded, once per counter per process.
   const seeding = new Map<string, Promise<void>>();
-  const seedSpendCounters = (checks: PlannedCheck[]): Promise<unknown> => {
+  const seedSpendCounters = (checks: PlannedCheck[], who: CallParty): Promise<unknown> => {
     const pending: Promise<void>[] = [];
     for (const c of checks) {
       if (!c.spendOf) continue;
@@ -49,8 +52,9 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
           if ((await counters.get(c.key)) !== undefined) return;
           const spent = Math.round((await accounting.spend(scope, since)) * 1e6);
           if (spent > 0) await counters.add(c.key, spent, c.resetAtMs);
-        })().catch(() => {
+        })().catch((err: unknown) => {
           seeding.delete(c.key); // try again on the next call; the limit still applies from zero
+          onFailure({ reason: "seed", counter: c.key, ...who, err });
         });
         seeding.set(c.key, seed);
         if (seeding.size > 10_000) seeding.delete(seeding.keys().next().value!);
@@ -82,6 +86,7 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
       };
     }
     const checks = planChecks(now(), endpoint, principal, teamLimits, reservation);
+    const who: CallParty = { endpoint: name ?? "", keyId: principal?.keyId ?? "", team: principal?.team ?? "" };
 
     const settle = (err: unknown) => {
       const status = err === undefined ? "ok" : Code[ConnectError.from(err).code];
@@ -104,7 +109,9 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
           : null;
       for (const c of checks) {
         const actual = c.kind === "tokens" ? promptTokens + completionTokens : c.kind === "spend" ? Math.round((cost ?? 0) * 1e6) : c.cost;
-        if (actual !== c.cost) void counters.add(c.key, actual - c.cost, c.resetAtMs).catch(() => undefined);
+        if (actual !== c.cost) {
+          counters.add(c.key, actual - c.cost, c.resetAtMs).catch((err: unknown) => onFailure({ reason: "settle", counter: c.key, ...who, err }));
+        }
       }
       accounting.record({
         time: new Date(),
@@ -127,7 +134,7 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
       });
     };
 
-    await seedSpendCounters(checks);
+    await seedSpendCounters(checks, who);
     let values: number[] = [];
     if (checks.length > 0) {
       const decision = await counters.hitAll(checks);
@@ -154,6 +161,9 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
     return onCallEnd(res, req.signal, settle);
   };
 }
+
+/** Who a counter failure concerns, for its log line. */
+type CallParty = { endpoint: string; keyId: string; team: string };
 
 function needsEstimate(endpointTokens: number | undefined, ...limits: (KeyLimits | undefined)[]): boolean {
   return endpointTokens !== undefined || limits.some((l) => l !== undefined && (l.tpm !== undefined || l.budgetUsd !== undefined));

@@ -17,6 +17,7 @@ import { errorsInterceptor } from "../interceptors/errors";
 import { callMetricsInterceptor } from "../interceptors/call-metrics";
 import { loggingInterceptor } from "../interceptors/logging";
 import { quotaInterceptor, type Accounting } from "../interceptors/quota";
+import { quotaFailureSink } from "../quota/failures";
 import { AdminService, file_modelgate_v1_admin } from "../../gen/modelgate/v1/admin_pb";
 import { UsageService, file_modelgate_v1_usage } from "../../gen/modelgate/v1/usage_pb";
 import { KeyAdmin } from "../auth/key-admin";
@@ -288,7 +289,7 @@ export class Gateway {
       boundsInterceptor(),
       authInterceptor({ keyCache: this.backends.keyCache }),
       callMetricsInterceptor(this.metrics),
-      quotaInterceptor({ counters: this.backends.counters, accounting: this.accounting() }),
+      quotaInterceptor({ counters: this.backends.counters, accounting: this.accounting(), onFailure: quotaFailureSink(logger, this.metrics.registry) }),
     ];
     const routes = (router: ConnectRouter) => {
       const options = { interceptors: chain };

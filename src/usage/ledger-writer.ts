@@ -250,7 +250,14 @@ export class LedgerWriter {
   private startPump(): void {
     if (this.pumping || this.queued === 0) return;
     this.pumping = true;
-    void this.pump().finally(() => {
+    // pump() handles a failed append itself (retry or isolate); anything else it throws is a bug,
+    // logged here (its rows stay queued and the next pump retries them), never an unhandled rejection.
+    const pumped = this.pump().catch((err: unknown) => {
+      this.failedAppends++;
+      this.lastError = err instanceof Error ? err.message : String(err);
+      this.log.error({ err: this.lastError, queued: this.queued }, "usage ledger writer failed unexpectedly; rows kept, retrying");
+    });
+    void pumped.finally(() => {
       this.pumping = false;
       if (this.queued === 0 || this.abandoned) return;
       // Rows (and perhaps a flush()) that came while the pump was finishing its last append.

@@ -49,7 +49,13 @@ function harness() {
     record: (row) => void rows.push(row),
     spend: async () => 0,
   };
-  const interceptor = quotaInterceptor({ counters, accounting });
+  const interceptor = quotaInterceptor({
+    counters,
+    accounting,
+    onFailure: (f) => {
+      throw new Error(`unexpected quota ${f.reason} failure on ${f.counter}`, { cause: f.err });
+    },
+  });
   return { rows, counters, interceptor };
 }
 
@@ -59,7 +65,7 @@ function callInfo(): CallInfo {
 
 /** What a service does: begins the endpoint call (as chat.ts does), then `work` with its hook. */
 function service(values: ReturnType<typeof createContextValues>, work: (reached: () => void, info: CallInfo) => void) {
-  const ctx = { values, signal: new AbortController().signal, responseHeader: new Headers(), responseTrailer: new Headers(), method: ChatService.method.chat } as unknown as HandlerContext;
+  const ctx = { values, signal: new AbortController().signal, requestHeader: new Headers(), responseHeader: new Headers(), responseTrailer: new Headers(), method: ChatService.method.chat } as unknown as HandlerContext;
   const { info, options } = beginEndpointCall({ getState: () => state }, ctx, "chat", "llm/v1/chat");
   work(() => (options as UpstreamReachedHook).onUpstreamReached?.(), info);
 }
