@@ -1,41 +1,9 @@
-// OpenTelemetry traces: a SERVER span per call (the tracing interceptor) and a CLIENT span per
-// upstream attempt (the upstream client), with the GenAI semantic conventions, exported over
-// OTLP/HTTP (protobuf) through a batch processor. Off by default; when off, nothing here is built
-// and the tracing interceptor keeps its cheap hand-made ids.
-//
-// The parent of each span is passed explicitly (no global context manager, no
-// AsyncLocalStorage): the call's span travels to the upstream client in the call's options.
-import {
-  createContextKey,
-  Code,
-  ConnectError,
-} from "@connectrpc/connect";
-import {
-  diag,
-  DiagLogLevel,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Attributes,
-  type Context,
-  type Span,
-  type TextMapGetter,
-  type TextMapSetter,
-  type Tracer,
-} from "@opentelemetry/api";
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  TraceIdRatioBasedSampler,
-  type Sampler,
-} from "@opentelemetry/sdk-trace-base";
+// OpenTelemetry traces, the light half: what the request path needs whether tracing is on or
+// off (the upstream trace interfaces, the context key, the pass-through of a caller's context)
+// and the settings. The SDK itself (otel-sdk.ts: spans, OTLP export) is imported only when
+// tracing is on: loading it costs ~0.2 s of start-up, and nothing of it runs per call when off.
+import { createContextKey } from "@connectrpc/connect";
+import type { Attributes } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { TelemetryConfig } from "../config/schema";
 import type { CallInfo } from "../interceptors/call-info";
@@ -76,7 +44,7 @@ export interface TelemetrySettings {
   tracesUrl: string;
   headers: Record<string, string>;
   serviceName: string;
-  sampler: Sampler;
+  sampler: SamplerSpec;
   maxQueueSize: number;
   exportDelayMs: number;
   resourceAttributes: Attributes;
@@ -99,32 +67,27 @@ export function telemetrySettings(config: TelemetryConfig, env: Env): TelemetryS
     tracesUrl,
     headers: { ...parseKeyValues(env["OTEL_EXPORTER_OTLP_TRACES_HEADERS"] ?? env["OTEL_EXPORTER_OTLP_HEADERS"]), ...config.headers },
     serviceName: config.service_name ?? (env["OTEL_SERVICE_NAME"]?.trim() || "modelgate"),
-    sampler: config.sampler_ratio !== undefined ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(config.sampler_ratio) }) : samplerFromEnv(env),
+    sampler: config.sampler_ratio !== undefined ? { name: "parentbased_traceidratio", ratio: config.sampler_ratio } : samplerFromEnv(env),
     maxQueueSize: config.max_queue_size,
     exportDelayMs: config.export_delay_ms,
     resourceAttributes: parseKeyValues(env["OTEL_RESOURCE_ATTRIBUTES"]),
   };
 }
 
-/** OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG, as the SDK spec names them (default parentbased_always_on). */
-export function samplerFromEnv(env: Env): Sampler {
-  const name = env["OTEL_TRACES_SAMPLER"]?.trim().toLowerCase() || "parentbased_always_on";
+/** The samplers of the SDK spec's OTEL_TRACES_SAMPLER (built by otel-sdk.ts). */
+export const samplerNames = ["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"] as const;
+export interface SamplerSpec {
+  name: (typeof samplerNames)[number];
+  /** For the ratio samplers, in [0, 1]. */
+  ratio: number;
+}
+
+/** OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (default parentbased_always_on; a bad ratio is 1). */
+export function samplerFromEnv(env: Env): SamplerSpec {
+  const given = env["OTEL_TRACES_SAMPLER"]?.trim().toLowerCase() ?? "";
+  const name = samplerNames.find((n) => n === given) ?? "parentbased_always_on";
   const arg = Number(env["OTEL_TRACES_SAMPLER_ARG"] ?? "1");
-  const ratio = Number.isFinite(arg) && arg >= 0 && arg <= 1 ? arg : 1;
-  switch (name) {
-    case "always_on":
-      return new AlwaysOnSampler();
-    case "always_off":
-      return new AlwaysOffSampler();
-    case "traceidratio":
-      return new TraceIdRatioBasedSampler(ratio);
-    case "parentbased_always_off":
-      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
-    case "parentbased_traceidratio":
-      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
-    default:
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
-  }
+  return { name, ratio: Number.isFinite(arg) && arg >= 0 && arg <= 1 ? arg : 1 };
 }
 
 /** `k=v,k2=v2` (OTEL_*_HEADERS, OTEL_RESOURCE_ATTRIBUTES), values percent-decoded. */
@@ -142,301 +105,29 @@ function parseKeyValues(value: string | undefined): Record<string, string> {
   return out;
 }
 
-const headerGetter: TextMapGetter<Headers> = {
-  get: (carrier, key) => carrier.get(key) ?? undefined,
-  keys: (carrier) => [...carrier.keys()],
-};
-const recordSetter: TextMapSetter<Record<string, string>> = {
-  set: (carrier, key, value) => {
-    carrier[key] = value;
-  },
-};
+/** A call's SERVER span, as the tracing interceptor drives it (see otel-sdk.ts). */
+export interface CallTrace extends UpstreamTrace {
+  /** W3C traceparent naming the call's span. */
+  readonly traceparent: string;
+  /** Whether this endpoint records prompts and completions (and the span is sampled). */
+  readonly captureContent: boolean;
+  /** A response message (unary) or streamed chunk: response model, finish reasons, output text. */
+  observe(message: unknown, capture: boolean): void;
+  end(err?: unknown): void;
+}
 
-/** GenAI `gen_ai.operation.name` by endpoint type (predict has none in the conventions). */
-const operations: Record<string, string> = {
-  "llm/v1/chat": "chat",
-  "llm/v1/completions": "text_completion",
-  "llm/v1/embeddings": "embeddings",
-};
-
-/** Our provider names where the GenAI conventions spell them differently (`gen_ai.provider.name`). */
-const providerNames: Record<string, string> = {
-  bedrock: "aws.bedrock",
-  gemini: "gcp.gemini",
-  "mlflow-model-serving": "mlflow",
-  "mlflow-registry": "mlflow",
-};
-
-/** Bound of each captured prompt or completion attribute (characters). */
-export const maxCapturedChars = 16_384;
-
-/** Tracer, propagators and the export pipeline; built only when telemetry is on. */
-export class Telemetry {
-  private readonly provider: BasicTracerProvider;
-  private readonly tracer: Tracer;
-  private readonly propagator = new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] });
-
-  constructor(
-    readonly settings: TelemetrySettings,
-    log?: Logger,
-  ) {
-    const exporter = new OTLPTraceExporter({ url: settings.tracesUrl, headers: settings.headers, timeoutMillis: 10_000 });
-    this.provider = new BasicTracerProvider({
-      resource: resourceFromAttributes({ ...settings.resourceAttributes, "service.name": settings.serviceName }),
-      sampler: settings.sampler,
-      spanProcessors: [
-        new BatchSpanProcessor(exporter, {
-          maxQueueSize: settings.maxQueueSize,
-          maxExportBatchSize: Math.min(512, settings.maxQueueSize),
-          scheduledDelayMillis: settings.exportDelayMs,
-          exportTimeoutMillis: 10_000,
-        }),
-      ],
-    });
-    this.tracer = this.provider.getTracer("modelgate");
-    // Export failures and dropped spans reach OTel's diag logger: send its warnings to ours.
-    if (log) {
-      const child = log.child({ component: "otel" });
-      diag.setLogger(
-        {
-          error: (msg, ...args) => child.error({ args }, msg),
-          warn: (msg, ...args) => child.warn({ args }, msg),
-          info: () => {},
-          debug: () => {},
-          verbose: () => {},
-        },
-        { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
-      );
-    }
-  }
-
-  /** Starts the SERVER span of a call, continuing the caller's trace context (traceparent, tracestate, baggage). */
-  startCall(service: string, method: string, header: Headers, requestId: string, info: CallInfo | undefined): CallTrace {
-    const parent = this.propagator.extract(ROOT_CONTEXT, header, headerGetter);
-    const contentType = header.get("content-type") ?? "";
-    const span = this.tracer.startSpan(
-      `${service}/${method}`,
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          "rpc.system": contentType.startsWith("application/grpc") ? "grpc" : "connect_rpc",
-          "rpc.service": service,
-          "rpc.method": method,
-          "modelgate.request_id": requestId,
-        },
-      },
-      parent,
-    );
-    return new CallTrace(this.tracer, this.propagator, span, trace.setSpan(parent, span), info);
-  }
-
-  /** Exports every finished span now (tests; shutdown does it too). */
-  flush(): Promise<void> {
-    return this.provider.forceFlush();
-  }
-
+/** Tracing when on: spans for calls, export, flush on shutdown. */
+export interface Telemetry {
+  readonly settings: TelemetrySettings;
+  startCall(service: string, method: string, header: Headers, requestId: string, info: CallInfo | undefined): CallTrace;
+  /** Exports every finished span now. */
+  flush(): Promise<void>;
   /** Flushes and stops the exporter, within `timeoutMs`. */
-  async shutdown(timeoutMs = 5_000): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.provider.shutdown().catch(() => undefined),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-        timer.unref();
-      }),
-    ]);
-    clearTimeout(timer);
-  }
+  shutdown(timeoutMs?: number): Promise<void>;
 }
 
-interface ResponseLike {
-  model?: string;
-  choices?: readonly { finishReason?: string; message?: { role?: string; content?: string }; delta?: { content?: string }; text?: string }[];
-}
-
-/** The SERVER span of one call, and the parent of its upstream attempts. */
-export class CallTrace implements UpstreamTrace {
-  private attempts = 0;
-  private responseModel = "";
-  private readonly finishReasons = new Set<string>();
-  private output: string | undefined;
-
-  constructor(
-    private readonly tracer: Tracer,
-    private readonly propagator: CompositePropagator,
-    readonly span: Span,
-    private readonly context: Context,
-    private readonly info: CallInfo | undefined,
-  ) {}
-
-  /** W3C traceparent naming this call's span (what the logs and non-traced requests carry). */
-  get traceparent(): string {
-    const c = this.span.spanContext();
-    return `00-${c.traceId}-${c.spanId}-0${(c.traceFlags & 1).toString()}`;
-  }
-
-  startAttempt(provider: string, req: { method: string; url: string; body?: unknown }): UpstreamAttempt {
-    this.attempts++;
-    const info = this.info;
-    const operation = info?.endpoint ? operations[info.state.endpoints.get(info.endpoint)?.type ?? ""] : undefined;
-    const bodyModel = (req.body as { model?: unknown } | undefined)?.model;
-    const model = typeof bodyModel === "string" ? bodyModel : info?.model;
-    let address: string | undefined;
-    let port: number | undefined;
-    try {
-      const url = new URL(req.url);
-      address = url.hostname;
-      port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
-    } catch {
-      address = undefined;
-    }
-    const attributes: Attributes = {
-      "gen_ai.provider.name": providerNames[provider] ?? provider,
-      "http.request.method": req.method,
-      "modelgate.attempt": this.attempts,
-    };
-    if (operation) attributes["gen_ai.operation.name"] = operation;
-    if (model) attributes["gen_ai.request.model"] = model;
-    if (address) {
-      attributes["server.address"] = address;
-      attributes["server.port"] = port;
-    }
-    const span = this.tracer.startSpan(`${operation ?? "upstream"}${model ? ` ${model}` : ""}`, { kind: SpanKind.CLIENT, attributes }, this.context);
-    const headers: Record<string, string> = {};
-    this.propagator.inject(trace.setSpan(this.context, span), headers, recordSetter);
-    return new Attempt(span, headers);
-  }
-
-  /** A response message (unary) or a streamed chunk: response model, finish reasons, output text. */
-  observe(message: unknown, capture: boolean): void {
-    const m = message as ResponseLike;
-    if (m.model) this.responseModel = m.model;
-    if (!m.choices) return;
-    for (const choice of m.choices) {
-      if (choice.finishReason) this.finishReasons.add(choice.finishReason);
-      if (!capture) continue;
-      const text = choice.message?.content ?? choice.delta?.content ?? choice.text;
-      if (text && (this.output?.length ?? 0) < maxCapturedChars) this.output = ((this.output ?? "") + text).slice(0, maxCapturedChars);
-    }
-  }
-
-  /** Whether this endpoint records prompts and completions on its spans. */
-  get captureContent(): boolean {
-    const info = this.info;
-    return info?.endpoint !== undefined && info.state.endpoints.get(info.endpoint)?.captureContent === true && this.span.isRecording();
-  }
-
-  end(err?: unknown): void {
-    const span = this.span;
-    if (!span.isRecording()) {
-      span.end();
-      return;
-    }
-    const info = this.info;
-    if (info) span.setAttributes(callAttributes(info, this.attempts));
-    if (this.responseModel) span.setAttribute("gen_ai.response.model", this.responseModel);
-    if (this.finishReasons.size > 0) span.setAttribute("gen_ai.response.finish_reasons", [...this.finishReasons]);
-    if (info && this.captureContent) {
-      const input = inputMessages(info.message);
-      if (input) span.setAttribute("gen_ai.input.messages", input);
-      if (this.output !== undefined) {
-        span.setAttribute(
-          "gen_ai.output.messages",
-          JSON.stringify([{ role: "assistant", parts: [{ type: "text", content: this.output }], finish_reason: [...this.finishReasons][0] ?? "" }]),
-        );
-      }
-    }
-    if (err !== undefined) {
-      const e = ConnectError.from(err);
-      span.setAttribute("error.type", codeName(e.code));
-      span.setAttribute("rpc.response.status_code", codeName(e.code));
-      span.setStatus({ code: SpanStatusCode.ERROR, message: e.rawMessage.slice(0, 500) });
-    } else {
-      span.setAttribute("rpc.response.status_code", "OK");
-    }
-    span.end();
-  }
-}
-
-/** A Connect code as gRPC spells it (UNAVAILABLE, INVALID_ARGUMENT). */
-function codeName(code: Code): string {
-  return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
-}
-
-function callAttributes(info: CallInfo, attemptSpans: number): Attributes {
-  const a: Attributes = {};
-  if (info.endpoint !== undefined) {
-    a["modelgate.endpoint"] = info.endpoint;
-    const op = operations[info.state.endpoints.get(info.endpoint)?.type ?? ""];
-    if (op) a["gen_ai.operation.name"] = op;
-  }
-  if (info.provider) a["gen_ai.provider.name"] = providerNames[info.provider] ?? info.provider;
-  if (info.model) a["gen_ai.request.model"] = info.model;
-  if (info.target) a["modelgate.target"] = info.target;
-  const attempts = info.attempts ?? attemptSpans;
-  if (attempts > 0) a["modelgate.attempts"] = attempts;
-  if (info.principal?.keyName) a["modelgate.key_name"] = info.principal.keyName;
-  if (info.principal?.team) a["modelgate.team"] = info.principal.team;
-  if (info.usage) {
-    a["gen_ai.usage.input_tokens"] = info.usage.promptTokens;
-    a["gen_ai.usage.output_tokens"] = info.usage.completionTokens;
-  }
-  const req = info.message as { maxTokens?: unknown; temperature?: unknown; topP?: unknown } | undefined;
-  if (typeof req?.maxTokens === "number") a["gen_ai.request.max_tokens"] = req.maxTokens;
-  if (typeof req?.temperature === "number") a["gen_ai.request.temperature"] = req.temperature;
-  if (typeof req?.topP === "number") a["gen_ai.request.top_p"] = req.topP;
-  return a;
-}
-
-/** `gen_ai.input.messages` (GenAI conventions' JSON shape), each text clipped, the whole bounded. */
-function inputMessages(message: unknown): string | undefined {
-  const m = message as { messages?: readonly { role?: string; content?: string }[]; prompt?: string; input?: readonly string[] } | undefined;
-  let messages: { role: string; parts: { type: "text"; content: string }[] }[];
-  if (m?.messages) messages = m.messages.map((x) => ({ role: x.role ?? "user", parts: [{ type: "text", content: x.content ?? "" }] }));
-  else if (typeof m?.prompt === "string") messages = [{ role: "user", parts: [{ type: "text", content: m.prompt }] }];
-  else if (m?.input) messages = m.input.map((content) => ({ role: "user", parts: [{ type: "text", content }] }));
-  else return undefined;
-  let budget = maxCapturedChars;
-  for (const msg of messages) {
-    const part = msg.parts[0]!;
-    part.content = part.content.slice(0, Math.max(0, budget));
-    budget -= part.content.length;
-  }
-  return JSON.stringify(messages.filter((msg, i) => i === 0 || msg.parts[0]!.content.length > 0));
-}
-
-/** The CLIENT span of one upstream HTTP request. */
-class Attempt implements UpstreamAttempt {
-  private ended = false;
-  private status = 0;
-
-  constructor(
-    private readonly span: Span,
-    readonly headers: Record<string, string>,
-  ) {}
-
-  responded(status: number): void {
-    this.status = status;
-    this.span.setAttribute("http.response.status_code", status);
-  }
-
-  chunk(chunk: { model?: string; usage?: { promptTokens: number; completionTokens: number } }): void {
-    if (chunk.model) this.span.setAttribute("gen_ai.response.model", chunk.model);
-    if (chunk.usage) {
-      this.span.setAttribute("gen_ai.usage.input_tokens", chunk.usage.promptTokens);
-      this.span.setAttribute("gen_ai.usage.output_tokens", chunk.usage.completionTokens);
-    }
-  }
-
-  end(err?: unknown): void {
-    if (this.ended) return;
-    this.ended = true;
-    if (err !== undefined) {
-      const e = ConnectError.from(err);
-      // HTTP client conventions: the status code when the upstream answered one, else what failed.
-      this.span.setAttribute("error.type", this.status >= 400 ? String(this.status) : codeName(e.code));
-      this.span.setStatus({ code: SpanStatusCode.ERROR, message: e.rawMessage.slice(0, 500) });
-    }
-    this.span.end();
-  }
+/** Loads the SDK and starts the export pipeline (only called when tracing is on). */
+export async function startTelemetry(settings: TelemetrySettings, log?: Logger): Promise<Telemetry> {
+  const { SdkTelemetry } = await import("./otel-sdk");
+  return new SdkTelemetry(settings, log);
 }

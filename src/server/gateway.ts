@@ -30,7 +30,7 @@ import { openStore } from "../store/open";
 import { createRedisClient, RedisCounters } from "../store/redis/counters";
 import { resilientCounters, type ResilientCounters } from "../store/resilient-counters";
 import { GatewayMetrics } from "../observability/metrics";
-import { Telemetry, telemetrySettings } from "../observability/otel";
+import { startTelemetry, telemetrySettings, type Telemetry } from "../observability/otel";
 import type { Store } from "../store/types";
 import { LedgerWriter } from "../usage/ledger-writer";
 import { reservationForRequest, warmTokenizer } from "../usage/tokens";
@@ -70,6 +70,8 @@ interface Backends {
   counters: Counters | ResilientCounters;
   keyCache: KeyCache;
   ledger: LedgerWriter;
+  /** OpenTelemetry traces, when on. */
+  telemetry?: Telemetry;
 }
 
 export const apiFiles = [
@@ -102,9 +104,7 @@ export class Gateway {
     private readonly backends: Backends,
   ) {
     this.settings = options.config.file.server;
-    const tracing = telemetrySettings(options.config.file.telemetry, options.env ?? process.env);
-    this.telemetry = tracing ? new Telemetry(tracing, options.logger) : undefined;
-    if (tracing) options.logger.info({ url: tracing.tracesUrl, service: tracing.serviceName }, "OpenTelemetry traces on");
+    this.telemetry = backends.telemetry;
     this.upstream = new UpstreamClient({ timeoutMs: this.settings.upstream_timeout_ms });
     this.state = buildRuntimeState(options.config, options.factories, this.upstream, this.routingDeps());
     const counters = backends.counters;
@@ -153,7 +153,10 @@ export class Gateway {
       const ledger = new LedgerWriter(store.ledger, { log });
       warmTokenizer(); // ~50 ms once, not on the first call
       log.info({ store: store.kind, counters: redisUrl ? "redis" : "memory" }, "state backends ready");
-      return new Gateway(options, { store, counters, keyCache, ledger });
+      const tracing = telemetrySettings(options.config.file.telemetry, env);
+      const telemetry = tracing ? await startTelemetry(tracing, log) : undefined;
+      if (tracing) log.info({ url: tracing.tracesUrl, service: tracing.serviceName }, "OpenTelemetry traces on");
+      return new Gateway(options, { store, counters, keyCache, ledger, telemetry });
     } catch (err) {
       await store.close();
       throw err;

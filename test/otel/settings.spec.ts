@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { ParentBasedSampler, TraceIdRatioBasedSampler, AlwaysOffSampler } from "@opentelemetry/sdk-trace-base";
 import { telemetrySchema } from "../../src/config/schema";
 import { samplerFromEnv, telemetrySettings } from "../../src/observability/otel";
+import { buildSampler } from "../../src/observability/otel-sdk";
 
 const block = (v: unknown = {}) => telemetrySchema.parse(v);
 
@@ -61,8 +62,10 @@ describe("telemetrySettings", () => {
 
   it("uses sampler_ratio as a parent-based ratio sampler", () => {
     const s = telemetrySettings(block({ enabled: true, sampler_ratio: 0.25 }), {});
-    expect(s?.sampler).toBeInstanceOf(ParentBasedSampler);
-    expect(s?.sampler.toString()).toContain("TraceIdRatioBased{0.25}");
+    expect(s?.sampler).toEqual({ name: "parentbased_traceidratio", ratio: 0.25 });
+    const sampler = buildSampler(s!.sampler);
+    expect(sampler).toBeInstanceOf(ParentBasedSampler);
+    expect(sampler.toString()).toContain("TraceIdRatioBased{0.25}");
   });
 
   it("refuses a block with an unknown key, a bad URL or a ratio out of range", () => {
@@ -74,12 +77,14 @@ describe("telemetrySettings", () => {
 
 describe("samplerFromEnv", () => {
   it("reads OTEL_TRACES_SAMPLER and its argument, parent-based always-on by default", () => {
-    expect(samplerFromEnv({}).toString()).toContain("ParentBased{root=AlwaysOnSampler");
-    expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: "always_off" })).toBeInstanceOf(AlwaysOffSampler);
-    const ratio = samplerFromEnv({ OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.1" });
+    const sampler = (env: Record<string, string>) => buildSampler(samplerFromEnv(env));
+    expect(sampler({}).toString()).toContain("ParentBased{root=AlwaysOnSampler");
+    expect(sampler({ OTEL_TRACES_SAMPLER: "Always_Off" })).toBeInstanceOf(AlwaysOffSampler);
+    const ratio = sampler({ OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.1" });
     expect(ratio).toBeInstanceOf(TraceIdRatioBasedSampler);
     expect(ratio.toString()).toContain("0.1");
-    // An argument out of range falls back to 1 rather than failing the start.
-    expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "7" }).toString()).toContain("TraceIdRatioBased{1}");
+    // An argument out of range falls back to 1, an unknown name to the default, rather than failing the start.
+    expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "7" })).toEqual({ name: "parentbased_traceidratio", ratio: 1 });
+    expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: "jaeger_remote" }).name).toBe("parentbased_always_on");
   });
 });
