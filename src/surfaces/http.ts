@@ -162,8 +162,8 @@ export async function streamSse<T>(
       // dropped, which cancels the call and the upstream request.
       if (res.writableNeedDrain && !(await drained(res, options.stallMs ?? SSE_STALL_MS))) {
         res.destroy(); // aborts the call (clientGone): the upstream request is cancelled
-        // The in-process stream is read to its end (now quick: the call is cancelled) rather than
-        // abandoned with return(), which would leave the service's pending write waiting forever.
+        // The call's stream is read to its end (now quick: the call is cancelled): connect's client
+        // iterables have no return(), and reading on lets the interceptors see the call end.
         await discard(it);
         return;
       }

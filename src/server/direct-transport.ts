@@ -1,0 +1,232 @@
+// The in-process path from the REST surfaces to the services: a connect `Transport` that calls
+// the method implementations through the same interceptor chain the gRPC/Connect handlers use,
+// with the message objects themselves: no encoding, no HTTP machinery, no buffering.
+//
+// It records what the gateway's `routes` register (a ConnectRouter that keeps the implementation
+// specs and their interceptors instead of building protocol handlers) and invokes them with
+// connect's own pieces: createHandlerContext (deadline, cancellation, shutdown) and
+// invokeUnaryImplementation/transformInvokeImplementation (the interceptors, response headers
+// and trailers), exactly what connect-node's handlers call between decoding and encoding.
+//
+// What the wire used to give for free is kept:
+// - values: requests are copied into conforming messages (see message-conform.ts), answers are
+//   checked as an encode would;
+// - the head of a stream: `stream()` resolves once the first message is there (as the Connect
+//   handler answers once it has one), so the headers a service sets before it are in the head and
+//   an error before any output rejects the call;
+// - errors: a ConnectError keeps its code, message and details; its metadata also gets the
+//   call's response headers and trailers (what a client reads back from the wire); anything else
+//   is INTERNAL "internal error", as a handler answers.
+// Streams pull: a message is produced when the caller asks for it, so a REST client that stops
+// reading holds the service (and the upstream read) back instead of piling the answer up here.
+import type { DescMessage, DescMethod, DescMethodStreaming, DescMethodUnary, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  createHandlerContext,
+  createMethodImplSpec,
+  createServiceImplSpec,
+  type ConnectRouter,
+  type ContextValues,
+  type Interceptor,
+  type MethodImplSpec,
+  type StreamResponse,
+  type Transport,
+  type UnaryResponse,
+} from "@connectrpc/connect";
+import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
+import { conformRequest, conformResponse } from "./message-conform";
+
+/** What `HandlerContext.protocolName` says for a call that came in through a REST surface. */
+export const DIRECT_PROTOCOL = "in-process";
+
+type HeaderInit = ConstructorParameters<typeof Headers>[0];
+
+interface Registered {
+  spec: MethodImplSpec;
+  interceptors: Interceptor[];
+}
+
+export interface DirectTransportOptions {
+  /** Aborts every running call (the gateway's shutdown after its grace period), as for gRPC calls. */
+  shutdownSignal?: AbortSignal;
+}
+
+/** A Transport over the implementations that `routes` registers, with their interceptors. */
+export function createDirectTransport(routes: (router: ConnectRouter) => void, options: DirectTransportOptions = {}): Transport {
+  const methods = recordRoutes(routes);
+  const lookup = (method: DescMethod): Registered => {
+    const found = methods.get(method);
+    if (!found) throw new ConnectError(`${method.parent.typeName}/${method.name} is not served in process`, Code.Unimplemented);
+    return found;
+  };
+  const contextFor = (
+    method: DescMethod,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: HeaderInit | undefined,
+    contextValues: ContextValues | undefined,
+  ) =>
+    createHandlerContext({
+      service: method.parent,
+      method,
+      protocolName: DIRECT_PROTOCOL,
+      requestMethod: "POST",
+      url: `/${method.parent.typeName}/${method.name}`,
+      timeoutMs,
+      shutdownSignal: options.shutdownSignal,
+      requestSignal: signal,
+      requestHeader: header,
+      contextValues,
+    });
+
+  return {
+    async unary<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodUnary<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: HeaderInit | undefined,
+      input: MessageInitShape<I>,
+      contextValues?: ContextValues,
+    ): Promise<UnaryResponse<I, O>> {
+      const { spec, interceptors } = lookup(method);
+      if (spec.kind !== "unary") throw new ConnectError(`${method.parent.typeName}/${method.name} is not unary`, Code.Internal);
+      const message = conformRequest(method.input, input);
+      const context = contextFor(method, signal, timeoutMs, header, contextValues);
+      try {
+        const output = await invokeUnaryImplementation(spec, context, message, interceptors);
+        return {
+          stream: false,
+          service: method.parent,
+          method,
+          header: context.responseHeader,
+          trailer: context.responseTrailer,
+          message: conformResponse(method.output, output as MessageShape<O>),
+        };
+      } catch (err) {
+        context.abort(err);
+        throw callError(err, context.responseHeader, context.responseTrailer);
+      } finally {
+        context.abort(); // the call is over: clears the deadline timer and the signal links
+      }
+    },
+
+    async stream<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodStreaming<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      header: HeaderInit | undefined,
+      input: AsyncIterable<MessageInitShape<I>>,
+      contextValues?: ContextValues,
+    ): Promise<StreamResponse<I, O>> {
+      const { spec, interceptors } = lookup(method);
+      // A server stream's one request is conformed before the call starts, as a unary one is
+      // (a value the proto cannot carry never reaches the interceptors); client and bidi
+      // streams' requests as they come.
+      const requests =
+        spec.kind === "server_streaming"
+          ? createAsyncIterable(await conformAll(method.input, input))
+          : (async function* () {
+              for await (const init of input) yield conformRequest(method.input, init);
+            })();
+      const context = contextFor(method, signal, timeoutMs, header, contextValues);
+      const it = transformInvokeImplementation(spec, context, interceptors)(requests)[Symbol.asyncIterator]();
+      const fail = (err: unknown): never => {
+        context.abort(err);
+        throw callError(err, context.responseHeader, context.responseTrailer);
+      };
+      // The head: until the first message (or the end, or an error) is there.
+      let first: IteratorResult<unknown>;
+      try {
+        first = await it.next();
+      } catch (err) {
+        return fail(err);
+      }
+      let pending: IteratorResult<unknown> | undefined = first;
+      const messages: AsyncIterator<MessageShape<O>> = {
+        async next() {
+          let result: IteratorResult<unknown>;
+          try {
+            result = pending ?? (await it.next());
+            pending = undefined;
+          } catch (err) {
+            return fail(err);
+          }
+          if (result.done === true) {
+            context.abort();
+            return { done: true, value: undefined };
+          }
+          try {
+            return { done: false, value: conformResponse(method.output, result.value as MessageShape<O>) };
+          } catch (err) {
+            await it.return?.();
+            return fail(err);
+          }
+        },
+        async return() {
+          // The caller stopped reading: the call is cancelled and the implementation finishes.
+          pending = undefined;
+          context.abort(new ConnectError("the caller stopped reading the stream", Code.Canceled));
+          await it.return?.();
+          return { done: true, value: undefined };
+        },
+      };
+      return {
+        stream: true,
+        service: method.parent,
+        method,
+        header: context.responseHeader,
+        trailer: context.responseTrailer,
+        message: { [Symbol.asyncIterator]: () => messages },
+      };
+    },
+  };
+}
+
+/** Every request of an in-memory input (a server stream's single one), conformed. */
+async function conformAll<I extends DescMessage>(desc: I, input: AsyncIterable<MessageInitShape<I>>): Promise<MessageShape<I>[]> {
+  const out: MessageShape<I>[] = [];
+  for await (const init of input) out.push(conformRequest(desc, init));
+  return out;
+}
+
+/**
+ * Runs `routes` against a ConnectRouter that keeps, for each method, its implementation spec and
+ * the interceptors it was registered with (connect's own router would build protocol handlers).
+ */
+function recordRoutes(routes: (router: ConnectRouter) => void): Map<DescMethod, Registered> {
+  const methods = new Map<DescMethod, Registered>();
+  const router: ConnectRouter = {
+    handlers: [],
+    service(service, implementation, opts) {
+      const spec = createServiceImplSpec(service, implementation);
+      for (const method of service.methods) methods.set(method, { spec: spec.methods[method.localName]!, interceptors: opts?.interceptors ?? [] });
+      return router;
+    },
+    rpc(method, implementation, opts) {
+      methods.set(method, { spec: createMethodImplSpec(method, implementation), interceptors: opts?.interceptors ?? [] });
+      return router;
+    },
+  };
+  routes(router);
+  return methods;
+}
+
+/**
+ * The error as the caller sees it: a ConnectError keeps code, message, details and cause, with
+ * the call's response headers and trailers added to its metadata (the error's own entries win);
+ * anything else is INTERNAL, as a handler answers it.
+ */
+function callError(err: unknown, header: Headers, trailer: Headers): ConnectError {
+  const e = err instanceof ConnectError ? err : new ConnectError("internal error", Code.Internal, undefined, undefined, err);
+  let metadata: Headers | undefined;
+  for (const from of [header, trailer]) {
+    from.forEach((value, key) => {
+      if (e.metadata.has(key)) return;
+      metadata ??= new Headers(e.metadata);
+      if (!metadata.has(key)) metadata.set(key, value);
+    });
+  }
+  if (metadata === undefined) return e;
+  return new ConnectError(e.rawMessage, e.code, metadata, e.details as ConstructorParameters<typeof ConnectError>[3], e.cause);
+}
