@@ -108,6 +108,9 @@ export function buildRuntimeState(
   for (const ep of config.file.endpoints) {
     const configs = config.targetConfigs.get(ep.name);
     const policy = ep.routing ?? defaultRouting;
+    // Every target's window keeps what the canary guards (the stable arm's too) or the outlier
+    // ejection judge; none when neither is configured.
+    const windowCalls = Math.max(0, policy.outlier_ejection?.window_calls ?? 0, ...ep.targets.map((t) => t.canary?.window_calls ?? 0));
     const targets = ep.targets.map((t, i): RoutedTarget => {
       const factory = factories.get(t.model.provider);
       const providerConfig = configs?.[i];
@@ -118,7 +121,13 @@ export function buildRuntimeState(
         provider: t.model.provider,
         model: t.model.name,
         client: factory.create({ name: t.model.name, config: providerConfig }, { upstream }),
-        health: routing.health.get(ep.name, t.name, [t.model.provider, t.model.name, providerConfig, t.canary ?? null], policy.breaker, health),
+        health: routing.health.get(
+          ep.name,
+          t.name,
+          [t.model.provider, t.model.name, providerConfig, t.canary ?? null],
+          { breaker: policy.breaker, windowCalls },
+          health,
+        ),
         canary: t.canary,
       };
     });

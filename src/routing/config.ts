@@ -17,17 +17,62 @@ export const modelSchema = z.strictObject({
 
 /**
  * A canary target: it gets its weight's share while the gateway judges it by its own
- * measurements. Once it has min_calls, it is rolled back (no more traffic) when its error rate
- * is above max_error_rate or above the stable targets' rate by more than max_error_rate_over_stable;
- * after promote_after_calls without that, it is promoted (all the traffic; the others become its
+ * measurements over a sliding window (its last window_calls calls within window_ms), each guard
+ * beside the stable targets' figures over the same window. It is rolled back (no more traffic)
+ * when any guard fails:
+ *   - its error rate is above max_error_rate (once it has min_calls in the window);
+ *   - its error rate is above the stable arm's by more than max_error_rate_over_stable;
+ *   - its p95 latency (unary answers) is above max_p95_latency_ratio × the stable arm's;
+ *   - its p95 time to first message (streams) is above max_ttft_p95_ratio × the stable arm's;
+ * the relative guards only once both arms have min_calls (samples of that kind) in the window, and
+ * a latency guard only when the difference is also above latency_tolerance_ms (so loopback
+ * jitter of a millisecond is no regression). After promote_after_calls calls with every guard
+ * that applies judged and passing, it is promoted (all the traffic; the others become its
  * fallbacks). Errors are the target's failures (5xx, 429, timeouts, connection, bad bodies).
+ * Judged every judge_every_calls of the canary's calls, never per call.
  */
 export const canarySchema = z.strictObject({
   min_calls: z.number().int().positive().default(50),
   max_error_rate: z.number().min(0).max(1).default(0.05),
   max_error_rate_over_stable: z.number().min(0).max(1).default(0.02),
+  /** null turns the guard off. */
+  max_p95_latency_ratio: z.number().min(1).nullable().default(1.5),
+  /** null turns the guard off. */
+  max_ttft_p95_ratio: z.number().min(1).nullable().default(1.5),
+  latency_tolerance_ms: z.number().min(0).default(25),
   promote_after_calls: z.number().int().positive().default(1_000),
+  window_ms: z.number().int().positive().default(300_000),
+  window_calls: z.number().int().positive().max(100_000).default(1_000),
+  judge_every_calls: z.number().int().positive().default(10),
 });
+
+/**
+ * Outlier ejection by error rate (Envoy-style), beside the consecutive-failure breaker: every
+ * interval_ms, a target with at least min_calls in its window (last window_calls calls within
+ * window_ms) whose error rate is above max_error_rate, or above the mean of the other targets'
+ * rates by more than max_error_rate_over_mean, gets no calls for base_ejection_ms × its
+ * consecutive ejections (at most max_ejection_ms); then it returns and is judged afresh. At most
+ * max_ejection_percent of the endpoint's targets are ejected at once (at least one may be), and
+ * never the last target that can serve. Each healthy judgement of a returned target takes one
+ * off its consecutive ejections.
+ */
+export const outlierEjectionSchema = z
+  .strictObject({
+    /** null: only the comparison with the other targets. */
+    max_error_rate: z.number().min(0).max(1).nullable().default(0.5),
+    /** Unset: no comparison with the other targets. */
+    max_error_rate_over_mean: z.number().min(0).max(1).optional(),
+    min_calls: z.number().int().positive().default(20),
+    window_ms: z.number().int().positive().default(60_000),
+    window_calls: z.number().int().positive().max(100_000).default(200),
+    interval_ms: z.number().int().positive().default(1_000),
+    base_ejection_ms: z.number().int().positive().default(30_000),
+    max_ejection_ms: z.number().int().positive().default(300_000),
+    max_ejection_percent: z.number().min(0).max(100).default(50),
+  })
+  .refine((o) => o.max_error_rate !== null || o.max_error_rate_over_mean !== undefined, {
+    message: "give max_error_rate or max_error_rate_over_mean (or both)",
+  });
 
 export const targetSchema = z.strictObject({
   /** Names the target in headers, logs, metrics and the ledger; defaults to the model's name. */
@@ -38,6 +83,7 @@ export const targetSchema = z.strictObject({
   canary: canarySchema.optional(),
 });
 export type CanaryConfig = z.infer<typeof canarySchema>;
+export type OutlierEjectionConfig = z.infer<typeof outlierEjectionSchema>;
 
 /** Which failures move a call on to the next target (and may be retried on the same target). */
 export const failureClasses = ["rate_limit", "server_error", "connection", "timeout", "bad_response", "upstream_refused", "context_length"] as const;
@@ -90,6 +136,8 @@ export const routingSchema = z.strictObject({
       half_open_after_ms: z.number().int().positive().default(30_000),
     })
     .prefault({}),
+  /** Outlier ejection by error rate; off unless given (see outlierEjectionSchema). */
+  outlier_ejection: outlierEjectionSchema.optional(),
 });
 
 export type ModelConfig = z.infer<typeof modelSchema>;

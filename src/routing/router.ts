@@ -4,16 +4,22 @@
 // the endpoint's retry budget), and moves on to the next target on the configured failure
 // classes, all within the caller's deadline and the endpoint's overall timeout. A stream is
 // committed to its target at its first message: nothing is retried after that.
+//
+// Canaries and outlier ejection judge each target's recent calls (a CallWindow in its health):
+// per call, the router writes one entry into the target's ring (plus a counter and a clock
+// read); the judgements (one pass over the windows, a sort for the p95s) run every
+// judge_every_calls calls of a canary and at most once per outlier interval_ms.
 import { BrokenCircuitError } from "cockatiel";
 import { ConnectError } from "@connectrpc/connect";
 import { deadlineExceeded, unavailable } from "../errors";
 import type { CallOptions, ModelClient } from "../providers/model";
-import type { CanaryConfig, FailureClass, RoutingConfig } from "./config";
+import type { CanaryConfig, FailureClass, OutlierEjectionConfig, RoutingConfig } from "./config";
 import { attemptTimeout, classifyFailure, isRetryable } from "./failure";
 import { mayRepeat, notRepeated } from "./idempotency";
 import { TargetPicker, stickyPoint } from "./picker";
 import { RetryBudget } from "./retry-budget";
-import { CircuitState, type TargetHealth } from "./target-health";
+import { CircuitState, type CanaryJudgement, type TargetHealth } from "./target-health";
+import { summarize, type WindowSummary } from "./window";
 
 export interface RoutedTarget {
   name: string;
@@ -26,10 +32,18 @@ export interface RoutedTarget {
 }
 
 /** What a canary judgement was based on (logged and reported with it). */
-export interface CanaryEvidence {
-  calls: number;
+export type CanaryEvidence = CanaryJudgement;
+
+/** What an outlier ejection (or return) was based on. */
+export interface EjectionEvidence {
+  windowCalls: number;
   errorRate: number;
-  stableErrorRate: number;
+  /** The mean error rate of the other targets with enough calls (NaN without any). */
+  othersErrorRate: number;
+  /** How long this ejection lasts (ms), and the how-manieth in a row it is. */
+  ejectionMs: number;
+  consecutive: number;
+  reason: string;
 }
 
 /** Which target answered, after how many upstream requests. */
@@ -55,7 +69,14 @@ export interface RouterHooks {
   onAttempt?(endpoint: string, target: string, outcome: AttemptOutcome, kind: AttemptKind): void;
   /** A canary was promoted or rolled back by the gateway. */
   onCanaryDecision?(endpoint: string, target: string, decision: "promoted" | "rolled_back", evidence: CanaryEvidence): void;
+  /** A target was ejected for its error rate. */
+  onEjection?(endpoint: string, target: string, evidence: EjectionEvidence): void;
+  /** An ejected target's time is up: it gets calls again. */
+  onReturn?(endpoint: string, target: string): void;
 }
+
+/** Unix time in ms, monotonic (performance's clock from its origin). */
+export const unixNow = () => performance.timeOrigin + performance.now();
 
 interface Committed<T> extends Served {
   value: T;
@@ -65,7 +86,22 @@ interface Committed<T> extends Served {
 
 export class EndpointRouter {
   private picker: TargetPicker<RoutedTarget>;
+  /** The targets that get calls: not rolled back, not ejected (least_latency orders these). */
+  private active: readonly RoutedTarget[];
   private readonly hasCanary: boolean;
+  /** Calls are written into the targets' windows (a canary or outlier ejection reads them). */
+  private readonly windowed: boolean;
+  private readonly ejection: OutlierEjectionConfig | undefined;
+  /** Outlier ejection is configured (GetEndpoint reports the targets' standing in it). */
+  get ejects(): boolean {
+    return this.ejection !== undefined;
+  }
+  /** Targets ejected now, and the earliest time one of them returns. */
+  private ejected = 0;
+  private nextReturn = Infinity;
+  private lastOutlierJudgement = -Infinity;
+  /** Canary calls since its last judgement, by target. */
+  private readonly sinceJudged = new Map<RoutedTarget, number>();
   private readonly budget: RetryBudget;
   private readonly fallbackOn: ReadonlySet<FailureClass>;
   /** How the endpoint's calls are kept on one target, when they are. */
@@ -77,8 +113,21 @@ export class EndpointRouter {
     private readonly weights: readonly number[],
     private readonly policy: RoutingConfig,
     private readonly hooks: RouterHooks = {},
+    /** Unix ms (injected by tests): the windows' and ejections' clock, and calls' latency. */
+    private readonly now: () => number = unixNow,
   ) {
     this.hasCanary = targets.some((t) => t.canary);
+    this.ejection = policy.outlier_ejection;
+    this.windowed = this.hasCanary || this.ejection !== undefined;
+    // Ejections that outlived a reload still hold.
+    const at = now();
+    for (const t of targets) {
+      if (t.health.outlier.ejectedUntil > at) {
+        this.ejected++;
+        this.nextReturn = Math.min(this.nextReturn, t.health.outlier.ejectedUntil);
+      }
+    }
+    this.active = [];
     this.picker = this.buildPicker();
     this.budget = new RetryBudget(policy.retries.budget_percent, policy.retries.min_per_second);
     this.fallbackOn = new Set(policy.fallback_on);
@@ -88,12 +137,13 @@ export class EndpointRouter {
 
   /** The order this request tries the targets in. */
   order(req: RouteRequest): readonly RoutedTarget[] {
-    if (this.policy.strategy === "least_latency") return byLatency(this.targets);
+    if (this.ejected > 0 && this.now() >= this.nextReturn) this.returnEjected();
+    if (this.policy.strategy === "least_latency") return byLatency(this.active);
     return this.picker.order(req.stickyKey ? stickyPoint(req.stickyKey) : Math.random());
   }
 
   async unary<R>(open: (client: ModelClient, call: CallOptions) => Promise<R>, call: CallOptions, req: RouteRequest): Promise<Served & { value: R }> {
-    const done = await this.run((t, c) => open(t.client, c), call, req);
+    const done = await this.run((t, c) => open(t.client, c), call, req, false);
     done.release();
     return done;
   }
@@ -108,7 +158,7 @@ export class EndpointRouter {
     const done = await this.run(async (t, c) => {
       const it = open(t.client, c)[Symbol.asyncIterator]();
       return { it, first: await it.next() };
-    }, call, req);
+    }, call, req, true);
     const { it, first } = done.value;
     try {
       onServed(done);
@@ -121,7 +171,13 @@ export class EndpointRouter {
     }
   }
 
-  private async run<T>(start: (target: RoutedTarget, call: CallOptions) => Promise<T>, call: CallOptions, req: RouteRequest): Promise<Committed<T>> {
+  /** `stream`: `start` resolves at the stream's first message (its time is the TTFT). */
+  private async run<T>(
+    start: (target: RoutedTarget, call: CallOptions) => Promise<T>,
+    call: CallOptions,
+    req: RouteRequest,
+    stream: boolean,
+  ): Promise<Committed<T>> {
     const { policy, hooks } = this;
     const began = performance.now();
     const deadline = Math.min(req.deadline ?? Infinity, policy.timeout_ms === undefined ? Infinity : began + policy.timeout_ms);
@@ -158,10 +214,11 @@ export class EndpointRouter {
           : undefined;
         attempts++;
         try {
-          const attemptStarted = performance.now();
+          const attemptStarted = this.now();
           const value = await breaker.execute(() => start(target, { ...call, signal: attempt.signal }));
-          target.health.latency.observe(performance.now() - attemptStarted);
-          this.recordOutcome(target, true);
+          const ms = this.now() - attemptStarted;
+          target.health.latency.observe(ms);
+          this.recordOutcome(target, true, stream ? NaN : ms, stream ? ms : NaN);
           clearTimeout(timer);
           hooks.onAttempt?.(this.endpoint, target.name, "ok", kind);
           return { value, target, attempts, release: () => call.signal.removeEventListener("abort", follow) };
@@ -176,7 +233,7 @@ export class EndpointRouter {
           if (call.signal.aborted) throw ConnectError.from(call.signal.reason);
           const failure = classifyFailure(err);
           hooks.onAttempt?.(this.endpoint, target.name, failure.kind ?? "other", kind);
-          if (failure.kind !== undefined && failure.kind !== "context_length") this.recordOutcome(target, false);
+          if (failure.kind !== undefined && failure.kind !== "context_length") this.recordOutcome(target, false, NaN, NaN);
           // Not the target's fault (the caller's request): no other target will do better.
           if (failure.kind === undefined || !this.fallbackOn.has(failure.kind)) throw err;
           if (!mayRepeat(err, failure.kind, { retryUnsafe: policy.retries.retry_unsafe }, call.idempotencyKey)) throw notRepeated(err);
@@ -201,40 +258,149 @@ export class EndpointRouter {
 
   /**
    * The picker for the targets' standing: a promoted canary takes all the traffic (the others are
-   * its fallbacks); a rolled-back one takes none and is no fallback either.
+   * its fallbacks); a rolled-back one takes none and is no fallback either, nor is an ejected one.
    */
   private buildPicker(): TargetPicker<RoutedTarget> {
-    const active = this.targets.filter((t) => t.health.canary !== "rolled_back");
+    const at = this.ejected > 0 ? this.now() : 0;
+    const active = this.targets.filter((t) => t.health.canary !== "rolled_back" && !(t.health.outlier.ejectedUntil > at));
+    this.active = active;
     const promoted = active.find((t) => t.canary && t.health.canary === "promoted");
     const weights = active.map((t) => (promoted ? (t === promoted ? 1 : 0) : this.weights[this.targets.indexOf(t)]!));
-    return new TargetPicker(active, weights, this.policy.strategy);
+    // Ejections can leave only weight-0 fallbacks: they share the calls then.
+    const anyWeight = weights.some((w) => w > 0);
+    return new TargetPicker(active, anyWeight ? weights : weights.map(() => 1), this.policy.strategy);
   }
 
-  private recordOutcome(target: RoutedTarget, ok: boolean): void {
+  /** One attempt's outcome: latency for a unary answer, TTFT for a stream (NaN otherwise). */
+  private recordOutcome(target: RoutedTarget, ok: boolean, latencyMs: number, ttftMs: number): void {
     const o = target.health.outcomes;
     o.calls++;
     if (!ok) o.errors++;
-    if (!this.hasCanary) return;
+    if (!this.windowed) return;
+    const now = this.now();
+    target.health.window.record(now, !ok, latencyMs, ttftMs);
     const canary = target.canary;
-    if (!canary || target.health.canary !== "running" || o.calls < canary.min_calls) return;
-    let stableCalls = 0;
-    let stableErrors = 0;
-    for (const t of this.targets) {
-      if (t.canary) continue;
-      stableCalls += t.health.outcomes.calls;
-      stableErrors += t.health.outcomes.errors;
+    if (canary && target.health.canary === "running") {
+      const n = (this.sinceJudged.get(target) ?? 0) + 1;
+      if (n >= canary.judge_every_calls) {
+        this.sinceJudged.set(target, 0);
+        this.judgeCanary(target, canary, now);
+      } else {
+        this.sinceJudged.set(target, n);
+      }
     }
-    const evidence = { calls: o.calls, errorRate: o.errors / o.calls, stableErrorRate: stableCalls === 0 ? 0 : stableErrors / stableCalls };
-    let decision: "promoted" | "rolled_back" | undefined;
-    if (evidence.errorRate > canary.max_error_rate || evidence.errorRate > evidence.stableErrorRate + canary.max_error_rate_over_stable) {
-      decision = "rolled_back";
-    } else if (o.calls >= canary.promote_after_calls) {
-      decision = "promoted";
+    const ejection = this.ejection;
+    if (ejection && now - this.lastOutlierJudgement >= ejection.interval_ms) {
+      this.lastOutlierJudgement = now;
+      this.judgeOutliers(ejection, now);
     }
-    if (!decision) return;
-    target.health.canary = decision;
+  }
+
+  private judgeCanary(target: RoutedTarget, canary: CanaryConfig, now: number): void {
+    const since = now - canary.window_ms;
+    const mine = target.health.window.summary(since);
+    const stable = summarize(
+      this.targets.filter((t) => !t.canary).map((t) => t.health.window),
+      since,
+    );
+    const verdict = judgeCanary(canary, mine, stable, target.health.outcomes.calls);
+    const judgement: CanaryJudgement = {
+      calls: target.health.outcomes.calls,
+      windowCalls: mine.calls,
+      stableWindowCalls: stable.calls,
+      errorRate: mine.errorRate,
+      stableErrorRate: stable.errorRate,
+      p95LatencyMs: mine.p95LatencyMs,
+      stableP95LatencyMs: stable.p95LatencyMs,
+      p95TtftMs: mine.p95TtftMs,
+      stableP95TtftMs: stable.p95TtftMs,
+      reason: verdict.reason,
+      at: now,
+    };
+    target.health.judgement = judgement;
+    if (!verdict.decision) return;
+    target.health.canary = verdict.decision;
     this.picker = this.buildPicker();
-    this.hooks.onCanaryDecision?.(this.endpoint, target.name, decision, evidence);
+    this.hooks.onCanaryDecision?.(this.endpoint, target.name, verdict.decision, judgement);
+  }
+
+  private judgeOutliers(cfg: OutlierEjectionConfig, now: number): void {
+    if (this.ejected > 0 && now >= this.nextReturn) this.returnEjected();
+    const since = now - cfg.window_ms;
+    const candidates = this.targets.filter((t) => t.health.canary !== "rolled_back");
+    const figures = candidates.map((t) => {
+      const w = t.health.window.summary(Math.max(since, t.health.outlier.since));
+      t.health.outlier.windowCalls = w.calls;
+      t.health.outlier.errorRate = w.errorRate;
+      return { t, w };
+    });
+    // Never more than the cap, and never the last target that can serve.
+    const cap = Math.max(1, Math.floor((this.targets.length * cfg.max_ejection_percent) / 100));
+    let serving = candidates.filter((t) => !(t.health.outlier.ejectedUntil > now) && t.health.breaker.state !== CircuitState.Open).length;
+    let changed = false;
+    for (const { t, w } of figures) {
+      const o = t.health.outlier;
+      if (o.ejectedUntil > now) continue;
+      if (w.calls < cfg.min_calls) continue;
+      let others = 0;
+      let n = 0;
+      for (const f of figures) {
+        if (f.t === t || f.w.calls < cfg.min_calls) continue;
+        others += f.w.errorRate;
+        n++;
+      }
+      const othersRate = n === 0 ? NaN : others / n;
+      const reason =
+        cfg.max_error_rate !== null && w.errorRate > cfg.max_error_rate
+          ? `error rate ${fmt(w.errorRate)} over ${w.calls} calls > max_error_rate ${cfg.max_error_rate}`
+          : cfg.max_error_rate_over_mean !== undefined && n > 0 && w.errorRate > othersRate + cfg.max_error_rate_over_mean
+            ? `error rate ${fmt(w.errorRate)} over ${w.calls} calls > the other targets' mean ${fmt(othersRate)} + max_error_rate_over_mean ${cfg.max_error_rate_over_mean}`
+            : undefined;
+      if (reason === undefined) {
+        // A healthy judgement of a target back from an ejection takes one off its count.
+        if (o.consecutive > 0) o.consecutive--;
+        continue;
+      }
+      const servingAfter = t.health.breaker.state === CircuitState.Open ? serving : serving - 1;
+      if (this.ejected >= cap || servingAfter < 1) continue;
+      o.consecutive++;
+      o.total++;
+      const ejectionMs = Math.min(cfg.max_ejection_ms, cfg.base_ejection_ms * o.consecutive);
+      o.ejectedUntil = now + ejectionMs;
+      this.ejected++;
+      this.nextReturn = Math.min(this.nextReturn, o.ejectedUntil);
+      serving = servingAfter;
+      changed = true;
+      this.hooks.onEjection?.(this.endpoint, t.name, {
+        windowCalls: w.calls,
+        errorRate: w.errorRate,
+        othersErrorRate: othersRate,
+        ejectionMs,
+        consecutive: o.consecutive,
+        reason,
+      });
+    }
+    if (changed) this.picker = this.buildPicker();
+  }
+
+  /** Targets whose ejection time is up get calls again, judged on their calls from now on. */
+  private returnEjected(): void {
+    const now = this.now();
+    this.ejected = 0;
+    this.nextReturn = Infinity;
+    for (const t of this.targets) {
+      const o = t.health.outlier;
+      if (o.ejectedUntil === 0) continue;
+      if (o.ejectedUntil > now) {
+        this.ejected++;
+        this.nextReturn = Math.min(this.nextReturn, o.ejectedUntil);
+        continue;
+      }
+      o.ejectedUntil = 0;
+      o.since = now;
+      this.hooks.onReturn?.(this.endpoint, t.name);
+    }
+    this.picker = this.buildPicker();
   }
 
   private outOfTime(attempts: number, lastError: unknown): ConnectError {
@@ -273,4 +439,59 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }, ms);
     signal.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/** A canary's verdict from its window and the stable arm's over the same window. */
+export function judgeCanary(
+  cfg: CanaryConfig,
+  canary: WindowSummary,
+  stable: WindowSummary,
+  totalCalls: number,
+): { decision?: "promoted" | "rolled_back"; reason: string } {
+  const waiting: string[] = [];
+  // Absolute error rate: the canary's own sample is enough.
+  if (canary.calls >= cfg.min_calls) {
+    if (canary.errorRate > cfg.max_error_rate) {
+      return { decision: "rolled_back", reason: `error rate ${fmt(canary.errorRate)} over ${canary.calls} calls > max_error_rate ${cfg.max_error_rate}` };
+    }
+  } else {
+    waiting.push(`${canary.calls} of min_calls ${cfg.min_calls} calls`);
+  }
+  // Relative to the stable arm: once both arms have min_calls.
+  if (canary.calls >= cfg.min_calls && stable.calls >= cfg.min_calls) {
+    if (canary.errorRate > stable.errorRate + cfg.max_error_rate_over_stable) {
+      return {
+        decision: "rolled_back",
+        reason: `error rate ${fmt(canary.errorRate)} > stable ${fmt(stable.errorRate)} + max_error_rate_over_stable ${cfg.max_error_rate_over_stable}`,
+      };
+    }
+  } else if (canary.calls >= cfg.min_calls) {
+    waiting.push(`stable arm: ${stable.calls} of min_calls ${cfg.min_calls} calls`);
+  }
+  const latencyGuards: [string, number | null, number, number, number, number][] = [
+    ["p95 latency", cfg.max_p95_latency_ratio, canary.latencySamples, canary.p95LatencyMs, stable.latencySamples, stable.p95LatencyMs],
+    ["p95 time to first token", cfg.max_ttft_p95_ratio, canary.ttftSamples, canary.p95TtftMs, stable.ttftSamples, stable.p95TtftMs],
+  ];
+  for (const [what, ratio, n, p95, stableN, stableP95] of latencyGuards) {
+    // Off, or no such calls on the canary (no streams: no TTFT guard).
+    if (ratio === null || n === 0) continue;
+    if (n < cfg.min_calls || stableN < cfg.min_calls) {
+      waiting.push(`${what}: ${n} and stable ${stableN} of min_calls ${cfg.min_calls} samples`);
+      continue;
+    }
+    if (p95 > ratio * stableP95 && p95 - stableP95 > cfg.latency_tolerance_ms) {
+      return {
+        decision: "rolled_back",
+        reason: `${what} ${fmt(p95)} ms > ${ratio} × stable ${fmt(stableP95)} ms (${n} and ${stableN} samples)`,
+      };
+    }
+  }
+  if (waiting.length > 0) return { reason: `waiting: ${waiting.join("; ")}` };
+  if (totalCalls < cfg.promote_after_calls) return { reason: `guards pass; ${totalCalls} of promote_after_calls ${cfg.promote_after_calls} calls` };
+  return { decision: "promoted", reason: `every guard passed over ${canary.calls} calls in the window; ${totalCalls} calls in all` };
+}
+
+/** A figure for a reason text: at most 4 decimals. */
+function fmt(x: number): string {
+  return String(Math.round(x * 10_000) / 10_000);
 }

@@ -1,15 +1,54 @@
-// Per-target health that outlives a config reload: the circuit breaker (cockatiel). A target
-// keeps its breaker across reloads while its identity (endpoint, name, provider, model, config)
-// and breaker settings stay the same.
+// Per-target health that outlives a config reload: the circuit breaker (cockatiel), the latency
+// average, the window of recent calls, the canary's standing and judgement, and the outlier
+// ejection state. A target keeps them across reloads while its identity (endpoint, name,
+// provider, model, config, canary settings), breaker settings and window size stay the same.
 import { createHash } from "node:crypto";
 import { circuitBreaker, CircuitState, ConsecutiveBreaker, handleWhen, type CircuitBreakerPolicy } from "cockatiel";
 import { classifyFailure, isBreakerFailure } from "./failure";
+import { CallWindow } from "./window";
 
 export { CircuitState };
 
 export interface BreakerSettings {
   consecutive_failures: number;
   half_open_after_ms: number;
+}
+
+/** What a target's health is built with: its breaker and how many calls its window keeps (0: none). */
+export interface HealthSettings {
+  breaker: BreakerSettings;
+  windowCalls: number;
+}
+
+/** The figures a canary was judged on (over the sliding window), with the reason of its standing. */
+export interface CanaryJudgement {
+  /** The canary's calls since it was configured as it is (promotion counts these). */
+  calls: number;
+  windowCalls: number;
+  stableWindowCalls: number;
+  /** NaN where there were no samples. */
+  errorRate: number;
+  stableErrorRate: number;
+  p95LatencyMs: number;
+  stableP95LatencyMs: number;
+  p95TtftMs: number;
+  stableP95TtftMs: number;
+  reason: string;
+  /** When (Unix ms). */
+  at: number;
+}
+
+/** A target's standing in outlier ejection. */
+export interface OutlierState {
+  /** Unix ms the current ejection ends; 0 when not ejected. */
+  ejectedUntil: number;
+  consecutive: number;
+  total: number;
+  /** Judgements only count calls from here (Unix ms): the return from the last ejection. */
+  since: number;
+  /** The latest judgement's figures. */
+  windowCalls: number;
+  errorRate: number;
 }
 
 export interface TargetHealth {
@@ -22,6 +61,11 @@ export interface TargetHealth {
   readonly outcomes: { calls: number; errors: number };
   /** A canary target's standing (the gateway's own judgement); "running" for every other target. */
   canary: CanaryStanding;
+  /** The target's recent calls, when a canary or outlier ejection judges them (capacity 0 otherwise). */
+  readonly window: CallWindow;
+  /** A canary's latest judgement. */
+  judgement?: CanaryJudgement;
+  readonly outlier: OutlierState;
 }
 
 export type CanaryStanding = "running" | "promoted" | "rolled_back";
@@ -49,7 +93,7 @@ export class TargetHealthRegistry {
   private byKey = new Map<string, TargetHealth>();
 
   /** The health of a target: the one it had before a reload when nothing about it changed. */
-  get(endpoint: string, target: string, identity: unknown, settings: BreakerSettings, keep: Map<string, TargetHealth>): TargetHealth {
+  get(endpoint: string, target: string, identity: unknown, settings: HealthSettings, keep: Map<string, TargetHealth>): TargetHealth {
     const key = createHash("sha256").update(JSON.stringify([endpoint, target, identity, settings])).digest("hex");
     let health = keep.get(key) ?? this.byKey.get(key);
     if (!health) {
@@ -58,11 +102,13 @@ export class TargetHealthRegistry {
         target,
         breaker: circuitBreaker(
           handleWhen((err) => isBreakerFailure(classifyFailure(err).kind)),
-          { halfOpenAfter: settings.half_open_after_ms, breaker: new ConsecutiveBreaker(settings.consecutive_failures) },
+          { halfOpenAfter: settings.breaker.half_open_after_ms, breaker: new ConsecutiveBreaker(settings.breaker.consecutive_failures) },
         ),
         latency: new LatencyEwma(),
         outcomes: { calls: 0, errors: 0 },
         canary: "running",
+        window: new CallWindow(settings.windowCalls),
+        outlier: { ejectedUntil: 0, consecutive: 0, total: 0, since: -Infinity, windowCalls: 0, errorRate: NaN },
       };
     }
     keep.set(key, health);

@@ -38,6 +38,7 @@ import { saneRequestId, tracingInterceptor } from "../interceptors/tracing";
 import type { ModelFactory } from "../providers/model";
 import { buildRuntimeState, canaryStandings, type RoutingDeps, type RuntimeState } from "../runtime";
 import { breakerLevel, TargetHealthRegistry } from "../routing/target-health";
+import { RoutingMetrics } from "../observability/routing-metrics";
 import { chatService } from "../services/chat";
 import { completionsService } from "../services/completions";
 import { embeddingsService } from "../services/embeddings";
@@ -97,6 +98,8 @@ export class Gateway {
   private readonly telemetry: Telemetry | undefined;
   /** Breakers by target, kept across reloads for targets that did not change. */
   private readonly targetHealth = new TargetHealthRegistry();
+  /** Canary decisions, outlier ejections and ejected targets, in the metrics' registry. */
+  private readonly routingMetrics: RoutingMetrics;
   private idle: (() => void) | undefined;
 
   private constructor(
@@ -130,6 +133,7 @@ export class Gateway {
       http2MaxConcurrentStreams: this.settings.http2_max_concurrent_streams,
       log: options.logger,
     });
+    this.routingMetrics = new RoutingMetrics(this.metrics.registry, () => this.state);
   }
 
   /** Opens the store (migrating it), connects the counters and loads the keys; then builds the gateway. */
@@ -207,8 +211,15 @@ export class Gateway {
       health: this.targetHealth,
       hooks: {
         onAttempt: (endpoint, target, outcome, kind) => this.metrics.recordAttempt(endpoint, target, outcome, kind),
-        onCanaryDecision: (endpoint, target, decision, evidence) =>
-          log.warn({ endpoint, target, decision, ...evidence }, `canary ${target} of ${endpoint} ${decision === "promoted" ? "promoted" : "rolled back"}`),
+        onCanaryDecision: (endpoint, target, decision, evidence) => {
+          this.routingMetrics.canaryDecision(endpoint, target, decision);
+          log.warn({ endpoint, target, decision, ...evidence }, `canary ${target} of ${endpoint} ${decision === "promoted" ? "promoted" : "rolled back"}: ${evidence.reason}`);
+        },
+        onEjection: (endpoint, target, evidence) => {
+          this.routingMetrics.ejection(endpoint, target);
+          log.warn({ endpoint, target, ...evidence }, `target ${target} of ${endpoint} ejected for ${evidence.ejectionMs} ms: ${evidence.reason}`);
+        },
+        onReturn: (endpoint, target) => log.info({ endpoint, target }, `target ${target} of ${endpoint} back from ejection`),
       },
     };
   }

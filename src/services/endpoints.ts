@@ -3,7 +3,8 @@ import { EndpointTarget_BreakerState, EndpointTarget_CanaryStanding, type Endpoi
 import { notFound } from "../errors";
 import { callInfoKey } from "../interceptors/call-info";
 import type { RuntimeEndpoint } from "../runtime";
-import { breakerStateName } from "../routing/target-health";
+import { unixNow } from "../routing/router";
+import { breakerStateName, type CanaryJudgement, type OutlierState } from "../routing/target-health";
 import type { ServiceDeps } from "./endpoint-call";
 
 /** The public description of an endpoint: never its provider config (which holds secrets). */
@@ -21,7 +22,39 @@ export function describeEndpoint(ep: RuntimeEndpoint) {
       breaker: breakerStates[breakerStateName(t.health.breaker.state)],
       canary: t.canary ? canaryStandings[t.health.canary] : EndpointTarget_CanaryStanding.NOT_CANARY,
       latencyMs: t.health.latency.ms,
+      canaryJudgement: t.canary && t.health.judgement ? describeJudgement(t.health.judgement) : undefined,
+      outlier: ep.router?.ejects ? describeOutlier(t.health.outlier) : undefined,
     })),
+  };
+}
+
+/** A figure without samples (NaN) is left unset. */
+const figure = (x: number) => (Number.isFinite(x) ? x : undefined);
+
+function describeJudgement(j: CanaryJudgement) {
+  return {
+    windowCalls: j.windowCalls,
+    stableWindowCalls: j.stableWindowCalls,
+    errorRate: figure(j.errorRate),
+    stableErrorRate: figure(j.stableErrorRate),
+    p95LatencyMs: figure(j.p95LatencyMs),
+    stableP95LatencyMs: figure(j.stableP95LatencyMs),
+    p95TtftMs: figure(j.p95TtftMs),
+    stableP95TtftMs: figure(j.stableP95TtftMs),
+    reason: j.reason,
+    judgedAtUnixMs: BigInt(Math.round(j.at)),
+  };
+}
+
+function describeOutlier(o: OutlierState) {
+  const ejected = o.ejectedUntil > unixNow();
+  return {
+    ejected,
+    ejectedUntilUnixMs: ejected ? BigInt(Math.round(o.ejectedUntil)) : 0n,
+    consecutiveEjections: o.consecutive,
+    totalEjections: o.total,
+    windowCalls: o.windowCalls,
+    errorRate: figure(o.errorRate),
   };
 }
 
@@ -43,7 +76,8 @@ export function describeTargets(ep: RuntimeEndpoint): string {
     .map(
       (t) =>
         `${t.name};provider=${t.provider};model=${encodeURIComponent(t.model)};breaker=${breakerStateName(t.health.breaker.state)}` +
-        (t.canary ? `;canary=${t.health.canary}` : ""),
+        (t.canary ? `;canary=${t.health.canary}` : "") +
+        (ep.router?.ejects && t.health.outlier.ejectedUntil > unixNow() ? ";ejected" : ""),
     )
     .join(", ");
 }

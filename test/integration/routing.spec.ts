@@ -50,13 +50,13 @@ endpoints:
     endpoint_type: llm/v1/chat
     targets:
       - { name: stable, weight: 50, model: ${model(fb, "m-b")} }
-      - { name: next, weight: 50, model: ${model(fa, "m-a")}, canary: { min_calls: 4, max_error_rate: 0.2, promote_after_calls: 1000 } }
+      - { name: next, weight: 50, model: ${model(fa, "m-a")}, canary: { min_calls: 4, max_error_rate: 0.2, promote_after_calls: 1000, judge_every_calls: 1 } }
     routing: { strategy: weighted, ${noBreaker} }
   - name: canary-good
     endpoint_type: llm/v1/chat
     targets:
       - { name: stable, weight: 50, model: ${model(fb, "m-b")} }
-      - { name: next, weight: 50, model: ${model(fa, "m-a")}, canary: { min_calls: 3, promote_after_calls: 5 } }
+      - { name: next, weight: 50, model: ${model(fa, "m-a")}, canary: { min_calls: 3, promote_after_calls: 5, judge_every_calls: 1 } }
     routing: { strategy: weighted, ${noBreaker} }
 `);
 });
@@ -341,20 +341,24 @@ describe("canary", () => {
   it("a canary whose upstream fails is rolled back by the gateway: the stable arm then serves everything", async () => {
     fa.queueFaults(...Array.from({ length: 4 }, () => "#status:500"));
     await untilCanarySaw("canary-bad", 4); // its failures fell over to the stable arm: no call failed
-    expect(gw.logs.some((l) => l["msg"] === "canary next of canary-bad rolled back" && l["errorRate"] === 1)).toBe(true);
+    expect(gw.logs.some((l) => l["msg"] === "canary next of canary-bad rolled back: error rate 1 over 4 calls > max_error_rate 0.2" && l["errorRate"] === 1)).toBe(true);
     fa.reset();
     for (let i = 0; i < 20; i++) expect((await chat("canary-bad")).target).toBe("stable");
     expect(fa.requests.length).toBe(0);
     const metrics = await (await fetch(`${gw.url}/metrics`)).text();
     expect(metrics).toContain('modelgate_canary_standing{endpoint="canary-bad",target="next"} -1');
+    expect(metrics).toContain('modelgate_canary_decisions_total{endpoint="canary-bad",target="next",decision="rolled_back"} 1');
     let targets = "";
     await clientFor(EndpointService, "grpc", gw.url).getEndpoint({ name: "canary-bad" }, { onHeader: (h) => (targets = h.get("x-modelgate-targets") ?? "") });
     expect(targets).toContain("next;provider=openai;model=m-a;breaker=closed;canary=rolled_back");
   });
 
   it("a healthy canary is promoted: it then takes all the traffic", async () => {
-    await untilCanarySaw("canary-good", 5);
-    expect(gw.logs.some((l) => l["msg"] === "canary next of canary-good promoted")).toBe(true);
+    // Promoted after 5 calls of its own, once the stable arm also has min_calls (the split is random).
+    const promoted = () => gw.logs.some((l) => String(l["msg"]).startsWith("canary next of canary-good promoted: every guard passed"));
+    for (let i = 0; i < 400 && !promoted(); i++) await chat("canary-good");
+    expect(promoted()).toBe(true);
+    expect(fa.requests.length).toBeGreaterThanOrEqual(5);
     fb.reset();
     for (let i = 0; i < 20; i++) expect((await chat("canary-good")).target).toBe("next");
     expect(fb.requests.length).toBe(0);

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file modelgate/v1/endpoint.proto.
  */
 export const file_modelgate_v1_endpoint: GenFile = /*@__PURE__*/
-  fileDesc("Chttb2RlbGdhdGUvdjEvZW5kcG9pbnQucHJvdG8SDG1vZGVsZ2F0ZS52MSIWChRMaXN0RW5kcG9pbnRzUmVxdWVzdCJCChVMaXN0RW5kcG9pbnRzUmVzcG9uc2USKQoJZW5kcG9pbnRzGAEgAygLMhYubW9kZWxnYXRlLnYxLkVuZHBvaW50IiIKEkdldEVuZHBvaW50UmVxdWVzdBIMCgRuYW1lGAEgASgJIj8KE0dldEVuZHBvaW50UmVzcG9uc2USKAoIZW5kcG9pbnQYASABKAsyFi5tb2RlbGdhdGUudjEuRW5kcG9pbnQipwEKCEVuZHBvaW50EgwKBG5hbWUYASABKAkSFQoNZW5kcG9pbnRfdHlwZRgCIAEoCRIQCghwcm92aWRlchgDIAEoCRINCgVtb2RlbBgEIAEoCRImCgVsaW1pdBgFIAEoCzIXLm1vZGVsZ2F0ZS52MS5SYXRlTGltaXQSLQoHdGFyZ2V0cxgGIAMoCzIcLm1vZGVsZ2F0ZS52MS5FbmRwb2ludFRhcmdldCL6AwoORW5kcG9pbnRUYXJnZXQSDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVtb2RlbBgDIAEoCRI6CgdicmVha2VyGAQgASgOMikubW9kZWxnYXRlLnYxLkVuZHBvaW50VGFyZ2V0LkJyZWFrZXJTdGF0ZRI7CgZjYW5hcnkYBSABKA4yKy5tb2RlbGdhdGUudjEuRW5kcG9pbnRUYXJnZXQuQ2FuYXJ5U3RhbmRpbmcSEgoKbGF0ZW5jeV9tcxgGIAEoASJ8CgxCcmVha2VyU3RhdGUSHQoZQlJFQUtFUl9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEJSRUFLRVJfU1RBVEVfQ0xPU0VEEAESGwoXQlJFQUtFUl9TVEFURV9IQUxGX09QRU4QAhIWChJCUkVBS0VSX1NUQVRFX09QRU4QAyKtAQoOQ2FuYXJ5U3RhbmRpbmcSHwobQ0FOQVJZX1NUQU5ESU5HX1VOU1BFQ0lGSUVEEAASHgoaQ0FOQVJZX1NUQU5ESU5HX05PVF9DQU5BUlkQARIbChdDQU5BUllfU1RBTkRJTkdfUlVOTklORxACEhwKGENBTkFSWV9TVEFORElOR19QUk9NT1RFRBADEh8KG0NBTkFSWV9TVEFORElOR19ST0xMRURfQkFDSxAEIjIKCVJhdGVMaW1pdBIWCg5yZW5ld2FsX3BlcmlvZBgBIAEoCRINCgVjYWxscxgCIAEoDTK/AQoPRW5kcG9pbnRTZXJ2aWNlElgKDUxpc3RFbmRwb2ludHMSIi5tb2RlbGdhdGUudjEuTGlzdEVuZHBvaW50c1JlcXVlc3QaIy5tb2RlbGdhdGUudjEuTGlzdEVuZHBvaW50c1Jlc3BvbnNlElIKC0dldEVuZHBvaW50EiAubW9kZWxnYXRlLnYxLkdldEVuZHBvaW50UmVxdWVzdBohLm1vZGVsZ2F0ZS52MS5HZXRFbmRwb2ludFJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("Chttb2RlbGdhdGUvdjEvZW5kcG9pbnQucHJvdG8SDG1vZGVsZ2F0ZS52MSIWChRMaXN0RW5kcG9pbnRzUmVxdWVzdCJCChVMaXN0RW5kcG9pbnRzUmVzcG9uc2USKQoJZW5kcG9pbnRzGAEgAygLMhYubW9kZWxnYXRlLnYxLkVuZHBvaW50IiIKEkdldEVuZHBvaW50UmVxdWVzdBIMCgRuYW1lGAEgASgJIj8KE0dldEVuZHBvaW50UmVzcG9uc2USKAoIZW5kcG9pbnQYASABKAsyFi5tb2RlbGdhdGUudjEuRW5kcG9pbnQipwEKCEVuZHBvaW50EgwKBG5hbWUYASABKAkSFQoNZW5kcG9pbnRfdHlwZRgCIAEoCRIQCghwcm92aWRlchgDIAEoCRINCgVtb2RlbBgEIAEoCRImCgVsaW1pdBgFIAEoCzIXLm1vZGVsZ2F0ZS52MS5SYXRlTGltaXQSLQoHdGFyZ2V0cxgGIAMoCzIcLm1vZGVsZ2F0ZS52MS5FbmRwb2ludFRhcmdldCLhBAoORW5kcG9pbnRUYXJnZXQSDAoEbmFtZRgBIAEoCRIQCghwcm92aWRlchgCIAEoCRINCgVtb2RlbBgDIAEoCRI6CgdicmVha2VyGAQgASgOMikubW9kZWxnYXRlLnYxLkVuZHBvaW50VGFyZ2V0LkJyZWFrZXJTdGF0ZRI7CgZjYW5hcnkYBSABKA4yKy5tb2RlbGdhdGUudjEuRW5kcG9pbnRUYXJnZXQuQ2FuYXJ5U3RhbmRpbmcSEgoKbGF0ZW5jeV9tcxgGIAEoARI3ChBjYW5hcnlfanVkZ2VtZW50GAcgASgLMh0ubW9kZWxnYXRlLnYxLkNhbmFyeUp1ZGdlbWVudBIsCgdvdXRsaWVyGAggASgLMhsubW9kZWxnYXRlLnYxLk91dGxpZXJTdGF0dXMifAoMQnJlYWtlclN0YXRlEh0KGUJSRUFLRVJfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRCUkVBS0VSX1NUQVRFX0NMT1NFRBABEhsKF0JSRUFLRVJfU1RBVEVfSEFMRl9PUEVOEAISFgoSQlJFQUtFUl9TVEFURV9PUEVOEAMirQEKDkNhbmFyeVN0YW5kaW5nEh8KG0NBTkFSWV9TVEFORElOR19VTlNQRUNJRklFRBAAEh4KGkNBTkFSWV9TVEFORElOR19OT1RfQ0FOQVJZEAESGwoXQ0FOQVJZX1NUQU5ESU5HX1JVTk5JTkcQAhIcChhDQU5BUllfU1RBTkRJTkdfUFJPTU9URUQQAxIfChtDQU5BUllfU1RBTkRJTkdfUk9MTEVEX0JBQ0sQBCKdAwoPQ2FuYXJ5SnVkZ2VtZW50EhQKDHdpbmRvd19jYWxscxgBIAEoDRIbChNzdGFibGVfd2luZG93X2NhbGxzGAIgASgNEhcKCmVycm9yX3JhdGUYAyABKAFIAIgBARIeChFzdGFibGVfZXJyb3JfcmF0ZRgEIAEoAUgBiAEBEhsKDnA5NV9sYXRlbmN5X21zGAUgASgBSAKIAQESIgoVc3RhYmxlX3A5NV9sYXRlbmN5X21zGAYgASgBSAOIAQESGAoLcDk1X3R0ZnRfbXMYByABKAFIBIgBARIfChJzdGFibGVfcDk1X3R0ZnRfbXMYCCABKAFIBYgBARIOCgZyZWFzb24YCSABKAkSGQoRanVkZ2VkX2F0X3VuaXhfbXMYCiABKANCDQoLX2Vycm9yX3JhdGVCFAoSX3N0YWJsZV9lcnJvcl9yYXRlQhEKD19wOTVfbGF0ZW5jeV9tc0IYChZfc3RhYmxlX3A5NV9sYXRlbmN5X21zQg4KDF9wOTVfdHRmdF9tc0IVChNfc3RhYmxlX3A5NV90dGZ0X21zIrUBCg1PdXRsaWVyU3RhdHVzEg8KB2VqZWN0ZWQYASABKAgSHQoVZWplY3RlZF91bnRpbF91bml4X21zGAIgASgDEh0KFWNvbnNlY3V0aXZlX2VqZWN0aW9ucxgDIAEoDRIXCg90b3RhbF9lamVjdGlvbnMYBCABKA0SFAoMd2luZG93X2NhbGxzGAUgASgNEhcKCmVycm9yX3JhdGUYBiABKAFIAIgBAUINCgtfZXJyb3JfcmF0ZSIyCglSYXRlTGltaXQSFgoOcmVuZXdhbF9wZXJpb2QYASABKAkSDQoFY2FsbHMYAiABKA0yvwEKD0VuZHBvaW50U2VydmljZRJYCg1MaXN0RW5kcG9pbnRzEiIubW9kZWxnYXRlLnYxLkxpc3RFbmRwb2ludHNSZXF1ZXN0GiMubW9kZWxnYXRlLnYxLkxpc3RFbmRwb2ludHNSZXNwb25zZRJSCgtHZXRFbmRwb2ludBIgLm1vZGVsZ2F0ZS52MS5HZXRFbmRwb2ludFJlcXVlc3QaIS5tb2RlbGdhdGUudjEuR2V0RW5kcG9pbnRSZXNwb25zZWIGcHJvdG8z");
 
 /**
  * ListEndpointsRequest has no fields yet.
@@ -195,6 +195,22 @@ export type EndpointTarget = Message<"modelgate.v1.EndpointTarget"> & {
    * @generated from field: double latency_ms = 6;
    */
   latencyMs: number;
+
+  /**
+   * For a canary target: the figures of its latest judgement (over the sliding window, beside
+   * the stable arm's over the same window) and the reason of the decision, if one was taken.
+   * Unset before the first judgement and for other targets.
+   *
+   * @generated from field: modelgate.v1.CanaryJudgement canary_judgement = 7;
+   */
+  canaryJudgement?: CanaryJudgement | undefined;
+
+  /**
+   * Outlier ejection by error rate, when the endpoint's routing configures it; unset otherwise.
+   *
+   * @generated from field: modelgate.v1.OutlierStatus outlier = 8;
+   */
+  outlier?: OutlierStatus | undefined;
 };
 
 /**
@@ -294,6 +310,148 @@ export const EndpointTarget_CanaryStandingSchema: GenEnum<EndpointTarget_CanaryS
   enumDesc(file_modelgate_v1_endpoint, 5, 1);
 
 /**
+ * CanaryJudgement is what the gateway measured when it last judged a canary target. A figure
+ * that has no samples yet (e.g. time to first token without streams) is unset.
+ *
+ * @generated from message modelgate.v1.CanaryJudgement
+ */
+export type CanaryJudgement = Message<"modelgate.v1.CanaryJudgement"> & {
+  /**
+   * Calls of the canary in the window.
+   *
+   * @generated from field: uint32 window_calls = 1;
+   */
+  windowCalls: number;
+
+  /**
+   * Calls of the stable targets (together) in the same window.
+   *
+   * @generated from field: uint32 stable_window_calls = 2;
+   */
+  stableWindowCalls: number;
+
+  /**
+   * Share of the canary's calls in the window that failed by its fault (0..1).
+   *
+   * @generated from field: optional double error_rate = 3;
+   */
+  errorRate?: number | undefined;
+
+  /**
+   * The same for the stable targets.
+   *
+   * @generated from field: optional double stable_error_rate = 4;
+   */
+  stableErrorRate?: number | undefined;
+
+  /**
+   * 95th percentile of the canary's unary answer latency in the window, in ms.
+   *
+   * @generated from field: optional double p95_latency_ms = 5;
+   */
+  p95LatencyMs?: number | undefined;
+
+  /**
+   * The same for the stable targets.
+   *
+   * @generated from field: optional double stable_p95_latency_ms = 6;
+   */
+  stableP95LatencyMs?: number | undefined;
+
+  /**
+   * 95th percentile of the canary's streams' time to first message in the window, in ms.
+   *
+   * @generated from field: optional double p95_ttft_ms = 7;
+   */
+  p95TtftMs?: number | undefined;
+
+  /**
+   * The same for the stable targets.
+   *
+   * @generated from field: optional double stable_p95_ttft_ms = 8;
+   */
+  stableP95TtftMs?: number | undefined;
+
+  /**
+   * Why the standing is what it is: the failed guard with its figures, "promoted: ...", or
+   * what the judgement is still waiting for (e.g. "waiting: 12 of min_calls 50").
+   *
+   * @generated from field: string reason = 9;
+   */
+  reason: string;
+
+  /**
+   * When the judgement was made (Unix time, ms).
+   *
+   * @generated from field: int64 judged_at_unix_ms = 10;
+   */
+  judgedAtUnixMs: bigint;
+};
+
+/**
+ * Describes the message modelgate.v1.CanaryJudgement.
+ * Use `create(CanaryJudgementSchema)` to create a new message.
+ */
+export const CanaryJudgementSchema: GenMessage<CanaryJudgement> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_endpoint, 6);
+
+/**
+ * OutlierStatus is a target's standing in outlier ejection by error rate.
+ *
+ * @generated from message modelgate.v1.OutlierStatus
+ */
+export type OutlierStatus = Message<"modelgate.v1.OutlierStatus"> & {
+  /**
+   * Ejected now: the target gets no calls until ejected_until_unix_ms.
+   *
+   * @generated from field: bool ejected = 1;
+   */
+  ejected: boolean;
+
+  /**
+   * When an ejection ends (Unix time, ms); 0 when not ejected.
+   *
+   * @generated from field: int64 ejected_until_unix_ms = 2;
+   */
+  ejectedUntilUnixMs: bigint;
+
+  /**
+   * Ejections in a row (each one lasts base_ejection_ms times this, up to max_ejection_ms).
+   *
+   * @generated from field: uint32 consecutive_ejections = 3;
+   */
+  consecutiveEjections: number;
+
+  /**
+   * Ejections since the target was configured as it is.
+   *
+   * @generated from field: uint32 total_ejections = 4;
+   */
+  totalEjections: number;
+
+  /**
+   * Calls in the window at the latest judgement.
+   *
+   * @generated from field: uint32 window_calls = 5;
+   */
+  windowCalls: number;
+
+  /**
+   * Error rate in the window at the latest judgement (unset without calls).
+   *
+   * @generated from field: optional double error_rate = 6;
+   */
+  errorRate?: number | undefined;
+};
+
+/**
+ * Describes the message modelgate.v1.OutlierStatus.
+ * Use `create(OutlierStatusSchema)` to create a new message.
+ */
+export const OutlierStatusSchema: GenMessage<OutlierStatus> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_endpoint, 7);
+
+/**
  * RateLimit is an endpoint's call limit.
  *
  * @generated from message modelgate.v1.RateLimit
@@ -319,7 +477,7 @@ export type RateLimit = Message<"modelgate.v1.RateLimit"> & {
  * Use `create(RateLimitSchema)` to create a new message.
  */
 export const RateLimitSchema: GenMessage<RateLimit> = /*@__PURE__*/
-  messageDesc(file_modelgate_v1_endpoint, 6);
+  messageDesc(file_modelgate_v1_endpoint, 8);
 
 /**
  * EndpointService describes the endpoints this gateway serves. It never returns secrets.

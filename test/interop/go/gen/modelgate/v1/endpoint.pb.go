@@ -421,7 +421,13 @@ type EndpointTarget struct {
 	Canary EndpointTarget_CanaryStanding `protobuf:"varint,5,opt,name=canary,proto3,enum=modelgate.v1.EndpointTarget_CanaryStanding" json:"canary,omitempty"`
 	// Recent latency (moving average of the last answers, or a stream's first message), in ms;
 	// 0 before the target has answered.
-	LatencyMs     float64 `protobuf:"fixed64,6,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`
+	LatencyMs float64 `protobuf:"fixed64,6,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`
+	// For a canary target: the figures of its latest judgement (over the sliding window, beside
+	// the stable arm's over the same window) and the reason of the decision, if one was taken.
+	// Unset before the first judgement and for other targets.
+	CanaryJudgement *CanaryJudgement `protobuf:"bytes,7,opt,name=canary_judgement,json=canaryJudgement,proto3" json:"canary_judgement,omitempty"`
+	// Outlier ejection by error rate, when the endpoint's routing configures it; unset otherwise.
+	Outlier       *OutlierStatus `protobuf:"bytes,8,opt,name=outlier,proto3" json:"outlier,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -498,6 +504,240 @@ func (x *EndpointTarget) GetLatencyMs() float64 {
 	return 0
 }
 
+func (x *EndpointTarget) GetCanaryJudgement() *CanaryJudgement {
+	if x != nil {
+		return x.CanaryJudgement
+	}
+	return nil
+}
+
+func (x *EndpointTarget) GetOutlier() *OutlierStatus {
+	if x != nil {
+		return x.Outlier
+	}
+	return nil
+}
+
+// CanaryJudgement is what the gateway measured when it last judged a canary target. A figure
+// that has no samples yet (e.g. time to first token without streams) is unset.
+type CanaryJudgement struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Calls of the canary in the window.
+	WindowCalls uint32 `protobuf:"varint,1,opt,name=window_calls,json=windowCalls,proto3" json:"window_calls,omitempty"`
+	// Calls of the stable targets (together) in the same window.
+	StableWindowCalls uint32 `protobuf:"varint,2,opt,name=stable_window_calls,json=stableWindowCalls,proto3" json:"stable_window_calls,omitempty"`
+	// Share of the canary's calls in the window that failed by its fault (0..1).
+	ErrorRate *float64 `protobuf:"fixed64,3,opt,name=error_rate,json=errorRate,proto3,oneof" json:"error_rate,omitempty"`
+	// The same for the stable targets.
+	StableErrorRate *float64 `protobuf:"fixed64,4,opt,name=stable_error_rate,json=stableErrorRate,proto3,oneof" json:"stable_error_rate,omitempty"`
+	// 95th percentile of the canary's unary answer latency in the window, in ms.
+	P95LatencyMs *float64 `protobuf:"fixed64,5,opt,name=p95_latency_ms,json=p95LatencyMs,proto3,oneof" json:"p95_latency_ms,omitempty"`
+	// The same for the stable targets.
+	StableP95LatencyMs *float64 `protobuf:"fixed64,6,opt,name=stable_p95_latency_ms,json=stableP95LatencyMs,proto3,oneof" json:"stable_p95_latency_ms,omitempty"`
+	// 95th percentile of the canary's streams' time to first message in the window, in ms.
+	P95TtftMs *float64 `protobuf:"fixed64,7,opt,name=p95_ttft_ms,json=p95TtftMs,proto3,oneof" json:"p95_ttft_ms,omitempty"`
+	// The same for the stable targets.
+	StableP95TtftMs *float64 `protobuf:"fixed64,8,opt,name=stable_p95_ttft_ms,json=stableP95TtftMs,proto3,oneof" json:"stable_p95_ttft_ms,omitempty"`
+	// Why the standing is what it is: the failed guard with its figures, "promoted: ...", or
+	// what the judgement is still waiting for (e.g. "waiting: 12 of min_calls 50").
+	Reason string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When the judgement was made (Unix time, ms).
+	JudgedAtUnixMs int64 `protobuf:"varint,10,opt,name=judged_at_unix_ms,json=judgedAtUnixMs,proto3" json:"judged_at_unix_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CanaryJudgement) Reset() {
+	*x = CanaryJudgement{}
+	mi := &file_modelgate_v1_endpoint_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CanaryJudgement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CanaryJudgement) ProtoMessage() {}
+
+func (x *CanaryJudgement) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_endpoint_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CanaryJudgement.ProtoReflect.Descriptor instead.
+func (*CanaryJudgement) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_endpoint_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *CanaryJudgement) GetWindowCalls() uint32 {
+	if x != nil {
+		return x.WindowCalls
+	}
+	return 0
+}
+
+func (x *CanaryJudgement) GetStableWindowCalls() uint32 {
+	if x != nil {
+		return x.StableWindowCalls
+	}
+	return 0
+}
+
+func (x *CanaryJudgement) GetErrorRate() float64 {
+	if x != nil && x.ErrorRate != nil {
+		return *x.ErrorRate
+	}
+	return 0
+}
+
+func (x *CanaryJudgement) GetStableErrorRate() float64 {
+	if x != nil && x.StableErrorRate != nil {
+		return *x.StableErrorRate
+	}
+	return 0
+}
+
+func (x *CanaryJudgement) GetP95LatencyMs() float64 {
+	if x != nil && x.P95LatencyMs != nil {
+		return *x.P95LatencyMs
+	}
+	return 0
+}
+
+func (x *CanaryJudgement) GetStableP95LatencyMs() float64 {
+	if x != nil && x.StableP95LatencyMs != nil {
+		return *x.StableP95LatencyMs
+	}
+	return 0
+}
+
+func (x *CanaryJudgement) GetP95TtftMs() float64 {
+	if x != nil && x.P95TtftMs != nil {
+		return *x.P95TtftMs
+	}
+	return 0
+}
+
+func (x *CanaryJudgement) GetStableP95TtftMs() float64 {
+	if x != nil && x.StableP95TtftMs != nil {
+		return *x.StableP95TtftMs
+	}
+	return 0
+}
+
+func (x *CanaryJudgement) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CanaryJudgement) GetJudgedAtUnixMs() int64 {
+	if x != nil {
+		return x.JudgedAtUnixMs
+	}
+	return 0
+}
+
+// OutlierStatus is a target's standing in outlier ejection by error rate.
+type OutlierStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Ejected now: the target gets no calls until ejected_until_unix_ms.
+	Ejected bool `protobuf:"varint,1,opt,name=ejected,proto3" json:"ejected,omitempty"`
+	// When an ejection ends (Unix time, ms); 0 when not ejected.
+	EjectedUntilUnixMs int64 `protobuf:"varint,2,opt,name=ejected_until_unix_ms,json=ejectedUntilUnixMs,proto3" json:"ejected_until_unix_ms,omitempty"`
+	// Ejections in a row (each one lasts base_ejection_ms times this, up to max_ejection_ms).
+	ConsecutiveEjections uint32 `protobuf:"varint,3,opt,name=consecutive_ejections,json=consecutiveEjections,proto3" json:"consecutive_ejections,omitempty"`
+	// Ejections since the target was configured as it is.
+	TotalEjections uint32 `protobuf:"varint,4,opt,name=total_ejections,json=totalEjections,proto3" json:"total_ejections,omitempty"`
+	// Calls in the window at the latest judgement.
+	WindowCalls uint32 `protobuf:"varint,5,opt,name=window_calls,json=windowCalls,proto3" json:"window_calls,omitempty"`
+	// Error rate in the window at the latest judgement (unset without calls).
+	ErrorRate     *float64 `protobuf:"fixed64,6,opt,name=error_rate,json=errorRate,proto3,oneof" json:"error_rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutlierStatus) Reset() {
+	*x = OutlierStatus{}
+	mi := &file_modelgate_v1_endpoint_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutlierStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutlierStatus) ProtoMessage() {}
+
+func (x *OutlierStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_endpoint_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutlierStatus.ProtoReflect.Descriptor instead.
+func (*OutlierStatus) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_endpoint_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *OutlierStatus) GetEjected() bool {
+	if x != nil {
+		return x.Ejected
+	}
+	return false
+}
+
+func (x *OutlierStatus) GetEjectedUntilUnixMs() int64 {
+	if x != nil {
+		return x.EjectedUntilUnixMs
+	}
+	return 0
+}
+
+func (x *OutlierStatus) GetConsecutiveEjections() uint32 {
+	if x != nil {
+		return x.ConsecutiveEjections
+	}
+	return 0
+}
+
+func (x *OutlierStatus) GetTotalEjections() uint32 {
+	if x != nil {
+		return x.TotalEjections
+	}
+	return 0
+}
+
+func (x *OutlierStatus) GetWindowCalls() uint32 {
+	if x != nil {
+		return x.WindowCalls
+	}
+	return 0
+}
+
+func (x *OutlierStatus) GetErrorRate() float64 {
+	if x != nil && x.ErrorRate != nil {
+		return *x.ErrorRate
+	}
+	return 0
+}
+
 // RateLimit is an endpoint's call limit.
 type RateLimit struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -511,7 +751,7 @@ type RateLimit struct {
 
 func (x *RateLimit) Reset() {
 	*x = RateLimit{}
-	mi := &file_modelgate_v1_endpoint_proto_msgTypes[6]
+	mi := &file_modelgate_v1_endpoint_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +763,7 @@ func (x *RateLimit) String() string {
 func (*RateLimit) ProtoMessage() {}
 
 func (x *RateLimit) ProtoReflect() protoreflect.Message {
-	mi := &file_modelgate_v1_endpoint_proto_msgTypes[6]
+	mi := &file_modelgate_v1_endpoint_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +776,7 @@ func (x *RateLimit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RateLimit.ProtoReflect.Descriptor instead.
 func (*RateLimit) Descriptor() ([]byte, []int) {
-	return file_modelgate_v1_endpoint_proto_rawDescGZIP(), []int{6}
+	return file_modelgate_v1_endpoint_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RateLimit) GetRenewalPeriod() string {
@@ -571,7 +811,7 @@ const file_modelgate_v1_endpoint_proto_rawDesc = "" +
 	"\bprovider\x18\x03 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x04 \x01(\tR\x05model\x12-\n" +
 	"\x05limit\x18\x05 \x01(\v2\x17.modelgate.v1.RateLimitR\x05limit\x126\n" +
-	"\atargets\x18\x06 \x03(\v2\x1c.modelgate.v1.EndpointTargetR\atargets\"\xad\x04\n" +
+	"\atargets\x18\x06 \x03(\v2\x1c.modelgate.v1.EndpointTargetR\atargets\"\xae\x05\n" +
 	"\x0eEndpointTarget\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x14\n" +
@@ -579,7 +819,9 @@ const file_modelgate_v1_endpoint_proto_rawDesc = "" +
 	"\abreaker\x18\x04 \x01(\x0e2).modelgate.v1.EndpointTarget.BreakerStateR\abreaker\x12C\n" +
 	"\x06canary\x18\x05 \x01(\x0e2+.modelgate.v1.EndpointTarget.CanaryStandingR\x06canary\x12\x1d\n" +
 	"\n" +
-	"latency_ms\x18\x06 \x01(\x01R\tlatencyMs\"|\n" +
+	"latency_ms\x18\x06 \x01(\x01R\tlatencyMs\x12H\n" +
+	"\x10canary_judgement\x18\a \x01(\v2\x1d.modelgate.v1.CanaryJudgementR\x0fcanaryJudgement\x125\n" +
+	"\aoutlier\x18\b \x01(\v2\x1b.modelgate.v1.OutlierStatusR\aoutlier\"|\n" +
 	"\fBreakerState\x12\x1d\n" +
 	"\x19BREAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14BREAKER_STATE_CLOSED\x10\x01\x12\x1b\n" +
@@ -590,7 +832,35 @@ const file_modelgate_v1_endpoint_proto_rawDesc = "" +
 	"\x1aCANARY_STANDING_NOT_CANARY\x10\x01\x12\x1b\n" +
 	"\x17CANARY_STANDING_RUNNING\x10\x02\x12\x1c\n" +
 	"\x18CANARY_STANDING_PROMOTED\x10\x03\x12\x1f\n" +
-	"\x1bCANARY_STANDING_ROLLED_BACK\x10\x04\"H\n" +
+	"\x1bCANARY_STANDING_ROLLED_BACK\x10\x04\"\xaf\x04\n" +
+	"\x0fCanaryJudgement\x12!\n" +
+	"\fwindow_calls\x18\x01 \x01(\rR\vwindowCalls\x12.\n" +
+	"\x13stable_window_calls\x18\x02 \x01(\rR\x11stableWindowCalls\x12\"\n" +
+	"\n" +
+	"error_rate\x18\x03 \x01(\x01H\x00R\terrorRate\x88\x01\x01\x12/\n" +
+	"\x11stable_error_rate\x18\x04 \x01(\x01H\x01R\x0fstableErrorRate\x88\x01\x01\x12)\n" +
+	"\x0ep95_latency_ms\x18\x05 \x01(\x01H\x02R\fp95LatencyMs\x88\x01\x01\x126\n" +
+	"\x15stable_p95_latency_ms\x18\x06 \x01(\x01H\x03R\x12stableP95LatencyMs\x88\x01\x01\x12#\n" +
+	"\vp95_ttft_ms\x18\a \x01(\x01H\x04R\tp95TtftMs\x88\x01\x01\x120\n" +
+	"\x12stable_p95_ttft_ms\x18\b \x01(\x01H\x05R\x0fstableP95TtftMs\x88\x01\x01\x12\x16\n" +
+	"\x06reason\x18\t \x01(\tR\x06reason\x12)\n" +
+	"\x11judged_at_unix_ms\x18\n" +
+	" \x01(\x03R\x0ejudgedAtUnixMsB\r\n" +
+	"\v_error_rateB\x14\n" +
+	"\x12_stable_error_rateB\x11\n" +
+	"\x0f_p95_latency_msB\x18\n" +
+	"\x16_stable_p95_latency_msB\x0e\n" +
+	"\f_p95_ttft_msB\x15\n" +
+	"\x13_stable_p95_ttft_ms\"\x90\x02\n" +
+	"\rOutlierStatus\x12\x18\n" +
+	"\aejected\x18\x01 \x01(\bR\aejected\x121\n" +
+	"\x15ejected_until_unix_ms\x18\x02 \x01(\x03R\x12ejectedUntilUnixMs\x123\n" +
+	"\x15consecutive_ejections\x18\x03 \x01(\rR\x14consecutiveEjections\x12'\n" +
+	"\x0ftotal_ejections\x18\x04 \x01(\rR\x0etotalEjections\x12!\n" +
+	"\fwindow_calls\x18\x05 \x01(\rR\vwindowCalls\x12\"\n" +
+	"\n" +
+	"error_rate\x18\x06 \x01(\x01H\x00R\terrorRate\x88\x01\x01B\r\n" +
+	"\v_error_rate\"H\n" +
 	"\tRateLimit\x12%\n" +
 	"\x0erenewal_period\x18\x01 \x01(\tR\rrenewalPeriod\x12\x14\n" +
 	"\x05calls\x18\x02 \x01(\rR\x05calls2\xbf\x01\n" +
@@ -612,7 +882,7 @@ func file_modelgate_v1_endpoint_proto_rawDescGZIP() []byte {
 }
 
 var file_modelgate_v1_endpoint_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_modelgate_v1_endpoint_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_modelgate_v1_endpoint_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_modelgate_v1_endpoint_proto_goTypes = []any{
 	(EndpointTarget_BreakerState)(0),   // 0: modelgate.v1.EndpointTarget.BreakerState
 	(EndpointTarget_CanaryStanding)(0), // 1: modelgate.v1.EndpointTarget.CanaryStanding
@@ -622,24 +892,28 @@ var file_modelgate_v1_endpoint_proto_goTypes = []any{
 	(*GetEndpointResponse)(nil),        // 5: modelgate.v1.GetEndpointResponse
 	(*Endpoint)(nil),                   // 6: modelgate.v1.Endpoint
 	(*EndpointTarget)(nil),             // 7: modelgate.v1.EndpointTarget
-	(*RateLimit)(nil),                  // 8: modelgate.v1.RateLimit
+	(*CanaryJudgement)(nil),            // 8: modelgate.v1.CanaryJudgement
+	(*OutlierStatus)(nil),              // 9: modelgate.v1.OutlierStatus
+	(*RateLimit)(nil),                  // 10: modelgate.v1.RateLimit
 }
 var file_modelgate_v1_endpoint_proto_depIdxs = []int32{
-	6, // 0: modelgate.v1.ListEndpointsResponse.endpoints:type_name -> modelgate.v1.Endpoint
-	6, // 1: modelgate.v1.GetEndpointResponse.endpoint:type_name -> modelgate.v1.Endpoint
-	8, // 2: modelgate.v1.Endpoint.limit:type_name -> modelgate.v1.RateLimit
-	7, // 3: modelgate.v1.Endpoint.targets:type_name -> modelgate.v1.EndpointTarget
-	0, // 4: modelgate.v1.EndpointTarget.breaker:type_name -> modelgate.v1.EndpointTarget.BreakerState
-	1, // 5: modelgate.v1.EndpointTarget.canary:type_name -> modelgate.v1.EndpointTarget.CanaryStanding
-	2, // 6: modelgate.v1.EndpointService.ListEndpoints:input_type -> modelgate.v1.ListEndpointsRequest
-	4, // 7: modelgate.v1.EndpointService.GetEndpoint:input_type -> modelgate.v1.GetEndpointRequest
-	3, // 8: modelgate.v1.EndpointService.ListEndpoints:output_type -> modelgate.v1.ListEndpointsResponse
-	5, // 9: modelgate.v1.EndpointService.GetEndpoint:output_type -> modelgate.v1.GetEndpointResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	6,  // 0: modelgate.v1.ListEndpointsResponse.endpoints:type_name -> modelgate.v1.Endpoint
+	6,  // 1: modelgate.v1.GetEndpointResponse.endpoint:type_name -> modelgate.v1.Endpoint
+	10, // 2: modelgate.v1.Endpoint.limit:type_name -> modelgate.v1.RateLimit
+	7,  // 3: modelgate.v1.Endpoint.targets:type_name -> modelgate.v1.EndpointTarget
+	0,  // 4: modelgate.v1.EndpointTarget.breaker:type_name -> modelgate.v1.EndpointTarget.BreakerState
+	1,  // 5: modelgate.v1.EndpointTarget.canary:type_name -> modelgate.v1.EndpointTarget.CanaryStanding
+	8,  // 6: modelgate.v1.EndpointTarget.canary_judgement:type_name -> modelgate.v1.CanaryJudgement
+	9,  // 7: modelgate.v1.EndpointTarget.outlier:type_name -> modelgate.v1.OutlierStatus
+	2,  // 8: modelgate.v1.EndpointService.ListEndpoints:input_type -> modelgate.v1.ListEndpointsRequest
+	4,  // 9: modelgate.v1.EndpointService.GetEndpoint:input_type -> modelgate.v1.GetEndpointRequest
+	3,  // 10: modelgate.v1.EndpointService.ListEndpoints:output_type -> modelgate.v1.ListEndpointsResponse
+	5,  // 11: modelgate.v1.EndpointService.GetEndpoint:output_type -> modelgate.v1.GetEndpointResponse
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_modelgate_v1_endpoint_proto_init() }
@@ -647,13 +921,15 @@ func file_modelgate_v1_endpoint_proto_init() {
 	if File_modelgate_v1_endpoint_proto != nil {
 		return
 	}
+	file_modelgate_v1_endpoint_proto_msgTypes[6].OneofWrappers = []any{}
+	file_modelgate_v1_endpoint_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_modelgate_v1_endpoint_proto_rawDesc), len(file_modelgate_v1_endpoint_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,7 +46,7 @@ class Endpoint(_message.Message):
     def __init__(self, name: _Optional[str] = ..., endpoint_type: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., limit: _Optional[_Union[RateLimit, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[EndpointTarget, _Mapping]]] = ...) -> None: ...
 
 class EndpointTarget(_message.Message):
-    __slots__ = ("name", "provider", "model", "breaker", "canary", "latency_ms")
+    __slots__ = ("name", "provider", "model", "breaker", "canary", "latency_ms", "canary_judgement", "outlier")
     class BreakerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         BREAKER_STATE_UNSPECIFIED: _ClassVar[EndpointTarget.BreakerState]
@@ -75,13 +75,57 @@ class EndpointTarget(_message.Message):
     BREAKER_FIELD_NUMBER: _ClassVar[int]
     CANARY_FIELD_NUMBER: _ClassVar[int]
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    CANARY_JUDGEMENT_FIELD_NUMBER: _ClassVar[int]
+    OUTLIER_FIELD_NUMBER: _ClassVar[int]
     name: str
     provider: str
     model: str
     breaker: EndpointTarget.BreakerState
     canary: EndpointTarget.CanaryStanding
     latency_ms: float
-    def __init__(self, name: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., breaker: _Optional[_Union[EndpointTarget.BreakerState, str]] = ..., canary: _Optional[_Union[EndpointTarget.CanaryStanding, str]] = ..., latency_ms: _Optional[float] = ...) -> None: ...
+    canary_judgement: CanaryJudgement
+    outlier: OutlierStatus
+    def __init__(self, name: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., breaker: _Optional[_Union[EndpointTarget.BreakerState, str]] = ..., canary: _Optional[_Union[EndpointTarget.CanaryStanding, str]] = ..., latency_ms: _Optional[float] = ..., canary_judgement: _Optional[_Union[CanaryJudgement, _Mapping]] = ..., outlier: _Optional[_Union[OutlierStatus, _Mapping]] = ...) -> None: ...
+
+class CanaryJudgement(_message.Message):
+    __slots__ = ("window_calls", "stable_window_calls", "error_rate", "stable_error_rate", "p95_latency_ms", "stable_p95_latency_ms", "p95_ttft_ms", "stable_p95_ttft_ms", "reason", "judged_at_unix_ms")
+    WINDOW_CALLS_FIELD_NUMBER: _ClassVar[int]
+    STABLE_WINDOW_CALLS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    STABLE_ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    P95_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    STABLE_P95_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    P95_TTFT_MS_FIELD_NUMBER: _ClassVar[int]
+    STABLE_P95_TTFT_MS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    JUDGED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    window_calls: int
+    stable_window_calls: int
+    error_rate: float
+    stable_error_rate: float
+    p95_latency_ms: float
+    stable_p95_latency_ms: float
+    p95_ttft_ms: float
+    stable_p95_ttft_ms: float
+    reason: str
+    judged_at_unix_ms: int
+    def __init__(self, window_calls: _Optional[int] = ..., stable_window_calls: _Optional[int] = ..., error_rate: _Optional[float] = ..., stable_error_rate: _Optional[float] = ..., p95_latency_ms: _Optional[float] = ..., stable_p95_latency_ms: _Optional[float] = ..., p95_ttft_ms: _Optional[float] = ..., stable_p95_ttft_ms: _Optional[float] = ..., reason: _Optional[str] = ..., judged_at_unix_ms: _Optional[int] = ...) -> None: ...
+
+class OutlierStatus(_message.Message):
+    __slots__ = ("ejected", "ejected_until_unix_ms", "consecutive_ejections", "total_ejections", "window_calls", "error_rate")
+    EJECTED_FIELD_NUMBER: _ClassVar[int]
+    EJECTED_UNTIL_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    CONSECUTIVE_EJECTIONS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_EJECTIONS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_CALLS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    ejected: bool
+    ejected_until_unix_ms: int
+    consecutive_ejections: int
+    total_ejections: int
+    window_calls: int
+    error_rate: float
+    def __init__(self, ejected: _Optional[bool] = ..., ejected_until_unix_ms: _Optional[int] = ..., consecutive_ejections: _Optional[int] = ..., total_ejections: _Optional[int] = ..., window_calls: _Optional[int] = ..., error_rate: _Optional[float] = ...) -> None: ...
 
 class RateLimit(_message.Message):
     __slots__ = ("renewal_period", "calls")

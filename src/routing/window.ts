@@ -1,0 +1,106 @@
+// A target's recent calls, for judgements over a sliding window (canary guards, outlier
+// ejection): a fixed-size ring of the last N calls, each with its time, whether it failed by the
+// target's fault, its latency (unary answers) and its time to first message (streams).
+//
+// Per call, record() writes four slots of preallocated typed arrays: no allocation, no sorting.
+// The percentiles are computed only when a judgement reads the window (summary(): one pass over
+// the ring, a sort of the samples in it), and judgements are rate-limited by their callers (every
+// N calls or once per interval), never made per call.
+
+/** What a window held at a judgement. A percentile without samples is NaN. */
+export interface WindowSummary {
+  calls: number;
+  errors: number;
+  /** errors / calls; NaN without calls. */
+  errorRate: number;
+  latencySamples: number;
+  p95LatencyMs: number;
+  ttftSamples: number;
+  p95TtftMs: number;
+}
+
+export const emptySummary: WindowSummary = Object.freeze({
+  calls: 0,
+  errors: 0,
+  errorRate: NaN,
+  latencySamples: 0,
+  p95LatencyMs: NaN,
+  ttftSamples: 0,
+  p95TtftMs: NaN,
+});
+
+export class CallWindow {
+  private readonly at: Float64Array;
+  private readonly latency: Float64Array;
+  private readonly ttft: Float64Array;
+  private readonly failed: Uint8Array;
+  private next = 0;
+  private size = 0;
+
+  /** `capacity`: the last N calls kept (a time window can only narrow them). */
+  constructor(readonly capacity: number) {
+    this.at = new Float64Array(capacity);
+    this.latency = new Float64Array(capacity);
+    this.ttft = new Float64Array(capacity);
+    this.failed = new Uint8Array(capacity);
+  }
+
+  /**
+   * One call of the target at `now` (ms): failed by its fault or not, with its unary latency or
+   * its stream's time to first message (NaN for the one that does not apply, or a failure).
+   */
+  record(now: number, failed: boolean, latencyMs: number, ttftMs: number): void {
+    if (this.capacity === 0) return;
+    const i = this.next;
+    this.at[i] = now;
+    this.failed[i] = failed ? 1 : 0;
+    this.latency[i] = latencyMs;
+    this.ttft[i] = ttftMs;
+    this.next = i + 1 === this.capacity ? 0 : i + 1;
+    if (this.size < this.capacity) this.size++;
+  }
+
+  /** The calls made at or after `since` (ms; -Infinity: all the ring holds). */
+  summary(since: number): WindowSummary {
+    return summarize([this], since);
+  }
+
+  /** Pushes this window's calls at or after `since` into the accumulators (see summarize). */
+  collect(since: number, acc: { calls: number; errors: number; latencies: number[]; ttfts: number[] }): void {
+    const { at, failed, latency, ttft, capacity } = this;
+    // Newest first, stopping at the first call older than `since` (the ring is in time order).
+    for (let n = 0, i = this.next - 1; n < this.size; n++, i--) {
+      if (i < 0) i = capacity - 1;
+      if (at[i]! < since) break;
+      acc.calls++;
+      acc.errors += failed[i]!;
+      const l = latency[i]!;
+      if (l === l) acc.latencies.push(l);
+      const t = ttft[i]!;
+      if (t === t) acc.ttfts.push(t);
+    }
+  }
+}
+
+/** The calls of several windows (e.g. every stable target of an endpoint) together. */
+export function summarize(windows: Iterable<CallWindow>, since: number): WindowSummary {
+  const acc = { calls: 0, errors: 0, latencies: [] as number[], ttfts: [] as number[] };
+  for (const w of windows) w.collect(since, acc);
+  return {
+    calls: acc.calls,
+    errors: acc.errors,
+    errorRate: acc.calls === 0 ? NaN : acc.errors / acc.calls,
+    latencySamples: acc.latencies.length,
+    p95LatencyMs: quantile(acc.latencies, 0.95),
+    ttftSamples: acc.ttfts.length,
+    p95TtftMs: quantile(acc.ttfts, 0.95),
+  };
+}
+
+/** The q-quantile (nearest rank) of the samples, sorting them in place; NaN without samples. */
+export function quantile(samples: number[], q: number): number {
+  if (samples.length === 0) return NaN;
+  samples.sort((a, b) => a - b);
+  const rank = Math.ceil(q * samples.length);
+  return samples[Math.min(samples.length, Math.max(1, rank)) - 1]!;
+}
