@@ -35,6 +35,16 @@ function aborted(signal: AbortSignal, ms = 5_000): Promise<unknown> {
   });
 }
 
+/** The ConnectError a call fails with; fails the test if it succeeds. */
+async function failure(p: Promise<unknown>): Promise<ConnectError> {
+  try {
+    await p;
+  } catch (err) {
+    return ConnectError.from(err);
+  }
+  throw new Error("expected the call to fail");
+}
+
 function chatResponse(text: string) {
   return { model: "m", choices: [{ index: 0, message: { role: "assistant", content: text } }] };
 }
@@ -109,14 +119,14 @@ describe("unary calls", () => {
       });
     const client = createClient(ChatService, createDirectTransport(routes));
     fail = new ConnectError("slow down", Code.ResourceExhausted, { "retry-after": "3" });
-    const e1 = await client.chat({ endpoint: "e" }).catch((e: unknown) => e as ConnectError);
+    const e1 = await failure(client.chat({ endpoint: "e" }));
     expect(e1).toBeInstanceOf(ConnectError);
     expect(e1.code).toBe(Code.ResourceExhausted);
     expect(e1.rawMessage).toBe("slow down");
     expect(e1.metadata.get("retry-after")).toBe("3");
     expect(e1.metadata.get("x-modelgate-target")).toBe("t2");
     fail = new TypeError("boom");
-    const e2 = await client.chat({ endpoint: "e" }).catch((e: unknown) => e as ConnectError);
+    const e2 = await failure(client.chat({ endpoint: "e" }));
     expect(e2.code).toBe(Code.Internal);
     expect(e2.rawMessage).toBe("internal error");
     expect(e2.cause).toBe(fail);
@@ -136,22 +146,22 @@ describe("unary calls", () => {
     const caller = new AbortController();
     const call = client.chat({ endpoint: "e" }, { signal: caller.signal });
     caller.abort(new ConnectError("the client closed the connection", Code.Canceled));
-    const e1 = await call.catch((e: unknown) => ConnectError.from(e));
+    const e1 = await failure(call);
     expect(e1.code).toBe(Code.Canceled);
     expect(ConnectError.from(reason).rawMessage).toBe("the client closed the connection");
 
-    const e2 = await client.chat({ endpoint: "e" }, { timeoutMs: 20 }).catch((e: unknown) => ConnectError.from(e));
+    const e2 = await failure(client.chat({ endpoint: "e" }, { timeoutMs: 20 }));
     expect(e2.code).toBe(Code.DeadlineExceeded);
 
     const call3 = client.chat({ endpoint: "e" });
     shutdown.abort(new ConnectError("the gateway is shutting down", Code.Unavailable));
-    const e3 = await call3.catch((e: unknown) => ConnectError.from(e));
+    const e3 = await failure(call3);
     expect(e3.code).toBe(Code.Unavailable);
   });
 
   it("refuse a method that no route registered with UNIMPLEMENTED", async () => {
     const client = createClient(EmbeddingsService, createDirectTransport(() => {}));
-    const err = await client.embed({ endpoint: "e" }).catch((e: unknown) => ConnectError.from(e));
+    const err = await failure(client.embed({ endpoint: "e" }));
     expect(err.code).toBe(Code.Unimplemented);
   });
 });
@@ -242,7 +252,7 @@ describe("values the proto cannot carry (what the binary encoding enforced)", ()
         }),
       ),
     );
-    const err = await bad.embed({ endpoint: "e" }).catch((e: unknown) => ConnectError.from(e));
+    const err = await failure(bad.embed({ endpoint: "e" }));
     expect(err.code).toBe(Code.Internal);
     expect(err.rawMessage).toContain("data[0].index");
   });
@@ -319,8 +329,8 @@ describe("server streams", () => {
 
     failFirst = true;
     const stream = client.streamChat({ endpoint: "e" }, { onHeader: () => expect.unreachable("no head on an early error") });
-    const early = await stream[Symbol.asyncIterator]().next().catch((e: unknown) => ConnectError.from(e));
-    expect((early as ConnectError).code).toBe(Code.NotFound);
+    const early = await failure(stream[Symbol.asyncIterator]().next());
+    expect(early.code).toBe(Code.NotFound);
   });
 
   it("cancel the implementation when the caller's signal aborts mid-stream", async () => {
@@ -337,9 +347,9 @@ describe("server streams", () => {
     const caller = new AbortController();
     const it = client.streamChat({ endpoint: "e" }, { signal: caller.signal })[Symbol.asyncIterator]();
     expect((await it.next()).value?.model).toBe("first");
-    const pending = it.next().catch((e: unknown) => ConnectError.from(e));
+    const pending = failure(it.next());
     caller.abort(new ConnectError("the client closed the connection", Code.Canceled));
-    expect(((await pending) as ConnectError).code).toBe(Code.Canceled);
+    expect((await pending).code).toBe(Code.Canceled);
     expect(ConnectError.from(reason).code).toBe(Code.Canceled);
   });
 });
@@ -365,9 +375,9 @@ describe("a server stream's request", () => {
         ),
       ),
     );
-    const err = await client.streamChat({ endpoint: "e", n: -1 })[Symbol.asyncIterator]().next().catch((e: unknown) => ConnectError.from(e));
-    expect((err as ConnectError).code).toBe(Code.InvalidArgument);
-    expect((err as ConnectError).rawMessage).toContain("n: -1 is out of range for uint32");
+    const err = await failure(client.streamChat({ endpoint: "e", n: -1 })[Symbol.asyncIterator]().next());
+    expect(err.code).toBe(Code.InvalidArgument);
+    expect(err.rawMessage).toContain("n: -1 is out of range for uint32");
     expect(intercepted).toBe(0);
     const ok = await client.streamChat({ endpoint: "e", n: 1 })[Symbol.asyncIterator]().next();
     expect(ok.value?.model).toBe("m");
