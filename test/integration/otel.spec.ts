@@ -31,6 +31,8 @@ endpoints:
     endpoint_type: llm/v1/chat
     model: ${model(fake, "gpt-4o")}
     telemetry: { capture_content: true }
+  - { name: text, endpoint_type: llm/v1/completions, model: ${model(fake, "gpt-3.5-turbo-instruct")} }
+  - { name: embed, endpoint_type: llm/v1/embeddings, model: ${model(fake, "text-embedding-3-small")} }
   - name: retried
     endpoint_type: llm/v1/chat
     model: ${model(fake, "gpt-4o-mini")}
@@ -248,6 +250,35 @@ describe("OpenTelemetry traces (telemetry on)", () => {
     expect(server.status).toBe("error");
     expect(server.attributes["error.type"]).toBe("INVALID_ARGUMENT");
     expect(attempts[0]!.attributes["http.response.status_code"]).toBe(400);
+  });
+
+  it("names the GenAI operation of completions and embeddings calls", async () => {
+    const client = new OpenAI({ apiKey: appKey, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const parent = (trace: string) => ({ headers: { traceparent: `00-${trace}-7777777777777777-01` } });
+    const textTrace = "55555555555555555555555555555555";
+    const embedTrace = "66666666666666666666666666666666";
+    const text = await client.completions.create({ model: "text", prompt: "one two", max_tokens: 5 }, parent(textTrace));
+    const embed = await client.embeddings.create({ model: "embed", input: ["one two"] }, parent(embedTrace));
+
+    const t = await traceOf(textTrace, 1);
+    expect(t.server.name).toBe("modelgate.v1.CompletionsService/Complete");
+    expect(t.server.attributes).toMatchObject({
+      "gen_ai.operation.name": "text_completion",
+      "gen_ai.request.model": "gpt-3.5-turbo-instruct",
+      "gen_ai.request.max_tokens": 5,
+      "gen_ai.usage.input_tokens": text.usage!.prompt_tokens,
+      "gen_ai.usage.output_tokens": text.usage!.completion_tokens,
+    });
+    expect(t.attempts[0]!.name).toBe("text_completion gpt-3.5-turbo-instruct");
+
+    const e = await traceOf(embedTrace, 1);
+    expect(e.server.name).toBe("modelgate.v1.EmbeddingsService/Embed");
+    expect(e.server.attributes).toMatchObject({
+      "gen_ai.operation.name": "embeddings",
+      "gen_ai.request.model": "text-embedding-3-small",
+      "gen_ai.usage.input_tokens": embed.usage.prompt_tokens,
+    });
+    expect(e.attempts[0]!.name).toBe("embeddings text-embedding-3-small");
   });
 
   it("starts a new trace when the caller sends none (a root server span)", async () => {
