@@ -3,10 +3,11 @@
 // translator into a callable model lives in src/providers/http-model.ts.
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import type { ChatMessage, TokenIds, Usage } from "../../gen/modelgate/v1/common_pb";
+import type { ChatMessage, TokenIds } from "../../gen/modelgate/v1/common_pb";
 import type { ChatChoiceDeltaSchema, ChatChoiceSchema, ChatRequest, MaxTokensField } from "../../gen/modelgate/v1/chat_pb";
 import type { CompletionChoiceSchema } from "../../gen/modelgate/v1/completions_pb";
 import type { PredictRequest } from "../../gen/modelgate/v1/predict_pb";
+import type { StreamDecoder, UpstreamPeer, UpstreamRequest, UsageCounts } from "../upstream/wire";
 
 /** Sampling parameters shared by chat and completions (the proto fields, minus the endpoint). */
 export interface SamplingParams {
@@ -59,37 +60,6 @@ export interface ModelTarget<Config = Record<string, unknown>> {
   config: Config;
 }
 
-/** An HTTP request for the upstream client. The body is JSON-serialised by the client. */
-export interface UpstreamRequest {
-  method: "POST" | "GET";
-  /** Absolute URL. */
-  url: string;
-  headers: Record<string, string>;
-  body?: JsonValue;
-}
-
-/** One Server-Sent Event as delivered by the SSE parser. */
-export interface SseEvent {
-  /** The `event:` field, when the upstream sets one (Anthropic does, OpenAI does not). */
-  event?: string;
-  data: string;
-}
-
-/**
- * Turns one upstream SSE stream into our chunks. One decoder per call; it may keep state
- * (Anthropic reports input tokens at message_start and output tokens at message_delta).
- */
-export interface StreamDecoder<Chunk> {
-  /** How the upstream frames its stream (default "sse"); see src/upstream/framing.ts. */
-  readonly framing?: import("../upstream/framing").FramingName;
-  /** Feeds one event; returns the chunks to send on (often zero or one). Throws on an upstream error event. */
-  push(event: SseEvent): Chunk[];
-  /** True once the upstream's terminal event arrived (OpenAI `[DONE]`, Anthropic `message_stop`). */
-  readonly done: boolean;
-  /** The usage seen so far (complete once done). */
-  usage(): UsageCounts | undefined;
-}
-
 /** Chunk and response shapes are the generated messages without their $typeName. */
 export type Init<T> = Omit<T, "$typeName" | "$unknown">;
 
@@ -115,23 +85,8 @@ export interface PredictTranslator {
   response(body: unknown): PredictResult;
 }
 
-/**
- * Token counts as providers report them; the breakdowns (cached prompt tokens, reasoning tokens
- * ...) only when the provider reports them.
- */
-export type UsageCounts = Pick<Usage, "promptTokens" | "completionTokens" | "totalTokens"> &
-  Partial<
-    Pick<
-      Usage,
-      | "cachedPromptTokens"
-      | "reasoningTokens"
-      | "promptAudioTokens"
-      | "completionAudioTokens"
-      | "acceptedPredictionTokens"
-      | "rejectedPredictionTokens"
-      | "cacheWritePromptTokens"
-    >
-  >;
+// Token counts as providers report them: a wire-level type (the stream decoders report them).
+export type { UsageCounts } from "../upstream/wire";
 
 /** What the upstream says about an answer beside its choices (OpenAI's metadata). */
 export interface AnswerMetadata {
@@ -184,8 +139,11 @@ export type DeepInit<T> = T extends Uint8Array | bigint
       ? { [K in keyof T as K extends "$typeName" | "$unknown" ? never : K]: DeepInit<T[K]> }
       : T;
 
-/** What a provider folder exports. Only the endpoint types it supports have a translator. */
-export interface Provider {
+/**
+ * What a provider folder exports. Only the endpoint types it supports have a translator. As an
+ * UpstreamPeer it may sign requests (authorize) and read error bodies (errorMessage).
+ */
+export interface Provider extends UpstreamPeer {
   /** The name used in config (`model.provider`). */
   name: string;
   /**
@@ -197,11 +155,4 @@ export interface Provider {
   complete?: CompleteTranslator;
   embed?: EmbedTranslator;
   predict?: PredictTranslator;
-  /**
-   * Adds headers that depend on the exact body or on the time (AWS SigV4), or on a token that
-   * must be fetched (Azure Entra ID). Called by the upstream client just before sending.
-   */
-  authorize?(req: UpstreamRequest, body: string | undefined, signal: AbortSignal): Promise<Record<string, string>>;
-  /** Extracts a human-readable message from an upstream error body (never includes secrets). */
-  errorMessage?(body: unknown): string | undefined;
 }

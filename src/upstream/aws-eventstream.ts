@@ -7,7 +7,7 @@
 // Lex, S3 Select and Bedrock use); codec: smithy-typescript's @smithy/core/event-streams.
 import { EventStreamCodec, getChunkedStream, type Message, type MessageHeaders } from "@smithy/core/event-streams";
 import { fromUtf8, toUtf8 } from "@smithy/core/serde";
-import type { SseEvent } from "../providers/types";
+import type { SseEvent } from "./wire";
 
 /** A frame that cannot be decoded (checksum, header encoding) or that no AWS event stream sends. */
 export class MalformedEventStreamError extends Error {

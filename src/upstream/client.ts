@@ -3,7 +3,7 @@
 import { Agent, errors as undiciErrors, request } from "undici";
 import { ConnectError } from "@connectrpc/connect";
 import { badUpstreamResponse, fromUpstreamStatus, unavailable } from "../errors";
-import type { Provider, StreamDecoder, UpstreamRequest } from "../providers/types";
+import type { UpstreamPeer as Provider, StreamDecoder, UpstreamRequest } from "./wire";
 import type { UpstreamAttempt, UpstreamTrace } from "../observability/otel";
 import { framings } from "./framing";
 import type { Usage } from "../../gen/modelgate/v1/common_pb";

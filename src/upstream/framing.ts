@@ -3,7 +3,7 @@
 // event-stream binary frames. Each framing yields SseEvent-shaped events for the decoders.
 import { createParser } from "eventsource-parser";
 import { awsEventStreamEvents } from "./aws-eventstream";
-import type { SseEvent } from "../providers/types";
+import type { SseEvent } from "./wire";
 
 export type Framing = (body: AsyncIterable<Uint8Array>) => AsyncGenerator<SseEvent>;
 

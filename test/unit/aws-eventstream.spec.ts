@@ -4,7 +4,7 @@
 import { EventStreamCodec, type MessageHeaders } from "@smithy/core/event-streams";
 import { fromUtf8, toUtf8 } from "@smithy/core/serde";
 import { describe, expect, it } from "vitest";
-import type { SseEvent } from "../../src/providers/types";
+import type { SseEvent } from "../../src/upstream/wire";
 import { MalformedEventStreamError, awsEventStreamEvents } from "../../src/upstream/aws-eventstream";
 import { framings } from "../../src/upstream/framing";
 

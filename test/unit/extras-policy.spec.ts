@@ -12,7 +12,8 @@ import { checkSamplingExtras } from "../../src/providers/extras";
 import { httpModelFactory } from "../../src/providers/model";
 import { httpProviders } from "../../src/providers/registry";
 import { withLastSegment, withoutLastSegment } from "../../src/providers/request-builder";
-import type { ModelTarget, Provider, UpstreamRequest } from "../../src/providers/types";
+import type { ModelTarget, Provider } from "../../src/providers/types";
+import type { UpstreamRequest } from "../../src/upstream/wire";
 import type { UpstreamClient } from "../../src/upstream/client";
 import { reservationForRequest } from "../../src/usage/tokens";
 

@@ -14,7 +14,8 @@ import { EmbedRequestSchema } from "../../gen/modelgate/v1/embeddings_pb";
 import { PredictRequestSchema } from "../../gen/modelgate/v1/predict_pb";
 import { httpProviders } from "../../src/providers/registry";
 import { ndjsonEvents } from "../../src/upstream/framing";
-import type { ModelTarget, Provider, SseEvent, StreamDecoder, UpstreamRequest } from "../../src/providers/types";
+import type { ModelTarget, Provider } from "../../src/providers/types";
+import type { SseEvent, StreamDecoder, UpstreamRequest } from "../../src/upstream/wire";
 
 const fixturesRoot = new URL("../fixtures/", import.meta.url);
 

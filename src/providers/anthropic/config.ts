@@ -5,7 +5,8 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
 import { httpUrl, joinUrl, configOf, withLastSegment } from "../request-builder";
-import type { ModelTarget, UpstreamRequest } from "../types";
+import type { ModelTarget } from "../types";
+import type { UpstreamRequest } from "../../upstream/wire";
 
 export const PROVIDER = "anthropic";
 

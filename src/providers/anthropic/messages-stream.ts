@@ -4,7 +4,7 @@
 // content_block_start {id, name, input: {}}, its input follows as input_json_delta fragments.
 import type { ConnectError } from "@connectrpc/connect";
 import { badUpstreamResponse, resourceExhausted, unavailable } from "../../errors";
-import type { SseEvent, StreamDecoder } from "../types";
+import type { SseEvent, StreamDecoder } from "../../upstream/wire";
 import { nestedErrorMessage } from "../upstream-reader";
 import { PROVIDER } from "./config";
 import { type AnthropicTokens, finishReason, read, readTokens, toUsage } from "./messages-response";

@@ -14,7 +14,8 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
 import { configOf, httpUrl, joinUrl } from "../request-builder";
-import type { ModelTarget, UpstreamRequest } from "../types";
+import type { ModelTarget } from "../types";
+import type { UpstreamRequest } from "../../upstream/wire";
 import { attachSigning } from "./signing";
 
 export const PROVIDER = "bedrock";

@@ -12,7 +12,7 @@
 // serviceUnavailableException. Payloads may carry a `p` padding field, which is ignored.
 import type { ConnectError } from "@connectrpc/connect";
 import { badUpstreamResponse, invalidArgument, resourceExhausted, unavailable } from "../../errors";
-import type { SseEvent, StreamDecoder } from "../types";
+import type { SseEvent, StreamDecoder } from "../../upstream/wire";
 import { isRecord } from "../upstream-reader";
 import type { UsageInit } from "../usage";
 import { PROVIDER } from "./config";

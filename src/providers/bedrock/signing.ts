@@ -17,7 +17,7 @@ import { SignatureV4 } from "@smithy/signature-v4";
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from "@smithy/types";
 import { ConnectError } from "@connectrpc/connect";
 import { internal, unavailable } from "../../errors";
-import type { UpstreamRequest } from "../types";
+import type { UpstreamRequest } from "../../upstream/wire";
 import type { BedrockConfig } from "./config";
 
 const signingConfig = Symbol("bedrock signing config");

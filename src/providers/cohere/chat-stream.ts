@@ -4,7 +4,8 @@
 // terminal event. tool-plan-delta text is streamed as content, as the unary answer returns
 // tool_plan as the content of a tool-calling turn.
 import { badUpstreamResponse } from "../../errors";
-import type { ChatChunk, SseEvent, StreamDecoder } from "../types";
+import type { ChatChunk } from "../types";
+import type { SseEvent, StreamDecoder } from "../../upstream/wire";
 import type { UsageInit } from "../usage";
 import { PROVIDER } from "./config";
 import { finishReason, read, readUsage } from "./chat-response";

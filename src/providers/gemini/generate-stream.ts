@@ -8,7 +8,8 @@
 // candidate (n > 1 is refused for streams in generate-request.ts).
 import type { ConnectError } from "@connectrpc/connect";
 import { resourceExhausted, unavailable } from "../../errors";
-import type { ChatChunk, StreamDecoder } from "../types";
+import type { ChatChunk } from "../types";
+import type { StreamDecoder } from "../../upstream/wire";
 import { isRecord } from "../upstream-reader";
 import type { UsageInit } from "../usage";
 import { PROVIDER } from "./config";

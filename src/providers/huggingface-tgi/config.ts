@@ -8,7 +8,8 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
 import { configOf, httpUrl, joinUrl, withoutLastSegment } from "../request-builder";
-import type { ModelTarget, UpstreamRequest } from "../types";
+import type { ModelTarget } from "../types";
+import type { UpstreamRequest } from "../../upstream/wire";
 
 /** MLflow's name for the provider; `huggingface-tgi` is accepted as a shorter alias. */
 export const MLFLOW_NAME = "huggingface-text-generation-inference";

@@ -4,7 +4,8 @@
 //                     the last has generated_text and details {finish_reason, generated_tokens,
 //                     seed, input_length} and there is no [DONE].
 // Neither names the model nor gives an id, so results leave both empty.
-import type { CompleteChunk, CompleteResult, StreamDecoder } from "../types";
+import type { CompleteChunk, CompleteResult } from "../types";
+import type { StreamDecoder } from "../../upstream/wire";
 import { type JsonRecord, upstreamReader } from "../upstream-reader";
 import { type UsageInit, tokenUsage } from "../usage";
 import { tgiStreamError } from "./wire";

@@ -8,7 +8,8 @@
 //  - Older servers streamed `delta.tool_calls` as one object rather than a list.
 //  - finish_reason may be TGI's own (eos_token, stop_sequence), and is "stop" after tool calls.
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
-import type { ChatChunk, ChatParams, ChatResult, SseEvent, UpstreamRequest } from "../types";
+import type { ChatChunk, ChatParams, ChatResult } from "../types";
+import type { SseEvent, UpstreamRequest } from "../../upstream/wire";
 import { isRecord } from "../upstream-reader";
 import { type OpenAICapabilities, compatibleCapabilities, openaiCapabilities } from "../openai/dialect";
 import { tgiStreamError } from "./wire";

@@ -6,7 +6,8 @@ import type { JsonObject } from "@bufbuild/protobuf";
 import { invalidArgument } from "../../errors";
 import { checkSamplingExtras } from "../extras";
 import { configOf, joinUrl, mergeExtras, seedToNumber, setIfDefined } from "../request-builder";
-import type { ModelTarget, SamplingParams, UpstreamRequest } from "../types";
+import type { ModelTarget, SamplingParams } from "../types";
+import type { UpstreamRequest } from "../../upstream/wire";
 import { PROVIDER, type MlflowConfig } from "./config";
 
 export function invocationsRequest(target: ModelTarget, body: JsonObject): UpstreamRequest {

@@ -3,7 +3,7 @@
 // Shapes: ollama/ollama docs/api.md ("Generate a completion", "Generate a chat completion",
 // "Generate Embeddings") and api/types.go (ChatResponse, GenerateResponse, Metrics).
 import { badUpstreamResponse, unavailable } from "../../errors";
-import type { StreamDecoder } from "../types";
+import type { StreamDecoder } from "../../upstream/wire";
 import { type JsonRecord, isRecord, upstreamReader } from "../upstream-reader";
 import { type UsageInit, tokenUsage } from "../usage";
 import { PROVIDER } from "./config";

@@ -5,7 +5,8 @@ import { MaxTokensField } from "../../../gen/modelgate/v1/chat_pb";
 import { invalidArgument } from "../../errors";
 import { checkSamplingExtras } from "../extras";
 import { mergeExtras, seedToNumber, setIfDefined } from "../request-builder";
-import type { ModelTarget, SamplingParams, UpstreamRequest } from "../types";
+import type { ModelTarget, SamplingParams } from "../types";
+import type { UpstreamRequest } from "../../upstream/wire";
 import type { OpenAIDialect, OpenAIPath } from "./dialect";
 
 /**

@@ -2,7 +2,8 @@
 // embeddings share. Bound to a provider name so a Mistral or Groq answer that does not parse
 // is reported as theirs.
 import { unavailable } from "../../errors";
-import type { AnswerMetadata, StreamDecoder } from "../types";
+import type { AnswerMetadata } from "../types";
+import type { StreamDecoder } from "../../upstream/wire";
 import { type JsonRecord, type UpstreamReader, isRecord, nestedErrorMessage, upstreamReader } from "../upstream-reader";
 import { type UsageInit, tokenUsage } from "../usage";
 
