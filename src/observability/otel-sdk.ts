@@ -5,38 +5,42 @@
 // The parent of each span is passed explicitly (no global context manager, no
 // AsyncLocalStorage): the call's span travels to the upstream client in the call's options.
 import { Code, ConnectError } from "@connectrpc/connect";
-import {
-  diag,
-  DiagLogLevel,
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Attributes,
-  type Context,
-  type Span,
-  type TextMapGetter,
-  type TextMapSetter,
-  type Tracer,
-} from "@opentelemetry/api";
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BasicTracerProvider,
-  BatchSpanProcessor,
-  ParentBasedSampler,
-  TraceIdRatioBasedSampler,
-  type Sampler,
-} from "@opentelemetry/sdk-trace-base";
+// Types only at the top: a bundle (bin/modelgate.mjs) hoists a static import of an external
+// package to its start, which would load the SDK even with tracing off. loadOtelLib imports them.
+import type * as Api from "@opentelemetry/api";
+import type { Attributes, Context, Span, TextMapGetter, TextMapSetter, Tracer } from "@opentelemetry/api";
+import type * as Core from "@opentelemetry/core";
+import type * as Exporter from "@opentelemetry/exporter-trace-otlp-proto";
+import type * as Resources from "@opentelemetry/resources";
+import type * as SdkTrace from "@opentelemetry/sdk-trace-base";
+import type { BasicTracerProvider, Sampler } from "@opentelemetry/sdk-trace-base";
 import type { Logger } from "pino";
 import type { CallInfo } from "../interceptors/call-info";
 import type { CallTrace as CallTraceApi, SamplerSpec, Telemetry, TelemetrySettings, UpstreamAttempt } from "./otel";
 
+/** The OpenTelemetry packages, imported when tracing starts. */
+export interface OtelLib {
+  api: typeof Api;
+  core: typeof Core;
+  exporter: typeof Exporter;
+  resources: typeof Resources;
+  sdk: typeof SdkTrace;
+}
+
+export async function loadOtelLib(): Promise<OtelLib> {
+  const [api, core, exporter, resources, sdk] = await Promise.all([
+    import("@opentelemetry/api"),
+    import("@opentelemetry/core"),
+    import("@opentelemetry/exporter-trace-otlp-proto"),
+    import("@opentelemetry/resources"),
+    import("@opentelemetry/sdk-trace-base"),
+  ]);
+  return { api, core, exporter, resources, sdk };
+}
+
 /** The SDK sampler for a SamplerSpec. */
-export function buildSampler(spec: SamplerSpec): Sampler {
+export function buildSampler(spec: SamplerSpec, sdk: typeof SdkTrace): Sampler {
+  const { AlwaysOffSampler, AlwaysOnSampler, ParentBasedSampler, TraceIdRatioBasedSampler } = sdk;
   switch (spec.name) {
     case "always_on":
       return new AlwaysOnSampler();
@@ -85,18 +89,23 @@ const maxCapturedChars = 16_384;
 export class SdkTelemetry implements Telemetry {
   private readonly provider: BasicTracerProvider;
   private readonly tracer: Tracer;
-  private readonly propagator = new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] });
+  private readonly propagator: Core.CompositePropagator;
+  private readonly api: typeof Api;
 
   constructor(
     readonly settings: TelemetrySettings,
+    lib: OtelLib,
     log?: Logger,
   ) {
-    const exporter = new OTLPTraceExporter({ url: settings.tracesUrl, headers: settings.headers, timeoutMillis: 10_000 });
-    this.provider = new BasicTracerProvider({
-      resource: resourceFromAttributes({ ...settings.resourceAttributes, "service.name": settings.serviceName }),
-      sampler: buildSampler(settings.sampler),
+    const { api, core, sdk } = lib;
+    this.api = api;
+    this.propagator = new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] });
+    const exporter = new lib.exporter.OTLPTraceExporter({ url: settings.tracesUrl, headers: settings.headers, timeoutMillis: 10_000 });
+    this.provider = new sdk.BasicTracerProvider({
+      resource: lib.resources.resourceFromAttributes({ ...settings.resourceAttributes, "service.name": settings.serviceName }),
+      sampler: buildSampler(settings.sampler, sdk),
       spanProcessors: [
-        new BatchSpanProcessor(exporter, {
+        new sdk.BatchSpanProcessor(exporter, {
           maxQueueSize: settings.maxQueueSize,
           maxExportBatchSize: Math.min(512, settings.maxQueueSize),
           scheduledDelayMillis: settings.exportDelayMs,
@@ -108,7 +117,7 @@ export class SdkTelemetry implements Telemetry {
     // Export failures and dropped spans reach OTel's diag logger: send its warnings to ours.
     if (log) {
       const child = log.child({ component: "otel" });
-      diag.setLogger(
+      api.diag.setLogger(
         {
           error: (msg, ...args) => child.error({ args }, msg),
           warn: (msg, ...args) => child.warn({ args }, msg),
@@ -116,19 +125,20 @@ export class SdkTelemetry implements Telemetry {
           debug: () => {},
           verbose: () => {},
         },
-        { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
+        { logLevel: api.DiagLogLevel.WARN, suppressOverrideMessage: true },
       );
     }
   }
 
   /** Starts the SERVER span of a call, continuing the caller's trace context (traceparent, tracestate, baggage). */
   startCall(service: string, method: string, header: Headers, requestId: string, info: CallInfo | undefined): CallTrace {
-    const parent = this.propagator.extract(ROOT_CONTEXT, header, headerGetter);
+    const api = this.api;
+    const parent = this.propagator.extract(api.ROOT_CONTEXT, header, headerGetter);
     const contentType = header.get("content-type") ?? "";
     const span = this.tracer.startSpan(
       `${service}/${method}`,
       {
-        kind: SpanKind.SERVER,
+        kind: api.SpanKind.SERVER,
         attributes: {
           "rpc.system": contentType.startsWith("application/grpc") ? "grpc" : "connect_rpc",
           "rpc.service": service,
@@ -138,7 +148,7 @@ export class SdkTelemetry implements Telemetry {
       },
       parent,
     );
-    return new CallTrace(this.tracer, this.propagator, span, trace.setSpan(parent, span), info);
+    return new CallTrace(api, this.tracer, this.propagator, span, api.trace.setSpan(parent, span), info);
   }
 
   /** Exports every finished span now (tests; shutdown does it too). */
@@ -173,8 +183,9 @@ export class CallTrace implements CallTraceApi {
   private output: string | undefined;
 
   constructor(
+    private readonly api: typeof Api,
     private readonly tracer: Tracer,
-    private readonly propagator: CompositePropagator,
+    private readonly propagator: Core.CompositePropagator,
     readonly span: Span,
     private readonly context: Context,
     private readonly info: CallInfo | undefined,
@@ -212,10 +223,10 @@ export class CallTrace implements CallTraceApi {
       attributes["server.address"] = address;
       attributes["server.port"] = port;
     }
-    const span = this.tracer.startSpan(`${operation ?? "upstream"}${model ? ` ${model}` : ""}`, { kind: SpanKind.CLIENT, attributes }, this.context);
+    const span = this.tracer.startSpan(`${operation ?? "upstream"}${model ? ` ${model}` : ""}`, { kind: this.api.SpanKind.CLIENT, attributes }, this.context);
     const headers: Record<string, string> = {};
-    this.propagator.inject(trace.setSpan(this.context, span), headers, recordSetter);
-    return new Attempt(span, headers);
+    this.propagator.inject(this.api.trace.setSpan(this.context, span), headers, recordSetter);
+    return new Attempt(this.api, span, headers);
   }
 
   /** A response message (unary) or a streamed chunk: response model, finish reasons, output text. */
@@ -261,7 +272,7 @@ export class CallTrace implements CallTraceApi {
       const e = ConnectError.from(err);
       span.setAttribute("error.type", codeName(e.code));
       span.setAttribute("rpc.response.status_code", codeName(e.code));
-      span.setStatus({ code: SpanStatusCode.ERROR, message: e.rawMessage.slice(0, 500) });
+      span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: e.rawMessage.slice(0, 500) });
     } else {
       span.setAttribute("rpc.response.status_code", "OK");
     }
@@ -322,6 +333,7 @@ class Attempt implements UpstreamAttempt {
   private status = 0;
 
   constructor(
+    private readonly api: typeof Api,
     private readonly span: Span,
     readonly headers: Record<string, string>,
   ) {}
@@ -346,7 +358,7 @@ class Attempt implements UpstreamAttempt {
       const e = ConnectError.from(err);
       // HTTP client conventions: the status code when the upstream answered one, else what failed.
       this.span.setAttribute("error.type", this.status >= 400 ? String(this.status) : codeName(e.code));
-      this.span.setStatus({ code: SpanStatusCode.ERROR, message: e.rawMessage.slice(0, 500) });
+      this.span.setStatus({ code: this.api.SpanStatusCode.ERROR, message: e.rawMessage.slice(0, 500) });
     }
     this.span.end();
   }

@@ -128,6 +128,6 @@ export interface Telemetry {
 
 /** Loads the SDK and starts the export pipeline (only called when tracing is on). */
 export async function startTelemetry(settings: TelemetrySettings, log?: Logger): Promise<Telemetry> {
-  const { SdkTelemetry } = await import("./otel-sdk");
-  return new SdkTelemetry(settings, log);
+  const { loadOtelLib, SdkTelemetry } = await import("./otel-sdk");
+  return new SdkTelemetry(settings, await loadOtelLib(), log);
 }

@@ -1,6 +1,7 @@
 // Which settings tracing runs with: the `telemetry:` block over the standard OTEL_* variables,
 // off by default, OTEL_SDK_DISABLED winning over everything.
 import { describe, expect, it } from "vitest";
+import * as sdk from "@opentelemetry/sdk-trace-base";
 import { ParentBasedSampler, TraceIdRatioBasedSampler, AlwaysOffSampler } from "@opentelemetry/sdk-trace-base";
 import { telemetrySchema } from "../../src/config/schema";
 import { samplerFromEnv, telemetrySettings } from "../../src/observability/otel";
@@ -63,7 +64,7 @@ describe("telemetrySettings", () => {
   it("uses sampler_ratio as a parent-based ratio sampler", () => {
     const s = telemetrySettings(block({ enabled: true, sampler_ratio: 0.25 }), {});
     expect(s?.sampler).toEqual({ name: "parentbased_traceidratio", ratio: 0.25 });
-    const sampler = buildSampler(s!.sampler);
+    const sampler = buildSampler(s!.sampler, sdk);
     expect(sampler).toBeInstanceOf(ParentBasedSampler);
     expect(sampler.toString()).toContain("TraceIdRatioBased{0.25}");
   });
@@ -77,7 +78,7 @@ describe("telemetrySettings", () => {
 
 describe("samplerFromEnv", () => {
   it("reads OTEL_TRACES_SAMPLER and its argument, parent-based always-on by default", () => {
-    const sampler = (env: Record<string, string>) => buildSampler(samplerFromEnv(env));
+    const sampler = (env: Record<string, string>) => buildSampler(samplerFromEnv(env), sdk);
     expect(sampler({}).toString()).toContain("ParentBased{root=AlwaysOnSampler");
     expect(sampler({ OTEL_TRACES_SAMPLER: "Always_Off" })).toBeInstanceOf(AlwaysOffSampler);
     const ratio = sampler({ OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "0.1" });
