@@ -15,8 +15,8 @@ MODELGATE_DATABASE_URL).
 Options:
       --since WHEN   start of the range, inclusive (default: 7d)
       --until WHEN   end of the range, exclusive (default: now)
-      --by GROUPS    group totals by any of key,team,endpoint,model (comma-separated);
-                     without it, one grand total
+      --by GROUPS    group totals by any of key,team,endpoint,target,model (comma-separated;
+                     target: the endpoint target that answered); without it, one grand total
       --team T       only calls of team T
       --key ID       only calls of key ID (totals only)
       --csv          print the totals as CSV instead of a table
@@ -36,7 +36,7 @@ export interface UsageCommandDeps {
   now: () => Date;
 }
 
-const groups: readonly UsageGroup[] = ["key", "team", "endpoint", "model"];
+const groups: readonly UsageGroup[] = ["key", "team", "endpoint", "target", "model"];
 
 /** Runs the command; returns the exit code (0 ok, 1 store or output failed, 2 bad arguments). */
 export async function runUsageCommand(argv: string[], deps: UsageCommandDeps): Promise<number> {
@@ -172,13 +172,15 @@ function parseGroups(text: string | undefined): UsageGroup[] {
 
 /** Totals as an aligned text table, with a total line when grouped. */
 export function usageTable(groupBy: readonly UsageGroup[], totals: readonly UsageTotalRow[]): string {
-  const header = [...groupBy, "calls", "prompt tokens", "completion tokens", "cost (USD)", "unknown cost", "errors"];
+  const header = [...groupBy, "calls", "prompt tokens", "cached", "completion tokens", "reasoning", "cost (USD)", "unknown cost", "errors"];
   const numeric = header.map((_, i) => i >= groupBy.length);
   const line = (t: UsageTotalRow, labels: string[]) => [
     ...labels,
     count(t.calls),
     count(t.promptTokens),
+    count(t.cachedPromptTokens),
     count(t.completionTokens),
+    count(t.reasoningTokens),
     t.costUsd.toFixed(4),
     count(t.unknownCostCalls),
     count(t.errorCalls),
@@ -192,11 +194,13 @@ export function usageTable(groupBy: readonly UsageGroup[], totals: readonly Usag
         calls: a.calls + t.calls,
         promptTokens: a.promptTokens + t.promptTokens,
         completionTokens: a.completionTokens + t.completionTokens,
+        cachedPromptTokens: a.cachedPromptTokens + t.cachedPromptTokens,
+        reasoningTokens: a.reasoningTokens + t.reasoningTokens,
         costUsd: a.costUsd + t.costUsd,
         unknownCostCalls: a.unknownCostCalls + t.unknownCostCalls,
         errorCalls: a.errorCalls + t.errorCalls,
       }),
-      { group: {}, calls: 0, promptTokens: 0, completionTokens: 0, costUsd: 0, unknownCostCalls: 0, errorCalls: 0 },
+      { group: {}, calls: 0, promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0, reasoningTokens: 0, costUsd: 0, unknownCostCalls: 0, errorCalls: 0 },
     );
     body.push(line(sum, groupBy.map((_, i) => (i === 0 ? "total" : ""))));
   }

@@ -9,7 +9,7 @@ import type { LedgerStore, UsageGroup, UsageTotalRow } from "../store/types";
 import { ledgerCsvHeader, ledgerCsvLine } from "../usage/csv";
 import { sortTotals } from "../usage/totals";
 
-export const usageGroups: readonly UsageGroup[] = ["key", "team", "endpoint", "model"];
+export const usageGroups: readonly UsageGroup[] = ["key", "team", "endpoint", "target", "model"];
 
 export interface UsageServiceDeps {
   ledger: LedgerStore;
@@ -94,6 +94,8 @@ function toUsageTotal(t: UsageTotalRow, groupBy: readonly UsageGroup[]): Omit<Us
     calls: count(t.calls),
     promptTokens: count(t.promptTokens),
     completionTokens: count(t.completionTokens),
+    cachedPromptTokens: count(t.cachedPromptTokens),
+    reasoningTokens: count(t.reasoningTokens),
     costUsd: t.costUsd,
     unknownCostCalls: count(t.unknownCostCalls),
     errorCalls: count(t.errorCalls),

@@ -12,6 +12,7 @@ const groupColumns: Record<UsageGroup, string> = {
   key: "key_id",
   team: "team",
   endpoint: "endpoint",
+  target: "target",
   model: "model",
 };
 const groupOrder = Object.keys(groupColumns) as UsageGroup[];

@@ -78,7 +78,8 @@ export interface LedgerRow {
   streamed: boolean;
 }
 
-export type UsageGroup = "key" | "team" | "endpoint" | "model";
+/** What usage totals may be grouped by; `target` is the endpoint target that answered ("" when none did). */
+export type UsageGroup = "key" | "team" | "endpoint" | "target" | "model";
 
 export interface UsageQuery {
   start?: Date;
@@ -95,6 +96,10 @@ export interface UsageTotalRow {
   calls: number;
   promptTokens: number;
   completionTokens: number;
+  /** The part of promptTokens read from a prompt cache. */
+  cachedPromptTokens: number;
+  /** The part of completionTokens spent on reasoning. */
+  reasoningTokens: number;
   /** Sum over rows with a known cost. */
   costUsd: number;
   unknownCostCalls: number;

@@ -24,6 +24,10 @@ export const ledgerCsvColumns = [
   "status",
   "latency_ms",
   "streamed",
+  // Added after the first release: at the end, so readers that index columns keep working.
+  "target",
+  "cached_prompt_tokens",
+  "reasoning_tokens",
 ] as const;
 
 export function csvField(value: string): string {
@@ -65,6 +69,9 @@ export function ledgerCsvLine(row: LedgerRow): string {
     csvText(row.status),
     String(row.latencyMs),
     row.streamed ? "true" : "false",
+    csvText(row.target ?? ""),
+    String(row.cachedPromptTokens ?? 0),
+    String(row.reasoningTokens ?? 0),
   ]);
 }
 
@@ -78,7 +85,9 @@ export function formatUsd(usd: number | null): string {
 
 /** Grouped totals as CSV: the group columns, then the sums. */
 export function totalsCsv(groupBy: readonly UsageGroup[], totals: readonly UsageTotalRow[]): string {
-  let out = csvLine([...groupBy, "calls", "prompt_tokens", "completion_tokens", "cost_usd", "unknown_cost_calls", "error_calls"]);
+  // cached/reasoning came later: last, so readers that index columns keep working.
+  const sums = ["calls", "prompt_tokens", "completion_tokens", "cost_usd", "unknown_cost_calls", "error_calls", "cached_prompt_tokens", "reasoning_tokens"];
+  let out = csvLine([...groupBy, ...sums]);
   for (const t of totals) {
     out += line([
       ...groupBy.map((g) => csvText(t.group[g] ?? "")),
@@ -88,6 +97,8 @@ export function totalsCsv(groupBy: readonly UsageGroup[], totals: readonly Usage
       formatUsd(t.costUsd),
       String(t.unknownCostCalls),
       String(t.errorCalls),
+      String(t.cachedPromptTokens),
+      String(t.reasoningTokens),
     ]);
   }
   return out;

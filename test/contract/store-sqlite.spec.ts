@@ -279,6 +279,8 @@ describe("sqlite store", () => {
           calls: 200,
           promptTokens: 200,
           completionTokens: 400,
+          cachedPromptTokens: 0,
+          reasoningTokens: 0,
           costUsd: 0,
           unknownCostCalls: 200,
           errorCalls: 0,

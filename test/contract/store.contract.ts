@@ -78,8 +78,8 @@ async function codeOf(promise: Promise<unknown>): Promise<Code | "resolved" | un
   }
 }
 
-const allGroups: UsageGroup[] = ["key", "team", "endpoint", "model"];
-const groupField = { key: "keyId", team: "team", endpoint: "endpoint", model: "model" } as const;
+const allGroups: UsageGroup[] = ["key", "team", "endpoint", "target", "model"];
+const groupField = { key: "keyId", team: "team", endpoint: "endpoint", target: "target", model: "model" } as const;
 
 function subsets<T>(items: readonly T[]): T[][] {
   return items.reduce<T[][]>((acc, item) => acc.concat(acc.map((s) => [...s, item])), [[]]);
@@ -94,13 +94,15 @@ function expectedTotals(rows: readonly LedgerRow[], query: UsageQuery): UsageTot
     if (query.end && row.time >= query.end) continue;
     if (query.team !== undefined && row.team !== query.team) continue;
     if (query.keyId !== undefined && row.keyId !== query.keyId) continue;
-    const group = Object.fromEntries(groups.map((g) => [g, row[groupField[g]]]));
-    const id = JSON.stringify(groups.map((g) => row[groupField[g]]));
+    const group = Object.fromEntries(groups.map((g) => [g, row[groupField[g]] ?? ""]));
+    const id = JSON.stringify(groups.map((g) => row[groupField[g]] ?? ""));
     const total = byGroup.get(id) ?? {
       group,
       calls: 0,
       promptTokens: 0,
       completionTokens: 0,
+      cachedPromptTokens: 0,
+      reasoningTokens: 0,
       costUsd: 0,
       unknownCostCalls: 0,
       errorCalls: 0,
@@ -108,6 +110,8 @@ function expectedTotals(rows: readonly LedgerRow[], query: UsageQuery): UsageTot
     total.calls += 1;
     total.promptTokens += row.promptTokens;
     total.completionTokens += row.completionTokens;
+    total.cachedPromptTokens += row.cachedPromptTokens ?? 0;
+    total.reasoningTokens += row.reasoningTokens ?? 0;
     if (row.costUsd === null) total.unknownCostCalls += 1;
     else total.costUsd += row.costUsd;
     if (row.status !== "ok") total.errorCalls += 1;
@@ -123,7 +127,10 @@ function expectedTotals(rows: readonly LedgerRow[], query: UsageQuery): UsageTot
   });
 }
 
-/** A varied ledger: 3 keys, 2 teams, 3 endpoints, 3 models, unknown costs, errors, unicode. */
+/**
+ * A varied ledger: 3 keys, 2 teams, 3 endpoints, 3 targets (one "", a call no target answered),
+ * 3 models, cached and reasoning tokens, unknown costs, errors, unicode.
+ */
 function variedRows(): LedgerRow[] {
   const keys = [
     { keyId: "key_1", team: "team-a" },
@@ -132,6 +139,7 @@ function variedRows(): LedgerRow[] {
   ];
   const endpoints = ["chat", "embed", "predict"];
   const models = ["gpt-4o-mini", "claude-3-haiku", "モデル"];
+  const targets = ["primary", "backup-β", ""];
   const rows: LedgerRow[] = [];
   for (let i = 0; i < 60; i++) {
     const owner = keys[i % 3];
@@ -141,9 +149,12 @@ function variedRows(): LedgerRow[] {
         ...owner,
         time: at(i * MINUTE),
         endpoint: endpoints[(i >> 1) % 3] ?? "chat",
+        target: targets[(i >> 3) % 3] ?? "",
         model: models[(i >> 2) % 3] ?? "m",
         promptTokens: i * 3,
         completionTokens: i % 7,
+        cachedPromptTokens: i % 3 === 0 ? i * 2 : 0,
+        reasoningTokens: i % 7 > 2 ? i % 7 - 2 : 0,
         // Exact binary fractions, so every backend's sum is exact and comparable with toEqual.
         costUsd: i % 5 === 0 ? null : (i % 4) * 0.125,
         status: i % 6 === 0 ? "ResourceExhausted" : i % 11 === 0 ? "Unavailable" : "ok",
@@ -547,6 +558,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             calls: 3,
             promptTokens: 60,
             completionTokens: 6,
+            cachedPromptTokens: 0,
+            reasoningTokens: 0,
             costUsd: 0.75,
             unknownCostCalls: 1,
             errorCalls: 1,
@@ -556,14 +569,37 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             calls: 1,
             promptTokens: 5,
             completionTokens: 0,
+            cachedPromptTokens: 0,
+            reasoningTokens: 0,
             costUsd: 0,
             unknownCostCalls: 1,
             errorCalls: 1,
           },
         ]);
         expect(await store.ledger.totals({ groupBy: [] })).toEqual([
-          { group: {}, calls: 4, promptTokens: 65, completionTokens: 6, costUsd: 0.75, unknownCostCalls: 2, errorCalls: 2 },
+          { group: {}, calls: 4, promptTokens: 65, completionTokens: 6, cachedPromptTokens: 0, reasoningTokens: 0, costUsd: 0.75, unknownCostCalls: 2, errorCalls: 2 },
         ]);
+      });
+
+      it("totals: by target, with cached and reasoning tokens (a row written before them counts as '' and 0)", async () => {
+        const { target: _t, cachedPromptTokens: _c, reasoningTokens: _r, ...legacy } = ledgerRow({ promptTokens: 7, completionTokens: 1, costUsd: null });
+        await store.ledger.append([
+          ledgerRow({ target: "primary", promptTokens: 2048, cachedPromptTokens: 1920, completionTokens: 300, reasoningTokens: 256, costUsd: 0.5 }),
+          ledgerRow({ target: "primary", promptTokens: 100, cachedPromptTokens: 0, completionTokens: 50, reasoningTokens: 10, costUsd: 0.25 }),
+          ledgerRow({ target: "backup", promptTokens: 1000, cachedPromptTokens: 512, completionTokens: 20, reasoningTokens: 0, costUsd: 0.125 }),
+          ledgerRow({ target: "", promptTokens: 0, completionTokens: 0, costUsd: 0, status: "Unavailable" }),
+          legacy,
+        ]);
+        expect(await store.ledger.totals({ groupBy: ["target"] })).toEqual([
+          { group: { target: "" }, calls: 2, promptTokens: 7, completionTokens: 1, cachedPromptTokens: 0, reasoningTokens: 0, costUsd: 0, unknownCostCalls: 1, errorCalls: 1 },
+          { group: { target: "backup" }, calls: 1, promptTokens: 1000, completionTokens: 20, cachedPromptTokens: 512, reasoningTokens: 0, costUsd: 0.125, unknownCostCalls: 0, errorCalls: 0 },
+          { group: { target: "primary" }, calls: 2, promptTokens: 2148, completionTokens: 350, cachedPromptTokens: 1920, reasoningTokens: 266, costUsd: 0.75, unknownCostCalls: 0, errorCalls: 0 },
+        ]);
+        expect(await store.ledger.totals({ groupBy: ["endpoint", "target"] })).toEqual(
+          expectedTotals(await collect(store.ledger.rows({})), { groupBy: ["endpoint", "target"] }),
+        );
+        const [all] = await store.ledger.totals({ groupBy: [] });
+        expect([all?.cachedPromptTokens, all?.reasoningTokens]).toEqual([2432, 266]);
       });
 
       it("totals: every combination of groups, in group order", async () => {

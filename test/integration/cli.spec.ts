@@ -1,6 +1,8 @@
 // The modelgate command as an operator runs it: --help, config errors, start-up, SIGTERM.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -151,6 +153,70 @@ auth:
     const ids = new Set(p.out().split("\n").filter((l) => l.includes('"msg":"call"')).map((l) => (JSON.parse(l) as { requestId: string }).requestId));
     expect([...ids].filter((id) => id.startsWith("flush-"))).toHaveLength(calls);
     expect(p.out().trimEnd().endsWith('"msg":"stopped"}')).toBe(true);
+  });
+
+  it("usage --by target reports each routing target with its cached and reasoning tokens (table, CSV, rows)", async () => {
+    // An OpenAI-compatible upstream on loopback whose answers report cached and reasoning tokens.
+    const upstream = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        const body = JSON.stringify({
+          id: "chatcmpl-cli-1",
+          object: "chat.completion",
+          created: 1_700_000_000,
+          model: "m-main",
+          choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }],
+          usage: {
+            prompt_tokens: 40,
+            completion_tokens: 9,
+            total_tokens: 49,
+            prompt_tokens_details: { cached_tokens: 30 },
+            completion_tokens_details: { reasoning_tokens: 4 },
+          },
+        });
+        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) }).end(body);
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    try {
+      const base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/v1`;
+      const model = (url: string) => `{ provider: openai, name: m-main, config: { openai_api_key: sk-cli-test-0001, openai_api_base: "${url}" } }`;
+      const config = writeConfig(
+        "usage-targets.yaml",
+        `store: { database_url: "sqlite:${join(dir, "usage-targets.db")}" }
+endpoints:
+  - { name: plain, endpoint_type: llm/v1/chat, model: ${model(base)} }
+  - name: routed
+    endpoint_type: llm/v1/chat
+    targets: [{ name: dead, model: ${model("http://127.0.0.1:1/v1")} }, { name: backup, model: ${model(base)} }]
+`,
+      );
+      const p = start(["--config", config, "--port", "0"]);
+      const chat = clientFor(ChatService, "grpc", `http://127.0.0.1:${await listening(p)}`);
+      for (const endpoint of ["plain", "routed", "routed"]) await chat.chat({ endpoint, messages: [{ role: "user", content: "hi" }] });
+      p.child.kill("SIGTERM"); // the ledger is flushed before exit
+      expect(await p.exited).toBe(0);
+
+      // No price for m-main: the cost is unknown (0 known dollars, every call in unknown_cost_calls).
+      const csv = start(["usage", "--config", config, "--by", "target,endpoint", "--csv", "--since", "1h"]);
+      expect(await csv.exited, csv.err()).toBe(0);
+      expect(csv.out()).toBe(
+        "target,endpoint,calls,prompt_tokens,completion_tokens,cost_usd,unknown_cost_calls,error_calls,cached_prompt_tokens,reasoning_tokens\r\n" +
+          "backup,routed,2,80,18,0,2,0,60,8\r\n" +
+          "m-main,plain,1,40,9,0,1,0,30,4\r\n",
+      );
+      const table = start(["usage", "--config", config, "--by", "target", "--since", "1h"]);
+      expect(await table.exited, table.err()).toBe(0);
+      expect(table.out()).toMatch(/^target +calls +prompt tokens +cached +completion tokens +reasoning /m);
+      expect(table.out()).toMatch(/^total +3 +120 +90 +27 +12 /m);
+      const rows = start(["usage", "--config", config, "--rows", "--since", "1h"]);
+      expect(await rows.exited, rows.err()).toBe(0);
+      const lines = rows.out().trim().split("\r\n");
+      expect(lines[0]).toMatch(/,streamed,target,cached_prompt_tokens,reasoning_tokens$/);
+      expect(lines.slice(1).map((l) => l.split(",").slice(-3).join(",")).sort()).toEqual(["backup,30,4", "backup,30,4", "m-main,30,4"]);
+    } finally {
+      await new Promise((resolve) => upstream.close(resolve));
+    }
   });
 
   it("takes the port from $PORT and the config from $MODELGATE_CONFIG", async () => {

@@ -39,8 +39,8 @@ beforeEach(async () => {
   store = await openStore("sqlite::memory:");
   await store.migrate();
   await store.ledger.append([
-    row({ requestId: "r1" }),
-    row({ requestId: "r2", time: new Date("2026-11-21T10:00:00.000Z"), team: "search", keyId: "key_b", model: "claude-x", costUsd: null }),
+    row({ requestId: "r1", target: "primary", cachedPromptTokens: 400, reasoningTokens: 120 }),
+    row({ requestId: "r2", time: new Date("2026-11-21T10:00:00.000Z"), team: "search", keyId: "key_b", model: "claude-x", costUsd: null, target: "fallback" }),
     row({ requestId: "r3", time: new Date("2026-11-24T10:00:00.000Z"), team: "search", keyId: "", status: "Unavailable", costUsd: 0.5 }),
     row({ requestId: "r-old", time: new Date("2026-10-01T00:00:00.000Z"), team: "old" }),
   ]);
@@ -70,9 +70,9 @@ describe("modelgate usage", () => {
       [
         "Usage from 2026-11-18T12:00:00.000Z to 2026-11-25T12:00:00.000Z",
         "",
-        "calls  prompt tokens  completion tokens  cost (USD)  unknown cost  errors",
-        "-----  -------------  -----------------  ----------  ------------  ------",
-        "    3          3,000              1,500      0.5075             1       1",
+        "calls  prompt tokens  cached  completion tokens  reasoning  cost (USD)  unknown cost  errors",
+        "-----  -------------  ------  -----------------  ---------  ----------  ------------  ------",
+        "    3          3,000     400              1,500        120      0.5075             1       1",
         "",
       ].join("\n"),
     );
@@ -84,34 +84,57 @@ describe("modelgate usage", () => {
     expect(r.out.split("\n")).toEqual([
       "Usage from 2026-11-01T00:00:00.000Z to 2026-11-25T12:00:00.000Z",
       "",
-      "team    key     calls  prompt tokens  completion tokens  cost (USD)  unknown cost  errors",
-      "------  ------  -----  -------------  -----------------  ----------  ------------  ------",
-      "ml      key_a       1          1,000                500      0.0075             0       0",
-      "search  (none)      1          1,000                500      0.5000             0       1",
-      "search  key_b       1          1,000                500      0.0000             1       0",
-      "------  ------  -----  -------------  -----------------  ----------  ------------  ------",
-      "total               3          3,000              1,500      0.5075             1       1",
+      "team    key     calls  prompt tokens  cached  completion tokens  reasoning  cost (USD)  unknown cost  errors",
+      "------  ------  -----  -------------  ------  -----------------  ---------  ----------  ------------  ------",
+      "ml      key_a       1          1,000     400                500        120      0.0075             0       0",
+      "search  (none)      1          1,000       0                500          0      0.5000             0       1",
+      "search  key_b       1          1,000       0                500          0      0.0000             1       0",
+      "------  ------  -----  -------------  ------  -----------------  ---------  ----------  ------------  ------",
+      "total               3          3,000     400              1,500        120      0.5075             1       1",
       "",
     ]);
+  });
+
+  it("groups by the target that answered (a call no target answered is '(none)')", async () => {
+    const r = await run("--by", "target", "--since", "2026-11-01");
+    expect(r.code).toBe(0);
+    expect(r.out.split("\n").slice(2)).toEqual([
+      "target    calls  prompt tokens  cached  completion tokens  reasoning  cost (USD)  unknown cost  errors",
+      "--------  -----  -------------  ------  -----------------  ---------  ----------  ------------  ------",
+      "(none)        1          1,000       0                500          0      0.5000             0       1",
+      "fallback      1          1,000       0                500          0      0.0000             1       0",
+      "primary       1          1,000     400                500        120      0.0075             0       0",
+      "--------  -----  -------------  ------  -----------------  ---------  ----------  ------------  ------",
+      "total         3          3,000     400              1,500        120      0.5075             1       1",
+      "",
+    ]);
+    const csv = await run("--by", "target,model", "--csv", "--since", "2026-11-01");
+    expect(csv.out).toBe(
+      "target,model,calls,prompt_tokens,completion_tokens,cost_usd,unknown_cost_calls,error_calls,cached_prompt_tokens,reasoning_tokens\r\n" +
+        ",gpt-4o,1,1000,500,0.5,0,1,0,0\r\n" +
+        "fallback,claude-x,1,1000,500,0,1,0,0,0\r\n" +
+        "primary,gpt-4o,1,1000,500,0.0075,0,0,400,120\r\n",
+    );
   });
 
   it("--csv prints the totals as CSV; --team and --key filter", async () => {
     const r = await run("--by", "model", "--team", "search", "--csv", "--since", "30d");
     expect(r.out).toBe(
-      "model,calls,prompt_tokens,completion_tokens,cost_usd,unknown_cost_calls,error_calls\r\n" +
-        "claude-x,1,1000,500,0,1,0\r\n" +
-        "gpt-4o,1,1000,500,0.5,0,1\r\n",
+      "model,calls,prompt_tokens,completion_tokens,cost_usd,unknown_cost_calls,error_calls,cached_prompt_tokens,reasoning_tokens\r\n" +
+        "claude-x,1,1000,500,0,1,0,0,0\r\n" +
+        "gpt-4o,1,1000,500,0.5,0,1,0,0\r\n",
     );
     const byKey = await run("--key", "key_a", "--csv");
-    expect(byKey.out.split("\r\n")[1]).toBe("1,1000,500,0.0075,0,0");
+    expect(byKey.out.split("\r\n")[1]).toBe("1,1000,500,0.0075,0,0,400,120");
   });
 
   it("--rows exports the ledger rows of the range as CSV", async () => {
-    const r = await run("--rows", "--since", "2026-11-21", "--until", "2026-11-22T00:00:00Z");
+    const r = await run("--rows", "--since", "2026-11-20", "--until", "2026-11-22T00:00:00Z");
     expect(r.code).toBe(0);
     expect(r.out).toBe(
-      "time,request_id,key_id,team,endpoint,provider,model,model_version,prompt_tokens,completion_tokens,cost_usd,status,latency_ms,streamed\r\n" +
-        "2026-11-21T10:00:00.000Z,r2,key_b,search,chat,openai,claude-x,,1000,500,,ok,100,false\r\n",
+      "time,request_id,key_id,team,endpoint,provider,model,model_version,prompt_tokens,completion_tokens,cost_usd,status,latency_ms,streamed,target,cached_prompt_tokens,reasoning_tokens\r\n" +
+        "2026-11-20T10:00:00.000Z,r1,key_a,ml,chat,openai,gpt-4o,,1000,500,0.0075,ok,100,false,primary,400,120\r\n" +
+        "2026-11-21T10:00:00.000Z,r2,key_b,search,chat,openai,claude-x,,1000,500,,ok,100,false,fallback,0,0\r\n",
     );
   });
 
@@ -120,9 +143,9 @@ describe("modelgate usage", () => {
       row({ requestId: "=1+1", time: new Date("2026-11-22T10:00:00.000Z"), team: "@team", model: "-x", keyId: "+k", costUsd: 0.25 }),
     ]);
     const r = await run("--rows", "--since", "2026-11-22", "--until", "2026-11-23");
-    expect(r.out.split("\r\n")[1]).toBe("2026-11-22T10:00:00.000Z,'=1+1,'+k,'@team,chat,openai,'-x,,1000,500,0.25,ok,100,false");
+    expect(r.out.split("\r\n")[1]).toBe("2026-11-22T10:00:00.000Z,'=1+1,'+k,'@team,chat,openai,'-x,,1000,500,0.25,ok,100,false,,0,0");
     const totals = await run("--by", "team,model", "--csv", "--since", "2026-11-22", "--until", "2026-11-23");
-    expect(totals.out.split("\r\n")[1]).toBe("'@team,'-x,1,1000,500,0.25,0,0");
+    expect(totals.out.split("\r\n")[1]).toBe("'@team,'-x,1,1000,500,0.25,0,0,0,0");
   });
 
   it("shows control characters of old rows in the table as U+FFFD, not as terminal escapes", async () => {
@@ -140,7 +163,7 @@ describe("modelgate usage", () => {
   it.each([
     [["--since", "yesterday"], '--since: "yesterday" is not a duration (7d, 12h, 30m, 2w), a date (2026-11-01) or an ISO time'],
     [["--since", "2026-02-30"], '--since: "2026-02-30" is not a duration'],
-    [["--by", "team,region"], '--by: unknown group "region" (expected any of key,team,endpoint,model)'],
+    [["--by", "team,region"], '--by: unknown group "region" (expected any of key,team,endpoint,target,model)'],
     [["--since", "2026-11-25", "--until", "2026-11-24"], "--since (2026-11-25T00:00:00.000Z) must be before --until (2026-11-24T00:00:00.000Z)"],
     [["--csv", "--rows"], "--csv and --rows cannot be used together"],
     [["--rows", "--by", "team"], "--rows prints every row: --by and --key apply to totals only"],

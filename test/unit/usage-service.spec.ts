@@ -32,10 +32,12 @@ function row(over: Partial<LedgerRow>): LedgerRow {
 
 const awkwardTeam = 'search, "beta"\nteam';
 const fixture: LedgerRow[] = [
-  row({ requestId: "r1", time: new Date("2026-11-20T10:00:00.000Z") }),
+  row({ requestId: "r1", time: new Date("2026-11-20T10:00:00.000Z"), target: "primary", cachedPromptTokens: 64, reasoningTokens: 20 }),
   row({
     requestId: "r2",
     time: new Date("2026-11-21T10:00:00.000Z"),
+    target: "backup",
+    reasoningTokens: 5,
     keyId: "key_b",
     model: "claude-x",
     provider: "anthropic",
@@ -97,6 +99,23 @@ describe("GetUsage", () => {
     expect(t!.costUsd).toBeCloseTo(0.5015, 12);
     expect(t!.unknownCostCalls).toBe(1n);
     expect(t!.errorCalls).toBe(1n);
+    expect([t!.cachedPromptTokens, t!.reasoningTokens]).toEqual([64n, 25n]);
+  });
+
+  it("groups by the target that answered, with cached and reasoning tokens ('' = no target)", async () => {
+    const range = { startTime: ts("2026-11-01T00:00:00Z"), endTime: ts("2026-12-01T00:00:00Z") };
+    const byTarget = await client.getUsage({ ...range, groupBy: ["target"] });
+    expect(byTarget.totals.map((t) => [t.group, t.calls, t.promptTokens, t.cachedPromptTokens, t.completionTokens, t.reasoningTokens])).toEqual([
+      [{ target: "" }, 2n, 107n, 0n, 50n, 0n], // r3 and r4-future
+      [{ target: "backup" }, 1n, 100n, 0n, 50n, 5n],
+      [{ target: "primary" }, 1n, 100n, 64n, 50n, 20n],
+    ]);
+    const byEndpointTarget = await client.getUsage({ ...range, groupBy: ["endpoint", "target"], team: "ml" });
+    expect(byEndpointTarget.totals.map((t) => [t.group, t.calls])).toEqual([
+      [{ endpoint: "chat", target: "" }, 1n],
+      [{ endpoint: "chat", target: "backup" }, 1n],
+      [{ endpoint: "chat", target: "primary" }, 1n],
+    ]);
   });
 
   it("groups by team and model over a range, with team and key filters", async () => {
@@ -135,7 +154,7 @@ describe("GetUsage", () => {
   });
 
   it.each([
-    ["an unknown group", { groupBy: ["team", "region"] }, 'group_by: unknown group "region" (expected key, team, endpoint, model)'],
+    ["an unknown group", { groupBy: ["team", "region"] }, 'group_by: unknown group "region" (expected key, team, endpoint, target, model)'],
     ["a repeated group", { groupBy: ["team", "team"] }, 'group_by: "team" is repeated'],
     [
       "start after end",
@@ -204,9 +223,9 @@ describe("ExportUsage", () => {
     const [header, ...rows] = parseCsv(text);
     expect(header).toEqual([...ledgerCsvColumns]);
     expect(rows).toEqual([
-      ["2026-11-20T10:00:00.000Z", "r1", "key_a", "ml", "chat", "openai", "gpt-4o", "", "100", "50", "0.00075", "ok", "120.25", "false"],
-      ["2026-11-21T10:00:00.000Z", "r2", "key_b", "ml", "chat", "anthropic", "claude-x", "", "100", "50", "", "ok", "120.25", "true"],
-      ["2026-11-22T10:00:00.000Z", "r3", "key_c", awkwardTeam, "chat", "openai", "gpt-4o", "", "7", "0", "0.5", "Unavailable", "120.25", "false"],
+      ["2026-11-20T10:00:00.000Z", "r1", "key_a", "ml", "chat", "openai", "gpt-4o", "", "100", "50", "0.00075", "ok", "120.25", "false", "primary", "64", "20"],
+      ["2026-11-21T10:00:00.000Z", "r2", "key_b", "ml", "chat", "anthropic", "claude-x", "", "100", "50", "", "ok", "120.25", "true", "backup", "0", "5"],
+      ["2026-11-22T10:00:00.000Z", "r3", "key_c", awkwardTeam, "chat", "openai", "gpt-4o", "", "7", "0", "0.5", "Unavailable", "120.25", "false", "", "0", "0"],
     ]);
     expect(text).toContain('"search, ""beta""\nteam"');
   });
@@ -279,6 +298,9 @@ describe("ExportUsage", () => {
         "ok",
         "120.25",
         "false",
+        "",
+        "0",
+        "0",
       ],
     ]);
   });
@@ -320,13 +342,28 @@ describe("csv helpers", () => {
 
   it("keep numeric cells numeric in rows and totals, neutralising only the text", () => {
     const line = ledgerCsvLine(row({ requestId: "-r", team: "=t", costUsd: 0.5, promptTokens: 3, completionTokens: 4, latencyMs: 1.5 }));
-    expect(line).toBe("2026-11-20T10:00:00.000Z,'-r,key_a,'=t,chat,openai,gpt-4o,,3,4,0.5,ok,1.5,false\r\n");
+    expect(line).toBe("2026-11-20T10:00:00.000Z,'-r,key_a,'=t,chat,openai,gpt-4o,,3,4,0.5,ok,1.5,false,,0,0\r\n");
+    // The target (a config name, but text all the same) is neutralised too; the token columns are numbers.
+    expect(ledgerCsvLine(row({ target: "-backup", cachedPromptTokens: 2, reasoningTokens: 1 }))).toMatch(/,'-backup,2,1\r\n$/);
     const totals = totalsCsv(
-      ["team", "model"],
-      [{ group: { team: "@ops", model: "+m" }, calls: 2, promptTokens: 3, completionTokens: 4, costUsd: 0.125, unknownCostCalls: 0, errorCalls: 1 }],
+      ["team", "target", "model"],
+      [
+        {
+          group: { team: "@ops", target: "=t", model: "+m" },
+          calls: 2,
+          promptTokens: 3,
+          completionTokens: 4,
+          cachedPromptTokens: 2,
+          reasoningTokens: 1,
+          costUsd: 0.125,
+          unknownCostCalls: 0,
+          errorCalls: 1,
+        },
+      ],
     );
     expect(totals).toBe(
-      "team,model,calls,prompt_tokens,completion_tokens,cost_usd,unknown_cost_calls,error_calls\r\n'@ops,'+m,2,3,4,0.125,0,1\r\n",
+      "team,target,model,calls,prompt_tokens,completion_tokens,cost_usd,unknown_cost_calls,error_calls,cached_prompt_tokens,reasoning_tokens\r\n" +
+        "'@ops,'=t,'+m,2,3,4,0.125,0,1,2,1\r\n",
     );
   });
 });

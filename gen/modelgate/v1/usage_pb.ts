@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file modelgate/v1/usage.proto.
  */
 export const file_modelgate_v1_usage: GenFile = /*@__PURE__*/
-  fileDesc("Chhtb2RlbGdhdGUvdjEvdXNhZ2UucHJvdG8SDG1vZGVsZ2F0ZS52MSKfAQoPR2V0VXNhZ2VSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghncm91cF9ieRgDIAMoCRIMCgR0ZWFtGAQgASgJEg4KBmtleV9pZBgFIAEoCSLyAQoKVXNhZ2VUb3RhbBIyCgVncm91cBgBIAMoCzIjLm1vZGVsZ2F0ZS52MS5Vc2FnZVRvdGFsLkdyb3VwRW50cnkSDQoFY2FsbHMYAiABKAQSFQoNcHJvbXB0X3Rva2VucxgDIAEoBBIZChFjb21wbGV0aW9uX3Rva2VucxgEIAEoBBIQCghjb3N0X3VzZBgFIAEoARIaChJ1bmtub3duX2Nvc3RfY2FsbHMYBiABKAQSEwoLZXJyb3JfY2FsbHMYByABKAQaLAoKR3JvdXBFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjwKEEdldFVzYWdlUmVzcG9uc2USKAoGdG90YWxzGAEgAygLMhgubW9kZWxnYXRlLnYxLlVzYWdlVG90YWwigAEKEkV4cG9ydFVzYWdlUmVxdWVzdBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEdGVhbRgDIAEoCSIiChNFeHBvcnRVc2FnZVJlc3BvbnNlEgsKA2NzdhgBIAEoCTKvAQoMVXNhZ2VTZXJ2aWNlEkkKCEdldFVzYWdlEh0ubW9kZWxnYXRlLnYxLkdldFVzYWdlUmVxdWVzdBoeLm1vZGVsZ2F0ZS52MS5HZXRVc2FnZVJlc3BvbnNlElQKC0V4cG9ydFVzYWdlEiAubW9kZWxnYXRlLnYxLkV4cG9ydFVzYWdlUmVxdWVzdBohLm1vZGVsZ2F0ZS52MS5FeHBvcnRVc2FnZVJlc3BvbnNlMAFiBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("Chhtb2RlbGdhdGUvdjEvdXNhZ2UucHJvdG8SDG1vZGVsZ2F0ZS52MSKfAQoPR2V0VXNhZ2VSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghncm91cF9ieRgDIAMoCRIMCgR0ZWFtGAQgASgJEg4KBmtleV9pZBgFIAEoCSKqAgoKVXNhZ2VUb3RhbBIyCgVncm91cBgBIAMoCzIjLm1vZGVsZ2F0ZS52MS5Vc2FnZVRvdGFsLkdyb3VwRW50cnkSDQoFY2FsbHMYAiABKAQSFQoNcHJvbXB0X3Rva2VucxgDIAEoBBIZChFjb21wbGV0aW9uX3Rva2VucxgEIAEoBBIQCghjb3N0X3VzZBgFIAEoARIaChJ1bmtub3duX2Nvc3RfY2FsbHMYBiABKAQSEwoLZXJyb3JfY2FsbHMYByABKAQSHAoUY2FjaGVkX3Byb21wdF90b2tlbnMYCCABKAQSGAoQcmVhc29uaW5nX3Rva2VucxgJIAEoBBosCgpHcm91cEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPAoQR2V0VXNhZ2VSZXNwb25zZRIoCgZ0b3RhbHMYASADKAsyGC5tb2RlbGdhdGUudjEuVXNhZ2VUb3RhbCKAAQoSRXhwb3J0VXNhZ2VSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgR0ZWFtGAMgASgJIiIKE0V4cG9ydFVzYWdlUmVzcG9uc2USCwoDY3N2GAEgASgJMq8BCgxVc2FnZVNlcnZpY2USSQoIR2V0VXNhZ2USHS5tb2RlbGdhdGUudjEuR2V0VXNhZ2VSZXF1ZXN0Gh4ubW9kZWxnYXRlLnYxLkdldFVzYWdlUmVzcG9uc2USVAoLRXhwb3J0VXNhZ2USIC5tb2RlbGdhdGUudjEuRXhwb3J0VXNhZ2VSZXF1ZXN0GiEubW9kZWxnYXRlLnYxLkV4cG9ydFVzYWdlUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * GetUsageRequest selects and groups ledger rows.
@@ -35,7 +35,8 @@ export type GetUsageRequest = Message<"modelgate.v1.GetUsageRequest"> & {
   endTime?: Timestamp | undefined;
 
   /**
-   * Group by any of "key", "team", "endpoint", "model"; empty = one grand total.
+   * Group by any of "key", "team", "endpoint", "target" (the endpoint target that answered;
+   * "" for calls no target answered), "model"; empty = one grand total.
    *
    * @generated from field: repeated string group_by = 3;
    */
@@ -117,6 +118,20 @@ export type UsageTotal = Message<"modelgate.v1.UsageTotal"> & {
    * @generated from field: uint64 error_calls = 7;
    */
   errorCalls: bigint;
+
+  /**
+   * The part of prompt_tokens read from the provider's prompt cache (as the provider reported it).
+   *
+   * @generated from field: uint64 cached_prompt_tokens = 8;
+   */
+  cachedPromptTokens: bigint;
+
+  /**
+   * The part of completion_tokens spent on reasoning (as the provider reported it).
+   *
+   * @generated from field: uint64 reasoning_tokens = 9;
+   */
+  reasoningTokens: bigint;
 };
 
 /**

@@ -36,6 +36,8 @@ interface TotalDbRow {
   calls: string;
   sum_prompt: string;
   sum_completion: string;
+  sum_cached: string;
+  sum_reasoning: string;
   sum_cost: string;
   unknown_cost: string;
   errors: string;
@@ -89,6 +91,8 @@ export class PostgresLedgerStore implements LedgerStore {
              COUNT(*) AS calls,
              SUM(prompt_tokens) AS sum_prompt,
              SUM(completion_tokens) AS sum_completion,
+             SUM(cached_prompt_tokens) AS sum_cached,
+             SUM(reasoning_tokens) AS sum_reasoning,
              COALESCE(SUM(cost_usd), 0) AS sum_cost,
              COUNT(*) - COUNT(cost_usd) AS unknown_cost,
              COUNT(*) FILTER (WHERE status <> 'ok') AS errors
@@ -99,6 +103,8 @@ export class PostgresLedgerStore implements LedgerStore {
       calls: Number(row.calls),
       promptTokens: Number(row.sum_prompt),
       completionTokens: Number(row.sum_completion),
+      cachedPromptTokens: Number(row.sum_cached),
+      reasoningTokens: Number(row.sum_reasoning),
       costUsd: Number(row.sum_cost),
       unknownCostCalls: Number(row.unknown_cost),
       errorCalls: Number(row.errors),

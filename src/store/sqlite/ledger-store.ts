@@ -73,6 +73,8 @@ export class SqliteLedgerStore implements LedgerStore {
              COUNT(*) AS calls,
              SUM(prompt_tokens) AS sum_prompt,
              SUM(completion_tokens) AS sum_completion,
+             SUM(cached_prompt_tokens) AS sum_cached,
+             SUM(reasoning_tokens) AS sum_reasoning,
              COALESCE(SUM(cost_usd), 0) AS sum_cost,
              COUNT(*) - COUNT(cost_usd) AS unknown_cost,
              SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END) AS errors
@@ -85,6 +87,8 @@ export class SqliteLedgerStore implements LedgerStore {
         calls: num(row, "calls"),
         promptTokens: num(row, "sum_prompt"),
         completionTokens: num(row, "sum_completion"),
+        cachedPromptTokens: num(row, "sum_cached"),
+        reasoningTokens: num(row, "sum_reasoning"),
         costUsd: num(row, "sum_cost"),
         unknownCostCalls: num(row, "unknown_cost"),
         errorCalls: num(row, "errors"),

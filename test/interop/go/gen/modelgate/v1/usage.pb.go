@@ -29,7 +29,8 @@ type GetUsageRequest struct {
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// End of the range (exclusive); unset = now.
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	// Group by any of "key", "team", "endpoint", "model"; empty = one grand total.
+	// Group by any of "key", "team", "endpoint", "target" (the endpoint target that answered;
+	// "" for calls no target answered), "model"; empty = one grand total.
 	GroupBy []string `protobuf:"bytes,3,rep,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
 	// Only this team, when set.
 	Team string `protobuf:"bytes,4,opt,name=team,proto3" json:"team,omitempty"`
@@ -120,9 +121,13 @@ type UsageTotal struct {
 	// Calls whose cost is unknown (no price for the model): not counted in cost_usd.
 	UnknownCostCalls uint64 `protobuf:"varint,6,opt,name=unknown_cost_calls,json=unknownCostCalls,proto3" json:"unknown_cost_calls,omitempty"`
 	// Calls that failed.
-	ErrorCalls    uint64 `protobuf:"varint,7,opt,name=error_calls,json=errorCalls,proto3" json:"error_calls,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ErrorCalls uint64 `protobuf:"varint,7,opt,name=error_calls,json=errorCalls,proto3" json:"error_calls,omitempty"`
+	// The part of prompt_tokens read from the provider's prompt cache (as the provider reported it).
+	CachedPromptTokens uint64 `protobuf:"varint,8,opt,name=cached_prompt_tokens,json=cachedPromptTokens,proto3" json:"cached_prompt_tokens,omitempty"`
+	// The part of completion_tokens spent on reasoning (as the provider reported it).
+	ReasoningTokens uint64 `protobuf:"varint,9,opt,name=reasoning_tokens,json=reasoningTokens,proto3" json:"reasoning_tokens,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *UsageTotal) Reset() {
@@ -200,6 +205,20 @@ func (x *UsageTotal) GetUnknownCostCalls() uint64 {
 func (x *UsageTotal) GetErrorCalls() uint64 {
 	if x != nil {
 		return x.ErrorCalls
+	}
+	return 0
+}
+
+func (x *UsageTotal) GetCachedPromptTokens() uint64 {
+	if x != nil {
+		return x.CachedPromptTokens
+	}
+	return 0
+}
+
+func (x *UsageTotal) GetReasoningTokens() uint64 {
+	if x != nil {
+		return x.ReasoningTokens
 	}
 	return 0
 }
@@ -371,7 +390,7 @@ const file_modelgate_v1_usage_proto_rawDesc = "" +
 	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x19\n" +
 	"\bgroup_by\x18\x03 \x03(\tR\agroupBy\x12\x12\n" +
 	"\x04team\x18\x04 \x01(\tR\x04team\x12\x15\n" +
-	"\x06key_id\x18\x05 \x01(\tR\x05keyId\"\xd3\x02\n" +
+	"\x06key_id\x18\x05 \x01(\tR\x05keyId\"\xb0\x03\n" +
 	"\n" +
 	"UsageTotal\x129\n" +
 	"\x05group\x18\x01 \x03(\v2#.modelgate.v1.UsageTotal.GroupEntryR\x05group\x12\x14\n" +
@@ -381,7 +400,9 @@ const file_modelgate_v1_usage_proto_rawDesc = "" +
 	"\bcost_usd\x18\x05 \x01(\x01R\acostUsd\x12,\n" +
 	"\x12unknown_cost_calls\x18\x06 \x01(\x04R\x10unknownCostCalls\x12\x1f\n" +
 	"\verror_calls\x18\a \x01(\x04R\n" +
-	"errorCalls\x1a8\n" +
+	"errorCalls\x120\n" +
+	"\x14cached_prompt_tokens\x18\b \x01(\x04R\x12cachedPromptTokens\x12)\n" +
+	"\x10reasoning_tokens\x18\t \x01(\x04R\x0freasoningTokens\x1a8\n" +
 	"\n" +
 	"GroupEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18modelgate/v1/usage.proto\x12\x0cmodelgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x01\n\x0fGetUsageRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08group_by\x18\x03 \x03(\t\x12\x0c\n\x04team\x18\x04 \x01(\t\x12\x0e\n\x06key_id\x18\x05 \x01(\t\"\xf2\x01\n\nUsageTotal\x12\x32\n\x05group\x18\x01 \x03(\x0b\x32#.modelgate.v1.UsageTotal.GroupEntry\x12\r\n\x05\x63\x61lls\x18\x02 \x01(\x04\x12\x15\n\rprompt_tokens\x18\x03 \x01(\x04\x12\x19\n\x11\x63ompletion_tokens\x18\x04 \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\x05 \x01(\x01\x12\x1a\n\x12unknown_cost_calls\x18\x06 \x01(\x04\x12\x13\n\x0b\x65rror_calls\x18\x07 \x01(\x04\x1a,\n\nGroupEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"<\n\x10GetUsageResponse\x12(\n\x06totals\x18\x01 \x03(\x0b\x32\x18.modelgate.v1.UsageTotal\"\x80\x01\n\x12\x45xportUsageRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04team\x18\x03 \x01(\t\"\"\n\x13\x45xportUsageResponse\x12\x0b\n\x03\x63sv\x18\x01 \x01(\t2\xaf\x01\n\x0cUsageService\x12I\n\x08GetUsage\x12\x1d.modelgate.v1.GetUsageRequest\x1a\x1e.modelgate.v1.GetUsageResponse\x12T\n\x0b\x45xportUsage\x12 .modelgate.v1.ExportUsageRequest\x1a!.modelgate.v1.ExportUsageResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18modelgate/v1/usage.proto\x12\x0cmodelgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x01\n\x0fGetUsageRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08group_by\x18\x03 \x03(\t\x12\x0c\n\x04team\x18\x04 \x01(\t\x12\x0e\n\x06key_id\x18\x05 \x01(\t\"\xaa\x02\n\nUsageTotal\x12\x32\n\x05group\x18\x01 \x03(\x0b\x32#.modelgate.v1.UsageTotal.GroupEntry\x12\r\n\x05\x63\x61lls\x18\x02 \x01(\x04\x12\x15\n\rprompt_tokens\x18\x03 \x01(\x04\x12\x19\n\x11\x63ompletion_tokens\x18\x04 \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\x05 \x01(\x01\x12\x1a\n\x12unknown_cost_calls\x18\x06 \x01(\x04\x12\x13\n\x0b\x65rror_calls\x18\x07 \x01(\x04\x12\x1c\n\x14\x63\x61\x63hed_prompt_tokens\x18\x08 \x01(\x04\x12\x18\n\x10reasoning_tokens\x18\t \x01(\x04\x1a,\n\nGroupEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"<\n\x10GetUsageResponse\x12(\n\x06totals\x18\x01 \x03(\x0b\x32\x18.modelgate.v1.UsageTotal\"\x80\x01\n\x12\x45xportUsageRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04team\x18\x03 \x01(\t\"\"\n\x13\x45xportUsageResponse\x12\x0b\n\x03\x63sv\x18\x01 \x01(\t2\xaf\x01\n\x0cUsageService\x12I\n\x08GetUsage\x12\x1d.modelgate.v1.GetUsageRequest\x1a\x1e.modelgate.v1.GetUsageResponse\x12T\n\x0b\x45xportUsage\x12 .modelgate.v1.ExportUsageRequest\x1a!.modelgate.v1.ExportUsageResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,15 +37,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETUSAGEREQUEST']._serialized_start=76
   _globals['_GETUSAGEREQUEST']._serialized_end=235
   _globals['_USAGETOTAL']._serialized_start=238
-  _globals['_USAGETOTAL']._serialized_end=480
-  _globals['_USAGETOTAL_GROUPENTRY']._serialized_start=436
-  _globals['_USAGETOTAL_GROUPENTRY']._serialized_end=480
-  _globals['_GETUSAGERESPONSE']._serialized_start=482
-  _globals['_GETUSAGERESPONSE']._serialized_end=542
-  _globals['_EXPORTUSAGEREQUEST']._serialized_start=545
-  _globals['_EXPORTUSAGEREQUEST']._serialized_end=673
-  _globals['_EXPORTUSAGERESPONSE']._serialized_start=675
-  _globals['_EXPORTUSAGERESPONSE']._serialized_end=709
-  _globals['_USAGESERVICE']._serialized_start=712
-  _globals['_USAGESERVICE']._serialized_end=887
+  _globals['_USAGETOTAL']._serialized_end=536
+  _globals['_USAGETOTAL_GROUPENTRY']._serialized_start=492
+  _globals['_USAGETOTAL_GROUPENTRY']._serialized_end=536
+  _globals['_GETUSAGERESPONSE']._serialized_start=538
+  _globals['_GETUSAGERESPONSE']._serialized_end=598
+  _globals['_EXPORTUSAGEREQUEST']._serialized_start=601
+  _globals['_EXPORTUSAGEREQUEST']._serialized_end=729
+  _globals['_EXPORTUSAGERESPONSE']._serialized_start=731
+  _globals['_EXPORTUSAGERESPONSE']._serialized_end=765
+  _globals['_USAGESERVICE']._serialized_start=768
+  _globals['_USAGESERVICE']._serialized_end=943
 # @@protoc_insertion_point(module_scope)
