@@ -65,8 +65,13 @@ export class CallWindow {
     return summarize([this], since);
   }
 
-  /** Pushes this window's calls at or after `since` into the accumulators (see summarize). */
-  collect(since: number, acc: { calls: number; errors: number; latencies: number[]; ttfts: number[] }): void {
+  /** Calls held now (at most the capacity). */
+  get held(): number {
+    return this.size;
+  }
+
+  /** Adds this window's calls at or after `since` to the accumulator (see summarize). */
+  collect(since: number, acc: Accumulator): void {
     const { at, failed, latency, ttft, capacity } = this;
     // Newest first, stopping at the first call older than `since` (the ring is in time order).
     for (let n = 0, i = this.next - 1; n < this.size; n++, i--) {
@@ -75,32 +80,44 @@ export class CallWindow {
       acc.calls++;
       acc.errors += failed[i]!;
       const l = latency[i]!;
-      if (l === l) acc.latencies.push(l);
+      if (l === l) acc.latencies[acc.nLatencies++] = l;
       const t = ttft[i]!;
-      if (t === t) acc.ttfts.push(t);
+      if (t === t) acc.ttfts[acc.nTtfts++] = t;
     }
   }
 }
 
+interface Accumulator {
+  calls: number;
+  errors: number;
+  latencies: Float64Array;
+  nLatencies: number;
+  ttfts: Float64Array;
+  nTtfts: number;
+}
+
 /** The calls of several windows (e.g. every stable target of an endpoint) together. */
-export function summarize(windows: Iterable<CallWindow>, since: number): WindowSummary {
-  const acc = { calls: 0, errors: 0, latencies: [] as number[], ttfts: [] as number[] };
+export function summarize(windows: readonly CallWindow[], since: number): WindowSummary {
+  let room = 0;
+  for (const w of windows) room += w.held;
+  const acc: Accumulator = { calls: 0, errors: 0, latencies: new Float64Array(room), nLatencies: 0, ttfts: new Float64Array(room), nTtfts: 0 };
   for (const w of windows) w.collect(since, acc);
   return {
     calls: acc.calls,
     errors: acc.errors,
     errorRate: acc.calls === 0 ? NaN : acc.errors / acc.calls,
-    latencySamples: acc.latencies.length,
-    p95LatencyMs: quantile(acc.latencies, 0.95),
-    ttftSamples: acc.ttfts.length,
-    p95TtftMs: quantile(acc.ttfts, 0.95),
+    latencySamples: acc.nLatencies,
+    p95LatencyMs: quantile(acc.latencies.subarray(0, acc.nLatencies), 0.95),
+    ttftSamples: acc.nTtfts,
+    p95TtftMs: quantile(acc.ttfts.subarray(0, acc.nTtfts), 0.95),
   };
 }
 
-/** The q-quantile (nearest rank) of the samples, sorting them in place; NaN without samples. */
-export function quantile(samples: number[], q: number): number {
+/** The q-quantile (nearest rank) of the samples, sorting them in place (numeric sort); NaN without samples. */
+export function quantile(samples: Float64Array | number[], q: number): number {
   if (samples.length === 0) return NaN;
-  samples.sort((a, b) => a - b);
+  if (samples instanceof Float64Array) samples.sort();
+  else samples.sort((a, b) => a - b);
   const rank = Math.ceil(q * samples.length);
   return samples[Math.min(samples.length, Math.max(1, rank)) - 1]!;
 }

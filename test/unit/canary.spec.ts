@@ -10,6 +10,8 @@ import { EndpointRouter, judgeCanary, type EjectionEvidence, type RoutedTarget }
 import { TargetHealthRegistry, type TargetHealth } from "../../src/routing/target-health";
 import { CallWindow, emptySummary, quantile, summarize, type WindowSummary } from "../../src/routing/window";
 import type { ModelClient } from "../../src/providers/model";
+import { ConfigError, parseConfig } from "../../src/config/load";
+import { modelFactories } from "../../src/providers/catalog";
 
 describe("CallWindow", () => {
   it("nearest-rank p95; NaN without samples", () => {
@@ -354,5 +356,44 @@ describe("outlier ejection by error rate", () => {
     again.clock.now = s.clock.now;
     expect(again.health("a").outlier.ejectedUntil).toBeGreaterThan(again.clock.now);
     for (let i = 0; i < 30; i++) expect(await again.unary()).not.toBe("a");
+  });
+});
+
+describe("config of the guards and of outlier ejection", () => {
+  const openai = `{ openai_api_key: sk-test-key-0001 }`;
+  function problems(yaml: string): string[] {
+    try {
+      parseConfig(yaml, "t.yaml", modelFactories, {});
+    } catch (err) {
+      if (err instanceof ConfigError) return err.problems.map((p) => `${p.path}: ${p.message}`);
+      throw err;
+    }
+    return [];
+  }
+  const endpoint = (canary: string, routing: string) => `
+endpoints:
+  - name: chat
+    endpoint_type: llm/v1/chat
+    targets:
+      - { name: a, weight: 90, model: { provider: openai, name: gpt-4o, config: ${openai} } }
+      - { name: b, weight: 10, model: { provider: openai, name: gpt-4o-mini, config: ${openai} }, canary: ${canary} }
+    routing: { strategy: weighted, ${routing} }
+`;
+
+  it("defaults: guards on, ejection off; a guard can be turned off with null", () => {
+    expect(problems(endpoint("{}", ""))).toEqual([]);
+    expect(problems(endpoint("{ max_p95_latency_ratio: null, max_ttft_p95_ratio: null }", "outlier_ejection: {}"))).toEqual([]);
+  });
+
+  it("names each wrong field with its path", () => {
+    expect(problems(endpoint("{ max_p95_latency_ratio: 0.5, window_calls: 0 }", "outlier_ejection: { max_error_rate: null, max_ejection_percent: 150 }"))).toEqual([
+      "endpoints[0].targets[1].canary.max_p95_latency_ratio: Too small: expected number to be >=1",
+      "endpoints[0].targets[1].canary.window_calls: Too small: expected number to be >0",
+      "endpoints[0].routing.outlier_ejection.max_ejection_percent: Too big: expected number to be <=100",
+      "endpoints[0].routing.outlier_ejection: give max_error_rate or max_error_rate_over_mean (or both)",
+    ]);
+    expect(problems(endpoint("{}", "outlier_ejection: { max_error_rate: null }"))).toEqual([
+      "endpoints[0].routing.outlier_ejection: give max_error_rate or max_error_rate_over_mean (or both)",
+    ]);
   });
 });
