@@ -30,7 +30,8 @@ endpoints:
   - { name: fo, endpoint_type: llm/v1/chat, ${ab}, routing: { ${noBreaker} } }
   - { name: fo-unsafe, endpoint_type: llm/v1/chat, ${ab}, routing: { retries: { retry_unsafe: true }, ${noBreaker} } }
   - { name: retry, endpoint_type: llm/v1/chat, model: ${model(fa, "m-a")}, routing: { retries: { ${retries} }, ${noBreaker} } }
-  - { name: timed, endpoint_type: llm/v1/chat, ${ab}, routing: { attempt_timeout_ms: 300, ${noBreaker} } }
+  # 1.5 s: wide enough that b always answers in time on a loaded machine (a never answers).
+  - { name: timed, endpoint_type: llm/v1/chat, ${ab}, routing: { attempt_timeout_ms: 1500, ${noBreaker} } }
   - name: refused
     endpoint_type: llm/v1/chat
     targets: [{ name: dead, model: ${model("http://127.0.0.1:1", "m-dead")} }, { name: b, model: ${model(fb, "m-b")} }]
