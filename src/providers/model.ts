@@ -17,6 +17,7 @@ import type {
   PredictResult,
 } from "./types";
 import type { UpstreamCall, UpstreamClient } from "../upstream/client";
+import type { UpstreamPeer } from "../upstream/wire";
 import type { Provider } from "./types";
 import { completeViaChat } from "./complete-via-chat";
 
@@ -60,8 +61,9 @@ export function httpModelFactory(given: Provider): ModelFactory {
   };
 }
 
-function httpModel(provider: Provider, target: ModelTarget, upstream: UpstreamClient): ModelClient {
-  const { chat, complete, embed, predict } = provider;
+function httpModel(given: Provider, target: ModelTarget, upstream: UpstreamClient): ModelClient {
+  const { chat, complete, embed, predict } = given;
+  const provider = upstreamPeer(given, target);
   return {
     chat: chat && (async (params, call) =>
       named(chat.response(await upstream.json(chat.request(params, target, false), provider, call)), target, call)),
@@ -96,4 +98,14 @@ async function* namedStream<T extends { id: string; model: string }>(chunks: Asy
 /** The closing chunk of every stream: no choices, the usage. */
 function usageChunk(id: string, model: string, usage: ChatChunk["usage"]) {
   return { id, model, choices: [], usage };
+}
+
+/** The provider as the upstream client sees it for one endpoint target: signing gets the target. */
+function upstreamPeer(provider: Provider, target: ModelTarget): UpstreamPeer {
+  const { authorize, errorMessage } = provider;
+  return {
+    name: provider.name,
+    ...(authorize ? { authorize: (req, body, signal) => authorize.call(provider, req, body, target, signal) } : {}),
+    ...(errorMessage ? { errorMessage: (body) => errorMessage.call(provider, body) } : {}),
+  };
 }

@@ -7,7 +7,7 @@ import type { ChatMessage, TokenIds } from "../../gen/modelgate/v1/common_pb";
 import type { ChatChoiceDeltaSchema, ChatChoiceSchema, ChatRequest, MaxTokensField } from "../../gen/modelgate/v1/chat_pb";
 import type { CompletionChoiceSchema } from "../../gen/modelgate/v1/completions_pb";
 import type { PredictRequest } from "../../gen/modelgate/v1/predict_pb";
-import type { StreamDecoder, UpstreamPeer, UpstreamRequest, UsageCounts } from "../upstream/wire";
+import type { StreamDecoder, UpstreamRequest, UsageCounts } from "../upstream/wire";
 
 /** Sampling parameters shared by chat and completions (the proto fields, minus the endpoint). */
 export interface SamplingParams {
@@ -63,25 +63,27 @@ export interface ModelTarget<Config = Record<string, unknown>> {
 /** Chunk and response shapes are the generated messages without their $typeName. */
 export type Init<T> = Omit<T, "$typeName" | "$unknown">;
 
-export interface ChatTranslator {
-  request(params: ChatParams, target: ModelTarget, stream: boolean): UpstreamRequest;
+// Each translator gets the endpoint target with its provider's parsed, typed config (Config:
+// what the provider's configSchema outputs), passed explicitly on every request.
+export interface ChatTranslator<Config = Record<string, unknown>> {
+  request(params: ChatParams, target: ModelTarget<Config>, stream: boolean): UpstreamRequest;
   response(body: unknown): ChatResult;
   streamDecoder(): StreamDecoder<ChatChunk>;
 }
 
-export interface CompleteTranslator {
-  request(params: CompleteParams, target: ModelTarget, stream: boolean): UpstreamRequest;
+export interface CompleteTranslator<Config = Record<string, unknown>> {
+  request(params: CompleteParams, target: ModelTarget<Config>, stream: boolean): UpstreamRequest;
   response(body: unknown): CompleteResult;
   streamDecoder(): StreamDecoder<CompleteChunk>;
 }
 
-export interface EmbedTranslator {
-  request(params: EmbedParams, target: ModelTarget): UpstreamRequest;
+export interface EmbedTranslator<Config = Record<string, unknown>> {
+  request(params: EmbedParams, target: ModelTarget<Config>): UpstreamRequest;
   response(body: unknown): EmbedResult;
 }
 
-export interface PredictTranslator {
-  request(params: PredictParams, target: ModelTarget): UpstreamRequest;
+export interface PredictTranslator<Config = Record<string, unknown>> {
+  request(params: PredictParams, target: ModelTarget<Config>): UpstreamRequest;
   response(body: unknown): PredictResult;
 }
 
@@ -140,19 +142,29 @@ export type DeepInit<T> = T extends Uint8Array | bigint
       : T;
 
 /**
- * What a provider folder exports. Only the endpoint types it supports have a translator. As an
- * UpstreamPeer it may sign requests (authorize) and read error bodies (errorMessage).
+ * What a provider folder exports. Only the endpoint types it supports have a translator.
+ * Config is what its configSchema outputs; every translator and authorize() receive the
+ * endpoint target with that config (src/providers/model.ts binds it per endpoint), so nothing
+ * rides on the request objects.
  */
-export interface Provider extends UpstreamPeer {
+export interface Provider<Config = Record<string, unknown>> {
   /** The name used in config (`model.provider`). */
   name: string;
   /**
    * Validates the provider's `model.config` block (after `$ENV` resolution). The base-URL
    * override (`<provider>_api_base` or `model_server_url`) is always accepted.
    */
-  configSchema: import("zod").ZodType<Record<string, unknown>>;
-  chat?: ChatTranslator;
-  complete?: CompleteTranslator;
-  embed?: EmbedTranslator;
-  predict?: PredictTranslator;
+  configSchema: import("zod").ZodType<Config>;
+  chat?: ChatTranslator<Config>;
+  complete?: CompleteTranslator<Config>;
+  embed?: EmbedTranslator<Config>;
+  predict?: PredictTranslator<Config>;
+  /**
+   * Adds headers that depend on the exact body or on the time (AWS SigV4), or on a token that
+   * must be fetched (Azure Entra ID), for this target. Called by the upstream client (through
+   * UpstreamPeer.authorize) just before sending.
+   */
+  authorize?(req: UpstreamRequest, body: string | undefined, target: ModelTarget<Config>, signal: AbortSignal): Promise<Record<string, string>>;
+  /** Extracts a human-readable message from an upstream error body (never includes secrets). */
+  errorMessage?(body: unknown): string | undefined;
 }

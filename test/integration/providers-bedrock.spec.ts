@@ -355,7 +355,7 @@ describe("the fake's signature check is real", () => {
   async function signed(body: string) {
     const config = bedrockConfigSchema.parse({ aws_region: "us-east-1", aws_access_key_id: accessKeyId, aws_secret_access_key: secretAccessKey, bedrock_api_base: fake.url });
     const req = bedrockPost({ name: haiku, config }, modelPath(haiku, "converse"), JSON.parse(body) as JsonObject);
-    return { url: req.url, headers: { ...req.headers, ...(await signRequest(req, body)) } };
+    return { url: req.url, headers: { ...req.headers, ...(await signRequest(req, body, config)) } };
   }
   const body = JSON.stringify({ messages: [{ role: "user", content: [{ text: "hi" }] }] });
   const post = async (url: string, headers: Record<string, string>, payload: string) => {

@@ -16,7 +16,6 @@ import { z } from "zod";
 import { configOf, httpUrl, joinUrl } from "../request-builder";
 import type { ModelTarget } from "../types";
 import type { UpstreamRequest } from "../../upstream/wire";
-import { attachSigning } from "./signing";
 
 export const PROVIDER = "bedrock";
 
@@ -126,5 +125,5 @@ export function bedrockPost(target: ModelTarget, path: string, body: JsonObject)
   const config = configOf<BedrockConfig>(target);
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (config.bedrock_api_key !== undefined) headers.authorization = `Bearer ${config.bedrock_api_key}`;
-  return attachSigning({ method: "POST", url: joinUrl(config.bedrock_api_base, path), headers, body }, config);
+  return { method: "POST", url: joinUrl(config.bedrock_api_base, path), headers, body };
 }

@@ -6,7 +6,7 @@ import type { Provider } from "../types";
 import { isRecord } from "../upstream-reader";
 import { bedrockChat } from "./chat";
 import { bedrockComplete } from "./completions";
-import { PROVIDER, bedrockConfigSchema } from "./config";
+import { PROVIDER, bedrockConfigSchema, type BedrockConfig } from "./config";
 import { bedrockEmbed } from "./embeddings";
 import { signRequest } from "./signing";
 
@@ -20,18 +20,18 @@ export function bedrockErrorMessage(body: unknown): string | undefined {
   return typeof message === "string" && message !== "" ? message : undefined;
 }
 
-export const bedrockProvider: Provider = {
+export const bedrockProvider: Provider<BedrockConfig> = {
   name: PROVIDER,
   configSchema: bedrockConfigSchema,
   chat: bedrockChat,
   complete: bedrockComplete,
   embed: bedrockEmbed,
-  authorize: (req, body) => signRequest(req, body),
+  authorize: (req, body, target) => signRequest(req, body, target.config),
   errorMessage: bedrockErrorMessage,
 };
 
 /** MLflow's other name for the same provider. */
-export const amazonBedrockProvider: Provider = { ...bedrockProvider, name: "amazon-bedrock" };
+export const amazonBedrockProvider: Provider<BedrockConfig> = { ...bedrockProvider, name: "amazon-bedrock" };
 
 /** Both names, for the registry. */
 export const bedrockProviders: readonly Provider[] = [bedrockProvider, amazonBedrockProvider];

@@ -5,11 +5,10 @@
 // credentials are cached and fetched again five minutes before they expire by the SDK's own
 // memoizeIdentityProvider (what every AWS SDK client does with its credentials).
 //
-// The upstream client calls `authorize(req, body)` with the request the translator built, not
-// with the endpoint's config, so the translator attaches the config to that request object
-// under a private symbol (non-enumerable: it is never serialised, and the request still
-// compares equal to its fixture). One signer is made per endpoint config and reused: the config
-// object lives as long as the endpoint, and a WeakMap lets a reloaded config's signers go.
+// The provider's authorize hook gets the request the translator built and the endpoint target
+// with its typed config (src/providers/model.ts binds the target). One signer is made per
+// endpoint config and reused: the config object lives as long as the endpoint, and a WeakMap
+// lets a reloaded config's signers go.
 import { fromNodeProviderChain, fromTemporaryCredentials } from "@aws-sdk/credential-providers";
 import { doesIdentityRequireRefresh, isIdentityExpired, memoizeIdentityProvider } from "@smithy/core";
 import { Hash } from "@smithy/core/serde";
@@ -19,15 +18,6 @@ import { ConnectError } from "@connectrpc/connect";
 import { internal, unavailable } from "../../errors";
 import type { UpstreamRequest } from "../../upstream/wire";
 import type { BedrockConfig } from "./config";
-
-const signingConfig = Symbol("bedrock signing config");
-
-type SignableRequest = UpstreamRequest & { readonly [signingConfig]?: BedrockConfig };
-
-export function attachSigning(req: UpstreamRequest, config: BedrockConfig): UpstreamRequest {
-  Object.defineProperty(req, signingConfig, { value: config, enumerable: false });
-  return req;
-}
 
 const signers = new WeakMap<BedrockConfig, SignatureV4>();
 
@@ -76,9 +66,7 @@ export function signerFor(config: BedrockConfig): SignatureV4 {
  * the method, path, host, content-type and the exact body bytes the client will send. With a
  * Bedrock API key the bearer header is already on the request and nothing is added.
  */
-export async function signRequest(req: UpstreamRequest, body: string | undefined): Promise<Record<string, string>> {
-  const config = (req as SignableRequest)[signingConfig];
-  if (config === undefined) throw internal("bedrock: the request to sign was not built by the bedrock translator");
+export async function signRequest(req: UpstreamRequest, body: string | undefined, config: BedrockConfig): Promise<Record<string, string>> {
   if (config.bedrock_api_key !== undefined) return {};
   const url = new URL(req.url);
   // The host header undici derives from the URL (port included unless it is the default).

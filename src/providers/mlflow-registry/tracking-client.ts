@@ -5,21 +5,19 @@
 // (mlflow/protos/model_registry.proto, GetModelVersionByAlias). An unknown alias is HTTP 400
 // INVALID_PARAMETER_VALUE "Registered model alias champion not found.", an unknown model 404
 // RESOURCE_DOES_NOT_EXIST.
-import { z } from "zod";
 import { badUpstreamResponse } from "../../errors";
 import { joinUrl } from "../request-builder";
-import type { Provider } from "../types";
 import { isRecord, upstreamReader } from "../upstream-reader";
 import type { UpstreamCall, UpstreamClient } from "../../upstream/client";
+import type { UpstreamPeer } from "../../upstream/wire";
 
 export const TRACKING = "mlflow-tracking";
 
 const read = upstreamReader(TRACKING);
 
-/** Just enough of a Provider for the upstream client: its name and how to read an error body. */
-const trackingServer: Provider = {
+/** The tracking server as the upstream client sees it: its name and how to read an error body. */
+const trackingServer: UpstreamPeer = {
   name: TRACKING,
-  configSchema: z.strictObject({}),
   errorMessage(body) {
     if (!isRecord(body) || typeof body.message !== "string" || body.message === "") return undefined;
     return typeof body.error_code === "string" ? `${body.error_code}: ${body.message}` : body.message;
