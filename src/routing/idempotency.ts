@@ -7,8 +7,9 @@
 // connection broke, or no answer came in time) may have been processed upstream, and a second
 // attempt would then run (and bill) it twice. Such a failure is tried again only when the caller
 // sent an `Idempotency-Key` (forwarded unchanged on every attempt, so an upstream that honours
-// it answers the repeat from its first run; the OpenAI SDKs send one on their own retries) or the
-// endpoint opts in with `routing.retries.retry_unsafe: true`.
+// it answers the repeat from its first run) or the endpoint opts in with
+// `routing.retries.retry_unsafe: true`. (The OpenAI SDKs, openai-node 6 and openai-python 3 as
+// installed here, send no Idempotency-Key by default: a caller sets it per request.)
 import { ConnectError } from "@connectrpc/connect";
 import { invalidArgument } from "../errors";
 import { upstreamFailure } from "../upstream/client";
@@ -17,7 +18,7 @@ import type { FailureClass } from "./config";
 /** The request header (also sent upstream unchanged) that makes repeating a call safe. */
 export const idempotencyKeyHeader = "idempotency-key";
 
-/** Longest key accepted (Stripe's limit; the OpenAI SDKs send 40-character keys). */
+/** Longest key accepted (Stripe's limit). */
 const maxKeyLength = 255;
 const visibleAscii = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/;
 

@@ -157,7 +157,7 @@ describe("the Idempotency-Key header", () => {
     expect(fa.requests[0]?.headers["idempotency-key"]).toBe(key);
   });
 
-  it("is forwarded from the OpenAI REST surface (the OpenAI SDKs send one)", async () => {
+  it("is forwarded from the OpenAI REST surface", async () => {
     const res = await fetch(`${gw.url}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json", "idempotency-key": "stainless-python-retry-0a1b2c" },
