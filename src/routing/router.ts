@@ -80,6 +80,8 @@ export const unixNow = () => performance.timeOrigin + performance.now();
 
 interface Committed<T> extends Served {
   value: T;
+  /** How long the attempt took to answer (a stream: its first message), in ms. */
+  firstMs: number;
   /** Stops following the caller's cancellation (streams call it when they end). */
   release(): void;
 }
@@ -160,14 +162,26 @@ export class EndpointRouter {
       return { it, first: await it.next() };
     }, call, req, true);
     const { it, first } = done.value;
+    // A stream counts in the target's window when it ends: failed if it broke by the target's
+    // fault after its first message (a reset, an unreadable event, an in-stream error), with its
+    // time to first message either way. The caller going away is not the target's fault.
+    let failed = false;
     try {
       onServed(done);
       if (first.done) return;
       yield first.value;
       for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
+    } catch (err) {
+      const kind = call.signal.aborted ? undefined : classifyFailure(err).kind;
+      failed = kind !== undefined && kind !== "context_length";
+      throw err;
     } finally {
-      await it.return?.();
-      done.release();
+      try {
+        await it.return?.();
+      } finally {
+        done.release();
+        this.recordOutcome(done.target, !failed, NaN, done.firstMs);
+      }
     }
   }
 
@@ -218,10 +232,11 @@ export class EndpointRouter {
           const value = await breaker.execute(() => start(target, { ...call, signal: attempt.signal }));
           const ms = this.now() - attemptStarted;
           target.health.latency.observe(ms);
-          this.recordOutcome(target, true, stream ? NaN : ms, stream ? ms : NaN);
+          // A stream's outcome is recorded when it ends (see stream()).
+          if (!stream) this.recordOutcome(target, true, ms, NaN);
           clearTimeout(timer);
           hooks.onAttempt?.(this.endpoint, target.name, "ok", kind);
-          return { value, target, attempts, release: () => call.signal.removeEventListener("abort", follow) };
+          return { value, target, attempts, firstMs: ms, release: () => call.signal.removeEventListener("abort", follow) };
         } catch (err) {
           clearTimeout(timer);
           call.signal.removeEventListener("abort", follow);

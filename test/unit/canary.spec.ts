@@ -106,6 +106,8 @@ describe("judgeCanary", () => {
 interface Behaviour {
   ms: number;
   fail?: boolean;
+  /** Streams: break (an unreadable event) after the first message. */
+  breakMidStream?: boolean;
 }
 
 function setup(
@@ -173,6 +175,7 @@ function setup(
           if (b.fail) throw new ConnectError("unreadable answer", Code.Unavailable);
           yield "first";
           clock.now += 5_000; // the rest of the stream: no part of the TTFT
+          if (b.breakMidStream) throw new ConnectError("unreadable event", Code.Unavailable);
           yield "last";
         })(),
       { signal: new AbortController().signal },
@@ -225,6 +228,26 @@ describe("canary over a sliding window", () => {
     expect(s.health("next").canary).toBe("rolled_back");
     expect(s.decisions[0]!.reason).toMatch(/^p95 time to first token 1000 ms > 1\.5 × stable 100 ms/);
     for (let i = 0; i < 20; i++) expect(await s.stream()).toBe("stable");
+  });
+
+  it("a stream that breaks after its first message counts as the target's failure; a caller who stops reading does not", async () => {
+    const s = setup(canaryPair({ min_calls: 5, max_error_rate: 0.5, promote_after_calls: 10_000 }), { strategy: "weighted" });
+    s.behaviour.get("next")!.breakMidStream = true;
+    for (let i = 0; i < 400 && s.health("next").canary === "running"; i++) await s.stream().catch(() => undefined);
+    expect(s.health("next").canary).toBe("rolled_back");
+    expect(s.decisions[0]!.reason).toBe("error rate 1 over 5 calls > max_error_rate 0.5");
+    expect(s.health("next").judgement?.p95TtftMs).toBe(100); // the first message came in time
+
+    const t = setup(canaryPair({ min_calls: 5, promote_after_calls: 10_000 }), { strategy: "weighted" });
+    for (let i = 0; i < 400 && t.health("next").outcomes.calls < 5; i++) {
+      const it = t.router.stream((client) => (async function* () {
+        yield (client as unknown as { name: string }).name;
+        yield "more";
+      })(), { signal: new AbortController().signal }, {}, () => undefined);
+      await it.next();
+      await it.return(undefined); // the caller stops after the first message
+    }
+    expect(t.health("next").outcomes).toEqual({ calls: 5, errors: 0 });
   });
 
   it("failures older than window_ms no longer count: a canary that recovered is judged on its recent calls", async () => {
