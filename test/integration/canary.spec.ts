@@ -11,12 +11,15 @@ import { ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { EndpointService, EndpointTarget_CanaryStanding } from "../../gen/modelgate/v1/endpoint_pb";
 import { startFakeUpstream, type FaultyUpstream } from "../fakes/fake-upstream";
 import { clientFor } from "./clients";
+import { parseConfig } from "../../src/config/load";
+import { modelFactories } from "../../src/providers/catalog";
 import { collect, failure, startGateway, type TestGateway } from "./harness";
 
 let fa: FaultyUpstream;
 let fb: FaultyUpstream;
 let fs: FaultyUpstream;
 let gw: TestGateway;
+let yaml: string;
 
 const model = (fake: FaultyUpstream, name: string) =>
   `{ provider: openai, name: ${name}, config: { openai_api_key: sk-test-key-0001, openai_api_base: "${fake.url}/v1" } }`;
@@ -35,7 +38,7 @@ beforeAll(async () => {
   fa = await startFakeUpstream();
   fb = await startFakeUpstream();
   fs = await startFakeUpstream();
-  gw = await startGateway(`
+  yaml = `
 endpoints:
 ${canaryEndpoint("slow-canary", "min_calls: 20, window_calls: 40, promote_after_calls: 100000, latency_tolerance_ms: 100")}
 ${canaryEndpoint("ttft-canary", "min_calls: 20, window_calls: 40, promote_after_calls: 100000, latency_tolerance_ms: 100")}
@@ -50,7 +53,8 @@ ${canaryEndpoint("good-canary", "min_calls: 20, window_calls: 40, promote_after_
     endpoint_type: llm/v1/chat
     targets: [{ name: a, model: ${model(fa, "m-a")} }, { name: s, model: ${model(fs, "m-s")} }]
     routing: { strategy: fallback, ${noBreaker}, ${ejection} }
-`);
+`;
+  gw = await startGateway(yaml);
   // The first calls of a fresh process are slow (compilation, new upstream connections): made
   // here, on other endpoints to the same fakes, they do not land in a canary's window.
   for (let i = 0; i < 10; i++) {
@@ -160,6 +164,21 @@ describe("canary guards over a sliding window", () => {
     for (let i = 0; i < 20; i++) expect(await chat("good-canary")).toBe("next");
     expect(fb.requests.length).toBe(0);
     expect(await metricsText()).toContain('modelgate_canary_decisions_total{endpoint="good-canary",target="next",decision="promoted"} 1');
+  });
+});
+
+describe("across a config reload", () => {
+  it("unchanged targets keep their canary standing and judgement (the tests above ran first)", async () => {
+    const before = await target("slow-canary", "next");
+    expect(before.canary).toBe(EndpointTarget_CanaryStanding.ROLLED_BACK);
+    gw.gateway.reload(parseConfig(yaml, "test.yaml", modelFactories, {}));
+    const after = await target("slow-canary", "next");
+    expect(after.canary).toBe(EndpointTarget_CanaryStanding.ROLLED_BACK);
+    expect(after.canaryJudgement).toEqual(before.canaryJudgement);
+    expect((await target("good-canary", "next")).canary).toBe(EndpointTarget_CanaryStanding.PROMOTED);
+    fa.reset();
+    for (let i = 0; i < 10; i++) expect(await chat("slow-canary")).toBe("stable");
+    expect(fa.requests.length).toBe(0);
   });
 });
 
