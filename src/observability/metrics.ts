@@ -1,6 +1,8 @@
-// Prometheus metrics (prom-client), served at GET /metrics on the gateway's port. Per-call work
-// is a few increments on label children resolved once per endpoint (and target) and cached; state
-// gauges (quota backend, ledger queue, breakers, budgets) are read only when Prometheus scrapes.
+// Prometheus metrics (prom-client), served at GET /metrics on the gateway's port. Per call, the
+// counters are plain number additions on tallies found once per endpoint (and target, team) and
+// cached; prom-client sees them only when Prometheus scrapes (its label children hash and validate
+// their labels on every increment: measured ~1 µs each). Histograms are prom-client children.
+// State gauges (quota backend, ledger queue, breakers, budgets) are read at scrape time too.
 // Label values come from the config (endpoints, targets, teams) or are capped (key teams), so a
 // caller cannot grow the series. Latency histograms carry the call's trace id as an OpenMetrics
 // exemplar when the scraper asks for OpenMetrics (at most one new exemplar per series a second).
@@ -14,7 +16,7 @@ export interface MetricsSources {
   quotaBackend?: () => ResilientCountersStats;
   ledger: () => LedgerWriterStats;
   /** Open client connections and those refused over the caps (src/server/one-port.ts). */
-  connections?: () => { connections: number; refusedGlobal: number; refusedPerAddress: number };
+  connections?: () => { connections: number; refusedGlobal: number; refusedPerAddress: number; keepaliveTimeouts?: number };
   /** Each target's circuit breaker level (0 closed, 1 half-open, 2 open), read at scrape time. */
   breakers?: () => Iterable<{ endpoint: string; target: string; level: number }>;
   /** Each canary target's standing: 0 running, 1 promoted, -1 rolled back. */
@@ -33,24 +35,35 @@ const maxExtraTeams = 50;
 const exemplarEveryMs = 1_000;
 const openMetricsType = Registry.OPENMETRICS_CONTENT_TYPE;
 
-/** The label children of one endpoint, resolved once. */
+/** One counter's value, added to per call and read at scrape time. */
+interface Tally {
+  n: number;
+}
+
+/** What one endpoint counted, and its histogram children, found once. */
 interface EndpointSeries {
   duration: ExemplarSeries;
-  codes: Map<string, Counter.Internal>;
-  prompt: Counter.Internal;
-  completion: Counter.Internal;
-  cost: Counter.Internal;
-  activeStreams: Gauge.Internal<"endpoint">;
+  codes: Map<string, Tally>;
+  prompt: number;
+  completion: number;
+  cost: number;
+  activeStreams: number;
   targets: Map<string, TargetSeries>;
 }
 
-/** The label children of one endpoint target. */
+/** What one endpoint target counted. */
 interface TargetSeries {
   ttft: ExemplarSeries;
   tpot: Histogram.Internal<"endpoint" | "target">;
-  retries: Counter.Internal;
-  fallbacks: Counter.Internal;
-  attempts: Map<string, Counter.Internal>;
+  retries: number;
+  fallbacks: number;
+  attempts: Map<string, Tally>;
+}
+
+interface TeamSeries {
+  prompt: number;
+  completion: number;
+  cost: number;
 }
 
 /** A histogram child that also keeps, now and then, the trace id of an observation as exemplar. */
@@ -92,29 +105,34 @@ export class GatewayMetrics {
    * allows exemplars only then) and while an OpenMetrics scrape renders.
    */
   private readonly switchable = this.registry as Registry<RegistryContentType>;
-  private readonly calls: Counter<"endpoint" | "code">;
   private readonly duration: Histogram<"endpoint">;
   private readonly ttft: Histogram<"endpoint" | "target">;
   private readonly tpot: Histogram<"endpoint" | "target">;
-  private readonly activeStreams: Gauge<"endpoint">;
-  private readonly tokens: Counter<"endpoint" | "kind">;
-  private readonly cost: Counter<"endpoint">;
-  private readonly teamTokens: Counter<"team" | "kind">;
-  private readonly teamCost: Counter<"team">;
-  private readonly attempts: Counter<"endpoint" | "target" | "outcome">;
-  private readonly retries: Counter<"endpoint" | "target">;
-  private readonly fallbacks: Counter<"endpoint" | "target">;
   private readonly endpoints = new Map<string, EndpointSeries>();
-  private readonly teams = new Map<string, { prompt: Counter.Internal; completion: Counter.Internal; cost: Counter.Internal }>();
+  /** By the caller's team name (capped ones: under otherKey); several names may share one series. */
+  private readonly teams = new Map<string, TeamSeries>();
+  /** The series by label value, for the scrape. */
+  private readonly teamLabels = new Map<string, TeamSeries>();
   private extraTeams = 0;
   /** Renders one scrape at a time: an OpenMetrics render renames counters while it runs. */
   private rendering: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
+    const endpoints = this.endpoints;
+    const teams = this.teamLabels;
     this.switchable.setContentType(openMetricsType);
     collectDefaultMetrics({ register: this.registry, prefix: "modelgate_process_" });
-    this.calls = new Counter({ name: "modelgate_calls_total", help: "Model calls by endpoint and result code", labelNames: ["endpoint", "code"], registers });
+    new Counter({
+      name: "modelgate_calls_total",
+      help: "Model calls by endpoint and result code",
+      labelNames: ["endpoint", "code"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [e, s] of endpoints) for (const [code, t] of s.codes) this.labels(e, code).inc(t.n);
+      },
+    });
     this.duration = new Histogram({
       name: "modelgate_call_duration_seconds",
       help: "Call latency (streams: until the last message)",
@@ -138,33 +156,94 @@ export class GatewayMetrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1],
       registers,
     });
-    this.activeStreams = new Gauge({ name: "modelgate_active_streams", help: "Streamed answers being sent now, by endpoint", labelNames: ["endpoint"], registers });
-    this.tokens = new Counter({ name: "modelgate_tokens_total", help: "Tokens by endpoint, prompt or completion", labelNames: ["endpoint", "kind"], registers });
-    this.cost = new Counter({ name: "modelgate_cost_usd_total", help: "Known cost in USD by endpoint", labelNames: ["endpoint"], registers });
-    this.teamTokens = new Counter({
+    new Gauge({
+      name: "modelgate_active_streams",
+      help: "Streamed answers being sent now, by endpoint",
+      labelNames: ["endpoint"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [e, s] of endpoints) this.labels(e).set(s.activeStreams);
+      },
+    });
+    new Counter({
+      name: "modelgate_tokens_total",
+      help: "Tokens by endpoint, prompt or completion",
+      labelNames: ["endpoint", "kind"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [e, s] of endpoints) {
+          if (s.prompt > 0) this.labels(e, "prompt").inc(s.prompt);
+          if (s.completion > 0) this.labels(e, "completion").inc(s.completion);
+        }
+      },
+    });
+    new Counter({
+      name: "modelgate_cost_usd_total",
+      help: "Known cost in USD by endpoint",
+      labelNames: ["endpoint"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [e, s] of endpoints) if (s.cost > 0) this.labels(e).inc(s.cost);
+      },
+    });
+    new Counter({
       name: "modelgate_team_tokens_total",
       help: `Tokens by caller team (config teams and up to ${maxExtraTeams} others by name, then "${otherTeam}"; "${noTeam}" without a team), prompt or completion`,
       labelNames: ["team", "kind"],
       registers,
+      collect() {
+        this.reset();
+        for (const [team, s] of teams) {
+          if (s.prompt > 0) this.labels(team, "prompt").inc(s.prompt);
+          if (s.completion > 0) this.labels(team, "completion").inc(s.completion);
+        }
+      },
     });
-    this.teamCost = new Counter({ name: "modelgate_team_cost_usd_total", help: "Known cost in USD by caller team (labels as modelgate_team_tokens_total)", labelNames: ["team"], registers });
-    this.attempts = new Counter({
+    new Counter({
+      name: "modelgate_team_cost_usd_total",
+      help: "Known cost in USD by caller team (labels as modelgate_team_tokens_total)",
+      labelNames: ["team"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [team, s] of teams) if (s.cost > 0) this.labels(team).inc(s.cost);
+      },
+    });
+    const eachTarget = function* () {
+      for (const [e, s] of endpoints) for (const [t, ts] of s.targets) yield [e, t, ts] as const;
+    };
+    new Counter({
       name: "modelgate_upstream_attempts_total",
       help: "Upstream attempts of routed endpoints by target and outcome (ok, a failure class, breaker_open)",
       labelNames: ["endpoint", "target", "outcome"],
       registers,
+      collect() {
+        this.reset();
+        for (const [e, t, s] of eachTarget()) for (const [outcome, n] of s.attempts) this.labels(e, t, outcome).inc(n.n);
+      },
     });
-    this.retries = new Counter({
+    new Counter({
       name: "modelgate_upstream_retries_total",
       help: "Upstream requests of routed endpoints that repeated a failed one on the same target",
       labelNames: ["endpoint", "target"],
       registers,
+      collect() {
+        this.reset();
+        for (const [e, t, s] of eachTarget()) if (s.retries > 0) this.labels(e, t).inc(s.retries);
+      },
     });
-    this.fallbacks = new Counter({
+    new Counter({
       name: "modelgate_upstream_fallbacks_total",
       help: "Upstream requests of routed endpoints sent to a target other than the call's first choice (the target label: the one fallen back to)",
       labelNames: ["endpoint", "target"],
       registers,
+      collect() {
+        this.reset();
+        for (const [e, t, s] of eachTarget()) if (s.fallbacks > 0) this.labels(e, t).inc(s.fallbacks);
+      },
     });
     const config = sources.config;
     if (config) {
@@ -260,6 +339,14 @@ export class GatewayMetrics {
           this.labels("per_ip").set(s.refusedPerAddress);
         },
       });
+      new Gauge({
+        name: "modelgate_http2_keepalive_timeouts",
+        help: "HTTP/2 client connections closed since start because a keep-alive PING went unanswered (server.http2_keepalive_timeout_ms)",
+        registers,
+        collect() {
+          this.set(connections().keepaliveTimeouts ?? 0);
+        },
+      });
     }
     for (const [name, help, read] of ledgerGauges) {
       new Gauge({
@@ -310,10 +397,10 @@ export class GatewayMetrics {
       s = {
         duration: new ExemplarSeries(this.duration, { endpoint }),
         codes: new Map(),
-        prompt: this.tokens.labels(endpoint, "prompt"),
-        completion: this.tokens.labels(endpoint, "completion"),
-        cost: this.cost.labels(endpoint),
-        activeStreams: this.activeStreams.labels(endpoint),
+        prompt: 0,
+        completion: 0,
+        cost: 0,
+        activeStreams: 0,
         targets: new Map(),
       };
       this.endpoints.set(endpoint, s);
@@ -328,8 +415,8 @@ export class GatewayMetrics {
       s = {
         ttft: new ExemplarSeries(this.ttft, { endpoint, target }),
         tpot: this.tpot.labels(endpoint, target),
-        retries: this.retries.labels(endpoint, target),
-        fallbacks: this.fallbacks.labels(endpoint, target),
+        retries: 0,
+        fallbacks: 0,
         attempts: new Map(),
       };
       e.targets.set(target, s);
@@ -340,26 +427,26 @@ export class GatewayMetrics {
   /** One upstream attempt of a routed call, how it ended, and whether it was a retry or a fallback. */
   recordAttempt(endpoint: string, target: string, outcome: AttemptOutcome, kind: AttemptKind = "first"): void {
     const s = this.targetSeries(endpoint, target);
-    let child = s.attempts.get(outcome);
-    if (!child) s.attempts.set(outcome, (child = this.attempts.labels(endpoint, target, outcome)));
-    child.inc();
+    let tally = s.attempts.get(outcome);
+    if (!tally) s.attempts.set(outcome, (tally = { n: 0 }));
+    tally.n++;
     if (outcome === "breaker_open") return; // no request was sent
-    if (kind === "retry") s.retries.inc();
-    else if (kind === "fallback") s.fallbacks.inc();
+    if (kind === "retry") s.retries++;
+    else if (kind === "fallback") s.fallbacks++;
   }
 
   /** A finished call: its endpoint label (see endpointLabel), result code, latency and trace id. */
   recordCall(endpoint: string, code: string, seconds: number, traceId?: string): void {
     const s = this.endpointSeries(endpoint);
-    let child = s.codes.get(code);
-    if (!child) s.codes.set(code, (child = this.calls.labels(endpoint, code)));
-    child.inc();
+    let tally = s.codes.get(code);
+    if (!tally) s.codes.set(code, (tally = { n: 0 }));
+    tally.n++;
     s.duration.observe(seconds, traceId);
   }
 
   /** A stream started (+1) or ended (-1). */
   streamActive(endpoint: string, delta: 1 | -1): void {
-    this.endpointSeries(endpoint).activeStreams.inc(delta);
+    this.endpointSeries(endpoint).activeStreams += delta;
   }
 
   /** The first message of a streamed answer went out. */
@@ -378,33 +465,31 @@ export class GatewayMetrics {
     const e = this.endpointSeries(this.endpointLabel(row.endpoint));
     const t = this.teamSeries(row.team);
     if (row.promptTokens > 0) {
-      e.prompt.inc(row.promptTokens);
-      t.prompt.inc(row.promptTokens);
+      e.prompt += row.promptTokens;
+      t.prompt += row.promptTokens;
     }
     if (row.completionTokens > 0) {
-      e.completion.inc(row.completionTokens);
-      t.completion.inc(row.completionTokens);
+      e.completion += row.completionTokens;
+      t.completion += row.completionTokens;
     }
     if (row.costUsd !== null && row.costUsd > 0) {
-      e.cost.inc(row.costUsd);
-      t.cost.inc(row.costUsd);
+      e.cost += row.costUsd;
+      t.cost += row.costUsd;
     }
   }
 
-  private teamSeries(team: string) {
-    let s = this.teams.get(team);
-    if (s) return s;
+  private teamSeries(team: string): TeamSeries {
+    const known = this.teams.get(team);
+    if (known) return known;
     let label = team === "" ? noTeam : team;
     if (team !== "" && !this.sources.config?.().teams.has(team)) {
       if (this.extraTeams >= maxExtraTeams) label = otherTeam;
       else this.extraTeams++;
     }
-    s = this.teams.get(label === otherTeam ? "\0other" : label);
-    if (!s) {
-      s = { prompt: this.teamTokens.labels(label, "prompt"), completion: this.teamTokens.labels(label, "completion"), cost: this.teamCost.labels(label) };
-    }
-    // Past the cap, unseen names share the "other" children (cached under a name no team can have).
-    this.teams.set(label === otherTeam ? "\0other" : team, s);
+    let s = this.teamLabels.get(label);
+    if (!s) this.teamLabels.set(label, (s = { prompt: 0, completion: 0, cost: 0 }));
+    // Past the cap, unseen names are not kept (the map stays bounded): they find "other" again.
+    if (label !== otherTeam) this.teams.set(team, s);
     return s;
   }
 }
