@@ -127,5 +127,7 @@ describe("HTTP/2 keep-alive", () => {
     // It was pinged (a PING without the ACK flag) before it was closed.
     expect(frameTypes(Buffer.concat(chunks)).some((f) => f.type === 6 && (f.flags & 1) === 0)).toBe(true);
     await eventually(() => gw.logs.some((l) => String(l["msg"]).includes("keep-alive PING was not answered")), closeWithin);
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(metrics).toMatch(/^modelgate_http2_keepalive_timeouts 1$/m);
   });
 });
