@@ -277,7 +277,11 @@ export class EndpointRouter {
    */
   private buildPicker(): TargetPicker<RoutedTarget> {
     const at = this.ejected > 0 ? this.now() : 0;
-    const active = this.targets.filter((t) => t.health.canary !== "rolled_back" && !(t.health.outlier.ejectedUntil > at));
+    const serving = this.targets.filter((t) => t.health.canary !== "rolled_back");
+    const notEjected = serving.filter((t) => !(t.health.outlier.ejectedUntil > at));
+    // Ejection never takes the last target, but breakers may have opened since: none left
+    // means the ejected ones are tried rather than none.
+    const active = notEjected.length > 0 ? notEjected : serving;
     this.active = active;
     const promoted = active.find((t) => t.canary && t.health.canary === "promoted");
     const weights = active.map((t) => (promoted ? (t === promoted ? 1 : 0) : this.weights[this.targets.indexOf(t)]!));
