@@ -42,6 +42,13 @@ export const DIRECT_PROTOCOL = "in-process";
 
 type HeaderInit = ConstructorParameters<typeof Headers>[0];
 
+/**
+ * The reason a finished call's signal is aborted with (the abort releases the deadline timer and
+ * the listeners on the caller's and the shutdown signal). One shared error: an abort without a
+ * reason makes a DOMException, stack trace included, on every call (3 % of a REST call's CPU).
+ */
+const callOver = new ConnectError("the call is over", Code.Canceled);
+
 interface Registered {
   spec: MethodImplSpec;
   interceptors: Interceptor[];
@@ -107,7 +114,7 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
         context.abort(err);
         throw callError(err, context.responseHeader, context.responseTrailer);
       } finally {
-        context.abort(); // the call is over: clears the deadline timer and the signal links
+        context.abort(callOver); // clears the deadline timer and the signal links
       }
     },
 
@@ -153,7 +160,7 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
             return fail(err);
           }
           if (result.done === true) {
-            context.abort();
+            context.abort(callOver);
             return { done: true, value: undefined };
           }
           try {
