@@ -13,12 +13,10 @@ set -eu
 out=${1:?usage: build.sh OUT}
 rm -rf "$out" && mkdir -p "$out/app/dist" "$out/etc/modelgate" "$out/var/lib/modelgate"
 
-npm ci --no-audit --no-fund --loglevel=error
+# Production dependencies only: esbuild is one of them (bin/modelgate.mjs bundles at start).
+npm ci --omit=dev --no-audit --no-fund --loglevel=error
 node_modules/.bin/esbuild src/main.ts --bundle --platform=node --format=esm --target=node24 \
   --packages=external --keep-names --sourcemap=inline --log-level=warning --outfile="$out/app/dist/main.mjs"
-
-rm -rf node_modules
-npm ci --omit=dev --no-audit --no-fund --loglevel=error
 cp -R node_modules "$out/app/node_modules"
 cp package.json deploy/docker/healthcheck.mjs "$out/app/"
 cp deploy/docker/config.yaml "$out/etc/modelgate/config.yaml"
