@@ -261,12 +261,16 @@ async function startFake(): Promise<{ child: Child; url: string }> {
   return { child, url: m[1]! };
 }
 
-async function startBare(fakeUrl: string): Promise<{ child: Child; h1Url: string; h2Url: string; plainUrl: string }> {
+async function startBare(
+  fakeUrl: string,
+  nodeArgs: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: Child; h1Url: string; h2Url: string; plainUrl: string }> {
   const child = spawnTs(
     "bare passthrough",
     "bench/bare-passthrough.ts",
     ["--upstream", `${fakeUrl}/v1`, "--model", MODEL, "--api-key", API_KEY],
-    { stdout: "pipe" },
+    { stdout: "pipe", nodeArgs, env: { ...process.env, ...env } },
   );
   const m = await waitForLine(child, /^listening (http:\/\/\S+) h2c (http:\/\/\S+) plain (http:\/\/\S+)/);
   return { child, h1Url: m[1]!, h2Url: m[2]!, plainUrl: m[3]! };
@@ -1088,28 +1092,48 @@ async function main(): Promise<void> {
 
   let profileText: string | undefined;
   if (opt["cpu-prof"]) {
-    const profDir = path.join(tmp, "prof");
-    // A private TMPDIR gives the child an empty tsx cache: afterwards it holds the source maps
-    // of exactly the code that ran, to map profile positions back to .ts lines.
-    const tsxTmp = path.join(tmp, "tsx-tmp");
-    mkdirSync(tsxTmp);
-    const prof = await startGateway("modelgate (cpu-prof)", configFile, "info", ["--cpu-prof", "--cpu-prof-dir", profDir], {
-      TMPDIR: tsxTmp,
-    });
-    const profGrpcData = await checkGrpc(prof.url, "modelgate cpu-prof (gRPC)");
-    log(`cpu profile: modelgate under wrk Connect JSON c=32 then h2load gRPC c=32, ${DURATION} s each (after warm-up)`);
-    await wrk(`${prof.url}/modelgate.v1.ChatService/Chat`, connectScript, 32, WARMUP);
-    await h2load(prof.url, 32, WARMUP, profGrpcData, false);
-    // Profile time starts about when the child does: samples before now are start-up and warm-up.
-    const fromMs = performance.now() - prof.spawnedAt;
-    await wrk(`${prof.url}/modelgate.v1.ChatService/Chat`, connectScript, 32, DURATION);
-    await h2load(prof.url, 32, DURATION, profGrpcData, false);
-    await stopChild(prof.child);
-    const file = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"));
-    if (file === undefined) throw new Error(`no .cpuprofile written in ${profDir}`);
-    const kept = path.join(os.tmpdir(), `modelgate-bench-${Date.now()}.cpuprofile`);
-    writeFileSync(kept, readFileSync(path.join(profDir, file)));
-    profileText = `Profile file: ${kept}\n\n` + formatProfileSummary(summarizeProfile(kept, root, { tsxCacheDir: tsxTmp, fromMs }));
+    // modelgate and the bare connect-node passthrough, each under the same load, one after the
+    // other; each with a private TMPDIR (an empty tsx cache: afterwards it holds the source maps
+    // of exactly the code that ran, to map profile positions back to .ts lines).
+    const texts: string[] = [];
+    for (const which of ["modelgate", "bare connect-node passthrough"] as const) {
+      const profDir = path.join(tmp, `prof-${which === "modelgate" ? "gw" : "bare"}`);
+      const tsxTmp = path.join(tmp, `tsx-tmp-${which === "modelgate" ? "gw" : "bare"}`);
+      mkdirSync(tsxTmp);
+      const nodeArgs = ["--cpu-prof", "--cpu-prof-dir", profDir];
+      let target: { child: Child; jsonUrl: string; grpcUrl: string; spawnedAt: number };
+      if (which === "modelgate") {
+        const prof = await startGateway("modelgate (cpu-prof)", configFile, "info", nodeArgs, { TMPDIR: tsxTmp });
+        target = { child: prof.child, jsonUrl: prof.url, grpcUrl: prof.url, spawnedAt: prof.spawnedAt };
+      } else {
+        const spawnedAt = performance.now();
+        const prof = await startBare(fake.url, nodeArgs, { TMPDIR: tsxTmp });
+        await checkConnectJson(prof.h1Url, "bare cpu-prof (Connect JSON)");
+        target = { child: prof.child, jsonUrl: prof.h1Url, grpcUrl: prof.h2Url, spawnedAt };
+      }
+      const profGrpcData = await checkGrpc(target.grpcUrl, `${which} cpu-prof (gRPC)`);
+      log(`cpu profile: ${which} under wrk Connect JSON c=32 then h2load gRPC c=32, ${DURATION} s each (after warm-up)`);
+      await wrk(`${target.jsonUrl}/modelgate.v1.ChatService/Chat`, connectScript, 32, WARMUP);
+      await h2load(target.grpcUrl, 32, WARMUP, profGrpcData, false);
+      // Profile time starts about when the child does: samples before now are start-up and warm-up.
+      const fromMs = performance.now() - target.spawnedAt;
+      const json = await wrk(`${target.jsonUrl}/modelgate.v1.ChatService/Chat`, connectScript, 32, DURATION);
+      const grpc = await h2load(target.grpcUrl, 32, DURATION, profGrpcData, false);
+      await stopChild(target.child);
+      const file = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"));
+      if (file === undefined) throw new Error(`no .cpuprofile written in ${profDir}`);
+      const kept = path.join(os.tmpdir(), `modelgate-bench-${which === "modelgate" ? "gw" : "bare"}-${Date.now()}.cpuprofile`);
+      writeFileSync(kept, readFileSync(path.join(profDir, file)));
+      texts.push(
+        `#### ${which}`,
+        "",
+        `Calls answered while sampled: ${fInt(json.requests)} Connect JSON + ${fInt(grpc.requests)} gRPC. Profile file: ${kept}`,
+        "",
+        formatProfileSummary(summarizeProfile(kept, root, { tsxCacheDir: tsxTmp, fromMs })),
+        "",
+      );
+    }
+    profileText = texts.join("\n");
   }
 
   await stopAll();
@@ -1220,7 +1244,7 @@ async function main(): Promise<void> {
       `| ${medianOf(startup.map((x) => x.servingMs)).toFixed(0)} | ${f1(medianOf(startup.map((x) => x.rss1sMb)))} | ${f1(medianOf(startup.map((x) => x.idleRssMb)))} |`,
     );
   }
-  if (profileText !== undefined) out.push("", "### CPU profile of modelgate under load (c=32)", "", profileText);
+  if (profileText !== undefined) out.push("", "### CPU profiles under load (c=32): modelgate and the bare connect-node passthrough", "", profileText);
   process.stdout.write(out.join("\n") + "\n");
 
   if (opt.json !== undefined) {
