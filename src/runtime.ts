@@ -13,6 +13,7 @@ import { compilePrices, type PriceTable } from "./usage/prices";
 import { routingSchema } from "./routing/config";
 import { EndpointRouter, type RoutedTarget, type RouterHooks } from "./routing/router";
 import { TargetHealthRegistry, type TargetHealth } from "./routing/target-health";
+import { targetClient } from "./routing/registry-targets";
 
 /** The routing of an endpoint without a `routing:` block: fallback in listed order, no retries. */
 const defaultRouting = routingSchema.parse({});
@@ -120,7 +121,7 @@ export function buildRuntimeState(
         name: t.name,
         provider: t.model.provider,
         model: t.model.name,
-        client: factory.create({ name: t.model.name, config: providerConfig }, { upstream }),
+        client: targetClient(factory, { name: t.model.name, config: providerConfig }, upstream),
         health: routing.health.get(
           ep.name,
           t.name,

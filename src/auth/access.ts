@@ -157,6 +157,15 @@ export function requireAccess(
   if (!decision.allowed) throw permissionDenied(decision.missing);
 }
 
+/**
+ * The second half of a grant with `model_versions`: checkAccess let the call through with the
+ * versions it allows (undefined = any); once routing knows the registry version a call would
+ * reach (an alias resolved), a version outside them is PERMISSION_DENIED, before any request.
+ */
+export function requireModelVersion(allowed: ReadonlySet<string> | undefined, model: string, version: string): void {
+  if (allowed !== undefined && !allowed.has(version)) throw permissionDenied(`needs a grant for version ${version} of model "${model}"`);
+}
+
 export function hasRole(principal: Pick<AccessPrincipal, "roles">, role: string): boolean {
   const roles = principal.roles;
   return "has" in roles ? roles.has(role) : roles.includes(role);

@@ -21,7 +21,15 @@ import type { UpstreamPeer } from "../upstream/wire";
 import type { Provider } from "./types";
 import { completeViaChat } from "./complete-via-chat";
 
-export type CallOptions = UpstreamCall;
+/** Per-call context for a ModelClient: the upstream's, and what routing checks before it. */
+export interface CallOptions extends UpstreamCall {
+  /**
+   * Registry model versions the caller may reach (access grants with `model_versions`);
+   * undefined = any. Checked by routing's registry targets (src/routing/registry-targets.ts)
+   * once the version an alias points to is known; providers never see it.
+   */
+  allowedModelVersions?: ReadonlySet<string>;
+}
 
 /**
  * Calls one model. Streams yield content chunks and end with one chunk that has no choices

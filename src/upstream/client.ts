@@ -20,11 +20,6 @@ export interface UpstreamCall {
   /** The caller's Idempotency-Key, sent upstream unchanged on every attempt (src/routing/idempotency.ts). */
   idempotencyKey?: string;
   /**
-   * Registry model versions the caller may reach (access grants with `model_versions`);
-   * undefined = any. Checked once the version an alias points to is known.
-   */
-  allowedModelVersions?: ReadonlySet<string>;
-  /**
    * Called when the upstream has the request and may bill it: it answered 2xx, or the request
    * was sent and no answer came within the timeout. Not for a connection that failed, or an
    * error status (providers do not bill those). The caller then bills the prompt of a call that

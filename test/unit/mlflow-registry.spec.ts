@@ -1,16 +1,18 @@
-// The MLflow registry resolver: models:/ name parsing, the alias cache (TTL, single-flight,
-// stale-while-error, cancellation) on a fake clock, and the model factory against fake MLflow
-// tracking and scoring servers through the real upstream client.
+// The MLflow registry resolver in routing (src/routing/registry-*.ts): models:/ name parsing,
+// the alias cache (TTL, single-flight, stale-while-error, cancellation) on a fake clock, and the
+// registry target clients against fake MLflow tracking and scoring servers through the real
+// upstream client.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { fromJson } from "@bufbuild/protobuf";
 import { ChatRequestSchema } from "../../gen/modelgate/v1/chat_pb";
 import { PredictRequestSchema } from "../../gen/modelgate/v1/predict_pb";
-import { AliasCache } from "../../src/providers/mlflow-registry/alias-cache";
-import { parseModelUri } from "../../src/providers/mlflow-registry/model-uri";
-import { mlflowModelFactory } from "../../src/providers/mlflow-registry/registry-model";
+import { AliasCache } from "../../src/routing/registry-alias-cache";
+import { parseModelUri } from "../../src/routing/registry-model-uri";
+import { targetClient } from "../../src/routing/registry-targets";
 import { mlflowConfigSchema } from "../../src/providers/mlflow-model-serving/config";
-import type { ModelClient } from "../../src/providers/model";
+import { mlflowModelServingProvider } from "../../src/providers/mlflow-model-serving/index";
+import { httpModelFactory, type ModelClient } from "../../src/providers/model";
 import type { UpstreamCall } from "../../src/upstream/client";
 import { UpstreamClient } from "../../src/upstream/client";
 import { startFakeMlflowTracking, type FakeMlflowTracking } from "../fakes/fake-mlflow-tracking";
@@ -197,13 +199,13 @@ describe("AliasCache", () => {
   });
 });
 
-describe("mlflowModelFactory", () => {
+describe("registry targets (targetClient for mlflow-model-serving)", () => {
   const token = "mlflow-token-secret-0001";
   let tracking: FakeMlflowTracking;
   let scoring: FakeUpstream;
   let upstream: UpstreamClient;
   let clock = 0;
-  const factory = mlflowModelFactory({ now: () => clock });
+  const factory = httpModelFactory(mlflowModelServingProvider);
 
   beforeAll(async () => {
     tracking = await startFakeMlflowTracking({ token });
@@ -223,7 +225,7 @@ describe("mlflowModelFactory", () => {
   });
 
   function model(name: string, config: Record<string, unknown>): ModelClient {
-    return factory.create({ name, config: mlflowConfigSchema.parse(config) }, { upstream });
+    return targetClient(factory, { name, config: mlflowConfigSchema.parse(config) }, upstream, { now: () => clock });
   }
   const registryConfig = () => ({
     model_server_url: `${scoring.url}/{name}/{version}`,

@@ -1,7 +1,7 @@
 // Models served by MLflow (`mlflow models serve`, MLServer, Databricks-style scoring servers):
 // classic ML models for predict, and LLMs for chat, completions and embeddings in the shapes
 // MLflow AI Gateway uses for this provider. Registry names (models:/NAME@ALIAS) are resolved
-// by the model factory in ../mlflow-registry, not here: translators stay pure.
+// by routing (src/routing/registry-targets.ts), not here: translators stay pure.
 import type { Provider } from "../types";
 import { isRecord } from "../upstream-reader";
 import { mlflowChat } from "./chat";

@@ -5,11 +5,11 @@
 // (mlflow/protos/model_registry.proto, GetModelVersionByAlias). An unknown alias is HTTP 400
 // INVALID_PARAMETER_VALUE "Registered model alias champion not found.", an unknown model 404
 // RESOURCE_DOES_NOT_EXIST.
-import { badUpstreamResponse } from "../../errors";
-import { joinUrl } from "../request-builder";
-import { isRecord, upstreamReader } from "../upstream-reader";
-import type { UpstreamCall, UpstreamClient } from "../../upstream/client";
-import type { UpstreamPeer } from "../../upstream/wire";
+import { badUpstreamResponse } from "../errors";
+import { joinUrl } from "../providers/request-builder";
+import { isRecord, upstreamReader } from "../providers/upstream-reader";
+import type { UpstreamCall, UpstreamClient } from "../upstream/client";
+import type { UpstreamPeer } from "../upstream/wire";
 
 export const TRACKING = "mlflow-tracking";
 

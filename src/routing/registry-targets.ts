@@ -1,21 +1,24 @@
-// The model factory for `mlflow-model-serving`: the pure translators behind the shared upstream
-// client (httpModelFactory), plus what needs state, which translators may not hold:
-//   - registry names: `models:/NAME/VERSION` is fixed at load; `models:/NAME@ALIAS` is resolved
-//     through the tracking server and cached per endpoint (AliasCache). The resolved name and
-//     version fill `{name}` / `{version}` in model_server_url, so each call goes to the server
-//     of the version the alias points to now;
+// Registry-aware targets: an `mlflow-model-serving` target whose model is a registry name is
+// resolved here, in routing, so the provider stays a pure translator (src/providers/mlflow-
+// model-serving) and never looks anything up:
+//   - `models:/NAME/VERSION` is fixed at load; `models:/NAME@ALIAS` is resolved through the
+//     tracking server and cached per target (AliasCache: TTL, single-flight, stale-while-error).
+//     The resolved name and version fill `{name}` / `{version}` in model_server_url, so each call
+//     goes to the server of the version the alias points to now, and moving the alias moves the
+//     traffic within the TTL, without a restart;
+//   - the caller's model-version grants (src/auth/access.ts) are checked once the version is
+//     known, before any request reaches it;
 //   - what the scoring server does not say: the model name (taken from the endpoint: NAME for a
 //     registry model) and, for predict, the version that answered.
-import { badUpstreamResponse, permissionDenied } from "../../errors";
-import { httpModelFactory, type CallOptions, type ModelClient, type ModelFactory } from "../model";
-import { configOf } from "../request-builder";
-import type { ModelTarget } from "../types";
-import { PROVIDER, fillUrl, placeholdersIn, type MlflowConfig } from "../mlflow-model-serving/config";
-import { mlflowModelServingProvider } from "../mlflow-model-serving/index";
-import type { UpstreamClient } from "../../upstream/client";
-import { AliasCache } from "./alias-cache";
-import { parseModelUri } from "./model-uri";
-import { versionByAlias } from "./tracking-client";
+import { badUpstreamResponse } from "../errors";
+import { requireModelVersion } from "../auth/access";
+import type { CallOptions, ModelClient, ModelFactory } from "../providers/model";
+import type { ModelTarget } from "../providers/types";
+import { PROVIDER, fillUrl, placeholdersIn, type MlflowConfig } from "../providers/mlflow-model-serving/config";
+import type { UpstreamClient } from "../upstream/client";
+import { AliasCache } from "./registry-alias-cache";
+import { parseModelUri } from "./registry-model-uri";
+import { versionByAlias } from "./registry-tracking-client";
 
 /** Where one call goes: the client for the resolved server, and what to report as the model. */
 interface Resolved {
@@ -26,20 +29,18 @@ interface Resolved {
 
 type Resolve = (call: CallOptions) => Promise<Resolved>;
 
-export interface MlflowFactoryOptions {
+export interface RegistryTargetOptions {
   /** Milliseconds clock for the alias cache (tests pass a fake one). */
   now?: () => number;
 }
 
-export function mlflowModelFactory(options: MlflowFactoryOptions = {}): ModelFactory {
-  const inner = httpModelFactory(mlflowModelServingProvider);
-  const now = options.now ?? (() => performance.now());
-  return {
-    name: inner.name,
-    configSchema: inner.configSchema,
-    supports: inner.supports,
-    create: (target, deps) => registryModel(resolverFor(target, inner, deps.upstream, now)),
-  };
+/**
+ * The client for one endpoint target: the provider factory's own, except for an
+ * `mlflow-model-serving` target, which goes through the registry resolution above.
+ */
+export function targetClient(factory: ModelFactory, target: ModelTarget, upstream: UpstreamClient, options: RegistryTargetOptions = {}): ModelClient {
+  if (factory.name !== PROVIDER) return factory.create(target, { upstream });
+  return registryModel(resolverFor(target, factory, upstream, options.now ?? (() => performance.now())));
 }
 
 /**
@@ -52,7 +53,8 @@ function resolverFor(
   upstream: UpstreamClient,
   now: () => number,
 ): Resolve {
-  const config = configOf<MlflowConfig>(target);
+  // The loader validated the config with this provider's schema (Provider<MlflowConfig>).
+  const config = target.config as MlflowConfig;
   const placeholders = placeholdersIn(config.model_server_url);
   const registry = parseModelUri(target.name);
   const fail = (problem: string) => new Error(`${PROVIDER}: model "${target.name}": ${problem}`);
@@ -142,9 +144,7 @@ function registryModel(resolve: Resolve): ModelClient {
     },
     async predict(params, call) {
       const { client, name, version } = await resolve(call);
-      if (version !== undefined && call.allowedModelVersions && !call.allowedModelVersions.has(version)) {
-        throw permissionDenied(`needs a grant for version ${version} of model "${name}"`);
-      }
+      if (version !== undefined) requireModelVersion(call.allowedModelVersions, name, version);
       const res = await need(client.predict, "predict")(params, call);
       return version === undefined ? { ...res, model: name } : { ...res, model: name, modelVersion: version };
     },

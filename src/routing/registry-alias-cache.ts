@@ -8,8 +8,8 @@
 // A caller that cancels stops waiting at once; the lookup itself is aborted only when no caller
 // is left waiting for it.
 import { ConnectError } from "@connectrpc/connect";
-import { unavailable } from "../../errors";
-import type { UpstreamCall } from "../../upstream/client";
+import { unavailable } from "../errors";
+import type { UpstreamCall } from "../upstream/client";
 
 export const REGISTRY = "mlflow-registry";
 
