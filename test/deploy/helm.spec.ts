@@ -79,10 +79,10 @@ describe("helm chart deploy/helm/modelgate", () => {
     const { stdout } = await render(["deploy/helm/ci-values/replicas.yaml"]);
     const typo = await run(schemaCheck, [], 30_000, stdout.replace("readinessProbe:", "readinesProbe:"));
     expect(typo.code).toBe(1);
-    expect(typo.stdout).toMatch(/^apps\/v1 Deployment: .*unknown field "readinesProbe"$/m);
+    expect(typo.stdout).toContain('apps/v1 Deployment: unknown field "spec.template.spec.containers[0].readinesProbe"');
     const wrongType = await run(schemaCheck, [], 30_000, stdout.replace(/minReplicas: 3/, "minReplicas: three"));
     expect(wrongType.code).toBe(1);
-    expect(wrongType.stdout).toContain("autoscaling/v2 HorizontalPodAutoscaler");
+    expect(wrongType.stdout).toContain("autoscaling/v2 HorizontalPodAutoscaler: json: cannot unmarshal string into Go struct field HorizontalPodAutoscalerSpec.spec.minReplicas of type int32");
     const badPort = await run(schemaCheck, [], 30_000, stdout.replace(/containerPort: 8080/, "containerPort: 9090"));
     expect(badPort.code).toBe(1);
     expect(badPort.stdout).toContain("gRPC port 8080 is not a container port");

@@ -2,9 +2,9 @@
 // prints, on stdin) against the API's own Go types: each document is decoded strictly into the
 // typed object for its apiVersion and kind (k8s.io/api, and the Prometheus Operator's types for
 // ServiceMonitor and PrometheusRule), so an unknown or misspelt field, a wrong type, a bad
-// quantity or an unknown kind fails, with the document and the field named. Then a few checks
-// the API server would make: DNS-1123 names, valid label keys and values, a Deployment's
-// selector matching its pod labels, each container's port names and probe ports.
+// quantity or an unknown kind fails, with the document and the field's full path named. Then a
+// few checks the API server would make: DNS-1123 names, valid label keys and values, a
+// Deployment's selector matching its pod labels, each container's port names and probe ports.
 //
 // Usage: helm template ... | schema-check   (exit 1 with one line per problem)
 package main
@@ -25,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -161,8 +162,22 @@ func check(doc []byte) (string, []string) {
 	if obj == nil {
 		return what, []string{"unknown apiVersion and kind (schema-check knows the kinds the chart renders)"}
 	}
-	if err := yaml.UnmarshalStrict(doc, obj); err != nil {
+	// YAML to JSON, then the API machinery's own strict decoding: unknown and duplicate fields
+	// come back with their full path (spec.template.spec.containers[0].readinesProbe).
+	asJSON, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		return what, []string{"not YAML: " + err.Error()}
+	}
+	strictErrs, err := sigsjson.UnmarshalStrict(asJSON, obj)
+	if err != nil {
 		return what, []string{err.Error()}
+	}
+	if len(strictErrs) > 0 {
+		var problems []string
+		for _, e := range strictErrs {
+			problems = append(problems, e.Error())
+		}
+		return what, problems
 	}
 	var problems []string
 	switch o := obj.(type) {
