@@ -3,6 +3,7 @@
 // time per output token after it, and how many streams are open. Sits after auth and before
 // quota in the chain, so it counts what the ledger records and sees the stream quota settles.
 import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
+import type { FeedbackBook } from "../observability/feedback";
 import type { GatewayMetrics } from "../observability/metrics";
 import { getCallInfo, type CallInfo } from "./call-info";
 
@@ -22,9 +23,14 @@ function codeOf(err: unknown): string {
   return err === undefined ? "ok" : Code[ConnectError.from(err).code];
 }
 
-export function callMetricsInterceptor(metrics: GatewayMetrics): Interceptor {
+/** With `feedback`, each answered call is remembered by its request id for FeedbackService. */
+export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: FeedbackBook): Interceptor {
   const finish = (info: CallInfo, err: unknown, end: number) => {
-    metrics.recordCall(metrics.endpointLabel(info.endpoint), codeOf(err), (end - info.startedAt) / 1000, traceIdOf(info.traceparent));
+    const endpoint = metrics.endpointLabel(info.endpoint);
+    metrics.recordCall(endpoint, codeOf(err), (end - info.startedAt) / 1000, traceIdOf(info.traceparent));
+    if (feedback && err === undefined && info.endpoint === endpoint && info.target !== undefined) {
+      feedback.remember(info.requestId, { keyId: info.principal?.keyId ?? "", endpoint, target: info.target, modelVersion: info.modelVersion ?? "" });
+    }
   };
   return (next) => async (req) => {
     const info = getCallInfo(req.contextValues);

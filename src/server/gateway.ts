@@ -8,6 +8,7 @@ import { ChatService, file_modelgate_v1_chat } from "../../gen/modelgate/v1/chat
 import { CompletionsService, file_modelgate_v1_completions } from "../../gen/modelgate/v1/completions_pb";
 import { EmbeddingsService, file_modelgate_v1_embeddings } from "../../gen/modelgate/v1/embeddings_pb";
 import { EndpointService, file_modelgate_v1_endpoint } from "../../gen/modelgate/v1/endpoint_pb";
+import { FeedbackService, file_modelgate_v1_feedback } from "../../gen/modelgate/v1/feedback_pb";
 import { PredictService, file_modelgate_v1_predict } from "../../gen/modelgate/v1/predict_pb";
 import type { LoadedConfig } from "../config/load";
 import { authInterceptor } from "../interceptors/auth";
@@ -24,6 +25,8 @@ import { KeyAdmin } from "../auth/key-admin";
 import { KeyCache } from "../auth/key-cache";
 import { adminService } from "../services/admin";
 import { usageService } from "../services/usage";
+import { feedbackService } from "../services/feedback";
+import { FeedbackBook } from "../observability/feedback";
 import type { Counters } from "../store/counters";
 import { MemoryCounters } from "../store/memory/counters";
 import { openStore } from "../store/open";
@@ -83,6 +86,7 @@ export const apiFiles = [
   file_modelgate_v1_embeddings,
   file_modelgate_v1_predict,
   file_modelgate_v1_endpoint,
+  file_modelgate_v1_feedback,
 ];
 
 export class Gateway {
@@ -94,6 +98,8 @@ export class Gateway {
   private readonly settings: LoadedConfig["file"]["server"];
   private active = 0;
   private readonly metrics: GatewayMetrics;
+  /** Recent calls by request id and the feedback posted on them (FeedbackService). */
+  private readonly feedback: FeedbackBook;
   /** OpenTelemetry traces; undefined when off (the default). */
   private readonly telemetry: Telemetry | undefined;
   /** Breakers by target, kept across reloads for targets that did not change. */
@@ -122,6 +128,7 @@ export class Gateway {
       canaries: () => canaryStandings(this.state),
       config: () => this.state,
     });
+    this.feedback = new FeedbackBook(this.metrics.registry);
     this.server = createOnePortServer(this.listener(), {
       headersTimeoutMs: this.settings.headers_timeout_ms,
       requestTimeoutMs: this.settings.request_timeout_ms,
@@ -233,7 +240,7 @@ export class Gateway {
         resolve();
       });
     });
-    for (const service of [ChatService, CompletionsService, EmbeddingsService, PredictService, EndpointService, AdminService, UsageService]) {
+    for (const service of [ChatService, CompletionsService, EmbeddingsService, PredictService, EndpointService, AdminService, UsageService, FeedbackService]) {
       this.health.set(service.typeName, HealthCheckResponse_ServingStatus.SERVING);
     }
     this.health.set("", HealthCheckResponse_ServingStatus.SERVING);
@@ -302,7 +309,7 @@ export class Gateway {
       tracingInterceptor(this.telemetry),
       boundsInterceptor(),
       authInterceptor({ keyCache: this.backends.keyCache }),
-      callMetricsInterceptor(this.metrics),
+      callMetricsInterceptor(this.metrics, this.feedback),
       quotaInterceptor({ counters: this.backends.counters, accounting: this.accounting(), onFailure: quotaFailureSink(logger, this.metrics.registry) }),
     ];
     const routes = (router: ConnectRouter) => {
@@ -314,6 +321,7 @@ export class Gateway {
       router.service(EndpointService, endpointService(deps), options);
       router.service(AdminService, adminService(new KeyAdmin(this.backends.store.keys)), options);
       router.service(UsageService, usageService({ ledger: this.backends.store.ledger }), options);
+      router.service(FeedbackService, feedbackService(this.feedback), options);
       // Outside auth, so load balancers, buf curl and grpcurl work without credentials.
       // Only the errors interceptor: an undecodable request is INVALID_ARGUMENT here too.
       const outsideAuth = { interceptors: [errorsInterceptor(logger)] };

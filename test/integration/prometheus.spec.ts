@@ -18,6 +18,7 @@ import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { Code, createClient } from "@connectrpc/connect";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
+import { FeedbackService } from "../../gen/modelgate/v1/feedback_pb";
 import { parseConfig } from "../../src/config/load";
 import { modelFactories } from "../../src/providers/catalog";
 import { startFakeUpstream, type FaultyUpstream } from "../fakes/fake-upstream";
@@ -290,7 +291,13 @@ endpoints:
     const headers = { authorization: `Bearer ${teamKeys.RED_KEY}` };
     const blueHeaders = { authorization: `Bearer ${teamKeys.BLUE_KEY}` };
     const user = (content: string) => [{ role: "user", content }];
-    await red.chat({ endpoint: "chat", messages: user(`hello ${round}`) }, { headers: { ...headers, traceparent: `00-${traceId}-00f067aa0ba902b7-01` } });
+    let requestId = "";
+    await red.chat(
+      { endpoint: "chat", messages: user(`hello ${round}`) },
+      { headers: { ...headers, traceparent: `00-${traceId}-00f067aa0ba902b7-01` }, onHeader: (h) => (requestId = h.get("x-request-id") ?? "") },
+    );
+    const feedback = createClient(FeedbackService, transportFor("grpc", gw.url));
+    await feedback.postFeedback({ requestId, name: "thumbs", score: 1, label: "helpful" }, { headers });
     upstream.queueFaults("#status:500");
     const failedOver = await red.chat({ endpoint: "chat", messages: user("fail over") }, { headers });
     expect(failedOver.routing?.target).toBe("backup");
@@ -362,6 +369,8 @@ endpoints:
       "Quota backend (Redis) up",
       "Open connections",
       "Process memory (RSS)",
+      "Mean feedback score by arm (target, model version)",
+      "Feedback / s by arm and label",
     ];
     for (const title of mustHaveData) expect(withData.get(title), `dashboard panel "${title}" has data`).toBeGreaterThan(0);
 
