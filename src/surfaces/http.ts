@@ -6,16 +6,20 @@ import { clip, Code, ConnectError } from "../errors";
 /** Headers that travel from a REST request into the service call. */
 const forwardedHeaders = ["authorization", "x-request-id", "traceparent", "tracestate", "baggage", "idempotency-key"] as const;
 
-export function forwardHeaders(req: NodeRequest): Headers {
-  const out = new Headers();
+/**
+ * The forwarded headers as a plain record (lower-case names): the call's context builds its one
+ * Headers object from it (no second Headers, validated twice, per call).
+ */
+export function forwardHeaders(req: NodeRequest): Record<string, string> {
+  const out: Record<string, string> = {};
   for (const name of forwardedHeaders) {
     const v = req.headers[name];
-    if (typeof v === "string") out.set(name, v);
+    if (typeof v === "string") out[name] = v;
   }
   // The OpenAI SDKs and MLflow's client may also send the key as `api-key`/`x-api-key`.
-  if (!out.has("authorization")) {
+  if (out["authorization"] === undefined) {
     const key = req.headers["api-key"] ?? req.headers["x-api-key"];
-    if (typeof key === "string") out.set("authorization", `Bearer ${key}`);
+    if (typeof key === "string") out["authorization"] = `Bearer ${key}`;
   }
   return out;
 }
@@ -148,7 +152,7 @@ export async function streamSse<T>(
   stream: AsyncIterable<T>,
   headersOut: Record<string, string>,
   toJson: (chunk: T) => unknown,
-  options: { errorBody: (err: unknown) => unknown; terminator?: string; stallMs?: number },
+  options: { errorBody: (err: unknown) => unknown; terminator?: string } & SseStreaming,
 ): Promise<void> {
   const it = stream[Symbol.asyncIterator]();
   let next = await it.next();
@@ -160,7 +164,8 @@ export async function streamSse<T>(
       // Backpressure: a client that reads slower than the model writes holds the stream (and so
       // the upstream) back instead of piling the answer up in memory; one that stops reading is
       // dropped, which cancels the call and the upstream request.
-      if (res.writableNeedDrain && !(await drained(res, options.stallMs ?? SSE_STALL_MS))) {
+      if (res.writableNeedDrain && (options.onBackpressure?.("waited"), !(await drained(res, options.stallMs ?? SSE_STALL_MS)))) {
+        options.onBackpressure?.("dropped");
         res.destroy(); // aborts the call (clientGone): the upstream request is cancelled
         // The call's stream is read to its end (now quick: the call is cancelled): connect's client
         // iterables have no return(), and reading on lets the interceptors see the call end.
@@ -181,6 +186,13 @@ async function discard(it: AsyncIterator<unknown>): Promise<void> {
   } catch {
     // Expected: the cancelled call ends with CANCELED.
   }
+}
+
+/** How a REST surface streams SSE: the stall time, and a hook told when a slow client holds it back. */
+export interface SseStreaming {
+  stallMs?: number;
+  /** "waited": the client read slower than the answer came (the stream waited); "dropped": it stopped reading for stallMs. */
+  onBackpressure?: (event: "waited" | "dropped") => void;
 }
 
 /** How long a streamed answer waits for a client that stopped reading before dropping it. */
