@@ -114,6 +114,8 @@ export class GatewayMetrics {
   /** The series by label value, for the scrape. */
   private readonly teamLabels = new Map<string, TeamSeries>();
   private extraTeams = 0;
+  /** SSE backpressure by surface: streams that waited for a slow reader, and those dropped for a stalled one. */
+  private readonly sse = new Map<string, { waited: number; dropped: number }>();
   /** Renders one scrape at a time: an OpenMetrics render renames counters while it runs. */
   private rendering: Promise<unknown> = Promise.resolve();
 
@@ -243,6 +245,20 @@ export class GatewayMetrics {
       collect() {
         this.reset();
         for (const [e, t, s] of eachTarget()) if (s.fallbacks > 0) this.labels(e, t).inc(s.fallbacks);
+      },
+    });
+    const sse = this.sse;
+    new Counter({
+      name: "modelgate_sse_backpressure_total",
+      help: "REST streams (SSE) held back by their reader, by surface: event=waited (the client read slower than the answer came; the stream waited for it), event=dropped (it stopped reading for server.idle_timeout_ms; the call was cancelled)",
+      labelNames: ["surface", "event"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [surface, s] of sse) {
+          this.labels(surface, "waited").inc(s.waited);
+          this.labels(surface, "dropped").inc(s.dropped);
+        }
       },
     });
     const config = sources.config;
@@ -442,6 +458,13 @@ export class GatewayMetrics {
     if (!tally) s.codes.set(code, (tally = { n: 0 }));
     tally.n++;
     s.duration.observe(seconds, traceId);
+  }
+
+  /** A REST stream waited for a slow reader, or dropped a stalled one (surface: "openai", "mlflow"). */
+  recordSseBackpressure(surface: string, event: "waited" | "dropped"): void {
+    let s = this.sse.get(surface);
+    if (!s) this.sse.set(surface, (s = { waited: 0, dropped: 0 }));
+    s[event]++;
   }
 
   /** A stream started (+1) or ended (-1). */

@@ -331,8 +331,14 @@ export class Gateway {
     const clients = inProcessClients(routes, this.settings.max_body_bytes);
     const rest = createRestRouter([
       // A streamed answer waits for a client that stopped reading as long as an idle connection.
-      openaiSurface(clients, this.settings.max_body_bytes, { stallMs: this.settings.idle_timeout_ms }),
-      mlflowSurface(clients, this.settings.max_body_bytes, (name) => this.state.endpoints.get(name)?.type, { stallMs: this.settings.idle_timeout_ms }),
+      openaiSurface(clients, this.settings.max_body_bytes, {
+        stallMs: this.settings.idle_timeout_ms,
+        onBackpressure: (event) => this.metrics.recordSseBackpressure("openai", event),
+      }),
+      mlflowSurface(clients, this.settings.max_body_bytes, (name) => this.state.endpoints.get(name)?.type, {
+        stallMs: this.settings.idle_timeout_ms,
+        onBackpressure: (event) => this.metrics.recordSseBackpressure("mlflow", event),
+      }),
     ]);
     const handler = createNodeHandler({
       routes,

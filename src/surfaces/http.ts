@@ -164,13 +164,16 @@ export async function streamSse<T>(
       // Backpressure: a client that reads slower than the model writes holds the stream (and so
       // the upstream) back instead of piling the answer up in memory; one that stops reading is
       // dropped, which cancels the call and the upstream request.
-      if (res.writableNeedDrain && (options.onBackpressure?.("waited"), !(await drained(res, options.stallMs ?? SSE_STALL_MS)))) {
-        options.onBackpressure?.("dropped");
-        res.destroy(); // aborts the call (clientGone): the upstream request is cancelled
-        // The call's stream is read to its end (now quick: the call is cancelled): connect's client
-        // iterables have no return(), and reading on lets the interceptors see the call end.
-        await discard(it);
-        return;
+      if (res.writableNeedDrain) {
+        options.onBackpressure?.("waited");
+        if (!(await drained(res, options.stallMs ?? SSE_STALL_MS))) {
+          options.onBackpressure?.("dropped");
+          res.destroy(); // aborts the call (clientGone): the upstream request is cancelled
+          // The call's stream is read to its end (now quick: the call is cancelled): connect's client
+          // iterables have no return(), and reading on lets the interceptors see the call end.
+          await discard(it);
+          return;
+        }
       }
     }
     if (options.terminator !== undefined) writeSse(res, options.terminator);

@@ -15,7 +15,7 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { EmbeddingPrecision } from "../../../gen/modelgate/v1/embeddings_pb";
 import { PredictRequestSchema } from "../../../gen/modelgate/v1/predict_pb";
-import { checkJsonDepth, MAX_JSON_DEPTH, callOptionsFor, isJsonContentType, readText, sendJson, streamSse } from "../http";
+import { checkJsonDepth, MAX_JSON_DEPTH, callOptionsFor, isJsonContentType, readText, sendJson, streamSse, type SseStreaming } from "../http";
 import { invalidArgument } from "../../errors";
 import { parseBody } from "../../services/validate";
 import type { NodeRequest, NodeResponse } from "../../server/one-port";
@@ -104,11 +104,11 @@ export function mlflowSurface(
   clients: ServiceClients,
   maxBodyBytes: number,
   endpointType: (name: string) => string | undefined,
-  streaming: { stallMs?: number } = {},
+  streaming: SseStreaming = {},
 ): RestSurface {
   // MLflow's gateway ends its streams without a terminator.
   const sse = <T>(res: NodeResponse, stream: AsyncIterable<T>, headersOut: Record<string, string>, toJson: (c: T) => unknown) =>
-    streamSse(res, stream, headersOut, toJson, { errorBody: (err) => mlflowError(err).body, stallMs: streaming.stallMs });
+    streamSse(res, stream, headersOut, toJson, { errorBody: (err) => mlflowError(err).body, ...streaming });
 
   /** An endpoint by name; a NOT_FOUND becomes `missing` (MLflow's wording for that path). */
   async function getEndpoint(req: NodeRequest, res: NodeResponse, name: string, headersOut: Record<string, string>, missing: () => MlflowHttpError) {

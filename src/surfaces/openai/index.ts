@@ -3,7 +3,7 @@
 // answer, SSE chunk and error is checked against OpenAI's OpenAPI document in
 // test/conformance/.
 import { EmbeddingPrecision } from "../../../gen/modelgate/v1/embeddings_pb";
-import { callOptionsFor, readJson, sendJson, streamSse } from "../http";
+import { callOptionsFor, readJson, sendJson, streamSse, type SseStreaming } from "../http";
 import type { RestSurface } from "../router";
 import type { ServiceClients } from "../services";
 import { parseBody } from "../../services/validate";
@@ -14,9 +14,9 @@ import { openaiError, openaiMethodNotAllowed, openaiNotFound } from "./errors";
 import type { NodeRequest, NodeResponse } from "../../server/one-port";
 import { describeEndpointJson } from "./models";
 
-export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, streaming: { stallMs?: number } = {}): RestSurface {
+export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, streaming: SseStreaming = {}): RestSurface {
   const sse = <T>(res: NodeResponse, stream: AsyncIterable<T>, headersOut: Record<string, string>, toJson: (chunk: T) => unknown) =>
-    streamSse(res, stream, headersOut, toJson, { errorBody: (err) => openaiError(err).body, terminator: "[DONE]", stallMs: streaming.stallMs });
+    streamSse(res, stream, headersOut, toJson, { errorBody: (err) => openaiError(err).body, terminator: "[DONE]", ...streaming });
   const now = () => Math.floor(Date.now() / 1000);
   const readBody = (req: NodeRequest) => readJson(req, maxBodyBytes);
 
