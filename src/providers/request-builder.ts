@@ -2,7 +2,6 @@
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { z } from "zod";
 import { invalidArgument } from "../errors";
-import type { ModelTarget } from "./types";
 
 /** Joins a configured base URL and an API path; a trailing slash on the base is tolerated. */
 export function joinUrl(base: string, path: string): string {
@@ -72,15 +71,6 @@ export function seedToNumber(seed: bigint): number {
     throw invalidArgument(`seed must be between ${Number.MIN_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}`);
   }
   return value;
-}
-
-/**
- * The endpoint's provider config, typed. The config loader validated it with this provider's
- * `configSchema` and hands over the parsed output (defaults applied), so nothing is parsed
- * again on the request path.
- */
-export function configOf<T>(target: ModelTarget): T {
-  return target.config as T;
 }
 
 /** An http(s) URL; other schemes cannot be reached by the upstream client anyway. */

@@ -1,4 +1,5 @@
 // Chat over the Messages API: text, images, tools and structured output.
+import type { AnthropicConfig } from "./config";
 import type { ChatChunk, ChatResult, ChatTranslator } from "../types";
 import { chatDelta } from "../stream-parts";
 import { PROVIDER, messagesPost } from "./config";
@@ -13,7 +14,7 @@ function chatChunk(part: StreamPart, { id, model }: StreamMessage): ChatChunk {
   return { id, model, choices: [{ index: 0, delta: chatDelta(part), finishReason: reason }] };
 }
 
-export const anthropicChat: ChatTranslator = {
+export const anthropicChat: ChatTranslator<AnthropicConfig> = {
   request(params, target, stream) {
     return messagesPost(target, messagesBody(target, portableMessages(PROVIDER, params.messages), params, stream, toolFields(params)));
   },

@@ -1,5 +1,6 @@
 // Text completion over the Messages API: the prompt is sent as one user message (Anthropic's
 // legacy /v1/complete API is retired).
+import type { AnthropicConfig } from "./config";
 import { create } from "@bufbuild/protobuf";
 import { ChatMessageSchema } from "../../../gen/modelgate/v1/common_pb";
 import type { CompleteChunk, CompleteResult, CompleteTranslator } from "../types";
@@ -20,7 +21,7 @@ function completeChunk(part: StreamPart, { id, model }: StreamMessage): Complete
   return { id, model, choices: [choice] };
 }
 
-export const anthropicComplete: CompleteTranslator = {
+export const anthropicComplete: CompleteTranslator<AnthropicConfig> = {
   request(params, target, stream) {
     const messages = [create(ChatMessageSchema, { role: "user", content: singlePrompt(PROVIDER, params) })];
     return messagesPost(target, messagesBody(target, messages, params, stream));

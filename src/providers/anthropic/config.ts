@@ -4,7 +4,7 @@
 // to which they add `/v1`): both reach {origin}/v1/messages.
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { httpUrl, joinUrl, configOf, withLastSegment } from "../request-builder";
+import { httpUrl, joinUrl, withLastSegment } from "../request-builder";
 import type { ModelTarget } from "../types";
 import type { UpstreamRequest } from "../../upstream/wire";
 
@@ -23,8 +23,8 @@ export function anthropicBase(base: string): string {
   return withLastSegment(base, "v1", /^v1$/);
 }
 
-export function messagesPost(target: ModelTarget, body: JsonObject): UpstreamRequest {
-  const config = configOf<AnthropicConfig>(target);
+export function messagesPost(target: ModelTarget<AnthropicConfig>, body: JsonObject): UpstreamRequest {
+  const config = target.config;
   return {
     method: "POST",
     url: joinUrl(anthropicBase(config.anthropic_api_base), "/messages"),

@@ -1,4 +1,5 @@
 // Chat over Converse / ConverseStream: text, images, tools and structured output.
+import type { BedrockConfig } from "./config";
 import type { ChatChunk, ChatResult, ChatTranslator } from "../types";
 import { chatDelta } from "../stream-parts";
 import { bedrockPost, modelPath } from "./config";
@@ -12,7 +13,7 @@ function chatChunk(part: StreamPart): ChatChunk {
   return { id: "", model: "", choices: [{ index: 0, delta: chatDelta(part), finishReason: reason }] };
 }
 
-export const bedrockChat: ChatTranslator = {
+export const bedrockChat: ChatTranslator<BedrockConfig> = {
   request(params, target, stream) {
     return bedrockPost(target, modelPath(target.name, stream ? "converse-stream" : "converse"), converseBody(params));
   },

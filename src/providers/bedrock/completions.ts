@@ -1,5 +1,6 @@
 // Text completion over Converse: the prompt is sent as one user message, as the Converse API
 // is the one request shape every Bedrock text model takes.
+import type { BedrockConfig } from "./config";
 import { create } from "@bufbuild/protobuf";
 import { ChatMessageSchema } from "../../../gen/modelgate/v1/common_pb";
 import type { CompleteChunk, CompleteResult, CompleteTranslator } from "../types";
@@ -16,7 +17,7 @@ function completeChunk(part: StreamPart): CompleteChunk | undefined {
   return undefined;
 }
 
-export const bedrockComplete: CompleteTranslator = {
+export const bedrockComplete: CompleteTranslator<BedrockConfig> = {
   request(params, target, stream) {
     const messages = [create(ChatMessageSchema, { role: "user", content: singlePrompt(PROVIDER, params) })];
     const body = converseBody({ ...params, messages, tools: [] });

@@ -13,7 +13,7 @@
 // expire (src/providers/bedrock/signing.ts).
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { configOf, httpUrl, joinUrl } from "../request-builder";
+import { httpUrl, joinUrl } from "../request-builder";
 import type { ModelTarget } from "../types";
 import type { UpstreamRequest } from "../../upstream/wire";
 
@@ -121,8 +121,8 @@ export function modelPath(modelId: string, operation: "converse" | "converse-str
 }
 
 /** A bedrock-runtime POST. SigV4 headers are added by the provider's authorize hook. */
-export function bedrockPost(target: ModelTarget, path: string, body: JsonObject): UpstreamRequest {
-  const config = configOf<BedrockConfig>(target);
+export function bedrockPost(target: ModelTarget<BedrockConfig>, path: string, body: JsonObject): UpstreamRequest {
+  const config = target.config;
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (config.bedrock_api_key !== undefined) headers.authorization = `Bearer ${config.bedrock_api_key}`;
   return { method: "POST", url: joinUrl(config.bedrock_api_base, path), headers, body };

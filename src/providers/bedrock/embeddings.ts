@@ -9,10 +9,11 @@
 // us.cohere.embed-v4:0 included). Titan embeds one text per call, and one gateway call is one
 // upstream request, so Titan endpoints take one input per call: several inputs are refused
 // rather than sent one by one behind the caller's back (N requests, N times the rate limit).
+import type { BedrockConfig } from "./config";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { invalidArgument } from "../../errors";
 import { mergeExtras } from "../request-builder";
-import type { EmbedResult, EmbedTranslator, ModelTarget } from "../types";
+import type { EmbedResult, EmbedTranslator } from "../types";
 import { tokenUsage } from "../usage";
 import { PROVIDER, bedrockPost, modelPath } from "./config";
 import { read } from "./converse-response";
@@ -68,8 +69,8 @@ function vectors(value: unknown, path: string): number[][] {
   );
 }
 
-export const bedrockEmbed: EmbedTranslator = {
-  request(params, target: ModelTarget) {
+export const bedrockEmbed: EmbedTranslator<BedrockConfig> = {
+  request(params, target) {
     if (params.user !== "") {
       throw invalidArgument(`${PROVIDER}: user is not supported for embeddings (InvokeModel has no end-user field); leave it unset`);
     }

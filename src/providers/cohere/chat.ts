@@ -1,11 +1,12 @@
 // Chat over POST {base}/v2/chat, unary or streamed (`stream: true`).
+import type { CohereConfig } from "./config";
 import type { ChatResult, ChatTranslator } from "../types";
 import { coherePost } from "./config";
 import { chatBody } from "./chat-request";
 import { finishReason, read, readReply, readUsage } from "./chat-response";
 import { cohereStreamDecoder } from "./chat-stream";
 
-export const cohereChat: ChatTranslator = {
+export const cohereChat: ChatTranslator<CohereConfig> = {
   request(params, target, stream) {
     return coherePost(target, "/v2/chat", chatBody(params, target.name, stream));
   },

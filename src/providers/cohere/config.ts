@@ -6,7 +6,7 @@
 // paths carry /v2 themselves.
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { configOf, httpUrl, joinUrl, withoutLastSegment } from "../request-builder";
+import { httpUrl, joinUrl, withoutLastSegment } from "../request-builder";
 import type { ModelTarget } from "../types";
 import type { UpstreamRequest } from "../../upstream/wire";
 import { isRecord } from "../upstream-reader";
@@ -20,8 +20,8 @@ export const cohereConfigSchema = z.strictObject({
 
 export type CohereConfig = z.output<typeof cohereConfigSchema>;
 
-export function coherePost(target: ModelTarget, path: string, body: JsonObject): UpstreamRequest {
-  const config = configOf<CohereConfig>(target);
+export function coherePost(target: ModelTarget<CohereConfig>, path: string, body: JsonObject): UpstreamRequest {
+  const config = target.config;
   return {
     method: "POST",
     url: joinUrl(withoutLastSegment(config.cohere_api_base, /^v[12]$/), path),

@@ -1,5 +1,6 @@
 // Embeddings: POST {base}/v2/embed (https://docs.cohere.com/v2/reference/embed) with float
 // vectors asked for by type, answered as `embeddings.float[]` in input order.
+import type { CohereConfig } from "./config";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { invalidArgument } from "../../errors";
 import { mergeExtras } from "../request-builder";
@@ -21,7 +22,7 @@ const ownedKeys: ReadonlyMap<string, string> = new Map([
   ["embedding_types", "the gateway always asks for float vectors"],
 ]);
 
-export const cohereEmbed: EmbedTranslator = {
+export const cohereEmbed: EmbedTranslator<CohereConfig> = {
   request(params, target) {
     if (params.user !== "") throw invalidArgument(`${PROVIDER} has no end-user field; leave user unset`);
     const body: JsonObject = {

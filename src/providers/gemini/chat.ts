@@ -1,11 +1,12 @@
 // Chat over generateContent / streamGenerateContent?alt=sse.
+import type { GeminiConfig } from "./config";
 import type { ChatResult, ChatTranslator } from "../types";
 import { geminiPost } from "./config";
 import { generateBody } from "./generate-request";
 import { finishReason, promptBlockReason, read, readCandidate, readUsage } from "./generate-response";
 import { geminiStreamDecoder } from "./generate-stream";
 
-export const geminiChat: ChatTranslator = {
+export const geminiChat: ChatTranslator<GeminiConfig> = {
   request(params, target, stream) {
     const method = stream ? "streamGenerateContent?alt=sse" : "generateContent";
     return geminiPost(target, method, generateBody(params, stream));

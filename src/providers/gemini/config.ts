@@ -6,7 +6,7 @@
 // the base is read in all three forms.
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { configOf, httpUrl, joinUrl, withLastSegment, withoutLastSegment } from "../request-builder";
+import { httpUrl, joinUrl, withLastSegment, withoutLastSegment } from "../request-builder";
 import type { ModelTarget } from "../types";
 import type { UpstreamRequest } from "../../upstream/wire";
 
@@ -36,8 +36,8 @@ export function geminiBase(base: string): string {
 }
 
 /** `method` is the part after the colon: generateContent, streamGenerateContent?alt=sse, ... */
-export function geminiPost(target: ModelTarget, method: string, body: JsonObject): UpstreamRequest {
-  const config = configOf<GeminiConfig>(target);
+export function geminiPost(target: ModelTarget<GeminiConfig>, method: string, body: JsonObject): UpstreamRequest {
+  const config = target.config;
   return {
     method: "POST",
     url: joinUrl(geminiBase(config.gemini_api_base), `/${modelResource(target.name)}:${method}`),

@@ -1,6 +1,7 @@
 // Embeddings: POST {base}/models/{model}:batchEmbedContents
 // (https://ai.google.dev/api/embeddings#method:-models.batchembedcontents): one
 // EmbedContentRequest per input, answered by `embeddings[].values` in input order.
+import type { GeminiConfig } from "./config";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { invalidArgument } from "../../errors";
 import { mergeExtras } from "../request-builder";
@@ -14,7 +15,7 @@ const ownedKeys: ReadonlyMap<string, string> = new Map([
   ["content", "the gateway sets it from inputs"],
 ]);
 
-export const geminiEmbed: EmbedTranslator = {
+export const geminiEmbed: EmbedTranslator<GeminiConfig> = {
   request(params, target) {
     if (params.user !== "") throw invalidArgument(`${PROVIDER} has no end-user field; leave user unset`);
     const model = modelResource(target.name);

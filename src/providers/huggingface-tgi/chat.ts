@@ -1,5 +1,6 @@
 // Chat over TGI's OpenAI-compatible Messages API, POST {hf_server_url}/v1/chat/completions:
 // the shared OpenAI translators with TGI's dialect and the adjustments in messages-api.ts.
+import type { TgiConfig } from "./config";
 import { openaiChatTranslator } from "../openai/chat";
 import type { OpenAIDialect } from "../openai/dialect";
 import type { ChatTranslator } from "../types";
@@ -13,8 +14,8 @@ import {
   messagesApiCapabilities,
 } from "./messages-api";
 
-export function tgiChat(provider: string): ChatTranslator {
-  const dialect: OpenAIDialect = {
+export function tgiChat(provider: string): ChatTranslator<TgiConfig> {
+  const dialect: OpenAIDialect<TgiConfig> = {
     provider,
     capabilities: messagesApiCapabilities,
     connect: (target, path) => ({ url: tgiUrl(target, `/v1${path}`), headers: tgiHeaders(target), modelInBody: true }),

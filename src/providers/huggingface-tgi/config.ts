@@ -7,7 +7,7 @@
 //                        server of your own usually does not
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { configOf, httpUrl, joinUrl, withoutLastSegment } from "../request-builder";
+import { httpUrl, joinUrl, withoutLastSegment } from "../request-builder";
 import type { ModelTarget } from "../types";
 import type { UpstreamRequest } from "../../upstream/wire";
 
@@ -22,18 +22,18 @@ export const tgiConfigSchema = z.strictObject({
 
 export type TgiConfig = z.output<typeof tgiConfigSchema>;
 
-export function tgiHeaders(target: ModelTarget): Record<string, string> {
-  const config = configOf<TgiConfig>(target);
+export function tgiHeaders(target: ModelTarget<TgiConfig>): Record<string, string> {
+  const config = target.config;
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (config.huggingface_api_key !== undefined) headers.authorization = `Bearer ${config.huggingface_api_key}`;
   return headers;
 }
 
 /** `path` is a TGI route: /generate, /generate_stream or /v1/chat/completions. */
-export function tgiUrl(target: ModelTarget, path: string): string {
-  return joinUrl(withoutLastSegment(configOf<TgiConfig>(target).hf_server_url, /^v1$/), path);
+export function tgiUrl(target: ModelTarget<TgiConfig>, path: string): string {
+  return joinUrl(withoutLastSegment(target.config.hf_server_url, /^v1$/), path);
 }
 
-export function tgiPost(target: ModelTarget, path: string, body: JsonObject): UpstreamRequest {
+export function tgiPost(target: ModelTarget<TgiConfig>, path: string, body: JsonObject): UpstreamRequest {
   return { method: "POST", url: tgiUrl(target, path), headers: tgiHeaders(target), body };
 }

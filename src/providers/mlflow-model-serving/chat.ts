@@ -2,6 +2,7 @@
 // message's text as `{"inputs": [text], "params": {...}}`, each prediction string a choice.
 // MLflow takes a single message ("MLflow chat models are only capable of processing a single
 // query at a time") and sends its content only; the model reports no token usage.
+import type { MlflowConfig } from "./config";
 import type { ChatMessage } from "../../../gen/modelgate/v1/common_pb";
 import { invalidArgument } from "../../errors";
 import type { ChatParams, ChatResult, ChatTranslator } from "../types";
@@ -44,7 +45,7 @@ function messageText(message: ChatMessage): string {
   return text;
 }
 
-export const mlflowChat: ChatTranslator = {
+export const mlflowChat: ChatTranslator<MlflowConfig> = {
   request(params, target, stream) {
     if (stream) notStreamable("Chat", "StreamChat");
     checkSupported(params);

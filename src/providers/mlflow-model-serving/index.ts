@@ -3,6 +3,7 @@
 // MLflow AI Gateway uses for this provider. Registry names (models:/NAME@ALIAS) are resolved
 // by routing (src/routing/registry-targets.ts), not here: translators stay pure.
 import type { Provider } from "../types";
+import type { MlflowConfig } from "./config";
 import { isRecord } from "../upstream-reader";
 import { mlflowChat } from "./chat";
 import { mlflowComplete } from "./completions";
@@ -10,7 +11,7 @@ import { PROVIDER, mlflowConfigSchema } from "./config";
 import { mlflowEmbed } from "./embeddings";
 import { mlflowPredict } from "./predict";
 
-export const mlflowModelServingProvider: Provider = {
+export const mlflowModelServingProvider: Provider<MlflowConfig> = {
   name: PROVIDER,
   configSchema: mlflowConfigSchema,
   chat: mlflowChat,

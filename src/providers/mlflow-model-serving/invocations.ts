@@ -5,13 +5,13 @@
 import type { JsonObject } from "@bufbuild/protobuf";
 import { invalidArgument } from "../../errors";
 import { checkSamplingExtras } from "../extras";
-import { configOf, joinUrl, mergeExtras, seedToNumber, setIfDefined } from "../request-builder";
+import { joinUrl, mergeExtras, seedToNumber, setIfDefined } from "../request-builder";
 import type { ModelTarget, SamplingParams } from "../types";
 import type { UpstreamRequest } from "../../upstream/wire";
 import { PROVIDER, type MlflowConfig } from "./config";
 
-export function invocationsRequest(target: ModelTarget, body: JsonObject): UpstreamRequest {
-  const config = configOf<MlflowConfig>(target);
+export function invocationsRequest(target: ModelTarget<MlflowConfig>, body: JsonObject): UpstreamRequest {
+  const config = target.config;
   return {
     method: "POST",
     url: joinUrl(config.model_server_url, "/invocations"),

@@ -1,4 +1,5 @@
 // Predict: POST {model_server_url}/invocations in one of MLflow's four JSON scoring formats.
+import type { MlflowConfig } from "./config";
 import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { toJson } from "@bufbuild/protobuf";
 import { ListValueSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
@@ -29,7 +30,7 @@ function scoringInput(input: PredictParams["input"]): JsonObject {
   }
 }
 
-export const mlflowPredict: PredictTranslator = {
+export const mlflowPredict: PredictTranslator<MlflowConfig> = {
   request(params, target) {
     const body = scoringInput(params.input);
     if (params.params !== undefined) body.params = params.params;

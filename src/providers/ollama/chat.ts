@@ -1,5 +1,6 @@
 // Chat over POST /api/chat. Streams are NDJSON: one line per token (message.content), a line
 // per tool call (message.tool_calls, whole), and a last line with done: true and the counts.
+import type { OllamaConfig } from "./config";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { ChatChunk, ChatResult, ChatTranslator } from "../types";
 import type { JsonRecord } from "../upstream-reader";
@@ -18,7 +19,7 @@ function chatFinishReason(root: JsonRecord, prefix: string, calledTools: boolean
   return calledTools && reason === "stop" ? "tool_calls" : reason;
 }
 
-export const ollamaChat: ChatTranslator = {
+export const ollamaChat: ChatTranslator<OllamaConfig> = {
   request(params, target, stream) {
     checkSupported(params);
     // `stream` is always sent: Ollama streams unless told not to.

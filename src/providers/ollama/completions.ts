@@ -1,5 +1,6 @@
 // Text completion over POST /api/generate: the prompt goes through the model's template unless
 // extras set `raw: true`. Streams are NDJSON lines of `response` text, the last with done: true.
+import type { OllamaConfig } from "./config";
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { CompleteChunk, CompleteResult, CompleteTranslator } from "../types";
 import { PROVIDER, ollamaPost } from "./config";
@@ -11,7 +12,7 @@ import { singlePrompt } from "../portable-input";
 // pass as extras.
 const owned = ownedKeys("prompt");
 
-export const ollamaComplete: CompleteTranslator = {
+export const ollamaComplete: CompleteTranslator<OllamaConfig> = {
   request(params, target, stream) {
     checkSupported(params);
     const body: JsonObject = { model: target.name, prompt: singlePrompt(PROVIDER, params), stream };

@@ -6,7 +6,7 @@
 // documents for OpenAI clients) has it dropped.
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
-import { configOf, httpUrl, joinUrl, withoutLastSegment } from "../request-builder";
+import { httpUrl, joinUrl, withoutLastSegment } from "../request-builder";
 import type { ModelTarget } from "../types";
 import type { UpstreamRequest } from "../../upstream/wire";
 
@@ -21,8 +21,8 @@ export type OllamaConfig = z.output<typeof ollamaConfigSchema>;
 
 export type OllamaPath = "/api/chat" | "/api/generate" | "/api/embed";
 
-export function ollamaPost(target: ModelTarget, path: OllamaPath, body: JsonObject): UpstreamRequest {
-  const config = configOf<OllamaConfig>(target);
+export function ollamaPost(target: ModelTarget<OllamaConfig>, path: OllamaPath, body: JsonObject): UpstreamRequest {
+  const config = target.config;
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (config.ollama_api_key !== undefined) headers.authorization = `Bearer ${config.ollama_api_key}`;
   return { method: "POST", url: joinUrl(withoutLastSegment(config.ollama_api_base, /^(?:api|v1)$/), path), headers, body };

@@ -1,5 +1,6 @@
 // Embeddings over POST /api/embed: `input` is a list, `embeddings` one vector per input in
 // order, `prompt_eval_count` the tokens read (ollama/ollama docs/api.md "Generate Embeddings").
+import type { OllamaConfig } from "./config";
 import type { JsonObject } from "@bufbuild/protobuf";
 import { mergeExtras } from "../request-builder";
 import type { EmbedResult, EmbedTranslator } from "../types";
@@ -12,7 +13,7 @@ import { textInputs } from "../portable-input";
 // `truncate`, `dimensions`, `keep_alive` and `options` pass as extras.
 const owned = ownedKeys("input");
 
-export const ollamaEmbed: EmbedTranslator = {
+export const ollamaEmbed: EmbedTranslator<OllamaConfig> = {
   request(params, target) {
     checkSupported(params);
     const body: JsonObject = { model: target.name, input: textInputs(PROVIDER, params) };

@@ -1,7 +1,7 @@
 // A provider for a hosted OpenAI-compatible API: the shared OpenAI translators, a config with
 // `<name>_api_key` and `<name>_api_base` (MLflow's naming), and the server's capabilities.
 import { z } from "zod";
-import { configOf, httpUrl, joinUrl } from "../request-builder";
+import { httpUrl, joinUrl } from "../request-builder";
 import type { Provider } from "../types";
 import { openaiChatTranslator } from "./chat";
 import { openaiCompleteTranslator } from "./completions";
@@ -22,7 +22,10 @@ export interface OpenAICompatiblePreset {
   headerKeys?: Readonly<Record<string, string>>;
 }
 
-export function openaiCompatibleProvider(preset: OpenAICompatiblePreset): Provider {
+/** A preset's config: its own key names (`<name>_api_key`, `<name>_api_base`, header keys), all strings. */
+type CompatibleConfig = Record<string, string | undefined>;
+
+export function openaiCompatibleProvider(preset: OpenAICompatiblePreset): Provider<CompatibleConfig> {
   const { name, apiBase, serves, headerKeys = {} } = preset;
   const keyKey = `${name}_api_key`;
   const baseKey = `${name}_api_base`;
@@ -32,11 +35,11 @@ export function openaiCompatibleProvider(preset: OpenAICompatiblePreset): Provid
     ...Object.fromEntries(Object.keys(headerKeys).map((key) => [key, z.string().min(1).optional()])),
   });
 
-  const dialect: OpenAIDialect = {
+  const dialect: OpenAIDialect<CompatibleConfig> = {
     provider: name,
     capabilities: { ...openaiCapabilities, ...compatibleCapabilities, ...preset.capabilities },
     connect(target, path) {
-      const config = configOf<Record<string, string | undefined>>(target);
+      const config = target.config;
       const headers: Record<string, string> = {
         "content-type": "application/json",
         authorization: `Bearer ${config[keyKey] ?? ""}`,

@@ -13,7 +13,7 @@
 // refuses a deployment name. The `azure-openai` provider is the same config with the type
 // defaulting to azure (see index.ts).
 import { z } from "zod";
-import { httpUrl, joinUrl, configOf } from "../request-builder";
+import { httpUrl, joinUrl } from "../request-builder";
 import type { ModelTarget } from "../types";
 import type { OpenAIConnection, OpenAIPath } from "./dialect";
 
@@ -87,8 +87,8 @@ export const azureOpenaiConfigSchema = fields
 const query = (version: string) => `?api-version=${encodeURIComponent(version)}`;
 
 /** Where an OpenAI or Azure OpenAI call goes, and its credentials. */
-export function connectOpenAI(target: ModelTarget, path: OpenAIPath): OpenAIConnection {
-  const config = configOf<OpenAIConfig>(target);
+export function connectOpenAI(target: ModelTarget<OpenAIConfig>, path: OpenAIPath): OpenAIConnection {
+  const config = target.config;
   const type = config.openai_api_type ?? "openai";
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (type === "openai") {

@@ -60,10 +60,11 @@ export interface OpenAICapabilities {
   toolCallIds?: "alnum9";
 }
 
-export interface OpenAIDialect {
+/** Config: what the provider's configSchema outputs; connect() reads it from the target. */
+export interface OpenAIDialect<Config = Record<string, unknown>> {
   /** The provider name, used in every error message. */
   provider: string;
-  connect(target: ModelTarget, path: OpenAIPath): OpenAIConnection;
+  connect(target: ModelTarget<Config>, path: OpenAIPath): OpenAIConnection;
   capabilities: OpenAICapabilities;
 }
 

@@ -3,14 +3,14 @@
 import type { Provider } from "../types";
 import { openaiChatTranslator } from "./chat";
 import { openaiCompleteTranslator } from "./completions";
-import { PROVIDER, azureOpenaiConfigSchema, connectOpenAI, openaiConfigSchema } from "./config";
+import { PROVIDER, azureOpenaiConfigSchema, connectOpenAI, openaiConfigSchema, type OpenAIConfig } from "./config";
 import { type OpenAIDialect, openaiCapabilities } from "./dialect";
 import { openaiEmbedTranslator } from "./embeddings";
 import { openaiCompatiblePresets } from "./presets";
 import { openaiErrorMessage } from "./wire";
 
-function openaiFamilyProvider(name: string, configSchema: Provider["configSchema"]): Provider {
-  const dialect: OpenAIDialect = { provider: name, capabilities: openaiCapabilities, connect: connectOpenAI };
+function openaiFamilyProvider(name: string, configSchema: Provider<OpenAIConfig>["configSchema"]): Provider<OpenAIConfig> {
+  const dialect: OpenAIDialect<OpenAIConfig> = { provider: name, capabilities: openaiCapabilities, connect: connectOpenAI };
   return {
     name,
     configSchema,
