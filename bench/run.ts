@@ -869,10 +869,10 @@ async function driftRun(configFile: string, connectScript: string): Promise<Drif
   const samples: DriftSample[] = [];
   let done = 0;
   let errors = 0;
-  let rps = 1_000; // first guess; then the last run's
+  let rps = Number.NaN; // unknown until the first (short) run
   let next = LONG_STEP;
   while (done < LONG_REQUESTS) {
-    const seconds = Math.max(1, Math.min(60, Math.round((next - done) / rps)));
+    const seconds = Number.isNaN(rps) ? 2 : Math.max(1, Math.min(60, Math.round((next - done) / rps)));
     const r = await wrk(`${gw.url}/modelgate.v1.ChatService/Chat`, connectScript, 32, seconds);
     if (r.requests === 0) throw new Error("drift: a wrk run answered no calls");
     if (r.errors > r.requests / 100) throw new Error(`drift: ${r.errors} of ${r.requests} calls failed`);
