@@ -10,6 +10,7 @@ export function callContextInterceptor(getState: () => RuntimeState): Intercepto
       startedAt: performance.now(),
       requestId: "",
       streamed: req.stream,
+      outcome: {},
     });
     return next(req);
   };

@@ -4,18 +4,16 @@ import type { Usage } from "../../gen/modelgate/v1/common_pb";
 import type { Principal, RuntimeState } from "../runtime";
 import type { StreamedTokenCounter } from "../usage/tokens";
 
-export interface CallInfo {
-  /** The state this call runs on, fixed at its start (config reloads swap state, not calls). */
-  state: RuntimeState;
-  startedAt: number;
-  requestId: string;
-  /** W3C traceparent for upstream requests (our span as the parent). */
-  traceparent?: string;
-  /** The `endpoint` field of the request, once read. */
-  endpoint?: string;
-  principal?: Principal;
-  /** Registry model versions the principal's grants allow for this endpoint (undefined = any). */
-  allowedModelVersions?: ReadonlySet<string>;
+/**
+ * What the call measured, each part written by the layer that measured it and read when the
+ * call ends (quota settlement and the ledger row, the log line, metrics, the trace): the
+ * services set the answer's usage and model version (recordAnswer in
+ * src/services/endpoint-call.ts), routing the target that served and its attempts
+ * (servedBy), the upstream client's hook whether the upstream had the request. Kept apart from
+ * the call's identity (state, request id, principal, endpoint), fixed before the service runs.
+ */
+export interface CallOutcome {
+  /** The provider and model that answered: the endpoint's first target until routing says which served. */
   provider?: string;
   model?: string;
   /** The endpoint target that answered (its provider and model above), once one did. */
@@ -37,6 +35,22 @@ export interface CallInfo {
    * (auth, quota, validation, unknown endpoint) or refused by the upstream (an error status).
    */
   upstreamReached?: boolean;
+}
+
+export interface CallInfo {
+  /** The state this call runs on, fixed at its start (config reloads swap state, not calls). */
+  state: RuntimeState;
+  startedAt: number;
+  requestId: string;
+  /** W3C traceparent for upstream requests (our span as the parent). */
+  traceparent?: string;
+  /** The `endpoint` field of the request, once read. */
+  endpoint?: string;
+  principal?: Principal;
+  /** Registry model versions the principal's grants allow for this endpoint (undefined = any). */
+  allowedModelVersions?: ReadonlySet<string>;
+  /** What the call measured (see CallOutcome). */
+  readonly outcome: CallOutcome;
   /** The request message, once read (token estimates). */
   message?: unknown;
   streamed: boolean;

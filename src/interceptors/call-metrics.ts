@@ -28,8 +28,8 @@ export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: Feedb
   const finish = (info: CallInfo, err: unknown, end: number) => {
     const endpoint = metrics.endpointLabel(info.endpoint);
     metrics.recordCall(endpoint, codeOf(err), (end - info.startedAt) / 1000, traceIdOf(info.traceparent));
-    if (feedback && err === undefined && info.endpoint === endpoint && info.target !== undefined) {
-      feedback.remember(info.requestId, { keyId: info.principal?.keyId ?? "", endpoint, target: info.target, modelVersion: info.modelVersion ?? "" });
+    if (feedback && err === undefined && info.endpoint === endpoint && info.outcome.target !== undefined) {
+      feedback.remember(info.requestId, { keyId: info.principal?.keyId ?? "", endpoint, target: info.outcome.target, modelVersion: info.outcome.modelVersion ?? "" });
     }
   };
   return (next) => async (req) => {
@@ -60,7 +60,7 @@ export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: Feedb
           for await (const message of messages) {
             if (firstAt === undefined) {
               firstAt = performance.now();
-              metrics.recordFirstToken(endpoint, info.target ?? "", (firstAt - info.startedAt) / 1000, traceIdOf(info.traceparent));
+              metrics.recordFirstToken(endpoint, info.outcome.target ?? "", (firstAt - info.startedAt) / 1000, traceIdOf(info.traceparent));
             }
             yield message;
           }
@@ -74,10 +74,10 @@ export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: Feedb
           const err = failure ?? (signal.aborted ? signal.reason : undefined);
           finish(info, err, end);
           if (err === undefined && firstAt !== undefined) {
-            metrics.recordStreamEnd(endpoint, info.target ?? "", {
+            metrics.recordStreamEnd(endpoint, info.outcome.target ?? "", {
               firstMessageSeconds: (firstAt - info.startedAt) / 1000,
               restSeconds: (end - firstAt) / 1000,
-              outputTokens: info.usage?.completionTokens ?? 0,
+              outputTokens: info.outcome.usage?.completionTokens ?? 0,
             });
           }
         }

@@ -15,13 +15,13 @@ export function loggingInterceptor(log: Logger): Interceptor {
       procedure,
       endpoint: info?.endpoint,
       key: info?.principal?.keyName,
-      provider: info?.provider,
-      model: info?.model,
+      provider: info?.outcome.provider,
+      model: info?.outcome.model,
       code,
       streamed: info?.streamed,
       ms: info ? Math.round((performance.now() - info.startedAt) * 100) / 100 : undefined,
-      promptTokens: info?.usage?.promptTokens,
-      completionTokens: info?.usage?.completionTokens,
+      promptTokens: info?.outcome.usage?.promptTokens,
+      completionTokens: info?.outcome.usage?.completionTokens,
     };
     if (err === undefined) log.info(line, "call");
     else log.warn({ ...line, error: ConnectError.from(err).rawMessage }, "call");

@@ -90,11 +90,12 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
 
     const settle = (err: unknown) => {
       const status = err === undefined ? "ok" : Code[ConnectError.from(err).code];
-      const usage = info.usage;
+      const outcome = info.outcome;
+      const usage = outcome.usage;
       let promptTokens = usage?.promptTokens ?? 0;
       let completionTokens = usage?.completionTokens ?? 0;
-      const streamed = info.streamedOutput;
-      if (!usage && (streamed?.hasOutput || (err !== undefined && info.upstreamReached))) {
+      const streamed = outcome.streamedOutput;
+      if (!usage && (streamed?.hasOutput || (err !== undefined && outcome.upstreamReached))) {
         // No usage from the provider, but it had the request: a stream that ended without usage
         // (cancelled, broken, timed out), or a call that failed once the upstream had accepted it.
         // The provider bills the prompt and what it generated: what was asked and what was sent.
@@ -104,8 +105,8 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
       // Prompt tokens read from the provider's cache are billed at the cached-input price.
       const cachedPromptTokens = usage?.cachedPromptTokens;
       const cost =
-        info.provider && info.model
-          ? accounting.cost(info.provider, info.model, { promptTokens, completionTokens, ...(cachedPromptTokens === undefined ? {} : { cachedPromptTokens }) })
+        outcome.provider && outcome.model
+          ? accounting.cost(outcome.provider, outcome.model, { promptTokens, completionTokens, ...(cachedPromptTokens === undefined ? {} : { cachedPromptTokens }) })
           : null;
       for (const c of checks) {
         const actual = c.kind === "tokens" ? promptTokens + completionTokens : c.kind === "spend" ? Math.round((cost ?? 0) * 1e6) : c.cost;
@@ -119,10 +120,10 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
         keyId: principal?.keyId ?? "",
         team: principal?.team ?? "",
         endpoint: name ?? "",
-        provider: info.provider ?? endpoint?.provider ?? "",
-        model: info.model ?? endpoint?.model ?? "",
-        modelVersion: info.modelVersion ?? "",
-        target: info.target ?? "",
+        provider: outcome.provider ?? endpoint?.provider ?? "",
+        model: outcome.model ?? endpoint?.model ?? "",
+        modelVersion: outcome.modelVersion ?? "",
+        target: outcome.target ?? "",
         promptTokens,
         completionTokens,
         cachedPromptTokens: cachedPromptTokens ?? 0,

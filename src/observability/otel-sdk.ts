@@ -202,7 +202,7 @@ export class CallTrace implements CallTraceApi {
     const info = this.info;
     const operation = info?.endpoint ? operations[info.state.endpoints.get(info.endpoint)?.type ?? ""] : undefined;
     const bodyModel = (req.body as { model?: unknown } | undefined)?.model;
-    const model = typeof bodyModel === "string" ? bodyModel : info?.model;
+    const model = typeof bodyModel === "string" ? bodyModel : info?.outcome.model;
     let address: string | undefined;
     let port: number | undefined;
     try {
@@ -292,16 +292,16 @@ function callAttributes(info: CallInfo, attemptSpans: number): Attributes {
     const op = operations[info.state.endpoints.get(info.endpoint)?.type ?? ""];
     if (op) a["gen_ai.operation.name"] = op;
   }
-  if (info.provider) a["gen_ai.provider.name"] = providerNames[info.provider] ?? info.provider;
-  if (info.model) a["gen_ai.request.model"] = info.model;
-  if (info.target) a["modelgate.target"] = info.target;
-  const attempts = info.attempts ?? attemptSpans;
+  if (info.outcome.provider) a["gen_ai.provider.name"] = providerNames[info.outcome.provider] ?? info.outcome.provider;
+  if (info.outcome.model) a["gen_ai.request.model"] = info.outcome.model;
+  if (info.outcome.target) a["modelgate.target"] = info.outcome.target;
+  const attempts = info.outcome.attempts ?? attemptSpans;
   if (attempts > 0) a["modelgate.attempts"] = attempts;
   if (info.principal?.keyName) a["modelgate.key_name"] = info.principal.keyName;
   if (info.principal?.team) a["modelgate.team"] = info.principal.team;
-  if (info.usage) {
-    a["gen_ai.usage.input_tokens"] = info.usage.promptTokens;
-    a["gen_ai.usage.output_tokens"] = info.usage.completionTokens;
+  if (info.outcome.usage) {
+    a["gen_ai.usage.input_tokens"] = info.outcome.usage.promptTokens;
+    a["gen_ai.usage.output_tokens"] = info.outcome.usage.completionTokens;
   }
   const req = info.message as { maxTokens?: unknown; temperature?: unknown; topP?: unknown } | undefined;
   if (typeof req?.maxTokens === "number") a["gen_ai.request.max_tokens"] = req.maxTokens;

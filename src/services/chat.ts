@@ -1,8 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ChatRequest, ChatService, StreamChatRequest } from "../../gen/modelgate/v1/chat_pb";
 import type { ChatParams } from "../providers/types";
-import { StreamedTokenCounter } from "../usage/tokens";
-import { beginEndpointCall, routedStream, routedUnary, missingMethod, routingOf, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, recordAnswer, routedStream, routedUnary, missingMethod, routingOf, streamedOutput, type ServiceDeps } from "./endpoint-call";
 import { chatRequestSchema, validate } from "./validate";
 
 export function chatParams(req: ChatRequest | StreamChatRequest): ChatParams {
@@ -18,7 +17,7 @@ export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> 
       const res = endpoint.router
         ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.chat ?? missingMethod(endpoint))(params, call))
         : await (endpoint.client.chat ?? missingMethod(endpoint))(params, options);
-      info.usage = res.usage;
+      recordAnswer(info, res);
       return Object.assign(res, { routing: routingOf(info) });
     },
     async *streamChat(req, ctx) {
@@ -27,11 +26,11 @@ export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> 
       const chunks = endpoint.router
         ? routedStream(endpoint.router, ctx, info, options, (c, call) => (c.streamChat ?? missingMethod(endpoint))(params, call))
         : (endpoint.client.streamChat ?? missingMethod(endpoint))(params, options);
-      const streamed = (info.streamedOutput ??= new StreamedTokenCounter());
+      const streamed = streamedOutput(info);
       for await (const chunk of chunks) {
         // The last message carries the usage, and so the routing (the target is known by then).
         if (chunk.usage) {
-          info.usage = chunk.usage;
+          recordAnswer(info, { usage: chunk.usage });
           Object.assign(chunk, { routing: routingOf(info) });
         }
         streamed.addChunk(chunk);

@@ -1,8 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { CompleteRequest, CompletionsService, StreamCompleteRequest } from "../../gen/modelgate/v1/completions_pb";
 import type { CompleteParams } from "../providers/types";
-import { StreamedTokenCounter } from "../usage/tokens";
-import { beginEndpointCall, routedStream, routedUnary, missingMethod, routingOf, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, recordAnswer, routedStream, routedUnary, missingMethod, routingOf, streamedOutput, type ServiceDeps } from "./endpoint-call";
 import { completeRequestSchema, validate } from "./validate";
 
 export function completeParams(req: CompleteRequest | StreamCompleteRequest): CompleteParams {
@@ -18,7 +17,7 @@ export function completionsService(deps: ServiceDeps): ServiceImpl<typeof Comple
       const res = endpoint.router
         ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.complete ?? missingMethod(endpoint))(params, call))
         : await (endpoint.client.complete ?? missingMethod(endpoint))(params, options);
-      info.usage = res.usage;
+      recordAnswer(info, res);
       return Object.assign(res, { routing: routingOf(info) });
     },
     async *streamComplete(req, ctx) {
@@ -27,10 +26,10 @@ export function completionsService(deps: ServiceDeps): ServiceImpl<typeof Comple
       const chunks = endpoint.router
         ? routedStream(endpoint.router, ctx, info, options, (c, call) => (c.streamComplete ?? missingMethod(endpoint))(params, call))
         : (endpoint.client.streamComplete ?? missingMethod(endpoint))(params, options);
-      const streamed = (info.streamedOutput ??= new StreamedTokenCounter());
+      const streamed = streamedOutput(info);
       for await (const chunk of chunks) {
         if (chunk.usage) {
-          info.usage = chunk.usage;
+          recordAnswer(info, { usage: chunk.usage });
           Object.assign(chunk, { routing: routingOf(info) });
         }
         streamed.addChunk(chunk);

@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { EmbeddingPrecision, type EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
-import { beginEndpointCall, routedUnary, missingMethod, routingOf, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, recordAnswer, routedUnary, missingMethod, routingOf, type ServiceDeps } from "./endpoint-call";
 import { embedRequestSchema, validate } from "./validate";
 
 export function embeddingsService(deps: ServiceDeps): ServiceImpl<typeof EmbeddingsService> {
@@ -11,7 +11,7 @@ export function embeddingsService(deps: ServiceDeps): ServiceImpl<typeof Embeddi
       const res = endpoint.router
         ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.embed ?? missingMethod(endpoint))(req, call))
         : await (endpoint.client.embed ?? missingMethod(endpoint))(req, options);
-      info.usage = res.usage;
+      recordAnswer(info, { usage: res.usage });
       // FLOAT64: the upstream's numbers in double_values (float32 would turn 0.1 into 0.10000000149011612).
       const routing = routingOf(info);
       if (req.precision === EmbeddingPrecision.FLOAT64) {

@@ -3,7 +3,8 @@
 import type { HandlerContext } from "@connectrpc/connect";
 import type { EndpointType } from "../config/schema";
 import { invalidArgument, notFound } from "../errors";
-import { callInfoKey, type CallInfo } from "../interceptors/call-info";
+import { callInfoKey, type CallInfo, type CallOutcome } from "../interceptors/call-info";
+import { StreamedTokenCounter } from "../usage/tokens";
 import { upstreamTraceKey } from "../observability/otel";
 import type { CallOptions } from "../providers/model";
 import type { RuntimeEndpoint, RuntimeState } from "../runtime";
@@ -34,7 +35,7 @@ export function beginEndpointCall(
 ): EndpointCall {
   let info = ctx.values.get(callInfoKey);
   if (!info) {
-    info = { state: deps.getState(), startedAt: performance.now(), requestId: "", streamed: false };
+    info = { state: deps.getState(), startedAt: performance.now(), requestId: "", streamed: false, outcome: {} };
     ctx.values.set(callInfoKey, info);
   }
   if (!name) throw invalidArgument("endpoint: an endpoint name is required");
@@ -44,16 +45,16 @@ export function beginEndpointCall(
     throw invalidArgument(`endpoint "${name}" is of type ${endpoint.type}; this method needs a ${type} endpoint`);
   }
   info.endpoint = name;
-  info.provider = endpoint.provider;
-  info.model = endpoint.model;
+  const outcome = info.outcome;
+  outcome.provider = endpoint.provider;
+  outcome.model = endpoint.model;
   if (!endpoint.router) {
     // One target, one attempt: known now (the ledger records it). No x-modelgate-* headers: they
     // would say nothing the config does not, and measurably cost the one-target hot path (two
     // more response headers: +0.1-0.3 ms p50 at c=1 over HTTP/1.1 in `npm run bench`).
-    info.target = endpoint.targetName;
-    info.attempts = 1;
+    outcome.target = endpoint.targetName;
+    outcome.attempts = 1;
   }
-  const call = info;
   const options: CallOptions & UpstreamReachedHook = {
     signal: ctx.signal,
     traceparent: info.traceparent,
@@ -61,9 +62,9 @@ export function beginEndpointCall(
     requestId: info.requestId,
     idempotencyKey: idempotencyKeyOf(ctx.requestHeader),
     allowedModelVersions: info.allowedModelVersions,
-    // The quota interceptor bills the prompt of a call that fails after this (see CallInfo).
+    // The quota interceptor bills the prompt of a call that fails after this (see CallOutcome).
     onUpstreamReached: () => {
-      call.upstreamReached = true;
+      outcome.upstreamReached = true;
     },
   };
   return { endpoint, info, options };
@@ -80,7 +81,24 @@ export interface UpstreamReachedHook {
 
 /** Which target answered and after how many attempts, for the response's `routing` field. */
 export function routingOf(info: CallInfo): { target: string; attempts: number } {
-  return { target: info.target ?? "", attempts: info.attempts ?? 0 };
+  return { target: info.outcome.target ?? "", attempts: info.outcome.attempts ?? 0 };
+}
+
+/**
+ * What a service measured of an answer, recorded once it has it (a unary result, or the last
+ * chunk of a stream with its usage): the usage, and for Predict the registry model and version
+ * that answered.
+ */
+export function recordAnswer(info: CallInfo, answer: { usage?: CallOutcome["usage"]; model?: string; modelVersion?: string }): void {
+  const outcome = info.outcome;
+  if (answer.usage !== undefined) outcome.usage = answer.usage;
+  if (answer.model) outcome.model = answer.model;
+  if (answer.modelVersion !== undefined) outcome.modelVersion = answer.modelVersion;
+}
+
+/** The stream's output so far, for settling it if it ends without usage (see CallOutcome). */
+export function streamedOutput(info: CallInfo): StreamedTokenCounter {
+  return (info.outcome.streamedOutput ??= new StreamedTokenCounter());
 }
 
 /** A ModelClient method the endpoint's provider lacks: the loader prevents it, so it is a bug. */
@@ -106,10 +124,11 @@ export function routeRequest(router: EndpointRouter, ctx: HandlerContext, info: 
 /** Records and announces the target that answered a routed call (headers; trailers for streams). */
 export function servedBy(ctx: HandlerContext, info: CallInfo, served: Served): void {
   const { target, attempts } = served;
-  info.target = target.name;
-  info.provider = target.provider;
-  info.model = target.model;
-  info.attempts = attempts;
+  const outcome = info.outcome;
+  outcome.target = target.name;
+  outcome.provider = target.provider;
+  outcome.model = target.model;
+  outcome.attempts = attempts;
   ctx.responseHeader.set(targetHeader, target.name);
   ctx.responseHeader.set(attemptsHeader, String(attempts));
   if (ctx.method.methodKind === "server_streaming") {

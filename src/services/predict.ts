@@ -3,7 +3,7 @@ import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { PredictService } from "../../gen/modelgate/v1/predict_pb";
 import { invalidArgument } from "../errors";
-import { beginEndpointCall, routedUnary, missingMethod, routingOf, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, recordAnswer, routedUnary, missingMethod, routingOf, type ServiceDeps } from "./endpoint-call";
 
 export function predictService(deps: ServiceDeps): ServiceImpl<typeof PredictService> {
   return {
@@ -15,11 +15,10 @@ export function predictService(deps: ServiceDeps): ServiceImpl<typeof PredictSer
       const res = endpoint.router
         ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.predict ?? missingMethod(endpoint))(req, call))
         : await (endpoint.client.predict ?? missingMethod(endpoint))(req, options);
-      info.modelVersion = res.modelVersion;
-      if (res.model) info.model = res.model;
+      recordAnswer(info, { model: res.model, modelVersion: res.modelVersion });
       return {
         predictions: fromJson(ValueSchema, res.predictions),
-        model: res.model ?? info.model ?? endpoint.model,
+        model: res.model ?? info.outcome.model ?? endpoint.model,
         modelVersion: res.modelVersion ?? "",
         routing: routingOf(info),
       };

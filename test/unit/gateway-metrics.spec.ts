@@ -28,13 +28,13 @@ function chatThrough(metrics: GatewayMetrics, words: string[], fail?: ConnectErr
         chat: () => create(ChatResponseSchema, {}),
         async *streamChat(_req, ctx) {
           const info = ctx.values.get(callInfoKey)!;
-          info.target = "primary";
+          info.outcome.target = "primary";
           for (const w of words) {
             await new Promise((r) => setTimeout(r, 5));
             yield create(StreamChatResponseSchema, { choices: [{ delta: { role: "assistant", content: w } }] });
           }
           if (fail) throw fail;
-          info.usage = { promptTokens: 3, completionTokens: words.length, totalTokens: 3 + words.length };
+          info.outcome.usage = { promptTokens: 3, completionTokens: words.length, totalTokens: 3 + words.length };
         },
       }),
     {
@@ -48,6 +48,7 @@ function chatThrough(metrics: GatewayMetrics, words: string[], fail?: ConnectErr
               traceparent,
               endpoint: "chat",
               streamed: req.stream,
+              outcome: {},
             });
             return next(req);
           },

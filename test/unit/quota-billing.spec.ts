@@ -17,11 +17,11 @@ import { unavailable } from "../../src/errors";
 import { callInfoKey, type CallInfo } from "../../src/interceptors/call-info";
 import { quotaInterceptor, type Accounting } from "../../src/interceptors/quota";
 import type { Principal, RuntimeEndpoint, RuntimeState } from "../../src/runtime";
-import { beginEndpointCall, type UpstreamReachedHook } from "../../src/services/endpoint-call";
+import { beginEndpointCall, streamedOutput, type UpstreamReachedHook } from "../../src/services/endpoint-call";
 import type { CounterCheck } from "../../src/store/counters";
 import { MemoryCounters } from "../../src/store/memory/counters";
 import type { LedgerRow } from "../../src/store/types";
-import { countTokens, reservationForRequest, StreamedTokenCounter } from "../../src/usage/tokens";
+import { countTokens, reservationForRequest } from "../../src/usage/tokens";
 
 const endpoint: RuntimeEndpoint = { name: "chat", type: "llm/v1/chat", provider: "openai", model: "gpt-4o-mini", client: {}, targetName: "gpt-4o-mini", targets: [] };
 const state = {
@@ -60,7 +60,7 @@ function harness() {
 }
 
 function callInfo(): CallInfo {
-  return { state, startedAt: performance.now(), requestId: "r1", principal, streamed: false };
+  return { state, startedAt: performance.now(), requestId: "r1", principal, streamed: false, outcome: {} };
 }
 
 /** What a service does: begins the endpoint call (as chat.ts does), then `work` with its hook. */
@@ -142,7 +142,7 @@ describe("quota: a stream that failed", () => {
         trailer: new Headers(),
         message: (async function* () {
           for (const text of texts) {
-            (info!.streamedOutput ??= new StreamedTokenCounter()).add(text);
+            streamedOutput(info!).add(text);
             yield { choices: [{ delta: { content: text } }] };
           }
           throw unavailable("openai: upstream stream ended before it was complete");

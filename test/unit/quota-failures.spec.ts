@@ -10,7 +10,7 @@ import { callInfoKey } from "../../src/interceptors/call-info";
 import { quotaInterceptor, type Accounting } from "../../src/interceptors/quota";
 import { quotaFailureSink } from "../../src/quota/failures";
 import type { Principal, RuntimeEndpoint, RuntimeState } from "../../src/runtime";
-import { beginEndpointCall } from "../../src/services/endpoint-call";
+import { beginEndpointCall, recordAnswer } from "../../src/services/endpoint-call";
 import { MemoryCounters } from "../../src/store/memory/counters";
 import type { LedgerRow } from "../../src/store/types";
 import { reservationForRequest } from "../../src/usage/tokens";
@@ -53,7 +53,7 @@ async function answeredCall() {
   };
   const interceptor = quotaInterceptor({ counters: new FailingCounters(), accounting, onFailure: quotaFailureSink(log as never, registry) });
   const values = createContextValues();
-  values.set(callInfoKey, { state, startedAt: performance.now(), requestId: "r-fail", principal, streamed: false });
+  values.set(callInfoKey, { state, startedAt: performance.now(), requestId: "r-fail", principal, streamed: false, outcome: {} });
   const req = {
     stream: false,
     service: ChatService,
@@ -66,7 +66,7 @@ async function answeredCall() {
   const next = async (): Promise<UnaryResponse> => {
     const ctx = { values, signal: req.signal, requestHeader: new Headers(), responseHeader: new Headers(), responseTrailer: new Headers(), method: ChatService.method.chat } as unknown as HandlerContext;
     const { info } = beginEndpointCall({ getState: () => state }, ctx, "chat", "llm/v1/chat");
-    info.usage = { promptTokens: 3, completionTokens: 4, totalTokens: 7 };
+    recordAnswer(info, { usage: { promptTokens: 3, completionTokens: 4, totalTokens: 7 } });
     return { stream: false, service: ChatService, method: ChatService.method.chat, header: new Headers(), trailer: new Headers(), message: {} } as unknown as UnaryResponse;
   };
   const res = await interceptor(next as never)(req);
