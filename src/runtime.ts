@@ -43,6 +43,8 @@ export interface RuntimeEndpoint {
 export interface RoutingDeps {
   health: TargetHealthRegistry;
   hooks?: RouterHooks;
+  /** A registry alias lookup failed and the target keeps its last known version (stale-while-error). */
+  onRegistryStale?: (stale: { endpoint: string; target: string; uri: string; version: string; err: unknown }) => void;
 }
 
 /** Who is calling, once authenticated. */
@@ -121,7 +123,9 @@ export function buildRuntimeState(
         name: t.name,
         provider: t.model.provider,
         model: t.model.name,
-        client: targetClient(factory, { name: t.model.name, config: providerConfig }, upstream),
+        client: targetClient(factory, { name: t.model.name, config: providerConfig }, upstream, {
+          onStale: routing.onRegistryStale && ((stale) => routing.onRegistryStale?.({ endpoint: ep.name, target: t.name, ...stale })),
+        }),
         health: routing.health.get(
           ep.name,
           t.name,

@@ -21,6 +21,11 @@ export interface AliasCacheOptions {
   now: () => number;
   /** Asks the registry. Its signal aborts only when every caller waiting for it has gone. */
   lookup: (call: UpstreamCall) => Promise<string>;
+  /**
+   * Told when a lookup failed and the last known version stays in use (stale-while-error), so
+   * the failure is logged rather than hidden behind the answers that keep coming.
+   */
+  onStale?: (err: unknown, version: string) => void;
 }
 
 interface Flight {
@@ -76,6 +81,7 @@ export class AliasCache {
     const known = this.known;
     if (known !== undefined) {
       known.freshUntil = this.options.now() + this.options.ttlMs;
+      this.options.onStale?.(err, known.version);
       return known.version;
     }
     const reason = err instanceof ConnectError ? err.rawMessage : err instanceof Error ? err.message : String(err);

@@ -32,6 +32,8 @@ type Resolve = (call: CallOptions) => Promise<Resolved>;
 export interface RegistryTargetOptions {
   /** Milliseconds clock for the alias cache (tests pass a fake one). */
   now?: () => number;
+  /** An alias lookup failed and the last known version keeps serving (see AliasCache.onStale). */
+  onStale?: (stale: { uri: string; version: string; err: unknown }) => void;
 }
 
 /**
@@ -40,7 +42,7 @@ export interface RegistryTargetOptions {
  */
 export function targetClient(factory: ModelFactory, target: ModelTarget, upstream: UpstreamClient, options: RegistryTargetOptions = {}): ModelClient {
   if (factory.name !== PROVIDER) return factory.create(target, { upstream });
-  return registryModel(resolverFor(target, factory, upstream, options.now ?? (() => performance.now())));
+  return registryModel(resolverFor(target, factory, upstream, options.now ?? (() => performance.now()), options.onStale));
 }
 
 /**
@@ -52,6 +54,7 @@ function resolverFor(
   inner: ModelFactory,
   upstream: UpstreamClient,
   now: () => number,
+  onStale: RegistryTargetOptions["onStale"],
 ): Resolve {
   // The loader validated the config with this provider's schema (Provider<MlflowConfig>).
   const config = target.config as MlflowConfig;
@@ -91,6 +94,7 @@ function resolverFor(
     ttlMs: config.registry_cache_ttl_ms,
     now,
     lookup: (call) => versionByAlias(upstream, server, registry.name, registry.alias, call),
+    onStale: onStale && ((err, version) => onStale({ uri: registry.uri, version, err })),
   });
   const clients = new Map<string, ModelClient>();
   return async (call) => {

@@ -216,6 +216,11 @@ export class Gateway {
     const log = this.options.logger;
     return {
       health: this.targetHealth,
+      onRegistryStale: ({ endpoint, target, uri, version, err }) =>
+        log.warn(
+          { endpoint, target, model: uri, version, err: err instanceof Error ? err.message : String(err) },
+          `registry lookup of ${uri} failed; ${endpoint}/${target} keeps serving version ${version} until a lookup succeeds`,
+        ),
       hooks: {
         onAttempt: (endpoint, target, outcome, kind) => this.metrics.recordAttempt(endpoint, target, outcome, kind),
         onCanaryDecision: (endpoint, target, decision, evidence) => {

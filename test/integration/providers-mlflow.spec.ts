@@ -193,6 +193,12 @@ describe("Predict on a registry model", () => {
       const res = await predict(protocol, "churn-warm");
       expect(res.modelVersion).toBe("4");
       expect(predictions(res)).toEqual([12]);
+      // The failed lookup is logged, not hidden behind the stale answers (and never with the token).
+      const stale = gw.logs.filter((l) => l.endpoint === "churn-warm" && typeof l.msg === "string" && l.msg.startsWith("registry lookup of models:/churn@champion failed"));
+      expect(stale.length).toBeGreaterThan(0);
+      expect(stale.at(-1)).toMatchObject({ version: "4", model: "models:/churn@champion" });
+      expect(String(stale.at(-1)?.err)).toMatch(reason);
+      expect(gw.rawLogs()).not.toContain(token);
     });
 
     it.each(protocols)("a cold cache is UNAVAILABLE naming the model over %s", async (protocol) => {

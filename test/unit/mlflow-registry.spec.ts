@@ -69,8 +69,8 @@ describe("AliasCache", () => {
     clock = 1_000;
   });
 
-  function cache(ttlMs: number, lookup: (call: UpstreamCall) => Promise<string>) {
-    return new AliasCache({ uri: "models:/churn@champion", ttlMs, now, lookup });
+  function cache(ttlMs: number, lookup: (call: UpstreamCall) => Promise<string>, onStale?: (err: unknown, version: string) => void) {
+    return new AliasCache({ uri: "models:/churn@champion", ttlMs, now, lookup, onStale });
   }
 
   it("looks up once per TTL and re-resolves after it, following a moved alias", async () => {
@@ -117,7 +117,8 @@ describe("AliasCache", () => {
 
   it("keeps the known version while the registry fails (stale-while-error), retrying after another TTL", async () => {
     const l = controlledLookup();
-    const c = cache(100, l.lookup);
+    const stale: { err: string; version: string }[] = [];
+    const c = cache(100, l.lookup, (err, version) => stale.push({ err: (err as Error).message, version }));
     const first = c.version(call());
     await flush();
     l.pending[0]!.resolve("3");
@@ -128,6 +129,8 @@ describe("AliasCache", () => {
     await flush();
     l.pending[1]!.reject(new Error("connect ECONNREFUSED"));
     expect(await during).toBe("3");
+    // the failure is reported (the gateway logs it), not hidden behind the stale answers
+    expect(stale).toEqual([{ err: "connect ECONNREFUSED", version: "3" }]);
     // the failure counts as a refresh: no new lookup until another TTL has passed
     clock += 99;
     expect(await c.version(call())).toBe("3");
