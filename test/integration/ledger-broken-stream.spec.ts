@@ -332,6 +332,30 @@ describe("a stream that sent only tool calls", () => {
     expect(Number(res.headers.get("x-ratelimit-remaining-tokens"))).toBe(meteredTpm - (prompt + completion) - (reserved.promptTokens + reserved.maxCompletionTokens));
   });
 
+  it("broken by an Anthropic upstream (tool_use + input_json_delta), over gRPC: the ledger row bills the streamed tool call", async () => {
+    fake.queueFaults("#break");
+    const { requestId, headers } = call();
+    const received = new ReceivedCalls();
+    const err = await failure(
+      (async () => {
+        for await (const c of clientFor(ChatService, "grpc", gw.url).streamChat({ endpoint: "claude", messages: [{ role: "user", content }], tools: [tool] }, { headers })) {
+          for (const choice of c.choices) {
+            expect(choice.delta?.content ?? "").toBe("");
+            for (const t of choice.delta?.toolCalls ?? []) received.add(t.index, { id: t.id, name: t.function?.name, args: t.function?.arguments });
+          }
+        }
+      })(),
+    );
+    expect(err.code).toBe(Code.Unavailable);
+    expect(received.calls.get(0)?.name).toBe("lookup");
+    expect(received.calls.get(0)?.args.length).toBeGreaterThan(0); // input_json_delta fragments before the break
+    const completion = received.tokens();
+    expect(completion).toBeGreaterThan(0);
+    const row = await ledgerRow(requestId);
+    expect(row).toMatchObject({ status: "Unavailable", streamed: true, completionTokens: completion });
+    expect(row.promptTokens).toBeGreaterThan(0);
+  });
+
   it("broken by the upstream, through the OpenAI SDK: the ledger row bills the streamed tool call", async () => {
     fake.queueFaults("#break");
     const { requestId, headers } = call();
