@@ -333,7 +333,8 @@ export class Gateway {
       registerHealth(router, this.health, outsideAuth);
       registerReflection(router, { files: apiFiles, serviceOptions: outsideAuth });
     };
-    const clients = inProcessClients(routes, this.settings.max_body_bytes);
+    // The REST surfaces' calls: the same routes, invoked in process with the messages themselves.
+    const clients = inProcessClients(routes, { shutdownSignal: this.shutdownController.signal });
     const rest = createRestRouter([
       // A streamed answer waits for a client that stopped reading as long as an idle connection.
       openaiSurface(clients, this.settings.max_body_bytes, {
