@@ -77,7 +77,10 @@ const operations: Record<string, string> = {
 /** Our provider names where the GenAI conventions spell them differently (`gen_ai.provider.name`). */
 const providerNames: Record<string, string> = {
   bedrock: "aws.bedrock",
+  "amazon-bedrock": "aws.bedrock",
   gemini: "gcp.gemini",
+  mistral: "mistral_ai",
+  xai: "x_ai",
   "mlflow-model-serving": "mlflow",
   "mlflow-registry": "mlflow",
 };
