@@ -168,10 +168,13 @@ function spawnCmd(
   args: string[],
   opts: { stdout: "pipe" | "ignore" | number; env?: NodeJS.ProcessEnv; cwd?: string },
 ): Child {
+  // Its own process group, so stopping it also stops what it started (MLflow's gateway runs
+  // gunicorn and uvicorn workers, which outlived a signal to the parent alone).
   const proc = spawn(cmd, args, {
     cwd: opts.cwd ?? root,
     env: opts.env ?? process.env,
     stdio: ["ignore", opts.stdout, "pipe"],
+    detached: true,
   });
   const child: Child = {
     name,
@@ -223,10 +226,19 @@ function waitForLine(child: Child, re: RegExp, timeoutMs = 30_000): Promise<RegE
   });
 }
 
+/** Signals the child's process group (the child and everything it started). */
+function signalGroup(child: Child, signal: NodeJS.Signals): void {
+  try {
+    if (child.proc.pid !== undefined) process.kill(-child.proc.pid, signal);
+  } catch {
+    child.proc.kill(signal); // the group is gone: the child alone, if it is still there
+  }
+}
+
 async function stopChild(child: Child, graceMs = 5_000): Promise<void> {
   if (child.proc.exitCode !== null || child.proc.signalCode !== null) return;
-  child.proc.kill("SIGTERM");
-  const timer = setTimeout(() => child.proc.kill("SIGKILL"), graceMs);
+  signalGroup(child, "SIGTERM");
+  const timer = setTimeout(() => signalGroup(child, "SIGKILL"), graceMs);
   await child.exited;
   clearTimeout(timer);
 }
@@ -238,7 +250,7 @@ async function stopAll(): Promise<void> {
 const tools = new Set<ChildProcess>();
 
 process.on("exit", () => {
-  for (const c of children) c.proc.kill("SIGKILL");
+  for (const c of children) signalGroup(c, "SIGKILL");
   for (const t of tools) t.kill("SIGKILL");
 });
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
