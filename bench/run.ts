@@ -1,10 +1,13 @@
 // The modelgate benchmark: `npm run bench [-- --duration 10 --warmup 3 --repeat 1 --ttft-n 200
-//   --skip-silent --cpu-prof --json FILE]`. See bench/README.md.
+//   --skip-silent --cpu-prof --parts LIST --streams N --long --json FILE]`. See bench/README.md.
 //
 // Starts on loopback, as child processes of this one: the fake OpenAI upstream, the bare
 // connect-node passthrough (the floor) and modelgate (src/main.ts, provider openai pointed at
-// the fake). Then measures unary chat with wrk (HTTP/1.1) and h2load (gRPC over h2c) at
-// concurrency 1 and 32, streaming time to first token, and the gateway's RSS; prints markdown.
+// the fake; a one-target and a two-target split endpoint). Then measures unary chat with wrk
+// (HTTP/1.1: Connect JSON, OpenAI REST) and h2load (gRPC over h2c) at concurrency 1 and 32,
+// streaming time to first token, memory with thousands of open streams
+// (bench/streams-memory.ts), with --long the RSS drift over many calls, and the gateway's RSS;
+// prints markdown.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as http2 from "node:http2";
