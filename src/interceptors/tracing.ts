@@ -85,10 +85,12 @@ async function traced(
   return {
     ...res,
     message: (async function* () {
-      const capture = call.captureContent;
+      // Read at the first message: the endpoint is known by then, whichever layer read it.
+      let capture: boolean | undefined;
       let failure: unknown;
       try {
         for await (const m of messages) {
+          capture ??= call.captureContent;
           call.observe(m, capture);
           yield m;
         }
