@@ -343,3 +343,43 @@ describe("OpenTelemetry traces (telemetry off)", () => {
     expect(receiver.exports).toBe(0);
   });
 });
+
+describe("OpenTelemetry traces (sampling)", () => {
+  let fake: FaultyUpstream;
+  let receiver: OtlpReceiver;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    fake = await startFakeUpstream();
+    receiver = await startOtlpReceiver();
+    // No new trace is kept; a caller's sampled trace is (parent-based).
+    gw = await startGateway(config(fake, "telemetry: { sampler_ratio: 0, export_delay_ms: 50 }"), { APP_KEY: appKey }, {
+      env: { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces` },
+    });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await receiver?.close();
+    await fake?.close();
+  });
+
+  it("exports nothing for an unsampled root but still sends a valid, unsampled traceparent upstream", async () => {
+    const client = new OpenAI({ apiKey: appKey, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    await client.chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "unsampled" }] });
+    const header = String(fake.requests[0]!.headers["traceparent"]);
+    expect(header).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    await gw.gateway.flushTraces();
+    expect(receiver.spans).toHaveLength(0);
+  });
+
+  it("keeps a trace the caller sampled", async () => {
+    fake.reset();
+    const sampledTrace = "77777777777777777777777777777777";
+    const client = new OpenAI({ apiKey: appKey, baseURL: `${gw.url}/v1`, maxRetries: 0, defaultHeaders: { traceparent: `00-${sampledTrace}-8888888888888888-01` } });
+    await client.chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "sampled" }] });
+    await gw.gateway.flushTraces();
+    await receiver.waitFor((spans) => spans.filter((s) => s.traceId === sampledTrace).length >= 2);
+    expect(upstreamParent(fake, 0).traceId).toBe(sampledTrace);
+    expect(String(fake.requests[0]!.headers["traceparent"]).endsWith("-01")).toBe(true);
+  });
+});
