@@ -383,3 +383,25 @@ describe("OpenTelemetry traces (sampling)", () => {
     expect(String(fake.requests[0]!.headers["traceparent"]).endsWith("-01")).toBe(true);
   });
 });
+
+describe("OpenTelemetry traces (shutdown)", () => {
+  it("exports the spans still queued when the gateway shuts down", async () => {
+    const fake = await startFakeUpstream();
+    const receiver = await startOtlpReceiver();
+    try {
+      // A batch delay far beyond the test: only the shutdown's flush can deliver the spans.
+      const gw = await startGateway(config(fake, "telemetry: { export_delay_ms: 60000 }"), { APP_KEY: appKey }, {
+        env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url },
+      });
+      const shutdownTrace = "99999999999999999999999999999999";
+      const client = new OpenAI({ apiKey: appKey, baseURL: `${gw.url}/v1`, maxRetries: 0, defaultHeaders: { traceparent: `00-${shutdownTrace}-9999999999999999-01` } });
+      await client.chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "last call" }] });
+      expect(receiver.spans).toHaveLength(0);
+      await gw.close();
+      expect(receiver.spans.filter((s) => s.traceId === shutdownTrace).map((s) => s.kind).sort()).toEqual(["client", "server"]);
+    } finally {
+      await receiver.close();
+      await fake.close();
+    }
+  });
+});
