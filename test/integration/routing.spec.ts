@@ -34,8 +34,8 @@ endpoints:
     endpoint_type: llm/v1/chat
     model: ${model(fa, "m-a")}
     routing: { retries: { max: 3, base_delay_ms: 1, budget_percent: 0, min_per_second: 0 }, ${noBreaker} }
-  - { name: timed, endpoint_type: llm/v1/chat, ${ab}, routing: { attempt_timeout_ms: 300, ${noBreaker} } }
-  - { name: overall, endpoint_type: llm/v1/chat, ${ab}, routing: { timeout_ms: 400, ${noBreaker} } }
+  - { name: timed, endpoint_type: llm/v1/chat, ${ab}, routing: { attempt_timeout_ms: 1500, ${noBreaker} } }
+  - { name: overall, endpoint_type: llm/v1/chat, ${ab}, routing: { timeout_ms: 1000, ${noBreaker} } }
   - name: refused
     endpoint_type: llm/v1/chat
     targets: [{ name: dead, model: ${model("http://127.0.0.1:1", "m-dead")} }, { name: b, model: ${model(fb, "m-b")} }]
@@ -46,17 +46,19 @@ endpoints:
     targets: [{ name: a, weight: 50, model: ${model(fa, "m-a")} }, { name: b, weight: 50, model: ${model(fb, "m-b")} }]
     routing: { strategy: weighted, sticky: "header:x-user", ${noBreaker} }
   - { name: fastest, endpoint_type: llm/v1/chat, ${ab}, routing: { strategy: least_latency, ${noBreaker} } }
+  # The canaries' latency guards allow 5 s over the stable arm: both arms are the same fake, and
+  # a loaded machine's latency noise must not roll a healthy canary back (or judge the bad one by latency).
   - name: canary-bad
     endpoint_type: llm/v1/chat
     targets:
       - { name: stable, weight: 50, model: ${model(fb, "m-b")} }
-      - { name: next, weight: 50, model: ${model(fa, "m-a")}, canary: { min_calls: 4, max_error_rate: 0.2, promote_after_calls: 1000, judge_every_calls: 1 } }
+      - { name: next, weight: 50, model: ${model(fa, "m-a")}, canary: { min_calls: 4, max_error_rate: 0.2, promote_after_calls: 1000, judge_every_calls: 1, latency_tolerance_ms: 5000 } }
     routing: { strategy: weighted, ${noBreaker} }
   - name: canary-good
     endpoint_type: llm/v1/chat
     targets:
       - { name: stable, weight: 50, model: ${model(fb, "m-b")} }
-      - { name: next, weight: 50, model: ${model(fa, "m-a")}, canary: { min_calls: 3, promote_after_calls: 5, judge_every_calls: 1 } }
+      - { name: next, weight: 50, model: ${model(fa, "m-a")}, canary: { min_calls: 3, promote_after_calls: 5, judge_every_calls: 1, latency_tolerance_ms: 5000 } }
     routing: { strategy: weighted, ${noBreaker} }
 `);
 });
@@ -195,6 +197,8 @@ describe("retries on the same target", () => {
 });
 
 describe("timeouts", () => {
+  // attempt_timeout_ms is 1500 (not 300): b's own attempt runs under the same timeout, and on a
+  // loaded machine a 300 ms budget was missed by a healthy b (2 failures in ~7 runs).
   it("an attempt past attempt_timeout_ms is abandoned (the upstream request closed) and b answers", async () => {
     fa.queueFaults("#delay:20000");
     const { target, attempts } = await chat("timed", "hi", { headers: { "idempotency-key": "routing-spec-3" } });
@@ -321,7 +325,8 @@ describe("the ledger records the target", () => {
 
 describe("least latency", () => {
   it("sends calls to the target that answered faster (EWMA), exploring the other now and then", async () => {
-    fa.queueFaults("#delay:300");
+    // a's one measured answer is 1 s slow, well above what a loaded machine adds to b's.
+    fa.queueFaults("#delay:1000");
     expect((await chat("fastest")).target).toBe("a"); // neither measured yet: listed order
     expect((await chat("fastest")).target).toBe("b"); // b not measured yet: tried next
     fa.reset();
