@@ -51,6 +51,7 @@ import { predictService } from "../services/predict";
 import { UpstreamClient } from "../upstream/client";
 import { mlflowSurface } from "../surfaces/mlflow/index";
 import { openaiSurface } from "../surfaces/openai/index";
+import { consoleHandler } from "../surfaces/console";
 import { createRestRouter } from "../surfaces/router";
 import { inProcessClients } from "../surfaces/services";
 import { applyCors, corsPolicy } from "./cors";
@@ -353,6 +354,8 @@ export class Gateway {
       fallback: unknownRoute,
     });
     const cors = corsPolicy(this.settings.cors_origins);
+    // The web console's static files at /console/ (console/dist).
+    const consoleFiles = consoleHandler();
     return (req, res) => {
       this.active++;
       res.once("close", () => {
@@ -366,6 +369,7 @@ export class Gateway {
           this.serveMetrics(req, res).catch((err: unknown) => failRequest(logger, res, err));
           return;
         }
+        if (consoleFiles(req, res)) return;
         if (rest(req, res)) return;
         handler(req, res);
       } catch (err) {
