@@ -1,0 +1,111 @@
+// Endpoints: every endpoint from EndpointService.ListEndpoints with its type, model or targets,
+// rate limit, and per target the breaker, canary standing, outlier ejection and latency EWMA.
+import { useQuery } from "@connectrpc/connect-query";
+import {
+  EndpointService,
+  EndpointTarget_BreakerState,
+  EndpointTarget_CanaryStanding,
+  type Endpoint,
+  type EndpointTarget,
+} from "../../gen/modelgate/v1/endpoint_pb";
+import { describeError } from "./transport";
+
+const breakerLabel: Record<EndpointTarget_BreakerState, string> = {
+  [EndpointTarget_BreakerState.UNSPECIFIED]: "—",
+  [EndpointTarget_BreakerState.CLOSED]: "closed",
+  [EndpointTarget_BreakerState.HALF_OPEN]: "half-open",
+  [EndpointTarget_BreakerState.OPEN]: "open",
+};
+const canaryLabel: Record<EndpointTarget_CanaryStanding, string> = {
+  [EndpointTarget_CanaryStanding.UNSPECIFIED]: "—",
+  [EndpointTarget_CanaryStanding.NOT_CANARY]: "—",
+  [EndpointTarget_CanaryStanding.RUNNING]: "canary running",
+  [EndpointTarget_CanaryStanding.PROMOTED]: "canary promoted",
+  [EndpointTarget_CanaryStanding.ROLLED_BACK]: "canary rolled back",
+};
+
+export function Endpoints() {
+  const query = useQuery(EndpointService.method.listEndpoints, {});
+  return (
+    <section aria-labelledby="endpoints-title">
+      <div className="row spread">
+        <h1 id="endpoints-title">Endpoints</h1>
+        <button type="button" onClick={() => void query.refetch()} disabled={query.isFetching}>
+          Refresh
+        </button>
+      </div>
+      {query.isPending && <p aria-live="polite">Loading endpoints…</p>}
+      {query.error && (
+        <p role="alert" className="error">
+          {describeError(query.error)}
+        </p>
+      )}
+      {query.data && query.data.endpoints.length === 0 && <p>This gateway has no endpoints configured.</p>}
+      {query.data && query.data.endpoints.length > 0 && (
+        <div className="scroll">
+          <table className="endpoints">
+            <caption className="sr-only">Configured endpoints and the state of their targets</caption>
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Type</th>
+                <th scope="col">Rate limit</th>
+                <th scope="col">Targets</th>
+              </tr>
+            </thead>
+            <tbody>
+              {query.data.endpoints.map((e) => (
+                <EndpointRow key={e.name} endpoint={e} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function EndpointRow({ endpoint }: { endpoint: Endpoint }) {
+  return (
+    <tr data-endpoint={endpoint.name}>
+      <th scope="row">{endpoint.name}</th>
+      <td>
+        <code>{endpoint.endpointType}</code>
+      </td>
+      <td>{endpoint.limit ? `${endpoint.limit.calls} / ${endpoint.limit.renewalPeriod}` : "none"}</td>
+      <td>
+        {endpoint.targets.length === 0 ? (
+          <span>
+            {endpoint.provider} · {endpoint.model}
+          </span>
+        ) : (
+          <ul className="targets">
+            {endpoint.targets.map((t) => (
+              <li key={t.name}>
+                <TargetLine target={t} />
+              </li>
+            ))}
+          </ul>
+        )}
+      </td>
+    </tr>
+  );
+}
+
+function TargetLine({ target }: { target: EndpointTarget }) {
+  const states: string[] = [];
+  states.push(`breaker ${breakerLabel[target.breaker]}`);
+  const canary = canaryLabel[target.canary];
+  if (canary !== "—") states.push(canary);
+  if (target.outlier?.ejected) states.push("ejected (outlier)");
+  if (target.latencyMs > 0) states.push(`${target.latencyMs.toFixed(0)} ms`);
+  const healthy = target.breaker !== EndpointTarget_BreakerState.OPEN && !target.outlier?.ejected;
+  return (
+    <span>
+      <span className={healthy ? "dot ok" : "dot bad"} aria-hidden="true" />
+      <strong>{target.name}</strong> {target.provider} · {target.model}{" "}
+      <span className="muted">({states.join(", ")})</span>
+      <span className="sr-only">{healthy ? ", healthy" : ", unhealthy"}</span>
+    </span>
+  );
+}
