@@ -8,13 +8,8 @@
 //     shows "%3A" for every ':'. We re-encode to the spec, which every client decodes right.
 import { Code, ConnectError, createConnectRouter, type ConnectRouter } from "@connectrpc/connect";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
-import {
-  compressionBrotli,
-  compressionGzip,
-  universalRequestFromNodeRequest,
-  universalResponseToNodeResponse,
-  type ConnectNodeAdapterOptions,
-} from "@connectrpc/connect-node";
+import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
+import { compressionBrotli, compressionGzip, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import type { NodeRequest, NodeResponse, RequestListener } from "./one-port";
 
 export function isParseError(err: ConnectError): boolean {
@@ -38,8 +33,17 @@ export function createNodeHandler(
       options.fallback(req, res);
       return;
     }
-    handler(universalRequestFromNodeRequest(req, res, undefined, undefined))
-      .then((uRes) => universalResponseToNodeResponse(conform(uRes), res))
+    let uReq: UniversalServerRequest;
+    try {
+      uReq = universalRequest(req, res);
+    } catch (err) {
+      // No Host header (HTTP/1.1) or :authority (HTTP/2): nothing to route a Connect call by.
+      res.writeHead(400, { "content-type": "text/plain; charset=utf-8" });
+      res.end(ConnectError.from(err).rawMessage);
+      return;
+    }
+    handler(uReq)
+      .then((uRes) => writeResponse(conform(uRes), res))
       .catch((reason: unknown) => {
         // Aborted: the client went away while we were writing; nothing left to tell anyone.
         if (ConnectError.from(reason).code !== Code.Aborted) res.destroy();
@@ -47,27 +51,188 @@ export function createNodeHandler(
   };
 }
 
+// What connect-node's universalRequestFromNodeRequest / universalResponseToNodeResponse do, minus
+// their per-call costs (bench/README.md, "connect-es per call"): the request's URL is one string,
+// not `new URL()` (parsed again only for an authority that is not plainly a host[:port]); a call
+// whose response was fully written has its signal aborted with one shared reason, where connect-
+// node aborts with no reason and so makes a DOMException with a stack trace on every successful
+// call; the body is the request stream itself (an async iterable of Buffers) rather than one more
+// async generator around it; a response chunk waits for 'drain' only when write() asks for it,
+// and gRPC trailers are corrected as they are written, not by one more generator around the body.
+// A call cut short keeps connect-node's reasons: the HTTP/2 reset code's, or the socket error's.
+
+/** The abort reason of a call whose response was completely written (nobody is left to read it). */
+const callCompleted = new ConnectError("call completed", Code.Canceled);
+const plainAuthority = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
+
+function universalRequest(req: NodeRequest, res: NodeResponse): UniversalServerRequest {
+  const encrypted = "encrypted" in req.socket && req.socket.encrypted === true;
+  const authority = "authority" in req ? req.authority : req.headers.host;
+  if (authority === undefined || authority === "") {
+    throw new ConnectError("unable to determine request authority from Node.js server request", Code.Internal);
+  }
+  const path = req.url ?? "";
+  const base = `${encrypted ? "https" : "http"}://${authority}`;
+  const url = plainAuthority.test(authority) && path.startsWith("/") ? base + path : new URL(path, base).toString();
+  const controller = new AbortController();
+  if ("stream" in req) {
+    req.once("close", () => {
+      if (res.writableFinished) controller.abort(callCompleted);
+      else controller.abort(h2ResetError(req.stream.rstCode));
+    });
+  } else {
+    // HTTP/1.1 ends the request when its body is read: the response's close is the call's end.
+    const onError = (e: Error) => {
+      req.off("error", onError);
+      res.off("close", onClose);
+      controller.abort(nodeReasonError(e));
+    };
+    const onClose = () => {
+      req.off("error", onError);
+      res.off("close", onClose);
+      if (res.writableFinished) controller.abort(callCompleted);
+      else controller.abort(req.errored ? nodeReasonError(req.errored) : undefined);
+    };
+    req.once("error", onError);
+    res.once("close", onClose);
+  }
+  return {
+    httpVersion: req.httpVersion,
+    method: req.method ?? "",
+    url,
+    header: toWebHeaders(req.headers),
+    body: req as AsyncIterable<Uint8Array>,
+    signal: controller.signal,
+    contextValues: undefined,
+  };
+}
+
+function toWebHeaders(headers: NodeRequest["headers"]): Headers {
+  const out = new Headers();
+  for (const key in headers) {
+    if (key.charCodeAt(0) === 58 /* ':' */) continue;
+    const value = headers[key];
+    if (value === undefined) continue;
+    if (typeof value === "string") out.append(key, value);
+    else for (const v of value) out.append(key, v);
+  }
+  return out;
+}
+
+function toNodeHeaders(headers: Headers | undefined): Record<string, string | string[]> | undefined {
+  if (headers === undefined) return undefined;
+  const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+  headers.forEach((value, key) => {
+    const had = out[key];
+    if (had === undefined) out[key] = value;
+    else if (typeof had === "string") out[key] = [had, value];
+    else had.push(value);
+  });
+  return out;
+}
+
+/** connect-node's mapping of an HTTP/2 reset code (node-error.js connectErrorFromH2ResetCode). */
+function h2ResetError(rstCode: number): ConnectError | undefined {
+  const code = h2ResetCodes[rstCode];
+  if (code === undefined) return undefined; // NO_ERROR, STREAM_CLOSED …: connect-node aborts with no reason
+  const name = h2CodeNames[rstCode] ?? String(rstCode);
+  return new ConnectError(`http/2 stream closed with error code ${name} (0x${rstCode.toString(16)})`, code);
+}
+const h2CodeNames: Record<number, string> = {
+  1: "PROTOCOL_ERROR", 2: "INTERNAL_ERROR", 3: "FLOW_CONTROL_ERROR", 4: "SETTINGS_TIMEOUT", 6: "FRAME_SIZE_ERROR",
+  7: "REFUSED_STREAM", 8: "CANCEL", 9: "COMPRESSION_ERROR", 10: "CONNECT_ERROR", 11: "ENHANCE_YOUR_CALM",
+  12: "INADEQUATE_SECURITY", 13: "HTTP_1_1_REQUIRED",
+};
+const h2ResetCodes: Record<number, Code> = {
+  1: Code.Internal, 2: Code.Internal, 3: Code.Internal, 4: Code.Internal, 6: Code.Internal, 9: Code.Internal, 10: Code.Internal,
+  7: Code.Unavailable, 8: Code.Canceled, 11: Code.ResourceExhausted, 12: Code.PermissionDenied, 13: Code.PermissionDenied,
+};
+
+/** connect-node's mapping of a socket error (node-error.js connectErrorFromNodeReason). */
+function nodeReasonError(reason: unknown): ConnectError {
+  const codes: unknown[] = [];
+  for (let e: unknown = reason, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    codes.push((e as NodeJS.ErrnoException).code);
+  }
+  let code = Code.Internal;
+  if (codes.some((c) => c === "ERR_STREAM_WRITE_AFTER_END" || c === "ERR_STREAM_DESTROYED" || c === "ERR_HTTP2_INVALID_STREAM" || c === "ECONNRESET")) {
+    code = Code.Aborted;
+  } else if (codes.some((c) => c === "ETIMEDOUT" || c === "ENOTFOUND" || c === "EAI_AGAIN" || c === "ECONNREFUSED")) {
+    code = Code.Unavailable;
+  }
+  const ce = ConnectError.from(reason, code);
+  if (ce !== reason) ce.cause = reason;
+  return ce;
+}
+
+/** Writes a universal response: head after the first chunk (the implementation may still set headers), trailers, end. */
+async function writeResponse(uRes: UniversalServerResponse, res: NodeResponse): Promise<void> {
+  const it = uRes.body?.[Symbol.asyncIterator]();
+  let writing = false;
+  try {
+    let chunk = it ? await it.next() : undefined;
+    res.writeHead(uRes.status, toNodeHeaders(uRes.header));
+    while (chunk !== undefined && chunk.done !== true) {
+      writing = true;
+      const value = chunk.value;
+      if (!res.write(value)) await drained(res);
+      writing = false;
+      chunk = await it!.next();
+    }
+    if (uRes.trailer) {
+      if (isGrpc(uRes)) fixGrpcTrailer(uRes.trailer);
+      res.addTrailers(toNodeHeaders(uRes.trailer)!);
+    }
+    res.end();
+  } catch (e) {
+    // A write failed: tell the implementation (its generator sees the error), then report it.
+    if (writing) it?.throw?.(e).catch(() => {});
+    void it?.return?.().catch(() => {});
+    throw nodeReasonError(e);
+  }
+}
+
+function drained(res: NodeResponse): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (res.errored) {
+      reject(res.errored);
+      return;
+    }
+    const onDrain = () => {
+      res.off("error", onError);
+      res.off("close", onClose);
+      resolve();
+    };
+    const onError = (err: Error) => {
+      res.off("drain", onDrain);
+      res.off("close", onClose);
+      reject(err);
+    };
+    const onClose = () => {
+      res.off("drain", onDrain);
+      res.off("error", onError);
+      const err = new Error("the response was closed before it was written") as NodeJS.ErrnoException;
+      err.code = "ERR_STREAM_DESTROYED";
+      reject(err);
+    };
+    res.once("drain", onDrain);
+    res.once("error", onError);
+    res.once("close", onClose);
+  });
+}
+
+function isGrpc(uRes: UniversalServerResponse): boolean {
+  const contentType = uRes.header?.get("content-type") ?? "";
+  return contentType.startsWith("application/grpc") && !contentType.startsWith("application/grpc-web");
+}
+
 function conform(uRes: UniversalServerResponse): UniversalServerResponse {
   const contentType = uRes.header?.get("content-type") ?? "";
   if (contentType.startsWith("application/grpc-web")) {
     return uRes.body ? { ...uRes, body: mapChunks(uRes.body, fixGrpcWebTrailerFrame) } : uRes;
   }
-  if (contentType.startsWith("application/grpc")) {
-    const trailer = uRes.trailer;
-    if (!trailer) return uRes;
-    if (!uRes.body) {
-      fixGrpcTrailer(trailer);
-      return uRes;
-    }
-    const body = uRes.body;
-    return {
-      ...uRes,
-      body: (async function* () {
-        yield* body;
-        fixGrpcTrailer(trailer);
-      })(),
-    };
-  }
+  // application/grpc: the trailer is corrected by writeResponse once the body is written.
+  if (contentType.startsWith("application/grpc")) return uRes;
   if (uRes.status === 500 && uRes.body) {
     const fixed = { ...uRes };
     fixed.body = fixConnectErrorBody(uRes.body, fixed);
