@@ -1,0 +1,272 @@
+// The web console (console/, served at /console/ by src/surfaces/console.ts) in a real browser:
+// Debian's Chromium driven by playwright-core, as test/browser/connect-web.spec.ts launches it,
+// against a real gateway whose chat endpoint is the fake OpenAI upstream on loopback.
+// Sign-in (a wrong key refused, the right one kept in sessionStorage only; auth off works without
+// a credential), the Endpoints table, the Playground streaming a chat (the DOM shows partial text
+// before the final answer), usage/cost/latency/TTFT/target after it, Cancel aborting the upstream
+// request (seen at the fake), axe-core with no serious violations, every control reachable by
+// keyboard, the CSP never violated. Screenshots go to test/browser/.output/ (gitignored).
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startFakeUpstream, SLOW_CHUNK_COUNT, type FaultyUpstream } from "../fakes/fake-upstream";
+import { startGateway, type TestGateway } from "../integration/harness";
+
+const chromiumPath = process.env["MODELGATE_CHROMIUM"] ?? "/usr/bin/chromium";
+const chromiumArgs = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const outputDir = fileURLToPath(new URL("./.output/console/", import.meta.url));
+const adminKey = "sk-console-admin-0123456789";
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+const endpointsYaml = (fakeUrl: string) => `
+endpoints:
+  - name: chat-fake
+    endpoint_type: llm/v1/chat
+    model: { provider: openai, name: m-console, config: { openai_api_key: sk-test-key-0001, openai_api_base: "${fakeUrl}/v1" } }
+  - name: embeddings
+    endpoint_type: llm/v1/embeddings
+    model: { provider: echo, name: echo-embed-1 }
+prices:
+  - { provider: openai, model: m-console, input_per_mtok: 1000000, output_per_mtok: 2000000 }
+`;
+
+let browser: Browser | undefined;
+let fake: FaultyUpstream | undefined;
+let gw: TestGateway | undefined;
+let openGw: TestGateway | undefined;
+let ready: Promise<void>;
+
+async function setUp(): Promise<void> {
+  if (!existsSync(chromiumPath)) {
+    throw new Error(
+      `Chromium not found at ${chromiumPath}: the browser tests need it. Install it with ` +
+        "`apt-get install -y chromium` (.ci/run does), or point MODELGATE_CHROMIUM at a Chromium binary.",
+    );
+  }
+  mkdirSync(outputDir, { recursive: true });
+  // The console's production build, as `npm install` leaves it (rebuilt only when stale).
+  await promisify(execFile)(process.execPath, ["scripts/build-console.mjs"], { cwd: root, timeout: 120_000, env: { ...process.env, CONSOLE_BUILD_QUIET: "1" } });
+  fake = await startFakeUpstream();
+  const [withAuth, authOff, launched] = await Promise.allSettled([
+    startGateway(`auth: { enabled: true, keys: [{ name: ops, key: $ADMIN_KEY, roles: [admin] }] }\n${endpointsYaml(fake.url)}`, { ADMIN_KEY: adminKey }),
+    startGateway(endpointsYaml(fake.url)),
+    chromium.launch({ executablePath: chromiumPath, args: chromiumArgs }),
+  ]);
+  if (withAuth.status === "fulfilled") gw = withAuth.value;
+  if (authOff.status === "fulfilled") openGw = authOff.value;
+  if (launched.status === "fulfilled") browser = launched.value;
+  for (const piece of [withAuth, authOff, launched]) if (piece.status === "rejected") throw piece.reason;
+}
+
+beforeAll(() => {
+  ready = setUp();
+  ready.catch(() => undefined);
+});
+
+afterAll(async () => {
+  await ready.catch(() => undefined);
+  await browser?.close();
+  await gw?.close();
+  await openGw?.close();
+  await fake?.close();
+});
+
+interface Opened {
+  context: BrowserContext;
+  page: Page;
+  /** Page errors and CSP violations reported in the console. */
+  problems: string[];
+}
+
+async function open(url: string, width = 1280): Promise<Opened> {
+  if (!browser) throw new Error("the browser did not start");
+  const context = await browser.newContext({ viewport: { width, height: 900 } });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+  page.on("console", (message) => {
+    if (/Content Security Policy|Refused to/i.test(message.text())) problems.push(`console: ${message.text()}`);
+  });
+  await page.goto(url);
+  return { context, page, problems };
+}
+
+/** axe-core in the page (evaluated over the DevTools protocol: the page's CSP forbids injected scripts). */
+async function axeViolations(page: Page): Promise<{ id: string; impact: string; nodes: string[] }[]> {
+  await page.evaluate(`${axeSource}\n;0`);
+  return page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: Document, opts: object): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ["violations"] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) }));
+  });
+}
+
+async function expectAccessible(page: Page): Promise<void> {
+  const serious = (await axeViolations(page)).filter((v) => v.impact === "serious" || v.impact === "critical");
+  expect(serious).toEqual([]);
+}
+
+/**
+ * Tabs through the page from the top and returns which enabled controls got the focus; every
+ * enabled control must be reachable, and each must have an accessible name.
+ */
+async function expectKeyboardReachable(page: Page): Promise<void> {
+  const controls = await page.evaluate(() => {
+    const all = Array.from(document.querySelectorAll<HTMLElement>("a[href], button, input, select, textarea"));
+    return all
+      .filter((el) => !(el as HTMLButtonElement).disabled)
+      .map((el, i) => {
+        el.dataset["kbd"] = String(i);
+        return String(i);
+      });
+  });
+  expect(controls.length).toBeGreaterThan(0);
+  await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+  const reached = new Set<string>();
+  for (let i = 0; i < controls.length + 5; i++) {
+    await page.keyboard.press("Tab");
+    const id = await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset["kbd"] ?? null);
+    if (id !== null) reached.add(id);
+  }
+  expect(controls.filter((c) => !reached.has(c))).toEqual([]);
+  const unnamed = await page.evaluate(() =>
+    Array.from(document.querySelectorAll<HTMLElement>("a[href], button, input, select, textarea"))
+      .filter((el) => {
+        const labelled = (el as HTMLInputElement).labels?.length ?? 0;
+        return labelled === 0 && !el.getAttribute("aria-label") && (el.textContent ?? "").trim() === "";
+      })
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+  expect(unnamed).toEqual([]);
+}
+
+async function signIn(page: Page, key: string): Promise<void> {
+  await page.getByLabel("API key or JWT").fill(key);
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
+}
+
+describe("the web console at /console/", () => {
+  it("refuses a wrong key, signs in with the right one (sessionStorage only) and lists the endpoints", async () => {
+    await ready;
+    const { context, page, problems } = await open(`${gw!.url}/console/`);
+    try {
+      await expect.poll(() => page.getByRole("heading", { name: "modelgate console" }).isVisible(), { timeout: 10_000 }).toBe(true);
+      await expectAccessible(page);
+      await page.screenshot({ path: `${outputDir}signin.png`, fullPage: true });
+      await signIn(page, "sk-not-a-key-000000000");
+      await page.getByRole("alert").waitFor({ timeout: 10_000 });
+      expect(await page.getByRole("alert").textContent()).toMatch(/^Unauthenticated: /);
+
+      await signIn(page, adminKey);
+      await page.getByRole("heading", { name: "Endpoints" }).waitFor({ timeout: 10_000 });
+      const row = page.locator('tr[data-endpoint="chat-fake"]');
+      await row.waitFor({ timeout: 10_000 });
+      expect(await row.textContent()).toContain("llm/v1/chat");
+      expect(await row.textContent()).toContain("m-console");
+      expect(await page.locator('tr[data-endpoint="embeddings"]').textContent()).toContain("llm/v1/embeddings");
+      expect(await page.evaluate(() => ({ session: sessionStorage.length, local: localStorage.length }))).toEqual({ session: 1, local: 0 });
+      expect(await page.evaluate(() => document.cookie)).toBe("");
+      await expectAccessible(page);
+      await expectKeyboardReachable(page);
+      await page.screenshot({ path: `${outputDir}endpoints.png`, fullPage: true });
+      // A narrow window: the same page, still usable.
+      await page.setViewportSize({ width: 390, height: 800 });
+      await page.screenshot({ path: `${outputDir}endpoints-narrow.png`, fullPage: true });
+      expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1)).toBe(true);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("works with auth off: continue without a credential", async () => {
+    await ready;
+    const { context, page, problems } = await open(`${openGw!.url}/console/`);
+    try {
+      await page.getByRole("button", { name: "Continue without a credential" }).click();
+      await page.locator('tr[data-endpoint="chat-fake"]').waitFor({ timeout: 10_000 });
+      expect(await page.getByTestId("who").textContent()).toBe("no credential (auth off)");
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("streams a chat in the playground: partial text first, then usage, cost, latency, TTFT and target", async () => {
+    await ready;
+    const { context, page, problems } = await open(`${gw!.url}/console/#/playground`);
+    try {
+      await signIn(page, adminKey);
+      await page.getByRole("heading", { name: "Playground" }).waitFor({ timeout: 10_000 });
+      await expect.poll(() => page.getByLabel("Chat endpoint").inputValue(), { timeout: 10_000 }).toBe("chat-fake");
+      // Every text the streaming paragraph shows, recorded in the page as the DOM changes.
+      await page.evaluate(() => {
+        const seen: string[] = [];
+        (window as unknown as { seen: string[] }).seen = seen;
+        new MutationObserver(() => {
+          const el = document.querySelector('[data-testid="streaming-text"]');
+          if (el && el.textContent !== seen.at(-1)) seen.push(el.textContent ?? "");
+        }).observe(document.body, { subtree: true, childList: true, characterData: true });
+      });
+      // #slow: the fake sends one piece every 50 ms.
+      await page.getByLabel("Message").fill("#slow stream please");
+      await page.getByRole("button", { name: "Send" }).click();
+      await page.locator('[data-status="done"]').waitFor({ timeout: 30_000 });
+      const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
+      const final = (await page.locator('li[data-role="assistant"] p').last().textContent()) ?? "";
+      expect(final.split(/\s+/).filter(Boolean).length).toBeGreaterThanOrEqual(SLOW_CHUNK_COUNT / 2);
+      const partial = seen.filter((text) => text !== "" && text.length < final.length);
+      // Many distinct partial texts, each a prefix of the answer: the tokens arrived one by one.
+      expect(partial.length).toBeGreaterThan(10);
+      for (const text of partial) expect(final.startsWith(text)).toBe(true);
+      expect(await page.getByTestId("usage").textContent()).toMatch(/^\d+ prompt \+ \d+ completion = \d+$/);
+      expect(await page.getByTestId("target").textContent()).toBe("m-console (1 upstream request)");
+      expect(await page.getByTestId("latency").textContent()).toMatch(/^\d+ ms$/);
+      expect(await page.getByTestId("ttft").textContent()).toMatch(/^\d+ ms$/);
+      await expect.poll(() => page.getByTestId("cost").textContent(), { timeout: 10_000 }).toMatch(/^\$\d+(\.\d+)?$/);
+      await expectAccessible(page);
+      await expectKeyboardReachable(page);
+      await page.screenshot({ path: `${outputDir}playground.png`, fullPage: true });
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+
+  it("Cancel aborts a streaming call and the upstream request (seen at the fake)", async () => {
+    await ready;
+    const { context, page, problems } = await open(`${gw!.url}/console/#/playground`);
+    try {
+      await signIn(page, adminKey);
+      await expect.poll(() => page.getByLabel("Chat endpoint").inputValue(), { timeout: 10_000 }).toBe("chat-fake");
+      const closedBefore = fake!.closedEarly;
+      await page.getByLabel("Message").fill("#slow then cancel");
+      await page.getByRole("button", { name: "Send" }).click();
+      // Some tokens first, so the upstream stream is running when Cancel is pressed.
+      await expect.poll(async () => ((await page.getByTestId("streaming-text").textContent()) ?? "").length, { timeout: 10_000 }).toBeGreaterThan(10);
+      await page.screenshot({ path: `${outputDir}playground-streaming.png`, fullPage: true });
+      await page.getByRole("button", { name: "Cancel" }).click();
+      await page.locator('[data-status="cancelled"]').waitFor({ timeout: 10_000 });
+      await fake!.waitForClosedEarly(closedBefore + 1, 10_000);
+      expect(await page.getByRole("button", { name: "Send" }).isDisabled()).toBe(true); // empty draft
+      expect(await page.getByRole("button", { name: "Cancel" }).isDisabled()).toBe(true);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+});
