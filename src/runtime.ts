@@ -14,6 +14,7 @@ import { routingSchema } from "./routing/config";
 import { EndpointRouter, type RoutedTarget, type RouterHooks } from "./routing/router";
 import { TargetHealthRegistry, type TargetHealth } from "./routing/target-health";
 import { targetClient } from "./routing/registry-targets";
+import { compilePolicies, type EndpointPolicies } from "./policies/pipeline";
 
 /** The routing of an endpoint without a `routing:` block: fallback in listed order, no retries. */
 const defaultRouting = routingSchema.parse({});
@@ -37,6 +38,8 @@ export interface RuntimeEndpoint {
   router?: EndpointRouter;
   /** Prompts and completions go on this endpoint's trace spans (`telemetry.capture_content`). */
   captureContent?: boolean;
+  /** Guardrails, context window and response cache (src/policies), when the endpoint has `policies:`. */
+  policies?: EndpointPolicies;
 }
 
 /** What routing keeps across reloads (breakers) and reports to (metrics). */
@@ -108,6 +111,7 @@ export function buildRuntimeState(
 ): RuntimeState {
   const endpoints = new Map<string, RuntimeEndpoint>();
   const health = new Map<string, TargetHealth>();
+  const prices = compilePrices(config.file.prices);
   for (const ep of config.file.endpoints) {
     const configs = config.targetConfigs.get(ep.name);
     const policy = ep.routing ?? defaultRouting;
@@ -155,6 +159,7 @@ export function buildRuntimeState(
       targetName: first.name,
       targets,
       captureContent: ep.telemetry?.capture_content === true,
+      policies: compilePolicies(ep, prices),
       router: targets.length > 1 || ep.routing ? new EndpointRouter(ep.name, targets, weights, policy, routing.hooks) : undefined,
     });
   }
@@ -182,6 +187,6 @@ export function buildRuntimeState(
     },
     teams,
     defaultMaxTokens: config.file.quota.default_max_tokens,
-    prices: compilePrices(config.file.prices),
+    prices,
   };
 }

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { accessSchema, jwtConfigSchema } from "../auth/config";
 import { pricesSchema } from "../usage/prices";
 import { checkTargets, modelSchema, routingSchema, targetSchema, withTargets } from "../routing/config";
+import { policiesSchema } from "../policies/config";
 
 export const endpointTypes = [
   "llm/v1/chat",
@@ -88,6 +89,8 @@ export const endpointSchema = z
     limit: limitSchema.nullish().transform((l) => l ?? undefined),
     /** Tracing for this endpoint's calls (see the top-level `telemetry:` block). */
     telemetry: endpointTelemetrySchema.optional(),
+    /** Guardrails, context-window management and the response cache (src/policies/config.ts). */
+    policies: policiesSchema.optional(),
   })
   .superRefine(checkTargets)
   // Parsed, every endpoint has its targets (one for `model:`) and `model` = the first target's.

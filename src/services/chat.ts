@@ -1,6 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { ChatRequest, ChatService, StreamChatRequest } from "../../gen/modelgate/v1/chat_pb";
 import type { ChatParams } from "../providers/types";
+import { policyStream, policyUnary } from "../policies/pipeline";
 import { beginEndpointCall, recordAnswer, routedStream, routedUnary, missingMethod, routingOf, streamedOutput, type ServiceDeps } from "./endpoint-call";
 import { chatRequestSchema, validate } from "./validate";
 
@@ -13,29 +14,31 @@ export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> 
   return {
     async chat(req, ctx) {
       const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
-      const params = chatParams(req);
-      const res = endpoint.router
-        ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.chat ?? missingMethod(endpoint))(params, call))
-        : await (endpoint.client.chat ?? missingMethod(endpoint))(params, options);
-      recordAnswer(info, res);
-      return Object.assign(res, { routing: routingOf(info) });
+      return policyUnary({ endpoint, outcome: info.outcome, options }, ctx, chatParams(req), async (params) => {
+        const res = endpoint.router
+          ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.chat ?? missingMethod(endpoint))(params, call))
+          : await (endpoint.client.chat ?? missingMethod(endpoint))(params, options);
+        recordAnswer(info, res);
+        return Object.assign(res, { routing: routingOf(info) });
+      });
     },
     async *streamChat(req, ctx) {
       const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
-      const params = chatParams(req);
-      const chunks = endpoint.router
-        ? routedStream(endpoint.router, ctx, info, options, (c, call) => (c.streamChat ?? missingMethod(endpoint))(params, call))
-        : (endpoint.client.streamChat ?? missingMethod(endpoint))(params, options);
-      const streamed = streamedOutput(info);
-      for await (const chunk of chunks) {
-        // The last message carries the usage, and so the routing (the target is known by then).
-        if (chunk.usage) {
-          recordAnswer(info, { usage: chunk.usage });
-          Object.assign(chunk, { routing: routingOf(info) });
+      yield* policyStream({ endpoint, outcome: info.outcome, options }, ctx, chatParams(req), async function* (params) {
+        const chunks = endpoint.router
+          ? routedStream(endpoint.router, ctx, info, options, (c, call) => (c.streamChat ?? missingMethod(endpoint))(params, call))
+          : (endpoint.client.streamChat ?? missingMethod(endpoint))(params, options);
+        const streamed = streamedOutput(info);
+        for await (const chunk of chunks) {
+          // The last message carries the usage, and so the routing (the target is known by then).
+          if (chunk.usage) {
+            recordAnswer(info, { usage: chunk.usage });
+            Object.assign(chunk, { routing: routingOf(info) });
+          }
+          streamed.addChunk(chunk);
+          yield chunk;
         }
-        streamed.addChunk(chunk);
-        yield chunk;
-      }
+      });
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { CompleteRequest, CompletionsService, StreamCompleteRequest } from "../../gen/modelgate/v1/completions_pb";
 import type { CompleteParams } from "../providers/types";
+import { policyStream, policyUnary } from "../policies/pipeline";
 import { beginEndpointCall, recordAnswer, routedStream, routedUnary, missingMethod, routingOf, streamedOutput, type ServiceDeps } from "./endpoint-call";
 import { completeRequestSchema, validate } from "./validate";
 
@@ -13,28 +14,30 @@ export function completionsService(deps: ServiceDeps): ServiceImpl<typeof Comple
   return {
     async complete(req, ctx) {
       const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
-      const params = completeParams(req);
-      const res = endpoint.router
-        ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.complete ?? missingMethod(endpoint))(params, call))
-        : await (endpoint.client.complete ?? missingMethod(endpoint))(params, options);
-      recordAnswer(info, res);
-      return Object.assign(res, { routing: routingOf(info) });
+      return policyUnary({ endpoint, outcome: info.outcome, options }, ctx, completeParams(req), async (params) => {
+        const res = endpoint.router
+          ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.complete ?? missingMethod(endpoint))(params, call))
+          : await (endpoint.client.complete ?? missingMethod(endpoint))(params, options);
+        recordAnswer(info, res);
+        return Object.assign(res, { routing: routingOf(info) });
+      });
     },
     async *streamComplete(req, ctx) {
       const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
-      const params = completeParams(req);
-      const chunks = endpoint.router
-        ? routedStream(endpoint.router, ctx, info, options, (c, call) => (c.streamComplete ?? missingMethod(endpoint))(params, call))
-        : (endpoint.client.streamComplete ?? missingMethod(endpoint))(params, options);
-      const streamed = streamedOutput(info);
-      for await (const chunk of chunks) {
-        if (chunk.usage) {
-          recordAnswer(info, { usage: chunk.usage });
-          Object.assign(chunk, { routing: routingOf(info) });
+      yield* policyStream({ endpoint, outcome: info.outcome, options }, ctx, completeParams(req), async function* (params) {
+        const chunks = endpoint.router
+          ? routedStream(endpoint.router, ctx, info, options, (c, call) => (c.streamComplete ?? missingMethod(endpoint))(params, call))
+          : (endpoint.client.streamComplete ?? missingMethod(endpoint))(params, options);
+        const streamed = streamedOutput(info);
+        for await (const chunk of chunks) {
+          if (chunk.usage) {
+            recordAnswer(info, { usage: chunk.usage });
+            Object.assign(chunk, { routing: routingOf(info) });
+          }
+          streamed.addChunk(chunk);
+          yield chunk;
         }
-        streamed.addChunk(chunk);
-        yield chunk;
-      }
+      });
     },
   };
 }

@@ -4,7 +4,7 @@ import type { NodeRequest, NodeResponse } from "../server/one-port";
 import { clip, Code, ConnectError } from "../errors";
 
 /** Headers that travel from a REST request into the service call. */
-const forwardedHeaders = ["authorization", "x-request-id", "traceparent", "tracestate", "baggage", "idempotency-key"] as const;
+const forwardedHeaders = ["authorization", "x-request-id", "traceparent", "tracestate", "baggage", "idempotency-key", "cache-control"] as const;
 
 /**
  * The forwarded headers as a plain record (lower-case names): the call's context builds its one

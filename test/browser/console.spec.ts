@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 // The web console (console/, served at /console/ by src/surfaces/console.ts) in a real browser:
 // Debian's Chromium driven by playwright-core, as test/browser/connect-web.spec.ts launches it,
 // against a real gateway whose chat endpoint is the fake OpenAI upstream on loopback.

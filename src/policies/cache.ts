@@ -1,0 +1,143 @@
+// The exact response cache: answers keyed on the normalized request (endpoint, its targets'
+// models, the stream flag, and the request's fields as canonical protobuf JSON with sorted keys,
+// so field order and defaults do not matter), per-endpoint TTL. In memory by default (LRU bounded
+// by bytes), in Redis when the endpoint names one (shared by every replica). A store that fails
+// is a miss (logged), never a failed call.
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+import { createRedisClient } from "../store/redis/counters";
+import { warnPolicy } from "./metrics";
+
+export interface CacheStore {
+  get(key: string): Promise<Buffer | undefined>;
+  set(key: string, value: Buffer, ttlMs: number): Promise<void>;
+}
+
+/** A least-recently-used map bounded by the bytes of its values, entries expiring after their TTL. */
+export class MemoryCacheStore implements CacheStore {
+  private readonly entries = new Map<string, { value: Buffer; expiresAt: number }>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  get size(): { entries: number; bytes: number } {
+    return { entries: this.entries.size, bytes: this.bytes };
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    this.entries.delete(key);
+    if (e.expiresAt <= Date.now()) {
+      this.bytes -= e.value.length + key.length;
+      return undefined;
+    }
+    // Re-inserted: Map order is the recency order.
+    this.entries.set(key, e);
+    return e.value;
+  }
+
+  async set(key: string, value: Buffer, ttlMs: number): Promise<void> {
+    const size = value.length + key.length;
+    if (size > this.maxBytes) return;
+    const old = this.entries.get(key);
+    if (old) {
+      this.entries.delete(key);
+      this.bytes -= old.value.length + key.length;
+    }
+    this.entries.set(key, { value, expiresAt: Date.now() + ttlMs });
+    this.bytes += size;
+    for (const [k, e] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(k);
+      this.bytes -= e.value.length + k.length;
+    }
+  }
+}
+
+// One client per Redis URL for the process (replicas are processes; reloads reuse it).
+const redisClients = new Map<string, Redis>();
+
+export class RedisCacheStore implements CacheStore {
+  private readonly redis: Redis;
+  constructor(
+    url: string,
+    private readonly prefix: string,
+  ) {
+    let client = redisClients.get(url);
+    if (!client) {
+      client = createRedisClient(url, { commandTimeoutMs: 500 });
+      redisClients.set(url, client);
+    }
+    this.redis = client;
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    try {
+      return (await this.redis.getBuffer(this.prefix + key)) ?? undefined;
+    } catch (err) {
+      warnPolicy({ cache: "redis", err: (err as Error).message }, "response cache: redis read failed; answered as a miss");
+      return undefined;
+    }
+  }
+
+  async set(key: string, value: Buffer, ttlMs: number): Promise<void> {
+    try {
+      await this.redis.set(this.prefix + key, value, "PX", ttlMs);
+    } catch (err) {
+      warnPolicy({ cache: "redis", err: (err as Error).message }, "response cache: redis write failed; answer not cached");
+    }
+  }
+}
+
+/** Closes the cache's Redis connections (gateway shutdown, tests). */
+export async function closePolicyStores(): Promise<void> {
+  const clients = [...redisClients.values()];
+  redisClients.clear();
+  await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())));
+}
+
+/** JSON with object keys sorted, for a key that does not depend on field order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const keys = Object.keys(value).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function cacheKey(parts: { endpoint: string; models: readonly string[]; stream: boolean; request: unknown }): string {
+  return createHash("sha256").update(canonicalJson(parts)).digest("base64url");
+}
+
+/** A cached answer: one response message, or a stream's messages, in protobuf binary. */
+export function encodeEntry(messages: readonly Uint8Array[]): Buffer {
+  const parts: Buffer[] = [];
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(messages.length);
+  parts.push(head);
+  for (const m of messages) {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(m.length);
+    parts.push(len, Buffer.from(m.buffer, m.byteOffset, m.length));
+  }
+  return Buffer.concat(parts);
+}
+
+/** encodeEntry's messages, or undefined for a value that is not one (a corrupt or foreign entry). */
+export function decodeEntry(value: Buffer): Uint8Array[] | undefined {
+  if (value.length < 4) return undefined;
+  const n = value.readUInt32BE(0);
+  const out: Uint8Array[] = [];
+  let at = 4;
+  for (let i = 0; i < n; i++) {
+    if (at + 4 > value.length) return undefined;
+    const len = value.readUInt32BE(at);
+    at += 4;
+    if (at + len > value.length) return undefined;
+    out.push(value.subarray(at, at + len));
+    at += len;
+  }
+  return at === value.length ? out : undefined;
+}

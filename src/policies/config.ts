@@ -1,0 +1,94 @@
+// The `policies:` block of an endpoint (src/config/schema.ts): request- and response-side policies
+// run by src/policies/pipeline.ts on the chat and completions services (typed API and every REST
+// surface alike). Everything is optional; an endpoint without the block runs no policy code.
+import { z } from "zod";
+
+export const overflowStrategies = ["refuse", "drop_oldest", "middle_out", "route"] as const;
+export type OverflowStrategy = (typeof overflowStrategies)[number];
+
+export const contextPolicySchema = z.strictObject({
+  /**
+   * What to do with a request that does not fit the model's window: refuse it (INVALID_ARGUMENT
+   * with the counts); drop the oldest turns keeping the system prompt; drop turns from the middle
+   * keeping the system prompt, the first turn and the last ones; or send it on when a later target
+   * of the endpoint has the room (routing's `context_length` fallback takes it there).
+   */
+  on_overflow: z.enum(overflowStrategies).default("refuse"),
+  /** Overrides the shipped table (src/usage/context-windows.ts) for every target of the endpoint. */
+  context_window: z.number().int().positive().optional(),
+  max_output_tokens: z.number().int().positive().optional(),
+});
+
+export const cachePolicySchema = z.strictObject({
+  /** How long an answer is served from the cache. */
+  ttl_ms: z.number().int().min(1).max(30 * 86_400_000).default(300_000),
+  /** The in-memory store's bound (least recently used answers go first). */
+  max_bytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+  /** Answers larger than this are not cached. */
+  max_entry_bytes: z.number().int().min(64).default(1024 * 1024),
+  /** Cache requests with temperature unset or > 0, or n > 1 (their answers vary by design). */
+  allow_nondeterministic: z.boolean().default(false),
+  /** redis://... shares the cache between replicas; absent: each replica keeps its own in memory. */
+  redis_url: z.string().regex(/^rediss?:\/\//, "expected a redis:// or rediss:// URL").optional(),
+  /** Put before every cache key in Redis. */
+  key_prefix: z.string().default("mg:cache:"),
+});
+
+export const piiKinds = ["email", "phone", "card", "iban", "secret"] as const;
+export type PiiKind = (typeof piiKinds)[number];
+export const guardActions = ["block", "redact", "flag"] as const;
+export type GuardAction = (typeof guardActions)[number];
+
+const reasonCode = z.string().regex(/^[a-z0-9_.-]{1,64}$/, "use lowercase letters, digits, '_', '.' or '-' (at most 64)");
+
+const piiRule = z.strictObject({
+  type: z.literal("pii"),
+  /** Which kinds to look for (all by default). */
+  kinds: z.array(z.enum(piiKinds)).min(1).default([...piiKinds]),
+  action: z.enum(guardActions).default("redact"),
+});
+
+function compiles(pattern: string, ctx: z.core.$RefinementCtx, flags: string): void {
+  try {
+    new RegExp(pattern, flags);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", input: pattern, message: `not a valid regular expression: ${(err as Error).message}` });
+  }
+}
+
+const regexRule = z
+  .strictObject({
+    type: z.literal("regex"),
+    pattern: z.string().min(1),
+    /** Case-insensitive unless false. */
+    ignore_case: z.boolean().default(true),
+    action: z.enum(guardActions).default("block"),
+    /** The reason code callers see when the rule blocks (and logs / metrics always). */
+    reason: reasonCode.default("regex"),
+  })
+  .superRefine((r, ctx) => compiles(r.pattern, ctx, r.ignore_case ? "giu" : "gu"));
+
+const denyRule = z.strictObject({
+  type: z.literal("deny_list"),
+  /** Words or phrases, matched case-insensitively on word boundaries. */
+  terms: z.array(z.string().min(1)).min(1),
+  action: z.enum(guardActions).default("block"),
+  reason: reasonCode.default("deny_list"),
+});
+
+export const guardRuleSchema = z.discriminatedUnion("type", [piiRule, regexRule, denyRule]);
+export type GuardRuleConfig = z.infer<typeof guardRuleSchema>;
+
+export const guardrailsPolicySchema = z.strictObject({
+  /** Checks on the request's text (messages, prompts), in order, before anything else. */
+  input: z.array(guardRuleSchema).default([]),
+  /** Checks on the answer's text, in order; on streams, chunk by chunk. */
+  output: z.array(guardRuleSchema).default([]),
+});
+
+export const policiesSchema = z.strictObject({
+  guardrails: guardrailsPolicySchema.optional(),
+  context: contextPolicySchema.optional(),
+  cache: cachePolicySchema.optional(),
+});
+export type PoliciesConfig = z.infer<typeof policiesSchema>;

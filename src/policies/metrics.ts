@@ -1,0 +1,67 @@
+// The policies' counters and decision log. Counted as plain tallies per call (read by prom-client
+// at scrape time, like src/observability/metrics.ts), logged without the request's text.
+import { Counter, type Registry } from "prom-client";
+import type { Logger } from "pino";
+
+type Labels = Record<string, string>;
+
+class Tallies {
+  readonly values = new Map<string, { labels: Labels; n: number }>();
+  add(labels: Labels, n = 1): void {
+    const key = JSON.stringify(labels);
+    const t = this.values.get(key);
+    if (t) t.n += n;
+    else this.values.set(key, { labels, n });
+  }
+  get(labels: Labels): number {
+    return this.values.get(JSON.stringify(labels))?.n ?? 0;
+  }
+}
+
+/** Cache lookups by endpoint and result (hit, miss, bypass: not cacheable or opted out). */
+export const cacheLookups = new Tallies();
+/** USD the cache hits saved (the price of the answer they replayed), by endpoint. */
+export const cacheSavedUsd = new Tallies();
+/** Guardrail decisions by endpoint, side (input, output), reason and action. */
+export const guardrailDecisions = new Tallies();
+/** Context-window outcomes by endpoint: fit, trimmed, refused, routed. */
+export const contextOutcomes = new Tallies();
+
+const registered = new WeakSet<Registry>();
+
+/** Adds the policy counters to a registry (GET /metrics); once per registry. */
+export function registerPolicyMetrics(registry: Registry): void {
+  if (registered.has(registry)) return;
+  registered.add(registry);
+  const counter = (name: string, help: string, labelNames: string[], tallies: Tallies) =>
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const { labels, n } of tallies.values.values()) this.inc(labels, n);
+      },
+    });
+  counter("modelgate_cache_lookups_total", "Response cache lookups by result (hit, miss, bypass).", ["endpoint", "result"], cacheLookups);
+  counter("modelgate_cache_saved_usd_total", "USD the response cache saved (the price of the replayed answers).", ["endpoint"], cacheSavedUsd);
+  counter("modelgate_guardrail_decisions_total", "Guardrail decisions by side, reason and action.", ["endpoint", "side", "reason", "action"], guardrailDecisions);
+  counter("modelgate_context_outcomes_total", "Context-window checks by outcome (fit, trimmed, refused, routed).", ["endpoint", "outcome"], contextOutcomes);
+}
+
+let logger: Pick<Logger, "info" | "warn"> | undefined;
+
+/** Where policy decisions are logged (the gateway's logger). */
+export function setPolicyLogger(l: Pick<Logger, "info" | "warn"> | undefined): void {
+  logger = l;
+}
+
+/** Logs a policy decision: names, counts and reason codes only, never the text. */
+export function logPolicy(fields: Record<string, unknown>, message: string): void {
+  logger?.info({ policy: fields }, message);
+}
+
+export function warnPolicy(fields: Record<string, unknown>, message: string): void {
+  logger?.warn({ policy: fields }, message);
+}
