@@ -1,0 +1,68 @@
+// The response cache shared by two gateway replicas (real `modelgate` processes) through a real
+// redis-server: N identical calls spread over both reach the fake upstream once.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startReplica, type Replica } from "../e2e/replicas";
+import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
+import { useTestRedis, type TestRedis } from "../support/redis";
+
+let redis: TestRedis;
+let fake: FakeUpstream;
+let replicas: Replica[] = [];
+let dir: string;
+
+beforeAll(async () => {
+  [redis, fake] = await Promise.all([useTestRedis(), startFakeUpstream()]);
+  dir = mkdtempSync(join(tmpdir(), "mg-policies-redis-"));
+  const config = join(dir, "modelgate.yaml");
+  // A prefix of this run's own, so a reused Redis (MODELGATE_TEST_REDIS_URL) starts empty for it.
+  const prefix = `mgtest:cache:${process.pid}:${Date.now()}:`;
+  writeFileSync(
+    config,
+    `
+store: { database_url: "sqlite:${join(dir, "mg.db")}" }
+endpoints:
+  - name: cached
+    endpoint_type: llm/v1/chat
+    model: { provider: openai, name: gpt-4o-mini, config: { openai_api_key: sk-upstream, openai_api_base: "${fake.url}/v1" } }
+    policies: { cache: { ttl_ms: 600000, redis_url: "${redis.url}", key_prefix: "${prefix}" } }
+`,
+  );
+  replicas = await Promise.all([startReplica(config), startReplica(config)]);
+}, 60_000);
+afterAll(async () => {
+  await Promise.all(replicas.map((r) => r.stop()));
+  await fake?.close();
+  await redis?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}, 30_000);
+
+describe("response cache in Redis", () => {
+  it("N identical calls over two replicas reach the upstream once; the others are hits on either replica", async () => {
+    const clients = replicas.map((r) => new OpenAI({ apiKey: "unused", baseURL: `${r.url}/v1`, maxRetries: 0 }));
+    const marks: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const { data, response } = await clients[i % 2]!.chat.completions
+        .create({ model: "cached", messages: [{ role: "user", content: "shared answer" }], temperature: 0 })
+        .withResponse();
+      expect(data.choices[0]?.message.content).toBe("echo: shared answer");
+      marks.push(`${i % 2}:${response.headers.get("x-modelgate-cache")}`);
+    }
+    expect(marks).toEqual(["0:miss", "1:hit", "0:hit", "1:hit", "0:hit", "1:hit"]);
+    expect(fake.requests.length).toBe(1);
+
+    // A streamed request is its own entry, replayed as a stream by the other replica.
+    const stream = async (c: OpenAI) => {
+      let text = "";
+      const s = await c.chat.completions.create({ model: "cached", messages: [{ role: "user", content: "shared stream" }], temperature: 0, stream: true });
+      for await (const chunk of s) text += chunk.choices[0]?.delta?.content ?? "";
+      return text;
+    };
+    expect(await stream(clients[0]!)).toBe("echo: shared stream");
+    expect(await stream(clients[1]!)).toBe("echo: shared stream");
+    expect(fake.requests.length).toBe(2);
+  }, 30_000);
+});
