@@ -60,6 +60,8 @@ import { HealthStatus, registerHealth } from "./health";
 import { createOnePortServer, type NodeRequest, type NodeResponse, type OnePortServer, type RequestListener } from "./one-port";
 import { createNodeHandler } from "./node-adapter";
 import { registerReflection } from "./reflection";
+import { closePolicyStores } from "../policies/cache";
+import { registerPolicyMetrics, setPolicyLogger } from "../policies/metrics";
 
 export interface GatewayOptions {
   config: LoadedConfig;
@@ -130,6 +132,9 @@ export class Gateway {
       config: () => this.state,
     });
     this.feedback = new FeedbackBook(this.metrics.registry);
+    // Policy decisions (src/policies): counted on this registry, logged by this logger.
+    registerPolicyMetrics(this.metrics.registry);
+    setPolicyLogger(options.logger);
     this.server = createOnePortServer(this.listener(), {
       headersTimeoutMs: this.settings.headers_timeout_ms,
       requestTimeoutMs: this.settings.request_timeout_ms,
@@ -281,6 +286,7 @@ export class Gateway {
     await this.backends.ledger.close(5_000);
     await this.backends.counters.close();
     await this.backends.store.close();
+    await closePolicyStores();
   }
 
   private async serveMetrics(req: NodeRequest, res: NodeResponse): Promise<void> {

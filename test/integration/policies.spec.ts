@@ -169,6 +169,17 @@ describe("response cache (memory)", () => {
   });
 });
 
+describe("metrics", () => {
+  it("GET /metrics has the policy counters", async () => {
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(text).toMatch(/modelgate_cache_lookups_total\{endpoint="cached",result="hit"\} [1-9]/);
+    expect(text).toMatch(/modelgate_context_outcomes_total\{endpoint="small",outcome="refused"\} [1-9]/);
+    expect(text).toMatch(/modelgate_context_outcomes_total\{endpoint="trim-oldest",outcome="trimmed"\} 1/);
+    // gpt-4o-mini is priced: each hit saved what the first answer cost.
+    expect(Number(/modelgate_cache_saved_usd_total\{endpoint="cached"\} (\S+)/.exec(text)?.[1])).toBeGreaterThan(0);
+  });
+});
+
 describe("guardrails", () => {
   it("redacts PII in the input before it reaches the upstream (OpenAI SDK)", async () => {
     const text = "mail jane.doe@example.com, card 4111 1111 1111 1111, IBAN DE89 3704 0044 0532 0130 00, call +44 20 7946 0958, key sk-abcdefghijklmnopqrstuvwx1234; not a card 4111 1111 1111 1112";
@@ -180,6 +191,9 @@ describe("guardrails", () => {
     expect(gw.rawLogs()).not.toContain("jane.doe@example.com");
     expect(gw.rawLogs()).not.toContain("4111 1111 1111 1111");
     expect(guardrailDecisions.get({ endpoint: "guarded", side: "input", reason: "pii.email", action: "redact" })).toBeGreaterThan(0);
+    // The decision is logged with its reasons and counts, never the text.
+    const line = gw.logs.find((l) => l.msg === "guardrail decision" && (l.policy as { side?: string }).side === "input");
+    expect((line?.policy as { decisions: unknown[] }).decisions).toContainEqual({ reason: "pii.card", action: "redact", count: 1 });
   });
 
   it("blocks a deny-listed input with FAILED_PRECONDITION and its reason, before any upstream call (typed API)", async () => {
