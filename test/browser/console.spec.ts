@@ -105,14 +105,22 @@ async function open(url: string, width = 1280): Promise<Opened> {
   return { context, page, problems };
 }
 
+// Page-side code is passed as strings: the project's tsconfig has no DOM lib (server code must not
+// lean on DOM types), as test/browser/page/app.ts explains.
+
 /** axe-core in the page (evaluated over the DevTools protocol: the page's CSP forbids injected scripts). */
 async function axeViolations(page: Page): Promise<{ id: string; impact: string; nodes: string[] }[]> {
   await page.evaluate(`${axeSource}\n;0`);
-  return page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run(ctx: Document, opts: object): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
-    const result = await axe.run(document, { resultTypes: ["violations"] });
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) }));
-  });
+  const result = await page.evaluate<{ passed: number; violations: { id: string; impact: string; nodes: string[] }[] }>(`(async () => {
+    const result = await window.axe.run(document, { resultTypes: ["violations"] });
+    return {
+      passed: result.passes.length,
+      violations: result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) })),
+    };
+  })()`);
+  // axe really checked the page (labels, contrast, names...), not an empty document.
+  expect(result.passed).toBeGreaterThan(5);
+  return result.violations;
 }
 
 async function expectAccessible(page: Page): Promise<void> {
@@ -125,32 +133,23 @@ async function expectAccessible(page: Page): Promise<void> {
  * enabled control must be reachable, and each must have an accessible name.
  */
 async function expectKeyboardReachable(page: Page): Promise<void> {
-  const controls = await page.evaluate(() => {
-    const all = Array.from(document.querySelectorAll<HTMLElement>("a[href], button, input, select, textarea"));
-    return all
-      .filter((el) => !(el as HTMLButtonElement).disabled)
-      .map((el, i) => {
-        el.dataset["kbd"] = String(i);
-        return String(i);
-      });
-  });
+  const controls = await page.evaluate<string[]>(`
+    Array.from(document.querySelectorAll("a[href], button, input, select, textarea"))
+      .filter((el) => !el.disabled)
+      .map((el, i) => { el.dataset.kbd = String(i); return String(i); })`);
   expect(controls.length).toBeGreaterThan(0);
-  await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+  await page.evaluate("document.activeElement?.blur()");
   const reached = new Set<string>();
   for (let i = 0; i < controls.length + 5; i++) {
     await page.keyboard.press("Tab");
-    const id = await page.evaluate(() => (document.activeElement as HTMLElement | null)?.dataset["kbd"] ?? null);
+    const id = await page.evaluate<string | null>("document.activeElement?.dataset?.kbd ?? null");
     if (id !== null) reached.add(id);
   }
   expect(controls.filter((c) => !reached.has(c))).toEqual([]);
-  const unnamed = await page.evaluate(() =>
-    Array.from(document.querySelectorAll<HTMLElement>("a[href], button, input, select, textarea"))
-      .filter((el) => {
-        const labelled = (el as HTMLInputElement).labels?.length ?? 0;
-        return labelled === 0 && !el.getAttribute("aria-label") && (el.textContent ?? "").trim() === "";
-      })
-      .map((el) => el.outerHTML.slice(0, 80)),
-  );
+  const unnamed = await page.evaluate<string[]>(`
+    Array.from(document.querySelectorAll("a[href], button, input, select, textarea"))
+      .filter((el) => (el.labels?.length ?? 0) === 0 && !el.getAttribute("aria-label") && (el.textContent ?? "").trim() === "")
+      .map((el) => el.outerHTML.slice(0, 80))`);
   expect(unnamed).toEqual([]);
 }
 
@@ -178,15 +177,15 @@ describe("the web console at /console/", () => {
       expect(await row.textContent()).toContain("llm/v1/chat");
       expect(await row.textContent()).toContain("m-console");
       expect(await page.locator('tr[data-endpoint="embeddings"]').textContent()).toContain("llm/v1/embeddings");
-      expect(await page.evaluate(() => ({ session: sessionStorage.length, local: localStorage.length }))).toEqual({ session: 1, local: 0 });
-      expect(await page.evaluate(() => document.cookie)).toBe("");
+      expect(await page.evaluate("({ session: sessionStorage.length, local: localStorage.length })")).toEqual({ session: 1, local: 0 });
+      expect(await page.evaluate("document.cookie")).toBe("");
       await expectAccessible(page);
       await expectKeyboardReachable(page);
       await page.screenshot({ path: `${outputDir}endpoints.png`, fullPage: true });
       // A narrow window: the same page, still usable.
       await page.setViewportSize({ width: 390, height: 800 });
       await page.screenshot({ path: `${outputDir}endpoints-narrow.png`, fullPage: true });
-      expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1)).toBe(true);
+      expect(await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")).toBe(true);
       expect(problems).toEqual([]);
     } finally {
       await context.close();
@@ -214,19 +213,18 @@ describe("the web console at /console/", () => {
       await page.getByRole("heading", { name: "Playground" }).waitFor({ timeout: 10_000 });
       await expect.poll(() => page.getByLabel("Chat endpoint").inputValue(), { timeout: 10_000 }).toBe("chat-fake");
       // Every text the streaming paragraph shows, recorded in the page as the DOM changes.
-      await page.evaluate(() => {
-        const seen: string[] = [];
-        (window as unknown as { seen: string[] }).seen = seen;
+      await page.evaluate(`{
+        const seen = (window.seen = []);
         new MutationObserver(() => {
           const el = document.querySelector('[data-testid="streaming-text"]');
           if (el && el.textContent !== seen.at(-1)) seen.push(el.textContent ?? "");
         }).observe(document.body, { subtree: true, childList: true, characterData: true });
-      });
+      }`);
       // #slow: the fake sends one piece every 50 ms.
       await page.getByLabel("Message").fill("#slow stream please");
       await page.getByRole("button", { name: "Send" }).click();
       await page.locator('[data-status="done"]').waitFor({ timeout: 30_000 });
-      const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
+      const seen = await page.evaluate<string[]>("window.seen");
       const final = (await page.locator('li[data-role="assistant"] p').last().textContent()) ?? "";
       expect(final.split(/\s+/).filter(Boolean).length).toBeGreaterThanOrEqual(SLOW_CHUNK_COUNT / 2);
       const partial = seen.filter((text) => text !== "" && text.length < final.length);
