@@ -1,0 +1,93 @@
+// Guardrail detectors, the `policies:` config's errors, and the context-window table.
+import { describe, expect, it } from "vitest";
+import { configSchema } from "../../src/config/schema";
+import { checkText, compileGuardRule, ibanValid, luhnValid, type GuardDecision } from "../../src/policies/guardrails";
+import { guardRuleSchema } from "../../src/policies/config";
+import { contextLimitsOf } from "../../src/usage/context-windows";
+
+const pii = (kinds?: string[]) => [compileGuardRule(guardRuleSchema.parse({ type: "pii", ...(kinds ? { kinds } : {}) }))];
+
+describe("checksums", () => {
+  it("Luhn: test card numbers pass, one digit off fails", () => {
+    expect(luhnValid("4111 1111 1111 1111")).toBe(true);
+    expect(luhnValid("5500-0000-0000-0004")).toBe(true);
+    expect(luhnValid("378282246310005")).toBe(true);
+    expect(luhnValid("4111 1111 1111 1112")).toBe(false);
+    expect(luhnValid("123")).toBe(false);
+  });
+  it("IBAN mod 97", () => {
+    expect(ibanValid("DE89 3704 0044 0532 0130 00")).toBe(true);
+    expect(ibanValid("GB82WEST12345698765432")).toBe(true);
+    expect(ibanValid("GB82WEST12345698765433")).toBe(false);
+  });
+});
+
+describe("PII detection", () => {
+  const redact = (text: string, kinds?: string[]) => {
+    const decisions: GuardDecision[] = [];
+    return { text: checkText(pii(kinds), text, decisions), decisions };
+  };
+  it("redacts each kind and says how many, never what", () => {
+    const out = redact("a@b.io and c.d+e@x.co.uk; GB82WEST12345698765432; ghp_" + "a".repeat(36) + "; AKIAABCDEFGHIJKLMNOP");
+    expect(out.text).toBe("[REDACTED:pii.email] and [REDACTED:pii.email]; [REDACTED:pii.iban]; [REDACTED:pii.secret]; [REDACTED:pii.secret]");
+    expect(out.decisions).toEqual([
+      { reason: "pii.secret", action: "redact", count: 2 },
+      { reason: "pii.email", action: "redact", count: 2 },
+      { reason: "pii.iban", action: "redact", count: 1 },
+    ]);
+  });
+  it("leaves numbers that are not PII: dates, short numbers, versions, failed checksums", () => {
+    const text = "on 2026-12-06 at 10:30, version 1.2.3, order 12345, total 99.95, card 4111 1111 1111 1112";
+    expect(redact(text).text).toBe(text);
+  });
+  it("finds phone numbers in common international and grouped forms", () => {
+    expect(redact("+1 415 555 2671 or (020) 7946 0958 or +33612345678", ["phone"]).text).toBe(
+      "[REDACTED:pii.phone] or [REDACTED:pii.phone] or [REDACTED:pii.phone]",
+    );
+  });
+  it("a private key block", () => {
+    expect(redact("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY----- done").text).toBe("[REDACTED:pii.secret] done");
+  });
+});
+
+describe("deny lists and regexes", () => {
+  it("deny-list terms match whole words, any case and spacing", () => {
+    const rule = compileGuardRule(guardRuleSchema.parse({ type: "deny_list", terms: ["project zeus"], reason: "confidential" }));
+    const d: GuardDecision[] = [];
+    checkText([rule], "about PROJECT   Zeus.", d);
+    expect(d).toEqual([{ reason: "confidential", action: "block", count: 1 }]);
+    const none: GuardDecision[] = [];
+    checkText([rule], "about projectzeus", none);
+    expect(none).toEqual([]);
+  });
+  it("flag leaves the text as it is", () => {
+    const rule = compileGuardRule(guardRuleSchema.parse({ type: "regex", pattern: "b+", action: "flag", reason: "bees" }));
+    const d: GuardDecision[] = [];
+    expect(checkText([rule], "abba bb", d)).toBe("abba bb");
+    expect(d).toEqual([{ reason: "bees", action: "flag", count: 2 }]);
+  });
+});
+
+describe("policies config", () => {
+  const endpoint = (policies: unknown) => ({
+    endpoints: [{ name: "e", endpoint_type: "llm/v1/chat", model: { provider: "echo", name: "echo-1" }, policies }],
+  });
+  it("names the path of a bad regex, an unknown strategy and an unknown key", () => {
+    const issues = (p: unknown) => configSchema.safeParse(endpoint(p)).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    expect(issues({ guardrails: { input: [{ type: "regex", pattern: "(" }] } })?.[0]).toMatch(
+      /^endpoints\.0\.policies\.guardrails\.input\.0: not a valid regular expression/,
+    );
+    expect(issues({ context: { on_overflow: "truncate" } })?.[0]).toMatch(/^endpoints\.0\.policies\.context\.on_overflow: /);
+    expect(issues({ cache: { ttl: 5 } })?.[0]).toMatch(/^endpoints\.0\.policies\.cache: Unrecognized key: "ttl"/);
+    expect(issues({ cache: { redis_url: "http://x" } })?.[0]).toBe("endpoints.0.policies.cache.redis_url: expected a redis:// or rediss:// URL");
+  });
+});
+
+describe("context windows", () => {
+  it("knows common models, dated snapshots and Bedrock ids; not unknown ones", () => {
+    expect(contextLimitsOf("openai", "gpt-4o-mini-2024-07-18")).toEqual({ contextTokens: 128_000, maxOutputTokens: 16_384 });
+    expect(contextLimitsOf("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0")?.contextTokens).toBe(200_000);
+    expect(contextLimitsOf("gemini", "gemini-2.5-flash")?.contextTokens).toBe(1_048_576);
+    expect(contextLimitsOf("echo", "echo-1")).toBeUndefined();
+  });
+});
