@@ -47,6 +47,13 @@ endpoints:
           - { type: deny_list, terms: [project zeus], reason: confidential }
         output:
           - { type: regex, pattern: "launch\\\\s+codes", action: block, reason: launch_codes }
+  - name: text
+    endpoint_type: llm/v1/completions
+    model: ${openaiModel("gpt-4o-mini")}
+    policies:
+      context: { context_window: 60 }
+      cache: { ttl_ms: 600000 }
+      guardrails: { output: [{ type: pii, kinds: [email] }] }
 `);
   sdk = new OpenAI({ apiKey: "unused", baseURL: `${gw.url}/v1`, maxRetries: 0 });
   typed = createClient(ChatService, createConnectTransport({ baseUrl: gw.url, httpVersion: "1.1" }));
@@ -224,5 +231,29 @@ describe("guardrails", () => {
       for await (const _ of stream) void _;
     })().catch((e: unknown) => e);
     expect(String((err as Error).message)).toMatch(/guardrail blocked the output \(reason: launch_codes\)/);
+  });
+});
+
+describe("completions", () => {
+  it("refuses a prompt over the window before any upstream call, caches, and redacts the output (OpenAI SDK)", async () => {
+    const long = sdk.completions.create({ model: "text", prompt: words(100, "p"), max_tokens: 5 });
+    await expect(long).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/context window exceeded: \d+ prompt tokens \+ 5 max_tokens = \d+ > 60 tokens/) });
+    expect(fake.requests.length).toBe(0);
+    const ask = () => sdk.completions.create({ model: "text", prompt: "write to ann@example.org", max_tokens: 10, temperature: 0 }).withResponse();
+    const first = await ask();
+    const second = await ask();
+    expect(first.data.choices[0]?.text).toBe("echo: write to [REDACTED:pii.email]");
+    expect(second.data.choices[0]?.text).toBe(first.data.choices[0]?.text);
+    expect([first.response.headers.get("x-modelgate-cache"), second.response.headers.get("x-modelgate-cache")]).toEqual(["miss", "hit"]);
+    // The upstream got the prompt as it was (output rules only) and was called once.
+    expect(fake.requests.length).toBe(1);
+    expect((fake.requests[0]?.body as { prompt: string }).prompt).toBe("write to ann@example.org");
+  });
+
+  it("redacts a streamed completion chunk by chunk", async () => {
+    const stream = await sdk.completions.create({ model: "text", prompt: "mail bob@example.net soon", max_tokens: 10, stream: true });
+    let text = "";
+    for await (const c of stream) text += c.choices[0]?.text ?? "";
+    expect(text).toBe("echo: mail [REDACTED:pii.email] soon");
   });
 });
