@@ -5,7 +5,7 @@ import { anonymous, sha256Hex, type Principal } from "../runtime";
 import type { KeyRecord } from "../store/types";
 import { checkAccess, sourceOfKeyId } from "../auth/access";
 import { looksLikeJwt } from "../auth/jwt";
-import { getCallInfo, requestEndpoint } from "./call-info";
+import { callerKey, getCallEndpoint, getCallScope, setOnce } from "./call-info";
 
 const bearer = /^Bearer\s+(\S+)\s*$/i;
 
@@ -26,17 +26,17 @@ export interface AuthDeps {
 export function authInterceptor(deps: AuthDeps = {}): Interceptor {
   const now = deps.now ?? Date.now;
   return (next) => async (req) => {
-    const info = getCallInfo(req.contextValues);
-    if (!info) return next(req);
-    if (!info.state.auth.enabled) {
-      info.principal = anonymous;
+    const scope = getCallScope(req.contextValues);
+    if (!scope) return next(req);
+    if (!scope.state.auth.enabled) {
+      setOnce(req.contextValues, callerKey, { principal: anonymous });
       return next(req);
     }
     const header = req.header.get("authorization");
     if (!header) throw unauthenticated('missing API key: send "Authorization: Bearer <key>"');
     const token = bearer.exec(header)?.[1];
     if (!token) throw unauthenticated('malformed Authorization header: expected "Bearer <key>"');
-    const { jwt, keysBySha256, grants } = info.state.auth;
+    const { jwt, keysBySha256, grants } = scope.state.auth;
     let principal: Principal;
     if (jwt && looksLikeJwt(token)) {
       const claims = await jwt.verify(token, req.signal);
@@ -45,19 +45,22 @@ export function authInterceptor(deps: AuthDeps = {}): Interceptor {
       const hash = sha256Hex(token);
       principal = keysBySha256.get(hash) ?? storedPrincipal(deps.keyCache?.lookup(hash), now());
     }
-    info.principal = principal;
     if (adminServices.has(req.service.typeName)) {
+      setOnce(req.contextValues, callerKey, { principal });
       if (!principal.roles.has("admin")) throw permissionDenied(`${req.service.name} needs role "admin"`);
       return next(req);
     }
     // Unknown endpoints are checked too: a key limited to some endpoints learns nothing about the
     // others (not even whether they exist), and its refused calls stay small in the ledger.
-    const endpoint = await requestEndpoint(req, info);
-    if (endpoint) {
-      const decision = checkAccess({ ...principal, source: sourceOfKeyId(principal.keyId) }, endpoint, grants);
-      if (!decision.allowed) throw permissionDenied(decision.missing);
-      info.allowedModelVersions = decision.modelVersions;
+    const endpoint = getCallEndpoint(req.contextValues)?.name;
+    if (!endpoint) {
+      setOnce(req.contextValues, callerKey, { principal });
+      return next(req);
     }
+    const decision = checkAccess({ ...principal, source: sourceOfKeyId(principal.keyId) }, endpoint, grants);
+    // Set before a refusal too: the refused call's log line and ledger row name the key.
+    setOnce(req.contextValues, callerKey, decision.allowed ? { principal, allowedModelVersions: decision.modelVersions } : { principal });
+    if (!decision.allowed) throw permissionDenied(decision.missing);
     return next(req);
   };
 }

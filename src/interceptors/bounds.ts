@@ -5,7 +5,7 @@
 import { ScalarType, type DescMessage } from "@bufbuild/protobuf";
 import type { Interceptor } from "@connectrpc/connect";
 import { invalidArgument } from "../errors";
-import { getCallInfo, requestMessage } from "./call-info";
+import { callEndpointKey, endpointNameOf, getCallScope, setOnce } from "./call-info";
 
 /** Longest identifier accepted (config names are at most 128). */
 export const MAX_IDENTIFIER_CHARS = 256;
@@ -105,20 +105,19 @@ export function checkIdentifiers(desc: DescMessage, message: unknown, prefix = "
 }
 
 /**
- * Refuses a request whose identifiers are oversized or hold control characters (INVALID_ARGUMENT
- * naming the field), before auth and quota read them into logs and ledger rows.
+ * Refuses a request whose message could not be read, or whose identifiers are oversized or hold control characters (INVALID_ARGUMENT
+ * naming the field), before auth and quota read them into logs and ledger rows. Then resolves the
+ * endpoint the request names, once, on the call's state (callEndpointKey): a refused name never
+ * becomes the call's endpoint, so it reaches no log line, metric or ledger row.
  */
 export function boundsInterceptor(): Interceptor {
-  return (next) => async (req) => {
-    const info = getCallInfo(req.contextValues);
-    const message = info ? await requestMessage(req, info) : req.stream ? undefined : req.message;
-    try {
-      checkIdentifiers(req.method.input, message);
-    } catch (err) {
-      // The refused value must not reach the call's log line either.
-      if (info) info.endpoint = undefined;
-      throw err;
-    }
+  return (next) => (req) => {
+    const scope = getCallScope(req.contextValues);
+    if (scope?.unreadable !== undefined) throw scope.unreadable;
+    const message = scope ? scope.message : req.stream ? undefined : req.message;
+    checkIdentifiers(req.method.input, message);
+    const name = endpointNameOf(message);
+    if (scope && name !== undefined) setOnce(req.contextValues, callEndpointKey, { name, endpoint: scope.state.endpoints.get(name) });
     return next(req);
   };
 }

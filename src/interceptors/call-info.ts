@@ -1,7 +1,18 @@
-// Per-call data shared by the interceptors and the services, carried in contextValues.
-import { createContextKey, type ContextValues, type StreamRequest, type UnaryRequest } from "@connectrpc/connect";
+// The per-call context: typed values in the call's contextValues, each set ONCE by the one layer
+// that knows it and read by the others through the getters below (each a property lookup):
+//
+//   callScopeKey     callContext (outermost)  the state the call runs on, its start, its request
+//                                             message (read once), and the CallOutcome the layers fill
+//   callIdsKey       tracing                  request id and W3C traceparent
+//   callerKey        auth                     the principal and what its grants allow on the endpoint
+//   callEndpointKey  bounds                   the endpoint the request names (once the name passed
+//                                             the identifier checks), resolved once on the call's state
+//
+// Services read them too (src/services/endpoint-call.ts); a service reached without the chain
+// (unit tests, in-process calls) opens its own scope and resolves the endpoint itself.
+import { createContextKey, type ContextKey, type ContextValues, type StreamRequest } from "@connectrpc/connect";
 import type { Usage } from "../../gen/modelgate/v1/common_pb";
-import type { Principal, RuntimeState } from "../runtime";
+import type { Principal, RuntimeEndpoint, RuntimeState } from "../runtime";
 import type { StreamedTokenCounter } from "../usage/tokens";
 
 /**
@@ -37,59 +48,110 @@ export interface CallOutcome {
   upstreamReached?: boolean;
 }
 
-export interface CallInfo {
+/** What the call runs on: set by the callContext interceptor when the call starts. */
+export interface CallScope {
   /** The state this call runs on, fixed at its start (config reloads swap state, not calls). */
-  state: RuntimeState;
-  startedAt: number;
-  requestId: string;
-  /** W3C traceparent for upstream requests (our span as the parent). */
-  traceparent?: string;
-  /** The `endpoint` field of the request, once read. */
-  endpoint?: string;
-  principal?: Principal;
-  /** Registry model versions the principal's grants allow for this endpoint (undefined = any). */
-  allowedModelVersions?: ReadonlySet<string>;
+  readonly state: RuntimeState;
+  readonly startedAt: number;
+  readonly streamed: boolean;
+  /**
+   * The request message (a server stream's one message), read once before any other interceptor
+   * runs; undefined for a stream that sent none. Token estimates and identifier checks read it.
+   */
+  readonly message: unknown;
+  /**
+   * Why a stream's message could not be read (undecodable bytes, a broken request body): the
+   * bounds interceptor refuses the call with it, inside the error mapping, logging and tracing
+   * layers, before auth and quota run.
+   */
+  readonly unreadable?: unknown;
   /** What the call measured (see CallOutcome). */
   readonly outcome: CallOutcome;
-  /** The request message, once read (token estimates). */
-  message?: unknown;
-  streamed: boolean;
 }
 
-export const callInfoKey = createContextKey<CallInfo | undefined>(undefined, { description: "modelgate call info" });
+/** The call's ids: set by the tracing interceptor. */
+export interface CallIds {
+  readonly requestId: string;
+  /** W3C traceparent for upstream requests (our span as the parent). */
+  readonly traceparent: string;
+}
 
-export function getCallInfo(values: ContextValues): CallInfo | undefined {
-  return values.get(callInfoKey);
+/** Who calls: set by the auth interceptor. */
+export interface Caller {
+  readonly principal: Principal;
+  /** Registry model versions the principal's grants allow for this endpoint (undefined = any). */
+  readonly allowedModelVersions?: ReadonlySet<string>;
+}
+
+/** The endpoint the request names: set by the bounds interceptor once the name passed its checks. */
+export interface CallEndpoint {
+  readonly name: string;
+  /** The endpoint on the call's state; undefined when no endpoint has that name. */
+  readonly endpoint: RuntimeEndpoint | undefined;
+}
+
+export const callScopeKey = createContextKey<CallScope | undefined>(undefined, { description: "modelgate call scope" });
+export const callIdsKey = createContextKey<CallIds | undefined>(undefined, { description: "modelgate call ids" });
+export const callerKey = createContextKey<Caller | undefined>(undefined, { description: "modelgate caller" });
+export const callEndpointKey = createContextKey<CallEndpoint | undefined>(undefined, { description: "modelgate call endpoint" });
+
+export const getCallScope = (values: ContextValues): CallScope | undefined => values.get(callScopeKey);
+export const getCallIds = (values: ContextValues): CallIds | undefined => values.get(callIdsKey);
+export const getCaller = (values: ContextValues): Caller | undefined => values.get(callerKey);
+export const getCallEndpoint = (values: ContextValues): CallEndpoint | undefined => values.get(callEndpointKey);
+
+/**
+ * Sets a per-call value that is set once: a second set is a bug in the chain (two layers
+ * claiming the same fact), never something a request can cause.
+ */
+export function setOnce<T>(values: ContextValues, key: ContextKey<T | undefined>, value: T): T {
+  if (values.get(key) !== undefined) throw new Error(`per-call value "${key.id.description ?? "?"}" set twice`);
+  values.set(key, value);
+  return value;
+}
+
+/** Opens the call's scope with its request message (a stream's first: see readFirstMessage). */
+export function openScope(values: ContextValues, state: RuntimeState, streamed: boolean, message: unknown, unreadable?: unknown): CallScope {
+  return setOnce(values, callScopeKey, { state, startedAt: performance.now(), streamed, message, unreadable, outcome: {} });
 }
 
 /**
- * The request message. For server streams the request message is an async iterable in
- * interceptors: the first message is read once and put back in front of the rest.
+ * A stream request's first message, read once, and a new request that replays it in front of the
+ * rest (the request object the caller passed is left as it was). Undefined message for a stream
+ * that ended before its first message; `unreadable` (and a request whose stream throws it) when
+ * reading failed.
  */
-export async function requestMessage(req: UnaryRequest | StreamRequest, info: CallInfo): Promise<unknown> {
-  if (info.message !== undefined) return info.message;
-  let message: unknown;
-  if (req.stream) {
-    const it = req.message[Symbol.asyncIterator]();
-    const first = await it.next();
-    if (first.done) return undefined;
-    message = first.value;
-    // Interceptors may hand a changed request on; the stream's first message was consumed above.
-    (req as { message: AsyncIterable<unknown> }).message = (async function* () {
-      yield first.value;
-      for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
-    })();
-  } else {
-    message = req.message;
+export async function readFirstMessage(req: StreamRequest): Promise<{ message: unknown; unreadable?: unknown; req: StreamRequest }> {
+  const it = req.message[Symbol.asyncIterator]();
+  let first: Awaited<ReturnType<typeof it.next>>;
+  try {
+    first = await it.next();
+  } catch (err) {
+    return { message: undefined, unreadable: err, req: { ...req, message: failingStream(err) } };
   }
-  info.message = message;
-  const endpoint = (message as { endpoint?: unknown }).endpoint;
-  if (typeof endpoint === "string") info.endpoint = endpoint;
-  return message;
+  if (first.done) return { message: undefined, req: { ...req, message: emptyStream() } };
+  const value = first.value;
+  return {
+    message: value,
+    req: {
+      ...req,
+      message: (async function* () {
+        yield value;
+        for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
+      })(),
+    },
+  };
 }
 
-/** The request's `endpoint` field (see requestMessage). */
-export async function requestEndpoint(req: UnaryRequest | StreamRequest, info: CallInfo): Promise<string | undefined> {
-  await requestMessage(req, info);
-  return info.endpoint;
+async function* failingStream(err: unknown): AsyncGenerator<never> {
+  throw err;
 }
+
+async function* emptyStream(): AsyncGenerator<never> {}
+
+/** The `endpoint` field of a request message, when it has one. */
+export function endpointNameOf(message: unknown): string | undefined {
+  const endpoint = (message as { endpoint?: unknown } | null | undefined)?.endpoint;
+  return typeof endpoint === "string" ? endpoint : undefined;
+}
+

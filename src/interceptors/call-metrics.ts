@@ -2,10 +2,10 @@
 // (with its trace id for exemplars), and for streamed answers the time to the first message, the
 // time per output token after it, and how many streams are open. Sits after auth and before
 // quota in the chain, so it counts what the ledger records and sees the stream quota settles.
-import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
+import { Code, ConnectError, type ContextValues, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import type { FeedbackBook } from "../observability/feedback";
 import type { GatewayMetrics } from "../observability/metrics";
-import { getCallInfo, type CallInfo } from "./call-info";
+import { getCallEndpoint, getCallIds, getCallScope, getCaller, type CallScope } from "./call-info";
 
 const modelServices = new Set([
   "modelgate.v1.ChatService",
@@ -25,25 +25,30 @@ function codeOf(err: unknown): string {
 
 /** With `feedback`, each answered call is remembered by its request id for FeedbackService. */
 export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: FeedbackBook): Interceptor {
-  const finish = (info: CallInfo, err: unknown, end: number) => {
-    const endpoint = metrics.endpointLabel(info.endpoint);
-    metrics.recordCall(endpoint, codeOf(err), (end - info.startedAt) / 1000, traceIdOf(info.traceparent));
-    if (feedback && err === undefined && info.endpoint === endpoint && info.outcome.target !== undefined) {
-      feedback.remember(info.requestId, { keyId: info.principal?.keyId ?? "", endpoint, target: info.outcome.target, modelVersion: info.outcome.modelVersion ?? "" });
+  // Runs after bounds, tracing and auth: the endpoint, the ids and the caller are set by then.
+  const finish = (scope: CallScope, values: ContextValues, endpointName: string | undefined, err: unknown, end: number) => {
+    const endpoint = metrics.endpointLabel(endpointName);
+    const ids = getCallIds(values);
+    metrics.recordCall(endpoint, codeOf(err), (end - scope.startedAt) / 1000, traceIdOf(ids?.traceparent));
+    if (feedback && err === undefined && endpointName === endpoint && scope.outcome.target !== undefined) {
+      const keyId = getCaller(values)?.principal.keyId ?? "";
+      feedback.remember(ids?.requestId ?? "", { keyId, endpoint, target: scope.outcome.target, modelVersion: scope.outcome.modelVersion ?? "" });
     }
   };
   return (next) => async (req) => {
-    const info = getCallInfo(req.contextValues);
-    if (!info || !modelServices.has(req.service.typeName)) return next(req);
+    const values = req.contextValues;
+    const scope = getCallScope(values);
+    if (!scope || !modelServices.has(req.service.typeName)) return next(req);
+    const endpointName = getCallEndpoint(values)?.name;
     let res;
     try {
       res = await next(req);
     } catch (err) {
-      finish(info, err, performance.now());
+      finish(scope, values, endpointName, err, performance.now());
       throw err;
     }
     if (!res.stream) {
-      finish(info, undefined, performance.now());
+      finish(scope, values, endpointName, undefined, performance.now());
       return res;
     }
     const messages = res.message;
@@ -51,8 +56,8 @@ export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: Feedb
     return {
       ...res,
       message: (async function* () {
-        // The endpoint is known here (quota, inside, read the request); the target once the first message is out.
-        const endpoint = metrics.endpointLabel(info.endpoint);
+        // The target is known once the first message is out.
+        const endpoint = metrics.endpointLabel(endpointName);
         metrics.streamActive(endpoint, 1);
         let firstAt: number | undefined;
         let failure: unknown;
@@ -60,7 +65,7 @@ export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: Feedb
           for await (const message of messages) {
             if (firstAt === undefined) {
               firstAt = performance.now();
-              metrics.recordFirstToken(endpoint, info.outcome.target ?? "", (firstAt - info.startedAt) / 1000, traceIdOf(info.traceparent));
+              metrics.recordFirstToken(endpoint, scope.outcome.target ?? "", (firstAt - scope.startedAt) / 1000, traceIdOf(getCallIds(values)?.traceparent));
             }
             yield message;
           }
@@ -72,12 +77,12 @@ export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: Feedb
           metrics.streamActive(endpoint, -1);
           // A client that went away ends the generator without an error: its abort reason is the result.
           const err = failure ?? (signal.aborted ? signal.reason : undefined);
-          finish(info, err, end);
+          finish(scope, values, endpointName, err, end);
           if (err === undefined && firstAt !== undefined) {
-            metrics.recordStreamEnd(endpoint, info.outcome.target ?? "", {
-              firstMessageSeconds: (firstAt - info.startedAt) / 1000,
+            metrics.recordStreamEnd(endpoint, scope.outcome.target ?? "", {
+              firstMessageSeconds: (firstAt - scope.startedAt) / 1000,
               restSeconds: (end - firstAt) / 1000,
-              outputTokens: info.outcome.usage?.completionTokens ?? 0,
+              outputTokens: scope.outcome.usage?.completionTokens ?? 0,
             });
           }
         }

@@ -4,7 +4,7 @@ import { planChecks, type PlannedCheck } from "../quota/checks";
 import type { Counters } from "../store/counters";
 import type { KeyLimits, LedgerRow } from "../store/types";
 import type { QuotaFailureSink } from "../quota/failures";
-import { getCallInfo, requestEndpoint, type CallInfo } from "./call-info";
+import { getCallEndpoint, getCallIds, getCallScope, getCaller, type CallScope } from "./call-info";
 import { onCallEnd } from "./call-end";
 
 /** What quota needs from usage accounting (src/usage), so this file stays about counting. */
@@ -12,7 +12,7 @@ export interface Accounting {
   /** Refuses new calls (UNAVAILABLE) while usage rows cannot be written: none may be lost. */
   admit?(): void;
   /** Tokens to reserve before the call: the prompt's estimate and the completion's ceiling. */
-  reservation(info: CallInfo): { promptTokens: number; maxCompletionTokens: number };
+  reservation(scope: CallScope): { promptTokens: number; maxCompletionTokens: number };
   /** USD for this usage, or null when the model's price is unknown. */
   cost(provider: string, model: string, usage: { promptTokens: number; completionTokens: number; cachedPromptTokens?: number }): number | null;
   /** Queues one ledger row (never blocks the call). */
@@ -64,17 +64,19 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
     return pending.length === 0 ? Promise.resolve() : Promise.all(pending);
   };
   return (next) => async (req) => {
-    const info = getCallInfo(req.contextValues);
-    if (!info || !modelServices.has(req.service.typeName)) return next(req);
+    const context = req.contextValues;
+    const scope = getCallScope(context);
+    if (!scope || !modelServices.has(req.service.typeName)) return next(req);
     accounting.admit?.();
-    const name = await requestEndpoint(req, info);
-    const endpoint = name === undefined ? undefined : info.state.endpoints.get(name);
-    const principal = info.principal;
-    const teamLimits = principal?.team ? info.state.teams.get(principal.team) : undefined;
+    const called = getCallEndpoint(context);
+    const name = called?.name;
+    const endpoint = called?.endpoint;
+    const principal = getCaller(context)?.principal;
+    const teamLimits = principal?.team ? scope.state.teams.get(principal.team) : undefined;
     // Counting the prompt costs tens of µs: only when a token or spend limit needs it (or, at
     // settlement, a stream that ended without usage).
     let estimated: ReturnType<Accounting["reservation"]> | undefined;
-    const estimate = () => (estimated ??= accounting.reservation(info));
+    const estimate = () => (estimated ??= accounting.reservation(scope));
     let reservation = { tokens: 0, microUsd: 0 };
     if (needsEstimate(endpoint?.limit?.tokens, principal?.limits, teamLimits)) {
       const e = estimate();
@@ -90,7 +92,7 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
 
     const settle = (err: unknown) => {
       const status = err === undefined ? "ok" : Code[ConnectError.from(err).code];
-      const outcome = info.outcome;
+      const outcome = scope.outcome;
       const usage = outcome.usage;
       let promptTokens = usage?.promptTokens ?? 0;
       let completionTokens = usage?.completionTokens ?? 0;
@@ -116,7 +118,7 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
       }
       accounting.record({
         time: new Date(),
-        requestId: info.requestId,
+        requestId: getCallIds(context)?.requestId ?? "",
         keyId: principal?.keyId ?? "",
         team: principal?.team ?? "",
         endpoint: name ?? "",
@@ -130,7 +132,7 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
         reasoningTokens: usage?.reasoningTokens ?? 0,
         costUsd: cost,
         status,
-        latencyMs: Math.round((performance.now() - info.startedAt) * 100) / 100,
+        latencyMs: Math.round((performance.now() - scope.startedAt) * 100) / 100,
         streamed: req.stream,
       });
     };

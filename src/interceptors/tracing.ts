@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
 import { passThroughTrace, upstreamTraceKey, type Telemetry } from "../observability/otel";
 import { mapCallErrors } from "./call-end";
-import { getCallInfo, type CallInfo } from "./call-info";
+import { callIdsKey, setOnce } from "./call-info";
 
 const traceparentPattern = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -35,16 +35,14 @@ function withRequestId(err: unknown, requestId: string): ConnectError {
  */
 export function tracingInterceptor(telemetry?: Telemetry): Interceptor {
   return (next) => async (req) => {
-    const info = getCallInfo(req.contextValues);
     const incomingId = req.header.get("x-request-id");
     const requestId = saneRequestId(incomingId) ?? randomUUID();
-    if (info) info.requestId = requestId;
-    if (telemetry) return traced(telemetry, next, req, info, requestId);
+    if (telemetry) return traced(telemetry, next, req, requestId);
     const parent = traceparentPattern.exec(req.header.get("traceparent") ?? "");
     const traceId = parent && parent[1] !== "0".repeat(32) ? parent[1]! : randomHex(32);
     const flags = parent?.[3] ?? "01";
     const traceparent = `00-${traceId}-${randomHex(16)}-${flags}`;
-    if (info) info.traceparent = traceparent;
+    setOnce(req.contextValues, callIdsKey, { requestId, traceparent });
     // Without spans, a caller's tracestate and baggage still travel upstream (rare: only then an object).
     const tracestate = parent ? req.header.get("tracestate") : null;
     const baggage = req.header.get("baggage");
@@ -61,11 +59,10 @@ async function traced(
   telemetry: Telemetry,
   next: Parameters<Interceptor>[0],
   req: Parameters<Parameters<Interceptor>[0]>[0],
-  info: CallInfo | undefined,
   requestId: string,
 ): Promise<UnaryResponse | StreamResponse> {
-  const call = telemetry.startCall(req.service.typeName, req.method.name, req.header, requestId, info);
-  if (info) info.traceparent = call.traceparent;
+  const call = telemetry.startCall(req.service.typeName, req.method.name, req.header, requestId, req.contextValues);
+  setOnce(req.contextValues, callIdsKey, { requestId, traceparent: call.traceparent });
   req.contextValues.set(upstreamTraceKey, call);
   let res;
   try {

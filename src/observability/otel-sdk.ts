@@ -15,7 +15,8 @@ import type * as Resources from "@opentelemetry/resources";
 import type * as SdkTrace from "@opentelemetry/sdk-trace-base";
 import type { BasicTracerProvider, Sampler } from "@opentelemetry/sdk-trace-base";
 import type { Logger } from "pino";
-import type { CallInfo } from "../interceptors/call-info";
+import type { ContextValues } from "@connectrpc/connect";
+import { getCallEndpoint, getCallScope, getCaller, type CallScope } from "../interceptors/call-info";
 import type { CallTrace as CallTraceApi, SamplerSpec, Telemetry, TelemetrySettings, UpstreamAttempt } from "./otel";
 
 /** The OpenTelemetry packages, imported when tracing starts. */
@@ -134,7 +135,7 @@ export class SdkTelemetry implements Telemetry {
   }
 
   /** Starts the SERVER span of a call, continuing the caller's trace context (traceparent, tracestate, baggage). */
-  startCall(service: string, method: string, header: Headers, requestId: string, info: CallInfo | undefined): CallTrace {
+  startCall(service: string, method: string, header: Headers, requestId: string, values: ContextValues): CallTrace {
     const api = this.api;
     const parent = this.propagator.extract(api.ROOT_CONTEXT, header, headerGetter);
     const contentType = header.get("content-type") ?? "";
@@ -151,7 +152,7 @@ export class SdkTelemetry implements Telemetry {
       },
       parent,
     );
-    return new CallTrace(api, this.tracer, this.propagator, span, api.trace.setSpan(parent, span), info);
+    return new CallTrace(api, this.tracer, this.propagator, span, api.trace.setSpan(parent, span), values);
   }
 
   /** Exports every finished span now (tests; shutdown does it too). */
@@ -191,7 +192,7 @@ export class CallTrace implements CallTraceApi {
     private readonly propagator: Core.CompositePropagator,
     readonly span: Span,
     private readonly context: Context,
-    private readonly info: CallInfo | undefined,
+    private readonly values: ContextValues,
   ) {}
 
   /** W3C traceparent naming this call's span (what the logs and non-traced requests carry). */
@@ -202,10 +203,10 @@ export class CallTrace implements CallTraceApi {
 
   startAttempt(provider: string, req: { method: string; url: string; body?: unknown }): UpstreamAttempt {
     this.attempts++;
-    const info = this.info;
-    const operation = info?.endpoint ? operations[info.state.endpoints.get(info.endpoint)?.type ?? ""] : undefined;
+    const endpoint = getCallEndpoint(this.values)?.endpoint;
+    const operation = endpoint ? operations[endpoint.type] : undefined;
     const bodyModel = (req.body as { model?: unknown } | undefined)?.model;
-    const model = typeof bodyModel === "string" ? bodyModel : info?.outcome.model;
+    const model = typeof bodyModel === "string" ? bodyModel : getCallScope(this.values)?.outcome.model;
     let address: string | undefined;
     let port: number | undefined;
     try {
@@ -247,8 +248,7 @@ export class CallTrace implements CallTraceApi {
 
   /** Whether this endpoint records prompts and completions on its spans. */
   get captureContent(): boolean {
-    const info = this.info;
-    return info?.endpoint !== undefined && info.state.endpoints.get(info.endpoint)?.captureContent === true && this.span.isRecording();
+    return getCallEndpoint(this.values)?.endpoint?.captureContent === true && this.span.isRecording();
   }
 
   end(err?: unknown): void {
@@ -257,12 +257,12 @@ export class CallTrace implements CallTraceApi {
       span.end();
       return;
     }
-    const info = this.info;
-    if (info) span.setAttributes(callAttributes(info, this.attempts));
+    const scope = getCallScope(this.values);
+    if (scope) span.setAttributes(callAttributes(scope, this.values, this.attempts));
     if (this.responseModel) span.setAttribute("gen_ai.response.model", this.responseModel);
     if (this.finishReasons.size > 0) span.setAttribute("gen_ai.response.finish_reasons", [...this.finishReasons]);
-    if (info && this.captureContent) {
-      const input = inputMessages(info.message);
+    if (scope && this.captureContent) {
+      const input = inputMessages(scope.message);
       if (input) span.setAttribute("gen_ai.input.messages", input);
       if (this.output !== undefined) {
         span.setAttribute(
@@ -288,25 +288,28 @@ function codeName(code: Code): string {
   return Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }
 
-function callAttributes(info: CallInfo, attemptSpans: number): Attributes {
+function callAttributes(scope: CallScope, values: ContextValues, attemptSpans: number): Attributes {
   const a: Attributes = {};
-  if (info.endpoint !== undefined) {
-    a["modelgate.endpoint"] = info.endpoint;
-    const op = operations[info.state.endpoints.get(info.endpoint)?.type ?? ""];
+  const called = getCallEndpoint(values);
+  if (called !== undefined) {
+    a["modelgate.endpoint"] = called.name;
+    const op = called.endpoint ? operations[called.endpoint.type] : undefined;
     if (op) a["gen_ai.operation.name"] = op;
   }
-  if (info.outcome.provider) a["gen_ai.provider.name"] = providerNames[info.outcome.provider] ?? info.outcome.provider;
-  if (info.outcome.model) a["gen_ai.request.model"] = info.outcome.model;
-  if (info.outcome.target) a["modelgate.target"] = info.outcome.target;
-  const attempts = info.outcome.attempts ?? attemptSpans;
+  const outcome = scope.outcome;
+  if (outcome.provider) a["gen_ai.provider.name"] = providerNames[outcome.provider] ?? outcome.provider;
+  if (outcome.model) a["gen_ai.request.model"] = outcome.model;
+  if (outcome.target) a["modelgate.target"] = outcome.target;
+  const attempts = outcome.attempts ?? attemptSpans;
   if (attempts > 0) a["modelgate.attempts"] = attempts;
-  if (info.principal?.keyName) a["modelgate.key_name"] = info.principal.keyName;
-  if (info.principal?.team) a["modelgate.team"] = info.principal.team;
-  if (info.outcome.usage) {
-    a["gen_ai.usage.input_tokens"] = info.outcome.usage.promptTokens;
-    a["gen_ai.usage.output_tokens"] = info.outcome.usage.completionTokens;
+  const principal = getCaller(values)?.principal;
+  if (principal?.keyName) a["modelgate.key_name"] = principal.keyName;
+  if (principal?.team) a["modelgate.team"] = principal.team;
+  if (outcome.usage) {
+    a["gen_ai.usage.input_tokens"] = outcome.usage.promptTokens;
+    a["gen_ai.usage.output_tokens"] = outcome.usage.completionTokens;
   }
-  const req = info.message as { maxTokens?: unknown; temperature?: unknown; topP?: unknown } | undefined;
+  const req = scope.message as { maxTokens?: unknown; temperature?: unknown; topP?: unknown } | undefined;
   if (typeof req?.maxTokens === "number") a["gen_ai.request.max_tokens"] = req.maxTokens;
   if (typeof req?.temperature === "number") a["gen_ai.request.temperature"] = req.temperature;
   if (typeof req?.topP === "number") a["gen_ai.request.top_p"] = req.topP;

@@ -6,7 +6,7 @@ import { createContextKey } from "@connectrpc/connect";
 import type { Attributes } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { TelemetryConfig } from "../config/schema";
-import type { CallInfo } from "../interceptors/call-info";
+import type { ContextValues } from "@connectrpc/connect";
 
 /** What the upstream client needs of a call's trace: one attempt (CLIENT span) per HTTP request. */
 export interface UpstreamTrace {
@@ -119,7 +119,8 @@ export interface CallTrace extends UpstreamTrace {
 /** Tracing when on: spans for calls, export, flush on shutdown. */
 export interface Telemetry {
   readonly settings: TelemetrySettings;
-  startCall(service: string, method: string, header: Headers, requestId: string, info: CallInfo | undefined): CallTrace;
+  /** `values`: the call's context values, read when the span ends (endpoint, caller, outcome). */
+  startCall(service: string, method: string, header: Headers, requestId: string, values: ContextValues): CallTrace;
   /** Exports every finished span now. */
   flush(): Promise<void>;
   /** Flushes and stops the exporter, within `timeoutMs`. */

@@ -13,27 +13,27 @@ export function chatParams(req: ChatRequest | StreamChatRequest): ChatParams {
 export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> {
   return {
     async chat(req, ctx) {
-      const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
-      return policyUnary({ endpoint, outcome: info.outcome, options }, ctx, chatParams(req), async (params) => {
+      const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
+      return policyUnary({ endpoint, outcome, options }, ctx, chatParams(req), async (params) => {
         const res = endpoint.router
-          ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.chat ?? missingMethod(endpoint))(params, call))
+          ? await routedUnary(endpoint.router, ctx, outcome, options, (c, call) => (c.chat ?? missingMethod(endpoint))(params, call))
           : await (endpoint.client.chat ?? missingMethod(endpoint))(params, options);
-        recordAnswer(info, res);
-        return Object.assign(res, { routing: routingOf(info) });
+        recordAnswer(outcome, res);
+        return Object.assign(res, { routing: routingOf(outcome) });
       });
     },
     async *streamChat(req, ctx) {
-      const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
-      yield* policyStream({ endpoint, outcome: info.outcome, options }, ctx, chatParams(req), async function* (params) {
+      const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
+      yield* policyStream({ endpoint, outcome, options }, ctx, chatParams(req), async function* (params) {
         const chunks = endpoint.router
-          ? routedStream(endpoint.router, ctx, info, options, (c, call) => (c.streamChat ?? missingMethod(endpoint))(params, call))
+          ? routedStream(endpoint.router, ctx, outcome, options, (c, call) => (c.streamChat ?? missingMethod(endpoint))(params, call))
           : (endpoint.client.streamChat ?? missingMethod(endpoint))(params, options);
-        const streamed = streamedOutput(info);
+        const streamed = streamedOutput(outcome);
         for await (const chunk of chunks) {
           // The last message carries the usage, and so the routing (the target is known by then).
           if (chunk.usage) {
-            recordAnswer(info, { usage: chunk.usage });
-            Object.assign(chunk, { routing: routingOf(info) });
+            recordAnswer(outcome, { usage: chunk.usage });
+            Object.assign(chunk, { routing: routingOf(outcome) });
           }
           streamed.addChunk(chunk);
           yield chunk;

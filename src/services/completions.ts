@@ -13,26 +13,26 @@ export function completeParams(req: CompleteRequest | StreamCompleteRequest): Co
 export function completionsService(deps: ServiceDeps): ServiceImpl<typeof CompletionsService> {
   return {
     async complete(req, ctx) {
-      const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
-      return policyUnary({ endpoint, outcome: info.outcome, options }, ctx, completeParams(req), async (params) => {
+      const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
+      return policyUnary({ endpoint, outcome, options }, ctx, completeParams(req), async (params) => {
         const res = endpoint.router
-          ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.complete ?? missingMethod(endpoint))(params, call))
+          ? await routedUnary(endpoint.router, ctx, outcome, options, (c, call) => (c.complete ?? missingMethod(endpoint))(params, call))
           : await (endpoint.client.complete ?? missingMethod(endpoint))(params, options);
-        recordAnswer(info, res);
-        return Object.assign(res, { routing: routingOf(info) });
+        recordAnswer(outcome, res);
+        return Object.assign(res, { routing: routingOf(outcome) });
       });
     },
     async *streamComplete(req, ctx) {
-      const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
-      yield* policyStream({ endpoint, outcome: info.outcome, options }, ctx, completeParams(req), async function* (params) {
+      const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
+      yield* policyStream({ endpoint, outcome, options }, ctx, completeParams(req), async function* (params) {
         const chunks = endpoint.router
-          ? routedStream(endpoint.router, ctx, info, options, (c, call) => (c.streamComplete ?? missingMethod(endpoint))(params, call))
+          ? routedStream(endpoint.router, ctx, outcome, options, (c, call) => (c.streamComplete ?? missingMethod(endpoint))(params, call))
           : (endpoint.client.streamComplete ?? missingMethod(endpoint))(params, options);
-        const streamed = streamedOutput(info);
+        const streamed = streamedOutput(outcome);
         for await (const chunk of chunks) {
           if (chunk.usage) {
-            recordAnswer(info, { usage: chunk.usage });
-            Object.assign(chunk, { routing: routingOf(info) });
+            recordAnswer(outcome, { usage: chunk.usage });
+            Object.assign(chunk, { routing: routingOf(outcome) });
           }
           streamed.addChunk(chunk);
           yield chunk;

@@ -6,14 +6,14 @@ import { embedRequestSchema, validate } from "./validate";
 export function embeddingsService(deps: ServiceDeps): ServiceImpl<typeof EmbeddingsService> {
   return {
     async embed(req, ctx) {
-      const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/embeddings");
+      const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/embeddings");
       validate(embedRequestSchema, req);
       const res = endpoint.router
-        ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.embed ?? missingMethod(endpoint))(req, call))
+        ? await routedUnary(endpoint.router, ctx, outcome, options, (c, call) => (c.embed ?? missingMethod(endpoint))(req, call))
         : await (endpoint.client.embed ?? missingMethod(endpoint))(req, options);
-      recordAnswer(info, { usage: res.usage });
+      recordAnswer(outcome, { usage: res.usage });
       // FLOAT64: the upstream's numbers in double_values (float32 would turn 0.1 into 0.10000000149011612).
-      const routing = routingOf(info);
+      const routing = routingOf(outcome);
       if (req.precision === EmbeddingPrecision.FLOAT64) {
         return { ...res, data: res.data.map((d) => ({ index: d.index, values: [], doubleValues: d.values })), routing };
       }

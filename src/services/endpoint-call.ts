@@ -3,7 +3,7 @@
 import type { HandlerContext } from "@connectrpc/connect";
 import type { EndpointType } from "../config/schema";
 import { invalidArgument, notFound } from "../errors";
-import { callInfoKey, type CallInfo, type CallOutcome } from "../interceptors/call-info";
+import { getCallEndpoint, getCallIds, getCallScope, getCaller, openScope, type CallOutcome } from "../interceptors/call-info";
 import { StreamedTokenCounter } from "../usage/tokens";
 import { upstreamTraceKey } from "../observability/otel";
 import type { CallOptions } from "../providers/model";
@@ -23,7 +23,8 @@ export interface ServiceDeps {
 
 export interface EndpointCall {
   endpoint: RuntimeEndpoint;
-  info: CallInfo;
+  /** What this call measures (see CallOutcome), read by the interceptors when it ends. */
+  outcome: CallOutcome;
   options: CallOptions;
 }
 
@@ -33,19 +34,18 @@ export function beginEndpointCall(
   name: string,
   type: EndpointType,
 ): EndpointCall {
-  let info = ctx.values.get(callInfoKey);
-  if (!info) {
-    info = { state: deps.getState(), startedAt: performance.now(), requestId: "", streamed: false, outcome: {} };
-    ctx.values.set(callInfoKey, info);
-  }
+  const values = ctx.values;
+  // Without the interceptor chain (unit tests, a service called directly) the service opens the scope.
+  const scope = getCallScope(values) ?? openScope(values, deps.getState(), ctx.method.methodKind !== "unary", undefined);
   if (!name) throw invalidArgument("endpoint: an endpoint name is required");
-  const endpoint = info.state.endpoints.get(name);
+  // Resolved once, by the bounds interceptor, on the call's state; looked up here only without it.
+  const called = getCallEndpoint(values);
+  const endpoint = called?.name === name ? called.endpoint : scope.state.endpoints.get(name);
   if (!endpoint) throw notFound(`unknown endpoint "${name}"`);
   if (endpoint.type !== type) {
     throw invalidArgument(`endpoint "${name}" is of type ${endpoint.type}; this method needs a ${type} endpoint`);
   }
-  info.endpoint = name;
-  const outcome = info.outcome;
+  const outcome = scope.outcome;
   outcome.provider = endpoint.provider;
   outcome.model = endpoint.model;
   if (!endpoint.router) {
@@ -55,24 +55,25 @@ export function beginEndpointCall(
     outcome.target = endpoint.targetName;
     outcome.attempts = 1;
   }
+  const ids = getCallIds(values);
   const options: CallOptions & UpstreamReachedHook = {
     signal: ctx.signal,
-    traceparent: info.traceparent,
-    trace: ctx.values.get(upstreamTraceKey),
-    requestId: info.requestId,
+    traceparent: ids?.traceparent,
+    trace: values.get(upstreamTraceKey),
+    requestId: ids?.requestId ?? "",
     idempotencyKey: idempotencyKeyOf(ctx.requestHeader),
-    allowedModelVersions: info.allowedModelVersions,
+    allowedModelVersions: getCaller(values)?.allowedModelVersions,
     // The quota interceptor bills the prompt of a call that fails after this (see CallOutcome).
     onUpstreamReached: () => {
       outcome.upstreamReached = true;
     },
   };
-  return { endpoint, info, options };
+  return { endpoint, outcome, options };
 }
 
 /**
  * Called by the upstream client once the upstream has the request and may bill it (a 2xx answer,
- * or no answer within the timeout after the request was sent); sets CallInfo.upstreamReached.
+ * or no answer within the timeout after the request was sent); sets CallOutcome.upstreamReached.
  * (Declared here until src/upstream/client.ts's UpstreamCall carries it.)
  */
 export interface UpstreamReachedHook {
@@ -80,8 +81,8 @@ export interface UpstreamReachedHook {
 }
 
 /** Which target answered and after how many attempts, for the response's `routing` field. */
-export function routingOf(info: CallInfo): { target: string; attempts: number } {
-  return { target: info.outcome.target ?? "", attempts: info.outcome.attempts ?? 0 };
+export function routingOf(outcome: CallOutcome): { target: string; attempts: number } {
+  return { target: outcome.target ?? "", attempts: outcome.attempts ?? 0 };
 }
 
 /**
@@ -89,16 +90,15 @@ export function routingOf(info: CallInfo): { target: string; attempts: number } 
  * chunk of a stream with its usage): the usage, and for Predict the registry model and version
  * that answered.
  */
-export function recordAnswer(info: CallInfo, answer: { usage?: CallOutcome["usage"]; model?: string; modelVersion?: string }): void {
-  const outcome = info.outcome;
+export function recordAnswer(outcome: CallOutcome, answer: { usage?: CallOutcome["usage"]; model?: string; modelVersion?: string }): void {
   if (answer.usage !== undefined) outcome.usage = answer.usage;
   if (answer.model) outcome.model = answer.model;
   if (answer.modelVersion !== undefined) outcome.modelVersion = answer.modelVersion;
 }
 
 /** The stream's output so far, for settling it if it ends without usage (see CallOutcome). */
-export function streamedOutput(info: CallInfo): StreamedTokenCounter {
-  return (info.outcome.streamedOutput ??= new StreamedTokenCounter());
+export function streamedOutput(outcome: CallOutcome): StreamedTokenCounter {
+  return (outcome.streamedOutput ??= new StreamedTokenCounter());
 }
 
 /** A ModelClient method the endpoint's provider lacks: the loader prevents it, so it is a bug. */
@@ -107,7 +107,7 @@ export function missingMethod(endpoint: RuntimeEndpoint): never {
 }
 
 /** What the router needs to know about this call: the caller's sticky key and deadline. */
-export function routeRequest(router: EndpointRouter, ctx: HandlerContext, info: CallInfo): RouteRequest {
+export function routeRequest(router: EndpointRouter, ctx: HandlerContext): RouteRequest {
   const sticky = router.sticky;
   const stickyKey =
     sticky === undefined
@@ -115,16 +115,15 @@ export function routeRequest(router: EndpointRouter, ctx: HandlerContext, info: 
       : "name" in sticky
         ? (ctx.requestHeader.get(sticky.name) ?? undefined)
         : sticky.by === "key"
-          ? info.principal?.keyId
-          : info.principal?.team;
+          ? getCaller(ctx.values)?.principal.keyId
+          : getCaller(ctx.values)?.principal.team;
   const timeoutMs = ctx.timeoutMs();
   return { stickyKey: stickyKey || undefined, deadline: timeoutMs === undefined ? undefined : performance.now() + timeoutMs };
 }
 
 /** Records and announces the target that answered a routed call (headers; trailers for streams). */
-export function servedBy(ctx: HandlerContext, info: CallInfo, served: Served): void {
+export function servedBy(ctx: HandlerContext, outcome: CallOutcome, served: Served): void {
   const { target, attempts } = served;
-  const outcome = info.outcome;
   outcome.target = target.name;
   outcome.provider = target.provider;
   outcome.model = target.model;
@@ -141,12 +140,12 @@ export function servedBy(ctx: HandlerContext, info: CallInfo, served: Served): v
 export async function routedUnary<R>(
   router: EndpointRouter,
   ctx: HandlerContext,
-  info: CallInfo,
+  outcome: CallOutcome,
   options: CallOptions,
   invoke: (client: RuntimeEndpoint["client"], call: CallOptions) => Promise<R>,
 ): Promise<R> {
-  const served = await router.unary(invoke, options, routeRequest(router, ctx, info));
-  servedBy(ctx, info, served);
+  const served = await router.unary(invoke, options, routeRequest(router, ctx));
+  servedBy(ctx, outcome, served);
   return served.value;
 }
 
@@ -154,9 +153,9 @@ export async function routedUnary<R>(
 export function routedStream<C>(
   router: EndpointRouter,
   ctx: HandlerContext,
-  info: CallInfo,
+  outcome: CallOutcome,
   options: CallOptions,
   invoke: (client: RuntimeEndpoint["client"], call: CallOptions) => AsyncIterable<C>,
 ): AsyncIterable<C> {
-  return router.stream(invoke, options, routeRequest(router, ctx, info), (served) => servedBy(ctx, info, served));
+  return router.stream(invoke, options, routeRequest(router, ctx), (served) => servedBy(ctx, outcome, served));
 }

@@ -1,7 +1,7 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { EndpointTarget_BreakerState, EndpointTarget_CanaryStanding, type EndpointService } from "../../gen/modelgate/v1/endpoint_pb";
 import { notFound } from "../errors";
-import { callInfoKey } from "../interceptors/call-info";
+import { getCallScope } from "../interceptors/call-info";
 import type { RuntimeEndpoint } from "../runtime";
 import { unixNow } from "../routing/router";
 import { breakerStateName, type CanaryJudgement, type OutlierState } from "../routing/target-health";
@@ -85,11 +85,11 @@ export function describeTargets(ep: RuntimeEndpoint): string {
 export function endpointService(deps: ServiceDeps): ServiceImpl<typeof EndpointService> {
   return {
     listEndpoints(_req, ctx) {
-      const state = ctx.values.get(callInfoKey)?.state ?? deps.getState();
+      const state = getCallScope(ctx.values)?.state ?? deps.getState();
       return { endpoints: [...state.endpoints.values()].map(describeEndpoint) };
     },
     getEndpoint(req, ctx) {
-      const state = ctx.values.get(callInfoKey)?.state ?? deps.getState();
+      const state = getCallScope(ctx.values)?.state ?? deps.getState();
       const ep = state.endpoints.get(req.name);
       if (!ep) throw notFound(`unknown endpoint "${req.name}"`);
       // Also as a header, for REST callers and curl: `a;provider=openai;model=gpt-4o;breaker=closed, b;...`.

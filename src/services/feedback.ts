@@ -6,7 +6,7 @@ import { z } from "zod";
 import { create } from "@bufbuild/protobuf";
 import { PostFeedbackResponseSchema, type FeedbackService } from "../../gen/modelgate/v1/feedback_pb";
 import { invalidArgument, notFound, permissionDenied } from "../errors";
-import { getCallInfo } from "../interceptors/call-info";
+import { getCaller } from "../interceptors/call-info";
 import type { FeedbackBook } from "../observability/feedback";
 
 const token = z.string().regex(/^[a-z0-9_.-]{1,64}$/, "1-64 characters of a-z, 0-9, _, - and .");
@@ -30,7 +30,7 @@ export function feedbackService(book: FeedbackBook): ServiceImpl<typeof Feedback
       const { requestId, name, score, label } = parsed.data;
       const call = book.recall(requestId);
       if (!call) throw notFound(`no recent call with request id "${requestId}" (feedback is taken for the gateway's recent calls)`);
-      const principal = getCallInfo(ctx.values)?.principal;
+      const principal = getCaller(ctx.values)?.principal;
       if (principal && principal.keyId !== call.keyId && !principal.roles.has("admin")) {
         throw permissionDenied("feedback on a call is taken from the key that made it, or an admin key");
       }

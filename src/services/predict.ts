@@ -8,19 +8,19 @@ import { beginEndpointCall, recordAnswer, routedUnary, missingMethod, routingOf,
 export function predictService(deps: ServiceDeps): ServiceImpl<typeof PredictService> {
   return {
     async predict(req, ctx) {
-      const { endpoint, info, options } = beginEndpointCall(deps, ctx, req.endpoint, "predict");
+      const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "predict");
       if (req.input.case === undefined) {
         throw invalidArgument("input: one of dataframe_split, dataframe_records, instances or inputs is required");
       }
       const res = endpoint.router
-        ? await routedUnary(endpoint.router, ctx, info, options, (c, call) => (c.predict ?? missingMethod(endpoint))(req, call))
+        ? await routedUnary(endpoint.router, ctx, outcome, options, (c, call) => (c.predict ?? missingMethod(endpoint))(req, call))
         : await (endpoint.client.predict ?? missingMethod(endpoint))(req, options);
-      recordAnswer(info, { model: res.model, modelVersion: res.modelVersion });
+      recordAnswer(outcome, { model: res.model, modelVersion: res.modelVersion });
       return {
         predictions: fromJson(ValueSchema, res.predictions),
-        model: res.model ?? info.outcome.model ?? endpoint.model,
+        model: res.model ?? outcome.model ?? endpoint.model,
         modelVersion: res.modelVersion ?? "",
-        routing: routingOf(info),
+        routing: routingOf(outcome),
       };
     },
   };

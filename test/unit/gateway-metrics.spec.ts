@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
 import { createClient, createRouterTransport, ConnectError, Code } from "@connectrpc/connect";
 import { ChatService, ChatResponseSchema, StreamChatResponseSchema } from "../../gen/modelgate/v1/chat_pb";
-import { callInfoKey } from "../../src/interceptors/call-info";
+import { callEndpointKey, callIdsKey, getCallScope, openScope } from "../../src/interceptors/call-info";
 import { callMetricsInterceptor, traceIdOf } from "../../src/interceptors/call-metrics";
 import { GatewayMetrics } from "../../src/observability/metrics";
 import type { RuntimeState } from "../../src/runtime";
@@ -20,36 +20,30 @@ function metricsWith(teams: string[] = []) {
   });
 }
 
-/** A Chat service behind the interceptor; CallInfo set as the outer interceptors would. */
+/** A Chat service behind the interceptor; the per-call values set as the outer interceptors would. */
 function chatThrough(metrics: GatewayMetrics, words: string[], fail?: ConnectError) {
   const transport = createRouterTransport(
     (router) =>
       router.service(ChatService, {
         chat: () => create(ChatResponseSchema, {}),
         async *streamChat(_req, ctx) {
-          const info = ctx.values.get(callInfoKey)!;
-          info.outcome.target = "primary";
+          const outcome = getCallScope(ctx.values)!.outcome;
+          outcome.target = "primary";
           for (const w of words) {
             await new Promise((r) => setTimeout(r, 5));
             yield create(StreamChatResponseSchema, { choices: [{ delta: { role: "assistant", content: w } }] });
           }
           if (fail) throw fail;
-          info.outcome.usage = { promptTokens: 3, completionTokens: words.length, totalTokens: 3 + words.length };
+          outcome.usage = { promptTokens: 3, completionTokens: words.length, totalTokens: 3 + words.length };
         },
       }),
     {
       router: {
         interceptors: [
           (next) => (req) => {
-            req.contextValues.set(callInfoKey, {
-              state: {} as RuntimeState,
-              startedAt: performance.now(),
-              requestId: "r1",
-              traceparent,
-              endpoint: "chat",
-              streamed: req.stream,
-              outcome: {},
-            });
+            openScope(req.contextValues, {} as RuntimeState, req.stream, undefined);
+            req.contextValues.set(callIdsKey, { requestId: "r1", traceparent });
+            req.contextValues.set(callEndpointKey, { name: "chat", endpoint: undefined });
             return next(req);
           },
           callMetricsInterceptor(metrics),

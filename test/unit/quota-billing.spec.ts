@@ -1,5 +1,5 @@
 // What the quota interceptor bills for a call that fails: the prompt estimate once the upstream
-// had the request (CallInfo.upstreamReached, set through the onUpstreamReached hook that
+// had the request (CallOutcome.upstreamReached, set through the onUpstreamReached hook that
 // beginEndpointCall hands to the upstream client), plus the text streamed so far; nothing for a
 // call that failed before any upstream request. The counters are corrected the same way.
 import { create } from "@bufbuild/protobuf";
@@ -14,7 +14,7 @@ import {
 import { describe, expect, it } from "vitest";
 import { ChatRequestSchema, ChatService, StreamChatRequestSchema } from "../../gen/modelgate/v1/chat_pb";
 import { unavailable } from "../../src/errors";
-import { callInfoKey, type CallInfo } from "../../src/interceptors/call-info";
+import { callEndpointKey, callIdsKey, callerKey, openScope, type CallOutcome } from "../../src/interceptors/call-info";
 import { quotaInterceptor, type Accounting } from "../../src/interceptors/quota";
 import type { Principal, RuntimeEndpoint, RuntimeState } from "../../src/runtime";
 import { beginEndpointCall, streamedOutput, type UpstreamReachedHook } from "../../src/services/endpoint-call";
@@ -59,22 +59,26 @@ function harness() {
   return { rows, counters, interceptor };
 }
 
-function callInfo(): CallInfo {
-  return { state, startedAt: performance.now(), requestId: "r1", principal, streamed: false, outcome: {} };
+/** The per-call values the interceptors before quota set (callContext, tracing, bounds, auth). */
+function openCall(values: ReturnType<typeof createContextValues>, streamed: boolean, message: unknown): void {
+  openScope(values, state, streamed, message);
+  values.set(callIdsKey, { requestId: "r1", traceparent: "" });
+  values.set(callEndpointKey, { name: "chat", endpoint });
+  values.set(callerKey, { principal });
 }
 
 /** What a service does: begins the endpoint call (as chat.ts does), then `work` with its hook. */
-function service(values: ReturnType<typeof createContextValues>, work: (reached: () => void, info: CallInfo) => void) {
+function service(values: ReturnType<typeof createContextValues>, work: (reached: () => void, outcome: CallOutcome) => void) {
   const ctx = { values, signal: new AbortController().signal, requestHeader: new Headers(), responseHeader: new Headers(), responseTrailer: new Headers(), method: ChatService.method.chat } as unknown as HandlerContext;
-  const { info, options } = beginEndpointCall({ getState: () => state }, ctx, "chat", "llm/v1/chat");
-  work(() => (options as UpstreamReachedHook).onUpstreamReached?.(), info);
+  const { outcome, options } = beginEndpointCall({ getState: () => state }, ctx, "chat", "llm/v1/chat");
+  work(() => (options as UpstreamReachedHook).onUpstreamReached?.(), outcome);
 }
 
 async function unary(reachUpstream: boolean) {
   const h = harness();
   const values = createContextValues();
-  values.set(callInfoKey, callInfo());
   const message = create(ChatRequestSchema, { endpoint: "chat", messages: [{ role: "user", content: "one two three four five" }] });
+  openCall(values, false, message);
   const req = {
     stream: false,
     service: ChatService,
@@ -115,8 +119,8 @@ describe("quota: a stream that failed", () => {
   async function stream(reachUpstream: boolean, texts: string[]) {
     const h = harness();
     const values = createContextValues();
-    values.set(callInfoKey, { ...callInfo(), streamed: true });
     const message = create(StreamChatRequestSchema, { endpoint: "chat", messages: [{ role: "user", content: "stream me some words" }] });
+    openCall(values, true, message);
     const req = {
       stream: true,
       service: ChatService,
@@ -129,9 +133,9 @@ describe("quota: a stream that failed", () => {
       header: new Headers(),
     } as unknown as StreamRequest;
     const next = async (): Promise<StreamResponse> => {
-      let info: CallInfo | undefined;
-      service(values, (reached, i) => {
-        info = i;
+      let outcome: CallOutcome | undefined;
+      service(values, (reached, o) => {
+        outcome = o;
         if (reachUpstream) reached();
       });
       return {
@@ -142,7 +146,7 @@ describe("quota: a stream that failed", () => {
         trailer: new Headers(),
         message: (async function* () {
           for (const text of texts) {
-            streamedOutput(info!).add(text);
+            streamedOutput(outcome!).add(text);
             yield { choices: [{ delta: { content: text } }] };
           }
           throw unavailable("openai: upstream stream ended before it was complete");

@@ -6,7 +6,7 @@ import { createContextValues, type HandlerContext, type UnaryRequest, type Unary
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { ChatRequestSchema, ChatService } from "../../gen/modelgate/v1/chat_pb";
-import { callInfoKey } from "../../src/interceptors/call-info";
+import { callEndpointKey, callIdsKey, callerKey, openScope } from "../../src/interceptors/call-info";
 import { quotaInterceptor, type Accounting } from "../../src/interceptors/quota";
 import { quotaFailureSink } from "../../src/quota/failures";
 import type { Principal, RuntimeEndpoint, RuntimeState } from "../../src/runtime";
@@ -53,20 +53,25 @@ async function answeredCall() {
   };
   const interceptor = quotaInterceptor({ counters: new FailingCounters(), accounting, onFailure: quotaFailureSink(log as never, registry) });
   const values = createContextValues();
-  values.set(callInfoKey, { state, startedAt: performance.now(), requestId: "r-fail", principal, streamed: false, outcome: {} });
+  const message = create(ChatRequestSchema, { endpoint: "chat", messages: [{ role: "user", content: "one two three" }] });
+  // What the interceptors before quota set: callContext, tracing, bounds, auth.
+  openScope(values, state, false, message);
+  values.set(callIdsKey, { requestId: "r-fail", traceparent: "" });
+  values.set(callEndpointKey, { name: "chat", endpoint: state.endpoints.get("chat") });
+  values.set(callerKey, { principal });
   const req = {
     stream: false,
     service: ChatService,
     method: ChatService.method.chat,
-    message: create(ChatRequestSchema, { endpoint: "chat", messages: [{ role: "user", content: "one two three" }] }),
+    message,
     contextValues: values,
     signal: new AbortController().signal,
     header: new Headers({ authorization: "Bearer sk-secret-never-logged" }),
   } as unknown as UnaryRequest;
   const next = async (): Promise<UnaryResponse> => {
     const ctx = { values, signal: req.signal, requestHeader: new Headers(), responseHeader: new Headers(), responseTrailer: new Headers(), method: ChatService.method.chat } as unknown as HandlerContext;
-    const { info } = beginEndpointCall({ getState: () => state }, ctx, "chat", "llm/v1/chat");
-    recordAnswer(info, { usage: { promptTokens: 3, completionTokens: 4, totalTokens: 7 } });
+    const { outcome } = beginEndpointCall({ getState: () => state }, ctx, "chat", "llm/v1/chat");
+    recordAnswer(outcome, { usage: { promptTokens: 3, completionTokens: 4, totalTokens: 7 } });
     return { stream: false, service: ChatService, method: ChatService.method.chat, header: new Headers(), trailer: new Headers(), message: {} } as unknown as UnaryResponse;
   };
   const res = await interceptor(next as never)(req);
