@@ -313,7 +313,7 @@ export async function policyUnary<P extends Params, R extends AnswerLike>(
     if (messages?.length === 1) {
       const res = fromBinary(schemas.response, messages[0]!) as unknown as R;
       hitOutcome(policies, begun, ctx, usageOf(res));
-      return Object.assign(res, { routing: create(RoutingSchema, { target: outcome.target ?? "", attempts: 0 }) });
+      return Object.assign(res, { routing: create(RoutingSchema, { target: outcome.target ?? "", attempts: 0, cacheHit: true }) });
     }
     ctx.responseHeader.set(cacheHeader, "miss");
     cacheLookups.add({ endpoint: endpoint.name, result: "miss" });
@@ -357,7 +357,7 @@ export async function* policyStream<P extends Params, C extends AnswerLike>(
       hitOutcome(policies, begun, ctx, usageOf(chunks.find((c) => c.usage)));
       ctx.responseTrailer.set(cacheHeader, "hit");
       for (const chunk of chunks) {
-        if (chunk.usage) Object.assign(chunk, { routing: create(RoutingSchema, { target: outcome.target ?? "", attempts: 0 }) });
+        if (chunk.usage) Object.assign(chunk, { routing: create(RoutingSchema, { target: outcome.target ?? "", attempts: 0, cacheHit: true }) });
         yield chunk;
       }
       return;

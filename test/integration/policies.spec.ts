@@ -152,11 +152,13 @@ describe("response cache (memory)", () => {
       let header: string | null = null;
       let trailer: string | null = null;
       let chunks = 0;
+      let cacheHit: boolean | undefined;
       for await (const c of typed.streamChat(req, { onHeader: (h) => (header = h.get("x-modelgate-cache")), onTrailer: (t) => (trailer = t.get("x-modelgate-cache")) })) {
         text += c.choices[0]?.delta?.content ?? "";
         chunks++;
+        if (c.routing) cacheHit = c.routing.cacheHit;
       }
-      return { text, header, trailer, chunks };
+      return { text, header, trailer, chunks, cacheHit };
     };
     const first = await collect();
     const second = await collect();
@@ -166,11 +168,13 @@ describe("response cache (memory)", () => {
     expect(second.chunks).toBeGreaterThan(1);
     expect([first.header, second.header]).toEqual(["miss", "hit"]);
     expect(second.trailer).toBe("hit");
+    expect([first.cacheHit, second.cacheHit]).toEqual([false, true]);
     expect(fake.requests.length).toBe(1);
     // The replayed answer's routing says no upstream attempt was made.
     const unary = await typed.chat({ ...req, messages: [msg("user", "typed unary")] });
     const again = await typed.chat({ ...req, messages: [msg("user", "typed unary")] });
     expect([unary.routing?.attempts, again.routing?.attempts]).toEqual([1, 0]);
+    expect([unary.routing?.cacheHit, again.routing?.cacheHit]).toEqual([false, true]);
     expect(again.choices[0]?.message?.content).toBe("echo: typed unary");
     expect(fake.requests.length).toBe(2);
   });

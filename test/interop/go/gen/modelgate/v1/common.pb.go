@@ -1421,7 +1421,11 @@ type Routing struct {
 	// The target's name (for an endpoint configured with one `model:`, the model's name).
 	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
 	// Upstream requests the answer took, the answering one included (1: no retry, no fallback).
-	Attempts      uint32 `protobuf:"varint,2,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// 0 when the answer came from the gateway's response cache.
+	Attempts uint32 `protobuf:"varint,2,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// The answer was replayed from the endpoint's response cache (`policies.cache`): no upstream
+	// request was made for this call. Also in the `x-modelgate-cache: hit|miss` response header.
+	CacheHit      bool `protobuf:"varint,3,opt,name=cache_hit,json=cacheHit,proto3" json:"cache_hit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1468,6 +1472,13 @@ func (x *Routing) GetAttempts() uint32 {
 		return x.Attempts
 	}
 	return 0
+}
+
+func (x *Routing) GetCacheHit() bool {
+	if x != nil {
+		return x.CacheHit
+	}
+	return false
 }
 
 var File_modelgate_v1_common_proto protoreflect.FileDescriptor
@@ -1587,10 +1598,11 @@ const file_modelgate_v1_common_proto_rawDesc = "" +
 	"\x18_completion_audio_tokensB\x1d\n" +
 	"\x1b_accepted_prediction_tokensB\x1d\n" +
 	"\x1b_rejected_prediction_tokensB\x1c\n" +
-	"\x1a_cache_write_prompt_tokens\"=\n" +
+	"\x1a_cache_write_prompt_tokens\"Z\n" +
 	"\aRouting\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x1a\n" +
-	"\battempts\x18\x02 \x01(\rR\battemptsB\xa0\x01\n" +
+	"\battempts\x18\x02 \x01(\rR\battempts\x12\x1b\n" +
+	"\tcache_hit\x18\x03 \x01(\bR\bcacheHitB\xa0\x01\n" +
 	"\x10com.modelgate.v1B\vCommonProtoP\x01Z.modelgate/interop/gen/modelgate/v1;modelgatev1\xa2\x02\x03MXX\xaa\x02\fModelgate.V1\xca\x02\fModelgate\\V1\xe2\x02\x18Modelgate\\V1\\GPBMetadata\xea\x02\rModelgate::V1b\x06proto3"
 
 var (

@@ -218,9 +218,11 @@ class Usage(_message.Message):
     def __init__(self, prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cached_prompt_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., prompt_audio_tokens: _Optional[int] = ..., completion_audio_tokens: _Optional[int] = ..., accepted_prediction_tokens: _Optional[int] = ..., rejected_prediction_tokens: _Optional[int] = ..., cache_write_prompt_tokens: _Optional[int] = ...) -> None: ...
 
 class Routing(_message.Message):
-    __slots__ = ("target", "attempts")
+    __slots__ = ("target", "attempts", "cache_hit")
     TARGET_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
     target: str
     attempts: int
-    def __init__(self, target: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
+    cache_hit: bool
+    def __init__(self, target: _Optional[str] = ..., attempts: _Optional[int] = ..., cache_hit: _Optional[bool] = ...) -> None: ...
