@@ -4,15 +4,17 @@ import { TransportProvider } from "@connectrpc/connect-query";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { useEffect, useMemo, useState } from "react";
 import { Endpoints } from "./Endpoints";
+import { Keys } from "./Keys";
 import { Playground } from "./Playground";
 import { clearSession, loadSession, saveSession, type Session } from "./session";
 import { SignIn } from "./SignIn";
 import { gatewayTransport } from "./transport";
 
-type View = "endpoints" | "playground";
+type View = "endpoints" | "playground" | "keys";
 const views: { id: View; label: string }[] = [
   { id: "endpoints", label: "Endpoints" },
   { id: "playground", label: "Playground" },
+  { id: "keys", label: "Keys" },
 ];
 
 function viewFromHash(): View {
@@ -68,7 +70,7 @@ export function App() {
             Sign out
           </button>
         </header>
-        <main id="main">{view === "endpoints" ? <Endpoints /> : <Playground />}</main>
+        <main id="main">{view === "endpoints" ? <Endpoints /> : view === "playground" ? <Playground /> : <Keys />}</main>
       </QueryClientProvider>
     </TransportProvider>
   );

@@ -267,4 +267,49 @@ describe("the web console at /console/", () => {
       await context.close();
     }
   }, 60_000);
+  it("Keys: creates a key (secret shown once, and it works), then revokes it (and it stops working)", async () => {
+    await ready;
+    const { context, page, problems } = await open(`${gw!.url}/console/#/keys`);
+    try {
+      await signIn(page, adminKey);
+      await page.getByRole("heading", { name: "Create a key" }).waitFor({ timeout: 10_000 });
+      await page.getByLabel("Name", { exact: true }).fill("console-made");
+      await page.getByLabel("Team", { exact: true }).fill("web");
+      await page.getByLabel("Monthly budget (USD)").fill("25");
+      await page.getByRole("button", { name: "Create key" }).click();
+      const secret = ((await page.getByTestId("secret").textContent({ timeout: 10_000 })) ?? "").trim();
+      expect(secret.length).toBeGreaterThan(16);
+      const row = page.locator('tr[data-key="console-made"]');
+      await row.waitFor({ timeout: 10_000 });
+      expect(await row.textContent()).toContain("$25 / month");
+      expect(await row.textContent()).toContain("web");
+      // The table never shows the secret, only its prefix.
+      expect(await page.locator("table.keys").textContent()).not.toContain(secret);
+      const listWith = (key: string) =>
+        fetch(`${gw!.url}/modelgate.v1.EndpointService/ListEndpoints`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+          body: "{}",
+          signal: AbortSignal.timeout(5_000),
+        });
+      expect((await listWith(secret)).status).toBe(200);
+      await expectAccessible(page);
+      await expectKeyboardReachable(page);
+      await page.screenshot({ path: `${outputDir}keys-created.png`, fullPage: true });
+
+      await page.getByRole("button", { name: "Done" }).click();
+      expect(await page.getByTestId("secret").count()).toBe(0);
+      await page.getByRole("button", { name: "Revoke console-made" }).click();
+      await page.getByRole("button", { name: "Confirm revoking console-made" }).click();
+      // Revoked keys leave the default list; "Show revoked" brings the row back, marked.
+      await row.waitFor({ state: "detached", timeout: 10_000 });
+      await page.getByLabel("Show revoked").check();
+      await page.locator('tr[data-key="console-made"][data-revoked="yes"]').waitFor({ timeout: 10_000 });
+      await expect.poll(async () => (await listWith(secret)).status, { timeout: 10_000 }).toBe(401);
+      await page.screenshot({ path: `${outputDir}keys-revoked.png`, fullPage: true });
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
 });
