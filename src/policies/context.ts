@@ -12,8 +12,9 @@ export interface ContextPolicy {
   strategy: OverflowStrategy;
   /** The window the request must fit: the smallest known among the endpoint's targets. */
   limits: ContextLimits;
-  /** The largest window among the targets (for `route`). */
+  /** The largest window among the targets (for `route`), and its model. */
   largest: ContextLimits;
+  largestModel: string;
   /** Which model the limits are of, for the error message. */
   model: string;
 }
@@ -37,7 +38,7 @@ export function compileContextPolicy(
   if (known.length === 0) return undefined;
   const smallest = known.reduce((a, b) => (b.limits.contextTokens < a.limits.contextTokens ? b : a));
   const largest = known.reduce((a, b) => (b.limits.contextTokens > a.limits.contextTokens ? b : a));
-  return { strategy: cfg.on_overflow, limits: smallest.limits, largest: largest.limits, model: smallest.model };
+  return { strategy: cfg.on_overflow, limits: smallest.limits, largest: largest.limits, largestModel: largest.model, model: smallest.model };
 }
 
 function fmt(n: number): string {
@@ -57,9 +58,10 @@ function checkOutput(policy: ContextPolicy, endpoint: string, maxTokens: number 
 }
 
 function overflowError(policy: ContextPolicy, endpoint: string, prompt: number, output: number, window: number, after?: string): Error {
+  const model = window === policy.limits.contextTokens ? policy.model : policy.largestModel;
   const need = output > 0 ? `${fmt(prompt)} prompt tokens + ${fmt(output)} max_tokens = ${fmt(prompt + output)}` : `${fmt(prompt)} prompt tokens`;
   return invalidArgument(
-    `context window exceeded: ${need} > ${fmt(window)} tokens of ${policy.model} on endpoint "${endpoint}"${after ? ` (${after})` : ""}`,
+    `context window exceeded: ${need} > ${fmt(window)} tokens of ${model} on endpoint "${endpoint}"${after ? ` (${after})` : ""}`,
   );
 }
 

@@ -1,8 +1,11 @@
 // Guardrail detectors, the `policies:` config's errors, and the context-window table.
+import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
+import { ChatRequestSchema } from "../../gen/modelgate/v1/chat_pb";
 import { configSchema } from "../../src/config/schema";
 import { checkText, compileGuardRule, ibanValid, luhnValid, type GuardDecision } from "../../src/policies/guardrails";
 import { guardRuleSchema } from "../../src/policies/config";
+import { compileContextPolicy, fitChat } from "../../src/policies/context";
 import { contextLimitsOf } from "../../src/usage/context-windows";
 
 const pii = (kinds?: string[]) => [compileGuardRule(guardRuleSchema.parse({ type: "pii", ...(kinds ? { kinds } : {}) }))];
@@ -89,5 +92,41 @@ describe("context windows", () => {
     expect(contextLimitsOf("bedrock", "us.anthropic.claude-sonnet-4-5-20250929-v1:0")?.contextTokens).toBe(200_000);
     expect(contextLimitsOf("gemini", "gemini-2.5-flash")?.contextTokens).toBe(1_048_576);
     expect(contextLimitsOf("echo", "echo-1")).toBeUndefined();
+  });
+});
+
+describe("context strategies", () => {
+  const chat = (messages: { role: string; content: string; toolCallId?: string; toolCalls?: { id: string }[] }[]) =>
+    create(ChatRequestSchema, { endpoint: "e", messages: messages.map((m) => ({ ...m, toolCalls: (m.toolCalls ?? []).map((c) => ({ id: c.id, type: "function", function: { name: "f", arguments: "{}" } })) })) });
+  const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(" ");
+
+  it("route: sends on what fits a larger target's window, refuses what fits none", () => {
+    const policy = compileContextPolicy({ on_overflow: "route" }, [
+      { provider: "openai", model: "gpt-3.5-turbo" },
+      { provider: "openai", model: "gpt-4o-mini" },
+    ])!;
+    expect(policy.limits.contextTokens).toBe(16_385);
+    const big = chat([{ role: "user", content: words(10_000) }]);
+    const routed = fitChat(policy, "e", big);
+    expect(routed.outcome).toBe("routed");
+    expect(routed.params).toBe(big);
+    const huge = chat([{ role: "user", content: words(70_000) }]);
+    expect(() => fitChat(policy, "e", huge)).toThrow(/> 128,000 tokens of gpt-4o-mini on endpoint "e" \(no target of the endpoint has a larger window\)/);
+  });
+
+  it("drop_oldest drops a tool result with the call it answered", () => {
+    const policy = compileContextPolicy({ on_overflow: "drop_oldest", context_window: 80 }, [{ provider: "echo", model: "echo-1" }])!;
+    const out = fitChat(policy, "e", chat([
+      { role: "system", content: "s" },
+      { role: "assistant", content: words(30), toolCalls: [{ id: "call_1" }] },
+      { role: "tool", content: "result", toolCallId: "call_1" },
+      { role: "user", content: "now" },
+    ]));
+    expect(out.outcome).toBe("trimmed");
+    expect(out.params.messages.map((m) => m.role)).toEqual(["system", "user"]);
+  });
+
+  it("no window known and none configured: no check", () => {
+    expect(compileContextPolicy({ on_overflow: "refuse" }, [{ provider: "echo", model: "echo-1" }])).toBeUndefined();
   });
 });
