@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startReplica, type Replica } from "../e2e/replicas";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
 import { useTestRedis, type TestRedis } from "../support/redis";
+import { createServer } from "node:net";
+import { closePolicyStores } from "../../src/policies/cache";
+import { startGateway } from "./harness";
 
 let redis: TestRedis;
 let fake: FakeUpstream;
@@ -64,5 +67,37 @@ describe("response cache in Redis", () => {
     expect(await stream(clients[0]!)).toBe("echo: shared stream");
     expect(await stream(clients[1]!)).toBe("echo: shared stream");
     expect(fake.requests.length).toBe(2);
+  }, 30_000);
+});
+
+describe("response cache with Redis unreachable", () => {
+  it("answers every call (a miss, logged) rather than failing it", async () => {
+    // A loopback port nothing listens on.
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, "127.0.0.1", () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    fake.reset();
+    const gw = await startGateway(`
+endpoints:
+  - name: cached
+    endpoint_type: llm/v1/chat
+    model: { provider: openai, name: gpt-4o-mini, config: { openai_api_key: sk-upstream, openai_api_base: "${fake.url}/v1" } }
+    policies: { cache: { redis_url: "redis://127.0.0.1:${port}" } }
+`);
+    try {
+      const sdk = new OpenAI({ apiKey: "unused", baseURL: `${gw.url}/v1`, maxRetries: 0 });
+      for (let i = 0; i < 2; i++) {
+        const res = await sdk.chat.completions.create({ model: "cached", messages: [{ role: "user", content: "no redis" }], temperature: 0 });
+        expect(res.choices[0]?.message.content).toBe("echo: no redis");
+      }
+      expect(fake.requests.length).toBe(2);
+      expect(gw.logs.some((l) => l.msg === "response cache: redis read failed; answered as a miss")).toBe(true);
+    } finally {
+      await gw.close();
+      await closePolicyStores();
+    }
   }, 30_000);
 });

@@ -145,6 +145,16 @@ describe("response cache (memory)", () => {
     expect(fake.requests.length).toBe(3);
   });
 
+  it("cache-control: no-cache as Connect metadata skips the cache on the typed API too", async () => {
+    const req = { endpoint: "cached", messages: [msg("user", "typed no-cache")], temperature: 0 };
+    await typed.chat(req);
+    await typed.chat(req, { headers: { "cache-control": "no-cache" } });
+    expect(fake.requests.length).toBe(2);
+    const hit = await typed.chat(req);
+    expect(hit.routing?.cacheHit).toBe(true);
+    expect(fake.requests.length).toBe(2);
+  });
+
   it("replays a cached stream as a stream (typed API), marked in the header and trailer", async () => {
     const req = { endpoint: "cached", messages: [msg("user", "stream me please")], temperature: 0 };
     const collect = async () => {

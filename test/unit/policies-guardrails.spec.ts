@@ -6,6 +6,7 @@ import { configSchema } from "../../src/config/schema";
 import { checkText, compileGuardRule, ibanValid, luhnValid, type GuardDecision } from "../../src/policies/guardrails";
 import { guardRuleSchema } from "../../src/policies/config";
 import { compileContextPolicy, fitChat } from "../../src/policies/context";
+import { cacheKey, decodeEntry, encodeEntry, MemoryCacheStore } from "../../src/policies/cache";
 import { contextLimitsOf } from "../../src/usage/context-windows";
 
 const pii = (kinds?: string[]) => [compileGuardRule(guardRuleSchema.parse({ type: "pii", ...(kinds ? { kinds } : {}) }))];
@@ -128,5 +129,42 @@ describe("context strategies", () => {
 
   it("no window known and none configured: no check", () => {
     expect(compileContextPolicy({ on_overflow: "refuse" }, [{ provider: "echo", model: "echo-1" }])).toBeUndefined();
+  });
+});
+
+describe("memory cache store", () => {
+  it("evicts the least recently used entries past its byte bound", async () => {
+    const store = new MemoryCacheStore(100);
+    const v = (n: number) => Buffer.alloc(n, 1);
+    await store.set("a", v(30), 60_000);
+    await store.set("b", v(30), 60_000);
+    await store.get("a"); // a is now the most recent
+    await store.set("c", v(30), 60_000); // 3 x 31 bytes (value + key) fit
+    await store.set("d", v(30), 60_000); // over: b goes
+    expect(await store.get("b")).toBeUndefined();
+    expect((await store.get("a"))?.length).toBe(30);
+    expect(store.size.bytes).toBeLessThanOrEqual(100);
+    await store.set("huge", v(200), 60_000); // larger than the bound: not stored, nothing evicted
+    expect(await store.get("huge")).toBeUndefined();
+    expect(store.size.entries).toBe(3);
+  });
+  it("an expired entry is a miss and frees its bytes", async () => {
+    const store = new MemoryCacheStore(1000);
+    await store.set("k", Buffer.alloc(10), 1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await store.get("k")).toBeUndefined();
+    expect(store.size).toEqual({ entries: 0, bytes: 0 });
+  });
+  it("entries round-trip and a corrupt one is refused", () => {
+    const e = encodeEntry([new Uint8Array([1, 2]), new Uint8Array([])]);
+    expect(decodeEntry(e)?.map((m) => [...m])).toEqual([[1, 2], []]);
+    expect(decodeEntry(e.subarray(0, e.length - 1))).toBeUndefined();
+    expect(decodeEntry(Buffer.from("xy"))).toBeUndefined();
+  });
+  it("the key ignores field order", () => {
+    const a = cacheKey({ endpoint: "e", models: ["m"], stream: false, request: { x: 1, y: { b: 2, a: 1 } } });
+    const b = cacheKey({ endpoint: "e", models: ["m"], stream: false, request: { y: { a: 1, b: 2 }, x: 1 } });
+    expect(a).toBe(b);
+    expect(cacheKey({ endpoint: "e", models: ["m"], stream: true, request: { x: 1, y: { b: 2, a: 1 } } })).not.toBe(a);
   });
 });
