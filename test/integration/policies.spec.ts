@@ -47,6 +47,10 @@ endpoints:
           - { type: deny_list, terms: [project zeus], reason: confidential }
         output:
           - { type: regex, pattern: "launch\\\\s+codes", action: block, reason: launch_codes }
+  - name: redacted-cached
+    endpoint_type: llm/v1/chat
+    model: ${openaiModel("gpt-4o-mini")}
+    policies: { guardrails: { input: [{ type: pii }] }, cache: {}, context: { context_window: 100, on_overflow: drop_oldest } }
   - name: text
     endpoint_type: llm/v1/completions
     model: ${openaiModel("gpt-4o-mini")}
@@ -269,5 +273,30 @@ describe("completions", () => {
     let text = "";
     for await (const c of stream) text += c.choices[0]?.text ?? "";
     expect(text).toBe("echo: mail [REDACTED:pii.email] soon");
+  });
+});
+
+describe("policies together", () => {
+  it("the cache keys the request as sent upstream: redacted and trimmed (OpenAI SDK)", async () => {
+    const ask = (email: string) =>
+      sdk.chat.completions
+        .create({
+          model: "redacted-cached",
+          temperature: 0,
+          messages: [
+            { role: "system", content: "sys" },
+            { role: "user", content: words(60, email[0]!) },
+            { role: "user", content: `my mail is ${email}` },
+          ],
+        })
+        .withResponse();
+    const a = await ask("ann@example.org");
+    const b = await ask("bob@example.net");
+    expect(a.data.choices[0]?.message.content).toBe("echo: my mail is [REDACTED:pii.email]");
+    expect(b.data.choices[0]?.message.content).toBe(a.data.choices[0]?.message.content);
+    expect([a.response.headers.get("x-modelgate-cache"), b.response.headers.get("x-modelgate-cache")]).toEqual(["miss", "hit"]);
+    expect(fake.requests.length).toBe(1);
+    const sent = fake.requests[0]?.body as { messages: { content: string }[] };
+    expect(sent.messages.map((m) => m.content)).toEqual(["sys", "my mail is [REDACTED:pii.email]"]);
   });
 });
