@@ -189,7 +189,12 @@ describe("README.md", () => {
   // benchmark lines (npm install, npm test, ...), which CI runs as such.
   const gatewayCommands = commands.filter((c) => withoutComment(c).includes("127.0.0.1:8080"));
   const cliCommands = commands.filter((c) => c.startsWith("npx modelgate "));
-  const pythonBlocks = blocks.filter((b) => b.lang === "python");
+  // Not the client examples: a block right after a `<!-- snippet-source: FILE#REGION -->` line
+  // is a region of a tested client (a function, not a script), which
+  // test/interop/readme-snippets.spec.ts checks against its source instead.
+  const readmeLines = readme.split("\n");
+  const isSnippet = (b: CodeBlock) => /^<!-- snippet-source: .* -->$/.test(readmeLines[b.line - 2] ?? "");
+  const pythonBlocks = blocks.filter((b) => b.lang === "python" && !isSnippet(b));
   let port = 0;
   const gatewayEnv = cleanEnv([]);
 

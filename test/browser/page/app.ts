@@ -2,10 +2,12 @@
 // uses it, calls the gateway named by `?base=` over Connect JSON, Connect binary and gRPC-Web, and
 // writes what it saw as JSON into <pre id="result">. The page is served from another origin, so
 // every call goes through the browser's CORS checks.
+// snippet:begin browser-imports
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { ChatService } from "../../../gen/modelgate/v1/chat_pb";
 import type { Usage } from "../../../gen/modelgate/v1/common_pb";
+// snippet:end
 
 // The project's tsconfig has no DOM lib (server code must not lean on DOM types), so the page
 // names the two DOM pieces it uses.
@@ -69,6 +71,7 @@ function usageJson(usage: Usage | undefined): UsageJson | null {
   return { promptTokens: usage.promptTokens, completionTokens: usage.completionTokens, totalTokens: usage.totalTokens };
 }
 
+// snippet:begin browser-calls
 function errorJson(err: unknown): ErrorJson {
   const error = ConnectError.from(err);
   const cause: unknown = error.cause;
@@ -115,6 +118,7 @@ async function streamChat(transport: Transport, text: string): Promise<StreamMes
   }
   return messages;
 }
+// snippet:end
 
 async function runProtocol(protocol: ProtocolName, transport: Transport): Promise<ProtocolResults> {
   return {
@@ -125,11 +129,13 @@ async function runProtocol(protocol: ProtocolName, transport: Transport): Promis
 }
 
 async function runAll(baseUrl: string): Promise<PageResults> {
+  // snippet:begin browser-transports
   const transports: Record<ProtocolName, Transport> = {
     "connect-json": createConnectTransport({ baseUrl, useBinaryFormat: false }),
     "connect-binary": createConnectTransport({ baseUrl, useBinaryFormat: true }),
     "grpc-web": createGrpcWebTransport({ baseUrl }),
   };
+  // snippet:end
   return {
     ok: true,
     protocols: {

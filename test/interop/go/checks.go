@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -68,15 +69,17 @@ type checks struct {
 	embed     v1.EmbeddingsServiceClient
 	endpoints v1.EndpointServiceClient
 	authChat  v1.ChatServiceClient
+	authAddr  string
 	apiKey    string
 }
 
-func newChecks(conn, authConn *grpc.ClientConn, apiKey string) *checks {
+func newChecks(conn, authConn *grpc.ClientConn, authAddr, apiKey string) *checks {
 	return &checks{
 		chat:      v1.NewChatServiceClient(conn),
 		embed:     v1.NewEmbeddingsServiceClient(conn),
 		endpoints: v1.NewEndpointServiceClient(conn),
 		authChat:  v1.NewChatServiceClient(authConn),
+		authAddr:  authAddr,
 		apiKey:    apiKey,
 	}
 }
@@ -308,8 +311,19 @@ func (c *checks) authenticated() error {
 	if len(res.GetChoices()) == 0 {
 		return failf("no choices")
 	}
-	return expectEqual(res.GetChoices()[0].GetMessage().GetContent(), "echo: with a key", "content")
+	if err := expectEqual(res.GetChoices()[0].GetMessage().GetContent(), "echo: with a key", "content"); err != nil {
+		return err
+	}
+	var out strings.Builder
+	if err := chatExample(c.authAddr, c.apiKey, &out); err != nil {
+		return err
+	}
+	return expectEqual(out.String(), exampleOutput, "the README example's output")
 }
+
+// What chatExample prints against the echo provider: the reply, the streamed reply and its usage
+// (1 prompt + 2 completion tokens), and the NOT_FOUND message.
+const exampleOutput = "echo: hi\necho: hi\n3 tokens\nnot found: unknown endpoint \"no-such-endpoint\"\n"
 
 // tookTooLong fails when a call cut short by a deadline or a cancel ran most of the full stream.
 func tookTooLong(elapsed time.Duration) error {

@@ -58,7 +58,7 @@ func run(addr, authAddr, apiKey string) int {
 	}
 	defer authConn.Close()
 
-	c := newChecks(conn, authConn, apiKey)
+	c := newChecks(conn, authConn, authAddr, apiKey)
 	out := json.NewEncoder(os.Stdout)
 	failed := 0
 	for _, check := range c.all() {

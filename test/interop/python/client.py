@@ -11,13 +11,14 @@ and exits 1 if any check failed, 2 on bad arguments. Each call sends x-request-i
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
 import struct
 import sys
 import time
-from typing import Callable
+from typing import Callable, TextIO
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "gen"))
 
@@ -34,6 +35,38 @@ SLOW_WORDS = 8  # "echo:" and the seven words
 SLOW_DELAY_MS = 500
 DEADLINE_S = 1.5  # room for the connection and the first word on a loaded machine
 CALL_TIMEOUT_S = 10
+# What chat_example prints against the echo provider: the reply, the streamed reply and its
+# usage (1 prompt + 2 completion tokens), and the NOT_FOUND message.
+EXAMPLE_OUTPUT = 'echo: hi\necho: hi\n3 tokens\nnot found: unknown endpoint "no-such-endpoint"\n'
+
+
+# The README's Python example ("Calling modelgate from your language"); the authenticated check
+# runs it against the gateway with auth on.
+# snippet:begin python
+def chat_example(addr: str, api_key: str, out: TextIO = sys.stdout) -> None:
+    """Ask once, stream a reply with its token usage, and handle an error status."""
+    auth = [("authorization", f"Bearer {api_key}")]
+    question = [common_pb2.ChatMessage(role="user", content="hi")]
+    with grpc.insecure_channel(addr) as channel:
+        chat = chat_pb2_grpc.ChatServiceStub(channel)
+
+        res = chat.Chat(chat_pb2.ChatRequest(endpoint="chat", messages=question), metadata=auth, timeout=10)
+        print(res.choices[0].message.content, file=out)
+
+        req = chat_pb2.StreamChatRequest(endpoint="chat", messages=question)
+        for chunk in chat.StreamChat(req, metadata=auth, timeout=10):
+            for choice in chunk.choices:
+                print(choice.delta.content, end="", file=out)
+            if chunk.HasField("usage"):  # only the last message carries it
+                print(f"\n{chunk.usage.total_tokens} tokens", file=out)
+
+        try:
+            chat.Chat(chat_pb2.ChatRequest(endpoint="no-such-endpoint", messages=question), metadata=auth, timeout=10)
+        except grpc.RpcError as err:
+            if err.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            print("not found:", err.details(), file=out)
+# snippet:end
 
 
 class CheckFailed(Exception):
@@ -84,11 +117,12 @@ def expect_status(err: grpc.RpcError, code: grpc.StatusCode, details: str) -> No
 
 
 class Checks:
-    def __init__(self, channel: grpc.Channel, auth_channel: grpc.Channel, api_key: str) -> None:
+    def __init__(self, channel: grpc.Channel, auth_channel: grpc.Channel, auth_addr: str, api_key: str) -> None:
         self.chat = chat_pb2_grpc.ChatServiceStub(channel)
         self.embeddings = embeddings_pb2_grpc.EmbeddingsServiceStub(channel)
         self.endpoints = endpoint_pb2_grpc.EndpointServiceStub(channel)
         self.auth_chat = chat_pb2_grpc.ChatServiceStub(auth_channel)
+        self.auth_addr = auth_addr
         self.api_key = api_key
 
     def chat_unary(self) -> None:
@@ -170,6 +204,9 @@ class Checks:
         md = metadata("authenticated", self.api_key)
         res = self.auth_chat.Chat(req, metadata=md, timeout=CALL_TIMEOUT_S)
         expect_equal(res.choices[0].message.content, "echo: with a key", "content")
+        out = io.StringIO()
+        chat_example(self.auth_addr, self.api_key, out)
+        expect_equal(out.getvalue(), EXAMPLE_OUTPUT, "the README example's output")
 
     def deadline_exceeded(self) -> None:
         req = chat_pb2.StreamChatRequest(endpoint="slow", messages=user(SLOW_PROMPT))
@@ -225,7 +262,7 @@ def main() -> int:
 
     failed = 0
     with grpc.insecure_channel(args.addr) as channel, grpc.insecure_channel(args.auth_addr) as auth_channel:
-        checks = Checks(channel, auth_channel, args.api_key)
+        checks = Checks(channel, auth_channel, args.auth_addr, args.api_key)
         for name in CHECK_NAMES:
             started = time.monotonic()
             result: dict[str, object] = {"lang": LANG, "check": name, "ok": True}

@@ -37,6 +37,9 @@ const SLOW_DELAY: Duration = Duration::from_millis(500);
 const DEADLINE: Duration = Duration::from_millis(1500); // room for the connection and the first word on a loaded machine
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const WRONG_API_KEY: &str = "sk-wrong-key-000000000";
+// What the README example prints against the echo provider: the reply, the streamed reply and
+// its usage (1 prompt + 2 completion tokens), and the NOT_FOUND message.
+const EXAMPLE_OUTPUT: &str = "echo: hi\necho: hi\n3 tokens\nnot found: unknown endpoint \"no-such-endpoint\"\n";
 
 /// Why a check failed: an expectation, or an RPC error the check did not expect.
 pub enum CheckError {
@@ -85,14 +88,12 @@ fn expect_status<T>(result: Result<T, Status>, code: Code, message: &str) -> Che
 
 /// A request carrying one check's x-request-id (and an API key, if given) and a grpc-timeout.
 fn request<T>(message: T, check: &str, api_key: Option<&str>, timeout: Duration) -> Request<T> {
-    // snippet:rust-metadata
     let mut req = Request::new(message);
     req.metadata_mut().insert("x-request-id", MetadataValue::try_from(format!("rust-{check}")).unwrap());
     if let Some(key) = api_key {
         req.metadata_mut().insert("authorization", MetadataValue::try_from(format!("Bearer {key}")).unwrap());
     }
     req.set_timeout(timeout); // sent as grpc-timeout: the gateway ends the call when it passes
-    // end-snippet
     req
 }
 
@@ -131,12 +132,13 @@ fn took_too_long(started: Instant) -> CheckResult {
 pub struct Checks {
     channel: Channel,
     auth_channel: Channel,
+    auth_addr: String,
     api_key: String,
 }
 
 impl Checks {
-    pub fn new(channel: Channel, auth_channel: Channel, api_key: String) -> Self {
-        Checks { channel, auth_channel, api_key }
+    pub fn new(channel: Channel, auth_channel: Channel, auth_addr: String, api_key: String) -> Self {
+        Checks { channel, auth_channel, auth_addr, api_key }
     }
 
     pub async fn run(&self, name: &str) -> CheckResult {
@@ -158,13 +160,11 @@ impl Checks {
 
     async fn chat_unary(&self) -> CheckResult {
         let channel = self.channel.clone();
-        // snippet:rust-unary
         let mut chat = ChatServiceClient::new(channel);
         let req = ChatRequest { endpoint: "chat".into(), messages: user("hello there"), ..Default::default() };
         let res = chat.chat(request(req, "chat_unary", None, CALL_TIMEOUT)).await?;
         let request_id = res.metadata().get("x-request-id").and_then(|v| v.to_str().ok()).map(String::from);
         let res = res.into_inner();
-        // end-snippet
         if res.choices.len() != 1 {
             return fail(format!("number of choices: expected 1, got {}", res.choices.len()));
         }
@@ -181,7 +181,6 @@ impl Checks {
     async fn stream_chat(&self) -> CheckResult {
         let mut chat = ChatServiceClient::new(self.channel.clone());
         let mut chunks: Vec<StreamChatResponse> = Vec::new();
-        // snippet:rust-stream
         let req = StreamChatRequest { endpoint: "chat".into(), messages: user("one two three"), ..Default::default() };
         let mut stream = chat.stream_chat(request(req, "stream_chat", None, CALL_TIMEOUT)).await?.into_inner();
         let mut text = String::new();
@@ -191,7 +190,6 @@ impl Checks {
             }
             chunks.push(chunk); // the last message carries the usage
         }
-        // end-snippet
         if chunks.len() <= 4 {
             return fail(format!("expected a message per word, got {} messages", chunks.len()));
         }
@@ -249,13 +247,11 @@ impl Checks {
 
     async fn not_found(&self) -> CheckResult {
         let mut chat = ChatServiceClient::new(self.channel.clone());
-        // snippet:rust-errors
         let req = ChatRequest { endpoint: "nope".into(), messages: user("x"), ..Default::default() };
         match chat.chat(request(req, "not_found", None, CALL_TIMEOUT)).await {
             Err(status) if status.code() == Code::NotFound => {
                 expect_equal(status.message(), "unknown endpoint \"nope\"", "status message")
             }
-            // end-snippet
             other => expect_status(other, Code::NotFound, "unknown endpoint \"nope\""),
         }
     }
@@ -286,7 +282,12 @@ impl Checks {
         let Some(choice) = res.choices.first() else {
             return fail("no choices".into());
         };
-        expect_equal(choice.message.as_ref().map(|m| m.content.as_str()), Some("echo: with a key"), "content")
+        expect_equal(choice.message.as_ref().map(|m| m.content.as_str()), Some("echo: with a key"), "content")?;
+        let mut out = String::new();
+        if let Err(e) = crate::example::chat_example(&self.auth_addr, &self.api_key, &mut out).await {
+            return fail(format!("the README example failed: {e}"));
+        }
+        expect_equal(out.as_str(), EXAMPLE_OUTPUT, "the README example's output")
     }
 
     async fn deadline_exceeded(&self) -> CheckResult {
@@ -326,11 +327,9 @@ impl Checks {
         let started = Instant::now();
         let mut chat = ChatServiceClient::new(self.channel.clone());
         let req = StreamChatRequest { endpoint: "slow".into(), messages: user(SLOW_PROMPT), ..Default::default() };
-        // snippet:rust-cancel
         let mut stream = chat.stream_chat(request(req, "cancelled", None, CALL_TIMEOUT)).await?.into_inner();
         let first = stream.message().await?;
         drop(stream); // sends RST_STREAM(CANCEL): the gateway aborts the upstream call
-        // end-snippet
         let Some(first) = first else {
             return fail("the stream ended before its first message".into());
         };
@@ -343,11 +342,9 @@ impl Checks {
 
     async fn health(&self) -> CheckResult {
         let channel = self.channel.clone();
-        // snippet:rust-health
         let mut health = HealthClient::new(channel);
         let check = |service: &str| Request::new(HealthCheckRequest { service: service.into() });
         let whole = health.check(check("")).await?.into_inner();
-        // end-snippet
         expect_equal(whole.status(), ServingStatus::Serving, "health of the whole server")?;
         let chat = health.check(check("modelgate.v1.ChatService")).await?.into_inner();
         expect_equal(chat.status(), ServingStatus::Serving, "health of modelgate.v1.ChatService")?;

@@ -14,6 +14,7 @@
 //! "rust-<check>" so the spec can find the gateway's log line for it.
 
 mod checks;
+mod example;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -54,7 +55,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let checks = checks::Checks::new(channel, auth_channel, api_key);
+    let checks = checks::Checks::new(channel, auth_channel, auth_addr, api_key);
     let mut failed = 0;
     for name in checks::NAMES {
         let started = Instant::now();
@@ -78,8 +79,6 @@ async fn main() -> ExitCode {
 
 /// A lazily connecting h2c channel to host:port.
 fn connect(addr: &str) -> Result<Channel, Box<dyn std::error::Error>> {
-    // snippet:rust-channel
     let channel = Channel::from_shared(format!("http://{addr}"))?.connect_lazy();
-    // end-snippet
     Ok(channel)
 }

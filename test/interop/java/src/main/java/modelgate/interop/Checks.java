@@ -10,6 +10,9 @@ import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.stub.MetadataUtils;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
@@ -45,6 +48,11 @@ final class Checks {
   static final long DEADLINE_MS = 1500; // room for the connection and the first word on a loaded machine
   static final long CALL_TIMEOUT_MS = 10_000;
   static final String WRONG_API_KEY = "sk-wrong-key-000000000";
+  /**
+   * What the README example prints against the echo provider: the reply, the streamed reply and
+   * its usage (1 prompt + 2 completion tokens), and the NOT_FOUND message.
+   */
+  static final String EXAMPLE_OUTPUT = "echo: hi\necho: hi\n3 tokens\nnot found: unknown endpoint \"no-such-endpoint\"\n";
 
   static final Metadata.Key<String> REQUEST_ID = Metadata.Key.of("x-request-id", Metadata.ASCII_STRING_MARSHALLER);
   static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
@@ -60,11 +68,13 @@ final class Checks {
 
   private final Channel channel;
   private final Channel authChannel;
+  private final String authAddr;
   private final String apiKey;
 
-  Checks(Channel channel, Channel authChannel, String apiKey) {
+  Checks(Channel channel, Channel authChannel, String authAddr, String apiKey) {
     this.channel = channel;
     this.authChannel = authChannel;
+    this.authAddr = authAddr;
     this.apiKey = apiKey;
   }
 
@@ -128,7 +138,6 @@ final class Checks {
   void chatUnary() {
     AtomicReference<Metadata> headers = new AtomicReference<>();
     AtomicReference<Metadata> trailers = new AtomicReference<>();
-    // snippet:java-unary
     ChatServiceGrpc.ChatServiceBlockingStub stub = ChatServiceGrpc.newBlockingStub(channel)
         .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(metadata("chat_unary", null)),
             MetadataUtils.newCaptureMetadataInterceptor(headers, trailers))
@@ -138,7 +147,6 @@ final class Checks {
         .addMessages(ChatMessage.newBuilder().setRole("user").setContent("hello there"))
         .build());
     String reply = res.getChoices(0).getMessage().getContent();
-    // end-snippet
     expectEqual(res.getChoicesCount(), 1, "number of choices");
     expectEqual(res.getModel(), "echo-1", "model");
     expectEqual(res.getChoices(0).getMessage().getRole(), "assistant", "role");
@@ -151,7 +159,6 @@ final class Checks {
 
   void streamChat() {
     List<StreamChatResponse> chunks = new ArrayList<>();
-    // snippet:java-stream
     Iterator<StreamChatResponse> stream = chat("stream_chat").streamChat(StreamChatRequest.newBuilder()
         .setEndpoint("chat")
         .addAllMessages(user("one two three"))
@@ -162,7 +169,6 @@ final class Checks {
       chunk.getChoicesList().forEach(choice -> text.append(choice.getDelta().getContent()));
       chunks.add(chunk); // the last message carries the usage
     }
-    // end-snippet
     if (chunks.size() <= 4) {
       throw new CheckFailed("expected a message per word, got " + chunks.size() + " messages");
     }
@@ -247,7 +253,6 @@ final class Checks {
   }
 
   void notFound() {
-    // snippet:java-errors
     try {
       chat("not_found").chat(ChatRequest.newBuilder().setEndpoint("nope").addAllMessages(user("x")).build());
     } catch (StatusRuntimeException e) {
@@ -256,7 +261,6 @@ final class Checks {
       expectEqual(e.getStatus().getDescription(), "unknown endpoint \"nope\"", "status message");
       return;
     }
-    // end-snippet
     throw new CheckFailed("expected the call to fail with NOT_FOUND, it succeeded");
   }
 
@@ -268,11 +272,9 @@ final class Checks {
   }
 
   ChatServiceGrpc.ChatServiceBlockingStub authChat(String check, String key) {
-    // snippet:java-auth
     Channel withKey = ClientInterceptors.intercept(authChannel,
         MetadataUtils.newAttachHeadersInterceptor(metadata(check, key)));
     return ChatServiceGrpc.newBlockingStub(withKey).withDeadlineAfter(CALL_TIMEOUT_MS, TimeUnit.MILLISECONDS);
-    // end-snippet
   }
 
   void unauthenticated() {
@@ -291,6 +293,14 @@ final class Checks {
       throw new CheckFailed("no choices");
     }
     expectEqual(res.getChoices(0).getMessage().getContent(), "echo: with a key", "content");
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    try {
+      Example.chat(authAddr, apiKey, new PrintStream(out, true, StandardCharsets.UTF_8));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new CheckFailed("interrupted");
+    }
+    expectEqual(out.toString(StandardCharsets.UTF_8), EXAMPLE_OUTPUT, "the README example's output");
   }
 
   /** Fails when a call cut short by a deadline or a cancel ran most of the full stream. */
@@ -305,12 +315,10 @@ final class Checks {
   void deadlineExceeded() {
     long started = System.nanoTime();
     StreamChatRequest req = StreamChatRequest.newBuilder().setEndpoint("slow").addAllMessages(user(SLOW_PROMPT)).build();
-    // snippet:java-deadline
     Iterator<StreamChatResponse> stream = ChatServiceGrpc.newBlockingStub(channel)
         .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(metadata("deadline_exceeded", null)))
         .withDeadlineAfter(DEADLINE_MS, TimeUnit.MILLISECONDS)
         .streamChat(req);
-    // end-snippet
     int received = 0;
     StatusRuntimeException error = null;
     try {
@@ -334,7 +342,6 @@ final class Checks {
   void cancelled() {
     long started = System.nanoTime();
     StreamChatRequest req = StreamChatRequest.newBuilder().setEndpoint("slow").addAllMessages(user(SLOW_PROMPT)).build();
-    // snippet:java-cancel
     Context.CancellableContext call = Context.current().withCancellation();
     Context previous = call.attach();
     try {
@@ -354,16 +361,13 @@ final class Checks {
     } finally {
       call.detach(previous);
     }
-    // end-snippet
     tookTooLong(started);
   }
 
   void health() {
-    // snippet:java-health
     HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel)
         .withDeadlineAfter(CALL_TIMEOUT_MS, TimeUnit.MILLISECONDS);
     HealthCheckResponse whole = health.check(HealthCheckRequest.newBuilder().setService("").build());
-    // end-snippet
     expectEqual(whole.getStatus(), HealthCheckResponse.ServingStatus.SERVING, "health of the whole server");
     HealthCheckResponse chatService = health.check(HealthCheckRequest.newBuilder().setService("modelgate.v1.ChatService").build());
     expectEqual(chatService.getStatus(), HealthCheckResponse.ServingStatus.SERVING, "health of modelgate.v1.ChatService");

@@ -54,13 +54,11 @@ public final class Main {
   }
 
   static int run(String addr, String authAddr, String apiKey) throws InterruptedException {
-    // snippet:java-channel
     ManagedChannel channel = ManagedChannelBuilder.forTarget(addr).usePlaintext().build();
-    // end-snippet
     ManagedChannel authChannel = ManagedChannelBuilder.forTarget(authAddr).usePlaintext().build();
     int failed = 0;
     try {
-      Checks checks = new Checks(channel, authChannel, apiKey);
+      Checks checks = new Checks(channel, authChannel, authAddr, apiKey);
       for (Checks.Check check : checks.all()) {
         long started = System.nanoTime();
         String error = null;
