@@ -300,3 +300,20 @@ describe("policies together", () => {
     expect(sent.messages.map((m) => m.content)).toEqual(["sys", "my mail is [REDACTED:pii.email]"]);
   });
 });
+
+describe("MLflow surface", () => {
+  it("runs the same policies on /gateway/{endpoint}/invocations", async () => {
+    const post = (endpoint: string, body: unknown) =>
+      fetch(`${gw.url}/gateway/${endpoint}/invocations`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const blocked = await post("guarded", { messages: [{ role: "user", content: "project zeus" }] });
+    expect(blocked.status).toBe(400);
+    expect(await blocked.text()).toContain("guardrail blocked the input (reason: confidential)");
+    const redacted = await post("guarded", { messages: [{ role: "user", content: "mail x@y.io" }] });
+    expect(redacted.status).toBe(200);
+    expect(((await redacted.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe("echo: mail [REDACTED:pii.email]");
+    const tooLong = await post("small", { messages: [{ role: "user", content: words(200, "w") }] });
+    expect(tooLong.status).toBe(400);
+    expect(await tooLong.text()).toMatch(/context window exceeded/);
+    expect(fake.requests.length).toBe(1);
+  });
+});
