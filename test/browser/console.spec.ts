@@ -41,7 +41,7 @@ endpoints:
     endpoint_type: llm/v1/embeddings
     model: { provider: echo, name: echo-embed-1 }
 prices:
-  - { provider: openai, model: m-console, input_per_mtok: 1000000, output_per_mtok: 2000000 }
+  - { provider: openai, model: m-console, input_per_mtok: 1000, output_per_mtok: 2000 }
 `;
 
 let browser: Browser | undefined;
@@ -62,7 +62,7 @@ async function setUp(): Promise<void> {
   await promisify(execFile)(process.execPath, ["scripts/build-console.mjs"], { cwd: root, timeout: 120_000, env: { ...process.env, CONSOLE_BUILD_QUIET: "1" } });
   fake = await startFakeUpstream();
   const [withAuth, authOff, launched] = await Promise.allSettled([
-    startGateway(`auth: { enabled: true, keys: [{ name: ops, key: $ADMIN_KEY, roles: [admin] }] }\n${endpointsYaml(fake.url)}`, { ADMIN_KEY: adminKey }),
+    startGateway(`auth: { enabled: true, keys: [{ name: ops, key: $ADMIN_KEY, roles: [admin], team: web }] }\naccess: { grants: [{ endpoints: ["*"], teams: [web] }] }\n${endpointsYaml(fake.url)}`, { ADMIN_KEY: adminKey }),
     startGateway(endpointsYaml(fake.url)),
     chromium.launch({ executablePath: chromiumPath, args: chromiumArgs }),
   ]);
@@ -292,13 +292,35 @@ describe("the web console at /console/", () => {
           body: "{}",
           signal: AbortSignal.timeout(5_000),
         });
-      expect((await listWith(secret)).status).toBe(200);
+      // Gateways learn of store keys on their next key refresh (store.key_refresh_ms, 500 ms).
+      await expect.poll(async () => (await listWith(secret)).status, { timeout: 10_000 }).toBe(200);
+      // A priced call with the new key: its spend shows up against its budget (the ledger is
+      // written in the background, so the page is reloaded until it does).
+      const chat = await fetch(`${gw!.url}/modelgate.v1.ChatService/Chat`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${secret}` },
+        body: JSON.stringify({ endpoint: "chat-fake", messages: [{ role: "user", content: "spend a little" }] }),
+        signal: AbortSignal.timeout(5_000),
+      });
+      expect(chat.status).toBe(200);
+      await expect
+        .poll(
+          async () => {
+            await page.reload();
+            await row.waitFor({ timeout: 10_000 });
+            return (await row.locator("td").nth(4).textContent()) ?? "";
+          },
+          { timeout: 15_000 },
+        )
+        .toMatch(/^\$(?!0\.0000)\d+\.\d{4}/);
+      expect(await row.getByRole("meter").count()).toBe(1);
       await expectAccessible(page);
       await expectKeyboardReachable(page);
       await page.screenshot({ path: `${outputDir}keys-created.png`, fullPage: true });
 
-      await page.getByRole("button", { name: "Done" }).click();
+      // Shown once: after the reload the secret is nowhere on the page.
       expect(await page.getByTestId("secret").count()).toBe(0);
+      expect(await page.content()).not.toContain(secret);
       await page.getByRole("button", { name: "Revoke console-made" }).click();
       await page.getByRole("button", { name: "Confirm revoking console-made" }).click();
       // Revoked keys leave the default list; "Show revoked" brings the row back, marked.
