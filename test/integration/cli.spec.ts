@@ -123,11 +123,17 @@ auth:
     const words = Array.from({ length: 20 }, (_, i) => `w${i}`).join(" ");
     let text = "";
     let sawUsage = false;
+    // One SIGTERM (a second one means "exit now"); stdout is buffered, so "shutting down" may
+    // reach us only later: do not wait for it before deciding whether to signal.
+    let signalled = false;
     const streaming = (async () => {
       for await (const c of chat.streamChat({ endpoint: "chat", messages: [{ role: "user", content: words }] })) {
         text += c.choices.map((d) => d.delta?.content ?? "").join("");
         if (c.usage) sawUsage = true;
-        if (text.length > 0 && p.child.signalCode === null && !p.out().includes("shutting down")) p.child.kill("SIGTERM");
+        if (text.length > 0 && !signalled) {
+          signalled = true;
+          p.child.kill("SIGTERM");
+        }
       }
     })();
     await streaming;
@@ -153,6 +159,19 @@ auth:
     const ids = new Set(p.out().split("\n").filter((l) => l.includes('"msg":"call"')).map((l) => (JSON.parse(l) as { requestId: string }).requestId));
     expect([...ids].filter((id) => id.startsWith("flush-"))).toHaveLength(calls);
     expect(p.out().trimEnd().endsWith('"msg":"stopped"}')).toBe(true);
+  });
+
+  it("a quiet gateway's call line reaches stdout without a stop (the log buffer is flushed on a timer)", async () => {
+    const p = start(["--config", "config/default.yaml", "--port", "0"]);
+    const port = await listening(p);
+    const chat = clientFor(ChatService, "connect-json-h1", `http://127.0.0.1:${port}`);
+    await chat.chat({ endpoint: "chat", messages: [{ role: "user", content: "one" }] }, { headers: { "x-request-id": "quiet-1" } });
+    // One call line (~400 bytes) is far below the 8 KiB buffer: only the 250 ms flush timer writes it.
+    for (let i = 0; i < 200 && !p.out().includes('"requestId":"quiet-1"'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(p.out()).toContain('"requestId":"quiet-1"');
+    expect(p.child.exitCode).toBeNull();
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
   });
 
   it("usage --by target reports each routing target with its cached and reasoning tokens (table, CSV, rows)", async () => {
