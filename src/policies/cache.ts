@@ -59,17 +59,19 @@ export class MemoryCacheStore implements CacheStore {
 const redisClients = new Map<string, Redis>();
 
 export class RedisCacheStore implements CacheStore {
-  private readonly redis: Redis;
   constructor(
-    url: string,
+    private readonly url: string,
     private readonly prefix: string,
-  ) {
-    let client = redisClients.get(url);
+  ) {}
+
+  /** The process's client for this URL, (re)made on first use and after closePolicyStores(). */
+  private get redis(): Redis {
+    let client = redisClients.get(this.url);
     if (!client) {
-      client = createRedisClient(url, { commandTimeoutMs: 500 });
-      redisClients.set(url, client);
+      client = createRedisClient(this.url, { commandTimeoutMs: 500 });
+      redisClients.set(this.url, client);
     }
-    this.redis = client;
+    return client;
   }
 
   async get(key: string): Promise<Buffer | undefined> {
