@@ -1,6 +1,8 @@
 // The shell: sign-in until the tab has a session, then a header with navigation (hash routes,
 // so every view is a plain /console/ load for the gateway) and the current view.
-import { TransportProvider } from "@connectrpc/connect-query";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { TransportProvider, useQuery } from "@connectrpc/connect-query";
+import { AdminService } from "../../gen/modelgate/v1/admin_pb";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { useEffect, useMemo, useState } from "react";
 import { Endpoints } from "./Endpoints";
@@ -46,32 +48,52 @@ export function App() {
   return (
     <TransportProvider transport={transport}>
       <QueryClientProvider client={queryClient}>
-        <header className="top">
-          <span className="brand">modelgate</span>
-          <nav aria-label="Console sections">
-            <ul>
-              {views.map((v) => (
-                <li key={v.id}>
-                  <a href={`#/${v.id}`} aria-current={view === v.id ? "page" : undefined}>
-                    {v.label}
-                  </a>
-                </li>
-              ))}
-            </ul>
-          </nav>
-          <span className="who" data-testid="who">{session.credential === "" ? "no credential (auth off)" : "signed in"}</span>
-          <button
-            type="button"
-            onClick={() => {
-              clearSession();
-              setSession(null);
-            }}
-          >
-            Sign out
-          </button>
-        </header>
-        <main id="main">{view === "endpoints" ? <Endpoints /> : view === "playground" ? <Playground /> : <Keys />}</main>
+        <Shell
+          view={view}
+          authOff={session.credential === ""}
+          onSignOut={() => {
+            clearSession();
+            setSession(null);
+          }}
+        />
       </QueryClientProvider>
     </TransportProvider>
+  );
+}
+
+/**
+ * Header and view. The Keys section is shown to callers the gateway lets list keys: a
+ * PermissionDenied answer keeps it hidden (the gateway still refuses the calls themselves).
+ */
+function Shell({ view, authOff, onSignOut }: { view: View; authOff: boolean; onSignOut: () => void }) {
+  const probe = useQuery(AdminService.method.listKeys, {});
+  // Shown once the gateway has answered the probe; any failure but PermissionDenied (e.g. a
+  // timeout) still shows it, and the view then shows the gateway's error.
+  const isAdmin = probe.isSuccess || (probe.error !== null && ConnectError.from(probe.error).code !== Code.PermissionDenied);
+  const shown = views.filter((v) => v.id !== "keys" || isAdmin);
+  return (
+    <>
+      <header className="top">
+        <span className="brand">modelgate</span>
+        <nav aria-label="Console sections">
+          <ul>
+            {shown.map((v) => (
+              <li key={v.id}>
+                <a href={`#/${v.id}`} aria-current={view === v.id ? "page" : undefined}>
+                  {v.label}
+                </a>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <span className="who" data-testid="who">
+          {authOff ? "no credential (auth off)" : isAdmin ? "signed in (admin)" : "signed in"}
+        </span>
+        <button type="button" onClick={onSignOut}>
+          Sign out
+        </button>
+      </header>
+      <main id="main">{view === "endpoints" ? <Endpoints /> : view === "playground" ? <Playground /> : <Keys />}</main>
+    </>
   );
 }

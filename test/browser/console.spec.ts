@@ -30,6 +30,7 @@ const chromiumArgs = [
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const outputDir = fileURLToPath(new URL("./.output/console/", import.meta.url));
 const adminKey = "sk-console-admin-0123456789";
+const devKey = "sk-console-dev-0123456789";
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 const endpointsYaml = (fakeUrl: string) => `
@@ -62,7 +63,7 @@ async function setUp(): Promise<void> {
   await promisify(execFile)(process.execPath, ["scripts/build-console.mjs"], { cwd: root, timeout: 120_000, env: { ...process.env, CONSOLE_BUILD_QUIET: "1" } });
   fake = await startFakeUpstream();
   const [withAuth, authOff, launched] = await Promise.allSettled([
-    startGateway(`auth: { enabled: true, keys: [{ name: ops, key: $ADMIN_KEY, roles: [admin], team: web }] }\naccess: { grants: [{ endpoints: ["*"], teams: [web] }] }\n${endpointsYaml(fake.url)}`, { ADMIN_KEY: adminKey }),
+    startGateway(`auth: { enabled: true, keys: [{ name: ops, key: $ADMIN_KEY, roles: [admin], team: web }, { name: dev, key: $DEV_KEY, team: web }] }\naccess: { grants: [{ endpoints: ["*"], teams: [web] }] }\n${endpointsYaml(fake.url)}`, { ADMIN_KEY: adminKey, DEV_KEY: devKey }),
     startGateway(endpointsYaml(fake.url)),
     chromium.launch({ executablePath: chromiumPath, args: chromiumArgs }),
   ]);
@@ -334,4 +335,22 @@ describe("the web console at /console/", () => {
       await context.close();
     }
   }, 60_000);
+  it("a non-admin key does not see Keys, and the gateway refuses the view's calls", async () => {
+    await ready;
+    const { context, page, problems } = await open(`${gw!.url}/console/`);
+    try {
+      await signIn(page, devKey);
+      await page.locator('tr[data-endpoint="chat-fake"]').waitFor({ timeout: 10_000 });
+      await expect.poll(() => page.getByTestId("who").textContent(), { timeout: 10_000 }).toBe("signed in");
+      expect(await page.getByRole("link", { name: "Keys" }).count()).toBe(0);
+      expect(await page.getByRole("link", { name: "Playground" }).count()).toBe(1);
+      await page.goto(`${gw!.url}/console/#/keys`);
+      await page.getByRole("alert").waitFor({ timeout: 10_000 });
+      expect(await page.getByRole("alert").textContent()).toMatch(/^PermissionDenied: /);
+      expect(await page.getByRole("button", { name: "Create key" }).count()).toBe(0);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
 });
