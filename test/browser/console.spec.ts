@@ -159,6 +159,19 @@ async function signIn(page: Page, key: string): Promise<void> {
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
 }
 
+describe("the web console's sources", () => {
+  // Vite strips types without checking them, and the project's tsc run (`tsc -p .`) leaves
+  // console/ out (it needs the DOM lib and JSX): this is where CI type-checks the console.
+  it("type-check (tsc -p console)", async () => {
+    const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+    const run = await promisify(execFile)(process.execPath, [tsc, "--noEmit", "-p", "console/tsconfig.json"], { cwd: root, timeout: 120_000 }).then(
+      () => ({ ok: true, output: "" }),
+      (err: { stdout?: string; message: string }) => ({ ok: false, output: err.stdout || err.message }),
+    );
+    expect(run).toEqual({ ok: true, output: "" });
+  }, 130_000);
+});
+
 describe("the web console at /console/", () => {
   it("refuses a wrong key, signs in with the right one (sessionStorage only) and lists the endpoints", async () => {
     await ready;
