@@ -7,16 +7,18 @@ import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { useEffect, useMemo, useState } from "react";
 import { Endpoints } from "./Endpoints";
 import { Keys } from "./Keys";
+import { Usage } from "./Usage";
 import { Playground } from "./Playground";
 import { clearSession, loadSession, saveSession, type Session } from "./session";
 import { SignIn } from "./SignIn";
 import { gatewayTransport } from "./transport";
 
-type View = "endpoints" | "playground" | "keys";
+type View = "endpoints" | "playground" | "keys" | "usage";
 const views: { id: View; label: string }[] = [
   { id: "endpoints", label: "Endpoints" },
   { id: "playground", label: "Playground" },
   { id: "keys", label: "Keys" },
+  { id: "usage", label: "Usage" },
 ];
 
 function viewFromHash(): View {
@@ -62,7 +64,7 @@ export function App() {
 }
 
 /**
- * Header and view. The Keys section is shown to callers the gateway lets list keys: a
+ * Header and view. The Keys and Usage sections (admin services) are shown to callers the gateway lets list keys: a
  * PermissionDenied answer keeps it hidden (the gateway still refuses the calls themselves).
  */
 function Shell({ view, authOff, onSignOut }: { view: View; authOff: boolean; onSignOut: () => void }) {
@@ -70,7 +72,7 @@ function Shell({ view, authOff, onSignOut }: { view: View; authOff: boolean; onS
   // Shown once the gateway has answered the probe; any failure but PermissionDenied (e.g. a
   // timeout) still shows it, and the view then shows the gateway's error.
   const isAdmin = probe.isSuccess || (probe.error !== null && ConnectError.from(probe.error).code !== Code.PermissionDenied);
-  const shown = views.filter((v) => v.id !== "keys" || isAdmin);
+  const shown = views.filter((v) => (v.id !== "keys" && v.id !== "usage") || isAdmin);
   return (
     <>
       <header className="top">
@@ -93,7 +95,7 @@ function Shell({ view, authOff, onSignOut }: { view: View; authOff: boolean; onS
           Sign out
         </button>
       </header>
-      <main id="main">{view === "endpoints" ? <Endpoints /> : view === "playground" ? <Playground /> : <Keys />}</main>
+      <main id="main">{view === "endpoints" ? <Endpoints /> : view === "playground" ? <Playground /> : view === "keys" ? <Keys /> : <Usage />}</main>
     </>
   );
 }

@@ -348,6 +348,37 @@ describe("the web console at /console/", () => {
       await context.close();
     }
   }, 60_000);
+  it("Usage: the calls just made, by endpoint and by model, with their cost", async () => {
+    await ready;
+    const { context, page, problems } = await open(`${gw!.url}/console/#/usage`);
+    try {
+      await signIn(page, adminKey);
+      await page.getByLabel("Range").selectOption("1h");
+      const row = page.locator('tr[data-group="chat-fake"]');
+      // The earlier tests' calls (streamed, cancelled, the new key's): the ledger is written in
+      // the background, so Refresh until they are all there.
+      await expect
+        .poll(
+          async () => {
+            await page.getByRole("button", { name: "Refresh" }).click();
+            return (await row.count()) === 0 ? 0 : Number(await row.getByTestId("calls").textContent());
+          },
+          { timeout: 15_000 },
+        )
+        .toBeGreaterThanOrEqual(3);
+      expect(await row.locator("td").nth(4).textContent()).toMatch(/^\d+\.\d{4}$/);
+      expect(Number(await row.locator("td").nth(4).textContent())).toBeGreaterThan(0);
+      await page.getByLabel("Group by").selectOption("model");
+      await page.locator('tr[data-group="m-console"]').waitFor({ timeout: 10_000 });
+      await expectAccessible(page);
+      await expectKeyboardReachable(page);
+      await page.screenshot({ path: `${outputDir}usage.png`, fullPage: true });
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+
   it("a non-admin key does not see Keys, and the gateway refuses the view's calls", async () => {
     await ready;
     const { context, page, problems } = await open(`${gw!.url}/console/`);
@@ -356,6 +387,7 @@ describe("the web console at /console/", () => {
       await page.locator('tr[data-endpoint="chat-fake"]').waitFor({ timeout: 10_000 });
       await expect.poll(() => page.getByTestId("who").textContent(), { timeout: 10_000 }).toBe("signed in");
       expect(await page.getByRole("link", { name: "Keys" }).count()).toBe(0);
+      expect(await page.getByRole("link", { name: "Usage" }).count()).toBe(0);
       expect(await page.getByRole("link", { name: "Playground" }).count()).toBe(1);
       await page.goto(`${gw!.url}/console/#/keys`);
       await page.getByRole("alert").waitFor({ timeout: 10_000 });
