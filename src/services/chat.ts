@@ -2,7 +2,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { ChatRequest, ChatService, StreamChatRequest } from "../../gen/modelgate/v1/chat_pb";
 import type { ChatParams } from "../providers/types";
 import { policyStream, policyUnary } from "../policies/pipeline";
-import { beginEndpointCall, recordAnswer, routedStream, routedUnary, missingMethod, routingOf, streamedOutput, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, recordAnswer, routedStream, routedUnary, missingMethod, routingOf, recordedStream, type ServiceDeps } from "./endpoint-call";
 import { chatRequestSchema, validate } from "./validate";
 
 export function chatParams(req: ChatRequest | StreamChatRequest): ChatParams {
@@ -28,16 +28,7 @@ export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> 
         const chunks = endpoint.router
           ? routedStream(endpoint.router, ctx, outcome, options, (c, call) => (c.streamChat ?? missingMethod(endpoint))(params, call))
           : (endpoint.client.streamChat ?? missingMethod(endpoint))(params, options);
-        const streamed = streamedOutput(outcome);
-        for await (const chunk of chunks) {
-          // The last message carries the usage, and so the routing (the target is known by then).
-          if (chunk.usage) {
-            recordAnswer(outcome, { usage: chunk.usage });
-            Object.assign(chunk, { routing: routingOf(outcome) });
-          }
-          streamed.addChunk(chunk);
-          yield chunk;
-        }
+        yield* recordedStream(chunks, outcome);
       });
     },
   };

@@ -2,7 +2,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { CompleteRequest, CompletionsService, StreamCompleteRequest } from "../../gen/modelgate/v1/completions_pb";
 import type { CompleteParams } from "../providers/types";
 import { policyStream, policyUnary } from "../policies/pipeline";
-import { beginEndpointCall, recordAnswer, routedStream, routedUnary, missingMethod, routingOf, streamedOutput, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, recordAnswer, routedStream, routedUnary, missingMethod, routingOf, recordedStream, type ServiceDeps } from "./endpoint-call";
 import { completeRequestSchema, validate } from "./validate";
 
 export function completeParams(req: CompleteRequest | StreamCompleteRequest): CompleteParams {
@@ -28,15 +28,7 @@ export function completionsService(deps: ServiceDeps): ServiceImpl<typeof Comple
         const chunks = endpoint.router
           ? routedStream(endpoint.router, ctx, outcome, options, (c, call) => (c.streamComplete ?? missingMethod(endpoint))(params, call))
           : (endpoint.client.streamComplete ?? missingMethod(endpoint))(params, options);
-        const streamed = streamedOutput(outcome);
-        for await (const chunk of chunks) {
-          if (chunk.usage) {
-            recordAnswer(outcome, { usage: chunk.usage });
-            Object.assign(chunk, { routing: routingOf(outcome) });
-          }
-          streamed.addChunk(chunk);
-          yield chunk;
-        }
+        yield* recordedStream(chunks, outcome);
       });
     },
   };

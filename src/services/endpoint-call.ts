@@ -4,7 +4,7 @@ import type { HandlerContext } from "@connectrpc/connect";
 import type { EndpointType } from "../config/schema";
 import { invalidArgument, notFound } from "../errors";
 import { getCallEndpoint, getCallIds, getCallScope, getCaller, openScope, type CallOutcome } from "../interceptors/call-info";
-import { StreamedTokenCounter } from "../usage/tokens";
+import { StreamedTokenCounter, type StreamChunkLike } from "../usage/tokens";
 import { upstreamTraceKey } from "../observability/otel";
 import type { CallOptions } from "../providers/model";
 import type { RuntimeEndpoint, RuntimeState } from "../runtime";
@@ -99,6 +99,26 @@ export function recordAnswer(outcome: CallOutcome, answer: { usage?: CallOutcome
 /** The stream's output so far, for settling it if it ends without usage (see CallOutcome). */
 export function streamedOutput(outcome: CallOutcome): StreamedTokenCounter {
   return (outcome.streamedOutput ??= new StreamedTokenCounter());
+}
+
+/**
+ * A model stream passed on as it comes, recording what it streamed (settles a stream that ends
+ * without usage); the last message, which carries the usage, also gets the routing (the target is
+ * known by then).
+ */
+export async function* recordedStream<C extends StreamChunkLike & { usage?: CallOutcome["usage"] }>(
+  chunks: AsyncIterable<C>,
+  outcome: CallOutcome,
+): AsyncGenerator<C> {
+  const streamed = streamedOutput(outcome);
+  for await (const chunk of chunks) {
+    if (chunk.usage) {
+      recordAnswer(outcome, { usage: chunk.usage });
+      Object.assign(chunk, { routing: routingOf(outcome) });
+    }
+    streamed.addChunk(chunk);
+    yield chunk;
+  }
 }
 
 /** A ModelClient method the endpoint's provider lacks: the loader prevents it, so it is a bug. */
