@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, connect } from "node:net";
+import { connect } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +14,7 @@ import OpenAI from "openai";
 import { startFakeUpstream, type FaultyUpstream } from "../fakes/fake-upstream";
 import { startOtlpReceiver, type OtlpReceiver } from "../otel/otlp-receiver";
 import { buildOnce } from "../support/build-once";
+import { freePort } from "../support/free-port";
 import { startGateway, type TestGateway } from "./harness";
 
 /** Where test/otel/setup.sh puts the collector (the same hash of its inputs). */
@@ -23,14 +24,6 @@ function collectorPath(): string {
   for (const f of ["go.mod", "go.sum", "main.go"]) hash.update(readFileSync(join(dir, f)));
   const cache = process.env["MODELGATE_OTELCOL_CACHE"] ?? join(process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "modelgate-otelcol");
   return join(cache, hash.digest("hex").slice(0, 16), "otelcol");
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Resolves once something accepts connections on the port; rejects after timeoutMs. */

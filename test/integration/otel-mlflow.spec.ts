@@ -5,7 +5,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import OpenAI from "openai";
 import { startFakeUpstream, type FaultyUpstream } from "../fakes/fake-upstream";
 import { buildOnce } from "../support/build-once";
+import { freePort } from "../support/free-port";
 import { startGateway, type TestGateway } from "./harness";
 
 /** The venv test/otel/setup.sh builds (the same hash of its requirements line). */
@@ -21,14 +21,6 @@ function mlflowVenv(): string {
   const hash = createHash("sha256").update(`${requirements}\n`).digest("hex").slice(0, 16);
   const cache = process.env["MODELGATE_MLFLOW_SERVER_CACHE"] ?? join(process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "modelgate-mlflow-server");
   return join(cache, hash, "venv");
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const venv = mlflowVenv();

@@ -4,7 +4,7 @@
 // second after), and each test file starts its own gateway on a free loopback port.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
+import { freePort } from "../support/free-port";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
@@ -40,13 +40,7 @@ export async function runMlflowPython(script: string, args: string[], env: NodeJ
   }
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort };
 
 export interface MlflowGateway {
   url: string;
