@@ -245,9 +245,11 @@ describe("README.md", () => {
 
   it("its `npx modelgate` lines run in a fresh folder holding the project", async () => {
     // A scratch folder that is the project for npx (package.json, .npmrc, the code by symlink),
-    // so the store (.modelgate/) and `> ledger.csv` land there, not in the checkout.
+    // so the store (.modelgate/) and `> ledger.csv` land there, not in the checkout. npx installs
+    // the project into its cache to link the bin, which runs the `prepare` script (the console
+    // build check: scripts/, console/ and gen/ must be there too).
     const dir = mkdtempSync(join(tmpdir(), "modelgate-examples-"));
-    const links = ["node_modules", "bin", "config"];
+    const links = ["node_modules", "bin", "config", "scripts", "console", "gen"];
     onTestFinished(() => {
       for (const d of links) unlinkSync(join(dir, d)); // the links, never what they point at
       rmSync(dir, { recursive: true, force: true });
