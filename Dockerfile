@@ -19,6 +19,8 @@ COPY bin ./bin
 COPY gen ./gen
 COPY src ./src
 COPY deploy/docker ./deploy/docker
+# npm ci runs the `prepare` script; without console/ it builds nothing (the image has no console).
+COPY scripts/build-console.mjs ./scripts/build-console.mjs
 RUN sh deploy/docker/build.sh /out
 
 FROM ${NODE_IMAGE} AS runtime
