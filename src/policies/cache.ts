@@ -62,7 +62,28 @@ export class RedisCacheStore implements CacheStore {
   constructor(
     private readonly url: string,
     private readonly prefix: string,
-  ) {}
+  ) {
+    // Connect now (config load), not at the first call: with no offline queue, a command sent
+    // while the connection is still opening fails, and the first calls would all be misses.
+    void this.redis;
+  }
+
+  /** The client once it is ready: waits up to 500 ms for a connection still opening. */
+  private async ready(): Promise<Redis> {
+    const client = this.redis;
+    if (client.status === "connecting" || client.status === "connect" || client.status === "wait") {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          client.off("ready", done);
+          resolve();
+        };
+        const timer = setTimeout(done, 500);
+        client.once("ready", done);
+      });
+    }
+    return client;
+  }
 
   /** The process's client for this URL, (re)made on first use and after closePolicyStores(). */
   private get redis(): Redis {
@@ -76,7 +97,7 @@ export class RedisCacheStore implements CacheStore {
 
   async get(key: string): Promise<Buffer | undefined> {
     try {
-      return (await this.redis.getBuffer(this.prefix + key)) ?? undefined;
+      return (await (await this.ready()).getBuffer(this.prefix + key)) ?? undefined;
     } catch (err) {
       warnPolicy({ cache: "redis", err: (err as Error).message }, "response cache: redis read failed; answered as a miss");
       return undefined;
@@ -85,7 +106,7 @@ export class RedisCacheStore implements CacheStore {
 
   async set(key: string, value: Buffer, ttlMs: number): Promise<void> {
     try {
-      await this.redis.set(this.prefix + key, value, "PX", ttlMs);
+      await (await this.ready()).set(this.prefix + key, value, "PX", ttlMs);
     } catch (err) {
       warnPolicy({ cache: "redis", err: (err as Error).message }, "response cache: redis write failed; answer not cached");
     }

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startReplica, type Replica } from "../e2e/replicas";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
@@ -16,13 +17,14 @@ let redis: TestRedis;
 let fake: FakeUpstream;
 let replicas: Replica[] = [];
 let dir: string;
+let prefix = "";
 
 beforeAll(async () => {
   [redis, fake] = await Promise.all([useTestRedis(), startFakeUpstream()]);
   dir = mkdtempSync(join(tmpdir(), "mg-policies-redis-"));
   const config = join(dir, "modelgate.yaml");
   // A prefix of this run's own, so a reused Redis (MODELGATE_TEST_REDIS_URL) starts empty for it.
-  const prefix = `mgtest:cache:${process.pid}:${Date.now()}:`;
+  prefix = `mgtest:cache:${process.pid}:${Date.now()}:`;
   writeFileSync(
     config,
     `
@@ -43,6 +45,21 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 }, 30_000);
 
+/** Waits (up to 10 s) until the run's prefix holds `n` cache entries in Redis. */
+async function untilStored(n: number): Promise<void> {
+  const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await client.connect();
+    for (const until = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 20))) {
+      const keys = await client.keys(`${prefix}*`);
+      if (keys.length >= n) return;
+      if (Date.now() > until) throw new Error(`the cache held ${keys.length} of ${n} entries after 10 s`);
+    }
+  } finally {
+    client.disconnect();
+  }
+}
+
 describe("response cache in Redis", () => {
   it("N identical calls over two replicas reach the upstream once; the others are hits on either replica", async () => {
     const clients = replicas.map((r) => new OpenAI({ apiKey: "unused", baseURL: `${r.url}/v1`, maxRetries: 0 }));
@@ -53,6 +70,8 @@ describe("response cache in Redis", () => {
         .withResponse();
       expect(data.choices[0]?.message.content).toBe("echo: shared answer");
       marks.push(`${i % 2}:${response.headers.get("x-modelgate-cache")}`);
+      // The answer is stored after it is sent: the next replica asks once the entry is there.
+      if (i === 0) await untilStored(1);
     }
     expect(marks).toEqual(["0:miss", "1:hit", "0:hit", "1:hit", "0:hit", "1:hit"]);
     expect(fake.requests.length).toBe(1);
@@ -65,6 +84,7 @@ describe("response cache in Redis", () => {
       return text;
     };
     expect(await stream(clients[0]!)).toBe("echo: shared stream");
+    await untilStored(2);
     expect(await stream(clients[1]!)).toBe("echo: shared stream");
     expect(fake.requests.length).toBe(2);
   }, 30_000);
