@@ -46,6 +46,10 @@ export interface CallOutcome {
    * (auth, quota, validation, unknown endpoint) or refused by the upstream (an error status).
    */
   upstreamReached?: boolean;
+  /** The response cache's answer for this call, when the endpoint has a cache policy. */
+  cache?: "hit" | "miss" | "bypass";
+  /** Guardrail decisions as `side:reason:action` (never the text), at most 32. */
+  guardrails?: string[];
 }
 
 /** What the call runs on: set by the callContext interceptor when the call starts. */

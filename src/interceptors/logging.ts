@@ -26,6 +26,9 @@ export function loggingInterceptor(log: Logger): Interceptor {
       ms: scope ? Math.round((performance.now() - scope.startedAt) * 100) / 100 : undefined,
       promptTokens: outcome?.usage?.promptTokens,
       completionTokens: outcome?.usage?.completionTokens,
+      // Set only on endpoints with policies (absent fields cost nothing in the line).
+      cache: outcome?.cache,
+      guardrails: outcome?.guardrails,
     };
     if (err === undefined) log.info(line, "call");
     else log.warn({ ...line, error: ConnectError.from(err).rawMessage }, "call");

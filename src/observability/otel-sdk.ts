@@ -305,6 +305,8 @@ function callAttributes(scope: CallScope, values: ContextValues, attemptSpans: n
   const principal = getCaller(values)?.principal;
   if (principal?.keyName) a["modelgate.key_name"] = principal.keyName;
   if (principal?.team) a["modelgate.team"] = principal.team;
+  if (outcome.cache) a["modelgate.cache"] = outcome.cache;
+  if (outcome.guardrails?.length) a["modelgate.guardrails"] = outcome.guardrails;
   if (outcome.usage) {
     a["gen_ai.usage.input_tokens"] = outcome.usage.promptTokens;
     a["gen_ai.usage.output_tokens"] = outcome.usage.completionTokens;

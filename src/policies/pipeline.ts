@@ -130,7 +130,11 @@ function guardInput(rules: readonly GuardRule[], params: Params, decisions: Guar
 function record(call: PolicyCall, side: "input" | "output", decisions: readonly GuardDecision[]): void {
   if (decisions.length === 0) return;
   const endpoint = call.endpoint.name;
-  for (const d of decisions) guardrailDecisions.add({ endpoint, side, reason: d.reason, action: d.action });
+  const noted = (call.outcome.guardrails ??= []);
+  for (const d of decisions) {
+    guardrailDecisions.add({ endpoint, side, reason: d.reason, action: d.action });
+    if (noted.length < 32) noted.push(`${side}:${d.reason}:${d.action}`);
+  }
   logPolicy({ endpoint, requestId: call.options.requestId, side, decisions }, "guardrail decision");
 }
 
@@ -237,7 +241,7 @@ interface CacheCall {
   noStore: boolean;
 }
 
-function cacheCallOf(policies: EndpointPolicies, endpoint: RuntimeEndpoint, ctx: HandlerContext, params: Params, schemas: Schemas): CacheCall | undefined {
+function cacheCallOf(policies: EndpointPolicies, endpoint: RuntimeEndpoint, outcome: CallOutcome, ctx: HandlerContext, params: Params, schemas: Schemas): CacheCall | undefined {
   const policy = policies.cache;
   if (!policy) return undefined;
   const cc = (ctx.requestHeader.get("cache-control") ?? "").toLowerCase();
@@ -245,6 +249,7 @@ function cacheCallOf(policies: EndpointPolicies, endpoint: RuntimeEndpoint, ctx:
   const noStore = /(?:^|[,\s])no-store(?:$|[,\s=])/.test(cc);
   if (noCache || (!policy.allowNondeterministic && !deterministic(params))) {
     cacheLookups.add({ endpoint: endpoint.name, result: "bypass" });
+    outcome.cache = "bypass";
     return undefined;
   }
   const request = toJson(schemas.request, params as unknown as Message, { alwaysEmitImplicit: false });
@@ -260,6 +265,7 @@ function hitOutcome(policies: EndpointPolicies, call: PolicyCall, ctx: HandlerCo
   const outcome = call.outcome;
   outcome.usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 } as NonNullable<typeof outcome.usage>;
   outcome.attempts = 0;
+  outcome.cache = "hit";
   const saved = usage ? policies.prices.costUsd(outcome.provider ?? endpoint.provider, outcome.model ?? endpoint.model, usage) : null;
   if (saved) cacheSavedUsd.add({ endpoint: endpoint.name }, saved);
   logPolicy({ endpoint: endpoint.name, requestId: call.options.requestId, cache: "hit", savedUsd: saved ?? undefined }, "response cache hit");
@@ -306,7 +312,7 @@ export async function policyUnary<P extends Params, R extends AnswerLike>(
   if (!policies) return call(params);
   params = requestSide(policies, begun, params);
   const schemas = schemasOf(params);
-  const cache = cacheCallOf(policies, endpoint, ctx, params, schemas);
+  const cache = cacheCallOf(policies, endpoint, outcome, ctx, params, schemas);
   if (cache) {
     const cached = await cache.policy.store.get(cache.key);
     const messages = cached && decodeEntry(cached);
@@ -317,6 +323,7 @@ export async function policyUnary<P extends Params, R extends AnswerLike>(
     }
     ctx.responseHeader.set(cacheHeader, "miss");
     cacheLookups.add({ endpoint: endpoint.name, result: "miss" });
+    outcome.cache = "miss";
   }
   const res = await call(params);
   if (policies.outputRules.length > 0) {
@@ -348,7 +355,7 @@ export async function* policyStream<P extends Params, C extends AnswerLike>(
   }
   params = requestSide(policies, begun, params);
   const schemas = schemasOf(params);
-  const cache = cacheCallOf(policies, endpoint, ctx, params, schemas);
+  const cache = cacheCallOf(policies, endpoint, outcome, ctx, params, schemas);
   if (cache) {
     const cached = await cache.policy.store.get(cache.key);
     const messages = cached && decodeEntry(cached);
@@ -365,6 +372,7 @@ export async function* policyStream<P extends Params, C extends AnswerLike>(
     ctx.responseHeader.set(cacheHeader, "miss");
     ctx.responseTrailer.set(cacheHeader, "miss");
     cacheLookups.add({ endpoint: endpoint.name, result: "miss" });
+    outcome.cache = "miss";
   }
   const guard = policies.outputRules.length > 0 ? new StreamOutputGuard(policies.outputRules) : undefined;
   let stored: Uint8Array[] | undefined = cache && !cache.noStore ? [] : undefined;

@@ -33,6 +33,10 @@ endpoints:
     telemetry: { capture_content: true }
   - { name: text, endpoint_type: llm/v1/completions, model: ${model(fake, "gpt-3.5-turbo-instruct")} }
   - { name: embed, endpoint_type: llm/v1/embeddings, model: ${model(fake, "text-embedding-3-small")} }
+  - name: guarded
+    endpoint_type: llm/v1/chat
+    model: ${model(fake, "gpt-4o-mini")}
+    policies: { guardrails: { input: [{ type: pii }] }, cache: { ttl_ms: 60000 } }
   - name: retried
     endpoint_type: llm/v1/chat
     model: ${model(fake, "gpt-4o-mini")}
@@ -93,6 +97,25 @@ describe("OpenTelemetry traces (telemetry on)", () => {
     const attempts = spans.filter((s) => s.kind === "client").sort((a, b) => Number(a.attributes["modelgate.attempt"]) - Number(b.attributes["modelgate.attempt"]));
     return { server, attempts };
   }
+
+  it("puts the policies' decisions on the server span: cache miss then hit, guardrail reason codes (never the text)", async () => {
+    const client = new OpenAI({ apiKey: appKey, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const ids = ["a", "b"].map((c) => c.repeat(32));
+    for (const id of ids) {
+      await client.chat.completions.create(
+        { model: "guarded", messages: [{ role: "user", content: "mail me at jane.doe@example.com" }], temperature: 0 },
+        { headers: { traceparent: `00-${id}-${callerSpan}-01` } },
+      );
+    }
+    const miss = await traceOf(ids[0]!, 1);
+    expect(miss.server.attributes["modelgate.cache"]).toBe("miss");
+    expect(miss.server.attributes["modelgate.guardrails"]).toEqual(["input:pii.email:redact"]);
+    expect(JSON.stringify(miss.server.attributes)).not.toContain("jane.doe");
+    const hit = await traceOf(ids[1]!, 0);
+    expect(hit.server.attributes["modelgate.cache"]).toBe("hit");
+    expect(hit.attempts).toEqual([]);
+    expect(fake.requests).toHaveLength(1);
+  });
 
   it("traces a chat through the OpenAI REST surface: server span, attempt span, GenAI attributes, context to the upstream", async () => {
     const client = new OpenAI({
