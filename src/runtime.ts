@@ -40,6 +40,8 @@ export interface RuntimeEndpoint {
   captureContent?: boolean;
   /** Guardrails, context window and response cache (src/policies), when the endpoint has `policies:`. */
   policies?: EndpointPolicies;
+  /** The routing strategy and each target's weight (in `targets` order), when `router` is set. */
+  routing?: { strategy: "weighted" | "fallback" | "least_latency"; weights: readonly number[] };
 }
 
 /** What routing keeps across reloads (breakers) and reports to (metrics). */
@@ -161,6 +163,7 @@ export function buildRuntimeState(
       captureContent: ep.telemetry?.capture_content === true,
       policies: compilePolicies(ep, prices),
       router: targets.length > 1 || ep.routing ? new EndpointRouter(ep.name, targets, weights, policy, routing.hooks) : undefined,
+      routing: targets.length > 1 || ep.routing ? { strategy: policy.strategy, weights } : undefined,
     });
   }
   routing.health.retain(health);

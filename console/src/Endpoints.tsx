@@ -79,13 +79,16 @@ function EndpointRow({ endpoint }: { endpoint: Endpoint }) {
             {endpoint.provider} · {endpoint.model}
           </span>
         ) : (
-          <ul className="targets">
-            {endpoint.targets.map((t) => (
-              <li key={t.name}>
-                <TargetLine target={t} />
-              </li>
-            ))}
-          </ul>
+          <>
+            {endpoint.routingStrategy && <span className="muted">{endpoint.routingStrategy.replace("_", " ")}</span>}
+            <ul className="targets">
+              {endpoint.targets.map((t) => (
+                <li key={t.name}>
+                  <TargetLine target={t} />
+                </li>
+              ))}
+            </ul>
+          </>
         )}
       </td>
     </tr>
@@ -94,6 +97,7 @@ function EndpointRow({ endpoint }: { endpoint: Endpoint }) {
 
 function TargetLine({ target }: { target: EndpointTarget }) {
   const states: string[] = [];
+  if (target.weight !== undefined) states.push(target.weight > 0 ? `weight ${target.weight}` : "fallback only");
   states.push(`breaker ${breakerLabel[target.breaker]}`);
   const canary = canaryLabel[target.canary];
   if (canary !== "—") states.push(canary);

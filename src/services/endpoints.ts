@@ -15,7 +15,8 @@ export function describeEndpoint(ep: RuntimeEndpoint) {
     provider: ep.provider,
     model: ep.model,
     limit: ep.limit && { renewalPeriod: ep.limit.renewalPeriod, calls: ep.limit.calls },
-    targets: ep.targets.map((t) => ({
+    routingStrategy: ep.routing?.strategy ?? "",
+    targets: ep.targets.map((t, i) => ({
       name: t.name,
       provider: t.provider,
       model: t.model,
@@ -24,6 +25,7 @@ export function describeEndpoint(ep: RuntimeEndpoint) {
       latencyMs: t.health.latency.ms,
       canaryJudgement: t.canary && t.health.judgement ? describeJudgement(t.health.judgement) : undefined,
       outlier: ep.router?.ejects ? describeOutlier(t.health.outlier) : undefined,
+      weight: ep.routing?.strategy === "weighted" ? ep.routing.weights[i] : undefined,
     })),
   };
 }

@@ -41,6 +41,12 @@ endpoints:
   - name: embeddings
     endpoint_type: llm/v1/embeddings
     model: { provider: echo, name: echo-embed-1 }
+  - name: split
+    endpoint_type: llm/v1/chat
+    targets:
+      - { name: blue, weight: 80, model: { provider: echo, name: echo-1 } }
+      - { name: green, weight: 20, model: { provider: echo, name: echo-2 } }
+    routing: { strategy: weighted }
 prices:
   - { provider: openai, model: m-console, input_per_mtok: 1000, output_per_mtok: 2000 }
 `;
@@ -191,6 +197,9 @@ describe("the web console at /console/", () => {
       expect(await row.textContent()).toContain("llm/v1/chat");
       expect(await row.textContent()).toContain("m-console");
       expect(await page.locator('tr[data-endpoint="embeddings"]').textContent()).toContain("llm/v1/embeddings");
+      const split = await page.locator('tr[data-endpoint="split"]').textContent();
+      expect(split).toContain("weighted");
+      expect(split).toMatch(/blue.*weight 80.*green.*weight 20/s);
       expect(await page.evaluate("({ session: sessionStorage.length, local: localStorage.length })")).toEqual({ session: 1, local: 0 });
       expect(await page.evaluate("document.cookie")).toBe("");
       await expectAccessible(page);

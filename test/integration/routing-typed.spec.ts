@@ -23,6 +23,13 @@ endpoints:
       - { name: down, model: { provider: openai, name: gpt-4o-mini, config: { openai_api_key: sk-unused-000000000000, openai_api_base: "http://127.0.0.1:1/v1" } } }
       - { name: backup, model: { provider: echo, name: echo-1 } }
     routing: { strategy: fallback, breaker: { consecutive_failures: 1000 } }
+  - name: split
+    endpoint_type: llm/v1/chat
+    targets:
+      - { name: blue, weight: 80, model: { provider: echo, name: echo-1 } }
+      - { name: green, weight: 20, model: { provider: echo, name: echo-2 } }
+      - { name: spare, model: { provider: echo, name: echo-3 } }
+    routing: { strategy: weighted }
 `);
 });
 afterAll(() => gw.close());
@@ -64,7 +71,18 @@ describe("GetEndpoint lists the targets with their health", () => {
       expect(t.canary).toBe(EndpointTarget_CanaryStanding.NOT_CANARY);
     }
     expect(JSON.stringify(endpoint)).not.toContain("sk-unused");
+    expect(endpoint?.routingStrategy).toBe("fallback");
+    expect(endpoint?.targets.map((t) => t.weight)).toEqual([undefined, undefined]);
+    // A weighted split shows each target's weight (0: only a fallback).
+    const split = (await endpoints.getEndpoint({ name: "split" })).endpoint;
+    expect(split?.routingStrategy).toBe("weighted");
+    expect(split?.targets.map((t) => [t.name, t.weight])).toEqual([
+      ["blue", 80],
+      ["green", 20],
+      ["spare", 0],
+    ]);
     const listed = await endpoints.listEndpoints({});
+    expect(listed.endpoints.find((e) => e.name === "chat")?.routingStrategy).toBe("");
     expect(listed.endpoints.find((e) => e.name === "chat")?.targets).toHaveLength(1);
     expect((await failure(endpoints.getEndpoint({ name: "nope" }))).code).toBe(Code.NotFound);
   });

@@ -329,9 +329,12 @@ type Endpoint struct {
 	Limit *RateLimit `protobuf:"bytes,5,opt,name=limit,proto3" json:"limit,omitempty"`
 	// The targets calls are routed to, in config order (one for an endpoint with one `model:`),
 	// with the gateway's view of their health. Never their config (it holds secrets).
-	Targets       []*EndpointTarget `protobuf:"bytes,6,rep,name=targets,proto3" json:"targets,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Targets []*EndpointTarget `protobuf:"bytes,6,rep,name=targets,proto3" json:"targets,omitempty"`
+	// How calls are spread over the targets: "weighted", "fallback" or "least_latency"; empty for
+	// an endpoint with one target and no routing block (every call goes to it).
+	RoutingStrategy string `protobuf:"bytes,7,opt,name=routing_strategy,json=routingStrategy,proto3" json:"routing_strategy,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Endpoint) Reset() {
@@ -406,6 +409,13 @@ func (x *Endpoint) GetTargets() []*EndpointTarget {
 	return nil
 }
 
+func (x *Endpoint) GetRoutingStrategy() string {
+	if x != nil {
+		return x.RoutingStrategy
+	}
+	return ""
+}
+
 // EndpointTarget is one provider + model an endpoint routes calls to.
 type EndpointTarget struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -427,7 +437,10 @@ type EndpointTarget struct {
 	// Unset before the first judgement and for other targets.
 	CanaryJudgement *CanaryJudgement `protobuf:"bytes,7,opt,name=canary_judgement,json=canaryJudgement,proto3" json:"canary_judgement,omitempty"`
 	// Outlier ejection by error rate, when the endpoint's routing configures it; unset otherwise.
-	Outlier       *OutlierStatus `protobuf:"bytes,8,opt,name=outlier,proto3" json:"outlier,omitempty"`
+	Outlier *OutlierStatus `protobuf:"bytes,8,opt,name=outlier,proto3" json:"outlier,omitempty"`
+	// For a weighted split: the target's configured weight (its share is weight / sum of weights;
+	// 0 = only a fallback). Unset for the other strategies.
+	Weight        *float64 `protobuf:"fixed64,9,opt,name=weight,proto3,oneof" json:"weight,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -516,6 +529,13 @@ func (x *EndpointTarget) GetOutlier() *OutlierStatus {
 		return x.Outlier
 	}
 	return nil
+}
+
+func (x *EndpointTarget) GetWeight() float64 {
+	if x != nil && x.Weight != nil {
+		return *x.Weight
+	}
+	return 0
 }
 
 // CanaryJudgement is what the gateway measured when it last judged a canary target. A figure
@@ -804,14 +824,15 @@ const file_modelgate_v1_endpoint_proto_rawDesc = "" +
 	"\x12GetEndpointRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"I\n" +
 	"\x13GetEndpointResponse\x122\n" +
-	"\bendpoint\x18\x01 \x01(\v2\x16.modelgate.v1.EndpointR\bendpoint\"\xdc\x01\n" +
+	"\bendpoint\x18\x01 \x01(\v2\x16.modelgate.v1.EndpointR\bendpoint\"\x87\x02\n" +
 	"\bEndpoint\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rendpoint_type\x18\x02 \x01(\tR\fendpointType\x12\x1a\n" +
 	"\bprovider\x18\x03 \x01(\tR\bprovider\x12\x14\n" +
 	"\x05model\x18\x04 \x01(\tR\x05model\x12-\n" +
 	"\x05limit\x18\x05 \x01(\v2\x17.modelgate.v1.RateLimitR\x05limit\x126\n" +
-	"\atargets\x18\x06 \x03(\v2\x1c.modelgate.v1.EndpointTargetR\atargets\"\xae\x05\n" +
+	"\atargets\x18\x06 \x03(\v2\x1c.modelgate.v1.EndpointTargetR\atargets\x12)\n" +
+	"\x10routing_strategy\x18\a \x01(\tR\x0froutingStrategy\"\xd6\x05\n" +
 	"\x0eEndpointTarget\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bprovider\x18\x02 \x01(\tR\bprovider\x12\x14\n" +
@@ -821,7 +842,8 @@ const file_modelgate_v1_endpoint_proto_rawDesc = "" +
 	"\n" +
 	"latency_ms\x18\x06 \x01(\x01R\tlatencyMs\x12H\n" +
 	"\x10canary_judgement\x18\a \x01(\v2\x1d.modelgate.v1.CanaryJudgementR\x0fcanaryJudgement\x125\n" +
-	"\aoutlier\x18\b \x01(\v2\x1b.modelgate.v1.OutlierStatusR\aoutlier\"|\n" +
+	"\aoutlier\x18\b \x01(\v2\x1b.modelgate.v1.OutlierStatusR\aoutlier\x12\x1b\n" +
+	"\x06weight\x18\t \x01(\x01H\x00R\x06weight\x88\x01\x01\"|\n" +
 	"\fBreakerState\x12\x1d\n" +
 	"\x19BREAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14BREAKER_STATE_CLOSED\x10\x01\x12\x1b\n" +
@@ -832,7 +854,8 @@ const file_modelgate_v1_endpoint_proto_rawDesc = "" +
 	"\x1aCANARY_STANDING_NOT_CANARY\x10\x01\x12\x1b\n" +
 	"\x17CANARY_STANDING_RUNNING\x10\x02\x12\x1c\n" +
 	"\x18CANARY_STANDING_PROMOTED\x10\x03\x12\x1f\n" +
-	"\x1bCANARY_STANDING_ROLLED_BACK\x10\x04\"\xaf\x04\n" +
+	"\x1bCANARY_STANDING_ROLLED_BACK\x10\x04B\t\n" +
+	"\a_weight\"\xaf\x04\n" +
 	"\x0fCanaryJudgement\x12!\n" +
 	"\fwindow_calls\x18\x01 \x01(\rR\vwindowCalls\x12.\n" +
 	"\x13stable_window_calls\x18\x02 \x01(\rR\x11stableWindowCalls\x12\"\n" +
@@ -921,6 +944,7 @@ func file_modelgate_v1_endpoint_proto_init() {
 	if File_modelgate_v1_endpoint_proto != nil {
 		return
 	}
+	file_modelgate_v1_endpoint_proto_msgTypes[5].OneofWrappers = []any{}
 	file_modelgate_v1_endpoint_proto_msgTypes[6].OneofWrappers = []any{}
 	file_modelgate_v1_endpoint_proto_msgTypes[7].OneofWrappers = []any{}
 	type x struct{}

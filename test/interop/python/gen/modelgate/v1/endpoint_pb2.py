@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmodelgate/v1/endpoint.proto\x12\x0cmodelgate.v1\"\x16\n\x14ListEndpointsRequest\"B\n\x15ListEndpointsResponse\x12)\n\tendpoints\x18\x01 \x03(\x0b\x32\x16.modelgate.v1.Endpoint\"\"\n\x12GetEndpointRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"?\n\x13GetEndpointResponse\x12(\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32\x16.modelgate.v1.Endpoint\"\xa7\x01\n\x08\x45ndpoint\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rendpoint_type\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12&\n\x05limit\x18\x05 \x01(\x0b\x32\x17.modelgate.v1.RateLimit\x12-\n\x07targets\x18\x06 \x03(\x0b\x32\x1c.modelgate.v1.EndpointTarget\"\xe1\x04\n\x0e\x45ndpointTarget\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12:\n\x07\x62reaker\x18\x04 \x01(\x0e\x32).modelgate.v1.EndpointTarget.BreakerState\x12;\n\x06\x63\x61nary\x18\x05 \x01(\x0e\x32+.modelgate.v1.EndpointTarget.CanaryStanding\x12\x12\n\nlatency_ms\x18\x06 \x01(\x01\x12\x37\n\x10\x63\x61nary_judgement\x18\x07 \x01(\x0b\x32\x1d.modelgate.v1.CanaryJudgement\x12,\n\x07outlier\x18\x08 \x01(\x0b\x32\x1b.modelgate.v1.OutlierStatus\"|\n\x0c\x42reakerState\x12\x1d\n\x19\x42REAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42REAKER_STATE_CLOSED\x10\x01\x12\x1b\n\x17\x42REAKER_STATE_HALF_OPEN\x10\x02\x12\x16\n\x12\x42REAKER_STATE_OPEN\x10\x03\"\xad\x01\n\x0e\x43\x61naryStanding\x12\x1f\n\x1b\x43\x41NARY_STANDING_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x43\x41NARY_STANDING_NOT_CANARY\x10\x01\x12\x1b\n\x17\x43\x41NARY_STANDING_RUNNING\x10\x02\x12\x1c\n\x18\x43\x41NARY_STANDING_PROMOTED\x10\x03\x12\x1f\n\x1b\x43\x41NARY_STANDING_ROLLED_BACK\x10\x04\"\x9d\x03\n\x0f\x43\x61naryJudgement\x12\x14\n\x0cwindow_calls\x18\x01 \x01(\r\x12\x1b\n\x13stable_window_calls\x18\x02 \x01(\r\x12\x17\n\nerror_rate\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x1e\n\x11stable_error_rate\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0ep95_latency_ms\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\"\n\x15stable_p95_latency_ms\x18\x06 \x01(\x01H\x03\x88\x01\x01\x12\x18\n\x0bp95_ttft_ms\x18\x07 \x01(\x01H\x04\x88\x01\x01\x12\x1f\n\x12stable_p95_ttft_ms\x18\x08 \x01(\x01H\x05\x88\x01\x01\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x19\n\x11judged_at_unix_ms\x18\n \x01(\x03\x42\r\n\x0b_error_rateB\x14\n\x12_stable_error_rateB\x11\n\x0f_p95_latency_msB\x18\n\x16_stable_p95_latency_msB\x0e\n\x0c_p95_ttft_msB\x15\n\x13_stable_p95_ttft_ms\"\xb5\x01\n\rOutlierStatus\x12\x0f\n\x07\x65jected\x18\x01 \x01(\x08\x12\x1d\n\x15\x65jected_until_unix_ms\x18\x02 \x01(\x03\x12\x1d\n\x15\x63onsecutive_ejections\x18\x03 \x01(\r\x12\x17\n\x0ftotal_ejections\x18\x04 \x01(\r\x12\x14\n\x0cwindow_calls\x18\x05 \x01(\r\x12\x17\n\nerror_rate\x18\x06 \x01(\x01H\x00\x88\x01\x01\x42\r\n\x0b_error_rate\"2\n\tRateLimit\x12\x16\n\x0erenewal_period\x18\x01 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x02 \x01(\r2\xbf\x01\n\x0f\x45ndpointService\x12X\n\rListEndpoints\x12\".modelgate.v1.ListEndpointsRequest\x1a#.modelgate.v1.ListEndpointsResponse\x12R\n\x0bGetEndpoint\x12 .modelgate.v1.GetEndpointRequest\x1a!.modelgate.v1.GetEndpointResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmodelgate/v1/endpoint.proto\x12\x0cmodelgate.v1\"\x16\n\x14ListEndpointsRequest\"B\n\x15ListEndpointsResponse\x12)\n\tendpoints\x18\x01 \x03(\x0b\x32\x16.modelgate.v1.Endpoint\"\"\n\x12GetEndpointRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"?\n\x13GetEndpointResponse\x12(\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32\x16.modelgate.v1.Endpoint\"\xc1\x01\n\x08\x45ndpoint\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rendpoint_type\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12&\n\x05limit\x18\x05 \x01(\x0b\x32\x17.modelgate.v1.RateLimit\x12-\n\x07targets\x18\x06 \x03(\x0b\x32\x1c.modelgate.v1.EndpointTarget\x12\x18\n\x10routing_strategy\x18\x07 \x01(\t\"\x81\x05\n\x0e\x45ndpointTarget\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12:\n\x07\x62reaker\x18\x04 \x01(\x0e\x32).modelgate.v1.EndpointTarget.BreakerState\x12;\n\x06\x63\x61nary\x18\x05 \x01(\x0e\x32+.modelgate.v1.EndpointTarget.CanaryStanding\x12\x12\n\nlatency_ms\x18\x06 \x01(\x01\x12\x37\n\x10\x63\x61nary_judgement\x18\x07 \x01(\x0b\x32\x1d.modelgate.v1.CanaryJudgement\x12,\n\x07outlier\x18\x08 \x01(\x0b\x32\x1b.modelgate.v1.OutlierStatus\x12\x13\n\x06weight\x18\t \x01(\x01H\x00\x88\x01\x01\"|\n\x0c\x42reakerState\x12\x1d\n\x19\x42REAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42REAKER_STATE_CLOSED\x10\x01\x12\x1b\n\x17\x42REAKER_STATE_HALF_OPEN\x10\x02\x12\x16\n\x12\x42REAKER_STATE_OPEN\x10\x03\"\xad\x01\n\x0e\x43\x61naryStanding\x12\x1f\n\x1b\x43\x41NARY_STANDING_UNSPECIFIED\x10\x00\x12\x1e\n\x1a\x43\x41NARY_STANDING_NOT_CANARY\x10\x01\x12\x1b\n\x17\x43\x41NARY_STANDING_RUNNING\x10\x02\x12\x1c\n\x18\x43\x41NARY_STANDING_PROMOTED\x10\x03\x12\x1f\n\x1b\x43\x41NARY_STANDING_ROLLED_BACK\x10\x04\x42\t\n\x07_weight\"\x9d\x03\n\x0f\x43\x61naryJudgement\x12\x14\n\x0cwindow_calls\x18\x01 \x01(\r\x12\x1b\n\x13stable_window_calls\x18\x02 \x01(\r\x12\x17\n\nerror_rate\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x1e\n\x11stable_error_rate\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0ep95_latency_ms\x18\x05 \x01(\x01H\x02\x88\x01\x01\x12\"\n\x15stable_p95_latency_ms\x18\x06 \x01(\x01H\x03\x88\x01\x01\x12\x18\n\x0bp95_ttft_ms\x18\x07 \x01(\x01H\x04\x88\x01\x01\x12\x1f\n\x12stable_p95_ttft_ms\x18\x08 \x01(\x01H\x05\x88\x01\x01\x12\x0e\n\x06reason\x18\t \x01(\t\x12\x19\n\x11judged_at_unix_ms\x18\n \x01(\x03\x42\r\n\x0b_error_rateB\x14\n\x12_stable_error_rateB\x11\n\x0f_p95_latency_msB\x18\n\x16_stable_p95_latency_msB\x0e\n\x0c_p95_ttft_msB\x15\n\x13_stable_p95_ttft_ms\"\xb5\x01\n\rOutlierStatus\x12\x0f\n\x07\x65jected\x18\x01 \x01(\x08\x12\x1d\n\x15\x65jected_until_unix_ms\x18\x02 \x01(\x03\x12\x1d\n\x15\x63onsecutive_ejections\x18\x03 \x01(\r\x12\x17\n\x0ftotal_ejections\x18\x04 \x01(\r\x12\x14\n\x0cwindow_calls\x18\x05 \x01(\r\x12\x17\n\nerror_rate\x18\x06 \x01(\x01H\x00\x88\x01\x01\x42\r\n\x0b_error_rate\"2\n\tRateLimit\x12\x16\n\x0erenewal_period\x18\x01 \x01(\t\x12\r\n\x05\x63\x61lls\x18\x02 \x01(\r2\xbf\x01\n\x0f\x45ndpointService\x12X\n\rListEndpoints\x12\".modelgate.v1.ListEndpointsRequest\x1a#.modelgate.v1.ListEndpointsResponse\x12R\n\x0bGetEndpoint\x12 .modelgate.v1.GetEndpointRequest\x1a!.modelgate.v1.GetEndpointResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,19 +40,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETENDPOINTRESPONSE']._serialized_start=173
   _globals['_GETENDPOINTRESPONSE']._serialized_end=236
   _globals['_ENDPOINT']._serialized_start=239
-  _globals['_ENDPOINT']._serialized_end=406
-  _globals['_ENDPOINTTARGET']._serialized_start=409
-  _globals['_ENDPOINTTARGET']._serialized_end=1018
-  _globals['_ENDPOINTTARGET_BREAKERSTATE']._serialized_start=718
-  _globals['_ENDPOINTTARGET_BREAKERSTATE']._serialized_end=842
-  _globals['_ENDPOINTTARGET_CANARYSTANDING']._serialized_start=845
-  _globals['_ENDPOINTTARGET_CANARYSTANDING']._serialized_end=1018
-  _globals['_CANARYJUDGEMENT']._serialized_start=1021
-  _globals['_CANARYJUDGEMENT']._serialized_end=1434
-  _globals['_OUTLIERSTATUS']._serialized_start=1437
-  _globals['_OUTLIERSTATUS']._serialized_end=1618
-  _globals['_RATELIMIT']._serialized_start=1620
-  _globals['_RATELIMIT']._serialized_end=1670
-  _globals['_ENDPOINTSERVICE']._serialized_start=1673
-  _globals['_ENDPOINTSERVICE']._serialized_end=1864
+  _globals['_ENDPOINT']._serialized_end=432
+  _globals['_ENDPOINTTARGET']._serialized_start=435
+  _globals['_ENDPOINTTARGET']._serialized_end=1076
+  _globals['_ENDPOINTTARGET_BREAKERSTATE']._serialized_start=765
+  _globals['_ENDPOINTTARGET_BREAKERSTATE']._serialized_end=889
+  _globals['_ENDPOINTTARGET_CANARYSTANDING']._serialized_start=892
+  _globals['_ENDPOINTTARGET_CANARYSTANDING']._serialized_end=1065
+  _globals['_CANARYJUDGEMENT']._serialized_start=1079
+  _globals['_CANARYJUDGEMENT']._serialized_end=1492
+  _globals['_OUTLIERSTATUS']._serialized_start=1495
+  _globals['_OUTLIERSTATUS']._serialized_end=1676
+  _globals['_RATELIMIT']._serialized_start=1678
+  _globals['_RATELIMIT']._serialized_end=1728
+  _globals['_ENDPOINTSERVICE']._serialized_start=1731
+  _globals['_ENDPOINTSERVICE']._serialized_end=1922
 # @@protoc_insertion_point(module_scope)

@@ -30,23 +30,25 @@ class GetEndpointResponse(_message.Message):
     def __init__(self, endpoint: _Optional[_Union[Endpoint, _Mapping]] = ...) -> None: ...
 
 class Endpoint(_message.Message):
-    __slots__ = ("name", "endpoint_type", "provider", "model", "limit", "targets")
+    __slots__ = ("name", "endpoint_type", "provider", "model", "limit", "targets", "routing_strategy")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ENDPOINT_TYPE_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     TARGETS_FIELD_NUMBER: _ClassVar[int]
+    ROUTING_STRATEGY_FIELD_NUMBER: _ClassVar[int]
     name: str
     endpoint_type: str
     provider: str
     model: str
     limit: RateLimit
     targets: _containers.RepeatedCompositeFieldContainer[EndpointTarget]
-    def __init__(self, name: _Optional[str] = ..., endpoint_type: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., limit: _Optional[_Union[RateLimit, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[EndpointTarget, _Mapping]]] = ...) -> None: ...
+    routing_strategy: str
+    def __init__(self, name: _Optional[str] = ..., endpoint_type: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., limit: _Optional[_Union[RateLimit, _Mapping]] = ..., targets: _Optional[_Iterable[_Union[EndpointTarget, _Mapping]]] = ..., routing_strategy: _Optional[str] = ...) -> None: ...
 
 class EndpointTarget(_message.Message):
-    __slots__ = ("name", "provider", "model", "breaker", "canary", "latency_ms", "canary_judgement", "outlier")
+    __slots__ = ("name", "provider", "model", "breaker", "canary", "latency_ms", "canary_judgement", "outlier", "weight")
     class BreakerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         BREAKER_STATE_UNSPECIFIED: _ClassVar[EndpointTarget.BreakerState]
@@ -77,6 +79,7 @@ class EndpointTarget(_message.Message):
     LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     CANARY_JUDGEMENT_FIELD_NUMBER: _ClassVar[int]
     OUTLIER_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
     name: str
     provider: str
     model: str
@@ -85,7 +88,8 @@ class EndpointTarget(_message.Message):
     latency_ms: float
     canary_judgement: CanaryJudgement
     outlier: OutlierStatus
-    def __init__(self, name: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., breaker: _Optional[_Union[EndpointTarget.BreakerState, str]] = ..., canary: _Optional[_Union[EndpointTarget.CanaryStanding, str]] = ..., latency_ms: _Optional[float] = ..., canary_judgement: _Optional[_Union[CanaryJudgement, _Mapping]] = ..., outlier: _Optional[_Union[OutlierStatus, _Mapping]] = ...) -> None: ...
+    weight: float
+    def __init__(self, name: _Optional[str] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., breaker: _Optional[_Union[EndpointTarget.BreakerState, str]] = ..., canary: _Optional[_Union[EndpointTarget.CanaryStanding, str]] = ..., latency_ms: _Optional[float] = ..., canary_judgement: _Optional[_Union[CanaryJudgement, _Mapping]] = ..., outlier: _Optional[_Union[OutlierStatus, _Mapping]] = ..., weight: _Optional[float] = ...) -> None: ...
 
 class CanaryJudgement(_message.Message):
     __slots__ = ("window_calls", "stable_window_calls", "error_rate", "stable_error_rate", "p95_latency_ms", "stable_p95_latency_ms", "p95_ttft_ms", "stable_p95_ttft_ms", "reason", "judged_at_unix_ms")
