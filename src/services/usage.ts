@@ -1,11 +1,11 @@
-// UsageService: totals over the ledger and CSV export for chargeback. The admin role is checked
+// UsageService: totals over the ledger, the same per hour or day bucket, and CSV export for chargeback. The admin role is checked
 // by the auth interceptor before a call gets here.
 import type { ServiceImpl } from "@connectrpc/connect";
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { UsageService, UsageTotal } from "../../gen/modelgate/v1/usage_pb";
 import { invalidArgument } from "../errors";
 import { checkFilterText } from "../store/sql-shared";
-import type { LedgerStore, UsageGroup, UsageTotalRow } from "../store/types";
+import { USAGE_BUCKET_MS, type LedgerStore, type UsageBucket, type UsageGroup, type UsageSeriesRow, type UsageTotalRow } from "../store/types";
 import { ledgerCsvHeader, ledgerCsvLine } from "../usage/csv";
 import { sortTotals } from "../usage/totals";
 
@@ -36,6 +36,37 @@ export function usageService(deps: UsageServiceDeps): ServiceImpl<typeof UsageSe
       return { totals: sortTotals(groupBy, totals).map((t) => toUsageTotal(t, groupBy)) };
     },
 
+    async getUsageSeries(req) {
+      if (!req.startTime) throw invalidArgument("start_time: required (a series needs a start; its range spans at most 366 days)");
+      const bucket = parseBucket(req.bucket);
+      const groupBy = parseGroupBy(req.groupBy);
+      const { start, end } = parseRange(req.startTime, req.endTime, now());
+      if (!start) throw invalidArgument("start_time: required");
+      const span = end.getTime() - start.getTime();
+      if (span > MAX_SERIES_DAYS * USAGE_BUCKET_MS.day) {
+        throw invalidArgument(
+          `range: ${start.toISOString()} to ${end.toISOString()} is over the limit of ${MAX_SERIES_DAYS} days`,
+        );
+      }
+      const points = await deps.ledger.series({
+        start,
+        end,
+        bucket,
+        ...(req.team && { team: checkFilterText(req.team, "team") }),
+        ...(req.keyId && { keyId: checkFilterText(req.keyId, "key_id") }),
+        groupBy,
+        limit: MAX_SERIES_POINTS + 1,
+      });
+      if (points.length > MAX_SERIES_POINTS) {
+        throw invalidArgument(
+          `the series has more than ${MAX_SERIES_POINTS} points (the limit): narrow the range, use bucket "day" or fewer group_by`,
+        );
+      }
+      return {
+        points: sortSeries(groupBy, points).map((p) => ({ bucketStart: timestampFromDate(p.bucketStart), total: toUsageTotal(p, groupBy) })),
+      };
+    },
+
     async *exportUsage(req, ctx) {
       const { start, end } = parseRange(req.startTime, req.endTime, now());
       const rows = deps.ledger.rows({ ...(start && { start }), end, ...(req.team && { team: checkFilterText(req.team, "team") }) });
@@ -52,6 +83,32 @@ export function usageService(deps: UsageServiceDeps): ServiceImpl<typeof UsageSe
       if (csv) yield { csv };
     },
   };
+}
+
+/** The longest range a series may span, in days. */
+export const MAX_SERIES_DAYS = 366;
+/** The most points (bucket × group) a series may hold. */
+export const MAX_SERIES_POINTS = 10_000;
+
+function parseBucket(name: string): UsageBucket {
+  if (!Object.hasOwn(USAGE_BUCKET_MS, name)) {
+    throw invalidArgument(`bucket: ${name === "" ? "required" : `unknown bucket "${name}"`} (expected ${Object.keys(USAGE_BUCKET_MS).join(", ")})`);
+  }
+  return name as UsageBucket;
+}
+
+/** By bucket, then by the group columns as the caller listed them (as GetUsage sorts its totals). */
+function sortSeries(groupBy: readonly UsageGroup[], points: readonly UsageSeriesRow[]): UsageSeriesRow[] {
+  const out: UsageSeriesRow[] = [];
+  let i = 0;
+  while (i < points.length) {
+    let j = i;
+    const t = points[i]!.bucketStart.getTime();
+    while (j < points.length && points[j]!.bucketStart.getTime() === t) j++;
+    out.push(...(sortTotals(groupBy, points.slice(i, j)) as UsageSeriesRow[]));
+    i = j;
+  }
+  return out;
 }
 
 /** group_by names, validated: INVALID_ARGUMENT names the bad or repeated one. */

@@ -2,7 +2,7 @@
 // it is written, the WHERE clause of a usage query and the columns behind each usage group. Each
 // backend supplies its own placeholder syntax and time encoding through `bind`.
 import { Code, ConnectError, internal, invalidArgument } from "../errors";
-import type { KeyLimits, KeyRecord, LedgerRow, UsageGroup, UsageQuery } from "./types";
+import { USAGE_BUCKET_MS, type KeyLimits, type KeyRecord, type LedgerRow, type UsageGroup, type UsageQuery, type UsageSeriesQuery } from "./types";
 
 /** Rows fetched per page when streaming the ledger: bounds memory whatever the range. */
 export const LEDGER_PAGE_ROWS = 500;
@@ -38,6 +38,22 @@ export function ledgerWhere(query: Omit<UsageQuery, "groupBy">, bind: (value: st
   if (query.team !== undefined) parts.push(`team = ${bind(checkFilterText(query.team, "usage: team"))}`);
   if (query.keyId !== undefined) parts.push(`key_id = ${bind(checkFilterText(query.keyId, "usage: keyId"))}`);
   return parts.length > 0 ? parts.join(" AND ") : "1 = 1";
+}
+
+/**
+ * The origin and size (ms) of a series' buckets, checked: the origin is start rounded down to the
+ * bucket size, so each row's bucket index, (time_ms - origin) / size, is a non-negative integer
+ * division that SQLite and PostgreSQL compute alike (both truncate, and the dividend is ≥ 0).
+ */
+export function seriesBuckets(query: UsageSeriesQuery): { origin: number; size: number } {
+  const start = checkDate(query.start, "usage series: start").getTime();
+  checkDate(query.end, "usage series: end");
+  if (!Object.hasOwn(USAGE_BUCKET_MS, query.bucket)) {
+    throw invalidArgument(`usage series: unknown bucket "${String(query.bucket)}" (use ${Object.keys(USAGE_BUCKET_MS).join(", ")})`);
+  }
+  if (!Number.isSafeInteger(query.limit) || query.limit < 1) throw invalidArgument("usage series: limit must be a positive integer");
+  const size = USAGE_BUCKET_MS[query.bucket];
+  return { origin: Math.floor(start / size) * size, size };
 }
 
 export function checkDate(value: Date, what: string): Date {

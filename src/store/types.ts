@@ -107,10 +107,34 @@ export interface UsageTotalRow {
   errorCalls: number;
 }
 
+/** Bucket sizes of a usage series, in milliseconds: UTC hours and days counted from the Unix epoch. */
+export const USAGE_BUCKET_MS = { hour: 3_600_000, day: 86_400_000 } as const;
+export type UsageBucket = keyof typeof USAGE_BUCKET_MS;
+
+export interface UsageSeriesQuery {
+  /** Inclusive; the first bucket starts at start rounded down to the bucket size. */
+  start: Date;
+  /** Exclusive. */
+  end: Date;
+  bucket: UsageBucket;
+  team?: string;
+  keyId?: string;
+  groupBy: UsageGroup[];
+  /** The most points returned (by bucket, then group); the caller asks for one more to detect a cut. */
+  limit: number;
+}
+
+export interface UsageSeriesRow extends UsageTotalRow {
+  /** Start of the bucket (inclusive). */
+  bucketStart: Date;
+}
+
 export interface LedgerStore {
   /** Appends rows in one transaction: all or none. */
   append(rows: readonly LedgerRow[]): Promise<void>;
   totals(query: UsageQuery): Promise<UsageTotalRow[]>;
+  /** Totals per time bucket and group, by bucket then group; empty buckets and groups are left out. */
+  series(query: UsageSeriesQuery): Promise<UsageSeriesRow[]>;
   /** Rows in time order, streamed (a month of rows must not be held in memory). */
   rows(query: Omit<UsageQuery, "groupBy">): AsyncIterable<LedgerRow>;
   /** Known spend in USD of a key or a team at or after `since`. */

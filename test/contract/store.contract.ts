@@ -4,7 +4,7 @@
 // over the rows the test wrote, and a few hand-computed cases pin that reference down.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { KeyRecord, LedgerRow, Store, UsageGroup, UsageQuery, UsageTotalRow } from "../../src/store/types";
+import type { KeyRecord, LedgerRow, Store, UsageGroup, UsageQuery, UsageSeriesRow, UsageTotalRow } from "../../src/store/types";
 import { LedgerWriter } from "../../src/usage/ledger-writer";
 
 export interface StoreUnderTest {
@@ -654,6 +654,83 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const bogus = ["key", "region"] as unknown as UsageGroup[];
         expect(await codeOf(store.ledger.totals({ groupBy: bogus }))).toBe(Code.InvalidArgument);
         expect(await codeOf(store.ledger.totals({ start: new Date(Number.NaN), groupBy: [] }))).toBe(Code.InvalidArgument);
+      });
+
+      describe("series", () => {
+        const d = (iso: string) => new Date(iso);
+        const point = (bucketStart: string, group: UsageSeriesRow["group"], over: Partial<UsageSeriesRow>): UsageSeriesRow => ({
+          bucketStart: d(bucketStart),
+          group,
+          calls: 1,
+          promptTokens: 0,
+          completionTokens: 0,
+          cachedPromptTokens: 0,
+          reasoningTokens: 0,
+          costUsd: 0,
+          unknownCostCalls: 0,
+          errorCalls: 0,
+          ...over,
+        });
+        const seriesRows = () => [
+          ledgerRow({ time: d("2026-03-01T23:59:59.999Z"), promptTokens: 10, completionTokens: 5, costUsd: 0.25 }),
+          ledgerRow({ time: d("2026-03-02T00:00:00.000Z"), promptTokens: 20, completionTokens: 2, costUsd: null, cachedPromptTokens: 8 }),
+          ledgerRow({ time: d("2026-03-02T00:30:00.000Z"), keyId: "key_2", team: "team-b", promptTokens: 1, completionTokens: 1, costUsd: 0.5, status: "Unavailable" }),
+          ledgerRow({ time: d("2026-03-02T01:00:00.000Z"), promptTokens: 3, completionTokens: 0, costUsd: 0.125, reasoningTokens: 0 }),
+          ledgerRow({ time: d("2026-03-03T12:00:00.000Z"), keyId: "key_2", team: "team-b", promptTokens: 7, completionTokens: 7, costUsd: 1, reasoningTokens: 4 }),
+          ledgerRow({ time: d("2026-03-04T00:00:00.000Z"), promptTokens: 99, completionTokens: 99, costUsd: 9 }),
+        ];
+
+        it("by hour, hand-computed: buckets start on the UTC hour before start, the end is exclusive, empty hours left out", async () => {
+          await store.ledger.append(seriesRows());
+          const got = await store.ledger.series({ start: d("2026-03-01T23:30:00.000Z"), end: d("2026-03-02T02:00:00.000Z"), bucket: "hour", groupBy: [], limit: 100 });
+          expect(got).toEqual([
+            point("2026-03-01T23:00:00.000Z", {}, { promptTokens: 10, completionTokens: 5, costUsd: 0.25 }),
+            point("2026-03-02T00:00:00.000Z", {}, { calls: 2, promptTokens: 21, completionTokens: 3, cachedPromptTokens: 8, costUsd: 0.5, unknownCostCalls: 1, errorCalls: 1 }),
+            point("2026-03-02T01:00:00.000Z", {}, { promptTokens: 3, costUsd: 0.125 }),
+          ]);
+          // Starting on the bucket edge: the 23:59:59.999 row is before the range.
+          const edge = await store.ledger.series({ start: d("2026-03-02T00:00:00.000Z"), end: d("2026-03-02T01:00:00.000Z"), bucket: "hour", groupBy: [], limit: 100 });
+          expect(edge.map((p) => [p.bucketStart.toISOString(), p.calls])).toEqual([["2026-03-02T00:00:00.000Z", 2]]);
+        });
+
+        it("by day and key, with a team filter and a limit, hand-computed", async () => {
+          await store.ledger.append(seriesRows());
+          const query = { start: d("2026-03-01T00:00:00.000Z"), end: d("2026-03-04T00:00:00.000Z"), bucket: "day" as const, groupBy: ["key" as const], limit: 100 };
+          const byKey = [
+            point("2026-03-01T00:00:00.000Z", { key: "key_1" }, { promptTokens: 10, completionTokens: 5, costUsd: 0.25 }),
+            point("2026-03-02T00:00:00.000Z", { key: "key_1" }, { calls: 2, promptTokens: 23, completionTokens: 2, cachedPromptTokens: 8, costUsd: 0.125, unknownCostCalls: 1 }),
+            point("2026-03-02T00:00:00.000Z", { key: "key_2" }, { promptTokens: 1, completionTokens: 1, costUsd: 0.5, errorCalls: 1 }),
+            point("2026-03-03T00:00:00.000Z", { key: "key_2" }, { promptTokens: 7, completionTokens: 7, costUsd: 1, reasoningTokens: 4 }),
+          ];
+          expect(await store.ledger.series(query)).toEqual(byKey);
+          expect(await store.ledger.series({ ...query, limit: 2 })).toEqual(byKey.slice(0, 2));
+          expect(await store.ledger.series({ ...query, team: "team-b" })).toEqual(byKey.slice(2));
+          expect(await store.ledger.series({ ...query, keyId: "key_1", groupBy: ["team", "model"] })).toEqual([
+            point("2026-03-01T00:00:00.000Z", { team: "team-a", model: "gpt-4o-mini" }, { promptTokens: 10, completionTokens: 5, costUsd: 0.25 }),
+            point("2026-03-02T00:00:00.000Z", { team: "team-a", model: "gpt-4o-mini" }, { calls: 2, promptTokens: 23, completionTokens: 2, cachedPromptTokens: 8, costUsd: 0.125, unknownCostCalls: 1 }),
+          ]);
+        });
+
+        it("each bucket's totals equal totals() over that bucket's range; bad input is INVALID_ARGUMENT", async () => {
+          const rows = variedRows();
+          await store.ledger.append(rows);
+          const start = at(-MINUTE);
+          const end = at(24 * 60 * MINUTE);
+          const got = await store.ledger.series({ start, end, bucket: "hour", groupBy: ["team"], limit: 10_000 });
+          expect(got.length).toBeGreaterThan(0);
+          for (const p of got) {
+            const from = new Date(Math.max(p.bucketStart.getTime(), start.getTime()));
+            const [total] = await store.ledger.totals({ start: from, end: new Date(p.bucketStart.getTime() + 3_600_000), team: p.group.team!, groupBy: ["team"] });
+            const { bucketStart: _b, ...rest } = p;
+            expect(rest, p.bucketStart.toISOString()).toEqual(total);
+          }
+          expect(got.reduce((n, p) => n + p.calls, 0)).toBe(rows.filter((r) => r.time >= start && r.time < end).length);
+          const base = { start, end, bucket: "hour" as const, groupBy: [] as UsageGroup[], limit: 10 };
+          expect(await codeOf(store.ledger.series({ ...base, bucket: "week" as unknown as "hour" }))).toBe(Code.InvalidArgument);
+          expect(await codeOf(store.ledger.series({ ...base, start: new Date(Number.NaN) }))).toBe(Code.InvalidArgument);
+          expect(await codeOf(store.ledger.series({ ...base, limit: 0 }))).toBe(Code.InvalidArgument);
+          expect(await codeOf(store.ledger.series({ ...base, groupBy: ["region" as UsageGroup] }))).toBe(Code.InvalidArgument);
+        });
       });
 
       it("totals: costs that are not binary fractions still sum to the cent and beyond", async () => {

@@ -4,7 +4,7 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/open";
 import { storableText } from "../../src/store/sql-shared";
-import type { LedgerRow, LedgerStore, Store, UsageTotalRow } from "../../src/store/types";
+import type { LedgerRow, LedgerStore, Store, UsageSeriesRow, UsageTotalRow } from "../../src/store/types";
 import { LedgerWriter, type LedgerWriterOptions } from "../../src/usage/ledger-writer";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -57,6 +57,9 @@ class FakeLedger implements LedgerStore {
     }
   }
   async totals(): Promise<UsageTotalRow[]> {
+    return [];
+  }
+  async series(): Promise<UsageSeriesRow[]> {
     return [];
   }
   async *rows(): AsyncIterable<LedgerRow> {

@@ -215,6 +215,59 @@ async function exportText(req: Parameters<typeof client.exportUsage>[0]): Promis
   return chunks;
 }
 
+describe("GetUsageSeries", () => {
+  it("buckets the fixture by day, grouped and sorted as asked (groups in the caller's order within a bucket)", async () => {
+    const res = await client.getUsageSeries({ startTime: ts("2026-11-19T12:00:00Z"), bucket: "day", groupBy: ["model", "key"] });
+    expect(res.points.map((p) => [p.bucketStart?.seconds, p.total?.group, p.total?.calls, p.total?.costUsd])).toEqual([
+      [BigInt(Date.parse("2026-11-20T00:00:00Z") / 1000), { model: "gpt-4o", key: "key_a" }, 1n, 0.00075],
+      [BigInt(Date.parse("2026-11-21T00:00:00Z") / 1000), { model: "claude-x", key: "key_b" }, 1n, 0],
+      [BigInt(Date.parse("2026-11-22T00:00:00Z") / 1000), { model: "gpt-4o", key: "key_c" }, 1n, 0.5],
+    ]); // r4-future is after now (unset end_time), r0-old before the start
+    const [second] = res.points.slice(1);
+    expect([second?.total?.unknownCostCalls, second?.total?.reasoningTokens, second?.total?.group]).toEqual([1n, 5n, { model: "claude-x", key: "key_b" }]);
+  });
+
+  it("refuses more than 10,000 points with INVALID_ARGUMENT naming the limit; exactly 10,000 pass", async () => {
+    const start = Date.parse("2025-01-01T00:00:00Z");
+    const rows: LedgerRow[] = [];
+    for (let h = 0; h < 5000; h++) {
+      for (const keyId of ["key_x", "key_y"]) rows.push(row({ requestId: `s-${h}-${keyId}`, keyId, time: new Date(start + h * 3_600_000) }));
+    }
+    await store.ledger.append(rows);
+    const req = { startTime: timestampFromDate(new Date(start)), endTime: timestampFromDate(new Date(start + 5000 * 3_600_000)), bucket: "hour", groupBy: ["key"] };
+    const ok = await client.getUsageSeries(req);
+    expect(ok.points).toHaveLength(10_000);
+    expect(ok.points.slice(0, 2).map((p) => p.total?.group["key"])).toEqual(["key_x", "key_y"]);
+    await store.ledger.append([row({ requestId: "one-more", keyId: "key_z", time: new Date(start) })]);
+    expect(await code(client.getUsageSeries(req))).toEqual([
+      Code.InvalidArgument,
+      'the series has more than 10000 points (the limit): narrow the range, use bucket "day" or fewer group_by',
+    ]);
+    // By day the same rows are 209 days × 3 keys at most: well under the limit.
+    expect((await client.getUsageSeries({ ...req, bucket: "day" })).points.length).toBeLessThanOrEqual(3 * 209);
+  });
+
+  it("refuses a bad range, bucket, group or filter with INVALID_ARGUMENT", async () => {
+    const start = ts("2026-11-20T00:00:00Z");
+    expect(await code(client.getUsageSeries({ bucket: "day" }))).toEqual([Code.InvalidArgument, "start_time: required (a series needs a start; its range spans at most 366 days)"]);
+    expect(await code(client.getUsageSeries({ startTime: ts("2026-11-26T00:00:00Z"), bucket: "day" }))).toEqual([
+      Code.InvalidArgument,
+      "start_time (2026-11-26T00:00:00.000Z) must be before end_time (2026-11-25T12:00:00.000Z, now)",
+    ]);
+    expect(await code(client.getUsageSeries({ startTime: ts("2025-11-24T11:59:59Z"), bucket: "day" }))).toEqual([
+      Code.InvalidArgument,
+      "range: 2025-11-24T11:59:59.000Z to 2026-11-25T12:00:00.000Z is over the limit of 366 days",
+    ]);
+    expect((await client.getUsageSeries({ startTime: ts("2025-11-24T12:00:00Z"), bucket: "day" })).points.length).toBe(4);
+    expect(await code(client.getUsageSeries({ startTime: start, bucket: "minute" }))).toEqual([Code.InvalidArgument, 'bucket: unknown bucket "minute" (expected hour, day)']);
+    expect(await code(client.getUsageSeries({ startTime: start, bucket: "day", groupBy: ["team", "team"] }))).toEqual([Code.InvalidArgument, 'group_by: "team" is repeated']);
+    expect(await code(client.getUsageSeries({ startTime: start, bucket: "day", team: "a\u0000b" }))).toEqual([
+      Code.InvalidArgument,
+      "team: must not contain control characters or unpaired surrogates",
+    ]);
+  });
+});
+
 describe("ExportUsage", () => {
   it("streams the header, then RFC 4180 rows in time order: ISO times, quoted fields, unknown cost empty", async () => {
     const chunks = await exportText({ startTime: ts("2026-11-01T00:00:00Z") });

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file modelgate/v1/usage.proto.
  */
 export const file_modelgate_v1_usage: GenFile = /*@__PURE__*/
-  fileDesc("Chhtb2RlbGdhdGUvdjEvdXNhZ2UucHJvdG8SDG1vZGVsZ2F0ZS52MSKfAQoPR2V0VXNhZ2VSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghncm91cF9ieRgDIAMoCRIMCgR0ZWFtGAQgASgJEg4KBmtleV9pZBgFIAEoCSKqAgoKVXNhZ2VUb3RhbBIyCgVncm91cBgBIAMoCzIjLm1vZGVsZ2F0ZS52MS5Vc2FnZVRvdGFsLkdyb3VwRW50cnkSDQoFY2FsbHMYAiABKAQSFQoNcHJvbXB0X3Rva2VucxgDIAEoBBIZChFjb21wbGV0aW9uX3Rva2VucxgEIAEoBBIQCghjb3N0X3VzZBgFIAEoARIaChJ1bmtub3duX2Nvc3RfY2FsbHMYBiABKAQSEwoLZXJyb3JfY2FsbHMYByABKAQSHAoUY2FjaGVkX3Byb21wdF90b2tlbnMYCCABKAQSGAoQcmVhc29uaW5nX3Rva2VucxgJIAEoBBosCgpHcm91cEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPAoQR2V0VXNhZ2VSZXNwb25zZRIoCgZ0b3RhbHMYASADKAsyGC5tb2RlbGdhdGUudjEuVXNhZ2VUb3RhbCKAAQoSRXhwb3J0VXNhZ2VSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgR0ZWFtGAMgASgJIiIKE0V4cG9ydFVzYWdlUmVzcG9uc2USCwoDY3N2GAEgASgJMq8BCgxVc2FnZVNlcnZpY2USSQoIR2V0VXNhZ2USHS5tb2RlbGdhdGUudjEuR2V0VXNhZ2VSZXF1ZXN0Gh4ubW9kZWxnYXRlLnYxLkdldFVzYWdlUmVzcG9uc2USVAoLRXhwb3J0VXNhZ2USIC5tb2RlbGdhdGUudjEuRXhwb3J0VXNhZ2VSZXF1ZXN0GiEubW9kZWxnYXRlLnYxLkV4cG9ydFVzYWdlUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Chhtb2RlbGdhdGUvdjEvdXNhZ2UucHJvdG8SDG1vZGVsZ2F0ZS52MSKfAQoPR2V0VXNhZ2VSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghncm91cF9ieRgDIAMoCRIMCgR0ZWFtGAQgASgJEg4KBmtleV9pZBgFIAEoCSKqAgoKVXNhZ2VUb3RhbBIyCgVncm91cBgBIAMoCzIjLm1vZGVsZ2F0ZS52MS5Vc2FnZVRvdGFsLkdyb3VwRW50cnkSDQoFY2FsbHMYAiABKAQSFQoNcHJvbXB0X3Rva2VucxgDIAEoBBIZChFjb21wbGV0aW9uX3Rva2VucxgEIAEoBBIQCghjb3N0X3VzZBgFIAEoARIaChJ1bmtub3duX2Nvc3RfY2FsbHMYBiABKAQSEwoLZXJyb3JfY2FsbHMYByABKAQSHAoUY2FjaGVkX3Byb21wdF90b2tlbnMYCCABKAQSGAoQcmVhc29uaW5nX3Rva2VucxgJIAEoBBosCgpHcm91cEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPAoQR2V0VXNhZ2VSZXNwb25zZRIoCgZ0b3RhbHMYASADKAsyGC5tb2RlbGdhdGUudjEuVXNhZ2VUb3RhbCKAAQoSRXhwb3J0VXNhZ2VSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgR0ZWFtGAMgASgJIiIKE0V4cG9ydFVzYWdlUmVzcG9uc2USCwoDY3N2GAEgASgJIrUBChVHZXRVc2FnZVNlcmllc1JlcXVlc3QSLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmJ1Y2tldBgDIAEoCRIQCghncm91cF9ieRgEIAMoCRIMCgR0ZWFtGAUgASgJEg4KBmtleV9pZBgGIAEoCSJnCgpVc2FnZVBvaW50EjAKDGJ1Y2tldF9zdGFydBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoFdG90YWwYAiABKAsyGC5tb2RlbGdhdGUudjEuVXNhZ2VUb3RhbCJCChZHZXRVc2FnZVNlcmllc1Jlc3BvbnNlEigKBnBvaW50cxgBIAMoCzIYLm1vZGVsZ2F0ZS52MS5Vc2FnZVBvaW50MowCCgxVc2FnZVNlcnZpY2USSQoIR2V0VXNhZ2USHS5tb2RlbGdhdGUudjEuR2V0VXNhZ2VSZXF1ZXN0Gh4ubW9kZWxnYXRlLnYxLkdldFVzYWdlUmVzcG9uc2USVAoLRXhwb3J0VXNhZ2USIC5tb2RlbGdhdGUudjEuRXhwb3J0VXNhZ2VSZXF1ZXN0GiEubW9kZWxnYXRlLnYxLkV4cG9ydFVzYWdlUmVzcG9uc2UwARJbCg5HZXRVc2FnZVNlcmllcxIjLm1vZGVsZ2F0ZS52MS5HZXRVc2FnZVNlcmllc1JlcXVlc3QaJC5tb2RlbGdhdGUudjEuR2V0VXNhZ2VTZXJpZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * GetUsageRequest selects and groups ledger rows.
@@ -219,6 +219,115 @@ export const ExportUsageResponseSchema: GenMessage<ExportUsageResponse> = /*@__P
   messageDesc(file_modelgate_v1_usage, 4);
 
 /**
+ * GetUsageSeriesRequest selects ledger rows and cuts them into time buckets.
+ * Bounded: the range spans at most 366 days and the answer holds at most 10,000 points.
+ *
+ * @generated from message modelgate.v1.GetUsageSeriesRequest
+ */
+export type GetUsageSeriesRequest = Message<"modelgate.v1.GetUsageSeriesRequest"> & {
+  /**
+   * Start of the range (inclusive); required. The first bucket starts at start_time rounded
+   * down to the bucket size (UTC hours and days, counted from the Unix epoch).
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 1;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * End of the range (exclusive); unset = now.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 2;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * Bucket size: "hour" or "day".
+   *
+   * @generated from field: string bucket = 3;
+   */
+  bucket: string;
+
+  /**
+   * Group by any of "key", "team", "endpoint", "target", "model" (as GetUsage); empty = one
+   * total per bucket.
+   *
+   * @generated from field: repeated string group_by = 4;
+   */
+  groupBy: string[];
+
+  /**
+   * Only this team, when set.
+   *
+   * @generated from field: string team = 5;
+   */
+  team: string;
+
+  /**
+   * Only this key id, when set.
+   *
+   * @generated from field: string key_id = 6;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message modelgate.v1.GetUsageSeriesRequest.
+ * Use `create(GetUsageSeriesRequestSchema)` to create a new message.
+ */
+export const GetUsageSeriesRequestSchema: GenMessage<GetUsageSeriesRequest> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_usage, 5);
+
+/**
+ * UsagePoint is one group's totals in one bucket.
+ *
+ * @generated from message modelgate.v1.UsagePoint
+ */
+export type UsagePoint = Message<"modelgate.v1.UsagePoint"> & {
+  /**
+   * Start of the bucket (inclusive); the bucket ends one bucket size later (exclusive).
+   *
+   * @generated from field: google.protobuf.Timestamp bucket_start = 1;
+   */
+  bucketStart?: Timestamp | undefined;
+
+  /**
+   * The group and its totals over the part of the bucket inside the range.
+   *
+   * @generated from field: modelgate.v1.UsageTotal total = 2;
+   */
+  total?: UsageTotal | undefined;
+};
+
+/**
+ * Describes the message modelgate.v1.UsagePoint.
+ * Use `create(UsagePointSchema)` to create a new message.
+ */
+export const UsagePointSchema: GenMessage<UsagePoint> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_usage, 6);
+
+/**
+ * GetUsageSeriesResponse holds the points: by bucket_start, then by group; buckets and groups
+ * without calls are left out.
+ *
+ * @generated from message modelgate.v1.GetUsageSeriesResponse
+ */
+export type GetUsageSeriesResponse = Message<"modelgate.v1.GetUsageSeriesResponse"> & {
+  /**
+   * The points.
+   *
+   * @generated from field: repeated modelgate.v1.UsagePoint points = 1;
+   */
+  points: UsagePoint[];
+};
+
+/**
+ * Describes the message modelgate.v1.GetUsageSeriesResponse.
+ * Use `create(GetUsageSeriesResponseSchema)` to create a new message.
+ */
+export const GetUsageSeriesResponseSchema: GenMessage<GetUsageSeriesResponse> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_usage, 7);
+
+/**
  * UsageService reports what was used and what it cost. Needs the "admin" role.
  *
  * @generated from service modelgate.v1.UsageService
@@ -243,6 +352,16 @@ export const UsageService: GenService<{
     methodKind: "server_streaming";
     input: typeof ExportUsageRequestSchema;
     output: typeof ExportUsageResponseSchema;
+  },
+  /**
+   * GetUsageSeries returns totals per hour or day bucket over a time range, grouped as asked.
+   *
+   * @generated from rpc modelgate.v1.UsageService.GetUsageSeries
+   */
+  getUsageSeries: {
+    methodKind: "unary";
+    input: typeof GetUsageSeriesRequestSchema;
+    output: typeof GetUsageSeriesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_modelgate_v1_usage, 0);

@@ -2,8 +2,8 @@
 // over rows. PostgreSQL returns bigint and numeric as strings (they may exceed a JS number's
 // exact range); counts, token sums and costs fit a double, so they are converted on read.
 import type { Pool, PoolClient } from "pg";
-import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, LEDGER_TEXT_LIMITS, ledgerWhere, storableText, usageGroups } from "../sql-shared";
-import type { LedgerRow, LedgerStore, UsageQuery, UsageTotalRow } from "../types";
+import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
+import type { LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
 import { rethrowAppendError, rethrowDatabaseError } from "./errors";
 
 /** Rows per INSERT: 17 parameters each, well under PostgreSQL's 65535 parameters per statement. */
@@ -99,6 +99,45 @@ export class PostgresLedgerStore implements LedgerStore {
       FROM usage_ledger WHERE ${where} ${groupBy} HAVING COUNT(*) > 0 ${orderBy}`;
     const result = await this.pool.query<TotalDbRow>(sql, params).catch(rethrowDatabaseError);
     return result.rows.map((row) => ({
+      group: Object.fromEntries(groups.map((g) => [g.group, row[`group_${g.group}`]])),
+      calls: Number(row.calls),
+      promptTokens: Number(row.sum_prompt),
+      completionTokens: Number(row.sum_completion),
+      cachedPromptTokens: Number(row.sum_cached),
+      reasoningTokens: Number(row.sum_reasoning),
+      costUsd: Number(row.sum_cost),
+      unknownCostCalls: Number(row.unknown_cost),
+      errorCalls: Number(row.errors),
+    }));
+  }
+
+  /**
+   * Buckets by integer (bigint) division of the time as epoch ms, as SQLite does; the range
+   * scans the time index.
+   */
+  async series(query: UsageSeriesQuery): Promise<UsageSeriesRow[]> {
+    const { origin, size } = seriesBuckets(query);
+    const groups = usageGroups(query.groupBy);
+    const params: unknown[] = [String(origin), String(size)];
+    const where = ledgerWhere(query, bindTo(params));
+    const groupColumns = groups.map((g) => g.column);
+    const orderBy = ["bucket_index", ...groups.map((g) => `${g.column} COLLATE "C"`)].join(", ");
+    const sql = `
+      SELECT (floor(extract(epoch from time) * 1000)::bigint - $1::bigint) / $2::bigint AS bucket_index,
+             ${groups.map((g) => `${g.column} AS group_${g.group}, `).join("")}
+             COUNT(*) AS calls,
+             SUM(prompt_tokens) AS sum_prompt,
+             SUM(completion_tokens) AS sum_completion,
+             SUM(cached_prompt_tokens) AS sum_cached,
+             SUM(reasoning_tokens) AS sum_reasoning,
+             COALESCE(SUM(cost_usd), 0) AS sum_cost,
+             COUNT(*) - COUNT(cost_usd) AS unknown_cost,
+             COUNT(*) FILTER (WHERE status <> 'ok') AS errors
+      FROM usage_ledger WHERE ${where}
+      GROUP BY ${["bucket_index", ...groupColumns].join(", ")} ORDER BY ${orderBy} LIMIT ${query.limit}`;
+    const result = await this.pool.query<TotalDbRow & { bucket_index: string }>(sql, params).catch(rethrowDatabaseError);
+    return result.rows.map((row) => ({
+      bucketStart: new Date(origin + Number(row.bucket_index) * size),
       group: Object.fromEntries(groups.map((g) => [g.group, row[`group_${g.group}`]])),
       calls: Number(row.calls),
       promptTokens: Number(row.sum_prompt),

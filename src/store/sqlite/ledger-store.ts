@@ -1,6 +1,6 @@
 // The usage ledger in SQLite. Totals are grouped and summed by SQLite, never in JS over rows.
-import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, LEDGER_TEXT_LIMITS, ledgerWhere, storableText, usageGroups } from "../sql-shared";
-import type { LedgerRow, LedgerStore, UsageQuery, UsageTotalRow } from "../types";
+import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
+import type { LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { Code, ConnectError } from "../../errors";
 import { num, optionalNumber, text, type SqliteRow } from "./columns";
@@ -83,6 +83,45 @@ export class SqliteLedgerStore implements LedgerStore {
       .get(sql)
       .all(...params)
       .map((row) => ({
+        group: Object.fromEntries(groups.map((g) => [g.group, text(row, `group_${g.group}`)])),
+        calls: num(row, "calls"),
+        promptTokens: num(row, "sum_prompt"),
+        completionTokens: num(row, "sum_completion"),
+        cachedPromptTokens: num(row, "sum_cached"),
+        reasoningTokens: num(row, "sum_reasoning"),
+        costUsd: num(row, "sum_cost"),
+        unknownCostCalls: num(row, "unknown_cost"),
+        errorCalls: num(row, "errors"),
+      }));
+  }
+
+  /**
+   * Buckets by integer division of the epoch-ms time column (the CASTs keep it integer: node:sqlite
+   * binds a JS number as REAL); the range scans the time index.
+   */
+  async series(query: UsageSeriesQuery): Promise<UsageSeriesRow[]> {
+    const { origin, size } = seriesBuckets(query);
+    const groups = usageGroups(query.groupBy);
+    const params: SQLInputValue[] = [origin, size];
+    const where = ledgerWhere(query, bindTo(params));
+    const columns = ["bucket_index", ...groups.map((g) => g.column)].join(", ");
+    const sql = `
+      SELECT (time - CAST(? AS INTEGER)) / CAST(? AS INTEGER) AS bucket_index,
+             ${groups.map((g) => `${g.column} AS group_${g.group}, `).join("")}
+             COUNT(*) AS calls,
+             SUM(prompt_tokens) AS sum_prompt,
+             SUM(completion_tokens) AS sum_completion,
+             SUM(cached_prompt_tokens) AS sum_cached,
+             SUM(reasoning_tokens) AS sum_reasoning,
+             COALESCE(SUM(cost_usd), 0) AS sum_cost,
+             COUNT(*) - COUNT(cost_usd) AS unknown_cost,
+             SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END) AS errors
+      FROM usage_ledger WHERE ${where} GROUP BY ${columns} ORDER BY ${columns} LIMIT ${query.limit}`;
+    return this.statements
+      .get(sql)
+      .all(...params)
+      .map((row) => ({
+        bucketStart: new Date(origin + num(row, "bucket_index") * size),
         group: Object.fromEntries(groups.map((g) => [g.group, text(row, `group_${g.group}`)])),
         calls: num(row, "calls"),
         promptTokens: num(row, "sum_prompt"),

@@ -379,6 +379,202 @@ func (x *ExportUsageResponse) GetCsv() string {
 	return ""
 }
 
+// GetUsageSeriesRequest selects ledger rows and cuts them into time buckets.
+// Bounded: the range spans at most 366 days and the answer holds at most 10,000 points.
+type GetUsageSeriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Start of the range (inclusive); required. The first bucket starts at start_time rounded
+	// down to the bucket size (UTC hours and days, counted from the Unix epoch).
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// End of the range (exclusive); unset = now.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Bucket size: "hour" or "day".
+	Bucket string `protobuf:"bytes,3,opt,name=bucket,proto3" json:"bucket,omitempty"`
+	// Group by any of "key", "team", "endpoint", "target", "model" (as GetUsage); empty = one
+	// total per bucket.
+	GroupBy []string `protobuf:"bytes,4,rep,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
+	// Only this team, when set.
+	Team string `protobuf:"bytes,5,opt,name=team,proto3" json:"team,omitempty"`
+	// Only this key id, when set.
+	KeyId         string `protobuf:"bytes,6,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageSeriesRequest) Reset() {
+	*x = GetUsageSeriesRequest{}
+	mi := &file_modelgate_v1_usage_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageSeriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageSeriesRequest) ProtoMessage() {}
+
+func (x *GetUsageSeriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_usage_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageSeriesRequest.ProtoReflect.Descriptor instead.
+func (*GetUsageSeriesRequest) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_usage_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetUsageSeriesRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetUsageSeriesRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *GetUsageSeriesRequest) GetBucket() string {
+	if x != nil {
+		return x.Bucket
+	}
+	return ""
+}
+
+func (x *GetUsageSeriesRequest) GetGroupBy() []string {
+	if x != nil {
+		return x.GroupBy
+	}
+	return nil
+}
+
+func (x *GetUsageSeriesRequest) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *GetUsageSeriesRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+// UsagePoint is one group's totals in one bucket.
+type UsagePoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Start of the bucket (inclusive); the bucket ends one bucket size later (exclusive).
+	BucketStart *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=bucket_start,json=bucketStart,proto3" json:"bucket_start,omitempty"`
+	// The group and its totals over the part of the bucket inside the range.
+	Total         *UsageTotal `protobuf:"bytes,2,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsagePoint) Reset() {
+	*x = UsagePoint{}
+	mi := &file_modelgate_v1_usage_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsagePoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsagePoint) ProtoMessage() {}
+
+func (x *UsagePoint) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_usage_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsagePoint.ProtoReflect.Descriptor instead.
+func (*UsagePoint) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_usage_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *UsagePoint) GetBucketStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BucketStart
+	}
+	return nil
+}
+
+func (x *UsagePoint) GetTotal() *UsageTotal {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+// GetUsageSeriesResponse holds the points: by bucket_start, then by group; buckets and groups
+// without calls are left out.
+type GetUsageSeriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The points.
+	Points        []*UsagePoint `protobuf:"bytes,1,rep,name=points,proto3" json:"points,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageSeriesResponse) Reset() {
+	*x = GetUsageSeriesResponse{}
+	mi := &file_modelgate_v1_usage_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageSeriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageSeriesResponse) ProtoMessage() {}
+
+func (x *GetUsageSeriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_usage_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageSeriesResponse.ProtoReflect.Descriptor instead.
+func (*GetUsageSeriesResponse) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_usage_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetUsageSeriesResponse) GetPoints() []*UsagePoint {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
 var File_modelgate_v1_usage_proto protoreflect.FileDescriptor
 
 const file_modelgate_v1_usage_proto_rawDesc = "" +
@@ -415,10 +611,25 @@ const file_modelgate_v1_usage_proto_rawDesc = "" +
 	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x12\n" +
 	"\x04team\x18\x03 \x01(\tR\x04team\"'\n" +
 	"\x13ExportUsageResponse\x12\x10\n" +
-	"\x03csv\x18\x01 \x01(\tR\x03csv2\xaf\x01\n" +
+	"\x03csv\x18\x01 \x01(\tR\x03csv\"\xe7\x01\n" +
+	"\x15GetUsageSeriesRequest\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x16\n" +
+	"\x06bucket\x18\x03 \x01(\tR\x06bucket\x12\x19\n" +
+	"\bgroup_by\x18\x04 \x03(\tR\agroupBy\x12\x12\n" +
+	"\x04team\x18\x05 \x01(\tR\x04team\x12\x15\n" +
+	"\x06key_id\x18\x06 \x01(\tR\x05keyId\"{\n" +
+	"\n" +
+	"UsagePoint\x12=\n" +
+	"\fbucket_start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vbucketStart\x12.\n" +
+	"\x05total\x18\x02 \x01(\v2\x18.modelgate.v1.UsageTotalR\x05total\"J\n" +
+	"\x16GetUsageSeriesResponse\x120\n" +
+	"\x06points\x18\x01 \x03(\v2\x18.modelgate.v1.UsagePointR\x06points2\x8c\x02\n" +
 	"\fUsageService\x12I\n" +
 	"\bGetUsage\x12\x1d.modelgate.v1.GetUsageRequest\x1a\x1e.modelgate.v1.GetUsageResponse\x12T\n" +
-	"\vExportUsage\x12 .modelgate.v1.ExportUsageRequest\x1a!.modelgate.v1.ExportUsageResponse0\x01B\x9f\x01\n" +
+	"\vExportUsage\x12 .modelgate.v1.ExportUsageRequest\x1a!.modelgate.v1.ExportUsageResponse0\x01\x12[\n" +
+	"\x0eGetUsageSeries\x12#.modelgate.v1.GetUsageSeriesRequest\x1a$.modelgate.v1.GetUsageSeriesResponseB\x9f\x01\n" +
 	"\x10com.modelgate.v1B\n" +
 	"UsageProtoP\x01Z.modelgate/interop/gen/modelgate/v1;modelgatev1\xa2\x02\x03MXX\xaa\x02\fModelgate.V1\xca\x02\fModelgate\\V1\xe2\x02\x18Modelgate\\V1\\GPBMetadata\xea\x02\rModelgate::V1b\x06proto3"
 
@@ -434,32 +645,42 @@ func file_modelgate_v1_usage_proto_rawDescGZIP() []byte {
 	return file_modelgate_v1_usage_proto_rawDescData
 }
 
-var file_modelgate_v1_usage_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_modelgate_v1_usage_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_modelgate_v1_usage_proto_goTypes = []any{
-	(*GetUsageRequest)(nil),       // 0: modelgate.v1.GetUsageRequest
-	(*UsageTotal)(nil),            // 1: modelgate.v1.UsageTotal
-	(*GetUsageResponse)(nil),      // 2: modelgate.v1.GetUsageResponse
-	(*ExportUsageRequest)(nil),    // 3: modelgate.v1.ExportUsageRequest
-	(*ExportUsageResponse)(nil),   // 4: modelgate.v1.ExportUsageResponse
-	nil,                           // 5: modelgate.v1.UsageTotal.GroupEntry
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*GetUsageRequest)(nil),        // 0: modelgate.v1.GetUsageRequest
+	(*UsageTotal)(nil),             // 1: modelgate.v1.UsageTotal
+	(*GetUsageResponse)(nil),       // 2: modelgate.v1.GetUsageResponse
+	(*ExportUsageRequest)(nil),     // 3: modelgate.v1.ExportUsageRequest
+	(*ExportUsageResponse)(nil),    // 4: modelgate.v1.ExportUsageResponse
+	(*GetUsageSeriesRequest)(nil),  // 5: modelgate.v1.GetUsageSeriesRequest
+	(*UsagePoint)(nil),             // 6: modelgate.v1.UsagePoint
+	(*GetUsageSeriesResponse)(nil), // 7: modelgate.v1.GetUsageSeriesResponse
+	nil,                            // 8: modelgate.v1.UsageTotal.GroupEntry
+	(*timestamppb.Timestamp)(nil),  // 9: google.protobuf.Timestamp
 }
 var file_modelgate_v1_usage_proto_depIdxs = []int32{
-	6, // 0: modelgate.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
-	6, // 1: modelgate.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
-	5, // 2: modelgate.v1.UsageTotal.group:type_name -> modelgate.v1.UsageTotal.GroupEntry
-	1, // 3: modelgate.v1.GetUsageResponse.totals:type_name -> modelgate.v1.UsageTotal
-	6, // 4: modelgate.v1.ExportUsageRequest.start_time:type_name -> google.protobuf.Timestamp
-	6, // 5: modelgate.v1.ExportUsageRequest.end_time:type_name -> google.protobuf.Timestamp
-	0, // 6: modelgate.v1.UsageService.GetUsage:input_type -> modelgate.v1.GetUsageRequest
-	3, // 7: modelgate.v1.UsageService.ExportUsage:input_type -> modelgate.v1.ExportUsageRequest
-	2, // 8: modelgate.v1.UsageService.GetUsage:output_type -> modelgate.v1.GetUsageResponse
-	4, // 9: modelgate.v1.UsageService.ExportUsage:output_type -> modelgate.v1.ExportUsageResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	9,  // 0: modelgate.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
+	9,  // 1: modelgate.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
+	8,  // 2: modelgate.v1.UsageTotal.group:type_name -> modelgate.v1.UsageTotal.GroupEntry
+	1,  // 3: modelgate.v1.GetUsageResponse.totals:type_name -> modelgate.v1.UsageTotal
+	9,  // 4: modelgate.v1.ExportUsageRequest.start_time:type_name -> google.protobuf.Timestamp
+	9,  // 5: modelgate.v1.ExportUsageRequest.end_time:type_name -> google.protobuf.Timestamp
+	9,  // 6: modelgate.v1.GetUsageSeriesRequest.start_time:type_name -> google.protobuf.Timestamp
+	9,  // 7: modelgate.v1.GetUsageSeriesRequest.end_time:type_name -> google.protobuf.Timestamp
+	9,  // 8: modelgate.v1.UsagePoint.bucket_start:type_name -> google.protobuf.Timestamp
+	1,  // 9: modelgate.v1.UsagePoint.total:type_name -> modelgate.v1.UsageTotal
+	6,  // 10: modelgate.v1.GetUsageSeriesResponse.points:type_name -> modelgate.v1.UsagePoint
+	0,  // 11: modelgate.v1.UsageService.GetUsage:input_type -> modelgate.v1.GetUsageRequest
+	3,  // 12: modelgate.v1.UsageService.ExportUsage:input_type -> modelgate.v1.ExportUsageRequest
+	5,  // 13: modelgate.v1.UsageService.GetUsageSeries:input_type -> modelgate.v1.GetUsageSeriesRequest
+	2,  // 14: modelgate.v1.UsageService.GetUsage:output_type -> modelgate.v1.GetUsageResponse
+	4,  // 15: modelgate.v1.UsageService.ExportUsage:output_type -> modelgate.v1.ExportUsageResponse
+	7,  // 16: modelgate.v1.UsageService.GetUsageSeries:output_type -> modelgate.v1.GetUsageSeriesResponse
+	14, // [14:17] is the sub-list for method output_type
+	11, // [11:14] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_modelgate_v1_usage_proto_init() }
@@ -473,7 +694,7 @@ func file_modelgate_v1_usage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_modelgate_v1_usage_proto_rawDesc), len(file_modelgate_v1_usage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

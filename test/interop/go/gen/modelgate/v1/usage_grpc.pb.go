@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	UsageService_GetUsage_FullMethodName    = "/modelgate.v1.UsageService/GetUsage"
-	UsageService_ExportUsage_FullMethodName = "/modelgate.v1.UsageService/ExportUsage"
+	UsageService_GetUsage_FullMethodName       = "/modelgate.v1.UsageService/GetUsage"
+	UsageService_ExportUsage_FullMethodName    = "/modelgate.v1.UsageService/ExportUsage"
+	UsageService_GetUsageSeries_FullMethodName = "/modelgate.v1.UsageService/GetUsageSeries"
 )
 
 // UsageServiceClient is the client API for UsageService service.
@@ -33,6 +34,8 @@ type UsageServiceClient interface {
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*GetUsageResponse, error)
 	// ExportUsage streams the ledger rows of a time range as CSV, for chargeback.
 	ExportUsage(ctx context.Context, in *ExportUsageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportUsageResponse], error)
+	// GetUsageSeries returns totals per hour or day bucket over a time range, grouped as asked.
+	GetUsageSeries(ctx context.Context, in *GetUsageSeriesRequest, opts ...grpc.CallOption) (*GetUsageSeriesResponse, error)
 }
 
 type usageServiceClient struct {
@@ -72,6 +75,16 @@ func (c *usageServiceClient) ExportUsage(ctx context.Context, in *ExportUsageReq
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type UsageService_ExportUsageClient = grpc.ServerStreamingClient[ExportUsageResponse]
 
+func (c *usageServiceClient) GetUsageSeries(ctx context.Context, in *GetUsageSeriesRequest, opts ...grpc.CallOption) (*GetUsageSeriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUsageSeriesResponse)
+	err := c.cc.Invoke(ctx, UsageService_GetUsageSeries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // UsageServiceServer is the server API for UsageService service.
 // All implementations must embed UnimplementedUsageServiceServer
 // for forward compatibility.
@@ -82,6 +95,8 @@ type UsageServiceServer interface {
 	GetUsage(context.Context, *GetUsageRequest) (*GetUsageResponse, error)
 	// ExportUsage streams the ledger rows of a time range as CSV, for chargeback.
 	ExportUsage(*ExportUsageRequest, grpc.ServerStreamingServer[ExportUsageResponse]) error
+	// GetUsageSeries returns totals per hour or day bucket over a time range, grouped as asked.
+	GetUsageSeries(context.Context, *GetUsageSeriesRequest) (*GetUsageSeriesResponse, error)
 	mustEmbedUnimplementedUsageServiceServer()
 }
 
@@ -97,6 +112,9 @@ func (UnimplementedUsageServiceServer) GetUsage(context.Context, *GetUsageReques
 }
 func (UnimplementedUsageServiceServer) ExportUsage(*ExportUsageRequest, grpc.ServerStreamingServer[ExportUsageResponse]) error {
 	return status.Error(codes.Unimplemented, "method ExportUsage not implemented")
+}
+func (UnimplementedUsageServiceServer) GetUsageSeries(context.Context, *GetUsageSeriesRequest) (*GetUsageSeriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUsageSeries not implemented")
 }
 func (UnimplementedUsageServiceServer) mustEmbedUnimplementedUsageServiceServer() {}
 func (UnimplementedUsageServiceServer) testEmbeddedByValue()                      {}
@@ -148,6 +166,24 @@ func _UsageService_ExportUsage_Handler(srv interface{}, stream grpc.ServerStream
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type UsageService_ExportUsageServer = grpc.ServerStreamingServer[ExportUsageResponse]
 
+func _UsageService_GetUsageSeries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUsageSeriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UsageServiceServer).GetUsageSeries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UsageService_GetUsageSeries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UsageServiceServer).GetUsageSeries(ctx, req.(*GetUsageSeriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // UsageService_ServiceDesc is the grpc.ServiceDesc for UsageService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -158,6 +194,10 @@ var UsageService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetUsage",
 			Handler:    _UsageService_GetUsage_Handler,
+		},
+		{
+			MethodName: "GetUsageSeries",
+			Handler:    _UsageService_GetUsageSeries_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

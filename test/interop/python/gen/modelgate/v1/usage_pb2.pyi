@@ -73,3 +73,33 @@ class ExportUsageResponse(_message.Message):
     CSV_FIELD_NUMBER: _ClassVar[int]
     csv: str
     def __init__(self, csv: _Optional[str] = ...) -> None: ...
+
+class GetUsageSeriesRequest(_message.Message):
+    __slots__ = ("start_time", "end_time", "bucket", "group_by", "team", "key_id")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    bucket: str
+    group_by: _containers.RepeatedScalarFieldContainer[str]
+    team: str
+    key_id: str
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., bucket: _Optional[str] = ..., group_by: _Optional[_Iterable[str]] = ..., team: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class UsagePoint(_message.Message):
+    __slots__ = ("bucket_start", "total")
+    BUCKET_START_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    bucket_start: _timestamp_pb2.Timestamp
+    total: UsageTotal
+    def __init__(self, bucket_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total: _Optional[_Union[UsageTotal, _Mapping]] = ...) -> None: ...
+
+class GetUsageSeriesResponse(_message.Message):
+    __slots__ = ("points",)
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    points: _containers.RepeatedCompositeFieldContainer[UsagePoint]
+    def __init__(self, points: _Optional[_Iterable[_Union[UsagePoint, _Mapping]]] = ...) -> None: ...

@@ -45,6 +45,11 @@ class UsageServiceStub:
                 request_serializer=modelgate_dot_v1_dot_usage__pb2.ExportUsageRequest.SerializeToString,
                 response_deserializer=modelgate_dot_v1_dot_usage__pb2.ExportUsageResponse.FromString,
                 _registered_method=True)
+        self.GetUsageSeries = channel.unary_unary(
+                '/modelgate.v1.UsageService/GetUsageSeries',
+                request_serializer=modelgate_dot_v1_dot_usage__pb2.GetUsageSeriesRequest.SerializeToString,
+                response_deserializer=modelgate_dot_v1_dot_usage__pb2.GetUsageSeriesResponse.FromString,
+                _registered_method=True)
 
 
 class UsageServiceServicer:
@@ -65,6 +70,13 @@ class UsageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetUsageSeries(self, request, context):
+        """GetUsageSeries returns totals per hour or day bucket over a time range, grouped as asked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UsageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +89,11 @@ def add_UsageServiceServicer_to_server(servicer, server):
                     servicer.ExportUsage,
                     request_deserializer=modelgate_dot_v1_dot_usage__pb2.ExportUsageRequest.FromString,
                     response_serializer=modelgate_dot_v1_dot_usage__pb2.ExportUsageResponse.SerializeToString,
+            ),
+            'GetUsageSeries': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsageSeries,
+                    request_deserializer=modelgate_dot_v1_dot_usage__pb2.GetUsageSeriesRequest.FromString,
+                    response_serializer=modelgate_dot_v1_dot_usage__pb2.GetUsageSeriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +151,33 @@ class UsageService:
             '/modelgate.v1.UsageService/ExportUsage',
             modelgate_dot_v1_dot_usage__pb2.ExportUsageRequest.SerializeToString,
             modelgate_dot_v1_dot_usage__pb2.ExportUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsageSeries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelgate.v1.UsageService/GetUsageSeries',
+            modelgate_dot_v1_dot_usage__pb2.GetUsageSeriesRequest.SerializeToString,
+            modelgate_dot_v1_dot_usage__pb2.GetUsageSeriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
