@@ -357,7 +357,7 @@ describe("the web console at /console/", () => {
       await context.close();
     }
   }, 60_000);
-  it("Usage: the calls just made, by endpoint and by model, with their cost", async () => {
+  it("Usage: the calls just made, by endpoint and by model, with their cost, and per hour as bars with a CSV download", async () => {
     await ready;
     const { context, page, problems } = await open(`${gw!.url}/console/#/usage`);
     try {
@@ -377,6 +377,26 @@ describe("the web console at /console/", () => {
         .toBeGreaterThanOrEqual(3);
       expect(await row.locator("td").nth(4).textContent()).toMatch(/^\d+\.\d{4}$/);
       expect(Number(await row.locator("td").nth(4).textContent())).toBeGreaterThan(0);
+      // Over time (GetUsageSeries, per hour): the calls just made are in this hour's bar.
+      const hour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000);
+      const bucketRows = page.locator("table.series tbody tr");
+      await bucketRows.first().waitFor({ timeout: 10_000 });
+      const seriesCalls = (await page.locator("table.series").getByTestId("series-calls").allTextContents()).map(Number);
+      expect(seriesCalls.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3);
+      const last = bucketRows.last();
+      // The last bucket is this hour (or the one before, if the hour turned since the calls).
+      expect([hour.toISOString(), new Date(hour.getTime() - 3_600_000).toISOString()]).toContain(await last.getAttribute("data-bucket"));
+      expect(await last.locator('[data-testid="calls-bar"] .fill').getAttribute("class")).toMatch(/^fill w([1-9]|10)$/);
+      expect(Number(await last.getByTestId("series-tokens").textContent())).toBeGreaterThan(0);
+      const [download] = await Promise.all([
+        page.waitForEvent("download", { timeout: 10_000 }),
+        page.getByRole("button", { name: "Download CSV" }).click(),
+      ]);
+      expect(download.suggestedFilename()).toBe("usage-by-hour.csv");
+      const csvPath = await download.path();
+      const csvLines = readFileSync(csvPath, "utf8").trimEnd().split("\r\n");
+      expect(csvLines[0]).toBe("bucket_start,calls,prompt_tokens,completion_tokens,cost_usd");
+      expect(csvLines.slice(1).map((l) => Number(l.split(",")[1]))).toEqual(seriesCalls);
       await page.getByLabel("Group by").selectOption("model");
       await page.locator('tr[data-group="m-console"]').waitFor({ timeout: 10_000 });
       await expectAccessible(page);
