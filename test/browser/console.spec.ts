@@ -372,7 +372,7 @@ describe("the web console at /console/", () => {
             await page.getByRole("button", { name: "Refresh" }).click();
             return (await row.count()) === 0 ? 0 : Number(await row.getByTestId("calls").textContent());
           },
-          { timeout: 15_000 },
+          { timeout: 45_000 },
         )
         .toBeGreaterThanOrEqual(3);
       expect(await row.locator("td").nth(4).textContent()).toMatch(/^\d+\.\d{4}$/);
@@ -406,7 +406,7 @@ describe("the web console at /console/", () => {
     } finally {
       await context.close();
     }
-  }, 60_000);
+  }, 120_000);
 
   it("a non-admin key does not see Keys, and the gateway refuses the view's calls", async () => {
     await ready;

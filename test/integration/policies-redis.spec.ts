@@ -36,7 +36,10 @@ endpoints:
     policies: { cache: { ttl_ms: 600000, redis_url: "${redis.url}", key_prefix: "${prefix}" } }
 `,
   );
-  replicas = await Promise.all([startReplica(config), startReplica(config)]);
+  // One after the other: two processes opening a new SQLite file at the same instant can race
+  // on its switch to WAL (SQLite answers that switch "locked" without waiting).
+  replicas = [await startReplica(config)];
+  replicas.push(await startReplica(config));
 }, 60_000);
 afterAll(async () => {
   await Promise.all(replicas.map((r) => r.stop()));
