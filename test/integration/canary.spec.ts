@@ -42,7 +42,7 @@ beforeAll(async () => {
 endpoints:
 ${canaryEndpoint("slow-canary", "min_calls: 20, window_calls: 40, promote_after_calls: 100000, latency_tolerance_ms: 100")}
 ${canaryEndpoint("ttft-canary", "min_calls: 20, window_calls: 40, promote_after_calls: 100000, latency_tolerance_ms: 100")}
-${canaryEndpoint("good-canary", "min_calls: 20, window_calls: 40, promote_after_calls: 40, latency_tolerance_ms: 100")}
+${canaryEndpoint("good-canary", "min_calls: 20, window_calls: 40, promote_after_calls: 40, latency_tolerance_ms: 5000")}
   - { name: warm-a, endpoint_type: llm/v1/chat, model: ${model(fa, "m-a")} }
   - { name: warm-b, endpoint_type: llm/v1/chat, model: ${model(fb, "m-b")} }
   - name: ejecting
