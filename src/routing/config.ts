@@ -94,7 +94,7 @@ export const routingSchema = z.strictObject({
    * `weighted`: each call picks a target by weight (sticky: by the caller), the others are its
    * fallbacks in listed order. `fallback`: always the listed order. `least_latency`: the target
    * with the lowest recent latency (EWMA of answers, or of streams' first messages) first, the
-   * others by latency after it; one call in 20 goes to a random target first, to keep measuring.
+   * others by latency after it; every 20th call puts a slower target first (each in turn), to keep measuring.
    */
   strategy: z.enum(["weighted", "fallback", "least_latency"]).default("fallback"),
   /** Keeps a caller on the same target: by API key, by team, or by a request header (`header:x-user-id`). */

@@ -102,6 +102,8 @@ export class EndpointRouter {
   private ejected = 0;
   private nextReturn = Infinity;
   private lastOutlierJudgement = -Infinity;
+  /** least_latency: calls ordered so far (every 20th explores). */
+  private latencyCalls = 0;
   /** Canary calls since its last judgement, by target. */
   private readonly sinceJudged = new Map<RoutedTarget, number>();
   private readonly budget: RetryBudget;
@@ -140,7 +142,7 @@ export class EndpointRouter {
   /** The order this request tries the targets in. */
   order(req: RouteRequest): readonly RoutedTarget[] {
     if (this.ejected > 0 && this.now() >= this.nextReturn) this.returnEjected();
-    if (this.policy.strategy === "least_latency") return byLatency(this.active);
+    if (this.policy.strategy === "least_latency") return byLatency(this.active, this.latencyCalls++);
     return this.picker.order(req.stickyKey ? stickyPoint(req.stickyKey) : Math.random());
   }
 
@@ -435,11 +437,15 @@ function withAttempts(err: unknown, attempts: number): ConnectError {
   return e;
 }
 
-/** Fastest recent latency first (unmeasured targets count as 0); one call in 20 explores a random first. */
-function byLatency(targets: readonly RoutedTarget[]): RoutedTarget[] {
+/**
+ * Fastest recent latency first (unmeasured targets count as 0). Every 20th call explores: a slower
+ * target goes first, each in turn, so a target that recovered is measured again. Counted, not
+ * random, so the first calls of a fresh endpoint never explore and the share is exactly 1 in 20.
+ */
+export function byLatency(targets: readonly RoutedTarget[], callNo: number): RoutedTarget[] {
   const sorted = [...targets].sort((a, b) => a.health.latency.ms - b.health.latency.ms);
-  if (sorted.length > 1 && Math.random() < 0.05) {
-    const i = Math.floor(Math.random() * sorted.length);
+  if (sorted.length > 1 && callNo % 20 === 19) {
+    const i = 1 + (Math.floor(callNo / 20) % (sorted.length - 1));
     sorted.unshift(...sorted.splice(i, 1));
   }
   return sorted;

@@ -7,6 +7,7 @@ import { modelFactories } from "../../src/providers/catalog";
 import { classifyFailure } from "../../src/routing/failure";
 import { stickyPoint, TargetPicker } from "../../src/routing/picker";
 import { RetryBudget } from "../../src/routing/retry-budget";
+import { byLatency, type RoutedTarget } from "../../src/routing/router";
 
 describe("TargetPicker", () => {
   it("a weighted split of 10,000 calls lands within ±2 % of its weights", () => {
@@ -173,5 +174,20 @@ routes:
   - { name: c1, task_type: llm/v1/chat, destinations: [{ name: c1, traffic_percentage: 100 }] }
 `),
     ).toEqual(['endpoints[1].name: duplicate endpoint name "c1"']);
+  });
+});
+
+describe("least_latency order", () => {
+  const target = (name: string, ms: number) => ({ name, health: { latency: { ms } } }) as unknown as RoutedTarget;
+  const names = (ts: readonly RoutedTarget[]) => ts.map((t) => t.name);
+
+  it("fastest first; every 20th call explores the slower targets in turn, never the first calls", () => {
+    const ts = [target("slow", 30), target("fast", 1), target("mid", 10)];
+    const firsts = Array.from({ length: 60 }, (_, i) => byLatency(ts, i)[0]!.name);
+    expect(firsts.slice(0, 19).every((n) => n === "fast")).toBe(true);
+    expect([firsts[19], firsts[39], firsts[59]]).toEqual(["mid", "slow", "mid"]);
+    expect(firsts.filter((n) => n !== "fast")).toHaveLength(3);
+    expect(names(byLatency(ts, 19))).toEqual(["mid", "fast", "slow"]);
+    expect(names(byLatency([target("only", 5)], 19))).toEqual(["only"]);
   });
 });
