@@ -199,8 +199,10 @@ export function usageTable(groupBy: readonly UsageGroup[], totals: readonly Usag
         costUsd: a.costUsd + t.costUsd,
         unknownCostCalls: a.unknownCostCalls + t.unknownCostCalls,
         errorCalls: a.errorCalls + t.errorCalls,
+        cacheHits: a.cacheHits + t.cacheHits,
+        costSavedUsd: a.costSavedUsd + t.costSavedUsd,
       }),
-      { group: {}, calls: 0, promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0, reasoningTokens: 0, costUsd: 0, unknownCostCalls: 0, errorCalls: 0 },
+      { group: {}, calls: 0, promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0, reasoningTokens: 0, costUsd: 0, unknownCostCalls: 0, errorCalls: 0, cacheHits: 0, costSavedUsd: 0 },
     );
     body.push(line(sum, groupBy.map((_, i) => (i === 0 ? "total" : ""))));
   }

@@ -47,7 +47,11 @@ export interface CallOutcome {
    */
   upstreamReached?: boolean;
   /** The response cache's answer for this call, when the endpoint has a cache policy. */
-  cache?: "hit" | "miss" | "bypass";
+  cache?: "hit" | "semantic_hit" | "miss" | "bypass";
+  /** For a cache hit: what the answer would have cost at today's price (unset when unknown). */
+  costSavedUsd?: number;
+  /** The prompt template the request was rendered from, as `name@version`. */
+  template?: string;
   /** Guardrail decisions as `side:reason:action` (never the text), at most 32. */
   guardrails?: string[];
 }

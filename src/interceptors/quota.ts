@@ -2,6 +2,7 @@ import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryRe
 import { resourceExhausted } from "../errors";
 import { planChecks, type PlannedCheck } from "../quota/checks";
 import type { Counters } from "../store/counters";
+import { ledgerGuardrails } from "../store/sql-shared";
 import type { KeyLimits, LedgerRow } from "../store/types";
 import type { QuotaFailureSink } from "../quota/failures";
 import { getCallEndpoint, getCallIds, getCallScope, getCaller, type CallScope } from "./call-info";
@@ -134,6 +135,10 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
         status,
         latencyMs: Math.round((performance.now() - scope.startedAt) * 100) / 100,
         streamed: req.stream,
+        template: outcome.template ?? "",
+        cache: outcome.cache ?? "",
+        costSavedUsd: outcome.costSavedUsd ?? null,
+        guardrails: ledgerGuardrails(outcome.guardrails),
       });
     };
 

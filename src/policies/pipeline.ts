@@ -267,6 +267,7 @@ function hitOutcome(policies: EndpointPolicies, call: PolicyCall, ctx: HandlerCo
   outcome.attempts = 0;
   outcome.cache = "hit";
   const saved = usage ? policies.prices.costUsd(outcome.provider ?? endpoint.provider, outcome.model ?? endpoint.model, usage) : null;
+  if (saved !== null) outcome.costSavedUsd = saved;
   if (saved) cacheSavedUsd.add({ endpoint: endpoint.name }, saved);
   logPolicy({ endpoint: endpoint.name, requestId: call.options.requestId, cache: "hit", savedUsd: saved ?? undefined }, "response cache hit");
 }

@@ -2,7 +2,7 @@
 // it is written, the WHERE clause of a usage query and the columns behind each usage group. Each
 // backend supplies its own placeholder syntax and time encoding through `bind`.
 import { Code, ConnectError, internal, invalidArgument } from "../errors";
-import { USAGE_BUCKET_MS, type KeyLimits, type KeyRecord, type LedgerRow, type UsageGroup, type UsageQuery, type UsageSeriesQuery } from "./types";
+import { LEDGER_CACHE_VALUES, USAGE_BUCKET_MS, type KeyLimits, type KeyRecord, type LedgerRow, type UsageGroup, type UsageQuery, type UsageSeriesQuery, type CallQuery, MAX_CALLS_PAGE } from "./types";
 
 /** Rows fetched per page when streaming the ledger: bounds memory whatever the range. */
 export const LEDGER_PAGE_ROWS = 500;
@@ -38,6 +38,31 @@ export function ledgerWhere(query: Omit<UsageQuery, "groupBy">, bind: (value: st
   if (query.team !== undefined) parts.push(`team = ${bind(checkFilterText(query.team, "usage: team"))}`);
   if (query.keyId !== undefined) parts.push(`key_id = ${bind(checkFilterText(query.keyId, "usage: keyId"))}`);
   return parts.length > 0 ? parts.join(" AND ") : "1 = 1";
+}
+
+/**
+ * The WHERE clause of a calls() page: ledgerWhere's filters, the endpoint, status and request id,
+ * and the keyset condition for rows older than the cursor (time, then id). Each backend orders by
+ * `time DESC, id DESC` over an index led by the filtered column ((key_id|team|endpoint, time),
+ * request_id, or time; "error" is the literal `status <> 'ok'`, which the partial error index
+ * matches). `bindId` binds a row id in the backend's integer type.
+ */
+export function callsWhere(query: CallQuery, bind: (value: string | Date) => string, bindId: (id: string) => string): string {
+  if (!Number.isSafeInteger(query.limit) || query.limit < 1 || query.limit > MAX_CALLS_PAGE) {
+    throw invalidArgument(`calls: limit must be an integer from 1 to ${MAX_CALLS_PAGE}`);
+  }
+  const parts = [ledgerWhere(query, bind)];
+  if (query.endpoint !== undefined) parts.push(`endpoint = ${bind(checkFilterText(query.endpoint, "calls: endpoint"))}`);
+  if (query.requestId !== undefined) parts.push(`request_id = ${bind(checkFilterText(query.requestId, "calls: requestId"))}`);
+  if (query.status === "error") parts.push("status <> 'ok'");
+  else if (query.status !== undefined) parts.push(`status = ${bind(checkFilterText(query.status, "calls: status"))}`);
+  if (query.before !== undefined) {
+    const { time, id } = query.before;
+    checkDate(time, "calls: before.time");
+    if (typeof id !== "string" || !/^[0-9]{1,15}$/.test(id)) throw invalidArgument("calls: before.id must be a non-negative integer");
+    parts.push(`time <= ${bind(time)} AND (time < ${bind(time)} OR id < ${bindId(id)})`);
+  }
+  return parts.join(" AND ");
 }
 
 /**
@@ -81,6 +106,24 @@ export const LEDGER_TEXT_LIMITS = {
 type LedgerTextField = "requestId" | "keyId" | "team" | "endpoint" | "provider" | "model" | "modelVersion" | "status";
 const ledgerTextFields = Object.keys(LEDGER_TEXT_LIMITS) as LedgerTextField[];
 
+/** The policy columns' text (optional in a LedgerRow, stored as '' when absent), with their limits. */
+export const LEDGER_POLICY_TEXT_LIMITS = {
+  template: 256,
+  guardrails: 1024,
+} as const satisfies Record<LedgerPolicyTextField, number>;
+type LedgerPolicyTextField = "template" | "guardrails";
+const ledgerPolicyTextFields = Object.keys(LEDGER_POLICY_TEXT_LIMITS) as LedgerPolicyTextField[];
+
+/** The policy columns of a row as stored: '' for absent text, null for an absent saving. */
+export function ledgerPolicyValues(row: LedgerRow): [template: string, cache: string, costSavedUsd: number | null, guardrails: string] {
+  return [row.template ?? "", row.cache ?? "", row.costSavedUsd ?? null, row.guardrails ?? ""];
+}
+
+/** The ledger's guardrails text of a call's decisions (`side:reason:action` each), bounded. */
+export function ledgerGuardrails(decisions: readonly string[] | undefined): string {
+  return decisions && decisions.length > 0 ? storableText(decisions.join(","), LEDGER_POLICY_TEXT_LIMITS.guardrails) : "";
+}
+
 /** What the ledger does not keep: C0 controls (NUL, tab, CR, LF, ESC …), DEL, C1 controls, lone surrogates. */
 const UNSTORABLE = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, "g");
@@ -117,6 +160,12 @@ export function storableLedgerRow(row: LedgerRow): LedgerRow {
     const stored = storableText(value, LEDGER_TEXT_LIMITS[field]);
     if (stored !== value) (out ??= { ...row })[field] = stored;
   }
+  for (const field of ledgerPolicyTextFields) {
+    const value = row[field];
+    if (typeof value !== "string") continue;
+    const stored = storableText(value, LEDGER_POLICY_TEXT_LIMITS[field]);
+    if (stored !== value) (out ??= { ...row })[field] = stored;
+  }
   return out ?? row;
 }
 
@@ -147,6 +196,21 @@ export function checkLedgerRow(row: LedgerRow, index: number): void {
     if (NUL_OR_LONE_SURROGATE.test(value)) {
       throw invalidArgument(`${where}: ${field} holds a NUL character or an unpaired surrogate, which cannot be stored`);
     }
+  }
+  for (const field of ledgerPolicyTextFields) {
+    const value = row[field];
+    if (value === undefined) continue;
+    if (typeof value !== "string") throw invalidArgument(`${where}: ${field} must be a string`);
+    if (NUL_OR_LONE_SURROGATE.test(value)) {
+      throw invalidArgument(`${where}: ${field} holds a NUL character or an unpaired surrogate, which cannot be stored`);
+    }
+  }
+  if (row.cache !== undefined && !(LEDGER_CACHE_VALUES as readonly string[]).includes(row.cache)) {
+    throw invalidArgument(`${where}: cache must be one of ${LEDGER_CACHE_VALUES.map((v) => `"${v}"`).join(", ")}`);
+  }
+  const saved = row.costSavedUsd;
+  if (saved !== undefined && saved !== null && !(Number.isFinite(saved) && saved >= 0)) {
+    throw invalidArgument(`${where}: costSavedUsd must be a non-negative number or null`);
   }
   if (row.status === "") throw invalidArgument(`${where}: status must not be empty ("ok" or a code name)`);
   for (const field of ["promptTokens", "completionTokens", "cachedPromptTokens", "reasoningTokens"] as const) {

@@ -284,6 +284,8 @@ describe("sqlite store", () => {
           costUsd: 0,
           unknownCostCalls: 200,
           errorCalls: 0,
+          cacheHits: 0,
+          costSavedUsd: 0,
         })),
       );
     } finally {

@@ -55,6 +55,10 @@ function ledgerRow(overrides: Partial<LedgerRow> = {}): LedgerRow {
     status: "ok",
     latencyMs: 120,
     streamed: false,
+    template: "",
+    cache: "",
+    costSavedUsd: null,
+    guardrails: "",
     ...overrides,
   };
 }
@@ -106,6 +110,8 @@ function expectedTotals(rows: readonly LedgerRow[], query: UsageQuery): UsageTot
       costUsd: 0,
       unknownCostCalls: 0,
       errorCalls: 0,
+      cacheHits: 0,
+      costSavedUsd: 0,
     };
     total.calls += 1;
     total.promptTokens += row.promptTokens;
@@ -115,6 +121,8 @@ function expectedTotals(rows: readonly LedgerRow[], query: UsageQuery): UsageTot
     if (row.costUsd === null) total.unknownCostCalls += 1;
     else total.costUsd += row.costUsd;
     if (row.status !== "ok") total.errorCalls += 1;
+    if (row.cache === "hit" || row.cache === "semantic_hit") total.cacheHits += 1;
+    total.costSavedUsd += row.costSavedUsd ?? 0;
     byGroup.set(id, total);
   }
   const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -470,6 +478,47 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         ]);
       });
 
+      it("rows keep the policy columns (template, cache, cost saved, guardrails); a row without them reads back with '' and null", async () => {
+        const { template: _t, cache: _c, costSavedUsd: _s, guardrails: _g, ...plain } = ledgerRow({ requestId: "p0" });
+        await store.ledger.append([
+          ledgerRow({ requestId: "p1", template: "support-answer@3", cache: "hit", costSavedUsd: 0.000375, guardrails: "input:pii_email:redact,output:deny:block", promptTokens: 0, completionTokens: 0, costUsd: 0 }),
+          ledgerRow({ requestId: "p2", template: "", cache: "semantic_hit", costSavedUsd: null }),
+          ledgerRow({ requestId: "p3", cache: "miss" }),
+          plain,
+        ]);
+        const rows = await collect(store.ledger.rows({}));
+        expect(rows.map((r) => [r.requestId, r.template, r.cache, r.costSavedUsd, r.guardrails])).toEqual([
+          ["p1", "support-answer@3", "hit", 0.000375, "input:pii_email:redact,output:deny:block"],
+          ["p2", "", "semantic_hit", null, ""],
+          ["p3", "", "miss", null, ""],
+          ["p0", "", "", null, ""],
+        ]);
+        for (const bad of [{ cache: "maybe" }, { costSavedUsd: -1 }, { costSavedUsd: Number.NaN }, { template: "t\u0000" }, { guardrails: "\ud800" }] as Partial<LedgerRow>[]) {
+          const err = await store.ledger.append([ledgerRow(bad)]).then(() => undefined, (e: unknown) => e);
+          expect(connectCode(err), JSON.stringify(bad)).toBe(Code.InvalidArgument);
+        }
+        expect(await collect(store.ledger.rows({}))).toHaveLength(4);
+      });
+
+      it("totals and series count cache hits (exact and semantic) and sum the cost saved", async () => {
+        await store.ledger.append([
+          ledgerRow({ endpoint: "chat", cache: "hit", costSavedUsd: 0.5, costUsd: 0, promptTokens: 0, completionTokens: 0 }),
+          ledgerRow({ endpoint: "chat", cache: "semantic_hit", costSavedUsd: 0.25, costUsd: 0, promptTokens: 0, completionTokens: 0 }),
+          ledgerRow({ endpoint: "chat", cache: "hit", costSavedUsd: null, costUsd: 0, promptTokens: 0, completionTokens: 0 }),
+          ledgerRow({ endpoint: "chat", cache: "miss", costUsd: 0.125 }),
+          ledgerRow({ endpoint: "chat", cache: "bypass", costUsd: 0.125 }),
+          ledgerRow({ endpoint: "embed", costUsd: 0.125 }),
+        ]);
+        const totals = await store.ledger.totals({ groupBy: ["endpoint"] });
+        expect(totals.map((t) => [t.group.endpoint, t.calls, t.cacheHits, t.costSavedUsd, t.costUsd])).toEqual([
+          ["chat", 5, 3, 0.75, 0.25],
+          ["embed", 1, 0, 0, 0.125],
+        ]);
+        expect(totals).toEqual(expectedTotals(await collect(store.ledger.rows({})), { groupBy: ["endpoint"] }));
+        const series = await store.ledger.series({ start: at(-MINUTE), end: at(MINUTE), bucket: "hour", groupBy: [], limit: 10 });
+        expect(series.map((p) => [p.calls, p.cacheHits, p.costSavedUsd])).toEqual([[6, 3, 0.75]]);
+      });
+
       it("rows: time order, equal times in insertion order, filtered by range, team and key", async () => {
         await store.ledger.append([
           ledgerRow({ requestId: "c", time: at(30) }),
@@ -563,6 +612,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             costUsd: 0.75,
             unknownCostCalls: 1,
             errorCalls: 1,
+            cacheHits: 0,
+            costSavedUsd: 0,
           },
           {
             group: { key: "key_2" },
@@ -574,10 +625,12 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
             costUsd: 0,
             unknownCostCalls: 1,
             errorCalls: 1,
+            cacheHits: 0,
+            costSavedUsd: 0,
           },
         ]);
         expect(await store.ledger.totals({ groupBy: [] })).toEqual([
-          { group: {}, calls: 4, promptTokens: 65, completionTokens: 6, cachedPromptTokens: 0, reasoningTokens: 0, costUsd: 0.75, unknownCostCalls: 2, errorCalls: 2 },
+          { group: {}, calls: 4, promptTokens: 65, completionTokens: 6, cachedPromptTokens: 0, reasoningTokens: 0, costUsd: 0.75, unknownCostCalls: 2, errorCalls: 2, cacheHits: 0, costSavedUsd: 0 },
         ]);
       });
 
@@ -591,9 +644,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           legacy,
         ]);
         expect(await store.ledger.totals({ groupBy: ["target"] })).toEqual([
-          { group: { target: "" }, calls: 2, promptTokens: 7, completionTokens: 1, cachedPromptTokens: 0, reasoningTokens: 0, costUsd: 0, unknownCostCalls: 1, errorCalls: 1 },
-          { group: { target: "backup" }, calls: 1, promptTokens: 1000, completionTokens: 20, cachedPromptTokens: 512, reasoningTokens: 0, costUsd: 0.125, unknownCostCalls: 0, errorCalls: 0 },
-          { group: { target: "primary" }, calls: 2, promptTokens: 2148, completionTokens: 350, cachedPromptTokens: 1920, reasoningTokens: 266, costUsd: 0.75, unknownCostCalls: 0, errorCalls: 0 },
+          { group: { target: "" }, calls: 2, promptTokens: 7, completionTokens: 1, cachedPromptTokens: 0, reasoningTokens: 0, costUsd: 0, unknownCostCalls: 1, errorCalls: 1, cacheHits: 0, costSavedUsd: 0 },
+          { group: { target: "backup" }, calls: 1, promptTokens: 1000, completionTokens: 20, cachedPromptTokens: 512, reasoningTokens: 0, costUsd: 0.125, unknownCostCalls: 0, errorCalls: 0, cacheHits: 0, costSavedUsd: 0 },
+          { group: { target: "primary" }, calls: 2, promptTokens: 2148, completionTokens: 350, cachedPromptTokens: 1920, reasoningTokens: 266, costUsd: 0.75, unknownCostCalls: 0, errorCalls: 0, cacheHits: 0, costSavedUsd: 0 },
         ]);
         expect(await store.ledger.totals({ groupBy: ["endpoint", "target"] })).toEqual(
           expectedTotals(await collect(store.ledger.rows({})), { groupBy: ["endpoint", "target"] }),
@@ -669,6 +722,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           costUsd: 0,
           unknownCostCalls: 0,
           errorCalls: 0,
+          cacheHits: 0,
+          costSavedUsd: 0,
           ...over,
         });
         const seriesRows = () => [
@@ -685,7 +740,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           const got = await store.ledger.series({ start: d("2026-03-01T23:30:00.000Z"), end: d("2026-03-02T02:00:00.000Z"), bucket: "hour", groupBy: [], limit: 100 });
           expect(got).toEqual([
             point("2026-03-01T23:00:00.000Z", {}, { promptTokens: 10, completionTokens: 5, costUsd: 0.25 }),
-            point("2026-03-02T00:00:00.000Z", {}, { calls: 2, promptTokens: 21, completionTokens: 3, cachedPromptTokens: 8, costUsd: 0.5, unknownCostCalls: 1, errorCalls: 1 }),
+            point("2026-03-02T00:00:00.000Z", {}, { calls: 2, promptTokens: 21, completionTokens: 3, cachedPromptTokens: 8, costUsd: 0.5, unknownCostCalls: 1, errorCalls: 1, cacheHits: 0, costSavedUsd: 0 }),
             point("2026-03-02T01:00:00.000Z", {}, { promptTokens: 3, costUsd: 0.125 }),
           ]);
           // Starting on the bucket edge: the 23:59:59.999 row is before the range.
@@ -699,7 +754,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           const byKey = [
             point("2026-03-01T00:00:00.000Z", { key: "key_1" }, { promptTokens: 10, completionTokens: 5, costUsd: 0.25 }),
             point("2026-03-02T00:00:00.000Z", { key: "key_1" }, { calls: 2, promptTokens: 23, completionTokens: 2, cachedPromptTokens: 8, costUsd: 0.125, unknownCostCalls: 1 }),
-            point("2026-03-02T00:00:00.000Z", { key: "key_2" }, { promptTokens: 1, completionTokens: 1, costUsd: 0.5, errorCalls: 1 }),
+            point("2026-03-02T00:00:00.000Z", { key: "key_2" }, { promptTokens: 1, completionTokens: 1, costUsd: 0.5, errorCalls: 1, cacheHits: 0, costSavedUsd: 0 }),
             point("2026-03-03T00:00:00.000Z", { key: "key_2" }, { promptTokens: 7, completionTokens: 7, costUsd: 1, reasoningTokens: 4 }),
           ];
           expect(await store.ledger.series(query)).toEqual(byKey);

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { closePolicyStores } from "../../src/policies/cache";
 import { cacheLookups, guardrailDecisions } from "../../src/policies/metrics";
+import type { LedgerRow } from "../../src/store/types";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
 import { startGateway, type TestGateway } from "./harness";
 
@@ -68,6 +69,13 @@ afterAll(async () => {
   await closePolicyStores();
 });
 beforeEach(() => fake.reset());
+
+async function ledgerRows(): Promise<LedgerRow[]> {
+  await gw.gateway.flushLedger();
+  const rows: LedgerRow[] = [];
+  for await (const r of gw.gateway.store.ledger.rows({})) rows.push(r);
+  return rows;
+}
 
 const words = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}${i}`).join(" ");
 const msg = (role: string, content: string) => ({ role, content });
@@ -138,6 +146,19 @@ describe("response cache (memory)", () => {
     expect(marks).toEqual(["miss", "hit", "hit", "hit", "hit"]);
     expect(fake.requests.length).toBe(1);
     expect(cacheLookups.get({ endpoint: "cached", result: "hit" }) - before).toBe(4);
+    // The ledger: the miss paid, each hit free with what it would have cost at today's price.
+    const rows = (await ledgerRows()).filter((r) => r.endpoint === "cached").slice(-5);
+    expect(rows.map((r) => r.cache)).toEqual(["miss", "hit", "hit", "hit", "hit"]);
+    const paid = rows[0]?.costUsd ?? 0;
+    expect(paid).toBeGreaterThan(0);
+    expect(rows[0]?.costSavedUsd).toBeNull();
+    for (const hit of rows.slice(1)) {
+      expect([hit.costUsd, hit.promptTokens, hit.completionTokens]).toEqual([0, 0, 0]);
+      expect(hit.costSavedUsd).toBeCloseTo(paid, 12);
+    }
+    const [total] = await gw.gateway.store.ledger.totals({ groupBy: ["endpoint"] }).then((t) => t.filter((x) => x.group.endpoint === "cached"));
+    expect(total?.cacheHits).toBeGreaterThanOrEqual(4);
+    expect(total?.costSavedUsd).toBeGreaterThanOrEqual(4 * paid - 1e-12);
   });
 
   it("is not used for sampled requests, nor with cache-control: no-cache", async () => {
@@ -219,6 +240,11 @@ describe("guardrails", () => {
     // The decision is logged with its reasons and counts, never the text.
     const line = gw.logs.find((l) => l.msg === "guardrail decision" && (l.policy as { side?: string }).side === "input");
     expect((line?.policy as { decisions: unknown[] }).decisions).toContainEqual({ reason: "pii.card", action: "redact", count: 1 });
+    // The ledger row has the decisions (side:reason:action), never the text; no cache on this endpoint.
+    const row = (await ledgerRows()).filter((r) => r.endpoint === "guarded").at(-1);
+    expect(row?.guardrails?.split(",")).toEqual(expect.arrayContaining(["input:pii.email:redact", "input:pii.card:redact", "input:pii.secret:redact"]));
+    expect(row?.guardrails).not.toContain("jane");
+    expect(row?.cache).toBe("");
   });
 
   it("blocks a deny-listed input with FAILED_PRECONDITION and its reason, before any upstream call (typed API)", async () => {

@@ -411,6 +411,8 @@ describe("csv helpers", () => {
           costUsd: 0.125,
           unknownCostCalls: 0,
           errorCalls: 1,
+          cacheHits: 0,
+          costSavedUsd: 0,
         },
       ],
     );

@@ -2,13 +2,15 @@
 // over rows. PostgreSQL returns bigint and numeric as strings (they may exceed a JS number's
 // exact range); counts, token sums and costs fit a double, so they are converted on read.
 import type { Pool, PoolClient } from "pg";
-import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
-import type { LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
+import { callsWhere } from "../sql-shared";
+import type { CallPage, CallQuery } from "../types";
+import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerPolicyValues, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
+import type { LedgerCache, LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
 import { rethrowAppendError, rethrowDatabaseError } from "./errors";
 
-/** Rows per INSERT: 17 parameters each, well under PostgreSQL's 65535 parameters per statement. */
+/** Rows per INSERT: 21 parameters each, well under PostgreSQL's 65535 parameters per statement. */
 const INSERT_CHUNK_ROWS = 1_000;
-const COLUMNS = 17;
+const COLUMNS = 21;
 
 interface LedgerDbRow {
   id: string;
@@ -29,6 +31,10 @@ interface LedgerDbRow {
   target: string;
   cached_prompt_tokens: string;
   reasoning_tokens: string;
+  template: string;
+  cache: string;
+  cost_saved_usd: string | null;
+  guardrails: string;
 }
 
 interface TotalDbRow {
@@ -41,6 +47,8 @@ interface TotalDbRow {
   sum_cost: string;
   unknown_cost: string;
   errors: string;
+  cache_hits: string;
+  sum_saved: string;
 }
 
 export class PostgresLedgerStore implements LedgerStore {
@@ -95,7 +103,9 @@ export class PostgresLedgerStore implements LedgerStore {
              SUM(reasoning_tokens) AS sum_reasoning,
              COALESCE(SUM(cost_usd), 0) AS sum_cost,
              COUNT(*) - COUNT(cost_usd) AS unknown_cost,
-             COUNT(*) FILTER (WHERE status <> 'ok') AS errors
+             COUNT(*) FILTER (WHERE status <> 'ok') AS errors,
+             COUNT(*) FILTER (WHERE cache IN ('hit', 'semantic_hit')) AS cache_hits,
+             COALESCE(SUM(cost_saved_usd), 0) AS sum_saved
       FROM usage_ledger WHERE ${where} ${groupBy} HAVING COUNT(*) > 0 ${orderBy}`;
     const result = await this.pool.query<TotalDbRow>(sql, params).catch(rethrowDatabaseError);
     return result.rows.map((row) => ({
@@ -108,6 +118,8 @@ export class PostgresLedgerStore implements LedgerStore {
       costUsd: Number(row.sum_cost),
       unknownCostCalls: Number(row.unknown_cost),
       errorCalls: Number(row.errors),
+      cacheHits: Number(row.cache_hits),
+      costSavedUsd: Number(row.sum_saved),
     }));
   }
 
@@ -132,7 +144,9 @@ export class PostgresLedgerStore implements LedgerStore {
              SUM(reasoning_tokens) AS sum_reasoning,
              COALESCE(SUM(cost_usd), 0) AS sum_cost,
              COUNT(*) - COUNT(cost_usd) AS unknown_cost,
-             COUNT(*) FILTER (WHERE status <> 'ok') AS errors
+             COUNT(*) FILTER (WHERE status <> 'ok') AS errors,
+             COUNT(*) FILTER (WHERE cache IN ('hit', 'semantic_hit')) AS cache_hits,
+             COALESCE(SUM(cost_saved_usd), 0) AS sum_saved
       FROM usage_ledger WHERE ${where}
       GROUP BY ${["bucket_index", ...groupColumns].join(", ")} ORDER BY ${orderBy} LIMIT ${query.limit}`;
     const result = await this.pool.query<TotalDbRow & { bucket_index: string }>(sql, params).catch(rethrowDatabaseError);
@@ -147,6 +161,8 @@ export class PostgresLedgerStore implements LedgerStore {
       costUsd: Number(row.sum_cost),
       unknownCostCalls: Number(row.unknown_cost),
       errorCalls: Number(row.errors),
+      cacheHits: Number(row.cache_hits),
+      costSavedUsd: Number(row.sum_saved),
     }));
   }
 
@@ -172,6 +188,22 @@ export class PostgresLedgerStore implements LedgerStore {
     }
   }
 
+  /**
+   * Newest first, by the index led by the filtered column (see callsWhere). One row more than
+   * asked says whether an older page exists.
+   */
+  async calls(query: CallQuery): Promise<CallPage> {
+    const params: unknown[] = [];
+    const bind = bindTo(params);
+    const where = callsWhere(query, bind, (id) => `${bind(id)}::bigint`);
+    params.push(query.limit + 1);
+    const rows = await this.page(`SELECT * FROM usage_ledger WHERE ${where} ORDER BY time DESC, id DESC LIMIT $${params.length}`, params);
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    const more = rows.length > query.limit && last !== undefined;
+    return { calls: page.map(toLedgerRow), ...(more && { next: { time: last.time, id: String(last.id) } }) };
+  }
+
   async spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number> {
     checkDate(since, "spend: since");
     // Compared as the ledger writer stored it (a NUL in a JWT subject must not fail the query).
@@ -191,7 +223,7 @@ export class PostgresLedgerStore implements LedgerStore {
   }
 }
 
-/** `INSERT … VALUES ($1 … $17), (…)` for rows numbered from `offset` in the batch (for errors). */
+/** `INSERT … VALUES ($1 … $21), (…)` for rows numbered from `offset` in the batch (for errors). */
 function insertStatement(rows: readonly LedgerRow[], offset: number): [string, unknown[]] {
   const params: unknown[] = [];
   const tuples = rows.map((row, i) => {
@@ -215,12 +247,13 @@ function insertStatement(rows: readonly LedgerRow[], offset: number): [string, u
       row.target ?? "",
       row.cachedPromptTokens ?? 0,
       row.reasoningTokens ?? 0,
+      ...ledgerPolicyValues(row),
     );
     return `(${Array.from({ length: COLUMNS }, (_, c) => `$${base + c + 1}`).join(", ")})`;
   });
   const sql = `INSERT INTO usage_ledger (time, request_id, key_id, team, endpoint, provider, model, model_version,
                  prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed, target,
-                 cached_prompt_tokens, reasoning_tokens)
+                 cached_prompt_tokens, reasoning_tokens, template, cache, cost_saved_usd, guardrails)
                VALUES ${tuples.join(", ")}`;
   return [sql, params];
 }
@@ -251,5 +284,9 @@ function toLedgerRow(row: LedgerDbRow): LedgerRow {
     target: row.target,
     cachedPromptTokens: Number(row.cached_prompt_tokens),
     reasoningTokens: Number(row.reasoning_tokens),
+    template: row.template,
+    cache: row.cache as LedgerCache,
+    costSavedUsd: row.cost_saved_usd === null ? null : Number(row.cost_saved_usd),
+    guardrails: row.guardrails,
   };
 }

@@ -1,7 +1,9 @@
 // The usage ledger in SQLite. Totals are grouped and summed by SQLite, never in JS over rows.
-import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
-import type { LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
+import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerPolicyValues, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
+import type { LedgerCache, LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import { callsWhere } from "../sql-shared";
+import type { CallPage, CallQuery } from "../types";
 import { Code, ConnectError } from "../../errors";
 import { num, optionalNumber, text, type SqliteRow } from "./columns";
 import { isContentError } from "./errors";
@@ -11,8 +13,8 @@ import { inWriteTransaction } from "./transaction";
 const insertSql = `
   INSERT INTO usage_ledger (time, request_id, key_id, team, endpoint, provider, model, model_version,
                             prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed, target,
-                            cached_prompt_tokens, reasoning_tokens)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+                            cached_prompt_tokens, reasoning_tokens, template, cache, cost_saved_usd, guardrails)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export class SqliteLedgerStore implements LedgerStore {
   constructor(
@@ -56,6 +58,7 @@ export class SqliteLedgerStore implements LedgerStore {
           row.target ?? "",
           row.cachedPromptTokens ?? 0,
           row.reasoningTokens ?? 0,
+          ...ledgerPolicyValues(row),
         );
       });
     });
@@ -77,7 +80,9 @@ export class SqliteLedgerStore implements LedgerStore {
              SUM(reasoning_tokens) AS sum_reasoning,
              COALESCE(SUM(cost_usd), 0) AS sum_cost,
              COUNT(*) - COUNT(cost_usd) AS unknown_cost,
-             SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END) AS errors
+             SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END) AS errors,
+             SUM(CASE WHEN cache IN ('hit', 'semantic_hit') THEN 1 ELSE 0 END) AS cache_hits,
+             COALESCE(SUM(cost_saved_usd), 0) AS sum_saved
       FROM usage_ledger WHERE ${where} ${groupBy} HAVING COUNT(*) > 0 ${orderBy}`;
     return this.statements
       .get(sql)
@@ -92,6 +97,8 @@ export class SqliteLedgerStore implements LedgerStore {
         costUsd: num(row, "sum_cost"),
         unknownCostCalls: num(row, "unknown_cost"),
         errorCalls: num(row, "errors"),
+        cacheHits: num(row, "cache_hits"),
+        costSavedUsd: num(row, "sum_saved"),
       }));
   }
 
@@ -115,7 +122,9 @@ export class SqliteLedgerStore implements LedgerStore {
              SUM(reasoning_tokens) AS sum_reasoning,
              COALESCE(SUM(cost_usd), 0) AS sum_cost,
              COUNT(*) - COUNT(cost_usd) AS unknown_cost,
-             SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END) AS errors
+             SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END) AS errors,
+             SUM(CASE WHEN cache IN ('hit', 'semantic_hit') THEN 1 ELSE 0 END) AS cache_hits,
+             COALESCE(SUM(cost_saved_usd), 0) AS sum_saved
       FROM usage_ledger WHERE ${where} GROUP BY ${columns} ORDER BY ${columns} LIMIT ${query.limit}`;
     return this.statements
       .get(sql)
@@ -131,6 +140,8 @@ export class SqliteLedgerStore implements LedgerStore {
         costUsd: num(row, "sum_cost"),
         unknownCostCalls: num(row, "unknown_cost"),
         errorCalls: num(row, "errors"),
+        cacheHits: num(row, "cache_hits"),
+        costSavedUsd: num(row, "sum_saved"),
       }));
   }
 
@@ -155,6 +166,26 @@ export class SqliteLedgerStore implements LedgerStore {
       if (last === undefined || page.length < LEDGER_PAGE_ROWS) return;
       page = next.all(...params, num(last, "time"), num(last, "id"));
     }
+  }
+
+  /**
+   * Newest first, by the index led by the filtered column (see callsWhere; the rowid ends every
+   * index entry, so each also orders by time, id). One row more than asked says whether an older
+   * page exists.
+   */
+  async calls(query: CallQuery): Promise<CallPage> {
+    const params: SQLInputValue[] = [];
+    const where = callsWhere(query, bindTo(params), (id) => {
+      params.push(BigInt(id));
+      return "?";
+    });
+    const rows = this.statements
+      .get(`SELECT * FROM usage_ledger WHERE ${where} ORDER BY time DESC, id DESC LIMIT ?`)
+      .all(...params, query.limit + 1);
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    const more = rows.length > query.limit && last !== undefined;
+    return { calls: page.map(toLedgerRow), ...(more && { next: { time: new Date(num(last, "time")), id: String(num(last, "id")) } }) };
   }
 
   async spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number> {
@@ -196,5 +227,9 @@ function toLedgerRow(row: SqliteRow): LedgerRow {
     target: text(row, "target"),
     cachedPromptTokens: num(row, "cached_prompt_tokens"),
     reasoningTokens: num(row, "reasoning_tokens"),
+    template: text(row, "template"),
+    cache: text(row, "cache") as LedgerCache,
+    costSavedUsd: optionalNumber(row, "cost_saved_usd"),
+    guardrails: text(row, "guardrails"),
   };
 }
