@@ -2,7 +2,7 @@
 // it is written, the WHERE clause of a usage query and the columns behind each usage group. Each
 // backend supplies its own placeholder syntax and time encoding through `bind`.
 import { Code, ConnectError, internal, invalidArgument } from "../errors";
-import { LEDGER_CACHE_VALUES, USAGE_BUCKET_MS, type KeyLimits, type KeyRecord, type LedgerRow, type UsageGroup, type UsageQuery, type UsageSeriesQuery, type CallQuery, MAX_CALLS_PAGE } from "./types";
+import { LEDGER_CACHE_VALUES, USAGE_BUCKET_MS, type KeyLimits, type KeyRecord, type LedgerRow, type UsageGroup, type UsageQuery, type UsageSeriesQuery } from "./types";
 
 /** Rows fetched per page when streaming the ledger: bounds memory whatever the range. */
 export const LEDGER_PAGE_ROWS = 500;
@@ -38,31 +38,6 @@ export function ledgerWhere(query: Omit<UsageQuery, "groupBy">, bind: (value: st
   if (query.team !== undefined) parts.push(`team = ${bind(checkFilterText(query.team, "usage: team"))}`);
   if (query.keyId !== undefined) parts.push(`key_id = ${bind(checkFilterText(query.keyId, "usage: keyId"))}`);
   return parts.length > 0 ? parts.join(" AND ") : "1 = 1";
-}
-
-/**
- * The WHERE clause of a calls() page: ledgerWhere's filters, the endpoint, status and request id,
- * and the keyset condition for rows older than the cursor (time, then id). Each backend orders by
- * `time DESC, id DESC` over an index led by the filtered column ((key_id|team|endpoint, time),
- * request_id, or time; "error" is the literal `status <> 'ok'`, which the partial error index
- * matches). `bindId` binds a row id in the backend's integer type.
- */
-export function callsWhere(query: CallQuery, bind: (value: string | Date) => string, bindId: (id: string) => string): string {
-  if (!Number.isSafeInteger(query.limit) || query.limit < 1 || query.limit > MAX_CALLS_PAGE) {
-    throw invalidArgument(`calls: limit must be an integer from 1 to ${MAX_CALLS_PAGE}`);
-  }
-  const parts = [ledgerWhere(query, bind)];
-  if (query.endpoint !== undefined) parts.push(`endpoint = ${bind(checkFilterText(query.endpoint, "calls: endpoint"))}`);
-  if (query.requestId !== undefined) parts.push(`request_id = ${bind(checkFilterText(query.requestId, "calls: requestId"))}`);
-  if (query.status === "error") parts.push("status <> 'ok'");
-  else if (query.status !== undefined) parts.push(`status = ${bind(checkFilterText(query.status, "calls: status"))}`);
-  if (query.before !== undefined) {
-    const { time, id } = query.before;
-    checkDate(time, "calls: before.time");
-    if (typeof id !== "string" || !/^[0-9]{1,15}$/.test(id)) throw invalidArgument("calls: before.id must be a non-negative integer");
-    parts.push(`time <= ${bind(time)} AND (time < ${bind(time)} OR id < ${bindId(id)})`);
-  }
-  return parts.join(" AND ");
 }
 
 /**

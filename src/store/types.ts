@@ -158,41 +158,6 @@ export interface LedgerStore {
   rows(query: Omit<UsageQuery, "groupBy">): AsyncIterable<LedgerRow>;
   /** Known spend in USD of a key or a team at or after `since`. */
   spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number>;
-  /** A page of calls, newest first (time, then insertion order), filtered; see CallQuery. */
-  calls(query: CallQuery): Promise<CallPage>;
-}
-
-/** The most calls one calls() page may hold. */
-export const MAX_CALLS_PAGE = 500;
-
-/** Filters and a page of LedgerStore.calls(): every set filter must match. */
-export interface CallQuery {
-  start?: Date;
-  /** Exclusive. */
-  end?: Date;
-  endpoint?: string;
-  keyId?: string;
-  team?: string;
-  /** "ok", "error" (every status but "ok") or one exact status (a Connect code name). */
-  status?: string;
-  requestId?: string;
-  /** Calls in the page, 1 to MAX_CALLS_PAGE. */
-  limit: number;
-  /** Only calls older than this one (the previous page's `next`). */
-  before?: CallCursor;
-}
-
-/** Where a page of calls ended: the last call's time and row id (ties in time go by row id). */
-export interface CallCursor {
-  time: Date;
-  /** The row's id, a non-negative integer in decimal (PostgreSQL's is a bigint). */
-  id: string;
-}
-
-export interface CallPage {
-  calls: LedgerRow[];
-  /** Set when older calls match: pass it as `before` for the next page. */
-  next?: CallCursor;
 }
 
 export interface Store {
@@ -200,70 +165,7 @@ export interface Store {
   kind: string;
   keys: KeyStore;
   ledger: LedgerStore;
-  /** Feedback on calls, beside their ledger rows. */
-  feedback: FeedbackStore;
   /** Creates or upgrades the schema; idempotent, safe to run from several replicas at once. */
   migrate(): Promise<void>;
   close(): Promise<void>;
-}
-
-/** One piece of feedback on a call (FeedbackService), with the call's arm and caller. */
-export interface FeedbackRow {
-  /** When the feedback was posted. */
-  time: Date;
-  /** The call's request id (its ledger row has the same). */
-  requestId: string;
-  endpoint: string;
-  /** The endpoint target that answered the call. */
-  target: string;
-  model: string;
-  /** Registry model version for Predict, else "". */
-  modelVersion: string;
-  /** The key (and its team) that made the call. */
-  keyId: string;
-  team: string;
-  /** The key that posted the feedback: the call's own key, or an admin's. */
-  postedBy: string;
-  /** What is measured ("thumbs", "accuracy", ...). */
-  name: string;
-  /** null when the feedback is only a label. */
-  score: number | null;
-  /** null when the feedback is only a score. */
-  label: string | null;
-}
-
-/** What the ledger says of an answered call, for feedback that names it by request id. */
-export type FeedbackCall = Pick<FeedbackRow, "endpoint" | "target" | "model" | "modelVersion" | "keyId" | "team">;
-
-export interface FeedbackSummaryQuery {
-  start?: Date;
-  /** Exclusive. */
-  end?: Date;
-  endpoint?: string;
-  name?: string;
-  /** The most arms returned (in order); the caller asks for one more to detect a cut. */
-  limit: number;
-}
-
-/** The feedback of one name on one arm (endpoint, target, model version). */
-export interface FeedbackArmTotal {
-  endpoint: string;
-  target: string;
-  modelVersion: string;
-  name: string;
-  count: number;
-  /** Pieces with a score. */
-  scored: number;
-  /** Sum of the scores (mean: scoreSum / scored). */
-  scoreSum: number;
-  /** Label counts, most frequent first, then by label. */
-  labels: { label: string; count: number }[];
-}
-
-export interface FeedbackStore {
-  /** The latest answered ("ok") ledger row with this request id, or undefined. */
-  findCall(requestId: string): Promise<FeedbackCall | undefined>;
-  append(row: FeedbackRow): Promise<void>;
-  /** Arms ordered by endpoint, name, target, model version. */
-  summary(query: FeedbackSummaryQuery): Promise<FeedbackArmTotal[]>;
 }

@@ -2,8 +2,6 @@
 // over rows. PostgreSQL returns bigint and numeric as strings (they may exceed a JS number's
 // exact range); counts, token sums and costs fit a double, so they are converted on read.
 import type { Pool, PoolClient } from "pg";
-import { callsWhere } from "../sql-shared";
-import type { CallPage, CallQuery } from "../types";
 import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerPolicyValues, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
 import type { LedgerCache, LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
 import { rethrowAppendError, rethrowDatabaseError } from "./errors";
@@ -186,22 +184,6 @@ export class PostgresLedgerStore implements LedgerStore {
         last.id,
       ]);
     }
-  }
-
-  /**
-   * Newest first, by the index led by the filtered column (see callsWhere). One row more than
-   * asked says whether an older page exists.
-   */
-  async calls(query: CallQuery): Promise<CallPage> {
-    const params: unknown[] = [];
-    const bind = bindTo(params);
-    const where = callsWhere(query, bind, (id) => `${bind(id)}::bigint`);
-    params.push(query.limit + 1);
-    const rows = await this.page(`SELECT * FROM usage_ledger WHERE ${where} ORDER BY time DESC, id DESC LIMIT $${params.length}`, params);
-    const page = rows.slice(0, query.limit);
-    const last = page[page.length - 1];
-    const more = rows.length > query.limit && last !== undefined;
-    return { calls: page.map(toLedgerRow), ...(more && { next: { time: last.time, id: String(last.id) } }) };
   }
 
   async spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number> {

@@ -2,8 +2,6 @@
 import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerPolicyValues, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
 import type { LedgerCache, LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
-import { callsWhere } from "../sql-shared";
-import type { CallPage, CallQuery } from "../types";
 import { Code, ConnectError } from "../../errors";
 import { num, optionalNumber, text, type SqliteRow } from "./columns";
 import { isContentError } from "./errors";
@@ -166,26 +164,6 @@ export class SqliteLedgerStore implements LedgerStore {
       if (last === undefined || page.length < LEDGER_PAGE_ROWS) return;
       page = next.all(...params, num(last, "time"), num(last, "id"));
     }
-  }
-
-  /**
-   * Newest first, by the index led by the filtered column (see callsWhere; the rowid ends every
-   * index entry, so each also orders by time, id). One row more than asked says whether an older
-   * page exists.
-   */
-  async calls(query: CallQuery): Promise<CallPage> {
-    const params: SQLInputValue[] = [];
-    const where = callsWhere(query, bindTo(params), (id) => {
-      params.push(BigInt(id));
-      return "?";
-    });
-    const rows = this.statements
-      .get(`SELECT * FROM usage_ledger WHERE ${where} ORDER BY time DESC, id DESC LIMIT ?`)
-      .all(...params, query.limit + 1);
-    const page = rows.slice(0, query.limit);
-    const last = page[page.length - 1];
-    const more = rows.length > query.limit && last !== undefined;
-    return { calls: page.map(toLedgerRow), ...(more && { next: { time: new Date(num(last, "time")), id: String(num(last, "id")) } }) };
   }
 
   async spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number> {
