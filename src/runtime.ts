@@ -97,6 +97,21 @@ export function* canaryStandings(state: RuntimeState): Iterable<{ endpoint: stri
   }
 }
 
+/**
+ * Whether calls on this state may count tokens before they are answered: a token or spend limit
+ * (endpoint, team or config key), a context-window policy, or auth on (store keys and JWT callers
+ * may carry limits). Then the tokenizer (~40 MB, ~250 ms to build) is built in the background at
+ * start; otherwise it is loaded on first use (settling a stream that ended without usage).
+ */
+export function countsTokensUpFront(state: RuntimeState): boolean {
+  const limited = (l: KeyLimits | undefined) => l !== undefined && (l.tpm !== undefined || l.budgetUsd !== undefined);
+  if (state.auth.enabled) return true;
+  for (const ep of state.endpoints.values()) if (ep.limit?.tokens !== undefined || ep.policies?.context !== undefined) return true;
+  for (const l of state.teams.values()) if (limited(l)) return true;
+  for (const p of state.auth.keysBySha256.values()) if (limited(p.limits)) return true;
+  return false;
+}
+
 export function limitsFromConfig(l: { rpm?: number; tpm?: number; budget_usd?: number; budget_period: "day" | "month" }): KeyLimits {
   return { rpm: l.rpm, tpm: l.tpm, budgetUsd: l.budget_usd, budgetPeriod: l.budget_period };
 }
@@ -161,7 +176,7 @@ export function buildRuntimeState(
       targetName: first.name,
       targets,
       captureContent: ep.telemetry?.capture_content === true,
-      policies: compilePolicies(ep, prices),
+      policies: compilePolicies(ep, prices, upstream),
       router: targets.length > 1 || ep.routing ? new EndpointRouter(ep.name, targets, weights, policy, routing.hooks) : undefined,
       routing: targets.length > 1 || ep.routing ? { strategy: policy.strategy, weights } : undefined,
     });

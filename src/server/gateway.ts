@@ -39,7 +39,7 @@ import { LedgerWriter } from "../usage/ledger-writer";
 import { reservationForRequest, warmTokenizer } from "../usage/tokens";
 import { saneRequestId, tracingInterceptor } from "../interceptors/tracing";
 import type { ModelFactory } from "../providers/model";
-import { buildRuntimeState, canaryStandings, type RoutingDeps, type RuntimeState } from "../runtime";
+import { buildRuntimeState, canaryStandings, countsTokensUpFront, type RoutingDeps, type RuntimeState } from "../runtime";
 import { breakerLevel, TargetHealthRegistry } from "../routing/target-health";
 import { RoutingMetrics } from "../observability/routing-metrics";
 import { chatService } from "../services/chat";
@@ -119,6 +119,7 @@ export class Gateway {
     this.telemetry = backends.telemetry;
     this.upstream = new UpstreamClient({ timeoutMs: this.settings.upstream_timeout_ms });
     this.state = buildRuntimeState(options.config, options.factories, this.upstream, this.routingDeps());
+    if (countsTokensUpFront(this.state)) warmTokenizer(); // built in the background, not on the first call
     const counters = backends.counters;
     const health = this.targetHealth;
     this.metrics = new GatewayMetrics({
@@ -168,7 +169,6 @@ export class Gateway {
       const keyCache = new KeyCache(store.keys, settings.key_refresh_ms, log);
       await keyCache.start();
       const ledger = new LedgerWriter(store.ledger, { log });
-      warmTokenizer(); // ~50 ms once, not on the first call
       log.info({ store: store.kind, counters: redisUrl ? "redis" : "memory" }, "state backends ready");
       const tracing = telemetrySettings(options.config.file.telemetry, env);
       const telemetry = tracing ? await startTelemetry(tracing, log) : undefined;
@@ -213,6 +213,7 @@ export class Gateway {
     const restartNeeded = (["server", "store", "telemetry"] as const).filter((k) => JSON.stringify(config.file[k]) !== JSON.stringify(running.file[k]));
     this.state = next;
     this.reloaded = config;
+    if (countsTokensUpFront(next)) warmTokenizer();
     if (restartNeeded.length > 0) {
       this.options.logger.warn({ sections: restartNeeded }, "config reloaded: changes to these sections take effect after a restart");
     }
