@@ -4,6 +4,7 @@
 // quota in the chain, so it counts what the ledger records and sees the stream quota settles.
 import { Code, ConnectError, type ContextValues, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import type { FeedbackBook } from "../observability/feedback";
+import type { LiveSeries, LiveStats } from "../observability/live-stats";
 import type { GatewayMetrics } from "../observability/metrics";
 import { getCallEndpoint, getCallIds, getCallScope, getCaller, type CallScope } from "./call-info";
 
@@ -23,13 +24,32 @@ function codeOf(err: unknown): string {
   return err === undefined ? "ok" : Code[ConnectError.from(err).code];
 }
 
-/** With `feedback`, each answered call is remembered by its request id for FeedbackService. */
-export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: FeedbackBook): Interceptor {
+/** Failed for the live figures: an error code the client did not cause by going away. */
+function failedLive(err: unknown): boolean {
+  return err !== undefined && ConnectError.from(err).code !== Code.Canceled;
+}
+
+/**
+ * With `feedback`, each answered call is remembered by its request id for FeedbackService; with
+ * `live`, each call of a configured endpoint updates its live figures (StatsService.WatchStats).
+ */
+export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: FeedbackBook, live?: LiveStats): Interceptor {
   // Runs after bounds, tracing and auth: the endpoint, the ids and the caller are set by then.
-  const finish = (scope: CallScope, values: ContextValues, endpointName: string | undefined, err: unknown, end: number) => {
+  const finish = (scope: CallScope, values: ContextValues, endpointName: string | undefined, err: unknown, end: number, firstAt?: number) => {
     const endpoint = metrics.endpointLabel(endpointName);
     const ids = getCallIds(values);
     metrics.recordCall(endpoint, codeOf(err), (end - scope.startedAt) / 1000, traceIdOf(ids?.traceparent));
+    if (live && endpointName !== undefined && getCallEndpoint(values)?.endpoint) {
+      const failed = failedLive(err);
+      const usage = scope.outcome.usage;
+      live.record(endpointName, scope.outcome.target, {
+        failed,
+        latencyMs: err === undefined ? end - scope.startedAt : NaN,
+        ttftMs: firstAt === undefined ? NaN : firstAt - scope.startedAt,
+        promptTokens: usage?.promptTokens ?? 0,
+        completionTokens: usage?.completionTokens ?? 0,
+      });
+    }
     if (feedback && err === undefined && endpointName === endpoint && scope.outcome.target !== undefined) {
       const keyId = getCaller(values)?.principal.keyId ?? "";
       feedback.remember(ids?.requestId ?? "", { keyId, endpoint, target: scope.outcome.target, modelVersion: scope.outcome.modelVersion ?? "" });
@@ -59,6 +79,10 @@ export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: Feedb
         // The target is known once the first message is out.
         const endpoint = metrics.endpointLabel(endpointName);
         metrics.streamActive(endpoint, 1);
+        // Open streams in the live figures: the endpoint's from now, the target's once one answered.
+        const liveEndpoint: LiveSeries | undefined = live && endpointName !== undefined && getCallEndpoint(values)?.endpoint ? live.endpoint(endpointName) : undefined;
+        let liveTarget: LiveSeries | undefined;
+        liveEndpoint?.streamOpened();
         let firstAt: number | undefined;
         let failure: unknown;
         try {
@@ -66,6 +90,10 @@ export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: Feedb
             if (firstAt === undefined) {
               firstAt = performance.now();
               metrics.recordFirstToken(endpoint, scope.outcome.target ?? "", (firstAt - scope.startedAt) / 1000, traceIdOf(getCallIds(values)?.traceparent));
+              if (liveEndpoint && endpointName !== undefined && scope.outcome.target) {
+                liveTarget = live?.target(endpointName, scope.outcome.target);
+                liveTarget?.streamOpened();
+              }
             }
             yield message;
           }
@@ -75,9 +103,11 @@ export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: Feedb
         } finally {
           const end = performance.now();
           metrics.streamActive(endpoint, -1);
+          liveEndpoint?.streamClosed();
+          liveTarget?.streamClosed();
           // A client that went away ends the generator without an error: its abort reason is the result.
           const err = failure ?? (signal.aborted ? signal.reason : undefined);
-          finish(scope, values, endpointName, err, end);
+          finish(scope, values, endpointName, err, end, firstAt);
           if (err === undefined && firstAt !== undefined) {
             metrics.recordStreamEnd(endpoint, scope.outcome.target ?? "", {
               firstMessageSeconds: (firstAt - scope.startedAt) / 1000,

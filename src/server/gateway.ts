@@ -21,6 +21,9 @@ import { quotaInterceptor, type Accounting } from "../interceptors/quota";
 import { quotaFailureSink } from "../quota/failures";
 import { AdminService, file_modelgate_v1_admin } from "../../gen/modelgate/v1/admin_pb";
 import { UsageService, file_modelgate_v1_usage } from "../../gen/modelgate/v1/usage_pb";
+import { StatsService, file_modelgate_v1_stats } from "../../gen/modelgate/v1/stats_pb";
+import { LiveStats } from "../observability/live-stats";
+import { statsService } from "../services/stats";
 import { KeyAdmin } from "../auth/key-admin";
 import { KeyCache } from "../auth/key-cache";
 import { adminService } from "../services/admin";
@@ -90,6 +93,7 @@ export const apiFiles = [
   file_modelgate_v1_predict,
   file_modelgate_v1_endpoint,
   file_modelgate_v1_feedback,
+  file_modelgate_v1_stats,
 ];
 
 export class Gateway {
@@ -109,6 +113,10 @@ export class Gateway {
   private readonly targetHealth = new TargetHealthRegistry();
   /** Canary decisions, outlier ejections and ejected targets, in the metrics' registry. */
   private readonly routingMetrics: RoutingMetrics;
+  /** Live figures per endpoint and target (StatsService.WatchStats), kept across reloads. */
+  private readonly liveStats = new LiveStats();
+  /** Aborted when shutdown starts: stats watchers end at once rather than wait out the grace period. */
+  private readonly watchersStop = new AbortController();
   private idle: (() => void) | undefined;
 
   private constructor(
@@ -213,6 +221,7 @@ export class Gateway {
     const restartNeeded = (["server", "store", "telemetry"] as const).filter((k) => JSON.stringify(config.file[k]) !== JSON.stringify(running.file[k]));
     this.state = next;
     this.reloaded = config;
+    this.liveStats.retain(next.endpoints);
     if (countsTokensUpFront(next)) warmTokenizer();
     if (restartNeeded.length > 0) {
       this.options.logger.warn({ sections: restartNeeded }, "config reloaded: changes to these sections take effect after a restart");
@@ -252,7 +261,7 @@ export class Gateway {
         resolve();
       });
     });
-    for (const service of [ChatService, CompletionsService, EmbeddingsService, PredictService, EndpointService, AdminService, UsageService, FeedbackService]) {
+    for (const service of [ChatService, CompletionsService, EmbeddingsService, PredictService, EndpointService, AdminService, UsageService, FeedbackService, StatsService]) {
       this.health.set(service.typeName, HealthCheckResponse_ServingStatus.SERVING);
     }
     this.health.set("", HealthCheckResponse_ServingStatus.SERVING);
@@ -265,6 +274,7 @@ export class Gateway {
    */
   async shutdown(graceMs = this.settings.shutdown_grace_ms): Promise<void> {
     this.health.shutdown();
+    this.watchersStop.abort();
     const stopped = this.server.stopAccepting();
     if (this.active > 0) {
       await Promise.race([
@@ -322,7 +332,7 @@ export class Gateway {
       tracingInterceptor(this.telemetry),
       boundsInterceptor(),
       authInterceptor({ keyCache: this.backends.keyCache }),
-      callMetricsInterceptor(this.metrics, this.feedback),
+      callMetricsInterceptor(this.metrics, this.feedback, this.liveStats),
       quotaInterceptor({ counters: this.backends.counters, accounting: this.accounting(), onFailure: quotaFailureSink(logger, this.metrics.registry) }),
     ];
     const routes = (router: ConnectRouter) => {
@@ -335,6 +345,7 @@ export class Gateway {
       router.service(AdminService, adminService(new KeyAdmin(this.backends.store.keys)), options);
       router.service(UsageService, usageService({ ledger: this.backends.store.ledger }), options);
       router.service(FeedbackService, feedbackService(this.feedback), options);
+      router.service(StatsService, statsService({ getState, live: this.liveStats, stopping: this.watchersStop.signal }), options);
       // Outside auth, so load balancers, buf curl and grpcurl work without credentials.
       // Only the errors interceptor: an undecodable request is INVALID_ARGUMENT here too.
       const outsideAuth = { interceptors: [errorsInterceptor(logger)] };

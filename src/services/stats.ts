@@ -1,0 +1,167 @@
+// StatsService.WatchStats: live figures of the endpoints (src/observability/live-stats.ts), one
+// snapshot at once and then one per interval, until the client cancels or the gateway stops.
+// Who sees what: any signed-in caller, the endpoints it may call (the access rules of a call:
+// src/auth/access.ts); the "admin" role, every endpoint. Both are decided again at each snapshot
+// on the state then in force, so a reload that removes an endpoint or a grant shows at once.
+// Watchers are bounded per gateway and per caller (RESOURCE_EXHAUSTED past either).
+import { setTimeout as sleep } from "node:timers/promises";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { LiveStatsSchema, StatsService, WatchStatsRequest, WatchStatsResponseSchema } from "../../gen/modelgate/v1/stats_pb";
+import { checkAccess, hasRole, sourceOfKeyId } from "../auth/access";
+import { invalidArgument, notFound, permissionDenied, resourceExhausted, unauthenticated } from "../errors";
+import { getCallScope, getCaller } from "../interceptors/call-info";
+import { idleFigures, MAX_WINDOW_SECONDS, type LiveFigures, type LiveStats } from "../observability/live-stats";
+import { anonymous, type Principal, type RuntimeState } from "../runtime";
+
+export const MIN_INTERVAL_MS = 250;
+export const MAX_INTERVAL_MS = 60_000;
+export const DEFAULT_INTERVAL_MS = 1_000;
+export const DEFAULT_WINDOW_SECONDS = 10;
+/** Most endpoints one watch may name. */
+export const MAX_WATCHED_ENDPOINTS = 100;
+
+export interface StatsServiceDeps {
+  getState: () => RuntimeState;
+  live: LiveStats;
+  /** Aborted when the gateway starts shutting down: every watch ends (OK) instead of holding the shutdown's grace period. */
+  stopping?: AbortSignal;
+  /** Watchers at once on this gateway (default 64). */
+  maxWatchers?: number;
+  /** Watchers at once per key (default 8). */
+  maxWatchersPerCaller?: number;
+}
+
+interface WatchPlan {
+  /** Endpoint names asked for; undefined = every endpoint the caller may call. */
+  named: readonly string[] | undefined;
+  intervalMs: number;
+  windowSeconds: number;
+}
+
+function parseWatch(req: WatchStatsRequest): WatchPlan {
+  const intervalMs = req.intervalMs === 0 ? DEFAULT_INTERVAL_MS : req.intervalMs;
+  if (intervalMs < MIN_INTERVAL_MS || intervalMs > MAX_INTERVAL_MS) {
+    throw invalidArgument(`interval_ms: ${MIN_INTERVAL_MS} to ${MAX_INTERVAL_MS} (0 = ${DEFAULT_INTERVAL_MS}), got ${req.intervalMs}`);
+  }
+  const windowSeconds = req.windowSeconds === 0 ? DEFAULT_WINDOW_SECONDS : req.windowSeconds;
+  if (windowSeconds > MAX_WINDOW_SECONDS) {
+    throw invalidArgument(`window_seconds: 1 to ${MAX_WINDOW_SECONDS} (0 = ${DEFAULT_WINDOW_SECONDS}), got ${req.windowSeconds}`);
+  }
+  if (req.endpoints.length > MAX_WATCHED_ENDPOINTS) {
+    throw invalidArgument(`endpoints: at most ${MAX_WATCHED_ENDPOINTS} (leave it empty to watch every endpoint you may call)`);
+  }
+  return { named: req.endpoints.length === 0 ? undefined : [...new Set(req.endpoints)], intervalMs, windowSeconds };
+}
+
+/** May this caller watch this endpoint: the admin role, or access to call it. */
+function mayWatch(principal: Principal, isAdmin: boolean, name: string, state: RuntimeState): boolean {
+  return isAdmin || checkAccess({ ...principal, source: sourceOfKeyId(principal.keyId) }, name, state.auth.grants).allowed;
+}
+
+/** The endpoints a snapshot shows, on the state in force now (config order). */
+function watchedEndpoints(plan: WatchPlan, principal: Principal, isAdmin: boolean, state: RuntimeState): string[] {
+  if (plan.named === undefined) return [...state.endpoints.keys()].filter((name) => mayWatch(principal, isAdmin, name, state));
+  const named = new Set(plan.named);
+  return [...state.endpoints.keys()].filter((name) => named.has(name) && mayWatch(principal, isAdmin, name, state));
+}
+
+/** A figure without samples (NaN) is left unset. */
+const figure = (x: number) => (Number.isFinite(x) ? x : undefined);
+
+function liveStatsMessage(f: LiveFigures): MessageInitShape<typeof LiveStatsSchema> {
+  return {
+    calls: BigInt(f.calls),
+    errors: BigInt(f.errors),
+    callsPerSecond: f.callsPerSecond,
+    errorRate: figure(f.errorRate),
+    p50LatencyMs: figure(f.p50LatencyMs),
+    p95LatencyMs: figure(f.p95LatencyMs),
+    p50TtftMs: figure(f.p50TtftMs),
+    tokensPerSecond: f.tokensPerSecond,
+    completionTokensPerSecond: f.completionTokensPerSecond,
+    activeStreams: f.activeStreams,
+    totalCalls: BigInt(f.totalCalls),
+  };
+}
+
+export function snapshot(live: LiveStats, state: RuntimeState, names: readonly string[], windowSeconds: number): MessageInitShape<typeof WatchStatsResponseSchema> {
+  const now = live.clock();
+  const windowMs = windowSeconds * 1000;
+  const figuresOf = (endpoint: string, target?: string) => live.peek(endpoint, target)?.figures(now, windowMs) ?? idleFigures;
+  return {
+    time: timestampFromDate(new Date(now)),
+    windowSeconds,
+    endpoints: names.flatMap((name) => {
+      const ep = state.endpoints.get(name);
+      if (!ep) return [];
+      return [
+        {
+          endpoint: name,
+          stats: liveStatsMessage(figuresOf(name)),
+          targets: ep.targets.map((t) => ({ target: t.name, stats: liveStatsMessage(figuresOf(name, t.name)) })),
+        },
+      ];
+    }),
+  };
+}
+
+export function statsService(deps: StatsServiceDeps): ServiceImpl<typeof StatsService> {
+  const maxWatchers = deps.maxWatchers ?? 64;
+  const maxPerCaller = deps.maxWatchersPerCaller ?? 8;
+  let watchers = 0;
+  const perCaller = new Map<string, number>();
+
+  /** Takes a watcher's place, or refuses; returns how to give it back. */
+  const admit = (keyId: string): (() => void) => {
+    if (watchers >= maxWatchers) throw resourceExhausted(`this gateway serves at most ${maxWatchers} stats watchers at once; try again later`, 5_000);
+    const mine = perCaller.get(keyId) ?? 0;
+    if (mine >= maxPerCaller) throw resourceExhausted(`at most ${maxPerCaller} stats watchers at once per key: close another one first`, 5_000);
+    watchers++;
+    perCaller.set(keyId, mine + 1);
+    return () => {
+      watchers--;
+      const left = (perCaller.get(keyId) ?? 1) - 1;
+      if (left === 0) perCaller.delete(keyId);
+      else perCaller.set(keyId, left);
+    };
+  };
+
+  return {
+    async *watchStats(req, ctx: HandlerContext) {
+      const plan = parseWatch(req);
+      const startState = getCallScope(ctx.values)?.state ?? deps.getState();
+      // Through the chain the auth interceptor has set the caller; without it (in-process use) only a gateway with auth off.
+      const principal = getCaller(ctx.values)?.principal ?? (startState.auth.enabled ? undefined : anonymous);
+      if (!principal) throw unauthenticated("missing API key");
+      const isAdmin = hasRole(principal, "admin");
+      // Named endpoints: one the caller may not call is refused before whether it exists is told.
+      for (const name of plan.named ?? []) {
+        if (!isAdmin) {
+          const decision = checkAccess({ ...principal, source: sourceOfKeyId(principal.keyId) }, name, startState.auth.grants);
+          if (!decision.allowed) throw permissionDenied(decision.missing);
+        }
+        if (!startState.endpoints.has(name)) throw notFound(`unknown endpoint "${name}"`);
+      }
+      if (plan.named === undefined && watchedEndpoints(plan, principal, isAdmin, startState).length === 0) {
+        throw permissionDenied("this key may call none of this gateway's endpoints: there is nothing to watch");
+      }
+      const release = admit(principal.keyId);
+      const stop = deps.stopping ? AbortSignal.any([ctx.signal, deps.stopping]) : ctx.signal;
+      try {
+        for (;;) {
+          const state = deps.getState();
+          yield snapshot(deps.live, state, watchedEndpoints(plan, principal, isAdmin, state), plan.windowSeconds);
+          try {
+            await sleep(plan.intervalMs, undefined, { signal: stop });
+          } catch {
+            return; // cancelled by the client, its deadline, or the gateway stopping
+          }
+        }
+      } finally {
+        release();
+      }
+    },
+  };
+}
