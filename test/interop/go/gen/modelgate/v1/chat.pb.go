@@ -111,8 +111,13 @@ type ChatRequest struct {
 	// refuse the deprecated `max_tokens` and need `max_completion_tokens`; providers with one
 	// field of their own ignore this.
 	MaxTokensField MaxTokensField `protobuf:"varint,15,opt,name=max_tokens_field,json=maxTokensField,proto3,enum=modelgate.v1.MaxTokensField" json:"max_tokens_field,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Values of the endpoint's prompt template variables, by name (numbers and booleans written
+	// as text: "3", "true"). The gateway renders the template's system part before `messages` and
+	// its user part after them; on such an endpoint `messages` may be empty. Every variable the
+	// template requires must be given, and no other.
+	TemplateVariables map[string]string `protobuf:"bytes,16,rep,name=template_variables,json=templateVariables,proto3" json:"template_variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ChatRequest) Reset() {
@@ -250,6 +255,13 @@ func (x *ChatRequest) GetMaxTokensField() MaxTokensField {
 	return MaxTokensField_MAX_TOKENS_FIELD_UNSPECIFIED
 }
 
+func (x *ChatRequest) GetTemplateVariables() map[string]string {
+	if x != nil {
+		return x.TemplateVariables
+	}
+	return nil
+}
+
 // StreamChatRequest has the same fields as ChatRequest.
 type StreamChatRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -285,8 +297,13 @@ type StreamChatRequest struct {
 	// refuse the deprecated `max_tokens` and need `max_completion_tokens`; providers with one
 	// field of their own ignore this.
 	MaxTokensField MaxTokensField `protobuf:"varint,15,opt,name=max_tokens_field,json=maxTokensField,proto3,enum=modelgate.v1.MaxTokensField" json:"max_tokens_field,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Values of the endpoint's prompt template variables, by name (numbers and booleans written
+	// as text: "3", "true"). The gateway renders the template's system part before `messages` and
+	// its user part after them; on such an endpoint `messages` may be empty. Every variable the
+	// template requires must be given, and no other.
+	TemplateVariables map[string]string `protobuf:"bytes,16,rep,name=template_variables,json=templateVariables,proto3" json:"template_variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *StreamChatRequest) Reset() {
@@ -422,6 +439,13 @@ func (x *StreamChatRequest) GetMaxTokensField() MaxTokensField {
 		return x.MaxTokensField
 	}
 	return MaxTokensField_MAX_TOKENS_FIELD_UNSPECIFIED
+}
+
+func (x *StreamChatRequest) GetTemplateVariables() map[string]string {
+	if x != nil {
+		return x.TemplateVariables
+	}
+	return nil
 }
 
 // ChatResponse is a complete answer.
@@ -794,7 +818,7 @@ var File_modelgate_v1_chat_proto protoreflect.FileDescriptor
 
 const file_modelgate_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x17modelgate/v1/chat.proto\x12\fmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\xc3\x05\n" +
+	"\x17modelgate/v1/chat.proto\x12\fmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\xea\x06\n" +
 	"\vChatRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x125\n" +
 	"\bmessages\x18\x02 \x03(\v2\x19.modelgate.v1.ChatMessageR\bmessages\x12%\n" +
@@ -813,13 +837,17 @@ const file_modelgate_v1_chat_proto_rawDesc = "" +
 	"toolChoice\x12E\n" +
 	"\x0fresponse_format\x18\r \x01(\v2\x1c.modelgate.v1.ResponseFormatR\x0eresponseFormat\x123\n" +
 	"\x13parallel_tool_calls\x18\x0e \x01(\bH\x05R\x11parallelToolCalls\x88\x01\x01\x12F\n" +
-	"\x10max_tokens_field\x18\x0f \x01(\x0e2\x1c.modelgate.v1.MaxTokensFieldR\x0emaxTokensFieldB\x0e\n" +
+	"\x10max_tokens_field\x18\x0f \x01(\x0e2\x1c.modelgate.v1.MaxTokensFieldR\x0emaxTokensField\x12_\n" +
+	"\x12template_variables\x18\x10 \x03(\v20.modelgate.v1.ChatRequest.TemplateVariablesEntryR\x11templateVariables\x1aD\n" +
+	"\x16TemplateVariablesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0e\n" +
 	"\f_temperatureB\b\n" +
 	"\x06_top_pB\r\n" +
 	"\v_max_tokensB\x04\n" +
 	"\x02_nB\a\n" +
 	"\x05_seedB\x16\n" +
-	"\x14_parallel_tool_calls\"\xc9\x05\n" +
+	"\x14_parallel_tool_calls\"\xf6\x06\n" +
 	"\x11StreamChatRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x125\n" +
 	"\bmessages\x18\x02 \x03(\v2\x19.modelgate.v1.ChatMessageR\bmessages\x12%\n" +
@@ -838,7 +866,11 @@ const file_modelgate_v1_chat_proto_rawDesc = "" +
 	"toolChoice\x12E\n" +
 	"\x0fresponse_format\x18\r \x01(\v2\x1c.modelgate.v1.ResponseFormatR\x0eresponseFormat\x123\n" +
 	"\x13parallel_tool_calls\x18\x0e \x01(\bH\x05R\x11parallelToolCalls\x88\x01\x01\x12F\n" +
-	"\x10max_tokens_field\x18\x0f \x01(\x0e2\x1c.modelgate.v1.MaxTokensFieldR\x0emaxTokensFieldB\x0e\n" +
+	"\x10max_tokens_field\x18\x0f \x01(\x0e2\x1c.modelgate.v1.MaxTokensFieldR\x0emaxTokensField\x12e\n" +
+	"\x12template_variables\x18\x10 \x03(\v26.modelgate.v1.StreamChatRequest.TemplateVariablesEntryR\x11templateVariables\x1aD\n" +
+	"\x16TemplateVariablesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0e\n" +
 	"\f_temperatureB\b\n" +
 	"\x06_top_pB\r\n" +
 	"\v_max_tokensB\x04\n" +
@@ -897,7 +929,7 @@ func file_modelgate_v1_chat_proto_rawDescGZIP() []byte {
 }
 
 var file_modelgate_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_modelgate_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_modelgate_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_modelgate_v1_chat_proto_goTypes = []any{
 	(MaxTokensField)(0),        // 0: modelgate.v1.MaxTokensField
 	(*ChatRequest)(nil),        // 1: modelgate.v1.ChatRequest
@@ -906,47 +938,51 @@ var file_modelgate_v1_chat_proto_goTypes = []any{
 	(*ChatChoice)(nil),         // 4: modelgate.v1.ChatChoice
 	(*StreamChatResponse)(nil), // 5: modelgate.v1.StreamChatResponse
 	(*ChatChoiceDelta)(nil),    // 6: modelgate.v1.ChatChoiceDelta
-	(*ChatMessage)(nil),        // 7: modelgate.v1.ChatMessage
-	(*structpb.Struct)(nil),    // 8: google.protobuf.Struct
-	(*Tool)(nil),               // 9: modelgate.v1.Tool
-	(*ToolChoice)(nil),         // 10: modelgate.v1.ToolChoice
-	(*ResponseFormat)(nil),     // 11: modelgate.v1.ResponseFormat
-	(*Usage)(nil),              // 12: modelgate.v1.Usage
-	(*Routing)(nil),            // 13: modelgate.v1.Routing
-	(*ChatLogprobs)(nil),       // 14: modelgate.v1.ChatLogprobs
+	nil,                        // 7: modelgate.v1.ChatRequest.TemplateVariablesEntry
+	nil,                        // 8: modelgate.v1.StreamChatRequest.TemplateVariablesEntry
+	(*ChatMessage)(nil),        // 9: modelgate.v1.ChatMessage
+	(*structpb.Struct)(nil),    // 10: google.protobuf.Struct
+	(*Tool)(nil),               // 11: modelgate.v1.Tool
+	(*ToolChoice)(nil),         // 12: modelgate.v1.ToolChoice
+	(*ResponseFormat)(nil),     // 13: modelgate.v1.ResponseFormat
+	(*Usage)(nil),              // 14: modelgate.v1.Usage
+	(*Routing)(nil),            // 15: modelgate.v1.Routing
+	(*ChatLogprobs)(nil),       // 16: modelgate.v1.ChatLogprobs
 }
 var file_modelgate_v1_chat_proto_depIdxs = []int32{
-	7,  // 0: modelgate.v1.ChatRequest.messages:type_name -> modelgate.v1.ChatMessage
-	8,  // 1: modelgate.v1.ChatRequest.extras:type_name -> google.protobuf.Struct
-	9,  // 2: modelgate.v1.ChatRequest.tools:type_name -> modelgate.v1.Tool
-	10, // 3: modelgate.v1.ChatRequest.tool_choice:type_name -> modelgate.v1.ToolChoice
-	11, // 4: modelgate.v1.ChatRequest.response_format:type_name -> modelgate.v1.ResponseFormat
+	9,  // 0: modelgate.v1.ChatRequest.messages:type_name -> modelgate.v1.ChatMessage
+	10, // 1: modelgate.v1.ChatRequest.extras:type_name -> google.protobuf.Struct
+	11, // 2: modelgate.v1.ChatRequest.tools:type_name -> modelgate.v1.Tool
+	12, // 3: modelgate.v1.ChatRequest.tool_choice:type_name -> modelgate.v1.ToolChoice
+	13, // 4: modelgate.v1.ChatRequest.response_format:type_name -> modelgate.v1.ResponseFormat
 	0,  // 5: modelgate.v1.ChatRequest.max_tokens_field:type_name -> modelgate.v1.MaxTokensField
-	7,  // 6: modelgate.v1.StreamChatRequest.messages:type_name -> modelgate.v1.ChatMessage
-	8,  // 7: modelgate.v1.StreamChatRequest.extras:type_name -> google.protobuf.Struct
-	9,  // 8: modelgate.v1.StreamChatRequest.tools:type_name -> modelgate.v1.Tool
-	10, // 9: modelgate.v1.StreamChatRequest.tool_choice:type_name -> modelgate.v1.ToolChoice
-	11, // 10: modelgate.v1.StreamChatRequest.response_format:type_name -> modelgate.v1.ResponseFormat
-	0,  // 11: modelgate.v1.StreamChatRequest.max_tokens_field:type_name -> modelgate.v1.MaxTokensField
-	4,  // 12: modelgate.v1.ChatResponse.choices:type_name -> modelgate.v1.ChatChoice
-	12, // 13: modelgate.v1.ChatResponse.usage:type_name -> modelgate.v1.Usage
-	13, // 14: modelgate.v1.ChatResponse.routing:type_name -> modelgate.v1.Routing
-	7,  // 15: modelgate.v1.ChatChoice.message:type_name -> modelgate.v1.ChatMessage
-	14, // 16: modelgate.v1.ChatChoice.logprobs:type_name -> modelgate.v1.ChatLogprobs
-	6,  // 17: modelgate.v1.StreamChatResponse.choices:type_name -> modelgate.v1.ChatChoiceDelta
-	12, // 18: modelgate.v1.StreamChatResponse.usage:type_name -> modelgate.v1.Usage
-	13, // 19: modelgate.v1.StreamChatResponse.routing:type_name -> modelgate.v1.Routing
-	7,  // 20: modelgate.v1.ChatChoiceDelta.delta:type_name -> modelgate.v1.ChatMessage
-	14, // 21: modelgate.v1.ChatChoiceDelta.logprobs:type_name -> modelgate.v1.ChatLogprobs
-	1,  // 22: modelgate.v1.ChatService.Chat:input_type -> modelgate.v1.ChatRequest
-	2,  // 23: modelgate.v1.ChatService.StreamChat:input_type -> modelgate.v1.StreamChatRequest
-	3,  // 24: modelgate.v1.ChatService.Chat:output_type -> modelgate.v1.ChatResponse
-	5,  // 25: modelgate.v1.ChatService.StreamChat:output_type -> modelgate.v1.StreamChatResponse
-	24, // [24:26] is the sub-list for method output_type
-	22, // [22:24] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	7,  // 6: modelgate.v1.ChatRequest.template_variables:type_name -> modelgate.v1.ChatRequest.TemplateVariablesEntry
+	9,  // 7: modelgate.v1.StreamChatRequest.messages:type_name -> modelgate.v1.ChatMessage
+	10, // 8: modelgate.v1.StreamChatRequest.extras:type_name -> google.protobuf.Struct
+	11, // 9: modelgate.v1.StreamChatRequest.tools:type_name -> modelgate.v1.Tool
+	12, // 10: modelgate.v1.StreamChatRequest.tool_choice:type_name -> modelgate.v1.ToolChoice
+	13, // 11: modelgate.v1.StreamChatRequest.response_format:type_name -> modelgate.v1.ResponseFormat
+	0,  // 12: modelgate.v1.StreamChatRequest.max_tokens_field:type_name -> modelgate.v1.MaxTokensField
+	8,  // 13: modelgate.v1.StreamChatRequest.template_variables:type_name -> modelgate.v1.StreamChatRequest.TemplateVariablesEntry
+	4,  // 14: modelgate.v1.ChatResponse.choices:type_name -> modelgate.v1.ChatChoice
+	14, // 15: modelgate.v1.ChatResponse.usage:type_name -> modelgate.v1.Usage
+	15, // 16: modelgate.v1.ChatResponse.routing:type_name -> modelgate.v1.Routing
+	9,  // 17: modelgate.v1.ChatChoice.message:type_name -> modelgate.v1.ChatMessage
+	16, // 18: modelgate.v1.ChatChoice.logprobs:type_name -> modelgate.v1.ChatLogprobs
+	6,  // 19: modelgate.v1.StreamChatResponse.choices:type_name -> modelgate.v1.ChatChoiceDelta
+	14, // 20: modelgate.v1.StreamChatResponse.usage:type_name -> modelgate.v1.Usage
+	15, // 21: modelgate.v1.StreamChatResponse.routing:type_name -> modelgate.v1.Routing
+	9,  // 22: modelgate.v1.ChatChoiceDelta.delta:type_name -> modelgate.v1.ChatMessage
+	16, // 23: modelgate.v1.ChatChoiceDelta.logprobs:type_name -> modelgate.v1.ChatLogprobs
+	1,  // 24: modelgate.v1.ChatService.Chat:input_type -> modelgate.v1.ChatRequest
+	2,  // 25: modelgate.v1.ChatService.StreamChat:input_type -> modelgate.v1.StreamChatRequest
+	3,  // 26: modelgate.v1.ChatService.Chat:output_type -> modelgate.v1.ChatResponse
+	5,  // 27: modelgate.v1.ChatService.StreamChat:output_type -> modelgate.v1.StreamChatResponse
+	26, // [26:28] is the sub-list for method output_type
+	24, // [24:26] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_modelgate_v1_chat_proto_init() }
@@ -963,7 +999,7 @@ func file_modelgate_v1_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_modelgate_v1_chat_proto_rawDesc), len(file_modelgate_v1_chat_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -49,9 +49,14 @@ type CompleteRequest struct {
 	// choices, choice index = prompt position * n + choice number.
 	Prompts []string `protobuf:"bytes,11,rep,name=prompts,proto3" json:"prompts,omitempty"`
 	// Prompts given as token ids, instead of `prompt` (OpenAI format only), numbered as `prompts`.
-	TokenPrompts  []*TokenIds `protobuf:"bytes,12,rep,name=token_prompts,json=tokenPrompts,proto3" json:"token_prompts,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TokenPrompts []*TokenIds `protobuf:"bytes,12,rep,name=token_prompts,json=tokenPrompts,proto3" json:"token_prompts,omitempty"`
+	// Values of the endpoint's prompt template variables, by name (numbers and booleans written
+	// as text). The gateway renders the template (its system and user parts, a blank line
+	// between) and puts it before `prompt`, which may then be empty. Every variable the template
+	// requires must be given, and no other.
+	TemplateVariables map[string]string `protobuf:"bytes,13,rep,name=template_variables,json=templateVariables,proto3" json:"template_variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CompleteRequest) Reset() {
@@ -168,6 +173,13 @@ func (x *CompleteRequest) GetTokenPrompts() []*TokenIds {
 	return nil
 }
 
+func (x *CompleteRequest) GetTemplateVariables() map[string]string {
+	if x != nil {
+		return x.TemplateVariables
+	}
+	return nil
+}
+
 // StreamCompleteRequest has the same fields as CompleteRequest.
 type StreamCompleteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -195,9 +207,14 @@ type StreamCompleteRequest struct {
 	// choices, choice index = prompt position * n + choice number.
 	Prompts []string `protobuf:"bytes,11,rep,name=prompts,proto3" json:"prompts,omitempty"`
 	// Prompts given as token ids, instead of `prompt` (OpenAI format only), numbered as `prompts`.
-	TokenPrompts  []*TokenIds `protobuf:"bytes,12,rep,name=token_prompts,json=tokenPrompts,proto3" json:"token_prompts,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TokenPrompts []*TokenIds `protobuf:"bytes,12,rep,name=token_prompts,json=tokenPrompts,proto3" json:"token_prompts,omitempty"`
+	// Values of the endpoint's prompt template variables, by name (numbers and booleans written
+	// as text). The gateway renders the template (its system and user parts, a blank line
+	// between) and puts it before `prompt`, which may then be empty. Every variable the template
+	// requires must be given, and no other.
+	TemplateVariables map[string]string `protobuf:"bytes,13,rep,name=template_variables,json=templateVariables,proto3" json:"template_variables,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *StreamCompleteRequest) Reset() {
@@ -310,6 +327,13 @@ func (x *StreamCompleteRequest) GetPrompts() []string {
 func (x *StreamCompleteRequest) GetTokenPrompts() []*TokenIds {
 	if x != nil {
 		return x.TokenPrompts
+	}
+	return nil
+}
+
+func (x *StreamCompleteRequest) GetTemplateVariables() map[string]string {
+	if x != nil {
+		return x.TemplateVariables
 	}
 	return nil
 }
@@ -712,7 +736,7 @@ var File_modelgate_v1_completions_proto protoreflect.FileDescriptor
 
 const file_modelgate_v1_completions_proto_rawDesc = "" +
 	"\n" +
-	"\x1emodelgate/v1/completions.proto\x12\fmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\xbe\x03\n" +
+	"\x1emodelgate/v1/completions.proto\x12\fmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\xe9\x04\n" +
 	"\x0fCompleteRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
 	"\x06prompt\x18\x02 \x01(\tR\x06prompt\x12%\n" +
@@ -727,12 +751,16 @@ const file_modelgate_v1_completions_proto_rawDesc = "" +
 	"\x06extras\x18\n" +
 	" \x01(\v2\x17.google.protobuf.StructR\x06extras\x12\x18\n" +
 	"\aprompts\x18\v \x03(\tR\aprompts\x12;\n" +
-	"\rtoken_prompts\x18\f \x03(\v2\x16.modelgate.v1.TokenIdsR\ftokenPromptsB\x0e\n" +
+	"\rtoken_prompts\x18\f \x03(\v2\x16.modelgate.v1.TokenIdsR\ftokenPrompts\x12c\n" +
+	"\x12template_variables\x18\r \x03(\v24.modelgate.v1.CompleteRequest.TemplateVariablesEntryR\x11templateVariables\x1aD\n" +
+	"\x16TemplateVariablesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0e\n" +
 	"\f_temperatureB\b\n" +
 	"\x06_top_pB\r\n" +
 	"\v_max_tokensB\x04\n" +
 	"\x02_nB\a\n" +
-	"\x05_seed\"\xc4\x03\n" +
+	"\x05_seed\"\xf5\x04\n" +
 	"\x15StreamCompleteRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
 	"\x06prompt\x18\x02 \x01(\tR\x06prompt\x12%\n" +
@@ -747,7 +775,11 @@ const file_modelgate_v1_completions_proto_rawDesc = "" +
 	"\x06extras\x18\n" +
 	" \x01(\v2\x17.google.protobuf.StructR\x06extras\x12\x18\n" +
 	"\aprompts\x18\v \x03(\tR\aprompts\x12;\n" +
-	"\rtoken_prompts\x18\f \x03(\v2\x16.modelgate.v1.TokenIdsR\ftokenPromptsB\x0e\n" +
+	"\rtoken_prompts\x18\f \x03(\v2\x16.modelgate.v1.TokenIdsR\ftokenPrompts\x12i\n" +
+	"\x12template_variables\x18\r \x03(\v2:.modelgate.v1.StreamCompleteRequest.TemplateVariablesEntryR\x11templateVariables\x1aD\n" +
+	"\x16TemplateVariablesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x0e\n" +
 	"\f_temperatureB\b\n" +
 	"\x06_top_pB\r\n" +
 	"\v_max_tokensB\x04\n" +
@@ -801,7 +833,7 @@ func file_modelgate_v1_completions_proto_rawDescGZIP() []byte {
 	return file_modelgate_v1_completions_proto_rawDescData
 }
 
-var file_modelgate_v1_completions_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_modelgate_v1_completions_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_modelgate_v1_completions_proto_goTypes = []any{
 	(*CompleteRequest)(nil),        // 0: modelgate.v1.CompleteRequest
 	(*StreamCompleteRequest)(nil),  // 1: modelgate.v1.StreamCompleteRequest
@@ -810,35 +842,39 @@ var file_modelgate_v1_completions_proto_goTypes = []any{
 	(*CompletionLogprobs)(nil),     // 4: modelgate.v1.CompletionLogprobs
 	(*CompletionTokenLogprob)(nil), // 5: modelgate.v1.CompletionTokenLogprob
 	(*StreamCompleteResponse)(nil), // 6: modelgate.v1.StreamCompleteResponse
-	(*structpb.Struct)(nil),        // 7: google.protobuf.Struct
-	(*TokenIds)(nil),               // 8: modelgate.v1.TokenIds
-	(*Usage)(nil),                  // 9: modelgate.v1.Usage
-	(*Routing)(nil),                // 10: modelgate.v1.Routing
-	(*TopLogprob)(nil),             // 11: modelgate.v1.TopLogprob
+	nil,                            // 7: modelgate.v1.CompleteRequest.TemplateVariablesEntry
+	nil,                            // 8: modelgate.v1.StreamCompleteRequest.TemplateVariablesEntry
+	(*structpb.Struct)(nil),        // 9: google.protobuf.Struct
+	(*TokenIds)(nil),               // 10: modelgate.v1.TokenIds
+	(*Usage)(nil),                  // 11: modelgate.v1.Usage
+	(*Routing)(nil),                // 12: modelgate.v1.Routing
+	(*TopLogprob)(nil),             // 13: modelgate.v1.TopLogprob
 }
 var file_modelgate_v1_completions_proto_depIdxs = []int32{
-	7,  // 0: modelgate.v1.CompleteRequest.extras:type_name -> google.protobuf.Struct
-	8,  // 1: modelgate.v1.CompleteRequest.token_prompts:type_name -> modelgate.v1.TokenIds
-	7,  // 2: modelgate.v1.StreamCompleteRequest.extras:type_name -> google.protobuf.Struct
-	8,  // 3: modelgate.v1.StreamCompleteRequest.token_prompts:type_name -> modelgate.v1.TokenIds
-	3,  // 4: modelgate.v1.CompleteResponse.choices:type_name -> modelgate.v1.CompletionChoice
-	9,  // 5: modelgate.v1.CompleteResponse.usage:type_name -> modelgate.v1.Usage
-	10, // 6: modelgate.v1.CompleteResponse.routing:type_name -> modelgate.v1.Routing
-	4,  // 7: modelgate.v1.CompletionChoice.logprobs:type_name -> modelgate.v1.CompletionLogprobs
-	5,  // 8: modelgate.v1.CompletionLogprobs.tokens:type_name -> modelgate.v1.CompletionTokenLogprob
-	11, // 9: modelgate.v1.CompletionTokenLogprob.top_logprobs:type_name -> modelgate.v1.TopLogprob
-	3,  // 10: modelgate.v1.StreamCompleteResponse.choices:type_name -> modelgate.v1.CompletionChoice
-	9,  // 11: modelgate.v1.StreamCompleteResponse.usage:type_name -> modelgate.v1.Usage
-	10, // 12: modelgate.v1.StreamCompleteResponse.routing:type_name -> modelgate.v1.Routing
-	0,  // 13: modelgate.v1.CompletionsService.Complete:input_type -> modelgate.v1.CompleteRequest
-	1,  // 14: modelgate.v1.CompletionsService.StreamComplete:input_type -> modelgate.v1.StreamCompleteRequest
-	2,  // 15: modelgate.v1.CompletionsService.Complete:output_type -> modelgate.v1.CompleteResponse
-	6,  // 16: modelgate.v1.CompletionsService.StreamComplete:output_type -> modelgate.v1.StreamCompleteResponse
-	15, // [15:17] is the sub-list for method output_type
-	13, // [13:15] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	9,  // 0: modelgate.v1.CompleteRequest.extras:type_name -> google.protobuf.Struct
+	10, // 1: modelgate.v1.CompleteRequest.token_prompts:type_name -> modelgate.v1.TokenIds
+	7,  // 2: modelgate.v1.CompleteRequest.template_variables:type_name -> modelgate.v1.CompleteRequest.TemplateVariablesEntry
+	9,  // 3: modelgate.v1.StreamCompleteRequest.extras:type_name -> google.protobuf.Struct
+	10, // 4: modelgate.v1.StreamCompleteRequest.token_prompts:type_name -> modelgate.v1.TokenIds
+	8,  // 5: modelgate.v1.StreamCompleteRequest.template_variables:type_name -> modelgate.v1.StreamCompleteRequest.TemplateVariablesEntry
+	3,  // 6: modelgate.v1.CompleteResponse.choices:type_name -> modelgate.v1.CompletionChoice
+	11, // 7: modelgate.v1.CompleteResponse.usage:type_name -> modelgate.v1.Usage
+	12, // 8: modelgate.v1.CompleteResponse.routing:type_name -> modelgate.v1.Routing
+	4,  // 9: modelgate.v1.CompletionChoice.logprobs:type_name -> modelgate.v1.CompletionLogprobs
+	5,  // 10: modelgate.v1.CompletionLogprobs.tokens:type_name -> modelgate.v1.CompletionTokenLogprob
+	13, // 11: modelgate.v1.CompletionTokenLogprob.top_logprobs:type_name -> modelgate.v1.TopLogprob
+	3,  // 12: modelgate.v1.StreamCompleteResponse.choices:type_name -> modelgate.v1.CompletionChoice
+	11, // 13: modelgate.v1.StreamCompleteResponse.usage:type_name -> modelgate.v1.Usage
+	12, // 14: modelgate.v1.StreamCompleteResponse.routing:type_name -> modelgate.v1.Routing
+	0,  // 15: modelgate.v1.CompletionsService.Complete:input_type -> modelgate.v1.CompleteRequest
+	1,  // 16: modelgate.v1.CompletionsService.StreamComplete:input_type -> modelgate.v1.StreamCompleteRequest
+	2,  // 17: modelgate.v1.CompletionsService.Complete:output_type -> modelgate.v1.CompleteResponse
+	6,  // 18: modelgate.v1.CompletionsService.StreamComplete:output_type -> modelgate.v1.StreamCompleteResponse
+	17, // [17:19] is the sub-list for method output_type
+	15, // [15:17] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_modelgate_v1_completions_proto_init() }
@@ -856,7 +892,7 @@ func file_modelgate_v1_completions_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_modelgate_v1_completions_proto_rawDesc), len(file_modelgate_v1_completions_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,7 +19,14 @@ MAX_TOKENS_FIELD_MAX_TOKENS: MaxTokensField
 MAX_TOKENS_FIELD_MAX_COMPLETION_TOKENS: MaxTokensField
 
 class ChatRequest(_message.Message):
-    __slots__ = ("endpoint", "messages", "temperature", "top_p", "max_tokens", "stop", "n", "seed", "user", "extras", "tools", "tool_choice", "response_format", "parallel_tool_calls", "max_tokens_field")
+    __slots__ = ("endpoint", "messages", "temperature", "top_p", "max_tokens", "stop", "n", "seed", "user", "extras", "tools", "tool_choice", "response_format", "parallel_tool_calls", "max_tokens_field", "template_variables")
+    class TemplateVariablesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +42,7 @@ class ChatRequest(_message.Message):
     RESPONSE_FORMAT_FIELD_NUMBER: _ClassVar[int]
     PARALLEL_TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
     MAX_TOKENS_FIELD_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_VARIABLES_FIELD_NUMBER: _ClassVar[int]
     endpoint: str
     messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.ChatMessage]
     temperature: float
@@ -50,10 +58,18 @@ class ChatRequest(_message.Message):
     response_format: _common_pb2.ResponseFormat
     parallel_tool_calls: bool
     max_tokens_field: MaxTokensField
-    def __init__(self, endpoint: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.ChatMessage, _Mapping]]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ..., n: _Optional[int] = ..., seed: _Optional[int] = ..., user: _Optional[str] = ..., extras: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[_common_pb2.Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[_common_pb2.ToolChoice, _Mapping]] = ..., response_format: _Optional[_Union[_common_pb2.ResponseFormat, _Mapping]] = ..., parallel_tool_calls: _Optional[bool] = ..., max_tokens_field: _Optional[_Union[MaxTokensField, str]] = ...) -> None: ...
+    template_variables: _containers.ScalarMap[str, str]
+    def __init__(self, endpoint: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.ChatMessage, _Mapping]]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ..., n: _Optional[int] = ..., seed: _Optional[int] = ..., user: _Optional[str] = ..., extras: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[_common_pb2.Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[_common_pb2.ToolChoice, _Mapping]] = ..., response_format: _Optional[_Union[_common_pb2.ResponseFormat, _Mapping]] = ..., parallel_tool_calls: _Optional[bool] = ..., max_tokens_field: _Optional[_Union[MaxTokensField, str]] = ..., template_variables: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class StreamChatRequest(_message.Message):
-    __slots__ = ("endpoint", "messages", "temperature", "top_p", "max_tokens", "stop", "n", "seed", "user", "extras", "tools", "tool_choice", "response_format", "parallel_tool_calls", "max_tokens_field")
+    __slots__ = ("endpoint", "messages", "temperature", "top_p", "max_tokens", "stop", "n", "seed", "user", "extras", "tools", "tool_choice", "response_format", "parallel_tool_calls", "max_tokens_field", "template_variables")
+    class TemplateVariablesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +85,7 @@ class StreamChatRequest(_message.Message):
     RESPONSE_FORMAT_FIELD_NUMBER: _ClassVar[int]
     PARALLEL_TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
     MAX_TOKENS_FIELD_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_VARIABLES_FIELD_NUMBER: _ClassVar[int]
     endpoint: str
     messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.ChatMessage]
     temperature: float
@@ -84,7 +101,8 @@ class StreamChatRequest(_message.Message):
     response_format: _common_pb2.ResponseFormat
     parallel_tool_calls: bool
     max_tokens_field: MaxTokensField
-    def __init__(self, endpoint: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.ChatMessage, _Mapping]]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ..., n: _Optional[int] = ..., seed: _Optional[int] = ..., user: _Optional[str] = ..., extras: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[_common_pb2.Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[_common_pb2.ToolChoice, _Mapping]] = ..., response_format: _Optional[_Union[_common_pb2.ResponseFormat, _Mapping]] = ..., parallel_tool_calls: _Optional[bool] = ..., max_tokens_field: _Optional[_Union[MaxTokensField, str]] = ...) -> None: ...
+    template_variables: _containers.ScalarMap[str, str]
+    def __init__(self, endpoint: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.ChatMessage, _Mapping]]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ..., n: _Optional[int] = ..., seed: _Optional[int] = ..., user: _Optional[str] = ..., extras: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tools: _Optional[_Iterable[_Union[_common_pb2.Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[_common_pb2.ToolChoice, _Mapping]] = ..., response_format: _Optional[_Union[_common_pb2.ResponseFormat, _Mapping]] = ..., parallel_tool_calls: _Optional[bool] = ..., max_tokens_field: _Optional[_Union[MaxTokensField, str]] = ..., template_variables: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ChatResponse(_message.Message):
     __slots__ = ("id", "model", "choices", "usage", "created", "system_fingerprint", "service_tier", "routing")

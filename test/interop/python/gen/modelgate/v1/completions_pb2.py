@@ -26,27 +26,35 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from modelgate.v1 import common_pb2 as modelgate_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1emodelgate/v1/completions.proto\x12\x0cmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\xda\x02\n\x0f\x43ompleteRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x18\n\x0btemperature\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x05 \x01(\rH\x02\x88\x01\x01\x12\x0c\n\x04stop\x18\x06 \x03(\t\x12\x0e\n\x01n\x18\x07 \x01(\rH\x03\x88\x01\x01\x12\x11\n\x04seed\x18\x08 \x01(\x03H\x04\x88\x01\x01\x12\x0c\n\x04user\x18\t \x01(\t\x12\'\n\x06\x65xtras\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07prompts\x18\x0b \x03(\t\x12-\n\rtoken_prompts\x18\x0c \x03(\x0b\x32\x16.modelgate.v1.TokenIdsB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\r\n\x0b_max_tokensB\x04\n\x02_nB\x07\n\x05_seed\"\xe0\x02\n\x15StreamCompleteRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x18\n\x0btemperature\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x05 \x01(\rH\x02\x88\x01\x01\x12\x0c\n\x04stop\x18\x06 \x03(\t\x12\x0e\n\x01n\x18\x07 \x01(\rH\x03\x88\x01\x01\x12\x11\n\x04seed\x18\x08 \x01(\x03H\x04\x88\x01\x01\x12\x0c\n\x04user\x18\t \x01(\t\x12\'\n\x06\x65xtras\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07prompts\x18\x0b \x03(\t\x12-\n\rtoken_prompts\x18\x0c \x03(\x0b\x32\x16.modelgate.v1.TokenIdsB\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\r\n\x0b_max_tokensB\x04\n\x02_nB\x07\n\x05_seed\"\xd7\x01\n\x10\x43ompleteResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12/\n\x07\x63hoices\x18\x03 \x03(\x0b\x32\x1e.modelgate.v1.CompletionChoice\x12\"\n\x05usage\x18\x04 \x01(\x0b\x32\x13.modelgate.v1.Usage\x12\x0f\n\x07\x63reated\x18\x05 \x01(\x03\x12\x1a\n\x12system_fingerprint\x18\x06 \x01(\t\x12&\n\x07routing\x18\x14 \x01(\x0b\x32\x15.modelgate.v1.Routing\"z\n\x10\x43ompletionChoice\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x15\n\rfinish_reason\x18\x03 \x01(\t\x12\x32\n\x08logprobs\x18\x04 \x01(\x0b\x32 .modelgate.v1.CompletionLogprobs\"J\n\x12\x43ompletionLogprobs\x12\x34\n\x06tokens\x18\x01 \x03(\x0b\x32$.modelgate.v1.CompletionTokenLogprob\"\x8e\x01\n\x16\x43ompletionTokenLogprob\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x07logprob\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12.\n\x0ctop_logprobs\x18\x03 \x03(\x0b\x32\x18.modelgate.v1.TopLogprob\x12\x13\n\x0btext_offset\x18\x04 \x01(\rB\n\n\x08_logprob\"\xdd\x01\n\x16StreamCompleteResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12/\n\x07\x63hoices\x18\x03 \x03(\x0b\x32\x1e.modelgate.v1.CompletionChoice\x12\"\n\x05usage\x18\x04 \x01(\x0b\x32\x13.modelgate.v1.Usage\x12\x0f\n\x07\x63reated\x18\x05 \x01(\x03\x12\x1a\n\x12system_fingerprint\x18\x06 \x01(\t\x12&\n\x07routing\x18\x14 \x01(\x0b\x32\x15.modelgate.v1.Routing2\xbe\x01\n\x12\x43ompletionsService\x12I\n\x08\x43omplete\x12\x1d.modelgate.v1.CompleteRequest\x1a\x1e.modelgate.v1.CompleteResponse\x12]\n\x0eStreamComplete\x12#.modelgate.v1.StreamCompleteRequest\x1a$.modelgate.v1.StreamCompleteResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1emodelgate/v1/completions.proto\x12\x0cmodelgate.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x19modelgate/v1/common.proto\"\xe6\x03\n\x0f\x43ompleteRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x18\n\x0btemperature\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x05 \x01(\rH\x02\x88\x01\x01\x12\x0c\n\x04stop\x18\x06 \x03(\t\x12\x0e\n\x01n\x18\x07 \x01(\rH\x03\x88\x01\x01\x12\x11\n\x04seed\x18\x08 \x01(\x03H\x04\x88\x01\x01\x12\x0c\n\x04user\x18\t \x01(\t\x12\'\n\x06\x65xtras\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07prompts\x18\x0b \x03(\t\x12-\n\rtoken_prompts\x18\x0c \x03(\x0b\x32\x16.modelgate.v1.TokenIds\x12P\n\x12template_variables\x18\r \x03(\x0b\x32\x34.modelgate.v1.CompleteRequest.TemplateVariablesEntry\x1a\x38\n\x16TemplateVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\r\n\x0b_max_tokensB\x04\n\x02_nB\x07\n\x05_seed\"\xf2\x03\n\x15StreamCompleteRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x18\n\x0btemperature\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x05 \x01(\rH\x02\x88\x01\x01\x12\x0c\n\x04stop\x18\x06 \x03(\t\x12\x0e\n\x01n\x18\x07 \x01(\rH\x03\x88\x01\x01\x12\x11\n\x04seed\x18\x08 \x01(\x03H\x04\x88\x01\x01\x12\x0c\n\x04user\x18\t \x01(\t\x12\'\n\x06\x65xtras\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07prompts\x18\x0b \x03(\t\x12-\n\rtoken_prompts\x18\x0c \x03(\x0b\x32\x16.modelgate.v1.TokenIds\x12V\n\x12template_variables\x18\r \x03(\x0b\x32:.modelgate.v1.StreamCompleteRequest.TemplateVariablesEntry\x1a\x38\n\x16TemplateVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\r\n\x0b_max_tokensB\x04\n\x02_nB\x07\n\x05_seed\"\xd7\x01\n\x10\x43ompleteResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12/\n\x07\x63hoices\x18\x03 \x03(\x0b\x32\x1e.modelgate.v1.CompletionChoice\x12\"\n\x05usage\x18\x04 \x01(\x0b\x32\x13.modelgate.v1.Usage\x12\x0f\n\x07\x63reated\x18\x05 \x01(\x03\x12\x1a\n\x12system_fingerprint\x18\x06 \x01(\t\x12&\n\x07routing\x18\x14 \x01(\x0b\x32\x15.modelgate.v1.Routing\"z\n\x10\x43ompletionChoice\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x15\n\rfinish_reason\x18\x03 \x01(\t\x12\x32\n\x08logprobs\x18\x04 \x01(\x0b\x32 .modelgate.v1.CompletionLogprobs\"J\n\x12\x43ompletionLogprobs\x12\x34\n\x06tokens\x18\x01 \x03(\x0b\x32$.modelgate.v1.CompletionTokenLogprob\"\x8e\x01\n\x16\x43ompletionTokenLogprob\x12\r\n\x05token\x18\x01 \x01(\t\x12\x14\n\x07logprob\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12.\n\x0ctop_logprobs\x18\x03 \x03(\x0b\x32\x18.modelgate.v1.TopLogprob\x12\x13\n\x0btext_offset\x18\x04 \x01(\rB\n\n\x08_logprob\"\xdd\x01\n\x16StreamCompleteResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12/\n\x07\x63hoices\x18\x03 \x03(\x0b\x32\x1e.modelgate.v1.CompletionChoice\x12\"\n\x05usage\x18\x04 \x01(\x0b\x32\x13.modelgate.v1.Usage\x12\x0f\n\x07\x63reated\x18\x05 \x01(\x03\x12\x1a\n\x12system_fingerprint\x18\x06 \x01(\t\x12&\n\x07routing\x18\x14 \x01(\x0b\x32\x15.modelgate.v1.Routing2\xbe\x01\n\x12\x43ompletionsService\x12I\n\x08\x43omplete\x12\x1d.modelgate.v1.CompleteRequest\x1a\x1e.modelgate.v1.CompleteResponse\x12]\n\x0eStreamComplete\x12#.modelgate.v1.StreamCompleteRequest\x1a$.modelgate.v1.StreamCompleteResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelgate.v1.completions_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_COMPLETEREQUEST_TEMPLATEVARIABLESENTRY']._loaded_options = None
+  _globals['_COMPLETEREQUEST_TEMPLATEVARIABLESENTRY']._serialized_options = b'8\001'
+  _globals['_STREAMCOMPLETEREQUEST_TEMPLATEVARIABLESENTRY']._loaded_options = None
+  _globals['_STREAMCOMPLETEREQUEST_TEMPLATEVARIABLESENTRY']._serialized_options = b'8\001'
   _globals['_COMPLETEREQUEST']._serialized_start=106
-  _globals['_COMPLETEREQUEST']._serialized_end=452
-  _globals['_STREAMCOMPLETEREQUEST']._serialized_start=455
-  _globals['_STREAMCOMPLETEREQUEST']._serialized_end=807
-  _globals['_COMPLETERESPONSE']._serialized_start=810
-  _globals['_COMPLETERESPONSE']._serialized_end=1025
-  _globals['_COMPLETIONCHOICE']._serialized_start=1027
-  _globals['_COMPLETIONCHOICE']._serialized_end=1149
-  _globals['_COMPLETIONLOGPROBS']._serialized_start=1151
-  _globals['_COMPLETIONLOGPROBS']._serialized_end=1225
-  _globals['_COMPLETIONTOKENLOGPROB']._serialized_start=1228
-  _globals['_COMPLETIONTOKENLOGPROB']._serialized_end=1370
-  _globals['_STREAMCOMPLETERESPONSE']._serialized_start=1373
-  _globals['_STREAMCOMPLETERESPONSE']._serialized_end=1594
-  _globals['_COMPLETIONSSERVICE']._serialized_start=1597
-  _globals['_COMPLETIONSSERVICE']._serialized_end=1787
+  _globals['_COMPLETEREQUEST']._serialized_end=592
+  _globals['_COMPLETEREQUEST_TEMPLATEVARIABLESENTRY']._serialized_start=480
+  _globals['_COMPLETEREQUEST_TEMPLATEVARIABLESENTRY']._serialized_end=536
+  _globals['_STREAMCOMPLETEREQUEST']._serialized_start=595
+  _globals['_STREAMCOMPLETEREQUEST']._serialized_end=1093
+  _globals['_STREAMCOMPLETEREQUEST_TEMPLATEVARIABLESENTRY']._serialized_start=480
+  _globals['_STREAMCOMPLETEREQUEST_TEMPLATEVARIABLESENTRY']._serialized_end=536
+  _globals['_COMPLETERESPONSE']._serialized_start=1096
+  _globals['_COMPLETERESPONSE']._serialized_end=1311
+  _globals['_COMPLETIONCHOICE']._serialized_start=1313
+  _globals['_COMPLETIONCHOICE']._serialized_end=1435
+  _globals['_COMPLETIONLOGPROBS']._serialized_start=1437
+  _globals['_COMPLETIONLOGPROBS']._serialized_end=1511
+  _globals['_COMPLETIONTOKENLOGPROB']._serialized_start=1514
+  _globals['_COMPLETIONTOKENLOGPROB']._serialized_end=1656
+  _globals['_STREAMCOMPLETERESPONSE']._serialized_start=1659
+  _globals['_STREAMCOMPLETERESPONSE']._serialized_end=1880
+  _globals['_COMPLETIONSSERVICE']._serialized_start=1883
+  _globals['_COMPLETIONSSERVICE']._serialized_end=2073
 # @@protoc_insertion_point(module_scope)

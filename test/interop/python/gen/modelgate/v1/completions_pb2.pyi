@@ -9,7 +9,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CompleteRequest(_message.Message):
-    __slots__ = ("endpoint", "prompt", "temperature", "top_p", "max_tokens", "stop", "n", "seed", "user", "extras", "prompts", "token_prompts")
+    __slots__ = ("endpoint", "prompt", "temperature", "top_p", "max_tokens", "stop", "n", "seed", "user", "extras", "prompts", "token_prompts", "template_variables")
+    class TemplateVariablesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +29,7 @@ class CompleteRequest(_message.Message):
     EXTRAS_FIELD_NUMBER: _ClassVar[int]
     PROMPTS_FIELD_NUMBER: _ClassVar[int]
     TOKEN_PROMPTS_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_VARIABLES_FIELD_NUMBER: _ClassVar[int]
     endpoint: str
     prompt: str
     temperature: float
@@ -34,10 +42,18 @@ class CompleteRequest(_message.Message):
     extras: _struct_pb2.Struct
     prompts: _containers.RepeatedScalarFieldContainer[str]
     token_prompts: _containers.RepeatedCompositeFieldContainer[_common_pb2.TokenIds]
-    def __init__(self, endpoint: _Optional[str] = ..., prompt: _Optional[str] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ..., n: _Optional[int] = ..., seed: _Optional[int] = ..., user: _Optional[str] = ..., extras: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prompts: _Optional[_Iterable[str]] = ..., token_prompts: _Optional[_Iterable[_Union[_common_pb2.TokenIds, _Mapping]]] = ...) -> None: ...
+    template_variables: _containers.ScalarMap[str, str]
+    def __init__(self, endpoint: _Optional[str] = ..., prompt: _Optional[str] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ..., n: _Optional[int] = ..., seed: _Optional[int] = ..., user: _Optional[str] = ..., extras: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prompts: _Optional[_Iterable[str]] = ..., token_prompts: _Optional[_Iterable[_Union[_common_pb2.TokenIds, _Mapping]]] = ..., template_variables: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class StreamCompleteRequest(_message.Message):
-    __slots__ = ("endpoint", "prompt", "temperature", "top_p", "max_tokens", "stop", "n", "seed", "user", "extras", "prompts", "token_prompts")
+    __slots__ = ("endpoint", "prompt", "temperature", "top_p", "max_tokens", "stop", "n", "seed", "user", "extras", "prompts", "token_prompts", "template_variables")
+    class TemplateVariablesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +66,7 @@ class StreamCompleteRequest(_message.Message):
     EXTRAS_FIELD_NUMBER: _ClassVar[int]
     PROMPTS_FIELD_NUMBER: _ClassVar[int]
     TOKEN_PROMPTS_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_VARIABLES_FIELD_NUMBER: _ClassVar[int]
     endpoint: str
     prompt: str
     temperature: float
@@ -62,7 +79,8 @@ class StreamCompleteRequest(_message.Message):
     extras: _struct_pb2.Struct
     prompts: _containers.RepeatedScalarFieldContainer[str]
     token_prompts: _containers.RepeatedCompositeFieldContainer[_common_pb2.TokenIds]
-    def __init__(self, endpoint: _Optional[str] = ..., prompt: _Optional[str] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ..., n: _Optional[int] = ..., seed: _Optional[int] = ..., user: _Optional[str] = ..., extras: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prompts: _Optional[_Iterable[str]] = ..., token_prompts: _Optional[_Iterable[_Union[_common_pb2.TokenIds, _Mapping]]] = ...) -> None: ...
+    template_variables: _containers.ScalarMap[str, str]
+    def __init__(self, endpoint: _Optional[str] = ..., prompt: _Optional[str] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ..., n: _Optional[int] = ..., seed: _Optional[int] = ..., user: _Optional[str] = ..., extras: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., prompts: _Optional[_Iterable[str]] = ..., token_prompts: _Optional[_Iterable[_Union[_common_pb2.TokenIds, _Mapping]]] = ..., template_variables: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class CompleteResponse(_message.Message):
     __slots__ = ("id", "model", "choices", "usage", "created", "system_fingerprint", "routing")
