@@ -51,8 +51,15 @@ export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: Feedb
       });
     }
     if (feedback && err === undefined && endpointName === endpoint && scope.outcome.target !== undefined) {
-      const keyId = getCaller(values)?.principal.keyId ?? "";
-      feedback.remember(ids?.requestId ?? "", { keyId, endpoint, target: scope.outcome.target, modelVersion: scope.outcome.modelVersion ?? "" });
+      const principal = getCaller(values)?.principal;
+      feedback.remember(ids?.requestId ?? "", {
+        keyId: principal?.keyId ?? "",
+        team: principal?.team ?? "",
+        endpoint,
+        target: scope.outcome.target,
+        model: scope.outcome.model ?? "",
+        modelVersion: scope.outcome.modelVersion ?? "",
+      });
     }
   };
   return (next) => async (req) => {

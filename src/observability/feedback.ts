@@ -8,8 +8,10 @@ import { Counter, Gauge, type Registry } from "prom-client";
 /** What the gateway keeps of a finished call, for its feedback. */
 export interface RememberedCall {
   keyId: string;
+  team: string;
   endpoint: string;
   target: string;
+  model: string;
   modelVersion: string;
 }
 

@@ -29,7 +29,13 @@ export const modelSchema = z.strictObject({
  * jitter of a millisecond is no regression). After promote_after_calls calls with every guard
  * that applies judged and passing, it is promoted (all the traffic; the others become its
  * fallbacks). Errors are the target's failures (5xx, 429, timeouts, connection, bad bodies).
- * Judged every judge_every_calls of the canary's calls, never per call.
+ * Judged every judge_every_calls of the canary's calls (and of its feedback scores), never per call.
+ *
+ * Feedback guards (off by default): FeedbackService scores named feedback_name posted on the
+ * targets' answers within the window; once the canary has min_feedback of them, it is rolled back
+ * when their mean is below min_feedback_score, or (once the stable arm has min_feedback too) below
+ * the stable arm's mean by more than max_feedback_score_below_stable. With a feedback guard on, a
+ * canary is promoted only after the guard was judged on min_feedback scores.
  */
 export const canarySchema = z.strictObject({
   min_calls: z.number().int().positive().default(50),
@@ -44,6 +50,16 @@ export const canarySchema = z.strictObject({
   window_ms: z.number().int().positive().default(300_000),
   window_calls: z.number().int().positive().max(100_000).default(1_000),
   judge_every_calls: z.number().int().positive().default(10),
+  /** The FeedbackService name whose scores the feedback guards read. */
+  feedback_name: z
+    .string()
+    .regex(/^[a-z0-9_.-]{1,64}$/, "1-64 characters of a-z, 0-9, _, - and .")
+    .default("thumbs"),
+  min_feedback: z.number().int().positive().default(20),
+  /** The lowest mean feedback score the canary may have; null turns the guard off. */
+  min_feedback_score: z.number().finite().nullable().default(null),
+  /** How far below the stable arm's mean score the canary's may be; null turns the guard off. */
+  max_feedback_score_below_stable: z.number().finite().min(0).nullable().default(null),
 });
 
 /**

@@ -19,7 +19,7 @@ import { mayRepeat, notRepeated } from "./idempotency";
 import { TargetPicker, stickyPoint } from "./picker";
 import { RetryBudget } from "./retry-budget";
 import { CircuitState, type CanaryJudgement, type TargetHealth } from "./target-health";
-import { summarize, type WindowSummary } from "./window";
+import { emptyFeedback, summarize, summarizeFeedback, type FeedbackSummary, type WindowSummary } from "./window";
 
 export interface RoutedTarget {
   name: string;
@@ -317,14 +317,38 @@ export class EndpointRouter {
     }
   }
 
+  /**
+   * A feedback score posted on an answer of `targetName` (FeedbackService, after the call): into
+   * the target's window when a canary of this endpoint judges feedback of that name; a running
+   * canary is judged every judge_every_calls of its calls and scores together.
+   */
+  recordFeedback(targetName: string, name: string, score: number): void {
+    if (!this.windowed || !Number.isFinite(score)) return;
+    if (!this.targets.some((t) => t.canary && hasFeedbackGuard(t.canary) && t.canary.feedback_name === name)) return;
+    const target = this.targets.find((t) => t.name === targetName);
+    if (!target) return;
+    const now = this.now();
+    target.health.window.recordFeedback(now, score);
+    const canary = target.canary;
+    if (!canary || target.health.canary !== "running" || !hasFeedbackGuard(canary) || canary.feedback_name !== name) return;
+    const n = (this.sinceJudged.get(target) ?? 0) + 1;
+    if (n >= canary.judge_every_calls) {
+      this.sinceJudged.set(target, 0);
+      this.judgeCanary(target, canary, now);
+    } else {
+      this.sinceJudged.set(target, n);
+    }
+  }
+
   private judgeCanary(target: RoutedTarget, canary: CanaryConfig, now: number): void {
     const since = now - canary.window_ms;
     const mine = target.health.window.summary(since);
-    const stable = summarize(
-      this.targets.filter((t) => !t.canary).map((t) => t.health.window),
-      since,
-    );
-    const verdict = judgeCanary(canary, mine, stable, target.health.outcomes.calls);
+    const stableWindows = this.targets.filter((t) => !t.canary).map((t) => t.health.window);
+    const stable = summarize(stableWindows, since);
+    const feedback = hasFeedbackGuard(canary)
+      ? { canary: target.health.window.feedbackSummary(since), stable: summarizeFeedback(stableWindows, since) }
+      : undefined;
+    const verdict = judgeCanary(canary, mine, stable, target.health.outcomes.calls, feedback);
     const judgement: CanaryJudgement = {
       calls: target.health.outcomes.calls,
       windowCalls: mine.calls,
@@ -472,6 +496,8 @@ export function judgeCanary(
   canary: WindowSummary,
   stable: WindowSummary,
   totalCalls: number,
+  /** The arms' feedback scores over the same window (the feedback guards read them). */
+  feedback?: { canary: FeedbackSummary; stable: FeedbackSummary },
 ): { decision?: "promoted" | "rolled_back"; reason: string } {
   const waiting: string[] = [];
   // Absolute error rate: the canary's own sample is enough.
@@ -492,6 +518,28 @@ export function judgeCanary(
     }
   } else if (canary.calls >= cfg.min_calls) {
     waiting.push(`stable arm: ${stable.calls} of min_calls ${cfg.min_calls} calls`);
+  }
+  if (hasFeedbackGuard(cfg)) {
+    const mine = feedback?.canary ?? emptyFeedback;
+    const theirs = feedback?.stable ?? emptyFeedback;
+    const what = `feedback "${cfg.feedback_name}" mean score`;
+    if (mine.samples < cfg.min_feedback) {
+      waiting.push(`feedback "${cfg.feedback_name}": ${mine.samples} of min_feedback ${cfg.min_feedback} scores`);
+    } else {
+      if (cfg.min_feedback_score !== null && mine.mean < cfg.min_feedback_score) {
+        return { decision: "rolled_back", reason: `${what} ${fmt(mine.mean)} over ${mine.samples} scores < min_feedback_score ${cfg.min_feedback_score}` };
+      }
+      if (cfg.max_feedback_score_below_stable !== null) {
+        if (theirs.samples < cfg.min_feedback) {
+          waiting.push(`feedback "${cfg.feedback_name}": stable arm ${theirs.samples} of min_feedback ${cfg.min_feedback} scores`);
+        } else if (mine.mean < theirs.mean - cfg.max_feedback_score_below_stable) {
+          return {
+            decision: "rolled_back",
+            reason: `${what} ${fmt(mine.mean)} < stable ${fmt(theirs.mean)} - max_feedback_score_below_stable ${cfg.max_feedback_score_below_stable} (${mine.samples} and ${theirs.samples} scores)`,
+          };
+        }
+      }
+    }
   }
   const latencyGuards: [string, number | null, number, number, number, number][] = [
     ["p95 latency", cfg.max_p95_latency_ratio, canary.latencySamples, canary.p95LatencyMs, stable.latencySamples, stable.p95LatencyMs],
@@ -514,6 +562,11 @@ export function judgeCanary(
   if (waiting.length > 0) return { reason: `waiting: ${waiting.join("; ")}` };
   if (totalCalls < cfg.promote_after_calls) return { reason: `guards pass; ${totalCalls} of promote_after_calls ${cfg.promote_after_calls} calls` };
   return { decision: "promoted", reason: `every guard passed over ${canary.calls} calls in the window; ${totalCalls} calls in all` };
+}
+
+/** Whether a canary is judged on feedback scores too. */
+function hasFeedbackGuard(cfg: CanaryConfig): boolean {
+  return cfg.min_feedback_score !== null || cfg.max_feedback_score_below_stable !== null;
 }
 
 /** A figure for a reason text: at most 4 decimals. */

@@ -29,6 +29,14 @@ export const emptySummary: WindowSummary = Object.freeze({
   p95TtftMs: NaN,
 });
 
+/** The feedback scores a window held at a judgement: how many, and their mean (NaN without any). */
+export interface FeedbackSummary {
+  samples: number;
+  mean: number;
+}
+
+export const emptyFeedback: FeedbackSummary = Object.freeze({ samples: 0, mean: NaN });
+
 export class CallWindow {
   private readonly at: Float64Array;
   private readonly latency: Float64Array;
@@ -36,13 +44,51 @@ export class CallWindow {
   private readonly failed: Uint8Array;
   private next = 0;
   private size = 0;
+  /**
+   * Feedback scores on the target's answers (FeedbackService, after the call): a ring of its own,
+   * by the time each was posted, allocated on the first one (most targets never get any).
+   */
+  private feedbackAt: Float64Array | undefined;
+  private feedbackScore: Float64Array | undefined;
+  private feedbackNext = 0;
+  private feedbackSize = 0;
 
-  /** `capacity`: the last N calls kept (a time window can only narrow them). */
+  /** `capacity`: the last N calls (and N feedback scores) kept (a time window can only narrow them). */
   constructor(readonly capacity: number) {
     this.at = new Float64Array(capacity);
     this.latency = new Float64Array(capacity);
     this.ttft = new Float64Array(capacity);
     this.failed = new Uint8Array(capacity);
+  }
+
+  /** A feedback score on one of the target's answers, posted at `now` (ms). */
+  recordFeedback(now: number, score: number): void {
+    if (this.capacity === 0 || !Number.isFinite(score)) return;
+    const at = (this.feedbackAt ??= new Float64Array(this.capacity));
+    const scores = (this.feedbackScore ??= new Float64Array(this.capacity));
+    const i = this.feedbackNext;
+    at[i] = now;
+    scores[i] = score;
+    this.feedbackNext = i + 1 === this.capacity ? 0 : i + 1;
+    if (this.feedbackSize < this.capacity) this.feedbackSize++;
+  }
+
+  /** The feedback scores posted at or after `since` (ms). */
+  feedbackSummary(since: number): FeedbackSummary {
+    return summarizeFeedback([this], since);
+  }
+
+  /** Adds this window's feedback scores at or after `since` to the running count and sum. */
+  collectFeedback(since: number, acc: { samples: number; sum: number }): void {
+    const at = this.feedbackAt;
+    const scores = this.feedbackScore;
+    if (!at || !scores) return;
+    for (let n = 0, i = this.feedbackNext - 1; n < this.feedbackSize; n++, i--) {
+      if (i < 0) i = this.capacity - 1;
+      if (at[i]! < since) break;
+      acc.samples++;
+      acc.sum += scores[i]!;
+    }
   }
 
   /**
@@ -111,6 +157,13 @@ export function summarize(windows: readonly CallWindow[], since: number): Window
     ttftSamples: acc.nTtfts,
     p95TtftMs: quantile(acc.ttfts.subarray(0, acc.nTtfts), 0.95),
   };
+}
+
+/** The feedback scores of several windows (e.g. every stable target of an endpoint) together. */
+export function summarizeFeedback(windows: readonly CallWindow[], since: number): FeedbackSummary {
+  const acc = { samples: 0, sum: 0 };
+  for (const w of windows) w.collectFeedback(since, acc);
+  return acc.samples === 0 ? emptyFeedback : { samples: acc.samples, mean: acc.sum / acc.samples };
 }
 
 /** The q-quantile (nearest rank) of the samples, sorting them in place (numeric sort); NaN without samples. */

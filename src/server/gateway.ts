@@ -344,7 +344,15 @@ export class Gateway {
       router.service(EndpointService, endpointService(deps), options);
       router.service(AdminService, adminService(new KeyAdmin(this.backends.store.keys)), options);
       router.service(UsageService, usageService({ ledger: this.backends.store.ledger }), options);
-      router.service(FeedbackService, feedbackService(this.feedback), options);
+      router.service(
+        FeedbackService,
+        feedbackService({
+          book: this.feedback,
+          store: this.backends.store.feedback,
+          onScore: (call, name, score) => this.state.endpoints.get(call.endpoint)?.router?.recordFeedback(call.target, name, score),
+        }),
+        options,
+      );
       router.service(StatsService, statsService({ getState, live: this.liveStats, stopping: this.watchersStop.signal }), options);
       // Outside auth, so load balancers, buf curl and grpcurl work without credentials.
       // Only the errors interceptor: an undecodable request is INVALID_ARGUMENT here too.

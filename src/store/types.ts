@@ -165,7 +165,70 @@ export interface Store {
   kind: string;
   keys: KeyStore;
   ledger: LedgerStore;
+  /** Feedback on calls, beside their ledger rows. */
+  feedback: FeedbackStore;
   /** Creates or upgrades the schema; idempotent, safe to run from several replicas at once. */
   migrate(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** One piece of feedback on a call (FeedbackService), with the call's arm and caller. */
+export interface FeedbackRow {
+  /** When the feedback was posted. */
+  time: Date;
+  /** The call's request id (its ledger row has the same). */
+  requestId: string;
+  endpoint: string;
+  /** The endpoint target that answered the call. */
+  target: string;
+  model: string;
+  /** Registry model version for Predict, else "". */
+  modelVersion: string;
+  /** The key (and its team) that made the call. */
+  keyId: string;
+  team: string;
+  /** The key that posted the feedback: the call's own key, or an admin's. */
+  postedBy: string;
+  /** What is measured ("thumbs", "accuracy", ...). */
+  name: string;
+  /** null when the feedback is only a label. */
+  score: number | null;
+  /** null when the feedback is only a score. */
+  label: string | null;
+}
+
+/** What the ledger says of an answered call, for feedback that names it by request id. */
+export type FeedbackCall = Pick<FeedbackRow, "endpoint" | "target" | "model" | "modelVersion" | "keyId" | "team">;
+
+export interface FeedbackSummaryQuery {
+  start?: Date;
+  /** Exclusive. */
+  end?: Date;
+  endpoint?: string;
+  name?: string;
+  /** The most arms returned (in order); the caller asks for one more to detect a cut. */
+  limit: number;
+}
+
+/** The feedback of one name on one arm (endpoint, target, model version). */
+export interface FeedbackArmTotal {
+  endpoint: string;
+  target: string;
+  modelVersion: string;
+  name: string;
+  count: number;
+  /** Pieces with a score. */
+  scored: number;
+  /** Sum of the scores (mean: scoreSum / scored). */
+  scoreSum: number;
+  /** Label counts, most frequent first, then by label. */
+  labels: { label: string; count: number }[];
+}
+
+export interface FeedbackStore {
+  /** The latest answered ("ok") ledger row with this request id, or undefined. */
+  findCall(requestId: string): Promise<FeedbackCall | undefined>;
+  append(row: FeedbackRow): Promise<void>;
+  /** Arms ordered by endpoint, name, target, model version. */
+  summary(query: FeedbackSummaryQuery): Promise<FeedbackArmTotal[]>;
 }

@@ -4,7 +4,7 @@
 // over the rows the test wrote, and a few hand-computed cases pin that reference down.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { KeyRecord, LedgerRow, Store, UsageGroup, UsageQuery, UsageSeriesRow, UsageTotalRow } from "../../src/store/types";
+import type { FeedbackRow, KeyRecord, LedgerRow, Store, UsageGroup, UsageQuery, UsageSeriesRow, UsageTotalRow } from "../../src/store/types";
 import { LedgerWriter } from "../../src/usage/ledger-writer";
 
 export interface StoreUnderTest {
@@ -853,6 +853,123 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         await Promise.all(writes);
         expect((await replica.ledger.totals({ groupBy: [] }))[0]?.calls).toBe(1000);
         expect((await collect(store.ledger.rows({}))).length).toBe(1000);
+      });
+    });
+
+    describe("feedback", () => {
+      function feedbackRow(overrides: Partial<FeedbackRow> = {}): FeedbackRow {
+        return {
+          time: at(0),
+          requestId: "req-f",
+          endpoint: "chat",
+          target: "stable",
+          model: "gpt-4o-mini",
+          modelVersion: "",
+          keyId: "key_1",
+          team: "team-a",
+          postedBy: "key_1",
+          name: "thumbs",
+          score: 1,
+          label: null,
+          ...overrides,
+        };
+      }
+
+      beforeEach(() => store.migrate());
+
+      it("finds an answered call by its request id in the ledger (the latest ok row), not a failed or unknown one", async () => {
+        await store.ledger.append([
+          ledgerRow({ requestId: "req-a", time: at(0), target: "old", keyId: "key_1", team: "team-a" }),
+          ledgerRow({ requestId: "req-a", time: at(MINUTE), target: "canary", model: "m2", modelVersion: "3", keyId: "key_2", team: "team-b" }),
+          ledgerRow({ requestId: "req-failed", status: "Unavailable" }),
+        ]);
+        expect(await store.feedback.findCall("req-a")).toEqual({
+          endpoint: "chat",
+          target: "canary",
+          model: "m2",
+          modelVersion: "3",
+          keyId: "key_2",
+          team: "team-b",
+        });
+        expect(await store.feedback.findCall("req-failed")).toBeUndefined();
+        expect(await store.feedback.findCall("no-such-request")).toBeUndefined();
+        expect(await store.feedback.findCall("\u0000" + "x".repeat(500))).toBeUndefined();
+      });
+
+      it("sums feedback per endpoint, name, target and model version: counts, scores, labels (most frequent first)", async () => {
+        const rows: FeedbackRow[] = [
+          feedbackRow({ target: "stable", score: 1, label: "helpful" }),
+          feedbackRow({ target: "stable", score: 0.5, label: "helpful" }),
+          feedbackRow({ target: "stable", score: null, label: "wrong" }),
+          feedbackRow({ target: "canary", score: 0 }),
+          feedbackRow({ target: "canary", score: 0.25, label: "wrong" }),
+          feedbackRow({ target: "canary", modelVersion: "2", score: 1 }),
+          feedbackRow({ target: "canary", name: "accuracy", score: 0.75 }),
+          feedbackRow({ endpoint: "embed", target: "e1", score: null, label: "b" }),
+          feedbackRow({ endpoint: "embed", target: "e1", score: null, label: "a" }),
+        ];
+        for (const row of rows) await store.feedback.append(row);
+        const arms = await store.feedback.summary({ limit: 100 });
+        expect(arms).toEqual([
+          { endpoint: "chat", name: "accuracy", target: "canary", modelVersion: "", count: 1, scored: 1, scoreSum: 0.75, labels: [] },
+          { endpoint: "chat", name: "thumbs", target: "canary", modelVersion: "", count: 2, scored: 2, scoreSum: 0.25, labels: [{ label: "wrong", count: 1 }] },
+          { endpoint: "chat", name: "thumbs", target: "canary", modelVersion: "2", count: 1, scored: 1, scoreSum: 1, labels: [] },
+          {
+            endpoint: "chat",
+            name: "thumbs",
+            target: "stable",
+            modelVersion: "",
+            count: 3,
+            scored: 2,
+            scoreSum: 1.5,
+            labels: [
+              { label: "helpful", count: 2 },
+              { label: "wrong", count: 1 },
+            ],
+          },
+          {
+            endpoint: "embed",
+            name: "thumbs",
+            target: "e1",
+            modelVersion: "",
+            count: 2,
+            scored: 0,
+            scoreSum: 0,
+            labels: [
+              { label: "a", count: 1 },
+              { label: "b", count: 1 },
+            ],
+          },
+        ]);
+        expect((await store.feedback.summary({ endpoint: "embed", limit: 100 })).map((a) => a.target)).toEqual(["e1"]);
+        expect((await store.feedback.summary({ name: "accuracy", limit: 100 })).map((a) => a.scoreSum)).toEqual([0.75]);
+        expect((await store.feedback.summary({ limit: 2 })).length).toBe(2);
+      });
+
+      it("a summary covers [start, end)", async () => {
+        for (const [i, offset] of [0, MINUTE, 2 * MINUTE].entries()) await store.feedback.append(feedbackRow({ time: at(offset), score: i }));
+        const sum = async (q: { start?: Date; end?: Date }) => (await store.feedback.summary({ ...q, limit: 10 }))[0]?.scoreSum;
+        expect(await sum({ start: at(MINUTE) })).toBe(3);
+        expect(await sum({ end: at(MINUTE) })).toBe(0);
+        expect(await sum({ start: at(MINUTE), end: at(2 * MINUTE) })).toBe(1);
+        expect(await store.feedback.summary({ start: at(3 * MINUTE), limit: 10 })).toEqual([]);
+      });
+
+      it("keeps text as the ledger does (cleaned, bounded); refuses a non-finite score and a bad filter", async () => {
+        await store.feedback.append(feedbackRow({ endpoint: "chat\u0000x", target: "t".repeat(300) }));
+        const [arm] = await store.feedback.summary({ limit: 10 });
+        expect(arm?.endpoint).toBe("chat\ufffdx");
+        expect(arm?.target.length).toBe(256);
+        expect(await codeOf(store.feedback.append(feedbackRow({ score: Number.NaN })))).toBe(Code.InvalidArgument);
+        expect(await codeOf(store.feedback.append(feedbackRow({ score: Number.POSITIVE_INFINITY })))).toBe(Code.InvalidArgument);
+        expect(await codeOf(store.feedback.summary({ endpoint: "a\u0000", limit: 10 }))).toBe(Code.InvalidArgument);
+        expect(await codeOf(store.feedback.summary({ limit: 0 }))).toBe(Code.InvalidArgument);
+      });
+
+      it("another replica sees the feedback at once", async () => {
+        const replica = await another();
+        await replica.feedback.append(feedbackRow({ score: 0.5 }));
+        expect((await store.feedback.summary({ limit: 10 }))[0]).toMatchObject({ count: 1, scoreSum: 0.5 });
       });
     });
   });

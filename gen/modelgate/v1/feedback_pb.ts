@@ -4,13 +4,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file modelgate/v1/feedback.proto.
  */
 export const file_modelgate_v1_feedback: GenFile = /*@__PURE__*/
-  fileDesc("Chttb2RlbGdhdGUvdjEvZmVlZGJhY2sucHJvdG8SDG1vZGVsZ2F0ZS52MSJzChNQb3N0RmVlZGJhY2tSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDAoEbmFtZRgCIAEoCRISCgVzY29yZRgDIAEoAUgAiAEBEhIKBWxhYmVsGAQgASgJSAGIAQFCCAoGX3Njb3JlQggKBl9sYWJlbCJPChRQb3N0RmVlZGJhY2tSZXNwb25zZRIQCghlbmRwb2ludBgBIAEoCRIOCgZ0YXJnZXQYAiABKAkSFQoNbW9kZWxfdmVyc2lvbhgDIAEoCTJoCg9GZWVkYmFja1NlcnZpY2USVQoMUG9zdEZlZWRiYWNrEiEubW9kZWxnYXRlLnYxLlBvc3RGZWVkYmFja1JlcXVlc3QaIi5tb2RlbGdhdGUudjEuUG9zdEZlZWRiYWNrUmVzcG9uc2ViBnByb3RvMw");
+  fileDesc("Chttb2RlbGdhdGUvdjEvZmVlZGJhY2sucHJvdG8SDG1vZGVsZ2F0ZS52MSJzChNQb3N0RmVlZGJhY2tSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSDAoEbmFtZRgCIAEoCRISCgVzY29yZRgDIAEoAUgAiAEBEhIKBWxhYmVsGAQgASgJSAGIAQFCCAoGX3Njb3JlQggKBl9sYWJlbCJPChRQb3N0RmVlZGJhY2tSZXNwb25zZRIQCghlbmRwb2ludBgBIAEoCRIOCgZ0YXJnZXQYAiABKAkSFQoNbW9kZWxfdmVyc2lvbhgDIAEoCSKZAQoZR2V0RmVlZGJhY2tTdW1tYXJ5UmVxdWVzdBIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIZW5kcG9pbnQYAyABKAkSDAoEbmFtZRgEIAEoCSIyChJGZWVkYmFja0xhYmVsQ291bnQSDQoFbGFiZWwYASABKAkSDQoFY291bnQYAiABKAQizQEKC0ZlZWRiYWNrQXJtEhAKCGVuZHBvaW50GAEgASgJEg4KBnRhcmdldBgCIAEoCRIVCg1tb2RlbF92ZXJzaW9uGAMgASgJEgwKBG5hbWUYBCABKAkSDQoFY291bnQYBSABKAQSDgoGc2NvcmVkGAYgASgEEhcKCm1lYW5fc2NvcmUYByABKAFIAIgBARIwCgZsYWJlbHMYCCADKAsyIC5tb2RlbGdhdGUudjEuRmVlZGJhY2tMYWJlbENvdW50Qg0KC19tZWFuX3Njb3JlIkUKGkdldEZlZWRiYWNrU3VtbWFyeVJlc3BvbnNlEicKBGFybXMYASADKAsyGS5tb2RlbGdhdGUudjEuRmVlZGJhY2tBcm0y0QEKD0ZlZWRiYWNrU2VydmljZRJVCgxQb3N0RmVlZGJhY2sSIS5tb2RlbGdhdGUudjEuUG9zdEZlZWRiYWNrUmVxdWVzdBoiLm1vZGVsZ2F0ZS52MS5Qb3N0RmVlZGJhY2tSZXNwb25zZRJnChJHZXRGZWVkYmFja1N1bW1hcnkSJy5tb2RlbGdhdGUudjEuR2V0RmVlZGJhY2tTdW1tYXJ5UmVxdWVzdBooLm1vZGVsZ2F0ZS52MS5HZXRGZWVkYmFja1N1bW1hcnlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * PostFeedbackRequest is one piece of feedback on one call.
@@ -92,11 +94,175 @@ export const PostFeedbackResponseSchema: GenMessage<PostFeedbackResponse> = /*@_
   messageDesc(file_modelgate_v1_feedback, 1);
 
 /**
+ * GetFeedbackSummaryRequest names the range and, optionally, one endpoint and one feedback name.
+ *
+ * @generated from message modelgate.v1.GetFeedbackSummaryRequest
+ */
+export type GetFeedbackSummaryRequest = Message<"modelgate.v1.GetFeedbackSummaryRequest"> & {
+  /**
+   * Inclusive; unset: from the first feedback.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 1;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * Exclusive; unset: now.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 2;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * Only this endpoint's feedback ("" for every endpoint).
+   *
+   * @generated from field: string endpoint = 3;
+   */
+  endpoint: string;
+
+  /**
+   * Only feedback of this name ("" for every name).
+   *
+   * @generated from field: string name = 4;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message modelgate.v1.GetFeedbackSummaryRequest.
+ * Use `create(GetFeedbackSummaryRequestSchema)` to create a new message.
+ */
+export const GetFeedbackSummaryRequestSchema: GenMessage<GetFeedbackSummaryRequest> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_feedback, 2);
+
+/**
+ * FeedbackLabelCount is how often one label was given.
+ *
+ * @generated from message modelgate.v1.FeedbackLabelCount
+ */
+export type FeedbackLabelCount = Message<"modelgate.v1.FeedbackLabelCount"> & {
+  /**
+   * The label.
+   *
+   * @generated from field: string label = 1;
+   */
+  label: string;
+
+  /**
+   * How many pieces of feedback carried it.
+   *
+   * @generated from field: uint64 count = 2;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message modelgate.v1.FeedbackLabelCount.
+ * Use `create(FeedbackLabelCountSchema)` to create a new message.
+ */
+export const FeedbackLabelCountSchema: GenMessage<FeedbackLabelCount> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_feedback, 3);
+
+/**
+ * FeedbackArm is the feedback of one name on the calls one target (and model version) answered.
+ *
+ * @generated from message modelgate.v1.FeedbackArm
+ */
+export type FeedbackArm = Message<"modelgate.v1.FeedbackArm"> & {
+  /**
+   * The endpoint the calls were made to.
+   *
+   * @generated from field: string endpoint = 1;
+   */
+  endpoint: string;
+
+  /**
+   * The endpoint target that answered them.
+   *
+   * @generated from field: string target = 2;
+   */
+  target: string;
+
+  /**
+   * The registry model version that answered (Predict), or "".
+   *
+   * @generated from field: string model_version = 3;
+   */
+  modelVersion: string;
+
+  /**
+   * The feedback name ("thumbs", "accuracy", ...).
+   *
+   * @generated from field: string name = 4;
+   */
+  name: string;
+
+  /**
+   * Pieces of feedback in the range.
+   *
+   * @generated from field: uint64 count = 5;
+   */
+  count: bigint;
+
+  /**
+   * Those with a score.
+   *
+   * @generated from field: uint64 scored = 6;
+   */
+  scored: bigint;
+
+  /**
+   * The mean of the scores; unset when none had a score.
+   *
+   * @generated from field: optional double mean_score = 7;
+   */
+  meanScore?: number | undefined;
+
+  /**
+   * Label counts, most frequent first (then by label).
+   *
+   * @generated from field: repeated modelgate.v1.FeedbackLabelCount labels = 8;
+   */
+  labels: FeedbackLabelCount[];
+};
+
+/**
+ * Describes the message modelgate.v1.FeedbackArm.
+ * Use `create(FeedbackArmSchema)` to create a new message.
+ */
+export const FeedbackArmSchema: GenMessage<FeedbackArm> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_feedback, 4);
+
+/**
+ * GetFeedbackSummaryResponse holds one arm per endpoint, target, model version and name, ordered by
+ * endpoint, name, target and model version (at most 1,000 arms: narrow the range or filter past it).
+ *
+ * @generated from message modelgate.v1.GetFeedbackSummaryResponse
+ */
+export type GetFeedbackSummaryResponse = Message<"modelgate.v1.GetFeedbackSummaryResponse"> & {
+  /**
+   * The arms.
+   *
+   * @generated from field: repeated modelgate.v1.FeedbackArm arms = 1;
+   */
+  arms: FeedbackArm[];
+};
+
+/**
+ * Describes the message modelgate.v1.GetFeedbackSummaryResponse.
+ * Use `create(GetFeedbackSummaryResponseSchema)` to create a new message.
+ */
+export const GetFeedbackSummaryResponseSchema: GenMessage<GetFeedbackSummaryResponse> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_feedback, 5);
+
+/**
  * FeedbackService takes what applications learn about answers after the fact (a user's thumbs,
  * a grader's accuracy, a label), for a call the gateway served, named by its request id. The
  * gateway adds it up per endpoint, target and model version (A/B arms side by side) in its
- * metrics. Feedback is accepted for the gateway's recent calls (the last 50,000 per process),
- * from the key that made the call or a key with the "admin" role.
+ * metrics, stores each piece in the usage store beside the call's ledger row, and feeds scores to
+ * the endpoint's canary guard. Feedback is accepted for a call the gateway remembers (its last
+ * 50,000 calls per process) or finds in the usage ledger, from the key that made the call or a
+ * key with the "admin" role.
  *
  * @generated from service modelgate.v1.FeedbackService
  */
@@ -110,6 +276,17 @@ export const FeedbackService: GenService<{
     methodKind: "unary";
     input: typeof PostFeedbackRequestSchema;
     output: typeof PostFeedbackResponseSchema;
+  },
+  /**
+   * GetFeedbackSummary adds up the stored feedback over a time range per endpoint, target,
+   * model version and feedback name (A/B arms side by side). Needs the "admin" role.
+   *
+   * @generated from rpc modelgate.v1.FeedbackService.GetFeedbackSummary
+   */
+  getFeedbackSummary: {
+    methodKind: "unary";
+    input: typeof GetFeedbackSummaryRequestSchema;
+    output: typeof GetFeedbackSummaryResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_modelgate_v1_feedback, 0);

@@ -83,4 +83,32 @@ export const postgresMigrations: readonly Migration[] = [
       ALTER TABLE usage_ledger ADD COLUMN guardrails text NOT NULL DEFAULT '';
     `,
   },
+  {
+    version: 4,
+    name: "feedback on calls, and the ledger by request id",
+    // Each piece of feedback keeps its call's arm (endpoint, target, model version) and caller,
+    // as found when it was posted; request_id joins it to the call's ledger row.
+    sql: `
+      CREATE TABLE feedback (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        time timestamptz NOT NULL,
+        request_id text NOT NULL,
+        endpoint text NOT NULL,
+        target text NOT NULL,
+        model text NOT NULL,
+        model_version text NOT NULL,
+        key_id text NOT NULL,
+        team text NOT NULL,
+        posted_by text NOT NULL,
+        name text NOT NULL,
+        score double precision,
+        label text,
+        CHECK (score IS NOT NULL OR label IS NOT NULL)
+      );
+      CREATE INDEX feedback_time ON feedback (time);
+      CREATE INDEX feedback_endpoint_time ON feedback (endpoint, time);
+      CREATE INDEX feedback_request_id ON feedback (request_id);
+      CREATE INDEX usage_ledger_request_id ON usage_ledger (request_id);
+    `,
+  },
 ];

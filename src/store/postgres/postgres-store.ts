@@ -3,6 +3,7 @@
 import pg from "pg";
 import type { Store } from "../types";
 import { rethrowDatabaseError } from "./errors";
+import { PostgresFeedbackStore } from "./feedback-store";
 import { PostgresKeyStore } from "./key-store";
 import { PostgresLedgerStore } from "./ledger-store";
 import { postgresMigrations, type Migration } from "./migrations";
@@ -26,6 +27,7 @@ export function openPostgresStore(url: string): Store {
     kind: "postgres",
     keys: new PostgresKeyStore(pool),
     ledger: new PostgresLedgerStore(pool),
+    feedback: new PostgresFeedbackStore(pool),
     migrate: () => migrate(pool, postgresMigrations),
     close: () => (closed ??= pool.end()),
   };

@@ -84,4 +84,32 @@ export const sqliteMigrations: readonly Migration[] = [
       ALTER TABLE usage_ledger ADD COLUMN guardrails TEXT NOT NULL DEFAULT '';
     `,
   },
+  {
+    version: 4,
+    name: "feedback on calls, and the ledger by request id",
+    // Each piece of feedback keeps its call's arm (endpoint, target, model version) and caller,
+    // as found when it was posted; request_id joins it to the call's ledger row.
+    sql: `
+      CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY,
+        time INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        target TEXT NOT NULL,
+        model TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        team TEXT NOT NULL,
+        posted_by TEXT NOT NULL,
+        name TEXT NOT NULL,
+        score REAL,
+        label TEXT,
+        CHECK (score IS NOT NULL OR label IS NOT NULL)
+      ) STRICT;
+      CREATE INDEX feedback_time ON feedback (time);
+      CREATE INDEX feedback_endpoint_time ON feedback (endpoint, time);
+      CREATE INDEX feedback_request_id ON feedback (request_id);
+      CREATE INDEX usage_ledger_request_id ON usage_ledger (request_id);
+    `,
+  },
 ];

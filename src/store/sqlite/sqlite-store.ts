@@ -3,6 +3,7 @@
 // makes a committed ledger batch survive a power cut, not only a crash of the process.
 import { DatabaseSync } from "node:sqlite";
 import type { Store } from "../types";
+import { SqliteFeedbackStore } from "./feedback-store";
 import { SqliteKeyStore } from "./key-store";
 import { SqliteLedgerStore } from "./ledger-store";
 import { sqliteMigrations, type Migration } from "./migrations";
@@ -31,6 +32,7 @@ export function openSqliteStore(path: string): Store {
     kind: "sqlite",
     keys: new SqliteKeyStore(statements),
     ledger: new SqliteLedgerStore(db, statements),
+    feedback: new SqliteFeedbackStore(statements),
     migrate: async () => {
       try {
         migrate(db, sqliteMigrations);

@@ -9,6 +9,7 @@ package modelgatev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -160,11 +161,295 @@ func (x *PostFeedbackResponse) GetModelVersion() string {
 	return ""
 }
 
+// GetFeedbackSummaryRequest names the range and, optionally, one endpoint and one feedback name.
+type GetFeedbackSummaryRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Inclusive; unset: from the first feedback.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Exclusive; unset: now.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Only this endpoint's feedback ("" for every endpoint).
+	Endpoint string `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// Only feedback of this name ("" for every name).
+	Name          string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFeedbackSummaryRequest) Reset() {
+	*x = GetFeedbackSummaryRequest{}
+	mi := &file_modelgate_v1_feedback_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFeedbackSummaryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFeedbackSummaryRequest) ProtoMessage() {}
+
+func (x *GetFeedbackSummaryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_feedback_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFeedbackSummaryRequest.ProtoReflect.Descriptor instead.
+func (*GetFeedbackSummaryRequest) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_feedback_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetFeedbackSummaryRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetFeedbackSummaryRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *GetFeedbackSummaryRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *GetFeedbackSummaryRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// FeedbackLabelCount is how often one label was given.
+type FeedbackLabelCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The label.
+	Label string `protobuf:"bytes,1,opt,name=label,proto3" json:"label,omitempty"`
+	// How many pieces of feedback carried it.
+	Count         uint64 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedbackLabelCount) Reset() {
+	*x = FeedbackLabelCount{}
+	mi := &file_modelgate_v1_feedback_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedbackLabelCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedbackLabelCount) ProtoMessage() {}
+
+func (x *FeedbackLabelCount) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_feedback_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedbackLabelCount.ProtoReflect.Descriptor instead.
+func (*FeedbackLabelCount) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_feedback_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FeedbackLabelCount) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *FeedbackLabelCount) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// FeedbackArm is the feedback of one name on the calls one target (and model version) answered.
+type FeedbackArm struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The endpoint the calls were made to.
+	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// The endpoint target that answered them.
+	Target string `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	// The registry model version that answered (Predict), or "".
+	ModelVersion string `protobuf:"bytes,3,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
+	// The feedback name ("thumbs", "accuracy", ...).
+	Name string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	// Pieces of feedback in the range.
+	Count uint64 `protobuf:"varint,5,opt,name=count,proto3" json:"count,omitempty"`
+	// Those with a score.
+	Scored uint64 `protobuf:"varint,6,opt,name=scored,proto3" json:"scored,omitempty"`
+	// The mean of the scores; unset when none had a score.
+	MeanScore *float64 `protobuf:"fixed64,7,opt,name=mean_score,json=meanScore,proto3,oneof" json:"mean_score,omitempty"`
+	// Label counts, most frequent first (then by label).
+	Labels        []*FeedbackLabelCount `protobuf:"bytes,8,rep,name=labels,proto3" json:"labels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FeedbackArm) Reset() {
+	*x = FeedbackArm{}
+	mi := &file_modelgate_v1_feedback_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeedbackArm) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeedbackArm) ProtoMessage() {}
+
+func (x *FeedbackArm) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_feedback_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeedbackArm.ProtoReflect.Descriptor instead.
+func (*FeedbackArm) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_feedback_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *FeedbackArm) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *FeedbackArm) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *FeedbackArm) GetModelVersion() string {
+	if x != nil {
+		return x.ModelVersion
+	}
+	return ""
+}
+
+func (x *FeedbackArm) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FeedbackArm) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *FeedbackArm) GetScored() uint64 {
+	if x != nil {
+		return x.Scored
+	}
+	return 0
+}
+
+func (x *FeedbackArm) GetMeanScore() float64 {
+	if x != nil && x.MeanScore != nil {
+		return *x.MeanScore
+	}
+	return 0
+}
+
+func (x *FeedbackArm) GetLabels() []*FeedbackLabelCount {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+// GetFeedbackSummaryResponse holds one arm per endpoint, target, model version and name, ordered by
+// endpoint, name, target and model version (at most 1,000 arms: narrow the range or filter past it).
+type GetFeedbackSummaryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The arms.
+	Arms          []*FeedbackArm `protobuf:"bytes,1,rep,name=arms,proto3" json:"arms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetFeedbackSummaryResponse) Reset() {
+	*x = GetFeedbackSummaryResponse{}
+	mi := &file_modelgate_v1_feedback_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetFeedbackSummaryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetFeedbackSummaryResponse) ProtoMessage() {}
+
+func (x *GetFeedbackSummaryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_feedback_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetFeedbackSummaryResponse.ProtoReflect.Descriptor instead.
+func (*GetFeedbackSummaryResponse) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_feedback_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *GetFeedbackSummaryResponse) GetArms() []*FeedbackArm {
+	if x != nil {
+		return x.Arms
+	}
+	return nil
+}
+
 var File_modelgate_v1_feedback_proto protoreflect.FileDescriptor
 
 const file_modelgate_v1_feedback_proto_rawDesc = "" +
 	"\n" +
-	"\x1bmodelgate/v1/feedback.proto\x12\fmodelgate.v1\"\x92\x01\n" +
+	"\x1bmodelgate/v1/feedback.proto\x12\fmodelgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x01\n" +
 	"\x13PostFeedbackRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
@@ -176,9 +461,32 @@ const file_modelgate_v1_feedback_proto_rawDesc = "" +
 	"\x14PostFeedbackResponse\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12#\n" +
-	"\rmodel_version\x18\x03 \x01(\tR\fmodelVersion2h\n" +
+	"\rmodel_version\x18\x03 \x01(\tR\fmodelVersion\"\xbd\x01\n" +
+	"\x19GetFeedbackSummaryRequest\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1a\n" +
+	"\bendpoint\x18\x03 \x01(\tR\bendpoint\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"@\n" +
+	"\x12FeedbackLabelCount\x12\x14\n" +
+	"\x05label\x18\x01 \x01(\tR\x05label\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x04R\x05count\"\x95\x02\n" +
+	"\vFeedbackArm\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\x12#\n" +
+	"\rmodel_version\x18\x03 \x01(\tR\fmodelVersion\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x14\n" +
+	"\x05count\x18\x05 \x01(\x04R\x05count\x12\x16\n" +
+	"\x06scored\x18\x06 \x01(\x04R\x06scored\x12\"\n" +
+	"\n" +
+	"mean_score\x18\a \x01(\x01H\x00R\tmeanScore\x88\x01\x01\x128\n" +
+	"\x06labels\x18\b \x03(\v2 .modelgate.v1.FeedbackLabelCountR\x06labelsB\r\n" +
+	"\v_mean_score\"K\n" +
+	"\x1aGetFeedbackSummaryResponse\x12-\n" +
+	"\x04arms\x18\x01 \x03(\v2\x19.modelgate.v1.FeedbackArmR\x04arms2\xd1\x01\n" +
 	"\x0fFeedbackService\x12U\n" +
-	"\fPostFeedback\x12!.modelgate.v1.PostFeedbackRequest\x1a\".modelgate.v1.PostFeedbackResponseB\xa2\x01\n" +
+	"\fPostFeedback\x12!.modelgate.v1.PostFeedbackRequest\x1a\".modelgate.v1.PostFeedbackResponse\x12g\n" +
+	"\x12GetFeedbackSummary\x12'.modelgate.v1.GetFeedbackSummaryRequest\x1a(.modelgate.v1.GetFeedbackSummaryResponseB\xa2\x01\n" +
 	"\x10com.modelgate.v1B\rFeedbackProtoP\x01Z.modelgate/interop/gen/modelgate/v1;modelgatev1\xa2\x02\x03MXX\xaa\x02\fModelgate.V1\xca\x02\fModelgate\\V1\xe2\x02\x18Modelgate\\V1\\GPBMetadata\xea\x02\rModelgate::V1b\x06proto3"
 
 var (
@@ -193,19 +501,30 @@ func file_modelgate_v1_feedback_proto_rawDescGZIP() []byte {
 	return file_modelgate_v1_feedback_proto_rawDescData
 }
 
-var file_modelgate_v1_feedback_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_modelgate_v1_feedback_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_modelgate_v1_feedback_proto_goTypes = []any{
-	(*PostFeedbackRequest)(nil),  // 0: modelgate.v1.PostFeedbackRequest
-	(*PostFeedbackResponse)(nil), // 1: modelgate.v1.PostFeedbackResponse
+	(*PostFeedbackRequest)(nil),        // 0: modelgate.v1.PostFeedbackRequest
+	(*PostFeedbackResponse)(nil),       // 1: modelgate.v1.PostFeedbackResponse
+	(*GetFeedbackSummaryRequest)(nil),  // 2: modelgate.v1.GetFeedbackSummaryRequest
+	(*FeedbackLabelCount)(nil),         // 3: modelgate.v1.FeedbackLabelCount
+	(*FeedbackArm)(nil),                // 4: modelgate.v1.FeedbackArm
+	(*GetFeedbackSummaryResponse)(nil), // 5: modelgate.v1.GetFeedbackSummaryResponse
+	(*timestamppb.Timestamp)(nil),      // 6: google.protobuf.Timestamp
 }
 var file_modelgate_v1_feedback_proto_depIdxs = []int32{
-	0, // 0: modelgate.v1.FeedbackService.PostFeedback:input_type -> modelgate.v1.PostFeedbackRequest
-	1, // 1: modelgate.v1.FeedbackService.PostFeedback:output_type -> modelgate.v1.PostFeedbackResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	6, // 0: modelgate.v1.GetFeedbackSummaryRequest.start_time:type_name -> google.protobuf.Timestamp
+	6, // 1: modelgate.v1.GetFeedbackSummaryRequest.end_time:type_name -> google.protobuf.Timestamp
+	3, // 2: modelgate.v1.FeedbackArm.labels:type_name -> modelgate.v1.FeedbackLabelCount
+	4, // 3: modelgate.v1.GetFeedbackSummaryResponse.arms:type_name -> modelgate.v1.FeedbackArm
+	0, // 4: modelgate.v1.FeedbackService.PostFeedback:input_type -> modelgate.v1.PostFeedbackRequest
+	2, // 5: modelgate.v1.FeedbackService.GetFeedbackSummary:input_type -> modelgate.v1.GetFeedbackSummaryRequest
+	1, // 6: modelgate.v1.FeedbackService.PostFeedback:output_type -> modelgate.v1.PostFeedbackResponse
+	5, // 7: modelgate.v1.FeedbackService.GetFeedbackSummary:output_type -> modelgate.v1.GetFeedbackSummaryResponse
+	6, // [6:8] is the sub-list for method output_type
+	4, // [4:6] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_modelgate_v1_feedback_proto_init() }
@@ -214,13 +533,14 @@ func file_modelgate_v1_feedback_proto_init() {
 		return
 	}
 	file_modelgate_v1_feedback_proto_msgTypes[0].OneofWrappers = []any{}
+	file_modelgate_v1_feedback_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_modelgate_v1_feedback_proto_rawDesc), len(file_modelgate_v1_feedback_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	FeedbackService_PostFeedback_FullMethodName = "/modelgate.v1.FeedbackService/PostFeedback"
+	FeedbackService_PostFeedback_FullMethodName       = "/modelgate.v1.FeedbackService/PostFeedback"
+	FeedbackService_GetFeedbackSummary_FullMethodName = "/modelgate.v1.FeedbackService/GetFeedbackSummary"
 )
 
 // FeedbackServiceClient is the client API for FeedbackService service.
@@ -29,11 +30,16 @@ const (
 // FeedbackService takes what applications learn about answers after the fact (a user's thumbs,
 // a grader's accuracy, a label), for a call the gateway served, named by its request id. The
 // gateway adds it up per endpoint, target and model version (A/B arms side by side) in its
-// metrics. Feedback is accepted for the gateway's recent calls (the last 50,000 per process),
-// from the key that made the call or a key with the "admin" role.
+// metrics, stores each piece in the usage store beside the call's ledger row, and feeds scores to
+// the endpoint's canary guard. Feedback is accepted for a call the gateway remembers (its last
+// 50,000 calls per process) or finds in the usage ledger, from the key that made the call or a
+// key with the "admin" role.
 type FeedbackServiceClient interface {
 	// PostFeedback records one score and/or label for a call.
 	PostFeedback(ctx context.Context, in *PostFeedbackRequest, opts ...grpc.CallOption) (*PostFeedbackResponse, error)
+	// GetFeedbackSummary adds up the stored feedback over a time range per endpoint, target,
+	// model version and feedback name (A/B arms side by side). Needs the "admin" role.
+	GetFeedbackSummary(ctx context.Context, in *GetFeedbackSummaryRequest, opts ...grpc.CallOption) (*GetFeedbackSummaryResponse, error)
 }
 
 type feedbackServiceClient struct {
@@ -54,6 +60,16 @@ func (c *feedbackServiceClient) PostFeedback(ctx context.Context, in *PostFeedba
 	return out, nil
 }
 
+func (c *feedbackServiceClient) GetFeedbackSummary(ctx context.Context, in *GetFeedbackSummaryRequest, opts ...grpc.CallOption) (*GetFeedbackSummaryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetFeedbackSummaryResponse)
+	err := c.cc.Invoke(ctx, FeedbackService_GetFeedbackSummary_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // FeedbackServiceServer is the server API for FeedbackService service.
 // All implementations must embed UnimplementedFeedbackServiceServer
 // for forward compatibility.
@@ -61,11 +77,16 @@ func (c *feedbackServiceClient) PostFeedback(ctx context.Context, in *PostFeedba
 // FeedbackService takes what applications learn about answers after the fact (a user's thumbs,
 // a grader's accuracy, a label), for a call the gateway served, named by its request id. The
 // gateway adds it up per endpoint, target and model version (A/B arms side by side) in its
-// metrics. Feedback is accepted for the gateway's recent calls (the last 50,000 per process),
-// from the key that made the call or a key with the "admin" role.
+// metrics, stores each piece in the usage store beside the call's ledger row, and feeds scores to
+// the endpoint's canary guard. Feedback is accepted for a call the gateway remembers (its last
+// 50,000 calls per process) or finds in the usage ledger, from the key that made the call or a
+// key with the "admin" role.
 type FeedbackServiceServer interface {
 	// PostFeedback records one score and/or label for a call.
 	PostFeedback(context.Context, *PostFeedbackRequest) (*PostFeedbackResponse, error)
+	// GetFeedbackSummary adds up the stored feedback over a time range per endpoint, target,
+	// model version and feedback name (A/B arms side by side). Needs the "admin" role.
+	GetFeedbackSummary(context.Context, *GetFeedbackSummaryRequest) (*GetFeedbackSummaryResponse, error)
 	mustEmbedUnimplementedFeedbackServiceServer()
 }
 
@@ -78,6 +99,9 @@ type UnimplementedFeedbackServiceServer struct{}
 
 func (UnimplementedFeedbackServiceServer) PostFeedback(context.Context, *PostFeedbackRequest) (*PostFeedbackResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PostFeedback not implemented")
+}
+func (UnimplementedFeedbackServiceServer) GetFeedbackSummary(context.Context, *GetFeedbackSummaryRequest) (*GetFeedbackSummaryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetFeedbackSummary not implemented")
 }
 func (UnimplementedFeedbackServiceServer) mustEmbedUnimplementedFeedbackServiceServer() {}
 func (UnimplementedFeedbackServiceServer) testEmbeddedByValue()                         {}
@@ -118,6 +142,24 @@ func _FeedbackService_PostFeedback_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FeedbackService_GetFeedbackSummary_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetFeedbackSummaryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FeedbackServiceServer).GetFeedbackSummary(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FeedbackService_GetFeedbackSummary_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FeedbackServiceServer).GetFeedbackSummary(ctx, req.(*GetFeedbackSummaryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // FeedbackService_ServiceDesc is the grpc.ServiceDesc for FeedbackService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -128,6 +170,10 @@ var FeedbackService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PostFeedback",
 			Handler:    _FeedbackService_PostFeedback_Handler,
+		},
+		{
+			MethodName: "GetFeedbackSummary",
+			Handler:    _FeedbackService_GetFeedbackSummary_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

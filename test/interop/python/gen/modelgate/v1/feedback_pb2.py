@@ -22,19 +22,28 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmodelgate/v1/feedback.proto\x12\x0cmodelgate.v1\"s\n\x13PostFeedbackRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\x05score\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05label\x18\x04 \x01(\tH\x01\x88\x01\x01\x42\x08\n\x06_scoreB\x08\n\x06_label\"O\n\x14PostFeedbackResponse\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t2h\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12U\n\x0cPostFeedback\x12!.modelgate.v1.PostFeedbackRequest\x1a\".modelgate.v1.PostFeedbackResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bmodelgate/v1/feedback.proto\x12\x0cmodelgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"s\n\x13PostFeedbackRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\x05score\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05label\x18\x04 \x01(\tH\x01\x88\x01\x01\x42\x08\n\x06_scoreB\x08\n\x06_label\"O\n\x14PostFeedbackResponse\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\"\x99\x01\n\x19GetFeedbackSummaryRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\"2\n\x12\x46\x65\x65\x64\x62\x61\x63kLabelCount\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x04\"\xcd\x01\n\x0b\x46\x65\x65\x64\x62\x61\x63kArm\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\r\n\x05\x63ount\x18\x05 \x01(\x04\x12\x0e\n\x06scored\x18\x06 \x01(\x04\x12\x17\n\nmean_score\x18\x07 \x01(\x01H\x00\x88\x01\x01\x12\x30\n\x06labels\x18\x08 \x03(\x0b\x32 .modelgate.v1.FeedbackLabelCountB\r\n\x0b_mean_score\"E\n\x1aGetFeedbackSummaryResponse\x12\'\n\x04\x61rms\x18\x01 \x03(\x0b\x32\x19.modelgate.v1.FeedbackArm2\xd1\x01\n\x0f\x46\x65\x65\x64\x62\x61\x63kService\x12U\n\x0cPostFeedback\x12!.modelgate.v1.PostFeedbackRequest\x1a\".modelgate.v1.PostFeedbackResponse\x12g\n\x12GetFeedbackSummary\x12\'.modelgate.v1.GetFeedbackSummaryRequest\x1a(.modelgate.v1.GetFeedbackSummaryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelgate.v1.feedback_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_POSTFEEDBACKREQUEST']._serialized_start=45
-  _globals['_POSTFEEDBACKREQUEST']._serialized_end=160
-  _globals['_POSTFEEDBACKRESPONSE']._serialized_start=162
-  _globals['_POSTFEEDBACKRESPONSE']._serialized_end=241
-  _globals['_FEEDBACKSERVICE']._serialized_start=243
-  _globals['_FEEDBACKSERVICE']._serialized_end=347
+  _globals['_POSTFEEDBACKREQUEST']._serialized_start=78
+  _globals['_POSTFEEDBACKREQUEST']._serialized_end=193
+  _globals['_POSTFEEDBACKRESPONSE']._serialized_start=195
+  _globals['_POSTFEEDBACKRESPONSE']._serialized_end=274
+  _globals['_GETFEEDBACKSUMMARYREQUEST']._serialized_start=277
+  _globals['_GETFEEDBACKSUMMARYREQUEST']._serialized_end=430
+  _globals['_FEEDBACKLABELCOUNT']._serialized_start=432
+  _globals['_FEEDBACKLABELCOUNT']._serialized_end=482
+  _globals['_FEEDBACKARM']._serialized_start=485
+  _globals['_FEEDBACKARM']._serialized_end=690
+  _globals['_GETFEEDBACKSUMMARYRESPONSE']._serialized_start=692
+  _globals['_GETFEEDBACKSUMMARYRESPONSE']._serialized_end=761
+  _globals['_FEEDBACKSERVICE']._serialized_start=764
+  _globals['_FEEDBACKSERVICE']._serialized_end=973
 # @@protoc_insertion_point(module_scope)

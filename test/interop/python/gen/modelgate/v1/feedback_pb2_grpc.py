@@ -29,8 +29,10 @@ class FeedbackServiceStub:
     """FeedbackService takes what applications learn about answers after the fact (a user's thumbs,
     a grader's accuracy, a label), for a call the gateway served, named by its request id. The
     gateway adds it up per endpoint, target and model version (A/B arms side by side) in its
-    metrics. Feedback is accepted for the gateway's recent calls (the last 50,000 per process),
-    from the key that made the call or a key with the "admin" role.
+    metrics, stores each piece in the usage store beside the call's ledger row, and feeds scores to
+    the endpoint's canary guard. Feedback is accepted for a call the gateway remembers (its last
+    50,000 calls per process) or finds in the usage ledger, from the key that made the call or a
+    key with the "admin" role.
     """
 
     def __init__(self, channel):
@@ -44,18 +46,33 @@ class FeedbackServiceStub:
                 request_serializer=modelgate_dot_v1_dot_feedback__pb2.PostFeedbackRequest.SerializeToString,
                 response_deserializer=modelgate_dot_v1_dot_feedback__pb2.PostFeedbackResponse.FromString,
                 _registered_method=True)
+        self.GetFeedbackSummary = channel.unary_unary(
+                '/modelgate.v1.FeedbackService/GetFeedbackSummary',
+                request_serializer=modelgate_dot_v1_dot_feedback__pb2.GetFeedbackSummaryRequest.SerializeToString,
+                response_deserializer=modelgate_dot_v1_dot_feedback__pb2.GetFeedbackSummaryResponse.FromString,
+                _registered_method=True)
 
 
 class FeedbackServiceServicer:
     """FeedbackService takes what applications learn about answers after the fact (a user's thumbs,
     a grader's accuracy, a label), for a call the gateway served, named by its request id. The
     gateway adds it up per endpoint, target and model version (A/B arms side by side) in its
-    metrics. Feedback is accepted for the gateway's recent calls (the last 50,000 per process),
-    from the key that made the call or a key with the "admin" role.
+    metrics, stores each piece in the usage store beside the call's ledger row, and feeds scores to
+    the endpoint's canary guard. Feedback is accepted for a call the gateway remembers (its last
+    50,000 calls per process) or finds in the usage ledger, from the key that made the call or a
+    key with the "admin" role.
     """
 
     def PostFeedback(self, request, context):
         """PostFeedback records one score and/or label for a call.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFeedbackSummary(self, request, context):
+        """GetFeedbackSummary adds up the stored feedback over a time range per endpoint, target,
+        model version and feedback name (A/B arms side by side). Needs the "admin" role.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -69,6 +86,11 @@ def add_FeedbackServiceServicer_to_server(servicer, server):
                     request_deserializer=modelgate_dot_v1_dot_feedback__pb2.PostFeedbackRequest.FromString,
                     response_serializer=modelgate_dot_v1_dot_feedback__pb2.PostFeedbackResponse.SerializeToString,
             ),
+            'GetFeedbackSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFeedbackSummary,
+                    request_deserializer=modelgate_dot_v1_dot_feedback__pb2.GetFeedbackSummaryRequest.FromString,
+                    response_serializer=modelgate_dot_v1_dot_feedback__pb2.GetFeedbackSummaryResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'modelgate.v1.FeedbackService', rpc_method_handlers)
@@ -81,8 +103,10 @@ class FeedbackService:
     """FeedbackService takes what applications learn about answers after the fact (a user's thumbs,
     a grader's accuracy, a label), for a call the gateway served, named by its request id. The
     gateway adds it up per endpoint, target and model version (A/B arms side by side) in its
-    metrics. Feedback is accepted for the gateway's recent calls (the last 50,000 per process),
-    from the key that made the call or a key with the "admin" role.
+    metrics, stores each piece in the usage store beside the call's ledger row, and feeds scores to
+    the endpoint's canary guard. Feedback is accepted for a call the gateway remembers (its last
+    50,000 calls per process) or finds in the usage ledger, from the key that made the call or a
+    key with the "admin" role.
     """
 
     @staticmethod
@@ -102,6 +126,33 @@ class FeedbackService:
             '/modelgate.v1.FeedbackService/PostFeedback',
             modelgate_dot_v1_dot_feedback__pb2.PostFeedbackRequest.SerializeToString,
             modelgate_dot_v1_dot_feedback__pb2.PostFeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFeedbackSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelgate.v1.FeedbackService/GetFeedbackSummary',
+            modelgate_dot_v1_dot_feedback__pb2.GetFeedbackSummaryRequest.SerializeToString,
+            modelgate_dot_v1_dot_feedback__pb2.GetFeedbackSummaryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,85 @@
+// Feedback on calls in PostgreSQL, beside the usage ledger. Summaries are grouped and summed by
+// the database over the time index; counts come back as strings (bigint) and are converted.
+import type { Pool } from "pg";
+import { FEEDBACK_SUMMARY_LABEL_ROWS, feedbackWhere, storableFeedbackRow, withLabels } from "../feedback-shared";
+import { LEDGER_TEXT_LIMITS, storableText } from "../sql-shared";
+import type { FeedbackArmTotal, FeedbackCall, FeedbackRow, FeedbackStore, FeedbackSummaryQuery } from "../types";
+import { rethrowAppendError, rethrowDatabaseError } from "./errors";
+
+interface ArmDbRow {
+  endpoint: string;
+  target: string;
+  model_version: string;
+  name: string;
+  n: string;
+  scored: string;
+  score_sum: number | null;
+}
+
+export class PostgresFeedbackStore implements FeedbackStore {
+  constructor(private readonly pool: Pool) {}
+
+  async findCall(requestId: string): Promise<FeedbackCall | undefined> {
+    const result = await this.pool
+      .query<{ endpoint: string; target: string; model: string; model_version: string; key_id: string; team: string }>(
+        `SELECT endpoint, target, model, model_version, key_id, team FROM usage_ledger
+         WHERE request_id = $1 AND status = 'ok' ORDER BY time DESC, id DESC LIMIT 1`,
+        [storableText(requestId, LEDGER_TEXT_LIMITS.requestId)],
+      )
+      .catch(rethrowDatabaseError);
+    const row = result.rows[0];
+    if (row === undefined) return undefined;
+    return { endpoint: row.endpoint, target: row.target, model: row.model, modelVersion: row.model_version, keyId: row.key_id, team: row.team };
+  }
+
+  async append(feedback: FeedbackRow): Promise<void> {
+    const r = storableFeedbackRow(feedback);
+    await this.pool
+      .query(
+        `INSERT INTO feedback (time, request_id, endpoint, target, model, model_version, key_id, team, posted_by, name, score, label)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+        [r.time, r.requestId, r.endpoint, r.target, r.model, r.modelVersion, r.keyId, r.team, r.postedBy, r.name, r.score, r.label],
+      )
+      .catch(rethrowAppendError);
+  }
+
+  async summary(query: FeedbackSummaryQuery): Promise<FeedbackArmTotal[]> {
+    const params: unknown[] = [];
+    const where = feedbackWhere(query, (value) => {
+      params.push(value);
+      return `$${params.length}`;
+    });
+    const group = "endpoint, name, target, model_version";
+    // Byte order, as SQLite sorts, whatever the database's collation.
+    const order = `endpoint COLLATE "C", name COLLATE "C", target COLLATE "C", model_version COLLATE "C"`;
+    const armsResult = await this.pool
+      .query<ArmDbRow>(
+        `SELECT endpoint, target, model_version, name, COUNT(*) AS n, COUNT(score) AS scored, COALESCE(SUM(score), 0) AS score_sum
+         FROM feedback WHERE ${where} GROUP BY ${group} ORDER BY ${order} LIMIT $${params.length + 1}`,
+        [...params, query.limit],
+      )
+      .catch(rethrowDatabaseError);
+    const arms: FeedbackArmTotal[] = armsResult.rows.map((row) => ({
+      endpoint: row.endpoint,
+      target: row.target,
+      modelVersion: row.model_version,
+      name: row.name,
+      count: Number(row.n),
+      scored: Number(row.scored),
+      scoreSum: Number(row.score_sum ?? 0),
+      labels: [],
+    }));
+    if (arms.length === 0) return arms;
+    const labelsResult = await this.pool
+      .query<{ endpoint: string; target: string; model_version: string; name: string; label: string; n: string }>(
+        `SELECT endpoint, target, model_version, name, label, COUNT(*) AS n
+         FROM feedback WHERE ${where} AND label IS NOT NULL GROUP BY ${group}, label ORDER BY n DESC LIMIT $${params.length + 1}`,
+        [...params, FEEDBACK_SUMMARY_LABEL_ROWS],
+      )
+      .catch(rethrowDatabaseError);
+    return withLabels(
+      arms,
+      labelsResult.rows.map((row) => ({ endpoint: row.endpoint, target: row.target, modelVersion: row.model_version, name: row.name, label: row.label, count: Number(row.n) })),
+    );
+  }
+}

@@ -1,0 +1,83 @@
+// Feedback on calls in SQLite, beside the usage ledger (same database). Summaries are grouped and
+// summed by SQLite over the time index, never in JS over rows.
+import type { SQLInputValue } from "node:sqlite";
+import { FEEDBACK_SUMMARY_LABEL_ROWS, feedbackWhere, storableFeedbackRow, withLabels } from "../feedback-shared";
+import { LEDGER_TEXT_LIMITS, storableText } from "../sql-shared";
+import type { FeedbackArmTotal, FeedbackCall, FeedbackRow, FeedbackStore, FeedbackSummaryQuery } from "../types";
+import { num, optionalNumber, text } from "./columns";
+import type { Statements } from "./statements";
+
+const insertSql = `
+  INSERT INTO feedback (time, request_id, endpoint, target, model, model_version, key_id, team, posted_by, name, score, label)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+export class SqliteFeedbackStore implements FeedbackStore {
+  constructor(private readonly statements: Statements) {}
+
+  async findCall(requestId: string): Promise<FeedbackCall | undefined> {
+    // Compared as the ledger writer stored it.
+    const row = this.statements
+      .get(
+        `SELECT endpoint, target, model, model_version, key_id, team FROM usage_ledger
+         WHERE request_id = ? AND status = 'ok' ORDER BY time DESC, id DESC LIMIT 1`,
+      )
+      .get(storableText(requestId, LEDGER_TEXT_LIMITS.requestId));
+    if (row === undefined) return undefined;
+    return {
+      endpoint: text(row, "endpoint"),
+      target: text(row, "target"),
+      model: text(row, "model"),
+      modelVersion: text(row, "model_version"),
+      keyId: text(row, "key_id"),
+      team: text(row, "team"),
+    };
+  }
+
+  async append(feedback: FeedbackRow): Promise<void> {
+    const r = storableFeedbackRow(feedback);
+    this.statements
+      .get(insertSql)
+      .run(r.time.getTime(), r.requestId, r.endpoint, r.target, r.model, r.modelVersion, r.keyId, r.team, r.postedBy, r.name, r.score, r.label);
+  }
+
+  async summary(query: FeedbackSummaryQuery): Promise<FeedbackArmTotal[]> {
+    const params: SQLInputValue[] = [];
+    const where = feedbackWhere(query, (value) => {
+      params.push(value instanceof Date ? value.getTime() : value);
+      return "?";
+    });
+    const order = "endpoint, name, target, model_version";
+    const arms = this.statements
+      .get(
+        `SELECT endpoint, target, model_version, name, COUNT(*) AS n, COUNT(score) AS scored, COALESCE(SUM(score), 0) AS score_sum
+         FROM feedback WHERE ${where} GROUP BY ${order} ORDER BY ${order} LIMIT ?`,
+      )
+      .all(...params, query.limit)
+      .map((row) => ({
+        endpoint: text(row, "endpoint"),
+        target: text(row, "target"),
+        modelVersion: text(row, "model_version"),
+        name: text(row, "name"),
+        count: num(row, "n"),
+        scored: num(row, "scored"),
+        scoreSum: optionalNumber(row, "score_sum") ?? 0,
+        labels: [],
+      }));
+    if (arms.length === 0) return arms;
+    const labels = this.statements
+      .get(
+        `SELECT endpoint, target, model_version, name, label, COUNT(*) AS n
+         FROM feedback WHERE ${where} AND label IS NOT NULL GROUP BY ${order}, label ORDER BY n DESC LIMIT ?`,
+      )
+      .all(...params, FEEDBACK_SUMMARY_LABEL_ROWS)
+      .map((row) => ({
+        endpoint: text(row, "endpoint"),
+        target: text(row, "target"),
+        modelVersion: text(row, "model_version"),
+        name: text(row, "name"),
+        label: text(row, "label"),
+        count: num(row, "n"),
+      }));
+    return withLabels(arms, labels);
+  }
+}
