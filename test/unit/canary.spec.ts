@@ -8,7 +8,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { canarySchema, routingSchema, type CanaryConfig } from "../../src/routing/config";
 import { EndpointRouter, judgeCanary, type EjectionEvidence, type RoutedTarget } from "../../src/routing/router";
 import { TargetHealthRegistry, type TargetHealth } from "../../src/routing/target-health";
-import { CallWindow, emptySummary, quantile, summarize, type WindowSummary } from "../../src/routing/window";
+import { CallWindow, emptyFeedback, emptySummary, quantile, summarize, summarizeFeedback, type WindowSummary } from "../../src/routing/window";
 import type { ModelClient } from "../../src/providers/model";
 import { ConfigError, parseConfig } from "../../src/config/load";
 import { modelFactories } from "../../src/providers/catalog";
@@ -99,6 +99,71 @@ describe("judgeCanary", () => {
     const arm = summary({ calls: 20, errors: 0, errorRate: 0, latencySamples: 20, p95LatencyMs: 100 });
     expect(judgeCanary(cfg, arm, arm, 99)).toEqual({ reason: "guards pass; 99 of promote_after_calls 100 calls" });
     expect(judgeCanary(cfg, arm, arm, 100)).toEqual({ decision: "promoted", reason: "every guard passed over 20 calls in the window; 100 calls in all" });
+  });
+});
+
+describe("feedback guards", () => {
+  const fb = (samples: number, mean: number) => ({ samples, mean });
+  const arm = summary({ calls: 20, errors: 0, errorRate: 0 });
+
+  it("the window keeps the last N feedback scores within the time window, apart from the calls", () => {
+    const w = new CallWindow(3);
+    expect(w.feedbackSummary(-Infinity)).toEqual(emptyFeedback);
+    for (const [t, score] of [[1, 10], [2, 0], [3, 1], [4, 0]] as const) w.recordFeedback(t, score);
+    w.recordFeedback(5, Number.NaN); // not a score
+    expect(w.feedbackSummary(-Infinity)).toEqual({ samples: 3, mean: 1 / 3 });
+    expect(w.feedbackSummary(3)).toEqual({ samples: 2, mean: 0.5 });
+    expect(w.summary(-Infinity).calls).toBe(0);
+    const other = new CallWindow(3);
+    other.recordFeedback(4, 1);
+    expect(summarizeFeedback([w, other], 3)).toEqual({ samples: 3, mean: 2 / 3 });
+    const none = new CallWindow(0);
+    none.recordFeedback(1, 1);
+    expect(none.feedbackSummary(-Infinity)).toEqual(emptyFeedback);
+  });
+
+  it("off by default: feedback does not hold back a promotion", () => {
+    const cfg = canarySchema.parse({ min_calls: 10, promote_after_calls: 20 });
+    expect(judgeCanary(cfg, arm, arm, 20, { canary: fb(0, NaN), stable: fb(0, NaN) }).decision).toBe("promoted");
+  });
+
+  it("absolute: waits for min_feedback scores, then rolls back a mean below min_feedback_score", () => {
+    const cfg = canarySchema.parse({ min_calls: 10, promote_after_calls: 20, min_feedback: 5, min_feedback_score: 0.5 });
+    expect(judgeCanary(cfg, arm, arm, 20, { canary: fb(4, 0), stable: fb(0, NaN) })).toEqual({ reason: 'waiting: feedback "thumbs": 4 of min_feedback 5 scores' });
+    expect(judgeCanary(cfg, arm, arm, 20)).toEqual({ reason: 'waiting: feedback "thumbs": 0 of min_feedback 5 scores' });
+    expect(judgeCanary(cfg, arm, arm, 20, { canary: fb(5, 0.2), stable: fb(0, NaN) })).toEqual({
+      decision: "rolled_back",
+      reason: 'feedback "thumbs" mean score 0.2 over 5 scores < min_feedback_score 0.5',
+    });
+    expect(judgeCanary(cfg, arm, arm, 20, { canary: fb(5, 0.8), stable: fb(0, NaN) }).decision).toBe("promoted");
+  });
+
+  it("relative: the canary's mean below the stable arm's by more than max_feedback_score_below_stable, once both have min_feedback", () => {
+    const cfg = canarySchema.parse({ min_calls: 10, promote_after_calls: 20, min_feedback: 5, max_feedback_score_below_stable: 0.1, feedback_name: "accuracy" });
+    expect(judgeCanary(cfg, arm, arm, 20, { canary: fb(5, 0.5), stable: fb(2, 0.9) })).toEqual({
+      reason: 'waiting: feedback "accuracy": stable arm 2 of min_feedback 5 scores',
+    });
+    expect(judgeCanary(cfg, arm, arm, 20, { canary: fb(5, 0.5), stable: fb(6, 0.9) })).toEqual({
+      decision: "rolled_back",
+      reason: 'feedback "accuracy" mean score 0.5 < stable 0.9 - max_feedback_score_below_stable 0.1 (5 and 6 scores)',
+    });
+    expect(judgeCanary(cfg, arm, arm, 20, { canary: fb(5, 0.85), stable: fb(6, 0.9) }).decision).toBe("promoted");
+  });
+
+  it("through the router: scores of the configured name on the canary's answers roll it back; other names and targets' scores do not judge it", async () => {
+    const s = setup(canaryPair({ min_calls: 5, promote_after_calls: 10_000, min_feedback: 4, min_feedback_score: 0.5 }), { strategy: "weighted" });
+    await callsOn(s, "next", 5);
+    expect(s.health("next").judgement?.reason).toBe('waiting: feedback "thumbs": 0 of min_feedback 4 scores');
+    for (let i = 0; i < 4; i++) s.router.recordFeedback("next", "accuracy", 0);
+    for (let i = 0; i < 4; i++) s.router.recordFeedback("stable", "thumbs", 0);
+    s.router.recordFeedback("no-such-target", "thumbs", 0);
+    expect(s.health("next").canary).toBe("running");
+    for (let i = 0; i < 3; i++) s.router.recordFeedback("next", "thumbs", 0);
+    expect(s.health("next").canary).toBe("running");
+    s.router.recordFeedback("next", "thumbs", 1);
+    expect(s.health("next").canary).toBe("rolled_back");
+    expect(s.decisions).toEqual([{ target: "next", decision: "rolled_back", reason: 'feedback "thumbs" mean score 0.25 over 4 scores < min_feedback_score 0.5' }]);
+    for (let i = 0; i < 20; i++) expect(await s.unary()).toBe("stable");
   });
 });
 
