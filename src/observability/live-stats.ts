@@ -126,7 +126,7 @@ export class LiveSeries {
       tokens += this.tokens[i]!;
       completionTokens += this.completionTokens[i]!;
     }
-    const span = Math.max(1, Math.min(now - first * 1000, now - this.createdAt)) / 1000;
+    const span = Math.max(1_000, Math.min(now - first * 1000, now - this.createdAt)) / 1000;
     const since = first * 1000;
     const latencies: number[] = [];
     const ttfts: number[] = [];
