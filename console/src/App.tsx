@@ -22,8 +22,7 @@ const views: { id: View; label: string }[] = [
 ];
 
 function viewFromHash(): View {
-  // A view may have a detail after a slash (#/endpoints/<name>): the view is the first segment.
-  const id = window.location.hash.replace(/^#\/?/, "").split("/")[0] ?? "";
+  const id = window.location.hash.replace(/^#\/?/, "");
   return views.some((v) => v.id === id) ? (id as View) : "endpoints";
 }
 

@@ -2,6 +2,7 @@
 // run by src/policies/pipeline.ts on the chat and completions services (typed API and every REST
 // surface alike). Everything is optional; an endpoint without the block runs no policy code.
 import { z } from "zod";
+import { moderationRuleSchema, webhookRuleSchema } from "./guardrails-remote";
 
 export const overflowStrategies = ["refuse", "drop_oldest", "middle_out", "route"] as const;
 export type OverflowStrategy = (typeof overflowStrategies)[number];
@@ -76,14 +77,27 @@ const denyRule = z.strictObject({
   reason: reasonCode.default("deny_list"),
 });
 
+/** The rules checked in process. */
 export const guardRuleSchema = z.discriminatedUnion("type", [piiRule, regexRule, denyRule]);
 export type GuardRuleConfig = z.infer<typeof guardRuleSchema>;
+/** Local rules, and remote ones (src/policies/guardrails-remote.ts: moderation, webhook). */
+export const anyGuardRuleSchema = z.discriminatedUnion("type", [piiRule, regexRule, denyRule, moderationRuleSchema, webhookRuleSchema]);
+export type AnyGuardRuleConfig = z.infer<typeof anyGuardRuleSchema>;
 
 export const guardrailsPolicySchema = z.strictObject({
-  /** Checks on the request's text (messages, prompts), in order, before anything else. */
-  input: z.array(guardRuleSchema).default([]),
-  /** Checks on the answer's text, in order; on streams, chunk by chunk. */
-  output: z.array(guardRuleSchema).default([]),
+  /**
+   * Checks on the request's text (messages, prompts, embedding inputs), before anything else:
+   * the local rules in order, then the remote ones (moderation, webhook) in order.
+   */
+  input: z.array(anyGuardRuleSchema).default([]),
+  /** Checks on the answer's text, in the same order; local rules on streams chunk by chunk. */
+  output: z.array(anyGuardRuleSchema).default([]),
+  /**
+   * Streams with remote output checks: the answer is held back and checked each time this many
+   * new characters came (and at the end), then released; 0 checks only at the end. The client
+   * waits for up to this many characters plus one check's round trip.
+   */
+  stream_check_chars: z.number().int().min(0).max(1_000_000).default(400),
 });
 
 export const policiesSchema = z.strictObject({

@@ -24,6 +24,8 @@ export const cacheLookups = new Tallies();
 export const cacheSavedUsd = new Tallies();
 /** Guardrail decisions by endpoint, side (input, output), reason and action. */
 export const guardrailDecisions = new Tallies();
+/** Remote guardrail checks by endpoint, check (moderation, webhook), side and outcome (allow, block, redact, flag, error). */
+export const remoteChecks = new Tallies();
 /** Context-window outcomes by endpoint: fit, trimmed, refused, routed. */
 export const contextOutcomes = new Tallies();
 
@@ -47,6 +49,7 @@ export function registerPolicyMetrics(registry: Registry): void {
   counter("modelgate_cache_lookups_total", "Response cache lookups by result (hit, miss, bypass).", ["endpoint", "result"], cacheLookups);
   counter("modelgate_cache_saved_usd_total", "USD the response cache saved (the price of the replayed answers).", ["endpoint"], cacheSavedUsd);
   counter("modelgate_guardrail_decisions_total", "Guardrail decisions by side, reason and action.", ["endpoint", "side", "reason", "action"], guardrailDecisions);
+  counter("modelgate_guardrail_remote_checks_total", "Moderation and webhook guardrail checks by side and outcome (allow, block, redact, flag, error).", ["endpoint", "check", "side", "outcome"], remoteChecks);
   counter("modelgate_context_outcomes_total", "Context-window checks by outcome (fit, trimmed, refused, routed).", ["endpoint", "outcome"], contextOutcomes);
 }
 

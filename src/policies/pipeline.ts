@@ -16,11 +16,15 @@ import { RoutingSchema } from "../../gen/modelgate/v1/common_pb";
 import type { EndpointConfig } from "../config/schema";
 import type { CallOutcome } from "../interceptors/call-info";
 import type { PriceTable } from "../usage/prices";
-import type { ChatParams, CompleteParams } from "../providers/types";
+import type { ChatParams, CompleteParams, EmbedParams } from "../providers/types";
 import type { RuntimeEndpoint } from "../runtime";
 import { cacheKey, decodeEntry, encodeEntry, MemoryCacheStore, RedisCacheStore, type CacheStore } from "./cache";
 import { compileContextPolicy, fitChat, fitComplete, type ContextPolicy } from "./context";
 import { blockedBy, checkText, compileGuardRule, guardrailError, type GuardDecision, type GuardRule } from "./guardrails";
+import { remoteContext, remoteInput, remoteOutputUnary, StreamRemoteGuard } from "./guardrails-flow";
+import { compileRemoteRule, type RemoteRule } from "./guardrails-remote";
+import type { AnyGuardRuleConfig, GuardRuleConfig } from "./config";
+import type { UpstreamClient } from "../upstream/client";
 import { cacheLookups, cacheSavedUsd, contextOutcomes, guardrailDecisions, logPolicy } from "./metrics";
 
 /** Response header (and stream trailer): whether the answer came from the response cache. */
@@ -38,20 +42,27 @@ export interface EndpointPolicies {
   prices: PriceTable;
   inputRules: readonly GuardRule[];
   outputRules: readonly GuardRule[];
+  /** Moderation and webhook checks (after the local rules), and how often a stream is checked. */
+  inputRemote: readonly RemoteRule[];
+  outputRemote: readonly RemoteRule[];
+  streamCheckChars: number;
   context?: ContextPolicy;
   cache?: CachePolicy;
 }
 
 /** The endpoint's compiled policies; undefined when it configures none. */
-export function compilePolicies(ep: EndpointConfig, prices: PriceTable): EndpointPolicies | undefined {
+export function compilePolicies(ep: EndpointConfig, prices: PriceTable, upstream: UpstreamClient): EndpointPolicies | undefined {
   const p = ep.policies;
   if (!p) return undefined;
   const targets = ep.targets.map((t) => ({ provider: t.model.provider, model: t.model.name }));
   const cache = p.cache;
   return {
     prices,
-    inputRules: (p.guardrails?.input ?? []).map(compileGuardRule),
-    outputRules: (p.guardrails?.output ?? []).map(compileGuardRule),
+    inputRules: (p.guardrails?.input ?? []).filter(isLocalRule).map(compileGuardRule),
+    outputRules: (p.guardrails?.output ?? []).filter(isLocalRule).map(compileGuardRule),
+    inputRemote: (p.guardrails?.input ?? []).filter((r) => !isLocalRule(r)).map((r) => compileRemoteRule(r, upstream)),
+    outputRemote: (p.guardrails?.output ?? []).filter((r) => !isLocalRule(r)).map((r) => compileRemoteRule(r, upstream)),
+    streamCheckChars: p.guardrails?.stream_check_chars ?? 0,
     context: p.context && compileContextPolicy(p.context, targets),
     cache: cache && {
       store: cache.redis_url ? new RedisCacheStore(cache.redis_url, cache.key_prefix) : new MemoryCacheStore(cache.max_bytes),
@@ -60,6 +71,10 @@ export function compilePolicies(ep: EndpointConfig, prices: PriceTable): Endpoin
       allowNondeterministic: cache.allow_nondeterministic,
     },
   };
+}
+
+function isLocalRule(rule: AnyGuardRuleConfig): rule is GuardRuleConfig {
+  return rule.type !== "moderation" && rule.type !== "webhook";
 }
 
 type Params = ChatParams | CompleteParams;
@@ -127,7 +142,7 @@ function guardInput(rules: readonly GuardRule[], params: Params, decisions: Guar
   return changed ? { ...params, prompt, prompts } : params;
 }
 
-function record(call: PolicyCall, side: "input" | "output", decisions: readonly GuardDecision[]): void {
+export function record(call: PolicyCall, side: "input" | "output", decisions: readonly GuardDecision[]): void {
   if (decisions.length === 0) return;
   const endpoint = call.endpoint.name;
   const noted = (call.outcome.guardrails ??= []);
@@ -274,7 +289,7 @@ function hitOutcome(policies: EndpointPolicies, call: PolicyCall, ctx: HandlerCo
 
 // ---- the pipeline
 
-function requestSide<P extends Params>(policies: EndpointPolicies, call: PolicyCall, params: P): P {
+async function requestSide<P extends Params>(policies: EndpointPolicies, call: PolicyCall, ctx: HandlerContext, params: P): Promise<P> {
   const endpoint = call.endpoint;
   if (policies.inputRules.length > 0) {
     const decisions: GuardDecision[] = [];
@@ -282,6 +297,13 @@ function requestSide<P extends Params>(policies: EndpointPolicies, call: PolicyC
     record(call, "input", decisions);
     const blocked = blockedBy(decisions);
     if (blocked) throw guardrailError("input", blocked.reason);
+  }
+  if (policies.inputRemote.length > 0) {
+    const remote = await remoteInput(policies.inputRemote, params, remoteContext(endpoint, ctx, "input"));
+    record(call, "input", remote.decisions);
+    const blocked = blockedBy(remote.decisions);
+    if (blocked) throw guardrailError("input", blocked.reason);
+    params = remote.params;
   }
   if (policies.context) {
     const fit = isChat(params) ? fitContext(() => fitChat(policies.context!, endpoint.name, params as ChatParams)) : fitContext(() => fitComplete(policies.context!, endpoint.name, params as CompleteParams));
@@ -301,6 +323,32 @@ function requestSide<P extends Params>(policies: EndpointPolicies, call: PolicyC
   }
 }
 
+/**
+ * Embedding inputs through the endpoint's input guardrails (local rules, then remote ones): a
+ * block refuses the call before any upstream request, a redaction changes what is embedded.
+ * The other policies (context window, cache, output checks) do not apply to embeddings.
+ */
+export async function policyEmbedInput(begun: PolicyCall, ctx: HandlerContext, params: EmbedParams): Promise<EmbedParams> {
+  const policies = begun.endpoint.policies;
+  if (!policies) return params;
+  if (policies.inputRules.length > 0) {
+    const decisions: GuardDecision[] = [];
+    const inputs = params.inputs.map((t) => checkText(policies.inputRules, t, decisions));
+    record(begun, "input", decisions);
+    const blocked = blockedBy(decisions);
+    if (blocked) throw guardrailError("input", blocked.reason);
+    if (inputs.some((t, i) => t !== params.inputs[i])) params = { ...params, inputs };
+  }
+  if (policies.inputRemote.length > 0) {
+    const remote = await remoteInput(policies.inputRemote, params, remoteContext(begun.endpoint, ctx, "input"));
+    record(begun, "input", remote.decisions);
+    const blocked = blockedBy(remote.decisions);
+    if (blocked) throw guardrailError("input", blocked.reason);
+    params = remote.params;
+  }
+  return params;
+}
+
 /** A unary chat or completion through the endpoint's policies. */
 export async function policyUnary<P extends Params, R extends AnswerLike>(
   begun: PolicyCall,
@@ -311,7 +359,7 @@ export async function policyUnary<P extends Params, R extends AnswerLike>(
   const { endpoint, outcome } = begun;
   const policies = endpoint.policies;
   if (!policies) return call(params);
-  params = requestSide(policies, begun, params);
+  params = await requestSide(policies, begun, ctx, params);
   const schemas = schemasOf(params);
   const cache = cacheCallOf(policies, endpoint, outcome, ctx, params, schemas);
   if (cache) {
@@ -330,6 +378,12 @@ export async function policyUnary<P extends Params, R extends AnswerLike>(
   if (policies.outputRules.length > 0) {
     const decisions: GuardDecision[] = [];
     guardOutputUnary(policies.outputRules, res, decisions);
+    record(begun, "output", decisions);
+    const blocked = blockedBy(decisions);
+    if (blocked) throw guardrailError("output", blocked.reason);
+  }
+  if (policies.outputRemote.length > 0) {
+    const decisions = await remoteOutputUnary(policies.outputRemote, res.choices ?? [], remoteContext(endpoint, ctx, "output"));
     record(begun, "output", decisions);
     const blocked = blockedBy(decisions);
     if (blocked) throw guardrailError("output", blocked.reason);
@@ -354,7 +408,7 @@ export async function* policyStream<P extends Params, C extends AnswerLike>(
     yield* call(params);
     return;
   }
-  params = requestSide(policies, begun, params);
+  params = await requestSide(policies, begun, ctx, params);
   const schemas = schemasOf(params);
   const cache = cacheCallOf(policies, endpoint, outcome, ctx, params, schemas);
   if (cache) {
@@ -378,20 +432,39 @@ export async function* policyStream<P extends Params, C extends AnswerLike>(
   const guard = policies.outputRules.length > 0 ? new StreamOutputGuard(policies.outputRules) : undefined;
   let stored: Uint8Array[] | undefined = cache && !cache.noStore ? [] : undefined;
   let storedBytes = 0;
+  const remote = policies.outputRemote.length > 0
+    ? new StreamRemoteGuard<C>(policies.outputRemote, policies.streamCheckChars, (final) => remoteContext(endpoint, ctx, "output", final))
+    : undefined;
+  const keep = (chunk: C) => {
+    if (!stored) return;
+    const bytes = toBinary(schemas.response, create(schemas.response, chunk as never));
+    storedBytes += bytes.length + 4;
+    if (storedBytes > cache!.policy.maxEntryBytes) stored = undefined;
+    else stored.push(bytes);
+  };
   try {
     for await (const chunk of call(params)) {
       const blocked = guard?.check(chunk);
       if (blocked) throw guardrailError("output", blocked.reason);
-      if (stored) {
-        const bytes = toBinary(schemas.response, create(schemas.response, chunk as never));
-        storedBytes += bytes.length + 4;
-        if (storedBytes > cache!.policy.maxEntryBytes) stored = undefined;
-        else stored.push(bytes);
+      // With remote checks, chunks wait until a check passed them (see StreamRemoteGuard).
+      const checked = remote ? await remote.push(chunk) : { release: [chunk] };
+      if (checked.blocked) throw guardrailError("output", checked.blocked.reason);
+      for (const c of checked.release) {
+        keep(c);
+        yield c;
       }
-      yield chunk;
+    }
+    if (remote) {
+      const checked = await remote.flush();
+      if (checked.blocked) throw guardrailError("output", checked.blocked.reason);
+      for (const c of checked.release) {
+        keep(c);
+        yield c;
+      }
     }
   } finally {
     if (guard) record(begun, "output", guard.decisions);
+    if (remote) record(begun, "output", remote.decisions);
   }
   // Only a stream that ended normally is replayed later.
   if (cache && stored && stored.length > 0) await cache.policy.store.set(cache.key, encodeEntry(stored), cache.policy.ttlMs);

@@ -1,5 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { EmbeddingPrecision, type EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
+import { policyEmbedInput } from "../policies/pipeline";
 import { beginEndpointCall, recordAnswer, routedUnary, missingMethod, routingOf, type ServiceDeps } from "./endpoint-call";
 import { embedRequestSchema, validate } from "./validate";
 
@@ -8,9 +9,11 @@ export function embeddingsService(deps: ServiceDeps): ServiceImpl<typeof Embeddi
     async embed(req, ctx) {
       const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/embeddings");
       validate(embedRequestSchema, req);
+      // Input guardrails (when the endpoint has them) may refuse or redact the texts.
+      const params = endpoint.policies ? await policyEmbedInput({ endpoint, outcome, options }, ctx, req) : req;
       const res = endpoint.router
-        ? await routedUnary(endpoint.router, ctx, outcome, options, (c, call) => (c.embed ?? missingMethod(endpoint))(req, call))
-        : await (endpoint.client.embed ?? missingMethod(endpoint))(req, options);
+        ? await routedUnary(endpoint.router, ctx, outcome, options, (c, call) => (c.embed ?? missingMethod(endpoint))(params, call))
+        : await (endpoint.client.embed ?? missingMethod(endpoint))(params, options);
       recordAnswer(outcome, { usage: res.usage });
       // FLOAT64: the upstream's numbers in double_values (float32 would turn 0.1 into 0.10000000149011612).
       const routing = routingOf(outcome);
