@@ -22,7 +22,8 @@ const views: { id: View; label: string }[] = [
 ];
 
 function viewFromHash(): View {
-  const id = window.location.hash.replace(/^#\/?/, "");
+  // A view may have a detail after a slash (#/endpoints/<name>): the view is the first segment.
+  const id = window.location.hash.replace(/^#\/?/, "").split("/")[0] ?? "";
   return views.some((v) => v.id === id) ? (id as View) : "endpoints";
 }
 
