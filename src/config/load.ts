@@ -6,6 +6,7 @@ import type { z } from "zod";
 import { configSchema, endpointSchema, type ConfigFile, type EndpointConfig } from "./schema";
 import type { ModelFactory } from "../providers/model";
 import { accessConfigProblems } from "../auth/config";
+import { semanticCacheConfigProblems } from "../policies/semantic-cache";
 import { readKeyFiles, type KeyFileProblem } from "./mlflow-compat";
 import { endpointsFromRoutes, type RouteProblem } from "../routing/mlflow-routes";
 
@@ -120,6 +121,7 @@ export function parseConfig(
   });
   problems.push(
     ...accessConfigProblems({ jwt: file.auth.jwt, access: file.access }, new Map(file.endpoints.map((e) => [e.name, e.endpoint_type]))),
+    ...semanticCacheConfigProblems(file.endpoints),
   );
   if (problems.length > 0) throw new ConfigError(source, withoutFollowOns(problems, unset));
   return { file, providerConfigs, targetConfigs };

@@ -1,4 +1,4 @@
-import type { Interceptor } from "@connectrpc/connect";
+import { createContextKey, type Interceptor } from "@connectrpc/connect";
 import { permissionDenied, unauthenticated } from "../errors";
 import type { KeyCache } from "../auth/key-cache";
 import { anonymous, sha256Hex, type Principal } from "../runtime";
@@ -8,6 +8,12 @@ import { looksLikeJwt } from "../auth/jwt";
 import { callerKey, getCallEndpoint, getCallScope, setOnce } from "./call-info";
 
 const bearer = /^Bearer\s+(\S+)\s*$/i;
+
+/**
+ * The gateway's own calls (the semantic cache's embeddings) carry their principal in the context
+ * values, which only in-process callers can set: they run as it, without credentials or grants.
+ */
+export const internalPrincipalKey = createContextKey<Principal | undefined>(undefined, { description: "modelgate internal principal" });
 
 /** Services only admins may call. */
 const adminServices = new Set(["modelgate.v1.AdminService", "modelgate.v1.UsageService"]);
@@ -28,6 +34,11 @@ export function authInterceptor(deps: AuthDeps = {}): Interceptor {
   return (next) => async (req) => {
     const scope = getCallScope(req.contextValues);
     if (!scope) return next(req);
+    const internal = req.contextValues.get(internalPrincipalKey);
+    if (internal) {
+      setOnce(req.contextValues, callerKey, { principal: internal });
+      return next(req);
+    }
     if (!scope.state.auth.enabled) {
       setOnce(req.contextValues, callerKey, { principal: anonymous });
       return next(req);

@@ -17,7 +17,6 @@ import type { BasicTracerProvider, Sampler } from "@opentelemetry/sdk-trace-base
 import type { Logger } from "pino";
 import type { ContextValues } from "@connectrpc/connect";
 import { getCallEndpoint, getCallScope, getCaller, type CallScope } from "../interceptors/call-info";
-import { checkText, compileGuardRule, type GuardDecision } from "../policies/guardrails";
 import type { CallTrace as CallTraceApi, SamplerSpec, Telemetry, TelemetrySettings, UpstreamAttempt } from "./otel";
 
 /** The OpenTelemetry packages, imported when tracing starts. */
@@ -89,24 +88,6 @@ const providerNames: Record<string, string> = {
 
 /** Bound of each captured prompt or completion attribute (characters). */
 const maxCapturedChars = 16_384;
-/**
- * Text kept past the bound until it is redacted: a PII match cut by the bound would no longer be
- * recognised, and its start would leak. Redaction runs on the bound plus this, then clips.
- */
-const redactMarginChars = 512;
-
-/** Redacts captured text (telemetry.redact), then clips it to `max` characters. */
-export type CaptureRedactor = (text: string, max: number) => string;
-
-/** The redactor for `kinds`: the guardrails' PII detectors, each match replaced by [REDACTED:pii.<kind>]. */
-export function captureRedactor(kinds: readonly TelemetrySettings["redact"][number][]): CaptureRedactor {
-  if (kinds.length === 0) return (text, max) => text.slice(0, max);
-  const rule = compileGuardRule({ type: "pii", kinds: [...kinds], action: "redact" });
-  return (text, max) => {
-    const decisions: GuardDecision[] = [];
-    return checkText([rule], text.slice(0, max + redactMarginChars), decisions).slice(0, max);
-  };
-}
 
 /** Tracer, propagators and the export pipeline; built only when telemetry is on. */
 export class SdkTelemetry implements Telemetry {
@@ -114,7 +95,6 @@ export class SdkTelemetry implements Telemetry {
   private readonly tracer: Tracer;
   private readonly propagator: Core.CompositePropagator;
   private readonly api: typeof Api;
-  private readonly redact: CaptureRedactor;
 
   constructor(
     readonly settings: TelemetrySettings,
@@ -123,7 +103,6 @@ export class SdkTelemetry implements Telemetry {
   ) {
     const { api, core, sdk } = lib;
     this.api = api;
-    this.redact = captureRedactor(settings.redact);
     this.propagator = new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] });
     const exporter = new lib.exporter.OTLPTraceExporter({ url: settings.tracesUrl, headers: settings.headers, timeoutMillis: 10_000 });
     this.provider = new sdk.BasicTracerProvider({
@@ -173,7 +152,7 @@ export class SdkTelemetry implements Telemetry {
       },
       parent,
     );
-    return new CallTrace(api, this.tracer, this.propagator, span, api.trace.setSpan(parent, span), values, this.redact);
+    return new CallTrace(api, this.tracer, this.propagator, span, api.trace.setSpan(parent, span), values);
   }
 
   /** Exports every finished span now (tests; shutdown does it too). */
@@ -214,7 +193,6 @@ export class CallTrace implements CallTraceApi {
     readonly span: Span,
     private readonly context: Context,
     private readonly values: ContextValues,
-    private readonly redact: CaptureRedactor = (text, max) => text.slice(0, max),
   ) {}
 
   /** W3C traceparent naming this call's span (what the logs and non-traced requests carry). */
@@ -264,9 +242,7 @@ export class CallTrace implements CallTraceApi {
       if (choice.finishReason) this.finishReasons.add(choice.finishReason);
       if (!capture) continue;
       const text = choice.message?.content ?? choice.delta?.content ?? choice.text;
-      // Kept past the bound by the redaction margin; redacted and clipped when the span ends.
-      const room = maxCapturedChars + redactMarginChars;
-      if (text && (this.output?.length ?? 0) < room) this.output = ((this.output ?? "") + text).slice(0, room);
+      if (text && (this.output?.length ?? 0) < maxCapturedChars) this.output = ((this.output ?? "") + text).slice(0, maxCapturedChars);
     }
   }
 
@@ -286,13 +262,12 @@ export class CallTrace implements CallTraceApi {
     if (this.responseModel) span.setAttribute("gen_ai.response.model", this.responseModel);
     if (this.finishReasons.size > 0) span.setAttribute("gen_ai.response.finish_reasons", [...this.finishReasons]);
     if (scope && this.captureContent) {
-      const input = inputMessages(scope.message, this.redact);
+      const input = inputMessages(scope.message);
       if (input) span.setAttribute("gen_ai.input.messages", input);
       if (this.output !== undefined) {
-        const content = this.redact(this.output, maxCapturedChars);
         span.setAttribute(
           "gen_ai.output.messages",
-          JSON.stringify([{ role: "assistant", parts: [{ type: "text", content }], finish_reason: [...this.finishReasons][0] ?? "" }]),
+          JSON.stringify([{ role: "assistant", parts: [{ type: "text", content: this.output }], finish_reason: [...this.finishReasons][0] ?? "" }]),
         );
       }
     }
@@ -343,8 +318,8 @@ function callAttributes(scope: CallScope, values: ContextValues, attemptSpans: n
   return a;
 }
 
-/** `gen_ai.input.messages` (GenAI conventions' JSON shape), each text redacted and clipped, the whole bounded. */
-function inputMessages(message: unknown, redact: CaptureRedactor): string | undefined {
+/** `gen_ai.input.messages` (GenAI conventions' JSON shape), each text clipped, the whole bounded. */
+function inputMessages(message: unknown): string | undefined {
   const m = message as { messages?: readonly { role?: string; content?: string }[]; prompt?: string; input?: readonly string[] } | undefined;
   let messages: { role: string; parts: { type: "text"; content: string }[] }[];
   if (m?.messages) messages = m.messages.map((x) => ({ role: x.role ?? "user", parts: [{ type: "text", content: x.content ?? "" }] }));
@@ -354,7 +329,7 @@ function inputMessages(message: unknown, redact: CaptureRedactor): string | unde
   let budget = maxCapturedChars;
   for (const msg of messages) {
     const part = msg.parts[0]!;
-    part.content = budget > 0 ? redact(part.content, budget) : "";
+    part.content = part.content.slice(0, Math.max(0, budget));
     budget -= part.content.length;
   }
   return JSON.stringify(messages.filter((msg, i) => i === 0 || msg.parts[0]!.content.length > 0));

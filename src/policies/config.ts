@@ -33,7 +33,48 @@ export const cachePolicySchema = z.strictObject({
   redis_url: z.string().regex(/^rediss?:\/\//, "expected a redis:// or rediss:// URL").optional(),
   /** Put before every cache key in Redis. */
   key_prefix: z.string().default("mg:cache:"),
+  /** On an exact miss, serve the nearest earlier answer to a similar prompt (src/policies/semantic-cache.ts). */
+  semantic: z.lazy(() => semanticCacheSchema).optional(),
 });
+
+const chromaName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]{1,480}[a-zA-Z0-9]$/, "use 3-482 letters, digits, '.', '_' or '-', starting and ending with a letter or digit");
+
+/** Where the semantic cache keeps its vectors: in process (one replica) or a Chroma server (shared). */
+export const semanticStoreSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("memory") }),
+  z.strictObject({
+    type: z.literal("chroma"),
+    /** http(s)://host:port of a Chroma server (`chroma run`), API v2. */
+    url: z.string().regex(/^https?:\/\/[^\s/]+/, "expected an http:// or https:// URL"),
+    tenant: chromaName.default("default_tenant"),
+    database: chromaName.default("default_database"),
+    /** Collection name stem: the gateway uses `<collection>-d<dimensions>`, created on first use. */
+    collection: chromaName.default("modelgate-semantic-cache"),
+    /** Timeout of one request to Chroma (a slow store is a miss, never a slow call). */
+    timeout_ms: z.number().int().min(1).max(60_000).default(1_000),
+  }),
+]);
+
+export const semanticCacheSchema = z.strictObject({
+  /** The gateway's own llm/v1/embeddings endpoint the prompts are embedded with (called in process). */
+  embeddings_endpoint: z.string().min(1).max(128),
+  /** Least cosine similarity between two prompts for the earlier answer to be served. */
+  threshold: z.number().gt(0).max(1).default(0.95),
+  /** What is embedded: the last this many user turns (chat) ... */
+  user_turns: z.number().int().min(1).max(32).default(1),
+  /** ... and the system prompt with them (the other turns must match exactly). */
+  include_system: z.boolean().default(true),
+  /** Unicode NFKC, lower case and whitespace collapsed before embedding. */
+  normalize: z.boolean().default(true),
+  /** Longest text embedded (characters); a longer prompt skips the semantic cache. */
+  max_chars: z.number().int().min(1).max(200_000).default(8_000),
+  /** How long the embeddings call may take; past it (or on its failure) the call goes upstream. */
+  timeout_ms: z.number().int().min(1).max(60_000).default(2_000),
+  /** The in-process index's bound in entries (oldest out first; bytes are bounded by `max_bytes`). */
+  max_entries: z.number().int().min(1).max(100_000).default(10_000),
+  store: semanticStoreSchema.default({ type: "memory" }),
+});
+export type SemanticCacheConfig = z.infer<typeof semanticCacheSchema>;
 
 export const piiKinds = ["email", "phone", "card", "iban", "secret"] as const;
 export type PiiKind = (typeof piiKinds)[number];

@@ -1,6 +1,6 @@
 // The policies' counters and decision log. Counted as plain tallies per call (read by prom-client
 // at scrape time, like src/observability/metrics.ts), logged without the request's text.
-import { Counter, type Registry } from "prom-client";
+import { Counter, Histogram, type Registry } from "prom-client";
 import type { Logger } from "pino";
 
 type Labels = Record<string, string>;
@@ -28,6 +28,16 @@ export const guardrailDecisions = new Tallies();
 export const remoteChecks = new Tallies();
 /** Context-window outcomes by endpoint: fit, trimmed, refused, routed. */
 export const contextOutcomes = new Tallies();
+/** Semantic cache lookups by endpoint and result (hit, miss, error: failed open, skipped: nothing to embed). */
+export const semanticLookups = new Tallies();
+/** The best cosine similarity each semantic lookup found (hit or miss), by endpoint; process-wide. */
+export const semanticSimilarity = new Histogram({
+  name: "modelgate_semantic_cache_similarity",
+  help: "Best cosine similarity found by each semantic cache lookup that had a candidate (hit or miss).",
+  labelNames: ["endpoint"],
+  buckets: [0.5, 0.7, 0.8, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 1],
+  registers: [],
+});
 
 const registered = new WeakSet<Registry>();
 
@@ -46,11 +56,13 @@ export function registerPolicyMetrics(registry: Registry): void {
         for (const { labels, n } of tallies.values.values()) this.inc(labels, n);
       },
     });
-  counter("modelgate_cache_lookups_total", "Response cache lookups by result (hit, miss, bypass).", ["endpoint", "result"], cacheLookups);
+  counter("modelgate_cache_lookups_total", "Response cache lookups by result (hit, semantic_hit, miss, bypass).", ["endpoint", "result"], cacheLookups);
   counter("modelgate_cache_saved_usd_total", "USD the response cache saved (the price of the replayed answers).", ["endpoint"], cacheSavedUsd);
   counter("modelgate_guardrail_decisions_total", "Guardrail decisions by side, reason and action.", ["endpoint", "side", "reason", "action"], guardrailDecisions);
   counter("modelgate_guardrail_remote_checks_total", "Moderation and webhook guardrail checks by side and outcome (allow, block, redact, flag, error).", ["endpoint", "check", "side", "outcome"], remoteChecks);
   counter("modelgate_context_outcomes_total", "Context-window checks by outcome (fit, trimmed, refused, routed).", ["endpoint", "outcome"], contextOutcomes);
+  counter("modelgate_semantic_cache_lookups_total", "Semantic cache lookups by result (hit, miss, error: failed open, skipped).", ["endpoint", "result"], semanticLookups);
+  registry.registerMetric(semanticSimilarity);
 }
 
 let logger: Pick<Logger, "info" | "warn"> | undefined;

@@ -20,6 +20,7 @@ import type { ChatParams, CompleteParams, EmbedParams } from "../providers/types
 import type { RuntimeEndpoint } from "../runtime";
 import { cacheKey, decodeEntry, encodeEntry, MemoryCacheStore, RedisCacheStore, type CacheStore } from "./cache";
 import { compileContextPolicy, fitChat, fitComplete, type ContextPolicy } from "./context";
+import { compileSemanticCache, semanticLookup, similarityHeader, type Embedder, type SemanticCachePolicy, type SemanticLookup } from "./semantic-cache";
 import { blockedBy, checkText, compileGuardRule, guardrailError, type GuardDecision, type GuardRule } from "./guardrails";
 import { remoteContext, remoteInput, remoteOutputUnary, StreamRemoteGuard } from "./guardrails-flow";
 import { compileRemoteRule, type RemoteRule } from "./guardrails-remote";
@@ -35,6 +36,8 @@ export interface CachePolicy {
   ttlMs: number;
   maxEntryBytes: number;
   allowNondeterministic: boolean;
+  /** On an exact miss, the nearest answer to a similar prompt (src/policies/semantic-cache.ts). */
+  semantic?: SemanticCachePolicy;
 }
 
 export interface EndpointPolicies {
@@ -69,6 +72,7 @@ export function compilePolicies(ep: EndpointConfig, prices: PriceTable, upstream
       ttlMs: cache.ttl_ms,
       maxEntryBytes: cache.max_entry_bytes,
       allowNondeterministic: cache.allow_nondeterministic,
+      semantic: cache.semantic && compileSemanticCache(cache.semantic, cache.max_bytes),
     },
   };
 }
@@ -104,7 +108,9 @@ function isChat(params: Params): params is ChatParams {
 export interface PolicyCall {
   endpoint: RuntimeEndpoint;
   outcome: CallOutcome;
-  options: { requestId?: string };
+  options: { requestId?: string; traceparent?: string };
+  /** Embeds prompts for the semantic cache (the gateway's in-process embeddings client). */
+  embed?: Embedder;
 }
 
 // ---- input guardrails
@@ -272,19 +278,38 @@ function cacheCallOf(policies: EndpointPolicies, endpoint: RuntimeEndpoint, outc
   return { policy, key, noStore };
 }
 
-function hitOutcome(policies: EndpointPolicies, call: PolicyCall, ctx: HandlerContext, usage: { promptTokens: number; completionTokens: number } | undefined): void {
+/** Marks a cache hit: exact, or semantic with the prompts' similarity (headers, and trailers for streams). */
+function hitOutcome(
+  policies: EndpointPolicies,
+  call: PolicyCall,
+  ctx: HandlerContext,
+  usage: { promptTokens: number; completionTokens: number } | undefined,
+  similarity?: number,
+): void {
   const endpoint = call.endpoint;
-  ctx.responseHeader.set(cacheHeader, "hit");
-  cacheLookups.add({ endpoint: endpoint.name, result: "hit" });
+  const kind = similarity === undefined ? "hit" : "semantic_hit";
+  const streamed = ctx.method.methodKind === "server_streaming";
+  for (const h of streamed ? [ctx.responseHeader, ctx.responseTrailer] : [ctx.responseHeader]) {
+    h.set(cacheHeader, similarity === undefined ? "hit" : "semantic-hit");
+    if (similarity !== undefined) h.set(similarityHeader, similarity.toFixed(4));
+  }
+  cacheLookups.add({ endpoint: endpoint.name, result: kind });
   // Nothing was generated for this call: the ledger records 0 tokens (cost 0), metrics the saving.
   const outcome = call.outcome;
   outcome.usage = { promptTokens: 0, completionTokens: 0, totalTokens: 0 } as NonNullable<typeof outcome.usage>;
   outcome.attempts = 0;
-  outcome.cache = "hit";
+  outcome.cache = kind;
   const saved = usage ? policies.prices.costUsd(outcome.provider ?? endpoint.provider, outcome.model ?? endpoint.model, usage) : null;
   if (saved !== null) outcome.costSavedUsd = saved;
   if (saved) cacheSavedUsd.add({ endpoint: endpoint.name }, saved);
-  logPolicy({ endpoint: endpoint.name, requestId: call.options.requestId, cache: "hit", savedUsd: saved ?? undefined }, "response cache hit");
+  logPolicy({ endpoint: endpoint.name, requestId: call.options.requestId, cache: kind, similarity, savedUsd: saved ?? undefined }, "response cache hit");
+}
+
+/** The semantic cache's lookup after an exact miss (nothing when the endpoint has none). */
+async function semanticOf(cache: CacheCall, call: PolicyCall, ctx: HandlerContext, params: Params, schemas: Schemas): Promise<SemanticLookup> {
+  const policy = cache.policy.semantic;
+  if (!policy) return {};
+  return semanticLookup(policy, call, ctx, params, { schema: schemas.request, stream: schemas.stream }, { ttlMs: cache.policy.ttlMs, noStore: cache.noStore });
 }
 
 // ---- the pipeline
@@ -362,12 +387,20 @@ export async function policyUnary<P extends Params, R extends AnswerLike>(
   params = await requestSide(policies, begun, ctx, params);
   const schemas = schemasOf(params);
   const cache = cacheCallOf(policies, endpoint, outcome, ctx, params, schemas);
+  let semantic: SemanticLookup | undefined;
   if (cache) {
     const cached = await cache.policy.store.get(cache.key);
     const messages = cached && decodeEntry(cached);
     if (messages?.length === 1) {
       const res = fromBinary(schemas.response, messages[0]!) as unknown as R;
       hitOutcome(policies, begun, ctx, usageOf(res));
+      return Object.assign(res, { routing: create(RoutingSchema, { target: outcome.target ?? "", attempts: 0, cacheHit: true }) });
+    }
+    semantic = await semanticOf(cache, begun, ctx, params, schemas);
+    const similar = semantic.hit && decodeEntry(semantic.hit.entry);
+    if (similar?.length === 1) {
+      const res = fromBinary(schemas.response, similar[0]!) as unknown as R;
+      hitOutcome(policies, begun, ctx, usageOf(res), semantic.hit!.similarity);
       return Object.assign(res, { routing: create(RoutingSchema, { target: outcome.target ?? "", attempts: 0, cacheHit: true }) });
     }
     ctx.responseHeader.set(cacheHeader, "miss");
@@ -390,7 +423,10 @@ export async function policyUnary<P extends Params, R extends AnswerLike>(
   }
   if (cache && !cache.noStore) {
     const entry = encodeEntry([toBinary(schemas.response, create(schemas.response, res as never))]);
-    if (entry.length <= cache.policy.maxEntryBytes) await cache.policy.store.set(cache.key, entry, cache.policy.ttlMs);
+    if (entry.length <= cache.policy.maxEntryBytes) {
+      await cache.policy.store.set(cache.key, entry, cache.policy.ttlMs);
+      await semantic?.store?.(entry);
+    }
   }
   return res;
 }
@@ -411,13 +447,15 @@ export async function* policyStream<P extends Params, C extends AnswerLike>(
   params = await requestSide(policies, begun, ctx, params);
   const schemas = schemasOf(params);
   const cache = cacheCallOf(policies, endpoint, outcome, ctx, params, schemas);
+  let semantic: SemanticLookup | undefined;
   if (cache) {
     const cached = await cache.policy.store.get(cache.key);
-    const messages = cached && decodeEntry(cached);
+    semantic = cached ? undefined : await semanticOf(cache, begun, ctx, params, schemas);
+    const similar = semantic?.hit && decodeEntry(semantic.hit.entry);
+    const messages = (cached && decodeEntry(cached)) || similar;
     if (messages && messages.length > 0) {
       const chunks = messages.map((m) => fromBinary(schemas.response, m) as unknown as C);
-      hitOutcome(policies, begun, ctx, usageOf(chunks.find((c) => c.usage)));
-      ctx.responseTrailer.set(cacheHeader, "hit");
+      hitOutcome(policies, begun, ctx, usageOf(chunks.find((c) => c.usage)), messages === similar ? semantic?.hit?.similarity : undefined);
       for (const chunk of chunks) {
         if (chunk.usage) Object.assign(chunk, { routing: create(RoutingSchema, { target: outcome.target ?? "", attempts: 0, cacheHit: true }) });
         yield chunk;
@@ -467,5 +505,9 @@ export async function* policyStream<P extends Params, C extends AnswerLike>(
     if (remote) record(begun, "output", remote.decisions);
   }
   // Only a stream that ended normally is replayed later.
-  if (cache && stored && stored.length > 0) await cache.policy.store.set(cache.key, encodeEntry(stored), cache.policy.ttlMs);
+  if (cache && stored && stored.length > 0) {
+    const entry = encodeEntry(stored);
+    await cache.policy.store.set(cache.key, entry, cache.policy.ttlMs);
+    await semantic?.store?.(entry);
+  }
 }

@@ -57,6 +57,7 @@ import { openaiSurface } from "../surfaces/openai/index";
 import { consoleHandler } from "../surfaces/console";
 import { createRestRouter } from "../surfaces/router";
 import { inProcessClients } from "../surfaces/services";
+import { inProcessEmbedder } from "../policies/semantic-cache";
 import { applyCors, corsPolicy } from "./cors";
 import { HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb";
 import { HealthStatus, registerHealth } from "./health";
@@ -324,7 +325,8 @@ export class Gateway {
   private listener(): RequestListener {
     const logger = this.options.logger;
     const getState = () => this.state;
-    const deps: ServiceDeps = { getState };
+    // The semantic cache embeds prompts through the in-process clients (below) as the gateway.
+    const deps: ServiceDeps = { getState, embed: (input) => inProcessEmbedder(clients.embeddings)(input) };
     const chain: Interceptor[] = [
       callContextInterceptor(getState),
       errorsInterceptor(logger),

@@ -14,7 +14,7 @@ export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> 
   return {
     async chat(req, ctx) {
       const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
-      return policyUnary({ endpoint, outcome, options }, ctx, chatParams(req), async (params) => {
+      return policyUnary({ endpoint, outcome, options, embed: deps.embed }, ctx, chatParams(req), async (params) => {
         const res = endpoint.router
           ? await routedUnary(endpoint.router, ctx, outcome, options, (c, call) => (c.chat ?? missingMethod(endpoint))(params, call))
           : await (endpoint.client.chat ?? missingMethod(endpoint))(params, options);
@@ -24,7 +24,7 @@ export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> 
     },
     async *streamChat(req, ctx) {
       const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
-      yield* policyStream({ endpoint, outcome, options }, ctx, chatParams(req), async function* (params) {
+      yield* policyStream({ endpoint, outcome, options, embed: deps.embed }, ctx, chatParams(req), async function* (params) {
         const chunks = endpoint.router
           ? routedStream(endpoint.router, ctx, outcome, options, (c, call) => (c.streamChat ?? missingMethod(endpoint))(params, call))
           : (endpoint.client.streamChat ?? missingMethod(endpoint))(params, options);

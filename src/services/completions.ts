@@ -14,7 +14,7 @@ export function completionsService(deps: ServiceDeps): ServiceImpl<typeof Comple
   return {
     async complete(req, ctx) {
       const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
-      return policyUnary({ endpoint, outcome, options }, ctx, completeParams(req), async (params) => {
+      return policyUnary({ endpoint, outcome, options, embed: deps.embed }, ctx, completeParams(req), async (params) => {
         const res = endpoint.router
           ? await routedUnary(endpoint.router, ctx, outcome, options, (c, call) => (c.complete ?? missingMethod(endpoint))(params, call))
           : await (endpoint.client.complete ?? missingMethod(endpoint))(params, options);
@@ -24,7 +24,7 @@ export function completionsService(deps: ServiceDeps): ServiceImpl<typeof Comple
     },
     async *streamComplete(req, ctx) {
       const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
-      yield* policyStream({ endpoint, outcome, options }, ctx, completeParams(req), async function* (params) {
+      yield* policyStream({ endpoint, outcome, options, embed: deps.embed }, ctx, completeParams(req), async function* (params) {
         const chunks = endpoint.router
           ? routedStream(endpoint.router, ctx, outcome, options, (c, call) => (c.streamComplete ?? missingMethod(endpoint))(params, call))
           : (endpoint.client.streamComplete ?? missingMethod(endpoint))(params, options);

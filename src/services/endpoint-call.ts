@@ -8,6 +8,7 @@ import { StreamedTokenCounter, type StreamChunkLike } from "../usage/tokens";
 import { upstreamTraceKey } from "../observability/otel";
 import type { CallOptions } from "../providers/model";
 import type { RuntimeEndpoint, RuntimeState } from "../runtime";
+import type { Embedder } from "../policies/semantic-cache";
 import { idempotencyKeyOf } from "../routing/idempotency";
 import type { EndpointRouter, RouteRequest, Served } from "../routing/router";
 
@@ -19,6 +20,8 @@ export const attemptsHeader = "x-modelgate-attempts";
 export interface ServiceDeps {
   /** The current state, for calls that reach a service without the interceptor chain. */
   getState: () => RuntimeState;
+  /** Embeds prompts for the semantic cache (the gateway's in-process embeddings client). */
+  embed?: Embedder;
 }
 
 export interface EndpointCall {
