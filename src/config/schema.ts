@@ -4,7 +4,7 @@ import { z } from "zod";
 import { accessSchema, jwtConfigSchema } from "../auth/config";
 import { pricesSchema } from "../usage/prices";
 import { checkTargets, modelSchema, routingSchema, targetSchema, withTargets } from "../routing/config";
-import { policiesSchema } from "../policies/config";
+import { piiKinds, policiesSchema } from "../policies/config";
 
 export const endpointTypes = [
   "llm/v1/chat",
@@ -74,6 +74,12 @@ export const telemetrySchema = z.strictObject({
   max_queue_size: z.number().int().min(1).max(1_000_000).default(2048),
   /** How often the batch of finished spans is exported. */
   export_delay_ms: z.number().int().min(10).max(60_000).default(1000),
+  /**
+   * What is redacted from captured prompts and completions (an endpoint's
+   * telemetry.capture_content) before they go on a span, by the guardrails' PII detectors; []
+   * records them as sent.
+   */
+  redact: z.array(z.enum(piiKinds)).default(["email", "phone", "card", "secret"]),
 });
 export type TelemetryConfig = z.infer<typeof telemetrySchema>;
 

@@ -17,6 +17,7 @@ import type { BasicTracerProvider, Sampler } from "@opentelemetry/sdk-trace-base
 import type { Logger } from "pino";
 import type { ContextValues } from "@connectrpc/connect";
 import { getCallEndpoint, getCallScope, getCaller, type CallScope } from "../interceptors/call-info";
+import { checkText, compileGuardRule, type GuardDecision } from "../policies/guardrails";
 import type { CallTrace as CallTraceApi, SamplerSpec, Telemetry, TelemetrySettings, UpstreamAttempt } from "./otel";
 
 /** The OpenTelemetry packages, imported when tracing starts. */
@@ -88,6 +89,24 @@ const providerNames: Record<string, string> = {
 
 /** Bound of each captured prompt or completion attribute (characters). */
 const maxCapturedChars = 16_384;
+/**
+ * Text kept past the bound until it is redacted: a PII match cut by the bound would no longer be
+ * recognised, and its start would leak. Redaction runs on the bound plus this, then clips.
+ */
+const redactMarginChars = 512;
+
+/** Redacts captured text (telemetry.redact), then clips it to `max` characters. */
+export type CaptureRedactor = (text: string, max: number) => string;
+
+/** The redactor for `kinds`: the guardrails' PII detectors, each match replaced by [REDACTED:pii.<kind>]. */
+export function captureRedactor(kinds: readonly TelemetrySettings["redact"][number][]): CaptureRedactor {
+  if (kinds.length === 0) return (text, max) => text.slice(0, max);
+  const rule = compileGuardRule({ type: "pii", kinds: [...kinds], action: "redact" });
+  return (text, max) => {
+    const decisions: GuardDecision[] = [];
+    return checkText([rule], text.slice(0, max + redactMarginChars), decisions).slice(0, max);
+  };
+}
 
 /** Tracer, propagators and the export pipeline; built only when telemetry is on. */
 export class SdkTelemetry implements Telemetry {
@@ -95,6 +114,7 @@ export class SdkTelemetry implements Telemetry {
   private readonly tracer: Tracer;
   private readonly propagator: Core.CompositePropagator;
   private readonly api: typeof Api;
+  private readonly redact: CaptureRedactor;
 
   constructor(
     readonly settings: TelemetrySettings,
@@ -103,6 +123,7 @@ export class SdkTelemetry implements Telemetry {
   ) {
     const { api, core, sdk } = lib;
     this.api = api;
+    this.redact = captureRedactor(settings.redact);
     this.propagator = new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] });
     const exporter = new lib.exporter.OTLPTraceExporter({ url: settings.tracesUrl, headers: settings.headers, timeoutMillis: 10_000 });
     this.provider = new sdk.BasicTracerProvider({
@@ -152,7 +173,7 @@ export class SdkTelemetry implements Telemetry {
       },
       parent,
     );
-    return new CallTrace(api, this.tracer, this.propagator, span, api.trace.setSpan(parent, span), values);
+    return new CallTrace(api, this.tracer, this.propagator, span, api.trace.setSpan(parent, span), values, this.redact);
   }
 
   /** Exports every finished span now (tests; shutdown does it too). */
@@ -193,6 +214,7 @@ export class CallTrace implements CallTraceApi {
     readonly span: Span,
     private readonly context: Context,
     private readonly values: ContextValues,
+    private readonly redact: CaptureRedactor = (text, max) => text.slice(0, max),
   ) {}
 
   /** W3C traceparent naming this call's span (what the logs and non-traced requests carry). */
@@ -242,7 +264,9 @@ export class CallTrace implements CallTraceApi {
       if (choice.finishReason) this.finishReasons.add(choice.finishReason);
       if (!capture) continue;
       const text = choice.message?.content ?? choice.delta?.content ?? choice.text;
-      if (text && (this.output?.length ?? 0) < maxCapturedChars) this.output = ((this.output ?? "") + text).slice(0, maxCapturedChars);
+      // Kept past the bound by the redaction margin; redacted and clipped when the span ends.
+      const room = maxCapturedChars + redactMarginChars;
+      if (text && (this.output?.length ?? 0) < room) this.output = ((this.output ?? "") + text).slice(0, room);
     }
   }
 
@@ -262,12 +286,13 @@ export class CallTrace implements CallTraceApi {
     if (this.responseModel) span.setAttribute("gen_ai.response.model", this.responseModel);
     if (this.finishReasons.size > 0) span.setAttribute("gen_ai.response.finish_reasons", [...this.finishReasons]);
     if (scope && this.captureContent) {
-      const input = inputMessages(scope.message);
+      const input = inputMessages(scope.message, this.redact);
       if (input) span.setAttribute("gen_ai.input.messages", input);
       if (this.output !== undefined) {
+        const content = this.redact(this.output, maxCapturedChars);
         span.setAttribute(
           "gen_ai.output.messages",
-          JSON.stringify([{ role: "assistant", parts: [{ type: "text", content: this.output }], finish_reason: [...this.finishReasons][0] ?? "" }]),
+          JSON.stringify([{ role: "assistant", parts: [{ type: "text", content }], finish_reason: [...this.finishReasons][0] ?? "" }]),
         );
       }
     }
@@ -318,8 +343,8 @@ function callAttributes(scope: CallScope, values: ContextValues, attemptSpans: n
   return a;
 }
 
-/** `gen_ai.input.messages` (GenAI conventions' JSON shape), each text clipped, the whole bounded. */
-function inputMessages(message: unknown): string | undefined {
+/** `gen_ai.input.messages` (GenAI conventions' JSON shape), each text redacted and clipped, the whole bounded. */
+function inputMessages(message: unknown, redact: CaptureRedactor): string | undefined {
   const m = message as { messages?: readonly { role?: string; content?: string }[]; prompt?: string; input?: readonly string[] } | undefined;
   let messages: { role: string; parts: { type: "text"; content: string }[] }[];
   if (m?.messages) messages = m.messages.map((x) => ({ role: x.role ?? "user", parts: [{ type: "text", content: x.content ?? "" }] }));
@@ -329,7 +354,7 @@ function inputMessages(message: unknown): string | undefined {
   let budget = maxCapturedChars;
   for (const msg of messages) {
     const part = msg.parts[0]!;
-    part.content = part.content.slice(0, Math.max(0, budget));
+    part.content = budget > 0 ? redact(part.content, budget) : "";
     budget -= part.content.length;
   }
   return JSON.stringify(messages.filter((msg, i) => i === 0 || msg.parts[0]!.content.length > 0));

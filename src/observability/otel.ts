@@ -6,6 +6,7 @@ import { createContextKey } from "@connectrpc/connect";
 import type { Attributes } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { TelemetryConfig } from "../config/schema";
+import type { PiiKind } from "../policies/config";
 import type { ContextValues } from "@connectrpc/connect";
 
 /** What the upstream client needs of a call's trace: one attempt (CLIENT span) per HTTP request. */
@@ -48,6 +49,8 @@ export interface TelemetrySettings {
   maxQueueSize: number;
   exportDelayMs: number;
   resourceAttributes: Attributes;
+  /** PII kinds redacted from captured prompts and completions (none: recorded as sent). */
+  redact: readonly PiiKind[];
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -71,6 +74,7 @@ export function telemetrySettings(config: TelemetryConfig, env: Env): TelemetryS
     maxQueueSize: config.max_queue_size,
     exportDelayMs: config.export_delay_ms,
     resourceAttributes: parseKeyValues(env["OTEL_RESOURCE_ATTRIBUTES"]),
+    redact: config.redact,
   };
 }
 

@@ -242,6 +242,22 @@ describe("OpenTelemetry traces (telemetry on)", () => {
     expect(fake.requests[0]!.headers["tracestate"]).toBe("congo=t61rcWkgMzE");
   });
 
+  it("redacts captured prompts and completions with the guardrails' PII detectors (telemetry.redact default: email, phone, card, secret)", async () => {
+    const client = new OpenAI({ apiKey: appKey, baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const id = "c".repeat(32);
+    const prompt = "mail jane.doe@example.com or call +1 415 555 2671, card 4111 1111 1111 1111, key sk-abcdefghijklmnopqrstuvwx1234";
+    await client.chat.completions.create({ model: "gpt-captured", messages: [{ role: "user", content: prompt }] }, { headers: { traceparent: `00-${id}-${callerSpan}-01` } });
+    const { server } = await traceOf(id, 1);
+    const redacted = "mail [REDACTED:pii.email] or call [REDACTED:pii.phone], card [REDACTED:pii.card], key [REDACTED:pii.secret]";
+    expect(JSON.parse(String(server.attributes["gen_ai.input.messages"]))).toEqual([{ role: "user", parts: [{ type: "text", content: redacted }] }]);
+    expect(JSON.parse(String(server.attributes["gen_ai.output.messages"]))).toEqual([
+      { role: "assistant", parts: [{ type: "text", content: `echo: ${redacted}` }], finish_reason: "stop" },
+    ]);
+    // Nothing of the originals anywhere on the trace's spans.
+    const everything = JSON.stringify(receiver.spans.filter((sp) => sp.traceId === id).map((sp) => sp.attributes));
+    for (const secret of ["jane.doe", "555 2671", "4111 1111", "sk-abcdefghij"]) expect(everything).not.toContain(secret);
+  });
+
   it("shows a retried upstream request as two attempt spans under one server span", async () => {
     const retryTrace = "11111111111111111111111111111111";
     fake.queueFaults("#status:500");

@@ -5,7 +5,7 @@ import * as sdk from "@opentelemetry/sdk-trace-base";
 import { ParentBasedSampler, TraceIdRatioBasedSampler, AlwaysOffSampler } from "@opentelemetry/sdk-trace-base";
 import { telemetrySchema } from "../../src/config/schema";
 import { samplerFromEnv, telemetrySettings } from "../../src/observability/otel";
-import { buildSampler } from "../../src/observability/otel-sdk";
+import { buildSampler, captureRedactor } from "../../src/observability/otel-sdk";
 
 const block = (v: unknown = {}) => telemetrySchema.parse(v);
 
@@ -87,5 +87,22 @@ describe("samplerFromEnv", () => {
     // An argument out of range falls back to 1, an unknown name to the default, rather than failing the start.
     expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "7" })).toEqual({ name: "parentbased_traceidratio", ratio: 1 });
     expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: "jaeger_remote" }).name).toBe("parentbased_always_on");
+  });
+});
+
+describe("telemetry.redact (captured prompts and completions)", () => {
+  it("defaults to emails, phone numbers, cards and secrets; [] turns it off; an unknown kind is refused", () => {
+    expect(telemetrySettings(block({ enabled: true }), {})?.redact).toEqual(["email", "phone", "card", "secret"]);
+    expect(telemetrySettings(block({ enabled: true, redact: [] }), {})?.redact).toEqual([]);
+    expect(() => block({ redact: ["address"] })).toThrow();
+  });
+
+  it("redacts each kind asked for, then clips; a match across the bound is redacted, not cut into a leak", () => {
+    const text = "jane@example.com +44 20 7946 0958 DE89 3704 0044 0532 0130 00";
+    expect(captureRedactor(["email", "phone", "card", "secret"])(text, 1_000)).toBe("[REDACTED:pii.email] [REDACTED:pii.phone] DE89 3704 0044 0532 0130 00");
+    expect(captureRedactor(["iban"])(text, 1_000)).toBe("jane@example.com +44 20 7946 0958 [REDACTED:pii.iban]");
+    expect(captureRedactor([])(text, 10)).toBe("jane@examp");
+    // The bound falls inside the address: what is left is the start of the replacement.
+    expect(captureRedactor(["email"])(`${"x ".repeat(5)}jane.doe@example.com`, 16)).toBe("x x x x x [REDAC");
   });
 });
