@@ -49,7 +49,7 @@ type HeaderInit = ConstructorParameters<typeof Headers>[0];
  */
 const callOver = new ConnectError("the call is over", Code.Canceled);
 
-interface Registered {
+export interface Registered {
   spec: MethodImplSpec;
   interceptors: Interceptor[];
 }
@@ -201,7 +201,7 @@ async function conformAll<I extends DescMessage>(desc: I, input: AsyncIterable<M
  * Runs `routes` against a ConnectRouter that keeps, for each method, its implementation spec and
  * the interceptors it was registered with (connect's own router would build protocol handlers).
  */
-function recordRoutes(routes: (router: ConnectRouter) => void): Map<DescMethod, Registered> {
+export function recordRoutes(routes: (router: ConnectRouter) => void): Map<DescMethod, Registered> {
   const methods = new Map<DescMethod, Registered>();
   const router: ConnectRouter = {
     handlers: [],

@@ -11,6 +11,7 @@ import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import type { NodeRequest, NodeResponse, RequestListener } from "./one-port";
+import { fastProtocol, serveUnary, unaryFastPaths } from "./unary-fast-path";
 
 export function isParseError(err: ConnectError): boolean {
   return err.code === Code.Internal && err.rawMessage.startsWith("parse binary:");
@@ -22,9 +23,12 @@ export function createNodeHandler(
     fallback: (req: NodeRequest, res: NodeResponse) => void;
   },
 ): RequestListener {
-  const router = createConnectRouter({ acceptCompression: [compressionGzip, compressionBrotli], ...options });
+  const routerOptions = { acceptCompression: [compressionGzip, compressionBrotli], ...options };
+  const router = createConnectRouter(routerOptions);
   options.routes(router);
   const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
+  // Unary Connect and gRPC calls skip connect-es's universal handler (see unary-fast-path.ts).
+  const fast = unaryFastPaths(options.routes, routerOptions);
   return (req, res) => {
     const url = req.url ?? "";
     const q = url.indexOf("?");
@@ -42,13 +46,21 @@ export function createNodeHandler(
       res.end(ConnectError.from(err).rawMessage);
       return;
     }
-    handler(uReq)
-      .then((uRes) => writeResponse(conform(uRes), res))
-      .catch((reason: unknown) => {
-        // Aborted: the client went away while we were writing; nothing left to tell anyone.
-        if (ConnectError.from(reason).code !== Code.Aborted) res.destroy();
-      });
+    const connectEs = (u: UniversalServerRequest) => {
+      handler(u)
+        .then((uRes) => writeResponse(conform(uRes), res))
+        .catch((reason: unknown) => onWriteFailed(reason, res));
+    };
+    const unary = fast.methods.get(handler.requestPath);
+    const protocol = unary && fastProtocol(uReq);
+    if (unary && protocol) serveUnary(unary, fast.options, protocol, uReq, req, res, connectEs).catch((reason: unknown) => onWriteFailed(reason, res));
+    else connectEs(uReq);
   };
+}
+
+function onWriteFailed(reason: unknown, res: NodeResponse): void {
+  // Aborted: the client went away while we were writing; nothing left to tell anyone.
+  if (ConnectError.from(reason).code !== Code.Aborted) res.destroy();
 }
 
 // What connect-node's universalRequestFromNodeRequest / universalResponseToNodeResponse do, minus
@@ -119,7 +131,7 @@ function toWebHeaders(headers: NodeRequest["headers"]): Headers {
   return out;
 }
 
-function toNodeHeaders(headers: Headers | undefined): Record<string, string | string[]> | undefined {
+export function toNodeHeaders(headers: Headers | undefined): Record<string, string | string[]> | undefined {
   if (headers === undefined) return undefined;
   const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
   headers.forEach((value, key) => {
@@ -245,7 +257,7 @@ async function* mapChunks(body: AsyncIterable<Uint8Array>, fn: (chunk: Uint8Arra
   for await (const chunk of body) yield fn(chunk);
 }
 
-function fixGrpcTrailer(trailer: Headers): void {
+export function fixGrpcTrailer(trailer: Headers): void {
   const status = trailer.get("grpc-status");
   const message = trailer.get("grpc-message");
   if (message === null) return;
