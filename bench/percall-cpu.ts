@@ -1,0 +1,302 @@
+// The gateway's CPU per call on the full path, per surface, and A/B between source trees:
+//   npx tsx bench/percall-cpu.ts [--tree DIR]... [--n 20000] [--warmup 3000] [--rounds 2]
+//     [--surfaces openai,mlflow,connect,grpc] [--cpu-prof] [--bare]
+// Starts the fake upstream, then for each round and each tree (interleaved: A B A B …) a gateway
+// (`node --import tsx DIR/src/main.ts`) whose config has the issue-11 full path on: auth with a
+// key, a team and an endpoint request quota, the ledger (SQLite), logging info (stdout to
+// /dev/null), metrics. Each surface gets `--warmup` calls, then `--n` calls measured with h2load
+// (HTTP/1.1, 32 connections for the JSON surfaces; one h2c connection with 32 streams for gRPC);
+// the figure is the gateway process's CPU (utime + stime, /proc/PID/stat) over the measured calls
+// divided by their number: unlike RPS it hardly depends on how the CPUs are shared with h2load.
+// `--bare` adds the bare connect-node passthrough (Connect JSON, gRPC) as one more "tree".
+// `--cpu-prof` profiles the first tree's gateway in its first round and prints the summary
+// (bench/cpuprofile.ts). Other processes' CPU during each run is printed too (other load, % of a
+// CPU), as in bench/run.ts.
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { ChatRequestSchema } from "../gen/modelgate/v1/chat_pb";
+import { formatProfileSummary, summarizeProfile } from "./cpuprofile";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const { values: opt } = parseArgs({
+  options: {
+    tree: { type: "string", multiple: true },
+    n: { type: "string", default: "20000" },
+    warmup: { type: "string", default: "3000" },
+    rounds: { type: "string", default: "2" },
+    surfaces: { type: "string", default: "openai,mlflow,connect,grpc" },
+    "cpu-prof": { type: "boolean", default: false },
+    bare: { type: "boolean", default: false },
+  },
+  strict: true,
+});
+const N = Number(opt.n);
+const WARMUP = Number(opt.warmup);
+const ROUNDS = Number(opt.rounds);
+const trees = (opt.tree ?? [root]).map((t) => path.resolve(t));
+const SURFACES = opt.surfaces.split(",").filter((s) => s !== "") as Surface[];
+type Surface = "openai" | "mlflow" | "connect" | "grpc";
+
+const MODEL = "gpt-4o-mini";
+const UPSTREAM_KEY = "sk-bench-not-a-real-key";
+const GATEWAY_KEY = "mg-bench-0123456789abcdef";
+const MESSAGES = [
+  { role: "system", content: "You are a helpful assistant." },
+  { role: "user", content: "Write one sentence about the sea." },
+];
+const tmp = mkdtempSync(path.join(os.tmpdir(), "modelgate-percall-"));
+const bodies: Record<Surface, string> = {
+  openai: path.join(tmp, "openai.json"),
+  mlflow: path.join(tmp, "mlflow.json"),
+  connect: path.join(tmp, "connect.json"),
+  grpc: path.join(tmp, "grpc.bin"),
+};
+writeFileSync(bodies.openai, JSON.stringify({ model: "chat", messages: MESSAGES }));
+writeFileSync(bodies.mlflow, JSON.stringify({ messages: MESSAGES }));
+writeFileSync(bodies.connect, JSON.stringify({ endpoint: "chat", messages: MESSAGES }));
+const pb = toBinary(ChatRequestSchema, create(ChatRequestSchema, { endpoint: "chat", messages: MESSAGES }));
+const frame = Buffer.alloc(5 + pb.length);
+frame.writeUInt32BE(pb.length, 1);
+frame.set(pb, 5);
+writeFileSync(bodies.grpc, frame);
+const paths: Record<Surface, string> = {
+  openai: "/v1/chat/completions",
+  mlflow: "/gateway/chat/invocations",
+  connect: "/modelgate.v1.ChatService/Chat",
+  grpc: "/modelgate.v1.ChatService/Chat",
+};
+
+/** tsx as a URL: the gateways run in a scratch working folder, where a bare "tsx" would not resolve. */
+const TSX = import.meta.resolve("tsx");
+const children = new Set<ChildProcess>();
+function stopAll(): void {
+  for (const c of children) if (c.pid !== undefined && c.exitCode === null) c.kill("SIGTERM");
+}
+process.on("exit", stopAll);
+process.on("SIGINT", () => process.exit(130));
+
+function start(script: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = [], stdout: "pipe" | number = "pipe"): ChildProcess {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", TSX, script, ...args], { cwd, env, stdio: ["ignore", stdout, "inherit"] });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
+}
+
+function lineFrom(child: ChildProcess, re: RegExp, ms = 30_000): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => reject(new Error(`no ${re} within ${ms} ms`)), ms);
+    child.stdout!.setEncoding("utf8");
+    child.stdout!.on("data", (s: string) => {
+      buf += s;
+      const m = re.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function cpuTicksOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
+}
+function machineTicks(): number {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/);
+  return Number(f[1]) + Number(f[2]) + Number(f[3]);
+}
+const HZ = 100;
+
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    children.add(p);
+    let out = "";
+    p.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    p.stderr.on("data", (b: Buffer) => (out += b.toString()));
+    p.once("exit", (code) => {
+      children.delete(p);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${cmd} exited ${code}\n${out.slice(-2000)}`));
+    });
+  });
+}
+
+function h2loadArgs(surface: Surface, url: string, n: number, auth: boolean): string[] {
+  const c = String(Math.min(32, n));
+  const conn = surface === "grpc" ? ["-c", "1", "-m", c] : ["--h1", "-c", c];
+  const type = surface === "grpc" ? ["-H", "content-type: application/grpc", "-H", "te: trailers"] : ["-H", "content-type: application/json"];
+  return [...conn, "-t", "1", "-n", String(n), "-d", bodies[surface], ...type, ...(auth ? ["-H", `authorization: Bearer ${GATEWAY_KEY}`] : []), url + paths[surface]];
+}
+
+interface Cell {
+  cpuMsPerCall: number;
+  rps: number;
+  otherPct: number;
+  failed: number;
+}
+
+/** This process's own CPU plus its reaped children's (h2load): fields utime, stime, cutime, cstime. */
+function selfAndChildrenTicks(): number {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+}
+
+async function measure(pid: number, surface: Surface, url: string, auth: boolean): Promise<Cell> {
+  await run("h2load", h2loadArgs(surface, url, WARMUP, auth));
+  const cpu0 = cpuTicksOf(pid);
+  const fake0 = cpuTicksOf(fake.pid!);
+  const m0 = machineTicks();
+  const ours0 = selfAndChildrenTicks();
+  const t0 = performance.now();
+  const out = await run("h2load", h2loadArgs(surface, url, N, auth));
+  const wallS = (performance.now() - t0) / 1000;
+  const gw = cpuTicksOf(pid) - cpu0;
+  const fakeTicks = cpuTicksOf(fake.pid!) - fake0;
+  const machine = machineTicks() - m0;
+  const ours = selfAndChildrenTicks() - ours0;
+  const req = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed/.exec(out);
+  const succeeded = Number(req?.[4] ?? 0);
+  const rps = Number(/finished in [\d.]+\w*, ([\d.]+) req\/s/.exec(out)?.[1] ?? Number.NaN);
+  // Other processes: the machine's busy time minus the gateway's, the fake's, this runner's and h2load's.
+  const other = Math.max(0, machine - gw - fakeTicks - ours);
+  return { cpuMsPerCall: ((gw / HZ) * 1000) / Math.max(1, succeeded), rps, otherPct: (other / HZ / wallS) * 100, failed: N - succeeded };
+}
+
+function gatewayConfig(fakeUrl: string, dbDir: string): string {
+  return `# written by bench/percall-cpu.ts: the full path (auth with a key, quotas, ledger, log info, metrics)
+server:
+  host: 127.0.0.1
+  port: 0
+auth:
+  enabled: true
+  keys:
+    - name: bench
+      key: ${GATEWAY_KEY}
+      team: bench
+      roles: [user]
+logging:
+  level: info
+store:
+  database_url: sqlite:${dbDir}/modelgate.db
+teams:
+  bench: { rpm: 100000000 }
+endpoints:
+  - name: chat
+    endpoint_type: llm/v1/chat
+    model:
+      provider: openai
+      name: ${MODEL}
+      config:
+        openai_api_key: ${UPSTREAM_KEY}
+        openai_api_base: ${fakeUrl}/v1
+    limit:
+      renewal_period: minute
+      calls: 100000000
+`;
+}
+
+async function check(surface: Surface, url: string, auth: boolean): Promise<void> {
+  const out = await run("h2load", h2loadArgs(surface, url, 1, auth));
+  if (!/1 succeeded/.test(out) || /\b1 failed/.test(out)) throw new Error(`${surface} check failed on ${url}\n${out}`);
+}
+
+const fake = start("bench/fake-upstream-main.ts", [], root, process.env);
+const fakeUrl = (await lineFrom(fake, /listening (http:\/\/\S+)/))[1]!;
+
+type System = { name: string; tree?: string };
+const systems: System[] = trees.map((t) => ({ name: path.relative(root, t) || ".", tree: t }));
+if (opt.bare) systems.push({ name: "bare connect-node" });
+const results = new Map<string, Cell[]>();
+let profiled = false;
+for (let round = 0; round < ROUNDS; round++) {
+  for (const sys of systems) {
+    const cwd = mkdtempSync(path.join(tmp, "gw-"));
+    const prof = opt["cpu-prof"] && !profiled && sys.tree !== undefined;
+    const profDir = path.join(cwd, "prof");
+    const tsxTmp = path.join(cwd, "tsx");
+    mkdirSync(tsxTmp);
+    const nodeArgs = prof ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [];
+    let child: ChildProcess;
+    let urls: Partial<Record<Surface, string>>;
+    const spawnedAt = performance.now();
+    let profileFromMs: number | undefined;
+    if (sys.tree) {
+      writeFileSync(path.join(cwd, "config.yaml"), gatewayConfig(fakeUrl, cwd));
+      const port = 20_000 + Math.floor(Math.random() * 30_000);
+      const devNull = openSync("/dev/null", "w");
+      child = start(path.join(sys.tree, "src/main.ts"), ["--config", "config.yaml", "--port", String(port)], cwd, { ...process.env, LOG_LEVEL: "info", TMPDIR: tsxTmp }, ["--max-semi-space-size=16", ...nodeArgs], devNull);
+      closeSync(devNull);
+      const u = `http://127.0.0.1:${port}`;
+      urls = { openai: u, mlflow: u, connect: u, grpc: u };
+      const until = Date.now() + 60_000;
+      for (;;) {
+        try {
+          await check("connect", u, true);
+          break;
+        } catch (err) {
+          if (Date.now() > until || child.exitCode !== null) throw err;
+          await sleep(200);
+        }
+      }
+    } else {
+      child = start("bench/bare-passthrough.ts", ["--upstream", `${fakeUrl}/v1`, "--model", MODEL, "--api-key", UPSTREAM_KEY], root, process.env);
+      const m = await lineFrom(child, /^listening (http:\/\/\S+) h2c (http:\/\/\S+)/m);
+      urls = { connect: m[1]!, grpc: m[2]! };
+    }
+    for (const surface of SURFACES) {
+      const url = urls[surface];
+      if (url === undefined) continue;
+      const auth = sys.tree !== undefined;
+      await check(surface, url, auth);
+      profileFromMs ??= performance.now() - spawnedAt;
+      const cell = await measure(child.pid!, surface, url, auth);
+      const key = `${sys.name}|${surface}`;
+      results.set(key, [...(results.get(key) ?? []), cell]);
+      process.stderr.write(
+        `round ${round + 1} ${sys.name} ${surface}: ${(cell.cpuMsPerCall * 1000).toFixed(0)} µs CPU/call, ${cell.rps.toFixed(0)} RPS, other ${cell.otherPct.toFixed(0)} %${cell.failed ? `, ${cell.failed} FAILED` : ""}\n`,
+      );
+    }
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    await Promise.race([exited, sleep(10_000)]);
+    if (prof) {
+      profiled = true;
+      const file = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"));
+      if (file) {
+        const kept = path.join(os.tmpdir(), `modelgate-percall-${Date.now()}.cpuprofile`);
+        writeFileSync(kept, readFileSync(path.join(profDir, file)));
+        process.stdout.write(`#### CPU profile of ${sys.name} (from the first surface's warm-up on): ${kept}\n\n`);
+        process.stdout.write(formatProfileSummary(summarizeProfile(kept, sys.tree!, { tsxCacheDir: tsxTmp, fromMs: profileFromMs ?? 0 })) + "\n\n");
+      }
+    }
+  }
+}
+
+const med = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+process.stdout.write(`| system | surface | CPU µs/call (each round) | median | RPS (median) | other load % (max) |\n| --- | --- | --- | ---: | ---: | ---: |\n`);
+for (const sys of systems) {
+  for (const surface of SURFACES) {
+    const cells = results.get(`${sys.name}|${surface}`);
+    if (!cells) continue;
+    process.stdout.write(
+      `| ${sys.name} | ${surface} | ${cells.map((c) => (c.cpuMsPerCall * 1000).toFixed(0)).join(" / ")} | ${(med(cells.map((c) => c.cpuMsPerCall)) * 1000).toFixed(0)} | ${med(cells.map((c) => c.rps)).toFixed(0)} | ${Math.max(...cells.map((c) => c.otherPct)).toFixed(0)} |\n`,
+    );
+  }
+}
+fake.kill("SIGTERM");
+rmSync(tmp, { recursive: true, force: true });
+process.exit(0);
