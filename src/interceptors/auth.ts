@@ -17,6 +17,8 @@ export const internalPrincipalKey = createContextKey<Principal | undefined>(unde
 
 /** Services only admins may call. */
 const adminServices = new Set(["modelgate.v1.AdminService", "modelgate.v1.UsageService"]);
+/** Methods of those any signed-in caller may call: each narrows a non-admin to its own key's data. */
+const openToEveryKey = new Set(["modelgate.v1.UsageService.ListCalls"]);
 
 export interface AuthDeps {
   /** Keys created through AdminService / the CLI (absent when no store is configured). */
@@ -56,7 +58,7 @@ export function authInterceptor(deps: AuthDeps = {}): Interceptor {
       const hash = sha256Hex(token);
       principal = keysBySha256.get(hash) ?? storedPrincipal(deps.keyCache?.lookup(hash), now());
     }
-    if (adminServices.has(req.service.typeName)) {
+    if (adminServices.has(req.service.typeName) && !openToEveryKey.has(`${req.service.typeName}.${req.method.name}`)) {
       setOnce(req.contextValues, callerKey, { principal });
       if (!principal.roles.has("admin")) throw permissionDenied(`${req.service.name} needs role "admin"`);
       return next(req);

@@ -120,6 +120,7 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
       accounting.record({
         time: new Date(),
         requestId: getCallIds(context)?.requestId ?? "",
+        traceId: traceIdOf(getCallIds(context)?.traceparent),
         keyId: principal?.keyId ?? "",
         team: principal?.team ?? "",
         endpoint: name ?? "",
@@ -168,6 +169,11 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
     if (checks.length > 0) rateLimitHeaders(res.header, checks, values, now(), true);
     return onCallEnd(res, req.signal, settle);
   };
+}
+
+/** The trace id of a W3C traceparent (`00-<trace id>-<span id>-<flags>`), "" when there is none. */
+function traceIdOf(traceparent: string | undefined): string {
+  return traceparent === undefined ? "" : (/^[0-9a-f]{2}-([0-9a-f]{32})-/.exec(traceparent)?.[1] ?? "");
 }
 
 /** Who a counter failure concerns, for its log line. */

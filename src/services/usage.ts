@@ -1,11 +1,14 @@
-// UsageService: totals over the ledger, the same per hour or day bucket, and CSV export for chargeback. The admin role is checked
-// by the auth interceptor before a call gets here.
+// UsageService: totals over the ledger, the same per hour or day bucket, CSV export for chargeback, and the calls themselves
+// a page at a time (ListCalls). The admin role is checked by the auth interceptor before a call gets here, except for
+// ListCalls, which any signed-in caller may use: there a caller without the admin role sees only its own key's calls.
+import { createHash } from "node:crypto";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import type { UsageService, UsageTotal } from "../../gen/modelgate/v1/usage_pb";
-import { invalidArgument } from "../errors";
+import type { CallRecord, ListCallsRequest, UsageService, UsageTotal } from "../../gen/modelgate/v1/usage_pb";
+import { Code, invalidArgument, permissionDenied } from "../errors";
+import { getCaller } from "../interceptors/call-info";
 import { checkFilterText } from "../store/sql-shared";
-import { USAGE_BUCKET_MS, type LedgerStore, type UsageBucket, type UsageGroup, type UsageSeriesRow, type UsageTotalRow } from "../store/types";
+import { MAX_CALLS_PAGE, USAGE_BUCKET_MS, type CallCursor, type CallQuery, type LedgerRow, type LedgerStore, type UsageBucket, type UsageGroup, type UsageSeriesRow, type UsageTotalRow } from "../store/types";
 import { ledgerCsvHeader, ledgerCsvLine } from "../usage/csv";
 import { sortTotals } from "../usage/totals";
 
@@ -82,6 +85,105 @@ export function usageService(deps: UsageServiceDeps): ServiceImpl<typeof UsageSe
       }
       if (csv) yield { csv };
     },
+
+    async listCalls(req, ctx) {
+      const principal = getCaller(ctx.values)?.principal;
+      // Set by the auth interceptor for every call (auth off: an anonymous admin); never guessed.
+      if (!principal) throw permissionDenied("ListCalls: no authenticated caller");
+      const admin = principal.roles.has("admin");
+      if (!admin && req.keyId !== "" && req.keyId !== principal.keyId) {
+        throw permissionDenied(`ListCalls: without role "admin" a key sees only its own calls (key_id "" or its own)`);
+      }
+      const query = parseCallsRequest(req, now());
+      if (!admin) query.keyId = principal.keyId;
+      const filters = callsFilterHash(query, req.endTime !== undefined);
+      if (req.pageToken !== "") query.before = parsePageToken(req.pageToken, filters);
+      const page = await deps.ledger.calls(query);
+      return {
+        calls: page.calls.map(toCallRecord),
+        nextPageToken: page.next ? pageToken(page.next, filters) : "",
+      };
+    },
+  };
+}
+
+/** Calls per ListCalls page when page_size is 0. */
+export const DEFAULT_CALLS_PAGE = 50;
+/** What a status filter may be besides a Connect code name. */
+const callStatuses = new Set(["ok", "error"]);
+const codeNames = new Set(Object.values(Code).filter((v): v is string => typeof v === "string"));
+
+function parseCallsRequest(req: ListCallsRequest, now: Date): CallQuery {
+  if (req.pageSize > MAX_CALLS_PAGE) throw invalidArgument(`page_size: ${req.pageSize} is over the limit of ${MAX_CALLS_PAGE}`);
+  const { start, end } = parseRange(req.startTime, req.endTime, now);
+  if (req.status !== "" && !callStatuses.has(req.status) && !codeNames.has(req.status)) {
+    throw invalidArgument(`status: unknown status "${req.status.slice(0, 64)}" (expected ok, error or a code name such as ResourceExhausted)`);
+  }
+  return {
+    ...(start && { start }),
+    end,
+    ...(req.endpoint && { endpoint: checkFilterText(req.endpoint, "endpoint") }),
+    ...(req.keyId && { keyId: checkFilterText(req.keyId, "key_id") }),
+    ...(req.team && { team: checkFilterText(req.team, "team") }),
+    ...(req.status && { status: req.status }),
+    ...(req.requestId && { requestId: checkFilterText(req.requestId, "request_id") }),
+    limit: req.pageSize === 0 ? DEFAULT_CALLS_PAGE : req.pageSize,
+  };
+}
+
+/**
+ * The filters a page token belongs to (a short hash): a token used with other filters is refused
+ * rather than silently continuing another listing. The end of the range is left out when the
+ * caller left it open (it is "now", which moves between pages).
+ */
+function callsFilterHash(query: CallQuery, endGiven: boolean): string {
+  const { limit: _limit, end, ...filters } = query;
+  return createHash("sha256")
+    .update(JSON.stringify({ ...filters, start: filters.start?.getTime(), end: endGiven ? end?.getTime() : undefined }))
+    .digest("base64url")
+    .slice(0, 12);
+}
+
+/** An opaque cursor: base64url of "<time ms>.<row id>.<filter hash>". */
+function pageToken(cursor: CallCursor, filters: string): string {
+  return Buffer.from(`${cursor.time.getTime()}.${cursor.id}.${filters}`).toString("base64url");
+}
+
+function parsePageToken(token: string, filters: string): CallCursor {
+  const bad = () => invalidArgument("page_token: not a token ListCalls returned");
+  if (token.length > 128 || !/^[A-Za-z0-9_-]+$/.test(token)) throw bad();
+  const match = /^(\d{1,16})\.(\d{1,15})\.([A-Za-z0-9_-]{12})$/.exec(Buffer.from(token, "base64url").toString("latin1"));
+  if (!match) throw bad();
+  if (match[3] !== filters) throw invalidArgument("page_token: it belongs to a listing with other filters (keep them as they were, or start over without a token)");
+  const time = new Date(Number(match[1]));
+  if (Number.isNaN(time.getTime())) throw bad();
+  return { time, id: match[2]! };
+}
+
+function toCallRecord(row: LedgerRow): Omit<CallRecord, "$typeName" | "$unknown"> {
+  return {
+    time: timestampFromDate(row.time),
+    requestId: row.requestId,
+    traceId: row.traceId ?? "",
+    keyId: row.keyId,
+    team: row.team,
+    endpoint: row.endpoint,
+    provider: row.provider,
+    model: row.model,
+    modelVersion: row.modelVersion,
+    target: row.target ?? "",
+    promptTokens: count(row.promptTokens),
+    completionTokens: count(row.completionTokens),
+    cachedPromptTokens: count(row.cachedPromptTokens ?? 0),
+    reasoningTokens: count(row.reasoningTokens ?? 0),
+    ...(row.costUsd !== null && { costUsd: row.costUsd }),
+    status: row.status,
+    latencyMs: row.latencyMs,
+    streamed: row.streamed,
+    template: row.template ?? "",
+    cache: row.cache ?? "",
+    ...(row.costSavedUsd !== undefined && row.costSavedUsd !== null && { costSavedUsd: row.costSavedUsd }),
+    guardrails: row.guardrails ?? "",
   };
 }
 

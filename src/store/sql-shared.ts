@@ -2,7 +2,7 @@
 // it is written, the WHERE clause of a usage query and the columns behind each usage group. Each
 // backend supplies its own placeholder syntax and time encoding through `bind`.
 import { Code, ConnectError, internal, invalidArgument } from "../errors";
-import { LEDGER_CACHE_VALUES, USAGE_BUCKET_MS, type KeyLimits, type KeyRecord, type LedgerRow, type UsageGroup, type UsageQuery, type UsageSeriesQuery } from "./types";
+import { LEDGER_CACHE_VALUES, USAGE_BUCKET_MS, type KeyLimits, type KeyRecord, type LedgerRow, type UsageGroup, type UsageQuery, type UsageSeriesQuery, type CallQuery, MAX_CALLS_PAGE } from "./types";
 
 /** Rows fetched per page when streaming the ledger: bounds memory whatever the range. */
 export const LEDGER_PAGE_ROWS = 500;
@@ -38,6 +38,37 @@ export function ledgerWhere(query: Omit<UsageQuery, "groupBy">, bind: (value: st
   if (query.team !== undefined) parts.push(`team = ${bind(checkFilterText(query.team, "usage: team"))}`);
   if (query.keyId !== undefined) parts.push(`key_id = ${bind(checkFilterText(query.keyId, "usage: keyId"))}`);
   return parts.length > 0 ? parts.join(" AND ") : "1 = 1";
+}
+
+/**
+ * The WHERE clause of a calls() page: ledgerWhere's filters, the endpoint, status and request id,
+ * and the keyset condition for rows older than the cursor (time, then id). Each backend orders by
+ * `time DESC, id DESC` over an index led by the filtered column ((key_id|team|endpoint, time),
+ * request_id, or time; "error" is the literal `status <> 'ok'`, which the partial error index
+ * matches). `olderThan` is the backend's keyset condition, given the cursor's placeholders: SQLite's
+ * planner walks (time) with `time <= t AND (time < t OR id < i)`, PostgreSQL's needs the row value
+ * `(time, id) < (t, i)` to walk its (…, time, id) indexes without sorting.
+ */
+export function callsWhere(
+  query: CallQuery,
+  bind: (value: string | Date) => string,
+  olderThan: (bindTime: () => string, id: string) => string,
+): string {
+  if (!Number.isSafeInteger(query.limit) || query.limit < 1 || query.limit > MAX_CALLS_PAGE) {
+    throw invalidArgument(`calls: limit must be an integer from 1 to ${MAX_CALLS_PAGE}`);
+  }
+  const parts = [ledgerWhere(query, bind)];
+  if (query.endpoint !== undefined) parts.push(`endpoint = ${bind(checkFilterText(query.endpoint, "calls: endpoint"))}`);
+  if (query.requestId !== undefined) parts.push(`request_id = ${bind(checkFilterText(query.requestId, "calls: requestId"))}`);
+  if (query.status === "error") parts.push("status <> 'ok'");
+  else if (query.status !== undefined) parts.push(`status = ${bind(checkFilterText(query.status, "calls: status"))}`);
+  if (query.before !== undefined) {
+    const { time, id } = query.before;
+    checkDate(time, "calls: before.time");
+    if (typeof id !== "string" || !/^[0-9]{1,15}$/.test(id)) throw invalidArgument("calls: before.id must be a non-negative integer");
+    parts.push(olderThan(() => bind(time), id));
+  }
+  return parts.join(" AND ");
 }
 
 /**
@@ -187,6 +218,9 @@ export function checkLedgerRow(row: LedgerRow, index: number): void {
   if (saved !== undefined && saved !== null && !(Number.isFinite(saved) && saved >= 0)) {
     throw invalidArgument(`${where}: costSavedUsd must be a non-negative number or null`);
   }
+  if (row.traceId !== undefined && (typeof row.traceId !== "string" || !TRACE_ID.test(row.traceId))) {
+    throw invalidArgument(`${where}: traceId must be "" or 32 lowercase hex digits`);
+  }
   if (row.status === "") throw invalidArgument(`${where}: status must not be empty ("ok" or a code name)`);
   for (const field of ["promptTokens", "completionTokens", "cachedPromptTokens", "reasoningTokens"] as const) {
     const n = row[field] ?? 0;
@@ -200,6 +234,9 @@ export function checkLedgerRow(row: LedgerRow, index: number): void {
   }
   if (typeof row.streamed !== "boolean") throw invalidArgument(`${where}: streamed must be a boolean`);
 }
+
+/** A W3C trace id as the ledger keeps it ("" when unknown). */
+const TRACE_ID = /^(?:[0-9a-f]{32})?$/;
 
 /** An invalid expiry must never be stored as "no expiry" (SQLite turns NaN into NULL). */
 export function checkKeyRecord(key: KeyRecord): void {

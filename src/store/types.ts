@@ -54,6 +54,8 @@ export interface KeyStore {
 export interface LedgerRow {
   time: Date;
   requestId: string;
+  /** The W3C trace id (32 lowercase hex digits) of the call's trace; "" or absent when unknown. */
+  traceId?: string;
   /** Key id, "config:<name>" for keys from the config file, "jwt:<subject>", or "" when auth is off. */
   keyId: string;
   team: string;
@@ -158,6 +160,41 @@ export interface LedgerStore {
   rows(query: Omit<UsageQuery, "groupBy">): AsyncIterable<LedgerRow>;
   /** Known spend in USD of a key or a team at or after `since`. */
   spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number>;
+  /** A page of calls, newest first (time, then insertion order), filtered; see CallQuery. */
+  calls(query: CallQuery): Promise<CallPage>;
+}
+
+/** The most calls one calls() page may hold. */
+export const MAX_CALLS_PAGE = 500;
+
+/** Filters and a page of LedgerStore.calls(): every set filter must match. */
+export interface CallQuery {
+  start?: Date;
+  /** Exclusive. */
+  end?: Date;
+  endpoint?: string;
+  keyId?: string;
+  team?: string;
+  /** "ok", "error" (every status but "ok") or one exact status (a Connect code name). */
+  status?: string;
+  requestId?: string;
+  /** Calls in the page, 1 to MAX_CALLS_PAGE. */
+  limit: number;
+  /** Only calls older than this one (the previous page's `next`). */
+  before?: CallCursor;
+}
+
+/** Where a page of calls ended: the last call's time and row id (ties in time go by row id). */
+export interface CallCursor {
+  time: Date;
+  /** The row's id, a non-negative integer in decimal (PostgreSQL's is a bigint). */
+  id: string;
+}
+
+export interface CallPage {
+  calls: LedgerRow[];
+  /** Set when older calls match: pass it as `before` for the next page. */
+  next?: CallCursor;
 }
 
 export interface Store {

@@ -13,6 +13,8 @@ import type { LedgerRow } from "../../src/store/types";
 import { LedgerWriter } from "../../src/usage/ledger-writer";
 import { describeStoreContract } from "./store.contract";
 import { sqliteMigrations } from "../../src/store/sqlite/migrations";
+import { callsStatement } from "../../src/store/sqlite/ledger-store";
+import type { CallQuery } from "../../src/store/types";
 
 const root = mkdtempSync(join(tmpdir(), "modelgate-sqlite-"));
 let fileSeq = 0;
@@ -27,6 +29,46 @@ function newFileUrl(): string {
 describeStoreContract("sqlite", async () => {
   const url = newFileUrl();
   return { store: await openStore(url), openAnother: () => openStore(url) };
+});
+
+describe("sqlite store: the ListCalls query plans", () => {
+  // Each filter of LedgerStore.calls() is served by an index whose order is (…, time, rowid):
+  // SQLite walks it backwards from the cursor, with no table scan and no sort of the matches.
+  const cursor = { time: new Date(1_750_000_000_000), id: "42" };
+  const cases: { query: CallQuery; index: string; sorts?: boolean }[] = [
+    { query: { limit: 50 }, index: "usage_ledger_time" },
+    { query: { limit: 50, before: cursor }, index: "usage_ledger_time" },
+    { query: { limit: 50, start: new Date(0), end: new Date(1_760_000_000_000) }, index: "usage_ledger_time" },
+    { query: { limit: 50, endpoint: "chat", before: cursor }, index: "usage_ledger_endpoint_time" },
+    { query: { limit: 50, keyId: "key_1", before: cursor }, index: "usage_ledger_key_time" },
+    { query: { limit: 50, team: "web", start: new Date(0) }, index: "usage_ledger_team_time" },
+    { query: { limit: 50, status: "error", before: cursor }, index: "usage_ledger_errors_time" },
+    // One call (or a retried few) per request id: those few rows are sorted.
+    { query: { limit: 50, requestId: "req-1" }, index: "usage_ledger_request_id", sorts: true },
+  ];
+
+  it("serves every filter from an index, in index order", async () => {
+    const url = newFileUrl();
+    const store = await openStore(url);
+    await store.migrate();
+    await store.close();
+    const db = new DatabaseSync(url.slice("sqlite:".length));
+    try {
+      for (const { query, index, sorts } of cases) {
+        const { sql, params } = callsStatement(query);
+        const plan = db
+          .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+          .all(...params)
+          .map((r) => String(r["detail"]))
+          .join(" | ");
+        expect(plan, JSON.stringify(query)).toMatch(new RegExp(`USING (COVERING )?INDEX ${index}\\b`));
+        expect(plan, JSON.stringify(query)).not.toMatch(/SCAN usage_ledger(?! USING)/);
+        if (!sorts) expect(plan, JSON.stringify(query)).not.toMatch(/TEMP B-TREE/);
+      }
+    } finally {
+      db.close();
+    }
+  });
 });
 
 const row = (requestId: string): LedgerRow => ({

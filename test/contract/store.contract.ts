@@ -4,7 +4,7 @@
 // over the rows the test wrote, and a few hand-computed cases pin that reference down.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { FeedbackRow, KeyRecord, LedgerRow, Store, UsageGroup, UsageQuery, UsageSeriesRow, UsageTotalRow } from "../../src/store/types";
+import type { FeedbackRow, KeyRecord, LedgerRow, CallQuery, Store, UsageGroup, UsageQuery, UsageSeriesRow, UsageTotalRow } from "../../src/store/types";
 import { LedgerWriter } from "../../src/usage/ledger-writer";
 
 export interface StoreUnderTest {
@@ -59,6 +59,7 @@ function ledgerRow(overrides: Partial<LedgerRow> = {}): LedgerRow {
     cache: "",
     costSavedUsd: null,
     guardrails: "",
+    traceId: "",
     ...overrides,
   };
 }
@@ -841,6 +842,136 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           expect(await codeOf(collect(store.ledger.rows(filter))), JSON.stringify(filter)).toBe(Code.InvalidArgument);
         }
         expect((await store.ledger.totals({ keyId: "k".repeat(256), groupBy: [] })).length).toBe(0);
+      });
+
+      describe("calls", () => {
+        /** What calls() must list (test-side): matching rows, newest first, the later append first among equal times. */
+        function expectedCalls(rows: readonly LedgerRow[], query: Omit<CallQuery, "limit" | "before">): LedgerRow[] {
+          return rows
+            .map((row, index) => ({ row, index }))
+            .filter(({ row }) => {
+              if (query.start && row.time < query.start) return false;
+              if (query.end && row.time >= query.end) return false;
+              if (query.endpoint !== undefined && row.endpoint !== query.endpoint) return false;
+              if (query.keyId !== undefined && row.keyId !== query.keyId) return false;
+              if (query.team !== undefined && row.team !== query.team) return false;
+              if (query.requestId !== undefined && row.requestId !== query.requestId) return false;
+              if (query.status === "error" && row.status === "ok") return false;
+              if (query.status !== undefined && query.status !== "error" && row.status !== query.status) return false;
+              return true;
+            })
+            .sort((a, b) => b.row.time.getTime() - a.row.time.getTime() || b.index - a.index)
+            .map(({ row }) => row);
+        }
+
+        /** Every page of a listing, following the cursor to the end. */
+        async function pages(query: Omit<CallQuery, "before">): Promise<LedgerRow[][]> {
+          const out: LedgerRow[][] = [];
+          let before: CallQuery["before"];
+          for (let i = 0; i < 1_000; i++) {
+            const page = await store.ledger.calls({ ...query, ...(before && { before }) });
+            expect(page.calls.length).toBeLessThanOrEqual(query.limit);
+            out.push(page.calls);
+            if (!page.next) return out;
+            expect(page.calls.length).toBe(query.limit);
+            before = page.next;
+          }
+          throw new Error("calls(): the cursor never reached the end");
+        }
+
+        /** variedRows plus bursts of calls in the same millisecond (ties broken by insertion order). */
+        function listedRows(): LedgerRow[] {
+          const rows: LedgerRow[] = variedRows().map((row, i) => ({ ...row, traceId: i % 4 === 0 ? "" : (i * 7919).toString(16).padStart(32, "0") }));
+          for (let i = 0; i < 12; i++) rows.push(ledgerRow({ time: at(30 * MINUTE), requestId: `tie-${i}`, endpoint: i % 2 === 0 ? "chat" : "embed" }));
+          return rows;
+        }
+
+        it("lists newest first (equal times: the later append first) across pages of every size; the last page has no cursor", async () => {
+          const rows = listedRows();
+          // Two appends, so that equal times span batches too.
+          await store.ledger.append(rows.slice(0, 40));
+          await store.ledger.append(rows.slice(40));
+          const expected = expectedCalls(rows, {});
+          for (const limit of [1, 7, 12, 71, 72, 500]) {
+            const got = await pages({ limit });
+            expect(got.flat(), `limit ${limit}`).toEqual(expected);
+            expect(got.length, `limit ${limit}`).toBe(Math.max(1, Math.ceil(expected.length / limit)));
+          }
+          expect(await store.ledger.calls({ limit: 5, end: at(-1) })).toEqual({ calls: [] });
+        });
+
+        it("filters by range, endpoint, key, team, status (ok, error, a code name) and request id, alone and combined", async () => {
+          const rows = listedRows();
+          await store.ledger.append(rows);
+          const queries: Omit<CallQuery, "limit" | "before">[] = [
+            { endpoint: "chat" },
+            { endpoint: "embed", start: at(10 * MINUTE), end: at(40 * MINUTE) },
+            { keyId: "key_2" },
+            { team: "équipe-β" },
+            { status: "ok" },
+            { status: "error" },
+            { status: "ResourceExhausted", team: "team-a" },
+            { requestId: "tie-3" },
+            { requestId: "no-such-request" },
+            { endpoint: "chat", keyId: "key_1", status: "error" },
+            { endpoint: "predict", team: "team-a", start: at(5 * MINUTE), status: "ok" },
+          ];
+          for (const query of queries) {
+            const expected = expectedCalls(rows, query);
+            expect((await pages({ ...query, limit: 4 })).flat(), JSON.stringify(query)).toEqual(expected);
+          }
+          // Every filter narrows something: the cases above are not all-or-nothing by accident.
+          expect(expectedCalls(rows, { status: "error" }).length).toBeGreaterThan(5);
+          expect(expectedCalls(rows, { endpoint: "chat", keyId: "key_1", status: "error" }).length).toBeGreaterThan(0);
+        });
+
+        it("keeps each call's trace id; a row written without one reads back with ''", async () => {
+          const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+          const { traceId: _omitted, ...withoutTrace } = ledgerRow({ requestId: "no-trace", time: at(1) });
+          await store.ledger.append([ledgerRow({ requestId: "traced", traceId, time: at(2) }), withoutTrace]);
+          const got = await store.ledger.calls({ limit: 10 });
+          expect(got.calls.map((c) => [c.requestId, c.traceId])).toEqual([
+            ["traced", traceId],
+            ["no-trace", ""],
+          ]);
+          expect((await collect(store.ledger.rows({}))).map((r) => r.traceId)).toEqual(["", traceId]);
+          // Only lowercase hex of the W3C length, or "": anything else is refused, not stored.
+          for (const bad of ["4BF92F3577B34DA6A3CE929D0E0E4736", "abc", `${traceId}0`, "\u0000".repeat(32)]) {
+            expect(await codeOf(store.ledger.append([ledgerRow({ traceId: bad })])), bad).toBe(Code.InvalidArgument);
+          }
+        });
+
+        it("a page already read does not move when newer calls arrive: the cursor continues where it was", async () => {
+          const rows = Array.from({ length: 10 }, (_, i) => ledgerRow({ time: at(i * MINUTE), requestId: `old-${i}` }));
+          await store.ledger.append(rows);
+          const first = await store.ledger.calls({ limit: 4 });
+          await store.ledger.append([ledgerRow({ time: at(100 * MINUTE), requestId: "newer" }), ledgerRow({ time: at(5 * MINUTE), requestId: "same-time-later" })]);
+          const second = await store.ledger.calls({ limit: 4, ...(first.next && { before: first.next }) });
+          expect(first.calls.map((c) => c.requestId)).toEqual(["old-9", "old-8", "old-7", "old-6"]);
+          // "same-time-later" was appended after old-5 at the same time: newer by insertion, so it
+          // belongs before old-5 in the listing; it lands in the page after the cursor.
+          expect(second.calls.map((c) => c.requestId)).toEqual(["same-time-later", "old-5", "old-4", "old-3"]);
+        });
+
+        it("refuses a limit outside 1 to 500, a bad cursor and bad filter text with INVALID_ARGUMENT", async () => {
+          await store.ledger.append([ledgerRow()]);
+          for (const limit of [0, -1, 501, 1.5, Number.NaN]) {
+            expect(await codeOf(store.ledger.calls({ limit })), String(limit)).toBe(Code.InvalidArgument);
+          }
+          expect((await store.ledger.calls({ limit: 500 })).calls.length).toBe(1);
+          for (const before of [
+            { time: new Date(Number.NaN), id: "1" },
+            { time: at(0), id: "-1" },
+            { time: at(0), id: "1; DROP TABLE usage_ledger" },
+            { time: at(0), id: "9".repeat(20) },
+          ]) {
+            expect(await codeOf(store.ledger.calls({ limit: 5, before })), JSON.stringify(before.id)).toBe(Code.InvalidArgument);
+          }
+          for (const filter of [{ endpoint: "e\u0000" }, { requestId: "r".repeat(257) }, { status: "\u001b[2J" }, { keyId: "\udc00" }]) {
+            expect(await codeOf(store.ledger.calls({ ...filter, limit: 5 })), JSON.stringify(filter)).toBe(Code.InvalidArgument);
+          }
+          expect((await store.ledger.calls({ limit: 5 })).calls.length).toBe(1);
+        });
       });
 
       it("two replicas appending at once lose no row", async () => {

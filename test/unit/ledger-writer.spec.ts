@@ -4,7 +4,7 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/open";
 import { storableText } from "../../src/store/sql-shared";
-import type { LedgerRow, LedgerStore, Store, UsageSeriesRow, UsageTotalRow } from "../../src/store/types";
+import type { CallPage, LedgerRow, LedgerStore, Store, UsageSeriesRow, UsageTotalRow } from "../../src/store/types";
 import { LedgerWriter, type LedgerWriterOptions } from "../../src/usage/ledger-writer";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -67,6 +67,9 @@ class FakeLedger implements LedgerStore {
   }
   async spend(): Promise<number> {
     return 0;
+  }
+  async calls(): Promise<CallPage> {
+    return { calls: [...this.stored].reverse() };
   }
 }
 

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file modelgate/v1/usage.proto.
  */
 export const file_modelgate_v1_usage: GenFile = /*@__PURE__*/
-  fileDesc("Chhtb2RlbGdhdGUvdjEvdXNhZ2UucHJvdG8SDG1vZGVsZ2F0ZS52MSKfAQoPR2V0VXNhZ2VSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghncm91cF9ieRgDIAMoCRIMCgR0ZWFtGAQgASgJEg4KBmtleV9pZBgFIAEoCSKqAgoKVXNhZ2VUb3RhbBIyCgVncm91cBgBIAMoCzIjLm1vZGVsZ2F0ZS52MS5Vc2FnZVRvdGFsLkdyb3VwRW50cnkSDQoFY2FsbHMYAiABKAQSFQoNcHJvbXB0X3Rva2VucxgDIAEoBBIZChFjb21wbGV0aW9uX3Rva2VucxgEIAEoBBIQCghjb3N0X3VzZBgFIAEoARIaChJ1bmtub3duX2Nvc3RfY2FsbHMYBiABKAQSEwoLZXJyb3JfY2FsbHMYByABKAQSHAoUY2FjaGVkX3Byb21wdF90b2tlbnMYCCABKAQSGAoQcmVhc29uaW5nX3Rva2VucxgJIAEoBBosCgpHcm91cEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPAoQR2V0VXNhZ2VSZXNwb25zZRIoCgZ0b3RhbHMYASADKAsyGC5tb2RlbGdhdGUudjEuVXNhZ2VUb3RhbCKAAQoSRXhwb3J0VXNhZ2VSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgR0ZWFtGAMgASgJIiIKE0V4cG9ydFVzYWdlUmVzcG9uc2USCwoDY3N2GAEgASgJIrUBChVHZXRVc2FnZVNlcmllc1JlcXVlc3QSLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmJ1Y2tldBgDIAEoCRIQCghncm91cF9ieRgEIAMoCRIMCgR0ZWFtGAUgASgJEg4KBmtleV9pZBgGIAEoCSJnCgpVc2FnZVBvaW50EjAKDGJ1Y2tldF9zdGFydBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoFdG90YWwYAiABKAsyGC5tb2RlbGdhdGUudjEuVXNhZ2VUb3RhbCJCChZHZXRVc2FnZVNlcmllc1Jlc3BvbnNlEigKBnBvaW50cxgBIAMoCzIYLm1vZGVsZ2F0ZS52MS5Vc2FnZVBvaW50MowCCgxVc2FnZVNlcnZpY2USSQoIR2V0VXNhZ2USHS5tb2RlbGdhdGUudjEuR2V0VXNhZ2VSZXF1ZXN0Gh4ubW9kZWxnYXRlLnYxLkdldFVzYWdlUmVzcG9uc2USVAoLRXhwb3J0VXNhZ2USIC5tb2RlbGdhdGUudjEuRXhwb3J0VXNhZ2VSZXF1ZXN0GiEubW9kZWxnYXRlLnYxLkV4cG9ydFVzYWdlUmVzcG9uc2UwARJbCg5HZXRVc2FnZVNlcmllcxIjLm1vZGVsZ2F0ZS52MS5HZXRVc2FnZVNlcmllc1JlcXVlc3QaJC5tb2RlbGdhdGUudjEuR2V0VXNhZ2VTZXJpZXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Chhtb2RlbGdhdGUvdjEvdXNhZ2UucHJvdG8SDG1vZGVsZ2F0ZS52MSKfAQoPR2V0VXNhZ2VSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghncm91cF9ieRgDIAMoCRIMCgR0ZWFtGAQgASgJEg4KBmtleV9pZBgFIAEoCSKqAgoKVXNhZ2VUb3RhbBIyCgVncm91cBgBIAMoCzIjLm1vZGVsZ2F0ZS52MS5Vc2FnZVRvdGFsLkdyb3VwRW50cnkSDQoFY2FsbHMYAiABKAQSFQoNcHJvbXB0X3Rva2VucxgDIAEoBBIZChFjb21wbGV0aW9uX3Rva2VucxgEIAEoBBIQCghjb3N0X3VzZBgFIAEoARIaChJ1bmtub3duX2Nvc3RfY2FsbHMYBiABKAQSEwoLZXJyb3JfY2FsbHMYByABKAQSHAoUY2FjaGVkX3Byb21wdF90b2tlbnMYCCABKAQSGAoQcmVhc29uaW5nX3Rva2VucxgJIAEoBBosCgpHcm91cEVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPAoQR2V0VXNhZ2VSZXNwb25zZRIoCgZ0b3RhbHMYASADKAsyGC5tb2RlbGdhdGUudjEuVXNhZ2VUb3RhbCKAAQoSRXhwb3J0VXNhZ2VSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgR0ZWFtGAMgASgJIiIKE0V4cG9ydFVzYWdlUmVzcG9uc2USCwoDY3N2GAEgASgJIrUBChVHZXRVc2FnZVNlcmllc1JlcXVlc3QSLgoKc3RhcnRfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmJ1Y2tldBgDIAEoCRIQCghncm91cF9ieRgEIAMoCRIMCgR0ZWFtGAUgASgJEg4KBmtleV9pZBgGIAEoCSJnCgpVc2FnZVBvaW50EjAKDGJ1Y2tldF9zdGFydBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoFdG90YWwYAiABKAsyGC5tb2RlbGdhdGUudjEuVXNhZ2VUb3RhbCJCChZHZXRVc2FnZVNlcmllc1Jlc3BvbnNlEigKBnBvaW50cxgBIAMoCzIYLm1vZGVsZ2F0ZS52MS5Vc2FnZVBvaW50IusBChBMaXN0Q2FsbHNSZXF1ZXN0Ei4KCnN0YXJ0X3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghlbmRwb2ludBgDIAEoCRIOCgZrZXlfaWQYBCABKAkSDAoEdGVhbRgFIAEoCRIOCgZzdGF0dXMYBiABKAkSEgoKcmVxdWVzdF9pZBgHIAEoCRIRCglwYWdlX3NpemUYCCABKA0SEgoKcGFnZV90b2tlbhgJIAEoCSL9AwoKQ2FsbFJlY29yZBIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpyZXF1ZXN0X2lkGAIgASgJEhAKCHRyYWNlX2lkGAMgASgJEg4KBmtleV9pZBgEIAEoCRIMCgR0ZWFtGAUgASgJEhAKCGVuZHBvaW50GAYgASgJEhAKCHByb3ZpZGVyGAcgASgJEg0KBW1vZGVsGAggASgJEhUKDW1vZGVsX3ZlcnNpb24YCSABKAkSDgoGdGFyZ2V0GAogASgJEhUKDXByb21wdF90b2tlbnMYCyABKAQSGQoRY29tcGxldGlvbl90b2tlbnMYDCABKAQSHAoUY2FjaGVkX3Byb21wdF90b2tlbnMYDSABKAQSGAoQcmVhc29uaW5nX3Rva2VucxgOIAEoBBIVCghjb3N0X3VzZBgPIAEoAUgAiAEBEg4KBnN0YXR1cxgQIAEoCRISCgpsYXRlbmN5X21zGBEgASgBEhAKCHN0cmVhbWVkGBIgASgIEhAKCHRlbXBsYXRlGBMgASgJEg0KBWNhY2hlGBQgASgJEhsKDmNvc3Rfc2F2ZWRfdXNkGBUgASgBSAGIAQESEgoKZ3VhcmRyYWlscxgWIAEoCUILCglfY29zdF91c2RCEQoPX2Nvc3Rfc2F2ZWRfdXNkIlUKEUxpc3RDYWxsc1Jlc3BvbnNlEicKBWNhbGxzGAEgAygLMhgubW9kZWxnYXRlLnYxLkNhbGxSZWNvcmQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJMtoCCgxVc2FnZVNlcnZpY2USSQoIR2V0VXNhZ2USHS5tb2RlbGdhdGUudjEuR2V0VXNhZ2VSZXF1ZXN0Gh4ubW9kZWxnYXRlLnYxLkdldFVzYWdlUmVzcG9uc2USVAoLRXhwb3J0VXNhZ2USIC5tb2RlbGdhdGUudjEuRXhwb3J0VXNhZ2VSZXF1ZXN0GiEubW9kZWxnYXRlLnYxLkV4cG9ydFVzYWdlUmVzcG9uc2UwARJbCg5HZXRVc2FnZVNlcmllcxIjLm1vZGVsZ2F0ZS52MS5HZXRVc2FnZVNlcmllc1JlcXVlc3QaJC5tb2RlbGdhdGUudjEuR2V0VXNhZ2VTZXJpZXNSZXNwb25zZRJMCglMaXN0Q2FsbHMSHi5tb2RlbGdhdGUudjEuTGlzdENhbGxzUmVxdWVzdBofLm1vZGVsZ2F0ZS52MS5MaXN0Q2FsbHNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * GetUsageRequest selects and groups ledger rows.
@@ -328,6 +328,282 @@ export const GetUsageSeriesResponseSchema: GenMessage<GetUsageSeriesResponse> = 
   messageDesc(file_modelgate_v1_usage, 7);
 
 /**
+ * ListCallsRequest filters the calls and asks for a page of them.
+ *
+ * @generated from message modelgate.v1.ListCallsRequest
+ */
+export type ListCallsRequest = Message<"modelgate.v1.ListCallsRequest"> & {
+  /**
+   * Start of the range (inclusive); unset = the beginning.
+   *
+   * @generated from field: google.protobuf.Timestamp start_time = 1;
+   */
+  startTime?: Timestamp | undefined;
+
+  /**
+   * End of the range (exclusive); unset = now.
+   *
+   * @generated from field: google.protobuf.Timestamp end_time = 2;
+   */
+  endTime?: Timestamp | undefined;
+
+  /**
+   * Only this endpoint, when set.
+   *
+   * @generated from field: string endpoint = 3;
+   */
+  endpoint: string;
+
+  /**
+   * Only this key id, when set. A caller without the "admin" role sees only its own key's
+   * calls: empty or its own key id (anything else is PERMISSION_DENIED).
+   *
+   * @generated from field: string key_id = 4;
+   */
+  keyId: string;
+
+  /**
+   * Only this team, when set.
+   *
+   * @generated from field: string team = 5;
+   */
+  team: string;
+
+  /**
+   * Only calls with this status, when set: "ok", "error" (every call that failed) or a Connect
+   * code name such as "ResourceExhausted".
+   *
+   * @generated from field: string status = 6;
+   */
+  status: string;
+
+  /**
+   * Only the call with this request id (the x-request-id it was answered with), when set.
+   *
+   * @generated from field: string request_id = 7;
+   */
+  requestId: string;
+
+  /**
+   * Calls per page, 1 to 500; 0 = 50.
+   *
+   * @generated from field: uint32 page_size = 8;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of the previous page; the filters must be the same as then.
+   *
+   * @generated from field: string page_token = 9;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message modelgate.v1.ListCallsRequest.
+ * Use `create(ListCallsRequestSchema)` to create a new message.
+ */
+export const ListCallsRequestSchema: GenMessage<ListCallsRequest> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_usage, 8);
+
+/**
+ * CallRecord is one call as the usage ledger recorded it.
+ *
+ * @generated from message modelgate.v1.CallRecord
+ */
+export type CallRecord = Message<"modelgate.v1.CallRecord"> & {
+  /**
+   * When the call ended.
+   *
+   * @generated from field: google.protobuf.Timestamp time = 1;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * The x-request-id the call was answered with.
+   *
+   * @generated from field: string request_id = 2;
+   */
+  requestId: string;
+
+  /**
+   * The W3C trace id (32 lowercase hex digits) of the call's trace; "" for calls recorded
+   * before the ledger kept it.
+   *
+   * @generated from field: string trace_id = 3;
+   */
+  traceId: string;
+
+  /**
+   * The key that called: a key id, "config:<name>", "jwt:<subject>", or "" when auth is off.
+   *
+   * @generated from field: string key_id = 4;
+   */
+  keyId: string;
+
+  /**
+   * The key's team.
+   *
+   * @generated from field: string team = 5;
+   */
+  team: string;
+
+  /**
+   * The endpoint called.
+   *
+   * @generated from field: string endpoint = 6;
+   */
+  endpoint: string;
+
+  /**
+   * The provider and model that answered (or would have).
+   *
+   * @generated from field: string provider = 7;
+   */
+  provider: string;
+
+  /**
+   * The model.
+   *
+   * @generated from field: string model = 8;
+   */
+  model: string;
+
+  /**
+   * The registry model version (Predict), else "".
+   *
+   * @generated from field: string model_version = 9;
+   */
+  modelVersion: string;
+
+  /**
+   * The endpoint target that answered; "" when none did.
+   *
+   * @generated from field: string target = 10;
+   */
+  target: string;
+
+  /**
+   * Prompt (input) tokens.
+   *
+   * @generated from field: uint64 prompt_tokens = 11;
+   */
+  promptTokens: bigint;
+
+  /**
+   * Completion (output) tokens.
+   *
+   * @generated from field: uint64 completion_tokens = 12;
+   */
+  completionTokens: bigint;
+
+  /**
+   * The part of prompt_tokens read from the provider's prompt cache.
+   *
+   * @generated from field: uint64 cached_prompt_tokens = 13;
+   */
+  cachedPromptTokens: bigint;
+
+  /**
+   * The part of completion_tokens spent on reasoning.
+   *
+   * @generated from field: uint64 reasoning_tokens = 14;
+   */
+  reasoningTokens: bigint;
+
+  /**
+   * Cost in US dollars; unset when no price is known for the model.
+   *
+   * @generated from field: optional double cost_usd = 15;
+   */
+  costUsd?: number | undefined;
+
+  /**
+   * "ok" or the Connect code name the call failed with, e.g. "ResourceExhausted".
+   *
+   * @generated from field: string status = 16;
+   */
+  status: string;
+
+  /**
+   * Time the gateway spent on the call, in milliseconds.
+   *
+   * @generated from field: double latency_ms = 17;
+   */
+  latencyMs: number;
+
+  /**
+   * Whether the answer was streamed.
+   *
+   * @generated from field: bool streamed = 18;
+   */
+  streamed: boolean;
+
+  /**
+   * The prompt template used, as name@version; "" when none.
+   *
+   * @generated from field: string template = 19;
+   */
+  template: string;
+
+  /**
+   * The response cache's part: "", "hit", "semantic_hit", "miss" or "bypass".
+   *
+   * @generated from field: string cache = 20;
+   */
+  cache: string;
+
+  /**
+   * For a cache hit: what the answer would have cost at today's price; unset otherwise.
+   *
+   * @generated from field: optional double cost_saved_usd = 21;
+   */
+  costSavedUsd?: number | undefined;
+
+  /**
+   * The guardrails' decisions (side:reason:action, never the text); "" when none.
+   *
+   * @generated from field: string guardrails = 22;
+   */
+  guardrails: string;
+};
+
+/**
+ * Describes the message modelgate.v1.CallRecord.
+ * Use `create(CallRecordSchema)` to create a new message.
+ */
+export const CallRecordSchema: GenMessage<CallRecord> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_usage, 9);
+
+/**
+ * ListCallsResponse holds a page of calls, newest first.
+ *
+ * @generated from message modelgate.v1.ListCallsResponse
+ */
+export type ListCallsResponse = Message<"modelgate.v1.ListCallsResponse"> & {
+  /**
+   * The calls.
+   *
+   * @generated from field: repeated modelgate.v1.CallRecord calls = 1;
+   */
+  calls: CallRecord[];
+
+  /**
+   * Pass as page_token for the next (older) page; "" on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message modelgate.v1.ListCallsResponse.
+ * Use `create(ListCallsResponseSchema)` to create a new message.
+ */
+export const ListCallsResponseSchema: GenMessage<ListCallsResponse> = /*@__PURE__*/
+  messageDesc(file_modelgate_v1_usage, 10);
+
+/**
  * UsageService reports what was used and what it cost. Needs the "admin" role.
  *
  * @generated from service modelgate.v1.UsageService
@@ -362,6 +638,18 @@ export const UsageService: GenService<{
     methodKind: "unary";
     input: typeof GetUsageSeriesRequestSchema;
     output: typeof GetUsageSeriesResponseSchema;
+  },
+  /**
+   * ListCalls returns the ledger's rows (one per call), newest first, a page at a time, with
+   * each call's trace id. The one method open to every signed-in caller: without the "admin"
+   * role a caller sees only its own key's calls.
+   *
+   * @generated from rpc modelgate.v1.UsageService.ListCalls
+   */
+  listCalls: {
+    methodKind: "unary";
+    input: typeof ListCallsRequestSchema;
+    output: typeof ListCallsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_modelgate_v1_usage, 0);

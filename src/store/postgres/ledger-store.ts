@@ -2,13 +2,13 @@
 // over rows. PostgreSQL returns bigint and numeric as strings (they may exceed a JS number's
 // exact range); counts, token sums and costs fit a double, so they are converted on read.
 import type { Pool, PoolClient } from "pg";
-import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerPolicyValues, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
-import type { LedgerCache, LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
+import { callsWhere, checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerPolicyValues, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
+import type { CallPage, CallQuery, LedgerCache, LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
 import { rethrowAppendError, rethrowDatabaseError } from "./errors";
 
-/** Rows per INSERT: 21 parameters each, well under PostgreSQL's 65535 parameters per statement. */
+/** Rows per INSERT: 22 parameters each, well under PostgreSQL's 65535 parameters per statement. */
 const INSERT_CHUNK_ROWS = 1_000;
-const COLUMNS = 21;
+const COLUMNS = 22;
 
 interface LedgerDbRow {
   id: string;
@@ -33,6 +33,7 @@ interface LedgerDbRow {
   cache: string;
   cost_saved_usd: string | null;
   guardrails: string;
+  trace_id: string;
 }
 
 interface TotalDbRow {
@@ -186,6 +187,19 @@ export class PostgresLedgerStore implements LedgerStore {
     }
   }
 
+  /**
+   * Newest first, by the index led by the filtered column (see callsWhere). One row more than
+   * asked says whether an older page exists.
+   */
+  async calls(query: CallQuery): Promise<CallPage> {
+    const { sql, params } = callsStatement(query);
+    const rows = await this.page(sql, params);
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    const more = rows.length > query.limit && last !== undefined;
+    return { calls: page.map(toLedgerRow), ...(more && { next: { time: last.time, id: String(last.id) } }) };
+  }
+
   async spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number> {
     checkDate(since, "spend: since");
     // Compared as the ledger writer stored it (a NUL in a JWT subject must not fail the query).
@@ -230,14 +244,24 @@ function insertStatement(rows: readonly LedgerRow[], offset: number): [string, u
       row.cachedPromptTokens ?? 0,
       row.reasoningTokens ?? 0,
       ...ledgerPolicyValues(row),
+      row.traceId ?? "",
     );
     return `(${Array.from({ length: COLUMNS }, (_, c) => `$${base + c + 1}`).join(", ")})`;
   });
   const sql = `INSERT INTO usage_ledger (time, request_id, key_id, team, endpoint, provider, model, model_version,
                  prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed, target,
-                 cached_prompt_tokens, reasoning_tokens, template, cache, cost_saved_usd, guardrails)
+                 cached_prompt_tokens, reasoning_tokens, template, cache, cost_saved_usd, guardrails, trace_id)
                VALUES ${tuples.join(", ")}`;
   return [sql, params];
+}
+
+/** The statement calls() runs (its query plan is checked by store-postgres.spec.ts): one row more than asked. */
+export function callsStatement(query: CallQuery): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const bind = bindTo(params);
+  const where = callsWhere(query, bind, (time, id) => `(time, id) < (${time()}, ${bind(id)}::bigint)`);
+  params.push(query.limit + 1);
+  return { sql: `SELECT * FROM usage_ledger WHERE ${where} ORDER BY time DESC, id DESC LIMIT $${params.length}`, params };
 }
 
 function bindTo(params: unknown[]): (value: string | Date) => string {
@@ -270,5 +294,6 @@ function toLedgerRow(row: LedgerDbRow): LedgerRow {
     cache: row.cache as LedgerCache,
     costSavedUsd: row.cost_saved_usd === null ? null : Number(row.cost_saved_usd),
     guardrails: row.guardrails,
+    traceId: row.trace_id,
   };
 }

@@ -1,6 +1,6 @@
 // The usage ledger in SQLite. Totals are grouped and summed by SQLite, never in JS over rows.
-import { checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerPolicyValues, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
-import type { LedgerCache, LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
+import { callsWhere, checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerPolicyValues, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
+import type { CallPage, CallQuery, LedgerCache, LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { Code, ConnectError } from "../../errors";
 import { num, optionalNumber, text, type SqliteRow } from "./columns";
@@ -11,8 +11,8 @@ import { inWriteTransaction } from "./transaction";
 const insertSql = `
   INSERT INTO usage_ledger (time, request_id, key_id, team, endpoint, provider, model, model_version,
                             prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed, target,
-                            cached_prompt_tokens, reasoning_tokens, template, cache, cost_saved_usd, guardrails)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+                            cached_prompt_tokens, reasoning_tokens, template, cache, cost_saved_usd, guardrails, trace_id)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export class SqliteLedgerStore implements LedgerStore {
   constructor(
@@ -57,6 +57,7 @@ export class SqliteLedgerStore implements LedgerStore {
           row.cachedPromptTokens ?? 0,
           row.reasoningTokens ?? 0,
           ...ledgerPolicyValues(row),
+          row.traceId ?? "",
         );
       });
     });
@@ -166,6 +167,20 @@ export class SqliteLedgerStore implements LedgerStore {
     }
   }
 
+  /**
+   * Newest first, by the index led by the filtered column (see callsWhere; the rowid ends every
+   * index entry, so each also orders by time, id). One row more than asked says whether an older
+   * page exists.
+   */
+  async calls(query: CallQuery): Promise<CallPage> {
+    const { sql, params } = callsStatement(query);
+    const rows = this.statements.get(sql).all(...params);
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    const more = rows.length > query.limit && last !== undefined;
+    return { calls: page.map(toLedgerRow), ...(more && { next: { time: new Date(num(last, "time")), id: String(num(last, "id")) } }) };
+  }
+
   async spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number> {
     checkDate(since, "spend: since");
     // Compared as the ledger writer stored it.
@@ -176,6 +191,19 @@ export class SqliteLedgerStore implements LedgerStore {
       .get(value, since.getTime());
     return row === undefined ? 0 : num(row, "spend");
   }
+}
+
+/** The statement calls() runs (its query plan is checked by store-sqlite.spec.ts): one row more than asked. */
+export function callsStatement(query: CallQuery): { sql: string; params: SQLInputValue[] } {
+  const params: SQLInputValue[] = [];
+  const bind = bindTo(params);
+  const where = callsWhere(query, bind, (time, id) => {
+    const sql = `time <= ${time()} AND (time < ${time()} OR id < ?)`;
+    params.push(BigInt(id));
+    return sql;
+  });
+  params.push(query.limit + 1);
+  return { sql: `SELECT * FROM usage_ledger WHERE ${where} ORDER BY time DESC, id DESC LIMIT ?`, params };
 }
 
 /** Times are epoch milliseconds in SQLite. */
@@ -209,5 +237,6 @@ function toLedgerRow(row: SqliteRow): LedgerRow {
     cache: text(row, "cache") as LedgerCache,
     costSavedUsd: optionalNumber(row, "cost_saved_usd"),
     guardrails: text(row, "guardrails"),
+    traceId: text(row, "trace_id"),
   };
 }

@@ -72,18 +72,6 @@ export const sqliteMigrations: readonly Migration[] = [
       ALTER TABLE usage_ledger ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0 CHECK (reasoning_tokens >= 0);
     `,
   },
-  // Version 4 is the feedback table.
-  {
-    version: 5,
-    name: "usage ledger: policy columns (prompt template, response cache, cost saved, guardrails)",
-    // '' / NULL for rows written before, and for calls on endpoints without these policies.
-    sql: `
-      ALTER TABLE usage_ledger ADD COLUMN template TEXT NOT NULL DEFAULT '';
-      ALTER TABLE usage_ledger ADD COLUMN cache TEXT NOT NULL DEFAULT '';
-      ALTER TABLE usage_ledger ADD COLUMN cost_saved_usd REAL CHECK (cost_saved_usd >= 0);
-      ALTER TABLE usage_ledger ADD COLUMN guardrails TEXT NOT NULL DEFAULT '';
-    `,
-  },
   {
     version: 4,
     name: "feedback on calls, and the ledger by request id",
@@ -110,6 +98,31 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX feedback_endpoint_time ON feedback (endpoint, time);
       CREATE INDEX feedback_request_id ON feedback (request_id);
       CREATE INDEX usage_ledger_request_id ON usage_ledger (request_id);
+    `,
+  },
+  {
+    version: 5,
+    name: "usage ledger: policy columns (prompt template, response cache, cost saved, guardrails)",
+    // '' / NULL for rows written before, and for calls on endpoints without these policies.
+    sql: `
+      ALTER TABLE usage_ledger ADD COLUMN template TEXT NOT NULL DEFAULT '';
+      ALTER TABLE usage_ledger ADD COLUMN cache TEXT NOT NULL DEFAULT '';
+      ALTER TABLE usage_ledger ADD COLUMN cost_saved_usd REAL CHECK (cost_saved_usd >= 0);
+      ALTER TABLE usage_ledger ADD COLUMN guardrails TEXT NOT NULL DEFAULT '';
+    `,
+  },
+  {
+    version: 6,
+    name: "usage ledger: the call's trace id; indexes for listing calls",
+    // '' for rows written before. ListCalls pages newest first by (time, id) under its filters
+    // (the rowid ends every index entry): key and team have their (…, time) indexes already, the
+    // endpoint gets one, failed calls a partial one on time; the request id index may exist
+    // already (migration 4 makes it for feedback).
+    sql: `
+      ALTER TABLE usage_ledger ADD COLUMN trace_id TEXT NOT NULL DEFAULT '';
+      CREATE INDEX usage_ledger_endpoint_time ON usage_ledger (endpoint, time);
+      CREATE INDEX usage_ledger_errors_time ON usage_ledger (time) WHERE status <> 'ok';
+      CREATE INDEX IF NOT EXISTS usage_ledger_request_id ON usage_ledger (request_id);
     `,
   },
 ];

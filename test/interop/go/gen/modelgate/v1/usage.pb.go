@@ -575,6 +575,417 @@ func (x *GetUsageSeriesResponse) GetPoints() []*UsagePoint {
 	return nil
 }
 
+// ListCallsRequest filters the calls and asks for a page of them.
+type ListCallsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Start of the range (inclusive); unset = the beginning.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// End of the range (exclusive); unset = now.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Only this endpoint, when set.
+	Endpoint string `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// Only this key id, when set. A caller without the "admin" role sees only its own key's
+	// calls: empty or its own key id (anything else is PERMISSION_DENIED).
+	KeyId string `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Only this team, when set.
+	Team string `protobuf:"bytes,5,opt,name=team,proto3" json:"team,omitempty"`
+	// Only calls with this status, when set: "ok", "error" (every call that failed) or a Connect
+	// code name such as "ResourceExhausted".
+	Status string `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
+	// Only the call with this request id (the x-request-id it was answered with), when set.
+	RequestId string `protobuf:"bytes,7,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Calls per page, 1 to 500; 0 = 50.
+	PageSize uint32 `protobuf:"varint,8,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page; the filters must be the same as then.
+	PageToken     string `protobuf:"bytes,9,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCallsRequest) Reset() {
+	*x = ListCallsRequest{}
+	mi := &file_modelgate_v1_usage_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCallsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCallsRequest) ProtoMessage() {}
+
+func (x *ListCallsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_usage_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCallsRequest.ProtoReflect.Descriptor instead.
+func (*ListCallsRequest) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_usage_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListCallsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListCallsRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *ListCallsRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *ListCallsRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ListCallsRequest) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *ListCallsRequest) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ListCallsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ListCallsRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListCallsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// CallRecord is one call as the usage ledger recorded it.
+type CallRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the call ended.
+	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// The x-request-id the call was answered with.
+	RequestId string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// The W3C trace id (32 lowercase hex digits) of the call's trace; "" for calls recorded
+	// before the ledger kept it.
+	TraceId string `protobuf:"bytes,3,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
+	// The key that called: a key id, "config:<name>", "jwt:<subject>", or "" when auth is off.
+	KeyId string `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// The key's team.
+	Team string `protobuf:"bytes,5,opt,name=team,proto3" json:"team,omitempty"`
+	// The endpoint called.
+	Endpoint string `protobuf:"bytes,6,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// The provider and model that answered (or would have).
+	Provider string `protobuf:"bytes,7,opt,name=provider,proto3" json:"provider,omitempty"`
+	// The model.
+	Model string `protobuf:"bytes,8,opt,name=model,proto3" json:"model,omitempty"`
+	// The registry model version (Predict), else "".
+	ModelVersion string `protobuf:"bytes,9,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
+	// The endpoint target that answered; "" when none did.
+	Target string `protobuf:"bytes,10,opt,name=target,proto3" json:"target,omitempty"`
+	// Prompt (input) tokens.
+	PromptTokens uint64 `protobuf:"varint,11,opt,name=prompt_tokens,json=promptTokens,proto3" json:"prompt_tokens,omitempty"`
+	// Completion (output) tokens.
+	CompletionTokens uint64 `protobuf:"varint,12,opt,name=completion_tokens,json=completionTokens,proto3" json:"completion_tokens,omitempty"`
+	// The part of prompt_tokens read from the provider's prompt cache.
+	CachedPromptTokens uint64 `protobuf:"varint,13,opt,name=cached_prompt_tokens,json=cachedPromptTokens,proto3" json:"cached_prompt_tokens,omitempty"`
+	// The part of completion_tokens spent on reasoning.
+	ReasoningTokens uint64 `protobuf:"varint,14,opt,name=reasoning_tokens,json=reasoningTokens,proto3" json:"reasoning_tokens,omitempty"`
+	// Cost in US dollars; unset when no price is known for the model.
+	CostUsd *float64 `protobuf:"fixed64,15,opt,name=cost_usd,json=costUsd,proto3,oneof" json:"cost_usd,omitempty"`
+	// "ok" or the Connect code name the call failed with, e.g. "ResourceExhausted".
+	Status string `protobuf:"bytes,16,opt,name=status,proto3" json:"status,omitempty"`
+	// Time the gateway spent on the call, in milliseconds.
+	LatencyMs float64 `protobuf:"fixed64,17,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`
+	// Whether the answer was streamed.
+	Streamed bool `protobuf:"varint,18,opt,name=streamed,proto3" json:"streamed,omitempty"`
+	// The prompt template used, as name@version; "" when none.
+	Template string `protobuf:"bytes,19,opt,name=template,proto3" json:"template,omitempty"`
+	// The response cache's part: "", "hit", "semantic_hit", "miss" or "bypass".
+	Cache string `protobuf:"bytes,20,opt,name=cache,proto3" json:"cache,omitempty"`
+	// For a cache hit: what the answer would have cost at today's price; unset otherwise.
+	CostSavedUsd *float64 `protobuf:"fixed64,21,opt,name=cost_saved_usd,json=costSavedUsd,proto3,oneof" json:"cost_saved_usd,omitempty"`
+	// The guardrails' decisions (side:reason:action, never the text); "" when none.
+	Guardrails    string `protobuf:"bytes,22,opt,name=guardrails,proto3" json:"guardrails,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallRecord) Reset() {
+	*x = CallRecord{}
+	mi := &file_modelgate_v1_usage_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallRecord) ProtoMessage() {}
+
+func (x *CallRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_usage_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallRecord.ProtoReflect.Descriptor instead.
+func (*CallRecord) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_usage_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CallRecord) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *CallRecord) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *CallRecord) GetTraceId() string {
+	if x != nil {
+		return x.TraceId
+	}
+	return ""
+}
+
+func (x *CallRecord) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *CallRecord) GetTeam() string {
+	if x != nil {
+		return x.Team
+	}
+	return ""
+}
+
+func (x *CallRecord) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *CallRecord) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *CallRecord) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *CallRecord) GetModelVersion() string {
+	if x != nil {
+		return x.ModelVersion
+	}
+	return ""
+}
+
+func (x *CallRecord) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *CallRecord) GetPromptTokens() uint64 {
+	if x != nil {
+		return x.PromptTokens
+	}
+	return 0
+}
+
+func (x *CallRecord) GetCompletionTokens() uint64 {
+	if x != nil {
+		return x.CompletionTokens
+	}
+	return 0
+}
+
+func (x *CallRecord) GetCachedPromptTokens() uint64 {
+	if x != nil {
+		return x.CachedPromptTokens
+	}
+	return 0
+}
+
+func (x *CallRecord) GetReasoningTokens() uint64 {
+	if x != nil {
+		return x.ReasoningTokens
+	}
+	return 0
+}
+
+func (x *CallRecord) GetCostUsd() float64 {
+	if x != nil && x.CostUsd != nil {
+		return *x.CostUsd
+	}
+	return 0
+}
+
+func (x *CallRecord) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *CallRecord) GetLatencyMs() float64 {
+	if x != nil {
+		return x.LatencyMs
+	}
+	return 0
+}
+
+func (x *CallRecord) GetStreamed() bool {
+	if x != nil {
+		return x.Streamed
+	}
+	return false
+}
+
+func (x *CallRecord) GetTemplate() string {
+	if x != nil {
+		return x.Template
+	}
+	return ""
+}
+
+func (x *CallRecord) GetCache() string {
+	if x != nil {
+		return x.Cache
+	}
+	return ""
+}
+
+func (x *CallRecord) GetCostSavedUsd() float64 {
+	if x != nil && x.CostSavedUsd != nil {
+		return *x.CostSavedUsd
+	}
+	return 0
+}
+
+func (x *CallRecord) GetGuardrails() string {
+	if x != nil {
+		return x.Guardrails
+	}
+	return ""
+}
+
+// ListCallsResponse holds a page of calls, newest first.
+type ListCallsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The calls.
+	Calls []*CallRecord `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
+	// Pass as page_token for the next (older) page; "" on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCallsResponse) Reset() {
+	*x = ListCallsResponse{}
+	mi := &file_modelgate_v1_usage_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCallsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCallsResponse) ProtoMessage() {}
+
+func (x *ListCallsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_modelgate_v1_usage_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCallsResponse.ProtoReflect.Descriptor instead.
+func (*ListCallsResponse) Descriptor() ([]byte, []int) {
+	return file_modelgate_v1_usage_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListCallsResponse) GetCalls() []*CallRecord {
+	if x != nil {
+		return x.Calls
+	}
+	return nil
+}
+
+func (x *ListCallsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_modelgate_v1_usage_proto protoreflect.FileDescriptor
 
 const file_modelgate_v1_usage_proto_rawDesc = "" +
@@ -625,11 +1036,59 @@ const file_modelgate_v1_usage_proto_rawDesc = "" +
 	"\fbucket_start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vbucketStart\x12.\n" +
 	"\x05total\x18\x02 \x01(\v2\x18.modelgate.v1.UsageTotalR\x05total\"J\n" +
 	"\x16GetUsageSeriesResponse\x120\n" +
-	"\x06points\x18\x01 \x03(\v2\x18.modelgate.v1.UsagePointR\x06points2\x8c\x02\n" +
+	"\x06points\x18\x01 \x03(\v2\x18.modelgate.v1.UsagePointR\x06points\"\xbe\x02\n" +
+	"\x10ListCallsRequest\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1a\n" +
+	"\bendpoint\x18\x03 \x01(\tR\bendpoint\x12\x15\n" +
+	"\x06key_id\x18\x04 \x01(\tR\x05keyId\x12\x12\n" +
+	"\x04team\x18\x05 \x01(\tR\x04team\x12\x16\n" +
+	"\x06status\x18\x06 \x01(\tR\x06status\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\a \x01(\tR\trequestId\x12\x1b\n" +
+	"\tpage_size\x18\b \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\t \x01(\tR\tpageToken\"\xeb\x05\n" +
+	"\n" +
+	"CallRecord\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tR\trequestId\x12\x19\n" +
+	"\btrace_id\x18\x03 \x01(\tR\atraceId\x12\x15\n" +
+	"\x06key_id\x18\x04 \x01(\tR\x05keyId\x12\x12\n" +
+	"\x04team\x18\x05 \x01(\tR\x04team\x12\x1a\n" +
+	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12\x1a\n" +
+	"\bprovider\x18\a \x01(\tR\bprovider\x12\x14\n" +
+	"\x05model\x18\b \x01(\tR\x05model\x12#\n" +
+	"\rmodel_version\x18\t \x01(\tR\fmodelVersion\x12\x16\n" +
+	"\x06target\x18\n" +
+	" \x01(\tR\x06target\x12#\n" +
+	"\rprompt_tokens\x18\v \x01(\x04R\fpromptTokens\x12+\n" +
+	"\x11completion_tokens\x18\f \x01(\x04R\x10completionTokens\x120\n" +
+	"\x14cached_prompt_tokens\x18\r \x01(\x04R\x12cachedPromptTokens\x12)\n" +
+	"\x10reasoning_tokens\x18\x0e \x01(\x04R\x0freasoningTokens\x12\x1e\n" +
+	"\bcost_usd\x18\x0f \x01(\x01H\x00R\acostUsd\x88\x01\x01\x12\x16\n" +
+	"\x06status\x18\x10 \x01(\tR\x06status\x12\x1d\n" +
+	"\n" +
+	"latency_ms\x18\x11 \x01(\x01R\tlatencyMs\x12\x1a\n" +
+	"\bstreamed\x18\x12 \x01(\bR\bstreamed\x12\x1a\n" +
+	"\btemplate\x18\x13 \x01(\tR\btemplate\x12\x14\n" +
+	"\x05cache\x18\x14 \x01(\tR\x05cache\x12)\n" +
+	"\x0ecost_saved_usd\x18\x15 \x01(\x01H\x01R\fcostSavedUsd\x88\x01\x01\x12\x1e\n" +
+	"\n" +
+	"guardrails\x18\x16 \x01(\tR\n" +
+	"guardrailsB\v\n" +
+	"\t_cost_usdB\x11\n" +
+	"\x0f_cost_saved_usd\"k\n" +
+	"\x11ListCallsResponse\x12.\n" +
+	"\x05calls\x18\x01 \x03(\v2\x18.modelgate.v1.CallRecordR\x05calls\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xda\x02\n" +
 	"\fUsageService\x12I\n" +
 	"\bGetUsage\x12\x1d.modelgate.v1.GetUsageRequest\x1a\x1e.modelgate.v1.GetUsageResponse\x12T\n" +
 	"\vExportUsage\x12 .modelgate.v1.ExportUsageRequest\x1a!.modelgate.v1.ExportUsageResponse0\x01\x12[\n" +
-	"\x0eGetUsageSeries\x12#.modelgate.v1.GetUsageSeriesRequest\x1a$.modelgate.v1.GetUsageSeriesResponseB\x9f\x01\n" +
+	"\x0eGetUsageSeries\x12#.modelgate.v1.GetUsageSeriesRequest\x1a$.modelgate.v1.GetUsageSeriesResponse\x12L\n" +
+	"\tListCalls\x12\x1e.modelgate.v1.ListCallsRequest\x1a\x1f.modelgate.v1.ListCallsResponseB\x9f\x01\n" +
 	"\x10com.modelgate.v1B\n" +
 	"UsageProtoP\x01Z.modelgate/interop/gen/modelgate/v1;modelgatev1\xa2\x02\x03MXX\xaa\x02\fModelgate.V1\xca\x02\fModelgate\\V1\xe2\x02\x18Modelgate\\V1\\GPBMetadata\xea\x02\rModelgate::V1b\x06proto3"
 
@@ -645,7 +1104,7 @@ func file_modelgate_v1_usage_proto_rawDescGZIP() []byte {
 	return file_modelgate_v1_usage_proto_rawDescData
 }
 
-var file_modelgate_v1_usage_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_modelgate_v1_usage_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_modelgate_v1_usage_proto_goTypes = []any{
 	(*GetUsageRequest)(nil),        // 0: modelgate.v1.GetUsageRequest
 	(*UsageTotal)(nil),             // 1: modelgate.v1.UsageTotal
@@ -655,32 +1114,41 @@ var file_modelgate_v1_usage_proto_goTypes = []any{
 	(*GetUsageSeriesRequest)(nil),  // 5: modelgate.v1.GetUsageSeriesRequest
 	(*UsagePoint)(nil),             // 6: modelgate.v1.UsagePoint
 	(*GetUsageSeriesResponse)(nil), // 7: modelgate.v1.GetUsageSeriesResponse
-	nil,                            // 8: modelgate.v1.UsageTotal.GroupEntry
-	(*timestamppb.Timestamp)(nil),  // 9: google.protobuf.Timestamp
+	(*ListCallsRequest)(nil),       // 8: modelgate.v1.ListCallsRequest
+	(*CallRecord)(nil),             // 9: modelgate.v1.CallRecord
+	(*ListCallsResponse)(nil),      // 10: modelgate.v1.ListCallsResponse
+	nil,                            // 11: modelgate.v1.UsageTotal.GroupEntry
+	(*timestamppb.Timestamp)(nil),  // 12: google.protobuf.Timestamp
 }
 var file_modelgate_v1_usage_proto_depIdxs = []int32{
-	9,  // 0: modelgate.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
-	9,  // 1: modelgate.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
-	8,  // 2: modelgate.v1.UsageTotal.group:type_name -> modelgate.v1.UsageTotal.GroupEntry
+	12, // 0: modelgate.v1.GetUsageRequest.start_time:type_name -> google.protobuf.Timestamp
+	12, // 1: modelgate.v1.GetUsageRequest.end_time:type_name -> google.protobuf.Timestamp
+	11, // 2: modelgate.v1.UsageTotal.group:type_name -> modelgate.v1.UsageTotal.GroupEntry
 	1,  // 3: modelgate.v1.GetUsageResponse.totals:type_name -> modelgate.v1.UsageTotal
-	9,  // 4: modelgate.v1.ExportUsageRequest.start_time:type_name -> google.protobuf.Timestamp
-	9,  // 5: modelgate.v1.ExportUsageRequest.end_time:type_name -> google.protobuf.Timestamp
-	9,  // 6: modelgate.v1.GetUsageSeriesRequest.start_time:type_name -> google.protobuf.Timestamp
-	9,  // 7: modelgate.v1.GetUsageSeriesRequest.end_time:type_name -> google.protobuf.Timestamp
-	9,  // 8: modelgate.v1.UsagePoint.bucket_start:type_name -> google.protobuf.Timestamp
+	12, // 4: modelgate.v1.ExportUsageRequest.start_time:type_name -> google.protobuf.Timestamp
+	12, // 5: modelgate.v1.ExportUsageRequest.end_time:type_name -> google.protobuf.Timestamp
+	12, // 6: modelgate.v1.GetUsageSeriesRequest.start_time:type_name -> google.protobuf.Timestamp
+	12, // 7: modelgate.v1.GetUsageSeriesRequest.end_time:type_name -> google.protobuf.Timestamp
+	12, // 8: modelgate.v1.UsagePoint.bucket_start:type_name -> google.protobuf.Timestamp
 	1,  // 9: modelgate.v1.UsagePoint.total:type_name -> modelgate.v1.UsageTotal
 	6,  // 10: modelgate.v1.GetUsageSeriesResponse.points:type_name -> modelgate.v1.UsagePoint
-	0,  // 11: modelgate.v1.UsageService.GetUsage:input_type -> modelgate.v1.GetUsageRequest
-	3,  // 12: modelgate.v1.UsageService.ExportUsage:input_type -> modelgate.v1.ExportUsageRequest
-	5,  // 13: modelgate.v1.UsageService.GetUsageSeries:input_type -> modelgate.v1.GetUsageSeriesRequest
-	2,  // 14: modelgate.v1.UsageService.GetUsage:output_type -> modelgate.v1.GetUsageResponse
-	4,  // 15: modelgate.v1.UsageService.ExportUsage:output_type -> modelgate.v1.ExportUsageResponse
-	7,  // 16: modelgate.v1.UsageService.GetUsageSeries:output_type -> modelgate.v1.GetUsageSeriesResponse
-	14, // [14:17] is the sub-list for method output_type
-	11, // [11:14] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	12, // 11: modelgate.v1.ListCallsRequest.start_time:type_name -> google.protobuf.Timestamp
+	12, // 12: modelgate.v1.ListCallsRequest.end_time:type_name -> google.protobuf.Timestamp
+	12, // 13: modelgate.v1.CallRecord.time:type_name -> google.protobuf.Timestamp
+	9,  // 14: modelgate.v1.ListCallsResponse.calls:type_name -> modelgate.v1.CallRecord
+	0,  // 15: modelgate.v1.UsageService.GetUsage:input_type -> modelgate.v1.GetUsageRequest
+	3,  // 16: modelgate.v1.UsageService.ExportUsage:input_type -> modelgate.v1.ExportUsageRequest
+	5,  // 17: modelgate.v1.UsageService.GetUsageSeries:input_type -> modelgate.v1.GetUsageSeriesRequest
+	8,  // 18: modelgate.v1.UsageService.ListCalls:input_type -> modelgate.v1.ListCallsRequest
+	2,  // 19: modelgate.v1.UsageService.GetUsage:output_type -> modelgate.v1.GetUsageResponse
+	4,  // 20: modelgate.v1.UsageService.ExportUsage:output_type -> modelgate.v1.ExportUsageResponse
+	7,  // 21: modelgate.v1.UsageService.GetUsageSeries:output_type -> modelgate.v1.GetUsageSeriesResponse
+	10, // 22: modelgate.v1.UsageService.ListCalls:output_type -> modelgate.v1.ListCallsResponse
+	19, // [19:23] is the sub-list for method output_type
+	15, // [15:19] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_modelgate_v1_usage_proto_init() }
@@ -688,13 +1156,14 @@ func file_modelgate_v1_usage_proto_init() {
 	if File_modelgate_v1_usage_proto != nil {
 		return
 	}
+	file_modelgate_v1_usage_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_modelgate_v1_usage_proto_rawDesc), len(file_modelgate_v1_usage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,7 @@ const (
 	UsageService_GetUsage_FullMethodName       = "/modelgate.v1.UsageService/GetUsage"
 	UsageService_ExportUsage_FullMethodName    = "/modelgate.v1.UsageService/ExportUsage"
 	UsageService_GetUsageSeries_FullMethodName = "/modelgate.v1.UsageService/GetUsageSeries"
+	UsageService_ListCalls_FullMethodName      = "/modelgate.v1.UsageService/ListCalls"
 )
 
 // UsageServiceClient is the client API for UsageService service.
@@ -36,6 +37,10 @@ type UsageServiceClient interface {
 	ExportUsage(ctx context.Context, in *ExportUsageRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportUsageResponse], error)
 	// GetUsageSeries returns totals per hour or day bucket over a time range, grouped as asked.
 	GetUsageSeries(ctx context.Context, in *GetUsageSeriesRequest, opts ...grpc.CallOption) (*GetUsageSeriesResponse, error)
+	// ListCalls returns the ledger's rows (one per call), newest first, a page at a time, with
+	// each call's trace id. The one method open to every signed-in caller: without the "admin"
+	// role a caller sees only its own key's calls.
+	ListCalls(ctx context.Context, in *ListCallsRequest, opts ...grpc.CallOption) (*ListCallsResponse, error)
 }
 
 type usageServiceClient struct {
@@ -85,6 +90,16 @@ func (c *usageServiceClient) GetUsageSeries(ctx context.Context, in *GetUsageSer
 	return out, nil
 }
 
+func (c *usageServiceClient) ListCalls(ctx context.Context, in *ListCallsRequest, opts ...grpc.CallOption) (*ListCallsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCallsResponse)
+	err := c.cc.Invoke(ctx, UsageService_ListCalls_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // UsageServiceServer is the server API for UsageService service.
 // All implementations must embed UnimplementedUsageServiceServer
 // for forward compatibility.
@@ -97,6 +112,10 @@ type UsageServiceServer interface {
 	ExportUsage(*ExportUsageRequest, grpc.ServerStreamingServer[ExportUsageResponse]) error
 	// GetUsageSeries returns totals per hour or day bucket over a time range, grouped as asked.
 	GetUsageSeries(context.Context, *GetUsageSeriesRequest) (*GetUsageSeriesResponse, error)
+	// ListCalls returns the ledger's rows (one per call), newest first, a page at a time, with
+	// each call's trace id. The one method open to every signed-in caller: without the "admin"
+	// role a caller sees only its own key's calls.
+	ListCalls(context.Context, *ListCallsRequest) (*ListCallsResponse, error)
 	mustEmbedUnimplementedUsageServiceServer()
 }
 
@@ -115,6 +134,9 @@ func (UnimplementedUsageServiceServer) ExportUsage(*ExportUsageRequest, grpc.Ser
 }
 func (UnimplementedUsageServiceServer) GetUsageSeries(context.Context, *GetUsageSeriesRequest) (*GetUsageSeriesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUsageSeries not implemented")
+}
+func (UnimplementedUsageServiceServer) ListCalls(context.Context, *ListCallsRequest) (*ListCallsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCalls not implemented")
 }
 func (UnimplementedUsageServiceServer) mustEmbedUnimplementedUsageServiceServer() {}
 func (UnimplementedUsageServiceServer) testEmbeddedByValue()                      {}
@@ -184,6 +206,24 @@ func _UsageService_GetUsageSeries_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _UsageService_ListCalls_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCallsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(UsageServiceServer).ListCalls(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: UsageService_ListCalls_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(UsageServiceServer).ListCalls(ctx, req.(*ListCallsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // UsageService_ServiceDesc is the grpc.ServiceDesc for UsageService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -198,6 +238,10 @@ var UsageService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetUsageSeries",
 			Handler:    _UsageService_GetUsageSeries_Handler,
+		},
+		{
+			MethodName: "ListCalls",
+			Handler:    _UsageService_ListCalls_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -50,6 +50,11 @@ class UsageServiceStub:
                 request_serializer=modelgate_dot_v1_dot_usage__pb2.GetUsageSeriesRequest.SerializeToString,
                 response_deserializer=modelgate_dot_v1_dot_usage__pb2.GetUsageSeriesResponse.FromString,
                 _registered_method=True)
+        self.ListCalls = channel.unary_unary(
+                '/modelgate.v1.UsageService/ListCalls',
+                request_serializer=modelgate_dot_v1_dot_usage__pb2.ListCallsRequest.SerializeToString,
+                response_deserializer=modelgate_dot_v1_dot_usage__pb2.ListCallsResponse.FromString,
+                _registered_method=True)
 
 
 class UsageServiceServicer:
@@ -77,6 +82,15 @@ class UsageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListCalls(self, request, context):
+        """ListCalls returns the ledger's rows (one per call), newest first, a page at a time, with
+        each call's trace id. The one method open to every signed-in caller: without the "admin"
+        role a caller sees only its own key's calls.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UsageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -94,6 +108,11 @@ def add_UsageServiceServicer_to_server(servicer, server):
                     servicer.GetUsageSeries,
                     request_deserializer=modelgate_dot_v1_dot_usage__pb2.GetUsageSeriesRequest.FromString,
                     response_serializer=modelgate_dot_v1_dot_usage__pb2.GetUsageSeriesResponse.SerializeToString,
+            ),
+            'ListCalls': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCalls,
+                    request_deserializer=modelgate_dot_v1_dot_usage__pb2.ListCallsRequest.FromString,
+                    response_serializer=modelgate_dot_v1_dot_usage__pb2.ListCallsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +197,33 @@ class UsageService:
             '/modelgate.v1.UsageService/GetUsageSeries',
             modelgate_dot_v1_dot_usage__pb2.GetUsageSeriesRequest.SerializeToString,
             modelgate_dot_v1_dot_usage__pb2.GetUsageSeriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCalls(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelgate.v1.UsageService/ListCalls',
+            modelgate_dot_v1_dot_usage__pb2.ListCallsRequest.SerializeToString,
+            modelgate_dot_v1_dot_usage__pb2.ListCallsResponse.FromString,
             options,
             channel_credentials,
             insecure,
