@@ -37,10 +37,23 @@ export function unitVector(values: ArrayLike<number>): Float32Array | undefined 
   return out;
 }
 
+/** a·b over four accumulators (about twice as fast as one: the additions do not wait on each other). */
 function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const n = a.length;
+  const m = n - (n % 4);
+  let i = 0;
+  for (; i < m; i += 4) {
+    s0 += a[i]! * b[i]!;
+    s1 += a[i + 1]! * b[i + 1]!;
+    s2 += a[i + 2]! * b[i + 2]!;
+    s3 += a[i + 3]! * b[i + 3]!;
+  }
+  for (; i < n; i++) s0 += a[i]! * b[i]!;
+  return s0 + s1 + s2 + s3;
 }
 
 interface Stored {
