@@ -1,6 +1,8 @@
 // Endpoints: every endpoint from EndpointService.ListEndpoints with its type, model or targets,
 // rate limit, and per target the breaker, canary standing, outlier ejection and latency EWMA.
+// Each name opens the endpoint's live view (#/endpoints/<name>: EndpointLive).
 import { useQuery } from "@connectrpc/connect-query";
+import { useEffect, useState } from "react";
 import {
   EndpointService,
   EndpointTarget_BreakerState,
@@ -8,6 +10,7 @@ import {
   type Endpoint,
   type EndpointTarget,
 } from "../../gen/modelgate/v1/endpoint_pb";
+import { EndpointLive } from "./EndpointLive";
 import { describeError } from "./transport";
 
 const breakerLabel: Record<EndpointTarget_BreakerState, string> = {
@@ -24,7 +27,28 @@ const canaryLabel: Record<EndpointTarget_CanaryStanding, string> = {
   [EndpointTarget_CanaryStanding.ROLLED_BACK]: "canary rolled back",
 };
 
+/** The endpoint named in the hash (#/endpoints/<name>), if any. */
+function detailFromHash(): string | undefined {
+  const match = /^#\/?endpoints\/(.+)$/.exec(window.location.hash);
+  if (!match?.[1]) return undefined;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return undefined;
+  }
+}
+
 export function Endpoints() {
+  const [detail, setDetail] = useState(detailFromHash);
+  useEffect(() => {
+    const onHash = () => setDetail(detailFromHash());
+    window.addEventListener("hashchange", onHash);
+    return () => window.removeEventListener("hashchange", onHash);
+  }, []);
+  return detail === undefined ? <EndpointList /> : <EndpointLive key={detail} name={detail} />;
+}
+
+function EndpointList() {
   const query = useQuery(EndpointService.method.listEndpoints, {});
   return (
     <section aria-labelledby="endpoints-title">
@@ -68,7 +92,11 @@ export function Endpoints() {
 function EndpointRow({ endpoint }: { endpoint: Endpoint }) {
   return (
     <tr data-endpoint={endpoint.name}>
-      <th scope="row">{endpoint.name}</th>
+      <th scope="row">
+        <a href={`#/endpoints/${encodeURIComponent(endpoint.name)}`} aria-label={`${endpoint.name} (live stats)`}>
+          {endpoint.name}
+        </a>
+      </th>
       <td>
         <code>{endpoint.endpointType}</code>
       </td>
