@@ -93,6 +93,9 @@ async function freshBundle() {
     renameSync(tmp, out);
   } finally {
     rmSync(tmp, { force: true });
+    // esbuild's build service is a child process (~150 MB RSS) that would otherwise live as long
+    // as the gateway.
+    await esbuild.stop();
   }
   return out;
 }

@@ -1,6 +1,6 @@
 // The modelgate command as an operator runs it: --help, config errors, start-up, SIGTERM.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -236,6 +236,29 @@ endpoints:
     } finally {
       await new Promise((resolve) => upstream.close(resolve));
     }
+  });
+
+  it("a start that rebuilds the bundle leaves no esbuild service process running beside the gateway", async () => {
+    // A source newer than the bundle: bin/modelgate.mjs rebuilds it with esbuild before starting.
+    const now = new Date();
+    utimesSync(join(root, "src/main.ts"), now, now);
+    const p = start(["--config", "config/default.yaml", "--port", "0"]);
+    await listening(p);
+    const children = readdirSync("/proc")
+      .filter((d) => /^\d+$/.test(d))
+      .flatMap((d) => {
+        try {
+          // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after its ")".
+          const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+          const [, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+          return Number(ppid) === p.child.pid ? [stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))] : [];
+        } catch {
+          return []; // the process ended while we looked
+        }
+      });
+    expect(children).toEqual([]);
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
   });
 
   it("takes the port from $PORT and the config from $MODELGATE_CONFIG", async () => {
