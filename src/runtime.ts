@@ -15,6 +15,7 @@ import { EndpointRouter, type RoutedTarget, type RouterHooks } from "./routing/r
 import { TargetHealthRegistry, type TargetHealth } from "./routing/target-health";
 import { targetClient } from "./routing/registry-targets";
 import { compilePolicies, type EndpointPolicies } from "./policies/pipeline";
+import { TemplateRegistry } from "./policies/templates";
 
 /** The routing of an endpoint without a `routing:` block: fallback in listed order, no retries. */
 const defaultRouting = routingSchema.parse({});
@@ -129,6 +130,7 @@ export function buildRuntimeState(
   const endpoints = new Map<string, RuntimeEndpoint>();
   const health = new Map<string, TargetHealth>();
   const prices = compilePrices(config.file.prices);
+  const templates = new TemplateRegistry(config.file.templates, upstream);
   for (const ep of config.file.endpoints) {
     const configs = config.targetConfigs.get(ep.name);
     const policy = ep.routing ?? defaultRouting;
@@ -176,7 +178,7 @@ export function buildRuntimeState(
       targetName: first.name,
       targets,
       captureContent: ep.telemetry?.capture_content === true,
-      policies: compilePolicies(ep, prices, upstream),
+      policies: compilePolicies(ep, prices, upstream, templates),
       router: targets.length > 1 || ep.routing ? new EndpointRouter(ep.name, targets, weights, policy, routing.hooks) : undefined,
       routing: targets.length > 1 || ep.routing ? { strategy: policy.strategy, weights } : undefined,
     });

@@ -7,6 +7,7 @@ import { configSchema, endpointSchema, type ConfigFile, type EndpointConfig } fr
 import type { ModelFactory } from "../providers/model";
 import { accessConfigProblems } from "../auth/config";
 import { semanticCacheConfigProblems } from "../policies/semantic-cache";
+import { templateConfigProblems } from "../policies/templates-config";
 import { readKeyFiles, type KeyFileProblem } from "./mlflow-compat";
 import { endpointsFromRoutes, type RouteProblem } from "../routing/mlflow-routes";
 
@@ -122,6 +123,7 @@ export function parseConfig(
   problems.push(
     ...accessConfigProblems({ jwt: file.auth.jwt, access: file.access }, new Map(file.endpoints.map((e) => [e.name, e.endpoint_type]))),
     ...semanticCacheConfigProblems(file.endpoints),
+    ...templateConfigProblems(file.templates, file.endpoints),
   );
   if (problems.length > 0) throw new ConfigError(source, withoutFollowOns(problems, unset));
   return { file, providerConfigs, targetConfigs };

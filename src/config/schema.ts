@@ -5,6 +5,7 @@ import { accessSchema, jwtConfigSchema } from "../auth/config";
 import { pricesSchema } from "../usage/prices";
 import { checkTargets, modelSchema, routingSchema, targetSchema, withTargets } from "../routing/config";
 import { piiKinds, policiesSchema } from "../policies/config";
+import { templatesSchema } from "../policies/templates-config";
 
 export const endpointTypes = [
   "llm/v1/chat",
@@ -213,6 +214,8 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   endpoints: z.array(endpointSchema).min(1, "configure at least one endpoint"),
+  /** Prompt templates endpoints may name (`policies.template`): versions here, or an MLflow prompt. */
+  templates: templatesSchema,
   telemetry: telemetrySchema.prefault({}),
   /** Where keys and the usage ledger live, and the counters shared by replicas. */
   store: z

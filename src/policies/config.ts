@@ -2,6 +2,7 @@
 // run by src/policies/pipeline.ts on the chat and completions services (typed API and every REST
 // surface alike). Everything is optional; an endpoint without the block runs no policy code.
 import { z } from "zod";
+import { templateRefSchema } from "./templates-config";
 import { moderationRuleSchema, webhookRuleSchema } from "./guardrails-remote";
 
 export const overflowStrategies = ["refuse", "drop_oldest", "middle_out", "route"] as const;
@@ -142,6 +143,8 @@ export const guardrailsPolicySchema = z.strictObject({
 });
 
 export const policiesSchema = z.strictObject({
+  /** A prompt template of the top-level `templates:` block: NAME (its highest version) or NAME@VERSION. */
+  template: templateRefSchema.optional(),
   guardrails: guardrailsPolicySchema.optional(),
   context: contextPolicySchema.optional(),
   cache: cachePolicySchema.optional(),

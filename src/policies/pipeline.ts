@@ -19,6 +19,7 @@ import type { PriceTable } from "../usage/prices";
 import type { ChatParams, CompleteParams, EmbedParams } from "../providers/types";
 import type { RuntimeEndpoint } from "../runtime";
 import { cacheKey, decodeEntry, encodeEntry, MemoryCacheStore, RedisCacheStore, type CacheStore } from "./cache";
+import { applyTemplate, withoutTemplate, type TemplateRegistry, type TemplateSource } from "./templates";
 import { compileContextPolicy, fitChat, fitComplete, type ContextPolicy } from "./context";
 import { compileSemanticCache, semanticLookup, similarityHeader, type Embedder, type SemanticCachePolicy, type SemanticLookup } from "./semantic-cache";
 import { blockedBy, checkText, compileGuardRule, guardrailError, type GuardDecision, type GuardRule } from "./guardrails";
@@ -51,10 +52,12 @@ export interface EndpointPolicies {
   streamCheckChars: number;
   context?: ContextPolicy;
   cache?: CachePolicy;
+  /** The endpoint's prompt template (src/policies/templates.ts), rendered first. */
+  template?: TemplateSource;
 }
 
 /** The endpoint's compiled policies; undefined when it configures none. */
-export function compilePolicies(ep: EndpointConfig, prices: PriceTable, upstream: UpstreamClient): EndpointPolicies | undefined {
+export function compilePolicies(ep: EndpointConfig, prices: PriceTable, upstream: UpstreamClient, templates?: TemplateRegistry): EndpointPolicies | undefined {
   const p = ep.policies;
   if (!p) return undefined;
   const targets = ep.targets.map((t) => ({ provider: t.model.provider, model: t.model.name }));
@@ -74,6 +77,7 @@ export function compilePolicies(ep: EndpointConfig, prices: PriceTable, upstream
       allowNondeterministic: cache.allow_nondeterministic,
       semantic: cache.semantic && compileSemanticCache(cache.semantic, cache.max_bytes),
     },
+    template: p.template === undefined ? undefined : templates?.source(p.template),
   };
 }
 
@@ -383,7 +387,8 @@ export async function policyUnary<P extends Params, R extends AnswerLike>(
 ): Promise<R> {
   const { endpoint, outcome } = begun;
   const policies = endpoint.policies;
-  if (!policies) return call(params);
+  if (!policies) return call(withoutTemplate(endpoint.name, params));
+  params = await applyTemplate(policies.template, begun, ctx.signal, params);
   params = await requestSide(policies, begun, ctx, params);
   const schemas = schemasOf(params);
   const cache = cacheCallOf(policies, endpoint, outcome, ctx, params, schemas);
@@ -441,9 +446,10 @@ export async function* policyStream<P extends Params, C extends AnswerLike>(
   const { endpoint, outcome } = begun;
   const policies = endpoint.policies;
   if (!policies) {
-    yield* call(params);
+    yield* call(withoutTemplate(endpoint.name, params));
     return;
   }
+  params = await applyTemplate(policies.template, begun, ctx.signal, params);
   params = await requestSide(policies, begun, ctx, params);
   const schemas = schemasOf(params);
   const cache = cacheCallOf(policies, endpoint, outcome, ctx, params, schemas);

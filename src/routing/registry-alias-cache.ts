@@ -13,35 +13,36 @@ import type { UpstreamCall } from "../upstream/client";
 
 export const REGISTRY = "mlflow-registry";
 
-export interface AliasCacheOptions {
-  /** `models:/NAME@ALIAS`, for error messages. */
+export interface AliasCacheOptions<T = string> {
+  /** `models:/NAME@ALIAS` (or `prompts:/NAME@ALIAS`), for error messages. */
   uri: string;
   ttlMs: number;
   /** Milliseconds clock; injectable so tests control time. */
   now: () => number;
   /** Asks the registry. Its signal aborts only when every caller waiting for it has gone. */
-  lookup: (call: UpstreamCall) => Promise<string>;
+  lookup: (call: UpstreamCall) => Promise<T>;
   /**
    * Told when a lookup failed and the last known version stays in use (stale-while-error), so
    * the failure is logged rather than hidden behind the answers that keep coming.
    */
-  onStale?: (err: unknown, version: string) => void;
+  onStale?: (err: unknown, version: T) => void;
 }
 
-interface Flight {
-  promise: Promise<string>;
+interface Flight<T> {
+  promise: Promise<T>;
   controller: AbortController;
   waiters: number;
 }
 
-export class AliasCache {
-  private known: { version: string; freshUntil: number } | undefined;
-  private flight: Flight | undefined;
+/** What an alias points to (a version number by default; a prompt registry's whole version for templates). */
+export class AliasCache<T = string> {
+  private known: { version: T; freshUntil: number } | undefined;
+  private flight: Flight<T> | undefined;
 
-  constructor(private readonly options: AliasCacheOptions) {}
+  constructor(private readonly options: AliasCacheOptions<T>) {}
 
   /** The version to call now. */
-  version(call: UpstreamCall): Promise<string> {
+  version(call: UpstreamCall): Promise<T> {
     const known = this.known;
     if (known !== undefined && this.options.now() < known.freshUntil) return Promise.resolve(known.version);
     // A flight everyone walked away from is being torn down; a new caller starts afresh.
@@ -49,10 +50,10 @@ export class AliasCache {
     return this.join(flight, call.signal);
   }
 
-  private start(call: UpstreamCall): Flight {
+  private start(call: UpstreamCall): Flight<T> {
     const controller = new AbortController();
     const lookupCall: UpstreamCall = { signal: controller.signal, traceparent: call.traceparent, trace: call.trace, requestId: call.requestId };
-    const flight: Flight = {
+    const flight: Flight<T> = {
       controller,
       waiters: 0,
       promise: this.options
@@ -75,7 +76,7 @@ export class AliasCache {
     return flight;
   }
 
-  private afterFailure(err: unknown, signal: AbortSignal): string {
+  private afterFailure(err: unknown, signal: AbortSignal): T {
     // Aborted because every caller left: nobody needs an answer, and the cache learnt nothing.
     if (signal.aborted) throw ConnectError.from(err);
     const known = this.known;
@@ -88,10 +89,10 @@ export class AliasCache {
     throw unavailable(`${REGISTRY}: cannot resolve ${this.options.uri}: ${reason}`, err);
   }
 
-  private join(flight: Flight, signal: AbortSignal): Promise<string> {
+  private join(flight: Flight<T>, signal: AbortSignal): Promise<T> {
     if (signal.aborted) return Promise.reject(ConnectError.from(signal.reason));
     flight.waiters++;
-    return new Promise<string>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       const onAbort = () => {
         if (--flight.waiters === 0) flight.controller.abort(signal.reason);
         reject(ConnectError.from(signal.reason));

@@ -51,3 +51,45 @@ export async function versionByAlias(
   }
   return version;
 }
+
+/** One registered model version as the registry describes it: its number and its tags. */
+export interface RegistryVersion {
+  version: string;
+  tags: ReadonlyMap<string, string>;
+}
+
+/**
+ * A version of registered model `name`, by alias or by number, with its tags (MLflow 3's prompt
+ * registry keeps a prompt's text in the version tag `mlflow.prompt.text`):
+ * GET /api/2.0/mlflow/registered-models/alias?name=NAME&alias=ALIAS, or
+ * GET /api/2.0/mlflow/model-versions/get?name=NAME&version=N
+ *   -> {"model_version": {"version": "3", "tags": [{"key": "...", "value": "..."}], ...}}
+ */
+export async function registryVersion(
+  upstream: UpstreamClient,
+  server: TrackingServer,
+  name: string,
+  at: { alias: string } | { version: string },
+  call: UpstreamCall,
+): Promise<RegistryVersion> {
+  const [path, query] =
+    "alias" in at
+      ? ["/api/2.0/mlflow/registered-models/alias", new URLSearchParams({ name, alias: at.alias })]
+      : ["/api/2.0/mlflow/model-versions/get", new URLSearchParams({ name, version: at.version })];
+  const headers: Record<string, string> = {};
+  if (server.token !== undefined) headers.authorization = `Bearer ${server.token}`;
+  const url = joinUrl(server.uri, `${path}?${query}`);
+  const body = read.object(await upstream.json({ method: "GET", url, headers }, trackingServer, call), "body");
+  const modelVersion = read.object(body.model_version, "model_version");
+  const version = read.string(modelVersion.version, "model_version.version");
+  if (!/^[0-9]+$/.test(version)) {
+    throw badUpstreamResponse(TRACKING, `model_version.version: expected a version number, got ${JSON.stringify(version.slice(0, 40))}`);
+  }
+  const tags = new Map<string, string>();
+  const list = modelVersion.tags === undefined ? [] : read.array(modelVersion.tags, "model_version.tags");
+  list.forEach((tag, i) => {
+    const t = read.object(tag, `model_version.tags[${i}]`);
+    tags.set(read.string(t.key, `model_version.tags[${i}].key`), t.value === undefined ? "" : read.string(t.value, `model_version.tags[${i}].value`));
+  });
+  return { version, tags };
+}

@@ -16,17 +16,25 @@ const sampling = {
   stop: z.array(z.string().min(1, "must not be empty")).max(16, "at most 16 stop sequences"),
 };
 
-export const chatRequestSchema = z.object({
-  messages: z
-    .array(
+/** Variables for the endpoint's prompt template, which then supplies the prompt (src/policies/templates.ts). */
+const templateVariables = z.record(z.string(), z.string()).optional();
+const hasVariables = (v: Record<string, string> | undefined) => v !== undefined && Object.keys(v).length > 0;
+
+export const chatRequestSchema = z
+  .object({
+    messages: z.array(
       z.object({
         role: z.enum(chatRoles, { error: (i) => `invalid role ${JSON.stringify(i.input)} (expected ${chatRoles.join(", ")})` }),
         content: z.string(),
       }),
-    )
-    .min(1, "at least one message is required"),
-  ...sampling,
-});
+    ),
+    templateVariables,
+    ...sampling,
+  })
+  .refine((r) => r.messages.length > 0 || hasVariables(r.templateVariables), {
+    path: ["messages"],
+    message: "at least one message is required",
+  });
 
 const tokenIds = z.object({ ids: z.array(z.number()).min(1, "must hold at least one token id") });
 
@@ -35,9 +43,10 @@ export const completeRequestSchema = z
     prompt: z.string(),
     prompts: z.array(z.string()).max(2048, "at most 2048 prompts"),
     tokenPrompts: z.array(tokenIds).max(2048, "at most 2048 prompts"),
+    templateVariables,
     ...sampling,
   })
-  .refine((r) => r.prompt !== "" || r.prompts.length > 0 || r.tokenPrompts.length > 0, {
+  .refine((r) => r.prompt !== "" || r.prompts.length > 0 || r.tokenPrompts.length > 0 || hasVariables(r.templateVariables), {
     path: ["prompt"],
     message: "a prompt is required",
   });

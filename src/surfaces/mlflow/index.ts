@@ -37,7 +37,7 @@ import {
   endpointJson,
   legacyRouteJson,
 } from "./render";
-import { chatRequest, completionsRequest, embeddingsRequest, setLimitsRequest } from "./schemas";
+import { chatRequest, completionsRequest, embeddingsRequest, setLimitsRequest, templatedChatRequest, templatedCompletionsRequest } from "./schemas";
 
 export { mlflowError } from "./errors";
 
@@ -140,14 +140,14 @@ export function mlflowSurface(
     };
     switch (type) {
       case "llm/v1/chat": {
-        const payload = validate(chatRequest, raw);
+        const payload = validate(hasTemplateVariables(raw) ? templatedChatRequest : chatRequest, raw);
         const request = toChatRequest(parseBody(chatCompletionBody, noModel(payload)));
         if (!payload.stream) return sendJson(res, 200, chatJson(await clients.chat.chat(request, call), created), headersOut);
         const includeUsage = payload.stream_options?.["include_usage"] === true;
         return sse(res, clients.chat.streamChat(request, call), headersOut, (c) => chatChunkJson(c, created, includeUsage));
       }
       case "llm/v1/completions": {
-        const payload = validate(completionsRequest, raw);
+        const payload = validate(hasTemplateVariables(raw) ? templatedCompletionsRequest : completionsRequest, raw);
         const request = toCompleteRequest(parseBody(completionBody, noModel(payload)));
         if (!payload.stream) return sendJson(res, 200, completionsJson(await clients.completions.complete(request, call), created), headersOut);
         const includeUsage = payload.stream_options?.["include_usage"] === true;
@@ -257,4 +257,9 @@ function predictRequest(endpoint: string, body: Record<string, unknown>) {
   } catch (err) {
     throw invalidArgument(`invalid predict input: ${(err as Error).message}`);
   }
+}
+
+/** A payload that sends `template_variables` (for the endpoint's prompt template, modelgate's extension). */
+function hasTemplateVariables(raw: unknown): boolean {
+  return raw !== null && typeof raw === "object" && !Array.isArray(raw) && (raw as Record<string, unknown>)["template_variables"] != null;
 }

@@ -73,9 +73,18 @@ export const chatRequest = z
   .looseObject({ ...baseRequest, messages: z.array(chatMessage).min(1), tools: z.array(chatTool).nullish() })
   .describe("An llm/v1/chat endpoint's payload (mlflow.gateway.schemas.chat.RequestPayload).");
 
+/**
+ * The same payloads on an endpoint with a prompt template, when the caller sends
+ * `template_variables` (modelgate's extension): the template supplies the prompt, so `messages`
+ * may be empty and `prompt` absent.
+ */
+export const templatedChatRequest = chatRequest.extend({ messages: z.array(chatMessage).default([]) });
+
 export const completionsRequest = z
   .looseObject({ ...baseRequest, prompt: str() })
   .describe("An llm/v1/completions endpoint's payload (mlflow.gateway.schemas.completions.RequestPayload).");
+
+export const templatedCompletionsRequest = completionsRequest.extend({ prompt: str().default("") });
 
 export const embeddingsRequest = z
   .looseObject({

@@ -83,6 +83,16 @@ export const countField = z.number().int().min(1, "must be >= 1").max(4_294_967_
 /** The seed travels as int64 from a JSON number: only integers a double holds exactly. */
 export const seedField = z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER).nullish();
 
+/**
+ * `template_variables`: values for the endpoint's prompt template (modelgate's extension; the
+ * `openai` SDKs send it as an extra body field). Numbers and booleans become text ("3", "true"),
+ * as the typed API's map<string, string> carries them; the template checks their types.
+ */
+export const templateVariablesField = z
+  .record(z.string(), z.union([z.string(), z.number(), z.boolean()], { error: "must be a string, a number or a boolean" }))
+  .nullish()
+  .transform((v) => (v == null ? undefined : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)]))));
+
 const toolChoice = z.union(
   [z.enum(["auto", "none", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) })],
   { error: 'must be "auto", "none", "required" or {"type": "function", "function": {"name"}} (allowed_tools and custom tools are not supported)' },
@@ -129,6 +139,7 @@ function chatBodySchema(message: typeof strictMessage | typeof lenientMessage) {
           }),
         ])
         .nullish(),
+      template_variables: templateVariablesField,
     })
     .catchall(z.unknown());
 }
@@ -179,6 +190,7 @@ export function toChatRequest(body: ChatCompletionBody): ChatRequestInit {
     seed: body.seed == null ? undefined : BigInt(body.seed),
     user: body.user ?? "",
     extras: extrasOf(body, typedKeys),
+    templateVariables: body.template_variables,
     tools: (body.tools ?? []).map((t) => ({
       type: "function",
       function: {

@@ -14,6 +14,7 @@ import {
   countField,
   createdOf,
   extrasOf,
+  templateVariablesField,
   finishReasonJson,
   seedField,
   streamBase,
@@ -37,7 +38,9 @@ export const completionBody = z
         z.array(z.array(tokenId).min(1)).min(1),
       ],
       { error: "must be a string, a list of strings, a list of token ids or a list of token-id lists" },
-    ),
+    )
+      // Absent only with template_variables (the endpoint's template is the prompt): the service checks.
+      .optional(),
     temperature: z.number().nullish(),
     top_p: z.number().nullish(),
     max_tokens: countField,
@@ -47,6 +50,7 @@ export const completionBody = z
     user: z.string().optional(),
     stream: z.boolean().nullish(),
     stream_options: z.strictObject({ include_usage: z.boolean().optional(), include_obfuscation: z.boolean().optional() }).nullish(),
+    template_variables: templateVariablesField,
   })
   .catchall(z.unknown());
 
@@ -57,6 +61,7 @@ type CompleteRequestInit = Exclude<MessageInitShape<typeof CompleteRequestSchema
 
 /** One text stays `prompt` (a list of one text too); several texts are `prompts`; ids are `token_prompts`. */
 function promptFields(prompt: z.infer<typeof completionBody>["prompt"]): PromptFields {
+  if (prompt === undefined) return {};
   if (typeof prompt === "string") return { prompt };
   if (prompt.every((p) => typeof p === "string")) return prompt.length === 1 ? { prompt: prompt[0] } : { prompts: prompt };
   if (prompt.every((p) => typeof p === "number")) return { tokenPrompts: [{ ids: prompt }] };
@@ -75,6 +80,7 @@ export function toCompleteRequest(body: z.infer<typeof completionBody>): Complet
     seed: body.seed == null ? undefined : BigInt(body.seed),
     user: body.user ?? "",
     extras: extrasOf(body, typedKeys),
+    templateVariables: body.template_variables,
   };
 }
 
