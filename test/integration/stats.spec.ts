@@ -3,6 +3,8 @@
 // streams open now; a key sees only the endpoints it may call, an admin all; bad intervals,
 // windows and names get INVALID_ARGUMENT; a cancelled watch ends on the server (its place is
 // given back: the per-key bound lets a new one in); shutdown ends watches with OK.
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
@@ -254,6 +256,23 @@ describe("who may watch what", () => {
       if (admitted) open.push(admitted);
     } finally {
       for (const w of open) w.controller.abort();
+    }
+  });
+});
+
+describe("buf curl, as the README shows it", () => {
+  it("streams snapshots with the schema from server reflection", async () => {
+    const buf = fileURLToPath(new URL("../../node_modules/.bin/buf", import.meta.url));
+    const args = ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "-H", `authorization: Bearer ${keys.DEV_KEY}`, "-d", '{"endpoints": ["chat"], "intervalMs": 250}'];
+    // The watch never ends by itself: buf curl is stopped once a few snapshots are out.
+    const stdout = await new Promise<string>((resolve) => {
+      execFile(buf, [...args, `${gw.url}/modelgate.v1.StatsService/WatchStats`], { cwd: "/tmp", timeout: 4_000 }, (_err, out) => resolve(String(out)));
+    });
+    const snapshots = stdout.split(/\n(?=\{)/).filter((t) => t.trim() !== "").map((t) => JSON.parse(t) as { windowSeconds: number; endpoints: { endpoint: string }[] });
+    expect(snapshots.length).toBeGreaterThanOrEqual(2);
+    for (const s of snapshots) {
+      expect(s.windowSeconds).toBe(10);
+      expect(s.endpoints.map((e) => e.endpoint)).toEqual(["chat"]);
     }
   });
 });
