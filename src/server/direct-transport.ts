@@ -200,17 +200,20 @@ async function conformAll<I extends DescMessage>(desc: I, input: AsyncIterable<M
 /**
  * Runs `routes` against a ConnectRouter that keeps, for each method, its implementation spec and
  * the interceptors it was registered with (connect's own router would build protocol handlers).
+ * With `also`, every registration is passed on to that router too (one `routes` run for both).
  */
-export function recordRoutes(routes: (router: ConnectRouter) => void): Map<DescMethod, Registered> {
+export function recordRoutes(routes: (router: ConnectRouter) => void, also?: ConnectRouter): Map<DescMethod, Registered> {
   const methods = new Map<DescMethod, Registered>();
   const router: ConnectRouter = {
     handlers: [],
     service(service, implementation, opts) {
+      also?.service(service, implementation, opts);
       const spec = createServiceImplSpec(service, implementation);
       for (const method of service.methods) methods.set(method, { spec: spec.methods[method.localName]!, interceptors: opts?.interceptors ?? [] });
       return router;
     },
     rpc(method, implementation, opts) {
+      also?.rpc(method, implementation, opts);
       methods.set(method, { spec: createMethodImplSpec(method, implementation), interceptors: opts?.interceptors ?? [] });
       return router;
     },

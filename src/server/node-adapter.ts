@@ -25,10 +25,9 @@ export function createNodeHandler(
 ): RequestListener {
   const routerOptions = { acceptCompression: [compressionGzip, compressionBrotli], ...options };
   const router = createConnectRouter(routerOptions);
-  options.routes(router);
-  const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
   // Unary Connect and gRPC calls skip connect-es's universal handler (see unary-fast-path.ts).
-  const fast = unaryFastPaths(options.routes, routerOptions);
+  const fast = unaryFastPaths(options.routes, router, routerOptions);
+  const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
   return (req, res) => {
     const url = req.url ?? "";
     const q = url.indexOf("?");

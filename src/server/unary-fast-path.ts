@@ -58,16 +58,21 @@ interface FastMethod {
 /** What answered a call: the fast path, or (for anything it leaves alone) connect-es with the body replayed. */
 export type Fallback = (uReq: UniversalServerRequest) => void;
 
-/** Unary methods by request path, for the fast path. */
+/**
+ * Registers `routes` on `router` (connect-es's handlers) and returns the unary methods by request
+ * path, for the fast path: one run of `routes` for both.
+ */
 export function unaryFastPaths(
   routes: (router: ConnectRouter) => void,
+  router: ConnectRouter,
   routerOptions: Omit<ConnectNodeAdapterOptions, "routes" | "fallback">,
 ): { methods: Map<string, FastMethod>; options: Options } {
   const options = validateUniversalHandlerOptions(routerOptions);
   const methods = new Map<string, FastMethod>();
+  const recorded = recordRoutes(routes, router);
   // A request gate or a required Connect-Protocol-Version header: connect-es's handlers only.
   if (options.requestGate !== undefined || options.requireConnectProtocolHeader) return { methods, options };
-  for (const [method, { spec, interceptors }] of recordRoutes(routes)) {
+  for (const [method, { spec, interceptors }] of recorded) {
     if (spec.kind !== "unary") continue;
     methods.set(`/${method.parent.typeName}/${method.name}`, {
       spec,
@@ -103,7 +108,7 @@ const callCompleted = new ConnectError("call completed", Code.Canceled);
  * stream failed: the chunks read so far are returned and the stream is left paused, to be
  * replayed to connect-es.
  */
-function readBody(req: NodeRequest, max: number): Promise<{ chunks: Buffer[]; size: number; complete: boolean }> {
+export function readBody(req: NodeRequest, max: number): Promise<{ chunks: Buffer[]; size: number; complete: boolean }> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -127,7 +132,7 @@ function readBody(req: NodeRequest, max: number): Promise<{ chunks: Buffer[]; si
   });
 }
 
-async function* replay(chunks: Buffer[], rest: NodeRequest | undefined): AsyncGenerator<Uint8Array> {
+export async function* replay(chunks: Buffer[], rest: NodeRequest | undefined): AsyncGenerator<Uint8Array> {
   yield* chunks;
   if (rest) yield* rest as AsyncIterable<Uint8Array>;
 }
