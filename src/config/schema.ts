@@ -81,6 +81,20 @@ export const telemetrySchema = z.strictObject({
    * records them as sent.
    */
   redact: z.array(z.enum(piiKinds)).default(["email", "phone", "card", "secret"]),
+  /**
+   * The gateway's metrics pushed over OTLP/HTTP (protobuf), beside GET /metrics: off by default;
+   * on with `enabled: true`, OTEL_METRICS_EXPORTER=otlp or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT
+   * (off whatever this says with OTEL_SDK_DISABLED=true or OTEL_METRICS_EXPORTER=none).
+   */
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().optional(),
+      /** Full metrics URL (…/v1/metrics); else OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT + /v1/metrics, http://localhost:4318/v1/metrics. */
+      otlp_metrics_endpoint: z.url({ protocol: /^https?$/ }).optional(),
+      /** How often the metrics are exported (else OTEL_METRIC_EXPORT_INTERVAL, else 60 s). */
+      export_interval_ms: z.number().int().min(100).max(3_600_000).optional(),
+    })
+    .prefault({}),
 });
 export type TelemetryConfig = z.infer<typeof telemetrySchema>;
 

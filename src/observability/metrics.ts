@@ -388,6 +388,16 @@ export class GatewayMetrics {
     return { body: await run, contentType: openMetrics ? openMetricsType : this.registry.contentType };
   }
 
+  /**
+   * Every metric's values (the OTLP metrics export reads them), in turn with the scrapes: an
+   * OpenMetrics render renames counters while it runs.
+   */
+  snapshot(): Promise<Awaited<ReturnType<Registry["getMetricsAsJSON"]>>> {
+    const run = this.rendering.then(() => this.registry.getMetricsAsJSON());
+    this.rendering = run.catch(() => undefined);
+    return run;
+  }
+
   /** prom-client strips counters' `_total` from their names for OpenMetrics: put them back after. */
   private async renderOpenMetrics(): Promise<string> {
     const names = this.registry.getMetricsAsArray().map((m) => [m, m.name] as const);

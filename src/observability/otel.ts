@@ -5,6 +5,7 @@
 import { createContextKey } from "@connectrpc/connect";
 import type { Attributes } from "@opentelemetry/api";
 import type { Logger } from "pino";
+import type { Registry } from "prom-client";
 import type { TelemetryConfig } from "../config/schema";
 import type { PiiKind } from "../policies/config";
 import type { ContextValues } from "@connectrpc/connect";
@@ -76,6 +77,74 @@ export function telemetrySettings(config: TelemetryConfig, env: Env): TelemetryS
     resourceAttributes: parseKeyValues(env["OTEL_RESOURCE_ATTRIBUTES"]),
     redact: config.redact,
   };
+}
+
+/** Where and how often the metrics are pushed over OTLP (see otel-metrics-sdk.ts). */
+export interface MetricsExportSettings {
+  metricsUrl: string;
+  headers: Record<string, string>;
+  serviceName: string;
+  resourceAttributes: Attributes;
+  intervalMs: number;
+  /** At most intervalMs (the SDK's rule). */
+  timeoutMs: number;
+}
+
+/**
+ * Null when the OTLP metrics export is off: off by default; on with `telemetry.metrics.enabled`,
+ * OTEL_METRICS_EXPORTER=otlp or an OTEL_EXPORTER_OTLP_METRICS_ENDPOINT (the generic
+ * OTEL_EXPORTER_OTLP_ENDPOINT turns on traces only: a deployment tracing today does not start
+ * pushing metrics). OTEL_SDK_DISABLED=true and OTEL_METRICS_EXPORTER=none win.
+ */
+export function metricsExportSettings(config: TelemetryConfig, env: Env): MetricsExportSettings | null {
+  if (env["OTEL_SDK_DISABLED"]?.trim().toLowerCase() === "true") return null;
+  const exporter = env["OTEL_METRICS_EXPORTER"]?.trim().toLowerCase();
+  if (exporter === "none") return null;
+  const metricsEnv = env["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]?.trim();
+  const enabled = config.metrics.enabled ?? (exporter === "otlp" || Boolean(metricsEnv));
+  if (!enabled) return null;
+  const baseEnv = env["OTEL_EXPORTER_OTLP_ENDPOINT"]?.trim();
+  const metricsUrl =
+    config.metrics.otlp_metrics_endpoint ??
+    (metricsEnv || (baseEnv ? `${baseEnv.replace(/\/+$/, "")}/v1/metrics` : "http://localhost:4318/v1/metrics"));
+  const intervalMs = config.metrics.export_interval_ms ?? positiveMs(env["OTEL_METRIC_EXPORT_INTERVAL"], 100, 3_600_000) ?? 60_000;
+  return {
+    metricsUrl,
+    headers: { ...parseKeyValues(env["OTEL_EXPORTER_OTLP_METRICS_HEADERS"] ?? env["OTEL_EXPORTER_OTLP_HEADERS"]), ...config.headers },
+    serviceName: config.service_name ?? (env["OTEL_SERVICE_NAME"]?.trim() || "modelgate"),
+    resourceAttributes: parseKeyValues(env["OTEL_RESOURCE_ATTRIBUTES"]),
+    intervalMs,
+    timeoutMs: Math.min(intervalMs, positiveMs(env["OTEL_METRIC_EXPORT_TIMEOUT"], 1, 600_000) ?? 30_000),
+  };
+}
+
+/** A whole number of milliseconds within [min, max], else undefined (a bad variable is ignored). */
+function positiveMs(value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  const n = Number(value);
+  return Number.isInteger(n) && n >= min && n <= max ? n : undefined;
+}
+
+/** The OTLP metrics export when on: pushes every interval, flushes on shutdown. */
+export interface MetricsExport {
+  readonly settings: MetricsExportSettings;
+  /** Exports the metrics now. */
+  flush(): Promise<void>;
+  /** A last export, then stops, within `timeoutMs`. */
+  shutdown(timeoutMs?: number): Promise<void>;
+}
+
+/** What the export reads: the gateway's prom-client metrics, one consistent read at a time. */
+export interface MetricsSnapshotSource {
+  snapshot(): Promise<MetricsSnapshot>;
+}
+/** prom-client's metrics as values (registry.getMetricsAsJSON()). */
+export type MetricsSnapshot = Awaited<ReturnType<Registry["getMetricsAsJSON"]>>;
+
+/** Loads the metrics SDK and starts the periodic export (only called when it is on). */
+export async function startMetricsExport(settings: MetricsExportSettings, source: MetricsSnapshotSource, log?: Logger): Promise<MetricsExport> {
+  const { loadMetricsLib, SdkMetricsExport } = await import("./otel-metrics-sdk");
+  return new SdkMetricsExport(settings, source, await loadMetricsLib(), log);
 }
 
 /** The samplers of the SDK spec's OTEL_TRACES_SAMPLER (built by otel-sdk.ts). */

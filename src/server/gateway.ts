@@ -36,7 +36,7 @@ import { openStore } from "../store/open";
 import { createRedisClient, RedisCounters } from "../store/redis/counters";
 import { resilientCounters, type ResilientCounters } from "../store/resilient-counters";
 import { GatewayMetrics } from "../observability/metrics";
-import { startTelemetry, telemetrySettings, type Telemetry } from "../observability/otel";
+import { metricsExportSettings, startMetricsExport, startTelemetry, telemetrySettings, type MetricsExport, type Telemetry } from "../observability/otel";
 import type { Store } from "../store/types";
 import { LedgerWriter } from "../usage/ledger-writer";
 import { reservationForRequest, warmTokenizer } from "../usage/tokens";
@@ -110,6 +110,8 @@ export class Gateway {
   private readonly feedback: FeedbackBook;
   /** OpenTelemetry traces; undefined when off (the default). */
   private readonly telemetry: Telemetry | undefined;
+  /** The metrics pushed over OTLP; undefined when off (the default). */
+  private metricsExport: MetricsExport | undefined;
   /** Breakers by target, kept across reloads for targets that did not change. */
   private readonly targetHealth = new TargetHealthRegistry();
   /** Canary decisions, outlier ejections and ejected targets, in the metrics' registry. */
@@ -182,7 +184,13 @@ export class Gateway {
       const tracing = telemetrySettings(options.config.file.telemetry, env);
       const telemetry = tracing ? await startTelemetry(tracing, log) : undefined;
       if (tracing) log.info({ url: tracing.tracesUrl, service: tracing.serviceName }, "OpenTelemetry traces on");
-      return new Gateway(options, { store, counters, keyCache, ledger, telemetry });
+      const gateway = new Gateway(options, { store, counters, keyCache, ledger, telemetry });
+      const pushMetrics = metricsExportSettings(options.config.file.telemetry, env);
+      if (pushMetrics) {
+        gateway.metricsExport = await startMetricsExport(pushMetrics, gateway.metrics, log);
+        log.info({ url: pushMetrics.metricsUrl, intervalMs: pushMetrics.intervalMs }, "OpenTelemetry metrics export on");
+      }
+      return gateway;
     } catch (err) {
       await store.close();
       throw err;
@@ -197,6 +205,11 @@ export class Gateway {
   /** Writes every queued ledger row now (tests, shutdown). */
   flushLedger(): Promise<void> {
     return this.backends.ledger.flush();
+  }
+
+  /** Pushes the metrics over OTLP now (tests); a no-op with the export off. */
+  async flushMetrics(): Promise<void> {
+    await this.metricsExport?.flush();
   }
 
   /** Exports every finished trace span now (tests); a no-op with telemetry off. */
@@ -293,6 +306,7 @@ export class Gateway {
     await this.upstream.close();
     // The spans of the calls just finished are exported before the process goes (bounded).
     await this.telemetry?.shutdown(5_000);
+    await this.metricsExport?.shutdown(5_000);
     this.backends.keyCache.stop();
     // Bounded: a dead store must not hang the shutdown (unwritten rows go to the error log).
     await this.backends.ledger.close(5_000);

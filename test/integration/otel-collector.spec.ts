@@ -1,6 +1,6 @@
-// The gateway's spans through a real OpenTelemetry Collector: the collector's OTLP/HTTP receiver
-// takes the gateway's export (refusing a malformed one), its OTLP/HTTP exporter forwards it to the
-// test's receiver, which decodes the protobuf. Built by test/otel/setup.sh from the collector's
+// The gateway's spans and metrics through a real OpenTelemetry Collector: the collector's OTLP/HTTP
+// receiver takes the gateway's exports (refusing a malformed one), its OTLP/HTTP exporter forwards
+// them to the test's receiver, which decodes the protobuf. Built by test/otel/setup.sh from the collector's
 // Go modules (.ci/run runs it).
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -83,6 +83,7 @@ service:
     logs: { level: warn }
   pipelines:
     traces: { receivers: [otlp], exporters: [otlphttp] }
+    metrics: { receivers: [otlp], exporters: [otlphttp] }
 `,
     );
     collector = spawn(bin, ["--config", `file:${config}`], { stdio: ["ignore", "pipe", "pipe"] });
@@ -93,7 +94,7 @@ service:
       `
 endpoints:
   - { name: gpt, endpoint_type: llm/v1/chat, model: { provider: openai, name: gpt-4o-mini, config: { openai_api_key: sk-upstream-0001, openai_api_base: "${fake.url}/v1" } } }
-telemetry: { export_delay_ms: 50 }
+telemetry: { export_delay_ms: 50, metrics: { enabled: true, export_interval_ms: 600000 } }
 `,
       {},
       { env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_SERVICE_NAME: "modelgate-via-collector" } },
@@ -142,5 +143,22 @@ telemetry: { export_delay_ms: 50 }
     expect(attempt.parentSpanId).toBe(server.spanId);
     const upstream = String(fake.requests[0]!.headers["traceparent"]);
     expect(upstream).toBe(`00-${traceId}-${attempt.spanId}-01`);
+  });
+
+  it("delivers the pushed metrics (telemetry.metrics) with their names, kinds and attributes", async () => {
+    const client = new OpenAI({ apiKey: "unused", baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    await client.chat.completions.create({ model: "gpt", messages: [{ role: "user", content: "metrics through the collector" }] });
+    await gw.gateway.flushMetrics();
+    const okCalls = () => receiver.latestMetric("modelgate_calls")?.points.find((p) => p.attributes["endpoint"] === "gpt" && p.attributes["code"] === "ok")?.value ?? 0;
+    await receiver.waitForMetrics(() => okCalls() >= 1, 20_000);
+    const calls = receiver.latestMetric("modelgate_calls")!;
+    expect(calls).toMatchObject({ kind: "sum", monotonic: true, temporality: "cumulative" });
+    expect(calls.resource["service.name"]).toBe("modelgate-via-collector");
+    const duration = receiver.latestMetric("modelgate_call_duration_seconds")!;
+    expect(duration).toMatchObject({ kind: "histogram", unit: "s" });
+    expect(duration.points.find((p) => p.attributes["endpoint"] === "gpt")?.count).toBe(okCalls());
+    const tokens = receiver.latestMetric("modelgate_tokens")!;
+    expect(tokens.points.find((p) => p.attributes["endpoint"] === "gpt" && p.attributes["kind"] === "completion")?.value).toBeGreaterThan(0);
+    expect(receiver.latestMetric("modelgate_active_streams")?.kind).toBe("gauge");
   });
 });

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import * as sdk from "@opentelemetry/sdk-trace-base";
 import { ParentBasedSampler, TraceIdRatioBasedSampler, AlwaysOffSampler } from "@opentelemetry/sdk-trace-base";
 import { telemetrySchema } from "../../src/config/schema";
-import { samplerFromEnv, telemetrySettings } from "../../src/observability/otel";
+import { metricsExportSettings, samplerFromEnv, telemetrySettings } from "../../src/observability/otel";
 import { buildSampler, captureRedactor } from "../../src/observability/otel-sdk";
 
 const block = (v: unknown = {}) => telemetrySchema.parse(v);
@@ -104,5 +104,54 @@ describe("telemetry.redact (captured prompts and completions)", () => {
     expect(captureRedactor([])(text, 10)).toBe("jane@examp");
     // The bound falls inside the address: what is left is the start of the replacement.
     expect(captureRedactor(["email"])(`${"x ".repeat(5)}jane.doe@example.com`, 16)).toBe("x x x x x [REDAC");
+  });
+});
+
+describe("metricsExportSettings (OTLP metrics)", () => {
+  it("is off by default, and with only the generic OTLP endpoint (that one turns on traces)", () => {
+    expect(metricsExportSettings(block(), {})).toBeNull();
+    expect(metricsExportSettings(block(), { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318" })).toBeNull();
+  });
+
+  it("is on with OTEL_METRICS_EXPORTER=otlp, the metrics path added to the base endpoint, the interval and timeout from the variables", () => {
+    const s = metricsExportSettings(block(), {
+      OTEL_METRICS_EXPORTER: "otlp",
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/",
+      OTEL_METRIC_EXPORT_INTERVAL: "15000",
+      OTEL_METRIC_EXPORT_TIMEOUT: "5000",
+      OTEL_EXPORTER_OTLP_HEADERS: "x-tenant=a%20b",
+      OTEL_SERVICE_NAME: "gw",
+    });
+    expect(s).toEqual({
+      metricsUrl: "http://collector:4318/v1/metrics",
+      headers: { "x-tenant": "a b" },
+      serviceName: "gw",
+      resourceAttributes: {},
+      intervalMs: 15_000,
+      timeoutMs: 5_000,
+    });
+  });
+
+  it("is on with OTEL_EXPORTER_OTLP_METRICS_ENDPOINT (the full URL); defaults 60 s, timeout at most the interval; a bad interval is ignored", () => {
+    const s = metricsExportSettings(block(), { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "http://m:4318/custom", OTEL_METRIC_EXPORT_INTERVAL: "soon" });
+    expect(s).toMatchObject({ metricsUrl: "http://m:4318/custom", intervalMs: 60_000, timeoutMs: 30_000 });
+    expect(metricsExportSettings(block({ metrics: { enabled: true, export_interval_ms: 1_000 } }), {})).toMatchObject({
+      metricsUrl: "http://localhost:4318/v1/metrics",
+      intervalMs: 1_000,
+      timeoutMs: 1_000,
+    });
+  });
+
+  it("the block wins over the variables; OTEL_SDK_DISABLED and OTEL_METRICS_EXPORTER=none win over everything", () => {
+    const on = block({ metrics: { enabled: true, otlp_metrics_endpoint: "http://own:4318/v1/metrics" }, headers: { authorization: "Bearer x" } });
+    expect(metricsExportSettings(on, { OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "http://env:4318/v1/metrics" })).toMatchObject({
+      metricsUrl: "http://own:4318/v1/metrics",
+      headers: { authorization: "Bearer x" },
+    });
+    expect(metricsExportSettings(block({ metrics: { enabled: false } }), { OTEL_METRICS_EXPORTER: "otlp" })).toBeNull();
+    expect(metricsExportSettings(on, { OTEL_SDK_DISABLED: "true" })).toBeNull();
+    expect(metricsExportSettings(on, { OTEL_METRICS_EXPORTER: "none" })).toBeNull();
+    expect(() => block({ metrics: { export_interval_ms: 10 } })).toThrow();
+    expect(() => block({ metrics: { push: true } })).toThrow();
   });
 });
