@@ -258,6 +258,8 @@ function toUsageTotal(t: UsageTotalRow, groupBy: readonly UsageGroup[]): Omit<Us
     costUsd: t.costUsd,
     unknownCostCalls: count(t.unknownCostCalls),
     errorCalls: count(t.errorCalls),
+    cacheHits: count(t.cacheHits),
+    costSavedUsd: t.costSavedUsd,
   };
 }
 

@@ -102,6 +102,19 @@ describe("GetUsage", () => {
     expect([t!.cachedPromptTokens, t!.reasoningTokens]).toEqual([64n, 25n]);
   });
 
+  it("counts cache hits (exact and semantic) and sums the cost they saved", async () => {
+    await store.ledger.append([
+      row({ requestId: "h1", endpoint: "cached", promptTokens: 0, completionTokens: 0, costUsd: 0, cache: "hit", costSavedUsd: 0.25 }),
+      row({ requestId: "h2", endpoint: "cached", promptTokens: 0, completionTokens: 0, costUsd: 0, cache: "semantic_hit", costSavedUsd: 0.125 }),
+      row({ requestId: "m1", endpoint: "cached", cache: "miss" }),
+    ]);
+    const res = await client.getUsage({ groupBy: ["endpoint"] });
+    expect(res.totals.map((t) => [t.group["endpoint"], t.calls, t.cacheHits, t.costSavedUsd])).toEqual([
+      ["cached", 3n, 2n, 0.375],
+      ["chat", 4n, 0n, 0],
+    ]);
+  });
+
   it("groups by the target that answered, with cached and reasoning tokens ('' = no target)", async () => {
     const range = { startTime: ts("2026-11-01T00:00:00Z"), endTime: ts("2026-12-01T00:00:00Z") };
     const byTarget = await client.getUsage({ ...range, groupBy: ["target"] });

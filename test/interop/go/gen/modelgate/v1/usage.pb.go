@@ -126,8 +126,13 @@ type UsageTotal struct {
 	CachedPromptTokens uint64 `protobuf:"varint,8,opt,name=cached_prompt_tokens,json=cachedPromptTokens,proto3" json:"cached_prompt_tokens,omitempty"`
 	// The part of completion_tokens spent on reasoning (as the provider reported it).
 	ReasoningTokens uint64 `protobuf:"varint,9,opt,name=reasoning_tokens,json=reasoningTokens,proto3" json:"reasoning_tokens,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Calls answered from the response cache (exact or semantic hits): no tokens, no cost.
+	CacheHits uint64 `protobuf:"varint,10,opt,name=cache_hits,json=cacheHits,proto3" json:"cache_hits,omitempty"`
+	// What the cache hits would have cost at the price in force when each was served, in US
+	// dollars (hits whose price is unknown are not counted).
+	CostSavedUsd  float64 `protobuf:"fixed64,11,opt,name=cost_saved_usd,json=costSavedUsd,proto3" json:"cost_saved_usd,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UsageTotal) Reset() {
@@ -219,6 +224,20 @@ func (x *UsageTotal) GetCachedPromptTokens() uint64 {
 func (x *UsageTotal) GetReasoningTokens() uint64 {
 	if x != nil {
 		return x.ReasoningTokens
+	}
+	return 0
+}
+
+func (x *UsageTotal) GetCacheHits() uint64 {
+	if x != nil {
+		return x.CacheHits
+	}
+	return 0
+}
+
+func (x *UsageTotal) GetCostSavedUsd() float64 {
+	if x != nil {
+		return x.CostSavedUsd
 	}
 	return 0
 }
@@ -997,7 +1016,7 @@ const file_modelgate_v1_usage_proto_rawDesc = "" +
 	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x19\n" +
 	"\bgroup_by\x18\x03 \x03(\tR\agroupBy\x12\x12\n" +
 	"\x04team\x18\x04 \x01(\tR\x04team\x12\x15\n" +
-	"\x06key_id\x18\x05 \x01(\tR\x05keyId\"\xb0\x03\n" +
+	"\x06key_id\x18\x05 \x01(\tR\x05keyId\"\xf5\x03\n" +
 	"\n" +
 	"UsageTotal\x129\n" +
 	"\x05group\x18\x01 \x03(\v2#.modelgate.v1.UsageTotal.GroupEntryR\x05group\x12\x14\n" +
@@ -1009,7 +1028,11 @@ const file_modelgate_v1_usage_proto_rawDesc = "" +
 	"\verror_calls\x18\a \x01(\x04R\n" +
 	"errorCalls\x120\n" +
 	"\x14cached_prompt_tokens\x18\b \x01(\x04R\x12cachedPromptTokens\x12)\n" +
-	"\x10reasoning_tokens\x18\t \x01(\x04R\x0freasoningTokens\x1a8\n" +
+	"\x10reasoning_tokens\x18\t \x01(\x04R\x0freasoningTokens\x12\x1d\n" +
+	"\n" +
+	"cache_hits\x18\n" +
+	" \x01(\x04R\tcacheHits\x12$\n" +
+	"\x0ecost_saved_usd\x18\v \x01(\x01R\fcostSavedUsd\x1a8\n" +
 	"\n" +
 	"GroupEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

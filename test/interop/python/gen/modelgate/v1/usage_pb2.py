@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18modelgate/v1/usage.proto\x12\x0cmodelgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x01\n\x0fGetUsageRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08group_by\x18\x03 \x03(\t\x12\x0c\n\x04team\x18\x04 \x01(\t\x12\x0e\n\x06key_id\x18\x05 \x01(\t\"\xaa\x02\n\nUsageTotal\x12\x32\n\x05group\x18\x01 \x03(\x0b\x32#.modelgate.v1.UsageTotal.GroupEntry\x12\r\n\x05\x63\x61lls\x18\x02 \x01(\x04\x12\x15\n\rprompt_tokens\x18\x03 \x01(\x04\x12\x19\n\x11\x63ompletion_tokens\x18\x04 \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\x05 \x01(\x01\x12\x1a\n\x12unknown_cost_calls\x18\x06 \x01(\x04\x12\x13\n\x0b\x65rror_calls\x18\x07 \x01(\x04\x12\x1c\n\x14\x63\x61\x63hed_prompt_tokens\x18\x08 \x01(\x04\x12\x18\n\x10reasoning_tokens\x18\t \x01(\x04\x1a,\n\nGroupEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"<\n\x10GetUsageResponse\x12(\n\x06totals\x18\x01 \x03(\x0b\x32\x18.modelgate.v1.UsageTotal\"\x80\x01\n\x12\x45xportUsageRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04team\x18\x03 \x01(\t\"\"\n\x13\x45xportUsageResponse\x12\x0b\n\x03\x63sv\x18\x01 \x01(\t\"\xb5\x01\n\x15GetUsageSeriesRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x62ucket\x18\x03 \x01(\t\x12\x10\n\x08group_by\x18\x04 \x03(\t\x12\x0c\n\x04team\x18\x05 \x01(\t\x12\x0e\n\x06key_id\x18\x06 \x01(\t\"g\n\nUsagePoint\x12\x30\n\x0c\x62ucket_start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x05total\x18\x02 \x01(\x0b\x32\x18.modelgate.v1.UsageTotal\"B\n\x16GetUsageSeriesResponse\x12(\n\x06points\x18\x01 \x03(\x0b\x32\x18.modelgate.v1.UsagePoint\"\xeb\x01\n\x10ListCallsRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\x0c\n\x04team\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x11\n\tpage_size\x18\x08 \x01(\r\x12\x12\n\npage_token\x18\t \x01(\t\"\xfd\x03\n\nCallRecord\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x10\n\x08trace_id\x18\x03 \x01(\t\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\x0c\n\x04team\x18\x05 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x06 \x01(\t\x12\x10\n\x08provider\x18\x07 \x01(\t\x12\r\n\x05model\x18\x08 \x01(\t\x12\x15\n\rmodel_version\x18\t \x01(\t\x12\x0e\n\x06target\x18\n \x01(\t\x12\x15\n\rprompt_tokens\x18\x0b \x01(\x04\x12\x19\n\x11\x63ompletion_tokens\x18\x0c \x01(\x04\x12\x1c\n\x14\x63\x61\x63hed_prompt_tokens\x18\r \x01(\x04\x12\x18\n\x10reasoning_tokens\x18\x0e \x01(\x04\x12\x15\n\x08\x63ost_usd\x18\x0f \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x06status\x18\x10 \x01(\t\x12\x12\n\nlatency_ms\x18\x11 \x01(\x01\x12\x10\n\x08streamed\x18\x12 \x01(\x08\x12\x10\n\x08template\x18\x13 \x01(\t\x12\r\n\x05\x63\x61\x63he\x18\x14 \x01(\t\x12\x1b\n\x0e\x63ost_saved_usd\x18\x15 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\nguardrails\x18\x16 \x01(\tB\x0b\n\t_cost_usdB\x11\n\x0f_cost_saved_usd\"U\n\x11ListCallsResponse\x12\'\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x18.modelgate.v1.CallRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xda\x02\n\x0cUsageService\x12I\n\x08GetUsage\x12\x1d.modelgate.v1.GetUsageRequest\x1a\x1e.modelgate.v1.GetUsageResponse\x12T\n\x0b\x45xportUsage\x12 .modelgate.v1.ExportUsageRequest\x1a!.modelgate.v1.ExportUsageResponse0\x01\x12[\n\x0eGetUsageSeries\x12#.modelgate.v1.GetUsageSeriesRequest\x1a$.modelgate.v1.GetUsageSeriesResponse\x12L\n\tListCalls\x12\x1e.modelgate.v1.ListCallsRequest\x1a\x1f.modelgate.v1.ListCallsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18modelgate/v1/usage.proto\x12\x0cmodelgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9f\x01\n\x0fGetUsageRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08group_by\x18\x03 \x03(\t\x12\x0c\n\x04team\x18\x04 \x01(\t\x12\x0e\n\x06key_id\x18\x05 \x01(\t\"\xd6\x02\n\nUsageTotal\x12\x32\n\x05group\x18\x01 \x03(\x0b\x32#.modelgate.v1.UsageTotal.GroupEntry\x12\r\n\x05\x63\x61lls\x18\x02 \x01(\x04\x12\x15\n\rprompt_tokens\x18\x03 \x01(\x04\x12\x19\n\x11\x63ompletion_tokens\x18\x04 \x01(\x04\x12\x10\n\x08\x63ost_usd\x18\x05 \x01(\x01\x12\x1a\n\x12unknown_cost_calls\x18\x06 \x01(\x04\x12\x13\n\x0b\x65rror_calls\x18\x07 \x01(\x04\x12\x1c\n\x14\x63\x61\x63hed_prompt_tokens\x18\x08 \x01(\x04\x12\x18\n\x10reasoning_tokens\x18\t \x01(\x04\x12\x12\n\ncache_hits\x18\n \x01(\x04\x12\x16\n\x0e\x63ost_saved_usd\x18\x0b \x01(\x01\x1a,\n\nGroupEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"<\n\x10GetUsageResponse\x12(\n\x06totals\x18\x01 \x03(\x0b\x32\x18.modelgate.v1.UsageTotal\"\x80\x01\n\x12\x45xportUsageRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04team\x18\x03 \x01(\t\"\"\n\x13\x45xportUsageResponse\x12\x0b\n\x03\x63sv\x18\x01 \x01(\t\"\xb5\x01\n\x15GetUsageSeriesRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x62ucket\x18\x03 \x01(\t\x12\x10\n\x08group_by\x18\x04 \x03(\t\x12\x0c\n\x04team\x18\x05 \x01(\t\x12\x0e\n\x06key_id\x18\x06 \x01(\t\"g\n\nUsagePoint\x12\x30\n\x0c\x62ucket_start\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x05total\x18\x02 \x01(\x0b\x32\x18.modelgate.v1.UsageTotal\"B\n\x16GetUsageSeriesResponse\x12(\n\x06points\x18\x01 \x03(\x0b\x32\x18.modelgate.v1.UsagePoint\"\xeb\x01\n\x10ListCallsRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\x0c\n\x04team\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x11\n\tpage_size\x18\x08 \x01(\r\x12\x12\n\npage_token\x18\t \x01(\t\"\xfd\x03\n\nCallRecord\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x10\n\x08trace_id\x18\x03 \x01(\t\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\x0c\n\x04team\x18\x05 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x06 \x01(\t\x12\x10\n\x08provider\x18\x07 \x01(\t\x12\r\n\x05model\x18\x08 \x01(\t\x12\x15\n\rmodel_version\x18\t \x01(\t\x12\x0e\n\x06target\x18\n \x01(\t\x12\x15\n\rprompt_tokens\x18\x0b \x01(\x04\x12\x19\n\x11\x63ompletion_tokens\x18\x0c \x01(\x04\x12\x1c\n\x14\x63\x61\x63hed_prompt_tokens\x18\r \x01(\x04\x12\x18\n\x10reasoning_tokens\x18\x0e \x01(\x04\x12\x15\n\x08\x63ost_usd\x18\x0f \x01(\x01H\x00\x88\x01\x01\x12\x0e\n\x06status\x18\x10 \x01(\t\x12\x12\n\nlatency_ms\x18\x11 \x01(\x01\x12\x10\n\x08streamed\x18\x12 \x01(\x08\x12\x10\n\x08template\x18\x13 \x01(\t\x12\r\n\x05\x63\x61\x63he\x18\x14 \x01(\t\x12\x1b\n\x0e\x63ost_saved_usd\x18\x15 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\nguardrails\x18\x16 \x01(\tB\x0b\n\t_cost_usdB\x11\n\x0f_cost_saved_usd\"U\n\x11ListCallsResponse\x12\'\n\x05\x63\x61lls\x18\x01 \x03(\x0b\x32\x18.modelgate.v1.CallRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xda\x02\n\x0cUsageService\x12I\n\x08GetUsage\x12\x1d.modelgate.v1.GetUsageRequest\x1a\x1e.modelgate.v1.GetUsageResponse\x12T\n\x0b\x45xportUsage\x12 .modelgate.v1.ExportUsageRequest\x1a!.modelgate.v1.ExportUsageResponse0\x01\x12[\n\x0eGetUsageSeries\x12#.modelgate.v1.GetUsageSeriesRequest\x1a$.modelgate.v1.GetUsageSeriesResponse\x12L\n\tListCalls\x12\x1e.modelgate.v1.ListCallsRequest\x1a\x1f.modelgate.v1.ListCallsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,27 +37,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETUSAGEREQUEST']._serialized_start=76
   _globals['_GETUSAGEREQUEST']._serialized_end=235
   _globals['_USAGETOTAL']._serialized_start=238
-  _globals['_USAGETOTAL']._serialized_end=536
-  _globals['_USAGETOTAL_GROUPENTRY']._serialized_start=492
-  _globals['_USAGETOTAL_GROUPENTRY']._serialized_end=536
-  _globals['_GETUSAGERESPONSE']._serialized_start=538
-  _globals['_GETUSAGERESPONSE']._serialized_end=598
-  _globals['_EXPORTUSAGEREQUEST']._serialized_start=601
-  _globals['_EXPORTUSAGEREQUEST']._serialized_end=729
-  _globals['_EXPORTUSAGERESPONSE']._serialized_start=731
-  _globals['_EXPORTUSAGERESPONSE']._serialized_end=765
-  _globals['_GETUSAGESERIESREQUEST']._serialized_start=768
-  _globals['_GETUSAGESERIESREQUEST']._serialized_end=949
-  _globals['_USAGEPOINT']._serialized_start=951
-  _globals['_USAGEPOINT']._serialized_end=1054
-  _globals['_GETUSAGESERIESRESPONSE']._serialized_start=1056
-  _globals['_GETUSAGESERIESRESPONSE']._serialized_end=1122
-  _globals['_LISTCALLSREQUEST']._serialized_start=1125
-  _globals['_LISTCALLSREQUEST']._serialized_end=1360
-  _globals['_CALLRECORD']._serialized_start=1363
-  _globals['_CALLRECORD']._serialized_end=1872
-  _globals['_LISTCALLSRESPONSE']._serialized_start=1874
-  _globals['_LISTCALLSRESPONSE']._serialized_end=1959
-  _globals['_USAGESERVICE']._serialized_start=1962
-  _globals['_USAGESERVICE']._serialized_end=2308
+  _globals['_USAGETOTAL']._serialized_end=580
+  _globals['_USAGETOTAL_GROUPENTRY']._serialized_start=536
+  _globals['_USAGETOTAL_GROUPENTRY']._serialized_end=580
+  _globals['_GETUSAGERESPONSE']._serialized_start=582
+  _globals['_GETUSAGERESPONSE']._serialized_end=642
+  _globals['_EXPORTUSAGEREQUEST']._serialized_start=645
+  _globals['_EXPORTUSAGEREQUEST']._serialized_end=773
+  _globals['_EXPORTUSAGERESPONSE']._serialized_start=775
+  _globals['_EXPORTUSAGERESPONSE']._serialized_end=809
+  _globals['_GETUSAGESERIESREQUEST']._serialized_start=812
+  _globals['_GETUSAGESERIESREQUEST']._serialized_end=993
+  _globals['_USAGEPOINT']._serialized_start=995
+  _globals['_USAGEPOINT']._serialized_end=1098
+  _globals['_GETUSAGESERIESRESPONSE']._serialized_start=1100
+  _globals['_GETUSAGESERIESRESPONSE']._serialized_end=1166
+  _globals['_LISTCALLSREQUEST']._serialized_start=1169
+  _globals['_LISTCALLSREQUEST']._serialized_end=1404
+  _globals['_CALLRECORD']._serialized_start=1407
+  _globals['_CALLRECORD']._serialized_end=1916
+  _globals['_LISTCALLSRESPONSE']._serialized_start=1918
+  _globals['_LISTCALLSRESPONSE']._serialized_end=2003
+  _globals['_USAGESERVICE']._serialized_start=2006
+  _globals['_USAGESERVICE']._serialized_end=2352
 # @@protoc_insertion_point(module_scope)

@@ -24,7 +24,7 @@ class GetUsageRequest(_message.Message):
     def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group_by: _Optional[_Iterable[str]] = ..., team: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
 
 class UsageTotal(_message.Message):
-    __slots__ = ("group", "calls", "prompt_tokens", "completion_tokens", "cost_usd", "unknown_cost_calls", "error_calls", "cached_prompt_tokens", "reasoning_tokens")
+    __slots__ = ("group", "calls", "prompt_tokens", "completion_tokens", "cost_usd", "unknown_cost_calls", "error_calls", "cached_prompt_tokens", "reasoning_tokens", "cache_hits", "cost_saved_usd")
     class GroupEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,8 @@ class UsageTotal(_message.Message):
     ERROR_CALLS_FIELD_NUMBER: _ClassVar[int]
     CACHED_PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     REASONING_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
+    COST_SAVED_USD_FIELD_NUMBER: _ClassVar[int]
     group: _containers.ScalarMap[str, str]
     calls: int
     prompt_tokens: int
@@ -50,7 +52,9 @@ class UsageTotal(_message.Message):
     error_calls: int
     cached_prompt_tokens: int
     reasoning_tokens: int
-    def __init__(self, group: _Optional[_Mapping[str, str]] = ..., calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., unknown_cost_calls: _Optional[int] = ..., error_calls: _Optional[int] = ..., cached_prompt_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ...) -> None: ...
+    cache_hits: int
+    cost_saved_usd: float
+    def __init__(self, group: _Optional[_Mapping[str, str]] = ..., calls: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., unknown_cost_calls: _Optional[int] = ..., error_calls: _Optional[int] = ..., cached_prompt_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., cache_hits: _Optional[int] = ..., cost_saved_usd: _Optional[float] = ...) -> None: ...
 
 class GetUsageResponse(_message.Message):
     __slots__ = ("totals",)
