@@ -9,14 +9,16 @@ import { Endpoints } from "./Endpoints";
 import { Keys } from "./Keys";
 import { Usage } from "./Usage";
 import { Playground } from "./Playground";
+import { Logs } from "./Logs";
 import { clearSession, loadSession, saveSession, type Session } from "./session";
 import { SignIn } from "./SignIn";
 import { gatewayTransport } from "./transport";
 
-type View = "endpoints" | "playground" | "keys" | "usage";
+type View = "endpoints" | "playground" | "logs" | "keys" | "usage";
 const views: { id: View; label: string }[] = [
   { id: "endpoints", label: "Endpoints" },
   { id: "playground", label: "Playground" },
+  { id: "logs", label: "Logs" },
   { id: "keys", label: "Keys" },
   { id: "usage", label: "Usage" },
 ];
@@ -96,7 +98,7 @@ function Shell({ view, authOff, onSignOut }: { view: View; authOff: boolean; onS
           Sign out
         </button>
       </header>
-      <main id="main">{view === "endpoints" ? <Endpoints /> : view === "playground" ? <Playground /> : view === "keys" ? <Keys /> : <Usage />}</main>
+      <main id="main">{view === "endpoints" ? <Endpoints /> : view === "playground" ? <Playground /> : view === "logs" ? <Logs /> : view === "keys" ? <Keys /> : <Usage />}</main>
     </>
   );
 }
