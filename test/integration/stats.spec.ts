@@ -9,9 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
-import { StatsService, type EndpointStats, type WatchStatsRequest, type WatchStatsResponse } from "../../gen/modelgate/v1/stats_pb";
+import { StatsService, type EndpointStats, type WatchStatsResponse } from "../../gen/modelgate/v1/stats_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { WatchStatsRequestSchema } from "../../gen/modelgate/v1/stats_pb";
+import { parseConfig } from "../../src/config/load";
+import { modelFactories } from "../../src/providers/catalog";
 import { transportFor, type ProtocolName } from "./clients";
 import { eventually, failure, startGateway, type TestGateway } from "./harness";
 
@@ -127,7 +129,7 @@ describe.each(protocols)("WatchStats over %s", (protocol) => {
         for await (const _ of chat().streamChat({ endpoint: name, messages }, { headers: auth(keys.OPS_KEY) })) void _;
       }
       const refused = await failure(
-        chat().chat({ endpoint: name, messages, tools: [{ name: "f", description: "d", parametersJson: "{}" }] }, { headers: auth(keys.OPS_KEY) }),
+        chat().chat({ endpoint: name, messages, tools: [{ type: "function", function: { name: "f", description: "d" } }] }, { headers: auth(keys.OPS_KEY) }),
       );
       expect(refused.code).toBe(Code.InvalidArgument);
 
@@ -277,8 +279,23 @@ describe("buf curl, as the README shows it", () => {
   });
 });
 
-describe("gateway shutdown", () => {
-  it("ends every watch with OK instead of holding the shutdown", async () => {
+describe("a running gateway", () => {
+  it("follows a config reload: an endpoint removed leaves the snapshots of a running watch", async () => {
+    const endpoint = (name: string) => `  - name: ${name}\n    endpoint_type: llm/v1/chat\n    model: { provider: echo, name: echo-1 }\n`;
+    const own = await startGateway(`endpoints:\n${endpoint("one")}${endpoint("two")}`);
+    try {
+      const w = watch(own, "connect-json-h1", { intervalMs: 250 });
+      expect((await w.until(() => true)).endpoints.map((e) => e.endpoint)).toEqual(["one", "two"]);
+      own.gateway.reload(parseConfig(`endpoints:\n${endpoint("one")}`, "reloaded.yaml", modelFactories, {}));
+      await w.until((s) => s.endpoints.length === 1 && s.endpoints[0]!.endpoint === "one");
+      w.controller.abort();
+      await w.ended;
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("ends every watch with OK at shutdown instead of holding it", async () => {
     const own = await startGateway(`endpoints:\n  - name: chat\n    endpoint_type: llm/v1/chat\n    model: { provider: echo, name: echo-1 }\n`);
     const w = watch(own, "grpc", {});
     await w.until(() => true);
