@@ -71,8 +71,11 @@ export const semanticCacheSchema = z.strictObject({
   max_chars: z.number().int().min(1).max(200_000).default(8_000),
   /** How long the embeddings call may take; past it (or on its failure) the call goes upstream. */
   timeout_ms: z.number().int().min(1).max(60_000).default(2_000),
-  /** The in-process index's bound in entries (oldest out first; bytes are bounded by `max_bytes`). */
-  max_entries: z.number().int().min(1).max(100_000).default(10_000),
+  /**
+   * The in-process index's bound in entries (oldest out first; bytes are bounded by `max_bytes`).
+   * A lookup scans its scope's entries on the event loop (see README figures): past 20,000, use Chroma.
+   */
+  max_entries: z.number().int().min(1).max(20_000).default(10_000),
   store: semanticStoreSchema.default({ type: "memory" }),
 });
 export type SemanticCacheConfig = z.infer<typeof semanticCacheSchema>;
