@@ -78,7 +78,8 @@ export const mlflowTemplateSchema = z.strictObject({
   cache_ttl_ms: z.number().int().min(0).max(86_400_000).default(60_000),
   /**
    * Types and defaults for the prompt's `{{variables}}`; a variable not listed here is a required
-   * string. A listed variable the prompt version does not use is ignored for that version.
+   * string. A listed variable the prompt version does not use is accepted (its type checked) and
+   * ignored, so callers sending it keep working when the alias moves to a version without it.
    */
   variables: variablesSchema,
 });

@@ -51,6 +51,11 @@ export interface CompiledTemplate {
   messages: TemplateMessage[];
   /** Every variable the version uses, with its type and default. */
   variables: ReadonlyMap<string, TemplateVariableConfig>;
+  /**
+   * Variables the config declares for an MLflow prompt that this version does not use: accepted
+   * (type-checked) and ignored, so callers keep working when the alias moves between versions.
+   */
+  ignored: ReadonlyMap<string, TemplateVariableConfig>;
 }
 
 /** Where an endpoint's template comes from: fixed at load, or looked up in MLflow. */
@@ -78,7 +83,8 @@ function compile(ref: string, messages: { role: Role; content: string }[], typin
       if (typeof p !== "string" && !variables.has(p.variable)) variables.set(p.variable, Object.hasOwn(typing, p.variable) ? typing[p.variable]! : { type: "string" });
     }
   }
-  return { ref, messages: compiled, variables };
+  const ignored = new Map(Object.entries(typing).filter(([name]) => !variables.has(name)));
+  return { ref, messages: compiled, variables, ignored };
 }
 
 function compileConfigVersion(name: string, v: TemplateVersionConfig): CompiledTemplate {
@@ -193,7 +199,7 @@ function describeNames(names: readonly string[]): string {
 export function bindVariables(t: CompiledTemplate, given: Readonly<Record<string, string>>): Map<string, string> {
   const names = Object.keys(given);
   if (names.length > MAX_TEMPLATE_VARIABLES) throw invalidArgument(`template_variables: at most ${MAX_TEMPLATE_VARIABLES} variables`);
-  const unknown = names.filter((n) => !t.variables.has(n)).sort();
+  const unknown = names.filter((n) => !t.variables.has(n) && !t.ignored.has(n)).sort();
   const missing = [...t.variables].filter(([n, v]) => v.default === undefined && !Object.hasOwn(given, n)).map(([n]) => n).sort();
   if (missing.length > 0 || unknown.length > 0) {
     const problems = [
@@ -203,7 +209,7 @@ export function bindVariables(t: CompiledTemplate, given: Readonly<Record<string
     throw invalidArgument(`template_variables: template ${t.ref}: ${problems.join("; ")} (it takes: ${describeNames([...t.variables.keys()].sort())})`);
   }
   const values = new Map<string, string>();
-  for (const [name, spec] of t.variables) {
+  for (const [name, spec] of [...t.variables, ...[...t.ignored].filter(([n]) => Object.hasOwn(given, n))]) {
     const value = Object.hasOwn(given, name) ? given[name]! : String(spec.default);
     if (value.length > MAX_TEMPLATE_VALUE_CHARS) throw invalidArgument(`template_variables.${name}: longer than ${MAX_TEMPLATE_VALUE_CHARS} characters`);
     if (spec.type === "number" && !(/^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*$/.test(value) && Number.isFinite(Number(value)))) {

@@ -1,0 +1,76 @@
+// A real `mlflow server` (MLflow 3 from PyPI, the venv `bash test/otel/setup.sh mlflow` builds and
+// caches outside the clone) on a free port with a throwaway SQLite store, and its Python client
+// for set-up steps (registering prompts, moving aliases). Stopped with its process group.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildOnce } from "./build-once";
+import { freePort } from "./free-port";
+
+/** The venv test/otel/setup.sh builds (the same hash of its requirements line). */
+export function mlflowVenv(): string {
+  const requirements = "mlflow==3.8.1 SQLAlchemy==2.0.58";
+  const hash = createHash("sha256").update(`${requirements}\n`).digest("hex").slice(0, 16);
+  const cache = process.env["MODELGATE_MLFLOW_SERVER_CACHE"] ?? join(process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "modelgate-mlflow-server");
+  return join(cache, hash, "venv");
+}
+
+export interface MlflowServer {
+  url: string;
+  /** Runs a Python snippet with the mlflow client pointed at this server; throws with its output on failure. */
+  python(code: string): void;
+  stop(): Promise<void>;
+}
+
+export async function startMlflowServer(): Promise<MlflowServer> {
+  const venv = mlflowVenv();
+  await buildOnce(join(venv, ".complete"), fileURLToPath(new URL("../otel/setup.sh", import.meta.url)), ["mlflow"]);
+  const dir = mkdtempSync(join(tmpdir(), "modelgate-mlflow-"));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  let output = "";
+  // Its own process group: `mlflow server` runs uvicorn as a child, stopped with it.
+  const server: ChildProcess = spawn(
+    join(venv, "bin", "mlflow"),
+    ["server", "--host", "127.0.0.1", "--port", String(port), "--workers", "1", "--backend-store-uri", `sqlite:///${join(dir, "mlflow.db")}`, "--default-artifact-root", join(dir, "artifacts")],
+    { stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, MLFLOW_TRACKING_URI: "" } },
+  );
+  server.stdout!.on("data", (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
+  server.stderr!.on("data", (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
+  const running = () => server.exitCode === null && server.signalCode === null;
+  const stop = async () => {
+    if (server.pid !== undefined && running()) {
+      const exited = new Promise((resolve) => server.once("exit", resolve));
+      process.kill(-server.pid, "SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (running()) process.kill(-server.pid, "SIGKILL");
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const until = Date.now() + 110_000;
+  for (;;) {
+    if (!running()) throw new Error(`mlflow server exited (${server.exitCode}): ${output.slice(-2000)}`);
+    const ok = await fetch(`${url}/health`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > until) {
+      await stop();
+      throw new Error(`mlflow server not ready in time: ${output.slice(-2000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    url,
+    python(code) {
+      const run = spawnSync(join(venv, "bin", "python"), ["-c", code], {
+        env: { ...process.env, MLFLOW_TRACKING_URI: url },
+        encoding: "utf8",
+        timeout: 120_000,
+      });
+      if (run.status !== 0) throw new Error(`python failed (${run.status ?? run.signal}): ${run.stderr.slice(-2000)}`);
+    },
+    stop,
+  };
+}
