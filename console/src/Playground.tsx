@@ -239,7 +239,7 @@ function OutcomePanel({ outcome, ledger, children }: { outcome: Outcome; ledger:
           {ledger?.state === "found" && (
             <>
               {" "}
-              <a href={`#/logs?request_id=${encodeURIComponent(outcome.requestId)}`}>in Logs</a>
+              <a href={`#/logs/?request_id=${encodeURIComponent(outcome.requestId)}`}>in Logs</a>
             </>
           )}
         </dd>
