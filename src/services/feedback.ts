@@ -9,7 +9,7 @@ import { z } from "zod";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { GetFeedbackSummaryResponseSchema, PostFeedbackResponseSchema, type FeedbackService } from "../../gen/modelgate/v1/feedback_pb";
-import { invalidArgument, notFound, permissionDenied } from "../errors";
+import { invalidArgument, notFound, permissionDenied, resourceExhausted } from "../errors";
 import { getCaller } from "../interceptors/call-info";
 import type { FeedbackBook, RememberedCall } from "../observability/feedback";
 import type { FeedbackStore } from "../store/types";
@@ -28,6 +28,9 @@ const summaryRequest = z.object({
   endpoint: z.string().max(256, "at most 256 characters"),
   name: z.union([z.literal(""), token]),
 });
+
+/** Pieces of feedback kept per call (all names); more are RESOURCE_EXHAUSTED. */
+export const MAX_FEEDBACK_PER_CALL = 100;
 
 /** Arms a summary returns at most. */
 export const MAX_FEEDBACK_ARMS = 1_000;
@@ -54,6 +57,12 @@ export function feedbackService(deps: FeedbackDeps): ServiceImpl<typeof Feedback
       if (principal && principal.keyId !== call.keyId && !principal.roles.has("admin")) {
         throw permissionDenied("feedback on a call is taken from the key that made it, or an admin key");
       }
+      // Bounded per call; and a call's canary judgement counts its first score of a name only
+      // (posting the same thumbs-down again must not outweigh other callers' answers).
+      const prior = await store.priorFeedback(requestId, name);
+      if (prior.total >= MAX_FEEDBACK_PER_CALL) {
+        throw resourceExhausted(`call "${requestId}" already has ${MAX_FEEDBACK_PER_CALL} pieces of feedback (the most kept per call)`);
+      }
       await store.append({
         time: now(),
         requestId,
@@ -64,7 +73,7 @@ export function feedbackService(deps: FeedbackDeps): ServiceImpl<typeof Feedback
         label: label ?? null,
       });
       book.add(call, { name, ...(score !== undefined && { score }), ...(label !== undefined && { label }) });
-      if (score !== undefined) deps.onScore?.(call, name, score);
+      if (score !== undefined && prior.scoredSameName === 0) deps.onScore?.(call, name, score);
       return create(PostFeedbackResponseSchema, { endpoint: call.endpoint, target: call.target, modelVersion: call.modelVersion });
     },
 

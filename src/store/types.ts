@@ -266,6 +266,8 @@ export interface FeedbackStore {
   /** The latest answered ("ok") ledger row with this request id, or undefined. */
   findCall(requestId: string): Promise<FeedbackCall | undefined>;
   append(row: FeedbackRow): Promise<void>;
+  /** Feedback already stored for a call: in all, and scores of one name. */
+  priorFeedback(requestId: string, name: string): Promise<{ total: number; scoredSameName: number }>;
   /** Arms ordered by endpoint, name, target, model version. */
   summary(query: FeedbackSummaryQuery): Promise<FeedbackArmTotal[]>;
 }

@@ -1077,6 +1077,18 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect((await store.feedback.summary({ limit: 2 })).length).toBe(2);
       });
 
+      it("counts a call's earlier feedback: in all, and scores of one name", async () => {
+        expect(await store.feedback.priorFeedback("req-f", "thumbs")).toEqual({ total: 0, scoredSameName: 0 });
+        await store.feedback.append(feedbackRow({ score: null, label: "wrong" }));
+        expect(await store.feedback.priorFeedback("req-f", "thumbs")).toEqual({ total: 1, scoredSameName: 0 });
+        await store.feedback.append(feedbackRow({ score: 0 }));
+        await store.feedback.append(feedbackRow({ name: "accuracy", score: 0.5 }));
+        await store.feedback.append(feedbackRow({ requestId: "req-other", score: 1 }));
+        expect(await store.feedback.priorFeedback("req-f", "thumbs")).toEqual({ total: 3, scoredSameName: 1 });
+        expect(await store.feedback.priorFeedback("req-f", "relevance")).toEqual({ total: 3, scoredSameName: 0 });
+        expect(await store.feedback.priorFeedback("req-none", "thumbs")).toEqual({ total: 0, scoredSameName: 0 });
+      });
+
       it("a summary covers [start, end)", async () => {
         for (const [i, offset] of [0, MINUTE, 2 * MINUTE].entries()) await store.feedback.append(feedbackRow({ time: at(offset), score: i }));
         const sum = async (q: { start?: Date; end?: Date }) => (await store.feedback.summary({ ...q, limit: 10 }))[0]?.scoreSum;

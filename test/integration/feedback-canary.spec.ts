@@ -1,14 +1,15 @@
 // The canary's feedback guard through a real gateway: answers of the canary get thumbs-down
 // (FeedbackService scores posted after the calls, by request id), the stable arm's thumbs-up; the
 // canary is rolled back with a reason naming the feedback score, then gets no calls. The evidence
-// is checked in the log, the typed GetEndpoint and the metrics.
+// is checked in the log, the typed GetEndpoint and the metrics. One caller repeating a score on
+// one call counts once, and a call takes at most 100 pieces of feedback.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { EndpointService, EndpointTarget_CanaryStanding } from "../../gen/modelgate/v1/endpoint_pb";
 import { FeedbackService } from "../../gen/modelgate/v1/feedback_pb";
 import { transportFor } from "./clients";
-import { startGateway, type TestGateway } from "./harness";
+import { failure, startGateway, type TestGateway } from "./harness";
 
 let gw: TestGateway;
 
@@ -24,21 +25,30 @@ endpoints:
         model: { provider: echo, name: echo-2 }
         canary: { judge_every_calls: 1, min_calls: 5, promote_after_calls: 100000, min_feedback: 5, max_feedback_score_below_stable: 0.3 }
     routing: { strategy: weighted }
+  - name: repeated
+    endpoint_type: llm/v1/chat
+    targets:
+      - { name: stable, weight: 50, model: { provider: echo, name: echo-1 } }
+      - name: next
+        weight: 50
+        model: { provider: echo, name: echo-2 }
+        canary: { judge_every_calls: 1, min_calls: 1, promote_after_calls: 100000, min_feedback: 3, min_feedback_score: 0.5 }
+    routing: { strategy: weighted }
 `);
 });
 afterAll(() => gw?.close());
 
-async function chat(): Promise<{ requestId: string; target: string }> {
+async function chat(endpoint = "chat"): Promise<{ requestId: string; target: string }> {
   let requestId = "";
   const res = await createClient(ChatService, transportFor("grpc", gw.url)).chat(
-    { endpoint: "chat", messages: [{ role: "user", content: "hello" }] },
+    { endpoint, messages: [{ role: "user", content: "hello" }] },
     { onHeader: (h) => (requestId = h.get("x-request-id") ?? "") },
   );
   return { requestId, target: res.routing?.target ?? "" };
 }
 
-const canaryTarget = async () => {
-  const { endpoint } = await createClient(EndpointService, transportFor("connect-json-h1", gw.url)).getEndpoint({ name: "chat" });
+const canaryTarget = async (name = "chat") => {
+  const { endpoint } = await createClient(EndpointService, transportFor("connect-json-h1", gw.url)).getEndpoint({ name });
   return endpoint!.targets.find((t) => t.name === "next")!;
 };
 
@@ -67,5 +77,20 @@ describe("canary feedback guard", () => {
     const count = (target: string) => Number(new RegExp(`modelgate_feedback_total\\{endpoint="chat",target="${target}",model_version="",name="thumbs"\\} (\\d+)`).exec(metrics)?.[1]);
     expect(count("next")).toBeGreaterThanOrEqual(5);
     expect(count("stable")).toBeGreaterThanOrEqual(5);
+  });
+
+  it("one call's repeated scores count once for the canary; past 100 pieces of feedback a call is RESOURCE_EXHAUSTED", async () => {
+    const feedback = createClient(FeedbackService, transportFor("connect-json-h1", gw.url));
+    let call = await chat("repeated");
+    for (let i = 0; i < 60 && call.target !== "next"; i++) call = await chat("repeated");
+    expect(call.target).toBe("next");
+    for (let i = 0; i < 10; i++) await feedback.postFeedback({ requestId: call.requestId, name: "thumbs", score: 0 });
+    const next = await canaryTarget("repeated");
+    expect(next.canary).toBe(EndpointTarget_CanaryStanding.RUNNING);
+    expect(next.canaryJudgement?.reason).toContain('feedback "thumbs": 1 of min_feedback 3 scores');
+    for (let i = 10; i < 100; i++) await feedback.postFeedback({ requestId: call.requestId, name: "label", label: "seen" });
+    const refused = await failure(feedback.postFeedback({ requestId: call.requestId, name: "thumbs", score: 1 }));
+    expect(refused.code).toBe(Code.ResourceExhausted);
+    expect(refused.rawMessage).toBe(`call "${call.requestId}" already has 100 pieces of feedback (the most kept per call)`);
   });
 });

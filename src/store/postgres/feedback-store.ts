@@ -1,7 +1,7 @@
 // Feedback on calls in PostgreSQL, beside the usage ledger. Summaries are grouped and summed by
 // the database over the time index; counts come back as strings (bigint) and are converted.
 import type { Pool } from "pg";
-import { FEEDBACK_SUMMARY_LABEL_ROWS, feedbackWhere, storableFeedbackRow, withLabels } from "../feedback-shared";
+import { FEEDBACK_SUMMARY_LABEL_ROWS, FEEDBACK_TOKEN_LIMIT, feedbackWhere, storableFeedbackRow, withLabels } from "../feedback-shared";
 import { LEDGER_TEXT_LIMITS, storableText } from "../sql-shared";
 import type { FeedbackArmTotal, FeedbackCall, FeedbackRow, FeedbackStore, FeedbackSummaryQuery } from "../types";
 import { rethrowAppendError, rethrowDatabaseError } from "./errors";
@@ -41,6 +41,17 @@ export class PostgresFeedbackStore implements FeedbackStore {
         [r.time, r.requestId, r.endpoint, r.target, r.model, r.modelVersion, r.keyId, r.team, r.postedBy, r.name, r.score, r.label],
       )
       .catch(rethrowAppendError);
+  }
+
+  async priorFeedback(requestId: string, name: string): Promise<{ total: number; scoredSameName: number }> {
+    const result = await this.pool
+      .query<{ total: string; same_name: string }>(
+        `SELECT COUNT(*) AS total, COUNT(*) FILTER (WHERE name = $1 AND score IS NOT NULL) AS same_name FROM feedback WHERE request_id = $2`,
+        [storableText(name, FEEDBACK_TOKEN_LIMIT), storableText(requestId, LEDGER_TEXT_LIMITS.requestId)],
+      )
+      .catch(rethrowDatabaseError);
+    const row = result.rows[0];
+    return { total: Number(row?.total ?? 0), scoredSameName: Number(row?.same_name ?? 0) };
   }
 
   async summary(query: FeedbackSummaryQuery): Promise<FeedbackArmTotal[]> {

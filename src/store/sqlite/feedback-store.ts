@@ -1,7 +1,7 @@
 // Feedback on calls in SQLite, beside the usage ledger (same database). Summaries are grouped and
 // summed by SQLite over the time index, never in JS over rows.
 import type { SQLInputValue } from "node:sqlite";
-import { FEEDBACK_SUMMARY_LABEL_ROWS, feedbackWhere, storableFeedbackRow, withLabels } from "../feedback-shared";
+import { FEEDBACK_SUMMARY_LABEL_ROWS, FEEDBACK_TOKEN_LIMIT, feedbackWhere, storableFeedbackRow, withLabels } from "../feedback-shared";
 import { LEDGER_TEXT_LIMITS, storableText } from "../sql-shared";
 import type { FeedbackArmTotal, FeedbackCall, FeedbackRow, FeedbackStore, FeedbackSummaryQuery } from "../types";
 import { num, optionalNumber, text } from "./columns";
@@ -38,6 +38,13 @@ export class SqliteFeedbackStore implements FeedbackStore {
     this.statements
       .get(insertSql)
       .run(r.time.getTime(), r.requestId, r.endpoint, r.target, r.model, r.modelVersion, r.keyId, r.team, r.postedBy, r.name, r.score, r.label);
+  }
+
+  async priorFeedback(requestId: string, name: string): Promise<{ total: number; scoredSameName: number }> {
+    const row = this.statements
+      .get(`SELECT COUNT(*) AS total, COALESCE(SUM(name = ? AND score IS NOT NULL), 0) AS same_name FROM feedback WHERE request_id = ?`)
+      .get(storableText(name, FEEDBACK_TOKEN_LIMIT), storableText(requestId, LEDGER_TEXT_LIMITS.requestId));
+    return row === undefined ? { total: 0, scoredSameName: 0 } : { total: num(row, "total"), scoredSameName: num(row, "same_name") };
   }
 
   async summary(query: FeedbackSummaryQuery): Promise<FeedbackArmTotal[]> {
