@@ -3,8 +3,8 @@
 // llm/v1/embeddings endpoints, called in process through the same interceptors, router and
 // provider as any call (its ledger row is the gateway's: key id "gateway:semantic-cache"). The
 // nearest earlier answer whose prompt reached the cosine threshold is served, within a scope:
-// the endpoint, its models, stream or not, every other field of the request (model parameters,
-// earlier turns, tools, template and its variables ...) and the embedding model and size. Else
+// the endpoint, its models, stream or not, the prompt template's name@version, every other field
+// of the request (model parameters, earlier turns, tools ...) and the embedding model and size. Else
 // the upstream answers and (embedding, answer) is stored with the cache's TTL.
 //
 // Fail-open: an embeddings call that fails or takes longer than `timeout_ms`, or a vector store
@@ -152,6 +152,8 @@ export interface SemanticLookup {
 export interface SemanticCallInfo {
   endpoint: RuntimeEndpoint;
   options: { requestId?: string; traceparent?: string };
+  /** The prompt template the request was rendered from (name@version): part of the scope. */
+  outcome: { template?: string };
   embed?: Embedder;
 }
 
@@ -189,6 +191,7 @@ export async function semanticLookup(
         endpoint,
         models: call.endpoint.targets.map((t) => `${t.provider}/${t.model}`),
         stream: request.stream,
+        template: call.outcome.template ?? "",
         request: toJson(request.schema, rest as unknown as Message, { alwaysEmitImplicit: false }),
         embeddings: [policy.embeddingsEndpoint, embedding.model, vector.length],
       }),
