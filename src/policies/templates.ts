@@ -23,6 +23,7 @@ import type { ChatParams, CompleteParams } from "../providers/types";
 import { AliasCache } from "../routing/registry-alias-cache";
 import { registryVersion, TRACKING, type RegistryVersion, type TrackingServer } from "../routing/registry-tracking-client";
 import type { UpstreamCall, UpstreamClient } from "../upstream/client";
+import { warnPolicy } from "./metrics";
 import {
   parseTemplateRef,
   PLACEHOLDER,
@@ -153,6 +154,12 @@ function mlflowSource(name: string, cfg: MlflowTemplateConfig, upstream: Upstrea
   return { current: (call) => cache.version(call) };
 }
 
+/** The default stale hook: a warning in the gateway's log (the calls keep being answered). */
+function logStale(stale: { template: string; uri: string; ref: string; err: unknown }): void {
+  const reason = stale.err instanceof Error ? stale.err.message : String(stale.err);
+  warnPolicy({ template: stale.template, uri: stale.uri, serving: stale.ref, err: reason }, "prompt template: MLflow lookup failed; the last known version keeps serving");
+}
+
 /** Told when an MLflow lookup failed and the last known version stays in use. */
 export type TemplateStaleHook = (stale: { template: string; uri: string; ref: string; err: unknown }) => void;
 
@@ -179,7 +186,7 @@ export class TemplateRegistry {
     const template = Object.hasOwn(this.config, name) ? this.config[name] : undefined;
     if (template === undefined) throw new Error(`template "${name}" is not configured (the loader checks it)`);
     if ("mlflow" in template) {
-      source = mlflowSource(name, template.mlflow, this.upstream, this.options.now ?? (() => performance.now()), this.options.onStale);
+      source = mlflowSource(name, template.mlflow, this.upstream, this.options.now ?? (() => performance.now()), this.options.onStale ?? logStale);
     } else {
       const chosen = version === undefined ? template.versions.reduce((a, b) => (b.version > a.version ? b : a)) : template.versions.find((v) => v.version === version);
       if (chosen === undefined) throw new Error(`template "${name}" has no version ${version} (the loader checks it)`);

@@ -146,5 +146,7 @@ endpoints:
     await new Promise((r) => setTimeout(r, 300)); // past the TTL, so the next call looks up (and fails)
     expect(await ask("during-outage")).toEqual(messages);
     expect(await ledgerTemplate("during-outage")).toBe("support-prod@2");
+    const warning = gw.logs.find((l) => l.msg === "prompt template: MLflow lookup failed; the last known version keeps serving");
+    expect(warning?.policy).toMatchObject({ template: "support-prod", uri: "prompts:/support@production", serving: "support-prod@2" });
   });
 });
