@@ -5,6 +5,7 @@ import { accessSchema, jwtConfigSchema } from "../auth/config";
 import { pricesSchema } from "../usage/prices";
 import { checkTargets, modelSchema, routingSchema, targetSchema, withTargets } from "../routing/config";
 import { piiKinds, policiesSchema } from "../policies/config";
+import { checkPredictSchemaConfig } from "../policies/predict-schema";
 import { templatesSchema } from "../policies/templates-config";
 
 export const endpointTypes = [
@@ -114,6 +115,7 @@ export const endpointSchema = z
     policies: policiesSchema.optional(),
   })
   .superRefine(checkTargets)
+  .superRefine(checkPredictSchemaConfig)
   // Parsed, every endpoint has its targets (one for `model:`) and `model` = the first target's.
   .transform(withTargets);
 

@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { templateRefSchema } from "./templates-config";
 import { moderationRuleSchema, webhookRuleSchema } from "./guardrails-remote";
+import { predictSchemaPolicySchema } from "./predict-schema";
 
 export const overflowStrategies = ["refuse", "drop_oldest", "middle_out", "route"] as const;
 export type OverflowStrategy = (typeof overflowStrategies)[number];
@@ -151,5 +152,7 @@ export const policiesSchema = z.strictObject({
   guardrails: guardrailsPolicySchema.optional(),
   context: contextPolicySchema.optional(),
   cache: cachePolicySchema.optional(),
+  /** Predict endpoints: input transformation and signature checks (src/policies/predict-schema.ts). */
+  predict_schema: predictSchemaPolicySchema.optional(),
 });
 export type PoliciesConfig = z.infer<typeof policiesSchema>;

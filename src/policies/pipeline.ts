@@ -25,6 +25,7 @@ import { compileSemanticCache, semanticLookup, similarityHeader, type Embedder, 
 import { blockedBy, checkText, compileGuardRule, guardrailError, type GuardDecision, type GuardRule } from "./guardrails";
 import { remoteContext, remoteInput, remoteOutputUnary, StreamRemoteGuard } from "./guardrails-flow";
 import { compileRemoteRule, type RemoteRule } from "./guardrails-remote";
+import { compilePredictSchema, type PredictSchemaPolicy } from "./predict-schema";
 import type { AnyGuardRuleConfig, GuardRuleConfig } from "./config";
 import type { UpstreamClient } from "../upstream/client";
 import { cacheLookups, cacheSavedUsd, contextOutcomes, guardrailDecisions, logPolicy } from "./metrics";
@@ -50,6 +51,8 @@ export interface EndpointPolicies {
   inputRemote: readonly RemoteRule[];
   outputRemote: readonly RemoteRule[];
   streamCheckChars: number;
+  /** Predict endpoints: input transformation and signature checks. */
+  predictSchema?: PredictSchemaPolicy;
   context?: ContextPolicy;
   cache?: CachePolicy;
   /** The endpoint's prompt template (src/policies/templates.ts), rendered first. */
@@ -69,6 +72,7 @@ export function compilePolicies(ep: EndpointConfig, prices: PriceTable, upstream
     inputRemote: (p.guardrails?.input ?? []).filter((r) => !isLocalRule(r)).map((r) => compileRemoteRule(r, upstream)),
     outputRemote: (p.guardrails?.output ?? []).filter((r) => !isLocalRule(r)).map((r) => compileRemoteRule(r, upstream)),
     streamCheckChars: p.guardrails?.stream_check_chars ?? 0,
+    predictSchema: p.predict_schema && compilePredictSchema(p.predict_schema, upstream),
     context: p.context && compileContextPolicy(p.context, targets),
     cache: cache && {
       store: cache.redis_url ? new RedisCacheStore(cache.redis_url, cache.key_prefix) : new MemoryCacheStore(cache.max_bytes),

@@ -29,6 +29,12 @@ export interface CallOptions extends UpstreamCall {
    * once the version an alias points to is known; providers never see it.
    */
   allowedModelVersions?: ReadonlySet<string>;
+  /**
+   * Predict on a registry model: checks (and may trim) the input once the version that will
+   * answer is known (an endpoint's `predict_schema`, src/policies/predict-schema.ts). Called by
+   * routing's registry targets before the model server is; providers never see it.
+   */
+  checkPredictInput?: (model: { name: string; version: string; tracking?: { uri: string; token?: string } }, params: PredictParams) => Promise<PredictParams>;
 }
 
 /**

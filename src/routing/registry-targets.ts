@@ -25,6 +25,8 @@ interface Resolved {
   client: ModelClient;
   name: string;
   version?: string;
+  /** The tracking server of a registry model, when the config names one (signatures are read there). */
+  tracking?: { uri: string; token?: string };
 }
 
 type Resolve = (call: CallOptions) => Promise<Resolved>;
@@ -61,6 +63,7 @@ function resolverFor(
   const placeholders = placeholdersIn(config.model_server_url);
   const registry = parseModelUri(target.name);
   const fail = (problem: string) => new Error(`${PROVIDER}: model "${target.name}": ${problem}`);
+  const tracking = config.mlflow_tracking_uri === undefined ? undefined : { uri: config.mlflow_tracking_uri, token: config.mlflow_tracking_token };
   const clientFor = (name: string, version: string) =>
     inner.create({ name, config: { ...config, model_server_url: fillUrl(config.model_server_url, { name, version }) } }, { upstream });
 
@@ -76,7 +79,7 @@ function resolverFor(
   }
 
   if (registry.kind === "version") {
-    const fixed: Resolved = { client: clientFor(registry.name, registry.version), name: registry.name, version: registry.version };
+    const fixed: Resolved = { client: clientFor(registry.name, registry.version), name: registry.name, version: registry.version, tracking };
     return async () => fixed;
   }
 
@@ -104,7 +107,7 @@ function resolverFor(
       client = clientFor(registry.name, version);
       clients.set(version, client);
     }
-    return { client, name: registry.name, version };
+    return { client, name: registry.name, version, tracking };
   };
 }
 
@@ -147,8 +150,9 @@ function registryModel(resolve: Resolve): ModelClient {
       return res;
     },
     async predict(params, call) {
-      const { client, name, version } = await resolve(call);
+      const { client, name, version, tracking } = await resolve(call);
       if (version !== undefined) requireModelVersion(call.allowedModelVersions, name, version);
+      if (version !== undefined && call.checkPredictInput) params = await call.checkPredictInput({ name, version, tracking }, params);
       const res = await need(client.predict, "predict")(params, call);
       return version === undefined ? { ...res, model: name } : { ...res, model: name, modelVersion: version };
     },

@@ -87,6 +87,22 @@ export class UpstreamClient {
     }
   }
 
+  /**
+   * Sends the request and returns the body of a 2xx answer as text, at most `maxBytes` (a longer
+   * body fails as a bad response): files that are not JSON, such as an MLflow model's MLmodel.
+   */
+  async text(req: UpstreamRequest, provider: Provider, call: UpstreamCall, maxBytes: number): Promise<string> {
+    const res = await this.send(req, provider, call, "*/*");
+    let text: string;
+    try {
+      text = await readCapped(res.body, maxBytes + 1);
+    } catch (err) {
+      throw this.failure(provider, call, err);
+    }
+    if (Buffer.byteLength(text) > maxBytes) throw badUpstreamResponse(provider.name, `body is larger than ${maxBytes} bytes`);
+    return text;
+  }
+
   private async jsonAttempt(req: UpstreamRequest, provider: Provider, call: UpstreamCall, attempt?: UpstreamAttempt): Promise<unknown> {
     const res = await this.send(req, provider, call, "application/json", attempt);
     let text: string;
