@@ -12,6 +12,7 @@ import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import type { NodeRequest, NodeResponse, RequestListener } from "./one-port";
 import { fastProtocol, serveUnary, unaryFastPaths } from "./unary-fast-path";
+import { fastStreamProtocol, serveServerStream, serverStreamFastPaths } from "./stream-fast-path";
 
 export function isParseError(err: ConnectError): boolean {
   return err.code === Code.Internal && err.rawMessage.startsWith("parse binary:");
@@ -26,7 +27,9 @@ export function createNodeHandler(
   const routerOptions = { acceptCompression: [compressionGzip, compressionBrotli], ...options };
   const router = createConnectRouter(routerOptions);
   // Unary Connect and gRPC calls skip connect-es's universal handler (see unary-fast-path.ts).
-  const fast = unaryFastPaths(options.routes, router, routerOptions);
+  // Server-streaming gRPC over HTTP/2 too, for what each open stream holds (see stream-fast-path.ts).
+  const streams = serverStreamFastPaths(router, routerOptions);
+  const fast = unaryFastPaths(options.routes, streams.router, routerOptions);
   const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
   return (req, res) => {
     const url = req.url ?? "";
@@ -52,7 +55,13 @@ export function createNodeHandler(
     };
     const unary = fast.methods.get(handler.requestPath);
     const protocol = unary && fastProtocol(uReq);
-    if (unary && protocol) serveUnary(unary, fast.options, protocol, uReq, req, res, connectEs).catch((reason: unknown) => onWriteFailed(reason, res));
+    if (unary && protocol) {
+      serveUnary(unary, fast.options, protocol, uReq, req, res, connectEs).catch((reason: unknown) => onWriteFailed(reason, res));
+      return;
+    }
+    const stream = unary ? undefined : streams.methods.get(handler.requestPath);
+    const streamProtocol = stream && fastStreamProtocol(uReq, req);
+    if (stream && streamProtocol) serveServerStream(stream, streams.options, streamProtocol.binary, uReq, req, res, connectEs).catch((reason: unknown) => onWriteFailed(reason, res));
     else connectEs(uReq);
   };
 }
@@ -203,7 +212,7 @@ async function writeResponse(uRes: UniversalServerResponse, res: NodeResponse): 
   }
 }
 
-function drained(res: NodeResponse): Promise<void> {
+export function drained(res: NodeResponse): Promise<void> {
   return new Promise((resolve, reject) => {
     if (res.errored) {
       reject(res.errored);
