@@ -227,6 +227,67 @@ describe("semantic cache", () => {
   });
 });
 
+describe("semantic cache with auth and a failing store", () => {
+  let secured: TestGateway;
+  let deadPort = 0;
+  const key = "sk-semantic-test-key-0123456789";
+
+  beforeAll(async () => {
+    // A loopback port nothing listens on: the Chroma store is down.
+    const probe = await import("node:net").then(({ createServer }) => createServer());
+    deadPort = await new Promise<number>((resolve) => probe.listen(0, "127.0.0.1", () => resolve((probe.address() as { port: number }).port)));
+    await new Promise((r) => probe.close(r));
+    secured = await startGateway(
+      `
+auth:
+  enabled: true
+  keys: [{ name: chat-only, key: $CHAT_KEY, endpoints: [semantic, no-store] }]
+endpoints:${semanticEndpoints()}
+  - name: no-store
+    endpoint_type: llm/v1/chat
+    model: ${model("gpt-4o-mini", fake.url)}
+    policies: { cache: { semantic: { embeddings_endpoint: embed, threshold: 0.9, store: { type: chroma, url: "http://127.0.0.1:${deadPort}", timeout_ms: 500 } } } }
+`,
+      { CHAT_KEY: key },
+    );
+  });
+  afterAll(async () => {
+    await secured?.close();
+  });
+
+  it("embeds as the gateway: a key that may call only the chat endpoint still gets semantic hits", async () => {
+    const client = new OpenAI({ apiKey: key, baseURL: `${secured.url}/v1`, maxRetries: 0 });
+    const ask = async (content: string) =>
+      (await client.chat.completions.create({ model: "semantic", messages: [{ role: "user", content }], temperature: 0 }).withResponse()).response.headers.get("x-modelgate-cache");
+    expect(await ask(question)).toBe("miss");
+    expect(await ask(paraphrase)).toBe("semantic-hit");
+    expect(fake.requests.length).toBe(1);
+    // The key itself may not call the embeddings endpoint.
+    await expect(client.embeddings.create({ model: "embed", input: "x" })).rejects.toMatchObject({ status: 403 });
+    await secured.gateway.flushLedger();
+    const rows: LedgerRow[] = [];
+    for await (const r of secured.gateway.store.ledger.rows({})) rows.push(r);
+    expect(rows.filter((r) => r.endpoint === "embed" && r.status === "ok").map((r) => r.keyId)).toEqual(["gateway:semantic-cache", "gateway:semantic-cache"]);
+    expect(rows.filter((r) => r.endpoint === "semantic").map((r) => [r.keyId, r.cache])).toEqual([
+      ["config:chat-only", "miss"],
+      ["config:chat-only", "semantic_hit"],
+    ]);
+  });
+
+  it("fails open when the vector store is down: every call answered by the upstream, the failures logged", async () => {
+    const client = new OpenAI({ apiKey: key, baseURL: `${secured.url}/v1`, maxRetries: 0 });
+    for (const content of [question, paraphrase]) {
+      const { data, response } = await client.chat.completions.create({ model: "no-store", messages: [{ role: "user", content }], temperature: 0 }).withResponse();
+      expect(data.choices[0]?.message.content).toBe(`echo: ${content}`);
+      expect(response.headers.get("x-modelgate-cache")).toBe("miss");
+    }
+    expect(fake.requests.length).toBe(2);
+    const failures = secured.logs.filter((l) => (l.policy as { endpoint?: string } | undefined)?.endpoint === "no-store");
+    expect(failures.map((l) => [l.msg, (l.policy as { semanticCache?: string }).semanticCache])).toContainEqual(["semantic cache: lookup failed; the call goes upstream", "index"]);
+    expect(failures.map((l) => l.msg)).toContain("semantic cache: store failed; answer not cached");
+  });
+});
+
 describe("semantic cache shared through Chroma", () => {
   let chroma: TestChroma;
   let replicas: Replica[] = [];
