@@ -3,19 +3,17 @@
 // target, and as two small charts of the last two minutes. The stream is reopened (with a
 // growing pause) when it breaks; a refusal (no access, unknown endpoint) is shown and not retried.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { useQuery, useTransport } from "@connectrpc/connect-query";
-import { useEffect, useMemo, useState } from "react";
+import { useQuery } from "@connectrpc/connect-query";
+import { useMemo, useState } from "react";
 import { EndpointService } from "../../gen/modelgate/v1/endpoint_pb";
-import { StatsService, type EndpointStats, type LiveStats } from "../../gen/modelgate/v1/stats_pb";
+import type { EndpointStats, LiveStats } from "../../gen/modelgate/v1/stats_pb";
 import { Chart } from "./Chart";
-import { describeError } from "./transport";
+import { useStatsStream, type StreamStatus } from "./live";
 
 const INTERVAL_MS = 1_000;
 const WINDOW_SECONDS = 10;
 /** Snapshots kept for the charts: two minutes at one a second. */
 const HISTORY = 120;
-const finalCodes = new Set([Code.PermissionDenied, Code.NotFound, Code.InvalidArgument, Code.Unauthenticated]);
 
 interface Point {
   at: number;
@@ -25,67 +23,24 @@ interface Point {
   p95: number | null;
 }
 
-type Status = { kind: "connecting" } | { kind: "live" } | { kind: "retrying"; error: string; inSeconds: number } | { kind: "refused"; error: string };
-
-function useLiveStats(name: string): { status: Status; latest: EndpointStats | undefined; history: Point[] } {
-  const transport = useTransport();
-  const [status, setStatus] = useState<Status>({ kind: "connecting" });
+function useLiveStats(name: string): { status: StreamStatus; latest: EndpointStats | undefined; history: Point[] } {
   const [latest, setLatest] = useState<EndpointStats | undefined>();
   const [history, setHistory] = useState<Point[]>([]);
-  useEffect(() => {
-    const controller = new AbortController();
-    const client = createClient(StatsService, transport);
-    const pause = (ms: number) =>
-      new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        controller.signal.addEventListener("abort", () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    setStatus({ kind: "connecting" });
-    setLatest(undefined);
-    setHistory([]);
-    void (async () => {
-      let retryMs = 1_000;
-      while (!controller.signal.aborted) {
-        let error = "the gateway ended the stream";
-        try {
-          const stream = client.watchStats({ endpoints: [name], intervalMs: INTERVAL_MS, windowSeconds: WINDOW_SECONDS }, { signal: controller.signal });
-          for await (const snapshot of stream) {
-            const ep = snapshot.endpoints.find((e) => e.endpoint === name);
-            retryMs = 1_000;
-            setStatus({ kind: "live" });
-            if (!ep?.stats) continue;
-            const s = ep.stats;
-            const at = snapshot.time ? timestampDate(snapshot.time).getTime() / 1000 : Date.now() / 1000;
-            const errorsPerSecond = s.calls > 0n ? (s.callsPerSecond * Number(s.errors)) / Number(s.calls) : 0;
-            setLatest(ep);
-            setHistory((h) => [...h.slice(-(HISTORY - 1)), { at, callsPerSecond: s.callsPerSecond, errorsPerSecond, p50: s.p50LatencyMs ?? null, p95: s.p95LatencyMs ?? null }]);
-          }
-        } catch (err) {
-          if (controller.signal.aborted) return;
-          const e = ConnectError.from(err);
-          if (finalCodes.has(e.code)) {
-            setStatus({ kind: "refused", error: describeError(e) });
-            return;
-          }
-          error = describeError(e);
-        }
-        if (controller.signal.aborted) return;
-        setStatus({ kind: "retrying", error, inSeconds: Math.round(retryMs / 1000) });
-        await pause(retryMs);
-        retryMs = Math.min(retryMs * 2, 30_000);
-      }
-    })();
-    return () => controller.abort();
-  }, [transport, name]);
+  const status = useStatsStream([name], INTERVAL_MS, WINDOW_SECONDS, (snapshot) => {
+    const ep = snapshot.endpoints.find((e) => e.endpoint === name);
+    if (!ep?.stats) return;
+    const s = ep.stats;
+    const at = snapshot.time ? timestampDate(snapshot.time).getTime() / 1000 : Date.now() / 1000;
+    const errorsPerSecond = s.calls > 0n ? (s.callsPerSecond * Number(s.errors)) / Number(s.calls) : 0;
+    setLatest(ep);
+    setHistory((h) => [...h.slice(-(HISTORY - 1)), { at, callsPerSecond: s.callsPerSecond, errorsPerSecond, p50: s.p50LatencyMs ?? null, p95: s.p95LatencyMs ?? null }]);
+  });
   return { status, latest, history };
 }
 
-const ms = (v: number | undefined) => (v === undefined ? "—" : `${v < 10 ? v.toFixed(1) : v.toFixed(0)} ms`);
-const rate = (v: number) => (v === 0 ? "0" : v < 10 ? v.toFixed(2) : v.toFixed(1));
-const percent = (v: number | undefined) => (v === undefined ? "—" : `${(v * 100).toFixed(1)}%`);
+export const ms = (v: number | undefined) => (v === undefined ? "—" : `${v < 10 ? v.toFixed(1) : v.toFixed(0)} ms`);
+export const rate = (v: number) => (v === 0 ? "0" : v < 10 ? v.toFixed(2) : v.toFixed(1));
+export const percent = (v: number | undefined) => (v === undefined ? "—" : `${(v * 100).toFixed(1)}%`);
 
 export function EndpointLive({ name }: { name: string }) {
   const described = useQuery(EndpointService.method.getEndpoint, { name });

@@ -1,6 +1,7 @@
 // Endpoints: every endpoint from EndpointService.ListEndpoints with its type, model or targets,
 // rate limit, and per target the breaker, canary standing, outlier ejection and latency EWMA.
-// Each name opens the endpoint's live view (#/endpoints/<name>: EndpointLive).
+// A "Last 10 s" column shows each endpoint's live figures (one StatsService.WatchStats stream for
+// the whole list, every 2 s); each name opens the endpoint's live view (#/endpoints/<name>).
 import { useQuery } from "@connectrpc/connect-query";
 import { useEffect, useState } from "react";
 import {
@@ -10,7 +11,9 @@ import {
   type Endpoint,
   type EndpointTarget,
 } from "../../gen/modelgate/v1/endpoint_pb";
-import { EndpointLive } from "./EndpointLive";
+import type { LiveStats } from "../../gen/modelgate/v1/stats_pb";
+import { EndpointLive, ms, percent, rate } from "./EndpointLive";
+import { useStatsStream } from "./live";
 import { describeError } from "./transport";
 
 const breakerLabel: Record<EndpointTarget_BreakerState, string> = {
@@ -50,6 +53,12 @@ export function Endpoints() {
 
 function EndpointList() {
   const query = useQuery(EndpointService.method.listEndpoints, {});
+  const [live, setLive] = useState<ReadonlyMap<string, LiveStats>>(() => new Map());
+  const liveStatus = useStatsStream([], 2_000, 10, (snapshot) =>
+    setLive(new Map(snapshot.endpoints.flatMap((e) => (e.stats ? [[e.endpoint, e.stats] as const] : [])))),
+  );
+  // A key that may watch nothing (or a gateway that refuses) shows the table without the column.
+  const showLive = liveStatus.kind !== "refused";
   return (
     <section aria-labelledby="endpoints-title">
       <div className="row spread">
@@ -75,11 +84,12 @@ function EndpointList() {
                 <th scope="col">Type</th>
                 <th scope="col">Rate limit</th>
                 <th scope="col">Targets</th>
+                {showLive && <th scope="col">Last 10 s</th>}
               </tr>
             </thead>
             <tbody>
               {query.data.endpoints.map((e) => (
-                <EndpointRow key={e.name} endpoint={e} />
+                <EndpointRow key={e.name} endpoint={e} live={showLive ? (live.get(e.name) ?? null) : undefined} />
               ))}
             </tbody>
           </table>
@@ -89,7 +99,8 @@ function EndpointList() {
   );
 }
 
-function EndpointRow({ endpoint }: { endpoint: Endpoint }) {
+/** `live`: the endpoint's figures, null before the first snapshot, undefined when the column is not shown. */
+function EndpointRow({ endpoint, live }: { endpoint: Endpoint; live: LiveStats | null | undefined }) {
   return (
     <tr data-endpoint={endpoint.name}>
       <th scope="row">
@@ -119,6 +130,18 @@ function EndpointRow({ endpoint }: { endpoint: Endpoint }) {
           </>
         )}
       </td>
+      {live !== undefined && (
+        <td data-testid="endpoint-live">
+          {live === null ? (
+            "—"
+          ) : (
+            <span>
+              {rate(live.callsPerSecond)} calls/s · p95 {ms(live.p95LatencyMs)} · {percent(live.errorRate)} errors
+              {live.activeStreams > 0 && ` · ${live.activeStreams} open stream${live.activeStreams === 1 ? "" : "s"}`}
+            </span>
+          )}
+        </td>
+      )}
     </tr>
   );
 }

@@ -183,6 +183,9 @@ describe("the console's live endpoint view", () => {
       await page.getByRole("link", { name: "split (live stats)" }).click();
       await page.getByRole("heading", { name: "split", exact: true }).waitFor({ timeout: 10_000 });
       await page.locator('[data-status="live"]').waitFor({ timeout: 10_000 });
+      const watches = () => requests.filter((r) => r.endsWith("/WatchStats")).length;
+      // The list's stream (opened first) and this view's.
+      expect(watches()).toBe(2);
       expect(await text(page, "live-total")).toBe("0");
       expect(await text(page, "live-p50")).toBe("—");
 
@@ -223,8 +226,8 @@ describe("the console's live endpoint view", () => {
       await expect.poll(async () => Number(await page.getByTestId("live-traffic-chart").getAttribute("data-points")), { timeout: 10_000 }).toBeGreaterThan(points);
       expect(await firstLinePixels(page, "live-traffic-chart")).toBeGreaterThan(20);
       expect(await firstLinePixels(page, "live-latency-chart")).toBeGreaterThan(20);
-      // No polling: every figure came over one stream.
-      expect(requests.filter((r) => r.endsWith("/WatchStats"))).toHaveLength(1);
+      // No polling: every figure came over the view's one stream.
+      expect(watches()).toBe(2);
       await expectAccessible(page);
       await page.screenshot({ path: `${screenshots}endpoint-live.png`, fullPage: true });
       await page.setViewportSize({ width: 390, height: 800 });
@@ -232,9 +235,12 @@ describe("the console's live endpoint view", () => {
       await expectNoHorizontalScroll(page);
       await expectAccessible(page);
       await page.screenshot({ path: `${screenshots}endpoint-live-narrow.png`, fullPage: true });
-      // Back to the list: the stream is closed with the view.
+      // Back to the list, which shows every endpoint's last 10 s over one stream of its own.
       await page.getByRole("link", { name: "← All endpoints" }).click();
-      await page.locator('tr[data-endpoint="split"]').waitFor({ timeout: 10_000 });
+      const cell = page.locator('tr[data-endpoint="split"] [data-testid="endpoint-live"]');
+      await expect.poll(() => cell.textContent(), { timeout: 10_000 }).toMatch(/^\d+(\.\d+)? calls\/s · p95 (\d+(\.\d)? ms|—) · (\d+\.\d%|—) errors$/);
+      expect(await page.locator('tr[data-endpoint="chat-fake"] [data-testid="endpoint-live"]').textContent()).toBe("0 calls/s · p95 — · — errors");
+      expect(watches()).toBe(3);
       expect(problems).toEqual([]);
     } finally {
       await context.close();
