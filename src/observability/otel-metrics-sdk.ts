@@ -192,9 +192,10 @@ export class SdkMetricsExport implements MetricsExport {
       resource: lib.resources.resourceFromAttributes({ ...settings.resourceAttributes, "service.name": settings.serviceName }),
       readers: [reader],
     });
-    // Failed exports reach OTel's diag logger; with traces on, otel-sdk.ts already routes it to ours.
+    // Failed exports reach OTel's diag logger (one per process, shared with the traces' export,
+    // which routes it the same way).
     if (log) {
-      const child = log.child({ component: "otel-metrics" });
+      const child = log.child({ component: "otel" });
       lib.api.diag.setLogger(
         {
           error: (msg, ...args) => child.error({ args }, msg),
