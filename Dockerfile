@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# modelgate's image: a build stage (npm ci, esbuild bundle, production node_modules) and a small
-# runtime stage on node:24-slim, running as a non-root user with a read-only root filesystem:
+# modelgate's image: a build stage (npm ci, the web console built by Vite, esbuild bundle,
+# production node_modules) and a small runtime stage on node:24-slim, running as a non-root user with a read-only root filesystem:
 # the only writes go to the /var/lib/modelgate volume (SQLite, when no PostgreSQL URL is set)
 # and /tmp. The HEALTHCHECK asks the gateway's own grpc.health.v1 service over h2c.
 #
@@ -19,8 +19,10 @@ COPY bin ./bin
 COPY gen ./gen
 COPY src ./src
 COPY deploy/docker ./deploy/docker
-# npm ci runs the `prepare` script; without console/ it builds nothing (the image has no console).
+# npm ci runs the `prepare` script, which builds the web console (console/ -> console/dist, served
+# at /console/); build.sh fails if it did not.
 COPY scripts/build-console.mjs ./scripts/build-console.mjs
+COPY console ./console
 RUN sh deploy/docker/build.sh /out
 
 FROM ${NODE_IMAGE} AS runtime

@@ -9,7 +9,8 @@
 #   4. starts the gateway from that layout as the image would (ENTRYPOINT + CMD, the image's
 #      ENV), as an unprivileged user when run as root (the image's non-root user),
 #   5. runs the image's HEALTHCHECK (node /app/healthcheck.mjs) until SERVING, then a Connect
-#      call and a REST call, and stops it with SIGTERM (the exit must be 0: a clean drain).
+#      call and a REST call, loads the web console (/console/ and the script it names), and
+#      stops it with SIGTERM (the exit must be 0: a clean drain).
 # Prints "docker-build-stage: ok" on success. Needs node 24 (on PATH, else the npm
 # devDependency's), npm, curl, python3 with venv, and the npm registry and PyPI (or their caches).
 # Usage: bash scripts/docker-build-stage.sh [KEEP_DIR]   (KEEP_DIR: build there and keep it)
@@ -84,6 +85,7 @@ echo "== build stage (deploy/docker/build.sh) in $src"
 
 # 3. The runtime layout: everything read-only for the runtime user but the volume.
 [ -s "$out/app/dist/main.mjs" ] || fail "the build stage produced no app/dist/main.mjs"
+[ -s "$out/app/console/dist/index.html" ] || fail "the build stage produced no app/console/dist (the web console)"
 if [ -d "$out/app/node_modules/typescript" ] || [ -d "$out/app/node_modules/vitest" ]; then
   fail "devDependencies in the runtime node_modules"
 fi
@@ -126,6 +128,16 @@ case "$connect" in *'"content":"echo: from the image"'*) echo "Connect Chat: ok"
 rest=$(curl -sS --max-time 10 -H 'content-type: application/json' -d '{"messages":[{"role":"user","content":"over REST"}]}' \
   "http://127.0.0.1:$port/gateway/chat/invocations")
 case "$rest" in *'echo: over REST'*) echo "MLflow REST invocations: ok" ;; *) fail "REST invocations answered: $rest" ;; esac
+# The web console: its page under the strict CSP, and the script the page loads.
+console_html=$(curl -sS --max-time 10 -D "$work/console-headers.txt" "http://127.0.0.1:$port/console/")
+case "$console_html" in *'<div id="root"></div>'*) ;; *) fail "/console/ answered: $(printf '%s' "$console_html" | head -c 300)" ;; esac
+grep -qi "^content-security-policy: default-src 'none'" "$work/console-headers.txt" || fail "/console/ came without its Content-Security-Policy"
+script=$(printf '%s' "$console_html" | grep -o 'src="/console/assets/[^"]*\.js"' | head -n 1 | sed -e 's/^src="//' -e 's/"$//')
+[ -n "$script" ] || fail "/console/ names no script under /console/assets/"
+asset=$(curl -sS --max-time 10 -o "$work/console.js" -w '%{http_code} %{content_type}' "http://127.0.0.1:$port$script")
+case "$asset" in "200 text/javascript"*) ;; *) fail "$script answered $asset" ;; esac
+[ -s "$work/console.js" ] || fail "$script is empty"
+echo "Console: ok (/console/ and $script)"
 [ -e "$out/var/lib/modelgate/modelgate.db" ] || fail "no SQLite database in the volume"
 
 kill -TERM "$pid"

@@ -3,7 +3,8 @@
 // (deploy/docker/build.sh, the same script the Dockerfile's RUN runs), lays out the runtime
 // stage's read-only root filesystem, starts the gateway from it as an unprivileged user, waits
 // for the image's HEALTHCHECK (deploy/docker/healthcheck.mjs, grpc.health.v1 over h2c) to see
-// SERVING, makes a Connect and a REST call, and stops it with SIGTERM (exit 0). Here: that it
+// SERVING, makes a Connect and a REST call, loads the web console (built in the image by Vite
+// from console/), and stops it with SIGTERM (exit 0). Here: that it
 // passes, and that the Dockerfile keeps the properties the script cannot see (non-root USER, the
 // volume, the HEALTHCHECK).
 import { execFile } from "node:child_process";
@@ -37,6 +38,7 @@ describe("Dockerfile", () => {
     expect(result.stdout).toContain("HEALTHCHECK: SERVING on 127.0.0.1:");
     expect(result.stdout).toContain("Connect Chat: ok");
     expect(result.stdout).toContain("MLflow REST invocations: ok");
+    expect(result.stdout).toMatch(/^Console: ok \(\/console\/ and \/console\/assets\/index-[\w-]+\.js\)$/m);
     expect(result.stdout).toContain("SIGTERM: drained, exit 0");
     expect(result.stdout.trimEnd().split("\n").at(-1)).toBe("docker-build-stage: ok");
   });
@@ -53,12 +55,15 @@ describe("Dockerfile", () => {
     expect(dockerfile).toMatch(/^USER 10001:10001$/m);
     expect(dockerfile).toMatch(/^VOLUME \["\/var\/lib\/modelgate"\]$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK .* CMD \["node", "\/app\/healthcheck.mjs"\]$/m);
+    // The build stage builds the console from its sources (never a dist/ from the context).
+    expect(dockerfile).toMatch(/^COPY console \.\/console$/m);
     // The last USER comes after every RUN of the runtime stage (nothing runs as root at start).
     expect(dockerfile.lastIndexOf("\nUSER ")).toBeGreaterThan(dockerfile.lastIndexOf("\nRUN "));
   });
 
   it("keeps local state and tooling out of the build context", () => {
     const ignored = readFileSync(`${root}/.dockerignore`, "utf8").split("\n");
-    for (const entry of [".git", "**/node_modules", ".modelgate", "test"]) expect(ignored).toContain(entry);
+    for (const entry of [".git", "**/node_modules", ".modelgate", "test", "console/dist"]) expect(ignored).toContain(entry);
+    expect(ignored).not.toContain("console");
   });
 });
