@@ -18,6 +18,7 @@ import type { LedgerRow } from "../../src/store/types";
 import { startReplica, type Replica } from "../e2e/replicas";
 import { startFakeEmbeddings, type FakeEmbeddings } from "../fakes/fake-embeddings";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
+import { startOtlpReceiver, type OtlpReceiver } from "../otel/otlp-receiver";
 import { useTestChroma, type TestChroma } from "../support/chroma";
 import { startGateway, type TestGateway } from "./harness";
 
@@ -285,6 +286,39 @@ endpoints:${semanticEndpoints()}
     const failures = secured.logs.filter((l) => (l.policy as { endpoint?: string } | undefined)?.endpoint === "no-store");
     expect(failures.map((l) => [l.msg, (l.policy as { semanticCache?: string }).semanticCache])).toContainEqual(["semantic cache: lookup failed; the call goes upstream", "index"]);
     expect(failures.map((l) => l.msg)).toContain("semantic cache: store failed; answer not cached");
+  });
+});
+
+describe("semantic cache on the trace", () => {
+  let receiver: OtlpReceiver;
+  let traced: TestGateway;
+  beforeAll(async () => {
+    receiver = await startOtlpReceiver();
+    traced = await startGateway(`telemetry: { export_delay_ms: 50 }\nendpoints:${semanticEndpoints()}`, {}, { env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } });
+  });
+  afterAll(async () => {
+    await traced?.close();
+    await receiver?.close();
+  });
+
+  it("marks the hit modelgate.cache=semantic_hit on the call's span, with the embeddings call as its child", async () => {
+    const client = new OpenAI({ apiKey: "unused", baseURL: `${traced.url}/v1`, maxRetries: 0 });
+    const ids = ["c", "d"].map((c) => c.repeat(32));
+    for (const [i, content] of [question, paraphrase].entries()) {
+      await client.chat.completions.create({ model: "semantic", messages: [{ role: "user", content }], temperature: 0 }, { headers: { traceparent: `00-${ids[i]}-${"e".repeat(16)}-01` } });
+    }
+    await traced.gateway.flushTraces();
+    const servers = (id: string) => receiver.spans.filter((s) => s.traceId === id && s.kind === "server");
+    await receiver.waitFor(() => ids.every((id) => servers(id).length >= 2), 10_000);
+    const byEndpoint = (id: string) => new Map(servers(id).map((s) => [s.attributes["modelgate.endpoint"], s]));
+    const [miss, hit] = ids.map(byEndpoint);
+    expect(miss!.get("semantic")?.attributes["modelgate.cache"]).toBe("miss");
+    expect(hit!.get("semantic")?.attributes["modelgate.cache"]).toBe("semantic_hit");
+    // The embeddings call is a server span of its own in the same trace, under the chat call.
+    const embedSpan = hit!.get("embed");
+    expect(embedSpan?.attributes["modelgate.key_name"]).toBe("semantic-cache");
+    expect(embedSpan?.parentSpanId).not.toBe("e".repeat(16));
+    expect(receiver.spans.some((s) => s.spanId === embedSpan?.parentSpanId && s.traceId === ids[1])).toBe(true);
   });
 });
 
