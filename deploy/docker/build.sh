@@ -21,7 +21,7 @@ rm -rf console/dist
 npm ci --no-audit --no-fund --loglevel=error
 [ -s console/dist/index.html ] || { echo "build.sh: npm ci did not build the console (console/dist/index.html)" >&2; exit 1; }
 node_modules/.bin/esbuild src/main.ts --bundle --platform=node --format=esm --target=node24 \
-  --packages=external --keep-names --sourcemap=inline --log-level=warning --outfile="$out/app/dist/main.mjs"
+  --packages=external --sourcemap=inline --log-level=warning --outfile="$out/app/dist/main.mjs"
 # Then production dependencies only: esbuild is one of them (bin/modelgate.mjs bundles at start).
 npm prune --omit=dev --no-audit --no-fund --loglevel=error
 cp -R node_modules "$out/app/node_modules"
