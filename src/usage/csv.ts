@@ -28,6 +28,12 @@ export const ledgerCsvColumns = [
   "target",
   "cached_prompt_tokens",
   "reasoning_tokens",
+  // The policy columns: prompt template (name@version), cache outcome, cost a cache hit saved
+  // (empty when none or unknown), guardrail decisions (side:reason:action, comma-separated).
+  "template",
+  "cache",
+  "cost_saved_usd",
+  "guardrails",
 ] as const;
 
 export function csvField(value: string): string {
@@ -72,6 +78,10 @@ export function ledgerCsvLine(row: LedgerRow): string {
     csvText(row.target ?? ""),
     String(row.cachedPromptTokens ?? 0),
     String(row.reasoningTokens ?? 0),
+    csvText(row.template ?? ""),
+    csvText(row.cache ?? ""),
+    formatUsd(row.costSavedUsd ?? null),
+    csvText(row.guardrails ?? ""),
   ]);
 }
 

@@ -231,8 +231,8 @@ endpoints:
       const rows = start(["usage", "--config", config, "--rows", "--since", "1h"]);
       expect(await rows.exited, rows.err()).toBe(0);
       const lines = rows.out().trim().split("\r\n");
-      expect(lines[0]).toMatch(/,streamed,target,cached_prompt_tokens,reasoning_tokens$/);
-      expect(lines.slice(1).map((l) => l.split(",").slice(-3).join(",")).sort()).toEqual(["backup,30,4", "backup,30,4", "m-main,30,4"]);
+      expect(lines[0]).toMatch(/,streamed,target,cached_prompt_tokens,reasoning_tokens,template,cache,cost_saved_usd,guardrails$/);
+      expect(lines.slice(1).map((l) => l.split(",").slice(-7, -4).join(",")).sort()).toEqual(["backup,30,4", "backup,30,4", "m-main,30,4"]);
     } finally {
       await new Promise((resolve) => upstream.close(resolve));
     }

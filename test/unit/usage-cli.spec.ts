@@ -132,9 +132,9 @@ describe("modelgate usage", () => {
     const r = await run("--rows", "--since", "2026-11-20", "--until", "2026-11-22T00:00:00Z");
     expect(r.code).toBe(0);
     expect(r.out).toBe(
-      "time,request_id,key_id,team,endpoint,provider,model,model_version,prompt_tokens,completion_tokens,cost_usd,status,latency_ms,streamed,target,cached_prompt_tokens,reasoning_tokens\r\n" +
-        "2026-11-20T10:00:00.000Z,r1,key_a,ml,chat,openai,gpt-4o,,1000,500,0.0075,ok,100,false,primary,400,120\r\n" +
-        "2026-11-21T10:00:00.000Z,r2,key_b,search,chat,openai,claude-x,,1000,500,,ok,100,false,fallback,0,0\r\n",
+      "time,request_id,key_id,team,endpoint,provider,model,model_version,prompt_tokens,completion_tokens,cost_usd,status,latency_ms,streamed,target,cached_prompt_tokens,reasoning_tokens,template,cache,cost_saved_usd,guardrails\r\n" +
+        "2026-11-20T10:00:00.000Z,r1,key_a,ml,chat,openai,gpt-4o,,1000,500,0.0075,ok,100,false,primary,400,120,,,,\r\n" +
+        "2026-11-21T10:00:00.000Z,r2,key_b,search,chat,openai,claude-x,,1000,500,,ok,100,false,fallback,0,0,,,,\r\n",
     );
   });
 
@@ -143,7 +143,7 @@ describe("modelgate usage", () => {
       row({ requestId: "=1+1", time: new Date("2026-11-22T10:00:00.000Z"), team: "@team", model: "-x", keyId: "+k", costUsd: 0.25 }),
     ]);
     const r = await run("--rows", "--since", "2026-11-22", "--until", "2026-11-23");
-    expect(r.out.split("\r\n")[1]).toBe("2026-11-22T10:00:00.000Z,'=1+1,'+k,'@team,chat,openai,'-x,,1000,500,0.25,ok,100,false,,0,0");
+    expect(r.out.split("\r\n")[1]).toBe("2026-11-22T10:00:00.000Z,'=1+1,'+k,'@team,chat,openai,'-x,,1000,500,0.25,ok,100,false,,0,0,,,,");
     const totals = await run("--by", "team,model", "--csv", "--since", "2026-11-22", "--until", "2026-11-23");
     expect(totals.out.split("\r\n")[1]).toBe("'@team,'-x,1,1000,500,0.25,0,0,0,0");
   });

@@ -289,9 +289,9 @@ describe("ExportUsage", () => {
     const [header, ...rows] = parseCsv(text);
     expect(header).toEqual([...ledgerCsvColumns]);
     expect(rows).toEqual([
-      ["2026-11-20T10:00:00.000Z", "r1", "key_a", "ml", "chat", "openai", "gpt-4o", "", "100", "50", "0.00075", "ok", "120.25", "false", "primary", "64", "20"],
-      ["2026-11-21T10:00:00.000Z", "r2", "key_b", "ml", "chat", "anthropic", "claude-x", "", "100", "50", "", "ok", "120.25", "true", "backup", "0", "5"],
-      ["2026-11-22T10:00:00.000Z", "r3", "key_c", awkwardTeam, "chat", "openai", "gpt-4o", "", "7", "0", "0.5", "Unavailable", "120.25", "false", "", "0", "0"],
+      ["2026-11-20T10:00:00.000Z", "r1", "key_a", "ml", "chat", "openai", "gpt-4o", "", "100", "50", "0.00075", "ok", "120.25", "false", "primary", "64", "20", "", "", "", ""],
+      ["2026-11-21T10:00:00.000Z", "r2", "key_b", "ml", "chat", "anthropic", "claude-x", "", "100", "50", "", "ok", "120.25", "true", "backup", "0", "5", "", "", "", ""],
+      ["2026-11-22T10:00:00.000Z", "r3", "key_c", awkwardTeam, "chat", "openai", "gpt-4o", "", "7", "0", "0.5", "Unavailable", "120.25", "false", "", "0", "0", "", "", "", ""],
     ]);
     expect(text).toContain('"search, ""beta""\nteam"');
   });
@@ -367,6 +367,10 @@ describe("ExportUsage", () => {
         "",
         "0",
         "0",
+        "",
+        "",
+        "",
+        "",
       ],
     ]);
   });
@@ -408,9 +412,13 @@ describe("csv helpers", () => {
 
   it("keep numeric cells numeric in rows and totals, neutralising only the text", () => {
     const line = ledgerCsvLine(row({ requestId: "-r", team: "=t", costUsd: 0.5, promptTokens: 3, completionTokens: 4, latencyMs: 1.5 }));
-    expect(line).toBe("2026-11-20T10:00:00.000Z,'-r,key_a,'=t,chat,openai,gpt-4o,,3,4,0.5,ok,1.5,false,,0,0\r\n");
+    expect(line).toBe("2026-11-20T10:00:00.000Z,'-r,key_a,'=t,chat,openai,gpt-4o,,3,4,0.5,ok,1.5,false,,0,0,,,,\r\n");
     // The target (a config name, but text all the same) is neutralised too; the token columns are numbers.
-    expect(ledgerCsvLine(row({ target: "-backup", cachedPromptTokens: 2, reasoningTokens: 1 }))).toMatch(/,'-backup,2,1\r\n$/);
+    expect(ledgerCsvLine(row({ target: "-backup", cachedPromptTokens: 2, reasoningTokens: 1 }))).toMatch(/,'-backup,2,1,,,,\r\n$/);
+    // The policy columns: text neutralised and quoted (the decisions hold commas), the saving a plain number.
+    expect(ledgerCsvLine(row({ template: "support@2", cache: "hit", costSavedUsd: 0.000375, guardrails: "input:pii.email:redact,output:deny:block" }))).toMatch(
+      /,support@2,hit,0\.000375,"input:pii\.email:redact,output:deny:block"\r\n$/,
+    );
     const totals = totalsCsv(
       ["team", "target", "model"],
       [
