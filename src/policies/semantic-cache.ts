@@ -104,6 +104,9 @@ export function semanticCacheConfigProblems(endpoints: readonly EndpointConfig[]
 
 type Params = ChatParams | CompleteParams;
 
+/** Longest vector the cache keeps (the largest common embeddings have 3,072 or 4,096). */
+const maxDimensions = 16_384;
+
 function normalized(policy: SemanticCachePolicy, text: string): string {
   return policy.normalize ? text.normalize("NFKC").toLowerCase().replace(/\s+/gu, " ").trim() : text;
 }
@@ -183,7 +186,7 @@ export async function semanticLookup(
   } catch (err) {
     return failed("embeddings", err);
   }
-  const vector = unitVector(embedding.values);
+  const vector = embedding.values.length <= maxDimensions ? unitVector(embedding.values) : undefined;
   if (!vector) return failed("embeddings", new Error(`no usable vector (${embedding.values.length} values)`));
   const scope = createHash("sha256")
     .update(
