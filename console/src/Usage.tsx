@@ -140,7 +140,7 @@ export function Usage() {
                 const name = t.group[group] || "(none)";
                 return (
                   <tr key={name} data-group={name}>
-                    <th scope="row">{name}</th>
+                    <th scope="row">{group === "key" ? keyLabel(t.group[group] ?? "", names) : name}</th>
                     <td>
                       <span className="bar" aria-hidden="true">
                         <span className={`fill w${Math.round((Number(t.calls) / maxCalls) * 10)}`} />
