@@ -77,6 +77,12 @@ export const semanticCacheSchema = z.strictObject({
    * A lookup scans its scope's entries on the event loop (see README figures): past 20,000, use Chroma.
    */
   max_entries: z.number().int().min(1).max(20_000).default(10_000),
+  /**
+   * Whose earlier answers a caller may be served: any caller's of the endpoint (default), its
+   * team's, or its own key's. The embedded text (system prompt included) only has to be similar,
+   * so when prompts carry per-user data, partition by key or team.
+   */
+  partition: z.enum(["endpoint", "team", "key"]).default("endpoint"),
   store: semanticStoreSchema.default({ type: "memory" }),
 });
 export type SemanticCacheConfig = z.infer<typeof semanticCacheSchema>;

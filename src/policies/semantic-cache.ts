@@ -16,6 +16,7 @@ import type { EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
 import type { ConfigProblem } from "../config/load";
 import type { EndpointConfig } from "../config/schema";
 import { internalPrincipalKey } from "../interceptors/auth";
+import { getCaller } from "../interceptors/call-info";
 import type { ChatParams, CompleteParams } from "../providers/types";
 import type { Principal, RuntimeEndpoint } from "../runtime";
 import { canonicalJson } from "./cache";
@@ -67,6 +68,8 @@ export interface SemanticCachePolicy {
   normalize: boolean;
   maxChars: number;
   timeoutMs: number;
+  /** Whose answers a caller may be served: everyone's on the endpoint, its team's, its key's. */
+  partition: "endpoint" | "team" | "key";
   index: VectorIndex;
 }
 
@@ -80,6 +83,7 @@ export function compileSemanticCache(cfg: SemanticCacheConfig, maxBytes: number)
     normalize: cfg.normalize,
     maxChars: cfg.max_chars,
     timeoutMs: cfg.timeout_ms,
+    partition: cfg.partition,
     index:
       store.type === "chroma"
         ? new ChromaVectorIndex({ url: store.url, tenant: store.tenant, database: store.database, collection: store.collection, timeoutMs: store.timeout_ms })
@@ -188,10 +192,12 @@ export async function semanticLookup(
   }
   const vector = embedding.values.length <= maxDimensions ? unitVector(embedding.values) : undefined;
   if (!vector) return failed("embeddings", new Error(`no usable vector (${embedding.values.length} values)`));
+  const principal = policy.partition === "endpoint" ? undefined : getCaller(ctx.values)?.principal;
   const scope = createHash("sha256")
     .update(
       canonicalJson({
         endpoint,
+        partition: policy.partition === "key" ? `key:${principal?.keyId ?? ""}` : policy.partition === "team" ? `team:${principal?.team ?? ""}` : "",
         models: call.endpoint.targets.map((t) => `${t.provider}/${t.model}`),
         stream: request.stream,
         template: call.outcome.template ?? "",

@@ -232,6 +232,7 @@ describe("semantic cache with auth and a failing store", () => {
   let secured: TestGateway;
   let deadPort = 0;
   const key = "sk-semantic-test-key-0123456789";
+  const otherKey = "sk-semantic-other-key-0123456789";
 
   beforeAll(async () => {
     // A loopback port nothing listens on: the Chroma store is down.
@@ -242,14 +243,20 @@ describe("semantic cache with auth and a failing store", () => {
       `
 auth:
   enabled: true
-  keys: [{ name: chat-only, key: $CHAT_KEY, endpoints: [semantic, no-store] }]
+  keys:
+    - { name: chat-only, key: $CHAT_KEY, endpoints: [semantic, no-store, per-key] }
+    - { name: other, key: $OTHER_KEY, endpoints: [per-key] }
 endpoints:${semanticEndpoints()}
+  - name: per-key
+    endpoint_type: llm/v1/chat
+    model: ${model("gpt-4o-mini", fake.url)}
+    policies: { cache: { semantic: { embeddings_endpoint: embed, threshold: 0.9, partition: key } } }
   - name: no-store
     endpoint_type: llm/v1/chat
     model: ${model("gpt-4o-mini", fake.url)}
     policies: { cache: { semantic: { embeddings_endpoint: embed, threshold: 0.9, store: { type: chroma, url: "http://127.0.0.1:${deadPort}", timeout_ms: 500 } } } }
 `,
-      { CHAT_KEY: key },
+      { CHAT_KEY: key, OTHER_KEY: otherKey },
     );
   });
   afterAll(async () => {
@@ -273,6 +280,21 @@ endpoints:${semanticEndpoints()}
       ["config:chat-only", "miss"],
       ["config:chat-only", "semantic_hit"],
     ]);
+  });
+
+  it("partition: key serves a key only the answers to its own earlier prompts", async () => {
+    const ask = async (apiKey: string, content: string) =>
+      (
+        await new OpenAI({ apiKey, baseURL: `${secured.url}/v1`, maxRetries: 0 }).chat.completions
+          .create({ model: "per-key", messages: [{ role: "user", content }], temperature: 0 })
+          .withResponse()
+      ).response.headers.get("x-modelgate-cache");
+    expect(await ask(key, question)).toBe("miss");
+    expect(await ask(otherKey, paraphrase)).toBe("miss");
+    // (Another wording: the exact cache is the endpoint's, whoever asks.)
+    expect(await ask(key, "And France's capital is?")).toBe("semantic-hit");
+    expect(await ask(otherKey, "France's capital, again")).toBe("semantic-hit");
+    expect(fake.requests.length).toBe(2);
   });
 
   it("fails open when the vector store is down: every call answered by the upstream, the failures logged", async () => {
