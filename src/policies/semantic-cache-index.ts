@@ -4,8 +4,8 @@
 // - MemoryVectorIndex: one replica. Brute-force cosine over unit-length Float32Arrays, per scope
 //   (endpoint, models, the request's other fields: see semantic-cache.ts), bounded by entries and
 //   bytes, oldest out first, entries expiring after their TTL. A lookup scans the scope's entries
-//   only; at the 100,000-entry ceiling of `max_entries` with 1,536 dimensions a scan is ~150 M
-//   multiply-adds, so keep a scope's entries in the low tens of thousands (see README figures).
+//   only, on the event loop: 10,000 entries of 1,536 dimensions are 15 M multiply-adds (figures in
+//   the README, from bench/semantic-index.ts), so `max_entries` stops at 20,000: beyond, Chroma.
 // - ChromaVectorIndex: many replicas. A Chroma server (`chroma run`, PyPI `chromadb`) over its
 //   HTTP API v2, one cosine collection per vector size, the scope and expiry as metadata filtered
 //   on in the query, the answer as the document (base64). Expired entries are swept at most once
