@@ -73,6 +73,7 @@ export function EndpointLive({ name }: { name: string }) {
           <span className={status.kind === "live" ? "dot ok" : "dot bad"} aria-hidden="true" />
           {status.kind === "live" && `Live: updated every second, figures over the last ${WINDOW_SECONDS} s`}
           {status.kind === "connecting" && "Connecting…"}
+          {status.kind === "paused" && "Paused while this tab is hidden"}
           {status.kind === "retrying" && `Disconnected (${status.error}); reconnecting in ${status.inSeconds} s`}
         </p>
       </div>

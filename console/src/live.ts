@@ -1,6 +1,7 @@
-// One StatsService.WatchStats server stream for as long as a view is mounted: each snapshot is
-// handed to the view; a broken stream is reopened after a growing pause (1 s, 2 s, … 30 s); a
-// refusal (no access, unknown endpoint, bad request, signed out) is reported and not retried.
+// One StatsService.WatchStats server stream for as long as a view is mounted and the tab is
+// visible (a hidden tab closes it and reopens it when shown again): each snapshot is handed to
+// the view; a broken stream is reopened after a growing pause (1 s, 2 s, … 30 s); a refusal (no
+// access, unknown endpoint, bad request, signed out) is reported and not retried.
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { useTransport } from "@connectrpc/connect-query";
 import { useEffect, useRef, useState } from "react";
@@ -9,9 +10,21 @@ import { describeError } from "./transport";
 
 export type StreamStatus =
   | { kind: "connecting" }
+  | { kind: "paused" }
   | { kind: "live" }
   | { kind: "retrying"; error: string; inSeconds: number }
   | { kind: "refused"; error: string; code: Code };
+
+/** Whether the page is visible (document.visibilityState), following its changes. */
+function useVisible(): boolean {
+  const [visible, setVisible] = useState(() => document.visibilityState !== "hidden");
+  useEffect(() => {
+    const onChange = () => setVisible(document.visibilityState !== "hidden");
+    document.addEventListener("visibilitychange", onChange);
+    return () => document.removeEventListener("visibilitychange", onChange);
+  }, []);
+  return visible;
+}
 
 const finalCodes = new Set([Code.PermissionDenied, Code.NotFound, Code.InvalidArgument, Code.Unauthenticated]);
 
@@ -25,7 +38,12 @@ export function useStatsStream(endpoints: readonly string[], intervalMs: number,
   const handler = useRef(onSnapshot);
   handler.current = onSnapshot;
   const names = endpoints.join("\n");
+  const visible = useVisible();
   useEffect(() => {
+    if (!visible) {
+      setStatus({ kind: "paused" });
+      return;
+    }
     const controller = new AbortController();
     const client = createClient(StatsService, transport);
     const pause = (ms: number) =>
@@ -64,6 +82,6 @@ export function useStatsStream(endpoints: readonly string[], intervalMs: number,
       }
     })();
     return () => controller.abort();
-  }, [transport, names, intervalMs, windowSeconds]);
+  }, [transport, names, intervalMs, windowSeconds, visible]);
   return status;
 }

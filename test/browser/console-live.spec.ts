@@ -249,7 +249,7 @@ describe("the console's live endpoint view", () => {
 
   it("a key without a grant for the endpoint sees the gateway's refusal; one with a grant sees it live", async () => {
     await ready;
-    const { context, page, problems } = await open(`${gw!.url}/console/#/endpoints/split`);
+    const { context, page, problems, requests } = await open(`${gw!.url}/console/#/endpoints/split`);
     try {
       await signIn(page, devKey);
       await page.getByRole("alert").waitFor({ timeout: 10_000 });
@@ -257,6 +257,16 @@ describe("the console's live endpoint view", () => {
       await page.goto(`${gw!.url}/console/#/endpoints/chat-fake`);
       await page.locator('[data-status="live"]').waitFor({ timeout: 10_000 });
       expect(await page.getByRole("heading", { name: "chat-fake", exact: true }).count()).toBe(1);
+      // A hidden tab closes its stream; shown again, it opens a new one.
+      const watches = () => requests.filter((r) => r.endsWith("/WatchStats")).length;
+      const before = watches();
+      const setVisibility = (state: string) =>
+        page.evaluate(`Object.defineProperty(document, "visibilityState", { value: "${state}", configurable: true }); document.dispatchEvent(new Event("visibilitychange"))`);
+      await setVisibility("hidden");
+      await page.locator('[data-status="paused"]').waitFor({ timeout: 10_000 });
+      await setVisibility("visible");
+      await page.locator('[data-status="live"]').waitFor({ timeout: 10_000 });
+      expect(watches()).toBe(before + 1);
       expect(problems).toEqual([]);
     } finally {
       await context.close();
