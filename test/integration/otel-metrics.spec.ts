@@ -111,4 +111,22 @@ describe("OTLP metrics export", () => {
     await receiver.waitForMetrics(() => (point(receiver.latestMetric("modelgate_calls"), { endpoint: "gpt", code: "ok" })?.value ?? 0) > before);
     expect(point(receiver.latestMetric("modelgate_calls"), { endpoint: "gpt", code: "ok" })?.value).toBe(before + 1);
   });
+
+  it("pushes once more when the gateway shuts down (a call since the last export is not lost)", async () => {
+    const other = await startGateway(
+      `
+endpoints:
+  - { name: last, endpoint_type: llm/v1/chat, model: { provider: echo, name: echo-1 } }
+telemetry: { metrics: { enabled: true, otlp_metrics_endpoint: "${receiver.url}/v1/metrics", export_interval_ms: 600000 } }
+`,
+      {},
+      { env: { OTEL_SERVICE_NAME: "modelgate-shutting-down" } },
+    );
+    const client = new OpenAI({ apiKey: "unused", baseURL: `${other.url}/v1`, maxRetries: 0 });
+    await client.chat.completions.create({ model: "last", messages: [{ role: "user", content: "just before the end" }] });
+    await other.close();
+    const fromIt = () => receiver.metrics.filter((m) => m.name === "modelgate_calls" && m.resource["service.name"] === "modelgate-shutting-down");
+    await receiver.waitForMetrics(() => fromIt().length > 0);
+    expect(point(fromIt().at(-1), { endpoint: "last", code: "ok" })?.value).toBe(1);
+  });
 });
