@@ -438,6 +438,8 @@ describe("OpenTelemetry traces (shutdown)", () => {
       expect(receiver.spans).toHaveLength(0);
       await gw.close();
       expect(receiver.spans.filter((s) => s.traceId === shutdownTrace).map((s) => s.kind).sort()).toEqual(["client", "server"]);
+      // The generic OTLP endpoint turns on traces only: no metrics were pushed, not even at shutdown.
+      expect(receiver.metrics).toEqual([]);
     } finally {
       await receiver.close();
       await fake.close();
