@@ -61,6 +61,10 @@ endpoints:
   - name: echo
     endpoint_type: llm/v1/chat
     model: { provider: echo, name: echo-1 }
+  - name: cached-fake
+    endpoint_type: llm/v1/chat
+    model: { provider: openai, name: m-console, config: { openai_api_key: sk-test-key-0001, openai_api_base: "${fakeUrl}/v1" } }
+    policies: { cache: { ttl_ms: 600000 }, guardrails: { input: [{ type: pii }] } }
 prices:
   - { provider: openai, model: m-console, input_per_mtok: 1000, output_per_mtok: 2000 }
   - { provider: openai, model: m-text, input_per_mtok: 500, output_per_mtok: 1500 }
@@ -294,6 +298,46 @@ describe("the console's Logs view", () => {
       await page.getByRole("button", { name: "Apply" }).click();
       await page.getByRole("alert").waitFor({ timeout: 10_000 });
       expect(await page.getByRole("alert").textContent()).toMatch(/^PermissionDenied: ListCalls: without role "admin" a key sees only its own calls/);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+
+  it("shows a call's policy columns in its details: the cache's answer, the cost it saved, the guardrails' decisions", async () => {
+    await ready;
+    // temperature 0: deterministic, so cacheable.
+    const plain = { endpoint: "cached-fake", temperature: 0, messages: [{ role: "user", content: "what is a gateway?" }] };
+    expect(await connectCall("ChatService/Chat", plain, adminKey, { "x-request-id": "policy-miss" })).toBe(200);
+    expect(await connectCall("ChatService/Chat", plain, adminKey, { "x-request-id": "policy-hit" })).toBe(200);
+    const pii = { endpoint: "cached-fake", messages: [{ role: "user", content: "mail me at jane@example.com" }] };
+    expect(await connectCall("ChatService/Chat", pii, adminKey, { "x-request-id": "policy-pii" })).toBe(200);
+    await gw!.gateway.flushLedger();
+    const { context, page, problems } = await open(`${gw!.url}/console/#/logs/?request_id=policy-hit`);
+    try {
+      await signIn(page, adminKey);
+      const details = async (requestId: string): Promise<string> => {
+        await page.getByLabel("Request id", { exact: true }).fill(requestId);
+        await page.getByRole("button", { name: "Apply" }).click();
+        await page.locator(`tr[data-request-id="${requestId}"] button`).click();
+        await expect.poll(() => page.getByTestId("call-detail").getByRole("heading").textContent(), { timeout: 10_000 }).toBe(`Call ${requestId}`);
+        return (await page.getByTestId("call-detail").textContent()) ?? "";
+      };
+      // The link's filter: only that call.
+      const row = page.locator('tr[data-request-id="policy-hit"]');
+      await row.waitFor({ timeout: 15_000 });
+      expect(await page.locator("table.calls tbody tr").count()).toBe(1);
+      const hit = await details("policy-hit");
+      expect(hit).toContain("Response cachehit");
+      expect(hit).toMatch(/Cost saved by the cache\$0\.\d+/);
+      expect(hit).not.toContain("Guardrails");
+      const miss = await details("policy-miss");
+      expect(miss).toContain("Response cachemiss");
+      expect(miss).not.toContain("Cost saved");
+      const redacted = await details("policy-pii");
+      expect(redacted).toMatch(/Guardrailsinput:pii\.email:redact/);
+      expect(redacted).not.toContain("jane@example.com");
+      await page.screenshot({ path: `${outputDir}logs-policies.png`, fullPage: true });
       expect(problems).toEqual([]);
     } finally {
       await context.close();
