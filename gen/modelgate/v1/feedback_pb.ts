@@ -36,7 +36,8 @@ export type PostFeedbackRequest = Message<"modelgate.v1.PostFeedbackRequest"> & 
   name: string;
 
   /**
-   * A number, e.g. 1 (thumbs up) / 0 (thumbs down), or an accuracy in [0, 1]. Finite.
+   * A number, e.g. 1 (thumbs up) / 0 (thumbs down), or an accuracy in [0, 1]. Finite. A canary
+   * feedback guard (endpoint config) counts a call's first score of a name.
    *
    * @generated from field: optional double score = 3;
    */
@@ -262,7 +263,7 @@ export const GetFeedbackSummaryResponseSchema: GenMessage<GetFeedbackSummaryResp
  * metrics, stores each piece in the usage store beside the call's ledger row, and feeds scores to
  * the endpoint's canary guard. Feedback is accepted for a call the gateway remembers (its last
  * 50,000 calls per process) or finds in the usage ledger, from the key that made the call or a
- * key with the "admin" role.
+ * key with the "admin" role; at most 100 pieces per call (then RESOURCE_EXHAUSTED).
  *
  * @generated from service modelgate.v1.FeedbackService
  */

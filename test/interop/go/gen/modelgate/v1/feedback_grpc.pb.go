@@ -33,7 +33,7 @@ const (
 // metrics, stores each piece in the usage store beside the call's ledger row, and feeds scores to
 // the endpoint's canary guard. Feedback is accepted for a call the gateway remembers (its last
 // 50,000 calls per process) or finds in the usage ledger, from the key that made the call or a
-// key with the "admin" role.
+// key with the "admin" role; at most 100 pieces per call (then RESOURCE_EXHAUSTED).
 type FeedbackServiceClient interface {
 	// PostFeedback records one score and/or label for a call.
 	PostFeedback(ctx context.Context, in *PostFeedbackRequest, opts ...grpc.CallOption) (*PostFeedbackResponse, error)
@@ -80,7 +80,7 @@ func (c *feedbackServiceClient) GetFeedbackSummary(ctx context.Context, in *GetF
 // metrics, stores each piece in the usage store beside the call's ledger row, and feeds scores to
 // the endpoint's canary guard. Feedback is accepted for a call the gateway remembers (its last
 // 50,000 calls per process) or finds in the usage ledger, from the key that made the call or a
-// key with the "admin" role.
+// key with the "admin" role; at most 100 pieces per call (then RESOURCE_EXHAUSTED).
 type FeedbackServiceServer interface {
 	// PostFeedback records one score and/or label for a call.
 	PostFeedback(context.Context, *PostFeedbackRequest) (*PostFeedbackResponse, error)

@@ -32,7 +32,7 @@ class FeedbackServiceStub:
     metrics, stores each piece in the usage store beside the call's ledger row, and feeds scores to
     the endpoint's canary guard. Feedback is accepted for a call the gateway remembers (its last
     50,000 calls per process) or finds in the usage ledger, from the key that made the call or a
-    key with the "admin" role.
+    key with the "admin" role; at most 100 pieces per call (then RESOURCE_EXHAUSTED).
     """
 
     def __init__(self, channel):
@@ -60,7 +60,7 @@ class FeedbackServiceServicer:
     metrics, stores each piece in the usage store beside the call's ledger row, and feeds scores to
     the endpoint's canary guard. Feedback is accepted for a call the gateway remembers (its last
     50,000 calls per process) or finds in the usage ledger, from the key that made the call or a
-    key with the "admin" role.
+    key with the "admin" role; at most 100 pieces per call (then RESOURCE_EXHAUSTED).
     """
 
     def PostFeedback(self, request, context):
@@ -106,7 +106,7 @@ class FeedbackService:
     metrics, stores each piece in the usage store beside the call's ledger row, and feeds scores to
     the endpoint's canary guard. Feedback is accepted for a call the gateway remembers (its last
     50,000 calls per process) or finds in the usage ledger, from the key that made the call or a
-    key with the "admin" role.
+    key with the "admin" role; at most 100 pieces per call (then RESOURCE_EXHAUSTED).
     """
 
     @staticmethod
