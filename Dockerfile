@@ -39,5 +39,5 @@ VOLUME ["/var/lib/modelgate"]
 EXPOSE 8080
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=4s --start-period=15s --retries=3 CMD ["node", "/app/healthcheck.mjs"]
-ENTRYPOINT ["node", "--max-semi-space-size=16", "/app/dist/main.mjs"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "/app/dist/main.mjs"]
 CMD ["--config", "/etc/modelgate/config.yaml"]

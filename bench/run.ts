@@ -1190,7 +1190,7 @@ async function main(): Promise<void> {
   if (PARTS.has("startup")) {
     log(`start-up: ${startupRuns} cold start(s) of bin/modelgate.mjs --config config/default.yaml`);
     for (let i = 0; i < startupRuns; i++) {
-      startup.push(await startupOnce([process.execPath, "--max-semi-space-size=16", path.join(root, "bin", "modelgate.mjs")], "config/default.yaml"));
+      startup.push(await startupOnce([process.execPath, "--max-semi-space-size=8", path.join(root, "bin", "modelgate.mjs")], "config/default.yaml"));
     }
   }
 

@@ -1,5 +1,5 @@
 // Cold start to SERVING: `npx tsx bench/startup.ts [--runs 5] [--config config/default.yaml]
-//   [--cmd "node --max-semi-space-size=16 --import tsx src/main.ts"]`
+//   [--cmd "node --max-semi-space-size=8 bin/modelgate.mjs"]` (default: `npm start`'s command)
 // Spawns the gateway (as `npm start` does, minus npm itself) on a free port in a fresh temporary
 // working directory copy of nothing but the config's directory (so the store starts empty), and
 // polls grpc.health.v1.Health/Check (Connect JSON) every 5 ms until it answers SERVING. Reports
@@ -108,7 +108,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       cmd: { type: "string", multiple: true },
     },
   });
-  const cmds = values.cmd ?? ["node --max-semi-space-size=16 --import tsx src/main.ts"];
+  const cmds = values.cmd ?? ["node --max-semi-space-size=8 bin/modelgate.mjs"];
   const runs = Number(values.runs);
   // Interleave the commands run by run, so a noisy machine skews them alike.
   const samples = cmds.map(() => [] as StartupSample[]);

@@ -107,7 +107,7 @@ chmod a+r "$work/config.yaml"
 log=$work/gateway.log
 (cd "$out/app" && exec env -i PATH=/usr/bin:/bin HOME=/nonexistent TMPDIR="$work/tmp" NODE_ENV=production \
   MODELGATE_CONFIG="$work/config.yaml" PORT="$port" \
-  "${run_as[@]}" "$node_bin" --max-semi-space-size=16 "$out/app/dist/main.mjs" --config "$work/config.yaml") >"$log" 2>&1 &
+  "${run_as[@]}" "$node_bin" --max-semi-space-size=8 "$out/app/dist/main.mjs" --config "$work/config.yaml") >"$log" 2>&1 &
 pid=$!
 
 # 5. The HEALTHCHECK until SERVING (30 s at most), then one call on each surface.
