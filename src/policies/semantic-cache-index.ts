@@ -4,8 +4,9 @@
 // - MemoryVectorIndex: one replica. Brute-force cosine over unit-length Float32Arrays, per scope
 //   (endpoint, models, the request's other fields: see semantic-cache.ts), bounded by entries and
 //   bytes, oldest out first, entries expiring after their TTL. A lookup scans the scope's entries
-//   only, on the event loop: 10,000 entries of 1,536 dimensions are 15 M multiply-adds (figures in
-//   the README, from bench/semantic-index.ts), so `max_entries` stops at 20,000: beyond, Chroma.
+//   only, on the event loop (handing it back every 2,048 entries): 10,000 entries of 1,536
+//   dimensions are 15 M multiply-adds (figures in the README, from bench/semantic-index.ts), so
+//   `max_entries` stops at 20,000: beyond, Chroma.
 // - ChromaVectorIndex: many replicas. A Chroma server (`chroma run`, PyPI `chromadb`) over its
 //   HTTP API v2, one cosine collection per vector size, the scope and expiry as metadata filtered
 //   on in the query, the answer as the document (base64). Expired entries are swept at most once
@@ -56,6 +57,9 @@ function dot(a: Float32Array, b: Float32Array): number {
   return s0 + s1 + s2 + s3;
 }
 
+/** Entries scanned between two turns of the event loop (a few ms at 1,536 dimensions). */
+const slice = 2_048;
+
 interface Stored {
   scope: string;
   vector: Float32Array;
@@ -87,7 +91,12 @@ export class MemoryVectorIndex implements VectorIndex {
     let best: Stored | undefined;
     let bestSimilarity = -Infinity;
     let expired = false;
-    for (const s of list) {
+    // A long scan gives the event loop back every `slice` entries (other calls go on meanwhile),
+    // over a copy of the list: adds and evictions may change the list while it waits.
+    const entries = list.length > slice ? list.slice() : list;
+    for (let i = 0; i < entries.length; i++) {
+      if (i > 0 && i % slice === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      const s = entries[i]!;
       if (s.expiresAt <= now) {
         expired = true;
         continue;
@@ -99,7 +108,7 @@ export class MemoryVectorIndex implements VectorIndex {
         best = s;
       }
     }
-    if (expired) for (const s of list.filter((x) => x.expiresAt <= now)) this.remove(s);
+    if (expired) for (const s of entries.filter((x) => x.expiresAt <= now)) this.remove(s);
     if (!best) return undefined;
     return bestSimilarity >= minSimilarity ? { similarity: bestSimilarity, entry: best.entry } : { similarity: bestSimilarity };
   }

@@ -84,6 +84,23 @@ describe("MemoryVectorIndex", () => {
     expect(small.size.bytes).toBeLessThanOrEqual(Math.floor(bytesOne * 2.5));
   });
 
+  it("scans a long scope in slices, the event loop running between them, with adds meanwhile", async () => {
+    const index = new MemoryVectorIndex(10_000, 1 << 30);
+    for (let i = 0; i < 5_000; i++) await index.add("s", v(1, 1 + (i % 7)), entry(`e${i}`), 60_000);
+    await index.add("s", v(1, 0), entry("best"), 60_000);
+    let finished = false;
+    const query = index.query("s", v(1, 0), 0.99).finally(() => (finished = true));
+    // Another callback of the event loop runs before the scan is over.
+    const ranDuringScan = new Promise<boolean>((resolve) => setImmediate(() => resolve(!finished)));
+    // Added while the scan waits: neither lost nor breaking the scan.
+    await index.add("s", v(0, 1), entry("late"), 60_000);
+    expect(await ranDuringScan).toBe(true);
+    const hit = await query;
+    expect(hit?.entry?.toString()).toBe("best");
+    expect(index.size.entries).toBe(5_002);
+    expect((await index.query("s", v(0, 1), 0.99))?.entry?.toString()).toBe("late");
+  });
+
   it("refuses zero vectors", () => {
     expect(unitVector([0, 0])).toBeUndefined();
     expect(unitVector([Number.NaN, 1])).toBeUndefined();
