@@ -479,6 +479,25 @@ function checkParams(specs: ParamSpec[], params: PredictParams["params"], model:
   }
 }
 
+/** The promise, or the signal's reason once it aborts (the fetch goes on for other callers). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err as Error);
+      },
+    );
+  });
+}
+
 /**
  * Checks (and, with `extra_columns: drop`, trims) a predict request against the version's
  * signature; returns the request to send.
@@ -488,7 +507,7 @@ export async function checkPredictInput(policy: PredictSchemaPolicy, model: Reso
   if (!model.tracking) return params;
   let signature: ModelSignature | undefined;
   try {
-    signature = await policy.signatures.get({ ...model, tracking: model.tracking }, call);
+    signature = await untilAborted(policy.signatures.get({ ...model, tracking: model.tracking }, call), call.signal);
   } catch (err) {
     if (call.signal.aborted) throw ConnectError.from(call.signal.reason);
     const reason = ConnectError.from(err).rawMessage.slice(0, 300);

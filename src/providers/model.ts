@@ -34,7 +34,7 @@ export interface CallOptions extends UpstreamCall {
    * answer is known (an endpoint's `predict_schema`, src/policies/predict-schema.ts). Called by
    * routing's registry targets before the model server is; providers never see it.
    */
-  checkPredictInput?: (model: { name: string; version: string; tracking?: { uri: string; token?: string } }, params: PredictParams) => Promise<PredictParams>;
+  checkPredictInput?: (model: { name: string; version: string; tracking?: { uri: string; token?: string } }, params: PredictParams, call: CallOptions) => Promise<PredictParams>;
 }
 
 /**

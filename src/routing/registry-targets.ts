@@ -152,7 +152,7 @@ function registryModel(resolve: Resolve): ModelClient {
     async predict(params, call) {
       const { client, name, version, tracking } = await resolve(call);
       if (version !== undefined) requireModelVersion(call.allowedModelVersions, name, version);
-      if (version !== undefined && call.checkPredictInput) params = await call.checkPredictInput({ name, version, tracking }, params);
+      if (version !== undefined && call.checkPredictInput) params = await call.checkPredictInput({ name, version, tracking }, params, call);
       const res = await need(client.predict, "predict")(params, call);
       return version === undefined ? { ...res, model: name } : { ...res, model: name, modelVersion: version };
     },

@@ -20,7 +20,7 @@ export function predictService(deps: ServiceDeps): ServiceImpl<typeof PredictSer
       const schema = endpoint.policies?.predictSchema;
       const params: PredictParams = schema ? transformPredictInput(schema, req) : req;
       const call: CallOptions = schema
-        ? { ...options, checkPredictInput: (model, p) => checkPredictInput(schema, model, p, options, endpoint.name) }
+        ? { ...options, checkPredictInput: (model, p, attempt) => checkPredictInput(schema, model, p, attempt, endpoint.name) }
         : options;
       const res = endpoint.router
         ? await routedUnary(endpoint.router, ctx, outcome, call, (c, attempt) => (c.predict ?? missingMethod(endpoint))(params, attempt))

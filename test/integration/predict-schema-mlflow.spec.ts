@@ -20,7 +20,7 @@ import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
 import { buildOnce } from "../support/build-once";
 import { freePort } from "../support/free-port";
 import { clientFor } from "./clients";
-import { failure, startGateway, type TestGateway } from "./harness";
+import { eventually, failure, startGateway, type TestGateway } from "./harness";
 
 /** The venv test/otel/setup.sh builds (the same hash of its requirements line). */
 function mlflowVenv(): string {
@@ -84,6 +84,14 @@ endpoints:
   - name: churn-unchecked
     endpoint_type: predict
     model: ${registry("models:/churn/1")}
+  - name: churn-v9-open
+    endpoint_type: predict
+    model: ${registry("models:/churn/9")}
+    policies: { predict_schema: {} }
+  - name: churn-v9-closed
+    endpoint_type: predict
+    model: ${registry("models:/churn/9")}
+    policies: { predict_schema: { on_unavailable: block } }
 `);
   predict = clientFor(PredictService, "grpc", gw.url);
 }, 960_000);
@@ -122,6 +130,10 @@ describe("Predict checked against the registered version's signature (real MLflo
     const param = await failure(predict.predict({ endpoint: "churn-v1", input: records([{ age: 30, plan: "pro" }]), params: { limit: 1 } }));
     expect(param.rawMessage).toBe('params: unknown parameter "limit" for model churn version 1 (its parameters: threshold)');
     expect(scoring.requests.length).toBe(0);
+    // Five calls, one read of version 1's MLmodel (the server's access log).
+    const reads = () => output.match(/GET \/model-versions\/get-artifact\?path=MLmodel&name=churn&version=1 /g)?.length ?? 0;
+    await eventually(() => reads() > 0, 5_000);
+    expect(reads()).toBe(1);
   });
 
   it("refuses on the MLflow REST surface with 400 and the column's name, and the unchecked endpoint passes it on", async () => {
@@ -150,6 +162,18 @@ describe("Predict checked against the registered version's signature (real MLflo
     const err = await failure(predict.predict({ endpoint: "churn-champion", input: records([{ years: "old" }]) }));
     expect(err.rawMessage).toBe('input: column "years", row 0: expected a number (double), got "old"');
     expect(scoring.requests.length).toBe(2);
+  });
+
+  it("a version whose MLmodel cannot be read: called unchecked (logged) by default, UNAVAILABLE with on_unavailable: block", async () => {
+    const open = await predict.predict({ endpoint: "churn-v9-open", input: records([{ anything: 1 }]) });
+    expect(open.modelVersion).toBe("9");
+    expect(scoring.requests.map((r) => r.path)).toEqual(["/churn/9/invocations"]);
+    const warned = gw.logs.find((l) => l.msg === "predict signature unavailable: calling unchecked");
+    expect(warned?.policy).toMatchObject({ endpoint: "churn-v9-open", model: "churn", version: "9" });
+    const closed = await failure(predict.predict({ endpoint: "churn-v9-closed", input: records([{ anything: 1 }]) }));
+    expect(closed.code).toBe(Code.Unavailable);
+    expect(closed.rawMessage).toMatch(/^predict: the signature of churn version 9 cannot be read: /);
+    expect(scoring.requests.length).toBe(1);
   });
 
   it("refuses a predict_schema that cannot be checked at load, naming the path", async () => {
