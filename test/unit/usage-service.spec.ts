@@ -1,9 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createRouterTransport, type Client, type Interceptor } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { GetUsageRequestSchema, UsageService } from "../../gen/modelgate/v1/usage_pb";
 import { usageService } from "../../src/services/usage";
+import { callerKey } from "../../src/interceptors/call-info";
+import type { Principal } from "../../src/runtime";
 import { openStore } from "../../src/store/open";
 import type { LedgerRow, Store } from "../../src/store/types";
 import { csvField, csvText, formatUsd, ledgerCsvColumns, ledgerCsvLine, totalsCsv } from "../../src/usage/csv";
@@ -441,5 +443,61 @@ describe("csv helpers", () => {
       "team,target,model,calls,prompt_tokens,completion_tokens,cost_usd,unknown_cost_calls,error_calls,cached_prompt_tokens,reasoning_tokens\r\n" +
         "'@ops,'=t,'+m,2,3,4,0.125,0,1,2,1\r\n",
     );
+  });
+});
+
+describe("ListCalls", () => {
+  const principals: Record<string, Principal> = {
+    admin: { keyId: "config:ops", keyName: "ops", team: "ops", roles: new Set(["admin"]) },
+    keyB: { keyId: "key_b", keyName: "b", team: "ml", roles: new Set(["user"]) },
+  };
+  // Stands in for the auth interceptor: the caller named by a test header.
+  const setCaller: Interceptor = (next) => (req) => {
+    const principal = principals[req.header.get("x-test-caller") ?? ""];
+    if (principal) req.contextValues.set(callerKey, { principal });
+    return next(req);
+  };
+  const as = (name: "admin" | "keyB") => ({ headers: { "x-test-caller": name } });
+  const admin = "admin" as const;
+  const keyB = "keyB" as const;
+  let calls: Client<typeof UsageService>;
+  beforeEach(() => {
+    calls = createClient(
+      UsageService,
+      createRouterTransport((router) => router.service(UsageService, usageService({ ledger: store.ledger, now: () => NOW })), { router: { interceptors: [setCaller] } }),
+    );
+  });
+
+  it("lists newest first up to now; an admin sees every key's calls", async () => {
+    const res = await calls.listCalls({}, as(admin));
+    expect(res.calls.map((c) => c.requestId)).toEqual(["r3", "r2", "r1", "r0-old"]);
+    expect(res.nextPageToken).toBe("");
+    const r2 = res.calls[1]!;
+    expect(r2.costUsd).toBeUndefined(); // unknown price: unset, never 0
+    expect([r2.provider, r2.model, r2.target, r2.streamed, r2.reasoningTokens]).toEqual(["anthropic", "claude-x", "backup", true, 5n]);
+    expect(res.calls[2]!.costUsd).toBe(0.00075);
+  });
+
+  it("narrows a caller without the admin role to its own key, whatever it asks", async () => {
+    expect((await calls.listCalls({}, as(keyB))).calls.map((c) => c.requestId)).toEqual(["r2"]);
+    expect((await calls.listCalls({ keyId: "key_b", status: "ok" }, as(keyB))).calls.map((c) => c.requestId)).toEqual(["r2"]);
+    expect(await code(calls.listCalls({ keyId: "key_a" }, as(keyB)))).toEqual([Code.PermissionDenied, 'ListCalls: without role "admin" a key sees only its own calls (key_id "" or its own)']);
+  });
+
+  it("refuses a call that reached it with no caller (the auth interceptor always sets one)", async () => {
+    expect(await code(calls.listCalls({}))).toEqual([Code.PermissionDenied, "ListCalls: no authenticated caller"]);
+  });
+
+  it("refuses a token whose filters or content were changed", async () => {
+    const first = await calls.listCalls({ pageSize: 1 }, as(admin));
+    expect(first.calls.map((c) => c.requestId)).toEqual(["r3"]);
+    const second = await calls.listCalls({ pageSize: 1, pageToken: first.nextPageToken }, as(admin));
+    expect(second.calls.map((c) => c.requestId)).toEqual(["r2"]);
+    const [time, id, hash] = Buffer.from(first.nextPageToken, "base64url").toString().split(".");
+    const forged = Buffer.from(`${time}.${id}.${"A".repeat(hash!.length)}`).toString("base64url");
+    expect((await code(calls.listCalls({ pageSize: 1, pageToken: forged }, as(admin))))[0]).toBe(Code.InvalidArgument);
+    expect((await code(calls.listCalls({ pageSize: 1, endpoint: "chat", pageToken: first.nextPageToken }, as(admin))))[0]).toBe(Code.InvalidArgument);
+    // An explicit end is part of the filters; an open one ("now") is not.
+    expect((await code(calls.listCalls({ pageSize: 1, endTime: ts("2026-11-25T00:00:00.000Z"), pageToken: first.nextPageToken }, as(admin))))[0]).toBe(Code.InvalidArgument);
   });
 });
