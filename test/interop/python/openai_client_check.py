@@ -49,8 +49,21 @@ def _():
 @check("models")
 def _():
     ids = [m.id for m in client.models.list()]
-    assert ids == ["chat", "completions", "embeddings"], ids
+    assert ids == ["chat", "completions", "embeddings", "greet"], ids
     return ids
+
+
+@check("template_variables")
+def _():
+    # The endpoint's prompt template renders the prompt from the variables (an extra body field).
+    res = client.chat.completions.create(model="greet", messages=[], extra_body={"template_variables": {"name": "Ada", "n": 3}})
+    assert res.choices[0].message.content == "echo: Hello Ada, 3 times", res
+    try:
+        client.chat.completions.create(model="greet", messages=[], extra_body={"template_variables": {"name": "Ada", "n": "three"}})
+    except openai.BadRequestError as e:
+        assert "template_variables.n: template greet@1 wants a number" in str(e), str(e)
+        return res.choices[0].message.content
+    raise AssertionError("expected BadRequestError")
 
 
 @check("not_found_error")
