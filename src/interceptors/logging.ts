@@ -29,6 +29,7 @@ export function loggingInterceptor(log: Logger): Interceptor {
       // Set only on endpoints with policies (absent fields cost nothing in the line).
       cache: outcome?.cache,
       guardrails: outcome?.guardrails,
+      template: outcome?.template,
     };
     if (err === undefined) log.info(line, "call");
     else log.warn({ ...line, error: ConnectError.from(err).rawMessage }, "call");

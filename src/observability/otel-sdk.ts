@@ -331,6 +331,7 @@ function callAttributes(scope: CallScope, values: ContextValues, attemptSpans: n
   if (principal?.keyName) a["modelgate.key_name"] = principal.keyName;
   if (principal?.team) a["modelgate.team"] = principal.team;
   if (outcome.cache) a["modelgate.cache"] = outcome.cache;
+  if (outcome.template) a["modelgate.template"] = outcome.template;
   if (outcome.guardrails?.length) a["modelgate.guardrails"] = outcome.guardrails;
   if (outcome.usage) {
     a["gen_ai.usage.input_tokens"] = outcome.usage.promptTokens;

@@ -112,6 +112,10 @@ describe("config templates", () => {
       { role: "user", content: "Question: How do I rotate a key? (formal: false)" },
     ]);
     expect((await ledgerRow("tmpl-connect"))?.template).toBe("support@2");
+    // The call's log line names it too (the variables' values never appear there).
+    const line = gw.logs.find((l) => l.msg === "call" && l.requestId === "tmpl-connect");
+    expect(line?.template).toBe("support@2");
+    expect(gw.rawLogs()).not.toContain("How do I rotate a key?");
   });
 
   it("a pinned version (support@1) renders that version", async () => {
