@@ -528,11 +528,31 @@ export async function checkPredictInput(policy: PredictSchemaPolicy, model: Reso
   return params;
 }
 
+/**
+ * Policies an endpoint type has no use for are refused rather than ignored: embeddings take
+ * input guardrails only; predict takes predict_schema only.
+ */
+function checkPoliciesFit(ep: EndpointShape, ctx: z.core.$RefinementCtx): void {
+  const p = ep.policies;
+  if (!p) return;
+  const refuse = (key: string, why: string) => ctx.addIssue({ code: "custom", path: ["policies", key], message: `${why} (this endpoint is ${ep.endpoint_type})` });
+  if (ep.endpoint_type === "llm/v1/embeddings") {
+    if (p.guardrails?.output.length) refuse("guardrails", "embeddings take input guardrails only: their output is vectors");
+    if (p.context) refuse("context", "context-window policies are for chat and completions");
+    if (p.cache) refuse("cache", "the response cache is for chat and completions");
+  }
+  if (ep.endpoint_type === "predict") {
+    if (p.guardrails) refuse("guardrails", "guardrails check text: a predict endpoint takes predict_schema instead");
+    if (p.context) refuse("context", "context-window policies are for chat and completions");
+    if (p.cache) refuse("cache", "the response cache is for chat and completions");
+  }
+}
+
 interface EndpointShape {
   endpoint_type: string;
   model?: { provider: string; name: string; config?: Record<string, unknown> | null };
   targets?: { model: { provider: string; name: string; config?: Record<string, unknown> | null } }[];
-  policies?: { predict_schema?: PredictSchemaPolicyConfig };
+  policies?: { predict_schema?: PredictSchemaPolicyConfig; guardrails?: { output: unknown[] }; context?: unknown; cache?: unknown };
 }
 
 /**
@@ -541,6 +561,7 @@ interface EndpointShape {
  * (models:/NAME/VERSION or models:/NAME@ALIAS) of mlflow-model-serving with mlflow_tracking_uri.
  */
 export function checkPredictSchemaConfig(ep: EndpointShape, ctx: z.core.$RefinementCtx): void {
+  checkPoliciesFit(ep, ctx);
   const policy = ep.policies?.predict_schema;
   if (!policy) return;
   if (ep.endpoint_type !== "predict") {

@@ -48,6 +48,15 @@ describe("remote guardrail config", () => {
     expect(issues({ guardrails: { input: [{ type: "webhook", url: "http://x", on_error: "ignore" }] } })?.[0]).toMatch(/^endpoints\.0\.policies\.guardrails\.input\.0\.on_error: /);
     expect(issues({ guardrails: { input: [{ type: "moderation", categories: ["Violence!"] }] } })?.[0]).toMatch(/^endpoints\.0\.policies\.guardrails\.input\.0\.categories\.0: /);
     expect(issues({ predict_schema: {} })?.[0]).toBe("endpoints.0.policies.predict_schema: only a predict endpoint takes predict_schema (this one is llm/v1/chat)");
+    // Policies an endpoint type has no use for are refused, not ignored.
+    expect(issues({ guardrails: { input: [{ type: "pii" }] } }, "llm/v1/embeddings")).toBeUndefined();
+    expect(issues({ guardrails: { output: [{ type: "pii" }] }, cache: {} }, "llm/v1/embeddings")).toEqual([
+      "endpoints.0.policies.guardrails: embeddings take input guardrails only: their output is vectors (this endpoint is llm/v1/embeddings)",
+      "endpoints.0.policies.cache: the response cache is for chat and completions (this endpoint is llm/v1/embeddings)",
+    ]);
+    expect(issues({ guardrails: { input: [{ type: "pii" }] } }, "predict")?.[0]).toBe(
+      "endpoints.0.policies.guardrails: guardrails check text: a predict endpoint takes predict_schema instead (this endpoint is predict)",
+    );
   });
 });
 
