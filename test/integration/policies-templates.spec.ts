@@ -226,6 +226,23 @@ describe("config templates", () => {
   });
 });
 
+describe("reload", () => {
+  it("a config reload switches the endpoint's template version; the next call renders the new one", async () => {
+    const before = await chat.chat({ endpoint: "support-v1", templateVariables: { question: "r" } });
+    expect(before.choices[0]?.message?.content).toBe("echo: Old prompt: r");
+    const base = `${templatesYaml}
+endpoints:
+  - { name: support-v1, endpoint_type: llm/v1/chat, model: ${openaiModel()}, policies: { template: support@2 } }
+`;
+    gw.gateway.reload(parseConfig(base, "test.yaml", modelFactories, {}));
+    const after = await chat.chat({ endpoint: "support-v1", templateVariables: { question: "r" } });
+    expect(after.choices[0]?.message?.content).toBe("echo: Question: r (formal: false)");
+    // Endpoints the new config leaves out are gone (this block runs last in the file).
+    const err = await refusal(chat.chat({ endpoint: "support", templateVariables: { question: "r" } }));
+    expect(err.code).toBe(Code.NotFound);
+  });
+});
+
 describe("config checks", () => {
   const load = (yaml: string) => () => parseConfig(yaml, "test.yaml", modelFactories, {});
   const endpoint = (policies: string, type = "llm/v1/chat") =>
