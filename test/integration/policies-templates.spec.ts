@@ -237,7 +237,7 @@ endpoints:
     gw.gateway.reload(parseConfig(base, "test.yaml", modelFactories, {}));
     const after = await chat.chat({ endpoint: "support-v1", templateVariables: { question: "r" } });
     expect(after.choices[0]?.message?.content).toBe("echo: Question: r (formal: false)");
-    // Endpoints the new config leaves out are gone (this block runs last in the file).
+    // Endpoints the new config leaves out are gone (the tests before this one are done with them).
     const err = await refusal(chat.chat({ endpoint: "support", templateVariables: { question: "r" } }));
     expect(err.code).toBe(Code.NotFound);
   });
