@@ -2,7 +2,8 @@
 // first, each with the trace id of its trace (the caller's traceparent continued), filtered by
 // endpoint, key, team, status and request id, a page at a time with an opaque token; a key
 // without the admin role sees only its own calls whatever it asks, and cannot name another key;
-// bad page sizes, statuses and tokens are INVALID_ARGUMENT.
+// bad page sizes, statuses and tokens are INVALID_ARGUMENT. With OpenTelemetry on, the recorded
+// trace id is the one of the call's exported SERVER span.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, createClient } from "@connectrpc/connect";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -10,6 +11,7 @@ import { ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
 import { UsageService, type CallRecord, type ListCallsRequestSchema } from "../../gen/modelgate/v1/usage_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
+import { startOtlpReceiver, type OtlpReceiver } from "../otel/otlp-receiver";
 import { transportFor, type ProtocolName } from "./clients";
 import { failure, startGateway, type TestGateway } from "./harness";
 
@@ -176,5 +178,44 @@ describe.each<ProtocolName>(["grpc", "connect-json-h1"])("ListCalls over %s", (p
     expect((await failure(usage().listCalls({}))).code).toBe(Code.Unauthenticated);
     // The other UsageService methods stay admin-only.
     expect((await failure(usage().getUsage({}, asKey(keys.RED_KEY)))).code).toBe(Code.PermissionDenied);
+  });
+});
+
+describe("ListCalls with OpenTelemetry on", () => {
+  let receiver: OtlpReceiver;
+  let traced: TestGateway;
+  beforeAll(async () => {
+    receiver = await startOtlpReceiver();
+    traced = await startGateway(
+      `
+telemetry: { export_delay_ms: 50 }
+endpoints:
+  - name: chat
+    endpoint_type: llm/v1/chat
+    model: { provider: echo, name: echo-1 }
+`,
+      {},
+      { env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: "modelgate-list-calls" } },
+    );
+  });
+  afterAll(async () => {
+    await traced?.close();
+    await receiver?.close();
+  });
+
+  it("records the trace id of the call's span: the caller's when it sent a traceparent, else the new trace's", async () => {
+    const chat = createClient(ChatService, transportFor("grpc", traced.url));
+    const hello = { endpoint: "chat", messages: [{ role: "user", content: "hello" }] };
+    await chat.chat(hello, { headers: { "x-request-id": "otel-new" } });
+    await chat.chat(hello, { headers: { "x-request-id": "otel-continued", traceparent: `00-${traceId}-b7ad6b7169203331-01` } });
+    await traced.gateway.flushLedger();
+    const serverSpan = (requestId: string) => receiver.spans.find((s) => s.kind === "server" && s.attributes["modelgate.request_id"] === requestId);
+    await receiver.waitFor(() => serverSpan("otel-new") !== undefined && serverSpan("otel-continued") !== undefined, 10_000);
+    const { calls } = await createClient(UsageService, transportFor("grpc", traced.url)).listCalls({});
+    const traceOf = (requestId: string) => calls.find((c) => c.requestId === requestId)?.traceId;
+    expect(traceOf("otel-new")).toBe(serverSpan("otel-new")!.traceId);
+    expect(traceOf("otel-new")).not.toBe(traceId);
+    expect(traceOf("otel-continued")).toBe(traceId);
+    expect(serverSpan("otel-continued")!.traceId).toBe(traceId);
   });
 });
