@@ -13,6 +13,7 @@ import { guardrailDecisions, remoteChecks } from "../../src/policies/metrics";
 import type { LedgerRow } from "../../src/store/types";
 import { startFakeGuard, type FakeGuard } from "../fakes/fake-guard";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
+import { startOtlpReceiver } from "../otel/otlp-receiver";
 import { startGateway, type TestGateway } from "./harness";
 
 let fake: FakeUpstream;
@@ -252,6 +253,9 @@ describe("webhook guardrail", () => {
     }
     expect(fake.requests.length).toBe(4);
     expect(remoteChecks.get({ endpoint: "hooked", check: "webhook", side: "input", outcome: "error" })).toBe(4);
+    const scraped = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(scraped).toContain('modelgate_guardrail_remote_checks_total{endpoint="hooked",check="webhook",side="input",outcome="error"} 4');
+    expect(scraped).toContain('modelgate_guardrail_decisions_total{endpoint="hooked",side="input",reason="webhook.error",action="block"} 4');
     const errors = gw.logs.filter((l) => l.msg === "remote guardrail check failed" && (l.policy as { endpoint: string }).endpoint === "hooked").map((l) => (l.policy as { error: string }).error);
     expect(errors).toEqual(["status 500", "bad answer", "bad answer", "timeout"]);
   });
@@ -294,5 +298,40 @@ describe("input guardrails on embeddings", () => {
     await expect(sdk.embeddings.create({ model: "embed-guarded", input: "forbidden thing" })).rejects.toMatchObject({ status: 400, message: expect.stringContaining("reason: policy.forbidden") });
     expect(fake.requests.length).toBe(1);
     expect((await ledgerRows("embed-guarded")).at(-1)?.guardrails).toBe("input:policy.forbidden:block");
+  });
+});
+
+describe("remote guardrail decisions on the call's span", () => {
+  it("a moderation block and a webhook redaction are on the server span (reason codes, never the text)", async () => {
+    const receiver = await startOtlpReceiver();
+    const traced = await startGateway(
+      `
+telemetry: { export_delay_ms: 50 }
+endpoints:
+  - name: guarded
+    endpoint_type: llm/v1/chat
+    model: ${openaiModel("gpt-4o-mini")}
+    policies: { guardrails: { input: [{ type: webhook, url: "${guard.url}/hook" }, { type: moderation, api_base: "${guard.url}/v1" }] } }
+`,
+      {},
+      { env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: "modelgate-test" } },
+    );
+    try {
+      const client = createClient(ChatService, createGrpcTransport({ baseUrl: traced.url }));
+      const ids = ["c".repeat(32), "d".repeat(32)];
+      const traceparent = (id: string) => ({ headers: { traceparent: `00-${id}-${"e".repeat(16)}-01` } });
+      await client.chat({ endpoint: "guarded", messages: user("order ACME-7") }, traceparent(ids[0]!));
+      await failure(client.chat({ endpoint: "guarded", messages: user("kill it") }, traceparent(ids[1]!)));
+      await traced.gateway.flushTraces();
+      const server = (id: string) => receiver.spans.find((s) => s.traceId === id && s.kind === "server");
+      await receiver.waitFor(() => ids.every((id) => server(id) !== undefined));
+      expect(server(ids[0]!)?.attributes["modelgate.guardrails"]).toEqual(["input:pii.customer_id:redact"]);
+      expect(server(ids[1]!)?.attributes["modelgate.guardrails"]).toEqual(["input:moderation.violence:block"]);
+      expect(server(ids[1]!)?.status).toBe("error");
+      expect(JSON.stringify(receiver.spans.map((s) => s.attributes))).not.toMatch(/ACME-7|kill it/);
+    } finally {
+      await traced.close();
+      await receiver.close();
+    }
   });
 });
