@@ -30,6 +30,7 @@ import { adminService } from "../services/admin";
 import { usageService } from "../services/usage";
 import { feedbackService } from "../services/feedback";
 import { FeedbackBook } from "../observability/feedback";
+import { FeedbackWriter } from "../store/feedback-writer";
 import type { Counters } from "../store/counters";
 import { MemoryCounters } from "../store/memory/counters";
 import { openStore } from "../store/open";
@@ -108,6 +109,8 @@ export class Gateway {
   private readonly metrics: GatewayMetrics;
   /** Recent calls by request id and the feedback posted on them (FeedbackService). */
   private readonly feedback: FeedbackBook;
+  /** Stored feedback, written in batches. */
+  private readonly feedbackWriter: FeedbackWriter;
   /** OpenTelemetry traces; undefined when off (the default). */
   private readonly telemetry: Telemetry | undefined;
   /** The metrics pushed over OTLP; undefined when off (the default). */
@@ -144,6 +147,7 @@ export class Gateway {
       config: () => this.state,
     });
     this.feedback = new FeedbackBook(this.metrics.registry);
+    this.feedbackWriter = new FeedbackWriter(backends.store.feedback);
     // Policy decisions (src/policies): counted on this registry, logged by this logger.
     registerPolicyMetrics(this.metrics.registry);
     setPolicyLogger(options.logger);
@@ -310,6 +314,7 @@ export class Gateway {
     this.backends.keyCache.stop();
     // Bounded: a dead store must not hang the shutdown (unwritten rows go to the error log).
     await this.backends.ledger.close(5_000);
+    await Promise.race([this.feedbackWriter.flush().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
     await this.backends.counters.close();
     await this.backends.store.close();
     await closePolicyStores();
@@ -365,6 +370,7 @@ export class Gateway {
         feedbackService({
           book: this.feedback,
           store: this.backends.store.feedback,
+          writer: this.feedbackWriter,
           onScore: (call, name, score) => this.state.endpoints.get(call.endpoint)?.router?.recordFeedback(call.target, name, score),
         }),
         options,

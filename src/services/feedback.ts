@@ -12,6 +12,7 @@ import { GetFeedbackSummaryResponseSchema, PostFeedbackResponseSchema, type Feed
 import { invalidArgument, notFound, permissionDenied, resourceExhausted } from "../errors";
 import { getCaller } from "../interceptors/call-info";
 import type { FeedbackBook, RememberedCall } from "../observability/feedback";
+import type { FeedbackWriter } from "../store/feedback-writer";
 import type { FeedbackStore } from "../store/types";
 
 const token = z.string().regex(/^[a-z0-9_.-]{1,64}$/, "1-64 characters of a-z, 0-9, _, - and .");
@@ -38,13 +39,15 @@ export const MAX_FEEDBACK_ARMS = 1_000;
 export interface FeedbackDeps {
   book: FeedbackBook;
   store: FeedbackStore;
+  /** Writes the rows in batches (see src/store/feedback-writer.ts). */
+  writer: FeedbackWriter;
   /** A scored piece of feedback, for the endpoint's canary guard (after it is stored). */
   onScore?: (call: RememberedCall, name: string, score: number) => void;
   now?: () => Date;
 }
 
 export function feedbackService(deps: FeedbackDeps): ServiceImpl<typeof FeedbackService> {
-  const { book, store } = deps;
+  const { book, store, writer } = deps;
   const now = deps.now ?? (() => new Date());
   return {
     async postFeedback(req, ctx) {
@@ -59,11 +62,13 @@ export function feedbackService(deps: FeedbackDeps): ServiceImpl<typeof Feedback
       }
       // Bounded per call; and a call's canary judgement counts its first score of a name only
       // (posting the same thumbs-down again must not outweigh other callers' answers).
-      const prior = await store.priorFeedback(requestId, name);
+      const stored = await store.priorFeedback(requestId, name);
+      const waiting = writer.pending(requestId, name);
+      const prior = { total: stored.total + waiting.total, scoredSameName: stored.scoredSameName + waiting.scoredSameName };
       if (prior.total >= MAX_FEEDBACK_PER_CALL) {
         throw resourceExhausted(`call "${requestId}" already has ${MAX_FEEDBACK_PER_CALL} pieces of feedback (the most kept per call)`);
       }
-      await store.append({
+      await writer.write({
         time: now(),
         requestId,
         ...call,

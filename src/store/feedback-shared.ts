@@ -7,6 +7,8 @@ import type { FeedbackArmTotal, FeedbackRow, FeedbackSummaryQuery } from "./type
 
 /** The longest feedback name or label kept (FeedbackService allows 64 characters). */
 export const FEEDBACK_TOKEN_LIMIT = 64;
+/** Rows one append takes at most (the feedback writer's batch). */
+export const FEEDBACK_BATCH_ROWS = 500;
 /** Label rows a summary reads at most (distinct labels over every arm): a bound on its memory. */
 export const FEEDBACK_SUMMARY_LABEL_ROWS = 20_000;
 

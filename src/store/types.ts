@@ -265,7 +265,8 @@ export interface FeedbackArmTotal {
 export interface FeedbackStore {
   /** The latest answered ("ok") ledger row with this request id, or undefined. */
   findCall(requestId: string): Promise<FeedbackCall | undefined>;
-  append(row: FeedbackRow): Promise<void>;
+  /** Appends rows in one transaction: all or none. */
+  append(rows: readonly FeedbackRow[]): Promise<void>;
   /** Feedback already stored for a call: in all, and scores of one name. */
   priorFeedback(requestId: string, name: string): Promise<{ total: number; scoredSameName: number }>;
   /** Arms ordered by endpoint, name, target, model version. */

@@ -1039,7 +1039,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           feedbackRow({ endpoint: "embed", target: "e1", score: null, label: "b" }),
           feedbackRow({ endpoint: "embed", target: "e1", score: null, label: "a" }),
         ];
-        for (const row of rows) await store.feedback.append(row);
+        for (const row of rows) await store.feedback.append([row]);
         const arms = await store.feedback.summary({ limit: 100 });
         expect(arms).toEqual([
           { endpoint: "chat", name: "accuracy", target: "canary", modelVersion: "", count: 1, scored: 1, scoreSum: 0.75, labels: [] },
@@ -1079,18 +1079,18 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
 
       it("counts a call's earlier feedback: in all, and scores of one name", async () => {
         expect(await store.feedback.priorFeedback("req-f", "thumbs")).toEqual({ total: 0, scoredSameName: 0 });
-        await store.feedback.append(feedbackRow({ score: null, label: "wrong" }));
+        await store.feedback.append([feedbackRow({ score: null, label: "wrong" })]);
         expect(await store.feedback.priorFeedback("req-f", "thumbs")).toEqual({ total: 1, scoredSameName: 0 });
-        await store.feedback.append(feedbackRow({ score: 0 }));
-        await store.feedback.append(feedbackRow({ name: "accuracy", score: 0.5 }));
-        await store.feedback.append(feedbackRow({ requestId: "req-other", score: 1 }));
+        await store.feedback.append([feedbackRow({ score: 0 })]);
+        await store.feedback.append([feedbackRow({ name: "accuracy", score: 0.5 })]);
+        await store.feedback.append([feedbackRow({ requestId: "req-other", score: 1 })]);
         expect(await store.feedback.priorFeedback("req-f", "thumbs")).toEqual({ total: 3, scoredSameName: 1 });
         expect(await store.feedback.priorFeedback("req-f", "relevance")).toEqual({ total: 3, scoredSameName: 0 });
         expect(await store.feedback.priorFeedback("req-none", "thumbs")).toEqual({ total: 0, scoredSameName: 0 });
       });
 
       it("a summary covers [start, end)", async () => {
-        for (const [i, offset] of [0, MINUTE, 2 * MINUTE].entries()) await store.feedback.append(feedbackRow({ time: at(offset), score: i }));
+        for (const [i, offset] of [0, MINUTE, 2 * MINUTE].entries()) await store.feedback.append([feedbackRow({ time: at(offset), score: i })]);
         const sum = async (q: { start?: Date; end?: Date }) => (await store.feedback.summary({ ...q, limit: 10 }))[0]?.scoreSum;
         expect(await sum({ start: at(MINUTE) })).toBe(3);
         expect(await sum({ end: at(MINUTE) })).toBe(0);
@@ -1099,19 +1099,28 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       });
 
       it("keeps text as the ledger does (cleaned, bounded); refuses a non-finite score and a bad filter", async () => {
-        await store.feedback.append(feedbackRow({ endpoint: "chat\u0000x", target: "t".repeat(300) }));
+        await store.feedback.append([feedbackRow({ endpoint: "chat\u0000x", target: "t".repeat(300) })]);
         const [arm] = await store.feedback.summary({ limit: 10 });
         expect(arm?.endpoint).toBe("chat\ufffdx");
         expect(arm?.target.length).toBe(256);
-        expect(await codeOf(store.feedback.append(feedbackRow({ score: Number.NaN })))).toBe(Code.InvalidArgument);
-        expect(await codeOf(store.feedback.append(feedbackRow({ score: Number.POSITIVE_INFINITY })))).toBe(Code.InvalidArgument);
+        expect(await codeOf(store.feedback.append([feedbackRow({ score: Number.NaN })]))).toBe(Code.InvalidArgument);
+        expect(await codeOf(store.feedback.append([feedbackRow({ score: Number.POSITIVE_INFINITY })]))).toBe(Code.InvalidArgument);
         expect(await codeOf(store.feedback.summary({ endpoint: "a\u0000", limit: 10 }))).toBe(Code.InvalidArgument);
         expect(await codeOf(store.feedback.summary({ limit: 0 }))).toBe(Code.InvalidArgument);
       });
 
+      it("appends a batch in one transaction: all rows, or none when one is refused", async () => {
+        await store.feedback.append(Array.from({ length: 500 }, (_, i) => feedbackRow({ requestId: `req-${i}`, score: i % 2 })));
+        expect((await store.feedback.summary({ limit: 10 }))[0]).toMatchObject({ count: 500, scored: 500, scoreSum: 250 });
+        await store.feedback.append([]);
+        expect(await codeOf(store.feedback.append([feedbackRow({ requestId: "req-x" }), feedbackRow({ score: Number.NaN })]))).toBe(Code.InvalidArgument);
+        expect(await store.feedback.priorFeedback("req-x", "thumbs")).toEqual({ total: 0, scoredSameName: 0 });
+        expect((await store.feedback.summary({ limit: 10 }))[0]?.count).toBe(500);
+      });
+
       it("another replica sees the feedback at once", async () => {
         const replica = await another();
-        await replica.feedback.append(feedbackRow({ score: 0.5 }));
+        await replica.feedback.append([feedbackRow({ score: 0.5 })]);
         expect((await store.feedback.summary({ limit: 10 }))[0]).toMatchObject({ count: 1, scoreSum: 0.5 });
       });
     });

@@ -1,9 +1,10 @@
 // Feedback on calls in PostgreSQL, beside the usage ledger. Summaries are grouped and summed by
 // the database over the time index; counts come back as strings (bigint) and are converted.
 import type { Pool } from "pg";
-import { FEEDBACK_SUMMARY_LABEL_ROWS, FEEDBACK_TOKEN_LIMIT, feedbackWhere, storableFeedbackRow, withLabels } from "../feedback-shared";
+import { FEEDBACK_BATCH_ROWS, FEEDBACK_SUMMARY_LABEL_ROWS, FEEDBACK_TOKEN_LIMIT, feedbackWhere, storableFeedbackRow, withLabels } from "../feedback-shared";
 import { LEDGER_TEXT_LIMITS, storableText } from "../sql-shared";
 import type { FeedbackArmTotal, FeedbackCall, FeedbackRow, FeedbackStore, FeedbackSummaryQuery } from "../types";
+import { invalidArgument } from "../../errors";
 import { rethrowAppendError, rethrowDatabaseError } from "./errors";
 
 interface ArmDbRow {
@@ -32,13 +33,21 @@ export class PostgresFeedbackStore implements FeedbackStore {
     return { endpoint: row.endpoint, target: row.target, model: row.model, modelVersion: row.model_version, keyId: row.key_id, team: row.team };
   }
 
-  async append(feedback: FeedbackRow): Promise<void> {
-    const r = storableFeedbackRow(feedback);
+  /** One multi-row INSERT (all or none); a batch is at most FEEDBACK_BATCH_ROWS rows (12 parameters each). */
+  async append(rows: readonly FeedbackRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    if (rows.length > FEEDBACK_BATCH_ROWS) throw invalidArgument(`feedback: at most ${FEEDBACK_BATCH_ROWS} rows per append`);
+    const params: unknown[] = [];
+    const values = rows.map(storableFeedbackRow).map((r) => {
+      const at = params.length;
+      params.push(r.time, r.requestId, r.endpoint, r.target, r.model, r.modelVersion, r.keyId, r.team, r.postedBy, r.name, r.score, r.label);
+      return `(${Array.from({ length: 12 }, (_, i) => `$${at + i + 1}`).join(", ")})`;
+    });
     await this.pool
       .query(
         `INSERT INTO feedback (time, request_id, endpoint, target, model, model_version, key_id, team, posted_by, name, score, label)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        [r.time, r.requestId, r.endpoint, r.target, r.model, r.modelVersion, r.keyId, r.team, r.postedBy, r.name, r.score, r.label],
+         VALUES ${values.join(", ")}`,
+        params,
       )
       .catch(rethrowAppendError);
   }

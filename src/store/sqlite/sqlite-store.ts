@@ -32,7 +32,7 @@ export function openSqliteStore(path: string): Store {
     kind: "sqlite",
     keys: new SqliteKeyStore(statements),
     ledger: new SqliteLedgerStore(db, statements),
-    feedback: new SqliteFeedbackStore(statements),
+    feedback: new SqliteFeedbackStore(db, statements),
     migrate: async () => {
       try {
         migrate(db, sqliteMigrations);
