@@ -30,6 +30,8 @@ export const remoteChecks = new Tallies();
 export const contextOutcomes = new Tallies();
 /** Semantic cache lookups by endpoint and result (hit, miss, error: failed open, skipped: nothing to embed). */
 export const semanticLookups = new Tallies();
+/** Prompt template renders by endpoint, template (name@version once known, else the configured reference) and result (ok, invalid, unavailable). */
+export const templateRenders = new Tallies();
 /** The best cosine similarity each semantic lookup found (hit or miss), by endpoint; process-wide. */
 export const semanticSimilarity = new Histogram({
   name: "modelgate_semantic_cache_similarity",
@@ -61,6 +63,7 @@ export function registerPolicyMetrics(registry: Registry): void {
   counter("modelgate_guardrail_decisions_total", "Guardrail decisions by side, reason and action.", ["endpoint", "side", "reason", "action"], guardrailDecisions);
   counter("modelgate_guardrail_remote_checks_total", "Moderation and webhook guardrail checks by side and outcome (allow, block, redact, flag, error).", ["endpoint", "check", "side", "outcome"], remoteChecks);
   counter("modelgate_context_outcomes_total", "Context-window checks by outcome (fit, trimmed, refused, routed).", ["endpoint", "outcome"], contextOutcomes);
+  counter("modelgate_template_renders_total", "Prompt template renders by template (name@version) and result (ok, invalid: bad variables, unavailable: MLflow lookup failed).", ["endpoint", "template", "result"], templateRenders);
   counter("modelgate_semantic_cache_lookups_total", "Semantic cache lookups by result (hit, miss, error: failed open, skipped).", ["endpoint", "result"], semanticLookups);
   registry.registerMetric(semanticSimilarity);
 }

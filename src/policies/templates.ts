@@ -23,7 +23,7 @@ import type { ChatParams, CompleteParams } from "../providers/types";
 import { AliasCache } from "../routing/registry-alias-cache";
 import { registryVersion, TRACKING, type RegistryVersion, type TrackingServer } from "../routing/registry-tracking-client";
 import type { UpstreamCall, UpstreamClient } from "../upstream/client";
-import { warnPolicy } from "./metrics";
+import { templateRenders, warnPolicy } from "./metrics";
 import {
   parseTemplateRef,
   PLACEHOLDER,
@@ -61,6 +61,8 @@ export interface CompiledTemplate {
 
 /** Where an endpoint's template comes from: fixed at load, or looked up in MLflow. */
 export interface TemplateSource {
+  /** The endpoint's reference to it (`policies.template`). */
+  readonly ref: string;
   current(call: UpstreamCall): Promise<CompiledTemplate>;
 }
 
@@ -128,7 +130,7 @@ export function compileMlflowVersion(name: string, uri: string, found: RegistryV
 /** Compiled versions kept per MLflow template (a version's text never changes). */
 const MAX_VERSIONS_KEPT = 32;
 
-function mlflowSource(name: string, cfg: MlflowTemplateConfig, upstream: UpstreamClient, now: () => number, onStale?: TemplateStaleHook): TemplateSource {
+function mlflowSource(name: string, cfg: MlflowTemplateConfig, upstream: UpstreamClient, now: () => number, onStale?: TemplateStaleHook): Omit<TemplateSource, "ref"> {
   const m = PROMPT_URI.exec(cfg.uri);
   if (!m) throw new Error(`template ${name}: bad uri (the schema checks it)`);
   const [, prompt, alias, version] = m;
@@ -186,12 +188,12 @@ export class TemplateRegistry {
     const template = Object.hasOwn(this.config, name) ? this.config[name] : undefined;
     if (template === undefined) throw new Error(`template "${name}" is not configured (the loader checks it)`);
     if ("mlflow" in template) {
-      source = mlflowSource(name, template.mlflow, this.upstream, this.options.now ?? (() => performance.now()), this.options.onStale ?? logStale);
+      source = { ref, ...mlflowSource(name, template.mlflow, this.upstream, this.options.now ?? (() => performance.now()), this.options.onStale ?? logStale) };
     } else {
       const chosen = version === undefined ? template.versions.reduce((a, b) => (b.version > a.version ? b : a)) : template.versions.find((v) => v.version === version);
       if (chosen === undefined) throw new Error(`template "${name}" has no version ${version} (the loader checks it)`);
       const fixed = compileConfigVersion(name, chosen);
-      source = { current: async () => fixed };
+      source = { ref, current: async () => fixed };
     }
     this.sources.set(ref, source);
     return source;
@@ -289,9 +291,23 @@ export async function applyTemplate<P extends ChatParams | CompleteParams>(
   params: P,
 ): Promise<P> {
   if (source === undefined) return withoutTemplate(call.endpoint.name, params);
-  const template = await source.current({ signal, requestId: call.options.requestId });
-  const rendered = "messages" in params ? renderChat(template, params as ChatParams & WithVariables) : renderComplete(template, params as CompleteParams & WithVariables);
+  const endpoint = call.endpoint.name;
+  let template: CompiledTemplate;
+  try {
+    template = await source.current({ signal, requestId: call.options.requestId });
+  } catch (err) {
+    if (!signal.aborted) templateRenders.add({ endpoint, template: source.ref, result: "unavailable" });
+    throw err;
+  }
   call.outcome.template = template.ref;
+  let rendered: ChatParams | CompleteParams;
+  try {
+    rendered = "messages" in params ? renderChat(template, params as ChatParams & WithVariables) : renderComplete(template, params as CompleteParams & WithVariables);
+  } catch (err) {
+    templateRenders.add({ endpoint, template: template.ref, result: "invalid" });
+    throw err;
+  }
+  templateRenders.add({ endpoint, template: template.ref, result: "ok" });
   return rendered as P;
 }
 

@@ -8,6 +8,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import OpenAI from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
+import { templateRenders } from "../../src/policies/metrics";
 import type { LedgerRow } from "../../src/store/types";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
 import { startMlflowServer, type MlflowServer } from "../support/mlflow-server";
@@ -113,6 +114,7 @@ endpoints:
     expect(err.rawMessage).toContain("cannot resolve prompts:/support@nope");
     expect(err.rawMessage).toMatch(/alias nope not found/i);
     expect(fake.requests).toHaveLength(0);
+    expect(templateRenders.get({ endpoint: "ask-missing", template: "missing-alias", result: "unavailable" })).toBeGreaterThan(0);
   });
 
   it("moving the alias changes the prompt within the TTL, without a restart; an outage keeps the last version", async () => {

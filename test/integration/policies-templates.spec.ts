@@ -224,6 +224,13 @@ describe("config templates", () => {
     expect(tokens.code).toBe(Code.InvalidArgument);
     expect(fake.requests).toHaveLength(0);
   });
+
+  it("GET /metrics counts renders by template version and result", async () => {
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(text).toMatch(/^modelgate_template_renders_total\{endpoint="support",template="support@2",result="ok"\} [1-9]/m);
+    expect(text).toMatch(/^modelgate_template_renders_total\{endpoint="support",template="support@2",result="invalid"\} [1-9]/m);
+    expect(text).toMatch(/^modelgate_template_renders_total\{endpoint="support-v1",template="support@1",result="ok"\} [1-9]/m);
+  });
 });
 
 describe("reload", () => {
