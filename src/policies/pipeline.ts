@@ -434,7 +434,8 @@ export async function policyUnary<P extends Params, R extends AnswerLike>(
     const entry = encodeEntry([toBinary(schemas.response, create(schemas.response, res as never))]);
     if (entry.length <= cache.policy.maxEntryBytes) {
       await cache.policy.store.set(cache.key, entry, cache.policy.ttlMs);
-      await semantic?.store?.(entry);
+      // Not awaited: a slow vector store never holds the answer back (its failures are logged).
+      void semantic?.store?.(entry);
     }
   }
   return res;
@@ -518,6 +519,6 @@ export async function* policyStream<P extends Params, C extends AnswerLike>(
   if (cache && stored && stored.length > 0) {
     const entry = encodeEntry(stored);
     await cache.policy.store.set(cache.key, entry, cache.policy.ttlMs);
-    await semantic?.store?.(entry);
+    void semantic?.store?.(entry);
   }
 }
