@@ -11,8 +11,8 @@
 import { ConnectError } from "@connectrpc/connect";
 import { z } from "zod";
 import { httpUrl } from "../providers/request-builder";
-import { upstreamFailure, type UpstreamClient } from "../upstream/client";
-import type { UpstreamPeer } from "../upstream/wire";
+import { upstreamFailure, type UpstreamCall, type UpstreamClient } from "../upstream/client";
+import type { UpstreamPeer, UpstreamRequest } from "../upstream/wire";
 import type { GuardDecision } from "./guardrails";
 import { remoteChecks, warnPolicy } from "./metrics";
 
@@ -119,6 +119,19 @@ export interface WebhookRequest {
 /** An answer that breaks the check's contract. */
 class ContractError extends Error {}
 
+/** The largest answer a check may give (a verdict with redacted texts is about the size of the request). */
+const maxAnswerBytes = 4 * 1024 * 1024;
+
+/** POSTs and parses the answer, bounded: a body over the bound or not JSON breaks the contract. */
+async function postJson(upstream: UpstreamClient, req: UpstreamRequest, peer: UpstreamPeer, call: UpstreamCall): Promise<unknown> {
+  const text = await upstream.text(req, peer, call, maxAnswerBytes);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new ContractError();
+  }
+}
+
 function peerOf(name: string): UpstreamPeer {
   return { name, errorMessage: () => undefined };
 }
@@ -169,7 +182,7 @@ export function compileModerationRule(rule: ModerationRuleConfig, upstream: Upst
       const asked = texts.filter((t) => t.length > 0);
       if (asked.length === 0) return { decisions: [] };
       return guarded("moderation", rule, ctx, async (signal) => {
-        const body = await upstream.json({ method: "POST", url, headers, body: { model: rule.model, input: asked } }, peer, { signal, requestId: ctx.requestId, traceparent: ctx.traceparent });
+        const body = await postJson(upstream, { method: "POST", url, headers, body: { model: rule.model, input: asked } }, peer, { signal, requestId: ctx.requestId, traceparent: ctx.traceparent });
         const parsed = moderationAnswerSchema.safeParse(body);
         if (!parsed.success || parsed.data.results.length !== asked.length) throw new ContractError();
         const decisions: GuardDecision[] = [];
@@ -210,7 +223,7 @@ export function compileWebhookRule(rule: WebhookRuleConfig, upstream: UpstreamCl
           final: ctx.final,
           texts: [...texts],
         };
-        const body = await upstream.json({ method: "POST", url: rule.url, headers: { ...rule.headers }, body: { ...request } }, peer, { signal, requestId: ctx.requestId, traceparent: ctx.traceparent });
+        const body = await postJson(upstream, { method: "POST", url: rule.url, headers: { ...rule.headers }, body: { ...request } }, peer, { signal, requestId: ctx.requestId, traceparent: ctx.traceparent });
         const parsed = webhookAnswerSchema.safeParse(body);
         if (!parsed.success) throw new ContractError();
         const answer = parsed.data;
