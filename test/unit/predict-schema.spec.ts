@@ -3,7 +3,7 @@
 // endpoint's transformation, and the checks' INVALID_ARGUMENT messages naming the column.
 import { readFileSync } from "node:fs";
 import { create, fromJson, toJson, type JsonObject, type JsonValue } from "@bufbuild/protobuf";
-import { ListValueSchema } from "@bufbuild/protobuf/wkt";
+import { ListValueSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { DataframeSplitSchema } from "../../gen/modelgate/v1/predict_pb";
@@ -82,6 +82,17 @@ describe("validation against the signature", () => {
     expect(await refusal(check(records([{ age: 30, plan: "a", visits: 2.5 }])))).toBe('input: column "visits", row 0: expected an integer (long), got 2.5');
     expect(await refusal(check(split(["age", "plan"], [[30, "a", 1]])))).toBe("input: row 0 has 3 value(s) for 2 column(s)");
     expect(await refusal(check({ input: { case: "instances", value: fromJson(ListValueSchema, [[1, 2]]) } }))).toMatch(/^input: model churn version 1 takes columns/);
+  });
+
+  it("reads `inputs` by column ({column: [values]}) and by record as DataFrames too", async () => {
+    const byColumn = (v: JsonObject): PredictParams => ({ input: { case: "inputs", value: fromJson(ValueSchema, v) } });
+    await expect(check(byColumn({ age: [30, 40], plan: ["a", "b"] }))).resolves.toBeDefined();
+    expect(await refusal(check(byColumn({ age: [30, "x"], plan: ["a", "b"] })))).toBe('input: column "age", row 1: expected a number (double), got "x"');
+    expect(await refusal(check(byColumn({ age: [30], plan: ["a"], tier: [1] })))).toMatch(/^input: unknown column "tier"/);
+    const byRecord: PredictParams = { input: { case: "inputs", value: fromJson(ValueSchema, [{ age: 1 }]) } };
+    expect(await refusal(check(byRecord))).toBe('input: column "plan" is required by model churn version 1');
+    const renamed = transformPredictInput(policy({ transform: { rename: { years: "age" }, defaults: { plan: "basic" } } }, signature), byColumn({ years: [1, 2] }));
+    expect(renamed.input.case === "inputs" && toJson(ValueSchema, renamed.input.value)).toEqual({ age: [1, 2], plan: ["basic", "basic"] });
   });
 
   it("names an unknown or mistyped param", async () => {
