@@ -14,6 +14,7 @@ import { parseConfig } from "../../src/config/load";
 import { modelFactories } from "../../src/providers/catalog";
 import type { LedgerRow } from "../../src/store/types";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
+import { startOtlpReceiver } from "../otel/otlp-receiver";
 import { grpcJsClient, loadGrpcJsPackage } from "./clients";
 import { startGateway, type TestGateway } from "./harness";
 
@@ -247,6 +248,29 @@ endpoints:
     // Endpoints the new config leaves out are gone (the tests before this one are done with them).
     const err = await refusal(chat.chat({ endpoint: "support", templateVariables: { question: "r" } }));
     expect(err.code).toBe(Code.NotFound);
+  });
+});
+
+describe("tracing", () => {
+  it("the call's span names the template (modelgate.template), never the variables' values", async () => {
+    const receiver = await startOtlpReceiver();
+    const traced = await startGateway(`${templatesYaml}\ntelemetry: { export_delay_ms: 50 }\nendpoints:\n  - { name: support, endpoint_type: llm/v1/chat, model: ${openaiModel()}, policies: { template: support } }\n`, {}, {
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: "modelgate-templates-test" },
+    });
+    try {
+      const traceId = "7".repeat(32);
+      const client = createClient(ChatService, createConnectTransport({ baseUrl: traced.url, httpVersion: "1.1" }));
+      await client.chat({ endpoint: "support", templateVariables: { question: "secret-question-text" } }, { headers: { traceparent: `00-${traceId}-${"1".repeat(16)}-01` } });
+      await traced.gateway.flushTraces();
+      await receiver.waitFor((spans) => spans.some((s) => s.traceId === traceId && s.kind === "server"));
+      const server = receiver.spans.find((s) => s.traceId === traceId && s.kind === "server")!;
+      expect(server.attributes["modelgate.template"]).toBe("support@2");
+      const attributes = receiver.spans.filter((s) => s.traceId === traceId).map((s) => s.attributes);
+      expect(JSON.stringify(attributes, (_k, v: unknown) => (typeof v === "bigint" ? String(v) : v))).not.toContain("secret-question-text");
+    } finally {
+      await traced.close();
+      await receiver.close();
+    }
   });
 });
 
