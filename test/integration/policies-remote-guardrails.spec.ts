@@ -232,6 +232,11 @@ describe("webhook guardrail", () => {
       texts: ["be nice", "a forbidden topic"],
     });
     expect(JSON.stringify(sent?.body)).not.toContain(appKey);
+    // A flag lets the call through and is recorded with the hook's reason.
+    const flagged = await typed.chat({ endpoint: "hooked", messages: user("a borderline question") });
+    expect(flagged.choices[0]?.message?.content).toBe("echo: a borderline question");
+    expect((await ledgerRows("hooked")).at(-1)?.guardrails).toBe("input:review.borderline:flag");
+    expect(remoteChecks.get({ endpoint: "hooked", check: "webhook", side: "input", outcome: "flag" })).toBe(1);
   });
 
   it("applies the hook's redaction after the local rules (OpenAI SDK): the upstream gets the redacted text", async () => {
