@@ -17,7 +17,7 @@ export const internalPrincipalKey = createContextKey<Principal | undefined>(unde
 
 /** Services only admins may call. */
 const adminServices = new Set(["modelgate.v1.AdminService", "modelgate.v1.UsageService"]);
-/** Methods of those any signed-in caller may call: each narrows a non-admin to its own key's data. */
+/** Methods of those any signed-in caller may call: each narrows a non-admin to its own key's data itself. */
 const openToEveryKey = new Set(["modelgate.v1.UsageService.ListCalls"]);
 
 export interface AuthDeps {
@@ -58,9 +58,11 @@ export function authInterceptor(deps: AuthDeps = {}): Interceptor {
       const hash = sha256Hex(token);
       principal = keysBySha256.get(hash) ?? storedPrincipal(deps.keyCache?.lookup(hash), now());
     }
-    if (adminServices.has(req.service.typeName) && !openToEveryKey.has(`${req.service.typeName}.${req.method.name}`)) {
+    if (adminServices.has(req.service.typeName)) {
+      // No endpoint check here: an `endpoint` in these requests is a filter, not a call target.
       setOnce(req.contextValues, callerKey, { principal });
-      if (!principal.roles.has("admin")) throw permissionDenied(`${req.service.name} needs role "admin"`);
+      const open = openToEveryKey.has(`${req.service.typeName}.${req.method.name}`);
+      if (!open && !principal.roles.has("admin")) throw permissionDenied(`${req.service.name} needs role "admin"`);
       return next(req);
     }
     // Unknown endpoints are checked too: a key limited to some endpoints learns nothing about the

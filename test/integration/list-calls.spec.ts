@@ -219,3 +219,43 @@ endpoints:
     expect(serverSpan("otel-continued")!.traceId).toBe(traceId);
   });
 });
+
+describe("ListCalls with access grants", () => {
+  let granted: TestGateway;
+  beforeAll(async () => {
+    granted = await startGateway(
+      `
+auth:
+  enabled: true
+  keys:
+    - { name: red, key: $RED_KEY, team: red }
+    - { name: ops, key: $OPS_KEY, roles: [admin], team: ops }
+access: { grants: [{ endpoints: [chat], teams: [red] }] }
+endpoints:
+  - name: chat
+    endpoint_type: llm/v1/chat
+    model: { provider: echo, name: echo-1 }
+  - name: embed
+    endpoint_type: llm/v1/embeddings
+    model: { provider: echo, name: echo-embed-1 }
+`,
+      keys,
+    );
+    const chat = createClient(ChatService, transportFor("grpc", granted.url));
+    await chat.chat({ endpoint: "chat", messages: [{ role: "user", content: "hi" }] }, { headers: { authorization: `Bearer ${keys.RED_KEY}`, "x-request-id": "granted-1" } });
+    await granted.gateway.flushLedger();
+  });
+  afterAll(() => granted?.close());
+
+  it("treats the endpoint as a filter, not a call: no grant is needed to list an endpoint's calls", async () => {
+    const usage = createClient(UsageService, transportFor("grpc", granted.url));
+    // The admin has no grant for "chat" (its team has none), and still sees its calls.
+    expect((await usage.listCalls({ endpoint: "chat" }, asKey(keys.OPS_KEY))).calls.map((c) => c.requestId)).toEqual(["granted-1"]);
+    expect((await usage.listCalls({ endpoint: "chat" }, asKey(keys.RED_KEY))).calls.map((c) => c.requestId)).toEqual(["granted-1"]);
+    // A key may filter by an endpoint it may not call: it has no calls there.
+    expect((await usage.listCalls({ endpoint: "embed" }, asKey(keys.RED_KEY))).calls).toEqual([]);
+    // Calling that endpoint is refused as before.
+    const embed = createClient(EmbeddingsService, transportFor("grpc", granted.url));
+    expect((await failure(embed.embed({ endpoint: "embed", inputs: ["x"] }, asKey(keys.RED_KEY)))).code).toBe(Code.PermissionDenied);
+  });
+});
