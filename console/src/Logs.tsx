@@ -1,10 +1,11 @@
 // Logs: recent calls from the usage ledger (UsageService.ListCalls), newest first, filtered by
-// endpoint, key, team, status, request id and time range, a page at a time (the gateway's opaque
-// page token; Newer goes back through the tokens already seen). Each row shows its trace id and
-// opens the call's details, with the policy columns (template, cache, cost saved, guardrails)
-// when the call had them. Any signed-in key may look: the gateway shows a key without the admin
-// role only its own calls. Filters can come in the hash (#/logs/?request_id=…&endpoint=…), which
-// is how the Playground links to the call it just made.
+// endpoint, key, team, status, request id and time range (a preset, or from … to … in local
+// time), a page at a time (the gateway's opaque page token; Newer goes back through the tokens
+// already seen). Each row shows its trace id and opens the call's details, with the policy
+// columns (template, cache, cost saved, guardrails) when the call had them. Any signed-in key
+// may look: the gateway shows a key without the admin role only its own calls. Filters can come
+// in the hash (#/logs/?request_id=…&endpoint=…), which is how the Playground links to the call
+// it just made.
 import { Code } from "@connectrpc/connect";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { useQuery } from "@connectrpc/connect-query";
@@ -21,6 +22,7 @@ const ranges = [
   { id: "24h", label: "Last 24 hours", ms: 86_400_000 },
   { id: "7d", label: "Last 7 days", ms: 7 * 86_400_000 },
   { id: "all", label: "All time", ms: 0 },
+  { id: "custom", label: "From … to …", ms: 0 },
 ] as const;
 type RangeId = (typeof ranges)[number]["id"];
 const pageSizes = [25, 50, 100, 500] as const;
@@ -34,10 +36,13 @@ interface Filters {
   status: string;
   requestId: string;
   range: RangeId;
+  /** A custom range's ends (datetime-local values, the browser's time zone); "" = open. */
+  from: string;
+  to: string;
   pageSize: number;
 }
 
-const noFilters: Filters = { endpoint: "", keyId: "", team: "", status: "", requestId: "", range: "24h", pageSize: 50 };
+const noFilters: Filters = { endpoint: "", keyId: "", team: "", status: "", requestId: "", range: "24h", from: "", to: "", pageSize: 50 };
 
 /** Filters named in the hash: #/logs/?endpoint=chat&status=error&request_id=… */
 function filtersFromHash(): Filters {
@@ -53,6 +58,8 @@ function filtersFromHash(): Filters {
     requestId: params.get("request_id") ?? "",
     // A link to one call finds it whenever it was made.
     range: ranges.some((r) => r.id === range) ? (range as RangeId) : params.has("request_id") ? "all" : noFilters.range,
+    from: "",
+    to: "",
     pageSize: (pageSizes as readonly number[]).includes(size) ? size : noFilters.pageSize,
   };
 }
@@ -69,10 +76,14 @@ export function Logs() {
   const request = useMemo(() => {
     const { filters, asOf } = applied;
     const ms = ranges.find((r) => r.id === filters.range)?.ms ?? 0;
+    const custom = filters.range === "custom";
+    const from = custom ? localTime(filters.from) : undefined;
+    const to = custom ? localTime(filters.to) : undefined;
     return {
       ...(ms > 0 && { startTime: timestampFromDate(new Date(asOf - ms)) }),
+      ...(from && { startTime: timestampFromDate(from) }),
       // Up to a minute ahead: clocks differ, and the newest calls belong on the first page.
-      endTime: timestampFromDate(new Date(asOf + 60_000)),
+      endTime: timestampFromDate(to ?? new Date(asOf + 60_000)),
       endpoint: filters.endpoint,
       keyId: filters.keyId.trim(),
       team: filters.team.trim(),
@@ -141,6 +152,18 @@ export function Logs() {
             ))}
           </select>
         </div>
+        {draft.range === "custom" && (
+          <>
+            <div className="field">
+              <label htmlFor="logs-from">From</label>
+              <input id="logs-from" type="datetime-local" step={1} value={draft.from} onChange={(e) => set("from", e.target.value)} />
+            </div>
+            <div className="field">
+              <label htmlFor="logs-to">To</label>
+              <input id="logs-to" type="datetime-local" step={1} value={draft.to} onChange={(e) => set("to", e.target.value)} />
+            </div>
+          </>
+        )}
         <div className="field">
           <label htmlFor="logs-key-id">Key id</label>
           <input id="logs-key-id" value={draft.keyId} onChange={(e) => set("keyId", e.target.value)} maxLength={256} placeholder="any" spellCheck={false} />
@@ -263,6 +286,13 @@ export function Logs() {
       {opened && <CallDetail call={opened} />}
     </section>
   );
+}
+
+/** A datetime-local value as a time (the browser's zone); undefined when empty or not a time. */
+function localTime(value: string): Date | undefined {
+  if (value === "") return undefined;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
 /** Request ids are the caller's to choose and may repeat: the time makes a row's key. */

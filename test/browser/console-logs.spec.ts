@@ -166,6 +166,15 @@ async function expectKeyboardReachable(page: Page): Promise<void> {
   expect(unnamed).toEqual([]);
 }
 
+/** Now plus offsetMs as a datetime-local value in the page's time zone (seconds included). */
+function localTime(page: Page, offsetMs: number): Promise<string> {
+  return page.evaluate<string>(`(() => {
+    const d = new Date(Date.now() + ${offsetMs});
+    const p = (n) => String(n).padStart(2, "0");
+    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + "T" + p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
+  })()`);
+}
+
 async function signIn(page: Page, key: string): Promise<void> {
   await page.getByLabel("API key or JWT").fill(key);
   await page.getByRole("button", { name: "Sign in", exact: true }).click();
@@ -259,8 +268,23 @@ describe("the console's Logs view", () => {
       await page.getByLabel("Status", { exact: true }).selectOption("error");
       await page.getByRole("button", { name: "Apply" }).click();
       await expect.poll(() => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-request-id"))), { timeout: 10_000 }).toEqual(["logs-missing"]);
-      // A call's details.
+      // A custom range (local time in the page): one in the future has no calls, one the wrong way
+      // round is the gateway's INVALID_ARGUMENT, one from ten minutes ago has the calls again.
       await page.getByLabel("Status", { exact: true }).selectOption("");
+      await page.getByLabel("Time range", { exact: true }).selectOption("custom");
+      await page.getByLabel("From", { exact: true }).fill(await localTime(page, 3_600_000));
+      await page.getByLabel("To", { exact: true }).fill(await localTime(page, 7_200_000));
+      await page.getByRole("button", { name: "Apply" }).click();
+      await page.getByText("No calls match.").waitFor({ timeout: 10_000 });
+      await page.getByLabel("To", { exact: true }).fill(await localTime(page, -3_600_000));
+      await page.getByRole("button", { name: "Apply" }).click();
+      await page.getByRole("alert").waitFor({ timeout: 10_000 });
+      expect(await page.getByRole("alert").textContent()).toMatch(/^InvalidArgument: start_time \(.+\) must be before end_time/);
+      await page.getByLabel("From", { exact: true }).fill(await localTime(page, -600_000));
+      await page.getByLabel("To", { exact: true }).fill("");
+      await page.getByRole("button", { name: "Apply" }).click();
+      await expect.poll(() => rows.first().getAttribute("data-request-id"), { timeout: 10_000 }).toBe("logs-missing");
+      // A call's details.
       await page.getByLabel("Request id", { exact: true }).fill("logs-traced");
       await page.getByRole("button", { name: "Apply" }).click();
       await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(1);
