@@ -22,7 +22,7 @@ import type { Principal, RuntimeEndpoint } from "../runtime";
 import { canonicalJson } from "./cache";
 import type { SemanticCacheConfig } from "./config";
 import { semanticLookups, semanticSimilarity, warnPolicy } from "./metrics";
-import { ChromaVectorIndex, MemoryVectorIndex, unitVector, type VectorIndex } from "./semantic-cache-index";
+import { ChromaVectorIndex, MemoryVectorIndex, unitVector, type VectorIndex, type VectorMatch } from "./semantic-cache-index";
 
 /** Response header (and stream trailer) with a semantic hit's cosine similarity (4 decimals). */
 export const similarityHeader = "x-modelgate-cache-similarity";
@@ -215,7 +215,7 @@ export async function semanticLookup(
           warnPolicy({ endpoint, requestId: call.options.requestId, semanticCache: "store", err: (err as Error).message }, "semantic cache: store failed; answer not cached");
         }
       };
-  let match;
+  let match: VectorMatch | undefined;
   try {
     match = await policy.index.query(scope, vector, policy.threshold);
   } catch (err) {
