@@ -131,13 +131,16 @@ function describeInput(value: unknown): string {
   }
 }
 
+/** Server streams that run until the client leaves. */
+const endless = new Set(["Watch", "WatchStats"]);
+
 async function callOnce(transport: Transport, service: DescService, method: DescMethod, message: unknown): Promise<ConnectError | undefined> {
   const client = createClient(service, transport) as unknown as Record<string, (m: unknown, o: object) => unknown>;
   const options = { headers: auth, timeoutMs: 30_000 };
   try {
     if (method.methodKind === "server_streaming") {
-      // Health/Watch never ends by itself: its first answer is enough.
-      for await (const _ of client[method.localName]!(message, options) as AsyncIterable<unknown>) if (method.name === "Watch") break;
+      // Health/Watch and StatsService/WatchStats never end by themselves: their first answer is enough.
+      for await (const _ of client[method.localName]!(message, options) as AsyncIterable<unknown>) if (endless.has(method.name)) break;
     } else {
       await client[method.localName]!(message, options);
     }
