@@ -38,6 +38,8 @@ interface WatchPlan {
   named: readonly string[] | undefined;
   intervalMs: number;
   windowSeconds: number;
+  /** Snapshots before the stream ends; Infinity = until cancelled. */
+  maxSnapshots: number;
 }
 
 function parseWatch(req: WatchStatsRequest): WatchPlan {
@@ -52,7 +54,8 @@ function parseWatch(req: WatchStatsRequest): WatchPlan {
   if (req.endpoints.length > MAX_WATCHED_ENDPOINTS) {
     throw invalidArgument(`endpoints: at most ${MAX_WATCHED_ENDPOINTS} (leave it empty to watch every endpoint you may call)`);
   }
-  return { named: req.endpoints.length === 0 ? undefined : [...new Set(req.endpoints)], intervalMs, windowSeconds };
+  const maxSnapshots = req.maxSnapshots === 0 ? Infinity : req.maxSnapshots;
+  return { named: req.endpoints.length === 0 ? undefined : [...new Set(req.endpoints)], intervalMs, windowSeconds, maxSnapshots };
 }
 
 /** May this caller watch this endpoint: the admin role, or access to call it. */
@@ -150,9 +153,10 @@ export function statsService(deps: StatsServiceDeps): ServiceImpl<typeof StatsSe
       const release = admit(principal.keyId);
       const stop = deps.stopping ? AbortSignal.any([ctx.signal, deps.stopping]) : ctx.signal;
       try {
-        for (;;) {
+        for (let sent = 1; ; sent++) {
           const state = deps.getState();
           yield snapshot(deps.live, state, watchedEndpoints(plan, principal, isAdmin, state), plan.windowSeconds);
+          if (sent >= plan.maxSnapshots) return;
           try {
             await sleep(plan.intervalMs, undefined, { signal: stop });
           } catch {

@@ -9,7 +9,7 @@
 //   the top spenders sorted by cost, by key and by team, a custom from/to range (one with calls,
 //   one without, one backwards).
 // Both: axe-core with no serious violations, 1280 px and a 390 px window without horizontal
-// scrolling, the CSP never violated. Screenshots go to docs/console/ (shown in the README).
+// scrolling, the CSP never violated. Screenshots go to test/browser/.output/console/ (copies of them in docs/console/ are shown in the README).
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -35,7 +35,7 @@ const chromiumArgs = [
   "--disable-sync",
 ];
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const screenshots = fileURLToPath(new URL("../../docs/console/", import.meta.url));
+const screenshots = fileURLToPath(new URL("./.output/console/", import.meta.url));
 const adminKey = "sk-live-admin-0123456789";
 const devKey = "sk-live-dev-0123456789";
 const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");

@@ -108,6 +108,13 @@ const endpointIn = (s: WatchStatsResponse, name: string): EndpointStats => {
 describe.each(protocols)("WatchStats over %s", (protocol) => {
   const chat = () => createClient(ChatService, transportFor(protocol, gw.url));
 
+  it("max_snapshots ends the stream with OK after that many snapshots", async () => {
+    const w = watch(gw, protocol, { endpoints: [`split-${protocol}`], intervalMs: 250, maxSnapshots: 3 });
+    expect(await w.ended).toBeUndefined();
+    expect(w.snapshots).toHaveLength(3);
+    expect(w.snapshots.every((s) => s.endpoints.length === 1)).toBe(true);
+  });
+
   it("shows the calls just made: counts, errors, latency, TTFT, tokens, and per target", async () => {
     const name = `split-${protocol}`;
     const w = watch(gw, protocol, { endpoints: [name], intervalMs: 250, windowSeconds: 60 });

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file modelgate/v1/stats.proto.
  */
 export const file_modelgate_v1_stats: GenFile = /*@__PURE__*/
-  fileDesc("Chhtb2RlbGdhdGUvdjEvc3RhdHMucHJvdG8SDG1vZGVsZ2F0ZS52MSJTChFXYXRjaFN0YXRzUmVxdWVzdBIRCgllbmRwb2ludHMYASADKAkSEwoLaW50ZXJ2YWxfbXMYAiABKA0SFgoOd2luZG93X3NlY29uZHMYAyABKA0ihgEKEldhdGNoU3RhdHNSZXNwb25zZRIoCgR0aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg53aW5kb3dfc2Vjb25kcxgCIAEoDRIuCgllbmRwb2ludHMYAyADKAsyGy5tb2RlbGdhdGUudjEuRW5kcG9pbnRTdGF0cyJ1Cg1FbmRwb2ludFN0YXRzEhAKCGVuZHBvaW50GAEgASgJEiYKBXN0YXRzGAIgASgLMhcubW9kZWxnYXRlLnYxLkxpdmVTdGF0cxIqCgd0YXJnZXRzGAMgAygLMhkubW9kZWxnYXRlLnYxLlRhcmdldFN0YXRzIkUKC1RhcmdldFN0YXRzEg4KBnRhcmdldBgBIAEoCRImCgVzdGF0cxgCIAEoCzIXLm1vZGVsZ2F0ZS52MS5MaXZlU3RhdHMi5AIKCUxpdmVTdGF0cxINCgVjYWxscxgBIAEoBBIOCgZlcnJvcnMYAiABKAQSGAoQY2FsbHNfcGVyX3NlY29uZBgDIAEoARIXCgplcnJvcl9yYXRlGAQgASgBSACIAQESGwoOcDUwX2xhdGVuY3lfbXMYBSABKAFIAYgBARIbCg5wOTVfbGF0ZW5jeV9tcxgGIAEoAUgCiAEBEhgKC3A1MF90dGZ0X21zGAcgASgBSAOIAQESGQoRdG9rZW5zX3Blcl9zZWNvbmQYCCABKAESJAocY29tcGxldGlvbl90b2tlbnNfcGVyX3NlY29uZBgJIAEoARIWCg5hY3RpdmVfc3RyZWFtcxgKIAEoDRITCgt0b3RhbF9jYWxscxgLIAEoBEINCgtfZXJyb3JfcmF0ZUIRCg9fcDUwX2xhdGVuY3lfbXNCEQoPX3A5NV9sYXRlbmN5X21zQg4KDF9wNTBfdHRmdF9tczJhCgxTdGF0c1NlcnZpY2USUQoKV2F0Y2hTdGF0cxIfLm1vZGVsZ2F0ZS52MS5XYXRjaFN0YXRzUmVxdWVzdBogLm1vZGVsZ2F0ZS52MS5XYXRjaFN0YXRzUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Chhtb2RlbGdhdGUvdjEvc3RhdHMucHJvdG8SDG1vZGVsZ2F0ZS52MSJqChFXYXRjaFN0YXRzUmVxdWVzdBIRCgllbmRwb2ludHMYASADKAkSEwoLaW50ZXJ2YWxfbXMYAiABKA0SFgoOd2luZG93X3NlY29uZHMYAyABKA0SFQoNbWF4X3NuYXBzaG90cxgEIAEoDSKGAQoSV2F0Y2hTdGF0c1Jlc3BvbnNlEigKBHRpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDndpbmRvd19zZWNvbmRzGAIgASgNEi4KCWVuZHBvaW50cxgDIAMoCzIbLm1vZGVsZ2F0ZS52MS5FbmRwb2ludFN0YXRzInUKDUVuZHBvaW50U3RhdHMSEAoIZW5kcG9pbnQYASABKAkSJgoFc3RhdHMYAiABKAsyFy5tb2RlbGdhdGUudjEuTGl2ZVN0YXRzEioKB3RhcmdldHMYAyADKAsyGS5tb2RlbGdhdGUudjEuVGFyZ2V0U3RhdHMiRQoLVGFyZ2V0U3RhdHMSDgoGdGFyZ2V0GAEgASgJEiYKBXN0YXRzGAIgASgLMhcubW9kZWxnYXRlLnYxLkxpdmVTdGF0cyLkAgoJTGl2ZVN0YXRzEg0KBWNhbGxzGAEgASgEEg4KBmVycm9ycxgCIAEoBBIYChBjYWxsc19wZXJfc2Vjb25kGAMgASgBEhcKCmVycm9yX3JhdGUYBCABKAFIAIgBARIbCg5wNTBfbGF0ZW5jeV9tcxgFIAEoAUgBiAEBEhsKDnA5NV9sYXRlbmN5X21zGAYgASgBSAKIAQESGAoLcDUwX3R0ZnRfbXMYByABKAFIA4gBARIZChF0b2tlbnNfcGVyX3NlY29uZBgIIAEoARIkChxjb21wbGV0aW9uX3Rva2Vuc19wZXJfc2Vjb25kGAkgASgBEhYKDmFjdGl2ZV9zdHJlYW1zGAogASgNEhMKC3RvdGFsX2NhbGxzGAsgASgEQg0KC19lcnJvcl9yYXRlQhEKD19wNTBfbGF0ZW5jeV9tc0IRCg9fcDk1X2xhdGVuY3lfbXNCDgoMX3A1MF90dGZ0X21zMmEKDFN0YXRzU2VydmljZRJRCgpXYXRjaFN0YXRzEh8ubW9kZWxnYXRlLnYxLldhdGNoU3RhdHNSZXF1ZXN0GiAubW9kZWxnYXRlLnYxLldhdGNoU3RhdHNSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * WatchStatsRequest chooses the endpoints, how often a snapshot comes and the window it covers.
@@ -40,6 +40,14 @@ export type WatchStatsRequest = Message<"modelgate.v1.WatchStatsRequest"> & {
    * @generated from field: uint32 window_seconds = 3;
    */
   windowSeconds: number;
+
+  /**
+   * Snapshots to send before the stream ends with OK (the first one included): 0 = until the
+   * client cancels. For scripts and one-off reads (`buf curl`, `grpcurl`).
+   *
+   * @generated from field: uint32 max_snapshots = 4;
+   */
+  maxSnapshots: number;
 };
 
 /**
@@ -248,8 +256,8 @@ export const LiveStatsSchema: GenMessage<LiveStats> = /*@__PURE__*/
  */
 export const StatsService: GenService<{
   /**
-   * WatchStats sends a snapshot at once, then one every interval, until the client cancels or
-   * the gateway shuts down (then the stream ends with OK). Any signed-in caller may watch the
+   * WatchStats sends a snapshot at once, then one every interval, until the client cancels, the
+   * gateway shuts down or max_snapshots were sent (then the stream ends with OK). Any signed-in caller may watch the
    * endpoints it may call; the "admin" role may watch every endpoint. A gateway serves a
    * bounded number of watchers at once (RESOURCE_EXHAUSTED past it).
    *

@@ -31,6 +31,9 @@ type WatchStatsRequest struct {
 	IntervalMs uint32 `protobuf:"varint,2,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
 	// The sliding window the figures cover, in seconds: 1 to 60; 0 = 10.
 	WindowSeconds uint32 `protobuf:"varint,3,opt,name=window_seconds,json=windowSeconds,proto3" json:"window_seconds,omitempty"`
+	// Snapshots to send before the stream ends with OK (the first one included): 0 = until the
+	// client cancels. For scripts and one-off reads (`buf curl`, `grpcurl`).
+	MaxSnapshots  uint32 `protobuf:"varint,4,opt,name=max_snapshots,json=maxSnapshots,proto3" json:"max_snapshots,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -82,6 +85,13 @@ func (x *WatchStatsRequest) GetIntervalMs() uint32 {
 func (x *WatchStatsRequest) GetWindowSeconds() uint32 {
 	if x != nil {
 		return x.WindowSeconds
+	}
+	return 0
+}
+
+func (x *WatchStatsRequest) GetMaxSnapshots() uint32 {
+	if x != nil {
+		return x.MaxSnapshots
 	}
 	return 0
 }
@@ -410,12 +420,13 @@ var File_modelgate_v1_stats_proto protoreflect.FileDescriptor
 
 const file_modelgate_v1_stats_proto_rawDesc = "" +
 	"\n" +
-	"\x18modelgate/v1/stats.proto\x12\fmodelgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"y\n" +
+	"\x18modelgate/v1/stats.proto\x12\fmodelgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x01\n" +
 	"\x11WatchStatsRequest\x12\x1c\n" +
 	"\tendpoints\x18\x01 \x03(\tR\tendpoints\x12\x1f\n" +
 	"\vinterval_ms\x18\x02 \x01(\rR\n" +
 	"intervalMs\x12%\n" +
-	"\x0ewindow_seconds\x18\x03 \x01(\rR\rwindowSeconds\"\xa6\x01\n" +
+	"\x0ewindow_seconds\x18\x03 \x01(\rR\rwindowSeconds\x12#\n" +
+	"\rmax_snapshots\x18\x04 \x01(\rR\fmaxSnapshots\"\xa6\x01\n" +
 	"\x12WatchStatsResponse\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12%\n" +
 	"\x0ewindow_seconds\x18\x02 \x01(\rR\rwindowSeconds\x129\n" +

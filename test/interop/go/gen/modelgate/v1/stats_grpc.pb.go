@@ -30,8 +30,8 @@ const (
 // token, tokens and open streams over a sliding window of this gateway process's own calls
 // (in memory; each replica reports its own; nothing is read from the usage ledger).
 type StatsServiceClient interface {
-	// WatchStats sends a snapshot at once, then one every interval, until the client cancels or
-	// the gateway shuts down (then the stream ends with OK). Any signed-in caller may watch the
+	// WatchStats sends a snapshot at once, then one every interval, until the client cancels, the
+	// gateway shuts down or max_snapshots were sent (then the stream ends with OK). Any signed-in caller may watch the
 	// endpoints it may call; the "admin" role may watch every endpoint. A gateway serves a
 	// bounded number of watchers at once (RESOURCE_EXHAUSTED past it).
 	WatchStats(ctx context.Context, in *WatchStatsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchStatsResponse], error)
@@ -72,8 +72,8 @@ type StatsService_WatchStatsClient = grpc.ServerStreamingClient[WatchStatsRespon
 // token, tokens and open streams over a sliding window of this gateway process's own calls
 // (in memory; each replica reports its own; nothing is read from the usage ledger).
 type StatsServiceServer interface {
-	// WatchStats sends a snapshot at once, then one every interval, until the client cancels or
-	// the gateway shuts down (then the stream ends with OK). Any signed-in caller may watch the
+	// WatchStats sends a snapshot at once, then one every interval, until the client cancels, the
+	// gateway shuts down or max_snapshots were sent (then the stream ends with OK). Any signed-in caller may watch the
 	// endpoints it may call; the "admin" role may watch every endpoint. A gateway serves a
 	// bounded number of watchers at once (RESOURCE_EXHAUSTED past it).
 	WatchStats(*WatchStatsRequest, grpc.ServerStreamingServer[WatchStatsResponse]) error

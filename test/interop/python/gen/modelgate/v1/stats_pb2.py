@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18modelgate/v1/stats.proto\x12\x0cmodelgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"S\n\x11WatchStatsRequest\x12\x11\n\tendpoints\x18\x01 \x03(\t\x12\x13\n\x0binterval_ms\x18\x02 \x01(\r\x12\x16\n\x0ewindow_seconds\x18\x03 \x01(\r\"\x86\x01\n\x12WatchStatsResponse\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0ewindow_seconds\x18\x02 \x01(\r\x12.\n\tendpoints\x18\x03 \x03(\x0b\x32\x1b.modelgate.v1.EndpointStats\"u\n\rEndpointStats\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12&\n\x05stats\x18\x02 \x01(\x0b\x32\x17.modelgate.v1.LiveStats\x12*\n\x07targets\x18\x03 \x03(\x0b\x32\x19.modelgate.v1.TargetStats\"E\n\x0bTargetStats\x12\x0e\n\x06target\x18\x01 \x01(\t\x12&\n\x05stats\x18\x02 \x01(\x0b\x32\x17.modelgate.v1.LiveStats\"\xe4\x02\n\tLiveStats\x12\r\n\x05\x63\x61lls\x18\x01 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x02 \x01(\x04\x12\x18\n\x10\x63\x61lls_per_second\x18\x03 \x01(\x01\x12\x17\n\nerror_rate\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x1b\n\x0ep50_latency_ms\x18\x05 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0ep95_latency_ms\x18\x06 \x01(\x01H\x02\x88\x01\x01\x12\x18\n\x0bp50_ttft_ms\x18\x07 \x01(\x01H\x03\x88\x01\x01\x12\x19\n\x11tokens_per_second\x18\x08 \x01(\x01\x12$\n\x1c\x63ompletion_tokens_per_second\x18\t \x01(\x01\x12\x16\n\x0e\x61\x63tive_streams\x18\n \x01(\r\x12\x13\n\x0btotal_calls\x18\x0b \x01(\x04\x42\r\n\x0b_error_rateB\x11\n\x0f_p50_latency_msB\x11\n\x0f_p95_latency_msB\x0e\n\x0c_p50_ttft_ms2a\n\x0cStatsService\x12Q\n\nWatchStats\x12\x1f.modelgate.v1.WatchStatsRequest\x1a .modelgate.v1.WatchStatsResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18modelgate/v1/stats.proto\x12\x0cmodelgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"j\n\x11WatchStatsRequest\x12\x11\n\tendpoints\x18\x01 \x03(\t\x12\x13\n\x0binterval_ms\x18\x02 \x01(\r\x12\x16\n\x0ewindow_seconds\x18\x03 \x01(\r\x12\x15\n\rmax_snapshots\x18\x04 \x01(\r\"\x86\x01\n\x12WatchStatsResponse\x12(\n\x04time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0ewindow_seconds\x18\x02 \x01(\r\x12.\n\tendpoints\x18\x03 \x03(\x0b\x32\x1b.modelgate.v1.EndpointStats\"u\n\rEndpointStats\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12&\n\x05stats\x18\x02 \x01(\x0b\x32\x17.modelgate.v1.LiveStats\x12*\n\x07targets\x18\x03 \x03(\x0b\x32\x19.modelgate.v1.TargetStats\"E\n\x0bTargetStats\x12\x0e\n\x06target\x18\x01 \x01(\t\x12&\n\x05stats\x18\x02 \x01(\x0b\x32\x17.modelgate.v1.LiveStats\"\xe4\x02\n\tLiveStats\x12\r\n\x05\x63\x61lls\x18\x01 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x02 \x01(\x04\x12\x18\n\x10\x63\x61lls_per_second\x18\x03 \x01(\x01\x12\x17\n\nerror_rate\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x1b\n\x0ep50_latency_ms\x18\x05 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0ep95_latency_ms\x18\x06 \x01(\x01H\x02\x88\x01\x01\x12\x18\n\x0bp50_ttft_ms\x18\x07 \x01(\x01H\x03\x88\x01\x01\x12\x19\n\x11tokens_per_second\x18\x08 \x01(\x01\x12$\n\x1c\x63ompletion_tokens_per_second\x18\t \x01(\x01\x12\x16\n\x0e\x61\x63tive_streams\x18\n \x01(\r\x12\x13\n\x0btotal_calls\x18\x0b \x01(\x04\x42\r\n\x0b_error_rateB\x11\n\x0f_p50_latency_msB\x11\n\x0f_p95_latency_msB\x0e\n\x0c_p50_ttft_ms2a\n\x0cStatsService\x12Q\n\nWatchStats\x12\x1f.modelgate.v1.WatchStatsRequest\x1a .modelgate.v1.WatchStatsResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,15 +33,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelgate.v1.stats_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_WATCHSTATSREQUEST']._serialized_start=75
-  _globals['_WATCHSTATSREQUEST']._serialized_end=158
-  _globals['_WATCHSTATSRESPONSE']._serialized_start=161
-  _globals['_WATCHSTATSRESPONSE']._serialized_end=295
-  _globals['_ENDPOINTSTATS']._serialized_start=297
-  _globals['_ENDPOINTSTATS']._serialized_end=414
-  _globals['_TARGETSTATS']._serialized_start=416
-  _globals['_TARGETSTATS']._serialized_end=485
-  _globals['_LIVESTATS']._serialized_start=488
-  _globals['_LIVESTATS']._serialized_end=844
-  _globals['_STATSSERVICE']._serialized_start=846
-  _globals['_STATSSERVICE']._serialized_end=943
+  _globals['_WATCHSTATSREQUEST']._serialized_end=181
+  _globals['_WATCHSTATSRESPONSE']._serialized_start=184
+  _globals['_WATCHSTATSRESPONSE']._serialized_end=318
+  _globals['_ENDPOINTSTATS']._serialized_start=320
+  _globals['_ENDPOINTSTATS']._serialized_end=437
+  _globals['_TARGETSTATS']._serialized_start=439
+  _globals['_TARGETSTATS']._serialized_end=508
+  _globals['_LIVESTATS']._serialized_start=511
+  _globals['_LIVESTATS']._serialized_end=867
+  _globals['_STATSSERVICE']._serialized_start=869
+  _globals['_STATSSERVICE']._serialized_end=966
 # @@protoc_insertion_point(module_scope)

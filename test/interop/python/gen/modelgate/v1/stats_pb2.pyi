@@ -10,14 +10,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WatchStatsRequest(_message.Message):
-    __slots__ = ("endpoints", "interval_ms", "window_seconds")
+    __slots__ = ("endpoints", "interval_ms", "window_seconds", "max_snapshots")
     ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
     INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
     endpoints: _containers.RepeatedScalarFieldContainer[str]
     interval_ms: int
     window_seconds: int
-    def __init__(self, endpoints: _Optional[_Iterable[str]] = ..., interval_ms: _Optional[int] = ..., window_seconds: _Optional[int] = ...) -> None: ...
+    max_snapshots: int
+    def __init__(self, endpoints: _Optional[_Iterable[str]] = ..., interval_ms: _Optional[int] = ..., window_seconds: _Optional[int] = ..., max_snapshots: _Optional[int] = ...) -> None: ...
 
 class WatchStatsResponse(_message.Message):
     __slots__ = ("time", "window_seconds", "endpoints")

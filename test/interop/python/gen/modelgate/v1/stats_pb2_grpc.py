@@ -51,8 +51,8 @@ class StatsServiceServicer:
     """
 
     def WatchStats(self, request, context):
-        """WatchStats sends a snapshot at once, then one every interval, until the client cancels or
-        the gateway shuts down (then the stream ends with OK). Any signed-in caller may watch the
+        """WatchStats sends a snapshot at once, then one every interval, until the client cancels, the
+        gateway shuts down or max_snapshots were sent (then the stream ends with OK). Any signed-in caller may watch the
         endpoints it may call; the "admin" role may watch every endpoint. A gateway serves a
         bounded number of watchers at once (RESOURCE_EXHAUSTED past it).
         """
