@@ -177,7 +177,12 @@ async function grpcServerStream(m: FastStreamMethod, opt: Options, binary: boole
     for (let r = await it.next(); r.done !== true; r = await it.next()) {
       const envelope = await envelopeCompress({ flags: 0, data: serializer.serialize(r.value) }, compression.response, opt.compressMinBytes);
       if (!headWritten) writeHead();
-      if (res.destroyed) break; // the client went away: the context's signal is aborted, nobody reads
+      if (res.destroyed) {
+        // The client went away (the context's signal is aborted): end the implementation's
+        // generators here, so their finally blocks (ledger, metrics, log line) run.
+        await it.return?.();
+        break;
+      }
       if (!res.write(encodeEnvelope(envelope.flags, envelope.data))) await drained(res);
     }
     copyHeaders(response.trailer, context.responseTrailer);

@@ -139,6 +139,37 @@ describe("server streams on the fast path", () => {
     }
   });
 
+  it("clients that cancel while chunks keep coming: every call still ends and writes its log line", async () => {
+    // No delay between words: the reset can land while a chunk is being written or while the
+    // next one is awaited; either way the call's generators must end (their finally blocks log).
+    const calls = () => gw.logs.filter((l) => l["msg"] === "call" && l["endpoint"] === "chat").length;
+    const before = calls();
+    const session = http2.connect(gw.url);
+    try {
+      await Promise.all(
+        Array.from(
+          { length: 20 },
+          () =>
+            new Promise<void>((resolve, reject) => {
+              const timer = setTimeout(() => reject(new Error("no first chunk in 10 s")), 10_000);
+              const req = session.request(grpcHeaders());
+              req.once("data", () => {
+                clearTimeout(timer);
+                req.close(http2.constants.NGHTTP2_CANCEL);
+                resolve();
+              });
+              req.on("error", () => {});
+              req.end(envelope(0, request("chat", words(500)))); // under max_body_bytes (4 KiB)
+            }),
+        ),
+      );
+      await eventually(() => calls() >= before + 20, 10_000);
+      expect(calls()).toBe(before + 20);
+    } finally {
+      session.close();
+    }
+  });
+
   it("a client that accepts gzip gets long messages compressed (flag 1)", async () => {
     const long = words(300);
     const res = await h2(grpcHeaders({ "grpc-accept-encoding": "gzip" }), envelope(0, request("chat", long)));
