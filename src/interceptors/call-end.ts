@@ -2,28 +2,29 @@ import type { Interceptor, StreamResponse, UnaryResponse } from "@connectrpc/con
 
 /**
  * Runs `done` once when the call is over: at once for a unary response, when a stream ends,
- * fails or is abandoned by a client that went away (then with the abort reason as the error).
+ * fails or is abandoned by a client that went away (then with the abort reason as the error),
+ * or is ended early by its reader.
  */
 export function onCallEnd<T extends UnaryResponse | StreamResponse>(res: T, signal: AbortSignal, done: (err: unknown) => void): T {
   if (!res.stream) {
     done(undefined);
     return res;
   }
-  const messages = res.message;
-  return {
-    ...res,
-    message: (async function* () {
-      let failure: unknown;
-      try {
-        yield* messages;
-      } catch (err) {
-        failure = err;
-        throw err;
-      } finally {
-        done(failure ?? (signal.aborted ? signal.reason : undefined));
-      }
-    })(),
+  let ended = false;
+  const end = (err: unknown) => {
+    if (ended) return;
+    ended = true;
+    done(err ?? (signal.aborted ? signal.reason : undefined));
   };
+  const onResult = <M>(r: IteratorResult<M>) => {
+    if (r.done === true) end(undefined);
+    return r;
+  };
+  const onError = (err: unknown) => {
+    end(err);
+    return err;
+  };
+  return { ...res, message: wrapStream(res.message, onResult, onError) };
 }
 
 /**
@@ -42,15 +43,44 @@ export async function mapCallErrors(
     throw map(err);
   }
   if (!res.stream) return res;
-  const messages = res.message;
+  return { ...res, message: wrapStream(res.message, (r) => r, map) } satisfies StreamResponse;
+}
+
+/**
+ * A stream passed on as it is, with each result seen by `onResult` and each failure (of next,
+ * throw or return) replaced by what `onError` returns. A plain iterator, not an async generator
+ * around a `yield*`: a wrapper of an open stream then holds no suspended generator, request queue
+ * and promise chain of its own (issue 11: memory per open stream). Ending early (return, as a
+ * for-await that stops does) and throw are passed on to the stream.
+ */
+function wrapStream<M>(
+  messages: AsyncIterable<M>,
+  onResult: (r: IteratorResult<M>) => IteratorResult<M>,
+  onError: (err: unknown) => unknown,
+): AsyncIterable<M> {
   return {
-    ...res,
-    message: (async function* () {
-      try {
-        yield* messages;
-      } catch (err) {
-        throw map(err);
-      }
-    })(),
-  } satisfies StreamResponse;
+    [Symbol.asyncIterator](): AsyncIterator<M> {
+      const it = messages[Symbol.asyncIterator]();
+      const fail = (err: unknown): never => {
+        throw onError(err);
+      };
+      return {
+        next: () => it.next().then(onResult, fail),
+        return: (value?: unknown) =>
+          (it.return ? it.return(value) : Promise.resolve({ done: true as const, value: value as M })).then(
+            (r) => onResult({ done: true, value: r.value }),
+            fail,
+          ),
+        throw: (err?: unknown) => {
+          if (it.throw) return it.throw(err).then(onResult, fail);
+          // A stream without throw(): close it, then fail with the error given.
+          const closed = it.return ? it.return() : Promise.resolve();
+          return closed.then(
+            () => fail(err),
+            () => fail(err),
+          );
+        },
+      };
+    },
+  };
 }
