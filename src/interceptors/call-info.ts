@@ -139,16 +139,24 @@ export async function readFirstMessage(req: StreamRequest): Promise<{ message: u
   }
   if (first.done) return { message: undefined, req: { ...req, message: emptyStream() } };
   const value = first.value;
-  return {
-    message: value,
-    req: {
-      ...req,
-      message: (async function* () {
-        yield value;
-        for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
-      })(),
+  return { message: value, req: { ...req, message: replayFirst(value, it) } };
+}
+
+/**
+ * `first`, then the rest of `it`: a plain iterator rather than an async generator, which a
+ * server stream's request would keep suspended for the whole call (issue 11: memory per stream).
+ */
+function replayFirst<T>(first: T, it: AsyncIterator<T>): AsyncIterable<T> {
+  let replayed = false;
+  const iterator: AsyncIterator<T> = {
+    next: () => {
+      if (replayed) return it.next();
+      replayed = true;
+      return Promise.resolve({ done: false, value: first });
     },
+    return: (value?: unknown) => (it.return ? it.return(value) : Promise.resolve({ done: true, value: value as T })),
   };
+  return { [Symbol.asyncIterator]: () => iterator };
 }
 
 async function* failingStream(err: unknown): AsyncGenerator<never> {
