@@ -107,21 +107,34 @@ export function streamedOutput(outcome: CallOutcome): StreamedTokenCounter {
 /**
  * A model stream passed on as it comes, recording what it streamed (settles a stream that ends
  * without usage); the last message, which carries the usage, also gets the routing (the target is
- * known by then).
+ * known by then). A plain iterator rather than an async generator: nothing of its own stays
+ * suspended while the stream is open (issue 11: memory per open stream).
  */
-export async function* recordedStream<C extends StreamChunkLike & { usage?: CallOutcome["usage"] }>(
-  chunks: AsyncIterable<C>,
-  outcome: CallOutcome,
-): AsyncGenerator<C> {
+export function recordedStream<C extends StreamChunkLike & { usage?: CallOutcome["usage"] }>(chunks: AsyncIterable<C>, outcome: CallOutcome): AsyncIterable<C> {
   const streamed = streamedOutput(outcome);
-  for await (const chunk of chunks) {
+  const record = (r: IteratorResult<C>): IteratorResult<C> => {
+    if (r.done === true) return r;
+    const chunk = r.value;
     if (chunk.usage) {
       recordAnswer(outcome, { usage: chunk.usage });
       Object.assign(chunk, { routing: routingOf(outcome) });
     }
     streamed.addChunk(chunk);
-    yield chunk;
-  }
+    return r;
+  };
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<C> {
+      const it = chunks[Symbol.asyncIterator]();
+      return {
+        next: () => it.next().then(record),
+        return: (value?: unknown) => (it.return ? it.return(value) : Promise.resolve({ done: true, value: value as C })),
+        // As the generator this replaced: a throw closes the stream underneath, then fails.
+        throw: (err?: unknown) => (it.return ? it.return() : Promise.resolve()).then((): never => {
+          throw err;
+        }),
+      };
+    },
+  };
 }
 
 /** A ModelClient method the endpoint's provider lacks: the loader prevents it, so it is a bug. */
