@@ -13,7 +13,7 @@
 // not exactly one complete gRPC envelope, a request stream that failed. So what the wire sees
 // stays what connect-es answers, and protocols.spec / bad-input.spec run against both paths.
 import type { DescMethod } from "@bufbuild/protobuf";
-import { Code, ConnectError, createHandlerContext, type ConnectRouter, type Interceptor, type MethodImplSpec } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, type ConnectRouter, type ContextValues, type HandlerContext, type Interceptor, type MethodImplSpec } from "@connectrpc/connect";
 import {
   compressionNegotiate,
   createMethodSerializationLookup,
@@ -31,7 +31,6 @@ import {
   errorToJsonBytes,
   parseContentType as parseConnectContentType,
   parseTimeout as parseConnectTimeout,
-  trailerMux,
 } from "@connectrpc/connect/protocol-connect";
 import {
   contentTypeJson as grpcContentTypeJson,
@@ -171,22 +170,73 @@ export async function serveUnary(
   else await connectUnary(m, options, protocol.binary, uReq, bytes, res);
 }
 
+const deadlineExceeded = () => new ConnectError("the operation timed out", Code.DeadlineExceeded);
+
+/**
+ * The call's HandlerContext: what connect-es's createHandlerContext builds (implementation.js),
+ * minus its per-call extras: the request's Headers are the ones the adapter has just built (not
+ * copied again), one AbortController linked to the request's and the shutdown signal (no second
+ * controller for a deadline the call does not have: a timer only when it has one), and no
+ * listener on its own signal. The signal aborts with the same reasons: the request's or the
+ * shutdown's, "the operation timed out" (DEADLINE_EXCEEDED) at the deadline, or what `abort` gets.
+ */
+function callContext(
+  m: FastMethod,
+  protocolName: string,
+  timeoutMs: number | undefined,
+  shutdownSignal: AbortSignal | undefined,
+  uReq: UniversalServerRequest,
+  contentType: string,
+): HandlerContext & { abort(reason: unknown): void } {
+  const controller = new AbortController();
+  const links = shutdownSignal ? [uReq.signal, shutdownSignal] : [uReq.signal];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const abort = (reason: unknown) => {
+    if (timer !== undefined) clearTimeout(timer);
+    for (const s of links) s.removeEventListener("abort", onLinkAbort);
+    if (!controller.signal.aborted) controller.abort(reason);
+  };
+  function onLinkAbort(this: AbortSignal) {
+    abort(this.reason);
+  }
+  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
+  if (timeoutMs !== undefined) {
+    if (timeoutMs <= 0) abort(deadlineExceeded());
+    else timer = setTimeout(() => abort(deadlineExceeded()), timeoutMs);
+  }
+  for (const s of links) {
+    if (controller.signal.aborted) break;
+    if (s.aborted) abort(s.reason);
+    else s.addEventListener("abort", onLinkAbort);
+  }
+  const method = m.spec.method;
+  return {
+    method,
+    service: method.parent,
+    protocolName,
+    requestMethod: "POST",
+    url: uReq.url,
+    signal: controller.signal,
+    timeoutMs: () => (deadline === undefined ? undefined : deadline - Date.now()),
+    requestHeader: uReq.header,
+    responseHeader: new Headers({ "content-type": contentType }),
+    responseTrailer: new Headers(),
+    values: (uReq.contextValues as ContextValues | undefined) ?? createContextValues(),
+    abort,
+  } as HandlerContext & { abort(reason: unknown): void };
+}
+
+function appendHeader(out: Record<string, string | string[]>, key: string, value: string): void {
+  const had = out[key];
+  if (had === undefined) out[key] = value;
+  else if (typeof had === "string") out[key] = [had, value];
+  else had.push(value);
+}
+
 /** connect-es's createUnaryHandler (protocol-connect/handler-factory.js) for a POST whose body is read. */
 async function connectUnary(m: FastMethod, opt: Options, binary: boolean, uReq: UniversalServerRequest, bytes: Uint8Array, res: NodeResponse): Promise<void> {
   const timeout = parseConnectTimeout(uReq.header.get("connect-timeout-ms"), opt.maxTimeoutMs);
-  const context = createHandlerContext({
-    ...m.spec,
-    service: m.spec.method.parent,
-    requestMethod: "POST",
-    protocolName: "connect",
-    timeoutMs: timeout.timeoutMs,
-    shutdownSignal: opt.shutdownSignal,
-    requestSignal: uReq.signal,
-    requestHeader: uReq.header,
-    url: uReq.url,
-    responseHeader: { "content-type": binary ? contentTypeUnaryProto : contentTypeUnaryJson },
-    contextValues: uReq.contextValues,
-  });
+  const context = callContext(m, "connect", timeout.timeoutMs, opt.shutdownSignal, uReq, binary ? contentTypeUnaryProto : contentTypeUnaryJson);
   const compression = compressionNegotiate(opt.acceptCompression, null, uReq.header.get("accept-encoding"), "accept-encoding");
   let status = 200;
   let body: Uint8Array;
@@ -213,29 +263,19 @@ async function connectUnary(m: FastMethod, opt: Options, binary: boolean, uReq: 
     body = await compression.response.compress(body);
     context.responseHeader.set("content-encoding", compression.response.name);
   }
-  const header = trailerMux(context.responseHeader, context.responseTrailer);
-  header.set("content-length", String(body.byteLength));
-  res.writeHead(status, toNodeHeaders(header));
+  // connect-es's trailerMux (trailers as `trailer-` headers) straight into Node's header object.
+  const header = toNodeHeaders(context.responseHeader)!;
+  context.responseTrailer.forEach((value, key) => appendHeader(header, `trailer-${key}`, value));
+  header["content-length"] = String(body.byteLength);
+  res.writeHead(status, header);
   res.end(body);
 }
 
 /** connect-es's gRPC handler (protocol-grpc/handler-factory.js) for one unary message. */
 async function grpcUnary(m: FastMethod, opt: Options, binary: boolean, uReq: UniversalServerRequest, data: Uint8Array, res: NodeResponse): Promise<void> {
   const timeout = parseGrpcTimeout(uReq.header.get("grpc-timeout"), opt.maxTimeoutMs);
-  const context = createHandlerContext({
-    ...m.spec,
-    service: m.spec.method.parent,
-    requestMethod: "POST",
-    protocolName: "grpc",
-    timeoutMs: timeout.timeoutMs,
-    shutdownSignal: opt.shutdownSignal,
-    requestSignal: uReq.signal,
-    requestHeader: uReq.header,
-    url: uReq.url,
-    responseHeader: { "content-type": binary ? grpcContentTypeProto : grpcContentTypeJson },
-    responseTrailer: { "grpc-status": grpcStatusOk },
-    contextValues: uReq.contextValues,
-  });
+  const context = callContext(m, "grpc", timeout.timeoutMs, opt.shutdownSignal, uReq, binary ? grpcContentTypeProto : grpcContentTypeJson);
+  context.responseTrailer.set("grpc-status", grpcStatusOk);
   const compression = compressionNegotiate(opt.acceptCompression, null, uReq.header.get("grpc-accept-encoding"), "grpc-accept-encoding");
   if (compression.response) context.responseHeader.set("grpc-encoding", compression.response.name);
   let body: Uint8Array | undefined;

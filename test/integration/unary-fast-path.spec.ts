@@ -9,13 +9,24 @@ import { Code, createClient } from "@connectrpc/connect";
 import { compressionGzip, createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatRequestSchema, ChatResponseSchema, ChatService } from "../../gen/modelgate/v1/chat_pb";
+import { startFakeUpstream, type FaultyUpstream } from "../fakes/fake-upstream";
 import { echoEndpoints, failure, startGateway, type TestGateway } from "./harness";
 
 let gw: TestGateway;
+let fake: FaultyUpstream;
 beforeAll(async () => {
-  gw = await startGateway(`server: { max_body_bytes: 4096 }\nendpoints:${echoEndpoints}`);
+  fake = await startFakeUpstream();
+  gw = await startGateway(`server: { max_body_bytes: 4096 }
+endpoints:${echoEndpoints}
+  - name: upstream
+    endpoint_type: llm/v1/chat
+    model: { provider: openai, name: gpt-4o-mini, config: { openai_api_key: sk-test-key-0001, openai_api_base: "${fake.url}/v1" } }
+`);
 });
-afterAll(() => gw.close());
+afterAll(async () => {
+  await gw.close();
+  await fake.close();
+});
 
 const hi = { endpoint: "chat", messages: [{ role: "user", content: "hello there" }] };
 /** A message whose echo is over connect-es's 1,024-byte compression threshold. */
@@ -105,6 +116,21 @@ describe("unary calls on the fast path", () => {
     });
     expect(res.status).toBe(400);
     expect((await res.json()) as { code: string }).toMatchObject({ code: "invalid_argument" });
+  });
+
+  it("the caller's deadline (grpc-timeout, connect-timeout-ms) ends the call at the server: DEADLINE_EXCEEDED", async () => {
+    const hang = { endpoint: "upstream", messages: [{ role: "user", content: "#hang hi" }] };
+    // Raw requests with no client-side timer: the answer can only come from the gateway's deadline.
+    const grpcRes = await h2(gw.url, { ...grpcHeaders(), "grpc-timeout": "300m" }, envelope(0, toBinary(ChatRequestSchema, create(ChatRequestSchema, hang))));
+    expect(grpcRes.trailers["grpc-status"]).toBe(String(Code.DeadlineExceeded));
+    const res = await fetch(`${gw.url}/modelgate.v1.ChatService/Chat`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "connect-timeout-ms": "300" },
+      body: JSON.stringify(hang),
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(res.status).toBe(504);
+    expect((await res.json()) as { code: string }).toMatchObject({ code: "deadline_exceeded" });
   });
 
   it("answers compressed when the client accepts it and the answer is large (gRPC and Connect)", async () => {
