@@ -10,6 +10,7 @@
 // prints markdown.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import * as os from "node:os";
@@ -38,6 +39,7 @@ const { values: opt } = parseArgs({
     "quiet-wait": { type: "string", default: "60" },
     "ttft-n": { type: "string", default: "200" },
     "skip-silent": { type: "boolean", default: false },
+    "skip-traced": { type: "boolean", default: false },
     "cpu-prof": { type: "boolean", default: false },
     smoke: { type: "boolean", default: false },
     peers: { type: "boolean", default: false },
@@ -63,6 +65,8 @@ if (opt.help) {
                   other processes disturbed; 0 turns this off (default 60)
   --ttft-n N      sequential streamed chats per TTFT row (default 200)
   --skip-silent   skip the extra modelgate run with LOG_LEVEL=silent
+  --skip-traced   skip the extra modelgate run with OpenTelemetry tracing on (spans exported
+                  over OTLP/HTTP to a sink in the bench process)
   --cpu-prof      also profile modelgate (node --cpu-prof) under c=32 load and summarise it
   --json FILE     also write the raw results as JSON
   --smoke         a quick check that the bench works and prints (CI): 1 s cells, no silent run,
@@ -375,6 +379,27 @@ async function startGateway(
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** An OTLP/HTTP traces receiver that only counts: answers each export with an empty (valid) ExportTraceServiceResponse. */
+async function startOtlpSink(): Promise<{ url: string; exports(): number; bytes(): number; close(): Promise<void> }> {
+  let exports = 0;
+  let bytes = 0;
+  const server = http.createServer((req, res) => {
+    req.on("data", (chunk: Buffer) => (bytes += chunk.length));
+    req.on("end", () => {
+      if (req.url === "/v1/traces") exports++;
+      res.writeHead(200, { "content-type": "application/x-protobuf", "content-length": "0" }).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    exports: () => exports,
+    bytes: () => bytes,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Correctness checks: the exact bodies the load tools send must get the expected answer
@@ -826,6 +851,8 @@ function overheadLines(): string[] {
     ["gw-json-silent", "bare-json", "modelgate (log silent) − bare, Connect JSON"],
     ["gw-grpc", "bare-grpc", "modelgate (log info) − bare, gRPC"],
     ["gw-grpc-silent", "bare-grpc", "modelgate (log silent) − bare, gRPC"],
+    ["gw-json-traced", "gw-json", "tracing on − off, Connect JSON (OpenTelemetry's cost)"],
+    ["gw-grpc-traced", "gw-grpc", "tracing on − off, gRPC (OpenTelemetry's cost)"],
   ];
   lines.push(
     "| comparison | Δ p50 c=1 ms | Δ p99 c=1 ms | RPS ratio c=1 | RPS ratio c=32 |",
@@ -1103,6 +1130,35 @@ async function main(): Promise<void> {
     );
     silentMem.after = memoryOf(silent.child.proc.pid);
     await stopChild(silent.child);
+  }
+
+  if (!opt["skip-traced"] && PARTS.has("load")) {
+    // Tracing on (issue 12): every call gets its server span and a client span per upstream
+    // attempt, exported in batches over OTLP/HTTP protobuf to a sink here that counts the bytes.
+    const sink = await startOtlpSink();
+    const traced = await startGateway("modelgate (tracing on)", configFile, "info", [], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+      OTEL_SERVICE_NAME: "modelgate-bench",
+    });
+    try {
+      log(`modelgate ${traced.url} (LOG_LEVEL=info, OpenTelemetry traces to ${sink.url})`);
+      const tracedGrpcData = await checkGrpc(traced.url, "modelgate traced (gRPC)");
+      await sleep(500);
+      await measureRow(
+        { key: "gw-json-traced", label: "modelgate (log info, tracing on)", protocol: "Connect JSON, HTTP/1.1 · wrk", tool: "wrk" },
+        (c, s) => wrk(`${traced.url}/modelgate.v1.ChatService/Chat`, connectScript, c, s),
+      );
+      await measureRow(
+        { key: "gw-grpc-traced", label: "modelgate (log info, tracing on)", protocol: "gRPC, h2c · h2load", tool: "h2load" },
+        (c, s, m) => h2load(traced.url, c, s, tracedGrpcData, m),
+      );
+      await sleep(1_500); // one more batch export (the SDK's scheduled delay is 1 s by default here)
+      if (sink.exports() === 0) throw new Error("tracing on: the OTLP sink received no export: the gateway exported no span");
+      log(`OTLP sink: ${sink.exports()} exports, ${(sink.bytes() / 1e6).toFixed(1)} MB of spans`);
+    } finally {
+      await stopChild(traced.child);
+      await sink.close();
+    }
   }
 
   let profileText: string | undefined;
