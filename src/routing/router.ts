@@ -301,15 +301,7 @@ export class EndpointRouter {
     const now = this.now();
     target.health.window.record(now, !ok, latencyMs, ttftMs);
     const canary = target.canary;
-    if (canary && target.health.canary === "running") {
-      const n = (this.sinceJudged.get(target) ?? 0) + 1;
-      if (n >= canary.judge_every_calls) {
-        this.sinceJudged.set(target, 0);
-        this.judgeCanary(target, canary, now);
-      } else {
-        this.sinceJudged.set(target, n);
-      }
-    }
+    if (canary && target.health.canary === "running") this.countTowardJudgement(target, canary, now);
     const ejection = this.ejection;
     if (ejection && now - this.lastOutlierJudgement >= ejection.interval_ms) {
       this.lastOutlierJudgement = now;
@@ -331,6 +323,11 @@ export class EndpointRouter {
     target.health.window.recordFeedback(now, score);
     const canary = target.canary;
     if (!canary || target.health.canary !== "running" || !hasFeedbackGuard(canary) || canary.feedback_name !== name) return;
+    this.countTowardJudgement(target, canary, now);
+  }
+
+  /** One more call or score of a running canary: judged every judge_every_calls of them. */
+  private countTowardJudgement(target: RoutedTarget, canary: CanaryConfig, now: number): void {
     const n = (this.sinceJudged.get(target) ?? 0) + 1;
     if (n >= canary.judge_every_calls) {
       this.sinceJudged.set(target, 0);
