@@ -10,35 +10,17 @@
 //   one without, one backwards).
 // Both: axe-core with no serious violations, 1280 px and a 390 px window without horizontal
 // scrolling, the CSP never violated. Screenshots go to test/browser/.output/console/ (copies of them in docs/console/ are shown in the README).
-import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { startFakeUpstream, type FaultyUpstream } from "../fakes/fake-upstream";
 import { startGateway, type TestGateway } from "../integration/harness";
+import { expectAccessible, launchChromium, openPage, outputDir, prepareConsole, signIn } from "./console-browser";
 
-const chromiumPath = process.env["MODELGATE_CHROMIUM"] ?? "/usr/bin/chromium";
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const screenshots = fileURLToPath(new URL("./.output/console/", import.meta.url));
 const adminKey = "sk-live-admin-0123456789";
 const devKey = "sk-live-dev-0123456789";
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 const configYaml = (fakeUrl: string) => `
 auth:
@@ -70,19 +52,11 @@ let gw: TestGateway | undefined;
 let ready: Promise<void>;
 
 async function setUp(): Promise<void> {
-  if (!existsSync(chromiumPath)) {
-    throw new Error(
-      `Chromium not found at ${chromiumPath}: the browser tests need it. Install it with ` +
-        "`apt-get install -y chromium` (.ci/run does), or point MODELGATE_CHROMIUM at a Chromium binary.",
-    );
-  }
-  mkdirSync(screenshots, { recursive: true });
-  // The console's production build, as `npm install` leaves it (rebuilt only when stale).
-  await promisify(execFile)(process.execPath, ["scripts/build-console.mjs"], { cwd: root, timeout: 120_000, env: { ...process.env, CONSOLE_BUILD_QUIET: "1" } });
+  await prepareConsole();
   fake = await startFakeUpstream();
   const [started, launched] = await Promise.allSettled([
     startGateway(configYaml(fake.url), { ADMIN_KEY: adminKey, DEV_KEY: devKey }),
-    chromium.launch({ executablePath: chromiumPath, args: chromiumArgs }),
+    launchChromium(),
   ]);
   if (started.status === "fulfilled") gw = started.value;
   if (launched.status === "fulfilled") browser = launched.value;
@@ -101,53 +75,8 @@ afterAll(async () => {
   await fake?.close();
 });
 
-interface Opened {
-  context: BrowserContext;
-  page: Page;
-  /** Page errors and CSP violations reported in the console. */
-  problems: string[];
-  /** Every API request the page made (its path). */
-  requests: string[];
-}
-
-async function open(url: string, width = 1280): Promise<Opened> {
-  if (!browser) throw new Error("the browser did not start");
-  // UTC: the custom range's datetime-local inputs are then in UTC too.
-  const context = await browser.newContext({ viewport: { width, height: 900 }, timezoneId: "UTC" });
-  const page = await context.newPage();
-  const problems: string[] = [];
-  const requests: string[] = [];
-  page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
-  page.on("console", (message) => {
-    if (/Content Security Policy|Refused to/i.test(message.text())) problems.push(`console: ${message.text()}`);
-  });
-  page.on("request", (request) => {
-    const path = new URL(request.url()).pathname;
-    if (path.startsWith("/modelgate.v1.")) requests.push(path);
-  });
-  await page.goto(url);
-  return { context, page, problems, requests };
-}
-
-// Page-side code is passed as strings: the project's tsconfig has no DOM lib (see console.spec.ts).
-
-async function expectAccessible(page: Page): Promise<void> {
-  await page.evaluate(`${axeSource}\n;0`);
-  const result = await page.evaluate<{ passed: number; violations: { id: string; impact: string; nodes: string[] }[] }>(`(async () => {
-    const result = await window.axe.run(document, { resultTypes: ["violations"] });
-    return {
-      passed: result.passes.length,
-      violations: result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) })),
-    };
-  })()`);
-  expect(result.passed).toBeGreaterThan(5);
-  expect(result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")).toEqual([]);
-}
-
-async function signIn(page: Page, key: string): Promise<void> {
-  await page.getByLabel("API key or JWT").fill(key);
-  await page.getByRole("button", { name: "Sign in", exact: true }).click();
-}
+/** The console at `url`, 1280 px wide unless told (UTC: the custom range's datetime-local inputs are then in UTC too). */
+const open = (url: string, width = 1280) => openPage(browser, url, { width, timezoneId: "UTC" });
 
 /** Pixels of the chart's canvas in the first series' colour (#0a58ca): its line is drawn. */
 async function firstLinePixels(page: Page, testId: string): Promise<number> {
@@ -229,12 +158,12 @@ describe("the console's live endpoint view", () => {
       // No polling: every figure came over the view's one stream.
       expect(watches()).toBe(2);
       await expectAccessible(page);
-      await page.screenshot({ path: `${screenshots}endpoint-live.png`, fullPage: true });
+      await page.screenshot({ path: `${outputDir}endpoint-live.png`, fullPage: true });
       await page.setViewportSize({ width: 390, height: 800 });
       await expect.poll(() => canvasWidth(page, "live-traffic-chart"), { timeout: 5_000 }).toBeLessThan(390);
       await expectNoHorizontalScroll(page);
       await expectAccessible(page);
-      await page.screenshot({ path: `${screenshots}endpoint-live-narrow.png`, fullPage: true });
+      await page.screenshot({ path: `${outputDir}endpoint-live-narrow.png`, fullPage: true });
       // Back to the list, which shows every endpoint's last 10 s over one stream of its own.
       await page.getByRole("link", { name: "← All endpoints" }).click();
       const cell = page.locator('tr[data-endpoint="split"] [data-testid="endpoint-live"]');
@@ -334,7 +263,7 @@ describe("the console's usage charts", () => {
       await page.getByLabel("Spenders by").selectOption("team");
       await expect.poll(() => spenders.allTextContents(), { timeout: 10_000 }).toEqual(["web", "mobile"]);
       await expectAccessible(page);
-      await page.screenshot({ path: `${screenshots}usage-charts.png`, fullPage: true });
+      await page.screenshot({ path: `${outputDir}usage-charts.png`, fullPage: true });
 
       // A custom range around now has the calls; one last week has none; a backwards one is refused.
       const local = (ms: number) => new Date(ms).toISOString().slice(0, 16);
@@ -358,7 +287,7 @@ describe("the console's usage charts", () => {
       await expect.poll(() => canvasWidth(page, "usage-chart"), { timeout: 5_000 }).toBeLessThan(390);
       await expectNoHorizontalScroll(page);
       await expectAccessible(page);
-      await page.screenshot({ path: `${screenshots}usage-charts-narrow.png`, fullPage: true });
+      await page.screenshot({ path: `${outputDir}usage-charts-narrow.png`, fullPage: true });
       expect(problems).toEqual([]);
     } finally {
       await context.close();

@@ -10,32 +10,14 @@
 // split dataframe; every call's cost and trace id from the ledger and a link to it in Logs.
 // axe-core with no serious violations, every control reachable by keyboard, no CSP violation.
 // Screenshots go to test/browser/.output/console/ (gitignored), beside console.spec.ts's.
-import { execFile } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EMBEDDING_DIMENSIONS, fakeEmbedding, startFakeUpstream, SLOW_CHUNK_COUNT, type FaultyUpstream } from "../fakes/fake-upstream";
 import { startGateway, type TestGateway } from "../integration/harness";
+import { expectAccessible, expectKeyboardReachable, launchChromium, openPage, outputDir, prepareConsole, signIn } from "./console-browser";
 
-const chromiumPath = process.env["MODELGATE_CHROMIUM"] ?? "/usr/bin/chromium";
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const outputDir = fileURLToPath(new URL("./.output/console/", import.meta.url));
 const adminKey = "sk-logs-admin-0123456789";
 const devKey = "sk-logs-dev-0123456789";
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 const gatewayYaml = (fakeUrl: string) => `
@@ -77,19 +59,11 @@ let gw: TestGateway | undefined;
 let ready: Promise<void>;
 
 async function setUp(): Promise<void> {
-  if (!existsSync(chromiumPath)) {
-    throw new Error(
-      `Chromium not found at ${chromiumPath}: the browser tests need it. Install it with ` +
-        "`apt-get install -y chromium` (.ci/run does), or point MODELGATE_CHROMIUM at a Chromium binary.",
-    );
-  }
-  mkdirSync(outputDir, { recursive: true });
-  // The console's production build, as `npm install` leaves it (rebuilt only when stale).
-  await promisify(execFile)(process.execPath, ["scripts/build-console.mjs"], { cwd: root, timeout: 120_000, env: { ...process.env, CONSOLE_BUILD_QUIET: "1" } });
+  await prepareConsole();
   fake = await startFakeUpstream();
   const [started, launched] = await Promise.allSettled([
     startGateway(gatewayYaml(fake.url), { ADMIN_KEY: adminKey, DEV_KEY: devKey }),
-    chromium.launch({ executablePath: chromiumPath, args: chromiumArgs }),
+    launchChromium(),
   ]);
   if (started.status === "fulfilled") gw = started.value;
   if (launched.status === "fulfilled") browser = launched.value;
@@ -108,63 +82,8 @@ afterAll(async () => {
   await fake?.close();
 });
 
-interface Opened {
-  context: BrowserContext;
-  page: Page;
-  /** Page errors and CSP violations reported in the console. */
-  problems: string[];
-}
-
-async function open(url: string, width = 1280): Promise<Opened> {
-  if (!browser) throw new Error("the browser did not start");
-  const context = await browser.newContext({ viewport: { width, height: 900 } });
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
-  page.on("console", (message) => {
-    if (/Content Security Policy|Refused to/i.test(message.text())) problems.push(`console: ${message.text()}`);
-  });
-  await page.goto(url);
-  return { context, page, problems };
-}
-
-// Page-side code is passed as strings: the project's tsconfig has no DOM lib (see console.spec.ts).
-
-/** axe-core in the page (evaluated over the DevTools protocol: the page's CSP forbids injected scripts). */
-async function expectAccessible(page: Page): Promise<void> {
-  await page.evaluate(`${axeSource}\n;0`);
-  const result = await page.evaluate<{ passed: number; violations: { id: string; impact: string; nodes: string[] }[] }>(`(async () => {
-    const result = await window.axe.run(document, { resultTypes: ["violations"] });
-    return {
-      passed: result.passes.length,
-      violations: result.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")) })),
-    };
-  })()`);
-  expect(result.passed).toBeGreaterThan(5);
-  expect(result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")).toEqual([]);
-}
-
-/** Every enabled control is reached by Tab from the top and has an accessible name. */
-async function expectKeyboardReachable(page: Page): Promise<void> {
-  const controls = await page.evaluate<string[]>(`
-    Array.from(document.querySelectorAll("a[href], button, input, select, textarea"))
-      .filter((el) => !el.disabled)
-      .map((el, i) => { el.dataset.kbd = String(i); return String(i); })`);
-  expect(controls.length).toBeGreaterThan(0);
-  await page.evaluate("document.activeElement?.blur()");
-  const reached = new Set<string>();
-  for (let i = 0; i < controls.length + 5; i++) {
-    await page.keyboard.press("Tab");
-    const id = await page.evaluate<string | null>("document.activeElement?.dataset?.kbd ?? null");
-    if (id !== null) reached.add(id);
-  }
-  expect(controls.filter((c) => !reached.has(c))).toEqual([]);
-  const unnamed = await page.evaluate<string[]>(`
-    Array.from(document.querySelectorAll("a[href], button, input, select, textarea"))
-      .filter((el) => (el.labels?.length ?? 0) === 0 && !el.getAttribute("aria-label") && (el.textContent ?? "").trim() === "")
-      .map((el) => el.outerHTML.slice(0, 80))`);
-  expect(unnamed).toEqual([]);
-}
+/** The console at `url`, 1280 px wide unless told. */
+const open = (url: string, width = 1280) => openPage(browser, url, { width });
 
 /** Now plus offsetMs as a datetime-local value in the page's time zone (seconds included). */
 function localTime(page: Page, offsetMs: number): Promise<string> {
@@ -173,11 +92,6 @@ function localTime(page: Page, offsetMs: number): Promise<string> {
     const p = (n) => String(n).padStart(2, "0");
     return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + "T" + p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
   })()`);
-}
-
-async function signIn(page: Page, key: string): Promise<void> {
-  await page.getByLabel("API key or JWT").fill(key);
-  await page.getByRole("button", { name: "Sign in", exact: true }).click();
 }
 
 /** A unary Connect JSON call, as any client makes it. */
