@@ -1,21 +1,21 @@
 // Feedback on calls in SQLite, beside the usage ledger (same database). Summaries are grouped and
 // summed by SQLite over the time index, never in JS over rows.
-import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import type { SQLInputValue } from "node:sqlite";
 import { FEEDBACK_SUMMARY_LABEL_ROWS, FEEDBACK_TOKEN_LIMIT, feedbackWhere, storableFeedbackRow, withLabels } from "../feedback-shared";
 import { LEDGER_TEXT_LIMITS, storableText } from "../sql-shared";
 import type { FeedbackArmTotal, FeedbackCall, FeedbackRow, FeedbackStore, FeedbackSummaryQuery } from "../types";
 import { num, optionalNumber, text } from "./columns";
 import type { Statements } from "./statements";
-import { inWriteTransaction } from "./transaction";
+import type { SqliteWrites } from "./writes";
 
-const insertSql = `
+export const feedbackInsertSql = `
   INSERT INTO feedback (time, request_id, endpoint, target, model, model_version, key_id, team, posted_by, name, score, label)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export class SqliteFeedbackStore implements FeedbackStore {
   constructor(
-    private readonly db: DatabaseSync,
     private readonly statements: Statements,
+    private readonly writes: SqliteWrites,
   ) {}
 
   async findCall(requestId: string): Promise<FeedbackCall | undefined> {
@@ -40,13 +40,8 @@ export class SqliteFeedbackStore implements FeedbackStore {
   /** One transaction (one commit, one sync to disk) for the batch. */
   async append(rows: readonly FeedbackRow[]): Promise<void> {
     if (rows.length === 0) return;
-    const stored = rows.map(storableFeedbackRow);
-    const insert = this.statements.get(insertSql);
-    inWriteTransaction(this.db, () => {
-      for (const r of stored) {
-        insert.run(r.time.getTime(), r.requestId, r.endpoint, r.target, r.model, r.modelVersion, r.keyId, r.team, r.postedBy, r.name, r.score, r.label);
-      }
-    });
+    const values = rows.map(storableFeedbackRow).map((r) => [r.time.getTime(), r.requestId, r.endpoint, r.target, r.model, r.modelVersion, r.keyId, r.team, r.postedBy, r.name, r.score, r.label]);
+    await this.writes.insert("feedback", values);
   }
 
   async priorFeedback(requestId: string, name: string): Promise<{ total: number; scoredSameName: number }> {

@@ -1,14 +1,14 @@
 // The usage ledger in SQLite. Totals are grouped and summed by SQLite, never in JS over rows.
 import { callsWhere, checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerPolicyValues, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
 import type { CallPage, CallQuery, LedgerCache, LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
-import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import type { SQLInputValue } from "node:sqlite";
 import { Code, ConnectError } from "../../errors";
 import { num, optionalNumber, text, type SqliteRow } from "./columns";
 import { isContentError } from "./errors";
 import type { Statements } from "./statements";
-import { inWriteTransaction } from "./transaction";
+import type { SqliteWrites, WriteRow } from "./writes";
 
-const insertSql = `
+export const ledgerInsertSql = `
   INSERT INTO usage_ledger (time, request_id, key_id, team, endpoint, provider, model, model_version,
                             prompt_tokens, completion_tokens, cost_usd, status, latency_ms, streamed, target,
                             cached_prompt_tokens, reasoning_tokens, template, cache, cost_saved_usd, guardrails, trace_id)
@@ -16,51 +16,24 @@ const insertSql = `
 
 export class SqliteLedgerStore implements LedgerStore {
   constructor(
-    private readonly db: DatabaseSync,
     private readonly statements: Statements,
+    private readonly writes: SqliteWrites,
   ) {}
 
-  /** All rows or none; rows SQLite refuses for their content fail with INVALID_ARGUMENT (the cause kept). */
+  /**
+   * All rows or none; rows SQLite refuses for their content fail with INVALID_ARGUMENT (the cause
+   * kept). Every row is checked before the batch goes to the writes (the write worker, for a file).
+   */
   async append(rows: readonly LedgerRow[]): Promise<void> {
     if (rows.length === 0) return;
+    const values = rows.map(ledgerValues);
     try {
-      this.insertAll(rows);
+      await this.writes.insert("ledger", values);
     } catch (err) {
       if (!isContentError(err)) throw err;
       const message = err instanceof Error ? err.message : String(err);
       throw new ConnectError(`sqlite store refused the rows: ${message}`, Code.InvalidArgument, undefined, undefined, err);
     }
-  }
-
-  private insertAll(rows: readonly LedgerRow[]): void {
-    const insert = this.statements.get(insertSql);
-    inWriteTransaction(this.db, () => {
-      rows.forEach((row, index) => {
-        // Checked inside the transaction: a bad row rolls back the rows written before it.
-        checkLedgerRow(row, index);
-        insert.run(
-          row.time.getTime(),
-          row.requestId,
-          row.keyId,
-          row.team,
-          row.endpoint,
-          row.provider,
-          row.model,
-          row.modelVersion,
-          row.promptTokens,
-          row.completionTokens,
-          row.costUsd,
-          row.status,
-          row.latencyMs,
-          row.streamed ? 1 : 0,
-          row.target ?? "",
-          row.cachedPromptTokens ?? 0,
-          row.reasoningTokens ?? 0,
-          ...ledgerPolicyValues(row),
-          row.traceId ?? "",
-        );
-      });
-    });
   }
 
   async totals(query: UsageQuery): Promise<UsageTotalRow[]> {
@@ -204,6 +177,32 @@ export function callsStatement(query: CallQuery): { sql: string; params: SQLInpu
   });
   params.push(query.limit + 1);
   return { sql: `SELECT * FROM usage_ledger WHERE ${where} ORDER BY time DESC, id DESC LIMIT ?`, params };
+}
+
+/** The row checked (checkLedgerRow: INVALID_ARGUMENT naming the row) as ledgerInsertSql's parameters. */
+function ledgerValues(row: LedgerRow, index: number): WriteRow {
+  checkLedgerRow(row, index);
+  return [
+    row.time.getTime(),
+    row.requestId,
+    row.keyId,
+    row.team,
+    row.endpoint,
+    row.provider,
+    row.model,
+    row.modelVersion,
+    row.promptTokens,
+    row.completionTokens,
+    row.costUsd,
+    row.status,
+    row.latencyMs,
+    row.streamed ? 1 : 0,
+    row.target ?? "",
+    row.cachedPromptTokens ?? 0,
+    row.reasoningTokens ?? 0,
+    ...ledgerPolicyValues(row),
+    row.traceId ?? "",
+  ];
 }
 
 /** Times are epoch milliseconds in SQLite. */

@@ -3,24 +3,32 @@
 // makes a committed ledger batch survive a power cut, not only a crash of the process.
 import { DatabaseSync } from "node:sqlite";
 import type { Store } from "../types";
-import { SqliteFeedbackStore } from "./feedback-store";
+import { feedbackInsertSql, SqliteFeedbackStore } from "./feedback-store";
 import { SqliteKeyStore } from "./key-store";
-import { SqliteLedgerStore } from "./ledger-store";
+import { ledgerInsertSql, SqliteLedgerStore } from "./ledger-store";
 import { sqliteMigrations, type Migration } from "./migrations";
 import { isReadonly } from "./errors";
 import { Statements } from "./statements";
 import { inWriteTransaction } from "./transaction";
 import { checkSqliteWritable } from "./writable";
+import { InThreadWrites, WorkerWrites, type SqliteWrites } from "./writes";
 
 /** How long a statement waits for another process's write lock before failing (ms). */
 const BUSY_TIMEOUT_MS = 5_000;
 
+/** The store, and where its ledger and feedback writes run (writes.ts). */
+export interface SqliteStore extends Store {
+  readonly writes: SqliteWrites;
+}
+
 /**
- * `path` is a file path or ":memory:". The schema is created by migrate(). A file path whose
+ * `path` is a file path or ":memory:". Key writes (rare: admin) and every read run on this
+ * connection; ledger and feedback batches run in a write worker for a file (writes.ts), in-thread
+ * for ":memory:". The schema is created by migrate(). A file path whose
  * database, -wal, -shm or directory this process cannot write is refused at once, with the
  * file and the fix named (see writable.ts).
  */
-export function openSqliteStore(path: string): Store {
+export function openSqliteStore(path: string): SqliteStore {
   if (path !== ":memory:") checkSqliteWritable(path);
   const db = new DatabaseSync(path);
   // busy_timeout first: switching to WAL itself needs a lock another process may hold.
@@ -28,11 +36,14 @@ export function openSqliteStore(path: string): Store {
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = FULL");
   const statements = new Statements(db);
+  const sql = { ledger: ledgerInsertSql, feedback: feedbackInsertSql };
+  const writes: SqliteWrites = path === ":memory:" ? new InThreadWrites(db, statements, sql) : new WorkerWrites(path, BUSY_TIMEOUT_MS, sql);
   return {
     kind: "sqlite",
+    writes,
     keys: new SqliteKeyStore(statements),
-    ledger: new SqliteLedgerStore(db, statements),
-    feedback: new SqliteFeedbackStore(db, statements),
+    ledger: new SqliteLedgerStore(statements, writes),
+    feedback: new SqliteFeedbackStore(statements, writes),
     migrate: async () => {
       try {
         migrate(db, sqliteMigrations);
@@ -47,6 +58,8 @@ export function openSqliteStore(path: string): Store {
       }
     },
     close: async () => {
+      // The worker's connection first: the main one, closed last, checkpoints the WAL.
+      await writes.close();
       if (db.isOpen) db.close();
     },
   };

@@ -1,0 +1,275 @@
+// Where the SQLite store's batched writes (ledger rows, feedback rows) run.
+//
+// - A file database: in a worker_threads Worker with its own DatabaseSync connection to the same
+//   file (WAL, so the main connection's readers see each batch once committed). The INSERTs and
+//   the COMMIT (with synchronous = FULL, an fsync) then no longer stall the event loop that
+//   serves calls. The Worker starts on the first write, once; one that dies (or does not answer
+//   within WRITE_TIMEOUT_MS) fails the writes in flight with UNAVAILABLE, which the ledger and
+//   feedback writers retry, and the next write starts a new one. close() waits for the writes in
+//   flight, closes the worker's connection and ends the Worker. Answers the worker posted before
+//   it died are still read (its reply port is drained), so a committed batch is not retried; the
+//   one window left is a worker killed between its COMMIT and posting the answer (microseconds),
+//   where the retried batch would be written twice.
+// - ":memory:": a database that lives in one connection cannot be shared with a thread, so its
+//   writes run in-thread on the main connection, as before.
+//
+// Errors come back from the worker as plain data and are rebuilt with SQLite's fields (errcode,
+// errstr, code), so isContentError/isLedgerContentError/isBusy classify them as before.
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from "node:worker_threads";
+import { unavailable } from "../../errors";
+import { isBusy } from "./errors";
+import type { Statements } from "./statements";
+import { inWriteTransaction } from "./transaction";
+
+export type WriteTable = "ledger" | "feedback";
+export type WriteRow = readonly SQLInputValue[];
+
+export interface SqliteWrites {
+  /** "worker" for a file database, "in-thread" for ":memory:". */
+  readonly mode: "worker" | "in-thread";
+  /** All rows in one write transaction (one commit), or none. */
+  insert(table: WriteTable, rows: readonly WriteRow[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A write the worker has not answered within this is failed (and the worker replaced). */
+const WRITE_TIMEOUT_MS = 30_000;
+/** Batches in flight at once (the ledger writer sends one at a time; feedback a few). */
+const MAX_IN_FLIGHT = 64;
+/** How long close() waits for the writes in flight, then for the worker to end. */
+const CLOSE_TIMEOUT_MS = 5_000;
+
+export class InThreadWrites implements SqliteWrites {
+  readonly mode = "in-thread";
+
+  constructor(
+    private readonly db: DatabaseSync,
+    private readonly statements: Statements,
+    private readonly sql: Readonly<Record<WriteTable, string>>,
+  ) {}
+
+  async insert(table: WriteTable, rows: readonly WriteRow[]): Promise<void> {
+    const insert = this.statements.get(this.sql[table]);
+    inWriteTransaction(this.db, () => {
+      for (const row of rows) insert.run(...row);
+    });
+  }
+
+  async close(): Promise<void> {}
+}
+
+interface WorkerError {
+  phase: "open" | "begin" | "write";
+  message: string;
+  code?: unknown;
+  errcode?: unknown;
+  errstr?: unknown;
+}
+
+type WorkerReply = { id: number; error?: WorkerError };
+
+interface InFlight {
+  resolve(): void;
+  reject(err: unknown): void;
+  timer: NodeJS.Timeout;
+  done: Promise<void>;
+}
+
+/**
+ * The worker's program: plain JavaScript run with `eval`, so it works the same from the sources
+ * (tsx, vitest) and from the esbuild bundle (no second file to find). Node built-ins only.
+ */
+const workerSource = `
+const { parentPort, workerData } = process.getBuiltinModule("node:worker_threads");
+const { DatabaseSync } = process.getBuiltinModule("node:sqlite");
+const { path, busyTimeoutMs, sql, replies } = workerData;
+function describe(err, phase) {
+  const e = typeof err === "object" && err !== null ? err : {};
+  return { phase, message: typeof e.message === "string" ? e.message : String(err), code: e.code, errcode: e.errcode, errstr: e.errstr };
+}
+let db;
+let openError;
+try {
+  db = new DatabaseSync(path);
+  db.exec("PRAGMA busy_timeout = " + Number(busyTimeoutMs));
+  db.exec("PRAGMA synchronous = FULL");
+} catch (err) {
+  openError = describe(err, "open");
+}
+const statements = new Map();
+function statement(table) {
+  let s = statements.get(table);
+  if (s === undefined) {
+    s = db.prepare(sql[table]);
+    statements.set(table, s);
+  }
+  return s;
+}
+parentPort.on("message", (msg) => {
+  if (msg.op === "close") {
+    try { if (db !== undefined && db.isOpen) db.close(); } catch {}
+    replies.close();
+    parentPort.close();
+    return;
+  }
+  const id = msg.id;
+  if (openError !== undefined) { replies.postMessage({ id, error: openError }); return; }
+  try {
+    db.exec("BEGIN IMMEDIATE");
+  } catch (err) {
+    replies.postMessage({ id, error: describe(err, "begin") });
+    return;
+  }
+  try {
+    const insert = statement(msg.table);
+    for (const row of msg.rows) insert.run(...row);
+    db.exec("COMMIT");
+    replies.postMessage({ id });
+  } catch (err) {
+    try { if (db.isTransaction) db.exec("ROLLBACK"); } catch {}
+    replies.postMessage({ id, error: describe(err, "write") });
+  }
+});
+`;
+
+export class WorkerWrites implements SqliteWrites {
+  readonly mode = "worker";
+  private worker: Worker | undefined;
+  /** Where the current worker answers: drained when it dies, so an answer it sent is never lost. */
+  private replies: MessagePort | undefined;
+  private readonly inFlight = new Map<number, InFlight>();
+  private nextId = 0;
+  private closed = false;
+  /** Workers started (1 unless one died and was replaced). */
+  started = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly busyTimeoutMs: number,
+    private readonly sql: Readonly<Record<WriteTable, string>>,
+  ) {}
+
+  insert(table: WriteTable, rows: readonly WriteRow[]): Promise<void> {
+    if (this.closed) return Promise.reject(unavailable("sqlite store: closed"));
+    if (this.inFlight.size >= MAX_IN_FLIGHT) {
+      return Promise.reject(unavailable(`sqlite store: ${MAX_IN_FLIGHT} write batches already waiting for the write worker`));
+    }
+    const worker = this.worker ?? this.start();
+    const id = ++this.nextId;
+    let resolve!: () => void;
+    let reject!: (err: unknown) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const timer = setTimeout(() => {
+      this.fail(worker, unavailable(`sqlite store: the write worker did not answer within ${WRITE_TIMEOUT_MS} ms`));
+    }, WRITE_TIMEOUT_MS);
+    timer.unref();
+    if (this.inFlight.size === 0) worker.ref();
+    this.inFlight.set(id, { resolve, reject, timer, done });
+    worker.postMessage({ id, table, rows });
+    return done;
+  }
+
+  /** Batches handed to the worker and not yet answered. */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** Ends the worker as a crash would (tests): the writes in flight fail with UNAVAILABLE. */
+  async crashForTest(): Promise<void> {
+    const worker = this.worker;
+    if (worker !== undefined) await worker.terminate();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const worker = this.worker;
+    if (worker === undefined) return;
+    const settled = Promise.allSettled([...this.inFlight.values()].map((w) => w.done));
+    await Promise.race([settled, delay(CLOSE_TIMEOUT_MS)]);
+    if (this.worker !== worker) return;
+    this.worker = undefined;
+    const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+    // Referenced until it has ended: a process closing the store and then nothing else must wait for it.
+    worker.ref();
+    worker.postMessage({ op: "close" });
+    const timedOut = await Promise.race([exited.then(() => false), delay(CLOSE_TIMEOUT_MS).then(() => true)]);
+    if (timedOut) await worker.terminate();
+    this.drainReplies(worker);
+    this.failAll(unavailable("sqlite store: closed"));
+  }
+
+  private start(): Worker {
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(workerSource, {
+      eval: true,
+      workerData: { path: this.path, busyTimeoutMs: this.busyTimeoutMs, sql: this.sql, replies: port2 },
+      transferList: [port2],
+    });
+    this.started += 1;
+    worker.unref();
+    port1.unref();
+    port1.on("message", (reply: WorkerReply) => this.settle(worker, reply));
+    this.replies = port1;
+    worker.on("error", (err) => this.fail(worker, unavailable(`sqlite store: the write worker failed: ${err.message}`, err)));
+    worker.on("exit", (code) => this.fail(worker, unavailable(`sqlite store: the write worker stopped (exit code ${code})`)));
+    this.worker = worker;
+    return worker;
+  }
+
+  private settle(worker: Worker, reply: WorkerReply): void {
+    const waiting = this.inFlight.get(reply.id);
+    if (waiting === undefined) return;
+    this.inFlight.delete(reply.id);
+    clearTimeout(waiting.timer);
+    if (this.inFlight.size === 0) worker.unref();
+    if (reply.error === undefined) waiting.resolve();
+    else waiting.reject(rebuild(reply.error));
+  }
+
+  /** The current worker is gone or stuck: fail its writes (the writers retry) and start afresh next time. */
+  private fail(worker: Worker, err: Error): void {
+    if (this.worker !== worker) return;
+    this.worker = undefined;
+    void worker.terminate();
+    this.drainReplies(worker);
+    this.failAll(err);
+  }
+
+  /** Answers the worker posted before it went (a batch it committed must not be written twice). */
+  private drainReplies(worker: Worker): void {
+    const port = this.replies;
+    if (port === undefined) return;
+    this.replies = undefined;
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) this.settle(worker, m.message as WorkerReply);
+    port.close();
+  }
+
+  private failAll(err: Error): void {
+    for (const waiting of this.inFlight.values()) {
+      clearTimeout(waiting.timer);
+      waiting.reject(err);
+    }
+    this.inFlight.clear();
+  }
+}
+
+/** An SQLite error as node:sqlite throws it (message, code, errcode, errstr), from the worker's description. */
+function rebuild(e: WorkerError): Error {
+  const err = Object.assign(new Error(e.message), {
+    ...(typeof e.code === "string" && { code: e.code }),
+    ...(typeof e.errcode === "number" && { errcode: e.errcode }),
+    ...(typeof e.errstr === "string" && { errstr: e.errstr }),
+  });
+  if (e.phase === "begin" && isBusy(err)) return unavailable("sqlite store: the database is locked by another process", err);
+  if (e.phase === "open") return unavailable(`sqlite store: the write worker cannot open the database: ${e.message}`, err);
+  return err;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
