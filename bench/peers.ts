@@ -48,10 +48,16 @@ export interface PeersContext {
   startBare: (fakeUrl: string) => Promise<{ child: PeerChild; h1Url: string; h2Url: string; plainUrl: string }>;
   startGateway: (name: string, configFile: string, logLevel: string) => Promise<{ child: PeerChild; url: string }>;
   gatewayConfig: (fakeUrl: string) => string;
-  checkGrpc: (url: string, what: string) => Promise<number>;
+  /** Headers every call to modelgate carries (its API key on the full path). */
+  gatewayHeaders: Record<string, string>;
+  /** The same as h2load `-H` arguments. */
+  gatewayH2loadHeaders: readonly string[];
+  /** What modelgate runs and how it is started, for the report's header. */
+  pathDescription: string;
+  checkGrpc: (url: string, what: string, headers?: Record<string, string>) => Promise<number>;
   wrkScript: (name: string, body: string, headers: Record<string, string>) => string;
   wrk: (url: string, script: string, conc: 1 | 32, seconds: number) => Promise<LoadResult>;
-  h2load: (url: string, conc: 1 | 32, seconds: number, expectedData: number, measure: boolean) => Promise<LoadResult>;
+  h2load: (url: string, conc: 1 | 32, seconds: number, expectedData: number, measure: boolean, headers?: readonly string[]) => Promise<LoadResult>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,21 +291,24 @@ export async function runPeers(ctx: PeersContext): Promise<string> {
   const mlflowBody = JSON.stringify({ messages: ctx.messages });
   const connectBody = JSON.stringify({ endpoint: ctx.endpoint, messages: ctx.messages });
   const json = { "Content-Type": "application/json" };
+  const gwJson = { ...json, ...ctx.gatewayHeaders };
   const s = {
-    gwOpenai: ctx.wrkScript("gw-openai", chatBody(ctx.endpoint), json),
+    gwOpenai: ctx.wrkScript("gw-openai", chatBody(ctx.endpoint), gwJson),
     peerOpenai: ctx.wrkScript("peer-openai", chatBody(ctx.model), json),
     portkey: ctx.wrkScript("portkey", chatBody(ctx.model), portkeyHeaders),
+    gwMlflow: ctx.wrkScript("gw-mlflow", mlflowBody, gwJson),
     mlflow: ctx.wrkScript("mlflow", mlflowBody, json),
+    gwConnect: ctx.wrkScript("gw-connect", connectBody, gwJson),
     connect: ctx.wrkScript("connect", connectBody, json),
   };
   // the plain node:http proxy answers this one path whatever the body's other fields
   const plainPath = `${bare.plainUrl}/modelgate.v1.ChatService/Chat`;
-  const gwGrpcData = await ctx.checkGrpc(gw.url, "modelgate (gRPC)");
+  const gwGrpcData = await ctx.checkGrpc(gw.url, "modelgate (gRPC)", ctx.gatewayHeaders);
   const bareGrpcData = await ctx.checkGrpc(bare.h2Url, "bare (gRPC)");
-  await (await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: json, body: chatBody(ctx.endpoint) })).text().then((t) => {
+  await (await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: gwJson, body: chatBody(ctx.endpoint) })).text().then((t) => {
     if (!t.includes(ctx.expectedReply)) throw new Error(`modelgate OpenAI REST: unexpected answer ${t.slice(0, 300)}`);
   });
-  await (await fetch(`${gw.url}/gateway/${ctx.endpoint}/invocations`, { method: "POST", headers: json, body: mlflowBody })).text().then((t) => {
+  await (await fetch(`${gw.url}/gateway/${ctx.endpoint}/invocations`, { method: "POST", headers: gwJson, body: mlflowBody })).text().then((t) => {
     if (!t.includes(ctx.expectedReply)) throw new Error(`modelgate MLflow REST: unexpected answer ${t.slice(0, 300)}`);
   });
 
@@ -315,14 +324,14 @@ export async function runPeers(ctx: PeersContext): Promise<string> {
   const ll = peer("LiteLLM");
   if (ll) cell("OpenAI REST", `LiteLLM ${installed.versions["litellm"]} (1 worker)`, ll.child.proc.pid!, wrkOn(`${ll.url}/v1/chat/completions`, s.peerOpenai));
   cell("OpenAI REST", "bare node:http + undici proxy", barePid, wrkOn(plainPath, s.peerOpenai));
-  cell("MLflow REST", "modelgate", gwPid, wrkOn(`${gw.url}/gateway/${ctx.endpoint}/invocations`, s.mlflow));
+  cell("MLflow REST", "modelgate", gwPid, wrkOn(`${gw.url}/gateway/${ctx.endpoint}/invocations`, s.gwMlflow));
   const ml = peer("MLflow gateway");
   if (ml) cell("MLflow REST", `MLflow gateway ${installed.versions["mlflow"]} (1 worker)`, ml.child.proc.pid!, wrkOn(`${ml.url}/gateway/${ctx.endpoint}/invocations`, s.mlflow));
   cell("MLflow REST", "bare node:http + undici proxy", barePid, wrkOn(plainPath, s.mlflow));
-  cell("Connect JSON", "modelgate", gwPid, wrkOn(`${gw.url}/modelgate.v1.ChatService/Chat`, s.connect));
+  cell("Connect JSON", "modelgate", gwPid, wrkOn(`${gw.url}/modelgate.v1.ChatService/Chat`, s.gwConnect));
   cell("Connect JSON", "bare connect-node passthrough", barePid, wrkOn(`${bare.h1Url}/modelgate.v1.ChatService/Chat`, s.connect));
   cell("Connect JSON", "bare node:http + undici proxy", barePid, wrkOn(plainPath, s.connect));
-  cell("gRPC", "modelgate", gwPid, (c, sec, m) => ctx.h2load(gw.url, c, sec, gwGrpcData, m));
+  cell("gRPC", "modelgate", gwPid, (c, sec, m) => ctx.h2load(gw.url, c, sec, gwGrpcData, m, ctx.gatewayH2loadHeaders));
   cell("gRPC", "bare connect-node passthrough", barePid, (c, sec, m) => ctx.h2load(bare.h2Url, c, sec, bareGrpcData, m));
 
   // One row per process: the bare connect-node passthrough and the bare node:http proxy share one.
@@ -356,7 +365,10 @@ export async function runPeers(ctx: PeersContext): Promise<string> {
     "",
     `${os.cpus().length} CPUs shared by the load tool, the fake upstream and every server (and by whatever else runs on the machine). ` +
       `${ctx.rounds} rounds, each cell ${ctx.duration} s after ${ctx.warmup} s of warm-up, systems interleaved within each round; figures are medians over the rounds. ` +
-      `c=1: wrk -t1 -c1 / h2load -c1 -m1; c=32: wrk -t2 -c32 / h2load -c1 -m32. modelgate: the bench config (auth off, logging info). ` +
+      `c=1: wrk -t1 -c1 / h2load -c1 -m1; c=32: wrk -t2 -c32 / h2load -c1 -m32. ` +
+      `modelgate: ${ctx.pathDescription}. ` +
+      `The peers run their own defaults: Portkey ${"`"}--headless${"`"} (no auth, provider and upstream from request headers); ` +
+      `LiteLLM's proxy with one worker, no master key (auth off), LITELLM_LOG=ERROR; MLflow's gateway with one worker (no auth). ` +
       `CPU ms/req: utime+stime of the server's process tree during the measured run ÷ requests.`,
   ];
   if (installed.missing.length > 0) out.push("", `Left out (install failed): ${installed.missing.join(", ")}.`);

@@ -9,7 +9,7 @@
 // (bench/streams-memory.ts), with --long the RSS drift over many calls, and the gateway's RSS;
 // prints markdown.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
@@ -41,6 +41,7 @@ const { values: opt } = parseArgs({
     "skip-silent": { type: "boolean", default: false },
     "skip-traced": { type: "boolean", default: false },
     "cpu-prof": { type: "boolean", default: false },
+    "auth-off": { type: "boolean", default: false },
     smoke: { type: "boolean", default: false },
     peers: { type: "boolean", default: false },
     rounds: { type: "string", default: "3" },
@@ -68,6 +69,10 @@ if (opt.help) {
   --skip-traced   skip the extra modelgate run with OpenTelemetry tracing on (spans exported
                   over OTLP/HTTP to a sink in the bench process)
   --cpu-prof      also profile modelgate (node --cpu-prof) under c=32 load and summarise it
+  --auth-off      modelgate without auth, quotas or store (the bench before issue 11's full path):
+                  by default every modelgate row runs the full path (an API key on every call,
+                  a team and an endpoint request quota far above what the bench sends, logging
+                  info, metrics on)
   --json FILE     also write the raw results as JSON
   --smoke         a quick check that the bench works and prints (CI): 1 s cells, no silent run,
                   no quiet wait, 20 TTFT calls; the figures mean nothing
@@ -124,6 +129,29 @@ const ENDPOINT = "chat";
 /** The two-target endpoint (weighted 50/50 split over two targets on the same fake). */
 const SPLIT_ENDPOINT = "chat-split";
 const API_KEY = "sk-bench-not-a-real-key";
+/**
+ * Issue 11's full path (the default): modelgate checks an API key on every call, counts it
+ * against its team's and its endpoint's request quotas (limits far above what the bench sends,
+ * so they are checked and counted, never hit), logs at info and keeps its metrics. --auth-off:
+ * auth off, no quotas (the bench before the full path).
+ */
+const FULL_PATH = !opt["auth-off"];
+/** modelgate's own API key (auth.keys), sent by every load tool and client to modelgate only. */
+const GATEWAY_KEY = "mg-bench-0123456789abcdef";
+/** Headers every call to modelgate carries. */
+const GW_HEADERS: Record<string, string> = FULL_PATH ? { authorization: `Bearer ${GATEWAY_KEY}` } : {};
+/** The same as h2load `-H` arguments. */
+const GW_H2LOAD_HEADERS: string[] = Object.entries(GW_HEADERS).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
+/** Far above any request rate the bench reaches (about 10^4 per second on one machine). */
+const QUOTA_CALLS = 1_000_000_000;
+/** What the modelgate rows run, for the reports' headers. */
+const PATH_DESCRIPTION = FULL_PATH
+  ? `the full path: auth with one API key (sent on every call), a team request quota (rpm) and an endpoint request quota (calls per minute), ` +
+    `both ${QUOTA_CALLS.toLocaleString("en-US")} (checked and counted, never hit), usage store SQLite in a temporary folder, logging info, metrics on`
+  : "auth off (--auth-off): no key, no quotas; logging info, metrics on";
+/** How modelgate is started, for the reports' headers. */
+const START_DESCRIPTION =
+  "started as `npm start` runs it: node --max-semi-space-size=8 bin/modelgate.mjs (the esbuild bundle of src/main.ts)";
 const MESSAGES = [
   { role: "system", content: "You are a helpful assistant." },
   { role: "user", content: "Write one sentence about the sea." },
@@ -311,9 +339,7 @@ function gatewayConfig(fakeUrl: string, extraServer = "", extraEndpoints = ""): 
 server:
   host: 127.0.0.1
   port: 0
-${extraServer}auth:
-  enabled: false
-logging:
+${extraServer}${authConfig()}logging:
   level: info
 endpoints:
   - name: ${ENDPOINT}
@@ -324,7 +350,7 @@ endpoints:
       config:
         openai_api_key: ${API_KEY}
         openai_api_base: ${fakeUrl}/v1
-  # Two targets, a weighted 50/50 split, both on the same fake: the routing layer's own cost.
+${endpointLimit()}  # Two targets, a weighted 50/50 split, both on the same fake: the routing layer's own cost.
   - name: ${SPLIT_ENDPOINT}
     endpoint_type: llm/v1/chat
     targets:
@@ -335,13 +361,39 @@ endpoints:
         weight: 50
         model: { provider: openai, name: ${MODEL}, config: { openai_api_key: ${API_KEY}, openai_api_base: "${fakeUrl}/v1" } }
     routing: { strategy: weighted }
-${extraEndpoints}`;
+${endpointLimit()}${extraEndpoints}`;
+}
+
+/** The config's auth, teams and store blocks: the full path's key and team quota, or auth off. */
+function authConfig(): string {
+  if (!FULL_PATH) return "auth:\n  enabled: false\n";
+  return `auth:
+  enabled: true
+  keys:
+    - name: bench
+      key: ${GATEWAY_KEY}
+      team: bench
+      roles: [user]
+teams:
+  bench: { rpm: ${QUOTA_CALLS} }
+store:
+  database_url: sqlite:${path.join(tmp, "modelgate.db")}
+`;
+}
+
+/** An endpoint's request quota on the full path (indented for an endpoint entry), else nothing. */
+function endpointLimit(): string {
+  return FULL_PATH ? `    limit: { renewal_period: minute, calls: ${QUOTA_CALLS} }\n` : "";
 }
 
 /**
- * Starts src/main.ts with its stdout (the pino log, one line per call) on /dev/null, so the
+ * Starts modelgate with its stdout (the pino log, one line per call) on /dev/null, so the
  * logging cost is paid but no reader competes for the CPUs. With stdout gone (and nothing at
  * all with LOG_LEVEL=silent) readiness is polled instead: the port must answer a real Chat.
+ * `runner` "shipped": the command `npm start` runs (node --max-semi-space-size=8
+ * bin/modelgate.mjs, which runs the esbuild bundle of src/main.ts, built before the first start);
+ * "tsx": src/main.ts through tsx with the same V8 flag (the --cpu-prof run, whose summary maps
+ * positions back to .ts lines through tsx's cached source maps).
  */
 async function startGateway(
   name: string,
@@ -349,17 +401,19 @@ async function startGateway(
   logLevel: string,
   nodeArgs: string[] = [],
   extraEnv: NodeJS.ProcessEnv = {},
+  runner: "shipped" | "tsx" = "shipped",
 ): Promise<{ child: Child; url: string; spawnedAt: number }> {
   const port = await freePort();
   const spawnedAt = performance.now();
   const devNull = openSync("/dev/null", "w");
   let child: Child;
   try {
-    child = spawnTs(name, "src/main.ts", ["--config", configFile, "--port", String(port)], {
-      stdout: devNull,
-      env: { ...process.env, ...extraEnv, LOG_LEVEL: logLevel },
-      nodeArgs,
-    });
+    const args = ["--config", configFile, "--port", String(port)];
+    const opts = { stdout: devNull, env: { ...process.env, ...extraEnv, LOG_LEVEL: logLevel } };
+    child =
+      runner === "tsx"
+        ? spawnTs(name, "src/main.ts", args, { ...opts, nodeArgs: [SEMI_SPACE, ...nodeArgs] })
+        : spawnCmd(name, process.execPath, [SEMI_SPACE, ...nodeArgs, path.join(root, "bin", "modelgate.mjs"), ...args], opts);
   } finally {
     closeSync(devNull);
   }
@@ -368,7 +422,7 @@ async function startGateway(
   for (;;) {
     if (child.proc.exitCode !== null) throw failure(child, `exited (${child.proc.exitCode}) before it was ready`);
     try {
-      await checkConnectJson(url, `${name} (Connect JSON)`);
+      await checkConnectJson(url, `${name} (Connect JSON)`, connectBody, GW_HEADERS);
       break;
     } catch (err) {
       if (Date.now() > until) throw failure(child, `not ready after 30 s: ${(err as Error).message}`);
@@ -379,6 +433,25 @@ async function startGateway(
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The V8 flag of `npm start` (package.json). */
+const SEMI_SPACE = "--max-semi-space-size=8";
+
+/**
+ * Builds (or finds up to date) the bundle bin/modelgate.mjs runs, once before any gateway starts,
+ * so no measured start pays for the build and no gateway keeps esbuild's module in its heap:
+ * `modelgate --help` runs bin/modelgate.mjs's bundle step, then the bundle's help, and exits.
+ */
+function buildBundle(): void {
+  const r = spawnSync(process.execPath, [path.join(root, "bin", "modelgate.mjs"), "--help"], { cwd: root, encoding: "utf8", timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`bin/modelgate.mjs --help exited ${String(r.status)}: ${(r.stderr ?? "").slice(-2000)}`);
+  const bundle = path.join(root, "node_modules", ".cache", "modelgate", "main.mjs");
+  try {
+    statSync(bundle);
+  } catch {
+    throw new Error(`bin/modelgate.mjs did not build its bundle (${bundle}): the gateway would run through tsx, not as shipped`);
+  }
+}
 
 /** An OTLP/HTTP traces receiver that only counts: answers each export with an empty (valid) ExportTraceServiceResponse. */
 async function startOtlpSink(): Promise<{ url: string; exports(): number; bytes(): number; close(): Promise<void> }> {
@@ -405,10 +478,10 @@ async function startOtlpSink(): Promise<{ url: string; exports(): number; bytes(
 // Correctness checks: the exact bodies the load tools send must get the expected answer
 
 /** POST /v1/chat/completions (the fake itself, or modelgate's OpenAI REST surface) with `body`. */
-async function checkDirect(baseUrl: string, body = directBody, what = "direct"): Promise<void> {
+async function checkDirect(baseUrl: string, body = directBody, what = "direct", headers: Record<string, string> = { authorization: `Bearer ${API_KEY}` }): Promise<void> {
   const res = await fetch(`${baseUrl}/v1/chat/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${API_KEY}` },
+    headers: { ...headers, "content-type": "application/json" },
     body,
   });
   const text = await res.text();
@@ -421,29 +494,45 @@ async function checkDirect(baseUrl: string, body = directBody, what = "direct"):
   if (res.status !== 200 || content !== EXPECTED_REPLY) throw new Error(`${what}: HTTP ${res.status} ${text.slice(0, 300)}`);
 }
 
-async function checkConnectJson(url: string, what: string, body = connectBody): Promise<void> {
+async function checkConnectJson(url: string, what: string, body = connectBody, headers: Record<string, string> = {}): Promise<void> {
+  const res = await fetch(`${url}/modelgate.v1.ChatService/Chat`, {
+    method: "POST",
+    headers: { ...headers, "content-type": "application/json" },
+    body,
+  });
+  const text = await res.text();
+  let content: string | undefined;
+  try {
+    content = (JSON.parse(text) as { choices?: { message?: { content?: string } }[] }).choices?.[0]?.message?.content;
+  } catch {
+    content = undefined;
+  }
+  if (res.status !== 200 || content !== EXPECTED_REPLY) throw new Error(`${what}: HTTP ${res.status} ${text.slice(0, 300)}`);
+}
+
+/**
+ * The full path really checks the key: a call without it must be refused (401,
+ * unauthenticated), or the figures would measure auth off.
+ */
+async function checkAuthEnforced(url: string): Promise<void> {
   const res = await fetch(`${url}/modelgate.v1.ChatService/Chat`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body,
+    body: connectBody,
+    signal: AbortSignal.timeout(10_000),
   });
   const text = await res.text();
-  let content: string | undefined;
-  try {
-    content = (JSON.parse(text) as { choices?: { message?: { content?: string } }[] }).choices?.[0]?.message?.content;
-  } catch {
-    content = undefined;
-  }
-  if (res.status !== 200 || content !== EXPECTED_REPLY) throw new Error(`${what}: HTTP ${res.status} ${text.slice(0, 300)}`);
+  if (res.status !== 401) throw new Error(`modelgate without its API key: expected HTTP 401 (auth on), got ${res.status} ${text.slice(0, 300)}`);
 }
 
 /** Sends the h2load body once over h2c; returns the response's DATA byte count (for h2load's check). */
-async function checkGrpc(url: string, what: string): Promise<number> {
+async function checkGrpc(url: string, what: string, headers: Record<string, string> = {}): Promise<number> {
   const session = http2.connect(url);
   try {
     return await new Promise<number>((resolve, reject) => {
       session.once("error", reject);
       const req = session.request({
+        ...headers,
         ":method": "POST",
         ":path": "/modelgate.v1.ChatService/Chat",
         "content-type": "application/grpc",
@@ -654,13 +743,21 @@ let h2loadRun = 0;
  * `expectedData` is the DATA bytes of one good answer: a failed gRPC call is still HTTP 200
  * (trailers-only, no DATA), so good answers = DATA bytes / expectedData.
  */
-async function h2load(url: string, conc: 1 | 32, seconds: number, expectedData: number, measure: boolean): Promise<LoadResult> {
+async function h2load(
+  url: string,
+  conc: 1 | 32,
+  seconds: number,
+  expectedData: number,
+  measure: boolean,
+  headers: readonly string[] = [],
+): Promise<LoadResult> {
   const log = path.join(tmp, `h2load-${++h2loadRun}.tsv`);
   const args = [
     "-c", "1", "-m", String(conc), "-t", "1", "-D", String(seconds),
     "-d", path.join(tmp, "grpc-body.bin"),
     "-H", "content-type: application/grpc",
     "-H", "te: trailers",
+    ...headers,
     ...(measure ? ["--log-file", log] : []),
     `${url}/modelgate.v1.ChatService/Chat`,
   ];
@@ -993,6 +1090,8 @@ async function main(): Promise<void> {
   tmp = mkdtempSync(path.join(os.tmpdir(), "modelgate-bench-"));
   writeFileSync(path.join(tmp, "grpc-body.bin"), grpcBody);
   const configFile = path.join(tmp, "modelgate.yaml");
+  log(`modelgate rows: ${PATH_DESCRIPTION}; ${START_DESCRIPTION}`);
+  buildBundle();
 
   if (opt.peers) {
     const report = await runPeers({
@@ -1016,6 +1115,9 @@ async function main(): Promise<void> {
       startBare,
       startGateway: (name, file, level) => startGateway(name, file, level),
       gatewayConfig,
+      gatewayHeaders: GW_HEADERS,
+      gatewayH2loadHeaders: GW_H2LOAD_HEADERS,
+      pathDescription: `${PATH_DESCRIPTION}; ${START_DESCRIPTION}`,
       checkGrpc,
       wrkScript,
       wrk,
@@ -1035,13 +1137,14 @@ async function main(): Promise<void> {
   log(`modelgate ${gw.url} (LOG_LEVEL=info, log lines to /dev/null)`);
 
   await checkDirect(fake.url);
-  await checkConnectJson(gw.url, "modelgate two-target (Connect JSON)", connectSplitBody);
-  await checkDirect(gw.url, openaiBody, "modelgate (OpenAI REST)");
-  await checkDirect(gw.url, openaiSplitBody, "modelgate two-target (OpenAI REST)");
+  await checkConnectJson(gw.url, "modelgate two-target (Connect JSON)", connectSplitBody, GW_HEADERS);
+  await checkDirect(gw.url, openaiBody, "modelgate (OpenAI REST)", GW_HEADERS);
+  await checkDirect(gw.url, openaiSplitBody, "modelgate two-target (OpenAI REST)", GW_HEADERS);
   await checkConnectJson(bare.h1Url, "bare (Connect JSON)");
   await checkConnectJson(bare.plainUrl, "plain node:http passthrough");
   const bareGrpcData = await checkGrpc(bare.h2Url, "bare (gRPC)");
-  const gwGrpcData = await checkGrpc(gw.url, "modelgate (gRPC)");
+  const gwGrpcData = await checkGrpc(gw.url, "modelgate (gRPC)", GW_HEADERS);
+  if (FULL_PATH) await checkAuthEnforced(gw.url);
   const memory: { label: string; idle: Memory; after?: Memory }[] = [];
   await sleep(500);
   const gwMem = { label: "modelgate (log info)", idle: memoryOf(gw.child.proc.pid) } as (typeof memory)[number];
@@ -1053,9 +1156,12 @@ async function main(): Promise<void> {
     Authorization: `Bearer ${API_KEY}`,
   });
   const connectScript = wrkScript("connect", connectBody, { "Content-Type": "application/json" });
-  const connectSplitScript = wrkScript("connect-split", connectSplitBody, { "Content-Type": "application/json" });
-  const openaiScript = wrkScript("openai", openaiBody, { "Content-Type": "application/json" });
-  const openaiSplitScript = wrkScript("openai-split", openaiSplitBody, { "Content-Type": "application/json" });
+  // modelgate's scripts carry its API key on the full path.
+  const gwJson = { "Content-Type": "application/json", ...GW_HEADERS };
+  const gwConnectScript = wrkScript("gw-connect", connectBody, gwJson);
+  const connectSplitScript = wrkScript("connect-split", connectSplitBody, gwJson);
+  const openaiScript = wrkScript("openai", openaiBody, gwJson);
+  const openaiSplitScript = wrkScript("openai-split", openaiSplitBody, gwJson);
 
   if (PARTS.has("load")) {
   await measureRow(
@@ -1072,7 +1178,7 @@ async function main(): Promise<void> {
   );
   await measureRow(
     { key: "gw-json", label: "modelgate (log info)", protocol: "Connect JSON, HTTP/1.1 · wrk", tool: "wrk" },
-    (c, s) => wrk(`${gw.url}/modelgate.v1.ChatService/Chat`, connectScript, c, s),
+    (c, s) => wrk(`${gw.url}/modelgate.v1.ChatService/Chat`, gwConnectScript, c, s),
   );
   // The routing layer's cost: the same call to a two-target endpoint (weighted 50/50), right after.
   await measureRow(
@@ -1093,7 +1199,7 @@ async function main(): Promise<void> {
   );
   await measureRow(
     { key: "gw-grpc", label: "modelgate (log info)", protocol: "gRPC, h2c · h2load", tool: "h2load" },
-    (c, s, m) => h2load(gw.url, c, s, gwGrpcData, m),
+    (c, s, m) => h2load(gw.url, c, s, gwGrpcData, m, GW_H2LOAD_HEADERS),
   );
   gwMem.after = memoryOf(gw.child.proc.pid);
   bareMem.after = memoryOf(bare.child.proc.pid);
@@ -1104,11 +1210,11 @@ async function main(): Promise<void> {
   log(`TTFT: ${TTFT_N} sequential streamed chats per row (+20 warm-up)`);
   ttft.push(
     await ttftRow("direct upstream (SSE, undici)", () => ttftDirect(fake.url, CHAT_INPUT, TTFT_N, 20)),
-    await ttftRow("modelgate OpenAI REST SSE (undici, log info)", () => ttftDirect(gw.url, CHAT_INPUT, TTFT_N, 20, ENDPOINT)),
+    await ttftRow("modelgate OpenAI REST SSE (undici, log info)", () => ttftDirect(gw.url, CHAT_INPUT, TTFT_N, 20, ENDPOINT, GW_HEADERS)),
     await ttftRow("bare connect-node StreamChat (gRPC)", () => ttftGrpc(bare.h2Url, CHAT_INPUT, TTFT_N, 20)),
-    await ttftRow("modelgate StreamChat (gRPC, log info)", () => ttftGrpc(gw.url, CHAT_INPUT, TTFT_N, 20)),
+    await ttftRow("modelgate StreamChat (gRPC, log info)", () => ttftGrpc(gw.url, CHAT_INPUT, TTFT_N, 20, GW_HEADERS)),
     await ttftRow("bare connect-node StreamChat (Connect JSON, HTTP/1.1)", () => ttftConnect(bare.h1Url, CHAT_INPUT, TTFT_N, 20)),
-    await ttftRow("modelgate StreamChat (Connect JSON, HTTP/1.1, log info)", () => ttftConnect(gw.url, CHAT_INPUT, TTFT_N, 20)),
+    await ttftRow("modelgate StreamChat (Connect JSON, HTTP/1.1, log info)", () => ttftConnect(gw.url, CHAT_INPUT, TTFT_N, 20, GW_HEADERS)),
   );
   }
   await stopChild(gw.child);
@@ -1116,17 +1222,17 @@ async function main(): Promise<void> {
   if (!opt["skip-silent"] && PARTS.has("load")) {
     const silent = await startGateway("modelgate (silent)", configFile, "silent");
     log(`modelgate ${silent.url} (LOG_LEVEL=silent)`);
-    const silentGrpcData = await checkGrpc(silent.url, "modelgate silent (gRPC)");
+    const silentGrpcData = await checkGrpc(silent.url, "modelgate silent (gRPC)", GW_HEADERS);
     await sleep(500);
     const silentMem = { label: "modelgate (log silent)", idle: memoryOf(silent.child.proc.pid) } as (typeof memory)[number];
     memory.push(silentMem);
     await measureRow(
       { key: "gw-json-silent", label: "modelgate (log silent)", protocol: "Connect JSON, HTTP/1.1 · wrk", tool: "wrk" },
-      (c, s) => wrk(`${silent.url}/modelgate.v1.ChatService/Chat`, connectScript, c, s),
+      (c, s) => wrk(`${silent.url}/modelgate.v1.ChatService/Chat`, gwConnectScript, c, s),
     );
     await measureRow(
       { key: "gw-grpc-silent", label: "modelgate (log silent)", protocol: "gRPC, h2c · h2load", tool: "h2load" },
-      (c, s, m) => h2load(silent.url, c, s, silentGrpcData, m),
+      (c, s, m) => h2load(silent.url, c, s, silentGrpcData, m, GW_H2LOAD_HEADERS),
     );
     silentMem.after = memoryOf(silent.child.proc.pid);
     await stopChild(silent.child);
@@ -1142,15 +1248,15 @@ async function main(): Promise<void> {
     });
     try {
       log(`modelgate ${traced.url} (LOG_LEVEL=info, OpenTelemetry traces to ${sink.url})`);
-      const tracedGrpcData = await checkGrpc(traced.url, "modelgate traced (gRPC)");
+      const tracedGrpcData = await checkGrpc(traced.url, "modelgate traced (gRPC)", GW_HEADERS);
       await sleep(500);
       await measureRow(
         { key: "gw-json-traced", label: "modelgate (log info, tracing on)", protocol: "Connect JSON, HTTP/1.1 · wrk", tool: "wrk" },
-        (c, s) => wrk(`${traced.url}/modelgate.v1.ChatService/Chat`, connectScript, c, s),
+        (c, s) => wrk(`${traced.url}/modelgate.v1.ChatService/Chat`, gwConnectScript, c, s),
       );
       await measureRow(
         { key: "gw-grpc-traced", label: "modelgate (log info, tracing on)", protocol: "gRPC, h2c · h2load", tool: "h2load" },
-        (c, s, m) => h2load(traced.url, c, s, tracedGrpcData, m),
+        (c, s, m) => h2load(traced.url, c, s, tracedGrpcData, m, GW_H2LOAD_HEADERS),
       );
       await sleep(1_500); // one more batch export (the SDK's scheduled delay is 1 s by default here)
       if (sink.exports() === 0) throw new Error("tracing on: the OTLP sink received no export: the gateway exported no span");
@@ -1172,24 +1278,27 @@ async function main(): Promise<void> {
       const tsxTmp = path.join(tmp, `tsx-tmp-${which === "modelgate" ? "gw" : "bare"}`);
       mkdirSync(tsxTmp);
       const nodeArgs = ["--cpu-prof", "--cpu-prof-dir", profDir];
-      let target: { child: Child; jsonUrl: string; grpcUrl: string; spawnedAt: number };
+      let target: { child: Child; jsonUrl: string; grpcUrl: string; spawnedAt: number; script: string; headers: Record<string, string> };
       if (which === "modelgate") {
-        const prof = await startGateway("modelgate (cpu-prof)", configFile, "info", nodeArgs, { TMPDIR: tsxTmp });
-        target = { child: prof.child, jsonUrl: prof.url, grpcUrl: prof.url, spawnedAt: prof.spawnedAt };
+        // Through tsx (not the bundle), with the same V8 flag and config: the summary maps
+        // profile positions back to .ts lines through tsx's source maps.
+        const prof = await startGateway("modelgate (cpu-prof)", configFile, "info", nodeArgs, { TMPDIR: tsxTmp }, "tsx");
+        target = { child: prof.child, jsonUrl: prof.url, grpcUrl: prof.url, spawnedAt: prof.spawnedAt, script: gwConnectScript, headers: GW_HEADERS };
       } else {
         const spawnedAt = performance.now();
         const prof = await startBare(fake.url, nodeArgs, { TMPDIR: tsxTmp });
         await checkConnectJson(prof.h1Url, "bare cpu-prof (Connect JSON)");
-        target = { child: prof.child, jsonUrl: prof.h1Url, grpcUrl: prof.h2Url, spawnedAt };
+        target = { child: prof.child, jsonUrl: prof.h1Url, grpcUrl: prof.h2Url, spawnedAt, script: connectScript, headers: {} };
       }
-      const profGrpcData = await checkGrpc(target.grpcUrl, `${which} cpu-prof (gRPC)`);
+      const profGrpcData = await checkGrpc(target.grpcUrl, `${which} cpu-prof (gRPC)`, target.headers);
+      const h2Headers = Object.entries(target.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
       log(`cpu profile: ${which} under wrk Connect JSON c=32 then h2load gRPC c=32, ${DURATION} s each (after warm-up)`);
-      await wrk(`${target.jsonUrl}/modelgate.v1.ChatService/Chat`, connectScript, 32, WARMUP);
-      await h2load(target.grpcUrl, 32, WARMUP, profGrpcData, false);
+      await wrk(`${target.jsonUrl}/modelgate.v1.ChatService/Chat`, target.script, 32, WARMUP);
+      await h2load(target.grpcUrl, 32, WARMUP, profGrpcData, false, h2Headers);
       // Profile time starts about when the child does: samples before now are start-up and warm-up.
       const fromMs = performance.now() - target.spawnedAt;
-      const json = await wrk(`${target.jsonUrl}/modelgate.v1.ChatService/Chat`, connectScript, 32, DURATION);
-      const grpc = await h2load(target.grpcUrl, 32, DURATION, profGrpcData, false);
+      const json = await wrk(`${target.jsonUrl}/modelgate.v1.ChatService/Chat`, target.script, 32, DURATION);
+      const grpc = await h2load(target.grpcUrl, 32, DURATION, profGrpcData, false, h2Headers);
       await stopChild(target.child);
       const file = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"));
       if (file === undefined) throw new Error(`no .cpuprofile written in ${profDir}`);
@@ -1226,6 +1335,7 @@ async function main(): Promise<void> {
       startGateway: (name, file, level) => startGateway(name, file, level),
       gatewayConfig,
       apiKey: API_KEY,
+      gatewayHeaders: GW_HEADERS,
       messages: MESSAGES,
     });
     await stopAll();
@@ -1236,7 +1346,7 @@ async function main(): Promise<void> {
   if (opt.long) {
     const driftFake = await startFake();
     writeFileSync(configFile, gatewayConfig(driftFake.url));
-    drift = await driftRun(configFile, connectScript);
+    drift = await driftRun(configFile, gwConnectScript);
     await stopAll();
   }
 
@@ -1259,6 +1369,7 @@ async function main(): Promise<void> {
     `Machine: ${cpu[0]?.model.trim() ?? "?"}, ${cpu.length} CPUs, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ` +
       `Node ${process.version}; ${toolVersion("wrk", ["-v"], /wrk \S+/)}; ${toolVersion("h2load", ["--version"], /nghttp2\/\S+/).replace("nghttp2", "h2load nghttp2")}.`,
     `Load generator, fake upstream and server under test all share these ${cpu.length} CPUs (at c=32 they compete for them).`,
+    `modelgate rows: ${PATH_DESCRIPTION}; ${START_DESCRIPTION}${opt["cpu-prof"] ? " (the --cpu-prof run: src/main.ts through tsx, same flag and config)" : ""}.`,
   );
   if (rows.length > 0) {
     out.push(

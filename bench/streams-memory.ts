@@ -47,6 +47,8 @@ export interface StreamsMemoryDeps {
   startGateway(name: string, configFile: string, logLevel: string): Promise<{ child: ChildLike; url: string }>;
   gatewayConfig(fakeUrl: string, extraServer: string, extraEndpoints: string): string;
   apiKey: string;
+  /** Headers every call to modelgate carries (its API key on the full path; none with --auth-off). */
+  gatewayHeaders: Record<string, string>;
   messages: { role: string; content: string }[];
 }
 
@@ -155,14 +157,14 @@ function directStream(agent: Agent, holdUrl: string, messages: StreamsMemoryDeps
 }
 
 /** StreamChat over gRPC: one connect-node transport (one HTTP/2 session) per PER_SESSION streams. */
-function grpcStream(baseUrl: string, n: number, messages: StreamsMemoryDeps["messages"]) {
+function grpcStream(baseUrl: string, n: number, messages: StreamsMemoryDeps["messages"], headers: Record<string, string> = {}) {
   const clients: Client<typeof ChatService>[] = [];
   for (let s = 0; s < Math.ceil(n / PER_SESSION); s++) {
     clients.push(createClient(ChatService, createGrpcTransport({ baseUrl, idleConnectionTimeoutMs: 600_000 })));
   }
   return async (i: number, signal: AbortSignal): Promise<void> => {
     const client = clients[Math.floor(i / PER_SESSION)]!;
-    const it = client.streamChat({ endpoint: HOLD_ENDPOINT, messages }, { signal })[Symbol.asyncIterator]();
+    const it = client.streamChat({ endpoint: HOLD_ENDPOINT, messages }, { signal, headers })[Symbol.asyncIterator]();
     for (;;) {
       const r = await it.next();
       if (r.done) throw new Error(`${baseUrl}: the stream ended before its first token`);
@@ -250,7 +252,7 @@ export async function runStreamsMemory(d: StreamsMemoryDeps): Promise<StreamsMem
       );
       const gw = await d.startGateway("modelgate (streams)", file, "info");
       children.push(gw.child);
-      const open = grpcStream(gw.url, Math.max(d.n, d.warmup), d.messages);
+      const open = grpcStream(gw.url, Math.max(d.n, d.warmup), d.messages, d.gatewayHeaders);
       const warm = await openMany(d.warmup, d.settleMs, open, "modelgate warm-up");
       await warm.streams.close();
       await sleep(d.settleMs);

@@ -41,7 +41,14 @@ interface OpenAIChunkView {
  * OpenAI SSE through one undici Agent (keep-alive): the fake's endpoint directly, or modelgate's
  * OpenAI REST surface when `model` is given (the endpoint's name).
  */
-export async function ttftDirect(baseUrl: string, input: ChatInput, n: number, warmup: number, model = input.model): Promise<TtftSample[]> {
+export async function ttftDirect(
+  baseUrl: string,
+  input: ChatInput,
+  n: number,
+  warmup: number,
+  model = input.model,
+  headers: Record<string, string> = {},
+): Promise<TtftSample[]> {
   const agent = new Agent({ keepAliveTimeout: 30_000 });
   const url = baseUrl.replace(/\/+$/, "") + "/v1/chat/completions";
   const body = JSON.stringify({
@@ -55,7 +62,7 @@ export async function ttftDirect(baseUrl: string, input: ChatInput, n: number, w
     const res = await request(url, {
       dispatcher: agent,
       method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      headers: { ...headers, "content-type": "application/json", accept: "text/event-stream" },
       body,
     });
     if (res.statusCode !== 200) throw new Error(`SSE stream from ${url}: HTTP ${res.statusCode}: ${(await res.body.text()).slice(0, 200)}`);
@@ -92,24 +99,31 @@ export async function ttftDirect(baseUrl: string, input: ChatInput, n: number, w
   }
 }
 
-/** Through a ChatService server over gRPC (h2c), with a connect-node client. */
-export function ttftGrpc(baseUrl: string, input: ChatInput, n: number, warmup: number): Promise<TtftSample[]> {
-  return ttftStreamChat(createGrpcTransport({ baseUrl }), baseUrl, input, n, warmup);
+/** Through a ChatService server over gRPC (h2c), with a connect-node client; `headers` go with every call. */
+export function ttftGrpc(baseUrl: string, input: ChatInput, n: number, warmup: number, headers: Record<string, string> = {}): Promise<TtftSample[]> {
+  return ttftStreamChat(createGrpcTransport({ baseUrl }), baseUrl, input, n, warmup, headers);
 }
 
 /** Through a ChatService server over the Connect protocol (JSON, HTTP/1.1), with a connect-node client. */
-export function ttftConnect(baseUrl: string, input: ChatInput, n: number, warmup: number): Promise<TtftSample[]> {
-  return ttftStreamChat(createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }), baseUrl, input, n, warmup);
+export function ttftConnect(baseUrl: string, input: ChatInput, n: number, warmup: number, headers: Record<string, string> = {}): Promise<TtftSample[]> {
+  return ttftStreamChat(createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }), baseUrl, input, n, warmup, headers);
 }
 
-async function ttftStreamChat(transport: Transport, baseUrl: string, input: ChatInput, n: number, warmup: number): Promise<TtftSample[]> {
+async function ttftStreamChat(
+  transport: Transport,
+  baseUrl: string,
+  input: ChatInput,
+  n: number,
+  warmup: number,
+  headers: Record<string, string>,
+): Promise<TtftSample[]> {
   const client = createClient(ChatService, transport);
   const req = { endpoint: input.endpoint, messages: input.messages };
   const once = async (): Promise<TtftSample> => {
     const t0 = performance.now();
     let ttft = -1;
     let sawUsage = false;
-    for await (const chunk of client.streamChat(req)) {
+    for await (const chunk of client.streamChat(req, { headers })) {
       if (ttft < 0 && chunk.choices.some((c) => (c.delta?.content ?? "") !== "")) ttft = performance.now() - t0;
       if (chunk.usage) sawUsage = true;
     }
