@@ -3,13 +3,18 @@
 // - A file database: in a worker_threads Worker with its own DatabaseSync connection to the same
 //   file (WAL, so the main connection's readers see each batch once committed). The INSERTs and
 //   the COMMIT (with synchronous = FULL, an fsync) then no longer stall the event loop that
-//   serves calls. The Worker starts on the first write, once; one that dies (or does not answer
-//   within WRITE_TIMEOUT_MS) fails the writes in flight with UNAVAILABLE, which the ledger and
-//   feedback writers retry, and the next write starts a new one. close() waits for the writes in
-//   flight, closes the worker's connection and ends the Worker. Answers the worker posted before
-//   it died are still read (its reply port is drained), so a committed batch is not retried; the
-//   one window left is a worker killed between its COMMIT and posting the answer (microseconds),
-//   where the retried batch would be written twice.
+//   serves calls. The Worker starts on the first write, once; one that dies fails the writes in
+//   flight with UNAVAILABLE, which the ledger and feedback writers retry, and the next write
+//   starts a new one. Answers the worker posted before it died are still read (its reply port is
+//   drained), so a batch it reported committed is not retried. close() waits (bounded) for the
+//   writes in flight, closes the worker's connection and ends the Worker.
+// - No timeout per batch, on purpose: a batch the worker is committing may still commit, so
+//   failing it (and ending the worker, which would take effect only after the COMMIT returns)
+//   would have the writer write it twice. Waiting is bounded by SQLite itself (busy_timeout for
+//   another process's lock); a disk that hangs an fsync holds the worker, not the event loop,
+//   and the ledger queue's backpressure then refuses new calls; close() is bounded.
+//   The one way left to write a batch twice: the worker dying on its own between its COMMIT and
+//   posting the answer (out of memory in those few instructions), or close() giving up on it.
 // - ":memory:": a database that lives in one connection cannot be shared with a thread, so its
 //   writes run in-thread on the main connection, as before.
 //
@@ -33,8 +38,6 @@ export interface SqliteWrites {
   close(): Promise<void>;
 }
 
-/** A write the worker has not answered within this is failed (and the worker replaced). */
-const WRITE_TIMEOUT_MS = 30_000;
 /** Batches in flight at once (the ledger writer sends one at a time; feedback a few). */
 const MAX_IN_FLIGHT = 64;
 /** How long close() waits for the writes in flight, then for the worker to end. */
@@ -72,7 +75,6 @@ type WorkerReply = { id: number; error?: WorkerError };
 interface InFlight {
   resolve(): void;
   reject(err: unknown): void;
-  timer: NodeJS.Timeout;
   done: Promise<void>;
 }
 
@@ -163,12 +165,8 @@ export class WorkerWrites implements SqliteWrites {
       resolve = res;
       reject = rej;
     });
-    const timer = setTimeout(() => {
-      this.fail(worker, unavailable(`sqlite store: the write worker did not answer within ${WRITE_TIMEOUT_MS} ms`));
-    }, WRITE_TIMEOUT_MS);
-    timer.unref();
     if (this.inFlight.size === 0) worker.ref();
-    this.inFlight.set(id, { resolve, reject, timer, done });
+    this.inFlight.set(id, { resolve, reject, done });
     worker.postMessage({ id, table, rows });
     return done;
   }
@@ -225,7 +223,6 @@ export class WorkerWrites implements SqliteWrites {
     const waiting = this.inFlight.get(reply.id);
     if (waiting === undefined) return;
     this.inFlight.delete(reply.id);
-    clearTimeout(waiting.timer);
     if (this.inFlight.size === 0) worker.unref();
     if (reply.error === undefined) waiting.resolve();
     else waiting.reject(rebuild(reply.error));
@@ -251,8 +248,7 @@ export class WorkerWrites implements SqliteWrites {
 
   private failAll(err: Error): void {
     for (const waiting of this.inFlight.values()) {
-      clearTimeout(waiting.timer);
-      waiting.reject(err);
+        waiting.reject(err);
     }
     this.inFlight.clear();
   }
