@@ -399,17 +399,17 @@ export async function policyUnary<P extends Params, R extends AnswerLike>(
   let semantic: SemanticLookup | undefined;
   if (cache) {
     const cached = await cache.policy.store.get(cache.key);
-    const messages = cached && decodeEntry(cached);
+    // An exact hit, else (on a miss) the semantic cache's nearest answer with its similarity.
+    let messages = cached && decodeEntry(cached);
+    let similarity: number | undefined;
+    if (messages?.length !== 1) {
+      semantic = await semanticOf(cache, begun, ctx, params, schemas);
+      messages = semantic.hit && decodeEntry(semantic.hit.entry);
+      similarity = semantic.hit?.similarity;
+    }
     if (messages?.length === 1) {
       const res = fromBinary(schemas.response, messages[0]!) as unknown as R;
-      hitOutcome(policies, begun, ctx, usageOf(res));
-      return Object.assign(res, { routing: create(RoutingSchema, { target: outcome.target ?? "", attempts: 0, cacheHit: true }) });
-    }
-    semantic = await semanticOf(cache, begun, ctx, params, schemas);
-    const similar = semantic.hit && decodeEntry(semantic.hit.entry);
-    if (similar?.length === 1) {
-      const res = fromBinary(schemas.response, similar[0]!) as unknown as R;
-      hitOutcome(policies, begun, ctx, usageOf(res), semantic.hit!.similarity);
+      hitOutcome(policies, begun, ctx, usageOf(res), similarity);
       return Object.assign(res, { routing: create(RoutingSchema, { target: outcome.target ?? "", attempts: 0, cacheHit: true }) });
     }
     ctx.responseHeader.set(cacheHeader, "miss");

@@ -65,9 +65,8 @@ function mayWatch(principal: Principal, isAdmin: boolean, name: string, state: R
 
 /** The endpoints a snapshot shows, on the state in force now (config order). */
 function watchedEndpoints(plan: WatchPlan, principal: Principal, isAdmin: boolean, state: RuntimeState): string[] {
-  if (plan.named === undefined) return [...state.endpoints.keys()].filter((name) => mayWatch(principal, isAdmin, name, state));
-  const named = new Set(plan.named);
-  return [...state.endpoints.keys()].filter((name) => named.has(name) && mayWatch(principal, isAdmin, name, state));
+  const named = plan.named && new Set(plan.named);
+  return [...state.endpoints.keys()].filter((name) => (!named || named.has(name)) && mayWatch(principal, isAdmin, name, state));
 }
 
 /** A figure without samples (NaN) is left unset. */
