@@ -1,6 +1,6 @@
 // The gateway's CPU per call on the full path, per surface, and A/B between source trees:
 //   npx tsx bench/percall-cpu.ts [--tree DIR]... [--n 20000] [--warmup 3000] [--rounds 2]
-//     [--surfaces openai,mlflow,connect,grpc] [--cpu-prof] [--bare]
+//     [--surfaces openai,mlflow,connect,grpc] [--cpu-prof] [--bare] [--bundle]
 // Starts the fake upstream, then for each round and each tree (interleaved: A B A B …) a gateway
 // (`node --import tsx DIR/src/main.ts`) whose config has the issue-11 full path on: auth with a
 // key, a team and an endpoint request quota, the ledger (SQLite), logging info (stdout to
@@ -8,11 +8,15 @@
 // (HTTP/1.1, 32 connections for the JSON surfaces; one h2c connection with 32 streams for gRPC);
 // the figure is the gateway process's CPU (utime + stime, /proc/PID/stat) over the measured calls
 // divided by their number: unlike RPS it hardly depends on how the CPUs are shared with h2load.
+// `--bundle` runs each tree as `npm start` ships it: an esbuild bundle of its src/main.ts (the
+// options of bin/modelgate.mjs) under `node --max-semi-space-size=8`, instead of tsx (whose
+// keepNames wraps every closure); profiles then name the bundle's lines, not the sources'.
 // `--bare` adds the bare connect-node passthrough (Connect JSON, gRPC) as one more "tree".
 // `--cpu-prof` profiles the first tree's gateway in its first round and prints the summary
 // (bench/cpuprofile.ts). Other processes' CPU during each run is printed too (other load, % of a
 // CPU), as in bench/run.ts.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -32,6 +36,7 @@ const { values: opt } = parseArgs({
     surfaces: { type: "string", default: "openai,mlflow,connect,grpc" },
     "cpu-prof": { type: "boolean", default: false },
     bare: { type: "boolean", default: false },
+    bundle: { type: "boolean", default: false },
   },
   strict: true,
 });
@@ -81,7 +86,8 @@ process.on("exit", stopAll);
 process.on("SIGINT", () => process.exit(130));
 
 function start(script: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = [], stdout: "pipe" | number = "pipe"): ChildProcess {
-  const child = spawn(process.execPath, [...nodeArgs, "--import", TSX, script, ...args], { cwd, env, stdio: ["ignore", stdout, "inherit"] });
+  const loader = script.endsWith(".mjs") ? [] : ["--import", TSX];
+  const child = spawn(process.execPath, [...nodeArgs, ...loader, script, ...args], { cwd, env, stdio: ["ignore", stdout, "inherit"] });
   children.add(child);
   child.once("exit", () => children.delete(child));
   return child;
@@ -211,6 +217,32 @@ async function check(surface: Surface, url: string, auth: boolean): Promise<void
   if (!/1 succeeded/.test(out) || /\b1 failed/.test(out)) throw new Error(`${surface} check failed on ${url}\n${out}`);
 }
 
+/**
+ * With `--bundle`: `tree`'s src/main.ts bundled as bin/modelgate.mjs bundles it, written inside the
+ * tree's node_modules (so its external packages resolve), one file per tree.
+ */
+const bundles = new Map<string, string>();
+async function bundleOf(tree: string): Promise<string> {
+  let out = bundles.get(tree);
+  if (out !== undefined) return out;
+  const esbuild = await import("esbuild");
+  out = path.join(tree, "node_modules", ".cache", "modelgate-bench", `${createHash("sha256").update(tree).digest("hex").slice(0, 12)}.mjs`);
+  await esbuild.build({
+    entryPoints: [path.join(tree, "src", "main.ts")],
+    outfile: out,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node24",
+    packages: "external",
+    sourcemap: "inline",
+    logLevel: "silent",
+  });
+  await esbuild.stop();
+  bundles.set(tree, out);
+  return out;
+}
+
 const fake = start("bench/fake-upstream-main.ts", [], root, process.env);
 const fakeUrl = (await lineFrom(fake, /listening (http:\/\/\S+)/))[1]!;
 
@@ -235,7 +267,9 @@ for (let round = 0; round < ROUNDS; round++) {
       writeFileSync(path.join(cwd, "config.yaml"), gatewayConfig(fakeUrl, cwd));
       const port = 20_000 + Math.floor(Math.random() * 30_000);
       const devNull = openSync("/dev/null", "w");
-      child = start(path.join(sys.tree, "src/main.ts"), ["--config", "config.yaml", "--port", String(port)], cwd, { ...process.env, LOG_LEVEL: "info", TMPDIR: tsxTmp }, ["--max-semi-space-size=16", ...nodeArgs], devNull);
+      const script = opt.bundle ? await bundleOf(sys.tree) : path.join(sys.tree, "src/main.ts");
+      const semi = opt.bundle ? "--max-semi-space-size=8" : "--max-semi-space-size=16";
+      child = start(script, ["--config", "config.yaml", "--port", String(port)], cwd, { ...process.env, LOG_LEVEL: "info", TMPDIR: tsxTmp }, [semi, ...nodeArgs], devNull);
       closeSync(devNull);
       const u = `http://127.0.0.1:${port}`;
       urls = { openai: u, mlflow: u, connect: u, grpc: u };

@@ -10,6 +10,7 @@ import { Code, ConnectError, createConnectRouter, type ConnectRouter } from "@co
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import { Http2ServerResponse } from "node:http2";
 import type { NodeRequest, NodeResponse, RequestListener } from "./one-port";
 import { fastProtocol, serveUnary, unaryFastPaths } from "./unary-fast-path";
 import { fastStreamProtocol, serveServerStream, serverStreamFastPaths } from "./stream-fast-path";
@@ -185,6 +186,10 @@ function nodeReasonError(reason: unknown): ConnectError {
   return ce;
 }
 
+function connectStream(uRes: UniversalServerResponse): boolean {
+  return uRes.header?.get("content-type")?.startsWith("application/connect+") === true;
+}
+
 /** Writes a universal response: head after the first chunk (the implementation may still set headers), trailers, end. */
 async function writeResponse(uRes: UniversalServerResponse, res: NodeResponse): Promise<void> {
   const it = uRes.body?.[Symbol.asyncIterator]();
@@ -192,10 +197,16 @@ async function writeResponse(uRes: UniversalServerResponse, res: NodeResponse): 
   try {
     let chunk = it ? await it.next() : undefined;
     res.writeHead(uRes.status, toNodeHeaders(uRes.header));
+    // A Connect server stream's first messages go out as they come (a unary answer is one write).
+    let flushes = connectStream(uRes) ? FLUSHED_MESSAGES : 0;
     while (chunk !== undefined && chunk.done !== true) {
       writing = true;
       const value = chunk.value;
       if (!res.write(value)) await drained(res);
+      else if (flushes > 0) {
+        flushes--;
+        await flushWrites(res);
+      }
       writing = false;
       chunk = await it!.next();
     }
@@ -211,6 +222,23 @@ async function writeResponse(uRes: UniversalServerResponse, res: NodeResponse): 
     throw nodeReasonError(e);
   }
 }
+
+/**
+ * Sends what a streamed response wrote so far now rather than at the end of the burst it is in.
+ * Node corks an HTTP/1.1 response's socket on a write until the next tick, and an HTTP/2 session
+ * sends its streams' data from a setImmediate; messages made in one go (upstream chunks read at
+ * once, decoded through promise jobs, which run before either) would all leave after the last
+ * one. Writers call this after a stream's first few messages (time to first token), so a burst
+ * costs a few more writes, not one per message. HTTP/2: resolves after the session's send.
+ */
+export function flushWrites(res: NodeResponse): Promise<void> | undefined {
+  if (res instanceof Http2ServerResponse) return new Promise<void>((resolve) => setImmediate(resolve));
+  if (res.socket?.writableCorked) res.socket.uncork();
+  return undefined;
+}
+
+/** How many of a stream's first messages each go out on their own (see flushWrites). */
+export const FLUSHED_MESSAGES = 3;
 
 export function drained(res: NodeResponse): Promise<void> {
   return new Promise((resolve, reject) => {

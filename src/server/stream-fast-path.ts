@@ -44,7 +44,7 @@ import {
   setTrailerStatus,
 } from "@connectrpc/connect/protocol-grpc";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
-import { drained, fixGrpcTrailer, toNodeHeaders } from "./node-adapter";
+import { drained, FLUSHED_MESSAGES, fixGrpcTrailer, flushWrites, toNodeHeaders } from "./node-adapter";
 import type { NodeRequest, NodeResponse } from "./one-port";
 import { readBody, replay, type Fallback } from "./unary-fast-path";
 
@@ -164,6 +164,7 @@ async function grpcServerStream(m: FastStreamMethod, opt: Options, binary: boole
   const serializer = m.serialization.getO(binary);
   let it: AsyncIterator<MessageShape<DescMessage>> | undefined;
   let headWritten = false;
+  let flushes = FLUSHED_MESSAGES;
   const writeHead = () => {
     headWritten = true;
     res.writeHead(200, toNodeHeaders(context.responseHeader));
@@ -184,6 +185,10 @@ async function grpcServerStream(m: FastStreamMethod, opt: Options, binary: boole
         break;
       }
       if (!res.write(encodeEnvelope(envelope.flags, envelope.data))) await drained(res);
+      else if (flushes > 0) {
+        flushes--;
+        await flushWrites(res);
+      }
     }
     copyHeaders(response.trailer, context.responseTrailer);
   } catch (e) {

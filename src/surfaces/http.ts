@@ -1,6 +1,7 @@
 // Plumbing shared by the REST surfaces: bounded JSON bodies, JSON and SSE responses, and the
 // headers a REST call forwards into the one request path (auth, request id, trace context).
 import type { NodeRequest, NodeResponse } from "../server/one-port";
+import { FLUSHED_MESSAGES, flushWrites } from "../server/node-adapter";
 import { clip, Code, ConnectError } from "../errors";
 
 /** Headers that travel from a REST request into the service call. */
@@ -190,10 +191,18 @@ export async function streamSse<T>(
   const it = stream[Symbol.asyncIterator]();
   let next = await it.next();
   startSse(res, headersOut);
+  // The first events go out as they are made (time to first token), not with the burst they are in.
+  let flushes = FLUSHED_MESSAGES;
   try {
     for (; !next.done; next = await it.next()) {
       const json = toJson(next.value);
-      if (json !== undefined) writeSse(res, JSON.stringify(json));
+      if (json !== undefined) {
+        writeSse(res, JSON.stringify(json));
+        if (flushes > 0 && !res.writableNeedDrain) {
+          flushes--;
+          await flushWrites(res);
+        }
+      }
       // Backpressure: a client that reads slower than the model writes holds the stream (and so
       // the upstream) back instead of piling the answer up in memory; one that stops reading is
       // dropped, which cancels the call and the upstream request.
