@@ -1,6 +1,6 @@
 // The immutable runtime state built from a loaded config: endpoints with their model clients,
 // API keys, limits. Built once per config (re)load; calls hold the state they began with.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { LoadedConfig } from "./config/load";
 import type { EndpointType, RenewalPeriod } from "./config/schema";
 import { renewalPeriods } from "./config/schema";
@@ -118,7 +118,7 @@ export function limitsFromConfig(l: { rpm?: number; tpm?: number; budget_usd?: n
 }
 
 export function sha256Hex(secret: string): string {
-  return createHash("sha256").update(secret).digest("hex");
+  return hash("sha256", secret, "hex"); // one-shot: no Hash object per call
 }
 
 export function buildRuntimeState(

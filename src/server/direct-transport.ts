@@ -4,9 +4,10 @@
 //
 // It records what the gateway's `routes` register (a ConnectRouter that keeps the implementation
 // specs and their interceptors instead of building protocol handlers) and invokes them with
-// connect's own pieces: createHandlerContext (deadline, cancellation, shutdown) and
-// invokeUnaryImplementation/transformInvokeImplementation (the interceptors, response headers
-// and trailers), exactly what connect-node's handlers call between decoding and encoding.
+// connect's own pieces, invokeUnaryImplementation/transformInvokeImplementation (the
+// interceptors, response headers and trailers), exactly what connect-node's handlers call
+// between decoding and encoding, in a context with the same deadline, cancellation and shutdown
+// (handler-context.ts, as the unary fast path builds it).
 //
 // What the wire used to give for free is kept:
 // - values: requests are copied into conforming messages (see message-conform.ts), answers are
@@ -23,7 +24,6 @@ import type { DescMessage, DescMethod, DescMethodStreaming, DescMethodUnary, Mes
 import {
   Code,
   ConnectError,
-  createHandlerContext,
   createMethodImplSpec,
   createServiceImplSpec,
   type ConnectRouter,
@@ -35,6 +35,7 @@ import {
   type UnaryResponse,
 } from "@connectrpc/connect";
 import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
+import { callContext } from "./handler-context";
 import { conformRequest, conformResponse } from "./message-conform";
 
 /** What `HandlerContext.protocolName` says for a call that came in through a REST surface. */
@@ -67,6 +68,8 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
     if (!found) throw new ConnectError(`${method.parent.typeName}/${method.name} is not served in process`, Code.Unimplemented);
     return found;
   };
+  // The call's context (handler-context.ts): what connect's createHandlerContext builds, without
+  // its deadline controller for calls that have no deadline and its copy of the response headers.
   const contextFor = (
     method: DescMethod,
     signal: AbortSignal | undefined,
@@ -74,16 +77,15 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
     header: HeaderInit | undefined,
     contextValues: ContextValues | undefined,
   ) =>
-    createHandlerContext({
-      service: method.parent,
+    callContext({
       method,
       protocolName: DIRECT_PROTOCOL,
-      requestMethod: "POST",
       url: `/${method.parent.typeName}/${method.name}`,
       timeoutMs,
-      shutdownSignal: options.shutdownSignal,
       requestSignal: signal,
-      requestHeader: header,
+      shutdownSignal: options.shutdownSignal,
+      requestHeader: new Headers(header),
+      responseHeader: new Headers(),
       contextValues,
     });
 

@@ -13,7 +13,7 @@
 // not exactly one complete gRPC envelope, a request stream that failed. So what the wire sees
 // stays what connect-es answers, and protocols.spec / bad-input.spec run against both paths.
 import type { DescMethod } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextValues, type ConnectRouter, type ContextValues, type HandlerContext, type Interceptor, type MethodImplSpec } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type ContextValues, type Interceptor, type MethodImplSpec } from "@connectrpc/connect";
 import {
   compressionNegotiate,
   createMethodSerializationLookup,
@@ -42,6 +42,7 @@ import {
 } from "@connectrpc/connect/protocol-grpc";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { recordRoutes } from "./direct-transport";
+import { callContext, type AbortableContext } from "./handler-context";
 import { fixGrpcTrailer, toNodeHeaders } from "./node-adapter";
 import type { NodeRequest, NodeResponse } from "./one-port";
 
@@ -170,60 +171,26 @@ export async function serveUnary(
   else await connectUnary(m, options, protocol.binary, uReq, bytes, res);
 }
 
-const deadlineExceeded = () => new ConnectError("the operation timed out", Code.DeadlineExceeded);
-
-/**
- * The call's HandlerContext: what connect-es's createHandlerContext builds (implementation.js),
- * minus its per-call extras: the request's Headers are the ones the adapter has just built (not
- * copied again), one AbortController linked to the request's and the shutdown signal (no second
- * controller for a deadline the call does not have: a timer only when it has one), and no
- * listener on its own signal. The signal aborts with the same reasons: the request's or the
- * shutdown's, "the operation timed out" (DEADLINE_EXCEEDED) at the deadline, or what `abort` gets.
- */
-function callContext(
+/** The call's context (handler-context.ts) for a request the adapter has just read. */
+function fastContext(
   m: FastMethod,
   protocolName: string,
   timeoutMs: number | undefined,
   shutdownSignal: AbortSignal | undefined,
   uReq: UniversalServerRequest,
   contentType: string,
-): HandlerContext & { abort(reason: unknown): void } {
-  const controller = new AbortController();
-  const links = shutdownSignal ? [uReq.signal, shutdownSignal] : [uReq.signal];
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const abort = (reason: unknown) => {
-    if (timer !== undefined) clearTimeout(timer);
-    for (const s of links) s.removeEventListener("abort", onLinkAbort);
-    if (!controller.signal.aborted) controller.abort(reason);
-  };
-  function onLinkAbort(this: AbortSignal) {
-    abort(this.reason);
-  }
-  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
-  if (timeoutMs !== undefined) {
-    if (timeoutMs <= 0) abort(deadlineExceeded());
-    else timer = setTimeout(() => abort(deadlineExceeded()), timeoutMs);
-  }
-  for (const s of links) {
-    if (controller.signal.aborted) break;
-    if (s.aborted) abort(s.reason);
-    else s.addEventListener("abort", onLinkAbort);
-  }
-  const method = m.spec.method;
-  return {
-    method,
-    service: method.parent,
+): AbortableContext {
+  return callContext({
+    method: m.spec.method,
     protocolName,
-    requestMethod: "POST",
     url: uReq.url,
-    signal: controller.signal,
-    timeoutMs: () => (deadline === undefined ? undefined : deadline - Date.now()),
+    timeoutMs,
+    requestSignal: uReq.signal,
+    shutdownSignal,
     requestHeader: uReq.header,
     responseHeader: new Headers({ "content-type": contentType }),
-    responseTrailer: new Headers(),
-    values: (uReq.contextValues as ContextValues | undefined) ?? createContextValues(),
-    abort,
-  } as HandlerContext & { abort(reason: unknown): void };
+    contextValues: uReq.contextValues as ContextValues | undefined,
+  });
 }
 
 function appendHeader(out: Record<string, string | string[]>, key: string, value: string): void {
@@ -236,7 +203,7 @@ function appendHeader(out: Record<string, string | string[]>, key: string, value
 /** connect-es's createUnaryHandler (protocol-connect/handler-factory.js) for a POST whose body is read. */
 async function connectUnary(m: FastMethod, opt: Options, binary: boolean, uReq: UniversalServerRequest, bytes: Uint8Array, res: NodeResponse): Promise<void> {
   const timeout = parseConnectTimeout(uReq.header.get("connect-timeout-ms"), opt.maxTimeoutMs);
-  const context = callContext(m, "connect", timeout.timeoutMs, opt.shutdownSignal, uReq, binary ? contentTypeUnaryProto : contentTypeUnaryJson);
+  const context = fastContext(m, "connect", timeout.timeoutMs, opt.shutdownSignal, uReq, binary ? contentTypeUnaryProto : contentTypeUnaryJson);
   const compression = compressionNegotiate(opt.acceptCompression, null, uReq.header.get("accept-encoding"), "accept-encoding");
   let status = 200;
   let body: Uint8Array;
@@ -274,7 +241,7 @@ async function connectUnary(m: FastMethod, opt: Options, binary: boolean, uReq: 
 /** connect-es's gRPC handler (protocol-grpc/handler-factory.js) for one unary message. */
 async function grpcUnary(m: FastMethod, opt: Options, binary: boolean, uReq: UniversalServerRequest, data: Uint8Array, res: NodeResponse): Promise<void> {
   const timeout = parseGrpcTimeout(uReq.header.get("grpc-timeout"), opt.maxTimeoutMs);
-  const context = callContext(m, "grpc", timeout.timeoutMs, opt.shutdownSignal, uReq, binary ? grpcContentTypeProto : grpcContentTypeJson);
+  const context = fastContext(m, "grpc", timeout.timeoutMs, opt.shutdownSignal, uReq, binary ? grpcContentTypeProto : grpcContentTypeJson);
   context.responseTrailer.set("grpc-status", grpcStatusOk);
   const compression = compressionNegotiate(opt.acceptCompression, null, uReq.header.get("grpc-accept-encoding"), "grpc-accept-encoding");
   if (compression.response) context.responseHeader.set("grpc-encoding", compression.response.name);
