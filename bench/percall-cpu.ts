@@ -1,6 +1,6 @@
 // The gateway's CPU per call on the full path, per surface, and A/B between source trees:
 //   npx tsx bench/percall-cpu.ts [--tree DIR]... [--n 20000] [--warmup 3000] [--rounds 2]
-//     [--surfaces openai,mlflow,connect,grpc] [--cpu-prof] [--bare] [--bundle]
+//     [--surfaces openai,mlflow,connect,grpc] [--cpu-prof] [--bare] [--bundle] [--log info,silent]
 // Starts the fake upstream, then for each round and each tree (interleaved: A B A B …) a gateway
 // (`node --import tsx DIR/src/main.ts`) whose config has the issue-11 full path on: auth with a
 // key, a team and an endpoint request quota, the ledger (SQLite), logging info (stdout to
@@ -11,6 +11,8 @@
 // `--bundle` runs each tree as `npm start` ships it: an esbuild bundle of its src/main.ts (the
 // options of bin/modelgate.mjs) under `node --max-semi-space-size=8`, instead of tsx (whose
 // keepNames wraps every closure); profiles then name the bundle's lines, not the sources'.
+// `--log info,silent` runs each tree once per log level (LOG_LEVEL; default info only): what the
+// call log line costs.
 // `--bare` adds the bare connect-node passthrough (Connect JSON, gRPC) as one more "tree".
 // `--cpu-prof` profiles the first tree's gateway in its first round and prints the summary
 // (bench/cpuprofile.ts). Other processes' CPU during each run is printed too (other load, % of a
@@ -37,6 +39,7 @@ const { values: opt } = parseArgs({
     "cpu-prof": { type: "boolean", default: false },
     bare: { type: "boolean", default: false },
     bundle: { type: "boolean", default: false },
+    log: { type: "string", default: "info" },
   },
   strict: true,
 });
@@ -44,6 +47,7 @@ const N = Number(opt.n);
 const WARMUP = Number(opt.warmup);
 const ROUNDS = Number(opt.rounds);
 const trees = (opt.tree ?? [root]).map((t) => path.resolve(t));
+const LOG_LEVELS = opt.log.split(",").filter((l) => l !== "");
 const SURFACES = opt.surfaces.split(",").filter((s) => s !== "") as Surface[];
 type Surface = "openai" | "mlflow" | "connect" | "grpc";
 
@@ -246,8 +250,10 @@ async function bundleOf(tree: string): Promise<string> {
 const fake = start("bench/fake-upstream-main.ts", [], root, process.env);
 const fakeUrl = (await lineFrom(fake, /listening (http:\/\/\S+)/))[1]!;
 
-type System = { name: string; tree?: string };
-const systems: System[] = trees.map((t) => ({ name: path.relative(root, t) || ".", tree: t }));
+type System = { name: string; tree?: string; logLevel?: string };
+const systems: System[] = trees.flatMap((t) =>
+  LOG_LEVELS.map((level) => ({ name: (path.relative(root, t) || ".") + (LOG_LEVELS.length > 1 ? ` (log ${level})` : ""), tree: t, logLevel: level })),
+);
 if (opt.bare) systems.push({ name: "bare connect-node" });
 const results = new Map<string, Cell[]>();
 let profiled = false;
@@ -269,7 +275,7 @@ for (let round = 0; round < ROUNDS; round++) {
       const devNull = openSync("/dev/null", "w");
       const script = opt.bundle ? await bundleOf(sys.tree) : path.join(sys.tree, "src/main.ts");
       const semi = opt.bundle ? "--max-semi-space-size=8" : "--max-semi-space-size=16";
-      child = start(script, ["--config", "config.yaml", "--port", String(port)], cwd, { ...process.env, LOG_LEVEL: "info", TMPDIR: tsxTmp }, [semi, ...nodeArgs], devNull);
+      child = start(script, ["--config", "config.yaml", "--port", String(port)], cwd, { ...process.env, LOG_LEVEL: sys.logLevel ?? "info", TMPDIR: tsxTmp }, [semi, ...nodeArgs], devNull);
       closeSync(devNull);
       const u = `http://127.0.0.1:${port}`;
       urls = { openai: u, mlflow: u, connect: u, grpc: u };
