@@ -62,7 +62,7 @@ import { inProcessEmbedder } from "../policies/semantic-cache";
 import { applyCors, corsPolicy } from "./cors";
 import { HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb";
 import { HealthStatus, registerHealth } from "./health";
-import { createOnePortServer, type NodeRequest, type NodeResponse, type OnePortServer, type RequestListener } from "./one-port";
+import { createOnePortServer, type NodeRequest, type NodeResponse, type OnePortServer, type RequestListener, type StreamListener } from "./one-port";
 import { createNodeHandler } from "./node-adapter";
 import { registerReflection } from "./reflection";
 import { closePolicyStores } from "../policies/cache";
@@ -151,7 +151,9 @@ export class Gateway {
     // Policy decisions (src/policies): counted on this registry, logged by this logger.
     registerPolicyMetrics(this.metrics.registry);
     setPolicyLogger(options.logger);
-    this.server = createOnePortServer(this.listener(), {
+    const listeners = this.listeners();
+    this.server = createOnePortServer(listeners.request, {
+      streamListener: listeners.stream,
       headersTimeoutMs: this.settings.headers_timeout_ms,
       requestTimeoutMs: this.settings.request_timeout_ms,
       idleTimeoutMs: this.settings.idle_timeout_ms,
@@ -341,7 +343,7 @@ export class Gateway {
     };
   }
 
-  private listener(): RequestListener {
+  private listeners(): { request: RequestListener; stream: StreamListener } {
     const logger = this.options.logger;
     const getState = () => this.state;
     // The semantic cache embeds prompts through the in-process clients (below) as the gateway.
@@ -404,7 +406,7 @@ export class Gateway {
     const cors = corsPolicy(this.settings.cors_origins);
     // The web console's static files at /console/ (console/dist).
     const consoleFiles = consoleHandler();
-    return (req, res) => {
+    const request: RequestListener = (req, res) => {
       this.active++;
       res.once("close", () => {
         if (--this.active === 0) this.idle?.();
@@ -419,11 +421,36 @@ export class Gateway {
         }
         if (consoleFiles(req, res)) return;
         if (rest(req, res)) return;
-        handler(req, res);
+        handler.request(req, res);
       } catch (err) {
         failRequest(logger, res, err);
       }
     };
+    // Server-streaming gRPC over HTTP/2, answered on the stream itself (node-adapter.ts); a
+    // request with an Origin (CORS headers) and every other stream go to `request`.
+    const stream: StreamListener = (s, headers) => {
+      if (headers.origin !== undefined) return false;
+      // What assignRequestId does, for a stream the handler takes.
+      const requestId = () => {
+        const incoming = headers["x-request-id"];
+        const id = saneRequestId(typeof incoming === "string" ? incoming : null) ?? randomUUID();
+        headers["x-request-id"] = id;
+        return { "x-request-id": id };
+      };
+      try {
+        if (!handler.stream(s, headers, requestId)) return false;
+      } catch (err) {
+        logger.error({ err }, "request handler failed");
+        s.destroy();
+        return true;
+      }
+      this.active++;
+      s.once("close", () => {
+        if (--this.active === 0) this.idle?.();
+      });
+      return true;
+    };
+    return { request, stream };
   }
 }
 

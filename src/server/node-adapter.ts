@@ -10,13 +10,25 @@ import { Code, ConnectError, createConnectRouter, type ConnectRouter } from "@co
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { compressionBrotli, compressionGzip, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
-import { Http2ServerResponse } from "node:http2";
+import { Http2ServerResponse, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { NodeRequest, NodeResponse, RequestListener } from "./one-port";
 import { fastProtocol, serveUnary, unaryFastPaths } from "./unary-fast-path";
-import { fastStreamProtocol, serveServerStream, serverStreamFastPaths } from "./stream-fast-path";
+import { fastStreamProtocol, grpcStreamBinary, serveRawServerStream, serveServerStream, serverStreamFastPaths } from "./stream-fast-path";
 
 export function isParseError(err: ConnectError): boolean {
   return err.code === Code.Internal && err.rawMessage.startsWith("parse binary:");
+}
+
+/**
+ * The node handler: `request` for Node's request and response objects (HTTP/1.1, and HTTP/2
+ * through Node's compat layer); `stream` answers a server-streaming gRPC call straight from its
+ * HTTP/2 stream, before any compat object exists, and returns false for every other stream.
+ * `callHeaders` is called once for a stream it takes, before the request headers are read (it may
+ * set some: the gateway's x-request-id), and returns headers for every answer on that stream.
+ */
+export interface NodeHandler {
+  request: RequestListener;
+  stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, callHeaders: () => Record<string, string>): boolean;
 }
 
 export function createNodeHandler(
@@ -24,7 +36,7 @@ export function createNodeHandler(
     routes: (router: ConnectRouter) => void;
     fallback: (req: NodeRequest, res: NodeResponse) => void;
   },
-): RequestListener {
+): NodeHandler {
   const routerOptions = { acceptCompression: [compressionGzip, compressionBrotli], ...options };
   const router = createConnectRouter(routerOptions);
   // Unary Connect and gRPC calls skip connect-es's universal handler (see unary-fast-path.ts).
@@ -32,7 +44,7 @@ export function createNodeHandler(
   const streams = serverStreamFastPaths(router, routerOptions);
   const fast = unaryFastPaths(options.routes, streams.router, routerOptions);
   const handlers = new Map(router.handlers.map((h) => [h.requestPath, h]));
-  return (req, res) => {
+  const request: RequestListener = (req, res) => {
     const url = req.url ?? "";
     const q = url.indexOf("?");
     const handler = handlers.get(q < 0 ? url : url.slice(0, q));
@@ -65,6 +77,35 @@ export function createNodeHandler(
     if (stream && streamProtocol) serveServerStream(stream, streams.options, streamProtocol.binary, uReq, req, res, connectEs).catch((reason: unknown) => onWriteFailed(reason, res));
     else connectEs(uReq);
   };
+  const stream: NodeHandler["stream"] = (h2stream, headers, callHeaders) => {
+    const path = headers[":path"];
+    const authority = headers[":authority"] ?? headers.host;
+    if (headers[":method"] !== "POST" || path === undefined || authority === undefined || authority === "") return false;
+    const q = path.indexOf("?");
+    const handler = handlers.get(q < 0 ? path : path.slice(0, q));
+    if (!handler || fast.methods.has(handler.requestPath)) return false;
+    const method = streams.methods.get(handler.requestPath);
+    const contentType = headers["content-type"];
+    const encoding = headers["grpc-encoding"];
+    const binary = method && typeof contentType === "string" ? grpcStreamBinary(contentType, typeof encoding === "string" ? encoding : null) : undefined;
+    if (!method || binary === undefined) return false;
+    const responseHeaders = callHeaders();
+    // The rare request the fast path leaves to connect-es (see stream-fast-path.ts) gets a compat
+    // response made for it then.
+    const connectEs = (u: UniversalServerRequest) => {
+      const res = new Http2ServerResponse(h2stream);
+      for (const key in responseHeaders) res.setHeader(key, responseHeaders[key]!);
+      handler(u)
+        .then((uRes) => writeResponse(conform(uRes), res))
+        .catch((reason: unknown) => onWriteFailed(reason, res));
+    };
+    const uReq = streamRequest(h2stream, headers, path, authority);
+    serveRawServerStream(method, streams.options, binary, uReq, h2stream, responseHeaders, connectEs).catch((reason: unknown) => {
+      if (ConnectError.from(reason).code !== Code.Aborted) h2stream.destroy();
+    });
+    return true;
+  };
+  return { request, stream };
 }
 
 function onWriteFailed(reason: unknown, res: NodeResponse): void {
@@ -128,7 +169,27 @@ function universalRequest(req: NodeRequest, res: NodeResponse): UniversalServerR
   };
 }
 
-function toWebHeaders(headers: NodeRequest["headers"]): Headers {
+/** universalRequest for a bare HTTP/2 stream (no compat request or response). */
+function streamRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, path: string, authority: string): UniversalServerRequest {
+  const base = `${stream.session?.encrypted === true ? "https" : "http"}://${authority}`;
+  const url = plainAuthority.test(authority) && path.startsWith("/") ? base + path : new URL(path, base).toString();
+  const controller = new AbortController();
+  stream.once("close", () => {
+    if (stream.writableFinished) controller.abort(callCompleted);
+    else controller.abort(h2ResetError(stream.rstCode));
+  });
+  return {
+    httpVersion: "2.0",
+    method: "POST",
+    url,
+    header: toWebHeaders(headers),
+    body: stream as AsyncIterable<Uint8Array>,
+    signal: controller.signal,
+    contextValues: undefined,
+  };
+}
+
+function toWebHeaders(headers: IncomingHttpHeaders): Headers {
   const out = new Headers();
   for (const key in headers) {
     if (key.charCodeAt(0) === 58 /* ':' */) continue;
@@ -232,15 +293,29 @@ async function writeResponse(uRes: UniversalServerResponse, res: NodeResponse): 
  * costs a few more writes, not one per message. HTTP/2: resolves after the session's send.
  */
 export function flushWrites(res: NodeResponse): Promise<void> | undefined {
-  if (res instanceof Http2ServerResponse) return new Promise<void>((resolve) => setImmediate(resolve));
+  if (res instanceof Http2ServerResponse) return afterH2Send();
   if (res.socket?.writableCorked) res.socket.uncork();
   return undefined;
+}
+
+/** Resolves after the HTTP/2 sessions' pending sends (see flushWrites). */
+export function afterH2Send(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** How many of a stream's first messages each go out on their own (see flushWrites). */
 export const FLUSHED_MESSAGES = 3;
 
-export function drained(res: NodeResponse): Promise<void> {
+/** What drained() waits on: a response or an HTTP/2 stream. */
+interface Drainable {
+  readonly errored: Error | null;
+  once(event: "drain" | "close", listener: () => void): unknown;
+  once(event: "error", listener: (err: Error) => void): unknown;
+  off(event: "drain" | "close", listener: () => void): unknown;
+  off(event: "error", listener: (err: Error) => void): unknown;
+}
+
+export function drained(res: Drainable): Promise<void> {
   return new Promise((resolve, reject) => {
     if (res.errored) {
       reject(res.errored);

@@ -34,6 +34,14 @@ export type RequestListener = ReturnType<typeof connectNodeAdapter>;
 export type NodeRequest = Parameters<RequestListener>[0];
 export type NodeResponse = Parameters<RequestListener>[1];
 
+/**
+ * Gets the first look at each HTTP/2 stream, before Node's compat request and response objects
+ * exist, and returns true when it answers the stream itself (the gRPC server-stream fast path:
+ * an open stream then holds no Http2ServerRequest/Response, issue 11). Streams it declines go to
+ * the request listener as usual.
+ */
+export type StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => boolean;
+
 export interface OnePortServer {
   tcp: net.Server;
   http1: http.Server;
@@ -73,6 +81,8 @@ export interface OnePortOptions {
   /** Refused connections are counted in one warning at most this often. Default 5 s. */
   refusalLogIntervalMs?: number;
   log?: OnePortLog;
+  /** Answers some HTTP/2 streams without the compat objects (see StreamListener). */
+  streamListener?: StreamListener;
 }
 
 /** The defaults, for a process with 1,024 file descriptors (see the config schema for why). */
@@ -129,8 +139,10 @@ export function createOnePortServer(listener: RequestListener, options: OnePortO
       maxSessionInvalidFrames: 100,
       maxSessionRejectedStreams: 100,
     },
-    h2Listener,
   );
+  // No request listener: Node would make the compat objects for every stream. onStream makes them
+  // for the streams the stream listener declines, as Node's compat layer does (onServerStream).
+  h2.on("stream", onStream);
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.Http2Session>();
   h2.on("session", (session) => {
@@ -140,13 +152,34 @@ export function createOnePortServer(listener: RequestListener, options: OnePortO
     session.once("close", () => sessions.delete(session));
   });
 
-  // The HTTP/2 request listener: skips streams the client already reset (a rapid-reset flood
-  // costs no handler work), and times the receiving side of every other stream.
-  function h2Listener(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse): void {
-    const stream = req.stream;
+  // Each HTTP/2 stream: skips streams the client already reset (a rapid-reset flood costs no
+  // handler work), and times the receiving side of every other stream.
+  const streamListener = options.streamListener;
+  function onStream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void {
     if (stream.destroyed || stream.closed) return;
-    if (!stream.endAfterHeaders) guardRequestBody(req, res, requestTimeoutMs);
-    listener(req, res);
+    if (streamListener?.(stream, headers) === true) {
+      // A client's RST_STREAM with an error code destroys the stream with an error; its 'close'
+      // tells the call (Node's compat request ignores the error the same way). Unheard, the
+      // 'error' event would end the process.
+      stream.on("error", ignoreStreamError);
+      if (!stream.endAfterHeaders) guardRequestBody(stream, headers, requestTimeoutMs, undefined);
+      return;
+    }
+    const req = new http2.Http2ServerRequest(stream, headers, {}, rawHeaders);
+    const res = new http2.Http2ServerResponse(stream);
+    if (!stream.endAfterHeaders) guardRequestBody(stream, headers, requestTimeoutMs, res);
+    // What Node's compat layer does before its 'request' event (no 'connect', 'checkContinue'
+    // or 'checkExpectation' listeners here).
+    if (headers[":method"] === "CONNECT") {
+      res.statusCode = 405;
+      res.end();
+    } else if (headers.expect !== undefined && headers.expect !== "100-continue") {
+      res.statusCode = 417;
+      res.end();
+    } else {
+      if (headers.expect !== undefined) res.writeContinue();
+      listener(req, res);
+    }
   }
 
   const perAddress = new Map<string, number>();
@@ -238,6 +271,8 @@ export function createOnePortServer(listener: RequestListener, options: OnePortO
   };
 }
 
+function ignoreStreamError(): void {}
+
 /**
  * Closes an HTTP/2 session (GOAWAY, then the socket) once it has had no open stream for
  * `idleMs`. A session with a running call is never idle, however long the call is silent: a
@@ -318,20 +353,26 @@ function pingSession(
  * (anything else) if no response has started, and the stream is reset. Once the client has sent
  * its whole request, nothing here times the stream: the response may stream for as long as it takes.
  */
-function guardRequestBody(req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, timeoutMs: number): void {
-  const stream = req.stream;
+function guardRequestBody(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, timeoutMs: number, res: http2.Http2ServerResponse | undefined): void {
+  const contentType = String(headers["content-type"] ?? "");
   const timer = setTimeout(() => {
-    if (stream.destroyed || stream.closed || req.readableEnded || stream.state.remoteClose) return;
+    if (stream.destroyed || stream.closed || stream.readableEnded || stream.state.remoteClose) return;
     const message = `the request was not received in full within ${timeoutMs} ms`;
-    const contentType = String(req.headers["content-type"] ?? "");
-    if (!res.headersSent) {
-      if (contentType.startsWith("application/grpc")) {
-        res.writeHead(200, { "content-type": contentType, "grpc-status": "4", "grpc-message": grpcPercentEncode(message) });
-        res.end();
-      } else {
-        const body = JSON.stringify({ code: "deadline_exceeded", message });
-        res.writeHead(408, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+    if (!stream.headersSent) {
+      const grpc = contentType.startsWith("application/grpc");
+      const body = grpc ? "" : JSON.stringify({ code: "deadline_exceeded", message });
+      const head: http2.OutgoingHttpHeaders = grpc
+        ? { "content-type": contentType, "grpc-status": "4", "grpc-message": grpcPercentEncode(message) }
+        : { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+      if (res !== undefined) {
+        res.writeHead(grpc ? 200 : 408, head);
         res.end(body);
+      } else {
+        // A stream the stream listener took has no compat response (and so none of the headers
+        // set on one): the request id the gateway gave the call is echoed from the request.
+        const id = headers["x-request-id"];
+        stream.respond({ ":status": grpc ? 200 : 408, ...head, ...(typeof id === "string" ? { "x-request-id": id } : {}) });
+        stream.end(body);
       }
       // After the complete answer, RST_STREAM(NO_ERROR) tells the client to stop sending (RFC 9113 §8.1).
       stream.close(http2.constants.NGHTTP2_NO_ERROR);
@@ -340,7 +381,7 @@ function guardRequestBody(req: http2.Http2ServerRequest, res: http2.Http2ServerR
     }
   }, timeoutMs);
   timer.unref();
-  req.once("end", () => clearTimeout(timer));
+  stream.once("end", () => clearTimeout(timer));
   stream.once("close", () => clearTimeout(timer));
 }
 

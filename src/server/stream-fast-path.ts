@@ -5,10 +5,13 @@
 // pipe, transformSerializeEnvelope, transformCompressEnvelope, transformJoinEnvelopes,
 // transformCatchFinally, untilFirst), each with its own queue, closures and pending promises,
 // plus the request-side generators and the response body as one more async iterable. Here the
-// request envelope is read into one buffer (unary-fast-path.ts's readBody), the implementation is
-// invoked through the same interceptors with the same context, and each response message is
-// written to the HTTP/2 stream as one envelope as it comes, waiting for 'drain' only when write()
-// asks for it; the status goes out in the trailers as connect-es writes it.
+// request envelope is read into one buffer, the implementation is invoked through the same
+// interceptors with the context the unary fast path builds (handler-context.ts), and each response
+// message is written to the HTTP/2 stream as one envelope as it comes, waiting for 'drain' only
+// when write() asks for it; the status goes out in the trailers as connect-es writes it.
+// The gateway serves these calls straight from the server's 'stream' event (serveRawServerStream:
+// no Http2ServerRequest/Response, their stream states and header copies, for the whole call); a
+// call that carries an Origin (CORS headers) comes through Node's compat objects (serveServerStream).
 //
 // Anything else goes to connect-es's handler with the body replayed, as on the unary fast path:
 // HTTP/1.1, gRPC-Web, a compressed request, a Content-Length over the read limit, a body that is
@@ -17,10 +20,10 @@ import { create, type DescMethod, type DescMessage, type MessageShape } from "@b
 import {
   Code,
   ConnectError,
-  createHandlerContext,
   createMethodImplSpec,
   createServiceImplSpec,
   type ConnectRouter,
+  type ContextValues,
   type HandlerContext,
   type Interceptor,
   type MethodImplSpec,
@@ -44,9 +47,12 @@ import {
   setTrailerStatus,
 } from "@connectrpc/connect/protocol-grpc";
 import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
-import { drained, FLUSHED_MESSAGES, fixGrpcTrailer, flushWrites, toNodeHeaders } from "./node-adapter";
+import type { ServerHttp2Stream } from "node:http2";
+import type { Readable } from "node:stream";
+import { callContext } from "./handler-context";
+import { afterH2Send, drained, FLUSHED_MESSAGES, fixGrpcTrailer, flushWrites, toNodeHeaders } from "./node-adapter";
 import type { NodeRequest, NodeResponse } from "./one-port";
-import { readBody, replay, type Fallback } from "./unary-fast-path";
+import type { Fallback } from "./unary-fast-path";
 
 type Options = ReturnType<typeof validateUniversalHandlerOptions>;
 type Serialization = ReturnType<typeof createMethodSerializationLookup>;
@@ -99,13 +105,16 @@ export function serverStreamFastPaths(
 /** `{ binary }` for a gRPC POST over HTTP/2 with an uncompressed request; undefined otherwise. */
 export function fastStreamProtocol(uReq: UniversalServerRequest, req: NodeRequest): { binary: boolean } | undefined {
   if (uReq.method !== "POST" || !("stream" in req)) return undefined;
-  const h = uReq.header;
-  const contentType = h.get("content-type");
-  if (contentType === null || !contentType.startsWith("application/grpc") || contentType.startsWith("application/grpc-web")) return undefined;
-  const encoding = h.get("grpc-encoding");
+  const contentType = uReq.header.get("content-type");
+  const binary = contentType === null ? undefined : grpcStreamBinary(contentType, uReq.header.get("grpc-encoding"));
+  return binary === undefined ? undefined : { binary };
+}
+
+/** Whether a gRPC request (not gRPC-Web) with this content type and grpc-encoding is binary; undefined when the fast path does not take it. */
+export function grpcStreamBinary(contentType: string, encoding: string | null): boolean | undefined {
+  if (!contentType.startsWith("application/grpc") || contentType.startsWith("application/grpc-web")) return undefined;
   if (encoding !== null && encoding !== "identity") return undefined;
-  const type = parseGrpcContentType(contentType);
-  return type === undefined ? undefined : { binary: type.binary };
+  return parseGrpcContentType(contentType)?.binary;
 }
 
 /** The abort reason of a call whose answer is complete (see node-adapter.ts). */
@@ -115,7 +124,7 @@ const callCompleted = new ConnectError("call completed", Code.Canceled);
  * Answers one server-streaming call. Resolves once the answer is written (or handed to
  * `fallback`); rejects only when writing failed.
  */
-export async function serveServerStream(
+export function serveServerStream(
   m: FastStreamMethod,
   options: Options,
   binary: boolean,
@@ -124,6 +133,26 @@ export async function serveServerStream(
   res: NodeResponse,
   fallback: Fallback,
 ): Promise<void> {
+  return serve(m, options, binary, uReq, req, new CompatOut(res), fallback);
+}
+
+/**
+ * serveServerStream for a bare HTTP/2 stream (no compat request or response: what an open stream
+ * holds, issue 11). `responseHeaders` go into the response's head.
+ */
+export function serveRawServerStream(
+  m: FastStreamMethod,
+  options: Options,
+  binary: boolean,
+  uReq: UniversalServerRequest,
+  stream: ServerHttp2Stream,
+  responseHeaders: Record<string, string>,
+  fallback: Fallback,
+): Promise<void> {
+  return serve(m, options, binary, uReq, stream, new StreamOut(stream, responseHeaders), fallback);
+}
+
+async function serve(m: FastStreamMethod, options: Options, binary: boolean, uReq: UniversalServerRequest, req: Readable, out: Out, fallback: Fallback): Promise<void> {
   const lengthHeader = uReq.header.get("content-length");
   const length = lengthHeader === null ? undefined : Number(lengthHeader);
   const limit = options.readMaxBytes + 5;
@@ -139,26 +168,125 @@ export async function serveServerStream(
     fallback({ ...uReq, body: replay(body.chunks, body.complete ? undefined : req) });
     return;
   }
-  await grpcServerStream(m, options, binary, uReq, bytes.subarray(5), res);
+  await grpcServerStream(m, options, binary, uReq, bytes.subarray(5), out);
+}
+
+/**
+ * A request body read into buffers, up to `max` bytes (unary-fast-path.ts's readBody, for any
+ * Readable: a compat request or the HTTP/2 stream itself).
+ */
+function readBody(req: Readable, max: number): Promise<{ chunks: Buffer[]; size: number; complete: boolean }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (complete: boolean) => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+      if (!complete) req.pause();
+      resolve({ chunks, size, complete });
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > max) done(false);
+    };
+    const onEnd = () => done(true);
+    const onError = () => done(false);
+    req.on("data", onData);
+    req.once("end", onEnd);
+    req.once("error", onError);
+  });
+}
+
+/** The body read so far, then the rest of the request, for connect-es. */
+async function* replay(chunks: Buffer[], rest: Readable | undefined): AsyncGenerator<Uint8Array> {
+  yield* chunks;
+  if (rest) yield* rest as AsyncIterable<Uint8Array>;
+}
+
+/** Where a server stream's answer goes: the HTTP/2 compat response, or the HTTP/2 stream itself. */
+interface Out {
+  readonly destroyed: boolean;
+  /** Status 200 and `headers`. */
+  head(headers: Record<string, string | string[]>): void;
+  write(data: Uint8Array): boolean;
+  drained(): Promise<void>;
+  /** After one of the first messages (see flushWrites). */
+  flush(): Promise<void> | undefined;
+  end(trailers: Record<string, string | string[]>): void;
+}
+
+class CompatOut implements Out {
+  constructor(private readonly res: NodeResponse) {}
+  get destroyed(): boolean {
+    return this.res.destroyed;
+  }
+  head(headers: Record<string, string | string[]>): void {
+    this.res.writeHead(200, headers);
+  }
+  write(data: Uint8Array): boolean {
+    return this.res.write(data);
+  }
+  drained(): Promise<void> {
+    return drained(this.res);
+  }
+  flush(): Promise<void> | undefined {
+    return flushWrites(this.res);
+  }
+  end(trailers: Record<string, string | string[]>): void {
+    this.res.addTrailers(trailers);
+    this.res.end();
+  }
+}
+
+/** What Http2ServerResponse does for the calls above, on the stream: the head, data, then trailers once nghttp2 asks for them. */
+class StreamOut implements Out {
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    private readonly responseHeaders: Record<string, string>,
+  ) {}
+  get destroyed(): boolean {
+    return this.stream.destroyed;
+  }
+  head(headers: Record<string, string | string[]>): void {
+    this.stream.respond({ ...this.responseHeaders, ...headers, ":status": 200 }, { waitForTrailers: true });
+  }
+  write(data: Uint8Array): boolean {
+    return this.stream.write(data);
+  }
+  drained(): Promise<void> {
+    return drained(this.stream);
+  }
+  flush(): Promise<void> {
+    return afterH2Send();
+  }
+  end(trailers: Record<string, string | string[]>): void {
+    const stream = this.stream;
+    stream.once("wantTrailers", () => {
+      if (!stream.destroyed) stream.sendTrailers(trailers);
+    });
+    stream.end();
+  }
 }
 
 /** connect-es's gRPC handler (protocol-grpc/handler-factory.js) for a server stream whose request is read. */
-async function grpcServerStream(m: FastStreamMethod, opt: Options, binary: boolean, uReq: UniversalServerRequest, data: Uint8Array, res: NodeResponse): Promise<void> {
+async function grpcServerStream(m: FastStreamMethod, opt: Options, binary: boolean, uReq: UniversalServerRequest, data: Uint8Array, res: Out): Promise<void> {
   const timeout = parseGrpcTimeout(uReq.header.get("grpc-timeout"), opt.maxTimeoutMs);
-  const context = createHandlerContext({
-    ...m.spec,
-    service: m.spec.method.parent,
-    requestMethod: "POST",
+  // The unary fast path's context (handler-context.ts): the request's Headers not copied again, one
+  // AbortController, a timer only for a deadline; held for the whole stream.
+  const context = callContext({
+    method: m.spec.method,
     protocolName: "grpc",
-    timeoutMs: timeout.timeoutMs,
-    shutdownSignal: opt.shutdownSignal,
-    requestSignal: uReq.signal,
-    requestHeader: uReq.header,
     url: uReq.url,
-    responseHeader: { "content-type": binary ? grpcContentTypeProto : grpcContentTypeJson },
-    responseTrailer: { "grpc-status": grpcStatusOk },
-    contextValues: uReq.contextValues,
+    timeoutMs: timeout.timeoutMs,
+    requestSignal: uReq.signal,
+    shutdownSignal: opt.shutdownSignal,
+    requestHeader: uReq.header,
+    responseHeader: new Headers({ "content-type": binary ? grpcContentTypeProto : grpcContentTypeJson }),
+    contextValues: uReq.contextValues as ContextValues | undefined,
   });
+  context.responseTrailer.set("grpc-status", grpcStatusOk);
   const compression = compressionNegotiate(opt.acceptCompression, null, uReq.header.get("grpc-accept-encoding"), "grpc-accept-encoding");
   if (compression.response) context.responseHeader.set("grpc-encoding", compression.response.name);
   const serializer = m.serialization.getO(binary);
@@ -167,7 +295,7 @@ async function grpcServerStream(m: FastStreamMethod, opt: Options, binary: boole
   let flushes = FLUSHED_MESSAGES;
   const writeHead = () => {
     headWritten = true;
-    res.writeHead(200, toNodeHeaders(context.responseHeader));
+    res.head(toNodeHeaders(context.responseHeader)!);
   };
   try {
     if (timeout.error) throw timeout.error;
@@ -184,10 +312,10 @@ async function grpcServerStream(m: FastStreamMethod, opt: Options, binary: boole
         await it.return?.();
         break;
       }
-      if (!res.write(encodeEnvelope(envelope.flags, envelope.data))) await drained(res);
+      if (!res.write(encodeEnvelope(envelope.flags, envelope.data))) await res.drained();
       else if (flushes > 0) {
         flushes--;
-        await flushWrites(res);
+        await res.flush();
       }
     }
     copyHeaders(response.trailer, context.responseTrailer);
@@ -201,8 +329,7 @@ async function grpcServerStream(m: FastStreamMethod, opt: Options, binary: boole
   if (res.destroyed) return;
   if (!headWritten) writeHead();
   fixGrpcTrailer(context.responseTrailer);
-  res.addTrailers(toNodeHeaders(context.responseTrailer)!);
-  res.end();
+  res.end(toNodeHeaders(context.responseTrailer)!);
 }
 
 /**
@@ -256,19 +383,39 @@ function once<T>(value: T): AsyncIterable<T> {
   };
 }
 
-/** connect-es's normalizeIterable: each output a message of the method's output type (create() returns a message as is). */
+/**
+ * connect-es's normalizeIterable: each output a message of the method's output type (create()
+ * returns a message as is). One object with its methods on the prototype, not a set of closures:
+ * it lives as long as the stream.
+ */
 function normalized<D extends DescMessage>(desc: D, input: AsyncIterable<unknown>): AsyncIterable<MessageShape<D>> {
-  return {
-    [Symbol.asyncIterator]() {
-      const it = input[Symbol.asyncIterator]();
-      const map = (r: IteratorResult<unknown>): IteratorResult<MessageShape<D>> => (r.done === true ? r : { done: false, value: create(desc, r.value as never) });
-      return {
-        next: () => it.next().then(map),
-        throw: (e?: unknown) => (it.throw ? it.throw(e).then(map) : Promise.reject(e)),
-        return: (v?: unknown) => (it.return ? it.return(v).then(map) : Promise.resolve({ done: true, value: undefined })),
-      };
-    },
-  };
+  return new Normalized(desc, input);
+}
+
+class Normalized<D extends DescMessage> implements AsyncIterable<MessageShape<D>>, AsyncIterator<MessageShape<D>> {
+  private it: AsyncIterator<unknown> | undefined;
+  private readonly map = (r: IteratorResult<unknown>): IteratorResult<MessageShape<D>> => (r.done === true ? r : { done: false, value: create(this.desc, r.value as never) });
+  constructor(
+    private readonly desc: D,
+    private readonly input: AsyncIterable<unknown>,
+  ) {}
+  [Symbol.asyncIterator](): AsyncIterator<MessageShape<D>> {
+    return this;
+  }
+  next(): Promise<IteratorResult<MessageShape<D>>> {
+    return this.iterator().next().then(this.map);
+  }
+  throw(e?: unknown): Promise<IteratorResult<MessageShape<D>>> {
+    const it = this.iterator();
+    return it.throw ? it.throw(e).then(this.map) : Promise.reject(e);
+  }
+  return(v?: unknown): Promise<IteratorResult<MessageShape<D>>> {
+    const it = this.iterator();
+    return it.return ? it.return(v).then(this.map) : Promise.resolve({ done: true, value: undefined });
+  }
+  private iterator(): AsyncIterator<unknown> {
+    return (this.it ??= this.input[Symbol.asyncIterator]());
+  }
 }
 
 function copyHeaders(from: Headers, to: Headers): void {

@@ -210,6 +210,38 @@ describe("HTTP/2 timeouts", () => {
     next.close();
     session.close();
   });
+
+  it("answers a server stream's (StreamChat, served on the HTTP/2 stream itself) stalled request the same way, with its request id", async () => {
+    const session = await h2Connect(gw.url);
+    const req = session.request({
+      ":method": "POST",
+      ":path": "/modelgate.v1.ChatService/StreamChat",
+      "content-type": "application/grpc",
+      te: "trailers",
+      "x-request-id": "stalled-stream-1",
+    });
+    let head: http2.IncomingHttpHeaders = {};
+    req.on("response", (h) => (head = h));
+    req.on("data", () => {});
+    req.on("error", () => {});
+    const frame = Buffer.alloc(15);
+    frame.writeUInt32BE(1_000, 1);
+    req.write(frame);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the stalled stream was not ended")), closeWithin);
+      req.once("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    expect(head["grpc-status"]).toBe("4"); // DEADLINE_EXCEEDED, trailers-only
+    expect(decodeURIComponent(String(head["grpc-message"]))).toMatch(/not received in full within 600 ms/);
+    expect(head["x-request-id"]).toBe("stalled-stream-1");
+    const next = session.closed || session.destroyed ? await h2Connect(gw.url) : session;
+    expect(await rawHealthCheck(next)).toBe("0");
+    next.close();
+    session.close();
+  });
 });
 
 describe("long streamed answers", () => {

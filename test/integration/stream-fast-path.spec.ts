@@ -139,6 +139,29 @@ describe("server streams on the fast path", () => {
     }
   });
 
+  it("a client that resets mid-stream with an error code (INTERNAL_ERROR): the call ends and is logged, the gateway keeps serving", async () => {
+    const session = http2.connect(gw.url);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("no first chunk in 10 s")), 10_000);
+        const req = session.request(grpcHeaders({ "x-request-id": "reset-internal-1" }));
+        req.on("data", () => {
+          clearTimeout(timer);
+          req.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+          resolve();
+        });
+        req.on("error", () => {});
+        req.end(envelope(0, request("slow", words(40))));
+      });
+      // The stream is seen destroyed before its close event: the call ends as canceled, as a CANCEL does.
+      await eventually(() => gw.logs.some((l) => l["msg"] === "call" && l["requestId"] === "reset-internal-1" && l["code"] === "Canceled"), 10_000);
+    } finally {
+      session.close();
+    }
+    const res = await h2(grpcHeaders(), envelope(0, request("chat", "still here")));
+    expect(text(res.body)).toBe("echo: still here");
+  });
+
   it("clients that cancel while chunks keep coming: every call still ends and writes its log line", async () => {
     // No delay between words: the reset can land while a chunk is being written or while the
     // next one is awaited; either way the call's generators must end (their finally blocks log).
@@ -168,6 +191,29 @@ describe("server streams on the fast path", () => {
     } finally {
       session.close();
     }
+  });
+
+  it("answered on the HTTP/2 stream itself: the caller's x-request-id echoed in the head, and errors before any message carry it too", async () => {
+    const ok = await h2(grpcHeaders({ "x-request-id": "stream-id-1" }), envelope(0, request("chat", "a b")));
+    expect(ok.headers["x-request-id"]).toBe("stream-id-1");
+    expect(typeof ok.headers["date"]).toBe("string");
+    expect(ok.trailers["grpc-status"]).toBe("0");
+    expect(text(ok.body)).toBe("echo: a b");
+    // A bad grpc-timeout fails before any interceptor runs; the head still names the call.
+    const bad = await h2(grpcHeaders({ "x-request-id": "stream-id-2", "grpc-timeout": "soon" }), envelope(0, request("chat", "a")));
+    expect(bad.headers["x-request-id"]).toBe("stream-id-2");
+    expect(bad.trailers["grpc-status"]).toBe(String(Code.InvalidArgument));
+    expect(bad.body.length).toBe(0);
+    // The stream the server answered with no compat objects ends its call: the log line names the id.
+    await eventually(() => gw.logs.some((l) => l["msg"] === "call" && l["requestId"] === "stream-id-1" && l["code"] === "ok"), 10_000);
+  });
+
+  it("a call with an Origin goes through Node's compat objects: the same answer, with the CORS headers", async () => {
+    const res = await h2(grpcHeaders({ origin: "http://localhost:5173" }), envelope(0, request("chat", "c d")));
+    expect(res.headers["access-control-allow-origin"]).toBe("http://localhost:5173");
+    expect(res.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.trailers["grpc-status"]).toBe("0");
+    expect(text(res.body)).toBe("echo: c d");
   });
 
   it("a client that accepts gzip gets long messages compressed (flag 1)", async () => {
