@@ -441,19 +441,31 @@ export async function policyUnary<P extends Params, R extends AnswerLike>(
   return res;
 }
 
-/** A streamed chat or completion through the endpoint's policies. */
-export async function* policyStream<P extends Params, C extends AnswerLike>(
+/**
+ * A streamed chat or completion through the endpoint's policies. An endpoint without policies gets
+ * the model stream itself, not one more async generator suspended over it for the whole stream
+ * (issue 11: memory per open stream). Called when the stream is first read (the services' streams
+ * are lazy), so what it throws fails that read, as from a generator.
+ */
+export function policyStream<P extends Params, C extends AnswerLike>(
+  begun: PolicyCall,
+  ctx: HandlerContext,
+  params: P,
+  call: (params: P) => AsyncIterable<C>,
+): AsyncIterable<C> {
+  const policies = begun.endpoint.policies;
+  if (!policies) return call(withoutTemplate(begun.endpoint.name, params));
+  return withPolicies(policies, begun, ctx, params, call);
+}
+
+async function* withPolicies<P extends Params, C extends AnswerLike>(
+  policies: EndpointPolicies,
   begun: PolicyCall,
   ctx: HandlerContext,
   params: P,
   call: (params: P) => AsyncIterable<C>,
 ): AsyncIterable<C> {
   const { endpoint, outcome } = begun;
-  const policies = endpoint.policies;
-  if (!policies) {
-    yield* call(withoutTemplate(endpoint.name, params));
-    return;
-  }
   params = await applyTemplate(policies.template, begun, ctx.signal, params);
   params = await requestSide(policies, begun, ctx, params);
   const schemas = schemasOf(params);

@@ -105,8 +105,26 @@ function named<T extends { id: string; model: string }>(res: T, target: ModelTar
   return { ...res, id: res.id || `mg-${call.requestId ?? ""}`, model: res.model || target.name };
 }
 
-async function* namedStream<T extends { id: string; model: string }>(chunks: AsyncIterable<T>, target: ModelTarget, call: CallOptions) {
-  for await (const chunk of chunks) yield named(chunk, target, call);
+/**
+ * named() on every chunk. A plain iterator rather than an async generator: nothing of its own
+ * stays suspended while the stream is open (issue 11: memory per open stream).
+ */
+function namedStream<T extends { id: string; model: string }>(chunks: AsyncIterable<T>, target: ModelTarget, call: CallOptions): AsyncIterable<T> {
+  const name = (r: IteratorResult<T>): IteratorResult<T> => (r.done === true ? r : { done: false, value: named(r.value, target, call) });
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<T> {
+      const it = chunks[Symbol.asyncIterator]();
+      return {
+        next: () => it.next().then(name),
+        return: (value?: unknown) => (it.return ? it.return(value) : Promise.resolve({ done: true, value: value as T })),
+        // As the generator this replaced: a throw closes the stream underneath, then fails.
+        throw: (err?: unknown) =>
+          (it.return ? it.return() : Promise.resolve()).then((): never => {
+            throw err;
+          }),
+      };
+    },
+  };
 }
 
 /** The closing chunk of every stream: no choices, the usage. */

@@ -2,7 +2,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { ChatRequest, ChatService, StreamChatRequest } from "../../gen/modelgate/v1/chat_pb";
 import type { ChatParams } from "../providers/types";
 import { policyStream, policyUnary } from "../policies/pipeline";
-import { beginEndpointCall, recordAnswer, routedStream, routedUnary, missingMethod, routingOf, recordedStream, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, lazyStream, recordAnswer, routedStream, routedUnary, missingMethod, routingOf, recordedStream, type ServiceDeps } from "./endpoint-call";
 import { chatRequestSchema, validate } from "./validate";
 
 export function chatParams(req: ChatRequest | StreamChatRequest): ChatParams {
@@ -22,13 +22,17 @@ export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> 
         return Object.assign(res, { routing: routingOf(outcome) });
       });
     },
-    async *streamChat(req, ctx) {
-      const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
-      yield* policyStream({ endpoint, outcome, options, embed: deps.embed }, ctx, chatParams(req), async function* (params) {
-        const chunks = endpoint.router
-          ? routedStream(endpoint.router, ctx, outcome, options, (c, call) => (c.streamChat ?? missingMethod(endpoint))(params, call))
-          : (endpoint.client.streamChat ?? missingMethod(endpoint))(params, options);
-        yield* recordedStream(chunks, outcome);
+    // Lazy (opened on the first read, as a generator's body) and without a generator of its own
+    // suspended over the stream (see lazyStream).
+    streamChat(req, ctx) {
+      return lazyStream(() => {
+        const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
+        return policyStream({ endpoint, outcome, options, embed: deps.embed }, ctx, chatParams(req), (params) => {
+          const chunks = endpoint.router
+            ? routedStream(endpoint.router, ctx, outcome, options, (c, call) => (c.streamChat ?? missingMethod(endpoint))(params, call))
+            : (endpoint.client.streamChat ?? missingMethod(endpoint))(params, options);
+          return recordedStream(chunks, outcome);
+        });
       });
     },
   };

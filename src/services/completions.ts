@@ -2,7 +2,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { CompleteRequest, CompletionsService, StreamCompleteRequest } from "../../gen/modelgate/v1/completions_pb";
 import type { CompleteParams } from "../providers/types";
 import { policyStream, policyUnary } from "../policies/pipeline";
-import { beginEndpointCall, recordAnswer, routedStream, routedUnary, missingMethod, routingOf, recordedStream, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, lazyStream, recordAnswer, routedStream, routedUnary, missingMethod, routingOf, recordedStream, type ServiceDeps } from "./endpoint-call";
 import { completeRequestSchema, validate } from "./validate";
 
 export function completeParams(req: CompleteRequest | StreamCompleteRequest): CompleteParams {
@@ -22,13 +22,17 @@ export function completionsService(deps: ServiceDeps): ServiceImpl<typeof Comple
         return Object.assign(res, { routing: routingOf(outcome) });
       });
     },
-    async *streamComplete(req, ctx) {
-      const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
-      yield* policyStream({ endpoint, outcome, options, embed: deps.embed }, ctx, completeParams(req), async function* (params) {
-        const chunks = endpoint.router
-          ? routedStream(endpoint.router, ctx, outcome, options, (c, call) => (c.streamComplete ?? missingMethod(endpoint))(params, call))
-          : (endpoint.client.streamComplete ?? missingMethod(endpoint))(params, options);
-        yield* recordedStream(chunks, outcome);
+    // Lazy (opened on the first read, as a generator's body) and without a generator of its own
+    // suspended over the stream (see lazyStream).
+    streamComplete(req, ctx) {
+      return lazyStream(() => {
+        const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
+        return policyStream({ endpoint, outcome, options, embed: deps.embed }, ctx, completeParams(req), (params) => {
+          const chunks = endpoint.router
+            ? routedStream(endpoint.router, ctx, outcome, options, (c, call) => (c.streamComplete ?? missingMethod(endpoint))(params, call))
+            : (endpoint.client.streamComplete ?? missingMethod(endpoint))(params, options);
+          return recordedStream(chunks, outcome);
+        });
       });
     },
   };

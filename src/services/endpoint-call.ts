@@ -137,6 +137,59 @@ export function recordedStream<C extends StreamChunkLike & { usage?: CallOutcome
   };
 }
 
+/**
+ * A server stream made when it is first read, as an async generator method's body runs on its
+ * first next(): what `open` throws (an unknown endpoint, an invalid request) fails that read. A
+ * plain iterator rather than a generator around the stream `open` returns: nothing of its own stays
+ * suspended while the stream is open (issue 11: memory per open stream).
+ */
+export function lazyStream<C>(open: () => AsyncIterable<C>): AsyncIterable<C> {
+  return new LazyStream(open);
+}
+
+class LazyStream<C> implements AsyncIterable<C>, AsyncIterator<C> {
+  private it: AsyncIterator<C> | undefined;
+  private done = false;
+  constructor(private open: (() => AsyncIterable<C>) | undefined) {}
+  [Symbol.asyncIterator](): AsyncIterator<C> {
+    return this;
+  }
+  next(): Promise<IteratorResult<C>> {
+    const it = this.opened();
+    if (it instanceof Promise) return it;
+    return it === undefined ? Promise.resolve({ done: true, value: undefined }) : it.next();
+  }
+  return(value?: unknown): Promise<IteratorResult<C>> {
+    // Not opened yet: a generator returned before its first next() never runs its body.
+    this.done = true;
+    this.open = undefined;
+    const it = this.it;
+    return it?.return ? it.return(value) : Promise.resolve({ done: true, value: value as C });
+  }
+  throw(err?: unknown): Promise<IteratorResult<C>> {
+    this.done = true;
+    this.open = undefined;
+    const it = this.it;
+    // As the generators this replaced: a throw closes the stream underneath, then fails.
+    return (it?.return ? it.return() : Promise.resolve()).then((): never => {
+      throw err;
+    });
+  }
+  /** The stream, opened on the first call; a rejection when opening it threw (the stream is then done). */
+  private opened(): AsyncIterator<C> | Promise<never> | undefined {
+    if (this.it !== undefined || this.done) return this.it;
+    const open = this.open!;
+    this.open = undefined;
+    try {
+      this.it = open()[Symbol.asyncIterator]();
+      return this.it;
+    } catch (err) {
+      this.done = true;
+      return Promise.reject(err);
+    }
+  }
+}
+
 /** A ModelClient method the endpoint's provider lacks: the loader prevents it, so it is a bug. */
 export function missingMethod(endpoint: RuntimeEndpoint): never {
   throw new Error(`provider ${endpoint.provider} has no client method for ${endpoint.type}`);
