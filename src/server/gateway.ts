@@ -421,7 +421,7 @@ export class Gateway {
         }
         if (consoleFiles(req, res)) return;
         if (rest(req, res)) return;
-        handler.request(req, res);
+        handler(req, res);
       } catch (err) {
         failRequest(logger, res, err);
       }

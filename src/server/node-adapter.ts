@@ -20,16 +20,15 @@ export function isParseError(err: ConnectError): boolean {
 }
 
 /**
- * The node handler: `request` for Node's request and response objects (HTTP/1.1, and HTTP/2
- * through Node's compat layer); `stream` answers a server-streaming gRPC call straight from its
- * HTTP/2 stream, before any compat object exists, and returns false for every other stream.
- * `callHeaders` is called once for a stream it takes, before the request headers are read (it may
- * set some: the gateway's x-request-id), and returns headers for every answer on that stream.
+ * The node handler: a request listener for Node's request and response objects (HTTP/1.1, and
+ * HTTP/2 through Node's compat layer); its `stream` answers a server-streaming gRPC call straight
+ * from its HTTP/2 stream, before any compat object exists, and returns false for every other
+ * stream. `callHeaders` is called once for a stream it takes, before the request headers are read
+ * (it may set some: the gateway's x-request-id), and returns headers for every answer on it.
  */
-export interface NodeHandler {
-  request: RequestListener;
+export type NodeHandler = RequestListener & {
   stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, callHeaders: () => Record<string, string>): boolean;
-}
+};
 
 export function createNodeHandler(
   options: Omit<ConnectNodeAdapterOptions, "routes" | "fallback"> & {
@@ -105,7 +104,7 @@ export function createNodeHandler(
     });
     return true;
   };
-  return { request, stream };
+  return Object.assign(request, { stream });
 }
 
 function onWriteFailed(reason: unknown, res: NodeResponse): void {

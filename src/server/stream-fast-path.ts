@@ -152,6 +152,7 @@ export function serveRawServerStream(
   return serve(m, options, binary, uReq, stream, new StreamOut(stream, responseHeaders), fallback);
 }
 
+/** Reads the request, then answers (grpcServerStream) or falls back. */
 async function serve(m: FastStreamMethod, options: Options, binary: boolean, uReq: UniversalServerRequest, req: Readable, out: Out, fallback: Fallback): Promise<void> {
   const lengthHeader = uReq.header.get("content-length");
   const length = lengthHeader === null ? undefined : Number(lengthHeader);
@@ -168,7 +169,9 @@ async function serve(m: FastStreamMethod, options: Options, binary: boolean, uRe
     fallback({ ...uReq, body: replay(body.chunks, body.complete ? undefined : req) });
     return;
   }
-  await grpcServerStream(m, options, binary, uReq, bytes.subarray(5), out);
+  // Returned, not awaited: this function's frame (the request's buffers among its registers) is
+  // not kept suspended for the whole stream.
+  return grpcServerStream(m, options, binary, uReq, bytes.subarray(5), out);
 }
 
 /**
