@@ -3,9 +3,13 @@
 // messages made through promise jobs alone (upstream chunks read at once) would otherwise all go
 // out in one write after the last one. Counted at the socket: how many writes reach the kernel.
 import * as http from "node:http";
+import * as http2 from "node:http2";
 import type { AddressInfo, Socket } from "node:net";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import type { ConnectRouter } from "@connectrpc/connect";
 import { afterEach, describe, expect, it } from "vitest";
-import { FLUSHED_MESSAGES } from "../../src/server/node-adapter";
+import { ChatService, StreamChatRequestSchema, StreamChatResponseSchema } from "../../gen/modelgate/v1/chat_pb";
+import { createNodeHandler, FLUSHED_MESSAGES } from "../../src/server/node-adapter";
 import { streamSse } from "../../src/surfaces/http";
 
 /** `n` messages made by promise jobs only: nothing returns to the event loop between them. */
@@ -33,11 +37,55 @@ function countWrites(socket: Socket): { writes: number } {
   return counted;
 }
 
-let server: http.Server | undefined;
+let server: http.Server | http2.Http2Server | undefined;
 afterEach(async () => {
   await new Promise((resolve) => server?.close(resolve));
   server = undefined;
 });
+
+/** Messages the burst service has made so far. */
+let produced = 0;
+
+/** A ChatService whose StreamChat answers with `n` messages made by promise jobs only. */
+function burstRoutes(n: number) {
+  return (router: ConnectRouter) =>
+    router.service(ChatService, {
+      async *streamChat() {
+        for await (const { i } of burst(n)) {
+          produced = i + 1;
+          yield { id: `m${i}` };
+        }
+      },
+    });
+}
+
+/** The connect-node handler (unary and stream fast paths included) on `server`, with the writes of its first connection counted. */
+async function serveHandler(n: number, make: (h: http.RequestListener) => http.Server | http2.Http2Server): Promise<{ port: number; counted: { writes: number } }> {
+  const handler = createNodeHandler({ routes: burstRoutes(n), fallback: (_req, res) => res.writeHead(404).end() });
+  server = make(handler as http.RequestListener);
+  const counted = { writes: 0 };
+  server.once("connection", (socket: Socket) => Object.assign(counted, { writes: 0 }, { ref: countWrites(socket) }));
+  await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+  return { port: (server!.address() as AddressInfo).port, counted: new Proxy(counted, { get: (t) => (t as { ref?: { writes: number } }).ref?.writes ?? 0 }) };
+}
+
+/** Connect streaming envelopes: flags byte, big-endian length, message. */
+function envelope(flags: number, data: Uint8Array): Buffer {
+  const b = Buffer.alloc(5 + data.length);
+  b[0] = flags;
+  b.writeUInt32BE(data.length, 1);
+  b.set(data, 5);
+  return b;
+}
+function envelopes(body: Buffer): { flags: number; data: Buffer }[] {
+  const out: { flags: number; data: Buffer }[] = [];
+  for (let at = 0; at < body.length; ) {
+    const len = body.readUInt32BE(at + 1);
+    out.push({ flags: body[at]!, data: body.subarray(at + 5, at + 5 + len) });
+    at += 5 + len;
+  }
+  return out;
+}
 
 async function serveBurst(n: number): Promise<{ writes: number; events: string[] }> {
   let counted: { writes: number } | undefined;
@@ -71,5 +119,56 @@ describe("streamed responses send their first messages at once", () => {
   it("a stream shorter than the flushed count is written whole", async () => {
     const { events } = await serveBurst(1);
     expect(events).toEqual(['data: {"i":0}', "data: [DONE]"]);
+  });
+});
+
+describe("typed server streams send their first messages at once", () => {
+  const request = toBinary(StreamChatRequestSchema, create(StreamChatRequestSchema, { endpoint: "chat" }));
+
+  it("Connect over HTTP/1.1: the first messages each leave in their own write, all 12 arrive in order", async () => {
+    const { port, counted } = await serveHandler(12, (h) => http.createServer(h));
+    const res = await fetch(`http://127.0.0.1:${port}/modelgate.v1.ChatService/StreamChat`, {
+      method: "POST",
+      headers: { "content-type": "application/connect+proto", "connect-protocol-version": "1" },
+      body: envelope(0, request),
+    });
+    const frames = envelopes(Buffer.from(await res.arrayBuffer()));
+    expect(res.status).toBe(200);
+    expect(frames.slice(0, -1).map((f) => fromBinary(StreamChatResponseSchema, f.data).id)).toEqual(Array.from({ length: 12 }, (_, i) => `m${i}`));
+    expect(frames.at(-1)!.flags).toBe(2); // the end-of-stream frame
+    expect(JSON.parse(frames.at(-1)!.data.toString())).toEqual({});
+    expect(counted.writes).toBeGreaterThanOrEqual(FLUSHED_MESSAGES + 1);
+    expect(counted.writes).toBeLessThanOrEqual(FLUSHED_MESSAGES + 3);
+  });
+
+  it("gRPC over HTTP/2: the client has the first message before the burst is over; all 12 arrive in order with status 0", async () => {
+    // HTTP/2 writes go from the session's native handle, not the JS socket: what is observable is
+    // when the client gets the first message, counted in messages the server had made by then.
+    const { port } = await serveHandler(12, (h) => http2.createServer(h as unknown as Parameters<typeof http2.createServer>[0] & object));
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    try {
+      produced = 0;
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/modelgate.v1.ChatService/StreamChat",
+        "content-type": "application/grpc+proto",
+        te: "trailers",
+      });
+      const trailers = new Promise<http2.IncomingHttpHeaders>((resolve) => stream.once("trailers", resolve));
+      stream.end(envelope(0, request));
+      const chunks: Buffer[] = [];
+      let producedAtFirst: number | undefined;
+      for await (const c of stream) {
+        producedAtFirst ??= produced;
+        chunks.push(c as Buffer);
+      }
+      const frames = envelopes(Buffer.concat(chunks));
+      expect(frames.map((f) => fromBinary(StreamChatResponseSchema, f.data).id)).toEqual(Array.from({ length: 12 }, (_, i) => `m${i}`));
+      expect((await trailers)["grpc-status"]).toBe("0");
+      // Without the flush, all 12 are made (one promise job after another) before anything is sent.
+      expect(producedAtFirst).toBeLessThanOrEqual(FLUSHED_MESSAGES + 1);
+    } finally {
+      session.close();
+    }
   });
 });
