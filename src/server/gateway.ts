@@ -1,6 +1,5 @@
 // Assembles the gateway: runtime state, services with their interceptor chain, health and
 // reflection, CORS, the one-port listener, and graceful shutdown.
-import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
@@ -41,7 +40,7 @@ import { metricsExportSettings, startMetricsExport, startTelemetry, telemetrySet
 import type { Store } from "../store/types";
 import { LedgerWriter } from "../usage/ledger-writer";
 import { reservationForRequest, warmTokenizer } from "../usage/tokens";
-import { saneRequestId, tracingInterceptor } from "../interceptors/tracing";
+import { newRequestId, saneRequestId, tracingInterceptor } from "../interceptors/tracing";
 import type { ModelFactory } from "../providers/model";
 import { buildRuntimeState, canaryStandings, countsTokensUpFront, type RoutingDeps, type RuntimeState } from "../runtime";
 import { breakerLevel, TargetHealthRegistry } from "../routing/target-health";
@@ -433,7 +432,7 @@ export class Gateway {
       // What assignRequestId does, for a stream the handler takes.
       const requestId = () => {
         const incoming = headers["x-request-id"];
-        const id = saneRequestId(typeof incoming === "string" ? incoming : null) ?? randomUUID();
+        const id = saneRequestId(typeof incoming === "string" ? incoming : null) ?? newRequestId();
         headers["x-request-id"] = id;
         return { "x-request-id": id };
       };
@@ -461,7 +460,7 @@ export class Gateway {
  */
 function assignRequestId(req: NodeRequest, res: NodeResponse): void {
   const incoming = req.headers["x-request-id"];
-  const id = saneRequestId(typeof incoming === "string" ? incoming : null) ?? randomUUID();
+  const id = saneRequestId(typeof incoming === "string" ? incoming : null) ?? newRequestId();
   req.headers["x-request-id"] = id;
   res.setHeader("x-request-id", id);
 }

@@ -23,6 +23,8 @@ async function alive(): Promise<void> {
   expect(res.status).toBe(200);
 }
 
+const uuidV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
 describe("malformed percent-encoding in a REST path parameter", () => {
   it.each([
     ["GET", "/v1/models/%"],
@@ -154,12 +156,24 @@ describe("x-request-id on every response, errors included", () => {
     expect(mine.status).toBe(status);
     expect(mine.headers.get("x-request-id")).toBe(id);
     const generated = await fetch(gw.url + path, { method, headers: json, body });
-    expect(generated.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    // A UUIDv7: time-ordered (the ledger's request_id index appends), random in its last 74 bits.
+    expect(generated.headers.get("x-request-id")).toMatch(uuidV7);
   });
 
   it("an unsafe incoming id is replaced, not echoed", async () => {
     const res = await fetch(`${gw.url}/v1/models`, { headers: { "x-request-id": "a b<script>" } });
-    expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.headers.get("x-request-id")).toMatch(uuidV7);
+  });
+
+  it("new ids sort in the order they were made (UUIDv7: the time in ms first)", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push((await fetch(`${gw.url}/v1/models`)).headers.get("x-request-id") ?? "");
+      await new Promise((r) => setTimeout(r, 3)); // a new millisecond
+    }
+    expect(ids.every((x) => uuidV7.test(x))).toBe(true);
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(3);
   });
 
   it("gRPC errors (grpc-js) carry it in their metadata", async () => {
