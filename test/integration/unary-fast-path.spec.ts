@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatRequestSchema, ChatResponseSchema, ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { startFakeUpstream, type FaultyUpstream } from "../fakes/fake-upstream";
 import { echoEndpoints, failure, startGateway, type TestGateway } from "./harness";
+import { envelope } from "../support/envelopes";
 
 let gw: TestGateway;
 let fake: FaultyUpstream;
@@ -31,14 +32,6 @@ afterAll(async () => {
 const hi = { endpoint: "chat", messages: [{ role: "user", content: "hello there" }] };
 /** A message whose echo is over connect-es's 1,024-byte compression threshold. */
 const long = { endpoint: "chat", messages: [{ role: "user", content: "word ".repeat(300).trim() }] };
-
-function envelope(flags: number, data: Uint8Array): Buffer {
-  const b = Buffer.alloc(5 + data.length);
-  b[0] = flags;
-  b.writeUInt32BE(data.length, 1);
-  b.set(data, 5);
-  return b;
-}
 
 /** One HTTP/2 request: status, headers, trailers and body. */
 async function h2(url: string, headers: http2.OutgoingHttpHeaders, body: Uint8Array) {

@@ -12,6 +12,7 @@ import { ChatService, StreamChatRequestSchema, StreamChatResponseSchema } from "
 import { createNodeHandler, FLUSHED_MESSAGES } from "../../src/server/node-adapter";
 import type { NodeRequest, NodeResponse } from "../../src/server/one-port";
 import { streamSse } from "../../src/surfaces/http";
+import { envelope, envelopes } from "../support/envelopes";
 
 /** `n` messages made by promise jobs only: nothing returns to the event loop between them. */
 async function* burst(n: number): AsyncGenerator<{ i: number }> {
@@ -74,24 +75,6 @@ async function serveHandler(n: number, make: (h: http.RequestListener) => http.S
   server.once("connection", (socket: Socket) => (counted = countWrites(socket)));
   await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
   return { port: (server!.address() as AddressInfo).port, writes: () => counted?.writes ?? 0 };
-}
-
-/** Connect streaming envelopes: flags byte, big-endian length, message. */
-function envelope(flags: number, data: Uint8Array): Buffer {
-  const b = Buffer.alloc(5 + data.length);
-  b[0] = flags;
-  b.writeUInt32BE(data.length, 1);
-  b.set(data, 5);
-  return b;
-}
-function envelopes(body: Buffer): { flags: number; data: Buffer }[] {
-  const out: { flags: number; data: Buffer }[] = [];
-  for (let at = 0; at < body.length; ) {
-    const len = body.readUInt32BE(at + 1);
-    out.push({ flags: body[at]!, data: body.subarray(at + 5, at + 5 + len) });
-    at += 5 + len;
-  }
-  return out;
 }
 
 async function serveBurst(n: number): Promise<{ writes: number; events: string[] }> {
