@@ -3,7 +3,7 @@
 import { Agent, errors as undiciErrors, request } from "undici";
 import { ConnectError } from "@connectrpc/connect";
 import { badUpstreamResponse, fromUpstreamStatus, unavailable } from "../errors";
-import type { UpstreamPeer as Provider, StreamDecoder, UpstreamRequest } from "./wire";
+import type { UpstreamPeer as Provider, SseEvent, StreamDecoder, UpstreamRequest } from "./wire";
 import type { UpstreamAttempt, UpstreamTrace } from "../observability/otel";
 import { framings } from "./framing";
 import type { Usage } from "../../gen/modelgate/v1/common_pb";
@@ -97,7 +97,7 @@ export class UpstreamClient {
     try {
       text = await readCapped(res.body, maxBytes + 1);
     } catch (err) {
-      throw this.failure(provider, call, err);
+      throw failure(provider, call, err);
     }
     if (Buffer.byteLength(text) > maxBytes) throw badUpstreamResponse(provider.name, `body is larger than ${maxBytes} bytes`);
     return text;
@@ -109,7 +109,7 @@ export class UpstreamClient {
     try {
       text = await res.body.text();
     } catch (err) {
-      throw this.failure(provider, call, err);
+      throw failure(provider, call, err);
     }
     try {
       return JSON.parse(text) as unknown;
@@ -129,48 +129,11 @@ export class UpstreamClient {
     provider: Provider,
     call: UpstreamCall,
     closing: (id: string, model: string, usage: UsageInit) => Chunk,
-  ): AsyncGenerator<Chunk> {
+  ): AsyncIterable<Chunk> {
     const attempt = call.trace?.startAttempt(provider.name, req);
-    const chunks = this.streamAttempt(req, decoder, provider, call, closing, attempt);
-    return attempt ? tracedStream(chunks, attempt, call.signal) : chunks;
-  }
-
-  private async *streamAttempt<Chunk extends { id: string; model: string }>(
-    req: UpstreamRequest,
-    decoder: StreamDecoder<Chunk>,
-    provider: Provider,
-    call: UpstreamCall,
-    closing: (id: string, model: string, usage: UsageInit) => Chunk,
-    attempt: UpstreamAttempt | undefined,
-  ): AsyncGenerator<Chunk> {
     const framing = framings[decoder.framing ?? "sse"];
-    const res = await this.send(req, provider, call, framing.contentTypes[0], attempt);
-    const contentType = res.headers["content-type"];
-    if (typeof contentType !== "string" || !framing.contentTypes.some((t) => contentType.includes(t))) {
-      res.body.destroy();
-      throw badUpstreamResponse(provider.name, `expected ${framing.contentTypes[0]}, got ${String(contentType)}`);
-    }
-    let id = "";
-    let model = "";
-    try {
-      for await (const event of framing.events(res.body)) {
-        for (const chunk of decoder.push(event)) {
-          id = chunk.id || id;
-          model = chunk.model || model;
-          yield chunk;
-        }
-        if (decoder.done) break;
-      }
-    } catch (err) {
-      throw this.failure(provider, call, err);
-    } finally {
-      // Ends the upstream request when the caller stops early (cancel, error, or we are done).
-      if (!res.body.destroyed) res.body.destroy();
-    }
-    if (!decoder.done) {
-      throw unavailable(`${provider.name}: upstream stream ended before it was complete`);
-    }
-    yield closing(id, model, decoder.usage());
+    const chunks = new StreamAttempt(() => this.send(req, provider, call, framing.contentTypes[0], attempt), framing, decoder, provider, call, closing);
+    return attempt ? tracedStream(chunks, attempt, call.signal) : chunks;
   }
 
   close(): Promise<void> {
@@ -192,7 +155,7 @@ export class UpstreamClient {
       try {
         Object.assign(headers, await provider.authorize(req, body, call.signal));
       } catch (err) {
-        throw this.failure(provider, call, err);
+        throw failure(provider, call, err);
       }
     }
     let res: Awaited<ReturnType<typeof request>>;
@@ -208,7 +171,7 @@ export class UpstreamClient {
       });
     } catch (err) {
       if (err instanceof undiciErrors.HeadersTimeoutError) call.onUpstreamReached?.();
-      throw this.failure(provider, call, err);
+      throw failure(provider, call, err);
     }
     attempt?.responded(res.statusCode);
     if (res.statusCode >= 200 && res.statusCode < 300) {
@@ -235,7 +198,7 @@ export class UpstreamClient {
         message = text.slice(0, 300);
       }
     } catch (err) {
-      if (call.signal.aborted) return this.failure(provider, call, err);
+      if (call.signal.aborted) return failure(provider, call, err);
     }
     const retryAfter = retryAfterMs(res.headers["retry-after"]);
     return tagged(fromUpstreamStatus(provider.name, res.statusCode, message?.slice(0, 1000), retryAfter), {
@@ -245,21 +208,197 @@ export class UpstreamClient {
     });
   }
 
-  /** Maps a transport failure: the caller's abort keeps its own code, everything else is UNAVAILABLE. */
-  private failure(provider: Provider, call: UpstreamCall, err: unknown): ConnectError {
-    if (call.signal.aborted) return ConnectError.from(call.signal.reason);
-    if (err instanceof ConnectError) return err;
-    if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
-      return tagged(unavailable(`${provider.name}: upstream timed out`, err), { kind: "timeout" });
+}
+
+/** Maps a transport failure: the caller's abort keeps its own code, everything else is UNAVAILABLE. */
+function failure(provider: Provider, call: UpstreamCall, err: unknown): ConnectError {
+  if (call.signal.aborted) return ConnectError.from(call.signal.reason);
+  if (err instanceof ConnectError) return err;
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+    return tagged(unavailable(`${provider.name}: upstream timed out`, err), { kind: "timeout" });
+  }
+  const code = (err as { code?: unknown }).code;
+  const what = typeof code === "string" ? code : err instanceof Error ? err.message : "unknown error";
+  return tagged(unavailable(`${provider.name}: upstream connection failed (${what})`, err), { kind: "connection" });
+}
+
+type UpstreamResponse = Awaited<ReturnType<typeof request>>;
+type Framing = (typeof framings)[keyof typeof framings];
+const finished = <T>(value?: unknown): IteratorResult<T> => ({ done: true, value: value as T });
+
+/**
+ * One streamed upstream request: sends it on the first read, then the decoder's chunks as the
+ * framing's events arrive, then one closing chunk built by `closing` with the usage. A stream
+ * that ends without the provider's terminal event, or whose connection breaks, fails with
+ * UNAVAILABLE; a return or throw from the reader ends the upstream request. What the async
+ * generator it replaced did, as a plain iterator whose steps are promise callbacks made once:
+ * no generator frame stays suspended while the stream is open (issue 11: memory per open stream).
+ */
+class StreamAttempt<Chunk extends { id: string; model: string }> implements AsyncIterable<Chunk>, AsyncIterator<Chunk> {
+  private state: "new" | "open" | "done" = "new";
+  private res: UpstreamResponse | undefined;
+  private events: AsyncIterator<SseEvent> | undefined;
+  /** The chunks of the last event not read yet. */
+  private queue: Chunk[] = [];
+  private at = 0;
+  private id = "";
+  private model = "";
+  /** The last read's promise: a return or throw waits for it, as a generator queues them. */
+  private last: Promise<unknown> | undefined;
+
+  constructor(
+    private send: (() => Promise<UpstreamResponse>) | undefined,
+    private readonly framing: Framing,
+    private readonly decoder: StreamDecoder<Chunk>,
+    private readonly provider: Provider,
+    private readonly call: UpstreamCall,
+    private readonly closing: (id: string, model: string, usage: UsageInit) => Chunk,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<Chunk> {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Chunk>> {
+    let p: Promise<IteratorResult<Chunk>>;
+    if (this.at < this.queue.length) p = Promise.resolve(this.take());
+    else if (this.state === "open") p = this.read();
+    else if (this.state === "done") p = Promise.resolve(finished<Chunk>());
+    else {
+      this.state = "open";
+      const send = this.send!;
+      this.send = undefined;
+      p = send().then(
+        (res) => this.started(res),
+        (err: unknown): never => {
+          this.state = "done";
+          throw err;
+        },
+      );
     }
-    const code = (err as { code?: unknown }).code;
-    const what = typeof code === "string" ? code : err instanceof Error ? err.message : "unknown error";
-    return tagged(unavailable(`${provider.name}: upstream connection failed (${what})`, err), { kind: "connection" });
+    this.last = p;
+    return p;
+  }
+
+  return(value?: unknown): Promise<IteratorResult<Chunk>> {
+    return this.afterLast(() =>
+      this.state === "open" ? this.close(true).then(() => finished<Chunk>(value), (err: unknown) => this.mapped(err)) : this.end(finished<Chunk>(value)),
+    );
+  }
+
+  throw(err?: unknown): Promise<IteratorResult<Chunk>> {
+    return this.afterLast(() => (this.state === "open" ? this.failWith(err) : this.end(Promise.reject(err))));
+  }
+
+  /** Closes the events and the request, then fails with `err` mapped (a failure to close is dropped, as a for-await loop's). */
+  private failWith(err: unknown): Promise<never> {
+    const fail = (): never => {
+      throw failure(this.provider, this.call, err);
+    };
+    return this.close(true).then(fail, fail);
+  }
+
+  private mapped(err: unknown): never {
+    throw failure(this.provider, this.call, err);
+  }
+
+  private afterLast(then: () => Promise<IteratorResult<Chunk>>): Promise<IteratorResult<Chunk>> {
+    const last = this.last;
+    return last === undefined ? then() : last.then(then, then);
+  }
+
+  private end(result: IteratorResult<Chunk> | Promise<never>): Promise<IteratorResult<Chunk>> {
+    this.state = "done";
+    this.send = undefined;
+    this.queue = [];
+    return Promise.resolve(result);
+  }
+
+  private started(res: UpstreamResponse): Promise<IteratorResult<Chunk>> {
+    const framing = this.framing;
+    const contentType = res.headers["content-type"];
+    if (typeof contentType !== "string" || !framing.contentTypes.some((t) => contentType.includes(t))) {
+      this.state = "done";
+      discard(res.body);
+      throw badUpstreamResponse(this.provider.name, `expected ${framing.contentTypes[0]}, got ${String(contentType)}`);
+    }
+    this.res = res;
+    this.events = framing.events(res.body)[Symbol.asyncIterator]();
+    return this.read();
+  }
+
+  private take(): IteratorResult<Chunk> {
+    const chunk = this.queue[this.at++]!;
+    this.id = chunk.id || this.id;
+    this.model = chunk.model || this.model;
+    return { done: false, value: chunk };
+  }
+
+  /** The next chunk: from the next events, or the closing chunk once the decoder is done. */
+  private read(): Promise<IteratorResult<Chunk>> {
+    if (this.decoder.done) return this.finish(true);
+    return this.events!.next().then(this.onEvent, (err: unknown) => this.close(false).then(() => this.mapped(err)));
+  }
+
+  private readonly onEvent = (r: IteratorResult<SseEvent>): IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> => {
+    if (r.done === true) return this.finish(false);
+    try {
+      this.queue = this.decoder.push(r.value);
+      this.at = 0;
+    } catch (err) {
+      // A decoder error (an upstream error event): the events are closed, as a for-await loop does.
+      return this.failWith(err);
+    }
+    return this.at < this.queue.length ? this.take() : this.read();
+  };
+
+  /** The events are over (the decoder is done, or they ended): the closing chunk, or UNAVAILABLE. */
+  private finish(early: boolean): Promise<IteratorResult<Chunk>> {
+    return this.close(early).then(() => {
+      if (!this.decoder.done) throw unavailable(`${this.provider.name}: upstream stream ended before it was complete`);
+      return { done: false, value: this.closing(this.id, this.model, this.decoder.usage()) };
+    }, (err: unknown) => this.mapped(err));
+  }
+
+  /**
+   * Ends the upstream request (the caller stopped early, an error, or we are done): the events
+   * closed first when they did not end by themselves (`early`), then the body destroyed.
+   */
+  private close(early: boolean): Promise<void> {
+    this.state = "done";
+    this.queue = [];
+    const events = this.events;
+    const res = this.res;
+    this.events = undefined;
+    const destroy = () => {
+      if (res !== undefined) discard(res.body);
+    };
+    if (!early || events?.return === undefined) {
+      destroy();
+      return Promise.resolve();
+    }
+    return events.return().then(destroy, (err: unknown) => {
+      destroy();
+      throw err;
+    });
   }
 }
 
+/**
+ * Ends a response body we stop reading. undici's body destroyed before its end emits an 'error'
+ * (RequestAbortedError), which nobody else may be listening for any more: unheard, it would end
+ * the process.
+ */
+function discard(body: UpstreamResponse["body"]): void {
+  if (body.destroyed) return;
+  body.on("error", ignore);
+  body.destroy();
+}
+
+function ignore(): void {}
+
 /** An attempt's chunks, its span ended when the stream does (or is abandoned). */
-async function* tracedStream<Chunk extends { model: string }>(chunks: AsyncGenerator<Chunk>, attempt: UpstreamAttempt, signal: AbortSignal): AsyncGenerator<Chunk> {
+async function* tracedStream<Chunk extends { model: string }>(chunks: AsyncIterable<Chunk>, attempt: UpstreamAttempt, signal: AbortSignal): AsyncGenerator<Chunk> {
   let failure: unknown;
   try {
     for await (const chunk of chunks) {
