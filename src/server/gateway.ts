@@ -123,6 +123,10 @@ export class Gateway {
   /** Aborted when shutdown starts: stats watchers end at once rather than wait out the grace period. */
   private readonly watchersStop = new AbortController();
   private idle: (() => void) | undefined;
+  /** A call answered on its HTTP/2 stream ended: one function for all of them, nothing of a call's kept by its listener. */
+  private readonly streamClosed = () => {
+    if (--this.active === 0) this.idle?.();
+  };
 
   private constructor(
     private readonly options: GatewayOptions,
@@ -444,9 +448,7 @@ export class Gateway {
         return true;
       }
       this.active++;
-      s.once("close", () => {
-        if (--this.active === 0) this.idle?.();
-      });
+      s.on("close", this.streamClosed);
       return true;
     };
     return { request, stream };

@@ -173,7 +173,7 @@ function streamRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, 
   const base = `${stream.session?.encrypted === true ? "https" : "http"}://${authority}`;
   const url = plainAuthority.test(authority) && path.startsWith("/") ? base + path : new URL(path, base).toString();
   const controller = new AbortController();
-  stream.once("close", () => {
+  stream.on("close", () => {
     if (stream.writableFinished) controller.abort(callCompleted);
     else controller.abort(h2ResetError(stream.rstCode));
   });

@@ -292,14 +292,16 @@ function watchIdleSession(session: http2.Http2Session, idleMs: number): void {
     timer.unref();
   };
   arm();
+  // One listener for all the session's streams ('close' is emitted once per stream).
+  const onStreamClose = () => {
+    if (--open === 0 && !session.closed && !session.destroyed) arm();
+  };
   session.on("stream", (stream: http2.ServerHttp2Stream) => {
     // A stream the client reset in the same read as it opened it may be gone (and its 'close'
     // emitted) already: counting it would keep the session from ever being idle.
     if (stream.destroyed) return;
     if (open++ === 0) clearTimeout(timer);
-    stream.once("close", () => {
-      if (--open === 0 && !session.closed && !session.destroyed) arm();
-    });
+    stream.on("close", onStreamClose);
   });
   session.once("close", () => clearTimeout(timer));
 }
@@ -381,8 +383,15 @@ function guardRequestBody(stream: http2.ServerHttp2Stream, headers: http2.Incomi
     }
   }, timeoutMs);
   timer.unref();
-  stream.once("end", () => clearTimeout(timer));
-  stream.once("close", () => clearTimeout(timer));
+  // Both listeners go once either fires: a stream that streams its answer for minutes keeps
+  // neither (nor, through them, the request's headers).
+  const clear = () => {
+    clearTimeout(timer);
+    stream.off("end", clear);
+    stream.off("close", clear);
+  };
+  stream.on("end", clear);
+  stream.on("close", clear);
 }
 
 /**

@@ -236,8 +236,8 @@ export function reservationForRequest(message: unknown, defaultMaxTokens: number
 export class StreamedTokenCounter {
   /** Text per choice index. */
   private readonly texts = new Map<number, string[]>();
-  /** Tool calls per "choice/call index": their id, name and argument fragments. */
-  private readonly calls = new Map<string, { id: string[]; name: string[]; args: string[] }>();
+  /** Tool calls per "choice/call index": their id, name and argument fragments (made at the first: most streams have none). */
+  private calls: Map<string, { id: string[]; name: string[]; args: string[] }> | undefined;
   private counted = 0;
   private dirty = false;
 
@@ -253,8 +253,9 @@ export class StreamedTokenCounter {
   /** Adds a tool-call delta: the first carries the id and name, later ones argument fragments. */
   addToolCall(choice: number, call: StreamedToolCallLike, position: number): void {
     const key = `${choice}/${call.index ?? position}`;
-    let c = this.calls.get(key);
-    if (!c) this.calls.set(key, (c = { id: [], name: [], args: [] }));
+    const calls = (this.calls ??= new Map());
+    let c = calls.get(key);
+    if (!c) calls.set(key, (c = { id: [], name: [], args: [] }));
     if (call.id) c.id.push(call.id);
     if (call.function?.name) c.name.push(call.function.name);
     if (call.function?.arguments) c.args.push(call.function.arguments);
@@ -276,7 +277,7 @@ export class StreamedTokenCounter {
 
   /** True once anything was generated. */
   get hasOutput(): boolean {
-    return this.texts.size > 0 || this.calls.size > 0;
+    return this.texts.size > 0 || (this.calls?.size ?? 0) > 0;
   }
 
   /** Tokens of everything added so far (memoised until more is added). */
@@ -284,7 +285,7 @@ export class StreamedTokenCounter {
     if (this.dirty) {
       let tokens = 0;
       for (const pieces of this.texts.values()) tokens += countTokens(pieces.join(""));
-      for (const c of this.calls.values()) tokens += toolCallTokens(c.id.join(""), c.name.join(""), c.args.join(""));
+      if (this.calls) for (const c of this.calls.values()) tokens += toolCallTokens(c.id.join(""), c.name.join(""), c.args.join(""));
       this.counted = tokens;
       this.dirty = false;
     }

@@ -182,21 +182,23 @@ function readArguments(wire: OpenAIWire, value: unknown, path: string): string {
  */
 export function chatChunkReader(wire: OpenAIWire): (event: JsonRecord, choices: unknown[]) => ChatChunk {
   const { read } = wire;
-  const callsSeen = new Map<number, number>();
+  // Made at the first tool call: most streams have none.
+  let callsSeen: Map<number, number> | undefined;
 
   const readDeltaCalls = (choiceIndex: number, value: unknown, path: string): ToolCallInit[] => {
     if (value === undefined || value === null) return [];
+    const seenPerChoice = (callsSeen ??= new Map());
     return read.array(value, path).map((item, i) => {
       const at = `${path}[${i}]`;
       const call = read.object(item, at);
-      const seen = callsSeen.get(choiceIndex) ?? 0;
+      const seen = seenPerChoice.get(choiceIndex) ?? 0;
       let index: number;
       if (call.index === undefined || call.index === null) {
         index = seen;
-        callsSeen.set(choiceIndex, seen + 1);
+        seenPerChoice.set(choiceIndex, seen + 1);
       } else {
         index = read.count(call.index, `${at}.index`);
-        callsSeen.set(choiceIndex, Math.max(seen, index + 1));
+        seenPerChoice.set(choiceIndex, Math.max(seen, index + 1));
       }
       const fn = call.function === undefined || call.function === null ? {} : read.object(call.function, `${at}.function`);
       const id = read.stringOrEmpty(call.id, `${at}.id`);
