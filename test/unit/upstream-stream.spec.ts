@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UpstreamClient } from "../../src/upstream/client";
+import { sseEvents } from "../../src/upstream/framing";
 import type { SseEvent, StreamDecoder } from "../../src/upstream/wire";
 
 interface Chunk {
@@ -152,5 +153,26 @@ describe("UpstreamClient.stream", () => {
       (e: unknown) => ConnectError.from(e),
     );
     expect(err?.code).toBe(Code.DeadlineExceeded);
+  });
+});
+
+describe("sseEvents", () => {
+  async function events(chunks: Uint8Array[]): Promise<SseEvent[]> {
+    const body = (async function* () {
+      yield* chunks;
+    })();
+    const out: SseEvent[] = [];
+    for await (const e of sseEvents(body)) out.push(e);
+    return out;
+  }
+
+  it("a plain iterator: decodes UTF-8 sequences cut between chunks whole (2-, 3- and 4-byte), drops a leading BOM, CRLF lines", async () => {
+    const bytes = Buffer.from("\uFEFFdata: é€😀\n\nevent: next\r\ndata: ok\r\n\r\n", "utf8");
+    // Every split of the first event's multibyte characters: one byte at a time.
+    const oneByOne = Array.from(bytes, (b) => Uint8Array.of(b));
+    const expected = [{ data: "é€😀" }, { event: "next", data: "ok" }];
+    expect(await events(oneByOne)).toEqual(expected);
+    expect(await events([bytes])).toEqual(expected);
+    expect(await events([bytes.subarray(0, 9), bytes.subarray(9, 13), bytes.subarray(13)])).toEqual(expected);
   });
 });
