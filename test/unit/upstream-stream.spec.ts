@@ -2,6 +2,7 @@
 // (issue 11: memory per open stream); it must keep the generator's contract. A real node:http
 // server speaks SSE; a small decoder stands in for a provider's (`[DONE]` is the terminal event).
 import * as http from "node:http";
+import { Readable } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -174,5 +175,43 @@ describe("sseEvents", () => {
     expect(await events(oneByOne)).toEqual(expected);
     expect(await events([bytes])).toEqual(expected);
     expect(await events([bytes.subarray(0, 9), bytes.subarray(9, 13), bytes.subarray(13)])).toEqual(expected);
+  });
+
+  it("a Node Readable body is read without its async iterator: chunks as they come, its error, a close before its end", async () => {
+    // Events as the stream gives them, one at a time.
+    const body = new Readable({ read() {} });
+    const it = sseEvents(body)[Symbol.asyncIterator]();
+    const first = it.next();
+    body.push("data: a\n\n");
+    expect(await first).toEqual({ done: false, value: { data: "a" } });
+    const second = it.next();
+    setTimeout(() => body.push("data: b\n\ndata: c\n\n"), 5);
+    expect(await second).toEqual({ done: false, value: { data: "b" } });
+    expect(await it.next()).toEqual({ done: false, value: { data: "c" } });
+    body.push(null);
+    expect(await it.next()).toEqual({ done: true, value: undefined });
+
+    const failing = new Readable({ read() {} });
+    const f = sseEvents(failing)[Symbol.asyncIterator]();
+    const pending = f.next();
+    failing.destroy(new Error("socket hang up"));
+    await expect(pending).rejects.toThrow("socket hang up");
+    expect(await f.next()).toEqual({ done: true, value: undefined });
+
+    const cut = new Readable({ read() {} });
+    const c = sseEvents(cut)[Symbol.asyncIterator]();
+    const waiting = c.next();
+    cut.destroy();
+    await expect(waiting).rejects.toMatchObject({ code: "ERR_STREAM_PREMATURE_CLOSE" });
+  });
+
+  it("a return destroys a Node Readable body", async () => {
+    const body = new Readable({ read() {} });
+    const it = sseEvents(body)[Symbol.asyncIterator]();
+    body.push("data: a\n\n");
+    await it.next();
+    expect(await it.return!()).toEqual({ done: true, value: undefined });
+    expect(body.destroyed).toBe(true);
+    expect(await it.next()).toEqual({ done: true, value: undefined });
   });
 });
