@@ -171,7 +171,18 @@ async function serve(m: FastStreamMethod, options: Options, binary: boolean, uRe
   }
   // Returned, not awaited: this function's frame (the request's buffers among its registers) is
   // not kept suspended for the whole stream.
-  return grpcServerStream(m, options, binary, uReq, bytes.subarray(5), out);
+  return grpcServerStream(m, options, binary, uReq, { data: bytes.subarray(5) }, out);
+}
+
+/** The request message's bytes, dropped once parsed: the answer may stream for minutes, a prompt may be large. */
+interface RequestBytes {
+  data: Uint8Array | undefined;
+}
+
+function parseRequest(m: FastStreamMethod, binary: boolean, request: RequestBytes): MessageShape<DescMessage> {
+  const data = request.data ?? new Uint8Array(0);
+  request.data = undefined;
+  return m.serialization.getI(binary).parse(data);
 }
 
 /**
@@ -274,7 +285,7 @@ class StreamOut implements Out {
 }
 
 /** connect-es's gRPC handler (protocol-grpc/handler-factory.js) for a server stream whose request is read. */
-async function grpcServerStream(m: FastStreamMethod, opt: Options, binary: boolean, uReq: UniversalServerRequest, data: Uint8Array, res: Out): Promise<void> {
+async function grpcServerStream(m: FastStreamMethod, opt: Options, binary: boolean, uReq: UniversalServerRequest, request: RequestBytes, res: Out): Promise<void> {
   const timeout = parseGrpcTimeout(uReq.header.get("grpc-timeout"), opt.maxTimeoutMs);
   // The unary fast path's context (handler-context.ts): the request's Headers not copied again, one
   // AbortController, a timer only for a deadline; held for the whole stream.
@@ -302,8 +313,7 @@ async function grpcServerStream(m: FastStreamMethod, opt: Options, binary: boole
   };
   try {
     if (timeout.error) throw timeout.error;
-    const input = m.serialization.getI(binary).parse(data);
-    const response = await invokeServerStream(m, context, input);
+    const response = await invokeServerStream(m, context, parseRequest(m, binary, request));
     it = response.message[Symbol.asyncIterator]();
     copyHeaders(response.header, context.responseHeader);
     for (let r = await it.next(); r.done !== true; r = await it.next()) {
