@@ -1,11 +1,14 @@
 // The one HTTP client for every provider: an undici Agent (a keep-alive pool per upstream
 // origin), JSON and SSE responses, and the caller's cancellation propagated to the upstream.
-import { Agent, errors as undiciErrors, request } from "undici";
+import type { IncomingHttpHeaders } from "node:http";
+import { Agent, errors as undiciErrors, request, type Dispatcher } from "undici";
 import { ConnectError } from "@connectrpc/connect";
 import { badUpstreamResponse, fromUpstreamStatus, unavailable } from "../errors";
 import type { UpstreamPeer as Provider, SseEvent, StreamDecoder, UpstreamRequest } from "./wire";
 import type { UpstreamAttempt, UpstreamTrace } from "../observability/otel";
 import { framings } from "./framing";
+import { dropRawHeaders } from "./raw-headers";
+import { requestBuffered, type BufferedAnswer } from "./buffered";
 import type { Usage } from "../../gen/modelgate/v1/common_pb";
 
 /** Per-call context for an upstream request. */
@@ -62,7 +65,7 @@ const maxErrorBody = 64 * 1024;
 type UsageInit = Omit<Usage, "$typeName" | "$unknown"> | undefined;
 
 export class UpstreamClient {
-  private readonly agent: Agent;
+  private readonly agent: Dispatcher;
   private readonly timeoutMs: number;
 
   constructor(options: UpstreamClientOptions) {
@@ -70,7 +73,7 @@ export class UpstreamClient {
     this.agent = new Agent({
       keepAliveTimeout: 30_000,
       connect: { timeout: options.connectTimeoutMs ?? 10_000 },
-    });
+    }).compose(dropRawHeaders);
   }
 
   /** Sends the request and returns the parsed JSON body of a 2xx answer. */
@@ -103,16 +106,37 @@ export class UpstreamClient {
     return text;
   }
 
+  /** A unary call: the answer is read whole (requestBuffered: no Readable stream per call), then parsed. */
   private async jsonAttempt(req: UpstreamRequest, provider: Provider, call: UpstreamCall, attempt?: UpstreamAttempt): Promise<unknown> {
-    const res = await this.send(req, provider, call, "application/json", attempt);
-    let text: string;
+    const { headers, body } = await this.prepare(req, provider, call, "application/json", attempt);
+    let reached = false;
+    let res: BufferedAnswer;
     try {
-      text = await res.body.text();
+      res = await requestBuffered(this.agent, req.url, {
+        method: req.method,
+        headers,
+        body,
+        signal: call.signal,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        maxErrorBytes: maxErrorBody,
+        onStatus: (status) => {
+          attempt?.responded(status);
+          if (status >= 200 && status < 300) {
+            reached = true;
+            call.onUpstreamReached?.();
+          }
+        },
+      });
     } catch (err) {
+      if (!reached && err instanceof undiciErrors.HeadersTimeoutError) call.onUpstreamReached?.();
       throw failure(provider, call, err);
     }
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      throw statusErrorOf(provider, res.statusCode, res.headers, res.body.toString("utf8", 0, Math.min(res.body.length, maxErrorBody)));
+    }
     try {
-      return JSON.parse(text) as unknown;
+      return JSON.parse(res.body.toString("utf8")) as unknown;
     } catch {
       throw badUpstreamResponse(provider.name, "body is not valid JSON");
     }
@@ -140,7 +164,8 @@ export class UpstreamClient {
     return this.agent.close();
   }
 
-  private async send(req: UpstreamRequest, provider: Provider, call: UpstreamCall, accept: string, attempt?: UpstreamAttempt) {
+  /** The request's headers (trace context, request id, idempotency key, the provider's auth) and body. */
+  private async prepare(req: UpstreamRequest, provider: Provider, call: UpstreamCall, accept: string, attempt: UpstreamAttempt | undefined) {
     const headers: Record<string, string> = { accept, ...req.headers };
     if (attempt) Object.assign(headers, attempt.headers);
     else if (call.traceparent) headers["traceparent"] = call.traceparent;
@@ -158,6 +183,11 @@ export class UpstreamClient {
         throw failure(provider, call, err);
       }
     }
+    return { headers, body };
+  }
+
+  private async send(req: UpstreamRequest, provider: Provider, call: UpstreamCall, accept: string, attempt?: UpstreamAttempt) {
+    const { headers, body } = await this.prepare(req, provider, call, accept, attempt);
     let res: Awaited<ReturnType<typeof request>>;
     try {
       res = await request(req.url, {
@@ -181,33 +211,40 @@ export class UpstreamClient {
     throw await this.statusError(provider, call, res);
   }
 
-  private async statusError(
-    provider: Provider,
-    call: UpstreamCall,
-    res: Awaited<ReturnType<typeof request>>,
-  ): Promise<ConnectError> {
-    let message: string | undefined;
+  private async statusError(provider: Provider, call: UpstreamCall, res: Awaited<ReturnType<typeof request>>): Promise<ConnectError> {
+    let text: string | undefined;
     try {
-      const text = await readCapped(res.body, maxErrorBody);
-      try {
-        message = provider.errorMessage?.(JSON.parse(text));
-      } catch {
-        message = undefined;
-      }
-      if (message === undefined && text.length > 0 && !text.trimStart().startsWith("<")) {
-        message = text.slice(0, 300);
-      }
+      text = await readCapped(res.body, maxErrorBody);
     } catch (err) {
       if (call.signal.aborted) return failure(provider, call, err);
     }
-    const retryAfter = retryAfterMs(res.headers["retry-after"]);
-    return tagged(fromUpstreamStatus(provider.name, res.statusCode, message?.slice(0, 1000), retryAfter), {
-      kind: "status",
-      status: res.statusCode,
-      retryAfterMs: retryAfter,
-    });
+    return statusErrorOf(provider, res.statusCode, res.headers, text);
   }
 
+}
+
+/**
+ * The error for an upstream's non-2xx answer: its status mapped to a code, the provider's own
+ * message (else the start of a body that is not HTML), Retry-After kept for the router.
+ */
+function statusErrorOf(provider: Provider, statusCode: number, headers: IncomingHttpHeaders, text: string | undefined): ConnectError {
+  let message: string | undefined;
+  if (text !== undefined) {
+    try {
+      message = provider.errorMessage?.(JSON.parse(text));
+    } catch {
+      message = undefined;
+    }
+    if (message === undefined && text.length > 0 && !text.trimStart().startsWith("<")) {
+      message = text.slice(0, 300);
+    }
+  }
+  const retryAfter = retryAfterMs(headers["retry-after"]);
+  return tagged(fromUpstreamStatus(provider.name, statusCode, message?.slice(0, 1000), retryAfter), {
+    kind: "status",
+    status: statusCode,
+    retryAfterMs: retryAfter,
+  });
 }
 
 /** Maps a transport failure: the caller's abort keeps its own code, everything else is UNAVAILABLE. */

@@ -1,0 +1,108 @@
+// One upstream request whose whole answer is read into memory (the unary JSON calls): undici's
+// dispatch with a handler that gathers the body's chunks. What `request()` adds per call and a
+// body read whole does not need is left out: an AsyncResource, a Readable stream for the body
+// (its buffering, nextTicks and consume machinery), and the URL parse (origin and path are
+// cached per URL). Same options, timeouts and errors as `request()`.
+import type { IncomingHttpHeaders } from "node:http";
+import type { Dispatcher } from "undici";
+
+export interface BufferedAnswer {
+  statusCode: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface BufferedRequest {
+  method: string;
+  headers: Record<string, string>;
+  body: string | undefined;
+  headersTimeout: number;
+  bodyTimeout: number;
+  /** Aborts the request with its reason (rejects with it, as request() does). */
+  signal: AbortSignal;
+  /** Told the status as soon as the response's head is in (before the body). */
+  onStatus?: (statusCode: number) => void;
+  /** The most bytes kept of an answer that is not 2xx (the rest is not read: the connection is closed). */
+  maxErrorBytes: number;
+}
+
+/** origin and path of each URL sent to (a provider's few URLs), bounded. */
+const targets = new Map<string, { origin: string; path: string }>();
+const MAX_TARGETS = 1024;
+
+function targetOf(url: string): { origin: string; path: string } {
+  let t = targets.get(url);
+  if (t === undefined) {
+    const u = new URL(url);
+    t = { origin: u.origin, path: u.pathname + u.search };
+    if (targets.size >= MAX_TARGETS) targets.delete(targets.keys().next().value!);
+    targets.set(url, t);
+  }
+  return t;
+}
+
+export function requestBuffered(dispatcher: Dispatcher, url: string, opts: BufferedRequest): Promise<BufferedAnswer> {
+  const { signal } = opts;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  const { origin, path } = targetOf(url);
+  return new Promise<BufferedAnswer>((resolve, reject) => {
+    let controller: Dispatcher.DispatchController | undefined;
+    let statusCode = 0;
+    let headers: IncomingHttpHeaders = {};
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = (err: unknown, answer?: BufferedAnswer) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener("abort", onAbort);
+      if (answer !== undefined) resolve(answer);
+      else reject(err);
+    };
+    function onAbort() {
+      if (controller !== undefined) controller.abort(signal.reason);
+      else settle(signal.reason);
+    }
+    signal.addEventListener("abort", onAbort);
+    const answer = () => ({ statusCode, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        controller = c;
+        if (settled) c.abort(signal.reason);
+      },
+      onResponseStart(_c, status, responseHeaders) {
+        if (status < 200) return; // 1xx: informational, the answer is still to come
+        statusCode = status;
+        headers = responseHeaders as IncomingHttpHeaders;
+        opts.onStatus?.(status);
+      },
+      onResponseData(c, chunk) {
+        if (settled) return;
+        chunks.push(chunk);
+        size += chunk.length;
+        if ((statusCode < 200 || statusCode >= 300) && size >= opts.maxErrorBytes) {
+          // Enough of an error body: answer with it and stop reading (as readCapped did).
+          settle(undefined, answer());
+          c.abort(new Error("error body read up to its cap"));
+        }
+      },
+      onResponseEnd() {
+        settle(undefined, answer());
+      },
+      onResponseError(_c, err) {
+        if (signal.aborted) settle(signal.reason);
+        // An error answer whose body broke off still answers with its status (and what came of it).
+        else if (statusCode >= 300) settle(undefined, answer());
+        else settle(err);
+      },
+    };
+    try {
+      dispatcher.dispatch(
+        { origin, path, method: opts.method as Dispatcher.HttpMethod, headers: opts.headers, body: opts.body, headersTimeout: opts.headersTimeout, bodyTimeout: opts.bodyTimeout },
+        handler,
+      );
+    } catch (err) {
+      settle(err);
+    }
+  });
+}
