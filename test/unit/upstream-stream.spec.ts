@@ -8,6 +8,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UpstreamClient } from "../../src/upstream/client";
 import { sseEvents } from "../../src/upstream/framing";
+import { dropRawHeaders } from "../../src/upstream/raw-headers";
+import { Agent, type Dispatcher } from "undici";
 import type { SseEvent, StreamDecoder } from "../../src/upstream/wire";
 
 interface Chunk {
@@ -213,5 +215,47 @@ describe("sseEvents", () => {
     expect(await it.return!()).toEqual({ done: true, value: undefined });
     expect(body.destroyed).toBe(true);
     expect(await it.next()).toEqual({ done: true, value: undefined });
+  });
+});
+
+describe("dropRawHeaders", () => {
+  it("the handler sees the raw headers at the response's start; they are gone from the controller while the body streams", async () => {
+    const agent = new Agent().compose(dropRawHeaders);
+    try {
+      const seen = await new Promise<{ atStart: number; later: unknown; status: number; body: string }>((resolve, reject) => {
+        let atStart = -1;
+        let status = 0;
+        let controller: Dispatcher.DispatchController | undefined;
+        let body = "";
+        const timer = setTimeout(() => reject(new Error("no answer in 10 s")), 10_000);
+        agent.dispatch(
+          { origin: base, path: "/complete", method: "POST", body: "{}" },
+          {
+            onResponseStart(c, statusCode) {
+              controller = c;
+              status = statusCode;
+              atStart = Array.isArray(c.rawHeaders) ? c.rawHeaders.length : -1;
+            },
+            onResponseData(_c, chunk) {
+              body += chunk.toString("utf8");
+            },
+            onResponseEnd() {
+              clearTimeout(timer);
+              resolve({ atStart, later: controller?.rawHeaders, status, body });
+            },
+            onResponseError(_c, err) {
+              clearTimeout(timer);
+              reject(err);
+            },
+          },
+        );
+      });
+      expect(seen.status).toBe(200);
+      expect(seen.atStart).toBeGreaterThan(0);
+      expect(seen.later).toBeNull();
+      expect(seen.body).toContain("data: [DONE]");
+    } finally {
+      await agent.close();
+    }
   });
 });
