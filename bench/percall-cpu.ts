@@ -20,6 +20,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -109,6 +110,18 @@ function lineFrom(child: ChildProcess, re: RegExp, ms = 30_000): Promise<RegExpE
         clearTimeout(timer);
         resolve(m);
       }
+    });
+  });
+}
+
+/** A port nothing listens on now (bound to port 0 and released): a random one could be taken. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
     });
   });
 }
@@ -271,7 +284,7 @@ for (let round = 0; round < ROUNDS; round++) {
     let profileFromMs: number | undefined;
     if (sys.tree) {
       writeFileSync(path.join(cwd, "config.yaml"), gatewayConfig(fakeUrl, cwd));
-      const port = 20_000 + Math.floor(Math.random() * 30_000);
+      const port = await freePort();
       const devNull = openSync("/dev/null", "w");
       const script = opt.bundle ? await bundleOf(sys.tree) : path.join(sys.tree, "src/main.ts");
       const semi = opt.bundle ? "--max-semi-space-size=8" : "--max-semi-space-size=16";
