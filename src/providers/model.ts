@@ -106,25 +106,43 @@ function named<T extends { id: string; model: string }>(res: T, target: ModelTar
 }
 
 /**
- * named() on every chunk. A plain iterator rather than an async generator: nothing of its own
- * stays suspended while the stream is open (issue 11: memory per open stream).
+ * named() on every chunk. A plain iterator with its methods on the prototype rather than an async
+ * generator: nothing of its own stays suspended while the stream is open, one object per stream
+ * (issue 11: memory per open stream).
  */
 function namedStream<T extends { id: string; model: string }>(chunks: AsyncIterable<T>, target: ModelTarget, call: CallOptions): AsyncIterable<T> {
-  const name = (r: IteratorResult<T>): IteratorResult<T> => (r.done === true ? r : { done: false, value: named(r.value, target, call) });
-  return {
-    [Symbol.asyncIterator](): AsyncIterator<T> {
-      const it = chunks[Symbol.asyncIterator]();
-      return {
-        next: () => it.next().then(name),
-        return: (value?: unknown) => (it.return ? it.return(value) : Promise.resolve({ done: true, value: value as T })),
-        // As the generator this replaced: a throw closes the stream underneath, then fails.
-        throw: (err?: unknown) =>
-          (it.return ? it.return() : Promise.resolve()).then((): never => {
-            throw err;
-          }),
-      };
-    },
-  };
+  return new NamedStream(chunks, target, call);
+}
+
+class NamedStream<T extends { id: string; model: string }> implements AsyncIterable<T>, AsyncIterator<T> {
+  private it: AsyncIterator<T> | undefined;
+  constructor(
+    private readonly chunks: AsyncIterable<T>,
+    private readonly target: ModelTarget,
+    private readonly call: CallOptions,
+  ) {}
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    return this;
+  }
+  next(): Promise<IteratorResult<T>> {
+    return this.iterator()
+      .next()
+      .then((r) => (r.done === true ? r : { done: false, value: named(r.value, this.target, this.call) }));
+  }
+  return(value?: unknown): Promise<IteratorResult<T>> {
+    const it = this.iterator();
+    return it.return ? it.return(value) : Promise.resolve({ done: true, value: value as T });
+  }
+  // As the generator this replaced: a throw closes the stream underneath, then fails.
+  throw(err?: unknown): Promise<IteratorResult<T>> {
+    const it = this.iterator();
+    return (it.return ? it.return() : Promise.resolve()).then((): never => {
+      throw err;
+    });
+  }
+  private iterator(): AsyncIterator<T> {
+    return (this.it ??= this.chunks[Symbol.asyncIterator]());
+  }
 }
 
 /** The closing chunk of every stream: no choices, the usage. */

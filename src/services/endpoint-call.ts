@@ -111,30 +111,51 @@ export function streamedOutput(outcome: CallOutcome): StreamedTokenCounter {
  * suspended while the stream is open (issue 11: memory per open stream).
  */
 export function recordedStream<C extends StreamChunkLike & { usage?: CallOutcome["usage"] }>(chunks: AsyncIterable<C>, outcome: CallOutcome): AsyncIterable<C> {
-  const streamed = streamedOutput(outcome);
-  const record = (r: IteratorResult<C>): IteratorResult<C> => {
+  return new RecordedStream(chunks, outcome);
+}
+
+/** recordedStream's iterator: one object per stream, its methods on the prototype. */
+class RecordedStream<C extends StreamChunkLike & { usage?: CallOutcome["usage"] }> implements AsyncIterable<C>, AsyncIterator<C> {
+  private it: AsyncIterator<C> | undefined;
+  private readonly streamed: ReturnType<typeof streamedOutput>;
+  constructor(
+    private readonly chunks: AsyncIterable<C>,
+    private readonly outcome: CallOutcome,
+  ) {
+    this.streamed = streamedOutput(outcome);
+  }
+  [Symbol.asyncIterator](): AsyncIterator<C> {
+    return this;
+  }
+  next(): Promise<IteratorResult<C>> {
+    return this.iterator()
+      .next()
+      .then((r) => this.record(r));
+  }
+  return(value?: unknown): Promise<IteratorResult<C>> {
+    const it = this.iterator();
+    return it.return ? it.return(value) : Promise.resolve({ done: true, value: value as C });
+  }
+  // As the generator this replaced: a throw closes the stream underneath, then fails.
+  throw(err?: unknown): Promise<IteratorResult<C>> {
+    const it = this.iterator();
+    return (it.return ? it.return() : Promise.resolve()).then((): never => {
+      throw err;
+    });
+  }
+  private record(r: IteratorResult<C>): IteratorResult<C> {
     if (r.done === true) return r;
     const chunk = r.value;
     if (chunk.usage) {
-      recordAnswer(outcome, { usage: chunk.usage });
-      Object.assign(chunk, { routing: routingOf(outcome) });
+      recordAnswer(this.outcome, { usage: chunk.usage });
+      Object.assign(chunk, { routing: routingOf(this.outcome) });
     }
-    streamed.addChunk(chunk);
+    this.streamed.addChunk(chunk);
     return r;
-  };
-  return {
-    [Symbol.asyncIterator](): AsyncIterator<C> {
-      const it = chunks[Symbol.asyncIterator]();
-      return {
-        next: () => it.next().then(record),
-        return: (value?: unknown) => (it.return ? it.return(value) : Promise.resolve({ done: true, value: value as C })),
-        // As the generator this replaced: a throw closes the stream underneath, then fails.
-        throw: (err?: unknown) => (it.return ? it.return() : Promise.resolve()).then((): never => {
-          throw err;
-        }),
-      };
-    },
-  };
+  }
+  private iterator(): AsyncIterator<C> {
+    return (this.it ??= this.chunks[Symbol.asyncIterator]());
+  }
 }
 
 /**
