@@ -48,39 +48,63 @@ export async function mapCallErrors(
 
 /**
  * A stream passed on as it is, with each result seen by `onResult` and each failure (of next,
- * throw or return) replaced by what `onError` returns. A plain iterator, not an async generator
- * around a `yield*`: a wrapper of an open stream then holds no suspended generator, request queue
- * and promise chain of its own (issue 11: memory per open stream). Ending early (return, as a
- * for-await that stops does) and throw are passed on to the stream.
+ * throw or return) replaced by what `onError` returns. Plain objects with their methods on the
+ * prototype, not an async generator around a `yield*` nor an object of closures: a wrapper of an
+ * open stream holds two small objects and no suspended generator, request queue or promise chain
+ * of its own (issue 11: memory per open stream; each open stream has four of these). Ending
+ * early (return, as a for-await that stops does) and throw are passed on to the stream.
  */
 function wrapStream<M>(
   messages: AsyncIterable<M>,
   onResult: (r: IteratorResult<M>) => IteratorResult<M>,
   onError: (err: unknown) => unknown,
 ): AsyncIterable<M> {
-  return {
-    [Symbol.asyncIterator](): AsyncIterator<M> {
-      const it = messages[Symbol.asyncIterator]();
-      const fail = (err: unknown): never => {
-        throw onError(err);
-      };
-      return {
-        next: () => it.next().then(onResult, fail),
-        return: (value?: unknown) =>
-          (it.return ? it.return(value) : Promise.resolve({ done: true as const, value: value as M })).then(
-            (r) => onResult({ done: true, value: r.value }),
-            fail,
-          ),
-        throw: (err?: unknown) => {
-          if (it.throw) return it.throw(err).then(onResult, fail);
-          // A stream without throw(): close it, then fail with the error given.
-          const closed = it.return ? it.return() : Promise.resolve();
-          return closed.then(
-            () => fail(err),
-            () => fail(err),
-          );
-        },
-      };
-    },
-  };
+  return new WrappedStream(messages, onResult, onError);
+}
+
+class WrappedStream<M> implements AsyncIterable<M> {
+  constructor(
+    private readonly messages: AsyncIterable<M>,
+    private readonly onResult: (r: IteratorResult<M>) => IteratorResult<M>,
+    private readonly onError: (err: unknown) => unknown,
+  ) {}
+
+  [Symbol.asyncIterator](): AsyncIterator<M> {
+    return new WrappedIterator(this.messages[Symbol.asyncIterator](), this.onResult, this.onError);
+  }
+}
+
+class WrappedIterator<M> implements AsyncIterator<M> {
+  constructor(
+    private readonly it: AsyncIterator<M>,
+    private readonly onResult: (r: IteratorResult<M>) => IteratorResult<M>,
+    private readonly onError: (err: unknown) => unknown,
+  ) {}
+
+  private fail(err: unknown): never {
+    throw this.onError(err);
+  }
+
+  next(): Promise<IteratorResult<M>> {
+    return this.it.next().then(this.onResult, (err: unknown) => this.fail(err));
+  }
+
+  return(value?: unknown): Promise<IteratorResult<M>> {
+    const it = this.it;
+    return (it.return ? it.return(value) : Promise.resolve({ done: true as const, value: value as M })).then(
+      (r) => this.onResult({ done: true, value: r.value }),
+      (err: unknown) => this.fail(err),
+    );
+  }
+
+  throw(err?: unknown): Promise<IteratorResult<M>> {
+    const it = this.it;
+    if (it.throw) return it.throw(err).then(this.onResult, (e: unknown) => this.fail(e));
+    // A stream without throw(): close it, then fail with the error given.
+    const closed = it.return ? it.return() : Promise.resolve();
+    return closed.then(
+      () => this.fail(err),
+      () => this.fail(err),
+    );
+  }
 }

@@ -3,7 +3,7 @@
 // and the OpenMetrics rendering (exemplars with the trace id; counters keep `_total` in both formats).
 import { describe, expect, it } from "vitest";
 import { create } from "@bufbuild/protobuf";
-import { createClient, createRouterTransport, ConnectError, Code } from "@connectrpc/connect";
+import { createClient, createContextValues, createRouterTransport, ConnectError, Code, type StreamRequest, type StreamResponse } from "@connectrpc/connect";
 import { ChatService, ChatResponseSchema, StreamChatResponseSchema } from "../../gen/modelgate/v1/chat_pb";
 import { callEndpointKey, callIdsKey, getCallScope, openScope } from "../../src/interceptors/call-info";
 import { callMetricsInterceptor, traceIdOf } from "../../src/interceptors/call-metrics";
@@ -88,6 +88,45 @@ describe("call metrics", () => {
     expect(out).toContain('modelgate_calls_total{endpoint="chat",code="Unavailable"} 1');
     expect(out).toContain('modelgate_time_to_first_token_seconds_count{endpoint="chat",target="primary"} 1');
     expect(out).not.toContain("modelgate_time_per_output_token_seconds_count{");
+    expect(out).toContain('modelgate_active_streams{endpoint="chat"} 0');
+  });
+
+  it("a reader that stops early, or never reads, ends the stream once or not at all; the stream underneath is ended", async () => {
+    const metrics = metricsWith();
+    let ended = 0;
+    async function* words() {
+      try {
+        for (const w of ["a", "b", "c", "d"]) yield create(StreamChatResponseSchema, { choices: [{ delta: { content: w } }] });
+      } finally {
+        ended++;
+      }
+    }
+    // The interceptor called as connect calls it, on a request with the values the outer interceptors set.
+    const call = async () => {
+      const contextValues = createContextValues();
+      openScope(contextValues, {} as RuntimeState, true, undefined);
+      getCallScope(contextValues)!.outcome.target = "primary";
+      contextValues.set(callIdsKey, { requestId: "r1", traceparent });
+      contextValues.set(callEndpointKey, { name: "chat", endpoint: undefined });
+      const req = { stream: true, service: ChatService, method: ChatService.method.streamChat, contextValues, signal: new AbortController().signal } as unknown as StreamRequest;
+      const next = async () => ({ stream: true, message: words() }) as unknown as StreamResponse;
+      return (await callMetricsInterceptor(metrics)(next as never)(req)) as StreamResponse;
+    };
+    let n = 0;
+    for await (const _ of (await call()).message) {
+      void _;
+      if (++n === 2) break; // return(): reported once, and passed on to the stream
+    }
+    expect(ended).toBe(1);
+    let out = await text(metrics);
+    expect(out).toContain('modelgate_time_to_first_token_seconds_count{endpoint="chat",target="primary"} 1');
+    expect(out).toContain('modelgate_calls_total{endpoint="chat",code="ok"} 1');
+    expect(out).toContain('modelgate_active_streams{endpoint="chat"} 0');
+    // A stream never read reports nothing (as a generator never started runs no finally).
+    const unread = (await call()).message[Symbol.asyncIterator]();
+    await unread.return?.();
+    out = await text(metrics);
+    expect(out).toContain('modelgate_calls_total{endpoint="chat",code="ok"} 1');
     expect(out).toContain('modelgate_active_streams{endpoint="chat"} 0');
   });
 
