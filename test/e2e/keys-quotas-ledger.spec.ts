@@ -197,12 +197,19 @@ describe.each(backends)("$name", (backend) => {
   });
 
   it("the usage report shows the calls with tokens and cost (UsageService and the CLI)", async () => {
-    await new Promise((r) => setTimeout(r, 400)); // the ledger writer flushes every 100 ms
     const usage = createClient(UsageService, createGrpcTransport({ baseUrl: replicas[0]!.url }));
-    const res = await usage.getUsage({ groupBy: ["key"], keyId }, { headers: { authorization: `Bearer ${adminKey}` } });
-    const total = res.totals[0]!;
-    expect(total.group["key"]).toBe(keyId);
     const ok = backend.name.includes("redis") ? 8 : 4;
+    // The ledger writer flushes every 100 ms, once each call is settled; the cancelled stream is
+    // settled when its server side sees the cancel (on a cold gateway that settlement may first
+    // build the tokenizer, ~0.2 s, to count what was streamed). Polled, with a wide deadline.
+    const usageNow = async () => (await usage.getUsage({ groupBy: ["key"], keyId }, { headers: { authorization: `Bearer ${adminKey}` } })).totals[0];
+    let polled = await usageNow();
+    for (const until = Date.now() + 15_000; Number(polled?.calls ?? 0) < ok && Date.now() < until; polled = await usageNow()) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(polled).toBeDefined();
+    const total = polled!;
+    expect(total.group["key"]).toBe(keyId);
     expect(Number(total.calls)).toBeGreaterThanOrEqual(ok);
     expect(Number(total.promptTokens)).toBeGreaterThan(0);
     expect(Number(total.completionTokens)).toBeGreaterThan(0);
