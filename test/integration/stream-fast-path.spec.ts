@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService, StreamChatRequestSchema, StreamChatResponseSchema } from "../../gen/modelgate/v1/chat_pb";
 import { clientFor } from "./clients";
 import { echoEndpoints, eventually, failure, startGateway, type TestGateway } from "./harness";
+import { envelope, envelopes } from "../support/envelopes";
 
 let gw: TestGateway;
 beforeAll(async () => {
@@ -26,25 +27,6 @@ const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join("
 const path = "/modelgate.v1.ChatService/StreamChat";
 const grpcHeaders = (extra: http2.OutgoingHttpHeaders = {}) => ({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...extra });
 const request = (endpoint: string, content: string) => toBinary(StreamChatRequestSchema, create(StreamChatRequestSchema, { endpoint, messages: [{ role: "user", content }] }));
-
-function envelope(flags: number, data: Uint8Array): Buffer {
-  const b = Buffer.alloc(5 + data.length);
-  b[0] = flags;
-  b.writeUInt32BE(data.length, 1);
-  b.set(data, 5);
-  return b;
-}
-
-/** The envelopes of a gRPC response body. */
-function envelopes(body: Buffer): { flags: number; data: Buffer }[] {
-  const out: { flags: number; data: Buffer }[] = [];
-  for (let i = 0; i < body.length; ) {
-    const len = body.readUInt32BE(i + 1);
-    out.push({ flags: body[i]!, data: body.subarray(i + 5, i + 5 + len) });
-    i += 5 + len;
-  }
-  return out;
-}
 
 /** One HTTP/2 request: headers, trailers and body. */
 async function h2(headers: http2.OutgoingHttpHeaders, body: Uint8Array) {
