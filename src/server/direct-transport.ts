@@ -53,6 +53,8 @@ const callOver = new ConnectError("the call is over", Code.Canceled);
 export interface Registered {
   spec: MethodImplSpec;
   interceptors: Interceptor[];
+  /** `/package.Service/Method`, made once (the context's url). */
+  url: string;
 }
 
 export interface DirectTransportOptions {
@@ -72,6 +74,7 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
   // its deadline controller for calls that have no deadline and its copy of the response headers.
   const contextFor = (
     method: DescMethod,
+    url: string,
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
     header: HeaderInit | undefined,
@@ -80,7 +83,7 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
     callContext({
       method,
       protocolName: DIRECT_PROTOCOL,
-      url: `/${method.parent.typeName}/${method.name}`,
+      url,
       timeoutMs,
       requestSignal: signal,
       shutdownSignal: options.shutdownSignal,
@@ -98,10 +101,10 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
       input: MessageInitShape<I>,
       contextValues?: ContextValues,
     ): Promise<UnaryResponse<I, O>> {
-      const { spec, interceptors } = lookup(method);
+      const { spec, interceptors, url } = lookup(method);
       if (spec.kind !== "unary") throw new ConnectError(`${method.parent.typeName}/${method.name} is not unary`, Code.Internal);
       const message = conformRequest(method.input, input);
-      const context = contextFor(method, signal, timeoutMs, header, contextValues);
+      const context = contextFor(method, url, signal, timeoutMs, header, contextValues);
       try {
         const output = await invokeUnaryImplementation(spec, context, message, interceptors);
         return {
@@ -128,7 +131,7 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
       input: AsyncIterable<MessageInitShape<I>>,
       contextValues?: ContextValues,
     ): Promise<StreamResponse<I, O>> {
-      const { spec, interceptors } = lookup(method);
+      const { spec, interceptors, url } = lookup(method);
       // A server stream's one request is conformed before the call starts, as a unary one is
       // (a value the proto cannot carry never reaches the interceptors); client and bidi
       // streams' requests as they come.
@@ -138,7 +141,7 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
           : (async function* () {
               for await (const init of input) yield conformRequest(method.input, init);
             })();
-      const context = contextFor(method, signal, timeoutMs, header, contextValues);
+      const context = contextFor(method, url, signal, timeoutMs, header, contextValues);
       const it = transformInvokeImplementation(spec, context, interceptors)(requests)[Symbol.asyncIterator]();
       const fail = (err: unknown): never => {
         context.abort(err);
@@ -211,17 +214,21 @@ export function recordRoutes(routes: (router: ConnectRouter) => void, also?: Con
     service(service, implementation, opts) {
       also?.service(service, implementation, opts);
       const spec = createServiceImplSpec(service, implementation);
-      for (const method of service.methods) methods.set(method, { spec: spec.methods[method.localName]!, interceptors: opts?.interceptors ?? [] });
+      for (const method of service.methods) methods.set(method, { spec: spec.methods[method.localName]!, interceptors: opts?.interceptors ?? [], url: urlOf(method) });
       return router;
     },
     rpc(method, implementation, opts) {
       also?.rpc(method, implementation, opts);
-      methods.set(method, { spec: createMethodImplSpec(method, implementation), interceptors: opts?.interceptors ?? [] });
+      methods.set(method, { spec: createMethodImplSpec(method, implementation), interceptors: opts?.interceptors ?? [], url: urlOf(method) });
       return router;
     },
   };
   routes(router);
   return methods;
+}
+
+function urlOf(method: DescMethod): string {
+  return `/${method.parent.typeName}/${method.name}`;
 }
 
 /**
