@@ -3,20 +3,25 @@
 // quotas, the SQLite ledger, logging info to /dev/null, metrics), and batches of 20,000 unary
 // calls (h2load, HTTP/1.1, 32 connections) one after another; after each batch it prints the
 // process's CPU per call, each thread's (main, V8 workers, the SQLite write worker), RPS and RSS.
-//   npx tsx bench/cpu-drift.ts [--surface connect|openai|mlflow] [--batches 8]
+//   npx tsx bench/cpu-drift.ts [--surface connect|openai|mlflow] [--batches 8] [--batch 20000] [--log-ab]
 // A figure that climbs batch after batch is state that grows with the calls served (it found the
 // FeedbackBook's Map trimmed from its front: +150 µs a call after 50k calls).
-import { execFileSync, spawn } from "node:child_process";
+// `--log-ab` alternates the batches between logging.level info and silent in the same process
+// (the config is rewritten and reloaded before each batch) and prints what the call log line
+// costs: the median CPU per call of the info batches over the silent ones (the first batch, a
+// warm-up, left out). One process, so the
+// comparison is free of what differs between two starts (JIT, heap layout, the ledger file).
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { parseArgs, promisify } from "node:util";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: opt } = parseArgs({
-  options: { surface: { type: "string", default: "connect" }, batches: { type: "string", default: "8" } },
+  options: { surface: { type: "string", default: "connect" }, batches: { type: "string", default: "8" }, batch: { type: "string", default: "20000" }, "log-ab": { type: "boolean", default: false } },
   strict: true,
 });
 const KEY = "mg-bench-0123456789abcdef";
@@ -49,13 +54,11 @@ const fakeUrl = await new Promise<string>((resolve) =>
     if (m) resolve(m[1]!);
   }),
 );
-writeFileSync(
-  path.join(tmp, "config.yaml"),
-  `auth:
+const config = (level: string) => `auth:
   enabled: true
   keys:
     - { name: bench, key: ${KEY}, team: bench, roles: [user] }
-logging: { level: info }
+logging: { level: ${level} }
 store: { database_url: "sqlite:${tmp}/modelgate.db" }
 teams:
   bench: { rpm: 1000000000 }
@@ -64,12 +67,25 @@ endpoints:
     endpoint_type: llm/v1/chat
     model: { provider: openai, name: gpt-4o-mini, config: { openai_api_key: sk-bench, openai_api_base: ${fakeUrl}/v1 } }
     limit: { renewal_period: minute, calls: 1000000000 }
-`,
-);
+`;
+const configFile = path.join(tmp, "config.yaml");
+writeFileSync(configFile, config("info"));
 const port = await freePort();
-const gw = spawn(process.execPath, ["--max-semi-space-size=8", path.join(root, "bin/modelgate.mjs"), "--config", path.join(tmp, "config.yaml"), "--port", String(port)], {
-  stdio: ["ignore", openSync("/dev/null", "w"), "inherit"],
-  env: { ...process.env, LOG_LEVEL: "info" },
+// The level comes from the config (a $LOG_LEVEL would pin it against --log-ab's reloads).
+const { LOG_LEVEL: _pinned, ...env } = process.env;
+// Stdout to /dev/null; with --log-ab to a pipe read here (as a log collector would), which only
+// counts the gateway's "log level changed" lines.
+const gw = spawn(process.execPath, ["--max-semi-space-size=8", path.join(root, "bin/modelgate.mjs"), "--config", configFile, "--port", String(port)], {
+  stdio: ["ignore", opt["log-ab"] ? "pipe" : openSync("/dev/null", "w"), "inherit"],
+  env,
+});
+let levelChanges = 0;
+let tail = "";
+gw.stdout?.on("data", (chunk: Buffer) => {
+  const text = tail + chunk.toString("latin1");
+  levelChanges += text.split('"msg":"log level changed"').length - 1;
+  tail = text.slice(-40);
+  if (tail.includes('"msg":"log level changed"')) tail = "";
 });
 const stop = () => {
   gw.kill("SIGTERM");
@@ -94,27 +110,60 @@ function threads(pid: number): Map<string, number> {
 }
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
 const h2load = (n: number) =>
-  execFileSync("h2load", ["--h1", "-c", String(Math.min(32, n)), "-t", "1", "-n", String(n), "-d", bodyFile, "-H", "content-type: application/json", "-H", `authorization: Bearer ${KEY}`, `http://127.0.0.1:${port}${surface[0]}`], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  // Not execFileSync: this process must go on reading the gateway's stdout pipe (--log-ab) meanwhile.
+  promisify(execFile)("h2load", ["--h1", "-c", String(Math.min(32, n)), "-t", "1", "-n", String(n), "-d", bodyFile, "-H", "content-type: application/json", "-H", `authorization: Bearer ${KEY}`, `http://127.0.0.1:${port}${surface[0]}`], { encoding: "utf8" }).then((r) => r.stdout);
 
 for (let ready = false, tries = 0; !ready; tries++) {
   if (tries > 100) throw new Error("the gateway did not answer within 20 s");
   await new Promise((r) => setTimeout(r, 200));
-  ready = /1 succeeded/.test(h2load(1));
+  ready = /1 succeeded/.test(await h2load(1));
 }
 await new Promise((r) => setTimeout(r, 4_000)); // the tokenizer's background build
 const HZ = 100;
-const BATCH = 20_000;
-process.stdout.write(`| calls served | CPU µs/call | main thread | other threads | RPS | RSS MB |\n| ---: | ---: | ---: | --- | ---: | ---: |\n`);
+const BATCH = Number(opt.batch);
+/** Rewrites the config at `level`, reloads it (SIGHUP) and waits for the gateway's "log level changed" line. */
+async function setLevel(level: string): Promise<void> {
+  const seen = levelChanges;
+  writeFileSync(configFile, config(level));
+  gw.kill("SIGHUP");
+  for (let i = 0; levelChanges === seen; i++) {
+    if (i > 100) throw new Error(`the gateway did not change its log level to ${level} within 10 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+const perLevel = new Map<string, number[]>();
+const level = (b: number) => (b % 2 === 1 ? "info" : "silent");
+process.stdout.write(
+  `| calls served |${opt["log-ab"] ? " log |" : ""} CPU µs/call | main thread | other threads | RPS | RSS MB |\n| ---: |${opt["log-ab"] ? " --- |" : ""} ---: | ---: | --- | ---: | ---: |\n`,
+);
 for (let b = 1; b <= Number(opt.batches); b++) {
+  if (opt["log-ab"] && b > 1) await setLevel(level(b));
   const before = threads(gw.pid!);
-  const out = h2load(BATCH);
+  const out = await h2load(BATCH);
   const after = threads(gw.pid!);
   const ok = Number(/(\d+) succeeded/.exec(out)?.[1] ?? 0);
   const rps = /finished in [\d.]+\w*, ([\d.]+) req\/s/.exec(out)?.[1] ?? "?";
   const per = (name: string) => (((after.get(name) ?? 0) - (before.get(name) ?? 0)) * (1e6 / HZ)) / Math.max(1, ok);
   const total = [...after.keys()].reduce((n, k) => n + per(k), 0);
   const others = [...after.keys()].filter((k) => k !== "main" && per(k) >= 1).map((k) => `${k} ${per(k).toFixed(0)}`).join(", ");
-  process.stdout.write(`| ${b * BATCH} | ${total.toFixed(0)} | ${per("main").toFixed(0)} | ${others} | ${Number(rps).toFixed(0)} | ${rssMb(gw.pid!).toFixed(0)} |\n`);
+  // The first batch warms the gateway up (its CPU per call is far above the rest): not counted.
+  if (opt["log-ab"] && b > 1) perLevel.set(level(b), [...(perLevel.get(level(b)) ?? []), total]);
+  const levelCell = opt["log-ab"] ? ` ${level(b)} |` : "";
+  process.stdout.write(`| ${b * BATCH} |${levelCell} ${total.toFixed(0)} | ${per("main").toFixed(0)} | ${others} | ${Number(rps).toFixed(0)} | ${rssMb(gw.pid!).toFixed(0)} |\n`);
+}
+if (opt["log-ab"]) {
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+  const infos = perLevel.get("info") ?? [];
+  const silents = perLevel.get("silent") ?? [];
+  const info = median(infos);
+  const silent = median(silents);
+  // Each silent batch against the info batch after it: the machine's slow drifts cancel out.
+  const paired = median(silents.map((s, i) => (infos[i] ?? Number.NaN) - s).filter((d) => !Number.isNaN(d)));
+  process.stdout.write(
+    `\nlog info: ${info.toFixed(0)} µs CPU/call, log silent: ${silent.toFixed(0)} µs (medians of ${infos.length} and ${silents.length} batches); ` +
+      `the call log line costs ${(info - silent).toFixed(1)} µs a call (${(((info - silent) / info) * 100).toFixed(1)} % of the CPU), ` +
+      `${paired.toFixed(1)} µs (${((paired / info) * 100).toFixed(1)} %) as the median of adjacent pairs\n`,
+  );
 }
 stop();
 rmSync(tmp, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 // CLI entry: modelgate [--config FILE] [--host H] [--port N], modelgate keys|usage ...
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { ConfigError, ConfigFileNotFoundError, loadConfigFile } from "./config/load";
+import { ConfigError, ConfigFileNotFoundError, loadConfigFile, type LoadedConfig } from "./config/load";
 import { ConfigReloader } from "./config/reload";
 import { modelFactories } from "./providers/catalog";
 import { createLogger } from "./observability/logger";
@@ -29,7 +29,7 @@ Options:
 Environment:
   MODELGATE_CONFIG    config file when --config is not given
   PORT                port when --port is not given
-  LOG_LEVEL           overrides logging.level from the config
+  LOG_LEVEL           overrides logging.level from the config (reloads then keep it)
 `;
 
 /** Exit code 2 and what to do, for a config file that is not there. */
@@ -142,7 +142,21 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
   // Hot reload: on SIGHUP and when the file changes; an invalid file is refused, the running config stays.
-  const reloader = (await new ConfigReloader({ path: configPath, factories: modelFactories, apply: (c) => gateway.reload(c), log: logger }).primed()).watch();
+  // logging.level is applied too, unless $LOG_LEVEL pins it: an operator turns on debug lines, or
+  // quiets the call lines, without a restart.
+  const pinnedLevel = process.env["LOG_LEVEL"] !== undefined;
+  const apply = (c: LoadedConfig) => {
+    gateway.reload(c);
+    const level = c.file.logging.level;
+    if (pinnedLevel || level === logger.level) return;
+    // Said at the more verbose of the two levels, so a change to "silent" is on record too.
+    const line = { from: logger.level, to: level };
+    const quieter = logger.levels.values[level]! > logger.levelVal;
+    if (quieter) logger.info(line, "log level changed");
+    logger.level = level;
+    if (!quieter) logger.info(line, "log level changed");
+  };
+  const reloader = (await new ConfigReloader({ path: configPath, factories: modelFactories, apply, log: logger }).primed()).watch();
   process.on("SIGHUP", () => void reloader.reload("SIGHUP"));
   return -1;
 }

@@ -1,12 +1,14 @@
 import { Code, ConnectError, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
+import { lineWriter } from "../observability/logger";
 import { getCallEndpoint, getCallIds, getCallScope, getCaller } from "./call-info";
 import { onCallEnd } from "./call-end";
 
 /** One structured line per call, written when the call (or its stream) ends. */
 export function loggingInterceptor(log: Logger): Interceptor {
+  const writeLine = lineWriter(log);
   const write = (procedure: string, values: ContextValues, err?: unknown) => {
-    const code = err === undefined ? "ok" : Code[ConnectError.from(err).code];
+    const error = err === undefined ? undefined : ConnectError.from(err);
     const scope = getCallScope(values);
     const ids = getCallIds(values);
     const traceparent = ids?.traceparent;
@@ -21,7 +23,7 @@ export function loggingInterceptor(log: Logger): Interceptor {
       key: getCaller(values)?.principal.keyName,
       provider: outcome?.provider,
       model: outcome?.model,
-      code,
+      code: error === undefined ? "ok" : Code[error.code],
       streamed: scope?.streamed,
       ms: scope ? Math.round((performance.now() - scope.startedAt) * 100) / 100 : undefined,
       promptTokens: outcome?.usage?.promptTokens,
@@ -30,9 +32,9 @@ export function loggingInterceptor(log: Logger): Interceptor {
       cache: outcome?.cache,
       guardrails: outcome?.guardrails,
       template: outcome?.template,
+      error: error?.rawMessage,
     };
-    if (err === undefined) log.info(line, "call");
-    else log.warn({ ...line, error: ConnectError.from(err).rawMessage }, "call");
+    writeLine(error === undefined ? "info" : "warn", line, "call");
   };
   return (next) => async (req) => {
     const procedure = `${req.service.typeName}/${req.method.name}`;

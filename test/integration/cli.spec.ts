@@ -19,8 +19,11 @@ afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill("SIGKILL");
 });
 
-function start(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, ...env } });
+/** Starts bin/modelgate.mjs; `env` adds to this process's environment (an undefined value removes the variable). */
+function start(args: string[], env: Record<string, string | undefined> = {}) {
+  const merged = { ...process.env, ...env };
+  for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
+  const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: merged });
   children.push(child);
   let stdout = "";
   let stderr = "";
@@ -172,6 +175,50 @@ auth:
     expect(p.child.exitCode).toBeNull();
     p.child.kill("SIGTERM");
     expect(await p.exited).toBe(0);
+  });
+
+  it("a reload applies logging.level (call lines stop at warn and come back at info) unless $LOG_LEVEL pins it", async () => {
+    const config = (level: string) => `logging: { level: ${level} }\nendpoints:\n  - { name: chat, endpoint_type: llm/v1/chat, model: { provider: echo, name: echo-1 } }\n`;
+    const until = async (p: ReturnType<typeof start>, what: (out: string) => boolean) => {
+      for (let i = 0; i < 300 && !what(p.out()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(what(p.out())).toBe(true);
+    };
+    const reloadTo = async (p: ReturnType<typeof start>, file: string, level: string, expectChange: boolean) => {
+      const changes = p.out().split('"msg":"log level changed"').length;
+      const applied = p.out().split('"msg":"config reload applied"').length;
+      writeConfig(file, config(level));
+      p.child.kill("SIGHUP");
+      if (expectChange) await until(p, (out) => out.split('"msg":"log level changed"').length > changes);
+      else await until(p, (out) => out.split('"msg":"config reload applied"').length > applied);
+    };
+    const call = async (port: number, id: string) =>
+      clientFor(ChatService, "connect-json-h1", `http://127.0.0.1:${port}`).chat({ endpoint: "chat", messages: [{ role: "user", content: id }] }, { headers: { "x-request-id": id } });
+
+    const file = "level.yaml";
+    const p = start(["--config", writeConfig(file, config("info")), "--port", "0"], { LOG_LEVEL: undefined });
+    const port = await listening(p);
+    await call(port, "lvl-1");
+    await until(p, (out) => out.includes('"requestId":"lvl-1"'));
+    await reloadTo(p, file, "warn", true);
+    expect(p.out()).toContain('"from":"info","to":"warn"');
+    await call(port, "lvl-2");
+    await reloadTo(p, file, "info", true);
+    await call(port, "lvl-3");
+    // Lines are written in order: once lvl-3's is out, lvl-2's would have been before it.
+    await until(p, (out) => out.includes('"requestId":"lvl-3"'));
+    expect(p.out()).not.toContain('"requestId":"lvl-2"');
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+
+    // Pinned by $LOG_LEVEL: the reload applies, the level stays.
+    const pinned = start(["--config", writeConfig("pinned.yaml", config("info")), "--port", "0"], { LOG_LEVEL: "info" });
+    const pinnedPort = await listening(pinned);
+    await reloadTo(pinned, "pinned.yaml", "warn", false);
+    await call(pinnedPort, "lvl-4");
+    await until(pinned, (out) => out.includes('"requestId":"lvl-4"'));
+    expect(pinned.out()).not.toContain('"msg":"log level changed"');
+    pinned.child.kill("SIGTERM");
+    expect(await pinned.exited).toBe(0);
   });
 
   it("usage --by target reports each routing target with its cached and reasoning tokens (table, CSV, rows)", async () => {
