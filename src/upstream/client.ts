@@ -156,7 +156,16 @@ export class UpstreamClient {
   ): AsyncIterable<Chunk> {
     const attempt = call.trace?.startAttempt(provider.name, req);
     const framing = framings[decoder.framing ?? "sse"];
-    const chunks = new StreamAttempt(() => this.send(req, provider, call, framing.contentTypes[0], attempt), framing, decoder, provider, call, closing);
+    // The request's own signal, which follows the call's until the terminal event: a call ends
+    // (and connect aborts its signal) as soon as its last chunk is out, and the upstream's body
+    // may end a little after its terminal event; aborting it then would cost the connection.
+    const request = new AbortController();
+    const forward = () => request.abort(call.signal.reason);
+    if (call.signal.aborted) forward();
+    else call.signal.addEventListener("abort", forward, { once: true });
+    const detach = () => call.signal.removeEventListener("abort", forward);
+    const send = () => this.send(req, provider, call, framing.contentTypes[0], attempt, request.signal);
+    const chunks = new StreamAttempt(send, framing, decoder, provider, call, closing, detach);
     return attempt ? tracedStream(chunks, attempt, call.signal) : chunks;
   }
 
@@ -186,7 +195,7 @@ export class UpstreamClient {
     return { headers, body };
   }
 
-  private async send(req: UpstreamRequest, provider: Provider, call: UpstreamCall, accept: string, attempt?: UpstreamAttempt) {
+  private async send(req: UpstreamRequest, provider: Provider, call: UpstreamCall, accept: string, attempt?: UpstreamAttempt, signal = call.signal) {
     const { headers, body } = await this.prepare(req, provider, call, accept, attempt);
     let res: Awaited<ReturnType<typeof request>>;
     try {
@@ -195,7 +204,7 @@ export class UpstreamClient {
         method: req.method,
         headers,
         body,
-        signal: call.signal,
+        signal,
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
       });
@@ -290,6 +299,8 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
     private readonly provider: Provider,
     private readonly call: UpstreamCall,
     private readonly closing: (id: string, model: string, usage: UsageInit) => Chunk,
+    /** Stops the call's abort from reaching the request (after the terminal event). */
+    private readonly detach: () => void,
   ) {}
 
   [Symbol.asyncIterator](): AsyncIterator<Chunk> {
@@ -373,12 +384,12 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
 
   /** The next chunk: from the next events, or the closing chunk once the decoder is done. */
   private read(): Promise<IteratorResult<Chunk>> {
-    if (this.decoder.done) return this.finish(true);
+    if (this.decoder.done) return this.complete();
     return this.events!.next().then(this.onEvent, (err: unknown) => this.close(false).then(() => this.mapped(err)));
   }
 
   private readonly onEvent = (r: IteratorResult<SseEvent>): IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> => {
-    if (r.done === true) return this.finish(false);
+    if (r.done === true) return this.finish();
     try {
       this.queue = this.decoder.push(r.value);
       this.at = 0;
@@ -389,9 +400,27 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
     return this.at < this.queue.length ? this.take() : this.read();
   };
 
-  /** The events are over (the decoder is done, or they ended): the closing chunk, or UNAVAILABLE. */
-  private finish(early: boolean): Promise<IteratorResult<Chunk>> {
-    return this.close(early).then(() => {
+  /**
+   * The decoder saw the provider's terminal event: the closing chunk, at once. What is left of the
+   * body (normally nothing but its end, in the same read) is read in the background by `settle`,
+   * so the request ends as a complete response whose connection goes back to the pool, rather
+   * than being aborted (which built an undici RequestAbortedError, stack trace and all, for
+   * every stream: ~50 µs).
+   */
+  private complete(): Promise<IteratorResult<Chunk>> {
+    this.state = "done";
+    this.queue = [];
+    const events = this.events;
+    const res = this.res;
+    this.events = undefined;
+    this.detach();
+    if (events !== undefined && res !== undefined) settle(events, res.body);
+    return Promise.resolve({ done: false, value: this.closing(this.id, this.model, this.decoder.usage()) });
+  }
+
+  /** The events ended by themselves: the closing chunk if the decoder is done, else UNAVAILABLE. */
+  private finish(): Promise<IteratorResult<Chunk>> {
+    return this.close(false).then(() => {
       if (!this.decoder.done) throw unavailable(`${this.provider.name}: upstream stream ended before it was complete`);
       return { done: false, value: this.closing(this.id, this.model, this.decoder.usage()) };
     }, (err: unknown) => this.mapped(err));
@@ -426,6 +455,30 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
  * (RequestAbortedError), which nobody else may be listening for any more: unheard, it would end
  * the process.
  */
+/** How long, and for how many events, `settle` reads a body after its stream's terminal event. */
+const SETTLE_MS = 1_000;
+const SETTLE_EVENTS = 8;
+
+/**
+ * Reads what follows a stream's terminal event (an upstream that keeps sending after it gets at
+ * most SETTLE_EVENTS events or SETTLE_MS read), then lets go of the body: ended, it leaves its
+ * connection to the pool; not ended, it is destroyed (the request aborted). Never throws.
+ */
+function settle(events: AsyncIterator<SseEvent>, body: UpstreamResponse["body"]): void {
+  let left = SETTLE_EVENTS;
+  const timer = setTimeout(() => discard(body), SETTLE_MS);
+  timer.unref();
+  const done = () => {
+    clearTimeout(timer);
+    discard(body);
+  };
+  const step = (r: IteratorResult<SseEvent>): Promise<void> | void => {
+    if (r.done === true || --left < 0 || body.destroyed) return done();
+    return events.next().then(step);
+  };
+  events.next().then(step).catch(done);
+}
+
 function discard(body: UpstreamResponse["body"]): void {
   if (body.destroyed) return;
   body.on("error", ignore);

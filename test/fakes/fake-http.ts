@@ -295,7 +295,7 @@ export class FakeHttpServer implements FakeUpstream {
       } catch {
         body = undefined;
       }
-      this.requests.push({ method: req.method ?? "GET", path: ctx.path, query: url.search.slice(1), headers: req.headers, body, rawBody: raw });
+      this.requests.push({ method: req.method ?? "GET", path: ctx.path, query: url.search.slice(1), headers: req.headers, body, rawBody: raw, remotePort: req.socket.remotePort });
       FakeHttpServer.notify(this.requestWaiters, this.requests.length);
       const route = this.route(ctx.path, req.method ?? "GET");
       if (route === undefined) return this.sendError(ctx, 404, `Invalid URL (${req.method ?? "GET"} ${ctx.path})`);

@@ -54,6 +54,8 @@
 //                slowReplyText() after SLOW_CHUNK_COUNT * SLOW_INTERVAL_MS
 //   #hang        never answers (no headers) until the client goes away
 //   #delay:N     wait N ms before doing the rest
+//   #linger:N    stream: the whole stream, terminal event included, then N ms before the
+//                response ends (an upstream whose connection lags behind its last event)
 //   #stream-error  stream: preamble + 2 content events, then the provider's in-stream error
 //                (OpenAI `data: {"error":{...}}`, Anthropic `event: error`), then end
 //   #retry-after:N  with #status:NNN, send `retry-after: N` (seconds; 429 sends 7 without it)
@@ -86,6 +88,8 @@ export interface RecordedRequest {
   body: JsonValue | undefined;
   /** The body as received (UTF-8). */
   rawBody: string;
+  /** The client's port: requests with the same one came over the same (kept-alive) connection. */
+  remotePort: number | undefined;
 }
 
 export interface FakeUpstreamOptions {
@@ -362,6 +366,8 @@ export interface Directives {
   streamError: boolean;
   /** Milliseconds to wait first (0 = none). */
   delayMs: number;
+  /** Stream: milliseconds between the terminal event and the response's end (0 = none). */
+  lingerMs: number;
   /** `retry-after` seconds to send with an error status (-1 = the default: 7 for a 429). */
   retryAfter: number;
 }
@@ -375,6 +381,7 @@ const NO_DIRECTIVES: Readonly<Directives> = Object.freeze({
   hang: false,
   streamError: false,
   delayMs: 0,
+  lingerMs: 0,
 });
 
 /** Parses the leading directives of a text ("#delay:20 #status:500 hi" -> delay + status). */
@@ -387,6 +394,7 @@ export function parseDirectives(text: string): Readonly<Directives> {
     let m: RegExpExecArray | null;
     if ((m = /^#status:(\d{3})$/.exec(tok))) d.status = Number(m[1]);
     else if ((m = /^#delay:(\d+)$/.exec(tok))) d.delayMs = Number(m[1]);
+    else if ((m = /^#linger:(\d+)$/.exec(tok))) d.lingerMs = Number(m[1]);
     else if ((m = /^#retry-after:(\d+)$/.exec(tok))) d.retryAfter = Number(m[1]);
     else if (tok === "#garbage") d.garbage = true;
     else if (tok === "#break") d.break = true;
@@ -412,6 +420,7 @@ function withQueued(own: Readonly<Directives>, fault: Readonly<Directives>): Rea
     hang: fault.hang || own.hang,
     streamError: fault.streamError || own.streamError,
     delayMs: fault.delayMs || own.delayMs,
+    lingerMs: fault.lingerMs || own.lingerMs,
     retryAfter: fault.retryAfter >= 0 ? fault.retryAfter : own.retryAfter,
   };
 }
@@ -822,7 +831,7 @@ class FakeUpstreamServer implements FaultyUpstream {
       }
     }
     if (this.record) {
-      this.requests.push({ method, path, query: q === -1 ? "" : url.slice(q + 1), headers: req.headers, body, rawBody: raw });
+      this.requests.push({ method, path, query: q === -1 ? "" : url.slice(q + 1), headers: req.headers, body, rawBody: raw, remotePort: req.socket.remotePort });
       FakeUpstreamServer.notify(this.requestWaiters, this.requests.length);
     }
 
@@ -979,7 +988,8 @@ class FakeUpstreamServer implements FaultyUpstream {
       return;
     }
     res.write(plan.head.join("") + plan.body.join("") + plan.tail.join(""));
-    res.end();
+    if (d.lingerMs > 0) ctx.timer = setTimeout(() => res.end(), d.lingerMs);
+    else res.end();
   }
 
   // --- Azure OpenAI ----------------------------------------------------------------------------

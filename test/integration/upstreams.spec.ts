@@ -63,6 +63,37 @@ describe.each(["gpt", "claude"])("chat via %s", (endpoint) => {
     expect(chunks.slice(0, -1).every((c) => !c.usage)).toBe(true);
     expect(chunks.some((c) => c.choices.some((d) => d.finishReason === "stop"))).toBe(true);
   });
+
+  it("streams one after another end their upstream requests whole, on one kept-alive connection", async () => {
+    const client = clientFor(ChatService, "connect-json-h1", gw.url);
+    for (let i = 0; i < 5; i++) {
+      const chunks = await collect(client.streamChat({ endpoint, messages: [user(`stream ${i}`)] }));
+      expect(chunks.at(-1)?.usage?.totalTokens).toBeGreaterThan(0);
+    }
+    await fake.waitForRequests(5);
+    // The terminal event ([DONE], message_stop) ends the request; the body's end is read, not aborted.
+    expect(fake.closedEarly).toBe(0);
+    expect(new Set(fake.requests.map((r) => r.remotePort)).size).toBe(1);
+  });
+
+  it("an upstream whose response ends after its terminal event: the client's stream ends at the event, the request is not aborted", async () => {
+    const client = clientFor(ChatService, "connect-json-h1", gw.url);
+    const chunks = await collect(client.streamChat({ endpoint, messages: [user("#linger:300 first")] }));
+    expect(chunks.at(-1)?.usage?.totalTokens).toBeGreaterThan(0);
+    // Well after the fake's end: the gateway read the body to its end and kept the connection.
+    await new Promise((r) => setTimeout(r, 1_000));
+    await collect(client.streamChat({ endpoint, messages: [user("second")] }));
+    await fake.waitForRequests(2);
+    expect(fake.closedEarly).toBe(0);
+    expect(fake.requests[1]!.remotePort).toBe(fake.requests[0]!.remotePort);
+  });
+
+  it("one whose response never ends after its terminal event is let go (the request aborted) within seconds", async () => {
+    const chunks = await collect(clientFor(ChatService, "grpc", gw.url).streamChat({ endpoint, messages: [user("#linger:60000 stuck")] }));
+    expect(chunks.at(-1)?.usage?.totalTokens).toBeGreaterThan(0);
+    // The gateway reads on for 1 s after the terminal event, then destroys the body.
+    await fake.waitForClosedEarly(1, 15_000);
+  });
 });
 
 describe("what the upstream receives", () => {
