@@ -28,35 +28,41 @@ export interface OpenAIWire {
 export function openaiWire(provider: string): OpenAIWire {
   const read = upstreamReader(provider);
 
+  /** `record[key]` as a count, or undefined when absent; the error's path (`path.within.key`) is built only for a bad value. */
+  const optionalCount = (record: JsonRecord, key: string, path: string, within?: string): number | undefined => {
+    const n = record[key];
+    if (n === undefined || n === null) return undefined;
+    return typeof n === "number" && Number.isInteger(n) && n >= 0 ? n : read.count(n, within === undefined ? `${path}.${key}` : `${path}.${within}.${key}`);
+  };
+  // Called on every answer (issue 11: ~4 µs a call went to building paths and objects here).
   const readUsage = (value: unknown, path: string): UsageInit => {
     const usage = read.object(value, path);
-    const prompt = read.count(usage.prompt_tokens, `${path}.prompt_tokens`);
-    const completion = read.countOrZero(usage.completion_tokens, `${path}.completion_tokens`);
-    const total =
-      usage.total_tokens === undefined || usage.total_tokens === null
-        ? prompt + completion
-        : read.count(usage.total_tokens, `${path}.total_tokens`);
-    const out = tokenUsage(prompt, completion, total);
+    const prompt = optionalCount(usage, "prompt_tokens", path) ?? read.count(usage.prompt_tokens, `${path}.prompt_tokens`);
+    const completion = optionalCount(usage, "completion_tokens", path) ?? 0;
+    const out = tokenUsage(prompt, completion, optionalCount(usage, "total_tokens", path) ?? prompt + completion);
     // The breakdowns, each only when the server reports it.
-    const detail = (value: unknown, key: string, at: string): number | undefined => {
-      if (!isRecord(value)) return undefined;
-      const n = value[key];
-      return n === undefined || n === null ? undefined : read.count(n, `${at}.${key}`);
-    };
     const promptDetails = usage.prompt_tokens_details;
+    if (isRecord(promptDetails)) {
+      const p = "prompt_tokens_details";
+      const cached = optionalCount(promptDetails, "cached_tokens", path, p);
+      if (cached !== undefined) out.cachedPromptTokens = cached;
+      const audio = optionalCount(promptDetails, "audio_tokens", path, p);
+      if (audio !== undefined) out.promptAudioTokens = audio;
+      const cacheWrite = optionalCount(promptDetails, "cache_write_tokens", path, p);
+      if (cacheWrite !== undefined) out.cacheWritePromptTokens = cacheWrite;
+    }
     const completionDetails = usage.completion_tokens_details;
-    const p = `${path}.prompt_tokens_details`;
-    const c = `${path}.completion_tokens_details`;
-    const details: Partial<UsageInit> = {
-      cachedPromptTokens: detail(promptDetails, "cached_tokens", p),
-      promptAudioTokens: detail(promptDetails, "audio_tokens", p),
-      cacheWritePromptTokens: detail(promptDetails, "cache_write_tokens", p),
-      reasoningTokens: detail(completionDetails, "reasoning_tokens", c),
-      completionAudioTokens: detail(completionDetails, "audio_tokens", c),
-      acceptedPredictionTokens: detail(completionDetails, "accepted_prediction_tokens", c),
-      rejectedPredictionTokens: detail(completionDetails, "rejected_prediction_tokens", c),
-    };
-    for (const [key, value] of Object.entries(details)) if (value !== undefined) Object.assign(out, { [key]: value });
+    if (isRecord(completionDetails)) {
+      const c = "completion_tokens_details";
+      const reasoning = optionalCount(completionDetails, "reasoning_tokens", path, c);
+      if (reasoning !== undefined) out.reasoningTokens = reasoning;
+      const audio = optionalCount(completionDetails, "audio_tokens", path, c);
+      if (audio !== undefined) out.completionAudioTokens = audio;
+      const accepted = optionalCount(completionDetails, "accepted_prediction_tokens", path, c);
+      if (accepted !== undefined) out.acceptedPredictionTokens = accepted;
+      const rejected = optionalCount(completionDetails, "rejected_prediction_tokens", path, c);
+      if (rejected !== undefined) out.rejectedPredictionTokens = rejected;
+    }
     return out;
   };
 
