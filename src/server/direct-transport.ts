@@ -37,6 +37,7 @@ import {
 import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import { callContext } from "./handler-context";
 import { conformRequest, conformResponse } from "./message-conform";
+import { FastHeaders } from "./fast-headers";
 
 /** What `HandlerContext.protocolName` says for a call that came in through a REST surface. */
 export const DIRECT_PROTOCOL = "in-process";
@@ -87,8 +88,8 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
       timeoutMs,
       requestSignal: signal,
       shutdownSignal: options.shutdownSignal,
-      requestHeader: new Headers(header),
-      responseHeader: new Headers(),
+      requestHeader: new FastHeaders(header),
+      responseHeader: new FastHeaders(),
       contextValues,
     });
 

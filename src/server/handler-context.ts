@@ -7,6 +7,7 @@
 // shutdown's, "the operation timed out" (DEADLINE_EXCEEDED) at the deadline, or what `abort` gets.
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
+import { FastHeaders } from "./fast-headers";
 
 export type AbortableContext = HandlerContext & { abort(reason: unknown): void };
 
@@ -59,7 +60,7 @@ export function callContext(init: CallContextInit): AbortableContext {
     timeoutMs: () => (deadline === undefined ? undefined : deadline - Date.now()),
     requestHeader: init.requestHeader,
     responseHeader: init.responseHeader,
-    responseTrailer: new Headers(),
+    responseTrailer: new FastHeaders(),
     values: init.contextValues ?? createContextValues(),
     abort,
   };

@@ -14,6 +14,7 @@ import { Http2ServerResponse, type IncomingHttpHeaders, type ServerHttp2Stream }
 import type { NodeRequest, NodeResponse, RequestListener } from "./one-port";
 import { fastProtocol, serveUnary, unaryFastPaths } from "./unary-fast-path";
 import { fastStreamProtocol, grpcStreamBinary, serveRawServerStream, serveServerStream, serverStreamFastPaths } from "./stream-fast-path";
+import { FastHeaders } from "./fast-headers";
 
 export function isParseError(err: ConnectError): boolean {
   return err.code === Code.Internal && err.rawMessage.startsWith("parse binary:");
@@ -189,7 +190,7 @@ function streamRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, 
 }
 
 function toWebHeaders(headers: IncomingHttpHeaders): Headers {
-  const out = new Headers();
+  const out = new FastHeaders();
   for (const key in headers) {
     if (key.charCodeAt(0) === 58 /* ':' */) continue;
     const value = headers[key];

@@ -53,6 +53,7 @@ import { callContext } from "./handler-context";
 import { afterH2Send, drained, FLUSHED_MESSAGES, fixGrpcTrailer, flushWrites, toNodeHeaders } from "./node-adapter";
 import type { NodeRequest, NodeResponse } from "./one-port";
 import type { Fallback } from "./unary-fast-path";
+import { FastHeaders } from "./fast-headers";
 
 type Options = ReturnType<typeof validateUniversalHandlerOptions>;
 type Serialization = ReturnType<typeof createMethodSerializationLookup>;
@@ -297,7 +298,7 @@ async function grpcServerStream(m: FastStreamMethod, opt: Options, binary: boole
     requestSignal: uReq.signal,
     shutdownSignal: opt.shutdownSignal,
     requestHeader: uReq.header,
-    responseHeader: new Headers({ "content-type": binary ? grpcContentTypeProto : grpcContentTypeJson }),
+    responseHeader: new FastHeaders({ "content-type": binary ? grpcContentTypeProto : grpcContentTypeJson }),
     contextValues: uReq.contextValues as ContextValues | undefined,
   });
   context.responseTrailer.set("grpc-status", grpcStatusOk);

@@ -45,6 +45,7 @@ import { recordRoutes } from "./direct-transport";
 import { callContext, type AbortableContext } from "./handler-context";
 import { fixGrpcTrailer, toNodeHeaders } from "./node-adapter";
 import type { NodeRequest, NodeResponse } from "./one-port";
+import { FastHeaders } from "./fast-headers";
 
 type Options = ReturnType<typeof validateUniversalHandlerOptions>;
 type Serialization = ReturnType<typeof createMethodSerializationLookup>;
@@ -188,7 +189,7 @@ function fastContext(
     requestSignal: uReq.signal,
     shutdownSignal,
     requestHeader: uReq.header,
-    responseHeader: new Headers({ "content-type": contentType }),
+    responseHeader: new FastHeaders({ "content-type": contentType }),
     contextValues: uReq.contextValues as ContextValues | undefined,
   });
 }
