@@ -17,9 +17,17 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\r\n\0\u0100-\uffff]/;
 const EDGE_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
 
+/** Names already checked, as given → lower-cased: the gateway's own names are a few dozen (bounded all the same). */
+const checkedNames = new Map<string, string>();
+const CHECKED_NAMES_MAX = 512;
+
 function headerName(name: string): string {
+  const known = checkedNames.get(name);
+  if (known !== undefined) return known;
   if (!TOKEN.test(name)) throw new TypeError(`Headers: invalid header name ${JSON.stringify(name)}`);
-  return name.toLowerCase();
+  const lower = name.toLowerCase();
+  if (checkedNames.size < CHECKED_NAMES_MAX) checkedNames.set(name, lower);
+  return lower;
 }
 
 function headerValue(value: string): string {
@@ -51,6 +59,27 @@ export class FastHeaders implements Headers {
     } else {
       for (const name of Object.keys(init)) this.append(name, (init as Record<string, string>)[name]!);
     }
+  }
+
+  /**
+   * The headers Node's HTTP/1.1 parser or HTTP/2 session handed over, taken as they are: their
+   * names are lower-cased tokens and their values were checked (latin1, trimmed, no CR, LF or
+   * NUL) before the request reached us. HTTP/2 pseudo-headers (`:path`, …) are left out.
+   */
+  static fromIncoming(headers: Readonly<Record<string, string | string[] | undefined>>): FastHeaders {
+    const out = new FastHeaders();
+    const map = out.map;
+    for (const key in headers) {
+      if (key.charCodeAt(0) === 58 /* ':' */) continue;
+      const value = headers[key];
+      if (value === undefined) continue;
+      if (typeof value === "string") map.set(key, value);
+      else {
+        map.set(key, value.join(", "));
+        if (key === "set-cookie") out.cookies = [...value];
+      }
+    }
+    return out;
   }
 
   append(name: string, value: string): void {
@@ -117,6 +146,11 @@ export class FastHeaders implements Headers {
       if (k === "set-cookie" && this.cookies) for (const c of this.cookies) out.push([k, c]);
       else out.push([k, v]);
     }
-    return out.length < 2 ? out : out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return out.length < 2 || inOrder(out) ? out : out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
+}
+
+function inOrder(entries: [string, string][]): boolean {
+  for (let i = 1; i < entries.length; i++) if (entries[i - 1]![0] > entries[i]![0]) return false;
+  return true;
 }

@@ -190,15 +190,7 @@ function streamRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, 
 }
 
 function toWebHeaders(headers: IncomingHttpHeaders): Headers {
-  const out = new FastHeaders();
-  for (const key in headers) {
-    if (key.charCodeAt(0) === 58 /* ':' */) continue;
-    const value = headers[key];
-    if (value === undefined) continue;
-    if (typeof value === "string") out.append(key, value);
-    else for (const v of value) out.append(key, v);
-  }
-  return out;
+  return FastHeaders.fromIncoming(headers);
 }
 
 export function toNodeHeaders(headers: Headers | undefined): Record<string, string | string[]> | undefined {

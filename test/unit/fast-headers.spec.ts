@@ -56,6 +56,25 @@ describe("FastHeaders", () => {
     expect(Object.prototype.toString.call(new FastHeaders())).toBe("[object Headers]");
   });
 
+  it("takes Node's parsed request headers as they are (pseudo-headers left out), answering as Headers built from them", () => {
+    const incoming = {
+      ":path": "/modelgate.v1.ChatService/Chat",
+      ":method": "POST",
+      "content-type": "application/json",
+      authorization: "Bearer mg-0123",
+      "x-request-id": "abc",
+      "set-cookie": ["a=1", "b=2"],
+      accept: "a, b",
+      absent: undefined,
+    };
+    const theirs = new Headers();
+    for (const [k, v] of Object.entries(incoming)) {
+      if (k.startsWith(":") || v === undefined) continue;
+      for (const one of Array.isArray(v) ? v : [v]) theirs.append(k, one);
+    }
+    expect(view(FastHeaders.fromIncoming(incoming))).toEqual(view(theirs));
+  });
+
   it("refuses the names and values Headers refuses, with a TypeError", () => {
     const bad: [string, string][] = [
       ["bad name", "v"],
