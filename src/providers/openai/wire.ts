@@ -25,6 +25,27 @@ export interface OpenAIWire {
   streamDecoder<Chunk>(toChunk: (event: JsonRecord, choices: unknown[]) => Chunk): StreamDecoder<Chunk>;
 }
 
+/** The usage breakdowns OpenAI-compatible servers report: their object, then each count and where it goes. */
+const USAGE_DETAILS: readonly (readonly [string, readonly (readonly [string, keyof UsageInit & string])[]])[] = [
+  [
+    "prompt_tokens_details",
+    [
+      ["cached_tokens", "cachedPromptTokens"],
+      ["audio_tokens", "promptAudioTokens"],
+      ["cache_write_tokens", "cacheWritePromptTokens"],
+    ],
+  ],
+  [
+    "completion_tokens_details",
+    [
+      ["reasoning_tokens", "reasoningTokens"],
+      ["audio_tokens", "completionAudioTokens"],
+      ["accepted_prediction_tokens", "acceptedPredictionTokens"],
+      ["rejected_prediction_tokens", "rejectedPredictionTokens"],
+    ],
+  ],
+];
+
 export function openaiWire(provider: string): OpenAIWire {
   const read = upstreamReader(provider);
 
@@ -41,27 +62,13 @@ export function openaiWire(provider: string): OpenAIWire {
     const completion = optionalCount(usage, "completion_tokens", path) ?? 0;
     const out = tokenUsage(prompt, completion, optionalCount(usage, "total_tokens", path) ?? prompt + completion);
     // The breakdowns, each only when the server reports it.
-    const promptDetails = usage.prompt_tokens_details;
-    if (isRecord(promptDetails)) {
-      const p = "prompt_tokens_details";
-      const cached = optionalCount(promptDetails, "cached_tokens", path, p);
-      if (cached !== undefined) out.cachedPromptTokens = cached;
-      const audio = optionalCount(promptDetails, "audio_tokens", path, p);
-      if (audio !== undefined) out.promptAudioTokens = audio;
-      const cacheWrite = optionalCount(promptDetails, "cache_write_tokens", path, p);
-      if (cacheWrite !== undefined) out.cacheWritePromptTokens = cacheWrite;
-    }
-    const completionDetails = usage.completion_tokens_details;
-    if (isRecord(completionDetails)) {
-      const c = "completion_tokens_details";
-      const reasoning = optionalCount(completionDetails, "reasoning_tokens", path, c);
-      if (reasoning !== undefined) out.reasoningTokens = reasoning;
-      const audio = optionalCount(completionDetails, "audio_tokens", path, c);
-      if (audio !== undefined) out.completionAudioTokens = audio;
-      const accepted = optionalCount(completionDetails, "accepted_prediction_tokens", path, c);
-      if (accepted !== undefined) out.acceptedPredictionTokens = accepted;
-      const rejected = optionalCount(completionDetails, "rejected_prediction_tokens", path, c);
-      if (rejected !== undefined) out.rejectedPredictionTokens = rejected;
+    for (const [within, fields] of USAGE_DETAILS) {
+      const details = usage[within];
+      if (!isRecord(details)) continue;
+      for (const [key, field] of fields) {
+        const n = optionalCount(details, key, path, within);
+        if (n !== undefined) out[field] = n;
+      }
     }
     return out;
   };
