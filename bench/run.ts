@@ -65,7 +65,8 @@ if (opt.help) {
                   processes to use < 10% of a CPU, and redo a run (up to 2 more times) that
                   other processes disturbed; 0 turns this off (default 60)
   --ttft-n N      sequential streamed chats per TTFT row (default 200)
-  --skip-silent   skip the extra modelgate run with LOG_LEVEL=silent
+  --skip-silent   skip the extra modelgate run with LOG_LEVEL=silent (a second process: for
+                  logging's own cost see bench/cpu-drift.ts --log-ab)
   --skip-traced   skip the extra modelgate run with OpenTelemetry tracing on (spans exported
                   over OTLP/HTTP to a sink in the bench process)
   --cpu-prof      also profile modelgate (node --cpu-prof) under c=32 load and summarise it
@@ -970,6 +971,14 @@ function overheadLines(): string[] {
       "",
       `**Gateway overhead at concurrency 1** (modelgate Connect JSON p50 − direct p50, both wrk over HTTP/1.1): ` +
         `**${overhead.toFixed(3)} ms** — target < 0.5 ms: **${overhead < 0.5 ? "met" : "NOT met"}**.`,
+    );
+  }
+  if (row("gw-json-silent")) {
+    lines.push(
+      "",
+      "The *log silent* rows are a second gateway, started after the first has served every cell: two processes started at different " +
+        "times differ by more than a log line here. Logging's own cost is measured in one gateway whose level is switched between " +
+        "batches: `npx tsx bench/cpu-drift.ts --surface openai --batches 31 --batch 8000 --log-ab`.",
     );
   }
   return lines;
