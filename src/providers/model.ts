@@ -20,6 +20,7 @@ import type { UpstreamCall, UpstreamClient } from "../upstream/client";
 import type { UpstreamPeer } from "../upstream/wire";
 import type { Provider } from "./types";
 import { completeViaChat } from "./complete-via-chat";
+import { MappedStream } from "./mapped-stream";
 
 /** Per-call context for a ModelClient: the upstream's, and what routing checks before it. */
 export interface CallOptions extends UpstreamCall {
@@ -105,43 +106,21 @@ function named<T extends { id: string; model: string }>(res: T, target: ModelTar
   return { ...res, id: res.id || `mg-${call.requestId ?? ""}`, model: res.model || target.name };
 }
 
-/**
- * named() on every chunk. A plain iterator with its methods on the prototype rather than an async
- * generator: nothing of its own stays suspended while the stream is open, one object per stream
- * (issue 11: memory per open stream).
- */
+/** named() on every chunk (MappedStream: no generator held while the stream is open). */
 function namedStream<T extends { id: string; model: string }>(chunks: AsyncIterable<T>, target: ModelTarget, call: CallOptions): AsyncIterable<T> {
   return new NamedStream(chunks, target, call);
 }
 
-class NamedStream<T extends { id: string; model: string }> implements AsyncIterable<T>, AsyncIterator<T> {
-  private it: AsyncIterator<T> | undefined;
+class NamedStream<T extends { id: string; model: string }> extends MappedStream<T> {
   constructor(
-    private readonly chunks: AsyncIterable<T>,
+    chunks: AsyncIterable<T>,
     private readonly target: ModelTarget,
     private readonly call: CallOptions,
-  ) {}
-  [Symbol.asyncIterator](): AsyncIterator<T> {
-    return this;
+  ) {
+    super(chunks);
   }
-  next(): Promise<IteratorResult<T>> {
-    return this.iterator()
-      .next()
-      .then((r) => (r.done === true ? r : { done: false, value: named(r.value, this.target, this.call) }));
-  }
-  return(value?: unknown): Promise<IteratorResult<T>> {
-    const it = this.iterator();
-    return it.return ? it.return(value) : Promise.resolve({ done: true, value: value as T });
-  }
-  // As the generator this replaced: a throw closes the stream underneath, then fails.
-  throw(err?: unknown): Promise<IteratorResult<T>> {
-    const it = this.iterator();
-    return (it.return ? it.return() : Promise.resolve()).then((): never => {
-      throw err;
-    });
-  }
-  private iterator(): AsyncIterator<T> {
-    return (this.it ??= this.chunks[Symbol.asyncIterator]());
+  protected map(chunk: T): T {
+    return named(chunk, this.target, this.call);
   }
 }
 

@@ -7,6 +7,7 @@ import { getCallEndpoint, getCallIds, getCallScope, getCaller, openScope, type C
 import { StreamedTokenCounter, type StreamChunkLike } from "../usage/tokens";
 import { upstreamTraceKey } from "../observability/otel";
 import type { CallOptions } from "../providers/model";
+import { MappedStream } from "../providers/mapped-stream";
 import type { RuntimeEndpoint, RuntimeState } from "../runtime";
 import type { Embedder } from "../policies/semantic-cache";
 import { idempotencyKeyOf } from "../routing/idempotency";
@@ -114,47 +115,23 @@ export function recordedStream<C extends StreamChunkLike & { usage?: CallOutcome
   return new RecordedStream(chunks, outcome);
 }
 
-/** recordedStream's iterator: one object per stream, its methods on the prototype. */
-class RecordedStream<C extends StreamChunkLike & { usage?: CallOutcome["usage"] }> implements AsyncIterable<C>, AsyncIterator<C> {
-  private it: AsyncIterator<C> | undefined;
+/** recordedStream's iterator (MappedStream: one object per stream, its methods on the prototype). */
+class RecordedStream<C extends StreamChunkLike & { usage?: CallOutcome["usage"] }> extends MappedStream<C> {
   private readonly streamed: ReturnType<typeof streamedOutput>;
   constructor(
-    private readonly chunks: AsyncIterable<C>,
+    chunks: AsyncIterable<C>,
     private readonly outcome: CallOutcome,
   ) {
+    super(chunks);
     this.streamed = streamedOutput(outcome);
   }
-  [Symbol.asyncIterator](): AsyncIterator<C> {
-    return this;
-  }
-  next(): Promise<IteratorResult<C>> {
-    return this.iterator()
-      .next()
-      .then((r) => this.record(r));
-  }
-  return(value?: unknown): Promise<IteratorResult<C>> {
-    const it = this.iterator();
-    return it.return ? it.return(value) : Promise.resolve({ done: true, value: value as C });
-  }
-  // As the generator this replaced: a throw closes the stream underneath, then fails.
-  throw(err?: unknown): Promise<IteratorResult<C>> {
-    const it = this.iterator();
-    return (it.return ? it.return() : Promise.resolve()).then((): never => {
-      throw err;
-    });
-  }
-  private record(r: IteratorResult<C>): IteratorResult<C> {
-    if (r.done === true) return r;
-    const chunk = r.value;
+  protected map(chunk: C): C {
     if (chunk.usage) {
       recordAnswer(this.outcome, { usage: chunk.usage });
       Object.assign(chunk, { routing: routingOf(this.outcome) });
     }
     this.streamed.addChunk(chunk);
-    return r;
-  }
-  private iterator(): AsyncIterator<C> {
-    return (this.it ??= this.chunks[Symbol.asyncIterator]());
+    return chunk;
   }
 }
 
