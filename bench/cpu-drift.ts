@@ -13,11 +13,11 @@
 // comparison is free of what differs between two starts (JIT, heap layout, the ledger file).
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
+import { freePort } from "../test/support/free-port";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: opt } = parseArgs({
@@ -36,16 +36,6 @@ if (!surface) throw new Error(`--surface: one of ${Object.keys(surfaces).join(",
 const tmp = mkdtempSync(path.join(os.tmpdir(), "modelgate-cpu-drift-"));
 const bodyFile = path.join(tmp, "body.json");
 writeFileSync(bodyFile, JSON.stringify(surface[1]));
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 
 const fake = spawn(process.execPath, ["--import", import.meta.resolve("tsx"), path.join(root, "bench/fake-upstream-main.ts")], { stdio: ["ignore", "pipe", "inherit"] });
 const fakeUrl = await new Promise<string>((resolve) =>

@@ -20,7 +20,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +27,7 @@ import { parseArgs } from "node:util";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { ChatRequestSchema } from "../gen/modelgate/v1/chat_pb";
 import { formatProfileSummary, summarizeProfile } from "./cpuprofile";
+import { freePort } from "../test/support/free-port";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: opt } = parseArgs({
@@ -110,18 +110,6 @@ function lineFrom(child: ChildProcess, re: RegExp, ms = 30_000): Promise<RegExpE
         clearTimeout(timer);
         resolve(m);
       }
-    });
-  });
-}
-
-/** A port nothing listens on now (bound to port 0 and released): a random one could be taken. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
     });
   });
 }

@@ -13,13 +13,13 @@
 // normalised text does not); semantic-miss (a new prompt every call: embedding, scan, upstream).
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { startFakeUpstream } from "../test/fakes/fake-upstream";
 import { startFakeGuard } from "../test/fakes/fake-guard";
+import { freePort } from "../test/support/free-port";
 
 const { values: opt } = parseArgs({
   options: {
@@ -111,17 +111,6 @@ ${ep("none")}${ep("template", "{ template: bench }")}${ep("context", "{ context:
     "semantic-hit",
     "{ cache: { ttl_ms: 600000, semantic: { embeddings_endpoint: embed, threshold: 0.99 } } }",
   )}${ep("semantic-miss", "{ cache: { ttl_ms: 600000, semantic: { embeddings_endpoint: embed, threshold: 0.99999 } } }")}`;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function call(url: string, body: unknown): Promise<string> {

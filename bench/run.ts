@@ -24,6 +24,7 @@ import { runPeers } from "./peers";
 import { median as medianOf, startupOnce, type StartupSample } from "./startup";
 import { runStreamsMemory, type StreamsMemoryResult } from "./streams-memory";
 import { ttftConnect, ttftDirect, ttftGrpc, type ChatInput, type TtftSample } from "./ttft";
+import { freePort } from "../test/support/free-port";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const INSTALL_HINT = "sudo apt-get update && sudo apt-get install -y wrk nghttp2-client";
@@ -322,17 +323,6 @@ async function startBare(
   );
   const m = await waitForLine(child, /^listening (http:\/\/\S+) h2c (http:\/\/\S+) plain (http:\/\/\S+)/);
   return { child, h1Url: m[1]!, h2Url: m[2]!, plainUrl: m[3]! };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function gatewayConfig(fakeUrl: string, extraServer = "", extraEndpoints = ""): string {

@@ -32,6 +32,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Pool } from "undici";
 import { ChatService } from "../gen/modelgate/v1/chat_pb";
+import { freePort } from "../test/support/free-port";
 
 const { values: args } = parseArgs({
   options: {
@@ -103,14 +104,6 @@ interface Gateway {
 }
 let gateway: Gateway | undefined;
 const dir = mkdtempSync(join(tmpdir(), "modelgate-soak-"));
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function startGateway(): Promise<Gateway> {
   const file = join(dir, "soak.yaml");

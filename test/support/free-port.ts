@@ -1,11 +1,15 @@
-// A loopback port free right now, for a server a test starts as a child process (it cannot
-// listen on port 0 and report back). A race with another process is possible but harmless here.
+// A loopback port free right now, for a server started as a child process (it cannot listen on
+// port 0 and report back): the tests' Redis, PostgreSQL and MLflow servers, and every bench. A race
+// with another process is possible but harmless here.
 import { createServer } from "node:net";
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
