@@ -133,11 +133,11 @@ export function lineWriter(log: Logger): (level: Level, fields: PlainFields, msg
   const levels = l[lsCacheSym] as Record<number, string>;
   const time = l[timeSym] as () => string;
   const end = l[endSym] as string;
+  const messageKey = `,"${l[messageKeySym] as string}":`;
   return (level, fields, msg) => {
     if (!log.isLevelEnabled(level)) return;
     const json = JSON.stringify(fields);
     const body = json.length > 2 ? "," + json.slice(1, -1) : "";
-    const messageKey = l[messageKeySym] as string;
-    stream.write(levels[log.levels.values[level]!] + time() + (l[chindingsSym] as string) + body + ',"' + messageKey + '":' + JSON.stringify(msg) + end);
+    stream.write(levels[log.levels.values[level]!] + time() + (l[chindingsSym] as string) + body + messageKey + JSON.stringify(msg) + end);
   };
 }
