@@ -1,9 +1,9 @@
 // The HandlerContext of a call served without connect-es's handlers (the unary fast path, the
 // in-process transport of the REST surfaces): what createHandlerContext (implementation.js)
 // builds, minus its per-call extras. The request's Headers are used as given (not copied
-// again), one AbortController is linked to the request's and the shutdown signal (no second
-// controller for a deadline the call does not have: a timer only when it has one), and nothing
-// listens on its own signal. The signal aborts with the same reasons: the request's or the
+// again), one AbortController is linked to the request's signal and to the shutdown signal
+// (through one listener for all calls; no second controller for a deadline the call does not
+// have: a timer only when it has one), and nothing listens on its own signal. The signal aborts with the same reasons: the request's or the
 // shutdown's, "the operation timed out" (DEADLINE_EXCEEDED) at the deadline, or what `abort` gets.
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
@@ -27,14 +27,38 @@ export interface CallContextInit {
 
 const deadlineExceeded = () => new ConnectError("the operation timed out", Code.DeadlineExceeded);
 
+/**
+ * The running calls' abort functions per shutdown signal, which has one listener that aborts
+ * them all: a listener per call on that one signal costs an add and a remove that walk all the
+ * others (Node's EventTarget keeps a list), ~0.4 µs per call at 32 concurrent calls.
+ */
+const running = new WeakMap<AbortSignal, Set<(reason: unknown) => void>>();
+
+function runningOn(signal: AbortSignal): Set<(reason: unknown) => void> {
+  let calls = running.get(signal);
+  if (calls === undefined) {
+    const all = (calls = new Set());
+    running.set(signal, all);
+    signal.addEventListener(
+      "abort",
+      () => {
+        for (const abort of all) abort(signal.reason);
+      },
+      { once: true },
+    );
+  }
+  return calls;
+}
+
 export function callContext(init: CallContextInit): AbortableContext {
   const controller = new AbortController();
   const { requestSignal, shutdownSignal, timeoutMs, method } = init;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let shutdownCalls: Set<(reason: unknown) => void> | undefined;
   const abort = (reason: unknown) => {
     if (timer !== undefined) clearTimeout(timer);
     requestSignal?.removeEventListener("abort", onLinkAbort);
-    shutdownSignal?.removeEventListener("abort", onLinkAbort);
+    shutdownCalls?.delete(abort);
     if (!controller.signal.aborted) controller.abort(reason);
   };
   function onLinkAbort(this: AbortSignal) {
@@ -45,10 +69,13 @@ export function callContext(init: CallContextInit): AbortableContext {
     if (timeoutMs <= 0) abort(deadlineExceeded());
     else timer = setTimeout(() => abort(deadlineExceeded()), timeoutMs);
   }
-  for (const s of [requestSignal, shutdownSignal]) {
-    if (s === undefined || controller.signal.aborted) continue;
-    if (s.aborted) abort(s.reason);
-    else s.addEventListener("abort", onLinkAbort);
+  if (requestSignal !== undefined && !controller.signal.aborted) {
+    if (requestSignal.aborted) abort(requestSignal.reason);
+    else requestSignal.addEventListener("abort", onLinkAbort);
+  }
+  if (shutdownSignal !== undefined && !controller.signal.aborted) {
+    if (shutdownSignal.aborted) abort(shutdownSignal.reason);
+    else (shutdownCalls = runningOn(shutdownSignal)).add(abort);
   }
   return {
     method,

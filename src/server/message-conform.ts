@@ -25,14 +25,30 @@ const INT32_MIN = -0x80000000;
 const INT32_MAX = 0x7fffffff;
 const UINT32_MAX = 0xffffffff;
 
-/** Thrown inside the walk; the caller turns it into the right Connect code. */
+/**
+ * Thrown inside the walk; the caller turns it into the right Connect code. Its place is added
+ * on the way out (each level catches, adds its field name or index, and rethrows), so the walk
+ * builds no path text for the values that fit.
+ */
 class Unfit extends Error {
-  constructor(
-    readonly path: string,
-    readonly reason: string,
-  ) {
-    super(`${path}: ${reason}`);
+  /** Innermost first: ".name", "[3]", "[\"key\"]". */
+  readonly where: string[] = [];
+  constructor(readonly reason: string) {
+    super(reason);
   }
+
+  /** "messages[0].content", or `root` for the message itself. */
+  path(root: string): string {
+    let path = "";
+    for (let i = this.where.length - 1; i >= 0; i--) path += this.where[i];
+    return path === "" ? root : path.startsWith(".") ? path.slice(1) : path;
+  }
+}
+
+/** Rethrows `err`, adding `segment` to its place when it is an Unfit. */
+function within(err: unknown, segment: string): never {
+  if (err instanceof Unfit) err.where.push(segment);
+  throw err;
 }
 
 /**
@@ -41,9 +57,9 @@ class Unfit extends Error {
  */
 export function conformRequest<Desc extends DescMessage>(desc: Desc, value: unknown): MessageShape<Desc> {
   try {
-    return create(desc, copyMessage(desc, value, "", 0) as never) as MessageShape<Desc>;
+    return create(desc, copyMessage(desc, value, 0) as never) as MessageShape<Desc>;
   } catch (err) {
-    if (err instanceof Unfit) throw new ConnectError(`invalid ${desc.name}: ${err.message}`, Code.InvalidArgument);
+    if (err instanceof Unfit) throw new ConnectError(`invalid ${desc.name}: ${err.path(desc.name)}: ${err.reason}`, Code.InvalidArgument);
     throw err;
   }
 }
@@ -54,16 +70,12 @@ export function conformRequest<Desc extends DescMessage>(desc: Desc, value: unkn
  */
 export function conformResponse<Desc extends DescMessage>(desc: Desc, message: MessageShape<Desc>): MessageShape<Desc> {
   try {
-    checkMessage(desc, message as unknown as Record<string, unknown>, "", 0);
+    checkMessage(desc, message as unknown as Record<string, unknown>, 0);
   } catch (err) {
-    if (err instanceof Unfit) throw new ConnectError(`the answer does not fit ${desc.typeName}: ${err.message}`, Code.Internal);
+    if (err instanceof Unfit) throw new ConnectError(`the answer does not fit ${desc.typeName}: ${err.path(desc.name)}: ${err.reason}`, Code.Internal);
     throw err;
   }
   return message;
-}
-
-function at(path: string, name: string): string {
-  return path === "" ? name : `${path}.${name}`;
 }
 
 /** A singular google.protobuf wrapper field, which protobuf-es holds as the bare value. */
@@ -85,9 +97,9 @@ function fieldValue(record: Record<string, unknown>, field: DescField): unknown 
 
 // ---- requests: copy ----
 
-function copyMessage(desc: DescMessage, value: unknown, path: string, depth: number): Record<string, unknown> {
-  if (depth > MAX_MESSAGE_DEPTH) throw new Unfit(path, `nests deeper than ${MAX_MESSAGE_DEPTH} messages`);
-  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new Unfit(path || desc.name, "must be a message object");
+function copyMessage(desc: DescMessage, value: unknown, depth: number): Record<string, unknown> {
+  if (depth > MAX_MESSAGE_DEPTH) throw new Unfit(`nests deeper than ${MAX_MESSAGE_DEPTH} messages`);
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new Unfit("must be a message object");
   const record = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const member of desc.members) {
@@ -95,71 +107,86 @@ function copyMessage(desc: DescMessage, value: unknown, path: string, depth: num
       const selected = record[member.localName] as { case?: unknown; value?: unknown } | undefined;
       const field = typeof selected?.case === "string" ? member.fields.find((f) => f.localName === selected.case) : undefined;
       if (field !== undefined && selected!.value != null) {
-        out[member.localName] = { case: field.localName, value: copySingular(field, selected!.value, at(path, field.name), depth) };
+        try {
+          out[member.localName] = { case: field.localName, value: copySingular(field, selected!.value, depth) };
+        } catch (err) {
+          within(err, `.${field.name}`);
+        }
       }
       continue;
     }
     const field = member;
     const v = record[field.localName];
     if (v == null) continue;
-    const p = at(path, field.name);
-    switch (field.fieldKind) {
-      case "list": {
-        if (!Array.isArray(v)) throw new Unfit(p, "must be a list");
-        const list = new Array<unknown>(v.length);
-        for (let i = 0; i < v.length; i++) {
-          const item: unknown = v[i];
-          const ip = `${p}[${i}]`;
-          if (field.listKind === "message") list[i] = copyMessage(field.message, item, ip, depth + 1);
-          else if (field.listKind === "enum") list[i] = enumValue(item, ip);
-          else list[i] = scalarValue(field.scalar, item, ip, field.longAsString, true);
-        }
-        out[field.localName] = list;
-        break;
-      }
-      case "map": {
-        if (typeof v !== "object" || Array.isArray(v)) throw new Unfit(p, "must be a map object");
-        const map: Record<string, unknown> = {};
-        for (const [key, item] of Object.entries(v as Record<string, unknown>)) {
-          const kp = `${p}[${JSON.stringify(key)}]`;
-          const k = field.mapKey === ScalarType.STRING ? wellFormed(key) : key;
-          const converted =
-            field.mapKind === "message" ? copyMessage(field.message, item, kp, depth + 1) : field.mapKind === "enum" ? enumValue(item, kp) : scalarValue(field.scalar, item, kp, false, true);
-          setOwn(map, k, converted);
-        }
-        out[field.localName] = map;
-        break;
-      }
-      default:
-        out[field.localName] = copySingular(field, v, p, depth);
+    try {
+      out[field.localName] = copyField(field, v, depth);
+    } catch (err) {
+      within(err, `.${field.name}`);
     }
   }
   return out;
 }
 
-function copySingular(field: DescField, v: unknown, path: string, depth: number): unknown {
+function copyField(field: DescField, v: unknown, depth: number): unknown {
+  switch (field.fieldKind) {
+    case "list": {
+      if (!Array.isArray(v)) throw new Unfit("must be a list");
+      const list = new Array<unknown>(v.length);
+      for (let i = 0; i < v.length; i++) {
+        const item: unknown = v[i];
+        try {
+          if (field.listKind === "message") list[i] = copyMessage(field.message, item, depth + 1);
+          else if (field.listKind === "enum") list[i] = enumValue(item);
+          else list[i] = scalarValue(field.scalar, item, field.longAsString, true);
+        } catch (err) {
+          within(err, `[${i}]`);
+        }
+      }
+      return list;
+    }
+    case "map": {
+      if (typeof v !== "object" || Array.isArray(v)) throw new Unfit("must be a map object");
+      const map: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(v as Record<string, unknown>)) {
+        try {
+          const k = field.mapKey === ScalarType.STRING ? wellFormed(key) : key;
+          const converted =
+            field.mapKind === "message" ? copyMessage(field.message, item, depth + 1) : field.mapKind === "enum" ? enumValue(item) : scalarValue(field.scalar, item, false, true);
+          setOwn(map, k, converted);
+        } catch (err) {
+          within(err, `[${JSON.stringify(key)}]`);
+        }
+      }
+      return map;
+    }
+    default:
+      return copySingular(field, v, depth);
+  }
+}
+
+function copySingular(field: DescField, v: unknown, depth: number): unknown {
   switch (field.fieldKind) {
     case "message": {
       const wrapped = wrapperScalar(field);
-      if (wrapped !== undefined) return scalarValue(wrapped, v, path, false, true);
+      if (wrapped !== undefined) return scalarValue(wrapped, v, false, true);
       if (isStructField(field)) {
-        if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Unfit(path, "must be a JSON object");
-        return jsonValue(v, path, depth + 1);
+        if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Unfit("must be a JSON object");
+        return jsonValue(v, depth + 1);
       }
-      return copyMessage(field.message, v, path, depth + 1);
+      return copyMessage(field.message, v, depth + 1);
     }
     case "enum":
-      return enumValue(v, path);
+      return enumValue(v);
     case "scalar":
-      return scalarValue(field.scalar, v, path, field.longAsString, true);
+      return scalarValue(field.scalar, v, field.longAsString, true);
     default:
-      throw new Unfit(path, `unexpected ${field.fieldKind} field`);
+      throw new Unfit(`unexpected ${field.fieldKind} field`);
   }
 }
 
 /** A JSON value as google.protobuf.Value carries it in binary: a fresh copy. */
-function jsonValue(v: unknown, path: string, depth: number): unknown {
-  if (depth > MAX_MESSAGE_DEPTH) throw new Unfit(path, `nests deeper than ${MAX_MESSAGE_DEPTH} levels`);
+function jsonValue(v: unknown, depth: number): unknown {
+  if (depth > MAX_MESSAGE_DEPTH) throw new Unfit(`nests deeper than ${MAX_MESSAGE_DEPTH} levels`);
   switch (typeof v) {
     case "string":
       return wellFormed(v);
@@ -168,9 +195,25 @@ function jsonValue(v: unknown, path: string, depth: number): unknown {
       return v;
     case "object": {
       if (v === null) return null;
-      if (Array.isArray(v)) return v.map((item, i) => jsonValue(item, `${path}[${i}]`, depth + 1));
+      if (Array.isArray(v)) {
+        const list = new Array<unknown>(v.length);
+        for (let i = 0; i < v.length; i++) {
+          try {
+            list[i] = jsonValue(v[i], depth + 1);
+          } catch (err) {
+            within(err, `[${i}]`);
+          }
+        }
+        return list;
+      }
       const out: Record<string, unknown> = {};
-      for (const [key, item] of Object.entries(v)) setOwn(out, wellFormed(key), jsonValue(item, `${path}.${key}`, depth + 1));
+      for (const [key, item] of Object.entries(v)) {
+        try {
+          setOwn(out, wellFormed(key), jsonValue(item, depth + 1));
+        } catch (err) {
+          within(err, `.${key}`);
+        }
+      }
       return out;
     }
     default:
@@ -178,119 +221,132 @@ function jsonValue(v: unknown, path: string, depth: number): unknown {
   }
 }
 
-function enumValue(v: unknown, path: string): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX) throw new Unfit(path, `${describe(v)} is not an enum number`);
+function enumValue(v: unknown): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX) throw new Unfit(`${describe(v)} is not an enum number`);
   return v;
 }
 
 /** `v` as a `type` field holds it; bytes are copied when `copy` (requests), else kept. */
-function scalarValue(type: ScalarType, v: unknown, path: string, longAsString: boolean, copy: boolean): unknown {
+function scalarValue(type: ScalarType, v: unknown, longAsString: boolean, copy: boolean): unknown {
   switch (type) {
     case ScalarType.STRING:
-      if (typeof v !== "string") throw new Unfit(path, `${describe(v)} is not a string`);
+      if (typeof v !== "string") throw new Unfit(`${describe(v)} is not a string`);
       return wellFormed(v);
     case ScalarType.BOOL:
-      if (typeof v !== "boolean") throw new Unfit(path, `${describe(v)} is not a boolean`);
+      if (typeof v !== "boolean") throw new Unfit(`${describe(v)} is not a boolean`);
       return v;
     case ScalarType.DOUBLE:
-      if (typeof v !== "number") throw new Unfit(path, `${describe(v)} is not a number`);
+      if (typeof v !== "number") throw new Unfit(`${describe(v)} is not a number`);
       return v;
     case ScalarType.FLOAT:
-      if (typeof v !== "number") throw new Unfit(path, `${describe(v)} is not a number`);
-      if (Number.isFinite(v) && Math.abs(v) > FLOAT32_MAX) throw new Unfit(path, `${v} is out of range for float`);
+      if (typeof v !== "number") throw new Unfit(`${describe(v)} is not a number`);
+      if (Number.isFinite(v) && Math.abs(v) > FLOAT32_MAX) throw new Unfit(`${v} is out of range for float`);
       return Math.fround(v);
     case ScalarType.INT32:
     case ScalarType.SINT32:
     case ScalarType.SFIXED32:
-      if (typeof v !== "number" || !Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX) throw new Unfit(path, `${describe(v)} is out of range for int32`);
+      if (typeof v !== "number" || !Number.isInteger(v) || v < INT32_MIN || v > INT32_MAX) throw new Unfit(`${describe(v)} is out of range for int32`);
       return v;
     case ScalarType.UINT32:
     case ScalarType.FIXED32:
-      if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > UINT32_MAX) throw new Unfit(path, `${describe(v)} is out of range for uint32`);
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > UINT32_MAX) throw new Unfit(`${describe(v)} is out of range for uint32`);
       return v;
     case ScalarType.INT64:
     case ScalarType.SINT64:
     case ScalarType.SFIXED64:
     case ScalarType.UINT64:
     case ScalarType.FIXED64:
-      return int64Value(type, v, path, longAsString);
+      return int64Value(type, v, longAsString);
     case ScalarType.BYTES:
       if (v instanceof Uint8Array) return copy ? new Uint8Array(v) : v;
       if (Array.isArray(v) && v.every((b) => Number.isInteger(b) && b >= 0 && b <= 255)) return new Uint8Array(v);
-      throw new Unfit(path, `${describe(v)} is not bytes`);
+      throw new Unfit(`${describe(v)} is not bytes`);
   }
 }
 
-function int64Value(type: ScalarType, v: unknown, path: string, longAsString: boolean): bigint | string {
+function int64Value(type: ScalarType, v: unknown, longAsString: boolean): bigint | string {
   const unsigned = type === ScalarType.UINT64 || type === ScalarType.FIXED64;
   const name = unsigned ? "uint64" : "int64";
   if (typeof v !== "bigint" && typeof v !== "string" && !(typeof v === "number" && Number.isInteger(v))) {
-    throw new Unfit(path, `${describe(v)} is not an ${name}`);
+    throw new Unfit(`${describe(v)} is not an ${name}`);
   }
   let parsed: bigint;
   try {
     parsed = BigInt(unsigned ? protoInt64.uParse(v) : protoInt64.parse(v));
   } catch {
-    throw new Unfit(path, `${describe(v)} is out of range for ${name}`);
+    throw new Unfit(`${describe(v)} is out of range for ${name}`);
   }
   return longAsString ? parsed.toString() : parsed;
 }
 
 // ---- answers: check in place ----
 
-function checkMessage(desc: DescMessage, record: Record<string, unknown>, path: string, depth: number): void {
-  if (depth > MAX_MESSAGE_DEPTH) throw new Unfit(path, `nests deeper than ${MAX_MESSAGE_DEPTH} messages`);
-  if (record === null || typeof record !== "object") throw new Unfit(path || desc.name, "must be a message object");
+function checkMessage(desc: DescMessage, record: Record<string, unknown>, depth: number): void {
+  if (depth > MAX_MESSAGE_DEPTH) throw new Unfit(`nests deeper than ${MAX_MESSAGE_DEPTH} messages`);
+  if (record === null || typeof record !== "object") throw new Unfit("must be a message object");
   for (const field of desc.fields) {
     const v = fieldValue(record, field);
     if (v == null) continue;
-    const p = at(path, field.name);
-    let fixed: unknown = v;
-    switch (field.fieldKind) {
-      case "list": {
-        if (!Array.isArray(v)) throw new Unfit(p, "must be a list");
-        for (let i = 0; i < v.length; i++) {
-          const item: unknown = v[i];
-          const ip = `${p}[${i}]`;
-          if (field.listKind === "message") checkMessage(field.message, item as Record<string, unknown>, ip, depth + 1);
-          else {
-            const n = field.listKind === "enum" ? enumValue(item, ip) : scalarValue(field.scalar, item, ip, field.longAsString, false);
-            if (n !== item) v[i] = n;
-          }
-        }
-        continue;
-      }
-      case "map": {
-        const map = v as Record<string, unknown>;
-        for (const key of Object.keys(map)) {
-          const item = map[key];
-          const kp = `${p}[${JSON.stringify(key)}]`;
-          if (field.mapKind === "message") checkMessage(field.message, item as Record<string, unknown>, kp, depth + 1);
-          else {
-            const n = field.mapKind === "enum" ? enumValue(item, kp) : scalarValue(field.scalar, item, kp, false, false);
-            if (n !== item) map[key] = n;
-          }
-        }
-        continue;
-      }
-      case "message": {
-        const wrapped = wrapperScalar(field);
-        if (wrapped !== undefined) fixed = scalarValue(wrapped, v, p, false, false);
-        else if (isStructField(field)) fixed = jsonValue(v, p, depth + 1);
-        else checkMessage(field.message, v as Record<string, unknown>, p, depth + 1);
-        break;
-      }
-      case "enum":
-        enumValue(v, p);
-        break;
-      case "scalar":
-        fixed = scalarValue(field.scalar, v, p, field.longAsString, false);
-        break;
+    let fixed: unknown;
+    try {
+      fixed = checkField(field, v, depth);
+    } catch (err) {
+      within(err, `.${field.name}`);
     }
     if (fixed !== v) {
       if (field.oneof === undefined) record[field.localName] = fixed;
       else (record[field.oneof.localName] as { value: unknown }).value = fixed;
     }
+  }
+}
+
+/** The field's value as it should be (`v` itself, normalized in place where it is a list or map). */
+function checkField(field: DescField, v: unknown, depth: number): unknown {
+  switch (field.fieldKind) {
+    case "list": {
+      if (!Array.isArray(v)) throw new Unfit("must be a list");
+      for (let i = 0; i < v.length; i++) {
+        const item: unknown = v[i];
+        try {
+          if (field.listKind === "message") checkMessage(field.message, item as Record<string, unknown>, depth + 1);
+          else {
+            const n = field.listKind === "enum" ? enumValue(item) : scalarValue(field.scalar, item, field.longAsString, false);
+            if (n !== item) v[i] = n;
+          }
+        } catch (err) {
+          within(err, `[${i}]`);
+        }
+      }
+      return v;
+    }
+    case "map": {
+      const map = v as Record<string, unknown>;
+      for (const key of Object.keys(map)) {
+        const item = map[key];
+        try {
+          if (field.mapKind === "message") checkMessage(field.message, item as Record<string, unknown>, depth + 1);
+          else {
+            const n = field.mapKind === "enum" ? enumValue(item) : scalarValue(field.scalar, item, false, false);
+            if (n !== item) map[key] = n;
+          }
+        } catch (err) {
+          within(err, `[${JSON.stringify(key)}]`);
+        }
+      }
+      return v;
+    }
+    case "message": {
+      const wrapped = wrapperScalar(field);
+      if (wrapped !== undefined) return scalarValue(wrapped, v, false, false);
+      if (isStructField(field)) return jsonValue(v, depth + 1);
+      checkMessage(field.message, v as Record<string, unknown>, depth + 1);
+      return v;
+    }
+    case "enum":
+      enumValue(v);
+      return v;
+    case "scalar":
+      return scalarValue(field.scalar, v, field.longAsString, false);
   }
 }
 

@@ -153,10 +153,11 @@ describe("unary calls", () => {
     const e2 = await failure(client.chat({ endpoint: "e" }, { timeoutMs: 20 }));
     expect(e2.code).toBe(Code.DeadlineExceeded);
 
-    const call3 = client.chat({ endpoint: "e" });
+    // Every running call (one listener on the shutdown signal for all of them), and any call after.
+    const running = [client.chat({ endpoint: "e" }), client.chat({ endpoint: "e" }), client.chat({ endpoint: "e" })];
     shutdown.abort(new ConnectError("the gateway is shutting down", Code.Unavailable));
-    const e3 = await failure(call3);
-    expect(e3.code).toBe(Code.Unavailable);
+    for (const call3 of running) expect((await failure(call3)).code).toBe(Code.Unavailable);
+    expect((await failure(client.chat({ endpoint: "e" }))).rawMessage).toBe("the gateway is shutting down");
   });
 
   it("refuse a method that no route registered with UNIMPLEMENTED", async () => {
@@ -196,6 +197,25 @@ describe("values the proto cannot carry (what the binary encoding enforced)", ()
       expect(err?.code, field).toBe(Code.InvalidArgument);
       expect(err?.rawMessage).toContain(field);
     }
+  });
+
+  it("names the exact place of a refused value: nested fields, list indexes, map keys, Struct keys", async () => {
+    for (const [init, message] of [
+      [{ messages: [{ role: "user", content: "x" }, "not a message"] }, "invalid ChatRequest: messages[1]: must be a message object"],
+      [{ messages: [{ role: "user", content: 5 }] }, "invalid ChatRequest: messages[0].content: 5 is not a string"],
+      [{ messages: "x" }, "invalid ChatRequest: messages: must be a list"],
+      [{ templateVariables: { 'a"b': 3 } }, 'invalid ChatRequest: template_variables["a\\"b"]: 3 is not a string'],
+      [{ templateVariables: [] }, "invalid ChatRequest: template_variables: must be a map object"],
+      [{ extras: [1] }, "invalid ChatRequest: extras: must be a JSON object"],
+      [{ maxTokens: -1 }, "invalid ChatRequest: max_tokens: -1 is out of range for uint32"],
+    ] as const) {
+      expect((await refusal(init))?.rawMessage).toBe(message);
+    }
+    // extras is level 1, its "a" level 2: the walk stops at the value 255 steps below "a".
+    let deep: unknown = 1;
+    for (let i = 0; i < MAX_MESSAGE_DEPTH; i++) deep = i % 2 ? { k: deep } : [deep];
+    const err = await refusal({ extras: { a: deep } });
+    expect(err?.rawMessage).toBe(`invalid ChatRequest: extras.a${".k[0]".repeat(127)}.k: nests deeper than ${MAX_MESSAGE_DEPTH} levels`);
   });
 
   it("converts what the encoding converted: int64 to bigint, lone surrogates to U+FFFD, Struct values to JSON", async () => {
