@@ -18,6 +18,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { freePort } from "../test/support/free-port";
+import { startNodeFlags } from "./start-flags";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: opt } = parseArgs({
@@ -65,7 +66,7 @@ const port = await freePort();
 const { LOG_LEVEL: _pinned, ...env } = process.env;
 // Stdout to /dev/null; with --log-ab to a pipe read here (as a log collector would), which only
 // counts the gateway's "log level changed" lines.
-const gw = spawn(process.execPath, ["--max-semi-space-size=8", path.join(root, "bin/modelgate.mjs"), "--config", configFile, "--port", String(port)], {
+const gw = spawn(process.execPath, [...startNodeFlags, path.join(root, "bin/modelgate.mjs"), "--config", configFile, "--port", String(port)], {
   stdio: ["ignore", opt["log-ab"] ? "pipe" : openSync("/dev/null", "w"), "inherit"],
   env,
 });

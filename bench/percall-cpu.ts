@@ -9,7 +9,7 @@
 // the figure is the gateway process's CPU (utime + stime, /proc/PID/stat) over the measured calls
 // divided by their number: unlike RPS it hardly depends on how the CPUs are shared with h2load.
 // `--bundle` runs each tree as `npm start` ships it: an esbuild bundle of its src/main.ts (the
-// options of bin/modelgate.mjs) under `node --max-semi-space-size=8`, instead of tsx (whose
+// options of bin/modelgate.mjs) under the Node flags of `npm start` (bench/start-flags.ts), instead of tsx (whose
 // keepNames wraps every closure); profiles then name the bundle's lines, not the sources'.
 // `--log info,silent` runs each tree once per log level (LOG_LEVEL; default info only): what the
 // call log line costs.
@@ -28,6 +28,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { ChatRequestSchema } from "../gen/modelgate/v1/chat_pb";
 import { formatProfileSummary, summarizeProfile } from "./cpuprofile";
 import { freePort } from "../test/support/free-port";
+import { startNodeFlags } from "./start-flags";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: opt } = parseArgs({
@@ -275,8 +276,7 @@ for (let round = 0; round < ROUNDS; round++) {
       const port = await freePort();
       const devNull = openSync("/dev/null", "w");
       const script = opt.bundle ? await bundleOf(sys.tree) : path.join(sys.tree, "src/main.ts");
-      const semi = opt.bundle ? "--max-semi-space-size=8" : "--max-semi-space-size=16";
-      child = start(script, ["--config", "config.yaml", "--port", String(port)], cwd, { ...process.env, LOG_LEVEL: sys.logLevel ?? "info", TMPDIR: tsxTmp }, [semi, ...nodeArgs], devNull);
+            child = start(script, ["--config", "config.yaml", "--port", String(port)], cwd, { ...process.env, LOG_LEVEL: sys.logLevel ?? "info", TMPDIR: tsxTmp }, [...startNodeFlags, ...nodeArgs], devNull);
       closeSync(devNull);
       const u = `http://127.0.0.1:${port}`;
       urls = { openai: u, mlflow: u, connect: u, grpc: u };

@@ -25,6 +25,7 @@ import { median as medianOf, startupOnce, type StartupSample } from "./startup";
 import { runStreamsMemory, type StreamsMemoryResult } from "./streams-memory";
 import { ttftConnect, ttftDirect, ttftGrpc, type ChatInput, type TtftSample } from "./ttft";
 import { freePort } from "../test/support/free-port";
+import { startNodeFlags, startScript } from "./start-flags";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const INSTALL_HINT = "sudo apt-get update && sudo apt-get install -y wrk nghttp2-client";
@@ -152,8 +153,7 @@ const PATH_DESCRIPTION = FULL_PATH
     `both ${QUOTA_CALLS.toLocaleString("en-US")} (checked and counted, never hit), usage store SQLite in a temporary folder, logging info, metrics on`
   : "auth off (--auth-off): no key, no quotas; logging info, metrics on";
 /** How modelgate is started, for the reports' headers. */
-const START_DESCRIPTION =
-  "started as `npm start` runs it: node --max-semi-space-size=8 bin/modelgate.mjs (the esbuild bundle of src/main.ts)";
+const START_DESCRIPTION = `started as \`npm start\` runs it: ${startScript} (the esbuild bundle of src/main.ts)`;
 const MESSAGES = [
   { role: "system", content: "You are a helpful assistant." },
   { role: "user", content: "Write one sentence about the sea." },
@@ -381,9 +381,9 @@ function endpointLimit(): string {
  * Starts modelgate with its stdout (the pino log, one line per call) on /dev/null, so the
  * logging cost is paid but no reader competes for the CPUs. With stdout gone (and nothing at
  * all with LOG_LEVEL=silent) readiness is polled instead: the port must answer a real Chat.
- * `runner` "shipped": the command `npm start` runs (node --max-semi-space-size=8
+ * `runner` "shipped": the command `npm start` runs (package.json's start script: node, its flags,
  * bin/modelgate.mjs, which runs the esbuild bundle of src/main.ts, built before the first start);
- * "tsx": src/main.ts through tsx with the same V8 flag (the --cpu-prof run, whose summary maps
+ * "tsx": src/main.ts through tsx with the same Node flags (the --cpu-prof run, whose summary maps
  * positions back to .ts lines through tsx's cached source maps).
  */
 async function startGateway(
@@ -403,8 +403,8 @@ async function startGateway(
     const opts = { stdout: devNull, env: { ...process.env, ...extraEnv, LOG_LEVEL: logLevel } };
     child =
       runner === "tsx"
-        ? spawnTs(name, "src/main.ts", args, { ...opts, nodeArgs: [SEMI_SPACE, ...nodeArgs] })
-        : spawnCmd(name, process.execPath, [SEMI_SPACE, ...nodeArgs, path.join(root, "bin", "modelgate.mjs"), ...args], opts);
+        ? spawnTs(name, "src/main.ts", args, { ...opts, nodeArgs: [...startNodeFlags, ...nodeArgs] })
+        : spawnCmd(name, process.execPath, [...startNodeFlags, ...nodeArgs, path.join(root, "bin", "modelgate.mjs"), ...args], opts);
   } finally {
     closeSync(devNull);
   }
@@ -425,8 +425,6 @@ async function startGateway(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The V8 flag of `npm start` (package.json). */
-const SEMI_SPACE = "--max-semi-space-size=8";
 
 /**
  * Builds (or finds up to date) the bundle bin/modelgate.mjs runs, once before any gateway starts,
@@ -1355,7 +1353,7 @@ async function main(): Promise<void> {
   if (PARTS.has("startup")) {
     log(`start-up: ${startupRuns} cold start(s) of bin/modelgate.mjs --config config/default.yaml`);
     for (let i = 0; i < startupRuns; i++) {
-      startup.push(await startupOnce([process.execPath, "--max-semi-space-size=8", path.join(root, "bin", "modelgate.mjs")], "config/default.yaml"));
+      startup.push(await startupOnce([process.execPath, ...startNodeFlags, path.join(root, "bin", "modelgate.mjs")], "config/default.yaml"));
     }
   }
 
@@ -1420,9 +1418,9 @@ async function main(): Promise<void> {
       "",
       `### Start-up (\`npm start\`'s command, config/default.yaml, ${startupRuns} cold start${startupRuns > 1 ? "s, median" : ""})`,
       "",
-      "| cold start to SERVING ms | RSS 1 s after MB | idle RSS 4 s after MB |",
-      "| ---: | ---: | ---: |",
-      `| ${medianOf(startup.map((x) => x.servingMs)).toFixed(0)} | ${f1(medianOf(startup.map((x) => x.rss1sMb)))} | ${f1(medianOf(startup.map((x) => x.idleRssMb)))} |`,
+      "| cold start to SERVING ms | RSS 1 s after MB | idle RSS 4 s after MB | settled RSS 20 s after MB |",
+      "| ---: | ---: | ---: | ---: |",
+      `| ${medianOf(startup.map((x) => x.servingMs)).toFixed(0)} | ${f1(medianOf(startup.map((x) => x.rss1sMb)))} | ${f1(medianOf(startup.map((x) => x.idleRssMb)))} | ${f1(medianOf(startup.map((x) => x.settledRssMb)))} |`,
     );
   }
   if (profileText !== undefined) out.push("", "### CPU profiles under load (c=32): modelgate and the bare connect-node passthrough", "", profileText);

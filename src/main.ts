@@ -6,6 +6,7 @@ import { ConfigReloader } from "./config/reload";
 import { modelFactories } from "./providers/catalog";
 import { createLogger } from "./observability/logger";
 import { Gateway } from "./server/gateway";
+import { scheduleStartupCollection } from "./server/startup-gc";
 import { keysUsage, runKeysCommand } from "./cli/keys";
 import { storeFromConfig } from "./cli/store-from-config";
 import { runUsageCommand, usageHelp } from "./cli/usage";
@@ -119,6 +120,14 @@ async function main(argv: string[]): Promise<number> {
     `modelgate listening on http://${address.address}:${address.port}`,
   );
 
+  const cancelCollection = scheduleStartupCollection({
+    running: () => gateway.runningCalls,
+    onDone: (r) =>
+      r.ran
+        ? logger.debug({ heapUsedMb: [mb(r.beforeBytes), mb(r.afterBytes)], pauseMs: Math.round(r.pauseMs) }, "start-up garbage collected")
+        : logger.debug({ reason: r.reason }, "start-up garbage collection skipped"),
+  });
+
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -126,6 +135,7 @@ async function main(argv: string[]): Promise<number> {
       process.exit(1);
     }
     stopping = true;
+    cancelCollection();
     logger.info({ signal }, "shutting down: finishing running calls");
     gateway.shutdown().then(
       () => {
@@ -160,6 +170,9 @@ async function main(argv: string[]): Promise<number> {
   process.on("SIGHUP", () => void reloader.reload("SIGHUP"));
   return -1;
 }
+
+/** Bytes as MB with one decimal, for log lines. */
+const mb = (bytes: number) => Math.round(bytes / 1e5) / 10;
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -275,6 +275,11 @@ export class Gateway {
     };
   }
 
+  /** Calls and requests being served now. */
+  get runningCalls(): number {
+    return this.active;
+  }
+
   /** Starts listening; resolves with the bound address (port 0 picks a free port). */
   async listen(host = this.settings.host, port = this.settings.port): Promise<AddressInfo> {
     await new Promise<void>((resolve, reject) => {

@@ -177,6 +177,24 @@ auth:
     expect(await p.exited).toBe(0);
   });
 
+  it("collects start-up's garbage once, ~5 s after listening while idle (said at debug), and serves on", async () => {
+    const p = start(["--config", "config/default.yaml", "--port", "0"], { LOG_LEVEL: "debug" });
+    const port = await listening(p);
+    // A wide margin: the collection waits 5 s, then for a moment without calls.
+    for (let i = 0; i < 600 && !p.out().includes("start-up garbage collected"); i++) await new Promise((r) => setTimeout(r, 50));
+    const line = p.out().split("\n").find((l) => l.includes("start-up garbage collected"));
+    expect(line).toBeDefined();
+    const logged = JSON.parse(line!) as { heapUsedMb: number[]; pauseMs: number };
+    expect(logged.heapUsedMb).toHaveLength(2);
+    expect(logged.heapUsedMb.every((n) => n > 0)).toBe(true);
+    expect(logged.pauseMs).toBeGreaterThanOrEqual(0);
+    const chat = clientFor(ChatService, "connect-json-h1", `http://127.0.0.1:${port}`);
+    const res = await chat.chat({ endpoint: "chat", messages: [{ role: "user", content: "after" }] });
+    expect(res.choices[0]?.message?.content).toBe("echo: after");
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+  });
+
   it("a reload applies logging.level (call lines stop at warn and come back at info) unless $LOG_LEVEL pins it", async () => {
     const config = (level: string) => `logging: { level: ${level} }\nendpoints:\n  - { name: chat, endpoint_type: llm/v1/chat, model: { provider: echo, name: echo-1 } }\n`;
     const until = async (p: ReturnType<typeof start>, what: (out: string) => boolean) => {
