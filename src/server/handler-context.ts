@@ -3,8 +3,9 @@
 // builds, minus its per-call extras. The request's Headers are used as given (not copied
 // again), one AbortController is linked to the request's signal and to the shutdown signal
 // (through one listener for all calls; no second controller for a deadline the call does not
-// have: a timer only when it has one), and nothing listens on its own signal. The signal aborts with the same reasons: the request's or the
-// shutdown's, "the operation timed out" (DEADLINE_EXCEEDED) at the deadline, or what `abort` gets.
+// have: a timer only when it has one), and nothing listens on its own signal. The signal aborts
+// with the same reasons: the request's or the shutdown's, "the operation timed out"
+// (DEADLINE_EXCEEDED) at the deadline, or what `abort` gets.
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import { FastHeaders } from "./fast-headers";
