@@ -121,7 +121,7 @@ async function main(argv: string[]): Promise<number> {
   );
 
   const cancelCollection = scheduleStartupCollection({
-    running: () => gateway.runningCalls,
+    calls: () => gateway.calls,
     onDone: (r) =>
       r.ran
         ? logger.debug({ heapUsedMb: [mb(r.beforeBytes), mb(r.afterBytes)], pauseMs: Math.round(r.pauseMs) }, "start-up garbage collected")

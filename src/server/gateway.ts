@@ -105,6 +105,8 @@ export class Gateway {
   private readonly shutdownController = new AbortController();
   private readonly settings: LoadedConfig["file"]["server"];
   private active = 0;
+  /** Requests and calls begun since start (the start-up collection waits for a quiet moment). */
+  private begun = 0;
   private readonly metrics: GatewayMetrics;
   /** Recent calls by request id and the feedback posted on them (FeedbackService). */
   private readonly feedback: FeedbackBook;
@@ -275,9 +277,9 @@ export class Gateway {
     };
   }
 
-  /** Calls and requests being served now. */
-  get runningCalls(): number {
-    return this.active;
+  /** Requests and calls being served now, and begun since start. */
+  get calls(): { running: number; begun: number } {
+    return { running: this.active, begun: this.begun };
   }
 
   /** Starts listening; resolves with the bound address (port 0 picks a free port). */
@@ -416,6 +418,7 @@ export class Gateway {
     const consoleFiles = consoleHandler();
     const request: RequestListener = (req, res) => {
       this.active++;
+      this.begun++;
       res.once("close", () => {
         if (--this.active === 0) this.idle?.();
       });
@@ -453,6 +456,7 @@ export class Gateway {
         return true;
       }
       this.active++;
+      this.begun++;
       s.on("close", this.streamClosed);
       return true;
     };

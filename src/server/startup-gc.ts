@@ -6,8 +6,8 @@
 // memory reducer then shrinks the young generation and frees empty pages. An idle gateway
 // allocates too little to ever need a full collection, so without one it keeps start-up's
 // high-water mark. Measured on the default config (`npm start`, this machine): RSS 145 MB at
-// idle for as long as we watched (60 s); with this collection 5 s after listening (~25 ms,
-// once), 121 MB ~9 s later and from then on.
+// idle for as long as we watched (60 s); with this collection 5 s after listening (~25-40 ms,
+// once, at a quiet moment), 121 MB ~9 s later and from then on.
 //
 // Node exposes no collection outside --expose-gc; the flag is set for a fresh context only, as
 // jest's leak detector does, and never reaches the gateway's own global scope.
@@ -27,8 +27,14 @@ function collector(): Collect {
 }
 
 export interface StartupCollectionOptions {
-  /** Calls running now (the collection pauses the event loop ~25 ms: only when there are none). */
-  running: () => number;
+  /**
+   * Requests running now, and begun since start. The collection pauses the event loop ~25-40 ms:
+   * only when none is running and at most `quietBegun` began since the last look (health probes
+   * and metric scrapes, not a steady stream of calls one at a time).
+   */
+  calls: () => { running: number; begun: number };
+  /** Requests begun between two looks that still leave the moment quiet: 5, one a second at the default delay. */
+  quietBegun?: number;
   /** After start-up: the tokenizer's background build starts 2 s after listening and takes <0.5 s. */
   delayMs?: number;
   /** Busy at every try: given up (traffic's own collections will do it). */
@@ -39,14 +45,18 @@ export interface StartupCollectionOptions {
 
 /** Schedules the collection (timers that never keep the process alive); returns a cancel function. */
 export function scheduleStartupCollection(options: StartupCollectionOptions): () => void {
-  const { running, delayMs = 5_000, tries = 6, onDone } = options;
+  const { calls, delayMs = 5_000, tries = 6, quietBegun = 5, onDone } = options;
   let timer: NodeJS.Timeout | undefined;
   let left = tries;
+  let begun = calls().begun;
   const attempt = () => {
     timer = undefined;
-    if (running() > 0) {
+    const now = calls();
+    const busy = now.running > 0 || now.begun - begun > quietBegun;
+    begun = now.begun;
+    if (busy) {
       if (--left > 0) schedule();
-      else onDone?.({ ran: false, reason: `calls were running at each of ${tries} tries` });
+      else onDone?.({ ran: false, reason: `calls were running or more than ${quietBegun} had begun at each of ${tries} tries` });
       return;
     }
     let collect: Collect;
