@@ -55,7 +55,7 @@ describe("OpenTelemetry traces logged to a real MLflow tracking server", () => {
     mlflow = spawn(
       join(venv, "bin", "mlflow"),
       ["server", "--host", "127.0.0.1", "--port", String(port), "--workers", "1", "--backend-store-uri", `sqlite:///${join(dir, "mlflow.db")}`, "--default-artifact-root", join(dir, "artifacts")],
-      { stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, MLFLOW_TRACKING_URI: "" } },
+      { stdio: ["ignore", "pipe", "pipe"], detached: true, cwd: dir, env: { ...process.env, MLFLOW_TRACKING_URI: "" } },
     );
     mlflow.stdout!.on("data", (c: Buffer) => (output += c.toString()));
     mlflow.stderr!.on("data", (c: Buffer) => (output += c.toString()));

@@ -49,7 +49,7 @@ beforeAll(async () => {
   mlflow = spawn(
     join(venv, "bin", "mlflow"),
     ["server", "--host", "127.0.0.1", "--port", String(port), "--workers", "1", "--backend-store-uri", `sqlite:///${join(dir, "mlflow.db")}`, "--default-artifact-root", join(dir, "artifacts")],
-    { stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, MLFLOW_TRACKING_URI: "" } },
+    { stdio: ["ignore", "pipe", "pipe"], detached: true, cwd: dir, env: { ...process.env, MLFLOW_TRACKING_URI: "" } },
   );
   mlflow.stdout!.on("data", (c: Buffer) => (output += c.toString()));
   mlflow.stderr!.on("data", (c: Buffer) => (output += c.toString()));
@@ -63,6 +63,7 @@ beforeAll(async () => {
   }
   const logged = spawnSync(join(venv, "bin", "python"), [fileURLToPath(new URL("../mlflow-registry/log-churn-model.py", import.meta.url)), mlflowUrl], {
     encoding: "utf8",
+    cwd: dir,
     timeout: 180_000,
     env: { ...process.env, MLFLOW_HTTP_REQUEST_MAX_RETRIES: "2" },
   });

@@ -4,6 +4,7 @@
 // second after), and each test file starts its own gateway on a free loopback port.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
+import { dirname } from "node:path";
 import { freePort } from "../support/free-port";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -59,6 +60,8 @@ export async function startMlflowGateway(configPath: string, env: NodeJS.Process
   const port = await freePort();
   const child: ChildProcess = spawn(`${venv}/bin/mlflow`, ["gateway", "start", "--config-path", configPath, "--host", "127.0.0.1", "--port", String(port), "--workers", "1"], {
     env: { ...mlflowEnv, ...env },
+    // Beside its config, not in the project: MLflow makes an ./mlruns folder where it runs.
+    cwd: dirname(configPath),
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -36,7 +36,8 @@ export async function startMlflowServer(): Promise<MlflowServer> {
   const server: ChildProcess = spawn(
     join(venv, "bin", "mlflow"),
     ["server", "--host", "127.0.0.1", "--port", String(port), "--workers", "1", "--backend-store-uri", `sqlite:///${join(dir, "mlflow.db")}`, "--default-artifact-root", join(dir, "artifacts")],
-    { stdio: ["ignore", "pipe", "pipe"], detached: true, env: { ...process.env, MLFLOW_TRACKING_URI: "" } },
+    // cwd: its temporary folder, not the project (MLflow makes an ./mlruns folder where it runs).
+    { stdio: ["ignore", "pipe", "pipe"], detached: true, cwd: dir, env: { ...process.env, MLFLOW_TRACKING_URI: "" } },
   );
   server.stdout!.on("data", (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
   server.stderr!.on("data", (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
