@@ -8,14 +8,14 @@
 // Two checks per body: valid against the spec's schema, and no property the spec does not
 // define (objects closed), except the deliberate supersets in `supersets` below. Where OpenAI's
 // own wire disagrees with its spec, the difference is listed in `specDifferences` with why.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { openaiError } from "../../src/surfaces/openai/errors";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
 import { startGateway, type TestGateway } from "../integration/harness";
@@ -565,6 +565,7 @@ describe("the openai Python SDK's models (pydantic, strict)", () => {
   it("accept every body checked above", async () => {
     expect(checked.length).toBeGreaterThan(50);
     const dir = mkdtempSync(join(tmpdir(), "modelgate-conformance-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, "answers.jsonl");
     writeFileSync(file, [...checked, negativeControl].map((c) => JSON.stringify(c)).join("\n") + "\n");
     const python = await interopPython();

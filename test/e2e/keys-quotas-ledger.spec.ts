@@ -1,9 +1,9 @@
 // Issue 5 end to end, on both backends: a key made by the CLI calls through gRPC and REST, is
 // throttled across two replicas, its streamed and cancelled calls land in the ledger with tokens
 // and cost, the usage report shows them, and revoking it stops it on both replicas.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -25,7 +25,7 @@ const backends: Backend[] = [
     name: "sqlite + memory counters",
     async setUp() {
       const dir = mkdtempSync(join(tmpdir(), "mg-e2e-"));
-      return { store: `sqlite:${join(dir, "gw.db")}`, tearDown: async () => undefined };
+      return { store: `sqlite:${join(dir, "gw.db")}`, tearDown: async () => rmSync(dir, { recursive: true, force: true }) };
     },
   },
   {
@@ -111,6 +111,7 @@ describe.each(backends)("$name", (backend) => {
   afterAll(async () => {
     for (const r of replicas) expect(await r.stop()).toBe(0);
     await env.tearDown();
+    rmSync(dirname(config), { recursive: true, force: true });
   });
 
   const chat = (r: Replica) => createClient(ChatService, createGrpcTransport({ baseUrl: r.url }));

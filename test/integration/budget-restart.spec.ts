@@ -1,9 +1,9 @@
 // Budgets survive a restart without Redis: a budget counter that does not exist yet starts from
 // what the ledger recorded in the period.
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AdminService } from "../../gen/modelgate/v1/admin_pb";
@@ -16,7 +16,9 @@ const adminKey = "sk-admin-budget-0123456789";
 
 describe("spend budget across a restart (SQLite store, memory counters)", () => {
   it("the second process refuses what the first already spent", async () => {
-    const db = join(mkdtempSync(join(tmpdir(), "mg-budget-")), "gw.db");
+    const dir = mkdtempSync(join(tmpdir(), "mg-budget-"));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const db = join(dir, "gw.db");
     const yaml = `
 store: { database_url: "sqlite:${db}", key_refresh_ms: 100 }
 auth: { enabled: true, keys: [{ name: ops, key: $ADMIN_KEY, roles: [admin] }] }

@@ -1,12 +1,12 @@
 // The modelgate command as an operator runs it: --help, config errors, start-up, SIGTERM.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { clientFor } from "./clients";
 
@@ -18,6 +18,7 @@ const children: ChildProcessWithoutNullStreams[] = [];
 afterEach(() => {
   for (const c of children.splice(0)) if (c.exitCode === null) c.kill("SIGKILL");
 });
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Starts bin/modelgate.mjs; `env` adds to this process's environment (an undefined value removes the variable). */
 function start(args: string[], env: Record<string, string | undefined> = {}) {
