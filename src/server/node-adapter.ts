@@ -162,7 +162,7 @@ function universalRequest(req: NodeRequest, res: NodeResponse): UniversalServerR
     httpVersion: req.httpVersion,
     method: req.method ?? "",
     url,
-    header: toWebHeaders(req.headers),
+    header: FastHeaders.fromIncoming(req.headers),
     body: req as AsyncIterable<Uint8Array>,
     signal: controller.signal,
     contextValues: undefined,
@@ -182,15 +182,11 @@ function streamRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, 
     httpVersion: "2.0",
     method: "POST",
     url,
-    header: toWebHeaders(headers),
+    header: FastHeaders.fromIncoming(headers),
     body: stream as AsyncIterable<Uint8Array>,
     signal: controller.signal,
     contextValues: undefined,
   };
-}
-
-function toWebHeaders(headers: IncomingHttpHeaders): Headers {
-  return FastHeaders.fromIncoming(headers);
 }
 
 export function toNodeHeaders(headers: Headers | undefined): Record<string, string | string[]> | undefined {

@@ -450,11 +450,6 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
   }
 }
 
-/**
- * Ends a response body we stop reading. undici's body destroyed before its end emits an 'error'
- * (RequestAbortedError), which nobody else may be listening for any more: unheard, it would end
- * the process.
- */
 /** How long, and for how many events, `settle` reads a body after its stream's terminal event. */
 const SETTLE_MS = 1_000;
 const SETTLE_EVENTS = 8;
@@ -479,6 +474,11 @@ function settle(events: AsyncIterator<SseEvent>, body: UpstreamResponse["body"])
   events.next().then(step).catch(done);
 }
 
+/**
+ * Ends a response body we stop reading. undici's body destroyed before its end emits an 'error'
+ * (RequestAbortedError), which nobody else may be listening for any more: unheard, it would end
+ * the process.
+ */
 function discard(body: UpstreamResponse["body"]): void {
   if (body.destroyed) return;
   body.on("error", ignore);
