@@ -33,7 +33,7 @@ import { FeedbackWriter } from "../store/feedback-writer";
 import type { Counters } from "../store/counters";
 import { MemoryCounters } from "../store/memory/counters";
 import { openStore } from "../store/open";
-import { createRedisClient, RedisCounters } from "../store/redis/counters";
+import { RedisCounters } from "../store/redis/counters";
 import { resilientCounters, type ResilientCounters } from "../store/resilient-counters";
 import { GatewayMetrics } from "../observability/metrics";
 import { metricsExportSettings, startMetricsExport, startTelemetry, telemetrySettings, type MetricsExport, type Telemetry } from "../observability/otel";
@@ -183,7 +183,10 @@ export class Gateway {
       const local = new MemoryCounters();
       const redisUrl = env["MODELGATE_REDIS_URL"] ?? settings.redis_url;
       const counters = redisUrl
-        ? resilientCounters(new RedisCounters(createRedisClient(redisUrl), { ownsClient: true }), local, {
+        ? // Connected before the port opens (up to 2 s; then the resilient wrapper decides): a first
+          // call sent before the connection is up fails at once (no offline queue), which in
+          // "closed" mode refused calls for a second after start.
+          resilientCounters(await RedisCounters.connect(redisUrl), local, {
             mode: settings.on_redis_error,
             log,
           })
