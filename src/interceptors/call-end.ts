@@ -24,7 +24,12 @@ export function onCallEnd<T extends UnaryResponse | StreamResponse>(res: T, sign
     end(err);
     return err;
   };
-  return { ...res, message: wrapStream(res.message, onResult, onError) };
+  return withMessage(res as T & StreamResponse, wrapStream(res.message, onResult, onError));
+}
+
+/** `res` with `message`: the same object when the stream took one more stage rather than a new wrapper. */
+function withMessage<T extends StreamResponse>(res: T, message: AsyncIterable<unknown>): T {
+  return message === res.message ? res : { ...res, message };
 }
 
 /**
@@ -43,7 +48,7 @@ export async function mapCallErrors(
     throw map(err);
   }
   if (!res.stream) return res;
-  return { ...res, message: wrapStream(res.message, (r) => r, map) } satisfies StreamResponse;
+  return withMessage(res, wrapStream(res.message, (r) => r, map));
 }
 
 /**
@@ -51,60 +56,109 @@ export async function mapCallErrors(
  * throw or return) replaced by what `onError` returns. Plain objects with their methods on the
  * prototype, not an async generator around a `yield*` nor an object of closures: a wrapper of an
  * open stream holds two small objects and no suspended generator, request queue or promise chain
- * of its own (issue 11: memory per open stream; each open stream has four of these). Ending
- * early (return, as a for-await that stops does) and throw are passed on to the stream.
+ * of its own (issue 11: memory per open stream). Ending early (return, as a for-await that stops
+ * does) and throw are passed on to the stream.
+ *
+ * The interceptors that watch a stream (errors, tracing, logging, quota) sit one inside another:
+ * a stream already wrapped here and not yet read takes one more stage instead of one more layer,
+ * so an open stream holds one wrapper, one iterator and one pending promise chain, not four.
+ * Stages run innermost first, as nested wrappers would run them: each result through every
+ * `onResult`; a failure through every `onError`; a stage that throws hands its error to the
+ * `onError`s of the stages outside it.
  */
-function wrapStream<M>(
-  messages: AsyncIterable<M>,
-  onResult: (r: IteratorResult<M>) => IteratorResult<M>,
-  onError: (err: unknown) => unknown,
-): AsyncIterable<M> {
+function wrapStream<M>(messages: AsyncIterable<M>, onResult: OnResult<M>, onError: OnError): AsyncIterable<M> {
+  if (messages instanceof WrappedStream && !messages.read) {
+    (messages as WrappedStream<M>).addStage(onResult, onError);
+    return messages;
+  }
   return new WrappedStream(messages, onResult, onError);
 }
 
+type OnResult<M> = (r: IteratorResult<M>) => IteratorResult<M>;
+type OnError = (err: unknown) => unknown;
+
 class WrappedStream<M> implements AsyncIterable<M> {
+  /** onResult, onError of each stage, innermost first, in one array of exactly their length. */
+  private stages: (OnResult<M> | OnError)[];
+  /** Whether an iterator was taken (stages added after that would apply to a read underway: a new layer then). */
+  read = false;
+
   constructor(
     private readonly messages: AsyncIterable<M>,
-    private readonly onResult: (r: IteratorResult<M>) => IteratorResult<M>,
-    private readonly onError: (err: unknown) => unknown,
-  ) {}
+    onResult: OnResult<M>,
+    onError: OnError,
+  ) {
+    this.stages = [onResult, onError];
+  }
+
+  addStage(onResult: OnResult<M>, onError: OnError): void {
+    this.stages = this.stages.concat(onResult, onError);
+  }
 
   [Symbol.asyncIterator](): AsyncIterator<M> {
-    return new WrappedIterator(this.messages[Symbol.asyncIterator](), this.onResult, this.onError);
+    this.read = true;
+    return new WrappedIterator(this.messages[Symbol.asyncIterator](), this);
+  }
+
+  /** A result through the stages; one that throws fails through the stages outside it. */
+  pass(r: IteratorResult<M>): IteratorResult<M> {
+    const stages = this.stages;
+    let i = 0;
+    try {
+      for (; i < stages.length; i += 2) r = (stages[i] as OnResult<M>)(r);
+      return r;
+    } catch (err) {
+      throw this.failFrom(i + 2, err);
+    }
+  }
+
+  /** The error to throw for `err`, through the stages from the one at `i` outwards. */
+  failFrom(i: number, err: unknown): unknown {
+    const stages = this.stages;
+    for (; i < stages.length; i += 2) {
+      try {
+        err = (stages[i + 1] as OnError)(err);
+      } catch (thrown) {
+        err = thrown;
+      }
+    }
+    return err;
   }
 }
 
 class WrappedIterator<M> implements AsyncIterator<M> {
+  /** The two callbacks every step hands to then(), made once per stream rather than once per message. */
+  private readonly pass: (r: IteratorResult<M>) => IteratorResult<M>;
+  private readonly fail: (err: unknown) => never;
+
   constructor(
     private readonly it: AsyncIterator<M>,
-    private readonly onResult: (r: IteratorResult<M>) => IteratorResult<M>,
-    private readonly onError: (err: unknown) => unknown,
-  ) {}
-
-  private fail(err: unknown): never {
-    throw this.onError(err);
+    stream: WrappedStream<M>,
+  ) {
+    this.pass = (r) => stream.pass(r);
+    this.fail = (err) => {
+      throw stream.failFrom(0, err);
+    };
   }
 
   next(): Promise<IteratorResult<M>> {
-    return this.it.next().then(this.onResult, (err: unknown) => this.fail(err));
+    return this.it.next().then(this.pass, this.fail);
   }
 
   return(value?: unknown): Promise<IteratorResult<M>> {
     const it = this.it;
     return (it.return ? it.return(value) : Promise.resolve({ done: true as const, value: value as M })).then(
-      (r) => this.onResult({ done: true, value: r.value }),
-      (err: unknown) => this.fail(err),
+      (r) => this.pass({ done: true, value: r.value }),
+      this.fail,
     );
   }
 
   throw(err?: unknown): Promise<IteratorResult<M>> {
     const it = this.it;
-    if (it.throw) return it.throw(err).then(this.onResult, (e: unknown) => this.fail(e));
+    if (it.throw) return it.throw(err).then(this.pass, this.fail);
     // A stream without throw(): close it, then fail with the error given.
     const closed = it.return ? it.return() : Promise.resolve();
-    return closed.then(
-      () => this.fail(err),
-      () => this.fail(err),
-    );
+    const fail = () => this.fail(err);
+    return closed.then(fail, fail);
   }
 }

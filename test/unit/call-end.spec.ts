@@ -102,3 +102,69 @@ describe("mapCallErrors", () => {
     expect(await mapCallErrors(() => Promise.resolve(unary), {} as never, (e) => e)).toBe(unary);
   });
 });
+
+describe("stacked interceptors", () => {
+  it("share one wrapper: each stage sees each result and the end, innermost first", async () => {
+    const seen: string[] = [];
+    const { messages } = source([1, 2]);
+    const signal = new AbortController().signal;
+    const inner = onCallEnd(streamRes(messages), signal, (err) => seen.push(`inner done ${String(err)}`));
+    const mapped = (await mapCallErrors(() => Promise.resolve(inner), {} as never, (e) => e)) as StreamResponse;
+    const outer = onCallEnd(mapped, signal, (err) => seen.push(`outer done ${String(err)}`));
+    // One layer: the outer interceptors added stages to the inner wrapper and kept its response.
+    expect(mapped).toBe(inner);
+    expect(outer).toBe(inner);
+    const got: number[] = [];
+    for await (const m of outer.message as AsyncIterable<number>) got.push(m);
+    expect(got).toEqual([1, 2]);
+    expect(seen).toEqual(["inner done undefined", "outer done undefined"]);
+  });
+
+  it("map a mid-stream error in order, inner map first, and each done sees the error as mapped so far", async () => {
+    const seen: string[] = [];
+    const signal = new AbortController().signal;
+    const wrapIn = (label: string) => (err: unknown) => new Error(`${label}(${(err as Error).message})`);
+    const first = (await mapCallErrors(() => Promise.resolve(streamRes(source([5], new Error("late")).messages)), {} as never, wrapIn("a"))) as StreamResponse;
+    const watched = onCallEnd(first, signal, (err) => seen.push((err as Error).message));
+    const second = (await mapCallErrors(() => Promise.resolve(watched), {} as never, wrapIn("b"))) as StreamResponse;
+    const got: number[] = [];
+    await expect(
+      (async () => {
+        for await (const m of second.message as AsyncIterable<number>) got.push(m);
+      })(),
+    ).rejects.toThrow("b(a(late))");
+    expect(got).toEqual([5]);
+    expect(seen).toEqual(["a(late)"]);
+  });
+
+  it("a stage that throws on a result fails through the stages outside it only, as nested wrappers would", async () => {
+    const seen: string[] = [];
+    const signal = new AbortController().signal;
+    const inner = onCallEnd(streamRes(source([1, 2]).messages), signal, (err) => seen.push(`inner ${String(err)}`));
+    const throwing = onCallEnd(inner, signal, () => {
+      throw new Error("done failed");
+    });
+    const outer = onCallEnd(throwing, signal, (err) => seen.push(`outer ${(err as Error).message}`));
+    const got: number[] = [];
+    await expect(
+      (async () => {
+        for await (const m of outer.message as AsyncIterable<number>) got.push(m);
+      })(),
+    ).rejects.toThrow("done failed");
+    expect(got).toEqual([1, 2]);
+    expect(seen).toEqual(["inner undefined", "outer done failed"]);
+  });
+
+  it("a stream already being read gets a layer of its own", async () => {
+    const seen: string[] = [];
+    const signal = new AbortController().signal;
+    const inner = onCallEnd(streamRes(source([1, 2]).messages), signal, () => seen.push("inner"));
+    const it = (inner.message as AsyncIterable<number>)[Symbol.asyncIterator]();
+    expect((await it.next()).value).toBe(1);
+    const outer = onCallEnd(inner, signal, () => seen.push("outer"));
+    expect(outer).not.toBe(inner);
+    expect((await it.next()).value).toBe(2);
+    expect((await it.next()).done).toBe(true);
+    expect(seen).toEqual(["inner"]); // the outer stage never joined the read underway
+  });
+});
