@@ -32,6 +32,37 @@ function withMessage<T extends StreamResponse>(res: T, message: AsyncIterable<un
   return message === res.message ? res : { ...res, message };
 }
 
+/** What a metered stream reports once it is read: each message, then its end once. */
+export interface StreamMeter {
+  message(): void;
+  close(failure: unknown): void;
+}
+
+/**
+ * `open` runs at the reader's first next() (nothing for a stream never read); the
+ * meter it returns sees each message and the end, once: the last message, a failure (then with
+ * the error), or a reader that stopped (return or throw).
+ */
+export function meterStream<T extends StreamResponse>(res: T, open: () => StreamMeter): T {
+  let meter: StreamMeter | undefined;
+  let closed = false;
+  const close = (failure: unknown) => {
+    if (closed) return;
+    closed = true;
+    meter?.close(failure);
+  };
+  const onResult = <M>(r: IteratorResult<M>) => {
+    if (r.done === true) close(undefined);
+    else if (!closed) meter?.message();
+    return r;
+  };
+  const onError = (err: unknown) => {
+    close(err);
+    return err;
+  };
+  return withMessage(res, wrapStream(res.message, onResult, onError, () => (meter = open())));
+}
+
 /**
  * Runs `next` and rewrites whatever it throws, before the response or in the middle of a
  * stream, with `map` (which returns the error to throw instead).
@@ -64,14 +95,16 @@ export async function mapCallErrors(
  * so an open stream holds one wrapper, one iterator and one pending promise chain, not four.
  * Stages run innermost first, as nested wrappers would run them: each result through every
  * `onResult`; a failure through every `onError`; a stage that throws hands its error to the
- * `onError`s of the stages outside it.
+ * `onError`s of the stages outside it. A stage's `onOpen` runs at the reader's first next().
  */
-function wrapStream<M>(messages: AsyncIterable<M>, onResult: OnResult<M>, onError: OnError): AsyncIterable<M> {
+function wrapStream<M>(messages: AsyncIterable<M>, onResult: OnResult<M>, onError: OnError, onOpen?: () => void): AsyncIterable<M> {
   if (messages instanceof WrappedStream && !messages.read) {
-    (messages as WrappedStream<M>).addStage(onResult, onError);
+    (messages as WrappedStream<M>).addStage(onResult, onError, onOpen);
     return messages;
   }
-  return new WrappedStream(messages, onResult, onError);
+  const stream = new WrappedStream(messages, onResult, onError);
+  if (onOpen) stream.opens = [onOpen];
+  return stream;
 }
 
 type OnResult<M> = (r: IteratorResult<M>) => IteratorResult<M>;
@@ -80,6 +113,8 @@ type OnError = (err: unknown) => unknown;
 class WrappedStream<M> implements AsyncIterable<M> {
   /** onResult, onError of each stage, innermost first, in one array of exactly their length. */
   private stages: (OnResult<M> | OnError)[];
+  /** The stages' `onOpen`s, if any has one. */
+  opens: (() => void)[] | undefined;
   /** Whether an iterator was taken (stages added after that would apply to a read underway: a new layer then). */
   read = false;
 
@@ -91,8 +126,9 @@ class WrappedStream<M> implements AsyncIterable<M> {
     this.stages = [onResult, onError];
   }
 
-  addStage(onResult: OnResult<M>, onError: OnError): void {
+  addStage(onResult: OnResult<M>, onError: OnError, onOpen: (() => void) | undefined): void {
     this.stages = this.stages.concat(onResult, onError);
+    if (onOpen) this.opens = this.opens ? this.opens.concat(onOpen) : [onOpen];
   }
 
   [Symbol.asyncIterator](): AsyncIterator<M> {
@@ -130,6 +166,8 @@ class WrappedIterator<M> implements AsyncIterator<M> {
   /** The two callbacks every step hands to then(), made once per stream rather than once per message. */
   private readonly pass: (r: IteratorResult<M>) => IteratorResult<M>;
   private readonly fail: (err: unknown) => never;
+  /** The stages' `onOpen`s until the first next() runs them. */
+  private opens: (() => void)[] | undefined;
 
   constructor(
     private readonly it: AsyncIterator<M>,
@@ -139,9 +177,19 @@ class WrappedIterator<M> implements AsyncIterator<M> {
     this.fail = (err) => {
       throw stream.failFrom(0, err);
     };
+    this.opens = stream.opens;
   }
 
   next(): Promise<IteratorResult<M>> {
+    const opens = this.opens;
+    if (opens !== undefined) {
+      this.opens = undefined;
+      try {
+        for (const open of opens) open();
+      } catch (err) {
+        return Promise.reject(err).catch(this.fail);
+      }
+    }
     return this.it.next().then(this.pass, this.fail);
   }
 

@@ -2,10 +2,11 @@
 // (with its trace id for exemplars), and for streamed answers the time to the first message, the
 // time per output token after it, and how many streams are open. Sits after auth and before
 // quota in the chain, so it counts what the ledger records and sees the stream quota settles.
-import { Code, ConnectError, type ContextValues, type Interceptor, type StreamResponse } from "@connectrpc/connect";
+import { Code, ConnectError, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import type { FeedbackBook } from "../observability/feedback";
 import type { LiveSeries, LiveStats } from "../observability/live-stats";
 import type { GatewayMetrics } from "../observability/metrics";
+import { meterStream } from "./call-end";
 import { getCallEndpoint, getCallIds, getCallScope, getCaller, type CallScope } from "./call-info";
 
 const modelServices = new Set([
@@ -78,122 +79,43 @@ export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: Feedb
       finish(scope, values, endpointName, undefined, performance.now());
       return res;
     }
-    const stream: StreamEnd = {
-      open: () => {
-        // The target is known once the first message is out.
-        const endpoint = metrics.endpointLabel(endpointName);
-        metrics.streamActive(endpoint, 1);
-        // Open streams in the live figures: the endpoint's from now, the target's once one answered.
-        const liveEndpoint: LiveSeries | undefined = live && endpointName !== undefined && getCallEndpoint(values)?.endpoint ? live.endpoint(endpointName) : undefined;
-        liveEndpoint?.streamOpened();
-        let liveTarget: LiveSeries | undefined;
-        let firstAt: number | undefined;
-        return {
-          message: () => {
-            if (firstAt !== undefined) return;
-            firstAt = performance.now();
-            metrics.recordFirstToken(endpoint, scope.outcome.target ?? "", (firstAt - scope.startedAt) / 1000, traceIdOf(getCallIds(values)?.traceparent));
-            if (liveEndpoint && endpointName !== undefined && scope.outcome.target) {
-              liveTarget = live?.target(endpointName, scope.outcome.target);
-              liveTarget?.streamOpened();
-            }
-          },
-          close: (failure: unknown) => {
-            const end = performance.now();
-            metrics.streamActive(endpoint, -1);
-            liveEndpoint?.streamClosed();
-            liveTarget?.streamClosed();
-            // A client that went away ends the stream without an error: its abort reason is the result.
-            const err = failure ?? (req.signal.aborted ? req.signal.reason : undefined);
-            finish(scope, values, endpointName, err, end, firstAt);
-            if (err === undefined && firstAt !== undefined) {
-              metrics.recordStreamEnd(endpoint, scope.outcome.target ?? "", {
-                firstMessageSeconds: (firstAt - scope.startedAt) / 1000,
-                restSeconds: (end - firstAt) / 1000,
-                outputTokens: scope.outcome.usage?.completionTokens ?? 0,
-              });
-            }
-          },
-        };
-      },
-    };
-    return { ...res, message: new MeteredStream(res.message, stream) } satisfies StreamResponse;
+    return meterStream(res, () => {
+      // The target is known once the first message is out.
+      const endpoint = metrics.endpointLabel(endpointName);
+      metrics.streamActive(endpoint, 1);
+      // Open streams in the live figures: the endpoint's from now, the target's once one answered.
+      const liveEndpoint: LiveSeries | undefined = live && endpointName !== undefined && getCallEndpoint(values)?.endpoint ? live.endpoint(endpointName) : undefined;
+      liveEndpoint?.streamOpened();
+      let liveTarget: LiveSeries | undefined;
+      let firstAt: number | undefined;
+      return {
+        message: () => {
+          if (firstAt !== undefined) return;
+          firstAt = performance.now();
+          metrics.recordFirstToken(endpoint, scope.outcome.target ?? "", (firstAt - scope.startedAt) / 1000, traceIdOf(getCallIds(values)?.traceparent));
+          if (liveEndpoint && endpointName !== undefined && scope.outcome.target) {
+            liveTarget = live?.target(endpointName, scope.outcome.target);
+            liveTarget?.streamOpened();
+          }
+        },
+        close: (failure: unknown) => {
+          const end = performance.now();
+          metrics.streamActive(endpoint, -1);
+          liveEndpoint?.streamClosed();
+          liveTarget?.streamClosed();
+          // A client that went away ends the stream without an error: its abort reason is the result.
+          const err = failure ?? (req.signal.aborted ? req.signal.reason : undefined);
+          finish(scope, values, endpointName, err, end, firstAt);
+          if (err === undefined && firstAt !== undefined) {
+            metrics.recordStreamEnd(endpoint, scope.outcome.target ?? "", {
+              firstMessageSeconds: (firstAt - scope.startedAt) / 1000,
+              restSeconds: (end - firstAt) / 1000,
+              outputTokens: scope.outcome.usage?.completionTokens ?? 0,
+            });
+          }
+        },
+      };
+    });
   };
 }
 
-/** What a metered stream reports: opened on its first read, each message, closed once. */
-interface StreamEnd {
-  open(): { message(): void; close(failure: unknown): void };
-}
-
-/**
- * A stream passed on with its opening (the first read), each message and its end (the last
- * message, a failure, or a reader that stopped: return/throw) reported, as the async generator
- * it replaced did around a for-await: nothing is reported for a stream never read. A plain
- * iterator, so an open stream holds no suspended generator (issue 11: memory per open stream).
- */
-class MeteredStream<M> implements AsyncIterable<M>, AsyncIterator<M> {
-  private it: AsyncIterator<M> | undefined;
-  private meter: ReturnType<StreamEnd["open"]> | undefined;
-  private closed = false;
-
-  constructor(
-    private readonly messages: AsyncIterable<M>,
-    private readonly end: StreamEnd,
-  ) {}
-
-  [Symbol.asyncIterator](): AsyncIterator<M> {
-    return this;
-  }
-
-  private close(failure: unknown): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.meter?.close(failure);
-  }
-
-  async next(): Promise<IteratorResult<M>> {
-    if (this.closed) return { done: true, value: undefined };
-    if (this.it === undefined) {
-      this.meter = this.end.open();
-      this.it = this.messages[Symbol.asyncIterator]();
-    }
-    let r: IteratorResult<M>;
-    try {
-      r = await this.it.next();
-    } catch (err) {
-      this.close(err);
-      throw err;
-    }
-    if (r.done === true) this.close(undefined);
-    else this.meter!.message();
-    return r;
-  }
-
-  async return(value?: unknown): Promise<IteratorResult<M>> {
-    if (this.it === undefined || this.closed) {
-      this.closed = true;
-      return { done: true, value: value as M };
-    }
-    // The reader stopped: the stream underneath is ended, then the end reported (its abort reason, if any).
-    try {
-      await this.it.return?.(value);
-    } finally {
-      this.close(undefined);
-    }
-    return { done: true, value: value as M };
-  }
-
-  async throw(err?: unknown): Promise<IteratorResult<M>> {
-    if (this.it === undefined || this.closed) {
-      this.closed = true;
-      throw err;
-    }
-    try {
-      await this.it.return?.();
-    } finally {
-      this.close(err);
-    }
-    throw err;
-  }
-}

@@ -3,7 +3,7 @@
 // return/throw reach the stream underneath.
 import type { StreamResponse, UnaryResponse } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { mapCallErrors, onCallEnd } from "../../src/interceptors/call-end";
+import { mapCallErrors, meterStream, onCallEnd } from "../../src/interceptors/call-end";
 
 /** A stream of `values` that records whether it was closed early, optionally failing after them. */
 function source(values: number[], failWith?: Error) {
@@ -166,5 +166,73 @@ describe("stacked interceptors", () => {
     expect((await it.next()).value).toBe(2);
     expect((await it.next()).done).toBe(true);
     expect(seen).toEqual(["inner"]); // the outer stage never joined the read underway
+  });
+});
+
+describe("meterStream", () => {
+  /** A meter that records what it saw. */
+  function recorder() {
+    const seen: string[] = [];
+    const open = () => {
+      seen.push("open");
+      return { message: () => seen.push("message"), close: (failure: unknown) => seen.push(`close ${failure === undefined ? "ok" : (failure as Error).message}`) };
+    };
+    return { seen, open };
+  }
+
+  it("opens at the first read, sees each message, closes once at the end", async () => {
+    const { seen, open } = recorder();
+    const res = meterStream(streamRes(source([1, 2]).messages), open);
+    expect(seen).toEqual([]); // not read yet: nothing reported
+    const got: number[] = [];
+    for await (const m of res.message as AsyncIterable<number>) got.push(m);
+    expect(got).toEqual([1, 2]);
+    expect(seen).toEqual(["open", "message", "message", "close ok"]);
+  });
+
+  it("a failure closes it with the error; a reader that stops early closes it without one", async () => {
+    const failed = recorder();
+    const res = meterStream(streamRes(source([1], new Error("upstream broke")).messages), failed.open);
+    await expect(
+      (async () => {
+        for await (const _ of res.message as AsyncIterable<number>);
+      })(),
+    ).rejects.toThrow("upstream broke");
+    expect(failed.seen).toEqual(["open", "message", "close upstream broke"]);
+
+    const stopped = recorder();
+    const { messages, state } = source([1, 2, 3]);
+    const res2 = meterStream(streamRes(messages), stopped.open);
+    for await (const _ of res2.message as AsyncIterable<number>) break;
+    expect(state.closed).toBe(true);
+    expect(stopped.seen).toEqual(["open", "message", "close ok"]);
+  });
+
+  it("joins the wrapper of the interceptor inside it, and a stream never read reports nothing", async () => {
+    const { seen, open } = recorder();
+    const inner = onCallEnd(streamRes(source([1]).messages), new AbortController().signal, () => seen.push("inner done"));
+    const metered = meterStream(inner, open);
+    expect(metered).toBe(inner);
+    expect(seen).toEqual([]);
+    for await (const _ of metered.message as AsyncIterable<number>);
+    expect(seen).toEqual(["open", "message", "inner done", "close ok"]);
+    const unread = recorder();
+    const it = meterStream(streamRes(source([1]).messages), unread.open).message[Symbol.asyncIterator]();
+    await it.return?.();
+    expect(unread.seen).toEqual([]);
+  });
+
+  it("a meter that fails to open fails the read, and the stages still see the end", async () => {
+    const done: unknown[] = [];
+    const inner = onCallEnd(streamRes(source([1]).messages), new AbortController().signal, (err) => done.push(err));
+    const metered = meterStream(inner, () => {
+      throw new Error("meter broke");
+    });
+    await expect(
+      (async () => {
+        for await (const _ of metered.message as AsyncIterable<number>);
+      })(),
+    ).rejects.toThrow("meter broke");
+    expect((done[0] as Error).message).toBe("meter broke");
   });
 });
