@@ -61,7 +61,7 @@ import { inProcessEmbedder } from "../policies/semantic-cache";
 import { applyCors, corsPolicy } from "./cors";
 import { HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb";
 import { HealthStatus, registerHealth } from "./health";
-import { createOnePortServer, type NodeRequest, type NodeResponse, type OnePortServer, type RequestListener, type StreamListener } from "./one-port";
+import { createOnePortServer, GatewayResponse, type NodeRequest, type NodeResponse, type OnePortServer, type RequestListener, type StreamListener } from "./one-port";
 import { createNodeHandler } from "./node-adapter";
 import { registerReflection } from "./reflection";
 import { closePolicyStores } from "../policies/cache";
@@ -476,7 +476,8 @@ function assignRequestId(req: NodeRequest, res: NodeResponse): void {
   const incoming = req.headers["x-request-id"];
   const id = saneRequestId(typeof incoming === "string" ? incoming : null) ?? newRequestId();
   req.headers["x-request-id"] = id;
-  res.setHeader("x-request-id", id);
+  if (res instanceof GatewayResponse) res.requestId = id;
+  else res.setHeader("x-request-id", id);
 }
 
 /** A failure outside every surface's own error handling: a gateway bug, logged; the caller gets a 500. */

@@ -1,6 +1,7 @@
 // Regression tests for what probing the running gateway found (issue 8): requests that killed the
 // process, client mistakes answered as INTERNAL, identifiers without bounds, "simple" cross-origin
 // requests, and error responses without a request id.
+import * as http from "node:http";
 import * as net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { Code } from "@connectrpc/connect";
@@ -158,6 +159,35 @@ describe("x-request-id on every response, errors included", () => {
     const generated = await fetch(gw.url + path, { method, headers: json, body });
     // A UUIDv7: time-ordered (the ledger's request_id index appends), random in its last 74 bits.
     expect(generated.headers.get("x-request-id")).toMatch(uuidV7);
+  });
+
+  // HTTP/1.1 heads carry it once, whether the answer's own headers name it (REST answers pass the
+  // service's back), set other headers first (CORS) or write no head of their own (end() alone).
+  it.each([
+    ["OpenAI 200", "POST", "/v1/chat/completions", JSON.stringify({ model: "chat", messages: hello }), {}, 200],
+    ["OpenAI stream", "POST", "/v1/chat/completions", JSON.stringify({ model: "chat", messages: hello, stream: true }), {}, 200],
+    ["MLflow 200", "POST", "/endpoints/chat/invocations", JSON.stringify({ messages: hello }), {}, 200],
+    ["metrics", "GET", "/metrics", undefined, {}, 200],
+    ["CORS preflight", "OPTIONS", "/modelgate.v1.ChatService/Chat", undefined, { origin: "http://localhost:5173", "access-control-request-method": "POST" }, 204],
+    ["CORS call", "POST", "/modelgate.v1.ChatService/Chat", JSON.stringify({ endpoint: "chat", messages: hello }), { origin: "http://localhost:5173" }, 200],
+    ["CORS REST call", "POST", "/v1/chat/completions", JSON.stringify({ model: "chat", messages: hello }), { origin: "http://localhost:5173" }, 200],
+  ] as [string, string, string, string | undefined, Record<string, string>, number][])("HTTP/1.1 %s: exactly one x-request-id", async (_name, method, path, body, extra, status) => {
+    for (const sent of [id, undefined]) {
+      const head = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        const req = http.request(gw.url + path, { method, headers: { ...json, ...extra, ...(sent ? { "x-request-id": sent } : {}) } }, (res) => {
+          res.resume();
+          res.on("end", () => resolve(res));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+      expect(head.statusCode).toBe(status);
+      if (extra["origin"]) expect(head.headers["access-control-allow-origin"]).toBe(extra["origin"]);
+      const ids = head.rawHeaders.filter((_, i) => i % 2 === 0 && head.rawHeaders[i]!.toLowerCase() === "x-request-id").length;
+      expect(ids).toBe(1);
+      if (sent) expect(head.headers["x-request-id"]).toBe(sent);
+      else expect(head.headers["x-request-id"]).toMatch(uuidV7);
+    }
   });
 
   it("an unsafe incoming id is replaced, not echoed", async () => {
