@@ -5,11 +5,6 @@
 // checks inputs before the fake scoring server (test/fakes/fake-upstream.ts, /churn/N/invocations)
 // is called; an endpoint's transformation lets clients keep sending `age` to version 2. On gRPC
 // (connect-node) and the MLflow REST surface.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fromJson } from "@bufbuild/protobuf";
 import { ListValueSchema } from "@bufbuild/protobuf/wkt";
@@ -17,57 +12,21 @@ import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { PredictService } from "../../gen/modelgate/v1/predict_pb";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
-import { buildOnce } from "../support/build-once";
-import { freePort } from "../support/free-port";
+import { startMlflowServer, type MlflowServer } from "../support/mlflow-server";
 import { clientFor } from "./clients";
 import { eventually, failure, startGateway, type TestGateway } from "./harness";
 
-/** The venv test/otel/setup.sh builds (the same hash of its requirements line). */
-function mlflowVenv(): string {
-  const requirements = "mlflow==3.8.1 SQLAlchemy==2.0.58";
-  const hash = createHash("sha256").update(`${requirements}\n`).digest("hex").slice(0, 16);
-  const cache = process.env["MODELGATE_MLFLOW_SERVER_CACHE"] ?? join(process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "modelgate-mlflow-server");
-  return join(cache, hash, "venv");
-}
-
-const venv = mlflowVenv();
 let scoring: FakeUpstream;
-let mlflow: ChildProcess;
-let output = "";
+let mlflow: MlflowServer | undefined;
 let mlflowUrl: string;
 let gw: TestGateway;
-let dir: string;
 let predict: ReturnType<typeof clientFor<typeof PredictService>>;
 
 beforeAll(async () => {
-  await buildOnce(join(venv, ".complete"), fileURLToPath(new URL("../otel/setup.sh", import.meta.url)), ["mlflow"]);
   scoring = await startFakeUpstream();
-  dir = mkdtempSync(join(tmpdir(), "modelgate-mlflow-schema-"));
-  const port = await freePort();
-  mlflowUrl = `http://127.0.0.1:${port}`;
-  // Its own process group: `mlflow server` runs uvicorn as a child, stopped with it.
-  mlflow = spawn(
-    join(venv, "bin", "mlflow"),
-    ["server", "--host", "127.0.0.1", "--port", String(port), "--workers", "1", "--backend-store-uri", `sqlite:///${join(dir, "mlflow.db")}`, "--default-artifact-root", join(dir, "artifacts")],
-    { stdio: ["ignore", "pipe", "pipe"], detached: true, cwd: dir, env: { ...process.env, MLFLOW_TRACKING_URI: "" } },
-  );
-  mlflow.stdout!.on("data", (c: Buffer) => (output += c.toString()));
-  mlflow.stderr!.on("data", (c: Buffer) => (output += c.toString()));
-  const until = Date.now() + 110_000;
-  for (;;) {
-    if (mlflow.exitCode !== null) throw new Error(`mlflow server exited (${mlflow.exitCode}): ${output.slice(-2000)}`);
-    const ok = await fetch(`${mlflowUrl}/health`).then((r) => r.ok, () => false);
-    if (ok) break;
-    if (Date.now() > until) throw new Error(`mlflow server not ready in time: ${output.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  const logged = spawnSync(join(venv, "bin", "python"), [fileURLToPath(new URL("../mlflow-registry/log-churn-model.py", import.meta.url)), mlflowUrl], {
-    encoding: "utf8",
-    cwd: dir,
-    timeout: 180_000,
-    env: { ...process.env, MLFLOW_HTTP_REQUEST_MAX_RETRIES: "2" },
-  });
-  if (logged.status !== 0) throw new Error(`log-churn-model.py failed (${logged.status}): ${logged.stderr.slice(-2000)}`);
+  mlflow = await startMlflowServer();
+  mlflowUrl = mlflow.url;
+  mlflow.pythonScript(fileURLToPath(new URL("../mlflow-registry/log-churn-model.py", import.meta.url)), [mlflowUrl], { MLFLOW_HTTP_REQUEST_MAX_RETRIES: "2" });
   const registry = (name: string) =>
     `{ provider: mlflow-model-serving, name: "${name}", config: { model_server_url: "${scoring.url}/{name}/{version}", mlflow_tracking_uri: "${mlflowUrl}" } }`;
   gw = await startGateway(`
@@ -99,14 +58,8 @@ endpoints:
 
 afterAll(async () => {
   await gw?.close();
-  if (mlflow?.pid !== undefined && mlflow.exitCode === null) {
-    const exited = new Promise((resolve) => mlflow.once("exit", resolve));
-    process.kill(-mlflow.pid, "SIGTERM");
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-    if (mlflow.exitCode === null) process.kill(-mlflow.pid, "SIGKILL");
-  }
+  await mlflow?.stop();
   await scoring?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 }, 30_000);
 
 beforeEach(() => scoring.reset());
@@ -132,7 +85,7 @@ describe("Predict checked against the registered version's signature (real MLflo
     expect(param.rawMessage).toBe('params: unknown parameter "limit" for model churn version 1 (its parameters: threshold)');
     expect(scoring.requests.length).toBe(0);
     // Five calls, one read of version 1's MLmodel (the server's access log).
-    const reads = () => output.match(/GET \/model-versions\/get-artifact\?path=MLmodel&name=churn&version=1 /g)?.length ?? 0;
+    const reads = () => mlflow!.output().match(/GET \/model-versions\/get-artifact\?path=MLmodel&name=churn&version=1 /g)?.length ?? 0;
     await eventually(() => reads() > 0, 5_000);
     expect(reads()).toBe(1);
   });

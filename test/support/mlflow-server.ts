@@ -22,9 +22,14 @@ export interface MlflowServer {
   url: string;
   /** Runs a Python snippet with the mlflow client pointed at this server; throws with its output on failure. */
   python(code: string): void;
+  /** Runs a Python script of the venv with `args`, in the server's temporary folder; throws with its output on failure. */
+  pythonScript(script: string, args: string[], env?: NodeJS.ProcessEnv, timeoutMs?: number): void;
+  /** The server's output so far (its access log included), the last 200 KB. */
+  output(): string;
   stop(): Promise<void>;
 }
 
+/** Builds the venv on first use (`bash test/otel/setup.sh mlflow`, cached outside the clone; needs python3). */
 export async function startMlflowServer(): Promise<MlflowServer> {
   const venv = mlflowVenv();
   await buildOnce(join(venv, ".complete"), fileURLToPath(new URL("../otel/setup.sh", import.meta.url)), ["mlflow"]);
@@ -39,8 +44,8 @@ export async function startMlflowServer(): Promise<MlflowServer> {
     // cwd: its temporary folder, not the project (MLflow makes an ./mlruns folder where it runs).
     { stdio: ["ignore", "pipe", "pipe"], detached: true, cwd: dir, env: { ...process.env, MLFLOW_TRACKING_URI: "" } },
   );
-  server.stdout!.on("data", (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
-  server.stderr!.on("data", (c: Buffer) => (output = (output + c.toString()).slice(-20_000)));
+  server.stdout!.on("data", (c: Buffer) => (output = (output + c.toString()).slice(-200_000)));
+  server.stderr!.on("data", (c: Buffer) => (output = (output + c.toString()).slice(-200_000)));
   const running = () => server.exitCode === null && server.signalCode === null;
   const stop = async () => {
     if (server.pid !== undefined && running()) {
@@ -72,6 +77,11 @@ export async function startMlflowServer(): Promise<MlflowServer> {
       });
       if (run.status !== 0) throw new Error(`python failed (${run.status ?? run.signal}): ${run.stderr.slice(-2000)}`);
     },
+    pythonScript(script, args, env = {}, timeoutMs = 180_000) {
+      const run = spawnSync(join(venv, "bin", "python"), [script, ...args], { encoding: "utf8", cwd: dir, timeout: timeoutMs, env: { ...process.env, ...env } });
+      if (run.status !== 0) throw new Error(`${script} failed (${run.status ?? run.signal}): ${run.stderr.slice(-2000)}`);
+    },
+    output: () => output,
     stop,
   };
 }
