@@ -119,6 +119,18 @@ export class FastHeaders implements Headers {
     for (const [k, v] of this.sorted()) callback.call(thisArg, v, k, this);
   }
 
+  /**
+   * What forEach gives (set-cookie once per value), in the order the names were first set rather
+   * than name order: for the gateway's own copies into a response head, where the order means
+   * nothing and the sorted copy forEach makes was ~1 % of a call's CPU and ~2 KB of its garbage.
+   */
+  forEachUnordered(callback: (value: string, key: string) => void): void {
+    for (const [k, v] of this.map) {
+      if (k === "set-cookie" && this.cookies) for (const c of this.cookies) callback(c, k);
+      else callback(v, k);
+    }
+  }
+
   entries(): Entries {
     return this.sorted()[Symbol.iterator]();
   }

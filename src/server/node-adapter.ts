@@ -192,12 +192,14 @@ function streamRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, 
 export function toNodeHeaders(headers: Headers | undefined): Record<string, string | string[]> | undefined {
   if (headers === undefined) return undefined;
   const out: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
-  headers.forEach((value, key) => {
+  const add = (value: string, key: string) => {
     const had = out[key];
     if (had === undefined) out[key] = value;
     else if (typeof had === "string") out[key] = [had, value];
     else had.push(value);
-  });
+  };
+  if (headers instanceof FastHeaders) headers.forEachUnordered(add);
+  else headers.forEach(add);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Plumbing shared by the REST surfaces: bounded JSON bodies, JSON and SSE responses, and the
 // headers a REST call forwards into the one request path (auth, request id, trace context).
 import type { NodeRequest, NodeResponse } from "../server/one-port";
+import { FastHeaders } from "../server/fast-headers";
 import { FLUSHED_MESSAGES, flushWrites } from "../server/node-adapter";
 import { clip, Code, ConnectError } from "../errors";
 
@@ -170,9 +171,11 @@ export function clientGone(res: NodeResponse): AbortSignal {
 /** Response headers worth passing back from the service call (request id, rate limits). */
 export function passBackHeaders(from: Headers | undefined, into: Record<string, string>): Record<string, string> {
   if (!from) return into;
-  from.forEach((value, key) => {
+  const pass = (value: string, key: string) => {
     if (key === "x-request-id" || key === "retry-after" || key.startsWith("x-ratelimit-") || key.startsWith("ratelimit") || key.startsWith("x-modelgate-")) into[key] = value;
-  });
+  };
+  if (from instanceof FastHeaders) from.forEachUnordered(pass);
+  else from.forEach(pass);
   return into;
 }
 

@@ -22,6 +22,8 @@ function view(h: Headers) {
   };
 }
 
+const byName = (a: [string, string], b: [string, string]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0);
+
 describe("FastHeaders", () => {
   it("answers as Headers does after the same operations", () => {
     const scripts: Op[][] = [
@@ -43,7 +45,23 @@ describe("FastHeaders", () => {
         }
       }
       expect(view(ours), JSON.stringify(script)).toEqual(view(theirs));
+      // forEachUnordered: what forEach gives, in the order names were first set.
+      const unordered: [string, string][] = [];
+      ours.forEachUnordered((v, k) => unordered.push([k, v]));
+      expect([...unordered].sort(byName), JSON.stringify(script)).toEqual(view(theirs).each.sort(byName));
     }
+  });
+
+  it("forEachUnordered goes in the order names were first set", () => {
+    const h = new FastHeaders();
+    h.set("x-request-id", "r1");
+    h.append("set-cookie", "a=1");
+    h.set("content-type", "text/plain");
+    h.append("set-cookie", "b=2");
+    h.append("x-request-id", "r2");
+    const seen: string[] = [];
+    h.forEachUnordered((v, k) => seen.push(`${k}: ${v}`));
+    expect(seen).toEqual(["x-request-id: r1, r2", "set-cookie: a=1", "set-cookie: b=2", "content-type: text/plain"]);
   });
 
   it("is made from what Headers is made from: a record, pairs, a Headers, a FastHeaders", () => {
