@@ -6,6 +6,7 @@ import { ConfigReloader } from "./config/reload";
 import { modelFactories } from "./providers/catalog";
 import { createLogger } from "./observability/logger";
 import { Gateway } from "./server/gateway";
+import { limitHeapGrowth } from "./server/heap-growth";
 import { scheduleStartupCollection } from "./server/startup-gc";
 import { keysUsage, runKeysCommand } from "./cli/keys";
 import { storeFromConfig } from "./cli/store-from-config";
@@ -110,6 +111,8 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const logger = createLogger(process.env["LOG_LEVEL"] ?? config.file.logging.level);
+  const heapGrowingPercent = limitHeapGrowth();
+  logger.debug({ heapGrowingPercent: heapGrowingPercent ?? "as given to node" }, "V8 heap growth per full collection");
   const gateway = await Gateway.open({ config, factories: modelFactories, logger });
   const address = await gateway.listen(args.host, port);
   for (const ep of gateway.runtimeState.endpoints.values()) {

@@ -185,6 +185,9 @@ auth:
     for (let i = 0; i < 600 && !p.out().includes("start-up garbage collected"); i++) await new Promise((r) => setTimeout(r, 50));
     const line = p.out().split("\n").find((l) => l.includes("start-up garbage collected"));
     expect(line).toBeDefined();
+    // The heap's growth per full collection is limited at start (src/server/heap-growth.ts).
+    const growth = p.out().split("\n").find((l) => l.includes("V8 heap growth per full collection"));
+    expect((JSON.parse(growth!) as { heapGrowingPercent: unknown }).heapGrowingPercent).toBe(100);
     const logged = JSON.parse(line!) as { heapUsedMb: number[]; pauseMs: number };
     expect(logged.heapUsedMb).toHaveLength(2);
     expect(logged.heapUsedMb.every((n) => n > 0)).toBe(true);
