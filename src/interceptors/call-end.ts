@@ -10,21 +10,32 @@ export function onCallEnd<T extends UnaryResponse | StreamResponse>(res: T, sign
     done(undefined);
     return res;
   }
+  const { onResult, onError } = endStage((err) => done(err ?? (signal.aborted ? signal.reason : undefined)));
+  return withMessage(res as T & StreamResponse, wrapStream(res.message, onResult, onError));
+}
+
+/**
+ * A stage that calls `end` once: with undefined at the last message, with the error of a failure;
+ * `message` (if given) sees each message before that.
+ */
+function endStage(end: (err: unknown) => void, message?: () => void) {
   let ended = false;
-  const end = (err: unknown) => {
+  const once = (err: unknown) => {
     if (ended) return;
     ended = true;
-    done(err ?? (signal.aborted ? signal.reason : undefined));
-  };
-  const onResult = <M>(r: IteratorResult<M>) => {
-    if (r.done === true) end(undefined);
-    return r;
-  };
-  const onError = (err: unknown) => {
     end(err);
-    return err;
   };
-  return withMessage(res as T & StreamResponse, wrapStream(res.message, onResult, onError));
+  return {
+    onResult: <M>(r: IteratorResult<M>) => {
+      if (r.done === true) once(undefined);
+      else if (!ended) message?.();
+      return r;
+    },
+    onError: (err: unknown) => {
+      once(err);
+      return err;
+    },
+  };
 }
 
 /** `res` with `message`: the same object when the stream took one more stage rather than a new wrapper. */
@@ -45,21 +56,10 @@ export interface StreamMeter {
  */
 export function meterStream<T extends StreamResponse>(res: T, open: () => StreamMeter): T {
   let meter: StreamMeter | undefined;
-  let closed = false;
-  const close = (failure: unknown) => {
-    if (closed) return;
-    closed = true;
-    meter?.close(failure);
-  };
-  const onResult = <M>(r: IteratorResult<M>) => {
-    if (r.done === true) close(undefined);
-    else if (!closed) meter?.message();
-    return r;
-  };
-  const onError = (err: unknown) => {
-    close(err);
-    return err;
-  };
+  const { onResult, onError } = endStage(
+    (failure) => meter?.close(failure),
+    () => meter?.message(),
+  );
   return withMessage(res, wrapStream(res.message, onResult, onError, () => (meter = open())));
 }
 
