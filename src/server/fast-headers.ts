@@ -162,6 +162,15 @@ export class FastHeaders implements Headers {
   }
 }
 
+/**
+ * Each header of `headers` as forEach gives it, in no particular order: a FastHeaders without its
+ * sorted copy (forEachUnordered), any other Headers through forEach. For copies into a response head.
+ */
+export function eachHeader(headers: Headers, callback: (value: string, key: string) => void): void {
+  if (headers instanceof FastHeaders) headers.forEachUnordered(callback);
+  else headers.forEach(callback);
+}
+
 function inOrder(entries: [string, string][]): boolean {
   for (let i = 1; i < entries.length; i++) if (entries[i - 1]![0] > entries[i]![0]) return false;
   return true;

@@ -14,7 +14,7 @@ import { Http2ServerResponse, type IncomingHttpHeaders, type ServerHttp2Stream }
 import type { NodeRequest, NodeResponse, RequestListener } from "./one-port";
 import { fastProtocol, serveUnary, unaryFastPaths } from "./unary-fast-path";
 import { fastStreamProtocol, grpcStreamBinary, serveRawServerStream, serveServerStream, serverStreamFastPaths } from "./stream-fast-path";
-import { FastHeaders } from "./fast-headers";
+import { eachHeader, FastHeaders } from "./fast-headers";
 
 export function isParseError(err: ConnectError): boolean {
   return err.code === Code.Internal && err.rawMessage.startsWith("parse binary:");
@@ -198,8 +198,7 @@ export function toNodeHeaders(headers: Headers | undefined): Record<string, stri
     else if (typeof had === "string") out[key] = [had, value];
     else had.push(value);
   };
-  if (headers instanceof FastHeaders) headers.forEachUnordered(add);
-  else headers.forEach(add);
+  eachHeader(headers, add);
   return out;
 }
 

@@ -1,7 +1,7 @@
 // Plumbing shared by the REST surfaces: bounded JSON bodies, JSON and SSE responses, and the
 // headers a REST call forwards into the one request path (auth, request id, trace context).
 import type { NodeRequest, NodeResponse } from "../server/one-port";
-import { FastHeaders } from "../server/fast-headers";
+import { eachHeader } from "../server/fast-headers";
 import { FLUSHED_MESSAGES, flushWrites } from "../server/node-adapter";
 import { clip, Code, ConnectError } from "../errors";
 
@@ -174,8 +174,7 @@ export function passBackHeaders(from: Headers | undefined, into: Record<string, 
   const pass = (value: string, key: string) => {
     if (key === "x-request-id" || key === "retry-after" || key.startsWith("x-ratelimit-") || key.startsWith("ratelimit") || key.startsWith("x-modelgate-")) into[key] = value;
   };
-  if (from instanceof FastHeaders) from.forEachUnordered(pass);
-  else from.forEach(pass);
+  eachHeader(from, pass);
   return into;
 }
 
