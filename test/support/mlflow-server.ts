@@ -67,20 +67,15 @@ export async function startMlflowServer(): Promise<MlflowServer> {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+  /** The venv's python with `args`, in the server's folder; throws with its stderr on failure. */
+  const runPython = (what: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number) => {
+    const run = spawnSync(join(venv, "bin", "python"), args, { encoding: "utf8", cwd: dir, timeout: timeoutMs, env: { ...process.env, ...env } });
+    if (run.status !== 0) throw new Error(`${what} failed (${run.status ?? run.signal}): ${run.stderr.slice(-2000)}`);
+  };
   return {
     url,
-    python(code) {
-      const run = spawnSync(join(venv, "bin", "python"), ["-c", code], {
-        env: { ...process.env, MLFLOW_TRACKING_URI: url },
-        encoding: "utf8",
-        timeout: 120_000,
-      });
-      if (run.status !== 0) throw new Error(`python failed (${run.status ?? run.signal}): ${run.stderr.slice(-2000)}`);
-    },
-    pythonScript(script, args, env = {}, timeoutMs = 180_000) {
-      const run = spawnSync(join(venv, "bin", "python"), [script, ...args], { encoding: "utf8", cwd: dir, timeout: timeoutMs, env: { ...process.env, ...env } });
-      if (run.status !== 0) throw new Error(`${script} failed (${run.status ?? run.signal}): ${run.stderr.slice(-2000)}`);
-    },
+    python: (code) => runPython("python", ["-c", code], { MLFLOW_TRACKING_URI: url }, 120_000),
+    pythonScript: (script, args, env = {}, timeoutMs = 180_000) => runPython(script, [script, ...args], env, timeoutMs),
     output: () => output,
     stop,
   };
