@@ -1,6 +1,7 @@
 // The gateway's CPU per call on the full path, per surface, and A/B between source trees:
 //   npx tsx bench/percall-cpu.ts [--tree DIR]... [--n 20000] [--warmup 3000] [--rounds 2]
 //     [--surfaces openai,mlflow,connect,grpc] [--cpu-prof] [--bare] [--bundle] [--log info,silent]
+//     [--paths full,auth-off]
 // Starts the fake upstream, then for each round and each tree (interleaved: A B A B …) a gateway
 // (`node --import tsx DIR/src/main.ts`) whose config has the issue-11 full path on: auth with a
 // key, a team and an endpoint request quota, the ledger (SQLite), logging info (stdout to
@@ -13,7 +14,11 @@
 // keepNames wraps every closure); profiles then name the bundle's lines, not the sources'.
 // `--log info,silent` runs each tree once per log level (LOG_LEVEL; default info only): what the
 // call log line costs.
-// `--bare` adds the bare connect-node passthrough (Connect JSON, gRPC) as one more "tree".
+// `--paths full,auth-off` runs each tree once per path (default full only): `auth-off` is
+// bench/run.ts's --auth-off (auth disabled, no team or endpoint quota, no key sent; the ledger,
+// metrics and the log level stay): what auth and the two quotas cost.
+// `--bare` adds the floors as one more "tree": the bare connect-node passthrough on Connect JSON and
+// gRPC, the bare node:http + undici proxy on the REST rows (its own path and the Connect JSON body).
 // `--cpu-prof` profiles the first tree's gateway in its first round and prints the summary
 // (bench/cpuprofile.ts). Other processes' CPU during each run is printed too (other load, % of a
 // CPU), as in bench/run.ts.
@@ -42,6 +47,7 @@ const { values: opt } = parseArgs({
     bare: { type: "boolean", default: false },
     bundle: { type: "boolean", default: false },
     log: { type: "string", default: "info" },
+    paths: { type: "string", default: "full" },
   },
   strict: true,
 });
@@ -50,6 +56,9 @@ const WARMUP = Number(opt.warmup);
 const ROUNDS = Number(opt.rounds);
 const trees = (opt.tree ?? [root]).map((t) => path.resolve(t));
 const LOG_LEVELS = opt.log.split(",").filter((l) => l !== "");
+const PATHS = opt.paths.split(",").filter((p) => p !== "") as GatewayPath[];
+type GatewayPath = "full" | "auth-off";
+for (const p of PATHS) if (p !== "full" && p !== "auth-off") throw new Error(`--paths: unknown path ${JSON.stringify(p)} (full, auth-off)`);
 const SURFACES = opt.surfaces.split(",").filter((s) => s !== "") as Surface[];
 type Surface = "openai" | "mlflow" | "connect" | "grpc";
 
@@ -143,11 +152,17 @@ function run(cmd: string, args: string[]): Promise<string> {
   });
 }
 
-function h2loadArgs(surface: Surface, url: string, n: number, auth: boolean): string[] {
+/**
+ * What h2load sends for `surface` to the server at `url`. The bare node:http proxy answers only
+ * the Connect JSON path and body (it reads the messages of whatever body it gets), so it stands in
+ * for the REST surfaces with those (`plain`).
+ */
+function h2loadArgs(surface: Surface, url: string, n: number, auth: boolean, plain = false): string[] {
   const c = String(Math.min(32, n));
   const conn = surface === "grpc" ? ["-c", "1", "-m", c] : ["--h1", "-c", c];
   const type = surface === "grpc" ? ["-H", "content-type: application/grpc", "-H", "te: trailers"] : ["-H", "content-type: application/json"];
-  return [...conn, "-t", "1", "-n", String(n), "-d", bodies[surface], ...type, ...(auth ? ["-H", `authorization: Bearer ${GATEWAY_KEY}`] : []), url + paths[surface]];
+  const as: Surface = plain ? "connect" : surface;
+  return [...conn, "-t", "1", "-n", String(n), "-d", bodies[as], ...type, ...(auth ? ["-H", `authorization: Bearer ${GATEWAY_KEY}`] : []), url + paths[as]];
 }
 
 interface Cell {
@@ -164,14 +179,14 @@ function selfAndChildrenTicks(): number {
   return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
 }
 
-async function measure(pid: number, surface: Surface, url: string, auth: boolean): Promise<Cell> {
-  await run("h2load", h2loadArgs(surface, url, WARMUP, auth));
+async function measure(pid: number, surface: Surface, url: string, auth: boolean, plain: boolean): Promise<Cell> {
+  await run("h2load", h2loadArgs(surface, url, WARMUP, auth, plain));
   const cpu0 = cpuTicksOf(pid);
   const fake0 = cpuTicksOf(fake.pid!);
   const m0 = machineTicks();
   const ours0 = selfAndChildrenTicks();
   const t0 = performance.now();
-  const out = await run("h2load", h2loadArgs(surface, url, N, auth));
+  const out = await run("h2load", h2loadArgs(surface, url, N, auth, plain));
   const wallS = (performance.now() - t0) / 1000;
   const gw = cpuTicksOf(pid) - cpu0;
   const fakeTicks = cpuTicksOf(fake.pid!) - fake0;
@@ -185,13 +200,14 @@ async function measure(pid: number, surface: Surface, url: string, auth: boolean
   return { cpuMsPerCall: ((gw / HZ) * 1000) / Math.max(1, succeeded), rps, otherPct: (other / HZ / wallS) * 100, failed: N - succeeded };
 }
 
-function gatewayConfig(fakeUrl: string, dbDir: string): string {
-  return `# written by bench/percall-cpu.ts: the full path (auth with a key, quotas, ledger, log info, metrics)
+function gatewayConfig(fakeUrl: string, dbDir: string, gwPath: GatewayPath): string {
+  const full = gwPath === "full";
+  return `# written by bench/percall-cpu.ts: ${full ? "the full path (auth with a key, quotas, ledger, log info, metrics)" : "auth off, no quotas (ledger, log, metrics)"}
 server:
   host: 127.0.0.1
   port: 0
 auth:
-  enabled: true
+  enabled: ${full}
   keys:
     - name: bench
       key: ${GATEWAY_KEY}
@@ -201,9 +217,7 @@ logging:
   level: info
 store:
   database_url: sqlite:${dbDir}/modelgate.db
-teams:
-  bench: { rpm: 100000000 }
-endpoints:
+${full ? "teams:\n  bench: { rpm: 100000000 }\n" : ""}endpoints:
   - name: chat
     endpoint_type: llm/v1/chat
     model:
@@ -212,14 +226,11 @@ endpoints:
       config:
         openai_api_key: ${UPSTREAM_KEY}
         openai_api_base: ${fakeUrl}/v1
-    limit:
-      renewal_period: minute
-      calls: 100000000
-`;
+${full ? "    limit:\n      renewal_period: minute\n      calls: 100000000\n" : ""}`;
 }
 
-async function check(surface: Surface, url: string, auth: boolean): Promise<void> {
-  const out = await run("h2load", h2loadArgs(surface, url, 1, auth));
+async function check(surface: Surface, url: string, auth: boolean, plain = false): Promise<void> {
+  const out = await run("h2load", h2loadArgs(surface, url, 1, auth, plain));
   if (!/1 succeeded/.test(out) || /\b1 failed/.test(out)) throw new Error(`${surface} check failed on ${url}\n${out}`);
 }
 
@@ -252,11 +263,18 @@ async function bundleOf(tree: string): Promise<string> {
 const fake = start("bench/fake-upstream-main.ts", [], root, process.env);
 const fakeUrl = (await lineFrom(fake, /listening (http:\/\/\S+)/))[1]!;
 
-type System = { name: string; tree?: string; logLevel?: string };
+type System = { name: string; tree?: string; logLevel?: string; gwPath?: GatewayPath };
 const systems: System[] = trees.flatMap((t) =>
-  LOG_LEVELS.map((level) => ({ name: (path.relative(root, t) || ".") + (LOG_LEVELS.length > 1 ? ` (log ${level})` : ""), tree: t, logLevel: level })),
+  LOG_LEVELS.flatMap((level) =>
+    PATHS.map((gwPath) => ({
+      name: (path.relative(root, t) || ".") + (LOG_LEVELS.length > 1 ? ` (log ${level})` : "") + (PATHS.length > 1 ? ` (${gwPath})` : ""),
+      tree: t,
+      logLevel: level,
+      gwPath,
+    })),
+  ),
 );
-if (opt.bare) systems.push({ name: "bare connect-node" });
+if (opt.bare) systems.push({ name: "bare (connect-node; node:http proxy on REST)" });
 const results = new Map<string, Cell[]>();
 let profiled = false;
 for (let round = 0; round < ROUNDS; round++) {
@@ -272,7 +290,7 @@ for (let round = 0; round < ROUNDS; round++) {
     const spawnedAt = performance.now();
     let profileFromMs: number | undefined;
     if (sys.tree) {
-      writeFileSync(path.join(cwd, "config.yaml"), gatewayConfig(fakeUrl, cwd));
+      writeFileSync(path.join(cwd, "config.yaml"), gatewayConfig(fakeUrl, cwd, sys.gwPath ?? "full"));
       const port = await freePort();
       const devNull = openSync("/dev/null", "w");
       const script = opt.bundle ? await bundleOf(sys.tree) : path.join(sys.tree, "src/main.ts");
@@ -283,7 +301,7 @@ for (let round = 0; round < ROUNDS; round++) {
       const until = Date.now() + 60_000;
       for (;;) {
         try {
-          await check("connect", u, true);
+          await check("connect", u, sys.gwPath !== "auth-off");
           break;
         } catch (err) {
           if (Date.now() > until || child.exitCode !== null) throw err;
@@ -295,16 +313,17 @@ for (let round = 0; round < ROUNDS; round++) {
       await sleep(4_000);
     } else {
       child = start("bench/bare-passthrough.ts", ["--upstream", `${fakeUrl}/v1`, "--model", MODEL, "--api-key", UPSTREAM_KEY], root, process.env);
-      const m = await lineFrom(child, /^listening (http:\/\/\S+) h2c (http:\/\/\S+)/m);
-      urls = { connect: m[1]!, grpc: m[2]! };
+      const m = await lineFrom(child, /^listening (http:\/\/\S+) h2c (http:\/\/\S+) plain (http:\/\/\S+)/m);
+      urls = { connect: m[1]!, grpc: m[2]!, openai: m[3]!, mlflow: m[3]! };
     }
     for (const surface of SURFACES) {
       const url = urls[surface];
       if (url === undefined) continue;
-      const auth = sys.tree !== undefined;
-      await check(surface, url, auth);
+      const auth = sys.tree !== undefined && sys.gwPath !== "auth-off";
+      const plain = sys.tree === undefined && (surface === "openai" || surface === "mlflow");
+      await check(surface, url, auth, plain);
       profileFromMs ??= performance.now() - spawnedAt;
-      const cell = await measure(child.pid!, surface, url, auth);
+      const cell = await measure(child.pid!, surface, url, auth, plain);
       const key = `${sys.name}|${surface}`;
       results.set(key, [...(results.get(key) ?? []), cell]);
       process.stderr.write(
