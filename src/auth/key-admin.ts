@@ -37,7 +37,8 @@ export class KeyAdmin {
     const roles = spec.roles.length > 0 ? spec.roles : ["user"];
     const unknown = roles.filter((r) => !(knownRoles as readonly string[]).includes(r));
     if (unknown.length > 0) throw invalidArgument(`roles: unknown role(s) ${unknown.join(", ")} (known: ${knownRoles.join(", ")})`);
-    if (spec.ttlMs !== undefined && spec.ttlMs <= 0) throw invalidArgument("ttl: must be positive");
+    if (spec.ttlMs !== undefined && !(spec.ttlMs > 0)) throw invalidArgument("ttl: must be positive");
+    if (spec.ttlMs !== undefined && spec.ttlMs > MAX_KEY_TTL_MS) throw invalidArgument(`ttl: at most ${MAX_KEY_TTL_MS / 1000} seconds (100 years)`);
     checkLimits(spec.limits);
     const secret = newSecret();
     const at = this.now();
@@ -76,10 +77,25 @@ export class KeyAdmin {
   }
 }
 
+/** A key's lifetime at most: its expiry must stay a time every store and the API can carry. */
+export const MAX_KEY_TTL_MS = 100 * 365 * 86_400_000;
+
+/**
+ * What a key's limits may hold: what the API's types carry (rpm a uint32, tpm a uint64 kept as
+ * a JS number, so whole and at most 2^53 - 1) and a positive budget. A limit outside them would
+ * be stored, then fail every ListKeys answer that includes the key.
+ */
+const limitRanges = { rpm: 0xffffffff, tpm: Number.MAX_SAFE_INTEGER } as const;
+
 function checkLimits(limits: KeyLimits): void {
-  for (const [name, value] of [["rpm", limits.rpm], ["tpm", limits.tpm], ["budget_usd", limits.budgetUsd]] as const) {
-    if (value !== undefined && !(Number.isFinite(value) && value > 0)) throw invalidArgument(`limits.${name}: must be a positive number`);
+  for (const name of ["rpm", "tpm"] as const) {
+    const value = limits[name];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0 && value <= limitRanges[name])) {
+      throw invalidArgument(`limits.${name}: must be a whole number from 1 to ${limitRanges[name]}`);
+    }
   }
+  const budget = limits.budgetUsd;
+  if (budget !== undefined && !(Number.isFinite(budget) && budget > 0)) throw invalidArgument("limits.budget_usd: must be a positive number");
   if (limits.budgetPeriod !== "day" && limits.budgetPeriod !== "month") {
     throw invalidArgument('limits.budget_period: "day" or "month"');
   }

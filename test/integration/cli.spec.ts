@@ -100,6 +100,26 @@ auth:
     expect(err.trim().split("\n")).toHaveLength(7);
   });
 
+  it("keys create refuses limits the API could not show back (exit 1, naming the flag's field); keys list still answers", async () => {
+    const env = { MODELGATE_DATABASE_URL: `sqlite:${join(dir, "keys-limits.db")}` };
+    const config = writeConfig("keys-limits.yaml", "endpoints:\n  - { name: chat, endpoint_type: llm/v1/chat, model: { provider: echo, name: echo-1 } }\n");
+    const cases: [string[], string][] = [
+      [["--tpm", "1e20"], "limits.tpm: must be a whole number from 1 to 9007199254740991"],
+      [["--rpm", "1.5"], "limits.rpm: must be a whole number from 1 to 4294967295"],
+      [["--expires", "40000d"], "ttl: at most 3153600000 seconds (100 years)"],
+    ];
+    for (const [flags, message] of cases) {
+      const run = start(["keys", "create", "--config", config, "--name", "x", ...flags], env);
+      expect(await run.exited, run.err()).toBe(1);
+      expect(run.err()).toContain(message);
+    }
+    const made = start(["keys", "create", "--config", config, "--name", "ok", "--tpm", "9007199254740991", "--json"], env);
+    expect(await made.exited, made.err()).toBe(0);
+    const list = start(["keys", "list", "--config", config, "--json"], env);
+    expect(await list.exited, list.err()).toBe(0);
+    expect(list.out()).toContain("9007199254740991");
+  });
+
   it("a missing file says how to name one (exit 2), for the gateway and for keys/usage; invalid YAML is reported", async () => {
     const nope = join(dir, "nope.yaml");
     const message = `modelgate: config file "${nope}" not found (give --config FILE or set MODELGATE_CONFIG)\n`;

@@ -95,6 +95,34 @@ describe("AdminService keys", () => {
     expect((await failure(chat.chat({ endpoint: "chat", messages: hi }, bearer(made.secret)))).rawMessage).toBe("API key expired");
   });
 
+  it("limits and lifetimes the API cannot carry back are refused, naming the field; ListKeys keeps answering", async () => {
+    const refused = async (req: Parameters<typeof admin.createKey>[0]) => {
+      const err = await failure(admin.createKey(req, asAdmin));
+      expect(err.code).toBe(Code.InvalidArgument);
+      return err.rawMessage;
+    };
+    // uint64 max, which a JS number rounds up to 2^64: stored, it made every ListKeys answer fail (INTERNAL).
+    expect(await refused({ name: "huge-tpm", team: "search", limits: { tpm: 18446744073709551615n } })).toBe(
+      "limits.tpm: must be a whole number from 1 to 9007199254740991",
+    );
+    expect(await refused({ name: "big-tpm", team: "search", limits: { tpm: 9007199254740992n } })).toMatch(/^limits\.tpm: /);
+    expect(await refused({ name: "zero-rpm", team: "search", limits: { rpm: 0 } })).toBe("limits.rpm: must be a whole number from 1 to 4294967295");
+    expect(await refused({ name: "nan-budget", team: "search", limits: { budgetUsd: Number.NaN } })).toBe("limits.budget_usd: must be a positive number");
+    expect(await refused({ name: "forever", team: "search", ttlSeconds: 18446744073709551615n })).toBe("ttl: at most 3153600000 seconds (100 years)");
+    // The largest of each still round-trips.
+    const max = await admin.createKey(
+      { name: "max-limits", team: "search", ttlSeconds: 3153600000n, limits: { rpm: 4294967295, tpm: 9007199254740991n } },
+      asAdmin,
+    );
+    secrets.push(max.secret);
+    expect(max.key?.limits?.tpm).toBe(9007199254740991n);
+    const listed = await admin.listKeys({}, asAdmin);
+    const found = listed.keys.find((k) => k.id === max.key?.id);
+    expect(found?.limits?.rpm).toBe(4294967295);
+    expect(found?.limits?.tpm).toBe(9007199254740991n);
+    expect(listed.keys.some((k) => k.name === "huge-tpm" || k.name === "forever")).toBe(false);
+  });
+
   it("admin calls without the admin role: PERMISSION_DENIED naming what is missing", async () => {
     const made = await admin.createKey({ name: "plain", team: "search" }, asAdmin);
     secrets.push(made.secret);
