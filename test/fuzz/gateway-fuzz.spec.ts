@@ -136,11 +136,20 @@ const endless = new Set(["Watch", "WatchStats"]);
 
 async function callOnce(transport: Transport, service: DescService, method: DescMethod, message: unknown): Promise<ConnectError | undefined> {
   const client = createClient(service, transport) as unknown as Record<string, (m: unknown, o: object) => unknown>;
-  const options = { headers: auth, timeoutMs: 30_000 };
+  // Health/Watch and StatsService/WatchStats never end by themselves: their first answer is
+  // enough, and the call is then cancelled through its signal. (Only breaking out of the loop
+  // leaves connect-node 2.2's HTTP/2 stream open until its deadline: after 256 such calls on one
+  // connection, the gateway's SETTINGS_MAX_CONCURRENT_STREAMS, the next call waits for a slot.)
+  const stop = new AbortController();
+  const options = { headers: auth, timeoutMs: 30_000, signal: stop.signal };
   try {
     if (method.methodKind === "server_streaming") {
-      // Health/Watch and StatsService/WatchStats never end by themselves: their first answer is enough.
-      for await (const _ of client[method.localName]!(message, options) as AsyncIterable<unknown>) if (endless.has(method.name)) break;
+      for await (const _ of client[method.localName]!(message, options) as AsyncIterable<unknown>) {
+        if (endless.has(method.name)) {
+          stop.abort();
+          break;
+        }
+      }
     } else {
       await client[method.localName]!(message, options);
     }
@@ -197,18 +206,23 @@ describe(`every RPC with undecodable bytes (seed ${seed})`, () => {
     for (let i = 0; i < Math.max(4, runs / 4); i++) {
       const bytes = randomBytes(rng, valid);
       // gRPC: a complete frame (5-byte prefix, then the bytes) whose payload does not decode.
-      const grpc = await grpcRaw(session, path, frame(bytes));
+      const endlessStream = endless.has(method.name);
+      const grpc = await grpcRaw(session, path, frame(bytes), endlessStream);
       if (grpc.status !== "0" && brokenCodes.has(Number(grpc.status))) {
         failures.push({ what: "grpc", code: grpc.status, message: grpc.message, input: Buffer.from(bytes).toString("hex").slice(0, 200) });
       }
       // Connect: unary bodies are bare protobuf; streaming requests are enveloped.
       const streaming = method.methodKind !== "unary";
+      const stop = new AbortController();
       const res = await fetch(`${gw.url}${path}`, {
         method: "POST",
         headers: { ...auth, "content-type": streaming ? "application/connect+proto" : "application/proto", "connect-protocol-version": "1" },
         body: streaming ? frame(bytes) : bytes,
+        signal: AbortSignal.any([stop.signal, AbortSignal.timeout(30_000)]),
       });
-      const body = Buffer.from(await res.arrayBuffer());
+      // Bytes that happen to decode start an endless stream: its first message (an envelope
+      // without the end-stream flag) shows the call was taken; it is then cancelled.
+      const body = endlessStream ? await untilFirstMessage(res, stop) : Buffer.from(await res.arrayBuffer());
       const text = body.toString("latin1");
       // 505: a bidi stream (reflection) needs HTTP/2, and fetch speaks HTTP/1.1 — a precise refusal.
       const precise = res.status === 505 && method.methodKind === "bidi_streaming";
@@ -227,7 +241,34 @@ function frame(payload: Uint8Array): Uint8Array {
   return out;
 }
 
-function grpcRaw(session: http2.ClientHttp2Session, path: string, body: Uint8Array): Promise<{ status: string; message: string }> {
+/**
+ * A Connect streaming response's body up to its first message: the whole body when that first
+ * envelope ends the stream (an error or an empty stream), else what came, and the call is
+ * cancelled.
+ */
+async function untilFirstMessage(res: Response, stop: AbortController): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const reader = res.body!.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return Buffer.concat(chunks);
+      chunks.push(Buffer.from(value));
+      const got = Buffer.concat(chunks);
+      // An envelope: flags (0x02: end of stream), then a 4-byte length.
+      if (got.length >= 5 && (got[0]! & 0x02) === 0 && got.length >= 5 + got.readUInt32BE(1)) {
+        stop.abort();
+        return got;
+      }
+    }
+  } catch (err) {
+    if (stop.signal.aborted) return Buffer.concat(chunks);
+    throw err;
+  }
+}
+
+/** A raw gRPC call's status and message; for an endless stream, "" once its first message came (then cancelled). */
+function grpcRaw(session: http2.ClientHttp2Session, path: string, body: Uint8Array, endlessStream = false): Promise<{ status: string; message: string }> {
   return new Promise((resolve, reject) => {
     const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...auth });
     let status = "";
@@ -238,7 +279,12 @@ function grpcRaw(session: http2.ClientHttp2Session, path: string, body: Uint8Arr
     };
     stream.on("response", take);
     stream.on("trailers", take);
-    stream.on("data", () => undefined);
+    stream.on("data", () => {
+      if (endlessStream && status === "") {
+        resolve({ status, message });
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+      }
+    });
     stream.on("end", () => resolve({ status, message }));
     stream.on("error", reject);
     stream.setTimeout(30_000, () => stream.close(http2.constants.NGHTTP2_CANCEL));
