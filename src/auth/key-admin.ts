@@ -78,7 +78,7 @@ export class KeyAdmin {
 }
 
 /** A key's lifetime at most: its expiry must stay a time every store and the API can carry. */
-export const MAX_KEY_TTL_MS = 100 * 365 * 86_400_000;
+const MAX_KEY_TTL_MS = 100 * 365 * 86_400_000;
 
 /**
  * What a key's limits may hold: what the API's types carry (rpm a uint32, tpm a uint64 kept as
