@@ -10,14 +10,22 @@ export interface UpstreamReader {
   string(value: unknown, path: string): string;
   /** A string, or "" when the field is null or absent (OpenAI's null content and finish_reason). */
   stringOrEmpty(value: unknown, path: string): string;
-  /** A non-negative integer: an index or a token count. */
+  /** A non-negative integer that fits a uint32 field: an index or a token count. */
   count(value: unknown, path: string): number;
+  /** Seconds (or milliseconds) since the epoch, for an int64 field: a non-negative integer up to 2^53 - 1. */
+  time(value: unknown, path: string): number;
   /** A count, or 0 when absent or null (optional token counters). */
   countOrZero(value: unknown, path: string): number;
   number(value: unknown, path: string): number;
   /** Parses one SSE `data:` payload. */
   json(text: string, path: string): unknown;
 }
+
+/**
+ * The largest count an answer carries: token counts and indexes are uint32 fields, so a larger
+ * one would fail the answer's encoding (INTERNAL) instead of naming the upstream's mistake.
+ */
+export const MAX_COUNT = 0xffffffff;
 
 function describe(value: unknown): string {
   if (value === null) return "null";
@@ -52,6 +60,14 @@ export function upstreamReader(provider: string): UpstreamReader {
     count(value, path) {
       if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
         throw fail(path, "a non-negative integer", value);
+      }
+      if (value > MAX_COUNT) throw badUpstreamResponse(provider, `${path}: expected a non-negative integer, got ${value} (at most ${MAX_COUNT})`);
+      return value;
+    },
+    time(value, path) {
+      if (typeof value !== "number" || !Number.isInteger(value) || value < 0) throw fail(path, "a time in whole seconds", value);
+      if (value > Number.MAX_SAFE_INTEGER) {
+        throw badUpstreamResponse(provider, `${path}: expected a time in whole seconds, got ${value} (at most ${Number.MAX_SAFE_INTEGER})`);
       }
       return value;
     },

@@ -47,6 +47,8 @@ describe("openaiWire.readUsage", () => {
       [{ prompt_tokens: 1, total_tokens: "3" }, "body.usage.total_tokens: expected a non-negative integer"],
       [{ prompt_tokens: 1, prompt_tokens_details: { cached_tokens: "8" } }, "body.usage.prompt_tokens_details.cached_tokens: expected a non-negative integer"],
       [{ prompt_tokens: 1, completion_tokens_details: { reasoning_tokens: -2 } }, "body.usage.completion_tokens_details.reasoning_tokens: expected a non-negative integer"],
+      [{ prompt_tokens: 2 ** 32 }, "body.usage.prompt_tokens: expected a non-negative integer, got 4294967296 (at most 4294967295)"],
+      [{ prompt_tokens: 1, completion_tokens_details: { reasoning_tokens: 1e20 } }, "body.usage.completion_tokens_details.reasoning_tokens: expected a non-negative integer, got 100000000000000000000 (at most 4294967295)"],
       ["12", "body.usage: expected an object"],
     ];
     for (const [usage, message] of bad) expect(() => wire.readUsage(usage, "body.usage"), JSON.stringify(usage)).toThrow(message);

@@ -89,7 +89,7 @@ function readMessageExtras(wire: OpenAIWire, message: JsonRecord, path: string, 
     const at = `${path}.audio`;
     out.audio = {
       id: read.stringOrEmpty(audio.id, `${at}.id`),
-      expiresAt: BigInt(read.countOrZero(audio.expires_at, `${at}.expires_at`)),
+      expiresAt: audio.expires_at === undefined || audio.expires_at === null ? 0n : BigInt(read.time(audio.expires_at, `${at}.expires_at`)),
       data: new Uint8Array(Buffer.from(read.stringOrEmpty(audio.data, `${at}.data`), "base64")),
       transcript: read.stringOrEmpty(audio.transcript, `${at}.transcript`),
     };

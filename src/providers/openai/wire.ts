@@ -4,7 +4,7 @@
 import { unavailable } from "../../errors";
 import type { AnswerMetadata } from "../types";
 import type { StreamDecoder } from "../../upstream/wire";
-import { type JsonRecord, type UpstreamReader, isRecord, nestedErrorMessage, upstreamReader } from "../upstream-reader";
+import { type JsonRecord, type UpstreamReader, isRecord, MAX_COUNT, nestedErrorMessage, upstreamReader } from "../upstream-reader";
 import { type UsageInit, tokenUsage } from "../usage";
 
 export interface OpenAIWire {
@@ -53,7 +53,7 @@ export function openaiWire(provider: string): OpenAIWire {
   const optionalCount = (record: JsonRecord, key: string, path: string, within?: string): number | undefined => {
     const n = record[key];
     if (n === undefined || n === null) return undefined;
-    return typeof n === "number" && Number.isInteger(n) && n >= 0 ? n : read.count(n, within === undefined ? `${path}.${key}` : `${path}.${within}.${key}`);
+    return typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= MAX_COUNT ? n : read.count(n, within === undefined ? `${path}.${key}` : `${path}.${within}.${key}`);
   };
   // Called on every answer (issue 11: ~4 µs a call went to building paths and objects here).
   const readUsage = (value: unknown, path: string): UsageInit => {
@@ -75,7 +75,7 @@ export function openaiWire(provider: string): OpenAIWire {
 
   const readMetadata = (root: JsonRecord, path: string): AnswerMetadata => {
     const out: AnswerMetadata = {};
-    if (root.created !== undefined && root.created !== null) out.created = BigInt(read.count(root.created, `${path}created`));
+    if (root.created !== undefined && root.created !== null) out.created = BigInt(read.time(root.created, `${path}created`));
     if (typeof root.system_fingerprint === "string") out.systemFingerprint = root.system_fingerprint;
     if (typeof root.service_tier === "string") out.serviceTier = root.service_tier;
     return out;
