@@ -1,12 +1,14 @@
 // Reads fields out of an upstream JSON body. Every upstream shape check goes through here so a
 // malformed answer always becomes badUpstreamResponse with the path of what was wrong.
 import { badUpstreamResponse } from "../errors";
+import { wellFormed } from "../text";
 
 export type JsonRecord = { [key: string]: unknown };
 
 export interface UpstreamReader {
   object(value: unknown, path: string): JsonRecord;
   array(value: unknown, path: string): unknown[];
+  /** A string, lone surrogates made U+FFFD (what UTF-8 makes of them; see src/text.ts). */
   string(value: unknown, path: string): string;
   /** A string, or "" when the field is null or absent (OpenAI's null content and finish_reason). */
   stringOrEmpty(value: unknown, path: string): string;
@@ -52,7 +54,7 @@ export function upstreamReader(provider: string): UpstreamReader {
     },
     string(value, path) {
       if (typeof value !== "string") throw fail(path, "a string", value);
-      return value;
+      return wellFormed(value);
     },
     stringOrEmpty(value, path) {
       return value === null || value === undefined ? "" : reader.string(value, path);

@@ -16,11 +16,13 @@
 import { create, protoInt64, ScalarType, type DescField, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { isWrapperDesc } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { wellFormed } from "../text";
 
 /** Deeper than any real message; the REST bodies nest at most 64 JSON levels (two message levels each). */
 export const MAX_MESSAGE_DEPTH = 256;
 
-const FLOAT32_MAX = 3.4028234663852886e38;
+/** The largest float32. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
 const INT32_MIN = -0x80000000;
 const INT32_MAX = 0x7fffffff;
 const UINT32_MAX = 0xffffffff;
@@ -351,12 +353,6 @@ function checkField(field: DescField, v: unknown, depth: number): unknown {
 }
 
 // ---- helpers ----
-
-function wellFormed(s: string): string {
-  // ES2024 String.prototype.isWellFormed/toWellFormed (Node 20+): what UTF-8 encoding does to a lone surrogate.
-  const str = s as string & { isWellFormed(): boolean; toWellFormed(): string };
-  return str.isWellFormed() ? s : str.toWellFormed();
-}
 
 /** `obj[key] = value`, also for "__proto__" (a JSON key like any other). */
 function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {

@@ -1,6 +1,8 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { EmbeddingPrecision, type EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
+import { badUpstreamResponse } from "../errors";
 import { policyEmbedInput } from "../policies/pipeline";
+import { FLOAT32_MAX } from "../server/message-conform";
 import { beginEndpointCall, recordAnswer, routedUnary, missingMethod, routingOf, type ServiceDeps } from "./endpoint-call";
 import { embedRequestSchema, validate } from "./validate";
 
@@ -20,7 +22,24 @@ export function embeddingsService(deps: ServiceDeps): ServiceImpl<typeof Embeddi
       if (req.precision === EmbeddingPrecision.FLOAT64) {
         return { ...res, data: res.data.map((d) => ({ index: d.index, values: [], doubleValues: d.values })), routing };
       }
+      checkFloat32(res.data, outcome.provider ?? endpoint.provider);
       return Object.assign(res, { routing });
     },
   };
+}
+
+/**
+ * Refuses (as an unexpected upstream answer) a value float32 cannot hold: `values` are float32,
+ * and a larger number could not be encoded. FLOAT64 returns it as it is.
+ */
+export function checkFloat32(data: readonly { values: readonly number[] }[], provider: string): void {
+  for (let i = 0; i < data.length; i++) {
+    const values = data[i]!.values;
+    for (let j = 0; j < values.length; j++) {
+      const v = values[j]!;
+      if (v > FLOAT32_MAX || v < -FLOAT32_MAX) {
+        throw badUpstreamResponse(provider, `data[${i}].values[${j}]: ${v} is outside float32's range (precision FLOAT64 returns it as it is)`);
+      }
+    }
+  }
 }

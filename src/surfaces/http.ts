@@ -4,6 +4,7 @@ import type { NodeRequest, NodeResponse } from "../server/one-port";
 import { eachHeader } from "../server/fast-headers";
 import { FLUSHED_MESSAGES, flushWrites } from "../server/node-adapter";
 import { clip, Code, ConnectError } from "../errors";
+import { exceedsJsonDepth } from "../json";
 
 /** Headers that travel from a REST request into the service call. */
 const forwardedHeaders = ["authorization", "x-request-id", "traceparent", "tracestate", "baggage", "idempotency-key", "cache-control"] as const;
@@ -107,15 +108,7 @@ export const MAX_JSON_DEPTH = 64;
 
 /** Throws INVALID_ARGUMENT when `value` nests objects/arrays deeper than `max` (iterative: no recursion). */
 export function checkJsonDepth(value: unknown, max: number): void {
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (v === null || typeof v !== "object") continue;
-    if (depth > max) throw new ConnectError(`the request body nests deeper than ${max} levels`, Code.InvalidArgument);
-    for (const child of Array.isArray(v) ? v : Object.values(v)) {
-      if (child !== null && typeof child === "object") stack.push([child, depth + 1]);
-    }
-  }
+  if (exceedsJsonDepth(value, max)) throw new ConnectError(`the request body nests deeper than ${max} levels`, Code.InvalidArgument);
 }
 
 

@@ -2,7 +2,10 @@
 // uint32, a `created` far past int64): the caller gets UNAVAILABLE naming the upstream's field on
 // every protocol, never INTERNAL from a failed encode (gRPC), a 200 with an out-of-range value
 // (Connect JSON) or a 500 (REST). Found by probing after a fuzz run found the same class in
-// AdminService (limits stored as JS numbers).
+// AdminService (limits stored as JS numbers); test/fuzz/upstream-answers.spec.ts fuzzes every
+// provider's translator the same way. And text with a lone surrogate (an upstream that split an
+// emoji) reaches every client as U+FFFD, as UTF-8 carries it: a Connect JSON answer that kept it
+// as a `\udXXX` escape could not be decoded by connect-es clients.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code } from "@connectrpc/connect";
@@ -13,11 +16,12 @@ import { clientFor, protocols } from "./clients";
 import { failure, startGateway, type TestGateway } from "./harness";
 
 /** What the upstream answers, chosen by the last user message. */
-const answers: Record<string, { usage: object; created: number }> = {
+const answers: Record<string, { usage: object; created: number; content?: string; fingerprint?: string }> = {
   "huge-tokens": { usage: { prompt_tokens: 5_000_000_000, completion_tokens: 3, total_tokens: 5_000_000_003 }, created: 1 },
   "huge-cached": { usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8, prompt_tokens_details: { cached_tokens: 2 ** 40 } }, created: 1 },
   "huge-created": { usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 }, created: 1e30 },
   "max-tokens": { usage: { prompt_tokens: 0xffffffff, completion_tokens: 0xffffffff }, created: 1_800_000_000 },
+  "lone-surrogate": { usage: { prompt_tokens: 1, completion_tokens: 1 }, created: 1, content: "split \ud83d emoji", fingerprint: "fp_\udc00" },
 };
 
 let upstream: Server;
@@ -30,17 +34,18 @@ beforeAll(async () => {
     req.on("end", () => {
       const request = JSON.parse(body) as { messages: { content: string }[]; stream?: boolean };
       const answer = answers[request.messages.at(-1)!.content]!;
-      const choice = { index: 0, message: { role: "assistant", content: "hi" }, finish_reason: "stop" };
+      const content = answer.content ?? "hi";
+      const choice = { index: 0, message: { role: "assistant", content }, finish_reason: "stop" };
       if (request.stream) {
         const chunk = (o: object) => `data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", created: answer.created, model: "gpt-4o-mini", ...o })}\n\n`;
         res.writeHead(200, { "content-type": "text/event-stream" });
-        res.write(chunk({ choices: [{ index: 0, delta: { role: "assistant", content: "hi" }, finish_reason: null }] }));
+        res.write(chunk({ choices: [{ index: 0, delta: { role: "assistant", content }, finish_reason: null }] }));
         res.write(chunk({ choices: [{ index: 0, delta: {}, finish_reason: "stop" }] }));
         res.end(chunk({ choices: [], usage: answer.usage }) + "data: [DONE]\n\n");
         return;
       }
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ id: "c1", object: "chat.completion", created: answer.created, model: "gpt-4o-mini", choices: [choice], usage: answer.usage }));
+      res.end(JSON.stringify({ id: "c1", object: "chat.completion", created: answer.created, model: "gpt-4o-mini", system_fingerprint: answer.fingerprint, choices: [choice], usage: answer.usage }));
     });
   });
   await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
@@ -94,6 +99,17 @@ describe("numbers an answer's fields cannot carry", () => {
       expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
       expect((err as InstanceType<typeof OpenAI.APIError>).message).toContain(message);
     }
+  });
+
+  it.each(protocols)("%s: text with a lone surrogate arrives with U+FFFD in its place, unary and streamed", async (protocol) => {
+    const chat = clientFor(ChatService, protocol, gw.url);
+    const messages = [{ role: "user", content: "lone-surrogate" }];
+    const out = await chat.chat({ endpoint: "chat", messages });
+    expect(out.choices[0]?.message?.content).toBe("split \ufffd emoji");
+    expect(out.systemFingerprint).toBe("fp_\ufffd");
+    let text = "";
+    for await (const c of chat.streamChat({ endpoint: "chat", messages })) text += c.choices[0]?.delta?.content ?? "";
+    expect(text).toBe("split \ufffd emoji");
   });
 
   it("the largest counts the fields carry go through, and a total past them is held at the field's bound", async () => {

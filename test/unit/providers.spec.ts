@@ -1,10 +1,8 @@
 // Table-driven tests for the provider translators over recorded-shape fixtures.
 // Each folder test/fixtures/<provider>/<case>/ is one case; the files present decide what is
 // checked (see test/fixtures/README.md). Adding a provider or a case is adding a folder.
-import { readdirSync, readFileSync } from "node:fs";
 import { fromJson } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createParser } from "eventsource-parser";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ChatRequestSchema } from "../../gen/modelgate/v1/chat_pb";
@@ -13,20 +11,9 @@ import { CompleteRequestSchema } from "../../gen/modelgate/v1/completions_pb";
 import { EmbedRequestSchema } from "../../gen/modelgate/v1/embeddings_pb";
 import { PredictRequestSchema } from "../../gen/modelgate/v1/predict_pb";
 import { httpProviders } from "../../src/providers/registry";
-import { ndjsonEvents } from "../../src/upstream/framing";
 import type { ModelTarget, Provider } from "../../src/providers/types";
-import type { SseEvent, StreamDecoder, UpstreamRequest } from "../../src/upstream/wire";
-
-const fixturesRoot = new URL("../fixtures/", import.meta.url);
-
-const inputFile = z.strictObject({
-  operation: z.enum(["chat", "complete", "embed", "predict"]),
-  stream: z.boolean().default(false),
-  target: z.strictObject({ name: z.string(), config: z.record(z.string(), z.unknown()) }).optional(),
-  /** The modelgate request as proto JSON (ChatRequest, CompleteRequest, EmbedRequest, PredictRequest). */
-  params: z.record(z.string(), z.json()).default({}),
-});
-type Input = z.infer<typeof inputFile>;
+import type { SseEvent, UpstreamRequest } from "../../src/upstream/wire";
+import { type Case, type Input, fixturesRoot, need, parseNdjson, parseSse, providerCases, streamDecoder, subdirectories, translateResponse } from "../support/provider-fixtures";
 
 const errorFile = z.strictObject({ code: z.string(), message: z.string() });
 const usageJson = z.strictObject({
@@ -67,31 +54,6 @@ const knownFiles = new Set([
   "expected-error-message.json", "config.json", "expected-config.json", "config-error.json",
 ]);
 
-class Case {
-  constructor(readonly dir: URL, readonly files: ReadonlySet<string>) {}
-  has(name: string): boolean {
-    return this.files.has(name);
-  }
-  text(name: string): string {
-    return readFileSync(new URL(name, this.dir), "utf8");
-  }
-  json(name: string): unknown {
-    return JSON.parse(this.text(name)) as unknown;
-  }
-  input(): Input {
-    return inputFile.parse(this.json("input.json"));
-  }
-}
-
-function subdirectories(dir: URL): string[] {
-  return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
-}
-
-function need<T>(value: T | undefined, what: string): T {
-  if (value === undefined) throw new Error(`fixture needs ${what}`);
-  return value;
-}
-
 function buildRequest(provider: Provider, input: Input): UpstreamRequest {
   const raw = need(input.target, "input.target");
   // As the config loader does: the provider's schema parses the config once, defaults applied.
@@ -106,45 +68,6 @@ function buildRequest(provider: Provider, input: Input): UpstreamRequest {
     case "predict":
       return need(provider.predict, "predict").request(fromJson(PredictRequestSchema, input.params), target);
   }
-}
-
-function translateResponse(provider: Provider, input: Input, body: unknown): unknown {
-  switch (input.operation) {
-    case "chat":
-      return need(provider.chat, "chat").response(body);
-    case "complete":
-      return need(provider.complete, "complete").response(body);
-    case "embed":
-      return need(provider.embed, "embed").response(body);
-    case "predict":
-      return need(provider.predict, "predict").response(body);
-  }
-}
-
-function streamDecoder(provider: Provider, input: Input): StreamDecoder<unknown> {
-  if (input.operation === "chat") return need(provider.chat, "chat").streamDecoder();
-  if (input.operation === "complete") return need(provider.complete, "complete").streamDecoder();
-  throw new Error(`${input.operation} does not stream`);
-}
-
-/** NDJSON text (Ollama's streams) to events the way the upstream client delivers them. */
-async function parseNdjson(text: string): Promise<SseEvent[]> {
-  const events: SseEvent[] = [];
-  const body = (async function* () {
-    yield new TextEncoder().encode(text);
-  })();
-  for await (const event of ndjsonEvents(body)) events.push(event);
-  return events;
-}
-
-/** SSE text to events the way the upstream client delivers them. */
-function parseSse(text: string): SseEvent[] {
-  const events: SseEvent[] = [];
-  const parser = createParser({
-    onEvent: ({ event, data }) => events.push(event === undefined ? { data } : { event, data }),
-  });
-  parser.feed(text);
-  return events;
 }
 
 function describeError(error: unknown): z.infer<typeof errorFile> {
@@ -270,11 +193,7 @@ describe("provider fixtures", () => {
     const provider = httpProviders.get(providerName);
     describe(providerName, () => {
       if (provider === undefined) return;
-      const providerDir = new URL(`${providerName}/`, fixturesRoot);
-      for (const caseName of subdirectories(providerDir)) {
-        const dir = new URL(`${caseName}/`, providerDir);
-        describe(caseName, () => defineCaseTests(provider, new Case(dir, new Set(readdirSync(dir)))));
-      }
+      for (const { name, case: c } of providerCases(providerName)) describe(name, () => defineCaseTests(provider, c));
     });
   }
 });

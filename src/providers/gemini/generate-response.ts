@@ -5,6 +5,7 @@ import { type JsonRecord, upstreamReader } from "../upstream-reader";
 import { type UsageInit, tokenUsage } from "../usage";
 import { PROVIDER } from "./config";
 import { toolCallId } from "./tool-call-ids";
+import { wellFormed } from "../../text";
 
 export const read = upstreamReader(PROVIDER);
 
@@ -101,6 +102,8 @@ export function readCandidate(value: unknown, path: string, firstCall = 0): Cand
     }
     // inlineData (generated images), executableCode and the like have no place in our message
   });
+  // Joined first: a surrogate pair split across two parts is whole again.
+  result.text = wellFormed(result.text);
   return result;
 }
 

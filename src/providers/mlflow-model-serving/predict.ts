@@ -8,6 +8,7 @@ import type { PredictParams, PredictResult, PredictTranslator } from "../types";
 import { isRecord } from "../upstream-reader";
 import { PROVIDER } from "./config";
 import { invocationsRequest } from "./invocations";
+import { exceedsJsonDepth } from "../../json";
 
 /** The PredictRequest oneof as MLflow's body: exactly one of its four input keys. */
 function scoringInput(input: PredictParams["input"]): JsonObject {
@@ -45,8 +46,19 @@ export const mlflowPredict: PredictTranslator<MlflowConfig> = {
   },
 };
 
+/**
+ * How deep predictions may nest. An answer carries them as google.protobuf.Value, two messages
+ * per JSON level under PredictResponse, and protobuf decoders stop at 100 nested messages
+ * (protobuf-es, so connect-es clients; C++ and Go by default): deeper predictions would encode
+ * here and fail in the caller's client.
+ */
+const MAX_PREDICTIONS_DEPTH = 49;
+
 /** The body came out of JSON.parse, so it is JSON; only `undefined` (no body) is not. */
 function asJson(value: unknown): JsonValue {
   if (value === undefined) throw badUpstreamResponse(PROVIDER, "predictions: missing");
+  if (exceedsJsonDepth(value, MAX_PREDICTIONS_DEPTH)) {
+    throw badUpstreamResponse(PROVIDER, `predictions: nest deeper than ${MAX_PREDICTIONS_DEPTH} levels, more than protobuf clients decode`);
+  }
   return value as JsonValue;
 }

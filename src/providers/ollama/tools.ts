@@ -11,6 +11,7 @@ import { functionsOf, responseFormatOf, toolChoiceOf } from "../chat-content";
 import type { ChatParams } from "../types";
 import { PROVIDER } from "./config";
 import { read } from "./wire";
+import { wellFormed } from "../../text";
 
 /** The keys toolFields writes; extras may not set them. */
 export const toolOwnedKeys: readonly (readonly [string, string])[] = [
@@ -87,6 +88,6 @@ export function readToolCalls(value: unknown, path: string, createdAt: string, f
 
 /** Our arguments are JSON text; Ollama sends an object (a string is taken as already text). */
 function argumentsText(value: unknown, path: string): string {
-  if (typeof value === "string") return value;
+  if (typeof value === "string") return wellFormed(value);
   return JSON.stringify(read.object(value, path));
 }

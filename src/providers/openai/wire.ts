@@ -6,6 +6,7 @@ import type { AnswerMetadata } from "../types";
 import type { StreamDecoder } from "../../upstream/wire";
 import { type JsonRecord, type UpstreamReader, isRecord, MAX_COUNT, nestedErrorMessage, upstreamReader } from "../upstream-reader";
 import { type UsageInit, tokenUsage } from "../usage";
+import { wellFormed } from "../../text";
 
 export interface OpenAIWire {
   provider: string;
@@ -76,8 +77,8 @@ export function openaiWire(provider: string): OpenAIWire {
   const readMetadata = (root: JsonRecord, path: string): AnswerMetadata => {
     const out: AnswerMetadata = {};
     if (root.created !== undefined && root.created !== null) out.created = BigInt(read.time(root.created, `${path}created`));
-    if (typeof root.system_fingerprint === "string") out.systemFingerprint = root.system_fingerprint;
-    if (typeof root.service_tier === "string") out.serviceTier = root.service_tier;
+    if (typeof root.system_fingerprint === "string") out.systemFingerprint = wellFormed(root.system_fingerprint);
+    if (typeof root.service_tier === "string") out.serviceTier = wellFormed(root.service_tier);
     return out;
   };
 
