@@ -12,6 +12,8 @@ import { Code } from "@connectrpc/connect";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
+import { EmbeddingPrecision, EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
+import { PredictService } from "../../gen/modelgate/v1/predict_pb";
 import { clientFor, protocols } from "./clients";
 import { failure, startGateway, type TestGateway } from "./harness";
 
@@ -32,6 +34,22 @@ beforeAll(async () => {
     let body = "";
     req.on("data", (c: Buffer) => (body += c.toString()));
     req.on("end", () => {
+      if (req.url === "/v1/embeddings") {
+        // A number float32 cannot hold, or an ordinary one.
+        const value = (JSON.parse(body) as { input: string[] }).input[0] === "huge-float" ? 1e39 : 0.5;
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ object: "list", model: "text-embedding-3-small", data: [{ object: "embedding", index: 0, embedding: [0.25, value] }], usage: { prompt_tokens: 1, total_tokens: 1 } }));
+        return;
+      }
+      if (req.url === "/invocations") {
+        // MLflow model serving: predictions nested 60 levels deep (more than protobuf clients decode) or 40.
+        const depth = JSON.stringify(JSON.parse(body)).includes("deep") ? 60 : 40;
+        let predictions: unknown = 1;
+        for (let i = 0; i < depth; i++) predictions = [predictions];
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ predictions }));
+        return;
+      }
       const request = JSON.parse(body) as { messages: { content: string }[]; stream?: boolean };
       const answer = answers[request.messages.at(-1)!.content]!;
       const content = answer.content ?? "hi";
@@ -53,6 +71,8 @@ beforeAll(async () => {
   gw = await startGateway(`
 endpoints:
   - { name: chat, endpoint_type: llm/v1/chat, model: { provider: openai, name: gpt-4o-mini, config: { openai_api_key: sk-numbers-test, openai_api_base: "${base}" } } }
+  - { name: embed, endpoint_type: llm/v1/embeddings, model: { provider: openai, name: text-embedding-3-small, config: { openai_api_key: sk-numbers-test, openai_api_base: "${base}" } } }
+  - { name: model, endpoint_type: predict, model: { provider: mlflow-model-serving, name: nested, config: { model_server_url: "${base.replace(/\/v1$/, "")}" } } }
 `);
 });
 
@@ -110,6 +130,27 @@ describe("numbers an answer's fields cannot carry", () => {
     let text = "";
     for await (const c of chat.streamChat({ endpoint: "chat", messages })) text += c.choices[0]?.delta?.content ?? "";
     expect(text).toBe("split \ufffd emoji");
+  });
+
+  it.each(protocols)("%s: an embedding value past float32 is UNAVAILABLE unless FLOAT64 was asked for", async (protocol) => {
+    const embeddings = clientFor(EmbeddingsService, protocol, gw.url);
+    const err = await failure(embeddings.embed({ endpoint: "embed", inputs: ["huge-float"] }));
+    expect(err.code).toBe(Code.Unavailable);
+    expect(err.rawMessage).toBe("openai: unexpected upstream response: data[0].values[1]: 1e+39 is outside float32's range (precision FLOAT64 returns it as it is)");
+    const wide = await embeddings.embed({ endpoint: "embed", inputs: ["huge-float"], precision: EmbeddingPrecision.FLOAT64 });
+    expect(wide.data[0]?.doubleValues).toEqual([0.25, 1e39]);
+    expect((await embeddings.embed({ endpoint: "embed", inputs: ["ok"] })).data[0]?.values).toEqual([0.25, 0.5]);
+  });
+
+  it.each(protocols)("%s: predictions nested deeper than protobuf clients decode are UNAVAILABLE; 40 levels arrive", async (protocol) => {
+    const predict = clientFor(PredictService, protocol, gw.url);
+    const err = await failure(predict.predict({ endpoint: "model", input: { case: "instances", value: { values: [{ kind: { case: "stringValue", value: "deep" } }] } } }));
+    expect(err.code).toBe(Code.Unavailable);
+    expect(err.rawMessage).toBe("mlflow-model-serving: unexpected upstream response: predictions: nest deeper than 49 levels, more than protobuf clients decode");
+    const out = await predict.predict({ endpoint: "model", input: { case: "instances", value: { values: [{ kind: { case: "stringValue", value: "fine" } }] } } });
+    let depth = 0;
+    for (let v = out.predictions; v?.kind.case === "listValue"; v = v.kind.value.values[0]) depth++;
+    expect(depth).toBe(40);
   });
 
   it("the largest counts the fields carry go through, and a total past them is held at the field's bound", async () => {
