@@ -5,7 +5,7 @@
 // AdminService (limits stored as JS numbers); test/fuzz/upstream-answers.spec.ts fuzzes every
 // provider's translator the same way. And text with a lone surrogate (an upstream that split an
 // emoji) reaches every client as U+FFFD, as UTF-8 carries it: a Connect JSON answer that kept it
-// as a `\udXXX` escape could not be decoded by connect-es clients.
+// as a `\ud83d`-style escape could not be decoded by connect-es clients.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Code } from "@connectrpc/connect";
