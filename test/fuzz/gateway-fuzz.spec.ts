@@ -25,14 +25,9 @@ import { mlflowSurface } from "../../src/surfaces/mlflow/index";
 import type { ServiceClients } from "../../src/surfaces/services";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
 import { startGateway, type TestGateway } from "../integration/harness";
-import { nastyStrings, randomBytes, randomJson, randomMessage, randomString, Rng, type Hints } from "./values";
+import { brokenCodes, fuzzRuns as runs, fuzzSeed as seed, hashText, nastyStrings, randomBytes, randomJson, randomMessage, randomString, Rng, type Hints } from "./values";
 
-const seed = Number(process.env["FUZZ_SEED"] ?? 20261206);
-const runs = Number(process.env["FUZZ_RUNS"] ?? 40);
 const adminKey = "mg-fuzz-admin-key-000000000001";
-
-/** Codes that mean "the server is broken", whatever the input. */
-const brokenCodes = new Set([Code.Internal, Code.Unknown, Code.DataLoss]);
 
 let fake: FakeUpstream;
 let gw: TestGateway;
@@ -166,7 +161,7 @@ const rawServices: DescService[] = [...services, ServerReflection, ServerReflect
 describe(`every RPC with random messages from its descriptor (seed ${seed})`, () => {
   const methods = services.flatMap((s) => s.methods.map((m) => [`${s.typeName}/${m.name}`, s, m] as const));
   it.each(methods)("%s", async (_name, service, method) => {
-    const rng = new Rng(seed ^ hash(method.parent.typeName + method.name));
+    const rng = new Rng(seed ^ hashText(method.parent.typeName + method.name));
     const transports: [string, Transport][] = [
       ["grpc", createGrpcTransport({ baseUrl: gw.url })],
       ["connect-json", createConnectTransport({ baseUrl: gw.url, httpVersion: "1.1" })],
@@ -199,7 +194,7 @@ describe(`every RPC with undecodable bytes (seed ${seed})`, () => {
   afterAll(() => session.close());
 
   it.each(methods)("%s", async (_name, method) => {
-    const rng = new Rng(seed ^ hash(`bytes:${method.parent.typeName}/${method.name}`));
+    const rng = new Rng(seed ^ hashText(`bytes:${method.parent.typeName}/${method.name}`));
     const path = `/${method.parent.typeName}/${method.name}`;
     const valid = toBinary(method.input, randomMessage(rng, method.input, hintsFor(method)));
     const failures: Failure[] = [];
@@ -417,7 +412,7 @@ async function checkRest(c: RestCase): Promise<Failure | undefined> {
 
 describe(`every REST route with mutated bodies, paths and headers (seed ${seed})`, () => {
   it.each(restRoutes.map((r) => [`${r.method} ${r.path}`, r] as const))("%s", async (_name, route) => {
-    const rng = new Rng(seed ^ hash(`rest:${route.method} ${route.path}`));
+    const rng = new Rng(seed ^ hashText(`rest:${route.method} ${route.path}`));
     const keys = schemaKeys[route.path] ?? invocationKeys;
     const json = { ...auth, "content-type": "application/json" };
     const cases: RestCase[] = [];
@@ -450,11 +445,6 @@ describe(`every REST route with mutated bodies, paths and headers (seed ${seed})
   });
 });
 
-function hash(text: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
 
 export type { DescMessage };
 

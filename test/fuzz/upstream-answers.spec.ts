@@ -11,7 +11,7 @@
 // A longer run: FUZZ_RUNS=2000 FUZZ_SEED=$RANDOM npx vitest run test/fuzz/upstream-answers.spec.ts
 import { create, fromBinary, fromJson, fromJsonString, toBinary, toJsonString, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { ChatResponseSchema, StreamChatResponseSchema } from "../../gen/modelgate/v1/chat_pb";
 import { UsageSchema } from "../../gen/modelgate/v1/common_pb";
@@ -24,13 +24,7 @@ import { conformResponse } from "../../src/server/message-conform";
 import { checkFloat32 } from "../../src/services/embeddings";
 import type { SseEvent } from "../../src/upstream/wire";
 import { type Case, type Input, parseNdjson, parseSse, providerCases, streamDecoder, translateResponse } from "../support/provider-fixtures";
-import { deepJson, nastyStrings, randomJson, Rng } from "./values";
-
-const seed = Number(process.env["FUZZ_SEED"] ?? 20261206);
-const runs = Number(process.env["FUZZ_RUNS"] ?? 40);
-
-/** Codes that mean "the gateway is broken", whatever the upstream sent. */
-const brokenCodes = new Set([Code.Internal, Code.Unknown, Code.DataLoss]);
+import { brokenCodes, deepJson, fuzzRuns as runs, fuzzSeed as seed, hashText, nastyStrings, randomJson, Rng } from "./values";
 
 /** Values that have broken translators: out of every field's range, of the wrong type, or huge. */
 function hostileValue(rng: Rng): JsonValue {
@@ -143,11 +137,6 @@ async function recordedEvents(c: Case): Promise<SseEvent[] | undefined> {
   return undefined;
 }
 
-function hash(text: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
 
 describe(`hostile upstream answers through every provider's translator (seed ${seed}, ${runs} runs per case)`, () => {
   for (const [providerName, provider] of [...httpProviders].sort(([a], [b]) => a.localeCompare(b))) {
@@ -155,7 +144,7 @@ describe(`hostile upstream answers through every provider's translator (seed ${s
       // Answers the translator reads as they are recorded: the starting points worth mutating.
       if (c.has("response.json") && c.has("expected.json")) {
         it(`${providerName}/${name}: mutated answers`, () => {
-          const rng = new Rng(seed ^ hash(`${providerName}/${name}`));
+          const rng = new Rng(seed ^ hashText(`${providerName}/${name}`));
           const input = c.input();
           const body = c.json("response.json") as JsonValue;
           const failures: Failure[] = [];
@@ -173,7 +162,7 @@ describe(`hostile upstream answers through every provider's translator (seed ${s
       }
       if (c.has("expected-stream.json") && !(c.json("expected-stream.json") as { error?: unknown }).error) {
         it(`${providerName}/${name}: mutated stream events`, async () => {
-          const rng = new Rng(seed ^ hash(`stream:${providerName}/${name}`));
+          const rng = new Rng(seed ^ hashText(`stream:${providerName}/${name}`));
           const input = c.input();
           const events = (await recordedEvents(c))!;
           const failures: Failure[] = [];

@@ -4,6 +4,21 @@
 import { fromJson, ScalarType, type DescField, type DescMessage, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
 import { StructSchema, ValueSchema } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+
+/** The runs' seed and size: FUZZ_SEED and FUZZ_RUNS (runs per method, route or case) for a longer run. */
+export const fuzzSeed = Number(process.env["FUZZ_SEED"] ?? 20261206);
+export const fuzzRuns = Number(process.env["FUZZ_RUNS"] ?? 40);
+
+/** Codes that mean "the gateway is broken", whatever the input. */
+export const brokenCodes: ReadonlySet<Code> = new Set([Code.Internal, Code.Unknown, Code.DataLoss]);
+
+/** FNV-1a of `text`: each method, route or case gets a generator of its own from the one seed. */
+export function hashText(text: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
 
 /** mulberry32: small, fast, good enough to make a run reproducible from its seed. */
 export class Rng {
