@@ -62,7 +62,7 @@ import { applyCors, corsPolicy } from "./cors";
 import { HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb";
 import { HealthStatus, registerHealth } from "./health";
 import { createOnePortServer, GatewayResponse, type NodeRequest, type NodeResponse, type OnePortServer, type RequestListener, type StreamListener } from "./one-port";
-import { createNodeHandler } from "./node-adapter";
+import { createNodeHandler, grpcPercentEncode } from "./node-adapter";
 import { registerReflection } from "./reflection";
 import { closePolicyStores } from "../policies/cache";
 import { registerPolicyMetrics, setPolicyLogger } from "../policies/metrics";
@@ -497,11 +497,13 @@ function unknownRoute(req: NodeRequest, res: NodeResponse): void {
   const path = (req.url ?? "").split("?")[0] ?? "";
   const contentType = req.headers["content-type"] ?? "";
   if (contentType.startsWith("application/grpc")) {
-    res.writeHead(200, {
-      "content-type": contentType,
-      "grpc-status": String(Code.Unimplemented),
-      "grpc-message": encodeURIComponent(`unknown method ${path}`),
-    });
+    // Trailers-only: the head ends the stream. (writeHead, then end(), would send the status in a
+    // head that does not end it, then no trailers: grpc-js reports INTERNAL "Call ended without
+    // gRPC status".) Headers set one by one and end() make Node's HTTP/2 compat layer send one.
+    res.statusCode = 200;
+    res.setHeader("content-type", contentType);
+    res.setHeader("grpc-status", String(Code.Unimplemented));
+    res.setHeader("grpc-message", grpcPercentEncode(`unknown method ${path}`));
     res.end();
     return;
   }

@@ -389,15 +389,19 @@ function guardRequestBody(stream: http2.ServerHttp2Stream, headers: http2.Incomi
       const head: http2.OutgoingHttpHeaders = grpc
         ? { "content-type": contentType, "grpc-status": "4", "grpc-message": grpcPercentEncode(message) }
         : { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+      // gRPC's answer is trailers-only: the head ends the stream (a head that does not, then no
+      // trailers, is INTERNAL "Call ended without gRPC status" to grpc-js).
       if (res !== undefined) {
-        res.writeHead(grpc ? 200 : 408, head);
-        res.end(body);
+        res.statusCode = grpc ? 200 : 408;
+        for (const [name, value] of Object.entries(head)) res.setHeader(name, value!);
+        if (grpc) res.end();
+        else res.end(body);
       } else {
         // A stream the stream listener took has no compat response (and so none of the headers
         // set on one): the request id the gateway gave the call is echoed from the request.
         const id = headers["x-request-id"];
-        stream.respond({ ":status": grpc ? 200 : 408, ...head, ...(typeof id === "string" ? { "x-request-id": id } : {}) });
-        stream.end(body);
+        stream.respond({ ":status": grpc ? 200 : 408, ...head, ...(typeof id === "string" ? { "x-request-id": id } : {}) }, { endStream: grpc });
+        if (!grpc) stream.end(body);
       }
       // After the complete answer, RST_STREAM(NO_ERROR) tells the client to stop sending (RFC 9113 §8.1).
       stream.close(http2.constants.NGHTTP2_NO_ERROR);

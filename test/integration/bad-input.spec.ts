@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as http2 from "node:http2";
+import * as grpc from "@grpc/grpc-js";
 import { ChatRequestSchema, ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
 import { PredictService } from "../../gen/modelgate/v1/predict_pb";
@@ -106,6 +107,22 @@ describe("malformed bodies (Connect over HTTP/1.1)", () => {
   it("unknown method over connect-node -> unimplemented", async () => {
     const res = await fetch(`${gw.url}/modelgate.v1.ChatService/Nope`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
     expect(res.status).toBe(404);
+  });
+
+  it("unknown method over @grpc/grpc-js -> UNIMPLEMENTED naming the path as sent", async () => {
+    // grpc-js decodes grpc-message with decodeURI, which leaves %2F alone: the path's slashes
+    // must go out as they are (gRPC's percent-encoding), not as encodeURIComponent writes them.
+    const client = new grpc.Client(new URL(gw.url).host, grpc.credentials.createInsecure());
+    try {
+      const err = await new Promise<grpc.ServiceError>((resolve, reject) => {
+        const identity = (b: Buffer) => b;
+        client.makeUnaryRequest("/modelgate.v1.ChatService/Nope", identity, identity, Buffer.alloc(0), (e) => (e ? resolve(e) : reject(new Error("expected UNIMPLEMENTED"))));
+      });
+      expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
+      expect(err.details).toBe("unknown method /modelgate.v1.ChatService/Nope");
+    } finally {
+      client.close();
+    }
   });
 });
 

@@ -186,7 +186,11 @@ describe("HTTP/2 timeouts", () => {
     const session = await h2Connect(gw.url);
     const req = session.request({ ":method": "POST", ":path": "/modelgate.v1.ChatService/Chat", "content-type": "application/grpc", te: "trailers" });
     const headers: http2.IncomingHttpHeaders[] = [];
-    req.on("response", (h) => headers.push(h));
+    let headEndsStream = false;
+    req.on("response", (h, flags) => {
+      headers.push(h);
+      headEndsStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    });
     req.on("trailers", (h) => headers.push(h));
     req.on("data", () => {});
     req.on("error", () => {});
@@ -204,6 +208,8 @@ describe("HTTP/2 timeouts", () => {
     const status = headers.map((h) => h["grpc-status"]).find((s) => s !== undefined);
     expect(status).toBe("4"); // DEADLINE_EXCEEDED
     expect(decodeURIComponent(String(headers.map((h) => h["grpc-message"]).find(Boolean)))).toMatch(/not received in full within 600 ms/);
+    // Trailers-only: the head that carries the status ends the stream (what grpc-js needs to read it).
+    expect(headEndsStream).toBe(true);
     // The gateway is healthy: a fresh call works (on this session unless it was closed meanwhile).
     const next = session.closed || session.destroyed ? await h2Connect(gw.url) : session;
     expect(await rawHealthCheck(next)).toBe("0");
@@ -221,7 +227,11 @@ describe("HTTP/2 timeouts", () => {
       "x-request-id": "stalled-stream-1",
     });
     let head: http2.IncomingHttpHeaders = {};
-    req.on("response", (h) => (head = h));
+    let headEndsStream = false;
+    req.on("response", (h, flags) => {
+      head = h;
+      headEndsStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    });
     req.on("data", () => {});
     req.on("error", () => {});
     const frame = Buffer.alloc(15);
@@ -237,6 +247,7 @@ describe("HTTP/2 timeouts", () => {
     expect(head["grpc-status"]).toBe("4"); // DEADLINE_EXCEEDED, trailers-only
     expect(decodeURIComponent(String(head["grpc-message"]))).toMatch(/not received in full within 600 ms/);
     expect(head["x-request-id"]).toBe("stalled-stream-1");
+    expect(headEndsStream).toBe(true);
     const next = session.closed || session.destroyed ? await h2Connect(gw.url) : session;
     expect(await rawHealthCheck(next)).toBe("0");
     next.close();
