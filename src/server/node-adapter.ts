@@ -418,11 +418,19 @@ function safeDecode(value: string): string {
   }
 }
 
-/** Percent-encodes '%' and everything outside printable ASCII, byte by byte (gRPC spec). */
+/**
+ * Percent-encodes '%' and everything outside printable ASCII, byte by byte (gRPC spec), and a
+ * space at either end: HTTP drops a field value's leading and trailing whitespace, so a message
+ * that ends in one ("invalid grpc timeout value: ") would lose it on the way.
+ */
 export function grpcPercentEncode(text: string): string {
   let out = "";
-  for (const byte of textEncoder.encode(text)) {
-    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  const bytes = textEncoder.encode(text);
+  const last = bytes.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const byte = bytes[i]!;
+    const plain = byte >= 0x20 && byte <= 0x7e && byte !== 0x25 && !(byte === 0x20 && (i === 0 || i === last));
+    out += plain ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
   }
   return out;
 }

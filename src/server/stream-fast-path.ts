@@ -313,8 +313,14 @@ async function grpcServerStream(m: FastStreamMethod, opt: Options, binary: boole
     res.head(toNodeHeaders(context.responseHeader)!);
   };
   try {
-    if (timeout.error) throw timeout.error;
-    const response = await invokeServerStream(m, context, parseRequest(m, binary, request));
+    // A bad grpc-timeout fails the request's read, as connect-es's request pipeline does: after
+    // the interceptors, when the implementation asks for its message.
+    const timeoutError = timeout.error;
+    const parse = () => {
+      if (timeoutError) throw timeoutError;
+      return parseRequest(m, binary, request);
+    };
+    const response = await invokeServerStream(m, context, parse);
     it = response.message[Symbol.asyncIterator]();
     copyHeaders(response.header, context.responseHeader);
     for (let r = await it.next(); r.done !== true; r = await it.next()) {
@@ -348,9 +354,11 @@ async function grpcServerStream(m: FastStreamMethod, opt: Options, binary: boole
 
 /**
  * connect-es's invokeStreamImplementation for a server stream of one request message: the
- * interceptors see a stream request and a stream response, as on connect-es's path.
+ * interceptors see a stream request and a stream response, as on connect-es's path. The message is
+ * parsed when it is first read, as there: an interceptor that refuses the call without reading it
+ * (auth) answers before an undecodable message would.
  */
-function invokeServerStream(m: FastStreamMethod, context: HandlerContext, input: MessageShape<DescMessage>): Promise<StreamResponse> {
+function invokeServerStream(m: FastStreamMethod, context: HandlerContext, parse: () => MessageShape<DescMessage>): Promise<StreamResponse> {
   const method = m.spec.method;
   const impl = m.spec.impl as (req: unknown, ctx: HandlerContext) => AsyncIterable<unknown>;
   const anyFn = async (req: StreamRequest): Promise<StreamResponse> => {
@@ -363,7 +371,7 @@ function invokeServerStream(m: FastStreamMethod, context: HandlerContext, input:
   for (let i = m.interceptors.length - 1; i >= 0; i--) next = m.interceptors[i]!(next);
   return next({
     stream: true,
-    message: once(input),
+    message: parsedOnRead(parse),
     method,
     requestMethod: context.requestMethod,
     url: context.url,
@@ -381,8 +389,8 @@ async function firstMessage(messages: AsyncIterable<unknown>): Promise<unknown> 
   return r.value;
 }
 
-/** An async iterable of one value, without a generator. */
-function once<T>(value: T): AsyncIterable<T> {
+/** An async iterable of one value, made by `parse` when it is read (a throw rejects), without a generator. */
+function parsedOnRead<T>(parse: () => T): AsyncIterable<T> {
   return {
     [Symbol.asyncIterator]() {
       let done = false;
@@ -390,7 +398,11 @@ function once<T>(value: T): AsyncIterable<T> {
         next: () => {
           if (done) return Promise.resolve({ done: true, value: undefined });
           done = true;
-          return Promise.resolve({ done: false, value });
+          try {
+            return Promise.resolve({ done: false, value: parse() });
+          } catch (err) {
+            return Promise.reject(err);
+          }
         },
       };
     },

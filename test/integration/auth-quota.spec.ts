@@ -1,5 +1,6 @@
 // API keys (config, hashed), endpoint permissions and per-endpoint rate limits, through real
 // clients; secrets never reach the logs.
+import * as http2 from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
@@ -9,6 +10,7 @@ import { EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
 import { sha256Hex } from "../../src/runtime";
 import { clientFor, protocols } from "./clients";
 import { failure, startGateway, type TestGateway } from "./harness";
+import { envelope, envelopes } from "../support/envelopes";
 
 const aliceKey = "sk-alice-0123456789abcdef";
 const bobKey = "sk-bob-embeddings-only-0123";
@@ -75,6 +77,45 @@ describe.each(protocols)("auth over %s", (protocol) => {
     expect(streamErr.code).toBe(Code.PermissionDenied);
     const ok = await clientFor(EmbeddingsService, protocol, gw.url).embed({ endpoint: "embeddings", inputs: ["a"] }, { headers: headers(bobKey) });
     expect(ok.data).toHaveLength(1);
+  });
+});
+
+describe("a server stream's undecodable request without a key gets one answer on every path", () => {
+  // connect-es reads a server stream's request when the interceptors ask for it (a unary one
+  // before them); the gateway's interceptors read it (its endpoint) before auth, so an undecodable
+  // one is INVALID_ARGUMENT before the key is looked at, from the gRPC stream fast path
+  // (stream-fast-path.ts) as from connect-es's handler. An undecodable message, no key:
+  const undecodable = envelope(0, Buffer.from([0xff, 0xff, 0xff]));
+
+  it("gRPC over HTTP/2 (the stream fast path) -> INVALID_ARGUMENT", async () => {
+    const session = http2.connect(gw.url);
+    try {
+      const status = await new Promise<string | undefined>((resolve, reject) => {
+        const req = session.request({ ":method": "POST", ":path": "/modelgate.v1.ChatService/StreamChat", "content-type": "application/grpc", te: "trailers" });
+        let grpcStatus: string | undefined;
+        const take = (h: http2.IncomingHttpHeaders) => (grpcStatus ??= h["grpc-status"] as string | undefined);
+        req.on("response", take);
+        req.on("trailers", take);
+        req.on("data", () => {});
+        req.on("error", reject);
+        req.on("close", () => resolve(grpcStatus));
+        req.end(undecodable);
+      });
+      expect(status).toBe(String(Code.InvalidArgument));
+    } finally {
+      session.close();
+    }
+  });
+
+  it("Connect streaming over HTTP/1.1 (connect-es's handler) -> invalid_argument", async () => {
+    const res = await fetch(`${gw.url}/modelgate.v1.ChatService/StreamChat`, {
+      method: "POST",
+      headers: { "content-type": "application/connect+proto", "connect-protocol-version": "1" },
+      body: undecodable,
+    });
+    const frames = envelopes(Buffer.from(await res.arrayBuffer()));
+    const end = JSON.parse(frames.at(-1)!.data.toString()) as { error?: { code?: string } };
+    expect(end.error?.code).toBe("invalid_argument");
   });
 });
 
