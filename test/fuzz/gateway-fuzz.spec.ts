@@ -1,6 +1,8 @@
 // Schema-driven fuzzing of every surface, with a fixed seed and a bounded count:
 //  - every RPC of every service the gateway serves, with random messages built from the request
-//    type's descriptor (every field covered: each run forces one field), over gRPC and Connect JSON;
+//    type's descriptor (every field covered: each run forces one field), over gRPC and Connect JSON
+//    (connect-node) and gRPC through @grpc/grpc-js, which decodes answers with protobuf.js from our
+//    .proto files (a polyglot client's decoder: an answer it cannot decode is INTERNAL to it);
 //  - every RPC with undecodable bytes (Connect binary and gRPC frames);
 //  - every REST route (listed from the surfaces themselves), with bodies mutated field by field from
 //    the zod schemas, malformed path parameters, wrong content types and broken JSON.
@@ -9,7 +11,10 @@
 //
 // A longer run: FUZZ_RUNS=2000 FUZZ_SEED=$RANDOM npx vitest run test/fuzz  (the seed is printed).
 import * as http2 from "node:http2";
-import { toBinary, type DescField, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { toBinary, type DescField, type DescMessage, type DescMethod, type DescService, type Message } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -154,6 +159,41 @@ async function callOnce(transport: Transport, service: DescService, method: Desc
   }
 }
 
+/** The modelgate.v1 services as grpc-js loads them from the .proto sources (protobuf.js decodes the answers). */
+const grpcJsDefinition = protoLoader.loadSync(
+  apiFiles.map((f) => f.name + ".proto"),
+  { includeDirs: [fileURLToPath(new URL("../../proto", import.meta.url))], keepCase: false, longs: String, enums: String, defaults: true, oneofs: true },
+);
+
+/** One call through @grpc/grpc-js with the message's bytes; its status as a ConnectError, undefined for OK. */
+function callGrpcJs(client: grpc.Client, method: DescMethod, message: Message): Promise<ConnectError | undefined> {
+  const definition = grpcJsDefinition[method.parent.typeName] as protoLoader.ServiceDefinition | undefined;
+  const rpc = definition?.[method.name];
+  if (!rpc) throw new Error(`grpc-js has no ${method.parent.typeName}/${method.name}`);
+  const bytes = Buffer.from(toBinary(method.input, message));
+  const asIs = (b: Buffer) => b;
+  const metadata = new grpc.Metadata();
+  metadata.set("authorization", auth.authorization);
+  const options = { deadline: Date.now() + 30_000 };
+  const statusOf = (code: number, details: string) => (code === grpc.status.OK ? undefined : new ConnectError(details, code as Code));
+  return new Promise((resolve) => {
+    if (method.methodKind === "server_streaming") {
+      const call = client.makeServerStreamRequest(rpc.path, asIs, rpc.responseDeserialize, bytes, metadata, options);
+      let cancelled = false;
+      call.on("data", () => {
+        if (endless.has(method.name) && !cancelled) {
+          cancelled = true;
+          call.cancel();
+        }
+      });
+      call.on("error", () => {}); // the status event says it
+      call.on("status", (st: grpc.StatusObject) => resolve(cancelled && st.code === grpc.status.CANCELLED ? undefined : statusOf(st.code, st.details)));
+    } else {
+      client.makeUnaryRequest(rpc.path, asIs, rpc.responseDeserialize, bytes, metadata, options, (err) => resolve(err ? statusOf(err.code, err.details) : undefined));
+    }
+  });
+}
+
 /** Everything the gateway serves: the API, health and reflection (reflection is bidi: bytes only). */
 const services: DescService[] = [...apiFiles.flatMap((f) => f.services), Health];
 const rawServices: DescService[] = [...services, ServerReflection, ServerReflectionV1alpha];
@@ -162,10 +202,13 @@ describe(`every RPC with random messages from its descriptor (seed ${seed})`, ()
   const methods = services.flatMap((s) => s.methods.map((m) => [`${s.typeName}/${m.name}`, s, m] as const));
   it.each(methods)("%s", async (_name, service, method) => {
     const rng = new Rng(seed ^ hashText(method.parent.typeName + method.name));
-    const transports: [string, Transport][] = [
+    const transports: [string, Transport | "grpc-js"][] = [
       ["grpc", createGrpcTransport({ baseUrl: gw.url })],
       ["connect-json", createConnectTransport({ baseUrl: gw.url, httpVersion: "1.1" })],
     ];
+    // grpc-js loads modelgate.v1 only (health has no .proto source here).
+    const grpcJs = method.parent.typeName.startsWith("modelgate.v1.") ? new grpc.Client(new URL(gw.url).host, grpc.credentials.createInsecure()) : undefined;
+    if (grpcJs) transports.push(["grpc-js", "grpc-js"]);
     const fields = method.input.fields;
     const failures: Failure[] = [];
     let ok = 0;
@@ -173,12 +216,13 @@ describe(`every RPC with random messages from its descriptor (seed ${seed})`, ()
       const force = fields.length > 0 ? fields[i % fields.length]!.name : undefined;
       const message = randomMessage(rng, method.input, hintsFor(method), force);
       const [protocol, transport] = transports[i % transports.length]!;
-      const err = await callOnce(transport, service, method, message);
+      const err = transport === "grpc-js" ? await callGrpcJs(grpcJs!, method, message) : await callOnce(transport, service, method, message);
       if (!err) ok++;
       else if (brokenCodes.has(err.code) || err.code === Code.DeadlineExceeded) {
         failures.push({ what: protocol, code: Code[err.code], message: err.rawMessage.slice(0, 300), input: describeInput(message) });
       }
     }
+    grpcJs?.close();
     expect(failures).toEqual([]);
     expect(ok + failures.length).toBeLessThanOrEqual(runs);
   });
