@@ -18,8 +18,14 @@ import { isWrapperDesc } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { wellFormed } from "../text";
 
-/** Deeper than any real message; the REST bodies nest at most 64 JSON levels (two message levels each). */
-export const MAX_MESSAGE_DEPTH = 256;
+/**
+ * The nesting protobuf-es's decoders (binary and JSON) accept, counted as they count: the message
+ * itself is level 1, each nested message one more, a Struct field's Struct one more and each of
+ * its values (google.protobuf.Value) one more again, so a JSON level in a Struct is two. What a
+ * gRPC or Connect caller cannot send deeper, a REST caller cannot either.
+ */
+export const MAX_MESSAGE_DEPTH = 100;
+const tooDeep = `nests deeper than ${MAX_MESSAGE_DEPTH} messages`;
 
 /** The largest float32. */
 export const FLOAT32_MAX = 3.4028234663852886e38;
@@ -59,7 +65,7 @@ function within(err: unknown, segment: string): never {
  */
 export function conformRequest<Desc extends DescMessage>(desc: Desc, value: unknown): MessageShape<Desc> {
   try {
-    return create(desc, copyMessage(desc, value, 0) as never) as MessageShape<Desc>;
+    return create(desc, copyMessage(desc, value, 1) as never) as MessageShape<Desc>;
   } catch (err) {
     if (err instanceof Unfit) throw new ConnectError(`invalid ${desc.name}: ${err.path(desc.name)}: ${err.reason}`, Code.InvalidArgument);
     throw err;
@@ -72,7 +78,7 @@ export function conformRequest<Desc extends DescMessage>(desc: Desc, value: unkn
  */
 export function conformResponse<Desc extends DescMessage>(desc: Desc, message: MessageShape<Desc>): MessageShape<Desc> {
   try {
-    checkMessage(desc, message as unknown as Record<string, unknown>, 0);
+    checkMessage(desc, message as unknown as Record<string, unknown>, 1);
   } catch (err) {
     if (err instanceof Unfit) throw new ConnectError(`the answer does not fit ${desc.typeName}: ${err.path(desc.name)}: ${err.reason}`, Code.Internal);
     throw err;
@@ -100,7 +106,7 @@ function fieldValue(record: Record<string, unknown>, field: DescField): unknown 
 // ---- requests: copy ----
 
 function copyMessage(desc: DescMessage, value: unknown, depth: number): Record<string, unknown> {
-  if (depth > MAX_MESSAGE_DEPTH) throw new Unfit(`nests deeper than ${MAX_MESSAGE_DEPTH} messages`);
+  if (depth > MAX_MESSAGE_DEPTH) throw new Unfit(tooDeep);
   if (value === null || typeof value !== "object" || Array.isArray(value)) throw new Unfit("must be a message object");
   const record = value as Record<string, unknown>;
   const out: Record<string, unknown> = {};
@@ -186,9 +192,11 @@ function copySingular(field: DescField, v: unknown, depth: number): unknown {
   }
 }
 
-/** A JSON value as google.protobuf.Value carries it in binary: a fresh copy. */
+/**
+ * A JSON value as google.protobuf.Value carries it in binary: a fresh copy. An object or a list is
+ * a Struct or ListValue at message level `depth`, each of its members a Value one level below.
+ */
 function jsonValue(v: unknown, depth: number): unknown {
-  if (depth > MAX_MESSAGE_DEPTH) throw new Unfit(`nests deeper than ${MAX_MESSAGE_DEPTH} levels`);
   switch (typeof v) {
     case "string":
       return wellFormed(v);
@@ -197,11 +205,13 @@ function jsonValue(v: unknown, depth: number): unknown {
       return v;
     case "object": {
       if (v === null) return null;
+      if (depth > MAX_MESSAGE_DEPTH) throw new Unfit(tooDeep);
       if (Array.isArray(v)) {
         const list = new Array<unknown>(v.length);
         for (let i = 0; i < v.length; i++) {
           try {
-            list[i] = jsonValue(v[i], depth + 1);
+            if (depth + 1 > MAX_MESSAGE_DEPTH) throw new Unfit(tooDeep);
+            list[i] = jsonValue(v[i], depth + 2);
           } catch (err) {
             within(err, `[${i}]`);
           }
@@ -211,7 +221,8 @@ function jsonValue(v: unknown, depth: number): unknown {
       const out: Record<string, unknown> = {};
       for (const [key, item] of Object.entries(v)) {
         try {
-          setOwn(out, wellFormed(key), jsonValue(item, depth + 1));
+          if (depth + 1 > MAX_MESSAGE_DEPTH) throw new Unfit(tooDeep);
+          setOwn(out, wellFormed(key), jsonValue(item, depth + 2));
         } catch (err) {
           within(err, `.${key}`);
         }
@@ -284,8 +295,8 @@ function int64Value(type: ScalarType, v: unknown, longAsString: boolean): bigint
 // ---- answers: check in place ----
 
 function checkMessage(desc: DescMessage, record: Record<string, unknown>, depth: number): void {
-  if (depth > MAX_MESSAGE_DEPTH) throw new Unfit(`nests deeper than ${MAX_MESSAGE_DEPTH} messages`);
-  if (record === null || typeof record !== "object") throw new Unfit("must be a message object");
+  if (depth > MAX_MESSAGE_DEPTH) throw new Unfit(tooDeep);
+  if (record === null || typeof record !== "object" || Array.isArray(record) || record instanceof Uint8Array) throw new Unfit("must be a message object");
   for (const field of desc.fields) {
     const v = fieldValue(record, field);
     if (v == null) continue;
@@ -322,6 +333,7 @@ function checkField(field: DescField, v: unknown, depth: number): unknown {
       return v;
     }
     case "map": {
+      if (typeof v !== "object" || Array.isArray(v) || v instanceof Uint8Array) throw new Unfit("must be a map");
       const map = v as Record<string, unknown>;
       for (const key of Object.keys(map)) {
         const item = map[key];

@@ -83,6 +83,23 @@ describe("client mistakes are 400, not 500", () => {
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { message: string } }).error.message).toBe("echo: tools are not supported");
   });
+
+  it("extras go as deep as a gRPC caller's can (49 levels), not one level more", async () => {
+    // An unknown parameter travels in extras (a google.protobuf.Struct), whose JSON level is two
+    // messages: protobuf's decoders stop at 100, so ChatRequest(1) + 49 levels of objects is the most.
+    const ask = (depth: number) =>
+      fetch(`${gw.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: json,
+        body: `{"model":"chat","messages":[{"role":"user","content":"hi"}],"unknown_knob":${deep(depth - 1)}}`,
+      });
+    // The echo provider is the one refusing 49 levels: the request got past every depth check.
+    expect(((await (await ask(49)).json()) as { error: { message: string } }).error.message).toBe("echo: unsupported extras: unknown_knob");
+    const res = await ask(50);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/^invalid ChatRequest: extras\.unknown_knob(\.a)+: nests deeper than 100 messages$/);
+    await alive();
+  });
 });
 
 describe("REST bodies must be JSON (no 'simple' cross-origin requests)", () => {

@@ -5,7 +5,8 @@
 // connect's own createClient over the transport, implementations registered on a router.
 import { Code, ConnectError, createClient, createContextKey, createContextValues, type ConnectRouter, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
-import { ChatService, type ChatRequest } from "../../gen/modelgate/v1/chat_pb";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { ChatRequestSchema, ChatService, type ChatRequest } from "../../gen/modelgate/v1/chat_pb";
 import { EmbeddingsService, type EmbedRequest } from "../../gen/modelgate/v1/embeddings_pb";
 import { PredictService } from "../../gen/modelgate/v1/predict_pb";
 import { createDirectTransport, DIRECT_PROTOCOL } from "../../src/server/direct-transport";
@@ -211,11 +212,29 @@ describe("values the proto cannot carry (what the binary encoding enforced)", ()
     ] as const) {
       expect((await refusal(init))?.rawMessage).toBe(message);
     }
-    // extras is level 1, its "a" level 2: the walk stops at the value 255 steps below "a".
-    let deep: unknown = 1;
-    for (let i = 0; i < MAX_MESSAGE_DEPTH; i++) deep = i % 2 ? { k: deep } : [deep];
-    const err = await refusal({ extras: { a: deep } });
-    expect(err?.rawMessage).toBe(`invalid ChatRequest: extras.a${".k[0]".repeat(127)}.k: nests deeper than ${MAX_MESSAGE_DEPTH} levels`);
+  });
+
+  it("refuses the nesting protobuf-es's decoder refuses, and only that, naming the place", async () => {
+    // ChatRequest is level 1, extras (a Struct) 2, its "a" (a Value) 3, and each list or object
+    // below adds two (a ListValue or Struct, then a Value): with 48 of them the innermost Value is
+    // at 99, with 49 at 101, past the decoder's 100. The decoder itself is asked each time.
+    const outcomes: boolean[] = [];
+    for (let levels = 45; levels <= 52; levels++) {
+      let deep: unknown = 1;
+      for (let i = 0; i < levels; i++) deep = i % 2 ? { k: deep } : [deep];
+      const init = { endpoint: "e", extras: { a: deep } };
+      let wireCarries = true;
+      try {
+        fromBinary(ChatRequestSchema, toBinary(ChatRequestSchema, create(ChatRequestSchema, init as never)));
+      } catch {
+        wireCarries = false;
+      }
+      const err = await refusal(init);
+      expect(err === undefined, `${levels} levels`).toBe(wireCarries);
+      if (err) expect(err.rawMessage).toMatch(new RegExp(`^invalid ChatRequest: extras\\.a(\\[0\\]|\\.k)+: nests deeper than ${MAX_MESSAGE_DEPTH} messages$`));
+      outcomes.push(wireCarries);
+    }
+    expect(outcomes).toEqual([true, true, true, true, false, false, false, false]); // 45..48 carried, 49..52 not
   });
 
   it("converts what the encoding converted: int64 to bigint, lone surrogates to U+FFFD, Struct values to JSON", async () => {
