@@ -28,6 +28,7 @@ import { ChatRequestSchema, ChatService, StreamChatRequestSchema } from "../../g
 import { createNodeHandler } from "../../src/server/node-adapter";
 import { createOnePortServer, type NodeRequest, type NodeResponse, type OnePortServer } from "../../src/server/one-port";
 import { envelope } from "../support/envelopes";
+import { h2Request } from "../support/h2-request";
 import { fuzzRuns, fuzzSeed as seed, hashText, nastyStrings, Rng } from "./values";
 
 /** The read limit of both adapters: some requests are over it. */
@@ -321,35 +322,13 @@ function sendH1(to: Served, c: Case): Promise<Answer> {
   });
 }
 
-function sendH2(to: Served, c: Case): Promise<Answer> {
+async function sendH2(to: Served, c: Case): Promise<Answer> {
   if (to.session === undefined || to.session.closed || to.session.destroyed) {
     to.session = http2.connect(`http://127.0.0.1:${to.port}`);
     to.session.on("error", () => {});
   }
-  const session = to.session;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      req.close(http2.constants.NGHTTP2_CANCEL);
-      reject(new Error("no answer in 30 s"));
-    }, 30_000);
-    const req = session.request({ ":method": c.method, ":path": c.path, ...c.headers });
-    let head: http2.IncomingHttpHeaders = {};
-    let trailers: http2.IncomingHttpHeaders = {};
-    const parts: Buffer[] = [];
-    req.on("response", (h) => (head = h));
-    req.on("trailers", (t) => (trailers = t));
-    req.on("data", (b: Buffer) => parts.push(b));
-    req.on("error", (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    req.on("close", () => {
-      clearTimeout(timer);
-      resolve({ status: Number(head[":status"] ?? 0), headers: head, trailers, body: Buffer.concat(parts), rst: req.rstCode } as Answer);
-    });
-    // Node ends a GET's or HEAD's stream with its headers.
-    if (!req.writableEnded) req.end(c.body);
-  });
+  const a = await h2Request(to.session, { ":method": c.method, ":path": c.path, ...c.headers }, c.body, 30_000);
+  return { status: Number(a.headers[":status"] ?? 0), ...a };
 }
 
 /** The response headers a client acts on (framing headers, date and connection headers aside). */

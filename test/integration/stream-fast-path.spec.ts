@@ -11,6 +11,7 @@ import { ChatService, StreamChatRequestSchema, StreamChatResponseSchema } from "
 import { clientFor } from "./clients";
 import { echoEndpoints, eventually, failure, startGateway, type TestGateway } from "./harness";
 import { envelope, envelopes } from "../support/envelopes";
+import { h2Once } from "../support/h2-request";
 
 let gw: TestGateway;
 beforeAll(async () => {
@@ -28,30 +29,8 @@ const path = "/modelgate.v1.ChatService/StreamChat";
 const grpcHeaders = (extra: http2.OutgoingHttpHeaders = {}) => ({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...extra });
 const request = (endpoint: string, content: string) => toBinary(StreamChatRequestSchema, create(StreamChatRequestSchema, { endpoint, messages: [{ role: "user", content }] }));
 
-/** One HTTP/2 request: headers, trailers and body. */
-async function h2(headers: http2.OutgoingHttpHeaders, body: Uint8Array) {
-  const session = http2.connect(gw.url);
-  try {
-    return await new Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("no answer in 10 s")), 10_000);
-      const req = session.request(headers);
-      let head: http2.IncomingHttpHeaders = {};
-      let trailers: http2.IncomingHttpHeaders = {};
-      const parts: Buffer[] = [];
-      req.on("response", (h) => (head = h));
-      req.on("trailers", (t) => (trailers = t));
-      req.on("data", (b: Buffer) => parts.push(b));
-      req.on("error", reject);
-      req.on("end", () => {
-        clearTimeout(timer);
-        resolve({ headers: head, trailers, body: Buffer.concat(parts) });
-      });
-      req.end(body);
-    });
-  } finally {
-    session.close();
-  }
-}
+/** One HTTP/2 request on a connection of its own: headers, trailers and body. */
+const h2 = (headers: http2.OutgoingHttpHeaders, body: Uint8Array) => h2Once(gw.url, headers, body);
 
 const text = (body: Buffer, gzip = false) =>
   envelopes(body)

@@ -12,6 +12,7 @@ import { ChatRequestSchema, ChatResponseSchema, ChatService } from "../../gen/mo
 import { startFakeUpstream, type FaultyUpstream } from "../fakes/fake-upstream";
 import { echoEndpoints, failure, startGateway, type TestGateway } from "./harness";
 import { envelope } from "../support/envelopes";
+import { h2Once } from "../support/h2-request";
 
 let gw: TestGateway;
 let fake: FaultyUpstream;
@@ -33,30 +34,8 @@ const hi = { endpoint: "chat", messages: [{ role: "user", content: "hello there"
 /** A message whose echo is over connect-es's 1,024-byte compression threshold. */
 const long = { endpoint: "chat", messages: [{ role: "user", content: "word ".repeat(300).trim() }] };
 
-/** One HTTP/2 request: status, headers, trailers and body. */
-async function h2(url: string, headers: http2.OutgoingHttpHeaders, body: Uint8Array) {
-  const session = http2.connect(url);
-  try {
-    return await new Promise<{ headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("no answer in 10 s")), 10_000);
-      const req = session.request({ ":method": "POST", ...headers });
-      let head: http2.IncomingHttpHeaders = {};
-      let trailers: http2.IncomingHttpHeaders = {};
-      const parts: Buffer[] = [];
-      req.on("response", (h) => (head = h));
-      req.on("trailers", (t) => (trailers = t));
-      req.on("data", (b: Buffer) => parts.push(b));
-      req.on("error", reject);
-      req.on("end", () => {
-        clearTimeout(timer);
-        resolve({ headers: head, trailers, body: Buffer.concat(parts) });
-      });
-      req.end(body);
-    });
-  } finally {
-    session.close();
-  }
-}
+/** One HTTP/2 POST on a connection of its own: status, headers, trailers and body. */
+const h2 = (url: string, headers: http2.OutgoingHttpHeaders, body: Uint8Array) => h2Once(url, { ":method": "POST", ...headers }, body);
 
 const grpcHeaders = (path = "/modelgate.v1.ChatService/Chat") => ({ ":path": path, "content-type": "application/grpc", te: "trailers" });
 
