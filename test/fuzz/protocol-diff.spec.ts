@@ -7,9 +7,10 @@
 // the protocols let a client vary (Connect unary and streaming, gRPC, gRPC-Web, GET; HTTP/1.1 and
 // HTTP/2; content types and their parameters, protocol version, timeouts, compression headers and
 // compressed or mislabelled bodies, envelopes with odd flags and lengths, undecodable and oversize
-// messages, unknown paths and methods), goes to both, and the answers must be the same: status,
-// content type, compression headers, the implementation's headers and trailers, the gRPC status
-// and message, the Connect error, and the messages themselves (decompressed).
+// messages, unknown paths and methods, calls that run into their deadline), goes to both, and the
+// answers must be the same: status, content type, compression headers, the implementation's
+// headers and trailers, the gRPC status and message, the Connect error, and the messages
+// themselves (decompressed).
 //
 // What the gateway changes on purpose is applied to connect-node's answer before comparing (see
 // `normalize`): an undecodable message is INVALID_ARGUMENT (connect-es says INTERNAL "parse
@@ -55,9 +56,10 @@ function routes(router: ConnectRouter): void {
   router.service(
     ChatService,
     {
-      chat(req, ctx) {
+      async chat(req, ctx) {
         ctx.responseHeader.set("x-impl", `chat ${req.messages.length}`);
         ctx.responseTrailer.set("x-impl-trailer", "done");
+        if (req.endpoint === "wait") await untilAborted(ctx.signal);
         const err = failure(req.endpoint);
         if (err) throw err;
         return {
@@ -70,6 +72,7 @@ function routes(router: ConnectRouter): void {
       async *streamChat(req, ctx) {
         ctx.responseHeader.set("x-impl", `stream ${req.messages.length}`);
         for (const [index, m] of req.messages.entries()) yield { id: req.endpoint, model: "differential", choices: [{ index, delta: { content: m.content } }] };
+        if (req.endpoint === "wait") await untilAborted(ctx.signal);
         ctx.responseTrailer.set("x-impl-trailer", "done");
         const err = failure(req.endpoint);
         if (err) throw err;
@@ -77,6 +80,22 @@ function routes(router: ConnectRouter): void {
     },
     { interceptors: [failIn] },
   );
+}
+
+/**
+ * Waits for the call's signal ("wait" requests carry a deadline of a few tens of milliseconds) and
+ * throws its reason; after 5 s without one, a distinctive error (a deadline one server missed).
+ */
+function untilAborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    const timer = setTimeout(() => reject(new ConnectError("no deadline came", Code.Aborted)), 5_000);
+    const abort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    if (signal.aborted) abort();
+    else signal.addEventListener("abort", abort, { once: true });
+  });
 }
 
 function notFound(_req: NodeRequest, res: NodeResponse): void {
@@ -178,8 +197,8 @@ const headerChoices: Record<Family, Record<string, string[]>> = {
   },
 };
 
-function randomRequest(rng: Rng, streaming: boolean, json: boolean): Buffer {
-  const endpoint = rng.pick(["ok", "ok", "ok", "err:3", "err:5", "err:7", "err:8", "err:13", "err:14", "err:16", "throw", `err:${rng.int(17)}`]);
+function randomRequest(rng: Rng, streaming: boolean, json: boolean, wait = false): Buffer {
+  const endpoint = wait ? "wait" : rng.pick(["ok", "ok", "ok", "err:3", "err:5", "err:7", "err:8", "err:13", "err:14", "err:16", "throw", `err:${rng.int(17)}`]);
   const messages = Array.from({ length: rng.int(4) }, () => ({
     role: "user",
     content: rng.chance(0.2) ? rng.pick(nastyStrings) : rng.chance(0.1) ? "w".repeat(3000 + rng.int(3000)) : rng.pick(["hello", "sea", "ünï", "🤖", ""]),
@@ -265,6 +284,13 @@ function randomCase(rng: Rng, family: Family, h2: boolean): Case {
   const contentType = rng.pick(contentTypes[family]);
   if (contentType !== "") headers["content-type"] = contentType;
   if (family === "grpc" && h2 && headers.te === undefined && rng.chance(0.8)) headers.te = "trailers";
+  // Now and then a call that waits for its deadline, a short one (any other call's deadline, when
+  // valid, is long enough never to pass: the outcome must not depend on timing).
+  const wait = family !== "get" && rng.chance(0.04);
+  if (wait) {
+    if (family === "grpc" || family === "grpc-web") headers["grpc-timeout"] = `${20 + rng.int(60)}m`;
+    else headers["connect-timeout-ms"] = String(20 + rng.int(60));
+  }
   const json = contentType.includes("json");
   const streaming = path.includes("StreamChat");
   let body: Buffer;
@@ -279,7 +305,7 @@ function randomCase(rng: Rng, family: Family, h2: boolean): Case {
     path += (path.includes("?") ? "&" : "?") + params.toString();
     body = Buffer.alloc(0);
   } else {
-    const message = json ? randomRequest(rng, streaming, true) : mutateBinary(rng, randomRequest(rng, streaming, false));
+    const message = json ? randomRequest(rng, streaming, true, wait) : mutateBinary(rng, randomRequest(rng, streaming, false, wait));
     if (family === "connect") {
       const encoding = headers["content-encoding"];
       body = rng.chance(0.8) ? compress(encoding, message) : message;
