@@ -122,6 +122,7 @@ class Checks:
         self.embeddings = embeddings_pb2_grpc.EmbeddingsServiceStub(channel)
         self.endpoints = endpoint_pb2_grpc.EndpointServiceStub(channel)
         self.auth_chat = chat_pb2_grpc.ChatServiceStub(auth_channel)
+        self.channel = channel
         self.auth_addr = auth_addr
         self.api_key = api_key
 
@@ -238,6 +239,12 @@ class Checks:
         full_ms = SLOW_WORDS * SLOW_DELAY_MS
         expect(elapsed_ms < full_ms * 0.75, f"the call took {elapsed_ms:.0f}ms; the full stream takes {full_ms}ms")
 
+    def unimplemented(self) -> None:
+        # A method the gateway does not serve: its trailers-only answer, as grpcio reads it.
+        nope = self.channel.unary_unary("/modelgate.v1.ChatService/Nope")
+        err = status_of(lambda: nope(b"", metadata=metadata("unimplemented"), timeout=CALL_TIMEOUT_S))
+        expect_status(err, grpc.StatusCode.UNIMPLEMENTED, "unknown method /modelgate.v1.ChatService/Nope")
+
 
 CHECK_NAMES = [
     "chat_unary",
@@ -250,6 +257,7 @@ CHECK_NAMES = [
     "authenticated",
     "deadline_exceeded",
     "cancelled",
+    "unimplemented",
 ]
 
 
