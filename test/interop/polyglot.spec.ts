@@ -32,12 +32,13 @@ const langs = ["python", "go", "java", "rust"] as const;
 type Lang = (typeof langs)[number];
 
 /**
- * The checks each client runs: the Java and Rust ones also ask grpc.health.v1; the Python one also
- * calls a method the gateway does not serve (its trailers-only UNIMPLEMENTED, as grpcio reads it).
+ * The checks each client runs: the Java and Rust ones also ask grpc.health.v1; the Python and Go
+ * ones also call a method the gateway does not serve (its trailers-only UNIMPLEMENTED, as grpcio
+ * and grpc-go read it).
  */
 const checksOf: Record<Lang, readonly string[]> = {
   python: [...checks, "unimplemented"],
-  go: checks,
+  go: [...checks, "unimplemented"],
   java: [...checks, "health"],
   rust: [...checks, "health"],
 };

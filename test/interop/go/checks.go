@@ -65,6 +65,7 @@ type check struct {
 }
 
 type checks struct {
+	conn      *grpc.ClientConn
 	chat      v1.ChatServiceClient
 	embed     v1.EmbeddingsServiceClient
 	endpoints v1.EndpointServiceClient
@@ -75,6 +76,7 @@ type checks struct {
 
 func newChecks(conn, authConn *grpc.ClientConn, authAddr, apiKey string) *checks {
 	return &checks{
+		conn:      conn,
 		chat:      v1.NewChatServiceClient(conn),
 		embed:     v1.NewEmbeddingsServiceClient(conn),
 		endpoints: v1.NewEndpointServiceClient(conn),
@@ -96,6 +98,7 @@ func (c *checks) all() []check {
 		{"authenticated", c.authenticated},
 		{"deadline_exceeded", c.deadlineExceeded},
 		{"cancelled", c.cancelled},
+		{"unimplemented", c.unimplemented},
 	}
 }
 
@@ -278,6 +281,14 @@ func (c *checks) notFound() error {
 	defer cancel()
 	_, err := c.chat.Chat(ctx, &v1.ChatRequest{Endpoint: "nope", Messages: user("x")})
 	return expectStatus(err, codes.NotFound, `unknown endpoint "nope"`)
+}
+
+// unimplemented calls a method the gateway does not serve: its trailers-only answer, as grpc-go reads it.
+func (c *checks) unimplemented() error {
+	ctx, cancel := withTimeout("unimplemented", "")
+	defer cancel()
+	err := c.conn.Invoke(ctx, "/modelgate.v1.ChatService/Nope", &v1.ChatRequest{}, &v1.ChatResponse{})
+	return expectStatus(err, codes.Unimplemented, "unknown method /modelgate.v1.ChatService/Nope")
 }
 
 func (c *checks) invalidArgument() error {
