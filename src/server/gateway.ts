@@ -61,7 +61,7 @@ import { inProcessEmbedder } from "../policies/semantic-cache";
 import { applyCors, corsPolicy } from "./cors";
 import { HealthCheckResponse_ServingStatus } from "../../gen/health/v1/health_pb";
 import { HealthStatus, registerHealth } from "./health";
-import { createOnePortServer, GatewayResponse, type NodeRequest, type NodeResponse, type OnePortServer, type RequestListener, type StreamListener } from "./one-port";
+import { createOnePortServer, endWithHead, GatewayResponse, type NodeRequest, type NodeResponse, type OnePortServer, type RequestListener, type StreamListener } from "./one-port";
 import { createNodeHandler, grpcPercentEncode } from "./node-adapter";
 import { registerReflection } from "./reflection";
 import { closePolicyStores } from "../policies/cache";
@@ -497,14 +497,11 @@ function unknownRoute(req: NodeRequest, res: NodeResponse): void {
   const path = (req.url ?? "").split("?")[0] ?? "";
   const contentType = req.headers["content-type"] ?? "";
   if (contentType.startsWith("application/grpc")) {
-    // Trailers-only: the head ends the stream. (writeHead, then end(), would send the status in a
-    // head that does not end it, then no trailers: grpc-js reports INTERNAL "Call ended without
-    // gRPC status".) Headers set one by one and end() make Node's HTTP/2 compat layer send one.
-    res.statusCode = 200;
-    res.setHeader("content-type", contentType);
-    res.setHeader("grpc-status", String(Code.Unimplemented));
-    res.setHeader("grpc-message", grpcPercentEncode(`unknown method ${path}`));
-    res.end();
+    endWithHead(res, 200, {
+      "content-type": contentType,
+      "grpc-status": String(Code.Unimplemented),
+      "grpc-message": grpcPercentEncode(`unknown method ${path}`),
+    });
     return;
   }
   const body = JSON.stringify({ code: "not_found", message: `no route for ${req.method ?? "GET"} ${path}` });

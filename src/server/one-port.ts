@@ -372,6 +372,18 @@ function pingSession(
 }
 
 /**
+ * Answers with a head and nothing else, the head ending the stream: on HTTP/2 one HEADERS frame
+ * with END_STREAM, which is how a gRPC trailers-only answer must arrive. (writeHead() then end()
+ * makes Node's compat layer send a head that does not end the stream, then no trailers: grpc-js
+ * and grpc-go read that as INTERNAL, grpcio as UNKNOWN.) Headers set one by one, then end().
+ */
+export function endWithHead(res: NodeResponse, status: number, head: http.OutgoingHttpHeaders): void {
+  res.statusCode = status;
+  for (const name in head) res.setHeader(name, head[name]!);
+  res.end();
+}
+
+/**
  * The request side of one HTTP/2 stream must be received in full within `timeoutMs` (a gRPC
  * message whose length prefix promises more bytes than ever come would otherwise hang the call
  * and hold its memory forever). On expiry the caller gets DEADLINE_EXCEEDED (gRPC) or a 408
@@ -389,13 +401,13 @@ function guardRequestBody(stream: http2.ServerHttp2Stream, headers: http2.Incomi
       const head: http2.OutgoingHttpHeaders = grpc
         ? { "content-type": contentType, "grpc-status": "4", "grpc-message": grpcPercentEncode(message) }
         : { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
-      // gRPC's answer is trailers-only: the head ends the stream (a head that does not, then no
-      // trailers, is INTERNAL "Call ended without gRPC status" to grpc-js).
+      // gRPC's answer is trailers-only (see endWithHead).
       if (res !== undefined) {
-        res.statusCode = grpc ? 200 : 408;
-        for (const [name, value] of Object.entries(head)) res.setHeader(name, value!);
-        if (grpc) res.end();
-        else res.end(body);
+        if (grpc) endWithHead(res, 200, head);
+        else {
+          res.writeHead(408, head);
+          res.end(body);
+        }
       } else {
         // A stream the stream listener took has no compat response (and so none of the headers
         // set on one): the request id the gateway gave the call is echoed from the request.

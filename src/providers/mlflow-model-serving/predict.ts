@@ -9,6 +9,7 @@ import { isRecord } from "../upstream-reader";
 import { PROVIDER } from "./config";
 import { invocationsRequest } from "./invocations";
 import { exceedsJsonDepth } from "../../json";
+import { MAX_MESSAGE_DEPTH } from "../../server/message-conform";
 
 /** The PredictRequest oneof as MLflow's body: exactly one of its four input keys. */
 function scoringInput(input: PredictParams["input"]): JsonObject {
@@ -47,12 +48,12 @@ export const mlflowPredict: PredictTranslator<MlflowConfig> = {
 };
 
 /**
- * How deep predictions may nest. An answer carries them as google.protobuf.Value, two messages
- * per JSON level under PredictResponse, and protobuf decoders stop at 100 nested messages
- * (protobuf-es, so connect-es clients; C++ and Go by default): deeper predictions would encode
- * here and fail in the caller's client.
+ * How deep predictions may nest: 49. An answer carries them as google.protobuf.Value, two messages
+ * per JSON level under PredictResponse (level 1) and its `predictions` Value (level 2), and
+ * protobuf decoders stop at MAX_MESSAGE_DEPTH nested messages (protobuf-es, so connect-es clients;
+ * C++ and Go by default): deeper predictions would encode here and fail in the caller's client.
  */
-const MAX_PREDICTIONS_DEPTH = 49;
+const MAX_PREDICTIONS_DEPTH = (MAX_MESSAGE_DEPTH - 2) / 2;
 
 /** The body came out of JSON.parse, so it is JSON; only `undefined` (no body) is not. */
 function asJson(value: unknown): JsonValue {
