@@ -1,7 +1,10 @@
 // Assembles the gateway: runtime state, services with their interceptor chain, health and
 // reflection, CORS, the one-port listener, and graceful shutdown.
+import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { encodeEnvelope } from "@connectrpc/connect/protocol";
+import { endStreamFlag } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "pino";
 import { ChatService, file_modelgate_v1_chat } from "../../gen/modelgate/v1/chat_pb";
 import { CompletionsService, file_modelgate_v1_completions } from "../../gen/modelgate/v1/completions_pb";
@@ -430,14 +433,14 @@ export class Gateway {
         assignRequestId(req, res);
         if (applyCors(cors, req.method, req.headers, res)) return;
         if (req.method === "GET" && req.url === "/metrics") {
-          this.serveMetrics(req, res).catch((err: unknown) => failRequest(logger, res, err));
+          this.serveMetrics(req, res).catch((err: unknown) => failRequest(logger, req, res, err));
           return;
         }
         if (consoleFiles(req, res)) return;
         if (rest(req, res)) return;
         handler(req, res);
       } catch (err) {
-        failRequest(logger, res, err);
+        failRequest(logger, req, res, err);
       }
     };
     // Server-streaming gRPC over HTTP/2, answered on the stream itself (node-adapter.ts); a
@@ -455,7 +458,11 @@ export class Gateway {
         if (!handler.stream(s, headers, requestId)) return false;
       } catch (err) {
         logger.error({ err }, "request handler failed");
-        s.destroy();
+        // The stream listener only takes gRPC calls: INTERNAL in trailers-only form, as failRequest.
+        if (!s.headersSent && !s.destroyed) {
+          s.respond({ ":status": 200, ...internalGrpcHead(String(headers["content-type"])) }, { endStream: true });
+          s.close(http2.constants.NGHTTP2_NO_ERROR);
+        } else s.destroy();
         return true;
       }
       this.active++;
@@ -480,16 +487,38 @@ function assignRequestId(req: NodeRequest, res: NodeResponse): void {
   else res.setHeader("x-request-id", id);
 }
 
-/** A failure outside every surface's own error handling: a gateway bug, logged; the caller gets a 500. */
-function failRequest(log: Logger, res: NodeResponse, err: unknown): void {
+/**
+ * A failure outside every surface's own error handling: a gateway bug, logged (the caller never
+ * sees its message). A gRPC caller gets INTERNAL in trailers-only form (a bare HTTP 500 reads as
+ * UNKNOWN or "Received RST_STREAM" in gRPC clients), a Connect stream an end-stream message,
+ * everyone else a JSON 500 in Connect's unary shape.
+ */
+function failRequest(log: Logger, req: NodeRequest, res: NodeResponse, err: unknown): void {
   log.error({ err }, "request handler failed");
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  const contentType = req.headers["content-type"] ?? "";
+  if (contentType.startsWith("application/grpc")) {
+    endWithHead(res, 200, internalGrpcHead(contentType));
+    return;
+  }
+  if (contentType.startsWith("application/connect+")) {
+    // A Connect stream's error is its end-stream message (a non-200 status reads as UNKNOWN).
+    res.writeHead(200, { "content-type": contentType, "content-length": internalEndStream.byteLength });
+    res.end(internalEndStream);
+    return;
+  }
   const body = JSON.stringify({ code: "internal", message: "internal error" });
   res.writeHead(500, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
   res.end(body);
+}
+
+const internalEndStream = encodeEnvelope(endStreamFlag, new TextEncoder().encode(JSON.stringify({ error: { code: "internal", message: "internal error" } })));
+
+function internalGrpcHead(contentType: string): http2.OutgoingHttpHeaders {
+  return { "content-type": contentType, "grpc-status": String(Code.Internal), "grpc-message": "internal error" };
 }
 
 /** Unknown paths: gRPC clients get UNIMPLEMENTED in trailers-only form, everyone else a JSON 404. */
