@@ -2,6 +2,7 @@
 // name / endpoint_type / model / limit); our extensions (server, auth, logging) sit beside it.
 import { z } from "zod";
 import { accessSchema, jwtConfigSchema } from "../auth/config";
+import { MAX_TIMER_MS } from "../timers";
 import { pricesSchema } from "../usage/prices";
 import { checkTargets, modelSchema, routingSchema, targetSchema, withTargets } from "../routing/config";
 import { piiKinds, policiesSchema } from "../policies/config";
@@ -156,7 +157,7 @@ export const configSchema = z.strictObject({
       /** Largest request body accepted on any surface. */
       max_body_bytes: z.number().int().positive().default(4 * 1024 * 1024),
       /** How long running calls may take to finish on SIGTERM before they are cut. */
-      shutdown_grace_ms: z.number().int().min(0).default(10_000),
+      shutdown_grace_ms: z.number().int().min(0).max(MAX_TIMER_MS).default(10_000),
       /**
        * Origins allowed to call from a browser: exact origins, `scheme://host:*` for any port of a
        * host, or "*" for any origin. The default admits loopback pages only, so a web page on the
@@ -164,35 +165,35 @@ export const configSchema = z.strictObject({
        */
       cors_origins: z.array(z.string().min(1)).default(["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]),
       /** Timeout for one upstream call (headers and body idle time). */
-      upstream_timeout_ms: z.number().int().positive().default(120_000),
+      upstream_timeout_ms: z.number().int().positive().max(MAX_TIMER_MS).default(120_000),
       /**
        * How long a client may take to send a request's headers (on a new connection, also its
        * first bytes). Slow-header ("slowloris") connections are closed after this.
        */
-      headers_timeout_ms: z.number().int().positive().default(10_000),
+      headers_timeout_ms: z.number().int().positive().max(MAX_TIMER_MS).default(10_000),
       /**
        * How long a client may take to send a whole request, headers and body: on HTTP/1.1 the
        * connection is answered 408 and closed, on HTTP/2 the stream gets DEADLINE_EXCEEDED (gRPC)
        * or 408 and is reset. Only the receiving side is timed; a response may stream for as long
        * as the call runs. 60 s sends the largest body (max_body_bytes) at about 0.5 Mbit/s.
        */
-      request_timeout_ms: z.number().int().positive().default(60_000),
+      request_timeout_ms: z.number().int().positive().max(MAX_TIMER_MS).default(60_000),
       /**
        * An HTTP/1.1 keep-alive connection with no request, or an HTTP/2 session with no open
        * stream, is closed after this (a session with a running call never is). 65 s is longer
        * than the 60 s idle timeout of common load balancers, so the balancer closes first and
        * never sends a request on a connection the gateway is closing.
        */
-      idle_timeout_ms: z.number().int().positive().default(65_000),
+      idle_timeout_ms: z.number().int().positive().max(MAX_TIMER_MS).default(65_000),
       /**
        * Every HTTP/2 connection is sent a PING this often (0: never), and closed when it does not
        * answer within http2_keepalive_timeout_ms. A client that vanished behind a load balancer
        * (no FIN, no RST) is found this way, also while one of its calls waits for a slow model.
        * With the defaults a dead peer is found within 50 s, before a balancer's usual 60 s.
        */
-      http2_keepalive_ms: z.number().int().min(0).default(30_000),
+      http2_keepalive_ms: z.number().int().min(0).max(MAX_TIMER_MS).default(30_000),
       /** How long a keep-alive PING may go unanswered before the connection is closed. */
-      http2_keepalive_timeout_ms: z.number().int().positive().default(20_000),
+      http2_keepalive_timeout_ms: z.number().int().positive().max(MAX_TIMER_MS).default(20_000),
       /**
        * Most client connections open at once; more are closed on accept (and counted in a
        * warning at most every 5 s). With the usual limit of 1,024 file descriptors: about 64 go

@@ -2,6 +2,7 @@
 // the MLflow file; MLflow 3's top-level `routes:` are read into the same shape, see
 // mlflow-routes.ts).
 import { z } from "zod";
+import { MAX_TIMER_MS } from "../timers";
 
 const targetName = z
   .string()
@@ -82,8 +83,8 @@ export const outlierEjectionSchema = z
     window_ms: z.number().int().positive().default(60_000),
     window_calls: z.number().int().positive().max(100_000).default(200),
     interval_ms: z.number().int().positive().default(1_000),
-    base_ejection_ms: z.number().int().positive().default(30_000),
-    max_ejection_ms: z.number().int().positive().default(300_000),
+    base_ejection_ms: z.number().int().positive().max(MAX_TIMER_MS).default(30_000),
+    max_ejection_ms: z.number().int().positive().max(MAX_TIMER_MS).default(300_000),
     max_ejection_percent: z.number().min(0).max(100).default(50),
   })
   .refine((o) => o.max_error_rate !== null || o.max_error_rate_over_mean !== undefined, {
@@ -120,16 +121,16 @@ export const routingSchema = z.strictObject({
   /** Failure classes that move on to the next target (default: all of them). */
   fallback_on: z.array(z.enum(failureClasses)).default([...failureClasses]),
   /** Time allowed for one upstream attempt: a unary answer, or a stream's first message. */
-  attempt_timeout_ms: z.number().int().positive().optional(),
+  attempt_timeout_ms: z.number().int().positive().max(MAX_TIMER_MS).optional(),
   /** Time allowed for all attempts and waits together (streams: until the first message). */
-  timeout_ms: z.number().int().positive().optional(),
+  timeout_ms: z.number().int().positive().max(MAX_TIMER_MS).optional(),
   retries: z
     .strictObject({
       /** Retries on the same target after a retryable failure (429, 5xx, connection, timeout, bad body). */
       max: z.number().int().min(0).max(10).default(0),
       /** Backoff before retry n: a random delay up to base_delay_ms * 2^n (full jitter), at most max_delay_ms. */
-      base_delay_ms: z.number().int().min(0).default(100),
-      max_delay_ms: z.number().int().min(0).default(2_000),
+      base_delay_ms: z.number().int().min(0).max(MAX_TIMER_MS).default(100),
+      max_delay_ms: z.number().int().min(0).max(MAX_TIMER_MS).default(2_000),
       /**
        * Retries may add at most this share of the endpoint's calls (plus min_per_second), so a
        * failing upstream is not hammered: 20 = one retry per five calls.
@@ -149,7 +150,7 @@ export const routingSchema = z.strictObject({
   breaker: z
     .strictObject({
       consecutive_failures: z.number().int().positive().default(5),
-      half_open_after_ms: z.number().int().positive().default(30_000),
+      half_open_after_ms: z.number().int().positive().max(MAX_TIMER_MS).default(30_000),
     })
     .prefault({}),
   /** Outlier ejection by error rate; off unless given (see outlierEjectionSchema). */

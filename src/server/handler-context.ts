@@ -8,6 +8,10 @@
 // (DEADLINE_EXCEEDED) at the deadline, or what `abort` gets.
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
+import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
+import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
+import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
+import { MAX_TIMER_MS } from "../timers";
 import { FastHeaders } from "./fast-headers";
 
 export type AbortableContext = HandlerContext & { abort(reason: unknown): void };
@@ -24,6 +28,27 @@ export interface CallContextInit {
   requestHeader: Headers;
   responseHeader: Headers;
   contextValues: ContextValues | undefined;
+}
+
+/**
+ * The request as connect-es's own handler should see it: a grpc-timeout or connect-timeout-ms
+ * further away than MAX_TIMER_MS is removed (connect-es's deadline timer has the same limit), so
+ * every path treats it as callContext does. A malformed value stays, for connect-es to refuse.
+ */
+export function withoutFarDeadline(u: UniversalServerRequest): UniversalServerRequest {
+  for (const name of timeoutHeaders) {
+    const value = u.header.get(name);
+    if (value !== null && isFarTimeout(name, value)) u.header.delete(name);
+  }
+  return u;
+}
+
+const timeoutHeaders = ["grpc-timeout", "connect-timeout-ms"] as const;
+
+/** Whether a well-formed timeout header's value is longer than MAX_TIMER_MS. */
+export function isFarTimeout(name: (typeof timeoutHeaders)[number], value: string): boolean {
+  const parse = name === "grpc-timeout" ? parseGrpcTimeout : parseConnectTimeout;
+  return (parse(value, Number.MAX_SAFE_INTEGER).timeoutMs ?? 0) > MAX_TIMER_MS;
 }
 
 const deadlineExceeded = () => new ConnectError("the operation timed out", Code.DeadlineExceeded);
@@ -53,7 +78,11 @@ function runningOn(signal: AbortSignal): Set<(reason: unknown) => void> {
 
 export function callContext(init: CallContextInit): AbortableContext {
   const controller = new AbortController();
-  const { requestSignal, shutdownSignal, timeoutMs, method } = init;
+  const { requestSignal, shutdownSignal, method } = init;
+  // A deadline too far away for a timer (gRPC allows "99999999H"; grpc-go sends 30 days as
+  // "2592000S") would fire at once: it is treated as none, as @grpc/grpc-js does (deadline.ts,
+  // getRelativeTimeout: too far for a timer means no timer).
+  const timeoutMs = init.timeoutMs !== undefined && init.timeoutMs > MAX_TIMER_MS ? undefined : init.timeoutMs;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let shutdownCalls: Set<(reason: unknown) => void> | undefined;
   const abort = (reason: unknown) => {

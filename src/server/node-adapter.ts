@@ -15,6 +15,7 @@ import type { NodeRequest, NodeResponse, RequestListener } from "./one-port";
 import { fastProtocol, serveUnary, unaryFastPaths } from "./unary-fast-path";
 import { fastStreamProtocol, grpcStreamBinary, serveRawServerStream, serveServerStream, serverStreamFastPaths } from "./stream-fast-path";
 import { eachHeader, FastHeaders } from "./fast-headers";
+import { withoutFarDeadline } from "./handler-context";
 
 export function isParseError(err: ConnectError): boolean {
   return err.code === Code.Internal && err.rawMessage.startsWith("parse binary:");
@@ -62,7 +63,7 @@ export function createNodeHandler(
       return;
     }
     const connectEs = (u: UniversalServerRequest) => {
-      handler(u)
+      handler(withoutFarDeadline(u))
         .then((uRes) => writeResponse(conform(uRes), res))
         .catch((reason: unknown) => onWriteFailed(reason, res));
     };
@@ -95,7 +96,7 @@ export function createNodeHandler(
     const connectEs = (u: UniversalServerRequest) => {
       const res = new Http2ServerResponse(h2stream);
       for (const key in responseHeaders) res.setHeader(key, responseHeaders[key]!);
-      handler(u)
+      handler(withoutFarDeadline(u))
         .then((uRes) => writeResponse(conform(uRes), res))
         .catch((reason: unknown) => onWriteFailed(reason, res));
     };

@@ -80,6 +80,16 @@ endpoints:
     for (const name of ["openai", "anthropic", "mlflow-model-serving"]) expect(problem).toContain(name);
   });
 
+  it("refuses a duration no timer can hold (over 2^31-1 ms, ~24.8 days: setTimeout would fire at once)", () => {
+    const routed = `endpoints: [{ name: c, endpoint_type: llm/v1/chat, targets: [{ name: a, model: { provider: echo, name: e } }],
+      routing: { strategy: fallback, attempt_timeout_ms: 2147483648, retries: { max_delay_ms: 2592000000 } } }]`;
+    expect(problems(`server: { idle_timeout_ms: 2592000000, upstream_timeout_ms: 2147483647 }\n${routed}`)).toEqual([
+      "server.idle_timeout_ms: Too big: expected number to be <=2147483647",
+      "endpoints[0].routing.attempt_timeout_ms: Too big: expected number to be <=2147483647",
+      "endpoints[0].routing.retries.max_delay_ms: Too big: expected number to be <=2147483647",
+    ]);
+  });
+
   it("reports YAML syntax errors with a line", () => {
     expect(problems("endpoints: [\n  - a: b\n")[0]).toMatch(/^line \d+: /);
   });
