@@ -26,21 +26,22 @@ const checks = [
   "authenticated",
   "deadline_exceeded",
   "cancelled",
+  "far_deadline",
 ] as const;
 
 const langs = ["python", "go", "java", "rust"] as const;
 type Lang = (typeof langs)[number];
 
 /**
- * The checks each client runs: the Java and Rust ones also ask grpc.health.v1; the Python and Go
- * ones also call a method the gateway does not serve (its trailers-only UNIMPLEMENTED, as grpcio
- * and grpc-go read it).
+ * The checks each client runs: all also call a method the gateway does not serve (its
+ * trailers-only UNIMPLEMENTED, as each gRPC stack reads it); the Java and Rust ones also ask
+ * grpc.health.v1.
  */
 const checksOf: Record<Lang, readonly string[]> = {
   python: [...checks, "unimplemented"],
   go: [...checks, "unimplemented"],
-  java: [...checks, "health"],
-  rust: [...checks, "health"],
+  java: [...checks, "health", "unimplemented"],
+  rust: [...checks, "health", "unimplemented"],
 };
 
 const clientCommand: Record<Lang, [string, ...string[]]> = {

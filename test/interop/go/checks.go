@@ -98,6 +98,7 @@ func (c *checks) all() []check {
 		{"authenticated", c.authenticated},
 		{"deadline_exceeded", c.deadlineExceeded},
 		{"cancelled", c.cancelled},
+		{"far_deadline", c.farDeadline},
 		{"unimplemented", c.unimplemented},
 	}
 }
@@ -281,6 +282,31 @@ func (c *checks) notFound() error {
 	defer cancel()
 	_, err := c.chat.Chat(ctx, &v1.ChatRequest{Endpoint: "nope", Messages: user("x")})
 	return expectStatus(err, codes.NotFound, `unknown endpoint "nope"`)
+}
+
+// farDeadline streams with a 30-day deadline, which grpc-go sends as grpc-timeout "2592000S", past
+// what a Node timer holds (2^31-1 ms): the stream must run to its end, not fail at once.
+func (c *checks) farDeadline() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*24*time.Hour)
+	defer cancel()
+	stream, err := c.chat.StreamChat(callContext(ctx, "far_deadline", ""), &v1.StreamChatRequest{Endpoint: "slow", Messages: user("one")})
+	if err != nil {
+		return err
+	}
+	text := ""
+	for {
+		chunk, err := stream.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		for _, choice := range chunk.GetChoices() {
+			text += choice.GetDelta().GetContent()
+		}
+	}
+	return expectEqual(text, "echo: one", "joined deltas")
 }
 
 // unimplemented calls a method the gateway does not serve: its trailers-only answer, as grpc-go reads it.

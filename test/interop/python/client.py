@@ -35,6 +35,7 @@ SLOW_WORDS = 8  # "echo:" and the seven words
 SLOW_DELAY_MS = 500
 DEADLINE_S = 1.5  # room for the connection and the first word on a loaded machine
 CALL_TIMEOUT_S = 10
+FAR_DEADLINE_S = 30 * 86_400  # 30 days: grpc-timeout "2592000S", past a Node timer's 2^31-1 ms
 # What chat_example prints against the echo provider: the reply, the streamed reply and its
 # usage (1 prompt + 2 completion tokens), and the NOT_FOUND message.
 EXAMPLE_OUTPUT = 'echo: hi\necho: hi\n3 tokens\nnot found: unknown endpoint "no-such-endpoint"\n'
@@ -239,6 +240,12 @@ class Checks:
         full_ms = SLOW_WORDS * SLOW_DELAY_MS
         expect(elapsed_ms < full_ms * 0.75, f"the call took {elapsed_ms:.0f}ms; the full stream takes {full_ms}ms")
 
+    def far_deadline(self) -> None:
+        # A 30-day deadline, past what a Node timer holds (2^31-1 ms): the stream runs to its end.
+        req = chat_pb2.StreamChatRequest(endpoint="slow", messages=user("one"))
+        chunks = list(self.chat.StreamChat(req, metadata=metadata("far_deadline"), timeout=FAR_DEADLINE_S))
+        expect_equal("".join(c.delta.content for chunk in chunks for c in chunk.choices), "echo: one", "joined deltas")
+
     def unimplemented(self) -> None:
         # A method the gateway does not serve: its trailers-only answer, as grpcio reads it.
         nope = self.channel.unary_unary("/modelgate.v1.ChatService/Nope")
@@ -257,6 +264,7 @@ CHECK_NAMES = [
     "authenticated",
     "deadline_exceeded",
     "cancelled",
+    "far_deadline",
     "unimplemented",
 ]
 

@@ -13,9 +13,9 @@ use tonic_health::pb::HealthCheckRequest;
 use crate::pb::chat_service_client::ChatServiceClient;
 use crate::pb::embeddings_service_client::EmbeddingsServiceClient;
 use crate::pb::endpoint_service_client::EndpointServiceClient;
-use crate::pb::{ChatMessage, ChatRequest, EmbedRequest, ListEndpointsRequest, StreamChatRequest, StreamChatResponse, Usage};
+use crate::pb::{ChatMessage, ChatRequest, ChatResponse, EmbedRequest, ListEndpointsRequest, StreamChatRequest, StreamChatResponse, Usage};
 
-pub const NAMES: [&str; 11] = [
+pub const NAMES: [&str; 13] = [
     "chat_unary",
     "stream_chat",
     "embed",
@@ -26,7 +26,9 @@ pub const NAMES: [&str; 11] = [
     "authenticated",
     "deadline_exceeded",
     "cancelled",
+    "far_deadline",
     "health",
+    "unimplemented",
 ];
 
 // The slow endpoint streams one word every SLOW_DELAY (echo's stream_delay_ms), so its reply to
@@ -36,6 +38,7 @@ const SLOW_WORDS: u32 = 8; // "echo:" and the seven words
 const SLOW_DELAY: Duration = Duration::from_millis(500);
 const DEADLINE: Duration = Duration::from_millis(1500); // room for the connection and the first word on a loaded machine
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+const FAR_DEADLINE: Duration = Duration::from_secs(30 * 86_400); // grpc-timeout "2592000S": past a Node timer's 2^31-1 ms
 const WRONG_API_KEY: &str = "sk-wrong-key-000000000";
 // What the README example prints against the echo provider: the reply, the streamed reply and
 // its usage (1 prompt + 2 completion tokens), and the NOT_FOUND message.
@@ -153,7 +156,9 @@ impl Checks {
             "authenticated" => self.authenticated().await,
             "deadline_exceeded" => self.deadline_exceeded().await,
             "cancelled" => self.cancelled().await,
+            "far_deadline" => self.far_deadline().await,
             "health" => self.health().await,
+            "unimplemented" => self.unimplemented().await,
             other => fail(format!("no such check {other:?}")),
         }
     }
@@ -349,5 +354,33 @@ impl Checks {
         let chat = health.check(check("modelgate.v1.ChatService")).await?.into_inner();
         expect_equal(chat.status(), ServingStatus::Serving, "health of modelgate.v1.ChatService")?;
         expect_status(health.check(check("no.such.Service")).await, Code::NotFound, "unknown service: no.such.Service")
+    }
+
+    /// A 30-day deadline, past what a Node timer holds (2^31-1 ms): the stream must run to its end,
+    /// not fail at once.
+    async fn far_deadline(&self) -> CheckResult {
+        let mut chat = ChatServiceClient::new(self.channel.clone());
+        let req = StreamChatRequest { endpoint: "slow".into(), messages: user("one"), ..Default::default() };
+        let mut stream = chat.stream_chat(request(req, "far_deadline", None, FAR_DEADLINE)).await?.into_inner();
+        let mut text = String::new();
+        while let Some(chunk) = stream.message().await? {
+            for choice in &chunk.choices {
+                if let Some(delta) = &choice.delta {
+                    text.push_str(&delta.content);
+                }
+            }
+        }
+        expect_equal(text.as_str(), "echo: one", "joined deltas")
+    }
+
+    /// A method the gateway does not serve: its trailers-only UNIMPLEMENTED, as tonic reads it.
+    async fn unimplemented(&self) -> CheckResult {
+        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
+        grpc.ready().await.map_err(|e| Status::unknown(format!("channel not ready: {e}")))?;
+        let codec = tonic_prost::ProstCodec::<ChatRequest, ChatResponse>::default();
+        let path = tonic::codegen::http::uri::PathAndQuery::from_static("/modelgate.v1.ChatService/Nope");
+        let req = request(ChatRequest::default(), "unimplemented", None, CALL_TIMEOUT);
+        let result: Result<tonic::Response<ChatResponse>, Status> = grpc.unary(req, path, codec).await;
+        expect_status(result, Code::Unimplemented, "unknown method /modelgate.v1.ChatService/Nope")
     }
 }

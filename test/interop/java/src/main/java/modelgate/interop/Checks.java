@@ -1,14 +1,17 @@
 package modelgate.interop;
 
+import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.ClientInterceptors;
 import io.grpc.Context;
 import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
+import io.grpc.stub.ClientCalls;
 import io.grpc.stub.MetadataUtils;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -90,7 +93,9 @@ final class Checks {
         new Check("authenticated", this::authenticated),
         new Check("deadline_exceeded", this::deadlineExceeded),
         new Check("cancelled", this::cancelled),
-        new Check("health", this::health));
+        new Check("far_deadline", this::farDeadline),
+        new Check("health", this::health),
+        new Check("unimplemented", this::unimplemented));
   }
 
   static void expectEqual(Object actual, Object expected, String what) {
@@ -375,5 +380,35 @@ final class Checks {
         () -> health.check(HealthCheckRequest.newBuilder().setService("no.such.Service").build()),
         Status.Code.NOT_FOUND,
         "unknown service: no.such.Service");
+  }
+
+  /**
+   * A 30-day deadline, which grpc-java sends as grpc-timeout "2592000S", past what a Node timer
+   * holds (2^31-1 ms): the stream must run to its end, not fail at once.
+   */
+  void farDeadline() {
+    ChatServiceGrpc.ChatServiceBlockingStub far = ChatServiceGrpc.newBlockingStub(channel)
+        .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(metadata("far_deadline", null)))
+        .withDeadlineAfter(30, TimeUnit.DAYS);
+    StringBuilder text = new StringBuilder();
+    Iterator<StreamChatResponse> stream = far.streamChat(StreamChatRequest.newBuilder().setEndpoint("slow").addAllMessages(user("one")).build());
+    while (stream.hasNext()) {
+      for (var choice : stream.next().getChoicesList()) {
+        text.append(choice.getDelta().getContent());
+      }
+    }
+    expectEqual(text.toString(), "echo: one", "joined deltas");
+  }
+
+  /** A method the gateway does not serve: its trailers-only UNIMPLEMENTED, as grpc-java reads it. */
+  void unimplemented() {
+    MethodDescriptor<ChatRequest, ChatResponse> nope =
+        ChatServiceGrpc.getChatMethod().toBuilder().setFullMethodName("modelgate.v1.ChatService/Nope").build();
+    Channel withId = ClientInterceptors.intercept(channel, MetadataUtils.newAttachHeadersInterceptor(metadata("unimplemented", null)));
+    CallOptions options = CallOptions.DEFAULT.withDeadlineAfter(CALL_TIMEOUT_MS, TimeUnit.MILLISECONDS);
+    expectStatus(
+        () -> ClientCalls.blockingUnaryCall(withId, nope, options, ChatRequest.getDefaultInstance()),
+        Status.Code.UNIMPLEMENTED,
+        "unknown method /modelgate.v1.ChatService/Nope");
   }
 }
