@@ -107,12 +107,14 @@ function notFound(_req: NodeRequest, res: NodeResponse): void {
 interface Served {
   server: OnePortServer;
   port: number;
+  /** The HTTP/2 session cases go out on; a new one when it is closed. */
   session?: http2.ClientHttp2Session;
+  sessions: http2.ClientHttp2Session[];
 }
 
 async function serve(server: OnePortServer): Promise<Served> {
   await new Promise<void>((resolve) => server.tcp.listen(0, "127.0.0.1", resolve));
-  return { server, port: (server.tcp.address() as AddressInfo).port };
+  return { server, port: (server.tcp.address() as AddressInfo).port, sessions: [] };
 }
 
 let ours: Served;
@@ -142,9 +144,12 @@ beforeAll(async () => {
 afterAll(async () => {
   agent.destroy();
   for (const s of [ours, theirs]) {
-    s.session?.close();
-    await s.server.stopAccepting();
+    // Every session this test opened (a case may have left an earlier one closing), then the
+    // server's own side of whatever is left: a teardown, not a graceful stop to wait out.
+    for (const session of s.sessions) session.destroy();
+    const closed = s.server.stopAccepting();
     s.server.destroyAll();
+    await closed;
   }
 });
 
@@ -363,6 +368,7 @@ async function sendH2(to: Served, c: Case): Promise<Answer> {
   if (to.session === undefined || to.session.closed || to.session.destroyed) {
     to.session = http2.connect(`http://127.0.0.1:${to.port}`);
     to.session.on("error", () => {});
+    to.sessions.push(to.session);
   }
   const a = await h2Request(to.session, { ":method": c.method, ":path": c.path, ...c.headers }, c.body, 30_000);
   return { status: Number(a.headers[":status"] ?? 0), ...a };
