@@ -459,10 +459,15 @@ export class Gateway {
       } catch (err) {
         logger.error({ err }, "request handler failed");
         // The stream listener only takes gRPC calls: INTERNAL in trailers-only form, as failRequest.
-        if (!s.headersSent && !s.destroyed) {
-          s.respond({ ":status": 200, ...internalGrpcHead(String(headers["content-type"])) }, { endStream: true });
-          s.close(http2.constants.NGHTTP2_NO_ERROR);
-        } else s.destroy();
+        if (s.headersSent || s.destroyed) s.destroy();
+        else {
+          try {
+            s.respond({ ":status": 200, ...internalGrpcHead(String(headers["content-type"])) }, { endStream: true });
+            s.close(http2.constants.NGHTTP2_NO_ERROR);
+          } catch {
+            s.destroy();
+          }
+        }
         return true;
       }
       this.active++;
@@ -495,24 +500,29 @@ function assignRequestId(req: NodeRequest, res: NodeResponse): void {
  */
 function failRequest(log: Logger, req: NodeRequest, res: NodeResponse, err: unknown): void {
   log.error({ err }, "request handler failed");
-  if (res.headersSent) {
+  try {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const contentType = req.headers["content-type"] ?? "";
+    if (contentType.startsWith("application/grpc")) {
+      endWithHead(res, 200, internalGrpcHead(contentType));
+      return;
+    }
+    if (contentType.startsWith("application/connect+")) {
+      // A Connect stream's error is its end-stream message (a non-200 status reads as UNKNOWN).
+      res.writeHead(200, { "content-type": contentType, "content-length": internalEndStream.byteLength });
+      res.end(internalEndStream);
+      return;
+    }
+    const body = JSON.stringify({ code: "internal", message: "internal error" });
+    res.writeHead(500, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+    res.end(body);
+  } catch {
+    // Nothing left to answer with: the last boundary must not throw.
     res.destroy();
-    return;
   }
-  const contentType = req.headers["content-type"] ?? "";
-  if (contentType.startsWith("application/grpc")) {
-    endWithHead(res, 200, internalGrpcHead(contentType));
-    return;
-  }
-  if (contentType.startsWith("application/connect+")) {
-    // A Connect stream's error is its end-stream message (a non-200 status reads as UNKNOWN).
-    res.writeHead(200, { "content-type": contentType, "content-length": internalEndStream.byteLength });
-    res.end(internalEndStream);
-    return;
-  }
-  const body = JSON.stringify({ code: "internal", message: "internal error" });
-  res.writeHead(500, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-  res.end(body);
 }
 
 const internalEndStream = encodeEnvelope(endStreamFlag, new TextEncoder().encode(JSON.stringify({ error: { code: "internal", message: "internal error" } })));
