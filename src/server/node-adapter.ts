@@ -9,13 +9,14 @@
 import { Code, ConnectError, createConnectRouter, type ConnectRouter } from "@connectrpc/connect";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
 import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
-import { compressionBrotli, compressionGzip, type ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
+import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import { Http2ServerResponse, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { NodeRequest, NodeResponse, RequestListener } from "./one-port";
 import { fastProtocol, serveUnary, unaryFastPaths } from "./unary-fast-path";
 import { fastStreamProtocol, grpcStreamBinary, serveRawServerStream, serveServerStream, serverStreamFastPaths } from "./stream-fast-path";
 import { eachHeader, FastHeaders } from "./fast-headers";
 import { withoutFarDeadline } from "./handler-context";
+import { acceptedCompressions } from "./compression";
 
 export function isParseError(err: ConnectError): boolean {
   return err.code === Code.Internal && err.rawMessage.startsWith("parse binary:");
@@ -38,7 +39,7 @@ export function createNodeHandler(
     fallback: (req: NodeRequest, res: NodeResponse) => void;
   },
 ): NodeHandler {
-  const routerOptions = { acceptCompression: [compressionGzip, compressionBrotli], ...options };
+  const routerOptions = { acceptCompression: acceptedCompressions, ...options };
   const router = createConnectRouter(routerOptions);
   // Unary Connect and gRPC calls skip connect-es's universal handler (see unary-fast-path.ts).
   // Server-streaming gRPC over HTTP/2 too, for what each open stream holds (see stream-fast-path.ts).

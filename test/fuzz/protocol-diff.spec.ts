@@ -20,14 +20,15 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from "node:zlib";
+import { brotliCompressSync, brotliDecompressSync, deflateSync, gunzipSync, gzipSync, inflateSync } from "node:zlib";
 import { create, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
-import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatRequestSchema, ChatService, StreamChatRequestSchema } from "../../gen/modelgate/v1/chat_pb";
 import { createNodeHandler } from "../../src/server/node-adapter";
 import { isFarTimeout } from "../../src/server/handler-context";
+import { acceptedCompressions } from "../../src/server/compression";
 import { createOnePortServer, type NodeRequest, type NodeResponse, type OnePortServer } from "../../src/server/one-port";
 import { envelope } from "../support/envelopes";
 import { h2Request } from "../support/h2-request";
@@ -126,7 +127,7 @@ beforeAll(async () => {
   // As the gateway wires it (gateway.ts): a call with an Origin comes through Node's compat
   // objects (its CORS headers), every other HTTP/2 stream goes to the handler's stream listener.
   ours = await serve(createOnePortServer(handler, { streamListener: (s, headers) => headers.origin === undefined && handler.stream(s, headers, () => ({})) }));
-  const adapter = connectNodeAdapter({ routes, readMaxBytes, acceptCompression: [compressionGzip, compressionBrotli], fallback: notFound });
+  const adapter = connectNodeAdapter({ routes, readMaxBytes, acceptCompression: acceptedCompressions, fallback: notFound });
   // connect-es arms its deadline timer with setTimeout, which runs a delay past 2^31-1 ms after
   // 1 ms; the gateway treats such a deadline as none (handler-context.ts, far-deadlines.spec.ts).
   // The reference is given the same reading, so a far deadline compares as what it means.
@@ -185,26 +186,26 @@ const headerChoices: Record<Family, Record<string, string[]>> = {
   connect: {
     "connect-protocol-version": ["1", "2", "", "one"],
     "connect-timeout-ms": ["30000", "abc", "-5", "1e4", "99999999999", "", "10000000000", "0030000"],
-    "content-encoding": ["gzip", "br", "identity", "bogus", "GZIP", "gzip, br"],
-    "accept-encoding": ["gzip", "br", "gzip, br", "bogus", "identity", "*"],
+    "content-encoding": ["gzip", "br", "identity", "bogus", "GZIP", "gzip, br", "deflate"],
+    "accept-encoding": ["gzip", "br", "gzip, br", "bogus", "identity", "*", "deflate"],
   },
   "connect-stream": {
     "connect-protocol-version": ["1", "2", ""],
     "connect-timeout-ms": ["30000", "abc", "-5", "99999999999", ""],
-    "connect-content-encoding": ["gzip", "br", "identity", "bogus"],
-    "connect-accept-encoding": ["gzip", "br", "gzip, br", "bogus"],
+    "connect-content-encoding": ["gzip", "br", "identity", "bogus", "deflate"],
+    "connect-accept-encoding": ["gzip", "br", "gzip, br", "bogus", "deflate"],
   },
   grpc: {
     "grpc-timeout": ["30S", "30000m", "1x", "100000000S", "-1S", "99999999S", "5", "", "1H", "30000000u"],
     "grpc-encoding": ["gzip", "br", "identity", "bogus", "deflate"],
-    "grpc-accept-encoding": ["gzip", "br", "gzip,br", "bogus", "identity"],
+    "grpc-accept-encoding": ["gzip", "br", "gzip,br", "bogus", "identity", "deflate", "identity,deflate,gzip"],
     te: ["trailers", "gzip"],
     origin: ["https://console.example"],
   },
   "grpc-web": {
     "grpc-timeout": ["30S", "1x", "-1S", ""],
-    "grpc-encoding": ["gzip", "identity", "bogus"],
-    "grpc-accept-encoding": ["gzip", "bogus"],
+    "grpc-encoding": ["gzip", "identity", "bogus", "deflate"],
+    "grpc-accept-encoding": ["gzip", "bogus", "deflate"],
     "x-grpc-web": ["1"],
   },
   get: {
@@ -256,6 +257,7 @@ function mutateBinary(rng: Rng, bytes: Buffer): Buffer {
 function compress(encoding: string | undefined, data: Buffer): Buffer {
   if (encoding === "gzip") return gzipSync(data);
   if (encoding === "br") return brotliCompressSync(data);
+  if (encoding === "deflate") return deflateSync(data);
   return data;
 }
 
@@ -403,6 +405,7 @@ function decompress(encoding: string | undefined, data: Buffer): Buffer | string
   try {
     if (encoding === "gzip") return gunzipSync(data);
     if (encoding === "br") return brotliDecompressSync(data);
+    if (encoding === "deflate") return inflateSync(data);
   } catch (err) {
     return `undecompressable (${String(err)})`;
   }

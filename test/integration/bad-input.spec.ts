@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as http2 from "node:http2";
+import { deflateSync } from "node:zlib";
 import * as grpc from "@grpc/grpc-js";
 import { ChatRequestSchema, ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
@@ -127,11 +128,11 @@ describe("malformed bodies (Connect over HTTP/1.1)", () => {
 });
 
 describe("malformed gRPC frames", () => {
-  function grpcCall(path: string, frame: Buffer): Promise<{ status: string | undefined; message: string | undefined }> {
+  function grpcCall(path: string, frame: Buffer, headers: http2.OutgoingHttpHeaders = {}): Promise<{ status: string | undefined; message: string | undefined }> {
     return new Promise((resolve, reject) => {
       const session = http2.connect(gw.url);
       session.on("error", reject);
-      const req = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers" });
+      const req = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...headers });
       let status: string | undefined;
       let message: string | undefined;
       const take = (h: http2.IncomingHttpHeaders) => {
@@ -160,6 +161,26 @@ describe("malformed gRPC frames", () => {
     const head = Buffer.from([0, 0, 0, 0, payload.length]);
     const res = await grpcCall("/modelgate.v1.ChatService/Chat", Buffer.concat([head, payload]));
     expect(res.status).toBe(String(Code.InvalidArgument));
+  });
+
+  it("deflate (gRPC core's zlib format): a corrupt message -> INVALID_ARGUMENT, one that inflates past max_body_bytes -> RESOURCE_EXHAUSTED", async () => {
+    const deflated = (data: Buffer) => {
+      const payload = deflateSync(data);
+      const head = Buffer.from([1, 0, 0, 0, 0]);
+      head.writeUInt32BE(payload.length, 1);
+      return Buffer.concat([head, payload]);
+    };
+    const path = "/modelgate.v1.ChatService/Chat";
+    const corrupt = deflated(Buffer.from("x"));
+    corrupt[corrupt.length - 3] ^= 0xff; // the Adler-32 check no longer matches
+    expect(await grpcCall(path, corrupt, { "grpc-encoding": "deflate" })).toEqual({ status: String(Code.InvalidArgument), message: "decompression failed" });
+    // 1 MB of zeros deflates to ~1 KB, under the 2,048-byte body limit; inflated it is far over.
+    expect(await grpcCall(path, deflated(Buffer.alloc(1 << 20)), { "grpc-encoding": "deflate" })).toEqual({
+      status: String(Code.ResourceExhausted),
+      message: "message is larger than configured readMaxBytes 2048 after decompression",
+    });
+    const ok = Buffer.from(toBinary(ChatRequestSchema, create(ChatRequestSchema, { endpoint: "chat", messages: [user("deflated")] })));
+    expect(await grpcCall(path, deflated(ok), { "grpc-encoding": "deflate" })).toEqual({ status: "0", message: undefined });
   });
 
   it("an unknown gRPC method -> UNIMPLEMENTED", async () => {

@@ -35,10 +35,10 @@ type Lang = (typeof langs)[number];
 /**
  * The checks each client runs: all also call a method the gateway does not serve (its
  * trailers-only UNIMPLEMENTED, as each gRPC stack reads it); the Java and Rust ones also ask
- * grpc.health.v1.
+ * grpc.health.v1; the Python one also compresses with gzip and with gRPC core's deflate.
  */
 const checksOf: Record<Lang, readonly string[]> = {
-  python: [...checks, "unimplemented"],
+  python: [...checks, "unimplemented", "compression"],
   go: [...checks, "unimplemented"],
   java: [...checks, "health", "unimplemented"],
   rust: [...checks, "health", "unimplemented"],

@@ -246,6 +246,18 @@ class Checks:
         chunks = list(self.chat.StreamChat(req, metadata=metadata("far_deadline"), timeout=FAR_DEADLINE_S))
         expect_equal("".join(c.delta.content for chunk in chunks for c in chunk.choices), "echo: one", "joined deltas")
 
+    def compression(self) -> None:
+        # Requests (and answers over 1 KB) compressed with gzip and with gRPC core's deflate.
+        text = "hello " * 200
+        for algorithm in (grpc.Compression.Gzip, grpc.Compression.Deflate):
+            req = chat_pb2.ChatRequest(endpoint="chat", messages=user(text))
+            res = self.chat.Chat(req, metadata=metadata("compression"), timeout=CALL_TIMEOUT_S, compression=algorithm)
+            expect_equal(res.choices[0].message.content, "echo: " + text, f"{algorithm.name} unary reply")
+            sreq = chat_pb2.StreamChatRequest(endpoint="chat", messages=user(text))
+            chunks = self.chat.StreamChat(sreq, metadata=metadata("compression"), timeout=CALL_TIMEOUT_S, compression=algorithm)
+            streamed = "".join(c.delta.content for chunk in chunks for c in chunk.choices)
+            expect_equal(streamed, "echo: " + text.strip(), f"{algorithm.name} streamed reply")
+
     def unimplemented(self) -> None:
         # A method the gateway does not serve: its trailers-only answer, as grpcio reads it.
         nope = self.channel.unary_unary("/modelgate.v1.ChatService/Nope")
@@ -266,6 +278,7 @@ CHECK_NAMES = [
     "cancelled",
     "far_deadline",
     "unimplemented",
+    "compression",
 ]
 
 
