@@ -156,20 +156,9 @@ func (c *checks) chatUnary() error {
 func (c *checks) streamChat() error {
 	ctx, cancel := withTimeout("stream_chat", "")
 	defer cancel()
-	stream, err := c.chat.StreamChat(ctx, &v1.StreamChatRequest{Endpoint: "chat", Messages: user("one two three")})
+	chunks, err := receiveAll(c.chat.StreamChat(ctx, &v1.StreamChatRequest{Endpoint: "chat", Messages: user("one two three")}))
 	if err != nil {
 		return err
-	}
-	var chunks []*v1.StreamChatResponse
-	for {
-		chunk, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		chunks = append(chunks, chunk)
 	}
 	if len(chunks) <= 4 {
 		return failf("expected a message per word, got %d messages", len(chunks))
@@ -289,24 +278,35 @@ func (c *checks) notFound() error {
 func (c *checks) farDeadline() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*24*time.Hour)
 	defer cancel()
-	stream, err := c.chat.StreamChat(callContext(ctx, "far_deadline", ""), &v1.StreamChatRequest{Endpoint: "slow", Messages: user("one")})
+	chunks, err := receiveAll(c.chat.StreamChat(callContext(ctx, "far_deadline", ""), &v1.StreamChatRequest{Endpoint: "slow", Messages: user("one")}))
 	if err != nil {
 		return err
 	}
 	text := ""
-	for {
-		chunk, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
+	for _, chunk := range chunks {
 		for _, choice := range chunk.GetChoices() {
 			text += choice.GetDelta().GetContent()
 		}
 	}
 	return expectEqual(text, "echo: one", "joined deltas")
+}
+
+// receiveAll reads a server stream to its end (the stream and error StreamChat returned).
+func receiveAll(stream v1.ChatService_StreamChatClient, err error) ([]*v1.StreamChatResponse, error) {
+	if err != nil {
+		return nil, err
+	}
+	var chunks []*v1.StreamChatResponse
+	for {
+		chunk, err := stream.Recv()
+		if err == io.EOF {
+			return chunks, nil
+		}
+		if err != nil {
+			return chunks, err
+		}
+		chunks = append(chunks, chunk)
+	}
 }
 
 // unimplemented calls a method the gateway does not serve: its trailers-only answer, as grpc-go reads it.
