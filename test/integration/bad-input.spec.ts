@@ -172,7 +172,8 @@ describe("malformed gRPC frames", () => {
     };
     const path = "/modelgate.v1.ChatService/Chat";
     const corrupt = deflated(Buffer.from("x"));
-    corrupt[corrupt.length - 3] ^= 0xff; // the Adler-32 check no longer matches
+    const at = corrupt.length - 3;
+    corrupt.writeUInt8(corrupt.readUInt8(at) ^ 0xff, at); // the Adler-32 check no longer matches
     expect(await grpcCall(path, corrupt, { "grpc-encoding": "deflate" })).toEqual({ status: String(Code.InvalidArgument), message: "decompression failed" });
     // 1 MB of zeros deflates to ~1 KB, under the 2,048-byte body limit; inflated it is far over.
     expect(await grpcCall(path, deflated(Buffer.alloc(1 << 20)), { "grpc-encoding": "deflate" })).toEqual({
