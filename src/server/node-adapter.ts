@@ -17,6 +17,7 @@ import { fastStreamProtocol, grpcStreamBinary, serveRawServerStream, serveServer
 import { eachHeader, FastHeaders } from "./fast-headers";
 import { withoutFarDeadline } from "./handler-context";
 import { acceptedCompressions } from "./compression";
+import { fromGrpcWebText, isGrpcWebText, toGrpcWebText } from "./grpc-web-text";
 
 export function isParseError(err: ConnectError): boolean {
   return err.code === Code.Internal && err.rawMessage.startsWith("parse binary:");
@@ -61,6 +62,12 @@ export function createNodeHandler(
       // No Host header (HTTP/1.1) or :authority (HTTP/2): nothing to route a Connect call by.
       res.writeHead(400, { "content-type": "text/plain; charset=utf-8" });
       res.end(ConnectError.from(err).rawMessage);
+      return;
+    }
+    if (isGrpcWebText(req.headers["content-type"])) {
+      handler(withoutFarDeadline(fromGrpcWebText(uReq)))
+        .then((uRes) => writeResponse(toGrpcWebText(conform(uRes)), res))
+        .catch((reason: unknown) => onWriteFailed(reason, res));
       return;
     }
     const connectEs = (u: UniversalServerRequest) => {

@@ -179,6 +179,40 @@ describe.each(protocols)("connect-web over %s, cross-origin, default CORS (loopb
   });
 });
 
+describe("the official grpc-web client (Google's, npm grpc-web) in its default text mode, cross-origin", () => {
+  const official = async () => {
+    const run = await ready;
+    if (!run.results.ok) throw new Error(`the page failed: ${run.results.fatal}`);
+    return run.results.officialGrpcWebText;
+  };
+
+  it("answers unary Chat (application/grpc-web-text, base64 both ways) and passes x-request-id", async () => {
+    expect((await official()).chat).toEqual({
+      ok: true,
+      value: {
+        model: "echo-1",
+        content: "echo: hello from grpc-web-text",
+        role: "assistant",
+        finishReason: "stop",
+        usage: { promptTokens: 3, completionTokens: 4, totalTokens: 7 },
+        requestIdHeader: "browser-grpc-web-text",
+      },
+    });
+  });
+
+  it("streams StreamChat (text mode is that client's only mode with server streaming)", async () => {
+    const stream = (await official()).stream;
+    if (!stream.ok) throw new Error(`StreamChat failed: ${JSON.stringify(stream.error)}`);
+    expect(stream.value.map((m) => m.content).join("")).toBe("echo: one two three");
+    expect(stream.value.length).toBeGreaterThan(4);
+    expect(stream.value.at(-1)?.usage).toEqual({ promptTokens: 3, completionTokens: 4, totalTokens: 7 });
+  });
+
+  it("reports an unknown endpoint as NOT_FOUND with the gateway's message", async () => {
+    expect((await official()).unknownEndpoint).toEqual({ ok: false, error: { code: "NotFound", rawMessage: 'unknown endpoint "no-such-endpoint"', causeName: null } });
+  });
+});
+
 describe("server.cors_origins", () => {
   it("a gateway that does not list the page's origin is refused by the browser", async () => {
     await ready;

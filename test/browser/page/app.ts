@@ -8,6 +8,7 @@ import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/conn
 import { ChatService } from "../../../gen/modelgate/v1/chat_pb";
 import type { Usage } from "../../../gen/modelgate/v1/common_pb";
 // snippet:end
+import { runOfficialGrpcWeb } from "./grpc-web-official";
 
 // The project's tsconfig has no DOM lib (server code must not lean on DOM types), so the page
 // names the two DOM pieces it uses.
@@ -58,7 +59,9 @@ export interface ProtocolResults {
   unknownEndpoint: Outcome<ChatJson>;
 }
 
-export type PageResults = { ok: true; protocols: Record<ProtocolName, ProtocolResults> } | { ok: false; fatal: string };
+export type PageResults =
+  | { ok: true; protocols: Record<ProtocolName, ProtocolResults>; officialGrpcWebText: ProtocolResults }
+  | { ok: false; fatal: string };
 
 /**
  * The x-request-id each chat call sends: a custom header, so CORS allow-headers must list it.
@@ -143,6 +146,8 @@ async function runAll(baseUrl: string): Promise<PageResults> {
       "connect-binary": await runProtocol("connect-binary", transports["connect-binary"]),
       "grpc-web": await runProtocol("grpc-web", transports["grpc-web"]),
     },
+    // Google's grpc-web client in its default text mode (grpc-web-official.ts).
+    officialGrpcWebText: await runOfficialGrpcWeb(baseUrl, "browser-grpc-web-text"),
   };
 }
 
