@@ -179,28 +179,31 @@ describe.each(protocols)("connect-web over %s, cross-origin, default CORS (loopb
   });
 });
 
-describe("the official grpc-web client (Google's, npm grpc-web) in its default text mode, cross-origin", () => {
+describe.each([
+  ["text", "application/grpc-web-text, base64 both ways: its default"],
+  ["binary", "application/grpc-web+proto"],
+] as const)("the official grpc-web client (Google's, npm grpc-web) in %s mode (%s), cross-origin", (format, _wire) => {
   const official = async () => {
     const run = await ready;
     if (!run.results.ok) throw new Error(`the page failed: ${run.results.fatal}`);
-    return run.results.officialGrpcWebText;
+    return run.results.officialGrpcWeb[format];
   };
 
-  it("answers unary Chat (application/grpc-web-text, base64 both ways) and passes x-request-id", async () => {
+  it("answers unary Chat and passes x-request-id", async () => {
     expect((await official()).chat).toEqual({
       ok: true,
       value: {
         model: "echo-1",
-        content: "echo: hello from grpc-web-text",
+        content: `echo: hello from grpc-web-${format}`,
         role: "assistant",
         finishReason: "stop",
         usage: { promptTokens: 3, completionTokens: 4, totalTokens: 7 },
-        requestIdHeader: "browser-grpc-web-text",
+        requestIdHeader: `browser-grpc-web-${format}`,
       },
     });
   });
 
-  it("streams StreamChat (text mode is that client's only mode with server streaming)", async () => {
+  it("streams StreamChat", async () => {
     const stream = (await official()).stream;
     if (!stream.ok) throw new Error(`StreamChat failed: ${JSON.stringify(stream.error)}`);
     expect(stream.value.map((m) => m.content).join("")).toBe("echo: one two three");

@@ -8,7 +8,7 @@ import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/conn
 import { ChatService } from "../../../gen/modelgate/v1/chat_pb";
 import type { Usage } from "../../../gen/modelgate/v1/common_pb";
 // snippet:end
-import { runOfficialGrpcWeb } from "./grpc-web-official";
+import { runOfficialGrpcWeb, type OfficialFormat } from "./grpc-web-official";
 
 // The project's tsconfig has no DOM lib (server code must not lean on DOM types), so the page
 // names the two DOM pieces it uses.
@@ -60,7 +60,7 @@ export interface ProtocolResults {
 }
 
 export type PageResults =
-  | { ok: true; protocols: Record<ProtocolName, ProtocolResults>; officialGrpcWebText: ProtocolResults }
+  | { ok: true; protocols: Record<ProtocolName, ProtocolResults>; officialGrpcWeb: Record<OfficialFormat, ProtocolResults> }
   | { ok: false; fatal: string };
 
 /**
@@ -146,8 +146,8 @@ async function runAll(baseUrl: string): Promise<PageResults> {
       "connect-binary": await runProtocol("connect-binary", transports["connect-binary"]),
       "grpc-web": await runProtocol("grpc-web", transports["grpc-web"]),
     },
-    // Google's grpc-web client in its default text mode (grpc-web-official.ts).
-    officialGrpcWebText: await runOfficialGrpcWeb(baseUrl, "browser-grpc-web-text"),
+    // Google's grpc-web client, in its default text mode and in binary mode (grpc-web-official.ts).
+    officialGrpcWeb: { text: await runOfficialGrpcWeb(baseUrl, "text"), binary: await runOfficialGrpcWeb(baseUrl, "binary") },
   };
 }
 

@@ -1,6 +1,7 @@
 // The official gRPC-Web JavaScript client (npm `grpc-web`, Google's, what protoc-gen-grpc-web's
-// stubs call) in its default text mode (`application/grpc-web-text`, base64 both ways; its only
-// mode with server streaming), making the same calls as the connect-web page. No generated stubs:
+// stubs call) in its default text mode (`application/grpc-web-text`, base64 both ways; the mode
+// protoc-gen-grpc-web documents for server streaming) and in its binary mode, making the same
+// calls as the connect-web page. No generated stubs:
 // a MethodDescriptor per method with protobuf-es doing the (de)serializing, which is all a
 // generated stub adds.
 import { Code } from "@connectrpc/connect";
@@ -72,10 +73,14 @@ function streamChat(client: GrpcWebClientBase, baseUrl: string, text: string): P
   });
 }
 
-export async function runOfficialGrpcWeb(baseUrl: string, requestId: string): Promise<ProtocolResults> {
-  const client = new GrpcWebClientBase({ format: "text" });
+/** The client's two wire formats: "text" (application/grpc-web-text, its default) and "binary" (application/grpc-web+proto). */
+export type OfficialFormat = "text" | "binary";
+
+export async function runOfficialGrpcWeb(baseUrl: string, format: OfficialFormat): Promise<ProtocolResults> {
+  const client = new GrpcWebClientBase({ format });
+  const requestId = `browser-grpc-web-${format}`;
   return {
-    chat: await chat(client, baseUrl, "chat", "hello from grpc-web-text", requestId),
+    chat: await chat(client, baseUrl, "chat", `hello from grpc-web-${format}`, requestId),
     stream: await streamChat(client, baseUrl, "one two three"),
     unknownEndpoint: await chat(client, baseUrl, "no-such-endpoint", "hi", requestId),
   };
