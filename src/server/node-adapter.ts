@@ -64,15 +64,12 @@ export function createNodeHandler(
       res.end(ConnectError.from(err).rawMessage);
       return;
     }
-    if (isGrpcWebText(req.headers["content-type"])) {
-      handler(withoutFarDeadline(fromGrpcWebText(uReq)))
-        .then((uRes) => writeResponse(toGrpcWebText(conform(uRes)), res))
-        .catch((reason: unknown) => onWriteFailed(reason, res));
-      return;
-    }
+    // Everything the fast paths leave to connect-es, gRPC-Web's text mode included (neither fast
+    // path takes its content type): translated around the binary handler (grpc-web-text.ts).
     const connectEs = (u: UniversalServerRequest) => {
-      handler(withoutFarDeadline(u))
-        .then((uRes) => writeResponse(conform(uRes), res))
+      const text = isGrpcWebText(req.headers["content-type"]);
+      handler(withoutFarDeadline(text ? fromGrpcWebText(u) : u))
+        .then((uRes) => writeResponse(text ? toGrpcWebText(conform(uRes)) : conform(uRes), res))
         .catch((reason: unknown) => onWriteFailed(reason, res));
     };
     const unary = fast.methods.get(handler.requestPath);
