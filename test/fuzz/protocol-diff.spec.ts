@@ -31,7 +31,7 @@ import { isFarTimeout } from "../../src/server/handler-context";
 import { acceptedCompressions } from "../../src/server/compression";
 import { isGrpcWebText } from "../../src/server/grpc-web-text";
 import { createOnePortServer, type NodeRequest, type NodeResponse, type OnePortServer } from "../../src/server/one-port";
-import { envelope } from "../support/envelopes";
+import { base64Decode, base64Pieces, envelope } from "../support/envelopes";
 import { h2Request } from "../support/h2-request";
 import { fuzzRuns, fuzzSeed as seed, hashText, nastyStrings, Rng } from "./values";
 
@@ -505,9 +505,7 @@ function textModePair(c: Case): [Case, Case] {
 function fromTextMode(a: Answer): Answer {
   const contentType = String(a.headers["content-type"] ?? "");
   if (!contentType.startsWith("application/grpc-web-text")) return a;
-  // Each piece is padded on its own (grpc-web-text.ts); Node's decoder stops at the first "=".
-  const pieces = a.body.toString("latin1").match(/[A-Za-z0-9+/]+={0,2}/g) ?? [];
-  const body = Buffer.concat(pieces.map((p) => Buffer.from(p, "base64")));
+  const body = base64Decode(base64Pieces(a.body.toString("latin1")));
   return { ...a, headers: { ...a.headers, "content-type": contentType.replace("grpc-web-text", "grpc-web") }, body };
 }
 

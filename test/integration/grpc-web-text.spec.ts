@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { ChatRequestSchema, ChatResponseSchema, StreamChatRequestSchema, StreamChatResponseSchema } from "../../gen/modelgate/v1/chat_pb";
 import { echoEndpoints, startGateway, type TestGateway } from "./harness";
-import { envelope, envelopes } from "../support/envelopes";
+import { base64Decode, base64Pieces, envelope, envelopes } from "../support/envelopes";
 import { h2Once } from "../support/h2-request";
 
 let gw: TestGateway;
@@ -20,9 +20,9 @@ const streamFrame = envelope(0, toBinary(StreamChatRequestSchema, create(StreamC
 
 /** The answer's frames: the body decoded as the official client does, in 4-character groups of padded pieces. */
 function decodeText(body: string): { flags: number; data: Buffer }[] {
-  const pieces = body.match(/[A-Za-z0-9+/]*={0,2}/g)?.filter((p) => p !== "") ?? [];
+  const pieces = base64Pieces(body);
   for (const piece of pieces) expect(piece.length % 4, `a base64 piece of ${piece.length} characters`).toBe(0);
-  return envelopes(Buffer.concat(pieces.map((p) => Buffer.from(p, "base64"))));
+  return envelopes(base64Decode(pieces));
 }
 
 function trailerOf(frames: { flags: number; data: Buffer }[]): Record<string, string> {

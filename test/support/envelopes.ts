@@ -19,3 +19,16 @@ export function envelopes(body: Buffer): { flags: number; data: Buffer }[] {
   }
   return out;
 }
+
+/**
+ * A gRPC-Web text-mode body's base64 pieces: the gateway pads each answer chunk on its own, and
+ * Node's decoder stops at the first "=", so each piece is decoded apart (base64Decode).
+ */
+export function base64Pieces(text: string): string[] {
+  return text.match(/[A-Za-z0-9+/]+={0,2}/g) ?? [];
+}
+
+/** The bytes of a text-mode body: its base64 pieces, each decoded, in order. */
+export function base64Decode(pieces: string[]): Buffer {
+  return Buffer.concat(pieces.map((p) => Buffer.from(p, "base64")));
+}
