@@ -3,8 +3,14 @@
 // - record(row) is synchronous and O(1): it appends to an in-memory queue and returns. The call
 //   being accounted for never waits for the database.
 // - A single pump appends the queue's head in batches of up to maxBatch, in order. After an idle
-//   spell the first row waits flushIntervalMs to gather company; under load, rows that arrive
-//   while a batch is being written go out in the next batch straight away (group commit).
+//   spell the first row waits flushIntervalMs to gather company. Under load, the rows that arrive
+//   while a batch is being written go out in the next batch, flushIntervalMs after the last one
+//   started (group commit, one commit an interval whatever the call rate), or at once when
+//   maxBatch rows wait, a flush() is asked for, or the batch took longer than the interval. Not
+//   straight away: a commit costs about as much as tens of rows (SQLite writes each touched index
+//   page to the WAL and fsyncs; PostgreSQL a round trip and a WAL flush), so a store that commits
+//   in 2 ms would otherwise be sent a batch of a few rows every 2 ms, several times the CPU per row
+//   (bench/ledger-batches.ts measures it).
 // - A failed append leaves its rows at the head of the queue (order kept) and is retried with
 //   exponential backoff, forever: rows leave memory only once the store has committed them.
 //   Except when the store refuses the batch for its CONTENT (isLedgerContentError: a row check,
@@ -110,6 +116,8 @@ export class LedgerWriter {
   /** The armed timer is a 0 ms one (write-through, a full batch, a flush): no need to re-arm it. */
   private timerIsImmediate = false;
   private pumping = false;
+  /** When the last append started (performance.now()): the next waits for the interval to pass. */
+  private lastAppendAt = 0;
   private flushWaiters: { target: number; resolve: () => void }[] = [];
   private wakeRetry: (() => void) | undefined;
 
@@ -260,9 +268,11 @@ export class LedgerWriter {
     void pumped.finally(() => {
       this.pumping = false;
       if (this.queued === 0 || this.abandoned) return;
-      // Rows (and perhaps a flush()) that came while the pump was finishing its last append.
-      if (this.flushWaiters.length > 0) this.startNow();
-      else this.schedule();
+      // Rows (and perhaps a flush()) that came while the pump was finishing its last append, or
+      // rows it left for the next interval (paced).
+      const wait = this.paceMs();
+      if (wait === 0) this.startNow();
+      else this.arm(wait);
     });
   }
 
@@ -271,6 +281,7 @@ export class LedgerWriter {
     while (this.queued > 0 && !this.abandoned) {
       const size = this.segments[0] ?? this.maxBatch;
       const batch = this.rows.slice(this.head, this.head + size);
+      this.lastAppendAt = performance.now();
       try {
         await this.ledger.append(batch);
         if (this.abandoned) return; // its rows were already logged as unwritten
@@ -293,9 +304,21 @@ export class LedgerWriter {
       delay = this.retryInitialMs;
       this.segments.shift();
       this.settle(batch.length, batch.length);
-      // Rows that arrived during this append have waited long enough: keep going. An idle
-      // queue ends the pump; the next record() arms the timer again.
+      // Rows that arrived during this append go in the next interval's batch (the pump ends and
+      // its finally arms the timer), unless they must go now. An idle queue ends the pump; the
+      // next record() arms the timer again.
+      if (this.paceMs() > 0) return;
     }
+  }
+
+  /**
+   * How long the rows waiting now may still wait for company: until flushIntervalMs after the
+   * last append started; 0 (at once) when a full batch waits, a flush() is waiting, a bisection
+   * is under way, or the writer writes through.
+   */
+  private paceMs(): number {
+    if (this.flushIntervalMs === 0 || this.queued >= this.maxBatch || this.flushWaiters.length > 0 || this.segments.length > 0) return 0;
+    return Math.max(0, Math.ceil(this.flushIntervalMs - (performance.now() - this.lastAppendAt)));
   }
 
   /**

@@ -1,7 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { DatabaseError } from "pg";
 import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { openStore } from "../../src/store/open";
 import { storableText } from "../../src/store/sql-shared";
 import type { CallPage, LedgerRow, LedgerStore, Store, UsageSeriesRow, UsageTotalRow } from "../../src/store/types";
@@ -246,6 +246,63 @@ describe("LedgerWriter", () => {
     w.record(row(2)); // queued while the pump is finishing its last append
     await w.flush();
     expect(ledger.stored.map((r) => r.requestId)).toEqual(["req-1", "req-2"]);
+  });
+
+  describe("under a steady stream of rows (fake clock)", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+    /** One row a millisecond for `ms` ms, against a store that takes 2 ms an append. */
+    async function steady(options: LedgerWriterOptions, ms: number): Promise<{ ledger: FakeLedger; w: LedgerWriter; waits: number[] }> {
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+      const ledger = new FakeLedger();
+      ledger.delayMs = 2;
+      const recordedAt = new Map<string, number>();
+      const waits: number[] = [];
+      const append = ledger.append.bind(ledger);
+      ledger.append = async (rows) => {
+        for (const r of rows) waits.push(performance.now() - recordedAt.get(r.requestId)!);
+        return append(rows);
+      };
+      const w = writer(ledger, options);
+      for (let i = 0; i < ms; i++) {
+        recordedAt.set(`req-${i}`, performance.now());
+        w.record(row(i));
+        await vi.advanceTimersByTimeAsync(1);
+      }
+      return { ledger, w, waits };
+    }
+
+    it("sends one batch an interval, not one each time an append ends", async () => {
+      const { ledger, w, waits } = await steady({ flushIntervalMs: 50 }, 500);
+      const flushed = w.flush();
+      await vi.advanceTimersByTimeAsync(10);
+      await flushed;
+      expect(ledger.stored.map((r) => r.requestId)).toEqual(Array.from({ length: 500 }, (_, i) => `req-${i}`));
+      // One append each 50 ms (the first 50 ms after the first row): 10 of ~50 rows, then what a
+      // flush finds. Writing each batch as soon as the last one ended would make ~170 of 3 rows.
+      expect(ledger.batches.length).toBeGreaterThanOrEqual(9);
+      expect(ledger.batches.length).toBeLessThanOrEqual(11);
+      // No row waited longer than the interval and an append.
+      expect(Math.max(...waits)).toBeLessThanOrEqual(52);
+    });
+
+    it("still sends a full batch, and what a flush() asks for, at once", async () => {
+      const { ledger, w } = await steady({ flushIntervalMs: 50, maxBatch: 20 }, 100);
+      expect(ledger.batches.slice(0, 3)).toEqual([20, 20, 20]); // never waited for the interval
+      w.record(row(100));
+      const flushed = w.flush();
+      await vi.advanceTimersByTimeAsync(10); // the append's 2 ms, not the interval's 50
+      await flushed;
+      expect(ledger.stored).toHaveLength(101);
+    });
+
+    it("writes through with flushIntervalMs 0", async () => {
+      const { ledger } = await steady({ flushIntervalMs: 0 }, 100);
+      await vi.advanceTimersByTimeAsync(10);
+      expect(ledger.stored).toHaveLength(100);
+      expect(ledger.batches.length).toBeGreaterThan(25); // a batch each time an append ended
+    });
   });
 
   it("checks its options", () => {
