@@ -9,6 +9,8 @@
 // (HTTP/1.1, 32 connections for the JSON surfaces; one h2c connection with 32 streams for gRPC);
 // the figure is the gateway process's CPU (utime + stime, /proc/PID/stat) over the measured calls
 // divided by their number: unlike RPS it hardly depends on how the CPUs are shared with h2load.
+// Its main thread's share (/proc/PID/task/PID/stat) is printed beside it: at c=32 the event loop
+// is what bounds RPS; the rest is V8's helper threads (GC, compiler) and the SQLite write worker.
 // `--bundle` runs each tree as `npm start` ships it: an esbuild bundle of its src/main.ts (the
 // options of bin/modelgate.mjs) under the Node flags of `npm start` (bench/start-flags.ts), instead of tsx (whose
 // keepNames wraps every closure); profiles then name the bundle's lines, not the sources'.
@@ -126,8 +128,9 @@ function lineFrom(child: ChildProcess, re: RegExp, ms = 30_000): Promise<RegExpE
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function cpuTicksOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+/** utime + stime of a process (all its threads), or with `thread` of that one thread (its main thread: pid). */
+function cpuTicksOf(pid: number, thread?: number): number {
+  const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, "utf8");
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
 }
@@ -167,6 +170,8 @@ function h2loadArgs(surface: Surface, url: string, n: number, auth: boolean, pla
 
 interface Cell {
   cpuMsPerCall: number;
+  /** The main thread's share (the event loop: what bounds c=32 RPS); the rest is V8's helpers and workers (the SQLite ledger's). */
+  mainMsPerCall: number;
   rps: number;
   otherPct: number;
   failed: number;
@@ -182,6 +187,7 @@ function selfAndChildrenTicks(): number {
 async function measure(pid: number, surface: Surface, url: string, auth: boolean, plain: boolean): Promise<Cell> {
   await run("h2load", h2loadArgs(surface, url, WARMUP, auth, plain));
   const cpu0 = cpuTicksOf(pid);
+  const main0 = cpuTicksOf(pid, pid);
   const fake0 = cpuTicksOf(fake.pid!);
   const m0 = machineTicks();
   const ours0 = selfAndChildrenTicks();
@@ -189,6 +195,7 @@ async function measure(pid: number, surface: Surface, url: string, auth: boolean
   const out = await run("h2load", h2loadArgs(surface, url, N, auth, plain));
   const wallS = (performance.now() - t0) / 1000;
   const gw = cpuTicksOf(pid) - cpu0;
+  const main = cpuTicksOf(pid, pid) - main0;
   const fakeTicks = cpuTicksOf(fake.pid!) - fake0;
   const machine = machineTicks() - m0;
   const ours = selfAndChildrenTicks() - ours0;
@@ -197,7 +204,8 @@ async function measure(pid: number, surface: Surface, url: string, auth: boolean
   const rps = Number(/finished in [\d.]+\w*, ([\d.]+) req\/s/.exec(out)?.[1] ?? Number.NaN);
   // Other processes: the machine's busy time minus the gateway's, the fake's, this runner's and h2load's.
   const other = Math.max(0, machine - gw - fakeTicks - ours);
-  return { cpuMsPerCall: ((gw / HZ) * 1000) / Math.max(1, succeeded), rps, otherPct: (other / HZ / wallS) * 100, failed: N - succeeded };
+  const perCall = (ticks: number) => ((ticks / HZ) * 1000) / Math.max(1, succeeded);
+  return { cpuMsPerCall: perCall(gw), mainMsPerCall: perCall(main), rps, otherPct: (other / HZ / wallS) * 100, failed: N - succeeded };
 }
 
 function gatewayConfig(fakeUrl: string, dbDir: string, gwPath: GatewayPath): string {
@@ -327,7 +335,7 @@ for (let round = 0; round < ROUNDS; round++) {
       const key = `${sys.name}|${surface}`;
       results.set(key, [...(results.get(key) ?? []), cell]);
       process.stderr.write(
-        `round ${round + 1} ${sys.name} ${surface}: ${(cell.cpuMsPerCall * 1000).toFixed(0)} µs CPU/call, ${cell.rps.toFixed(0)} RPS, other ${cell.otherPct.toFixed(0)} %${cell.failed ? `, ${cell.failed} FAILED` : ""}\n`,
+        `round ${round + 1} ${sys.name} ${surface}: ${(cell.cpuMsPerCall * 1000).toFixed(0)} µs CPU/call (main thread ${(cell.mainMsPerCall * 1000).toFixed(0)}), ${cell.rps.toFixed(0)} RPS, other ${cell.otherPct.toFixed(0)} %${cell.failed ? `, ${cell.failed} FAILED` : ""}\n`,
       );
     }
     const exited = new Promise((r) => child.once("exit", r));
@@ -350,13 +358,15 @@ const med = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-process.stdout.write(`| system | surface | CPU µs/call (each round) | median | RPS (median) | other load % (max) |\n| --- | --- | --- | ---: | ---: | ---: |\n`);
+process.stdout.write(
+  `| system | surface | CPU µs/call (each round) | median | main thread µs/call (median) | RPS (median) | other load % (max) |\n| --- | --- | --- | ---: | ---: | ---: | ---: |\n`,
+);
 for (const sys of systems) {
   for (const surface of SURFACES) {
     const cells = results.get(`${sys.name}|${surface}`);
     if (!cells) continue;
     process.stdout.write(
-      `| ${sys.name} | ${surface} | ${cells.map((c) => (c.cpuMsPerCall * 1000).toFixed(0)).join(" / ")} | ${(med(cells.map((c) => c.cpuMsPerCall)) * 1000).toFixed(0)} | ${med(cells.map((c) => c.rps)).toFixed(0)} | ${Math.max(...cells.map((c) => c.otherPct)).toFixed(0)} |\n`,
+      `| ${sys.name} | ${surface} | ${cells.map((c) => (c.cpuMsPerCall * 1000).toFixed(0)).join(" / ")} | ${(med(cells.map((c) => c.cpuMsPerCall)) * 1000).toFixed(0)} | ${(med(cells.map((c) => c.mainMsPerCall)) * 1000).toFixed(0)} | ${med(cells.map((c) => c.rps)).toFixed(0)} | ${Math.max(...cells.map((c) => c.otherPct)).toFixed(0)} |\n`,
     );
   }
 }
