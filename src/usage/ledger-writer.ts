@@ -50,7 +50,10 @@ export interface LedgerLog {
 export interface LedgerWriterOptions {
   /** Rows per append (one transaction). Default 500. */
   maxBatch?: number;
-  /** How long the first row after an idle spell waits for others. 0 = write-through. Default 100. */
+  /**
+   * How long the first row after an idle spell waits for others, and under load the least time
+   * between the starts of two appends (unless maxBatch rows wait). 0 = write-through. Default 100.
+   */
   flushIntervalMs?: number;
   /** Queued rows at which new calls are refused (checkAdmission). Default 100,000. */
   maxQueue?: number;
