@@ -6,7 +6,8 @@
 // store (openSqliteStore: the write worker, WAL, synchronous = FULL, the ledger's indexes) at the
 // given rows per second for --seconds, flushes, then prints the appends, the mean rows per append
 // and the process's CPU (main thread and write worker, getrusage) per row, less what the same
-// steady loop costs when its rows go nowhere (the 1 ms tick, building the rows).
+// steady loop costs when its rows go nowhere (the 1 ms tick, building the rows), and the main
+// thread's part of it (what the event loop that serves calls pays).
 import { randomUUIDv7 } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -56,11 +57,14 @@ interface Result {
   rows: number;
   appends: number;
   cpuUsPerRow: number;
+  /** The main thread's part (process.threadCpuUsage): what the event loop pays. */
+  mainUsPerRow: number;
 }
 
 /** Records `rate` rows a second for --seconds (a 1 ms tick) with `record`: the CPU µs it took per row. */
-async function steady(rate: number, record: (r: LedgerRow) => void): Promise<{ rows: number; cpuUs: number }> {
+async function steady(rate: number, record: (r: LedgerRow) => void): Promise<{ rows: number; cpuUs: number; mainUs: number }> {
   const cpu0 = process.cpuUsage();
+  const main0 = process.threadCpuUsage();
   const t0 = performance.now();
   let recorded = 0;
   await new Promise<void>((resolve) => {
@@ -74,7 +78,8 @@ async function steady(rate: number, record: (r: LedgerRow) => void): Promise<{ r
     }, 1);
   });
   const cpu = process.cpuUsage(cpu0);
-  return { rows: recorded, cpuUs: cpu.user + cpu.system };
+  const main = process.threadCpuUsage(main0);
+  return { rows: recorded, cpuUs: cpu.user + cpu.system, mainUs: main.user + main.system };
 }
 
 async function run(rate: number, interval: number): Promise<Result> {
@@ -93,20 +98,23 @@ async function run(rate: number, interval: number): Promise<Result> {
   await writer.flush();
   appends = 0;
   const cpu0 = process.cpuUsage();
+  const main0 = process.threadCpuUsage();
   const { rows } = await steady(rate, (r) => writer.record(r));
   await writer.flush();
   const cpu = process.cpuUsage(cpu0);
+  const main = process.threadCpuUsage(main0);
   await writer.close();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
-  return { rate, interval, rows, appends, cpuUsPerRow: (cpu.user + cpu.system) / rows - baseline.get(rate)! };
+  const base = baseline.get(rate)!;
+  return { rate, interval, rows, appends, cpuUsPerRow: (cpu.user + cpu.system) / rows - base.cpu, mainUsPerRow: (main.user + main.system) / rows - base.main };
 }
 
 // What the tick and the rows' building cost on their own at each rate (subtracted from the runs).
-const baseline = new Map<number, number>();
+const baseline = new Map<number, { cpu: number; main: number }>();
 for (const rate of rates) {
   const b = await steady(rate, () => {});
-  baseline.set(rate, b.cpuUs / b.rows);
+  baseline.set(rate, { cpu: b.cpuUs / b.rows, main: b.mainUs / b.rows });
 }
 
 const results: Result[] = [];
@@ -117,8 +125,8 @@ for (const rate of rates) {
     console.error(`${rate} rows/s, flushIntervalMs ${interval}: ${r.appends} appends, ${r.cpuUsPerRow.toFixed(1)} µs CPU/row`);
   }
 }
-console.log(`| rows/s | flushIntervalMs | appends | rows per append | ledger CPU µs per row (main + write worker) |
-| ---: | ---: | ---: | ---: | ---: |`);
+console.log(`| rows/s | flushIntervalMs | appends | rows per append | ledger CPU µs per row (main + write worker) | of it, main thread |
+| ---: | ---: | ---: | ---: | ---: | ---: |`);
 for (const r of results) {
-  console.log(`| ${r.rate} | ${r.interval} | ${r.appends} | ${(r.rows / Math.max(1, r.appends)).toFixed(1)} | ${r.cpuUsPerRow.toFixed(1)} |`);
+  console.log(`| ${r.rate} | ${r.interval} | ${r.appends} | ${(r.rows / Math.max(1, r.appends)).toFixed(1)} | ${r.cpuUsPerRow.toFixed(1)} | ${r.mainUsPerRow.toFixed(1)} |`);
 }
