@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { openSqliteStore } from "../src/store/sqlite/sqlite-store";
 import type { LedgerRow, LedgerStore } from "../src/store/types";
 import { LedgerWriter } from "../src/usage/ledger-writer";
+import { benchLedgerRow } from "./ledger-row";
 
 const { values: opt } = parseArgs({
   options: {
@@ -30,26 +31,7 @@ const seconds = Number(opt.seconds);
 const intervals = opt.intervals.split(",").map(Number);
 for (const n of [...rates, seconds, ...intervals]) if (!Number.isFinite(n) || n < 0) throw new Error("--rates, --seconds and --intervals take numbers >= 0");
 
-const row = (): LedgerRow => ({
-  time: new Date(),
-  requestId: randomUUIDv7(),
-  traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
-  keyId: "cfg:bench",
-  team: "bench",
-  endpoint: "chat",
-  provider: "openai",
-  model: "gpt-4o-mini",
-  modelVersion: "",
-  target: "",
-  promptTokens: 20,
-  completionTokens: 30,
-  cachedPromptTokens: 0,
-  reasoningTokens: 0,
-  costUsd: 0.00001,
-  status: "ok",
-  latencyMs: 1.5,
-  streamed: false,
-});
+const row = (): LedgerRow => benchLedgerRow(randomUUIDv7());
 
 interface Result {
   rate: number;

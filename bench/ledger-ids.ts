@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSqliteStore } from "../src/store/sqlite/sqlite-store";
 import type { LedgerRow } from "../src/store/types";
+import { benchLedgerRow } from "./ledger-row";
 
 const mode = process.argv[2] ?? "v7";
 if (mode !== "v4" && mode !== "v7") throw new Error(`usage: ledger-ids.ts [v4|v7] [rows]`);
@@ -21,30 +22,7 @@ const dir = mkdtempSync(join(tmpdir(), "modelgate-ledger-ids-"));
 const store = openSqliteStore(join(dir, "ledger.db"));
 await store.migrate();
 const id = mode === "v7" ? randomUUIDv7 : randomUUID;
-const row = (): LedgerRow => ({
-  time: new Date(),
-  requestId: id(),
-  traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
-  keyId: "cfg:bench",
-  team: "bench",
-  endpoint: "chat",
-  provider: "openai",
-  model: "gpt-4o-mini",
-  modelVersion: "",
-  target: "",
-  promptTokens: 20,
-  completionTokens: 30,
-  cachedPromptTokens: 0,
-  reasoningTokens: 0,
-  costUsd: 0.00001,
-  status: "ok",
-  latencyMs: 1.2,
-  streamed: false,
-  template: "",
-  cache: "",
-  costSavedUsd: null,
-  guardrails: "",
-});
+const row = (): LedgerRow => benchLedgerRow(id());
 let cpu0 = process.cpuUsage();
 let t0 = performance.now();
 try {
