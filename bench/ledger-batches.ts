@@ -6,8 +6,9 @@
 // store (openSqliteStore: the write worker, WAL, synchronous = FULL, the ledger's indexes) at the
 // given rows per second for --seconds, flushes, then prints the appends, the mean rows per append
 // and the process's CPU (main thread and write worker, getrusage) per row, less what the same
-// steady loop costs when its rows go nowhere (the 1 ms tick, building the rows), and the main
-// thread's part of it (what the event loop that serves calls pays).
+// steady loop costs just before when its rows go nowhere (the 1 ms tick, building the rows), and
+// the main thread's part of it (what the event loop that serves calls pays). Expect a few µs of
+// noise per row either way: the two loops run seconds apart on a machine whose speed drifts.
 import { randomUUIDv7 } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -65,6 +66,9 @@ async function steady(rate: number, record: (r: LedgerRow) => void): Promise<{ r
 }
 
 async function run(rate: number, interval: number): Promise<Result> {
+  // What the tick and the rows' building cost on their own at this rate, measured just before (the
+  // machine's speed drifts), subtracted from the run.
+  const idle = await steady(rate, () => {});
   const dir = mkdtempSync(join(tmpdir(), "modelgate-ledger-batches-"));
   const store = openSqliteStore(join(dir, "ledger.db"));
   await store.migrate();
@@ -88,16 +92,18 @@ async function run(rate: number, interval: number): Promise<Result> {
   await writer.close();
   await store.close();
   rmSync(dir, { recursive: true, force: true });
-  const base = baseline.get(rate)!;
-  return { rate, interval, rows, appends, cpuUsPerRow: (cpu.user + cpu.system) / rows - base.cpu, mainUsPerRow: (main.user + main.system) / rows - base.main };
+  return {
+    rate,
+    interval,
+    rows,
+    appends,
+    cpuUsPerRow: (cpu.user + cpu.system) / rows - idle.cpuUs / idle.rows,
+    mainUsPerRow: (main.user + main.system) / rows - idle.mainUs / idle.rows,
+  };
 }
 
-// What the tick and the rows' building cost on their own at each rate (subtracted from the runs).
-const baseline = new Map<number, { cpu: number; main: number }>();
-for (const rate of rates) {
-  const b = await steady(rate, () => {});
-  baseline.set(rate, { cpu: b.cpuUs / b.rows, main: b.mainUs / b.rows });
-}
+// A throwaway cell first, so that the first one measured does not pay for compiling the code.
+await run(rates[0] ?? 1000, intervals[0] ?? 100);
 
 const results: Result[] = [];
 for (const rate of rates) {
