@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
 import { resourceExhausted } from "../errors";
-import { planChecks, type PlannedCheck } from "../quota/checks";
+import { describeCheck, planChecks, type PlannedCheck } from "../quota/checks";
 import type { Counters } from "../store/counters";
 import { ledgerGuardrails } from "../store/sql-shared";
 import type { KeyLimits, LedgerRow } from "../store/types";
@@ -150,7 +150,7 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
       if (!decision.allowed) {
         const failed = checks[decision.failed ?? 0]!;
         const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
-        const err = resourceExhausted(`${failed.describe} reached; retry in ${seconds}s`, decision.retryAfterMs);
+        const err = resourceExhausted(`${describeCheck(failed)} reached; retry in ${seconds}s`, decision.retryAfterMs);
         rateLimitHeaders(err.metadata, checks, decision.values, now(), false);
         checks.length = 0; // nothing was counted: nothing to settle
         settle(err);
@@ -190,27 +190,39 @@ const modelServices = new Set([
   "modelgate.v1.PredictService",
 ]);
 
+/** The header names per kind of limit, made once (a name built per call is hashed per call). */
+const rateLimitNames = {
+  requests: { limit: "x-ratelimit-limit-requests", remaining: "x-ratelimit-remaining-requests", reset: "x-ratelimit-reset-requests" },
+  tokens: { limit: "x-ratelimit-limit-tokens", remaining: "x-ratelimit-remaining-tokens", reset: "x-ratelimit-reset-tokens" },
+} as const;
+
 /**
  * x-ratelimit-* (OpenAI's names) and RateLimit / RateLimit-Policy (IETF draft) for the strictest
  * request and token limits, so REST clients know when to come back.
  */
 function rateLimitHeaders(h: Headers, checks: PlannedCheck[], values: number[], now: number, counted: boolean): void {
   for (const kind of ["requests", "tokens"] as const) {
-    let best: { c: PlannedCheck; remaining: number } | undefined;
-    checks.forEach((c, i) => {
-      if (c.kind !== kind) return;
+    let best: PlannedCheck | undefined;
+    let bestRemaining = 0;
+    for (let i = 0; i < checks.length; i++) {
+      const c = checks[i]!;
+      if (c.kind !== kind) continue;
       const used = values[i] ?? (counted ? c.cost : 0);
       const remaining = Math.max(0, c.limit - used);
-      if (!best || remaining < best.remaining) best = { c, remaining };
-    });
-    if (!best) continue;
-    const reset = Math.max(0, Math.ceil((best.c.resetAtMs - now) / 1000));
-    h.set(`x-ratelimit-limit-${kind}`, String(best.c.limit));
-    h.set(`x-ratelimit-remaining-${kind}`, String(best.remaining));
-    h.set(`x-ratelimit-reset-${kind}`, `${reset}s`);
+      if (best === undefined || remaining < bestRemaining) {
+        best = c;
+        bestRemaining = remaining;
+      }
+    }
+    if (best === undefined) continue;
+    const reset = Math.max(0, Math.ceil((best.resetAtMs - now) / 1000));
+    const names = rateLimitNames[kind];
+    h.set(names.limit, String(best.limit));
+    h.set(names.remaining, String(bestRemaining));
+    h.set(names.reset, `${reset}s`);
     if (kind === "requests") {
-      h.set("ratelimit-policy", `${best.c.limit};w=${Math.max(1, Math.round((best.c.resetAtMs - now) / 1000))}`);
-      h.set("ratelimit", `limit=${best.c.limit}, remaining=${best.remaining}, reset=${reset}`);
+      h.set("ratelimit-policy", `${best.limit};w=${Math.max(1, Math.round((best.resetAtMs - now) / 1000))}`);
+      h.set("ratelimit", `limit=${best.limit}, remaining=${bestRemaining}, reset=${reset}`);
     }
   }
 }

@@ -7,17 +7,22 @@ import type { CounterCheck } from "./counters";
 
 /** Throws INTERNAL (a caller bug, not the client's fault) when a check is malformed. */
 export function validateChecks(checks: readonly CounterCheck[]): void {
-  for (const [i, c] of checks.entries()) {
-    const where = `counters: check ${i} ("${c.key}")`;
+  for (let i = 0; i < checks.length; i++) {
+    const c = checks[i]!;
     if (typeof c.key !== "string" || c.key === "") throw internal(`counters: check ${i} has an empty key`);
     if (!Number.isSafeInteger(c.limit) || c.limit < 0) {
-      throw internal(`${where}: limit must be a non-negative integer, got ${c.limit}`);
+      throw internal(`${where(i, c)}: limit must be a non-negative integer, got ${c.limit}`);
     }
     if (!Number.isSafeInteger(c.cost) || c.cost < 0) {
-      throw internal(`${where}: cost must be a non-negative integer (micro-USD for budgets), got ${c.cost}`);
+      throw internal(`${where(i, c)}: cost must be a non-negative integer (micro-USD for budgets), got ${c.cost}`);
     }
-    if (!Number.isSafeInteger(c.resetAtMs)) throw internal(`${where}: resetAtMs must be an integer epoch ms, got ${c.resetAtMs}`);
+    if (!Number.isSafeInteger(c.resetAtMs)) throw internal(`${where(i, c)}: resetAtMs must be an integer epoch ms, got ${c.resetAtMs}`);
   }
+}
+
+/** Names a check in an error (built only for a bad check). */
+function where(i: number, c: CounterCheck): string {
+  return `counters: check ${i} ("${c.key}")`;
 }
 
 export function validateAdd(key: string, delta: number, resetAtMs: number): void {

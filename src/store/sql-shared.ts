@@ -194,45 +194,52 @@ export function checkFilterText(value: string, what: string): string {
  * come back as U+FFFD). The ledger writer makes its rows storable first (storableLedgerRow).
  */
 export function checkLedgerRow(row: LedgerRow, index: number): void {
-  const where = `ledger row ${index}`;
-  checkDate(row.time, `${where}: time`);
+  // Every row of every call passes here (twice: queued, then stored): the text naming the row is
+  // built only for a refusal.
+  if (!(row.time instanceof Date) || Number.isNaN(row.time.getTime())) throw badLedgerRow(index, "time: not a valid time");
   for (const field of ledgerTextFields) {
     const value = row[field];
-    if (typeof value !== "string") throw invalidArgument(`${where}: ${field} must be a string`);
+    if (typeof value !== "string") throw badLedgerRow(index, `${field} must be a string`);
     if (NUL_OR_LONE_SURROGATE.test(value)) {
-      throw invalidArgument(`${where}: ${field} holds a NUL character or an unpaired surrogate, which cannot be stored`);
+      throw badLedgerRow(index, `${field} holds a NUL character or an unpaired surrogate, which cannot be stored`);
     }
   }
   for (const field of ledgerPolicyTextFields) {
     const value = row[field];
     if (value === undefined) continue;
-    if (typeof value !== "string") throw invalidArgument(`${where}: ${field} must be a string`);
+    if (typeof value !== "string") throw badLedgerRow(index, `${field} must be a string`);
     if (NUL_OR_LONE_SURROGATE.test(value)) {
-      throw invalidArgument(`${where}: ${field} holds a NUL character or an unpaired surrogate, which cannot be stored`);
+      throw badLedgerRow(index, `${field} holds a NUL character or an unpaired surrogate, which cannot be stored`);
     }
   }
   if (row.cache !== undefined && !(LEDGER_CACHE_VALUES as readonly string[]).includes(row.cache)) {
-    throw invalidArgument(`${where}: cache must be one of ${LEDGER_CACHE_VALUES.map((v) => `"${v}"`).join(", ")}`);
+    throw badLedgerRow(index, `cache must be one of ${LEDGER_CACHE_VALUES.map((v) => `"${v}"`).join(", ")}`);
   }
   const saved = row.costSavedUsd;
   if (saved !== undefined && saved !== null && !(Number.isFinite(saved) && saved >= 0)) {
-    throw invalidArgument(`${where}: costSavedUsd must be a non-negative number or null`);
+    throw badLedgerRow(index, `costSavedUsd must be a non-negative number or null`);
   }
   if (row.traceId !== undefined && (typeof row.traceId !== "string" || !TRACE_ID.test(row.traceId))) {
-    throw invalidArgument(`${where}: traceId must be "" or 32 lowercase hex digits`);
+    throw badLedgerRow(index, `traceId must be "" or 32 lowercase hex digits`);
   }
-  if (row.status === "") throw invalidArgument(`${where}: status must not be empty ("ok" or a code name)`);
-  for (const field of ["promptTokens", "completionTokens", "cachedPromptTokens", "reasoningTokens"] as const) {
+  if (row.status === "") throw badLedgerRow(index, `status must not be empty ("ok" or a code name)`);
+  for (const field of ledgerCountFields) {
     const n = row[field] ?? 0;
-    if (!Number.isSafeInteger(n) || n < 0) throw invalidArgument(`${where}: ${field} must be a non-negative integer`);
+    if (!Number.isSafeInteger(n) || n < 0) throw badLedgerRow(index, `${field} must be a non-negative integer`);
   }
   if (row.costUsd !== null && !(Number.isFinite(row.costUsd) && row.costUsd >= 0)) {
-    throw invalidArgument(`${where}: costUsd must be a non-negative number or null (unknown price)`);
+    throw badLedgerRow(index, `costUsd must be a non-negative number or null (unknown price)`);
   }
   if (!(Number.isFinite(row.latencyMs) && row.latencyMs >= 0)) {
-    throw invalidArgument(`${where}: latencyMs must be a non-negative number`);
+    throw badLedgerRow(index, `latencyMs must be a non-negative number`);
   }
-  if (typeof row.streamed !== "boolean") throw invalidArgument(`${where}: streamed must be a boolean`);
+  if (typeof row.streamed !== "boolean") throw badLedgerRow(index, "streamed must be a boolean");
+}
+
+const ledgerCountFields = ["promptTokens", "completionTokens", "cachedPromptTokens", "reasoningTokens"] as const;
+
+function badLedgerRow(index: number, what: string): ConnectError {
+  return invalidArgument(`ledger row ${index}: ${what}`);
 }
 
 /** A W3C trace id as the ledger keeps it ("" when unknown). */

@@ -41,10 +41,13 @@ export class MemoryCounters implements Counters {
     validateChecks(checks);
     const now = this.now();
     this.sweep(now);
-    // What each counter would become, so a counter named twice in one call counts both costs.
-    const after = new Map<string, number>();
-    for (const [i, c] of checks.entries()) {
-      const current = after.get(c.key) ?? this.live(c.key, now)?.value ?? 0;
+    // What each counter would become; a counter named twice in one call counts both costs.
+    // (A few checks a call: a scan back for the same key costs less than a Map per call.)
+    const values = new Array<number>(checks.length);
+    for (let i = 0; i < checks.length; i++) {
+      const c = checks[i]!;
+      const earlier = sameKeyBefore(checks, i);
+      const current = earlier >= 0 ? values[earlier]! : (this.live(c.key, now)?.value ?? 0);
       if (current + c.cost > c.limit) {
         return {
           allowed: false,
@@ -53,13 +56,18 @@ export class MemoryCounters implements Counters {
           values: checks.map((k) => this.live(k.key, now)?.value ?? 0),
         };
       }
-      after.set(c.key, current + c.cost);
+      values[i] = current + c.cost;
     }
     for (const c of checks) {
       // A zero cost only looks: it does not create the counter (the same on Redis).
       if (c.cost > 0) this.increment(c.key, c.cost, c.resetAtMs, now);
     }
-    return { allowed: true, retryAfterMs: 0, values: checks.map((c) => after.get(c.key) ?? 0) };
+    // Each check reports its counter's value after the whole call (a key named twice: both costs).
+    for (let i = checks.length - 1; i >= 0; i--) {
+      const earlier = sameKeyBefore(checks, i);
+      if (earlier >= 0) values[earlier] = values[i]!;
+    }
+    return { allowed: true, retryAfterMs: 0, values };
   }
 
   async add(key: string, delta: number, resetAtMs: number): Promise<void> {
@@ -106,4 +114,11 @@ export class MemoryCounters implements Counters {
     this.nextSweepAt = now + this.sweepIntervalMs;
     for (const [key, entry] of this.entries) if (entry.resetAtMs <= now) this.entries.delete(key);
   }
+}
+
+/** The index of the last check before `i` with the same key, or -1. */
+function sameKeyBefore(checks: readonly CounterCheck[], i: number): number {
+  const key = checks[i]!.key;
+  for (let j = i - 1; j >= 0; j--) if (checks[j]!.key === key) return j;
+  return -1;
 }

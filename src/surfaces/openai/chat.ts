@@ -290,7 +290,10 @@ export function usageJson(u: Usage | undefined) {
 
 function definedOnly(values: Record<string, number | undefined>): Record<string, number> | undefined {
   let out: Record<string, number> | undefined;
-  for (const [k, v] of Object.entries(values)) if (v !== undefined) (out ??= {})[k] = v;
+  for (const k in values) {
+    const v = values[k];
+    if (v !== undefined) (out ??= {})[k] = v;
+  }
   return out;
 }
 
