@@ -88,8 +88,12 @@ export function seriesBuckets(query: UsageSeriesQuery): { origin: number; size: 
 }
 
 export function checkDate(value: Date, what: string): Date {
-  if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw invalidArgument(`${what}: not a valid time`);
+  if (!isValidDate(value)) throw invalidArgument(`${what}: not a valid time`);
   return value;
+}
+
+function isValidDate(value: unknown): value is Date {
+  return value instanceof Date && !Number.isNaN(value.getTime());
 }
 
 // Text in the ledger. Each string column of a row comes, in part, from the caller (an endpoint
@@ -196,7 +200,7 @@ export function checkFilterText(value: string, what: string): string {
 export function checkLedgerRow(row: LedgerRow, index: number): void {
   // Every row of every call passes here (twice: queued, then stored): the text naming the row is
   // built only for a refusal.
-  if (!(row.time instanceof Date) || Number.isNaN(row.time.getTime())) throw badLedgerRow(index, "time: not a valid time");
+  if (!isValidDate(row.time)) throw badLedgerRow(index, "time: not a valid time");
   for (const field of ledgerTextFields) {
     const value = row[field];
     if (typeof value !== "string") throw badLedgerRow(index, `${field} must be a string`);
