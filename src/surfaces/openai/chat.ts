@@ -181,7 +181,7 @@ export function toChatRequest(body: ChatCompletionBody): ChatRequestInit {
   const stop = body.stop == null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
   return {
     endpoint: body.model,
-    messages: body.messages.map((m, i) => toMessage(m, `messages[${i}]`)),
+    messages: body.messages.map(toMessage),
     temperature: body.temperature ?? undefined,
     topP: body.top_p ?? undefined,
     ...tokenLimit(body),
@@ -226,24 +226,29 @@ export function toChatRequest(body: ChatCompletionBody): ChatRequestInit {
 
 type MessageInit = Exclude<MessageInitShape<typeof ChatMessageSchema>, ChatMessage>;
 
-function toMessage(m: Message, path: string): MessageInit {
-  const onlyFor = (field: string, roles: string) => invalidArgument(`${path}.${field}: only allowed on ${roles} messages`);
+function onlyFor(i: number, field: string, roles: string) {
+  return invalidArgument(`messages[${i}].${field}: only allowed on ${roles} messages`);
+}
+
+/** One message as the proto's init; `i` names it in errors (the text is built only for one). */
+function toMessage(m: Message, i: number): MessageInit {
   const { role } = m;
-  if (m.tool_calls?.length && role !== "assistant") throw onlyFor("tool_calls", "assistant");
-  if (m.function_call && role !== "assistant") throw onlyFor("function_call", "assistant");
-  if (m.refusal && role !== "assistant") throw onlyFor("refusal", "assistant");
-  if (m.audio && role !== "assistant") throw onlyFor("audio", "assistant");
-  if (m.tool_call_id !== undefined && role !== "tool") throw onlyFor("tool_call_id", "tool");
-  if (role === "function" && !m.name) throw invalidArgument(`${path}.name: required for role function (the function's name)`);
-  const base: MessageInit = {
+  if (m.tool_calls?.length && role !== "assistant") throw onlyFor(i, "tool_calls", "assistant");
+  if (m.function_call && role !== "assistant") throw onlyFor(i, "function_call", "assistant");
+  if (m.refusal && role !== "assistant") throw onlyFor(i, "refusal", "assistant");
+  if (m.audio && role !== "assistant") throw onlyFor(i, "audio", "assistant");
+  if (m.tool_call_id !== undefined && role !== "tool") throw onlyFor(i, "tool_call_id", "tool");
+  if (role === "function" && !m.name) throw invalidArgument(`messages[${i}].name: required for role function (the function's name)`);
+  // Absent lists stay absent (the message gets its own empty ones): no arrays for most messages.
+  const message: MessageInit = {
     role,
     name: m.name ?? "",
     toolCallId: m.tool_call_id ?? "",
-    toolCalls: (m.tool_calls ?? []).map((c, index) => ({ id: c.id, type: c.type, index, function: c.function })),
+    toolCalls: m.tool_calls?.map((c, index) => ({ id: c.id, type: c.type, index, function: c.function })),
     refusal: m.refusal ?? "",
     functionCall: m.function_call ?? undefined,
     audio: m.audio ? { id: m.audio.id } : undefined,
-    annotations: (m.annotations ?? []).map((a) => ({
+    annotations: m.annotations?.map((a) => ({
       type: a.type,
       urlCitation: a.url_citation && {
         startIndex: a.url_citation.start_index,
@@ -252,21 +257,27 @@ function toMessage(m: Message, path: string): MessageInit {
         title: a.url_citation.title,
       },
     })),
+    content: "",
   };
-  if (typeof m.content === "string" || m.content == null) return { ...base, content: m.content ?? "" };
+  if (typeof m.content === "string" || m.content == null) {
+    message.content = m.content ?? "";
+    return message;
+  }
   const parts: NonNullable<MessageInit["parts"]> = [];
-  let refusal = base.refusal ?? "";
+  let refusal = message.refusal ?? "";
   m.content.forEach((p, j) => {
     if (p.type === "text") parts.push({ part: { case: "text", value: p.text } });
     else if (p.type === "image_url") {
-      if (role !== "user") throw invalidArgument(`${path}.content[${j}]: image parts are only allowed in user messages`);
+      if (role !== "user") throw invalidArgument(`messages[${i}].content[${j}]: image parts are only allowed in user messages`);
       parts.push({ part: { case: "imageUrl", value: { url: p.image_url.url, detail: p.image_url.detail ?? "" } } });
     } else {
-      if (role !== "assistant") throw invalidArgument(`${path}.content[${j}]: refusal parts are only allowed in assistant messages`);
+      if (role !== "assistant") throw invalidArgument(`messages[${i}].content[${j}]: refusal parts are only allowed in assistant messages`);
       refusal += p.refusal;
     }
   });
-  return { ...base, content: "", parts, refusal };
+  message.parts = parts;
+  message.refusal = refusal;
+  return message;
 }
 
 // ------------------------------------------------------------------------------------------
