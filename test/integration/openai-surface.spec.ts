@@ -190,6 +190,31 @@ describe("errors as the SDK's typed exceptions", () => {
     expect((tools as Error).message).toContain("echo: tools are not supported");
   });
 
+  it("a field its message's role cannot carry -> BadRequestError naming the message and field", async () => {
+    const refused = async (messages: unknown[]) => {
+      const err = await client.chat.completions.create({ model: "echo-chat", messages: messages as never }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+      return (err as Error).message;
+    };
+    const call = { id: "call_1", type: "function", function: { name: "f", arguments: "{}" } };
+    expect(await refused([{ role: "system", content: "s" }, { role: "user", content: "x", tool_calls: [call] }])).toContain(
+      "messages[1].tool_calls: only allowed on assistant messages",
+    );
+    expect(await refused([{ role: "assistant", content: "x", tool_call_id: "call_1" }])).toContain("messages[0].tool_call_id: only allowed on tool messages");
+    expect(await refused([{ role: "user", content: "x" }, { role: "function", content: "r" }])).toContain(
+      "messages[1].name: required for role function (the function's name)",
+    );
+    expect(await refused([{ role: "user", content: "x" }, { role: "assistant", content: [{ type: "image_url", image_url: { url: "https://x/y.png" } }] }])).toContain(
+      "messages[1].content[0]: image parts are only allowed in user messages",
+    );
+    // The same messages in their right roles are answered.
+    const ok = await client.chat.completions.create({
+      model: "echo-chat",
+      messages: [{ role: "assistant", content: null, tool_calls: [call] } as never, { role: "tool", tool_call_id: "call_1", content: "r" }, { role: "user", content: "x" }],
+    });
+    expect(ok.object).toBe("chat.completion");
+  });
+
   it("wrong key -> AuthenticationError", async () => {
     const bad = new OpenAI({ apiKey: "sk-wrong-000000000000", baseURL: `${gw.url}/v1`, maxRetries: 0 });
     await expect(bad.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
