@@ -117,10 +117,11 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
           counters.add(c.key, actual - c.cost, c.resetAtMs).catch((err: unknown) => onFailure({ reason: "settle", counter: c.key, ...who, err }));
         }
       }
+      const ids = getCallIds(context);
       accounting.record({
         time: new Date(),
-        requestId: getCallIds(context)?.requestId ?? "",
-        traceId: traceIdOf(getCallIds(context)?.traceparent),
+        requestId: ids?.requestId ?? "",
+        traceId: traceIdOf(ids?.traceparent),
         keyId: principal?.keyId ?? "",
         team: principal?.team ?? "",
         endpoint: name ?? "",

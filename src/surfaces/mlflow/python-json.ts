@@ -31,6 +31,18 @@ export class PythonJsonDepthError extends RangeError {}
 
 const maxDepth = 256;
 
+/** The one-character escapes JSON has, and what they stand for (made once, not per escape). */
+const simpleEscapes: Readonly<Record<string, string | undefined>> = Object.assign(Object.create(null) as Record<string, string>, {
+  '"': '"',
+  "\\": "\\",
+  "/": "/",
+  b: "\b",
+  f: "\f",
+  n: "\n",
+  r: "\r",
+  t: "\t",
+});
+
 class Parser {
   private i = 0;
   private depth = 0;
@@ -111,9 +123,9 @@ class Parser {
       if (c === "\\") {
         const e = s[i + 1];
         if (e === undefined) throw new PythonJsonError("Unterminated string starting at", this.pos(start));
-        const simple: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
-        if (e in simple) {
-          out += simple[e];
+        const simple = simpleEscapes[e];
+        if (simple !== undefined) {
+          out += simple;
           i += 2;
           continue;
         }
