@@ -283,6 +283,8 @@ const cases: Case[] = [
   { name: "JSON with extra data", method: "POST", path: "/gateway/chat/invocations", raw: '{"messages": []} x' },
   { name: "unquoted key", method: "POST", path: "/gateway/chat/invocations", raw: "{messages: []}" },
   { name: "unterminated string", method: "POST", path: "/gateway/chat/invocations", raw: '{"messages": "abc' },
+  { name: "bad \\u escape", method: "POST", path: "/gateway/chat/invocations", raw: '{"messages": "a\\u12g4"}' },
+  { name: "bad one-character escape", method: "POST", path: "/gateway/chat/invocations", raw: '{"messages": "a\\qb"}' },
   { name: "empty body", method: "POST", path: "/gateway/chat/invocations", raw: "" },
   { name: "text/plain body", method: "POST", path: "/gateway/chat/invocations", raw: JSON.stringify(user("x")), contentType: "text/plain" },
   { name: "no content-type", method: "POST", path: "/gateway/chat/invocations", raw: JSON.stringify(user("x")), contentType: null },
