@@ -1,8 +1,10 @@
 // The config file's shape (zod). Compatible with the MLflow AI Gateway file (`endpoints:` with
 // name / endpoint_type / model / limit); our extensions (server, auth, logging) sit beside it.
+import { constants as bufferConstants } from "node:buffer";
 import { z } from "zod";
 import { accessSchema, jwtConfigSchema } from "../auth/config";
 import { MAX_TIMER_MS } from "../timers";
+import { DEFAULT_MAX_UPSTREAM_BODY_BYTES, DEFAULT_MAX_UPSTREAM_EVENT_BYTES } from "../upstream/limits";
 import { pricesSchema } from "../usage/prices";
 import { checkTargets, modelSchema, routingSchema, targetSchema, withTargets } from "../routing/config";
 import { piiKinds, policiesSchema } from "../policies/config";
@@ -166,6 +168,19 @@ export const configSchema = z.strictObject({
       cors_origins: z.array(z.string().min(1)).default(["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]),
       /** Timeout for one upstream call (headers and body idle time). */
       upstream_timeout_ms: z.number().int().positive().max(MAX_TIMER_MS).default(120_000),
+      /**
+       * Largest unary upstream answer read; a longer one fails the attempt with UNAVAILABLE
+       * ("unexpected upstream response: body is larger than N bytes"). 128 MiB is far above any
+       * chat answer; an embeddings batch of thousands of inputs of thousands of dimensions (JSON
+       * floats) may need more. At most V8's longest string, as the body is decoded into one.
+       */
+      max_upstream_body_bytes: z.number().int().positive().max(bufferConstants.MAX_STRING_LENGTH).default(DEFAULT_MAX_UPSTREAM_BODY_BYTES),
+      /**
+       * Largest single event of a streamed upstream answer (an SSE event, an NDJSON line, an AWS
+       * event-stream frame) held while it arrives; a larger one fails the stream with UNAVAILABLE.
+       * Streams themselves are not limited: only what is held at once.
+       */
+      max_upstream_event_bytes: z.number().int().positive().max(bufferConstants.MAX_STRING_LENGTH).default(DEFAULT_MAX_UPSTREAM_EVENT_BYTES),
       /**
        * How long a client may take to send a request's headers (on a new connection, also its
        * first bytes). Slow-header ("slowloris") connections are closed after this.

@@ -139,7 +139,11 @@ export class Gateway {
   ) {
     this.settings = options.config.file.server;
     this.telemetry = backends.telemetry;
-    this.upstream = new UpstreamClient({ timeoutMs: this.settings.upstream_timeout_ms });
+    this.upstream = new UpstreamClient({
+      timeoutMs: this.settings.upstream_timeout_ms,
+      maxBodyBytes: this.settings.max_upstream_body_bytes,
+      maxEventBytes: this.settings.max_upstream_event_bytes,
+    });
     this.state = buildRuntimeState(options.config, options.factories, this.upstream, this.routingDeps());
     if (countsTokensUpFront(this.state)) warmTokenizer(); // built in the background, not on the first call
     const counters = backends.counters;

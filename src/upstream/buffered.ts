@@ -5,6 +5,7 @@
 // cached per URL). Same options, timeouts and errors as `request()`.
 import type { IncomingHttpHeaders } from "node:http";
 import type { Dispatcher } from "undici";
+import { OversizeAnswerError } from "./limits";
 
 export interface BufferedAnswer {
   statusCode: number;
@@ -24,6 +25,8 @@ export interface BufferedRequest {
   onStatus?: (statusCode: number) => void;
   /** The most bytes kept of an answer that is not 2xx (the rest is not read: the connection is closed). */
   maxErrorBytes: number;
+  /** The most bytes of a 2xx answer: a longer one rejects with OversizeAnswerError (the connection is closed). */
+  maxBytes: number;
 }
 
 /** origin and path of each URL sent to (a provider's few URLs), bounded. */
@@ -80,7 +83,13 @@ export function requestBuffered(dispatcher: Dispatcher, url: string, opts: Buffe
         if (settled) return;
         chunks.push(chunk);
         size += chunk.length;
-        if ((statusCode < 200 || statusCode >= 300) && size >= opts.maxErrorBytes) {
+        if (statusCode >= 200 && statusCode < 300) {
+          if (size > opts.maxBytes) {
+            chunks.length = 0;
+            settle(new OversizeAnswerError(`body is larger than ${opts.maxBytes} bytes`));
+            c.abort(new Error("body larger than its cap"));
+          }
+        } else if (size >= opts.maxErrorBytes) {
           // Enough of an error body: answer with it and stop reading (as readCapped did).
           settle(undefined, answer());
           c.abort(new Error("error body read up to its cap"));

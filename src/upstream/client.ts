@@ -9,6 +9,7 @@ import type { UpstreamAttempt, UpstreamTrace } from "../observability/otel";
 import { framings } from "./framing";
 import { dropRawHeaders } from "./raw-headers";
 import { requestBuffered, type BufferedAnswer } from "./buffered";
+import { DEFAULT_MAX_UPSTREAM_BODY_BYTES, DEFAULT_MAX_UPSTREAM_EVENT_BYTES, OversizeAnswerError } from "./limits";
 import type { Usage } from "../../gen/modelgate/v1/common_pb";
 
 /** Per-call context for an upstream request. */
@@ -35,6 +36,10 @@ export interface UpstreamClientOptions {
   /** Time allowed for the upstream's response headers, and for each gap in its body. */
   timeoutMs: number;
   connectTimeoutMs?: number;
+  /** The most bytes of a unary answer (default DEFAULT_MAX_UPSTREAM_BODY_BYTES); larger fails the attempt. */
+  maxBodyBytes?: number;
+  /** The most bytes of one streamed event (default DEFAULT_MAX_UPSTREAM_EVENT_BYTES); larger fails the stream. */
+  maxEventBytes?: number;
 }
 
 /**
@@ -67,9 +72,13 @@ type UsageInit = Omit<Usage, "$typeName" | "$unknown"> | undefined;
 export class UpstreamClient {
   private readonly agent: Dispatcher;
   private readonly timeoutMs: number;
+  private readonly maxBodyBytes: number;
+  private readonly maxEventBytes: number;
 
   constructor(options: UpstreamClientOptions) {
     this.timeoutMs = options.timeoutMs;
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_UPSTREAM_BODY_BYTES;
+    this.maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_UPSTREAM_EVENT_BYTES;
     this.agent = new Agent({
       keepAliveTimeout: 30_000,
       connect: { timeout: options.connectTimeoutMs ?? 10_000 },
@@ -120,6 +129,7 @@ export class UpstreamClient {
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
         maxErrorBytes: maxErrorBody,
+        maxBytes: this.maxBodyBytes,
         onStatus: (status) => {
           attempt?.responded(status);
           if (status >= 200 && status < 300) {
@@ -165,7 +175,7 @@ export class UpstreamClient {
     else call.signal.addEventListener("abort", forward, { once: true });
     const detach = () => call.signal.removeEventListener("abort", forward);
     const send = () => this.send(req, provider, call, framing.contentTypes[0], attempt, request.signal);
-    const chunks = new StreamAttempt(send, framing, decoder, provider, call, closing, detach);
+    const chunks = new StreamAttempt(send, framing, this.maxEventBytes, decoder, provider, call, closing, detach);
     return attempt ? tracedStream(chunks, attempt, call.signal) : chunks;
   }
 
@@ -260,6 +270,7 @@ function statusErrorOf(provider: Provider, statusCode: number, headers: Incoming
 function failure(provider: Provider, call: UpstreamCall, err: unknown): ConnectError {
   if (call.signal.aborted) return ConnectError.from(call.signal.reason);
   if (err instanceof ConnectError) return err;
+  if (err instanceof OversizeAnswerError) return badUpstreamResponse(provider.name, err.message);
   if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
     return tagged(unavailable(`${provider.name}: upstream timed out`, err), { kind: "timeout" });
   }
@@ -295,6 +306,7 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
   constructor(
     private send: (() => Promise<UpstreamResponse>) | undefined,
     private readonly framing: Framing,
+    private readonly maxEventBytes: number,
     private readonly decoder: StreamDecoder<Chunk>,
     private readonly provider: Provider,
     private readonly call: UpstreamCall,
@@ -371,7 +383,7 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
       throw badUpstreamResponse(this.provider.name, `expected ${framing.contentTypes[0]}, got ${String(contentType)}`);
     }
     this.res = res;
-    this.events = framing.events(res.body)[Symbol.asyncIterator]();
+    this.events = framing.events(res.body, this.maxEventBytes)[Symbol.asyncIterator]();
     return this.read();
   }
 

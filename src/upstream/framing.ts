@@ -1,34 +1,54 @@
 // How a streamed upstream body is cut into events. Providers differ: OpenAI, Anthropic, Gemini
 // and Cohere send Server-Sent Events, Ollama sends one JSON object per line, Bedrock sends AWS
-// event-stream binary frames. Each framing yields SseEvent-shaped events for the decoders.
+// event-stream binary frames. Each framing yields SseEvent-shaped events for the decoders, and
+// holds at most `maxEventBytes` of an event that has not ended (OversizeAnswerError past it).
 import { Readable } from "node:stream";
 import { createParser } from "eventsource-parser";
 import { awsEventStreamEvents } from "./aws-eventstream";
+import { DEFAULT_MAX_UPSTREAM_EVENT_BYTES, OversizeAnswerError } from "./limits";
 import type { SseEvent } from "./wire";
 
-export type Framing = (body: AsyncIterable<Uint8Array>) => AsyncIterable<SseEvent>;
+export type Framing = (body: AsyncIterable<Uint8Array>, maxEventBytes?: number) => AsyncIterable<SseEvent>;
+
+function oversizeEvent(maxEventBytes: number): OversizeAnswerError {
+  return new OversizeAnswerError(`a streamed event is larger than ${maxEventBytes} bytes`);
+}
 
 /**
  * Server-Sent Events, parsed by eventsource-parser. A plain iterator rather than an async
  * generator: nothing of its own stays suspended while the stream is open (issue 11: memory per
- * open stream). A return or throw closes the body's iterator, as a for-await loop does.
+ * open stream). A return or throw closes the body's iterator, as a for-await loop does. The
+ * parser's buffers (a line not ended, the data lines of an event not ended) are bounded by its
+ * `maxBufferSize`, which counts characters (UTF-16 units): never more than the UTF-8 bytes they
+ * came from, so an event is refused only when it is larger than `maxEventBytes` bytes.
  */
-export function sseEvents(body: AsyncIterable<Uint8Array>): AsyncIterable<SseEvent> {
-  return new SseEvents(body);
+export function sseEvents(body: AsyncIterable<Uint8Array>, maxEventBytes = DEFAULT_MAX_UPSTREAM_EVENT_BYTES): AsyncIterable<SseEvent> {
+  return new SseEvents(body, maxEventBytes);
 }
 
 class SseEvents implements AsyncIterable<SseEvent>, AsyncIterator<SseEvent> {
   /** Events parsed and not read yet, from `at`. */
   private pending: SseEvent[] = [];
   private at = 0;
-  private readonly parser = createParser({
-    onEvent: (e) => this.pending.push(e.event === undefined ? { data: e.data } : { event: e.event, data: e.data }),
-  });
+  private readonly parser;
+  /** The parser held more than maxEventBytes of an event: the stream fails. */
+  private overflowed = false;
   private readonly utf8 = new TextDecoder();
   private bytes: AsyncIterator<Uint8Array> | undefined;
   private done = false;
 
-  constructor(private readonly body: AsyncIterable<Uint8Array>) {}
+  constructor(
+    private readonly body: AsyncIterable<Uint8Array>,
+    private readonly maxEventBytes: number,
+  ) {
+    this.parser = createParser({
+      maxBufferSize: maxEventBytes,
+      onEvent: (e) => this.pending.push(e.event === undefined ? { data: e.data } : { event: e.event, data: e.data }),
+      onError: (err) => {
+        if (err.type === "max-buffer-size-exceeded") this.overflowed = true;
+      },
+    });
+  }
 
   [Symbol.asyncIterator](): AsyncIterator<SseEvent> {
     return this;
@@ -76,6 +96,7 @@ class SseEvents implements AsyncIterable<SseEvent>, AsyncIterator<SseEvent> {
       return { done: true, value: undefined };
     }
     this.parser.feed(this.utf8.decode(r.value, { stream: true }));
+    if (this.overflowed) throw oversizeEvent(this.maxEventBytes);
     return this.next();
   };
 }
@@ -169,8 +190,8 @@ class ReadableChunks implements AsyncIterator<Uint8Array> {
 
 function ignore(): void {}
 
-/** Newline-delimited JSON: each non-empty line is one event's data. */
-export async function* ndjsonEvents(body: AsyncIterable<Uint8Array>): AsyncGenerator<SseEvent> {
+/** Newline-delimited JSON: each non-empty line is one event's data (a line not ended: at most `maxEventBytes` characters, as above). */
+export async function* ndjsonEvents(body: AsyncIterable<Uint8Array>, maxEventBytes = DEFAULT_MAX_UPSTREAM_EVENT_BYTES): AsyncGenerator<SseEvent> {
   const utf8 = new TextDecoder();
   let rest = "";
   for await (const bytes of body) {
@@ -181,6 +202,7 @@ export async function* ndjsonEvents(body: AsyncIterable<Uint8Array>): AsyncGener
       rest = rest.slice(nl + 1);
       if (line) yield { data: line };
     }
+    if (rest.length > maxEventBytes) throw oversizeEvent(maxEventBytes);
   }
   const last = rest.trim();
   if (last) yield { data: last };

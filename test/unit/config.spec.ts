@@ -1,3 +1,4 @@
+import { constants as bufferConstants } from "node:buffer";
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig } from "../../src/config/load";
 import { modelFactories } from "../../src/providers/catalog";
@@ -88,6 +89,15 @@ endpoints:
       "endpoints[0].routing.attempt_timeout_ms: Too big: expected number to be <=2147483647",
       "endpoints[0].routing.retries.max_delay_ms: Too big: expected number to be <=2147483647",
     ]);
+  });
+
+  it("bounds what the gateway reads of an upstream's answer: positive, at most V8's longest string", () => {
+    const ok = `endpoints: [{ name: c, endpoint_type: llm/v1/chat, model: { provider: echo, name: e } }]`;
+    expect(problems(`server: { max_upstream_body_bytes: 0, max_upstream_event_bytes: 1073741824 }\n${ok}`)).toEqual([
+      "server.max_upstream_body_bytes: Too small: expected number to be >0",
+      `server.max_upstream_event_bytes: Too big: expected number to be <=${bufferConstants.MAX_STRING_LENGTH}`,
+    ]);
+    expect(problems(`server: { max_upstream_body_bytes: 1048576, max_upstream_event_bytes: 65536 }\n${ok}`)).toEqual([]);
   });
 
   it("reports YAML syntax errors with a line", () => {

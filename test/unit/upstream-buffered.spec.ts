@@ -1,14 +1,17 @@
 // requestBuffered (src/upstream/buffered.ts), the unary upstream request, against a real HTTP
-// server on loopback: bodies in pieces, error bodies capped, bodies that break off, the caller's
-// abort before and during the answer, and the head's timeout.
+// server on loopback: bodies in pieces, error bodies capped, 2xx bodies over their bound, bodies
+// that break off, the caller's abort before and during the answer, and the head's timeout.
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Agent, errors as undiciErrors } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requestBuffered, type BufferedRequest } from "../../src/upstream/buffered";
+import { OversizeAnswerError } from "../../src/upstream/limits";
 
 let server: http.Server;
 let base: string;
+/** How many answers of /endless-ok were closed by the client (the gateway stopped reading). */
+let endlessClosed = 0;
 const agent = new Agent({ keepAliveTimeout: 10_000 });
 
 beforeAll(async () => {
@@ -40,6 +43,18 @@ beforeAll(async () => {
           res.write('{"partial":');
           setTimeout(() => res.socket?.destroy(), 20);
           return;
+        case "/endless-ok": {
+          // A 2xx body that never ends, in 64 KiB writes as fast as the client reads.
+          res.writeHead(200, { "content-type": "application/json" });
+          const block = Buffer.alloc(64 * 1024, 0x20);
+          const pump = () => {
+            while (!res.destroyed && res.write(block));
+            if (!res.destroyed) res.once("drain", pump);
+          };
+          res.once("close", () => endlessClosed++);
+          pump();
+          return;
+        }
         case "/slow-body":
           res.writeHead(200, { "content-type": "application/json" });
           res.write("{");
@@ -70,6 +85,7 @@ const opts = (over: Partial<BufferedRequest> = {}): BufferedRequest => ({
   bodyTimeout: 5_000,
   signal: new AbortController().signal,
   maxErrorBytes: 64 * 1024,
+  maxBytes: 1024 * 1024,
   ...over,
 });
 
@@ -91,6 +107,18 @@ describe("requestBuffered", () => {
     expect(res.body.length).toBeLessThan(200_000);
     // The connection it left is not reused for a half-read answer: the next call works.
     expect((await requestBuffered(agent, `${base}/echo`, opts())).statusCode).toBe(200);
+  });
+
+  it("a 2xx answer over maxBytes rejects with OversizeAnswerError and its connection is closed", async () => {
+    const err = await requestBuffered(agent, `${base}/endless-ok`, opts({ maxBytes: 256 * 1024 })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OversizeAnswerError);
+    expect((err as Error).message).toBe("body is larger than 262144 bytes");
+    await expect.poll(() => endlessClosed, { timeout: 10_000 }).toBe(1);
+    // An answer of exactly maxBytes is whole; the pool still serves.
+    const res = await requestBuffered(agent, `${base}/echo`, opts());
+    expect(res.body.length).toBeLessThanOrEqual(1024 * 1024);
+    const exact = await requestBuffered(agent, `${base}/echo`, opts({ maxBytes: res.body.length }));
+    expect(exact.body.equals(res.body)).toBe(true);
   });
 
   it("an error answer whose body breaks off still answers with its status and what came", async () => {
