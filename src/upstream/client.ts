@@ -394,23 +394,33 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
     return { done: false, value: chunk };
   }
 
-  /** The next chunk: from the next events, or the closing chunk once the decoder is done. */
-  private read(): Promise<IteratorResult<Chunk>> {
-    if (this.decoder.done) return this.complete();
-    return this.events!.next().then(this.onEvent, (err: unknown) => this.close(false).then(() => this.mapped(err)));
-  }
-
-  private readonly onEvent = (r: IteratorResult<SseEvent>): IteratorResult<Chunk> | Promise<IteratorResult<Chunk>> => {
-    if (r.done === true) return this.finish();
-    try {
-      this.queue = this.decoder.push(r.value);
-      this.at = 0;
-    } catch (err) {
-      // A decoder error (an upstream error event): the events are closed, as a for-await loop does.
-      return this.failWith(err);
+  /**
+   * The next chunk: from the next events, or the closing chunk once the decoder is done. A loop:
+   * returning the next read's promise from each event's callback instead would chain one pending
+   * promise per event that gives no chunk (keep-alives, empty deltas), all held until a chunk came,
+   * so an upstream sending only those grew the heap by the second.
+   */
+  private async read(): Promise<IteratorResult<Chunk>> {
+    for (;;) {
+      if (this.decoder.done) return this.complete();
+      let r: IteratorResult<SseEvent>;
+      try {
+        r = await this.events!.next();
+      } catch (err) {
+        await this.close(false);
+        return this.mapped(err);
+      }
+      if (r.done === true) return this.finish();
+      try {
+        this.queue = this.decoder.push(r.value);
+        this.at = 0;
+      } catch (err) {
+        // A decoder error (an upstream error event): the events are closed, as a for-await loop does.
+        return this.failWith(err);
+      }
+      if (this.at < this.queue.length) return this.take();
     }
-    return this.at < this.queue.length ? this.take() : this.read();
-  };
+  }
 
   /**
    * The decoder saw the provider's terminal event: the closing chunk, at once. What is left of the

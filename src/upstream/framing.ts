@@ -55,17 +55,38 @@ class SseEvents implements AsyncIterable<SseEvent>, AsyncIterator<SseEvent> {
   }
 
   next(): Promise<IteratorResult<SseEvent>> {
-    if (this.at < this.pending.length) {
-      const event = this.pending[this.at++]!;
-      if (this.at === this.pending.length) {
-        this.pending = [];
-        this.at = 0;
-      }
-      return Promise.resolve({ done: false, value: event });
-    }
+    if (this.at < this.pending.length) return Promise.resolve(this.shift());
     if (this.done) return Promise.resolve({ done: true, value: undefined });
-    // A failed read fails this one; the body's iterator is done after it, and so is this.
-    return (this.bytes ??= chunksOf(this.body)).next().then(this.onBytes);
+    return this.fill();
+  }
+
+  private shift(): IteratorResult<SseEvent> {
+    const event = this.pending[this.at++]!;
+    if (this.at === this.pending.length) {
+      this.pending = [];
+      this.at = 0;
+    }
+    return { done: false, value: event };
+  }
+
+  /**
+   * Reads chunks until one completes an event. A loop: returning the next read's promise from each
+   * chunk's callback would chain one pending promise per chunk without an event (keep-alive
+   * comments), held until an event came. A failed read fails this one; the body's iterator is done
+   * after it, and so is this.
+   */
+  private async fill(): Promise<IteratorResult<SseEvent>> {
+    const bytes = (this.bytes ??= chunksOf(this.body));
+    for (;;) {
+      const r = await bytes.next();
+      if (r.done === true || this.done) {
+        this.done = true;
+        return { done: true, value: undefined };
+      }
+      this.parser.feed(this.utf8.decode(r.value, { stream: true }));
+      if (this.overflowed) throw oversizeEvent(this.maxEventBytes);
+      if (this.at < this.pending.length) return this.shift();
+    }
   }
 
   return(value?: unknown): Promise<IteratorResult<SseEvent>> {
@@ -89,16 +110,6 @@ class SseEvents implements AsyncIterable<SseEvent>, AsyncIterator<SseEvent> {
     this.at = 0;
     return bytes;
   }
-
-  private readonly onBytes = (r: IteratorResult<Uint8Array>): IteratorResult<SseEvent> | Promise<IteratorResult<SseEvent>> => {
-    if (r.done === true) {
-      this.done = true;
-      return { done: true, value: undefined };
-    }
-    this.parser.feed(this.utf8.decode(r.value, { stream: true }));
-    if (this.overflowed) throw oversizeEvent(this.maxEventBytes);
-    return this.next();
-  };
 }
 
 /** The chunks of a body: a Node Readable (undici's response body) read by ReadableChunks. */
