@@ -17,7 +17,8 @@ import type {
   PredictResult,
 } from "./types";
 import type { UpstreamCall, UpstreamClient } from "../upstream/client";
-import type { UpstreamPeer } from "../upstream/wire";
+import { withoutCredentials } from "../upstream/credentials";
+import type { UpstreamPeer, UpstreamRequest } from "../upstream/wire";
 import type { Provider } from "./types";
 import { completeViaChat } from "./complete-via-chat";
 import { MappedStream } from "./mapped-stream";
@@ -79,21 +80,30 @@ export function httpModelFactory(given: Provider): ModelFactory {
 function httpModel(given: Provider, target: ModelTarget, upstream: UpstreamClient): ModelClient {
   const { chat, complete, embed, predict } = given;
   const provider = upstreamPeer(given, target);
+  /**
+   * A unary call: the request sent, its answer read by the provider. An error the answer carries
+   * (a 200 with `{"error": …}`) is the upstream's text: it never quotes the request's credentials.
+   */
+  const unary = async <T>(req: UpstreamRequest, read: (body: unknown) => T, call: CallOptions): Promise<T> => {
+    const body = await upstream.json(req, provider, call);
+    try {
+      return read(body);
+    } catch (err) {
+      throw withoutCredentials(err, req.headers);
+    }
+  };
   return {
-    chat: chat && (async (params, call) =>
-      named(chat.response(await upstream.json(chat.request(params, target, false), provider, call)), target, call)),
+    chat: chat && (async (params, call) => named(await unary(chat.request(params, target, false), (b) => chat.response(b), call), target, call)),
     streamChat: chat && ((params, call) =>
       namedStream(upstream.stream(chat.request(params, target, true), chat.streamDecoder(), provider, call, usageChunk), target, call)),
-    complete: complete && (async (params, call) =>
-      named(complete.response(await upstream.json(complete.request(params, target, false), provider, call)), target, call)),
+    complete: complete && (async (params, call) => named(await unary(complete.request(params, target, false), (b) => complete.response(b), call), target, call)),
     streamComplete: complete && ((params, call) =>
       namedStream(upstream.stream(complete.request(params, target, true), complete.streamDecoder(), provider, call, usageChunk), target, call)),
     embed: embed && (async (params, call) => {
-      const res = embed.response(await upstream.json(embed.request(params, target), provider, call));
+      const res = await unary(embed.request(params, target), (b) => embed.response(b), call);
       return res.model ? res : { ...res, model: target.name };
     }),
-    predict: predict && (async (params, call) =>
-      predict.response(await upstream.json(predict.request(params, target), provider, call))),
+    predict: predict && ((params, call) => unary(predict.request(params, target), (b) => predict.response(b), call)),
   };
 }
 

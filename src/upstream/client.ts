@@ -9,6 +9,7 @@ import type { UpstreamAttempt, UpstreamTrace } from "../observability/otel";
 import { framings } from "./framing";
 import { dropRawHeaders } from "./raw-headers";
 import { requestBuffered, type BufferedAnswer } from "./buffered";
+import { withoutCredentials } from "./credentials";
 import { DEFAULT_MAX_UPSTREAM_BODY_BYTES, DEFAULT_MAX_UPSTREAM_EVENT_BYTES, OversizeAnswerError } from "./limits";
 import type { Usage } from "../../gen/modelgate/v1/common_pb";
 
@@ -104,7 +105,7 @@ export class UpstreamClient {
    * body fails as a bad response): files that are not JSON, such as an MLflow model's MLmodel.
    */
   async text(req: UpstreamRequest, provider: Provider, call: UpstreamCall, maxBytes: number): Promise<string> {
-    const res = await this.send(req, provider, call, "*/*");
+    const { res } = await this.send(req, provider, call, "*/*");
     let text: string;
     try {
       text = await readCapped(res.body, maxBytes + 1);
@@ -143,7 +144,8 @@ export class UpstreamClient {
       throw failure(provider, call, err);
     }
     if (res.statusCode < 200 || res.statusCode >= 300) {
-      throw statusErrorOf(provider, res.statusCode, res.headers, res.body.toString("utf8", 0, Math.min(res.body.length, maxErrorBody)));
+      const text = res.body.toString("utf8", 0, Math.min(res.body.length, maxErrorBody));
+      throw withoutCredentials(statusErrorOf(provider, res.statusCode, res.headers, text), headers);
     }
     try {
       return JSON.parse(res.body.toString("utf8")) as unknown;
@@ -205,7 +207,8 @@ export class UpstreamClient {
     return { headers, body };
   }
 
-  private async send(req: UpstreamRequest, provider: Provider, call: UpstreamCall, accept: string, attempt?: UpstreamAttempt, signal = call.signal) {
+  /** Sends the request; a 2xx answer with the headers it was sent with (whose credentials no error may quote). */
+  private async send(req: UpstreamRequest, provider: Provider, call: UpstreamCall, accept: string, attempt?: UpstreamAttempt, signal = call.signal): Promise<Sent> {
     const { headers, body } = await this.prepare(req, provider, call, accept, attempt);
     let res: Awaited<ReturnType<typeof request>>;
     try {
@@ -225,9 +228,9 @@ export class UpstreamClient {
     attempt?.responded(res.statusCode);
     if (res.statusCode >= 200 && res.statusCode < 300) {
       call.onUpstreamReached?.();
-      return res;
+      return { res, headers };
     }
-    throw await this.statusError(provider, call, res);
+    throw withoutCredentials(await this.statusError(provider, call, res), headers);
   }
 
   private async statusError(provider: Provider, call: UpstreamCall, res: Awaited<ReturnType<typeof request>>): Promise<ConnectError> {
@@ -280,6 +283,11 @@ function failure(provider: Provider, call: UpstreamCall, err: unknown): ConnectE
 }
 
 type UpstreamResponse = Awaited<ReturnType<typeof request>>;
+/** A 2xx answer, and the headers its request was sent with. */
+interface Sent {
+  res: UpstreamResponse;
+  headers: Record<string, string>;
+}
 type Framing = (typeof framings)[keyof typeof framings];
 const finished = <T>(value?: unknown): IteratorResult<T> => ({ done: true, value: value as T });
 
@@ -288,12 +296,15 @@ const finished = <T>(value?: unknown): IteratorResult<T> => ({ done: true, value
  * framing's events arrive, then one closing chunk built by `closing` with the usage. A stream
  * that ends without the provider's terminal event, or whose connection breaks, fails with
  * UNAVAILABLE; a return or throw from the reader ends the upstream request. What the async
- * generator it replaced did, as a plain iterator whose steps are promise callbacks made once:
- * no generator frame stays suspended while the stream is open (issue 11: memory per open stream).
+ * generator it replaced did, as a plain iterator (issue 11: memory per open stream): only a read
+ * in progress (`read`, a loop) holds a frame. An error's message never quotes the credentials
+ * the request was sent with (an upstream error event may).
  */
 class StreamAttempt<Chunk extends { id: string; model: string }> implements AsyncIterable<Chunk>, AsyncIterator<Chunk> {
   private state: "new" | "open" | "done" = "new";
   private res: UpstreamResponse | undefined;
+  /** The headers the request was sent with. */
+  private sentHeaders: Record<string, string> = {};
   private events: AsyncIterator<SseEvent> | undefined;
   /** The chunks of the last event not read yet. */
   private queue: Chunk[] = [];
@@ -304,7 +315,7 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
   private last: Promise<unknown> | undefined;
 
   constructor(
-    private send: (() => Promise<UpstreamResponse>) | undefined,
+    private send: (() => Promise<Sent>) | undefined,
     private readonly framing: Framing,
     private readonly maxEventBytes: number,
     private readonly decoder: StreamDecoder<Chunk>,
@@ -329,7 +340,7 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
       const send = this.send!;
       this.send = undefined;
       p = send().then(
-        (res) => this.started(res),
+        (sent) => this.started(sent),
         (err: unknown): never => {
           this.state = "done";
           throw err;
@@ -352,14 +363,12 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
 
   /** Closes the events and the request, then fails with `err` mapped (a failure to close is dropped, as a for-await loop's). */
   private failWith(err: unknown): Promise<never> {
-    const fail = (): never => {
-      throw failure(this.provider, this.call, err);
-    };
+    const fail = (): never => this.mapped(err);
     return this.close(true).then(fail, fail);
   }
 
   private mapped(err: unknown): never {
-    throw failure(this.provider, this.call, err);
+    throw withoutCredentials(failure(this.provider, this.call, err), this.sentHeaders);
   }
 
   private afterLast(then: () => Promise<IteratorResult<Chunk>>): Promise<IteratorResult<Chunk>> {
@@ -374,7 +383,8 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
     return Promise.resolve(result);
   }
 
-  private started(res: UpstreamResponse): Promise<IteratorResult<Chunk>> {
+  private started({ res, headers }: Sent): Promise<IteratorResult<Chunk>> {
+    this.sentHeaders = headers;
     const framing = this.framing;
     const contentType = res.headers["content-type"];
     if (typeof contentType !== "string" || !framing.contentTypes.some((t) => contentType.includes(t))) {
