@@ -254,6 +254,17 @@ describe("wire details", () => {
     const big = await post("/v1/embeddings", JSON.stringify({ model: "echo-embed", input: "x".repeat(5 * 1024 * 1024) }));
     expect(big.status).toBe(413);
     expect(await big.json()).toMatchObject({ error: { type: "invalid_request_error", code: "request_too_large" } });
+    // The same without a Content-Length (chunked): found while reading, still a 413 the client
+    // gets (not a reset), and the connection serves on.
+    const chunked = await fetch(`${gw.url}/v1/embeddings`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: new Blob([JSON.stringify({ model: "echo-embed", input: "x".repeat(5 * 1024 * 1024) })]).stream(),
+      duplex: "half",
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect(await chunked.json()).toMatchObject({ error: { code: "request_too_large" } });
+    expect((await post("/v1/chat/completions", JSON.stringify({ model: "echo-chat", messages: [{ role: "user", content: "x" }] }))).status).toBe(200);
   });
 
   it("a wrong method on a known path is 405", async () => {
