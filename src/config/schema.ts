@@ -166,7 +166,12 @@ export const configSchema = z.strictObject({
        * internet cannot drive a local gateway (with auth off) from a visitor's browser.
        */
       cors_origins: z.array(z.string().min(1)).default(["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]),
-      /** Timeout for one upstream call (headers and body idle time). */
+      /**
+       * Time allowed for an upstream's answer to start (its headers), for each gap in its body,
+       * and for the whole body of a unary answer after its headers (a body that trickles in
+       * never has a gap). A stream runs as long as its events keep coming (routing's
+       * timeouts bound the wait for its first message); the caller's deadline bounds a whole call.
+       */
       upstream_timeout_ms: z.number().int().positive().max(MAX_TIMER_MS).default(120_000),
       /**
        * Largest unary upstream answer read; a longer one fails the attempt with UNAVAILABLE

@@ -4,7 +4,7 @@
 // (its buffering, nextTicks and consume machinery), and the URL parse (origin and path are
 // cached per URL). Same options, timeouts and errors as `request()`.
 import type { IncomingHttpHeaders } from "node:http";
-import type { Dispatcher } from "undici";
+import { errors as undiciErrors, type Dispatcher } from "undici";
 import { OversizeAnswerError } from "./limits";
 
 export interface BufferedAnswer {
@@ -18,6 +18,11 @@ export interface BufferedRequest {
   headers: Record<string, string>;
   body: string | undefined;
   headersTimeout: number;
+  /**
+   * The longest gap between two pieces of the body (undici's), and also the longest the whole
+   * body may take after the head: an upstream trickling bytes (a keep-alive every few seconds)
+   * never trips the gap, so it would hold the call forever. Past it: BodyTimeoutError.
+   */
   bodyTimeout: number;
   /** Aborts the request with its reason (rejects with it, as request() does). */
   signal: AbortSignal;
@@ -52,6 +57,8 @@ export function requestBuffered(dispatcher: Dispatcher, url: string, opts: Buffe
     let controller: Dispatcher.DispatchController | undefined;
     let statusCode = 0;
     let headers: IncomingHttpHeaders = {};
+    /** When the whole body must be in (performance.now()), set once the head is. */
+    let bodyDeadline = Infinity;
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
@@ -77,12 +84,22 @@ export function requestBuffered(dispatcher: Dispatcher, url: string, opts: Buffe
         if (status < 200) return; // 1xx: informational, the answer is still to come
         statusCode = status;
         headers = responseHeaders as IncomingHttpHeaders;
+        bodyDeadline = performance.now() + opts.bodyTimeout;
         opts.onStatus?.(status);
       },
       onResponseData(c, chunk) {
         if (settled) return;
         chunks.push(chunk);
         size += chunk.length;
+        // Checked as pieces come (a trickle sends them); a body that stops is undici's gap timeout.
+        if (performance.now() > bodyDeadline) {
+          const err = new undiciErrors.BodyTimeoutError();
+          // An error answer still answers with its status and what came of it.
+          if (statusCode >= 300) settle(undefined, answer());
+          else settle(err);
+          c.abort(err);
+          return;
+        }
         if (statusCode >= 200 && statusCode < 300) {
           if (size > opts.maxBytes) {
             chunks.length = 0;

@@ -108,7 +108,7 @@ export class UpstreamClient {
     const { res } = await this.send(req, provider, call, "*/*");
     let text: string;
     try {
-      text = await readCapped(res.body, maxBytes + 1);
+      text = await readCapped(res.body, maxBytes + 1, this.timeoutMs);
     } catch (err) {
       throw failure(provider, call, err);
     }
@@ -236,7 +236,7 @@ export class UpstreamClient {
   private async statusError(provider: Provider, call: UpstreamCall, res: Awaited<ReturnType<typeof request>>): Promise<ConnectError> {
     let text: string | undefined;
     try {
-      text = await readCapped(res.body, maxErrorBody);
+      text = await readCapped(res.body, maxErrorBody, this.timeoutMs);
     } catch (err) {
       if (call.signal.aborted) return failure(provider, call, err);
     }
@@ -535,10 +535,16 @@ async function* tracedStream<Chunk extends { model: string }>(chunks: AsyncItera
   }
 }
 
-async function readCapped(body: AsyncIterable<unknown> & { destroy(): void }, cap: number): Promise<string> {
+/**
+ * At most `cap` bytes of a body, within `timeoutMs` (as requestBuffered: a body trickling in
+ * never trips undici's gap timeout; past the time, BodyTimeoutError).
+ */
+async function readCapped(body: AsyncIterable<unknown> & { destroy(): void }, cap: number, timeoutMs: number): Promise<string> {
   const parts: Buffer[] = [];
   let size = 0;
+  const deadline = performance.now() + timeoutMs;
   for await (const chunk of body) {
+    if (performance.now() > deadline) throw new undiciErrors.BodyTimeoutError();
     const buf = chunk as Buffer;
     parts.push(buf);
     size += buf.length;

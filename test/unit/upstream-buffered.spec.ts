@@ -55,6 +55,15 @@ beforeAll(async () => {
           pump();
           return;
         }
+        case "/trickle-ok":
+        case "/trickle-error": {
+          // A byte every 20 ms, forever: never a gap long enough for the body's idle timeout.
+          res.writeHead(req.url === "/trickle-ok" ? 200 : 502, { "content-type": "application/json" });
+          res.write("{");
+          const timer = setInterval(() => res.write(" "), 20);
+          res.once("close", () => clearInterval(timer));
+          return;
+        }
         case "/slow-body":
           res.writeHead(200, { "content-type": "application/json" });
           res.write("{");
@@ -119,6 +128,14 @@ describe("requestBuffered", () => {
     expect(res.body.length).toBeLessThanOrEqual(1024 * 1024);
     const exact = await requestBuffered(agent, `${base}/echo`, opts({ maxBytes: res.body.length }));
     expect(exact.body.equals(res.body)).toBe(true);
+  });
+
+  it("a body that trickles in for longer than bodyTimeout: BodyTimeoutError (an error answer: its status and what came)", async () => {
+    const err = await requestBuffered(agent, `${base}/trickle-ok`, opts({ bodyTimeout: 300 })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(undiciErrors.BodyTimeoutError);
+    const res = await requestBuffered(agent, `${base}/trickle-error`, opts({ bodyTimeout: 300 }));
+    expect(res.statusCode).toBe(502);
+    expect(res.body.toString().startsWith("{")).toBe(true);
   });
 
   it("an error answer whose body breaks off still answers with its status and what came", async () => {
