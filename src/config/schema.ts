@@ -187,6 +187,12 @@ export const configSchema = z.strictObject({
        */
       max_upstream_event_bytes: z.number().int().positive().max(bufferConstants.MAX_STRING_LENGTH).default(DEFAULT_MAX_UPSTREAM_EVENT_BYTES),
       /**
+       * Largest total of upstream answers held at once by the process (unary bodies being read,
+       * streamed events not ended); the answer that would pass it fails with UNAVAILABLE, the
+       * others go on. Default: a quarter of V8's heap limit (`--max-old-space-size`).
+       */
+      max_upstream_held_bytes: z.number().int().positive().optional(),
+      /**
        * How long a client may take to send a request's headers (on a new connection, also its
        * first bytes). Slow-header ("slowloris") connections are closed after this.
        */

@@ -17,6 +17,8 @@ export interface MetricsSources {
   ledger: () => LedgerWriterStats;
   /** Open client connections and those refused over the caps (src/server/one-port.ts). */
   connections?: () => { connections: number; refusedGlobal: number; refusedPerAddress: number; keepaliveTimeouts?: number };
+  /** Bytes of upstream answers held now, and the bound (src/upstream/limits.ts HeldAnswers). */
+  upstreamHeld?: () => { bytes: number; maxBytes: number };
   /** Each target's circuit breaker level (0 closed, 1 half-open, 2 open), read at scrape time. */
   breakers?: () => Iterable<{ endpoint: string; target: string; level: number }>;
   /** Each canary target's standing: 0 running, 1 promoted, -1 rolled back. */
@@ -334,6 +336,17 @@ export class GatewayMetrics {
       ["modelgate_ledger_poisoned_rows", "Usage rows the store refused for their content (logged at error level, not written) since start", (s) => s.poisoned],
       ["modelgate_ledger_sanitized_rows", "Usage rows whose text was cleaned (control characters, over-long values) before writing, since start", (s) => s.sanitized],
     ];
+    const upstreamHeld = sources.upstreamHeld;
+    if (upstreamHeld) {
+      new Gauge({
+        name: "modelgate_upstream_held_bytes",
+        help: "Bytes of upstream answers held now: unary bodies being read and streamed events not ended (bound: server.max_upstream_held_bytes)",
+        registers,
+        collect() {
+          this.set(upstreamHeld().bytes);
+        },
+      });
+    }
     const connections = sources.connections;
     if (connections) {
       new Gauge({

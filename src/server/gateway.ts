@@ -143,6 +143,7 @@ export class Gateway {
       timeoutMs: this.settings.upstream_timeout_ms,
       maxBodyBytes: this.settings.max_upstream_body_bytes,
       maxEventBytes: this.settings.max_upstream_event_bytes,
+      maxHeldBytes: this.settings.max_upstream_held_bytes,
     });
     this.state = buildRuntimeState(options.config, options.factories, this.upstream, this.routingDeps());
     if (countsTokensUpFront(this.state)) warmTokenizer(); // built in the background, not on the first call
@@ -152,6 +153,7 @@ export class Gateway {
       quotaBackend: "stats" in counters ? () => counters.stats() : undefined,
       ledger: () => backends.ledger.stats(),
       connections: () => this.server.stats(),
+      upstreamHeld: () => this.upstream.held,
       breakers: function* () {
         for (const h of health.all()) yield { endpoint: h.endpoint, target: h.target, level: breakerLevel(h.breaker.state) };
       },
@@ -224,6 +226,11 @@ export class Gateway {
   }
 
   /** Writes every queued ledger row now (tests, shutdown). */
+  /** Bytes of upstream answers held now (unary bodies being read, streamed events not ended). */
+  upstreamHeldBytes(): number {
+    return this.upstream.held.bytes;
+  }
+
   flushLedger(): Promise<void> {
     return this.backends.ledger.flush();
   }

@@ -7,7 +7,7 @@
 // Lex, S3 Select and Bedrock use); codec: smithy-typescript's @smithy/core/event-streams.
 import { EventStreamCodec, getChunkedStream, type Message, type MessageHeaders } from "@smithy/core/event-streams";
 import { fromUtf8, toUtf8 } from "@smithy/core/serde";
-import { DEFAULT_MAX_UPSTREAM_EVENT_BYTES, OversizeAnswerError } from "./limits";
+import { defaultEventLimits, oversizeEvent, type EventLimits } from "./limits";
 import type { SseEvent } from "./wire";
 
 /** The prelude (total length, headers length, prelude CRC) and the message CRC: the least a frame is. */
@@ -60,48 +60,68 @@ export function frameEvent(message: Message): SseEvent {
 /**
  * The body's chunks, unchanged, once each frame's total length (its first 4 bytes, big-endian) is
  * known to be possible: getChunkedStream allocates a frame's whole length as soon as it reads it,
- * so a length over `maxFrameBytes` (up to 4 GiB) is refused before it is allocated, and one
- * shorter than a frame can be (which getChunkedStream cannot buffer) is malformed.
+ * so a length over `maxEventBytes` (up to 4 GiB) is refused before it is allocated, and one
+ * shorter than a frame can be (which getChunkedStream cannot buffer) is malformed. A frame's
+ * length is taken from limits.held from its prelude to its last byte.
  */
-async function* checkedFrameLengths(body: AsyncIterable<Uint8Array>, maxFrameBytes: number): AsyncGenerator<Uint8Array> {
+async function* checkedFrameLengths(body: AsyncIterable<Uint8Array>, limits: EventLimits): AsyncGenerator<Uint8Array> {
   let lengthBytes = 0; // of the current frame's total length, read so far (0 to 3)
   let length = 0;
   let left = 0; // bytes of the current frame after its total length, not read yet
-  for await (const chunk of body) {
-    let i = 0;
-    while (i < chunk.length) {
-      if (left > 0) {
-        const n = Math.min(left, chunk.length - i);
-        left -= n;
-        i += n;
-        continue;
+  let held = 0; // the current frame's length while it is being read
+  try {
+    for await (const chunk of body) {
+      let i = 0;
+      while (i < chunk.length) {
+        if (left > 0) {
+          const n = Math.min(left, chunk.length - i);
+          left -= n;
+          i += n;
+          if (left === 0) {
+            limits.held.give(held);
+            held = 0;
+          }
+          continue;
+        }
+        length = length * 256 + chunk[i++]!;
+        if (++lengthBytes < 4) continue;
+        if (length > limits.maxEventBytes) throw oversizeEvent(limits.maxEventBytes);
+        if (length < MIN_FRAME_BYTES) throw new MalformedEventStreamError(`AWS event stream: a frame of ${length} bytes (a frame is at least ${MIN_FRAME_BYTES})`);
+        if (!limits.held.take(length)) throw limits.held.full();
+        held = length;
+        left = length - 4;
+        length = 0;
+        lengthBytes = 0;
       }
-      length = length * 256 + chunk[i++]!;
-      if (++lengthBytes < 4) continue;
-      if (length > maxFrameBytes) throw new OversizeAnswerError(`a streamed event is larger than ${maxFrameBytes} bytes`);
-      if (length < MIN_FRAME_BYTES) throw new MalformedEventStreamError(`AWS event stream: a frame of ${length} bytes (a frame is at least ${MIN_FRAME_BYTES})`);
-      left = length - 4;
-      length = 0;
-      lengthBytes = 0;
+      yield chunk;
     }
-    yield chunk;
+  } finally {
+    limits.held.give(held);
   }
 }
 
 /**
  * Yields one event per frame. A corrupt frame (bad checksum, bad header encoding) or a body
  * that ends inside a frame throws, which the upstream client reports as UNAVAILABLE; so does a
- * frame larger than `maxEventBytes`.
+ * frame over the limits.
  */
-export async function* awsEventStreamEvents(body: AsyncIterable<Uint8Array>, maxEventBytes = DEFAULT_MAX_UPSTREAM_EVENT_BYTES): AsyncGenerator<SseEvent> {
+export async function* awsEventStreamEvents(body: AsyncIterable<Uint8Array>, limits = defaultEventLimits()): AsyncGenerator<SseEvent> {
   const codec = new EventStreamCodec(toUtf8, fromUtf8);
-  for await (const frame of getChunkedStream(checkedFrameLengths(body, maxEventBytes))) {
-    let message: Message;
-    try {
-      message = codec.decode(frame);
-    } catch (err) {
-      throw new MalformedEventStreamError(`AWS event stream: ${err instanceof Error ? err.message : String(err)}`);
+  const checked = checkedFrameLengths(body, limits);
+  try {
+    for await (const frame of getChunkedStream(checked)) {
+      let message: Message;
+      try {
+        message = codec.decode(frame);
+      } catch (err) {
+        throw new MalformedEventStreamError(`AWS event stream: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      yield frameEvent(message);
     }
-    yield frameEvent(message);
+  } finally {
+    // getChunkedStream reads its source by hand and never returns it: the frame held is given back here.
+    checked.return(undefined).catch(ignore);
   }
 }
+
+function ignore(): void {}

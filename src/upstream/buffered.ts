@@ -5,7 +5,7 @@
 // cached per URL). Same options, timeouts and errors as `request()`.
 import type { IncomingHttpHeaders } from "node:http";
 import { errors as undiciErrors, type Dispatcher } from "undici";
-import { OversizeAnswerError } from "./limits";
+import { OversizeAnswerError, type HeldAnswers } from "./limits";
 
 export interface BufferedAnswer {
   statusCode: number;
@@ -32,6 +32,8 @@ export interface BufferedRequest {
   maxErrorBytes: number;
   /** The most bytes of a 2xx answer: a longer one rejects with OversizeAnswerError (the connection is closed). */
   maxBytes: number;
+  /** What all answers hold at once: the body is taken from it as it comes, given back once answered. */
+  held?: HeldAnswers;
 }
 
 /** origin and path of each URL sent to (a provider's few URLs), bounded. */
@@ -65,6 +67,7 @@ export function requestBuffered(dispatcher: Dispatcher, url: string, opts: Buffe
     const settle = (err: unknown, answer?: BufferedAnswer) => {
       if (settled) return;
       settled = true;
+      opts.held?.give(size);
       signal.removeEventListener("abort", onAbort);
       if (answer !== undefined) resolve(answer);
       else reject(err);
@@ -89,6 +92,13 @@ export function requestBuffered(dispatcher: Dispatcher, url: string, opts: Buffe
       },
       onResponseData(c, chunk) {
         if (settled) return;
+        if (opts.held !== undefined && !opts.held.take(chunk.length)) {
+          chunks.length = 0;
+          const err = opts.held.full();
+          settle(err);
+          c.abort(err);
+          return;
+        }
         chunks.push(chunk);
         size += chunk.length;
         // Checked as pieces come (a trickle sends them); a body that stops is undici's gap timeout.

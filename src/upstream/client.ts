@@ -10,7 +10,14 @@ import { framings } from "./framing";
 import { dropRawHeaders } from "./raw-headers";
 import { requestBuffered, type BufferedAnswer } from "./buffered";
 import { withoutCredentials } from "./credentials";
-import { DEFAULT_MAX_UPSTREAM_BODY_BYTES, DEFAULT_MAX_UPSTREAM_EVENT_BYTES, OversizeAnswerError } from "./limits";
+import {
+  DEFAULT_MAX_UPSTREAM_BODY_BYTES,
+  DEFAULT_MAX_UPSTREAM_EVENT_BYTES,
+  defaultMaxHeldBytes,
+  HeldAnswers,
+  OversizeAnswerError,
+  type EventLimits,
+} from "./limits";
 import type { Usage } from "../../gen/modelgate/v1/common_pb";
 
 /** Per-call context for an upstream request. */
@@ -41,6 +48,8 @@ export interface UpstreamClientOptions {
   maxBodyBytes?: number;
   /** The most bytes of one streamed event (default DEFAULT_MAX_UPSTREAM_EVENT_BYTES); larger fails the stream. */
   maxEventBytes?: number;
+  /** The most bytes of all answers held at once (default: a quarter of the heap limit); past it, the answer that asks fails. */
+  maxHeldBytes?: number;
 }
 
 /**
@@ -74,12 +83,15 @@ export class UpstreamClient {
   private readonly agent: Dispatcher;
   private readonly timeoutMs: number;
   private readonly maxBodyBytes: number;
-  private readonly maxEventBytes: number;
+  /** What all answers hold at once (unary bodies, streamed events not ended). */
+  readonly held: HeldAnswers;
+  private readonly eventLimits: EventLimits;
 
   constructor(options: UpstreamClientOptions) {
     this.timeoutMs = options.timeoutMs;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_UPSTREAM_BODY_BYTES;
-    this.maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_UPSTREAM_EVENT_BYTES;
+    this.held = new HeldAnswers(options.maxHeldBytes ?? defaultMaxHeldBytes());
+    this.eventLimits = { maxEventBytes: options.maxEventBytes ?? DEFAULT_MAX_UPSTREAM_EVENT_BYTES, held: this.held };
     this.agent = new Agent({
       keepAliveTimeout: 30_000,
       connect: { timeout: options.connectTimeoutMs ?? 10_000 },
@@ -131,6 +143,7 @@ export class UpstreamClient {
         bodyTimeout: this.timeoutMs,
         maxErrorBytes: maxErrorBody,
         maxBytes: this.maxBodyBytes,
+        held: this.held,
         onStatus: (status) => {
           attempt?.responded(status);
           if (status >= 200 && status < 300) {
@@ -177,7 +190,7 @@ export class UpstreamClient {
     else call.signal.addEventListener("abort", forward, { once: true });
     const detach = () => call.signal.removeEventListener("abort", forward);
     const send = () => this.send(req, provider, call, framing.contentTypes[0], attempt, request.signal);
-    const chunks = new StreamAttempt(send, framing, this.maxEventBytes, decoder, provider, call, closing, detach);
+    const chunks = new StreamAttempt(send, framing, this.eventLimits, decoder, provider, call, closing, detach);
     return attempt ? tracedStream(chunks, attempt, call.signal) : chunks;
   }
 
@@ -317,7 +330,7 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
   constructor(
     private send: (() => Promise<Sent>) | undefined,
     private readonly framing: Framing,
-    private readonly maxEventBytes: number,
+    private readonly limits: EventLimits,
     private readonly decoder: StreamDecoder<Chunk>,
     private readonly provider: Provider,
     private readonly call: UpstreamCall,
@@ -393,7 +406,7 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
       throw badUpstreamResponse(this.provider.name, `expected ${framing.contentTypes[0]}, got ${String(contentType)}`);
     }
     this.res = res;
-    this.events = framing.events(res.body, this.maxEventBytes)[Symbol.asyncIterator]();
+    this.events = framing.events(res.body, this.limits)[Symbol.asyncIterator]();
     return this.read();
   }
 
@@ -498,6 +511,8 @@ function settle(events: AsyncIterator<SseEvent>, body: UpstreamResponse["body"])
   const done = () => {
     clearTimeout(timer);
     discard(body);
+    // Ended or not, the events give back what they hold (HeldAnswers).
+    events.return?.().catch(ignore);
   };
   const step = (r: IteratorResult<SseEvent>): Promise<void> | void => {
     if (r.done === true || --left < 0 || body.destroyed) return done();

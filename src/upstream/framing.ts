@@ -1,18 +1,17 @@
 // How a streamed upstream body is cut into events. Providers differ: OpenAI, Anthropic, Gemini
 // and Cohere send Server-Sent Events, Ollama sends one JSON object per line, Bedrock sends AWS
 // event-stream binary frames. Each framing yields SseEvent-shaped events for the decoders, and
-// holds at most `maxEventBytes` of an event that has not ended (OversizeAnswerError past it).
+// holds at most `maxEventBytes` of an event that has not ended, and only what the process-wide
+// HeldAnswers admits (OversizeAnswerError past either). What it holds is given back when the
+// stream ends, fails or is returned.
 import { Readable } from "node:stream";
 import { createParser } from "eventsource-parser";
 import { awsEventStreamEvents } from "./aws-eventstream";
-import { DEFAULT_MAX_UPSTREAM_EVENT_BYTES, OversizeAnswerError } from "./limits";
+import { defaultEventLimits, oversizeEvent, type EventLimits } from "./limits";
 import type { SseEvent } from "./wire";
 
-export type Framing = (body: AsyncIterable<Uint8Array>, maxEventBytes?: number) => AsyncIterable<SseEvent>;
+export type Framing = (body: AsyncIterable<Uint8Array>, limits?: EventLimits) => AsyncIterable<SseEvent>;
 
-function oversizeEvent(maxEventBytes: number): OversizeAnswerError {
-  return new OversizeAnswerError(`a streamed event is larger than ${maxEventBytes} bytes`);
-}
 
 /**
  * Server-Sent Events, parsed by eventsource-parser. A plain iterator rather than an async
@@ -20,10 +19,12 @@ function oversizeEvent(maxEventBytes: number): OversizeAnswerError {
  * open stream). A return or throw closes the body's iterator, as a for-await loop does. The
  * parser's buffers (a line not ended, the data lines of an event not ended) are bounded by its
  * `maxBufferSize`, which counts characters (UTF-16 units): never more than the UTF-8 bytes they
- * came from, so an event is refused only when it is larger than `maxEventBytes` bytes.
+ * came from, so an event is refused only when it is larger than `maxEventBytes` bytes. What it
+ * holds, for HeldAnswers: the characters fed since the last event or comment ended (a close
+ * estimate: at most one chunk more than the parser's buffers).
  */
-export function sseEvents(body: AsyncIterable<Uint8Array>, maxEventBytes = DEFAULT_MAX_UPSTREAM_EVENT_BYTES): AsyncIterable<SseEvent> {
-  return new SseEvents(body, maxEventBytes);
+export function sseEvents(body: AsyncIterable<Uint8Array>, limits = defaultEventLimits()): AsyncIterable<SseEvent> {
+  return new SseEvents(body, limits);
 }
 
 class SseEvents implements AsyncIterable<SseEvent>, AsyncIterator<SseEvent> {
@@ -33,17 +34,27 @@ class SseEvents implements AsyncIterable<SseEvent>, AsyncIterator<SseEvent> {
   private readonly parser;
   /** The parser held more than maxEventBytes of an event: the stream fails. */
   private overflowed = false;
+  /** An event or a comment ended in the last feed: the parser's buffers were emptied. */
+  private ended = false;
+  /** What this stream has taken of limits.held. */
+  private held = 0;
   private readonly utf8 = new TextDecoder();
   private bytes: AsyncIterator<Uint8Array> | undefined;
   private done = false;
 
   constructor(
     private readonly body: AsyncIterable<Uint8Array>,
-    private readonly maxEventBytes: number,
+    private readonly limits: EventLimits,
   ) {
     this.parser = createParser({
-      maxBufferSize: maxEventBytes,
-      onEvent: (e) => this.pending.push(e.event === undefined ? { data: e.data } : { event: e.event, data: e.data }),
+      maxBufferSize: limits.maxEventBytes,
+      onEvent: (e) => {
+        this.ended = true;
+        this.pending.push(e.event === undefined ? { data: e.data } : { event: e.event, data: e.data });
+      },
+      onComment: () => {
+        this.ended = true;
+      },
       onError: (err) => {
         if (err.type === "max-buffer-size-exceeded") this.overflowed = true;
       },
@@ -77,16 +88,37 @@ class SseEvents implements AsyncIterable<SseEvent>, AsyncIterator<SseEvent> {
    */
   private async fill(): Promise<IteratorResult<SseEvent>> {
     const bytes = (this.bytes ??= chunksOf(this.body));
-    for (;;) {
-      const r = await bytes.next();
-      if (r.done === true || this.done) {
-        this.done = true;
-        return { done: true, value: undefined };
+    try {
+      for (;;) {
+        const r = await bytes.next();
+        if (r.done === true || this.done) {
+          this.done = true;
+          this.release();
+          return { done: true, value: undefined };
+        }
+        const text = this.utf8.decode(r.value, { stream: true });
+        this.ended = false;
+        this.parser.feed(text);
+        if (this.overflowed) throw oversizeEvent(this.limits.maxEventBytes);
+        this.hold(this.ended ? 0 : this.held + text.length);
+        if (this.at < this.pending.length) return this.shift();
       }
-      this.parser.feed(this.utf8.decode(r.value, { stream: true }));
-      if (this.overflowed) throw oversizeEvent(this.maxEventBytes);
-      if (this.at < this.pending.length) return this.shift();
+    } catch (err) {
+      this.release();
+      throw err;
     }
+  }
+
+  /** Holds `chars` of limits.held from now (more taken, or less given back). */
+  private hold(chars: number): void {
+    if (chars > this.held && !this.limits.held.take(chars - this.held)) throw this.limits.held.full();
+    if (chars < this.held) this.limits.held.give(this.held - chars);
+    this.held = chars;
+  }
+
+  private release(): void {
+    this.limits.held.give(this.held);
+    this.held = 0;
   }
 
   return(value?: unknown): Promise<IteratorResult<SseEvent>> {
@@ -106,6 +138,7 @@ class SseEvents implements AsyncIterable<SseEvent>, AsyncIterator<SseEvent> {
   private end(): AsyncIterator<Uint8Array> | undefined {
     const bytes = this.done ? undefined : this.bytes;
     this.done = true;
+    this.release();
     this.pending = [];
     this.at = 0;
     return bytes;
@@ -201,19 +234,31 @@ class ReadableChunks implements AsyncIterator<Uint8Array> {
 
 function ignore(): void {}
 
-/** Newline-delimited JSON: each non-empty line is one event's data (a line not ended: at most `maxEventBytes` characters, as above). */
-export async function* ndjsonEvents(body: AsyncIterable<Uint8Array>, maxEventBytes = DEFAULT_MAX_UPSTREAM_EVENT_BYTES): AsyncGenerator<SseEvent> {
+/**
+ * Newline-delimited JSON: each non-empty line is one event's data. A line not ended is held: at
+ * most `maxEventBytes` characters (as above), and taken from limits.held.
+ */
+export async function* ndjsonEvents(body: AsyncIterable<Uint8Array>, limits = defaultEventLimits()): AsyncGenerator<SseEvent> {
   const utf8 = new TextDecoder();
   let rest = "";
-  for await (const bytes of body) {
-    rest += utf8.decode(bytes, { stream: true });
-    let nl: number;
-    while ((nl = rest.indexOf("\n")) >= 0) {
-      const line = rest.slice(0, nl).trim();
-      rest = rest.slice(nl + 1);
-      if (line) yield { data: line };
+  let held = 0;
+  try {
+    for await (const bytes of body) {
+      rest += utf8.decode(bytes, { stream: true });
+      let nl: number;
+      while ((nl = rest.indexOf("\n")) >= 0) {
+        const line = rest.slice(0, nl).trim();
+        rest = rest.slice(nl + 1);
+        if (line) yield { data: line };
+      }
+      if (rest.length > limits.maxEventBytes) throw oversizeEvent(limits.maxEventBytes);
+      if (rest.length > held && !limits.held.take(rest.length - held)) throw limits.held.full();
+      if (rest.length < held) limits.held.give(held - rest.length);
+      held = rest.length;
     }
-    if (rest.length > maxEventBytes) throw oversizeEvent(maxEventBytes);
+  } finally {
+    limits.held.give(held);
+    held = 0;
   }
   const last = rest.trim();
   if (last) yield { data: last };

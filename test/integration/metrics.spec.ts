@@ -31,6 +31,8 @@ describe("GET /metrics", () => {
     expect(text).toMatch(/modelgate_ledger_queued_rows \d+/);
     expect(text).toMatch(/modelgate_ledger_poisoned_rows 0/);
     expect(text).toMatch(/modelgate_connections_open [1-9]/);
+    // Nothing in flight at scrape time: every answer gave back what it held.
+    expect(text).toMatch(/\nmodelgate_upstream_held_bytes 0\n/);
     expect(text).toContain(`modelgate_connections_refused{cap="per_ip"} 0`);
     expect(text).toMatch(/modelgate_ledger_sanitized_rows \d+/);
     expect(text).not.toContain("made-up");

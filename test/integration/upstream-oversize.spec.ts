@@ -103,6 +103,27 @@ describe("an upstream answer without end", () => {
     await stillServing();
   });
 
+  it("server.max_upstream_held_bytes bounds all answers together: the stream that would pass it fails, the gateway serves on", async () => {
+    const small = await startGateway(`
+server: { max_upstream_event_bytes: ${16 * MAX_EVENT}, max_upstream_held_bytes: ${4 * MAX_EVENT} }
+endpoints:
+  - { name: endless, endpoint_type: llm/v1/chat, model: { provider: openai, name: gpt-4o-mini, config: { openai_api_key: sk-upstream-secret-0001, openai_api_base: "${endlessUrl}" } } }
+`);
+    try {
+      const client = clientFor(ChatService, "grpc", small.url);
+      const err = await failure(
+        (async () => {
+          for await (const _ of client.streamChat({ endpoint: "endless", messages: [{ role: "user", content: "hi" }] })) void _;
+        })(),
+      );
+      expect(err.code).toBe(Code.Unavailable);
+      expect(err.rawMessage).toBe(`openai: unexpected upstream response: upstream answers held at once would pass ${4 * MAX_EVENT} bytes (server.max_upstream_held_bytes)`);
+      expect(small.gateway.upstreamHeldBytes()).toBe(0);
+    } finally {
+      await small.close();
+    }
+  });
+
   it("through the openai SDK, unary and streamed: an APIError, nothing secret in it", async () => {
     const sdk = new OpenAI({ apiKey: "unused-auth-is-off", baseURL: `${gw.url}/v1`, maxRetries: 0 });
     const unary = await sdk.chat.completions.create({ model: "endless", messages: [{ role: "user", content: "hi" }] }).catch((e: unknown) => e);

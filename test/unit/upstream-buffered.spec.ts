@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { Agent, errors as undiciErrors } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requestBuffered, type BufferedRequest } from "../../src/upstream/buffered";
-import { OversizeAnswerError } from "../../src/upstream/limits";
+import { HeldAnswers, OversizeAnswerError } from "../../src/upstream/limits";
 
 let server: http.Server;
 let base: string;
@@ -136,6 +136,20 @@ describe("requestBuffered", () => {
     const res = await requestBuffered(agent, `${base}/trickle-error`, opts({ bodyTimeout: 300 }));
     expect(res.statusCode).toBe(502);
     expect(res.body.toString().startsWith("{")).toBe(true);
+  });
+
+  it("takes the body from HeldAnswers as it comes and gives it back once answered; past the shared bound: OversizeAnswerError", async () => {
+    const held = new HeldAnswers(Infinity);
+    const res = await requestBuffered(agent, `${base}/echo`, opts({ held }));
+    expect(res.statusCode).toBe(200);
+    expect(held.bytes).toBe(0);
+    const closedBefore = endlessClosed;
+    const small = new HeldAnswers(128 * 1024);
+    const err = await requestBuffered(agent, `${base}/endless-ok`, opts({ held: small })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OversizeAnswerError);
+    expect((err as Error).message).toBe(`upstream answers held at once would pass ${128 * 1024} bytes (server.max_upstream_held_bytes)`);
+    expect(small.bytes).toBe(0);
+    await expect.poll(() => endlessClosed, { timeout: 10_000 }).toBe(closedBefore + 1);
   });
 
   it("an error answer whose body breaks off still answers with its status and what came", async () => {
