@@ -146,7 +146,7 @@ function universalRequest(req: NodeRequest, res: NodeResponse): UniversalServerR
   if ("stream" in req) {
     req.once("close", () => {
       if (res.writableFinished) controller.abort(callCompleted);
-      else controller.abort(h2ResetError(req.stream.rstCode));
+      else controller.abort(h2CloseReason(req.stream));
     });
   } else {
     // HTTP/1.1 ends the request when its body is read: the response's close is the call's end.
@@ -182,7 +182,7 @@ function streamRequest(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, 
   const controller = new AbortController();
   stream.on("close", () => {
     if (stream.writableFinished) controller.abort(callCompleted);
-    else controller.abort(h2ResetError(stream.rstCode));
+    else controller.abort(h2CloseReason(stream));
   });
   return {
     httpVersion: "2.0",
@@ -207,6 +207,21 @@ export function toNodeHeaders(headers: Headers | undefined): Record<string, stri
   eachHeader(headers, add);
   return out;
 }
+
+/**
+ * Why a call's HTTP/2 stream closed before its answer was written. With its connection gone (the
+ * client's socket closed, or the gateway ended the session: a rapid-reset flood, an unanswered
+ * keep-alive PING) Node resets the session's streams with INTERNAL_ERROR, which is no fault of
+ * the call: it is canceled, as by a client that went away. A reset on a live connection keeps
+ * connect-node's code for it.
+ */
+function h2CloseReason(stream: ServerHttp2Stream): ConnectError | undefined {
+  const session = stream.session;
+  if (session === undefined || session.destroyed || session.closed) return connectionGone;
+  return h2ResetError(stream.rstCode);
+}
+/** One shared reason (no stack trace per call). */
+const connectionGone = new ConnectError("the connection closed before the answer was sent", Code.Canceled);
 
 /** connect-node's mapping of an HTTP/2 reset code (node-error.js connectErrorFromH2ResetCode). */
 function h2ResetError(rstCode: number): ConnectError | undefined {

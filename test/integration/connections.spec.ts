@@ -294,6 +294,21 @@ describe("rapid reset", () => {
     let goaway: number | undefined;
     flood.on("goaway", (code) => (goaway = code));
     const closed = new Promise<void>((resolve) => flood.once("close", () => resolve()));
+    // A call of the flooding client in progress (a slow stream): cut with the session, it is
+    // canceled (its client's connection is gone), not an INTERNAL error of the gateway.
+    const inFlight = flood.request({
+      ":method": "POST",
+      ":path": "/modelgate.v1.ChatService/StreamChat",
+      "content-type": "application/grpc+json",
+      te: "trailers",
+      "x-request-id": "cut-by-goaway",
+    });
+    inFlight.on("error", () => {});
+    const message = Buffer.from(JSON.stringify({ endpoint: "slow-chat", messages: [{ role: "user", content: "a b c d e f g h" }] }));
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(message.length, 1);
+    inFlight.end(Buffer.concat([prefix, message]));
+    await new Promise<void>((resolve) => inFlight.once("response", () => resolve()));
     // 600 resets: under nghttp2's default burst (1,000), over the gateway's.
     let sent = 0;
     let during: Promise<HealthCheckResponse_ServingStatus> | undefined;
@@ -312,6 +327,9 @@ describe("rapid reset", () => {
     expect(goaway).toBeDefined();
     expect(goaway).not.toBe(http2.constants.NGHTTP2_NO_ERROR);
     expect(flood.destroyed || flood.closed).toBe(true);
+    const cut = () => gw.logs.find((l) => l["msg"] === "call" && l["requestId"] === "cut-by-goaway");
+    await eventually(() => cut() !== undefined, closeWithin);
+    expect(cut()?.["code"]).toBe("Canceled");
 
     expect(await during).toBe(HealthCheckResponse_ServingStatus.SERVING);
     expect(await check()).toBe(HealthCheckResponse_ServingStatus.SERVING);
