@@ -237,10 +237,34 @@ export class ChromaVectorIndex implements VectorIndex {
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(this.options.timeoutMs),
     });
-    const text = await res.text();
+    const text = await answerText(res);
     if (!res.ok) throw new ChromaError(res.status, text.slice(0, 300));
     return JSON.parse(text) as T;
   }
+}
+
+/** Largest answer read from Chroma: a query's few documents or a page of ids are far smaller. */
+const maxAnswerBytes = 16 * 1024 * 1024;
+
+/** The answer's body as text, at most maxAnswerBytes (a larger one fails; the rest is not read). */
+async function answerText(res: Response): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  const reader = res.body?.getReader();
+  if (reader === undefined) return "";
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxAnswerBytes) throw new ChromaError(res.status, `answer larger than ${maxAnswerBytes} bytes`);
+      parts.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    }
+  } finally {
+    if (size > maxAnswerBytes) await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+  return Buffer.concat(parts, size).toString("utf8");
 }
 
 export class ChromaError extends Error {

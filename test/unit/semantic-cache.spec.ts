@@ -125,6 +125,33 @@ describe("ChromaVectorIndex", () => {
   });
 });
 
+describe("ChromaVectorIndex answers", () => {
+  it("an answer that never ends fails once over 16 MiB (the cache then fails open), and the rest is not read", async () => {
+    let closed = false;
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write('{"id":"');
+      const block = Buffer.alloc(64 * 1024, 0x61);
+      const pump = () => {
+        while (!res.destroyed && res.write(block));
+        if (!res.destroyed) res.once("drain", pump);
+      };
+      res.once("close", () => (closed = true));
+      pump();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as { port: number };
+    try {
+      const index = new ChromaVectorIndex({ url: `http://127.0.0.1:${port}`, tenant: "t", database: "d", collection: "mg-c", timeoutMs: 30_000 });
+      await expect(index.query("s", v(1, 0), 0.9)).rejects.toThrow(`chroma answered 200: answer larger than ${16 * 1024 * 1024} bytes`);
+      await expect.poll(() => closed, { timeout: 10_000 }).toBe(true);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
+
 describe("config", () => {
   const yaml = (semantic: string, embedType = "llm/v1/embeddings") => `
 endpoints:
