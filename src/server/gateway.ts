@@ -225,12 +225,12 @@ export class Gateway {
     return this.backends.store;
   }
 
-  /** Writes every queued ledger row now (tests, shutdown). */
   /** Bytes of upstream answers held now (unary bodies being read, streamed events not ended). */
   upstreamHeldBytes(): number {
     return this.upstream.held.bytes;
   }
 
+  /** Writes every queued ledger row now (tests, shutdown). */
   flushLedger(): Promise<void> {
     return this.backends.ledger.flush();
   }
