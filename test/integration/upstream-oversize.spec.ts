@@ -13,6 +13,7 @@ import { ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
 import { clientFor } from "./clients";
 import { failure, startGateway, type TestGateway } from "./harness";
+import { writeForever } from "../support/endless-body";
 
 const MAX_BODY = 1024 * 1024;
 const MAX_EVENT = 64 * 1024;
@@ -30,7 +31,6 @@ beforeAll(async () => {
     req.on("data", (c: Buffer) => (body += c.toString()));
     req.on("end", () => {
       const stream = (JSON.parse(body) as { stream?: boolean }).stream === true;
-      const block = Buffer.alloc(64 * 1024, 0x61); // "aaaa…"
       res.once("close", () => endlessClosed++);
       if (stream) {
         // One whole chunk, then an event whose data line never ends.
@@ -41,11 +41,7 @@ beforeAll(async () => {
         res.writeHead(200, { "content-type": "application/json" });
         res.write('{"id":"');
       }
-      const pump = () => {
-        while (!res.destroyed && res.write(block));
-        if (!res.destroyed) res.once("drain", pump);
-      };
-      pump();
+      writeForever(res);
     });
   });
   await new Promise<void>((resolve) => endless.listen(0, "127.0.0.1", resolve));

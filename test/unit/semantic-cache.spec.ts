@@ -11,6 +11,7 @@ import { modelFactories } from "../../src/providers/catalog";
 import { semanticCacheSchema } from "../../src/policies/config";
 import { compileSemanticCache, semanticPrompt } from "../../src/policies/semantic-cache";
 import { ChromaVectorIndex, MemoryVectorIndex, unitVector } from "../../src/policies/semantic-cache-index";
+import { writeForever } from "../support/endless-body";
 
 const policy = (over: Record<string, unknown> = {}) => compileSemanticCache(semanticCacheSchema.parse({ embeddings_endpoint: "embed", ...over }), 1 << 20);
 const v = (...xs: number[]) => unitVector(xs)!;
@@ -131,13 +132,8 @@ describe("ChromaVectorIndex answers", () => {
     const server = createServer((_req, res) => {
       res.writeHead(200, { "content-type": "application/json" });
       res.write('{"id":"');
-      const block = Buffer.alloc(64 * 1024, 0x61);
-      const pump = () => {
-        while (!res.destroyed && res.write(block));
-        if (!res.destroyed) res.once("drain", pump);
-      };
       res.once("close", () => (closed = true));
-      pump();
+      writeForever(res);
     });
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const { port } = server.address() as { port: number };

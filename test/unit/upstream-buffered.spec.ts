@@ -7,6 +7,7 @@ import { Agent, errors as undiciErrors } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requestBuffered, type BufferedRequest } from "../../src/upstream/buffered";
 import { HeldAnswers, OversizeAnswerError } from "../../src/upstream/limits";
+import { writeForever } from "../support/endless-body";
 
 let server: http.Server;
 let base: string;
@@ -46,13 +47,8 @@ beforeAll(async () => {
         case "/endless-ok": {
           // A 2xx body that never ends, in 64 KiB writes as fast as the client reads.
           res.writeHead(200, { "content-type": "application/json" });
-          const block = Buffer.alloc(64 * 1024, 0x20);
-          const pump = () => {
-            while (!res.destroyed && res.write(block));
-            if (!res.destroyed) res.once("drain", pump);
-          };
           res.once("close", () => endlessClosed++);
-          pump();
+          writeForever(res, 0x20);
           return;
         }
         case "/trickle-ok":
