@@ -89,7 +89,7 @@ function httpModel(given: Provider, target: ModelTarget, upstream: UpstreamClien
     try {
       return read(body);
     } catch (err) {
-      throw withoutCredentials(err, req.headers);
+      throw withoutCredentials(err, req.headers, req.url);
     }
   };
   return {

@@ -158,7 +158,7 @@ export class UpstreamClient {
     }
     if (res.statusCode < 200 || res.statusCode >= 300) {
       const text = res.body.toString("utf8", 0, Math.min(res.body.length, maxErrorBody));
-      throw withoutCredentials(statusErrorOf(provider, res.statusCode, res.headers, text), headers);
+      throw withoutCredentials(statusErrorOf(provider, res.statusCode, res.headers, text), headers, req.url);
     }
     try {
       return JSON.parse(res.body.toString("utf8")) as unknown;
@@ -241,9 +241,9 @@ export class UpstreamClient {
     attempt?.responded(res.statusCode);
     if (res.statusCode >= 200 && res.statusCode < 300) {
       call.onUpstreamReached?.();
-      return { res, headers };
+      return { res, headers, url: req.url };
     }
-    throw withoutCredentials(await this.statusError(provider, call, res), headers);
+    throw withoutCredentials(await this.statusError(provider, call, res), headers, req.url);
   }
 
   private async statusError(provider: Provider, call: UpstreamCall, res: Awaited<ReturnType<typeof request>>): Promise<ConnectError> {
@@ -296,10 +296,11 @@ function failure(provider: Provider, call: UpstreamCall, err: unknown): ConnectE
 }
 
 type UpstreamResponse = Awaited<ReturnType<typeof request>>;
-/** A 2xx answer, and the headers its request was sent with. */
+/** A 2xx answer, and the headers and URL its request was sent with. */
 interface Sent {
   res: UpstreamResponse;
   headers: Record<string, string>;
+  url: string;
 }
 type Framing = (typeof framings)[keyof typeof framings];
 const finished = <T>(value?: unknown): IteratorResult<T> => ({ done: true, value: value as T });
@@ -316,8 +317,9 @@ const finished = <T>(value?: unknown): IteratorResult<T> => ({ done: true, value
 class StreamAttempt<Chunk extends { id: string; model: string }> implements AsyncIterable<Chunk>, AsyncIterator<Chunk> {
   private state: "new" | "open" | "done" = "new";
   private res: UpstreamResponse | undefined;
-  /** The headers the request was sent with. */
+  /** The headers and URL the request was sent with. */
   private sentHeaders: Record<string, string> = {};
+  private sentUrl: string | undefined;
   private events: AsyncIterator<SseEvent> | undefined;
   /** The chunks of the last event not read yet. */
   private queue: Chunk[] = [];
@@ -381,7 +383,7 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
   }
 
   private mapped(err: unknown): never {
-    throw withoutCredentials(failure(this.provider, this.call, err), this.sentHeaders);
+    throw withoutCredentials(failure(this.provider, this.call, err), this.sentHeaders, this.sentUrl);
   }
 
   private afterLast(then: () => Promise<IteratorResult<Chunk>>): Promise<IteratorResult<Chunk>> {
@@ -396,8 +398,9 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
     return Promise.resolve(result);
   }
 
-  private started({ res, headers }: Sent): Promise<IteratorResult<Chunk>> {
+  private started({ res, headers, url }: Sent): Promise<IteratorResult<Chunk>> {
     this.sentHeaders = headers;
+    this.sentUrl = url;
     const framing = this.framing;
     const contentType = res.headers["content-type"];
     if (typeof contentType !== "string" || !framing.contentTypes.some((t) => contentType.includes(t))) {

@@ -41,6 +41,24 @@ describe("credentialsIn", () => {
   });
 });
 
+describe("credentialsIn, the URL", () => {
+  it("a query parameter named as a credential (raw and as the URL carries it) and a password", () => {
+    const found = credentialsIn({}, "https://user:p%40ss-0123456789abcdef@proxy.example/v1/chat?api-key=k%2Fey-0123456789abcdef&api-version=2024-10-21");
+    expect(found).toContain("k/ey-0123456789abcdef");
+    expect(found).toContain("k%2Fey-0123456789abcdef");
+    expect(found).toContain("p%40ss-0123456789abcdef");
+    expect(found).toContain("p@ss-0123456789abcdef");
+    expect(found).not.toContain("2024-10-21");
+    expect(found.some((c) => c.includes("proxy.example"))).toBe(false);
+  });
+
+  it("a URL without a query or a password, or no URL at all: nothing", () => {
+    expect(credentialsIn({}, "https://api.openai.com/v1/chat/completions")).toEqual([]);
+    expect(credentialsIn({}, "not a url ?key=x")).toEqual([]);
+    expect(credentialsIn({})).toEqual([]);
+  });
+});
+
 describe("redactCredentials and withoutCredentials", () => {
   it("replaces every occurrence, quoted whole or in part", () => {
     const creds = credentialsIn({ authorization: `Bearer ${openaiKey}` });
