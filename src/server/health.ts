@@ -117,13 +117,19 @@ export class HealthStatus {
 /** Per-service router options (interceptors). */
 type ServiceOptions = Parameters<ConnectRouter["service"]>[2];
 
+/** How much of an unknown service's name an error message repeats. */
+const maxEchoedName = 200;
+
 /** Serves grpc.health.v1.Health (Check, Watch, List) from `status`. */
 export function registerHealth(router: ConnectRouter, status: HealthStatus, options?: ServiceOptions): void {
   const impl: ServiceImpl<typeof Health> = {
     check(request) {
       const current = status.get(request.service);
       if (current === undefined) {
-        throw notFound(`unknown service: ${request.service}`);
+        // The name is the caller's, of any length: echoed whole, a long one would not fit in the
+        // grpc-message trailer (an HTTP/2 FRAME_SIZE_ERROR instead of NOT_FOUND).
+        const name = request.service.length > maxEchoedName ? `${request.service.slice(0, maxEchoedName)}…` : request.service;
+        throw notFound(`unknown service: ${name}`);
       }
       return { status: current };
     },

@@ -102,7 +102,10 @@ export class FeedbackWriter {
         for (const p of batch) await this.commit([p]);
         return;
       }
-      for (const p of batch) p.reject(err);
+      // A store's own failure (SQLite "database or disk is full", a lost connection) is
+      // UNAVAILABLE for the callers, as a full queue is; a ConnectError keeps its code.
+      const failure = err instanceof ConnectError ? err : unavailable(`feedback: the store could not write (${String(err instanceof Error ? err.message : err).slice(0, 200)}); try again later`);
+      for (const p of batch) p.reject(failure);
     }
   }
 }

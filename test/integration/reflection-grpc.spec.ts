@@ -229,6 +229,16 @@ describe("@grpc/grpc-js health client", () => {
     expect(decodeURIComponent(error.details)).toBe("unknown service: no.such.Service");
   });
 
+  it("Check of an unknown service with a 70,000-character name: NOT_FOUND, the name clipped in the message", async () => {
+    const long = "s".repeat(70_000);
+    const error = await check(long).then(
+      () => expect.fail("Check of an unknown service succeeded"),
+      (e: unknown) => e as grpc.ServiceError,
+    );
+    expect(error.code).toBe(grpc.status.NOT_FOUND);
+    expect(decodeURIComponent(error.details)).toBe(`unknown service: ${"s".repeat(200)}…`);
+  });
+
   it("Watch streams changes, and a cancel ends it on the server", async () => {
     const call = client.makeServerStreamRequest(Watch.path, Watch.requestSerialize, Watch.responseDeserialize, {
       service: "modelgate.v1.EmbeddingsService",

@@ -80,6 +80,13 @@ describe("FeedbackWriter", () => {
     const down = fakeStore(() => new ConnectError("postgres store unreachable", Code.Unavailable));
     const downWriter = new FeedbackWriter(down.store, { delayMs: 5 });
     expect(await Promise.all([outcome(downWriter.write(row())), outcome(downWriter.write(row()))])).toEqual([Code.Unavailable, Code.Unavailable]);
+
+    // A store's own error (not a ConnectError: SQLite's "database or disk is full") is UNAVAILABLE too.
+    const full: FeedbackStore = { append: () => Promise.reject(new Error("database or disk is full")) } as unknown as FeedbackStore;
+    const fullWriter = new FeedbackWriter(full, { delayMs: 5 });
+    const err = ConnectError.from(await fullWriter.write(row()).catch((e: unknown) => e));
+    expect(err.code).toBe(Code.Unavailable);
+    expect(err.rawMessage).toBe("feedback: the store could not write (database or disk is full); try again later");
   });
 
   it("refuses a row past maxQueued with UNAVAILABLE", async () => {
