@@ -1,6 +1,7 @@
 // Reads, resolves and validates a config file. Every problem is collected with its path so an
 // operator fixes the file in one go; nothing secret is ever echoed back.
-import { readFile } from "node:fs/promises";
+import { constants as fsConstants } from "node:fs";
+import { open } from "node:fs/promises";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { configSchema, endpointSchema, type ConfigFile, type EndpointConfig } from "./schema";
@@ -46,6 +47,21 @@ export interface LoadedConfig {
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
+/**
+ * The text of a config file. Opened without blocking and checked to be a regular file before it
+ * is read: a FIFO or a device would hold a thread of libuv's pool forever (and with it every later
+ * reload and the process's exit). Fails with the errno code (ENOENT, EACCES, …) or ENOTREG.
+ */
+export async function readConfigText(path: string): Promise<string> {
+  const file = await open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  try {
+    if (!(await file.stat()).isFile()) throw Object.assign(new Error(`${path} is not a regular file`), { code: "ENOTREG" });
+    return await file.readFile("utf8");
+  } finally {
+    await file.close();
+  }
+}
+
 export async function loadConfigFile(
   path: string,
   factories: ReadonlyMap<string, ModelFactory>,
@@ -53,7 +69,7 @@ export async function loadConfigFile(
 ): Promise<LoadedConfig> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = await readConfigText(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "error";
     if (code === "ENOENT") throw new ConfigFileNotFoundError(path);

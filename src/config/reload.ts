@@ -3,11 +3,10 @@
 // swaps it whole). An invalid file is refused with every problem logged; the running config
 // stays in force. Reloads run one at a time; changes that arrive during one are read after it.
 import { watch, type FSWatcher } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { ModelFactory } from "../providers/model";
-import { ConfigError, parseConfig, type Env, type LoadedConfig } from "./load";
+import { ConfigError, parseConfig, readConfigText, type Env, type LoadedConfig } from "./load";
 
 export interface ConfigReloaderOptions {
   path: string;
@@ -73,7 +72,7 @@ export class ConfigReloader {
     const { log } = this.options;
     let text: string;
     try {
-      text = await readFile(this.path, "utf8");
+      text = await readConfigText(this.path);
     } catch (err) {
       log.error({ config: this.path, reason, code: (err as NodeJS.ErrnoException).code }, "config reload refused: cannot read the file; the running config stays in force");
       return "refused";
@@ -107,7 +106,7 @@ export class ConfigReloader {
   /** Remembers the text the process started with, so a touch without changes is not a reload. */
   async primed(): Promise<this> {
     try {
-      this.lastText = await readFile(this.path, "utf8");
+      this.lastText = await readConfigText(this.path);
     } catch {
       this.lastText = undefined;
     }

@@ -2,6 +2,7 @@
 // (as `modelgate` runs it) applies it. A valid change is served, an invalid one changes nothing,
 // a stream running across a reload completes on its old state, limits apply at once, and
 // unchanged targets keep their breakers.
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,17 +44,22 @@ async function rewrite(text: string, outcome: "applied" | "refused"): Promise<Re
   return logs.slice(seen).find((l) => msg.test(String(l["msg"])))!;
 }
 
-beforeAll(async () => {
-  writeFileSync(path, base);
-  gw = await startGateway(base);
+/** A logger whose lines land in `logs`. */
+function logger() {
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
       for (const line of chunk.toString("utf8").split("\n")) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
+  return createLogger("info", sink);
+}
+
+beforeAll(async () => {
+  writeFileSync(path, base);
+  gw = await startGateway(base);
   reloader = (
-    await new ConfigReloader({ path, factories: modelFactories, apply: (c) => gw.gateway.reload(c), log: createLogger("info", sink), env: {}, debounceMs: 50 }).primed()
+    await new ConfigReloader({ path, factories: modelFactories, apply: (c) => gw.gateway.reload(c), log: logger(), env: {}, debounceMs: 50 }).primed()
   ).watch();
 });
 afterAll(async () => {
@@ -91,6 +97,22 @@ endpoints:
     ]);
     expect((await clientFor(EndpointService, "grpc", gw.url).listEndpoints({})).endpoints.map((e) => e.name)).toEqual(served);
     expect((await chat("chat")).choices[0]?.message?.content).toBe("echo: hi");
+  });
+
+  it("a config path that is a FIFO (or a device) is refused at once, not read forever; the next reload works", async () => {
+    const fifo = join(dir, "fifo.yaml");
+    execFileSync("mkfifo", [fifo]);
+    const seen = logs.length;
+    const fifoReloader = new ConfigReloader({ path: fifo, factories: modelFactories, apply: (c) => gw.gateway.reload(c), log: logger(), env: {} });
+    try {
+      expect(await fifoReloader.reload("SIGHUP")).toBe("refused");
+      expect(logs.slice(seen).find((l) => String(l["msg"]).startsWith("config reload refused: cannot read the file"))?.["code"]).toBe("ENOTREG");
+      // The pool thread was not held: the gateway's own file (valid again) still reloads.
+      writeFileSync(path, base);
+      expect(await reloader.reload("SIGHUP")).toBe("applied");
+    } finally {
+      fifoReloader.close();
+    }
   });
 
   it("a limit change takes effect at once", async () => {
