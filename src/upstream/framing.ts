@@ -111,8 +111,7 @@ class SseEvents implements AsyncIterable<SseEvent>, AsyncIterator<SseEvent> {
 
   /** Holds `chars` of limits.held from now (more taken, or less given back). */
   private hold(chars: number): void {
-    if (chars > this.held && !this.limits.held.take(chars - this.held)) throw this.limits.held.full();
-    if (chars < this.held) this.limits.held.give(this.held - chars);
+    this.limits.held.resize(this.held, chars);
     this.held = chars;
   }
 
@@ -252,8 +251,7 @@ export async function* ndjsonEvents(body: AsyncIterable<Uint8Array>, limits = de
         if (line) yield { data: line };
       }
       if (rest.length > limits.maxEventBytes) throw oversizeEvent(limits.maxEventBytes);
-      if (rest.length > held && !limits.held.take(rest.length - held)) throw limits.held.full();
-      if (rest.length < held) limits.held.give(held - rest.length);
+      limits.held.resize(held, rest.length);
       held = rest.length;
     }
   } finally {

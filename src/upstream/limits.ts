@@ -41,6 +41,12 @@ export class HeldAnswers {
     this.held -= bytes;
   }
 
+  /** One answer goes from holding `was` bytes to `now`: more taken (full() thrown past the bound) or less given back. */
+  resize(was: number, now: number): void {
+    if (now > was && !this.take(now - was)) throw this.full();
+    if (now < was) this.give(was - now);
+  }
+
   /** What is held now. */
   get bytes(): number {
     return this.held;
