@@ -167,6 +167,18 @@ export const configSchema = z.strictObject({
        */
       cors_origins: z.array(z.string().min(1)).default(["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]),
       /**
+       * A bearer token that GET /metrics then requires (`Authorization: Bearer <token>`); write it
+       * as `$VARIABLE`. Absent: /metrics is open, as Prometheus exporters usually are. Its series
+       * name endpoints, targets and teams and carry spend, so a gateway reachable beyond the
+       * scraper's network should set one (Prometheus: `authorization: {credentials_file: …}`).
+       */
+      metrics_token: z
+        .string()
+        .min(16, "metrics_token: at least 16 characters (a random token, e.g. `openssl rand -hex 32`)")
+        .max(1024)
+        .regex(/^[\x21-\x7e]+$/, "metrics_token: printable ASCII without spaces (it is sent in an HTTP header)")
+        .optional(),
+      /**
        * Time allowed for an upstream's answer to start (its headers), for each gap in its body,
        * and for the whole body of a unary answer after its headers (a body that trickles in
        * never has a gap). A stream runs as long as its events keep coming (routing's

@@ -39,6 +39,7 @@ import { openStore } from "../store/open";
 import { RedisCounters } from "../store/redis/counters";
 import { resilientCounters, type ResilientCounters } from "../store/resilient-counters";
 import { GatewayMetrics } from "../observability/metrics";
+import { metricsGuard, refuseMetrics } from "./metrics-auth";
 import { metricsExportSettings, startMetricsExport, startTelemetry, telemetrySettings, type MetricsExport, type Telemetry } from "../observability/otel";
 import type { Store } from "../store/types";
 import { LedgerWriter } from "../usage/ledger-writer";
@@ -431,6 +432,7 @@ export class Gateway {
       fallback: unknownRoute,
     });
     const cors = corsPolicy(this.settings.cors_origins);
+    const metricsAllowed = metricsGuard(this.settings.metrics_token);
     // The web console's static files at /console/ (console/dist).
     const consoleFiles = consoleHandler();
     const request: RequestListener = (req, res) => {
@@ -444,7 +446,9 @@ export class Gateway {
         assignRequestId(req, res);
         if (applyCors(cors, req.method, req.headers, res)) return;
         if (req.method === "GET" && req.url === "/metrics") {
-          this.serveMetrics(req, res).catch((err: unknown) => failRequest(logger, req, res, err));
+          const authorization = req.headers.authorization;
+          if (metricsAllowed !== undefined && !metricsAllowed(authorization)) refuseMetrics(res, authorization !== undefined);
+          else this.serveMetrics(req, res).catch((err: unknown) => failRequest(logger, req, res, err));
           return;
         }
         if (consoleFiles(req, res)) return;

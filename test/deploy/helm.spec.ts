@@ -112,6 +112,7 @@ describe("helm chart deploy/helm/modelgate", () => {
     expect(container.env).toEqual([
       { name: "MODELGATE_DATABASE_URL", valueFrom: { secretKeyRef: { name: "modelgate-postgres", key: "url" } } },
       { name: "MODELGATE_REDIS_URL", valueFrom: { secretKeyRef: { name: "modelgate-redis", key: "redis-url" } } },
+      { name: "MODELGATE_METRICS_TOKEN", valueFrom: { secretKeyRef: { name: "modelgate-metrics", key: "token" } } },
       { name: "OPENAI_API_KEY", valueFrom: { secretKeyRef: { name: "llm-provider-keys", key: "openai" } } },
       { name: "LOG_LEVEL", value: "info" },
     ]);
@@ -130,7 +131,11 @@ describe("helm chart deploy/helm/modelgate", () => {
 
     expect(one(r.docs, "HorizontalPodAutoscaler").spec).toMatchObject({ minReplicas: 3, maxReplicas: 12, scaleTargetRef: { kind: "Deployment", name: deployment.metadata.name } });
     expect(one(r.docs, "PodDisruptionBudget").spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: selector } });
-    expect(one(r.docs, "ServiceMonitor").spec).toMatchObject({ jobLabel: "app.kubernetes.io/name", endpoints: [{ port: "http", path: "/metrics" }] });
+    // The scrape sends the token GET /metrics needs, from the Secret the pods read it from.
+    expect(one(r.docs, "ServiceMonitor").spec).toMatchObject({
+      jobLabel: "app.kubernetes.io/name",
+      endpoints: [{ port: "http", path: "/metrics", authorization: { type: "Bearer", credentials: { name: "modelgate-metrics", key: "token" } } }],
+    });
     expect(service.metadata).toMatchObject({ labels: { "app.kubernetes.io/name": "modelgate" } });
 
     // No secret value anywhere in what the chart renders; no Secret object either.
@@ -139,8 +144,13 @@ describe("helm chart deploy/helm/modelgate", () => {
 
     // The ConfigMap holds a config the gateway itself accepts (with the secret variable set).
     const configMap = one(r.docs, "ConfigMap");
-    const config = parseConfig(configMap.data["config.yaml"], "configmap", modelFactories, { OPENAI_API_KEY: "sk-test-0123456789" });
+    const metricsToken = "0123456789abcdef0123456789abcdef";
+    const config = parseConfig(configMap.data["config.yaml"], "configmap", modelFactories, {
+      OPENAI_API_KEY: "sk-test-0123456789",
+      MODELGATE_METRICS_TOKEN: metricsToken,
+    });
     expect(config.file.server.shutdown_grace_ms).toBe(25_000);
+    expect(config.file.server.metrics_token).toBe(metricsToken);
     expect(config.file.endpoints.map((e) => e.name)).toEqual(["chat"]);
     expect(deployment.spec.template.metadata.annotations["checksum/config"]).toMatch(/^[0-9a-f]{64}$/);
   });
@@ -169,7 +179,7 @@ describe("helm chart deploy/helm/modelgate", () => {
     expect(config.file.store.database_url).toBe("sqlite:/var/lib/modelgate/modelgate.db");
   });
 
-  it("refuses several replicas without PostgreSQL, and URLs with passwords in the ConfigMap", async () => {
+  it("refuses several replicas without PostgreSQL, and URLs with passwords or the metrics token in the ConfigMap", async () => {
     needTools();
     const hpa = await render([], ["autoscaling.enabled=true"]);
     expect(hpa.code).not.toBe(0);
@@ -183,5 +193,8 @@ describe("helm chart deploy/helm/modelgate", () => {
     const pgInConfig = await render([], ["database.existingSecret=pg", "config.store.database_url=postgres://u:pw@db/x"]);
     expect(pgInConfig.code).not.toBe(0);
     expect(pgInConfig.stderr).toContain("keep it in the Secret named by database.existingSecret only");
+    const tokenInConfig = await render([], ["config.server.metrics_token=0123456789abcdef0123"]);
+    expect(tokenInConfig.code).not.toBe(0);
+    expect(tokenInConfig.stderr).toContain("config.server.metrics_token would put the token in a ConfigMap: set metrics.token.existingSecret instead");
   });
 });

@@ -1,6 +1,8 @@
 // GET /metrics: Prometheus text with call counts, tokens, cost and the ledger queue.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
+import { parseConfig } from "../../src/config/load";
+import { modelFactories } from "../../src/providers/catalog";
 import { clientFor } from "./clients";
 import { failure, startGateway, type TestGateway } from "./harness";
 
@@ -36,6 +38,47 @@ describe("GET /metrics", () => {
     expect(text).toContain(`modelgate_connections_refused{cap="per_ip"} 0`);
     expect(text).toMatch(/modelgate_ledger_sanitized_rows \d+/);
     expect(text).not.toContain("made-up");
+  });
+});
+
+describe("GET /metrics with server.metrics_token", () => {
+  it("needs the bearer token: none or a wrong one is 401 with a challenge, the right one scrapes; calls need no token", async () => {
+    const token = "mt-0123456789abcdef0123456789abcdef";
+    const guarded = await startGateway(
+      `
+server: { metrics_token: $METRICS_TOKEN }
+endpoints:
+  - { name: chat, endpoint_type: llm/v1/chat, model: { provider: echo, name: echo-1 } }
+`,
+      { METRICS_TOKEN: token },
+    );
+    try {
+      await clientFor(ChatService, "grpc", guarded.url).chat({ endpoint: "chat", messages: [{ role: "user", content: "hi" }] });
+      const none = await fetch(`${guarded.url}/metrics`);
+      expect(none.status).toBe(401);
+      expect(none.headers.get("www-authenticate")).toBe('Bearer realm="modelgate metrics"');
+      expect(await none.text()).toBe("GET /metrics needs Authorization: Bearer <server.metrics_token>\n");
+      for (const authorization of [`Bearer ${token}x`, `Bearer ${token.slice(0, -1)}`, `Basic ${token}`, token, "Bearer", `Bearer ${token} extra`]) {
+        const wrong = await fetch(`${guarded.url}/metrics`, { headers: { authorization } });
+        expect(wrong.status, authorization).toBe(401);
+        expect(wrong.headers.get("www-authenticate")).toContain('error="invalid_token"');
+        const body = await wrong.text();
+        expect(body).not.toContain(token.slice(3));
+      }
+      const right = await fetch(`${guarded.url}/metrics`, { headers: { authorization: `bearer  ${token}` } });
+      expect(right.status).toBe(200);
+      expect(await right.text()).toContain('modelgate_calls_total{endpoint="chat",code="ok"} 1');
+      // The token is not in what the process logged.
+      expect(guarded.rawLogs()).not.toContain(token);
+    } finally {
+      await guarded.close();
+    }
+  });
+
+  it("a short or spaced token is refused at load, naming the setting", () => {
+    const yaml = (token: string) => `server: { metrics_token: "${token}" }\nendpoints: []\n`;
+    expect(() => parseConfig(yaml("short"), "t.yaml", modelFactories, {})).toThrow(/metrics_token: at least 16 characters/);
+    expect(() => parseConfig(yaml("a token with spaces in it"), "t.yaml", modelFactories, {})).toThrow(/metrics_token: printable ASCII/);
   });
 });
 

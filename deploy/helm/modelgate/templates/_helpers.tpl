@@ -54,6 +54,9 @@ The drain, in whole seconds: config.server.shutdown_grace_ms rounded up (the gat
 
 {{/* Several replicas share keys and the ledger only through PostgreSQL: refuse SQLite with more than one. */}}
 {{- define "modelgate.checkValues" -}}
+{{- if and .Values.config.server (hasKey .Values.config.server "metrics_token") }}
+{{- fail "config.server.metrics_token would put the token in a ConfigMap: set metrics.token.existingSecret instead" }}
+{{- end }}
 {{- if and (or .Values.autoscaling.enabled (gt (int .Values.replicaCount) 1)) (not .Values.database.existingSecret) }}
 {{- fail "more than one replica (replicaCount > 1 or autoscaling.enabled) needs a shared PostgreSQL: set database.existingSecret to the Secret holding its URL (each pod's SQLite would hold different keys and usage)" }}
 {{- end }}
@@ -63,4 +66,18 @@ The drain, in whole seconds: config.server.shutdown_grace_ms rounded up (the gat
 {{- if and .Values.database.existingSecret .Values.config.store (hasKey .Values.config.store "database_url") (hasPrefix "postgres" (toString .Values.config.store.database_url)) }}
 {{- fail "config.store.database_url holds a PostgreSQL URL (with its password) in a ConfigMap: keep it in the Secret named by database.existingSecret only" }}
 {{- end }}
+{{- end }}
+
+{{/*
+The gateway's config file: .Values.config, with server.metrics_token read from the environment
+when metrics.token.existingSecret is set.
+*/}}
+{{- define "modelgate.config" -}}
+{{- $config := deepCopy .Values.config }}
+{{- if .Values.metrics.token.existingSecret }}
+{{- $server := deepCopy (default dict $config.server) }}
+{{- $_ := set $server "metrics_token" "$MODELGATE_METRICS_TOKEN" }}
+{{- $_ := set $config "server" $server }}
+{{- end }}
+{{- toYaml $config }}
 {{- end }}
