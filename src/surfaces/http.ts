@@ -1,5 +1,7 @@
 // Plumbing shared by the REST surfaces: bounded JSON bodies, JSON and SSE responses, and the
 // headers a REST call forwards into the one request path (auth, request id, trace context).
+import { promisify } from "node:util";
+import * as zlib from "node:zlib";
 import type { NodeRequest, NodeResponse } from "../server/one-port";
 import { eachHeader } from "../server/fast-headers";
 import { FLUSHED_MESSAGES, flushWrites } from "../server/node-adapter";
@@ -64,6 +66,68 @@ export function isJsonContentType(contentType: string): boolean {
  * client).
  */
 export function readText(req: NodeRequest, limit: number): Promise<string> {
+  const encoding = req.headers["content-encoding"];
+  if (encoding !== undefined && !identity.test(encoding)) return readEncoded(req, encoding, limit);
+  return readBytes(req, limit).then((body) => body.toString("utf8"));
+}
+
+const identity = /^\s*identity\s*$/i;
+
+/** Decodes a whole body into at most `max` bytes (zlib's ERR_BUFFER_TOO_LARGE past it). */
+type Decode = (body: Buffer, max: number) => Promise<Buffer>;
+
+const gunzip = promisify(zlib.gunzip);
+const inflate = promisify(zlib.inflate);
+const inflateRaw = promisify(zlib.inflateRaw);
+const brotliDecompress = promisify(zlib.brotliDecompress);
+const zstdDecompress = promisify(zlib.zstdDecompress);
+
+/** The request encodings accepted, by content-encoding (one; a list of stacked encodings is refused). */
+const decoders: Readonly<Record<string, Decode>> = {
+  gzip: (body, max) => gunzip(body, { maxOutputLength: max }),
+  "x-gzip": (body, max) => gunzip(body, { maxOutputLength: max }),
+  deflate: inflateEither,
+  br: (body, max) => brotliDecompress(body, { maxOutputLength: max }),
+  zstd: (body, max) => zstdDecompress(body, { maxOutputLength: max }),
+};
+
+/**
+ * A compressed body: at most `limit` bytes as sent and at most `limit` bytes once decoded (a small
+ * "zip bomb" is refused as too large when its output passes the limit, not inflated in full).
+ * zlib's one-shot functions run on libuv's thread pool, not on the event loop.
+ */
+async function readEncoded(req: NodeRequest, encoding: string, limit: number): Promise<string> {
+  const decode = decoders[encoding.trim().toLowerCase()];
+  if (decode === undefined) {
+    // Drained, so the refusal reaches the client as on a body over the limit.
+    req.on("error", ignore);
+    req.resume();
+    throw new ConnectError(
+      `content-encoding ${JSON.stringify(clip(encoding, 64))} is not supported: send the body as identity, gzip, deflate, br or zstd`,
+      Code.InvalidArgument,
+    );
+  }
+  const body = await readBytes(req, limit);
+  try {
+    return (await decode(body, limit)).toString("utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") throw tooLarge(limit);
+    throw new ConnectError(`the request body is not valid ${encoding.trim().toLowerCase()}: ${clip((err as Error).message, 200)}`, Code.InvalidArgument);
+  }
+}
+
+/** HTTP's "deflate" is zlib-wrapped (RFC 9110), but some clients send raw deflate: either is read. */
+async function inflateEither(body: Buffer, max: number): Promise<Buffer> {
+  try {
+    return await inflate(body, { maxOutputLength: max });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "Z_DATA_ERROR") throw err;
+    return await inflateRaw(body, { maxOutputLength: max });
+  }
+}
+
+/** The whole body as sent, refusing more than `limit` bytes (see readText). */
+function readBytes(req: NodeRequest, limit: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? "NaN");
   if (declared > limit) return Promise.reject(tooLarge(limit));
   return new Promise((resolve, reject) => {
@@ -90,7 +154,7 @@ export function readText(req: NodeRequest, limit: number): Promise<string> {
     };
     const onEnd = () => {
       stop();
-      resolve(parts.length === 1 ? parts[0]!.toString("utf8") : Buffer.concat(parts).toString("utf8"));
+      resolve(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     };
     const onError = (err: Error) => {
       stop();
