@@ -56,6 +56,12 @@ export const jwtConfigSchema = z
     subject_claim: claimName.default("sub"),
     /** Leeway for `exp`, `nbf` and `iat`, for clocks that disagree. */
     clock_tolerance_s: z.number().int().min(0).max(300).default(30),
+    /**
+     * Longest time since a token's `iat` it is accepted for, whatever its `exp` says: `iat` is
+     * then required, and a token issued with a far-off `exp` (or stolen from a log) stops working
+     * this long after it was issued. Absent: only `exp` ends a token.
+     */
+    max_token_age_s: z.number().int().min(60).max(366 * 86_400).optional(),
     /** Claims a token must carry (e.g. the team claim), besides exp, iss, aud and the subject. */
     required_claims: z.array(claimName).default([]),
     /** After a successful JWKS fetch, how long an unknown `kid` waits before it can trigger another. */

@@ -46,13 +46,16 @@ class JwksUnreachable extends Error {
 export function createJwtVerifier(config: JwtConfig): JwtVerifier {
   const algorithms = [...effectiveAlgorithms(config)];
   const key = verificationKeyOf(config);
-  // exp is always required: a token without it would never expire.
+  // exp is always required: a token without it would never expire. With a maximum age, jose
+  // requires iat and refuses a token older than that (or issued in the future).
+  const maxAge = config.max_token_age_s;
   const options = {
     issuer: config.issuer,
     audience: config.audience,
     algorithms,
     clockTolerance: config.clock_tolerance_s,
-    requiredClaims: ["exp"],
+    requiredClaims: maxAge === undefined ? ["exp"] : ["exp", "iat"],
+    ...(maxAge !== undefined && { maxTokenAge: maxAge }),
   };
   const required = [...new Set([config.subject_claim, ...config.required_claims])];
 
@@ -62,7 +65,7 @@ export function createJwtVerifier(config: JwtConfig): JwtVerifier {
     try {
       payload = (await jwtVerify(token, key, options)).payload;
     } catch (err) {
-      throw verificationError(err);
+      throw verificationError(err, maxAge);
     }
     for (const claim of required) {
       if (claimAt(payload, claim) === undefined) throw unauthenticated(`token claim "${claim}" missing`);
@@ -142,10 +145,11 @@ function jwksFailure(err: unknown): string {
   return "network error";
 }
 
-function verificationError(err: unknown): ConnectError {
+function verificationError(err: unknown, maxAge: number | undefined): ConnectError {
   if (err instanceof ConnectError) return err;
   if (err instanceof JwksUnreachable) return unavailable(`cannot fetch JWKS (${err.reason})`, err.cause);
-  if (err instanceof errors.JWTExpired) return unauthenticated("token expired");
+  // jose's JWTExpired names "iat" when the token is older than maxTokenAge.
+  if (err instanceof errors.JWTExpired) return unauthenticated(err.claim === "iat" ? `token too old (issued more than ${maxAge} s ago)` : "token expired");
   if (err instanceof errors.JWTClaimValidationFailed) {
     if (err.reason === "missing") return unauthenticated(`token claim "${err.claim}" missing`);
     if (err.reason !== "check_failed") return unauthenticated(`token claim "${err.claim}" invalid`);
@@ -156,6 +160,8 @@ function verificationError(err: unknown): ConnectError {
         return unauthenticated("token audience mismatch");
       case "nbf":
         return unauthenticated("token not yet valid");
+      case "iat":
+        return unauthenticated("token issued in the future");
       default:
         return unauthenticated(`token claim "${err.claim}" invalid`);
     }

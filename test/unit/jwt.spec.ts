@@ -238,6 +238,19 @@ describe("createJwtVerifier with a static key", () => {
     await expectRejected(strict, await signRs256(claims({ exp: now() - 2 })), Code.Unauthenticated, "token expired");
   });
 
+  it("with max_token_age_s: refuses a token older than that whatever its exp, one without iat, one issued in the future", async () => {
+    const aged = verifierFor({ public_key: rsaPublicPem, max_token_age_s: 3600, clock_tolerance_s: 30 });
+    // A year-long token issued two hours ago: exp is fine, its age is not.
+    const old = await signRs256(claims({ iat: now() - 7200, exp: now() + 365 * 86_400 }));
+    await expectRejected(aged, old, Code.Unauthenticated, "token too old (issued more than 3600 s ago)");
+    await expect(verifierFor({ public_key: rsaPublicPem }).verify(old)).resolves.toMatchObject({ subject: "user-1" });
+    // Within the age (and its tolerance): accepted.
+    await expect(aged.verify(await signRs256(claims({ iat: now() - 3600 })))).resolves.toMatchObject({ subject: "user-1" });
+    await expectRejected(aged, await signRs256(claims({ iat: undefined })), Code.Unauthenticated, 'token claim "iat" missing');
+    await expectRejected(aged, await signRs256(claims({ iat: now() + 600 })), Code.Unauthenticated, "token issued in the future");
+    expect(() => parseConfig({ public_key: rsaPublicPem, max_token_age_s: 10 })).toThrow(/max_token_age_s/);
+  });
+
   it("refuses tokens that are not valid yet (nbf), with the clock tolerance", async () => {
     await expectRejected(verifier, await signRs256(claims({ nbf: now() + 120 })), Code.Unauthenticated, "token not yet valid");
     expect((await verifier.verify(await signRs256(claims({ nbf: now() + 10 })))).subject).toBe("user-1");
