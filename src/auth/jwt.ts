@@ -82,8 +82,10 @@ export function createJwtVerifier(config: JwtConfig): JwtVerifier {
     if (roles === undefined) {
       throw unauthenticated(`token claim "${config.roles_claim}" must be a list of strings or a space-separated string`);
     }
-    // exp is required above, and jose checked it is a number.
-    return { subject, team, roles, expiresAt: new Date((payload.exp ?? 0) * 1000) };
+    // exp is required above, and jose checked it is a number (and iat, with a maximum age).
+    const exp = payload.exp ?? 0;
+    const ends = maxAge === undefined || payload.iat === undefined ? exp : Math.min(exp, payload.iat + maxAge);
+    return { subject, team, roles, expiresAt: new Date(ends * 1000) };
   }
 
   return {

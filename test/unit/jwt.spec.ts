@@ -245,7 +245,10 @@ describe("createJwtVerifier with a static key", () => {
     await expectRejected(aged, old, Code.Unauthenticated, "token too old (issued more than 3600 s ago)");
     await expect(verifierFor({ public_key: rsaPublicPem }).verify(old)).resolves.toMatchObject({ subject: "user-1" });
     // Within the age (and its tolerance): accepted.
-    await expect(aged.verify(await signRs256(claims({ iat: now() - 3600 })))).resolves.toMatchObject({ subject: "user-1" });
+    const iat = now() - 3600;
+    const within = await aged.verify(await signRs256(claims({ iat, exp: now() + 86_400 })));
+    // It ends at iat + the maximum age, before its exp.
+    expect(within).toMatchObject({ subject: "user-1", expiresAt: new Date((iat + 3600) * 1000) });
     await expectRejected(aged, await signRs256(claims({ iat: undefined })), Code.Unauthenticated, 'token claim "iat" missing');
     await expectRejected(aged, await signRs256(claims({ iat: now() + 600 })), Code.Unauthenticated, "token issued in the future");
     expect(() => parseConfig({ public_key: rsaPublicPem, max_token_age_s: 10 })).toThrow(/max_token_age_s/);
