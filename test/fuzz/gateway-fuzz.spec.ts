@@ -12,6 +12,7 @@
 // A longer run: FUZZ_RUNS=2000 FUZZ_SEED=$RANDOM npx vitest run test/fuzz  (the seed is printed).
 import * as http2 from "node:http2";
 import { fileURLToPath } from "node:url";
+import { brotliCompressSync, deflateSync, gzipSync, zstdCompressSync } from "node:zlib";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { toBinary, type DescField, type DescMessage, type DescMethod, type DescService, type Message } from "@bufbuild/protobuf";
@@ -419,13 +420,27 @@ interface RestCase {
   url: string;
   method: string;
   headers: Record<string, string>;
-  body?: string;
+  body?: string | Buffer;
+}
+
+/** A body sent with a content-encoding: compressed as it says, as another encoding says, or bytes. */
+function encodedBody(rng: Rng, json: string): { encoding: string; body: Buffer } {
+  const encoders: Record<string, (b: Buffer) => Buffer> = { gzip: gzipSync, deflate: deflateSync, br: brotliCompressSync, zstd: zstdCompressSync };
+  const encoding = rng.pick(["gzip", "deflate", "br", "zstd", "compress", "gzip, gzip", "identity", "GZIP", ""]);
+  const plain = Buffer.from(json);
+  const body = rng.pick([
+    () => (encoders[encoding.toLowerCase()] ?? gzipSync)(plain),
+    () => encoders[rng.pick(Object.keys(encoders))]!(plain),
+    () => Buffer.from(randomBytes(rng, gzipSync(plain))),
+    () => gzipSync(plain).subarray(0, rng.int(20)),
+  ])();
+  return { encoding, body };
 }
 
 /** Sends one REST request; returns what was wrong with the answer, if anything. */
 async function checkRest(c: RestCase): Promise<Failure | undefined> {
   const what = `${c.method} ${c.url.slice(0, 200)}`;
-  const input = (c.body ?? "").slice(0, 300);
+  const input = typeof c.body === "string" || c.body === undefined ? (c.body ?? "").slice(0, 300) : `${c.headers["content-encoding"]}: ${c.body.subarray(0, 150).toString("hex")}`;
   let status: number;
   let text: string;
   let contentType: string;
@@ -477,6 +492,11 @@ describe(`every REST route with mutated bodies, paths and headers (seed ${seed})
         c.headers["content-type"] = mode === 0 ? rng.pick(["text/plain", "application/x-www-form-urlencoded", "", "application/jsonx", "multipart/form-data"]) : "application/json";
         if (mode === 1) c.body = rng.pick(['{"model": ', "[", "null", "\u0000", '{"a":1}{', deepJsonText(100_000), ""]);
         else c.body = JSON.stringify(mutateBody(rng, route.path, baseBody(route.path, rng), keys[i % keys.length]!));
+        if (mode === 2) {
+          const { encoding, body } = encodedBody(rng, c.body);
+          c.headers["content-encoding"] = encoding;
+          c.body = body;
+        }
       }
       cases.push(c);
     }
