@@ -1,7 +1,7 @@
 import { createContextKey, type Interceptor } from "@connectrpc/connect";
 import { permissionDenied, unauthenticated } from "../errors";
 import type { KeyCache } from "../auth/key-cache";
-import { anonymous, sha256Hex, type Principal } from "../runtime";
+import { anonymous, sha256Hex, type Principal, type RuntimeState } from "../runtime";
 import type { KeyRecord } from "../store/types";
 import { checkAccess, sourceOfKeyId } from "../auth/access";
 import { looksLikeJwt } from "../auth/jwt";
@@ -42,7 +42,7 @@ export function authInterceptor(deps: AuthDeps = {}): Interceptor {
       return next(req);
     }
     if (!scope.state.auth.enabled) {
-      setOnce(req.contextValues, callerKey, { principal: anonymous });
+      setOnce(req.contextValues, callerKey, scope.streamed ? { principal: anonymous, recheck: recheckAnonymous } : { principal: anonymous });
       return next(req);
     }
     const header = req.header.get("authorization");
@@ -51,16 +51,20 @@ export function authInterceptor(deps: AuthDeps = {}): Interceptor {
     if (!token) throw unauthenticated('malformed Authorization header: expected "Bearer <key>"');
     const { jwt, keysBySha256, grants } = scope.state.auth;
     let principal: Principal;
+    let recheck: ((state: RuntimeState) => Principal) | undefined;
     if (jwt && looksLikeJwt(token)) {
       const claims = await jwt.verify(token, req.signal);
-      principal = { keyId: `jwt:${claims.subject}`, keyName: claims.subject, team: claims.team ?? "", roles: new Set(claims.roles) };
+      const verified: Principal = { keyId: `jwt:${claims.subject}`, keyName: claims.subject, team: claims.team ?? "", roles: new Set(claims.roles) };
+      principal = verified;
+      if (scope.streamed) recheck = (state) => recheckToken(verified, claims.expiresAt.getTime(), state, now());
     } else {
       const hash = sha256Hex(token);
       principal = keysBySha256.get(hash) ?? storedPrincipal(deps.keyCache?.lookup(hash), now());
+      if (scope.streamed) recheck = (state) => recheckKey(principal, hash, state, deps.keyCache, now());
     }
     if (adminServices.has(req.service.typeName)) {
       // No endpoint check here: an `endpoint` in these requests is a filter, not a call target.
-      setOnce(req.contextValues, callerKey, { principal });
+      setOnce(req.contextValues, callerKey, { principal, recheck });
       const open = openToEveryKey.has(`${req.service.typeName}.${req.method.name}`);
       if (!open && !principal.roles.has("admin")) throw permissionDenied(`${req.service.name} needs role "admin"`);
       return next(req);
@@ -69,15 +73,38 @@ export function authInterceptor(deps: AuthDeps = {}): Interceptor {
     // others (not even whether they exist), and its refused calls stay small in the ledger.
     const endpoint = getCallEndpoint(req.contextValues)?.name;
     if (!endpoint) {
-      setOnce(req.contextValues, callerKey, { principal });
+      setOnce(req.contextValues, callerKey, { principal, recheck });
       return next(req);
     }
     const decision = checkAccess({ ...principal, source: sourceOfKeyId(principal.keyId) }, endpoint, grants);
     // Set before a refusal too: the refused call's log line and ledger row name the key.
-    setOnce(req.contextValues, callerKey, decision.allowed ? { principal, allowedModelVersions: decision.modelVersions } : { principal });
+    setOnce(req.contextValues, callerKey, decision.allowed ? { principal, allowedModelVersions: decision.modelVersions, recheck } : { principal, recheck });
     if (!decision.allowed) throw permissionDenied(decision.missing);
     return next(req);
   };
+}
+
+// Re-checks for server streams (Caller.recheck): the same decisions as a new call would get, on
+// the state and key cache of now. A stream opened with auth off runs on; one opened with
+// credentials keeps being checked even if auth is turned off later (nothing is lost by it).
+
+function recheckAnonymous(state: RuntimeState): Principal {
+  if (state.auth.enabled) throw unauthenticated("API keys are required since this stream started: open it again with one");
+  return anonymous;
+}
+
+function recheckToken(principal: Principal, expiresAtMs: number, state: RuntimeState, now: number): Principal {
+  if (state.auth.enabled && !state.auth.jwt) throw unauthenticated("tokens are no longer accepted: sign in with an API key");
+  if (now >= expiresAtMs) throw unauthenticated("token expired");
+  return principal;
+}
+
+function recheckKey(principal: Principal, hash: string, state: RuntimeState, keyCache: KeyCache | undefined, now: number): Principal {
+  const configured = state.auth.keysBySha256.get(hash);
+  if (configured) return configured;
+  const stored = keyCache?.lookup(hash);
+  if (!stored && sourceOfKeyId(principal.keyId) === "config") throw unauthenticated("API key removed from the config");
+  return storedPrincipal(stored, now);
 }
 
 /** One Principal per stored key version (a rotation or revocation replaces the record). */

@@ -89,6 +89,14 @@ export interface Caller {
   readonly principal: Principal;
   /** Registry model versions the principal's grants allow for this endpoint (undefined = any). */
   readonly allowedModelVersions?: ReadonlySet<string>;
+  /**
+   * For a server stream, which can outlive its credentials: the principal the call's credentials
+   * give on `state` now (a reload may have changed a config key's roles), or a throw of
+   * UNAUTHENTICATED once they no longer hold (a key revoked, expired or removed from the config,
+   * a token past its exp). Reads only memory (the state, the key cache): cheap enough per tick.
+   * Undefined for unary calls and for callers with nothing to re-check (the gateway's own).
+   */
+  readonly recheck?: (state: RuntimeState) => Principal;
 }
 
 /** The endpoint the request names: set by the bounds interceptor once the name passed its checks. */

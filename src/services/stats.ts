@@ -3,6 +3,11 @@
 // Who sees what: any signed-in caller, the endpoints it may call (the access rules of a call:
 // src/auth/access.ts); the "admin" role, every endpoint. Both are decided again at each snapshot
 // on the state then in force, so a reload that removes an endpoint or a grant shows at once.
+// The caller's credentials are checked again at each snapshot too (through the key cache and the
+// state, no database query): a key revoked, expired or removed from the config, or a token past
+// its exp, ends the watch with UNAUTHENTICATED; a caller left with no endpoint it may watch, with
+// PERMISSION_DENIED. A revocation shows within the key cache's poll (store.key_refresh_ms) plus
+// one interval.
 // Watchers are bounded per gateway and per caller (RESOURCE_EXHAUSTED past either).
 import { setTimeout as sleep } from "node:timers/promises";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -67,6 +72,20 @@ function mayWatch(principal: Principal, isAdmin: boolean, name: string, state: R
 function watchedEndpoints(plan: WatchPlan, principal: Principal, isAdmin: boolean, state: RuntimeState): string[] {
   const named = plan.named && new Set(plan.named);
   return [...state.endpoints.keys()].filter((name) => (!named || named.has(name)) && mayWatch(principal, isAdmin, name, state));
+}
+
+/**
+ * Refuses a running watch whose caller may no longer call any of the endpoints it shows (its
+ * roles or grants changed). Endpoints that left the config are not counted: their watch runs on,
+ * as one whose endpoints were removed does.
+ */
+function checkStillWatching(plan: WatchPlan, principal: Principal, isAdmin: boolean, state: RuntimeState): void {
+  if (isAdmin) return;
+  const shown = plan.named ?? [...state.endpoints.keys()];
+  const existing = shown.filter((name) => state.endpoints.has(name));
+  if (existing.length > 0 && !existing.some((name) => mayWatch(principal, false, name, state))) {
+    throw permissionDenied("this key may no longer call any of the endpoints this watch shows");
+  }
 }
 
 /** A figure without samples (NaN) is left unset. */
@@ -135,9 +154,10 @@ export function statsService(deps: StatsServiceDeps): ServiceImpl<typeof StatsSe
       const plan = parseWatch(req);
       const startState = getCallScope(ctx.values)?.state ?? deps.getState();
       // Through the chain the auth interceptor has set the caller; without it (in-process use) only a gateway with auth off.
-      const principal = getCaller(ctx.values)?.principal ?? (startState.auth.enabled ? undefined : anonymous);
+      const caller = getCaller(ctx.values);
+      let principal = caller?.principal ?? (startState.auth.enabled ? undefined : anonymous);
       if (!principal) throw unauthenticated("missing API key");
-      const isAdmin = hasRole(principal, "admin");
+      let isAdmin = hasRole(principal, "admin");
       // Named endpoints: one the caller may not call is refused before whether it exists is told.
       for (const name of plan.named ?? []) {
         if (!isAdmin) {
@@ -154,6 +174,11 @@ export function statsService(deps: StatsServiceDeps): ServiceImpl<typeof StatsSe
       try {
         for (let sent = 1; ; sent++) {
           const state = deps.getState();
+          if (sent > 1 && caller?.recheck) {
+            principal = caller.recheck(state);
+            isAdmin = hasRole(principal, "admin");
+            checkStillWatching(plan, principal, isAdmin, state);
+          }
           yield snapshot(deps.live, state, watchedEndpoints(plan, principal, isAdmin, state), plan.windowSeconds);
           if (sent >= plan.maxSnapshots) return;
           try {

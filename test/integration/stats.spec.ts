@@ -2,12 +2,14 @@
 // calls just made (counts, errors, latency, time to first token, tokens, per target) and the
 // streams open now; a key sees only the endpoints it may call, an admin all; bad intervals,
 // windows and names get INVALID_ARGUMENT; a cancelled watch ends on the server (its place is
-// given back: the per-key bound lets a new one in); shutdown ends watches with OK.
+// given back: the per-key bound lets a new one in); shutdown ends watches with OK; a watch whose
+// key is revoked, expires or leaves the config, or whose token's exp passes, ends UNAUTHENTICATED.
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { AdminService } from "../../gen/modelgate/v1/admin_pb";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { StatsService, type EndpointStats, type WatchStatsResponse } from "../../gen/modelgate/v1/stats_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
@@ -15,6 +17,7 @@ import type { WatchStatsRequestSchema } from "../../gen/modelgate/v1/stats_pb";
 import { parseConfig } from "../../src/config/load";
 import { modelFactories } from "../../src/providers/catalog";
 import { transportFor, type ProtocolName } from "./clients";
+import { startJwksServer, type JwksServer } from "../support/jwks-server";
 import { eventually, failure, startGateway, type TestGateway } from "./harness";
 
 const keys = {
@@ -308,5 +311,108 @@ describe("a running gateway", () => {
     await w.until(() => true);
     await own.gateway.shutdown(30_000);
     expect(await w.ended).toBeUndefined();
+  });
+});
+
+describe("a watch whose credentials stop holding", () => {
+  const adminKey = "sk-admin-stats-creds-0123456789";
+  const devKey = "sk-dev-stats-creds-0123456789";
+  const gatewayConfig = (devTeam: string | undefined, jwksUrl: string) => `
+store: { database_url: "sqlite::memory:", key_refresh_ms: 100 }
+auth:
+  enabled: true
+  keys:
+    - { name: ops, key: $ADMIN_KEY, roles: [admin], team: ops }
+${devTeam === undefined ? "" : `    - { name: dev, key: $DEV_KEY, team: ${devTeam} }`}
+  jwt: { issuer: "https://idp.test", audience: modelgate, jwks_url: "${jwksUrl}" }
+access:
+  grants:
+    - { endpoints: ["*"], teams: [web, ops] }
+endpoints:
+  - { name: chat, endpoint_type: llm/v1/chat, model: { provider: echo, name: echo-1 } }
+`;
+  const env = { ADMIN_KEY: adminKey, DEV_KEY: devKey };
+  let own: TestGateway;
+  let jwks: JwksServer;
+  let admin: Client<typeof AdminService>;
+  beforeAll(async () => {
+    jwks = await startJwksServer({ alg: "RS256" });
+    own = await startGateway(gatewayConfig("web", jwks.url), env);
+    admin = createClient(AdminService, transportFor("grpc", own.url));
+  });
+  afterAll(async () => {
+    await own.close();
+    await jwks.close();
+  });
+  const asAdmin = { headers: auth(adminKey) };
+  /** A stored key's secret once this gateway's key cache has it (it polls every 100 ms). */
+  const storedKey = async (req: Parameters<typeof admin.createKey>[0]) => {
+    const made = await admin.createKey(req, asAdmin);
+    await expect
+      .poll(async () => (await watch(own, "grpc", { endpoints: ["chat"], maxSnapshots: 1 }, made.secret).ended)?.code ?? "ok", { timeout: 10_000, interval: 100 })
+      .toBe("ok");
+    return made;
+  };
+
+  it.each(protocols)("a stored key revoked while watching ends the watch with UNAUTHENTICATED (%s)", async (protocol) => {
+    const made = await storedKey({ name: `revoked-${protocol}`, team: "web" });
+    const w = watch(own, protocol, { intervalMs: 250 }, made.secret);
+    try {
+      await w.until(() => true);
+      await admin.revokeKey({ id: made.key!.id }, asAdmin);
+      const err = await w.ended;
+      expect(err?.code).toBe(Code.Unauthenticated);
+      expect(err?.rawMessage).toBe("API key revoked");
+    } finally {
+      w.controller.abort();
+    }
+  });
+
+  it("a stored key that expires while watching ends the watch with UNAUTHENTICATED", async () => {
+    const made = await storedKey({ name: "short-lived", team: "web", ttlSeconds: 2n });
+    const w = watch(own, "grpc", { intervalMs: 250 }, made.secret);
+    try {
+      await w.until(() => true);
+      const err = await w.ended;
+      expect(err?.code).toBe(Code.Unauthenticated);
+      expect(err?.rawMessage).toBe("API key expired");
+    } finally {
+      w.controller.abort();
+    }
+  });
+
+  it("a token whose exp passes while watching ends the watch with UNAUTHENTICATED", async () => {
+    const token = await jwks.sign({ iss: "https://idp.test", aud: "modelgate", sub: "user-7", team: "web", roles: ["user"], exp: Math.floor(Date.now() / 1000) + 2 });
+    const w = watch(own, "grpc", { intervalMs: 250 }, token);
+    try {
+      await w.until(() => true);
+      const err = await w.ended;
+      expect(err?.code).toBe(Code.Unauthenticated);
+      expect(err?.rawMessage).toBe("token expired");
+    } finally {
+      w.controller.abort();
+    }
+  });
+
+  it("a config key removed by a reload ends the watch (UNAUTHENTICATED); one that loses its grants, with PERMISSION_DENIED", async () => {
+    const reload = (devTeam: string | undefined) => own.gateway.reload(parseConfig(gatewayConfig(devTeam, jwks.url), "reloaded.yaml", modelFactories, env));
+    try {
+      const removed = watch(own, "connect-json-h1", { intervalMs: 250 }, devKey);
+      await removed.until((s) => s.endpoints.length === 1);
+      reload(undefined);
+      const gone = await removed.ended;
+      expect(gone?.code).toBe(Code.Unauthenticated);
+      expect(gone?.rawMessage).toBe("API key removed from the config");
+
+      reload("web");
+      const moved = watch(own, "grpc", { endpoints: ["chat"], intervalMs: 250 }, devKey);
+      await moved.until((s) => s.endpoints.length === 1);
+      reload("nobody");
+      const denied = await moved.ended;
+      expect(denied?.code).toBe(Code.PermissionDenied);
+      expect(denied?.rawMessage).toMatch(/may no longer call any of the endpoints this watch shows/);
+    } finally {
+      reload("web");
+    }
   });
 });
