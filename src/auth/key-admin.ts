@@ -1,7 +1,11 @@
 // Creating, rotating and revoking API keys: shared by AdminService and the `modelgate keys` CLI.
-// A secret is shown once and stored only as its SHA-256.
+// A secret is shown once and stored only as its SHA-256. What a key is made of is checked here
+// against the same identifier bounds a call's fields are (src/interceptors/bounds.ts): the CLI
+// reaches the store without a call, and a key's names end up in every log line and ledger row
+// of the calls made with it.
 import { randomBytes } from "node:crypto";
 import { invalidArgument, notFound } from "../errors";
+import { checkIdentifier, checkIdentifierList } from "../interceptors/bounds";
 import { sha256Hex } from "../runtime";
 import type { KeyLimits, KeyRecord, KeyStore } from "../store/types";
 
@@ -33,7 +37,11 @@ export class KeyAdmin {
   ) {}
 
   async create(spec: NewKey): Promise<{ key: KeyRecord; secret: string }> {
+    checkIdentifier(spec.name, "name");
     if (!spec.name.trim()) throw invalidArgument("name: a key needs a name");
+    checkIdentifier(spec.team, "team");
+    checkIdentifierList(spec.roles, "roles");
+    checkIdentifierList(spec.endpoints, "endpoints");
     const roles = spec.roles.length > 0 ? spec.roles : ["user"];
     const unknown = roles.filter((r) => !(knownRoles as readonly string[]).includes(r));
     if (unknown.length > 0) throw invalidArgument(`roles: unknown role(s) ${unknown.join(", ")} (known: ${knownRoles.join(", ")})`);
@@ -59,11 +67,13 @@ export class KeyAdmin {
     return { key, secret };
   }
 
-  list(filter: { team?: string; includeRevoked: boolean }): Promise<KeyRecord[]> {
+  async list(filter: { team?: string; includeRevoked: boolean }): Promise<KeyRecord[]> {
+    if (filter.team !== undefined) checkIdentifier(filter.team, "team");
     return this.keys.list(filter);
   }
 
   async rotate(id: string): Promise<{ key: KeyRecord; secret: string }> {
+    checkIdentifier(id, "id");
     const secret = newSecret();
     const key = await this.keys.rotate(id, sha256Hex(secret), secretPrefix(secret), this.now());
     if (!key) throw notFound(`no active key with id "${id}"`);
@@ -71,6 +81,7 @@ export class KeyAdmin {
   }
 
   async revoke(id: string): Promise<KeyRecord> {
+    checkIdentifier(id, "id");
     const key = await this.keys.revoke(id, this.now());
     if (!key) throw notFound(`no key with id "${id}"`);
     return key;

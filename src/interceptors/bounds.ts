@@ -71,9 +71,19 @@ function planFor(desc: DescMessage, visiting = new Set<DescMessage>()): FieldChe
   return plan;
 }
 
-function checkIdentifier(value: string, path: string): void {
+/**
+ * Refuses an identifier over MAX_IDENTIFIER_CHARS or with a control character (INVALID_ARGUMENT
+ * naming `path`). Exported for what reaches the stores without a call (the keys CLI).
+ */
+export function checkIdentifier(value: string, path: string): void {
   if (value.length > MAX_IDENTIFIER_CHARS) throw invalidArgument(`${path}: longer than ${MAX_IDENTIFIER_CHARS} characters`);
   if (controlChar.test(value)) throw invalidArgument(`${path}: contains a control character`);
+}
+
+/** A list of identifiers: at most MAX_IDENTIFIER_ENTRIES, each as checkIdentifier (`path[i]`). */
+export function checkIdentifierList(values: readonly string[], path: string): void {
+  if (values.length > MAX_IDENTIFIER_ENTRIES) throw invalidArgument(`${path}: more than ${MAX_IDENTIFIER_ENTRIES} entries`);
+  for (let i = 0; i < values.length; i++) checkIdentifier(values[i]!, `${path}[${i}]`);
 }
 
 export function checkIdentifiers(desc: DescMessage, message: unknown, prefix = ""): void {
@@ -89,13 +99,11 @@ export function checkIdentifiers(desc: DescMessage, message: unknown, prefix = "
     }
     if (value === undefined) continue;
     const path = prefix + check.protoName;
-    if (check.repeated) {
+    if (check.repeated && check.nested) {
       const list = value as unknown[];
-      if (!check.nested && list.length > MAX_IDENTIFIER_ENTRIES) throw invalidArgument(`${path}: more than ${MAX_IDENTIFIER_ENTRIES} entries`);
-      for (let i = 0; i < list.length; i++) {
-        if (check.nested) checkIdentifiers(check.nested, list[i], `${path}[${i}].`);
-        else checkIdentifier(list[i] as string, `${path}[${i}]`);
-      }
+      for (let i = 0; i < list.length; i++) checkIdentifiers(check.nested, list[i], `${path}[${i}].`);
+    } else if (check.repeated) {
+      checkIdentifierList(value as string[], path);
     } else if (check.nested) {
       checkIdentifiers(check.nested, value, `${path}.`);
     } else {

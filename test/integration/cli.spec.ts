@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
+import { MAX_IDENTIFIER_CHARS, MAX_IDENTIFIER_ENTRIES } from "../../src/interceptors/bounds";
 import { clientFor } from "./clients";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -118,6 +119,34 @@ auth:
     const list = start(["keys", "list", "--config", config, "--json"], env);
     expect(await list.exited, list.err()).toBe(0);
     expect(list.out()).toContain("9007199254740991");
+  });
+
+  it("keys create/rotate/revoke hold names to the identifier bounds of a call (exit 1, the field and limit on stderr, no stack trace)", async () => {
+    const env = { MODELGATE_DATABASE_URL: `sqlite:${join(dir, "keys-bounds.db")}` };
+    const config = writeConfig("keys-bounds.yaml", "endpoints:\n  - { name: chat, endpoint_type: llm/v1/chat, model: { provider: echo, name: echo-1 } }\n");
+    const endpoints = Array.from({ length: MAX_IDENTIFIER_ENTRIES + 1 }, (_, i) => `e${i}`).join(",");
+    const cases: [string[], string][] = [
+      [["create", "--name", "bad\u0001name"], "name: contains a control character"],
+      [["create", "--name", "n".repeat(MAX_IDENTIFIER_CHARS + 1)], `name: longer than ${MAX_IDENTIFIER_CHARS} characters`],
+      [["create", "--name", "x", "--team", "t".repeat(MAX_IDENTIFIER_CHARS + 1)], `team: longer than ${MAX_IDENTIFIER_CHARS} characters`],
+      [["create", "--name", "x", "--team", "we\u001bb"], "team: contains a control character"],
+      [["create", "--name", "x", "--role", "r".repeat(MAX_IDENTIFIER_CHARS + 1)], `roles[0]: longer than ${MAX_IDENTIFIER_CHARS} characters`],
+      [["create", "--name", "x", "--endpoints", endpoints], `endpoints: more than ${MAX_IDENTIFIER_ENTRIES} entries`],
+      [["create", "--name", "x", "--endpoints", "chat,c\u007fhat"], "endpoints[1]: contains a control character"],
+      [["revoke", "key_\u0001"], "id: contains a control character"],
+      [["rotate", "k".repeat(MAX_IDENTIFIER_CHARS + 1)], `id: longer than ${MAX_IDENTIFIER_CHARS} characters`],
+    ];
+    for (const [args, message] of cases) {
+      const run = start(["keys", ...args, "--config", config], env);
+      expect(await run.exited, run.err()).toBe(1);
+      expect(run.err()).toBe(`modelgate keys: ${message}\n`);
+    }
+    // At the bounds, a key is made.
+    const made = start(["keys", "create", "--config", config, "--name", "n".repeat(MAX_IDENTIFIER_CHARS), "--team", "t".repeat(MAX_IDENTIFIER_CHARS), "--json"], env);
+    expect(await made.exited, made.err()).toBe(0);
+    const list = start(["keys", "list", "--config", config, "--json"], env);
+    expect(await list.exited, list.err()).toBe(0);
+    expect((JSON.parse(list.out()) as { name: string }[]).map((k) => k.name)).toEqual(["n".repeat(MAX_IDENTIFIER_CHARS)]);
   });
 
   it("a missing file says how to name one (exit 2), for the gateway and for keys/usage; invalid YAML is reported", async () => {

@@ -6,6 +6,7 @@ import { Code, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { AdminService } from "../../gen/modelgate/v1/admin_pb";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
+import { MAX_IDENTIFIER_CHARS, MAX_IDENTIFIER_ENTRIES } from "../../src/interceptors/bounds";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
 import { startJwksServer, type JwksServer } from "../support/jwks-server";
 import { failure, startGateway, type TestGateway } from "./harness";
@@ -121,6 +122,25 @@ describe("AdminService keys", () => {
     expect(found?.limits?.rpm).toBe(4294967295);
     expect(found?.limits?.tpm).toBe(9007199254740991n);
     expect(listed.keys.some((k) => k.name === "huge-tpm" || k.name === "forever")).toBe(false);
+  });
+
+  it("names over the identifier bounds are refused, naming the field and the limit; at the bounds a key is made", async () => {
+    const cases: [Parameters<typeof admin.createKey>[0], string][] = [
+      [{ name: "bad\u0000name" }, "name: contains a control character"],
+      [{ name: "x", team: "t".repeat(MAX_IDENTIFIER_CHARS + 1) }, `team: longer than ${MAX_IDENTIFIER_CHARS} characters`],
+      [{ name: "x", roles: ["user\n"] }, "roles[0]: contains a control character"],
+      [{ name: "x", endpoints: Array.from({ length: MAX_IDENTIFIER_ENTRIES + 1 }, (_, i) => `e${i}`) }, `endpoints: more than ${MAX_IDENTIFIER_ENTRIES} entries`],
+    ];
+    for (const [req, message] of cases) {
+      const err = await failure(admin.createKey(req, asAdmin));
+      expect(err.code, message).toBe(Code.InvalidArgument);
+      expect(err.rawMessage).toBe(message);
+    }
+    const err = await failure(admin.revokeKey({ id: "k".repeat(MAX_IDENTIFIER_CHARS + 1) }, asAdmin));
+    expect([err.code, err.rawMessage]).toEqual([Code.InvalidArgument, `id: longer than ${MAX_IDENTIFIER_CHARS} characters`]);
+    const made = await admin.createKey({ name: "at-the-bounds", team: "t".repeat(MAX_IDENTIFIER_CHARS) }, asAdmin);
+    secrets.push(made.secret);
+    expect(made.key?.team).toHaveLength(MAX_IDENTIFIER_CHARS);
   });
 
   it("admin calls without the admin role: PERMISSION_DENIED naming what is missing", async () => {
