@@ -12,15 +12,17 @@ import { GetFeedbackSummaryResponseSchema, PostFeedbackResponseSchema, type Feed
 import { invalidArgument, notFound, permissionDenied, resourceExhausted } from "../errors";
 import { getCaller } from "../interceptors/call-info";
 import type { FeedbackBook, RememberedCall } from "../observability/feedback";
+import { MAX_FEEDBACK_SCORE } from "../store/feedback-shared";
 import type { FeedbackWriter } from "../store/feedback-writer";
 import type { FeedbackStore } from "../store/types";
 
+const scoreRange = `must be a finite number from -${MAX_FEEDBACK_SCORE} to ${MAX_FEEDBACK_SCORE}`;
 const token = z.string().regex(/^[a-z0-9_.-]{1,64}$/, "1-64 characters of a-z, 0-9, _, - and .");
 const feedbackRequest = z
   .object({
     requestId: z.string().min(1, "the call's request id is required").max(128),
     name: token,
-    score: z.number().finite().optional(),
+    score: z.number().min(-MAX_FEEDBACK_SCORE, scoreRange).max(MAX_FEEDBACK_SCORE, scoreRange).optional(),
     label: token.optional(),
   })
   .refine((r) => r.score !== undefined || r.label !== undefined, { message: "a score, a label or both are required", path: ["score"] });
@@ -110,7 +112,7 @@ export function feedbackService(deps: FeedbackDeps): ServiceImpl<typeof Feedback
           name: a.name,
           count: BigInt(a.count),
           scored: BigInt(a.scored),
-          ...(a.scored > 0 && { meanScore: a.scoreSum / a.scored }),
+          ...(a.scored > 0 && Number.isFinite(a.scoreSum / a.scored) && { meanScore: a.scoreSum / a.scored }),
           labels: a.labels.map((l) => ({ label: l.label, count: BigInt(l.count) })),
         })),
       });

@@ -5,6 +5,12 @@ import { invalidArgument } from "../errors";
 import { checkDate, checkFilterText, LEDGER_TEXT_LIMITS, storableText } from "./sql-shared";
 import type { FeedbackArmTotal, FeedbackRow, FeedbackSummaryQuery } from "./types";
 
+/**
+ * The largest score, either sign (FeedbackService refuses scores past it): sums of any number of
+ * rows stay finite, and far from where a double stops telling whole numbers apart.
+ */
+export const MAX_FEEDBACK_SCORE = 1_000_000;
+
 /** The longest feedback name or label kept (FeedbackService allows 64 characters). */
 export const FEEDBACK_TOKEN_LIMIT = 64;
 /** Rows one append takes at most (the feedback writer's batch). */
@@ -15,7 +21,9 @@ export const FEEDBACK_SUMMARY_LABEL_ROWS = 20_000;
 /** The row as the store keeps it: each text bounded and cleaned like the ledger's; refused when it cannot be. */
 export function storableFeedbackRow(row: FeedbackRow): FeedbackRow {
   checkDate(row.time, "feedback: time");
-  if (row.score !== null && !Number.isFinite(row.score)) throw invalidArgument("feedback: score must be a finite number or null");
+  if (row.score !== null && !(Math.abs(row.score) <= MAX_FEEDBACK_SCORE)) {
+    throw invalidArgument(`feedback: score must be null or a number from -${MAX_FEEDBACK_SCORE} to ${MAX_FEEDBACK_SCORE}`);
+  }
   if (row.name === "") throw invalidArgument("feedback: name must not be empty");
   if (row.label === "") throw invalidArgument("feedback: label must be null or not empty");
   return {
@@ -32,6 +40,13 @@ export function storableFeedbackRow(row: FeedbackRow): FeedbackRow {
     label: row.label === null ? null : storableText(row.label, FEEDBACK_TOKEN_LIMIT),
   };
 }
+
+/**
+ * A summary's scored count and score sum (SQL, both backends): scores outside the bound, which
+ * rows stored before it may hold, are left out rather than summed to Infinity (or, on
+ * PostgreSQL, failing the query with an overflow); their rows still count.
+ */
+export const feedbackScoreColumns = `COUNT(CASE WHEN ABS(score) <= ${MAX_FEEDBACK_SCORE} THEN 1 END) AS scored, COALESCE(SUM(CASE WHEN ABS(score) <= ${MAX_FEEDBACK_SCORE} THEN score END), 0) AS score_sum`;
 
 /** The WHERE clause (without the keyword) of a summary; `bind` records a parameter and returns its placeholder. */
 export function feedbackWhere(query: FeedbackSummaryQuery, bind: (value: string | Date) => string): string {

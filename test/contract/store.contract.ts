@@ -6,6 +6,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { FeedbackRow, KeyRecord, LedgerRow, CallQuery, Store, UsageGroup, UsageQuery, UsageSeriesRow, UsageTotalRow } from "../../src/store/types";
 import { LedgerWriter } from "../../src/usage/ledger-writer";
+import { MAX_FEEDBACK_SCORE } from "../../src/store/feedback-shared";
 
 export interface StoreUnderTest {
   /** A store on a new, empty database; migrate() not yet called. */
@@ -1105,6 +1106,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(arm?.target.length).toBe(256);
         expect(await codeOf(store.feedback.append([feedbackRow({ score: Number.NaN })]))).toBe(Code.InvalidArgument);
         expect(await codeOf(store.feedback.append([feedbackRow({ score: Number.POSITIVE_INFINITY })]))).toBe(Code.InvalidArgument);
+        // Finite but past the bound: a few of them would sum to Infinity.
+        expect(await codeOf(store.feedback.append([feedbackRow({ score: 1.7e308 })]))).toBe(Code.InvalidArgument);
+        expect(await codeOf(store.feedback.append([feedbackRow({ score: -MAX_FEEDBACK_SCORE - 1 })]))).toBe(Code.InvalidArgument);
         expect(await codeOf(store.feedback.summary({ endpoint: "a\u0000", limit: 10 }))).toBe(Code.InvalidArgument);
         expect(await codeOf(store.feedback.summary({ limit: 0 }))).toBe(Code.InvalidArgument);
       });
@@ -1116,6 +1120,11 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await codeOf(store.feedback.append([feedbackRow({ requestId: "req-x" }), feedbackRow({ score: Number.NaN })]))).toBe(Code.InvalidArgument);
         expect(await store.feedback.priorFeedback("req-x", "thumbs")).toEqual({ total: 0, scoredSameName: 0 });
         expect((await store.feedback.summary({ limit: 10 }))[0]?.count).toBe(500);
+      });
+
+      it("sums scores at the bound exactly, either sign", async () => {
+        await store.feedback.append([feedbackRow({ requestId: "max-1", score: MAX_FEEDBACK_SCORE }), feedbackRow({ requestId: "max-2", score: MAX_FEEDBACK_SCORE }), feedbackRow({ requestId: "min-1", score: -MAX_FEEDBACK_SCORE })]);
+        expect((await store.feedback.summary({ limit: 10 }))[0]).toMatchObject({ count: 3, scored: 3, scoreSum: MAX_FEEDBACK_SCORE });
       });
 
       it("another replica sees the feedback at once", async () => {

@@ -4,12 +4,15 @@
 // side with counts, mean scores and label counts over a time range.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, createClient } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { FeedbackService } from "../../gen/modelgate/v1/feedback_pb";
+import { MAX_FEEDBACK_SCORE } from "../../src/store/feedback-shared";
+import { feedbackInsertSql } from "../../src/store/sqlite/feedback-store";
 import { transportFor } from "./clients";
 import { failure, startGateway, type TestGateway } from "./harness";
 
@@ -90,6 +93,40 @@ describe("feedback in the usage store", () => {
     const before = await summary.getFeedbackSummary({ endTime: timestampFromDate(startedAt) }, { headers: auth(keys.OPS_KEY) });
     expect(before.arms).toEqual([]);
     expect((await summary.getFeedbackSummary({ name: "accuracy" }, { headers: auth(keys.OPS_KEY) })).arms).toEqual([]);
+  });
+
+  it("a score past +-1e6 is INVALID_ARGUMENT; sums stay finite, over rows stored before the bound too", async () => {
+    const post = (requestId: string, score: number) =>
+      createClient(FeedbackService, transportFor("grpc", first.url)).postFeedback({ requestId, name: "magnitude", score }, { headers: auth(keys.RED_KEY) });
+    const calls = [await chatAs(first, keys.RED_KEY, "user-big"), await chatAs(first, keys.RED_KEY, "user-big")];
+    for (const score of [1.7e308, -1.7e308, MAX_FEEDBACK_SCORE + 1, -MAX_FEEDBACK_SCORE - 0.5]) {
+      const refused = await failure(post(calls[0]!.requestId, score));
+      expect(refused.code, String(score)).toBe(Code.InvalidArgument);
+      expect(refused.rawMessage).toBe(`score: must be a finite number from -${MAX_FEEDBACK_SCORE} to ${MAX_FEEDBACK_SCORE}`);
+    }
+    // Both calls went to one target (sticky user): its arm sums the largest scores allowed.
+    for (const { requestId } of calls) await post(requestId, MAX_FEEDBACK_SCORE);
+    // Rows a gateway stored before scores were bounded: huge, finite scores in one arm.
+    const db = new DatabaseSync(join(dir, "gateway.db"));
+    try {
+      db.exec("PRAGMA busy_timeout = 10000");
+      const insert = db.prepare(feedbackInsertSql);
+      for (const requestId of ["legacy-1", "legacy-2"]) {
+        insert.run(Date.now(), requestId, "chat", "a", "echo-1", "", "config:red", "red", "config:red", "legacy", 1.7e308, "old");
+      }
+    } finally {
+      db.close();
+    }
+    const { arms } = await createClient(FeedbackService, transportFor("connect-json-h1", first.url)).getFeedbackSummary({}, { headers: auth(keys.OPS_KEY) });
+    const magnitude = arms.find((a) => a.name === "magnitude");
+    expect(magnitude).toMatchObject({ target: calls[0]!.target, count: 2n, scored: 2n, meanScore: MAX_FEEDBACK_SCORE });
+    // The old rows still count, their scores (outside the bound) are left out rather than summed to Infinity.
+    const legacy = arms.find((a) => a.name === "legacy");
+    expect(legacy).toMatchObject({ count: 2n, scored: 0n, labels: [{ label: "old", count: 2n }] });
+    expect(legacy?.meanScore).toBeUndefined();
+    for (const arm of arms) if (arm.meanScore !== undefined) expect(Number.isFinite(arm.meanScore), arm.name).toBe(true);
+    const metrics = await (await fetch(`${first.url}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`modelgate_feedback_score_sum\\{endpoint="chat",target="${calls[0]!.target}",model_version="",name="magnitude"\\} 2000000\n`));
   });
 
   it("GetFeedbackSummary: admin only; bad input gets precise codes", async () => {

@@ -36,7 +36,8 @@ export type PostFeedbackRequest = Message<"modelgate.v1.PostFeedbackRequest"> & 
   name: string;
 
   /**
-   * A number, e.g. 1 (thumbs up) / 0 (thumbs down), or an accuracy in [0, 1]. Finite. A canary
+   * A number, e.g. 1 (thumbs up) / 0 (thumbs down), or an accuracy in [0, 1]: finite, from
+   * -1,000,000 to 1,000,000 (INVALID_ARGUMENT past it), so sums and means stay finite. A canary
    * feedback guard (endpoint config) counts a call's first score of a name.
    *
    * @generated from field: optional double score = 3;

@@ -1,7 +1,7 @@
 // Feedback on calls in PostgreSQL, beside the usage ledger. Summaries are grouped and summed by
 // the database over the time index; counts come back as strings (bigint) and are converted.
 import type { Pool } from "pg";
-import { FEEDBACK_BATCH_ROWS, FEEDBACK_SUMMARY_LABEL_ROWS, FEEDBACK_TOKEN_LIMIT, feedbackWhere, storableFeedbackRow, withLabels } from "../feedback-shared";
+import { FEEDBACK_BATCH_ROWS, FEEDBACK_SUMMARY_LABEL_ROWS, FEEDBACK_TOKEN_LIMIT, feedbackWhere, storableFeedbackRow, withLabels, feedbackScoreColumns } from "../feedback-shared";
 import { LEDGER_TEXT_LIMITS, storableText } from "../sql-shared";
 import type { FeedbackArmTotal, FeedbackCall, FeedbackRow, FeedbackStore, FeedbackSummaryQuery } from "../types";
 import { invalidArgument } from "../../errors";
@@ -74,7 +74,7 @@ export class PostgresFeedbackStore implements FeedbackStore {
     const order = `endpoint COLLATE "C", name COLLATE "C", target COLLATE "C", model_version COLLATE "C"`;
     const armsResult = await this.pool
       .query<ArmDbRow>(
-        `SELECT endpoint, target, model_version, name, COUNT(*) AS n, COUNT(score) AS scored, COALESCE(SUM(score), 0) AS score_sum
+        `SELECT endpoint, target, model_version, name, COUNT(*) AS n, ${feedbackScoreColumns}
          FROM feedback WHERE ${where} GROUP BY ${group} ORDER BY ${order} LIMIT $${params.length + 1}`,
         [...params, query.limit],
       )

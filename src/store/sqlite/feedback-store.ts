@@ -1,7 +1,7 @@
 // Feedback on calls in SQLite, beside the usage ledger (same database). Summaries are grouped and
 // summed by SQLite over the time index, never in JS over rows.
 import type { SQLInputValue } from "node:sqlite";
-import { FEEDBACK_SUMMARY_LABEL_ROWS, FEEDBACK_TOKEN_LIMIT, feedbackWhere, storableFeedbackRow, withLabels } from "../feedback-shared";
+import { FEEDBACK_SUMMARY_LABEL_ROWS, FEEDBACK_TOKEN_LIMIT, feedbackWhere, storableFeedbackRow, withLabels, feedbackScoreColumns } from "../feedback-shared";
 import { LEDGER_TEXT_LIMITS, storableText } from "../sql-shared";
 import type { FeedbackArmTotal, FeedbackCall, FeedbackRow, FeedbackStore, FeedbackSummaryQuery } from "../types";
 import { num, optionalNumber, text } from "./columns";
@@ -60,7 +60,7 @@ export class SqliteFeedbackStore implements FeedbackStore {
     const order = "endpoint, name, target, model_version";
     const arms = this.statements
       .get(
-        `SELECT endpoint, target, model_version, name, COUNT(*) AS n, COUNT(score) AS scored, COALESCE(SUM(score), 0) AS score_sum
+        `SELECT endpoint, target, model_version, name, COUNT(*) AS n, ${feedbackScoreColumns}
          FROM feedback WHERE ${where} GROUP BY ${order} ORDER BY ${order} LIMIT ?`,
       )
       .all(...params, query.limit)
