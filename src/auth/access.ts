@@ -158,6 +158,16 @@ export function requireAccess(
 }
 
 /**
+ * Whether a caller may see an endpoint (its description, targets and health, its live figures):
+ * with the "admin" role every endpoint, else one it may call. Refused names, known or not, get the
+ * call path's answer, so a key learns nothing of the endpoints it may not call, not even whether
+ * they exist.
+ */
+export function checkVisible(principal: AccessPrincipal, endpoint: string, grants: CompiledGrants | undefined): AccessDecision {
+  return hasRole(principal, "admin") ? { allowed: true } : checkAccess(principal, endpoint, grants);
+}
+
+/**
  * The second half of a grant with `model_versions`: checkAccess let the call through with the
  * versions it allows (undefined = any); once routing knows the registry version a call would
  * reach (an alias resolved), a version outside them is PERMISSION_DENIED, before any request.

@@ -1,8 +1,9 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { EndpointTarget_BreakerState, EndpointTarget_CanaryStanding, type EndpointService } from "../../gen/modelgate/v1/endpoint_pb";
-import { notFound } from "../errors";
-import { getCallScope } from "../interceptors/call-info";
-import type { RuntimeEndpoint } from "../runtime";
+import { checkVisible, sourceOfKeyId, type AccessPrincipal } from "../auth/access";
+import { notFound, permissionDenied, unauthenticated } from "../errors";
+import { getCallScope, getCaller } from "../interceptors/call-info";
+import { anonymous, type RuntimeEndpoint, type RuntimeState } from "../runtime";
 import { unixNow } from "../routing/router";
 import { breakerStateName, type CanaryJudgement, type OutlierState } from "../routing/target-health";
 import type { ServiceDeps } from "./endpoint-call";
@@ -84,14 +85,33 @@ export function describeTargets(ep: RuntimeEndpoint): string {
     .join(", ");
 }
 
+/**
+ * Who asks, for access checks: the caller the auth interceptor set; without the chain (in-process
+ * use) only a gateway with auth off.
+ */
+function viewerOf(values: Parameters<typeof getCaller>[0], state: RuntimeState): AccessPrincipal {
+  const principal = getCaller(values)?.principal ?? (state.auth.enabled ? undefined : anonymous);
+  if (!principal) throw unauthenticated("missing API key");
+  return { ...principal, source: sourceOfKeyId(principal.keyId) };
+}
+
+/**
+ * Endpoints are shown to those who may call them (the "admin" role: all): a key limited to some
+ * endpoints lists only those, and GetEndpoint of another name, existing or not, is refused as a
+ * call to it would be (PERMISSION_DENIED), so neither its targets and health nor its existence leak.
+ */
 export function endpointService(deps: ServiceDeps): ServiceImpl<typeof EndpointService> {
   return {
     listEndpoints(_req, ctx) {
       const state = getCallScope(ctx.values)?.state ?? deps.getState();
-      return { endpoints: [...state.endpoints.values()].map(describeEndpoint) };
+      const viewer = viewerOf(ctx.values, state);
+      const visible = [...state.endpoints.values()].filter((ep) => checkVisible(viewer, ep.name, state.auth.grants).allowed);
+      return { endpoints: visible.map(describeEndpoint) };
     },
     getEndpoint(req, ctx) {
       const state = getCallScope(ctx.values)?.state ?? deps.getState();
+      const decision = checkVisible(viewerOf(ctx.values, state), req.name, state.auth.grants);
+      if (!decision.allowed) throw permissionDenied(decision.missing);
       const ep = state.endpoints.get(req.name);
       if (!ep) throw notFound(`unknown endpoint "${req.name}"`);
       // Also as a header, for REST callers and curl: `a;provider=openai;model=gpt-4o;breaker=closed, b;...`.

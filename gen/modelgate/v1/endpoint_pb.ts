@@ -34,7 +34,7 @@ export const ListEndpointsRequestSchema: GenMessage<ListEndpointsRequest> = /*@_
  */
 export type ListEndpointsResponse = Message<"modelgate.v1.ListEndpointsResponse"> & {
   /**
-   * Every configured endpoint, in config order.
+   * The endpoints the caller may call (the "admin" role: every one), in config order.
    *
    * @generated from field: repeated modelgate.v1.Endpoint endpoints = 1;
    */
@@ -502,7 +502,8 @@ export const RateLimitSchema: GenMessage<RateLimit> = /*@__PURE__*/
  */
 export const EndpointService: GenService<{
   /**
-   * ListEndpoints returns every configured endpoint.
+   * ListEndpoints returns the configured endpoints the caller may call (with the "admin" role,
+   * every one).
    *
    * @generated from rpc modelgate.v1.EndpointService.ListEndpoints
    */
@@ -512,7 +513,8 @@ export const EndpointService: GenService<{
     output: typeof ListEndpointsResponseSchema;
   },
   /**
-   * GetEndpoint returns one endpoint by name.
+   * GetEndpoint returns one endpoint by name. A name the caller may not call is PERMISSION_DENIED
+   * whether or not it exists (as a call to it is); NOT_FOUND only for a caller that may.
    *
    * @generated from rpc modelgate.v1.EndpointService.GetEndpoint
    */
