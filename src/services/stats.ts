@@ -36,6 +36,10 @@ export interface StatsServiceDeps {
   maxWatchers?: number;
   /** Watchers at once per key (default 8). */
   maxWatchersPerCaller?: number;
+  /** Watchers at once per team, for callers without the admin role (default 16; keys without a team: per key only). */
+  maxWatchersPerTeam?: number;
+  /** Places only callers with the admin role may take (default a quarter of maxWatchers). */
+  adminReserve?: number;
 }
 
 interface WatchPlan {
@@ -131,21 +135,37 @@ export function snapshot(live: LiveStats, state: RuntimeState, names: readonly s
 export function statsService(deps: StatsServiceDeps): ServiceImpl<typeof StatsService> {
   const maxWatchers = deps.maxWatchers ?? 64;
   const maxPerCaller = deps.maxWatchersPerCaller ?? 8;
+  const maxPerTeam = deps.maxWatchersPerTeam ?? 16;
+  const adminReserve = deps.adminReserve ?? Math.floor(maxWatchers / 4);
   let watchers = 0;
-  const perCaller = new Map<string, number>();
+  const perCaller = new Counts();
+  // Without these two, a few keys (8 keys × 8 watchers) took every place: the operators' own
+  // console could not watch its gateway. Now one team fills at most maxPerTeam places, and
+  // non-admin callers together leave adminReserve places free.
+  let nonAdmin = 0;
+  const perTeam = new Counts();
 
   /** Takes a watcher's place, or refuses; returns how to give it back. */
-  const admit = (keyId: string): (() => void) => {
+  const admit = (principal: Principal, isAdmin: boolean): (() => void) => {
+    const { keyId, team } = principal;
+    const teamCapped = !isAdmin && team !== "";
     if (watchers >= maxWatchers) throw resourceExhausted(`this gateway serves at most ${maxWatchers} stats watchers at once; try again later`, 5_000);
-    const mine = perCaller.get(keyId) ?? 0;
-    if (mine >= maxPerCaller) throw resourceExhausted(`at most ${maxPerCaller} stats watchers at once per key: close another one first`, 5_000);
+    if (!isAdmin && nonAdmin >= maxWatchers - adminReserve) {
+      throw resourceExhausted(`this gateway keeps its last ${adminReserve} stats watchers for admins; try again later`, 5_000);
+    }
+    if (perCaller.get(keyId) >= maxPerCaller) throw resourceExhausted(`at most ${maxPerCaller} stats watchers at once per key: close another one first`, 5_000);
+    if (teamCapped && perTeam.get(team) >= maxPerTeam) {
+      throw resourceExhausted(`at most ${maxPerTeam} stats watchers at once per team: close another one first`, 5_000);
+    }
     watchers++;
-    perCaller.set(keyId, mine + 1);
+    perCaller.add(keyId, 1);
+    if (!isAdmin) nonAdmin++;
+    if (teamCapped) perTeam.add(team, 1);
     return () => {
       watchers--;
-      const left = (perCaller.get(keyId) ?? 1) - 1;
-      if (left === 0) perCaller.delete(keyId);
-      else perCaller.set(keyId, left);
+      perCaller.add(keyId, -1);
+      if (!isAdmin) nonAdmin--;
+      if (teamCapped) perTeam.add(team, -1);
     };
   };
 
@@ -169,7 +189,7 @@ export function statsService(deps: StatsServiceDeps): ServiceImpl<typeof StatsSe
       if (plan.named === undefined && watchedEndpoints(plan, principal, isAdmin, startState).length === 0) {
         throw permissionDenied("this key may call none of this gateway's endpoints: there is nothing to watch");
       }
-      const release = admit(principal.keyId);
+      const release = admit(principal, isAdmin);
       const stop = deps.stopping ? AbortSignal.any([ctx.signal, deps.stopping]) : ctx.signal;
       try {
         for (let sent = 1; ; sent++) {
@@ -192,4 +212,19 @@ export function statsService(deps: StatsServiceDeps): ServiceImpl<typeof StatsSe
       }
     },
   };
+}
+
+/** Counts by name; a name whose count falls to 0 is forgotten (the maps stay as small as what is open). */
+class Counts {
+  private readonly counts = new Map<string, number>();
+
+  get(name: string): number {
+    return this.counts.get(name) ?? 0;
+  }
+
+  add(name: string, delta: number): void {
+    const n = this.get(name) + delta;
+    if (n <= 0) this.counts.delete(name);
+    else this.counts.set(name, n);
+  }
 }

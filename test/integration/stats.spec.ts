@@ -272,6 +272,60 @@ describe("who may watch what", () => {
   });
 });
 
+describe("WatchStats places shared fairly", () => {
+  it("one team takes at most 16 places; non-admin callers leave the last 16 of 64 to admins", async () => {
+    // Six keys in three teams fill 48 places (8 each, 16 per team); a seventh team's key is then
+    // refused, an admin is not, and a third key of a full team is refused for its team.
+    const members = ["web-1", "web-2", "mob-1", "mob-2", "api-1", "api-2"];
+    const env: Record<string, string> = { ADMIN_KEY: "sk-admin-fair-0123456789", LATE_KEY: "sk-late-fair-0123456789", WEB3_KEY: "sk-web3-fair-0123456789" };
+    for (const m of members) env[m.replace("-", "_").toUpperCase()] = `sk-${m}-fair-0123456789`;
+    const keyOf = (m: string) => env[m.replace("-", "_").toUpperCase()]!;
+    const fair = await startGateway(
+      `
+auth:
+  enabled: true
+  keys:
+    - { name: admin, key: $ADMIN_KEY, roles: [admin], team: ops }
+${members.map((m) => `    - { name: ${m}, key: $${m.replace("-", "_").toUpperCase()}, team: ${m.split("-")[0]} }`).join("\n")}
+    - { name: web-3, key: $WEB3_KEY, team: web }
+    - { name: late, key: $LATE_KEY, team: ml }
+access:
+  grants:
+    - { endpoints: [chat], teams: [web, mob, api, ml] }
+endpoints:
+  - { name: chat, endpoint_type: llm/v1/chat, model: { provider: echo, name: echo-1 } }
+`,
+      env,
+    );
+    const open: Watch[] = [];
+    try {
+      for (const m of members) for (let i = 0; i < 8; i++) open.push(watch(fair, "grpc", { endpoints: ["chat"] }, keyOf(m)));
+      await Promise.all(open.map((w) => w.until(() => true, 30_000)));
+      const web3 = await watch(fair, "grpc", { endpoints: ["chat"] }, env.WEB3_KEY).ended;
+      // The reserve is checked first: 48 non-admin places are taken.
+      expect([web3?.code, web3?.rawMessage]).toEqual([Code.ResourceExhausted, "this gateway keeps its last 16 stats watchers for admins; try again later"]);
+      const late = await watch(fair, "grpc", { endpoints: ["chat"] }, env.LATE_KEY).ended;
+      expect(late?.rawMessage).toBe("this gateway keeps its last 16 stats watchers for admins; try again later");
+      const admin = watch(fair, "connect-json-h1", { endpoints: ["chat"] }, env.ADMIN_KEY);
+      open.push(admin);
+      await admin.until(() => true);
+      // Give back one of another team's places: the reserve has room again, but web is full.
+      open[16]!.controller.abort();
+      expect((await open[16]!.ended)?.code).toBe(Code.Canceled);
+      await expect
+        .poll(async () => (await watch(fair, "grpc", { endpoints: ["chat"] }, env.WEB3_KEY).ended)?.rawMessage, { timeout: 10_000, interval: 100 })
+        .toBe("at most 16 stats watchers at once per team: close another one first");
+      const lateIn = watch(fair, "grpc", { endpoints: ["chat"] }, env.LATE_KEY);
+      open.push(lateIn);
+      await lateIn.until(() => true);
+    } finally {
+      for (const w of open) w.controller.abort();
+      await Promise.all(open.map((w) => w.ended));
+      await fair.close();
+    }
+  }, 120_000);
+});
+
 describe("buf curl, as the README shows it", () => {
   it("streams snapshots with the schema from server reflection", async () => {
     const buf = fileURLToPath(new URL("../../node_modules/.bin/buf", import.meta.url));

@@ -179,7 +179,7 @@ func (*ListEndpointsRequest) Descriptor() ([]byte, []int) {
 // ListEndpointsResponse lists the endpoints.
 type ListEndpointsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Every configured endpoint, in config order.
+	// The endpoints the caller may call (the "admin" role: every one), in config order.
 	Endpoints     []*Endpoint `protobuf:"bytes,1,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -29,9 +29,11 @@ const (
 //
 // EndpointService describes the endpoints this gateway serves. It never returns secrets.
 type EndpointServiceClient interface {
-	// ListEndpoints returns every configured endpoint.
+	// ListEndpoints returns the configured endpoints the caller may call (with the "admin" role,
+	// every one).
 	ListEndpoints(ctx context.Context, in *ListEndpointsRequest, opts ...grpc.CallOption) (*ListEndpointsResponse, error)
-	// GetEndpoint returns one endpoint by name.
+	// GetEndpoint returns one endpoint by name. A name the caller may not call is PERMISSION_DENIED
+	// whether or not it exists (as a call to it is); NOT_FOUND only for a caller that may.
 	GetEndpoint(ctx context.Context, in *GetEndpointRequest, opts ...grpc.CallOption) (*GetEndpointResponse, error)
 }
 
@@ -69,9 +71,11 @@ func (c *endpointServiceClient) GetEndpoint(ctx context.Context, in *GetEndpoint
 //
 // EndpointService describes the endpoints this gateway serves. It never returns secrets.
 type EndpointServiceServer interface {
-	// ListEndpoints returns every configured endpoint.
+	// ListEndpoints returns the configured endpoints the caller may call (with the "admin" role,
+	// every one).
 	ListEndpoints(context.Context, *ListEndpointsRequest) (*ListEndpointsResponse, error)
-	// GetEndpoint returns one endpoint by name.
+	// GetEndpoint returns one endpoint by name. A name the caller may not call is PERMISSION_DENIED
+	// whether or not it exists (as a call to it is); NOT_FOUND only for a caller that may.
 	GetEndpoint(context.Context, *GetEndpointRequest) (*GetEndpointResponse, error)
 	mustEmbedUnimplementedEndpointServiceServer()
 }

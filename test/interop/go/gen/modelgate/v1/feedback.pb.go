@@ -30,7 +30,8 @@ type PostFeedbackRequest struct {
 	// What is measured: "thumbs", "accuracy", "relevance", ... 1-64 characters of a-z, 0-9, "_",
 	// "-", "."; the metrics keep 20 distinct names per endpoint, then count the rest as "other".
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	// A number, e.g. 1 (thumbs up) / 0 (thumbs down), or an accuracy in [0, 1]. Finite. A canary
+	// A number, e.g. 1 (thumbs up) / 0 (thumbs down), or an accuracy in [0, 1]: finite, from
+	// -1,000,000 to 1,000,000 (INVALID_ARGUMENT past it), so sums and means stay finite. A canary
 	// feedback guard (endpoint config) counts a call's first score of a name.
 	Score *float64 `protobuf:"fixed64,3,opt,name=score,proto3,oneof" json:"score,omitempty"`
 	// A category, e.g. "correct" or "hallucination": 1-64 characters as for `name`; the metrics

@@ -52,14 +52,16 @@ class EndpointServiceServicer:
     """
 
     def ListEndpoints(self, request, context):
-        """ListEndpoints returns every configured endpoint.
+        """ListEndpoints returns the configured endpoints the caller may call (with the "admin" role,
+        every one).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetEndpoint(self, request, context):
-        """GetEndpoint returns one endpoint by name.
+        """GetEndpoint returns one endpoint by name. A name the caller may not call is PERMISSION_DENIED
+        whether or not it exists (as a call to it is); NOT_FOUND only for a caller that may.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
