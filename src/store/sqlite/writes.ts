@@ -26,6 +26,7 @@ import { unavailable } from "../../errors";
 import { isBusy } from "./errors";
 import type { Statements } from "./statements";
 import { inWriteTransaction } from "./transaction";
+import { delay, describeErrorSource, rebuildSqliteError, type WorkerError } from "./worker-shared";
 
 export type WriteTable = "ledger" | "feedback";
 export type WriteRow = readonly SQLInputValue[];
@@ -62,15 +63,7 @@ export class InThreadWrites implements SqliteWrites {
   async close(): Promise<void> {}
 }
 
-interface WorkerError {
-  phase: "open" | "begin" | "write";
-  message: string;
-  code?: unknown;
-  errcode?: unknown;
-  errstr?: unknown;
-}
-
-type WorkerReply = { id: number; error?: WorkerError };
+type WorkerReply = { id: number; error?: WorkerError<"open" | "begin" | "write"> };
 
 interface InFlight {
   resolve(): void;
@@ -86,10 +79,7 @@ const workerSource = `
 const { parentPort, workerData } = process.getBuiltinModule("node:worker_threads");
 const { DatabaseSync } = process.getBuiltinModule("node:sqlite");
 const { path, busyTimeoutMs, sql, replies } = workerData;
-function describe(err, phase) {
-  const e = typeof err === "object" && err !== null ? err : {};
-  return { phase, message: typeof e.message === "string" ? e.message : String(err), code: e.code, errcode: e.errcode, errstr: e.errstr };
-}
+${describeErrorSource}
 let db;
 let openError;
 try {
@@ -254,18 +244,10 @@ export class WorkerWrites implements SqliteWrites {
   }
 }
 
-/** An SQLite error as node:sqlite throws it (message, code, errcode, errstr), from the worker's description. */
+/** The worker's error as this side throws it: SQLite's fields kept, a lock or an open failure UNAVAILABLE. */
 function rebuild(e: WorkerError): Error {
-  const err = Object.assign(new Error(e.message), {
-    ...(typeof e.code === "string" && { code: e.code }),
-    ...(typeof e.errcode === "number" && { errcode: e.errcode }),
-    ...(typeof e.errstr === "string" && { errstr: e.errstr }),
-  });
+  const err = rebuildSqliteError(e);
   if (e.phase === "begin" && isBusy(err)) return unavailable("sqlite store: the database is locked by another process", err);
   if (e.phase === "open") return unavailable(`sqlite store: the write worker cannot open the database: ${e.message}`, err);
   return err;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
