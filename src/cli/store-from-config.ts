@@ -7,12 +7,25 @@ import type { Store } from "../store/types";
 
 export async function storeFromConfig(configPath: string, env: Readonly<Record<string, string | undefined>>): Promise<Store> {
   let url = env["MODELGATE_DATABASE_URL"];
+  // With the URL from the environment the file is only asked for the read budget: one that
+  // cannot be read then leaves the default, as before this setting existed.
+  const raw = (await readConfig(configPath).catch((err: unknown) => {
+    if (url) return null;
+    throw err;
+  })) as { store?: { database_url?: unknown; sqlite?: { read_timeout_ms?: unknown } } } | null;
   if (!url) {
-    const raw = parse(await readFile(configPath, "utf8")) as { store?: { database_url?: unknown } } | null;
     const configured = raw?.store?.database_url;
     url = typeof configured === "string" ? configured : "sqlite:.modelgate/modelgate.db";
   }
-  const store = await openStore(url);
+  // The gateway's budget for a usage read, so `modelgate usage` answers what the gateway would.
+  const readTimeout = raw?.store?.sqlite?.read_timeout_ms;
+  const store = await openStore(url, {
+    ...(Number.isSafeInteger(readTimeout) && (readTimeout as number) >= 1 && { sqliteReadTimeoutMs: readTimeout as number }),
+  });
   await store.migrate();
   return store;
+}
+
+async function readConfig(path: string): Promise<unknown> {
+  return parse(await readFile(path, "utf8"));
 }

@@ -283,6 +283,17 @@ export const configSchema = z.strictObject({
       on_redis_error: z.enum(["open", "closed"]).default("open"),
       /** How often each replica polls the key store for created, rotated and revoked keys. */
       key_refresh_ms: z.number().int().min(50).max(60_000).default(500),
+      /** The embedded SQLite store (a sqlite: database_url); ignored for PostgreSQL. */
+      sqlite: z
+        .strictObject({
+          /**
+           * A usage read's time budget (GetUsage, GetUsageSeries, each ExportUsage page, ListCalls,
+           * a budget's first look at the ledger), queued and running, on the read worker:
+           * past it the call fails with DEADLINE_EXCEEDED and a read still running is abandoned.
+           */
+          read_timeout_ms: z.number().int().min(1).max(600_000).default(10_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** Per-team limits and budgets, by team name. */

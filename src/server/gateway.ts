@@ -187,7 +187,9 @@ export class Gateway {
     const env = options.env ?? process.env;
     const { store: settings } = options.config.file;
     const log = options.logger;
-    const store = await openStore(env["MODELGATE_DATABASE_URL"] ?? settings.database_url);
+    const store = await openStore(env["MODELGATE_DATABASE_URL"] ?? settings.database_url, {
+      sqliteReadTimeoutMs: settings.sqlite.read_timeout_ms,
+    });
     try {
       await store.migrate();
       const local = new MemoryCounters();

@@ -8,12 +8,17 @@ import { dirname, resolve } from "node:path";
 import { invalidArgument } from "../errors";
 import type { Store } from "./types";
 
-export async function openStore(url: string): Promise<Store> {
+export interface StoreOptions {
+  /** store.sqlite.read_timeout_ms: a SQLite file's ledger reads' time budget (PostgreSQL: unused). */
+  sqliteReadTimeoutMs?: number;
+}
+
+export async function openStore(url: string, options: StoreOptions = {}): Promise<Store> {
   if (url.startsWith("sqlite:")) {
     const path = sqlitePath(url);
     if (path !== ":memory:") createDirectory(dirname(path));
     const { openSqliteStore } = await import("./sqlite/sqlite-store");
-    return openSqliteStore(path);
+    return openSqliteStore(path, { readTimeoutMs: options.sqliteReadTimeoutMs });
   }
   if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
     // Loaded only when used: the embedded default never pulls in the PostgreSQL client.

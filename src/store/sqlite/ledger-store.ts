@@ -1,11 +1,13 @@
 // The usage ledger in SQLite. Totals are grouped and summed by SQLite, never in JS over rows.
+// Reads go through SqliteReads (reads.ts): a worker thread with a time budget for a file,
+// in-thread for ":memory:"; writes through SqliteWrites (writes.ts).
 import { callsWhere, checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerPolicyValues, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
 import type { CallPage, CallQuery, LedgerCache, LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
 import type { SQLInputValue } from "node:sqlite";
 import { Code, ConnectError } from "../../errors";
 import { num, optionalNumber, text, type SqliteRow } from "./columns";
 import { isContentError } from "./errors";
-import type { Statements } from "./statements";
+import type { SqliteReads } from "./reads";
 import type { SqliteWrites, WriteRow } from "./writes";
 
 export const ledgerInsertSql = `
@@ -16,7 +18,7 @@ export const ledgerInsertSql = `
 
 export class SqliteLedgerStore implements LedgerStore {
   constructor(
-    private readonly statements: Statements,
+    private readonly reads: SqliteReads,
     private readonly writes: SqliteWrites,
   ) {}
 
@@ -56,10 +58,7 @@ export class SqliteLedgerStore implements LedgerStore {
              SUM(CASE WHEN cache IN ('hit', 'semantic_hit') THEN 1 ELSE 0 END) AS cache_hits,
              COALESCE(SUM(cost_saved_usd), 0) AS sum_saved
       FROM usage_ledger WHERE ${where} ${groupBy} HAVING COUNT(*) > 0 ${orderBy}`;
-    return this.statements
-      .get(sql)
-      .all(...params)
-      .map((row) => ({
+    return (await this.reads.all(sql, params)).map((row) => ({
         group: Object.fromEntries(groups.map((g) => [g.group, text(row, `group_${g.group}`)])),
         calls: num(row, "calls"),
         promptTokens: num(row, "sum_prompt"),
@@ -98,10 +97,7 @@ export class SqliteLedgerStore implements LedgerStore {
              SUM(CASE WHEN cache IN ('hit', 'semantic_hit') THEN 1 ELSE 0 END) AS cache_hits,
              COALESCE(SUM(cost_saved_usd), 0) AS sum_saved
       FROM usage_ledger WHERE ${where} GROUP BY ${columns} ORDER BY ${columns} LIMIT ${query.limit}`;
-    return this.statements
-      .get(sql)
-      .all(...params)
-      .map((row) => ({
+    return (await this.reads.all(sql, params)).map((row) => ({
         bucketStart: new Date(origin + num(row, "bucket_index") * size),
         group: Object.fromEntries(groups.map((g) => [g.group, text(row, `group_${g.group}`)])),
         calls: num(row, "calls"),
@@ -118,25 +114,22 @@ export class SqliteLedgerStore implements LedgerStore {
   }
 
   /**
-   * Pages of LEDGER_PAGE_ROWS by keyset (time, id) rather than one open statement: between pages
-   * the connection is free for the ledger writer, and no read stays open while a slow consumer
-   * (a CSV download) holds the iterator, which would keep the WAL from being checkpointed.
+   * Pages of LEDGER_PAGE_ROWS by keyset (time, id) rather than one open statement: each page is
+   * one read, so other reads take turns between pages (and each page has the time budget, not the
+   * whole export), and no read stays open while a slow consumer (a CSV download) holds the
+   * iterator, which would keep the WAL from being checkpointed.
    */
   async *rows(query: Omit<UsageQuery, "groupBy">): AsyncIterable<LedgerRow> {
     const params: SQLInputValue[] = [];
     const where = ledgerWhere(query, bindTo(params));
-    const first = this.statements.get(
-      `SELECT * FROM usage_ledger WHERE ${where} ORDER BY time, id LIMIT ${LEDGER_PAGE_ROWS}`,
-    );
-    const next = this.statements.get(
-      `SELECT * FROM usage_ledger WHERE ${where} AND (time, id) > (?, ?) ORDER BY time, id LIMIT ${LEDGER_PAGE_ROWS}`,
-    );
-    let page = first.all(...params);
+    const first = `SELECT * FROM usage_ledger WHERE ${where} ORDER BY time, id LIMIT ${LEDGER_PAGE_ROWS}`;
+    const next = `SELECT * FROM usage_ledger WHERE ${where} AND (time, id) > (?, ?) ORDER BY time, id LIMIT ${LEDGER_PAGE_ROWS}`;
+    let page = await this.reads.all(first, params);
     while (page.length > 0) {
       for (const row of page) yield toLedgerRow(row);
       const last = page[page.length - 1];
       if (last === undefined || page.length < LEDGER_PAGE_ROWS) return;
-      page = next.all(...params, num(last, "time"), num(last, "id"));
+      page = await this.reads.all(next, [...params, num(last, "time"), num(last, "id")]);
     }
   }
 
@@ -147,21 +140,31 @@ export class SqliteLedgerStore implements LedgerStore {
    */
   async calls(query: CallQuery): Promise<CallPage> {
     const { sql, params } = callsStatement(query);
-    const rows = this.statements.get(sql).all(...params);
+    const rows = await this.reads.all(sql, params);
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
     const more = rows.length > query.limit && last !== undefined;
     return { calls: page.map(toLedgerRow), ...(more && { next: { time: new Date(num(last, "time")), id: String(num(last, "id")) } }) };
   }
 
+  /**
+   * Off the event loop too: an indexed SUM, but over every row of the key or team in the period
+   * (millions for a busy key near the end of a month). Only the quota interceptor's budget seed
+   * calls it, once per budget counter and period per process (it memoises the seed), so the hot
+   * path is unchanged: later calls await the settled seed. The one call that seeds waits for a
+   * worker round trip (and, the first time, the worker's start) instead of holding every call in
+   * the process for the SUM; it goes ahead of queued reports ("urgent").
+   */
   async spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number> {
     checkDate(since, "spend: since");
     // Compared as the ledger writer stored it.
     const [column, value] =
       "keyId" in scope ? ["key_id", storableText(scope.keyId, LEDGER_TEXT_LIMITS.keyId)] : ["team", storableText(scope.team, LEDGER_TEXT_LIMITS.team)];
-    const row = this.statements
-      .get(`SELECT COALESCE(SUM(cost_usd), 0) AS spend FROM usage_ledger WHERE ${column} = ? AND time >= ?`)
-      .get(value, since.getTime());
+    const [row] = await this.reads.all(
+      `SELECT COALESCE(SUM(cost_usd), 0) AS spend FROM usage_ledger WHERE ${column} = ? AND time >= ?`,
+      [value, since.getTime()],
+      { urgent: true },
+    );
     return row === undefined ? 0 : num(row, "spend");
   }
 }

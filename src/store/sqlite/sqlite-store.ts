@@ -10,25 +10,34 @@ import { sqliteMigrations, type Migration } from "./migrations";
 import { isReadonly } from "./errors";
 import { Statements } from "./statements";
 import { inWriteTransaction } from "./transaction";
+import { InThreadReads, WorkerReads, type SqliteReads } from "./reads";
 import { checkSqliteWritable } from "./writable";
 import { InThreadWrites, WorkerWrites, type SqliteWrites } from "./writes";
 
 /** How long a statement waits for another process's write lock before failing (ms). */
 const BUSY_TIMEOUT_MS = 5_000;
+/** store.sqlite.read_timeout_ms's default (the config schema holds the same). */
+export const DEFAULT_READ_TIMEOUT_MS = 10_000;
 
-/** The store, and where its ledger and feedback writes run (writes.ts). */
+export interface SqliteStoreOptions {
+  /** A ledger read's time budget, waiting and running (reads.ts); a file database only. */
+  readTimeoutMs?: number;
+}
+
+/** The store, and where its ledger reads (reads.ts) and ledger and feedback writes (writes.ts) run. */
 export interface SqliteStore extends Store {
+  readonly reads: SqliteReads;
   readonly writes: SqliteWrites;
 }
 
 /**
- * `path` is a file path or ":memory:". Key writes (rare: admin) and every read run on this
- * connection; ledger and feedback batches run in a write worker for a file (writes.ts), in-thread
- * for ":memory:". The schema is created by migrate(). A file path whose
- * database, -wal, -shm or directory this process cannot write is refused at once, with the
- * file and the fix named (see writable.ts).
+ * `path` is a file path or ":memory:". Key reads and writes (rare: admin; keys are cached) and
+ * feedback reads run on this connection; ledger reads run in a read worker for a file (reads.ts),
+ * ledger and feedback batches in a write worker (writes.ts), both in-thread for ":memory:". The
+ * schema is created by migrate(). A file path whose database, -wal, -shm or directory this
+ * process cannot write is refused at once, with the file and the fix named (see writable.ts).
  */
-export function openSqliteStore(path: string): SqliteStore {
+export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
   if (path !== ":memory:") checkSqliteWritable(path);
   const db = new DatabaseSync(path);
   // busy_timeout first: switching to WAL itself needs a lock another process may hold.
@@ -38,11 +47,14 @@ export function openSqliteStore(path: string): SqliteStore {
   const statements = new Statements(db);
   const sql = { ledger: ledgerInsertSql, feedback: feedbackInsertSql };
   const writes: SqliteWrites = path === ":memory:" ? new InThreadWrites(db, statements, sql) : new WorkerWrites(path, BUSY_TIMEOUT_MS, sql);
+  const reads: SqliteReads =
+    path === ":memory:" ? new InThreadReads(statements) : new WorkerReads(path, BUSY_TIMEOUT_MS, options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
   return {
     kind: "sqlite",
+    reads,
     writes,
     keys: new SqliteKeyStore(statements),
-    ledger: new SqliteLedgerStore(statements, writes),
+    ledger: new SqliteLedgerStore(reads, writes),
     feedback: new SqliteFeedbackStore(statements, writes),
     migrate: async () => {
       try {
@@ -58,7 +70,9 @@ export function openSqliteStore(path: string): SqliteStore {
       }
     },
     close: async () => {
-      // The worker's connection first: the main one, closed last, checkpoints the WAL.
+      // The workers' connections first: the main one, closed last, checkpoints the WAL (as far
+      // as a read still under way in an ending read worker lets it; the next open finishes it).
+      await reads.close();
       await writes.close();
       if (db.isOpen) db.close();
     },
