@@ -5,12 +5,12 @@
 // a worker that dies fails its running read and the next one starts a new worker; close() is
 // bounded. ":memory:" stays in-thread. Orderings are asserted, never durations.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MAX_READS, WorkerReads } from "../../src/store/sqlite/reads";
+import { MAX_ENDING, MAX_READS, WorkerReads } from "../../src/store/sqlite/reads";
 import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite/sqlite-store";
 import type { LedgerRow } from "../../src/store/types";
 import { BIG_LEDGER_T0, fillLedger } from "../support/big-ledger";
@@ -171,6 +171,31 @@ describe("sqlite store: a read's time budget", () => {
     }
   });
 
+  it(`lets at most MAX_ENDING (${MAX_ENDING}) overrun workers finish their statements; beyond, reads fail fast with UNAVAILABLE`, async () => {
+    const { store, reads } = openBig(60_000);
+    try {
+      await newest(store); // the first worker is up: what follows times the aggregate, not a start
+      // A tenth of a second: the aggregate over BIG_ROWS rows takes several times that.
+      reads.timeoutMs = 100;
+      expect((await failure(everything(store)))?.code).toBe(Code.DeadlineExceeded);
+      // Its worker, let go just after (its own timer), is still in the statement: node:sqlite cannot interrupt it.
+      await until("the first worker let go", () => reads.endingCount === 1);
+      const second = failure(everything(store));
+      expect((await second)?.code).toBe(Code.DeadlineExceeded);
+      // Sent before the second read's worker is let go, answered after: both workers are ending.
+      const third = await failure(newest(store));
+      expect(third?.code).toBe(Code.Unavailable);
+      expect(third?.rawMessage).toBe(`sqlite store: ${MAX_ENDING} usage queries that ran past 100 ms are still ending; retry shortly`);
+      expect(third?.metadata.get("retry-after")).toBe("1");
+      await until("the overrun workers' end", () => reads.endingCount === 0);
+      reads.timeoutMs = 60_000;
+      expect((await newest(store)).calls).toHaveLength(1);
+      expect(reads.started).toBe(3);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("fails a read that waited its whole budget in the queue, and leaves the running read and its worker alone", async () => {
     const { store, reads } = openBig(60_000);
     try {
@@ -221,6 +246,27 @@ describe("sqlite store: a read worker that dies", () => {
       expect(err?.rawMessage).toMatch(/^sqlite store: the read worker stopped \(exit code \d+\)$/);
       expect((await queued).calls.map((c) => c.requestId)).toEqual([`big-${BIG_ROWS}`]);
       expect((await newest(store)).calls).toHaveLength(1);
+      expect(reads.started).toBe(2);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe("sqlite store: a read worker that cannot open the file", () => {
+  it("fails the read with UNAVAILABLE naming why, and the next read opens the file afresh", async () => {
+    const path = join(root, "moved.db");
+    const store = openSqliteStore(path);
+    try {
+      await store.migrate();
+      const reads = store.reads as WorkerReads;
+      // Read-only, the worker's connection does not create a missing file.
+      renameSync(path, `${path}.away`);
+      const err = await failure(newest(store));
+      renameSync(`${path}.away`, path);
+      expect(err?.code).toBe(Code.Unavailable);
+      expect(err?.rawMessage).toMatch(/^sqlite store: the read worker cannot open the database: .*unable to open database file/);
+      expect((await newest(store)).calls).toEqual([]);
       expect(reads.started).toBe(2);
     } finally {
       await store.close();

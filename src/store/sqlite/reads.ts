@@ -241,7 +241,15 @@ export class WorkerReads implements SqliteReads {
         for (const queued of this.queue.splice(0)) settle(queued, err);
         return;
       }
-      worker = this.start();
+      try {
+        worker = this.start();
+      } catch (err) {
+        // Out of threads or memory: this read and the queued ones fail; the next read tries again.
+        const failed = unavailable(`sqlite store: cannot start the read worker: ${err instanceof Error ? err.message : String(err)}`, err);
+        settle(read, failed);
+        for (const queued of this.queue.splice(0)) settle(queued, failed);
+        return;
+      }
     }
     const runTimer = setTimeout(() => this.ranTooLong(worker), this.timeoutMs).unref();
     this.running = { read, worker, runTimer };
@@ -274,6 +282,11 @@ export class WorkerReads implements SqliteReads {
     worker.unref();
     if (reply.error === undefined) settle(running.read, undefined, reply.rows ?? []);
     else settle(running.read, rebuild(reply.error));
+    if (reply.error?.phase === "open" && this.worker === worker) {
+      // A worker that could not open the file is let go: the next read opens it afresh.
+      this.worker = undefined;
+      void worker.terminate();
+    }
     this.startNext();
   }
 
