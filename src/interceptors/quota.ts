@@ -41,6 +41,8 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
   const { counters, accounting, onFailure } = deps;
   // A budget counter that does not exist (a new period, a restarted process without Redis, a
   // flushed Redis) starts from what the ledger already recorded, once per counter per process.
+  // That ledger SUM may scan a period's rows (on a SQLite file it runs on the read worker, within
+  // store.sqlite.read_timeout_ms): only the calls that find the seed unsettled wait for it.
   const seeding = new Map<string, Promise<void>>();
   const seedSpendCounters = (checks: PlannedCheck[], who: CallParty): Promise<unknown> => {
     const pending: Promise<void>[] = [];

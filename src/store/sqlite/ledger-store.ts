@@ -59,18 +59,18 @@ export class SqliteLedgerStore implements LedgerStore {
              COALESCE(SUM(cost_saved_usd), 0) AS sum_saved
       FROM usage_ledger WHERE ${where} ${groupBy} HAVING COUNT(*) > 0 ${orderBy}`;
     return (await this.reads.all(sql, params)).map((row) => ({
-        group: Object.fromEntries(groups.map((g) => [g.group, text(row, `group_${g.group}`)])),
-        calls: num(row, "calls"),
-        promptTokens: num(row, "sum_prompt"),
-        completionTokens: num(row, "sum_completion"),
-        cachedPromptTokens: num(row, "sum_cached"),
-        reasoningTokens: num(row, "sum_reasoning"),
-        costUsd: num(row, "sum_cost"),
-        unknownCostCalls: num(row, "unknown_cost"),
-        errorCalls: num(row, "errors"),
-        cacheHits: num(row, "cache_hits"),
-        costSavedUsd: num(row, "sum_saved"),
-      }));
+      group: Object.fromEntries(groups.map((g) => [g.group, text(row, `group_${g.group}`)])),
+      calls: num(row, "calls"),
+      promptTokens: num(row, "sum_prompt"),
+      completionTokens: num(row, "sum_completion"),
+      cachedPromptTokens: num(row, "sum_cached"),
+      reasoningTokens: num(row, "sum_reasoning"),
+      costUsd: num(row, "sum_cost"),
+      unknownCostCalls: num(row, "unknown_cost"),
+      errorCalls: num(row, "errors"),
+      cacheHits: num(row, "cache_hits"),
+      costSavedUsd: num(row, "sum_saved"),
+    }));
   }
 
   /**
@@ -98,19 +98,19 @@ export class SqliteLedgerStore implements LedgerStore {
              COALESCE(SUM(cost_saved_usd), 0) AS sum_saved
       FROM usage_ledger WHERE ${where} GROUP BY ${columns} ORDER BY ${columns} LIMIT ${query.limit}`;
     return (await this.reads.all(sql, params)).map((row) => ({
-        bucketStart: new Date(origin + num(row, "bucket_index") * size),
-        group: Object.fromEntries(groups.map((g) => [g.group, text(row, `group_${g.group}`)])),
-        calls: num(row, "calls"),
-        promptTokens: num(row, "sum_prompt"),
-        completionTokens: num(row, "sum_completion"),
-        cachedPromptTokens: num(row, "sum_cached"),
-        reasoningTokens: num(row, "sum_reasoning"),
-        costUsd: num(row, "sum_cost"),
-        unknownCostCalls: num(row, "unknown_cost"),
-        errorCalls: num(row, "errors"),
-        cacheHits: num(row, "cache_hits"),
-        costSavedUsd: num(row, "sum_saved"),
-      }));
+      bucketStart: new Date(origin + num(row, "bucket_index") * size),
+      group: Object.fromEntries(groups.map((g) => [g.group, text(row, `group_${g.group}`)])),
+      calls: num(row, "calls"),
+      promptTokens: num(row, "sum_prompt"),
+      completionTokens: num(row, "sum_completion"),
+      cachedPromptTokens: num(row, "sum_cached"),
+      reasoningTokens: num(row, "sum_reasoning"),
+      costUsd: num(row, "sum_cost"),
+      unknownCostCalls: num(row, "unknown_cost"),
+      errorCalls: num(row, "errors"),
+      cacheHits: num(row, "cache_hits"),
+      costSavedUsd: num(row, "sum_saved"),
+    }));
   }
 
   /**

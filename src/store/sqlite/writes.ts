@@ -1,7 +1,7 @@
 // Where the SQLite store's batched writes (ledger rows, feedback rows) run.
 //
 // - A file database: in a worker_threads Worker with its own DatabaseSync connection to the same
-//   file (WAL, so the main connection's readers see each batch once committed). The INSERTs and
+//   file (WAL, so the other connections, the read worker's among them, see each batch once committed). The INSERTs and
 //   the COMMIT (with synchronous = FULL, an fsync) then no longer stall the event loop that
 //   serves calls. The Worker starts on the first write, once; one that dies fails the writes in
 //   flight with UNAVAILABLE, which the ledger and feedback writers retry, and the next write
