@@ -1,10 +1,13 @@
 // Feedback on calls in SQLite, beside the usage ledger (same database). Summaries are grouped and
-// summed by SQLite over the time index, never in JS over rows.
+// summed by SQLite over the time index, never in JS over rows, on the read worker (reads.ts: a
+// month of feedback is a scan the event loop must not wait for); the lookups by request id are
+// point reads of an index and stay on the main connection.
 import type { SQLInputValue } from "node:sqlite";
 import { FEEDBACK_SUMMARY_LABEL_ROWS, FEEDBACK_TOKEN_LIMIT, feedbackWhere, storableFeedbackRow, withLabels, feedbackScoreColumns } from "../feedback-shared";
 import { LEDGER_TEXT_LIMITS, storableText } from "../sql-shared";
 import type { FeedbackArmTotal, FeedbackCall, FeedbackRow, FeedbackStore, FeedbackSummaryQuery } from "../types";
 import { num, optionalNumber, text } from "./columns";
+import type { SqliteReads } from "./reads";
 import type { Statements } from "./statements";
 import type { SqliteWrites } from "./writes";
 
@@ -15,6 +18,7 @@ export const feedbackInsertSql = `
 export class SqliteFeedbackStore implements FeedbackStore {
   constructor(
     private readonly statements: Statements,
+    private readonly reads: SqliteReads,
     private readonly writes: SqliteWrites,
   ) {}
 
@@ -58,13 +62,13 @@ export class SqliteFeedbackStore implements FeedbackStore {
       return "?";
     });
     const order = "endpoint, name, target, model_version";
-    const arms = this.statements
-      .get(
+    const arms = (
+      await this.reads.all(
         `SELECT endpoint, target, model_version, name, COUNT(*) AS n, ${feedbackScoreColumns}
          FROM feedback WHERE ${where} GROUP BY ${order} ORDER BY ${order} LIMIT ?`,
+        [...params, query.limit],
       )
-      .all(...params, query.limit)
-      .map((row) => ({
+    ).map((row) => ({
         endpoint: text(row, "endpoint"),
         target: text(row, "target"),
         modelVersion: text(row, "model_version"),
@@ -75,13 +79,13 @@ export class SqliteFeedbackStore implements FeedbackStore {
         labels: [],
       }));
     if (arms.length === 0) return arms;
-    const labels = this.statements
-      .get(
+    const labels = (
+      await this.reads.all(
         `SELECT endpoint, target, model_version, name, label, COUNT(*) AS n
          FROM feedback WHERE ${where} AND label IS NOT NULL GROUP BY ${order}, label ORDER BY n DESC LIMIT ?`,
+        [...params, FEEDBACK_SUMMARY_LABEL_ROWS],
       )
-      .all(...params, FEEDBACK_SUMMARY_LABEL_ROWS)
-      .map((row) => ({
+    ).map((row) => ({
         endpoint: text(row, "endpoint"),
         target: text(row, "target"),
         modelVersion: text(row, "model_version"),

@@ -1,5 +1,5 @@
 // Where the SQLite store's ledger reads (usage totals and series, the CSV export's pages,
-// ListCalls, the budget seeds' spend) run.
+// ListCalls, the budget seeds' spend) and feedback summaries run.
 //
 // - A file database: in a worker_threads Worker with its own read-only DatabaseSync connection to
 //   the same file (WAL: it sees every batch the write worker committed). A read that scans

@@ -32,7 +32,8 @@ export interface SqliteStore extends Store {
 
 /**
  * `path` is a file path or ":memory:". Key reads and writes (rare: admin; keys are cached) and
- * feedback reads run on this connection; ledger reads run in a read worker for a file (reads.ts),
+ * feedback lookups by request id run on this connection; ledger reads and feedback summaries run
+ * in a read worker for a file (reads.ts),
  * ledger and feedback batches in a write worker (writes.ts), both in-thread for ":memory:". The
  * schema is created by migrate(). A file path whose database, -wal, -shm or directory this
  * process cannot write is refused at once, with the file and the fix named (see writable.ts).
@@ -55,7 +56,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     writes,
     keys: new SqliteKeyStore(statements),
     ledger: new SqliteLedgerStore(reads, writes),
-    feedback: new SqliteFeedbackStore(statements, writes),
+    feedback: new SqliteFeedbackStore(statements, reads, writes),
     migrate: async () => {
       try {
         migrate(db, sqliteMigrations);
