@@ -15,6 +15,8 @@ import type { LedgerWriterStats } from "../usage/ledger-writer";
 export interface MetricsSources {
   quotaBackend?: () => ResilientCountersStats;
   ledger: () => LedgerWriterStats;
+  /** Whether the store's storage has a problem its calls do not report (src/store/store-watch.ts). */
+  storeProblem?: () => boolean;
   /** Open client connections and those refused over the caps (src/server/one-port.ts). */
   connections?: () => { connections: number; refusedGlobal: number; refusedPerAddress: number; keepaliveTimeouts?: number };
   /** Bytes of upstream answers held now, and the bound (src/upstream/limits.ts HeldAnswers). */
@@ -336,6 +338,17 @@ export class GatewayMetrics {
       ["modelgate_ledger_poisoned_rows", "Usage rows the store refused for their content (logged at error level, not written) since start", (s) => s.poisoned],
       ["modelgate_ledger_sanitized_rows", "Usage rows whose text was cleaned (control characters, over-long values) before writing, since start", (s) => s.sanitized],
     ];
+    const storeProblem = sources.storeProblem;
+    if (storeProblem) {
+      new Gauge({
+        name: "modelgate_store_problem",
+        help: "1 while the store's storage is unsound under it (a SQLite file deleted or replaced while open: keys and usage written are lost at stop); the log says which",
+        registers,
+        collect() {
+          this.set(storeProblem() ? 1 : 0);
+        },
+      });
+    }
     const upstreamHeld = sources.upstreamHeld;
     if (upstreamHeld) {
       new Gauge({

@@ -40,6 +40,7 @@ import { RedisCounters } from "../store/redis/counters";
 import { resilientCounters, type ResilientCounters } from "../store/resilient-counters";
 import { GatewayMetrics } from "../observability/metrics";
 import { metricsGuard, refuseMetrics } from "./metrics-auth";
+import { StoreWatch } from "../store/store-watch";
 import { metricsExportSettings, startMetricsExport, startTelemetry, telemetrySettings, type MetricsExport, type Telemetry } from "../observability/otel";
 import type { Store } from "../store/types";
 import { LedgerWriter } from "../usage/ledger-writer";
@@ -82,6 +83,8 @@ export interface GatewayOptions {
 /** Process-wide parts built once at start: the store, shared counters, the key cache, the ledger. */
 interface Backends {
   store: Store;
+  /** Says when the store's storage goes wrong under it (a SQLite file deleted while open). */
+  storeWatch: StoreWatch;
   counters: Counters | ResilientCounters;
   keyCache: KeyCache;
   ledger: LedgerWriter;
@@ -153,6 +156,7 @@ export class Gateway {
     this.metrics = new GatewayMetrics({
       quotaBackend: "stats" in counters ? () => counters.stats() : undefined,
       ledger: () => backends.ledger.stats(),
+      storeProblem: () => backends.storeWatch.current !== undefined,
       connections: () => this.server.stats(),
       upstreamHeld: () => this.upstream.held,
       breakers: function* () {
@@ -205,12 +209,14 @@ export class Gateway {
         : local;
       const keyCache = new KeyCache(store.keys, settings.key_refresh_ms, log);
       await keyCache.start();
+      const storeWatch = new StoreWatch(store, settings.key_refresh_ms, log);
+      storeWatch.start();
       const ledger = new LedgerWriter(store.ledger, { log });
       log.info({ store: store.kind, counters: redisUrl ? "redis" : "memory" }, "state backends ready");
       const tracing = telemetrySettings(options.config.file.telemetry, env);
       const telemetry = tracing ? await startTelemetry(tracing, log) : undefined;
       if (tracing) log.info({ url: tracing.tracesUrl, service: tracing.serviceName }, "OpenTelemetry traces on");
-      const gateway = new Gateway(options, { store, counters, keyCache, ledger, telemetry });
+      const gateway = new Gateway(options, { store, storeWatch, counters, keyCache, ledger, telemetry });
       const pushMetrics = metricsExportSettings(options.config.file.telemetry, env);
       if (pushMetrics) {
         gateway.metricsExport = await startMetricsExport(pushMetrics, gateway.metrics, log);
@@ -344,6 +350,7 @@ export class Gateway {
     await this.telemetry?.shutdown(5_000);
     await this.metricsExport?.shutdown(5_000);
     this.backends.keyCache.stop();
+    this.backends.storeWatch.stop();
     // Bounded: a dead store must not hang the shutdown (unwritten rows go to the error log).
     await this.backends.ledger.close(5_000);
     await Promise.race([this.feedbackWriter.flush().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);

@@ -206,6 +206,11 @@ export interface Store {
   feedback: FeedbackStore;
   /** Creates or upgrades the schema; idempotent, safe to run from several replicas at once. */
   migrate(): Promise<void>;
+  /**
+   * What is wrong with the store's storage now that its calls do not report (a SQLite file
+   * deleted or replaced while open), or undefined. Cheap: the gateway asks every few seconds.
+   */
+  problem?(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 

@@ -3,7 +3,7 @@
 // in-thread. A worker that dies fails its batches with UNAVAILABLE, the ledger writer retries
 // them and a new worker writes them, in order, once; close() flushes and ends the worker.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, linkSync, mkdtempSync, rmSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -152,6 +152,29 @@ describe("sqlite store: where the writes run", () => {
       expect(ConnectError.from(refused).code).toBe(Code.InvalidArgument);
       expect((refused as ConnectError).cause).toMatchObject({ code: "ERR_SQLITE_ERROR", errcode: 1811, errstr: "constraint failed" });
       expect(storedIds(path)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe("sqlite store: a file deleted before the write worker opens it", () => {
+  it("is not created afresh (empty, without the tables): the batch fails with UNAVAILABLE, and goes through once the file is back", async () => {
+    const { store, path } = await openFile();
+    const kept = `${path}.kept`;
+    try {
+      linkSync(path, kept);
+      unlinkSync(path);
+      const err = await store.ledger.append([row("lost")]).then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+      expect(err?.code).toBe(Code.Unavailable);
+      expect(err?.rawMessage).toMatch(/^sqlite store: the write worker cannot open the database: unable to open database file/);
+      expect(existsSync(path)).toBe(false);
+      linkSync(kept, path);
+      await store.ledger.append([row("kept")]);
+      expect((await store.ledger.calls({ limit: 5 })).calls.map((c) => c.requestId)).toEqual(["kept"]);
     } finally {
       await store.close();
     }

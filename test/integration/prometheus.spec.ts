@@ -154,7 +154,7 @@ needsPrometheus("promtool", () => {
   it("check rules, test rules (alerts.test.yaml) and check config (the stack's prometheus.yml) pass", async () => {
     const dir = join(deploy, "prometheus");
     const check = await run("promtool", ["check", "rules", "alerts.yaml"], { cwd: dir, timeout: 30_000 });
-    expect(check.stdout).toMatch(/SUCCESS: 13 rules found/);
+    expect(check.stdout).toMatch(/SUCCESS: 14 rules found/);
     const tested = await run("promtool", ["test", "rules", "alerts.test.yaml"], { cwd: dir, timeout: 60_000 });
     expect(tested.stdout).toMatch(/SUCCESS/);
     const config = await run("promtool", ["check", "config", "prometheus.yml"], { cwd: dir, timeout: 30_000 });
@@ -375,7 +375,7 @@ endpoints:
 
     // Every alert expression parses and runs; every metric it names exists.
     const rules = alertRules();
-    expect(rules).toHaveLength(13);
+    expect(rules).toHaveLength(14);
     for (const rule of rules) {
       const r = await query(rule.expr);
       expect(r.status, `${rule.alert}: ${r.error ?? ""}`).toBe("success");
@@ -389,7 +389,7 @@ endpoints:
       async () => {
         const r = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as PromResponse<{ groups: { rules: { name: string; health: string; lastError?: string }[] }[] }>;
         const all = r.data.groups.flatMap((g) => g.rules);
-        return all.length === 13 && all.every((x) => x.health !== "unknown") ? all : undefined;
+        return all.length === 14 && all.every((x) => x.health !== "unknown") ? all : undefined;
       },
       20_000,
     );

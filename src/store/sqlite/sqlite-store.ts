@@ -12,6 +12,7 @@ import { Statements } from "./statements";
 import { inWriteTransaction } from "./transaction";
 import { InThreadReads, WorkerReads, type SqliteReads } from "./reads";
 import { checkSqliteWritable } from "./writable";
+import { fileProblem, identityOf } from "./file-identity";
 import { InThreadWrites, WorkerWrites, type SqliteWrites } from "./writes";
 
 /** How long a statement waits for another process's write lock before failing (ms). */
@@ -41,6 +42,8 @@ export interface SqliteStore extends Store {
 export function openSqliteStore(path: string, options: SqliteStoreOptions = {}): SqliteStore {
   if (path !== ":memory:") checkSqliteWritable(path);
   const db = new DatabaseSync(path);
+  // After the open: the file exists now (the open created it if it did not).
+  const opened = path === ":memory:" ? undefined : identityOf(path);
   // busy_timeout first: switching to WAL itself needs a lock another process may hold.
   db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   db.exec("PRAGMA journal_mode = WAL");
@@ -57,6 +60,15 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     keys: new SqliteKeyStore(statements),
     ledger: new SqliteLedgerStore(reads, writes),
     feedback: new SqliteFeedbackStore(statements, reads, writes),
+    problem: async () => {
+      if (opened === undefined) return undefined;
+      const problem = await fileProblem(path, opened);
+      return (
+        problem &&
+        `sqlite store: ${problem}: keys and usage written since go to the file this process still has open, ` +
+          "and are lost when it stops; put the file back (or stop the gateway to start afresh)"
+      );
+    },
     migrate: async () => {
       try {
         migrate(db, sqliteMigrations);

@@ -83,7 +83,11 @@ ${describeErrorSource}
 let db;
 let openError;
 try {
-  db = new DatabaseSync(path);
+  // mode=rw: the file the main connection created and migrated must be there; one deleted since
+  // is not created afresh (empty, without the tables) for the rows to go to.
+  const url = process.getBuiltinModule("node:url").pathToFileURL(path);
+  url.searchParams.set("mode", "rw");
+  db = new DatabaseSync(url);
   db.exec("PRAGMA busy_timeout = " + Number(busyTimeoutMs));
   db.exec("PRAGMA synchronous = FULL");
 } catch (err) {
@@ -216,6 +220,9 @@ export class WorkerWrites implements SqliteWrites {
     if (this.inFlight.size === 0) worker.unref();
     if (reply.error === undefined) waiting.resolve();
     else waiting.reject(rebuild(reply.error));
+    // A worker that could not open the file (deleted, unreadable) is let go: it would answer every
+    // batch so; the writers retry, and the next write opens the file afresh.
+    if (reply.error?.phase === "open") this.fail(worker, rebuild(reply.error));
   }
 
   /** The current worker is gone or stuck: fail its writes (the writers retry) and start afresh next time. */
