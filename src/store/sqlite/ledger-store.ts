@@ -47,29 +47,11 @@ export class SqliteLedgerStore implements LedgerStore {
     const orderBy = groups.length > 0 ? `ORDER BY ${groups.map((g) => g.column).join(", ")}` : "";
     const sql = `
       SELECT ${groupSelect}
-             COUNT(*) AS calls,
-             SUM(prompt_tokens) AS sum_prompt,
-             SUM(completion_tokens) AS sum_completion,
-             SUM(cached_prompt_tokens) AS sum_cached,
-             SUM(reasoning_tokens) AS sum_reasoning,
-             COALESCE(SUM(cost_usd), 0) AS sum_cost,
-             COUNT(*) - COUNT(cost_usd) AS unknown_cost,
-             SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END) AS errors,
-             SUM(CASE WHEN cache IN ('hit', 'semantic_hit') THEN 1 ELSE 0 END) AS cache_hits,
-             COALESCE(SUM(cost_saved_usd), 0) AS sum_saved
+             ${usageAggregates}
       FROM usage_ledger WHERE ${where} ${groupBy} HAVING COUNT(*) > 0 ${orderBy}`;
     return (await this.reads.all(sql, params)).map((row) => ({
       group: Object.fromEntries(groups.map((g) => [g.group, text(row, `group_${g.group}`)])),
-      calls: num(row, "calls"),
-      promptTokens: num(row, "sum_prompt"),
-      completionTokens: num(row, "sum_completion"),
-      cachedPromptTokens: num(row, "sum_cached"),
-      reasoningTokens: num(row, "sum_reasoning"),
-      costUsd: num(row, "sum_cost"),
-      unknownCostCalls: num(row, "unknown_cost"),
-      errorCalls: num(row, "errors"),
-      cacheHits: num(row, "cache_hits"),
-      costSavedUsd: num(row, "sum_saved"),
+      ...usageFigures(row),
     }));
   }
 
@@ -86,30 +68,12 @@ export class SqliteLedgerStore implements LedgerStore {
     const sql = `
       SELECT (time - CAST(? AS INTEGER)) / CAST(? AS INTEGER) AS bucket_index,
              ${groups.map((g) => `${g.column} AS group_${g.group}, `).join("")}
-             COUNT(*) AS calls,
-             SUM(prompt_tokens) AS sum_prompt,
-             SUM(completion_tokens) AS sum_completion,
-             SUM(cached_prompt_tokens) AS sum_cached,
-             SUM(reasoning_tokens) AS sum_reasoning,
-             COALESCE(SUM(cost_usd), 0) AS sum_cost,
-             COUNT(*) - COUNT(cost_usd) AS unknown_cost,
-             SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END) AS errors,
-             SUM(CASE WHEN cache IN ('hit', 'semantic_hit') THEN 1 ELSE 0 END) AS cache_hits,
-             COALESCE(SUM(cost_saved_usd), 0) AS sum_saved
+             ${usageAggregates}
       FROM usage_ledger WHERE ${where} GROUP BY ${columns} ORDER BY ${columns} LIMIT ${query.limit}`;
     return (await this.reads.all(sql, params)).map((row) => ({
       bucketStart: new Date(origin + num(row, "bucket_index") * size),
       group: Object.fromEntries(groups.map((g) => [g.group, text(row, `group_${g.group}`)])),
-      calls: num(row, "calls"),
-      promptTokens: num(row, "sum_prompt"),
-      completionTokens: num(row, "sum_completion"),
-      cachedPromptTokens: num(row, "sum_cached"),
-      reasoningTokens: num(row, "sum_reasoning"),
-      costUsd: num(row, "sum_cost"),
-      unknownCostCalls: num(row, "unknown_cost"),
-      errorCalls: num(row, "errors"),
-      cacheHits: num(row, "cache_hits"),
-      costSavedUsd: num(row, "sum_saved"),
+      ...usageFigures(row),
     }));
   }
 
@@ -167,6 +131,33 @@ export class SqliteLedgerStore implements LedgerStore {
     );
     return row === undefined ? 0 : num(row, "spend");
   }
+}
+
+/** The sums of a usage total or series bucket, as usageFigures reads them. */
+const usageAggregates = `COUNT(*) AS calls,
+             SUM(prompt_tokens) AS sum_prompt,
+             SUM(completion_tokens) AS sum_completion,
+             SUM(cached_prompt_tokens) AS sum_cached,
+             SUM(reasoning_tokens) AS sum_reasoning,
+             COALESCE(SUM(cost_usd), 0) AS sum_cost,
+             COUNT(*) - COUNT(cost_usd) AS unknown_cost,
+             SUM(CASE WHEN status <> 'ok' THEN 1 ELSE 0 END) AS errors,
+             SUM(CASE WHEN cache IN ('hit', 'semantic_hit') THEN 1 ELSE 0 END) AS cache_hits,
+             COALESCE(SUM(cost_saved_usd), 0) AS sum_saved`;
+
+function usageFigures(row: SqliteRow): Omit<UsageTotalRow, "group"> {
+  return {
+    calls: num(row, "calls"),
+    promptTokens: num(row, "sum_prompt"),
+    completionTokens: num(row, "sum_completion"),
+    cachedPromptTokens: num(row, "sum_cached"),
+    reasoningTokens: num(row, "sum_reasoning"),
+    costUsd: num(row, "sum_cost"),
+    unknownCostCalls: num(row, "unknown_cost"),
+    errorCalls: num(row, "errors"),
+    cacheHits: num(row, "cache_hits"),
+    costSavedUsd: num(row, "sum_saved"),
+  };
 }
 
 /** The statement calls() runs (its query plan is checked by store-sqlite.spec.ts): one row more than asked. */
