@@ -10,6 +10,7 @@
 // system. It still fails closed: no key, no access.
 import {
   createRemoteJWKSet,
+  customFetch,
   errors,
   jwtVerify,
   type CryptoKey,
@@ -122,6 +123,7 @@ function remoteKeys(config: JwtConfig, url: string): JWTVerifyGetKey<CryptoKey> 
     cooldownDuration: config.jwks_cooldown_s * 1000,
     cacheMaxAge: config.jwks_cache_max_age_s * 1000,
     timeoutDuration: config.jwks_timeout_ms,
+    [customFetch]: cappedFetch,
   });
   return async (header, token) => {
     try {
@@ -140,7 +142,35 @@ function remoteKeys(config: JwtConfig, url: string): JWTVerifyGetKey<CryptoKey> 
   };
 }
 
+/** Far above any identity provider's key set (a few KB), and bounded: the body is held whole. */
+const MAX_JWKS_BYTES = 1024 * 1024;
+
+class JwksTooLarge extends Error {}
+
+/**
+ * jose's fetch with the body read here, at most MAX_JWKS_BYTES: a key set URL that answers with
+ * an endless or huge body fails the fetch instead of growing the heap (jose's timeout still
+ * bounds it in time: its signal is passed on and aborts the body's reading too).
+ */
+async function cappedFetch(url: string, options: RequestInit): Promise<Response> {
+  const res = await fetch(url, options);
+  if (res.body === null) return res;
+  if (Number(res.headers.get("content-length") ?? "NaN") > MAX_JWKS_BYTES) {
+    await res.body.cancel();
+    throw new JwksTooLarge();
+  }
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += chunk.byteLength;
+    if (size > MAX_JWKS_BYTES) throw new JwksTooLarge(); // leaving the loop cancels the body
+    parts.push(chunk);
+  }
+  return new Response(Buffer.concat(parts), { status: res.status, statusText: res.statusText, headers: res.headers });
+}
+
 function jwksFailure(err: unknown): string {
+  if (err instanceof JwksTooLarge) return `larger than ${MAX_JWKS_BYTES} bytes`;
   if (err instanceof errors.JWKSTimeout) return "timed out";
   if (err instanceof errors.JWKSInvalid) return "not a JSON Web Key Set";
   if (err instanceof errors.JOSEError) return "bad response";

@@ -10,7 +10,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWT
 
 export type JwksKeyAlg = "RS256" | "ES256" | "EdDSA";
 
-export type JwksFailure = { status: number } | "garbage" | "not-a-jwks" | "hang";
+export type JwksFailure = { status: number } | "garbage" | "not-a-jwks" | "hang" | "huge" | "huge-chunked";
 
 export interface JwksServer {
   /** The JWKS document's URL. */
@@ -66,6 +66,18 @@ export async function startJwksServer(options: { alg?: JwksKeyAlg; path?: string
     }
     if (failure === "garbage") {
       res.writeHead(200, { "content-type": "application/json" }).end("{not json");
+      return;
+    }
+    if (failure === "huge" || failure === "huge-chunked") {
+      // A valid JWKS padded past any sane size (2 MiB), with or without a Content-Length.
+      const body = JSON.stringify({ keys: keys.filter((k) => k.published).map((k) => k.publicJwk), padding: "x".repeat(2 * 1024 * 1024) });
+      const headers = { "content-type": "application/json", ...(failure === "huge" && { "content-length": String(Buffer.byteLength(body)) }) };
+      res.writeHead(200, headers);
+      if (failure === "huge") res.end(body);
+      else {
+        for (let i = 0; i < body.length; i += 64 * 1024) res.write(body.slice(i, i + 64 * 1024));
+        res.end();
+      }
       return;
     }
     if (failure === "not-a-jwks") {

@@ -417,6 +417,8 @@ describe("createJwtVerifier with a JWKS URL", () => {
     ["garbage" as const, "cannot fetch JWKS (bad response)"],
     ["not-a-jwks" as const, "cannot fetch JWKS (not a JSON Web Key Set)"],
     ["hang" as const, "cannot fetch JWKS (timed out)"],
+    ["huge" as const, "cannot fetch JWKS (larger than 1048576 bytes)"],
+    ["huge-chunked" as const, "cannot fetch JWKS (larger than 1048576 bytes)"],
   ])("reports a JWKS that fails with %j as UNAVAILABLE, then recovers", async (failure, message) => {
     const v = jwksVerifier({ jwks_timeout_ms: 300 });
     idp.failWith(failure);
