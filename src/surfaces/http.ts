@@ -246,13 +246,92 @@ export function passBackHeaders(from: Headers | undefined, into: Record<string, 
  * come before any output (auth, validation, quota) keep their HTTP status; a failure midway is
  * sent as a last `data:` event with the surface's error body (OpenAI's SDKs raise it).
  */
-export async function streamSse<T>(
+export function streamSse<T>(
   res: NodeResponse,
   stream: AsyncIterable<T>,
   headersOut: Record<string, string>,
   toJson: (chunk: T) => unknown,
   options: { errorBody: (err: unknown) => unknown; terminator?: string } & SseStreaming,
 ): Promise<void> {
+  return pumpSse(
+    res,
+    stream,
+    headersOut,
+    {
+      write(chunk) {
+        const json = toJson(chunk);
+        if (json === undefined) return false;
+        writeSse(res, JSON.stringify(json));
+        return true;
+      },
+      end() {
+        if (options.terminator !== undefined) writeSse(res, options.terminator);
+      },
+      fail(err) {
+        writeSse(res, JSON.stringify(options.errorBody(err)));
+      },
+    },
+    options,
+  );
+}
+
+/** One SSE event: its `event:` name, when it has one, and its JSON data. */
+export interface SseEvent {
+  event?: string;
+  data: unknown;
+}
+
+/**
+ * How a stream of messages becomes named SSE events, for APIs whose streams are a sequence of
+ * typed events rather than one chunk per message (OpenAI's Responses API). Stateful: one per call.
+ */
+export interface SseFraming<T> {
+  /** The events one message of the call's stream becomes (none, one or several). */
+  eventsOf(message: T): readonly SseEvent[];
+  /** The events after the last message. */
+  end(): readonly SseEvent[];
+  /** The events for a failure once the stream has begun (the 200 is out). */
+  failure(err: unknown): readonly SseEvent[];
+}
+
+/** Streams messages as named SSE events: streamSse's first-message wait, flushing, backpressure and cancellation. */
+export function streamSseEvents<T>(
+  res: NodeResponse,
+  stream: AsyncIterable<T>,
+  headersOut: Record<string, string>,
+  framing: SseFraming<T>,
+  streaming: SseStreaming = {},
+): Promise<void> {
+  return pumpSse(
+    res,
+    stream,
+    headersOut,
+    {
+      write: (message) => writeSseEvents(res, framing.eventsOf(message)),
+      end: () => void writeSseEvents(res, framing.end()),
+      fail: (err) => void writeSseEvents(res, framing.failure(err)),
+    },
+    streaming,
+  );
+}
+
+/** Writes events in one write; whether there were any. */
+function writeSseEvents(res: NodeResponse, events: readonly SseEvent[]): boolean {
+  if (events.length === 0) return false;
+  let text = "";
+  for (const e of events) text += `${e.event === undefined ? "" : `event: ${e.event}\n`}data: ${JSON.stringify(e.data)}\n\n`;
+  res.write(text);
+  return true;
+}
+
+/** What pumpSse does with the call's stream: each message (true if it wrote), its end, a failure midway. */
+interface SseSink<T> {
+  write(message: T): boolean;
+  end(): void;
+  fail(err: unknown): void;
+}
+
+async function pumpSse<T>(res: NodeResponse, stream: AsyncIterable<T>, headersOut: Record<string, string>, sink: SseSink<T>, streaming: SseStreaming): Promise<void> {
   const it = stream[Symbol.asyncIterator]();
   let next = await it.next();
   startSse(res, headersOut);
@@ -260,9 +339,7 @@ export async function streamSse<T>(
   let flushes = FLUSHED_MESSAGES;
   try {
     for (; !next.done; next = await it.next()) {
-      const json = toJson(next.value);
-      if (json !== undefined) {
-        writeSse(res, JSON.stringify(json));
+      if (sink.write(next.value)) {
         if (flushes > 0 && !res.writableNeedDrain) {
           flushes--;
           await flushWrites(res);
@@ -272,9 +349,9 @@ export async function streamSse<T>(
       // the upstream) back instead of piling the answer up in memory; one that stops reading is
       // dropped, which cancels the call and the upstream request.
       if (res.writableNeedDrain) {
-        options.onBackpressure?.("waited");
-        if (!(await drained(res, options.stallMs ?? SSE_STALL_MS))) {
-          options.onBackpressure?.("dropped");
+        streaming.onBackpressure?.("waited");
+        if (!(await drained(res, streaming.stallMs ?? SSE_STALL_MS))) {
+          streaming.onBackpressure?.("dropped");
           res.destroy(); // aborts the call (clientGone): the upstream request is cancelled
           // The call's stream is read to its end (now quick: the call is cancelled): connect's client
           // iterables have no return(), and reading on lets the interceptors see the call end.
@@ -283,9 +360,9 @@ export async function streamSse<T>(
         }
       }
     }
-    if (options.terminator !== undefined) writeSse(res, options.terminator);
+    sink.end();
   } catch (err) {
-    if (!res.destroyed) writeSse(res, JSON.stringify(options.errorBody(err)));
+    if (!res.destroyed) sink.fail(err);
   }
   res.end();
 }

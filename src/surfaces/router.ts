@@ -9,7 +9,7 @@ import { sendJson } from "./http";
 export type RestHandler = (req: NodeRequest, res: NodeResponse, params: Record<string, string>) => Promise<void>;
 
 export interface RestRoute {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   /** e.g. "/v1/chat/completions" or "/endpoints/{name}/invocations" */
   path: string;
   handler: RestHandler;

@@ -94,6 +94,23 @@ export function openaiNotFound(method: string, path: string): OpenAIErrorRespons
   return { status: 404, body: openaiErrorBody(`Invalid URL (${method} ${path})`, "invalid_request_error"), headers: {} };
 }
 
+/**
+ * 404 for the Responses API's stored-response routes (retrieve, delete, input_items, cancel):
+ * this gateway answers /v1/responses statelessly and keeps nothing to find.
+ */
+export function openaiResponseNotStored(method: string, path: string, responseId: string): OpenAIErrorResponse {
+  return {
+    status: 404,
+    body: openaiErrorBody(
+      `No response ${JSON.stringify(responseId)}: this gateway does not store responses (POST /v1/responses is stateless, whatever \`store\` says), so ${method} ${path} has nothing to find`,
+      "invalid_request_error",
+      null,
+      null,
+    ),
+    headers: {},
+  };
+}
+
 /** 405 for a known path asked with another method (the router adds `allow`; `code` is null, as for 404). */
 export function openaiMethodNotAllowed(method: string, path: string): OpenAIErrorResponse {
   return { status: 405, body: openaiErrorBody(`Invalid method for URL (${method} ${path})`, "invalid_request_error"), headers: {} };
@@ -105,7 +122,7 @@ export function openaiMethodNotAllowed(method: string, path: string): OpenAIErro
 // ("openai: messages[0].tool_call_id: ..."), or name an extra ("mistral: extras.logit_bias is
 // not allowed ..."). Proto names are given as the REST body names them.
 
-/** The body fields of the three OpenAI requests this surface serves (CreateChatCompletionRequest, ...). */
+/** The body fields of the OpenAI requests this surface serves (CreateChatCompletionRequest, CreateResponse, ...). */
 const restFields = new Set([
   "model", "messages", "temperature", "top_p", "n", "stop", "max_tokens", "max_completion_tokens", "seed", "user",
   "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "response_format", "frequency_penalty",
@@ -113,6 +130,9 @@ const restFields = new Set([
   "audio", "prediction", "reasoning_effort", "verbosity", "web_search_options", "safety_identifier", "prompt_cache_key",
   "prompt_cache_retention", "prompt_cache_options", "moderation", "functions", "function_call", "prompt", "suffix",
   "echo", "best_of", "input", "encoding_format", "dimensions",
+  // CreateResponse's own (/v1/responses)
+  "instructions", "max_output_tokens", "text", "reasoning", "truncation", "include", "previous_response_id",
+  "conversation", "background", "max_tool_calls", "context_management",
 ]);
 
 /** Proto field names that have another name in the REST body. */

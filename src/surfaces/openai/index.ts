@@ -1,16 +1,18 @@
-// The OpenAI-compatible surface: /v1/chat/completions, /v1/completions, /v1/embeddings,
-// /v1/models. Existing OpenAI SDKs work unchanged with base URL http://HOST:PORT/v1. Every
+// The OpenAI-compatible surface: /v1/chat/completions, /v1/responses (stateless), /v1/completions,
+// /v1/embeddings, /v1/models. Existing OpenAI SDKs work unchanged with base URL http://HOST:PORT/v1. Every
 // answer, SSE chunk and error is checked against OpenAI's OpenAPI document in
 // test/conformance/.
 import { EmbeddingPrecision } from "../../../gen/modelgate/v1/embeddings_pb";
-import { callOptionsFor, readJson, sendJson, streamSse, type SseStreaming } from "../http";
-import type { RestSurface } from "../router";
+import { callOptionsFor, readJson, sendJson, streamSse, streamSseEvents, type SseStreaming } from "../http";
+import type { RestRoute, RestSurface } from "../router";
 import type { ServiceClients } from "../services";
 import { parseBody } from "../../services/validate";
 import { type StreamState, chatChunkJson, chatCompletionJson, openaiChatCompletionBody, toChatRequest } from "./chat";
 import { completionBody, completionChunkJson, completionJson, toCompleteRequest } from "./completions";
 import { embeddingBody, embeddingsJson, toEmbedRequest } from "./embeddings";
-import { openaiError, openaiMethodNotAllowed, openaiNotFound } from "./errors";
+import { openaiError, openaiErrorBody, openaiMethodNotAllowed, openaiNotFound, openaiResponseNotStored } from "./errors";
+import { responsesBody, toChatRequestFromResponses } from "./responses";
+import { ResponseEvents, responseFromChat } from "./responses-output";
 import type { NodeRequest, NodeResponse } from "../../server/one-port";
 import { describeEndpointJson } from "./models";
 
@@ -47,6 +49,24 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, str
           await sse(res, clients.chat.streamChat(request, options), headersOut, (c) => chatChunkJson(c, state, includeUsage));
         },
       },
+      {
+        method: "POST",
+        path: "/v1/responses",
+        async handler(req, res) {
+          const body = parseBody(responsesBody, await readBody(req));
+          const request = toChatRequestFromResponses(body);
+          // The gateway assigned the request id before routing (the caller's when sane): resp_<id>.
+          const base = { requestId: String(req.headers["x-request-id"] ?? ""), body, startedAt: now() };
+          const headersOut: Record<string, string> = {};
+          const options = callOptionsFor(req, res, headersOut);
+          if (!body.stream) {
+            sendJson(res, 200, responseFromChat(await clients.chat.chat(request, options), base), headersOut);
+            return;
+          }
+          await streamSseEvents(res, clients.chat.streamChat(request, options), headersOut, new ResponseEvents(base), streaming);
+        },
+      },
+      ...notStoredRoutes,
       {
         method: "POST",
         path: "/v1/completions",
@@ -98,3 +118,35 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, str
     ],
   };
 }
+
+/**
+ * The Responses API's routes for stored responses: a 404 that says why (nothing is stored), not
+ * the unknown-route one; the token-counting and compaction routes answer that they are not served.
+ */
+const notStoredRoutes: RestRoute[] = [
+  ...(
+    [
+      ["GET", "/v1/responses/{response_id}"],
+      ["DELETE", "/v1/responses/{response_id}"],
+      ["GET", "/v1/responses/{response_id}/input_items"],
+      ["POST", "/v1/responses/{response_id}/cancel"],
+    ] as const
+  ).map(([method, path]): RestRoute => ({
+    method,
+    path,
+    async handler(_req, res, params) {
+      const id = params["response_id"] ?? "";
+      const r = openaiResponseNotStored(method, path.replace("{response_id}", encodeURIComponent(id)), id);
+      sendJson(res, r.status, r.body, r.headers);
+    },
+  })),
+  ...["/v1/responses/input_tokens", "/v1/responses/compact"].map(
+    (path): RestRoute => ({
+      method: "POST",
+      path,
+      async handler(_req, res) {
+        sendJson(res, 404, openaiErrorBody(`POST ${path} is not served by this gateway (only POST /v1/responses, statelessly)`, "invalid_request_error"));
+      },
+    }),
+  ),
+];
