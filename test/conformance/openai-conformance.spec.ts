@@ -53,7 +53,16 @@ const specDifferences: Record<string, { error: (instancePath: string, value: unk
   ],
 };
 
-type SdkModel = "ChatCompletion" | "ChatCompletionChunk" | "Completion" | "CreateEmbeddingResponse" | "Model" | "ModelList" | "ErrorResponse";
+type SdkModel =
+  | "ChatCompletion"
+  | "ChatCompletionChunk"
+  | "Completion"
+  | "CreateEmbeddingResponse"
+  | "Model"
+  | "ModelList"
+  | "ErrorResponse"
+  | "Response"
+  | "ResponseStreamEvent";
 
 interface Kind {
   schema: string;
@@ -72,7 +81,38 @@ const kinds = {
   model: { schema: "Model", sdk: "Model" },
   models: { schema: "ListModelsResponse", sdk: "ModelList" },
   error: { schema: "ErrorResponse", sdk: "ErrorResponse" },
+  response: { schema: "Response", sdk: "Response" },
 } satisfies Record<string, Kind>;
+
+/** Each Responses stream event type, checked against its own schema (not only the ResponseStreamEvent union). */
+const responseEventSchemas: Record<string, string> = {
+  "response.created": "ResponseCreatedEvent",
+  "response.in_progress": "ResponseInProgressEvent",
+  "response.output_item.added": "ResponseOutputItemAddedEvent",
+  "response.content_part.added": "ResponseContentPartAddedEvent",
+  "response.output_text.delta": "ResponseTextDeltaEvent",
+  "response.output_text.done": "ResponseTextDoneEvent",
+  "response.refusal.delta": "ResponseRefusalDeltaEvent",
+  "response.refusal.done": "ResponseRefusalDoneEvent",
+  "response.function_call_arguments.delta": "ResponseFunctionCallArgumentsDeltaEvent",
+  "response.function_call_arguments.done": "ResponseFunctionCallArgumentsDoneEvent",
+  "response.content_part.done": "ResponseContentPartDoneEvent",
+  "response.output_item.done": "ResponseOutputItemDoneEvent",
+  "response.completed": "ResponseCompletedEvent",
+  "response.incomplete": "ResponseIncompleteEvent",
+  "response.failed": "ResponseFailedEvent",
+};
+/** The event types the stream cases below produced (each type must be covered). */
+const responseEventTypesSeen = new Set<string>();
+
+function expectResponseEventConforms(label: string, event: unknown): void {
+  const type = (event as { type?: string }).type ?? "";
+  const schema = responseEventSchemas[type];
+  expect(schema, `${label}: an event type the gateway should not send: ${type}`).toBeDefined();
+  responseEventTypesSeen.add(type);
+  expectConforms(label, { schema: schema!, sdk: "ResponseStreamEvent" }, event);
+  expect(describeErrors(openaiSpec().check("ResponseStreamEvent").spec(event)), `${label}: against ResponseStreamEvent`).toBe("");
+}
 
 const checked: { label: string; model: SdkModel; body: unknown }[] = [];
 
@@ -161,6 +201,22 @@ async function events(path: string, body: unknown): Promise<unknown[]> {
     .map((b) => b.slice("data: ".length));
   expect(data.at(-1)).toBe("[DONE]");
   return data.slice(0, -1).map((d) => JSON.parse(d) as unknown);
+}
+
+/** The events of a Responses SSE answer: `event: <type>` and `data: <json>` per block, no [DONE]. */
+async function responseEvents(body: unknown): Promise<unknown[]> {
+  const res = await request("/v1/responses", body);
+  const text = await res.text();
+  expect(res.status, text).toBe(200);
+  return text
+    .split("\n\n")
+    .filter(Boolean)
+    .map((block) => {
+      const [event, data] = block.split("\n");
+      const parsed = JSON.parse(data!.slice("data: ".length)) as { type: string };
+      expect(event).toBe(`event: ${parsed.type}`);
+      return parsed;
+    });
 }
 
 // ------------------------------------------------------------------------------------------
@@ -390,6 +446,103 @@ describe("chat.completion.chunk (streams)", () => {
   });
 });
 
+describe("response (POST /v1/responses)", () => {
+  const cases: [string, () => void, Record<string, unknown>][] = [
+    ["echo", () => undefined, { model: "echo-chat", input: "hi" }],
+    ["echo cut by max_output_tokens (incomplete)", () => undefined, { model: "echo-chat", input: "one two three", max_output_tokens: 1 }],
+    [
+      "openai plain, items, instructions, metadata",
+      () => up.next("/v1/chat/completions", chatAnswer({ content: "Hello." })),
+      { model: "oa-chat", instructions: "be brief", input: [{ role: "user", content: [{ type: "input_text", text: "hi" }] }], metadata: { a: "b" }, temperature: 0.2, top_p: 0.9, user: "u1" },
+    ],
+    [
+      "openai tool calls",
+      () =>
+        up.next(
+          "/v1/chat/completions",
+          chatAnswer({ tool_calls: [{ id: "call_abc", type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }] }, {}, "tool_calls"),
+        ),
+      { model: "oa-chat", input: "weather?", tools: [{ type: "function", name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } }, strict: false }], tool_choice: "auto" },
+    ],
+    ["openai refusal", () => up.next("/v1/chat/completions", chatAnswer({ refusal: "I can't help with that." })), { model: "oa-chat", input: "x" }],
+    [
+      "openai annotations",
+      () =>
+        up.next(
+          "/v1/chat/completions",
+          chatAnswer({
+            content: "It is 21 degrees (example.com).",
+            annotations: [{ type: "url_citation", url_citation: { start_index: 18, end_index: 29, url: "https://example.com/paris", title: "Paris" } }],
+          }),
+        ),
+      { model: "oa-chat", input: "weather" },
+    ],
+    [
+      "openai json_schema text format",
+      () => up.next("/v1/chat/completions", chatAnswer({ content: '{"a":"b"}' })),
+      { model: "oa-chat", input: "x", text: { format: { type: "json_schema", name: "thing", schema: { type: "object", properties: { a: { type: "string" } } }, strict: true }, verbosity: "low" } },
+    ],
+    ["anthropic", () => undefined, { model: "claude", input: "hello" }],
+    ["anthropic tool call", () => undefined, { model: "claude", input: "#tool docs", tools: [{ type: "function", name: "get_weather", parameters: { type: "object", properties: {} }, strict: null }] }],
+  ];
+  it.each(cases)("%s", async (label, script, body) => {
+    script();
+    expectConforms(`response ${label}`, kinds.response, await json("/v1/responses", body));
+  });
+
+  it("usage details: cached and reasoning tokens", async () => {
+    up.next("/v1/chat/completions", chatAnswer({ content: "Hello." }, { usage: { prompt_tokens: 10, completion_tokens: 30, total_tokens: 40, prompt_tokens_details: { cached_tokens: 8 }, completion_tokens_details: { reasoning_tokens: 20 } } }));
+    const res = (await json("/v1/responses", { model: "oa-chat", input: "hi" })) as Record<string, unknown>;
+    expect(res["usage"]).toEqual({ input_tokens: 10, input_tokens_details: { cached_tokens: 8, cache_write_tokens: 0 }, output_tokens: 30, output_tokens_details: { reasoning_tokens: 20 }, total_tokens: 40 });
+    expect(res["created_at"]).toBe(created);
+  });
+
+  const streams: [string, () => void, Record<string, unknown>][] = [
+    ["echo", () => undefined, { model: "echo-chat", input: "a b c", stream: true }],
+    ["echo incomplete", () => undefined, { model: "echo-chat", input: "a b c", max_output_tokens: 1, stream: true }],
+    [
+      "openai tool-call deltas",
+      () =>
+        up.next("/v1/chat/completions", {
+          sse: [
+            chunk({ role: "assistant", content: null, tool_calls: [{ index: 0, id: "call_abc", type: "function", function: { name: "get_weather", arguments: "" } }], refusal: null }),
+            chunk({ tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] }),
+            chunk({ tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] }),
+            chunk({}, "tool_calls"),
+            usageChunk,
+          ],
+        }),
+      { model: "oa-chat", input: "weather?", tools: [{ type: "function", name: "get_weather", parameters: { type: "object", properties: {} }, strict: true }], stream: true },
+    ],
+    [
+      "openai text then refusal",
+      () =>
+        up.next("/v1/chat/completions", {
+          sse: [chunk({ role: "assistant", content: "Well, " }), chunk({ refusal: "I can't " }), chunk({ refusal: "help with that." }), chunk({}, "stop"), usageChunk],
+        }),
+      { model: "oa-chat", input: "x", stream: true },
+    ],
+    ["anthropic tool use", () => undefined, { model: "claude", input: "#tool streamed args", tools: [{ type: "function", name: "get_weather", parameters: { type: "object", properties: {} }, strict: true }], stream: true }],
+    [
+      "a failure midway (response.failed)",
+      () => up.next("/v1/chat/completions", { sse: [chunk({ role: "assistant", content: "Hel" }), { error: { message: "The server had an error", type: "server_error", param: null, code: null } }], done: false }),
+      { model: "oa-chat", input: "x", stream: true },
+    ],
+  ];
+  it.each(streams)("stream: %s", async (label, script, body) => {
+    script();
+    const events = (await responseEvents(body)) as { type: string; sequence_number: number }[];
+    events.forEach((e, i) => expectResponseEventConforms(`response event ${label} #${i} ${e.type}`, e));
+    expect(events.map((e) => e.sequence_number)).toEqual(events.map((_, i) => i));
+    expect(events[0]?.type).toBe("response.created");
+    expect(["response.completed", "response.incomplete", "response.failed"]).toContain(events.at(-1)?.type);
+  });
+
+  it("every event type the gateway sends was checked", () => {
+    expect([...responseEventTypesSeen].sort()).toEqual(Object.keys(responseEventSchemas).sort());
+  });
+});
+
 describe("text_completion", () => {
   const completion = (choices: unknown[]) => ({
     json: { id: "cmpl-uqkvlQyYK7bGYrRHQ0eXlWi7", object: "text_completion", created, model: "gpt-3.5-turbo-instruct", system_fingerprint: "fp_44709d6fcb", choices, usage: { prompt_tokens: 5, completion_tokens: 7, total_tokens: 12 } },
@@ -494,6 +647,13 @@ describe("errors: every status as an ErrorResponse", () => {
     ["endpoint not allowed for the key", 403, () => request("/v1/chat/completions", { model: "oa-chat", messages: user("x") }, { key: narrowKey }), {}],
     ["unknown model", 404, () => request("/v1/chat/completions", { model: "nope", messages: user("x") }), { code: "model_not_found" }],
     ["unknown path", 404, () => request("/v1/nope", {}), { type: "invalid_request_error", code: null }],
+    ["responses: a refused field names it", 400, () => request("/v1/responses", { model: "echo-chat", input: "x", previous_response_id: "resp_1" }), { param: "previous_response_id" }],
+    ["responses: a built-in tool names it", 400, () => request("/v1/responses", { model: "echo-chat", input: "x", tools: [{ type: "file_search" }] }), { param: "tools[0]" }],
+    ["responses: unknown model", 404, () => request("/v1/responses", { model: "nope", input: "x" }), { code: "model_not_found" }],
+    ["responses: wrong key", 401, () => request("/v1/responses", { model: "echo-chat", input: "x" }, { key: "sk-wrong-key-000000000" }), { code: "invalid_api_key" }],
+    ["responses: retrieve (nothing stored)", 404, () => request("/v1/responses/resp_1", undefined, { method: "GET" }), { type: "invalid_request_error" }],
+    ["responses: delete (nothing stored)", 404, () => request("/v1/responses/resp_1", undefined, { method: "DELETE" }), { type: "invalid_request_error" }],
+    ["responses: body over the limit", 413, () => request("/v1/responses", { model: "echo-chat", input: "x".repeat(70_000) }), { code: "request_too_large" }],
     ["wrong method", 405, () => request("/v1/chat/completions", undefined, { method: "GET" }), { type: "invalid_request_error" }],
     ["body over the limit", 413, () => request("/v1/embeddings", { model: "echo-embed", input: "x".repeat(70_000) }), { code: "request_too_large" }],
     [
@@ -525,6 +685,10 @@ describe("errors: every status as an ErrorResponse", () => {
     expectConforms("error rate limit", kinds.error, body);
     expect(body).toMatchObject({ error: { type: "requests", code: "rate_limit_exceeded" } });
     expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+    const responses = await request("/v1/responses", { model: "echo-chat", input: "3" }, { key: meteredKey });
+    expect(responses.status).toBe(429);
+    expectConforms("error rate limit (responses)", kinds.error, await responses.json());
+    expect(Number(responses.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(res.headers.get("x-ratelimit-limit-requests")).toBe("1");
     expect(res.headers.get("x-ratelimit-remaining-requests")).toBe("0");
     expect(res.headers.get("x-ratelimit-reset-requests")).toMatch(/^\d+s$/);
@@ -551,6 +715,19 @@ describe("the checks themselves", () => {
     expect(errors).toContain("/created must be integer");
     expect(errors).toContain("must have required property 'refusal'");
     expect(check.undefinedProperties(body)).toEqual(["/choices/0/message/reasoning"]);
+  });
+
+  it("report an undefined property of a schema made of allOf branches (Response), and not its branches' own", () => {
+    const check = openaiSpec().check("Response");
+    const base = {
+      id: "resp_1", object: "response", created_at: 1, status: "completed", error: null, incomplete_details: null, instructions: null, model: "m",
+      tools: [], output: [], parallel_tool_calls: true, metadata: {}, tool_choice: "auto", temperature: null, top_p: null, truncation: "disabled",
+    };
+    expect(describeErrors(check.spec(base))).toBe("");
+    expect(check.undefinedProperties(base)).toEqual([]);
+    expect(check.undefinedProperties({ ...base, store: false, output: [{ type: "message", id: "m", status: "completed", role: "assistant", content: [], extra: 1 }] })).toEqual(
+      expect.arrayContaining(["/store", "/output/0/extra"]),
+    );
   });
 });
 

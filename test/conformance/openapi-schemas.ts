@@ -46,7 +46,11 @@ function withoutNullable(schema: Json): Json {
 /**
  * Closes every object schema that lists properties (unevaluatedProperties: false), except the
  * branches of an allOf (a branch cannot see its siblings' properties) and schemas that already
- * say what other properties may be.
+ * say what other properties may be. A schema made of an allOf is closed as a whole instead (its
+ * branches' properties are evaluated, so only a property no branch defines is reported), with
+ * its `$ref` branches pointing at the open document: a component closed on its own would refuse
+ * its siblings' properties (the Responses API's Response is ModelResponseProperties +
+ * ResponseProperties + its own).
  */
 function closed(schema: Json, inAllOf = false): Json {
   if (Array.isArray(schema)) return schema.map((s) => closed(s));
@@ -54,12 +58,11 @@ function closed(schema: Json, inAllOf = false): Json {
   const out: JsonObj = {};
   for (const [k, v] of Object.entries(schema)) {
     if (k === "properties" && isObj(v)) out[k] = Object.fromEntries(Object.entries(v).map(([p, s]) => [p, closed(s)]));
-    else if (k === "allOf" && Array.isArray(v)) out[k] = v.map((s) => closed(s, true));
+    else if (k === "allOf" && Array.isArray(v)) out[k] = v.map((s) => (isObj(s) && typeof s["$ref"] === "string" ? { ...s, $ref: s["$ref"].replace(/^#/, "openai-open#") } : closed(s, true)));
     else out[k] = closed(v);
   }
-  if (isObj(schema["properties"]) && !inAllOf && schema["additionalProperties"] === undefined && schema["unevaluatedProperties"] === undefined) {
-    out["unevaluatedProperties"] = false;
-  }
+  const open = schema["additionalProperties"] === undefined && schema["unevaluatedProperties"] === undefined;
+  if (open && !inAllOf && (isObj(schema["properties"]) || Array.isArray(schema["allOf"]))) out["unevaluatedProperties"] = false;
   return out;
 }
 
@@ -86,15 +89,17 @@ export function openaiSpec(): OpenAISpec {
   const document = parse(readFileSync(specUrl, "utf8"), { maxAliasCount: -1 }) as JsonObj;
   const components = document["components"] as JsonObj;
   const schemas = withoutNullable(components["schemas"] as Json) as JsonObj;
-  const make = (tree: JsonObj) => {
+  const make = (tree: JsonObj, open?: JsonObj) => {
     const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: true });
     addFormats.default(ajv);
     for (const format of ["unixtime", "float", "double", "int32", "int64", "binary", "byte"]) ajv.addFormat(format, true);
     ajv.addSchema({ $id: "openai", components: { schemas: tree } });
+    // The open document beside the closed one, for the allOf branches closed() points at it.
+    if (open) ajv.addSchema({ $id: "openai-open", components: { schemas: open } });
     return ajv;
   };
   const specAjv = make(schemas);
-  const closedAjv = make(Object.fromEntries(Object.entries(schemas).map(([k, v]) => [k, closed(v)])));
+  const closedAjv = make(Object.fromEntries(Object.entries(schemas).map(([k, v]) => [k, closed(v)])), schemas);
   const compiled = new Map<string, SchemaCheck>();
   const compile = (ajv: Ajv2020, name: string): ValidateFunction => {
     const fn = ajv.getSchema(`openai#/components/schemas/${name}`);

@@ -3,7 +3,7 @@
 Usage: python sdk_models_check.py ANSWERS.jsonl
 Each input line is {"label", "model", "body"}; "model" names the SDK type the SDK would build
 from that body (ChatCompletion, ChatCompletionChunk, Completion, CreateEmbeddingResponse, Model,
-ModelList, ErrorResponse). Prints one JSON line per input: {"check": label, "ok": bool,
+ModelList, ErrorResponse, Response, ResponseStreamEvent). Prints one JSON line per input: {"check": label, "ok": bool,
 "detail": ...}. Strict mode: no coercion (a "1" is not an int, a null is not a literal).
 """
 import base64
@@ -13,7 +13,9 @@ import sys
 
 from openai.types import Completion, CreateEmbeddingResponse, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.responses import Response, ResponseStreamEvent
 from openai.types.shared import ErrorObject
+from pydantic import TypeAdapter
 
 MODELS = {
     "ChatCompletion": ChatCompletion,
@@ -21,7 +23,9 @@ MODELS = {
     "Completion": Completion,
     "CreateEmbeddingResponse": CreateEmbeddingResponse,
     "Model": Model,
+    "Response": Response,
 }
+STREAM_EVENT = TypeAdapter(ResponseStreamEvent)
 
 
 def validate(model, body):
@@ -34,6 +38,9 @@ def validate(model, body):
         # The SDK reads `error` of an error body into its APIError (ErrorObject's fields).
         ErrorObject.model_validate_json(json.dumps(body["error"]), strict=True)
         return body["error"]["type"]
+    if model == "ResponseStreamEvent":
+        STREAM_EVENT.validate_json(json.dumps(body), strict=True)
+        return body["type"]
     if model == "CreateEmbeddingResponse":
         # As the SDK does for base64 answers (embeddings.create's parser): decode to floats first.
         for item in body["data"]:

@@ -61,7 +61,7 @@ describe("responses.create", () => {
     expect(res.output_text).toBe("echo: hello sdk");
     expect(res.usage).toEqual({
       input_tokens: 2,
-      input_tokens_details: { cached_tokens: 0 },
+      input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
       output_tokens: 3,
       output_tokens_details: { reasoning_tokens: 0 },
       total_tokens: 5,

@@ -26,7 +26,7 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 export function responseUsageJson(u: Usage) {
   return {
     input_tokens: u.promptTokens,
-    input_tokens_details: { cached_tokens: u.cachedPromptTokens ?? 0 },
+    input_tokens_details: { cached_tokens: u.cachedPromptTokens ?? 0, cache_write_tokens: u.cacheWritePromptTokens ?? 0 },
     output_tokens: u.completionTokens,
     output_tokens_details: { reasoning_tokens: u.reasoningTokens ?? 0 },
     total_tokens: u.totalTokens,
@@ -80,7 +80,7 @@ function responseJson(
         format == null
           ? { type: "text" }
           : format.type === "json_schema"
-            ? { type: "json_schema", name: format.name, schema: format.schema, description: format.description ?? null, strict: format.strict ?? null }
+            ? { type: "json_schema", name: format.name, schema: format.schema, ...(format.description != null ? { description: format.description } : {}), strict: format.strict ?? null }
             : format,
       ...(body.text?.verbosity != null ? { verbosity: body.text.verbosity } : {}),
     },
