@@ -6,6 +6,7 @@ import { z } from "zod";
 import * as openaiChat from "./openai/chat";
 import { completionBody } from "./openai/completions";
 import { embeddingBody } from "./openai/embeddings";
+import { responsesBody } from "./openai/responses";
 import { jsonSchemaOf } from "./mlflow/pydantic";
 import * as mlflow from "./mlflow/schemas";
 
@@ -45,6 +46,7 @@ const components: Record<string, z.ZodType> = {
   RateLimitExceeded: mlflow.rateLimitError,
   ChatCompletionRequest: openaiChatBody(),
   CompletionRequest: completionBody,
+  CreateResponse: responsesBody,
   EmbeddingRequest: embeddingBody,
   ModelList: openaiModelList,
   Model: openaiModel,
@@ -94,11 +96,15 @@ const getJson = (tags: string[], summary: string, schema: keyof typeof component
 
 const pageToken = { name: "page_token", in: "query", required: false, schema: { type: "string" }, description: "next_page_token of the previous page" };
 
-const openaiPost = (summary: string, request: keyof typeof components) => ({
+const openaiPost = (
+  summary: string,
+  request: keyof typeof components,
+  description = "`model` is the name of a configured endpoint. With `stream: true` the answer is Server-Sent Events ending with `data: [DONE]`.",
+) => ({
   post: {
     tags: ["OpenAI"],
     summary,
-    description: "`model` is the name of a configured endpoint. With `stream: true` the answer is Server-Sent Events ending with `data: [DONE]`.",
+    description,
     requestBody: { required: true, content: json(ref(request)) },
     responses: {
       "200": { description: "OpenAI's response object (or its stream)" },
@@ -139,6 +145,13 @@ export function openApiDocument(): object {
         },
       },
       "/v1/chat/completions": openaiPost("Chat completion", "ChatCompletionRequest"),
+      "/v1/responses": openaiPost(
+        "Create a response (Responses API, stateless)",
+        "CreateResponse",
+        "`model` is the name of a configured chat endpoint; the call goes through ChatService. Nothing is stored: `previous_response_id`, " +
+          "`conversation`, `background` and built-in tools are refused. With `stream: true` the answer is the Responses API's " +
+          "Server-Sent Events (`event: response.created` ... `event: response.completed`), with no `[DONE]`.",
+      ),
       "/v1/completions": openaiPost("Text completion (legacy)", "CompletionRequest"),
       "/v1/embeddings": openaiPost("Embeddings", "EmbeddingRequest"),
       "/v1/models": { get: { tags: ["OpenAI"], summary: "List models (the endpoints)", responses: { "200": { description: "OK", content: json(ref("ModelList")) } } } },

@@ -27,6 +27,7 @@ import { chatCompletionBody } from "../../src/surfaces/openai/chat";
 import { completionBody } from "../../src/surfaces/openai/completions";
 import { embeddingBody } from "../../src/surfaces/openai/embeddings";
 import { openaiSurface } from "../../src/surfaces/openai/index";
+import { responsesBody } from "../../src/surfaces/openai/responses";
 import { mlflowSurface } from "../../src/surfaces/mlflow/index";
 import type { ServiceClients } from "../../src/surfaces/services";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
@@ -347,6 +348,7 @@ function baseBody(path: string, rng: Rng): Record<string, unknown> {
   const messages = [{ role: "user", content: "hello" }];
   if (path === "/v1/chat/completions") return { model: rng.pick(endpointsByKind.chat), messages };
   if (path === "/v1/completions") return { model: rng.pick(endpointsByKind.completions), prompt: "hello" };
+  if (path === "/v1/responses") return { model: rng.pick(endpointsByKind.chat), input: rng.pick(["hello", [{ role: "user", content: "hello" }]]) };
   if (path === "/v1/embeddings") return { model: rng.pick(endpointsByKind.embeddings), input: ["hello"] };
   // /endpoints/{name}/invocations: the payload follows the endpoint's type (chosen with the name).
   return rng.pick([{ messages }, { prompt: "hello" }, { input: "hello" }, { dataframe_split: { columns: ["a"], data: [[1]] } }, { inputs: [1, 2] }]);
@@ -356,6 +358,7 @@ function baseBody(path: string, rng: Rng): Record<string, unknown> {
 const schemaKeys: Record<string, string[]> = {
   "/v1/chat/completions": Object.keys(chatCompletionBody.shape),
   "/v1/completions": Object.keys(completionBody.shape),
+  "/v1/responses": Object.keys(responsesBody.shape),
   "/v1/embeddings": Object.keys(embeddingBody.shape),
 };
 const invocationKeys = [
@@ -452,7 +455,7 @@ async function checkRest(c: RestCase): Promise<Failure | undefined> {
   } catch (err) {
     return { what, code: "fetch failed", message: String(err), input };
   }
-  const sse = text.startsWith("data:");
+  const sse = text.startsWith("data:") || text.startsWith("event:");
   if (status === 500 || status >= 505 || /"(code|error_code)":"(internal|Internal|unknown|Unknown)"/.test(text)) {
     return { what, code: String(status), message: text.slice(0, 300), input };
   }

@@ -5,6 +5,7 @@ import OpenAI from "openai";
 import type { ResponseStreamEvent } from "openai/resources/responses/responses";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { LedgerRow } from "../../src/store/types";
+import { responsesBody } from "../../src/surfaces/openai/responses";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
 import { startGateway, type TestGateway } from "./harness";
 
@@ -343,5 +344,16 @@ describe("the one request path", () => {
     const res = await post("/v1/responses", { model: "echo-chat", input: "x", stream: true }, { "x-request-id": "rid-responses-stream" });
     await res.text();
     expect(gw.logs.some((l) => l["requestId"] === "rid-responses-stream" && l["procedure"] === "modelgate.v1.ChatService/StreamChat")).toBe(true);
+  });
+});
+
+describe("the gateway's OpenAPI document", () => {
+  it("lists POST /v1/responses with the body it validates with", async () => {
+    const doc = (await (await fetch(`${gw.url}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { requestBody?: unknown }>>;
+      components: { schemas: Record<string, { properties: Record<string, unknown> }> };
+    };
+    expect(doc.paths["/v1/responses"]?.["post"]?.requestBody).toMatchObject({ content: { "application/json": { schema: { $ref: "#/components/schemas/CreateResponse" } } } });
+    expect(Object.keys(doc.components.schemas["CreateResponse"]!.properties)).toEqual(Object.keys(responsesBody.shape));
   });
 });
