@@ -270,6 +270,7 @@ describe("refused fields: BadRequestError naming the field", () => {
     ["truncation auto", { truncation: "auto" }, "truncation", /only "disabled"/],
     ["stored prompts", { prompt: { id: "pmpt_1" } }, "prompt", /stored prompts/],
     ["a chat-only field", { messages: [{ role: "user", content: "x" }] }, "messages", /use input/],
+    ["no input", { input: [] }, "input", /input: required/],
   ])("%s", async (_label, body, param, message) => {
     const err = await refused(body);
     expect(err.param).toBe(param);

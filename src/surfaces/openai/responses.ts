@@ -211,6 +211,8 @@ export function toChatRequestFromResponses(body: ResponsesBody): ChatRequestInit
     if (instead !== undefined && body[key] !== undefined) throw invalidArgument(`${key}: not a Responses API field (${instead})`);
   }
   const messages = toMessages(body);
+  // Said here in this API's words (the service would name `messages`); a template's variables may stand in.
+  if (messages.length === 0 && body.template_variables === undefined) throw invalidArgument("input: required (a string or a list of input items)");
   const extras = extrasOf(body, typedKeys) ?? {};
   if (body.reasoning?.effort != null) extras["reasoning_effort"] = body.reasoning.effort;
   if (body.text?.verbosity != null) extras["verbosity"] = body.text.verbosity;
