@@ -403,7 +403,7 @@ export class Gateway {
       router.service(PredictService, predictService(deps), options);
       router.service(EndpointService, endpointService(deps), options);
       router.service(AdminService, adminService(new KeyAdmin(this.backends.store.keys)), options);
-      router.service(UsageService, usageService({ ledger: this.backends.store.ledger }), options);
+      router.service(UsageService, usageService({ ledger: this.backends.store.ledger, getState }), options);
       router.service(
         FeedbackService,
         feedbackService({

@@ -7,6 +7,7 @@ import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/prot
 import type { CallRecord, ListCallsRequest, UsageService, UsageTotal } from "../../gen/modelgate/v1/usage_pb";
 import { Code, invalidArgument, permissionDenied } from "../errors";
 import { getCaller } from "../interceptors/call-info";
+import type { RuntimeState } from "../runtime";
 import { checkFilterText } from "../store/sql-shared";
 import { MAX_CALLS_PAGE, USAGE_BUCKET_MS, type CallCursor, type CallQuery, type LedgerRow, type LedgerStore, type UsageBucket, type UsageGroup, type UsageSeriesRow, type UsageTotalRow } from "../store/types";
 import { ledgerCsvHeader, ledgerCsvLine } from "../usage/csv";
@@ -16,6 +17,8 @@ export const usageGroups: readonly UsageGroup[] = ["key", "team", "endpoint", "t
 
 export interface UsageServiceDeps {
   ledger: LedgerStore;
+  /** The state in force now: an export re-checks its caller against it at each chunk. */
+  getState?: () => RuntimeState;
   /** The end of a range whose end_time is unset. */
   now?: () => Date;
   /** Size at which an ExportUsage message is sent (characters; default 64 KiB). */
@@ -74,11 +77,20 @@ export function usageService(deps: UsageServiceDeps): ServiceImpl<typeof UsageSe
       const { start, end } = parseRange(req.startTime, req.endTime, now());
       const rows = deps.ledger.rows({ ...(start && { start }), end, ...(req.team && { team: checkFilterText(req.team, "team") }) });
       let csv = ledgerCsvHeader;
+      // An export of a big ledger runs for minutes: its caller is checked again before each chunk
+      // (the credentials through the key cache, the role on the state in force), so a key revoked
+      // or stripped of "admin" meanwhile gets no more of the ledger.
+      const caller = getCaller(ctx.values);
+      const stillAdmin = () => {
+        if (caller?.recheck === undefined || deps.getState === undefined) return;
+        if (!caller.recheck(deps.getState()).roles.has("admin")) throw permissionDenied('ExportUsage: this key no longer has role "admin"');
+      };
       // Stopping the loop (client gone) returns the store's iterator, which releases its cursor.
       for await (const row of rows) {
         if (ctx.signal.aborted) return;
         csv += ledgerCsvLine(row);
         if (csv.length >= chunkChars) {
+          stillAdmin();
           yield { csv };
           csv = "";
         }
