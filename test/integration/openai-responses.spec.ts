@@ -322,6 +322,12 @@ describe("errors as the SDK's typed exceptions", () => {
       expect(err).toBeInstanceOf(OpenAI.NotFoundError);
       expect((err as Error).message).toContain("does not store responses");
     }
+    // An id as long as the request line allows is not echoed whole.
+    const long = await fetch(`${gw.url}/v1/responses/resp_${"x".repeat(8000)}`);
+    expect(long.status).toBe(404);
+    const message = ((await long.json()) as { error: { message: string } }).error.message;
+    expect(message.length).toBeLessThan(400);
+    expect(message).toContain("does not store responses");
   });
 
   it("oversize body -> 413 request_too_large", async () => {

@@ -6,7 +6,7 @@
 // as OpenAI does; `param` names the request field when the message does. Rate-limit refusals
 // carry the x-ratelimit-* headers the quota layer put in the error's metadata.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { httpStatusFor } from "../../errors";
+import { clip, httpStatusFor } from "../../errors";
 import { isBodyTooLarge } from "../http";
 
 export interface OpenAIErrorBody {
@@ -102,7 +102,7 @@ export function openaiResponseNotStored(method: string, path: string, responseId
   return {
     status: 404,
     body: openaiErrorBody(
-      `No response ${JSON.stringify(responseId)}: this gateway does not store responses (POST /v1/responses is stateless, whatever \`store\` says), so ${method} ${path} has nothing to find`,
+      `No response ${JSON.stringify(clip(responseId, 64))}: this gateway does not store responses (POST /v1/responses is stateless, whatever \`store\` says), so ${method} ${path} has nothing to find`,
       "invalid_request_error",
       null,
       null,

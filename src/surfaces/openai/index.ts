@@ -3,6 +3,7 @@
 // answer, SSE chunk and error is checked against OpenAI's OpenAPI document in
 // test/conformance/.
 import { EmbeddingPrecision } from "../../../gen/modelgate/v1/embeddings_pb";
+import { clip } from "../../errors";
 import { callOptionsFor, readJson, sendJson, streamSse, streamSseEvents, type SseStreaming } from "../http";
 import type { RestRoute, RestSurface } from "../router";
 import type { ServiceClients } from "../services";
@@ -136,7 +137,7 @@ const notStoredRoutes: RestRoute[] = [
     path,
     async handler(_req, res, params) {
       const id = params["response_id"] ?? "";
-      const r = openaiResponseNotStored(method, path.replace("{response_id}", encodeURIComponent(id)), id);
+      const r = openaiResponseNotStored(method, path.replace("{response_id}", encodeURIComponent(clip(id, 64))), id);
       sendJson(res, r.status, r.body, r.headers);
     },
   })),
