@@ -402,7 +402,7 @@ export class Gateway {
       router.service(EmbeddingsService, embeddingsService(deps), options);
       router.service(PredictService, predictService(deps), options);
       router.service(EndpointService, endpointService(deps), options);
-      router.service(AdminService, adminService(new KeyAdmin(this.backends.store.keys)), options);
+      router.service(AdminService, adminService(new KeyAdmin(this.backends.store.keys), () => this.backends.keyCache.refresh()), options);
       router.service(UsageService, usageService({ ledger: this.backends.store.ledger, getState }), options);
       router.service(
         FeedbackService,
@@ -454,7 +454,7 @@ export class Gateway {
       try {
         assignRequestId(req, res);
         if (applyCors(cors, req.method, req.headers, res)) return;
-        if (req.method === "GET" && req.url === "/metrics") {
+        if (req.method === "GET" && (req.url === "/metrics" || req.url?.startsWith("/metrics?"))) {
           const authorization = req.headers.authorization;
           if (metricsAllowed !== undefined && !metricsAllowed(authorization)) refuseMetrics(res, authorization !== undefined);
           else this.serveMetrics(req, res).catch((err: unknown) => failRequest(logger, req, res, err));

@@ -27,7 +27,13 @@ function limitsFromMessage(l: KeyLimitsMessage | undefined): KeyLimits {
   return { rpm: l?.rpm, tpm: l?.tpm === undefined ? undefined : Number(l.tpm), budgetUsd: l?.budgetUsd, budgetPeriod: period };
 }
 
-export function adminService(admin: KeyAdmin): ServiceImpl<typeof AdminService> {
+/**
+ * `changed` runs after a key is created, rotated or revoked (the gateway refreshes its key cache):
+ * on this replica the change holds as soon as the answer is out, not a cache poll later (a new
+ * key was refused "invalid API key" for up to store.key_refresh_ms; a revoked one kept working).
+ * Other replicas see it at their next poll.
+ */
+export function adminService(admin: KeyAdmin, changed: () => Promise<void> = async () => {}): ServiceImpl<typeof AdminService> {
   return {
     async createKey(req) {
       const { key, secret } = await admin.create({
@@ -38,6 +44,7 @@ export function adminService(admin: KeyAdmin): ServiceImpl<typeof AdminService> 
         limits: limitsFromMessage(req.limits),
         ttlMs: req.ttlSeconds > 0n ? Number(req.ttlSeconds) * 1000 : undefined,
       });
+      await changed();
       return { key: apiKeyJson(key), secret };
     },
     async listKeys(req) {
@@ -46,10 +53,13 @@ export function adminService(admin: KeyAdmin): ServiceImpl<typeof AdminService> 
     },
     async rotateKey(req) {
       const { key, secret } = await admin.rotate(req.id);
+      await changed();
       return { key: apiKeyJson(key), secret };
     },
     async revokeKey(req) {
-      return { key: apiKeyJson(await admin.revoke(req.id)) };
+      const key = await admin.revoke(req.id);
+      await changed();
+      return { key: apiKeyJson(key) };
     },
   };
 }

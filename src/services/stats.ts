@@ -26,6 +26,8 @@ export const DEFAULT_INTERVAL_MS = 1_000;
 export const DEFAULT_WINDOW_SECONDS = 10;
 /** Most endpoints one watch may name. */
 export const MAX_WATCHED_ENDPOINTS = 100;
+/** How often a watch sleeping a long interval checks that its caller's credentials still hold. */
+const RECHECK_MS = 1_000;
 
 export interface StatsServiceDeps {
   getState: () => RuntimeState;
@@ -201,10 +203,16 @@ export function statsService(deps: StatsServiceDeps): ServiceImpl<typeof StatsSe
           }
           yield snapshot(deps.live, state, watchedEndpoints(plan, principal, isAdmin, state), plan.windowSeconds);
           if (sent >= plan.maxSnapshots) return;
+          // A long interval is slept in steps with the caller checked between them: a key revoked
+          // meanwhile ends the watch (and frees its place) within a second or so, not an interval later.
           try {
-            await sleep(plan.intervalMs, undefined, { signal: stop });
-          } catch {
-            return; // cancelled by the client, its deadline, or the gateway stopping
+            for (let left = plan.intervalMs; left > 0; left -= RECHECK_MS) {
+              await sleep(Math.min(left, RECHECK_MS), undefined, { signal: stop });
+              if (left > RECHECK_MS && caller?.recheck) caller.recheck(deps.getState());
+            }
+          } catch (err) {
+            if (stop.aborted) return; // cancelled by the client, its deadline, or the gateway stopping
+            throw err;
           }
         }
       } finally {

@@ -68,6 +68,9 @@ endpoints:
       const right = await fetch(`${guarded.url}/metrics`, { headers: { authorization: `bearer  ${token}` } });
       expect(right.status).toBe(200);
       expect(await right.text()).toContain('modelgate_calls_total{endpoint="chat",code="ok"} 1');
+      // A scrape config's `params` add a query: the same endpoint, the same check.
+      expect((await fetch(`${guarded.url}/metrics?collect=all`)).status).toBe(401);
+      expect((await fetch(`${guarded.url}/metrics?collect=all`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
       // The token is not in what the process logged.
       expect(guarded.rawLogs()).not.toContain(token);
     } finally {

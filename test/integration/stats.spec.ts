@@ -422,6 +422,21 @@ endpoints:
     }
   });
 
+  it("a watch sleeping a long interval ends soon after its key is revoked, not an interval later", async () => {
+    const made = await storedKey({ name: "revoked-slow", team: "web" });
+    const w = watch(own, "grpc", { intervalMs: 60_000 }, made.secret);
+    try {
+      await w.until(() => true);
+      await admin.revokeKey({ id: made.key!.id }, asAdmin);
+      // Checked between one-second steps of the sleep: this ends long before the next snapshot is due.
+      const err = await w.ended;
+      expect([err?.code, err?.rawMessage]).toEqual([Code.Unauthenticated, "API key revoked"]);
+      expect(w.snapshots).toHaveLength(1);
+    } finally {
+      w.controller.abort();
+    }
+  }, 20_000);
+
   it("a stored key that expires while watching ends the watch with UNAUTHENTICATED", async () => {
     const made = await storedKey({ name: "short-lived", team: "web", ttlSeconds: 2n });
     const w = watch(own, "grpc", { intervalMs: 250 }, made.secret);

@@ -38,8 +38,9 @@ describe("the SQLite file under a running gateway", () => {
     unlinkSync(db);
     await eventually(() => errorLines().length === 1, 10_000);
     expect(errorLines()[0]!.msg).toBe(
-      `sqlite store: ${db} was deleted while open: keys and usage written since go to the file this process still has open, ` +
-        "and are lost when it stops; put the file back (or stop the gateway to start afresh)",
+      `sqlite store: ${db} was deleted while open: keys and usage written since go to the file this process still has open ` +
+        "(or wait in memory, if its write worker has to open it again), and are lost when it stops; " +
+        "put the file back (or stop the gateway to start afresh)",
     );
     expect(await problemGauge()).toBe("1");
     expect((await hi()).choices[0]?.message?.content).toBe("echo: hi");

@@ -65,8 +65,9 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       const problem = await fileProblem(path, opened);
       return (
         problem &&
-        `sqlite store: ${problem}: keys and usage written since go to the file this process still has open, ` +
-          "and are lost when it stops; put the file back (or stop the gateway to start afresh)"
+        `sqlite store: ${problem}: keys and usage written since go to the file this process still has open ` +
+          "(or wait in memory, if its write worker has to open it again), and are lost when it stops; " +
+          "put the file back (or stop the gateway to start afresh)"
       );
     },
     migrate: async () => {
