@@ -66,6 +66,16 @@ describe("compressed REST request bodies", () => {
     expect(mlflow.status).toBe(413);
   });
 
+  it("many at once (decodes wait their turn, four at a time): every bomb a 413, every good body answered", async () => {
+    const bomb = zstdCompressSync(Buffer.alloc(8 * 1024 * 1024, 0x20));
+    const good = gzipSync(Buffer.from(chatBody));
+    const answers = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? post("/v1/chat/completions", good, "gzip") : post("/v1/responses", bomb, "zstd")).then((r) => r.status)),
+    );
+    expect(answers.filter((s) => s === 200)).toHaveLength(20);
+    expect(answers.filter((s) => s === 413)).toHaveLength(40);
+  });
+
   it("a corrupt body is 400 naming the encoding; an unknown or stacked encoding is 400 listing those accepted", async () => {
     const corrupt = await post("/v1/chat/completions", Buffer.from("this is not gzip"), "gzip");
     expect(corrupt.status).toBe(400);
