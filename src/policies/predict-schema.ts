@@ -18,6 +18,7 @@ import { joinUrl } from "../providers/request-builder";
 import type { PredictParams } from "../providers/types";
 import type { UpstreamCall, UpstreamClient } from "../upstream/client";
 import type { UpstreamPeer } from "../upstream/wire";
+import { untilAborted } from "../timers";
 import { warnPolicy } from "./metrics";
 
 /** MLflow column types (mlflow.types.DataType) a cast may produce. */
@@ -479,24 +480,6 @@ function checkParams(specs: ParamSpec[], params: PredictParams["params"], model:
   }
 }
 
-/** The promise, or the signal's reason once it aborts (the fetch goes on for other callers). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(err as Error);
-      },
-    );
-  });
-}
 
 /**
  * Checks (and, with `extra_columns: drop`, trims) a predict request against the version's

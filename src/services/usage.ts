@@ -8,6 +8,7 @@ import type { CallRecord, ListCallsRequest, UsageService, UsageTotal } from "../
 import { Code, invalidArgument, permissionDenied } from "../errors";
 import { getCaller } from "../interceptors/call-info";
 import type { RuntimeState } from "../runtime";
+import { untilAborted } from "../timers";
 import { checkFilterText } from "../store/sql-shared";
 import { MAX_CALLS_PAGE, USAGE_BUCKET_MS, type CallCursor, type CallQuery, type LedgerRow, type LedgerStore, type UsageBucket, type UsageGroup, type UsageSeriesRow, type UsageTotalRow } from "../store/types";
 import { ledgerCsvHeader, ledgerCsvLine } from "../usage/csv";
@@ -29,20 +30,25 @@ export function usageService(deps: UsageServiceDeps): ServiceImpl<typeof UsageSe
   const now = deps.now ?? (() => new Date());
   const chunkChars = deps.exportChunkChars ?? 64 * 1024;
   return {
-    async getUsage(req) {
+    async getUsage(req, ctx) {
       const groupBy = parseGroupBy(req.groupBy);
       const { start, end } = parseRange(req.startTime, req.endTime, now());
-      const totals = await deps.ledger.totals({
-        ...(start && { start }),
-        end,
-        ...(req.team && { team: checkFilterText(req.team, "team") }),
-        ...(req.keyId && { keyId: checkFilterText(req.keyId, "key_id") }),
-        groupBy,
-      });
+      // The read may be waiting on the store (a worker, the network): the call answers when it is
+      // cancelled, past its deadline or cut by the shutdown, with that code, not a reset.
+      const totals = await untilAborted(
+        deps.ledger.totals({
+          ...(start && { start }),
+          end,
+          ...(req.team && { team: checkFilterText(req.team, "team") }),
+          ...(req.keyId && { keyId: checkFilterText(req.keyId, "key_id") }),
+          groupBy,
+        }),
+        ctx.signal,
+      );
       return { totals: sortTotals(groupBy, totals).map((t) => toUsageTotal(t, groupBy)) };
     },
 
-    async getUsageSeries(req) {
+    async getUsageSeries(req, ctx) {
       if (!req.startTime) throw invalidArgument("start_time: required (a series needs a start; its range spans at most 366 days)");
       const bucket = parseBucket(req.bucket);
       const groupBy = parseGroupBy(req.groupBy);
@@ -54,15 +60,18 @@ export function usageService(deps: UsageServiceDeps): ServiceImpl<typeof UsageSe
           `range: ${start.toISOString()} to ${end.toISOString()} is over the limit of ${MAX_SERIES_DAYS} days`,
         );
       }
-      const points = await deps.ledger.series({
-        start,
-        end,
-        bucket,
-        ...(req.team && { team: checkFilterText(req.team, "team") }),
-        ...(req.keyId && { keyId: checkFilterText(req.keyId, "key_id") }),
-        groupBy,
-        limit: MAX_SERIES_POINTS + 1,
-      });
+      const points = await untilAborted(
+        deps.ledger.series({
+          start,
+          end,
+          bucket,
+          ...(req.team && { team: checkFilterText(req.team, "team") }),
+          ...(req.keyId && { keyId: checkFilterText(req.keyId, "key_id") }),
+          groupBy,
+          limit: MAX_SERIES_POINTS + 1,
+        }),
+        ctx.signal,
+      );
       if (points.length > MAX_SERIES_POINTS) {
         throw invalidArgument(
           `the series has more than ${MAX_SERIES_POINTS} points (the limit): narrow the range, use bucket "day" or fewer group_by`,
@@ -110,7 +119,7 @@ export function usageService(deps: UsageServiceDeps): ServiceImpl<typeof UsageSe
       if (!admin) query.keyId = principal.keyId;
       const filters = callsFilterHash(query, req.endTime !== undefined);
       if (req.pageToken !== "") query.before = parsePageToken(req.pageToken, filters);
-      const page = await deps.ledger.calls(query);
+      const page = await untilAborted(deps.ledger.calls(query), ctx.signal);
       return {
         calls: page.calls.map(toCallRecord),
         nextPageToken: page.next ? pageToken(page.next, filters) : "",
