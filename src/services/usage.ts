@@ -84,7 +84,9 @@ export function usageService(deps: UsageServiceDeps): ServiceImpl<typeof UsageSe
 
     async *exportUsage(req, ctx) {
       const { start, end } = parseRange(req.startTime, req.endTime, now());
-      const rows = deps.ledger.rows({ ...(start && { start }), end, ...(req.team && { team: checkFilterText(req.team, "team") }) });
+      // Pages are reads the store cannot interrupt: with the call's signal, the export ends at the
+      // call's own end (client gone, deadline, shutdown) with that code, not after the page.
+      const rows = deps.ledger.rows({ ...(start && { start }), end, ...(req.team && { team: checkFilterText(req.team, "team") }) }, ctx.signal);
       let csv = ledgerCsvHeader;
       // An export of a big ledger runs for minutes: its caller is checked again before each chunk
       // (the credentials through the key cache, the role on the state in force), so a key revoked
@@ -96,7 +98,8 @@ export function usageService(deps: UsageServiceDeps): ServiceImpl<typeof UsageSe
       };
       // Stopping the loop (client gone) returns the store's iterator, which releases its cursor.
       for await (const row of rows) {
-        if (ctx.signal.aborted) return;
+        // Thrown, not returned: a deadline or the shutdown must not end a short CSV with OK.
+        if (ctx.signal.aborted) throw ctx.signal.reason;
         csv += ledgerCsvLine(row);
         if (csv.length >= chunkChars) {
           stillAdmin();

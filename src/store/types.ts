@@ -156,8 +156,11 @@ export interface LedgerStore {
   totals(query: UsageQuery): Promise<UsageTotalRow[]>;
   /** Totals per time bucket and group, by bucket then group; empty buckets and groups are left out. */
   series(query: UsageSeriesQuery): Promise<UsageSeriesRow[]>;
-  /** Rows in time order, streamed (a month of rows must not be held in memory). */
-  rows(query: Omit<UsageQuery, "groupBy">): AsyncIterable<LedgerRow>;
+  /**
+   * Rows in time order, streamed (a month of rows must not be held in memory). Once `signal`
+   * aborts, a page being read is waited for no longer: the iteration throws the signal's reason.
+   */
+  rows(query: Omit<UsageQuery, "groupBy">, signal?: AbortSignal): AsyncIterable<LedgerRow>;
   /** Known spend in USD of a key or a team at or after `since`. */
   spend(scope: { keyId: string } | { team: string }, since: Date): Promise<number>;
   /** A page of calls, newest first (time, then insertion order), filtered; see CallQuery. */

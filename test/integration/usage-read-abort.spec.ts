@@ -71,4 +71,23 @@ describe("usage reads and the call's own end", () => {
     const err = await running;
     expect(err instanceof ConnectError && [err.code, err.rawMessage]).toEqual([Code.Unavailable, "the gateway is shutting down"]);
   }, 60_000);
+
+  it("an export whose page waits behind a slow read, cut by the shutdown: UNAVAILABLE, not a short CSV ending OK", async () => {
+    const gw = await startGateway(config);
+    const usage = createClient(UsageService, transportFor("grpc", gw.url));
+    const slow = outcome(usage.getUsage({ groupBy: ["model", "key"] }));
+    let csv = "";
+    const exported = outcome(
+      (async () => {
+        for await (const piece of usage.exportUsage({})) csv += piece.csv;
+      })(),
+    );
+    const reads = (gw.gateway.store as SqliteStore).reads as WorkerReads;
+    await eventually(() => reads.pending >= 2, 10_000);
+    await gw.gateway.shutdown(10);
+    for (const err of [await slow, await exported]) {
+      expect(err instanceof ConnectError && [err.code, err.rawMessage]).toEqual([Code.Unavailable, "the gateway is shutting down"]);
+    }
+    expect(csv).toBe("");
+  }, 60_000);
 });

@@ -4,6 +4,7 @@
 import type { Pool, PoolClient } from "pg";
 import { callsWhere, checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerPolicyValues, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
 import type { CallPage, CallQuery, LedgerCache, LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
+import { untilAborted } from "../../timers";
 import { rethrowAppendError, rethrowDatabaseError } from "./errors";
 
 /** Rows per INSERT: 22 parameters each, well under PostgreSQL's 65535 parameters per statement. */
@@ -169,17 +170,18 @@ export class PostgresLedgerStore implements LedgerStore {
    * Pages of LEDGER_PAGE_ROWS by keyset (time, id): no connection or transaction stays open
    * while a slow consumer (a CSV download) holds the iterator, or after it stops early.
    */
-  async *rows(query: Omit<UsageQuery, "groupBy">): AsyncIterable<LedgerRow> {
+  async *rows(query: Omit<UsageQuery, "groupBy">, signal?: AbortSignal): AsyncIterable<LedgerRow> {
+    const read = (sql: string, values: unknown[]) => (signal ? untilAborted(this.page(sql, values), signal) : this.page(sql, values));
     const params: unknown[] = [];
     const where = ledgerWhere(query, bindTo(params));
     const order = `ORDER BY time, id LIMIT ${LEDGER_PAGE_ROWS}`;
     const after = `(time, id) > ($${params.length + 1}, $${params.length + 2})`;
-    let page = await this.page(`SELECT * FROM usage_ledger WHERE ${where} ${order}`, params);
+    let page = await read(`SELECT * FROM usage_ledger WHERE ${where} ${order}`, params);
     while (page.length > 0) {
       for (const row of page) yield toLedgerRow(row);
       const last = page[page.length - 1];
       if (last === undefined || page.length < LEDGER_PAGE_ROWS) return;
-      page = await this.page(`SELECT * FROM usage_ledger WHERE ${where} AND ${after} ${order}`, [
+      page = await read(`SELECT * FROM usage_ledger WHERE ${where} AND ${after} ${order}`, [
         ...params,
         last.time,
         last.id,

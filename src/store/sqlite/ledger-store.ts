@@ -7,6 +7,7 @@ import type { SQLInputValue } from "node:sqlite";
 import { Code, ConnectError } from "../../errors";
 import { num, optionalNumber, text, type SqliteRow } from "./columns";
 import { isContentError } from "./errors";
+import { untilAborted } from "../../timers";
 import type { SqliteReads } from "./reads";
 import type { SqliteWrites, WriteRow } from "./writes";
 
@@ -83,17 +84,18 @@ export class SqliteLedgerStore implements LedgerStore {
    * whole export), and no read stays open while a slow consumer (a CSV download) holds the
    * iterator, which would keep the WAL from being checkpointed.
    */
-  async *rows(query: Omit<UsageQuery, "groupBy">): AsyncIterable<LedgerRow> {
+  async *rows(query: Omit<UsageQuery, "groupBy">, signal?: AbortSignal): AsyncIterable<LedgerRow> {
+    const read = (sql: string, values: SQLInputValue[]) => (signal ? untilAborted(this.reads.all(sql, values), signal) : this.reads.all(sql, values));
     const params: SQLInputValue[] = [];
     const where = ledgerWhere(query, bindTo(params));
     const first = `SELECT * FROM usage_ledger WHERE ${where} ORDER BY time, id LIMIT ${LEDGER_PAGE_ROWS}`;
     const next = `SELECT * FROM usage_ledger WHERE ${where} AND (time, id) > (?, ?) ORDER BY time, id LIMIT ${LEDGER_PAGE_ROWS}`;
-    let page = await this.reads.all(first, params);
+    let page = await read(first, params);
     while (page.length > 0) {
       for (const row of page) yield toLedgerRow(row);
       const last = page[page.length - 1];
       if (last === undefined || page.length < LEDGER_PAGE_ROWS) return;
-      page = await this.reads.all(next, [...params, num(last, "time"), num(last, "id")]);
+      page = await read(next, [...params, num(last, "time"), num(last, "id")]);
     }
   }
 
