@@ -24,6 +24,7 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
+import { Counts } from "../counts";
 import { grpcPercentEncode } from "./node-adapter";
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 
@@ -205,7 +206,7 @@ export function createOnePortServer(listener: RequestListener, options: OnePortO
     }
   }
 
-  const perAddress = new Map<string, number>();
+  const perAddress = new Counts();
   const refusals = refusalLog(options.log, options.refusalLogIntervalMs ?? 5_000);
   const tcp = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
     const address = clientKey(socket.remoteAddress);
@@ -213,19 +214,16 @@ export function createOnePortServer(listener: RequestListener, options: OnePortO
       socket.destroy(); // already gone
       return;
     }
-    const count = perAddress.get(address) ?? 0;
-    if (count >= maxPerAddress) {
+    if (perAddress.get(address) >= maxPerAddress) {
       refusals.refused("address", address);
       socket.destroy();
       return;
     }
-    perAddress.set(address, count + 1);
+    perAddress.add(address, 1);
     sockets.add(socket);
     socket.once("close", () => {
       sockets.delete(socket);
-      const left = (perAddress.get(address) ?? 1) - 1;
-      if (left > 0) perAddress.set(address, left);
-      else perAddress.delete(address);
+      perAddress.add(address, -1);
     });
     sniff(socket);
   });

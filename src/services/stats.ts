@@ -10,6 +10,7 @@
 // one interval.
 // Watchers are bounded per gateway and per caller (RESOURCE_EXHAUSTED past either).
 import { setTimeout as sleep } from "node:timers/promises";
+import { Counts } from "../counts";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
@@ -220,19 +221,4 @@ export function statsService(deps: StatsServiceDeps): ServiceImpl<typeof StatsSe
       }
     },
   };
-}
-
-/** Counts by name; a name whose count falls to 0 is forgotten (the maps stay as small as what is open). */
-class Counts {
-  private readonly counts = new Map<string, number>();
-
-  get(name: string): number {
-    return this.counts.get(name) ?? 0;
-  }
-
-  add(name: string, delta: number): void {
-    const n = this.get(name) + delta;
-    if (n <= 0) this.counts.delete(name);
-    else this.counts.set(name, n);
-  }
 }
