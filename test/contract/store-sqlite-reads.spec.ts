@@ -14,6 +14,7 @@ import { MAX_ENDING, MAX_READS, WorkerReads } from "../../src/store/sqlite/reads
 import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite/sqlite-store";
 import type { LedgerRow } from "../../src/store/types";
 import { BIG_LEDGER_T0, fillLedger } from "../support/big-ledger";
+import { ledgerRow } from "../support/ledger-row";
 
 const root = mkdtempSync(join(tmpdir(), "modelgate-sqlite-reads-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -56,22 +57,7 @@ async function until(what: string, done: () => boolean, timeoutMs = 20_000): Pro
   }
 }
 
-const row = (requestId: string): LedgerRow => ({
-  time: new Date(T0 + BIG_ROWS + 1),
-  requestId,
-  keyId: "key_small",
-  team: "t",
-  endpoint: "chat",
-  provider: "openai",
-  model: "gpt-4o-mini",
-  modelVersion: "",
-  promptTokens: 1,
-  completionTokens: 2,
-  costUsd: 0.25,
-  status: "ok",
-  latencyMs: 1,
-  streamed: false,
-});
+const row = (requestId: string): LedgerRow => ledgerRow(requestId, { time: new Date(T0 + BIG_ROWS + 1), keyId: "key_small" });
 
 describe("sqlite store: where the reads run", () => {
   it("keeps a :memory: database's reads in-thread", async () => {

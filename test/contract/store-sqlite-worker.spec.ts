@@ -12,6 +12,7 @@ import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite/sqlite
 import { WorkerWrites } from "../../src/store/sqlite/writes";
 import type { FeedbackRow, LedgerRow } from "../../src/store/types";
 import { LedgerWriter } from "../../src/usage/ledger-writer";
+import { ledgerRow } from "../support/ledger-row";
 
 const root = mkdtempSync(join(tmpdir(), "modelgate-sqlite-worker-"));
 let fileSeq = 0;
@@ -29,22 +30,7 @@ async function openFile(path = newPath()): Promise<{ store: SqliteStore; workers
   return { store, workers: store.writes, path };
 }
 
-const row = (requestId: string, time = 1_750_000_000_000): LedgerRow => ({
-  time: new Date(time),
-  requestId,
-  keyId: "key_1",
-  team: "t",
-  endpoint: "chat",
-  provider: "openai",
-  model: "gpt-4o-mini",
-  modelVersion: "",
-  promptTokens: 1,
-  completionTokens: 2,
-  costUsd: 0.25,
-  status: "ok",
-  latencyMs: 1,
-  streamed: false,
-});
+const row = (requestId: string, time = 1_750_000_000_000): LedgerRow => ledgerRow(requestId, { time: new Date(time) });
 
 /** Request ids in the file, in insertion order, read by a connection of the test's own. */
 function storedIds(path: string): string[] {
