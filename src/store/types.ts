@@ -207,6 +207,8 @@ export interface Store {
   ledger: LedgerStore;
   /** Feedback on calls, beside their ledger rows. */
   feedback: FeedbackStore;
+  /** Responses API answers kept for retrieval and for chaining (previous_response_id). */
+  responses: ResponseStore;
   /** Creates or upgrades the schema; idempotent, safe to run from several replicas at once. */
   migrate(): Promise<void>;
   /**
@@ -279,4 +281,41 @@ export interface FeedbackStore {
   priorFeedback(requestId: string, name: string): Promise<{ total: number; scoredSameName: number }>;
   /** Arms ordered by endpoint, name, target, model version. */
   summary(query: FeedbackSummaryQuery): Promise<FeedbackArmTotal[]>;
+}
+
+/**
+ * One stored Responses API answer (`store: true`, OpenAI's default), with the conversation it
+ * ends, so that a later request naming it in `previous_response_id` reads one row, not a chain.
+ */
+export interface StoredResponse {
+  /** "resp_" + the call's request id; the primary key (a put with the same id replaces the row). */
+  id: string;
+  /** The caller that made it: who may read, chain and delete it (see responses' ownership rule). */
+  keyId: string;
+  team: string;
+  /** The endpoint the request named (`model`). */
+  endpoint: string;
+  createdAt: Date;
+  /** After this instant the response is gone for every reader (get answers undefined) and may be purged. */
+  expiresAt: Date;
+  /** The Response object as it was answered: JSON text. */
+  response: string;
+  /**
+   * The conversation up to and including this answer: the chain's input and output items (each
+   * with its id), this request's input items, then this answer's output items: a JSON array.
+   */
+  items: string;
+  /** How many of `items` were this answer's input (the rest are its output): `input_items` lists those. */
+  inputCount: number;
+}
+
+export interface ResponseStore {
+  /** Stores (or replaces, by id) responses, all in one transaction. */
+  put(rows: readonly StoredResponse[]): Promise<void>;
+  /** The response with this id, or undefined when there is none or it expired at or before `now`. */
+  get(id: string, now: Date): Promise<StoredResponse | undefined>;
+  /** Removes the response with this id (no error when there is none). */
+  delete(id: string): Promise<void>;
+  /** Removes up to `limit` responses that expired at or before `now`; how many it removed. */
+  purgeExpired(now: Date, limit: number): Promise<number>;
 }
