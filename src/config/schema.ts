@@ -294,6 +294,17 @@ export const configSchema = z.strictObject({
           read_timeout_ms: z.number().int().min(1).max(600_000).default(10_000),
         })
         .prefault({}),
+      /** The Responses API's stored responses (`store: true`, OpenAI's default; previous_response_id). */
+      responses: z
+        .strictObject({
+          /** false: nothing is stored (answers say `store: false`) and previous_response_id is refused. */
+          enabled: z.boolean().default(true),
+          /** How long a stored response can be read and chained, in hours (OpenAI keeps them 30 days). */
+          ttl_hours: z.number().positive().max(24 * 365 * 10).default(720),
+          /** The most a stored response may hold (its Response JSON and its whole conversation), in bytes. */
+          max_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** Per-team limits and budgets, by team name. */

@@ -45,22 +45,15 @@ export function authInterceptor(deps: AuthDeps = {}): Interceptor {
       setOnce(req.contextValues, callerKey, scope.streamed ? { principal: anonymous, recheck: recheckAnonymous } : { principal: anonymous });
       return next(req);
     }
-    const header = req.header.get("authorization");
-    if (!header) throw unauthenticated('missing API key: send "Authorization: Bearer <key>"');
-    const token = bearer.exec(header)?.[1];
-    if (!token) throw unauthenticated('malformed Authorization header: expected "Bearer <key>"');
-    const { jwt, keysBySha256, grants } = scope.state.auth;
-    let principal: Principal;
+    const { grants } = scope.state.auth;
+    const who = await identify(req.header.get("authorization"), scope.state, deps.keyCache, req.signal, now());
+    const { principal } = who;
     let recheck: ((state: RuntimeState) => Principal) | undefined;
-    if (jwt && looksLikeJwt(token)) {
-      const claims = await jwt.verify(token, req.signal);
-      const verified: Principal = { keyId: `jwt:${claims.subject}`, keyName: claims.subject, team: claims.team ?? "", roles: new Set(claims.roles) };
-      principal = verified;
-      if (scope.streamed) recheck = (state) => recheckToken(verified, claims.expiresAt.getTime(), state, now());
-    } else {
-      const hash = sha256Hex(token);
-      principal = keysBySha256.get(hash) ?? storedPrincipal(deps.keyCache?.lookup(hash), now());
-      if (scope.streamed) recheck = (state) => recheckKey(principal, hash, state, deps.keyCache, now());
+    if (scope.streamed) {
+      recheck =
+        who.hash === undefined
+          ? (state) => recheckToken(principal, who.expiresAtMs ?? 0, state, now())
+          : (state) => recheckKey(principal, who.hash!, state, deps.keyCache, now());
     }
     if (adminServices.has(req.service.typeName)) {
       // No endpoint check here: an `endpoint` in these requests is a filter, not a call target.
@@ -82,6 +75,38 @@ export function authInterceptor(deps: AuthDeps = {}): Interceptor {
     if (!decision.allowed) throw permissionDenied(decision.missing);
     return next(req);
   };
+}
+
+/** Who an Authorization header names, and what a stream's re-check needs: the key's hash, or the token's expiry. */
+interface Identified {
+  principal: Principal;
+  hash?: string;
+  expiresAtMs?: number;
+}
+
+/** The principal of a `Bearer` API key or JWT, on `state` with auth on; UNAUTHENTICATED otherwise. */
+async function identify(header: string | null | undefined, state: RuntimeState, keyCache: KeyCache | undefined, signal: AbortSignal, now: number): Promise<Identified> {
+  if (!header) throw unauthenticated('missing API key: send "Authorization: Bearer <key>"');
+  const token = bearer.exec(header)?.[1];
+  if (!token) throw unauthenticated('malformed Authorization header: expected "Bearer <key>"');
+  const { jwt, keysBySha256 } = state.auth;
+  if (jwt && looksLikeJwt(token)) {
+    const claims = await jwt.verify(token, signal);
+    const principal: Principal = { keyId: `jwt:${claims.subject}`, keyName: claims.subject, team: claims.team ?? "", roles: new Set(claims.roles) };
+    return { principal, expiresAtMs: claims.expiresAt.getTime() };
+  }
+  const hash = sha256Hex(token);
+  return { principal: keysBySha256.get(hash) ?? storedPrincipal(keyCache?.lookup(hash), now), hash };
+}
+
+/**
+ * Who is calling, for the REST routes that are not service calls (the Responses API's stored
+ * responses): the same API keys and tokens as the interceptor's, anonymous with auth off. Grants
+ * on endpoints are the caller's business (those routes name no endpoint).
+ */
+export async function authenticate(header: string | null | undefined, state: RuntimeState, keyCache: KeyCache | undefined, signal: AbortSignal): Promise<Principal> {
+  if (!state.auth.enabled) return anonymous;
+  return (await identify(header, state, keyCache, signal, Date.now())).principal;
 }
 
 // Re-checks for server streams (Caller.recheck): the same decisions as a new call would get, on

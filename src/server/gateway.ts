@@ -13,7 +13,7 @@ import { EndpointService, file_modelgate_v1_endpoint } from "../../gen/modelgate
 import { FeedbackService, file_modelgate_v1_feedback } from "../../gen/modelgate/v1/feedback_pb";
 import { PredictService, file_modelgate_v1_predict } from "../../gen/modelgate/v1/predict_pb";
 import type { LoadedConfig } from "../config/load";
-import { authInterceptor } from "../interceptors/auth";
+import { authInterceptor, authenticate } from "../interceptors/auth";
 import { boundsInterceptor } from "../interceptors/bounds";
 import { callContextInterceptor } from "../interceptors/call-context";
 import { errorsInterceptor } from "../interceptors/errors";
@@ -59,6 +59,7 @@ import { predictService } from "../services/predict";
 import { UpstreamClient } from "../upstream/client";
 import { mlflowSurface } from "../surfaces/mlflow/index";
 import { openaiSurface } from "../surfaces/openai/index";
+import { StoredResponses } from "../surfaces/openai/stored-responses";
 import { consoleHandler } from "../surfaces/console";
 import { createRestRouter } from "../surfaces/router";
 import { inProcessClients } from "../surfaces/services";
@@ -104,6 +105,9 @@ export const apiFiles = [
   file_modelgate_v1_stats,
 ];
 
+/** How often expired stored responses are removed (each time in batches, bounded). */
+const PURGE_INTERVAL_MS = 10 * 60_000;
+
 export class Gateway {
   readonly health = new HealthStatus();
   private state: RuntimeState;
@@ -131,6 +135,10 @@ export class Gateway {
   private readonly liveStats = new LiveStats();
   /** Aborted when shutdown starts: stats watchers end at once rather than wait out the grace period. */
   private readonly watchersStop = new AbortController();
+  /** The Responses API's stored responses (store.responses). */
+  private readonly storedResponses: StoredResponses;
+  /** Removes expired stored responses now and then. */
+  private readonly purgeTimer: NodeJS.Timeout;
   private idle: (() => void) | undefined;
   /** A call answered on its HTTP/2 stream ended: one function for all of them, nothing of a call's kept by its listener. */
   private readonly streamClosed = () => {
@@ -167,6 +175,15 @@ export class Gateway {
     });
     this.feedback = new FeedbackBook(this.metrics.registry);
     this.feedbackWriter = new FeedbackWriter(backends.store.feedback);
+    const kept = options.config.file.store.responses;
+    this.storedResponses = new StoredResponses({
+      store: backends.store.responses,
+      enabled: kept.enabled,
+      ttlMs: kept.ttl_hours * 3_600_000,
+      maxBytes: kept.max_bytes,
+      authenticate: (header, signal) => authenticate(header, this.state, backends.keyCache, signal),
+    });
+    this.purgeTimer = setInterval(() => void this.purgeResponses(), PURGE_INTERVAL_MS).unref();
     // Policy decisions (src/policies): counted on this registry, logged by this logger.
     registerPolicyMetrics(this.metrics.registry);
     setPolicyLogger(options.logger);
@@ -331,6 +348,7 @@ export class Gateway {
   async shutdown(graceMs = this.settings.shutdown_grace_ms): Promise<void> {
     this.health.shutdown();
     this.watchersStop.abort();
+    clearInterval(this.purgeTimer);
     const stopped = this.server.stopAccepting();
     if (this.active > 0) {
       await Promise.race([
@@ -357,6 +375,15 @@ export class Gateway {
     await this.backends.counters.close();
     await this.backends.store.close();
     await closePolicyStores();
+  }
+
+  private async purgeResponses(): Promise<void> {
+    try {
+      const removed = await this.storedResponses.purge();
+      if (removed > 0) this.options.logger.info({ removed }, "expired stored responses removed");
+    } catch (err) {
+      this.options.logger.error({ err }, "could not remove expired stored responses (retried later)");
+    }
   }
 
   private async serveMetrics(req: NodeRequest, res: NodeResponse): Promise<void> {
@@ -425,7 +452,7 @@ export class Gateway {
     const clients = inProcessClients(routes, { shutdownSignal: this.shutdownController.signal });
     const rest = createRestRouter([
       // A streamed answer waits for a client that stopped reading as long as an idle connection.
-      openaiSurface(clients, this.settings.max_body_bytes, {
+      openaiSurface(clients, this.settings.max_body_bytes, this.storedResponses, {
         stallMs: this.settings.idle_timeout_ms,
         onBackpressure: (event) => this.metrics.recordSseBackpressure("openai", event),
       }),

@@ -327,8 +327,8 @@ export interface SseEvent {
 export interface SseFraming<T> {
   /** The events one message of the call's stream becomes (none, one or several). */
   eventsOf(message: T): readonly SseEvent[];
-  /** The events after the last message. */
-  end(): readonly SseEvent[];
+  /** The events after the last message (a failure to make them is the stream's failure). */
+  end(): readonly SseEvent[] | Promise<readonly SseEvent[]>;
   /** The events for a failure once the stream has begun (the 200 is out). */
   failure(err: unknown): readonly SseEvent[];
 }
@@ -347,7 +347,7 @@ export function streamSseEvents<T>(
     headersOut,
     {
       write: (message) => writeSseEvents(res, framing.eventsOf(message)),
-      end: () => void writeSseEvents(res, framing.end()),
+      end: async () => void writeSseEvents(res, await framing.end()),
       fail: (err) => void writeSseEvents(res, framing.failure(err)),
     },
     streaming,
@@ -366,7 +366,7 @@ function writeSseEvents(res: NodeResponse, events: readonly SseEvent[]): boolean
 /** What pumpSse does with the call's stream: each message (true if it wrote), its end, a failure midway. */
 interface SseSink<T> {
   write(message: T): boolean;
-  end(): void;
+  end(): void | Promise<void>;
   fail(err: unknown): void;
 }
 
@@ -399,7 +399,7 @@ async function pumpSse<T>(res: NodeResponse, stream: AsyncIterable<T>, headersOu
         }
       }
     }
-    sink.end();
+    await sink.end();
   } catch (err) {
     if (!res.destroyed) sink.fail(err);
   }

@@ -113,6 +113,15 @@ const openaiPost = (
   },
 });
 
+/** A stored response's route: readable by the keys of the team that created it (its key, without a team) and admins; 404 for anyone else. */
+const storedResponseRoute = (summary: string, ok: string, query: object[] = []) => ({
+  tags: ["OpenAI"],
+  summary,
+  description: "Readable by the keys of the team that stored it (the key itself when it has no team) and by admins; anyone else gets a 404.",
+  parameters: [nameParam("response_id", "The response's id (resp_...)."), ...query],
+  responses: { "200": { description: ok }, default: { description: "An error", content: json(ref("ErrorResponse")) } },
+});
+
 let document: object | undefined;
 
 /** The document (built once: the schemas do not change while the process runs). */
@@ -146,12 +155,28 @@ export function openApiDocument(): object {
       },
       "/v1/chat/completions": openaiPost("Chat completion", "ChatCompletionRequest"),
       "/v1/responses": openaiPost(
-        "Create a response (Responses API, stateless)",
+        "Create a response (Responses API)",
         "CreateResponse",
-        "`model` is the name of a configured chat endpoint; the call goes through ChatService. Nothing is stored: `previous_response_id`, " +
+        "`model` is the name of a configured chat endpoint; the call goes through ChatService. With `store` true (the default) the " +
+          "answer is kept (store.responses) for the routes below and for `previous_response_id`, which continues its conversation. " +
           "`conversation`, `background` and built-in tools are refused. With `stream: true` the answer is the Responses API's " +
           "Server-Sent Events (`event: response.created` ... `event: response.completed`), with no `[DONE]`.",
       ),
+      "/v1/responses/{response_id}": {
+        get: storedResponseRoute("Retrieve a stored response", "The Response as it was answered."),
+        delete: storedResponseRoute("Delete a stored response", "`{id, object: \"response\", deleted: true}`."),
+      },
+      "/v1/responses/{response_id}/input_items": {
+        get: storedResponseRoute(
+          "List a stored response's input items",
+          "The items it was generated from (earlier turns of its conversation included), each with an id: `{object: \"list\", data, first_id, last_id, has_more}`.",
+          [
+            { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
+            { name: "order", in: "query", required: false, schema: { type: "string", enum: ["asc", "desc"], default: "desc" } },
+            { name: "after", in: "query", required: false, schema: { type: "string" }, description: "An item id: the items after it." },
+          ],
+        ),
+      },
       "/v1/completions": openaiPost("Text completion (legacy)", "CompletionRequest"),
       "/v1/embeddings": openaiPost("Embeddings", "EmbeddingRequest"),
       "/v1/models": { get: { tags: ["OpenAI"], summary: "List models (the endpoints)", responses: { "200": { description: "OK", content: json(ref("ModelList")) } } } },

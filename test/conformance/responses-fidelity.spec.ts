@@ -108,10 +108,11 @@ const decisions: Decision[] = [
   { field: "truncation", sample: "disabled", outcome: { kind: "gateway" } },
   { field: "truncation", sample: "auto", outcome: { kind: "refused", message: /only "disabled"/ } },
   { field: "background", sample: false, outcome: { kind: "gateway" } },
-  { field: "background", sample: true, outcome: { kind: "refused", message: /does not store responses/ } },
+  { field: "background", sample: true, outcome: { kind: "refused", message: /background responses are not supported/ } },
   { field: "include", sample: ["message.output_text.logprobs"], outcome: { kind: "refused", message: /no include values/, param: "include[0]" } },
   { field: "top_logprobs", sample: 3, outcome: { kind: "refused", message: /top_logprobs is not supported/ } },
-  { field: "previous_response_id", sample: "resp_123", outcome: { kind: "refused", message: /does not store responses/ } },
+  // A stored one continues its conversation (openai-responses-stored.spec.ts); an unknown one is refused.
+  { field: "previous_response_id", sample: "resp_123", outcome: { kind: "refused", message: /No response with id "resp_123"/ } },
   { field: "conversation", sample: "conv_123", outcome: { kind: "refused", message: /does not store conversations/ } },
   { field: "prompt", sample: { id: "pmpt_123" }, outcome: { kind: "refused", message: /stored prompts/ } },
   { field: "max_tool_calls", sample: 3, outcome: { kind: "refused", message: /max_tool_calls is not supported/ } },

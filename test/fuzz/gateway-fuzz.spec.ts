@@ -26,6 +26,7 @@ import { apiFiles } from "../../src/server/gateway";
 import { chatCompletionBody } from "../../src/surfaces/openai/chat";
 import { completionBody } from "../../src/surfaces/openai/completions";
 import { embeddingBody } from "../../src/surfaces/openai/embeddings";
+import { StoredResponses, type StoredResponsesOptions } from "../../src/surfaces/openai/stored-responses";
 import { openaiSurface } from "../../src/surfaces/openai/index";
 import { responsesBody } from "../../src/surfaces/openai/responses";
 import { mlflowSurface } from "../../src/surfaces/mlflow/index";
@@ -338,7 +339,7 @@ function grpcRaw(session: http2.ClientHttp2Session, path: string, body: Uint8Arr
 
 /** The REST routes, listed from the surfaces themselves (a new route is fuzzed without a change here). */
 const noClients = {} as ServiceClients;
-const restRoutes = [...openaiSurface(noClients, 0).routes, ...mlflowSurface(noClients, 0, () => undefined).routes].map((r) => ({
+const restRoutes = [...openaiSurface(noClients, 0, new StoredResponses({} as StoredResponsesOptions)).routes, ...mlflowSurface(noClients, 0, () => undefined).routes].map((r) => ({
   method: r.method,
   path: r.path,
 }));

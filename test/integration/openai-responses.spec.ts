@@ -1,6 +1,7 @@
-// POST /v1/responses (OpenAI's Responses API, stateless), driven by the official `openai` npm SDK:
+// POST /v1/responses (OpenAI's Responses API), driven by the official `openai` npm SDK:
 // client.responses.create and client.responses.stream, unchanged, through the same pipeline as
-// chat (auth, quotas, ledger, routing).
+// chat (auth, quotas, ledger, routing). Stored responses (retrieve, delete, input_items,
+// previous_response_id): openai-responses-stored.spec.ts.
 import OpenAI from "openai";
 import type { ResponseStreamEvent } from "openai/resources/responses/responses";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -70,11 +71,14 @@ describe("responses.create", () => {
     expect(res).not.toHaveProperty("store");
   });
 
-  it("the id derives from the gateway's request id (the caller's x-request-id when given)", async () => {
+  it("the id starts with the gateway's request id (the caller's x-request-id when given), then a random part", async () => {
     const res = await client.responses.create({ model: "echo-chat", input: "x" }, { headers: { "x-request-id": "rid-responses-1" } });
-    expect(res.id).toBe("resp_rid-responses-1");
+    expect(res.id).toMatch(/^resp_rid-responses-1_[0-9a-f]{12}$/);
+    // The same request id twice: two answers, two ids.
+    const again = await client.responses.create({ model: "echo-chat", input: "x" }, { headers: { "x-request-id": "rid-responses-1" } });
+    expect(again.id).not.toBe(res.id);
     const raw = await client.responses.create({ model: "echo-chat", input: "x" }).withResponse();
-    expect(raw.data.id).toBe(`resp_${raw.response.headers.get("x-request-id")}`);
+    expect(raw.data.id.startsWith(`resp_${raw.response.headers.get("x-request-id")}_`)).toBe(true);
   });
 
   it("item input with instructions reaches the upstream as a system message, then the turns in order", async () => {
@@ -259,7 +263,7 @@ describe("refused fields: BadRequestError naming the field", () => {
   };
 
   it.each([
-    ["previous_response_id", { previous_response_id: "resp_123" }, "previous_response_id", /does not store responses/],
+    ["an unknown previous_response_id", { previous_response_id: "resp_123" }, "previous_response_id", /No response with id "resp_123"/],
     ["conversation", { conversation: "conv_123" }, "conversation", /does not store conversations/],
     ["background", { background: true }, "background", /background responses are not supported/],
     ["a built-in tool", { tools: [{ type: "web_search" }] }, "tools[0]", /web_search tools are not supported/],
@@ -277,7 +281,7 @@ describe("refused fields: BadRequestError naming the field", () => {
     expect(err.message).toMatch(message);
   });
 
-  it("store is accepted either way (nothing is stored)", async () => {
+  it("store true and false both answer (what each keeps: openai-responses-stored.spec.ts)", async () => {
     expect((await client.responses.create({ model: "echo-chat", input: "x", store: true })).status).toBe("completed");
     expect((await client.responses.create({ model: "echo-chat", input: "x", store: false })).status).toBe("completed");
   });
@@ -310,7 +314,7 @@ describe("errors as the SDK's typed exceptions", () => {
     expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe((chat as InstanceType<typeof OpenAI.APIError>).status);
   });
 
-  it("retrieve, delete, input_items and cancel: 404 saying nothing is stored", async () => {
+  it("retrieve, delete, input_items and cancel of an unknown id: NotFoundError naming it", async () => {
     const calls = [
       () => client.responses.retrieve("resp_abc"),
       () => client.responses.delete("resp_abc"),
@@ -320,14 +324,14 @@ describe("errors as the SDK's typed exceptions", () => {
     for (const call of calls) {
       const err = await call().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(OpenAI.NotFoundError);
-      expect((err as Error).message).toContain("does not store responses");
+      expect((err as Error).message).toContain('No response with id "resp_abc"');
     }
     // An id as long as the request line allows is not echoed whole.
-    const long = await fetch(`${gw.url}/v1/responses/resp_${"x".repeat(8000)}`);
+    const long = await fetch(`${gw.url}/v1/responses/resp_${"x".repeat(8000)}`, { headers: { authorization: `Bearer ${key}` } });
     expect(long.status).toBe(404);
     const message = ((await long.json()) as { error: { message: string } }).error.message;
     expect(message.length).toBeLessThan(400);
-    expect(message).toContain("does not store responses");
+    expect(message).toContain("No response with id");
   });
 
   it("oversize body -> 413 request_too_large", async () => {

@@ -6,7 +6,7 @@
 // as OpenAI does; `param` names the request field when the message does. Rate-limit refusals
 // carry the x-ratelimit-* headers the quota layer put in the error's metadata.
 import { Code, ConnectError } from "@connectrpc/connect";
-import { clip, httpStatusFor } from "../../errors";
+import { httpStatusFor } from "../../errors";
 import { isBodyTooLarge } from "../http";
 
 export interface OpenAIErrorBody {
@@ -43,6 +43,9 @@ function rateLimitTypeAndCode(message: string): { type: string; code: string } {
   return { type: "requests", code: "rate_limit_exceeded" };
 }
 
+/** stored-responses.ts's NOT_FOUND message. */
+const storedResponseNotFound = /^No response with id /;
+
 export function openaiError(err: unknown): OpenAIErrorResponse {
   const e = ConnectError.from(err);
   const message = e.rawMessage;
@@ -64,7 +67,8 @@ export function openaiError(err: unknown): OpenAIErrorResponse {
       break;
     case Code.NotFound:
       type = "invalid_request_error";
-      code = "model_not_found";
+      // A stored response that is not there is no model (OpenAI answers it with a null code).
+      code = storedResponseNotFound.test(message) ? null : "model_not_found";
       break;
     case Code.Unauthenticated:
       type = "invalid_request_error";
@@ -92,23 +96,6 @@ export function openaiError(err: unknown): OpenAIErrorResponse {
 /** 404 for a path under /v1/ that the surface does not serve, in OpenAI's words. */
 export function openaiNotFound(method: string, path: string): OpenAIErrorResponse {
   return { status: 404, body: openaiErrorBody(`Invalid URL (${method} ${path})`, "invalid_request_error"), headers: {} };
-}
-
-/**
- * 404 for the Responses API's stored-response routes (retrieve, delete, input_items, cancel):
- * this gateway answers /v1/responses statelessly and keeps nothing to find.
- */
-export function openaiResponseNotStored(method: string, path: string, responseId: string): OpenAIErrorResponse {
-  return {
-    status: 404,
-    body: openaiErrorBody(
-      `No response ${JSON.stringify(clip(responseId, 64))}: this gateway does not store responses (POST /v1/responses is stateless, whatever \`store\` says), so ${method} ${path} has nothing to find`,
-      "invalid_request_error",
-      null,
-      null,
-    ),
-    headers: {},
-  };
 }
 
 /** 405 for a known path asked with another method (the router adds `allow`; `code` is null, as for 404). */

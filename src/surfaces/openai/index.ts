@@ -1,23 +1,25 @@
-// The OpenAI-compatible surface: /v1/chat/completions, /v1/responses (stateless), /v1/completions,
+// The OpenAI-compatible surface: /v1/chat/completions, /v1/responses (stored or not), /v1/completions,
 // /v1/embeddings, /v1/models. Existing OpenAI SDKs work unchanged with base URL http://HOST:PORT/v1. Every
 // answer, SSE chunk and error is checked against OpenAI's OpenAPI document in
 // test/conformance/.
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { EmbeddingPrecision } from "../../../gen/modelgate/v1/embeddings_pb";
-import { clip } from "../../errors";
+import { getCaller } from "../../interceptors/call-info";
 import { callOptionsFor, readJson, sendJson, streamSse, streamSseEvents, type SseStreaming } from "../http";
-import type { RestRoute, RestSurface } from "../router";
+import type { RestSurface } from "../router";
 import type { ServiceClients } from "../services";
 import { parseBody } from "../../services/validate";
 import { type StreamState, chatChunkJson, chatCompletionJson, openaiChatCompletionBody, toChatRequest } from "./chat";
 import { completionBody, completionChunkJson, completionJson, toCompleteRequest } from "./completions";
 import { embeddingBody, embeddingsJson, toEmbedRequest } from "./embeddings";
-import { openaiError, openaiErrorBody, openaiMethodNotAllowed, openaiNotFound, openaiResponseNotStored } from "./errors";
+import { openaiError, openaiMethodNotAllowed, openaiNotFound } from "./errors";
 import { responsesBody, toChatRequestFromResponses } from "./responses";
 import { ResponseEvents, responseFromChat } from "./responses-output";
+import { type ResponseObject, type StoredResponses, inputItemResources, newResponseId } from "./stored-responses";
 import type { NodeRequest, NodeResponse } from "../../server/one-port";
 import { describeEndpointJson } from "./models";
 
-export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, streaming: SseStreaming = {}): RestSurface {
+export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, stored: StoredResponses, streaming: SseStreaming = {}): RestSurface {
   const sse = <T>(res: NodeResponse, stream: AsyncIterable<T>, headersOut: Record<string, string>, toJson: (chunk: T) => unknown) =>
     streamSse(res, stream, headersOut, toJson, { errorBody: (err) => openaiError(err).body, terminator: "[DONE]", ...streaming });
   const now = () => Math.floor(Date.now() / 1000);
@@ -55,19 +57,33 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, str
         path: "/v1/responses",
         async handler(req, res) {
           const body = parseBody(responsesBody, await readBody(req));
-          const request = toChatRequestFromResponses(body);
-          // The gateway assigned the request id before routing (the caller's when sane): resp_<id>.
-          const base = { requestId: String(req.headers["x-request-id"] ?? ""), body, startedAt: now() };
+          // The gateway assigned the request id before routing (the caller's when sane).
+          const requestId = String(req.headers["x-request-id"] ?? "");
           const headersOut: Record<string, string> = {};
-          const options = callOptionsFor(req, res, headersOut);
+          // The call's context values: the auth interceptor leaves the caller there, who owns what is stored.
+          const options = { ...callOptionsFor(req, res, headersOut), contextValues: createContextValues() };
+          const history = body.previous_response_id == null ? undefined : await stored.history(req.headers.authorization, body.previous_response_id, options.signal);
+          const request = toChatRequestFromResponses(body, history?.items);
+          const store = body.store !== false && stored.enabled;
+          const input = store ? inputItemResources(body, requestId) : [];
+          if (store) stored.checkSize(history, input);
+          // OpenAI's Response schema has no `store`: whether it was kept shows in GET /v1/responses/{id}.
+          const base = { requestId, responseId: newResponseId(requestId), body, startedAt: now() };
+          const keep = async (response: ResponseObject) => {
+            const caller = getCaller(options.contextValues);
+            if (!caller) throw new ConnectError("the call ended without a caller to store the response for", Code.Internal);
+            await stored.save(caller.principal, body.model, response, input, history);
+          };
           if (!body.stream) {
-            sendJson(res, 200, responseFromChat(await clients.chat.chat(request, options), base), headersOut);
+            const response = responseFromChat(await clients.chat.chat(request, options), base);
+            if (store) await keep(response);
+            sendJson(res, 200, response, headersOut);
             return;
           }
-          await streamSseEvents(res, clients.chat.streamChat(request, options), headersOut, new ResponseEvents(base), streaming);
+          await streamSseEvents(res, clients.chat.streamChat(request, options), headersOut, new ResponseEvents(base, store ? keep : undefined), streaming);
         },
       },
-      ...notStoredRoutes,
+      ...stored.routes(),
       {
         method: "POST",
         path: "/v1/completions",
@@ -119,35 +135,3 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, str
     ],
   };
 }
-
-/**
- * The Responses API's routes for stored responses: a 404 that says why (nothing is stored), not
- * the unknown-route one; the token-counting and compaction routes answer that they are not served.
- */
-const notStoredRoutes: RestRoute[] = [
-  ...(
-    [
-      ["GET", "/v1/responses/{response_id}"],
-      ["DELETE", "/v1/responses/{response_id}"],
-      ["GET", "/v1/responses/{response_id}/input_items"],
-      ["POST", "/v1/responses/{response_id}/cancel"],
-    ] as const
-  ).map(([method, path]): RestRoute => ({
-    method,
-    path,
-    async handler(_req, res, params) {
-      const id = params["response_id"] ?? "";
-      const r = openaiResponseNotStored(method, path.replace("{response_id}", encodeURIComponent(clip(id, 64))), id);
-      sendJson(res, r.status, r.body, r.headers);
-    },
-  })),
-  ...["/v1/responses/input_tokens", "/v1/responses/compact"].map(
-    (path): RestRoute => ({
-      method: "POST",
-      path,
-      async handler(_req, res) {
-        sendJson(res, 404, openaiErrorBody(`POST ${path} is not served by this gateway (only POST /v1/responses, statelessly)`, "invalid_request_error"));
-      },
-    }),
-  ),
-];

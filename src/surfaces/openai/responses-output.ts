@@ -2,7 +2,8 @@
 // Responses event sequence (response.created, response.in_progress, output items and content
 // parts opened, text and argument deltas, everything closed, then response.completed or
 // response.incomplete; response.failed for a failure midway), every event with its
-// sequence_number. Ids derive from the gateway's request id: resp_<id>, msg_<id>, fc_<id>_<n>.
+// sequence_number. Ids derive from the gateway's request id: resp_<id>_<random> (stored-responses.ts),
+// msg_<id>, fc_<id>_<n>. A stored answer is kept before its terminal event is written.
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ChatResponse, StreamChatResponse } from "../../../gen/modelgate/v1/chat_pb";
 import type { Annotation, ChatMessage, Usage } from "../../../gen/modelgate/v1/common_pb";
@@ -13,6 +14,8 @@ import type { ResponsesBody } from "./responses";
 /** What a Response repeats from its request, and its identity. */
 export interface ResponseBase {
   requestId: string;
+  /** The Response's id (newResponseId). */
+  responseId: string;
   body: ResponsesBody;
   /** The gateway's clock when the call started (seconds). */
   startedAt: number;
@@ -59,7 +62,7 @@ function responseJson(
   const { body } = base;
   const format = body.text?.format;
   return {
-    id: `resp_${base.requestId}`,
+    id: base.responseId,
     object: "response",
     created_at: fields.created,
     status: fields.status,
@@ -72,7 +75,7 @@ function responseJson(
     model: fields.model,
     output: fields.output,
     parallel_tool_calls: body.parallel_tool_calls ?? true,
-    previous_response_id: null,
+    previous_response_id: body.previous_response_id ?? null,
     reasoning: { effort: body.reasoning?.effort ?? null, summary: null },
     temperature: body.temperature ?? null,
     text: {
@@ -164,7 +167,11 @@ export class ResponseEvents implements SseFraming<StreamChatResponse> {
   private message?: MessageState;
   private readonly calls = new Map<number, CallState>();
 
-  constructor(private readonly base: ResponseBase) {}
+  /** `keep` stores the final Response (when asked to) before its terminal event goes out; a failure to is the stream's failure. */
+  constructor(
+    private readonly base: ResponseBase,
+    private readonly keep?: (response: ReturnType<typeof responseJson>) => Promise<void>,
+  ) {}
 
   private event(type: string, fields: Record<string, unknown>): SseEvent {
     return { event: type, data: { type, ...fields, sequence_number: this.sequence++ } };
@@ -266,7 +273,7 @@ export class ResponseEvents implements SseFraming<StreamChatResponse> {
     );
   }
 
-  end(): SseEvent[] {
+  async end(): Promise<SseEvent[]> {
     const out: SseEvent[] = [];
     // An empty answer is a message with empty text, as the unary answer has it.
     if (this.items.length === 0) this.textDelta(out, "output_text", "");
@@ -282,6 +289,7 @@ export class ResponseEvents implements SseFraming<StreamChatResponse> {
       out.push(this.event("response.output_item.done", { output_index: item.outputIndex, item: output[item.outputIndex] }));
     }
     const response = this.snapshot(status, { reason, output, usage: this.usage });
+    if (this.keep) await this.keep(response);
     out.push(this.event(status === "incomplete" ? "response.incomplete" : "response.completed", { response }));
     return out;
   }

@@ -1,11 +1,11 @@
-// POST /v1/responses (OpenAI's Responses API) onto ChatService, statelessly: the request becomes
-// a ChatRequest and goes through the same pipeline as /v1/chat/completions (auth, quotas, ledger,
-// policies, routing); the answer is written back as a Response (responses-output.ts). Nothing is
-// stored, so what needs a stored response or conversation (previous_response_id, conversation,
-// background, retrieval) is refused with a message naming the field, as is every field that
-// would change the answer and has no mapping (built-in tools, images and files, reasoning
-// summaries, include). Fields with the same meaning in both APIs map to the chat fields; unknown
-// fields travel in extras, as on /v1/chat/completions.
+// POST /v1/responses (OpenAI's Responses API) onto ChatService: the request (after the stored
+// conversation previous_response_id names, stored-responses.ts) becomes a ChatRequest and goes
+// through the same pipeline as /v1/chat/completions (auth, quotas, ledger, policies, routing); the
+// answer is written back as a Response (responses-output.ts). What needs state this gateway does
+// not keep (conversation objects, background responses, stored prompts) is refused with a message
+// naming the field, as is every field that would change the answer and has no mapping (built-in
+// tools, images and files, reasoning summaries, include). Fields with the same meaning in both
+// APIs map to the chat fields; unknown fields travel in extras, as on /v1/chat/completions.
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
 import { MaxTokensField } from "../../../gen/modelgate/v1/chat_pb";
@@ -71,10 +71,10 @@ const functionCallOutputItem = z.strictObject({
 const inputItem = z.discriminatedUnion("type", [messageItem, functionCallItem, functionCallOutputItem], {
   error: (issue) =>
     issue.code === "invalid_union"
-      ? "input item type must be message, function_call or function_call_output (this gateway is stateless and serves function tools only: item references, reasoning and built-in tool items are not supported)"
+      ? "input item type must be message, function_call or function_call_output (this gateway serves function tools only: item references, reasoning and built-in tool items are not supported)"
       : undefined,
 });
-type InputItem = z.infer<typeof inputItem>;
+export type InputItem = z.infer<typeof inputItem>;
 
 /**
  * A string (one user message) or a list of items. Items are parsed one by one so a bad one is
@@ -162,7 +162,7 @@ export const responsesBody = z
     tool_choice: toolChoice.nullish(),
     parallel_tool_calls: z.boolean().nullish(),
     text: z.strictObject({ format: textFormat.nullish(), verbosity: z.enum(["low", "medium", "high"]).nullish() }).nullish(),
-    // Accepted either way; nothing is ever stored (the answer says so by leaving `store` out, as the spec's Response does).
+    // true (the default) keeps the answer (stored-responses.ts), unless store.responses.enabled is false.
     store: z.boolean().nullish(),
     reasoning: z
       .strictObject({
@@ -173,9 +173,9 @@ export const responsesBody = z
       .nullish(),
     truncation: z.enum(["disabled"], { error: 'only "disabled" is supported (the gateway does not drop input items to fit the context window)' }).nullish(),
     include: z.array(z.never({ error: "no include values are supported by this gateway (it returns no tool results, logprobs or encrypted reasoning)" })).nullish(),
-    previous_response_id: refused("this gateway does not store responses: send the whole conversation in input instead"),
+    previous_response_id: z.string().min(1, "must not be empty").max(512, "must be at most 512 characters").nullish(),
     conversation: refused("this gateway does not store conversations: send the whole conversation in input instead"),
-    background: z.literal(false, { error: "background responses are not supported: this gateway does not store responses" }).nullish(),
+    background: z.literal(false, { error: "background responses are not supported: this gateway answers every response before it returns" }).nullish(),
     prompt: refused("stored prompts are not supported by this gateway (use the endpoint's prompt template and template_variables)"),
     max_tool_calls: refused("max_tool_calls is not supported (it limits built-in tool calls, which this gateway does not run)"),
     context_management: refused("context_management is not supported by this gateway"),
@@ -205,12 +205,19 @@ const chatOnlyFields: Readonly<Record<string, string>> = {
  */
 const typedKeys = new Set(Object.keys(responsesBody.shape));
 
-export function toChatRequestFromResponses(body: ResponsesBody): ChatRequestInit {
+/** Stored items read back (a stored conversation), or undefined when they are not input items. */
+export function parseInputItems(value: unknown): InputItem[] | undefined {
+  const parsed = input.safeParse(value);
+  return parsed.success && Array.isArray(parsed.data) ? parsed.data : undefined;
+}
+
+/** The chat request; `history` is previous_response_id's conversation, before this request's input. */
+export function toChatRequestFromResponses(body: ResponsesBody, history?: readonly InputItem[]): ChatRequestInit {
   for (const key of Object.keys(body)) {
     const instead = chatOnlyFields[key];
     if (instead !== undefined && body[key] !== undefined) throw invalidArgument(`${key}: not a Responses API field (${instead})`);
   }
-  const messages = toMessages(body);
+  const messages = toMessages(body, history);
   // Said here in this API's words (the service would name `messages`); a template's variables may stand in.
   if (messages.length === 0 && body.template_variables === undefined) throw invalidArgument("input: required (a string or a list of input items)");
   const extras = extrasOf(body, typedKeys) ?? {};
@@ -252,19 +259,25 @@ export function toChatRequestFromResponses(body: ResponsesBody): ChatRequestInit
 
 type MessageInit = NonNullable<ChatRequestInit["messages"]>[number];
 
-/** instructions (a leading system message), then the input items as chat messages. */
-function toMessages(body: ResponsesBody): MessageInit[] {
+/**
+ * instructions (a leading system message), then the history's items and the input items as chat
+ * messages (a history's paths say where in it, an input's where in `input`).
+ */
+function toMessages(body: ResponsesBody, history: readonly InputItem[] = []): MessageInit[] {
   const messages: MessageInit[] = [];
   if (body.instructions != null && body.instructions !== "") messages.push({ role: "system", content: body.instructions });
+  addItems(messages, history, "previous_response_id's conversation");
   const items = body.input ?? [];
-  if (typeof items === "string") {
-    messages.push({ role: "user", content: items });
-    return messages;
-  }
+  if (typeof items === "string") messages.push({ role: "user", content: items });
+  else addItems(messages, items, "input");
+  return messages;
+}
+
+function addItems(messages: MessageInit[], items: readonly InputItem[], where: string): void {
   items.forEach((item, i) => {
     switch (item.type) {
       case "message": {
-        messages.push({ role: item.role, ...textOf(item.content, `input[${i}].content`, item.role === "assistant") });
+        messages.push({ role: item.role, ...textOf(item.content, `${where}[${i}].content`, item.role === "assistant") });
         return;
       }
       case "function_call": {
@@ -280,13 +293,12 @@ function toMessages(body: ResponsesBody): MessageInit[] {
         return;
       }
       case "function_call_output": {
-        const { content, parts } = textOf(item.output, `input[${i}].output`, false);
+        const { content, parts } = textOf(item.output, `${where}[${i}].output`, false);
         messages.push({ role: "tool", toolCallId: item.call_id, content, parts });
         return;
       }
     }
   });
-  return messages;
 }
 
 /**
