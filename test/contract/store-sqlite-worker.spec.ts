@@ -217,7 +217,7 @@ describe("sqlite store: a write worker that dies", () => {
     await store.close();
     expect(storedIds(path)).toEqual(ids);
     expect(workers.inFlightCount).toBe(0);
-    const after = await workers.insert("ledger", []).then(
+    const after = await workers.write("ledger", []).then(
       () => undefined,
       (e: unknown) => ConnectError.from(e),
     );

@@ -45,7 +45,7 @@ export class SqliteFeedbackStore implements FeedbackStore {
   async append(rows: readonly FeedbackRow[]): Promise<void> {
     if (rows.length === 0) return;
     const values = rows.map(storableFeedbackRow).map((r) => [r.time.getTime(), r.requestId, r.endpoint, r.target, r.model, r.modelVersion, r.keyId, r.team, r.postedBy, r.name, r.score, r.label]);
-    await this.writes.insert("feedback", values);
+    await this.writes.write("feedback", values);
   }
 
   async priorFeedback(requestId: string, name: string): Promise<{ total: number; scoredSameName: number }> {

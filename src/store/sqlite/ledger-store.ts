@@ -31,7 +31,7 @@ export class SqliteLedgerStore implements LedgerStore {
     if (rows.length === 0) return;
     const values = rows.map(ledgerValues);
     try {
-      await this.writes.insert("ledger", values);
+      await this.writes.write("ledger", values);
     } catch (err) {
       if (!isContentError(err)) throw err;
       const message = err instanceof Error ? err.message : String(err);

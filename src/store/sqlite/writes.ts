@@ -1,4 +1,4 @@
-// Where the SQLite store's batched writes (ledger rows, feedback rows) run.
+// Where the SQLite store's batched writes (ledger rows, feedback rows, stored responses) run.
 //
 // - A file database: in a worker_threads Worker with its own DatabaseSync connection to the same
 //   file (WAL, so the other connections, the read worker's among them, see each batch once committed). The INSERTs and
@@ -28,14 +28,19 @@ import type { Statements } from "./statements";
 import { inWriteTransaction } from "./transaction";
 import { delay, describeErrorSource, rebuildSqliteError, type WorkerError } from "./worker-shared";
 
-export type WriteTable = "ledger" | "feedback";
+/** The named write statements (their SQL is given to the constructor, and to the worker once). */
+export type WriteStatement = "ledger" | "feedback" | "responsePut" | "responseDelete" | "responsePurge";
+/** One run's parameters. */
 export type WriteRow = readonly SQLInputValue[];
 
 export interface SqliteWrites {
   /** "worker" for a file database, "in-thread" for ":memory:". */
   readonly mode: "worker" | "in-thread";
-  /** All rows in one write transaction (one commit), or none. */
-  insert(table: WriteTable, rows: readonly WriteRow[]): Promise<void>;
+  /**
+   * Runs the statement once per row, all in one write transaction (one commit), or not at all;
+   * resolves with the rows the runs changed in all (SQLite's `changes`).
+   */
+  write(statement: WriteStatement, rows: readonly WriteRow[]): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -50,25 +55,27 @@ export class InThreadWrites implements SqliteWrites {
   constructor(
     private readonly db: DatabaseSync,
     private readonly statements: Statements,
-    private readonly sql: Readonly<Record<WriteTable, string>>,
+    private readonly sql: Readonly<Record<WriteStatement, string>>,
   ) {}
 
-  async insert(table: WriteTable, rows: readonly WriteRow[]): Promise<void> {
-    const insert = this.statements.get(this.sql[table]);
-    inWriteTransaction(this.db, () => {
-      for (const row of rows) insert.run(...row);
+  async write(statement: WriteStatement, rows: readonly WriteRow[]): Promise<number> {
+    const run = this.statements.get(this.sql[statement]);
+    return inWriteTransaction(this.db, () => {
+      let changes = 0;
+      for (const row of rows) changes += Number(run.run(...row).changes);
+      return changes;
     });
   }
 
   async close(): Promise<void> {}
 }
 
-type WorkerReply = { id: number; error?: WorkerError<"open" | "begin" | "write"> };
+type WorkerReply = { id: number; changes?: number; error?: WorkerError<"open" | "begin" | "write"> };
 
 interface InFlight {
-  resolve(): void;
+  resolve(changes: number): void;
   reject(err: unknown): void;
-  done: Promise<void>;
+  done: Promise<number>;
 }
 
 /**
@@ -94,11 +101,11 @@ try {
   openError = describe(err, "open");
 }
 const statements = new Map();
-function statement(table) {
-  let s = statements.get(table);
+function statement(name) {
+  let s = statements.get(name);
   if (s === undefined) {
-    s = db.prepare(sql[table]);
-    statements.set(table, s);
+    s = db.prepare(sql[name]);
+    statements.set(name, s);
   }
   return s;
 }
@@ -118,10 +125,11 @@ parentPort.on("message", (msg) => {
     return;
   }
   try {
-    const insert = statement(msg.table);
-    for (const row of msg.rows) insert.run(...row);
+    const run = statement(msg.statement);
+    let changes = 0;
+    for (const row of msg.rows) changes += Number(run.run(...row).changes);
     db.exec("COMMIT");
-    replies.postMessage({ id });
+    replies.postMessage({ id, changes });
   } catch (err) {
     try { if (db.isTransaction) db.exec("ROLLBACK"); } catch {}
     replies.postMessage({ id, error: describe(err, "write") });
@@ -143,25 +151,25 @@ export class WorkerWrites implements SqliteWrites {
   constructor(
     private readonly path: string,
     private readonly busyTimeoutMs: number,
-    private readonly sql: Readonly<Record<WriteTable, string>>,
+    private readonly sql: Readonly<Record<WriteStatement, string>>,
   ) {}
 
-  insert(table: WriteTable, rows: readonly WriteRow[]): Promise<void> {
+  write(statement: WriteStatement, rows: readonly WriteRow[]): Promise<number> {
     if (this.closed) return Promise.reject(unavailable("sqlite store: closed"));
     if (this.inFlight.size >= MAX_IN_FLIGHT) {
       return Promise.reject(unavailable(`sqlite store: ${MAX_IN_FLIGHT} write batches already waiting for the write worker`));
     }
     const worker = this.worker ?? this.start();
     const id = ++this.nextId;
-    let resolve!: () => void;
+    let resolve!: (changes: number) => void;
     let reject!: (err: unknown) => void;
-    const done = new Promise<void>((res, rej) => {
+    const done = new Promise<number>((res, rej) => {
       resolve = res;
       reject = rej;
     });
     if (this.inFlight.size === 0) worker.ref();
     this.inFlight.set(id, { resolve, reject, done });
-    worker.postMessage({ id, table, rows });
+    worker.postMessage({ id, statement, rows });
     return done;
   }
 
@@ -218,7 +226,7 @@ export class WorkerWrites implements SqliteWrites {
     if (waiting === undefined) return;
     this.inFlight.delete(reply.id);
     if (this.inFlight.size === 0) worker.unref();
-    if (reply.error === undefined) waiting.resolve();
+    if (reply.error === undefined) waiting.resolve(reply.changes ?? 0);
     else waiting.reject(rebuild(reply.error));
     // A worker that could not open the file (deleted, unreadable) is let go: it would answer every
     // batch so; the writers retry, and the next write opens the file afresh.
