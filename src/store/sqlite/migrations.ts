@@ -125,4 +125,25 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX IF NOT EXISTS usage_ledger_request_id ON usage_ledger (request_id);
     `,
   },
+  {
+    version: 7,
+    name: "stored responses (Responses API: store, previous_response_id)",
+    // One row per stored answer, by id ("resp_" + request id); response and items are JSON text
+    // (node:sqlite binds and reads text with its length, so a NUL inside round-trips). Expired
+    // rows are purged in expires_at order, a bounded number at a time.
+    sql: `
+      CREATE TABLE responses (
+        id TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL,
+        team TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        response TEXT NOT NULL,
+        items TEXT NOT NULL,
+        input_count INTEGER NOT NULL CHECK (input_count >= 0)
+      ) STRICT;
+      CREATE INDEX responses_expires_at ON responses (expires_at);
+    `,
+  },
 ];

@@ -1,0 +1,65 @@
+// What the SQL backends share for stored responses (ResponseStore): the checks a row passes
+// before it is written, and which ids a get or delete need not look for.
+//
+// - id, keyId, team and endpoint come from request ids and identifiers bounded upstream; they are
+//   not clipped here (a clipped id or key id would no longer match what it names), but one that
+//   could not be stored faithfully is refused with INVALID_ARGUMENT rather than failing in the
+//   database: longer than RESPONSE_ID_TEXT_LIMIT (PostgreSQL's btree refuses a key over ~2.7 kB),
+//   a NUL (PostgreSQL text cannot hold one) or an unpaired surrogate (UTF-8 turns it into U+FFFD).
+// - response and items may hold any well-formed text, NUL included (PostgreSQL keeps them as
+//   UTF-8 bytea for that); an unpaired surrogate is refused, as it would not come back as it went.
+import { invalidArgument } from "../errors";
+import { checkDate } from "./sql-shared";
+import type { StoredResponse } from "./types";
+
+/** The longest id, key id, team or endpoint kept, in UTF-16 code units (at most 1.5 kB as UTF-8). */
+export const RESPONSE_ID_TEXT_LIMIT = 512;
+/** inputCount's bound: PostgreSQL's integer. */
+const MAX_INPUT_COUNT = 2_147_483_647;
+
+const identifierFields = ["id", "keyId", "team", "endpoint"] as const;
+
+/** Refuses a row that could not be stored as it is (see the top of this file). */
+export function checkStoredResponse(row: StoredResponse, index: number): void {
+  for (const field of identifierFields) {
+    const problem = identifierProblem(row[field]);
+    if (problem !== undefined) throw badRow(index, `${field} ${problem}`);
+  }
+  checkDate(row.createdAt, `stored response ${index}: createdAt`);
+  checkDate(row.expiresAt, `stored response ${index}: expiresAt`);
+  for (const field of ["response", "items"] as const) {
+    const value = row[field];
+    if (typeof value !== "string") throw badRow(index, `${field} must be a string`);
+    if (!isWellFormed(value)) throw badRow(index, `${field} holds an unpaired surrogate, which cannot be stored`);
+  }
+  if (!Number.isSafeInteger(row.inputCount) || row.inputCount < 0 || row.inputCount > MAX_INPUT_COUNT) {
+    throw badRow(index, `inputCount must be an integer from 0 to ${MAX_INPUT_COUNT}`);
+  }
+}
+
+/** Whether a response could have been stored under `id`: when not, get finds nothing and delete has nothing to do. */
+export function isStorableResponseId(id: string): boolean {
+  return identifierProblem(id) === undefined;
+}
+
+/** Refuses a purge's limit that is not a positive integer. */
+export function checkPurgeLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw invalidArgument("responses: purge limit must be a positive integer");
+  return limit;
+}
+
+function identifierProblem(value: unknown): string | undefined {
+  if (typeof value !== "string") return "must be a string";
+  if (value.length > RESPONSE_ID_TEXT_LIMIT) return `is longer than ${RESPONSE_ID_TEXT_LIMIT} characters`;
+  if (value.includes("\u0000") || !isWellFormed(value)) return "holds a NUL character or an unpaired surrogate, which cannot be stored";
+  return undefined;
+}
+
+/** ES2024 String.prototype.isWellFormed (a native scan: cheap on a multi-MB string). */
+function isWellFormed(value: string): boolean {
+  return (value as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+function badRow(index: number, what: string) {
+  return invalidArgument(`stored response ${index}: ${what}`);
+}
