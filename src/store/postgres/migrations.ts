@@ -123,4 +123,26 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX IF NOT EXISTS usage_ledger_request_id ON usage_ledger (request_id);
     `,
   },
+  {
+    version: 7,
+    name: "stored responses (Responses API: store, previous_response_id)",
+    // One row per stored answer, by id ("resp_" + request id). response and items are JSON text
+    // kept as its UTF-8 bytes (bytea): PostgreSQL text cannot hold a NUL (SQLSTATE 22021), and
+    // the store must give back exactly what it was given, NUL included; nothing queries inside
+    // them. Expired rows are purged in expires_at order, a bounded number at a time.
+    sql: `
+      CREATE TABLE responses (
+        id text PRIMARY KEY,
+        key_id text NOT NULL,
+        team text NOT NULL,
+        endpoint text NOT NULL,
+        created_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        response bytea NOT NULL,
+        items bytea NOT NULL,
+        input_count integer NOT NULL CHECK (input_count >= 0)
+      );
+      CREATE INDEX responses_expires_at ON responses (expires_at);
+    `,
+  },
 ];

@@ -7,6 +7,7 @@ import { PostgresFeedbackStore } from "./feedback-store";
 import { PostgresKeyStore } from "./key-store";
 import { PostgresLedgerStore } from "./ledger-store";
 import { postgresMigrations, type Migration } from "./migrations";
+import { PostgresResponseStore } from "./response-store";
 
 const POOL_SIZE = 10;
 /** A database that cannot hand out a connection within this is reported UNAVAILABLE, not waited on forever. */
@@ -28,6 +29,7 @@ export function openPostgresStore(url: string): Store {
     keys: new PostgresKeyStore(pool),
     ledger: new PostgresLedgerStore(pool),
     feedback: new PostgresFeedbackStore(pool),
+    responses: new PostgresResponseStore(pool),
     migrate: () => migrate(pool, postgresMigrations),
     close: () => (closed ??= pool.end()),
   };
