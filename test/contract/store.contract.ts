@@ -4,7 +4,7 @@
 // over the rows the test wrote, and a few hand-computed cases pin that reference down.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { FeedbackRow, KeyRecord, LedgerRow, CallQuery, Store, UsageGroup, UsageQuery, UsageSeriesRow, UsageTotalRow } from "../../src/store/types";
+import type { FeedbackRow, KeyRecord, LedgerRow, CallQuery, Store, StoredResponse, UsageGroup, UsageQuery, UsageSeriesRow, UsageTotalRow } from "../../src/store/types";
 import { LedgerWriter } from "../../src/usage/ledger-writer";
 import { MAX_FEEDBACK_SCORE } from "../../src/store/feedback-shared";
 
@@ -1131,6 +1131,168 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         const replica = await another();
         await replica.feedback.append([feedbackRow({ score: 0.5 })]);
         expect((await store.feedback.summary({ limit: 10 }))[0]).toMatchObject({ count: 1, scoreSum: 0.5 });
+      });
+    });
+
+    describe("responses", () => {
+      let responseSeq = 0;
+      function storedResponse(overrides: Partial<StoredResponse> = {}): StoredResponse {
+        responseSeq += 1;
+        return {
+          id: `resp_req-${responseSeq}`,
+          keyId: "key_1",
+          team: "team-a",
+          endpoint: "chat",
+          createdAt: at(0),
+          expiresAt: at(30 * MINUTE),
+          response: JSON.stringify({ id: `resp_req-${responseSeq}`, object: "response", output: [{ type: "message", content: "hi" }] }),
+          items: JSON.stringify([{ id: "msg_1", type: "message", role: "user", content: "hello" }]),
+          inputCount: 1,
+          ...overrides,
+        };
+      }
+
+      beforeEach(() => store.migrate());
+
+      it("gives back every field as it was put: times to the ms, multi-MB items, unicode, emoji and NUL", async () => {
+        // ~6 MB of items: one conversation's worth, with every kind of character in it.
+        const chunk = `{"type":"message","text":"héllo wörld \u4e16\u754c 😀🎉 \u0000 nul \\u0000 escaped, \u2028 sep \uFFFD"},`;
+        const items = `[${chunk.repeat(Math.ceil((6 * 1024 * 1024) / chunk.length))}{}]`;
+        const row = storedResponse({
+          id: "resp_req-ünïcode-😀",
+          keyId: "key_ü",
+          team: "team-😀",
+          endpoint: "chat-ß",
+          createdAt: new Date(t0 + 1),
+          expiresAt: new Date(t0 + 7 * 24 * 60 * MINUTE + 999),
+          response: '{"id":"resp_1","output_text":"NUL:\u0000 then emoji 😀 and \u00e9"}\u0000',
+          items,
+          inputCount: 12_345,
+        });
+        expect(items.length).toBeGreaterThan(6 * 1024 * 1024);
+        await store.responses.put([row]);
+        const got = await store.responses.get(row.id, at(0));
+        expect(got).toBeDefined();
+        // Compared field by field: a 6 MB diff would bury the report.
+        expect(got?.items.length).toBe(items.length);
+        expect(got?.items === items).toBe(true);
+        expect({ ...got, items: undefined }).toEqual({ ...row, items: undefined });
+        expect(got?.createdAt.getTime()).toBe(t0 + 1);
+        expect(got?.expiresAt.getTime()).toBe(row.expiresAt.getTime());
+        expect(got?.response).toContain("\u0000");
+      });
+
+      it("answers undefined for a missing id, and for any id it could not have stored", async () => {
+        await store.responses.put([storedResponse({ id: "resp_present" })]);
+        expect(await store.responses.get("resp_missing", at(0))).toBeUndefined();
+        expect(await store.responses.get("", at(0))).toBeUndefined();
+        expect(await store.responses.get("resp_\u0000", at(0))).toBeUndefined();
+        expect(await store.responses.get("resp_\ud800", at(0))).toBeUndefined();
+        expect(await store.responses.get("r".repeat(1_000_000), at(0))).toBeUndefined();
+        expect((await store.responses.get("resp_present", at(0)))?.id).toBe("resp_present");
+      });
+
+      it("hides a response at and after its expiry, and shows one not yet expired", async () => {
+        await store.responses.put([
+          storedResponse({ id: "resp_old", expiresAt: at(MINUTE) }),
+          storedResponse({ id: "resp_new", expiresAt: at(MINUTE + 1) }),
+        ]);
+        expect((await store.responses.get("resp_old", at(MINUTE - 1)))?.id).toBe("resp_old");
+        expect(await store.responses.get("resp_old", at(MINUTE))).toBeUndefined();
+        expect(await store.responses.get("resp_old", at(2 * MINUTE))).toBeUndefined();
+        expect((await store.responses.get("resp_new", at(MINUTE)))?.id).toBe("resp_new");
+        expect(await store.responses.get("resp_new", at(MINUTE + 1))).toBeUndefined();
+      });
+
+      it("replaces a response put again under its id", async () => {
+        await store.responses.put([storedResponse({ id: "resp_x", response: '"first"', inputCount: 1 })]);
+        const second = storedResponse({ id: "resp_x", keyId: "key_2", team: "team-b", endpoint: "embed", createdAt: at(5), expiresAt: at(MINUTE), response: '"second"', items: "[]", inputCount: 0 });
+        await store.responses.put([second]);
+        expect(await store.responses.get("resp_x", at(0))).toEqual(second);
+        // The same id twice in one put: the last row is kept.
+        await store.responses.put([storedResponse({ id: "resp_y", response: '"a"' }), storedResponse({ id: "resp_y", response: '"b"' })]);
+        expect((await store.responses.get("resp_y", at(0)))?.response).toBe('"b"');
+      });
+
+      it("deletes a response; deleting a missing one is fine", async () => {
+        await store.responses.put([storedResponse({ id: "resp_a" }), storedResponse({ id: "resp_b" })]);
+        await store.responses.delete("resp_a");
+        expect(await store.responses.get("resp_a", at(0))).toBeUndefined();
+        expect((await store.responses.get("resp_b", at(0)))?.id).toBe("resp_b");
+        await store.responses.delete("resp_a");
+        await store.responses.delete("resp_never");
+        await store.responses.delete("resp_\u0000");
+        await store.responses.delete("r".repeat(1_000_000));
+        expect((await store.responses.get("resp_b", at(0)))?.id).toBe("resp_b");
+      });
+
+      it("purges only expired responses, at most `limit` at a time, and counts them", async () => {
+        const expired = Array.from({ length: 5 }, (_, i) => storedResponse({ id: `resp_expired-${i}`, expiresAt: at(i * MINUTE) }));
+        const live = Array.from({ length: 3 }, (_, i) => storedResponse({ id: `resp_live-${i}`, expiresAt: at(10 * MINUTE + i) }));
+        await store.responses.put([...expired, ...live]);
+        const now = at(4 * MINUTE); // the 5th expires exactly now: expired too
+        expect(await store.responses.purgeExpired(now, 2)).toBe(2);
+        expect(await store.responses.purgeExpired(now, 2)).toBe(2);
+        expect(await store.responses.purgeExpired(now, 2)).toBe(1);
+        expect(await store.responses.purgeExpired(now, 2)).toBe(0);
+        for (const row of live) expect((await store.responses.get(row.id, now))?.id).toBe(row.id);
+        // Gone from the table, not only hidden: an earlier `now` does not bring them back.
+        for (const row of expired) expect(await store.responses.get(row.id, at(-MINUTE))).toBeUndefined();
+        expect(await store.responses.purgeExpired(at(60 * MINUTE), 100)).toBe(3);
+        expect(await codeOf(store.responses.purgeExpired(now, 0))).toBe(Code.InvalidArgument);
+        expect(await codeOf(store.responses.purgeExpired(now, 1.5))).toBe(Code.InvalidArgument);
+        expect(await codeOf(store.responses.purgeExpired(new Date(Number.NaN), 1))).toBe(Code.InvalidArgument);
+      });
+
+      it("puts a batch of rows in one transaction: all, or none when one is refused", async () => {
+        const rows = Array.from({ length: 20 }, (_, i) => storedResponse({ id: `resp_batch-${i}`, inputCount: i }));
+        await store.responses.put(rows);
+        for (const row of rows) expect(await store.responses.get(row.id, at(0))).toEqual(row);
+        await store.responses.put([]);
+        const refused = [storedResponse({ id: "resp_ok" }), storedResponse({ id: "resp_bad", createdAt: new Date(Number.NaN) })];
+        expect(await codeOf(store.responses.put(refused))).toBe(Code.InvalidArgument);
+        expect(await store.responses.get("resp_ok", at(0))).toBeUndefined();
+      });
+
+      it("refuses a row it could not give back as it was (INVALID_ARGUMENT), and keeps working", async () => {
+        const bad: Partial<StoredResponse>[] = [
+          { id: "resp_\u0000nul" },
+          { id: "r".repeat(1_000_000) },
+          { keyId: "k".repeat(100_000) },
+          { team: "t\u0000" },
+          { endpoint: "e\udc00" },
+          { response: "lone \ud83d surrogate" },
+          { items: "\udfff" },
+          { inputCount: -1 },
+          { inputCount: 1.5 },
+          { inputCount: 2 ** 31 },
+          { expiresAt: new Date(Number.NaN) },
+        ];
+        for (const overrides of bad) {
+          expect(await codeOf(store.responses.put([storedResponse(overrides)])), JSON.stringify(overrides).slice(0, 80)).toBe(Code.InvalidArgument);
+        }
+        const fine = storedResponse({ id: "resp_fine" });
+        await store.responses.put([fine]);
+        expect(await store.responses.get("resp_fine", at(0))).toEqual(fine);
+      });
+
+      it("many puts at once each land (the SQLite store writes them together)", async () => {
+        const rows = Array.from({ length: 40 }, (_, i) => storedResponse({ id: `resp_many-${i}`, items: `["${"x".repeat(i * 1000)}"]` }));
+        await Promise.all(rows.map((row) => store.responses.put([row])));
+        for (const row of rows) expect(await store.responses.get(row.id, at(0))).toEqual(row);
+      });
+
+      it("another replica sees a put once it resolved, and the delete and purge of another", async () => {
+        const replica = await another();
+        const row = storedResponse({ id: "resp_shared" });
+        await store.responses.put([row]);
+        expect(await replica.responses.get("resp_shared", at(0))).toEqual(row);
+        await replica.responses.put([storedResponse({ id: "resp_from-replica", expiresAt: at(MINUTE) })]);
+        expect((await store.responses.get("resp_from-replica", at(0)))?.id).toBe("resp_from-replica");
+        await replica.responses.delete("resp_shared");
+        expect(await store.responses.get("resp_shared", at(0))).toBeUndefined();
+        expect(await replica.responses.purgeExpired(at(MINUTE), 10)).toBe(1);
+        expect(await store.responses.get("resp_from-replica", at(0))).toBeUndefined();
       });
     });
   });
