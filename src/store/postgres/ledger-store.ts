@@ -1,11 +1,12 @@
 // The usage ledger in PostgreSQL. Totals are grouped and summed by the database, never in JS
 // over rows. PostgreSQL returns bigint and numeric as strings (they may exceed a JS number's
 // exact range); counts, token sums and costs fit a double, so they are converted on read.
-import type { Pool, PoolClient } from "pg";
+import type { Pool } from "pg";
 import { callsWhere, checkDate, checkLedgerRow, LEDGER_PAGE_ROWS, ledgerPolicyValues, LEDGER_TEXT_LIMITS, ledgerWhere, seriesBuckets, storableText, usageGroups } from "../sql-shared";
 import type { CallPage, CallQuery, LedgerCache, LedgerRow, LedgerStore, UsageQuery, UsageSeriesQuery, UsageSeriesRow, UsageTotalRow } from "../types";
 import { untilAborted } from "../../timers";
-import { rethrowAppendError, rethrowDatabaseError } from "./errors";
+import { appendInChunks } from "./transaction";
+import { rethrowDatabaseError } from "./errors";
 
 /** Rows per INSERT: 22 parameters each, well under PostgreSQL's 65535 parameters per statement. */
 const INSERT_CHUNK_ROWS = 1_000;
@@ -59,32 +60,7 @@ export class PostgresLedgerStore implements LedgerStore {
    * server refuses for their content fail with INVALID_ARGUMENT (see rethrowAppendError).
    */
   async append(rows: readonly LedgerRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    if (rows.length <= INSERT_CHUNK_ROWS) {
-      const [sql, params] = insertStatement(rows, 0);
-      await this.pool.query(sql, params).catch(rethrowAppendError);
-      return;
-    }
-    let client: PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      rethrowDatabaseError(err);
-    }
-    try {
-      await client.query("BEGIN");
-      for (let start = 0; start < rows.length; start += INSERT_CHUNK_ROWS) {
-        // Checked chunk by chunk, inside the transaction: a bad row rolls back the chunks before it.
-        const [sql, params] = insertStatement(rows.slice(start, start + INSERT_CHUNK_ROWS), start);
-        await client.query(sql, params);
-      }
-      await client.query("COMMIT");
-    } catch (err) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      rethrowAppendError(err);
-    } finally {
-      client.release();
-    }
+    await appendInChunks(this.pool, rows, INSERT_CHUNK_ROWS, insertStatement);
   }
 
   async totals(query: UsageQuery): Promise<UsageTotalRow[]> {

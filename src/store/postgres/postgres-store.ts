@@ -2,7 +2,7 @@
 // node-postgres Pool.
 import pg from "pg";
 import type { Store } from "../types";
-import { rethrowDatabaseError } from "./errors";
+import { inTransaction } from "./transaction";
 import { PostgresFeedbackStore } from "./feedback-store";
 import { PostgresKeyStore } from "./key-store";
 import { PostgresLedgerStore } from "./ledger-store";
@@ -41,14 +41,7 @@ export function openPostgresStore(url: string): Store {
  * recorded. DDL is transactional in PostgreSQL, so a failed step leaves nothing behind.
  */
 async function migrate(pool: pg.Pool, migrations: readonly Migration[]): Promise<void> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (err) {
-    rethrowDatabaseError(err);
-  }
-  try {
-    await client.query("BEGIN");
+  await inTransaction(pool, async (client) => {
     await client.query("SELECT pg_advisory_xact_lock(hashtext('modelgate.schema_migrations'))");
     await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
@@ -60,11 +53,5 @@ async function migrate(pool: pg.Pool, migrations: readonly Migration[]): Promise
       await client.query(step.sql);
       await client.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [step.version, step.name]);
     }
-    await client.query("COMMIT");
-  } catch (err) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    rethrowDatabaseError(err);
-  } finally {
-    client.release();
-  }
+  });
 }

@@ -2,14 +2,15 @@
 // kept as their UTF-8 bytes (bytea, see migration 7): PostgreSQL text cannot hold a NUL, and they
 // must come back exactly as they were put; the identifiers are text (response-shared.ts refuses
 // one that text could not hold).
-import type { Pool, PoolClient } from "pg";
+import type { Pool } from "pg";
 import { checkPurgeLimit, checkStoredResponse, isStorableResponseId } from "../response-shared";
 import { checkDate } from "../sql-shared";
 import type { ResponseStore, StoredResponse } from "../types";
-import { rethrowAppendError, rethrowDatabaseError } from "./errors";
+import { appendInChunks } from "./transaction";
+import { rethrowDatabaseError } from "./errors";
 
-/** Rows per INSERT: 9 parameters each, well under PostgreSQL's 65535 parameters per statement. */
-const INSERT_CHUNK_ROWS = 1_000;
+/** Rows per INSERT (9 parameters each): few, as a row may be megabytes (a put is usually one row). */
+const INSERT_CHUNK_ROWS = 100;
 const COLUMNS = 9;
 
 interface ResponseDbRow {
@@ -34,31 +35,7 @@ export class PostgresResponseStore implements ResponseStore {
   async put(rows: readonly StoredResponse[]): Promise<void> {
     rows.forEach(checkStoredResponse);
     const unique = [...new Map(rows.map((r) => [r.id, r])).values()];
-    if (unique.length === 0) return;
-    if (unique.length <= INSERT_CHUNK_ROWS) {
-      const [sql, params] = upsertStatement(unique);
-      await this.pool.query(sql, params).catch(rethrowAppendError);
-      return;
-    }
-    let client: PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      rethrowDatabaseError(err);
-    }
-    try {
-      await client.query("BEGIN");
-      for (let start = 0; start < unique.length; start += INSERT_CHUNK_ROWS) {
-        const [sql, params] = upsertStatement(unique.slice(start, start + INSERT_CHUNK_ROWS));
-        await client.query(sql, params);
-      }
-      await client.query("COMMIT");
-    } catch (err) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      rethrowAppendError(err);
-    } finally {
-      client.release();
-    }
+    await appendInChunks(this.pool, unique, INSERT_CHUNK_ROWS, upsertStatement);
   }
 
   async get(id: string, now: Date): Promise<StoredResponse | undefined> {
