@@ -17,6 +17,10 @@ export const RESPONSE_ID_TEXT_LIMIT = 512;
 /** inputCount's bound: PostgreSQL's integer. */
 const MAX_INPUT_COUNT = 2_147_483_647;
 
+/** Times both backends keep (PostgreSQL's timestamptz starts at 4713 BC, a JS Date before that). */
+const MIN_TIME_MS = Date.parse("0001-01-01T00:00:00.000Z");
+const MAX_TIME_MS = Date.parse("9999-12-31T23:59:59.999Z");
+
 const identifierFields = ["id", "keyId", "team", "endpoint"] as const;
 
 /** Refuses a row that could not be stored as it is (see the top of this file). */
@@ -25,8 +29,10 @@ export function checkStoredResponse(row: StoredResponse, index: number): void {
     const problem = identifierProblem(row[field]);
     if (problem !== undefined) throw badRow(index, `${field} ${problem}`);
   }
-  checkDate(row.createdAt, `stored response ${index}: createdAt`);
-  checkDate(row.expiresAt, `stored response ${index}: expiresAt`);
+  for (const field of ["createdAt", "expiresAt"] as const) {
+    const ms = checkDate(row[field], `stored response ${index}: ${field}`).getTime();
+    if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) throw badRow(index, `${field} must be within the years 1 to 9999`);
+  }
   for (const field of ["response", "items"] as const) {
     const value = row[field];
     if (typeof value !== "string") throw badRow(index, `${field} must be a string`);

@@ -1245,7 +1245,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
       });
 
       it("puts a batch of rows in one transaction: all, or none when one is refused", async () => {
-        const rows = Array.from({ length: 20 }, (_, i) => storedResponse({ id: `resp_batch-${i}`, inputCount: i }));
+        // 250 rows: more than one INSERT's worth for PostgreSQL.
+        const rows = Array.from({ length: 250 }, (_, i) => storedResponse({ id: `resp_batch-${i}`, inputCount: i }));
         await store.responses.put(rows);
         for (const row of rows) expect(await store.responses.get(row.id, at(0))).toEqual(row);
         await store.responses.put([]);
@@ -1267,6 +1268,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
           { inputCount: 1.5 },
           { inputCount: 2 ** 31 },
           { expiresAt: new Date(Number.NaN) },
+          { createdAt: new Date("-100000-01-01T00:00:00Z") },
+          { expiresAt: new Date("+100000-01-01T00:00:00Z") },
         ];
         for (const overrides of bad) {
           expect(await codeOf(store.responses.put([storedResponse(overrides)])), JSON.stringify(overrides).slice(0, 80)).toBe(Code.InvalidArgument);
