@@ -62,6 +62,7 @@ type SdkModel =
   | "ModelList"
   | "ErrorResponse"
   | "Response"
+  | "ResponseItemList"
   | "ResponseStreamEvent";
 
 interface Kind {
@@ -82,6 +83,7 @@ const kinds = {
   models: { schema: "ListModelsResponse", sdk: "ModelList" },
   error: { schema: "ErrorResponse", sdk: "ErrorResponse" },
   response: { schema: "Response", sdk: "Response" },
+  responseItems: { schema: "ResponseItemList", sdk: "ResponseItemList" },
 } satisfies Record<string, Kind>;
 
 /** Each Responses stream event type, checked against its own schema (not only the ResponseStreamEvent union). */
@@ -488,6 +490,35 @@ describe("response (POST /v1/responses)", () => {
   it.each(cases)("%s", async (label, script, body) => {
     script();
     expectConforms(`response ${label}`, kinds.response, await json("/v1/responses", body));
+  });
+
+  it("stored: GET answers a Response, input_items a ResponseItemList (every input item kind, a continued conversation)", async () => {
+    up.next(
+      "/v1/chat/completions",
+      chatAnswer({ content: "Sure.", tool_calls: [{ id: "call_x", type: "function", function: { name: "f", arguments: "{}" } }] }, {}, "tool_calls"),
+    );
+    const first = (await json("/v1/responses", {
+      model: "oa-chat",
+      instructions: "be brief",
+      input: [
+        { role: "user", content: "plain" },
+        { role: "developer", content: [{ type: "input_text", text: "parts" }] },
+        { type: "message", id: "msg_given", status: "completed", role: "assistant", content: [{ type: "output_text", text: "earlier", annotations: [] }] },
+        { type: "function_call", call_id: "call_0", name: "f", arguments: "{}" },
+        { type: "function_call_output", call_id: "call_0", output: "done" },
+      ],
+      tools: [{ type: "function", name: "f", parameters: { type: "object", properties: {} }, strict: false }],
+    })) as { id: string };
+    const retrieved = await (await request(`/v1/responses/${first.id}`, undefined, { method: "GET" })).json();
+    expectConforms("stored response retrieved", kinds.response, retrieved);
+    expect(retrieved).toEqual(first);
+    up.next("/v1/chat/completions", chatAnswer({ content: "Again." }));
+    const second = (await json("/v1/responses", { model: "oa-chat", previous_response_id: first.id, input: "next" })) as { id: string };
+    for (const [id, query] of [[first.id, ""], [second.id, "?order=asc&limit=100"], [second.id, "?limit=2"]] as const) {
+      const res = await request(`/v1/responses/${id}/input_items${query}`, undefined, { method: "GET" });
+      expect(res.status).toBe(200);
+      expectConforms(`stored response input_items ${query || "(defaults)"}`, kinds.responseItems, await res.json());
+    }
   });
 
   it("usage details: cached and reasoning tokens", async () => {

@@ -3,7 +3,7 @@
 Usage: python sdk_models_check.py ANSWERS.jsonl
 Each input line is {"label", "model", "body"}; "model" names the SDK type the SDK would build
 from that body (ChatCompletion, ChatCompletionChunk, Completion, CreateEmbeddingResponse, Model,
-ModelList, ErrorResponse, Response, ResponseStreamEvent). Prints one JSON line per input: {"check": label, "ok": bool,
+ModelList, ErrorResponse, Response, ResponseItemList, ResponseStreamEvent). Prints one JSON line per input: {"check": label, "ok": bool,
 "detail": ...}. Strict mode: no coercion (a "1" is not an int, a null is not a literal).
 """
 import base64
@@ -13,7 +13,7 @@ import sys
 
 from openai.types import Completion, CreateEmbeddingResponse, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
-from openai.types.responses import Response, ResponseStreamEvent
+from openai.types.responses import Response, ResponseItemList, ResponseStreamEvent
 from openai.types.shared import ErrorObject
 from pydantic import TypeAdapter
 
@@ -24,6 +24,7 @@ MODELS = {
     "CreateEmbeddingResponse": CreateEmbeddingResponse,
     "Model": Model,
     "Response": Response,
+    "ResponseItemList": ResponseItemList,
 }
 STREAM_EVENT = TypeAdapter(ResponseStreamEvent)
 

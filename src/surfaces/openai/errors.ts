@@ -109,7 +109,7 @@ export function openaiMethodNotAllowed(method: string, path: string): OpenAIErro
 // ("openai: messages[0].tool_call_id: ..."), or name an extra ("mistral: extras.logit_bias is
 // not allowed ..."). Proto names are given as the REST body names them.
 
-/** The body fields of the OpenAI requests this surface serves (CreateChatCompletionRequest, CreateResponse, ...). */
+/** The body fields (and query parameters) of the OpenAI requests this surface serves (CreateChatCompletionRequest, CreateResponse, ...). */
 const restFields = new Set([
   "model", "messages", "temperature", "top_p", "n", "stop", "max_tokens", "max_completion_tokens", "seed", "user",
   "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls", "response_format", "frequency_penalty",
@@ -120,6 +120,8 @@ const restFields = new Set([
   // CreateResponse's own (/v1/responses)
   "instructions", "max_output_tokens", "text", "reasoning", "truncation", "include", "previous_response_id",
   "conversation", "background", "max_tool_calls", "context_management",
+  // input_items' query parameters (GET /v1/responses/{id}/input_items)
+  "limit", "order", "after",
 ]);
 
 /** Proto field names that have another name in the REST body. */

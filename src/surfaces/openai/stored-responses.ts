@@ -75,10 +75,10 @@ function concatJsonArrays(a: string, b: string): string {
   return `${a.slice(0, -1)},${b.slice(1)}`;
 }
 
-/** output_text parts carry annotations in an item resource (OutputTextContent requires them). */
+/** output_text parts carry annotations and logprobs in an item resource (OutputTextContent requires both). */
 function contentParts(content: string | Extract<InputItem, { type: "message" }>["content"], assistant: boolean): unknown[] {
-  if (typeof content === "string") return [assistant ? { type: "output_text", text: content, annotations: [] } : { type: "input_text", text: content }];
-  return content.map((p) => (p.type === "output_text" ? { ...p, annotations: p.annotations ?? [] } : p));
+  if (typeof content === "string") return [assistant ? { type: "output_text", text: content, annotations: [], logprobs: [] } : { type: "input_text", text: content }];
+  return content.map((p) => (p.type === "output_text" ? { ...p, annotations: p.annotations ?? [], logprobs: p.logprobs ?? [] } : p));
 }
 
 /**
