@@ -9,6 +9,7 @@ import OpenAI from "openai";
 import type { Response, ResponseStreamEvent } from "openai/resources/responses/responses";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
+import { startTestPostgres } from "../support/postgres";
 import { startGateway, type TestGateway } from "./harness";
 
 const keys = {
@@ -293,6 +294,19 @@ ${endpoints(fake.url)}`);
       const over = await c.responses.create({ model: "gpt", input: "c".repeat(1800) }).catch((e: unknown) => e);
       expect(over).toBeInstanceOf(OpenAI.BadRequestError);
       expect((over as Error).message).toMatch(/was not stored/);
+      // Streamed: the deltas went out, then response.failed instead of response.completed.
+      const stream = await c.responses.create({ model: "gpt", input: "c".repeat(1800), stream: true });
+      const types: string[] = [];
+      let failed: Response | undefined;
+      for await (const event of stream as AsyncIterable<ResponseStreamEvent>) {
+        types.push(event.type);
+        if (event.type === "response.failed") failed = event.response;
+      }
+      expect(types).toContain("response.output_text.delta");
+      expect(types).not.toContain("response.completed");
+      expect(types.at(-1)).toBe("response.failed");
+      expect(failed?.error?.message).toMatch(/was not stored/);
+      await expect(c.responses.retrieve(failed!.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     } finally {
       await small.close();
     }
@@ -342,6 +356,8 @@ ${endpoints(fake.url)}`;
     try {
       const before = await startGateway(yaml);
       const created = await clientFor("anything", before.url).responses.create({ model: "gpt", input: "remember me" });
+      // Written by the write worker, read by the read worker: there as soon as the answer is.
+      expect(await clientFor("anything", before.url).responses.retrieve(created.id)).toEqual(created);
       await before.close();
       const after = await startGateway(yaml);
       try {
@@ -361,4 +377,34 @@ ${endpoints(fake.url)}`;
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("PostgreSQL: a response stored through one replica is read, continued and deleted through another", async () => {
+    const postgres = await startTestPostgres();
+    try {
+      const yaml = `
+store:
+  database_url: "${await postgres.createDatabase()}"
+${endpoints(fake.url)}`;
+      const [one, two] = [await startGateway(yaml), await startGateway(yaml)];
+      try {
+        const created = await clientFor("anything", one.url).responses.create({ model: "gpt", input: "via one" });
+        const c = clientFor("anything", two.url);
+        expect(await c.responses.retrieve(created.id)).toEqual(created);
+        fake.reset();
+        const next = await c.responses.create({ model: "gpt", previous_response_id: created.id, input: "via two" });
+        expect(sentMessages(0)).toEqual([
+          { role: "user", content: "via one" },
+          { role: "assistant", content: "echo: via one" },
+          { role: "user", content: "via two" },
+        ]);
+        await clientFor("anything", one.url).responses.delete(next.id);
+        await expect(c.responses.retrieve(next.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+      } finally {
+        await one.close();
+        await two.close();
+      }
+    } finally {
+      await postgres.stop();
+    }
+  }, 120_000);
 });

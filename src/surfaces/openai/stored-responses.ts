@@ -185,7 +185,10 @@ export class StoredResponses {
         },
       ]);
     } catch (err) {
-      throw new ConnectError(`the response could not be stored (${ConnectError.from(err).rawMessage}): retry, or send store: false`, Code.Unavailable);
+      // The store's own code when it has one (a refused row, a full write queue); a database error is UNAVAILABLE.
+      const e = ConnectError.from(err);
+      const code = e.code === Code.Unknown || e.code === Code.Internal ? Code.Unavailable : e.code;
+      throw new ConnectError(`the response could not be stored (${e.rawMessage}): retry, or send store: false`, code);
     }
   }
 
