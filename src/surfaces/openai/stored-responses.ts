@@ -137,7 +137,12 @@ export class StoredResponses {
       if (err instanceof ConnectError && err.code === Code.NotFound) throw invalidArgument(`previous_response_id: ${err.rawMessage}`);
       throw err;
     }
-    const items = parseInputItems(JSON.parse(stored.items));
+    let items: InputItem[] | undefined;
+    try {
+      items = parseInputItems(JSON.parse(stored.items));
+    } catch {
+      items = undefined;
+    }
     if (items === undefined) throw new ConnectError(`previous_response_id: the stored conversation of ${clip(id, 80)} cannot be read back`, Code.DataLoss);
     return { items, text: stored.items };
   }
