@@ -182,6 +182,7 @@ export class Gateway {
       ttlMs: kept.ttl_hours * 3_600_000,
       maxBytes: kept.max_bytes,
       authenticate: (header, signal) => authenticate(header, this.state, backends.keyCache, signal),
+      log: options.logger,
     });
     this.purgeTimer = setInterval(() => void this.purgeResponses(), PURGE_INTERVAL_MS).unref();
     // Policy decisions (src/policies): counted on this registry, logged by this logger.

@@ -224,6 +224,9 @@ describe("delete", () => {
     const res = await fetch(`${gw.url}/v1/responses/${created.id}`, { method: "DELETE", headers: { authorization: `Bearer ${keys.app}` } });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ id: created.id, object: "response", deleted: true });
+    // Who removed which response is in the log (an audit trail; the key's id, never its secret).
+    expect(gw.logs).toContainEqual(expect.objectContaining({ msg: "stored response deleted", responseId: created.id, keyId: "config:app", team: "search" }));
+    expect(JSON.stringify(gw.logs)).not.toContain(keys.app);
     await expect(client.responses.retrieve(created.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     await expect(client.responses.inputItems.list(created.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
     await expect(client.responses.delete(created.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);

@@ -10,6 +10,7 @@
 // Instructions are not part of the conversation: as on OpenAI, they do not carry over.
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { Logger } from "pino";
 import { clip, invalidArgument } from "../../errors";
 import type { Principal } from "../../runtime";
 import type { ResponseStore, StoredResponse } from "../../store/types";
@@ -28,6 +29,8 @@ export interface StoredResponsesOptions {
   maxBytes: number;
   /** Who is calling, by the same keys and tokens as the service calls (auth off: anonymous). */
   authenticate(header: string | undefined, signal: AbortSignal): Promise<Principal>;
+  /** Deletions are logged (info: who removed which response); reads at debug. */
+  log?: Logger;
   now?: () => number;
 }
 
@@ -117,13 +120,13 @@ export class StoredResponses {
     return this.options.enabled;
   }
 
-  /** The caller's stored response, or NOT_FOUND. */
-  private async find(header: string | undefined, id: string, signal: AbortSignal): Promise<StoredResponse> {
+  /** The caller's stored response, or NOT_FOUND; and who the caller is. */
+  private async find(header: string | undefined, id: string, signal: AbortSignal): Promise<StoredResponse & { by: Principal }> {
     const who = await this.options.authenticate(header, signal);
     // Ids this gateway makes are short; a longer one cannot be stored, so it is not looked up.
     const stored = id.length <= 512 ? await this.options.store.get(id, new Date(this.now())) : undefined;
     if (!stored || !readableBy(stored, who)) throw notFound(id);
-    return stored;
+    return { ...stored, by: who };
   }
 
   /** previous_response_id's conversation, for the caller whose Authorization header this is. */
@@ -209,6 +212,7 @@ export class StoredResponses {
           refuseInclude(query);
           if (query.get("stream") === "true") throw invalidArgument("stream: only background responses can be streamed again, and this gateway runs none");
           const stored = await this.find(header(req), params["response_id"] ?? "", clientGone(res));
+          this.options.log?.debug({ responseId: stored.id, keyId: stored.by.keyId }, "stored response read");
           sendJsonText(res, stored.response);
         },
       },
@@ -218,6 +222,7 @@ export class StoredResponses {
         handler: async (req, res, params) => {
           const stored = await this.find(header(req), params["response_id"] ?? "", clientGone(res));
           await this.options.store.delete(stored.id);
+          this.options.log?.info({ responseId: stored.id, keyId: stored.by.keyId, team: stored.by.team, owner: { keyId: stored.keyId, team: stored.team } }, "stored response deleted");
           sendJsonText(res, JSON.stringify({ id: stored.id, object: "response", deleted: true }));
         },
       },
