@@ -1,6 +1,7 @@
 // The gateway's CPU per call on the full path, per surface, and A/B between source trees:
 //   npx tsx bench/percall-cpu.ts [--tree DIR]... [--n 20000] [--warmup 3000] [--rounds 2]
 //     [--surfaces openai,mlflow,connect,grpc] [--cpu-prof] [--bare] [--bundle] [--log info,silent]
+//     (also: responses, responses-nostore: POST /v1/responses with store true, OpenAI's default, and false)
 //     [--paths full,auth-off]
 // Starts the fake upstream, then for each round and each tree (interleaved: A B A B …) a gateway
 // (`node --import tsx DIR/src/main.ts`) whose config has the issue-11 full path on: auth with a
@@ -62,7 +63,9 @@ const PATHS = opt.paths.split(",").filter((p) => p !== "") as GatewayPath[];
 type GatewayPath = "full" | "auth-off";
 for (const p of PATHS) if (p !== "full" && p !== "auth-off") throw new Error(`--paths: unknown path ${JSON.stringify(p)} (full, auth-off)`);
 const SURFACES = opt.surfaces.split(",").filter((s) => s !== "") as Surface[];
-type Surface = "openai" | "mlflow" | "connect" | "grpc";
+type Surface = "openai" | "mlflow" | "connect" | "grpc" | "responses" | "responses-nostore";
+const KNOWN_SURFACES: readonly Surface[] = ["openai", "mlflow", "connect", "grpc", "responses", "responses-nostore"];
+for (const s of SURFACES) if (!KNOWN_SURFACES.includes(s)) throw new Error(`--surfaces: unknown surface ${JSON.stringify(s)} (${KNOWN_SURFACES.join(", ")})`);
 
 const MODEL = "gpt-4o-mini";
 const UPSTREAM_KEY = "sk-bench-not-a-real-key";
@@ -77,10 +80,16 @@ const bodies: Record<Surface, string> = {
   mlflow: path.join(tmp, "mlflow.json"),
   connect: path.join(tmp, "connect.json"),
   grpc: path.join(tmp, "grpc.bin"),
+  responses: path.join(tmp, "responses.json"),
+  "responses-nostore": path.join(tmp, "responses-nostore.json"),
 };
 writeFileSync(bodies.openai, JSON.stringify({ model: "chat", messages: MESSAGES }));
 writeFileSync(bodies.mlflow, JSON.stringify({ messages: MESSAGES }));
 writeFileSync(bodies.connect, JSON.stringify({ endpoint: "chat", messages: MESSAGES }));
+// The same conversation as the Responses API sends it: instructions, then one user turn.
+const RESPONSES_BODY = { model: "chat", instructions: MESSAGES[0]!.content, input: MESSAGES[1]!.content };
+writeFileSync(bodies.responses, JSON.stringify(RESPONSES_BODY));
+writeFileSync(bodies["responses-nostore"], JSON.stringify({ ...RESPONSES_BODY, store: false }));
 const pb = toBinary(ChatRequestSchema, create(ChatRequestSchema, { endpoint: "chat", messages: MESSAGES }));
 const frame = Buffer.alloc(5 + pb.length);
 frame.writeUInt32BE(pb.length, 1);
@@ -91,6 +100,8 @@ const paths: Record<Surface, string> = {
   mlflow: "/gateway/chat/invocations",
   connect: "/modelgate.v1.ChatService/Chat",
   grpc: "/modelgate.v1.ChatService/Chat",
+  responses: "/v1/responses",
+  "responses-nostore": "/v1/responses",
 };
 
 /** tsx as a URL: the gateways run in a scratch working folder, where a bare "tsx" would not resolve. */
@@ -305,7 +316,7 @@ for (let round = 0; round < ROUNDS; round++) {
             child = start(script, ["--config", "config.yaml", "--port", String(port)], cwd, { ...process.env, LOG_LEVEL: sys.logLevel ?? "info", TMPDIR: tsxTmp }, [...startNodeFlags, ...nodeArgs], devNull);
       closeSync(devNull);
       const u = `http://127.0.0.1:${port}`;
-      urls = { openai: u, mlflow: u, connect: u, grpc: u };
+      urls = Object.fromEntries(KNOWN_SURFACES.map((s) => [s, u]));
       const until = Date.now() + 60_000;
       for (;;) {
         try {
