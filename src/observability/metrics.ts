@@ -101,6 +101,9 @@ export interface StreamTiming {
   outputTokens: number;
 }
 
+/** What happened to a Responses API answer with `store: true` (modelgate_stored_responses_total). */
+export type StoredResponseEvent = "stored" | "failed" | "too_large" | "deleted";
+
 export class GatewayMetrics {
   /** Prometheus text between scrapes (the type other code registers its metrics under). */
   readonly registry = new Registry();
@@ -120,6 +123,8 @@ export class GatewayMetrics {
   private extraTeams = 0;
   /** SSE backpressure by surface: streams that waited for a slow reader, and those dropped for a stalled one. */
   private readonly sse = new Map<string, { waited: number; dropped: number }>();
+  /** Stored responses (the Responses API's store) by event. */
+  private readonly storedResponses: Record<StoredResponseEvent, number> = { stored: 0, failed: 0, too_large: 0, deleted: 0 };
   /** Renders one scrape at a time: an OpenMetrics render renames counters while it runs. */
   private rendering: Promise<unknown> = Promise.resolve();
 
@@ -263,6 +268,17 @@ export class GatewayMetrics {
           this.labels(surface, "waited").inc(s.waited);
           this.labels(surface, "dropped").inc(s.dropped);
         }
+      },
+    });
+    const storedResponses = this.storedResponses;
+    new Counter({
+      name: "modelgate_stored_responses_total",
+      help: "Responses API answers kept (store: true), by event: stored, failed (the store refused or failed: the call failed), too_large (over store.responses.max_bytes: the call failed), deleted",
+      labelNames: ["event"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [event, n] of Object.entries(storedResponses)) this.labels(event).inc(n);
       },
     });
     const config = sources.config;
@@ -501,6 +517,11 @@ export class GatewayMetrics {
     let s = this.sse.get(surface);
     if (!s) this.sse.set(surface, (s = { waited: 0, dropped: 0 }));
     s[event]++;
+  }
+
+  /** A stored response was kept, could not be, or was deleted. */
+  recordStoredResponse(event: StoredResponseEvent): void {
+    this.storedResponses[event]++;
   }
 
   /** A stream started (+1) or ended (-1). */

@@ -183,6 +183,7 @@ export class Gateway {
       maxBytes: kept.max_bytes,
       authenticate: (header, signal) => authenticate(header, this.state, backends.keyCache, signal),
       log: options.logger,
+      onEvent: (event) => this.metrics.recordStoredResponse(event),
     });
     this.purgeTimer = setInterval(() => void this.purgeResponses(), PURGE_INTERVAL_MS).unref();
     // Policy decisions (src/policies): counted on this registry, logged by this logger.

@@ -310,6 +310,10 @@ ${endpoints(fake.url)}`);
       expect(types.at(-1)).toBe("response.failed");
       expect(failed?.error?.message).toMatch(/was not stored/);
       await expect(c.responses.retrieve(failed!.id)).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+      // Each kept answer and each refusal is counted.
+      const metrics = await (await fetch(`${small.url}/metrics`)).text();
+      expect(metrics).toContain('modelgate_stored_responses_total{event="too_large"} 4');
+      expect(metrics).toContain('modelgate_stored_responses_total{event="stored"} 1');
     } finally {
       await small.close();
     }

@@ -12,6 +12,7 @@ import { randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { clip, invalidArgument } from "../../errors";
+import type { StoredResponseEvent } from "../../observability/metrics";
 import type { Principal } from "../../runtime";
 import type { ResponseStore, StoredResponse } from "../../store/types";
 import { clientGone } from "../http";
@@ -31,6 +32,8 @@ export interface StoredResponsesOptions {
   authenticate(header: string | undefined, signal: AbortSignal): Promise<Principal>;
   /** Deletions are logged (info: who removed which response); reads at debug. */
   log?: Logger;
+  /** Counts what happens to answers kept (modelgate_stored_responses_total). */
+  onEvent?: (event: StoredResponseEvent) => void;
   now?: () => number;
 }
 
@@ -157,6 +160,7 @@ export class StoredResponses {
   checkSize(history: History | undefined, input: unknown[]): void {
     const bytes = Buffer.byteLength(history?.text ?? "") + Buffer.byteLength(JSON.stringify(input));
     if (bytes > this.options.maxBytes) {
+      this.options.onEvent?.("too_large");
       throw invalidArgument(
         history === undefined
           ? `input: ${bytes} bytes as stored, more than store.responses.max_bytes (${this.options.maxBytes}): send store: false`
@@ -172,6 +176,7 @@ export class StoredResponses {
     const items = concatJsonArrays(concatJsonArrays(history?.text ?? "[]", inputText), JSON.stringify(response.output));
     const bytes = Buffer.byteLength(responseText) + Buffer.byteLength(items);
     if (bytes > this.options.maxBytes) {
+      this.options.onEvent?.("too_large");
       throw new ConnectError(
         `the response and its conversation are ${bytes} bytes, more than store.responses.max_bytes (${this.options.maxBytes}), so it was not stored: start a new conversation, or send store: false`,
         Code.FailedPrecondition,
@@ -193,11 +198,13 @@ export class StoredResponses {
         },
       ]);
     } catch (err) {
+      this.options.onEvent?.("failed");
       // The store's own code when it has one (a refused row, a full write queue); a database error is UNAVAILABLE.
       const e = ConnectError.from(err);
       const code = e.code === Code.Unknown || e.code === Code.Internal ? Code.Unavailable : e.code;
       throw new ConnectError(`the response could not be stored (${e.rawMessage}): retry, or send store: false`, code);
     }
+    this.options.onEvent?.("stored");
   }
 
   /** GET, DELETE and input_items; cancel (background responses only, none here) and the routes not served. */
@@ -222,6 +229,7 @@ export class StoredResponses {
         handler: async (req, res, params) => {
           const stored = await this.find(header(req), params["response_id"] ?? "", clientGone(res));
           await this.options.store.delete(stored.id);
+          this.options.onEvent?.("deleted");
           this.options.log?.info({ responseId: stored.id, keyId: stored.by.keyId, team: stored.by.team, owner: { keyId: stored.keyId, team: stored.team } }, "stored response deleted");
           sendJsonText(res, JSON.stringify({ id: stored.id, object: "response", deleted: true }));
         },
