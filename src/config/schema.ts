@@ -301,8 +301,13 @@ export const configSchema = z.strictObject({
           enabled: z.boolean().default(true),
           /** How long a stored response can be read and chained, in hours (OpenAI keeps them 30 days). */
           ttl_hours: z.number().positive().max(24 * 365 * 10).default(720),
-          /** The most a stored response may hold (its Response JSON and its whole conversation), in bytes. */
-          max_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024),
+          /**
+           * The most a stored response may hold (its Response JSON and its whole conversation), in
+           * bytes. A continued conversation is parsed on the event loop like a request body, so the
+           * default is server.max_body_bytes's: previous_response_id costs what sending the whole
+           * conversation would (16 MiB of items held the loop for 0.1-0.4 s per call).
+           */
+          max_bytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(4 * 1024 * 1024),
         })
         .prefault({}),
     })
