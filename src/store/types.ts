@@ -209,6 +209,8 @@ export interface Store {
   feedback: FeedbackStore;
   /** Responses API answers kept for retrieval and for chaining (previous_response_id). */
   responses: ResponseStore;
+  /** Conversations API conversations and their items (the Responses API's `conversation`). */
+  conversations: ConversationStore;
   /** Creates or upgrades the schema; idempotent, safe to run from several replicas at once. */
   migrate(): Promise<void>;
   /**
@@ -318,4 +320,67 @@ export interface ResponseStore {
   delete(id: string): Promise<void>;
   /** Removes up to `limit` responses that expired at or before `now`; how many it removed. */
   purgeExpired(now: Date, limit: number): Promise<number>;
+}
+
+/** A Conversations API conversation; its items are kept apart, in order (ConversationStore). */
+export interface ConversationRecord {
+  /** "conv_" + random; the primary key. */
+  id: string;
+  /** The caller that made it: who may read, extend and delete it (the same rule as stored responses). */
+  keyId: string;
+  team: string;
+  createdAt: Date;
+  /** The conversation's metadata object as JSON text ("{}" when none). */
+  metadata: string;
+}
+
+/** One item of a conversation, as the API answers it. */
+export interface ConversationItemRecord {
+  /** The item's id (msg_..., fc_..., fco_...): unique within its conversation. */
+  itemId: string;
+  /** The item as JSON text. */
+  item: string;
+}
+
+/** A page of a conversation's items. */
+export interface ConversationItemPage {
+  items: ConversationItemRecord[];
+  /** Whether more items follow the page in its order. */
+  hasMore: boolean;
+}
+
+export interface ConversationStore {
+  /**
+   * Creates the conversation with its first items (in order), in one transaction. Fails with
+   * ALREADY_EXISTS if the id exists, INVALID_ARGUMENT if two items share an id.
+   */
+  create(conversation: ConversationRecord, items: readonly ConversationItemRecord[]): Promise<void>;
+  get(id: string): Promise<ConversationRecord | undefined>;
+  /** Replaces the metadata; false when there is no such conversation. */
+  setMetadata(id: string, metadata: string): Promise<boolean>;
+  /** Removes the conversation and all its items; false when there was none. */
+  delete(id: string): Promise<boolean>;
+  /**
+   * Adds items after the last one, in order, in one transaction (all or none); false when there
+   * is no such conversation. An item id already in the conversation (or twice in `items`) fails
+   * with ALREADY_EXISTS and adds nothing.
+   */
+  append(id: string, items: readonly ConversationItemRecord[]): Promise<boolean>;
+  /**
+   * A page of items: "asc" oldest first, "desc" newest first; after the item `after` in that
+   * order (exclusive; an unknown `after` gives an empty page); at most `limit` (1 to 1000).
+   * Undefined when there is no such conversation.
+   */
+  items(id: string, page: { order: "asc" | "desc"; after?: string; limit: number }): Promise<ConversationItemPage | undefined>;
+  /**
+   * Every item, oldest first (a response's context), or undefined when there is no such
+   * conversation. Fails with FAILED_PRECONDITION, reading no further, once the items' text
+   * passes `maxChars` characters in all.
+   */
+  allItems(id: string, maxChars: number): Promise<ConversationItemRecord[] | undefined>;
+  getItem(id: string, itemId: string): Promise<ConversationItemRecord | undefined>;
+  /** Removes one item; false when there is no such item. */
+  deleteItem(id: string, itemId: string): Promise<boolean>;
+  /** Removes every conversation (and its items) one key made, or one team's keys made; how many conversations. */
+  deleteOwned(owner: { keyId: string } | { team: string }): Promise<number>;
 }
