@@ -49,6 +49,7 @@ function gatedWrites(inner: SqliteWrites, fail: (statement: WriteStatement, rows
   const writes: SqliteWrites = {
     mode: inner.mode,
     close: () => inner.close(),
+    writeSteps: (steps) => inner.writeSteps(steps),
     async write(statement, rows) {
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));

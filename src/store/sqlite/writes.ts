@@ -18,6 +18,11 @@
 // - ":memory:": a database that lives in one connection cannot be shared with a thread, so its
 //   writes run in-thread on the main connection, as before.
 //
+// - A write is a list of steps, each a named statement run once per row, all in one transaction
+//   (one commit) in order (e.g. a row and the rows that belong to it). A step
+//   that fails rolls back the steps before it; each step's changes come back. write() is the
+//   one-step case.
+//
 // Errors come back from the worker as plain data and are rebuilt with SQLite's fields (errcode,
 // errstr, code), so isContentError/isLedgerContentError/isBusy classify them as before.
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
@@ -32,6 +37,11 @@ import { delay, describeErrorSource, rebuildSqliteError, type WorkerError } from
 export type WriteStatement = "ledger" | "feedback" | "responsePut" | "responseDelete" | "responsePurge";
 /** One run's parameters. */
 export type WriteRow = readonly SQLInputValue[];
+/** One step of a write: the statement run once per row. */
+export interface WriteStep {
+  statement: WriteStatement;
+  rows: readonly WriteRow[];
+}
 
 export interface SqliteWrites {
   /** "worker" for a file database, "in-thread" for ":memory:". */
@@ -41,6 +51,11 @@ export interface SqliteWrites {
    * resolves with the rows the runs changed in all (SQLite's `changes`).
    */
   write(statement: WriteStatement, rows: readonly WriteRow[]): Promise<number>;
+  /**
+   * Runs the steps in order, each statement once per row of its own, all in one write
+   * transaction (one commit), or none at all; resolves with each step's changes, in order.
+   */
+  writeSteps(steps: readonly WriteStep[]): Promise<number[]>;
   close(): Promise<void>;
 }
 
@@ -59,23 +74,30 @@ export class InThreadWrites implements SqliteWrites {
   ) {}
 
   async write(statement: WriteStatement, rows: readonly WriteRow[]): Promise<number> {
-    const run = this.statements.get(this.sql[statement]);
-    return inWriteTransaction(this.db, () => {
-      let changes = 0;
-      for (const row of rows) changes += Number(run.run(...row).changes);
-      return changes;
-    });
+    const [changes] = await this.writeSteps([{ statement, rows }]);
+    return changes ?? 0;
+  }
+
+  async writeSteps(steps: readonly WriteStep[]): Promise<number[]> {
+    return inWriteTransaction(this.db, () =>
+      steps.map(({ statement, rows }) => {
+        const run = this.statements.get(this.sql[statement]);
+        let changes = 0;
+        for (const row of rows) changes += Number(run.run(...row).changes);
+        return changes;
+      }),
+    );
   }
 
   async close(): Promise<void> {}
 }
 
-type WorkerReply = { id: number; changes?: number; error?: WorkerError<"open" | "begin" | "write"> };
+type WorkerReply = { id: number; changes?: number[]; error?: WorkerError<"open" | "begin" | "write"> };
 
 interface InFlight {
-  resolve(changes: number): void;
+  resolve(changes: number[]): void;
   reject(err: unknown): void;
-  done: Promise<number>;
+  done: Promise<number[]>;
 }
 
 /**
@@ -125,9 +147,13 @@ parentPort.on("message", (msg) => {
     return;
   }
   try {
-    const run = statement(msg.statement);
-    let changes = 0;
-    for (const row of msg.rows) changes += Number(run.run(...row).changes);
+    const changes = [];
+    for (const step of msg.steps) {
+      const run = statement(step.statement);
+      let stepChanges = 0;
+      for (const row of step.rows) stepChanges += Number(run.run(...row).changes);
+      changes.push(stepChanges);
+    }
     db.exec("COMMIT");
     replies.postMessage({ id, changes });
   } catch (err) {
@@ -154,22 +180,27 @@ export class WorkerWrites implements SqliteWrites {
     private readonly sql: Readonly<Record<WriteStatement, string>>,
   ) {}
 
-  write(statement: WriteStatement, rows: readonly WriteRow[]): Promise<number> {
+  async write(statement: WriteStatement, rows: readonly WriteRow[]): Promise<number> {
+    const [changes] = await this.writeSteps([{ statement, rows }]);
+    return changes ?? 0;
+  }
+
+  writeSteps(steps: readonly WriteStep[]): Promise<number[]> {
     if (this.closed) return Promise.reject(unavailable("sqlite store: closed"));
     if (this.inFlight.size >= MAX_IN_FLIGHT) {
       return Promise.reject(unavailable(`sqlite store: ${MAX_IN_FLIGHT} write batches already waiting for the write worker`));
     }
     const worker = this.worker ?? this.start();
     const id = ++this.nextId;
-    let resolve!: (changes: number) => void;
+    let resolve!: (changes: number[]) => void;
     let reject!: (err: unknown) => void;
-    const done = new Promise<number>((res, rej) => {
+    const done = new Promise<number[]>((res, rej) => {
       resolve = res;
       reject = rej;
     });
     if (this.inFlight.size === 0) worker.ref();
     this.inFlight.set(id, { resolve, reject, done });
-    worker.postMessage({ id, statement, rows });
+    worker.postMessage({ id, steps });
     return done;
   }
 
@@ -226,7 +257,7 @@ export class WorkerWrites implements SqliteWrites {
     if (waiting === undefined) return;
     this.inFlight.delete(reply.id);
     if (this.inFlight.size === 0) worker.unref();
-    if (reply.error === undefined) waiting.resolve(reply.changes ?? 0);
+    if (reply.error === undefined) waiting.resolve(reply.changes ?? []);
     else waiting.reject(rebuild(reply.error));
     // A worker that could not open the file (deleted, unreadable) is let go: it would answer every
     // batch so; the writers retry, and the next write opens the file afresh.
