@@ -1,5 +1,6 @@
-// What the SQL backends share for stored responses (ResponseStore): the checks a row passes
-// before it is written, and which ids a get or delete need not look for.
+// What the SQL backends share for stored responses (ResponseStore), and for conversations
+// (conversation-shared.ts): the checks a row passes before it is written, and which ids a get or
+// delete need not look for.
 //
 // - id, keyId, team and endpoint come from request ids and identifiers bounded upstream; they are
 //   not clipped here (a clipped id or key id would no longer match what it names), but one that
@@ -29,14 +30,10 @@ export function checkStoredResponse(row: StoredResponse, index: number): void {
     const problem = identifierProblem(row[field]);
     if (problem !== undefined) throw badRow(index, `${field} ${problem}`);
   }
-  for (const field of ["createdAt", "expiresAt"] as const) {
-    const ms = checkDate(row[field], `stored response ${index}: ${field}`).getTime();
-    if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) throw badRow(index, `${field} must be within the years 1 to 9999`);
-  }
+  for (const field of ["createdAt", "expiresAt"] as const) checkStorableTime(row[field], `stored response ${index}: ${field}`);
   for (const field of ["response", "items"] as const) {
-    const value = row[field];
-    if (typeof value !== "string") throw badRow(index, `${field} must be a string`);
-    if (!isWellFormed(value)) throw badRow(index, `${field} holds an unpaired surrogate, which cannot be stored`);
+    const problem = textProblem(row[field]);
+    if (problem !== undefined) throw badRow(index, `${field} ${problem}`);
   }
   if (!Number.isSafeInteger(row.inputCount) || row.inputCount < 0 || row.inputCount > MAX_INPUT_COUNT) {
     throw badRow(index, `inputCount must be an integer from 0 to ${MAX_INPUT_COUNT}`);
@@ -54,10 +51,25 @@ export function checkPurgeLimit(limit: number): number {
   return limit;
 }
 
-function identifierProblem(value: unknown): string | undefined {
+/** A time both backends keep (a valid Date in the years 1 to 9999), or INVALID_ARGUMENT naming `what`. */
+export function checkStorableTime(value: Date, what: string): Date {
+  const ms = checkDate(value, what).getTime();
+  if (ms < MIN_TIME_MS || ms > MAX_TIME_MS) throw invalidArgument(`${what} must be within the years 1 to 9999`);
+  return value;
+}
+
+/** Why an id, key id, team or endpoint could not be stored as it is, or undefined (see the top of this file). */
+export function identifierProblem(value: unknown): string | undefined {
   if (typeof value !== "string") return "must be a string";
   if (value.length > RESPONSE_ID_TEXT_LIMIT) return `is longer than ${RESPONSE_ID_TEXT_LIMIT} characters`;
   if (value.includes("\u0000") || !isWellFormed(value)) return "holds a NUL character or an unpaired surrogate, which cannot be stored";
+  return undefined;
+}
+
+/** Why JSON text (any well-formed string, NUL included) could not be stored as it is, or undefined. */
+export function textProblem(value: unknown): string | undefined {
+  if (typeof value !== "string") return "must be a string";
+  if (!isWellFormed(value)) return "holds an unpaired surrogate, which cannot be stored";
   return undefined;
 }
 
