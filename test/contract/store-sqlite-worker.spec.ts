@@ -10,6 +10,7 @@ import { DatabaseSync } from "node:sqlite";
 import { afterAll, describe, expect, it } from "vitest";
 import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite/sqlite-store";
 import { WorkerWrites } from "../../src/store/sqlite/writes";
+import { isUniqueViolation } from "../../src/store/sqlite/errors";
 import type { FeedbackRow, LedgerRow } from "../../src/store/types";
 import { LedgerWriter } from "../../src/usage/ledger-writer";
 import { ledgerRow } from "../support/ledger-row";
@@ -142,6 +143,54 @@ describe("sqlite store: where the writes run", () => {
       await store.close();
     }
   });
+});
+
+describe("sqlite store: a write of several steps", () => {
+  /** Conversation ids and item ids in the file, read by a connection of the test's own. */
+  function storedConversations(path: string): string[] {
+    const db = new DatabaseSync(path);
+    try {
+      const conversations = db.prepare("SELECT id FROM conversations ORDER BY id").all().map((r) => String(r["id"]));
+      const items = db.prepare("SELECT conversation_id || '/' || item_id AS id FROM conversation_items ORDER BY conversation_id, seq").all();
+      return [...conversations, ...items.map((r) => String(r["id"]))];
+    } finally {
+      db.close();
+    }
+  }
+  const insert = (id: string) => ({ statement: "conversationInsert" as const, rows: [[id, "key_1", "team-a", 0, "{}"]] });
+  const append = (id: string, ...itemIds: string[]) => ({
+    statement: "conversationItemAppend" as const,
+    rows: itemIds.map((itemId) => [id, itemId, 2, "{}", id]),
+  });
+
+  for (const where of ["worker", "in-thread"] as const) {
+    it(`runs the steps in order in one transaction, reports each step's changes, and rolls back all when a later step fails (${where})`, async () => {
+      const path = where === "worker" ? newPath() : ":memory:";
+      const store = openSqliteStore(path);
+      await store.migrate();
+      try {
+        expect(store.writes.mode).toBe(where);
+        expect(await store.writes.writeSteps([insert("conv_a"), append("conv_a", "i1", "i2"), append("conv_missing", "i3")])).toEqual([1, 2, 0]);
+        // The third step fails (a taken id): the two before it, already run, are rolled back with it.
+        const failed = await store.writes.writeSteps([insert("conv_b"), append("conv_b", "j1"), insert("conv_a")]).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        expect(isUniqueViolation(failed)).toBe(true);
+        expect(await store.writes.writeSteps([])).toEqual([]);
+        // The one-step form still answers the total, and the writer keeps working.
+        expect(await store.writes.write("conversationMetadata", [['{"x":1}', "conv_a"], ['{"x":1}', "conv_b"]])).toBe(1);
+        if (where === "worker") {
+          expect(storedConversations(path)).toEqual(["conv_a", "conv_a/i1", "conv_a/i2"]);
+        } else {
+          expect(await store.conversations.get("conv_b")).toBeUndefined();
+          expect((await store.conversations.allItems("conv_a", 100))?.map((i) => i.itemId)).toEqual(["i1", "i2"]);
+        }
+      } finally {
+        await store.close();
+      }
+    });
+  }
 });
 
 describe("sqlite store: a file deleted before the write worker opens it", () => {

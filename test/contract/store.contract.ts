@@ -4,7 +4,7 @@
 // over the rows the test wrote, and a few hand-computed cases pin that reference down.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { FeedbackRow, KeyRecord, LedgerRow, CallQuery, Store, StoredResponse, UsageGroup, UsageQuery, UsageSeriesRow, UsageTotalRow } from "../../src/store/types";
+import type { ConversationItemRecord, ConversationRecord, FeedbackRow, KeyRecord, LedgerRow, CallQuery, Store, StoredResponse, UsageGroup, UsageQuery, UsageSeriesRow, UsageTotalRow } from "../../src/store/types";
 import { LedgerWriter } from "../../src/usage/ledger-writer";
 import { MAX_FEEDBACK_SCORE } from "../../src/store/feedback-shared";
 
@@ -1296,6 +1296,274 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await store.responses.get("resp_shared", at(0))).toBeUndefined();
         expect(await replica.responses.purgeExpired(at(MINUTE), 10)).toBe(1);
         expect(await store.responses.get("resp_from-replica", at(0))).toBeUndefined();
+      });
+    });
+
+    describe("conversations", () => {
+      let conversationSeq = 0;
+      function conversation(overrides: Partial<ConversationRecord> = {}): ConversationRecord {
+        conversationSeq += 1;
+        return { id: `conv_${conversationSeq}`, keyId: "key_1", team: "team-a", createdAt: at(0), metadata: "{}", ...overrides };
+      }
+      const item = (itemId: string, text = `text of ${itemId}`): ConversationItemRecord => ({
+        itemId,
+        item: JSON.stringify({ id: itemId, type: "message", role: "user", content: [{ type: "input_text", text }] }),
+      });
+      const items = (prefix: string, n: number, from = 0) => Array.from({ length: n }, (_, i) => item(`${prefix}_${from + i}`));
+      const ids = (list: readonly ConversationItemRecord[] | undefined) => list?.map((i) => i.itemId);
+      const page = async (id: string, order: "asc" | "desc", limit: number, after?: string) => {
+        const got = await store.conversations.items(id, { order, limit, ...(after !== undefined && { after }) });
+        return got && { ids: ids(got.items), hasMore: got.hasMore };
+      };
+
+      beforeEach(() => store.migrate());
+
+      it("gives back a conversation and its items as they were made: order, multi-MB item, unicode, emoji and NUL", async () => {
+        const chunk = `{"type":"message","text":"héllo wörld \u4e16\u754c 😀🎉 \u0000 nul \\u0000 escaped, \u2028 sep \uFFFD"},`;
+        const big = `[${chunk.repeat(Math.ceil((3 * 1024 * 1024) / chunk.length))}{}]`;
+        const conv = conversation({ id: "conv_ünïcode-😀", keyId: "key_ü", team: "team-😀", createdAt: new Date(t0 + 1), metadata: '{"topic":"NUL:\u0000 😀 é"}' });
+        const first = [item("msg_b"), { itemId: "msg_big-ü", item: big }, item("fc_a", "emoji 😀 and NUL \u0000"), item("msg_a")];
+        await store.conversations.create(conv, first);
+        expect(await store.conversations.get(conv.id)).toEqual(conv);
+        const all = await store.conversations.allItems(conv.id, 100 * 1024 * 1024);
+        expect(ids(all)).toEqual(["msg_b", "msg_big-ü", "fc_a", "msg_a"]);
+        // Compared item by item: a multi-MB diff would bury the report.
+        all?.forEach((got, i) => expect(got.item === first[i]?.item, got.itemId).toBe(true));
+        const listed = await store.conversations.items(conv.id, { order: "asc", limit: 100 });
+        expect(listed?.hasMore).toBe(false);
+        listed?.items.forEach((got, i) => expect(got.item === first[i]?.item, got.itemId).toBe(true));
+        expect((await store.conversations.getItem(conv.id, "msg_big-ü"))?.item === big).toBe(true);
+        expect(await store.conversations.getItem(conv.id, "fc_a")).toEqual(first[2]);
+        // A conversation made without items has none.
+        const empty = conversation();
+        await store.conversations.create(empty, []);
+        expect(await store.conversations.get(empty.id)).toEqual(empty);
+        expect(await store.conversations.allItems(empty.id, 0)).toEqual([]);
+        expect(await store.conversations.items(empty.id, { order: "desc", limit: 1 })).toEqual({ items: [], hasMore: false });
+      });
+
+      it("refuses a second conversation with a taken id (ALREADY_EXISTS), and one whose items share an id (INVALID_ARGUMENT)", async () => {
+        const conv = conversation({ id: "conv_taken" });
+        await store.conversations.create(conv, [item("msg_1")]);
+        expect(await codeOf(store.conversations.create(conversation({ id: "conv_taken", keyId: "key_2" }), [item("msg_2")]))).toBe(Code.AlreadyExists);
+        expect(await store.conversations.get("conv_taken")).toEqual(conv);
+        expect(ids(await store.conversations.allItems("conv_taken", 1e9))).toEqual(["msg_1"]);
+        expect(await codeOf(store.conversations.create(conversation({ id: "conv_twice" }), [item("msg_1"), item("msg_2"), item("msg_1")]))).toBe(Code.InvalidArgument);
+        expect(await store.conversations.get("conv_twice")).toBeUndefined();
+        expect(await store.conversations.getItem("conv_twice", "msg_2")).toBeUndefined();
+      });
+
+      it("refuses what it could not give back as it was (INVALID_ARGUMENT), and keeps working", async () => {
+        const bad: [Partial<ConversationRecord>, ConversationItemRecord[]][] = [
+          [{ id: "conv_\u0000" }, []],
+          [{ id: "c".repeat(513) }, []],
+          [{ keyId: "k\ud800" }, []],
+          [{ team: "t".repeat(100_000) }, []],
+          [{ metadata: "lone \udc00" }, []],
+          [{ createdAt: new Date(Number.NaN) }, []],
+          [{}, [{ itemId: "msg_\u0000", item: "{}" }]],
+          [{}, [{ itemId: "m".repeat(513), item: "{}" }]],
+          [{}, [{ itemId: "msg_ok", item: "\ud83d" }]],
+        ];
+        for (const [overrides, first] of bad) {
+          const conv = conversation(overrides);
+          expect(await codeOf(store.conversations.create(conv, first)), JSON.stringify(overrides).slice(0, 80)).toBe(Code.InvalidArgument);
+        }
+        const conv = conversation({ id: "conv_fine" });
+        await store.conversations.create(conv, [item("msg_1")]);
+        expect(await codeOf(store.conversations.append("conv_fine", [item("msg_2"), { itemId: "msg_\u0000", item: "{}" }]))).toBe(Code.InvalidArgument);
+        expect(await codeOf(store.conversations.append("conv_fine", [{ itemId: "msg_3", item: "\udfff" }]))).toBe(Code.InvalidArgument);
+        expect(await codeOf(store.conversations.setMetadata("conv_fine", "\ud800"))).toBe(Code.InvalidArgument);
+        expect(ids(await store.conversations.allItems("conv_fine", 1e9))).toEqual(["msg_1"]);
+        for (const limit of [0, 1001, 1.5, Number.NaN]) {
+          expect(await codeOf(store.conversations.items("conv_fine", { order: "asc", limit }))).toBe(Code.InvalidArgument);
+        }
+        expect(await codeOf(store.conversations.allItems("conv_fine", -1))).toBe(Code.InvalidArgument);
+        expect(await store.conversations.items("conv_fine", { order: "asc", limit: 1000 })).toEqual({ items: [item("msg_1")], hasMore: false });
+      });
+
+      it("answers undefined or false for a missing conversation, and for any id it could not have stored", async () => {
+        await store.conversations.create(conversation({ id: "conv_present" }), [item("msg_1")]);
+        for (const id of ["conv_missing", "", "conv_\u0000", "conv_\ud800", "c".repeat(1_000_000)]) {
+          expect(await store.conversations.get(id)).toBeUndefined();
+          expect(await store.conversations.setMetadata(id, '{"a":1}')).toBe(false);
+          expect(await store.conversations.append(id, [item("msg_2")])).toBe(false);
+          expect(await store.conversations.append(id, [])).toBe(false);
+          expect(await store.conversations.items(id, { order: "asc", limit: 10 })).toBeUndefined();
+          expect(await store.conversations.items(id, { order: "desc", limit: 10, after: "msg_1" })).toBeUndefined();
+          expect(await store.conversations.allItems(id, 1e9)).toBeUndefined();
+          expect(await store.conversations.getItem(id, "msg_1")).toBeUndefined();
+          expect(await store.conversations.deleteItem(id, "msg_1")).toBe(false);
+          expect(await store.conversations.delete(id)).toBe(false);
+        }
+        for (const itemId of ["msg_missing", "msg_\u0000", "m".repeat(100_000)]) {
+          expect(await store.conversations.getItem("conv_present", itemId)).toBeUndefined();
+          expect(await store.conversations.deleteItem("conv_present", itemId)).toBe(false);
+        }
+        expect(await store.conversations.deleteOwned({ keyId: "key_\u0000" })).toBe(0);
+        expect(await store.conversations.deleteOwned({ team: "t".repeat(1000) })).toBe(0);
+        // Nothing of the missing ones' appends landed anywhere.
+        expect(ids(await store.conversations.allItems("conv_present", 1e9))).toEqual(["msg_1"]);
+      });
+
+      it("replaces the metadata", async () => {
+        const conv = conversation({ metadata: '{"a":"1"}' });
+        await store.conversations.create(conv, []);
+        expect(await store.conversations.setMetadata(conv.id, '{"b":"2 😀 \u0000"}')).toBe(true);
+        expect(await store.conversations.get(conv.id)).toEqual({ ...conv, metadata: '{"b":"2 😀 \u0000"}' });
+      });
+
+      it("appends in order, across appends and after deleted items; an item id already there adds nothing (ALREADY_EXISTS)", async () => {
+        const conv = conversation();
+        await store.conversations.create(conv, items("a", 3));
+        expect(await store.conversations.append(conv.id, items("b", 2))).toBe(true);
+        expect(await store.conversations.append(conv.id, [])).toBe(true);
+        expect(await store.conversations.append(conv.id, items("c", 1))).toBe(true);
+        expect(ids(await store.conversations.allItems(conv.id, 1e9))).toEqual(["a_0", "a_1", "a_2", "b_0", "b_1", "c_0"]);
+        // The last item deleted, then more appended: still after the rest, in order.
+        expect(await store.conversations.deleteItem(conv.id, "c_0")).toBe(true);
+        expect(await store.conversations.deleteItem(conv.id, "a_1")).toBe(true);
+        expect(await store.conversations.append(conv.id, items("d", 2))).toBe(true);
+        const expected = ["a_0", "a_2", "b_0", "b_1", "d_0", "d_1"];
+        expect(ids(await store.conversations.allItems(conv.id, 1e9))).toEqual(expected);
+        expect((await page(conv.id, "desc", 100))?.ids).toEqual([...expected].reverse());
+        // A deleted item's id may be used again; one present may not, not even twice in one append.
+        expect(await store.conversations.append(conv.id, [item("a_1")])).toBe(true);
+        expect(await codeOf(store.conversations.append(conv.id, [item("e_0"), item("b_0")]))).toBe(Code.AlreadyExists);
+        expect(await codeOf(store.conversations.append(conv.id, [item("e_1"), item("e_2"), item("e_1")]))).toBe(Code.AlreadyExists);
+        expect(ids(await store.conversations.allItems(conv.id, 1e9))).toEqual([...expected, "a_1"]);
+        expect(await store.conversations.getItem(conv.id, "e_0")).toBeUndefined();
+        // Item ids are per conversation: another conversation may hold the same.
+        const other = conversation();
+        await store.conversations.create(other, [item("a_0", "other")]);
+        expect(await store.conversations.append(other.id, [item("b_0", "other")])).toBe(true);
+        expect(await store.conversations.getItem(other.id, "a_0")).toEqual(item("a_0", "other"));
+        expect(await store.conversations.getItem(conv.id, "a_0")).toEqual(item("a_0"));
+      });
+
+      it("pages items both ways, after an item (exclusive), with hasMore exact at the boundaries", async () => {
+        const conv = conversation();
+        await store.conversations.create(conv, items("m", 5));
+        const asc = ["m_0", "m_1", "m_2", "m_3", "m_4"];
+        expect(await page(conv.id, "asc", 5)).toEqual({ ids: asc, hasMore: false });
+        expect(await page(conv.id, "asc", 4)).toEqual({ ids: asc.slice(0, 4), hasMore: true });
+        expect(await page(conv.id, "asc", 6)).toEqual({ ids: asc, hasMore: false });
+        expect(await page(conv.id, "asc", 2, "m_1")).toEqual({ ids: ["m_2", "m_3"], hasMore: true });
+        expect(await page(conv.id, "asc", 3, "m_1")).toEqual({ ids: ["m_2", "m_3", "m_4"], hasMore: false });
+        expect(await page(conv.id, "asc", 1, "m_4")).toEqual({ ids: [], hasMore: false });
+        expect(await page(conv.id, "desc", 2)).toEqual({ ids: ["m_4", "m_3"], hasMore: true });
+        expect(await page(conv.id, "desc", 2, "m_3")).toEqual({ ids: ["m_2", "m_1"], hasMore: true });
+        expect(await page(conv.id, "desc", 1, "m_1")).toEqual({ ids: ["m_0"], hasMore: false });
+        expect(await page(conv.id, "desc", 3, "m_0")).toEqual({ ids: [], hasMore: false });
+        expect(await page(conv.id, "asc", 1000)).toEqual({ ids: asc, hasMore: false });
+        // An unknown `after` (never there, deleted, another conversation's, unstorable): an empty page.
+        await store.conversations.deleteItem(conv.id, "m_2");
+        const other = conversation();
+        await store.conversations.create(other, [item("x_0")]);
+        for (const after of ["m_9", "m_2", "x_0", "m_\u0000", "m".repeat(10_000)]) {
+          expect(await page(conv.id, "asc", 10, after), after.slice(0, 20)).toEqual({ ids: [], hasMore: false });
+          expect(await page(conv.id, "desc", 10, after), after.slice(0, 20)).toEqual({ ids: [], hasMore: false });
+        }
+        expect(await page(conv.id, "asc", 10, "m_1")).toEqual({ ids: ["m_3", "m_4"], hasMore: false });
+      });
+
+      it("gives every item oldest first within maxChars, and refuses more (FAILED_PRECONDITION)", async () => {
+        const conv = conversation();
+        // Emoji: two UTF-16 code units each, as JS counts a string's length.
+        const list = [item("i_0", "😀😀"), { itemId: "i_1", item: "\u0000😀é" }, item("i_2", "plain")];
+        await store.conversations.create(conv, list);
+        const total = list.reduce((sum, i) => sum + i.item.length, 0);
+        expect(await store.conversations.allItems(conv.id, total)).toEqual(list);
+        expect(await store.conversations.allItems(conv.id, total + 1)).toEqual(list);
+        expect(await codeOf(store.conversations.allItems(conv.id, total - 1))).toBe(Code.FailedPrecondition);
+        expect(await codeOf(store.conversations.allItems(conv.id, 0))).toBe(Code.FailedPrecondition);
+        await store.conversations.deleteItem(conv.id, "i_2");
+        expect(await store.conversations.allItems(conv.id, total - 1)).toEqual(list.slice(0, 2));
+      });
+
+      it("deletes an item, keeping the others in order", async () => {
+        const conv = conversation();
+        await store.conversations.create(conv, items("d", 4));
+        expect(await store.conversations.deleteItem(conv.id, "d_1")).toBe(true);
+        expect(await store.conversations.deleteItem(conv.id, "d_1")).toBe(false);
+        expect(await store.conversations.getItem(conv.id, "d_1")).toBeUndefined();
+        expect(ids(await store.conversations.allItems(conv.id, 1e9))).toEqual(["d_0", "d_2", "d_3"]);
+        expect(await page(conv.id, "desc", 10)).toEqual({ ids: ["d_3", "d_2", "d_0"], hasMore: false });
+      });
+
+      it("deletes a conversation with its items: a new one under the same id starts empty", async () => {
+        const conv = conversation({ id: "conv_again" });
+        await store.conversations.create(conv, items("x", 3));
+        const kept = conversation();
+        await store.conversations.create(kept, items("x", 2));
+        expect(await store.conversations.delete("conv_again")).toBe(true);
+        expect(await store.conversations.delete("conv_again")).toBe(false);
+        expect(await store.conversations.get("conv_again")).toBeUndefined();
+        expect(await store.conversations.getItem("conv_again", "x_0")).toBeUndefined();
+        await store.conversations.create(conversation({ id: "conv_again" }), [item("x_2", "new")]);
+        expect(await store.conversations.allItems("conv_again", 1e9)).toEqual([item("x_2", "new")]);
+        expect(await store.conversations.append("conv_again", [item("x_0")])).toBe(true);
+        expect(ids(await store.conversations.allItems("conv_again", 1e9))).toEqual(["x_2", "x_0"]);
+        expect(ids(await store.conversations.allItems(kept.id, 1e9))).toEqual(["x_0", "x_1"]);
+      });
+
+      it("deletes what one key or one team made, counts the conversations, and leaves the rest", async () => {
+        const owners = [
+          { keyId: "key_1", team: "team-a" },
+          { keyId: "key_2", team: "team-a" },
+          { keyId: "key_3", team: "team-b" },
+        ];
+        const made = owners.flatMap((owner, o) => Array.from({ length: o + 1 }, (_, i) => conversation({ id: `conv_${owner.keyId}-${i}`, ...owner })));
+        for (const conv of made) await store.conversations.create(conv, items("it", 2));
+        expect(await store.conversations.deleteOwned({ keyId: "key_2" })).toBe(2);
+        expect(await store.conversations.deleteOwned({ keyId: "key_2" })).toBe(0);
+        expect(await store.conversations.get("conv_key_2-0")).toBeUndefined();
+        expect(await store.conversations.getItem("conv_key_2-1", "it_0")).toBeUndefined();
+        expect(await store.conversations.get("conv_key_1-0")).toEqual(made[0]);
+        expect(await store.conversations.deleteOwned({ team: "team-b" })).toBe(3);
+        expect(await store.conversations.deleteOwned({ team: "team-c" })).toBe(0);
+        expect(await store.conversations.get("conv_key_3-2")).toBeUndefined();
+        expect(ids(await store.conversations.allItems("conv_key_1-0", 1e9))).toEqual(["it_0", "it_1"]);
+        expect(await store.conversations.deleteOwned({ team: "team-a" })).toBe(1);
+        expect(await store.conversations.get("conv_key_1-0")).toBeUndefined();
+        // Gone with their items: the same ids start empty.
+        await store.conversations.create(conversation({ id: "conv_key_2-0" }), []);
+        expect(await store.conversations.allItems("conv_key_2-0", 1e9)).toEqual([]);
+      });
+
+      it("another replica sees a write once it resolved", async () => {
+        const replica = await another();
+        const conv = conversation({ id: "conv_shared" });
+        await store.conversations.create(conv, [item("msg_0")]);
+        expect(await replica.conversations.get("conv_shared")).toEqual(conv);
+        expect(await replica.conversations.append("conv_shared", [item("msg_1")])).toBe(true);
+        expect(ids(await store.conversations.allItems("conv_shared", 1e9))).toEqual(["msg_0", "msg_1"]);
+        expect(await replica.conversations.setMetadata("conv_shared", '{"x":"y"}')).toBe(true);
+        expect((await store.conversations.get("conv_shared"))?.metadata).toBe('{"x":"y"}');
+        expect(await replica.conversations.deleteItem("conv_shared", "msg_0")).toBe(true);
+        expect(await page("conv_shared", "asc", 10)).toEqual({ ids: ["msg_1"], hasMore: false });
+        expect(await replica.conversations.delete("conv_shared")).toBe(true);
+        expect(await store.conversations.get("conv_shared")).toBeUndefined();
+      });
+
+      it("appends at once, from two replicas, all land in distinct places, each append's items together", async () => {
+        const replica = await another();
+        const conv = conversation({ id: "conv_busy" });
+        await store.conversations.create(conv, [item("start")]);
+        const appends = Array.from({ length: 20 }, (_, n) => items(`p${n}`, 3));
+        const results = await Promise.all(appends.map((list, n) => (n % 2 === 0 ? store : replica).conversations.append("conv_busy", list)));
+        expect(results.every((ok) => ok)).toBe(true);
+        const all = ids(await store.conversations.allItems("conv_busy", 1e9)) ?? [];
+        expect(all).toHaveLength(61);
+        expect(all[0]).toBe("start");
+        expect(new Set(all).size).toBe(61);
+        // Each append's items in a row, in its order.
+        for (const list of appends) {
+          const start = all.indexOf(list[0]?.itemId ?? "");
+          expect(all.slice(start, start + 3)).toEqual(ids(list));
+        }
+        const desc = await store.conversations.items("conv_busy", { order: "desc", limit: 1000 });
+        expect(ids(desc?.items)).toEqual([...all].reverse());
       });
     });
   });

@@ -145,4 +145,35 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX responses_expires_at ON responses (expires_at);
     `,
   },
+  {
+    version: 8,
+    name: "conversations and their items (Conversations API, the Responses API's conversation)",
+    // A conversation by id ("conv_" + random); its items apart, in seq order (1, 2, ... within
+    // the conversation), each with its length in UTF-16 code units (chars, as JS counts it:
+    // allItems sums it to refuse a conversation too big without reading the items). metadata and
+    // item are JSON text kept as UTF-8 bytes (bytea), as responses' are: text cannot hold a NUL.
+    // Deleting a conversation deletes its items (ON DELETE CASCADE). By key and by team:
+    // deleteOwned. An append locks its conversation's row to number its items.
+    sql: `
+      CREATE TABLE conversations (
+        id text PRIMARY KEY,
+        key_id text NOT NULL,
+        team text NOT NULL,
+        created_at timestamptz NOT NULL,
+        metadata bytea NOT NULL
+      );
+      CREATE INDEX conversations_key_id ON conversations (key_id);
+      CREATE INDEX conversations_team ON conversations (team);
+
+      CREATE TABLE conversation_items (
+        conversation_id text NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        seq bigint NOT NULL CHECK (seq > 0),
+        item_id text NOT NULL,
+        chars bigint NOT NULL CHECK (chars >= 0),
+        item bytea NOT NULL,
+        PRIMARY KEY (conversation_id, seq),
+        UNIQUE (conversation_id, item_id)
+      );
+    `,
+  },
 ];

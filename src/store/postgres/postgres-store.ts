@@ -8,6 +8,7 @@ import { PostgresKeyStore } from "./key-store";
 import { PostgresLedgerStore } from "./ledger-store";
 import { postgresMigrations, type Migration } from "./migrations";
 import { PostgresResponseStore } from "./response-store";
+import { PostgresConversationStore } from "./conversation-store";
 
 const POOL_SIZE = 10;
 /** A database that cannot hand out a connection within this is reported UNAVAILABLE, not waited on forever. */
@@ -30,6 +31,7 @@ export function openPostgresStore(url: string): Store {
     ledger: new PostgresLedgerStore(pool),
     feedback: new PostgresFeedbackStore(pool),
     responses: new PostgresResponseStore(pool),
+    conversations: new PostgresConversationStore(pool),
     migrate: () => migrate(pool, postgresMigrations),
     close: () => (closed ??= pool.end()),
   };

@@ -146,4 +146,35 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX responses_expires_at ON responses (expires_at);
     `,
   },
+  {
+    version: 8,
+    name: "conversations and their items (Conversations API, the Responses API's conversation)",
+    // A conversation by id ("conv_" + random), its metadata JSON text; its items apart, in seq
+    // order (1, 2, ... within the conversation), each item JSON text (a NUL inside round-trips,
+    // as for responses) with its length in UTF-16 code units (chars, as JS counts it: allItems
+    // sums it to refuse a conversation too big without reading the items). No foreign key: the
+    // connections do not enable them, so deleting a conversation deletes its items explicitly,
+    // in the same transaction. By key and by team: deleteOwned.
+    sql: `
+      CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL,
+        team TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        metadata TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX conversations_key_id ON conversations (key_id);
+      CREATE INDEX conversations_team ON conversations (team);
+
+      CREATE TABLE conversation_items (
+        conversation_id TEXT NOT NULL,
+        seq INTEGER NOT NULL CHECK (seq > 0),
+        item_id TEXT NOT NULL,
+        chars INTEGER NOT NULL CHECK (chars >= 0),
+        item TEXT NOT NULL,
+        PRIMARY KEY (conversation_id, seq),
+        UNIQUE (conversation_id, item_id)
+      ) STRICT;
+    `,
+  },
 ];

@@ -7,6 +7,7 @@ import { feedbackInsertSql, SqliteFeedbackStore } from "./feedback-store";
 import { SqliteKeyStore } from "./key-store";
 import { ledgerInsertSql, SqliteLedgerStore } from "./ledger-store";
 import { responseWriteSql, SqliteResponseStore } from "./response-store";
+import { conversationWriteSql, SqliteConversationStore } from "./conversation-store";
 import { sqliteMigrations, type Migration } from "./migrations";
 import { isReadonly } from "./errors";
 import { Statements } from "./statements";
@@ -26,7 +27,7 @@ export interface SqliteStoreOptions {
   readTimeoutMs?: number;
 }
 
-/** The store, and where its ledger reads (reads.ts) and ledger, feedback and response writes (writes.ts) run. */
+/** The store, and where its ledger reads (reads.ts) and ledger, feedback, response and conversation writes (writes.ts) run. */
 export interface SqliteStore extends Store {
   readonly reads: SqliteReads;
   readonly writes: SqliteWrites;
@@ -35,8 +36,8 @@ export interface SqliteStore extends Store {
 /**
  * `path` is a file path or ":memory:". Key reads and writes (rare: admin; keys are cached) and
  * feedback lookups by request id run on this connection; ledger reads, feedback summaries and
- * stored responses' reads run in a read worker for a file (reads.ts), ledger, feedback and
- * stored response batches in a write worker (writes.ts), both in-thread for ":memory:". The
+ * stored responses' and conversations' reads run in a read worker for a file (reads.ts), ledger,
+ * feedback, stored response and conversation writes in a write worker (writes.ts), both in-thread for ":memory:". The
  * schema is created by migrate(). A file path whose database, -wal, -shm or directory this
  * process cannot write is refused at once, with the file and the fix named (see writable.ts).
  */
@@ -50,7 +51,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = FULL");
   const statements = new Statements(db);
-  const sql = { ledger: ledgerInsertSql, feedback: feedbackInsertSql, ...responseWriteSql };
+  const sql = { ledger: ledgerInsertSql, feedback: feedbackInsertSql, ...responseWriteSql, ...conversationWriteSql };
   const writes: SqliteWrites = path === ":memory:" ? new InThreadWrites(db, statements, sql) : new WorkerWrites(path, BUSY_TIMEOUT_MS, sql);
   const reads: SqliteReads =
     path === ":memory:" ? new InThreadReads(statements) : new WorkerReads(path, BUSY_TIMEOUT_MS, options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
@@ -62,6 +63,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     ledger: new SqliteLedgerStore(reads, writes),
     feedback: new SqliteFeedbackStore(statements, reads, writes),
     responses: new SqliteResponseStore(reads, writes),
+    conversations: new SqliteConversationStore(reads, writes),
     problem: async () => {
       if (opened === undefined) return undefined;
       const problem = await fileProblem(path, opened);

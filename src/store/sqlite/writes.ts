@@ -1,4 +1,5 @@
-// Where the SQLite store's batched writes (ledger rows, feedback rows, stored responses) run.
+// Where the SQLite store's batched writes (ledger rows, feedback rows, stored responses,
+// conversations) run.
 //
 // - A file database: in a worker_threads Worker with its own DatabaseSync connection to the same
 //   file (WAL, so the other connections, the read worker's among them, see each batch once committed). The INSERTs and
@@ -19,7 +20,7 @@
 //   writes run in-thread on the main connection, as before.
 //
 // - A write is a list of steps, each a named statement run once per row, all in one transaction
-//   (one commit) in order (e.g. a row and the rows that belong to it). A step
+//   (one commit) in order: a conversation and its items, items then their conversation. A step
 //   that fails rolls back the steps before it; each step's changes come back. write() is the
 //   one-step case.
 //
@@ -34,7 +35,22 @@ import { inWriteTransaction } from "./transaction";
 import { delay, describeErrorSource, rebuildSqliteError, type WorkerError } from "./worker-shared";
 
 /** The named write statements (their SQL is given to the constructor, and to the worker once). */
-export type WriteStatement = "ledger" | "feedback" | "responsePut" | "responseDelete" | "responsePurge";
+export type WriteStatement =
+  | "ledger"
+  | "feedback"
+  | "responsePut"
+  | "responseDelete"
+  | "responsePurge"
+  | "conversationInsert"
+  | "conversationMetadata"
+  | "conversationDelete"
+  | "conversationItemsDelete"
+  | "conversationItemAppend"
+  | "conversationItemDelete"
+  | "conversationOwnedByKeyItemsDelete"
+  | "conversationOwnedByKeyDelete"
+  | "conversationOwnedByTeamItemsDelete"
+  | "conversationOwnedByTeamDelete";
 /** One run's parameters. */
 export type WriteRow = readonly SQLInputValue[];
 /** One step of a write: the statement run once per row. */
