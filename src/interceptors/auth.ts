@@ -4,7 +4,7 @@ import type { KeyCache } from "../auth/key-cache";
 import { anonymous, sha256Hex, type Principal, type RuntimeState } from "../runtime";
 import type { KeyRecord } from "../store/types";
 import { checkAccess, sourceOfKeyId } from "../auth/access";
-import { looksLikeJwt } from "../auth/jwt";
+import { type JwtVerifier, looksLikeJwt } from "../auth/jwt";
 import { callerKey, getCallEndpoint, getCallScope, setOnce } from "./call-info";
 
 const bearer = /^Bearer\s+(\S+)\s*$/i;
@@ -46,7 +46,9 @@ export function authInterceptor(deps: AuthDeps = {}): Interceptor {
       return next(req);
     }
     const { grants } = scope.state.auth;
-    const who = await identify(req.header.get("authorization"), scope.state, deps.keyCache, req.signal, now());
+    const found = identify(req.header.get("authorization"), scope.state, deps.keyCache, req.signal, now());
+    // An API key is looked up at once (no promise per call); only a token's check is awaited.
+    const who = found instanceof Promise ? await found : found;
     const { principal } = who;
     let recheck: ((state: RuntimeState) => Principal) | undefined;
     if (scope.streamed) {
@@ -84,19 +86,21 @@ interface Identified {
   expiresAtMs?: number;
 }
 
-/** The principal of a `Bearer` API key or JWT, on `state` with auth on; UNAUTHENTICATED otherwise. */
-async function identify(header: string | null | undefined, state: RuntimeState, keyCache: KeyCache | undefined, signal: AbortSignal, now: number): Promise<Identified> {
+/** The principal of a `Bearer` API key (at once) or JWT (once verified), on `state` with auth on; UNAUTHENTICATED otherwise. */
+function identify(header: string | null | undefined, state: RuntimeState, keyCache: KeyCache | undefined, signal: AbortSignal, now: number): Identified | Promise<Identified> {
   if (!header) throw unauthenticated('missing API key: send "Authorization: Bearer <key>"');
   const token = bearer.exec(header)?.[1];
   if (!token) throw unauthenticated('malformed Authorization header: expected "Bearer <key>"');
   const { jwt, keysBySha256 } = state.auth;
-  if (jwt && looksLikeJwt(token)) {
-    const claims = await jwt.verify(token, signal);
-    const principal: Principal = { keyId: `jwt:${claims.subject}`, keyName: claims.subject, team: claims.team ?? "", roles: new Set(claims.roles) };
-    return { principal, expiresAtMs: claims.expiresAt.getTime() };
-  }
+  if (jwt && looksLikeJwt(token)) return verifiedToken(jwt, token, signal);
   const hash = sha256Hex(token);
   return { principal: keysBySha256.get(hash) ?? storedPrincipal(keyCache?.lookup(hash), now), hash };
+}
+
+async function verifiedToken(jwt: JwtVerifier, token: string, signal: AbortSignal): Promise<Identified> {
+  const claims = await jwt.verify(token, signal);
+  const principal: Principal = { keyId: `jwt:${claims.subject}`, keyName: claims.subject, team: claims.team ?? "", roles: new Set(claims.roles) };
+  return { principal, expiresAtMs: claims.expiresAt.getTime() };
 }
 
 /**
