@@ -1,4 +1,4 @@
-// CLI entry: modelgate [--config FILE] [--host H] [--port N], modelgate keys|usage ...
+// CLI entry: modelgate [--config FILE] [--host H] [--port N], modelgate keys|usage|responses ...
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ConfigError, ConfigFileNotFoundError, loadConfigFile, type LoadedConfig } from "./config/load";
@@ -11,10 +11,13 @@ import { scheduleStartupCollection } from "./server/startup-gc";
 import { keysUsage, runKeysCommand } from "./cli/keys";
 import { storeFromConfig } from "./cli/store-from-config";
 import { runUsageCommand, usageHelp } from "./cli/usage";
+import { responsesHelp, runResponsesCommand } from "./cli/responses";
 
 const usage = `Usage: modelgate [--config FILE] [--host HOST] [--port PORT]
-       modelgate keys ...    manage API keys in the store (modelgate keys --help)
-       modelgate usage ...   usage report from the ledger (modelgate usage --help)
+       modelgate keys ...        manage API keys in the store (modelgate keys --help)
+       modelgate usage ...       usage report from the ledger (modelgate usage --help)
+       modelgate responses ...   stored Responses API answers: a key's or team's deleted, or
+                                 the expired ones purged (modelgate responses --help)
 
 Starts the modelgate gateway: gRPC, Connect, gRPC-Web and the REST surfaces on one port.
 The config is reloaded on SIGHUP and when its file changes (an invalid file is refused and
@@ -40,8 +43,8 @@ function configNotFound(path: string): number {
   return 2;
 }
 
-/** `keys` and `usage` work on the configured store directly; no running gateway is needed. */
-async function subcommand(name: "keys" | "usage", argv: string[]): Promise<number> {
+/** `keys`, `usage` and `responses` work on the configured store directly; no running gateway is needed. */
+async function subcommand(name: "keys" | "usage" | "responses", argv: string[]): Promise<number> {
   const rest = [...argv];
   let configPath = process.env["MODELGATE_CONFIG"] ?? "config/default.yaml";
   for (const flag of ["--config", "-c"]) {
@@ -53,8 +56,8 @@ async function subcommand(name: "keys" | "usage", argv: string[]): Promise<numbe
   }
   const eq = rest.findIndex((a) => a.startsWith("--config="));
   if (eq >= 0) configPath = rest.splice(eq, 1)[0]!.slice("--config=".length);
-  if (rest.includes("--help") || rest.includes("-h") || (name === "keys" && rest.length === 0)) {
-    process.stdout.write(name === "keys" ? keysUsage : usageHelp);
+  if (rest.includes("--help") || rest.includes("-h") || (name !== "usage" && rest.length === 0)) {
+    process.stdout.write(name === "keys" ? keysUsage : name === "usage" ? usageHelp : responsesHelp);
     return 0;
   }
   // The store's URL comes from the file unless MODELGATE_DATABASE_URL names it.
@@ -62,14 +65,16 @@ async function subcommand(name: "keys" | "usage", argv: string[]): Promise<numbe
   const store = await storeFromConfig(configPath, process.env);
   try {
     const io = { store, out: process.stdout, err: process.stderr };
-    return name === "keys" ? await runKeysCommand(rest, io) : await runUsageCommand(rest, { ...io, now: () => new Date() });
+    if (name === "keys") return await runKeysCommand(rest, io);
+    if (name === "responses") return await runResponsesCommand(rest, io);
+    return await runUsageCommand(rest, { ...io, now: () => new Date() });
   } finally {
     await store.close();
   }
 }
 
 async function main(argv: string[]): Promise<number> {
-  if (argv[0] === "keys" || argv[0] === "usage") return subcommand(argv[0], argv.slice(1));
+  if (argv[0] === "keys" || argv[0] === "usage" || argv[0] === "responses") return subcommand(argv[0], argv.slice(1));
   let args;
   try {
     args = parseArgs({

@@ -60,6 +60,7 @@ import { UpstreamClient } from "../upstream/client";
 import { mlflowSurface } from "../surfaces/mlflow/index";
 import { openaiSurface } from "../surfaces/openai/index";
 import { StoredResponses } from "../surfaces/openai/stored-responses";
+import { Conversations } from "../surfaces/openai/conversations";
 import { consoleHandler } from "../surfaces/console";
 import { createRestRouter } from "../surfaces/router";
 import { inProcessClients } from "../surfaces/services";
@@ -137,6 +138,8 @@ export class Gateway {
   private readonly watchersStop = new AbortController();
   /** The Responses API's stored responses (store.responses). */
   private readonly storedResponses: StoredResponses;
+  /** The Conversations API's conversations (store.responses too). */
+  private readonly conversations: Conversations;
   /** Removes expired stored responses now and then. */
   private readonly purgeTimer: NodeJS.Timeout;
   private idle: (() => void) | undefined;
@@ -184,6 +187,14 @@ export class Gateway {
       authenticate: (header, signal) => authenticate(header, this.state, backends.keyCache, signal),
       log: options.logger,
       onEvent: (event) => this.metrics.recordStoredResponse(event),
+    });
+    this.conversations = new Conversations({
+      store: backends.store.conversations,
+      enabled: kept.enabled,
+      maxChars: kept.max_bytes,
+      maxBodyBytes: this.settings.max_body_bytes,
+      authenticate: (header, signal) => authenticate(header, this.state, backends.keyCache, signal),
+      log: options.logger,
     });
     this.purgeTimer = setInterval(() => void this.purgeResponses(), PURGE_INTERVAL_MS).unref();
     // Policy decisions (src/policies): counted on this registry, logged by this logger.
@@ -454,7 +465,7 @@ export class Gateway {
     const clients = inProcessClients(routes, { shutdownSignal: this.shutdownController.signal });
     const rest = createRestRouter([
       // A streamed answer waits for a client that stopped reading as long as an idle connection.
-      openaiSurface(clients, this.settings.max_body_bytes, this.storedResponses, {
+      openaiSurface(clients, this.settings.max_body_bytes, { stored: this.storedResponses, conversations: this.conversations }, {
         stallMs: this.settings.idle_timeout_ms,
         onBackpressure: (event) => this.metrics.recordSseBackpressure("openai", event),
       }),

@@ -11,7 +11,7 @@
 //   UTF-8 bytea for that); an unpaired surrogate is refused, as it would not come back as it went.
 import { invalidArgument } from "../errors";
 import { checkDate } from "./sql-shared";
-import type { StoredResponse } from "./types";
+import type { ResponseStore, StoredResponse } from "./types";
 
 /** The longest id, key id, team or endpoint kept, in UTF-16 code units (at most 1.5 kB as UTF-8). */
 export const RESPONSE_ID_TEXT_LIMIT = 512;
@@ -40,8 +40,8 @@ export function checkStoredResponse(row: StoredResponse, index: number): void {
   }
 }
 
-/** Whether a response could have been stored under `id`: when not, get finds nothing and delete has nothing to do. */
-export function isStorableResponseId(id: string): boolean {
+/** Whether a response could have been stored with this id (or key id, team): when not, a lookup by it finds nothing. */
+export function isStorableIdentifier(id: string): boolean {
   return identifierProblem(id) === undefined;
 }
 
@@ -80,4 +80,15 @@ function isWellFormed(value: string): boolean {
 
 function badRow(index: number, what: string) {
   return invalidArgument(`stored response ${index}: ${what}`);
+}
+
+/** Removes expired responses a bounded batch at a time (one statement stays short), until a batch comes back short; how many. */
+export async function purgeExpiredResponses(store: ResponseStore, now: Date, batch = 1000, maxBatches = Number.POSITIVE_INFINITY): Promise<number> {
+  let removed = 0;
+  for (let i = 0; i < maxBatches; i++) {
+    const n = await store.purgeExpired(now, batch);
+    removed += n;
+    if (n < batch) break;
+  }
+  return removed;
 }

@@ -320,6 +320,8 @@ export interface ResponseStore {
   delete(id: string): Promise<void>;
   /** Removes up to `limit` responses that expired at or before `now`; how many it removed. */
   purgeExpired(now: Date, limit: number): Promise<number>;
+  /** Removes every response one key made, or one team's keys made (offboarding, erasure); how many it removed. */
+  deleteOwned(owner: { keyId: string } | { team: string }): Promise<number>;
 }
 
 /** A Conversations API conversation; its items are kept apart, in order (ConversationStore). */

@@ -63,7 +63,11 @@ type SdkModel =
   | "ErrorResponse"
   | "Response"
   | "ResponseItemList"
-  | "ResponseStreamEvent";
+  | "ResponseStreamEvent"
+  | "Conversation"
+  | "ConversationDeletedResource"
+  | "ConversationItem"
+  | "ConversationItemList";
 
 interface Kind {
   schema: string;
@@ -84,6 +88,10 @@ const kinds = {
   error: { schema: "ErrorResponse", sdk: "ErrorResponse" },
   response: { schema: "Response", sdk: "Response" },
   responseItems: { schema: "ResponseItemList", sdk: "ResponseItemList" },
+  conversation: { schema: "ConversationResource", sdk: "Conversation" },
+  conversationDeleted: { schema: "DeletedConversationResource", sdk: "ConversationDeletedResource" },
+  conversationItem: { schema: "ConversationItem", sdk: "ConversationItem" },
+  conversationItems: { schema: "ConversationItemList", sdk: "ConversationItemList" },
 } satisfies Record<string, Kind>;
 
 /** Each Responses stream event type, checked against its own schema (not only the ResponseStreamEvent union). */
@@ -571,6 +579,39 @@ describe("response (POST /v1/responses)", () => {
 
   it("every event type the gateway sends was checked", () => {
     expect([...responseEventTypesSeen].sort()).toEqual(Object.keys(responseEventSchemas).sort());
+  });
+});
+
+describe("conversations (/v1/conversations)", () => {
+  const get = async (path: string, method = "GET") => {
+    const res = await request(path, undefined, { method });
+    expect(res.status, path).toBe(200);
+    return (await res.json()) as Record<string, unknown>;
+  };
+
+  it("the conversation, its items (every input item kind, and a response's answer) and a deletion", async () => {
+    const conversation = (await json("/v1/conversations", {
+      metadata: { topic: "demo" },
+      items: [
+        { role: "user", content: "plain" },
+        { role: "developer", content: [{ type: "input_text", text: "parts" }] },
+        { type: "message", role: "assistant", content: [{ type: "output_text", text: "earlier", annotations: [] }] },
+        { type: "function_call", call_id: "call_0", name: "f", arguments: "{}" },
+        { type: "function_call_output", call_id: "call_0", output: "done" },
+      ],
+    })) as { id: string };
+    expectConforms("conversation created", kinds.conversation, conversation);
+    up.next("/v1/chat/completions", chatAnswer({ content: "Sure." }));
+    expectConforms("response in a conversation", kinds.response, await json("/v1/responses", { model: "oa-chat", conversation: conversation.id, input: "next" }));
+    expectConforms("conversation retrieved", kinds.conversation, await get(`/v1/conversations/${conversation.id}`));
+    const all = await get(`/v1/conversations/${conversation.id}/items?order=asc&limit=100`);
+    expectConforms("conversation items", kinds.conversationItems, all);
+    const items = all["data"] as { id: string }[];
+    expect(items).toHaveLength(7);
+    for (const item of items) expectConforms(`conversation item ${item.id}`, kinds.conversationItem, await get(`/v1/conversations/${conversation.id}/items/${item.id}`));
+    expectConforms("conversation items added", kinds.conversationItems, await json(`/v1/conversations/${conversation.id}/items`, { items: [{ role: "user", content: "more" }] }));
+    expectConforms("conversation after an item's deletion", kinds.conversation, await get(`/v1/conversations/${conversation.id}/items/${items[0]!.id}`, "DELETE"));
+    expectConforms("conversation deleted", kinds.conversationDeleted, await get(`/v1/conversations/${conversation.id}`, "DELETE"));
   });
 });
 

@@ -113,7 +113,8 @@ const decisions: Decision[] = [
   { field: "top_logprobs", sample: 3, outcome: { kind: "refused", message: /top_logprobs is not supported/ } },
   // A stored one continues its conversation (openai-responses-stored.spec.ts); an unknown one is refused.
   { field: "previous_response_id", sample: "resp_123", outcome: { kind: "refused", message: /No response with id "resp_123"/ } },
-  { field: "conversation", sample: "conv_123", outcome: { kind: "refused", message: /does not store conversations/ } },
+  // A conversation continues (openai-conversations.spec.ts); an unknown one is refused.
+  { field: "conversation", sample: "conv_123", outcome: { kind: "refused", message: /No conversation with id "conv_123"/ } },
   { field: "prompt", sample: { id: "pmpt_123" }, outcome: { kind: "refused", message: /stored prompts/ } },
   { field: "max_tool_calls", sample: 3, outcome: { kind: "refused", message: /max_tool_calls is not supported/ } },
   { field: "context_management", sample: [{ type: "compaction", compact_threshold: 2000 }], outcome: { kind: "refused", message: /context_management is not supported/ } },

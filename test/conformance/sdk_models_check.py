@@ -3,7 +3,8 @@
 Usage: python sdk_models_check.py ANSWERS.jsonl
 Each input line is {"label", "model", "body"}; "model" names the SDK type the SDK would build
 from that body (ChatCompletion, ChatCompletionChunk, Completion, CreateEmbeddingResponse, Model,
-ModelList, ErrorResponse, Response, ResponseItemList, ResponseStreamEvent). Prints one JSON line per input: {"check": label, "ok": bool,
+ModelList, ErrorResponse, Response, ResponseItemList, ResponseStreamEvent, Conversation,
+ConversationDeletedResource, ConversationItem, ConversationItemList). Prints one JSON line per input: {"check": label, "ok": bool,
 "detail": ...}. Strict mode: no coercion (a "1" is not an int, a null is not a literal).
 """
 import base64
@@ -13,6 +14,7 @@ import sys
 
 from openai.types import Completion, CreateEmbeddingResponse, Model
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.conversations import Conversation, ConversationDeletedResource, ConversationItem, ConversationItemList
 from openai.types.responses import Response, ResponseItemList, ResponseStreamEvent
 from openai.types.shared import ErrorObject
 from pydantic import TypeAdapter
@@ -25,7 +27,11 @@ MODELS = {
     "Model": Model,
     "Response": Response,
     "ResponseItemList": ResponseItemList,
+    "Conversation": Conversation,
+    "ConversationDeletedResource": ConversationDeletedResource,
+    "ConversationItemList": ConversationItemList,
 }
+CONVERSATION_ITEM = TypeAdapter(ConversationItem)
 STREAM_EVENT = TypeAdapter(ResponseStreamEvent)
 
 
@@ -39,6 +45,9 @@ def validate(model, body):
         # The SDK reads `error` of an error body into its APIError (ErrorObject's fields).
         ErrorObject.model_validate_json(json.dumps(body["error"]), strict=True)
         return body["error"]["type"]
+    if model == "ConversationItem":
+        CONVERSATION_ITEM.validate_json(json.dumps(body), strict=True)
+        return body["type"]
     if model == "ResponseStreamEvent":
         STREAM_EVENT.validate_json(json.dumps(body), strict=True)
         return body["type"]

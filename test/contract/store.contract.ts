@@ -1244,6 +1244,27 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Sto
         expect(await codeOf(store.responses.purgeExpired(new Date(Number.NaN), 1))).toBe(Code.InvalidArgument);
       });
 
+      it("deletes every response of one key, or of one team, expired or not, and counts them", async () => {
+        await store.responses.put([
+          storedResponse({ id: "resp_k1-a", keyId: "key_1", team: "team-a" }),
+          storedResponse({ id: "resp_k1-b", keyId: "key_1", team: "team-a", expiresAt: at(-MINUTE) }),
+          storedResponse({ id: "resp_k2", keyId: "key_2", team: "team-a" }),
+          storedResponse({ id: "resp_k3", keyId: "key_3", team: "team-b" }),
+          storedResponse({ id: "resp_solo", keyId: "key_4", team: "" }),
+        ]);
+        expect(await store.responses.deleteOwned({ keyId: "key_1" })).toBe(2);
+        expect((await store.responses.get("resp_k2", at(0)))?.id).toBe("resp_k2");
+        expect(await store.responses.deleteOwned({ team: "team-a" })).toBe(1);
+        expect(await store.responses.get("resp_k2", at(0))).toBeUndefined();
+        expect((await store.responses.get("resp_k3", at(0)))?.id).toBe("resp_k3");
+        // Nothing owned: 0, also for owners no row could have (a NUL, a huge id).
+        expect(await store.responses.deleteOwned({ keyId: "key_nobody" })).toBe(0);
+        expect(await store.responses.deleteOwned({ team: "x\u0000" })).toBe(0);
+        expect(await store.responses.deleteOwned({ keyId: "k".repeat(1_000_000) })).toBe(0);
+        expect((await store.responses.get("resp_solo", at(0)))?.id).toBe("resp_solo");
+        expect((await store.responses.get("resp_k3", at(0)))?.id).toBe("resp_k3");
+      });
+
       it("puts a batch of rows in one transaction: all, or none when one is refused", async () => {
         // 250 rows: more than one INSERT's worth for PostgreSQL.
         const rows = Array.from({ length: 250 }, (_, i) => storedResponse({ id: `resp_batch-${i}`, inputCount: i }));

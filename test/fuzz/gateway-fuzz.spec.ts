@@ -27,6 +27,7 @@ import { chatCompletionBody } from "../../src/surfaces/openai/chat";
 import { completionBody } from "../../src/surfaces/openai/completions";
 import { embeddingBody } from "../../src/surfaces/openai/embeddings";
 import { StoredResponses, type StoredResponsesOptions } from "../../src/surfaces/openai/stored-responses";
+import { Conversations, type ConversationsOptions } from "../../src/surfaces/openai/conversations";
 import { openaiSurface } from "../../src/surfaces/openai/index";
 import { responsesBody } from "../../src/surfaces/openai/responses";
 import { mlflowSurface } from "../../src/surfaces/mlflow/index";
@@ -339,7 +340,7 @@ function grpcRaw(session: http2.ClientHttp2Session, path: string, body: Uint8Arr
 
 /** The REST routes, listed from the surfaces themselves (a new route is fuzzed without a change here). */
 const noClients = {} as ServiceClients;
-const restRoutes = [...openaiSurface(noClients, 0, new StoredResponses({} as StoredResponsesOptions)).routes, ...mlflowSurface(noClients, 0, () => undefined).routes].map((r) => ({
+const restRoutes = [...openaiSurface(noClients, 0, { stored: new StoredResponses({} as StoredResponsesOptions), conversations: new Conversations({} as ConversationsOptions) }).routes, ...mlflowSurface(noClients, 0, () => undefined).routes].map((r) => ({
   method: r.method,
   path: r.path,
 }));

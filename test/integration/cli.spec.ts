@@ -356,6 +356,57 @@ endpoints:
     }
   });
 
+  it("responses delete removes a key's or a team's stored responses (from the gateway's file, while it runs); purge the expired", async () => {
+    const config = writeConfig(
+      "responses.yaml",
+      `store: { database_url: "sqlite:${join(dir, "responses.db")}" }
+auth:
+  enabled: true
+  keys:
+    - { name: a1, key: sk-cli-responses-a1-0001, team: alpha }
+    - { name: a2, key: sk-cli-responses-a2-0001, team: alpha }
+    - { name: b1, key: sk-cli-responses-b1-0001, team: beta }
+endpoints:
+  - { name: chat, endpoint_type: llm/v1/chat, model: { provider: echo, name: echo-1 } }
+`,
+    );
+    const p = start(["--config", config, "--port", "0"]);
+    const url = `http://127.0.0.1:${await listening(p)}`;
+    const call = (key: string, init: { method?: string; path?: string; body?: unknown } = {}) =>
+      fetch(`${url}${init.path ?? "/v1/responses"}`, {
+        method: init.method ?? "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      });
+    const create = async (key: string) => ((await (await call(key, { body: { model: "chat", input: "hi" } })).json()) as { id: string }).id;
+    const [a1, a1b, a2, b1] = [await create("sk-cli-responses-a1-0001"), await create("sk-cli-responses-a1-0001"), await create("sk-cli-responses-a2-0001"), await create("sk-cli-responses-b1-0001")];
+    const conversation = ((await (await call("sk-cli-responses-a1-0001", { path: "/v1/conversations", body: {} })).json()) as { id: string }).id;
+    const status = async (key: string, id: string) => (await call(key, { method: "GET", path: `/v1/responses/${id}` })).status;
+
+    const byKey = start(["responses", "delete", "--key", "config:a1", "--config", config]);
+    expect(await byKey.exited, byKey.err()).toBe(0);
+    expect(byKey.out()).toBe("removed 2 stored responses and 1 conversation of key config:a1\n");
+    expect([await status("sk-cli-responses-a2-0001", a1), await status("sk-cli-responses-a2-0001", a1b), await status("sk-cli-responses-a2-0001", a2)]).toEqual([404, 404, 200]);
+    expect((await call("sk-cli-responses-a1-0001", { method: "GET", path: `/v1/conversations/${conversation}` })).status).toBe(404);
+    const byTeam = start(["responses", "delete", "--team", "alpha", "--json", "--config", config]);
+    expect(await byTeam.exited, byTeam.err()).toBe(0);
+    expect(JSON.parse(byTeam.out())).toEqual({ responses: 1, conversations: 0 });
+    expect([await status("sk-cli-responses-a2-0001", a2), await status("sk-cli-responses-b1-0001", b1)]).toEqual([404, 200]);
+    const purge = start(["responses", "purge", "--config", config]);
+    expect(await purge.exited, purge.err()).toBe(0);
+    expect(purge.out()).toBe("removed 0 stored responses that had expired\n");
+    for (const args of [["delete"], ["delete", "--key", "k", "--team", "t"], ["delete", "--team", ""], ["purge", "--team", "t"], ["nope"], ["delete", "--bogus"]]) {
+      const bad = start(["responses", ...args, "--config", config]);
+      expect(await bad.exited, args.join(" ")).toBe(2);
+      expect(bad.err(), args.join(" ")).toMatch(/^modelgate responses: .*\nRun "modelgate responses --help"/);
+    }
+    const help = start(["responses", "--config", config]);
+    expect(await help.exited).toBe(0);
+    expect(help.out()).toMatch(/^Usage: modelgate responses <command>/);
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+  });
+
   it("a start that rebuilds the bundle leaves no esbuild service process running beside the gateway", async () => {
     // A source newer than the bundle: bin/modelgate.mjs rebuilds it with esbuild before starting.
     const now = new Date();

@@ -207,6 +207,7 @@ describe("README.md", () => {
     expect(gatewayCommands.length).toBeGreaterThanOrEqual(5);
     expect(cliCommands.filter((c) => c.startsWith("npx modelgate keys ")).length).toBeGreaterThanOrEqual(4);
     expect(cliCommands.filter((c) => c.startsWith("npx modelgate usage ")).length).toBeGreaterThanOrEqual(2);
+    expect(cliCommands.filter((c) => c.startsWith("npx modelgate responses ")).length).toBeGreaterThanOrEqual(3);
     expect(pythonBlocks.length).toBeGreaterThanOrEqual(2);
   });
 

@@ -264,7 +264,7 @@ describe("refused fields: BadRequestError naming the field", () => {
 
   it.each([
     ["an unknown previous_response_id", { previous_response_id: "resp_123" }, "previous_response_id", /No response with id "resp_123"/],
-    ["conversation", { conversation: "conv_123" }, "conversation", /does not store conversations/],
+    ["an unknown conversation", { conversation: "conv_123" }, "conversation", /No conversation with id "conv_123"/],
     ["background", { background: true }, "background", /background responses are not supported/],
     ["a built-in tool", { tools: [{ type: "web_search" }] }, "tools[0]", /web_search tools are not supported/],
     ["an image input", { input: [{ role: "user", content: [{ type: "input_image", image_url: "https://x/y.png" }] }] }, "input[0].content[0].type", /input_image/],

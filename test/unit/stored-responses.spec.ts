@@ -23,6 +23,11 @@ class MemoryResponses implements ResponseStore {
   async delete(id: string) {
     this.rows.delete(id);
   }
+  async deleteOwned(owner: { keyId: string } | { team: string }) {
+    let n = 0;
+    for (const [id, r] of this.rows) if ("keyId" in owner ? r.keyId === owner.keyId : r.team === owner.team) n += Number(this.rows.delete(id));
+    return n;
+  }
   async purgeExpired(now: Date, limit: number) {
     this.purgeCalls.push(limit);
     let n = 0;

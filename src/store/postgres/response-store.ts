@@ -3,7 +3,7 @@
 // must come back exactly as they were put; the identifiers are text (response-shared.ts refuses
 // one that text could not hold).
 import type { Pool } from "pg";
-import { checkPurgeLimit, checkStoredResponse, isStorableResponseId } from "../response-shared";
+import { checkPurgeLimit, checkStoredResponse, isStorableIdentifier } from "../response-shared";
 import { checkDate } from "../sql-shared";
 import type { ResponseStore, StoredResponse } from "../types";
 import { appendInChunks } from "./transaction";
@@ -40,7 +40,7 @@ export class PostgresResponseStore implements ResponseStore {
 
   async get(id: string, now: Date): Promise<StoredResponse | undefined> {
     checkDate(now, "responses: now");
-    if (!isStorableResponseId(id)) return undefined;
+    if (!isStorableIdentifier(id)) return undefined;
     const result = await this.pool
       .query<ResponseDbRow>(
         `SELECT id, key_id, team, endpoint, created_at, expires_at, response, items, input_count
@@ -64,7 +64,7 @@ export class PostgresResponseStore implements ResponseStore {
   }
 
   async delete(id: string): Promise<void> {
-    if (!isStorableResponseId(id)) return;
+    if (!isStorableIdentifier(id)) return;
     await this.pool.query("DELETE FROM responses WHERE id = $1", [id]).catch(rethrowDatabaseError);
   }
 
@@ -81,6 +81,14 @@ export class PostgresResponseStore implements ResponseStore {
         [now, checkPurgeLimit(limit)],
       )
       .catch(rethrowDatabaseError);
+    return result.rowCount ?? 0;
+  }
+
+  async deleteOwned(owner: { keyId: string } | { team: string }): Promise<number> {
+    const [column, value] = "keyId" in owner ? ["key_id", owner.keyId] : ["team", owner.team];
+    // An owner no row can have (see response-shared.ts) owns nothing.
+    if (!isStorableIdentifier(value)) return 0;
+    const result = await this.pool.query(`DELETE FROM responses WHERE ${column} = $1`, [value]).catch(rethrowDatabaseError);
     return result.rowCount ?? 0;
   }
 }

@@ -16,7 +16,7 @@
 // a put past it fails with UNAVAILABLE.
 import type { SQLInputValue } from "node:sqlite";
 import { Code, ConnectError, unavailable } from "../../errors";
-import { checkPurgeLimit, checkStoredResponse, isStorableResponseId } from "../response-shared";
+import { checkPurgeLimit, checkStoredResponse, isStorableIdentifier } from "../response-shared";
 import { checkDate } from "../sql-shared";
 import type { ResponseStore, StoredResponse } from "../types";
 import { num, text, type SqliteRow } from "./columns";
@@ -31,6 +31,8 @@ export const responseWriteSql = {
   responseDelete: `DELETE FROM responses WHERE id = ?`,
   // The CAST keeps the limit an integer (node:sqlite binds a JS number as REAL).
   responsePurge: `DELETE FROM responses WHERE id IN (SELECT id FROM responses WHERE expires_at <= ? LIMIT CAST(? AS INTEGER))`,
+  responseDeleteByKey: `DELETE FROM responses WHERE key_id = ?`,
+  responseDeleteByTeam: `DELETE FROM responses WHERE team = ?`,
 } as const satisfies Partial<Record<WriteStatement, string>>;
 
 const getSql = `
@@ -93,13 +95,13 @@ export class SqliteResponseStore implements ResponseStore {
 
   async get(id: string, now: Date): Promise<StoredResponse | undefined> {
     checkDate(now, "responses: now");
-    if (!isStorableResponseId(id)) return undefined;
+    if (!isStorableIdentifier(id)) return undefined;
     const [row] = await this.reads.all(getSql, [id, now.getTime()], { urgent: true });
     return row === undefined ? undefined : storedResponse(row);
   }
 
   async delete(id: string): Promise<void> {
-    if (!isStorableResponseId(id)) return;
+    if (!isStorableIdentifier(id)) return;
     await this.enqueue("responseDelete", [[id]], 0, true);
   }
 
@@ -107,6 +109,13 @@ export class SqliteResponseStore implements ResponseStore {
     checkDate(now, "responses: now");
     const params: SQLInputValue[] = [now.getTime(), checkPurgeLimit(limit)];
     return this.enqueue("responsePurge", [params], 0, false);
+  }
+
+  async deleteOwned(owner: { keyId: string } | { team: string }): Promise<number> {
+    const [statement, value] = "keyId" in owner ? (["responseDeleteByKey", owner.keyId] as const) : (["responseDeleteByTeam", owner.team] as const);
+    // An owner no row can have (see response-shared.ts) owns nothing.
+    if (!isStorableIdentifier(value)) return 0;
+    return this.enqueue(statement, [[value]], 0, false);
   }
 
   /** Queues the rows (joining the last waiting batch when it may and has room); settles with their batch. */

@@ -41,6 +41,8 @@ export type WriteStatement =
   | "responsePut"
   | "responseDelete"
   | "responsePurge"
+  | "responseDeleteByKey"
+  | "responseDeleteByTeam"
   | "conversationInsert"
   | "conversationMetadata"
   | "conversationDelete"

@@ -43,8 +43,8 @@ function rateLimitTypeAndCode(message: string): { type: string; code: string } {
   return { type: "requests", code: "rate_limit_exceeded" };
 }
 
-/** stored-responses.ts's NOT_FOUND message. */
-const storedResponseNotFound = /^No response with id /;
+/** The NOT_FOUND messages of stored-responses.ts and conversations.ts: no model involved. */
+const storedResponseNotFound = /^No (response|conversation) with id |^No item "/;
 
 export function openaiError(err: unknown): OpenAIErrorResponse {
   const e = ConnectError.from(err);
@@ -120,8 +120,8 @@ const restFields = new Set([
   // CreateResponse's own (/v1/responses)
   "instructions", "max_output_tokens", "text", "reasoning", "truncation", "include", "previous_response_id",
   "conversation", "background", "max_tool_calls", "context_management",
-  // input_items' query parameters (GET /v1/responses/{id}/input_items)
-  "limit", "order", "after",
+  // the Conversations API's bodies, and the item lists' query parameters
+  "items", "limit", "order", "after",
 ]);
 
 /** Proto field names that have another name in the REST body. */

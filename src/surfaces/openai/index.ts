@@ -16,10 +16,18 @@ import { openaiError, openaiMethodNotAllowed, openaiNotFound } from "./errors";
 import { responsesBody, toChatRequestFromResponses } from "./responses";
 import { ResponseEvents, responseFromChat } from "./responses-output";
 import { type ResponseObject, type StoredResponses, inputItemResources, newResponseId } from "./stored-responses";
+import type { Conversations } from "./conversations";
+import { invalidArgument } from "../../errors";
 import type { NodeRequest, NodeResponse } from "../../server/one-port";
 import { describeEndpointJson } from "./models";
 
-export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, stored: StoredResponses, streaming: SseStreaming = {}): RestSurface {
+/** What the Responses API keeps: stored responses and conversations. */
+export interface ResponsesState {
+  stored: StoredResponses;
+  conversations: Conversations;
+}
+
+export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, { stored, conversations }: ResponsesState, streaming: SseStreaming = {}): RestSurface {
   const sse = <T>(res: NodeResponse, stream: AsyncIterable<T>, headersOut: Record<string, string>, toJson: (chunk: T) => unknown) =>
     streamSse(res, stream, headersOut, toJson, { errorBody: (err) => openaiError(err).body, terminator: "[DONE]", ...streaming });
   const now = () => Math.floor(Date.now() / 1000);
@@ -62,28 +70,43 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, sto
           const headersOut: Record<string, string> = {};
           // The call's context values: the auth interceptor leaves the caller there, who owns what is stored.
           const options = { ...callOptionsFor(req, res, headersOut), contextValues: createContextValues() };
-          const history = body.previous_response_id == null ? undefined : await stored.history(req.headers.authorization, body.previous_response_id, options.signal);
-          const request = toChatRequestFromResponses(body, history?.items);
+          const { previous_response_id: previous, conversation } = body;
+          if (previous != null && conversation != null) throw invalidArgument("conversation: cannot be used with previous_response_id (a response continues one or the other)");
+          const history =
+            previous != null
+              ? await stored.history(req.headers.authorization, previous, options.signal)
+              : conversation != null
+                ? await conversations.history(req.headers.authorization, conversation, options.signal)
+                : undefined;
+          const request = toChatRequestFromResponses(body, history?.items, conversation != null ? "conversation" : undefined);
           const store = body.store !== false && stored.enabled;
-          const input = store ? inputItemResources(body, requestId) : [];
+          // The answer's input items (with ids), for what keeps them: the stored response, the conversation.
+          const input = store || conversation != null ? inputItemResources(body, requestId) : [];
           if (store) stored.checkSize(history, input);
           // OpenAI's Response schema has no `store`: whether it was kept shows in GET /v1/responses/{id}.
           const base = { requestId, responseId: newResponseId(requestId), body, startedAt: now() };
-          const keep = async (response: ResponseObject) => {
-            const caller = getCaller(options.contextValues);
-            if (!caller) throw new ConnectError("the call ended without a caller to store the response for", Code.Internal);
-            await stored.save(caller.principal, body.model, response, input, history);
-          };
+          const keep =
+            store || conversation != null
+              ? async (response: ResponseObject) => {
+                  if (store) {
+                    const caller = getCaller(options.contextValues);
+                    if (!caller) throw new ConnectError("the call ended without a caller to store the response for", Code.Internal);
+                    await stored.save(caller.principal, body.model, response, input, history);
+                  }
+                  if (conversation != null) await conversations.extend(conversation, input, response.output);
+                }
+              : undefined;
           if (!body.stream) {
             const response = responseFromChat(await clients.chat.chat(request, options), base);
-            if (store) await keep(response);
+            await keep?.(response);
             sendJson(res, 200, response, headersOut);
             return;
           }
-          await streamSseEvents(res, clients.chat.streamChat(request, options), headersOut, new ResponseEvents(base, store ? keep : undefined), streaming);
+          await streamSseEvents(res, clients.chat.streamChat(request, options), headersOut, new ResponseEvents(base, keep), streaming);
         },
       },
       ...stored.routes(),
+      ...conversations.routes(),
       {
         method: "POST",
         path: "/v1/completions",

@@ -76,6 +76,7 @@ function responseJson(
     output: fields.output,
     parallel_tool_calls: body.parallel_tool_calls ?? true,
     previous_response_id: body.previous_response_id ?? null,
+    ...(body.conversation != null ? { conversation: { id: body.conversation } } : {}),
     reasoning: { effort: body.reasoning?.effort ?? null, summary: null },
     temperature: body.temperature ?? null,
     text: {

@@ -1,10 +1,11 @@
 // POST /v1/responses (OpenAI's Responses API) onto ChatService: the request (after the stored
-// conversation previous_response_id names, stored-responses.ts) becomes a ChatRequest and goes
-// through the same pipeline as /v1/chat/completions (auth, quotas, ledger, policies, routing); the
-// answer is written back as a Response (responses-output.ts). What needs state this gateway does
-// not keep (conversation objects, background responses, stored prompts) is refused with a message
-// naming the field, as is every field that would change the answer and has no mapping (built-in
-// tools, images and files, reasoning summaries, include). Fields with the same meaning in both
+// conversation that previous_response_id or conversation names: stored-responses.ts,
+// conversations.ts) becomes a ChatRequest and goes through the same pipeline as
+// /v1/chat/completions (auth, quotas, ledger, policies, routing); the answer is written back as a
+// Response (responses-output.ts). What needs state this gateway does not keep (background
+// responses, stored prompts) is refused with a message naming the field, as is every field that
+// would change the answer and has no mapping (built-in tools, images and files, reasoning
+// summaries, include). Fields with the same meaning in both
 // APIs map to the chat fields; unknown fields travel in extras, as on /v1/chat/completions.
 import type { JsonObject } from "@bufbuild/protobuf";
 import { z } from "zod";
@@ -80,7 +81,7 @@ export type InputItem = z.infer<typeof inputItem>;
  * A string (one user message) or a list of items. Items are parsed one by one so a bad one is
  * reported at its own path; an item with a role and no type is a message (EasyInputMessage).
  */
-const input = z.unknown().transform((value, ctx): string | InputItem[] => {
+export const inputField = z.unknown().transform((value, ctx): string | InputItem[] => {
   if (typeof value === "string") return value;
   if (!Array.isArray(value)) {
     ctx.addIssue({ code: "custom", message: "must be a string or a list of input items" });
@@ -147,7 +148,7 @@ function refused(why: string) {
 export const responsesBody = z
   .object({
     model: z.string().min(1, "model is required (the endpoint name)"),
-    input: input.optional(),
+    input: inputField.optional(),
     instructions: z.string().nullish(),
     max_output_tokens: countField,
     temperature: z.number().nullish(),
@@ -174,7 +175,12 @@ export const responsesBody = z
     truncation: z.enum(["disabled"], { error: 'only "disabled" is supported (the gateway does not drop input items to fit the context window)' }).nullish(),
     include: z.array(z.never({ error: "no include values are supported by this gateway (it returns no tool results, logprobs or encrypted reasoning)" })).nullish(),
     previous_response_id: z.string().min(1, "must not be empty").max(512, "must be at most 512 characters").nullish(),
-    conversation: refused("this gateway does not store conversations: send the whole conversation in input instead"),
+    // A Conversations API conversation (conversations.ts): its id, or {id}.
+    conversation: z
+      .union([z.string(), z.strictObject({ id: z.string() })], { error: 'must be a conversation id or {"id": "conv_..."}' })
+      .transform((c) => (typeof c === "string" ? c : c.id))
+      .pipe(z.string().min(1, "must not be empty").max(512, "must be at most 512 characters"))
+      .nullish(),
     background: z.literal(false, { error: "background responses are not supported: this gateway answers every response before it returns" }).nullish(),
     prompt: refused("stored prompts are not supported by this gateway (use the endpoint's prompt template and template_variables)"),
     max_tool_calls: refused("max_tool_calls is not supported (it limits built-in tool calls, which this gateway does not run)"),
@@ -207,17 +213,20 @@ const typedKeys = new Set(Object.keys(responsesBody.shape));
 
 /** Stored items read back (a stored conversation), or undefined when they are not input items. */
 export function parseInputItems(value: unknown): InputItem[] | undefined {
-  const parsed = input.safeParse(value);
+  const parsed = inputField.safeParse(value);
   return parsed.success && Array.isArray(parsed.data) ? parsed.data : undefined;
 }
 
-/** The chat request; `history` is previous_response_id's conversation, before this request's input. */
-export function toChatRequestFromResponses(body: ResponsesBody, history?: readonly InputItem[]): ChatRequestInit {
+/**
+ * The chat request; `history` is the stored conversation (previous_response_id's or
+ * conversation's, as `historyName` says in errors), before this request's input.
+ */
+export function toChatRequestFromResponses(body: ResponsesBody, history?: readonly InputItem[], historyName = "previous_response_id's conversation"): ChatRequestInit {
   for (const key of Object.keys(body)) {
     const instead = chatOnlyFields[key];
     if (instead !== undefined && body[key] !== undefined) throw invalidArgument(`${key}: not a Responses API field (${instead})`);
   }
-  const messages = toMessages(body, history);
+  const messages = toMessages(body, history, historyName);
   // Said here in this API's words (the service would name `messages`); a template's variables may stand in.
   if (messages.length === 0 && body.template_variables === undefined) throw invalidArgument("input: required (a string or a list of input items)");
   const extras = extrasOf(body, typedKeys) ?? {};
@@ -263,10 +272,10 @@ type MessageInit = NonNullable<ChatRequestInit["messages"]>[number];
  * instructions (a leading system message), then the history's items and the input items as chat
  * messages (a history's paths say where in it, an input's where in `input`).
  */
-function toMessages(body: ResponsesBody, history: readonly InputItem[] = []): MessageInit[] {
+function toMessages(body: ResponsesBody, history: readonly InputItem[] | undefined, historyName: string): MessageInit[] {
   const messages: MessageInit[] = [];
   if (body.instructions != null && body.instructions !== "") messages.push({ role: "system", content: body.instructions });
-  addItems(messages, history, "previous_response_id's conversation");
+  addItems(messages, history ?? [], historyName);
   const items = body.input ?? [];
   if (typeof items === "string") messages.push({ role: "user", content: items });
   else addItems(messages, items, "input");

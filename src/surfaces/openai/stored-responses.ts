@@ -14,6 +14,7 @@ import type { Logger } from "pino";
 import { clip, invalidArgument } from "../../errors";
 import type { StoredResponseEvent } from "../../observability/metrics";
 import type { Principal } from "../../runtime";
+import { purgeExpiredResponses } from "../../store/response-shared";
 import type { ResponseStore, StoredResponse } from "../../store/types";
 import { clientGone } from "../http";
 import type { RestRoute } from "../router";
@@ -62,7 +63,8 @@ export function newResponseId(requestId: string): string {
   return `resp_${requestId}_${randomBytes(6).toString("hex")}`;
 }
 
-function readableBy(stored: StoredResponse, who: Principal): boolean {
+/** Who may read what a caller stored: its team's keys (its own key, without a team), and admins. */
+export function readableBy(stored: { keyId: string; team: string }, who: Principal): boolean {
   if (who.roles.has("admin")) return true;
   return stored.team !== "" ? stored.team === who.team : stored.keyId === who.keyId;
 }
@@ -87,29 +89,33 @@ function contentParts(content: string | Extract<InputItem, { type: "message" }>[
   return content.map((p) => (p.type === "output_text" ? { ...p, annotations: p.annotations ?? [], logprobs: p.logprobs ?? [] } : p));
 }
 
+/** The id prefix of an item of this kind (OpenAI's: msg_, fc_, fco_). */
+const idPrefix: Record<InputItem["type"], string> = { message: "msg", function_call: "fc", function_call_output: "fco" };
+
 /**
- * This request's input as item resources (the shapes input_items answers): every item with an id
- * (`<kind>_<request id>_in<n>` for those sent without one) and a status.
+ * An input item as an item resource (the shape input_items and conversations answer): with its id
+ * (`idFor(prefix)` when it came without one) and a status.
  */
+export function itemResource(item: InputItem, idFor: (prefix: string) => string): { id: string } & Record<string, unknown> {
+  const id = item.id ?? idFor(idPrefix[item.type]);
+  switch (item.type) {
+    case "message":
+      return { type: "message", id, role: item.role, status: item.status ?? "completed", content: contentParts(item.content, item.role === "assistant") };
+    case "function_call":
+      return { type: "function_call", id, call_id: item.call_id, name: item.name, arguments: item.arguments, status: item.status ?? "completed" };
+    case "function_call_output":
+      return { type: "function_call_output", id, call_id: item.call_id, output: item.output, status: item.status ?? "completed" };
+  }
+}
+
+/** A string input: one user message. */
+export const userMessage = (text: string): InputItem => ({ type: "message", role: "user", content: text });
+
+/** This request's input as item resources: `<kind>_<request id>_in<n>` for those sent without an id. */
 export function inputItemResources(body: ResponsesBody, requestId: string): unknown[] {
   const input = body.input ?? [];
-  if (typeof input === "string") return [{ type: "message", id: `msg_${requestId}_in0`, role: "user", status: "completed", content: contentParts(input, false) }];
-  return input.map((item, i) => {
-    switch (item.type) {
-      case "message":
-        return {
-          type: "message",
-          id: item.id ?? `msg_${requestId}_in${i}`,
-          role: item.role,
-          status: item.status ?? "completed",
-          content: contentParts(item.content, item.role === "assistant"),
-        };
-      case "function_call":
-        return { type: "function_call", id: item.id ?? `fc_${requestId}_in${i}`, call_id: item.call_id, name: item.name, arguments: item.arguments, status: item.status ?? "completed" };
-      case "function_call_output":
-        return { type: "function_call_output", id: item.id ?? `fco_${requestId}_in${i}`, call_id: item.call_id, output: item.output, status: item.status ?? "completed" };
-    }
-  });
+  const items = typeof input === "string" ? [userMessage(input)] : input;
+  return items.map((item, i) => itemResource(item, (prefix) => `${prefix}_${requestId}_in${i}`));
 }
 
 export class StoredResponses {
@@ -279,30 +285,24 @@ export class StoredResponses {
     ];
   }
 
-  /** Removes expired responses, a bounded batch at a time; how many it removed. */
-  async purge(batch = 1000, maxBatches = 100): Promise<number> {
-    let removed = 0;
-    for (let i = 0; i < maxBatches; i++) {
-      const n = await this.options.store.purgeExpired(new Date(this.now()), batch);
-      removed += n;
-      if (n < batch) break;
-    }
-    return removed;
+  /** Removes expired responses, a bounded batch at a time (at most maxBatches: the timer comes back); how many it removed. */
+  purge(batch = 1000, maxBatches = 100): Promise<number> {
+    return purgeExpiredResponses(this.options.store, new Date(this.now()), batch, maxBatches);
   }
 }
 
-function queryOf(req: NodeRequest): URLSearchParams {
+export function queryOf(req: NodeRequest): URLSearchParams {
   const url = req.url ?? "";
   const q = url.indexOf("?");
   return new URLSearchParams(q < 0 ? "" : url.slice(q + 1));
 }
 
-function refuseInclude(query: URLSearchParams): void {
+export function refuseInclude(query: URLSearchParams): void {
   const include = [...query.getAll("include"), ...query.getAll("include[]")].filter((v) => v !== "");
   if (include.length > 0) throw invalidArgument("include: no include values are supported by this gateway (it returns no tool results, logprobs or encrypted reasoning)");
 }
 
-function pageOf(query: URLSearchParams): { limit: number; order: "asc" | "desc"; after?: string } {
+export function pageOf(query: URLSearchParams): { limit: number; order: "asc" | "desc"; after?: string } {
   const rawLimit = query.get("limit");
   const limit = rawLimit === null ? DEFAULT_ITEMS_PAGE : Number(rawLimit);
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_ITEMS_PAGE) throw invalidArgument(`limit: must be an integer from 1 to ${MAX_ITEMS_PAGE}`);
@@ -312,7 +312,7 @@ function pageOf(query: URLSearchParams): { limit: number; order: "asc" | "desc";
   return { limit, order, after: after === "" ? undefined : after };
 }
 
-function sendJsonText(res: NodeResponse, text: string): void {
+export function sendJsonText(res: NodeResponse, text: string): void {
   res.writeHead(200, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) });
   res.end(text);
 }
