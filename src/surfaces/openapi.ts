@@ -122,6 +122,15 @@ const storedResponseRoute = (summary: string, ok: string, query: object[] = []) 
   responses: { "200": { description: ok }, default: { description: "An error", content: json(ref("ErrorResponse")) } },
 });
 
+/** A Conversations API route: the conversation's team's keys (its key, without a team) and admins; 404 for anyone else. */
+const conversationRoute = (summary: string, ok: string, extra: object[] = [], inPath = true) => ({
+  tags: ["OpenAI"],
+  summary,
+  description: "Conversations belong to the team of the key that created them (the key itself when it has no team); admins see all; anyone else gets a 404.",
+  parameters: [...(inPath ? [nameParam("conversation_id", "The conversation's id (conv_...).")] : []), ...extra],
+  responses: { "200": { description: ok }, default: { description: "An error", content: json(ref("ErrorResponse")) } },
+});
+
 let document: object | undefined;
 
 /** The document (built once: the schemas do not change while the process runs). */
@@ -176,6 +185,26 @@ export function openApiDocument(): object {
             { name: "after", in: "query", required: false, schema: { type: "string" }, description: "An item id: the items after it." },
           ],
         ),
+      },
+      "/v1/conversations": {
+        post: conversationRoute("Create a conversation", "`{metadata?, items?}` (up to 20 items); answers the conversation `{id, object, created_at, metadata}`.", [], false),
+      },
+      "/v1/conversations/{conversation_id}": {
+        get: conversationRoute("Retrieve a conversation", "The conversation."),
+        post: conversationRoute("Update a conversation's metadata", "`{metadata}`; answers the conversation."),
+        delete: conversationRoute("Delete a conversation and its items", "`{id, object: \"conversation.deleted\", deleted: true}`."),
+      },
+      "/v1/conversations/{conversation_id}/items": {
+        post: conversationRoute("Add items to a conversation", "`{items}` (1 to 20); answers the added items as a list."),
+        get: conversationRoute("List a conversation's items", "`{object: \"list\", data, first_id, last_id, has_more}`, newest first unless `order=asc`.", [
+          { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
+          { name: "order", in: "query", required: false, schema: { type: "string", enum: ["asc", "desc"], default: "desc" } },
+          { name: "after", in: "query", required: false, schema: { type: "string" }, description: "An item id: the items after it." },
+        ]),
+      },
+      "/v1/conversations/{conversation_id}/items/{item_id}": {
+        get: conversationRoute("Retrieve one item of a conversation", "The item.", [nameParam("item_id", "The item's id.")]),
+        delete: conversationRoute("Delete one item of a conversation", "The conversation.", [nameParam("item_id", "The item's id.")]),
       },
       "/v1/completions": openaiPost("Text completion (legacy)", "CompletionRequest"),
       "/v1/embeddings": openaiPost("Embeddings", "EmbeddingRequest"),

@@ -352,6 +352,10 @@ function baseBody(path: string, rng: Rng): Record<string, unknown> {
   if (path === "/v1/completions") return { model: rng.pick(endpointsByKind.completions), prompt: "hello" };
   if (path === "/v1/responses") return { model: rng.pick(endpointsByKind.chat), input: rng.pick(["hello", [{ role: "user", content: "hello" }]]) };
   if (path === "/v1/embeddings") return { model: rng.pick(endpointsByKind.embeddings), input: ["hello"] };
+  // The Conversations API's bodies (create, update, add items).
+  if (path === "/v1/conversations") return { metadata: { topic: "t" }, items: [{ role: "user", content: "hello" }] };
+  if (path === "/v1/conversations/{conversation_id}") return { metadata: { topic: "t" } };
+  if (path === "/v1/conversations/{conversation_id}/items") return { items: [{ role: "user", content: "hello" }] };
   // /endpoints/{name}/invocations: the payload follows the endpoint's type (chosen with the name).
   return rng.pick([{ messages }, { prompt: "hello" }, { input: "hello" }, { dataframe_split: { columns: ["a"], data: [[1]] } }, { inputs: [1, 2] }]);
 }
@@ -362,6 +366,9 @@ const schemaKeys: Record<string, string[]> = {
   "/v1/completions": Object.keys(completionBody.shape),
   "/v1/responses": Object.keys(responsesBody.shape),
   "/v1/embeddings": Object.keys(embeddingBody.shape),
+  "/v1/conversations": ["metadata", "items"],
+  "/v1/conversations/{conversation_id}": ["metadata"],
+  "/v1/conversations/{conversation_id}/items": ["items"],
 };
 const invocationKeys = [
   ...new Set([...Object.keys(chatCompletionBody.shape), ...Object.keys(completionBody.shape), ...Object.keys(embeddingBody.shape)]),
