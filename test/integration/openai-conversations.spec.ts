@@ -4,35 +4,19 @@
 import OpenAI from "openai";
 import type { ResponseStreamEvent } from "openai/resources/responses/responses";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
+import type { FakeUpstream } from "../fakes/fake-upstream";
 import { startGateway, type TestGateway } from "./harness";
+import { openaiClient, sentMessages as sentMessagesOf, startStateGateway, stateEndpoints, stateKeys } from "./responses-state";
 
-const keys = { app: "sk-conv-app-0123456789", mate: "sk-conv-mate-0123456789", other: "sk-conv-other-0123456789", admin: "sk-conv-admin-0123456789" };
+const keys = stateKeys;
 let gw: TestGateway;
 let fake: FakeUpstream;
-const clientFor = (key: string, url = gw.url) => new OpenAI({ apiKey: key, baseURL: `${url}/v1`, maxRetries: 0 });
+const clientFor = (key: string, url = gw.url) => openaiClient(key, url);
 let client: OpenAI;
-
-const endpoints = (fakeUrl: string) => `
-endpoints:
-  - { name: gpt, endpoint_type: llm/v1/chat, model: { provider: openai, name: gpt-4o-mini, config: { openai_api_key: sk-upstream, openai_api_base: "${fakeUrl}/v1" } } }
-  - { name: echo-chat, endpoint_type: llm/v1/chat, model: { provider: echo, name: echo-1 } }
-`;
+const endpoints = stateEndpoints;
 
 beforeAll(async () => {
-  fake = await startFakeUpstream();
-  gw = await startGateway(
-    `
-auth:
-  enabled: true
-  keys:
-    - { name: app, key: $APP, team: search }
-    - { name: mate, key: $MATE, team: search }
-    - { name: other, key: $OTHER, team: ads }
-    - { name: admin, key: $ADMIN, roles: [admin] }
-${endpoints(fake.url)}`,
-    { APP: keys.app, MATE: keys.mate, OTHER: keys.other, ADMIN: keys.admin },
-  );
+  ({ gw, fake } = await startStateGateway());
   client = clientFor(keys.app);
 });
 afterAll(async () => {
@@ -41,7 +25,7 @@ afterAll(async () => {
 });
 beforeEach(() => fake.reset());
 
-const sentMessages = (n: number) => (fake.requests[n]?.body as { messages: unknown[] }).messages;
+const sentMessages = (n: number) => sentMessagesOf(fake, n);
 const authed = (key = keys.app) => ({ authorization: `Bearer ${key}`, "content-type": "application/json" });
 
 describe("conversations", () => {

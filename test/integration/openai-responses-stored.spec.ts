@@ -8,45 +8,20 @@ import { join } from "node:path";
 import OpenAI from "openai";
 import type { Response, ResponseStreamEvent } from "openai/resources/responses/responses";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
+import type { FakeUpstream } from "../fakes/fake-upstream";
 import { startTestPostgres } from "../support/postgres";
 import { startGateway, type TestGateway } from "./harness";
+import { openaiClient, sentMessages as sentMessagesOf, startStateGateway, stateEndpoints, stateKeys } from "./responses-state";
 
-const keys = {
-  app: "sk-stored-app-0123456789",
-  appMate: "sk-stored-mate-0123456789",
-  other: "sk-stored-other-0123456789",
-  admin: "sk-stored-admin-0123456789",
-  solo: "sk-stored-solo-0123456789",
-  soloTwo: "sk-stored-solo2-0123456789",
-};
+const keys = { ...stateKeys, appMate: stateKeys.mate };
 let gw: TestGateway;
 let fake: FakeUpstream;
-const clientFor = (key: string, url = gw.url) => new OpenAI({ apiKey: key, baseURL: `${url}/v1`, maxRetries: 0 });
+const clientFor = (key: string, url = gw.url) => openaiClient(key, url);
 let client: OpenAI;
-
-const endpoints = (fakeUrl: string) => `
-endpoints:
-  - { name: gpt, endpoint_type: llm/v1/chat, model: { provider: openai, name: gpt-4o-mini, config: { openai_api_key: sk-upstream, openai_api_base: "${fakeUrl}/v1" } } }
-  - { name: echo-chat, endpoint_type: llm/v1/chat, model: { provider: echo, name: echo-1 } }
-`;
+const endpoints = stateEndpoints;
 
 beforeAll(async () => {
-  fake = await startFakeUpstream();
-  gw = await startGateway(
-    `
-auth:
-  enabled: true
-  keys:
-    - { name: app, key: $APP, team: search }
-    - { name: mate, key: $MATE, team: search }
-    - { name: other, key: $OTHER, team: ads }
-    - { name: admin, key: $ADMIN, roles: [admin] }
-    - { name: solo, key: $SOLO }
-    - { name: solo2, key: $SOLO2 }
-${endpoints(fake.url)}`,
-    { APP: keys.app, MATE: keys.appMate, OTHER: keys.other, ADMIN: keys.admin, SOLO: keys.solo, SOLO2: keys.soloTwo },
-  );
+  ({ gw, fake } = await startStateGateway());
   client = clientFor(keys.app);
 });
 afterAll(async () => {
@@ -55,8 +30,7 @@ afterAll(async () => {
 });
 beforeEach(() => fake.reset());
 
-/** The chat messages the fake upstream was sent by the n-th recorded request. */
-const sentMessages = (n: number) => (fake.requests[n]?.body as { messages: unknown[] }).messages;
+const sentMessages = (n: number) => sentMessagesOf(fake, n);
 
 describe("retrieve", () => {
   it("answers the Response as it was created (store defaults to true)", async () => {
