@@ -131,6 +131,9 @@ describe("responses.create with conversation", () => {
       { role: "user", content: [{ type: "input_text", text: "second" }] },
       { role: "assistant", id: res.output[0]!.id, content: [{ type: "output_text", text: "echo: second" }] },
     ]);
+    // The stored response holds its own turn only (the conversation keeps the rest).
+    expect((await client.responses.retrieve(res.id)).output_text).toBe("echo: second");
+    expect((await client.responses.inputItems.list(res.id)).data).toMatchObject([{ role: "user", content: [{ type: "input_text", text: "second" }] }]);
     // The next turn ({id} form this time) sees all of it; the instructions did not stay.
     await client.responses.create({ model: "gpt", conversation: { id: conv.id }, input: "third" });
     expect(sentMessages(1)).toHaveLength(5);

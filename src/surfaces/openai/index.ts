@@ -82,7 +82,10 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, { s
           const store = body.store !== false && stored.enabled;
           // The answer's input items (with ids), for what keeps them: the stored response, the conversation.
           const input = store || conversation != null ? inputItemResources(body, requestId) : [];
-          if (store) stored.checkSize(history, input);
+          // A stored response holds previous_response_id's conversation; in a conversation, only its own turn
+          // (the conversation keeps the rest: storing it again with every turn would grow as its square).
+          const chain = conversation == null ? history : undefined;
+          if (store) stored.checkSize(chain, input);
           // OpenAI's Response schema has no `store`: whether it was kept shows in GET /v1/responses/{id}.
           const base = { requestId, responseId: newResponseId(requestId), body, startedAt: now() };
           const keep =
@@ -91,7 +94,7 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, { s
                   if (store) {
                     const caller = getCaller(options.contextValues);
                     if (!caller) throw new ConnectError("the call ended without a caller to store the response for", Code.Internal);
-                    await stored.save(caller.principal, body.model, response, input, history);
+                    await stored.save(caller.principal, body.model, response, input, chain);
                   }
                   if (conversation != null) await conversations.extend(conversation, input, response.output);
                 }
