@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MAX_ENDING, MAX_READS, WorkerReads } from "../../src/store/sqlite/reads";
+import { MAX_ENDING, MAX_READS, MAX_URGENT_READS, WorkerReads } from "../../src/store/sqlite/reads";
 import { openSqliteStore, type SqliteStore } from "../../src/store/sqlite/sqlite-store";
 import type { LedgerRow } from "../../src/store/types";
 import { BIG_LEDGER_T0, fillLedger } from "../support/big-ledger";
@@ -136,6 +136,22 @@ describe("sqlite store: where the reads run", () => {
       await store.close();
     }
   });
+
+  it("answers stored responses and conversations while a report's scan holds the ledger's read worker", async () => {
+    const { store } = openBig();
+    try {
+      const order: string[] = [];
+      // Its worker started first (as it is once a gateway has served one such call): left to race is a point read against a 600k-row scan.
+      await store.responses.get("resp_warm", new Date(T0));
+      const slow = everything(store).then(() => order.push("slow report"));
+      // Queued behind the scan on the ledger's worker, these would wait for it: they have their own.
+      const state = Promise.all([store.responses.get("resp_none", new Date(T0)), store.conversations.get("conv_none")]).then(() => order.push("stored state"));
+      await Promise.all([slow, state]);
+      expect(order).toEqual(["stored state", "slow report"]);
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 describe("sqlite store: a read's time budget", () => {
@@ -232,6 +248,22 @@ describe("sqlite store: at most MAX_READS reads wait", () => {
       expect(answers).toHaveLength(MAX_READS);
       expect(reads.pending).toBe(0);
       expect((await newest(store)).calls).toHaveLength(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it(`takes a call's urgent reads beside full reports (up to MAX_URGENT_READS, ${MAX_URGENT_READS}), first come first served`, async () => {
+    const { store, reads } = openBig();
+    try {
+      const order: string[] = [];
+      const waiting = [everything(store), ...Array.from({ length: MAX_READS - 1 }, () => newest(store))];
+      expect(await failure(newest(store))).toMatchObject({ code: Code.Unavailable });
+      // The reports' cap is full; 100 budget seeds still queue, ahead of the reports, in order.
+      const seeds = Array.from({ length: 100 }, (_, i) => store.ledger.spend({ keyId: `key_${i}` }, new Date(0)).then(() => order.push(`seed ${i}`)));
+      expect(reads.pending).toBe(MAX_READS + 100);
+      await Promise.all([...waiting, ...seeds]);
+      expect(order).toEqual(Array.from({ length: 100 }, (_, i) => `seed ${i}`));
     } finally {
       await store.close();
     }

@@ -1,6 +1,9 @@
 // The Conversations API through the official `openai` npm SDK (client.conversations.*, and
 // responses.create with `conversation`), on a gateway with auth, against the fake OpenAI
 // upstream (what the model is sent when a response continues a conversation).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import OpenAI from "openai";
 import type { ResponseStreamEvent } from "openai/resources/responses/responses";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -186,4 +189,35 @@ ${endpoints(fake.url)}`);
       await small.close();
     }
   });
+});
+
+describe("a burst on one conversation, SQLite file store", () => {
+  it("80 concurrent turns (half streamed) and item adds: all answered, every turn kept, ids unique", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "modelgate-conv-burst-"));
+    const burst = await startGateway(`
+store:
+  database_url: "sqlite:${join(dir, "db.sqlite")}"
+${stateEndpoints(fake.url)}`);
+    try {
+      const c = openaiClient("anything", burst.url);
+      const conv = await c.conversations.create();
+      const turns = Array.from({ length: 60 }, (_, i) =>
+        i % 2 === 0
+          ? c.responses.stream({ model: "echo-chat", conversation: conv.id, input: `turn ${i}` }).finalResponse()
+          : c.responses.create({ model: "echo-chat", conversation: conv.id, input: `turn ${i}` }),
+      );
+      const adds = Array.from({ length: 20 }, (_, i) => c.conversations.items.create(conv.id, { items: [{ role: "user", content: `added ${i}` }] }));
+      const settled = await Promise.allSettled([...turns, ...adds]);
+      expect(settled.filter((r) => r.status === "rejected")).toEqual([]);
+      const items = [];
+      for await (const item of c.conversations.items.list(conv.id, { order: "asc", limit: 100 })) items.push(item);
+      expect(items).toHaveLength(60 * 2 + 20);
+      expect(new Set(items.map((i) => i.id)).size).toBe(items.length);
+      const texts = items.map((i) => (i as { content: { text: string }[] }).content[0]!.text);
+      for (let i = 0; i < 60; i++) expect(texts.indexOf(`echo: turn ${i}`), `turn ${i}`).toBeGreaterThan(texts.indexOf(`turn ${i}`));
+    } finally {
+      await burst.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

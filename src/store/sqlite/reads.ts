@@ -10,8 +10,9 @@
 // - One worker, reads one at a time, in order, from a queue kept here: the machine this runs on
 //   has few cores, which the event loop and the write worker need too, and a second reader would
 //   only split them; one at a time also lets each read's own running time be measured (posted
-//   when it starts, not when it was queued). A call's budget seed (spend) goes ahead of queued
-//   reports: a model call waits on it, a report's reader does not mind.
+//   when it starts, not when it was queued). The reads a call waits on ("urgent": a budget seed's
+//   spend, a stored response or conversation) go ahead of queued reports, in their own order: a
+//   model call waits on them, a report's reader does not mind.
 // - A time budget (store.sqlite.read_timeout_ms) on every wait: a read not answered within it,
 //   queued or running, fails with DEADLINE_EXCEEDED. A read that has itself *run* that long
 //   has its worker terminated (a read is safe to abort: nothing to keep), and the reads queued
@@ -20,10 +21,12 @@
 //   stops it at its next JavaScript instruction): until then it holds a core. So at most
 //   MAX_ENDING such workers may be ending at once; beyond, reads fail fast with UNAVAILABLE
 //   rather than piling runaway scans on the cores that serve calls.
-// - At most MAX_READS reads queued or running; one more fails fast with UNAVAILABLE and a
-//   retry-after (not RESOURCE_EXHAUSTED: in our error table that is the caller's own quota or
-//   rate limit, while this is the gateway's capacity for a moment, which clients retry on
-//   UNAVAILABLE with backoff; the write worker's cap and the ledger backlog say the same).
+// - At most MAX_READS reports queued or running, and MAX_URGENT_READS urgent reads queued (point
+//   reads by key, each quick: a burst of chained Responses API calls must not be refused for the
+//   reports' cap); one more fails fast with UNAVAILABLE and a retry-after (not
+//   RESOURCE_EXHAUSTED: in our error table that is the caller's own quota or rate limit, while
+//   this is the gateway's capacity for a moment, which clients retry on UNAVAILABLE with backoff;
+//   the write worker's cap and the ledger backlog say the same).
 // - A worker that dies fails its running read with UNAVAILABLE; the queued reads go to a new one.
 //   close() fails the queued and running reads with UNAVAILABLE at once (a read has nothing to
 //   finish), closes the worker's connection and ends it, waiting a bounded time.
@@ -50,8 +53,10 @@ export interface SqliteReads {
   close(): Promise<void>;
 }
 
-/** Reads queued or running at once (each usage RPC, export page or budget seed is one). */
+/** Reports queued or running at once (each usage RPC, export page or feedback summary is one). */
 export const MAX_READS = 32;
+/** Urgent reads queued at once (budget seeds, stored responses' and conversations' point reads). */
+export const MAX_URGENT_READS = 1024;
 /** Workers terminated after a read ran too long that may still be finishing their statement. */
 export const MAX_ENDING = 2;
 /** How long close() waits for the worker to end. */
@@ -83,6 +88,8 @@ interface Read {
   waitTimer: NodeJS.Timeout;
   /** Answered, failed or timed out: its caller has been told. */
   settled: boolean;
+  /** A call waits on it: queued ahead of reports (ReadOptions.urgent). */
+  urgent: boolean;
 }
 
 interface Running {
@@ -165,7 +172,15 @@ export class WorkerReads implements SqliteReads {
 
   all(sql: string, params: readonly SQLInputValue[], options: ReadOptions = {}): Promise<SqliteRow[]> {
     if (this.closed) return Promise.reject(unavailable("sqlite store: closed"));
-    if (this.queue.length + (this.running === undefined ? 0 : 1) >= MAX_READS) {
+    // Urgent reads are the front of the queue, reports the rest (each in the order they came).
+    let urgentQueued = 0;
+    while (urgentQueued < this.queue.length && this.queue[urgentQueued]!.urgent) urgentQueued++;
+    const urgent = options.urgent === true;
+    if (urgent && urgentQueued >= MAX_URGENT_READS) {
+      return Promise.reject(retryLater(unavailable(`sqlite store: ${MAX_URGENT_READS} reads already waiting for the read worker; retry shortly`)));
+    }
+    const reports = this.queue.length - urgentQueued + (this.running !== undefined && !this.running.read.urgent ? 1 : 0);
+    if (!urgent && reports >= MAX_READS) {
       return Promise.reject(retryLater(unavailable(`sqlite store: ${MAX_READS} usage queries already waiting for the read worker; retry shortly`)));
     }
     return new Promise<SqliteRow[]>((resolve, reject) => {
@@ -177,8 +192,9 @@ export class WorkerReads implements SqliteReads {
         reject,
         waitTimer: setTimeout(() => this.waitedTooLong(read), this.timeoutMs).unref(),
         settled: false,
+        urgent,
       };
-      if (options.urgent) this.queue.unshift(read);
+      if (urgent) this.queue.splice(urgentQueued, 0, read);
       else this.queue.push(read);
       this.startNext();
     });

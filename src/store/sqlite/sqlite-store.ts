@@ -53,8 +53,13 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
   const statements = new Statements(db);
   const sql = { ledger: ledgerInsertSql, feedback: feedbackInsertSql, ...responseWriteSql, ...conversationWriteSql };
   const writes: SqliteWrites = path === ":memory:" ? new InThreadWrites(db, statements, sql) : new WorkerWrites(path, BUSY_TIMEOUT_MS, sql);
-  const reads: SqliteReads =
-    path === ":memory:" ? new InThreadReads(statements) : new WorkerReads(path, BUSY_TIMEOUT_MS, options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS);
+  const readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+  const reads: SqliteReads = path === ":memory:" ? new InThreadReads(statements) : new WorkerReads(path, BUSY_TIMEOUT_MS, readTimeoutMs);
+  // Stored responses' and conversations' reads: point reads a call waits on, on a worker of their
+  // own (started on first use), so they never queue behind a report's scan on the other one
+  // (which may run for read_timeout_ms); off the event loop, as a multi-MB row's text costs tens
+  // of ms to read.
+  const stateReads: SqliteReads = path === ":memory:" ? reads : new WorkerReads(path, BUSY_TIMEOUT_MS, readTimeoutMs);
   return {
     kind: "sqlite",
     reads,
@@ -62,8 +67,8 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
     keys: new SqliteKeyStore(statements),
     ledger: new SqliteLedgerStore(reads, writes),
     feedback: new SqliteFeedbackStore(statements, reads, writes),
-    responses: new SqliteResponseStore(reads, writes),
-    conversations: new SqliteConversationStore(reads, writes),
+    responses: new SqliteResponseStore(stateReads, writes),
+    conversations: new SqliteConversationStore(stateReads, writes),
     problem: async () => {
       if (opened === undefined) return undefined;
       const problem = await fileProblem(path, opened);
@@ -91,6 +96,7 @@ export function openSqliteStore(path: string, options: SqliteStoreOptions = {}):
       // The workers' connections first: the main one, closed last, checkpoints the WAL (as far
       // as a read still under way in an ending read worker lets it; the next open finishes it).
       await reads.close();
+      if (stateReads !== reads) await stateReads.close();
       await writes.close();
       if (db.isOpen) db.close();
     },
