@@ -6,7 +6,8 @@ import pg from "pg";
 import { UsageService } from "../../gen/modelgate/v1/usage_pb";
 import { usageService } from "../../src/services/usage";
 import { openStore } from "../../src/store/open";
-import type { LedgerRow, Store } from "../../src/store/types";
+import type { Store } from "../../src/store/types";
+import { ledgerRow } from "../support/ledger-row";
 import { LedgerWriter } from "../../src/usage/ledger-writer";
 import { startTestPostgres, type TestPostgres } from "../support/postgres";
 import { describeStoreContract } from "./store.contract";
@@ -240,24 +241,7 @@ describe("postgres store", () => {
 
 });
 
-function row(requestId: string): LedgerRow {
-  return {
-    time: new Date(1_750_000_000_000),
-    requestId,
-    keyId: "key_1",
-    team: "t",
-    endpoint: "chat",
-    provider: "openai",
-    model: "gpt-4o-mini",
-    modelVersion: "",
-    promptTokens: 1,
-    completionTokens: 1,
-    costUsd: 0.5,
-    status: "ok",
-    latencyMs: 1,
-    streamed: false,
-  };
-}
+const row = (requestId: string) => ledgerRow(requestId, { completionTokens: 1, costUsd: 0.5 });
 
 async function rowIds(store: Store): Promise<string[]> {
   const ids: string[] = [];

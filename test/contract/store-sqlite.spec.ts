@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/open";
-import type { LedgerRow } from "../../src/store/types";
+import { ledgerRow } from "../support/ledger-row";
 import { LedgerWriter } from "../../src/usage/ledger-writer";
 import { describeStoreContract } from "./store.contract";
 import { sqliteMigrations } from "../../src/store/sqlite/migrations";
@@ -71,22 +71,7 @@ describe("sqlite store: the ListCalls query plans", () => {
   });
 });
 
-const row = (requestId: string): LedgerRow => ({
-  time: new Date(1_750_000_000_000),
-  requestId,
-  keyId: "key_1",
-  team: "t",
-  endpoint: "chat",
-  provider: "openai",
-  model: "gpt-4o-mini",
-  modelVersion: "",
-  promptTokens: 1,
-  completionTokens: 1,
-  costUsd: 0.5,
-  status: "ok",
-  latencyMs: 1,
-  streamed: false,
-});
+const row = (requestId: string) => ledgerRow(requestId, { completionTokens: 1, costUsd: 0.5 });
 
 /**
  * Runs `code` (an ES module body with `openStore` in scope) in a separate Node process, as

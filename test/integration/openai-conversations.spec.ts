@@ -6,10 +6,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import type { ResponseStreamEvent } from "openai/resources/responses/responses";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { FakeUpstream } from "../fakes/fake-upstream";
 import { startGateway, type TestGateway } from "./harness";
-import { openaiClient, sentMessages as sentMessagesOf, startStateGateway, stateEndpoints, stateKeys } from "./responses-state";
+import { openaiClient, sentMessages as sentMessagesOf, stateEndpoints, stateKeys, withStateGateway } from "./responses-state";
 
 const keys = stateKeys;
 let gw: TestGateway;
@@ -18,15 +18,10 @@ const clientFor = (key: string, url = gw.url) => openaiClient(key, url);
 let client: OpenAI;
 const endpoints = stateEndpoints;
 
-beforeAll(async () => {
-  ({ gw, fake } = await startStateGateway());
+withStateGateway((started) => {
+  ({ gw, fake } = started);
   client = clientFor(keys.app);
 });
-afterAll(async () => {
-  await gw.close();
-  await fake.close();
-});
-beforeEach(() => fake.reset());
 
 const sentMessages = (n: number) => sentMessagesOf(fake, n);
 const authed = (key = keys.app) => ({ authorization: `Bearer ${key}`, "content-type": "application/json" });

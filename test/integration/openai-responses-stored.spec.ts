@@ -7,11 +7,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import type { Response, ResponseStreamEvent } from "openai/resources/responses/responses";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { FakeUpstream } from "../fakes/fake-upstream";
 import { startTestPostgres } from "../support/postgres";
 import { startGateway, type TestGateway } from "./harness";
-import { openaiClient, sentMessages as sentMessagesOf, startStateGateway, stateEndpoints, stateKeys } from "./responses-state";
+import { openaiClient, sentMessages as sentMessagesOf, stateEndpoints, stateKeys, withStateGateway } from "./responses-state";
 
 const keys = { ...stateKeys, appMate: stateKeys.mate };
 let gw: TestGateway;
@@ -20,15 +20,10 @@ const clientFor = (key: string, url = gw.url) => openaiClient(key, url);
 let client: OpenAI;
 const endpoints = stateEndpoints;
 
-beforeAll(async () => {
-  ({ gw, fake } = await startStateGateway());
+withStateGateway((started) => {
+  ({ gw, fake } = started);
   client = clientFor(keys.app);
 });
-afterAll(async () => {
-  await gw.close();
-  await fake.close();
-});
-beforeEach(() => fake.reset());
 
 const sentMessages = (n: number) => sentMessagesOf(fake, n);
 

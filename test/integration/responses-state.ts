@@ -2,6 +2,7 @@
 // admin and two keys without a team, whose endpoints are the fake OpenAI upstream (`gpt`: what
 // the model is sent shows in fake.requests) and the echo provider (`echo-chat`).
 import OpenAI from "openai";
+import { afterAll, beforeAll, beforeEach } from "vitest";
 import { startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
 import { startGateway, type TestGateway } from "./harness";
 
@@ -46,3 +47,20 @@ export const openaiClient = (key: string, url: string) => new OpenAI({ apiKey: k
 
 /** The chat messages the fake upstream was sent by the n-th recorded request. */
 export const sentMessages = (fake: FakeUpstream, n: number) => (fake.requests[n]?.body as { messages: unknown[] }).messages;
+
+/**
+ * The spec's gateway and fake upstream: started before its tests (handed to `use`), closed after,
+ * the fake's recorded requests forgotten before each test.
+ */
+export function withStateGateway(use: (started: { gw: TestGateway; fake: FakeUpstream }) => void): void {
+  let started: { gw: TestGateway; fake: FakeUpstream } | undefined;
+  beforeAll(async () => {
+    started = await startStateGateway();
+    use(started);
+  });
+  afterAll(async () => {
+    await started?.gw.close();
+    await started?.fake.close();
+  });
+  beforeEach(() => started?.fake.reset());
+}
