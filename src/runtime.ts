@@ -101,7 +101,7 @@ export function* canaryStandings(state: RuntimeState): Iterable<{ endpoint: stri
 /**
  * Whether calls on this state may count tokens before they are answered: a token or spend limit
  * (endpoint, team or config key), a context-window policy, or auth on (store keys and JWT callers
- * may carry limits). Then the tokenizer (~40 MB, ~250 ms to build) is built in the background at
+ * may carry limits). Then the tokenizer (~6 MB, ~120 ms to build) is built in the background at
  * start; otherwise it is loaded on first use (settling a stream that ended without usage).
  */
 export function countsTokensUpFront(state: RuntimeState): boolean {

@@ -1,37 +1,34 @@
 // Token estimates before a call (to reserve quota) and counts of streamed text (to settle a stream
 // that ended without the provider's usage: cancelled by the client, or broken).
 //
-// Tokenizer: gpt-tokenizer (pure TypeScript, MIT, no dependencies, ranks shipped in the package,
-// nothing fetched at run time). Measured against js-tiktoken 1.0.21 on this machine, o200k_base,
-// 2,000-token texts: 259 µs vs 6,789 µs per varied text, and 56 ms vs 579 ms to build the encoder.
-// One encoding for every provider: o200k_base (GPT-4o and later). Other vendors' tokenizers are
-// not public or not shipped; their counts differ by some tens of percent, which is fine for a
-// reservation that the provider's real usage settles afterwards.
+// Tokenizer: o200k_base (GPT-4o and later), counted by src/usage/bpe.ts from the vocabulary file
+// and pre-tokenizer that gpt-tokenizer ships (MIT, no dependencies, nothing fetched at run time).
+// gpt-tokenizer's own encoder held ~62 MB of RSS (its ranks module's 200k strings, a Map of them
+// and its source text); the compact counter holds ~4 MB and counts as fast or faster (bench/
+// tokens.ts; bench/README.md, "Twelfth pass"). One encoding for every provider: other vendors'
+// tokenizers are not public or not shipped; their counts differ by some tens of percent, which is
+// fine for a reservation that the provider's real usage settles afterwards.
 //
-// Loaded lazily: the ranks module and the encoder built from it cost ~150-400 ms of start-up and
-// ~68 MB of RSS (measured: import 43 MB, encoder +25 MB), and a gateway without token or spend
-// limits never counts a token (src/interceptors/quota.ts). So neither is loaded at import time:
-// the first count loads them synchronously (require of the package's CommonJS build), and
-// warmTokenizer() does it in the background shortly after start-up instead of on the way to
+// Loaded lazily: a gateway without token or spend limits never counts a token up front
+// (src/interceptors/quota.ts). The first count builds the counter synchronously (~100 ms), and
+// warmTokenizer() builds it in the background shortly after start-up instead of on the way to
 // SERVING.
 import { createRequire } from "node:module";
 import type { JsonObject } from "@bufbuild/protobuf";
-import type { GptEncoding } from "gpt-tokenizer/GptEncoding";
 import type { ChatParams, CompleteParams, EmbedParams } from "../providers/types";
+import { BpeCounter } from "./bpe";
 
-// Built on first use and kept: loading and building it costs ~150-400 ms, counting a short text ~3 µs.
-let encoder: GptEncoding | undefined;
-// User text may contain "<|endoftext|>" and friends: count them as text, never throw.
-const asPlainText = { disallowedSpecial: new Set<string>() };
+// Built on first use and kept. User text may contain "<|endoftext|>" and friends: the counter
+// counts them as text, never throws.
+let counter: BpeCounter | undefined;
 
-function getEncoder(): GptEncoding {
-  if (encoder === undefined) {
+function getCounter(): BpeCounter {
+  if (counter === undefined) {
     const require = createRequire(import.meta.url);
-    const { GptEncoding: Encoding } = require("gpt-tokenizer/GptEncoding") as typeof import("gpt-tokenizer/GptEncoding");
-    const ranks = require("gpt-tokenizer/bpeRanks/o200k_base") as typeof import("gpt-tokenizer/bpeRanks/o200k_base");
-    encoder = Encoding.getEncodingApi("o200k_base", () => ranks.default);
+    const { O200K_TOKEN_SPLIT_REGEX } = require("gpt-tokenizer/encodingParams/constants") as { O200K_TOKEN_SPLIT_REGEX: RegExp };
+    counter = BpeCounter.fromTiktokenFile(require.resolve("gpt-tokenizer/data/o200k_base.tiktoken"), O200K_TOKEN_SPLIT_REGEX);
   }
-  return encoder;
+  return counter;
 }
 
 /** Delay of warmTokenizer()'s background build: after the port is listening, off the start-up path. */
@@ -39,13 +36,13 @@ export const warmDelayMs = 2_000;
 let warmTimer: NodeJS.Timeout | undefined;
 
 /**
- * Builds the encoder in the background, warmDelayMs from now (after start-up), so the first call
+ * Builds the counter in the background, warmDelayMs from now (after start-up), so the first call
  * that counts tokens does not pay for it; the timer does not keep the process alive.
  */
 export function warmTokenizer(): void {
-  if (encoder !== undefined || warmTimer !== undefined) return;
+  if (counter !== undefined || warmTimer !== undefined) return;
   warmTimer = setTimeout(() => {
-    getEncoder();
+    getCounter();
   }, warmDelayMs);
   warmTimer.unref();
 }
@@ -59,12 +56,13 @@ export const exactCountChars = 100_000;
 
 /**
  * BPE is quadratic in the length of one pre-token: 20,000 repeated letters take ~340 ms, 100,000
- * several seconds, which a caller could send on purpose. Runs of non-space characters longer
- * than this are counted in slices of this size (natural words are far shorter; a long URL or
- * base64 blob gains at most one token per slice).
+ * several seconds, which a caller could send on purpose; so do 100,000 spaces or newlines (one
+ * pre-token too: 5-10 s before they were sliced as well). Runs of non-space characters, and runs
+ * of white space, longer than this are counted in slices of this size (natural words and
+ * indentation are far shorter; a long URL or base64 blob gains at most one token per slice).
  */
 export const longRunChars = 128;
-const longRunPattern = `\\S{${longRunChars + 1},}`;
+const longRunPattern = `\\S{${longRunChars + 1},}|\\s{${longRunChars + 1},}`;
 const hasLongRun = new RegExp(longRunPattern);
 // matchAll copies the regex with its lastIndex, so this one is only ever used through matchAll.
 const longRuns = new RegExp(longRunPattern, "g");
@@ -79,21 +77,21 @@ export function countTokens(text: string): number {
 }
 
 function countExact(text: string): number {
-  const enc = getEncoder();
-  if (!hasLongRun.test(text)) return enc.countTokens(text, asPlainText);
+  const enc = getCounter();
+  if (!hasLongRun.test(text)) return enc.count(text);
   let tokens = 0;
   let from = 0;
   for (const m of text.matchAll(longRuns)) {
-    if (m.index > from) tokens += enc.countTokens(text.slice(from, m.index), asPlainText);
+    if (m.index > from) tokens += enc.count(text.slice(from, m.index));
     const end = m.index + m[0].length;
     for (let at = m.index; at < end; ) {
       const next = Math.min(end, boundary(text, at + longRunChars));
-      tokens += enc.countTokens(text.slice(at, next), asPlainText);
+      tokens += enc.count(text.slice(at, next));
       at = next;
     }
     from = end;
   }
-  if (from < text.length) tokens += enc.countTokens(text.slice(from), asPlainText);
+  if (from < text.length) tokens += enc.count(text.slice(from));
   return tokens;
 }
 

@@ -155,6 +155,8 @@ describe("canary guards over a sliding window", () => {
   it("a healthy canary (unary and streams) is promoted with every guard passing; it then takes all the calls", async () => {
     const promoted = () => logged("canary next of good-canary promoted") !== undefined;
     for (let i = 0; i < 400 && !promoted(); i++) await (i % 2 ? stream("good-canary") : chat("good-canary"));
+    // Failing, say why: the rollback's log line names its guard and figures.
+    expect(logged("canary next of good-canary rolled back"), "rolled back instead of promoted").toBeUndefined();
     const line = logged("canary next of good-canary promoted")!;
     expect(line["reason"]).toMatch(/^every guard passed over \d+ calls in the window; \d+ calls in all$/);
     const next = await target("good-canary", "next");

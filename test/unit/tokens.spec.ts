@@ -78,6 +78,19 @@ describe("countTokens", () => {
     expect(Math.abs(countTokens(foxes) - exact(foxes))).toBeLessThanOrEqual(6);
     expect(longRunChars).toBe(128);
   });
+
+  it("counts long runs of white space in slices too (100,000 spaces were one pre-token: seconds of BPE)", () => {
+    // Each slice is counted alone: the count is the slices' exact counts added up.
+    const slices = (unit: string, length: number) => {
+      const full = Math.floor(length / longRunChars);
+      const rest = length % longRunChars;
+      return full * exact(unit.repeat(longRunChars)) + (rest > 0 ? exact(unit.repeat(rest)) : 0);
+    };
+    expect(countTokens(" ".repeat(100_000))).toBe(slices(" ", 100_000));
+    expect(countTokens("\n".repeat(99_999))).toBe(slices("\n", 99_999));
+    // A short run is counted whole, exactly.
+    expect(countTokens(`a${" ".repeat(longRunChars)}b`)).toBe(exact(`a${" ".repeat(longRunChars)}b`));
+  });
 });
 
 describe("chat prompt estimate", () => {
