@@ -1,7 +1,8 @@
 // The gateway's CPU per call on the full path, per surface, and A/B between source trees:
 //   npx tsx bench/percall-cpu.ts [--tree DIR]... [--n 20000] [--warmup 3000] [--rounds 2]
 //     [--surfaces openai,mlflow,connect,grpc] [--cpu-prof] [--bare] [--bundle] [--log info,silent]
-//     (also: responses, responses-nostore: POST /v1/responses with store true, OpenAI's default, and false)
+//     (also: responses, responses-nostore: POST /v1/responses with store true, OpenAI's default, and false;
+//     openai-stream: /v1/chat/completions with stream true and include_usage, read to [DONE])
 //     [--paths full,auth-off]
 // Starts the fake upstream, then for each round and each tree (interleaved: A B A B …) a gateway
 // (`node --import tsx DIR/src/main.ts`) whose config has the issue-11 full path on: auth with a
@@ -63,8 +64,8 @@ const PATHS = opt.paths.split(",").filter((p) => p !== "") as GatewayPath[];
 type GatewayPath = "full" | "auth-off";
 for (const p of PATHS) if (p !== "full" && p !== "auth-off") throw new Error(`--paths: unknown path ${JSON.stringify(p)} (full, auth-off)`);
 const SURFACES = opt.surfaces.split(",").filter((s) => s !== "") as Surface[];
-type Surface = "openai" | "mlflow" | "connect" | "grpc" | "responses" | "responses-nostore";
-const KNOWN_SURFACES: readonly Surface[] = ["openai", "mlflow", "connect", "grpc", "responses", "responses-nostore"];
+type Surface = "openai" | "openai-stream" | "mlflow" | "connect" | "grpc" | "responses" | "responses-nostore";
+const KNOWN_SURFACES: readonly Surface[] = ["openai", "openai-stream", "mlflow", "connect", "grpc", "responses", "responses-nostore"];
 for (const s of SURFACES) if (!KNOWN_SURFACES.includes(s)) throw new Error(`--surfaces: unknown surface ${JSON.stringify(s)} (${KNOWN_SURFACES.join(", ")})`);
 
 const MODEL = "gpt-4o-mini";
@@ -77,6 +78,7 @@ const MESSAGES = [
 const tmp = mkdtempSync(path.join(os.tmpdir(), "modelgate-percall-"));
 const bodies: Record<Surface, string> = {
   openai: path.join(tmp, "openai.json"),
+  "openai-stream": path.join(tmp, "openai-stream.json"),
   mlflow: path.join(tmp, "mlflow.json"),
   connect: path.join(tmp, "connect.json"),
   grpc: path.join(tmp, "grpc.bin"),
@@ -84,6 +86,7 @@ const bodies: Record<Surface, string> = {
   "responses-nostore": path.join(tmp, "responses-nostore.json"),
 };
 writeFileSync(bodies.openai, JSON.stringify({ model: "chat", messages: MESSAGES }));
+writeFileSync(bodies["openai-stream"], JSON.stringify({ model: "chat", messages: MESSAGES, stream: true, stream_options: { include_usage: true } }));
 writeFileSync(bodies.mlflow, JSON.stringify({ messages: MESSAGES }));
 writeFileSync(bodies.connect, JSON.stringify({ endpoint: "chat", messages: MESSAGES }));
 // The same conversation as the Responses API sends it: instructions, then one user turn.
@@ -97,6 +100,7 @@ frame.set(pb, 5);
 writeFileSync(bodies.grpc, frame);
 const paths: Record<Surface, string> = {
   openai: "/v1/chat/completions",
+  "openai-stream": "/v1/chat/completions",
   mlflow: "/gateway/chat/invocations",
   connect: "/modelgate.v1.ChatService/Chat",
   grpc: "/modelgate.v1.ChatService/Chat",

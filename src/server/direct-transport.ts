@@ -34,10 +34,11 @@ import {
   type Transport,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { createAsyncIterable, invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
-import { callContext } from "./handler-context";
+import { invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
+import { callContext, type AbortableContext } from "./handler-context";
 import { conformRequest, conformResponse } from "./message-conform";
 import { FastHeaders } from "./fast-headers";
+import { copyHeaders, invokeServerStream } from "./server-stream";
 
 /** What `HandlerContext.protocolName` says for a call that came in through a REST surface. */
 export const DIRECT_PROTOCOL = "in-process";
@@ -63,8 +64,20 @@ export interface DirectTransportOptions {
   shutdownSignal?: AbortSignal;
 }
 
+/** The direct transport: a Transport, and server streams called with their one request as is. */
+export interface DirectTransport extends Transport {
+  serverStream<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodStreaming<I, O>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: HeaderInit | undefined,
+    input: MessageInitShape<I>,
+    contextValues?: ContextValues,
+  ): Promise<StreamResponse<I, O>>;
+}
+
 /** A Transport over the implementations that `routes` registers, with their interceptors. */
-export function createDirectTransport(routes: (router: ConnectRouter) => void, options: DirectTransportOptions = {}): Transport {
+export function createDirectTransport(routes: (router: ConnectRouter) => void, options: DirectTransportOptions = {}): DirectTransport {
   const methods = recordRoutes(routes);
   const lookup = (method: DescMethod): Registered => {
     const found = methods.get(method);
@@ -124,7 +137,7 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
       }
     },
 
-    async stream<I extends DescMessage, O extends DescMessage>(
+    stream<I extends DescMessage, O extends DescMessage>(
       method: DescMethodStreaming<I, O>,
       signal: AbortSignal | undefined,
       timeoutMs: number | undefined,
@@ -132,75 +145,123 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
       input: AsyncIterable<MessageInitShape<I>>,
       contextValues?: ContextValues,
     ): Promise<StreamResponse<I, O>> {
+      if (method.methodKind === "server_streaming") {
+        return onlyMessage(input).then((single) => serverStream(method, signal, timeoutMs, header, single, contextValues));
+      }
       const { spec, interceptors, url } = lookup(method);
-      // A server stream's one request is conformed before the call starts, as a unary one is
-      // (a value the proto cannot carry never reaches the interceptors); client and bidi
-      // streams' requests as they come.
-      const requests =
-        spec.kind === "server_streaming"
-          ? createAsyncIterable(await conformAll(method.input, input))
-          : (async function* () {
-              for await (const init of input) yield conformRequest(method.input, init);
-            })();
       const context = contextFor(method, url, signal, timeoutMs, header, contextValues);
-      const it = transformInvokeImplementation(spec, context, interceptors)(requests)[Symbol.asyncIterator]();
-      const fail = (err: unknown): never => {
-        context.abort(err);
-        throw callError(err, context.responseHeader, context.responseTrailer);
-      };
-      // The head: until the first message (or the end, or an error) is there.
-      let first: IteratorResult<unknown>;
+      // Client and bidi streams' requests are conformed as they come.
+      return streamResponse<I, O>(method, context, async () => {
+        const requests = (async function* () {
+          for await (const init of input) yield conformRequest(method.input, init);
+        })();
+        return { it: transformInvokeImplementation(spec, context, interceptors)(requests)[Symbol.asyncIterator]() };
+      });
+    },
+
+    serverStream,
+  };
+
+  /**
+   * A server stream of one request message, without connect-es's generator pipeline
+   * (server-stream.ts): every stream the REST surfaces call. The request is conformed before the
+   * call starts, as a unary one is (a value the proto cannot carry never reaches the interceptors);
+   * the response's headers are copied before its first message and its trailers at its end, as
+   * connect-es does.
+   */
+  async function serverStream<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodStreaming<I, O>,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: HeaderInit | undefined,
+    input: MessageInitShape<I>,
+    contextValues?: ContextValues,
+  ): Promise<StreamResponse<I, O>> {
+    const { spec, interceptors, url } = lookup(method);
+    if (spec.kind !== "server_streaming") throw new ConnectError(`${method.parent.typeName}/${method.name} is not server-streaming`, Code.Internal);
+    const single = conformRequest(method.input, input);
+    const context = contextFor(method, url, signal, timeoutMs, header, contextValues);
+    return streamResponse(method, context, async () => {
+      const response = await invokeServerStream({ spec, interceptors }, context, () => single);
+      copyHeaders(response.header, context.responseHeader);
+      return { it: response.message[Symbol.asyncIterator](), trailer: response.trailer };
+    });
+  }
+}
+
+/**
+ * A stream's response once `start` has begun its call in `context`: the head resolves once the
+ * first message (or the end, or an error) is there, so headers set before it are in the head and
+ * an error before any output rejects the call. Messages are conformed as an encode would check
+ * them; `trailer`, if given, becomes the call's trailers at the end.
+ */
+async function streamResponse<I extends DescMessage, O extends DescMessage>(
+  method: DescMethodStreaming<I, O>,
+  context: AbortableContext,
+  start: () => Promise<{ it: AsyncIterator<unknown>; trailer?: Headers }>,
+): Promise<StreamResponse<I, O>> {
+  const fail = (err: unknown): never => {
+    context.abort(err);
+    throw callError(err, context.responseHeader, context.responseTrailer);
+  };
+  let it: AsyncIterator<unknown>;
+  let trailer: Headers | undefined;
+  let first: IteratorResult<unknown>;
+  try {
+    ({ it, trailer } = await start());
+    first = await it.next();
+  } catch (err) {
+    return fail(err);
+  }
+  let pending: IteratorResult<unknown> | undefined = first;
+  const messages: AsyncIterator<MessageShape<O>> = {
+    async next() {
+      let result: IteratorResult<unknown>;
       try {
-        first = await it.next();
+        result = pending ?? (await it.next());
+        pending = undefined;
       } catch (err) {
         return fail(err);
       }
-      let pending: IteratorResult<unknown> | undefined = first;
-      const messages: AsyncIterator<MessageShape<O>> = {
-        async next() {
-          let result: IteratorResult<unknown>;
-          try {
-            result = pending ?? (await it.next());
-            pending = undefined;
-          } catch (err) {
-            return fail(err);
-          }
-          if (result.done === true) {
-            context.abort(callOver);
-            return { done: true, value: undefined };
-          }
-          try {
-            return { done: false, value: conformResponse(method.output, result.value as MessageShape<O>) };
-          } catch (err) {
-            await it.return?.();
-            return fail(err);
-          }
-        },
-        async return() {
-          // The caller stopped reading: the call is cancelled and the implementation finishes.
-          pending = undefined;
-          context.abort(new ConnectError("the caller stopped reading the stream", Code.Canceled));
-          await it.return?.();
-          return { done: true, value: undefined };
-        },
-      };
-      return {
-        stream: true,
-        service: method.parent,
-        method,
-        header: context.responseHeader,
-        trailer: context.responseTrailer,
-        message: { [Symbol.asyncIterator]: () => messages },
-      };
+      if (result.done === true) {
+        if (trailer !== undefined) copyHeaders(trailer, context.responseTrailer);
+        context.abort(callOver);
+        return { done: true, value: undefined };
+      }
+      try {
+        return { done: false, value: conformResponse(method.output, result.value as MessageShape<O>) };
+      } catch (err) {
+        await it.return?.();
+        return fail(err);
+      }
     },
+    async return() {
+      // The caller stopped reading: the call is cancelled and the implementation finishes.
+      pending = undefined;
+      context.abort(new ConnectError("the caller stopped reading the stream", Code.Canceled));
+      await it.return?.();
+      return { done: true, value: undefined };
+    },
+  };
+  return {
+    stream: true,
+    service: method.parent,
+    method,
+    header: context.responseHeader,
+    trailer: context.responseTrailer,
+    message: { [Symbol.asyncIterator]: () => messages },
   };
 }
 
-/** Every request of an in-memory input (a server stream's single one), conformed. */
-async function conformAll<I extends DescMessage>(desc: I, input: AsyncIterable<MessageInitShape<I>>): Promise<MessageShape<I>[]> {
-  const out: MessageShape<I>[] = [];
-  for await (const init of input) out.push(conformRequest(desc, init));
-  return out;
+/** A server stream's one request; none or more than one is refused as connect-es does. */
+async function onlyMessage<T>(input: AsyncIterable<T>): Promise<T> {
+  let single: { value: T } | undefined;
+  for await (const value of input) {
+    if (single !== undefined) throw new ConnectError("protocol error: received extra input message for server-streaming method", Code.Unimplemented);
+    single = { value };
+  }
+  if (single === undefined) throw new ConnectError("protocol error: missing input message for server-streaming method", Code.Unimplemented);
+  return single.value;
 }
 
 /**
