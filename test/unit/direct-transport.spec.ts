@@ -423,3 +423,60 @@ describe("a server stream's request", () => {
     expect(intercepted).toBe(1);
   });
 });
+
+describe("the REST surfaces' clients (inProcessClients)", () => {
+  // They replace connect-es's server-streaming client with their own (ServerStreamCall): every
+  // observable step must be what connect-es's client gives over the same transport.
+  type Step = string;
+  async function observe(streamChat: (req: { endpoint: string }, opts: object) => AsyncIterable<{ model: string }>, endpoint: string): Promise<Step[]> {
+    const steps: Step[] = [];
+    const caller = new AbortController();
+    const opts = {
+      signal: caller.signal,
+      onHeader: (h: Headers) => steps.push(`header ${h.get("x-modelgate-target")}`),
+      onTrailer: (t: Headers) => steps.push(`trailer ${t.get("x-modelgate-attempts")}`),
+    };
+    const it = streamChat({ endpoint }, opts)[Symbol.asyncIterator]();
+    try {
+      for (let r = await it.next(); r.done !== true; r = await it.next()) {
+        steps.push(`message ${r.value.model}`);
+        if (r.value.model === "cancel-me") caller.abort(new ConnectError("the client closed the connection", Code.Canceled));
+      }
+      steps.push("end");
+      steps.push(`after end: ${JSON.stringify(await it.next())}`);
+    } catch (err) {
+      const e = ConnectError.from(err);
+      steps.push(`error ${Code[e.code]} ${e.rawMessage} ${e.metadata.get("x-modelgate-attempts")}`);
+    }
+    return steps;
+  }
+
+  it("give what connect-es's client gives: head, messages, trailers, errors early and midway, cancellation", async () => {
+    const { inProcessClients } = await import("../../src/surfaces/services");
+    const routes = (router: ConnectRouter) =>
+      router.service(ChatService, {
+        async *streamChat(req, ctx) {
+          ctx.responseHeader.set("x-modelgate-target", req.endpoint);
+          if (req.endpoint === "early") throw new ConnectError("no such endpoint", Code.NotFound);
+          yield { model: "a" };
+          if (req.endpoint === "cancel") {
+            yield { model: "cancel-me" };
+            await aborted(ctx.signal);
+            throw ConnectError.from(ctx.signal.reason);
+          }
+          yield { model: "b" };
+          ctx.responseTrailer.set("x-modelgate-attempts", "2");
+          if (req.endpoint === "midway") throw new ConnectError("upstream broke", Code.Unavailable);
+        },
+      });
+    const connectClient = createClient(ChatService, createDirectTransport(routes));
+    const ours = inProcessClients(routes).chat;
+    for (const endpoint of ["ok", "early", "midway", "cancel"]) {
+      const expected = await observe((r, o) => connectClient.streamChat(r, o), endpoint);
+      expect(await observe((r, o) => ours.streamChat(r, o), endpoint), endpoint).toEqual(expected);
+    }
+    // The four cases took the paths they name.
+    expect(await observe((r, o) => ours.streamChat(r, o), "ok")).toEqual(["header ok", "message a", "message b", "trailer 2", "end", 'after end: {"done":true}']);
+    expect((await observe((r, o) => ours.streamChat(r, o), "early"))[0]).toBe("error NotFound no such endpoint null");
+  });
+});
