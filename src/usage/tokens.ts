@@ -55,11 +55,13 @@ export function warmTokenizer(): void {
 export const exactCountChars = 100_000;
 
 /**
- * BPE is quadratic in the length of one pre-token: 20,000 repeated letters take ~340 ms, 100,000
- * several seconds, which a caller could send on purpose; so do 100,000 spaces or newlines (one
- * pre-token too: 5-10 s before they were sliced as well). Runs of non-space characters, and runs
- * of white space, longer than this are counted in slices of this size (natural words and
- * indentation are far shorter; a long URL or base64 blob gains at most one token per slice).
+ * BPE as tiktoken and gpt-tokenizer run it is quadratic in the length of one pre-token: with
+ * gpt-tokenizer, 20,000 repeated letters took ~340 ms and 100,000 spaces or newlines (one
+ * pre-token too) 5-7 s, which a caller could send on purpose. bpe.ts merges long pieces in
+ * O(n log n), and runs of non-space characters, and runs of white space, longer than this are
+ * still counted in slices of this size, which bounds each merge's work and working arrays (natural
+ * words and indentation are far shorter; a long URL or base64 blob gains at most one token per
+ * slice).
  */
 export const longRunChars = 128;
 const longRunPattern = `\\S{${longRunChars + 1},}|\\s{${longRunChars + 1},}`;

@@ -76,6 +76,31 @@ describe("BpeCounter on o200k_base", () => {
     }
   });
 
+  it("counts long pieces (the heap merge, over 128 bytes) as gpt-tokenizer does", () => {
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+      return (seed >>> 8) % n;
+    };
+    const pick = (chars: string[], n: number) => Array.from({ length: n }, () => chars[rand(chars.length)]).join("");
+    const cjk = Array.from({ length: 3_000 }, (_, i) => String.fromCharCode(0x4e00 + i * 7));
+    const texts = [
+      pick(cjk, 128), // one 384-byte piece
+      pick(cjk, 300),
+      pick([..."🦊🎉👩‍💻🇫🇷"], 90),
+      pick([..."abcdefghijklmnopqrstuvwxyz"], 200), // lower-case letters: one piece
+      `x${pick([..."\u0301\u0308\u0327"], 150)}`, // a letter and 150 combining marks
+      Buffer.from(Array.from({ length: 600 }, (_, i) => (i * 2_654_435_761) % 256)).toString("base64"),
+      "ab".repeat(200),
+      "the".repeat(100),
+      " ".repeat(300),
+      "\n".repeat(250),
+      pick([..."!@#$%^&*()"], 200),
+    ];
+    for (let i = 0; i < 40; i++) texts.push(pick([...cjk.slice(0, 40), ..."ぁあぃいぅうぇえ"], 20 + rand(200)));
+    for (const text of texts) expect(counter.count(text), JSON.stringify(text.slice(0, 40))).toBe(exact(text));
+  });
+
   it("counts repeated pieces the same as the first time (the merge cache), beyond its size", () => {
     const words = Array.from({ length: 10_000 }, (_, i) => `zq${i.toString(36)}xv`);
     const text = words.join(" ");
