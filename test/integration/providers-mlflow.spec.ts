@@ -6,7 +6,8 @@ import { Code } from "@connectrpc/connect";
 import { ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { CompletionsService } from "../../gen/modelgate/v1/completions_pb";
 import { EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
-import { PredictService } from "../../gen/modelgate/v1/predict_pb";
+import { PredictRequestSchema, PredictService } from "../../gen/modelgate/v1/predict_pb";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { startFakeMlflowTracking, type FakeMlflowTracking } from "../fakes/fake-mlflow-tracking";
 import { fakeEmbedding, startFakeUpstream, type FakeUpstream } from "../fakes/fake-upstream";
 import { clientFor, type ProtocolName } from "./clients";
@@ -130,6 +131,26 @@ describe("Predict on a registry model", () => {
     expect(predictions(res)).toEqual([9]);
     expect(scoring.requests.map((r) => r.path)).toEqual(["/churn/3/invocations"]);
   });
+
+  it.each(["grpc", "connect-binary-h2", "grpc-web-h1"] as const)(
+    "an input holding a Value with no kind (binary allows it, JSON cannot carry it) is INVALID_ARGUMENT naming its place, over %s",
+    async (protocol) => {
+      const empty = { kind: { case: undefined } };
+      const nested = { kind: { case: "structValue" as const, value: { fields: { a: num(1), "b c": { kind: { case: "listValue" as const, value: { values: [num(2), empty] } } } } } } };
+      const cases: [MessageInitShape<typeof PredictRequestSchema>["input"], string][] = [
+        [{ case: "inputs", value: nested }, 'inputs.struct_value["b c"].list_value[1]'],
+        [{ case: "instances", value: { values: [num(1), empty] } }, "instances[1]"],
+        [{ case: "dataframeRecords", value: { values: [nested] } }, 'dataframe_records[0].struct_value["b c"].list_value[1]'],
+        [{ case: "dataframeSplit", value: { columns: ["x"], data: [{ values: [num(1)] }], index: [num(0), empty] } }, "dataframe_split.index[1]"],
+      ];
+      for (const [input, place] of cases) {
+        const err = await failure(clientFor(PredictService, protocol, gw.url).predict({ endpoint: "churn", input }));
+        expect(err.code).toBe(Code.InvalidArgument);
+        expect(err.rawMessage).toBe(`${place}: a google.protobuf.Value with no kind set (one of null_value, number_value, string_value, bool_value, struct_value or list_value is required)`);
+      }
+      expect(scoring.requests).toEqual([]); // refused before the model server
+    },
+  );
 
   it("the REST shape carries model_version too", async () => {
     const res = await fetch(`${gw.url}/modelgate.v1.PredictService/Predict`, {
