@@ -7,7 +7,9 @@
 // connect's own pieces, invokeUnaryImplementation/transformInvokeImplementation (the
 // interceptors, response headers and trailers), exactly what connect-node's handlers call
 // between decoding and encoding, in a context with the same deadline, cancellation and shutdown
-// (handler-context.ts, as the unary fast path builds it).
+// (handler-context.ts, as the unary fast path builds it). Server streams, the only streams the
+// REST surfaces call, go through server-stream.ts instead, as the gRPC stream fast path does:
+// the same interceptors without connect-es's generator pipeline around every message.
 //
 // What the wire used to give for free is kept:
 // - values: requests are copied into conforming messages (see message-conform.ts), answers are
@@ -106,7 +108,7 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
       contextValues,
     });
 
-  return {
+  const transport: DirectTransport = {
     async unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
       signal: AbortSignal | undefined,
@@ -146,7 +148,7 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
       contextValues?: ContextValues,
     ): Promise<StreamResponse<I, O>> {
       if (method.methodKind === "server_streaming") {
-        return onlyMessage(input).then((single) => serverStream(method, signal, timeoutMs, header, single, contextValues));
+        return onlyMessage(input).then((single) => transport.serverStream(method, signal, timeoutMs, header, single, contextValues));
       }
       const { spec, interceptors, url } = lookup(method);
       const context = contextFor(method, url, signal, timeoutMs, header, contextValues);
@@ -159,34 +161,26 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
       });
     },
 
-    serverStream,
+    /**
+     * A server stream of one request message, without connect-es's generator pipeline
+     * (server-stream.ts): every stream the REST surfaces call. The request is conformed before the
+     * call starts, as a unary one is (a value the proto cannot carry never reaches the interceptors);
+     * the response's headers are copied before its first message and its trailers at its end, as
+     * connect-es does.
+     */
+    async serverStream(method, signal, timeoutMs, header, input, contextValues) {
+      const { spec, interceptors, url } = lookup(method);
+      if (spec.kind !== "server_streaming") throw new ConnectError(`${method.parent.typeName}/${method.name} is not server-streaming`, Code.Internal);
+      const single = conformRequest(method.input, input);
+      const context = contextFor(method, url, signal, timeoutMs, header, contextValues);
+      return streamResponse(method, context, async () => {
+        const response = await invokeServerStream({ spec, interceptors }, context, () => single);
+        copyHeaders(response.header, context.responseHeader);
+        return { it: response.message[Symbol.asyncIterator](), trailer: response.trailer };
+      });
+    },
   };
-
-  /**
-   * A server stream of one request message, without connect-es's generator pipeline
-   * (server-stream.ts): every stream the REST surfaces call. The request is conformed before the
-   * call starts, as a unary one is (a value the proto cannot carry never reaches the interceptors);
-   * the response's headers are copied before its first message and its trailers at its end, as
-   * connect-es does.
-   */
-  async function serverStream<I extends DescMessage, O extends DescMessage>(
-    method: DescMethodStreaming<I, O>,
-    signal: AbortSignal | undefined,
-    timeoutMs: number | undefined,
-    header: HeaderInit | undefined,
-    input: MessageInitShape<I>,
-    contextValues?: ContextValues,
-  ): Promise<StreamResponse<I, O>> {
-    const { spec, interceptors, url } = lookup(method);
-    if (spec.kind !== "server_streaming") throw new ConnectError(`${method.parent.typeName}/${method.name} is not server-streaming`, Code.Internal);
-    const single = conformRequest(method.input, input);
-    const context = contextFor(method, url, signal, timeoutMs, header, contextValues);
-    return streamResponse(method, context, async () => {
-      const response = await invokeServerStream({ spec, interceptors }, context, () => single);
-      copyHeaders(response.header, context.responseHeader);
-      return { it: response.message[Symbol.asyncIterator](), trailer: response.trailer };
-    });
-  }
+  return transport;
 }
 
 /**

@@ -42,53 +42,55 @@ export function predictService(deps: ServiceDeps): ServiceImpl<typeof PredictSer
 
 /**
  * Where the input holds a google.protobuf.Value with no kind (the binary encoding allows one; JSON
- * has no such value, so it cannot be sent on), as `inputs.struct_value["k"].list_value[2]`.
+ * has no such value, so it cannot be sent on), as `inputs.struct_value["k"].list_value[2]`. The
+ * place is spelled out only when there is one: a valid input costs one walk and no strings.
  */
 function emptyValueIn(input: PredictRequest["input"]): string | undefined {
+  let at: string | undefined;
   switch (input.case) {
     case "dataframeSplit": {
-      for (let i = 0; i < input.value.data.length; i++) {
-        const at = emptyInList(input.value.data[i]!, `dataframe_split.data[${i}]`);
-        if (at !== undefined) return at;
-      }
-      for (let i = 0; i < input.value.index.length; i++) {
-        const at = emptyInValue(input.value.index[i]!, `dataframe_split.index[${i}]`);
-        if (at !== undefined) return at;
-      }
+      const { data, index } = input.value;
+      for (let i = 0; i < data.length; i++) if ((at = emptyInList(data[i]!)) !== undefined) return `dataframe_split.data[${i}]${at}`;
+      for (let i = 0; i < index.length; i++) if ((at = emptyInValue(index[i]!)) !== undefined) return `dataframe_split.index[${i}]${at}`;
       return undefined;
     }
     case "dataframeRecords":
-      return emptyInList(input.value, "dataframe_records");
+      return (at = emptyInList(input.value)) === undefined ? undefined : `dataframe_records${at}`;
     case "instances":
-      return emptyInList(input.value, "instances");
+      return (at = emptyInList(input.value)) === undefined ? undefined : `instances${at}`;
     case "inputs":
-      return emptyInValue(input.value, "inputs");
+      return (at = emptyInValue(input.value)) === undefined ? undefined : `inputs${at}`;
     default:
       return undefined;
   }
 }
 
-function emptyInValue(v: Value, path: string): string | undefined {
+/** The place of an empty Value in `v`, relative to it ("" for `v` itself). */
+function emptyInValue(v: Value): string | undefined {
   switch (v.kind.case) {
     case undefined:
-      return path;
-    case "listValue":
-      return emptyInList(v.kind.value, `${path}.list_value`);
-    case "structValue":
-      for (const [key, item] of Object.entries(v.kind.value.fields)) {
-        const at = emptyInValue(item, `${path}.struct_value[${JSON.stringify(key)}]`);
-        if (at !== undefined) return at;
+      return "";
+    case "listValue": {
+      const at = emptyInList(v.kind.value);
+      return at === undefined ? undefined : `.list_value${at}`;
+    }
+    case "structValue": {
+      const fields = v.kind.value.fields;
+      for (const key in fields) {
+        const at = emptyInValue(fields[key]!);
+        if (at !== undefined) return `.struct_value[${JSON.stringify(key)}]${at}`;
       }
       return undefined;
+    }
     default:
       return undefined;
   }
 }
 
-function emptyInList(list: ListValue, path: string): string | undefined {
+function emptyInList(list: ListValue): string | undefined {
   for (let i = 0; i < list.values.length; i++) {
-    const at = emptyInValue(list.values[i]!, `${path}[${i}]`);
-    if (at !== undefined) return at;
+    const at = emptyInValue(list.values[i]!);
+    if (at !== undefined) return `[${i}]${at}`;
   }
   return undefined;
 }

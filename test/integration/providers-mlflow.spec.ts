@@ -142,6 +142,7 @@ describe("Predict on a registry model", () => {
         [{ case: "instances", value: { values: [num(1), empty] } }, "instances[1]"],
         [{ case: "dataframeRecords", value: { values: [nested] } }, 'dataframe_records[0].struct_value["b c"].list_value[1]'],
         [{ case: "dataframeSplit", value: { columns: ["x"], data: [{ values: [num(1)] }], index: [num(0), empty] } }, "dataframe_split.index[1]"],
+        [{ case: "dataframeSplit", value: { columns: ["x", "y"], data: [{ values: [num(1), num(2)] }, { values: [num(1), empty] }] } }, "dataframe_split.data[1][1]"],
       ];
       for (const [input, place] of cases) {
         const err = await failure(clientFor(PredictService, protocol, gw.url).predict({ endpoint: "churn", input }));
