@@ -11,6 +11,9 @@
 // test/unit/bpe.spec.ts checks them against gpt-tokenizer on varied and random text.
 import { readFileSync } from "node:fs";
 
+/** Pieces up to this many bytes merge by the linear scan (as fast up to here: 128 ASCII letters), longer ones by the heap. */
+const linearMergeBytes = 128;
+
 /** Byte-level BPE token counter over one `.tiktoken` vocabulary. Counts only: never encodes. */
 export class BpeCounter {
   /** Every token's bytes, in rank order. */
@@ -23,9 +26,12 @@ export class BpeCounter {
   /** A piece's UTF-8 bytes; grown for a longer piece. */
   private scratch = new Uint8Array(1024);
   private readonly encoder = new TextEncoder();
-  /** The merge's state, reused: part starts and the rank of the pair starting at each part. */
-  private starts = new Int32Array(1025);
-  private ranks = new Int32Array(1025);
+  /**
+   * The linear merge's state, reused (its pieces are at most linearMergeBytes): part starts, and
+   * the rank of the pair starting at each part.
+   */
+  private readonly starts = new Int32Array(linearMergeBytes + 1);
+  private readonly ranks = new Int32Array(linearMergeBytes + 1);
   /** Pieces that took a merge, and their token counts. */
   private readonly merged = new Map<string, number>();
 
@@ -149,8 +155,6 @@ export class BpeCounter {
     let size = this.scratch.length;
     while (size < bytes) size *= 2;
     this.scratch = new Uint8Array(size);
-    this.starts = new Int32Array(size + 1);
-    this.ranks = new Int32Array(size + 1);
   }
 
   /** Rank of scratch[from, to), or -1 when it is not a token. */
@@ -280,8 +284,6 @@ export class BpeCounter {
   }
 }
 
-/** Pieces up to this many bytes merge by the linear scan (as fast up to here: 128 ASCII letters), longer ones by the heap. */
-const linearMergeBytes = 128;
 /** A heap key is rank × this + the pair's start byte (ranks < 2^24, so keys stay below 2^53). */
 const heapKeyShift = 2 ** 29;
 
