@@ -40,7 +40,7 @@ export interface BufferedRequest {
 const targets = new Map<string, { origin: string; path: string }>();
 const MAX_TARGETS = 1024;
 
-function targetOf(url: string): { origin: string; path: string } {
+export function targetOf(url: string): { origin: string; path: string } {
   let t = targets.get(url);
   if (t === undefined) {
     const u = new URL(url);

@@ -1,7 +1,7 @@
 // The one HTTP client for every provider: an undici Agent (a keep-alive pool per upstream
 // origin), JSON and SSE responses, and the caller's cancellation propagated to the upstream.
 import type { IncomingHttpHeaders } from "node:http";
-import { Agent, errors as undiciErrors, request, type Dispatcher } from "undici";
+import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
 import { ConnectError } from "@connectrpc/connect";
 import { badUpstreamResponse, fromUpstreamStatus, unavailable } from "../errors";
 import type { UpstreamPeer as Provider, SseEvent, StreamDecoder, UpstreamRequest } from "./wire";
@@ -9,6 +9,7 @@ import type { UpstreamAttempt, UpstreamTrace } from "../observability/otel";
 import { framings } from "./framing";
 import { dropRawHeaders } from "./raw-headers";
 import { requestBuffered, type BufferedAnswer } from "./buffered";
+import { requestStreamed, type StreamedAnswer, type UpstreamBody } from "./streamed";
 import { withoutCredentials } from "./credentials";
 import {
   DEFAULT_MAX_UPSTREAM_BODY_BYTES,
@@ -223,10 +224,9 @@ export class UpstreamClient {
   /** Sends the request; a 2xx answer with the headers it was sent with (whose credentials no error may quote). */
   private async send(req: UpstreamRequest, provider: Provider, call: UpstreamCall, accept: string, attempt?: UpstreamAttempt, signal = call.signal): Promise<Sent> {
     const { headers, body } = await this.prepare(req, provider, call, accept, attempt);
-    let res: Awaited<ReturnType<typeof request>>;
+    let res: StreamedAnswer;
     try {
-      res = await request(req.url, {
-        dispatcher: this.agent,
+      res = await requestStreamed(this.agent, req.url, {
         method: req.method,
         headers,
         body,
@@ -246,7 +246,7 @@ export class UpstreamClient {
     throw withoutCredentials(await this.statusError(provider, call, res), headers, req.url);
   }
 
-  private async statusError(provider: Provider, call: UpstreamCall, res: Awaited<ReturnType<typeof request>>): Promise<ConnectError> {
+  private async statusError(provider: Provider, call: UpstreamCall, res: StreamedAnswer): Promise<ConnectError> {
     let text: string | undefined;
     try {
       text = await readCapped(res.body, maxErrorBody, this.timeoutMs);
@@ -295,10 +295,9 @@ function failure(provider: Provider, call: UpstreamCall, err: unknown): ConnectE
   return tagged(unavailable(`${provider.name}: upstream connection failed (${what})`, err), { kind: "connection" });
 }
 
-type UpstreamResponse = Awaited<ReturnType<typeof request>>;
 /** A 2xx answer, and the headers and URL its request was sent with. */
 interface Sent {
-  res: UpstreamResponse;
+  res: StreamedAnswer;
   headers: Record<string, string>;
   url: string;
 }
@@ -316,7 +315,7 @@ const finished = <T>(value?: unknown): IteratorResult<T> => ({ done: true, value
  */
 class StreamAttempt<Chunk extends { id: string; model: string }> implements AsyncIterable<Chunk>, AsyncIterator<Chunk> {
   private state: "new" | "open" | "done" = "new";
-  private res: UpstreamResponse | undefined;
+  private res: StreamedAnswer | undefined;
   /** The headers and URL the request was sent with. */
   private sentHeaders: Record<string, string> = {};
   private sentUrl: string | undefined;
@@ -405,7 +404,7 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
     const contentType = res.headers["content-type"];
     if (typeof contentType !== "string" || !framing.contentTypes.some((t) => contentType.includes(t))) {
       this.state = "done";
-      discard(res.body);
+      res.body.destroy();
       throw badUpstreamResponse(this.provider.name, `expected ${framing.contentTypes[0]}, got ${String(contentType)}`);
     }
     this.res = res;
@@ -485,7 +484,7 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
     const res = this.res;
     this.events = undefined;
     const destroy = () => {
-      if (res !== undefined) discard(res.body);
+      if (res !== undefined) res.body.destroy();
     };
     if (!early || events?.return === undefined) {
       destroy();
@@ -507,13 +506,13 @@ const SETTLE_EVENTS = 8;
  * most SETTLE_EVENTS events or SETTLE_MS read), then lets go of the body: ended, it leaves its
  * connection to the pool; not ended, it is destroyed (the request aborted). Never throws.
  */
-function settle(events: AsyncIterator<SseEvent>, body: UpstreamResponse["body"]): void {
+function settle(events: AsyncIterator<SseEvent>, body: UpstreamBody): void {
   let left = SETTLE_EVENTS;
-  const timer = setTimeout(() => discard(body), SETTLE_MS);
+  const timer = setTimeout(() => body.destroy(), SETTLE_MS);
   timer.unref();
   const done = () => {
     clearTimeout(timer);
-    discard(body);
+    body.destroy();
     // Ended or not, the events give back what they hold (HeldAnswers).
     events.return?.().catch(ignore);
   };
@@ -524,16 +523,6 @@ function settle(events: AsyncIterator<SseEvent>, body: UpstreamResponse["body"])
   events.next().then(step).catch(done);
 }
 
-/**
- * Ends a response body we stop reading. undici's body destroyed before its end emits an 'error'
- * (RequestAbortedError), which nobody else may be listening for any more: unheard, it would end
- * the process.
- */
-function discard(body: UpstreamResponse["body"]): void {
-  if (body.destroyed) return;
-  body.on("error", ignore);
-  body.destroy();
-}
 
 function ignore(): void {}
 
@@ -557,7 +546,7 @@ async function* tracedStream<Chunk extends { model: string }>(chunks: AsyncItera
  * At most `cap` bytes of a body, within `timeoutMs` (as requestBuffered: a body trickling in
  * never trips undici's gap timeout; past the time, BodyTimeoutError).
  */
-async function readCapped(body: AsyncIterable<unknown> & { destroy(): void }, cap: number, timeoutMs: number): Promise<string> {
+async function readCapped(body: UpstreamBody, cap: number, timeoutMs: number): Promise<string> {
   const parts: Buffer[] = [];
   let size = 0;
   const deadline = performance.now() + timeoutMs;

@@ -4,7 +4,6 @@
 // holds at most `maxEventBytes` of an event that has not ended, and only what the process-wide
 // HeldAnswers admits (OversizeAnswerError past either). What it holds is given back when the
 // stream ends, fails or is returned.
-import { Readable } from "node:stream";
 import { createParser } from "eventsource-parser";
 import { awsEventStreamEvents } from "./aws-eventstream";
 import { defaultEventLimits, oversizeEvent, type EventLimits } from "./limits";
@@ -87,7 +86,7 @@ class SseEvents implements AsyncIterable<SseEvent>, AsyncIterator<SseEvent> {
    * after it, and so is this.
    */
   private async fill(): Promise<IteratorResult<SseEvent>> {
-    const bytes = (this.bytes ??= chunksOf(this.body));
+    const bytes = (this.bytes ??= this.body[Symbol.asyncIterator]());
     try {
       for (;;) {
         const r = await bytes.next();
@@ -143,95 +142,6 @@ class SseEvents implements AsyncIterable<SseEvent>, AsyncIterator<SseEvent> {
     return bytes;
   }
 }
-
-/** The chunks of a body: a Node Readable (undici's response body) read by ReadableChunks. */
-function chunksOf(body: AsyncIterable<Uint8Array>): AsyncIterator<Uint8Array> {
-  return body instanceof Readable ? new ReadableChunks(body) : body[Symbol.asyncIterator]();
-}
-
-const prematureClose = () => Object.assign(new Error("Premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" });
-
-/**
- * What a Readable's async iterator gives (its chunks; its error once, or ERR_STREAM_PREMATURE_CLOSE
- * when it closes before its end; a return destroys it), without Node's async generator and its
- * end-of-stream listeners, kept for the stream's life (issue 11: memory per open stream). One
- * listener for 'readable', 'end', 'error' and 'close': each answer is read off the stream's state.
- */
-class ReadableChunks implements AsyncIterator<Uint8Array> {
-  private waiting: { resolve(r: IteratorResult<Uint8Array>): void; reject(err: unknown): void } | undefined;
-  private listening = false;
-  private finished = false;
-  private readonly wake = () => {
-    const waiting = this.waiting;
-    if (waiting === undefined) return;
-    const r = this.poll();
-    if (r === undefined) return;
-    this.waiting = undefined;
-    if ("error" in r) waiting.reject(r.error);
-    else waiting.resolve(r);
-  };
-
-  constructor(private readonly body: Readable) {}
-
-  next(): Promise<IteratorResult<Uint8Array>> {
-    const r = this.poll();
-    if (r !== undefined) return "error" in r ? Promise.reject(r.error) : Promise.resolve(r);
-    if (!this.listening) {
-      this.listening = true;
-      for (const event of ["readable", "end", "error", "close"]) this.body.on(event, this.wake);
-    }
-    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
-  }
-
-  return(value?: unknown): Promise<IteratorResult<Uint8Array>> {
-    this.stop();
-    return Promise.resolve({ done: true, value });
-  }
-
-  throw(err?: unknown): Promise<IteratorResult<Uint8Array>> {
-    this.stop();
-    return Promise.reject(err);
-  }
-
-  /** The answer the stream's state gives now; undefined: wait for it to change. */
-  private poll(): IteratorResult<Uint8Array> | { error: unknown } | undefined {
-    if (this.finished) return { done: true, value: undefined };
-    const body = this.body;
-    const chunk = body.destroyed ? null : (body.read() as Uint8Array | null);
-    if (chunk !== null) return { done: false, value: chunk };
-    if (body.readableEnded) return this.end({ done: true, value: undefined });
-    if (body.errored) return this.end({ error: body.errored });
-    if (body.destroyed) return this.end({ error: prematureClose() });
-    return undefined;
-  }
-
-  private end<R>(r: R): R {
-    this.finished = true;
-    this.detach();
-    return r;
-  }
-
-  private detach(): void {
-    if (!this.listening) return;
-    this.listening = false;
-    for (const event of ["readable", "end", "error", "close"]) this.body.off(event, this.wake);
-  }
-
-  /** A return: the stream is destroyed (its 'error' then heard: undici emits one for an unread body). */
-  private stop(): void {
-    this.finished = true;
-    this.detach();
-    const waiting = this.waiting;
-    this.waiting = undefined;
-    waiting?.resolve({ done: true, value: undefined });
-    if (!this.body.destroyed) {
-      this.body.on("error", ignore);
-      this.body.destroy();
-    }
-  }
-}
-
-function ignore(): void {}
 
 /**
  * Newline-delimited JSON: each non-empty line is one event's data. A line not ended is held: at

@@ -2,13 +2,13 @@
 // (issue 11: memory per open stream); it must keep the generator's contract. A real node:http
 // server speaks SSE; a small decoder stands in for a provider's (`[DONE]` is the terminal event).
 import * as http from "node:http";
-import { Readable } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UpstreamClient } from "../../src/upstream/client";
 import { sseEvents } from "../../src/upstream/framing";
 import { dropRawHeaders } from "../../src/upstream/raw-headers";
+import { requestStreamed } from "../../src/upstream/streamed";
 import { Agent, type Dispatcher } from "undici";
 import type { SseEvent, StreamDecoder } from "../../src/upstream/wire";
 
@@ -179,42 +179,127 @@ describe("sseEvents", () => {
     expect(await events([bytes.subarray(0, 9), bytes.subarray(9, 13), bytes.subarray(13)])).toEqual(expected);
   });
 
-  it("a Node Readable body is read without its async iterator: chunks as they come, its error, a close before its end", async () => {
-    // Events as the stream gives them, one at a time.
-    const body = new Readable({ read() {} });
-    const it = sseEvents(body)[Symbol.asyncIterator]();
-    const first = it.next();
-    body.push("data: a\n\n");
-    expect(await first).toEqual({ done: false, value: { data: "a" } });
-    const second = it.next();
-    setTimeout(() => body.push("data: b\n\ndata: c\n\n"), 5);
-    expect(await second).toEqual({ done: false, value: { data: "b" } });
-    expect(await it.next()).toEqual({ done: false, value: { data: "c" } });
-    body.push(null);
-    expect(await it.next()).toEqual({ done: true, value: undefined });
+});
 
-    const failing = new Readable({ read() {} });
-    const f = sseEvents(failing)[Symbol.asyncIterator]();
-    const pending = f.next();
-    failing.destroy(new Error("socket hang up"));
-    await expect(pending).rejects.toThrow("socket hang up");
-    expect(await f.next()).toEqual({ done: true, value: undefined });
-
-    const cut = new Readable({ read() {} });
-    const c = sseEvents(cut)[Symbol.asyncIterator]();
-    const waiting = c.next();
-    cut.destroy();
-    await expect(waiting).rejects.toMatchObject({ code: "ERR_STREAM_PREMATURE_CLOSE" });
+describe("requestStreamed", () => {
+  // A server whose answers the tests drive: each request waits in `pending` for the test to write.
+  const pending: http.ServerResponse[] = [];
+  let written = 0;
+  let streamServer: http.Server;
+  let url: string;
+  const agent = new Agent();
+  beforeAll(async () => {
+    streamServer = http.createServer((req, res) => {
+      if (req.url === "/large") {
+        // 64 MiB in 64 KiB writes, each after the last was taken by the socket.
+        res.writeHead(200, { "content-type": "application/octet-stream" });
+        const piece = Buffer.alloc(64 * 1024, 120);
+        const more = () => {
+          while (written < 64 * 1024 * 1024) {
+            written += piece.length;
+            if (!res.write(piece)) return void res.once("drain", more);
+          }
+          res.end();
+        };
+        more();
+        return;
+      }
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.flushHeaders();
+      pending.push(res);
+    });
+    await new Promise<void>((resolve) => streamServer.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(streamServer.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await agent.close();
+    streamServer.closeAllConnections();
+    await new Promise((resolve) => streamServer.close(resolve));
   });
 
-  it("a return destroys a Node Readable body", async () => {
-    const body = new Readable({ read() {} });
-    const it = sseEvents(body)[Symbol.asyncIterator]();
-    body.push("data: a\n\n");
-    await it.next();
-    expect(await it.return!()).toEqual({ done: true, value: undefined });
+  const opts = (signal = new AbortController().signal) => ({ method: "GET", headers: {}, body: undefined, headersTimeout: 5_000, bodyTimeout: 5_000, signal });
+  const answered = async () => {
+    await expect.poll(() => pending.length).toBe(1);
+    return pending.shift()!;
+  };
+  const text = (r: IteratorResult<Uint8Array>) => (r.done === true ? null : Buffer.from(r.value).toString());
+
+  it("settles with the head, then gives the chunks as they come (queued ones first), then done at the end", async () => {
+    const { statusCode, headers, body } = await requestStreamed(agent, `${url}/chunks`, opts());
+    expect(statusCode).toBe(200);
+    expect(headers["content-type"]).toBe("text/plain");
+    const res = await answered();
+    const first = body.next();
+    res.write("a");
+    expect(text(await first)).toBe("a");
+    res.write("b");
+    expect(text(await body.next())).toBe("b");
+    res.end("c");
+    expect(text(await body.next())).toBe("c");
+    expect(await body.next()).toEqual({ done: true, value: undefined });
     expect(body.destroyed).toBe(true);
-    expect(await it.next()).toEqual({ done: true, value: undefined });
+  });
+
+  it("a connection cut before the end fails the next read once (after what came before it), then done", async () => {
+    const { body } = await requestStreamed(agent, `${url}/cut`, opts());
+    const res = await answered();
+    res.write("a");
+    expect(text(await body.next())).toBe("a");
+    const waiting = body.next();
+    res.socket!.destroy();
+    await expect(waiting).rejects.toMatchObject({ code: "UND_ERR_SOCKET" });
+    expect(await body.next()).toEqual({ done: true, value: undefined });
+  });
+
+  it("the signal aborts a read in progress with its reason; a return aborts the request (the server sees its answer closed)", async () => {
+    const abort = new AbortController();
+    const { body } = await requestStreamed(agent, `${url}/aborted`, opts(abort.signal));
+    const res = await answered();
+    const waiting = body.next();
+    abort.abort(new Error("caller went away"));
+    await expect(waiting).rejects.toThrow("caller went away");
+    await expect.poll(() => res.destroyed).toBe(true);
+
+    const second = await requestStreamed(agent, `${url}/returned`, opts());
+    const res2 = await answered();
+    res2.write("a");
+    expect(text(await second.body.next())).toBe("a");
+    expect(await second.body.return!()).toEqual({ done: true, value: undefined });
+    await expect.poll(() => res2.destroyed).toBe(true);
+    expect(await second.body.next()).toEqual({ done: true, value: undefined });
+  });
+
+  it("an aborted signal rejects before the head; a refused connection rejects the request", async () => {
+    const abort = new AbortController();
+    abort.abort(new Error("too late"));
+    await expect(requestStreamed(agent, `${url}/never`, opts(abort.signal))).rejects.toThrow("too late");
+    const closedServer = http.createServer();
+    await new Promise<void>((resolve) => closedServer.listen(0, "127.0.0.1", resolve));
+    const port = (closedServer.address() as AddressInfo).port;
+    await new Promise((resolve) => closedServer.close(resolve));
+    await expect(requestStreamed(agent, `http://127.0.0.1:${port}/`, opts())).rejects.toMatchObject({ code: "ECONNREFUSED" });
+  });
+
+  it("backpressure: a body nobody reads stops the upstream's writes (it is not all taken into memory); read on, all of it comes", async () => {
+    const { body } = await requestStreamed(agent, `${url}/large`, opts());
+    // Wait until the server's writes stop moving (the socket's buffers full, the connection paused).
+    let last = -1;
+    await expect
+      .poll(
+        async () => {
+          const now = written;
+          const still = now === last;
+          last = now;
+          return still;
+        },
+        { interval: 200, timeout: 20_000 },
+      )
+      .toBe(true);
+    // Kernel buffers on loopback hold a few MB; without the pause all 64 MiB would be in.
+    expect(written).toBeLessThan(32 * 1024 * 1024);
+    let size = 0;
+    for await (const chunk of body) size += chunk.length;
+    expect(size).toBe(64 * 1024 * 1024);
   });
 });
 
