@@ -10,32 +10,45 @@ export function onCallEnd<T extends UnaryResponse | StreamResponse>(res: T, sign
     done(undefined);
     return res;
   }
-  const { onResult, onError } = endStage((err) => done(err ?? (signal.aborted ? signal.reason : undefined)));
-  return withMessage(res as T & StreamResponse, wrapStream(res.message, onResult, onError));
+  return withMessage(res as T & StreamResponse, wrapStream(res.message, new CallEnd(done, signal)));
 }
 
 /**
- * A stage that calls `end` once: with undefined at the last message, with the error of a failure;
- * `message` (if given) sees each message before that.
+ * One stage of a wrapped stream (see wrapStream): `result` sees each result and returns it (or
+ * throws), `error` sees each failure and returns the error to throw instead, `open` runs at the
+ * reader's first next(). One object with its methods on the prototype per stage and open stream,
+ * rather than closures (issue 11: memory per open stream).
  */
-function endStage(end: (err: unknown) => void, message?: () => void) {
-  let ended = false;
-  const once = (err: unknown) => {
-    if (ended) return;
-    ended = true;
-    end(err);
-  };
-  return {
-    onResult: <M>(r: IteratorResult<M>) => {
-      if (r.done === true) once(undefined);
-      else if (!ended) message?.();
-      return r;
-    },
-    onError: (err: unknown) => {
-      once(err);
-      return err;
-    },
-  };
+interface Stage<M = unknown> {
+  result(r: IteratorResult<M>): IteratorResult<M>;
+  error(err: unknown): unknown;
+  open?(): void;
+}
+
+/** onCallEnd's stage: `end` once, at the last message or with the error of a failure (else the abort's reason). */
+class CallEnd implements Stage {
+  private ended = false;
+
+  constructor(
+    private readonly end: (err: unknown) => void,
+    private readonly signal: AbortSignal,
+  ) {}
+
+  result<M>(r: IteratorResult<M>): IteratorResult<M> {
+    if (r.done === true) this.once(undefined);
+    return r;
+  }
+
+  error(err: unknown): unknown {
+    this.once(err);
+    return err;
+  }
+
+  private once(err: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.end(err ?? (this.signal.aborted ? this.signal.reason : undefined));
+  }
 }
 
 /** `res` with `message`: the same object when the stream took one more stage rather than a new wrapper. */
@@ -55,12 +68,36 @@ export interface StreamMeter {
  * the error), or a reader that stopped (return or throw).
  */
 export function meterStream<T extends StreamResponse>(res: T, open: () => StreamMeter): T {
-  let meter: StreamMeter | undefined;
-  const { onResult, onError } = endStage(
-    (failure) => meter?.close(failure),
-    () => meter?.message(),
-  );
-  return withMessage(res, wrapStream(res.message, onResult, onError, () => (meter = open())));
+  return withMessage(res, wrapStream(res.message, new Metered(open)));
+}
+
+/** meterStream's stage: the meter opened at the first read, told each message, and the end once. */
+class Metered implements Stage {
+  private meter: StreamMeter | undefined;
+  private ended = false;
+
+  constructor(private readonly opener: () => StreamMeter) {}
+
+  open(): void {
+    this.meter = this.opener();
+  }
+
+  result<M>(r: IteratorResult<M>): IteratorResult<M> {
+    if (r.done === true) this.close(undefined);
+    else if (!this.ended) this.meter?.message();
+    return r;
+  }
+
+  error(err: unknown): unknown {
+    this.close(err);
+    return err;
+  }
+
+  private close(failure: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.meter?.close(failure);
+  }
 }
 
 /**
@@ -79,12 +116,25 @@ export async function mapCallErrors(
     throw map(err);
   }
   if (!res.stream) return res;
-  return withMessage(res, wrapStream(res.message, (r) => r, map));
+  return withMessage(res, wrapStream(res.message, new MappedErrors(map)));
+}
+
+/** mapCallErrors' stage: results as they are, each failure through `map`. */
+class MappedErrors implements Stage {
+  constructor(private readonly map: (err: unknown) => unknown) {}
+
+  result<M>(r: IteratorResult<M>): IteratorResult<M> {
+    return r;
+  }
+
+  error(err: unknown): unknown {
+    return this.map(err);
+  }
 }
 
 /**
- * A stream passed on as it is, with each result seen by `onResult` and each failure (of next,
- * throw or return) replaced by what `onError` returns. Plain objects with their methods on the
+ * A stream passed on as it is, with each result seen by the stage's `result` and each failure (of
+ * next, throw or return) replaced by what its `error` returns. Plain objects with their methods on the
  * prototype, not an async generator around a `yield*` nor an object of closures: a wrapper of an
  * open stream holds two small objects and no suspended generator, request queue or promise chain
  * of its own (issue 11: memory per open stream). Ending early (return, as a for-await that stops
@@ -94,41 +144,37 @@ export async function mapCallErrors(
  * a stream already wrapped here and not yet read takes one more stage instead of one more layer,
  * so an open stream holds one wrapper, one iterator and one pending promise chain, not four.
  * Stages run innermost first, as nested wrappers would run them: each result through every
- * `onResult`; a failure through every `onError`; a stage that throws hands its error to the
- * `onError`s of the stages outside it. A stage's `onOpen` runs at the reader's first next().
+ * stage's `result`; a failure through every `error`; a stage that throws hands its error to the
+ * `error`s of the stages outside it. A stage's `open` runs at the reader's first next().
  */
-function wrapStream<M>(messages: AsyncIterable<M>, onResult: OnResult<M>, onError: OnError, onOpen?: () => void): AsyncIterable<M> {
+function wrapStream<M>(messages: AsyncIterable<M>, stage: Stage): AsyncIterable<M> {
   if (messages instanceof WrappedStream && !messages.read) {
-    (messages as WrappedStream<M>).addStage(onResult, onError, onOpen);
+    (messages as WrappedStream<M>).addStage(stage);
     return messages;
   }
-  const stream = new WrappedStream(messages, onResult, onError);
-  if (onOpen) stream.opens = [onOpen];
-  return stream;
+  return new WrappedStream(messages, stage);
 }
 
-type OnResult<M> = (r: IteratorResult<M>) => IteratorResult<M>;
-type OnError = (err: unknown) => unknown;
-
 class WrappedStream<M> implements AsyncIterable<M> {
-  /** onResult, onError of each stage, innermost first, in one array of exactly their length. */
-  private stages: (OnResult<M> | OnError)[];
-  /** The stages' `onOpen`s, if any has one. */
-  opens: (() => void)[] | undefined;
+  /** The stages, innermost first, in an array of exactly their number. */
+  private stages: Stage[];
   /** Whether an iterator was taken (stages added after that would apply to a read underway: a new layer then). */
   read = false;
 
   constructor(
     private readonly messages: AsyncIterable<M>,
-    onResult: OnResult<M>,
-    onError: OnError,
+    stage: Stage,
   ) {
-    this.stages = [onResult, onError];
+    this.stages = [stage];
   }
 
-  addStage(onResult: OnResult<M>, onError: OnError, onOpen: (() => void) | undefined): void {
-    this.stages = this.stages.concat(onResult, onError);
-    if (onOpen) this.opens = this.opens ? this.opens.concat(onOpen) : [onOpen];
+  addStage(stage: Stage): void {
+    this.stages = this.stages.concat(stage);
+  }
+
+  /** The stages' `open`s, innermost first. */
+  open(): void {
+    for (const stage of this.stages) stage.open?.();
   }
 
   [Symbol.asyncIterator](): AsyncIterator<M> {
@@ -141,19 +187,19 @@ class WrappedStream<M> implements AsyncIterable<M> {
     const stages = this.stages;
     let i = 0;
     try {
-      for (; i < stages.length; i += 2) r = (stages[i] as OnResult<M>)(r);
+      for (; i < stages.length; i++) r = (stages[i] as Stage<M>).result(r);
       return r;
     } catch (err) {
-      throw this.failFrom(i + 2, err);
+      throw this.failFrom(i + 1, err);
     }
   }
 
   /** The error to throw for `err`, through the stages from the one at `i` outwards. */
   failFrom(i: number, err: unknown): unknown {
     const stages = this.stages;
-    for (; i < stages.length; i += 2) {
+    for (; i < stages.length; i++) {
       try {
-        err = (stages[i + 1] as OnError)(err);
+        err = stages[i]!.error(err);
       } catch (thrown) {
         err = thrown;
       }
@@ -166,8 +212,8 @@ class WrappedIterator<M> implements AsyncIterator<M> {
   /** The two callbacks every step hands to then(), made once per stream rather than once per message. */
   private readonly pass: (r: IteratorResult<M>) => IteratorResult<M>;
   private readonly fail: (err: unknown) => never;
-  /** The stages' `onOpen`s until the first next() runs them. */
-  private opens: (() => void)[] | undefined;
+  /** The stream, until the first next() runs its stages' `open`s. */
+  private opening: WrappedStream<M> | undefined;
 
   constructor(
     private readonly it: AsyncIterator<M>,
@@ -177,15 +223,15 @@ class WrappedIterator<M> implements AsyncIterator<M> {
     this.fail = (err) => {
       throw stream.failFrom(0, err);
     };
-    this.opens = stream.opens;
+    this.opening = stream;
   }
 
   next(): Promise<IteratorResult<M>> {
-    const opens = this.opens;
-    if (opens !== undefined) {
-      this.opens = undefined;
+    const opening = this.opening;
+    if (opening !== undefined) {
+      this.opening = undefined;
       try {
-        for (const open of opens) open();
+        opening.open();
       } catch (err) {
         return Promise.reject(err).catch(this.fail);
       }

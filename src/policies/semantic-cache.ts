@@ -10,7 +10,8 @@
 // Fail-open: an embeddings call that fails or takes longer than `timeout_ms`, or a vector store
 // that fails, is a miss (logged, counted), never a failed or held-up call.
 import { createHash } from "node:crypto";
-import { createContextValues, type Client, type HandlerContext } from "@connectrpc/connect";
+import type { Client, HandlerContext } from "@connectrpc/connect";
+import { CallValues } from "../server/interceptor-chain";
 import { toJson, type DescMessage, type Message } from "@bufbuild/protobuf";
 import type { EmbeddingsService } from "../../gen/modelgate/v1/embeddings_pb";
 import type { ConfigProblem } from "../config/load";
@@ -52,7 +53,7 @@ export type Embedder = (input: EmbedInput) => Promise<Embedding>;
 /** An Embedder over the gateway's in-process EmbeddingsService client, as the gateway's own principal. */
 export function inProcessEmbedder(client: Client<typeof EmbeddingsService>): Embedder {
   return async ({ endpoint, text, traceparent, timeoutMs, signal }) => {
-    const contextValues = createContextValues();
+    const contextValues = new CallValues();
     contextValues.set(internalPrincipalKey, semanticCachePrincipal);
     const res = await client.embed({ endpoint, inputs: [text] }, { timeoutMs, signal, headers: traceparent ? { traceparent } : undefined, contextValues });
     const first = res.data[0];

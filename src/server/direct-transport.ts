@@ -8,7 +8,7 @@
 // interceptors, response headers and trailers), exactly what connect-node's handlers call
 // between decoding and encoding, in a context with the same deadline, cancellation and shutdown
 // (handler-context.ts, as the unary fast path builds it). Server streams, the only streams the
-// REST surfaces call, go through server-stream.ts instead, as the gRPC stream fast path does:
+// REST surfaces call, go through interceptor-chain.ts instead, as the gRPC stream fast path does:
 // the same interceptors without connect-es's generator pipeline around every message.
 //
 // What the wire used to give for free is kept:
@@ -36,11 +36,11 @@ import {
   type Transport,
   type UnaryResponse,
 } from "@connectrpc/connect";
-import { invokeUnaryImplementation, transformInvokeImplementation } from "@connectrpc/connect/protocol";
+import { transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import { callContext, type AbortableContext } from "./handler-context";
 import { conformRequest, conformResponse } from "./message-conform";
 import { FastHeaders } from "./fast-headers";
-import { copyHeaders, invokeServerStream } from "./server-stream";
+import { copyHeaders, invokeServerStream, invokeUnary } from "./interceptor-chain";
 
 /** What `HandlerContext.protocolName` says for a call that came in through a REST surface. */
 export const DIRECT_PROTOCOL = "in-process";
@@ -122,7 +122,7 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
       const message = conformRequest(method.input, input);
       const context = contextFor(method, url, signal, timeoutMs, header, contextValues);
       try {
-        const output = await invokeUnaryImplementation(spec, context, message, interceptors);
+        const output = await invokeUnary(spec, context, message, interceptors);
         return {
           stream: false,
           service: method.parent,
@@ -163,7 +163,7 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
 
     /**
      * A server stream of one request message, without connect-es's generator pipeline
-     * (server-stream.ts): every stream the REST surfaces call. The request is conformed before the
+     * (interceptor-chain.ts): every stream the REST surfaces call. The request is conformed before the
      * call starts, as a unary one is (a value the proto cannot carry never reaches the interceptors);
      * the response's headers are copied before its first message and its trailers at its end, as
      * connect-es does.

@@ -7,12 +7,13 @@
 // with the same reasons: the request's or the shutdown's, "the operation timed out"
 // (DEADLINE_EXCEEDED) at the deadline, or what `abort` gets.
 import type { DescMethod } from "@bufbuild/protobuf";
-import { Code, ConnectError, createContextValues, type ContextValues, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import { MAX_TIMER_MS } from "../timers";
 import { FastHeaders } from "./fast-headers";
+import { bindCallContext, CallValues } from "./interceptor-chain";
 
 export type AbortableContext = HandlerContext & { abort(reason: unknown): void };
 
@@ -107,7 +108,7 @@ export function callContext(init: CallContextInit): AbortableContext {
     if (shutdownSignal.aborted) abort(shutdownSignal.reason);
     else (shutdownCalls = runningOn(shutdownSignal)).add(abort);
   }
-  return {
+  return bindCallContext({
     method,
     service: method.parent,
     protocolName: init.protocolName,
@@ -118,7 +119,7 @@ export function callContext(init: CallContextInit): AbortableContext {
     requestHeader: init.requestHeader,
     responseHeader: init.responseHeader,
     responseTrailer: new FastHeaders(),
-    values: init.contextValues ?? createContextValues(),
+    values: init.contextValues ?? new CallValues(),
     abort,
-  };
+  });
 }

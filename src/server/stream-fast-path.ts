@@ -47,7 +47,7 @@ import type { ConnectNodeAdapterOptions } from "@connectrpc/connect-node";
 import type { ServerHttp2Stream } from "node:http2";
 import type { Readable } from "node:stream";
 import { callContext } from "./handler-context";
-import { copyHeaders, invokeServerStream, type ServerStreamMethod } from "./server-stream";
+import { copyHeaders, invokeServerStream, type ServerStreamMethod } from "./interceptor-chain";
 import { afterH2Send, drained, FLUSHED_MESSAGES, fixGrpcTrailer, flushWrites, toNodeHeaders } from "./node-adapter";
 import type { NodeRequest, NodeResponse } from "./one-port";
 import type { Fallback } from "./unary-fast-path";

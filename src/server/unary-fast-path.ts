@@ -1,8 +1,8 @@
 // Unary calls over the Connect protocol (POST, application/json or application/proto) and gRPC
 // (application/grpc[+proto|+json]) answered without connect-es's universal handler: the body is
-// read with 'data' events into one buffer, the message parsed, the implementation invoked with
-// connect's own invokeUnaryImplementation (the same interceptors, context and header handling),
-// and the answer written with one end(). The same pieces connect-es's handlers use, minus their
+// read with 'data' events into one buffer, the message parsed, the implementation invoked through
+// the method's interceptors as connect's invokeUnaryImplementation does (interceptor-chain.ts: the
+// same context and header handling, the chain built once), and the answer written with one end(). The same pieces connect-es's handlers use, minus their
 // per-call costs (bench/README.md, "connect-es per call"): the async-generator pipeline of the
 // gRPC handler (ten generators per unary call), the `new URL()` per Connect POST, the response
 // body as an async iterable, and the context's abort() with no reason on every finished call,
@@ -19,7 +19,6 @@ import {
   createMethodSerializationLookup,
   encodeEnvelope,
   envelopeCompress,
-  invokeUnaryImplementation,
   mergeNonProtocolHeaders,
   validateUniversalHandlerOptions,
   type UniversalServerRequest,
@@ -45,6 +44,7 @@ import { recordRoutes } from "./direct-transport";
 import { callContext, type AbortableContext } from "./handler-context";
 import { fixGrpcTrailer, toNodeHeaders } from "./node-adapter";
 import type { NodeRequest, NodeResponse } from "./one-port";
+import { invokeUnary } from "./interceptor-chain";
 import { FastHeaders } from "./fast-headers";
 
 type Options = ReturnType<typeof validateUniversalHandlerOptions>;
@@ -211,7 +211,7 @@ async function connectUnary(m: FastMethod, opt: Options, binary: boolean, uReq: 
   try {
     if (timeout.error) throw timeout.error;
     const input = m.serialization.getI(binary).parse(bytes);
-    const output = await invokeUnaryImplementation(m.spec, context, input, m.interceptors);
+    const output = await invokeUnary(m.spec, context, input, m.interceptors);
     body = m.serialization.getO(binary).serialize(output);
   } catch (e) {
     context.abort(e);
@@ -250,7 +250,7 @@ async function grpcUnary(m: FastMethod, opt: Options, binary: boolean, uReq: Uni
   try {
     if (timeout.error) throw timeout.error;
     const input = m.serialization.getI(binary).parse(data);
-    const output = await invokeUnaryImplementation(m.spec, context, input, m.interceptors);
+    const output = await invokeUnary(m.spec, context, input, m.interceptors);
     const envelope = await envelopeCompress({ flags: 0, data: m.serialization.getO(binary).serialize(output) }, compression.response, opt.compressMinBytes);
     body = encodeEnvelope(envelope.flags, envelope.data);
   } catch (e) {

@@ -182,16 +182,8 @@ export class UpstreamClient {
   ): AsyncIterable<Chunk> {
     const attempt = call.trace?.startAttempt(provider.name, req);
     const framing = framings[decoder.framing ?? "sse"];
-    // The request's own signal, which follows the call's until the terminal event: a call ends
-    // (and connect aborts its signal) as soon as its last chunk is out, and the upstream's body
-    // may end a little after its terminal event; aborting it then would cost the connection.
-    const request = new AbortController();
-    const forward = () => request.abort(call.signal.reason);
-    if (call.signal.aborted) forward();
-    else call.signal.addEventListener("abort", forward, { once: true });
-    const detach = () => call.signal.removeEventListener("abort", forward);
-    const send = () => this.send(req, provider, call, framing.contentTypes[0], attempt, request.signal);
-    const chunks = new StreamAttempt(send, framing, this.eventLimits, decoder, provider, call, closing, detach);
+    const send = (signal: AbortSignal) => this.send(req, provider, call, framing.contentTypes[0], attempt, signal);
+    const chunks = new StreamAttempt(send, framing, this.eventLimits, decoder, provider, call, closing);
     return attempt ? tracedStream(chunks, attempt, call.signal) : chunks;
   }
 
@@ -327,18 +319,36 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
   private model = "";
   /** The last read's promise: a return or throw waits for it, as a generator queues them. */
   private last: Promise<unknown> | undefined;
+  /**
+   * The request's own signal, which follows the call's until the terminal event (this object is
+   * the call signal's abort listener, `handleEvent`): a call ends (and connect aborts its signal)
+   * as soon as its last chunk is out, and the upstream's body may end a little after its terminal
+   * event; aborting it then would cost the connection.
+   */
+  private readonly request = new AbortController();
 
   constructor(
-    private send: (() => Promise<Sent>) | undefined,
+    private send: ((signal: AbortSignal) => Promise<Sent>) | undefined,
     private readonly framing: Framing,
     private readonly limits: EventLimits,
     private readonly decoder: StreamDecoder<Chunk>,
     private readonly provider: Provider,
     private readonly call: UpstreamCall,
     private readonly closing: (id: string, model: string, usage: UsageInit) => Chunk,
-    /** Stops the call's abort from reaching the request (after the terminal event). */
-    private readonly detach: () => void,
-  ) {}
+  ) {
+    if (call.signal.aborted) this.handleEvent();
+    else call.signal.addEventListener("abort", this, { once: true });
+  }
+
+  /** The call's abort: the request's too (until `detach`). */
+  handleEvent(): void {
+    this.request.abort(this.call.signal.reason);
+  }
+
+  /** Stops the call's abort from reaching the request (after the terminal event). */
+  private detach(): void {
+    this.call.signal.removeEventListener("abort", this);
+  }
 
   [Symbol.asyncIterator](): AsyncIterator<Chunk> {
     return this;
@@ -353,7 +363,7 @@ class StreamAttempt<Chunk extends { id: string; model: string }> implements Asyn
       this.state = "open";
       const send = this.send!;
       this.send = undefined;
-      p = send().then(
+      p = send(this.request.signal).then(
         (sent) => this.started(sent),
         (err: unknown): never => {
           this.state = "done";

@@ -34,25 +34,14 @@ export function requestStreamed(dispatcher: Dispatcher, url: string, opts: Strea
   if (signal.aborted) return Promise.reject(signal.reason);
   const { origin, path } = targetOf(url);
   return new Promise<StreamedAnswer>((resolve, reject) => {
-    const body = new UpstreamBody(signal, reject);
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart: (c) => body.started(c),
-      onResponseStart(_c, status, headers) {
-        if (status < 200) return; // 1xx: informational, the answer is still to come
-        body.head = true;
-        resolve({ statusCode: status, headers: headers as IncomingHttpHeaders, body });
-      },
-      onResponseData: (c, chunk) => body.data(c, chunk),
-      onResponseEnd: () => body.end(),
-      onResponseError: (_c, err) => body.fail(err),
-    };
+    const body = new UpstreamBody(signal, resolve, reject);
     try {
       dispatcher.dispatch(
         { origin, path, method: opts.method as Dispatcher.HttpMethod, headers: opts.headers, body: opts.body, headersTimeout: opts.headersTimeout, bodyTimeout: opts.bodyTimeout },
-        handler,
+        body,
       );
     } catch (err) {
-      body.fail(err);
+      body.onResponseError(undefined, err as Error);
     }
   });
 }
@@ -62,11 +51,13 @@ type Waiting = { resolve(r: IteratorResult<Uint8Array>): void; reject(err: unkno
 /**
  * A response's body as it arrives. What a Readable's async iterator gives: its chunks in order,
  * its error once (then done), done at its end; a return (or `destroy`) before the end aborts the
- * request, so the connection is closed rather than left with a body nobody reads.
+ * request, so the connection is closed rather than left with a body nobody reads. It is also the
+ * request's dispatch handler and the listener of its signal's abort (`handleEvent`): one object
+ * per request, no closures (issue 11: memory per open stream).
  */
-export class UpstreamBody implements AsyncIterable<Uint8Array>, AsyncIterator<Uint8Array> {
-  /** The response's head is in (before it, a failure rejects the request's promise). */
-  head = false;
+export class UpstreamBody implements AsyncIterable<Uint8Array>, AsyncIterator<Uint8Array>, Dispatcher.DispatchHandler {
+  /** Until the response's head is in: settles the request's promise. */
+  private head: { resolve(answer: StreamedAnswer): void; reject(err: unknown): void } | undefined;
   private controller: Dispatcher.DispatchController | undefined;
   private chunks: Buffer[] = [];
   private at = 0;
@@ -76,17 +67,20 @@ export class UpstreamBody implements AsyncIterable<Uint8Array>, AsyncIterator<Ui
   private error: unknown;
   /** "open" while the body comes; "ended" at its end; "failed" with `error` not read yet; "done" after. */
   private state: "open" | "ended" | "failed" | "done" = "open";
-  private readonly onAbort = () => {
-    if (this.controller !== undefined) this.controller.abort(this.signal.reason);
-    else this.fail(this.signal.reason);
-  };
 
   constructor(
     private readonly signal: AbortSignal,
-    /** Rejects the request's promise (a failure before the head). */
-    private readonly rejectHead: (err: unknown) => void,
+    resolve: (answer: StreamedAnswer) => void,
+    reject: (err: unknown) => void,
   ) {
-    signal.addEventListener("abort", this.onAbort);
+    this.head = { resolve, reject };
+    signal.addEventListener("abort", this);
+  }
+
+  /** The signal's abort. */
+  handleEvent(): void {
+    if (this.controller !== undefined) this.controller.abort(this.signal.reason);
+    else this.onResponseError(undefined, this.signal.reason as Error);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
@@ -128,12 +122,19 @@ export class UpstreamBody implements AsyncIterable<Uint8Array>, AsyncIterator<Ui
     if (open) this.controller?.abort(new Error("upstream body not read to its end"));
   }
 
-  started(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: Dispatcher.DispatchController): void {
     this.controller = controller;
     if (this.signal.aborted) controller.abort(this.signal.reason);
   }
 
-  data(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    const head = this.head;
+    if (statusCode < 200 || head === undefined) return; // 1xx: informational, the answer is still to come
+    this.head = undefined;
+    head.resolve({ statusCode, headers: headers as IncomingHttpHeaders, body: this });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.state !== "open") return;
     const waiting = this.waiting;
     if (waiting !== undefined) {
@@ -149,20 +150,22 @@ export class UpstreamBody implements AsyncIterable<Uint8Array>, AsyncIterator<Ui
     }
   }
 
-  end(): void {
+  onResponseEnd(): void {
     if (this.state !== "open") return;
     this.state = "ended";
-    this.signal.removeEventListener("abort", this.onAbort);
+    this.signal.removeEventListener("abort", this);
     this.waiting?.resolve({ done: true, value: undefined });
     this.waiting = undefined;
   }
 
   /** The request failed: before the head, its promise rejects; after, the next read does (after the chunks queued before it). */
-  fail(err: unknown): void {
-    this.signal.removeEventListener("abort", this.onAbort);
-    if (!this.head) {
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    this.signal.removeEventListener("abort", this);
+    const head = this.head;
+    if (head !== undefined) {
+      this.head = undefined;
       this.state = "done";
-      this.rejectHead(this.signal.aborted ? this.signal.reason : err);
+      head.reject(this.signal.aborted ? this.signal.reason : err);
       return;
     }
     if (this.state !== "open") return;
@@ -192,7 +195,7 @@ export class UpstreamBody implements AsyncIterable<Uint8Array>, AsyncIterator<Ui
   }
 
   private drop(): void {
-    this.signal.removeEventListener("abort", this.onAbort);
+    this.signal.removeEventListener("abort", this);
     this.chunks = [];
     this.at = 0;
     this.queued = 0;

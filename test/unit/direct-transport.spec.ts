@@ -93,6 +93,55 @@ describe("unary calls", () => {
     expect(received?.messages).not.toBe(input.messages);
   });
 
+  it("apply each method's interceptors once, not per call; concurrent calls each get their own context", async () => {
+    let applied = 0;
+    const counting: Interceptor = (next) => {
+      applied++;
+      return (req) => next(req);
+    };
+    const routes = (router: ConnectRouter) =>
+      router.service(
+        ChatService,
+        {
+          async chat(req, ctx) {
+            // Each call answers after the others started: a context shared by mistake would mix them.
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            ctx.responseHeader.set("x-call", req.endpoint);
+            return chatResponse(`${req.endpoint} ${ctx.requestHeader.get("x-call")}`);
+          },
+          async *streamChat(req, ctx) {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            ctx.responseHeader.set("x-call", req.endpoint);
+            yield { model: "m", choices: [{ index: 0, delta: { content: `${req.endpoint} ${ctx.requestHeader.get("x-call")}` } }] };
+          },
+        },
+        { interceptors: [counting] },
+      );
+    const client = createClient(ChatService, createDirectTransport(routes));
+    const names = ["a", "b", "c", "d"];
+    const unary = await Promise.all(
+      names.map(async (name) => {
+        let header: Headers | undefined;
+        const out = await client.chat({ endpoint: name, messages: [] }, { headers: { "x-call": name }, onHeader: (h) => (header = h) });
+        return [out.choices[0]?.message?.content, header?.get("x-call")];
+      }),
+    );
+    expect(unary).toEqual(names.map((name) => [`${name} ${name}`, name]));
+    const streamed = await Promise.all(
+      names.map(async (name) => {
+        let header: Headers | undefined;
+        const out: string[] = [];
+        for await (const chunk of client.streamChat({ endpoint: name, messages: [] }, { headers: { "x-call": name }, onHeader: (h) => (header = h) })) {
+          out.push(chunk.choices[0]?.delta?.content ?? "");
+        }
+        return [out.join(""), header?.get("x-call")];
+      }),
+    );
+    expect(streamed).toEqual(names.map((name) => [`${name} ${name}`, name]));
+    // Once for Chat, once for StreamChat: eight calls.
+    expect(applied).toBe(2);
+  });
+
   it("give the service a copy: what it changes does not reach the caller's objects", async () => {
     const routes = (router: ConnectRouter) =>
       router.service(ChatService, {

@@ -2,7 +2,8 @@
 // /v1/embeddings, /v1/models. Existing OpenAI SDKs work unchanged with base URL http://HOST:PORT/v1. Every
 // answer, SSE chunk and error is checked against OpenAI's OpenAPI document in
 // test/conformance/.
-import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { CallValues } from "../../server/interceptor-chain";
 import { EmbeddingPrecision } from "../../../gen/modelgate/v1/embeddings_pb";
 import { getCaller } from "../../interceptors/call-info";
 import { callOptionsFor, readJson, sendJson, streamSse, streamSseEvents, type SseStreaming } from "../http";
@@ -69,7 +70,7 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, { s
           const requestId = String(req.headers["x-request-id"] ?? "");
           const headersOut: Record<string, string> = {};
           // The call's context values: the auth interceptor leaves the caller there, who owns what is stored.
-          const options = { ...callOptionsFor(req, res, headersOut), contextValues: createContextValues() };
+          const options = { ...callOptionsFor(req, res, headersOut), contextValues: new CallValues() };
           const { previous_response_id: previous, conversation } = body;
           if (previous != null && conversation != null) throw invalidArgument("conversation: cannot be used with previous_response_id (a response continues one or the other)");
           const history =
