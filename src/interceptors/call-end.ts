@@ -25,29 +25,47 @@ interface Stage<M = unknown> {
   open?(): void;
 }
 
-/** onCallEnd's stage: `end` once, at the last message or with the error of a failure (else the abort's reason). */
-class CallEnd implements Stage {
-  private ended = false;
+/**
+ * A stage that calls `ended` once: at the last message, or with the error of a failure (a reader
+ * that stops early ends through `return`, which passes a done result); `each` sees each message
+ * before that.
+ */
+abstract class EndsOnce implements Stage {
+  private over = false;
 
-  constructor(
-    private readonly end: (err: unknown) => void,
-    private readonly signal: AbortSignal,
-  ) {}
+  protected abstract ended(err: unknown): void;
+
+  protected each(): void {}
 
   result<M>(r: IteratorResult<M>): IteratorResult<M> {
-    if (r.done === true) this.once(undefined);
+    if (r.done === true) this.end(undefined);
+    else if (!this.over) this.each();
     return r;
   }
 
   error(err: unknown): unknown {
-    this.once(err);
+    this.end(err);
     return err;
   }
 
-  private once(err: unknown): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.end(err ?? (this.signal.aborted ? this.signal.reason : undefined));
+  private end(err: unknown): void {
+    if (this.over) return;
+    this.over = true;
+    this.ended(err);
+  }
+}
+
+/** onCallEnd's stage: `done` with the failure's error, else the abort's reason (a client gone), else undefined. */
+class CallEnd extends EndsOnce {
+  constructor(
+    private readonly done: (err: unknown) => void,
+    private readonly signal: AbortSignal,
+  ) {
+    super();
+  }
+
+  protected ended(err: unknown): void {
+    this.done(err ?? (this.signal.aborted ? this.signal.reason : undefined));
   }
 }
 
@@ -72,30 +90,22 @@ export function meterStream<T extends StreamResponse>(res: T, open: () => Stream
 }
 
 /** meterStream's stage: the meter opened at the first read, told each message, and the end once. */
-class Metered implements Stage {
+class Metered extends EndsOnce {
   private meter: StreamMeter | undefined;
-  private ended = false;
 
-  constructor(private readonly opener: () => StreamMeter) {}
+  constructor(private readonly opener: () => StreamMeter) {
+    super();
+  }
 
   open(): void {
     this.meter = this.opener();
   }
 
-  result<M>(r: IteratorResult<M>): IteratorResult<M> {
-    if (r.done === true) this.close(undefined);
-    else if (!this.ended) this.meter?.message();
-    return r;
+  protected override each(): void {
+    this.meter?.message();
   }
 
-  error(err: unknown): unknown {
-    this.close(err);
-    return err;
-  }
-
-  private close(failure: unknown): void {
-    if (this.ended) return;
-    this.ended = true;
+  protected ended(failure: unknown): void {
     this.meter?.close(failure);
   }
 }

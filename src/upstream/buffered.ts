@@ -13,19 +13,25 @@ export interface BufferedAnswer {
   body: Buffer;
 }
 
-export interface BufferedRequest {
+/** What every upstream request is sent with (requestBuffered's and requestStreamed's options). */
+export interface DispatchOptions {
   method: string;
   headers: Record<string, string>;
   body: string | undefined;
   headersTimeout: number;
+  /** The longest gap between two pieces of the body (undici's; not counted while the reader holds the connection paused). */
+  bodyTimeout: number;
+  /** Aborts the request with its reason (rejects with it, as request() does; after the head, the body's next read). */
+  signal: AbortSignal;
+}
+
+export interface BufferedRequest extends DispatchOptions {
   /**
    * The longest gap between two pieces of the body (undici's), and also the longest the whole
    * body may take after the head: an upstream trickling bytes (a keep-alive every few seconds)
    * never trips the gap, so it would hold the call forever. Past it: BodyTimeoutError.
    */
   bodyTimeout: number;
-  /** Aborts the request with its reason (rejects with it, as request() does). */
-  signal: AbortSignal;
   /** Told the status as soon as the response's head is in (before the body). */
   onStatus?: (statusCode: number) => void;
   /** The most bytes kept of an answer that is not 2xx (the rest is not read: the connection is closed). */

@@ -7,21 +7,11 @@
 // wait to be read), and the request's signal aborts it before or after the head.
 import type { IncomingHttpHeaders } from "node:http";
 import type { Dispatcher } from "undici";
-import { targetOf } from "./buffered";
+import { targetOf, type DispatchOptions } from "./buffered";
 
 /** Bytes received and not read yet past which the connection is paused (a Readable's default). */
 const HIGH_WATER = 64 * 1024;
 
-export interface StreamedRequest {
-  method: string;
-  headers: Record<string, string>;
-  body: string | undefined;
-  headersTimeout: number;
-  /** The longest gap between two pieces of the body (undici's; not counted while paused by the reader). */
-  bodyTimeout: number;
-  /** Aborts the request with its reason: the promise rejects with it, or the body's next read does. */
-  signal: AbortSignal;
-}
 
 export interface StreamedAnswer {
   statusCode: number;
@@ -29,7 +19,7 @@ export interface StreamedAnswer {
   body: UpstreamBody;
 }
 
-export function requestStreamed(dispatcher: Dispatcher, url: string, opts: StreamedRequest): Promise<StreamedAnswer> {
+export function requestStreamed(dispatcher: Dispatcher, url: string, opts: DispatchOptions): Promise<StreamedAnswer> {
   const { signal } = opts;
   if (signal.aborted) return Promise.reject(signal.reason);
   const { origin, path } = targetOf(url);
