@@ -12,10 +12,11 @@
 //      http2_max_concurrent_streams, max_connections, max_connections_per_ip): the same calls;
 //      also the V8 heap used (modelgate_process_nodejs_heap_size_used_bytes from GET /metrics).
 // Each system's streams are closed (client aborts) before the next system starts.
-// Each reading is taken twice: as the process is (garbage not yet collected moves it by ±3 KB per
-// stream between runs), then after a full GC forced through the process's inspector
-// (`--inspect=127.0.0.1:0`, HeapProfiler.collectGarbage twice): what the streams hold live, steady
-// to ±0.1 KB per stream between runs.
+// Two readings each: "as read" (the streams' garbage not yet collected, which moves it by ±3 KB
+// per stream between runs), and after a full GC forced through the process's inspector
+// (`--inspect=127.0.0.1:0`, HeapProfiler.collectGarbage twice): what the streams hold live. The
+// forced GC before the streams comes first, so both "before" readings are of a collected heap;
+// the "after" as read is taken before the second forced GC.
 import type { ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
@@ -246,8 +247,8 @@ export async function runStreamsMemory(d: StreamsMemoryDeps): Promise<StreamsMem
       const warm = await openMany(d.warmup, d.settleMs, open, "direct warm-up");
       await warm.streams.close();
       await sleep(d.settleMs);
-      const before = rssMb(hold.proc.pid);
       const gcBefore = await rssAfterGcMb(d, hold);
+      const before = rssMb(hold.proc.pid);
       d.log(`streams memory: ${d.n} direct SSE streams to the hold upstream`);
       const opened = await openMany(d.n, d.settleMs, open, "direct");
       await sleep(d.settleMs);
@@ -274,8 +275,8 @@ export async function runStreamsMemory(d: StreamsMemoryDeps): Promise<StreamsMem
       const warm = await openMany(d.warmup, d.settleMs, open, "bare warm-up");
       await warm.streams.close();
       await sleep(d.settleMs);
-      const before = rssMb(bare.proc.pid);
       const gcBefore = await rssAfterGcMb(d, bare);
+      const before = rssMb(bare.proc.pid);
       d.log(`streams memory: ${d.n} StreamChat (gRPC) through the bare connect-node passthrough`);
       const opened = await openMany(d.n, d.settleMs, open, "bare");
       await sleep(d.settleMs);
@@ -314,9 +315,9 @@ export async function runStreamsMemory(d: StreamsMemoryDeps): Promise<StreamsMem
       const warm = await openMany(d.warmup, d.settleMs, open, "modelgate warm-up");
       await warm.streams.close();
       await sleep(d.settleMs);
+      const gcBefore = await rssAfterGcMb(d, gw.child);
       const before = rssMb(gw.child.proc.pid);
       const heapBefore = await heapUsedMb(gw.url);
-      const gcBefore = await rssAfterGcMb(d, gw.child);
       d.log(`streams memory: ${d.n} StreamChat (gRPC) through modelgate`);
       const opened = await openMany(d.n, d.settleMs, open, "modelgate");
       await sleep(d.settleMs);
