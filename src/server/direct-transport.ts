@@ -40,7 +40,7 @@ import { transformInvokeImplementation } from "@connectrpc/connect/protocol";
 import { callContext, type AbortableContext } from "./handler-context";
 import { conformRequest, conformResponse } from "./message-conform";
 import { FastHeaders } from "./fast-headers";
-import { copyHeaders, invokeServerStream, invokeUnary } from "./interceptor-chain";
+import { copyHeaders, invokeServerStream, invokeUnary, onlyMessage } from "./interceptor-chain";
 
 /** What `HandlerContext.protocolName` says for a call that came in through a REST surface. */
 export const DIRECT_PROTOCOL = "in-process";
@@ -245,17 +245,6 @@ async function streamResponse<I extends DescMessage, O extends DescMessage>(
     trailer: context.responseTrailer,
     message: { [Symbol.asyncIterator]: () => messages },
   };
-}
-
-/** A server stream's one request; none or more than one is refused as connect-es does. */
-async function onlyMessage<T>(input: AsyncIterable<T>): Promise<T> {
-  let single: { value: T } | undefined;
-  for await (const value of input) {
-    if (single !== undefined) throw new ConnectError("protocol error: received extra input message for server-streaming method", Code.Unimplemented);
-    single = { value };
-  }
-  if (single === undefined) throw new ConnectError("protocol error: missing input message for server-streaming method", Code.Unimplemented);
-  return single.value;
 }
 
 /**

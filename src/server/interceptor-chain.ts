@@ -162,8 +162,23 @@ export function invokeServerStream(
 /** The request's one message (the fast path only takes a body of exactly one envelope). */
 async function firstMessage(messages: AsyncIterable<unknown>): Promise<unknown> {
   const r = await messages[Symbol.asyncIterator]().next();
-  if (r.done === true) throw new ConnectError("protocol error: missing input message for server-streaming method", Code.Unimplemented);
+  if (r.done === true) throw missingInput();
   return r.value;
+}
+
+/** A server stream's one request from a caller's input: none or more than one is refused as connect-es does. */
+export async function onlyMessage<T>(input: AsyncIterable<T>): Promise<T> {
+  let single: { value: T } | undefined;
+  for await (const value of input) {
+    if (single !== undefined) throw new ConnectError("protocol error: received extra input message for server-streaming method", Code.Unimplemented);
+    single = { value };
+  }
+  if (single === undefined) throw missingInput();
+  return single.value;
+}
+
+function missingInput(): ConnectError {
+  return new ConnectError("protocol error: missing input message for server-streaming method", Code.Unimplemented);
 }
 
 /** An async iterable of one value, made by `parse` when it is read (a throw rejects), without a generator. */
