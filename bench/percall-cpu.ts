@@ -3,7 +3,7 @@
 //     [--surfaces openai,mlflow,connect,grpc] [--cpu-prof] [--bare] [--bundle] [--log info,silent]
 //     (also: responses, responses-nostore: POST /v1/responses with store true, OpenAI's default, and false;
 //     openai-stream: /v1/chat/completions with stream true and include_usage, read to [DONE])
-//     [--paths full,auth-off]
+//     [--paths full,auth-off] [--batches N]
 // Starts the fake upstream, then for each round and each tree (interleaved: A B A B …) a gateway
 // (`node --import tsx DIR/src/main.ts`) whose config has the issue-11 full path on: auth with a
 // key, a team and an endpoint request quota, the ledger (SQLite), logging info (stdout to
@@ -23,6 +23,10 @@
 // metrics and the log level stay): what auth and the two quotas cost.
 // `--bare` adds the floors as one more "tree": the bare connect-node passthrough on Connect JSON and
 // gRPC, the bare node:http + undici proxy on the REST rows (its own path and the Connect JSON body).
+// `--batches N` keeps every system's process running for the whole round and alternates N
+// measured batches of `--n` calls between them (the warm-up only before the first): a slow
+// minute of the machine then falls on all systems alike. With two systems or more, each one's
+// batches are also paired with the first system's (the median of the differences).
 // `--cpu-prof` profiles the first tree's gateway in its first round and prints the summary
 // (bench/cpuprofile.ts). Other processes' CPU during each run is printed too (other load, % of a
 // CPU), as in bench/run.ts.
@@ -46,6 +50,7 @@ const { values: opt } = parseArgs({
     n: { type: "string", default: "20000" },
     warmup: { type: "string", default: "3000" },
     rounds: { type: "string", default: "2" },
+    batches: { type: "string", default: "0" },
     surfaces: { type: "string", default: "openai,mlflow,connect,grpc" },
     "cpu-prof": { type: "boolean", default: false },
     bare: { type: "boolean", default: false },
@@ -58,6 +63,7 @@ const { values: opt } = parseArgs({
 const N = Number(opt.n);
 const WARMUP = Number(opt.warmup);
 const ROUNDS = Number(opt.rounds);
+const BATCHES = Number(opt.batches);
 const trees = (opt.tree ?? [root]).map((t) => path.resolve(t));
 const LOG_LEVELS = opt.log.split(",").filter((l) => l !== "");
 const PATHS = opt.paths.split(",").filter((p) => p !== "") as GatewayPath[];
@@ -199,8 +205,8 @@ function selfAndChildrenTicks(): number {
   return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
 }
 
-async function measure(pid: number, surface: Surface, url: string, auth: boolean, plain: boolean): Promise<Cell> {
-  await run("h2load", h2loadArgs(surface, url, WARMUP, auth, plain));
+async function measure(pid: number, surface: Surface, url: string, auth: boolean, plain: boolean, warmup: number): Promise<Cell> {
+  if (warmup > 0) await run("h2load", h2loadArgs(surface, url, warmup, auth, plain));
   const cpu0 = cpuTicksOf(pid);
   const main0 = cpuTicksOf(pid, pid);
   const fake0 = cpuTicksOf(fake.pid!);
@@ -300,73 +306,105 @@ const systems: System[] = trees.flatMap((t) =>
 if (opt.bare) systems.push({ name: "bare (connect-node; node:http proxy on REST)" });
 const results = new Map<string, Cell[]>();
 let profiled = false;
-for (let round = 0; round < ROUNDS; round++) {
-  for (const sys of systems) {
-    const cwd = mkdtempSync(path.join(tmp, "gw-"));
-    const prof = opt["cpu-prof"] && !profiled && sys.tree !== undefined;
-    const profDir = path.join(cwd, "prof");
-    const tsxTmp = path.join(cwd, "tsx");
-    mkdirSync(tsxTmp);
-    const nodeArgs = prof ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [];
-    let child: ChildProcess;
-    let urls: Partial<Record<Surface, string>>;
-    const spawnedAt = performance.now();
-    let profileFromMs: number | undefined;
-    if (sys.tree) {
-      writeFileSync(path.join(cwd, "config.yaml"), gatewayConfig(fakeUrl, cwd, sys.gwPath ?? "full"));
-      const port = await freePort();
-      const devNull = openSync("/dev/null", "w");
-      const script = opt.bundle ? await bundleOf(sys.tree) : path.join(sys.tree, "src/main.ts");
-            child = start(script, ["--config", "config.yaml", "--port", String(port)], cwd, { ...process.env, LOG_LEVEL: sys.logLevel ?? "info", TMPDIR: tsxTmp }, [...startNodeFlags, ...nodeArgs], devNull);
-      closeSync(devNull);
-      const u = `http://127.0.0.1:${port}`;
-      urls = Object.fromEntries(KNOWN_SURFACES.map((s) => [s, u]));
-      const until = Date.now() + 60_000;
-      for (;;) {
-        try {
-          await check("connect", u, sys.gwPath !== "auth-off");
-          break;
-        } catch (err) {
-          if (Date.now() > until || child.exitCode !== null) throw err;
-          await sleep(200);
-        }
-      }
-      // The gateway builds the tokenizer in the background ~2 s after start (~0.3 s of CPU):
-      // wait it out, or it lands in the first surface's figure.
-      await sleep(4_000);
-    } else {
-      child = start("bench/bare-passthrough.ts", ["--upstream", `${fakeUrl}/v1`, "--model", MODEL, "--api-key", UPSTREAM_KEY], root, process.env);
-      const m = await lineFrom(child, /^listening (http:\/\/\S+) h2c (http:\/\/\S+) plain (http:\/\/\S+)/m);
-      urls = { connect: m[1]!, grpc: m[2]!, openai: m[3]!, mlflow: m[3]! };
-    }
-    for (const surface of SURFACES) {
-      const url = urls[surface];
-      if (url === undefined) continue;
-      const auth = sys.tree !== undefined && sys.gwPath !== "auth-off";
-      const plain = sys.tree === undefined && (surface === "openai" || surface === "mlflow");
-      await check(surface, url, auth, plain);
-      profileFromMs ??= performance.now() - spawnedAt;
-      const cell = await measure(child.pid!, surface, url, auth, plain);
-      const key = `${sys.name}|${surface}`;
-      results.set(key, [...(results.get(key) ?? []), cell]);
-      process.stderr.write(
-        `round ${round + 1} ${sys.name} ${surface}: ${(cell.cpuMsPerCall * 1000).toFixed(0)} µs CPU/call (main thread ${(cell.mainMsPerCall * 1000).toFixed(0)}), ${cell.rps.toFixed(0)} RPS, other ${cell.otherPct.toFixed(0)} %${cell.failed ? `, ${cell.failed} FAILED` : ""}\n`,
-      );
-    }
-    const exited = new Promise((r) => child.once("exit", r));
-    child.kill("SIGTERM");
-    await Promise.race([exited, sleep(10_000)]);
-    if (prof) {
-      profiled = true;
-      const file = readdirSync(profDir).find((f) => f.endsWith(".cpuprofile"));
-      if (file) {
-        const kept = path.join(os.tmpdir(), `modelgate-percall-${Date.now()}.cpuprofile`);
-        writeFileSync(kept, readFileSync(path.join(profDir, file)));
-        process.stdout.write(`#### CPU profile of ${sys.name} (from the first surface's warm-up on): ${kept}\n\n`);
-        process.stdout.write(formatProfileSummary(summarizeProfile(kept, sys.tree!, { tsxCacheDir: tsxTmp, fromMs: profileFromMs ?? 0 })) + "\n\n");
-      }
+
+/** One system's process, started and ready, with the URL of each surface it serves. */
+interface Running {
+  sys: System;
+  child: ChildProcess;
+  urls: Partial<Record<Surface, string>>;
+  spawnedAt: number;
+  profileFromMs?: number;
+  /** Set when this process is the profiled one: where its profile goes, and tsx's cache for the summary. */
+  prof?: { dir: string; tsxTmp: string };
+}
+
+async function startSystem(sys: System): Promise<Running> {
+  const cwd = mkdtempSync(path.join(tmp, "gw-"));
+  const profile = opt["cpu-prof"] && !profiled && sys.tree !== undefined;
+  if (profile) profiled = true;
+  const profDir = path.join(cwd, "prof");
+  const tsxTmp = path.join(cwd, "tsx");
+  mkdirSync(tsxTmp);
+  const nodeArgs = profile ? ["--cpu-prof", "--cpu-prof-dir", profDir] : [];
+  const spawnedAt = performance.now();
+  const prof = profile ? { dir: profDir, tsxTmp } : undefined;
+  if (!sys.tree) {
+    const child = start("bench/bare-passthrough.ts", ["--upstream", `${fakeUrl}/v1`, "--model", MODEL, "--api-key", UPSTREAM_KEY], root, process.env);
+    const m = await lineFrom(child, /^listening (http:\/\/\S+) h2c (http:\/\/\S+) plain (http:\/\/\S+)/m);
+    return { sys, child, urls: { connect: m[1]!, grpc: m[2]!, openai: m[3]!, mlflow: m[3]! }, spawnedAt };
+  }
+  writeFileSync(path.join(cwd, "config.yaml"), gatewayConfig(fakeUrl, cwd, sys.gwPath ?? "full"));
+  const port = await freePort();
+  const devNull = openSync("/dev/null", "w");
+  const script = opt.bundle ? await bundleOf(sys.tree) : path.join(sys.tree, "src/main.ts");
+  const child = start(script, ["--config", "config.yaml", "--port", String(port)], cwd, { ...process.env, LOG_LEVEL: sys.logLevel ?? "info", TMPDIR: tsxTmp }, [...startNodeFlags, ...nodeArgs], devNull);
+  closeSync(devNull);
+  const u = `http://127.0.0.1:${port}`;
+  const until = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await check("connect", u, sys.gwPath !== "auth-off");
+      break;
+    } catch (err) {
+      if (Date.now() > until || child.exitCode !== null) throw err;
+      await sleep(200);
     }
   }
+  // The gateway builds the tokenizer in the background ~2 s after start (~0.3 s of CPU):
+  // wait it out, or it lands in the first surface's figure.
+  await sleep(4_000);
+  return { sys, child, urls: Object.fromEntries(KNOWN_SURFACES.map((s) => [s, u])), spawnedAt, ...(prof ? { prof } : {}) };
+}
+
+/** Measures each surface `r` serves once (after `warmup` calls), and prints the cells. */
+async function measureSystem(r: Running, label: string, warmup: number): Promise<void> {
+  const { sys } = r;
+  for (const surface of SURFACES) {
+    const url = r.urls[surface];
+    if (url === undefined) continue;
+    const auth = sys.tree !== undefined && sys.gwPath !== "auth-off";
+    const plain = sys.tree === undefined && (surface === "openai" || surface === "mlflow");
+    await check(surface, url, auth, plain);
+    r.profileFromMs ??= performance.now() - r.spawnedAt;
+    const cell = await measure(r.child.pid!, surface, url, auth, plain, warmup);
+    const key = `${sys.name}|${surface}`;
+    results.set(key, [...(results.get(key) ?? []), cell]);
+    process.stderr.write(
+      `${label} ${sys.name} ${surface}: ${(cell.cpuMsPerCall * 1000).toFixed(0)} µs CPU/call (main thread ${(cell.mainMsPerCall * 1000).toFixed(0)}), ${cell.rps.toFixed(0)} RPS, other ${cell.otherPct.toFixed(0)} %${cell.failed ? `, ${cell.failed} FAILED` : ""}\n`,
+    );
+  }
+}
+
+async function stopSystem(r: Running): Promise<void> {
+  const exited = new Promise((resolve) => r.child.once("exit", resolve));
+  r.child.kill("SIGTERM");
+  await Promise.race([exited, sleep(10_000)]);
+  if (!r.prof) return;
+  const file = readdirSync(r.prof.dir).find((f) => f.endsWith(".cpuprofile"));
+  if (!file) return;
+  const kept = path.join(os.tmpdir(), `modelgate-percall-${Date.now()}.cpuprofile`);
+  writeFileSync(kept, readFileSync(path.join(r.prof.dir, file)));
+  process.stdout.write(`#### CPU profile of ${r.sys.name} (from the first surface's warm-up on): ${kept}\n\n`);
+  process.stdout.write(formatProfileSummary(summarizeProfile(kept, r.sys.tree!, { tsxCacheDir: r.prof.tsxTmp, fromMs: r.profileFromMs ?? 0 })) + "\n\n");
+}
+
+for (let round = 0; round < ROUNDS; round++) {
+  if (BATCHES === 0) {
+    for (const sys of systems) {
+      const r = await startSystem(sys);
+      await measureSystem(r, `round ${round + 1}`, WARMUP);
+      await stopSystem(r);
+    }
+    continue;
+  }
+  // --batches: every system's process runs for the whole round, and the measured batches
+  // alternate between them (A B A B …), so a slow minute of the machine falls on all alike.
+  const running: Running[] = [];
+  for (const sys of systems) running.push(await startSystem(sys));
+  for (let b = 0; b < BATCHES; b++) {
+    for (const r of running) await measureSystem(r, `round ${round + 1} batch ${b + 1}`, b === 0 ? WARMUP : 0);
+  }
+  for (const r of running) await stopSystem(r);
 }
 
 const med = (xs: number[]) => {
@@ -383,6 +421,22 @@ for (const sys of systems) {
     process.stdout.write(
       `| ${sys.name} | ${surface} | ${cells.map((c) => (c.cpuMsPerCall * 1000).toFixed(0)).join(" / ")} | ${(med(cells.map((c) => c.cpuMsPerCall)) * 1000).toFixed(0)} | ${(med(cells.map((c) => c.mainMsPerCall)) * 1000).toFixed(0)} | ${med(cells.map((c) => c.rps)).toFixed(0)} | ${Math.max(...cells.map((c) => c.otherPct)).toFixed(0)} |\n`,
     );
+  }
+}
+// Paired against the first system: each batch (or round) of a system against the first system's
+// in the same batch, so the machine's drifts between batches cancel out.
+if (systems.length > 1) {
+  process.stdout.write(`\n| system | surface | CPU µs/call against ${systems[0]!.name}, paired (median of the differences) | lower in |\n| --- | --- | ---: | ---: |\n`);
+  for (const sys of systems.slice(1)) {
+    for (const surface of SURFACES) {
+      const base = results.get(`${systems[0]!.name}|${surface}`);
+      const cells = results.get(`${sys.name}|${surface}`);
+      if (!base || !cells) continue;
+      const diffs = cells.slice(0, base.length).map((c, i) => (c.cpuMsPerCall - base[i]!.cpuMsPerCall) * 1000);
+      const d = med(diffs);
+      const pct = (d / (med(base.map((c) => c.cpuMsPerCall)) * 1000)) * 100;
+      process.stdout.write(`| ${sys.name} | ${surface} | ${d >= 0 ? "+" : ""}${d.toFixed(0)} (${pct >= 0 ? "+" : ""}${pct.toFixed(1)} %) | ${diffs.filter((x) => x < 0).length} of ${diffs.length} |\n`);
+    }
   }
 }
 fake.kill("SIGTERM");
