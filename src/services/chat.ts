@@ -3,10 +3,10 @@ import type { ChatRequest, ChatService, StreamChatRequest } from "../../gen/mode
 import type { ChatParams } from "../providers/types";
 import { policyStream, policyUnary } from "../policies/pipeline";
 import { beginEndpointCall, lazyStream, recordAnswer, routedStream, routedUnary, missingMethod, routingOf, recordedStream, type ServiceDeps } from "./endpoint-call";
-import { chatRequestSchema, validate } from "./validate";
+import { chatRequestSchema, plainChatRequest, validate } from "./validate";
 
 export function chatParams(req: ChatRequest | StreamChatRequest): ChatParams {
-  validate(chatRequestSchema, req);
+  if (!plainChatRequest(req)) validate(chatRequestSchema, req);
   return req;
 }
 

@@ -19,7 +19,7 @@ import { checkJsonDepth, MAX_JSON_DEPTH, callOptionsFor, isJsonContentType, read
 import { invalidArgument } from "../../errors";
 import { parseBody } from "../../services/validate";
 import type { NodeRequest, NodeResponse } from "../../server/one-port";
-import { chatCompletionBody, toChatRequest } from "../openai/chat";
+import { parseChatBody, toChatRequest } from "../openai/chat";
 import { completionBody, toCompleteRequest } from "../openai/completions";
 import { embeddingBody, toEmbedRequest } from "../openai/embeddings";
 import { docsHtml, favicon, openApiDocument, redocHtml } from "../openapi";
@@ -141,7 +141,7 @@ export function mlflowSurface(
     switch (type) {
       case "llm/v1/chat": {
         const payload = validate(hasTemplateVariables(raw) ? templatedChatRequest : chatRequest, raw);
-        const request = toChatRequest(parseBody(chatCompletionBody, noModel(payload)));
+        const request = toChatRequest(parseChatBody(noModel(payload), false));
         if (!payload.stream) return sendJson(res, 200, chatJson(await clients.chat.chat(request, call), created), headersOut);
         const includeUsage = payload.stream_options?.["include_usage"] === true;
         return sse(res, clients.chat.streamChat(request, call), headersOut, (c) => chatChunkJson(c, created, includeUsage));

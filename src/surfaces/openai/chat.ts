@@ -18,6 +18,7 @@ import type {
   Usage,
 } from "../../../gen/modelgate/v1/common_pb";
 import { invalidArgument } from "../../errors";
+import { parseBody } from "../../services/validate";
 
 const text = z.string();
 const textPart = z.object({ type: z.literal("text"), text });
@@ -150,6 +151,117 @@ export const openaiChatCompletionBody = chatBodySchema(strictMessage);
 export const chatCompletionBody = chatBodySchema(lenientMessage);
 
 export type ChatCompletionBody = z.infer<typeof openaiChatCompletionBody>;
+
+/**
+ * A chat body as `openaiChatCompletionBody` (`strictMessages`) or `chatCompletionBody` parses it,
+ * or INVALID_ARGUMENT naming the field. The common body is checked by `plainChatBody`; zod
+ * parses every other one and words every refusal.
+ */
+export function parseChatBody(value: unknown, strictMessages: boolean): ChatCompletionBody {
+  return plainChatBody(value, strictMessages) ?? parseBody(strictMessages ? openaiChatCompletionBody : chatCompletionBody, value);
+}
+
+const bodyKeys: readonly string[] = Object.keys(openaiChatCompletionBody.shape);
+const bodyKeySet: ReadonlySet<string> = new Set(bodyKeys);
+const messageKeySet: ReadonlySet<string> = new Set(Object.keys(messageShape));
+const messageRoles: ReadonlySet<string> = new Set(messageShape.role.options);
+const isFiniteNumber = (v: unknown) => typeof v === "number" && Number.isFinite(v);
+const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= 4_294_967_295;
+const isBoolean = (v: unknown) => typeof v === "boolean";
+/** The body's keys the plain path takes, each with the check of a value other than null. */
+const plainValueChecks: ReadonlyMap<string, (v: unknown) => boolean> = new Map<string, (v: unknown) => boolean>([
+  ["temperature", isFiniteNumber],
+  ["top_p", isFiniteNumber],
+  ["max_tokens", isCount],
+  ["max_completion_tokens", isCount],
+  ["n", isCount],
+  ["seed", Number.isSafeInteger],
+  ["stop", (v) => typeof v === "string" || (Array.isArray(v) && v.every((s) => typeof s === "string"))],
+  ["user", (v) => typeof v === "string"],
+  ["stream", isBoolean],
+  ["stream_options", (v) => plainStreamOptions(v) !== undefined],
+  ["parallel_tool_calls", isBoolean],
+]);
+
+/**
+ * What the chat body's zod schema makes of the common body (text messages with a role, content
+ * and name, the sampling fields, stream options, any unknown top-level key), built by hand: the
+ * same object, its keys in the same order. Anything else (tools, content parts, a response
+ * format, template variables, a value zod might refuse, a `__proto__` key) gives undefined, and
+ * zod parses it. zod's parse of a body allocates a payload object per key the schema declares,
+ * present or not: ~10 KB a call under load (bench/README.md, "Fifteenth pass").
+ * test/fuzz/chat-body-diff.spec.ts holds the two to the same answers.
+ */
+export function plainChatBody(value: unknown, strictMessages: boolean): ChatCompletionBody | undefined {
+  if (!isRecord(value)) return undefined;
+  const { model } = value;
+  if (typeof model !== "string" || model === "") return undefined;
+  const messages = plainMessages(value["messages"], strictMessages);
+  if (messages === undefined) return undefined;
+  let extras = false;
+  for (const key of Object.keys(value)) {
+    if (key === "model" || key === "messages") continue;
+    if (!bodyKeySet.has(key)) {
+      if (key === "__proto__") return undefined;
+      extras = true;
+      continue;
+    }
+    const check = plainValueChecks.get(key);
+    const v = value[key];
+    // Every plain field is nullish but `user` (a string when present).
+    if (check === undefined || (v === null ? key === "user" : !check(v))) return undefined;
+  }
+  const out: Record<string, unknown> = {};
+  for (const key of bodyKeys) {
+    if (!Object.hasOwn(value, key)) continue;
+    const v = value[key];
+    out[key] = key === "messages" ? messages : key === "stream_options" && v !== null ? plainStreamOptions(v) : v;
+  }
+  if (extras) for (const key of Object.keys(value)) if (!bodyKeySet.has(key)) out[key] = value[key];
+  return out as ChatCompletionBody;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/** Text messages as the message schema gives them ({role, content, name?}), or undefined. */
+function plainMessages(v: unknown, strict: boolean): Message[] | undefined {
+  if (!Array.isArray(v)) return undefined;
+  const out = new Array<Message>(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const m: unknown = v[i];
+    if (!isRecord(m)) return undefined;
+    const { role, content, name } = m;
+    if (typeof role !== "string" || !messageRoles.has(role)) return undefined;
+    if (typeof content !== "string" && content !== null) return undefined;
+    if (name !== undefined && typeof name !== "string") return undefined;
+    for (const key of Object.keys(m)) {
+      if (key === "role" || key === "content" || key === "name") continue;
+      // The lenient schema drops a key it does not know; a known one (tool calls, …) is zod's.
+      if (strict || messageKeySet.has(key) || key === "__proto__") return undefined;
+    }
+    out[i] = (name === undefined ? { role, content } : { role, content, name }) as Message;
+  }
+  return out;
+}
+
+/** stream_options as its strict schema gives it (a fresh object of the two booleans), or undefined. */
+function plainStreamOptions(v: unknown): { include_usage?: boolean; include_obfuscation?: boolean } | undefined {
+  if (!isRecord(v)) return undefined;
+  const out: { include_usage?: boolean; include_obfuscation?: boolean } = {};
+  for (const key of Object.keys(v)) if (key !== "include_usage" && key !== "include_obfuscation") return undefined;
+  const { include_usage: usage, include_obfuscation: obfuscation } = v;
+  if (usage !== undefined) {
+    if (typeof usage !== "boolean") return undefined;
+    out.include_usage = usage;
+  }
+  if (obfuscation !== undefined) {
+    if (typeof obfuscation !== "boolean") return undefined;
+    out.include_obfuscation = obfuscation;
+  }
+  return out;
+}
 
 /** Top-level keys we map to typed fields; everything else is passed on as extras. */
 const typedKeys = new Set(Object.keys(openaiChatCompletionBody.shape));

@@ -10,7 +10,7 @@ import { callOptionsFor, readJson, sendJson, streamSse, streamSseEvents, type Ss
 import type { RestSurface } from "../router";
 import type { ServiceClients } from "../services";
 import { parseBody } from "../../services/validate";
-import { type StreamState, chatChunkJson, chatCompletionJson, openaiChatCompletionBody, toChatRequest } from "./chat";
+import { type StreamState, chatChunkJson, chatCompletionJson, parseChatBody, toChatRequest } from "./chat";
 import { completionBody, completionChunkJson, completionJson, toCompleteRequest } from "./completions";
 import { embeddingBody, embeddingsJson, toEmbedRequest } from "./embeddings";
 import { openaiError, openaiMethodNotAllowed, openaiNotFound } from "./errors";
@@ -45,7 +45,7 @@ export function openaiSurface(clients: ServiceClients, maxBodyBytes: number, { s
         method: "POST",
         path: "/v1/chat/completions",
         async handler(req, res) {
-          const body = parseBody(openaiChatCompletionBody, await readBody(req));
+          const body = parseChatBody(await readBody(req), true);
           const request = toChatRequest(body);
           // `created` is the upstream's; the gateway's clock only stands in when it sends none.
           const startedAt = now();
