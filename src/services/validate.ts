@@ -52,8 +52,8 @@ interface ChatRequestFields {
 /**
  * Whether chatRequestSchema accepts `r`, decided by hand for the common request: true only where
  * zod would accept it too. zod checks the rest, and names what is wrong (its parse allocates a
- * payload per declared key, ~1 KB a call). test/fuzz/chat-body-diff.spec.ts holds the two to the
- * same answers.
+ * payload object per key the schema declares). test/fuzz/chat-body-diff.spec.ts holds the two to
+ * the same answers.
  */
 export function plainChatRequest(r: ChatRequestFields): boolean {
   if (r.messages.length === 0) return false;

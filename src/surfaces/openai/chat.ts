@@ -162,6 +162,7 @@ export function parseChatBody(value: unknown, strictMessages: boolean): ChatComp
 }
 
 const bodyKeys: readonly string[] = Object.keys(openaiChatCompletionBody.shape);
+/** Top-level keys we map to typed fields; everything else is passed on as extras. */
 const bodyKeySet: ReadonlySet<string> = new Set(bodyKeys);
 const messageKeySet: ReadonlySet<string> = new Set(Object.keys(messageShape));
 const messageRoles: ReadonlySet<string> = new Set(messageShape.role.options);
@@ -189,7 +190,7 @@ const plainValueChecks: ReadonlyMap<string, (v: unknown) => boolean> = new Map<s
  * same object, its keys in the same order. Anything else (tools, content parts, a response
  * format, template variables, a value zod might refuse, a `__proto__` key) gives undefined, and
  * zod parses it. zod's parse of a body allocates a payload object per key the schema declares,
- * present or not: ~10 KB a call under load (bench/README.md, "Fifteenth pass").
+ * present or not: ~10 KB a call in all (bench/README.md, "Fifteenth pass").
  * test/fuzz/chat-body-diff.spec.ts holds the two to the same answers.
  */
 export function plainChatBody(value: unknown, strictMessages: boolean): ChatCompletionBody | undefined {
@@ -263,9 +264,6 @@ function plainStreamOptions(v: unknown): { include_usage?: boolean; include_obfu
   return out;
 }
 
-/** Top-level keys we map to typed fields; everything else is passed on as extras. */
-const typedKeys = new Set(Object.keys(openaiChatCompletionBody.shape));
-
 export function extrasOf(body: Record<string, unknown>, known: ReadonlySet<string>): JsonObject | undefined {
   let extras: JsonObject | undefined;
   for (const [k, v] of Object.entries(body)) {
@@ -301,7 +299,7 @@ export function toChatRequest(body: ChatCompletionBody): ChatRequestInit {
     n: body.n ?? undefined,
     seed: body.seed == null ? undefined : BigInt(body.seed),
     user: body.user ?? "",
-    extras: extrasOf(body, typedKeys),
+    extras: extrasOf(body, bodyKeySet),
     templateVariables: body.template_variables,
     tools: (body.tools ?? []).map((t) => ({
       type: "function",
