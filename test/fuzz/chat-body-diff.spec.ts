@@ -1,6 +1,8 @@
 // Differential fuzzing of the hand-written chat checks against the zod schemas they stand in for.
-// The OpenAI and MLflow chat routes take the common body through plainChatBody, and ChatService
-// takes the common request through plainChatRequest; zod parses the rest and words every refusal.
+// The OpenAI and MLflow chat routes take the common body through plainChatBody, the MLflow route
+// its payload through plainChatPayload first (MLflow's own schema, pydantic's defaults), and
+// ChatService the common request through plainChatRequest; zod parses the rest and words every
+// refusal.
 // The hand-written checks may pass a body on to zod for any reason, but what they accept, zod must
 // accept too, and plainChatBody's object must be zod's: the same values, the keys in the same
 // order (compared as JSON text, which keeps the order).
@@ -13,6 +15,8 @@ import { create } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { ChatRequestSchema } from "../../gen/modelgate/v1/chat_pb";
 import { chatRequestSchema, plainChatRequest } from "../../src/services/validate";
+import { validate as pydanticValidate } from "../../src/surfaces/mlflow/pydantic";
+import { chatRequest as mlflowChatRequest, plainChatPayload } from "../../src/surfaces/mlflow/schemas";
 import { chatCompletionBody, openaiChatCompletionBody, parseChatBody, plainChatBody } from "../../src/surfaces/openai/chat";
 import { fuzzRuns, fuzzSeed, hashText, nastyStrings, randomJson, Rng } from "./values";
 
@@ -120,6 +124,58 @@ describe("plainChatBody against the chat body's zod schemas (differential)", () 
     expect(() => parseChatBody({ model: "chat", messages: [{ role: "user", content: "x", weight: 1 }] }, true)).toThrow(/Unrecognized key: "weight"/);
     expect(parseChatBody({ model: "chat", messages: [{ role: "user", content: "x", weight: 1 }] }, false)).toEqual({ model: "chat", messages: [{ role: "user", content: "x" }] });
     expect(() => parseChatBody({ model: "chat", messages: [], n: 0 }, true)).toThrow(/n: must be >= 1/);
+  });
+});
+
+describe("plainChatPayload against MLflow's chat payload schema (differential)", () => {
+  const mlflowKeys = Object.keys(mlflowChatRequest.shape);
+  /** A payload: mostly plain, with MLflow's keys, pydantic's lax values ("0.5", true for 1) and beyond. */
+  function randomPayload(rng: Rng): unknown {
+    if (rng.chance(0.02)) return pickValue(rng);
+    const body: Record<string, unknown> = {};
+    if (rng.chance(0.95)) body["messages"] = rng.chance(0.95) ? Array.from({ length: rng.int(4) }, () => randomMessage(rng)) : pickValue(rng);
+    for (let i = rng.int(5); i > 0; i--) body[rng.pick(mlflowKeys)] = rng.chance(0.2) ? rng.pick(["0.5", "2", true, "true", 1.0, "1_0"]) : pickValue(rng);
+    for (let i = rng.chance(0.4) ? rng.int(4) : 0; i > 0; i--) body[rng.pick(extraKeys)] = pickValue(rng);
+    if (rng.chance(0.1)) body["tools"] = [{ type: "function", function: { name: "f" } }];
+    const entries = Object.entries(body);
+    if (rng.chance(0.3)) entries.reverse();
+    let text = JSON.stringify(Object.fromEntries(entries));
+    if (rng.chance(0.03) && text.startsWith("{")) text = `{"__proto__":{"role":"user"},${text.slice(1)}`.replace(",}", "}");
+    if (rng.chance(0.03)) text = text.replace(/\{"role":/, '{"__proto__":1,"role":');
+    return JSON.parse(text) as unknown;
+  }
+
+  it(`accepts only what the schema accepts, giving its object with MLflow's defaults (seed ${fuzzSeed}, ${runs} payloads)`, () => {
+    const rng = new Rng(fuzzSeed ^ hashText("mlflow-chat-payload"));
+    let plain = 0;
+    let zodOnly = 0;
+    for (let i = 0; i < runs; i++) {
+      const body = randomPayload(rng);
+      const fast = plainChatPayload(body);
+      let parsed: unknown;
+      let refusal: string | undefined;
+      try {
+        parsed = pydanticValidate(mlflowChatRequest, body);
+      } catch (err) {
+        refusal = (err as Error).message;
+      }
+      if (fast === undefined) {
+        if (refusal === undefined) zodOnly++;
+        continue;
+      }
+      plain++;
+      if (refusal !== undefined) throw new Error(`plainChatPayload accepted what the schema refuses (${refusal}): ${JSON.stringify(body)}`);
+      expect(JSON.stringify(fast), JSON.stringify(body)).toBe(JSON.stringify(parsed));
+    }
+    expect(plain).toBeGreaterThan(runs / 20);
+    expect(zodOnly).toBeGreaterThan(runs / 50);
+  });
+
+  it("fills in MLflow's defaults and keeps the keys MLflow passes on", () => {
+    expect(plainChatPayload({ messages: [{ role: "user", content: "hi", name: "ada" }], top_k: 3 })).toEqual({ temperature: 0, n: 1, messages: [{ role: "user", content: "hi", name: "ada" }], top_k: 3 });
+    // A string where MLflow wants a number is pydantic's to coerce: left to the schema.
+    expect(plainChatPayload({ messages: [{ role: "user", content: "hi" }], temperature: "0.5" })).toBeUndefined();
+    expect(pydanticValidate(mlflowChatRequest, { messages: [{ role: "user", content: "hi" }], temperature: "0.5" })).toMatchObject({ temperature: 0.5 });
   });
 });
 

@@ -37,7 +37,7 @@ import {
   endpointJson,
   legacyRouteJson,
 } from "./render";
-import { chatRequest, completionsRequest, embeddingsRequest, setLimitsRequest, templatedChatRequest, templatedCompletionsRequest } from "./schemas";
+import { chatRequest, completionsRequest, embeddingsRequest, plainChatPayload, setLimitsRequest, templatedChatRequest, templatedCompletionsRequest } from "./schemas";
 
 export { mlflowError } from "./errors";
 
@@ -140,7 +140,7 @@ export function mlflowSurface(
     };
     switch (type) {
       case "llm/v1/chat": {
-        const payload = validate(hasTemplateVariables(raw) ? templatedChatRequest : chatRequest, raw);
+        const payload = hasTemplateVariables(raw) ? validate(templatedChatRequest, raw) : (plainChatPayload(raw) ?? validate(chatRequest, raw));
         const request = toChatRequest(parseChatBody(noModel(payload), false));
         if (!payload.stream) return sendJson(res, 200, chatJson(await clients.chat.chat(request, call), created), headersOut);
         const includeUsage = payload.stream_options?.["include_usage"] === true;

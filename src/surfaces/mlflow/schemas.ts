@@ -73,6 +73,87 @@ export const chatRequest = z
   .looseObject({ ...baseRequest, messages: z.array(chatMessage).min(1), tools: z.array(chatTool).nullish() })
   .describe("An llm/v1/chat endpoint's payload (mlflow.gateway.schemas.chat.RequestPayload).");
 
+export type ChatPayload = z.output<typeof chatRequest>;
+
+const chatKeys: readonly string[] = Object.keys(chatRequest.shape);
+const chatKeySet: ReadonlySet<string> = new Set(chatKeys);
+const messageKeys: readonly string[] = Object.keys(chatMessage.shape);
+const messageKeySet: ReadonlySet<string> = new Set(messageKeys);
+const isSafeCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 1;
+/** The payload's keys the plain path takes, each with the check of a value other than null (all are nullish but the two with defaults). */
+const plainValueChecks: ReadonlyMap<string, (v: unknown) => boolean> = new Map<string, (v: unknown) => boolean>([
+  ["temperature", (v) => typeof v === "number" && v >= 0 && v <= 2],
+  ["n", isSafeCount],
+  ["stop", (v) => Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === "string")],
+  ["max_tokens", isSafeCount],
+  ["stream", (v) => typeof v === "boolean"],
+  ["stream_options", (v) => isRecord(v) && !Object.hasOwn(v, "__proto__")],
+  ["model", (v) => typeof v === "string"],
+]);
+/** MLflow's defaults, which the payload holds when the caller leaves them out. */
+const defaults: Readonly<Record<string, unknown>> = { temperature: 0, n: 1 };
+
+/**
+ * What `validate(chatRequest, payload)` gives for the common payload (text messages, the sampling
+ * fields in JSON's own types, any key MLflow's models pass on), built by hand: the same object,
+ * its keys in the same order, MLflow's defaults filled in. Anything else (tools, content parts,
+ * tool calls, a value pydantic would coerce from another type or refuse, a `__proto__` key) gives
+ * undefined, and zod parses it and words the refusal as FastAPI does.
+ * test/fuzz/chat-body-diff.spec.ts holds the two to the same answers.
+ */
+export function plainChatPayload(value: unknown): ChatPayload | undefined {
+  if (!isRecord(value)) return undefined;
+  const messages = plainMessages(value["messages"]);
+  if (messages === undefined) return undefined;
+  let extras = false;
+  for (const key of Object.keys(value)) {
+    if (key === "messages") continue;
+    if (!chatKeySet.has(key)) {
+      if (key === "__proto__") return undefined;
+      extras = true;
+      continue;
+    }
+    const check = plainValueChecks.get(key);
+    const v = value[key];
+    if (check === undefined || (v === null ? key in defaults : !check(v))) return undefined;
+  }
+  const out: Record<string, unknown> = {};
+  for (const key of chatKeys) {
+    if (key === "messages") out[key] = messages;
+    else if (Object.hasOwn(value, key)) {
+      const v = value[key];
+      out[key] = key === "stream_options" && v !== null ? { ...(v as Record<string, unknown>) } : key === "stop" && v !== null ? [...(v as string[])] : v;
+    } else if (key in defaults) out[key] = defaults[key];
+  }
+  if (extras) for (const key of Object.keys(value)) if (!chatKeySet.has(key)) out[key] = value[key];
+  return out as ChatPayload;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/** At least one message, each a role, text or null content, and keys MLflow passes on; or undefined. */
+function plainMessages(v: unknown): Record<string, unknown>[] | undefined {
+  if (!Array.isArray(v) || v.length === 0) return undefined;
+  const out = new Array<Record<string, unknown>>(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const m: unknown = v[i];
+    if (!isRecord(m) || typeof m["role"] !== "string") return undefined;
+    const content = m["content"];
+    if (content !== undefined && content !== null && typeof content !== "string") return undefined;
+    const message: Record<string, unknown> = { role: m["role"] };
+    if (Object.hasOwn(m, "content")) message["content"] = content;
+    for (const key of Object.keys(m)) {
+      if (key === "role" || key === "content") continue;
+      if (messageKeySet.has(key) || key === "__proto__") return undefined; // tool calls, refusal, …: zod's
+      message[key] = m[key];
+    }
+    out[i] = message;
+  }
+  return out;
+}
+
 /**
  * The same payloads on an endpoint with a prompt template, when the caller sends
  * `template_variables` (modelgate's extension): the template supplies the prompt, so `messages`
