@@ -24,8 +24,9 @@
 // `--bare` adds the floors as one more "tree": the bare connect-node passthrough on Connect JSON and
 // gRPC, the bare node:http + undici proxy on the REST rows (its own path and the Connect JSON body).
 // `--batches N` keeps every system's process running for the whole round and alternates N
-// measured batches of `--n` calls between them (the warm-up only before the first): a slow
-// minute of the machine then falls on all systems alike. With two systems or more, each one's
+// measured batches of `--n` calls between them (the warm-up only before the first; the order
+// reversed every other batch: A B, B A, …): a slow minute of the machine then falls on all
+// systems alike. With two systems or more, each one's
 // batches are also paired with the first system's (the median of the differences).
 // `--cpu-prof` profiles the first tree's gateway in its first round and prints the summary
 // (bench/cpuprofile.ts). Other processes' CPU during each run is printed too (other load, % of a
@@ -402,7 +403,9 @@ for (let round = 0; round < ROUNDS; round++) {
   const running: Running[] = [];
   for (const sys of systems) running.push(await startSystem(sys));
   for (let b = 0; b < BATCHES; b++) {
-    for (const r of running) await measureSystem(r, `round ${round + 1} batch ${b + 1}`, b === 0 ? WARMUP : 0);
+    // A B, then B A: a drift of the machine within a pair of batches favours neither.
+    const order = b % 2 === 0 ? running : [...running].reverse();
+    for (const r of order) await measureSystem(r, `round ${round + 1} batch ${b + 1}`, b === 0 ? WARMUP : 0);
   }
   for (const r of running) await stopSystem(r);
 }
