@@ -1,5 +1,13 @@
 // JSON values as the gateway bounds them.
 
+/** A JSON object, as JSON.parse gives it. */
+export type JsonRecord = { [key: string]: unknown };
+
+/** Whether `value` is an object that is not an array (nor null). */
+export function isRecord(value: unknown): value is JsonRecord {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
 /** Whether `value` nests objects/arrays deeper than `max` levels (iterative: no recursion). */
 export function exceedsJsonDepth(value: unknown, max: number): boolean {
   const stack: [unknown, number][] = [[value, 1]];

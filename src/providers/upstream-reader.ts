@@ -1,9 +1,10 @@
 // Reads fields out of an upstream JSON body. Every upstream shape check goes through here so a
 // malformed answer always becomes badUpstreamResponse with the path of what was wrong.
 import { badUpstreamResponse } from "../errors";
+import { isRecord, type JsonRecord } from "../json";
 import { wellFormed } from "../text";
 
-export type JsonRecord = { [key: string]: unknown };
+export { isRecord, type JsonRecord };
 
 export interface UpstreamReader {
   object(value: unknown, path: string): JsonRecord;
@@ -33,10 +34,6 @@ function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   return value === undefined ? "nothing" : `a ${typeof value}`;
-}
-
-export function isRecord(value: unknown): value is JsonRecord {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 export function upstreamReader(provider: string): UpstreamReader {

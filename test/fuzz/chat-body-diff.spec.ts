@@ -68,10 +68,14 @@ function randomBody(rng: Rng): unknown {
   for (let i = rng.chance(0.4) ? rng.int(4) : 0; i > 0; i--) add(rng.pick(extraKeys), pickValue(rng));
   if (rng.chance(0.15)) add(...rng.pick(zodFields));
   if (rng.chance(0.2)) add("stream_options", rng.pick([{ include_usage: true }, { include_usage: false, include_obfuscation: true }, null, {}]));
+  return throughJson(rng, body);
+}
+
+/** `body` as a client sends it and JSON.parse reads it: keys in another order now and then, and sometimes a raw "__proto__" key (an own property after JSON.parse), at the top or in a message. */
+function throughJson(rng: Rng, body: Record<string, unknown>): unknown {
   const entries = Object.entries(body);
   if (rng.chance(0.3)) entries.reverse();
   let text = JSON.stringify(Object.fromEntries(entries));
-  // A raw "__proto__" key (an own property after JSON.parse), at the top or in a message.
   if (rng.chance(0.03) && text.startsWith("{")) text = `{"__proto__":{"role":"user"},${text.slice(1)}`.replace(",}", "}");
   if (rng.chance(0.03)) text = text.replace(/\{"role":/, '{"__proto__":1,"role":');
   return JSON.parse(text) as unknown;
@@ -137,12 +141,7 @@ describe("plainChatPayload against MLflow's chat payload schema (differential)",
     for (let i = rng.int(5); i > 0; i--) body[rng.pick(mlflowKeys)] = rng.chance(0.2) ? rng.pick(["0.5", "2", true, "true", 1.0, "1_0"]) : pickValue(rng);
     for (let i = rng.chance(0.4) ? rng.int(4) : 0; i > 0; i--) body[rng.pick(extraKeys)] = pickValue(rng);
     if (rng.chance(0.1)) body["tools"] = [{ type: "function", function: { name: "f" } }];
-    const entries = Object.entries(body);
-    if (rng.chance(0.3)) entries.reverse();
-    let text = JSON.stringify(Object.fromEntries(entries));
-    if (rng.chance(0.03) && text.startsWith("{")) text = `{"__proto__":{"role":"user"},${text.slice(1)}`.replace(",}", "}");
-    if (rng.chance(0.03)) text = text.replace(/\{"role":/, '{"__proto__":1,"role":');
-    return JSON.parse(text) as unknown;
+    return throughJson(rng, body);
   }
 
   it(`accepts only what the schema accepts, giving its object with MLflow's defaults (seed ${fuzzSeed}, ${runs} payloads)`, () => {

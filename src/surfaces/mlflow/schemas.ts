@@ -7,6 +7,7 @@
 // passed on to the provider (MLflow's RequestModel is extra="allow"). Defaults are MLflow's:
 // an unset temperature is 0.0 and n is 1, and MLflow sends both upstream.
 import { z } from "zod";
+import { isRecord } from "../../json";
 import { bool, float, int, tagged, union } from "./pydantic";
 
 const str = () => z.string();
@@ -115,7 +116,7 @@ export function plainChatPayload(value: unknown): ChatPayload | undefined {
     }
     const check = plainValueChecks.get(key);
     const v = value[key];
-    if (check === undefined || (v === null ? key in defaults : !check(v))) return undefined;
+    if (check === undefined || (v === null ? Object.hasOwn(defaults, key) : !check(v))) return undefined;
   }
   const out: Record<string, unknown> = {};
   for (const key of chatKeys) {
@@ -123,14 +124,10 @@ export function plainChatPayload(value: unknown): ChatPayload | undefined {
     else if (Object.hasOwn(value, key)) {
       const v = value[key];
       out[key] = key === "stream_options" && v !== null ? { ...(v as Record<string, unknown>) } : key === "stop" && v !== null ? [...(v as string[])] : v;
-    } else if (key in defaults) out[key] = defaults[key];
+    } else if (Object.hasOwn(defaults, key)) out[key] = defaults[key];
   }
   if (extras) for (const key of Object.keys(value)) if (!chatKeySet.has(key)) out[key] = value[key];
   return out as ChatPayload;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
 /** At least one message, each a role, text or null content, and keys MLflow passes on; or undefined. */

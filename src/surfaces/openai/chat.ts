@@ -18,6 +18,7 @@ import type {
   Usage,
 } from "../../../gen/modelgate/v1/common_pb";
 import { invalidArgument } from "../../errors";
+import { isRecord } from "../../json";
 import { parseBody } from "../../services/validate";
 
 const text = z.string();
@@ -220,10 +221,6 @@ export function plainChatBody(value: unknown, strictMessages: boolean): ChatComp
   }
   if (extras) for (const key of Object.keys(value)) if (!bodyKeySet.has(key)) out[key] = value[key];
   return out as ChatCompletionBody;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
 /** Text messages as the message schema gives them ({role, content, name?}), or undefined. */
