@@ -26,8 +26,8 @@
 // `--batches N` keeps every system's process running for the whole round and alternates N
 // measured batches of `--n` calls between them (the warm-up only before the first; the order
 // reversed every other batch: A B, B A, …): a slow minute of the machine then falls on all
-// systems alike. With two systems or more, each one's
-// batches are also paired with the first system's (the median of the differences).
+// systems alike. With two systems or more, each one's batches are also paired with the first
+// system's (the median of the differences).
 // `--cpu-prof` profiles the first tree's gateway in its first round and prints the summary
 // (bench/cpuprofile.ts). Other processes' CPU during each run is printed too (other load, % of a
 // CPU), as in bench/run.ts.
@@ -65,6 +65,7 @@ const N = Number(opt.n);
 const WARMUP = Number(opt.warmup);
 const ROUNDS = Number(opt.rounds);
 const BATCHES = Number(opt.batches);
+if (!Number.isInteger(BATCHES) || BATCHES < 0) throw new Error(`--batches: expected a whole number, got ${JSON.stringify(opt.batches)}`);
 const trees = (opt.tree ?? [root]).map((t) => path.resolve(t));
 const LOG_LEVELS = opt.log.split(",").filter((l) => l !== "");
 const PATHS = opt.paths.split(",").filter((p) => p !== "") as GatewayPath[];
