@@ -8,6 +8,7 @@
 // an unset temperature is 0.0 and n is 1, and MLflow sends both upstream.
 import { z } from "zod";
 import { isRecord } from "../../json";
+import { copyUndeclared, plainKeys, type PlainShape } from "../plain-body";
 import { bool, float, int, tagged, union } from "./pydantic";
 
 const str = () => z.string();
@@ -81,18 +82,23 @@ const chatKeySet: ReadonlySet<string> = new Set(chatKeys);
 const messageKeys: readonly string[] = Object.keys(chatMessage.shape);
 const messageKeySet: ReadonlySet<string> = new Set(messageKeys);
 const isSafeCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 1;
-/** The payload's keys the plain path takes, each with the check of a value other than null (all are nullish but the two with defaults). */
-const plainValueChecks: ReadonlyMap<string, (v: unknown) => boolean> = new Map<string, (v: unknown) => boolean>([
-  ["temperature", (v) => typeof v === "number" && v >= 0 && v <= 2],
-  ["n", isSafeCount],
-  ["stop", (v) => Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === "string")],
-  ["max_tokens", isSafeCount],
-  ["stream", (v) => typeof v === "boolean"],
-  ["stream_options", (v) => isRecord(v) && !Object.hasOwn(v, "__proto__")],
-  ["model", (v) => typeof v === "string"],
-]);
 /** MLflow's defaults, which the payload holds when the caller leaves them out. */
 const defaults: Readonly<Record<string, unknown>> = { temperature: 0, n: 1 };
+/** The payload's keys as the plain path takes them: every one nullish but the two with defaults. */
+const plainPayload: PlainShape = {
+  known: chatKeySet,
+  checks: new Map<string, (v: unknown) => boolean>([
+    ["temperature", (v) => typeof v === "number" && v >= 0 && v <= 2],
+    ["n", isSafeCount],
+    ["stop", (v) => Array.isArray(v) && v.length > 0 && v.every((s) => typeof s === "string")],
+    ["max_tokens", isSafeCount],
+    ["stream", (v) => typeof v === "boolean"],
+    ["stream_options", (v) => isRecord(v) && !Object.hasOwn(v, "__proto__")],
+    ["model", (v) => typeof v === "string"],
+  ]),
+  notNull: new Set(Object.keys(defaults)),
+  own: new Set(["messages"]),
+};
 
 /**
  * What `validate(chatRequest, payload)` gives for the common payload (text messages, the sampling
@@ -106,18 +112,8 @@ export function plainChatPayload(value: unknown): ChatPayload | undefined {
   if (!isRecord(value)) return undefined;
   const messages = plainMessages(value["messages"]);
   if (messages === undefined) return undefined;
-  let extras = false;
-  for (const key of Object.keys(value)) {
-    if (key === "messages") continue;
-    if (!chatKeySet.has(key)) {
-      if (key === "__proto__") return undefined;
-      extras = true;
-      continue;
-    }
-    const check = plainValueChecks.get(key);
-    const v = value[key];
-    if (check === undefined || (v === null ? Object.hasOwn(defaults, key) : !check(v))) return undefined;
-  }
+  const undeclared = plainKeys(value, plainPayload);
+  if (undeclared === undefined) return undefined;
   const out: Record<string, unknown> = {};
   for (const key of chatKeys) {
     if (key === "messages") out[key] = messages;
@@ -126,7 +122,7 @@ export function plainChatPayload(value: unknown): ChatPayload | undefined {
       out[key] = key === "stream_options" && v !== null ? { ...(v as Record<string, unknown>) } : key === "stop" && v !== null ? [...(v as string[])] : v;
     } else if (Object.hasOwn(defaults, key)) out[key] = defaults[key];
   }
-  if (extras) for (const key of Object.keys(value)) if (!chatKeySet.has(key)) out[key] = value[key];
+  if (undeclared) copyUndeclared(value, chatKeySet, out);
   return out as ChatPayload;
 }
 

@@ -19,6 +19,7 @@ import type {
 } from "../../../gen/modelgate/v1/common_pb";
 import { invalidArgument } from "../../errors";
 import { isRecord } from "../../json";
+import { copyUndeclared, plainKeys, type PlainShape } from "../plain-body";
 import { parseBody } from "../../services/validate";
 
 const text = z.string();
@@ -170,8 +171,10 @@ const messageRoles: ReadonlySet<string> = new Set(messageShape.role.options);
 const isFiniteNumber = (v: unknown) => typeof v === "number" && Number.isFinite(v);
 const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= 4_294_967_295;
 const isBoolean = (v: unknown) => typeof v === "boolean";
-/** The body's keys the plain path takes, each with the check of a value other than null. */
-const plainValueChecks: ReadonlyMap<string, (v: unknown) => boolean> = new Map<string, (v: unknown) => boolean>([
+/** The body's keys as the plain path takes them: every one nullish but `user` (a string when present). */
+const plainBody: PlainShape = {
+  known: bodyKeySet,
+  checks: new Map<string, (v: unknown) => boolean>([
   ["temperature", isFiniteNumber],
   ["top_p", isFiniteNumber],
   ["max_tokens", isCount],
@@ -183,7 +186,10 @@ const plainValueChecks: ReadonlyMap<string, (v: unknown) => boolean> = new Map<s
   ["stream", isBoolean],
   ["stream_options", (v) => plainStreamOptions(v) !== undefined],
   ["parallel_tool_calls", isBoolean],
-]);
+  ]),
+  notNull: new Set(["user"]),
+  own: new Set(["model", "messages"]),
+};
 
 /**
  * What the chat body's zod schema makes of the common body (text messages with a role, content
@@ -200,26 +206,15 @@ export function plainChatBody(value: unknown, strictMessages: boolean): ChatComp
   if (typeof model !== "string" || model === "") return undefined;
   const messages = plainMessages(value["messages"], strictMessages);
   if (messages === undefined) return undefined;
-  let extras = false;
-  for (const key of Object.keys(value)) {
-    if (key === "model" || key === "messages") continue;
-    if (!bodyKeySet.has(key)) {
-      if (key === "__proto__") return undefined;
-      extras = true;
-      continue;
-    }
-    const check = plainValueChecks.get(key);
-    const v = value[key];
-    // Every plain field is nullish but `user` (a string when present).
-    if (check === undefined || (v === null ? key === "user" : !check(v))) return undefined;
-  }
+  const undeclared = plainKeys(value, plainBody);
+  if (undeclared === undefined) return undefined;
   const out: Record<string, unknown> = {};
   for (const key of bodyKeys) {
     if (!Object.hasOwn(value, key)) continue;
     const v = value[key];
     out[key] = key === "messages" ? messages : key === "stream_options" && v !== null ? plainStreamOptions(v) : v;
   }
-  if (extras) for (const key of Object.keys(value)) if (!bodyKeySet.has(key)) out[key] = value[key];
+  if (undeclared) copyUndeclared(value, bodyKeySet, out);
   return out as ChatCompletionBody;
 }
 
