@@ -3,7 +3,7 @@
 //     [--surfaces openai,mlflow,connect,grpc] [--cpu-prof] [--bare] [--bundle] [--log info,silent]
 //     (also: responses, responses-nostore: POST /v1/responses with store true, OpenAI's default, and false;
 //     openai-stream: /v1/chat/completions with stream true and include_usage, read to [DONE])
-//     [--paths full,auth-off] [--batches N]
+//     [--paths full,auth-off] [--batches N] [--rewarm 1000]
 // Starts the fake upstream, then for each round and each tree (interleaved: A B A B …) a gateway
 // (`node --import tsx DIR/src/main.ts`) whose config has the issue-11 full path on: auth with a
 // key, a team and an endpoint request quota, the ledger (SQLite), logging info (stdout to
@@ -24,10 +24,13 @@
 // `--bare` adds the floors as one more "tree": the bare connect-node passthrough on Connect JSON and
 // gRPC, the bare node:http + undici proxy on the REST rows (its own path and the Connect JSON body).
 // `--batches N` keeps every system's process running for the whole round and alternates N
-// measured batches of `--n` calls between them (the warm-up only before the first; the order
-// reversed every other batch: A B, B A, …): a slow minute of the machine then falls on all
-// systems alike. With two systems or more, each one's batches are also paired with the first
-// system's (the median of the differences).
+// measured batches of `--n` calls between them (the warm-up before the first; before each later
+// one `--rewarm` calls, 1000 by default, not measured: a gateway that sat idle while the others
+// ran has had its young generation shrunk and its caches taken, and its first calls cost more;
+// the order reversed every other batch: A B, B A, …): a slow minute of the machine then falls on
+// all systems alike. With two systems or more, each one's batches are also paired with the first
+// system's, per two batches (A B + B A: each system once in each position), the median of the
+// differences.
 // `--cpu-prof` profiles the first tree's gateway in its first round and prints the summary
 // (bench/cpuprofile.ts). Other processes' CPU during each run is printed too (other load, % of a
 // CPU), as in bench/run.ts.
@@ -52,6 +55,7 @@ const { values: opt } = parseArgs({
     warmup: { type: "string", default: "3000" },
     rounds: { type: "string", default: "2" },
     batches: { type: "string", default: "0" },
+    rewarm: { type: "string", default: "1000" },
     surfaces: { type: "string", default: "openai,mlflow,connect,grpc" },
     "cpu-prof": { type: "boolean", default: false },
     bare: { type: "boolean", default: false },
@@ -66,6 +70,8 @@ const WARMUP = Number(opt.warmup);
 const ROUNDS = Number(opt.rounds);
 const BATCHES = Number(opt.batches);
 if (!Number.isInteger(BATCHES) || BATCHES < 0) throw new Error(`--batches: expected a whole number, got ${JSON.stringify(opt.batches)}`);
+const REWARM = Number(opt.rewarm);
+if (!Number.isInteger(REWARM) || REWARM < 0) throw new Error(`--rewarm: expected a whole number, got ${JSON.stringify(opt.rewarm)}`);
 const trees = (opt.tree ?? [root]).map((t) => path.resolve(t));
 const LOG_LEVELS = opt.log.split(",").filter((l) => l !== "");
 const PATHS = opt.paths.split(",").filter((p) => p !== "") as GatewayPath[];
@@ -406,9 +412,28 @@ for (let round = 0; round < ROUNDS; round++) {
   for (let b = 0; b < BATCHES; b++) {
     // A B, then B A: a drift of the machine within a pair of batches favours neither.
     const order = b % 2 === 0 ? running : [...running].reverse();
-    for (const r of order) await measureSystem(r, `round ${round + 1} batch ${b + 1}`, b === 0 ? WARMUP : 0);
+    for (const r of order) await measureSystem(r, `round ${round + 1} batch ${b + 1}`, b === 0 ? WARMUP : REWARM);
   }
   for (const r of running) await stopSystem(r);
+}
+
+/**
+ * Each system's cells against the first system's, in µs: with --batches, one difference per two
+ * batches (the mean of batch 2k, in A B order, and 2k+1, in B A order: each system measured once
+ * in each position, so a cost of the position, such as having sat idle while the others ran,
+ * cancels out); otherwise one per round.
+ */
+function pairedDiffs(base: Cell[], cells: Cell[]): number[] {
+  const n = Math.min(base.length, cells.length);
+  const diffs: number[] = [];
+  if (BATCHES < 2) {
+    for (let i = 0; i < n; i++) diffs.push((cells[i]!.cpuMsPerCall - base[i]!.cpuMsPerCall) * 1000);
+    return diffs;
+  }
+  for (let i = 0; i + 1 < n; i += 2) {
+    diffs.push(((cells[i]!.cpuMsPerCall + cells[i + 1]!.cpuMsPerCall - base[i]!.cpuMsPerCall - base[i + 1]!.cpuMsPerCall) / 2) * 1000);
+  }
+  return diffs;
 }
 
 const med = (xs: number[]) => {
@@ -430,13 +455,14 @@ for (const sys of systems) {
 // Paired against the first system: each batch (or round) of a system against the first system's
 // in the same batch, so the machine's drifts between batches cancel out.
 if (systems.length > 1) {
-  process.stdout.write(`\n| system | surface | CPU µs/call against ${systems[0]!.name}, paired (median of the differences) | lower in |\n| --- | --- | ---: | ---: |\n`);
+  const pairedBy = BATCHES >= 2 ? "per two batches (A B + B A)" : "per round";
+  process.stdout.write(`\n| system | surface | CPU µs/call against ${systems[0]!.name}, paired ${pairedBy} (median of the differences) | lower in |\n| --- | --- | ---: | ---: |\n`);
   for (const sys of systems.slice(1)) {
     for (const surface of SURFACES) {
       const base = results.get(`${systems[0]!.name}|${surface}`);
       const cells = results.get(`${sys.name}|${surface}`);
       if (!base || !cells) continue;
-      const diffs = cells.slice(0, base.length).map((c, i) => (c.cpuMsPerCall - base[i]!.cpuMsPerCall) * 1000);
+      const diffs = pairedDiffs(base, cells);
       const d = med(diffs);
       const pct = (d / (med(base.map((c) => c.cpuMsPerCall)) * 1000)) * 100;
       process.stdout.write(`| ${sys.name} | ${surface} | ${d >= 0 ? "+" : ""}${d.toFixed(0)} (${pct >= 0 ? "+" : ""}${pct.toFixed(1)} %) | ${diffs.filter((x) => x < 0).length} of ${diffs.length} |\n`);

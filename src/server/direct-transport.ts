@@ -135,7 +135,7 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
         context.abort(err);
         throw callError(err, context.responseHeader, context.responseTrailer);
       } finally {
-        context.abort(callOver); // clears the deadline timer and the signal links
+        context.finish(callOver); // clears the deadline timer and the signal links
       }
     },
 

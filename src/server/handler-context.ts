@@ -6,6 +6,7 @@
 // have: a timer only when it has one), and nothing listens on its own signal. The signal aborts
 // with the same reasons: the request's or the shutdown's, "the operation timed out"
 // (DEADLINE_EXCEEDED) at the deadline, or what `abort` gets.
+import { getEventListeners } from "node:events";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
@@ -15,7 +16,19 @@ import { MAX_TIMER_MS } from "../timers";
 import { FastHeaders } from "./fast-headers";
 import { bindCallContext, CallValues } from "./interceptor-chain";
 
-export type AbortableContext = HandlerContext & { abort(reason: unknown): void };
+export type AbortableContext = HandlerContext & {
+  /** Aborts the call's signal with `reason` (the deadline timer and the signal links released). */
+  abort(reason: unknown): void;
+  /**
+   * The call's answer is complete: releases the deadline timer and the signal links, and aborts
+   * the signal with `reason` only if something still listens on it. The abort itself creates and
+   * dispatches an Event, ~4 µs of a REST call's CPU, for a signal that by then nothing listens on:
+   * every wait inside a finished unary call (the upstream request, the router's attempt, a retry's
+   * sleep) has removed its listener. Work that outlives the call and watches the signal without a
+   * listener (polling \`aborted\`, or through \`AbortSignal.any\`) would not see it end: nothing does.
+   */
+  finish(reason: unknown): void;
+};
 
 export interface CallContextInit {
   method: DescMethod;
@@ -86,11 +99,18 @@ export function callContext(init: CallContextInit): AbortableContext {
   const timeoutMs = init.timeoutMs !== undefined && init.timeoutMs > MAX_TIMER_MS ? undefined : init.timeoutMs;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let shutdownCalls: Set<(reason: unknown) => void> | undefined;
-  const abort = (reason: unknown) => {
+  const release = () => {
     if (timer !== undefined) clearTimeout(timer);
     requestSignal?.removeEventListener("abort", onLinkAbort);
     shutdownCalls?.delete(abort);
+  };
+  const abort = (reason: unknown) => {
+    release();
     if (!controller.signal.aborted) controller.abort(reason);
+  };
+  const finish = (reason: unknown) => {
+    release();
+    if (!controller.signal.aborted && getEventListeners(controller.signal, "abort").length > 0) controller.abort(reason);
   };
   function onLinkAbort(this: AbortSignal) {
     abort(this.reason);
@@ -121,5 +141,6 @@ export function callContext(init: CallContextInit): AbortableContext {
     responseTrailer: new FastHeaders(),
     values: init.contextValues ?? new CallValues(),
     abort,
+    finish,
   });
 }

@@ -6,7 +6,8 @@
 // per-call costs (bench/README.md, "connect-es per call"): the async-generator pipeline of the
 // gRPC handler (ten generators per unary call), the `new URL()` per Connect POST, the response
 // body as an async iterable, and the context's abort() with no reason on every finished call,
-// which makes a DOMException with a stack trace (here one shared reason).
+// which makes a DOMException with a stack trace (here one shared reason, and only if something
+// still listens: handler-context.ts, finish).
 //
 // Anything this path does not handle the way connect-es does goes to connect-es's handler with the
 // body replayed: compressed requests, a GET, a Content-Length over the read limit, a body that is
@@ -225,7 +226,7 @@ async function connectUnary(m: FastMethod, opt: Options, binary: boolean, uReq: 
     if (!error.isWireError) mergeNonProtocolHeaders(context.responseHeader, error.metadata);
     body = errorToJsonBytes(error, opt.jsonOptions);
   } finally {
-    context.abort(callCompleted);
+    context.finish(callCompleted);
   }
   if (compression.response && body.byteLength >= opt.compressMinBytes) {
     body = await compression.response.compress(body);
@@ -257,7 +258,7 @@ async function grpcUnary(m: FastMethod, opt: Options, binary: boolean, uReq: Uni
     context.abort(e);
     setTrailerStatus(context.responseTrailer, e instanceof ConnectError ? e : new ConnectError("internal error", Code.Internal, undefined, undefined, e));
   } finally {
-    context.abort(callCompleted);
+    context.finish(callCompleted);
   }
   res.writeHead(200, toNodeHeaders(context.responseHeader));
   fixGrpcTrailer(context.responseTrailer);

@@ -4,7 +4,7 @@
 // interceptors once"); these are the pieces' own contracts.
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createContextKey, createContextValues, createMethodImplSpec, type HandlerContext, type Interceptor } from "@connectrpc/connect";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ChatRequestSchema, ChatService } from "../../gen/modelgate/v1/chat_pb";
 import { callContext } from "../../src/server/handler-context";
 import { CallValues, invokeUnary } from "../../src/server/interceptor-chain";
@@ -89,5 +89,69 @@ describe("invokeUnary", () => {
     await invokeUnary(spec as never, contextFor(), create(ChatRequestSchema, {}), first);
     await invokeUnary(spec as never, contextFor(), create(ChatRequestSchema, {}), [named("b")]);
     expect(applied).toEqual(["a", "b"]);
+  });
+});
+
+describe("callContext: finish and abort", () => {
+  const chat = ChatService.method.chat;
+  const over = new ConnectError("over", Code.Canceled);
+
+  function linked(timeoutMs: number | undefined) {
+    const request = new AbortController();
+    const shutdown = new AbortController();
+    const context = callContext({
+      method: chat,
+      protocolName: "test",
+      url: "/modelgate.v1.ChatService/Chat",
+      timeoutMs,
+      requestSignal: request.signal,
+      shutdownSignal: shutdown.signal,
+      requestHeader: new Headers(),
+      responseHeader: new Headers(),
+      contextValues: undefined,
+    });
+    return { request, shutdown, context };
+  }
+
+  it("finish with nothing listening leaves the signal as it is and unlinks it: the caller, the shutdown and the deadline no longer reach it", () => {
+    vi.useFakeTimers();
+    try {
+      const { request, shutdown, context } = linked(1_000);
+      context.finish(over);
+      expect(context.signal.aborted).toBe(false);
+      request.abort(new Error("the client went away"));
+      shutdown.abort(new Error("shutting down"));
+      vi.advanceTimersByTime(5_000);
+      expect(context.signal.aborted).toBe(false);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("finish aborts the signal with its reason when something still listens, once", () => {
+    const { context } = linked(undefined);
+    const reasons: unknown[] = [];
+    context.signal.addEventListener("abort", () => reasons.push(context.signal.reason));
+    context.finish(over);
+    context.finish(new Error("again"));
+    expect(reasons).toEqual([over]);
+  });
+
+  it("abort aborts with its reason whether or not anything listens, and finish after it changes nothing", () => {
+    const { context } = linked(undefined);
+    const failed = new ConnectError("failed", Code.Unavailable);
+    context.abort(failed);
+    context.finish(over);
+    expect(context.signal.aborted).toBe(true);
+    expect(context.signal.reason).toBe(failed);
+  });
+
+  it("a caller that goes away before finish still aborts the signal with its reason", () => {
+    const { request, context } = linked(undefined);
+    const gone = new Error("the client went away");
+    request.abort(gone);
+    context.finish(over);
+    expect(context.signal.reason).toBe(gone);
   });
 });
