@@ -3,7 +3,7 @@
 //     [--surfaces openai,mlflow,connect,grpc] [--cpu-prof] [--bare] [--bundle] [--log info,silent]
 //     (also: responses, responses-nostore: POST /v1/responses with store true, OpenAI's default, and false;
 //     openai-stream: /v1/chat/completions with stream true and include_usage, read to [DONE])
-//     [--paths full,auth-off] [--batches N] [--rewarm 1000]
+//     [--paths full,auth-off] [--batches N] [--rewarm 1000] [--tree-flags "NODE FLAGS"]...
 // Starts the fake upstream, then for each round and each tree (interleaved: A B A B …) a gateway
 // (`node --import tsx DIR/src/main.ts`) whose config has the issue-11 full path on: auth with a
 // key, a team and an endpoint request quota, the ledger (SQLite), logging info (stdout to
@@ -31,6 +31,9 @@
 // all systems alike. With two systems or more, each one's batches are also paired with the first
 // system's, per two batches (A B + B A: each system once in each position), the median of the
 // differences.
+// `--tree-flags "FLAGS"` (one per --tree, in order) adds Node flags to that tree's gateway, after
+// npm start's (a later flag wins): `--tree . --tree . --tree-flags "" --tree-flags
+// "--max-semi-space-size=16"` measures a flag against npm start's own.
 // `--cpu-prof` profiles the first tree's gateway in its first round and prints the summary
 // (bench/cpuprofile.ts). Other processes' CPU during each run is printed too (other load, % of a
 // CPU), as in bench/run.ts.
@@ -51,6 +54,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { values: opt } = parseArgs({
   options: {
     tree: { type: "string", multiple: true },
+    "tree-flags": { type: "string", multiple: true },
     n: { type: "string", default: "20000" },
     warmup: { type: "string", default: "3000" },
     rounds: { type: "string", default: "2" },
@@ -73,6 +77,10 @@ if (!Number.isInteger(BATCHES) || BATCHES < 0) throw new Error(`--batches: expec
 const REWARM = Number(opt.rewarm);
 if (!Number.isInteger(REWARM) || REWARM < 0) throw new Error(`--rewarm: expected a whole number, got ${JSON.stringify(opt.rewarm)}`);
 const trees = (opt.tree ?? [root]).map((t) => path.resolve(t));
+const treeFlags = opt["tree-flags"] ?? [];
+if (treeFlags.length > trees.length) throw new Error(`--tree-flags: ${treeFlags.length} given for ${trees.length} trees`);
+/** The extra Node flags of the i-th --tree (after npm start's, so a flag given here wins). */
+const flagsOf = (i: number): string[] => (treeFlags[i] ?? "").split(" ").filter((f) => f !== "");
 const LOG_LEVELS = opt.log.split(",").filter((l) => l !== "");
 const PATHS = opt.paths.split(",").filter((p) => p !== "") as GatewayPath[];
 type GatewayPath = "full" | "auth-off";
@@ -300,12 +308,17 @@ async function bundleOf(tree: string): Promise<string> {
 const fake = start("bench/fake-upstream-main.ts", [], root, process.env);
 const fakeUrl = (await lineFrom(fake, /listening (http:\/\/\S+)/))[1]!;
 
-type System = { name: string; tree?: string; logLevel?: string; gwPath?: GatewayPath };
-const systems: System[] = trees.flatMap((t) =>
+type System = { name: string; tree?: string; treeIndex?: number; logLevel?: string; gwPath?: GatewayPath };
+const systems: System[] = trees.flatMap((t, treeIndex) =>
   LOG_LEVELS.flatMap((level) =>
     PATHS.map((gwPath) => ({
-      name: (path.relative(root, t) || ".") + (LOG_LEVELS.length > 1 ? ` (log ${level})` : "") + (PATHS.length > 1 ? ` (${gwPath})` : ""),
+      name:
+        (path.relative(root, t) || ".") +
+        (flagsOf(treeIndex).length > 0 ? ` [${flagsOf(treeIndex).join(" ")}]` : "") +
+        (LOG_LEVELS.length > 1 ? ` (log ${level})` : "") +
+        (PATHS.length > 1 ? ` (${gwPath})` : ""),
       tree: t,
+      treeIndex,
       logLevel: level,
       gwPath,
     })),
@@ -345,7 +358,7 @@ async function startSystem(sys: System): Promise<Running> {
   const port = await freePort();
   const devNull = openSync("/dev/null", "w");
   const script = opt.bundle ? await bundleOf(sys.tree) : path.join(sys.tree, "src/main.ts");
-  const child = start(script, ["--config", "config.yaml", "--port", String(port)], cwd, { ...process.env, LOG_LEVEL: sys.logLevel ?? "info", TMPDIR: tsxTmp }, [...startNodeFlags, ...nodeArgs], devNull);
+  const child = start(script, ["--config", "config.yaml", "--port", String(port)], cwd, { ...process.env, LOG_LEVEL: sys.logLevel ?? "info", TMPDIR: tsxTmp }, [...startNodeFlags, ...flagsOf(sys.treeIndex ?? 0), ...nodeArgs], devNull);
   closeSync(devNull);
   const u = `http://127.0.0.1:${port}`;
   const until = Date.now() + 60_000;
