@@ -1,11 +1,11 @@
-import { createContextKey, type Interceptor } from "@connectrpc/connect";
+import { createContextKey, type Interceptor, type StreamRequest, type StreamResponse, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import { permissionDenied, unauthenticated } from "../errors";
 import type { KeyCache } from "../auth/key-cache";
 import { anonymous, sha256Hex, type Principal, type RuntimeState } from "../runtime";
 import type { KeyRecord } from "../store/types";
 import { checkAccess, sourceOfKeyId } from "../auth/access";
 import { type JwtVerifier, looksLikeJwt } from "../auth/jwt";
-import { callerKey, getCallEndpoint, getCallScope, setOnce } from "./call-info";
+import { callerKey, getCallEndpoint, getCallScope, setOnce, type CallScope } from "./call-info";
 
 const bearer = /^Bearer\s+(\S+)\s*$/i;
 
@@ -33,7 +33,9 @@ export interface AuthDeps {
  */
 export function authInterceptor(deps: AuthDeps = {}): Interceptor {
   const now = deps.now ?? Date.now;
-  return (next) => async (req) => {
+  // Not async: the call's own promise is returned (an async function resolving to a promise costs
+  // three more microtask turns), and only a token's check is awaited (admit).
+  return (next) => (req) => {
     const scope = getCallScope(req.contextValues);
     if (!scope) return next(req);
     const internal = req.contextValues.get(internalPrincipalKey);
@@ -45,10 +47,14 @@ export function authInterceptor(deps: AuthDeps = {}): Interceptor {
       setOnce(req.contextValues, callerKey, scope.streamed ? { principal: anonymous, recheck: recheckAnonymous } : { principal: anonymous });
       return next(req);
     }
-    const { grants } = scope.state.auth;
     const found = identify(req.header.get("authorization"), scope.state, deps.keyCache, req.signal, now());
     // An API key is looked up at once (no promise per call); only a token's check is awaited.
-    const who = found instanceof Promise ? await found : found;
+    return found instanceof Promise ? found.then((who) => admit(who, scope, req, next)) : admit(found, scope, req, next);
+  };
+
+  /** The call of an identified caller, if it may make it. */
+  function admit(who: Identified, scope: CallScope, req: UnaryRequest | StreamRequest, next: Parameters<Interceptor>[0]): Promise<UnaryResponse | StreamResponse> {
+    const { grants } = scope.state.auth;
     const { principal } = who;
     let recheck: ((state: RuntimeState) => Principal) | undefined;
     if (scope.streamed) {
@@ -76,7 +82,7 @@ export function authInterceptor(deps: AuthDeps = {}): Interceptor {
     setOnce(req.contextValues, callerKey, decision.allowed ? { principal, allowedModelVersions: decision.modelVersions, recheck } : { principal, recheck });
     if (!decision.allowed) throw permissionDenied(decision.missing);
     return next(req);
-  };
+  }
 }
 
 /** Who an Authorization header names, and what a stream's re-check needs: the key's hash, or the token's expiry. */

@@ -382,16 +382,30 @@ export async function policyEmbedInput(begun: PolicyCall, ctx: HandlerContext, p
   return params;
 }
 
-/** A unary chat or completion through the endpoint's policies. */
-export async function policyUnary<P extends Params, R extends AnswerLike>(
+/**
+ * A unary chat or completion through the endpoint's policies. An endpoint without policies gets
+ * `call`'s own promise (no async function around it: one resolving to a promise costs three more
+ * microtask turns).
+ */
+export function policyUnary<P extends Params, R extends AnswerLike>(
+  begun: PolicyCall,
+  ctx: HandlerContext,
+  params: P,
+  call: (params: P) => Promise<R>,
+): Promise<R> {
+  const policies = begun.endpoint.policies;
+  if (!policies) return call(withoutTemplate(begun.endpoint.name, params));
+  return unaryWithPolicies(policies, begun, ctx, params, call);
+}
+
+async function unaryWithPolicies<P extends Params, R extends AnswerLike>(
+  policies: EndpointPolicies,
   begun: PolicyCall,
   ctx: HandlerContext,
   params: P,
   call: (params: P) => Promise<R>,
 ): Promise<R> {
   const { endpoint, outcome } = begun;
-  const policies = endpoint.policies;
-  if (!policies) return call(withoutTemplate(endpoint.name, params));
   params = await applyTemplate(policies.template, begun, ctx.signal, params);
   params = await requestSide(policies, begun, ctx, params);
   const schemas = schemasOf(params);

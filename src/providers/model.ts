@@ -81,29 +81,41 @@ function httpModel(given: Provider, target: ModelTarget, upstream: UpstreamClien
   const { chat, complete, embed, predict } = given;
   const provider = upstreamPeer(given, target);
   /**
-   * A unary call: the request sent, its answer read by the provider. An error the answer carries
-   * (a 200 with `{"error": …}`) is the upstream's text: it never quotes the request's credentials.
+   * A unary call: the request built and sent, its answer read by the provider. An error the answer
+   * carries (a 200 with `{"error": …}`) is the upstream's text: it never quotes the request's
+   * credentials. A promise chain rather than async functions around the upstream's promise (one
+   * suspended frame less per call in flight); a request that cannot be built rejects, as before.
    */
-  const unary = async <T>(req: UpstreamRequest, read: (body: unknown) => T, call: CallOptions): Promise<T> => {
-    const body = await upstream.json(req, provider, call);
+  const unary = <T>(request: () => UpstreamRequest, read: (body: unknown) => T, call: CallOptions): Promise<T> => {
+    let req: UpstreamRequest;
+    let sent: Promise<unknown>;
     try {
-      return read(body);
+      req = request();
+      sent = upstream.json(req, provider, call);
     } catch (err) {
-      throw withoutCredentials(err, req.headers, req.url);
+      return Promise.reject(err);
     }
+    return sent.then((body) => {
+      try {
+        return read(body);
+      } catch (err) {
+        throw withoutCredentials(err, req.headers, req.url);
+      }
+    });
   };
   return {
-    chat: chat && (async (params, call) => named(await unary(chat.request(params, target, false), (b) => chat.response(b), call), target, call)),
+    chat: chat && ((params, call) => unary(() => chat.request(params, target, false), (b) => named(chat.response(b), target, call), call)),
     streamChat: chat && ((params, call) =>
       namedStream(upstream.stream(chat.request(params, target, true), chat.streamDecoder(), provider, call, usageChunk), target, call)),
-    complete: complete && (async (params, call) => named(await unary(complete.request(params, target, false), (b) => complete.response(b), call), target, call)),
+    complete: complete && ((params, call) => unary(() => complete.request(params, target, false), (b) => named(complete.response(b), target, call), call)),
     streamComplete: complete && ((params, call) =>
       namedStream(upstream.stream(complete.request(params, target, true), complete.streamDecoder(), provider, call, usageChunk), target, call)),
-    embed: embed && (async (params, call) => {
-      const res = await unary(embed.request(params, target), (b) => embed.response(b), call);
-      return res.model ? res : { ...res, model: target.name };
-    }),
-    predict: predict && ((params, call) => unary(predict.request(params, target), (b) => predict.response(b), call)),
+    embed: embed && ((params, call) =>
+      unary(() => embed.request(params, target), (b) => {
+        const res = embed.response(b);
+        return res.model ? res : { ...res, model: target.name };
+      }, call)),
+    predict: predict && ((params, call) => unary(() => predict.request(params, target), (b) => predict.response(b), call)),
   };
 }
 

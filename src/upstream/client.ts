@@ -80,6 +80,12 @@ const maxErrorBody = 64 * 1024;
 
 type UsageInit = Omit<Usage, "$typeName" | "$unknown"> | undefined;
 
+/** A request ready to send: its headers (signed, for a provider that signs) and JSON body. */
+interface Prepared {
+  headers: Record<string, string>;
+  body: string | undefined;
+}
+
 export class UpstreamClient {
   private readonly agent: Dispatcher;
   private readonly timeoutMs: number;
@@ -99,10 +105,16 @@ export class UpstreamClient {
     }).compose(dropRawHeaders);
   }
 
-  /** Sends the request and returns the parsed JSON body of a 2xx answer. */
-  async json(req: UpstreamRequest, provider: Provider, call: UpstreamCall): Promise<unknown> {
+  /**
+   * Sends the request and returns the parsed JSON body of a 2xx answer. Untraced, the attempt's
+   * own promise (not async: an async function resolving to a promise costs three more microtask turns).
+   */
+  json(req: UpstreamRequest, provider: Provider, call: UpstreamCall): Promise<unknown> {
     const attempt = call.trace?.startAttempt(provider.name, req);
-    if (!attempt) return this.jsonAttempt(req, provider, call);
+    return attempt ? this.tracedJson(req, provider, call, attempt) : this.jsonAttempt(req, provider, call);
+  }
+
+  private async tracedJson(req: UpstreamRequest, provider: Provider, call: UpstreamCall, attempt: UpstreamAttempt): Promise<unknown> {
     try {
       const body = await this.jsonAttempt(req, provider, call, attempt);
       attempt.end();
@@ -131,7 +143,8 @@ export class UpstreamClient {
 
   /** A unary call: the answer is read whole (requestBuffered: no Readable stream per call), then parsed. */
   private async jsonAttempt(req: UpstreamRequest, provider: Provider, call: UpstreamCall, attempt?: UpstreamAttempt): Promise<unknown> {
-    const { headers, body } = await this.prepare(req, provider, call, "application/json", attempt);
+    const prepared = this.prepare(req, provider, call, "application/json", attempt);
+    const { headers, body } = prepared instanceof Promise ? await prepared : prepared;
     let reached = false;
     let res: BufferedAnswer;
     try {
@@ -192,7 +205,8 @@ export class UpstreamClient {
   }
 
   /** The request's headers (trace context, request id, idempotency key, the provider's auth) and body. */
-  private async prepare(req: UpstreamRequest, provider: Provider, call: UpstreamCall, accept: string, attempt: UpstreamAttempt | undefined) {
+  /** The request's headers and body; a promise only when the provider signs requests (no await per call otherwise). */
+  private prepare(req: UpstreamRequest, provider: Provider, call: UpstreamCall, accept: string, attempt: UpstreamAttempt | undefined): Prepared | Promise<Prepared> {
     const headers: Record<string, string> = { accept, ...req.headers };
     if (attempt) Object.assign(headers, attempt.headers);
     else if (call.traceparent) headers["traceparent"] = call.traceparent;
@@ -203,19 +217,23 @@ export class UpstreamClient {
       body = JSON.stringify(req.body);
       headers["content-type"] ??= "application/json";
     }
-    if (provider.authorize) {
-      try {
-        Object.assign(headers, await provider.authorize(req, body, call.signal));
-      } catch (err) {
-        throw failure(provider, call, err);
-      }
+    if (!provider.authorize) return { headers, body };
+    return this.authorized(provider.authorize, req, provider, call, headers, body);
+  }
+
+  private async authorized(authorize: NonNullable<Provider["authorize"]>, req: UpstreamRequest, provider: Provider, call: UpstreamCall, headers: Record<string, string>, body: string | undefined): Promise<Prepared> {
+    try {
+      Object.assign(headers, await authorize(req, body, call.signal));
+    } catch (err) {
+      throw failure(provider, call, err);
     }
     return { headers, body };
   }
 
   /** Sends the request; a 2xx answer with the headers it was sent with (whose credentials no error may quote). */
   private async send(req: UpstreamRequest, provider: Provider, call: UpstreamCall, accept: string, attempt?: UpstreamAttempt, signal = call.signal): Promise<Sent> {
-    const { headers, body } = await this.prepare(req, provider, call, accept, attempt);
+    const prepared = this.prepare(req, provider, call, accept, attempt);
+    const { headers, body } = prepared instanceof Promise ? await prepared : prepared;
     let res: StreamedAnswer;
     try {
       res = await requestStreamed(this.agent, req.url, {
