@@ -114,19 +114,25 @@ class Metered extends EndsOnce {
  * Runs `next` and rewrites whatever it throws, before the response or in the middle of a
  * stream, with `map` (which returns the error to throw instead).
  */
-export async function mapCallErrors(
+export function mapCallErrors(
   next: Parameters<Interceptor>[0],
   req: Parameters<Parameters<Interceptor>[0]>[0],
   map: (err: unknown) => unknown,
 ): Promise<UnaryResponse | StreamResponse> {
-  let res;
+  // A promise chain, not an async function: no frame suspended per call in flight. What `next`
+  // throws at once is mapped too, and rejects.
+  let called: Promise<UnaryResponse | StreamResponse>;
   try {
-    res = await next(req);
+    called = next(req);
   } catch (err) {
-    throw map(err);
+    return Promise.reject(map(err));
   }
-  if (!res.stream) return res;
-  return withMessage(res, wrapStream(res.message, new MappedErrors(map)));
+  return called.then(
+    (res) => (res.stream ? withMessage(res, wrapStream(res.message, new MappedErrors(map))) : res),
+    (err: unknown) => {
+      throw map(err);
+    },
+  );
 }
 
 /** mapCallErrors' stage: results as they are, each failure through `map`. */

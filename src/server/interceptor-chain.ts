@@ -93,10 +93,21 @@ function chainOf(spec: MethodImplSpec, interceptors: readonly Interceptor[], inn
 function unaryImpl(spec: MethodImplSpec): AnyFn {
   const method = spec.method;
   const impl = spec.impl as (req: unknown, ctx: HandlerContext) => unknown;
-  return (async (req: UnaryRequest): Promise<UnaryResponse> => {
-    const context = callContextOf(req);
-    const message = create(method.output, (await impl(req.message, merged(context, req))) as never);
-    return { stream: false, message, method, service: method.parent, header: context.responseHeader, trailer: context.responseTrailer } as UnaryResponse;
+  // Promise chains, not async functions, here and in invokeUnary: no frame suspended per call in
+  // flight. Either rejects; neither throws.
+  return ((req: UnaryRequest): Promise<UnaryResponse> => {
+    let context: HandlerContext;
+    let answered: unknown;
+    try {
+      context = callContextOf(req);
+      answered = impl(req.message, merged(context, req));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return Promise.resolve(answered).then((output) => {
+      const message = create(method.output, output as never);
+      return { stream: false, message, method, service: method.parent, header: context.responseHeader, trailer: context.responseTrailer } as UnaryResponse;
+    });
   }) as AnyFn;
 }
 
@@ -131,17 +142,24 @@ function requestOf(spec: MethodImplSpec, context: HandlerContext, stream: boolea
  * the response's headers and trailers copied into the context's. `context` must be bound
  * (bindCallContext).
  */
-export async function invokeUnary<I extends DescMessage, O extends DescMessage>(
+export function invokeUnary<I extends DescMessage, O extends DescMessage>(
   spec: MethodImplSpec<I, O> & { kind: "unary" },
   context: HandlerContext,
   input: MessageShape<I>,
   interceptors: readonly Interceptor[],
 ): Promise<MessageShape<O>> {
-  const next = chainOf(spec as MethodImplSpec, interceptors, unaryImpl);
-  const { message, header, trailer } = await next(requestOf(spec as MethodImplSpec, context, false, input));
-  copyHeaders(header, context.responseHeader);
-  copyHeaders(trailer, context.responseTrailer);
-  return message as MessageShape<O>;
+  let called: Promise<UnaryResponse>;
+  try {
+    const next = chainOf(spec as MethodImplSpec, interceptors, unaryImpl);
+    called = next(requestOf(spec as MethodImplSpec, context, false, input)) as Promise<UnaryResponse>;
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return called.then(({ message, header, trailer }) => {
+    copyHeaders(header, context.responseHeader);
+    copyHeaders(trailer, context.responseTrailer);
+    return message as MessageShape<O>;
+  });
 }
 
 /**

@@ -2,7 +2,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { ChatRequest, ChatService, StreamChatRequest } from "../../gen/modelgate/v1/chat_pb";
 import type { ChatParams } from "../providers/types";
 import { policyStream, policyUnary } from "../policies/pipeline";
-import { beginEndpointCall, lazyStream, recordAnswer, routedStream, routedUnary, missingMethod, routingOf, recordedStream, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, lazyStream, routedStream, routedUnary, missingMethod, recordedStream, recordedUnary, type ServiceDeps } from "./endpoint-call";
 import { chatRequestSchema, plainChatRequest, validate } from "./validate";
 
 export function chatParams(req: ChatRequest | StreamChatRequest): ChatParams {
@@ -16,13 +16,14 @@ export function chatService(deps: ServiceDeps): ServiceImpl<typeof ChatService> 
     // promise costs three more microtask turns).
     chat(req, ctx) {
       const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/chat");
-      return policyUnary({ endpoint, outcome, options, embed: deps.embed }, ctx, chatParams(req), async (params) => {
-        const res = endpoint.router
-          ? await routedUnary(endpoint.router, ctx, outcome, options, (c, call) => (c.chat ?? missingMethod(endpoint))(params, call))
-          : await (endpoint.client.chat ?? missingMethod(endpoint))(params, options);
-        recordAnswer(outcome, res);
-        return Object.assign(res, { routing: routingOf(outcome) });
-      });
+      return policyUnary({ endpoint, outcome, options, embed: deps.embed }, ctx, chatParams(req), (params) =>
+        recordedUnary(
+          endpoint.router
+            ? routedUnary(endpoint.router, ctx, outcome, options, (c, call) => (c.chat ?? missingMethod(endpoint))(params, call))
+            : (endpoint.client.chat ?? missingMethod(endpoint))(params, options),
+          outcome,
+        ),
+      );
     },
     // Lazy (opened on the first read, as a generator's body) and without a generator of its own
     // suspended over the stream (see lazyStream).

@@ -2,7 +2,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import type { CompleteRequest, CompletionsService, StreamCompleteRequest } from "../../gen/modelgate/v1/completions_pb";
 import type { CompleteParams } from "../providers/types";
 import { policyStream, policyUnary } from "../policies/pipeline";
-import { beginEndpointCall, lazyStream, recordAnswer, routedStream, routedUnary, missingMethod, routingOf, recordedStream, type ServiceDeps } from "./endpoint-call";
+import { beginEndpointCall, lazyStream, routedStream, routedUnary, missingMethod, recordedStream, recordedUnary, type ServiceDeps } from "./endpoint-call";
 import { completeRequestSchema, validate } from "./validate";
 
 export function completeParams(req: CompleteRequest | StreamCompleteRequest): CompleteParams {
@@ -16,13 +16,14 @@ export function completionsService(deps: ServiceDeps): ServiceImpl<typeof Comple
     // promise costs three more microtask turns).
     complete(req, ctx) {
       const { endpoint, outcome, options } = beginEndpointCall(deps, ctx, req.endpoint, "llm/v1/completions");
-      return policyUnary({ endpoint, outcome, options, embed: deps.embed }, ctx, completeParams(req), async (params) => {
-        const res = endpoint.router
-          ? await routedUnary(endpoint.router, ctx, outcome, options, (c, call) => (c.complete ?? missingMethod(endpoint))(params, call))
-          : await (endpoint.client.complete ?? missingMethod(endpoint))(params, options);
-        recordAnswer(outcome, res);
-        return Object.assign(res, { routing: routingOf(outcome) });
-      });
+      return policyUnary({ endpoint, outcome, options, embed: deps.embed }, ctx, completeParams(req), (params) =>
+        recordedUnary(
+          endpoint.router
+            ? routedUnary(endpoint.router, ctx, outcome, options, (c, call) => (c.complete ?? missingMethod(endpoint))(params, call))
+            : (endpoint.client.complete ?? missingMethod(endpoint))(params, options),
+          outcome,
+        ),
+      );
     },
     // Lazy (opened on the first read, as a generator's body) and without a generator of its own
     // suspended over the stream (see lazyStream).

@@ -100,6 +100,20 @@ export function recordAnswer(outcome: CallOutcome, answer: { usage?: CallOutcome
   if (answer.modelVersion !== undefined) outcome.modelVersion = answer.modelVersion;
 }
 
+/**
+ * A unary answer with its outcome recorded (recordAnswer) and the routing it took: a promise chain
+ * on the answer, not an async function around it (no frame suspended per call in flight).
+ */
+export function recordedUnary<R extends { usage?: CallOutcome["usage"]; model?: string; modelVersion?: string }>(
+  answer: Promise<R>,
+  outcome: CallOutcome,
+): Promise<R & { routing: ReturnType<typeof routingOf> }> {
+  return answer.then((res) => {
+    recordAnswer(outcome, res);
+    return Object.assign(res, { routing: routingOf(outcome) });
+  });
+}
+
 /** The stream's output so far, for settling it if it ends without usage (see CallOutcome). */
 export function streamedOutput(outcome: CallOutcome): StreamedTokenCounter {
   return (outcome.streamedOutput ??= new StreamedTokenCounter());

@@ -62,89 +62,116 @@ export function requestBuffered(dispatcher: Dispatcher, url: string, opts: Buffe
   if (signal.aborted) return Promise.reject(signal.reason);
   const { origin, path } = targetOf(url);
   return new Promise<BufferedAnswer>((resolve, reject) => {
-    let controller: Dispatcher.DispatchController | undefined;
-    let statusCode = 0;
-    let headers: IncomingHttpHeaders = {};
-    /** When the whole body must be in (performance.now()), set once the head is. */
-    let bodyDeadline = Infinity;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const settle = (err: unknown, answer?: BufferedAnswer) => {
-      if (settled) return;
-      settled = true;
-      opts.held?.give(size);
-      signal.removeEventListener("abort", onAbort);
-      if (answer !== undefined) resolve(answer);
-      else reject(err);
-    };
-    function onAbort() {
-      if (controller !== undefined) controller.abort(signal.reason);
-      else settle(signal.reason);
-    }
-    signal.addEventListener("abort", onAbort);
-    const answer = () => ({ statusCode, headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) });
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
-        controller = c;
-        if (settled) c.abort(signal.reason);
-      },
-      onResponseStart(_c, status, responseHeaders) {
-        if (status < 200) return; // 1xx: informational, the answer is still to come
-        statusCode = status;
-        headers = responseHeaders as IncomingHttpHeaders;
-        bodyDeadline = performance.now() + opts.bodyTimeout;
-        opts.onStatus?.(status);
-      },
-      onResponseData(c, chunk) {
-        if (settled) return;
-        if (opts.held !== undefined && !opts.held.take(chunk.length)) {
-          chunks.length = 0;
-          const err = opts.held.full();
-          settle(err);
-          c.abort(err);
-          return;
-        }
-        chunks.push(chunk);
-        size += chunk.length;
-        // Checked as pieces come (a trickle sends them); a body that stops is undici's gap timeout.
-        if (performance.now() > bodyDeadline) {
-          const err = new undiciErrors.BodyTimeoutError();
-          // An error answer still answers with its status and what came of it.
-          if (statusCode >= 300) settle(undefined, answer());
-          else settle(err);
-          c.abort(err);
-          return;
-        }
-        if (statusCode >= 200 && statusCode < 300) {
-          if (size > opts.maxBytes) {
-            chunks.length = 0;
-            settle(new OversizeAnswerError(`body is larger than ${opts.maxBytes} bytes`));
-            c.abort(new Error("body larger than its cap"));
-          }
-        } else if (size >= opts.maxErrorBytes) {
-          // Enough of an error body: answer with it and stop reading (as readCapped did).
-          settle(undefined, answer());
-          c.abort(new Error("error body read up to its cap"));
-        }
-      },
-      onResponseEnd() {
-        settle(undefined, answer());
-      },
-      onResponseError(_c, err) {
-        if (signal.aborted) settle(signal.reason);
-        // An error answer whose body broke off still answers with its status (and what came of it).
-        else if (statusCode >= 300) settle(undefined, answer());
-        else settle(err);
-      },
-    };
+    const call = new BufferedCall(opts, resolve, reject);
+    signal.addEventListener("abort", call);
     try {
       dispatcher.dispatch(
         { origin, path, method: opts.method as Dispatcher.HttpMethod, headers: opts.headers, body: opts.body, headersTimeout: opts.headersTimeout, bodyTimeout: opts.bodyTimeout },
-        handler,
+        call,
       );
     } catch (err) {
-      settle(err);
+      call.settle(err);
     }
   });
+}
+
+/**
+ * One request of requestBuffered: undici's handler, and the abort listener of the request's
+ * signal (handleEvent). One object with its methods on the prototype rather than a handler of
+ * closures over the request's state (issue 11: what a call in flight holds).
+ */
+class BufferedCall implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private statusCode = 0;
+  private headers: IncomingHttpHeaders = {};
+  /** When the whole body must be in (performance.now()), set once the head is. */
+  private bodyDeadline = Infinity;
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private settled = false;
+
+  constructor(
+    private readonly opts: BufferedRequest,
+    private readonly resolve: (answer: BufferedAnswer) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {}
+
+  settle(err: unknown, answer?: BufferedAnswer): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.opts.held?.give(this.size);
+    this.opts.signal.removeEventListener("abort", this);
+    if (answer !== undefined) this.resolve(answer);
+    else this.reject(err);
+  }
+
+  /** The signal's abort. */
+  handleEvent(): void {
+    const { signal } = this.opts;
+    if (this.controller !== undefined) this.controller.abort(signal.reason);
+    else this.settle(signal.reason);
+  }
+
+  private answer(): BufferedAnswer {
+    const { chunks, size } = this;
+    return { statusCode: this.statusCode, headers: this.headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size) };
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+    if (this.settled) c.abort(this.opts.signal.reason);
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, status: number, responseHeaders: IncomingHttpHeaders): void {
+    if (status < 200) return; // 1xx: informational, the answer is still to come
+    this.statusCode = status;
+    this.headers = responseHeaders;
+    this.bodyDeadline = performance.now() + this.opts.bodyTimeout;
+    this.opts.onStatus?.(status);
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.settled) return;
+    const { opts } = this;
+    if (opts.held !== undefined && !opts.held.take(chunk.length)) {
+      this.chunks.length = 0;
+      const err = opts.held.full();
+      this.settle(err);
+      c.abort(err);
+      return;
+    }
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    // Checked as pieces come (a trickle sends them); a body that stops is undici's gap timeout.
+    if (performance.now() > this.bodyDeadline) {
+      const err = new undiciErrors.BodyTimeoutError();
+      // An error answer still answers with its status and what came of it.
+      if (this.statusCode >= 300) this.settle(undefined, this.answer());
+      else this.settle(err);
+      c.abort(err);
+      return;
+    }
+    if (this.statusCode >= 200 && this.statusCode < 300) {
+      if (this.size > opts.maxBytes) {
+        this.chunks.length = 0;
+        this.settle(new OversizeAnswerError(`body is larger than ${opts.maxBytes} bytes`));
+        c.abort(new Error("body larger than its cap"));
+      }
+    } else if (this.size >= opts.maxErrorBytes) {
+      // Enough of an error body: answer with it and stop reading (as readCapped did).
+      this.settle(undefined, this.answer());
+      c.abort(new Error("error body read up to its cap"));
+    }
+  }
+
+  onResponseEnd(): void {
+    this.settle(undefined, this.answer());
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    if (this.opts.signal.aborted) this.settle(this.opts.signal.reason);
+    // An error answer whose body broke off still answers with its status (and what came of it).
+    else if (this.statusCode >= 300) this.settle(undefined, this.answer());
+    else this.settle(err);
+  }
 }
