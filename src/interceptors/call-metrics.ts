@@ -2,7 +2,7 @@
 // (with its trace id for exemplars), and for streamed answers the time to the first message, the
 // time per output token after it, and how many streams are open. Sits after auth and before
 // quota in the chain, so it counts what the ledger records and sees the stream quota settles.
-import { Code, ConnectError, type ContextValues, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, type ContextValues, type Interceptor, type StreamRequest, type StreamResponse, type UnaryRequest, type UnaryResponse } from "@connectrpc/connect";
 import type { FeedbackBook } from "../observability/feedback";
 import type { LiveSeries, LiveStats } from "../observability/live-stats";
 import type { GatewayMetrics } from "../observability/metrics";
@@ -63,18 +63,28 @@ export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: Feedb
       });
     }
   };
-  return (next) => async (req) => {
+  // A promise chain, not an async function: no frame suspended per call in flight. What `next`
+  // throws at once is counted too, and rejects.
+  return (next) => (req) => {
     const values = req.contextValues;
     const scope = getCallScope(values);
     if (!scope || !modelServices.has(req.service.typeName)) return next(req);
     const endpointName = getCallEndpoint(values)?.name;
-    let res;
-    try {
-      res = await next(req);
-    } catch (err) {
+    const failed = (err: unknown) => {
       finish(scope, values, endpointName, err, performance.now());
-      throw err;
+      return Promise.reject(err);
+    };
+    let called;
+    try {
+      called = next(req);
+    } catch (err) {
+      return failed(err);
     }
+    return called.then((res) => answered(req, res, scope, endpointName), failed);
+  };
+
+  function answered(req: UnaryRequest | StreamRequest, res: UnaryResponse | StreamResponse, scope: CallScope, endpointName: string | undefined): UnaryResponse | StreamResponse {
+    const values = req.contextValues;
     if (!res.stream) {
       finish(scope, values, endpointName, undefined, performance.now());
       return res;
@@ -116,6 +126,6 @@ export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: Feedb
         },
       };
     });
-  };
+  }
 }
 

@@ -44,7 +44,8 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
   // That ledger SUM may scan a period's rows (on a SQLite file it runs on the read worker, within
   // store.sqlite.read_timeout_ms): only the calls that find the seed unsettled wait for it.
   const seeding = new Map<string, Promise<void>>();
-  const seedSpendCounters = (checks: PlannedCheck[], who: CallParty): Promise<unknown> => {
+  /** Waits for the spend counters' seeds; undefined when the call has no spend limit (no promise per call then). */
+  const seedSpendCounters = (checks: PlannedCheck[], who: CallParty): Promise<unknown> | undefined => {
     const pending: Promise<void>[] = [];
     for (const c of checks) {
       if (!c.spendOf) continue;
@@ -64,9 +65,12 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
       }
       pending.push(seed);
     }
-    return pending.length === 0 ? Promise.resolve() : Promise.all(pending);
+    return pending.length === 0 ? undefined : Promise.all(pending);
   };
-  return (next) => async (req) => {
+  // Promise chains, not an async function: no frame suspended per call in flight, and no turn of
+  // the microtask queue for a seed the call does not wait for. Before the counters are hit, what
+  // fails throws or rejects without a ledger row, as before; from then on each failure settles.
+  return (next) => (req) => {
     const context = req.contextValues;
     const scope = getCallScope(context);
     if (!scope || !modelServices.has(req.service.typeName)) return next(req);
@@ -146,31 +150,38 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
       });
     };
 
-    await seedSpendCounters(checks, who);
-    let values: number[] = [];
-    if (checks.length > 0) {
-      const decision = await counters.hitAll(checks);
-      if (!decision.allowed) {
-        const failed = checks[decision.failed ?? 0]!;
-        const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
-        const err = resourceExhausted(`${describeCheck(failed)} reached; retry in ${seconds}s`, decision.retryAfterMs);
-        rateLimitHeaders(err.metadata, checks, decision.values, now(), false);
-        checks.length = 0; // nothing was counted: nothing to settle
-        settle(err);
-        throw err;
-      }
-      values = decision.values;
-    }
-
-    let res: UnaryResponse | StreamResponse;
-    try {
-      res = await next(req);
-    } catch (err) {
+    const failed = (err: unknown) => {
       settle(err);
-      throw err;
-    }
-    if (checks.length > 0) rateLimitHeaders(res.header, checks, values, now(), true);
-    return onCallEnd(res, req.signal, settle);
+      return Promise.reject(err);
+    };
+    const proceed = (values: number[]): Promise<UnaryResponse | StreamResponse> => {
+      let called: Promise<UnaryResponse | StreamResponse>;
+      try {
+        called = next(req);
+      } catch (err) {
+        return failed(err);
+      }
+      return called.then((res) => {
+        if (checks.length > 0) rateLimitHeaders(res.header, checks, values, now(), true);
+        return onCallEnd(res, req.signal, settle);
+      }, failed);
+    };
+    const hit = (): Promise<UnaryResponse | StreamResponse> => {
+      if (checks.length === 0) return proceed([]);
+      return counters.hitAll(checks).then((decision) => {
+        if (!decision.allowed) {
+          const exceeded = checks[decision.failed ?? 0]!;
+          const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+          const err = resourceExhausted(`${describeCheck(exceeded)} reached; retry in ${seconds}s`, decision.retryAfterMs);
+          rateLimitHeaders(err.metadata, checks, decision.values, now(), false);
+          checks.length = 0; // nothing was counted: nothing to settle
+          return failed(err);
+        }
+        return proceed(decision.values);
+      });
+    };
+    const seeded = seedSpendCounters(checks, who);
+    return seeded === undefined ? hit() : seeded.then(hit);
   };
 }
 
