@@ -109,7 +109,7 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
     });
 
   const transport: DirectTransport = {
-    async unary<I extends DescMessage, O extends DescMessage>(
+    unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
       signal: AbortSignal | undefined,
       timeoutMs: number | undefined,
@@ -117,26 +117,40 @@ export function createDirectTransport(routes: (router: ConnectRouter) => void, o
       input: MessageInitShape<I>,
       contextValues?: ContextValues,
     ): Promise<UnaryResponse<I, O>> {
-      const { spec, interceptors, url } = lookup(method);
-      if (spec.kind !== "unary") throw new ConnectError(`${method.parent.typeName}/${method.name} is not unary`, Code.Internal);
-      const message = conformRequest(method.input, input);
-      const context = contextFor(method, url, signal, timeoutMs, header, contextValues);
+      // A promise chain, not an async function: no frame suspended per call in flight. It rejects;
+      // it never throws.
+      let context: AbortableContext;
+      let called: Promise<MessageShape<O>>;
       try {
-        const output = await invokeUnary(spec, context, message, interceptors);
-        return {
-          stream: false,
-          service: method.parent,
-          method,
-          header: context.responseHeader,
-          trailer: context.responseTrailer,
-          message: conformResponse(method.output, output as MessageShape<O>),
-        };
+        const { spec, interceptors, url } = lookup(method);
+        if (spec.kind !== "unary") throw new ConnectError(`${method.parent.typeName}/${method.name} is not unary`, Code.Internal);
+        const message = conformRequest(method.input, input);
+        context = contextFor(method, url, signal, timeoutMs, header, contextValues);
+        called = invokeUnary(spec, context, message, interceptors) as Promise<MessageShape<O>>;
       } catch (err) {
-        context.abort(err);
-        throw callError(err, context.responseHeader, context.responseTrailer);
-      } finally {
-        context.finish(callOver); // clears the deadline timer and the signal links
+        return Promise.reject(err);
       }
+      const failed = (err: unknown): never => {
+        context.abort(err); // also clears the deadline timer and the signal links
+        throw callError(err, context.responseHeader, context.responseTrailer);
+      };
+      return called.then((output) => {
+        let res: UnaryResponse<I, O>;
+        try {
+          res = {
+            stream: false,
+            service: method.parent,
+            method,
+            header: context.responseHeader,
+            trailer: context.responseTrailer,
+            message: conformResponse(method.output, output),
+          };
+        } catch (err) {
+          return failed(err);
+        }
+        context.finish(callOver); // clears the deadline timer and the signal links
+        return res;
+      }, failed);
     },
 
     stream<I extends DescMessage, O extends DescMessage>(

@@ -141,14 +141,30 @@ export class UpstreamClient {
     return text;
   }
 
-  /** A unary call: the answer is read whole (requestBuffered: no Readable stream per call), then parsed. */
-  private async jsonAttempt(req: UpstreamRequest, provider: Provider, call: UpstreamCall, attempt?: UpstreamAttempt): Promise<unknown> {
-    const prepared = this.prepare(req, provider, call, "application/json", attempt);
-    const { headers, body } = prepared instanceof Promise ? await prepared : prepared;
-    let reached = false;
-    let res: BufferedAnswer;
+  /**
+   * A unary call: the answer is read whole (requestBuffered: no Readable stream per call), then
+   * parsed. Promise chains, not an async function: no frame suspended per call in flight. It
+   * rejects; it never throws.
+   */
+  private jsonAttempt(req: UpstreamRequest, provider: Provider, call: UpstreamCall, attempt?: UpstreamAttempt): Promise<unknown> {
+    let prepared: Prepared | Promise<Prepared>;
     try {
-      res = await requestBuffered(this.agent, req.url, {
+      prepared = this.prepare(req, provider, call, "application/json", attempt);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return prepared instanceof Promise ? prepared.then((p) => this.requestJson(p, req, provider, call, attempt)) : this.requestJson(prepared, req, provider, call, attempt);
+  }
+
+  private requestJson({ headers, body }: Prepared, req: UpstreamRequest, provider: Provider, call: UpstreamCall, attempt: UpstreamAttempt | undefined): Promise<unknown> {
+    let reached = false;
+    const failed = (err: unknown): never => {
+      if (!reached && err instanceof undiciErrors.HeadersTimeoutError) call.onUpstreamReached?.();
+      throw failure(provider, call, err);
+    };
+    let sent: Promise<BufferedAnswer>;
+    try {
+      sent = requestBuffered(this.agent, req.url, {
         method: req.method,
         headers,
         body,
@@ -167,18 +183,19 @@ export class UpstreamClient {
         },
       });
     } catch (err) {
-      if (!reached && err instanceof undiciErrors.HeadersTimeoutError) call.onUpstreamReached?.();
-      throw failure(provider, call, err);
+      return Promise.reject(err).catch(failed);
     }
-    if (res.statusCode < 200 || res.statusCode >= 300) {
-      const text = res.body.toString("utf8", 0, Math.min(res.body.length, maxErrorBody));
-      throw withoutCredentials(statusErrorOf(provider, res.statusCode, res.headers, text), headers, req.url);
-    }
-    try {
-      return JSON.parse(res.body.toString("utf8")) as unknown;
-    } catch {
-      throw badUpstreamResponse(provider.name, "body is not valid JSON");
-    }
+    return sent.then((res) => {
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        const text = res.body.toString("utf8", 0, Math.min(res.body.length, maxErrorBody));
+        throw withoutCredentials(statusErrorOf(provider, res.statusCode, res.headers, text), headers, req.url);
+      }
+      try {
+        return JSON.parse(res.body.toString("utf8")) as unknown;
+      } catch {
+        throw badUpstreamResponse(provider.name, "body is not valid JSON");
+      }
+    }, failed);
   }
 
   /**
