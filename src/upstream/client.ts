@@ -221,8 +221,10 @@ export class UpstreamClient {
     return this.agent.close();
   }
 
-  /** The request's headers (trace context, request id, idempotency key, the provider's auth) and body. */
-  /** The request's headers and body; a promise only when the provider signs requests (no await per call otherwise). */
+  /**
+   * The request's headers (trace context, request id, idempotency key, the provider's auth) and
+   * body: a promise only when the provider signs requests (no await per call otherwise).
+   */
   private prepare(req: UpstreamRequest, provider: Provider, call: UpstreamCall, accept: string, attempt: UpstreamAttempt | undefined): Prepared | Promise<Prepared> {
     const headers: Record<string, string> = { accept, ...req.headers };
     if (attempt) Object.assign(headers, attempt.headers);
