@@ -114,20 +114,26 @@ class Metered extends EndsOnce {
  * Runs `next` and rewrites whatever it throws, before the response or in the middle of a
  * stream, with `map` (which returns the error to throw instead).
  */
+/**
+ * `next(req)` as a promise that rejects with what `next` throws at once: the interceptors that
+ * chain on the call's promise (instead of awaiting it in an async function, which keeps a frame
+ * suspended per call in flight) see a synchronous failure as they see a rejection.
+ */
+export function callNext(next: Parameters<Interceptor>[0], req: Parameters<Parameters<Interceptor>[0]>[0]): Promise<UnaryResponse | StreamResponse> {
+  try {
+    return next(req);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 export function mapCallErrors(
   next: Parameters<Interceptor>[0],
   req: Parameters<Parameters<Interceptor>[0]>[0],
   map: (err: unknown) => unknown,
 ): Promise<UnaryResponse | StreamResponse> {
-  // A promise chain, not an async function: no frame suspended per call in flight. What `next`
-  // throws at once is mapped too, and rejects.
-  let called: Promise<UnaryResponse | StreamResponse>;
-  try {
-    called = next(req);
-  } catch (err) {
-    return Promise.reject(map(err));
-  }
-  return called.then(
+  // A promise chain, not an async function: no frame suspended per call in flight.
+  return callNext(next, req).then(
     (res) => (res.stream ? withMessage(res, wrapStream(res.message, new MappedErrors(map))) : res),
     (err: unknown) => {
       throw map(err);

@@ -6,7 +6,7 @@ import { Code, ConnectError, type ContextValues, type Interceptor, type StreamRe
 import type { FeedbackBook } from "../observability/feedback";
 import type { LiveSeries, LiveStats } from "../observability/live-stats";
 import type { GatewayMetrics } from "../observability/metrics";
-import { meterStream } from "./call-end";
+import { callNext, meterStream } from "./call-end";
 import { getCallEndpoint, getCallIds, getCallScope, getCaller, type CallScope } from "./call-info";
 
 const modelServices = new Set([
@@ -70,17 +70,13 @@ export function callMetricsInterceptor(metrics: GatewayMetrics, feedback?: Feedb
     const scope = getCallScope(values);
     if (!scope || !modelServices.has(req.service.typeName)) return next(req);
     const endpointName = getCallEndpoint(values)?.name;
-    const failed = (err: unknown) => {
-      finish(scope, values, endpointName, err, performance.now());
-      return Promise.reject(err);
-    };
-    let called;
-    try {
-      called = next(req);
-    } catch (err) {
-      return failed(err);
-    }
-    return called.then((res) => answered(req, res, scope, endpointName), failed);
+    return callNext(next, req).then(
+      (res) => answered(req, res, scope, endpointName),
+      (err: unknown) => {
+        finish(scope, values, endpointName, err, performance.now());
+        throw err;
+      },
+    );
   };
 
   function answered(req: UnaryRequest | StreamRequest, res: UnaryResponse | StreamResponse, scope: CallScope, endpointName: string | undefined): UnaryResponse | StreamResponse {

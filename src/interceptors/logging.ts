@@ -2,7 +2,7 @@ import { Code, ConnectError, type ContextValues, type Interceptor } from "@conne
 import type { Logger } from "pino";
 import { lineWriter } from "../observability/logger";
 import { getCallEndpoint, getCallIds, getCallScope, getCaller } from "./call-info";
-import { onCallEnd } from "./call-end";
+import { callNext, onCallEnd } from "./call-end";
 
 /** One structured line per call, written when the call (or its stream) ends. */
 export function loggingInterceptor(log: Logger): Interceptor {
@@ -41,17 +41,12 @@ export function loggingInterceptor(log: Logger): Interceptor {
   return (next) => (req) => {
     const procedure = `${req.service.typeName}/${req.method.name}`;
     const values = req.contextValues;
-    const failed = (err: unknown): never => {
-      write(procedure, values, err);
-      throw err;
-    };
-    let called;
-    try {
-      called = next(req);
-    } catch (err) {
-      write(procedure, values, err);
-      return Promise.reject(err);
-    }
-    return called.then((res) => onCallEnd(res, req.signal, (err) => write(procedure, values, err)), failed);
+    return callNext(next, req).then(
+      (res) => onCallEnd(res, req.signal, (err) => write(procedure, values, err)),
+      (err: unknown) => {
+        write(procedure, values, err);
+        throw err;
+      },
+    );
   };
 }

@@ -6,7 +6,7 @@ import { ledgerGuardrails } from "../store/sql-shared";
 import type { KeyLimits, LedgerRow } from "../store/types";
 import type { QuotaFailureSink } from "../quota/failures";
 import { getCallEndpoint, getCallIds, getCallScope, getCaller, type CallScope } from "./call-info";
-import { onCallEnd } from "./call-end";
+import { callNext, onCallEnd } from "./call-end";
 
 /** What quota needs from usage accounting (src/usage), so this file stays about counting. */
 export interface Accounting {
@@ -154,18 +154,11 @@ export function quotaInterceptor(deps: QuotaDeps): Interceptor {
       settle(err);
       return Promise.reject(err);
     };
-    const proceed = (values: number[]): Promise<UnaryResponse | StreamResponse> => {
-      let called: Promise<UnaryResponse | StreamResponse>;
-      try {
-        called = next(req);
-      } catch (err) {
-        return failed(err);
-      }
-      return called.then((res) => {
+    const proceed = (values: number[]): Promise<UnaryResponse | StreamResponse> =>
+      callNext(next, req).then((res) => {
         if (checks.length > 0) rateLimitHeaders(res.header, checks, values, now(), true);
         return onCallEnd(res, req.signal, settle);
       }, failed);
-    };
     const hit = (): Promise<UnaryResponse | StreamResponse> => {
       if (checks.length === 0) return proceed([]);
       return counters.hitAll(checks).then((decision) => {

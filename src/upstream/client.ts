@@ -158,9 +158,10 @@ export class UpstreamClient {
 
   private requestJson({ headers, body }: Prepared, req: UpstreamRequest, provider: Provider, call: UpstreamCall, attempt: UpstreamAttempt | undefined): Promise<unknown> {
     let reached = false;
-    const failed = (err: unknown): never => {
+    /** The error a failed send rejects with (a timeout before the head still counts as reached). */
+    const failed = (err: unknown): unknown => {
       if (!reached && err instanceof undiciErrors.HeadersTimeoutError) call.onUpstreamReached?.();
-      throw failure(provider, call, err);
+      return failure(provider, call, err);
     };
     let sent: Promise<BufferedAnswer>;
     try {
@@ -183,7 +184,7 @@ export class UpstreamClient {
         },
       });
     } catch (err) {
-      return Promise.reject(err).catch(failed);
+      return Promise.reject(failed(err));
     }
     return sent.then((res) => {
       if (res.statusCode < 200 || res.statusCode >= 300) {
@@ -195,7 +196,9 @@ export class UpstreamClient {
       } catch {
         throw badUpstreamResponse(provider.name, "body is not valid JSON");
       }
-    }, failed);
+    }, (err: unknown) => {
+      throw failed(err);
+    });
   }
 
   /**
